@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs, then lint, types and tests.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k preflight).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/bootstrap.sh python node contracts browser
+echo "== ruff" && .venv/bin/ruff check .
+echo "== mypy --strict" && .venv/bin/mypy
+echo "== pytest" && exec .venv/bin/pytest "$@"

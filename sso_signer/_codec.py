@@ -1,0 +1,118 @@
+"""Byte/text codecs shared by every room: base64url, hex and fixed-width integers.
+
+WebAuthn moves bytes as unpadded base64url; Ethereum moves them as 0x-hex. Both are decoded strictly here so a
+malformed value fails at the boundary with :class:`InvalidEncoding` naming the field, instead of deep inside.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from sso_signer._errors import InvalidInputError
+
+__all__ = [
+    "InvalidEncoding",
+    "b64url_decode",
+    "b64url_encode",
+    "hex_decode",
+    "hex_encode",
+    "int_to_bytes32",
+]
+
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
+_HEX = re.compile(r"^(0x|0X)?[0-9a-fA-F]*$")
+
+
+class InvalidEncoding(InvalidInputError):
+    """A base64url or hex string could not be decoded."""
+
+
+def b64url_encode(data: bytes) -> str:
+    """Encode bytes as unpadded base64url, the form WebAuthn uses on the wire.
+
+    Args:
+        data: The bytes to encode.
+
+    Returns:
+        The base64url text without ``=`` padding.
+    """
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str | bytes, *, field: str = "value") -> bytes:
+    """Decode base64url text, padded or not, rejecting any other alphabet.
+
+    Args:
+        text: The base64url text.
+        field: Name of the field being decoded, used in the error message.
+
+    Returns:
+        The decoded bytes.
+
+    Raises:
+        InvalidEncoding: If ``text`` is not base64url (wrong alphabet, impossible length, non-zero pad bits).
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise InvalidEncoding(f"{field}: base64url must be ASCII") from exc
+    if not isinstance(text, str):
+        raise InvalidEncoding(f"{field}: expected base64url text, got {type(text).__name__}")
+    if not _B64URL.match(text):
+        raise InvalidEncoding(f"{field}: not base64url (alphabet is A-Z a-z 0-9 - _)")
+    stripped = text.rstrip("=")
+    if len(stripped) % 4 == 1:
+        raise InvalidEncoding(f"{field}: impossible base64url length {len(stripped)}")
+    padded = stripped + "=" * (-len(stripped) % 4)
+    try:
+        decoded = base64.urlsafe_b64decode(padded)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidEncoding(f"{field}: not base64url ({exc})") from exc
+    if b64url_encode(decoded) != stripped:
+        # Non-zero trailing bits: two texts would decode to the same bytes. Reject to keep one canonical form.
+        raise InvalidEncoding(f"{field}: non-canonical base64url (trailing bits set)")
+    return decoded
+
+
+def hex_encode(data: bytes) -> str:
+    """Encode bytes as lower-case ``0x``-prefixed hex."""
+    return "0x" + data.hex()
+
+
+def hex_decode(text: str, *, field: str = "value", length: int | None = None) -> bytes:
+    """Decode ``0x``-prefixed (or bare) hex text.
+
+    Args:
+        text: The hex text.
+        field: Name of the field being decoded, used in the error message.
+        length: If given, the exact number of bytes required.
+
+    Returns:
+        The decoded bytes.
+
+    Raises:
+        InvalidEncoding: If ``text`` is not hex, has an odd number of digits, or the wrong length.
+    """
+    if not isinstance(text, str) or not _HEX.match(text):
+        raise InvalidEncoding(f"{field}: not hex text")
+    digits = text[2:] if text[:2] in ("0x", "0X") else text
+    if len(digits) % 2:
+        raise InvalidEncoding(f"{field}: odd number of hex digits")
+    data = bytes.fromhex(digits)
+    if length is not None and len(data) != length:
+        raise InvalidEncoding(f"{field}: expected {length} bytes, got {len(data)}")
+    return data
+
+
+def int_to_bytes32(value: int, *, field: str = "value") -> bytes:
+    """Encode a non-negative integer below 2**256 as 32 big-endian bytes.
+
+    Raises:
+        InvalidEncoding: If ``value`` is negative or does not fit in 32 bytes.
+    """
+    if value < 0 or value >= 1 << 256:
+        raise InvalidEncoding(f"{field}: {value} does not fit in 32 unsigned bytes")
+    return value.to_bytes(32, "big")

@@ -1,0 +1,55 @@
+"""The rooms of the package import one way only (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sso_signer"
+
+# room -> rooms it must never import
+FORBIDDEN: dict[str, set[str]] = {
+    "webauthn": {"zksync", "erc4337", "rpc", "sso", "node", "cli", "demo", "pytest_plugin"},
+    "rpc": {"webauthn", "zksync", "erc4337", "sso", "node", "cli", "demo", "pytest_plugin"},
+    "zksync": {"webauthn", "erc4337", "sso", "node", "cli", "demo", "pytest_plugin"},
+    "erc4337": {"webauthn", "zksync", "sso", "node", "cli", "demo", "pytest_plugin"},
+    "node": {"webauthn", "zksync", "erc4337", "sso", "cli", "demo", "pytest_plugin"},
+    "sso": {"node", "cli", "demo", "pytest_plugin"},
+}
+
+
+def _imported_rooms(path: pathlib.Path) -> set[str]:
+    rooms: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "sso_signer" and len(parts) > 1:
+                rooms.add(parts[1])
+    return rooms
+
+
+@pytest.mark.parametrize("room", sorted(FORBIDDEN))
+def test_room_imports_only_downwards(room: str) -> None:
+    offenders = []
+    for path in sorted((PACKAGE / room).rglob("*.py")):
+        bad = _imported_rooms(path) & FORBIDDEN[room]
+        if bad:
+            offenders.append(f"{path.relative_to(PACKAGE)} imports {sorted(bad)}")
+    assert offenders == [], "one-way imports broken:\n" + "\n".join(offenders)
+
+
+def test_no_relative_imports_cross_rooms() -> None:
+    # Relative imports would hide a cross-room dependency from the check above.
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level > 0:
+                offenders.append(str(path.relative_to(PACKAGE)))
+    assert offenders == [], f"use absolute imports: {offenders}"
