@@ -1,0 +1,184 @@
+# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
+"""Concrete errors of the ``erc4337`` room (UserOperations, execute calldata, EntryPoint, bundler).
+
+Each class names the check that failed. Bundler rejections carry the EntryPoint ``AAxx`` code when the bundler
+reported one, so callers can branch on ``exc.aa_code`` or on the class without parsing the message.
+"""
+
+from __future__ import annotations
+
+from sso_signer._errors import InvalidInputError, RemoteError, StateError, VerificationError
+
+__all__ = [
+    "AccountCreationFailed",
+    "AccountNotDeployed",
+    "AccountValidationFailed",
+    "AccountValidationReverted",
+    "BundlerError",
+    "EntryPointDeploymentFailed",
+    "EntryPointError",
+    "ExecutionReverted",
+    "FieldOutOfRange",
+    "InsufficientPrefund",
+    "InvalidAccountNonce",
+    "InvalidAddress",
+    "InvalidExecuteCalldata",
+    "InvalidUserOperation",
+    "InvalidUserOperationJson",
+    "OrphanFactoryData",
+    "OrphanPaymasterFields",
+    "PaymasterValidationFailed",
+    "SignatureValidationFailed",
+    "UnsupportedEntryPoint",
+    "UserOperationRejected",
+    "UserOperationTimeout",
+    "aa_error_class",
+]
+
+
+# --- malformed input -------------------------------------------------------------------------------------
+
+
+class InvalidUserOperation(InvalidInputError):
+    """A UserOperation field is malformed (base class of the checks below)."""
+
+
+class InvalidAddress(InvalidUserOperation):
+    """A field that must be a 20-byte address is not one."""
+
+
+class FieldOutOfRange(InvalidUserOperation):
+    """An integer field is negative or wider than its on-chain type."""
+
+
+class OrphanFactoryData(InvalidUserOperation):
+    """``factoryData`` is set but ``factory`` is not: the data would be read as a factory address."""
+
+
+class OrphanPaymasterFields(InvalidUserOperation):
+    """Paymaster gas limits or data are set but ``paymaster`` is not."""
+
+
+class InvalidUserOperationJson(InvalidUserOperation):
+    """A JSON-RPC UserOperation object misses a required key or has a value of the wrong shape."""
+
+
+class InvalidExecuteCalldata(InvalidInputError):
+    """``execute(bytes32,bytes)`` calldata could not be encoded or decoded (unknown call type, bad layout)."""
+
+
+# --- EntryPoint / chain state ----------------------------------------------------------------------------
+
+
+class EntryPointError(RemoteError):
+    """An EntryPoint call on the node failed in an unexpected way (no code, unexpected revert data)."""
+
+
+class EntryPointDeploymentFailed(EntryPointError):
+    """Deploying EntryPoint v0.8 through the deterministic deployer left no code at the canonical address."""
+
+
+class AccountNotDeployed(StateError):
+    """The account has no code yet and the operation needs a deployed account."""
+
+
+# --- bundler ---------------------------------------------------------------------------------------------
+
+
+class BundlerError(RemoteError):
+    """The bundler answered a JSON-RPC error.
+
+    Attributes:
+        code: The JSON-RPC error code (``-32500`` EntryPoint validation failure, ``-32602`` bad params).
+        aa_code: The EntryPoint ``AAxx`` code found in the message (``"AA23"``), or ``None``.
+        reason: The bundler's message.
+        data: The JSON-RPC ``data`` member, if any.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, aa_code: str | None = None,
+                 reason: str = "", data: object = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.aa_code = aa_code
+        self.reason = reason
+        self.data = data
+
+
+class UnsupportedEntryPoint(BundlerError):
+    """The bundler does not serve the requested EntryPoint."""
+
+
+class UserOperationRejected(BundlerError):
+    """The bundler rejected the UserOperation during simulation (validation, gas, nonce...)."""
+
+
+class AccountCreationFailed(UserOperationRejected):
+    """AA1x: the initCode did not deploy the sender (factory reverted, wrong address, already exists)."""
+
+
+class AccountValidationFailed(UserOperationRejected):
+    """AA2x: the account's ``validateUserOp`` failed (other than the more specific cases below)."""
+
+
+class InsufficientPrefund(AccountValidationFailed):
+    """AA21: the account did not pay the prefund (no balance, no deposit, no paymaster)."""
+
+
+class AccountValidationReverted(AccountValidationFailed):
+    """AA23: ``validateUserOp`` reverted; ``revert_data`` holds the revert bytes if given."""
+
+    def __init__(self, message: str, *, code: int | None = None, aa_code: str | None = None,
+                 reason: str = "", data: object = None, revert_data: bytes = b"") -> None:
+        super().__init__(message, code=code, aa_code=aa_code, reason=reason, data=data)
+        self.revert_data = revert_data
+
+
+class SignatureValidationFailed(AccountValidationFailed, VerificationError):
+    """AA24: the account returned SIG_VALIDATION_FAILED (wrong key or challenge, validator not installed)."""
+
+
+class InvalidAccountNonce(AccountValidationFailed):
+    """AA25: the nonce is not the next one for its key."""
+
+
+class PaymasterValidationFailed(UserOperationRejected):
+    """AA3x: the paymaster rejected or could not pay for the UserOperation."""
+
+
+class ExecutionReverted(UserOperationRejected):
+    """The call phase reverted during gas estimation (the account's ``execute`` failed)."""
+
+
+class UserOperationTimeout(RemoteError):
+    """No receipt for the UserOperation arrived before the deadline."""
+
+
+_AA_CLASSES: dict[str, type[UserOperationRejected]] = {
+    "AA21": InsufficientPrefund,
+    "AA23": AccountValidationReverted,
+    "AA24": SignatureValidationFailed,
+    "AA25": InvalidAccountNonce,
+}
+
+
+def aa_error_class(aa_code: str | None) -> type[UserOperationRejected]:
+    """Map an EntryPoint ``AAxx`` code to the most specific error class.
+
+    Args:
+        aa_code: A code like ``"AA23"``, or ``None``.
+
+    Returns:
+        The class to raise; :class:`UserOperationRejected` for unknown or missing codes.
+    """
+    if aa_code is None:
+        return UserOperationRejected
+    if aa_code in _AA_CLASSES:
+        return _AA_CLASSES[aa_code]
+    family = aa_code[:3]
+    if family == "AA1":
+        return AccountCreationFailed
+    if family == "AA2":
+        return AccountValidationFailed
+    if family == "AA3":
+        return PaymasterValidationFailed
+    return UserOperationRejected
