@@ -1,0 +1,94 @@
+"""EraVM bytecode hashes: the 32-byte identifiers of factory deps and of CREATE2 code.
+
+Format (version 1, EraVM): ``0x01 0x00 || uint16_be(len(bytecode) / 32) || sha256(bytecode)[4:]``.
+The word count lives in 16 bits and EraVM requires it to be odd, so a bytecode is valid only if its length
+is a multiple of 32, its word count is odd (zero is even) and below 2**16.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sso_signer.zksync._checks import check_bytes
+from sso_signer.zksync._errors import (
+    BytecodeEvenWordCount,
+    BytecodeLengthNotWordAligned,
+    BytecodeTooLong,
+    InvalidBytecodeHash,
+)
+
+__all__ = ["MAX_BYTECODE_WORDS", "bytecode_hash", "bytecode_word_count", "validate_bytecode_hash"]
+
+#: Largest word count a version-1 bytecode hash can carry (the count must be odd, so this is reachable).
+MAX_BYTECODE_WORDS = (1 << 16) - 1
+_VERSION_ERAVM = b"\x01\x00"
+
+
+def bytecode_word_count(bytecode: bytes) -> int:
+    """Check an EraVM bytecode against the hash rules and return its length in 32-byte words.
+
+    Args:
+        bytecode: The raw EraVM bytecode.
+
+    Returns:
+        The number of 32-byte words (odd, at most :data:`MAX_BYTECODE_WORDS`).
+
+    Raises:
+        InvalidFieldType: If ``bytecode`` is not bytes-like.
+        BytecodeLengthNotWordAligned: If the length is not a multiple of 32.
+        BytecodeTooLong: If the word count is 2**16 or more.
+        BytecodeEvenWordCount: If the word count is even (including an empty bytecode).
+    """
+    code = check_bytes(bytecode, field="bytecode")
+    if len(code) % 32:
+        raise BytecodeLengthNotWordAligned(f"bytecode: length {len(code)} is not a multiple of 32 bytes")
+    words = len(code) // 32
+    if words > MAX_BYTECODE_WORDS:
+        raise BytecodeTooLong(f"bytecode: {words} words, at most {MAX_BYTECODE_WORDS} fit in the hash")
+    if words % 2 == 0:
+        raise BytecodeEvenWordCount(f"bytecode: {words} words, EraVM requires an odd word count")
+    return words
+
+
+def bytecode_hash(bytecode: bytes) -> bytes:
+    """Compute the EraVM (version 1) bytecode hash used for factory deps and CREATE2.
+
+    Args:
+        bytecode: The raw EraVM bytecode (as zksolc emits it).
+
+    Returns:
+        The 32-byte hash ``0x0100 || uint16_be(words) || sha256(bytecode)[4:]``.
+
+    Raises:
+        InvalidFieldType: If ``bytecode`` is not bytes-like.
+        BytecodeLengthNotWordAligned: If the length is not a multiple of 32.
+        BytecodeTooLong: If the word count is 2**16 or more.
+        BytecodeEvenWordCount: If the word count is even.
+    """
+    words = bytecode_word_count(bytecode)
+    digest = hashlib.sha256(bytes(bytecode)).digest()
+    return _VERSION_ERAVM + words.to_bytes(2, "big") + digest[4:]
+
+
+def validate_bytecode_hash(value: bytes) -> bytes:
+    """Check that ``value`` looks like an EraVM bytecode hash (version byte, odd non-zero word count).
+
+    Args:
+        value: A 32-byte bytecode hash, e.g. read from a factory's ``beaconProxyBytecodeHash()``.
+
+    Returns:
+        ``value`` as ``bytes``.
+
+    Raises:
+        InvalidFieldType: If ``value`` is not bytes-like.
+        InvalidBytecodeHash: If it is not 32 bytes, not version ``0x0100``, or its word count is even.
+    """
+    data = check_bytes(value, field="bytecode_hash")
+    if len(data) != 32:
+        raise InvalidBytecodeHash(f"bytecode_hash: expected 32 bytes, got {len(data)}")
+    if data[:2] != _VERSION_ERAVM:
+        raise InvalidBytecodeHash(f"bytecode_hash: version header {data[:2].hex()} is not EraVM 0100")
+    words = int.from_bytes(data[2:4], "big")
+    if words % 2 == 0:
+        raise InvalidBytecodeHash(f"bytecode_hash: word count {words} is even")
+    return data

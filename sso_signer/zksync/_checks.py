@@ -1,0 +1,64 @@
+"""Field checks shared by the transaction model, CREATE2 and paymaster helpers.
+
+They turn loosely typed user input into the canonical form the room stores (checksummed ``str`` addresses,
+immutable ``bytes``, range-checked ``int``) or raise the typed error that names the field.
+"""
+
+from __future__ import annotations
+
+import re
+
+from eth_utils.address import to_checksum_address
+
+from sso_signer.zksync._errors import IntegerOutOfRange, InvalidAddress, InvalidFieldType
+
+__all__ = ["UINT256_MAX", "check_address", "check_bytes", "check_uint"]
+
+UINT256_MAX = (1 << 256) - 1
+_ADDRESS = re.compile(r"^0[xX][0-9a-fA-F]{40}$")
+
+
+def check_uint(value: object, *, field: str, minimum: int = 0, maximum: int = UINT256_MAX) -> int:
+    """Return ``value`` if it is an ``int`` (not ``bool``) in ``[minimum, maximum]``.
+
+    Raises:
+        InvalidFieldType: If ``value`` is not an ``int``.
+        IntegerOutOfRange: If it is outside the range.
+    """
+    # bool is an int subclass; True as a nonce is a bug, not a 1.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidFieldType(f"{field}: expected int, got {type(value).__name__}")
+    if value < minimum or value > maximum:
+        raise IntegerOutOfRange(f"{field}: {value} is outside [{minimum}, {maximum}]")
+    return value
+
+
+def check_bytes(value: object, *, field: str) -> bytes:
+    """Return ``value`` as immutable ``bytes`` (``bytearray``/``memoryview`` are copied).
+
+    Raises:
+        InvalidFieldType: If ``value`` is not bytes-like (hex text is refused: decode it first).
+    """
+    if isinstance(value, bytes):
+        return bytes(value)
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise InvalidFieldType(f"{field}: expected bytes, got {type(value).__name__}")
+
+
+def check_address(value: object, *, field: str) -> str:
+    """Return ``value`` as a checksummed address.
+
+    All-lower or all-upper hex is accepted as is; mixed case must carry a valid EIP-55 checksum, since a
+    wrong one usually means a typo.
+
+    Raises:
+        InvalidAddress: If ``value`` is not ``0x`` + 40 hex digits, or its mixed-case checksum is wrong.
+    """
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise InvalidAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
+    checksummed = to_checksum_address(value)
+    digits = value[2:]
+    if digits != digits.lower() and digits != digits.upper() and value[2:] != checksummed[2:]:
+        raise InvalidAddress(f"{field}: bad EIP-55 checksum in {value}")
+    return str(checksummed)

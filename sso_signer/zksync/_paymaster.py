@@ -1,0 +1,149 @@
+"""Paymaster parameters of a 0x71 transaction and the two standard paymaster flows.
+
+``paymasterInput`` starts with the selector of one of the ``IPaymasterFlow`` functions, followed by its
+ABI-encoded arguments: ``general(bytes)`` (selector ``0x8c5a3445``) and
+``approvalBased(address,uint256,bytes)`` (selector ``0x949431dc``). The bootloader reads the selector to
+decide whether to set an ERC-20 allowance before calling the paymaster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_abi.abi import decode, encode
+from eth_abi.exceptions import DecodingError
+
+from sso_signer.zksync._checks import UINT256_MAX, check_address, check_bytes, check_uint
+from sso_signer.zksync._errors import InvalidPaymasterInput, ZkSyncInputError
+
+__all__ = [
+    "APPROVAL_BASED_SELECTOR",
+    "GENERAL_SELECTOR",
+    "ApprovalBasedFlow",
+    "GeneralFlow",
+    "PaymasterParams",
+    "approval_based_paymaster_input",
+    "decode_paymaster_input",
+    "general_paymaster_input",
+]
+
+GENERAL_SELECTOR = bytes.fromhex("8c5a3445")  # general(bytes)
+APPROVAL_BASED_SELECTOR = bytes.fromhex("949431dc")  # approvalBased(address,uint256,bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymasterParams:
+    """Who pays the fee of a 0x71 transaction, and what the paymaster is told.
+
+    Attributes:
+        paymaster: Checksummed address of the paymaster contract (input in any valid case is normalised).
+        paymaster_input: The bytes handed to the paymaster, usually built with :func:`general_paymaster_input`
+            or :func:`approval_based_paymaster_input`.
+    """
+
+    paymaster: str
+    paymaster_input: bytes = b""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "paymaster", check_address(self.paymaster, field="paymaster"))
+        object.__setattr__(
+            self, "paymaster_input", check_bytes(self.paymaster_input, field="paymaster_input")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GeneralFlow:
+    """A decoded ``general(bytes)`` paymaster input."""
+
+    inner: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalBasedFlow:
+    """A decoded ``approvalBased(address token, uint256 minAllowance, bytes innerInput)`` paymaster input."""
+
+    token: str
+    min_allowance: int
+    inner: bytes
+
+
+def general_paymaster_input(inner: bytes = b"") -> bytes:
+    """Build the paymaster input of the general flow: ``0x8c5a3445 || abi.encode(bytes inner)``.
+
+    Args:
+        inner: Paymaster-specific data (empty for most sponsoring paymasters).
+
+    Returns:
+        The paymaster input bytes.
+
+    Raises:
+        InvalidFieldType: If ``inner`` is not bytes-like.
+    """
+    return GENERAL_SELECTOR + encode(["bytes"], [check_bytes(inner, field="inner")])
+
+
+def approval_based_paymaster_input(token: str, min_allowance: int, inner: bytes = b"") -> bytes:
+    """Build the paymaster input of the approval-based flow.
+
+    The bootloader approves ``min_allowance`` of ``token`` to the paymaster before calling it, so the
+    paymaster can take its fee in that ERC-20.
+
+    Args:
+        token: The ERC-20 token address.
+        min_allowance: The allowance to grant, in the token's smallest unit.
+        inner: Paymaster-specific data.
+
+    Returns:
+        ``0x949431dc || abi.encode(address token, uint256 minAllowance, bytes inner)``.
+
+    Raises:
+        InvalidAddress: If ``token`` is not an address.
+        IntegerOutOfRange: If ``min_allowance`` is negative or above 2**256 - 1.
+        InvalidFieldType: If ``min_allowance`` is not an int or ``inner`` not bytes-like.
+    """
+    address = check_address(token, field="token")
+    allowance = check_uint(min_allowance, field="min_allowance", maximum=UINT256_MAX)
+    body = encode(["address", "uint256", "bytes"], [address, allowance, check_bytes(inner, field="inner")])
+    return APPROVAL_BASED_SELECTOR + body
+
+
+def decode_paymaster_input(data: bytes) -> GeneralFlow | ApprovalBasedFlow:
+    """Decode a paymaster input built by one of the two standard flows.
+
+    Args:
+        data: The ``paymasterInput`` bytes.
+
+    Returns:
+        :class:`GeneralFlow` or :class:`ApprovalBasedFlow`.
+
+    Raises:
+        InvalidFieldType: If ``data`` is not bytes-like.
+        InvalidPaymasterInput: If the selector is neither flow's, or the body is not the canonical ABI
+            encoding of that flow's arguments.
+    """
+    raw = check_bytes(data, field="paymaster_input")
+    selector, body = raw[:4], raw[4:]
+    try:
+        if selector == GENERAL_SELECTOR:
+            (inner,) = decode(["bytes"], body, strict=True)
+            flow: GeneralFlow | ApprovalBasedFlow = GeneralFlow(inner=bytes(inner))
+        elif selector == APPROVAL_BASED_SELECTOR:
+            token, allowance, inner = decode(["address", "uint256", "bytes"], body, strict=True)
+            flow = ApprovalBasedFlow(
+                token=check_address(token, field="token"), min_allowance=int(allowance), inner=bytes(inner)
+            )
+        else:
+            raise InvalidPaymasterInput(f"paymaster_input: unknown flow selector 0x{selector.hex()}")
+    except (DecodingError, ZkSyncInputError) as exc:
+        if isinstance(exc, InvalidPaymasterInput):
+            raise
+        raise InvalidPaymasterInput(f"paymaster_input: body does not decode ({exc})") from exc
+    # eth-abi accepts some non-canonical padding layouts; only the canonical form round-trips.
+    rebuilt = (
+        general_paymaster_input(flow.inner)
+        if isinstance(flow, GeneralFlow)
+        else approval_based_paymaster_input(flow.token, flow.min_allowance, flow.inner)
+    )
+    if rebuilt != raw:
+        raise InvalidPaymasterInput("paymaster_input: not the canonical ABI encoding of its flow")
+    return flow

@@ -1,0 +1,404 @@
+"""ZKsync Era EIP-712 transactions (type ``0x71``): model, signed hash, serialisation and parsing.
+
+The signed hash is the EIP-712 hash the account's validation code recomputes
+(``TransactionHelper.encodeHash``): domain ``EIP712Domain(string name,string version,uint256 chainId)`` with
+name ``"zkSync"``, version ``"2"``, and the 13-field ``Transaction`` struct below, where addresses are
+``uint256`` and factory deps are EraVM bytecode hashes.
+For a passkey account this hash is the WebAuthn challenge.
+
+The wire form is ``0x71 || RLP([...16 items...])``; see :meth:`Eip712Transaction.serialize` for the order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import rlp
+from eth_account.messages import encode_typed_data
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from rlp.codec import consume_length_prefix
+from rlp.exceptions import DecodingError
+
+from sso_signer.zksync._bytecode import bytecode_hash
+from sso_signer.zksync._checks import check_address, check_bytes, check_uint
+from sso_signer.zksync._errors import (
+    ChainIdMismatch,
+    EcdsaSignatureFieldsSet,
+    IntegerOutOfRange,
+    InvalidAddressLength,
+    InvalidFieldType,
+    MalformedRlp,
+    NonCanonicalEncoding,
+    NonCanonicalInteger,
+    PriorityFeeAboveMaxFee,
+    TrailingRlpData,
+    WrongFieldCount,
+    WrongTransactionType,
+)
+from sso_signer.zksync._paymaster import PaymasterParams
+
+__all__ = [
+    "DEFAULT_GAS_PER_PUBDATA",
+    "EIP712_DOMAIN_NAME",
+    "EIP712_DOMAIN_VERSION",
+    "EIP712_TRANSACTION_TYPES",
+    "EIP712_TX_TYPE",
+    "Eip712Transaction",
+]
+
+EIP712_TX_TYPE = 0x71
+DEFAULT_GAS_PER_PUBDATA = 50_000
+EIP712_DOMAIN_NAME = "zkSync"  # this casing is what the system contracts hash
+EIP712_DOMAIN_VERSION = "2"
+
+#: The EIP-712 types of the signed struct, in the field order of the system contracts' type hash.
+EIP712_TRANSACTION_TYPES: Mapping[str, Sequence[Mapping[str, str]]] = {
+    "EIP712Domain": (
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+    ),
+    "Transaction": (
+        {"name": "txType", "type": "uint256"},
+        {"name": "from", "type": "uint256"},
+        {"name": "to", "type": "uint256"},
+        {"name": "gasLimit", "type": "uint256"},
+        {"name": "gasPerPubdataByteLimit", "type": "uint256"},
+        {"name": "maxFeePerGas", "type": "uint256"},
+        {"name": "maxPriorityFeePerGas", "type": "uint256"},
+        {"name": "paymaster", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "value", "type": "uint256"},
+        {"name": "data", "type": "bytes"},
+        {"name": "factoryDeps", "type": "bytes32[]"},
+        {"name": "paymasterInput", "type": "bytes"},
+    ),
+}
+
+_FIELD_COUNT = 16
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Eip712Transaction:
+    """A ZKsync Era EIP-712 (type ``0x71``) transaction.
+
+    Construction checks every field and normalises addresses to checksum form, lists to tuples and
+    bytes-likes to ``bytes``, so an instance is always serialisable and hashable.
+
+    Attributes:
+        chain_id: The L2 chain id (300 Era Sepolia, 324 Era mainnet, 260 anvil-zksync).
+        nonce: The account's sequential nonce.
+        from_address: The account that initiates (and validates) the transaction.
+        to: The callee, or ``None`` for a deployment (hashed as address 0, serialised as empty bytes).
+        value: Wei sent along.
+        data: Calldata.
+        gas_limit: Gas limit (the account must cover ``gas_limit * max_fee_per_gas + value`` unless a
+            paymaster pays).
+        max_fee_per_gas: Fee cap in wei per gas.
+        max_priority_fee_per_gas: Priority fee cap; may not exceed ``max_fee_per_gas``.
+        gas_per_pubdata: Gas per pubdata byte limit (default 50000, the SDKs' default).
+        factory_deps: Full EraVM bytecodes the transaction deploys or publishes.
+        custom_signature: The account-specific signature blob (empty while building / estimating).
+        paymaster_params: Paymaster and its input, or ``None``.
+
+    Raises (at construction):
+        InvalidFieldType: A field has the wrong Python type.
+        IntegerOutOfRange: An integer is out of range (``chain_id`` must be positive; all are uint256).
+        InvalidAddress: An address is malformed or has a bad checksum.
+        PriorityFeeAboveMaxFee: ``max_priority_fee_per_gas > max_fee_per_gas``.
+        InvalidBytecode: A factory dep breaks the EraVM bytecode rules (one of its subclasses).
+    """
+
+    chain_id: int
+    nonce: int
+    from_address: str
+    to: str | None
+    value: int = 0
+    data: bytes = b""
+    gas_limit: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    gas_per_pubdata: int = DEFAULT_GAS_PER_PUBDATA
+    factory_deps: tuple[bytes, ...] = ()
+    custom_signature: bytes = b""
+    paymaster_params: PaymasterParams | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        check_uint(self.chain_id, field="chain_id", minimum=1)
+        for name in ("nonce", "value", "gas_limit", "max_fee_per_gas", "max_priority_fee_per_gas"):
+            check_uint(getattr(self, name), field=name)
+        check_uint(self.gas_per_pubdata, field="gas_per_pubdata")
+        if self.max_priority_fee_per_gas > self.max_fee_per_gas:
+            raise PriorityFeeAboveMaxFee(
+                f"max_priority_fee_per_gas {self.max_priority_fee_per_gas} exceeds "
+                f"max_fee_per_gas {self.max_fee_per_gas}"
+            )
+        set_(self, "from_address", check_address(self.from_address, field="from_address"))
+        if self.to is not None:
+            set_(self, "to", check_address(self.to, field="to"))
+        set_(self, "data", check_bytes(self.data, field="data"))
+        set_(self, "custom_signature", check_bytes(self.custom_signature, field="custom_signature"))
+        deps_in = self.factory_deps
+        if isinstance(deps_in, bytes | bytearray | str) or not isinstance(deps_in, Iterable):
+            raise InvalidFieldType("factory_deps: expected a sequence of bytecodes")
+        deps = tuple(check_bytes(dep, field=f"factory_deps[{i}]") for i, dep in enumerate(deps_in))
+        for dep in deps:
+            bytecode_hash(dep)  # raises the InvalidBytecode subclass naming the broken rule
+        set_(self, "factory_deps", deps)
+        if self.paymaster_params is not None and not isinstance(self.paymaster_params, PaymasterParams):
+            raise InvalidFieldType(
+                f"paymaster_params: expected PaymasterParams, got {type(self.paymaster_params).__name__}"
+            )
+
+    # -- EIP-712 -----------------------------------------------------------------------------------------
+
+    @property
+    def factory_dep_hashes(self) -> tuple[bytes, ...]:
+        """The EraVM bytecode hashes of :attr:`factory_deps`, as they enter the signed hash."""
+        return tuple(bytecode_hash(dep) for dep in self.factory_deps)
+
+    def eip712_domain(self) -> dict[str, Any]:
+        """The EIP-712 domain: ``{"name": "zkSync", "version": "2", "chainId": chain_id}``."""
+        return {"name": EIP712_DOMAIN_NAME, "version": EIP712_DOMAIN_VERSION, "chainId": self.chain_id}
+
+    def eip712_message(self) -> dict[str, Any]:
+        """The ``Transaction`` struct values (addresses as ints, bytes as ``0x`` hex) a wallet signs."""
+        paymaster = self.paymaster_params
+        return {
+            "txType": EIP712_TX_TYPE,
+            "from": int(self.from_address, 16),
+            "to": int(self.to, 16) if self.to is not None else 0,
+            "gasLimit": self.gas_limit,
+            "gasPerPubdataByteLimit": self.gas_per_pubdata,
+            "maxFeePerGas": self.max_fee_per_gas,
+            "maxPriorityFeePerGas": self.max_priority_fee_per_gas,
+            "paymaster": int(paymaster.paymaster, 16) if paymaster is not None else 0,
+            "nonce": self.nonce,
+            "value": self.value,
+            "data": _hex(self.data),
+            "factoryDeps": [_hex(h) for h in self.factory_dep_hashes],
+            "paymasterInput": _hex(paymaster.paymaster_input) if paymaster is not None else "0x",
+        }
+
+    def typed_data(self) -> dict[str, Any]:
+        """The full EIP-712 typed data (``types``, ``primaryType``, ``domain``, ``message``).
+
+        It can be handed to ``eth_account.Account.sign_typed_data(full_message=...)`` or a wallet's
+        ``eth_signTypedData_v4`` to sign as a secp256k1 owner.
+        """
+        return {
+            "types": {name: [dict(f) for f in fields] for name, fields in EIP712_TRANSACTION_TYPES.items()},
+            "primaryType": "Transaction",
+            "domain": self.eip712_domain(),
+            "message": self.eip712_message(),
+        }
+
+    def signed_hash(self) -> bytes:
+        """The EIP-712 hash the account validates: ``keccak256(0x1901 || domainSeparator || structHash)``.
+
+        For a passkey account this 32-byte value is the WebAuthn challenge. It does not cover
+        :attr:`custom_signature`.
+
+        Returns:
+            The 32-byte signed hash.
+        """
+        signable = encode_typed_data(full_message=self.typed_data())
+        return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
+
+    def transaction_hash(self) -> bytes:
+        """The L2 transaction hash a node reports: ``keccak256(signedHash || keccak256(customSignature))``.
+
+        Meaningful only once :attr:`custom_signature` is set; prefer the hash ``eth_sendRawTransaction``
+        returns.
+        """
+        return bytes(keccak(self.signed_hash() + keccak(self.custom_signature)))
+
+    # -- wire form ---------------------------------------------------------------------------------------
+
+    def _rlp_items(self) -> list[Any]:
+        paymaster: list[bytes] = []
+        if self.paymaster_params is not None:
+            params = self.paymaster_params
+            paymaster = [_address_bytes(params.paymaster), params.paymaster_input]
+        return [
+            self.nonce,
+            self.max_priority_fee_per_gas,
+            self.max_fee_per_gas,
+            self.gas_limit,
+            _address_bytes(self.to) if self.to is not None else b"",
+            self.value,
+            self.data,
+            # Slots 7-9 carry (v, r, s) of a secp256k1 signature in the legacy form; unsigned and
+            # custom-signature transactions put (chainId, "", "") there, as every SDK does.
+            self.chain_id,
+            b"",
+            b"",
+            self.chain_id,
+            _address_bytes(self.from_address),
+            self.gas_per_pubdata,
+            list(self.factory_deps),
+            self.custom_signature,
+            paymaster,
+        ]
+
+    def serialize(self) -> bytes:
+        """Serialise to the raw form ``eth_sendRawTransaction`` takes.
+
+        Layout: ``0x71 || RLP([nonce, maxPriorityFeePerGas, maxFeePerGas, gasLimit, to, value, data,
+        chainId, "", "", chainId, from, gasPerPubdata, [factoryDeps...], customSignature,
+        [paymaster, paymasterInput] or []])``, integers minimal big-endian (zero is the empty string).
+
+        Returns:
+            The serialised transaction bytes.
+        """
+        encoded: bytes = rlp.encode(self._rlp_items())
+        return bytes([EIP712_TX_TYPE]) + encoded
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Eip712Transaction:
+        """Parse a serialised 0x71 transaction, accepting only the canonical encoding.
+
+        Args:
+            raw: ``0x71 || RLP(...)`` bytes, as produced by :meth:`serialize` or another SDK.
+
+        Returns:
+            The transaction; ``parse(raw).serialize() == raw``.
+
+        Raises:
+            InvalidFieldType: If ``raw`` is not bytes-like.
+            WrongTransactionType: If the first byte is not ``0x71``.
+            MalformedRlp: If the RLP is invalid or non-canonical, or an item is a list where bytes belong (or
+                the reverse).
+            TrailingRlpData: If bytes follow the RLP list.
+            WrongFieldCount: If the list does not hold 16 items, or the paymaster list neither 0 nor 2.
+            NonCanonicalInteger: If an integer has leading zero bytes.
+            IntegerOutOfRange: If an integer exceeds 32 bytes or is out of its field's range.
+            InvalidAddressLength: If an address is not 20 bytes (``to`` may also be empty).
+            ChainIdMismatch: If the two chain-id slots differ.
+            EcdsaSignatureFieldsSet: If the legacy ``r``/``s`` slots carry a signature.
+            PriorityFeeAboveMaxFee: If the priority fee exceeds the fee cap.
+            InvalidBytecode: If a factory dep breaks the EraVM bytecode rules (one of its subclasses).
+            NonCanonicalEncoding: If re-serialising the parsed fields gives different bytes.
+        """
+        data = check_bytes(raw, field="raw transaction")
+        if not data or data[0] != EIP712_TX_TYPE:
+            got = f"0x{data[0]:02x}" if data else "nothing"
+            raise WrongTransactionType(f"raw transaction: expected type byte 0x71, got {got}")
+        payload = data[1:]
+        items = _decode_list(payload)
+        if len(items) != _FIELD_COUNT:
+            raise WrongFieldCount(f"raw transaction: expected {_FIELD_COUNT} RLP items, got {len(items)}")
+
+        chain_id = _int(items[10], "chainId")
+        v_slot = _int(items[7], "v/chainId slot")
+        r_slot, s_slot = _bytes(items[8], "r slot"), _bytes(items[9], "s slot")
+        if r_slot or s_slot:
+            raise EcdsaSignatureFieldsSet("raw transaction: r/s slots are set; expected customSignature form")
+        if v_slot != chain_id:
+            raise ChainIdMismatch(f"raw transaction: chain id slots differ ({v_slot} vs {chain_id})")
+
+        to_raw = _bytes(items[4], "to")
+        paymaster_items = _list(items[15], "paymasterParams")
+        paymaster: PaymasterParams | None = None
+        if paymaster_items:
+            if len(paymaster_items) != 2:
+                raise WrongFieldCount(f"paymasterParams: expected 0 or 2 items, got {len(paymaster_items)}")
+            paymaster = PaymasterParams(
+                paymaster=_address(paymaster_items[0], "paymaster"),
+                paymaster_input=_bytes(paymaster_items[1], "paymasterInput"),
+            )
+        tx = cls(
+            chain_id=chain_id,
+            nonce=_int(items[0], "nonce"),
+            max_priority_fee_per_gas=_int(items[1], "maxPriorityFeePerGas"),
+            max_fee_per_gas=_int(items[2], "maxFeePerGas"),
+            gas_limit=_int(items[3], "gasLimit"),
+            to=None if to_raw == b"" else _address(to_raw, "to"),
+            value=_int(items[5], "value"),
+            data=_bytes(items[6], "data"),
+            from_address=_address(items[11], "from"),
+            gas_per_pubdata=_int(items[12], "gasPerPubdata"),
+            factory_deps=tuple(
+                _bytes(dep, f"factoryDeps[{i}]") for i, dep in enumerate(_list(items[13], "factoryDeps"))
+            ),
+            custom_signature=_bytes(items[14], "customSignature"),
+            paymaster_params=paymaster,
+        )
+        # Every check above should make this hold; it guards the round-trip promise against anything missed.
+        if tx.serialize() != data:
+            raise NonCanonicalEncoding("raw transaction: re-serialisation differs from the input")
+        return tx
+
+    def replace(self, **changes: Any) -> Eip712Transaction:
+        """Return a copy with some fields changed (checked again), e.g. ``tx.replace(custom_signature=sig)``.
+
+        Raises:
+            TypeError: If a keyword is not a field name (programming error, as with ``dataclasses.replace``).
+            InvalidInputError: Any construction error of the new values (see the class docstring).
+        """
+        return dataclasses.replace(self, **changes)
+
+
+# -- RLP helpers -----------------------------------------------------------------------------------------
+
+
+def _decode_list(payload: bytes) -> list[Any]:
+    if not payload:
+        raise MalformedRlp("raw transaction: no RLP after the type byte")
+    try:
+        _prefix, kind, _length, end = consume_length_prefix(payload, 0)
+    except DecodingError as exc:
+        raise MalformedRlp(f"raw transaction: bad RLP prefix ({exc})") from exc
+    if kind is not list:
+        raise MalformedRlp("raw transaction: top-level RLP item must be a list")
+    total = end + _length
+    if total < len(payload):
+        raise TrailingRlpData(f"raw transaction: {len(payload) - total} bytes after the RLP list")
+    try:
+        decoded = rlp.decode(payload, strict=True)
+    except DecodingError as exc:
+        raise MalformedRlp(f"raw transaction: invalid RLP ({exc})") from exc
+    if not isinstance(decoded, list):  # pragma: no cover - the prefix said list
+        raise MalformedRlp("raw transaction: top-level RLP item must be a list")
+    return decoded
+
+
+def _bytes(item: object, field: str) -> bytes:
+    if not isinstance(item, bytes):
+        raise MalformedRlp(f"{field}: expected an RLP string, got a list")
+    return item
+
+
+def _list(item: object, field: str) -> list[Any]:
+    if not isinstance(item, list):
+        raise MalformedRlp(f"{field}: expected an RLP list, got a string")
+    return item
+
+
+def _int(item: object, field: str) -> int:
+    data = _bytes(item, field)
+    if data[:1] == b"\x00":
+        raise NonCanonicalInteger(f"{field}: integer has a leading zero byte")
+    if len(data) > 32:
+        raise IntegerOutOfRange(f"{field}: {len(data)}-byte integer exceeds 256 bits")
+    return int.from_bytes(data, "big")
+
+
+def _address(item: object, field: str) -> str:
+    data = _bytes(item, field)
+    if len(data) != 20:
+        raise InvalidAddressLength(f"{field}: expected 20 bytes, got {len(data)}")
+    return str(to_checksum_address(data))
+
+
+def _address_bytes(address: str) -> bytes:
+    return bytes.fromhex(address[2:])
