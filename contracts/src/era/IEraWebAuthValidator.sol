@@ -14,18 +14,23 @@ interface IEraWebAuthValidator is IEraModuleValidator {
     }
 
     /// @notice Why a signature was accepted or rejected, in the order the checks run (see `checkSignature`).
+    /// @dev Rules marked "reverts" make `validateSignature` / `validateTransaction` revert, as the official
+    ///      validator does for undecodable input; every other rule makes them return false.
     enum Rule {
-        Valid, //                0: every check passed
-        SignatureOutOfRange, //  1: r or s is zero or not below the curve order n
-        HighS, //                2: s > n / 2 (the client must normalise s to n - s)
-        MissingUserFlags, //     3: authenticatorData flags lack user presence (0x01) or user verification (0x04)
-        ChallengeLength, //      4: the base64url challenge does not decode to exactly 32 bytes
-        ChallengeMismatch, //    5: the challenge is not the signed hash
-        WrongType, //            6: clientDataJSON.type is not "webauthn.get"
-        UnknownKey, //           7: no key for (clientDataJSON.origin, credential id, account)
-        CrossOrigin, //          8: clientDataJSON.crossOrigin is present and not `false`
-        BadSignature, //         9: the P-256 precompile did not answer "valid"
-        Malformed //            10: the fat signature, authenticatorData or clientDataJSON cannot be decoded
+        Valid, //                 0: every check passed
+        SignatureOutOfRange, //   1: r or s is zero, or r > n (r = n passes here, as officially, and fails at 12)
+        HighS, //                 2: s > n / 2 (the client must normalise s to n - s)
+        AuthDataTooShort, //      3: authenticatorData has no flags byte (fewer than 33 bytes); reverts
+        MissingUserFlags, //      4: flags lack user presence (0x01) or user verification (0x04)
+        ClientDataNotJson, //     5: clientDataJSON is not valid JSON; reverts
+        ChallengeMissing, //      6: clientDataJSON has no "challenge" string; reverts
+        ChallengeLength, //       7: the challenge does not base64-decode to exactly 32 bytes
+        ChallengeMismatch, //     8: the challenge is not the signed hash
+        WrongType, //             9: "type" is not "webauthn.get" (reverts if it is not a string at all)
+        UnknownKey, //           10: no key for (origin, credential id, account) (reverts if "origin" is not a string)
+        CrossOrigin, //          11: "crossOrigin" is present and not the literal `false`
+        BadSignature, //         12: the P-256 precompile did not answer "valid"
+        Malformed //             13: the fat signature is not abi.encode(bytes, string, bytes32[2], bytes); reverts
     }
 
     /// @notice Emitted when an account registers a passkey. Same topic as the official validator.
@@ -48,8 +53,8 @@ interface IEraWebAuthValidator is IEraModuleValidator {
     error WEBAUTHN_BAD_DOMAIN_LENGTH();
     /// @notice The credential id is shorter than 16 bytes.
     error WEBAUTHN_BAD_CREDENTIAL_ID_LENGTH();
-    /// @notice authenticatorData is too short to hold its flags byte.
-    error WEBAUTHN_BAD_AUTH_DATA_LENGTH();
+    /// @notice A signature cannot be decoded far enough to be checked; `rule` says where it broke.
+    error WEBAUTHN_UNDECODABLE(Rule rule);
 
     /// @notice Registers a passkey for the calling account.
     /// @param credentialId The raw credential id (at least 16 bytes).

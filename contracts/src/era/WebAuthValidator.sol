@@ -135,10 +135,17 @@ contract WebAuthValidator is IEraWebAuthValidator {
         view
         returns (Rule)
     {
-        // A self-call turns a decoding revert (ABI, JSON, base64 string escapes) into a named rule.
+        // A self-call turns the reverts of undecodable input into the rule that names them.
         try this.checkSignatureOrRevert(signedHash, fatSignature, account) returns (Rule rule) {
             return rule;
-        } catch {
+        } catch (bytes memory reason) {
+            if (reason.length == 36 && bytes4(reason) == WEBAUTHN_UNDECODABLE.selector) {
+                return abi.decode(_slice4(reason), (Rule));
+            }
+            // Solady's JSON parser reverts ParsingFailed(); everything else is an ABI decoding failure.
+            if (reason.length == 4 && bytes4(reason) == JSONParserLib.ParsingFailed.selector) {
+                return Rule.ClientDataNotJson;
+            }
             return Rule.Malformed;
         }
     }
@@ -162,33 +169,35 @@ contract WebAuthValidator is IEraWebAuthValidator {
             || interfaceId == type(IEraModule).interfaceId;
     }
 
-    /// @dev The checks of the official validator, in its order; returns the first that fails.
+    /// @dev The checks of the official validator, in its order; returns the first that fails. Where the official
+    ///      validator reverts (input it cannot decode), this reverts too.
     function _check(bytes32 signedHash, bytes memory fatSignature, address account) private view returns (Rule) {
         (bytes memory authenticatorData, string memory clientDataJSON, bytes32[2] memory rs, bytes memory credentialId)
         = abi.decode(fatSignature, (bytes, string, bytes32[2], bytes));
 
-        // 1. r, s in range and s low (the precompile itself accepts high s, so malleability is stopped here).
+        // 1. r, s non-zero and s low. The bounds are the official ones (r <= n); the precompile rejects r = n.
+        //    It accepts high s, so signature malleability is stopped here.
         uint256 r = uint256(rs[0]);
         uint256 s = uint256(rs[1]);
-        if (r == 0 || r >= P256.N || s == 0 || s >= P256.N) return Rule.SignatureOutOfRange;
+        if (r == 0 || r > P256.N || s == 0 || s >= P256.N) return Rule.SignatureOutOfRange;
         if (s > HALF_N) return Rule.HighS;
 
         // 2. User present and user verified. rpIdHash and the sign counter are deliberately not checked.
-        if (authenticatorData.length <= FLAGS_OFFSET) revert WEBAUTHN_BAD_AUTH_DATA_LENGTH();
+        if (authenticatorData.length <= FLAGS_OFFSET) revert WEBAUTHN_UNDECODABLE(Rule.AuthDataTooShort);
         if (authenticatorData[FLAGS_OFFSET] & REQUIRED_FLAGS != REQUIRED_FLAGS) return Rule.MissingUserFlags;
 
         // 3-4. The challenge is the base64url (or base64) encoding of exactly the signed hash.
-        JSONParserLib.Item memory root = JSONParserLib.parse(clientDataJSON);
-        bytes memory challenge = Base64.decode(root.at('"challenge"').value().decodeString());
+        JSONParserLib.Item memory root = JSONParserLib.parse(clientDataJSON); // reverts ParsingFailed()
+        bytes memory challenge = Base64.decode(_stringField(root, '"challenge"', Rule.ChallengeMissing));
         if (challenge.length != 32) return Rule.ChallengeLength;
         // forge-lint: disable-next-line(unsafe-typecast)
         if (bytes32(challenge) != signedHash) return Rule.ChallengeMismatch; // length is exactly 32 here
 
         // 5. An assertion ("get"), never a registration ("create").
-        if (keccak256(bytes(root.at('"type"').value().decodeString())) != WEBAUTHN_GET) return Rule.WrongType;
+        if (keccak256(bytes(_stringField(root, '"type"', Rule.WrongType))) != WEBAUTHN_GET) return Rule.WrongType;
 
         // 6. The signed origin selects the key; this is the (implicit) origin check.
-        string memory origin = root.at('"origin"').value().decodeString();
+        string memory origin = _stringField(root, '"origin"', Rule.UnknownKey);
         bytes32[2] memory publicKey = publicKeys[origin][credentialId][account];
         if (publicKey[0] == 0 && publicKey[1] == 0) return Rule.UnknownKey;
 
@@ -201,6 +210,26 @@ contract WebAuthValidator is IEraWebAuthValidator {
         // 8-9. ECDSA over sha256(authenticatorData || sha256(clientDataJSON)).
         bytes32 message = sha256(bytes.concat(authenticatorData, sha256(bytes(clientDataJSON))));
         return _p256Verify(message, rs[0], rs[1], publicKey[0], publicKey[1]) ? Rule.Valid : Rule.BadSignature;
+    }
+
+    /// @dev The decoded value of a string member of the clientDataJSON object. A missing or non-string member
+    ///      reverts (the official validator reverts there too), naming `rule`.
+    function _stringField(JSONParserLib.Item memory root, string memory quotedKey, Rule rule)
+        private
+        pure
+        returns (string memory)
+    {
+        JSONParserLib.Item memory item = root.at(quotedKey);
+        if (!item.isString()) revert WEBAUTHN_UNDECODABLE(rule);
+        return item.value().decodeString();
+    }
+
+    /// @dev `data` without its first 4 bytes (a revert reason without its selector).
+    function _slice4(bytes memory data) private pure returns (bytes memory rest) {
+        rest = new bytes(data.length - 4);
+        for (uint256 i = 0; i < rest.length; ++i) {
+            rest[i] = data[i + 4];
+        }
     }
 
     /// @dev Asks the precompile. Valid only if it answers exactly one word equal to 1: an empty answer (the

@@ -220,7 +220,9 @@ contract WebAuthValidatorTest {
         IEraWebAuthValidator.Rule range = IEraWebAuthValidator.Rule.SignatureOutOfRange;
         _expectRejected(_fat(AUTH_DATA_UP_UV, clientData, 0, s, CREDENTIAL_ID), range);
         _expectRejected(_fat(AUTH_DATA_UP_UV, clientData, r, 0, CREDENTIAL_ID), range);
-        _expectRejected(_fat(AUTH_DATA_UP_UV, clientData, bytes32(N), s, CREDENTIAL_ID), range);
+        // r = n passes the official bound (r <= n) and is refused by the precompile.
+        _expectRejected(_fat(AUTH_DATA_UP_UV, clientData, bytes32(N), s, CREDENTIAL_ID), IEraWebAuthValidator.Rule.BadSignature);
+        _expectRejected(_fat(AUTH_DATA_UP_UV, clientData, bytes32(N + 1), s, CREDENTIAL_ID), range);
         _expectRejected(_fat(AUTH_DATA_UP_UV, clientData, bytes32(type(uint256).max), s, CREDENTIAL_ID), range);
         _expectRejected(_fat(AUTH_DATA_UP_UV, clientData, r, bytes32(N), CREDENTIAL_ID), range);
         _expectRejected(_fat(AUTH_DATA_UP_UV, clientData, r, bytes32(type(uint256).max), CREDENTIAL_ID), range);
@@ -314,19 +316,35 @@ contract WebAuthValidatorTest {
         _expectRejected(_fat(AUTH_DATA_UP_UV, spaced, r, s, CREDENTIAL_ID), IEraWebAuthValidator.Rule.BadSignature);
     }
 
-    function testMalformedInputIsNamedByCheckAndRevertsInEntryPoints() public {
-        bytes[4] memory malformed = [
-            bytes(hex"deadbeef"), // not an ABI-encoded fat signature
-            _signed(hex"0102", _browserClientData(HASH)), // authenticatorData without a flags byte
-            _signed(AUTH_DATA_UP_UV, '{"type":"webauthn.get","challenge":'), // broken JSON
-            _signed(AUTH_DATA_UP_UV, '{"type":"webauthn.get","origin":"https://sso.example.org"}') // no challenge
-        ];
-        for (uint256 i = 0; i < malformed.length; ++i) {
-            _expectRule(HASH, malformed[i], ACCOUNT, IEraWebAuthValidator.Rule.Malformed);
-            VM.prank(ACCOUNT);
-            (bool ok,) = address(validator).call(abi.encodeCall(validator.validateSignature, (HASH, malformed[i])));
-            require(!ok, "validateSignature did not revert on malformed input");
-        }
+    function testUndecodableInputIsNamedByCheckAndRevertsInEntryPoints() public {
+        _expectUndecodable(hex"deadbeef", IEraWebAuthValidator.Rule.Malformed); // not an ABI-encoded fat signature
+        _expectUndecodable(
+            _signed(new bytes(32), _browserClientData(HASH)), IEraWebAuthValidator.Rule.AuthDataTooShort
+        );
+        _expectUndecodable(
+            _signed(AUTH_DATA_UP_UV, '{"type":"webauthn.get","challenge":'), IEraWebAuthValidator.Rule.ClientDataNotJson
+        );
+        _expectUndecodable(
+            _signed(AUTH_DATA_UP_UV, '{"type":"webauthn.get","origin":"https://sso.example.org"}'),
+            IEraWebAuthValidator.Rule.ChallengeMissing
+        );
+        _expectUndecodable(_signed(AUTH_DATA_UP_UV, "[1,2]"), IEraWebAuthValidator.Rule.ChallengeMissing);
+        string memory challenge = Base64.encode(abi.encodePacked(HASH), true, true);
+        _expectUndecodable(
+            _signed(AUTH_DATA_UP_UV, string.concat('{"challenge":"', challenge, '","origin":"https://sso.example.org"}')),
+            IEraWebAuthValidator.Rule.WrongType
+        );
+        _expectUndecodable(
+            _signed(AUTH_DATA_UP_UV, string.concat('{"type":"webauthn.get","challenge":"', challenge, '","origin":7}')),
+            IEraWebAuthValidator.Rule.UnknownKey
+        );
+    }
+
+    function _expectUndecodable(bytes memory fat, IEraWebAuthValidator.Rule expected) private {
+        _expectRule(HASH, fat, ACCOUNT, expected);
+        VM.prank(ACCOUNT);
+        (bool ok,) = address(validator).call(abi.encodeCall(validator.validateSignature, (HASH, fat)));
+        require(!ok, "validateSignature did not revert on undecodable input");
     }
 
     // --------------------------------------------------------------------------------------------------
