@@ -1,0 +1,367 @@
+"""The passkey signature blobs the SSO validators read: the fat signature and its two envelopes.
+
+* fat signature = ``abi.encode(bytes authenticatorData, bytes clientDataJSON, bytes32[2] [r, s], bytes
+credentialId)``
+  (the validators declare the second field ``string``; both encode identically);
+* Era transaction ``customSignature`` = ``abi.encode(bytes fat, address validator, bytes[] [""])`` exactly
+as the
+  official SDK emits it (``sso-era.md`` §1.6), or the ``bytes ""`` variant the contract tests use;
+* ERC-4337 ``userOp.signature`` = ``validator (20 bytes) ‖ fat`` (``sso-4337.md`` §3).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
+from eth_utils.address import to_checksum_address
+
+from sso_signer.sso._errors import (
+    InvalidCustomSignature,
+    InvalidErc4337Signature,
+    InvalidFatSignature,
+    InvalidSignatureComponent,
+    MalformedAddress,
+    NonCanonicalCustomSignature,
+    NonCanonicalFatSignature,
+)
+
+if TYPE_CHECKING:
+    from sso_signer.webauthn import Assertion
+
+__all__ = [
+    "EraCustomSignature",
+    "FatSignature",
+    "checksum_address",
+    "decode_era_custom_signature",
+    "decode_erc4337_passkey_signature",
+    "era_custom_signature",
+    "erc4337_passkey_signature",
+]
+
+_FAT_TYPES = ("bytes", "bytes", "bytes32[2]", "bytes")
+_SDK_ENVELOPE = ("bytes", "address", "bytes[]")
+_PLAIN_ENVELOPE = ("bytes", "address", "bytes")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+# Everything eth-abi raises on bad input; caught together so no bare error escapes.
+_ABI_ERRORS = (DecodingError, ValueError, TypeError, OverflowError, IndexError)
+
+
+def checksum_address(value: str, *, field: str = "address") -> str:
+    """Validate a 0x-hex address and return its EIP-55 checksummed form.
+
+    Args:
+        value: ``0x`` + 40 hex digits. All-lower or all-upper case is accepted as is; mixed case must be a
+            valid EIP-55 checksum.
+        field: Name of the value, used in the error message.
+
+    Returns:
+        The checksummed address.
+
+    Raises:
+        MalformedAddress: If ``value`` is not a 20-byte hex address or its mixed-case checksum is wrong.
+    """
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise MalformedAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
+    checksummed = to_checksum_address(value)
+    body = value[2:]
+    if body != body.lower() and body != body.upper() and value != checksummed:
+        raise MalformedAddress(f"{field}: EIP-55 checksum mismatch for {value}")
+    return str(checksummed)
+
+
+def _word(value: int | bytes, field: str) -> bytes:
+    if isinstance(value, bytes):
+        if len(value) != 32:
+            raise InvalidSignatureComponent(f"{field}: expected 32 bytes, got {len(value)}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSignatureComponent(f"{field}: expected int or 32 bytes, got {type(value).__name__}")
+    if value < 0 or value >= 1 << 256:
+        raise InvalidSignatureComponent(f"{field}: {value} does not fit in 32 unsigned bytes")
+    return value.to_bytes(32, "big")
+
+
+def _as_bytes(value: object, field: str, error: type[Exception]) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise error(f"{field}: expected bytes, got {type(value).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class FatSignature:
+    """The passkey signature the SSO WebAuthn validators decode.
+
+    Attributes:
+        authenticator_data: authenticatorData bytes exactly as the authenticator produced them.
+        client_data_json: clientDataJSON bytes exactly as the browser produced them (never re-serialised).
+        r: ECDSA ``r`` as an integer.
+        s: ECDSA ``s`` as an integer (low-s when built by :meth:`from_assertion`).
+        credential_id: Raw credential id bytes (not base64url).
+    """
+
+    authenticator_data: bytes
+    client_data_json: bytes
+    r: int
+    s: int
+    credential_id: bytes
+
+    def __post_init__(self) -> None:
+        # Normalise bytes subclasses (AuthenticatorData, CollectedClientData) to plain bytes and range-check
+        # r/s so encode() cannot fail later.
+        object.__setattr__(
+            self,
+            "authenticator_data",
+            _as_bytes(self.authenticator_data, "authenticator_data", InvalidFatSignature),
+        )
+        object.__setattr__(
+            self,
+            "client_data_json",
+            _as_bytes(self.client_data_json, "client_data_json", InvalidFatSignature),
+        )
+        object.__setattr__(
+            self, "credential_id", _as_bytes(self.credential_id, "credential_id", InvalidFatSignature)
+        )
+        object.__setattr__(self, "r", int.from_bytes(_word(self.r, "r"), "big"))
+        object.__setattr__(self, "s", int.from_bytes(_word(self.s, "s"), "big"))
+
+    @classmethod
+    def from_assertion(cls, assertion: Assertion, *, normalize: bool = True) -> FatSignature:
+        """Build the fat signature of a WebAuthn assertion.
+
+        Args:
+            assertion: The assertion (DER signature as the authenticator sent it).
+            normalize: Replace a high ``s`` by ``n − s`` (the validators accept only low-s). Leave it on
+                unless you are building a negative test.
+
+        Returns:
+            The fat signature with the exact authenticatorData / clientDataJSON bytes of the assertion.
+
+        Raises:
+            sso_signer.webauthn errors: If the DER signature is malformed or out of range.
+        """
+        signature = assertion.ecdsa_signature
+        if normalize:
+            signature = signature.normalized()
+        return cls(
+            authenticator_data=bytes(assertion.authenticator_data),
+            client_data_json=bytes(assertion.client_data),
+            r=signature.r,
+            s=signature.s,
+            credential_id=bytes(assertion.credential_id),
+        )
+
+    @classmethod
+    def from_der(
+        cls,
+        *,
+        authenticator_data: bytes,
+        client_data_json: bytes,
+        der_signature: bytes,
+        credential_id: bytes,
+        normalize: bool = True,
+    ) -> FatSignature:
+        """Build the fat signature from the raw parts of an assertion.
+
+        Args:
+            authenticator_data: authenticatorData bytes.
+            client_data_json: clientDataJSON bytes.
+            der_signature: The DER ECDSA signature; parsed strictly.
+            credential_id: Raw credential id bytes.
+            normalize: Replace a high ``s`` by ``n − s``.
+
+        Returns:
+            The fat signature.
+
+        Raises:
+            sso_signer.webauthn.InvalidDerSignature: If the DER is malformed (webauthn room error).
+            sso_signer.webauthn.SignatureOutOfRange: If r or s is 0 or ≥ n.
+        """
+        from sso_signer.webauthn import EcdsaSignature
+
+        signature = EcdsaSignature.from_der(der_signature)
+        if normalize:
+            signature = signature.normalized()
+        return cls(authenticator_data, client_data_json, signature.r, signature.s, credential_id)
+
+    @property
+    def r_bytes(self) -> bytes:
+        """``r`` as a 32-byte big-endian word."""
+        return self.r.to_bytes(32, "big")
+
+    @property
+    def s_bytes(self) -> bytes:
+        """``s`` as a 32-byte big-endian word."""
+        return self.s.to_bytes(32, "big")
+
+    def encode(self) -> bytes:
+        """Return ``abi.encode(bytes authData, bytes clientDataJSON, bytes32[2] [r, s], bytes
+        credentialId)``."""
+        return bytes(
+            abi_encode(
+                list(_FAT_TYPES),
+                [
+                    self.authenticator_data,
+                    self.client_data_json,
+                    [self.r_bytes, self.s_bytes],
+                    self.credential_id,
+                ],
+            )
+        )
+
+    @classmethod
+    def decode(cls, blob: bytes) -> FatSignature:
+        """Decode a fat signature, accepting only its canonical ABI encoding.
+
+        Args:
+            blob: The encoded fat signature.
+
+        Returns:
+            The decoded fat signature.
+
+        Raises:
+            InvalidFatSignature: If ``blob`` does not decode as ``(bytes, bytes, bytes32[2], bytes)``.
+            NonCanonicalFatSignature: If it decodes but re-encodes to different bytes (the SDKs never emit
+                that).
+        """
+        blob = _as_bytes(blob, "fat signature", InvalidFatSignature)
+        try:
+            auth_data, cdj, (r, s), cred = abi_decode(list(_FAT_TYPES), blob)
+        except _ABI_ERRORS as exc:
+            raise InvalidFatSignature(f"fat signature does not decode: {exc}") from exc
+        fat = cls(auth_data, cdj, int.from_bytes(r, "big"), int.from_bytes(s, "big"), cred)
+        if fat.encode() != blob:
+            raise NonCanonicalFatSignature("fat signature is not canonically ABI-encoded")
+        return fat
+
+
+@dataclass(frozen=True, slots=True)
+class EraCustomSignature:
+    """The Era transaction ``customSignature`` of a passkey transaction, decoded.
+
+    Attributes:
+        fat: The encoded fat signature.
+        validator: The WebAuthValidator address (checksummed).
+        validator_data: ``(b"",)`` for the official SDK's ``bytes[]`` form; ``b""`` for the plain ``bytes``
+            form.
+    """
+
+    fat: bytes
+    validator: str
+    validator_data: tuple[bytes, ...] | bytes = (b"",)
+
+    @property
+    def fat_signature(self) -> FatSignature:
+        """The decoded fat signature (raises :class:`InvalidFatSignature` if it does not decode)."""
+        return FatSignature.decode(self.fat)
+
+    def encode(self) -> bytes:
+        """Return ``abi.encode(bytes fat, address validator, bytes[] | bytes validatorData)``."""
+        if isinstance(self.validator_data, bytes):
+            return bytes(abi_encode(list(_PLAIN_ENVELOPE), [self.fat, self.validator, self.validator_data]))
+        return bytes(abi_encode(list(_SDK_ENVELOPE), [self.fat, self.validator, list(self.validator_data)]))
+
+
+def era_custom_signature(
+    fat: bytes | FatSignature, validator: str, *, validator_data: Sequence[bytes] | bytes = (b"",)
+) -> bytes:
+    """Wrap a fat signature into the Era transaction ``customSignature``.
+
+    Args:
+        fat: The fat signature (object or its encoding).
+        validator: The WebAuthValidator address the account should call.
+        validator_data: Keep the default ``[""]`` (``bytes[]``) for bytes identical to the official SDK; pass
+            ``b""`` for the ``(bytes, address, bytes)`` form. The contract ignores this field.
+
+    Returns:
+        ``abi.encode(bytes fat, address validator, bytes[] [""])`` (default form).
+
+    Raises:
+        MalformedAddress: If ``validator`` is not an address.
+        InvalidFatSignature: If ``fat`` is neither bytes nor a :class:`FatSignature`.
+    """
+    fat_bytes = fat.encode() if isinstance(fat, FatSignature) else _as_bytes(fat, "fat", InvalidFatSignature)
+    data: tuple[bytes, ...] | bytes
+    if isinstance(validator_data, bytes | bytearray):
+        data = bytes(validator_data)
+    else:
+        data = tuple(_as_bytes(item, "validator_data[]", InvalidCustomSignature) for item in validator_data)
+    return EraCustomSignature(fat_bytes, checksum_address(validator, field="validator"), data).encode()
+
+
+def decode_era_custom_signature(blob: bytes) -> EraCustomSignature:
+    """Decode an Era passkey ``customSignature`` in either canonical form.
+
+    Args:
+        blob: ``abi.encode(bytes, address, bytes[])`` (official SDK) or ``abi.encode(bytes, address, bytes)``.
+
+    Returns:
+        The decoded envelope (the fat part is left encoded; use :attr:`EraCustomSignature.fat_signature`).
+
+    Raises:
+        InvalidCustomSignature: If ``blob`` decodes as neither form.
+        NonCanonicalCustomSignature: If it decodes only non-canonically (extra bytes, odd offsets).
+    """
+    blob = _as_bytes(blob, "custom signature", InvalidCustomSignature)
+    decoded_any = False
+    # Plain form first: ``bytes ""`` and ``bytes[] []`` share one encoding, reported as the plain form. The
+    # SDK's
+    # ``bytes[] [""]`` never re-encodes canonically as plain ``bytes`` (its tail has a non-zero padding byte).
+    for types in (_PLAIN_ENVELOPE, _SDK_ENVELOPE):
+        try:
+            fat, validator, data = abi_decode(list(types), blob)
+        except _ABI_ERRORS:
+            continue
+        decoded_any = True
+        validator_data: tuple[bytes, ...] | bytes = bytes(data) if types is _PLAIN_ENVELOPE else tuple(data)
+        candidate = EraCustomSignature(bytes(fat), str(to_checksum_address(validator)), validator_data)
+        if candidate.encode() == blob:
+            return candidate
+    if decoded_any:
+        raise NonCanonicalCustomSignature(
+            "custom signature is not a canonical (bytes, address, bytes[]|bytes)"
+        )
+    raise InvalidCustomSignature(
+        "custom signature does not decode as (bytes fat, address validator, bytes[])"
+    )
+
+
+def erc4337_passkey_signature(validator: str, fat: bytes | FatSignature) -> bytes:
+    """Build the ERC-4337 (ModularSmartAccount) passkey signature ``validator ‖ fat``.
+
+    Args:
+        validator: The WebAuthnValidator module address.
+        fat: The fat signature (object or encoding).
+
+    Returns:
+        20 address bytes followed by the fat signature encoding.
+
+    Raises:
+        MalformedAddress: If ``validator`` is not an address.
+    """
+    fat_bytes = fat.encode() if isinstance(fat, FatSignature) else _as_bytes(fat, "fat", InvalidFatSignature)
+    return bytes.fromhex(checksum_address(validator, field="validator")[2:]) + fat_bytes
+
+
+def decode_erc4337_passkey_signature(blob: bytes) -> tuple[str, FatSignature]:
+    """Split an ERC-4337 passkey signature into the validator address and the fat signature.
+
+    Args:
+        blob: ``validator(20) ‖ abi.encode(bytes, bytes, bytes32[2], bytes)``.
+
+    Returns:
+        ``(validator, fat)`` with the validator checksummed.
+
+    Raises:
+        InvalidErc4337Signature: If ``blob`` is shorter than a validator address plus a fat signature head.
+        InvalidFatSignature: If the part after the address is not a fat signature.
+    """
+    blob = _as_bytes(blob, "erc4337 signature", InvalidErc4337Signature)
+    if len(blob) < 20 + 5 * 32:
+        raise InvalidErc4337Signature(f"erc4337 passkey signature too short ({len(blob)} bytes)")
+    return str(to_checksum_address(blob[:20])), FatSignature.decode(blob[20:])

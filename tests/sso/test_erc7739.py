@@ -1,0 +1,163 @@
+"""ERC-7739 digests and wrapping, cross-checked against viem 2.30.0's implementation run in node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from eth_utils.crypto import keccak
+
+from sso_signer.sso import (
+    ERC7739_DETECTION_HASH,
+    PERSONAL_SIGN_TYPEHASH,
+    AccountDomain,
+    InvalidTypedData,
+    eip191_hash,
+    personal_sign_hash,
+    typed_data_sign_hash,
+    wrap_typed_data_signature,
+)
+
+ACCOUNT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+DOMAINS = [
+    AccountDomain.era(ACCOUNT, 260),
+    AccountDomain.erc4337(ACCOUNT, 31337),
+    AccountDomain.era(ACCOUNT, 300),
+]
+MESSAGES: list[bytes | str] = ["hello world", "", "héllo ✓ passkeys", b"\x00\x01\xff" * 40, "0x1234"]
+
+MAIL: dict[str, Any] = {
+    "domain": {
+        "name": "Ether Mail",
+        "version": "1",
+        "chainId": 1,
+        "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC",
+    },
+    "types": {
+        "Person": [{"name": "name", "type": "string"}, {"name": "wallet", "type": "address"}],
+        "Mail": [
+            {"name": "from", "type": "Person"},
+            {"name": "to", "type": "Person"},
+            {"name": "contents", "type": "string"},
+        ],
+    },
+    "primaryType": "Mail",
+    "message": {
+        "from": {"name": "Cow", "wallet": "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},
+        "to": {"name": "Bob", "wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},
+        "contents": "Hello, Bob!",
+    },
+}
+PERMIT: dict[str, Any] = {
+    "domain": {"name": "Token", "version": "2", "chainId": 260, "salt": "0x" + "ab" * 32},
+    "types": {
+        "Permit": [
+            {"name": "owner", "type": "address"},
+            {"name": "spender", "type": "address"},
+            {"name": "value", "type": "uint256"},
+            {"name": "nonce", "type": "uint256"},
+            {"name": "deadline", "type": "uint256"},
+            {"name": "tags", "type": "bytes32[]"},
+            {"name": "memo", "type": "bytes"},
+        ]
+    },
+    "primaryType": "Permit",
+    "message": {
+        "owner": ACCOUNT,
+        "spender": "0x1111111111111111111111111111111111111111",
+        "value": 10**18,
+        "nonce": 7,
+        "deadline": 2**40,
+        "tags": ["0x" + "01" * 32, "0x" + "02" * 32],
+        "memo": "0xdeadbeef",
+    },
+}
+TYPED = [MAIL, PERMIT]
+SIGNATURE = bytes(range(200))
+
+
+def _domain_json(domain: AccountDomain) -> dict[str, Any]:
+    return {
+        "name": domain.name,
+        "version": domain.version,
+        "chainId": domain.chain_id,
+        "verifyingContract": domain.verifying_contract,
+        "salt": "0x" + domain.salt.hex(),
+    }
+
+
+def _message_json(message: bytes | str) -> Any:
+    return {"raw": "0x" + message.hex()} if isinstance(message, bytes) else message
+
+
+@pytest.fixture(scope="module")
+def viem(peer: Callable[..., list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    personal = [
+        {"kind": "personal", "message": _message_json(m), "verifierDomain": _domain_json(d)}
+        for d in DOMAINS
+        for m in MESSAGES
+    ]
+    typed = [
+        {
+            "kind": "typed",
+            "typedData": t,
+            "verifierDomain": _domain_json(d),
+            "signature": "0x" + SIGNATURE.hex(),
+        }
+        for d in DOMAINS
+        for t in TYPED
+    ]
+    answer = peer("viem_erc7739.mjs", personal + typed, needs=("viem",))
+    return {"personal": answer[: len(personal)], "typed": answer[len(personal) :]}
+
+
+@pytest.mark.node_peer
+def test_personal_sign_hash_equals_viem(viem: dict[str, list[dict[str, Any]]]) -> None:
+    got = ["0x" + personal_sign_hash(m, d).hex() for d in DOMAINS for m in MESSAGES]
+    assert got == [item["hash"] for item in viem["personal"]]
+    assert len(set(got)) == len(got)
+
+
+@pytest.mark.node_peer
+def test_typed_data_sign_hash_equals_viem(viem: dict[str, list[dict[str, Any]]]) -> None:
+    got = ["0x" + typed_data_sign_hash(t, d).hex() for d in DOMAINS for t in TYPED]
+    assert got == [item["hash"] for item in viem["typed"]]
+
+
+@pytest.mark.node_peer
+def test_wrapped_signature_equals_viem(viem: dict[str, list[dict[str, Any]]]) -> None:
+    got = ["0x" + wrap_typed_data_signature(SIGNATURE, t).hex() for _ in DOMAINS for t in TYPED]
+    assert got == [item["wrapped"] for item in viem["typed"]]
+
+
+def test_wrapped_signature_layout() -> None:
+    wrapped = wrap_typed_data_signature(SIGNATURE, MAIL)
+    contents_type = b"Mail(Person from,Person to,string contents)Person(string name,address wallet)"
+    assert wrapped[: len(SIGNATURE)] == SIGNATURE
+    assert wrapped[-2:] == len(contents_type).to_bytes(2, "big")
+    assert wrapped[-2 - len(contents_type) : -2] == contents_type
+    assert len(wrapped) == len(SIGNATURE) + 64 + len(contents_type) + 2
+
+
+def test_constants_and_eip191() -> None:
+    assert PERSONAL_SIGN_TYPEHASH.hex() == "983e65e5148e570cd828ead231ee759a8d7958721a768f93bc4483ba005c32de"
+    assert bytes.fromhex("77" + "39") * 16 == ERC7739_DETECTION_HASH
+    assert eip191_hash("abc") == keccak(b"\x19Ethereum Signed Message:\n3abc")
+    assert AccountDomain.era(ACCOUNT, 1).name == "SSO1271"
+    assert AccountDomain.erc4337(ACCOUNT, 1).name == "zksync-sso-1271"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {**MAIL, "primaryType": "Nope"},
+        {**MAIL, "message": {"from": {"name": "Cow", "wallet": "not an address"}}},
+        {**MAIL, "domain": {"name": "x", "colour": "red"}},
+        {**MAIL, "primaryType": "TypedDataSign", "types": {"TypedDataSign": []}},
+    ],
+)
+def test_malformed_typed_data_is_rejected(bad: dict[str, Any]) -> None:
+    with pytest.raises(InvalidTypedData):
+        typed_data_sign_hash(bad, DOMAINS[0])
