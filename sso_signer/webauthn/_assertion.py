@@ -1,0 +1,128 @@
+"""An authentication assertion as returned by ``navigator.credentials.get()``."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sso_signer._codec import b64url_encode
+from sso_signer.webauthn._authenticator_data import MAX_CREDENTIAL_ID, AuthenticatorData
+from sso_signer.webauthn._client_data import CollectedClientData
+from sso_signer.webauthn._errors import CredentialIdMismatch, FieldTooLarge, InvalidCredentialJson
+from sso_signer.webauthn._json import as_mapping, b64_member, b64_optional, check_type
+from sso_signer.webauthn._p256 import EcdsaSignature
+
+__all__ = ["MAX_USER_HANDLE", "Assertion"]
+
+# WebAuthn: user.id is at most 64 bytes.
+MAX_USER_HANDLE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Assertion:
+    """A WebAuthn assertion: what the authenticator signed and the DER signature it produced.
+
+    Args:
+        credential_id: The raw credential id.
+        authenticator_data: The authenticatorData (plain bytes are parsed).
+        client_data: The clientDataJSON (plain bytes are parsed).
+        signature: The DER signature exactly as sent (strictly parsed here, never normalised).
+        user_handle: The user handle, or None.
+
+    Raises:
+        InvalidCredentialJson: If the credential id is empty.
+        FieldTooLarge: If the credential id or user handle is too long.
+        InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: If a part is malformed.
+    """
+
+    credential_id: bytes
+    authenticator_data: AuthenticatorData
+    client_data: CollectedClientData
+    signature: bytes
+    user_handle: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if not self.credential_id:
+            raise InvalidCredentialJson("credential id is empty")
+        if len(self.credential_id) > MAX_CREDENTIAL_ID:
+            raise FieldTooLarge(
+                f"credential id is {len(self.credential_id)} bytes; the limit is {MAX_CREDENTIAL_ID}"
+            )
+        if self.user_handle is not None and len(self.user_handle) > MAX_USER_HANDLE:
+            raise FieldTooLarge(
+                f"user handle is {len(self.user_handle)} bytes; the limit is {MAX_USER_HANDLE}"
+            )
+        if not isinstance(self.authenticator_data, AuthenticatorData):
+            object.__setattr__(self, "authenticator_data", AuthenticatorData(self.authenticator_data))
+        if not isinstance(self.client_data, CollectedClientData):
+            object.__setattr__(self, "client_data", CollectedClientData(self.client_data))
+        object.__setattr__(self, "signature", bytes(self.signature))
+        EcdsaSignature.from_der(self.signature)  # fail now, not when a caller first reads it
+
+    @property
+    def ecdsa_signature(self) -> EcdsaSignature:
+        """The (r, s) parsed from DER, NOT normalised (s may be high)."""
+        return EcdsaSignature.from_der(self.signature)
+
+    @property
+    def signed_message(self) -> bytes:
+        """``authenticatorData || sha256(clientDataJSON)``: the bytes the authenticator signed."""
+        return bytes(self.authenticator_data) + hashlib.sha256(bytes(self.client_data)).digest()
+
+    @property
+    def message_hash(self) -> bytes:
+        """sha256 of :attr:`signed_message`: the digest the P-256 precompile receives."""
+        return hashlib.sha256(self.signed_message).digest()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | str | bytes) -> Assertion:
+        """Parse a browser ``PublicKeyCredential`` JSON (AuthenticationResponseJSON).
+
+        Args:
+            data: The object or its JSON text: ``id``, ``rawId``, ``type``, ``response`` with
+                ``authenticatorData``, ``clientDataJSON``, ``signature``, ``userHandle`` (base64url).
+
+        Returns:
+            The assertion.
+
+        Raises:
+            InvalidCredentialJson: If a member is missing or has the wrong type.
+            InvalidCredentialType: If ``type`` is not ``public-key``.
+            CredentialIdMismatch: If ``id`` and ``rawId`` differ.
+            InvalidEncoding: If a member is not base64url.
+            FieldTooLarge, InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: Malformed parts.
+        """
+        obj = as_mapping(data, what="assertion")
+        check_type(obj, what="assertion")
+        raw_id = b64_optional(obj, "rawId", what="assertion")
+        cred_id = b64_member(obj, "id", what="assertion")
+        if raw_id is not None and raw_id != cred_id:
+            raise CredentialIdMismatch("assertion id and rawId differ")
+        response = obj.get("response")
+        if not isinstance(response, Mapping):
+            raise InvalidCredentialJson("assertion.response must be an object")
+        auth = b64_member(response, "authenticatorData", what="assertion.response")
+        cdj = b64_member(response, "clientDataJSON", what="assertion.response")
+        sig = b64_member(response, "signature", what="assertion.response")
+        handle = b64_optional(response, "userHandle", what="assertion.response")
+        return cls(cred_id, AuthenticatorData(auth), CollectedClientData(cdj), sig, handle or None)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the browser JSON form (base64url members), as py_webauthn and :meth:`from_json` read it."""
+        response: dict[str, Any] = {
+            "authenticatorData": b64url_encode(bytes(self.authenticator_data)),
+            "clientDataJSON": b64url_encode(bytes(self.client_data)),
+            "signature": b64url_encode(self.signature),
+        }
+        if self.user_handle is not None:
+            response["userHandle"] = b64url_encode(self.user_handle)
+        cred_id = b64url_encode(self.credential_id)
+        return {
+            "id": cred_id,
+            "rawId": cred_id,
+            "type": "public-key",
+            "response": response,
+            "clientExtensionResults": {},
+        }

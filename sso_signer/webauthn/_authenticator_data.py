@@ -1,0 +1,231 @@
+"""authenticatorData: the authenticator's signed record of rpId hash, flags, counter and optional data."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import IntFlag
+from typing import Any
+
+from sso_signer.webauthn._cbor import decode_prefix, encode
+from sso_signer.webauthn._cose import parse_cose_key
+from sso_signer.webauthn._errors import (
+    AuthenticatorDataTooShort,
+    FieldTooLarge,
+    InvalidAuthenticatorData,
+    InvalidCbor,
+)
+from sso_signer.webauthn._p256 import P256PublicKey
+
+__all__ = [
+    "MAX_AUTHENTICATOR_DATA",
+    "MAX_CREDENTIAL_ID",
+    "AttestedCredentialData",
+    "AuthenticatorData",
+    "AuthenticatorFlags",
+]
+
+# WebAuthn caps credential ids at 1023 bytes.
+MAX_CREDENTIAL_ID = 1023
+# Fixed part + AAGUID + id + a COSE key + generous extensions; anything larger is hostile.
+MAX_AUTHENTICATOR_DATA = 4096
+
+
+class AuthenticatorFlags(IntFlag):
+    """The flags byte of authenticatorData."""
+
+    UP = 0x01  # user present
+    UV = 0x04  # user verified
+    BE = 0x08  # backup eligible
+    BS = 0x10  # backed up
+    AT = 0x40  # attested credential data included
+    ED = 0x80  # extension data included
+
+
+@dataclass(frozen=True, slots=True)
+class AttestedCredentialData:
+    """The credential a registration creates: AAGUID, credential id and the COSE public key bytes.
+
+    Args:
+        aaguid: 16-byte authenticator model id.
+        credential_id: The raw credential id (1..1023 bytes).
+        credential_public_key: The COSE_Key bytes exactly as encoded by the authenticator.
+
+    Raises:
+        InvalidAuthenticatorData: If the AAGUID is not 16 bytes or the id is empty.
+        FieldTooLarge: If the credential id is longer than 1023 bytes.
+    """
+
+    aaguid: bytes
+    credential_id: bytes
+    credential_public_key: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.aaguid) != 16:
+            raise InvalidAuthenticatorData(f"AAGUID must be 16 bytes, got {len(self.aaguid)}")
+        if not self.credential_id:
+            raise InvalidAuthenticatorData("credential id is empty")
+        if len(self.credential_id) > MAX_CREDENTIAL_ID:
+            raise FieldTooLarge(
+                f"credential id is {len(self.credential_id)} bytes; WebAuthn allows {MAX_CREDENTIAL_ID}"
+            )
+
+    @property
+    def public_key(self) -> P256PublicKey:
+        """The P-256 key of the COSE bytes.
+
+        Raises:
+            UnsupportedAlgorithm: If the key is not ES256 / P-256.
+            InvalidCoseKey: If the COSE key is malformed.
+        """
+        return parse_cose_key(self.credential_public_key)
+
+    def to_bytes(self) -> bytes:
+        """Encode as ``aaguid || len16(id) || id || coseKey``."""
+        return (
+            self.aaguid
+            + len(self.credential_id).to_bytes(2, "big")
+            + self.credential_id
+            + self.credential_public_key
+        )
+
+
+class AuthenticatorData(bytes):
+    """authenticatorData bytes with parsed attributes; the bytes are kept exactly as received.
+
+    Attributes:
+        rp_id_hash: sha256 of the rpId (32 bytes).
+        flags: The flags byte.
+        counter: The 32-bit signature counter.
+        attested_credential: The attested credential data, or None when AT is clear.
+        extensions: The decoded extension map, or None when ED is clear.
+
+    Raises (on construction):
+        AuthenticatorDataTooShort: If the data is shorter than 37 bytes or than a declared field.
+        InvalidAuthenticatorData: If flags and content disagree or bytes trail the last field.
+        InvalidCbor: If the COSE key or the extensions are not well-formed CBOR.
+        FieldTooLarge: If the data or the credential id exceeds the SDK's limits.
+    """
+
+    rp_id_hash: bytes
+    flags: AuthenticatorFlags
+    counter: int
+    attested_credential: AttestedCredentialData | None
+    extensions: Mapping[Any, Any] | None
+
+    def __new__(cls, data: bytes) -> AuthenticatorData:
+        self = super().__new__(cls, bytes(data))
+        raw = bytes(self)
+        if len(raw) > MAX_AUTHENTICATOR_DATA:
+            raise FieldTooLarge(
+                f"authenticatorData is {len(raw)} bytes; the limit is {MAX_AUTHENTICATOR_DATA}"
+            )
+        if len(raw) < 37:
+            raise AuthenticatorDataTooShort(
+                f"authenticatorData is {len(raw)} bytes; at least 37 are required"
+            )
+        flags = AuthenticatorFlags(raw[32])
+        pos = 37
+        attested: AttestedCredentialData | None = None
+        if flags & AuthenticatorFlags.AT:
+            if len(raw) < pos + 18:
+                raise AuthenticatorDataTooShort(
+                    "authenticatorData: AT is set but attested credential data is cut"
+                )
+            aaguid = raw[pos : pos + 16]
+            id_len = int.from_bytes(raw[pos + 16 : pos + 18], "big")
+            pos += 18
+            if id_len > MAX_CREDENTIAL_ID:
+                raise FieldTooLarge(f"credential id length {id_len} exceeds {MAX_CREDENTIAL_ID}")
+            if len(raw) < pos + id_len:
+                raise AuthenticatorDataTooShort("authenticatorData: credential id is cut")
+            credential_id = raw[pos : pos + id_len]
+            pos += id_len
+            _, used = decode_prefix(raw[pos:], field="authenticatorData credentialPublicKey")
+            attested = AttestedCredentialData(aaguid, credential_id, raw[pos : pos + used])
+            pos += used
+        extensions: Mapping[Any, Any] | None = None
+        if flags & AuthenticatorFlags.ED:
+            if pos >= len(raw):
+                raise AuthenticatorDataTooShort("authenticatorData: ED is set but no extension data follows")
+            value, used = decode_prefix(raw[pos:], field="authenticatorData extensions")
+            if not isinstance(value, dict):
+                raise InvalidCbor("authenticatorData extensions must be a CBOR map")
+            extensions = value
+            pos += used
+        if pos != len(raw):
+            raise InvalidAuthenticatorData(
+                f"authenticatorData: {len(raw) - pos} unexpected bytes after the last field"
+            )
+        self.rp_id_hash = raw[:32]
+        self.flags = flags
+        self.counter = int.from_bytes(raw[33:37], "big")
+        self.attested_credential = attested
+        self.extensions = extensions
+        return self
+
+    @property
+    def user_present(self) -> bool:
+        """UP flag."""
+        return bool(self.flags & AuthenticatorFlags.UP)
+
+    @property
+    def user_verified(self) -> bool:
+        """UV flag."""
+        return bool(self.flags & AuthenticatorFlags.UV)
+
+    @property
+    def backup_eligible(self) -> bool:
+        """BE flag."""
+        return bool(self.flags & AuthenticatorFlags.BE)
+
+    @property
+    def backup_state(self) -> bool:
+        """BS flag."""
+        return bool(self.flags & AuthenticatorFlags.BS)
+
+    def matches_rp_id(self, rp_id: str) -> bool:
+        """Tell whether rp_id_hash is sha256 of ``rp_id``."""
+        return self.rp_id_hash == hashlib.sha256(rp_id.encode("utf-8")).digest()
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        rp_id: str,
+        flags: AuthenticatorFlags,
+        counter: int = 0,
+        attested_credential: AttestedCredentialData | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> AuthenticatorData:
+        """Build canonical authenticatorData; AT and ED follow from the optional parts.
+
+        Args:
+            rp_id: The relying party id; its sha256 becomes rpIdHash.
+            flags: UP/UV/BE/BS as wanted (AT and ED are set or cleared to match the content).
+            counter: The signature counter, 0..2**32-1.
+            attested_credential: Credential data for a registration, or None.
+            extensions: Extension outputs (encoded as canonical CBOR), or None.
+
+        Returns:
+            The authenticatorData.
+
+        Raises:
+            InvalidAuthenticatorData: If the counter does not fit in 32 bits.
+        """
+        if not 0 <= counter < 1 << 32:
+            raise InvalidAuthenticatorData(f"counter {counter} does not fit in 32 bits")
+        flags = AuthenticatorFlags(flags) & ~(AuthenticatorFlags.AT | AuthenticatorFlags.ED)
+        body = b""
+        if attested_credential is not None:
+            flags |= AuthenticatorFlags.AT
+            body += attested_credential.to_bytes()
+        if extensions is not None:
+            flags |= AuthenticatorFlags.ED
+            body += encode(dict(extensions))
+        rp_hash = hashlib.sha256(rp_id.encode("utf-8")).digest()
+        return cls(rp_hash + bytes([int(flags)]) + counter.to_bytes(4, "big") + body)
+
+    def __repr__(self) -> str:
+        return f"AuthenticatorData({bytes(self).hex()!r}, flags={self.flags!r}, counter={self.counter})"

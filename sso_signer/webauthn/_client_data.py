@@ -1,0 +1,141 @@
+"""clientDataJSON: parsed strictly, kept byte for byte.
+
+The signature covers sha256 of these exact bytes, so they are never re-serialised."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sso_signer._codec import b64url_decode, b64url_encode
+from sso_signer.webauthn._errors import (
+    ClientDataNotJson,
+    DuplicateClientDataKey,
+    FieldTooLarge,
+    InvalidClientData,
+)
+
+__all__ = ["MAX_CLIENT_DATA_JSON", "CollectedClientData"]
+
+# Browsers emit ~150-400 bytes; Chromium's padding key adds ~100. 8 KiB leaves room without inviting abuse.
+MAX_CLIENT_DATA_JSON = 8192
+_RESERVED = ("type", "challenge", "origin", "crossOrigin")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            # Solady and Python keep the last copy, a browser never emits two: refuse the ambiguity.
+            raise DuplicateClientDataKey(f"clientDataJSON repeats the key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def _reject_constant(name: str) -> Any:
+    raise ClientDataNotJson(f"clientDataJSON contains {name}, which is not JSON")
+
+
+class CollectedClientData(bytes):
+    """The exact clientDataJSON bytes with parsed members.
+
+    Attributes:
+        type: ``"webauthn.create"`` or ``"webauthn.get"`` (not checked here; ceremonies check it).
+        challenge: The challenge, base64url-decoded.
+        origin: The origin string exactly as the browser wrote it.
+        cross_origin: The ``crossOrigin`` boolean, or None if absent (Safari omits it).
+        top_origin: ``topOrigin`` or None.
+        data: The whole parsed object.
+
+    Raises (on construction):
+        FieldTooLarge: If the bytes exceed MAX_CLIENT_DATA_JSON.
+        ClientDataNotJson: If the bytes are not UTF-8 JSON text of an object.
+        DuplicateClientDataKey: If a key appears twice.
+        InvalidClientData: If type/challenge/origin are missing or not strings, or crossOrigin not a bool.
+        InvalidEncoding: If the challenge is not base64url.
+    """
+
+    type: str
+    challenge: bytes
+    origin: str
+    cross_origin: bool | None
+    top_origin: str | None
+    data: Mapping[str, Any]
+
+    def __new__(cls, data: bytes) -> CollectedClientData:
+        self = super().__new__(cls, bytes(data))
+        raw = bytes(self)
+        if len(raw) > MAX_CLIENT_DATA_JSON:
+            raise FieldTooLarge(f"clientDataJSON is {len(raw)} bytes; the limit is {MAX_CLIENT_DATA_JSON}")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ClientDataNotJson("clientDataJSON is not UTF-8") from exc
+        try:
+            parsed = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ClientDataNotJson(f"clientDataJSON is not JSON ({type(exc).__name__})") from exc
+        if not isinstance(parsed, dict):
+            raise ClientDataNotJson("clientDataJSON must be a JSON object")
+        for key in ("type", "challenge", "origin"):
+            if key not in parsed:
+                raise InvalidClientData(f"clientDataJSON has no {key!r}")
+            if not isinstance(parsed[key], str):
+                raise InvalidClientData(f"clientDataJSON {key!r} must be a string")
+        cross = parsed.get("crossOrigin")
+        if cross is not None and not isinstance(cross, bool):
+            raise InvalidClientData("clientDataJSON 'crossOrigin' must be a boolean")
+        top = parsed.get("topOrigin")
+        if top is not None and not isinstance(top, str):
+            raise InvalidClientData("clientDataJSON 'topOrigin' must be a string")
+        self.type = parsed["type"]
+        self.challenge = b64url_decode(parsed["challenge"], field="clientDataJSON.challenge")
+        self.origin = parsed["origin"]
+        self.cross_origin = cross
+        self.top_origin = top
+        self.data = parsed
+        return self
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        type: str,
+        challenge: bytes,
+        origin: str,
+        cross_origin: bool | None = False,
+        extra: Mapping[str, object] | None = None,
+    ) -> CollectedClientData:
+        """Serialise like a browser: compact JSON, keys type, challenge, origin, crossOrigin, then extras.
+
+        Args:
+            type: ``"webauthn.get"`` or ``"webauthn.create"``.
+            challenge: The raw challenge bytes (written as unpadded base64url).
+            origin: The origin string.
+            cross_origin: The crossOrigin value, or None to omit the key like Safari.
+            extra: Additional members appended in order (e.g. Chromium's ``other_keys_can_be_added_here``).
+
+        Returns:
+            The clientDataJSON.
+
+        Raises:
+            InvalidClientData: If ``extra`` repeats a reserved key.
+        """
+        members: dict[str, object] = {
+            "type": type,
+            "challenge": b64url_encode(bytes(challenge)),
+            "origin": origin,
+        }
+        if cross_origin is not None:
+            members["crossOrigin"] = cross_origin
+        for key, value in (extra or {}).items():
+            if key in _RESERVED:
+                raise InvalidClientData(f"extra clientDataJSON key {key!r} is reserved")
+            members[key] = value
+        # ensure_ascii=False: WebAuthn writes code points as they are, escaping only what JSON must.
+        text = json.dumps(members, separators=(",", ":"), ensure_ascii=False)
+        return cls(text.encode("utf-8"))
+
+    def __repr__(self) -> str:
+        return f"CollectedClientData({bytes(self).decode('utf-8', 'replace')!r})"

@@ -1,0 +1,62 @@
+"""The passkey record a relying party keeps after registration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sso_signer.webauthn._authenticator_data import MAX_CREDENTIAL_ID
+from sso_signer.webauthn._errors import FieldTooLarge, InvalidCoseKey, InvalidCredentialJson
+from sso_signer.webauthn._p256 import P256PublicKey
+
+__all__ = ["PasskeyCredential"]
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyCredential:
+    """A registered passkey: everything needed to verify its assertions and to install it on an SSO account.
+
+    Args:
+        credential_id: The raw credential id (the validator's key, with the origin).
+        public_key: The P-256 key.
+        origin: The origin exactly as clientDataJSON reported it at registration.
+        rp_id: The relying party id.
+        cose_key: The COSE_Key bytes as the authenticator encoded them.
+        sign_count: The last seen signature counter.
+        backup_eligible: BE flag at registration.
+        backup_state: BS flag at registration (or last assertion).
+        transports: Transport hints reported by the browser.
+        aaguid: The 16-byte authenticator model id.
+        user_handle: The user handle (WebAuthn user.id).
+        user_name: The user name given at registration.
+
+    Raises:
+        InvalidCredentialJson: If the credential id is empty or the AAGUID is not 16 bytes.
+        FieldTooLarge: If the credential id exceeds 1023 bytes.
+        InvalidCoseKey: If ``cose_key`` does not encode ``public_key``.
+    """
+
+    credential_id: bytes
+    public_key: P256PublicKey
+    origin: str
+    rp_id: str
+    cose_key: bytes
+    sign_count: int = 0
+    backup_eligible: bool = False
+    backup_state: bool = False
+    transports: tuple[str, ...] = ()
+    aaguid: bytes = bytes(16)
+    user_handle: bytes = b""
+    user_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.credential_id:
+            raise InvalidCredentialJson("credential id is empty")
+        if len(self.credential_id) > MAX_CREDENTIAL_ID:
+            raise FieldTooLarge(
+                f"credential id is {len(self.credential_id)} bytes; the limit is {MAX_CREDENTIAL_ID}"
+            )
+        if len(self.aaguid) != 16:
+            raise InvalidCredentialJson(f"AAGUID must be 16 bytes, got {len(self.aaguid)}")
+        if P256PublicKey.from_cose(self.cose_key) != self.public_key:
+            raise InvalidCoseKey("cose_key does not encode public_key")
+        object.__setattr__(self, "transports", tuple(self.transports))

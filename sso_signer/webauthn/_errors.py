@@ -1,0 +1,234 @@
+# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
+"""Concrete errors of the passkey room, each named after the check that failed.
+
+They derive from the categories of :mod:`sso_signer._errors`: malformed bytes are ``InvalidInputError``,
+well-formed input that fails a check is ``VerificationError``, conflicts with stored state are ``StateError``.
+"""
+
+from __future__ import annotations
+
+from sso_signer._codec import InvalidEncoding
+from sso_signer._errors import InvalidInputError, StateError, VerificationError
+
+__all__ = [
+    "AttestationInvalid",
+    "AuthenticatorDataTooShort",
+    "ChallengeAlreadyIssued",
+    "ChallengeAlreadyUsed",
+    "ChallengeExpired",
+    "ChallengeInvalid",
+    "ChallengeMismatch",
+    "ChallengeUnknown",
+    "ClientDataNotJson",
+    "ClientDataTypeMismatch",
+    "CounterRegression",
+    "CredentialIdMismatch",
+    "CredentialNotAllowed",
+    "CredentialNotFound",
+    "CrossOriginNotAllowed",
+    "DuplicateClientDataKey",
+    "DuplicateCredential",
+    "FieldTooLarge",
+    "InvalidAttestationObject",
+    "InvalidAuthenticatorData",
+    "InvalidCbor",
+    "InvalidClientData",
+    "InvalidCoseKey",
+    "InvalidCredentialJson",
+    "InvalidCredentialType",
+    "InvalidDerSignature",
+    "InvalidEncoding",
+    "InvalidKeyFile",
+    "KeyFileExists",
+    "NoCommonRecoveredKey",
+    "NonCanonicalDer",
+    "OriginMismatch",
+    "PointNotOnCurve",
+    "RecoveryFailed",
+    "RpIdMismatch",
+    "SignatureInvalid",
+    "SignatureOutOfRange",
+    "TrailingCbor",
+    "TruncatedCbor",
+    "UnsupportedAlgorithm",
+    "UserPresenceMissing",
+    "UserVerificationMissing",
+    "WrongPassphrase",
+]
+
+
+# --- malformed input ------------------------------------------------------------------------------
+
+
+class PointNotOnCurve(InvalidInputError):
+    """The (x, y) coordinates are not a point of the P-256 curve."""
+
+
+class SignatureOutOfRange(InvalidInputError):
+    """An ECDSA signature component r or s is not in [1, n-1]."""
+
+
+class InvalidDerSignature(InvalidInputError):
+    """The signature is not a DER ``SEQUENCE { INTEGER r, INTEGER s }``."""
+
+
+class NonCanonicalDer(InvalidDerSignature):
+    """The DER signature parses but is not the unique minimal encoding (padding, long length, negative)."""
+
+
+class InvalidCbor(InvalidInputError):
+    """Bytes are not well-formed CBOR."""
+
+
+class TruncatedCbor(InvalidCbor):
+    """The CBOR item ends before its declared length."""
+
+
+class TrailingCbor(InvalidCbor):
+    """Bytes follow the CBOR item where none are allowed."""
+
+
+class InvalidCoseKey(InvalidInputError):
+    """A COSE_Key map lacks a required field or a field has the wrong type or length."""
+
+
+class UnsupportedAlgorithm(InvalidCoseKey):
+    """The key is not ES256 on P-256: the SSO validator only verifies P-256 (secp256r1) signatures."""
+
+
+class InvalidAuthenticatorData(InvalidInputError):
+    """authenticatorData is malformed (bad lengths, flags that contradict the content, trailing bytes)."""
+
+
+class AuthenticatorDataTooShort(InvalidAuthenticatorData):
+    """authenticatorData is shorter than its 37-byte fixed part or than a declared field."""
+
+
+class InvalidClientData(InvalidInputError):
+    """clientDataJSON lacks a required member or a member has the wrong type."""
+
+
+class ClientDataNotJson(InvalidClientData):
+    """clientDataJSON is not UTF-8 JSON text of an object."""
+
+
+class DuplicateClientDataKey(InvalidClientData):
+    """clientDataJSON repeats a key; parsers disagree on which copy wins, so it is refused."""
+
+
+class FieldTooLarge(InvalidInputError):
+    """A field exceeds the SDK's size limit (credential id > 1023 bytes, clientDataJSON, ...)."""
+
+
+class InvalidCredentialJson(InvalidInputError):
+    """A PublicKeyCredential JSON object lacks a member or a member has the wrong type."""
+
+
+class InvalidCredentialType(InvalidCredentialJson):
+    """The credential ``type`` is not ``"public-key"``."""
+
+
+class CredentialIdMismatch(InvalidCredentialJson):
+    """The credential's ``id`` and ``rawId`` name different credentials."""
+
+
+class InvalidAttestationObject(InvalidInputError):
+    """The attestationObject is not a CBOR map with ``fmt``, ``attStmt`` and ``authData``."""
+
+
+class InvalidKeyFile(InvalidInputError):
+    """A passkey key file is not a PEM PKCS#8 P-256 key with sso-signer metadata."""
+
+
+# --- verification ---------------------------------------------------------------------------------
+
+
+class OriginMismatch(VerificationError):
+    """clientDataJSON.origin is not one of the relying party's allowed origins."""
+
+
+class RpIdMismatch(VerificationError):
+    """authenticatorData.rpIdHash is not sha256 of the expected rpId."""
+
+
+class ChallengeMismatch(VerificationError):
+    """clientDataJSON.challenge is not the expected challenge."""
+
+
+class ClientDataTypeMismatch(VerificationError):
+    """clientDataJSON.type is not the ceremony's type (``webauthn.create`` or ``webauthn.get``)."""
+
+
+class CrossOriginNotAllowed(VerificationError):
+    """clientDataJSON.crossOrigin is true; the SSO validator rejects any value other than ``false``."""
+
+
+class UserPresenceMissing(VerificationError):
+    """The authenticator did not set the UP (user present) flag."""
+
+
+class UserVerificationMissing(VerificationError):
+    """The authenticator did not set the UV (user verified) flag; the SSO validator requires it."""
+
+
+class SignatureInvalid(VerificationError):
+    """The assertion signature does not verify against the credential's public key."""
+
+
+class AttestationInvalid(VerificationError):
+    """The attestation statement does not verify."""
+
+
+class CounterRegression(VerificationError):
+    """The signature counter did not increase: the authenticator may have been cloned."""
+
+
+class CredentialNotAllowed(VerificationError):
+    """The assertion comes from a credential that is not among the allowed credentials."""
+
+
+class WrongPassphrase(VerificationError):
+    """The key file could not be decrypted with the given passphrase (or needs one and none was given)."""
+
+
+class NoCommonRecoveredKey(VerificationError):
+    """Public-key recovery over several assertions left no key common to all of them."""
+
+
+class RecoveryFailed(VerificationError):
+    """No public key can be recovered from this signature (r is not the x of a curve point)."""
+
+
+# --- state ----------------------------------------------------------------------------------------
+
+
+class ChallengeInvalid(StateError):
+    """Base of the challenge-state errors: unknown, expired or already used."""
+
+
+class ChallengeUnknown(ChallengeInvalid):
+    """The challenge was never issued by this relying party (or was purged)."""
+
+
+class ChallengeExpired(ChallengeInvalid):
+    """The challenge was issued but its lifetime has passed."""
+
+
+class ChallengeAlreadyUsed(ChallengeInvalid):
+    """The challenge was already consumed by an earlier ceremony; challenges are single-use."""
+
+
+class ChallengeAlreadyIssued(StateError):
+    """The same challenge bytes are already stored; a challenge is issued once."""
+
+
+class DuplicateCredential(StateError):
+    """A credential with this id is already registered."""
+
+
+class CredentialNotFound(StateError):
+    """No stored credential has this id."""
+
+
+class KeyFileExists(StateError):
+    """The key file already exists and overwriting was not asked for."""

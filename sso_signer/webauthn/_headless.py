@@ -1,0 +1,415 @@
+"""A software authenticator for scripts, tests and backends that hold their own passkey key."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sso_signer._codec import b64url_decode, b64url_encode
+from sso_signer.webauthn._assertion import Assertion
+from sso_signer.webauthn._authenticator_data import (
+    MAX_CREDENTIAL_ID,
+    AttestedCredentialData,
+    AuthenticatorData,
+    AuthenticatorFlags,
+)
+from sso_signer.webauthn._cbor import encode
+from sso_signer.webauthn._client_data import CollectedClientData
+from sso_signer.webauthn._cose import COSE_ALG_ES256
+from sso_signer.webauthn._credential import PasskeyCredential
+from sso_signer.webauthn._errors import FieldTooLarge, InvalidCredentialJson, InvalidKeyFile
+from sso_signer.webauthn._keyfile import read_key_file, write_key_file
+from sso_signer.webauthn._p256 import P256PublicKey
+
+__all__ = ["CounterMode", "HeadlessPasskey"]
+
+CounterMode = Literal["fixed", "increment"]
+AttestationFormat = Literal["none", "packed"]
+
+# The SSO validator requires credential ids of at least 16 bytes; 32 random bytes like most platforms.
+_DEFAULT_ID_LENGTH = 32
+
+
+class HeadlessPasskey:
+    """A P-256 passkey held in process memory that answers WebAuthn ceremonies like a platform authenticator.
+
+    Create one with :meth:`generate` or :meth:`load`. The private key is never shown by ``repr`` or messages.
+    """
+
+    __slots__ = (
+        "_aaguid",
+        "_backup_eligible",
+        "_backup_state",
+        "_counter",
+        "_counter_mode",
+        "_credential_id",
+        "_key",
+        "_lock",
+        "_origin",
+        "_public_key",
+        "_rp_id",
+        "_user_handle",
+        "_user_name",
+    )
+
+    def __init__(
+        self,
+        private_key: ec.EllipticCurvePrivateKey,
+        *,
+        credential_id: bytes,
+        rp_id: str,
+        origin: str,
+        user_handle: bytes = b"",
+        user_name: str = "",
+        aaguid: bytes = bytes(16),
+        backup_eligible: bool = True,
+        backup_state: bool = True,
+        counter_mode: CounterMode = "fixed",
+        counter: int = 0,
+    ) -> None:
+        """Wrap an existing key; prefer :meth:`generate` or :meth:`load`.
+
+        Raises:
+            InvalidKeyFile: If the key is not a P-256 private key.
+            InvalidCredentialJson: If the credential id is empty, the AAGUID not 16 bytes or the mode unknown.
+            FieldTooLarge: If the credential id is longer than 1023 bytes.
+        """
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(
+            private_key.curve, ec.SECP256R1
+        ):
+            raise InvalidKeyFile("a headless passkey needs a P-256 private key")
+        if not credential_id:
+            raise InvalidCredentialJson("credential id is empty")
+        if len(credential_id) > MAX_CREDENTIAL_ID:
+            raise FieldTooLarge(
+                f"credential id is {len(credential_id)} bytes; the limit is {MAX_CREDENTIAL_ID}"
+            )
+        if len(aaguid) != 16:
+            raise InvalidCredentialJson("AAGUID must be 16 bytes")
+        if counter_mode not in ("fixed", "increment"):
+            raise InvalidCredentialJson(f"counter_mode must be 'fixed' or 'increment', got {counter_mode!r}")
+        self._key = private_key
+        self._public_key = P256PublicKey.from_cryptography(private_key)
+        self._credential_id = bytes(credential_id)
+        self._rp_id = rp_id
+        self._origin = origin
+        self._user_handle = bytes(user_handle)
+        self._user_name = user_name
+        self._aaguid = bytes(aaguid)
+        self._backup_eligible = backup_eligible
+        self._backup_state = backup_state
+        self._counter_mode: CounterMode = counter_mode
+        self._counter = counter
+        self._lock = threading.Lock()
+
+    @classmethod
+    def generate(
+        cls,
+        *,
+        rp_id: str,
+        origin: str,
+        user_handle: bytes | None = None,
+        user_name: str = "",
+        credential_id: bytes | None = None,
+        aaguid: bytes = bytes(16),
+        backup_eligible: bool = True,
+        backup_state: bool = True,
+        counter_mode: CounterMode = "fixed",
+    ) -> HeadlessPasskey:
+        """Create a passkey with a fresh P-256 key.
+
+        Args:
+            rp_id: The relying party id the passkey is scoped to (e.g. ``"localhost"``).
+            origin: The origin written into clientDataJSON (e.g. ``"http://localhost:5173"``).
+            user_handle: WebAuthn user.id; 32 random bytes if None.
+            user_name: The user name.
+            credential_id: The credential id; 32 random bytes if None.
+            aaguid: 16-byte authenticator model id (zeros, like most software authenticators).
+            backup_eligible: BE flag (synced passkeys set it).
+            backup_state: BS flag.
+            counter_mode: ``"fixed"`` keeps the counter at 0 like synced passkeys; ``"increment"`` counts up.
+
+        Returns:
+            The passkey.
+        """
+        return cls(
+            ec.generate_private_key(ec.SECP256R1()),
+            credential_id=credential_id
+            if credential_id is not None
+            else secrets.token_bytes(_DEFAULT_ID_LENGTH),
+            rp_id=rp_id,
+            origin=origin,
+            user_handle=user_handle if user_handle is not None else secrets.token_bytes(32),
+            user_name=user_name,
+            aaguid=aaguid,
+            backup_eligible=backup_eligible,
+            backup_state=backup_state,
+            counter_mode=counter_mode,
+        )
+
+    # -- public data ----------------------------------------------------------------------------------------
+
+    @property
+    def credential_id(self) -> bytes:
+        """The raw credential id."""
+        return self._credential_id
+
+    @property
+    def public_key(self) -> P256PublicKey:
+        """The P-256 public key."""
+        return self._public_key
+
+    @property
+    def rp_id(self) -> str:
+        """The relying party id."""
+        return self._rp_id
+
+    @property
+    def origin(self) -> str:
+        """The default origin written into clientDataJSON."""
+        return self._origin
+
+    @property
+    def user_handle(self) -> bytes:
+        """WebAuthn user.id."""
+        return self._user_handle
+
+    @property
+    def counter(self) -> int:
+        """The current signature counter."""
+        return self._counter
+
+    @property
+    def credential(self) -> PasskeyCredential:
+        """The record a relying party would store for this passkey."""
+        return PasskeyCredential(
+            credential_id=self._credential_id,
+            public_key=self._public_key,
+            origin=self._origin,
+            rp_id=self._rp_id,
+            cose_key=self._public_key.to_cose(),
+            sign_count=self._counter,
+            backup_eligible=self._backup_eligible,
+            backup_state=self._backup_state,
+            transports=("hybrid", "internal"),
+            aaguid=self._aaguid,
+            user_handle=self._user_handle,
+            user_name=self._user_name,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"HeadlessPasskey(credential_id={b64url_encode(self._credential_id)!r}, rp_id={self._rp_id!r}, "
+            f"origin={self._origin!r}, public_key=({self._public_key.x:#066x}, {self._public_key.y:#066x}))"
+        )
+
+    # -- ceremonies -----------------------------------------------------------------------------------------
+
+    def _flags(self, user_present: bool, user_verified: bool) -> AuthenticatorFlags:
+        flags = AuthenticatorFlags(0)
+        if user_present:
+            flags |= AuthenticatorFlags.UP
+        if user_verified:
+            flags |= AuthenticatorFlags.UV
+        if self._backup_eligible:
+            flags |= AuthenticatorFlags.BE
+        if self._backup_state:
+            flags |= AuthenticatorFlags.BS
+        return flags
+
+    def _next_counter(self) -> int:
+        with self._lock:
+            if self._counter_mode == "increment":
+                self._counter += 1
+            return self._counter
+
+    def _sign_der(self, message: bytes) -> bytes:
+        # Raw ECDSA output: s is high about half the time, as with real authenticators. Never normalise here.
+        return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
+
+    def sign(
+        self,
+        challenge: bytes,
+        *,
+        origin: str | None = None,
+        rp_id: str | None = None,
+        user_verified: bool = True,
+        user_present: bool = True,
+        cross_origin: bool | None = False,
+        extra_client_data: Mapping[str, object] | None = None,
+    ) -> Assertion:
+        """Answer ``navigator.credentials.get()`` for ``challenge``.
+
+        Args:
+            challenge: The challenge bytes (for SSO: the 32-byte transaction hash).
+            origin: Origin to report; the passkey's own origin if None.
+            rp_id: rpId whose hash goes into authenticatorData; the passkey's own if None.
+            user_verified: Set UV.
+            user_present: Set UP.
+            cross_origin: ``crossOrigin`` value, or None to omit it (like Safari).
+            extra_client_data: Extra clientDataJSON members, appended after the standard ones.
+
+        Returns:
+            The assertion, with a DER signature that is high-s about half the time.
+        """
+        auth_data = AuthenticatorData.create(
+            rp_id=rp_id if rp_id is not None else self._rp_id,
+            flags=self._flags(user_present, user_verified),
+            counter=self._next_counter(),
+        )
+        client_data = CollectedClientData.create(
+            type="webauthn.get",
+            challenge=challenge,
+            origin=origin if origin is not None else self._origin,
+            cross_origin=cross_origin,
+            extra=extra_client_data,
+        )
+        signature = self._sign_der(bytes(auth_data) + hashlib.sha256(bytes(client_data)).digest())
+        return Assertion(self._credential_id, auth_data, client_data, signature, self._user_handle or None)
+
+    def register(
+        self,
+        challenge: bytes,
+        *,
+        attestation: AttestationFormat = "none",
+        origin: str | None = None,
+        rp_id: str | None = None,
+        user_verified: bool = True,
+        user_present: bool = True,
+        cross_origin: bool | None = False,
+        extra_client_data: Mapping[str, object] | None = None,
+    ) -> dict[str, Any]:
+        """Answer ``navigator.credentials.create()``: a RegistrationResponseJSON for this passkey.
+
+        Args:
+            challenge: The registration challenge bytes.
+            attestation: ``"none"`` or ``"packed"`` (self-attestation signed with the credential key).
+            origin: Origin to report; the passkey's own if None.
+            rp_id: rpId whose hash goes into authenticatorData; the passkey's own if None.
+            user_verified: Set UV.
+            user_present: Set UP.
+            cross_origin: ``crossOrigin`` value, or None to omit it.
+            extra_client_data: Extra clientDataJSON members.
+
+        Returns:
+            The browser JSON form (base64url members) that relying parties and py_webauthn verify.
+
+        Raises:
+            InvalidCredentialJson: If ``attestation`` is not ``none`` or ``packed``.
+        """
+        if attestation not in ("none", "packed"):
+            raise InvalidCredentialJson(f"attestation must be 'none' or 'packed', got {attestation!r}")
+        cose = self._public_key.to_cose()
+        auth_data = AuthenticatorData.create(
+            rp_id=rp_id if rp_id is not None else self._rp_id,
+            flags=self._flags(user_present, user_verified),
+            counter=self._counter,
+            attested_credential=AttestedCredentialData(self._aaguid, self._credential_id, cose),
+        )
+        client_data = CollectedClientData.create(
+            type="webauthn.create",
+            challenge=challenge,
+            origin=origin if origin is not None else self._origin,
+            cross_origin=cross_origin,
+            extra=extra_client_data,
+        )
+        statement: dict[str, Any] = {}
+        if attestation == "packed":
+            signed = bytes(auth_data) + hashlib.sha256(bytes(client_data)).digest()
+            statement = {"alg": COSE_ALG_ES256, "sig": self._sign_der(signed)}
+        attestation_object = encode({"fmt": attestation, "attStmt": statement, "authData": bytes(auth_data)})
+        cred_id = b64url_encode(self._credential_id)
+        return {
+            "id": cred_id,
+            "rawId": cred_id,
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": b64url_encode(bytes(client_data)),
+                "attestationObject": b64url_encode(attestation_object),
+                "transports": ["hybrid", "internal"],
+                "publicKeyAlgorithm": COSE_ALG_ES256,
+                "authenticatorData": b64url_encode(bytes(auth_data)),
+            },
+            "clientExtensionResults": {},
+            "authenticatorAttachment": "platform",
+        }
+
+    def register_from_options(self, options: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Answer registration options JSON (as a relying party sends them) using its challenge.
+
+        Only the challenge is taken from ``options``; rpId/origin stay those of the passkey (a browser would
+        refuse a mismatching rpId, the relying party's check catches it here).
+
+        Raises:
+            InvalidCredentialJson: If ``options`` has no base64url ``challenge``.
+            InvalidEncoding: If the challenge is not base64url.
+        """
+        challenge = options.get("challenge")
+        if not isinstance(challenge, str):
+            raise InvalidCredentialJson("options.challenge must be a base64url string")
+        return self.register(b64url_decode(challenge, field="options.challenge"), **kwargs)
+
+    # -- persistence ----------------------------------------------------------------------------------------
+
+    def save(
+        self, path: str | os.PathLike[str], *, passphrase: bytes | str | None = None, overwrite: bool = False
+    ) -> None:
+        """Save key and metadata as a PKCS#8 PEM file with mode 0600.
+
+        Args:
+            path: Destination.
+            passphrase: Encrypt the key with this passphrase.
+            overwrite: Replace an existing file.
+
+        Raises:
+            KeyFileExists: If the file exists and ``overwrite`` is False.
+        """
+        metadata = {
+            "version": 1,
+            "credential_id": b64url_encode(self._credential_id),
+            "rp_id": self._rp_id,
+            "origin": self._origin,
+            "user_handle": b64url_encode(self._user_handle),
+            "user_name": self._user_name,
+            "aaguid": self._aaguid.hex(),
+            "backup_eligible": self._backup_eligible,
+            "backup_state": self._backup_state,
+            "counter_mode": self._counter_mode,
+            "counter": self._counter,
+        }
+        write_key_file(path, self._key, metadata, passphrase=passphrase, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, passphrase: bytes | str | None = None) -> HeadlessPasskey:
+        """Load a passkey saved by :meth:`save`.
+
+        Raises:
+            InvalidKeyFile: If the file or its metadata is malformed.
+            WrongPassphrase: If the passphrase is wrong or missing.
+        """
+        key, meta = read_key_file(path, passphrase=passphrase)
+        try:
+            return cls(
+                key,
+                credential_id=b64url_decode(meta["credential_id"], field="credential_id"),
+                rp_id=str(meta["rp_id"]),
+                origin=str(meta["origin"]),
+                user_handle=b64url_decode(meta.get("user_handle", ""), field="user_handle"),
+                user_name=str(meta.get("user_name", "")),
+                aaguid=bytes.fromhex(meta.get("aaguid", "00" * 16)),
+                backup_eligible=bool(meta.get("backup_eligible", True)),
+                backup_state=bool(meta.get("backup_state", True)),
+                counter_mode=meta.get("counter_mode", "fixed"),
+                counter=int(meta.get("counter", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidKeyFile(
+                f"{path}: metadata is incomplete or malformed ({type(exc).__name__})"
+            ) from exc

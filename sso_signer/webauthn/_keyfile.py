@@ -1,0 +1,141 @@
+"""Passkey key files: a PKCS#8 PEM block (optionally passphrase-encrypted) with JSON metadata before it.
+
+RFC 7468 lets explanatory text precede the PEM boundary, so ``openssl pkey -in FILE`` still reads the key.
+Files are created with mode 0600 and replaced atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sso_signer.webauthn._errors import InvalidKeyFile, KeyFileExists, WrongPassphrase
+
+__all__ = ["read_key_file", "write_key_file"]
+
+_META_PREFIX = "sso-signer-passkey: "
+_BEGIN = "-----BEGIN "
+_MAX_FILE = 64 * 1024
+
+
+def write_key_file(
+    path: str | os.PathLike[str],
+    key: ec.EllipticCurvePrivateKey,
+    metadata: dict[str, Any],
+    *,
+    passphrase: bytes | str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``key`` and ``metadata`` to ``path`` with mode 0600.
+
+    Args:
+        path: Destination file.
+        key: The P-256 private key.
+        metadata: JSON-serialisable public data (credential id, rpId, origin, ...). Never the key.
+        passphrase: If given, the PEM is encrypted (PKCS#8 with the best available cipher).
+        overwrite: Replace an existing file (atomically).
+
+    Returns:
+        The path written.
+
+    Raises:
+        KeyFileExists: If the file exists and ``overwrite`` is False.
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise KeyFileExists(f"{target} exists; pass overwrite=True to replace it")
+    if passphrase is not None:
+        secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else bytes(passphrase)
+        encryption: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(secret)
+    else:
+        encryption = serialization.NoEncryption()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    text = (
+        _META_PREFIX
+        + json.dumps(metadata, sort_keys=True, separators=(",", ":"))
+        + "\n"
+        + pem.decode("ascii")
+    )
+    # mkstemp creates the file 0600 from the start: the key is never readable by others, even briefly.
+    fd, tmp = tempfile.mkstemp(prefix=".passkey-", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            # link() fails if the target appeared meanwhile, so two writers cannot clobber each other.
+            try:
+                os.link(tmp, target)
+            except FileExistsError as exc:
+                raise KeyFileExists(f"{target} exists; pass overwrite=True to replace it") from exc
+            os.unlink(tmp)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return target
+
+
+def read_key_file(
+    path: str | os.PathLike[str], *, passphrase: bytes | str | None = None
+) -> tuple[ec.EllipticCurvePrivateKey, dict[str, Any]]:
+    """Read a key file written by :func:`write_key_file`.
+
+    Args:
+        path: The key file.
+        passphrase: The passphrase if the key is encrypted.
+
+    Returns:
+        The private key and the metadata.
+
+    Raises:
+        InvalidKeyFile: If the file is not a key file of this SDK or the key is not P-256.
+        WrongPassphrase: If the passphrase is wrong, missing for an encrypted key, or given for a plain one.
+    """
+    target = Path(path)
+    try:
+        if target.stat().st_size > _MAX_FILE:
+            raise InvalidKeyFile(f"{target} is too large to be a key file")
+        text = target.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidKeyFile(f"cannot read key file {target}: {type(exc).__name__}") from exc
+    head, sep, _ = text.partition(_BEGIN)
+    if not sep or not head.startswith(_META_PREFIX):
+        raise InvalidKeyFile(
+            f"{target} is not an sso-signer passkey file (metadata line or PEM block missing)"
+        )
+    try:
+        metadata = json.loads(head[len(_META_PREFIX) :])
+    except json.JSONDecodeError as exc:
+        raise InvalidKeyFile(f"{target}: metadata is not JSON") from exc
+    if not isinstance(metadata, dict):
+        raise InvalidKeyFile(f"{target}: metadata must be a JSON object")
+    pem = text[len(head) :].encode("ascii")
+    encrypted = pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    if encrypted and passphrase is None:
+        raise WrongPassphrase(f"{target} is encrypted; a passphrase is required")
+    if not encrypted and passphrase is not None:
+        raise WrongPassphrase(f"{target} is not encrypted but a passphrase was given")
+    secret = (
+        None if passphrase is None else (passphrase.encode() if isinstance(passphrase, str) else passphrase)
+    )
+    try:
+        key = serialization.load_pem_private_key(pem, password=secret)
+    except (ValueError, TypeError) as exc:
+        # A wrong passphrase and a corrupt body raise alike; only an encrypted key can be the former.
+        if encrypted:
+            raise WrongPassphrase(f"{target}: wrong passphrase or corrupt key") from None
+        raise InvalidKeyFile(f"{target}: PEM body is not a PKCS#8 private key") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise InvalidKeyFile(f"{target}: key is not P-256")
+    return key, metadata

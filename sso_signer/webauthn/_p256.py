@@ -1,0 +1,280 @@
+"""P-256 (secp256r1) public keys and ECDSA signatures, with strict DER.
+
+The SSO ``WebAuthValidator`` hands ``(digest, r, s, x, y)`` to the P-256 precompile, so the SDK works with the
+plain integers; ``cryptography`` does the actual signature arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from sso_signer.webauthn._errors import (
+    InvalidDerSignature,
+    NonCanonicalDer,
+    PointNotOnCurve,
+    SignatureOutOfRange,
+    UnsupportedAlgorithm,
+)
+
+__all__ = [
+    "P256_A",
+    "P256_B",
+    "P256_GX",
+    "P256_GY",
+    "P256_HALF_N",
+    "P256_N",
+    "P256_P",
+    "EcdsaSignature",
+    "P256PublicKey",
+    "is_on_curve",
+]
+
+P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+P256_A = P256_P - 3
+P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P256_GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
+P256_GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
+# The validator's LOW_S_MAX: s must be <= n // 2.
+P256_HALF_N = P256_N // 2
+
+
+def is_on_curve(x: int, y: int) -> bool:
+    """Tell whether affine ``(x, y)`` is a point of P-256 (coordinates reduced, equation holds)."""
+    if not (0 <= x < P256_P and 0 <= y < P256_P):
+        return False
+    return (y * y - (x * x * x + P256_A * x + P256_B)) % P256_P == 0
+
+
+@dataclass(frozen=True, slots=True)
+class P256PublicKey:
+    """An uncompressed P-256 public key, checked to lie on the curve.
+
+    Args:
+        x: Affine x coordinate.
+        y: Affine y coordinate.
+
+    Raises:
+        PointNotOnCurve: If ``(x, y)`` is not a point of P-256.
+    """
+
+    x: int
+    y: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.x, int) or not isinstance(self.y, int) or not is_on_curve(self.x, self.y):
+            raise PointNotOnCurve("public key (x, y) is not a point of P-256")
+
+    @property
+    def x_bytes(self) -> bytes:
+        """x as 32 big-endian bytes (the first word the validator stores)."""
+        return self.x.to_bytes(32, "big")
+
+    @property
+    def y_bytes(self) -> bytes:
+        """y as 32 big-endian bytes (the second word the validator stores)."""
+        return self.y.to_bytes(32, "big")
+
+    @classmethod
+    def from_uncompressed(cls, data: bytes) -> P256PublicKey:
+        """Parse the SEC1 uncompressed form ``0x04 || x || y`` (65 bytes) or the raw ``x || y`` (64 bytes).
+
+        Args:
+            data: The encoded point.
+
+        Returns:
+            The public key.
+
+        Raises:
+            PointNotOnCurve: If the length or prefix is wrong or the point is off the curve.
+        """
+        data = bytes(data)
+        if len(data) == 65 and data[0] == 0x04:
+            data = data[1:]
+        if len(data) != 64:
+            raise PointNotOnCurve(
+                f"uncompressed P-256 point must be 65 bytes (0x04||x||y) or 64, got {len(data)}"
+            )
+        return cls(int.from_bytes(data[:32], "big"), int.from_bytes(data[32:], "big"))
+
+    def to_uncompressed(self) -> bytes:
+        """Return ``0x04 || x || y``."""
+        return b"\x04" + self.x_bytes + self.y_bytes
+
+    @classmethod
+    def from_cose(cls, data: bytes) -> P256PublicKey:
+        """Parse a COSE_Key (EC2 / ES256 / P-256 only).
+
+        Args:
+            data: The CBOR-encoded COSE_Key, exactly one item.
+
+        Returns:
+            The public key.
+
+        Raises:
+            InvalidCbor: If ``data`` is not exactly one well-formed CBOR item.
+            InvalidCoseKey: If a required COSE field is missing or malformed.
+            UnsupportedAlgorithm: If the key is not ES256 on P-256 (RSA, EdDSA, other curves).
+            PointNotOnCurve: If the coordinates are off the curve.
+        """
+        from sso_signer.webauthn._cose import parse_cose_key  # late: _cose builds on this module
+
+        return parse_cose_key(data)
+
+    def to_cose(self) -> bytes:
+        """Encode as the canonical COSE_Key ``{1: 2, 3: -7, -1: 1, -2: x, -3: y}`` authenticators emit."""
+        from sso_signer.webauthn._cose import encode_cose_key
+
+        return encode_cose_key(self)
+
+    @classmethod
+    def from_cryptography(cls, key: Any) -> P256PublicKey:
+        """Convert a ``cryptography`` EC public (or private) key on SECP256R1.
+
+        Raises:
+            UnsupportedAlgorithm: If ``key`` is not a P-256 key.
+        """
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            key = key.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+            raise UnsupportedAlgorithm(
+                f"expected a P-256 key, got {type(key).__name__}; the SSO validator only verifies P-256"
+            )
+        numbers = key.public_numbers()
+        return cls(numbers.x, numbers.y)
+
+    def to_cryptography(self) -> ec.EllipticCurvePublicKey:
+        """Return the key as a ``cryptography`` public key object."""
+        return ec.EllipticCurvePublicNumbers(self.x, self.y, ec.SECP256R1()).public_key()
+
+    def verify(self, signature: EcdsaSignature, message: bytes) -> bool:
+        """Check an ECDSA-P256-SHA256 signature over ``message`` (hashed with sha256 here).
+
+        High-s signatures verify (ECDSA accepts both); the validator's low-s rule is checked elsewhere.
+
+        Args:
+            signature: The (r, s) signature.
+            message: The signed bytes, before hashing (for WebAuthn: authData || sha256(clientDataJSON)).
+
+        Returns:
+            True if the signature is valid.
+        """
+        try:
+            self.to_cryptography().verify(signature.to_der(), bytes(message), ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
+
+
+def _der_length(data: bytes, pos: int) -> tuple[int, int]:
+    if pos >= len(data):
+        raise InvalidDerSignature("DER signature truncated: missing length")
+    first = data[pos]
+    if first & 0x80:
+        # A P-256 signature is at most 72 bytes: short-form lengths only in the canonical encoding.
+        raise NonCanonicalDer("DER signature uses a long-form length")
+    return first, pos + 1
+
+
+def _der_integer(data: bytes, pos: int, name: str) -> tuple[int, int]:
+    if pos >= len(data) or data[pos] != 0x02:
+        raise InvalidDerSignature(f"DER signature: expected INTEGER tag for {name}")
+    length, pos = _der_length(data, pos + 1)
+    if length == 0:
+        raise InvalidDerSignature(f"DER signature: empty INTEGER {name}")
+    if pos + length > len(data):
+        raise InvalidDerSignature(f"DER signature truncated inside {name}")
+    body = data[pos : pos + length]
+    if body[0] & 0x80:
+        raise NonCanonicalDer(f"DER signature: {name} is negative")
+    if length > 1 and body[0] == 0 and not body[1] & 0x80:
+        raise NonCanonicalDer(f"DER signature: {name} has a superfluous leading zero")
+    return int.from_bytes(body, "big"), pos + length
+
+
+@dataclass(frozen=True, slots=True)
+class EcdsaSignature:
+    """An ECDSA P-256 signature ``(r, s)``.
+
+    Args:
+        r: The r component, 0 < r < n.
+        s: The s component, 0 < s < n (high or low).
+
+    Raises:
+        SignatureOutOfRange: If r or s is outside [1, n-1].
+    """
+
+    r: int
+    s: int
+
+    def __post_init__(self) -> None:
+        for name in ("r", "s"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 0 < value < P256_N:
+                raise SignatureOutOfRange(f"signature {name} must be in [1, n-1]")
+
+    @property
+    def is_low_s(self) -> bool:
+        """True if ``s <= n // 2``, the form the SSO validator accepts."""
+        return self.s <= P256_HALF_N
+
+    def normalized(self) -> EcdsaSignature:
+        """Return the low-s form: ``(r, n - s)`` if s is high, else ``self``. Both verify under ECDSA."""
+        return self if self.is_low_s else EcdsaSignature(self.r, P256_N - self.s)
+
+    @classmethod
+    def from_der(cls, der: bytes) -> EcdsaSignature:
+        """Parse a strict (canonical) DER ``SEQUENCE { INTEGER r, INTEGER s }``.
+
+        Args:
+            der: The DER bytes as an authenticator sends them.
+
+        Returns:
+            The signature (s is left as encoded, not normalised).
+
+        Raises:
+            InvalidDerSignature: If the structure is wrong, truncated or has trailing bytes.
+            NonCanonicalDer: If the encoding is valid BER but not minimal DER.
+            SignatureOutOfRange: If r or s is outside [1, n-1].
+        """
+        data = bytes(der)
+        if len(data) > 72:
+            raise InvalidDerSignature(f"DER signature is {len(data)} bytes; a P-256 signature is at most 72")
+        if not data or data[0] != 0x30:
+            raise InvalidDerSignature("DER signature must start with a SEQUENCE tag (0x30)")
+        length, pos = _der_length(data, 1)
+        if pos + length != len(data):
+            raise InvalidDerSignature(
+                "DER signature: SEQUENCE length does not match the data (truncated/trailing)"
+            )
+        r, pos = _der_integer(data, pos, "r")
+        s, pos = _der_integer(data, pos, "s")
+        if pos != len(data):
+            raise InvalidDerSignature("DER signature: trailing bytes after s")
+        return cls(r, s)
+
+    def to_der(self) -> bytes:
+        """Encode as canonical DER."""
+        return encode_dss_signature(self.r, self.s)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> EcdsaSignature:
+        """Parse the fixed-width ``r32 || s32`` form.
+
+        Raises:
+            SignatureOutOfRange: If ``raw`` is not 64 bytes or r/s are out of range.
+        """
+        raw = bytes(raw)
+        if len(raw) != 64:
+            raise SignatureOutOfRange(f"raw signature must be 64 bytes (r||s), got {len(raw)}")
+        return cls(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+
+    def to_bytes(self) -> bytes:
+        """Return ``r32 || s32``."""
+        return self.r.to_bytes(32, "big") + self.s.to_bytes(32, "big")
