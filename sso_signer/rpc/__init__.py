@@ -1,1 +1,95 @@
-"""(in progress)"""
+"""JSON-RPC core over httpx: sync and async clients, Ethereum clients, typed errors and revert decoding.
+
+:class:`JsonRpcClient` / :class:`AsyncJsonRpcClient` move JSON-RPC requests (single or batched) with
+connection reuse, timeouts and retries of idempotent calls. :class:`EthClient` / :class:`AsyncEthClient` add
+the ``eth_`` methods, local EIP-1559 signing of plain EOA transactions, receipts and revert reasons. Both
+client pairs share one I/O-free core: requests and flows are built and decoded once, only the I/O differs.
+"""
+
+from __future__ import annotations
+
+from sso_signer.rpc._client import AsyncJsonRpcClient, CallLike, JsonRpcClient
+from sso_signer.rpc._core import IDEMPOTENT_METHODS, RetryPolicy, RpcCall, is_idempotent
+from sso_signer.rpc._errors import (
+    BatchResponseMismatch,
+    ExecutionReverted,
+    InvalidRpcParams,
+    MalformedRpcResponse,
+    ReceiptTimeout,
+    RpcConnectionError,
+    RpcError,
+    RpcHttpStatusError,
+    RpcTimeout,
+    RpcTransportError,
+    SendOutcomeUnknown,
+    TransactionRejected,
+    TransactionReverted,
+)
+from sso_signer.rpc._eth import AsyncEthClient, EthClient, eth_flows
+from sso_signer.rpc._flow import Batch, Flow, Sleep, run_flow, run_flow_async
+from sso_signer.rpc._revert import ERROR_SELECTOR, PANIC_SELECTOR, RevertData, RevertKind
+from sso_signer.rpc._types import (
+    BlockId,
+    Log,
+    Receipt,
+    SendOutcome,
+    SendStatus,
+    encode_block_id,
+    encode_quantity,
+    encode_tx_request,
+    local_tx_hash,
+    parse_address,
+    parse_data,
+    parse_hash,
+    parse_quantity,
+    to_address,
+)
+
+__all__ = [
+    "ERROR_SELECTOR",
+    "IDEMPOTENT_METHODS",
+    "PANIC_SELECTOR",
+    "AsyncEthClient",
+    "AsyncJsonRpcClient",
+    "Batch",
+    "BatchResponseMismatch",
+    "BlockId",
+    "CallLike",
+    "EthClient",
+    "ExecutionReverted",
+    "Flow",
+    "InvalidRpcParams",
+    "JsonRpcClient",
+    "Log",
+    "MalformedRpcResponse",
+    "Receipt",
+    "ReceiptTimeout",
+    "RetryPolicy",
+    "RevertData",
+    "RevertKind",
+    "RpcCall",
+    "RpcConnectionError",
+    "RpcError",
+    "RpcHttpStatusError",
+    "RpcTimeout",
+    "RpcTransportError",
+    "SendOutcome",
+    "SendOutcomeUnknown",
+    "SendStatus",
+    "Sleep",
+    "TransactionRejected",
+    "TransactionReverted",
+    "encode_block_id",
+    "encode_quantity",
+    "encode_tx_request",
+    "eth_flows",
+    "is_idempotent",
+    "local_tx_hash",
+    "parse_address",
+    "parse_data",
+    "parse_hash",
+    "parse_quantity",
+    "run_flow",
+    "run_flow_async",
+    "to_address",
+]

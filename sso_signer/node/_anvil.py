@@ -1,0 +1,403 @@
+"""Local chains for tests, the demo and the CLI: ``anvil --hardfork osaka`` and ``anvil-zksync``."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
+from sso_signer.node._process import ManagedProcess, find_executable, free_port
+from sso_signer.rpc import EthClient, JsonRpcClient, RetryPolicy, RpcError, RpcTransportError
+
+__all__ = [
+    "ANVIL_CHAIN_ID",
+    "ANVIL_ZKSYNC_CHAIN_ID",
+    "DEV_MNEMONIC",
+    "AnvilNode",
+    "AnvilZkSyncNode",
+    "LocalNode",
+    "dev_accounts",
+    "start_local_node",
+]
+
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+ANVIL_CHAIN_ID = 31337
+ANVIL_ZKSYNC_CHAIN_ID = 260
+_ANVIL_NPM = "@foundry-rs/anvil-linux-amd64/bin/anvil"
+_LISTENING = re.compile(r"Listening on (?:[\w.\[\]:]+):(\d+)")
+_PRIVATE_KEY = re.compile(r"^\s*\(\d+\)\s+(0x[0-9a-fA-F]{64})\s*$", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=8)
+def _derive(mnemonic: str, count: int) -> tuple[str, ...]:
+    Account.enable_unaudited_hdwallet_features()
+    return tuple(
+        Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{i}").key.hex() for i in range(count)
+    )
+
+
+def dev_accounts(count: int = 10, mnemonic: str = DEV_MNEMONIC) -> tuple[LocalAccount, ...]:
+    """The funded development accounts of a mnemonic (BIP-44 path ``m/44'/60'/0'/0/i``).
+
+    Args:
+        count: How many accounts.
+        mnemonic: The mnemonic; default anvil's ``test test … junk``.
+
+    Returns:
+        eth-account LocalAccounts, index 0 first.
+    """
+    return tuple(Account.from_key(key) for key in _derive(mnemonic, count))
+
+
+def _probe(url: str) -> int | None:
+    # One quick attempt: readiness polling does its own retrying.
+    try:
+        with JsonRpcClient(url, timeout=0.5, retry=RetryPolicy(attempts=1)) as rpc:
+            result = rpc.request("eth_chainId")
+    except (RpcTransportError, RpcError):
+        return None
+    return int(result, 16) if isinstance(result, str) and result.startswith("0x") else None
+
+
+class LocalNode:
+    """What local chains share: the process, ``url``, ``chain_id``, ``accounts``, context management."""
+
+    name = "node"
+
+    def __init__(self, *, startup_timeout: float, keep_logs: bool) -> None:
+        self.startup_timeout = startup_timeout
+        self.keep_logs = keep_logs
+        self._process: ManagedProcess | None = None
+        self._port: int | None = None
+        self._chain_id: int | None = None
+        self._accounts: tuple[LocalAccount, ...] = ()
+        self._eth: EthClient | None = None
+
+    def __repr__(self) -> str:
+        state = self.url if self.running else "stopped"
+        return f"{type(self).__name__}({state})"
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def start(self) -> LocalNode:
+        """Start the node and wait until it answers ``eth_chainId``.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            NodeBinaryNotFound: If the binary is missing.
+            NodeStartFailed: If it exits or is not ready in time (the message carries the redacted log tail).
+        """
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the node: terminate, kill after ``timeout`` seconds, reap. Safe to call twice."""
+        if self._eth is not None:
+            self._eth.close()
+            self._eth = None
+        if self._process is not None:
+            self._process.stop(timeout)
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- state ----------------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """``True`` while the node process is alive."""
+        return self._process is not None and self._process.running
+
+    def _require(self) -> ManagedProcess:
+        if self._process is None or not self._process.running:
+            raise NodeNotRunning(f"{self.name} is not running; call start() or use it as a context manager")
+        return self._process
+
+    @property
+    def port(self) -> int:
+        """The TCP port on 127.0.0.1."""
+        self._require()
+        assert self._port is not None
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The HTTP JSON-RPC endpoint."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id the node reported at start."""
+        self._require()
+        assert self._chain_id is not None
+        return self._chain_id
+
+    @property
+    def accounts(self) -> tuple[LocalAccount, ...]:
+        """The node's funded development accounts."""
+        self._require()
+        return self._accounts
+
+    @property
+    def pid(self) -> int | None:
+        """The node's process id."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def log_path(self) -> str | None:
+        """Path of the node's log file (deleted at ``stop()`` unless ``keep_logs``)."""
+        if self._process is None or self._process.log_path is None:
+            return None
+        return str(self._process.log_path)
+
+    def log_text(self, tail: int | None = None) -> str:
+        """The node's output so far, with private keys and mnemonics redacted."""
+        return self._process.log_text(tail=tail) if self._process is not None else ""
+
+    @property
+    def eth(self) -> EthClient:
+        """A shared :class:`EthClient` on this node (closed by ``stop()``)."""
+        self._require()
+        if self._eth is None:
+            self._eth = EthClient(self.url)
+        return self._eth
+
+    def client(self, **kwargs: Any) -> EthClient:
+        """A new :class:`EthClient` on this node (the caller closes it)."""
+        return EthClient(self.url, **kwargs)
+
+    def _rpc(self, method: str, params: Sequence[Any] = ()) -> Any:
+        # Node-control methods are never retried: evm_mine twice mines two blocks.
+        return self.eth.rpc.request(method, params, retry=False)
+
+
+class AnvilNode(LocalNode):
+    """``anvil --hardfork osaka`` on a free loopback port (the P-256 precompile is at ``0x100``).
+
+    Args:
+        binary: Path to anvil; default node_modules' ``@foundry-rs/anvil-linux-amd64`` copy, then ``PATH``.
+        port: A fixed port; default lets anvil pick a free one (no race with other processes).
+        chain_id: Chain id (anvil's default is 31337).
+        hardfork: The hardfork (``osaka`` serves EIP-7951's P-256 precompile).
+        accounts: How many funded dev accounts.
+        balance: Ether per dev account (anvil's default 10000).
+        mnemonic: Mnemonic of the dev accounts.
+        block_time: Seconds between blocks; default mines each transaction at once.
+        extra_args: More anvil arguments.
+        startup_timeout: Seconds to wait for readiness.
+        keep_logs: Keep the log file after ``stop()``.
+    """
+
+    name = "anvil"
+
+    def __init__(
+        self,
+        binary: str | os.PathLike[str] | None = None,
+        *,
+        port: int | None = None,
+        chain_id: int | None = None,
+        hardfork: str = "osaka",
+        accounts: int = 10,
+        balance: int | None = None,
+        mnemonic: str = DEV_MNEMONIC,
+        block_time: float | None = None,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 15.0,
+        keep_logs: bool = False,
+    ) -> None:
+        super().__init__(startup_timeout=startup_timeout, keep_logs=keep_logs)
+        self.binary = find_executable(binary, "anvil", _ANVIL_NPM)
+        self._requested_port = port
+        self._requested_chain_id = chain_id
+        self.hardfork = hardfork
+        self.account_count = accounts
+        self.balance = balance
+        self._mnemonic = mnemonic
+        self.block_time = block_time
+        self.extra_args = tuple(extra_args)
+
+    def _argv(self) -> list[str]:
+        argv = [
+            self.binary,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self._requested_port or 0),
+            "--hardfork",
+            self.hardfork,
+            "--accounts",
+            str(self.account_count),
+            "--mnemonic",
+            self._mnemonic,
+        ]
+        if self._requested_chain_id is not None:
+            argv += ["--chain-id", str(self._requested_chain_id)]
+        if self.balance is not None:
+            argv += ["--balance", str(self.balance)]
+        if self.block_time is not None:
+            argv += ["--block-time", f"{self.block_time:g}"]
+        return argv + list(self.extra_args)
+
+    def start(self) -> AnvilNode:
+        """Start anvil and wait until it answers (see :meth:`LocalNode.start`)."""
+        if self.running:
+            return self
+        keys = _derive(self._mnemonic, self.account_count)
+        process = ManagedProcess(
+            "anvil", self._argv(), secrets=(self._mnemonic, *keys), keep_logs=self.keep_logs
+        )
+        self._process = process
+        process.spawn()
+
+        def ready() -> bool:
+            if self._port is None:
+                match = _LISTENING.search(process.raw_log())
+                if match is None:
+                    return False
+                self._port = int(match.group(1))
+            self._chain_id = _probe(f"http://127.0.0.1:{self._port}")
+            return self._chain_id is not None
+
+        self._port = None
+        process.wait_ready(ready, self.startup_timeout)
+        self._accounts = tuple(Account.from_key(k) for k in keys)
+        return self
+
+    # -- anvil's control methods, handy for fixtures ------------------------------------------------------
+
+    def set_balance(self, address: str, wei: int) -> None:
+        """Set an address's balance (``anvil_setBalance``)."""
+        self._rpc("anvil_setBalance", (address, hex(wei)))
+
+    def set_code(self, address: str, code: bytes) -> None:
+        """Put runtime code at an address (``anvil_setCode``)."""
+        self._rpc("anvil_setCode", (address, "0x" + code.hex()))
+
+    def mine(self, blocks: int = 1) -> None:
+        """Mine ``blocks`` empty blocks."""
+        self._rpc("anvil_mine", (hex(blocks),))
+
+    def snapshot(self) -> str:
+        """Snapshot the chain state; returns the id for :meth:`revert`."""
+        return str(self._rpc("evm_snapshot"))
+
+    def revert(self, snapshot_id: str) -> bool:
+        """Return the chain to a snapshot (the snapshot is consumed)."""
+        return bool(self._rpc("evm_revert", (snapshot_id,)))
+
+    def increase_time(self, seconds: int) -> None:
+        """Move the next block's timestamp forward."""
+        self._rpc("evm_increaseTime", (hex(seconds),))
+
+
+class AnvilZkSyncNode(LocalNode):
+    """``anvil-zksync`` (the in-memory ZKsync Era node) on a free loopback port; chain id 260 by default.
+
+    The binary is not in any registry this project installs from; pass ``binary=`` or put it on ``PATH``.
+    The rich accounts are read from the keys the node prints at start; if it prints none, the documented
+    default mnemonic (``test test … junk``) is used.
+
+    Args:
+        binary: Path to ``anvil-zksync``; default ``PATH``.
+        port: A fixed port; default a free one (retried if another process takes it first).
+        chain_id: Chain id (default 260).
+        extra_args: More global options (placed before the ``run`` command).
+        startup_timeout: Seconds to wait for readiness.
+        keep_logs: Keep the log file after ``stop()``.
+    """
+
+    name = "anvil-zksync"
+
+    def __init__(
+        self,
+        binary: str | os.PathLike[str] | None = None,
+        *,
+        port: int | None = None,
+        chain_id: int | None = None,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 30.0,
+        keep_logs: bool = False,
+    ) -> None:
+        super().__init__(startup_timeout=startup_timeout, keep_logs=keep_logs)
+        self.binary = find_executable(binary, "anvil-zksync", None)
+        self._requested_port = port
+        self._requested_chain_id = chain_id
+        self.extra_args = tuple(extra_args)
+
+    @staticmethod
+    def available(binary: str | None = None) -> bool:
+        """``True`` if the binary can be found."""
+        try:
+            find_executable(binary, "anvil-zksync", None)
+        except NodeBinaryNotFound:
+            return False
+        return True
+
+    def start(self) -> AnvilZkSyncNode:
+        """Start anvil-zksync and wait until it answers (see :meth:`LocalNode.start`)."""
+        if self.running:
+            return self
+        tries = 1 if self._requested_port else 3
+        for attempt in range(1, tries + 1):
+            port = self._requested_port or free_port()
+            argv = [self.binary, "--host", "127.0.0.1", "--port", str(port)]
+            if self._requested_chain_id is not None:
+                argv += ["--chain-id", str(self._requested_chain_id)]
+            argv += [*self.extra_args, "run"]
+            process = ManagedProcess(
+                "anvil-zksync", argv, secrets=_derive(DEV_MNEMONIC, 10), keep_logs=self.keep_logs
+            )
+            self._process = process
+            self._port = port
+            process.spawn()
+            url = f"http://127.0.0.1:{port}"
+
+            def ready(url: str = url) -> bool:
+                self._chain_id = _probe(url)
+                return self._chain_id is not None
+
+            try:
+                process.wait_ready(ready, self.startup_timeout)
+            except NodeStartFailed:
+                # Lost the race for the port to another process: pick another one.
+                if attempt < tries and "in use" in process.raw_log().lower():
+                    continue
+                raise
+            break
+        keys = _PRIVATE_KEY.findall(self._require_process().raw_log())
+        self._accounts = tuple(Account.from_key(k) for k in keys) if keys else dev_accounts(10)
+        return self
+
+    def _require_process(self) -> ManagedProcess:
+        assert self._process is not None
+        return self._process
+
+
+def start_local_node(prefer: str = "anvil-zksync", **kwargs: Any) -> LocalNode:
+    """Start the preferred local chain if its binary is present, else plain anvil.
+
+    Args:
+        prefer: ``"anvil-zksync"`` (used when found on ``PATH``) or ``"anvil"``.
+        **kwargs: Passed to the node's constructor.
+
+    Returns:
+        A started node (use it as a context manager to stop it).
+
+    Raises:
+        NodeBinaryNotFound: If no usable binary is found.
+        NodeStartFailed: If the node does not start.
+    """
+    if prefer == "anvil-zksync" and shutil.which("anvil-zksync"):
+        return AnvilZkSyncNode(**kwargs).start()
+    return AnvilNode(**kwargs).start()

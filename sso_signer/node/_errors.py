@@ -1,0 +1,28 @@
+# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
+"""Errors of the local node room."""
+
+from __future__ import annotations
+
+from sso_signer._errors import ConfigurationError, RemoteError, StateError
+
+__all__ = ["NodeBinaryNotFound", "NodeNotRunning", "NodeStartFailed"]
+
+
+class NodeBinaryNotFound(ConfigurationError):
+    """The executable (anvil, anvil-zksync, node, the Alto entry script) could not be found."""
+
+
+class NodeStartFailed(RemoteError):
+    """The process exited or did not become ready in time; the message ends with the (redacted) log tail.
+
+    Attributes:
+        log_tail: The last lines of the process log, with private keys and mnemonics redacted.
+    """
+
+    def __init__(self, message: str, *, log_tail: str = "") -> None:
+        self.log_tail = log_tail
+        super().__init__(f"{message}\n--- log tail ---\n{log_tail}" if log_tail else message)
+
+
+class NodeNotRunning(StateError):
+    """The operation needs a started process (call ``start()`` or use the object as a context manager)."""

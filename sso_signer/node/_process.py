@@ -1,0 +1,211 @@
+"""A child process with a log file, readiness wait and clean shutdown (anvil, anvil-zksync, Alto)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
+
+__all__ = ["ManagedProcess", "find_executable", "free_port", "redact"]
+
+# The repository root when running from a checkout (node_modules lives there).
+_REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+_KEY_LINE = re.compile(r"(\(\d+\)\s+)(0x)?[0-9a-fA-F]{64}")
+_MNEMONIC_LINE = re.compile(r"(Mnemonic:\s*).*", re.IGNORECASE)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove private keys and mnemonics from process output before it reaches an error message or a log.
+
+    Args:
+        text: The output.
+        secrets: Exact strings to blank out as well (keys passed on a command line).
+
+    Returns:
+        The text with anvil-style numbered key lines, mnemonic lines and each secret replaced.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+            if secret.startswith("0x"):
+                text = text.replace(secret[2:], "<redacted>")
+    text = _KEY_LINE.sub(r"\1<redacted>", text)
+    return _MNEMONIC_LINE.sub(r"\1<redacted>", text)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (callers retry if another process takes it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_executable(given: str | os.PathLike[str] | None, name: str, node_modules_path: str | None) -> str:
+    """Resolve an executable: the given path, else the project's node_modules copy, else ``PATH``.
+
+    Raises:
+        NodeBinaryNotFound: If none of them exists.
+    """
+    if given is not None:
+        path = pathlib.Path(given)
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+        found = shutil.which(str(given))
+        if found:
+            return found
+        raise NodeBinaryNotFound(f"{name}: {given} is not an executable file")
+    if node_modules_path is not None:
+        for root in (pathlib.Path.cwd(), _REPO_ROOT):
+            candidate = root / "node_modules" / node_modules_path
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    where = f"node_modules/{node_modules_path} or " if node_modules_path else ""
+    raise NodeBinaryNotFound(f"{name} not found in {where}PATH")
+
+
+def _stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()  # reap it: no zombie is left behind
+
+
+class ManagedProcess:
+    """One child process: output to a private temp log file, stopped with terminate-then-kill.
+
+    A finalizer stops the process if the owner is garbage-collected or the interpreter exits without
+    ``stop()``, so a crashed test session does not leave nodes running.
+
+    Args:
+        name: A short name for logs and errors (``anvil``).
+        argv: The command line.
+        env: Extra environment variables (merged over the current environment).
+        secrets: Strings to redact from any log text that leaves this object.
+        keep_logs: Keep the log file after ``stop()`` (default: delete it).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        secrets: Iterable[str] = (),
+        keep_logs: bool = False,
+        cwd: str | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self._env = dict(env or {})
+        self._secrets = tuple(secrets)
+        self.keep_logs = keep_logs
+        self._cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path: pathlib.Path | None = None
+        self._finalizer: weakref.finalize[..., ManagedProcess] | None = None
+
+    @property
+    def running(self) -> bool:
+        """``True`` while the process is alive."""
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id, once started."""
+        return self.proc.pid if self.proc is not None else None
+
+    def spawn(self) -> None:
+        """Start the process with its output going to a fresh temp log file (mode 0600)."""
+        fd, path = tempfile.mkstemp(prefix=f"sso-signer-{self.name}-", suffix=".log")
+        self.log_path = pathlib.Path(path)
+        try:
+            with os.fdopen(fd, "wb") as log_file:
+                self.proc = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, **self._env},
+                    cwd=self._cwd,
+                )
+        except OSError as exc:
+            raise NodeStartFailed(f"{self.name}: cannot execute {self.argv[0]}: {exc}") from exc
+        self._finalizer = weakref.finalize(self, _stop_process, self.proc, 2.0)
+
+    def log_text(self, *, tail: int | None = None) -> str:
+        """The process output so far, redacted; the last ``tail`` lines if given."""
+        if self.log_path is None:
+            return ""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        if tail is not None:
+            text = "\n".join(text.splitlines()[-tail:])
+        return redact(text, self._secrets)
+
+    def raw_log(self) -> str:
+        """The unredacted output (for parsing the node's own banner; never put it in an error)."""
+        if self.log_path is None:
+            return ""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_ready(self, check: Callable[[], bool], timeout: float, interval: float = 0.02) -> None:
+        """Poll ``check`` until it returns true.
+
+        Raises:
+            NodeStartFailed: If the process exits first or ``timeout`` passes; the process is stopped.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc is None:
+                raise NodeNotRunning(f"{self.name}: not started")
+            code = self.proc.poll()
+            if code is not None:
+                self.fail(f"{self.name} exited with code {code} during start-up")
+            if check():
+                return
+            if time.monotonic() >= deadline:
+                self.fail(f"{self.name} not ready within {timeout:g} s")
+            time.sleep(interval)
+            interval = min(interval * 1.5, 0.25)
+
+    def fail(self, message: str) -> None:
+        """Stop the process and raise :class:`NodeStartFailed` with the redacted log tail."""
+        tail = self.log_text(tail=40)
+        self.stop(keep_logs=True)
+        where = f" (full log: {self.log_path})" if self.log_path else ""
+        raise NodeStartFailed(message + where, log_tail=tail)
+
+    def stop(self, timeout: float = 5.0, *, keep_logs: bool | None = None) -> None:
+        """Terminate the process, kill it after ``timeout`` seconds, reap it; delete the log unless kept."""
+        if self.proc is not None:
+            _stop_process(self.proc, timeout)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        keep = self.keep_logs if keep_logs is None else keep_logs
+        if not keep and self.log_path is not None:
+            with contextlib.suppress(OSError):
+                self.log_path.unlink()

@@ -1,0 +1,86 @@
+"""I/O-free "flows": generators that yield the requests they need and receive the answers.
+
+A flow such as "fill fees, sign, send, wait for the receipt" is written once as a generator; the sync client
+drives it with blocking calls and the async client with awaits. Errors raised by a request are thrown back
+into the flow at the ``yield`` so it can handle them (e.g. turn a lost send into ``SendOutcomeUnknown``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sso_signer._errors import SsoSignerError
+from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
+from sso_signer.rpc._core import RpcCall
+
+__all__ = ["Batch", "Flow", "Sleep", "run_flow", "run_flow_async"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A flow step: send these calls in one round trip; the flow receives the list of results.
+
+    With ``return_errors`` a failed member's slot holds its ``RpcError`` instead of the batch raising.
+    """
+
+    calls: Sequence[RpcCall]
+    return_errors: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """A flow step: pause for ``seconds`` (polling); the flow receives ``None``."""
+
+    seconds: float
+
+
+Step = RpcCall | Batch | Sleep
+Flow = Generator[Step, Any, T]
+
+
+def run_flow(rpc: JsonRpcClient, flow: Flow[T]) -> T:
+    """Drive a flow with blocking I/O and return its value."""
+    value: Any = None
+    error: SsoSignerError | None = None
+    while True:
+        try:
+            step = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            if isinstance(step, Sleep):
+                time.sleep(step.seconds)
+            elif isinstance(step, Batch):
+                value = rpc.batch(step.calls, return_errors=step.return_errors)
+            else:
+                value = rpc.request(step.method, step.params)
+        except SsoSignerError as exc:
+            error = exc
+
+
+async def run_flow_async(rpc: AsyncJsonRpcClient, flow: Flow[T]) -> T:
+    """Drive a flow with asyncio I/O and return its value."""
+    value: Any = None
+    error: SsoSignerError | None = None
+    while True:
+        try:
+            step = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+            elif isinstance(step, Batch):
+                value = await rpc.batch(step.calls, return_errors=step.return_errors)
+            else:
+                value = await rpc.request(step.method, step.params)
+        except SsoSignerError as exc:
+            error = exc

@@ -1,0 +1,344 @@
+"""Typed values exchanged with a node, and strict converters between them and JSON-RPC's hex encoding."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils.address import is_hex_address, to_checksum_address
+from eth_utils.crypto import keccak
+
+from sso_signer._codec import InvalidEncoding, hex_decode, hex_encode
+from sso_signer.rpc._errors import InvalidRpcParams, MalformedRpcResponse, RpcError
+
+__all__ = [
+    "BlockId",
+    "Log",
+    "Receipt",
+    "SendOutcome",
+    "SendStatus",
+    "encode_block_id",
+    "encode_quantity",
+    "encode_tx_request",
+    "local_tx_hash",
+    "parse_address",
+    "parse_data",
+    "parse_hash",
+    "parse_quantity",
+    "to_address",
+]
+
+BlockId = int | str
+_BLOCK_TAGS = frozenset({"latest", "pending", "earliest", "safe", "finalized"})
+
+
+# -- node answers -> Python (a bad value is the node's fault: MalformedRpcResponse) --------------------------
+
+
+def parse_quantity(value: object, field: str) -> int:
+    """Decode a JSON-RPC quantity (``"0x1a"``).
+
+    Raises:
+        MalformedRpcResponse: If ``value`` is not 0x-prefixed hex text.
+    """
+    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
+        raise MalformedRpcResponse(f"{field}: expected a hex quantity, got {value!r:.80}")
+    try:
+        return int(value[2:], 16)
+    except ValueError as exc:
+        raise MalformedRpcResponse(f"{field}: expected a hex quantity, got {value!r:.80}") from exc
+
+
+def parse_data(value: object, field: str, *, length: int | None = None) -> bytes:
+    """Decode JSON-RPC data (``"0x…"``), optionally of an exact byte length.
+
+    Raises:
+        MalformedRpcResponse: If ``value`` is not hex data of the expected length.
+    """
+    if not isinstance(value, str):
+        raise MalformedRpcResponse(f"{field}: expected hex data, got {type(value).__name__}")
+    try:
+        return hex_decode(value, field=field, length=length)
+    except InvalidEncoding as exc:
+        raise MalformedRpcResponse(str(exc)) from exc
+
+
+def parse_hash(value: object, field: str) -> bytes:
+    """Decode a 32-byte hash."""
+    return parse_data(value, field, length=32)
+
+
+def parse_address(value: object, field: str) -> str:
+    """Decode an address into its checksummed form.
+
+    Raises:
+        MalformedRpcResponse: If ``value`` is not a 20-byte hex address.
+    """
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise MalformedRpcResponse(f"{field}: expected an address, got {value!r:.80}")
+    return str(to_checksum_address(value))
+
+
+def _optional(value: object, parse: Any, field: str) -> Any:
+    return None if value is None else parse(value, field)
+
+
+# -- Python -> request parameters (a bad value is the caller's fault: InvalidRpcParams) ---------------------
+
+
+def to_address(value: object, field: str = "address") -> str:
+    """Validate a caller-supplied address and return it checksummed.
+
+    Raises:
+        InvalidRpcParams: If ``value`` is not a 20-byte hex address (or its bytes).
+    """
+    if isinstance(value, bytes | bytearray) and len(value) == 20:
+        return str(to_checksum_address(bytes(value)))
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise InvalidRpcParams(f"{field}: expected a 20-byte hex address, got {value!r:.80}")
+    return str(to_checksum_address(value))
+
+
+def encode_quantity(value: object, field: str = "value") -> str:
+    """Encode a non-negative int as a JSON-RPC quantity.
+
+    Raises:
+        InvalidRpcParams: If ``value`` is not a non-negative int.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidRpcParams(f"{field}: expected a non-negative int, got {value!r:.80}")
+    return hex(value)
+
+
+def encode_block_id(block: BlockId) -> str:
+    """Encode a block number or tag (``latest``, ``pending``, ``earliest``, ``safe``, ``finalized``).
+
+    Raises:
+        InvalidRpcParams: If ``block`` is neither.
+    """
+    if isinstance(block, str):
+        if block in _BLOCK_TAGS:
+            return block
+        raise InvalidRpcParams(f"block: unknown tag {block!r} (expected one of {sorted(_BLOCK_TAGS)})")
+    return encode_quantity(block, "block")
+
+
+# Accepted request keys and how each is encoded; snake_case spellings are accepted as aliases.
+_TX_KEYS: dict[str, tuple[str, str]] = {
+    "from": ("from", "address"),
+    "from_address": ("from", "address"),
+    "to": ("to", "address"),
+    "data": ("data", "data"),
+    "input": ("data", "data"),
+    "value": ("value", "quantity"),
+    "gas": ("gas", "quantity"),
+    "gas_limit": ("gas", "quantity"),
+    "gasPrice": ("gasPrice", "quantity"),
+    "gas_price": ("gasPrice", "quantity"),
+    "maxFeePerGas": ("maxFeePerGas", "quantity"),
+    "max_fee_per_gas": ("maxFeePerGas", "quantity"),
+    "maxPriorityFeePerGas": ("maxPriorityFeePerGas", "quantity"),
+    "max_priority_fee_per_gas": ("maxPriorityFeePerGas", "quantity"),
+    "nonce": ("nonce", "quantity"),
+    "type": ("type", "quantity"),
+    "chainId": ("chainId", "quantity"),
+    "eip712Meta": ("eip712Meta", "json"),
+}
+
+
+def encode_tx_request(tx: Mapping[str, object]) -> dict[str, Any]:
+    """Encode a call/estimate request (``from``, ``to``, ``data``, ``value``, ``gas``, fees) for the wire.
+
+    Ints become quantities, bytes become hex data, addresses are validated; ``None`` values are dropped.
+    ``eip712Meta`` (ZKsync) is passed through with any bytes inside turned into hex.
+
+    Raises:
+        InvalidRpcParams: On an unknown key or a value of the wrong kind.
+    """
+    if not isinstance(tx, Mapping):
+        raise InvalidRpcParams(f"transaction request must be a mapping, got {type(tx).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in tx.items():
+        if value is None:
+            continue
+        if key not in _TX_KEYS:
+            raise InvalidRpcParams(f"transaction request: unknown key {key!r}")
+        wire, kind = _TX_KEYS[key]
+        if kind == "address":
+            out[wire] = to_address(value, key)
+        elif kind == "quantity":
+            out[wire] = encode_quantity(value, key)
+        elif kind == "data":
+            out[wire] = _encode_data(value, key)
+        else:
+            out[wire] = _jsonable(value, key)
+    return out
+
+
+def _encode_data(value: object, field: str) -> str:
+    if isinstance(value, bytes | bytearray):
+        return hex_encode(bytes(value))
+    if isinstance(value, str):
+        try:
+            return hex_encode(hex_decode(value, field=field))
+        except InvalidEncoding as exc:
+            raise InvalidRpcParams(str(exc)) from exc
+    raise InvalidRpcParams(f"{field}: expected bytes or hex text, got {type(value).__name__}")
+
+
+def _jsonable(value: object, field: str) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return hex_encode(bytes(value))
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, f"{field}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, field) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return encode_quantity(value, field)
+    raise InvalidRpcParams(f"{field}: cannot encode {type(value).__name__}")
+
+
+def local_tx_hash(raw: bytes) -> bytes | None:
+    """The hash a node will report for a signed raw transaction, when it can be known from the bytes alone.
+
+    For legacy and EIP-2718 typed Ethereum transactions it is keccak-256 of the raw bytes. ZKsync ``0x71``
+    transactions are hashed by the node from the EIP-712 digest and the signature, so ``None`` is returned.
+    """
+    if not raw or raw[0] == 0x71:
+        return None
+    return bytes(keccak(raw))
+
+
+# -- typed results ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """An event log from a receipt."""
+
+    address: str
+    topics: tuple[bytes, ...]
+    data: bytes
+    log_index: int | None
+    block_number: int | None
+    transaction_hash: bytes | None
+
+    @classmethod
+    def from_rpc(cls, obj: object) -> Log:
+        """Parse a log object from a node answer.
+
+        Raises:
+            MalformedRpcResponse: If a field is missing or malformed.
+        """
+        if not isinstance(obj, dict):
+            raise MalformedRpcResponse("log: expected an object")
+        topics = obj.get("topics")
+        if not isinstance(topics, list):
+            raise MalformedRpcResponse("log.topics: expected an array")
+        return cls(
+            address=parse_address(obj.get("address"), "log.address"),
+            topics=tuple(parse_hash(t, "log.topics[]") for t in topics),
+            data=parse_data(obj.get("data"), "log.data"),
+            log_index=_optional(obj.get("logIndex"), parse_quantity, "log.logIndex"),
+            block_number=_optional(obj.get("blockNumber"), parse_quantity, "log.blockNumber"),
+            transaction_hash=_optional(obj.get("transactionHash"), parse_hash, "log.transactionHash"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A transaction receipt.
+
+    Attributes:
+        transaction_hash: The transaction's hash.
+        block_number: The block it was mined in.
+        block_hash: That block's hash.
+        transaction_index: Its position in the block.
+        from_address: The sender (checksummed).
+        to: The recipient, or ``None`` for a contract creation.
+        contract_address: The created contract, if any.
+        status: 1 on success, 0 on revert.
+        gas_used: Gas used by this transaction.
+        cumulative_gas_used: Gas used in the block up to and including it.
+        effective_gas_price: The price per gas actually paid (``None`` if the node omits it).
+        logs: Its event logs.
+        raw: The node's receipt object as received (for chain-specific fields such as ZKsync's batch number).
+    """
+
+    transaction_hash: bytes
+    block_number: int
+    block_hash: bytes
+    transaction_index: int
+    from_address: str
+    to: str | None
+    contract_address: str | None
+    status: int
+    gas_used: int
+    cumulative_gas_used: int
+    effective_gas_price: int | None
+    logs: tuple[Log, ...]
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def succeeded(self) -> bool:
+        """``True`` if the transaction did not revert."""
+        return self.status == 1
+
+    @classmethod
+    def from_rpc(cls, obj: object) -> Receipt:
+        """Parse a receipt object from a node answer.
+
+        Raises:
+            MalformedRpcResponse: If a field is missing or malformed.
+        """
+        if not isinstance(obj, dict):
+            raise MalformedRpcResponse("receipt: expected an object")
+        logs = obj.get("logs", [])
+        if not isinstance(logs, list):
+            raise MalformedRpcResponse("receipt.logs: expected an array")
+        return cls(
+            transaction_hash=parse_hash(obj.get("transactionHash"), "receipt.transactionHash"),
+            block_number=parse_quantity(obj.get("blockNumber"), "receipt.blockNumber"),
+            block_hash=parse_hash(obj.get("blockHash"), "receipt.blockHash"),
+            transaction_index=parse_quantity(obj.get("transactionIndex"), "receipt.transactionIndex"),
+            from_address=parse_address(obj.get("from"), "receipt.from"),
+            to=_optional(obj.get("to"), parse_address, "receipt.to"),
+            contract_address=_optional(obj.get("contractAddress"), parse_address, "receipt.contractAddress"),
+            status=parse_quantity(obj.get("status"), "receipt.status"),
+            gas_used=parse_quantity(obj.get("gasUsed"), "receipt.gasUsed"),
+            cumulative_gas_used=parse_quantity(obj.get("cumulativeGasUsed"), "receipt.cumulativeGasUsed"),
+            effective_gas_price=_optional(
+                obj.get("effectiveGasPrice"), parse_quantity, "receipt.effectiveGasPrice"
+            ),
+            logs=tuple(Log.from_rpc(item) for item in logs),
+            raw=dict(obj),
+        )
+
+
+class SendStatus(enum.Enum):
+    """What is known about a raw transaction after trying to send it."""
+
+    SENT = "sent"  # the node accepted it and returned its hash
+    NOT_SENT = "not_sent"  # definitely not in the node: rejected with an error, or never delivered
+    UNKNOWN = "unknown"  # the transport failed after the bytes may have reached the node
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """The truthful outcome of sending a raw transaction (see :meth:`EthClient.try_send_raw_transaction`).
+
+    Attributes:
+        status: Sent, not sent or unknown.
+        raw_transaction: The exact bytes sent; re-sending them is safe when the status is ``UNKNOWN``.
+        tx_hash: The node's hash when sent; the locally computed hash otherwise (``None`` for ZKsync 0x71).
+        error: The error that made the outcome not ``SENT``.
+    """
+
+    status: SendStatus
+    raw_transaction: bytes = field(repr=False)
+    tx_hash: bytes | None
+    error: RpcError | Exception | None = None

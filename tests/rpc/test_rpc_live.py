@@ -1,0 +1,177 @@
+"""The Ethereum clients against a real anvil chain (sync and async): reads, sends, deploys, reverts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from eth_account import Account
+from eth_utils.crypto import keccak
+
+from rpc.contracts import error_string, initcode_for, panic, returning_runtime, reverting_runtime
+from sso_signer.node import AnvilNode
+from sso_signer.rpc import (
+    AsyncEthClient,
+    EthClient,
+    ExecutionReverted,
+    InvalidRpcParams,
+    ReceiptTimeout,
+    RevertKind,
+    SendStatus,
+    TransactionRejected,
+    TransactionReverted,
+)
+
+pytestmark = pytest.mark.chain
+
+
+def test_chain_id_and_balance(anvil: AnvilNode) -> None:
+    eth = anvil.eth
+    assert eth.chain_id() == 31337 == anvil.chain_id
+    assert eth.get_balance(anvil.accounts[0].address) > 0
+    assert eth.get_balance(Account.create().address) == 0
+
+
+def test_send_value_moves_exactly_value_plus_fee(anvil: AnvilNode) -> None:
+    eth = anvil.eth
+    sender, recipient = anvil.accounts[1], Account.create().address
+    before = eth.get_balance(sender.address)
+    receipt = eth.send_transaction(sender, recipient, value=12345)
+    assert receipt.succeeded
+    assert receipt.to == recipient
+    assert receipt.from_address == sender.address
+    assert eth.get_balance(recipient) == 12345
+    assert receipt.effective_gas_price is not None
+    assert eth.get_balance(sender.address) == before - 12345 - receipt.gas_used * receipt.effective_gas_price
+    # The node's hash is keccak of the signed bytes, which we computed locally too.
+    tx = eth.get_transaction(receipt.transaction_hash)
+    assert tx is not None
+    assert tx["hash"] == "0x" + receipt.transaction_hash.hex()
+
+
+def test_deploy_and_call(anvil: AnvilNode, deploy: Callable[[bytes], str]) -> None:
+    payload = keccak(b"sso-signer")
+    address = deploy(returning_runtime(payload))
+    assert anvil.eth.get_code(address) == returning_runtime(payload)
+    assert anvil.eth.call({"to": address, "data": b"\x01\x02"}) == payload
+
+
+def test_call_revert_reasons_are_decoded(anvil: AnvilNode, deploy: Callable[[bytes], str]) -> None:
+    cases = [
+        (error_string("boom"), RevertKind.ERROR, "boom", None),
+        (panic(0x11), RevertKind.PANIC, None, 0x11),
+        (bytes.fromhex("deadbeef") + b"\x00" * 31 + b"\x07", RevertKind.CUSTOM, None, None),
+        (b"", RevertKind.EMPTY, None, None),
+    ]
+    for data, kind, reason, code in cases:
+        address = deploy(reverting_runtime(data))
+        with pytest.raises(ExecutionReverted) as info:
+            anvil.eth.call({"to": address})
+        revert = info.value.revert
+        assert revert is not None, data
+        assert (revert.kind, revert.reason, revert.panic_code, revert.raw) == (kind, reason, code, data)
+
+
+def test_estimate_revert_means_nothing_sent(anvil: AnvilNode, deploy: Callable[[bytes], str]) -> None:
+    address = deploy(reverting_runtime(error_string("no estimate")))
+    sender = anvil.accounts[2]
+    nonce = anvil.eth.get_transaction_count(sender.address)
+    with pytest.raises(ExecutionReverted, match="no estimate"):
+        anvil.eth.send_transaction(sender, address)
+    assert anvil.eth.get_transaction_count(sender.address) == nonce
+
+
+def test_mined_revert_reports_receipt_and_reason(anvil: AnvilNode, deploy: Callable[[bytes], str]) -> None:
+    address = deploy(reverting_runtime(error_string("mined and failed")))
+    with pytest.raises(TransactionReverted) as info:
+        anvil.eth.send_transaction(anvil.accounts[2], address, gas=60_000)
+    err = info.value
+    assert err.receipt.status == 0
+    assert err.receipt.to == address
+    assert err.revert is not None
+    assert err.revert.reason == "mined and failed"
+
+
+def test_rejected_raw_transaction_is_not_sent(anvil: AnvilNode) -> None:
+    eth = anvil.eth
+    poor = Account.create()  # no funds: the node must refuse
+    raw = poor.sign_transaction(
+        {
+            "type": 2,
+            "chainId": anvil.chain_id,
+            "nonce": 0,
+            "to": poor.address,
+            "value": 1,
+            "gas": 21000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 1,
+        }
+    ).raw_transaction
+    outcome = eth.try_send_raw_transaction(raw)
+    assert outcome.status is SendStatus.NOT_SENT
+    assert isinstance(outcome.error, TransactionRejected)
+    with pytest.raises(TransactionRejected):
+        eth.send_raw_transaction(raw)
+
+
+def test_resending_same_bytes_is_reported_sent(anvil: AnvilNode) -> None:
+    eth = anvil.eth
+    sender = anvil.accounts[3]
+    raw = sender.sign_transaction(
+        {
+            "type": 2,
+            "chainId": anvil.chain_id,
+            "nonce": eth.get_transaction_count(sender.address, "pending"),
+            "to": sender.address,
+            "value": 0,
+            "gas": 21000,
+            "maxFeePerGas": 10**11,
+            "maxPriorityFeePerGas": 1,
+        }
+    ).raw_transaction
+    first = eth.send_raw_transaction(raw)
+    assert first == keccak(raw)
+    assert eth.wait_for_receipt(first).succeeded
+    # Mined already: the node rejects the repeat (nonce too low); nothing new was sent.
+    assert eth.try_send_raw_transaction(raw).status is SendStatus.NOT_SENT
+
+
+def test_wait_for_unknown_receipt_times_out(anvil: AnvilNode) -> None:
+    missing = keccak(b"never sent")
+    with pytest.raises(ReceiptTimeout) as info:
+        anvil.eth.wait_for_receipt(missing, timeout=0.3)
+    assert info.value.tx_hash == missing
+
+
+def test_bad_params_are_typed(anvil: AnvilNode) -> None:
+    with pytest.raises(InvalidRpcParams):
+        anvil.eth.get_balance("0x1234")
+    with pytest.raises(InvalidRpcParams):
+        anvil.eth.call({"to": anvil.accounts[0].address, "colour": "blue"})
+    with pytest.raises(InvalidRpcParams):
+        anvil.eth.get_balance(anvil.accounts[0].address, block="tomorrow")
+
+
+def test_separate_client_shares_nothing(anvil: AnvilNode) -> None:
+    with EthClient(anvil.url) as eth:
+        assert eth.block_number() == anvil.eth.block_number()
+
+
+async def test_async_client_full_flow(anvil: AnvilNode) -> None:
+    async with AsyncEthClient(anvil.url) as eth:
+        assert await eth.chain_id() == anvil.chain_id
+        sender = anvil.accounts[4]
+        recipient = Account.create().address
+        receipt = await eth.send_transaction(sender, recipient, value=7)
+        assert receipt.succeeded
+        assert await eth.get_balance(recipient) == 7
+        address, deployed = await eth.deploy_contract(sender, initcode_for(reverting_runtime(panic(0x01))))
+        assert deployed.contract_address == address
+        with pytest.raises(ExecutionReverted) as info:
+            await eth.call({"to": address})
+        assert info.value.revert is not None
+        assert info.value.revert.panic_code == 0x01
+        with pytest.raises(TransactionReverted) as mined:
+            await eth.send_transaction(sender, address, gas=50_000)
+        assert mined.value.revert is not None
+        assert mined.value.revert.kind is RevertKind.PANIC
