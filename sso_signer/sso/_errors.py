@@ -25,6 +25,7 @@ __all__ = [
     "CredentialMismatch",
     "CrossOriginRejected",
     "EmptyPublicKey",
+    "FatSignatureUndecodable",
     "FlagsByteMissing",
     "HighSNotAccepted",
     "InvalidChallengeEncoding",
@@ -146,6 +147,12 @@ class PreflightError(VerificationError):
         super().__init__(f"[{validator}:{self.rule}, on-chain: {outcome}] {message}")
         self.outcome: Outcome = outcome
         self.validator = validator
+
+
+class FatSignatureUndecodable(PreflightError):
+    """The signature does not abi-decode as ``(bytes, string, bytes32[2], bytes)``."""
+
+    rule = "abi_decode"
 
 
 class SignatureRsOutOfRange(PreflightError):

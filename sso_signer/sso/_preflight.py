@@ -1,0 +1,399 @@
+"""Preflight: apply the on-chain WebAuthn validator's rules off-chain and name the first one that fails.
+
+Two rule sets, each in the order the contract evaluates them:
+
+* ``era`` — the Era ``WebAuthValidator.webAuthVerify`` (``sso-era.md`` §1.3): every failure is an early exit,
+  most of them ``return false`` (the transaction's validation fails), a few ``revert``.
+* ``erc4337`` — the ERC-4337 ``WebAuthnValidator.webAuthVerify`` (``sso-4337.md`` §3.1): flags, type and
+  crossOrigin *revert*; the challenge, the key lookup and the P-256/low-s check are evaluated without early
+  exit and only make the result ``false``. A revert therefore wins over an earlier "false" rule, as on-chain.
+
+Each rule raises its own :class:`~sso_signer.sso.PreflightError` subclass, carrying the stable ``rule`` id,
+the on-chain ``outcome`` for the chosen validator and the validator name.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+from sso_signer._errors import InvalidInputError
+from sso_signer.sso._errors import (
+    ChallengeFieldMissing,
+    ChallengeNotSignedHash,
+    ClientDataTypeNotGet,
+    ClientDataUnparsable,
+    CrossOriginRejected,
+    FatSignatureUndecodable,
+    FlagsByteMissing,
+    HighSNotAccepted,
+    InvalidChallengeEncoding,
+    InvalidChallengeLength,
+    InvalidClientDataJson,
+    InvalidFatSignature,
+    NoKeyForPreflight,
+    Outcome,
+    P256VerificationFailed,
+    PasskeyNotRegistered,
+    PreflightError,
+    SignatureRsOutOfRange,
+    UserFlagsMissing,
+)
+from sso_signer.sso._signature import EraCustomSignature, FatSignature
+
+if TYPE_CHECKING:
+    from sso_signer.webauthn import P256PublicKey
+
+__all__ = [
+    "ERA_RULES",
+    "ERC4337_RULES",
+    "PreflightResult",
+    "RuleSpec",
+    "Validator",
+    "decode_challenge",
+    "parse_client_data_json",
+    "preflight",
+    "preflight_era",
+    "preflight_erc4337",
+]
+
+Validator = Literal["era", "erc4337"]
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_HALF_N = P256_N // 2
+_UP_UV = 0x05
+_B64 = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
+
+PublicKeyLike = Union["P256PublicKey", tuple[int, int]]
+KeyMap = Mapping[tuple[str, bytes], PublicKeyLike]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """One validator rule: its id, the error it raises and what the contract does when it fails."""
+
+    rule: str
+    error: type[PreflightError]
+    outcome: Outcome
+
+
+# Contract order. Era: sso-era.md §1.3 (WebAuthValidator.sol:151-210).
+ERA_RULES: tuple[RuleSpec, ...] = (
+    RuleSpec(FatSignatureUndecodable.rule, FatSignatureUndecodable, "revert"),
+    RuleSpec(SignatureRsOutOfRange.rule, SignatureRsOutOfRange, "return false"),
+    RuleSpec(HighSNotAccepted.rule, HighSNotAccepted, "return false"),
+    RuleSpec(FlagsByteMissing.rule, FlagsByteMissing, "revert"),
+    RuleSpec(UserFlagsMissing.rule, UserFlagsMissing, "return false"),
+    RuleSpec(ClientDataUnparsable.rule, ClientDataUnparsable, "revert"),
+    RuleSpec(ChallengeFieldMissing.rule, ChallengeFieldMissing, "revert"),
+    RuleSpec(ChallengeNotSignedHash.rule, ChallengeNotSignedHash, "return false"),
+    RuleSpec(ClientDataTypeNotGet.rule, ClientDataTypeNotGet, "return false"),
+    RuleSpec(PasskeyNotRegistered.rule, PasskeyNotRegistered, "return false"),
+    RuleSpec(CrossOriginRejected.rule, CrossOriginRejected, "return false"),
+    RuleSpec(P256VerificationFailed.rule, P256VerificationFailed, "return false"),
+)
+
+# ERC-4337: sso-4337.md §3.1 (WebAuthnValidator.sol:186-228). r/s range and low-s are checked inside solady's
+# P256.verifySignature, i.e. last.
+ERC4337_RULES: tuple[RuleSpec, ...] = (
+    RuleSpec(FatSignatureUndecodable.rule, FatSignatureUndecodable, "revert"),
+    RuleSpec(FlagsByteMissing.rule, FlagsByteMissing, "revert"),
+    RuleSpec(UserFlagsMissing.rule, UserFlagsMissing, "revert"),
+    RuleSpec(ClientDataUnparsable.rule, ClientDataUnparsable, "revert"),
+    RuleSpec(ChallengeFieldMissing.rule, ChallengeFieldMissing, "revert"),
+    RuleSpec(ChallengeNotSignedHash.rule, ChallengeNotSignedHash, "return false"),
+    RuleSpec(ClientDataTypeNotGet.rule, ClientDataTypeNotGet, "revert"),
+    RuleSpec(PasskeyNotRegistered.rule, PasskeyNotRegistered, "return false"),
+    RuleSpec(CrossOriginRejected.rule, CrossOriginRejected, "revert"),
+    RuleSpec(SignatureRsOutOfRange.rule, SignatureRsOutOfRange, "return false"),
+    RuleSpec(HighSNotAccepted.rule, HighSNotAccepted, "return false"),
+    RuleSpec(P256VerificationFailed.rule, P256VerificationFailed, "return false"),
+)
+
+_RULES: dict[str, tuple[RuleSpec, ...]] = {"era": ERA_RULES, "erc4337": ERC4337_RULES}
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightResult:
+    """What a passing preflight established.
+
+    Attributes:
+        validator: ``"era"`` or ``"erc4337"``.
+        origin: The clientDataJSON origin that selected the key.
+        credential_id: The credential id of the fat signature.
+        public_key: The key the signature verified against.
+        message: ``sha256(authenticatorData ‖ sha256(clientDataJSON))``, the digest handed to P-256.
+    """
+
+    validator: Validator
+    origin: str
+    credential_id: bytes
+    public_key: P256PublicKey
+    message: bytes
+
+
+def decode_challenge(text: str) -> bytes:
+    """Decode a clientDataJSON challenge the way the validators do and require 32 bytes.
+
+    The validators' base64 decoder accepts the standard and the URL-safe alphabet, padded or not.
+
+    Args:
+        text: The ``challenge`` string of clientDataJSON.
+
+    Returns:
+        The 32 decoded bytes (the signed hash, if the assertion is for it).
+
+    Raises:
+        InvalidChallengeEncoding: If ``text`` is not base64/base64url text.
+        InvalidChallengeLength: If it does not decode to exactly 32 bytes.
+    """
+    if not isinstance(text, str) or not _B64.match(text):
+        raise InvalidChallengeEncoding("challenge: not base64/base64url text")
+    body = text.rstrip("=").replace("-", "+").replace("_", "/")
+    if len(body) % 4 == 1:
+        raise InvalidChallengeEncoding(f"challenge: impossible base64 length {len(body)}")
+    try:
+        decoded = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidChallengeEncoding(f"challenge: not base64 ({exc})") from exc
+    if len(decoded) != 32:
+        raise InvalidChallengeLength(f"challenge: decodes to {len(decoded)} bytes, the signed hash has 32")
+    return decoded
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_client_data_json(data: bytes) -> dict[str, Any]:
+    """Parse clientDataJSON bytes as strict JSON holding an object (duplicate keys: last wins, as on-chain).
+
+    Args:
+        data: The exact clientDataJSON bytes.
+
+    Returns:
+        The parsed object.
+
+    Raises:
+        InvalidClientDataJson: If the bytes are not UTF-8 JSON or the top level is not an object.
+    """
+    try:
+        parsed = json.loads(bytes(data).decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as exc:
+        raise InvalidClientDataJson(f"clientDataJSON: not JSON ({exc})") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidClientDataJson("clientDataJSON: top level is not an object")
+    return parsed
+
+
+def _has_key_fields(value: object) -> bool:
+    return all(hasattr(value, name) for name in ("credential_id", "public_key", "origin"))
+
+
+def _key_map(keys: object) -> dict[tuple[str, bytes], PublicKeyLike]:
+    result: dict[tuple[str, bytes], PublicKeyLike] = {}
+    if isinstance(keys, Mapping):
+        for key, public_key in keys.items():
+            if (
+                not isinstance(key, tuple)
+                or len(key) != 2
+                or not isinstance(key[0], str)
+                or not isinstance(key[1], bytes | bytearray)
+            ):
+                raise NoKeyForPreflight("keys: mapping keys must be (origin: str, credential_id: bytes)")
+            result[(key[0], bytes(key[1]))] = public_key
+    elif _has_key_fields(keys):
+        result[(str(keys.origin), bytes(keys.credential_id))] = keys.public_key  # type: ignore[attr-defined]
+    elif isinstance(keys, Iterable) and not isinstance(keys, str | bytes):
+        for item in keys:
+            if not _has_key_fields(item):
+                raise NoKeyForPreflight("keys: every item must have credential_id, public_key and origin")
+            result[(str(item.origin), bytes(item.credential_id))] = item.public_key
+    else:
+        raise NoKeyForPreflight(
+            "keys: expected a mapping (origin, credential_id) -> public key, a credential, or credentials"
+        )
+    if not result:
+        raise NoKeyForPreflight("keys: no key given")
+    return result
+
+
+def _as_public_key(value: PublicKeyLike) -> P256PublicKey | None:
+    from sso_signer.webauthn import P256PublicKey
+
+    if isinstance(value, P256PublicKey):
+        return value
+    try:
+        x, y = value
+        return P256PublicKey(int(x), int(y))
+    except (InvalidInputError, TypeError, ValueError):
+        # Not a point: the precompile would return empty data, i.e. the signature is invalid.
+        return None
+
+
+def _verify(key: PublicKeyLike | None, fat: FatSignature, signed: bytes) -> P256PublicKey | None:
+    from sso_signer.webauthn import EcdsaSignature
+
+    if key is None:
+        return None
+    public_key = _as_public_key(key)
+    if public_key is None:
+        return None
+    try:
+        signature = EcdsaSignature(fat.r, fat.s)
+    except InvalidInputError:
+        return None
+    return public_key if public_key.verify(signature, signed) else None
+
+
+def _coerce_fat(signature: FatSignature | EraCustomSignature | bytes) -> FatSignature:
+    if isinstance(signature, FatSignature):
+        return signature
+    if isinstance(signature, EraCustomSignature):
+        return FatSignature.decode(signature.fat)
+    return FatSignature.decode(signature)
+
+
+class _Run:
+    """One preflight run: raises the right error for the validator, remembering deferred "false" results."""
+
+    def __init__(self, validator: Validator) -> None:
+        self.validator: Validator = validator
+        self.outcomes = {spec.rule: spec.outcome for spec in _RULES[validator]}
+        self.deferred: PreflightError | None = None
+
+    def fail(self, error: type[PreflightError], message: str) -> None:
+        outcome = self.outcomes[error.rule]
+        exc = error(message, outcome=outcome, validator=self.validator)
+        # The ERC-4337 validator evaluates its "false" rules without returning early; Era exits at once.
+        if self.validator == "erc4337" and outcome == "return false":
+            if self.deferred is None:
+                self.deferred = exc
+            return
+        raise exc
+
+
+def _check_range(run: _Run, fat: FatSignature) -> None:
+    # Era: `r == 0 || r > n || s == 0 || s > n/2` (r = n passes this bound; the precompile rejects it later).
+    # ERC-4337: the precompile requires 0 < r, s < n and solady adds s <= n/2.
+    r_bad = fat.r == 0 or (fat.r > P256_N if run.validator == "era" else fat.r >= P256_N)
+    if r_bad or fat.s == 0 or fat.s >= P256_N:
+        run.fail(SignatureRsOutOfRange, f"r/s out of range (r={fat.r:#x}, s={fat.s:#x})")
+    elif fat.s > _HALF_N:
+        run.fail(HighSNotAccepted, "s > n/2: normalise to n - s before sending")
+
+
+def preflight(
+    validator: Validator,
+    signed_hash: bytes,
+    signature: FatSignature | EraCustomSignature | bytes,
+    keys: KeyMap | object,
+) -> PreflightResult:
+    """Check a passkey signature against one validator's rules, off-chain, in the contract's order.
+
+    Args:
+        validator: ``"era"`` (WebAuthValidator) or ``"erc4337"`` (WebAuthnValidator).
+        signed_hash: The 32-byte hash the validator will compare with the challenge (the EIP-712 transaction
+            hash, the userOpHash, or the ERC-7739 digest).
+        signature: The fat signature (object, encoding, or a decoded Era custom signature).
+        keys: The registered key(s): a mapping ``(origin, credential_id) -> P256PublicKey | (x, y)``, one
+            credential (anything with ``credential_id``, ``public_key``, ``origin``) or several.
+
+    Returns:
+        A :class:`PreflightResult` when every rule passes.
+
+    Raises:
+        PreflightError: The subclass for the rule that decides the on-chain outcome, with ``rule``,
+            ``outcome`` and ``validator`` set.
+        NoKeyForPreflight: If ``keys`` holds no usable key.
+        InvalidInputError: If ``signed_hash`` is not 32 bytes.
+    """
+    if validator not in _RULES:
+        raise NoKeyForPreflight(f"validator must be 'era' or 'erc4337', got {validator!r}")
+    if not isinstance(signed_hash, bytes | bytearray) or len(signed_hash) != 32:
+        raise InvalidChallengeLength("signed_hash: expected 32 bytes")
+    key_map = _key_map(keys)
+    run = _Run(validator)
+
+    try:
+        fat = _coerce_fat(signature)
+    except InvalidFatSignature as exc:
+        run.fail(FatSignatureUndecodable, f"fat signature does not abi-decode: {exc}")
+        raise AssertionError("unreachable") from exc  # pragma: no cover - fail() raises for revert rules
+
+    if validator == "era":
+        _check_range(run, fat)
+
+    auth = fat.authenticator_data
+    if len(auth) < 33:
+        run.fail(FlagsByteMissing, f"authenticatorData has {len(auth)} bytes; the flags byte is at index 32")
+    if auth[32] & _UP_UV != _UP_UV:
+        run.fail(UserFlagsMissing, f"flags {auth[32]:#04x} lack UP (0x01) and/or UV (0x04)")
+
+    try:
+        client_data = parse_client_data_json(fat.client_data_json)
+    except InvalidClientDataJson as exc:
+        run.fail(ClientDataUnparsable, str(exc))
+        raise AssertionError("unreachable") from exc  # pragma: no cover
+
+    challenge = client_data.get("challenge")
+    if not isinstance(challenge, str):
+        run.fail(ChallengeFieldMissing, "clientDataJSON has no challenge string")
+    else:
+        try:
+            challenge_ok = decode_challenge(challenge) == bytes(signed_hash)
+        except (InvalidChallengeEncoding, InvalidChallengeLength):
+            challenge_ok = False
+        if not challenge_ok:
+            run.fail(ChallengeNotSignedHash, "challenge does not decode to the signed hash")
+
+    if client_data.get("type") != "webauthn.get":
+        run.fail(ClientDataTypeNotGet, f"type is {client_data.get('type')!r}, expected 'webauthn.get'")
+
+    origin = client_data.get("origin")
+    key = key_map.get((origin, fat.credential_id)) if isinstance(origin, str) else None
+    if key is None:
+        run.fail(
+            PasskeyNotRegistered, f"no key for origin {origin!r} and credential {fat.credential_id.hex()}"
+        )
+
+    if "crossOrigin" in client_data and client_data["crossOrigin"] is not False:
+        run.fail(
+            CrossOriginRejected, f"crossOrigin is {client_data['crossOrigin']!r}; only false/absent pass"
+        )
+
+    if validator == "erc4337":
+        _check_range(run, fat)
+
+    signed = auth + hashlib.sha256(fat.client_data_json).digest()
+    verified = _verify(key, fat, signed)
+    if verified is None and key is not None:
+        run.fail(
+            P256VerificationFailed, "P-256 signature does not verify over authData ‖ sha256(clientDataJSON)"
+        )
+
+    if run.deferred is not None:
+        raise run.deferred
+    # Every failing path above raised; these narrow the types.
+    assert verified is not None
+    assert isinstance(origin, str)
+    return PreflightResult(validator, origin, fat.credential_id, verified, hashlib.sha256(signed).digest())
+
+
+def preflight_era(
+    signed_hash: bytes, signature: FatSignature | EraCustomSignature | bytes, keys: KeyMap | object
+) -> PreflightResult:
+    """Apply the Era ``WebAuthValidator`` rules; see :func:`preflight`."""
+    return preflight("era", signed_hash, signature, keys)
+
+
+def preflight_erc4337(
+    signed_hash: bytes, signature: FatSignature | bytes, keys: KeyMap | object
+) -> PreflightResult:
+    """Apply the ERC-4337 ``WebAuthnValidator`` rules; see :func:`preflight`."""
+    return preflight("erc4337", signed_hash, signature, keys)

@@ -1,0 +1,328 @@
+"""Preflight: each validator rule fails on its own, with its rule id and per-generation on-chain outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sso_signer._codec import b64url_decode, b64url_encode, hex_decode
+from sso_signer.sso import (
+    ERA_RULES,
+    ERC4337_RULES,
+    ChallengeFieldMissing,
+    ChallengeNotSignedHash,
+    ClientDataTypeNotGet,
+    ClientDataUnparsable,
+    CrossOriginRejected,
+    FatSignature,
+    FatSignatureUndecodable,
+    FlagsByteMissing,
+    HighSNotAccepted,
+    InvalidChallengeEncoding,
+    InvalidChallengeLength,
+    InvalidClientDataJson,
+    NoKeyForPreflight,
+    P256VerificationFailed,
+    PasskeyNotRegistered,
+    PreflightError,
+    SignatureRsOutOfRange,
+    UserFlagsMissing,
+    decode_challenge,
+    decode_era_custom_signature,
+    era_custom_signature,
+    parse_client_data_json,
+    preflight,
+    preflight_era,
+    preflight_erc4337,
+)
+from sso_signer.webauthn import P256_HALF_N, P256_N, EcdsaSignature, HeadlessPasskey, P256PublicKey
+
+ORIGIN = "https://app.example"
+CRED = bytes(range(1, 21))
+KEY = ec.generate_private_key(ec.SECP256R1())
+PUB = P256PublicKey.from_cryptography(KEY.public_key())
+HASH = hashlib.sha256(b"the transaction").digest()
+KEYS = {(ORIGIN, CRED): PUB}
+VALIDATORS = ["era", "erc4337"]
+OUTCOMES = {
+    v: {spec.rule: spec.outcome for spec in rules}
+    for v, rules in (("era", ERA_RULES), ("erc4337", ERC4337_RULES))
+}
+
+
+def _auth(flags: int = 0x05) -> bytes:
+    return hashlib.sha256(b"app.example").digest() + bytes([flags]) + b"\x00\x00\x00\x00"
+
+
+def _cdj(**fields: Any) -> bytes:
+    body: dict[str, Any] = {
+        "type": "webauthn.get",
+        "challenge": b64url_encode(HASH),
+        "origin": ORIGIN,
+        "crossOrigin": False,
+    }
+    for name, value in fields.items():
+        if value is _DROP:
+            body.pop(name, None)
+        else:
+            body[name] = value
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+_DROP = object()
+
+
+def _fat(
+    auth: bytes | None = None,
+    cdj: bytes | None = None,
+    *,
+    key: ec.EllipticCurvePrivateKey = KEY,
+    low_s: bool = True,
+) -> FatSignature:
+    auth = _auth() if auth is None else auth
+    cdj = _cdj() if cdj is None else cdj
+    der = key.sign(auth + hashlib.sha256(cdj).digest(), ec.ECDSA(hashes.SHA256()))
+    sig = EcdsaSignature.from_der(der).normalized()
+    if not low_s:
+        sig = EcdsaSignature(sig.r, P256_N - sig.s)
+    return FatSignature(auth, cdj, sig.r, sig.s, CRED)
+
+
+def _with(fat: FatSignature, **changes: Any) -> FatSignature:
+    return dataclasses.replace(fat, **changes)
+
+
+def _expect(
+    validator: str, fat: FatSignature | bytes, error: type[PreflightError], keys: object = None
+) -> None:
+    with pytest.raises(error) as info:
+        preflight(validator, HASH, fat, KEYS if keys is None else keys)  # type: ignore[arg-type]
+    assert info.value.rule == error.rule
+    assert info.value.outcome == OUTCOMES[validator][error.rule]
+    assert info.value.validator == validator
+
+
+# --- passing signatures ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_good_signature_passes(validator: str) -> None:
+    result = preflight(validator, HASH, _fat(), KEYS)  # type: ignore[arg-type]
+    assert result.public_key == PUB
+    assert result.origin == ORIGIN
+    assert result.credential_id == CRED
+    assert result.message == hashlib.sha256(_auth() + hashlib.sha256(_cdj()).digest()).digest()
+
+
+def test_vector1_real_authenticator_passes_after_normalisation(era_vectors: dict[str, Any]) -> None:
+    v1 = era_vectors["vector1_clave_signed_challenge"]
+    derived = v1["derived"]
+    response = v1["verbatim"]["response"]
+    fat = FatSignature.from_der(
+        authenticator_data=b64url_decode(response["response"]["authenticatorData"]),
+        client_data_json=b64url_decode(response["response"]["clientDataJSON"]),
+        der_signature=b64url_decode(response["response"]["signature"]),
+        credential_id=b64url_decode(response["rawId"]),
+    )
+    key = P256PublicKey(int(derived["pubKeyX"], 16), int(derived["pubKeyY"], 16))
+    keys = {(derived["originKey"], fat.credential_id): key}
+    challenge = hex_decode(derived["challengeBytes32"])
+    result = preflight_era(challenge, fat, keys)
+    assert result.message == hex_decode(derived["p256MessageHash_sha256_authData_sha256cdj"])
+    assert preflight_erc4337(challenge, fat.encode(), keys).public_key == key
+    # The same bytes with the authenticator's original high s fail the low-s rule.
+    raw_s = int(derived["s_der_high"], 16)
+    with pytest.raises(HighSNotAccepted):
+        preflight_era(
+            challenge,
+            _with(fat, s=raw_s),
+            keys,
+        )
+    # A full customSignature is accepted too (its fat part is checked).
+    custom = decode_era_custom_signature(
+        era_custom_signature(fat, "0x006ecc2D79242F1986b7cb5F636d6E3f499f1026")
+    )
+    assert preflight_era(challenge, custom, keys).origin == derived["originKey"]
+
+
+def test_headless_passkey_assertions_pass_both_rule_sets() -> None:
+    passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
+    high_seen = False
+    for _ in range(24):
+        challenge = os.urandom(32)
+        assertion = passkey.sign(challenge)
+        high_seen |= assertion.ecdsa_signature.s > P256_HALF_N
+        fat = FatSignature.from_assertion(assertion)
+        assert fat.s <= P256_HALF_N
+        assert preflight_era(challenge, fat, passkey.credential).public_key == passkey.public_key
+        assert preflight_erc4337(challenge, fat, [passkey]).public_key == passkey.public_key
+    assert high_seen, "no high s in 24 raw signatures (p = 2**-24)"
+
+
+def test_safari_style_missing_cross_origin_and_extra_keys_pass() -> None:
+    cdj = _cdj(crossOrigin=_DROP, other_keys_can_be_added_here="x", topOrigin="https://top.example")
+    for validator in VALIDATORS:
+        assert preflight(validator, HASH, _fat(cdj=cdj), KEYS).origin == ORIGIN  # type: ignore[arg-type]
+
+
+def test_key_given_as_coordinates() -> None:
+    assert preflight_era(HASH, _fat(), {(ORIGIN, CRED): (PUB.x, PUB.y)}).public_key == PUB
+
+
+# --- one negative test per rule, for both validators -----------------------------------------------------
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_rule_abi_decode(validator: str) -> None:
+    _expect(validator, b"\x01" * 100, FatSignatureUndecodable)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_rule_rs_range(validator: str) -> None:
+    good = _fat()
+    _expect(
+        validator,
+        _with(good, r=0),
+        SignatureRsOutOfRange,
+    )
+    _expect(
+        validator,
+        _with(good, s=0),
+        SignatureRsOutOfRange,
+    )
+
+
+def test_r_equal_n_passes_era_range_but_fails_p256() -> None:
+    good = _fat()
+    bad = _with(good, r=P256_N)
+    _expect("era", bad, P256VerificationFailed)  # the official bound is r <= n; the precompile rejects r = n
+    _expect("erc4337", bad, SignatureRsOutOfRange)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_rule_low_s(validator: str) -> None:
+    _expect(validator, _fat(low_s=False), HighSNotAccepted)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_rule_auth_data_length(validator: str) -> None:
+    _expect(validator, _fat(auth=_auth()[:32]), FlagsByteMissing)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+@pytest.mark.parametrize("flags", [0x01, 0x04, 0x00, 0x1D & ~0x04])
+def test_rule_flags_up_uv(validator: str, flags: int) -> None:
+    _expect(validator, _fat(auth=_auth(flags)), UserFlagsMissing)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_rule_client_data_json(validator: str) -> None:
+    _expect(validator, _fat(cdj=b'{"type":"webauthn.get",'), ClientDataUnparsable)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_rule_challenge_present(validator: str) -> None:
+    _expect(validator, _fat(cdj=_cdj(challenge=_DROP)), ChallengeFieldMissing)
+    _expect(validator, _fat(cdj=_cdj(challenge=12)), ChallengeFieldMissing)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+@pytest.mark.parametrize(
+    "challenge",
+    [b64url_encode(hashlib.sha256(b"other").digest()), b64url_encode(HASH[:31]), b64url_encode(HASH) + "!!"],
+)
+def test_rule_challenge(validator: str, challenge: str) -> None:
+    _expect(validator, _fat(cdj=_cdj(challenge=challenge)), ChallengeNotSignedHash)
+
+
+def test_standard_base64_challenge_is_accepted_like_solady() -> None:
+    import base64
+
+    std = base64.b64encode(HASH).decode()
+    assert preflight_era(HASH, _fat(cdj=_cdj(challenge=std)), KEYS).origin == ORIGIN
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_rule_type(validator: str) -> None:
+    _expect(validator, _fat(cdj=_cdj(type="webauthn.create")), ClientDataTypeNotGet)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_rule_key_lookup(validator: str) -> None:
+    _expect(validator, _fat(cdj=_cdj(origin="https://evil.example")), PasskeyNotRegistered)
+    _expect(validator, _fat(), PasskeyNotRegistered, keys={(ORIGIN, b"\x09" * 16): PUB})
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+@pytest.mark.parametrize("value", [True, "false", 0, None])
+def test_rule_cross_origin(validator: str, value: object) -> None:
+    _expect(validator, _fat(cdj=_cdj(crossOrigin=value)), CrossOriginRejected)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_rule_p256(validator: str) -> None:
+    _expect(validator, _fat(key=ec.generate_private_key(ec.SECP256R1())), P256VerificationFailed)
+    # A stored key that is not on the curve: the precompile answers empty, i.e. invalid.
+    _expect(validator, _fat(), P256VerificationFailed, keys={(ORIGIN, CRED): (PUB.x, PUB.y ^ 1)})
+
+
+def test_erc4337_revert_wins_over_an_earlier_false_rule() -> None:
+    fat = _fat(cdj=_cdj(challenge=b64url_encode(b"\x00" * 32), crossOrigin=True))
+    _expect("era", fat, ChallengeNotSignedHash)  # Era returns false at the challenge and never looks further
+    _expect("erc4337", fat, CrossOriginRejected)  # ERC-4337 keeps going and reverts on crossOrigin
+
+
+def test_rule_tables_cover_every_rule_once() -> None:
+    for rules in (ERA_RULES, ERC4337_RULES):
+        ids = [spec.rule for spec in rules]
+        assert len(ids) == len(set(ids)) == 12
+        assert all(spec.error.rule == spec.rule for spec in rules)
+    assert {s.rule for s in ERA_RULES} == {s.rule for s in ERC4337_RULES}
+    differ = {s.rule for s in ERA_RULES if OUTCOMES["era"][s.rule] != OUTCOMES["erc4337"][s.rule]}
+    assert differ == {"flags_up_uv", "type", "cross_origin"}
+
+
+# --- bad input -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["abc$", "ab cd", "a" * 43 + "==="])
+def test_challenge_wrong_alphabet(text: str) -> None:
+    with pytest.raises(InvalidChallengeEncoding):
+        decode_challenge(text)
+
+
+@pytest.mark.parametrize("size", [0, 16, 31, 33, 64])
+def test_challenge_wrong_length(size: int) -> None:
+    with pytest.raises(InvalidChallengeLength):
+        decode_challenge(b64url_encode(b"\x07" * size))
+
+
+def test_challenge_decodes_both_alphabets() -> None:
+    import base64
+
+    data = bytes([0xFB, 0xFF] * 16)
+    assert decode_challenge(b64url_encode(data)) == data
+    assert decode_challenge(base64.b64encode(data).decode()) == data
+
+
+@pytest.mark.parametrize("data", [b"not json", b"\xff\xfe", b"[1,2]", b'{"a":NaN}', b""])
+def test_client_data_not_json(data: bytes) -> None:
+    with pytest.raises(InvalidClientDataJson):
+        parse_client_data_json(data)
+
+
+def test_duplicate_keys_last_wins_like_solady() -> None:
+    assert parse_client_data_json(b'{"type":"x","type":"webauthn.get"}')["type"] == "webauthn.get"
+
+
+@pytest.mark.parametrize("keys", [{}, [], "nope", {("o", "not bytes"): PUB}])
+def test_no_usable_keys(keys: object) -> None:
+    with pytest.raises(NoKeyForPreflight):
+        preflight_era(HASH, _fat(), keys)
