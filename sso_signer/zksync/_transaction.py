@@ -222,6 +222,46 @@ class Eip712Transaction:
         """
         return bytes(keccak(self.signed_hash() + keccak(self.custom_signature)))
 
+    def to_rpc_request(self) -> dict[str, Any]:
+        """The JSON transaction object for ``eth_estimateGas`` / ``eth_call`` / ``zks_estimateFee``.
+
+        Quantities are ``0x`` hex; ZKsync fields go in ``eip712Meta``, where the node expects byte strings
+        (factory deps, custom signature, paymaster input) as JSON arrays of numbers (``Vec<u8>``), not hex.
+        Pass the result to the JSON-RPC client unchanged: re-encoding those arrays as quantities breaks them.
+
+        Returns:
+            A JSON-ready ``dict`` (``from``/``to``/``data`` lower-case hex; ``to`` omitted for a deployment).
+        """
+        meta: dict[str, Any] = {"gasPerPubdata": hex(self.gas_per_pubdata)}
+        if self.factory_deps:
+            meta["factoryDeps"] = [list(dep) for dep in self.factory_deps]
+        if self.custom_signature:
+            meta["customSignature"] = list(self.custom_signature)
+        if self.paymaster_params is not None:
+            meta["paymasterParams"] = {
+                "paymaster": self.paymaster_params.paymaster.lower(),
+                "paymasterInput": list(self.paymaster_params.paymaster_input),
+            }
+        request: dict[str, Any] = {
+            "type": hex(EIP712_TX_TYPE),
+            "chainId": hex(self.chain_id),
+            "nonce": hex(self.nonce),
+            "from": self.from_address.lower(),
+        }
+        if self.to is not None:
+            request["to"] = self.to.lower()
+        request.update(
+            {
+                "gas": hex(self.gas_limit),
+                "maxFeePerGas": hex(self.max_fee_per_gas),
+                "maxPriorityFeePerGas": hex(self.max_priority_fee_per_gas),
+                "value": hex(self.value),
+                "data": _hex(self.data),
+                "eip712Meta": meta,
+            }
+        )
+        return request
+
     # -- wire form ---------------------------------------------------------------------------------------
 
     def _rlp_items(self) -> list[Any]:

@@ -4,9 +4,10 @@
 //   tx = {chainId, nonce, from, to, value, data, gasLimit, maxFeePerGas, maxPriorityFeePerGas, gasPerPubdata,
 //         factoryDeps: [hex], customSignature: hex ("0x" = none), paymaster: {paymaster, paymasterInput} | null}
 //   integers are decimal strings.
-// stdout: JSON {transactionType, txs: [{digest, serialized, reparsed, hash}], bytecodeHashes, create2, create}
+// stdout: JSON {transactionType, txs: [{digest, serialized, reparsed, hash, rpc}], bytecodeHashes, create2, create}
 //   digest = EIP712Signer.getSignedDigest, serialized = types.Transaction.from(...).serialized,
-//   reparsed = fields zksync-ethers reads back from `serialized`, hash = L2 tx hash (null without signature).
+//   reparsed = fields zksync-ethers reads back from `serialized`, hash = L2 tx hash (null without signature),
+//   rpc = the JSON-RPC request object zksync-ethers' provider sends for it (getRpcTransaction).
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -71,7 +72,12 @@ const txs = input.txs.map((t) => {
       : null,
   };
   const hash = t.customSignature !== "0x" ? tx.hash : null;
-  return { digest: ethers.hexlify(digest), serialized, reparsed, hash };
+  // getRpcTransaction uses no provider state; call it without connecting anywhere. Empty factory deps are
+  // left out, as the SDK does for a plain call.
+  const rpcReq = { ...req, customData: { ...req.customData } };
+  if (t.factoryDeps.length === 0) delete rpcReq.customData.factoryDeps;
+  const rpc = zk.Provider.prototype.getRpcTransaction.call(null, rpcReq);
+  return { digest: ethers.hexlify(digest), serialized, reparsed, hash, rpc };
 });
 
 const out = {

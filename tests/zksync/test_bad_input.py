@@ -192,6 +192,7 @@ def test_empty_to_means_deployment() -> None:
     parsed = Eip712Transaction.parse(_raw(items))
     assert parsed.to is None
     assert parsed.eip712_message()["to"] == 0
+    assert "to" not in parsed.to_rpc_request()
 
 
 def test_chain_id_slots_differ() -> None:

@@ -144,6 +144,25 @@ def test_transaction_hash_matches_zksync_ethers(
 
 
 @pytest.mark.node_peer
+def test_rpc_request_matches_zksync_ethers_provider(
+    corpus: list[Eip712Transaction], peer_io: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    _, answer = peer_io
+
+    def normalised(request: dict[str, Any]) -> dict[str, Any]:
+        # zksync-ethers pads gasPerPubdata to whole bytes ("0x02"); we send the canonical quantity, as viem
+        # does ("0x2"). Both parse to the same U256 on the node; compare the numbers.
+        meta = dict(request["eip712Meta"], gasPerPubdata=int(request["eip712Meta"]["gasPerPubdata"], 16))
+        return dict(request, eip712Meta=meta)
+
+    ours = [normalised(tx.to_rpc_request()) for tx in corpus]
+    assert [i for i, a in enumerate(answer["txs"]) if ours[i] != normalised(a["rpc"])] == []
+    assert all(tx.to_rpc_request()["eip712Meta"]["gasPerPubdata"] == hex(tx.gas_per_pubdata) for tx in corpus)
+    assert any("paymasterParams" in a["rpc"]["eip712Meta"] for a in answer["txs"])
+    assert any("factoryDeps" in a["rpc"]["eip712Meta"] for a in answer["txs"])
+
+
+@pytest.mark.node_peer
 def test_type_string_matches_zksync_ethers_eip712_types(
     peer_io: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
