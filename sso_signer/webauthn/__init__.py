@@ -7,6 +7,7 @@ It knows nothing of chains; :mod:`sso_signer.sso` joins a passkey to an SSO acco
 from __future__ import annotations
 
 from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
+from sso_signer.webauthn._authentication import verify_assertion
 from sso_signer.webauthn._authenticator_data import (
     MAX_AUTHENTICATOR_DATA,
     MAX_CREDENTIAL_ID,
@@ -20,7 +21,23 @@ from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import *  # noqa: F403 - the room's error classes are part of its API
 from sso_signer.webauthn._errors import __all__ as _error_names
 from sso_signer.webauthn._headless import CounterMode, HeadlessPasskey
+from sso_signer.webauthn._keyfile import read_key_file, write_key_file
 from sso_signer.webauthn._p256 import P256_HALF_N, P256_N, EcdsaSignature, P256PublicKey, is_on_curve
+from sso_signer.webauthn._recovery import (
+    recover_public_key,
+    recover_public_key_candidates,
+    recover_public_keys,
+)
+from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
+from sso_signer.webauthn._relying_party import AuthenticationResult, RelyingParty
+from sso_signer.webauthn._store import (
+    ChallengePurpose,
+    ChallengeStore,
+    CredentialStore,
+    PasskeyStore,
+    PendingChallenge,
+    SQLiteStore,
+)
 
 __all__ = [
     "COSE_ALG_ES256",
@@ -31,6 +48,15 @@ __all__ = [
     "P256_HALF_N",
     "P256_N",
     "Assertion",
+    "AuthenticationResult",
+    "ChallengePurpose",
+    "ChallengeStore",
+    "CredentialStore",
+    "PasskeyStore",
+    "PendingChallenge",
+    "RegistrationResponse",
+    "RelyingParty",
+    "SQLiteStore",
     "AttestedCredentialData",
     "AuthenticatorData",
     "AuthenticatorFlags",
@@ -44,5 +70,12 @@ __all__ = [
     "encode_cose_key",
     "is_on_curve",
     "parse_cose_key",
+    "read_key_file",
+    "recover_public_key",
+    "recover_public_key_candidates",
+    "recover_public_keys",
+    "verify_assertion",
+    "verify_registration_response",
+    "write_key_file",
     *_error_names,
 ]

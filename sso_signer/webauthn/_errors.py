@@ -11,13 +11,16 @@ from sso_signer._codec import InvalidEncoding
 from sso_signer._errors import InvalidInputError, StateError, VerificationError
 
 __all__ = [
+    "AmbiguousRecovery",
     "AttestationInvalid",
     "AuthenticatorDataTooShort",
     "ChallengeAlreadyIssued",
     "ChallengeAlreadyUsed",
     "ChallengeExpired",
     "ChallengeInvalid",
+    "ChallengeLengthInvalid",
     "ChallengeMismatch",
+    "ChallengePurposeMismatch",
     "ChallengeUnknown",
     "ClientDataNotJson",
     "ClientDataTypeMismatch",
@@ -48,6 +51,7 @@ __all__ = [
     "RpIdMismatch",
     "SignatureInvalid",
     "SignatureOutOfRange",
+    "StoreCorrupt",
     "TrailingCbor",
     "TruncatedCbor",
     "UnsupportedAlgorithm",
@@ -136,6 +140,14 @@ class InvalidAttestationObject(InvalidInputError):
     """The attestationObject is not a CBOR map with ``fmt``, ``attStmt`` and ``authData``."""
 
 
+class ChallengeLengthInvalid(InvalidInputError):
+    """A challenge has the wrong length (registration: >= 32 bytes; SSO signing: exactly 32, a tx hash)."""
+
+
+class StoreCorrupt(InvalidInputError):
+    """A stored row cannot be turned back into a credential (edited or damaged database)."""
+
+
 class InvalidKeyFile(InvalidInputError):
     """A passkey key file is not a PEM PKCS#8 P-256 key with sso-signer metadata."""
 
@@ -195,6 +207,10 @@ class NoCommonRecoveredKey(VerificationError):
     """Public-key recovery over several assertions left no key common to all of them."""
 
 
+class AmbiguousRecovery(VerificationError):
+    """Several public keys fit the given signatures; give one more assertion over a different message."""
+
+
 class RecoveryFailed(VerificationError):
     """No public key can be recovered from this signature (r is not the x of a curve point)."""
 
@@ -216,6 +232,10 @@ class ChallengeExpired(ChallengeInvalid):
 
 class ChallengeAlreadyUsed(ChallengeInvalid):
     """The challenge was already consumed by an earlier ceremony; challenges are single-use."""
+
+
+class ChallengePurposeMismatch(ChallengeInvalid):
+    """The challenge was issued for the other ceremony (registration vs authentication)."""
 
 
 class ChallengeAlreadyIssued(StateError):

@@ -1,0 +1,86 @@
+"""Authentication (``navigator.credentials.get()``) assertions verified against a stored passkey."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import webauthn
+from webauthn.helpers.exceptions import WebAuthnException
+
+from sso_signer.webauthn._assertion import Assertion
+from sso_signer.webauthn._checks import check_ceremony
+from sso_signer.webauthn._credential import PasskeyCredential
+from sso_signer.webauthn._errors import (
+    CounterRegression,
+    CredentialIdMismatch,
+    OriginMismatch,
+    SignatureInvalid,
+)
+
+__all__ = ["verify_assertion"]
+
+
+def verify_assertion(
+    assertion: Assertion,
+    credential: PasskeyCredential,
+    *,
+    expected_challenge: bytes,
+    rp_id: str,
+    origins: Sequence[str],
+    require_registered_origin: bool = True,
+) -> int:
+    """Verify an assertion against a stored passkey (nothing is stored here).
+
+    Args:
+        assertion: The parsed assertion.
+        credential: The stored passkey it claims to come from.
+        expected_challenge: The challenge (for SSO signing: the 32-byte transaction hash).
+        rp_id: The relying party id.
+        origins: Allowed origins.
+        require_registered_origin: Also require the origin the passkey was registered with; the SSO validator
+            looks keys up by that exact string, so another origin could never verify on-chain.
+
+    Returns:
+        The new signature counter.
+
+    Raises:
+        CredentialIdMismatch: The assertion is from another credential.
+        ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
+        UserPresenceMissing, UserVerificationMissing: A relying-party check failed.
+        CounterRegression: The counter did not increase (possible cloned authenticator).
+        SignatureInvalid: The signature does not verify against the stored key.
+    """
+    if assertion.credential_id != credential.credential_id:
+        raise CredentialIdMismatch("the assertion is from a different credential")
+    check_ceremony(
+        client_data=assertion.client_data,
+        authenticator_data=assertion.authenticator_data,
+        ceremony_type="webauthn.get",
+        expected_challenge=expected_challenge,
+        rp_id=rp_id,
+        origins=origins,
+    )
+    if require_registered_origin and assertion.client_data.origin != credential.origin:
+        raise OriginMismatch(
+            f"origin {assertion.client_data.origin!r} differs from the registered {credential.origin!r}"
+        )
+    if not credential.public_key.verify(assertion.ecdsa_signature, assertion.signed_message):
+        raise SignatureInvalid("the assertion signature does not verify against the stored public key")
+    new_count = assertion.authenticator_data.counter
+    # Synced passkeys keep 0 forever; only a counter that has moved can regress.
+    if (new_count or credential.sign_count) and new_count <= credential.sign_count:
+        raise CounterRegression(f"signature counter went from {credential.sign_count} to {new_count}")
+    try:
+        webauthn.verify_authentication_response(
+            credential=assertion.to_json(),
+            expected_challenge=expected_challenge,
+            expected_rp_id=rp_id,
+            expected_origin=list(origins),
+            credential_public_key=credential.cose_key,
+            credential_current_sign_count=credential.sign_count,
+            require_user_verification=True,
+        )
+    except WebAuthnException as exc:
+        # A second, independent verifier: any disagreement is treated as a bad signature.
+        raise SignatureInvalid(f"py_webauthn rejected the assertion: {exc}") from exc
+    return new_count

@@ -1,0 +1,56 @@
+"""Checks shared by both ceremonies, each raising the error class that names it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sso_signer.webauthn._authenticator_data import AuthenticatorData
+from sso_signer.webauthn._client_data import CollectedClientData
+from sso_signer.webauthn._errors import (
+    ChallengeMismatch,
+    ClientDataTypeMismatch,
+    CrossOriginNotAllowed,
+    OriginMismatch,
+    RpIdMismatch,
+    UserPresenceMissing,
+    UserVerificationMissing,
+)
+
+__all__ = ["check_ceremony"]
+
+
+def check_ceremony(
+    *,
+    client_data: CollectedClientData,
+    authenticator_data: AuthenticatorData,
+    ceremony_type: str,
+    expected_challenge: bytes | None,
+    rp_id: str,
+    origins: Sequence[str],
+    require_user_verification: bool = True,
+) -> None:
+    """Run the WebAuthn relying-party checks that need no key: type, challenge, origin, rpId, UP, UV.
+
+    Raises:
+        ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
+        UserPresenceMissing, UserVerificationMissing: The first check that fails.
+    """
+    if client_data.type != ceremony_type:
+        raise ClientDataTypeMismatch(
+            f"clientDataJSON.type is {client_data.type!r}, expected {ceremony_type!r}"
+        )
+    if expected_challenge is not None and client_data.challenge != expected_challenge:
+        raise ChallengeMismatch("clientDataJSON.challenge is not the expected challenge")
+    if client_data.origin not in origins:
+        raise OriginMismatch(f"clientDataJSON.origin {client_data.origin!r} is not among {list(origins)!r}")
+    if client_data.cross_origin is True:
+        # The SSO validator rejects crossOrigin values other than false; refuse early, not on-chain.
+        raise CrossOriginNotAllowed("clientDataJSON.crossOrigin is true")
+    if not authenticator_data.matches_rp_id(rp_id):
+        raise RpIdMismatch(f"authenticatorData.rpIdHash is not sha256({rp_id!r})")
+    if not authenticator_data.user_present:
+        raise UserPresenceMissing("authenticatorData flags lack UP (user present)")
+    if require_user_verification and not authenticator_data.user_verified:
+        raise UserVerificationMissing(
+            "authenticatorData flags lack UV (user verified); the SSO validator needs it"
+        )

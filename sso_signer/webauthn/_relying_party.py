@@ -1,0 +1,311 @@
+"""The relying party: options for the browser, verification of its answers, and the store behind them."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from webauthn import generate_authentication_options, generate_registration_options
+from webauthn.helpers.cose import COSEAlgorithmIdentifier
+from webauthn.helpers.options_to_json import options_to_json
+from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
+from sso_signer.webauthn._authentication import verify_assertion
+from sso_signer.webauthn._credential import PasskeyCredential
+from sso_signer.webauthn._errors import (
+    ChallengeLengthInvalid,
+    CredentialNotAllowed,
+    FieldTooLarge,
+    InvalidCredentialJson,
+)
+from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
+from sso_signer.webauthn._store import PasskeyStore, PendingChallenge
+
+__all__ = ["AuthenticationResult", "RelyingParty"]
+
+Attestation = Literal["none", "direct"]
+_KNOWN_TRANSPORTS = {t.value for t in AuthenticatorTransport}
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationResult:
+    """A verified assertion and the credential it came from (with the updated counter).
+
+    Attributes:
+        credential: The stored passkey, sign count updated.
+        assertion: The verified assertion (its signature is untouched: normalise for the validator).
+        challenge: The challenge the assertion answers.
+    """
+
+    credential: PasskeyCredential
+    assertion: Assertion
+    challenge: bytes
+
+
+class RelyingParty:
+    """A WebAuthn relying party whose defaults are what the SSO passkey validator accepts.
+
+    ES256 only, resident keys required, user verification required, attestation ``none`` unless asked,
+    challenges random (registration) or the caller's 32-byte hash (signing), stored, single-use and expiring.
+
+    Args:
+        rp_id: The relying party id (a registrable domain, e.g. ``"example.com"`` or ``"localhost"``).
+        rp_name: Human-readable name shown by the browser.
+        origins: Allowed origins: web origins (``https://app.example.com``) and Android app origins
+            (``android:apk-key-hash:...``). Kept as exact strings: the SSO validator keys passkeys by origin.
+        store: Where credentials and challenges live (e.g. :class:`SQLiteStore`).
+        challenge_ttl: Seconds a challenge stays valid (10 minutes by default).
+        attestation: Default attestation conveyance, ``"none"`` or ``"direct"``.
+        clock: Time source (tests pass a fake one).
+
+    Raises:
+        InvalidCredentialJson: If no origin is given or the attestation preference is unknown.
+    """
+
+    def __init__(
+        self,
+        *,
+        rp_id: str,
+        rp_name: str,
+        origins: str | Sequence[str],
+        store: PasskeyStore,
+        challenge_ttl: float = 600.0,
+        attestation: Attestation = "none",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rp_id = rp_id
+        self.rp_name = rp_name
+        self.origins: tuple[str, ...] = (origins,) if isinstance(origins, str) else tuple(origins)
+        if not self.origins:
+            raise InvalidCredentialJson("a relying party needs at least one allowed origin")
+        if attestation not in ("none", "direct"):
+            raise InvalidCredentialJson(f"attestation must be 'none' or 'direct', got {attestation!r}")
+        self.store = store
+        self.challenge_ttl = challenge_ttl
+        self.attestation: Attestation = attestation
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"RelyingParty(rp_id={self.rp_id!r}, origins={self.origins!r})"
+
+    @staticmethod
+    def _descriptors(credentials: Iterable[PasskeyCredential]) -> list[PublicKeyCredentialDescriptor]:
+        return [
+            PublicKeyCredentialDescriptor(
+                id=c.credential_id,
+                transports=[AuthenticatorTransport(t) for t in c.transports if t in _KNOWN_TRANSPORTS]
+                or None,
+            )
+            for c in credentials
+        ]
+
+    # -- registration ---------------------------------------------------------------------------------------
+
+    def registration_options(
+        self,
+        *,
+        user_name: str,
+        user_handle: bytes | None = None,
+        display_name: str | None = None,
+        attestation: Attestation | None = None,
+        timeout_ms: int = 300_000,
+    ) -> dict[str, Any]:
+        """Create options for ``navigator.credentials.create()`` and remember their challenge.
+
+        Args:
+            user_name: The user's name (e.g. an e-mail address).
+            user_handle: The user's stable id (<= 64 bytes); 32 random bytes for a new user if None.
+            display_name: Display name; ``user_name`` if None.
+            attestation: ``"none"`` or ``"direct"``; the relying party's default if None.
+            timeout_ms: Browser timeout.
+
+        Returns:
+            The options as a JSON-ready dict (base64url); ``excludeCredentials`` lists the user's passkeys.
+
+        Raises:
+            FieldTooLarge: If the user handle exceeds 64 bytes.
+            InvalidCredentialJson: If the attestation preference is unknown.
+            ChallengeAlreadyIssued: Practically never (a 32-byte random collision).
+        """
+        handle = user_handle if user_handle is not None else secrets.token_bytes(32)
+        if not handle or len(handle) > MAX_USER_HANDLE:
+            raise FieldTooLarge(f"user handle must be 1..{MAX_USER_HANDLE} bytes")
+        conveyance = attestation or self.attestation
+        if conveyance not in ("none", "direct"):
+            raise InvalidCredentialJson(f"attestation must be 'none' or 'direct', got {conveyance!r}")
+        challenge = secrets.token_bytes(32)
+        existing = self.store.credentials_for_user(handle)
+        options = generate_registration_options(
+            rp_id=self.rp_id,
+            rp_name=self.rp_name,
+            user_name=user_name,
+            user_id=handle,
+            user_display_name=display_name if display_name is not None else user_name,
+            challenge=challenge,
+            timeout=timeout_ms,
+            attestation=AttestationConveyancePreference(conveyance),
+            authenticator_selection=AuthenticatorSelectionCriteria(
+                resident_key=ResidentKeyRequirement.REQUIRED,
+                require_resident_key=True,
+                user_verification=UserVerificationRequirement.REQUIRED,
+            ),
+            exclude_credentials=self._descriptors(existing),
+            supported_pub_key_algs=[COSEAlgorithmIdentifier.ECDSA_SHA_256],
+        )
+        self.store.add_challenge(
+            PendingChallenge(
+                challenge=challenge,
+                purpose="registration",
+                expires_at=self._clock() + self.challenge_ttl,
+                user_handle=handle,
+                user_name=user_name,
+            )
+        )
+        # Through text and back: plain JSON values (py_webauthn's dict form keeps enum members).
+        json_options: dict[str, Any] = json.loads(options_to_json(options))
+        return json_options
+
+    def verify_registration(self, response: Mapping[str, Any] | str | bytes) -> PasskeyCredential:
+        """Verify the browser's registration response and store the new passkey.
+
+        The challenge is looked up by the value inside clientDataJSON; it is consumed and the credential
+        stored in one transaction, only after every check passed.
+
+        Args:
+            response: The RegistrationResponseJSON (object or text).
+
+        Returns:
+            The stored passkey record.
+
+        Raises:
+            ChallengeInvalid: The challenge is unknown, expired, already used or for the other ceremony.
+            DuplicateCredential: The credential id is already registered.
+            VerificationError / InvalidInputError subclasses: As :func:`verify_registration_response`.
+        """
+        parsed = RegistrationResponse.from_json(response)
+        now = self._clock()
+        pending = self.store.get_challenge(parsed.client_data.challenge, purpose="registration", now=now)
+        credential = verify_registration_response(
+            parsed,
+            expected_challenge=pending.challenge,
+            rp_id=self.rp_id,
+            origins=self.origins,
+            user_handle=pending.user_handle or b"",
+            user_name=pending.user_name,
+        )
+        self.store.complete_registration(pending.challenge, credential, now=now)
+        return credential
+
+    # -- authentication -------------------------------------------------------------------------------------
+
+    def authentication_options(
+        self,
+        challenge: bytes,
+        *,
+        user_handle: bytes | None = None,
+        credential_ids: Sequence[bytes] | None = None,
+        timeout_ms: int = 300_000,
+    ) -> dict[str, Any]:
+        """Create options for ``navigator.credentials.get()`` over a caller-supplied 32-byte hash.
+
+        Args:
+            challenge: Exactly 32 bytes: the transaction or message hash the SSO validator will compare.
+            user_handle: Allow the passkeys of this user.
+            credential_ids: Allow these credentials (combined with ``user_handle``'s).
+            timeout_ms: Browser timeout.
+
+        Returns:
+            The options as a JSON-ready dict, ``userVerification: "required"``.
+
+        Raises:
+            ChallengeLengthInvalid: If ``challenge`` is not 32 bytes.
+            CredentialNotFound: If a given credential id is not registered.
+            ChallengeAlreadyIssued: If this hash was already issued (a signing request is answered once).
+        """
+        challenge = bytes(challenge)
+        if len(challenge) != 32:
+            raise ChallengeLengthInvalid(
+                f"a signing challenge must be a 32-byte hash, got {len(challenge)} bytes"
+            )
+        allowed: list[PasskeyCredential] = []
+        if user_handle is not None:
+            allowed.extend(self.store.credentials_for_user(user_handle))
+        for cred_id in credential_ids or ():
+            allowed.append(self.store.get_credential(cred_id))
+        options = generate_authentication_options(
+            rp_id=self.rp_id,
+            challenge=challenge,
+            timeout=timeout_ms,
+            allow_credentials=self._descriptors(allowed),
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+        self.store.add_challenge(
+            PendingChallenge(
+                challenge=challenge,
+                purpose="authentication",
+                expires_at=self._clock() + self.challenge_ttl,
+                user_handle=user_handle,
+                credential_ids=tuple(dict.fromkeys(c.credential_id for c in allowed)),
+            )
+        )
+        # Through text and back: plain JSON values (py_webauthn's dict form keeps enum members).
+        json_options: dict[str, Any] = json.loads(options_to_json(options))
+        return json_options
+
+    def verify_authentication(
+        self,
+        response: Assertion | Mapping[str, Any] | str | bytes,
+        *,
+        expected_challenge: bytes | None = None,
+    ) -> AuthenticationResult:
+        """Verify an assertion against the stored passkey, consume its challenge and record the counter.
+
+        Args:
+            response: The assertion or AuthenticationResponseJSON.
+            expected_challenge: If given, the assertion must answer exactly this challenge (e.g. the tx hash
+                the caller is about to submit).
+
+        Returns:
+            The verified result.
+
+        Raises:
+            ChallengeMismatch: The assertion answers another challenge than ``expected_challenge``.
+            ChallengeInvalid: The challenge is unknown, expired, already used or for the other ceremony.
+            CredentialNotFound: The credential is not registered.
+            CredentialNotAllowed: The credential was not among the allowed ones for this challenge.
+            CounterRegression, SignatureInvalid, OriginMismatch, ...: As :func:`verify_assertion`.
+        """
+        assertion = response if isinstance(response, Assertion) else Assertion.from_json(response)
+        challenge = (
+            assertion.client_data.challenge if expected_challenge is None else bytes(expected_challenge)
+        )
+        now = self._clock()
+        credential = self.store.get_credential(assertion.credential_id)
+        new_count = verify_assertion(
+            assertion,
+            credential,
+            expected_challenge=challenge,
+            rp_id=self.rp_id,
+            origins=self.origins,
+        )
+        pending = self.store.get_challenge(challenge, purpose="authentication", now=now)
+        if pending.credential_ids and assertion.credential_id not in pending.credential_ids:
+            raise CredentialNotAllowed("this credential was not allowed for the challenge")
+        backup_state = assertion.authenticator_data.backup_state
+        self.store.complete_authentication(
+            challenge, credential.credential_id, new_count, backup_state=backup_state, now=now
+        )
+        updated = replace(credential, sign_count=new_count, backup_state=backup_state)
+        return AuthenticationResult(credential=updated, assertion=assertion, challenge=challenge)
