@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 import rlp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sso_signer._errors import InvalidInputError
 from sso_signer.zksync import (
@@ -365,3 +367,32 @@ def test_byte_mutations_never_escape_untyped() -> None:
                 parsed += 1
     assert rejected > 0
     assert parsed > 0
+
+
+_rlp_items = st.recursive(
+    st.binary(max_size=40), lambda children: st.lists(children, max_size=18), max_leaves=40
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), _rlp_items.map(lambda item: b"\x71" + rlp.encode(item))))
+def test_arbitrary_input_raises_only_room_errors(raw: bytes) -> None:
+    # Random bytes and random RLP shapes: a typed room error or a canonical parse, never anything else.
+    try:
+        tx = Eip712Transaction.parse(raw)
+    except ZkSyncInputError:
+        return
+    assert tx.serialize() == raw
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 15), _rlp_items)
+def test_any_field_replaced_by_any_shape_raises_only_room_errors(index: int, item: Any) -> None:
+    items = _items()
+    items[index] = item
+    raw = _raw(items)
+    try:
+        tx = Eip712Transaction.parse(raw)
+    except ZkSyncInputError:
+        return
+    assert tx.serialize() == raw
