@@ -1,0 +1,46 @@
+"""Fixtures of the contract integration tests: one anvil (osaka) per session, one deployed Era validator."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from contracts.era_chain import EraValidator, new_account
+from sso_signer._artifacts import ArtifactNotFound, load_artifact
+from sso_signer.node import AnvilNode, NodeBinaryNotFound
+
+VECTORS = pathlib.Path("/work/shared/vectors")
+
+
+@pytest.fixture(scope="session")
+def era_vectors() -> dict[str, Any]:
+    path = VECTORS / "sso-era.json"
+    if not path.exists():
+        pytest.skip(f"shared vector file {path} not present on this machine")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[AnvilNode]:
+    try:
+        load_artifact("WebAuthValidator")
+    except ArtifactNotFound as exc:
+        pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
+    try:
+        node = AnvilNode(hardfork="osaka").start()
+    except NodeBinaryNotFound as exc:
+        pytest.skip(f"anvil not installed (npm @foundry-rs/anvil-linux-amd64): {exc}")
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def era_validator(anvil: AnvilNode) -> EraValidator:
+    return EraValidator.deploy(anvil, new_account(anvil))
