@@ -15,9 +15,9 @@ __all__ = [
     "AccountValidationFailed",
     "AccountValidationReverted",
     "BundlerError",
+    "EntryPointArtifactMismatch",
     "EntryPointDeploymentFailed",
     "EntryPointError",
-    "ExecutionReverted",
     "FieldOutOfRange",
     "InsufficientPrefund",
     "InvalidAccountNonce",
@@ -30,7 +30,9 @@ __all__ = [
     "PaymasterValidationFailed",
     "SignatureValidationFailed",
     "UnsupportedEntryPoint",
+    "UserOperationExecutionReverted",
     "UserOperationRejected",
+    "UserOperationReverted",
     "UserOperationTimeout",
     "aa_error_class",
 ]
@@ -76,6 +78,10 @@ class EntryPointError(RemoteError):
 
 class EntryPointDeploymentFailed(EntryPointError):
     """Deploying EntryPoint v0.8 through the deterministic deployer left no code at the canonical address."""
+
+
+class EntryPointArtifactMismatch(EntryPointError):
+    """The EntryPoint artifact is missing or is not the canonical v0.8 creation bytecode."""
 
 
 class AccountNotDeployed(StateError):
@@ -145,8 +151,16 @@ class PaymasterValidationFailed(UserOperationRejected):
     """AA3x: the paymaster rejected or could not pay for the UserOperation."""
 
 
-class ExecutionReverted(UserOperationRejected):
+class UserOperationExecutionReverted(UserOperationRejected):
     """The call phase reverted during gas estimation (the account's ``execute`` failed)."""
+
+
+class UserOperationReverted(RemoteError):
+    """The UserOperation was included but its call phase reverted; ``receipt`` is the bundler's receipt."""
+
+    def __init__(self, message: str, *, receipt: object = None) -> None:
+        super().__init__(message)
+        self.receipt = receipt
 
 
 class UserOperationTimeout(RemoteError):

@@ -1,0 +1,529 @@
+"""A bundler client (ERC-4337 JSON-RPC, Pimlico's gas price) on the project's JSON-RPC core, sync and async.
+
+The requests and the decoding are written once as I/O-free flows (see :mod:`sso_signer.rpc`); the sync and
+async clients only drive them. Bundler rejections become typed errors: the EntryPoint's ``AAxx`` code in
+the message picks the class (``AA23`` → :class:`AccountValidationReverted`, ``AA24`` →
+:class:`SignatureValidationFailed`, ...), and the code is kept on ``exc.aa_code``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sso_signer._codec import InvalidEncoding, hex_decode
+from sso_signer.erc4337._errors import (
+    BundlerError,
+    UnsupportedEntryPoint,
+    UserOperationExecutionReverted,
+    UserOperationReverted,
+    UserOperationTimeout,
+    aa_error_class,
+)
+from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address
+from sso_signer.rpc import (
+    AsyncJsonRpcClient,
+    Flow,
+    JsonRpcClient,
+    Log,
+    MalformedRpcResponse,
+    Receipt,
+    RetryPolicy,
+    RpcCall,
+    RpcError,
+    Sleep,
+    parse_address,
+    parse_data,
+    parse_hash,
+    parse_quantity,
+    run_flow,
+    run_flow_async,
+)
+
+__all__ = [
+    "AsyncBundlerClient",
+    "BundlerClient",
+    "GasEstimate",
+    "GasPrice",
+    "GasPrices",
+    "UserOperationReceipt",
+    "bundler_error_from",
+    "bundler_flows",
+]
+
+_AA_CODE: Final = re.compile(r"\b(AA\d\d)\b")
+_REVERT_HEX: Final = re.compile(r"(0x[0-9a-fA-F]{8,})")
+# ERC-7769 codes a bundler uses for a failing call phase during estimation.
+_EXECUTION_REVERTED_CODE: Final = -32521
+DEFAULT_USER_OP_TIMEOUT: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class GasEstimate:
+    """A bundler's gas estimate for a UserOperation (``eth_estimateUserOperationGas``).
+
+    Attributes:
+        pre_verification_gas: Gas the bundler charges for calldata and overhead.
+        verification_gas_limit: Gas for account creation and validation.
+        call_gas_limit: Gas for the call phase.
+        paymaster_verification_gas_limit: Gas for the paymaster's validation, if a paymaster is used.
+        paymaster_post_op_gas_limit: Gas for the paymaster's postOp, if reported.
+    """
+
+    pre_verification_gas: int
+    verification_gas_limit: int
+    call_gas_limit: int
+    paymaster_verification_gas_limit: int | None = None
+    paymaster_post_op_gas_limit: int | None = None
+
+    def apply(self, op: UserOperation, *, verification_margin: float = 1.2) -> UserOperation:
+        """Copy ``op`` with these limits; the verification limit gets a margin (×1.2 as the official core).
+
+        Args:
+            op: The UserOperation to update.
+            verification_margin: Factor on ``verification_gas_limit`` (the stub signature's validation path
+                is close to, not exactly, the real one's).
+
+        Returns:
+            The updated UserOperation.
+        """
+        changes: dict[str, Any] = {
+            "pre_verification_gas": self.pre_verification_gas,
+            "verification_gas_limit": int(self.verification_gas_limit * verification_margin),
+            "call_gas_limit": self.call_gas_limit,
+        }
+        if op.paymaster is not None:
+            if self.paymaster_verification_gas_limit is not None:
+                changes["paymaster_verification_gas_limit"] = self.paymaster_verification_gas_limit
+            if self.paymaster_post_op_gas_limit is not None:
+                changes["paymaster_post_op_gas_limit"] = self.paymaster_post_op_gas_limit
+        return op.replace(**changes)
+
+
+@dataclass(frozen=True, slots=True)
+class GasPrice:
+    """EIP-1559 fees for a UserOperation."""
+
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+@dataclass(frozen=True, slots=True)
+class GasPrices:
+    """``pimlico_getUserOperationGasPrice``: three speeds of fees the bundler will accept."""
+
+    slow: GasPrice
+    standard: GasPrice
+    fast: GasPrice
+
+
+@dataclass(frozen=True, slots=True)
+class UserOperationReceipt:
+    """``eth_getUserOperationReceipt``: what happened to a bundled UserOperation.
+
+    Attributes:
+        user_op_hash: The userOpHash.
+        entry_point: The EntryPoint that ran it.
+        sender: The account.
+        nonce: The op's nonce.
+        paymaster: The paymaster, or ``None``.
+        actual_gas_cost: Wei charged to the account or paymaster.
+        actual_gas_used: Gas charged.
+        success: Whether the call phase succeeded (validation always did, or there is no receipt).
+        reason: Revert data of the call phase (empty on success).
+        logs: The logs emitted while running this op.
+        receipt: The receipt of the bundle transaction.
+    """
+
+    user_op_hash: bytes
+    entry_point: str
+    sender: str
+    nonce: int
+    paymaster: str | None
+    actual_gas_cost: int
+    actual_gas_used: int
+    success: bool
+    reason: bytes
+    logs: tuple[Log, ...]
+    receipt: Receipt
+
+    @classmethod
+    def from_rpc(cls, obj: object) -> UserOperationReceipt:
+        """Parse a bundler's receipt object.
+
+        Raises:
+            MalformedRpcResponse: If a field is missing or malformed.
+        """
+        if not isinstance(obj, Mapping):
+            raise _malformed(f"eth_getUserOperationReceipt: expected an object, got {obj!r:.100}")
+        paymaster_raw = obj.get("paymaster")
+        paymaster = parse_address(paymaster_raw, "paymaster") if paymaster_raw else None
+        if paymaster is not None and int(paymaster, 16) == 0:
+            paymaster = None
+        success = obj.get("success")
+        if not isinstance(success, bool):
+            raise _malformed(f"eth_getUserOperationReceipt: success is {success!r}")
+        logs_raw = obj.get("logs") or []
+        if not isinstance(logs_raw, list):
+            raise _malformed("eth_getUserOperationReceipt: logs is not a list")
+        return cls(
+            user_op_hash=parse_hash(obj.get("userOpHash"), "userOpHash"),
+            entry_point=parse_address(obj.get("entryPoint"), "entryPoint"),
+            sender=parse_address(obj.get("sender"), "sender"),
+            nonce=parse_quantity(obj.get("nonce"), "nonce"),
+            paymaster=paymaster,
+            actual_gas_cost=parse_quantity(obj.get("actualGasCost"), "actualGasCost"),
+            actual_gas_used=parse_quantity(obj.get("actualGasUsed"), "actualGasUsed"),
+            success=success,
+            reason=parse_data(obj.get("reason") or "0x", "reason"),
+            logs=tuple(Log.from_rpc(item) for item in logs_raw),
+            receipt=Receipt.from_rpc(obj.get("receipt")),
+        )
+
+
+def _malformed(message: str) -> MalformedRpcResponse:
+    return MalformedRpcResponse(message)
+
+
+def bundler_error_from(exc: RpcError) -> BundlerError:
+    """Turn a bundler's JSON-RPC error into the most specific :class:`BundlerError`.
+
+    Args:
+        exc: The error the JSON-RPC core raised.
+
+    Returns:
+        An error whose class names the cause; ``aa_code`` holds the ``AAxx`` code if the message had one.
+    """
+    message = exc.rpc_message
+    match = _AA_CODE.search(message)
+    aa_code = match.group(1) if match else None
+    kwargs: dict[str, Any] = {"code": exc.code, "aa_code": aa_code, "reason": message, "data": exc.data}
+    text = f"bundler rejected the UserOperation ({exc.code}): {message}"
+    if aa_code is None:
+        lowered = message.lower()
+        if "entrypoint" in lowered.replace(" ", "") and "not supported" in lowered:
+            return UnsupportedEntryPoint(text, **kwargs)
+        if exc.code == _EXECUTION_REVERTED_CODE:
+            return UserOperationExecutionReverted(text, **kwargs)
+        if exc.method not in ("eth_estimateUserOperationGas", "eth_sendUserOperation"):
+            return BundlerError(f"bundler error ({exc.code}) on {exc.method}: {message}", **kwargs)
+    cls = aa_error_class(aa_code)
+    if aa_code == "AA23":
+        raw = b""
+        if exc.revert is not None and exc.revert.raw:
+            raw = exc.revert.raw
+        else:
+            found = _REVERT_HEX.search(message)
+            if found:
+                try:
+                    raw = hex_decode(found.group(1))
+                except InvalidEncoding:
+                    raw = b""
+        return cls(text, revert_data=raw, **kwargs)  # type: ignore[call-arg]
+    return cls(text, **kwargs)
+
+
+def _request(method: str, params: Sequence[Any]) -> Flow[Any]:
+    try:
+        result = yield RpcCall(method, tuple(params))
+    except RpcError as exc:
+        raise bundler_error_from(exc) from exc
+    return result
+
+
+def _gas_price(obj: object, field: str) -> GasPrice:
+    if not isinstance(obj, Mapping):
+        raise _malformed(f"pimlico_getUserOperationGasPrice: {field} is not an object")
+    return GasPrice(
+        max_fee_per_gas=parse_quantity(obj.get("maxFeePerGas"), f"{field}.maxFeePerGas"),
+        max_priority_fee_per_gas=parse_quantity(
+            obj.get("maxPriorityFeePerGas"), f"{field}.maxPriorityFeePerGas"
+        ),
+    )
+
+
+def _optional_quantity(obj: Mapping[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    return None if value is None else parse_quantity(value, key)
+
+
+class _Flows:
+    """I/O-free bundler requests; drive them with :func:`~sso_signer.rpc.run_flow` or the clients below."""
+
+    @staticmethod
+    def supported_entry_points() -> Flow[tuple[str, ...]]:
+        result = yield from _request("eth_supportedEntryPoints", ())
+        if not isinstance(result, list):
+            raise _malformed(f"eth_supportedEntryPoints: expected a list, got {result!r:.100}")
+        return tuple(parse_address(item, "entryPoint") for item in result)
+
+    @staticmethod
+    def chain_id() -> Flow[int]:
+        result = yield from _request("eth_chainId", ())
+        return parse_quantity(result, "eth_chainId")
+
+    @staticmethod
+    def estimate_user_operation_gas(
+        op: UserOperation, entry_point: str, state_override: Mapping[str, Any] | None = None
+    ) -> Flow[GasEstimate]:
+        params: list[Any] = [op.to_rpc(), entry_point]
+        if state_override is not None:
+            params.append(dict(state_override))
+        result = yield from _request("eth_estimateUserOperationGas", params)
+        if not isinstance(result, Mapping):
+            raise _malformed(f"eth_estimateUserOperationGas: expected an object, got {result!r:.100}")
+        return GasEstimate(
+            pre_verification_gas=parse_quantity(result.get("preVerificationGas"), "preVerificationGas"),
+            verification_gas_limit=parse_quantity(result.get("verificationGasLimit"), "verificationGasLimit"),
+            call_gas_limit=parse_quantity(result.get("callGasLimit"), "callGasLimit"),
+            paymaster_verification_gas_limit=_optional_quantity(result, "paymasterVerificationGasLimit"),
+            paymaster_post_op_gas_limit=_optional_quantity(result, "paymasterPostOpGasLimit"),
+        )
+
+    @staticmethod
+    def send_user_operation(op: UserOperation, entry_point: str) -> Flow[bytes]:
+        result = yield from _request("eth_sendUserOperation", (op.to_rpc(), entry_point))
+        return parse_hash(result, "userOpHash")
+
+    @staticmethod
+    def get_user_operation_receipt(user_op_hash: bytes) -> Flow[UserOperationReceipt | None]:
+        result = yield from _request("eth_getUserOperationReceipt", ("0x" + bytes(user_op_hash).hex(),))
+        return None if result is None else UserOperationReceipt.from_rpc(result)
+
+    @staticmethod
+    def get_user_operation_by_hash(user_op_hash: bytes) -> Flow[dict[str, Any] | None]:
+        result = yield from _request("eth_getUserOperationByHash", ("0x" + bytes(user_op_hash).hex(),))
+        if result is not None and not isinstance(result, dict):
+            raise _malformed(f"eth_getUserOperationByHash: expected an object, got {result!r:.100}")
+        return result
+
+    @staticmethod
+    def get_user_operation_gas_price() -> Flow[GasPrices]:
+        result = yield from _request("pimlico_getUserOperationGasPrice", ())
+        if not isinstance(result, Mapping):
+            raise _malformed(f"pimlico_getUserOperationGasPrice: expected an object, got {result!r:.100}")
+        return GasPrices(
+            slow=_gas_price(result.get("slow"), "slow"),
+            standard=_gas_price(result.get("standard"), "standard"),
+            fast=_gas_price(result.get("fast"), "fast"),
+        )
+
+    @classmethod
+    def wait_for_user_operation_receipt(
+        cls, user_op_hash: bytes, timeout: float, poll_interval: float, check: bool
+    ) -> Flow[UserOperationReceipt]:
+        deadline = time.monotonic() + timeout
+        while True:
+            receipt = yield from cls.get_user_operation_receipt(user_op_hash)
+            if receipt is not None:
+                if check and not receipt.success:
+                    raise UserOperationReverted(
+                        f"UserOperation 0x{user_op_hash.hex()} was included but its call phase reverted "
+                        f"(reason 0x{receipt.reason.hex()})",
+                        receipt=receipt,
+                    )
+                return receipt
+            if time.monotonic() >= deadline:
+                raise UserOperationTimeout(
+                    f"no receipt for UserOperation 0x{user_op_hash.hex()} after {timeout}s"
+                )
+            yield Sleep(poll_interval)
+
+
+bundler_flows = _Flows
+
+
+class BundlerClient:
+    """A synchronous ERC-4337 bundler client.
+
+    Args:
+        url: The bundler's HTTP endpoint (or pass ``rpc=`` / ``transport=``).
+        rpc: An existing :class:`~sso_signer.rpc.JsonRpcClient` to share.
+        transport: An httpx transport (fault injection in tests).
+        timeout: Seconds per HTTP attempt (simulation can be slow on a busy node).
+        retry: Retry policy for transport failures of idempotent requests.
+        entry_point: The EntryPoint every request names; default the canonical v0.8.
+    """
+
+    flows: type[_Flows] = _Flows
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        rpc: JsonRpcClient | None = None,
+        transport: Any = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        entry_point: str = ENTRY_POINT_V08,
+    ) -> None:
+        if rpc is None:
+            rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
+        self.rpc = rpc
+        self.entry_point = _check_address(entry_point, "entry_point")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.rpc.url!r}, entry_point={self.entry_point})"
+
+    def close(self) -> None:
+        """Close the underlying connection pool."""
+        self.rpc.close()
+
+    def __enter__(self) -> BundlerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def supported_entry_points(self) -> tuple[str, ...]:
+        """The EntryPoints the bundler serves (checksummed)."""
+        return run_flow(self.rpc, self.flows.supported_entry_points())
+
+    def chain_id(self) -> int:
+        """The chain the bundler submits to."""
+        return run_flow(self.rpc, self.flows.chain_id())
+
+    def estimate_user_operation_gas(
+        self, op: UserOperation, *, state_override: Mapping[str, Any] | None = None
+    ) -> GasEstimate:
+        """Simulate ``op`` and return gas limits.
+
+        The signature must be well-formed for the account's validator (a stub that makes validation *return*
+        failure, not revert), or the simulation fails with AA23.
+
+        Raises:
+            UserOperationRejected: Simulation failed; the subclass and ``aa_code`` name the cause.
+            UserOperationExecutionReverted: The call phase reverted.
+        """
+        flow = self.flows.estimate_user_operation_gas(op, self.entry_point, state_override)
+        return run_flow(self.rpc, flow)
+
+    def send_user_operation(self, op: UserOperation) -> bytes:
+        """Submit a signed ``op``; returns its userOpHash.
+
+        Raises:
+            UserOperationRejected: The bundler refused it (bad signature → :class:`SignatureValidationFailed`,
+                no funds → :class:`InsufficientPrefund`, ...).
+        """
+        return run_flow(self.rpc, self.flows.send_user_operation(op, self.entry_point))
+
+    def get_user_operation_receipt(self, user_op_hash: bytes) -> UserOperationReceipt | None:
+        """The receipt, or ``None`` while the op is pending or unknown."""
+        return run_flow(self.rpc, self.flows.get_user_operation_receipt(user_op_hash))
+
+    def get_user_operation_by_hash(self, user_op_hash: bytes) -> dict[str, Any] | None:
+        """The op and where it was included, as the bundler reports it, or ``None``."""
+        return run_flow(self.rpc, self.flows.get_user_operation_by_hash(user_op_hash))
+
+    def get_user_operation_gas_price(self) -> GasPrices:
+        """Fees the bundler accepts (``pimlico_getUserOperationGasPrice``)."""
+        return run_flow(self.rpc, self.flows.get_user_operation_gas_price())
+
+    def wait_for_user_operation_receipt(
+        self, user_op_hash: bytes, *, timeout: float = DEFAULT_USER_OP_TIMEOUT, poll_interval: float = 0.25,
+        check: bool = True,
+    ) -> UserOperationReceipt:
+        """Poll until the op is included.
+
+        Args:
+            user_op_hash: The userOpHash.
+            timeout: Seconds to wait.
+            poll_interval: Seconds between polls.
+            check: Raise :class:`UserOperationReverted` if the call phase failed.
+
+        Raises:
+            UserOperationTimeout: No receipt in time.
+            UserOperationReverted: Included, but the call phase reverted (with ``check``).
+        """
+        flow = self.flows.wait_for_user_operation_receipt(user_op_hash, timeout, poll_interval, check)
+        return run_flow(self.rpc, flow)
+
+    def send_and_wait(
+        self, op: UserOperation, *, timeout: float = DEFAULT_USER_OP_TIMEOUT, check: bool = True
+    ) -> UserOperationReceipt:
+        """:meth:`send_user_operation` then :meth:`wait_for_user_operation_receipt`."""
+        user_op_hash = self.send_user_operation(op)
+        return self.wait_for_user_operation_receipt(user_op_hash, timeout=timeout, check=check)
+
+
+class AsyncBundlerClient:
+    """The asyncio twin of :class:`BundlerClient` (same arguments, same errors)."""
+
+    flows: type[_Flows] = _Flows
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        rpc: AsyncJsonRpcClient | None = None,
+        transport: Any = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        entry_point: str = ENTRY_POINT_V08,
+    ) -> None:
+        if rpc is None:
+            rpc = AsyncJsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
+        self.rpc = rpc
+        self.entry_point = _check_address(entry_point, "entry_point")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.rpc.url!r}, entry_point={self.entry_point})"
+
+    async def aclose(self) -> None:
+        """Close the underlying connection pool."""
+        await self.rpc.aclose()
+
+    async def __aenter__(self) -> AsyncBundlerClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def supported_entry_points(self) -> tuple[str, ...]:
+        """See :meth:`BundlerClient.supported_entry_points`."""
+        return await run_flow_async(self.rpc, self.flows.supported_entry_points())
+
+    async def chain_id(self) -> int:
+        """See :meth:`BundlerClient.chain_id`."""
+        return await run_flow_async(self.rpc, self.flows.chain_id())
+
+    async def estimate_user_operation_gas(
+        self, op: UserOperation, *, state_override: Mapping[str, Any] | None = None
+    ) -> GasEstimate:
+        """See :meth:`BundlerClient.estimate_user_operation_gas`."""
+        flow = self.flows.estimate_user_operation_gas(op, self.entry_point, state_override)
+        return await run_flow_async(self.rpc, flow)
+
+    async def send_user_operation(self, op: UserOperation) -> bytes:
+        """See :meth:`BundlerClient.send_user_operation`."""
+        return await run_flow_async(self.rpc, self.flows.send_user_operation(op, self.entry_point))
+
+    async def get_user_operation_receipt(self, user_op_hash: bytes) -> UserOperationReceipt | None:
+        """See :meth:`BundlerClient.get_user_operation_receipt`."""
+        return await run_flow_async(self.rpc, self.flows.get_user_operation_receipt(user_op_hash))
+
+    async def get_user_operation_by_hash(self, user_op_hash: bytes) -> dict[str, Any] | None:
+        """See :meth:`BundlerClient.get_user_operation_by_hash`."""
+        return await run_flow_async(self.rpc, self.flows.get_user_operation_by_hash(user_op_hash))
+
+    async def get_user_operation_gas_price(self) -> GasPrices:
+        """See :meth:`BundlerClient.get_user_operation_gas_price`."""
+        return await run_flow_async(self.rpc, self.flows.get_user_operation_gas_price())
+
+    async def wait_for_user_operation_receipt(
+        self, user_op_hash: bytes, *, timeout: float = DEFAULT_USER_OP_TIMEOUT, poll_interval: float = 0.25,
+        check: bool = True,
+    ) -> UserOperationReceipt:
+        """See :meth:`BundlerClient.wait_for_user_operation_receipt`."""
+        flow = self.flows.wait_for_user_operation_receipt(user_op_hash, timeout, poll_interval, check)
+        return await run_flow_async(self.rpc, flow)
+
+    async def send_and_wait(
+        self, op: UserOperation, *, timeout: float = DEFAULT_USER_OP_TIMEOUT, check: bool = True
+    ) -> UserOperationReceipt:
+        """See :meth:`BundlerClient.send_and_wait`."""
+        user_op_hash = await self.send_user_operation(op)
+        return await self.wait_for_user_operation_receipt(user_op_hash, timeout=timeout, check=check)

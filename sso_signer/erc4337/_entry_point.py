@@ -1,0 +1,264 @@
+"""EntryPoint v0.8: deployment at its canonical address and the read calls an SSO client needs.
+
+The canonical EntryPoint v0.8 is the npm ``@account-abstraction/contracts@0.8.0`` artifact sent through the
+deterministic-deployment proxy with a fixed salt. Its ``SenderCreator`` remembers the EntryPoint in an
+immutable, so copying code to the address (``anvil_setCode``) is not equivalent: initCode deployments then
+fail with AA97. :func:`deploy_entry_point_v08` therefore always goes through the deployer, and skips when
+code is already there.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Final
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from sso_signer._codec import hex_decode
+from sso_signer.erc4337._errors import (
+    EntryPointArtifactMismatch,
+    EntryPointDeploymentFailed,
+    EntryPointError,
+)
+from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address, _check_uint
+from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, Flow, Receipt, eth_flows
+
+__all__ = [
+    "DETERMINISTIC_DEPLOYER",
+    "ENTRY_POINT_V08_INITCODE_HASH",
+    "ENTRY_POINT_V08_SALT",
+    "AsyncEntryPoint",
+    "EntryPoint",
+    "deploy_entry_point_v08",
+    "entry_point_flows",
+    "load_entry_point_v08_initcode",
+]
+
+DETERMINISTIC_DEPLOYER: Final = "0x4e59b44847b379578588920ca78fbf26c0b4956c"
+"""The deterministic-deployment proxy (``salt ‖ initcode`` → CREATE2); anvil pre-deploys it."""
+
+ENTRY_POINT_V08_SALT: Final = bytes.fromhex(
+    "0a59dbff790c23c976a548690c27297883cc66b4c67024f9117b0238995e35e9"
+)
+ENTRY_POINT_V08_INITCODE_HASH: Final = bytes.fromhex(
+    "2a7c999e10f113d5f71f2abb9069a95091852afbd016309139559b9e47bb59dd"
+)
+
+_ARTIFACT: Final = pathlib.Path("@account-abstraction") / "contracts" / "artifacts" / "EntryPoint.json"
+# A checkout keeps node_modules at the repository root, two levels above this package.
+_REPO_NODE_MODULES: Final = pathlib.Path(__file__).resolve().parents[2] / "node_modules"
+
+_GET_NONCE: Final = keccak(b"getNonce(address,uint192)")[:4]
+_GET_USER_OP_HASH: Final = keccak(
+    b"getUserOpHash((address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes))"
+)[:4]
+_GET_SENDER_ADDRESS: Final = keccak(b"getSenderAddress(bytes)")[:4]
+_SENDER_ADDRESS_RESULT: Final = keccak(b"SenderAddressResult(address)")[:4]
+_BALANCE_OF: Final = keccak(b"balanceOf(address)")[:4]
+_DEPOSIT_TO: Final = keccak(b"depositTo(address)")[:4]
+_PACKED_OP: Final = "(address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)"
+# Measured: the v0.8 deployment takes ~5.03M gas; a fixed limit avoids an estimate of a 24 KB initcode.
+_DEPLOY_GAS: Final = 6_000_000
+
+
+def load_entry_point_v08_initcode(node_modules: str | pathlib.Path | None = None) -> bytes:
+    """Read the EntryPoint v0.8 creation bytecode from the npm artifact and check it is the canonical one.
+
+    Args:
+        node_modules: The ``node_modules`` directory holding ``@account-abstraction/contracts@0.8.0``;
+            default: the repository's.
+
+    Returns:
+        The initcode (its keccak256 is :data:`ENTRY_POINT_V08_INITCODE_HASH`).
+
+    Raises:
+        EntryPointArtifactMismatch: If the artifact is missing, unreadable or not the canonical v0.8 bytecode.
+    """
+    path = pathlib.Path(node_modules or _REPO_NODE_MODULES) / _ARTIFACT
+    try:
+        artifact = json.loads(path.read_text())
+        initcode = hex_decode(artifact["bytecode"], field="EntryPoint.bytecode")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EntryPointArtifactMismatch(f"cannot read the EntryPoint v0.8 artifact {path}: {exc}") from exc
+    if keccak(initcode) != ENTRY_POINT_V08_INITCODE_HASH:
+        raise EntryPointArtifactMismatch(
+            f"{path} is not the canonical EntryPoint v0.8 (initcode hash {keccak(initcode).hex()})"
+        )
+    return initcode
+
+
+def deploy_entry_point_v08(
+    eth: EthClient, deployer: LocalAccount, *, node_modules: str | pathlib.Path | None = None
+) -> str:
+    """Put EntryPoint v0.8 at its canonical address through the deterministic deployer; no-op if present.
+
+    Args:
+        eth: A client of the chain.
+        deployer: A funded account that sends the deployment transaction (~5M gas).
+        node_modules: Where the npm artifact lives (see :func:`load_entry_point_v08_initcode`).
+
+    Returns:
+        The EntryPoint address (:data:`ENTRY_POINT_V08`).
+
+    Raises:
+        EntryPointArtifactMismatch: If the artifact is not the canonical bytecode.
+        EntryPointDeploymentFailed: If the deterministic deployer is missing or no code landed at the address.
+    """
+    if eth.get_code(ENTRY_POINT_V08):
+        return ENTRY_POINT_V08
+    if not eth.get_code(DETERMINISTIC_DEPLOYER):
+        raise EntryPointDeploymentFailed(
+            f"no deterministic deployer at {DETERMINISTIC_DEPLOYER} on this chain; deploy it first"
+        )
+    initcode = load_entry_point_v08_initcode(node_modules)
+    eth.send_transaction(
+        deployer, to=to_checksum_address(DETERMINISTIC_DEPLOYER), data=ENTRY_POINT_V08_SALT + initcode,
+        gas=_DEPLOY_GAS,
+    )
+    if not eth.get_code(ENTRY_POINT_V08):
+        raise EntryPointDeploymentFailed(f"the deployment transaction left no code at {ENTRY_POINT_V08}")
+    return ENTRY_POINT_V08
+
+
+def _call(to: str, data: bytes) -> Flow[bytes]:
+    result: bytes = yield from eth_flows.call({"to": to, "data": data})
+    return result
+
+
+def _word(raw: bytes, what: str) -> bytes:
+    if len(raw) < 32:
+        raise EntryPointError(f"{what}: expected a 32-byte word, got {len(raw)} bytes (no EntryPoint code?)")
+    return raw
+
+
+class _Flows:
+    """I/O-free EntryPoint reads (drive them with ``EthClient.run`` / ``AsyncEthClient.run``)."""
+
+    @staticmethod
+    def get_nonce(entry_point: str, sender: str, key: int = 0) -> Flow[int]:
+        sender = _check_address(sender, "sender")
+        _check_uint(key, (1 << 192) - 1, "nonce key")
+        data = _GET_NONCE + abi_encode(["address", "uint192"], [sender, key])
+        result = yield from _call(entry_point, data)
+        return int.from_bytes(_word(result, "getNonce")[:32], "big")
+
+    @staticmethod
+    def get_user_op_hash(entry_point: str, op: UserOperation) -> Flow[bytes]:
+        data = _GET_USER_OP_HASH + abi_encode([_PACKED_OP], [op.packed()])
+        result = yield from _call(entry_point, data)
+        return _word(result, "getUserOpHash")[:32]
+
+    @staticmethod
+    def get_sender_address(entry_point: str, init_code: bytes) -> Flow[str]:
+        data = _GET_SENDER_ADDRESS + abi_encode(["bytes"], [init_code])
+        try:
+            yield from _call(entry_point, data)
+        except ExecutionReverted as exc:
+            raw = exc.revert.raw if exc.revert is not None else b""
+            if raw[:4] != _SENDER_ADDRESS_RESULT or len(raw) != 36:
+                raise EntryPointError(
+                    f"getSenderAddress reverted without SenderAddressResult (0x{raw.hex()}): "
+                    "the factory call in initCode failed"
+                ) from exc
+            try:
+                (address,) = abi_decode(["address"], raw[4:])
+            except DecodingError as dexc:
+                raise EntryPointError(f"malformed SenderAddressResult 0x{raw.hex()}") from dexc
+            return to_checksum_address(address)
+        raise EntryPointError("getSenderAddress returned instead of reverting (no EntryPoint v0.8 code?)")
+
+    @staticmethod
+    def balance_of(entry_point: str, account: str) -> Flow[int]:
+        data = _BALANCE_OF + abi_encode(["address"], [_check_address(account, "account")])
+        result = yield from _call(entry_point, data)
+        return int.from_bytes(_word(result, "balanceOf")[:32], "big")
+
+
+entry_point_flows = _Flows
+
+
+class EntryPoint:
+    """Read calls on an EntryPoint v0.8 through an :class:`~sso_signer.rpc.EthClient`.
+
+    Args:
+        eth: The chain client.
+        address: The EntryPoint address; default the canonical v0.8 one.
+    """
+
+    def __init__(self, eth: EthClient, address: str = ENTRY_POINT_V08) -> None:
+        self.eth = eth
+        self.address = _check_address(address, "entry point")
+
+    def __repr__(self) -> str:
+        return f"EntryPoint({self.address})"
+
+    def get_nonce(self, sender: str, key: int = 0) -> int:
+        """The next 2D nonce of ``sender`` for ``key`` (``getNonce``).
+
+        Raises:
+            InvalidAddress, FieldOutOfRange: On a bad sender or key.
+            EntryPointError: If the answer is not a word (no EntryPoint here).
+        """
+        result: int = self.eth.run(_Flows.get_nonce(self.address, sender, key))
+        return result
+
+    def get_user_op_hash(self, op: UserOperation) -> bytes:
+        """The userOpHash as the EntryPoint computes it (``getUserOpHash``)."""
+        result: bytes = self.eth.run(_Flows.get_user_op_hash(self.address, op))
+        return result
+
+    def get_sender_address(self, init_code: bytes) -> str:
+        """The account address an initCode deploys (``getSenderAddress`` reverting ``SenderAddressResult``).
+
+        Raises:
+            EntryPointError: If the factory call fails or the EntryPoint answers anything else.
+        """
+        result: str = self.eth.run(_Flows.get_sender_address(self.address, init_code))
+        return result
+
+    def balance_of(self, account: str) -> int:
+        """The account's deposit at the EntryPoint."""
+        result: int = self.eth.run(_Flows.balance_of(self.address, account))
+        return result
+
+    def deposit_to(self, funder: LocalAccount, account: str, value: int) -> Receipt:
+        """Deposit ``value`` wei for ``account`` from ``funder`` (``depositTo``); returns the receipt."""
+        data = _DEPOSIT_TO + abi_encode(["address"], [_check_address(account, "account")])
+        return self.eth.send_transaction(funder, to=self.address, data=data, value=value)
+
+
+class AsyncEntryPoint:
+    """The async twin of :class:`EntryPoint` on an :class:`~sso_signer.rpc.AsyncEthClient`."""
+
+    def __init__(self, eth: AsyncEthClient, address: str = ENTRY_POINT_V08) -> None:
+        self.eth = eth
+        self.address = _check_address(address, "entry point")
+
+    def __repr__(self) -> str:
+        return f"AsyncEntryPoint({self.address})"
+
+    async def get_nonce(self, sender: str, key: int = 0) -> int:
+        """See :meth:`EntryPoint.get_nonce`."""
+        result: int = await self.eth.run(_Flows.get_nonce(self.address, sender, key))
+        return result
+
+    async def get_user_op_hash(self, op: UserOperation) -> bytes:
+        """See :meth:`EntryPoint.get_user_op_hash`."""
+        result: bytes = await self.eth.run(_Flows.get_user_op_hash(self.address, op))
+        return result
+
+    async def get_sender_address(self, init_code: bytes) -> str:
+        """See :meth:`EntryPoint.get_sender_address`."""
+        result: str = await self.eth.run(_Flows.get_sender_address(self.address, init_code))
+        return result
+
+    async def balance_of(self, account: str) -> int:
+        """See :meth:`EntryPoint.balance_of`."""
+        result: int = await self.eth.run(_Flows.balance_of(self.address, account))
+        return result
