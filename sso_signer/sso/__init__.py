@@ -6,6 +6,9 @@ and the
 * :mod:`owners <sso_signer.sso._owner>`: validator init data, ``deployProxySsoAccount`` calldata, uniqueId
   schemes and the EraVM account address;
 * :mod:`ERC-7739 <sso_signer.sso._erc7739>`: PersonalSign / TypedDataSign digests and signature wrapping;
+* :mod:`preflight <sso_signer.sso._preflight>`: Era and ERC-4337 validator rules, one typed error each;
+* :mod:`signer <sso_signer.sso._signer>`: :class:`PasskeySigner` and its two generations, with pluggable
+  assertion providers (headless passkey, browser JSON round trip, async callback).
 
 See ``docs/signing.md``.
 """
@@ -99,6 +102,19 @@ from sso_signer.sso._signature import (
     era_custom_signature,
     erc4337_passkey_signature,
 )
+from sso_signer.sso._signer import (
+    AssertionProvider,
+    AssertionRequest,
+    AsyncAssertionProvider,
+    AsyncJsonAssertionProvider,
+    EraPasskeyAccount,
+    Erc4337PasskeyAccount,
+    HeadlessAssertionProvider,
+    JsonAssertionProvider,
+    PasskeyAccount,
+    PasskeyCredentialLike,
+    PasskeySigner,
+)
 
 __all__ = [
     "DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR",
@@ -114,7 +130,11 @@ __all__ = [
     "PERSONAL_SIGN_TYPEHASH",
     "AccountDomain",
     "AccountMismatch",
+    "AssertionProvider",
     "AssertionProviderError",
+    "AssertionRequest",
+    "AsyncAssertionProvider",
+    "AsyncJsonAssertionProvider",
     "BadCredentialIdLength",
     "BadDomainLength",
     "ChallengeFieldMissing",
@@ -125,9 +145,12 @@ __all__ = [
     "CrossOriginRejected",
     "EmptyPublicKey",
     "EraCustomSignature",
+    "EraPasskeyAccount",
+    "Erc4337PasskeyAccount",
     "FatSignature",
     "FatSignatureUndecodable",
     "FlagsByteMissing",
+    "HeadlessAssertionProvider",
     "HighSNotAccepted",
     "InvalidChallengeEncoding",
     "InvalidChallengeLength",
@@ -139,14 +162,18 @@ __all__ = [
     "InvalidSignatureComponent",
     "InvalidTypedData",
     "InvalidUniqueId",
+    "JsonAssertionProvider",
     "MalformedAddress",
     "NoKeyForPreflight",
     "NonCanonicalCustomSignature",
     "NonCanonicalFatSignature",
     "P256VerificationFailed",
+    "PasskeyAccount",
+    "PasskeyCredentialLike",
     "PasskeyInitData",
     "PasskeyNotRegistered",
     "PasskeyOwner",
+    "PasskeySigner",
     "PreflightError",
     "PreflightResult",
     "RuleSpec",

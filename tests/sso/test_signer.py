@@ -1,0 +1,250 @@
+"""The passkey account signer: both generations, every assertion provider kind, and its refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+
+import pytest
+
+from sso_signer._codec import b64url_decode, b64url_encode
+from sso_signer.sso import (
+    AccountMismatch,
+    AssertionProviderError,
+    AssertionRequest,
+    AsyncJsonAssertionProvider,
+    CredentialMismatch,
+    EraPasskeyAccount,
+    Erc4337PasskeyAccount,
+    FatSignature,
+    JsonAssertionProvider,
+    PasskeyAccount,
+    PasskeySigner,
+    SsoSignerConfigError,
+    UserFlagsMissing,
+    decode_era_custom_signature,
+    decode_erc4337_passkey_signature,
+    personal_sign_hash,
+    preflight_era,
+    preflight_erc4337,
+    typed_data_sign_hash,
+    wrap_typed_data_signature,
+)
+from sso_signer.webauthn import Assertion, HeadlessPasskey
+from sso_signer.zksync import Eip712Transaction
+
+ACCOUNT = "0x1111111111111111111111111111111111111111"
+VALIDATOR = "0x006ecc2D79242F1986b7cb5F636d6E3f499f1026"
+CHAIN = 300
+MAIL: dict[str, Any] = {
+    "domain": {"name": "Mail", "version": "1", "chainId": CHAIN, "verifyingContract": "0x" + "cc" * 20},
+    "types": {"Mail": [{"name": "to", "type": "address"}, {"name": "body", "type": "string"}]},
+    "primaryType": "Mail",
+    "message": {"to": "0x" + "bb" * 20, "body": "hi"},
+}
+
+
+@pytest.fixture(scope="module")
+def passkey() -> HeadlessPasskey:
+    return HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
+
+
+def _tx(**changes: Any) -> Eip712Transaction:
+    fields: dict[str, Any] = {
+        "chain_id": CHAIN,
+        "nonce": 5,
+        "from_address": ACCOUNT,
+        "to": "0x2222222222222222222222222222222222222222",
+        "value": 10**15,
+        "gas_limit": 100_000_000,
+        "max_fee_per_gas": 25_000_000,
+        "max_priority_fee_per_gas": 1,
+    }
+    fields.update(changes)
+    return Eip712Transaction(**fields)
+
+
+def test_era_sign_transaction_is_a_sendable_0x71(passkey: HeadlessPasskey) -> None:
+    account = PasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
+    assert isinstance(account, PasskeySigner)
+    assert account.address == ACCOUNT
+    tx = _tx()
+    raw = account.sign_transaction(tx)
+    assert raw[0] == 0x71
+    parsed = Eip712Transaction.parse(raw)
+    assert parsed.replace(custom_signature=b"") == tx
+    custom = decode_era_custom_signature(parsed.custom_signature)
+    assert custom.validator == VALIDATOR
+    assert custom.validator_data == (b"",)
+    fat = custom.fat_signature
+    assert preflight_era(tx.signed_hash(), fat, passkey.credential).public_key == passkey.public_key
+    assert raw == tx.replace(custom_signature=custom.encode()).serialize()
+
+
+def test_era_message_and_typed_data_use_erc7739(passkey: HeadlessPasskey) -> None:
+    account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
+    blob = account.sign_message("hello")
+    fat = decode_era_custom_signature(blob).fat_signature
+    preflight_era(personal_sign_hash("hello", account.domain), fat, passkey.credential)
+    typed = account.sign_typed_data(MAIL)
+    inner = typed[: len(blob)]
+    fat2 = decode_era_custom_signature(inner).fat_signature
+    preflight_era(typed_data_sign_hash(MAIL, account.domain), fat2, passkey.credential)
+    assert typed == wrap_typed_data_signature(inner, MAIL)
+    raw_hash = hashlib.sha256(b"x").digest()
+    preflight_era(
+        raw_hash, decode_era_custom_signature(account.unsafe_sign_hash(raw_hash)).fat_signature, passkey
+    )
+
+
+def test_erc4337_user_operation_and_messages(passkey: HeadlessPasskey) -> None:
+    from sso_signer.erc4337 import ENTRY_POINT_V08, UserOperation, user_operation_hash
+
+    account = Erc4337PasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=31337)
+    op = UserOperation(sender=ACCOUNT, nonce=3, call_data=b"\x12\x34")
+    sig = account.sign_user_operation(op)
+    validator, fat = decode_erc4337_passkey_signature(sig)
+    assert validator == VALIDATOR
+    digest = user_operation_hash(op, entry_point=ENTRY_POINT_V08, chain_id=31337)
+    preflight_erc4337(digest, fat, passkey.credential)
+    message_sig = account.sign_message(b"\x00\x01")
+    assert message_sig[:20] == bytes.fromhex(VALIDATOR[2:])
+    preflight_erc4337(personal_sign_hash(b"\x00\x01", account.domain), message_sig[20:], passkey.credential)
+    assert account.domain.name == "zksync-sso-1271"
+    with pytest.raises(AccountMismatch):
+        account.sign_user_operation(op.replace(sender="0x" + "99" * 20))
+    with pytest.raises(AccountMismatch):
+        account.sign_user_operation(op, chain_id=1)
+
+
+def test_browser_round_trip_provider(passkey: HeadlessPasskey) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def browser(options: dict[str, Any]) -> dict[str, Any]:
+        # What a page would do: navigator.credentials.get(options) then send back the JSON.
+        seen.append(options)
+        return passkey.sign(b64url_decode(options["challenge"])).to_json()
+
+    account = EraPasskeyAccount(
+        address=ACCOUNT,
+        credential=passkey.credential,
+        validator=VALIDATOR,
+        chain_id=CHAIN,
+        provider=JsonAssertionProvider(browser),
+    )
+    tx = _tx(nonce=9)
+    raw = account.sign_transaction(tx)
+    (options,) = seen
+    assert options["userVerification"] == "required"
+    assert options["rpId"] == "localhost"
+    assert options["allowCredentials"] == [{"type": "public-key", "id": b64url_encode(passkey.credential_id)}]
+    assert b64url_decode(options["challenge"]) == tx.signed_hash()
+    fat = decode_era_custom_signature(Eip712Transaction.parse(raw).custom_signature).fat_signature
+    preflight_era(tx.signed_hash(), fat, passkey.credential)
+
+
+async def test_async_provider_waits_for_a_user(passkey: HeadlessPasskey) -> None:
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    inbox: asyncio.Queue[str] = asyncio.Queue()
+
+    async def deliver(options: dict[str, Any]) -> str:
+        await outbox.put(options)
+        return await inbox.get()
+
+    async def user() -> None:
+
+        options = await outbox.get()
+        await inbox.put(json.dumps(passkey.sign(b64url_decode(options["challenge"])).to_json()))
+
+    account = EraPasskeyAccount(
+        address=ACCOUNT,
+        credential=passkey.credential,
+        validator=VALIDATOR,
+        chain_id=CHAIN,
+        provider=AsyncJsonAssertionProvider(deliver),
+    )
+    tx = _tx(nonce=11)
+    raw, _ = await asyncio.gather(account.asign_transaction(tx), user())
+    fat = decode_era_custom_signature(Eip712Transaction.parse(raw).custom_signature).fat_signature
+    preflight_era(tx.signed_hash(), fat, passkey.credential)
+    with pytest.raises(SsoSignerConfigError):
+        account.sign_transaction(tx)  # an async-only provider cannot serve the sync API
+
+
+async def test_async_api_with_headless_passkey(passkey: HeadlessPasskey) -> None:
+    account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
+    blob = await account.asign_message("hi")
+    preflight_era(
+        personal_sign_hash("hi", account.domain), decode_era_custom_signature(blob).fat_signature, passkey
+    )
+    typed = await account.asign_typed_data(MAIL)
+    assert typed.endswith(wrap_typed_data_signature(b"", MAIL))
+
+
+def test_wrong_sender_or_chain_is_refused(passkey: HeadlessPasskey) -> None:
+    account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
+    with pytest.raises(AccountMismatch):
+        account.sign_transaction(_tx(from_address="0x" + "33" * 20))
+    with pytest.raises(AccountMismatch):
+        account.sign_transaction(_tx(chain_id=324))
+
+
+def test_assertion_for_another_credential_is_refused(passkey: HeadlessPasskey) -> None:
+    other = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
+
+    class Other:
+        def get_assertion(self, request: AssertionRequest) -> Assertion:
+            return other.sign(request.challenge)
+
+    account = EraPasskeyAccount(
+        address=ACCOUNT, credential=passkey.credential, validator=VALIDATOR, chain_id=CHAIN, provider=Other()
+    )
+    with pytest.raises(CredentialMismatch):
+        account.sign_message("x")
+
+
+def test_provider_returning_garbage_is_refused(passkey: HeadlessPasskey) -> None:
+    account = EraPasskeyAccount(
+        address=ACCOUNT,
+        credential=passkey.credential,
+        validator=VALIDATOR,
+        chain_id=CHAIN,
+        provider=JsonAssertionProvider(lambda options: 42),
+    )
+    with pytest.raises(AssertionProviderError):
+        account.sign_message("x")
+
+
+def test_preflight_stops_an_unverified_assertion_before_it_is_sent(passkey: HeadlessPasskey) -> None:
+    class NoUv:
+        def get_assertion(self, request: AssertionRequest) -> Assertion:
+            return passkey.sign(request.challenge, user_verified=False)
+
+    strict = EraPasskeyAccount(
+        address=ACCOUNT, credential=passkey.credential, validator=VALIDATOR, chain_id=CHAIN, provider=NoUv()
+    )
+    with pytest.raises(UserFlagsMissing) as info:
+        strict.sign_transaction(_tx())
+    assert info.value.outcome == "return false"
+    lax = EraPasskeyAccount(
+        address=ACCOUNT,
+        credential=passkey.credential,
+        validator=VALIDATOR,
+        chain_id=CHAIN,
+        provider=NoUv(),
+        run_preflight=False,
+    )
+    fat = decode_era_custom_signature(Eip712Transaction.parse(lax.sign_transaction(_tx())).custom_signature)
+    assert isinstance(fat.fat_signature, FatSignature)
+    assert fat.fat_signature.authenticator_data[32] & 0x04 == 0
+
+
+def test_bad_configuration_is_refused(passkey: HeadlessPasskey) -> None:
+    with pytest.raises(SsoSignerConfigError):
+        EraPasskeyAccount(address=ACCOUNT, credential=passkey.credential, validator=VALIDATOR, chain_id=CHAIN)
+    with pytest.raises(SsoSignerConfigError):
+        EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=0)
+    account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
+    assert "PRIVATE" not in repr(account).upper()
