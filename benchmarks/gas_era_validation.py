@@ -1,0 +1,207 @@
+"""Gas of one passkey validation by the Era WebAuthValidator, measured on anvil (osaka).
+
+Not a test: it prints figures. Run it from the repository root after ``bash scripts/build-contracts.sh``::
+
+    .venv/bin/python benchmarks/gas_era_validation.py [--json]
+
+How it measures: ``WebAuthValidationGasProbe`` (contracts/src/era) registers a passkey with itself as the
+account, then, inside one ``eth_call``, calls ``validateSignature`` and runs the main parts alone on the same
+input, reading ``gasleft()`` around each. The EVM figures are anvil's (EIP-7951 prices the P-256 precompile at
+6,900 gas); ZKsync Era charges its P256Verify circuit 12,000 and meters everything else in its own units, so
+treat the non-precompile part as a relative figure there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pathlib
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from sso_signer._artifacts import Artifact, load_artifact  # noqa: E402
+from sso_signer._codec import b64url_decode  # noqa: E402
+from sso_signer.node import AnvilNode  # noqa: E402
+from sso_signer.rpc import EthClient, RpcError  # noqa: E402
+from sso_signer.sso import FatSignature  # noqa: E402
+from sso_signer.webauthn import HeadlessPasskey, P256PublicKey  # noqa: E402
+
+VECTORS = pathlib.Path("/work/shared/vectors/sso-era.json")
+ORIGIN = "https://auth-test.zksync.dev"
+RP_ID = "auth-test.zksync.dev"
+PARTS = ("abiDecode", "jsonParse", "jsonFields", "base64", "sha256", "precompile")
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """One assertion to measure.
+
+    Attributes:
+        name: What it looks like.
+        signed_hash: The challenge.
+        fat: The fat signature (low-s).
+        credential_id: Its credential id.
+        key: The public key to register.
+        origin: The origin to register under.
+    """
+
+    name: str
+    signed_hash: bytes
+    fat: FatSignature
+    credential_id: bytes
+    key: P256PublicKey
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The figures of one shape (gas units)."""
+
+    name: str
+    client_data_json_bytes: int
+    fat_signature_bytes: int
+    validate_signature: int
+    precompile: int
+    rest: int
+    parts: dict[str, int]
+    other: int
+    transaction_estimate: int | None
+
+
+def _shapes() -> list[Shape]:
+    signed_hash = hashlib.sha256(b"an EIP-712 transaction hash").digest()
+    shapes = []
+    variants: list[tuple[str, dict[str, Any]]] = [
+        ("browser (Chromium/Firefox, crossOrigin false)", {}),
+        ("Safari (no crossOrigin)", {"cross_origin": None}),
+        (
+            "Chromium with other_keys_can_be_added_here",
+            {
+                "extra_client_data": {
+                    "other_keys_can_be_added_here": "do not compare clientDataJSON against a template."
+                }
+            },
+        ),
+    ]
+    for index, (name, options) in enumerate(variants):
+        passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN, credential_id=bytes([index + 1]) * 20)
+        fat = FatSignature.from_assertion(passkey.sign(signed_hash, **options))
+        shapes.append(Shape(name, signed_hash, fat, passkey.credential_id, passkey.public_key, ORIGIN))
+    if VECTORS.exists():
+        vector = json.loads(VECTORS.read_text())["vector1_clave_signed_challenge"]
+        derived, response = vector["derived"], vector["verbatim"]["response"]
+        fat = FatSignature.from_der(
+            authenticator_data=b64url_decode(response["response"]["authenticatorData"]),
+            client_data_json=b64url_decode(response["response"]["clientDataJSON"]),
+            der_signature=b64url_decode(response["response"]["signature"]),
+            credential_id=b64url_decode(response["rawId"]),
+        )
+        key = P256PublicKey(int(derived["pubKeyX"], 16), int(derived["pubKeyY"], 16))
+        challenge = bytes.fromhex(derived["challengeBytes32"][2:])
+        shapes.append(
+            Shape(
+                "vector1 (real authenticator)", challenge, fat, fat.credential_id, key, derived["originKey"]
+            )
+        )
+    return shapes
+
+
+def _deploy(eth: EthClient, deployer: LocalAccount, artifact: Artifact) -> str:
+    address, _ = eth.deploy_contract(deployer, artifact.deploy_data())
+    return address
+
+
+def measure() -> list[Result]:
+    """Start anvil, deploy the validator and the probe, and measure every shape."""
+    validator_artifact = load_artifact("WebAuthValidator")
+    probe_artifact = load_artifact("WebAuthValidationGasProbe")
+    with AnvilNode(hardfork="osaka") as node:
+        eth = node.eth
+        deployer: LocalAccount = Account.create()
+        node.set_balance(deployer.address, 10**18)
+        validator = _deploy(eth, deployer, validator_artifact)
+        probe = _deploy(eth, deployer, probe_artifact)
+        results = []
+        for shape in _shapes():
+            key = [shape.key.x_bytes, shape.key.y_bytes]
+            eth.send_transaction(
+                deployer,
+                probe,
+                probe_artifact.encode_call("register", validator, shape.credential_id, key, shape.origin),
+            )
+            fat = shape.fat.encode()
+            data = probe_artifact.encode_call("measure", validator, shape.signed_hash, fat, key)
+            (figures,) = probe_artifact.decode_output("measure", eth.call({"to": probe, "data": data}))
+            parts = dict(zip(("validateSignature", *PARTS), (int(v) for v in figures), strict=True))
+            total = parts.pop("validateSignature")
+            # What a transaction that only validates would cost (intrinsic 21000 + calldata + execution).
+            call = validator_artifact.encode_call("validateSignature", shape.signed_hash, fat)
+            try:
+                estimate: int | None = eth.estimate_gas({"from": probe, "to": validator, "data": call})
+            except RpcError:  # a node that refuses contract senders only loses this column
+                estimate = None
+            results.append(
+                Result(
+                    name=shape.name,
+                    client_data_json_bytes=len(shape.fat.client_data_json),
+                    fat_signature_bytes=len(fat),
+                    validate_signature=total,
+                    precompile=parts["precompile"],
+                    rest=total - parts["precompile"],
+                    parts=parts,
+                    other=total - sum(parts.values()),
+                    transaction_estimate=estimate,
+                )
+            )
+        return results
+
+
+def _print_table(results: list[Result]) -> None:
+    print("Era WebAuthValidator.validateSignature gas on anvil --hardfork osaka (EVM gas units)")
+    print("EIP-7951 P-256 precompile = 6,900 here; ZKsync Era's P256Verify circuit charges 12,000.\n")
+    for result in results:
+        print(
+            f"{result.name}  (clientDataJSON {result.client_data_json_bytes} B, fat signature "
+            f"{result.fat_signature_bytes} B)"
+        )
+        print(f"  validateSignature call, all included : {result.validate_signature:>7,}")
+        print(f"    P-256 precompile alone             : {result.precompile:>7,}")
+        print(f"    everything else                    : {result.rest:>7,}")
+        labels = {
+            "abiDecode": "ABI decode of the fat signature",
+            "jsonParse": "JSON parse (solady)",
+            "jsonFields": "JSON fields (challenge/type/origin/crossOrigin)",
+            "base64": "base64url decode of the challenge",
+            "sha256": "sha256 x2 (message)",
+        }
+        for part, label in labels.items():
+            print(f"      {label:<49}: {result.parts[part]:>7,}")
+        print(f"      {'call, key lookup (cold SLOADs), checks':<49}: {result.other:>7,}")
+        if result.transaction_estimate is not None:
+            print(f"  eth_estimateGas of a tx calling it      : {result.transaction_estimate:>7,}")
+        print()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    results = measure()
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=1))
+    else:
+        _print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
