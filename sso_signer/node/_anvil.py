@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import abc
 import functools
 import os
 import re
 import shutil
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -66,7 +67,7 @@ def _probe(url: str) -> int | None:
     return int(result, 16) if isinstance(result, str) and result.startswith("0x") else None
 
 
-class LocalNode:
+class LocalNode(abc.ABC):
     """What local chains share: the process, ``url``, ``chain_id``, ``accounts``, context management."""
 
     name = "node"
@@ -86,6 +87,7 @@ class LocalNode:
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def start(self) -> LocalNode:
         """Start the node and wait until it answers ``eth_chainId``.
 
@@ -96,7 +98,6 @@ class LocalNode:
             NodeBinaryNotFound: If the binary is missing.
             NodeStartFailed: If it exits or is not ready in time (the message carries the redacted log tail).
         """
-        raise NotImplementedError
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the node: terminate, kill after ``timeout`` seconds, reap. Safe to call twice."""
@@ -106,8 +107,9 @@ class LocalNode:
         if self._process is not None:
             self._process.stop(timeout)
 
-    def __enter__(self) -> Any:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -108,7 +108,7 @@ class JsonRpcClient:
         """Close the pooled connections."""
         self._http.close()
 
-    def __enter__(self) -> JsonRpcClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -206,7 +206,7 @@ class AsyncJsonRpcClient:
         """Close the pooled connections."""
         await self._http.aclose()
 
-    async def __aenter__(self) -> AsyncJsonRpcClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

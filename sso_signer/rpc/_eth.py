@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
@@ -368,7 +368,7 @@ class EthClient:
         """Close the underlying connection pool."""
         self.rpc.close()
 
-    def __enter__(self) -> EthClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -585,7 +585,7 @@ class AsyncEthClient:
         """Close the underlying connection pool."""
         await self.rpc.aclose()
 
-    async def __aenter__(self) -> AsyncEthClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,15 +145,17 @@ _TX_KEYS: dict[str, tuple[str, str]] = {
     "nonce": ("nonce", "quantity"),
     "type": ("type", "quantity"),
     "chainId": ("chainId", "quantity"),
-    "eip712Meta": ("eip712Meta", "json"),
+    "eip712Meta": ("eip712Meta", "meta"),
 }
 
 
 def encode_tx_request(tx: Mapping[str, object]) -> dict[str, Any]:
     """Encode a call/estimate request (``from``, ``to``, ``data``, ``value``, ``gas``, fees) for the wire.
 
-    Ints become quantities, bytes become hex data, addresses are validated; ``None`` values are dropped.
-    ``eip712Meta`` (ZKsync) is passed through with any bytes inside turned into hex.
+    Ints (or already-encoded ``0x`` quantities) become quantities, bytes become hex data, addresses are
+    validated; ``None`` values are dropped. ZKsync's ``eip712Meta`` is encoded as zksync nodes expect it:
+    ``gasPerPubdata`` a quantity, byte strings (factory deps, custom signature, paymaster input) as JSON
+    arrays of numbers. The output of ``Eip712Transaction.to_rpc_request()`` passes through unchanged.
 
     Raises:
         InvalidRpcParams: On an unknown key or a value of the wrong kind.
@@ -169,11 +172,65 @@ def encode_tx_request(tx: Mapping[str, object]) -> dict[str, Any]:
         if kind == "address":
             out[wire] = to_address(value, key)
         elif kind == "quantity":
-            out[wire] = encode_quantity(value, key)
+            out[wire] = _request_quantity(value, key)
         elif kind == "data":
             out[wire] = _encode_data(value, key)
         else:
-            out[wire] = _jsonable(value, key)
+            out[wire] = _encode_eip712_meta(value)
+    return out
+
+
+def _request_quantity(value: object, field: str) -> str:
+    if isinstance(value, str):
+        if not re.fullmatch(r"0x(0|[1-9a-fA-F][0-9a-fA-F]*)", value):
+            raise InvalidRpcParams(f"{field}: not a canonical hex quantity: {value!r:.80}")
+        return value.lower()
+    return encode_quantity(value, field)
+
+
+def _byte_array(value: object, field: str) -> list[int]:
+    if isinstance(value, bytes | bytearray):
+        return list(value)
+    if isinstance(value, list | tuple) and all(
+        isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in value
+    ):
+        return list(value)
+    if isinstance(value, str):
+        try:
+            return list(hex_decode(value, field=field))
+        except InvalidEncoding as exc:
+            raise InvalidRpcParams(str(exc)) from exc
+    raise InvalidRpcParams(f"{field}: expected bytes, got {type(value).__name__}")
+
+
+def _encode_eip712_meta(meta: object) -> dict[str, Any]:
+    if not isinstance(meta, Mapping):
+        raise InvalidRpcParams("eip712Meta: expected a mapping")
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if value is None:
+            continue
+        if key == "gasPerPubdata":
+            out[key] = _request_quantity(value, "eip712Meta.gasPerPubdata")
+        elif key == "factoryDeps":
+            if not isinstance(value, list | tuple):
+                raise InvalidRpcParams("eip712Meta.factoryDeps: expected a list of bytecodes")
+            out[key] = [_byte_array(dep, "eip712Meta.factoryDeps[]") for dep in value]
+        elif key == "customSignature":
+            out[key] = _byte_array(value, "eip712Meta.customSignature")
+        elif key == "paymasterParams":
+            if not isinstance(value, Mapping):
+                raise InvalidRpcParams("eip712Meta.paymasterParams: expected a mapping")
+            out[key] = {
+                "paymaster": to_address(
+                    value.get("paymaster"), "eip712Meta.paymasterParams.paymaster"
+                ).lower(),
+                "paymasterInput": _byte_array(
+                    value.get("paymasterInput", b""), "eip712Meta.paymasterParams.paymasterInput"
+                ),
+            }
+        else:
+            raise InvalidRpcParams(f"eip712Meta: unknown key {key!r}")
     return out
 
 
@@ -186,20 +243,6 @@ def _encode_data(value: object, field: str) -> str:
         except InvalidEncoding as exc:
             raise InvalidRpcParams(str(exc)) from exc
     raise InvalidRpcParams(f"{field}: expected bytes or hex text, got {type(value).__name__}")
-
-
-def _jsonable(value: object, field: str) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return hex_encode(bytes(value))
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, f"{field}.{k}") for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v, field) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return encode_quantity(value, field)
-    raise InvalidRpcParams(f"{field}: cannot encode {type(value).__name__}")
 
 
 def local_tx_hash(raw: bytes) -> bytes | None:

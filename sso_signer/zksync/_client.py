@@ -1,0 +1,377 @@
+"""ZKsync JSON-RPC clients: the Ethereum clients plus the ``zks_`` namespace (sync and async).
+
+The ``zks_`` methods are flows like the ``eth_`` ones (see :mod:`sso_signer.rpc`), written once and driven by
+either client. Sending a ZKsync ``0x71`` transaction is :meth:`EthClient.send_raw_transaction` with its
+serialized bytes; a lost send raises ``SendOutcomeUnknown`` carrying the raw bytes, since the node's hash
+for ``0x71`` commits to the signature and is taken from the node's answer, not computed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sso_signer._codec import hex_encode
+from sso_signer.rpc import (
+    AsyncEthClient,
+    EthClient,
+    Flow,
+    InvalidRpcParams,
+    MalformedRpcResponse,
+    Receipt,
+    RpcCall,
+    encode_quantity,
+    encode_tx_request,
+    eth_flows,
+    parse_address,
+    parse_data,
+    parse_quantity,
+    run_flow,
+    run_flow_async,
+)
+
+__all__ = ["AsyncZkSyncClient", "Fee", "SupportsRpcRequest", "TransactionDetails", "ZkSyncClient"]
+
+
+class SupportsRpcRequest(Protocol):
+    """Anything with ``to_rpc_request()`` (an ``Eip712Transaction``) can be estimated."""
+
+    def to_rpc_request(self) -> dict[str, Any]: ...
+
+
+def _request(tx: Mapping[str, object] | SupportsRpcRequest) -> dict[str, Any]:
+    if not isinstance(tx, Mapping):
+        to_rpc = getattr(tx, "to_rpc_request", None)
+        if to_rpc is None:
+            raise InvalidRpcParams("transaction: expected a mapping or an object with to_rpc_request()")
+        tx = to_rpc()
+    assert isinstance(tx, Mapping)
+    return encode_tx_request(tx)
+
+
+def _hash_param(tx_hash: bytes) -> str:
+    if not isinstance(tx_hash, bytes | bytearray) or len(tx_hash) != 32:
+        raise InvalidRpcParams("hash: expected 32 bytes")
+    return hex_encode(bytes(tx_hash))
+
+
+def _block_number(block_number: int) -> int:
+    # zks_ block methods take a plain JSON number (u32), not a hex quantity.
+    encode_quantity(block_number, "block_number")
+    return block_number
+
+
+def _object(value: object, method: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedRpcResponse(f"{method}: expected an object")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Fee:
+    """The node's fee estimate for a transaction (``zks_estimateFee``).
+
+    Attributes:
+        gas_limit: Suggested gas limit.
+        gas_per_pubdata_limit: Suggested gas per pubdata byte limit.
+        max_fee_per_gas: Suggested fee cap.
+        max_priority_fee_per_gas: Suggested tip.
+    """
+
+    gas_limit: int
+    gas_per_pubdata_limit: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionDetails:
+    """``zks_getTransactionDetails``: where a transaction is in ZKsync's life cycle.
+
+    Attributes:
+        status: ``pending``, ``included``, ``verified`` or ``failed``.
+        is_l1_originated: Whether it came from L1 (a priority operation).
+        fee: The fee paid, in wei.
+        gas_per_pubdata: The gas-per-pubdata limit it used.
+        initiator_address: The account that initiated it.
+        received_at: When the node received it (ISO-8601 text, as sent).
+        raw: The node's object as received (commit/prove/execute hashes).
+    """
+
+    status: str
+    is_l1_originated: bool
+    fee: int
+    gas_per_pubdata: int | None
+    initiator_address: str
+    received_at: str
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+class _ZkFlows(eth_flows):
+    """The ``zks_`` flows."""
+
+    @staticmethod
+    def estimate_fee(tx: Mapping[str, object] | SupportsRpcRequest) -> Flow[Fee]:
+        result = _object((yield RpcCall("zks_estimateFee", (_request(tx),))), "zks_estimateFee")
+        return Fee(
+            gas_limit=parse_quantity(result.get("gas_limit"), "zks_estimateFee.gas_limit"),
+            gas_per_pubdata_limit=parse_quantity(
+                result.get("gas_per_pubdata_limit"), "zks_estimateFee.gas_per_pubdata_limit"
+            ),
+            max_fee_per_gas=parse_quantity(result.get("max_fee_per_gas"), "zks_estimateFee.max_fee_per_gas"),
+            max_priority_fee_per_gas=parse_quantity(
+                result.get("max_priority_fee_per_gas"), "zks_estimateFee.max_priority_fee_per_gas"
+            ),
+        )
+
+    @staticmethod
+    def estimate_gas_eip712(tx: Mapping[str, object] | SupportsRpcRequest) -> Flow[int]:
+        result = yield RpcCall("eth_estimateGas", (_request(tx),))
+        return parse_quantity(result, "eth_estimateGas")
+
+    @staticmethod
+    def get_transaction_details(tx_hash: bytes) -> Flow[TransactionDetails | None]:
+        result = yield RpcCall("zks_getTransactionDetails", (_hash_param(tx_hash),))
+        if result is None:
+            return None
+        obj = _object(result, "zks_getTransactionDetails")
+        status, received_at = obj.get("status"), obj.get("receivedAt")
+        if not isinstance(status, str) or not isinstance(received_at, str):
+            raise MalformedRpcResponse("zks_getTransactionDetails: status/receivedAt must be strings")
+        gas_per_pubdata = obj.get("gasPerPubdata")
+        return TransactionDetails(
+            status=status,
+            is_l1_originated=bool(obj.get("isL1Originated", False)),
+            fee=parse_quantity(obj.get("fee"), "zks_getTransactionDetails.fee"),
+            gas_per_pubdata=None
+            if gas_per_pubdata is None
+            else parse_quantity(gas_per_pubdata, "zks_getTransactionDetails.gasPerPubdata"),
+            initiator_address=parse_address(
+                obj.get("initiatorAddress"), "zks_getTransactionDetails.initiator"
+            ),
+            received_at=received_at,
+            raw=obj,
+        )
+
+    @staticmethod
+    def get_bytecode_by_hash(bytecode_hash: bytes) -> Flow[bytes | None]:
+        result = yield RpcCall("zks_getBytecodeByHash", (_hash_param(bytecode_hash),))
+        if result is None:
+            return None
+        # The node answers with a JSON array of byte values (Vec<u8>); accept hex too.
+        if isinstance(result, list):
+            if not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in result):
+                raise MalformedRpcResponse("zks_getBytecodeByHash: expected an array of byte values")
+            return bytes(result)
+        return parse_data(result, "zks_getBytecodeByHash")
+
+    @staticmethod
+    def l1_chain_id() -> Flow[int]:
+        return parse_quantity((yield RpcCall("zks_L1ChainId")), "zks_L1ChainId")
+
+    @staticmethod
+    def l1_batch_number() -> Flow[int]:
+        return parse_quantity((yield RpcCall("zks_L1BatchNumber")), "zks_L1BatchNumber")
+
+    @staticmethod
+    def get_testnet_paymaster() -> Flow[str | None]:
+        result = yield RpcCall("zks_getTestnetPaymaster")
+        return None if result is None else parse_address(result, "zks_getTestnetPaymaster")
+
+    @staticmethod
+    def get_main_contract() -> Flow[str]:
+        return parse_address((yield RpcCall("zks_getMainContract")), "zks_getMainContract")
+
+    @staticmethod
+    def get_bridgehub_contract() -> Flow[str | None]:
+        result = yield RpcCall("zks_getBridgehubContract")
+        return None if result is None else parse_address(result, "zks_getBridgehubContract")
+
+    @staticmethod
+    def get_bridge_contracts() -> Flow[dict[str, str]]:
+        result = _object((yield RpcCall("zks_getBridgeContracts")), "zks_getBridgeContracts")
+        return {
+            str(key): parse_address(value, f"zks_getBridgeContracts.{key}")
+            for key, value in result.items()
+            if value is not None
+        }
+
+    @staticmethod
+    def get_block_details(block_number: int) -> Flow[dict[str, Any] | None]:
+        result = yield RpcCall(
+            "zks_getBlockDetails", (int(encode_quantity(block_number, "block_number"), 16),)
+        )
+        return None if result is None else _object(result, "zks_getBlockDetails")
+
+    @staticmethod
+    def get_raw_block_transactions(block_number: int) -> Flow[list[Any]]:
+        result = yield RpcCall("zks_getRawBlockTransactions", (_block_number(block_number),))
+        if not isinstance(result, list):
+            raise MalformedRpcResponse("zks_getRawBlockTransactions: expected an array")
+        return result
+
+    @staticmethod
+    def get_l2_to_l1_log_proof(tx_hash: bytes, index: int | None = None) -> Flow[dict[str, Any] | None]:
+        params: tuple[Any, ...] = (_hash_param(tx_hash),)
+        if index is not None:
+            params += (index,)
+        result = yield RpcCall("zks_getL2ToL1LogProof", params)
+        return None if result is None else _object(result, "zks_getL2ToL1LogProof")
+
+    @classmethod
+    def send_eip712(cls, raw: bytes, timeout: float) -> Flow[Receipt]:
+        if not raw or raw[0] != 0x71:
+            raise InvalidRpcParams("raw transaction: expected a serialized 0x71 transaction")
+        tx_hash = yield from cls.send_raw_transaction(raw)
+        receipt = yield from cls.wait_for_receipt(tx_hash, timeout)
+        return (yield from cls.check_receipt(receipt))
+
+
+class ZkSyncClient(EthClient):
+    """A synchronous client for a ZKsync node: every :class:`EthClient` method plus the ``zks_`` namespace."""
+
+    flows = _ZkFlows
+
+    def estimate_fee(self, tx: Mapping[str, object] | SupportsRpcRequest) -> Fee:
+        """Ask the node for gas and fee suggestions (``zks_estimateFee``).
+
+        Args:
+            tx: A request mapping (with ``eip712Meta`` for ZKsync fields) or an ``Eip712Transaction``.
+
+        Returns:
+            The node's estimate.
+
+        Raises:
+            ExecutionReverted: If the transaction would fail.
+            InvalidRpcParams: If ``tx`` cannot be encoded.
+        """
+        return run_flow(self.rpc, _ZkFlows.estimate_fee(tx))
+
+    def estimate_gas_eip712(self, tx: Mapping[str, object] | SupportsRpcRequest) -> int:
+        """``eth_estimateGas`` for a ZKsync request (``eip712Meta`` included) or an ``Eip712Transaction``."""
+        return run_flow(self.rpc, _ZkFlows.estimate_gas_eip712(tx))
+
+    def get_transaction_details(self, tx_hash: bytes) -> TransactionDetails | None:
+        """Return ``zks_getTransactionDetails`` for a hash, or ``None`` if the node does not know it."""
+        return run_flow(self.rpc, _ZkFlows.get_transaction_details(tx_hash))
+
+    def get_bytecode_by_hash(self, bytecode_hash: bytes) -> bytes | None:
+        """Return the bytecode the node knows for an EraVM bytecode hash, or ``None``."""
+        return run_flow(self.rpc, _ZkFlows.get_bytecode_by_hash(bytecode_hash))
+
+    def l1_chain_id(self) -> int:
+        """Return the settlement layer's chain id (``zks_L1ChainId``)."""
+        return run_flow(self.rpc, _ZkFlows.l1_chain_id())
+
+    def l1_batch_number(self) -> int:
+        """Return the latest L1 batch number (``zks_L1BatchNumber``)."""
+        return run_flow(self.rpc, _ZkFlows.l1_batch_number())
+
+    def get_testnet_paymaster(self) -> str | None:
+        """Return the testnet paymaster's address, or ``None`` where there is none."""
+        return run_flow(self.rpc, _ZkFlows.get_testnet_paymaster())
+
+    def get_main_contract(self) -> str:
+        """Return the L1 diamond proxy (main contract) address."""
+        return run_flow(self.rpc, _ZkFlows.get_main_contract())
+
+    def get_bridgehub_contract(self) -> str | None:
+        """Return the L1 Bridgehub address, or ``None``."""
+        return run_flow(self.rpc, _ZkFlows.get_bridgehub_contract())
+
+    def get_bridge_contracts(self) -> dict[str, str]:
+        """Return the default bridge addresses by name."""
+        return run_flow(self.rpc, _ZkFlows.get_bridge_contracts())
+
+    def get_block_details(self, block_number: int) -> dict[str, Any] | None:
+        """Return ``zks_getBlockDetails`` as the node sent it, or ``None``."""
+        return run_flow(self.rpc, _ZkFlows.get_block_details(block_number))
+
+    def get_raw_block_transactions(self, block_number: int) -> list[Any]:
+        """Return ``zks_getRawBlockTransactions`` as the node sent it."""
+        return run_flow(self.rpc, _ZkFlows.get_raw_block_transactions(block_number))
+
+    def get_l2_to_l1_log_proof(self, tx_hash: bytes, index: int | None = None) -> dict[str, Any] | None:
+        """Return the proof of an L2→L1 log, or ``None`` if not yet available."""
+        return run_flow(self.rpc, _ZkFlows.get_l2_to_l1_log_proof(tx_hash, index))
+
+    def send_eip712(self, raw: bytes, timeout: float = 120.0) -> Receipt:
+        """Send a signed, serialized ``0x71`` transaction and wait for its successful receipt.
+
+        Args:
+            raw: ``Eip712Transaction.serialize()`` output (with its custom signature set).
+            timeout: Seconds to wait for the receipt.
+
+        Returns:
+            The receipt.
+
+        Raises:
+            TransactionRejected: The node refused it (definitely not sent).
+            SendOutcomeUnknown: The outcome is unknown; re-send ``raw`` unchanged.
+            ReceiptTimeout: No receipt in time.
+            TransactionReverted: Mined with status 0 (with the replayed revert reason).
+        """
+        return run_flow(self.rpc, _ZkFlows.send_eip712(raw, timeout))
+
+
+class AsyncZkSyncClient(AsyncEthClient):
+    """The asyncio twin of :class:`ZkSyncClient`."""
+
+    flows = _ZkFlows
+
+    async def estimate_fee(self, tx: Mapping[str, object] | SupportsRpcRequest) -> Fee:
+        """See :meth:`ZkSyncClient.estimate_fee`."""
+        return await run_flow_async(self.rpc, _ZkFlows.estimate_fee(tx))
+
+    async def estimate_gas_eip712(self, tx: Mapping[str, object] | SupportsRpcRequest) -> int:
+        """See :meth:`ZkSyncClient.estimate_gas_eip712`."""
+        return await run_flow_async(self.rpc, _ZkFlows.estimate_gas_eip712(tx))
+
+    async def get_transaction_details(self, tx_hash: bytes) -> TransactionDetails | None:
+        """See :meth:`ZkSyncClient.get_transaction_details`."""
+        return await run_flow_async(self.rpc, _ZkFlows.get_transaction_details(tx_hash))
+
+    async def get_bytecode_by_hash(self, bytecode_hash: bytes) -> bytes | None:
+        """See :meth:`ZkSyncClient.get_bytecode_by_hash`."""
+        return await run_flow_async(self.rpc, _ZkFlows.get_bytecode_by_hash(bytecode_hash))
+
+    async def l1_chain_id(self) -> int:
+        """See :meth:`ZkSyncClient.l1_chain_id`."""
+        return await run_flow_async(self.rpc, _ZkFlows.l1_chain_id())
+
+    async def l1_batch_number(self) -> int:
+        """See :meth:`ZkSyncClient.l1_batch_number`."""
+        return await run_flow_async(self.rpc, _ZkFlows.l1_batch_number())
+
+    async def get_testnet_paymaster(self) -> str | None:
+        """See :meth:`ZkSyncClient.get_testnet_paymaster`."""
+        return await run_flow_async(self.rpc, _ZkFlows.get_testnet_paymaster())
+
+    async def get_main_contract(self) -> str:
+        """See :meth:`ZkSyncClient.get_main_contract`."""
+        return await run_flow_async(self.rpc, _ZkFlows.get_main_contract())
+
+    async def get_bridgehub_contract(self) -> str | None:
+        """See :meth:`ZkSyncClient.get_bridgehub_contract`."""
+        return await run_flow_async(self.rpc, _ZkFlows.get_bridgehub_contract())
+
+    async def get_bridge_contracts(self) -> dict[str, str]:
+        """See :meth:`ZkSyncClient.get_bridge_contracts`."""
+        return await run_flow_async(self.rpc, _ZkFlows.get_bridge_contracts())
+
+    async def get_block_details(self, block_number: int) -> dict[str, Any] | None:
+        """See :meth:`ZkSyncClient.get_block_details`."""
+        return await run_flow_async(self.rpc, _ZkFlows.get_block_details(block_number))
+
+    async def get_raw_block_transactions(self, block_number: int) -> list[Any]:
+        """See :meth:`ZkSyncClient.get_raw_block_transactions`."""
+        return await run_flow_async(self.rpc, _ZkFlows.get_raw_block_transactions(block_number))
+
+    async def get_l2_to_l1_log_proof(self, tx_hash: bytes, index: int | None = None) -> dict[str, Any] | None:
+        """See :meth:`ZkSyncClient.get_l2_to_l1_log_proof`."""
+        return await run_flow_async(self.rpc, _ZkFlows.get_l2_to_l1_log_proof(tx_hash, index))
+
+    async def send_eip712(self, raw: bytes, timeout: float = 120.0) -> Receipt:
+        """See :meth:`ZkSyncClient.send_eip712`."""
+        return await run_flow_async(self.rpc, _ZkFlows.send_eip712(raw, timeout))
