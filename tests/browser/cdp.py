@@ -327,6 +327,7 @@ class Chromium:
         self._profile: tempfile.TemporaryDirectory[str] | None = None
         self._connection: CdpConnection | None = None
         self._pages: list[Page] = []
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Chromium:
         self.start()
@@ -379,7 +380,8 @@ class Chromium:
             tail = "\n".join(self.stderr_lines[-20:])
             self.close()
             raise BrowserError(f"chromium did not announce its DevTools endpoint:\n{tail}")
-        ws = connect(endpoint[0], max_size=64 * 1024 * 1024, open_timeout=timeout)
+        # Entered as a context manager: websockets >= 17.1 warns about bare connect() calls.
+        ws = self._stack.enter_context(connect(endpoint[0], max_size=64 * 1024 * 1024, open_timeout=timeout))
         self._connection = CdpConnection(ws)
 
     def new_page(self) -> Page:
@@ -399,7 +401,7 @@ class Chromium:
             # The browser may already be gone (ConnectionClosed); the process is reaped below either way.
             with contextlib.suppress(BrowserError, CdpError, OSError, ConnectionClosed):
                 self._connection.send("Browser.close", timeout=5)
-            self._connection.close()
+            self._stack.close()
             self._connection = None
         if self._process is not None:
             try:

@@ -1,0 +1,1 @@
+"""Worked examples built on sso-signer (not part of the installed package)."""

@@ -1,0 +1,32 @@
+"""Start the example: ``.venv/bin/python -m examples.dapp_backend [--port 8000]``; open the printed URL."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from examples.dapp_backend._app import running_example
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m examples.dapp_backend", description=__doc__)
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port on localhost (default 8000)")
+    parser.add_argument("--database", default=":memory:", help="SQLite file for users and passkeys")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    with running_example(port=args.port, database=args.database) as example:
+        print(
+            f"anvil chain {example.chain_id} at {example.node_url}; WebAuthValidator at {example.validator}"
+        )
+        print(f"open {example.server.origin}/ in a browser with a passkey (Ctrl-C stops)")
+        try:
+            example.server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopping")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Wiring: a local anvil with the Era ``WebAuthValidator``, the relying party, the backend, the server."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+
+from examples.dapp_backend._backend import DappBackend
+from examples.dapp_backend._chain import EraAnvilGateway
+from examples.dapp_backend._errors import MissingFunder
+from examples.dapp_backend._server import ExampleServer
+from sso_signer._artifacts import load_artifact
+from sso_signer.node import AnvilNode
+from sso_signer.rpc import EthClient
+from sso_signer.webauthn import RelyingParty, SQLiteStore
+
+__all__ = ["RunningExample", "deploy_validator", "running_example"]
+
+RP_ID = "localhost"
+RP_NAME = "sso-signer example dapp"
+
+
+@dataclass(frozen=True, slots=True)
+class RunningExample:
+    """A started example: its backend, its HTTP server and the chain it talks to."""
+
+    backend: DappBackend
+    server: ExampleServer
+    eth: EthClient
+    node_url: str
+    chain_id: int
+    validator: str
+
+
+def deploy_validator(eth: EthClient, deployer: LocalAccount) -> str:
+    """Deploy the Era ``WebAuthValidator`` (built by ``scripts/build-contracts.sh``); return its address."""
+    address, _ = eth.deploy_contract(deployer, load_artifact("WebAuthValidator").bytecode)
+    return address
+
+
+@contextlib.contextmanager
+def running_example(
+    *,
+    port: int = 0,
+    database: str = ":memory:",
+    node_url: str | None = None,
+    funder: LocalAccount | None = None,
+    validator: str | None = None,
+    serve: bool = False,
+    extra_origins: Sequence[str] = (),
+) -> Iterator[RunningExample]:
+    """Start (or join) a chain, deploy the validator, and build the backend and its server.
+
+    Args:
+        port: HTTP port on localhost (0: any free port).
+        database: SQLite file for credentials, challenges and users.
+        node_url: Use this node instead of starting anvil (needs ``funder_key``).
+        funder: A funded account on ``node_url`` (pays for the users' accounts).
+        validator: An already deployed ``WebAuthValidator`` (deployed here if ``None``).
+        serve: Start serving in a background thread (otherwise call ``server.serve_forever()``).
+        extra_origins: Origins accepted besides the server's own (e.g. a front-end dev server).
+
+    Yields:
+        The running example; everything is stopped on exit.
+
+    Raises:
+        MissingFunder: If ``node_url`` is given without ``funder``.
+    """
+    with contextlib.ExitStack() as stack:
+        if node_url is None:
+            node = stack.enter_context(AnvilNode())
+            node_url, funder = node.url, node.accounts[0]
+        if funder is None:
+            raise MissingFunder("a funded account is required with node_url")
+        eth = stack.enter_context(EthClient(node_url))
+        validator = validator or deploy_validator(eth, funder)
+        server = ExampleServer({}, port=port)
+        stack.callback(server.stop)
+        store = stack.enter_context(SQLiteStore(database))
+        rp = RelyingParty(rp_id=RP_ID, rp_name=RP_NAME, origins=(server.origin, *extra_origins), store=store)
+        backend = DappBackend(rp, EraAnvilGateway(eth, funder, validator), database=database)
+        server.endpoints.update(backend.endpoints())
+        if serve:
+            server.start()
+        yield RunningExample(backend, server, eth, node_url, eth.chain_id(), validator)

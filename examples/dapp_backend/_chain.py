@@ -1,0 +1,161 @@
+"""The chain side of the example: the Era passkey validator on a local anvil.
+
+What runs where
+    A ZKsync SSO account (``SsoAccount``) runs only on EraVM, and plain anvil is an EVM. The validator
+    contract, though, is ordinary Solidity, and it is the part that decides whether a passkey signature
+    authorises a call: the account asks it ``validateTransaction(signedHash, tx)`` during validation, with
+    ``msg.sender`` = account.
+    On anvil the example therefore gives each user a *stand-in* account: a fresh address the backend holds,
+    which installs the user's passkey in the validator exactly like ``SsoAccount.initialize`` does
+    (``onInstall(validator_init_data(...))``). An approved call is the full Era flow up to the wire — the
+    type-0x71 transaction, its EIP-712 signed hash as the WebAuthn challenge, the SDK's fat signature and
+    ``customSignature``, the preflight — and then the validator on anvil is asked, from the account's address,
+    whether it accepts the signature. Only when it does, the stand-in performs the call the account would have
+    executed. Against anvil-zksync or an Era network the serialised transaction is what you would send with
+    ``eth_sendRawTransaction`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
+
+from examples.dapp_backend._backend import PreparedCall
+from examples.dapp_backend._errors import ValidatorRejected
+from sso_signer._codec import hex_encode
+from sso_signer.rpc import EthClient
+from sso_signer.sso import FatSignature, era_custom_signature, validator_init_data
+from sso_signer.webauthn import Assertion, PasskeyCredential
+from sso_signer.zksync import Eip712Transaction
+
+__all__ = ["EraAnvilGateway"]
+
+_ON_INSTALL = function_signature_to_4byte_selector("onInstall(bytes)")
+_ADD_KEY = function_signature_to_4byte_selector("addValidationKey(bytes,bytes32[2],string)")
+_VALIDATE_SIGNATURE = function_signature_to_4byte_selector("validateSignature(bytes32,bytes)")
+
+# The official SDK hard-codes the gas of passkey transactions because estimation cannot simulate WebAuthn
+# validation (sso-era.md §3.5); the account must be able to cover gas_limit * max_fee_per_gas.
+_GAS_LIMIT = 2_000_000
+_MAX_FEE = 2_000_000_000
+_PRIORITY_FEE = 1_000_000_000
+_STAND_IN_FUNDING = 10**18
+
+
+@dataclass(frozen=True, slots=True)
+class _EraPayload:
+    transaction: Eip712Transaction
+
+
+class EraAnvilGateway:
+    """Accounts whose passkeys live in the Era ``WebAuthValidator`` deployed on anvil (see the module docs).
+
+    Args:
+        eth: A client of the anvil node.
+        funder: A funded dev account that pays for the stand-in accounts.
+        validator: The ``WebAuthValidator`` address.
+    """
+
+    def __init__(self, eth: EthClient, funder: LocalAccount, validator: str) -> None:
+        self.eth = eth
+        self.funder = funder
+        self.validator = to_checksum_address(validator)
+        self.chain_id = eth.chain_id()
+        self._stand_ins: dict[str, LocalAccount] = {}
+
+    def create_account(self, credential: PasskeyCredential) -> str:
+        """Create a stand-in account and install ``credential`` in the validator under it.
+
+        Returns:
+            The account address.
+
+        Raises:
+            TransactionReverted: If the validator refuses the key (its revert names the rule).
+        """
+        account: LocalAccount = Account.create()
+        self.eth.send_transaction(self.funder, to=account.address, value=_STAND_IN_FUNDING)
+        init = validator_init_data(credential.credential_id, credential.public_key, credential.origin)
+        self.eth.send_transaction(
+            account, to=self.validator, data=_ON_INSTALL + abi_encode(["bytes"], [init])
+        )
+        self._stand_ins[account.address] = account
+        return str(account.address)
+
+    def link_key_call(self, account: str, credential: PasskeyCredential) -> tuple[str, bytes]:
+        """The call adding ``credential`` to the validator (``addValidationKey(id, [x, y], origin)``)."""
+        key = [credential.public_key.x_bytes, credential.public_key.y_bytes]
+        data = _ADD_KEY + abi_encode(
+            ["bytes", "bytes32[2]", "string"], [credential.credential_id, key, credential.origin]
+        )
+        return self.validator, data
+
+    def prepare_call(self, account: str, *, to: str, value: int, data: bytes) -> PreparedCall:
+        """Build the Era 0x71 transaction of the call; its EIP-712 signed hash is the challenge."""
+        tx = Eip712Transaction(
+            chain_id=self.chain_id,
+            nonce=self.eth.get_transaction_count(account),
+            from_address=to_checksum_address(account),
+            to=to_checksum_address(to),
+            value=value,
+            data=data,
+            gas_limit=_GAS_LIMIT,
+            max_fee_per_gas=_MAX_FEE,
+            max_priority_fee_per_gas=_PRIORITY_FEE,
+        )
+        challenge = tx.signed_hash()
+        summary = {
+            "type": "0x71",
+            "chainId": self.chain_id,
+            "from": tx.from_address,
+            "to": tx.to,
+            "value": str(value),
+            "data": hex_encode(data),
+            "nonce": tx.nonce,
+            "signedHash": hex_encode(challenge),
+        }
+        return PreparedCall(account, tx.to or "", value, data, challenge, summary, _EraPayload(tx))
+
+    def submit(self, prepared: PreparedCall, assertion: Assertion) -> dict[str, Any]:
+        """Encode the approval, have the validator check it from the account, then run the call.
+
+        Returns:
+            The signed transaction bytes and what happened on-chain.
+
+        Raises:
+            ValidatorRejected: If the validator on anvil returns false.
+            PreflightError: The validator rule the signature breaks, found off-chain first.
+        """
+        assert isinstance(prepared.payload, _EraPayload), "prepared by another gateway"
+        tx = prepared.payload.transaction
+        fat = FatSignature.from_assertion(assertion)  # normalises a high-s signature to low-s
+        custom = era_custom_signature(fat.encode(), self.validator)
+        signed = tx.replace(custom_signature=custom)
+        accepted = self._validator_accepts(prepared.account, tx.signed_hash(), fat.encode())
+        if not accepted:
+            raise ValidatorRejected("WebAuthValidator.validateSignature returned false for this approval")
+        stand_in = self._stand_ins[prepared.account]
+        receipt = self.eth.send_transaction(
+            stand_in, to=prepared.to, data=prepared.data, value=prepared.value
+        )
+        return {
+            "message": "Approved: the validator accepted the passkey signature and the call ran.",
+            "signedHash": hex_encode(tx.signed_hash()),
+            "lowS": assertion.ecdsa_signature.is_low_s,
+            "rawTransaction": hex_encode(signed.serialize()),
+            "validatorAccepted": True,
+            "executedBy": "stand-in account (plain anvil has no EraVM)",
+            "transactionHash": hex_encode(receipt.transaction_hash),
+        }
+
+    def _validator_accepts(self, account: str, signed_hash: bytes, fat: bytes) -> bool:
+        data = _VALIDATE_SIGNATURE + abi_encode(["bytes32", "bytes"], [signed_hash, fat])
+        answer = self.eth.call({"from": account, "to": self.validator, "data": data})
+        (accepted,) = abi_decode(["bool"], answer)
+        return bool(accepted)
