@@ -39,9 +39,7 @@ def check_bytes(value: object, *, field: str) -> bytes:
     Raises:
         InvalidFieldType: If ``value`` is not bytes-like (hex text is refused: decode it first).
     """
-    if isinstance(value, bytes):
-        return bytes(value)
-    if isinstance(value, bytearray | memoryview):
+    if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise InvalidFieldType(f"{field}: expected bytes, got {type(value).__name__}")
 

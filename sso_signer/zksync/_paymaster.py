@@ -14,7 +14,7 @@ from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError
 
 from sso_signer.zksync._checks import UINT256_MAX, check_address, check_bytes, check_uint
-from sso_signer.zksync._errors import InvalidPaymasterInput, ZkSyncInputError
+from sso_signer.zksync._errors import InvalidPaymasterInput
 
 __all__ = [
     "APPROVAL_BASED_SELECTOR",
@@ -123,21 +123,24 @@ def decode_paymaster_input(data: bytes) -> GeneralFlow | ApprovalBasedFlow:
     """
     raw = check_bytes(data, field="paymaster_input")
     selector, body = raw[:4], raw[4:]
+    if selector == GENERAL_SELECTOR:
+        types = ["bytes"]
+    elif selector == APPROVAL_BASED_SELECTOR:
+        types = ["address", "uint256", "bytes"]
+    else:
+        raise InvalidPaymasterInput(f"paymaster_input: unknown flow selector 0x{selector.hex()}")
     try:
-        if selector == GENERAL_SELECTOR:
-            (inner,) = decode(["bytes"], body, strict=True)
-            flow: GeneralFlow | ApprovalBasedFlow = GeneralFlow(inner=bytes(inner))
-        elif selector == APPROVAL_BASED_SELECTOR:
-            token, allowance, inner = decode(["address", "uint256", "bytes"], body, strict=True)
-            flow = ApprovalBasedFlow(
-                token=check_address(token, field="token"), min_allowance=int(allowance), inner=bytes(inner)
-            )
-        else:
-            raise InvalidPaymasterInput(f"paymaster_input: unknown flow selector 0x{selector.hex()}")
-    except (DecodingError, ZkSyncInputError) as exc:
-        if isinstance(exc, InvalidPaymasterInput):
-            raise
+        values = decode(types, body, strict=True)
+    except DecodingError as exc:
         raise InvalidPaymasterInput(f"paymaster_input: body does not decode ({exc})") from exc
+    flow: GeneralFlow | ApprovalBasedFlow
+    if selector == GENERAL_SELECTOR:
+        flow = GeneralFlow(inner=bytes(values[0]))
+    else:
+        token, allowance, inner = values
+        flow = ApprovalBasedFlow(
+            token=check_address(token, field="token"), min_allowance=allowance, inner=inner
+        )
     # eth-abi accepts some non-canonical padding layouts; only the canonical form round-trips.
     rebuilt = (
         general_paymaster_input(flow.inner)

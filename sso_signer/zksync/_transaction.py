@@ -134,9 +134,15 @@ class Eip712Transaction:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         check_uint(self.chain_id, field="chain_id", minimum=1)
-        for name in ("nonce", "value", "gas_limit", "max_fee_per_gas", "max_priority_fee_per_gas"):
+        for name in (
+            "nonce",
+            "value",
+            "gas_limit",
+            "max_fee_per_gas",
+            "max_priority_fee_per_gas",
+            "gas_per_pubdata",
+        ):
             check_uint(getattr(self, name), field=name)
-        check_uint(self.gas_per_pubdata, field="gas_per_pubdata")
         if self.max_priority_fee_per_gas > self.max_fee_per_gas:
             raise PriorityFeeAboveMaxFee(
                 f"max_priority_fee_per_gas {self.max_priority_fee_per_gas} exceeds "
