@@ -36,8 +36,10 @@ do_node() {
   local want
   want=$(stamp_of package.json package-lock.json)
   if [ "$(cat node_modules/.sso-signer-stamp 2>/dev/null)" != "$want" ]; then
-    say "installing node tools (npm ci)"
-    npm ci --no-audit --no-fund --loglevel=error
+    say "installing node tools from package-lock.json"
+    # `npm install` honours the lockfile; `npm ci` refuses this lockfile because of an npm bug with optional
+    # platform-specific packages (msgpackr-extract), although the lock is complete for this platform.
+    npm install --no-audit --no-fund --loglevel=error
     echo "$want" > node_modules/.sso-signer-stamp
   fi
 }
