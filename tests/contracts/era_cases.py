@@ -6,6 +6,7 @@ compare, for each case, the on-chain rule and verdict with what is expected and 
 
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from eth_abi.abi import encode as abi_encode
 from contracts.era_chain import CraftingSigner, EraValidator, Rule, high_s, new_account
 from sso_signer.node import AnvilNode
 from sso_signer.sso import FatSignature
-from sso_signer.webauthn import P256_N, AuthenticatorFlags, HeadlessPasskey
+from sso_signer.webauthn import P256_N, AuthenticatorFlags, HeadlessPasskey, P256PublicKey
 
 ORIGIN = "https://sso.example.org"
 RP_ID = "sso.example.org"
@@ -50,6 +51,15 @@ class Keys:
     signer: CraftingSigner
     passkey: HeadlessPasskey
     other_signer: CraftingSigner
+
+    def key_table(self, account: str) -> dict[tuple[str, bytes], P256PublicKey]:
+        """What the chain stores for ``account``: (origin, credential id) -> key, as preflight takes it."""
+        if account == self.other_account:
+            return {(ORIGIN, self.other_signer.credential_id): self.other_signer.public_key}
+        return {
+            (ORIGIN, self.signer.credential_id): self.signer.public_key,
+            (ORIGIN, self.passkey.credential_id): self.passkey.public_key,
+        }
 
 
 def register_keys(node: AnvilNode, validator: EraValidator) -> Keys:
@@ -185,4 +195,69 @@ def build_cases(keys: Keys) -> list[Case]:
         ),
         # not a fat signature at all
         case("not ABI", abi_encode(["bytes"], [b"\x01\x02"]), Rule.MALFORMED),
+    ]
+
+
+def build_edge_cases(keys: Keys) -> list[Case]:
+    """Hand-made clientDataJSON and encodings no browser or SDK emits, where parsers could disagree."""
+    h = secrets.token_bytes(32)
+    signer, owner = keys.signer, keys.account
+    auth = signer.auth_data()
+    challenge = signer.client_data(h).split(b'"challenge":"')[1].split(b'"')[0]
+    origin = ORIGIN.encode()
+
+    def json_case(name: str, client_data: bytes, expected: Rule) -> Case:
+        return Case(name, h, signer.fat(auth, client_data), owner, expected)
+
+    good = signer.fat(auth, signer.client_data(h))
+    return [
+        json_case(
+            "duplicate challenge: the last one counts",
+            b'{"type":"webauthn.get","challenge":"AAAA","challenge":"'
+            + challenge
+            + b'","origin":"'
+            + origin
+            + b'"}',
+            Rule.VALID,
+        ),
+        json_case(
+            "standard base64 alphabet with padding",
+            b'{"type":"webauthn.get","challenge":"' + base64.b64encode(h) + b'","origin":"' + origin + b'"}',
+            Rule.VALID,
+        ),
+        json_case(
+            "challenge not base64",
+            b'{"type":"webauthn.get","challenge":"!!!!","origin":"' + origin + b'"}',
+            Rule.CHALLENGE_LENGTH,
+        ),
+        json_case(
+            'crossOrigin is the string "false"',
+            b'{"type":"webauthn.get","challenge":"'
+            + challenge
+            + b'","origin":"'
+            + origin
+            + b'","crossOrigin":"false"}',
+            Rule.CROSS_ORIGIN,
+        ),
+        json_case(
+            "crossOrigin null",
+            b'{"type":"webauthn.get","challenge":"'
+            + challenge
+            + b'","origin":"'
+            + origin
+            + b'","crossOrigin":null}',
+            Rule.CROSS_ORIGIN,
+        ),
+        json_case(
+            "type is not a string",
+            b'{"type":1,"challenge":"' + challenge + b'","origin":"' + origin + b'"}',
+            Rule.WRONG_TYPE,
+        ),
+        json_case(
+            "origin is not a string",
+            b'{"type":"webauthn.get","challenge":"' + challenge + b'","origin":["' + origin + b'"]}',
+            Rule.UNKNOWN_KEY,
+        ),
+        json_case("clientDataJSON is an array", b"[1,2]", Rule.CHALLENGE_MISSING),
+        Case("fat signature with trailing bytes", h, good + bytes(32), owner, Rule.VALID),
     ]
