@@ -10,7 +10,7 @@ import webauthn
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import WebAuthnException
 
-from sso_signer.webauthn._authenticator_data import AuthenticatorData
+from sso_signer.webauthn._authenticator_data import MAX_CREDENTIAL_ID, AuthenticatorData
 from sso_signer.webauthn._cbor import decode_strict
 from sso_signer.webauthn._checks import check_ceremony
 from sso_signer.webauthn._client_data import CollectedClientData
@@ -71,6 +71,8 @@ class RegistrationResponse:
         obj = as_mapping(data, what="registration")
         check_type(obj, what="registration")
         cred_id = b64_member(obj, "id", what="registration")
+        if len(cred_id) > MAX_CREDENTIAL_ID:
+            raise FieldTooLarge(f"credential id is {len(cred_id)} bytes; WebAuthn allows {MAX_CREDENTIAL_ID}")
         raw_id = b64_optional(obj, "rawId", what="registration")
         if raw_id is not None and raw_id != cred_id:
             raise CredentialIdMismatch("registration id and rawId differ")
