@@ -191,6 +191,17 @@ def parse_client_data_json(data: bytes) -> dict[str, Any]:
     return parsed
 
 
+def _parse_like_solady(data: bytes) -> dict[str, Any]:
+    # The validators parse any JSON value; a non-object top level simply has no "challenge" (which reverts
+    # later), so it is mapped to an empty object here. Bytes that are not UTF-8 only matter inside strings
+    # on-chain; surrogateescape keeps them comparable instead of failing the whole parse.
+    try:
+        parsed = json.loads(bytes(data).decode("utf-8", "surrogateescape"), parse_constant=_reject_constant)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InvalidClientDataJson(f"clientDataJSON: not JSON ({exc})") from exc
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def _has_key_fields(value: object) -> bool:
     return all(hasattr(value, name) for name in ("credential_id", "public_key", "origin"))
 
@@ -254,9 +265,10 @@ def _verify(key: PublicKeyLike | None, fat: FatSignature, signed: bytes) -> P256
 def _coerce_fat(signature: FatSignature | EraCustomSignature | bytes) -> FatSignature:
     if isinstance(signature, FatSignature):
         return signature
+    # Lenient like Solidity's abi.decode: trailing bytes and unusual offsets pass on-chain, so here too.
     if isinstance(signature, EraCustomSignature):
-        return FatSignature.decode(signature.fat)
-    return FatSignature.decode(signature)
+        return FatSignature.decode(signature.fat, strict=False)
+    return FatSignature.decode(signature, strict=False)
 
 
 class _Run:
@@ -267,8 +279,8 @@ class _Run:
         self.outcomes = {spec.rule: spec.outcome for spec in _RULES[validator]}
         self.deferred: PreflightError | None = None
 
-    def fail(self, error: type[PreflightError], message: str) -> None:
-        outcome = self.outcomes[error.rule]
+    def fail(self, error: type[PreflightError], message: str, *, outcome: Outcome | None = None) -> None:
+        outcome = self.outcomes[error.rule] if outcome is None else outcome
         exc = error(message, outcome=outcome, validator=self.validator)
         # The ERC-4337 validator evaluates its "false" rules without returning early; Era exits at once.
         if self.validator == "erc4337" and outcome == "return false":
@@ -336,7 +348,7 @@ def preflight(
         run.fail(UserFlagsMissing, f"flags {auth[32]:#04x} lack UP (0x01) and/or UV (0x04)")
 
     try:
-        client_data = parse_client_data_json(fat.client_data_json)
+        client_data = _parse_like_solady(fat.client_data_json)
     except InvalidClientDataJson as exc:
         run.fail(ClientDataUnparsable, str(exc))
         raise AssertionError("unreachable") from exc  # pragma: no cover
@@ -352,10 +364,16 @@ def preflight(
         if not challenge_ok:
             run.fail(ChallengeNotSignedHash, "challenge does not decode to the signed hash")
 
-    if client_data.get("type") != "webauthn.get":
-        run.fail(ClientDataTypeNotGet, f"type is {client_data.get('type')!r}, expected 'webauthn.get'")
+    client_type = client_data.get("type")
+    if not isinstance(client_type, str):
+        # decodeString() of a missing or non-string member reverts in both validators.
+        run.fail(ClientDataTypeNotGet, f"type is {client_type!r}, not a string", outcome="revert")
+    elif client_type != "webauthn.get":
+        run.fail(ClientDataTypeNotGet, f"type is {client_type!r}, expected 'webauthn.get'")
 
     origin = client_data.get("origin")
+    if not isinstance(origin, str):
+        run.fail(PasskeyNotRegistered, f"origin is {origin!r}, not a string", outcome="revert")
     key = key_map.get((origin, fat.credential_id)) if isinstance(origin, str) else None
     if key is None:
         run.fail(

@@ -215,27 +215,29 @@ class FatSignature:
         )
 
     @classmethod
-    def decode(cls, blob: bytes) -> FatSignature:
-        """Decode a fat signature, accepting only its canonical ABI encoding.
+    def decode(cls, blob: bytes, *, strict: bool = True) -> FatSignature:
+        """Decode a fat signature.
 
         Args:
             blob: The encoded fat signature.
+            strict: Accept only the canonical encoding (what every SDK emits). With ``strict=False`` anything
+                eth-abi can follow is accepted (trailing bytes, unusual offsets), closer to Solidity's
+                ``abi.decode``, which the preflight mirrors.
 
         Returns:
             The decoded fat signature.
 
         Raises:
             InvalidFatSignature: If ``blob`` does not decode as ``(bytes, bytes, bytes32[2], bytes)``.
-            NonCanonicalFatSignature: If it decodes but re-encodes to different bytes (the SDKs never emit
-                that).
+            NonCanonicalFatSignature: If ``strict`` and it re-encodes to different bytes.
         """
         blob = _as_bytes(blob, "fat signature", InvalidFatSignature)
         try:
-            auth_data, cdj, (r, s), cred = abi_decode(list(_FAT_TYPES), blob)
+            auth_data, cdj, (r, s), cred = abi_decode(list(_FAT_TYPES), blob, strict=False)
         except _ABI_ERRORS as exc:
             raise InvalidFatSignature(f"fat signature does not decode: {exc}") from exc
         fat = cls(auth_data, cdj, int.from_bytes(r, "big"), int.from_bytes(s, "big"), cred)
-        if fat.encode() != blob:
+        if strict and fat.encode() != blob:
             raise NonCanonicalFatSignature("fat signature is not canonically ABI-encoded")
         return fat
 

@@ -29,6 +29,7 @@ from sso_signer.sso import (
     InvalidChallengeLength,
     InvalidClientDataJson,
     NoKeyForPreflight,
+    NonCanonicalFatSignature,
     P256VerificationFailed,
     PasskeyNotRegistered,
     PreflightError,
@@ -326,3 +327,36 @@ def test_duplicate_keys_last_wins_like_solady() -> None:
 def test_no_usable_keys(keys: object) -> None:
     with pytest.raises(NoKeyForPreflight):
         preflight_era(HASH, _fat(), keys)
+
+
+# --- edge cases where the contract's parser decides (checked against the chain in tests/contracts) --------
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+@pytest.mark.parametrize("value", [_DROP, 7, None, ["webauthn.get"]])
+def test_type_that_is_not_a_string_reverts(validator: str, value: object) -> None:
+    with pytest.raises(ClientDataTypeNotGet) as info:
+        preflight(validator, HASH, _fat(cdj=_cdj(type=value)), KEYS)  # type: ignore[arg-type]
+    assert info.value.outcome == "revert"
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+@pytest.mark.parametrize("value", [_DROP, 7, None])
+def test_origin_that_is_not_a_string_reverts(validator: str, value: object) -> None:
+    with pytest.raises(PasskeyNotRegistered) as info:
+        preflight(validator, HASH, _fat(cdj=_cdj(origin=value)), KEYS)  # type: ignore[arg-type]
+    assert info.value.outcome == "revert"
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+@pytest.mark.parametrize("cdj", [b"[1,2]", b'"webauthn.get"', b"null"])
+def test_json_that_is_not_an_object_misses_the_challenge(validator: str, cdj: bytes) -> None:
+    _expect(validator, _fat(cdj=cdj), ChallengeFieldMissing)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_trailing_bytes_after_the_fat_signature_pass_like_abi_decode(validator: str) -> None:
+    blob = _fat().encode() + bytes(32)
+    with pytest.raises(NonCanonicalFatSignature):
+        FatSignature.decode(blob)
+    assert preflight(validator, HASH, blob, KEYS).origin == ORIGIN  # type: ignore[arg-type]

@@ -61,7 +61,7 @@ def _assertions() -> list[tuple[HeadlessPasskey, Assertion]]:
 
 
 ASSERTIONS = _assertions()
-MODULAR = [
+MODULAR: list[dict[str, Any]] = [
     {"session": SESSION_V, "recovery": RECOVERY_V, "owners": OWNERS[:1], "unique": "cred"},
     {"session": None, "recovery": None, "owners": [], "unique": None},
     {"session": SESSION_V, "recovery": None, "owners": OWNERS, "unique": "my-app user 42 ✓"},
