@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+from types import FrameType
 
 from examples.dapp_backend._app import running_example
 
@@ -16,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    signal.signal(signal.SIGTERM, _stop)  # a plain `kill` also stops anvil and closes the database
     with running_example(port=args.port, database=args.database) as example:
         print(
             f"anvil chain {example.chain_id} at {example.node_url}; WebAuthValidator at {example.validator}"
@@ -26,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("stopping")
     return 0
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

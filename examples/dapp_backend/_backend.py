@@ -77,7 +77,9 @@ class AccountGateway(Protocol):
 
     def link_key_call(self, account: str, credential: PasskeyCredential) -> tuple[str, bytes]: ...
 
-    def submit(self, prepared: PreparedCall, assertion: Assertion) -> dict[str, Any]: ...
+    def submit(
+        self, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
+    ) -> dict[str, Any]: ...
 
 
 class DappBackend:
@@ -243,7 +245,7 @@ class DappBackend:
                 raise NoPendingTransaction("the signed challenge is not a transaction prepared for this user")
             del self._pending[verified.challenge]
         _, prepared, _, linked = pending
-        result = self.chain.submit(prepared, verified.assertion)
+        result = self.chain.submit(prepared, verified.assertion, verified.credential)
         if linked is not None:
             with self._lock:
                 _, new_credential = self._unlinked.pop(linked)

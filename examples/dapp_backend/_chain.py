@@ -31,7 +31,7 @@ from examples.dapp_backend._backend import PreparedCall
 from examples.dapp_backend._errors import ValidatorRejected
 from sso_signer._codec import hex_encode
 from sso_signer.rpc import EthClient
-from sso_signer.sso import FatSignature, era_custom_signature, validator_init_data
+from sso_signer.sso import FatSignature, era_custom_signature, preflight_era, validator_init_data
 from sso_signer.webauthn import Assertion, PasskeyCredential
 from sso_signer.zksync import Eip712Transaction
 
@@ -122,8 +122,15 @@ class EraAnvilGateway:
         }
         return PreparedCall(account, tx.to or "", value, data, challenge, summary, _EraPayload(tx))
 
-    def submit(self, prepared: PreparedCall, assertion: Assertion) -> dict[str, Any]:
-        """Encode the approval, have the validator check it from the account, then run the call.
+    def submit(
+        self, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
+    ) -> dict[str, Any]:
+        """Encode the approval, preflight it, have the validator check it from the account, run the call.
+
+        Args:
+            prepared: The call from :meth:`prepare_call`.
+            assertion: The verified assertion over its signed hash.
+            credential: The passkey that signed (its key and origin, as the validator stores them).
 
         Returns:
             The signed transaction bytes and what happened on-chain.
@@ -135,6 +142,8 @@ class EraAnvilGateway:
         assert isinstance(prepared.payload, _EraPayload), "prepared by another gateway"
         tx = prepared.payload.transaction
         fat = FatSignature.from_assertion(assertion)  # normalises a high-s signature to low-s
+        # The validator's rules, off-chain and in its order: a failure names the rule before anything is sent.
+        preflight_era(tx.signed_hash(), fat, credential)
         custom = era_custom_signature(fat.encode(), self.validator)
         signed = tx.replace(custom_signature=custom)
         accepted = self._validator_accepts(prepared.account, tx.signed_hash(), fat.encode())

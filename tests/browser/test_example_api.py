@@ -1,0 +1,137 @@
+"""The example backend's JSON API without a browser: a headless passkey drives it, and every bad request gets
+the error class that names what was wrong."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from eth_utils.address import to_checksum_address
+
+from examples.dapp_backend import RunningExample, running_example
+from sso_signer._codec import b64url_decode
+from sso_signer.webauthn import HeadlessPasskey
+
+pytestmark = pytest.mark.chain
+
+
+@pytest.fixture(scope="module")
+def example() -> Iterator[RunningExample]:
+    with running_example(serve=True) as running:
+        yield running
+
+
+def _post(example: RunningExample, path: str, body: object) -> tuple[int, dict[str, Any]]:
+    url = f"http://127.0.0.1:{example.server.port}{path}"
+    response = httpx.post(url, json=body, timeout=30)
+    answer: dict[str, Any] = response.json()
+    return response.status_code, answer
+
+
+def _sign_up(example: RunningExample) -> tuple[str, HeadlessPasskey, dict[str, Any]]:
+    name = f"api-{secrets.token_hex(4)}"
+    passkey = HeadlessPasskey.generate(
+        rp_id="localhost", origin=example.server.origin, counter_mode="increment"
+    )
+    status, options = _post(example, "/api/register/options", {"user": name})
+    assert status == 200, options
+    status, answer = _post(
+        example, "/api/register/verify", {"user": name, "credential": passkey.register_from_options(options)}
+    )
+    assert status == 200, answer
+    return name, passkey, answer
+
+
+def _approve(
+    example: RunningExample, name: str, passkey: HeadlessPasskey, to: str, value: int
+) -> dict[str, Any]:
+    status, request = _post(example, "/api/tx/options", {"user": name, "to": to, "value": str(value)})
+    assert status == 200, request
+    approval = passkey.sign(b64url_decode(request["options"]["challenge"]))
+    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": approval.to_json()})
+    assert status == 200, answer
+    return answer
+
+
+def test_a_headless_passkey_signs_up_and_sends(example: RunningExample) -> None:
+    name, passkey, signed_up = _sign_up(example)
+    recipient = to_checksum_address(secrets.token_bytes(20))
+    answer = _approve(example, name, passkey, recipient, 4242)
+    assert answer["validatorAccepted"] is True
+    assert example.eth.get_balance(recipient) == 4242
+    assert example.eth.get_transaction_count(signed_up["account"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        ("/api/register/options", {"user": "no spaces allowed"}, 400, "InvalidRequest"),
+        ("/api/register/options", {"user": 7}, 400, "InvalidRequest"),
+        ("/api/register/options", ["not", "an", "object"], 400, "NotJson"),
+        ("/api/register/verify", {"credential": {}}, 400, "InvalidRequest"),
+        ("/api/register/verify", {"user": "nobody-here", "credential": {}}, 409, "UnknownUser"),
+        ("/api/tx/options", {"user": "nobody-here", "to": "0x" + "11" * 20}, 409, "UnknownUser"),
+        ("/api/tx/options", {"user": "nobody-here", "to": "0x1234"}, 400, "InvalidRequest"),
+        (
+            "/api/login/verify",
+            {"credential": {"id": "AA", "type": "public-key"}},
+            400,
+            "InvalidCredentialJson",
+        ),
+        ("/api/nothing", {}, 404, "NotFound"),
+    ],
+)
+def test_bad_requests_name_the_failed_check(
+    example: RunningExample, path: str, body: object, status: int, error: str
+) -> None:
+    got_status, answer = _post(example, path, body)
+    assert (got_status, answer["error"]) == (status, error), answer
+
+
+def test_bad_amounts_are_refused(example: RunningExample) -> None:
+    name, _, _ = _sign_up(example)
+    for value in ("-1", "1.5", True, 2**256):
+        status, answer = _post(
+            example, "/api/tx/options", {"user": name, "to": "0x" + "22" * 20, "value": value}
+        )
+        assert (status, answer["error"]) == (400, "InvalidRequest"), value
+
+
+def test_a_taken_user_name_cannot_sign_up_again(example: RunningExample) -> None:
+    name, _, _ = _sign_up(example)
+    status, answer = _post(example, "/api/register/options", {"user": name})
+    assert (status, answer["error"]) == (409, "AccountAlreadyExists")
+
+
+def test_another_users_passkey_cannot_approve(example: RunningExample) -> None:
+    alice, _, _ = _sign_up(example)
+    _, mallory_key, _ = _sign_up(example)
+    status, request = _post(example, "/api/tx/options", {"user": alice, "to": "0x" + "33" * 20, "value": "1"})
+    assert status == 200
+    # Mallory's passkey is not among the credentials allowed for Alice's transaction.
+    forged = mallory_key.sign(b64url_decode(request["options"]["challenge"]))
+    status, answer = _post(example, "/api/tx/submit", {"user": alice, "credential": forged.to_json()})
+    assert (status, answer["error"]) == (403, "CredentialNotAllowed"), answer
+    assert example.eth.get_balance("0x" + "33" * 20) == 0
+
+
+def test_a_sign_in_assertion_is_not_a_transaction_approval(example: RunningExample) -> None:
+    name, passkey, _ = _sign_up(example)
+    status, options = _post(example, "/api/login/options", {"user": name})
+    login = passkey.sign(b64url_decode(options["challenge"]))
+    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": login.to_json()})
+    assert (status, answer["error"]) == (409, "NoPendingTransaction"), answer
+
+
+def test_the_same_transaction_asked_twice_gets_the_same_challenge(example: RunningExample) -> None:
+    name, passkey, _ = _sign_up(example)
+    body = {"user": name, "to": "0x" + "44" * 20, "value": "2"}
+    first = _post(example, "/api/tx/options", body)[1]
+    again = _post(example, "/api/tx/options", body)[1]
+    assert first["options"]["challenge"] == again["options"]["challenge"]
+    approval = passkey.sign(b64url_decode(again["options"]["challenge"]))
+    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": approval.to_json()})
+    assert (status, answer["validatorAccepted"]) == (200, True)
