@@ -6,6 +6,7 @@ temp log (redacted when shown), and stops it cleanly (terminate, then kill after
 
 from __future__ import annotations
 
+from sso_signer.node._alto import ENTRY_POINT_V08, AltoBundler
 from sso_signer.node._anvil import (
     ANVIL_CHAIN_ID,
     ANVIL_ZKSYNC_CHAIN_ID,
@@ -23,6 +24,8 @@ __all__ = [
     "ANVIL_CHAIN_ID",
     "ANVIL_ZKSYNC_CHAIN_ID",
     "DEV_MNEMONIC",
+    "ENTRY_POINT_V08",
+    "AltoBundler",
     "AnvilNode",
     "AnvilZkSyncNode",
     "LocalNode",

@@ -19,10 +19,11 @@ from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStar
 __all__ = ["ManagedProcess", "find_executable", "free_port", "redact"]
 
 # The repository root when running from a checkout (node_modules lives there).
-_REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 _KEY_LINE = re.compile(r"(\(\d+\)\s+)(0x)?[0-9a-fA-F]{64}")
 _MNEMONIC_LINE = re.compile(r"(Mnemonic:\s*).*", re.IGNORECASE)
+_ERROR_LINE = re.compile(r"\berror\b|\bpanic|\bfatal\b|address already in use|EADDRINUSE", re.IGNORECASE)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -66,7 +67,7 @@ def find_executable(given: str | os.PathLike[str] | None, name: str, node_module
             return found
         raise NodeBinaryNotFound(f"{name}: {given} is not an executable file")
     if node_modules_path is not None:
-        for root in (pathlib.Path.cwd(), _REPO_ROOT):
+        for root in (pathlib.Path.cwd(), REPO_ROOT):
             candidate = root / "node_modules" / node_modules_path
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 return str(candidate)
@@ -193,7 +194,11 @@ class ManagedProcess:
 
     def fail(self, message: str) -> None:
         """Stop the process and raise :class:`NodeStartFailed` with the redacted log tail."""
-        tail = self.log_text(tail=40)
+        lines = self.log_text().splitlines()
+        # The line that names the failure is often followed by many lines of debug output: show it first.
+        errors = [line for line in lines if _ERROR_LINE.search(line)][-10:]
+        shown = ["(error lines)", *errors, "(last lines)"] if errors else []
+        tail = "\n".join([*shown, *lines[-40:]])
         self.stop(keep_logs=True)
         where = f" (full log: {self.log_path})" if self.log_path else ""
         raise NodeStartFailed(message + where, log_tail=tail)

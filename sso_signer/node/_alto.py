@@ -1,0 +1,246 @@
+"""The Pimlico Alto ERC-4337 bundler (npm ``@pimlico/alto``) as a managed local process."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Sequence
+from typing import Any, Self
+
+from eth_account.signers.local import LocalAccount
+
+from sso_signer.node._anvil import LocalNode
+from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
+from sso_signer.node._process import REPO_ROOT, ManagedProcess, find_executable, free_port
+from sso_signer.rpc import JsonRpcClient, RetryPolicy, RpcError, RpcTransportError, to_address
+
+__all__ = ["ENTRY_POINT_V08", "AltoBundler"]
+
+ENTRY_POINT_V08 = "0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108"
+_ALTO_ENTRY = "@pimlico/alto/esm/cli/alto.js"
+
+
+def _key_hex(key: str | bytes | LocalAccount) -> str:
+    if isinstance(key, LocalAccount):
+        raw = bytes(key.key)
+    elif isinstance(key, bytes):
+        raw = key
+    else:
+        raw = bytes.fromhex(key.removeprefix("0x")) if len(key.removeprefix("0x")) == 64 else b""
+    if len(raw) != 32:
+        # The key itself is never echoed.
+        raise NodeStartFailed("alto: a private key must be 32 bytes (hex, bytes or a LocalAccount)")
+    return "0x" + raw.hex()
+
+
+class AltoBundler:
+    """Alto, started as ``node <alto.js>`` against a node, on a free loopback port.
+
+    The private keys are handed to Alto through its ``ALTO_*`` environment variables, not the command line,
+    so they do not show in the process list; they are also redacted from any log text this object returns.
+    Deploying the EntryPoint beforehand is the caller's job (``sso_signer.erc4337``).
+
+    Args:
+        rpc_url: The chain's JSON-RPC URL (an anvil node's ``url``).
+        entry_points: EntryPoint address(es) to serve.
+        executor_private_keys: Funded keys Alto submits bundles with.
+        utility_private_key: A funded key for Alto's own set-up transactions (simulation contracts).
+        port: A fixed port; default a free one.
+        node_binary: The ``node`` executable; default from ``PATH``.
+        alto_entry: Path to ``alto.js``; default ``node_modules/@pimlico/alto/esm/cli/alto.js``.
+        safe_mode: Alto's ``--safe-mode`` (needs a tracing node; off for anvil).
+        extra_args: More Alto arguments.
+        startup_timeout: Seconds to wait for ``eth_supportedEntryPoints`` to answer.
+        keep_logs: Keep the log file after ``stop()``.
+    """
+
+    def __init__(
+        self,
+        rpc_url: str,
+        *,
+        entry_points: Sequence[str] = (ENTRY_POINT_V08,),
+        executor_private_keys: Sequence[str | bytes | LocalAccount],
+        utility_private_key: str | bytes | LocalAccount,
+        port: int | None = None,
+        node_binary: str | os.PathLike[str] | None = None,
+        alto_entry: str | os.PathLike[str] | None = None,
+        safe_mode: bool = False,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 60.0,
+        keep_logs: bool = False,
+    ) -> None:
+        self.rpc_url = rpc_url
+        self.entry_points = tuple(to_address(e, "entry_points[]") for e in entry_points)
+        if not self.entry_points:
+            raise NodeStartFailed("alto: at least one entry point is required")
+        if not executor_private_keys:
+            raise NodeStartFailed("alto: at least one executor private key is required")
+        self._executor_keys = tuple(_key_hex(k) for k in executor_private_keys)
+        self._utility_key = _key_hex(utility_private_key)
+        self._requested_port = port
+        self.node_binary = find_executable(node_binary, "node", None)
+        self.alto_entry = _find_alto(alto_entry)
+        self.safe_mode = safe_mode
+        self.extra_args = tuple(extra_args)
+        self.startup_timeout = startup_timeout
+        self.keep_logs = keep_logs
+        self._process: ManagedProcess | None = None
+        self._port: int | None = None
+
+    def __repr__(self) -> str:
+        state = self.url if self.running else "stopped"
+        return f"AltoBundler({state}, entry_points={list(self.entry_points)})"
+
+    @classmethod
+    def for_node(
+        cls,
+        node: LocalNode,
+        *,
+        entry_points: Sequence[str] = (ENTRY_POINT_V08,),
+        executor_index: int = 8,
+        utility_index: int = 7,
+        **kwargs: Any,
+    ) -> AltoBundler:
+        """An Alto for a running local node, paying with two of its funded dev accounts.
+
+        Args:
+            node: A started local node.
+            entry_points: EntryPoint address(es).
+            executor_index: Which dev account submits bundles (a high index keeps it away from tests).
+            utility_index: Which dev account Alto uses for set-up.
+            **kwargs: More constructor arguments.
+
+        Returns:
+            An unstarted bundler.
+        """
+        accounts = node.accounts
+        return cls(
+            node.url,
+            entry_points=entry_points,
+            executor_private_keys=[accounts[executor_index]],
+            utility_private_key=accounts[utility_index],
+            **kwargs,
+        )
+
+    @property
+    def running(self) -> bool:
+        """``True`` while Alto is alive."""
+        return self._process is not None and self._process.running
+
+    @property
+    def url(self) -> str:
+        """Alto's JSON-RPC endpoint."""
+        if not self.running or self._port is None:
+            raise NodeNotRunning("alto is not running; call start() or use it as a context manager")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def pid(self) -> int | None:
+        """Alto's process id."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def log_path(self) -> str | None:
+        """Path of Alto's log file."""
+        if self._process is None or self._process.log_path is None:
+            return None
+        return str(self._process.log_path)
+
+    def log_text(self, tail: int | None = None) -> str:
+        """Alto's output so far, with the private keys redacted."""
+        return self._process.log_text(tail=tail) if self._process is not None else ""
+
+    def client(self, **kwargs: Any) -> JsonRpcClient:
+        """A new JSON-RPC client on the bundler (the caller closes it)."""
+        return JsonRpcClient(self.url, **kwargs)
+
+    def _argv(self, port: int) -> list[str]:
+        return [
+            self.node_binary,
+            self.alto_entry,
+            "--entrypoints",
+            ",".join(self.entry_points),
+            "--rpc-url",
+            self.rpc_url,
+            "--port",
+            str(port),
+            "--safe-mode",
+            "true" if self.safe_mode else "false",
+            *self.extra_args,
+        ]
+
+    def start(self) -> AltoBundler:
+        """Start Alto and wait until it answers ``eth_supportedEntryPoints`` with our entry points.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            NodeStartFailed: If Alto exits or is not ready in time (with the redacted log tail).
+        """
+        if self.running:
+            return self
+        tries = 1 if self._requested_port else 3
+        for attempt in range(1, tries + 1):
+            port = self._requested_port or free_port()
+            env = {
+                "ALTO_EXECUTOR_PRIVATE_KEYS": ",".join(self._executor_keys),
+                "ALTO_UTILITY_PRIVATE_KEY": self._utility_key,
+            }
+            process = ManagedProcess(
+                "alto",
+                self._argv(port),
+                env=env,
+                secrets=(*self._executor_keys, self._utility_key),
+                keep_logs=self.keep_logs,
+            )
+            self._process, self._port = process, port
+            process.spawn()
+            url = f"http://127.0.0.1:{port}"
+
+            def ready(url: str = url) -> bool:
+                return self._ready(url)
+
+            try:
+                process.wait_ready(ready, self.startup_timeout, interval=0.1)
+            except NodeStartFailed:
+                if attempt < tries and "eaddrinuse" in process.raw_log().lower():
+                    continue
+                raise
+            return self
+        raise NodeStartFailed("alto: no free port found")  # pragma: no cover - the loop returns or raises
+
+    def _ready(self, url: str) -> bool:
+        try:
+            with JsonRpcClient(url, timeout=1.0, retry=RetryPolicy(attempts=1)) as rpc:
+                served = rpc.request("eth_supportedEntryPoints")
+        except (RpcTransportError, RpcError):
+            return False
+        if not isinstance(served, list):
+            return False
+        return {str(e).lower() for e in served} >= {e.lower() for e in self.entry_points}
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop Alto: terminate, kill after ``timeout`` seconds, reap. Safe to call twice."""
+        if self._process is not None:
+            self._process.stop(timeout)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _find_alto(given: str | os.PathLike[str] | None) -> str:
+    if given is not None:
+        path = pathlib.Path(given)
+        if path.is_file():
+            return str(path)
+        raise NodeBinaryNotFound(f"alto: {given} does not exist")
+    for root in (pathlib.Path.cwd(), REPO_ROOT):
+        candidate = root / "node_modules" / _ALTO_ENTRY
+        if candidate.is_file():
+            return str(candidate)
+    raise NodeBinaryNotFound(f"alto: node_modules/{_ALTO_ENTRY} not found (run scripts/bootstrap.sh node)")
