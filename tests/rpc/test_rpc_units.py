@@ -1,0 +1,260 @@
+"""Pure parts of the rpc room and the artifacts loader: revert decoding, value codecs, ABI helpers."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rpc.contracts import error_string, panic
+from sso_signer._artifacts import (
+    AbiArgumentError,
+    AbiDecodingError,
+    ArtifactNotFound,
+    InvalidArtifact,
+    UnknownAbiEntry,
+    load_artifact,
+)
+from sso_signer._errors import ConfigurationError, InvalidInputError, RemoteError
+from sso_signer.rpc import (
+    InvalidRpcParams,
+    MalformedRpcResponse,
+    Receipt,
+    RevertData,
+    RevertKind,
+    encode_block_id,
+    encode_tx_request,
+    is_idempotent,
+    local_tx_hash,
+    parse_quantity,
+)
+from sso_signer.rpc._core import RetryPolicy
+
+# -- revert data ------------------------------------------------------------------------------------------
+
+
+@given(st.text(max_size=200))
+def test_error_string_round_trip(reason: str) -> None:
+    revert = RevertData.decode(error_string(reason))
+    assert revert.kind is RevertKind.ERROR
+    assert revert.reason == reason
+
+
+@given(st.integers(min_value=0, max_value=2**256 - 1))
+def test_panic_round_trip(code: int) -> None:
+    revert = RevertData.decode(panic(code))
+    assert revert.kind is RevertKind.PANIC
+    assert revert.panic_code == code
+
+
+@given(st.binary(max_size=300))
+def test_decode_never_raises_and_keeps_raw(data: bytes) -> None:
+    revert = RevertData.decode(data)
+    assert revert.raw == data
+    assert isinstance(revert.describe(), str)
+
+
+def test_custom_error_selector_and_args() -> None:
+    selector = keccak(text="NotOwner(address)")[:4]
+    data = selector + encode(["address"], ["0x" + "11" * 20])
+    revert = RevertData.decode(data)
+    assert revert.kind is RevertKind.CUSTOM
+    assert revert.selector == selector
+    assert revert.args == data[4:]
+
+
+def test_truncated_error_string_is_unknown() -> None:
+    data = error_string("a long enough reason")[:-20]
+    assert RevertData.decode(data).kind is RevertKind.UNKNOWN
+    assert RevertData.decode(b"\x08\xc3").kind is RevertKind.UNKNOWN
+    assert RevertData.decode(b"").kind is RevertKind.EMPTY
+
+
+def test_panic_description_names_the_code() -> None:
+    assert "overflow" in RevertData.decode(panic(0x11)).describe()
+    assert "assert" in RevertData.decode(panic(0x01)).describe()
+
+
+# -- value codecs -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [None, 5, "5", "0x", "0xzz", "12"])
+def test_parse_quantity_rejects(bad: object) -> None:
+    with pytest.raises(MalformedRpcResponse):
+        parse_quantity(bad, "field")
+
+
+def test_block_ids() -> None:
+    assert encode_block_id(255) == "0xff"
+    assert encode_block_id("pending") == "pending"
+    for bad in (-1, "next", True):
+        with pytest.raises(InvalidRpcParams):
+            encode_block_id(bad)
+
+
+def test_tx_request_encoding() -> None:
+    encoded = encode_tx_request(
+        {"from": "0x" + "ab" * 20, "to": None, "data": b"\x01", "value": 0, "gas_limit": 21000}
+    )
+    assert encoded["from"].lower() == "0x" + "ab" * 20
+    assert {k: v for k, v in encoded.items() if k != "from"} == {
+        "data": "0x01",
+        "value": "0x0",
+        "gas": "0x5208",
+    }
+    assert "to" not in encoded
+    for bad in ({"value": -1}, {"data": 5}, {"to": "0x12"}, {"unknown": 1}, {"gas": True}):
+        with pytest.raises(InvalidRpcParams):
+            encode_tx_request(bad)
+
+
+def test_local_hash_rules() -> None:
+    assert local_tx_hash(b"\x02\xc0") == keccak(b"\x02\xc0")
+    assert local_tx_hash(b"\x71\xc0") is None
+
+
+def test_idempotency_classes() -> None:
+    for method in (
+        "eth_call",
+        "eth_getBalance",
+        "eth_sendRawTransaction",
+        "zks_estimateFee",
+        "zks_L1ChainId",
+    ):
+        assert is_idempotent(method), method
+    for method in ("eth_sendTransaction", "evm_mine", "anvil_setBalance", "personal_sign", "eth_sign"):
+        assert not is_idempotent(method), method
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    policy = RetryPolicy(attempts=10, backoff=0.1, multiplier=2.0, max_backoff=0.5)
+    assert [policy.delay(n) for n in range(1, 6)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+
+
+def test_receipt_parse_rejects_missing_fields() -> None:
+    with pytest.raises(MalformedRpcResponse, match="status"):
+        Receipt.from_rpc(
+            {
+                "transactionHash": "0x" + "00" * 32,
+                "blockNumber": "0x1",
+                "blockHash": "0x" + "00" * 32,
+                "transactionIndex": "0x0",
+                "from": "0x" + "11" * 20,
+                "to": None,
+                "contractAddress": None,
+                "gasUsed": "0x5208",
+                "cumulativeGasUsed": "0x5208",
+                "logs": [],
+            }
+        )
+
+
+def test_error_categories() -> None:
+    assert issubclass(InvalidRpcParams, InvalidInputError)
+    assert issubclass(MalformedRpcResponse, RemoteError)
+    assert issubclass(ArtifactNotFound, ConfigurationError)
+
+
+# -- artifacts --------------------------------------------------------------------------------------------
+
+ABI = [
+    {
+        "type": "constructor",
+        "inputs": [{"name": "owner", "type": "address"}, {"name": "n", "type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "set",
+        "inputs": [{"name": "v", "type": "uint256"}],
+        "outputs": [],
+        "stateMutability": "nonpayable",
+    },
+    {
+        "type": "function",
+        "name": "set",
+        "inputs": [{"name": "k", "type": "bytes32"}, {"name": "v", "type": "uint256"}],
+        "outputs": [],
+        "stateMutability": "nonpayable",
+    },
+    {
+        "type": "function",
+        "name": "get",
+        "inputs": [
+            {
+                "name": "key",
+                "type": "tuple",
+                "components": [{"name": "a", "type": "uint8"}, {"name": "b", "type": "bytes"}],
+            }
+        ],
+        "outputs": [{"name": "", "type": "uint256"}, {"name": "", "type": "string"}],
+        "stateMutability": "view",
+    },
+    {"type": "error", "name": "NotOwner", "inputs": [{"name": "who", "type": "address"}]},
+]
+
+
+def _write(tmp_path: pathlib.Path, name: str, data: object) -> pathlib.Path:
+    (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    return tmp_path
+
+
+def test_artifact_encoders(tmp_path: pathlib.Path) -> None:
+    _write(tmp_path, "Thing", {"abi": ABI, "bytecode": "0x6001", "deployedBytecode": {"object": "0x00"}})
+    art = load_artifact("Thing", directory=tmp_path)
+    assert (art.bytecode, art.deployed_bytecode) == (b"\x60\x01", b"\x00")
+    owner = "0x" + "22" * 20
+    assert art.deploy_data(owner, 7) == b"\x60\x01" + encode(["address", "uint256"], [owner, 7])
+    assert art.encode_call("set(uint256)", 5) == keccak(text="set(uint256)")[:4] + encode(["uint256"], [5])
+    assert art.selector("get") == keccak(text="get((uint8,bytes))")[:4]
+    assert art.encode_call("get", (1, b"x"))[4:] == encode(["(uint8,bytes)"], [(1, b"x")])
+    assert art.decode_output("get", encode(["uint256", "string"], [9, "hi"])) == (9, "hi")
+    error_data = keccak(text="NotOwner(address)")[:4] + encode(["address"], [owner])
+    assert art.decode_error(error_data) == ("NotOwner(address)", (owner,))
+    assert art.decode_error(b"\x00\x00\x00\x01") is None
+
+
+def test_artifact_encoder_errors(tmp_path: pathlib.Path) -> None:
+    _write(tmp_path, "Thing", {"abi": ABI, "bytecode": "0x", "deployedBytecode": "0x"})
+    art = load_artifact("Thing", directory=tmp_path)
+    with pytest.raises(UnknownAbiEntry, match="overloaded"):
+        art.encode_call("set", 1)
+    with pytest.raises(UnknownAbiEntry):
+        art.encode_call("missing")
+    with pytest.raises(AbiArgumentError):
+        art.encode_call("set(uint256)", -1)
+    with pytest.raises(AbiArgumentError):
+        art.deploy_data("0x" + "22" * 20)
+    with pytest.raises(AbiDecodingError):
+        art.decode_output("get", b"\x01")
+
+
+def test_missing_and_broken_artifacts(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(ArtifactNotFound, match=r"scripts/build-contracts\.sh"):
+        load_artifact("Nothing", directory=tmp_path)
+    with pytest.raises(ArtifactNotFound):
+        load_artifact("../etc/passwd", directory=tmp_path)
+    (tmp_path / "Bad.json").write_text("{")
+    with pytest.raises(InvalidArtifact):
+        load_artifact("Bad", directory=tmp_path)
+    _write(tmp_path, "Linked", {"abi": [], "bytecode": "0x60__$abc$__", "deployedBytecode": "0x"})
+    with pytest.raises(InvalidArtifact, match="unlinked"):
+        load_artifact("Linked", directory=tmp_path)
+    _write(tmp_path, "NoAbi", {"bytecode": "0x", "deployedBytecode": "0x"})
+    with pytest.raises(InvalidArtifact, match="abi"):
+        load_artifact("NoAbi", directory=tmp_path)
+
+
+def test_rebuilt_artifact_is_reread(tmp_path: pathlib.Path) -> None:
+    import os
+
+    path = _write(tmp_path, "Thing", {"abi": [], "bytecode": "0x01", "deployedBytecode": "0x"}) / "Thing.json"
+    assert load_artifact("Thing", directory=tmp_path).bytecode == b"\x01"
+    path.write_text(json.dumps({"abi": [], "bytecode": "0x02", "deployedBytecode": "0x"}))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert load_artifact("Thing", directory=tmp_path).bytecode == b"\x02"
