@@ -1,0 +1,214 @@
+"""The SQLite store: atomic single-use challenges, durability under SIGKILL, races between processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from sso_signer.webauthn import (
+    ChallengeAlreadyIssued,
+    ChallengeAlreadyUsed,
+    ChallengeExpired,
+    ChallengePurposeMismatch,
+    ChallengeStore,
+    ChallengeUnknown,
+    CredentialNotFound,
+    CredentialStore,
+    DuplicateCredential,
+    HeadlessPasskey,
+    PasskeyCredential,
+    PasskeyStore,
+    PendingChallenge,
+    SQLiteStore,
+    StoreCorrupt,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = 1_700_000_000.0
+
+
+def _credential(user: bytes = b"user-1") -> PasskeyCredential:
+    return HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost", user_handle=user).credential
+
+
+def _run_python(code: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+
+
+def test_store_satisfies_the_protocols(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "s.db") as store:
+        assert isinstance(store, PasskeyStore)
+        assert isinstance(store, ChallengeStore)
+        assert isinstance(store, CredentialStore)
+
+
+def test_credentials_crud(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "s.db") as store:
+        a, b = _credential(), _credential()
+        other = _credential(b"user-2")
+        for cred in (a, b, other):
+            store.add_credential(cred)
+        assert store.credentials_for_user(b"user-1") == [a, b]
+        assert store.credentials_for_user(b"nobody") == []
+        with pytest.raises(DuplicateCredential):
+            store.add_credential(a)
+        store.update_sign_count(a.credential_id, 9, backup_state=False)
+        updated = store.get_credential(a.credential_id)
+        assert updated.sign_count == 9
+        assert not updated.backup_state
+        store.remove_credential(a.credential_id)
+        with pytest.raises(CredentialNotFound):
+            store.get_credential(a.credential_id)
+        with pytest.raises(CredentialNotFound):
+            store.remove_credential(a.credential_id)
+        with pytest.raises(CredentialNotFound):
+            store.update_sign_count(a.credential_id, 1, backup_state=True)
+    # Persisted: a new connection sees the same rows.
+    with SQLiteStore(tmp_path / "s.db") as again:
+        assert again.credentials_for_user(b"user-1") == [b]
+
+
+def test_challenge_lifecycle(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "s.db") as store:
+        pending = PendingChallenge(b"c" * 32, "authentication", NOW + 10, credential_ids=(b"id-1", b"id-2"))
+        store.add_challenge(pending)
+        with pytest.raises(ChallengeAlreadyIssued):
+            store.add_challenge(pending)
+        with pytest.raises(ChallengePurposeMismatch):
+            store.consume_challenge(b"c" * 32, purpose="registration", now=NOW)
+        with pytest.raises(ChallengeUnknown):
+            store.consume_challenge(b"d" * 32, purpose="authentication", now=NOW)
+        with pytest.raises(ChallengeExpired):
+            store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW + 10)
+        assert store.get_challenge(b"c" * 32, purpose="authentication", now=NOW) == pending
+        assert store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW) == pending
+        with pytest.raises(ChallengeAlreadyUsed):
+            store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW)
+        store.add_challenge(PendingChallenge(b"e" * 32, "registration", NOW - 1))
+        assert store.purge_challenges(now=NOW + 86400, keep_used_for=3600) == 2
+        with pytest.raises(ChallengeUnknown):
+            store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW)
+
+
+def test_damaged_row_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as store:
+        cred = _credential()
+        store.add_credential(cred)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE credentials SET cose_key = x'a0'")
+    conn.commit()
+    conn.close()
+    with SQLiteStore(path) as store, pytest.raises(StoreCorrupt):
+        store.get_credential(cred.credential_id)
+
+
+WRITER = """
+    import sys
+    from sso_signer.webauthn import HeadlessPasskey, SQLiteStore
+    base = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost", user_handle=b"u").credential
+    from dataclasses import replace
+    store = SQLiteStore(sys.argv[1])
+    start = int(sys.argv[2])
+    i = start
+    while True:
+        store.add_credential(replace(base, credential_id=i.to_bytes(8, "big") * 2))
+        print(i, flush=True)  # acknowledged only after add_credential returned (committed)
+        i += 1
+"""
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_sigkill_loses_nothing_acknowledged(tmp_path: Path, round_: int) -> None:
+    path = tmp_path / "kill.db"
+    SQLiteStore(path).close()
+    writer = _run_python(WRITER, str(path), str(round_ * 1_000_000))
+    assert writer.stdout is not None
+    acked: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(acked) < 40 + 20 * round_ and time.monotonic() < deadline:
+        line = writer.stdout.readline()
+        if not line:
+            break
+        acked.append(int(line))
+    os.kill(writer.pid, signal.SIGKILL)  # mid-stream: the writer is inside its next transaction
+    writer.wait(timeout=10)
+    acked.extend(int(line) for line in writer.stdout.read().split())
+    assert writer.returncode == -signal.SIGKILL
+    assert len(acked) >= 40, writer.stderr.read() if writer.stderr else ""
+
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    stored = {
+        int.from_bytes(row[0][:8], "big") for row in conn.execute("SELECT credential_id FROM credentials")
+    }
+    conn.close()
+    assert set(acked) <= stored
+    # At most the one in flight was committed without being acknowledged.
+    assert len(stored - set(acked)) <= 1
+    with SQLiteStore(path) as store:
+        assert len(store.credentials_for_user(b"u")) == len(stored)
+
+
+RACER = """
+    import sys, time
+    from sso_signer.webauthn import ChallengeInvalid, SQLiteStore
+    store = SQLiteStore(sys.argv[1])
+    start_at = float(sys.argv[2])
+    count = int(sys.argv[3])
+    for i in range(count):
+        # Every racer goes for challenge i at the same instant, so each one is a real collision.
+        while time.time() < start_at + i * 0.02:
+            pass
+        try:
+            store.consume_challenge(i.to_bytes(32, "big"), purpose="authentication", now=1.0)
+            print("won", i, flush=True)
+        except ChallengeInvalid as exc:
+            print("lost", i, type(exc).__name__, flush=True)
+"""
+
+
+def test_racing_processes_consume_each_challenge_exactly_once(tmp_path: Path) -> None:
+    path = tmp_path / "race.db"
+    count = 60
+    with SQLiteStore(path) as store:
+        for i in range(count):
+            store.add_challenge(PendingChallenge(i.to_bytes(32, "big"), "authentication", expires_at=100.0))
+    start_at = time.time() + 1.0  # both interpreters are up before the start signal
+    racers = [_run_python(RACER, str(path), str(start_at), str(count)) for _ in range(2)]
+    outputs = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=60)
+        assert racer.returncode == 0, err
+        outputs.append(out.split("\n"))
+    wins: dict[int, int] = {}
+    per_racer = [sum(line.startswith("won") for line in lines) for lines in outputs]
+    print("wins per racer", per_racer)
+    # Both won some: the collisions really happened (one racer winning all 60 coin flips is ~1e-18).
+    assert min(per_racer) > 0, per_racer
+    for lines in outputs:
+        for line in filter(None, lines):
+            verdict, index, *reason = line.split()
+            if verdict == "won":
+                wins[int(index)] = wins.get(int(index), 0) + 1
+            else:
+                assert reason == ["ChallengeAlreadyUsed"]
+    assert wins == dict.fromkeys(range(count), 1)
+    with SQLiteStore(path) as store, pytest.raises(ChallengeAlreadyUsed):
+        store.consume_challenge((0).to_bytes(32, "big"), purpose="authentication", now=1.0)
