@@ -1,8 +1,9 @@
 """Root of the sso-signer exception tree.
 
 Every error the SDK raises derives from :class:`SsoSignerError`. Each room of the package (``webauthn``,
-``zksync``, ``erc4337``, ``rpc``, ``sso``, ``node``) defines its concrete errors in its own ``_errors`` module,
-derived from one of the categories below; :mod:`sso_signer.exceptions` re-exports the whole tree and documents it.
+``zksync``, ``erc4337``, ``rpc``, ``sso``, ``node``) defines its concrete errors in its own ``_errors``
+module, derived from one of the categories below; :mod:`sso_signer.exceptions` re-exports the whole tree
+and documents it.
 
 Concrete classes are named after the check that failed (``OriginMismatch``, ``HighSSignature``), so an
 ``except`` clause, a log line or an HTTP error mapping can name the cause without parsing messages.
