@@ -1,0 +1,131 @@
+"""Deploying the ERC-4337 SSO contracts on a chain: EntryPoint v0.8, the WebAuthn validator, the modular
+account behind a beacon and its factory.
+
+:func:`deploy_msa_contracts` only sends transactions through an :class:`~sso_signer.rpc.EthClient`; starting
+processes (anvil, Alto) is left to :class:`sso_signer.local_erc4337.LocalErc4337Stack`, since this room
+does not manage processes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from sso_signer._artifacts import load_artifact
+from sso_signer.erc4337 import deploy_entry_point_v08
+from sso_signer.rpc import EthClient
+from sso_signer.sso._errors import SsoSignerConfigError
+from sso_signer.sso._signature import checksum_address
+
+__all__ = ["MsaDeployment", "deploy_msa_contracts"]
+
+
+@dataclass(frozen=True, slots=True)
+class MsaDeployment:
+    """Where the ERC-4337 SSO contracts live on one chain (what the official ``contracts.json`` lists).
+
+    Attributes:
+        chain_id: The chain.
+        entry_point: EntryPoint v0.8.
+        factory: ``MSAFactory`` (``deployAccount(bytes32,bytes)``).
+        beacon: The beacon the account proxies follow.
+        account_implementation: The ``ModularSmartAccount`` implementation behind the beacon.
+        webauthn_validator: The ``WebAuthnValidator`` module.
+        test_token: A mintable ERC-20 for local tests, when deployed.
+    """
+
+    chain_id: int
+    entry_point: str
+    factory: str
+    beacon: str
+    account_implementation: str
+    webauthn_validator: str
+    test_token: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("entry_point", "factory", "beacon", "account_implementation", "webauthn_validator"):
+            object.__setattr__(self, name, checksum_address(getattr(self, name), field=name))
+        if self.test_token is not None:
+            object.__setattr__(self, "test_token", checksum_address(self.test_token, field="test_token"))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (camelCase keys)."""
+        data = asdict(self)
+        return {_camel(k): v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | str) -> MsaDeployment:
+        """Parse :meth:`to_json` output (a dict or its JSON text).
+
+        Raises:
+            SsoSignerConfigError: If a key is missing or the text is not JSON.
+            MalformedAddress: If an address is malformed.
+        """
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise SsoSignerConfigError(f"deployment JSON does not parse: {exc}") from exc
+        if not isinstance(data, Mapping):
+            raise SsoSignerConfigError("deployment JSON must be an object")
+        try:
+            return cls(
+                chain_id=int(data["chainId"]),
+                entry_point=data["entryPoint"],
+                factory=data["factory"],
+                beacon=data["beacon"],
+                account_implementation=data["accountImplementation"],
+                webauthn_validator=data["webauthnValidator"],
+                test_token=data.get("testToken"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SsoSignerConfigError(f"deployment JSON: missing or bad key {exc}") from exc
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def deploy_msa_contracts(
+    eth: EthClient, deployer: LocalAccount, *, test_token: bool = False, beacon_owner: str | None = None
+) -> MsaDeployment:
+    """Deploy EntryPoint v0.8 (if absent) and the SSO ERC-4337 contracts from the built artifacts.
+
+    Args:
+        eth: A client of the chain.
+        deployer: A funded account sending the deployments.
+        test_token: Also deploy the mintable ``Erc4337TestToken``.
+        beacon_owner: Who may upgrade the beacon; default the deployer.
+
+    Returns:
+        The addresses.
+
+    Raises:
+        ArtifactNotFound: If the contracts are not built (run ``scripts/build-contracts.sh``).
+        EntryPointDeploymentFailed, EntryPointArtifactMismatch: If EntryPoint v0.8 cannot be put in place.
+        TransactionReverted, RpcError: If a deployment fails.
+    """
+    chain_id = eth.chain_id()
+    entry_point = deploy_entry_point_v08(eth, deployer)
+    validator, _ = eth.deploy_contract(deployer, load_artifact("WebAuthnValidator").deploy_data())
+    implementation, _ = eth.deploy_contract(deployer, load_artifact("ModularSmartAccount").deploy_data())
+    owner = checksum_address(beacon_owner or deployer.address, field="beacon_owner")
+    beacon, _ = eth.deploy_contract(deployer, load_artifact("MSABeacon").deploy_data(implementation, owner))
+    factory, _ = eth.deploy_contract(deployer, load_artifact("MSAFactory").deploy_data(beacon))
+    token = None
+    if test_token:
+        token, _ = eth.deploy_contract(deployer, load_artifact("Erc4337TestToken").deploy_data())
+    return MsaDeployment(
+        chain_id=chain_id,
+        entry_point=entry_point,
+        factory=factory,
+        beacon=beacon,
+        account_implementation=implementation,
+        webauthn_validator=validator,
+        test_token=token,
+    )
