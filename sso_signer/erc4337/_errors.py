@@ -1,4 +1,3 @@
-# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
 """Concrete errors of the ``erc4337`` room (UserOperations, execute calldata, EntryPoint, bundler).
 
 Each class names the check that failed. Bundler rejections carry the EntryPoint ``AAxx`` code when the bundler
