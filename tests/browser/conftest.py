@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from browser.cdp import Chromium, Page, find_chromium
+from tests.browser.cdp import Chromium, Page, find_chromium
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"

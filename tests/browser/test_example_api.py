@@ -18,9 +18,9 @@ from sso_signer.webauthn import HeadlessPasskey
 pytestmark = pytest.mark.chain
 
 
-@pytest.fixture(scope="module")
-def example() -> Iterator[RunningExample]:
-    with running_example(serve=True) as running:
+@pytest.fixture(scope="module", params=["era", "erc4337"])
+def example(request: pytest.FixtureRequest) -> Iterator[RunningExample]:
+    with running_example(flow=request.param, serve=True) as running:
         yield running
 
 

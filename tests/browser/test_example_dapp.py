@@ -1,4 +1,4 @@
-"""End to end: the example dapp in Chromium with a virtual authenticator, the backend, and the Era
+"""End to end, Era flow: the example dapp in Chromium with a virtual authenticator, the backend, and the Era
 validator on anvil. What real browsers do is covered: high-s signatures, extra clientDataJSON keys, a
 missing crossOrigin, a foreign origin, a replayed assertion and a reused challenge."""
 
@@ -18,7 +18,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from browser.conftest import Tab
+from tests.browser.conftest import Tab
 from examples.dapp_backend import ExampleServer, RunningExample, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.sso import decode_era_custom_signature
@@ -41,7 +41,7 @@ CHROMIUM_EXTRA_KEY = {
 
 @pytest.fixture(scope="module")
 def example() -> Iterator[RunningExample]:
-    with running_example(serve=True) as running:
+    with running_example(flow="era", serve=True) as running:
         yield running
 
 

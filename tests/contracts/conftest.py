@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from contracts.era_chain import EraValidator, new_account
+from tests.contracts.era_chain import EraValidator, new_account
 from sso_signer._artifacts import ArtifactNotFound, load_artifact
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from contracts.era_chain import EraValidator, Rule, new_account
+from tests.contracts.era_chain import EraValidator, Rule, new_account
 from sso_signer._artifacts import ArtifactNotFound, load_artifact
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
 from sso_signer.sso import FatSignature

@@ -9,8 +9,8 @@ import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from contracts.era_cases import ORIGIN, RP_ID, Keys, build_cases, register_keys
-from contracts.era_chain import REVERTING_RULES, EraValidator, Rule, new_account, transaction_struct
+from tests.contracts.era_cases import ORIGIN, RP_ID, Keys, build_cases, register_keys
+from tests.contracts.era_chain import REVERTING_RULES, EraValidator, Rule, new_account, transaction_struct
 from sso_signer._codec import b64url_decode
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import ExecutionReverted

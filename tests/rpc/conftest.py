@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from rpc.contracts import initcode_for
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from tests.rpc.contracts import initcode_for
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from rpc.contracts import error_string
 from sso_signer.rpc import (
     AsyncEthClient,
     AsyncJsonRpcClient,
@@ -42,6 +41,7 @@ from sso_signer.rpc import (
     SendStatus,
     TransactionRejected,
 )
+from tests.rpc.contracts import error_string
 
 FAST = RetryPolicy(attempts=3, backoff=0.0)
 
@@ -495,3 +495,32 @@ async def test_logs_carry_no_params(kind: str, caplog: pytest.LogCaptureFixture)
     await Driver(kind, script).eth_call("send_raw_transaction", raw)
     assert caplog.records  # the retry was logged ...
     assert all(raw.hex() not in record.getMessage() for record in caplog.records)  # ... without the bytes
+
+
+async def test_send_retry_rejected_after_possible_delivery_is_looked_up(kind: str) -> None:
+    raw = _raw_eip1559()
+    mined = {"hash": "0x" + keccak(raw).hex(), "nonce": "0x0"}
+    script = Script(httpx.ReadTimeout("lost"), err(-32000, "nonce too low"), ok(mined))
+    outcome = await Driver(kind, script).eth_call("try_send_raw_transaction", raw)
+    assert outcome.status is SendStatus.SENT
+    assert [r["method"] for r in script.requests] == [
+        "eth_sendRawTransaction",
+        "eth_sendRawTransaction",
+        "eth_getTransactionByHash",
+    ]
+
+
+async def test_send_retry_rejected_and_unknown_to_node_is_not_sent(kind: str) -> None:
+    raw = _raw_eip1559()
+    script = Script(httpx.ReadTimeout("lost"), err(-32000, "nonce too low"), ok(None))
+    outcome = await Driver(kind, script).eth_call("try_send_raw_transaction", raw)
+    assert outcome.status is SendStatus.NOT_SENT
+    assert isinstance(outcome.error, TransactionRejected)
+
+
+async def test_era_send_retry_rejected_stays_unknown(kind: str) -> None:
+    raw = bytes([0x71]) + b"\xc0"
+    script = Script(httpx.ReadTimeout("lost"), err(-32000, "nonce too low"))
+    outcome = await Driver(kind, script).eth_call("try_send_raw_transaction", raw)
+    assert outcome.status is SendStatus.UNKNOWN
+    assert outcome.tx_hash is None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from rpc.contracts import error_string, initcode_for, panic, returning_runtime, reverting_runtime
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import (
     AsyncEthClient,
@@ -21,6 +21,7 @@ from sso_signer.rpc import (
     TransactionRejected,
     TransactionReverted,
 )
+from tests.rpc.contracts import error_string, initcode_for, panic, returning_runtime, reverting_runtime
 
 pytestmark = pytest.mark.chain
 
@@ -175,3 +176,77 @@ async def test_async_client_full_flow(anvil: AnvilNode) -> None:
             await eth.send_transaction(sender, address, gas=50_000)
         assert mined.value.revert is not None
         assert mined.value.revert.kind is RevertKind.PANIC
+
+
+class _LoseFirstSendAnswer(httpx.BaseTransport):
+    """Forwards to the real node, but drops the node's answer to the first eth_sendRawTransaction."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.dropped = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not self.dropped and b"eth_sendRawTransaction" in request.content:
+            response.read()
+            self.dropped = True
+            raise httpx.ReadTimeout("answer lost on the way back", request=request)
+        return response
+
+
+class _AsyncLoseFirstSendAnswer(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.dropped = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if not self.dropped and b"eth_sendRawTransaction" in request.content:
+            await response.aread()
+            self.dropped = True
+            raise httpx.ReadTimeout("answer lost on the way back", request=request)
+        return response
+
+
+def _signed_self_transfer(anvil: AnvilNode, index: int, nonce: int) -> bytes:
+    return bytes(
+        anvil.accounts[index]
+        .sign_transaction(
+            {
+                "type": 2,
+                "chainId": anvil.chain_id,
+                "nonce": nonce,
+                "to": anvil.accounts[index].address,
+                "value": 1,
+                "gas": 21000,
+                "maxFeePerGas": 10**11,
+                "maxPriorityFeePerGas": 1,
+            }
+        )
+        .raw_transaction
+    )
+
+
+def test_lost_answer_to_a_delivered_send_is_found_sent(anvil: AnvilNode) -> None:
+    # The first send reaches anvil and is mined; only its answer is lost. The re-send of the same bytes is
+    # refused (nonce too low); the client looks the hash up and reports the truth: sent.
+    transport = _LoseFirstSendAnswer()
+    with EthClient(anvil.url, transport=transport) as eth:
+        raw = _signed_self_transfer(anvil, 6, eth.get_transaction_count(anvil.accounts[6].address, "pending"))
+        outcome = eth.try_send_raw_transaction(raw)
+    assert transport.dropped
+    assert outcome.status is SendStatus.SENT
+    assert outcome.tx_hash == keccak(raw)
+    receipt = anvil.eth.wait_for_receipt(keccak(raw))
+    assert receipt.succeeded
+
+
+async def test_async_lost_answer_to_a_delivered_send_is_found_sent(anvil: AnvilNode) -> None:
+    transport = _AsyncLoseFirstSendAnswer()
+    async with AsyncEthClient(anvil.url, transport=transport) as eth:
+        nonce = await eth.get_transaction_count(anvil.accounts[6].address, "pending")
+        raw = _signed_self_transfer(anvil, 6, nonce)
+        tx_hash = await eth.send_raw_transaction(raw)
+        assert transport.dropped
+        assert tx_hash == keccak(raw)
+        assert (await eth.wait_for_receipt(tx_hash)).succeeded

@@ -11,7 +11,6 @@ from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rpc.contracts import error_string, panic
 from sso_signer._artifacts import (
     AbiArgumentError,
     AbiDecodingError,
@@ -34,6 +33,7 @@ from sso_signer.rpc import (
     parse_quantity,
 )
 from sso_signer.rpc._core import RetryPolicy
+from tests.rpc.contracts import error_string, panic
 
 # -- revert data ------------------------------------------------------------------------------------------
 

@@ -1,0 +1,89 @@
+"""End to end, ERC-4337 flow: passkeys made in Chromium own ModularSmartAccounts on anvil, and transfers
+approved in the browser really execute through EntryPoint v0.8."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_private_key
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
+
+from tests.browser.conftest import Tab
+from examples.dapp_backend import RunningExample, running_example
+from sso_signer._codec import b64url_decode
+from sso_signer.webauthn import EcdsaSignature, P256PublicKey
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def example() -> Iterator[RunningExample]:
+    with running_example(flow="erc4337", serve=True) as running:
+        yield running
+
+
+def _details(shown: dict[str, Any]) -> dict[str, Any]:
+    assert shown["state"] != "error", f"page reported {shown['message']}"
+    parsed: dict[str, Any] = json.loads(shown["details"])
+    return parsed
+
+
+def _url(text: str) -> str:
+    return text.replace("+", "-").replace("/", "_").rstrip("=")
+
+
+def _sign_up(tab: Tab, example: RunningExample) -> dict[str, Any]:
+    tab.open(example.server.origin)
+    tab.fill("name", f"user-{secrets.token_hex(4)}")
+    return _details(tab.run("signup"))
+
+
+def _approve(tab: Tab, to: str, value: int) -> dict[str, Any]:
+    tab.fill("to", to)
+    tab.fill("value", str(value))
+    return _details(tab.run("approve"))
+
+
+def test_sign_up_deploys_an_account_holding_the_browser_passkey(tab: Tab, example: RunningExample) -> None:
+    signed_up = _sign_up(tab, example)
+    account = signed_up["account"]
+    assert example.eth.get_code(account) != b""
+    (held,) = tab.page.authenticator_credentials(tab.authenticator_id)
+    key = load_der_private_key(b64url_decode(_url(held["privateKey"])), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    public = P256PublicKey.from_cryptography(key.public_key())
+    data = function_signature_to_4byte_selector("getAccountKey(string,bytes,address)") + abi_encode(
+        ["string", "bytes", "address"],
+        [example.server.origin, b64url_decode(signed_up["credentialId"]), account],
+    )
+    ((x, y),) = abi_decode(["bytes32[2]"], example.eth.call({"to": example.validator, "data": data}))
+    assert (int.from_bytes(x, "big"), int.from_bytes(y, "big")) == (public.x, public.y)
+
+
+def test_browser_approved_transfers_execute_with_high_and_low_s(tab: Tab, example: RunningExample) -> None:
+    account = _sign_up(tab, example)["account"]
+    recipient = to_checksum_address(secrets.token_bytes(20))
+    seen: set[bool] = set()
+    sent = 0
+    before = example.eth.get_balance(account)
+    gas_cost = 0
+    # Chromium's authenticator returns high-s about half the time; send until both kinds went through.
+    while seen != {True, False} and sent < 30:
+        result = _approve(tab, recipient, 1000)
+        sent += 1
+        gas_cost += int(result["gasCost"])
+        raw = EcdsaSignature.from_der(b64url_decode(tab.last_credential()["response"]["signature"]))
+        assert result["lowS"] is raw.is_low_s
+        seen.add(raw.is_low_s)
+    assert seen == {True, False}, f"{sent} approvals, all low-s={seen}"
+    # The transfers really happened, paid by the account: value to the recipient, gas to the bundler.
+    assert example.eth.get_balance(recipient) == 1000 * sent
+    assert example.eth.get_balance(account) == before - 1000 * sent - gas_cost
