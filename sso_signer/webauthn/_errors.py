@@ -1,4 +1,3 @@
-# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
 """Concrete errors of the passkey room, each named after the check that failed.
 
 They derive from the categories of :mod:`sso_signer._errors`: malformed bytes are ``InvalidInputError``,

@@ -130,7 +130,7 @@ def recover_public_key(assertions: Sequence[Assertion]) -> P256PublicKey:
         The public key.
 
     Raises:
-        AmbiguousRecovery: Fewer than two assertions, or they leave several candidates (same message signed).
+        AmbiguousRecovery: Fewer than two assertions, or several candidates remain (the same signature twice).
         NoCommonRecoveredKey: No key fits every assertion (different credentials, or a tampered assertion).
         RecoveryFailed: A signature fits no key at all.
     """
@@ -144,7 +144,7 @@ def recover_public_key(assertions: Sequence[Assertion]) -> P256PublicKey:
     if not common:
         raise NoCommonRecoveredKey("no single public key fits all the assertions")
     if len(common) > 1:
-        raise AmbiguousRecovery("several keys fit; the assertions must sign different messages")
+        raise AmbiguousRecovery("several keys fit; give assertions with different signatures")
     key = common[0]
     for assertion in assertions:
         if not key.verify(assertion.ecdsa_signature, assertion.signed_message):

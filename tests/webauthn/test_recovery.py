@@ -63,9 +63,12 @@ def test_recovery_errors() -> None:
         recover_public_key([alice.sign(b"\x06" * 32)])
     with pytest.raises(NoCommonRecoveredKey):
         recover_public_key([alice.sign(b"\x06" * 32), bob.sign(b"\x07" * 32)])
-    # Same message twice (fixed counter, same challenge): both candidates survive the intersection.
+    # The same signature twice: both candidates survive the intersection. (Two signatures of one message
+    # are fine: their random nonces give different spurious candidates.)
+    twice = alice.sign(b"\x09" * 32)
     with pytest.raises(AmbiguousRecovery):
-        recover_public_key([alice.sign(b"\x09" * 32), alice.sign(b"\x09" * 32)])
+        recover_public_key([twice, twice])
+    assert recover_public_key([twice, alice.sign(b"\x09" * 32)]) == alice.public_key
     # About half of all x values have no curve point; a signature with such an r fits no key.
     digest = b"\x08" * 32
     for r in range(1, 50):
