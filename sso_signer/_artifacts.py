@@ -1,4 +1,3 @@
-# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
 """Compiled contract artifacts (ABI + bytecode) and small ABI encoding helpers.
 
 ``scripts/build-contracts.sh`` compiles ``contracts/src`` with forge and writes

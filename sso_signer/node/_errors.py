@@ -1,4 +1,3 @@
-# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
 """Errors of the local node room."""
 
 from __future__ import annotations

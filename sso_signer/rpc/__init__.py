@@ -8,7 +8,7 @@ client pairs share one I/O-free core: requests and flows are built and decoded o
 
 from __future__ import annotations
 
-from sso_signer.rpc._client import AsyncJsonRpcClient, CallLike, JsonRpcClient
+from sso_signer.rpc._client import AsyncJsonRpcClient, CallLike, JsonRpcClient, safe_url
 from sso_signer.rpc._core import IDEMPOTENT_METHODS, RetryPolicy, RpcCall, is_idempotent
 from sso_signer.rpc._errors import (
     BatchResponseMismatch,
@@ -91,5 +91,6 @@ __all__ = [
     "parse_quantity",
     "run_flow",
     "run_flow_async",
+    "safe_url",
     "to_address",
 ]

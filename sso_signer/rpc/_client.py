@@ -13,7 +13,7 @@ import httpx
 from sso_signer.rpc._core import RetryPolicy, RpcCall, RpcCore
 from sso_signer.rpc._errors import InvalidRpcParams, RpcError, RpcHttpStatusError, RpcTransportError
 
-__all__ = ["AsyncJsonRpcClient", "CallLike", "JsonRpcClient"]
+__all__ = ["AsyncJsonRpcClient", "CallLike", "JsonRpcClient", "safe_url"]
 
 log = logging.getLogger("sso_signer.rpc")
 
@@ -23,6 +23,17 @@ _HEADERS = {"content-type": "application/json", "accept": "application/json"}
 _NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Only a placeholder when a custom transport is given; the transport decides where bytes go.
 _TRANSPORT_URL = "http://rpc.transport/"
+
+
+def safe_url(url: str) -> str:
+    """The URL without path, query or credentials: hosted endpoints often carry an API key there."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "<invalid url>"
+    port = f":{parsed.port}" if parsed.port else ""
+    hidden = "/…" if (parsed.path not in ("", "/") or parsed.query or parsed.userinfo) else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{hidden}"
 
 
 def _as_call(call: CallLike) -> RpcCall:
@@ -102,7 +113,7 @@ class JsonRpcClient:
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
+        return f"{type(self).__name__}({safe_url(self.url)!r})"
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -200,7 +211,7 @@ class AsyncJsonRpcClient:
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.url!r})"
+        return f"{type(self).__name__}({safe_url(self.url)!r})"
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

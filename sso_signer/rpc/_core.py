@@ -75,10 +75,15 @@ def is_idempotent(method: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class RpcCall:
-    """One JSON-RPC request: a method and its positional parameters."""
+    """One JSON-RPC request: a method and its positional parameters.
+
+    ``retry`` overrides the client's choice (``None``: retry transport failures only if the method is
+    idempotent); it applies when the call is sent on its own, a batch decides for all its members.
+    """
 
     method: str
     params: tuple[Any, ...] = ()
+    retry: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,3 @@
-# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
 """Errors of the JSON-RPC room.
 
 Three families, so a caller can tell what happened to a request without parsing messages:

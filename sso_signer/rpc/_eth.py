@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from sso_signer._codec import hex_encode
-from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
+from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient, safe_url
 from sso_signer.rpc._core import RetryPolicy, RpcCall, is_already_known
 from sso_signer.rpc._errors import (
     ExecutionReverted,
@@ -51,6 +51,9 @@ __all__ = ["AsyncEthClient", "EthClient", "eth_flows"]
 log = logging.getLogger("sso_signer.rpc")
 
 DEFAULT_RECEIPT_TIMEOUT = 120.0
+# Tries of one eth_sendRawTransaction (always the same bytes) and the first back-off delay in seconds.
+SEND_ATTEMPTS = 3
+SEND_BACKOFF = 0.1
 
 
 def _hash_param(tx_hash: bytes) -> str:
@@ -139,29 +142,50 @@ class _Flows:
             raise InvalidRpcParams("raw transaction: expected non-empty bytes")
         raw = bytes(raw)
         local = local_tx_hash(raw)
-        try:
-            answer = yield RpcCall("eth_sendRawTransaction", (hex_encode(raw),))
-        except TransactionRejected as exc:
-            if is_already_known(exc):
-                # The node holds these exact bytes already (an earlier attempt got through).
-                if local is not None:
+        # Retried here rather than in the client: after an attempt that may have reached the node, a
+        # rejection of the next one ("nonce too low") may be about our own transaction, so it must be
+        # looked up before it can be called "not sent".
+        maybe_delivered = False
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                answer = yield RpcCall("eth_sendRawTransaction", (hex_encode(raw),), retry=False)
+            except TransactionRejected as exc:
+                if is_already_known(exc):
+                    # The node holds these exact bytes already (an earlier attempt, or another sender).
+                    if local is not None:
+                        return SendOutcome(SendStatus.SENT, raw, local, None)
+                    return SendOutcome(SendStatus.UNKNOWN, raw, None, exc)
+                if not maybe_delivered:
+                    return SendOutcome(SendStatus.NOT_SENT, raw, local, exc)
+                if local is None:
+                    return SendOutcome(SendStatus.UNKNOWN, raw, None, exc)
+                try:
+                    known = yield RpcCall("eth_getTransactionByHash", (hex_encode(local),))
+                except (RpcTransportError, RpcError, MalformedRpcResponse):
+                    return SendOutcome(SendStatus.UNKNOWN, raw, local, exc)
+                if known is not None:
                     return SendOutcome(SendStatus.SENT, raw, local, None)
-                return SendOutcome(SendStatus.UNKNOWN, raw, None, exc)
-            return SendOutcome(SendStatus.NOT_SENT, raw, local, exc)
-        except RpcTransportError as exc:
-            status = SendStatus.UNKNOWN if exc.maybe_delivered else SendStatus.NOT_SENT
-            return SendOutcome(status, raw, local, exc)
-        except MalformedRpcResponse as exc:
-            return SendOutcome(SendStatus.UNKNOWN, raw, local, exc)
-        except RpcError as exc:  # pragma: no cover - the core maps send errors to TransactionRejected
-            return SendOutcome(SendStatus.NOT_SENT, raw, local, exc)
-        try:
-            node_hash = parse_hash(answer, "eth_sendRawTransaction")
-        except MalformedRpcResponse as exc:
-            return SendOutcome(SendStatus.UNKNOWN, raw, local, exc)
-        if local is not None and node_hash != local:
-            log.warning("node reported tx hash 0x%s, computed 0x%s locally", node_hash.hex(), local.hex())
-        return SendOutcome(SendStatus.SENT, raw, node_hash, None)
+                return SendOutcome(SendStatus.NOT_SENT, raw, local, exc)
+            except RpcTransportError as exc:
+                maybe_delivered = maybe_delivered or exc.maybe_delivered
+                if attempt == SEND_ATTEMPTS:
+                    status = SendStatus.UNKNOWN if maybe_delivered else SendStatus.NOT_SENT
+                    return SendOutcome(status, raw, local, exc)
+                log.debug("eth_sendRawTransaction attempt %d failed; re-sending the same bytes", attempt)
+                yield Sleep(SEND_BACKOFF * 2 ** (attempt - 1))
+                continue
+            except MalformedRpcResponse as exc:
+                return SendOutcome(SendStatus.UNKNOWN, raw, local, exc)
+            except RpcError as exc:  # pragma: no cover - the core maps send errors to TransactionRejected
+                return SendOutcome(SendStatus.NOT_SENT, raw, local, exc)
+            try:
+                node_hash = parse_hash(answer, "eth_sendRawTransaction")
+            except MalformedRpcResponse as exc:
+                return SendOutcome(SendStatus.UNKNOWN, raw, local, exc)
+            if local is not None and node_hash != local:
+                log.warning("node reported tx hash 0x%s, computed 0x%s locally", node_hash.hex(), local.hex())
+            return SendOutcome(SendStatus.SENT, raw, node_hash, None)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @classmethod
     def send_raw_transaction(cls, raw: bytes) -> Flow[bytes]:
@@ -362,7 +386,7 @@ class EthClient:
         self.rpc = rpc
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.rpc.url!r})"
+        return f"{type(self).__name__}({safe_url(self.rpc.url)!r})"
 
     def close(self) -> None:
         """Close the underlying connection pool."""
@@ -579,7 +603,7 @@ class AsyncEthClient:
         self.rpc = rpc
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.rpc.url!r})"
+        return f"{type(self).__name__}({safe_url(self.rpc.url)!r})"
 
     async def aclose(self) -> None:
         """Close the underlying connection pool."""

@@ -60,7 +60,7 @@ def run_flow(rpc: JsonRpcClient, flow: Flow[T]) -> T:
             elif isinstance(step, Batch):
                 value = rpc.batch(step.calls, return_errors=step.return_errors)
             else:
-                value = rpc.request(step.method, step.params)
+                value = rpc.request(step.method, step.params, retry=step.retry)
         except SsoSignerError as exc:
             error = exc
 
@@ -81,6 +81,6 @@ async def run_flow_async(rpc: AsyncJsonRpcClient, flow: Flow[T]) -> T:
             elif isinstance(step, Batch):
                 value = await rpc.batch(step.calls, return_errors=step.return_errors)
             else:
-                value = await rpc.request(step.method, step.params)
+                value = await rpc.request(step.method, step.params, retry=step.retry)
         except SsoSignerError as exc:
             error = exc

@@ -258,3 +258,14 @@ def test_rebuilt_artifact_is_reread(tmp_path: pathlib.Path) -> None:
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert load_artifact("Thing", directory=tmp_path).bytecode == b"\x02"
+
+
+def test_repr_hides_api_keys_in_urls() -> None:
+    from sso_signer.rpc import EthClient, JsonRpcClient, safe_url
+
+    url = "https://user:pw@rpc.example.test:8443/v2/SECRETKEY?apikey=SECRET2"
+    assert safe_url(url) == "https://rpc.example.test:8443/…"
+    assert safe_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
+    for client in (JsonRpcClient(url), EthClient(url)):
+        assert "SECRET" not in repr(client)
+        assert "pw" not in repr(client)
