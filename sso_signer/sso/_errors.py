@@ -1,4 +1,3 @@
-# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
 """Concrete errors of the ``sso`` room (signature blobs, owner encodings, ERC-7739, preflight, signer).
 
 Encoding errors derive from :class:`~sso_signer._errors.InvalidInputError`. Preflight errors derive from
