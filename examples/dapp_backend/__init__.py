@@ -10,12 +10,14 @@ from __future__ import annotations
 from examples.dapp_backend._app import RunningExample, deploy_validator, running_example
 from examples.dapp_backend._backend import AccountGateway, DappBackend, PreparedCall
 from examples.dapp_backend._chain import EraAnvilGateway
+from examples.dapp_backend._erc4337 import Erc4337AnvilGateway
 from examples.dapp_backend._errors import (
     AccountAlreadyExists,
     InvalidRequest,
     MissingFunder,
     NoPendingTransaction,
     UnknownUser,
+    UserOperationFailed,
     ValidatorRejected,
     WrongUser,
 )
@@ -26,6 +28,7 @@ __all__ = [
     "AccountGateway",
     "DappBackend",
     "EraAnvilGateway",
+    "Erc4337AnvilGateway",
     "ExampleServer",
     "InvalidRequest",
     "MissingFunder",
@@ -33,6 +36,7 @@ __all__ = [
     "PreparedCall",
     "RunningExample",
     "UnknownUser",
+    "UserOperationFailed",
     "ValidatorRejected",
     "WrongUser",
     "deploy_validator",

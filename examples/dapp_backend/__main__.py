@@ -13,6 +13,13 @@ from examples.dapp_backend._app import running_example
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.dapp_backend", description=__doc__)
+    parser.add_argument(
+        "--flow",
+        choices=("erc4337", "era"),
+        default="erc4337",
+        help="erc4337: ModularSmartAccount, UserOperations executed by EntryPoint v0.8 (default); "
+        "era: the Era WebAuthValidator with stand-in accounts (plain anvil has no EraVM)",
+    )
     parser.add_argument("--port", type=int, default=8000, help="HTTP port on localhost (default 8000)")
     parser.add_argument("--database", default=":memory:", help="SQLite file for users and passkeys")
     parser.add_argument("--verbose", action="store_true", help="log every request")
@@ -20,10 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     signal.signal(signal.SIGTERM, _stop)  # a plain `kill` also stops anvil and closes the database
-    with running_example(port=args.port, database=args.database) as example:
-        print(
-            f"anvil chain {example.chain_id} at {example.node_url}; WebAuthValidator at {example.validator}"
-        )
+    with running_example(flow=args.flow, port=args.port, database=args.database) as example:
+        print(f"{example.flow} flow on anvil chain {example.chain_id} at {example.node_url}")
+        print(f"passkey validator at {example.validator}")
         print(f"open {example.server.origin}/ in a browser with a passkey (Ctrl-C stops)")
         try:
             example.server.serve_forever()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from eth_account.signers.local import LocalAccount
 
-from examples.dapp_backend._backend import DappBackend
+from examples.dapp_backend._backend import AccountGateway, DappBackend
 from examples.dapp_backend._chain import EraAnvilGateway
+from examples.dapp_backend._erc4337 import Erc4337AnvilGateway
 from examples.dapp_backend._errors import MissingFunder
 from examples.dapp_backend._server import ExampleServer
 from sso_signer._artifacts import load_artifact
@@ -22,11 +24,18 @@ __all__ = ["RunningExample", "deploy_validator", "running_example"]
 RP_ID = "localhost"
 RP_NAME = "sso-signer example dapp"
 
+Flow = Literal["erc4337", "era"]
+
 
 @dataclass(frozen=True, slots=True)
 class RunningExample:
-    """A started example: its backend, its HTTP server and the chain it talks to."""
+    """A started example: its backend, its HTTP server and the chain it talks to.
 
+    ``validator`` is the passkey validator the accounts use (``WebAuthnValidator`` for ``erc4337``,
+    ``WebAuthValidator`` for ``era``).
+    """
+
+    flow: Flow
     backend: DappBackend
     server: ExampleServer
     eth: EthClient
@@ -44,6 +53,7 @@ def deploy_validator(eth: EthClient, deployer: LocalAccount) -> str:
 @contextlib.contextmanager
 def running_example(
     *,
+    flow: Flow = "erc4337",
     port: int = 0,
     database: str = ":memory:",
     node_url: str | None = None,
@@ -55,11 +65,13 @@ def running_example(
     """Start (or join) a chain, deploy the validator, and build the backend and its server.
 
     Args:
+        flow: ``"erc4337"``: ModularSmartAccount + WebAuthnValidator, UserOperations run by EntryPoint v0.8;
+            ``"era"``: the Era WebAuthValidator with stand-in accounts (see ``_chain.py``).
         port: HTTP port on localhost (0: any free port).
         database: SQLite file for credentials, challenges and users.
         node_url: Use this node instead of starting anvil (needs ``funder_key``).
         funder: A funded account on ``node_url`` (pays for the users' accounts).
-        validator: An already deployed ``WebAuthValidator`` (deployed here if ``None``).
+        validator: With ``era``, an already deployed ``WebAuthValidator`` (deployed here if ``None``).
         serve: Start serving in a background thread (otherwise call ``server.serve_forever()``).
         extra_origins: Origins accepted besides the server's own (e.g. a front-end dev server).
 
@@ -76,13 +88,19 @@ def running_example(
         if funder is None:
             raise MissingFunder("a funded account is required with node_url")
         eth = stack.enter_context(EthClient(node_url))
-        validator = validator or deploy_validator(eth, funder)
+        gateway: AccountGateway
+        if flow == "erc4337":
+            erc4337 = Erc4337AnvilGateway.deploy(eth, funder)
+            gateway, validator = erc4337, erc4337.validator
+        else:
+            validator = validator or deploy_validator(eth, funder)
+            gateway = EraAnvilGateway(eth, funder, validator)
         server = ExampleServer({}, port=port)
         stack.callback(server.stop)
         store = stack.enter_context(SQLiteStore(database))
         rp = RelyingParty(rp_id=RP_ID, rp_name=RP_NAME, origins=(server.origin, *extra_origins), store=store)
-        backend = DappBackend(rp, EraAnvilGateway(eth, funder, validator), database=database)
+        backend = DappBackend(rp, gateway, database=database)
         server.endpoints.update(backend.endpoints())
         if serve:
             server.start()
-        yield RunningExample(backend, server, eth, node_url, eth.chain_id(), validator)
+        yield RunningExample(flow, backend, server, eth, node_url, eth.chain_id(), validator)

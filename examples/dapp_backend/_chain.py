@@ -17,6 +17,7 @@ What runs where
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,8 @@ class EraAnvilGateway:
         self.validator = to_checksum_address(validator)
         self.chain_id = eth.chain_id()
         self._stand_ins: dict[str, LocalAccount] = {}
+        # One funder for several request threads: its transactions must not race for a nonce.
+        self._funder_lock = threading.Lock()
 
     def create_account(self, credential: PasskeyCredential) -> str:
         """Create a stand-in account and install ``credential`` in the validator under it.
@@ -80,7 +83,8 @@ class EraAnvilGateway:
             TransactionReverted: If the validator refuses the key (its revert names the rule).
         """
         account: LocalAccount = Account.create()
-        self.eth.send_transaction(self.funder, to=account.address, value=_STAND_IN_FUNDING)
+        with self._funder_lock:
+            self.eth.send_transaction(self.funder, to=account.address, value=_STAND_IN_FUNDING)
         init = validator_init_data(credential.credential_id, credential.public_key, credential.origin)
         self.eth.send_transaction(
             account, to=self.validator, data=_ON_INSTALL + abi_encode(["bytes"], [init])

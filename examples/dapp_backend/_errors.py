@@ -1,9 +1,14 @@
-# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
 """Errors of the example backend, named after the check that failed, in the SDK's categories."""
 
 from __future__ import annotations
 
-from sso_signer._errors import ConfigurationError, InvalidInputError, StateError, VerificationError
+from sso_signer._errors import (
+    ConfigurationError,
+    InvalidInputError,
+    RemoteError,
+    StateError,
+    VerificationError,
+)
 
 __all__ = [
     "AccountAlreadyExists",
@@ -11,6 +16,7 @@ __all__ = [
     "MissingFunder",
     "NoPendingTransaction",
     "UnknownUser",
+    "UserOperationFailed",
     "ValidatorRejected",
     "WrongUser",
 ]
@@ -42,3 +48,7 @@ class ValidatorRejected(VerificationError):
 
 class MissingFunder(ConfigurationError):
     """An existing node was given without a funded private key to pay for the example's accounts."""
+
+
+class UserOperationFailed(RemoteError):
+    """The EntryPoint did not run the approved UserOperation to success (its call reverted, or no event)."""

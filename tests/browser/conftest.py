@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import pathlib
 import re
-import sys
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +16,6 @@ from tests.browser.cdp import Chromium, Page, find_chromium
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
-
-# The example lives outside the package (examples/); pytest does not put the repository root on sys.path.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 @pytest.hookimpl(wrapper=True)

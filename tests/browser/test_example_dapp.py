@@ -18,7 +18,6 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from tests.browser.conftest import Tab
 from examples.dapp_backend import ExampleServer, RunningExample, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.sso import decode_era_custom_signature
@@ -31,6 +30,7 @@ from sso_signer.webauthn import (
     P256PublicKey,
 )
 from sso_signer.zksync import Eip712Transaction
+from tests.browser.conftest import Tab
 
 pytestmark = pytest.mark.browser
 

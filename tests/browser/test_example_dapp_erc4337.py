@@ -16,10 +16,11 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from tests.browser.conftest import Tab
 from examples.dapp_backend import RunningExample, running_example
 from sso_signer._codec import b64url_decode
+from sso_signer.erc4337 import ENTRY_POINT_V08, EntryPoint
 from sso_signer.webauthn import EcdsaSignature, P256PublicKey
+from tests.browser.conftest import Tab
 
 pytestmark = pytest.mark.browser
 
@@ -84,6 +85,8 @@ def test_browser_approved_transfers_execute_with_high_and_low_s(tab: Tab, exampl
         assert result["lowS"] is raw.is_low_s
         seen.add(raw.is_low_s)
     assert seen == {True, False}, f"{sent} approvals, all low-s={seen}"
-    # The transfers really happened, paid by the account: value to the recipient, gas to the bundler.
+    # The transfers really happened, paid by the account: value to the recipient, gas to the bundler (the
+    # unused part of each prefund stays the account's deposit in the EntryPoint).
     assert example.eth.get_balance(recipient) == 1000 * sent
-    assert example.eth.get_balance(account) == before - 1000 * sent - gas_cost
+    deposit = EntryPoint(example.eth, ENTRY_POINT_V08).balance_of(account)
+    assert example.eth.get_balance(account) + deposit == before - 1000 * sent - gas_cost

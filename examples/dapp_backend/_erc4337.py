@@ -1,0 +1,181 @@
+"""The ERC-4337 side of the example: a ``ModularSmartAccount`` per user with the passkey in the
+``WebAuthnValidator``, and UserOperations that really execute on anvil.
+
+The backend submits an approved UserOperation to the EntryPoint itself (``handleOps`` from its own funded
+address, which is what a bundler does after simulation); point it at a bundler instead and nothing else
+changes: the UserOperation, its hash as the WebAuthn challenge and the ``validator ‖ fat`` signature are the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from examples.dapp_backend._backend import PreparedCall
+from examples.dapp_backend._errors import UserOperationFailed
+from sso_signer._codec import hex_encode
+from sso_signer.erc4337 import EntryPoint, UserOperation, encode_execute_single, user_operation_hash
+from sso_signer.rpc import EthClient
+from sso_signer.sso import FatSignature, erc4337_passkey_signature, preflight_erc4337
+from sso_signer.sso._msa_account import deploy_account_calldata, passkey_account_init_data
+from sso_signer.sso._msa_stack import MsaDeployment, deploy_msa_contracts
+from sso_signer.webauthn import Assertion, PasskeyCredential
+
+__all__ = ["Erc4337AnvilGateway"]
+
+_ADD_KEY = function_signature_to_4byte_selector("addValidationKey(bytes,bytes32[2],string)")
+_HANDLE_OPS = function_signature_to_4byte_selector(
+    "handleOps((address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)[],address)"
+)
+_PACKED_OP = "(address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)"
+_ACCOUNT_CREATED = keccak(text="AccountCreated(address,address)")
+_USER_OPERATION_EVENT = keccak(
+    text="UserOperationEvent(bytes32,address,address,uint256,bool,uint256,uint256)"
+)
+
+# Explicit limits: a passkey validation (JSON parsing, base64, P-256) needs a few hundred thousand gas, and
+# estimating needs a well-formed stub signature; fixed generous limits keep the example short. Unused gas
+# is not charged beyond the limits' prefund, which the account's deposit covers.
+_CALL_GAS = 300_000
+_VERIFICATION_GAS = 1_000_000
+_PRE_VERIFICATION_GAS = 100_000
+_ACCOUNT_FUNDING = 10**18
+
+
+@dataclass(frozen=True, slots=True)
+class _OpPayload:
+    operation: UserOperation
+
+
+class Erc4337AnvilGateway:
+    """Passkey accounts on the ERC-4337 SSO contracts, deployed on the given chain.
+
+    Args:
+        eth: A client of the chain.
+        funder: A funded account: deploys the accounts, funds them, and submits UserOperations.
+        deployment: The contracts (see :meth:`deploy`).
+    """
+
+    def __init__(self, eth: EthClient, funder: LocalAccount, deployment: MsaDeployment) -> None:
+        self.eth = eth
+        self.funder = funder
+        self.deployment = deployment
+        self.entry_point = EntryPoint(eth, deployment.entry_point)
+        self.validator = deployment.webauthn_validator
+        # One sender for several request threads: transactions from it must not race for a nonce.
+        self._funder_lock = threading.Lock()
+
+    @classmethod
+    def deploy(cls, eth: EthClient, funder: LocalAccount) -> Erc4337AnvilGateway:
+        """Deploy EntryPoint v0.8 (if absent), the validator, the account beacon and the factory."""
+        return cls(eth, funder, deploy_msa_contracts(eth, funder))
+
+    def create_account(self, credential: PasskeyCredential) -> str:
+        """Deploy a ``ModularSmartAccount`` with ``credential`` in the validator, and fund it.
+
+        Returns:
+            The account address (from the factory's ``AccountCreated`` event).
+
+        Raises:
+            UserOperationFailed: If the factory emitted no ``AccountCreated`` event.
+            TransactionReverted: If the factory reverts (the validator refuses the key, naming the rule).
+        """
+        init_data = passkey_account_init_data(credential, webauthn_validator=self.validator)
+        call = deploy_account_calldata(secrets.token_bytes(32), init_data)
+        with self._funder_lock:
+            receipt = self.eth.send_transaction(self.funder, to=self.deployment.factory, data=call)
+            created = [
+                log for log in receipt.logs if log.topics[:1] == (_ACCOUNT_CREATED,) and len(log.topics) > 1
+            ]
+            if not created:
+                raise UserOperationFailed("the factory emitted no AccountCreated event")
+            account = to_checksum_address(created[0].topics[1][-20:])
+            # The account pays for its own UserOperations (EntryPoint prefund) from its balance.
+            self.eth.send_transaction(self.funder, to=account, value=_ACCOUNT_FUNDING)
+        return str(account)
+
+    def link_key_call(self, account: str, credential: PasskeyCredential) -> tuple[str, bytes]:
+        """The call adding ``credential`` to the validator: ``addValidationKey(id, [x, y], origin)``."""
+        key = [credential.public_key.x_bytes, credential.public_key.y_bytes]
+        data = _ADD_KEY + abi_encode(
+            ["bytes", "bytes32[2]", "string"], [credential.credential_id, key, credential.origin]
+        )
+        return self.validator, data
+
+    def prepare_call(self, account: str, *, to: str, value: int, data: bytes) -> PreparedCall:
+        """Build the UserOperation ``execute(single call)``; its userOpHash is the challenge."""
+        gas_price = self.eth.gas_price()
+        tip = min(self.eth.max_priority_fee_per_gas(), gas_price)
+        op = UserOperation(
+            sender=account,
+            nonce=self.entry_point.get_nonce(account),
+            call_data=encode_execute_single(to_checksum_address(to), value, data),
+            call_gas_limit=_CALL_GAS,
+            verification_gas_limit=_VERIFICATION_GAS,
+            pre_verification_gas=_PRE_VERIFICATION_GAS,
+            max_fee_per_gas=2 * gas_price,
+            max_priority_fee_per_gas=tip,
+        )
+        challenge = user_operation_hash(
+            op, entry_point=self.deployment.entry_point, chain_id=self.deployment.chain_id
+        )
+        summary = {
+            "type": "ERC-4337 UserOperation",
+            "chainId": self.deployment.chain_id,
+            "sender": account,
+            "to": to_checksum_address(to),
+            "value": str(value),
+            "data": hex_encode(data),
+            "nonce": op.nonce,
+            "userOpHash": hex_encode(challenge),
+        }
+        return PreparedCall(account, to, value, data, challenge, summary, _OpPayload(op))
+
+    def submit(
+        self, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
+    ) -> dict[str, Any]:
+        """Sign the UserOperation with the assertion, preflight it, and have the EntryPoint run it.
+
+        Returns:
+            The userOpHash, the transaction hash and the operation's gas cost.
+
+        Raises:
+            PreflightError: The validator rule the signature breaks (nothing is sent).
+            UserOperationFailed: If the EntryPoint ran the operation but its call reverted.
+            TransactionReverted: If ``handleOps`` reverted (e.g. ``AA24 signature error``).
+        """
+        assert isinstance(prepared.payload, _OpPayload), "prepared by another gateway"
+        fat = FatSignature.from_assertion(assertion)  # normalises a high-s signature to low-s
+        preflight_erc4337(prepared.challenge, fat, credential)
+        op = prepared.payload.operation.replace(signature=erc4337_passkey_signature(self.validator, fat))
+        call = _HANDLE_OPS + abi_encode([f"{_PACKED_OP}[]", "address"], [[op.packed()], self.funder.address])
+        with self._funder_lock:
+            receipt = self.eth.send_transaction(self.funder, to=self.deployment.entry_point, data=call)
+        events = [
+            log for log in receipt.logs if log.topics[:2] == (_USER_OPERATION_EVENT, prepared.challenge)
+        ]
+        if len(events) != 1:
+            raise UserOperationFailed("the EntryPoint reported no UserOperationEvent for this operation")
+        _, success, gas_cost, gas_used = abi_decode(["uint256", "bool", "uint256", "uint256"], events[0].data)
+        if not success:
+            raise UserOperationFailed("the account's call reverted (the signature was accepted)")
+        return {
+            "message": "Approved: the EntryPoint validated the passkey signature and the call ran.",
+            "userOpHash": hex_encode(prepared.challenge),
+            "lowS": assertion.ecdsa_signature.is_low_s,
+            "validatorAccepted": True,
+            "executedBy": "EntryPoint v0.8 handleOps",
+            "transactionHash": hex_encode(receipt.transaction_hash),
+            "gasUsed": gas_used,
+            "gasCost": str(gas_cost),
+        }
