@@ -423,7 +423,11 @@ class BundlerClient:
         return run_flow(self.rpc, self.flows.get_user_operation_gas_price())
 
     def wait_for_user_operation_receipt(
-        self, user_op_hash: bytes, *, timeout: float = DEFAULT_USER_OP_TIMEOUT, poll_interval: float = 0.25,
+        self,
+        user_op_hash: bytes,
+        *,
+        timeout: float = DEFAULT_USER_OP_TIMEOUT,
+        poll_interval: float = 0.25,
         check: bool = True,
     ) -> UserOperationReceipt:
         """Poll until the op is included.
@@ -514,7 +518,11 @@ class AsyncBundlerClient:
         return await run_flow_async(self.rpc, self.flows.get_user_operation_gas_price())
 
     async def wait_for_user_operation_receipt(
-        self, user_op_hash: bytes, *, timeout: float = DEFAULT_USER_OP_TIMEOUT, poll_interval: float = 0.25,
+        self,
+        user_op_hash: bytes,
+        *,
+        timeout: float = DEFAULT_USER_OP_TIMEOUT,
+        poll_interval: float = 0.25,
         check: bool = True,
     ) -> UserOperationReceipt:
         """See :meth:`BundlerClient.wait_for_user_operation_receipt`."""

@@ -118,7 +118,9 @@ def deploy_entry_point_v08(
         )
     initcode = load_entry_point_v08_initcode(node_modules)
     eth.send_transaction(
-        deployer, to=to_checksum_address(DETERMINISTIC_DEPLOYER), data=ENTRY_POINT_V08_SALT + initcode,
+        deployer,
+        to=to_checksum_address(DETERMINISTIC_DEPLOYER),
+        data=ENTRY_POINT_V08_SALT + initcode,
         gas=_DEPLOY_GAS,
     )
     if not eth.get_code(ENTRY_POINT_V08):

@@ -100,8 +100,15 @@ class BundlerError(RemoteError):
         data: The JSON-RPC ``data`` member, if any.
     """
 
-    def __init__(self, message: str, *, code: int | None = None, aa_code: str | None = None,
-                 reason: str = "", data: object = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        aa_code: str | None = None,
+        reason: str = "",
+        data: object = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.aa_code = aa_code
@@ -132,8 +139,16 @@ class InsufficientPrefund(AccountValidationFailed):
 class AccountValidationReverted(AccountValidationFailed):
     """AA23: ``validateUserOp`` reverted; ``revert_data`` holds the revert bytes if given."""
 
-    def __init__(self, message: str, *, code: int | None = None, aa_code: str | None = None,
-                 reason: str = "", data: object = None, revert_data: bytes = b"") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        aa_code: str | None = None,
+        reason: str = "",
+        data: object = None,
+        revert_data: bytes = b"",
+    ) -> None:
         super().__init__(message, code=code, aa_code=aa_code, reason=reason, data=data)
         self.revert_data = revert_data
 

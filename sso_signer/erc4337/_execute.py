@@ -101,8 +101,9 @@ def _as_call(item: Call | tuple[str, int, bytes] | Sequence[object]) -> Call:
     return Call(target, value, data)  # type: ignore[arg-type]
 
 
-def encode_execute_single(target: str, value: int = 0, data: bytes = b"", *,
-                          exec_type: ExecType = ExecType.DEFAULT) -> bytes:
+def encode_execute_single(
+    target: str, value: int = 0, data: bytes = b"", *, exec_type: ExecType = ExecType.DEFAULT
+) -> bytes:
     """Calldata of ``execute`` running one call.
 
     Args:
@@ -124,8 +125,9 @@ def encode_execute_single(target: str, value: int = 0, data: bytes = b"", *,
     return EXECUTE_SELECTOR + abi_encode(["bytes32", "bytes"], [mode, packed])
 
 
-def encode_execute_batch(calls: Iterable[Call | tuple[str, int, bytes]], *,
-                         exec_type: ExecType = ExecType.DEFAULT) -> bytes:
+def encode_execute_batch(
+    calls: Iterable[Call | tuple[str, int, bytes]], *, exec_type: ExecType = ExecType.DEFAULT
+) -> bytes:
     """Calldata of ``execute`` running a batch of calls in order.
 
     Args:

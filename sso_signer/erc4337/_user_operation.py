@@ -207,9 +207,14 @@ class UserOperation:
         _check_uint(self.nonce, _U256, "nonce")
         for name in ("call_data", "factory_data", "paymaster_data", "signature"):
             setter(self, name, _check_bytes(getattr(self, name), name))
-        for name in ("call_gas_limit", "verification_gas_limit", "max_fee_per_gas",
-                     "max_priority_fee_per_gas", "paymaster_verification_gas_limit",
-                     "paymaster_post_op_gas_limit"):
+        for name in (
+            "call_gas_limit",
+            "verification_gas_limit",
+            "max_fee_per_gas",
+            "max_priority_fee_per_gas",
+            "paymaster_verification_gas_limit",
+            "paymaster_post_op_gas_limit",
+        ):
             _check_uint(getattr(self, name), _U128, name)
         _check_uint(self.pre_verification_gas, _U256, "pre_verification_gas")
         if self.factory is None:
@@ -218,8 +223,11 @@ class UserOperation:
         else:
             setter(self, "factory", _check_address(self.factory, "factory"))
         if self.paymaster is None:
-            if (self.paymaster_data or self.paymaster_verification_gas_limit
-                    or self.paymaster_post_op_gas_limit):
+            if (
+                self.paymaster_data
+                or self.paymaster_verification_gas_limit
+                or self.paymaster_post_op_gas_limit
+            ):
                 raise OrphanPaymasterFields("paymaster gas limits or data are set but paymaster is None")
         else:
             setter(self, "paymaster", _check_address(self.paymaster, "paymaster"))
@@ -268,8 +276,13 @@ class UserOperation:
     @property
     def required_prefund(self) -> int:
         """The most the EntryPoint may charge: the sum of all gas limits times ``maxFeePerGas``."""
-        gas = (self.verification_gas_limit + self.call_gas_limit + self.pre_verification_gas
-               + self.paymaster_verification_gas_limit + self.paymaster_post_op_gas_limit)
+        gas = (
+            self.verification_gas_limit
+            + self.call_gas_limit
+            + self.pre_verification_gas
+            + self.paymaster_verification_gas_limit
+            + self.paymaster_post_op_gas_limit
+        )
         return gas * self.max_fee_per_gas
 
     def packed(self) -> tuple[str, int, bytes, bytes, bytes, int, bytes, bytes, bytes]:
@@ -279,18 +292,44 @@ class UserOperation:
             ``(sender, nonce, initCode, callData, accountGasLimits, preVerificationGas, gasFees,
             paymasterAndData, signature)``.
         """
-        return (self.sender, self.nonce, self.init_code, self.call_data, self.account_gas_limits,
-                self.pre_verification_gas, self.gas_fees, self.paymaster_and_data, self.signature)
+        return (
+            self.sender,
+            self.nonce,
+            self.init_code,
+            self.call_data,
+            self.account_gas_limits,
+            self.pre_verification_gas,
+            self.gas_fees,
+            self.paymaster_and_data,
+            self.signature,
+        )
 
     def struct_hash(self) -> bytes:
         """keccak256 of the EIP-712 ``PackedUserOperation`` struct (the signature is not part of it)."""
         return keccak(
             abi_encode(
-                ["bytes32", "address", "uint256", "bytes32", "bytes32", "bytes32", "uint256", "bytes32",
-                 "bytes32"],
-                [PACKED_USEROP_TYPEHASH, self.sender, self.nonce, keccak(self.init_code),
-                 keccak(self.call_data), self.account_gas_limits, self.pre_verification_gas, self.gas_fees,
-                 keccak(self.paymaster_and_data)],
+                [
+                    "bytes32",
+                    "address",
+                    "uint256",
+                    "bytes32",
+                    "bytes32",
+                    "bytes32",
+                    "uint256",
+                    "bytes32",
+                    "bytes32",
+                ],
+                [
+                    PACKED_USEROP_TYPEHASH,
+                    self.sender,
+                    self.nonce,
+                    keccak(self.init_code),
+                    keccak(self.call_data),
+                    self.account_gas_limits,
+                    self.pre_verification_gas,
+                    self.gas_fees,
+                    keccak(self.paymaster_and_data),
+                ],
             )
         )
 

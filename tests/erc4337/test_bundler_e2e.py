@@ -75,7 +75,10 @@ def passkey() -> HeadlessPasskey:
 def account(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> MsaPasskeyAccount:
     """The counterfactual account; the first test creates it with its first UserOperation."""
     return MsaPasskeyAccount.counterfactual(
-        deployment=stack.deployment, eth=stack.eth, bundler=stack.bundler, credential=passkey,
+        deployment=stack.deployment,
+        eth=stack.eth,
+        bundler=stack.bundler,
+        credential=passkey,
         salt=account_salt("alice@example.org"),
     )
 
@@ -101,12 +104,14 @@ def test_counterfactual_address_matches_factory_and_entry_point(
     assert not account.is_deployed()
     init_data = passkey_account_init_data(passkey, webauthn_validator=stack.deployment.webauthn_validator)
     factory = load_artifact("MSAFactory")
-    raw = stack.eth.call({
-        "to": stack.deployment.factory,
-        "data": factory.encode_call(
-            "getAddress", SENDER_CREATOR_V08, account_salt("alice@example.org"), init_data
-        ),
-    })
+    raw = stack.eth.call(
+        {
+            "to": stack.deployment.factory,
+            "data": factory.encode_call(
+                "getAddress", SENDER_CREATOR_V08, account_salt("alice@example.org"), init_data
+            ),
+        }
+    )
     (predicted,) = abi_decode(["address"], raw)
     assert predicted.lower() == account.address.lower()
 
@@ -141,8 +146,10 @@ def test_first_user_operation_creates_the_account_and_pays_for_itself(
     assert len(created) == 1
     assert created[0].topics[1][-20:].hex() == account.address[2:].lower()
     assert created[0].topics[2][-20:].hex() == SENDER_CREATOR_V08[2:].lower()
-    print(f"\n[gas] initCode + passkey + transfer: vgl={op.verification_gas_limit} cgl={op.call_gas_limit} "
-          f"pvg={op.pre_verification_gas} actualGasUsed={receipt.actual_gas_used}")
+    print(
+        f"\n[gas] initCode + passkey + transfer: vgl={op.verification_gas_limit} cgl={op.call_gas_limit} "
+        f"pvg={op.pre_verification_gas} actualGasUsed={receipt.actual_gas_used}"
+    )
 
 
 def test_batch_of_two_transfers(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
@@ -156,8 +163,10 @@ def test_batch_of_two_transfers(stack: LocalErc4337Stack, account: MsaPasskeyAcc
     assert stack.eth.get_balance(first) == 10**9
     assert stack.eth.get_balance(second) == 2 * 10**9
     assert account.get_nonce() == nonce_before + 1
-    print(f"\n[gas] batch of 2 transfers: vgl={op.verification_gas_limit} cgl={op.call_gas_limit} "
-          f"pvg={op.pre_verification_gas} actualGasUsed={receipt.actual_gas_used}")
+    print(
+        f"\n[gas] batch of 2 transfers: vgl={op.verification_gas_limit} cgl={op.call_gas_limit} "
+        f"pvg={op.pre_verification_gas} actualGasUsed={receipt.actual_gas_used}"
+    )
 
 
 def test_erc20_transfer(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
@@ -183,7 +192,11 @@ def test_erc20_transfer(stack: LocalErc4337Stack, account: MsaPasskeyAccount) ->
 def test_account_created_by_direct_factory_call(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> None:
     salt = account_salt("alice@example.org")
     direct, deploy_receipt = MsaPasskeyAccount.deploy(
-        deployment=stack.deployment, eth=stack.eth, bundler=stack.bundler, credential=passkey, salt=salt,
+        deployment=stack.deployment,
+        eth=stack.eth,
+        bundler=stack.bundler,
+        credential=passkey,
+        salt=salt,
         deployer=stack.funder,
     )
     assert deploy_receipt.status == 1
@@ -193,10 +206,12 @@ def test_account_created_by_direct_factory_call(stack: LocalErc4337Stack, passke
     )
     assert direct.address != counterfactual.address  # the caller is part of the CREATE2 salt
     msa = load_artifact("ModularSmartAccount")
-    raw = stack.eth.call({
-        "to": direct.address,
-        "data": msa.encode_call("isModuleInstalled", 1, stack.deployment.webauthn_validator, b""),
-    })
+    raw = stack.eth.call(
+        {
+            "to": direct.address,
+            "data": msa.encode_call("isModuleInstalled", 1, stack.deployment.webauthn_validator, b""),
+        }
+    )
     assert raw[-1] == 1
     _fund(stack, direct.address, ETHER // 10)
     target = _fresh_address("direct-account-recipient")
@@ -228,8 +243,12 @@ TYPED_DATA: dict[str, Any] = {
         "Mail": [{"name": "to", "type": "address"}, {"name": "contents", "type": "string"}],
     },
     "primaryType": "Mail",
-    "domain": {"name": "Ether Mail", "version": "1", "chainId": 31337,
-               "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
+    "domain": {
+        "name": "Ether Mail",
+        "version": "1",
+        "chainId": 31337,
+        "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC",
+    },
     "message": {"to": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB", "contents": "Hello, Bob!"},
 }
 
@@ -290,8 +309,13 @@ def test_erc1271_unwrapped_hash_rejected(
 
 
 def _signed_by_hand(
-    stack: LocalErc4337Stack, account: MsaPasskeyAccount, passkey: HeadlessPasskey, *,
-    challenge: bytes | None = None, user_verified: bool = True, validator: str | None = None,
+    stack: LocalErc4337Stack,
+    account: MsaPasskeyAccount,
+    passkey: HeadlessPasskey,
+    *,
+    challenge: bytes | None = None,
+    user_verified: bool = True,
+    validator: str | None = None,
 ) -> UserOperation:
     op = account.build_user_operation([(_fresh_address("negative"), 1, b"")])
     digest = account.user_operation_hash(op) if challenge is None else challenge
@@ -335,7 +359,10 @@ def test_unfunded_counterfactual_account_is_rejected_for_prefund(
     stack: LocalErc4337Stack, passkey: HeadlessPasskey
 ) -> None:
     poor = MsaPasskeyAccount.counterfactual(
-        deployment=stack.deployment, eth=stack.eth, bundler=stack.bundler, credential=passkey,
+        deployment=stack.deployment,
+        eth=stack.eth,
+        bundler=stack.bundler,
+        credential=passkey,
         salt=account_salt("nobody-funds-me"),
     )
     # Alto's simulation already fails: nothing pays the prefund.
@@ -343,8 +370,9 @@ def test_unfunded_counterfactual_account_is_rejected_for_prefund(
         poor.build_user_operation([])
     assert caught.value.aa_code == "AA21"
     # Sent with explicit gas (no estimation), the bundler refuses it for the same reason.
-    op = poor.build_user_operation([], gas={"call_gas_limit": 50_000, "verification_gas_limit": 900_000,
-                                            "pre_verification_gas": 80_000})
+    op = poor.build_user_operation(
+        [], gas={"call_gas_limit": 50_000, "verification_gas_limit": 900_000, "pre_verification_gas": 80_000}
+    )
     with pytest.raises(InsufficientPrefund):
         stack.bundler.send_user_operation(poor.sign_user_operation(op))
 

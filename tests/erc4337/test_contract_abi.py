@@ -32,7 +32,8 @@ OWNERS = {
 def _signatures(abi: Any, kinds: tuple[str, ...]) -> set[str]:
     return {
         f"{e['name']}({','.join(abi_type(p) for p in e.get('inputs', []))})"
-        for e in abi if e.get("type") in kinds
+        for e in abi
+        if e.get("type") in kinds
     }
 
 

@@ -65,10 +65,16 @@ def test_packing_vectors() -> None:
     vec = _vector("packing")
     assert "0x" + pack_uint128_pair(0x1000, 0x2000).hex() == vec["pack_u256_pair(0x1000,0x2000)"]
     addr = "0x1234567890123456789012345678901234567890"
-    op = UserOperation(sender="0x" + "22" * 20, nonce=0, factory=addr,
-                       factory_data=bytes.fromhex("deadbeef"), paymaster=addr,
-                       paymaster_verification_gas_limit=0x1000, paymaster_post_op_gas_limit=0x2000,
-                       paymaster_data=bytes.fromhex("abcdef"))
+    op = UserOperation(
+        sender="0x" + "22" * 20,
+        nonce=0,
+        factory=addr,
+        factory_data=bytes.fromhex("deadbeef"),
+        paymaster=addr,
+        paymaster_verification_gas_limit=0x1000,
+        paymaster_post_op_gas_limit=0x2000,
+        paymaster_data=bytes.fromhex("abcdef"),
+    )
     assert "0x" + op.init_code.hex() == vec[f"concat_factory_data({addr}, 0xdeadbeef)"]
     expected_pad = vec["concat_paymaster_data(0x1234..7890, 0x1000, 0x2000, 0xabcdef)"]
     assert "0x" + op.paymaster_and_data.hex() == expected_pad
@@ -86,12 +92,21 @@ def test_session_keyed_nonce_vector() -> None:
 
 def test_rpc_round_trip_unpacked_and_packed() -> None:
     op = UserOperation(
-        sender="0x" + "ab" * 20, nonce=encode_nonce(5, 9), call_data=b"\xe9\xae\x5c\x53",
-        call_gas_limit=50_000, verification_gas_limit=120_000, pre_verification_gas=60_000,
-        max_fee_per_gas=3_000_000_000, max_priority_fee_per_gas=1_000_000_000,
-        factory="0x" + "cd" * 20, factory_data=b"\x57\x4c\xae\xf3",
-        paymaster="0x" + "ef" * 20, paymaster_verification_gas_limit=500_000, paymaster_post_op_gas_limit=1,
-        paymaster_data=b"\x01\x02", signature=b"\x03" * 10,
+        sender="0x" + "ab" * 20,
+        nonce=encode_nonce(5, 9),
+        call_data=b"\xe9\xae\x5c\x53",
+        call_gas_limit=50_000,
+        verification_gas_limit=120_000,
+        pre_verification_gas=60_000,
+        max_fee_per_gas=3_000_000_000,
+        max_priority_fee_per_gas=1_000_000_000,
+        factory="0x" + "cd" * 20,
+        factory_data=b"\x57\x4c\xae\xf3",
+        paymaster="0x" + "ef" * 20,
+        paymaster_verification_gas_limit=500_000,
+        paymaster_post_op_gas_limit=1,
+        paymaster_data=b"\x01\x02",
+        signature=b"\x03" * 10,
     )
     rpc = op.to_rpc()
     assert rpc["factory"] == op.factory
@@ -99,12 +114,17 @@ def test_rpc_round_trip_unpacked_and_packed() -> None:
     assert "initCode" not in rpc
     assert UserOperation.from_rpc(rpc) == op
     packed = {
-        "sender": op.sender, "nonce": hex(op.nonce), "initCode": "0x" + op.init_code.hex(),
-        "callData": "0x" + op.call_data.hex(), "callGasLimit": hex(op.call_gas_limit),
+        "sender": op.sender,
+        "nonce": hex(op.nonce),
+        "initCode": "0x" + op.init_code.hex(),
+        "callData": "0x" + op.call_data.hex(),
+        "callGasLimit": hex(op.call_gas_limit),
         "verificationGasLimit": hex(op.verification_gas_limit),
         "preVerificationGas": hex(op.pre_verification_gas),
-        "maxFeePerGas": hex(op.max_fee_per_gas), "maxPriorityFeePerGas": hex(op.max_priority_fee_per_gas),
-        "paymasterAndData": "0x" + op.paymaster_and_data.hex(), "signature": "0x" + op.signature.hex(),
+        "maxFeePerGas": hex(op.max_fee_per_gas),
+        "maxPriorityFeePerGas": hex(op.max_priority_fee_per_gas),
+        "paymasterAndData": "0x" + op.paymaster_and_data.hex(),
+        "signature": "0x" + op.signature.hex(),
     }
     assert UserOperation.from_rpc(packed) == op
 
@@ -117,9 +137,17 @@ def test_rpc_form_omits_unused_factory_and_paymaster() -> None:
 
 
 def test_required_prefund_sums_all_limits() -> None:
-    op = UserOperation(sender="0x" + "ab" * 20, nonce=0, call_gas_limit=1, verification_gas_limit=2,
-                       pre_verification_gas=3, max_fee_per_gas=10, paymaster="0x" + "cd" * 20,
-                       paymaster_verification_gas_limit=4, paymaster_post_op_gas_limit=5)
+    op = UserOperation(
+        sender="0x" + "ab" * 20,
+        nonce=0,
+        call_gas_limit=1,
+        verification_gas_limit=2,
+        pre_verification_gas=3,
+        max_fee_per_gas=10,
+        paymaster="0x" + "cd" * 20,
+        paymaster_verification_gas_limit=4,
+        paymaster_post_op_gas_limit=5,
+    )
     assert op.required_prefund == 150
 
 
@@ -135,8 +163,13 @@ def test_sender_is_checksummed_and_bad_checksum_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("nonce", -1), ("nonce", 1 << 256), ("call_gas_limit", 1 << 128), ("max_fee_per_gas", -5),
-     ("verification_gas_limit", True)],
+    [
+        ("nonce", -1),
+        ("nonce", 1 << 256),
+        ("call_gas_limit", 1 << 128),
+        ("max_fee_per_gas", -5),
+        ("verification_gas_limit", True),
+    ],
 )
 def test_integer_fields_out_of_range(field: str, value: int) -> None:
     base: dict[str, Any] = {"sender": "0x" + "ab" * 20, "nonce": 0}
@@ -154,10 +187,14 @@ def test_orphan_factory_data_and_paymaster_fields() -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [{"nonce": "0x0"}, {"sender": "0x" + "ab" * 20}, {"sender": "0x" + "ab" * 20, "nonce": "12"},
-     {"sender": "0x" + "ab" * 20, "nonce": "0x0", "callData": "0xzz"},
-     {"sender": "0x" + "ab" * 20, "nonce": "0x0", "initCode": "0x1234"},
-     {"sender": "0x" + "ab" * 20, "nonce": "0x0", "paymasterAndData": "0x" + "11" * 30}],
+    [
+        {"nonce": "0x0"},
+        {"sender": "0x" + "ab" * 20},
+        {"sender": "0x" + "ab" * 20, "nonce": "12"},
+        {"sender": "0x" + "ab" * 20, "nonce": "0x0", "callData": "0xzz"},
+        {"sender": "0x" + "ab" * 20, "nonce": "0x0", "initCode": "0x1234"},
+        {"sender": "0x" + "ab" * 20, "nonce": "0x0", "paymasterAndData": "0x" + "11" * 30},
+    ],
 )
 def test_from_rpc_rejects_malformed(payload: dict[str, str]) -> None:
     with pytest.raises(InvalidUserOperationJson):
