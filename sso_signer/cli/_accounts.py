@@ -1,0 +1,124 @@
+"""Resolving "the account of this passkey" for both SSO generations, as the CLI commands need it.
+
+* ERC-4337: the ``WebAuthnValidator`` lists the accounts a passkey is registered to
+  (``getAccountList(origin, credentialId)``); an account not created yet is the counterfactual one, whose
+  address ``EntryPoint.getSenderAddress`` computes from the deterministic salt of the credential id.
+* Era: ``WebAuthValidator.registeredAddress(origin, credentialId)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
+from eth_utils.crypto import keccak
+
+from sso_signer._codec import b64url_encode
+from sso_signer._errors import ConfigurationError, StateError
+
+if TYPE_CHECKING:
+    from sso_signer.erc4337 import BundlerClient
+    from sso_signer.rpc import EthClient
+    from sso_signer.sso._msa_account import MsaPasskeyAccount
+    from sso_signer.sso._msa_stack import MsaDeployment
+
+__all__ = [
+    "AccountNotFound",
+    "EraNeedsZkSyncNode",
+    "MissingBundlerUrl",
+    "counterfactual_salt",
+    "erc4337_account",
+    "erc4337_accounts_of",
+    "require_zksync_node",
+]
+
+_GET_ACCOUNT_LIST = bytes(keccak(text="getAccountList(string,bytes)"))[:4]
+
+
+class AccountNotFound(StateError):
+    """The passkey is registered to no account on this chain (create one with ``account create``)."""
+
+
+class MissingBundlerUrl(ConfigurationError):
+    """An ERC-4337 operation needs a bundler: pass --bundler URL or set SSO_SIGNER_BUNDLER."""
+
+
+class EraNeedsZkSyncNode(ConfigurationError):
+    """Era (0x71) accounts execute only on a ZKsync node (anvil-zksync or Era); this node is not one."""
+
+
+def counterfactual_salt(credential_id: bytes) -> bytes:
+    """The salt ``account create`` uses: the official SDK's user-id salt of the base64url credential id.
+
+    Deterministic, so the counterfactual address can be recomputed by any later command.
+    """
+    from sso_signer.sso._msa_account import account_salt
+
+    return bytes(account_salt(b64url_encode(bytes(credential_id))))
+
+
+def erc4337_accounts_of(eth: EthClient, validator: str, origin: str, credential_id: bytes) -> list[str]:
+    """The deployed accounts a passkey is registered to (``WebAuthnValidator.getAccountList``).
+
+    Raises:
+        StateError: If the validator's answer does not decode (wrong address).
+    """
+    data = _GET_ACCOUNT_LIST + bytes(abi_encode(["string", "bytes"], [origin, bytes(credential_id)]))
+    answer = eth.call({"to": validator, "data": data})
+    try:
+        (accounts,) = abi_decode(["address[]"], answer)
+    except (DecodingError, ValueError, OverflowError) as exc:
+        raise StateError(f"getAccountList answered {answer.hex()!r}: not a WebAuthnValidator?") from exc
+    from sso_signer.sso import checksum_address
+
+    return [checksum_address(str(a)) for a in accounts]
+
+
+def erc4337_account(
+    *,
+    deployment: MsaDeployment,
+    eth: EthClient,
+    bundler: BundlerClient,
+    passkey: Any,
+    provider: Any = None,
+    address: str | None = None,
+) -> MsaPasskeyAccount:
+    """The passkey's ERC-4337 account: the given address, else the first registered one, else the
+    counterfactual one (created by its first UserOperation).
+    """
+    from sso_signer.sso._msa_account import MsaPasskeyAccount
+
+    if address is None:
+        found = erc4337_accounts_of(eth, deployment.webauthn_validator, passkey.origin, passkey.credential_id)
+        address = found[0] if found else None
+    if address is not None:
+        return MsaPasskeyAccount.at(
+            address, deployment=deployment, eth=eth, bundler=bundler, credential=passkey, provider=provider
+        )
+    return MsaPasskeyAccount.counterfactual(
+        deployment=deployment,
+        eth=eth,
+        bundler=bundler,
+        credential=passkey,
+        salt=counterfactual_salt(passkey.credential_id),
+        provider=provider,
+    )
+
+
+def require_zksync_node(eth: EthClient) -> None:
+    """Check that the node speaks the ``zks_`` namespace before anything is signed for it.
+
+    Raises:
+        EraNeedsZkSyncNode: If ``zks_L1ChainId`` is unknown to the node (plain anvil, an L1).
+    """
+    from sso_signer.rpc import RpcError
+
+    try:
+        eth.rpc.request("zks_L1ChainId")
+    except RpcError as exc:
+        raise EraNeedsZkSyncNode(
+            "this node is not a ZKsync node (zks_L1ChainId failed): Era 0x71 transactions need anvil-zksync "
+            "or ZKsync Era; on plain anvil use the ERC-4337 account (--kind erc4337)"
+        ) from exc

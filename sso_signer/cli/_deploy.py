@@ -1,0 +1,186 @@
+"""Deploy the project's contracts to a node and read/write the deployment JSON the other commands use.
+
+Two stacks:
+
+* **era**: the Era ``WebAuthValidator`` (contracts/src/era). On plain anvil it verifies 0x71 transaction
+  signatures through ``eth_call``; there is no AAFactory here (it is EraVM code), so accounts are created on
+  a ZKsync node with the official factory, whose address the user gives.
+* **erc4337**: EntryPoint v0.8 at its canonical address (deterministic deployer), the ``WebAuthnValidator``
+  module, the ``ModularSmartAccount`` implementation, its beacon and the ``MSAFactory``.
+
+The deployment JSON::
+
+    {"chain_id": 31337, "rpc_url": "http://127.0.0.1:8545",
+     "era": {"name": "local", "chain_id": 31337, "passkey_validator": "0x…", "account_factory": null, …},
+     "erc4337": {"chainId": 31337, "entryPoint": "0x4337…", "factory": "0x…", "beacon": "0x…",
+                 "accountImplementation": "0x…", "webauthnValidator": "0x…"}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sso_signer._errors import ConfigurationError
+from sso_signer.sso._msa_stack import MsaDeployment, deploy_msa_contracts
+from sso_signer.sso._networks import EraNetwork, InvalidDeployment
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from sso_signer.rpc import EthClient
+
+__all__ = ["Deployment", "deploy_contracts", "load_deployment"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """What ``sso-signer deploy`` wrote: the chain and the addresses of each stack deployed on it.
+
+    Attributes:
+        chain_id: The chain id.
+        rpc_url: The node's URL at deployment time (``None`` if unknown).
+        era: The Era network (passkey validator; factory if the user gave one), or ``None``.
+        erc4337: The ERC-4337 stack, or ``None``.
+        bundler_url: A bundler serving the stack's EntryPoint, if one was started with it.
+    """
+
+    chain_id: int
+    rpc_url: str | None
+    era: EraNetwork | None
+    erc4337: MsaDeployment | None
+    bundler_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object written to the deployment file."""
+        return {
+            "chain_id": self.chain_id,
+            "rpc_url": self.rpc_url,
+            "era": self.era.to_json() if self.era is not None else None,
+            "erc4337": self.erc4337.to_json() if self.erc4337 is not None else None,
+            "bundler_url": self.bundler_url,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the deployment JSON (replacing the file atomically, so it is never half-written)."""
+        target = pathlib.Path(path)
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        os.replace(temporary, target)
+
+    def require_era(self) -> EraNetwork:
+        """The Era section.
+
+        Raises:
+            InvalidDeployment: If the deployment has no Era validator.
+        """
+        if self.era is None:
+            raise InvalidDeployment("the deployment has no 'era' section (deploy with --stack era)")
+        return self.era
+
+    def require_erc4337(self) -> MsaDeployment:
+        """The ERC-4337 section.
+
+        Raises:
+            InvalidDeployment: If the deployment has no ERC-4337 stack.
+        """
+        if self.erc4337 is None:
+            raise InvalidDeployment("the deployment has no 'erc4337' section (deploy with --stack erc4337)")
+        return self.erc4337
+
+
+def load_deployment(path: str | os.PathLike[str]) -> Deployment:
+    """Read a deployment JSON.
+
+    Raises:
+        InvalidDeployment: If the file is unreadable or malformed.
+    """
+    try:
+        data = json.loads(pathlib.Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict):
+        raise InvalidDeployment(f"{path}: expected a JSON object")
+    chain_id = data.get("chain_id")
+    if isinstance(chain_id, bool) or not isinstance(chain_id, int):
+        raise InvalidDeployment(f"{path}: chain_id must be an integer")
+    rpc_url = data.get("rpc_url")
+    era_data = data.get("era")
+    erc_data = data.get("erc4337")
+    era = None
+    if isinstance(era_data, dict):
+        era_values = dict(era_data)
+        era_values.setdefault("chain_id", chain_id)
+        era = EraNetwork.from_json(era_values)
+    erc = MsaDeployment.from_json(erc_data) if isinstance(erc_data, dict) else None
+    bundler = data.get("bundler_url")
+    return Deployment(
+        chain_id,
+        rpc_url if isinstance(rpc_url, str) else None,
+        era,
+        erc,
+        bundler if isinstance(bundler, str) else None,
+    )
+
+
+def deploy_contracts(
+    eth: EthClient,
+    deployer: LocalAccount,
+    *,
+    stacks: tuple[str, ...] = ("era", "erc4337"),
+    rpc_url: str | None = None,
+    era_factory: str | None = None,
+    test_token: bool = False,
+    progress: Callable[[str], None] = lambda _message: None,
+) -> Deployment:
+    """Deploy the chosen stacks with ``deployer`` and return their addresses.
+
+    Args:
+        eth: A client of the target chain.
+        deployer: A funded EOA (its key stays in eth-account).
+        stacks: ``"era"`` and/or ``"erc4337"``.
+        rpc_url: Recorded in the deployment JSON.
+        era_factory: An AAFactory already on the chain (ZKsync nodes), recorded in the Era section.
+        test_token: Also deploy the mintable test ERC-20 of the ERC-4337 stack.
+        progress: Called with one line per contract.
+
+    Returns:
+        The deployment.
+
+    Raises:
+        ArtifactNotFound: The contracts are not built (scripts/build-contracts.sh).
+        ConfigurationError: An unknown stack name.
+        TransactionReverted, RpcError: A deployment failed.
+    """
+    from sso_signer._artifacts import load_artifact
+
+    unknown = set(stacks) - {"era", "erc4337"}
+    if unknown or not stacks:
+        raise ConfigurationError(f"unknown stack(s) {sorted(unknown)}; choose from era, erc4337")
+    chain_id = eth.chain_id()
+    era: EraNetwork | None = None
+    erc: MsaDeployment | None = None
+    if "era" in stacks:
+        validator, _ = eth.deploy_contract(deployer, load_artifact("WebAuthValidator").deploy_data())
+        progress(f"Era WebAuthValidator at {validator}")
+        era = EraNetwork(
+            name="local",
+            chain_id=chain_id,
+            passkey_validator=validator,
+            rpc_url=rpc_url,
+            account_factory=era_factory,
+        )
+    if "erc4337" in stacks:
+        erc = deploy_msa_contracts(eth, deployer, test_token=test_token)
+        progress(f"EntryPoint v0.8 at {erc.entry_point}")
+        progress(f"ERC-4337 WebAuthnValidator at {erc.webauthn_validator}")
+        progress(f"ModularSmartAccount implementation at {erc.account_implementation}")
+        progress(f"MSABeacon at {erc.beacon}")
+        progress(f"MSAFactory at {erc.factory}")
+        if erc.test_token is not None:
+            progress(f"test ERC-20 token at {erc.test_token}")
+    return Deployment(chain_id, rpc_url, era, erc)

@@ -1,0 +1,848 @@
+"""The Era (native account abstraction) account lifecycle: create, find, send, add and remove passkeys.
+
+An SSO account on ZKsync Era is a beacon proxy created by ``AAFactory.deployProxySsoAccount`` whose
+WebAuthValidator holds the passkey (``sso-era.md`` §1-2). Everything it does is a type ``0x71`` transaction
+*from the account*, whose ``customSignature`` is the passkey's fat signature wrapped for the validator.
+
+Sending follows four rules:
+
+1. **One round trip to prepare.** Chain id, pending nonce, gas price, priority fee, balance and the node's gas
+   estimate come back in one JSON-RPC batch (:func:`prepare_era_transaction`).
+2. **Gas covers WebAuthn validation.** The node estimates with a 65-byte dummy signature, so the account
+   takes its secp256k1 path and the passkey check never runs (zksync-sso issue #30). The estimate is raised
+   by :func:`webauthn_validation_gas` (formula and measured figures on that function), never by a blind
+   10M-100M.
+3. **Nothing is signed that cannot be paid.** ``gasLimit × maxFeePerGas + value`` is checked against the
+   balance first (:class:`InsufficientBalance`), as the account's own ``validateTransaction`` would.
+4. **A failure says why.** The receipt is awaited with a timeout; a reverted transaction raises
+   ``TransactionReverted`` with the reason recovered by replay.
+
+Era accounts execute only on a ZKsync node (anvil-zksync or Era). What plain anvil can check is checked
+here too: :func:`verify_era_transaction_onchain` runs the deployed WebAuthValidator's ``validateTransaction``
+on the exact ``Transaction`` struct the bootloader would hand it, through ``eth_call`` from the account.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
+from eth_utils.crypto import keccak
+
+from sso_signer._errors import InvalidInputError, RemoteError, StateError, VerificationError
+from sso_signer.rpc import (
+    Batch,
+    EthClient,
+    Flow,
+    MalformedRpcResponse,
+    Receipt,
+    RpcCall,
+    RpcError,
+    parse_quantity,
+)
+from sso_signer.sso._errors import AccountMismatch
+from sso_signer.sso._networks import EraNetwork, FactoryInfo, read_factory_info
+from sso_signer.sso._owner import (
+    UniqueIdScheme,
+    deploy_passkey_account_calldata,
+    sso_account_address,
+    validator_init_data,
+)
+from sso_signer.sso._signature import checksum_address, decode_era_custom_signature
+from sso_signer.sso._signer import EraPasskeyAccount, PasskeyCredentialLike
+from sso_signer.zksync import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE, Eip712Transaction
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from sso_signer.webauthn import P256PublicKey
+
+__all__ = [
+    "ACCOUNT_CREATED_TOPIC",
+    "ERA_P256_GAS",
+    "EVM_P256_GAS",
+    "MEASURED_EVM_VALIDATION_GAS",
+    "MEASURED_FAT_SIGNATURE_BYTES",
+    "AccountAddressMismatch",
+    "AccountAlreadyExists",
+    "EraAccount",
+    "EraAccountCreation",
+    "EraSendPlan",
+    "InsufficientBalance",
+    "OnchainVerification",
+    "PasskeyAlreadyRegistered",
+    "PasskeyNotOwnedByAccount",
+    "UnexpectedValidatorAnswer",
+    "add_passkey_calldata",
+    "create_era_account",
+    "era_transaction_struct",
+    "find_account",
+    "get_account_key",
+    "predict_era_account_address",
+    "prepare_era_transaction",
+    "prepare_era_transaction_flow",
+    "remove_passkey_calldata",
+    "send_era_transaction",
+    "sign_era_transaction",
+    "verify_era_transaction_onchain",
+    "webauthn_validation_gas",
+]
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+
+
+class InsufficientBalance(StateError):
+    """The account cannot pay ``gasLimit × maxFeePerGas + value``; nothing was signed or sent.
+
+    Attributes:
+        account: The paying account.
+        required: Wei needed.
+        available: The account's balance.
+    """
+
+    def __init__(self, message: str, *, account: str, required: int, available: int) -> None:
+        self.account = account
+        self.required = required
+        self.available = available
+        super().__init__(message)
+
+
+class AccountAlreadyExists(StateError):
+    """The factory already holds an account for this (uniqueId, deployer) (``ACCOUNT_ALREADY_EXISTS``)."""
+
+
+class PasskeyAlreadyRegistered(StateError):
+    """The (origin, credential id) pair already belongs to an account (``WEBAUTHN_ACCOUNT_EXISTS``)."""
+
+
+class PasskeyNotOwnedByAccount(StateError):
+    """The passkey to remove is not registered to this account (``WEBAUTHN_NOT_KEY_OWNER``)."""
+
+
+class AccountAddressMismatch(VerificationError):
+    """The factory created the account at another address than the one predicted (wrong factory facts)."""
+
+
+class UnexpectedValidatorAnswer(RemoteError):
+    """A validator view call answered data that does not decode as its ABI says (wrong address or chain)."""
+
+
+# --- gas -------------------------------------------------------------------------------------------------
+
+#: ``WebAuthValidator.validateSignature`` measured on anvil (EVM, osaka) with ``WebAuthValidationGasProbe``
+#: (contracts/src/era): highest of 16 fresh headless-passkey signatures over two origins (61,728 for
+#: ``http://localhost:5173``, 63,156 for ``https://auth-test.zksync.dev``). Of that, JSON parsing and field
+#: reads of clientDataJSON are ~39k, the P-256 precompile call ~7.4k, abi-decoding ~1.6k, base64 ~2k, sha256
+#: ~1.3k; the rest is the call and storage reads of the key.
+MEASURED_EVM_VALIDATION_GAS = 63_156
+#: Size of the fat signatures of that measurement (clientDataJSON ≈ 140 bytes, 32-byte credential id).
+MEASURED_FAT_SIGNATURE_BYTES = 512
+#: Per extra fat-signature byte: JSON parsing and hashing grow with clientDataJSON (~115 gas/byte measured
+#: between the two origins), rounded up.
+_GAS_PER_EXTRA_FAT_BYTE = 150
+#: P-256 verification: anvil's EIP-7951 precompile charges 6,900; Era's P256Verify circuit charges 12,000.
+EVM_P256_GAS = 6_900
+ERA_P256_GAS = 12_000
+#: EraVM does not price opcodes like the EVM and no ZKsync node can run here to measure it: the EVM figure is
+#: doubled as a margin. Unused gas is refunded on ZKsync, so a margin costs balance headroom, not fees.
+_ERAVM_MARGIN = 2.0
+#: The custom signature is transaction data the bootloader copies and hashes; priced like L1 calldata
+#: (16 gas per byte) as an upper bound, beyond the 65 dummy bytes the node already estimated with.
+_GAS_PER_SIGNATURE_BYTE = 16
+_DUMMY_SIGNATURE_BYTES = 65
+
+
+def webauthn_validation_gas(custom_signature_length: int = 736) -> int:
+    """Gas to add to a node's estimate for the WebAuthn validation it did not run.
+
+    ``overhead = ceil(2 × (63,156 + 150 × max(0, fat − 512) + (12,000 − 6,900))) + 16 × (len − 65)``: the
+    measured EVM cost of ``validateSignature`` (see :data:`MEASURED_EVM_VALIDATION_GAS`), grown with a longer
+    clientDataJSON, with Era's dearer P-256 circuit in place of anvil's precompile, doubled for EraVM, plus
+    the custom signature's bytes. For the usual 736-byte custom signature: about 148k gas (a hundredth of the
+    10M the official SDK hard-codes).
+
+    Args:
+        custom_signature_length: Length of the ``customSignature`` blob (fat signature + envelope).
+
+    Returns:
+        The gas to add.
+
+    Raises:
+        InvalidInputError: If the length is negative or not an integer.
+    """
+    if isinstance(custom_signature_length, bool) or not isinstance(custom_signature_length, int):
+        raise InvalidInputError("custom_signature_length: expected an integer")
+    if custom_signature_length < 0:
+        raise InvalidInputError("custom_signature_length: must not be negative")
+    # The envelope adds 224 bytes to the fat signature (three head words, two length words, bytes[] tail).
+    fat_length = max(custom_signature_length - 224, 0)
+    evm = (
+        MEASURED_EVM_VALIDATION_GAS
+        + _GAS_PER_EXTRA_FAT_BYTE * max(0, fat_length - MEASURED_FAT_SIGNATURE_BYTES)
+        + (ERA_P256_GAS - EVM_P256_GAS)
+    )
+    data = _GAS_PER_SIGNATURE_BYTE * max(0, custom_signature_length - _DUMMY_SIGNATURE_BYTES)
+    return math.ceil(_ERAVM_MARGIN * evm) + data
+
+
+# --- preparing -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EraSendPlan:
+    """A transaction ready to sign, with the figures it was built from.
+
+    Attributes:
+        transaction: The unsigned 0x71 transaction (empty ``custom_signature``).
+        node_estimate: The node's ``eth_estimateGas`` (secp256k1-path validation).
+        validation_gas: What was added for WebAuthn validation (:func:`webauthn_validation_gas`).
+        balance: The account's balance when prepared.
+        gas_price: The node's ``eth_gasPrice``.
+    """
+
+    transaction: Eip712Transaction
+    node_estimate: int
+    validation_gas: int
+    balance: int
+    gas_price: int
+
+    @property
+    def max_cost(self) -> int:
+        """``gasLimit × maxFeePerGas + value``: what the account must hold (fees beyond use are refunded)."""
+        tx = self.transaction
+        return tx.gas_limit * tx.max_fee_per_gas + tx.value
+
+
+def _estimate_request(
+    account: str, to: str | None, value: int, data: bytes, gas_per_pubdata: int
+) -> dict[str, Any]:
+    # The 0x71 form, so the node validates through the account (with its dummy signature).
+    request: dict[str, Any] = {
+        "type": hex(EIP712_TX_TYPE),
+        "from": account.lower(),
+        "value": hex(value),
+        "data": "0x" + data.hex(),
+        "eip712Meta": {"gasPerPubdata": hex(gas_per_pubdata)},
+    }
+    if to is not None:
+        request["to"] = to.lower()
+    return request
+
+
+def prepare_era_transaction_flow(
+    account: str,
+    *,
+    to: str | None,
+    value: int = 0,
+    data: bytes = b"",
+    gas_limit: int | None = None,
+    max_fee_per_gas: int | None = None,
+    max_priority_fee_per_gas: int | None = None,
+    gas_per_pubdata: int = DEFAULT_GAS_PER_PUBDATA,
+    custom_signature_length: int = 736,
+) -> Flow[EraSendPlan]:
+    """The I/O-free flow behind :func:`prepare_era_transaction` (drive it with ``EthClient.run`` or async)."""
+    account = checksum_address(account, field="account")
+    to_checked = None if to is None else checksum_address(to, field="to")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError("value: expected a non-negative integer (wei)")
+    if not isinstance(data, bytes | bytearray):
+        raise InvalidInputError("data: expected bytes")
+    data = bytes(data)
+    calls = [
+        RpcCall("eth_chainId"),
+        RpcCall("eth_getTransactionCount", (account, "pending")),
+        RpcCall("eth_gasPrice"),
+        RpcCall("eth_maxPriorityFeePerGas"),
+        RpcCall("eth_getBalance", (account, "latest")),
+    ]
+    if gas_limit is None:
+        calls.append(
+            RpcCall(
+                "eth_estimateGas", (_estimate_request(account, to_checked, value, data, gas_per_pubdata),)
+            )
+        )
+    results = yield Batch(calls, return_errors=True)
+    chain_r, nonce_r, price_r, tip_r, balance_r = results[:5]
+    for item in (chain_r, nonce_r, price_r, balance_r):
+        if isinstance(item, RpcError):
+            raise item
+    node_estimate = 0
+    validation = 0
+    if gas_limit is None:
+        if isinstance(results[5], RpcError):
+            raise results[5]  # the call itself would fail (ExecutionReverted): nothing is signed
+        node_estimate = parse_quantity(results[5], "eth_estimateGas")
+        validation = webauthn_validation_gas(custom_signature_length)
+        gas_limit = node_estimate + validation
+    gas_price = parse_quantity(price_r, "eth_gasPrice")
+    if max_fee_per_gas is None:
+        # ZKsync charges the batch's base fee and refunds the rest; 20 % headroom as viem gives the base fee.
+        max_fee_per_gas = gas_price + gas_price // 5
+    if max_priority_fee_per_gas is None:
+        tip = 0 if isinstance(tip_r, RpcError) else parse_quantity(tip_r, "eth_maxPriorityFeePerGas")
+        max_priority_fee_per_gas = min(tip, max_fee_per_gas)
+    balance = parse_quantity(balance_r, "eth_getBalance")
+    tx = Eip712Transaction(
+        chain_id=parse_quantity(chain_r, "eth_chainId"),
+        nonce=parse_quantity(nonce_r, "eth_getTransactionCount"),
+        from_address=account,
+        to=to_checked,
+        value=value,
+        data=data,
+        gas_limit=gas_limit,
+        max_fee_per_gas=max_fee_per_gas,
+        max_priority_fee_per_gas=max_priority_fee_per_gas,
+        gas_per_pubdata=gas_per_pubdata,
+    )
+    plan = EraSendPlan(tx, node_estimate, validation, balance, gas_price)
+    if plan.max_cost > balance:
+        raise InsufficientBalance(
+            f"account {account} holds {balance} wei but the transaction may cost {plan.max_cost} wei "
+            f"(gasLimit {tx.gas_limit} × maxFeePerGas {tx.max_fee_per_gas} + value {value}); "
+            "nothing was signed",
+            account=account,
+            required=plan.max_cost,
+            available=balance,
+        )
+    return plan
+
+
+def prepare_era_transaction(
+    client: EthClient,
+    account: str,
+    *,
+    to: str | None,
+    value: int = 0,
+    data: bytes = b"",
+    gas_limit: int | None = None,
+    max_fee_per_gas: int | None = None,
+    max_priority_fee_per_gas: int | None = None,
+    gas_per_pubdata: int = DEFAULT_GAS_PER_PUBDATA,
+) -> EraSendPlan:
+    """Fill nonce, fees and gas of a 0x71 transaction from ``account`` in one JSON-RPC batch.
+
+    Args:
+        client: An ``EthClient`` (or ``ZkSyncClient``) on the account's chain.
+        account: The SSO account (the transaction's ``from``).
+        to: The callee, or ``None`` to deploy.
+        value: Wei to send.
+        data: Calldata.
+        gas_limit: Explicit gas limit; if ``None``, the node's estimate + :func:`webauthn_validation_gas`.
+        max_fee_per_gas: Fee cap; default ``eth_gasPrice × 1.2``.
+        max_priority_fee_per_gas: Tip; default ``eth_maxPriorityFeePerGas`` (0 if unsupported), capped.
+        gas_per_pubdata: Gas per pubdata byte limit (50000 like the SDKs).
+
+    Returns:
+        The plan with the unsigned transaction.
+
+    Raises:
+        InsufficientBalance: The balance cannot cover ``gasLimit × maxFeePerGas + value`` (nothing signed).
+        ExecutionReverted: The node's estimate reverted: the call would fail.
+        MalformedAddress, InvalidInputError: Malformed arguments.
+        RpcError, RpcTransportError: The node failed.
+    """
+    flow = prepare_era_transaction_flow(
+        account,
+        to=to,
+        value=value,
+        data=data,
+        gas_limit=gas_limit,
+        max_fee_per_gas=max_fee_per_gas,
+        max_priority_fee_per_gas=max_priority_fee_per_gas,
+        gas_per_pubdata=gas_per_pubdata,
+    )
+    plan: EraSendPlan = client.run(flow)
+    return plan
+
+
+# --- signing ---------------------------------------------------------------------------------------------
+
+
+def sign_era_transaction(transaction: Eip712Transaction, signer: EraPasskeyAccount) -> Eip712Transaction:
+    """Sign a 0x71 transaction with the account's passkey signer.
+
+    The WebAuthn challenge is the transaction's EIP-712 signed hash; the signer normalises a high ``s``,
+    preflights the signature against the Era validator's rules and wraps it as the official SDK does
+    (``abi.encode(bytes fat, address validator, bytes[] [""])``).
+
+    Args:
+        transaction: The unsigned transaction (from the signer's account, on its chain).
+        signer: The passkey signer of the account (``sso_signer.sso.EraPasskeyAccount``).
+
+    Returns:
+        The transaction with its ``custom_signature`` set.
+
+    Raises:
+        AccountMismatch: The transaction is from another account or for another chain.
+        PreflightError: The signature would fail a validator rule (subclass names the rule).
+    """
+    if transaction.from_address != signer.address or transaction.chain_id != signer.chain_id:
+        raise AccountMismatch(
+            f"transaction is from {transaction.from_address} on chain {transaction.chain_id}; "
+            f"the signer is {signer.address} on chain {signer.chain_id}"
+        )
+    fat = signer.sign_digest(transaction.signed_hash(), purpose="transaction")
+    return transaction.replace(custom_signature=signer.envelope(fat))
+
+
+# --- sending ---------------------------------------------------------------------------------------------
+
+
+def send_era_transaction(
+    client: EthClient, transaction: Eip712Transaction, *, timeout: float = 60.0
+) -> Receipt:
+    """Send a signed 0x71 transaction and wait for its successful receipt.
+
+    Args:
+        client: A ``ZkSyncClient`` (or any ``EthClient``) on a ZKsync node; plain anvil refuses type 0x71.
+        transaction: The transaction with its ``custom_signature``.
+        timeout: Seconds to wait for the receipt.
+
+    Returns:
+        The receipt.
+
+    Raises:
+        InvalidInputError: The transaction has no custom signature.
+        TransactionRejected: The node refused it (nothing was included).
+        ReceiptTimeout: No receipt within ``timeout``.
+        TransactionReverted: Mined but failed; carries the reason recovered by replay.
+    """
+    if not transaction.custom_signature:
+        raise InvalidInputError("transaction has no custom_signature: sign it first")
+    tx_hash = client.send_raw_transaction(transaction.serialize())
+    receipt = client.wait_for_receipt(tx_hash, timeout)
+    return client.check_receipt(receipt)
+
+
+# --- on-chain verification (works on plain anvil) ----------------------------------------------------------
+
+_TX_STRUCT = (
+    "(uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,"
+    "uint256[4],bytes,bytes,bytes32[],bytes,bytes)"
+)
+_VALIDATE_TRANSACTION = bytes(keccak(text=f"validateTransaction(bytes32,{_TX_STRUCT})"))[:4]
+_CHECK_SIGNATURE = bytes(keccak(text="checkSignature(bytes32,bytes,address)"))[:4]
+_REGISTERED_ADDRESS = bytes(keccak(text="registeredAddress(string,bytes)"))[:4]
+_GET_ACCOUNT_KEY = bytes(keccak(text="getAccountKey(string,bytes,address)"))[:4]
+_ADD_VALIDATION_KEY = bytes(keccak(text="addValidationKey(bytes,bytes32[2],string)"))[:4]
+_REMOVE_VALIDATION_KEY = bytes(keccak(text="removeValidationKey(bytes,string)"))[:4]
+#: ``AccountCreated(address indexed accountAddress, bytes32 uniqueAccountId)``.
+ACCOUNT_CREATED_TOPIC = bytes(keccak(text="AccountCreated(address,bytes32)"))
+
+# The rule names of the project's WebAuthValidator.checkSignature (IEraWebAuthValidator.Rule).
+_RULES = (
+    "Valid",
+    "SignatureOutOfRange",
+    "HighS",
+    "AuthDataTooShort",
+    "MissingUserFlags",
+    "ClientDataNotJson",
+    "ChallengeMissing",
+    "ChallengeLength",
+    "ChallengeMismatch",
+    "WrongType",
+    "UnknownKey",
+    "CrossOrigin",
+    "BadSignature",
+    "Malformed",
+)
+
+
+def era_transaction_struct(transaction: Eip712Transaction) -> tuple[Any, ...]:
+    """The ``Transaction`` struct the bootloader hands to accounts and validators, as eth-abi values.
+
+    Fields: txType 113, from/to/paymaster as uint256, gas figures, nonce, value, ``reserved[4]`` zero, data,
+    signature (the custom signature), factory deps as EraVM bytecode hashes, paymaster input,
+    ``reservedDynamic`` empty.
+    """
+    paymaster = transaction.paymaster_params
+    return (
+        EIP712_TX_TYPE,
+        int(transaction.from_address, 16),
+        int(transaction.to, 16) if transaction.to is not None else 0,
+        transaction.gas_limit,
+        transaction.gas_per_pubdata,
+        transaction.max_fee_per_gas,
+        transaction.max_priority_fee_per_gas,
+        int(paymaster.paymaster, 16) if paymaster is not None else 0,
+        transaction.nonce,
+        transaction.value,
+        [0, 0, 0, 0],
+        transaction.data,
+        transaction.custom_signature,
+        list(transaction.factory_dep_hashes),
+        paymaster.paymaster_input if paymaster is not None else b"",
+        b"",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OnchainVerification:
+    """What the deployed WebAuthValidator said about a transaction's custom signature.
+
+    Attributes:
+        valid: ``validateTransaction(signedHash, tx)`` returned true (called with the account as sender).
+        rule: The first failing rule from ``checkSignature`` (``"Valid"`` when valid), or ``None`` when the
+            validator does not have that function (the official one does not).
+        signed_hash: The hash that was the challenge.
+        validator: The validator named in the custom signature.
+    """
+
+    valid: bool
+    rule: str | None
+    signed_hash: bytes
+    validator: str
+
+
+def verify_era_transaction_onchain(client: EthClient, transaction: Eip712Transaction) -> OnchainVerification:
+    """Ask the validator named in the custom signature whether it accepts the transaction, via ``eth_call``.
+
+    The call is made ``from`` the account, as during real validation (the key is looked up under
+    ``msg.sender``). Works on any chain where the validator is deployed and the P-256 precompile sits at
+    ``0x100`` (anvil ``--hardfork osaka``, ZKsync Era).
+
+    Raises:
+        InvalidCustomSignature: The transaction's custom signature is not a passkey envelope.
+        ExecutionReverted: The validator reverted (undecodable input, as the official validator does).
+        UnexpectedValidatorAnswer: The answer is not an ABI ``bool``.
+    """
+    envelope = decode_era_custom_signature(transaction.custom_signature)
+    signed_hash = transaction.signed_hash()
+    data = _VALIDATE_TRANSACTION + bytes(
+        abi_encode(["bytes32", _TX_STRUCT], [signed_hash, era_transaction_struct(transaction)])
+    )
+    answer = client.call({"from": transaction.from_address, "to": envelope.validator, "data": data})
+    try:
+        (valid,) = abi_decode(["bool"], answer)
+    except (DecodingError, ValueError, OverflowError) as exc:
+        raise UnexpectedValidatorAnswer(f"validateTransaction answered {answer.hex()!r}") from exc
+    rule: str | None = None
+    check = _CHECK_SIGNATURE + bytes(
+        abi_encode(["bytes32", "bytes", "address"], [signed_hash, envelope.fat, transaction.from_address])
+    )
+    try:
+        (index,) = abi_decode(["uint8"], client.call({"to": envelope.validator, "data": check}))
+        rule = _RULES[index] if index < len(_RULES) else f"Rule({index})"
+    except (RpcError, DecodingError, ValueError, OverflowError):
+        rule = None  # an official validator has no checkSignature
+    return OnchainVerification(bool(valid), rule, signed_hash, envelope.validator)
+
+
+# --- lifecycle -------------------------------------------------------------------------------------------
+
+
+def find_account(client: EthClient, validator: str, origin: str, credential_id: bytes) -> str | None:
+    """The account a passkey is registered to: ``WebAuthValidator.registeredAddress(origin, credentialId)``.
+
+    Returns:
+        The checksummed account address, or ``None`` if the passkey is registered nowhere.
+
+    Raises:
+        UnexpectedValidatorAnswer: The answer is not an address (wrong contract).
+        RpcError: The node failed.
+    """
+    data = _REGISTERED_ADDRESS + bytes(abi_encode(["string", "bytes"], [origin, bytes(credential_id)]))
+    answer = client.call({"to": checksum_address(validator, field="validator"), "data": data})
+    try:
+        (address,) = abi_decode(["address"], answer)
+    except (DecodingError, ValueError, OverflowError) as exc:
+        raise UnexpectedValidatorAnswer(f"registeredAddress answered {answer.hex()!r}") from exc
+    text = str(address)
+    return None if int(text, 16) == 0 else checksum_address(text)
+
+
+def get_account_key(
+    client: EthClient, validator: str, origin: str, credential_id: bytes, account: str
+) -> P256PublicKey | None:
+    """The passkey public key stored for (origin, credential id, account): ``getAccountKey``.
+
+    Returns:
+        The key, or ``None`` if none is stored.
+
+    Raises:
+        UnexpectedValidatorAnswer: The answer is not a ``bytes32[2]`` or not a point on P-256.
+    """
+    from sso_signer.webauthn import P256PublicKey
+
+    data = _GET_ACCOUNT_KEY + bytes(
+        abi_encode(
+            ["string", "bytes", "address"],
+            [origin, bytes(credential_id), checksum_address(account, field="account")],
+        )
+    )
+    answer = client.call({"to": checksum_address(validator, field="validator"), "data": data})
+    try:
+        ((x, y),) = abi_decode(["bytes32[2]"], answer)
+    except (DecodingError, ValueError, OverflowError) as exc:
+        raise UnexpectedValidatorAnswer(f"getAccountKey answered {answer.hex()!r}") from exc
+    xi, yi = int.from_bytes(x, "big"), int.from_bytes(y, "big")
+    if xi == 0 and yi == 0:
+        return None
+    try:
+        return P256PublicKey(xi, yi)
+    except InvalidInputError as exc:
+        raise UnexpectedValidatorAnswer(f"stored key is not a P-256 point: {exc}") from exc
+
+
+def add_passkey_calldata(
+    credential_id: bytes, public_key: P256PublicKey | tuple[int, int], origin: str
+) -> bytes:
+    """Calldata of ``WebAuthValidator.addValidationKey(bytes credentialId, bytes32[2] key, string origin)``.
+
+    Sent to the validator *from the account* (a passkey-signed 0x71 transaction); the validator stores the key
+    under ``msg.sender``.
+
+    Raises:
+        BadCredentialIdLength, BadDomainLength, EmptyPublicKey: The checks the validator would revert on.
+    """
+    # validator_init_data applies the validator's checks; its encoding is exactly these three arguments.
+    return _ADD_VALIDATION_KEY + validator_init_data(credential_id, public_key, origin)
+
+
+def remove_passkey_calldata(credential_id: bytes, origin: str) -> bytes:
+    """Calldata of ``WebAuthValidator.removeValidationKey(bytes credentialId, string origin)``.
+
+    Raises:
+        InvalidInputError: If the credential id is not bytes or the origin not text.
+    """
+    if not isinstance(credential_id, bytes | bytearray) or not isinstance(origin, str):
+        raise InvalidInputError("remove_passkey_calldata: expected (bytes credential_id, str origin)")
+    return _REMOVE_VALIDATION_KEY + bytes(abi_encode(["bytes", "string"], [bytes(credential_id), origin]))
+
+
+def predict_era_account_address(factory_info: FactoryInfo, *, deployer: str, unique_id: bytes) -> str:
+    """The address ``deployProxySsoAccount(uniqueId, ...)`` sent by ``deployer`` creates (EraVM create2).
+
+    Raises:
+        InvalidUniqueId: If ``unique_id`` is not 32 bytes.
+        MalformedAddress: If ``deployer`` is malformed.
+    """
+    return sso_account_address(
+        factory=factory_info.factory,
+        deployer=deployer,
+        unique_id=unique_id,
+        beacon_proxy_bytecode_hash=factory_info.beacon_proxy_bytecode_hash,
+        beacon=factory_info.beacon,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EraAccountCreation:
+    """The result of :func:`create_era_account`.
+
+    Attributes:
+        address: The new account.
+        unique_id: The uniqueId passed to the factory.
+        deployer: The address that sent the deploy transaction (part of the create2 salt).
+        receipt: The deploy transaction's receipt.
+    """
+
+    address: str
+    unique_id: bytes
+    deployer: str
+    receipt: Receipt
+
+
+class _PasskeyOwner(Protocol):
+    @property
+    def credential_id(self) -> bytes: ...
+
+    @property
+    def public_key(self) -> P256PublicKey: ...
+
+    @property
+    def origin(self) -> str: ...
+
+
+def create_era_account(
+    client: EthClient,
+    network: EraNetwork,
+    deployer: LocalAccount,
+    owner: _PasskeyOwner,
+    *,
+    unique_id: bytes | None = None,
+    scheme: UniqueIdScheme = UniqueIdScheme.MODULAR,
+    k1_owners: Sequence[str] = (),
+    timeout: float = 60.0,
+) -> EraAccountCreation:
+    """Create an SSO account owned by a passkey through the network's AAFactory.
+
+    The address is predicted first (factory immutables read from the chain), the passkey is checked not to be
+    registered yet, then ``deployProxySsoAccount`` is sent by ``deployer`` and the ``AccountCreated`` event is
+    compared with the prediction.
+
+    Args:
+        client: An ``EthClient`` / ``ZkSyncClient`` on a ZKsync node.
+        network: The network (its factory, passkey validator and optional session/recovery validators).
+        deployer: The EOA that sends (and pays for) the deployment; part of the address salt.
+        owner: The passkey (credential id, public key, origin).
+        unique_id: Explicit uniqueId; default from ``scheme`` (the auth server's scheme).
+        scheme: uniqueId scheme when ``unique_id`` is ``None``.
+        k1_owners: Extra secp256k1 owners.
+        timeout: Seconds to wait for the receipt.
+
+    Returns:
+        The creation result.
+
+    Raises:
+        MissingContractAddress: The network has no factory.
+        PasskeyAlreadyRegistered: (origin, credential id) already belongs to an account.
+        AccountAlreadyExists: The predicted address already has code.
+        AccountAddressMismatch: The factory reported another address.
+        TransactionReverted, RpcError: The deployment failed.
+    """
+    factory = network.require_factory()
+    existing = find_account(client, network.passkey_validator, owner.origin, owner.credential_id)
+    if existing is not None:
+        raise PasskeyAlreadyRegistered(
+            f"passkey {owner.credential_id.hex()} at {owner.origin} already belongs to account {existing}"
+        )
+    info = read_factory_info(client, factory)
+    no_data = [network.recovery_validator] if network.recovery_validator else []
+    unique, calldata = deploy_passkey_account_calldata(
+        owner,
+        passkey_validator=network.passkey_validator,
+        session_validator=network.session_validator,
+        no_data_modules=no_data,
+        k1_owners=k1_owners,
+        unique_id=unique_id,
+        scheme=scheme,
+    )
+    deployer_address = checksum_address(str(deployer.address), field="deployer")
+    predicted = predict_era_account_address(info, deployer=deployer_address, unique_id=unique)
+    if client.get_code(predicted):
+        raise AccountAlreadyExists(f"an account already exists at {predicted} for this uniqueId and deployer")
+    receipt = client.send_transaction(deployer, factory, calldata, timeout=timeout)
+    created = [
+        log
+        for log in receipt.logs
+        if log.topics and log.topics[0] == ACCOUNT_CREATED_TOPIC and len(log.topics) > 1
+    ]
+    if not created:
+        raise MalformedRpcResponse("deploy receipt has no AccountCreated event")
+    address = checksum_address("0x" + created[0].topics[1][-20:].hex())
+    if address != predicted:
+        raise AccountAddressMismatch(f"factory created {address}, predicted {predicted}")
+    return EraAccountCreation(address, unique, deployer_address, receipt)
+
+
+class EraAccount:
+    """An Era SSO account driven by one of its passkeys: send, add and remove passkeys, verify.
+
+    Args:
+        client: An ``EthClient`` / ``ZkSyncClient`` on the account's chain.
+        network: Where the validator lives.
+        signer: The account's passkey signer (``sso_signer.sso.EraPasskeyAccount``); see
+            :meth:`from_passkey` to build one from a ``HeadlessPasskey``.
+    """
+
+    def __init__(self, client: EthClient, network: EraNetwork, signer: EraPasskeyAccount) -> None:
+        if signer.validator != network.passkey_validator:
+            raise AccountMismatch(
+                f"signer uses validator {signer.validator}, the network's is {network.passkey_validator}"
+            )
+        self.client = client
+        self.network = network
+        self.signer = signer
+
+    @classmethod
+    def from_passkey(
+        cls, client: EthClient, network: EraNetwork, address: str, passkey: PasskeyCredentialLike
+    ) -> EraAccount:
+        """Build the account driver for ``address`` signing with ``passkey`` (e.g. a ``HeadlessPasskey``)."""
+        signer = EraPasskeyAccount(
+            address=address,
+            credential=passkey,
+            validator=network.passkey_validator,
+            chain_id=network.chain_id,
+        )
+        return cls(client, network, signer)
+
+    @classmethod
+    def find(
+        cls, client: EthClient, network: EraNetwork, passkey: PasskeyCredentialLike
+    ) -> EraAccount | None:
+        """The account the passkey is registered to on ``network`` (``registeredAddress``), or ``None``."""
+        address = find_account(client, network.passkey_validator, passkey.origin, passkey.credential_id)
+        return None if address is None else cls.from_passkey(client, network, address, passkey)
+
+    @property
+    def address(self) -> str:
+        """The account address."""
+        return self.signer.address
+
+    def __repr__(self) -> str:
+        return f"EraAccount({self.address}, chain {self.network.chain_id})"
+
+    def balance(self) -> int:
+        """The account's balance in wei."""
+        return self.client.get_balance(self.address)
+
+    def prepare(self, *, to: str | None, value: int = 0, data: bytes = b"", **overrides: Any) -> EraSendPlan:
+        """Prepare a transaction from the account (see :func:`prepare_era_transaction`)."""
+        return prepare_era_transaction(self.client, self.address, to=to, value=value, data=data, **overrides)
+
+    def sign(self, transaction: Eip712Transaction) -> Eip712Transaction:
+        """Sign with the passkey, preflighted (see :func:`sign_era_transaction`)."""
+        return sign_era_transaction(transaction, self.signer)
+
+    def send(
+        self, *, to: str | None, value: int = 0, data: bytes = b"", timeout: float = 60.0, **overrides: Any
+    ) -> Receipt:
+        """Prepare, sign and send a transaction from the account; wait for its receipt.
+
+        Raises:
+            InsufficientBalance: Before signing, if the account cannot pay.
+            PreflightError: If the signature would be rejected.
+            TransactionReverted, TransactionRejected, ReceiptTimeout: See :func:`send_era_transaction`.
+        """
+        plan = self.prepare(to=to, value=value, data=data, **overrides)
+        return send_era_transaction(self.client, self.sign(plan.transaction), timeout=timeout)
+
+    def add_passkey(
+        self,
+        credential_id: bytes,
+        public_key: P256PublicKey | tuple[int, int],
+        origin: str,
+        *,
+        timeout: float = 60.0,
+    ) -> Receipt:
+        """Register another passkey on the account (``addValidationKey`` sent from the account).
+
+        Raises:
+            PasskeyAlreadyRegistered: If (origin, credential id) already belongs to an account.
+            BadCredentialIdLength, BadDomainLength, EmptyPublicKey: Checked before signing.
+        """
+        calldata = add_passkey_calldata(credential_id, public_key, origin)
+        owner = find_account(self.client, self.network.passkey_validator, origin, credential_id)
+        if owner is not None:
+            raise PasskeyAlreadyRegistered(
+                f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner}"
+            )
+        return self.send(to=self.network.passkey_validator, data=calldata, timeout=timeout)
+
+    def remove_passkey(self, credential_id: bytes, origin: str, *, timeout: float = 60.0) -> Receipt:
+        """Remove a passkey from the account (``removeValidationKey`` sent from the account).
+
+        Raises:
+            PasskeyNotOwnedByAccount: If the passkey is not registered to this account (checked first).
+        """
+        calldata = remove_passkey_calldata(credential_id, origin)
+        owner = find_account(self.client, self.network.passkey_validator, origin, credential_id)
+        if owner != self.address:
+            raise PasskeyNotOwnedByAccount(
+                f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner or 'no account'}, "
+                f"not {self.address}"
+            )
+        return self.send(to=self.network.passkey_validator, data=calldata, timeout=timeout)
+
+    def verify_onchain(self, transaction: Eip712Transaction) -> OnchainVerification:
+        """Run the validator's ``validateTransaction`` on a signed transaction via ``eth_call``."""
+        return verify_era_transaction_onchain(self.client, transaction)

@@ -1,0 +1,355 @@
+"""Network presets for the Era (native account abstraction) SSO stack, and the factory facts read at run time.
+
+Two kinds of network exist:
+
+* **ZKsync Era Sepolia** (chain 300): the official contracts of ``sso-era.md`` §5 are known addresses. The
+  factory's immutables (``beacon``, ``beaconProxyBytecodeHash``, the module addresses) are *not* copied here:
+  :func:`read_factory_info` asks the factory each time, so a factory upgrade cannot leave a stale constant.
+* **a local node** (anvil-zksync, chain 260): there is no official local deployment, so the addresses are
+  supplied by the user (:func:`local_era_network`) or read from a deployment JSON written by
+  ``sso-signer deploy`` (:meth:`EraNetwork.from_deployment`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, Protocol
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_utils.crypto import keccak
+
+from sso_signer._errors import ConfigurationError, RemoteError
+from sso_signer.sso._signature import checksum_address
+
+__all__ = [
+    "ERA_SEPOLIA",
+    "ERA_SEPOLIA_CHAIN_ID",
+    "LOCAL_ERA_CHAIN_ID",
+    "NETWORK_PRESETS",
+    "EraNetwork",
+    "FactoryInfo",
+    "FactoryUnreadable",
+    "InvalidDeployment",
+    "MissingContractAddress",
+    "UnknownNetwork",
+    "local_era_network",
+    "network_preset",
+    "read_factory_info",
+]
+
+ERA_SEPOLIA_CHAIN_ID = 300
+LOCAL_ERA_CHAIN_ID = 260
+
+
+class UnknownNetwork(ConfigurationError):
+    """No preset has that name (the known names are listed in the message)."""
+
+
+class MissingContractAddress(ConfigurationError):
+    """The network has no address for a contract the operation needs (e.g. no factory on a local node)."""
+
+
+class InvalidDeployment(ConfigurationError):
+    """A deployment JSON is unreadable or does not hold the addresses a network needs."""
+
+
+class FactoryUnreadable(RemoteError):
+    """The factory did not answer its view functions as an AAFactory does (wrong address, wrong chain)."""
+
+
+class _Caller(Protocol):
+    """The one thing the factory reader needs from a client (``EthClient`` fits)."""
+
+    def call(self, tx: Mapping[str, object], block: Any = "latest") -> bytes: ...
+
+
+def _optional_address(value: object, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidDeployment(f"{field}: expected an address string, got {type(value).__name__}")
+    return checksum_address(value, field=field)
+
+
+@dataclass(frozen=True, slots=True)
+class EraNetwork:
+    """Where the Era SSO contracts of one chain live.
+
+    Attributes:
+        name: Preset or user name (``"era-sepolia"``, ``"local"``).
+        chain_id: The L2 chain id.
+        passkey_validator: The WebAuthValidator (proxy) address: the one contract every passkey flow needs.
+        rpc_url: A default JSON-RPC endpoint, or ``None`` if the user must give one.
+        account_factory: The AAFactory (proxy), needed to create accounts.
+        session_validator: SessionKeyValidator, installed without data when creating accounts if set.
+        recovery_validator: GuardianRecoveryValidator, installed without data when creating accounts if set.
+        oidc_recovery_validator: OidcRecoveryValidator (informational).
+        paymaster: A paymaster that sponsors account operations (the auth server's), informational.
+
+    Raises (at construction):
+        MalformedAddress: If an address is not 0x + 40 hex digits or has a bad EIP-55 checksum.
+        InvalidDeployment: If ``chain_id`` is not a positive integer.
+    """
+
+    name: str
+    chain_id: int
+    passkey_validator: str
+    rpc_url: str | None = None
+    account_factory: str | None = None
+    session_validator: str | None = None
+    recovery_validator: str | None = None
+    oidc_recovery_validator: str | None = None
+    paymaster: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id <= 0:
+            raise InvalidDeployment(f"chain_id: expected a positive integer, got {self.chain_id!r}")
+        object.__setattr__(
+            self, "passkey_validator", checksum_address(self.passkey_validator, field="passkey_validator")
+        )
+        for name in (
+            "account_factory",
+            "session_validator",
+            "recovery_validator",
+            "oidc_recovery_validator",
+            "paymaster",
+        ):
+            object.__setattr__(self, name, _optional_address(getattr(self, name), name))
+
+    def require_factory(self) -> str:
+        """Return the factory address.
+
+        Raises:
+            MissingContractAddress: If the network has none (a local node without a deployed factory).
+        """
+        if self.account_factory is None:
+            raise MissingContractAddress(
+                f"network {self.name!r} (chain {self.chain_id}) has no account factory; "
+                "give one with --factory or in the deployment JSON"
+            )
+        return self.account_factory
+
+    def with_rpc_url(self, rpc_url: str | None) -> EraNetwork:
+        """A copy with another RPC endpoint (``None`` keeps the current one)."""
+        return self if rpc_url is None else replace(self, rpc_url=rpc_url)
+
+    def to_json(self) -> dict[str, Any]:
+        """The network as a JSON object (the ``era`` section of a deployment file)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, name: str | None = None) -> EraNetwork:
+        """Build a network from a JSON object (as :meth:`to_json` writes it).
+
+        Args:
+            data: Keys ``chain_id``, ``passkey_validator`` and optionally the other attributes. camelCase
+                keys as the official ``era-sepolia.json`` uses (``passkey``, ``accountFactory``, ``session``,
+                ``recovery``, ``recoveryOidc``, ``accountPaymaster``) are accepted too.
+            name: Overrides ``data["name"]``.
+
+        Returns:
+            The network.
+
+        Raises:
+            InvalidDeployment: If ``chain_id`` or ``passkey_validator`` is missing or malformed.
+            MalformedAddress: If an address is malformed.
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidDeployment("network: expected a JSON object")
+        aliases = {
+            "passkey": "passkey_validator",
+            "accountFactory": "account_factory",
+            "session": "session_validator",
+            "recovery": "recovery_validator",
+            "recoveryOidc": "oidc_recovery_validator",
+            "accountPaymaster": "paymaster",
+            "chainId": "chain_id",
+            "rpcUrl": "rpc_url",
+        }
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            target = aliases.get(key, key)
+            if target in known:
+                values[target] = value
+        if name is not None:
+            values["name"] = name
+        values.setdefault("name", "custom")
+        for required in ("chain_id", "passkey_validator"):
+            if required not in values:
+                raise InvalidDeployment(f"network: missing {required!r}")
+        if values.get("rpc_url") is not None and not isinstance(values["rpc_url"], str):
+            raise InvalidDeployment("rpc_url: expected a string")
+        if not isinstance(values["name"], str):
+            raise InvalidDeployment("name: expected a string")
+        return cls(**values)
+
+    @classmethod
+    def from_deployment(cls, path: str | os.PathLike[str]) -> EraNetwork:
+        """Read the ``era`` section of a deployment JSON written by ``sso-signer deploy``.
+
+        Raises:
+            InvalidDeployment: If the file is unreadable, not JSON or has no usable ``era`` section.
+        """
+        try:
+            data = json.loads(pathlib.Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__})") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("era"), dict):
+            raise InvalidDeployment(f"{path}: no 'era' object in the deployment JSON")
+        era = dict(data["era"])
+        era.setdefault("chain_id", data.get("chain_id"))
+        era.setdefault("rpc_url", data.get("rpc_url"))
+        return cls.from_json(era)
+
+
+#: ZKsync Era Sepolia, official native-AA deployment (sso-era.md §5, last native-AA auth-server store).
+ERA_SEPOLIA = EraNetwork(
+    name="era-sepolia",
+    chain_id=ERA_SEPOLIA_CHAIN_ID,
+    rpc_url="https://sepolia.era.zksync.dev",
+    passkey_validator="0x006ecc2D79242F1986b7cb5F636d6E3f499f1026",
+    account_factory="0x7230ae6D4a2C367ff8493a76c15F8832c62f9fE9",
+    session_validator="0x64Fa4b6fCF655024e6d540E0dFcA4142107D4fBC",
+    recovery_validator="0x6AA83E35439D71F28273Df396BC7768dbaA9849D",
+    oidc_recovery_validator="0x6E4085794CaaEa6A24E1F9a1B9dAF155e57FD5bb",
+    paymaster="0x173acECF12b50D805Df78125d90CABC6Bf81A291",
+)
+
+NETWORK_PRESETS: Mapping[str, EraNetwork] = {ERA_SEPOLIA.name: ERA_SEPOLIA}
+
+
+def network_preset(name: str) -> EraNetwork:
+    """Return a named preset.
+
+    Raises:
+        UnknownNetwork: If no preset has that name. (A local node has no preset: use
+            :func:`local_era_network` or a deployment JSON.)
+    """
+    try:
+        return NETWORK_PRESETS[name]
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(NETWORK_PRESETS))
+        raise UnknownNetwork(
+            f"unknown network {name!r}; presets: {known} (a local node needs its addresses: "
+            "--deployment FILE or --validator/--factory)"
+        ) from None
+
+
+def local_era_network(
+    *,
+    passkey_validator: str,
+    account_factory: str | None = None,
+    rpc_url: str | None = None,
+    chain_id: int = LOCAL_ERA_CHAIN_ID,
+    session_validator: str | None = None,
+    recovery_validator: str | None = None,
+) -> EraNetwork:
+    """A local anvil-zksync network with user-supplied addresses (there is no official local deployment).
+
+    Raises:
+        MalformedAddress: If an address is malformed.
+    """
+    return EraNetwork(
+        name="local",
+        chain_id=chain_id,
+        passkey_validator=passkey_validator,
+        rpc_url=rpc_url,
+        account_factory=account_factory,
+        session_validator=session_validator,
+        recovery_validator=recovery_validator,
+    )
+
+
+def _selector(signature: str) -> bytes:
+    return bytes(keccak(text=signature))[:4]
+
+
+# AAFactory view functions (sso-era.md §2.1).
+BEACON_PROXY_BYTECODE_HASH_SELECTOR = _selector("beaconProxyBytecodeHash()")
+GET_ENCODED_BEACON_SELECTOR = _selector("getEncodedBeacon()")
+PASSKEY_MODULE_SELECTOR = _selector("passKeyModule()")
+SESSION_MODULE_SELECTOR = _selector("sessionKeyModule()")
+
+
+@dataclass(frozen=True, slots=True)
+class FactoryInfo:
+    """The AAFactory immutables that decide an account's address, read from the chain.
+
+    Attributes:
+        factory: The factory (proxy) address.
+        beacon: The SsoBeacon every account proxy points at.
+        beacon_proxy_bytecode_hash: EraVM bytecode hash of AccountProxy.
+        encoded_beacon: ``getEncodedBeacon()``, i.e. ``abi.encode(beacon)``: the proxies' constructor input.
+        passkey_module: ``passKeyModule()`` if the factory exposes it, else ``None``.
+        session_module: ``sessionKeyModule()`` if the factory exposes it, else ``None``.
+    """
+
+    factory: str
+    beacon: str
+    beacon_proxy_bytecode_hash: bytes
+    encoded_beacon: bytes
+    passkey_module: str | None = None
+    session_module: str | None = None
+
+
+def _view(client: _Caller, to: str, selector: bytes, what: str) -> bytes:
+    from sso_signer.rpc import RpcError
+
+    try:
+        return bytes(client.call({"to": to, "data": selector}))
+    except RpcError as exc:
+        raise FactoryUnreadable(f"factory {to}: {what} failed ({exc})") from exc
+
+
+def _optional_module(client: _Caller, factory: str, selector: bytes) -> str | None:
+    from sso_signer.rpc import RpcError
+
+    try:
+        data = bytes(client.call({"to": factory, "data": selector}))
+        (address,) = abi_decode(["address"], data)
+    except (RpcError, DecodingError, ValueError, OverflowError):
+        return None  # older factories do not expose the module getters
+    return checksum_address(str(address))
+
+
+def read_factory_info(client: _Caller, factory: str) -> FactoryInfo:
+    """Read ``beaconProxyBytecodeHash()`` and ``getEncodedBeacon()`` (and the module getters) from a factory.
+
+    Args:
+        client: An ``EthClient`` (anything with ``call(tx)``) on the factory's chain.
+        factory: The AAFactory (proxy) address.
+
+    Returns:
+        The factory facts needed to predict account addresses.
+
+    Raises:
+        FactoryUnreadable: If a call fails or answers something that is not an AAFactory's answer.
+        MalformedAddress: If ``factory`` is malformed.
+    """
+    factory = checksum_address(factory, field="factory")
+    raw_hash = _view(client, factory, BEACON_PROXY_BYTECODE_HASH_SELECTOR, "beaconProxyBytecodeHash()")
+    raw_beacon = _view(client, factory, GET_ENCODED_BEACON_SELECTOR, "getEncodedBeacon()")
+    try:
+        (bytecode_hash,) = abi_decode(["bytes32"], raw_hash)
+        (encoded,) = abi_decode(["bytes"], raw_beacon)
+        (beacon,) = abi_decode(["address"], bytes(encoded))
+    except (DecodingError, ValueError, OverflowError) as exc:
+        raise FactoryUnreadable(
+            f"factory {factory}: answers do not decode as an AAFactory's ({exc})"
+        ) from exc
+    if len(raw_hash) != 32 or bytes(bytecode_hash)[:1] != b"\x01":
+        raise FactoryUnreadable(f"factory {factory}: beaconProxyBytecodeHash is not an EraVM bytecode hash")
+    return FactoryInfo(
+        factory=factory,
+        beacon=checksum_address(str(beacon)),
+        beacon_proxy_bytecode_hash=bytes(bytecode_hash),
+        encoded_beacon=bytes(encoded),
+        passkey_module=_optional_module(client, factory, PASSKEY_MODULE_SELECTOR),
+        session_module=_optional_module(client, factory, SESSION_MODULE_SELECTOR),
+    )
