@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.contracts.era_chain import EraValidator, new_account
 from sso_signer._artifacts import ArtifactNotFound, load_artifact
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from tests.contracts.era_chain import EraValidator, new_account
 
 VECTORS = pathlib.Path("/work/shared/vectors")
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from eth_abi.abi import encode as abi_encode
 
-from tests.contracts.era_chain import CraftingSigner, EraValidator, Rule, high_s, new_account
 from sso_signer.node import AnvilNode
 from sso_signer.sso import FatSignature
 from sso_signer.webauthn import P256_N, AuthenticatorFlags, HeadlessPasskey, P256PublicKey
+from tests.contracts.era_chain import CraftingSigner, EraValidator, Rule, high_s, new_account
 
 ORIGIN = "https://sso.example.org"
 RP_ID = "sso.example.org"

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.contracts.era_cases import Case, Keys, build_cases, build_edge_cases, register_keys
-from tests.contracts.era_chain import EraValidator, Rule, transaction_struct
 from sso_signer._codec import b64url_decode
 from sso_signer.node import AnvilNode
 from sso_signer.sso import PreflightError, decode_era_custom_signature, preflight_era
 from sso_signer.zksync import Eip712Transaction
+from tests.contracts.era_cases import Case, Keys, build_cases, build_edge_cases, register_keys
+from tests.contracts.era_chain import EraValidator, Rule, transaction_struct
 
 pytestmark = pytest.mark.chain
 

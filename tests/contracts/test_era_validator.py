@@ -9,14 +9,14 @@ import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from tests.contracts.era_cases import ORIGIN, RP_ID, Keys, build_cases, register_keys
-from tests.contracts.era_chain import REVERTING_RULES, EraValidator, Rule, new_account, transaction_struct
 from sso_signer._codec import b64url_decode
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import ExecutionReverted
 from sso_signer.sso import FatSignature, era_custom_signature
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
 from sso_signer.zksync import Eip712Transaction
+from tests.contracts.era_cases import ORIGIN, RP_ID, Keys, build_cases, register_keys
+from tests.contracts.era_chain import REVERTING_RULES, EraValidator, Rule, new_account, transaction_struct
 
 pytestmark = pytest.mark.chain
 
