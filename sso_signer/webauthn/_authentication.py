@@ -15,6 +15,7 @@ from sso_signer.webauthn._errors import (
     CredentialIdMismatch,
     OriginMismatch,
     SignatureInvalid,
+    UserHandleMismatch,
 )
 
 __all__ = ["verify_assertion"]
@@ -47,6 +48,7 @@ def verify_assertion(
         CredentialIdMismatch: The assertion is from another credential.
         ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
         UserPresenceMissing, UserVerificationMissing: A relying-party check failed.
+        UserHandleMismatch: The assertion names another user than the credential's.
         CounterRegression: The counter did not increase (possible cloned authenticator).
         SignatureInvalid: The signature does not verify against the stored key.
     """
@@ -64,6 +66,12 @@ def verify_assertion(
         raise OriginMismatch(
             f"origin {assertion.client_data.origin!r} differs from the registered {credential.origin!r}"
         )
+    if (
+        assertion.user_handle is not None
+        and credential.user_handle
+        and assertion.user_handle != credential.user_handle
+    ):
+        raise UserHandleMismatch("the assertion's userHandle is not the credential's user")
     if not credential.public_key.verify(assertion.ecdsa_signature, assertion.signed_message):
         raise SignatureInvalid("the assertion signature does not verify against the stored public key")
     new_count = assertion.authenticator_data.counter

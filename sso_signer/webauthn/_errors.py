@@ -54,6 +54,7 @@ __all__ = [
     "TrailingCbor",
     "TruncatedCbor",
     "UnsupportedAlgorithm",
+    "UserHandleMismatch",
     "UserPresenceMissing",
     "UserVerificationMissing",
     "WrongPassphrase",
@@ -172,6 +173,10 @@ class ClientDataTypeMismatch(VerificationError):
 
 class CrossOriginNotAllowed(VerificationError):
     """clientDataJSON.crossOrigin is true; the SSO validator rejects any value other than ``false``."""
+
+
+class UserHandleMismatch(VerificationError):
+    """The assertion's userHandle is not the user the credential was registered for."""
 
 
 class UserPresenceMissing(VerificationError):

@@ -24,7 +24,12 @@ from sso_signer.webauthn._cbor import encode
 from sso_signer.webauthn._client_data import CollectedClientData
 from sso_signer.webauthn._cose import COSE_ALG_ES256
 from sso_signer.webauthn._credential import PasskeyCredential
-from sso_signer.webauthn._errors import FieldTooLarge, InvalidCredentialJson, InvalidKeyFile
+from sso_signer.webauthn._errors import (
+    DuplicateCredential,
+    FieldTooLarge,
+    InvalidCredentialJson,
+    InvalidKeyFile,
+)
 from sso_signer.webauthn._keyfile import read_key_file, write_key_file
 from sso_signer.webauthn._p256 import P256PublicKey
 
@@ -342,18 +347,42 @@ class HeadlessPasskey:
         }
 
     def register_from_options(self, options: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """Answer registration options JSON (as a relying party sends them) using its challenge.
+        """Answer registration options JSON (as a relying party sends them), like an authenticator would.
 
-        Only the challenge is taken from ``options``; rpId/origin stay those of the passkey (a browser would
-        refuse a mismatching rpId, the relying party's check catches it here).
+        The challenge is answered; ``user.id`` and ``user.name`` become this passkey's user (an
+        authenticator stores them with a discoverable credential and returns the id as ``userHandle``); a
+        credential listed in ``excludeCredentials`` is refused. rpId and origin stay the passkey's own: a
+        relying party with another rpId rejects the answer (RpIdMismatch), as it would a browser's.
+
+        Args:
+            options: The PublicKeyCredentialCreationOptions JSON.
+            **kwargs: Passed to :meth:`register` (attestation, origin, flags...).
+
+        Returns:
+            The registration response JSON.
 
         Raises:
-            InvalidCredentialJson: If ``options`` has no base64url ``challenge``.
-            InvalidEncoding: If the challenge is not base64url.
+            InvalidCredentialJson: If ``options`` has no base64url ``challenge`` or a malformed ``user``.
+            InvalidEncoding: If a member is not base64url.
+            DuplicateCredential: If this credential is in ``excludeCredentials``.
         """
         challenge = options.get("challenge")
         if not isinstance(challenge, str):
             raise InvalidCredentialJson("options.challenge must be a base64url string")
+        for excluded in options.get("excludeCredentials") or ():
+            excluded_id = excluded.get("id") if isinstance(excluded, Mapping) else None
+            if isinstance(excluded_id, str) and b64url_decode(excluded_id) == self._credential_id:
+                raise DuplicateCredential("this passkey is in excludeCredentials: already registered")
+        user = options.get("user")
+        if user is not None:
+            if not isinstance(user, Mapping) or not isinstance(user.get("id"), str):
+                raise InvalidCredentialJson("options.user must be an object with a base64url id")
+            handle = b64url_decode(user["id"], field="options.user.id")
+            name = user.get("name")
+            with self._lock:
+                self._user_handle = handle
+                if isinstance(name, str):
+                    self._user_name = name
         return self.register(b64url_decode(challenge, field="options.challenge"), **kwargs)
 
     # -- persistence ----------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from sso_signer.webauthn import (
     TrailingCbor,
     TruncatedCbor,
     UnsupportedAlgorithm,
+    UserHandleMismatch,
     UserPresenceMissing,
     UserVerificationMissing,
 )
@@ -451,7 +452,9 @@ def test_authentication_challenge_states(rp: RelyingParty, db: Path, clock: Cloc
 
 def test_authentication_signature_counter_and_allow_list(rp: RelyingParty, db: Path) -> None:
     passkey = registered(rp, counter_mode="increment")
-    impostor = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN, credential_id=passkey.credential_id)
+    impostor = HeadlessPasskey.generate(
+        rp_id=RP_ID, origin=ORIGIN, credential_id=passkey.credential_id, user_handle=passkey.user_handle
+    )
     tx_hash = b"\x20" * 32
     rp.authentication_options(tx_hash)
     before = snapshot(db)
@@ -478,3 +481,36 @@ def test_authentication_signature_counter_and_allow_list(rp: RelyingParty, db: P
     with pytest.raises(CredentialNotFound):
         rp.verify_authentication(stranger.sign(only_other))
     assert rp.verify_authentication(other.sign(only_other)).credential.credential_id == other.credential_id
+
+
+def test_passkey_adopts_the_user_of_the_options_and_honours_exclusion(rp: RelyingParty) -> None:
+    options = rp.registration_options(user_name="ivy")
+    passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)  # its own random user handle
+    credential = rp.verify_registration(passkey.register_from_options(options))
+    assert passkey.user_handle == credential.user_handle == b64url_decode(options["user"]["id"])
+    assert passkey.credential.user_name == "ivy"
+    tx_hash = b"\x30" * 32
+    rp.authentication_options(tx_hash)
+    assertion = passkey.sign(tx_hash)
+    assert assertion.user_handle == credential.user_handle
+    rp.verify_authentication(assertion)
+    again = rp.registration_options(user_name="ivy", user_handle=credential.user_handle)
+    with pytest.raises(DuplicateCredential, match="excludeCredentials"):
+        passkey.register_from_options(again)
+
+
+def test_authentication_user_handle_mismatch(rp: RelyingParty, db: Path) -> None:
+    passkey = registered(rp)
+    other_user = HeadlessPasskey(
+        passkey._key,  # test-only: the same key and credential id answering for another user
+        credential_id=passkey.credential_id,
+        rp_id=RP_ID,
+        origin=ORIGIN,
+        user_handle=b"someone else",
+    )
+    tx_hash = b"\x31" * 32
+    rp.authentication_options(tx_hash)
+    before = snapshot(db)
+    with pytest.raises(UserHandleMismatch):
+        rp.verify_authentication(other_user.sign(tx_hash))
+    assert snapshot(db) == before
