@@ -385,3 +385,86 @@ def test_entry_point_hash_equals_vector(stack: LocalErc4337Stack) -> None:
     vec = next(v for v in vectors if v["id"] == "userop_hash_msa_json")
     op = UserOperation.from_rpc(vec["input"]["userOperation"])
     assert EntryPoint(stack.eth).get_user_op_hash(op).hex() == vec["derived"]["userOpHash"][2:]
+
+
+# -- compatibility with the official SDK's artefacts ---------------------------------------------------------
+
+
+def _vector(vector_id: str) -> dict[str, Any]:
+    import json
+    import pathlib
+
+    vectors = json.loads((pathlib.Path(__file__).parent / "vectors" / "sso-4337.json").read_text())["vectors"]
+    found: dict[str, Any] = next(v for v in vectors if v["id"] == vector_id)
+    return found
+
+
+def test_official_sdk_stub_reverts_like_on_the_official_contracts(
+    stack: LocalErc4337Stack, account: MsaPasskeyAccount
+) -> None:
+    # The official SDK's stub (flags 0x01, no origin) makes the official validator revert
+    # InvalidAuthDataFlags(0x01) during estimation; ours must behave the same, byte for byte.
+    fat = bytes.fromhex(_vector("sdk_passkey_stub_signature")["fatSignature"][2:])
+    op = account.build_user_operation(
+        [(_fresh_address("stub"), 1, b"")],
+        gas={"call_gas_limit": 100_000, "verification_gas_limit": 500_000, "pre_verification_gas": 60_000},
+    )
+    stubbed = op.replace(signature=bytes.fromhex(stack.deployment.webauthn_validator[2:]) + fat)
+    with pytest.raises(AccountValidationReverted) as caught:
+        stack.bundler.estimate_user_operation_gas(stubbed)
+    assert caught.value.aa_code == "AA23"
+    assert caught.value.revert_data[:5] == bytes.fromhex("a64c5eff01")
+
+
+def test_official_integration_test_passkey_drives_an_account(stack: LocalErc4337Stack) -> None:
+    # The key, credential id and origin of the official contracts' integration tests.
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from sso_signer._codec import b64url_decode
+
+    vec = _vector("integration_test_passkey")
+    d = int.from_bytes(b64url_decode(vec["privateKeyJWK"]["d"]), "big")
+    official = HeadlessPasskey(
+        ec.derive_private_key(d, ec.SECP256R1()),
+        credential_id=bytes.fromhex(vec["credentialId"][2:]),
+        rp_id=vec["rpId"],
+        origin=vec["origin"],
+    )
+    assert official.public_key.x == int(vec["publicKey"]["x"], 16)
+    assert official.public_key.y == int(vec["publicKey"]["y"], 16)
+    account = MsaPasskeyAccount.counterfactual(
+        deployment=stack.deployment,
+        eth=stack.eth,
+        bundler=stack.bundler,
+        credential=official,
+        salt=account_salt("official-integration-key"),
+    )
+    _fund(stack, account.address, ETHER // 10)
+    target = _fresh_address("official-key-recipient")
+    receipt = account.execute([(target, 4242, b"")])
+    assert receipt.success
+    assert stack.eth.get_balance(target) == 4242
+    validator = load_artifact("WebAuthnValidator")
+    raw = stack.eth.call(
+        {
+            "to": stack.deployment.webauthn_validator,
+            "data": validator.encode_call("getAccountList", vec["origin"], official.credential_id),
+        }
+    )
+    (accounts,) = abi_decode(["address[]"], raw)
+    assert [a.lower() for a in accounts] == [account.address.lower()]
+
+
+async def test_async_bundler_client_round_trip(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
+    from sso_signer.erc4337 import AsyncBundlerClient
+
+    target = _fresh_address("async-recipient")
+    op = account.sign_user_operation(account.build_user_operation([(target, 31337, b"")]))
+    async with AsyncBundlerClient(stack.bundler_url) as bundler:
+        assert await bundler.supported_entry_points() == (ENTRY_POINT_V08,)
+        estimate = await bundler.estimate_user_operation_gas(op)
+        assert 0 < estimate.verification_gas_limit <= op.verification_gas_limit
+        receipt = await bundler.send_and_wait(op)
+    assert receipt.success
+    assert receipt.user_op_hash == account.user_operation_hash(op)
+    assert stack.eth.get_balance(target) == 31337
