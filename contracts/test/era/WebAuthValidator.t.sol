@@ -348,6 +348,57 @@ contract WebAuthValidatorTest {
     }
 
     // --------------------------------------------------------------------------------------------------
+    // Fuzzed: any key, any hash, any account
+    // --------------------------------------------------------------------------------------------------
+
+    function testFuzzAcceptsEveryKeyAndHashAndRejectsTheHighSTwin(uint256 seed, bytes32 hash, address account)
+        public
+    {
+        uint256 privateKey = 1 + seed % (N - 1);
+        if (account == ACCOUNT || account == address(0)) account = address(0xC0FFEE);
+        (uint256 x, uint256 y) = VM.publicKeyP256(privateKey);
+        VM.prank(account);
+        validator.addValidationKey(abi.encodePacked(seed, "fuzz"), [bytes32(x), bytes32(y)], ORIGIN);
+
+        string memory clientData = _browserClientData(hash);
+        bytes32 message = sha256(bytes.concat(AUTH_DATA_UP_UV, sha256(bytes(clientData))));
+        (bytes32 r, bytes32 s) = VM.signP256(privateKey, message);
+        uint256 low = uint256(s) > N / 2 ? N - uint256(s) : uint256(s);
+        bytes memory credentialId = abi.encodePacked(seed, "fuzz");
+        _expectRule(
+            hash,
+            abi.encode(AUTH_DATA_UP_UV, clientData, [r, bytes32(low)], credentialId),
+            account,
+            IEraWebAuthValidator.Rule.Valid
+        );
+        _expectRule(
+            hash,
+            abi.encode(AUTH_DATA_UP_UV, clientData, [r, bytes32(N - low)], credentialId),
+            account,
+            IEraWebAuthValidator.Rule.HighS
+        );
+    }
+
+    function testFuzzRegistrationTakesExactlyTheCurvePoints(bytes32 x, bytes32 y) public {
+        uint256 p = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF;
+        uint256 b = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B;
+        uint256 lhs = mulmod(uint256(y), uint256(y), p);
+        uint256 rhs = addmod(mulmod(mulmod(uint256(x), uint256(x), p), uint256(x), p), addmod(p - mulmod(3, uint256(x), p), b, p), p);
+        bool onCurve = uint256(x) < p && uint256(y) < p && lhs == rhs;
+        VM.prank(OTHER_ACCOUNT);
+        (bool ok, bytes memory reason) = address(validator).call(
+            abi.encodeCall(validator.addValidationKey, (CREDENTIAL_ID, [x, y], "https://other.example"))
+        );
+        if (x == 0 && y == 0) {
+            require(!ok && bytes4(reason) == IEraWebAuthValidator.WEBAUTHN_EMPTY_KEY.selector, "empty key");
+        } else if (onCurve) {
+            require(ok, "a curve point was refused");
+        } else {
+            require(!ok && bytes4(reason) == IEraWebAuthValidator.WEBAUTHN_KEY_NOT_ON_CURVE.selector, "off-curve");
+        }
+    }
+
+    // --------------------------------------------------------------------------------------------------
     // Key registration and removal
     // --------------------------------------------------------------------------------------------------
 
