@@ -54,6 +54,12 @@ def dev_accounts(count: int = 10, mnemonic: str = DEV_MNEMONIC) -> tuple[LocalAc
     Returns:
         eth-account LocalAccounts, index 0 first.
     """
+    return _accounts(mnemonic, count)
+
+
+@functools.lru_cache(maxsize=8)
+def _accounts(mnemonic: str, count: int) -> tuple[LocalAccount, ...]:
+    # Deriving the public keys in pure Python costs several ms per account; nodes share the objects.
     return tuple(Account.from_key(key) for key in _derive(mnemonic, count))
 
 
@@ -78,7 +84,7 @@ class LocalNode(abc.ABC):
         self._process: ManagedProcess | None = None
         self._port: int | None = None
         self._chain_id: int | None = None
-        self._accounts: tuple[LocalAccount, ...] = ()
+        self._accounts: tuple[LocalAccount, ...] | None = None
         self._eth: EthClient | None = None
 
     def __repr__(self) -> str:
@@ -149,7 +155,13 @@ class LocalNode(abc.ABC):
     def accounts(self) -> tuple[LocalAccount, ...]:
         """The node's funded development accounts."""
         self._require()
+        if self._accounts is None:
+            self._accounts = self._load_accounts()
         return self._accounts
+
+    def _load_accounts(self) -> tuple[LocalAccount, ...]:
+        # Derived on first use: HD derivation costs ~0.3 s, more than anvil takes to start.
+        return ()
 
     @property
     def pid(self) -> int | None:
@@ -255,10 +267,8 @@ class AnvilNode(LocalNode):
         """Start anvil and wait until it answers (see :meth:`LocalNode.start`)."""
         if self.running:
             return self
-        keys = _derive(self._mnemonic, self.account_count)
-        process = ManagedProcess(
-            "anvil", self._argv(), secrets=(self._mnemonic, *keys), keep_logs=self.keep_logs
-        )
+        # Anvil prints the keys as numbered lines, which redact() blanks; the mnemonic is blanked explicitly.
+        process = ManagedProcess("anvil", self._argv(), secrets=(self._mnemonic,), keep_logs=self.keep_logs)
         self._process = process
         process.spawn()
 
@@ -273,8 +283,11 @@ class AnvilNode(LocalNode):
 
         self._port = None
         process.wait_ready(ready, self.startup_timeout)
-        self._accounts = tuple(Account.from_key(k) for k in keys)
+        self._accounts = None
         return self
+
+    def _load_accounts(self) -> tuple[LocalAccount, ...]:
+        return _accounts(self._mnemonic, self.account_count)
 
     # -- anvil's control methods, handy for fixtures ------------------------------------------------------
 
@@ -357,9 +370,7 @@ class AnvilZkSyncNode(LocalNode):
             if self._requested_chain_id is not None:
                 argv += ["--chain-id", str(self._requested_chain_id)]
             argv += [*self.extra_args, "run"]
-            process = ManagedProcess(
-                "anvil-zksync", argv, secrets=_derive(DEV_MNEMONIC, 10), keep_logs=self.keep_logs
-            )
+            process = ManagedProcess("anvil-zksync", argv, secrets=(DEV_MNEMONIC,), keep_logs=self.keep_logs)
             self._process = process
             self._port = port
             process.spawn()
@@ -377,9 +388,12 @@ class AnvilZkSyncNode(LocalNode):
                     continue
                 raise
             break
-        keys = _PRIVATE_KEY.findall(self._require_process().raw_log())
-        self._accounts = tuple(Account.from_key(k) for k in keys) if keys else dev_accounts(10)
+        self._accounts = None
         return self
+
+    def _load_accounts(self) -> tuple[LocalAccount, ...]:
+        keys = _PRIVATE_KEY.findall(self._require_process().raw_log())
+        return tuple(Account.from_key(k) for k in keys) if keys else dev_accounts(10)
 
     def _require_process(self) -> ManagedProcess:
         assert self._process is not None

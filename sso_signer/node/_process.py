@@ -172,7 +172,9 @@ class ManagedProcess:
         except OSError:
             return ""
 
-    def wait_ready(self, check: Callable[[], bool], timeout: float, interval: float = 0.02) -> None:
+    def wait_ready(
+        self, check: Callable[[], bool], timeout: float, interval: float = 0.01, max_interval: float = 0.05
+    ) -> None:
         """Poll ``check`` until it returns true.
 
         Raises:
@@ -190,7 +192,8 @@ class ManagedProcess:
             if time.monotonic() >= deadline:
                 self.fail(f"{self.name} not ready within {timeout:g} s")
             time.sleep(interval)
-            interval = min(interval * 1.5, 0.25)
+            # Short polls: a local node is usually ready within a few hundred ms, and tests start many.
+            interval = min(interval * 1.5, max_interval)
 
     def fail(self, message: str) -> None:
         """Stop the process and raise :class:`NodeStartFailed` with the redacted log tail."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 import time
 from collections.abc import Sequence
 from typing import Any, Self
@@ -23,6 +25,13 @@ _HEADERS = {"content-type": "application/json", "accept": "application/json"}
 _NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Only a placeholder when a custom transport is given; the transport decides where bytes go.
 _TRANSPORT_URL = "http://rpc.transport/"
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Building the default context costs ~50 ms (loading the CA bundle); one shared context serves every
+    # client, which matters when tests create many clients against local nodes.
+    return httpx.create_ssl_context()
 
 
 def safe_url(url: str) -> str:
@@ -109,7 +118,10 @@ class JsonRpcClient:
         self.url = url if url is not None else _TRANSPORT_URL
         self.core = RpcCore(retry)
         self._http = httpx.Client(
-            transport=transport, timeout=timeout, headers={**_HEADERS, **(headers or {})}
+            transport=transport,
+            timeout=timeout,
+            headers={**_HEADERS, **(headers or {})},
+            verify=_ssl_context(),
         )
 
     def __repr__(self) -> str:
@@ -207,7 +219,10 @@ class AsyncJsonRpcClient:
         self.url = url if url is not None else _TRANSPORT_URL
         self.core = RpcCore(retry)
         self._http = httpx.AsyncClient(
-            transport=transport, timeout=timeout, headers={**_HEADERS, **(headers or {})}
+            transport=transport,
+            timeout=timeout,
+            headers={**_HEADERS, **(headers or {})},
+            verify=_ssl_context(),
         )
 
     def __repr__(self) -> str:
