@@ -1,0 +1,184 @@
+"""Bundler error mapping and fault handling of the bundler client.
+
+The AA-code mapping is checked on error objects shaped like Alto's; transport-level faults (an op that never
+lands, malformed answers) are injected with ``httpx.MockTransport``. Real rejections by a running Alto are
+covered end to end in ``test_bundler_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from sso_signer.erc4337 import (
+    AccountCreationFailed,
+    AccountValidationFailed,
+    AccountValidationReverted,
+    AsyncBundlerClient,
+    BundlerClient,
+    BundlerError,
+    GasEstimate,
+    InsufficientPrefund,
+    InvalidAccountNonce,
+    PaymasterValidationFailed,
+    SignatureValidationFailed,
+    UnsupportedEntryPoint,
+    UserOperation,
+    UserOperationExecutionReverted,
+    UserOperationRejected,
+    UserOperationTimeout,
+    bundler_error_from,
+)
+from sso_signer.rpc import MalformedRpcResponse, RetryPolicy, RpcError
+
+OP = UserOperation(sender="0x" + "ab" * 20, nonce=0, max_fee_per_gas=2, max_priority_fee_per_gas=1)
+
+
+def _error(message: str, code: int = -32500, method: str = "eth_sendUserOperation") -> RpcError:
+    return RpcError(code, message, None, method=method)
+
+
+@pytest.mark.parametrize(
+    ("message", "cls", "aa_code"),
+    [
+        (
+            "UserOperation reverted during simulation with reason: AA21 didn't pay prefund",
+            InsufficientPrefund,
+            "AA21",
+        ),
+        ("AA24 signature error", SignatureValidationFailed, "AA24"),
+        ("AA25 invalid account nonce", InvalidAccountNonce, "AA25"),
+        ("AA13 initCode failed or OOG", AccountCreationFailed, "AA13"),
+        ("AA10 sender already constructed", AccountCreationFailed, "AA10"),
+        ("AA26 over verificationGasLimit", AccountValidationFailed, "AA26"),
+        ("AA33 reverted 0x", PaymasterValidationFailed, "AA33"),
+        ("AA95 out of gas", UserOperationRejected, "AA95"),
+    ],
+)
+def test_aa_codes_pick_the_class(message: str, cls: type[BundlerError], aa_code: str) -> None:
+    error = bundler_error_from(_error(message))
+    assert type(error) is cls
+    assert error.aa_code == aa_code
+    assert error.code == -32500
+    assert message in str(error)
+
+
+def test_aa23_keeps_the_revert_bytes() -> None:
+    error = bundler_error_from(
+        _error("UserOperation reverted during simulation with reason: AA23 reverted 0xa64c5eff01")
+    )
+    assert isinstance(error, AccountValidationReverted)
+    assert error.revert_data == bytes.fromhex("a64c5eff01")
+    assert isinstance(error, AccountValidationFailed)
+
+
+def test_signature_failure_is_also_a_verification_error() -> None:
+    from sso_signer._errors import VerificationError
+
+    assert isinstance(bundler_error_from(_error("AA24 signature error")), VerificationError)
+
+
+def test_codes_without_aa() -> None:
+    reverted = bundler_error_from(_error("execution reverted: ERC20InsufficientBalance", code=-32521))
+    assert isinstance(reverted, UserOperationExecutionReverted)
+    unsupported = bundler_error_from(
+        _error("EntryPoint 0x0000000000000000000000000000000000000001 not supported", code=-32602)
+    )
+    assert isinstance(unsupported, UnsupportedEntryPoint)
+    other = bundler_error_from(_error("method not found", code=-32601, method="eth_getUserOperationReceipt"))
+    assert type(other) is BundlerError
+    assert other.aa_code is None
+    plain_reject = bundler_error_from(_error("maxFeePerGas must be at least 100", code=-32602))
+    assert type(plain_reject) is UserOperationRejected
+
+
+def _client(answer: Any, calls: list[dict[str, Any]] | None = None) -> BundlerClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if calls is not None:
+            calls.append(body)
+        payload = answer(body) if callable(answer) else answer
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], **payload})
+
+    return BundlerClient(transport=httpx.MockTransport(handler), retry=RetryPolicy(attempts=1))
+
+
+def test_rejection_through_the_client_is_typed() -> None:
+    client = _client({"error": {"code": -32500, "message": "AA24 signature error"}})
+    with pytest.raises(SignatureValidationFailed) as caught:
+        client.send_user_operation(OP)
+    assert isinstance(caught.value.__cause__, RpcError)
+
+
+def test_request_carries_the_unpacked_op_and_the_entry_point() -> None:
+    calls: list[dict[str, Any]] = []
+    client = _client({"result": "0x" + "11" * 32}, calls)
+    assert client.send_user_operation(OP) == b"\x11" * 32
+    assert calls[0]["method"] == "eth_sendUserOperation"
+    assert calls[0]["params"] == [OP.to_rpc(), client.entry_point]
+
+
+def test_receipt_never_arrives_times_out() -> None:
+    client = _client({"result": None})
+    with pytest.raises(UserOperationTimeout):
+        client.wait_for_user_operation_receipt(b"\x22" * 32, timeout=0.05, poll_interval=0.01)
+
+
+@pytest.mark.parametrize(
+    ("method", "result"),
+    [
+        ("estimate_user_operation_gas", ["not", "an", "object"]),
+        ("estimate_user_operation_gas", {"preVerificationGas": "0x1", "verificationGasLimit": "0x2"}),
+        ("supported_entry_points", "0x4337"),
+        ("get_user_operation_gas_price", {"slow": {}, "standard": {}, "fast": {}}),
+        ("send_user_operation", "0x1234"),
+    ],
+)
+def test_malformed_answers_are_typed(method: str, result: object) -> None:
+    client = _client({"result": result})
+    call = getattr(client, method)
+    with pytest.raises(MalformedRpcResponse):
+        call(OP) if method in ("estimate_user_operation_gas", "send_user_operation") else call()
+
+
+def test_malformed_receipt_is_typed() -> None:
+    client = _client({"result": {"userOpHash": "0x" + "33" * 32, "success": "yes"}})
+    with pytest.raises(MalformedRpcResponse):
+        client.get_user_operation_receipt(b"\x33" * 32)
+
+
+def test_gas_estimate_apply_adds_margin_and_paymaster_limits() -> None:
+    estimate = GasEstimate(
+        pre_verification_gas=50_000,
+        verification_gas_limit=100_000,
+        call_gas_limit=30_000,
+        paymaster_verification_gas_limit=40_000,
+        paymaster_post_op_gas_limit=5_000,
+    )
+    plain = estimate.apply(OP)
+    assert (plain.verification_gas_limit, plain.call_gas_limit, plain.pre_verification_gas) == (
+        120_000,
+        30_000,
+        50_000,
+    )
+    assert plain.paymaster_verification_gas_limit == 0
+    sponsored = estimate.apply(OP.replace(paymaster="0x" + "cd" * 20), verification_margin=1.0)
+    assert sponsored.verification_gas_limit == 100_000
+    assert sponsored.paymaster_verification_gas_limit == 40_000
+    assert sponsored.paymaster_post_op_gas_limit == 5_000
+
+
+async def test_async_client_maps_errors_the_same_way() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        error = {"code": -32500, "message": "AA25 invalid account nonce"}
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "error": error})
+
+    async with AsyncBundlerClient(
+        transport=httpx.MockTransport(handler), retry=RetryPolicy(attempts=1)
+    ) as client:
+        with pytest.raises(InvalidAccountNonce):
+            await client.send_user_operation(OP)
