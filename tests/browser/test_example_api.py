@@ -135,3 +135,41 @@ def test_the_same_transaction_asked_twice_gets_the_same_challenge(example: Runni
     approval = passkey.sign(b64url_decode(again["options"]["challenge"]))
     status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": approval.to_json()})
     assert (status, answer["validatorAccepted"]) == (200, True)
+
+
+def test_a_second_passkey_is_linked_and_then_signs_alone(example: RunningExample) -> None:
+    name, first, signed_up = _sign_up(example)
+    second = HeadlessPasskey.generate(
+        rp_id="localhost", origin=example.server.origin, counter_mode="increment"
+    )
+    status, options = _post(example, "/api/keys/options", {"user": name})
+    assert status == 200, options
+    excluded = [b64url_decode(c["id"]) for c in options["excludeCredentials"]]
+    assert excluded == [first.credential_id]
+    status, request = _post(
+        example, "/api/keys/link", {"user": name, "credential": second.register_from_options(options)}
+    )
+    assert status == 200, request
+    assert b64url_decode(request["transaction"]["linksPasskey"]) == second.credential_id
+
+    # Until the link is approved, the new passkey cannot approve anything.
+    early = second.sign(b64url_decode(request["options"]["challenge"]))
+    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": early.to_json()})
+    assert (status, answer["error"]) == (403, "CredentialNotAllowed"), answer
+
+    approval = first.sign(b64url_decode(request["options"]["challenge"]))
+    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": approval.to_json()})
+    assert (status, answer["validatorAccepted"]) == (200, True), answer
+
+    recipient = to_checksum_address(secrets.token_bytes(20))
+    _approve(example, name, second, recipient, 77)
+    assert example.eth.get_balance(recipient) == 77
+    # Signing in with the new passkey (discoverable: no user name given) finds the same account.
+    status, answer = _post(example, "/api/login/verify", {"credential": _login(example, second)})
+    assert (status, answer["user"], answer["account"]) == (200, name, signed_up["account"])
+
+
+def _login(example: RunningExample, passkey: HeadlessPasskey) -> dict[str, Any]:
+    status, options = _post(example, "/api/login/options", {})
+    assert status == 200, options
+    return passkey.sign(b64url_decode(options["challenge"])).to_json()
