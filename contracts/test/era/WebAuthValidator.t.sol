@@ -342,6 +342,17 @@ contract WebAuthValidatorTest {
 
     function _expectUndecodable(bytes memory fat, IEraWebAuthValidator.Rule expected) private {
         _expectRule(HASH, fat, ACCOUNT, expected);
+        // The strict variant reverts with the error that names the rule (solady's own for broken JSON, none for
+        // undecodable ABI).
+        (bool strictOk, bytes memory reason) =
+            address(validator).call(abi.encodeCall(validator.checkSignatureOrRevert, (HASH, fat, ACCOUNT)));
+        require(!strictOk, "checkSignatureOrRevert did not revert");
+        if (expected == IEraWebAuthValidator.Rule.ClientDataNotJson) {
+            require(keccak256(reason) == keccak256(abi.encodeWithSignature("ParsingFailed()")), "ParsingFailed");
+        } else if (expected != IEraWebAuthValidator.Rule.Malformed) {
+            bytes memory named = abi.encodeWithSelector(IEraWebAuthValidator.WEBAUTHN_UNDECODABLE.selector, expected);
+            require(keccak256(reason) == keccak256(named), "WEBAUTHN_UNDECODABLE(rule)");
+        }
         VM.prank(ACCOUNT);
         (bool ok,) = address(validator).call(abi.encodeCall(validator.validateSignature, (HASH, fat)));
         require(!ok, "validateSignature did not revert on undecodable input");
