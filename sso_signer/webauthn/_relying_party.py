@@ -69,6 +69,8 @@ class RelyingParty:
         challenge_ttl: Seconds a challenge stays valid (10 minutes by default).
         attestation: Default attestation conveyance, ``"none"`` or ``"direct"``.
         clock: Time source (tests pass a fake one).
+        require_registered_origin: Refuse assertions whose origin differs from the one the passkey was
+            registered with (the SSO validator looks the key up by that exact string).
 
     Raises:
         InvalidCredentialJson: If no origin is given or the attestation preference is unknown.
@@ -84,6 +86,7 @@ class RelyingParty:
         challenge_ttl: float = 600.0,
         attestation: Attestation = "none",
         clock: Callable[[], float] = time.time,
+        require_registered_origin: bool = True,
     ) -> None:
         self.rp_id = rp_id
         self.rp_name = rp_name
@@ -96,6 +99,7 @@ class RelyingParty:
         self.challenge_ttl = challenge_ttl
         self.attestation: Attestation = attestation
         self._clock = clock
+        self.require_registered_origin = require_registered_origin
 
     def __repr__(self) -> str:
         return f"RelyingParty(rp_id={self.rp_id!r}, origins={self.origins!r})"
@@ -299,6 +303,7 @@ class RelyingParty:
             expected_challenge=challenge,
             rp_id=self.rp_id,
             origins=self.origins,
+            require_registered_origin=self.require_registered_origin,
         )
         pending = self.store.get_challenge(challenge, purpose="authentication", now=now)
         if pending.credential_ids and assertion.credential_id not in pending.credential_ids:

@@ -514,3 +514,21 @@ def test_authentication_user_handle_mismatch(rp: RelyingParty, db: Path) -> None
     with pytest.raises(UserHandleMismatch):
         rp.verify_authentication(other_user.sign(tx_hash))
     assert snapshot(db) == before
+
+
+def test_other_allowed_origin_can_be_accepted_when_asked(db: Path, clock: Clock) -> None:
+    with SQLiteStore(db) as store:
+        lenient = RelyingParty(
+            rp_id=RP_ID,
+            rp_name="Test",
+            origins=[ORIGIN, ANDROID],
+            store=store,
+            clock=clock,
+            require_registered_origin=False,
+        )
+        passkey = registered(lenient)
+        tx_hash = b"\x32" * 32
+        lenient.authentication_options(tx_hash)
+        result = lenient.verify_authentication(passkey.sign(tx_hash, origin=ANDROID))
+        assert result.assertion.client_data.origin == ANDROID
+        assert result.credential.origin == ORIGIN
