@@ -48,6 +48,7 @@ __all__ = [
     "AssertionRequest",
     "AsyncAssertionProvider",
     "AsyncJsonAssertionProvider",
+    "BaseSsoAccount",
     "EraPasskeyAccount",
     "Erc4337PasskeyAccount",
     "HeadlessAssertionProvider",
@@ -454,6 +455,7 @@ class EraPasskeyAccount(PasskeySigner):
 
 
 PasskeyAccount = EraPasskeyAccount
+BaseSsoAccount = PasskeySigner
 
 
 class Erc4337PasskeyAccount(PasskeySigner):
