@@ -206,11 +206,22 @@ def _kind(args: argparse.Namespace, ctx: ChainContext) -> str:
     return "era"
 
 
-def _msa(args: argparse.Namespace, ctx: ChainContext, passkey: Any, address: str | None = None) -> Any:
+def _msa(
+    args: argparse.Namespace,
+    ctx: ChainContext,
+    passkey: Any,
+    address: str | None = None,
+    *,
+    need_bundler: bool = True,
+) -> Any:
+    """The passkey's ERC-4337 account (given, registered, or counterfactual); a bundler only when needed."""
     from sso_signer.cli._accounts import erc4337_account
 
     deployment = _require_erc4337(ctx)
-    bundler = _bundler(args, ctx, deployment.entry_point)
+    if need_bundler or _has_bundler(args, ctx):
+        bundler = _bundler(args, ctx, deployment.entry_point)
+    else:
+        bundler = _no_bundler(deployment)
     return erc4337_account(
         deployment=deployment,
         eth=ctx.client,
@@ -271,7 +282,7 @@ def cmd_account_create(args: argparse.Namespace, out: Reporter) -> None:
 
         deployment = _require_erc4337(ctx)
         if args.counterfactual:
-            account = _msa(args, ctx, passkey)
+            account = _msa(args, ctx, passkey, need_bundler=False)
             deployed = account.is_deployed()
             out.result(
                 {"kind": "erc4337", "address": account.address, "deployed": deployed, "counterfactual": True},
@@ -336,13 +347,7 @@ def cmd_account_show(args: argparse.Namespace, out: Reporter) -> None:
             address = account.address
             deployed = bool(ctx.client.get_code(address))
         else:
-            from sso_signer.cli._accounts import erc4337_account
-
-            deployment = _require_erc4337(ctx)
-            msa = erc4337_account(
-                deployment=deployment, eth=ctx.client, bundler=_no_bundler(deployment), passkey=passkey,
-                address=args.address,
-            )  # fmt: skip
+            msa = _msa(args, ctx, passkey, args.address, need_bundler=False)
             address = msa.address
             deployed = msa.is_deployed()
         balance = ctx.client.get_balance(address)
@@ -434,15 +439,7 @@ def cmd_sign_message(args: argparse.Namespace, out: Reporter) -> None:
             signature = account.signer.sign_message(message)
             address = account.address
         else:
-            msa = _msa(args, ctx, passkey, args.address) if _has_bundler(args, ctx) else None
-            if msa is None:
-                from sso_signer.cli._accounts import erc4337_account
-
-                deployment = _require_erc4337(ctx)
-                msa = erc4337_account(
-                    deployment=deployment, eth=ctx.client, bundler=_no_bundler(deployment), passkey=passkey,
-                    provider=_provider(args, passkey), address=args.address,
-                )  # fmt: skip
+            msa = _msa(args, ctx, passkey, args.address, need_bundler=False)
             signature = msa.sign_message(message)
             address = msa.address
         out.result(

@@ -1,0 +1,140 @@
+"""pytest fixtures for integration tests of passkey accounts, loaded automatically (``pytest11`` entry point).
+
+With sso-signer installed, a test needs no set-up code::
+
+    def test_transfer(passkey_account, sso_stack):
+        receipt = passkey_account.execute([(recipient, 10**15, b"")])
+        assert receipt.success
+
+Fixtures:
+
+* ``sso_anvil`` (session): a bare ``anvil --hardfork osaka`` node.
+* ``sso_stack`` (session): anvil + EntryPoint v0.8 + the ERC-4337 SSO contracts + the Alto bundler
+  (:class:`~sso_signer.local_erc4337.LocalErc4337Stack`).
+* ``sso_deployment`` (session): the stack's addresses plus an Era ``WebAuthValidator`` on the same chain, as
+  the deployment JSON ``sso-signer deploy`` writes (:class:`~sso_signer.cli._deploy.Deployment`).
+* ``headless_passkey``: a fresh software passkey (rp id ``localhost``, origin ``http://localhost:5173``).
+* ``passkey_account``: a counterfactual ERC-4337 account of ``headless_passkey``, funded with 1 ETH; its
+  first UserOperation deploys it.
+* ``anvil_zksync_node`` (session): an ``anvil-zksync`` node; the test is skipped, with the reason, when the
+  binary is not on ``PATH``.
+
+Every heavy import happens inside a fixture, so loading the plugin costs nothing and cannot fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from sso_signer.cli._deploy import Deployment
+    from sso_signer.local_erc4337 import LocalErc4337Stack
+    from sso_signer.node import AnvilNode, AnvilZkSyncNode
+    from sso_signer.sso._msa_account import MsaPasskeyAccount
+    from sso_signer.webauthn import HeadlessPasskey
+
+__all__ = [
+    "PASSKEY_ORIGIN",
+    "PASSKEY_RP_ID",
+    "anvil_zksync_node",
+    "headless_passkey",
+    "passkey_account",
+    "sso_anvil",
+    "sso_deployment",
+    "sso_stack",
+]
+
+PASSKEY_RP_ID = "localhost"
+PASSKEY_ORIGIN = "http://localhost:5173"
+_ACCOUNT_FUNDING = 10**18
+
+_MARKERS = (
+    "chain: needs a local anvil chain (started by the test session)",
+    "bundler: needs the Alto bundler on a local anvil",
+    "anvil_zksync: needs the anvil-zksync binary on PATH",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers the fixtures' users put on their tests (so ``--strict-markers`` accepts them)."""
+    for line in _MARKERS:
+        config.addinivalue_line("markers", line)
+
+
+@pytest.fixture(scope="session")
+def sso_anvil() -> Iterator[AnvilNode]:
+    """A running ``anvil --hardfork osaka`` (P-256 precompile at ``0x100``) for the whole session."""
+    from sso_signer.node import AnvilNode
+
+    with AnvilNode() as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def sso_stack() -> Iterator[LocalErc4337Stack]:
+    """anvil + EntryPoint v0.8 + the SSO ERC-4337 contracts + Alto, started once per session."""
+    from sso_signer.local_erc4337 import LocalErc4337Stack
+
+    with LocalErc4337Stack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def sso_deployment(sso_stack: LocalErc4337Stack) -> Deployment:
+    """The stack's contract addresses plus an Era ``WebAuthValidator`` deployed on the same chain."""
+    from sso_signer._artifacts import load_artifact
+    from sso_signer.cli._deploy import Deployment
+    from sso_signer.sso._networks import EraNetwork
+
+    node = sso_stack.node
+    assert node is not None  # the stack is running
+    validator, _ = sso_stack.eth.deploy_contract(
+        sso_stack.deployer, load_artifact("WebAuthValidator").deploy_data()
+    )
+    chain_id = sso_stack.deployment.chain_id
+    era = EraNetwork(name="local", chain_id=chain_id, passkey_validator=validator, rpc_url=node.url)
+    return Deployment(chain_id, node.url, era, sso_stack.deployment, sso_stack.bundler_url)
+
+
+@pytest.fixture
+def headless_passkey() -> HeadlessPasskey:
+    """A fresh software passkey for rp id ``localhost`` and origin ``http://localhost:5173``."""
+    from sso_signer.webauthn import HeadlessPasskey
+
+    return HeadlessPasskey.generate(rp_id=PASSKEY_RP_ID, origin=PASSKEY_ORIGIN, user_name="test@localhost")
+
+
+@pytest.fixture
+def passkey_account(sso_stack: LocalErc4337Stack, headless_passkey: HeadlessPasskey) -> MsaPasskeyAccount:
+    """A counterfactual ERC-4337 account owned by ``headless_passkey``, funded with 1 ETH.
+
+    Its first UserOperation (``passkey_account.execute([...])``) deploys it.
+    """
+    from sso_signer.sso._msa_account import MsaPasskeyAccount, account_salt
+
+    account = MsaPasskeyAccount.counterfactual(
+        deployment=sso_stack.deployment,
+        eth=sso_stack.eth,
+        bundler=sso_stack.bundler,
+        credential=headless_passkey,
+        salt=account_salt(None),
+    )
+    sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=_ACCOUNT_FUNDING)
+    return account
+
+
+@pytest.fixture(scope="session")
+def anvil_zksync_node() -> Iterator[AnvilZkSyncNode]:
+    """A running ``anvil-zksync`` (chain 260); skips the test when the binary is not on ``PATH``."""
+    from sso_signer.node import AnvilZkSyncNode
+
+    if not AnvilZkSyncNode.available():
+        pytest.skip(
+            "anvil-zksync not on PATH: it is not in any registry this machine can reach; install the binary "
+            "to run the Era (0x71) tests"
+        )
+    with AnvilZkSyncNode() as node:
+        yield node

@@ -1,0 +1,102 @@
+"""The pytest plugin: loaded through the ``pytest11`` entry point, cheap to load, and its fixtures work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def test_plugin_is_registered_through_the_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
+    assert plugins.get("sso_signer") == "sso_signer.pytest_plugin"
+
+
+def test_loading_the_plugin_imports_no_heavy_module() -> None:
+    # A fresh interpreter: importing the plugin must not pull in the chain, passkey or node code.
+    code = (
+        "import sys, sso_signer.pytest_plugin\n"
+        "heavy = [m for m in sys.modules if m.startswith(('sso_signer.node', 'sso_signer.webauthn', "
+        "'sso_signer.sso', 'sso_signer.local_erc4337', 'web3', 'httpx'))]\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:
+    # No "-p": the plugin arrives through its entry point, as in a user's project.
+    result = pytester.runpytest_subprocess("--fixtures")
+    for name in (
+        "sso_anvil",
+        "sso_stack",
+        "sso_deployment",
+        "headless_passkey",
+        "passkey_account",
+        "anvil_zksync_node",
+    ):
+        result.stdout.fnmatch_lines([f"*{name}*"])
+
+
+def test_headless_passkey_and_markers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_user=textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.chain
+            def test_passkey(headless_passkey):
+                assertion = headless_passkey.sign(bytes(range(32)))
+                assert headless_passkey.public_key.verify(assertion.ecdsa_signature, assertion.signed_message)
+                assert assertion.client_data.origin == "http://localhost:5173"
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("--strict-markers", "-q")
+    result.assert_outcomes(passed=1)
+
+
+def test_anvil_zksync_fixture_skips_with_a_reason_when_absent(pytester: pytest.Pytester) -> None:
+    from sso_signer.node import AnvilZkSyncNode
+
+    if AnvilZkSyncNode.available():
+        pytest.skip("anvil-zksync is on PATH here, so the fixture does not skip")
+    pytester.makepyfile(
+        test_era="def test_era(anvil_zksync_node):\n    assert anvil_zksync_node.chain_id == 260\n"
+    )
+    result = pytester.runpytest_subprocess("-rs", "-q")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*anvil-zksync not on PATH*"])
+
+
+@pytest.mark.chain
+@pytest.mark.bundler
+def test_funded_passkey_account_executes_a_transfer(pytester: pytest.Pytester) -> None:
+    # What a user's integration test looks like: a few lines on top of the fixtures.
+    pytester.makepyfile(
+        test_flow=textwrap.dedent(
+            """
+            def test_transfer(passkey_account, sso_deployment, sso_anvil):
+                eth = passkey_account.eth
+                recipient = "0x000000000000000000000000000000000000bEEF"
+                before = eth.get_balance(recipient)
+                assert passkey_account.get_balance() == 10**18
+                receipt = passkey_account.execute([(recipient, 12345, b"")])
+                assert receipt.success
+                assert eth.get_balance(recipient) - before == 12345
+                assert passkey_account.is_deployed()
+                assert sso_deployment.era is not None and eth.get_code(sso_deployment.era.passkey_validator)
+                assert sso_anvil.chain_id == 31337
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=1)
