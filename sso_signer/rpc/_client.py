@@ -45,6 +45,18 @@ def safe_url(url: str) -> str:
     return f"{parsed.scheme}://{parsed.host}{port}{hidden}"
 
 
+def _check_url(url: object) -> str:
+    if not isinstance(url, str):
+        raise InvalidRpcParams(f"url: expected text, got {type(url).__name__}")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise InvalidRpcParams("url: not a valid URL") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise InvalidRpcParams(f"url: expected an http(s) URL with a host, got {safe_url(url)!r}")
+    return url
+
+
 def _as_call(call: CallLike) -> RpcCall:
     if isinstance(call, RpcCall):
         return call
@@ -115,7 +127,7 @@ class JsonRpcClient:
     ) -> None:
         if url is None and transport is None:
             raise InvalidRpcParams("JsonRpcClient needs a url or a transport")
-        self.url = url if url is not None else _TRANSPORT_URL
+        self.url = _check_url(url) if url is not None else _TRANSPORT_URL
         self.core = RpcCore(retry)
         self._http = httpx.Client(
             transport=transport,
@@ -216,7 +228,7 @@ class AsyncJsonRpcClient:
     ) -> None:
         if url is None and transport is None:
             raise InvalidRpcParams("AsyncJsonRpcClient needs a url or a transport")
-        self.url = url if url is not None else _TRANSPORT_URL
+        self.url = _check_url(url) if url is not None else _TRANSPORT_URL
         self.core = RpcCore(retry)
         self._http = httpx.AsyncClient(
             transport=transport,

@@ -19,6 +19,7 @@ import httpx
 from sso_signer.rpc._errors import (
     BatchResponseMismatch,
     ExecutionReverted,
+    InvalidRpcParams,
     MalformedRpcResponse,
     RpcConnectionError,
     RpcError,
@@ -277,7 +278,13 @@ def _request_object(call: RpcCall, request_id: int) -> dict[str, Any]:
 
 
 def _dumps(obj: object) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+    try:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        # Only the type is named: the offending value could be a signed payload.
+        raise InvalidRpcParams(
+            f"request parameters are not JSON-serialisable: {type(exc).__name__}"
+        ) from None
 
 
 def _looks_like_rpc(parsed: object) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils.address import is_hex_address, to_checksum_address
+from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import InvalidEncoding, hex_decode, hex_encode
@@ -99,6 +99,10 @@ def to_address(value: object, field: str = "address") -> str:
         return str(to_checksum_address(bytes(value)))
     if not isinstance(value, str) or not is_hex_address(value):
         raise InvalidRpcParams(f"{field}: expected a 20-byte hex address, got {value!r:.80}")
+    digits = value[2:] if value[:2] in ("0x", "0X") else value
+    # Mixed case claims an EIP-55 checksum: a wrong one means a mistyped address, not a style choice.
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
+        raise InvalidRpcParams(f"{field}: address {value!r} has a wrong EIP-55 checksum")
     return str(to_checksum_address(value))
 
 

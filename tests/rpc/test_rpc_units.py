@@ -269,3 +269,23 @@ def test_repr_hides_api_keys_in_urls() -> None:
     for client in (JsonRpcClient(url), EthClient(url)):
         assert "SECRET" not in repr(client)
         assert "pw" not in repr(client)
+
+
+def test_bad_urls_and_params_are_typed() -> None:
+    from sso_signer.rpc import AsyncJsonRpcClient, JsonRpcClient, to_address
+
+    for url in ("not a url", "ftp://host/x", "http://", 5):
+        with pytest.raises(InvalidRpcParams):
+            JsonRpcClient(url)  # type: ignore[arg-type]
+        with pytest.raises(InvalidRpcParams):
+            AsyncJsonRpcClient(url)  # type: ignore[arg-type]
+    client = JsonRpcClient("http://127.0.0.1:9")
+    with pytest.raises(InvalidRpcParams):
+        client.request("eth_call", [b"bytes are not JSON"])
+    with pytest.raises(InvalidRpcParams):
+        client.request("eth_call", [float("nan")])
+    checksummed = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    assert to_address(checksummed.lower()) == checksummed
+    assert to_address(checksummed) == checksummed
+    with pytest.raises(InvalidRpcParams, match="checksum"):
+        to_address(checksummed.replace("f39F", "F39f"))
