@@ -1,0 +1,86 @@
+"""EntryPoint v0.8 deployment through the deterministic deployer, on a real anvil (osaka)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Iterator
+
+import pytest
+from eth_utils.crypto import keccak
+
+from sso_signer.erc4337 import (
+    DETERMINISTIC_DEPLOYER,
+    ENTRY_POINT_V08,
+    ENTRY_POINT_V08_INITCODE_HASH,
+    SENDER_CREATOR_V08,
+    EntryPoint,
+    EntryPointArtifactMismatch,
+    EntryPointDeploymentFailed,
+    EntryPointError,
+    deploy_entry_point_v08,
+    load_entry_point_v08_initcode,
+)
+from sso_signer.node import AnvilNode, NodeBinaryNotFound
+
+pytestmark = pytest.mark.chain
+
+
+@pytest.fixture
+def anvil() -> Iterator[AnvilNode]:
+    try:
+        node = AnvilNode().start()
+    except NodeBinaryNotFound as exc:
+        pytest.skip(f"anvil not installed (npm @foundry-rs/anvil-linux-amd64): {exc}")
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def test_artifact_is_the_canonical_initcode() -> None:
+    try:
+        initcode = load_entry_point_v08_initcode()
+    except EntryPointArtifactMismatch as exc:
+        pytest.skip(f"npm @account-abstraction/contracts@0.8.0 not installed: {exc}")
+    assert keccak(initcode) == ENTRY_POINT_V08_INITCODE_HASH
+
+
+def test_missing_or_foreign_artifact_is_refused(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(EntryPointArtifactMismatch, match="cannot read"):
+        load_entry_point_v08_initcode(tmp_path)
+    artifact = tmp_path / "@account-abstraction" / "contracts" / "artifacts" / "EntryPoint.json"
+    artifact.parent.mkdir(parents=True)
+    artifact.write_text(json.dumps({"bytecode": "0x6080604052"}))
+    with pytest.raises(EntryPointArtifactMismatch, match="not the canonical"):
+        load_entry_point_v08_initcode(tmp_path)
+
+
+def test_deploys_at_the_canonical_address_once(anvil: AnvilNode) -> None:
+    eth, deployer = anvil.eth, anvil.accounts[0]
+    assert eth.get_code(ENTRY_POINT_V08) == b""
+    assert deploy_entry_point_v08(eth, deployer) == ENTRY_POINT_V08
+    assert len(eth.get_code(ENTRY_POINT_V08)) > 20_000
+    nonce = eth.get_transaction_count(deployer.address)
+    assert deploy_entry_point_v08(eth, deployer) == ENTRY_POINT_V08  # idempotent: nothing sent
+    assert eth.get_transaction_count(deployer.address) == nonce
+    # The SenderCreator it made is the canonical one (initCode deployments depend on it).
+    raw = eth.call({"to": ENTRY_POINT_V08, "data": keccak(b"senderCreator()")[:4]})
+    assert raw[-20:].hex() == SENDER_CREATOR_V08[2:].lower()
+    entry_point = EntryPoint(eth)
+    assert entry_point.get_nonce(deployer.address, key=7) == 7 << 64
+    assert entry_point.balance_of(deployer.address) == 0
+
+
+def test_no_deterministic_deployer_is_a_typed_failure(anvil: AnvilNode) -> None:
+    anvil.set_code(DETERMINISTIC_DEPLOYER, b"")
+    with pytest.raises(EntryPointDeploymentFailed, match="deterministic deployer"):
+        deploy_entry_point_v08(anvil.eth, anvil.accounts[0])
+
+
+def test_reads_without_entry_point_code_are_typed(anvil: AnvilNode) -> None:
+    entry_point = EntryPoint(anvil.eth)
+    with pytest.raises(EntryPointError):
+        entry_point.get_nonce(anvil.accounts[0].address)
+    with pytest.raises(EntryPointError):
+        entry_point.get_sender_address(b"\x00" * 20)
