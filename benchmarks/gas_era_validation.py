@@ -14,7 +14,6 @@ treat the non-precompile part as a relative figure there.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pathlib
 import sys
@@ -32,8 +31,9 @@ from sso_signer._artifacts import Artifact, load_artifact  # noqa: E402
 from sso_signer._codec import b64url_decode  # noqa: E402
 from sso_signer.node import AnvilNode  # noqa: E402
 from sso_signer.rpc import EthClient, RpcError  # noqa: E402
-from sso_signer.sso import FatSignature  # noqa: E402
+from sso_signer.sso import FatSignature, era_custom_signature  # noqa: E402
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey  # noqa: E402
+from sso_signer.zksync import Eip712Transaction  # noqa: E402
 
 VECTORS = pathlib.Path("/work/shared/vectors/sso-era.json")
 ORIGIN = "https://auth-test.zksync.dev"
@@ -60,6 +60,7 @@ class Shape:
     credential_id: bytes
     key: P256PublicKey
     origin: str
+    transaction: Eip712Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class Result:
     client_data_json_bytes: int
     fat_signature_bytes: int
     validate_signature: int
+    validate_transaction: int
     precompile: int
     rest: int
     parts: dict[str, int]
@@ -77,8 +79,23 @@ class Result:
     transaction_estimate: int | None
 
 
-def _shapes() -> list[Shape]:
-    signed_hash = hashlib.sha256(b"an EIP-712 transaction hash").digest()
+def _transaction(chain_id: int, account: str) -> Eip712Transaction:
+    # A plain ETH transfer as an SSO account would send it (its EIP-712 hash is the WebAuthn challenge).
+    return Eip712Transaction(
+        chain_id=chain_id,
+        nonce=7,
+        from_address=account,
+        to="0x000000000000000000000000000000000000dEaD",
+        value=10**15,
+        gas_limit=2_000_000,
+        max_fee_per_gas=250_000_000,
+        max_priority_fee_per_gas=1_000,
+    )
+
+
+def _shapes(chain_id: int, account: str) -> list[Shape]:
+    tx = _transaction(chain_id, account)
+    signed_hash = tx.signed_hash()
     shapes = []
     variants: list[tuple[str, dict[str, Any]]] = [
         ("browser (Chromium/Firefox, crossOrigin false)", {}),
@@ -95,7 +112,7 @@ def _shapes() -> list[Shape]:
     for index, (name, options) in enumerate(variants):
         passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN, credential_id=bytes([index + 1]) * 20)
         fat = FatSignature.from_assertion(passkey.sign(signed_hash, **options))
-        shapes.append(Shape(name, signed_hash, fat, passkey.credential_id, passkey.public_key, ORIGIN))
+        shapes.append(Shape(name, signed_hash, fat, passkey.credential_id, passkey.public_key, ORIGIN, tx))
     if VECTORS.exists():
         vector = json.loads(VECTORS.read_text())["vector1_clave_signed_challenge"]
         derived, response = vector["derived"], vector["verbatim"]["response"]
@@ -107,12 +124,31 @@ def _shapes() -> list[Shape]:
         )
         key = P256PublicKey(int(derived["pubKeyX"], 16), int(derived["pubKeyY"], 16))
         challenge = bytes.fromhex(derived["challengeBytes32"][2:])
-        shapes.append(
-            Shape(
-                "vector1 (real authenticator)", challenge, fat, fat.credential_id, key, derived["originKey"]
-            )
-        )
+        # The validator takes the hash its account hands it; the struct's fields do not enter the check.
+        name = "vector1 (real authenticator)"
+        shapes.append(Shape(name, challenge, fat, fat.credential_id, key, derived["originKey"], tx))
     return shapes
+
+
+def _transaction_struct(tx: Eip712Transaction) -> tuple[Any, ...]:
+    """The zksync-contracts ``Transaction`` struct of a 0x71 transaction (no paymaster, no factory deps)."""
+    to = int(tx.to, 16) if tx.to is not None else 0
+    fees = (tx.gas_limit, tx.gas_per_pubdata, tx.max_fee_per_gas, tx.max_priority_fee_per_gas)
+    return (
+        113,
+        int(tx.from_address, 16),
+        to,
+        *fees,
+        0,
+        tx.nonce,
+        tx.value,
+        [0] * 4,
+        tx.data,
+        tx.custom_signature,
+        [],
+        b"",
+        b"",
+    )
 
 
 def _deploy(eth: EthClient, deployer: LocalAccount, artifact: Artifact) -> str:
@@ -131,7 +167,7 @@ def measure() -> list[Result]:
         validator = _deploy(eth, deployer, validator_artifact)
         probe = _deploy(eth, deployer, probe_artifact)
         results = []
-        for shape in _shapes():
+        for shape in _shapes(node.chain_id, probe):
             key = [shape.key.x_bytes, shape.key.y_bytes]
             eth.send_transaction(
                 deployer,
@@ -143,6 +179,13 @@ def measure() -> list[Result]:
             (figures,) = probe_artifact.decode_output("measure", eth.call({"to": probe, "data": data}))
             parts = dict(zip(("validateSignature", *PARTS), (int(v) for v in figures), strict=True))
             total = parts.pop("validateSignature")
+            signed_tx = shape.transaction.replace(custom_signature=era_custom_signature(shape.fat, validator))
+            data = probe_artifact.encode_call(
+                "measureTransaction", validator, shape.signed_hash, _transaction_struct(signed_tx)
+            )
+            (transaction_gas,) = probe_artifact.decode_output(
+                "measureTransaction", eth.call({"to": probe, "data": data})
+            )
             # What a transaction that only validates would cost (intrinsic 21000 + calldata + execution).
             call = validator_artifact.encode_call("validateSignature", shape.signed_hash, fat)
             try:
@@ -155,6 +198,7 @@ def measure() -> list[Result]:
                     client_data_json_bytes=len(shape.fat.client_data_json),
                     fat_signature_bytes=len(fat),
                     validate_signature=total,
+                    validate_transaction=int(transaction_gas),
                     precompile=parts["precompile"],
                     rest=total - parts["precompile"],
                     parts=parts,
@@ -173,9 +217,10 @@ def _print_table(results: list[Result]) -> None:
             f"{result.name}  (clientDataJSON {result.client_data_json_bytes} B, fat signature "
             f"{result.fat_signature_bytes} B)"
         )
-        print(f"  validateSignature call, all included : {result.validate_signature:>7,}")
-        print(f"    P-256 precompile alone             : {result.precompile:>7,}")
-        print(f"    everything else                    : {result.rest:>7,}")
+        print(f"  validateTransaction call (SDK customSignature)        : {result.validate_transaction:>7,}")
+        print(f"  validateSignature call, all included                  : {result.validate_signature:>7,}")
+        print(f"    P-256 precompile alone                              : {result.precompile:>7,}")
+        print(f"    everything else                                     : {result.rest:>7,}")
         labels = {
             "abiDecode": "ABI decode of the fat signature",
             "jsonParse": "JSON parse (solady)",
@@ -184,10 +229,13 @@ def _print_table(results: list[Result]) -> None:
             "sha256": "sha256 x2 (message)",
         }
         for part, label in labels.items():
-            print(f"      {label:<49}: {result.parts[part]:>7,}")
-        print(f"      {'call, key lookup (cold SLOADs), checks':<49}: {result.other:>7,}")
+            print(f"      {label:<50}: {result.parts[part]:>7,}")
+        other = "call, key lookup (cold SLOADs), checks"
+        print(f"      {other:<50}: {result.other:>7,}")
         if result.transaction_estimate is not None:
-            print(f"  eth_estimateGas of a tx calling it      : {result.transaction_estimate:>7,}")
+            print(
+                f"  eth_estimateGas of a tx calling validateSignature     : {result.transaction_estimate:>7,}"
+            )
         print()
 
 

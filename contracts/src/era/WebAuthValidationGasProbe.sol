@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {Transaction} from "@matterlabs/zksync-contracts/contracts/system-contracts/libraries/TransactionHelper.sol";
 import {Base64} from "solady/utils/Base64.sol";
 import {JSONParserLib} from "solady/utils/JSONParserLib.sol";
 
@@ -32,6 +33,18 @@ contract WebAuthValidationGasProbe {
         external
     {
         IEraWebAuthValidator(validator).addValidationKey(credentialId, key, origin);
+    }
+
+    /// @notice Gas of `validator.validateTransaction(signedHash, transaction)` as the account makes it (reverts
+    ///         unless valid).
+    function measureTransaction(address validator, bytes32 signedHash, Transaction calldata transaction)
+        external
+        returns (uint256 gasUsed)
+    {
+        uint256 start = gasleft();
+        bool valid = IEraWebAuthValidator(validator).validateTransaction(signedHash, transaction);
+        gasUsed = start - gasleft();
+        if (!valid) revert ValidationFailed();
     }
 
     /// @notice Validates through `validator` (reverting unless valid) and measures the parts on the same input.
