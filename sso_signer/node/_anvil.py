@@ -359,6 +359,13 @@ class AnvilZkSyncNode(LocalNode):
             return False
         return True
 
+    def argv(self, port: int) -> list[str]:
+        """The command line for ``port``: global options first, then the ``run`` command."""
+        argv = [self.binary, "--host", "127.0.0.1", "--port", str(port)]
+        if self._requested_chain_id is not None:
+            argv += ["--chain-id", str(self._requested_chain_id)]
+        return [*argv, *self.extra_args, "run"]
+
     def start(self) -> AnvilZkSyncNode:
         """Start anvil-zksync and wait until it answers (see :meth:`LocalNode.start`)."""
         if self.running:
@@ -366,10 +373,7 @@ class AnvilZkSyncNode(LocalNode):
         tries = 1 if self._requested_port else 3
         for attempt in range(1, tries + 1):
             port = self._requested_port or free_port()
-            argv = [self.binary, "--host", "127.0.0.1", "--port", str(port)]
-            if self._requested_chain_id is not None:
-                argv += ["--chain-id", str(self._requested_chain_id)]
-            argv += [*self.extra_args, "run"]
+            argv = self.argv(port)
             process = ManagedProcess("anvil-zksync", argv, secrets=(DEV_MNEMONIC,), keep_logs=self.keep_logs)
             self._process = process
             self._port = port

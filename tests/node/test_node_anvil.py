@@ -161,3 +161,30 @@ def test_start_local_node_falls_back_to_anvil() -> None:
         assert node.eth.chain_id() == 31337
     finally:
         node.stop()
+
+
+def test_anvil_zksync_command_line() -> None:
+    node = AnvilZkSyncNode(binary="/bin/true", chain_id=270, extra_args=("--offline",))
+    assert node.argv(8011) == [
+        "/bin/true",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8011",
+        "--chain-id",
+        "270",
+        "--offline",
+        "run",
+    ]
+    assert not AnvilZkSyncNode.available("/nonexistent/anvil-zksync")
+
+
+def test_anvil_zksync_process_that_exits_is_reported() -> None:
+    # A real executable that exits at once stands in for a broken install: start() must fail typed and
+    # leave nothing running.
+    node = AnvilZkSyncNode(binary="/bin/false", startup_timeout=5)
+    with pytest.raises(NodeStartFailed, match="exited with code 1"):
+        node.start()
+    assert not node.running
+    with pytest.raises(NodeNotRunning):
+        _ = node.url
