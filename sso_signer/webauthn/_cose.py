@@ -36,6 +36,13 @@ _ALG_NAMES = {
 _ONLY_P256 = "the SSO WebAuthValidator only verifies P-256 (ES256, alg -7) keys"
 
 
+def _name(table: dict[int, str], value: Any) -> str:
+    # Decoded CBOR may hold lists or maps here: only plain ints are looked up, anything else is shown as is.
+    if isinstance(value, int) and not isinstance(value, bool) and value in table:
+        return table[value]
+    return repr(value)[:40]
+
+
 def cose_algorithm(data: bytes) -> int | None:
     """Return the ``alg`` label of a COSE_Key, or None if absent or not an int.
 
@@ -64,13 +71,13 @@ def parse_cose_key_map(value: Any) -> P256PublicKey:
     if kty is None:
         raise InvalidCoseKey("COSE key has no kty (label 1)")
     if kty != COSE_KTY_EC2 or isinstance(kty, bool):
-        raise UnsupportedAlgorithm(f"COSE kty {_KTY_NAMES.get(kty, kty)!r} is not EC2: {_ONLY_P256}")
+        raise UnsupportedAlgorithm(f"COSE kty {_name(_KTY_NAMES, kty)} is not EC2: {_ONLY_P256}")
     if alg is None:
         raise InvalidCoseKey("COSE key has no alg (label 3)")
     if alg != COSE_ALG_ES256 or isinstance(alg, bool):
-        raise UnsupportedAlgorithm(f"COSE alg {_ALG_NAMES.get(alg, alg)!r} is not ES256 (-7): {_ONLY_P256}")
+        raise UnsupportedAlgorithm(f"COSE alg {_name(_ALG_NAMES, alg)} is not ES256 (-7): {_ONLY_P256}")
     if crv != COSE_CRV_P256 or isinstance(crv, bool):
-        raise UnsupportedAlgorithm(f"COSE crv {crv!r} is not P-256 (1): {_ONLY_P256}")
+        raise UnsupportedAlgorithm(f"COSE crv {repr(crv)[:40]} is not P-256 (1): {_ONLY_P256}")
     coords = []
     for label, name in ((_X, "x"), (_Y, "y")):
         coord = value.get(label)

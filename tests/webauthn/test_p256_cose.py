@@ -235,3 +235,28 @@ def test_cose_round_trip_many_keys(k: int) -> None:
     public = ec.derive_private_key(k, ec.SECP256R1()).public_key()
     key = P256PublicKey.from_cryptography(public)
     assert parse_cose_key(key.to_cose()) == key
+
+
+cbor_values = st.recursive(
+    st.one_of(st.integers(-300, 300), st.binary(max_size=40), st.text(max_size=5), st.booleans(), st.none()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.integers(-4, 4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(st.integers(-4, 4), cbor_values, max_size=6))
+def test_cose_arbitrary_maps_raise_typed_errors(fields: dict[int, object]) -> None:
+    try:
+        key = parse_cose_key(cbor2.dumps(fields))
+    except SsoSignerError:
+        return
+    assert isinstance(key, P256PublicKey)
+
+
+def test_cose_unhashable_labels_are_reported() -> None:
+    with pytest.raises(UnsupportedAlgorithm):
+        parse_cose_key(cbor2.dumps({1: [2], 3: -7}))
+    with pytest.raises(UnsupportedAlgorithm):
+        parse_cose_key(cbor2.dumps({1: 2, 3: {"a": 1}}))
