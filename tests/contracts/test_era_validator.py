@@ -14,7 +14,7 @@ from sso_signer.node import AnvilNode
 from sso_signer.rpc import ExecutionReverted
 from sso_signer.sso import FatSignature, era_custom_signature
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
-from sso_signer.zksync import Eip712Transaction
+from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
 from tests.contracts.era_cases import ORIGIN, RP_ID, Keys, build_cases, register_keys
 from tests.contracts.era_chain import REVERTING_RULES, EraValidator, Rule, new_account, transaction_struct
 
@@ -291,3 +291,41 @@ def test_init_data_from_p256_key_object_matches_vector(era_vectors: dict[str, An
         [_hex(derived["credentialIdHex"]), [key.x_bytes, key.y_bytes], derived["originKey"]],
     )
     assert init == _hex(derived["initData_onInstall_abi(bytes,bytes32[2],string)"])
+
+
+def test_sponsored_deploying_transaction(anvil: AnvilNode, era_validator: EraValidator) -> None:
+    # All dynamic Transaction fields filled (calldata, factory deps, paymaster input): the validator still
+    # finds the custom signature and the challenge is the hash over all of them.
+    account = new_account(anvil)
+    passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
+    era_validator.add_key(account, passkey.credential_id, passkey.public_key, ORIGIN)
+    tx = Eip712Transaction(
+        chain_id=anvil.chain_id,
+        nonce=3,
+        from_address=account.address,
+        to=None,
+        data=bytes.fromhex("3cda3351") + bytes(96),
+        gas_limit=30_000_000,
+        max_fee_per_gas=250_000_000,
+        max_priority_fee_per_gas=250_000_000,
+        factory_deps=(bytes(range(32)) * 3,),
+        paymaster_params=PaymasterParams(
+            "0x173acECF12b50D805Df78125d90CABC6Bf81A291", general_paymaster_input()
+        ),
+    )
+    signed_hash = tx.signed_hash()
+    fat = FatSignature.from_assertion(passkey.sign(signed_hash))
+    wire = Eip712Transaction.parse(
+        tx.replace(custom_signature=era_custom_signature(fat, era_validator.address)).serialize()
+    )
+    struct = transaction_struct(wire)
+    assert struct[13] == [wire.factory_dep_hashes[0]]
+    assert struct[14] == general_paymaster_input()
+    assert era_validator.validate_transaction(account.address, signed_hash, struct) is True
+    unsponsored = wire.replace(paymaster_params=None)
+    assert (
+        era_validator.validate_transaction(
+            account.address, unsponsored.signed_hash(), transaction_struct(unsponsored)
+        )
+        is False
+    )
