@@ -368,6 +368,8 @@ class MsaPasskeyAccount:
         gas_price: GasPrice | None = None,
         gas: Mapping[str, int] | None = None,
         verification_margin: float = 1.2,
+        paymaster: str | None = None,
+        paymaster_data: bytes = b"",
     ) -> UserOperation:
         """An unsigned UserOperation running ``calls``, with initCode while the account is not deployed.
 
@@ -380,6 +382,9 @@ class MsaPasskeyAccount:
             gas: Explicit ``call_gas_limit`` / ``verification_gas_limit`` / ``pre_verification_gas``; when
                 given, no estimation is made.
             verification_margin: Factor on the estimated verification gas.
+            paymaster: A paymaster paying for the operation (its gas limits come from the estimate, or from
+                ``gas`` as ``paymaster_verification_gas_limit`` / ``paymaster_post_op_gas_limit``).
+            paymaster_data: Extra data for the paymaster.
 
         Returns:
             The UserOperation with gas and fees filled and an empty signature.
@@ -401,12 +406,14 @@ class MsaPasskeyAccount:
             gas_price = self.bundler.get_user_operation_gas_price().standard
         op = UserOperation(
             sender=self.address,
-            nonce=self.get_nonce(nonce_key) if deployed else (nonce_key << 64),
+            nonce=self.get_nonce(nonce_key),
             call_data=call_data,
             max_fee_per_gas=gas_price.max_fee_per_gas,
             max_priority_fee_per_gas=gas_price.max_priority_fee_per_gas,
             factory=None if deployed else self.deployment.factory,
             factory_data=b"" if deployed else (self.factory_data or b""),
+            paymaster=paymaster,
+            paymaster_data=paymaster_data,
         )
         if gas is not None:
             return op.replace(**dict(gas))

@@ -20,6 +20,7 @@ from sso_signer.erc4337 import (
     AccountValidationReverted,
     EntryPoint,
     InsufficientPrefund,
+    PaymasterValidationFailed,
     SignatureValidationFailed,
     UserOperation,
     user_operation_hash,
@@ -468,3 +469,52 @@ async def test_async_bundler_client_round_trip(stack: LocalErc4337Stack, account
     assert receipt.success
     assert receipt.user_op_hash == account.user_operation_hash(op)
     assert stack.eth.get_balance(target) == 31337
+
+
+# -- paymaster -----------------------------------------------------------------------------------------------
+
+
+def test_paymaster_sponsors_an_operation(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
+    artifact = load_artifact("Erc4337TestPaymaster")
+    paymaster, _ = stack.eth.deploy_contract(stack.funder, artifact.deploy_data(ENTRY_POINT_V08))
+    stack.eth.send_transaction(stack.funder, to=paymaster, data=artifact.encode_call("deposit"), value=ETHER)
+    entry_point = EntryPoint(stack.eth)
+    balance_before = account.get_balance()
+    deposit_before = entry_point.balance_of(account.address)
+    target = _fresh_address("sponsored-recipient")
+
+    op = account.build_user_operation([(target, 5, b"")], paymaster=paymaster)
+    assert op.paymaster == paymaster
+    assert op.paymaster_verification_gas_limit > 0
+    assert op.paymaster_and_data[:20].hex() == paymaster[2:].lower()
+    receipt = stack.bundler.send_and_wait(account.sign_user_operation(op))
+
+    assert receipt.success
+    assert receipt.paymaster == paymaster
+    assert stack.eth.get_balance(target) == 5
+    # The account paid only the value; the paymaster's deposit paid the gas.
+    assert account.get_balance() == balance_before - 5
+    assert entry_point.balance_of(account.address) == deposit_before
+    assert entry_point.balance_of(paymaster) == ETHER - receipt.actual_gas_cost
+
+    def read(name: str) -> bytes:
+        return stack.eth.call({"to": paymaster, "data": artifact.encode_call(name)})
+
+    assert int.from_bytes(read("sponsored"), "big") == 1  # postOp ran
+    assert read("lastSender")[-20:].hex() == account.address[2:].lower()
+
+    refused = account.build_user_operation(
+        [(target, 5, b"")],
+        paymaster=paymaster,
+        paymaster_data=b"\x01",
+        gas={
+            "call_gas_limit": 60_000,
+            "verification_gas_limit": 200_000,
+            "pre_verification_gas": 60_000,
+            "paymaster_verification_gas_limit": 60_000,
+            "paymaster_post_op_gas_limit": 60_000,
+        },
+    )
+    with pytest.raises(PaymasterValidationFailed) as caught:
+        stack.bundler.send_user_operation(account.sign_user_operation(refused))
+    assert caught.value.aa_code == "AA34"
