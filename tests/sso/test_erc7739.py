@@ -73,7 +73,28 @@ PERMIT: dict[str, Any] = {
         "memo": "0xdeadbeef",
     },
 }
-TYPED = [MAIL, PERMIT]
+GROUP: dict[str, Any] = {
+    "domain": {"name": "Groups", "chainId": 300, "verifyingContract": "0x" + "dd" * 20},
+    "types": {
+        "Member": [{"name": "who", "type": "address"}, {"name": "weight", "type": "uint16"}],
+        "Group": [
+            {"name": "members", "type": "Member[]"},
+            {"name": "tags", "type": "string[]"},
+            {"name": "root", "type": "bytes32"},
+            {"name": "open", "type": "bool"},
+            {"name": "delta", "type": "int64"},
+        ],
+    },
+    "primaryType": "Group",
+    "message": {
+        "members": [{"who": "0x" + "01" * 20, "weight": 3}, {"who": "0x" + "02" * 20, "weight": 65535}],
+        "tags": ["a", "", "ünïcode"],
+        "root": "0x" + "ee" * 32,
+        "open": True,
+        "delta": -5,
+    },
+}
+TYPED = [MAIL, PERMIT, GROUP]
 SIGNATURE = bytes(range(200))
 
 

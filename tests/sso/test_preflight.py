@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode, hex_decode
 from sso_signer.sso import (
@@ -360,3 +362,27 @@ def test_trailing_bytes_after_the_fat_signature_pass_like_abi_decode(validator: 
     with pytest.raises(NonCanonicalFatSignature):
         FatSignature.decode(blob)
     assert preflight(validator, HASH, blob, KEYS).origin == ORIGIN  # type: ignore[arg-type]
+
+
+# --- soundness: any change to what was signed is caught -------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    part=st.sampled_from(["auth", "cdj", "hash"]),
+    position=st.integers(min_value=0, max_value=10_000),
+    bit=st.integers(min_value=0, max_value=7),
+    validator=st.sampled_from(VALIDATORS),
+)
+def test_flipping_any_bit_fails_preflight(part: str, position: int, bit: int, validator: str) -> None:
+    good = _fat()
+    auth, cdj, signed_hash = (
+        bytearray(good.authenticator_data),
+        bytearray(good.client_data_json),
+        bytearray(HASH),
+    )
+    target = {"auth": auth, "cdj": cdj, "hash": signed_hash}[part]
+    target[position % len(target)] ^= 1 << bit
+    fat = dataclasses.replace(good, authenticator_data=bytes(auth), client_data_json=bytes(cdj))
+    with pytest.raises(PreflightError):
+        preflight(validator, bytes(signed_hash), fat, KEYS)  # type: ignore[arg-type]

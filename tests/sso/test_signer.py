@@ -248,3 +248,27 @@ def test_bad_configuration_is_refused(passkey: HeadlessPasskey) -> None:
         EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=0)
     account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
     assert "PRIVATE" not in repr(account).upper()
+
+
+async def test_sync_provider_serves_the_async_api_in_a_thread(passkey: HeadlessPasskey) -> None:
+    import threading
+
+    threads: list[str] = []
+
+    def browser(options: dict[str, Any]) -> dict[str, Any]:
+        threads.append(threading.current_thread().name)
+        return passkey.sign(b64url_decode(options["challenge"])).to_json()
+
+    account = EraPasskeyAccount(
+        address=ACCOUNT,
+        credential=passkey.credential,
+        validator=VALIDATOR,
+        chain_id=CHAIN,
+        provider=JsonAssertionProvider(browser),
+    )
+    tx = _tx(nonce=12)
+    raw = await account.asign_transaction(tx)
+    assert threads
+    assert threads[0] != threading.main_thread().name  # the event loop was not blocked
+    fat = decode_era_custom_signature(Eip712Transaction.parse(raw).custom_signature).fat_signature
+    preflight_era(tx.signed_hash(), fat, passkey.credential)
