@@ -295,6 +295,14 @@ class AnvilNode(LocalNode):
         """Set an address's balance (``anvil_setBalance``)."""
         self._rpc("anvil_setBalance", (address, hex(wei)))
 
+    def impersonate(self, address: str) -> None:
+        """Let ``eth_sendTransaction`` send from ``address`` without its key (anvil_impersonateAccount)."""
+        self._rpc("anvil_impersonateAccount", (address,))
+
+    def stop_impersonating(self, address: str) -> None:
+        """Undo :meth:`impersonate`."""
+        self._rpc("anvil_stopImpersonatingAccount", (address,))
+
     def set_code(self, address: str, code: bytes) -> None:
         """Put runtime code at an address (``anvil_setCode``)."""
         self._rpc("anvil_setCode", (address, "0x" + code.hex()))

@@ -57,11 +57,19 @@ def _check_url(url: object) -> str:
     return url
 
 
+def _single_call(method: object, params: object) -> RpcCall:
+    if not isinstance(method, str) or not method:
+        raise InvalidRpcParams("method: expected a non-empty string")
+    if not isinstance(params, Sequence) or isinstance(params, str | bytes | bytearray):
+        raise InvalidRpcParams(f"params: expected a list or tuple, got {type(params).__name__}")
+    return RpcCall(method, tuple(params))
+
+
 def _as_call(call: CallLike) -> RpcCall:
     if isinstance(call, RpcCall):
         return call
-    if isinstance(call, tuple) and len(call) == 2 and isinstance(call[0], str):
-        return RpcCall(call[0], tuple(call[1]))
+    if isinstance(call, tuple) and len(call) == 2:
+        return _single_call(call[0], call[1])
     raise InvalidRpcParams(f"batch member must be an RpcCall or (method, params), got {type(call).__name__}")
 
 
@@ -165,7 +173,7 @@ class JsonRpcClient:
             RpcTransportError: Timeout, connection failure or HTTP error status, after retries.
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
         """
-        call = RpcCall(method, tuple(params))
+        call = _single_call(method, params)
         book = _Attempts(self.core, method, self.core.attempts_for([call], retry))
         while True:
             body, request_id = self.core.encode_single(call)
@@ -252,7 +260,7 @@ class AsyncJsonRpcClient:
 
     async def request(self, method: str, params: Sequence[Any] = (), *, retry: bool | None = None) -> Any:
         """Send one request and return its ``result`` (see :meth:`JsonRpcClient.request`)."""
-        call = RpcCall(method, tuple(params))
+        call = _single_call(method, params)
         book = _Attempts(self.core, method, self.core.attempts_for([call], retry))
         while True:
             body, request_id = self.core.encode_single(call)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 from eth_account.signers.local import LocalAccount
@@ -32,6 +32,7 @@ from sso_signer.rpc._flow import Batch, Flow, Sleep, run_flow, run_flow_async
 from sso_signer.rpc._revert import RevertData
 from sso_signer.rpc._types import (
     BlockId,
+    Log,
     Receipt,
     SendOutcome,
     SendStatus,
@@ -54,6 +55,17 @@ DEFAULT_RECEIPT_TIMEOUT = 120.0
 # Tries of one eth_sendRawTransaction (always the same bytes) and the first back-off delay in seconds.
 SEND_ATTEMPTS = 3
 SEND_BACKOFF = 0.1
+
+
+def _topic_param(topic: bytes | Sequence[bytes] | None) -> str | list[str] | None:
+    # A topic position is one value, a list of alternatives, or None (any value).
+    if topic is None:
+        return None
+    if isinstance(topic, bytes | bytearray):
+        if len(topic) != 32:
+            raise InvalidRpcParams("topics: each topic must be 32 bytes")
+        return hex_encode(bytes(topic))
+    return [str(_topic_param(t)) for t in topic if t is not None]
 
 
 def _hash_param(tx_hash: bytes) -> str:
@@ -133,6 +145,28 @@ class _Flows:
     def get_transaction_receipt(tx_hash: bytes) -> Flow[Receipt | None]:
         result = yield RpcCall("eth_getTransactionReceipt", (_hash_param(tx_hash),))
         return None if result is None else Receipt.from_rpc(result)
+
+    @staticmethod
+    def get_logs(
+        address: str | Sequence[str] | None = None,
+        topics: Sequence[bytes | Sequence[bytes] | None] = (),
+        from_block: BlockId = "earliest",
+        to_block: BlockId = "latest",
+    ) -> Flow[tuple[Log, ...]]:
+        query: dict[str, Any] = {
+            "fromBlock": encode_block_id(from_block),
+            "toBlock": encode_block_id(to_block),
+        }
+        if isinstance(address, str):
+            query["address"] = to_address(address)
+        elif address is not None:
+            query["address"] = [to_address(a, "address[]") for a in address]
+        if topics:
+            query["topics"] = [_topic_param(t) for t in topics]
+        result = yield RpcCall("eth_getLogs", (query,))
+        if not isinstance(result, list):
+            raise MalformedRpcResponse("eth_getLogs: expected an array")
+        return tuple(Log.from_rpc(item) for item in result)
 
     # -- sending ----------------------------------------------------------------------------------------
 
@@ -475,6 +509,29 @@ class EthClient:
         """Return a receipt, or ``None`` if the transaction is not mined (yet)."""
         return run_flow(self.rpc, self.flows.get_transaction_receipt(tx_hash))
 
+    def get_logs(
+        self,
+        address: str | Sequence[str] | None = None,
+        topics: Sequence[bytes | Sequence[bytes] | None] = (),
+        from_block: BlockId = "earliest",
+        to_block: BlockId = "latest",
+    ) -> tuple[Log, ...]:
+        """Return event logs (``eth_getLogs``).
+
+        Args:
+            address: One contract address, several, or ``None`` for any.
+            topics: Per position: a 32-byte topic, a list of alternatives, or ``None`` for any.
+            from_block: First block (inclusive).
+            to_block: Last block (inclusive).
+
+        Returns:
+            The matching logs, oldest first.
+
+        Raises:
+            InvalidRpcParams: On a malformed address, topic or block.
+        """
+        return run_flow(self.rpc, self.flows.get_logs(address, topics, from_block, to_block))
+
     def try_send_raw_transaction(self, raw: bytes) -> SendOutcome:
         """Send signed bytes and report what is known: sent, not sent or unknown (no raise on send failure).
 
@@ -672,6 +729,16 @@ class AsyncEthClient:
     async def get_transaction_receipt(self, tx_hash: bytes) -> Receipt | None:
         """See :meth:`EthClient.get_transaction_receipt`."""
         return await run_flow_async(self.rpc, self.flows.get_transaction_receipt(tx_hash))
+
+    async def get_logs(
+        self,
+        address: str | Sequence[str] | None = None,
+        topics: Sequence[bytes | Sequence[bytes] | None] = (),
+        from_block: BlockId = "earliest",
+        to_block: BlockId = "latest",
+    ) -> tuple[Log, ...]:
+        """See :meth:`EthClient.get_logs`."""
+        return await run_flow_async(self.rpc, self.flows.get_logs(address, topics, from_block, to_block))
 
     async def try_send_raw_transaction(self, raw: bytes) -> SendOutcome:
         """See :meth:`EthClient.try_send_raw_transaction`."""

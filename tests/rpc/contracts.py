@@ -47,3 +47,11 @@ def error_string(reason: str) -> bytes:
 def panic(code: int) -> bytes:
     """ABI-encoded ``Panic(uint256)`` revert data."""
     return bytes.fromhex("4e487b71") + encode(["uint256"], [code])
+
+
+def logging_runtime(topic: bytes) -> bytes:
+    """Runtime that emits ``LOG1(topic)`` with empty data on every call."""
+    assert len(topic) == 32
+    return (
+        bytes([0x7F]) + topic + bytes([0x60, 0x00, 0x60, 0x00, 0xA1, 0x00])
+    )  # PUSH32, PUSH1 0 x2, LOG1, STOP

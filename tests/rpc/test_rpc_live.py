@@ -21,7 +21,14 @@ from sso_signer.rpc import (
     TransactionRejected,
     TransactionReverted,
 )
-from tests.rpc.contracts import error_string, initcode_for, panic, returning_runtime, reverting_runtime
+from tests.rpc.contracts import (
+    error_string,
+    initcode_for,
+    logging_runtime,
+    panic,
+    returning_runtime,
+    reverting_runtime,
+)
 
 pytestmark = pytest.mark.chain
 
@@ -250,3 +257,34 @@ async def test_async_lost_answer_to_a_delivered_send_is_found_sent(anvil: AnvilN
         assert transport.dropped
         assert tx_hash == keccak(raw)
         assert (await eth.wait_for_receipt(tx_hash)).succeeded
+
+
+def test_logs_in_receipt_and_get_logs(anvil: AnvilNode, deploy: Callable[[bytes], str]) -> None:
+    topic = keccak(text="Ping()")
+    address = deploy(logging_runtime(topic))
+    receipt = anvil.eth.send_transaction(anvil.accounts[2], address, data=b"")
+    assert [(log.address, log.topics) for log in receipt.logs] == [(address, (topic,))]
+    logs = anvil.eth.get_logs(
+        address, [topic], from_block=receipt.block_number, to_block=receipt.block_number
+    )
+    assert len(logs) == 1
+    assert logs[0].transaction_hash == receipt.transaction_hash
+    assert anvil.eth.get_logs(address, [keccak(text="Other()")]) == ()
+    with pytest.raises(InvalidRpcParams):
+        anvil.eth.get_logs(address, [b"short"])
+
+
+def test_impersonation_sends_without_a_key(anvil: AnvilNode) -> None:
+    stranger = Account.create().address
+    anvil.set_balance(stranger, 10**18)
+    anvil.impersonate(stranger)
+    try:
+        tx_hash = bytes.fromhex(
+            anvil.eth.rpc.request(
+                "eth_sendTransaction", [{"from": stranger, "to": stranger, "value": "0x1"}]
+            )[2:]
+        )
+        receipt = anvil.eth.wait_for_receipt(tx_hash)
+        assert receipt.from_address == stranger
+    finally:
+        anvil.stop_impersonating(stranger)
