@@ -48,6 +48,7 @@ __all__ = [
     "SignatureRsOutOfRange",
     "SsoEncodingError",
     "SsoSignerConfigError",
+    "UnknownValidatorKind",
     "UserFlagsMissing",
 ]
 
@@ -218,6 +219,10 @@ class P256VerificationFailed(PreflightError):
     """The P-256 signature does not verify over ``sha256(authenticatorData ‖ sha256(clientDataJSON))``."""
 
     rule = "p256"
+
+
+class UnknownValidatorKind(InvalidInputError):
+    """The preflight was asked for a validator other than ``"era"`` or ``"erc4337"``."""
 
 
 class NoKeyForPreflight(InvalidInputError):

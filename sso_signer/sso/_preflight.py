@@ -43,6 +43,7 @@ from sso_signer.sso._errors import (
     PasskeyNotRegistered,
     PreflightError,
     SignatureRsOutOfRange,
+    UnknownValidatorKind,
     UserFlagsMissing,
 )
 from sso_signer.sso._signature import EraCustomSignature, FatSignature
@@ -323,10 +324,11 @@ def preflight(
         PreflightError: The subclass for the rule that decides the on-chain outcome, with ``rule``,
             ``outcome`` and ``validator`` set.
         NoKeyForPreflight: If ``keys`` holds no usable key.
+        UnknownValidatorKind: If ``validator`` is not ``"era"`` or ``"erc4337"``.
         InvalidInputError: If ``signed_hash`` is not 32 bytes.
     """
     if validator not in _RULES:
-        raise NoKeyForPreflight(f"validator must be 'era' or 'erc4337', got {validator!r}")
+        raise UnknownValidatorKind(f"validator must be 'era' or 'erc4337', got {validator!r}")
     if not isinstance(signed_hash, bytes | bytearray) or len(signed_hash) != 32:
         raise InvalidChallengeLength("signed_hash: expected 32 bytes")
     key_map = _key_map(keys)

@@ -36,6 +36,7 @@ from sso_signer.sso import (
     PasskeyNotRegistered,
     PreflightError,
     SignatureRsOutOfRange,
+    UnknownValidatorKind,
     UserFlagsMissing,
     decode_challenge,
     decode_era_custom_signature,
@@ -386,3 +387,8 @@ def test_flipping_any_bit_fails_preflight(part: str, position: int, bit: int, va
     fat = dataclasses.replace(good, authenticator_data=bytes(auth), client_data_json=bytes(cdj))
     with pytest.raises(PreflightError):
         preflight(validator, bytes(signed_hash), fat, KEYS)  # type: ignore[arg-type]
+
+
+def test_unknown_validator_kind() -> None:
+    with pytest.raises(UnknownValidatorKind):
+        preflight("clave", HASH, _fat(), KEYS)  # type: ignore[arg-type]
