@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
         help="erc4337: ModularSmartAccount, UserOperations executed by EntryPoint v0.8 (default); "
         "era: the Era WebAuthValidator with stand-in accounts (plain anvil has no EraVM)",
     )
+    parser.add_argument(
+        "--bundler",
+        action="store_true",
+        help="erc4337: also start the Alto bundler (npm) and send UserOperations through it",
+    )
     parser.add_argument("--port", type=int, default=8000, help="HTTP port on localhost (default 8000)")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
@@ -27,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     signal.signal(signal.SIGTERM, _stop)  # a plain `kill` also stops anvil and closes the database
     # In-memory database: the chain is a fresh anvil each run, so stored accounts would not exist on it.
-    with running_example(flow=args.flow, port=args.port) as example:
+    with running_example(flow=args.flow, port=args.port, bundler=args.bundler) as example:
         print(f"{example.flow} flow on anvil chain {example.chain_id} at {example.node_url}")
         print(f"passkey validator at {example.validator}")
         print(f"open {example.server.origin}/ in a browser with a passkey (Ctrl-C stops)")

@@ -15,6 +15,7 @@ from examples.dapp_backend._erc4337 import Erc4337AnvilGateway
 from examples.dapp_backend._errors import MissingFunder
 from examples.dapp_backend._server import ExampleServer
 from sso_signer._artifacts import load_artifact
+from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient
 from sso_signer.webauthn import RelyingParty, SQLiteStore
@@ -61,19 +62,22 @@ def running_example(
     validator: str | None = None,
     serve: bool = False,
     extra_origins: Sequence[str] = (),
+    bundler: bool = False,
 ) -> Iterator[RunningExample]:
-    """Start (or join) a chain, deploy the validator, and build the backend and its server.
+    """Start (or join) a chain, deploy the contracts, and build the backend and its server.
 
     Args:
         flow: ``"erc4337"``: ModularSmartAccount + WebAuthnValidator, UserOperations run by EntryPoint v0.8;
             ``"era"``: the Era WebAuthValidator with stand-in accounts (see ``_chain.py``).
         port: HTTP port on localhost (0: any free port).
         database: SQLite file for credentials, challenges and users.
-        node_url: Use this node instead of starting anvil (needs ``funder_key``).
+        node_url: Use this node instead of starting anvil (needs ``funder``).
         funder: A funded account on ``node_url`` (pays for the users' accounts).
         validator: With ``era``, an already deployed ``WebAuthValidator`` (deployed here if ``None``).
         serve: Start serving in a background thread (otherwise call ``server.serve_forever()``).
         extra_origins: Origins accepted besides the server's own (e.g. a front-end dev server).
+        bundler: With ``erc4337``, start anvil with the Alto bundler (:class:`LocalErc4337Stack`) and send
+            UserOperations through it (ignores ``node_url``).
 
     Yields:
         The running example; everything is stopped on exit.
@@ -82,14 +86,21 @@ def running_example(
         MissingFunder: If ``node_url`` is given without ``funder``.
     """
     with contextlib.ExitStack() as stack:
-        if node_url is None:
+        local: LocalErc4337Stack | None = None
+        if flow == "erc4337" and bundler:
+            local = stack.enter_context(LocalErc4337Stack(test_token=False))
+            node_url, funder = local.eth.rpc.url, local.funder
+        elif node_url is None:
             node = stack.enter_context(AnvilNode())
             node_url, funder = node.url, node.accounts[0]
         if funder is None:
             raise MissingFunder("a funded account is required with node_url")
         eth = stack.enter_context(EthClient(node_url))
         gateway: AccountGateway
-        if flow == "erc4337":
+        if local is not None:
+            erc4337 = Erc4337AnvilGateway(eth, funder, local.deployment, bundler=local.bundler)
+            gateway, validator = erc4337, erc4337.validator
+        elif flow == "erc4337":
             erc4337 = Erc4337AnvilGateway.deploy(eth, funder)
             gateway, validator = erc4337, erc4337.validator
         else:

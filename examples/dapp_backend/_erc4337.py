@@ -1,10 +1,12 @@
 """The ERC-4337 side of the example: a ``ModularSmartAccount`` per user with the passkey in the
 ``WebAuthnValidator``, and UserOperations that really execute on anvil.
 
-The backend submits an approved UserOperation to the EntryPoint itself (``handleOps`` from its own funded
-address, which is what a bundler does after simulation); point it at a bundler instead and nothing else
-changes: the UserOperation, its hash as the WebAuthn challenge and the ``validator ‖ fat`` signature are the
-same bytes.
+With a bundler (``BundlerClient``, e.g. the Alto of :class:`sso_signer.local_erc4337.LocalErc4337Stack`),
+the gateway does what a production backend does: the bundler prices and estimates the UserOperation (with a
+well-formed stub signature), and the approved operation is sent with ``eth_sendUserOperation``. Without one,
+it uses fixed gas limits and hands the operation to ``EntryPoint.handleOps`` itself from its funded address
+(what a bundler does after simulating it). Either way the UserOperation, its hash as the WebAuthn challenge
+and the ``validator ‖ fat`` signature are the same bytes.
 """
 
 from __future__ import annotations
@@ -24,10 +26,26 @@ from eth_utils.crypto import keccak
 from examples.dapp_backend._backend import PreparedCall
 from examples.dapp_backend._errors import UserOperationFailed
 from sso_signer._codec import hex_encode
-from sso_signer.erc4337 import EntryPoint, UserOperation, encode_execute_single, user_operation_hash
+from sso_signer.erc4337 import (
+    BundlerClient,
+    EntryPoint,
+    UserOperation,
+    encode_execute_single,
+    user_operation_hash,
+)
 from sso_signer.rpc import EthClient
-from sso_signer.sso import FatSignature, erc4337_passkey_signature, preflight_erc4337
-from sso_signer.sso._msa_account import deploy_account_calldata, passkey_account_init_data
+from sso_signer.sso import (
+    AssertionProviderError,
+    AssertionRequest,
+    FatSignature,
+    erc4337_passkey_signature,
+    preflight_erc4337,
+)
+from sso_signer.sso._msa_account import (  # not yet re-exported by sso_signer.sso
+    MsaPasskeyAccount,
+    deploy_account_calldata,
+    passkey_account_init_data,
+)
 from sso_signer.sso._msa_stack import MsaDeployment, deploy_msa_contracts
 from sso_signer.webauthn import Assertion, PasskeyCredential
 
@@ -52,6 +70,15 @@ _PRE_VERIFICATION_GAS = 100_000
 _ACCOUNT_FUNDING = 10**18
 
 
+class _BrowserSigns:
+    """The assertion provider of an account object used only to build operations: the browser signs them."""
+
+    def get_assertion(self, request: AssertionRequest) -> Assertion:
+        raise AssertionProviderError(
+            "in this backend the passkey signs in the browser, not through a provider"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class _OpPayload:
     operation: UserOperation
@@ -62,12 +89,25 @@ class Erc4337AnvilGateway:
 
     Args:
         eth: A client of the chain.
-        funder: A funded account: deploys the accounts, funds them, and submits UserOperations.
+        funder: A funded account: deploys the accounts, funds them, and submits UserOperations (without a
+            bundler).
         deployment: The contracts (see :meth:`deploy`).
+        bundler: A bundler for the deployment's EntryPoint; ``None`` to call ``handleOps`` directly.
     """
 
-    def __init__(self, eth: EthClient, funder: LocalAccount, deployment: MsaDeployment) -> None:
+    def __init__(
+        self,
+        eth: EthClient,
+        funder: LocalAccount,
+        deployment: MsaDeployment,
+        *,
+        bundler: BundlerClient | None = None,
+    ) -> None:
         self.eth = eth
+        self.bundler = bundler
+        # The first passkey of each account: the bundler's gas estimation needs a stub signature shaped
+        # like that passkey's (same origin and credential id).
+        self._first_key: dict[str, PasskeyCredential] = {}
         self.funder = funder
         self.deployment = deployment
         self.entry_point = EntryPoint(eth, deployment.entry_point)
@@ -102,6 +142,7 @@ class Erc4337AnvilGateway:
             account = to_checksum_address(created[0].topics[1][-20:])
             # The account pays for its own UserOperations (EntryPoint prefund) from its balance.
             self.eth.send_transaction(self.funder, to=account, value=_ACCOUNT_FUNDING)
+        self._first_key[account] = credential
         return str(account)
 
     def link_key_call(self, account: str, credential: PasskeyCredential) -> tuple[str, bytes]:
@@ -113,19 +154,34 @@ class Erc4337AnvilGateway:
         return self.validator, data
 
     def prepare_call(self, account: str, *, to: str, value: int, data: bytes) -> PreparedCall:
-        """Build the UserOperation ``execute(single call)``; its userOpHash is the challenge."""
-        gas_price = self.eth.gas_price()
-        tip = min(self.eth.max_priority_fee_per_gas(), gas_price)
-        op = UserOperation(
-            sender=account,
-            nonce=self.entry_point.get_nonce(account),
-            call_data=encode_execute_single(to_checksum_address(to), value, data),
-            call_gas_limit=_CALL_GAS,
-            verification_gas_limit=_VERIFICATION_GAS,
-            pre_verification_gas=_PRE_VERIFICATION_GAS,
-            max_fee_per_gas=2 * gas_price,
-            max_priority_fee_per_gas=tip,
-        )
+        """Build the UserOperation ``execute(single call)``; its userOpHash is the challenge.
+
+        Raises:
+            UserOperationRejected: If the bundler's simulation fails (typed by AA code).
+        """
+        target = to_checksum_address(to)
+        if self.bundler is not None:
+            msa = MsaPasskeyAccount.at(
+                account,
+                deployment=self.deployment,
+                eth=self.eth,
+                bundler=self.bundler,
+                credential=self._first_key[account],
+                provider=_BrowserSigns(),
+            )
+            op = msa.build_user_operation([(target, value, data)])
+        else:
+            gas_price = self.eth.gas_price()
+            op = UserOperation(
+                sender=account,
+                nonce=self.entry_point.get_nonce(account),
+                call_data=encode_execute_single(target, value, data),
+                call_gas_limit=_CALL_GAS,
+                verification_gas_limit=_VERIFICATION_GAS,
+                pre_verification_gas=_PRE_VERIFICATION_GAS,
+                max_fee_per_gas=2 * gas_price,
+                max_priority_fee_per_gas=min(self.eth.max_priority_fee_per_gas(), gas_price),
+            )
         challenge = user_operation_hash(
             op, entry_point=self.deployment.entry_point, chain_id=self.deployment.chain_id
         )
@@ -158,6 +214,8 @@ class Erc4337AnvilGateway:
         fat = FatSignature.from_assertion(assertion)  # normalises a high-s signature to low-s
         preflight_erc4337(prepared.challenge, fat, credential)
         op = prepared.payload.operation.replace(signature=erc4337_passkey_signature(self.validator, fat))
+        if self.bundler is not None:
+            return self._via_bundler(self.bundler, op, assertion)
         call = _HANDLE_OPS + abi_encode([f"{_PACKED_OP}[]", "address"], [[op.packed()], self.funder.address])
         with self._funder_lock:
             receipt = self.eth.send_transaction(self.funder, to=self.deployment.entry_point, data=call)
@@ -178,4 +236,19 @@ class Erc4337AnvilGateway:
             "transactionHash": hex_encode(receipt.transaction_hash),
             "gasUsed": gas_used,
             "gasCost": str(gas_cost),
+        }
+
+    def _via_bundler(self, bundler: BundlerClient, op: UserOperation, assertion: Assertion) -> dict[str, Any]:
+        receipt = bundler.send_and_wait(op, check=False)
+        if not receipt.success:
+            raise UserOperationFailed("the account's call reverted (the signature was accepted)")
+        return {
+            "message": "Approved: the bundler got the passkey-signed operation included and the call ran.",
+            "userOpHash": hex_encode(receipt.user_op_hash),
+            "lowS": assertion.ecdsa_signature.is_low_s,
+            "validatorAccepted": True,
+            "executedBy": "bundler (eth_sendUserOperation)",
+            "transactionHash": hex_encode(receipt.receipt.transaction_hash),
+            "gasUsed": receipt.actual_gas_used,
+            "gasCost": str(receipt.actual_gas_cost),
         }

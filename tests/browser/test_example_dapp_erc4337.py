@@ -90,3 +90,25 @@ def test_browser_approved_transfers_execute_with_high_and_low_s(tab: Tab, exampl
     assert example.eth.get_balance(recipient) == 1000 * sent
     deposit = EntryPoint(example.eth, ENTRY_POINT_V08).balance_of(account)
     assert example.eth.get_balance(account) + deposit == before - 1000 * sent - gas_cost
+
+
+@pytest.fixture(scope="module")
+def example_with_bundler() -> Iterator[RunningExample]:
+    with running_example(flow="erc4337", bundler=True, serve=True) as running:
+        yield running
+
+
+@pytest.mark.bundler
+def test_a_browser_approved_transfer_goes_through_the_alto_bundler(
+    tab: Tab, example_with_bundler: RunningExample
+) -> None:
+    example = example_with_bundler
+    account = _sign_up(tab, example)["account"]
+    recipient = to_checksum_address(secrets.token_bytes(20))
+    result = _approve(tab, recipient, 31_337)
+    assert result["executedBy"].startswith("bundler")
+    assert example.eth.get_balance(recipient) == 31_337
+    # The bundler estimated the gas (no fixed limits): the operation's cost is what the account paid.
+    deposit = EntryPoint(example.eth, ENTRY_POINT_V08).balance_of(account)
+    spent = 10**18 - example.eth.get_balance(account) - deposit
+    assert spent == 31_337 + int(result["gasCost"])
