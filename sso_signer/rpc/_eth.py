@@ -23,6 +23,7 @@ from sso_signer.rpc._errors import (
     MalformedRpcResponse,
     ReceiptTimeout,
     RpcError,
+    RpcHttpStatusError,
     RpcTransportError,
     SendOutcomeUnknown,
     TransactionRejected,
@@ -55,6 +56,10 @@ DEFAULT_RECEIPT_TIMEOUT = 120.0
 # Tries of one eth_sendRawTransaction (always the same bytes) and the first back-off delay in seconds.
 SEND_ATTEMPTS = 3
 SEND_BACKOFF = 0.1
+
+
+def _refused_in_front(status_code: int) -> bool:
+    return 400 <= status_code < 500 and status_code != 429
 
 
 def _topic_param(topic: bytes | Sequence[bytes] | None) -> str | list[str] | None:
@@ -201,6 +206,11 @@ class _Flows:
                     return SendOutcome(SendStatus.SENT, raw, local, None)
                 return SendOutcome(SendStatus.NOT_SENT, raw, local, exc)
             except RpcTransportError as exc:
+                # A 4xx without a JSON-RPC body (401, 413, ...) is a refusal in front of the node: that
+                # attempt was not processed, and repeating it will not help. 429 is a "later", retried.
+                if isinstance(exc, RpcHttpStatusError) and _refused_in_front(exc.status_code):
+                    status = SendStatus.UNKNOWN if maybe_delivered else SendStatus.NOT_SENT
+                    return SendOutcome(status, raw, local, exc)
                 maybe_delivered = maybe_delivered or exc.maybe_delivered
                 if attempt == SEND_ATTEMPTS:
                     status = SendStatus.UNKNOWN if maybe_delivered else SendStatus.NOT_SENT

@@ -524,3 +524,20 @@ async def test_era_send_retry_rejected_stays_unknown(kind: str) -> None:
     outcome = await Driver(kind, script).eth_call("try_send_raw_transaction", raw)
     assert outcome.status is SendStatus.UNKNOWN
     assert outcome.tx_hash is None
+
+
+async def test_send_refused_by_a_gateway_is_not_sent_and_not_repeated(kind: str) -> None:
+    raw = _raw_eip1559()
+    script = Script(httpx.Response(401, text="missing api key"))
+    outcome = await Driver(kind, script).eth_call("try_send_raw_transaction", raw)
+    assert outcome.status is SendStatus.NOT_SENT
+    assert isinstance(outcome.error, RpcHttpStatusError)
+    assert len(script.requests) == 1
+
+
+async def test_send_rate_limited_is_retried(kind: str) -> None:
+    raw = _raw_eip1559()
+    script = Script(httpx.Response(429, text="slow down"), ok("0x" + keccak(raw).hex()))
+    outcome = await Driver(kind, script).eth_call("try_send_raw_transaction", raw)
+    assert outcome.status is SendStatus.SENT
+    assert len(script.requests) == 2
