@@ -80,6 +80,7 @@ __all__ = [
     "UnexpectedValidatorAnswer",
     "add_passkey_calldata",
     "create_era_account",
+    "era_account_deploy_calldata",
     "era_transaction_struct",
     "find_account",
     "get_account_key",
@@ -661,6 +662,37 @@ class _PasskeyOwner(Protocol):
     def origin(self) -> str: ...
 
 
+def era_account_deploy_calldata(
+    network: EraNetwork,
+    owner: _PasskeyOwner,
+    *,
+    k1_owners: Sequence[str] = (),
+    unique_id: bytes | None = None,
+    scheme: UniqueIdScheme = UniqueIdScheme.MODULAR,
+) -> tuple[bytes, bytes]:
+    """``deployProxySsoAccount`` calldata for a passkey account on ``network``, as the auth server builds it.
+
+    Modules in ``deployModularAccount`` order: the network's session validator (no data) if it has one, the
+    passkey validator with the passkey, then its recovery validator (no data) if it has one.
+
+    Returns:
+        ``(uniqueId, calldata)``.
+
+    Raises:
+        BadCredentialIdLength, BadDomainLength, EmptyPublicKey, MalformedAddress, InvalidUniqueId: see
+        ``deploy_passkey_account_calldata``.
+    """
+    return deploy_passkey_account_calldata(
+        owner,
+        passkey_validator=network.passkey_validator,
+        session_validator=network.session_validator,
+        no_data_modules=[network.recovery_validator] if network.recovery_validator else [],
+        k1_owners=k1_owners,
+        unique_id=unique_id,
+        scheme=scheme,
+    )
+
+
 def create_era_account(
     client: EthClient,
     network: EraNetwork,
@@ -705,15 +737,8 @@ def create_era_account(
             f"passkey {owner.credential_id.hex()} at {owner.origin} already belongs to account {existing}"
         )
     info = read_factory_info(client, factory)
-    no_data = [network.recovery_validator] if network.recovery_validator else []
-    unique, calldata = deploy_passkey_account_calldata(
-        owner,
-        passkey_validator=network.passkey_validator,
-        session_validator=network.session_validator,
-        no_data_modules=no_data,
-        k1_owners=k1_owners,
-        unique_id=unique_id,
-        scheme=scheme,
+    unique, calldata = era_account_deploy_calldata(
+        network, owner, k1_owners=k1_owners, unique_id=unique_id, scheme=scheme
     )
     deployer_address = checksum_address(str(deployer.address), field="deployer")
     predicted = predict_era_account_address(info, deployer=deployer_address, unique_id=unique)
