@@ -206,7 +206,8 @@ class AnvilNode(LocalNode):
         hardfork: The hardfork (``osaka`` serves EIP-7951's P-256 precompile).
         accounts: How many funded dev accounts.
         balance: Ether per dev account (anvil's default 10000).
-        mnemonic: Mnemonic of the dev accounts.
+        mnemonic: Mnemonic of the dev accounts (a non-default one is visible in the process list: anvil
+            reads it only from its command line).
         block_time: Seconds between blocks; default mines each transaction at once.
         extra_args: More anvil arguments.
         startup_timeout: Seconds to wait for readiness.
@@ -252,9 +253,11 @@ class AnvilNode(LocalNode):
             self.hardfork,
             "--accounts",
             str(self.account_count),
-            "--mnemonic",
-            self._mnemonic,
         ]
+        if self._mnemonic != DEV_MNEMONIC:
+            # anvil takes a mnemonic only on its command line, where the process list shows it; the
+            # well-known default is anvil's own and need not be passed.
+            argv += ["--mnemonic", self._mnemonic]
         if self._requested_chain_id is not None:
             argv += ["--chain-id", str(self._requested_chain_id)]
         if self.balance is not None:

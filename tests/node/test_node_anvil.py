@@ -188,3 +188,17 @@ def test_anvil_zksync_process_that_exits_is_reported() -> None:
     assert not node.running
     with pytest.raises(NodeNotRunning):
         _ = node.url
+
+
+def test_custom_mnemonic_gives_other_funded_accounts() -> None:
+    mnemonic = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+    try:
+        node = AnvilNode(mnemonic=mnemonic, accounts=2)
+    except NodeBinaryNotFound as exc:
+        pytest.skip(f"anvil not installed (run scripts/bootstrap.sh node): {exc}")
+    with node:
+        expected = dev_accounts(2, mnemonic)
+        assert [a.address for a in node.accounts] == [a.address for a in expected]
+        assert node.accounts[0].address != dev_accounts(1)[0].address
+        assert node.eth.get_balance(node.accounts[1].address) == 10_000 * 10**18
+        assert mnemonic not in node.log_text()
