@@ -92,6 +92,17 @@ def test_browser_approved_transfers_execute_with_high_and_low_s(tab: Tab, exampl
     assert example.eth.get_balance(account) + deposit == before - 1000 * sent - gas_cost
 
 
+def test_adding_a_passkey_on_the_same_device_explains_why_not(tab: Tab, example: RunningExample) -> None:
+    _sign_up(tab, example)
+    tab.click("addkey")
+    shown = tab.wait_state("addkey-done")
+    # excludeCredentials lists the account's passkey, so this authenticator refuses to make another.
+    assert shown["state"] == "error"
+    assert shown["message"].startswith("InvalidStateError:"), shown["message"]
+    assert "another device" in shown["message"]
+    assert len(tab.page.authenticator_credentials(tab.authenticator_id)) == 1
+
+
 @pytest.fixture(scope="module")
 def example_with_bundler() -> Iterator[RunningExample]:
     with running_example(flow="erc4337", bundler=True, serve=True) as running:

@@ -94,7 +94,12 @@ async function run(state, action) {
     show(`${state}-done`, result.message, result);
   } catch (error) {
     // error.kind is the SDK error class the backend reported (OriginMismatch, ChallengeAlreadyUsed, ...).
-    show("error", `${error.kind || error.name}: ${error.message}`, { error: error.kind || error.name });
+    let message = `${error.kind || error.name}: ${error.message}`;
+    if (state === "addkey" && error.name === "InvalidStateError") {
+      // The account's passkeys are excluded: an authenticator holding one will not make a second.
+      message += " Create the new passkey on another device (a phone or a security key).";
+    }
+    show("error", message, { error: error.kind || error.name });
   }
 }
 
