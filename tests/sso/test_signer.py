@@ -272,3 +272,24 @@ async def test_sync_provider_serves_the_async_api_in_a_thread(passkey: HeadlessP
     assert threads[0] != threading.main_thread().name  # the event loop was not blocked
     fat = decode_era_custom_signature(Eip712Transaction.parse(raw).custom_signature).fat_signature
     preflight_era(tx.signed_hash(), fat, passkey.credential)
+
+
+async def test_erc4337_async_user_operation(passkey: HeadlessPasskey) -> None:
+    from sso_signer.erc4337 import UserOperation, user_operation_hash
+
+    entry_point = "0x" + "44" * 20  # a non-default EntryPoint changes the hash that is signed
+    account = Erc4337PasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=31337)
+    op = UserOperation(sender=ACCOUNT, nonce=(7 << 64) | 1, call_data=b"\xe9\xae\x5c\x53")
+    validator, fat = decode_erc4337_passkey_signature(
+        await account.asign_user_operation(op, entry_point=entry_point)
+    )
+    assert validator == VALIDATOR
+    digest = user_operation_hash(op, entry_point=entry_point, chain_id=31337)
+    assert preflight_erc4337(digest, fat, passkey.credential).public_key == passkey.public_key
+    typed = await account.asign_typed_data(MAIL)
+    assert typed[:20] == bytes.fromhex(VALIDATOR[2:])
+    preflight_erc4337(
+        typed_data_sign_hash(MAIL, account.domain),
+        typed[20 : -len(wrap_typed_data_signature(b"", MAIL))],
+        passkey,
+    )
