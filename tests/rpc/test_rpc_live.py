@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
+import threading
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -288,3 +293,87 @@ def test_impersonation_sends_without_a_key(anvil: AnvilNode) -> None:
         assert receipt.from_address == stranger
     finally:
         anvil.stop_impersonating(stranger)
+
+
+class _Recorder(httpx.BaseTransport):
+    """Forwards every request to the real node and records the JSON bodies (observation only)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.bodies: list[Any] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(json.loads(request.content))
+        return self.inner.handle_request(request)
+
+
+def test_send_transaction_fills_in_one_batched_round_trip(anvil: AnvilNode) -> None:
+    recorder = _Recorder()
+    with EthClient(anvil.url, transport=recorder) as eth:
+        receipt = eth.send_transaction(anvil.accounts[7], Account.create().address, value=1)
+    assert receipt.succeeded
+    first, second = recorder.bodies[0], recorder.bodies[1]
+    assert isinstance(first, list)
+    assert [c["method"] for c in first] == [
+        "eth_chainId",
+        "eth_getTransactionCount",
+        "eth_getBlockByNumber",
+        "eth_maxPriorityFeePerGas",
+        "eth_gasPrice",
+        "eth_estimateGas",
+    ]
+    assert second["method"] == "eth_sendRawTransaction"
+    assert [b["method"] for b in recorder.bodies[2:]] == ["eth_getTransactionReceipt"]
+
+
+class _CountingProxy:
+    """A TCP forwarder in front of the real node that counts the connections clients open."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+async def test_connections_are_reused(anvil: AnvilNode) -> None:
+    proxy = _CountingProxy(anvil.port)
+    try:
+        url = f"http://127.0.0.1:{proxy.port}"
+        with EthClient(url) as eth:
+            for _ in range(20):
+                assert eth.chain_id() == anvil.chain_id
+        assert proxy.accepted == 1
+        async with AsyncEthClient(url) as aeth:
+            for _ in range(20):
+                assert await aeth.block_number() >= 0
+        assert proxy.accepted == 2
+    finally:
+        proxy.close()
