@@ -24,6 +24,8 @@ from eth_utils.crypto import keccak
 
 from sso_signer.erc4337 import (
     AccountNotDeployed,
+    AsyncBundlerClient,
+    AsyncEntryPoint,
     BundlerClient,
     Call,
     EntryPoint,
@@ -35,7 +37,7 @@ from sso_signer.erc4337 import (
     encode_execute_batch,
     user_operation_hash,
 )
-from sso_signer.rpc import EthClient, ExecutionReverted, Receipt
+from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, Receipt
 from sso_signer.sso._errors import AccountMismatch, InvalidInitData, SsoSignerConfigError
 from sso_signer.sso._msa_stack import MsaDeployment
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, PasskeyOwner, validator_init_data
@@ -47,6 +49,7 @@ __all__ = [
     "ACCOUNT_CREATED_TOPIC",
     "DEPLOY_ACCOUNT_SELECTOR",
     "INITIALIZE_ACCOUNT_SELECTOR",
+    "AsyncMsaPasskeyAccount",
     "MsaPasskeyAccount",
     "account_salt",
     "deploy_account_calldata",
@@ -152,6 +155,45 @@ def passkey_stub_signature(validator: str, owner: PasskeyOwner, *, rp_id: str) -
     throwaway = HeadlessPasskey.generate(rp_id=rp_id, origin=owner.origin, credential_id=owner.credential_id)
     assertion = throwaway.sign(bytes(32), origin=owner.origin)
     return erc4337_passkey_signature(validator, FatSignature.from_assertion(assertion))
+
+
+def _call_data(calls: Sequence[Call | tuple[str, int, bytes]], batch: bool | None) -> bytes:
+    if not calls:
+        return b""
+    if batch is True:
+        return encode_execute_batch(calls)
+    return encode_execute(calls)
+
+
+def _draft(
+    sender: str,
+    nonce: int,
+    call_data: bytes,
+    gas_price: GasPrice,
+    creation: tuple[str, bytes] | None,
+    paymaster: str | None,
+    paymaster_data: bytes,
+) -> UserOperation:
+    return UserOperation(
+        sender=sender,
+        nonce=nonce,
+        call_data=call_data,
+        max_fee_per_gas=gas_price.max_fee_per_gas,
+        max_priority_fee_per_gas=gas_price.max_priority_fee_per_gas,
+        factory=None if creation is None else creation[0],
+        factory_data=b"" if creation is None else creation[1],
+        paymaster=paymaster,
+        paymaster_data=paymaster_data,
+    )
+
+
+def _account_created(receipt: Receipt, factory: str) -> str:
+    created = [
+        log for log in receipt.logs if log.address == factory and log.topics[:1] == (ACCOUNT_CREATED_TOPIC,)
+    ]
+    if len(created) != 1 or len(created[0].topics) < 2:
+        raise EntryPointError(f"no AccountCreated event from {factory} in the receipt")
+    return checksum_address("0x" + created[0].topics[1][-20:].hex())
 
 
 class MsaPasskeyAccount:
@@ -282,14 +324,7 @@ class MsaPasskeyAccount:
         receipt = eth.send_transaction(
             deployer, to=deployment.factory, data=deploy_account_calldata(salt, init_data)
         )
-        created = [
-            log
-            for log in receipt.logs
-            if log.address == deployment.factory and log.topics[:1] == (ACCOUNT_CREATED_TOPIC,)
-        ]
-        if len(created) != 1 or len(created[0].topics) < 2:
-            raise EntryPointError(f"no AccountCreated event from {deployment.factory} in the receipt")
-        address = checksum_address("0x" + created[0].topics[1][-20:].hex())
+        address = _account_created(receipt, deployment.factory)
         account = cls(
             address=address,
             deployment=deployment,
@@ -393,27 +428,20 @@ class MsaPasskeyAccount:
             UserOperationRejected: The bundler's simulation failed (typed by AA code).
             InvalidExecuteCalldata, InvalidAddress: If a call is malformed.
         """
-        if not calls:
-            call_data = b""
-        elif batch is True:
-            call_data = encode_execute_batch(calls)
-        else:
-            call_data = encode_execute(calls)
+        call_data = _call_data(calls, batch)
         deployed = self.is_deployed()
         if not deployed and self.factory_data is None:
             raise SsoSignerConfigError(f"{self.address} has no code and no factory data to create it")
         if gas_price is None:
             gas_price = self.bundler.get_user_operation_gas_price().standard
-        op = UserOperation(
-            sender=self.address,
-            nonce=self.get_nonce(nonce_key),
-            call_data=call_data,
-            max_fee_per_gas=gas_price.max_fee_per_gas,
-            max_priority_fee_per_gas=gas_price.max_priority_fee_per_gas,
-            factory=None if deployed else self.deployment.factory,
-            factory_data=b"" if deployed else (self.factory_data or b""),
-            paymaster=paymaster,
-            paymaster_data=paymaster_data,
+        op = _draft(
+            self.address,
+            self.get_nonce(nonce_key),
+            call_data,
+            gas_price,
+            None if deployed else (self.deployment.factory, self.factory_data or b""),
+            paymaster,
+            paymaster_data,
         )
         if gas is not None:
             return op.replace(**dict(gas))
@@ -490,6 +518,223 @@ class MsaPasskeyAccount:
         data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(hash_), bytes(signature)])
         try:
             result = self.eth.call({"to": self.address, "data": data})
+        except ExecutionReverted:
+            return False
+        return result[:4] == _ERC1271_MAGIC
+
+
+class AsyncMsaPasskeyAccount:
+    """The asyncio twin of :class:`MsaPasskeyAccount` (same arguments and errors, async clients).
+
+    Args:
+        address: The account address.
+        deployment: Where the contracts live.
+        eth: An :class:`~sso_signer.rpc.AsyncEthClient` of the chain.
+        bundler: An :class:`~sso_signer.erc4337.AsyncBundlerClient` for the deployment's EntryPoint.
+        credential: The passkey.
+        provider: Where assertions come from (an async provider can wait for a user in a browser).
+        factory_data: ``deployAccount`` calldata while the account is not deployed.
+        run_preflight: Check each signature against the validator's rules before sending it.
+    """
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        deployment: MsaDeployment,
+        eth: AsyncEthClient,
+        bundler: AsyncBundlerClient,
+        credential: Any,
+        provider: AssertionProvider | AsyncAssertionProvider | Any | None = None,
+        factory_data: bytes | None = None,
+        run_preflight: bool = True,
+    ) -> None:
+        if bundler.entry_point != deployment.entry_point:
+            raise SsoSignerConfigError(
+                f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}"
+            )
+        self.deployment = deployment
+        self.eth = eth
+        self.bundler = bundler
+        self.entry_point = AsyncEntryPoint(eth, deployment.entry_point)
+        self.signer = Erc4337PasskeyAccount(
+            address=address,
+            credential=credential,
+            validator=deployment.webauthn_validator,
+            chain_id=deployment.chain_id,
+            provider=provider,
+            run_preflight=run_preflight,
+        )
+        self.factory_data = factory_data
+        self._stub: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncMsaPasskeyAccount({self.address}, chain {self.deployment.chain_id})"
+
+    @classmethod
+    async def counterfactual(
+        cls,
+        *,
+        deployment: MsaDeployment,
+        eth: AsyncEthClient,
+        bundler: AsyncBundlerClient,
+        credential: Any,
+        salt: bytes,
+        provider: Any = None,
+        extra_modules: Sequence[tuple[str, bytes]] = (),
+        run_preflight: bool = True,
+    ) -> AsyncMsaPasskeyAccount:
+        """See :meth:`MsaPasskeyAccount.counterfactual`."""
+        init_data = passkey_account_init_data(
+            credential, webauthn_validator=deployment.webauthn_validator, extra_modules=extra_modules
+        )
+        factory_data = deploy_account_calldata(salt, init_data)
+        init_code = bytes.fromhex(deployment.factory[2:]) + factory_data
+        address = await AsyncEntryPoint(eth, deployment.entry_point).get_sender_address(init_code)
+        return cls(
+            address=address,
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            factory_data=factory_data,
+            run_preflight=run_preflight,
+        )
+
+    @classmethod
+    async def deploy(
+        cls,
+        *,
+        deployment: MsaDeployment,
+        eth: AsyncEthClient,
+        bundler: AsyncBundlerClient,
+        credential: Any,
+        salt: bytes,
+        deployer: LocalAccount,
+        provider: Any = None,
+        extra_modules: Sequence[tuple[str, bytes]] = (),
+        run_preflight: bool = True,
+    ) -> tuple[AsyncMsaPasskeyAccount, Receipt]:
+        """See :meth:`MsaPasskeyAccount.deploy`."""
+        init_data = passkey_account_init_data(
+            credential, webauthn_validator=deployment.webauthn_validator, extra_modules=extra_modules
+        )
+        receipt = await eth.send_transaction(
+            deployer, to=deployment.factory, data=deploy_account_calldata(salt, init_data)
+        )
+        account = cls(
+            address=_account_created(receipt, deployment.factory),
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            run_preflight=run_preflight,
+        )
+        return account, receipt
+
+    @property
+    def address(self) -> str:
+        """The account address (checksummed)."""
+        return self.signer.address
+
+    async def is_deployed(self) -> bool:
+        """Whether the account has code on chain."""
+        return bool(await self.eth.get_code(self.address))
+
+    async def get_nonce(self, key: int = 0) -> int:
+        """The next EntryPoint nonce for ``key``."""
+        return await self.entry_point.get_nonce(self.address, key)
+
+    async def get_balance(self) -> int:
+        """The account's ether balance in wei."""
+        return await self.eth.get_balance(self.address)
+
+    def stub_signature(self) -> bytes:
+        """See :meth:`MsaPasskeyAccount.stub_signature`."""
+        if self._stub is None:
+            credential = self.signer.credential
+            self._stub = passkey_stub_signature(
+                self.deployment.webauthn_validator, credential, rp_id=credential.rp_id
+            )
+        return self._stub
+
+    def user_operation_hash(self, op: UserOperation) -> bytes:
+        """The v0.8 userOpHash of ``op`` on this chain and EntryPoint."""
+        deployment = self.deployment
+        return user_operation_hash(op, entry_point=deployment.entry_point, chain_id=deployment.chain_id)
+
+    async def build_user_operation(
+        self,
+        calls: Sequence[Call | tuple[str, int, bytes]],
+        *,
+        batch: bool | None = None,
+        nonce_key: int = 0,
+        gas_price: GasPrice | None = None,
+        gas: Mapping[str, int] | None = None,
+        verification_margin: float = 1.2,
+        paymaster: str | None = None,
+        paymaster_data: bytes = b"",
+    ) -> UserOperation:
+        """See :meth:`MsaPasskeyAccount.build_user_operation`."""
+        call_data = _call_data(calls, batch)
+        deployed = await self.is_deployed()
+        if not deployed and self.factory_data is None:
+            raise SsoSignerConfigError(f"{self.address} has no code and no factory data to create it")
+        if gas_price is None:
+            gas_price = (await self.bundler.get_user_operation_gas_price()).standard
+        op = _draft(
+            self.address,
+            await self.get_nonce(nonce_key),
+            call_data,
+            gas_price,
+            None if deployed else (self.deployment.factory, self.factory_data or b""),
+            paymaster,
+            paymaster_data,
+        )
+        if gas is not None:
+            return op.replace(**dict(gas))
+        estimate = await self.bundler.estimate_user_operation_gas(op.replace(signature=self.stub_signature()))
+        return estimate.apply(op, verification_margin=verification_margin)
+
+    async def sign_user_operation(self, op: UserOperation) -> UserOperation:
+        """See :meth:`MsaPasskeyAccount.sign_user_operation` (awaits an async assertion provider)."""
+        if op.sender != self.address:
+            raise AccountMismatch(f"user operation sender is {op.sender}, this account is {self.address}")
+        signature = await self.signer.asign_user_operation(op, entry_point=self.deployment.entry_point)
+        return op.replace(signature=signature)
+
+    async def execute(
+        self,
+        calls: Sequence[Call | tuple[str, int, bytes]],
+        *,
+        batch: bool | None = None,
+        timeout: float = 60.0,
+        **build: Any,
+    ) -> UserOperationReceipt:
+        """See :meth:`MsaPasskeyAccount.execute`."""
+        op = await self.sign_user_operation(await self.build_user_operation(calls, batch=batch, **build))
+        receipt = await self.bundler.send_and_wait(op, timeout=timeout)
+        if self.factory_data is not None and receipt.success:
+            self.factory_data = None
+        return receipt
+
+    async def sign_message(self, message: bytes | str) -> bytes:
+        """See :meth:`MsaPasskeyAccount.sign_message`."""
+        return await self.signer.asign_message(message)
+
+    async def sign_typed_data(self, typed_data: Mapping[str, Any]) -> bytes:
+        """See :meth:`MsaPasskeyAccount.sign_typed_data`."""
+        return await self.signer.asign_typed_data(typed_data)
+
+    async def is_valid_signature(self, hash_: bytes, signature: bytes) -> bool:
+        """See :meth:`MsaPasskeyAccount.is_valid_signature`."""
+        if not await self.is_deployed():
+            raise AccountNotDeployed(f"{self.address} has no code; ERC-1271 needs a deployed account")
+        data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(hash_), bytes(signature)])
+        try:
+            result = await self.eth.call({"to": self.address, "data": data})
         except ExecutionReverted:
             return False
         return result[:4] == _ERC1271_MAGIC

@@ -518,3 +518,31 @@ def test_paymaster_sponsors_an_operation(stack: LocalErc4337Stack, account: MsaP
     with pytest.raises(PaymasterValidationFailed) as caught:
         stack.bundler.send_user_operation(account.sign_user_operation(refused))
     assert caught.value.aa_code == "AA34"
+
+
+async def test_async_account_lifecycle(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> None:
+    from sso_signer.erc4337 import AsyncBundlerClient
+    from sso_signer.rpc import AsyncEthClient
+    from sso_signer.sso._msa_account import AsyncMsaPasskeyAccount
+
+    async with AsyncEthClient(stack.eth.rpc.url) as eth, AsyncBundlerClient(stack.bundler_url) as bundler:
+        account = await AsyncMsaPasskeyAccount.counterfactual(
+            deployment=stack.deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=passkey,
+            salt=account_salt("async-user"),
+        )
+        assert not await account.is_deployed()
+        _fund(stack, account.address, ETHER // 10)
+        first, second = _fresh_address("async-batch-1"), _fresh_address("async-batch-2")
+        receipt = await account.execute([(first, 11, b""), (second, 22, b"")])
+        assert receipt.success
+        assert await account.is_deployed()
+        assert account.factory_data is None
+        assert (stack.eth.get_balance(first), stack.eth.get_balance(second)) == (11, 22)
+        assert await account.get_nonce() == 1
+        message = "async sign-in"
+        signature = await account.sign_message(message)
+        assert await account.is_valid_signature(eip191_hash(message), signature)
+        assert not await account.is_valid_signature(eip191_hash("other"), signature)
