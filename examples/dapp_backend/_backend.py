@@ -156,9 +156,15 @@ class DappBackend:
         name = _user_name(body)
         handle = self._handle(name)
         credential = self.rp.verify_registration(_credential(body))
-        if credential.user_handle and credential.user_handle != handle:
-            raise WrongUser(f"the new passkey was created for another user than {name!r}")
-        account = self.chain.create_account(credential)
+        try:
+            if credential.user_handle and credential.user_handle != handle:
+                raise WrongUser(f"the new passkey was created for another user than {name!r}")
+            account = self.chain.create_account(credential)
+        except BaseException:
+            # No account, no passkey: otherwise the stored credential would be excluded from the next
+            # attempt, and the authenticator holding it would refuse to create another one.
+            self.rp.store.remove_credential(credential.credential_id)
+            raise
         with self._lock:
             self._db.execute("UPDATE users SET account = ? WHERE name = ?", (account, name))
             self._db.execute("INSERT INTO passkeys VALUES (?, ?)", (credential.credential_id, name))
@@ -268,8 +274,9 @@ class DappBackend:
                         prepared.challenge, credential_ids=self._credential_ids(name)
                     )
                 except ChallengeAlreadyIssued:
+                    # Same fields, same nonce, same hash: its challenge was already spent on an approval.
                     raise NoPendingTransaction(
-                        "this transaction was already approved or is pending"
+                        "this exact transaction was already signed once; change it or send another first"
                     ) from None
             self._pending[prepared.challenge] = (name, prepared, options, links)
         summary = dict(prepared.summary)

@@ -3,17 +3,20 @@ the error class that names what was wrong."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account
 from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend import RunningExample, running_example
+from examples.dapp_backend import RunningExample, deploy_validator, running_example
 from sso_signer._codec import b64url_decode
-from sso_signer.webauthn import HeadlessPasskey
+from sso_signer.node import AnvilNode
+from sso_signer.webauthn import CredentialNotFound, HeadlessPasskey
 
 pytestmark = pytest.mark.chain
 
@@ -173,3 +176,32 @@ def _login(example: RunningExample, passkey: HeadlessPasskey) -> dict[str, Any]:
     status, options = _post(example, "/api/login/options", {})
     assert status == 200, options
     return passkey.sign(b64url_decode(options["challenge"])).to_json()
+
+
+def test_a_failed_account_creation_leaves_no_passkey_behind() -> None:
+    broke = Account.create()  # pays for nothing: creating the account fails on-chain
+    with contextlib.ExitStack() as stack:
+        node = stack.enter_context(AnvilNode())
+        validator = deploy_validator(node.eth, node.accounts[0])
+        ex = stack.enter_context(
+            running_example(flow="era", node_url=node.url, funder=broke, validator=validator, serve=True)
+        )
+        name = f"api-{secrets.token_hex(4)}"
+        passkey = HeadlessPasskey.generate(rp_id="localhost", origin=ex.server.origin)
+        status, options = _post(ex, "/api/register/options", {"user": name})
+        assert status == 200, options
+        created = passkey.register_from_options(options)
+        status, answer = _post(ex, "/api/register/verify", {"user": name, "credential": created})
+        # The node refused the funding transaction: a remote failure, named.
+        assert (status, answer["error"]) == (502, "TransactionRejected"), answer
+        with pytest.raises(CredentialNotFound):
+            ex.backend.rp.store.get_credential(passkey.credential_id)
+
+        # Once the funder has money, the same passkey signs up: nothing of the first attempt is in the way.
+        node.set_balance(broke.address, 10**20)
+        status, options = _post(ex, "/api/register/options", {"user": name})
+        assert options["excludeCredentials"] == []
+        status, answer = _post(
+            ex, "/api/register/verify", {"user": name, "credential": passkey.register_from_options(options)}
+        )
+        assert status == 200, answer
