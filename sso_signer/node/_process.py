@@ -148,6 +148,8 @@ class ManagedProcess:
                     cwd=self._cwd,
                 )
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                self.log_path.unlink()  # nothing was logged: leave no empty file behind
             raise NodeStartFailed(f"{self.name}: cannot execute {self.argv[0]}: {exc}") from exc
         self._finalizer = weakref.finalize(self, _stop_process, self.proc, 2.0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import time
 
@@ -202,3 +203,15 @@ def test_custom_mnemonic_gives_other_funded_accounts() -> None:
         assert node.accounts[0].address != dev_accounts(1)[0].address
         assert node.eth.get_balance(node.accounts[1].address) == 10_000 * 10**18
         assert mnemonic not in node.log_text()
+
+
+def test_unexecutable_binary_fails_typed_and_leaves_no_log(tmp_path: pathlib.Path) -> None:
+    from sso_signer.node import ManagedProcess
+
+    not_executable = tmp_path / "anvil"
+    not_executable.write_text("not a program")
+    process = ManagedProcess("anvil", [str(not_executable)])
+    with pytest.raises(NodeStartFailed, match="cannot execute"):
+        process.spawn()
+    assert process.log_path is not None
+    assert not process.log_path.exists()
