@@ -70,6 +70,10 @@ def test_deploys_at_the_canonical_address_once(anvil: AnvilNode) -> None:
     entry_point = EntryPoint(eth)
     assert entry_point.get_nonce(deployer.address, key=7) == 7 << 64
     assert entry_point.balance_of(deployer.address) == 0
+    beneficiary = anvil.accounts[3].address
+    receipt = entry_point.deposit_to(deployer, beneficiary, 12345)
+    assert receipt.status == 1
+    assert entry_point.balance_of(beneficiary) == 12345
 
 
 def test_no_deterministic_deployer_is_a_typed_failure(anvil: AnvilNode) -> None:
