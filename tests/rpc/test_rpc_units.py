@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 
@@ -289,3 +290,65 @@ def test_bad_urls_and_params_are_typed() -> None:
     assert to_address(checksummed) == checksummed
     with pytest.raises(InvalidRpcParams, match="checksum"):
         to_address(checksummed.replace("f39F", "F39f"))
+
+
+# -- robustness: whatever a node sends, only typed errors come out -------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.floats(allow_nan=False),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_rpc_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "jsonrpc": st.just("2.0"),
+        "id": st.integers(0, 3) | st.none() | st.text(max_size=3),
+        "result": _json,
+        "error": _json | st.fixed_dictionaries({"code": st.integers(), "message": _json, "data": _json}),
+    },
+)
+
+
+@given(
+    st.integers(100, 599), st.one_of(st.binary(max_size=64), _rpc_like.map(lambda o: json.dumps(o).encode()))
+)
+def test_decode_single_only_raises_typed_errors(status: int, body: bytes) -> None:
+    from sso_signer._errors import SsoSignerError
+    from sso_signer.rpc import RpcCall
+    from sso_signer.rpc._core import RpcCore
+
+    with contextlib.suppress(SsoSignerError):
+        RpcCore().decode_single(RpcCall("eth_call"), 1, status, body)
+
+
+@given(st.lists(_rpc_like, max_size=4).map(lambda o: json.dumps(o).encode()) | st.binary(max_size=32))
+def test_decode_batch_only_raises_typed_errors(body: bytes) -> None:
+    from sso_signer._errors import SsoSignerError
+    from sso_signer.rpc import RpcCall
+    from sso_signer.rpc._core import RpcCore
+
+    calls = [RpcCall("eth_chainId"), RpcCall("eth_call")]
+    try:
+        results = RpcCore().decode_batch(calls, [1, 2], 200, body)
+    except SsoSignerError:
+        return
+    assert len(results) == 2
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["transactionHash", "blockNumber", "status", "from", "logs", "to"]), _json
+    )
+)
+def test_receipt_parse_only_raises_typed_errors(obj: dict[str, object]) -> None:
+    with contextlib.suppress(MalformedRpcResponse):
+        Receipt.from_rpc(obj)
+
+
+@given(st.dictionaries(st.sampled_from(["from", "to", "data", "value", "gas", "eip712Meta", "nonce"]), _json))
+def test_tx_request_encoding_only_raises_typed_errors(tx: dict[str, object]) -> None:
+    with contextlib.suppress(InvalidRpcParams):
+        encode_tx_request(tx)
