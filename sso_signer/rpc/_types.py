@@ -12,7 +12,8 @@ from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_a
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import InvalidEncoding, hex_decode, hex_encode
-from sso_signer.rpc._errors import InvalidRpcParams, MalformedRpcResponse, RpcError
+from sso_signer._errors import SsoSignerError
+from sso_signer.rpc._errors import InvalidRpcParams, MalformedRpcResponse
 
 __all__ = [
     "BlockId",
@@ -388,4 +389,4 @@ class SendOutcome:
     status: SendStatus
     raw_transaction: bytes = field(repr=False)
     tx_hash: bytes | None
-    error: RpcError | Exception | None = None
+    error: SsoSignerError | None = None
