@@ -101,6 +101,8 @@ class _Attempts:
         error.maybe_delivered = self.maybe_delivered
         if self.attempt >= self.attempts or not self.core.is_transient(error):
             log.debug("rpc %s failed for good after %d attempt(s): %s", self.method, self.attempt, error)
+            if error is exc:
+                raise error
             raise error from exc
         delay = self.core.retry.delay(self.attempt)
         log.debug("rpc %s attempt %d failed (%s); retrying in %.2fs", self.method, self.attempt, error, delay)

@@ -541,3 +541,10 @@ async def test_send_rate_limited_is_retried(kind: str) -> None:
     outcome = await Driver(kind, script).eth_call("try_send_raw_transaction", raw)
     assert outcome.status is SendStatus.SENT
     assert len(script.requests) == 2
+
+
+async def test_status_error_is_not_its_own_cause(kind: str) -> None:
+    script = Script(httpx.Response(401, text="no"))
+    with pytest.raises(RpcHttpStatusError) as info:
+        await Driver(kind, script).request("eth_chainId")
+    assert info.value.__cause__ is not info.value
