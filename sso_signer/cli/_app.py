@@ -364,10 +364,11 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
     """Send ETH or a contract call from the passkey's account."""
     from sso_signer.sso import checksum_address
 
-    passkey = load_passkey(args)
+    # Inputs first: a typo is a usage error whatever else is missing.
     to = checksum_address(args.to, field="--to")
     value = parse_wei(args.value)
     data = parse_data(args.data)
+    passkey = load_passkey(args)
     ctx = ChainContext.from_args(args)
     try:
         kind = _kind(args, ctx)
@@ -429,8 +430,8 @@ def cmd_sign_message(args: argparse.Namespace, out: Reporter) -> None:
     """ERC-1271 signature of a message (ERC-7739 PersonalSign), from the passkey's account."""
     from sso_signer.sso import eip191_hash
 
-    passkey = load_passkey(args)
     message = _message(args)
+    passkey = load_passkey(args)
     ctx = ChainContext.from_args(args)
     try:
         kind = _kind(args, ctx)

@@ -1,0 +1,343 @@
+"""``sso-signer`` run as a subprocess against real local nodes: every main subcommand, ``--json``, exit codes.
+
+Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 configuration / missing tool, 4 node or bundler error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sso_signer.local_erc4337 import LocalErc4337Stack
+from sso_signer.node import AnvilNode
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _env(**extra: str) -> dict[str, str]:
+    # A clean environment: no SSO_SIGNER_* leaking in from the developer's shell.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSO_SIGNER_")}
+    env.update(extra)
+    return env
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m sso_signer.cli ARGS`` and return the finished process."""
+    return subprocess.run(
+        [sys.executable, "-m", "sso_signer.cli", *args],
+        cwd=ROOT,
+        env=env if env is not None else _env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def cli_json(*args: str, code: int = 0, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run with ``--json``; check the exit code and that stdout is exactly one JSON object."""
+    result = cli(*args, "--json", env=env)
+    assert result.returncode == code, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    data: dict[str, Any] = json.loads(result.stdout)
+    assert data["ok"] is (code == 0)
+    if code != 0:
+        assert data["error"]["exit_code"] == code
+    return data
+
+
+# --- no chain needed ----------------------------------------------------------------------------------------
+
+
+def test_console_script_and_version() -> None:
+    script = shutil.which("sso-signer", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the sso-signer console script is not installed in this venv (pip install -e .)")
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.startswith("sso-signer ")
+
+
+def test_usage_errors_exit_2() -> None:
+    assert cli().returncode == 2  # no subcommand
+    missing = cli("send", "--value", "1")
+    assert missing.returncode == 2
+    assert "--to" in missing.stderr
+    data = cli_json("send", code=2)  # JSON mode: the usage error is one JSON object too
+    assert data["error"]["type"] == "CliUsageError"
+    bad_value = cli_json(
+        "send", "--to", "0x" + "11" * 20, "--value", "lots", "--rpc", "http://127.0.0.1:9", code=2
+    )
+    assert "amount" in bad_value["error"]["message"]
+    bad_address = cli_json("send", "--to", "0x1234", "--rpc", "http://127.0.0.1:9", code=2)
+    assert bad_address["error"]["type"] == "MalformedAddress"
+    bad_data = cli_json(
+        "send", "--to", "0x" + "11" * 20, "--data", "0xzz", "--rpc", "http://127.0.0.1:9", code=2
+    )
+    assert bad_data["error"]["type"] == "CliUsageError"
+
+
+def test_passkey_create_and_register(tmp_path: Path) -> None:
+    key = tmp_path / "alice.pem"
+    created = cli_json(
+        "passkey", "create", "--out", str(key), "--origin", "https://app.example", "--rp-id", "app.example"
+    )
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert created["origin"] == "https://app.example"
+    assert created["encrypted"] is False
+    assert len(bytes.fromhex(created["public_key"]["x"][2:])) == 32
+    # Refuses to overwrite: the operation fails (1), nothing changes.
+    before = key.read_bytes()
+    assert cli_json("passkey", "create", "--out", str(key), code=1)["error"]["type"] == "KeyFileExists"
+    assert key.read_bytes() == before
+
+    store = tmp_path / "rp.sqlite"
+    registered = cli_json(
+        "passkey", "register", "--key", str(key), "--store", str(store), "--user-name", "alice"
+    )
+    assert registered["credential_id"] == created["credential_id"]
+    assert registered["origin"] == "https://app.example"
+    # The same credential twice: the relying party refuses (operation failed).
+    again = cli_json("passkey", "register", "--key", str(key), "--store", str(store), code=1)
+    assert again["error"]["type"] == "DuplicateCredential"
+
+
+def test_encrypted_passkey_needs_its_passphrase(tmp_path: Path) -> None:
+    key = tmp_path / "bob.pem"
+    env = _env(BOB_PASS="correct horse battery staple")
+    created = cli_json("passkey", "create", "--out", str(key), "--passphrase-env", "BOB_PASS", env=env)
+    assert created["encrypted"] is True
+    assert "correct horse" not in key.read_text()
+    store = str(tmp_path / "rp.sqlite")
+    cli_json(
+        "passkey", "register", "--key", str(key), "--passphrase-env", "BOB_PASS", "--store", store, env=env
+    )
+    wrong = _env(BOB_PASS="wrong")
+    failed = cli_json(
+        "passkey",
+        "register",
+        "--key",
+        str(key),
+        "--passphrase-env",
+        "BOB_PASS",
+        "--store",
+        store,
+        code=1,
+        env=wrong,
+    )
+    assert failed["error"]["type"] == "WrongPassphrase"
+    unset = cli_json(
+        "passkey", "register", "--key", str(key), "--passphrase-env", "NOPE", "--store", store, code=2
+    )
+    assert "NOPE" in unset["error"]["message"]
+
+
+def test_configuration_and_remote_errors(tmp_path: Path) -> None:
+    key = tmp_path / "k.pem"
+    cli_json("passkey", "create", "--out", str(key))
+    # No node URL anywhere: configuration (3).
+    assert cli_json("account", "show", "--key", str(key), code=3)["error"]["type"] == "MissingRpcUrl"
+    # No key file: configuration (3).
+    assert (
+        cli_json("account", "show", "--rpc", "http://127.0.0.1:9", code=3)["error"]["type"]
+        == "MissingPasskeyFile"
+    )
+    # Unknown network preset: configuration (3).
+    unknown = cli_json("account", "show", "--key", str(key), "--network", "mainnet", code=3)
+    assert unknown["error"]["type"] == "UnknownNetwork"
+    # A node that is not there: remote (4).
+    down = cli_json("deploy", "--rpc", "http://127.0.0.1:9", "--out", str(tmp_path / "d.json"), code=4)
+    assert down["error"]["type"].startswith("Rpc")
+    # Errors come without a traceback, unless --debug.
+    plain = cli("deploy", "--rpc", "http://127.0.0.1:9", "--out", str(tmp_path / "d.json"))
+    assert plain.returncode == 4
+    assert plain.stderr.startswith("error: ")
+    assert "Traceback" not in plain.stderr
+    debug = cli("--debug", "deploy", "--rpc", "http://127.0.0.1:9", "--out", str(tmp_path / "d.json"))
+    assert debug.returncode == 4
+    assert "Traceback" in debug.stderr
+
+
+# --- node start ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.chain
+def test_node_start_serves_until_interrupted() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sso_signer.cli", "node", "start", "--json"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        assert first["ok"] is True
+        assert first["kind"] == "anvil"
+        answer = httpx.post(
+            first["url"], json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5
+        )
+        assert int(answer.json()["result"], 16) == first["chain_id"] == 31337
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        # The node went down with it.
+        with pytest.raises(httpx.TransportError):
+            httpx.post(first["url"], json={"jsonrpc": "2.0", "id": 2, "method": "eth_chainId"}, timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+# --- deploy and the ERC-4337 account flow (anvil + Alto) ---------------------------------------------------
+
+
+@pytest.mark.chain
+@pytest.mark.bundler
+def test_deploy_then_the_erc4337_account_flow(sso_stack: LocalErc4337Stack, tmp_path: Path) -> None:
+    assert sso_stack.node is not None
+    rpc, bundler = sso_stack.node.url, sso_stack.bundler_url
+    deployment = tmp_path / "deployment.json"
+    deployed = cli_json("deploy", "--rpc", rpc, "--out", str(deployment))
+    assert deployed["chain_id"] == 31337
+    assert deployed["erc4337"]["entryPoint"] == "0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108"
+    era_validator = deployed["era"]["passkey_validator"]
+    assert sso_stack.eth.get_code(era_validator)
+    assert json.loads(deployment.read_text())["era"]["passkey_validator"] == era_validator
+
+    key = tmp_path / "owner.pem"
+    cli_json("passkey", "create", "--out", str(key))
+    common = ["--deployment", str(deployment), "--key", str(key)]
+
+    # Counterfactual: the address is known before anything is sent.
+    created = cli_json("account", "create", *common, "--counterfactual")
+    address = created["address"]
+    assert created["deployed"] is False
+    assert not sso_stack.eth.get_code(address)
+    shown = cli_json("account", "show", *common)
+    assert (shown["address"], shown["deployed"], shown["balance_wei"]) == (address, False, "0")
+
+    # Fund it; its first UserOperation (a transfer, signed by the passkey) creates it.
+    sso_stack.eth.send_transaction(sso_stack.funder, to=address, value=10**17)
+    recipient = "0x" + "5a" * 20
+    before = sso_stack.eth.get_balance(recipient)
+    sent = cli_json("send", *common, "--bundler", bundler, "--to", recipient, "--value", "0.001ether")
+    assert sent["success"] is True
+    assert sent["account"] == address
+    assert sso_stack.eth.get_balance(recipient) - before == 10**15
+    assert cli_json("account", "show", *common)["deployed"] is True
+
+    # A call that reverts: the bundler refuses the operation (1).
+    failing = cli_json(
+        "send",
+        *common,
+        "--bundler",
+        bundler,
+        "--to",
+        deployed["erc4337"]["factory"],
+        "--data",
+        "0xdeadbeef",
+        code=1,
+    )
+    assert failing["error"]["type"].startswith("UserOperation")
+
+    # ERC-1271 through ERC-7739: sign, then verify with the account's isValidSignature.
+    signed = cli_json("sign-message", *common, "--message", "hello")
+    assert signed["account"] == address
+    ok = cli_json(
+        "verify-message",
+        "--rpc",
+        rpc,
+        "--account",
+        address,
+        "--message",
+        "hello",
+        "--signature",
+        signed["signature"],
+    )
+    assert ok["valid"] is True
+    wrong = cli_json(
+        "verify-message",
+        "--rpc",
+        rpc,
+        "--account",
+        address,
+        "--message",
+        "hellO",
+        "--signature",
+        signed["signature"],
+        code=1,
+    )
+    assert wrong["error"]["type"] == "SignatureNotValid"
+
+
+@pytest.mark.chain
+@pytest.mark.bundler
+def test_direct_account_creation_and_ceremony_signing(sso_stack: LocalErc4337Stack, tmp_path: Path) -> None:
+    assert sso_stack.node is not None
+    deployment = tmp_path / "deployment.json"
+    cli_json("deploy", "--rpc", sso_stack.node.url, "--stack", "erc4337", "--out", str(deployment))
+    key, store = tmp_path / "carol.pem", tmp_path / "rp.sqlite"
+    cli_json("passkey", "create", "--out", str(key))
+    cli_json("passkey", "register", "--key", str(key), "--store", str(store))
+    common = ["--deployment", str(deployment), "--key", str(key)]
+    # Through the factory by a direct transaction from dev account #0 (a local chain needs no key).
+    created = cli_json("account", "create", *common)
+    assert created["deployed"] is True
+    assert sso_stack.eth.get_code(created["address"])
+    # Found again from the passkey alone (WebAuthnValidator.getAccountList).
+    assert cli_json("account", "show", *common)["address"] == created["address"]
+    sso_stack.eth.send_transaction(sso_stack.funder, to=created["address"], value=10**17)
+    # --store: every signature goes through the relying party's authentication ceremony.
+    sent = cli_json(
+        "send",
+        *common,
+        "--store",
+        str(store),
+        "--bundler",
+        sso_stack.bundler_url,
+        "--to",
+        "0x" + "77" * 20,
+        "--value",
+        "1gwei",
+    )
+    assert sent["success"] is True
+    # Without a bundler an ERC-4337 send cannot go anywhere: configuration (3).
+    missing = cli_json("send", *common, "--to", "0x" + "77" * 20, code=3)
+    assert missing["error"]["type"] == "MissingBundlerUrl"
+
+
+@pytest.mark.chain
+def test_era_commands_on_plain_anvil_say_what_is_missing(sso_anvil: AnvilNode, tmp_path: Path) -> None:
+    deployment = tmp_path / "deployment.json"
+    cli_json("deploy", "--rpc", sso_anvil.url, "--stack", "era", "--out", str(deployment))
+    key = tmp_path / "dave.pem"
+    cli_json("passkey", "create", "--out", str(key))
+    common = ["--deployment", str(deployment), "--key", str(key), "--kind", "era"]
+    # There is no AAFactory on plain anvil (EraVM code): configuration (3), named.
+    no_factory = cli_json("account", "create", *common, code=3)
+    assert no_factory["error"]["type"] == "MissingContractAddress"
+    # A 0x71 transaction needs a ZKsync node: configuration (3), before anything is signed.
+    not_zksync = cli_json("send", *common, "--to", "0x" + "11" * 20, "--value", "1", code=3)
+    assert not_zksync["error"]["type"] == "EraNeedsZkSyncNode"
+    # The passkey is registered nowhere: the lookup fails as an operation (1).
+    unknown = cli_json("account", "show", *common, code=1)
+    assert unknown["error"]["type"] == "AccountNotFound"
+    # Human output names the account kind and the missing piece, without a traceback.
+    plain = cli("account", "create", *common, env=_env())
+    assert plain.returncode == 3
+    assert "error: MissingContractAddress:" in plain.stderr
+    assert "Traceback" not in plain.stderr
