@@ -46,7 +46,7 @@ class RpcError(RemoteError):
 
     Attributes:
         code: The JSON-RPC error code the node sent.
-        rpc_message: The node's error message, verbatim.
+        rpc_message: The node's error message, verbatim (also as :attr:`message`).
         data: The ``data`` member of the error object, as decoded JSON (or ``None``).
         method: The JSON-RPC method that failed.
         revert: Decoded revert data when the node sent any (``None`` otherwise).
@@ -63,6 +63,7 @@ class RpcError(RemoteError):
     ) -> None:
         self.code = code
         self.rpc_message = message
+        self.message = message
         self.data = data
         self.method = method
         self.revert = revert
