@@ -272,6 +272,7 @@ async def test_500_with_jsonrpc_error_body_is_the_node_error(kind: str) -> None:
     with pytest.raises(RpcError) as info:
         await Driver(kind, script).request("eth_getBlockByNumber", ["0x99", False])
     assert (info.value.code, info.value.rpc_message) == (-32000, "header not found")
+    assert info.value.message == "header not found"
     assert len(script.requests) == 1  # a node's verdict is not retried
 
 
