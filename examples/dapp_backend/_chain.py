@@ -9,10 +9,10 @@ What runs where
     which installs the user's passkey in the validator exactly like ``SsoAccount.initialize`` does
     (``onInstall(validator_init_data(...))``). An approved call is the full Era flow up to the wire — the
     type-0x71 transaction, its EIP-712 signed hash as the WebAuthn challenge, the SDK's fat signature and
-    ``customSignature``, the preflight — and then the validator on anvil is asked, from the account's address,
-    whether it accepts the signature. Only when it does, the stand-in performs the call the account would have
-    executed. Against anvil-zksync or an Era network the serialised transaction is what you would send with
-    ``eth_sendRawTransaction`` instead.
+    ``customSignature``, the preflight — and then the validator on anvil is asked ``validateTransaction``,
+    from the account's address, whether it accepts the signature. Only when it does, the stand-in performs
+    the call the account would have executed. Against anvil-zksync or an Era network the serialised
+    transaction is what you would send with ``eth_sendRawTransaction`` instead.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -32,7 +31,13 @@ from examples.dapp_backend._backend import PreparedCall
 from examples.dapp_backend._errors import ValidatorRejected
 from sso_signer._codec import hex_encode
 from sso_signer.rpc import EthClient
-from sso_signer.sso import FatSignature, era_custom_signature, preflight_era, validator_init_data
+from sso_signer.sso import (
+    FatSignature,
+    era_custom_signature,
+    preflight_era,
+    validator_init_data,
+    verify_era_transaction_onchain,
+)
 from sso_signer.webauthn import Assertion, PasskeyCredential
 from sso_signer.zksync import Eip712Transaction
 
@@ -40,7 +45,6 @@ __all__ = ["EraAnvilGateway"]
 
 _ON_INSTALL = function_signature_to_4byte_selector("onInstall(bytes)")
 _ADD_KEY = function_signature_to_4byte_selector("addValidationKey(bytes,bytes32[2],string)")
-_VALIDATE_SIGNATURE = function_signature_to_4byte_selector("validateSignature(bytes32,bytes)")
 
 # The official SDK hard-codes the gas of passkey transactions because estimation cannot simulate WebAuthn
 # validation (sso-era.md §3.5); the account must be able to cover gas_limit * max_fee_per_gas.
@@ -150,9 +154,12 @@ class EraAnvilGateway:
         preflight_era(tx.signed_hash(), fat, credential)
         custom = era_custom_signature(fat.encode(), self.validator)
         signed = tx.replace(custom_signature=custom)
-        accepted = self._validator_accepts(prepared.account, tx.signed_hash(), fat.encode())
-        if not accepted:
-            raise ValidatorRejected("WebAuthValidator.validateSignature returned false for this approval")
+        # What the account itself asks during validation: validateTransaction(signedHash, tx), as msg.sender.
+        verdict = verify_era_transaction_onchain(self.eth, signed)
+        if not verdict.valid:
+            raise ValidatorRejected(
+                f"WebAuthValidator.validateTransaction refused the approval ({verdict.rule})"
+            )
         stand_in = self._stand_ins[prepared.account]
         receipt = self.eth.send_transaction(
             stand_in, to=prepared.to, data=prepared.data, value=prepared.value
@@ -166,9 +173,3 @@ class EraAnvilGateway:
             "executedBy": "stand-in account (plain anvil has no EraVM)",
             "transactionHash": hex_encode(receipt.transaction_hash),
         }
-
-    def _validator_accepts(self, account: str, signed_hash: bytes, fat: bytes) -> bool:
-        data = _VALIDATE_SIGNATURE + abi_encode(["bytes32", "bytes"], [signed_hash, fat])
-        answer = self.eth.call({"from": account, "to": self.validator, "data": data})
-        (accepted,) = abi_decode(["bool"], answer)
-        return bool(accepted)

@@ -38,15 +38,14 @@ from sso_signer.sso import (
     AssertionProviderError,
     AssertionRequest,
     FatSignature,
-    erc4337_passkey_signature,
-    preflight_erc4337,
-)
-from sso_signer.sso._msa_account import (  # not yet re-exported by sso_signer.sso
+    MsaDeployment,
     MsaPasskeyAccount,
     deploy_account_calldata,
+    deploy_msa_contracts,
+    erc4337_passkey_signature,
     passkey_account_init_data,
+    preflight_erc4337,
 )
-from sso_signer.sso._msa_stack import MsaDeployment, deploy_msa_contracts
 from sso_signer.webauthn import Assertion, PasskeyCredential
 
 __all__ = ["Erc4337AnvilGateway"]
