@@ -12,6 +12,8 @@ interface Vm4337 {
     function expectRevert() external;
     function signP256(uint256 privateKey, bytes32 digest) external pure returns (bytes32 r, bytes32 s);
     function publicKeyP256(uint256 privateKey) external pure returns (uint256 x, uint256 y);
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+    function addr(uint256 privateKey) external pure returns (address);
 }
 
 /// @dev Builds WebAuthn assertions the way a platform authenticator does (UP+UV, webauthn.get, low-s after
