@@ -9,10 +9,11 @@ from typing import Any, Self
 
 from eth_account.signers.local import LocalAccount
 
+from sso_signer._errors import RemoteError
 from sso_signer.node._anvil import LocalNode
 from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
 from sso_signer.node._process import REPO_ROOT, ManagedProcess, find_executable, free_port
-from sso_signer.rpc import JsonRpcClient, RetryPolicy, RpcError, RpcTransportError, to_address
+from sso_signer.rpc import JsonRpcClient, RetryPolicy, to_address
 
 __all__ = ["ENTRY_POINT_V08", "AltoBundler"]
 
@@ -214,7 +215,7 @@ class AltoBundler:
         try:
             with JsonRpcClient(url, timeout=1.0, retry=RetryPolicy(attempts=1)) as rpc:
                 served = rpc.request("eth_supportedEntryPoints")
-        except (RpcTransportError, RpcError):
+        except RemoteError:
             return False
         if not isinstance(served, list):
             return False

@@ -13,9 +13,10 @@ from typing import Any, Self
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from sso_signer._errors import RemoteError
 from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
 from sso_signer.node._process import ManagedProcess, find_executable, free_port
-from sso_signer.rpc import EthClient, JsonRpcClient, RetryPolicy, RpcError, RpcTransportError
+from sso_signer.rpc import EthClient, JsonRpcClient, RetryPolicy, parse_quantity
 
 __all__ = [
     "ANVIL_CHAIN_ID",
@@ -65,12 +66,12 @@ def _accounts(mnemonic: str, count: int) -> tuple[LocalAccount, ...]:
 
 def _probe(url: str) -> int | None:
     # One quick attempt: readiness polling does its own retrying.
+    # Any remote failure (no answer yet, an error, a half-started server's garbage) just means "not ready".
     try:
         with JsonRpcClient(url, timeout=0.5, retry=RetryPolicy(attempts=1)) as rpc:
-            result = rpc.request("eth_chainId")
-    except (RpcTransportError, RpcError):
+            return parse_quantity(rpc.request("eth_chainId"), "eth_chainId")
+    except RemoteError:
         return None
-    return int(result, 16) if isinstance(result, str) and result.startswith("0x") else None
 
 
 class LocalNode(abc.ABC):
