@@ -16,6 +16,7 @@ from tests.browser.cdp import Chromium, Page, find_chromium
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
+_REPORTS = pytest.StashKey[dict[str, Any]]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -26,9 +27,6 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = yield
     item.stash.setdefault(_REPORTS, {})[report.when] = report
     return report
-
-
-_REPORTS = pytest.StashKey[dict[str, Any]]()
 
 
 def _failed(request: pytest.FixtureRequest) -> bool:
