@@ -27,6 +27,7 @@ from sso_signer.erc4337._entry_point import (
     entry_point_flows,
     load_entry_point_v08_initcode,
 )
+from sso_signer.erc4337._eoa import eoa_owners_init_data, eoa_validator_signature
 from sso_signer.erc4337._errors import (
     AccountCreationFailed,
     AccountNotDeployed,
@@ -137,6 +138,8 @@ __all__ = [
     "encode_nonce",
     "entry_point_domain_separator",
     "entry_point_flows",
+    "eoa_owners_init_data",
+    "eoa_validator_signature",
     "execution_mode",
     "load_entry_point_v08_initcode",
     "pack_uint128_pair",

@@ -35,6 +35,7 @@ class MsaDeployment:
         beacon: The beacon the account proxies follow.
         account_implementation: The ``ModularSmartAccount`` implementation behind the beacon.
         webauthn_validator: The ``WebAuthnValidator`` module.
+        eoa_validator: The ``EOAKeyValidator`` module, when deployed.
         test_token: A mintable ERC-20 for local tests, when deployed.
     """
 
@@ -44,13 +45,16 @@ class MsaDeployment:
     beacon: str
     account_implementation: str
     webauthn_validator: str
+    eoa_validator: str | None = None
     test_token: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("entry_point", "factory", "beacon", "account_implementation", "webauthn_validator"):
             object.__setattr__(self, name, checksum_address(getattr(self, name), field=name))
-        if self.test_token is not None:
-            object.__setattr__(self, "test_token", checksum_address(self.test_token, field="test_token"))
+        for name in ("eoa_validator", "test_token"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, checksum_address(value, field=name))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (camelCase keys)."""
@@ -80,6 +84,7 @@ class MsaDeployment:
                 beacon=data["beacon"],
                 account_implementation=data["accountImplementation"],
                 webauthn_validator=data["webauthnValidator"],
+                eoa_validator=data.get("eoaValidator"),
                 test_token=data.get("testToken"),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -94,7 +99,8 @@ def _camel(name: str) -> str:
 def deploy_msa_contracts(
     eth: EthClient, deployer: LocalAccount, *, test_token: bool = False, beacon_owner: str | None = None
 ) -> MsaDeployment:
-    """Deploy EntryPoint v0.8 (if absent) and the SSO ERC-4337 contracts from the built artifacts.
+    """Deploy EntryPoint v0.8 (if absent) and the SSO ERC-4337 contracts (account implementation, beacon,
+    factory, WebAuthn and EOA validators) from the built artifacts.
 
     Args:
         eth: A client of the chain.
@@ -113,6 +119,7 @@ def deploy_msa_contracts(
     chain_id = eth.chain_id()
     entry_point = deploy_entry_point_v08(eth, deployer)
     validator, _ = eth.deploy_contract(deployer, load_artifact("WebAuthnValidator").deploy_data())
+    eoa_validator, _ = eth.deploy_contract(deployer, load_artifact("EOAKeyValidator").deploy_data())
     implementation, _ = eth.deploy_contract(deployer, load_artifact("ModularSmartAccount").deploy_data())
     owner = checksum_address(beacon_owner or deployer.address, field="beacon_owner")
     beacon, _ = eth.deploy_contract(deployer, load_artifact("MSABeacon").deploy_data(implementation, owner))
@@ -127,5 +134,6 @@ def deploy_msa_contracts(
         beacon=beacon,
         account_implementation=implementation,
         webauthn_validator=validator,
+        eoa_validator=eoa_validator,
         test_token=token,
     )

@@ -546,3 +546,41 @@ async def test_async_account_lifecycle(stack: LocalErc4337Stack, passkey: Headle
         signature = await account.sign_message(message)
         assert await account.is_valid_signature(eip191_hash(message), signature)
         assert not await account.is_valid_signature(eip191_hash("other"), signature)
+
+
+# -- EOA owner next to the passkey ---------------------------------------------------------------------------
+
+
+def test_eoa_owner_signs_a_user_operation(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> None:
+    from eth_account import Account
+
+    from sso_signer.erc4337 import eoa_owners_init_data, eoa_validator_signature
+
+    eoa_validator = stack.deployment.eoa_validator
+    assert eoa_validator is not None
+    owner = Account.create()
+    account = MsaPasskeyAccount.counterfactual(
+        deployment=stack.deployment,
+        eth=stack.eth,
+        bundler=stack.bundler,
+        credential=passkey,
+        salt=account_salt("passkey-plus-eoa"),
+        extra_modules=[(eoa_validator, eoa_owners_init_data([owner.address]))],
+    )
+    _fund(stack, account.address, ETHER // 10)
+    account.execute([])  # created by the passkey
+    target = _fresh_address("eoa-signed-recipient")
+    op = account.build_user_operation([(target, 99, b"")])
+    signed = op.replace(
+        signature=eoa_validator_signature(eoa_validator, owner, account.user_operation_hash(op))
+    )
+    assert len(signed.signature) == 85
+    receipt = stack.bundler.send_and_wait(signed)
+    assert receipt.success
+    assert stack.eth.get_balance(target) == 99
+    stranger = op.replace(
+        nonce=op.nonce + 1,
+        signature=eoa_validator_signature(eoa_validator, Account.create(), account.user_operation_hash(op)),
+    )
+    with pytest.raises(SignatureValidationFailed):
+        stack.bundler.send_user_operation(stranger)

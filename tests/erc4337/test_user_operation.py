@@ -213,3 +213,17 @@ def test_frozen() -> None:
     with pytest.raises(AttributeError):
         op.nonce = 1  # type: ignore[misc]
     assert keccak(op.init_code) == keccak(b"")
+
+
+def test_eoa_validator_signature_vector() -> None:
+    from eth_account import Account
+
+    from sso_signer.erc4337 import eoa_validator_signature
+
+    vec = _vector("eoa_validator_signature")
+    owner = Account.from_key(vec["input"]["privateKey"])
+    signature = eoa_validator_signature(
+        vec["input"]["validator"], owner, bytes.fromhex(vec["input"]["hash"][2:])
+    )
+    assert "0x" + signature.hex() == vec["expected"]
+    assert len(signature) == 85
