@@ -323,7 +323,10 @@ def test_send_transaction_fills_in_one_batched_round_trip(anvil: AnvilNode) -> N
         "eth_estimateGas",
     ]
     assert second["method"] == "eth_sendRawTransaction"
-    assert [b["method"] for b in recorder.bodies[2:]] == ["eth_getTransactionReceipt"]
+    # Then only receipt polls (more than one when the node mines a moment after accepting).
+    polls = [b["method"] for b in recorder.bodies[2:]]
+    assert polls
+    assert set(polls) == {"eth_getTransactionReceipt"}
 
 
 class _CountingProxy:
