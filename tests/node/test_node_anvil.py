@@ -47,7 +47,8 @@ def test_start_is_fast_and_stop_reaps() -> None:
     started = time.monotonic()
     with node:
         elapsed = time.monotonic() - started
-        assert elapsed < 1.5, f"anvil took {elapsed:.2f} s to become ready"
+        # Typically 0.1-0.5 s; the bound leaves room for a loaded CI machine.
+        assert elapsed < 2.5, f"anvil took {elapsed:.2f} s to become ready"
         pid = node.pid
         assert pid is not None
         assert _pid_alive(pid)
