@@ -64,6 +64,17 @@ def _accounts(mnemonic: str, count: int) -> tuple[LocalAccount, ...]:
     return tuple(Account.from_key(key) for key in _derive(mnemonic, count))
 
 
+def printed_private_keys(banner: str) -> tuple[str, ...]:
+    """The private keys a node prints at start as numbered lines (``(0) 0x…``), in order, without repeats.
+
+    anvil-zksync prints the same keys in more than one table; the first occurrence of each is kept.
+    """
+    seen: dict[str, None] = {}
+    for key in _PRIVATE_KEY.findall(banner):
+        seen.setdefault(key.lower(), None)
+    return tuple(seen)
+
+
 def _probe(url: str) -> int | None:
     # One quick attempt: readiness polling does its own retrying.
     # Any remote failure (no answer yet, an error, a half-started server's garbage) just means "not ready".
@@ -408,7 +419,7 @@ class AnvilZkSyncNode(LocalNode):
         return self
 
     def _load_accounts(self) -> tuple[LocalAccount, ...]:
-        keys = _PRIVATE_KEY.findall(self._require_process().raw_log())
+        keys = printed_private_keys(self._require_process().raw_log())
         return tuple(Account.from_key(k) for k in keys) if keys else dev_accounts(10)
 
     def _require_process(self) -> ManagedProcess:

@@ -216,3 +216,21 @@ def test_unexecutable_binary_fails_typed_and_leaves_no_log(tmp_path: pathlib.Pat
         process.spawn()
     assert process.log_path is not None
     assert not process.log_path.exists()
+
+
+def test_printed_private_keys_are_parsed_in_order() -> None:
+    from sso_signer.node._anvil import printed_private_keys
+
+    keys = [account.key.hex().removeprefix("0x") for account in dev_accounts(3)]
+    banner = "\n".join(
+        [
+            "Rich Accounts",
+            "(0) 0x0000000000000000000000000000000000000001 (10000 ETH)",
+            "Private Keys",
+            *(f"({i}) 0x{key}" for i, key in enumerate(keys)),
+            "Again, for another table",
+            f"(0) 0x{keys[0].upper()}",
+        ]
+    )
+    assert printed_private_keys(banner) == tuple("0x" + key for key in keys)
+    assert printed_private_keys("no keys here") == ()
