@@ -59,14 +59,16 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
     from sso_signer._codec import b64url_encode
     from sso_signer.cli._ceremony import RelyingPartyAssertionProvider, register_passkey
     from sso_signer.local_erc4337 import LocalErc4337Stack
-    from sso_signer.sso import EraPasskeyAccount, checksum_address
-    from sso_signer.sso._era_account import (
+    from sso_signer.sso import (
+        EraPasskeyAccount,
+        MsaPasskeyAccount,
+        account_salt,
+        checksum_address,
         prepare_era_transaction,
         sign_era_transaction,
         verify_era_transaction_onchain,
         webauthn_validation_gas,
     )
-    from sso_signer.sso._msa_account import MsaPasskeyAccount, account_salt
     from sso_signer.webauthn import HeadlessPasskey, RelyingParty, SQLiteStore
 
     if amount_wei <= 0 or amount_wei >= _FUNDING:

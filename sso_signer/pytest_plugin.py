@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sso_signer.cli._deploy import Deployment
     from sso_signer.local_erc4337 import LocalErc4337Stack
     from sso_signer.node import AnvilNode, AnvilZkSyncNode
-    from sso_signer.sso._msa_account import MsaPasskeyAccount
+    from sso_signer.sso import MsaPasskeyAccount
     from sso_signer.webauthn import HeadlessPasskey
 
 __all__ = [
@@ -87,7 +87,7 @@ def sso_deployment(sso_stack: LocalErc4337Stack) -> Deployment:
     """The stack's contract addresses plus an Era ``WebAuthValidator`` deployed on the same chain."""
     from sso_signer._artifacts import load_artifact
     from sso_signer.cli._deploy import Deployment
-    from sso_signer.sso._networks import EraNetwork
+    from sso_signer.sso import EraNetwork
 
     node = sso_stack.node
     assert node is not None  # the stack is running
@@ -113,7 +113,7 @@ def passkey_account(sso_stack: LocalErc4337Stack, headless_passkey: HeadlessPass
 
     Its first UserOperation (``passkey_account.execute([...])``) deploys it.
     """
-    from sso_signer.sso._msa_account import MsaPasskeyAccount, account_salt
+    from sso_signer.sso import MsaPasskeyAccount, account_salt
 
     account = MsaPasskeyAccount.counterfactual(
         deployment=sso_stack.deployment,

@@ -21,8 +21,7 @@ from sso_signer._errors import ConfigurationError, StateError
 if TYPE_CHECKING:
     from sso_signer.erc4337 import BundlerClient
     from sso_signer.rpc import EthClient
-    from sso_signer.sso._msa_account import MsaPasskeyAccount
-    from sso_signer.sso._msa_stack import MsaDeployment
+    from sso_signer.sso import MsaDeployment, MsaPasskeyAccount
 
 __all__ = [
     "AccountNotFound",
@@ -54,7 +53,7 @@ def counterfactual_salt(credential_id: bytes) -> bytes:
 
     Deterministic, so the counterfactual address can be recomputed by any later command.
     """
-    from sso_signer.sso._msa_account import account_salt
+    from sso_signer.sso import account_salt
 
     return bytes(account_salt(b64url_encode(bytes(credential_id))))
 
@@ -88,7 +87,7 @@ def erc4337_account(
     """The passkey's ERC-4337 account: the given address, else the first registered one, else the
     counterfactual one (created by its first UserOperation).
     """
-    from sso_signer.sso._msa_account import MsaPasskeyAccount
+    from sso_signer.sso import MsaPasskeyAccount
 
     if address is None:
         found = erc4337_accounts_of(eth, deployment.webauthn_validator, passkey.origin, passkey.credential_id)

@@ -187,7 +187,7 @@ def _bundler(args: argparse.Namespace, ctx: ChainContext, entry_point: str) -> A
 
 
 def _require_erc4337(ctx: ChainContext) -> Any:
-    from sso_signer.sso._networks import InvalidDeployment
+    from sso_signer.sso import InvalidDeployment
 
     if ctx.deployment is None:
         raise InvalidDeployment("an ERC-4337 account needs the deployment JSON: pass --deployment FILE")
@@ -234,7 +234,7 @@ def _msa(
 
 def _era_account(ctx: ChainContext, passkey: Any, address: str | None = None) -> Any:
     from sso_signer.cli._accounts import AccountNotFound
-    from sso_signer.sso._era_account import EraAccount
+    from sso_signer.sso import EraAccount
 
     network = ctx.require_era()
     if address is not None:
@@ -258,7 +258,7 @@ def cmd_account_create(args: argparse.Namespace, out: Reporter) -> None:
         kind = _kind(args, ctx)
         chain_id = ctx.client.chain_id()
         if kind == "era":
-            from sso_signer.sso._era_account import create_era_account
+            from sso_signer.sso import create_era_account
 
             network = ctx.require_era()
             network.require_factory()
@@ -278,7 +278,7 @@ def cmd_account_create(args: argparse.Namespace, out: Reporter) -> None:
                 summary=f"Era account {created.address} created (deployer {source})",
             )
             return
-        from sso_signer.sso._msa_account import MsaPasskeyAccount
+        from sso_signer.sso import MsaPasskeyAccount
 
         deployment = _require_erc4337(ctx)
         if args.counterfactual:
@@ -374,7 +374,7 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
         kind = _kind(args, ctx)
         if kind == "era":
             from sso_signer.cli._accounts import require_zksync_node
-            from sso_signer.sso._era_account import send_era_transaction
+            from sso_signer.sso import send_era_transaction
 
             require_zksync_node(ctx.client)
             account = _era_account(ctx, passkey, args.address)

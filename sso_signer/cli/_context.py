@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from sso_signer.cli._deploy import Deployment
     from sso_signer.rpc import EthClient
-    from sso_signer.sso._networks import EraNetwork
+    from sso_signer.sso import EraNetwork
     from sso_signer.webauthn import HeadlessPasskey
 
 __all__ = [
@@ -197,7 +197,7 @@ class ChainContext:
             InvalidDeployment, UnknownNetwork, MalformedAddress: For bad configuration.
         """
         from sso_signer.cli._deploy import load_deployment
-        from sso_signer.sso._networks import EraNetwork, network_preset
+        from sso_signer.sso import EraNetwork, network_preset
 
         path = getattr(args, "deployment", None) or os.environ.get(ENV_DEPLOYMENT)
         deployment = load_deployment(path) if path else None
@@ -253,7 +253,7 @@ class ChainContext:
         Raises:
             MissingContractAddress: If none was configured.
         """
-        from sso_signer.sso._networks import MissingContractAddress
+        from sso_signer.sso import MissingContractAddress
 
         if self.era is None:
             raise MissingContractAddress(

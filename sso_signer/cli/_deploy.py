@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sso_signer._errors import ConfigurationError
-from sso_signer.sso._msa_stack import MsaDeployment, deploy_msa_contracts
-from sso_signer.sso._networks import EraNetwork, InvalidDeployment
+from sso_signer.sso import EraNetwork, InvalidDeployment, MsaDeployment, deploy_msa_contracts
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
