@@ -31,10 +31,12 @@ from sso_signer.erc4337 import (
     EntryPoint,
     EntryPointError,
     GasPrice,
+    InvalidExecuteCalldata,
     UserOperation,
     UserOperationReceipt,
     encode_execute,
     encode_execute_batch,
+    encode_execute_single,
     user_operation_hash,
 )
 from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, Receipt
@@ -162,6 +164,12 @@ def _call_data(calls: Sequence[Call | tuple[str, int, bytes]], batch: bool | Non
         return b""
     if batch is True:
         return encode_execute_batch(calls)
+    if batch is False:
+        if len(calls) != 1:
+            raise InvalidExecuteCalldata(f"single mode runs exactly one call, got {len(calls)}")
+        first = calls[0]
+        call = first if isinstance(first, Call) else Call(*first)
+        return encode_execute_single(call.target, call.value, call.data)
     return encode_execute(calls)
 
 

@@ -138,3 +138,18 @@ def test_deployment_json_round_trip() -> None:
         MsaDeployment.from_json({"chainId": 1})
     with pytest.raises(SsoSignerConfigError):
         MsaDeployment.from_json("{not json")
+
+
+def test_call_data_modes() -> None:
+    from sso_signer.erc4337 import CallType, InvalidExecuteCalldata, decode_execute
+    from sso_signer.sso._msa_account import _call_data
+
+    one = [(EXECUTOR, 1, b"")]
+    two = [(EXECUTOR, 1, b""), (VALIDATOR, 2, b"\x01")]
+    assert _call_data([], None) == b""
+    assert decode_execute(_call_data(one, None)).call_type is CallType.SINGLE
+    assert decode_execute(_call_data(one, True)).call_type is CallType.BATCH
+    assert decode_execute(_call_data(two, None)).call_type is CallType.BATCH
+    assert decode_execute(_call_data(one, False)).call_type is CallType.SINGLE
+    with pytest.raises(InvalidExecuteCalldata):
+        _call_data(two, False)
