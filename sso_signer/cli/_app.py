@@ -41,9 +41,11 @@ Command = Callable[[argparse.Namespace, Reporter], None]
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in the chosen output mode (exit code 2)."""
 
+    #: Set by :func:`main` from the arguments it parses, so usage errors honour ``--json`` too.
+    json_errors = False
+
     def error(self, message: str) -> NoReturn:
-        json_mode = "--json" in sys.argv[1:]
-        if json_mode:
+        if _Parser.json_errors:
             Reporter(json_mode=True).error(CliUsageError(message), ExitCode.USAGE)
         else:
             self.print_usage(sys.stderr)
@@ -647,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sso-signer`` and return its exit code (see :class:`~sso_signer.cli.ExitCode`)."""
     parser = build_parser()
+    _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
     reporter = Reporter(json_mode=bool(args.json), debug=bool(args.debug))
     func: Command = args.func

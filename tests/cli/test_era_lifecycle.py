@@ -23,7 +23,7 @@ from eth_utils.crypto import keccak
 from sso_signer._artifacts import ArtifactNotFound, load_artifact
 from sso_signer._errors import InvalidInputError
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import EthClient, TransactionRejected
+from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, TransactionRejected
 from sso_signer.sso import (
     BadCredentialIdLength,
     BadDomainLength,
@@ -45,6 +45,7 @@ from sso_signer.sso._era_account import (
     get_account_key,
     predict_era_account_address,
     prepare_era_transaction,
+    prepare_era_transaction_flow,
     remove_passkey_calldata,
     send_era_transaction,
     sign_era_transaction,
@@ -417,3 +418,30 @@ def test_create_send_add_remove_on_anvil_zksync(anvil_zksync_node: Any) -> None:
     account.remove_passkey(second.credential_id, ORIGIN)
     assert find_account(eth, validator, ORIGIN, second.credential_id) is None
     assert isinstance(account.prepare(to=deployer.address).transaction, Eip712Transaction)
+
+
+def test_prepare_with_the_node_estimate_is_still_one_round_trip(
+    sso_anvil: AnvilNode, era_validator: str
+) -> None:
+    address = _new_account_address()
+    sso_anvil.set_balance(address, 10**18)
+    transport = _CountingTransport()
+    plan = prepare_era_transaction(
+        EthClient(sso_anvil.url, transport=transport), address, to="0x" + "cd" * 20, value=5
+    )
+    assert transport.requests == 1  # the estimate rides in the same batch
+    assert plan.node_estimate == 21_000  # anvil estimates a plain transfer
+    assert plan.validation_gas == webauthn_validation_gas()
+    assert plan.transaction.gas_limit == plan.node_estimate + plan.validation_gas
+    # A call that would revert is reported by the estimate, before anything is signed.
+    with pytest.raises(ExecutionReverted):
+        prepare_era_transaction(sso_anvil.eth, address, to=era_validator, data=b"\xde\xad\xbe\xef")
+
+
+async def test_the_preparation_flow_runs_on_the_async_client(sso_anvil: AnvilNode) -> None:
+    address = _new_account_address()
+    sso_anvil.set_balance(address, 10**18)
+    async with AsyncEthClient(sso_anvil.url) as client:
+        plan = await client.run(prepare_era_transaction_flow(address, to="0x" + "cd" * 20, value=7))
+    assert plan.transaction.value == 7
+    assert plan.transaction.gas_limit == 21_000 + webauthn_validation_gas()
