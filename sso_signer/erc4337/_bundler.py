@@ -23,7 +23,12 @@ from sso_signer.erc4337._errors import (
     UserOperationTimeout,
     aa_error_class,
 )
-from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address
+from sso_signer.erc4337._user_operation import (
+    ENTRY_POINT_V08,
+    UserOperation,
+    _check_address,
+    user_operation_hash,
+)
 from sso_signer.rpc import (
     AsyncJsonRpcClient,
     Flow,
@@ -283,9 +288,17 @@ class _Flows:
             paymaster_post_op_gas_limit=_optional_quantity(result, "paymasterPostOpGasLimit"),
         )
 
-    @staticmethod
-    def send_user_operation(op: UserOperation, entry_point: str) -> Flow[bytes]:
-        result = yield from _request("eth_sendUserOperation", (op.to_rpc(), entry_point))
+    @classmethod
+    def send_user_operation(cls, op: UserOperation, entry_point: str) -> Flow[bytes]:
+        try:
+            result = yield from _request("eth_sendUserOperation", (op.to_rpc(), entry_point))
+        except BundlerError as exc:
+            # A retried send (the first answer was lost) finds the op already pooled: it was accepted, so
+            # answer with its hash instead of failing.
+            if "already known" not in exc.reason.lower():
+                raise
+            chain_id = yield from cls.chain_id()
+            return user_operation_hash(op, entry_point=entry_point, chain_id=chain_id)
         return parse_hash(result, "userOpHash")
 
     @staticmethod

@@ -182,3 +182,19 @@ async def test_async_client_maps_errors_the_same_way() -> None:
     ) as client:
         with pytest.raises(InvalidAccountNonce):
             await client.send_user_operation(OP)
+
+
+def test_resent_op_already_known_answers_with_its_hash() -> None:
+    # Alto 0.0.20 answers a second eth_sendUserOperation of a pooled op with -32602 "Already known".
+    from sso_signer.erc4337 import user_operation_hash
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        if body["method"] == "eth_chainId":
+            return {"result": "0x7a69"}
+        return {"error": {"code": -32602, "message": "Already known"}}
+
+    client = _client(answer)
+    assert client.send_user_operation(OP) == user_operation_hash(OP, chain_id=31337)
+    other = _client({"error": {"code": -32602, "message": "replacement underpriced"}})
+    with pytest.raises(UserOperationRejected):
+        other.send_user_operation(OP)
