@@ -22,6 +22,7 @@ __all__ = [
     "InvalidAccountNonce",
     "InvalidAddress",
     "InvalidExecuteCalldata",
+    "InvalidFieldType",
     "InvalidUserOperation",
     "InvalidUserOperationJson",
     "OrphanFactoryData",
@@ -50,6 +51,10 @@ class InvalidAddress(InvalidUserOperation):
 
 class FieldOutOfRange(InvalidUserOperation):
     """An integer field is negative or wider than its on-chain type."""
+
+
+class InvalidFieldType(InvalidUserOperation):
+    """A field has the wrong Python type (text where bytes are expected, ...)."""
 
 
 class OrphanFactoryData(InvalidUserOperation):

@@ -21,6 +21,7 @@ from sso_signer._codec import InvalidEncoding, hex_decode, hex_encode
 from sso_signer.erc4337._errors import (
     FieldOutOfRange,
     InvalidAddress,
+    InvalidFieldType,
     InvalidUserOperationJson,
     OrphanFactoryData,
     OrphanPaymasterFields,
@@ -92,7 +93,12 @@ def _check_address(value: object, field: str) -> str:
 def _check_bytes(value: object, field: str) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
-    raise InvalidUserOperationJson(f"{field}: expected bytes, got {type(value).__name__}")
+    raise InvalidFieldType(f"{field}: expected bytes, got {type(value).__name__}")
+
+
+def _optional_address(value: Any) -> Any:
+    # Some bundlers send "0x" or null for an absent factory/paymaster; both mean "none".
+    return None if value in (None, "", "0x", "0X") else value
 
 
 def encode_nonce(key: int, sequence: int) -> int:
@@ -420,7 +426,7 @@ class UserOperation:
 
         if "sender" not in data:
             raise InvalidUserOperationJson("sender: missing")
-        factory: str | None = data.get("factory")
+        factory: str | None = _optional_address(data.get("factory"))
         factory_data = blob("factoryData")
         if "initCode" in data:
             init_code = blob("initCode")
@@ -428,7 +434,7 @@ class UserOperation:
                 if len(init_code) < 20:
                     raise InvalidUserOperationJson(f"initCode: {len(init_code)} bytes, need at least 20")
                 factory, factory_data = hex_encode(init_code[:20]), init_code[20:]
-        paymaster: str | None = data.get("paymaster")
+        paymaster: str | None = _optional_address(data.get("paymaster"))
         pm_verification = qty("paymasterVerificationGasLimit")
         pm_post_op = qty("paymasterPostOpGasLimit")
         pm_data = blob("paymasterData")

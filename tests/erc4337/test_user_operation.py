@@ -227,3 +227,15 @@ def test_eoa_validator_signature_vector() -> None:
     )
     assert "0x" + signature.hex() == vec["expected"]
     assert len(signature) == 85
+
+
+def test_bytes_fields_must_be_bytes_and_empty_addresses_mean_none() -> None:
+    from sso_signer.erc4337 import InvalidFieldType
+
+    with pytest.raises(InvalidFieldType):
+        UserOperation(sender="0x" + "ab" * 20, nonce=0, call_data="0x1234")  # type: ignore[arg-type]
+    op = UserOperation.from_rpc(
+        {"sender": "0x" + "ab" * 20, "nonce": "0x1", "factory": "0x", "paymaster": None, "factoryData": "0x"}
+    )
+    assert op.factory is None
+    assert op.paymaster is None
