@@ -159,16 +159,16 @@ def cmd_passkey_register(args: argparse.Namespace, out: Reporter) -> None:
         store.close()
 
 
-def _provider(args: argparse.Namespace, passkey: Any) -> Any:
+def _provider(args: argparse.Namespace, passkey: Any, ctx: ChainContext) -> Any:
     """The assertion source: the relying-party ceremony when ``--store`` is given, else the passkey itself."""
     if not getattr(args, "store", None):
         return None
     from sso_signer.cli._ceremony import RelyingPartyAssertionProvider
     from sso_signer.webauthn import RelyingParty, SQLiteStore
 
-    rp = RelyingParty(
-        rp_id=passkey.rp_id, rp_name="sso-signer", origins=[passkey.origin], store=SQLiteStore(args.store)
-    )
+    store = SQLiteStore(args.store)
+    ctx.on_close(store.close)
+    rp = RelyingParty(rp_id=passkey.rp_id, rp_name="sso-signer", origins=[passkey.origin], store=store)
     return RelyingPartyAssertionProvider(rp, passkey)
 
 
@@ -229,25 +229,28 @@ def _msa(
         eth=ctx.client,
         bundler=bundler,
         passkey=passkey,
-        provider=_provider(args, passkey),
+        provider=_provider(args, passkey, ctx),
         address=address,
     )
 
 
-def _era_account(ctx: ChainContext, passkey: Any, address: str | None = None) -> Any:
+def _era_account(
+    args: argparse.Namespace, ctx: ChainContext, passkey: Any, address: str | None = None
+) -> Any:
     from sso_signer.cli._accounts import AccountNotFound
-    from sso_signer.sso import EraAccount
+    from sso_signer.sso import EraAccount, find_account
 
     network = ctx.require_era()
-    if address is not None:
-        return EraAccount.from_passkey(ctx.client, network, address, passkey)
-    account = EraAccount.find(ctx.client, network, passkey)
-    if account is None:
+    if address is None:
+        address = find_account(ctx.client, network.passkey_validator, passkey.origin, passkey.credential_id)
+    if address is None:
         raise AccountNotFound(
             f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} has no Era account on chain "
             f"{network.chain_id} (validator {network.passkey_validator})"
         )
-    return account
+    return EraAccount.from_passkey(
+        ctx.client, network, address, passkey, provider=_provider(args, passkey, ctx)
+    )
 
 
 def cmd_account_create(args: argparse.Namespace, out: Reporter) -> None:
@@ -345,7 +348,7 @@ def cmd_account_show(args: argparse.Namespace, out: Reporter) -> None:
     try:
         kind = _kind(args, ctx)
         if kind == "era":
-            account = _era_account(ctx, passkey, args.address)
+            account = _era_account(args, ctx, passkey, args.address)
             address = account.address
             deployed = bool(ctx.client.get_code(address))
         else:
@@ -379,7 +382,7 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
             from sso_signer.sso import send_era_transaction
 
             require_zksync_node(ctx.client)
-            account = _era_account(ctx, passkey, args.address)
+            account = _era_account(args, ctx, passkey, args.address)
             plan = account.prepare(to=to, value=value, data=data)
             tx = plan.transaction
             out.step(
@@ -438,7 +441,7 @@ def cmd_sign_message(args: argparse.Namespace, out: Reporter) -> None:
     try:
         kind = _kind(args, ctx)
         if kind == "era":
-            account = _era_account(ctx, passkey, args.address)
+            account = _era_account(args, ctx, passkey, args.address)
             signature = account.signer.sign_message(message)
             address = account.address
         else:

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
@@ -187,6 +188,7 @@ class ChainContext:
     deployment: Deployment | None
     era: EraNetwork | None
     _client: EthClient | None = None
+    _cleanups: list[Callable[[], None]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, *, need_rpc: bool = True) -> ChainContext:
@@ -242,8 +244,14 @@ class ChainContext:
             self._client = ZkSyncClient(self.rpc_url)
         return self._client
 
+    def on_close(self, cleanup: Callable[[], None]) -> None:
+        """Run ``cleanup`` when the context closes (e.g. close a relying-party store)."""
+        self._cleanups.append(cleanup)
+
     def close(self) -> None:
-        """Close the client's connection pool."""
+        """Close the client's connection pool and whatever was registered with :meth:`on_close`."""
+        while self._cleanups:
+            self._cleanups.pop()()
         if self._client is not None:
             self._client.close()
 

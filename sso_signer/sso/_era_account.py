@@ -780,14 +780,29 @@ class EraAccount:
 
     @classmethod
     def from_passkey(
-        cls, client: EthClient, network: EraNetwork, address: str, passkey: PasskeyCredentialLike
+        cls,
+        client: EthClient,
+        network: EraNetwork,
+        address: str,
+        passkey: PasskeyCredentialLike,
+        *,
+        provider: Any = None,
     ) -> EraAccount:
-        """Build the account driver for ``address`` signing with ``passkey`` (e.g. a ``HeadlessPasskey``)."""
+        """Build the account driver for ``address`` signing with ``passkey`` (e.g. a ``HeadlessPasskey``).
+
+        Args:
+            client: A client of the account's chain.
+            network: Where the validator lives.
+            address: The account.
+            passkey: The registered passkey (credential id, public key, origin, rp id).
+            provider: Where assertions come from (see ``PasskeySigner``); default the passkey itself.
+        """
         signer = EraPasskeyAccount(
             address=address,
             credential=passkey,
             validator=network.passkey_validator,
             chain_id=network.chain_id,
+            provider=provider,
         )
         return cls(client, network, signer)
 
