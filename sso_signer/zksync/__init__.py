@@ -1,4 +1,5 @@
-"""ZKsync Era transactions: EIP-712 (type 0x71) transactions, EraVM bytecode hashes, CREATE2, paymasters.
+"""ZKsync Era transactions: EIP-712 (type 0x71) transactions, EraVM bytecode hashes, CREATE2, paymasters,
+and the ZKsync JSON-RPC client (``zks_`` methods on top of :mod:`sso_signer.rpc`).
 
 This room knows nothing of passkeys: it builds, hashes, serialises and parses transactions whose
 ``custom_signature`` some other layer (``sso_signer.sso``) produces.
@@ -11,6 +12,13 @@ from sso_signer.zksync._bytecode import (
     bytecode_hash,
     bytecode_word_count,
     validate_bytecode_hash,
+)
+from sso_signer.zksync._client import (
+    AsyncZkSyncClient,
+    Fee,
+    SupportsRpcRequest,
+    TransactionDetails,
+    ZkSyncClient,
 )
 from sso_signer.zksync._create2 import CREATE2_PREFIX, CREATE_PREFIX, create2_address, create_address
 from sso_signer.zksync._errors import (
@@ -68,12 +76,14 @@ __all__ = [
     "GENERAL_SELECTOR",
     "MAX_BYTECODE_WORDS",
     "ApprovalBasedFlow",
+    "AsyncZkSyncClient",
     "BytecodeEvenWordCount",
     "BytecodeLengthNotWordAligned",
     "BytecodeTooLong",
     "ChainIdMismatch",
     "EcdsaSignatureFieldsSet",
     "Eip712Transaction",
+    "Fee",
     "GeneralFlow",
     "IntegerOutOfRange",
     "InvalidAddress",
@@ -89,9 +99,12 @@ __all__ = [
     "NonCanonicalInteger",
     "PaymasterParams",
     "PriorityFeeAboveMaxFee",
+    "SupportsRpcRequest",
     "TrailingRlpData",
+    "TransactionDetails",
     "WrongFieldCount",
     "WrongTransactionType",
+    "ZkSyncClient",
     "ZkSyncInputError",
     "approval_based_paymaster_input",
     "bytecode_hash",
