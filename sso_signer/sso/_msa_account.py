@@ -51,6 +51,7 @@ __all__ = [
     "ACCOUNT_CREATED_TOPIC",
     "DEPLOY_ACCOUNT_SELECTOR",
     "INITIALIZE_ACCOUNT_SELECTOR",
+    "STUB_CLIENT_DATA_PADDING",
     "AsyncMsaPasskeyAccount",
     "MsaPasskeyAccount",
     "account_salt",
@@ -59,6 +60,9 @@ __all__ = [
     "passkey_account_init_data",
     "passkey_stub_signature",
 ]
+
+# Covers the extra member some browsers append to clientDataJSON (see passkey_stub_signature).
+STUB_CLIENT_DATA_PADDING: Final = 96
 
 INITIALIZE_ACCOUNT_SELECTOR: Final = keccak(b"initializeAccount(address[],bytes[])")[:4]
 DEPLOY_ACCOUNT_SELECTOR: Final = keccak(b"deployAccount(bytes32,bytes)")[:4]
@@ -139,23 +143,28 @@ def account_salt(user_id: str | None = None) -> bytes:
     return keccak(user_id.encode("utf-8").hex().encode("ascii"))
 
 
-def passkey_stub_signature(validator: str, owner: PasskeyOwner, *, rp_id: str) -> bytes:
+def passkey_stub_signature(
+    validator: str, owner: PasskeyOwner, *, rp_id: str, client_data_padding: int = STUB_CLIENT_DATA_PADDING
+) -> bytes:
     """A gas-estimation stub: ``validator ‖ fat`` of a real assertion over 32 zero bytes by a throw-away key.
 
     It is well-formed for the ``WebAuthnValidator`` (UP+UV, ``webauthn.get``, the owner's origin and
-    credential id, low-s), so validation *returns* failure without reverting, and its length matches a real
-    signature from the same authenticator kind.
+    credential id, low-s), so validation *returns* failure without reverting. Its clientDataJSON carries one
+    extra member so that it is at least as long as a browser's (Chrome sometimes appends a ~100-byte member):
+    ``preVerificationGas`` grows with the signature's length and must cover the real one.
 
     Args:
         validator: The WebAuthn validator address (the 20-byte prefix).
         owner: The real passkey (its credential id and origin are copied).
         rp_id: The relying party id hashed into authenticatorData.
+        client_data_padding: Length of the extra clientDataJSON member's value (0 for none).
 
     Returns:
         The stub ``userOp.signature``.
     """
     throwaway = HeadlessPasskey.generate(rp_id=rp_id, origin=owner.origin, credential_id=owner.credential_id)
-    assertion = throwaway.sign(bytes(32), origin=owner.origin)
+    extra = {"padding": "x" * client_data_padding} if client_data_padding > 0 else None
+    assertion = throwaway.sign(bytes(32), origin=owner.origin, extra_client_data=extra)
     return erc4337_passkey_signature(validator, FatSignature.from_assertion(assertion))
 
 
