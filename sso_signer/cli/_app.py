@@ -63,26 +63,80 @@ def cmd_node_start(args: argparse.Namespace, out: Reporter) -> None:
     kind = args.kind
     if kind == "auto":
         kind = "anvil-zksync" if AnvilZkSyncNode.available() else "anvil"
+    # SIGTERM stops the node as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if args.with_bundler:
+        if kind != "anvil":
+            raise CliUsageError("--with-bundler runs the ERC-4337 stack on anvil (use --kind anvil)")
+        _serve_stack(args, out)
+        return
     node: LocalNode
     if kind == "anvil-zksync":
         node = AnvilZkSyncNode(port=args.port, chain_id=args.chain_id)
     else:
         node = AnvilNode(port=args.port, chain_id=args.chain_id)
-    # SIGTERM stops the node as cleanly as Ctrl-C does.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     out.step(f"starting {kind}")
     with node:
         out.result(
             {"kind": kind, "url": node.url, "chain_id": node.chain_id, "pid": node.pid},
             summary=f"{kind} is running at {node.url} (chain {node.chain_id}); Ctrl-C stops it",
         )
-        try:
-            while node.running:
-                time.sleep(0.2)
-        except KeyboardInterrupt:
+        if _wait_for_interrupt(lambda: node.running):
             out.step("stopping")
             return
     raise NodeExited(f"{kind} exited on its own:\n{node.log_text(tail=20)}")
+
+
+def _wait_for_interrupt(alive: Callable[[], bool]) -> bool:
+    """Sleep until Ctrl-C / SIGTERM (``True``) or until ``alive()`` turns false (``False``)."""
+    try:
+        while alive():
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
+    """anvil + EntryPoint v0.8 + the ERC-4337 contracts + Alto + the Era validator, with a deployment JSON."""
+    from sso_signer._artifacts import load_artifact
+    from sso_signer.cli._deploy import Deployment
+    from sso_signer.local_erc4337 import LocalErc4337Stack
+    from sso_signer.sso import EraNetwork
+
+    anvil_args: dict[str, Any] = {}
+    if args.port is not None:
+        anvil_args["port"] = args.port
+    if args.chain_id is not None:
+        anvil_args["chain_id"] = args.chain_id
+    out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")
+    with LocalErc4337Stack(test_token=True, **anvil_args) as stack:
+        node = stack.node
+        assert node is not None  # the stack is running
+        validator, _ = stack.eth.deploy_contract(
+            stack.deployer, load_artifact("WebAuthValidator").deploy_data()
+        )
+        chain_id = stack.deployment.chain_id
+        era = EraNetwork(name="local", chain_id=chain_id, passkey_validator=validator, rpc_url=node.url)
+        deployment = Deployment(chain_id, node.url, era, stack.deployment, stack.bundler_url)
+        deployment.save(args.out)
+        out.result(
+            {
+                "kind": "anvil",
+                "url": node.url,
+                "chain_id": chain_id,
+                "pid": node.pid,
+                "bundler_url": stack.bundler_url,
+                "deployment": os.path.abspath(args.out),
+            },
+            summary=f"anvil at {node.url} (chain {chain_id}), Alto at {stack.bundler_url}; "
+            f"addresses in {args.out}; Ctrl-C stops both",
+        )
+        alto = stack.alto
+        if _wait_for_interrupt(lambda: node.running and (alto is None or alto.running)):
+            out.step("stopping")
+            return
+    raise NodeExited("anvil or Alto exited on its own")
 
 
 def cmd_deploy(args: argparse.Namespace, out: Reporter) -> None:
@@ -579,6 +633,11 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--kind", choices=("auto", "anvil", "anvil-zksync"), default="anvil")
     start.add_argument("--port", type=int, help="fixed port (default: a free one)")
     start.add_argument("--chain-id", type=int, help="chain id (default: the node's)")
+    start.add_argument(
+        "--with-bundler", action="store_true", help="also deploy the contracts and run Alto (anvil only); "
+        "writes the deployment JSON (with the bundler URL) to --out",
+    )  # fmt: skip
+    start.add_argument("--out", default="deployment.json", help="deployment JSON for --with-bundler")
     start.set_defaults(func=cmd_node_start)
 
     deploy = sub.add_parser("deploy", parents=[common, chain, keys_deployer], help="deploy the contracts")

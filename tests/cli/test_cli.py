@@ -341,3 +341,57 @@ def test_era_commands_on_plain_anvil_say_what_is_missing(sso_anvil: AnvilNode, t
     assert plain.returncode == 3
     assert "error: MissingContractAddress:" in plain.stderr
     assert "Traceback" not in plain.stderr
+
+
+@pytest.mark.chain
+@pytest.mark.bundler
+def test_node_start_with_bundler_serves_the_whole_stack(tmp_path: Path) -> None:
+    deployment = tmp_path / "deployment.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sso_signer.cli",
+            "node",
+            "start",
+            "--with-bundler",
+            "--out",
+            str(deployment),
+            "--json",
+        ],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line, process.stderr.read() if process.stderr else ""
+        started = json.loads(line)
+        assert started["bundler_url"].startswith("http://127.0.0.1:")
+        recorded = json.loads(deployment.read_text())
+        assert recorded["bundler_url"] == started["bundler_url"]
+        assert recorded["rpc_url"] == started["url"]
+        # The deployment JSON is all the other commands need: no --rpc, no --bundler.
+        key = tmp_path / "erin.pem"
+        cli_json("passkey", "create", "--out", str(key))
+        env = _env(SSO_SIGNER_DEPLOYMENT=str(deployment), SSO_SIGNER_KEY=str(key))
+        address = cli_json("account", "create", "--counterfactual", env=env)["address"]
+        funding = {"from": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "to": address, "value": hex(10**17)}
+        httpx.post(
+            started["url"],
+            json={"jsonrpc": "2.0", "id": 1, "method": "eth_sendTransaction", "params": [funding]},
+            timeout=10,
+        ).raise_for_status()
+        sent = cli_json("send", "--to", "0x" + "42" * 20, "--value", "12345", env=env)
+        assert sent["success"] is True
+        shown = cli_json("account", "show", env=env)
+        assert shown["deployed"] is True
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
