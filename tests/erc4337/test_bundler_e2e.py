@@ -584,3 +584,19 @@ def test_eoa_owner_signs_a_user_operation(stack: LocalErc4337Stack, passkey: Hea
     )
     with pytest.raises(SignatureValidationFailed):
         stack.bundler.send_user_operation(stranger)
+
+
+def test_browser_style_client_data_fits_the_estimate(
+    stack: LocalErc4337Stack, account: MsaPasskeyAccount, passkey: HeadlessPasskey
+) -> None:
+    # Some browsers append a ~100-byte member to clientDataJSON: the validator must parse past it and the
+    # estimate (made with the padded stub) must cover the longer signature. (Alto 0.0.20 also accepted it with
+    # an unpadded stub's estimate when this was written: the padding is a margin, not a measured need.)
+    target = _fresh_address("browser-style")
+    op = account.build_user_operation([(target, 3, b"")])
+    extra = {"note_from_the_browser": "do not compare clientDataJSON against a fixed template " * 2}
+    assertion = passkey.sign(account.user_operation_hash(op), origin=ORIGIN, extra_client_data=extra)
+    assert len(bytes(assertion.client_data)) > 200
+    receipt = stack.bundler.send_and_wait(op.replace(signature=_blob(stack, assertion)))
+    assert receipt.success
+    assert stack.eth.get_balance(target) == 3
