@@ -419,6 +419,78 @@ def cmd_account_show(args: argparse.Namespace, out: Reporter) -> None:
         ctx.close()
 
 
+def cmd_account_add_passkey(args: argparse.Namespace, out: Reporter) -> None:
+    """Register another passkey on the account, in a transaction signed by the current passkey."""
+    from sso_signer.cli._context import load_passkey_file
+    from sso_signer.sso import add_passkey_calldata
+
+    passkey = load_passkey(args)
+    new = load_passkey_file(args.new_key, args.new_passphrase_env)
+    calldata = add_passkey_calldata(new.credential_id, new.public_key, new.origin)
+    ctx = ChainContext.from_args(args)
+    try:
+        kind = _kind(args, ctx)
+        if kind == "era":
+            from sso_signer.cli._accounts import require_zksync_node
+
+            require_zksync_node(ctx.client)
+            account = _era_account(args, ctx, passkey, args.address)
+            receipt = account.add_passkey(new.credential_id, new.public_key, new.origin, timeout=args.timeout)
+            address, tx = account.address, receipt.transaction_hash
+        else:
+            msa = _msa(args, ctx, passkey, args.address)
+            result = msa.execute([(msa.deployment.webauthn_validator, 0, calldata)], timeout=args.timeout)
+            address, tx = msa.address, result.receipt.transaction_hash
+        out.result(
+            {
+                "kind": kind,
+                "account": address,
+                "added_credential_id": b64url_encode(new.credential_id),
+                "origin": new.origin,
+                "transaction": tx,
+            },
+            summary=f"passkey {b64url_encode(new.credential_id)[:16]}… added to {address}",
+        )
+    finally:
+        ctx.close()
+
+
+def cmd_account_remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
+    """Remove a passkey from the account, in a transaction signed by the current passkey."""
+    from sso_signer._codec import b64url_decode
+    from sso_signer.sso import remove_passkey_calldata
+
+    passkey = load_passkey(args)
+    credential_id = b64url_decode(args.credential_id, field="--credential-id")
+    origin = args.origin or passkey.origin
+    calldata = remove_passkey_calldata(credential_id, origin)
+    ctx = ChainContext.from_args(args)
+    try:
+        kind = _kind(args, ctx)
+        if kind == "era":
+            from sso_signer.cli._accounts import require_zksync_node
+
+            require_zksync_node(ctx.client)
+            account = _era_account(args, ctx, passkey, args.address)
+            receipt = account.remove_passkey(credential_id, origin, timeout=args.timeout)
+            address, tx = account.address, receipt.transaction_hash
+        else:
+            msa = _msa(args, ctx, passkey, args.address)
+            result = msa.execute([(msa.deployment.webauthn_validator, 0, calldata)], timeout=args.timeout)
+            address, tx = msa.address, result.receipt.transaction_hash
+        out.result(
+            {
+                "kind": kind,
+                "account": address,
+                "removed_credential_id": args.credential_id,
+                "transaction": tx,
+            },
+            summary=f"passkey {args.credential_id[:16]}… removed from {address}",
+        )
+    finally:
+        ctx.close()
+
+
 def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
     """Send ETH or a contract call from the passkey's account."""
     from sso_signer.sso import checksum_address
@@ -681,6 +753,24 @@ def build_parser() -> argparse.ArgumentParser:
     a_create.set_defaults(func=cmd_account_create)
     a_show = acct.add_parser("show", parents=[common, chain, keys, account], help="address and balance")
     a_show.set_defaults(func=cmd_account_show)
+    a_add = acct.add_parser(
+        "add-passkey",
+        parents=[common, chain, keys, account],
+        help="register another passkey (signed by --key)",
+    )
+    a_add.add_argument("--new-key", required=True, help="key file of the passkey to add")
+    a_add.add_argument(
+        "--new-passphrase-env", metavar="VAR", help="env variable with the new key's passphrase"
+    )
+    a_add.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
+    a_add.set_defaults(func=cmd_account_add_passkey)
+    a_remove = acct.add_parser(
+        "remove-passkey", parents=[common, chain, keys, account], help="remove a passkey (signed by --key)"
+    )
+    a_remove.add_argument("--credential-id", required=True, help="base64url credential id to remove")
+    a_remove.add_argument("--origin", help="its origin (default: the signing passkey's)")
+    a_remove.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
+    a_remove.set_defaults(func=cmd_account_remove_passkey)
 
     send = sub.add_parser("send", parents=[common, chain, keys, account], help="send ETH or a call")
     send.add_argument("--to", required=True, help="recipient / contract")

@@ -38,6 +38,7 @@ __all__ = [
     "MissingPasskeyFile",
     "MissingRpcUrl",
     "load_passkey",
+    "load_passkey_file",
     "parse_data",
     "parse_wei",
     "resolve_deployer",
@@ -121,6 +122,23 @@ def load_passkey(args: argparse.Namespace) -> HeadlessPasskey:
     if not path:
         raise MissingPasskeyFile("no passkey file: pass --key FILE or set SSO_SIGNER_KEY")
     return HeadlessPasskey.load(path, passphrase=passphrase_from_env(args))
+
+
+def load_passkey_file(path: str, passphrase_env: str | None = None) -> HeadlessPasskey:
+    """Load another passkey key file, decrypting with the value of the env variable ``passphrase_env``.
+
+    Raises:
+        CliUsageError: If ``passphrase_env`` names an unset variable.
+        InvalidKeyFile, WrongPassphrase: From the passkey room.
+    """
+    from sso_signer.webauthn import HeadlessPasskey
+
+    passphrase = None
+    if passphrase_env:
+        passphrase = os.environ.get(passphrase_env)
+        if passphrase is None:
+            raise CliUsageError(f"{passphrase_env}: that environment variable is not set")
+    return HeadlessPasskey.load(path, passphrase=passphrase)
 
 
 def passphrase_from_env(args: argparse.Namespace) -> str | None:

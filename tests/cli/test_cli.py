@@ -219,7 +219,7 @@ def test_deploy_then_the_erc4337_account_flow(sso_stack: LocalErc4337Stack, tmp_
     assert json.loads(deployment.read_text())["era"]["passkey_validator"] == era_validator
 
     key = tmp_path / "owner.pem"
-    cli_json("passkey", "create", "--out", str(key))
+    created_key = cli_json("passkey", "create", "--out", str(key))
     common = ["--deployment", str(deployment), "--key", str(key)]
 
     # Counterfactual: the address is known before anything is sent.
@@ -282,6 +282,22 @@ def test_deploy_then_the_erc4337_account_flow(sso_stack: LocalErc4337Stack, tmp_
         code=1,
     )
     assert wrong["error"]["type"] == "SignatureNotValid"
+
+    # A second passkey, added in a UserOperation signed by the first, then removing the first.
+    second = tmp_path / "second.pem"
+    second_id = cli_json("passkey", "create", "--out", str(second))["credential_id"]
+    added = cli_json("account", "add-passkey", *common, "--bundler", bundler, "--new-key", str(second))
+    assert added["account"] == address
+    with_second = ["--deployment", str(deployment), "--key", str(second), "--bundler", bundler]
+    assert cli_json("account", "show", *with_second)["address"] == address
+    first_id = created_key["credential_id"]
+    removed = cli_json("account", "remove-passkey", *with_second, "--credential-id", first_id)
+    assert removed["account"] == address
+    # The first passkey no longer finds the account (only its never-deployed counterfactual one).
+    after = cli_json("account", "show", *common)
+    assert after["address"] != address
+    assert after["deployed"] is False
+    assert second_id != first_id
 
 
 @pytest.mark.chain
