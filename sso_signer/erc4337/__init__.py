@@ -16,6 +16,7 @@ from sso_signer.erc4337._bundler import (
     UserOperationReceipt,
     bundler_error_from,
     bundler_flows,
+    describe_revert,
 )
 from sso_signer.erc4337._entry_point import (
     DETERMINISTIC_DEPLOYER,
@@ -133,6 +134,7 @@ __all__ = [
     "decode_execute",
     "decode_nonce",
     "deploy_entry_point_v08",
+    "describe_revert",
     "encode_execute",
     "encode_execute_batch",
     "encode_execute_delegatecall",

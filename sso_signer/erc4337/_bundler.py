@@ -14,6 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_utils.crypto import keccak
+
 from sso_signer._codec import InvalidEncoding, hex_decode
 from sso_signer.erc4337._errors import (
     BundlerError,
@@ -57,6 +61,7 @@ __all__ = [
     "UserOperationReceipt",
     "bundler_error_from",
     "bundler_flows",
+    "describe_revert",
 ]
 
 _AA_CODE: Final = re.compile(r"\b(AA\d\d)\b")
@@ -227,8 +232,57 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
                     raw = hex_decode(found.group(1))
                 except InvalidEncoding:
                     raw = b""
-        return cls(text, revert_data=raw, **kwargs)  # type: ignore[call-arg]
+        named = describe_revert(raw)
+        if named is not None:
+            text = f"{text} [{named}]"
+        return cls(text, revert_data=raw, revert_error=named, **kwargs)  # type: ignore[call-arg]
     return cls(text, **kwargs)
+
+
+def describe_revert(raw: bytes) -> str | None:
+    """Name a revert of the SSO validators or account (``InvalidAuthDataFlags(0x01)``), if it is one.
+
+    Args:
+        raw: Revert bytes (a bundler may cut them short; the name is still given).
+
+    Returns:
+        ``Name(args)``, ``Name`` when the arguments are cut or malformed, or ``None`` for unknown selectors.
+    """
+    entry = _KNOWN_REVERTS.get(bytes(raw[:4]))
+    if entry is None:
+        return None
+    name, types = entry
+    if not types:
+        return name
+    if types == ("bytes1",) and len(raw) > 4:
+        return f"{name}(0x{raw[4]:02x})"  # the flags byte leads the word even when the tail was cut
+    try:
+        values = abi_decode(list(types), raw[4:])
+    except (DecodingError, OverflowError, ValueError):
+        return name
+    return f"{name}({', '.join(_show(v) for v in values)})"
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value)
+
+
+def _selector(signature: str) -> bytes:
+    return keccak(signature.encode())[:4]
+
+
+# Reverts of the SSO WebAuthn validator and modular account that a bundler can report under AA23.
+_KNOWN_REVERTS: Final[dict[bytes, tuple[str, tuple[str, ...]]]] = {
+    _selector("InvalidAuthDataFlags(bytes1)"): ("InvalidAuthDataFlags", ("bytes1",)),
+    _selector("InvalidClientData(string)"): ("InvalidClientData", ("string",)),
+    _selector("InvalidModule(address)"): ("InvalidModule", ("address",)),
+    _selector("AccountUnauthorized(address)"): ("AccountUnauthorized", ("address",)),
+    _selector("KeyNotFound(string,bytes,address)"): ("KeyNotFound", ("string", "bytes", "address")),
+}
 
 
 def _request(method: str, params: Sequence[Any]) -> Flow[Any]:

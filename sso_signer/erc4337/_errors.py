@@ -142,7 +142,13 @@ class InsufficientPrefund(AccountValidationFailed):
 
 
 class AccountValidationReverted(AccountValidationFailed):
-    """AA23: ``validateUserOp`` reverted; ``revert_data`` holds the revert bytes if given."""
+    """AA23: ``validateUserOp`` reverted.
+
+    Attributes:
+        revert_data: The revert bytes, if the bundler gave them.
+        revert_error: The decoded SSO validator/account error (``"InvalidAuthDataFlags(0x01)"``,
+            ``'InvalidClientData("crossOrigin")'``), or ``None`` when the selector is not a known one.
+    """
 
     def __init__(
         self,
@@ -153,9 +159,11 @@ class AccountValidationReverted(AccountValidationFailed):
         reason: str = "",
         data: object = None,
         revert_data: bytes = b"",
+        revert_error: str | None = None,
     ) -> None:
         super().__init__(message, code=code, aa_code=aa_code, reason=reason, data=data)
         self.revert_data = revert_data
+        self.revert_error = revert_error
 
 
 class SignatureValidationFailed(AccountValidationFailed, VerificationError):

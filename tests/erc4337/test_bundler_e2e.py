@@ -41,7 +41,7 @@ from sso_signer.sso._msa_account import (
     account_salt,
     passkey_account_init_data,
 )
-from sso_signer.webauthn import P256_N, Assertion, HeadlessPasskey
+from sso_signer.webauthn import P256_N, Assertion, AuthenticatorData, HeadlessPasskey
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
 
@@ -73,8 +73,8 @@ def passkey() -> HeadlessPasskey:
 
 
 @pytest.fixture(scope="module")
-def account(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> MsaPasskeyAccount:
-    """The counterfactual account; the first test creates it with its first UserOperation."""
+def fresh_account(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> MsaPasskeyAccount:
+    """The counterfactual account; the first-operation test creates it with its first UserOperation."""
     return MsaPasskeyAccount.counterfactual(
         deployment=stack.deployment,
         eth=stack.eth,
@@ -82,6 +82,15 @@ def account(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> MsaPasskeyAcc
         credential=passkey,
         salt=account_salt("alice@example.org"),
     )
+
+
+@pytest.fixture
+def account(stack: LocalErc4337Stack, fresh_account: MsaPasskeyAccount) -> MsaPasskeyAccount:
+    """The same account, deployed and funded (created here if a test runs without the first-op test)."""
+    if not fresh_account.is_deployed():
+        _fund(stack, fresh_account.address, ETHER)
+        fresh_account.execute([])
+    return fresh_account
 
 
 def _fund(stack: LocalErc4337Stack, address: str, wei: int) -> None:
@@ -100,9 +109,9 @@ def test_stack_serves_entry_point_v08(stack: LocalErc4337Stack) -> None:
 
 
 def test_counterfactual_address_matches_factory_and_entry_point(
-    stack: LocalErc4337Stack, account: MsaPasskeyAccount, passkey: HeadlessPasskey
+    stack: LocalErc4337Stack, fresh_account: MsaPasskeyAccount, passkey: HeadlessPasskey
 ) -> None:
-    assert not account.is_deployed()
+    assert not fresh_account.is_deployed()
     init_data = passkey_account_init_data(passkey, webauthn_validator=stack.deployment.webauthn_validator)
     factory = load_artifact("MSAFactory")
     raw = stack.eth.call(
@@ -114,38 +123,38 @@ def test_counterfactual_address_matches_factory_and_entry_point(
         }
     )
     (predicted,) = abi_decode(["address"], raw)
-    assert predicted.lower() == account.address.lower()
+    assert predicted.lower() == fresh_account.address.lower()
 
 
 def test_first_user_operation_creates_the_account_and_pays_for_itself(
-    stack: LocalErc4337Stack, account: MsaPasskeyAccount
+    stack: LocalErc4337Stack, fresh_account: MsaPasskeyAccount
 ) -> None:
-    _fund(stack, account.address, ETHER)
+    _fund(stack, fresh_account.address, ETHER)
     recipient = _fresh_address("first-op-recipient")
-    op = account.build_user_operation([(recipient, 12345, b"")])
+    op = fresh_account.build_user_operation([(recipient, 12345, b"")])
     assert op.factory == stack.deployment.factory
     assert op.nonce == 0
-    signed = account.sign_user_operation(op)
+    signed = fresh_account.sign_user_operation(op)
     local_hash = user_operation_hash(signed, entry_point=ENTRY_POINT_V08, chain_id=stack.deployment.chain_id)
     assert EntryPoint(stack.eth).get_user_op_hash(signed) == local_hash
     sent_hash = stack.bundler.send_user_operation(signed)
     assert sent_hash == local_hash
     receipt = stack.bundler.wait_for_user_operation_receipt(sent_hash)
-    account.factory_data = None
+    fresh_account.factory_data = None
 
     assert receipt.success
-    assert receipt.sender == account.address
+    assert receipt.sender == fresh_account.address
     assert receipt.receipt.status == 1
-    assert account.is_deployed()
+    assert fresh_account.is_deployed()
     assert stack.eth.get_balance(recipient) == 12345
     # The account paid for gas itself: it prefunded the EntryPoint, which keeps the unused part as the
     # account's deposit; balance + deposit fell by exactly the value plus the charge.
-    deposit = EntryPoint(stack.eth).balance_of(account.address)
+    deposit = EntryPoint(stack.eth).balance_of(fresh_account.address)
     assert deposit > 0
-    assert account.get_balance() + deposit == ETHER - 12345 - receipt.actual_gas_cost
+    assert fresh_account.get_balance() + deposit == ETHER - 12345 - receipt.actual_gas_cost
     created = [log for log in receipt.receipt.logs if log.topics[:1] == (ACCOUNT_CREATED_TOPIC,)]
     assert len(created) == 1
-    assert created[0].topics[1][-20:].hex() == account.address[2:].lower()
+    assert created[0].topics[1][-20:].hex() == fresh_account.address[2:].lower()
     assert created[0].topics[2][-20:].hex() == SENDER_CREATOR_V08[2:].lower()
     print(
         f"\n[gas] initCode + passkey + transfer: vgl={op.verification_gas_limit} cgl={op.call_gas_limit} "
@@ -335,6 +344,12 @@ def test_missing_user_verification_is_a_typed_revert(
     assert caught.value.aa_code == "AA23"
     # InvalidAuthDataFlags(bytes1 0x01): the validator names the missing UV flag.
     assert caught.value.revert_data[:4] == keccak(b"InvalidAuthDataFlags(bytes1)")[:4]
+    # The flags byte the authenticator sent (UP, BE, BS) is named in the error; UV (0x04) is missing.
+    _, fat = decode_erc4337_passkey_signature(op.signature)
+    flags = AuthenticatorData(fat.authenticator_data).flags
+    assert caught.value.revert_error == f"InvalidAuthDataFlags(0x{int(flags):02x})"
+    assert int(flags) & 0x04 == 0
+    assert caught.value.revert_error in str(caught.value)
 
 
 def test_wrong_challenge_is_a_signature_failure(
@@ -415,6 +430,7 @@ def test_official_sdk_stub_reverts_like_on_the_official_contracts(
         stack.bundler.estimate_user_operation_gas(stubbed)
     assert caught.value.aa_code == "AA23"
     assert caught.value.revert_data[:5] == bytes.fromhex("a64c5eff01")
+    assert caught.value.revert_error == "InvalidAuthDataFlags(0x01)"
 
 
 def test_official_integration_test_passkey_drives_an_account(stack: LocalErc4337Stack) -> None:

@@ -198,3 +198,23 @@ def test_resent_op_already_known_answers_with_its_hash() -> None:
     other = _client({"error": {"code": -32602, "message": "replacement underpriced"}})
     with pytest.raises(UserOperationRejected):
         other.send_user_operation(OP)
+
+
+def test_known_validator_reverts_are_named() -> None:
+    from eth_abi.abi import encode as abi_encode
+    from eth_utils.crypto import keccak
+
+    from sso_signer.erc4337 import describe_revert
+
+    flags = keccak(b"InvalidAuthDataFlags(bytes1)")[:4] + abi_encode(["bytes1"], [b"\x01"])
+    assert describe_revert(flags) == "InvalidAuthDataFlags(0x01)"
+    assert describe_revert(flags[:5]) == "InvalidAuthDataFlags(0x01)"  # a cut message still names it
+    client = keccak(b"InvalidClientData(string)")[:4] + abi_encode(["string"], ["crossOrigin"])
+    assert describe_revert(client) == 'InvalidClientData("crossOrigin")'
+    assert describe_revert(client[:10]) == "InvalidClientData"
+    assert describe_revert(b"\xde\xad\xbe\xef") is None
+    assert describe_revert(b"") is None
+    error = bundler_error_from(_error(f"AA23 reverted 0x{client.hex()}"))
+    assert isinstance(error, AccountValidationReverted)
+    assert error.revert_error == 'InvalidClientData("crossOrigin")'
+    assert 'InvalidClientData("crossOrigin")' in str(error)
