@@ -154,6 +154,7 @@ __all__ = [
     "AssertionRequest",
     "AsyncAssertionProvider",
     "AsyncJsonAssertionProvider",
+    "AsyncMsaPasskeyAccount",
     "BadCredentialIdLength",
     "BadDomainLength",
     "BaseSsoAccount",
@@ -306,6 +307,7 @@ from sso_signer.sso._msa_account import (
 from sso_signer.sso._msa_account import (
     DEPLOY_ACCOUNT_SELECTOR,
     INITIALIZE_ACCOUNT_SELECTOR,
+    AsyncMsaPasskeyAccount,
     MsaPasskeyAccount,
     account_salt,
     deploy_account_calldata,
