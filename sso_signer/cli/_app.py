@@ -509,7 +509,14 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
 
             require_zksync_node(ctx.client)
             account = _era_account(args, ctx, passkey, args.address)
-            plan = account.prepare(to=to, value=value, data=data)
+            paymaster = None
+            if args.paymaster:
+                from sso_signer.zksync import PaymasterParams, general_paymaster_input
+
+                paymaster = PaymasterParams(
+                    checksum_address(args.paymaster, field="--paymaster"), general_paymaster_input()
+                )
+            plan = account.prepare(to=to, value=value, data=data, paymaster=paymaster)
             tx = plan.transaction
             out.step(
                 f"0x71 transaction from {account.address}: nonce {tx.nonce}, gas {tx.gas_limit} "
@@ -777,6 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--value", default="0", help="amount: wei, or with a unit (0.1ether, 5gwei)")
     send.add_argument("--data", help="0x-hex calldata")
     send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
+    send.add_argument("--paymaster", help="Era: a paymaster that pays the fee (general flow)")
     send.set_defaults(func=cmd_send)
 
     for name, func, text in (

@@ -55,7 +55,7 @@ from sso_signer.sso._owner import (
 )
 from sso_signer.sso._signature import checksum_address, decode_era_custom_signature
 from sso_signer.sso._signer import EraPasskeyAccount, PasskeyCredentialLike
-from sso_signer.zksync import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE, Eip712Transaction
+from sso_signer.zksync import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE, Eip712Transaction, PaymasterParams
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -216,21 +216,36 @@ class EraSendPlan:
 
     @property
     def max_cost(self) -> int:
-        """``gasLimit × maxFeePerGas + value``: what the account must hold (fees beyond use are refunded)."""
+        """What the account must hold: ``gasLimit × maxFeePerGas + value``, or only ``value`` when a paymaster
+        pays the fee (unused gas is refunded either way)."""
         tx = self.transaction
+        if tx.paymaster_params is not None:
+            return tx.value
         return tx.gas_limit * tx.max_fee_per_gas + tx.value
 
 
 def _estimate_request(
-    account: str, to: str | None, value: int, data: bytes, gas_per_pubdata: int
+    account: str,
+    to: str | None,
+    value: int,
+    data: bytes,
+    gas_per_pubdata: int,
+    paymaster: PaymasterParams | None,
 ) -> dict[str, Any]:
-    # The 0x71 form, so the node validates through the account (with its dummy signature).
+    # The 0x71 form, so the node validates through the account (with its dummy signature). Byte strings in
+    # eip712Meta are JSON arrays of numbers, as ZKsync nodes expect (see Eip712Transaction.to_rpc_request).
+    meta: dict[str, Any] = {"gasPerPubdata": hex(gas_per_pubdata)}
+    if paymaster is not None:
+        meta["paymasterParams"] = {
+            "paymaster": paymaster.paymaster.lower(),
+            "paymasterInput": list(paymaster.paymaster_input),
+        }
     request: dict[str, Any] = {
         "type": hex(EIP712_TX_TYPE),
         "from": account.lower(),
         "value": hex(value),
         "data": "0x" + data.hex(),
-        "eip712Meta": {"gasPerPubdata": hex(gas_per_pubdata)},
+        "eip712Meta": meta,
     }
     if to is not None:
         request["to"] = to.lower()
@@ -247,6 +262,7 @@ def prepare_era_transaction_flow(
     max_fee_per_gas: int | None = None,
     max_priority_fee_per_gas: int | None = None,
     gas_per_pubdata: int = DEFAULT_GAS_PER_PUBDATA,
+    paymaster: PaymasterParams | None = None,
     custom_signature_length: int = 736,
 ) -> Flow[EraSendPlan]:
     """The I/O-free flow behind :func:`prepare_era_transaction` (drive it with ``EthClient.run`` or async)."""
@@ -267,7 +283,8 @@ def prepare_era_transaction_flow(
     if gas_limit is None:
         calls.append(
             RpcCall(
-                "eth_estimateGas", (_estimate_request(account, to_checked, value, data, gas_per_pubdata),)
+                "eth_estimateGas",
+                (_estimate_request(account, to_checked, value, data, gas_per_pubdata, paymaster),),
             )
         )
     results = yield Batch(calls, return_errors=True)
@@ -302,13 +319,18 @@ def prepare_era_transaction_flow(
         max_fee_per_gas=max_fee_per_gas,
         max_priority_fee_per_gas=max_priority_fee_per_gas,
         gas_per_pubdata=gas_per_pubdata,
+        paymaster_params=paymaster,
     )
     plan = EraSendPlan(tx, node_estimate, validation, balance, gas_price)
     if plan.max_cost > balance:
         raise InsufficientBalance(
             f"account {account} holds {balance} wei but the transaction may cost {plan.max_cost} wei "
-            f"(gasLimit {tx.gas_limit} × maxFeePerGas {tx.max_fee_per_gas} + value {value}); "
-            "nothing was signed",
+            + (
+                f"(value {value}; a paymaster pays the fee)"
+                if paymaster is not None
+                else f"(gasLimit {tx.gas_limit} × maxFeePerGas {tx.max_fee_per_gas} + value {value})"
+            )
+            + "; nothing was signed",
             account=account,
             required=plan.max_cost,
             available=balance,
@@ -327,6 +349,7 @@ def prepare_era_transaction(
     max_fee_per_gas: int | None = None,
     max_priority_fee_per_gas: int | None = None,
     gas_per_pubdata: int = DEFAULT_GAS_PER_PUBDATA,
+    paymaster: PaymasterParams | None = None,
 ) -> EraSendPlan:
     """Fill nonce, fees and gas of a 0x71 transaction from ``account`` in one JSON-RPC batch.
 
@@ -340,6 +363,8 @@ def prepare_era_transaction(
         max_fee_per_gas: Fee cap; default ``eth_gasPrice × 1.2``.
         max_priority_fee_per_gas: Tip; default ``eth_maxPriorityFeePerGas`` (0 if unsupported), capped.
         gas_per_pubdata: Gas per pubdata byte limit (50000 like the SDKs).
+        paymaster: A paymaster that pays the fee (e.g. ``PaymasterParams(addr, general_paymaster_input())``);
+            the balance then only has to cover ``value``.
 
     Returns:
         The plan with the unsigned transaction.
@@ -359,6 +384,7 @@ def prepare_era_transaction(
         max_fee_per_gas=max_fee_per_gas,
         max_priority_fee_per_gas=max_priority_fee_per_gas,
         gas_per_pubdata=gas_per_pubdata,
+        paymaster=paymaster,
     )
     plan: EraSendPlan = client.run(flow)
     return plan

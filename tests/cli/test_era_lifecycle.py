@@ -445,3 +445,24 @@ async def test_the_preparation_flow_runs_on_the_async_client(sso_anvil: AnvilNod
         plan = await client.run(prepare_era_transaction_flow(address, to="0x" + "cd" * 20, value=7))
     assert plan.transaction.value == 7
     assert plan.transaction.gas_limit == 21_000 + webauthn_validation_gas()
+
+
+def test_with_a_paymaster_the_balance_only_covers_the_value(sso_anvil: AnvilNode) -> None:
+    from sso_signer.zksync import PaymasterParams, general_paymaster_input
+
+    address = _new_account_address()
+    sso_anvil.set_balance(address, 100)
+    paymaster = PaymasterParams("0x" + "99" * 20, general_paymaster_input())
+    plan = prepare_era_transaction(
+        sso_anvil.eth, address, to="0x" + "cd" * 20, value=100, gas_limit=300_000, paymaster=paymaster
+    )
+    assert plan.transaction.paymaster_params == paymaster
+    assert plan.max_cost == 100
+    # The paymaster is part of what the passkey signs.
+    assert plan.transaction.signed_hash() != plan.transaction.replace(paymaster_params=None).signed_hash()
+    with pytest.raises(InsufficientBalance, match="a paymaster pays the fee"):
+        prepare_era_transaction(
+            sso_anvil.eth, address, to="0x" + "cd" * 20, value=101, gas_limit=300_000, paymaster=paymaster
+        )
+    with pytest.raises(InsufficientBalance):
+        prepare_era_transaction(sso_anvil.eth, address, to="0x" + "cd" * 20, value=1, gas_limit=300_000)
