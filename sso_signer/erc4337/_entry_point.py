@@ -204,7 +204,7 @@ class EntryPoint:
         """The next 2D nonce of ``sender`` for ``key`` (``getNonce``).
 
         Raises:
-            InvalidAddress, FieldOutOfRange: On a bad sender or key.
+            InvalidUserOperationAddress, FieldOutOfRange: On a bad sender or key.
             EntryPointError: If the answer is not a word (no EntryPoint here).
         """
         result: int = self.eth.run(_Flows.get_nonce(self.address, sender, key))

@@ -28,7 +28,7 @@ def eoa_validator_signature(validator: str, owner: LocalAccount, digest: bytes) 
         ``validator ‖ r ‖ s ‖ v`` (85 bytes, low-s, v in {27, 28}).
 
     Raises:
-        InvalidAddress: If ``validator`` is not an address.
+        InvalidUserOperationAddress: If ``validator`` is not an address.
         InvalidUserOperation: If ``digest`` is not 32 bytes.
     """
     prefix = hex_decode(_check_address(validator, "validator"), length=20)
@@ -42,7 +42,7 @@ def eoa_owners_init_data(owners: list[str] | tuple[str, ...]) -> bytes:
     """The EOA validator's install data: ``abi.encode(address[] owners)``.
 
     Raises:
-        InvalidAddress: If an owner is not an address.
+        InvalidUserOperationAddress: If an owner is not an address.
     """
     checked = [_check_address(o, f"owners[{i}]") for i, o in enumerate(owners)]
     return abi_encode(["address[]"], [checked])

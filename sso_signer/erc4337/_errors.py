@@ -20,10 +20,10 @@ __all__ = [
     "FieldOutOfRange",
     "InsufficientPrefund",
     "InvalidAccountNonce",
-    "InvalidAddress",
     "InvalidExecuteCalldata",
-    "InvalidFieldType",
     "InvalidUserOperation",
+    "InvalidUserOperationAddress",
+    "InvalidUserOperationFieldType",
     "InvalidUserOperationJson",
     "OrphanFactoryData",
     "OrphanPaymasterFields",
@@ -45,7 +45,7 @@ class InvalidUserOperation(InvalidInputError):
     """A UserOperation field is malformed (base class of the checks below)."""
 
 
-class InvalidAddress(InvalidUserOperation):
+class InvalidUserOperationAddress(InvalidUserOperation):
     """A field that must be a 20-byte address is not one."""
 
 
@@ -53,7 +53,7 @@ class FieldOutOfRange(InvalidUserOperation):
     """An integer field is negative or wider than its on-chain type."""
 
 
-class InvalidFieldType(InvalidUserOperation):
+class InvalidUserOperationFieldType(InvalidUserOperation):
     """A field has the wrong Python type (text where bytes are expected, ...)."""
 
 

@@ -18,7 +18,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 
 from sso_signer._codec import hex_decode
-from sso_signer.erc4337._errors import FieldOutOfRange, InvalidAddress, InvalidExecuteCalldata
+from sso_signer.erc4337._errors import FieldOutOfRange, InvalidExecuteCalldata, InvalidUserOperationAddress
 from sso_signer.erc4337._user_operation import _check_address, _check_uint
 
 __all__ = [
@@ -61,7 +61,7 @@ class Call:
     """One call of an execution: ``target``, ``value`` (wei) and ``data``.
 
     Raises:
-        InvalidAddress: If ``target`` is not an address.
+        InvalidUserOperationAddress: If ``target`` is not an address.
         FieldOutOfRange: If ``value`` is not a uint256.
     """
 
@@ -116,7 +116,7 @@ def encode_execute_single(
         ``0xe9ae5c53 ‖ abi.encode(mode, abi.encodePacked(target, value, data))``.
 
     Raises:
-        InvalidAddress: If ``target`` is not an address.
+        InvalidUserOperationAddress: If ``target`` is not an address.
         FieldOutOfRange: If ``value`` is not a uint256.
     """
     call = Call(target, value, data)
@@ -139,7 +139,7 @@ def encode_execute_batch(
 
     Raises:
         InvalidExecuteCalldata: If ``calls`` is empty or an item is not a call.
-        InvalidAddress, FieldOutOfRange: If a call's target or value is invalid.
+        InvalidUserOperationAddress, FieldOutOfRange: If a call's target or value is invalid.
     """
     checked = [_as_call(c) for c in calls]
     if not checked:
@@ -153,7 +153,7 @@ def encode_execute_delegatecall(target: str, data: bytes, *, exec_type: ExecType
     """Calldata of ``execute`` delegate-calling ``target`` (``abi.encodePacked(target, data)``).
 
     Raises:
-        InvalidAddress: If ``target`` is not an address.
+        InvalidUserOperationAddress: If ``target`` is not an address.
     """
     call = Call(target, 0, data)
     packed = hex_decode(call.target, length=20) + call.data
@@ -216,6 +216,6 @@ def decode_execute(calldata: bytes) -> ExecuteCall:
             except DecodingError as exc:
                 raise InvalidExecuteCalldata(f"batch execution does not decode: {exc}") from exc
             calls = tuple(Call(t, v, d) for t, v, d in items)
-    except (InvalidAddress, FieldOutOfRange) as exc:
+    except (InvalidUserOperationAddress, FieldOutOfRange) as exc:
         raise InvalidExecuteCalldata(str(exc)) from exc
     return ExecuteCall(call_type, exec_type, calls)

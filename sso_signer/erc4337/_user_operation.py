@@ -20,8 +20,8 @@ from eth_utils.crypto import keccak
 from sso_signer._codec import InvalidEncoding, hex_decode, hex_encode
 from sso_signer.erc4337._errors import (
     FieldOutOfRange,
-    InvalidAddress,
-    InvalidFieldType,
+    InvalidUserOperationAddress,
+    InvalidUserOperationFieldType,
     InvalidUserOperationJson,
     OrphanFactoryData,
     OrphanPaymasterFields,
@@ -75,25 +75,27 @@ def _check_address(value: object, field: str) -> str:
     if isinstance(value, bytes) and len(value) == 20:
         return to_checksum_address(value)
     if not isinstance(value, str):
-        raise InvalidAddress(f"{field}: expected a 20-byte 0x address, got {type(value).__name__}")
+        raise InvalidUserOperationAddress(
+            f"{field}: expected a 20-byte 0x address, got {type(value).__name__}"
+        )
     try:
         raw = hex_decode(value, field=field, length=20)
     except InvalidEncoding as exc:
-        raise InvalidAddress(f"{field}: expected a 20-byte 0x address ({exc})") from exc
+        raise InvalidUserOperationAddress(f"{field}: expected a 20-byte 0x address ({exc})") from exc
     if not value.startswith(("0x", "0X")):
-        raise InvalidAddress(f"{field}: address must start with 0x")
+        raise InvalidUserOperationAddress(f"{field}: address must start with 0x")
     checksummed = to_checksum_address(raw)
     # Mixed case that is not the EIP-55 checksum is a typo, not a style choice.
     digits = value[2:]
     if digits != digits.lower() and digits != digits.upper() and value != checksummed:
-        raise InvalidAddress(f"{field}: bad EIP-55 checksum in {value}")
+        raise InvalidUserOperationAddress(f"{field}: bad EIP-55 checksum in {value}")
     return checksummed
 
 
 def _check_bytes(value: object, field: str) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
-    raise InvalidFieldType(f"{field}: expected bytes, got {type(value).__name__}")
+    raise InvalidUserOperationFieldType(f"{field}: expected bytes, got {type(value).__name__}")
 
 
 def _optional_address(value: Any) -> Any:
@@ -151,7 +153,7 @@ def entry_point_domain_separator(*, entry_point: str, chain_id: int) -> bytes:
         The 32-byte domain separator.
 
     Raises:
-        InvalidAddress: If ``entry_point`` is not an address.
+        InvalidUserOperationAddress: If ``entry_point`` is not an address.
         FieldOutOfRange: If ``chain_id`` is not a uint256.
     """
     address = _check_address(entry_point, "entry_point")
@@ -480,7 +482,7 @@ def user_operation_hash(op: UserOperation, *, entry_point: str = ENTRY_POINT_V08
         The 32-byte hash; a passkey signs it as the WebAuthn challenge.
 
     Raises:
-        InvalidAddress: If ``entry_point`` is not an address.
+        InvalidUserOperationAddress: If ``entry_point`` is not an address.
         FieldOutOfRange: If ``chain_id`` is not a uint256.
     """
     domain = entry_point_domain_separator(entry_point=entry_point, chain_id=chain_id)

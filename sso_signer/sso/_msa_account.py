@@ -443,7 +443,7 @@ class MsaPasskeyAccount:
 
         Raises:
             UserOperationRejected: The bundler's simulation failed (typed by AA code).
-            InvalidExecuteCalldata, InvalidAddress: If a call is malformed.
+            InvalidExecuteCalldata, InvalidUserOperationAddress: If a call is malformed.
         """
         call_data = _call_data(calls, batch)
         deployed = self.is_deployed()

@@ -12,8 +12,8 @@ from sso_signer.erc4337 import (
     Call,
     CallType,
     ExecType,
-    InvalidAddress,
     InvalidExecuteCalldata,
+    InvalidUserOperationAddress,
     decode_execute,
     encode_execute,
     encode_execute_batch,
@@ -68,7 +68,7 @@ def test_decode_round_trips_every_mode() -> None:
 def test_bad_inputs_raise_typed_errors() -> None:
     with pytest.raises(InvalidExecuteCalldata, match="at least one"):
         encode_execute_batch([])
-    with pytest.raises(InvalidAddress):
+    with pytest.raises(InvalidUserOperationAddress):
         encode_execute_single("0x12", 0)
     with pytest.raises(InvalidExecuteCalldata, match="selector"):
         decode_execute(b"\x00\x00\x00\x00")

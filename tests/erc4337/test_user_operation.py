@@ -13,7 +13,7 @@ from sso_signer.erc4337 import (
     ENTRY_POINT_V08,
     PACKED_USEROP_TYPEHASH,
     FieldOutOfRange,
-    InvalidAddress,
+    InvalidUserOperationAddress,
     InvalidUserOperationJson,
     OrphanFactoryData,
     OrphanPaymasterFields,
@@ -155,9 +155,9 @@ def test_sender_is_checksummed_and_bad_checksum_rejected() -> None:
     lower = ENTRY_POINT_V08.lower()
     assert UserOperation(sender=lower, nonce=0).sender == ENTRY_POINT_V08
     broken = ENTRY_POINT_V08[:2] + ENTRY_POINT_V08[2:].swapcase()
-    with pytest.raises(InvalidAddress, match="checksum"):
+    with pytest.raises(InvalidUserOperationAddress, match="checksum"):
         UserOperation(sender=broken, nonce=0)
-    with pytest.raises(InvalidAddress):
+    with pytest.raises(InvalidUserOperationAddress):
         UserOperation(sender="0x1234", nonce=0)
 
 
@@ -230,9 +230,9 @@ def test_eoa_validator_signature_vector() -> None:
 
 
 def test_bytes_fields_must_be_bytes_and_empty_addresses_mean_none() -> None:
-    from sso_signer.erc4337 import InvalidFieldType
+    from sso_signer.erc4337 import InvalidUserOperationFieldType
 
-    with pytest.raises(InvalidFieldType):
+    with pytest.raises(InvalidUserOperationFieldType):
         UserOperation(sender="0x" + "ab" * 20, nonce=0, call_data="0x1234")  # type: ignore[arg-type]
     op = UserOperation.from_rpc(
         {"sender": "0x" + "ab" * 20, "nonce": "0x1", "factory": "0x", "paymaster": None, "factoryData": "0x"}
