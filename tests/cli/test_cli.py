@@ -17,9 +17,19 @@ from typing import Any
 
 import httpx
 import pytest
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
 
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
+from sso_signer.sso import (
+    AccountDomain,
+    add_passkey_calldata,
+    decode_era_custom_signature,
+    personal_sign_hash,
+)
+from sso_signer.webauthn import HeadlessPasskey
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -352,6 +362,29 @@ def test_era_commands_on_plain_anvil_say_what_is_missing(sso_anvil: AnvilNode, t
     # The passkey is registered nowhere: the lookup fails as an operation (1).
     unknown = cli_json("account", "show", *common, code=1)
     assert unknown["error"]["type"] == "AccountNotFound"
+    # Once the key is registered for an account (as its onInstall would), the CLI finds it and signs an
+    # ERC-1271 message for it; the deployed Era validator accepts the signature over the ERC-7739 digest.
+    era = json.loads(deployment.read_text())["era"]["passkey_validator"]
+    passkey = HeadlessPasskey.load(key)
+    account = "0x" + os.urandom(20).hex()
+    sso_anvil.eth.rpc.request("anvil_impersonateAccount", [account])
+    sso_anvil.set_balance(account, 10**18)
+    data = add_passkey_calldata(passkey.credential_id, passkey.public_key, passkey.origin)
+    tx = sso_anvil.eth.rpc.request(
+        "eth_sendTransaction", [{"from": account, "to": era, "data": "0x" + data.hex()}]
+    )
+    sso_anvil.eth.check_receipt(sso_anvil.eth.wait_for_receipt(bytes.fromhex(str(tx)[2:])))
+    sso_anvil.eth.rpc.request("anvil_stopImpersonatingAccount", [account])
+    assert cli_json("account", "show", *common)["address"].lower() == account
+    signed = cli_json("sign-message", *common, "--message", "era hello")
+    envelope = decode_era_custom_signature(bytes.fromhex(signed["signature"][2:]))
+    assert envelope.validator == era
+    digest = personal_sign_hash("era hello", AccountDomain.era(signed["account"], 31337))
+    call = keccak(b"validateSignature(bytes32,bytes)")[:4] + abi_encode(
+        ["bytes32", "bytes"], [digest, envelope.fat]
+    )
+    answer = sso_anvil.eth.call({"from": account, "to": era, "data": call})
+    assert abi_decode(["bool"], answer) == (True,)
     # Human output names the account kind and the missing piece, without a traceback.
     plain = cli("account", "create", *common, env=_env())
     assert plain.returncode == 3
