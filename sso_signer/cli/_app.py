@@ -505,9 +505,10 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
         kind = _kind(args, ctx)
         if kind == "era":
             from sso_signer.cli._accounts import require_zksync_node
-            from sso_signer.sso import send_era_transaction
+            from sso_signer.sso import send_era_transaction, verify_era_transaction_onchain
 
-            require_zksync_node(ctx.client)
+            if not args.sign_only:
+                require_zksync_node(ctx.client)
             account = _era_account(args, ctx, passkey, args.address)
             paymaster = None
             if args.paymaster:
@@ -524,6 +525,26 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
             )
             signed = account.sign(tx)
             out.step("signed with the passkey, preflight passed")
+            if args.sign_only:
+                # Any chain with the validator deployed can check the signature, ZKsync or not.
+                verdict = verify_era_transaction_onchain(ctx.client, signed)
+                if not verdict.valid:
+                    from sso_signer.cli._errors import SignatureNotValid
+
+                    raise SignatureNotValid(f"the Era validator refused the signature ({verdict.rule})")
+                out.result(
+                    {
+                        "kind": "era",
+                        "account": account.address,
+                        "signed_hash": verdict.signed_hash,
+                        "raw_transaction": signed.serialize(),
+                        "validator_verdict": verdict.rule,
+                        "gas_limit": tx.gas_limit,
+                        "validation_gas": plan.validation_gas,
+                    },
+                    summary=f"signed, not sent; the Era validator says {verdict.rule}",
+                )
+                return
             receipt = send_era_transaction(ctx.client, signed, timeout=args.timeout)
             out.result(
                 {
@@ -785,6 +806,10 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--data", help="0x-hex calldata")
     send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
     send.add_argument("--paymaster", help="Era: a paymaster that pays the fee (general flow)")
+    send.add_argument(
+        "--sign-only", action="store_true", help="Era: sign, check with the deployed validator (eth_call), "
+        "print the raw 0x71 bytes; do not send (works on any chain with the validator)",
+    )  # fmt: skip
     send.set_defaults(func=cmd_send)
 
     for name, func, text in (

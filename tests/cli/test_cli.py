@@ -30,6 +30,7 @@ from sso_signer.sso import (
     personal_sign_hash,
 )
 from sso_signer.webauthn import HeadlessPasskey
+from sso_signer.zksync import Eip712Transaction
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -385,6 +386,15 @@ def test_era_commands_on_plain_anvil_say_what_is_missing(sso_anvil: AnvilNode, t
     )
     answer = sso_anvil.eth.call({"from": account, "to": era, "data": call})
     assert abi_decode(["bool"], answer) == (True,)
+    # --sign-only: the 0x71 transfer is prepared (one batch, gas incl. WebAuthn), signed through preflight and
+    # checked by the deployed validator; the raw bytes parse back to the same transaction.
+    sso_anvil.set_balance(account, 10**18)
+    dry = cli_json("send", *common, "--to", "0x" + "11" * 20, "--value", "0.001ether", "--sign-only")
+    assert dry["validator_verdict"] == "Valid"
+    raw = Eip712Transaction.parse(bytes.fromhex(dry["raw_transaction"][2:]))
+    assert raw.value == 10**15
+    assert "0x" + raw.signed_hash().hex() == dry["signed_hash"]
+    assert raw.gas_limit == 21_000 + dry["validation_gas"]
     # Human output names the account kind and the missing piece, without a traceback.
     plain = cli("account", "create", *common, env=_env())
     assert plain.returncode == 3
