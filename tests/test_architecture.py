@@ -56,3 +56,12 @@ def test_no_relative_imports_cross_rooms() -> None:
             if isinstance(node, ast.ImportFrom) and node.level > 0:
                 offenders.append(str(path.relative_to(PACKAGE)))
     assert offenders == [], f"use absolute imports: {offenders}"
+
+
+def test_bottom_layer_imports_no_room() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.glob("_*.py")):
+        rooms = {room for room in _imported_rooms(path) if not room.startswith("_")}
+        if rooms:
+            offenders.append(f"{path.name} imports {sorted(rooms)}")
+    assert offenders == [], "the bottom layer must stay below every room:\n" + "\n".join(offenders)
