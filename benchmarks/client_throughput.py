@@ -1,0 +1,199 @@
+"""Client throughput: passkey-signed 0x71 transactions per second, SDK vs the published TS SDK vs the floor.
+
+Not a test: it prints figures. Run from the repository root::
+
+    .venv/bin/python benchmarks/client_throughput.py [-n 2000] [--json]
+
+Per transaction, every row does the same work: build the transaction, compute its EIP-712 signed hash,
+have a passkey answer ``navigator.credentials.get`` for it (authenticatorData, clientDataJSON, P-256
+signature over ``authenticatorData ‖ sha256(clientDataJSON)``), turn the assertion into the SSO
+``customSignature`` (DER parsed, low-s, fat signature, Era envelope) and serialise the ``0x71`` transaction.
+
+* ``sso-signer``: :class:`EraPasskeyAccount.sign_transaction` with a :class:`HeadlessPasskey` (the default,
+  which also preflights every signature with the validator's rules, P-256 verification included);
+* ``sso-signer, run_preflight=False``: the same without the preflight;
+* ``zksync-sso 0.4.1 + viem``: ``benchmarks/client_throughput_peer.mjs`` under node (noble p256 signs the
+  WebAuthn payload; ``passkeyHashSignatureResponseFormat``, ``hashTypedData``, ``serializeTransaction``);
+  its last transaction is parsed and its signature verified here, so the peer is known to do the whole work;
+* ``floor``: one sha256 of a typical clientDataJSON plus one P-256 ECDSA-SHA256 signature with OpenSSL through
+  ``cryptography``, the cryptography no pipeline can avoid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+
+from _common import ROOT, best_rate, node_binary, print_table
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sso_signer._codec import b64url_decode
+from sso_signer.sso import EraPasskeyAccount, FatSignature, decode_era_custom_signature
+from sso_signer.webauthn import EcdsaSignature, HeadlessPasskey, P256PublicKey
+from sso_signer.zksync import Eip712Transaction
+
+ACCOUNT = "0x1111111111111111111111111111111111111111"
+VALIDATOR = "0x2222222222222222222222222222222222222222"
+CHAIN_ID = 300
+RP_ID = "localhost"
+ORIGIN = "http://localhost:5173"
+PEER = ROOT / "benchmarks" / "client_throughput_peer.mjs"
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """Transactions per second of each pipeline (None: not measured) and the ratios the issue asks for."""
+
+    n: int
+    sdk: float
+    sdk_without_preflight: float
+    typescript: float | None
+    floor: float
+    sdk_over_typescript: float | None
+    floor_over_sdk: float
+
+
+def _transaction(nonce: int) -> Eip712Transaction:
+    return Eip712Transaction(
+        chain_id=CHAIN_ID,
+        nonce=nonce,
+        from_address=ACCOUNT,
+        to="0x000000000000000000000000000000000000dEaD",
+        value=10**15,
+        gas_limit=2_000_000,
+        max_fee_per_gas=250_000_000,
+        max_priority_fee_per_gas=1_000,
+    )
+
+
+def sdk_pipeline(*, preflight: bool) -> tuple[EraPasskeyAccount, HeadlessPasskey]:
+    """A headless passkey and the Era signer that owns it."""
+    passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
+    account = EraPasskeyAccount(
+        address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN_ID, run_preflight=preflight
+    )
+    return account, passkey
+
+
+def sdk_rate(n: int, *, preflight: bool) -> float:
+    """Signed transactions per second through :meth:`EraPasskeyAccount.sign_transaction`."""
+    account, _ = sdk_pipeline(preflight=preflight)
+
+    def work(count: int) -> None:
+        for nonce in range(count):
+            account.sign_transaction(_transaction(nonce))
+
+    work(min(n, 50))  # warm-up: imports, caches
+    return best_rate(work, n)
+
+
+def floor_rate(n: int) -> float:
+    """The cryptographic floor per transaction: sha256(clientDataJSON) + one P-256 signature (OpenSSL)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    algorithm = ec.ECDSA(hashes.SHA256())
+    client_data = (
+        b'{"type":"webauthn.get","challenge":"' + b"A" * 43 + b'","origin":"' + ORIGIN.encode() + b'",'
+        b'"crossOrigin":false}'
+    )
+    auth_data = bytes(37)
+
+    def work(count: int) -> None:
+        for i in range(count):
+            key.sign(auth_data + hashlib.sha256(client_data + i.to_bytes(4, "big")).digest(), algorithm)
+
+    work(min(n, 50))
+    return best_rate(work, n)
+
+
+def typescript_rate(n: int) -> float | None:
+    """Run the node peer, check that its last transaction verifies under its key, return its rate.
+
+    Returns:
+        Transactions per second, or None when ``node`` is not on PATH.
+    """
+    node = node_binary()
+    if node is None:
+        return None
+    result = subprocess.run(
+        [node, str(PEER), str(n)], cwd=ROOT, capture_output=True, text=True, check=True, timeout=600
+    )
+    answer = json.loads(result.stdout)
+    tx = Eip712Transaction.parse(bytes.fromhex(answer["lastTransaction"][2:]))
+    envelope = decode_era_custom_signature(tx.custom_signature)
+    fat = FatSignature.decode(envelope.fat)
+    key = P256PublicKey(
+        int.from_bytes(b64url_decode(answer["publicKey"]["x"]), "big"),
+        int.from_bytes(b64url_decode(answer["publicKey"]["y"]), "big"),
+    )
+    message = fat.authenticator_data + hashlib.sha256(fat.client_data_json).digest()
+    if not key.verify(EcdsaSignature(fat.r, fat.s), message):
+        raise SystemExit("the TypeScript peer's signature does not verify: its figure would be meaningless")
+    if json.loads(fat.client_data_json)["challenge"] != _b64url(tx.signed_hash()):
+        raise SystemExit("the TypeScript peer signed another hash than the transaction's")
+    return float(answer["txPerSecond"])
+
+
+def _b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def measure(n: int) -> Figures:
+    """Measure every row with ``n`` transactions."""
+    sdk = sdk_rate(n, preflight=True)
+    bare = sdk_rate(n, preflight=False)
+    ts = typescript_rate(n)
+    floor = floor_rate(n)
+    return Figures(
+        n=n,
+        sdk=sdk,
+        sdk_without_preflight=bare,
+        typescript=ts,
+        floor=floor,
+        sdk_over_typescript=sdk / ts if ts else None,
+        floor_over_sdk=floor / sdk,
+    )
+
+
+def print_figures(f: Figures) -> None:
+    """Print the table of :func:`measure`."""
+    ts = f.typescript
+    rows: list[list[object]] = [
+        ["sso-signer (preflight on, default)", f.sdk, 1.0, f.floor / f.sdk],
+        ["sso-signer (run_preflight=False)", f.sdk_without_preflight, f.sdk_without_preflight / f.sdk,
+         f.floor / f.sdk_without_preflight],
+        ["zksync-sso 0.4.1 + viem (node)", ts if ts is not None else "node not found",
+         ts / f.sdk if ts else "-", f.floor / ts if ts else "-"],
+        ["floor: sha256 + P-256 sign (OpenSSL)", f.floor, f.floor / f.sdk, 1.0],
+    ]
+    print_table(
+        f"Client throughput: build -> signed hash -> passkey assertion -> SSO signature -> 0x71 (N={f.n})",
+        ["pipeline", "tx/s", "x sso-signer", "floor / this"],
+        rows,
+    )
+    if f.sdk_over_typescript is not None:
+        print(f"sso-signer / TS SDK = {f.sdk_over_typescript:.1f}x (goal >= 5x)")
+    print(f"floor / sso-signer = {f.floor_over_sdk:.1f}x (goal <= 3x)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="client throughput benchmark")
+    parser.add_argument("-n", type=int, default=2000, help="transactions per timed run")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    figures = measure(args.n)
+    if args.json:
+        print(json.dumps(asdict(figures), indent=1))
+    else:
+        print_figures(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
