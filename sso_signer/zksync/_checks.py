@@ -6,6 +6,7 @@ immutable ``bytes``, range-checked ``int``) or raise the typed error that names 
 
 from __future__ import annotations
 
+import functools
 import re
 
 from eth_utils.address import to_checksum_address
@@ -53,10 +54,24 @@ def check_address(value: object, *, field: str) -> str:
     Raises:
         InvalidAddress: If ``value`` is not ``0x`` + 40 hex digits, or its mixed-case checksum is wrong.
     """
-    if not isinstance(value, str) or not _ADDRESS.match(value):
+    if not isinstance(value, str):
         raise InvalidAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
-    checksummed = to_checksum_address(value)
-    digits = value[2:]
-    if digits != digits.lower() and digits != digits.upper() and value[2:] != checksummed[2:]:
+    checksummed = _checksummed(value)
+    if checksummed is None:
+        raise InvalidAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
+    if checksummed == "":
         raise InvalidAddress(f"{field}: bad EIP-55 checksum in {value}")
-    return str(checksummed)
+    return checksummed
+
+
+@functools.lru_cache(maxsize=4096)
+def _checksummed(value: str) -> str | None:
+    # EIP-55 costs a keccak per call and every transaction (re)built checks the same few addresses:
+    # cached by text. None: not an address; "": mixed case with a wrong checksum.
+    if not _ADDRESS.match(value):
+        return None
+    checksummed = str(to_checksum_address(value))
+    digits = value[2:]
+    if digits != digits.lower() and digits != digits.upper() and digits != checksummed[2:]:
+        return ""
+    return checksummed
