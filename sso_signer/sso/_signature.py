@@ -11,13 +11,13 @@ as the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 
@@ -66,13 +66,57 @@ def checksum_address(value: str, *, field: str = "address") -> str:
     Raises:
         MalformedAddress: If ``value`` is not a 20-byte hex address or its mixed-case checksum is wrong.
     """
-    if not isinstance(value, str) or not _ADDRESS.match(value):
+    if not isinstance(value, str):
         raise MalformedAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
-    checksummed = to_checksum_address(value)
+    checksummed = _checksummed(value)
+    if checksummed is None:
+        raise MalformedAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
+    if checksummed == "":
+        raise MalformedAddress(f"{field}: EIP-55 checksum mismatch for {value}")
+    return checksummed
+
+
+@functools.lru_cache(maxsize=4096)
+def _checksummed(value: str) -> str | None:
+    # EIP-55 costs a keccak and a signer checks the same validator address on every signature: cached by
+    # text. None: not an address; "": mixed case with a wrong checksum.
+    if not _ADDRESS.match(value):
+        return None
+    checksummed = str(to_checksum_address(value))
     body = value[2:]
     if body != body.lower() and body != body.upper() and value != checksummed:
-        raise MalformedAddress(f"{field}: EIP-55 checksum mismatch for {value}")
-    return str(checksummed)
+        return ""
+    return checksummed
+
+
+def _abi_bytes(data: bytes) -> bytes:
+    """The ABI tail of a ``bytes`` value: length word, then the data zero-padded to whole words."""
+    return len(data).to_bytes(32, "big") + data + bytes(-len(data) % 32)
+
+
+def _abi_tuple(fields: Sequence[tuple[bool, bytes]]) -> bytes:
+    """ABI-encode a tuple from its fields, each ``(dynamic, encoding)``: static encodings go in the head,
+    dynamic ones in the tail behind an offset word.
+
+    Hand-written for the few fixed shapes signed on every transaction (eth-abi's generic encoder was a
+    sixth of the signing time); tests/sso/test_fast_abi.py checks them against eth-abi.
+    """
+    head_size = sum(32 if dynamic else len(encoding) for dynamic, encoding in fields)
+    head, tail = [], []
+    offset = head_size
+    for dynamic, encoding in fields:
+        if dynamic:
+            head.append(offset.to_bytes(32, "big"))
+            tail.append(encoding)
+            offset += len(encoding)
+        else:
+            head.append(encoding)
+    return b"".join(head) + b"".join(tail)
+
+
+def _abi_bytes_array(items: Sequence[bytes]) -> bytes:
+    """The ABI tail of a ``bytes[]`` value."""
+    return len(items).to_bytes(32, "big") + _abi_tuple([(True, _abi_bytes(item)) for item in items])
 
 
 def _word(value: int | bytes, field: str) -> bytes:
@@ -202,16 +246,13 @@ class FatSignature:
     def encode(self) -> bytes:
         """Return ``abi.encode(bytes authData, bytes clientDataJSON, bytes32[2] [r, s], bytes
         credentialId)``."""
-        return bytes(
-            abi_encode(
-                list(_FAT_TYPES),
-                [
-                    self.authenticator_data,
-                    self.client_data_json,
-                    [self.r_bytes, self.s_bytes],
-                    self.credential_id,
-                ],
-            )
+        return _abi_tuple(
+            [
+                (True, _abi_bytes(self.authenticator_data)),
+                (True, _abi_bytes(self.client_data_json)),
+                (False, self.r_bytes + self.s_bytes),
+                (True, _abi_bytes(self.credential_id)),
+            ]
         )
 
     @classmethod
@@ -264,9 +305,10 @@ class EraCustomSignature:
 
     def encode(self) -> bytes:
         """Return ``abi.encode(bytes fat, address validator, bytes[] | bytes validatorData)``."""
-        if isinstance(self.validator_data, bytes):
-            return bytes(abi_encode(list(_PLAIN_ENVELOPE), [self.fat, self.validator, self.validator_data]))
-        return bytes(abi_encode(list(_SDK_ENVELOPE), [self.fat, self.validator, list(self.validator_data)]))
+        data = self.validator_data
+        tail = _abi_bytes(data) if isinstance(data, bytes) else _abi_bytes_array(data)
+        validator = bytes(12) + bytes.fromhex(checksum_address(self.validator, field="validator")[2:])
+        return _abi_tuple([(True, _abi_bytes(self.fat)), (False, validator), (True, tail)])
 
 
 def era_custom_signature(

@@ -1,0 +1,37 @@
+"""The hand-written ABI encoders of the signature blobs agree with eth-abi's generic encoder."""
+
+from __future__ import annotations
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sso_signer.sso import EraCustomSignature, FatSignature, era_custom_signature
+
+_words = st.integers(0, (1 << 256) - 1)
+_blobs = st.binary(max_size=300)
+_addresses = st.binary(min_size=20, max_size=20).map(lambda b: str(to_checksum_address(b)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_blobs, _blobs, _words, _words, _blobs)
+def test_fat_signature_encoding(auth: bytes, cdj: bytes, r: int, s: int, cred: bytes) -> None:
+    fat = FatSignature(auth, cdj, r, s, cred)
+    expected = abi_encode(
+        ["bytes", "bytes", "bytes32[2]", "bytes"],
+        [auth, cdj, [r.to_bytes(32, "big"), s.to_bytes(32, "big")], cred],
+    )
+    assert fat.encode() == expected
+    assert FatSignature.decode(expected) == fat
+
+
+@settings(max_examples=200, deadline=None)
+@given(_blobs, _addresses, st.lists(_blobs, max_size=4), _blobs)
+def test_envelope_encodings(fat: bytes, validator: str, array: list[bytes], plain: bytes) -> None:
+    sdk = abi_encode(["bytes", "address", "bytes[]"], [fat, validator, array])
+    assert EraCustomSignature(fat, validator, tuple(array)).encode() == sdk
+    assert era_custom_signature(fat, validator.lower(), validator_data=array) == sdk
+    assert era_custom_signature(fat, validator, validator_data=plain) == abi_encode(
+        ["bytes", "address", "bytes"], [fat, validator, plain]
+    )
