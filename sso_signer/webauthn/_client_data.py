@@ -135,7 +135,25 @@ class CollectedClientData(bytes):
             members[key] = value
         # ensure_ascii=False: WebAuthn writes code points as they are, escaping only what JSON must.
         text = json.dumps(members, separators=(",", ":"), ensure_ascii=False)
-        return cls(text.encode("utf-8"))
+        raw = text.encode("utf-8")
+        if (
+            extra
+            or not isinstance(type, str)
+            or not isinstance(origin, str)
+            or not (cross_origin is None or isinstance(cross_origin, bool))
+            or len(raw) > MAX_CLIENT_DATA_JSON
+        ):
+            return cls(raw)  # the full parse raises the error that names what is wrong
+        # Only the standard members, of the right types: parsing the JSON just written would give these
+        # values back, so they are set directly (the parse was a third of a headless assertion's cost).
+        self = bytes.__new__(cls, raw)
+        self.type = type
+        self.challenge = bytes(challenge)
+        self.origin = origin
+        self.cross_origin = cross_origin
+        self.top_origin = None
+        self.data = members
+        return self
 
     def __repr__(self) -> str:
         return f"CollectedClientData({bytes(self).decode('utf-8', 'replace')!r})"

@@ -42,6 +42,9 @@ AttestationFormat = Literal["none", "packed"]
 _DEFAULT_ID_LENGTH = 32
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # stateless: one instance for every signature
+
+
 class HeadlessPasskey:
     """A P-256 passkey held in process memory that answers WebAuthn ceremonies like a platform authenticator.
 
@@ -237,7 +240,7 @@ class HeadlessPasskey:
 
     def _sign_der(self, message: bytes) -> bytes:
         # Raw ECDSA output: s is high about half the time, as with real authenticators. Never normalise here.
-        return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
+        return self._key.sign(message, _ECDSA_SHA256)
 
     def sign(
         self,

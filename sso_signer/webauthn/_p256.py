@@ -6,6 +6,7 @@ plain integers; ``cryptography`` does the actual signature arithmetic.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +152,7 @@ class P256PublicKey:
 
     def to_cryptography(self) -> ec.EllipticCurvePublicKey:
         """Return the key as a ``cryptography`` public key object."""
-        return ec.EllipticCurvePublicNumbers(self.x, self.y, ec.SECP256R1()).public_key()
+        return _cryptography_key(self.x, self.y)
 
     def verify(self, signature: EcdsaSignature, message: bytes) -> bool:
         """Check an ECDSA-P256-SHA256 signature over ``message`` (hashed with sha256 here).
@@ -166,10 +167,21 @@ class P256PublicKey:
             True if the signature is valid.
         """
         try:
-            self.to_cryptography().verify(signature.to_der(), bytes(message), ec.ECDSA(hashes.SHA256()))
+            self.to_cryptography().verify(signature.to_der(), bytes(message), _ECDSA_SHA256)
         except InvalidSignature:
             return False
         return True
+
+
+# Stateless, so one instance serves every call.
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+@functools.lru_cache(maxsize=256)
+def _cryptography_key(x: int, y: int) -> ec.EllipticCurvePublicKey:
+    # Loading a point into OpenSSL (with its on-curve check) costs a third of a verification, and a
+    # signer or relying party verifies many signatures under the same few keys. The objects are immutable.
+    return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
 
 
 def _der_length(data: bytes, pos: int) -> tuple[int, int]:
