@@ -29,6 +29,7 @@ def verify_assertion(
     rp_id: str,
     origins: Sequence[str],
     require_registered_origin: bool = True,
+    cross_check: bool = False,
 ) -> int:
     """Verify an assertion against a stored passkey (nothing is stored here).
 
@@ -40,6 +41,9 @@ def verify_assertion(
         origins: Allowed origins.
         require_registered_origin: Also require the origin the passkey was registered with; the SSO validator
             looks keys up by that exact string, so another origin could never verify on-chain.
+        cross_check: Also run py_webauthn's ``verify_authentication_response`` as a second, independent
+            verifier (any disagreement is a :class:`SignatureInvalid`). Off by default: every check it makes
+            is made here first, and it doubles the cost (benchmarks/rp_verification.py).
 
     Returns:
         The new signature counter.
@@ -78,6 +82,8 @@ def verify_assertion(
     # Synced passkeys keep 0 forever; only a counter that has moved can regress.
     if (new_count or credential.sign_count) and new_count <= credential.sign_count:
         raise CounterRegression(f"signature counter went from {credential.sign_count} to {new_count}")
+    if not cross_check:
+        return new_count
     try:
         webauthn.verify_authentication_response(
             credential=assertion.to_json(),

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sso_signer.webauthn import CollectedClientData, EcdsaSignature, HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn import (
+    ChallengeMismatch,
+    CollectedClientData,
+    CounterRegression,
+    EcdsaSignature,
+    HeadlessPasskey,
+    P256PublicKey,
+    SignatureInvalid,
+    verify_assertion,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -36,3 +49,24 @@ def test_cached_public_key_still_verifies_only_its_own_signatures() -> None:
         assert not two.public_key.verify(signature, assertion.signed_message)
         same = P256PublicKey(one.public_key.x, one.public_key.y)
         assert same.to_cryptography().public_numbers() == one.public_key.to_cryptography().public_numbers()
+
+
+@pytest.mark.parametrize("cross_check", [False, True])
+def test_verify_assertion_rejects_the_same_with_or_without_py_webauthn(cross_check: bool) -> None:
+    # py_webauthn became an opt-in second verifier; the SDK's own checks must refuse the same assertions.
+    passkey = HeadlessPasskey.generate(rp_id="example.com", origin="https://example.com")
+    credential = passkey.credential
+    origins = ("https://example.com",)
+    kwargs: dict[str, Any] = {"rp_id": "example.com", "origins": origins, "cross_check": cross_check}
+    good = passkey.sign(b"\x01" * 32)
+    counter = verify_assertion(good, credential, expected_challenge=b"\x01" * 32, **kwargs)
+    assert counter == good.authenticator_data.counter
+    other = HeadlessPasskey.generate(rp_id="example.com", origin="https://example.com").sign(b"\x01" * 32)
+    forged = dataclasses.replace(good, signature=other.signature)
+    with pytest.raises(SignatureInvalid):
+        verify_assertion(forged, credential, expected_challenge=b"\x01" * 32, **kwargs)
+    later = dataclasses.replace(credential, sign_count=good.authenticator_data.counter + 5)
+    with pytest.raises(CounterRegression):
+        verify_assertion(good, later, expected_challenge=b"\x01" * 32, **kwargs)
+    with pytest.raises(ChallengeMismatch):
+        verify_assertion(good, credential, expected_challenge=b"\x02" * 32, **kwargs)
