@@ -1,0 +1,428 @@
+"""Fuzz targets shared by the CI property tests (``tests/conformance/test_fuzz_*.py``, a few hundred examples
+each) and the long campaign (``scripts/fuzz_campaign.py``, a million examples or more).
+
+A target is a Hypothesis strategy and a check. The check either completes (round trips asserted inside it) or
+raises one of the SDK's typed errors (:class:`sso_signer.SsoSignerError`); anything else escaping the SDK is
+a finding. ``ROUNDTRIP`` targets must never raise at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import encode as abi_encode
+from hypothesis import strategies as st
+
+from sso_signer._codec import b64url_decode, b64url_encode
+from sso_signer._errors import SsoSignerError
+from sso_signer.erc4337 import UserOperation, UserOperationReceipt, decode_execute, encode_execute_single
+from sso_signer.sso import (
+    FatSignature,
+    PasskeyInitData,
+    decode_challenge,
+    decode_era_custom_signature,
+    decode_erc4337_passkey_signature,
+    era_custom_signature,
+    erc4337_passkey_signature,
+    parse_client_data_json,
+)
+from sso_signer.webauthn import (
+    P256_N,
+    Assertion,
+    AuthenticatorData,
+    AuthenticatorFlags,
+    CollectedClientData,
+    EcdsaSignature,
+    P256PublicKey,
+    RegistrationResponse,
+    parse_cose_key,
+)
+from sso_signer.webauthn._cbor import decode_strict
+from sso_signer.zksync import Eip712Transaction
+
+__all__ = ["TARGETS", "FuzzTarget", "run_check"]
+
+Check = Callable[[Any], object]
+
+
+@dataclass(frozen=True, slots=True)
+class FuzzTarget:
+    """One parser or encoder under fuzzing.
+
+    Attributes:
+        name: ``<format>.<property>``.
+        strategy: Generates the inputs.
+        check: Runs the SDK on one input (asserts round trips).
+        roundtrip: True if the input is always valid: then even a typed error is a finding.
+    """
+
+    name: str
+    strategy: st.SearchStrategy[Any]
+    check: Check
+    roundtrip: bool = False
+
+
+def run_check(target: FuzzTarget, value: Any) -> None:
+    """Run ``target`` on ``value``: a typed SDK error is an acceptable outcome for arbitrary input only."""
+    if target.roundtrip:
+        target.check(value)
+        return
+    with contextlib.suppress(SsoSignerError):
+        target.check(value)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Strategies
+# ----------------------------------------------------------------------------------------------------
+
+_json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=40)
+_json = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=12,
+)
+_b64 = st.binary(max_size=80).map(b64url_encode)
+_any_b64ish = _b64 | st.text(max_size=60)
+_addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+_hexish = (
+    st.binary(max_size=40).map(lambda b: "0x" + b.hex()) | st.text(max_size=20) | st.integers(-5, 2**260)
+)
+_scalars = st.integers(1, P256_N - 1)
+
+
+@st.composite
+def _assertion_json(draw: st.DrawFn) -> dict[str, Any]:
+    """Browser-shaped assertion JSON whose members are arbitrary (often well-typed, sometimes not)."""
+    raw_id = draw(_b64)
+    if draw(st.booleans()):
+        # Well-formed members, so the later checks (lengths, flags, user handle, consistency) are reached too.
+        flags = AuthenticatorFlags(draw(st.integers(0, 0x3F)))
+        auth = bytes(
+            AuthenticatorData.create(rp_id="a.example", flags=flags, counter=draw(st.integers(0, 9)))
+        )
+        kind, challenge, origin, cross = draw(_client_data())
+        cdj = bytes(
+            CollectedClientData.create(type=kind, challenge=challenge, origin=origin, cross_origin=cross)
+        )
+        der = EcdsaSignature(draw(_scalars), draw(_scalars)).to_der()
+        response: dict[str, str | None] = {
+            "authenticatorData": b64url_encode(auth),
+            "clientDataJSON": b64url_encode(cdj),
+            "signature": b64url_encode(der),
+        }
+    else:
+        response = {
+            "authenticatorData": draw(_any_b64ish),
+            "clientDataJSON": draw(_any_b64ish),
+            "signature": draw(_any_b64ish),
+        }
+    if draw(st.booleans()):
+        response["userHandle"] = draw(st.none() | _any_b64ish)
+    obj: dict[str, Any] = {
+        "id": draw(st.just(raw_id) | _any_b64ish),
+        "rawId": raw_id,
+        "type": draw(st.sampled_from(["public-key", "other"])),
+        "response": response,
+    }
+    if draw(st.booleans()):
+        del obj[draw(st.sampled_from(sorted(obj)))]
+    return obj
+
+
+@st.composite
+def _registration_json(draw: st.DrawFn) -> dict[str, Any]:
+    raw_id = draw(_b64)
+    att = draw(st.binary(max_size=300))
+    if draw(st.booleans()):
+        # A CBOR map with the three attestationObject keys around arbitrary authData.
+        auth = draw(st.binary(max_size=250))
+        att = b"\xa3" + b"\x63fmt" + b"\x64none" + b"\x67attStmt" + b"\xa0" + b"\x68authData"
+        att += (b"\x59" + len(auth).to_bytes(2, "big")) + auth
+    return {
+        "id": raw_id,
+        "rawId": raw_id,
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": draw(_any_b64ish),
+            "attestationObject": b64url_encode(att),
+            "transports": draw(st.lists(st.text(max_size=8), max_size=3) | _json),
+        },
+    }
+
+
+@st.composite
+def _client_data(draw: st.DrawFn) -> tuple[str, bytes, str, bool | None]:
+    return (
+        draw(st.sampled_from(["webauthn.get", "webauthn.create"])),
+        draw(st.binary(min_size=16, max_size=64)),
+        draw(
+            st.sampled_from(["https://a.example", "https://sso.example.org:8443", "android:apk-key-hash:x"])
+        ),
+        draw(st.none() | st.booleans()),
+    )
+
+
+@st.composite
+def _fat_signatures(draw: st.DrawFn) -> FatSignature:
+    return FatSignature(
+        draw(st.binary(max_size=80)),
+        draw(st.binary(max_size=120)),
+        draw(st.integers(0, 2**256 - 1)),
+        draw(st.integers(0, 2**256 - 1)),
+        draw(st.binary(max_size=64)),
+    )
+
+
+@st.composite
+def _user_operation_json(draw: st.DrawFn) -> dict[str, Any]:
+    keys = [
+        "sender", "nonce", "callData", "callGasLimit", "verificationGasLimit", "preVerificationGas",
+        "maxFeePerGas", "maxPriorityFeePerGas", "factory", "factoryData", "paymaster",
+        "paymasterVerificationGasLimit", "paymasterPostOpGasLimit", "paymasterData", "signature",
+        "initCode", "paymasterAndData",
+    ]  # fmt: skip
+    chosen = draw(st.lists(st.sampled_from(keys), unique=True, max_size=len(keys)))
+    return {k: draw(_addresses | _hexish | _json) for k in chosen}
+
+
+@st.composite
+def _user_operations(draw: st.DrawFn) -> UserOperation:
+    u128 = st.integers(0, 2**128 - 1)
+    factory = draw(st.none() | _addresses)
+    paymaster = draw(st.none() | _addresses)
+    return UserOperation(
+        sender=draw(_addresses),
+        nonce=draw(st.integers(0, 2**256 - 1)),
+        call_data=draw(st.binary(max_size=100)),
+        call_gas_limit=draw(u128),
+        verification_gas_limit=draw(u128),
+        pre_verification_gas=draw(st.integers(0, 2**256 - 1)),
+        max_fee_per_gas=draw(u128),
+        max_priority_fee_per_gas=draw(u128),
+        factory=factory,
+        factory_data=draw(st.binary(max_size=60)) if factory else b"",
+        paymaster=paymaster,
+        paymaster_verification_gas_limit=draw(u128) if paymaster else 0,
+        paymaster_post_op_gas_limit=draw(u128) if paymaster else 0,
+        paymaster_data=draw(st.binary(max_size=60)) if paymaster else b"",
+        signature=draw(st.binary(max_size=100)),
+    )
+
+
+def _mutations(valid: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    """Valid encodings with one byte changed, a cut or an extension (closer to the parser's edges)."""
+
+    @st.composite
+    def mutate(draw: st.DrawFn) -> bytes:
+        data = bytearray(draw(valid))
+        kind = draw(st.sampled_from(["flip", "cut", "append"]))
+        if kind == "flip" and data:
+            i = draw(st.integers(0, len(data) - 1))
+            data[i] ^= draw(st.integers(1, 255))
+        elif kind == "cut":
+            del data[draw(st.integers(0, len(data))) :]
+        else:
+            data += draw(st.binary(min_size=1, max_size=40))
+        return bytes(data)
+
+    return mutate()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checks
+# ----------------------------------------------------------------------------------------------------
+
+
+def _b64_round_trip(data: bytes) -> None:
+    assert b64url_decode(b64url_encode(data)) == data
+
+
+def _der_round_trip(rs: tuple[int, int]) -> None:
+    sig = EcdsaSignature(*rs)
+    assert EcdsaSignature.from_der(sig.to_der()) == sig
+    assert EcdsaSignature.from_bytes(sig.to_bytes()) == sig
+
+
+def _cose_round_trip(scalar: int) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = P256PublicKey.from_cryptography(ec.derive_private_key(scalar, ec.SECP256R1()).public_key())
+    assert parse_cose_key(key.to_cose()) == key
+    assert P256PublicKey.from_uncompressed(key.to_uncompressed()) == key
+
+
+def _auth_data_round_trip(args: tuple[str, int, int]) -> None:
+    rp_id, flags, counter = args
+    data = AuthenticatorData.create(rp_id=rp_id, flags=AuthenticatorFlags(flags), counter=counter)
+    again = AuthenticatorData(bytes(data))
+    assert again.counter == counter
+    assert again.flags == data.flags
+    assert bytes(again) == bytes(data)
+
+
+def _client_data_round_trip(args: tuple[str, bytes, str, bool | None]) -> None:
+    kind, challenge, origin, cross = args
+    data = CollectedClientData.create(type=kind, challenge=challenge, origin=origin, cross_origin=cross)
+    again = CollectedClientData(bytes(data))
+    assert (again.type, again.challenge, again.origin, again.cross_origin) == (kind, challenge, origin, cross)
+    assert json.loads(bytes(data))["type"] == kind
+
+
+def _assertion_from_json(obj: dict[str, Any]) -> None:
+    assertion = Assertion.from_json(obj)
+    # Whatever parses must survive its own JSON form unchanged.
+    assert Assertion.from_json(assertion.to_json()) == assertion
+
+
+def _fat_round_trip(fat: FatSignature) -> None:
+    assert FatSignature.decode(fat.encode()) == fat
+    validator = "0x" + "11" * 20
+    decoded = decode_era_custom_signature(era_custom_signature(fat.encode(), validator))
+    assert decoded.fat == fat.encode()
+    got_validator, got_fat = decode_erc4337_passkey_signature(erc4337_passkey_signature(validator, fat))
+    assert got_validator.lower() == validator
+    assert got_fat == fat
+
+
+def _init_data_round_trip(args: tuple[bytes, int, str]) -> None:
+    cred, scalar, origin = args
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = P256PublicKey.from_cryptography(ec.derive_private_key(scalar, ec.SECP256R1()).public_key())
+    blob = bytes(abi_encode(["bytes", "bytes32[2]", "string"], [cred, [key.x_bytes, key.y_bytes], origin]))
+    decoded = PasskeyInitData.decode(blob)
+    assert decoded.encode() == blob
+
+
+def _user_operation_round_trip(op: UserOperation) -> None:
+    assert UserOperation.from_rpc(op.to_rpc()) == op
+
+
+def _execute_round_trip(args: tuple[str, int, bytes]) -> None:
+    target, value, data = args
+    decoded = decode_execute(encode_execute_single(target, value, data))
+    assert decoded.calls[0].data == data
+    assert decoded.calls[0].value == value
+
+
+_valid_fat = _fat_signatures().map(lambda f: f.encode())
+_valid_tx = st.builds(
+    lambda nonce, value, data, sig: Eip712Transaction(
+        chain_id=260,
+        nonce=nonce,
+        from_address="0x" + "22" * 20,
+        to="0x" + "33" * 20,
+        value=value,
+        data=data,
+        gas_limit=1_000_000,
+        max_fee_per_gas=10**9,
+        max_priority_fee_per_gas=10**8,
+        custom_signature=sig,
+    ).serialize(),
+    st.integers(0, 2**64),
+    st.integers(0, 2**128),
+    st.binary(max_size=60),
+    st.binary(max_size=60),
+)
+
+TARGETS: tuple[FuzzTarget, ...] = (
+    # base64url
+    FuzzTarget("base64url.round_trip", st.binary(max_size=200), _b64_round_trip, roundtrip=True),
+    FuzzTarget("base64url.arbitrary_text", st.text(max_size=80), lambda t: b64url_decode(t)),
+    # DER / P1363
+    FuzzTarget("der.round_trip", st.tuples(_scalars, _scalars), _der_round_trip, roundtrip=True),
+    FuzzTarget("der.arbitrary_bytes", st.binary(max_size=80), lambda b: EcdsaSignature.from_der(b)),
+    FuzzTarget(
+        "der.mutated",
+        _mutations(st.tuples(_scalars, _scalars).map(lambda rs: EcdsaSignature(*rs).to_der())),
+        lambda b: EcdsaSignature.from_der(b),
+    ),
+    FuzzTarget("p1363.arbitrary_bytes", st.binary(max_size=70), lambda b: EcdsaSignature.from_bytes(b)),
+    # CBOR / COSE
+    FuzzTarget("cbor.arbitrary_bytes", st.binary(max_size=120), lambda b: decode_strict(b, field="fuzz")),
+    FuzzTarget("cose.arbitrary_bytes", st.binary(max_size=120), lambda b: parse_cose_key(b)),
+    FuzzTarget("cose.round_trip", _scalars, _cose_round_trip, roundtrip=True),
+    # authenticatorData
+    FuzzTarget("authenticator_data.arbitrary_bytes", st.binary(max_size=300), lambda b: AuthenticatorData(b)),
+    FuzzTarget(
+        "authenticator_data.round_trip",
+        st.tuples(
+            st.sampled_from(["a.example", "sso.example.org", "localhost"]),
+            st.integers(0, 0x3F).map(lambda f: f & ~0x40),
+            st.integers(0, 2**32 - 1),
+        ),
+        _auth_data_round_trip,
+        roundtrip=True,
+    ),
+    # clientDataJSON
+    FuzzTarget("client_data.arbitrary_bytes", st.binary(max_size=200), lambda b: CollectedClientData(b)),
+    FuzzTarget(
+        "client_data.arbitrary_json",
+        _json.map(lambda v: json.dumps(v).encode()),
+        lambda b: CollectedClientData(b),
+    ),
+    FuzzTarget("client_data.round_trip", _client_data(), _client_data_round_trip, roundtrip=True),
+    FuzzTarget("sso.parse_client_data_json", st.binary(max_size=200), lambda b: parse_client_data_json(b)),
+    FuzzTarget("sso.decode_challenge", st.text(max_size=80), lambda t: decode_challenge(t)),
+    # browser JSON
+    FuzzTarget("assertion_json.shaped", _assertion_json(), _assertion_from_json),
+    FuzzTarget(
+        "assertion_json.arbitrary", _json, lambda v: Assertion.from_json(v if isinstance(v, dict) else {})
+    ),
+    FuzzTarget("assertion_json.arbitrary_text", st.text(max_size=100), lambda t: Assertion.from_json(t)),
+    FuzzTarget("registration_json.shaped", _registration_json(), lambda v: RegistrationResponse.from_json(v)),
+    FuzzTarget(
+        "registration_json.arbitrary_text", st.text(max_size=100), lambda t: RegistrationResponse.from_json(t)
+    ),
+    # RLP transactions
+    FuzzTarget("eip712_tx.arbitrary_bytes", st.binary(max_size=200), lambda b: Eip712Transaction.parse(b)),
+    FuzzTarget("eip712_tx.mutated", _mutations(_valid_tx), lambda b: Eip712Transaction.parse(b)),
+    # ABI signature blobs
+    FuzzTarget("fat_signature.round_trip", _fat_signatures(), _fat_round_trip, roundtrip=True),
+    FuzzTarget("fat_signature.arbitrary_bytes", st.binary(max_size=400), lambda b: FatSignature.decode(b)),
+    FuzzTarget("fat_signature.mutated", _mutations(_valid_fat), lambda b: FatSignature.decode(b)),
+    FuzzTarget(
+        "fat_signature.mutated_lenient",
+        _mutations(_valid_fat),
+        lambda b: FatSignature.decode(b, strict=False),
+    ),
+    FuzzTarget(
+        "era_custom_signature.arbitrary_bytes",
+        st.binary(max_size=400),
+        lambda b: decode_era_custom_signature(b),
+    ),
+    FuzzTarget(
+        "era_custom_signature.mutated",
+        _mutations(_valid_fat.map(lambda f: era_custom_signature(f, "0x" + "11" * 20))),
+        lambda b: decode_era_custom_signature(b),
+    ),
+    FuzzTarget(
+        "erc4337_signature.arbitrary_bytes",
+        st.binary(max_size=300),
+        lambda b: decode_erc4337_passkey_signature(b),
+    ),
+    FuzzTarget(
+        "validator_init_data.arbitrary_bytes", st.binary(max_size=300), lambda b: PasskeyInitData.decode(b)
+    ),
+    FuzzTarget(
+        "validator_init_data.round_trip",
+        st.tuples(st.binary(min_size=16, max_size=64), _scalars, st.text(min_size=1, max_size=40)),
+        _init_data_round_trip,
+        roundtrip=True,
+    ),
+    # UserOperations
+    FuzzTarget("user_operation.round_trip", _user_operations(), _user_operation_round_trip, roundtrip=True),
+    FuzzTarget("user_operation.arbitrary_json", _user_operation_json(), lambda v: UserOperation.from_rpc(v)),
+    FuzzTarget("user_operation_receipt.arbitrary_json", _json, lambda v: UserOperationReceipt.from_rpc(v)),
+    FuzzTarget("execute.arbitrary_bytes", st.binary(max_size=300), lambda b: decode_execute(b)),
+    FuzzTarget(
+        "execute.round_trip",
+        st.tuples(_addresses, st.integers(0, 2**256 - 1), st.binary(max_size=100)),
+        _execute_round_trip,
+        roundtrip=True,
+    ),
+)
