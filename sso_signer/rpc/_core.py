@@ -122,6 +122,18 @@ def is_already_known(error: RpcError) -> bool:
     return bool(_ALREADY_KNOWN.search(error.rpc_message))
 
 
+_NONCE_USED = re.compile(
+    r"nonce too low|nonce is too low|nonce has already been used|nonce already used|invalid nonce",
+    re.IGNORECASE,
+)
+
+
+def is_nonce_used(error: RpcError) -> bool:
+    """Tell whether a send error says the transaction's nonce is already used (possibly by these very bytes,
+    mined after an earlier send whose answer was lost)."""
+    return bool(_NONCE_USED.search(error.rpc_message))
+
+
 class RpcCore:
     """Builds request bodies and decodes answers; shared by :class:`JsonRpcClient` and its async twin."""
 

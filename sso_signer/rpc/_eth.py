@@ -16,7 +16,7 @@ from eth_utils.address import to_checksum_address
 
 from sso_signer._codec import hex_encode
 from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient, safe_url
-from sso_signer.rpc._core import RetryPolicy, RpcCall, is_already_known
+from sso_signer.rpc._core import RetryPolicy, RpcCall, is_already_known, is_nonce_used
 from sso_signer.rpc._errors import (
     ExecutionReverted,
     InvalidRpcParams,
@@ -194,7 +194,9 @@ class _Flows:
                     if local is not None:
                         return SendOutcome(SendStatus.SENT, raw, local, None)
                     return SendOutcome(SendStatus.UNKNOWN, raw, None, exc)
-                if not maybe_delivered:
+                # "Nonce used" may be about these very bytes, mined after an earlier attempt of this call or
+                # an earlier call whose answer was lost (the documented recovery re-sends them): look up.
+                if not maybe_delivered and not is_nonce_used(exc):
                     return SendOutcome(SendStatus.NOT_SENT, raw, local, exc)
                 if local is None:
                     return SendOutcome(SendStatus.UNKNOWN, raw, None, exc)
