@@ -61,7 +61,10 @@ def harness_bytecode() -> bytes:
         "language": "Solidity",
         "sources": {"ValidatorSignatureHarness.sol": {"content": source.decode()}},
         "settings": {
-            "remappings": ["@openzeppelin/contracts/=node_modules/@openzeppelin/contracts/"],
+            "remappings": [
+                "@openzeppelin/contracts/=node_modules/@openzeppelin/contracts/",
+                "solady/=node_modules/solady/src/",
+            ],
             "evmVersion": "osaka",
             "optimizer": {"enabled": True, "runs": 200},
             "outputSelection": {"*": {"ValidatorSignatureHarness": ["evm.bytecode.object"]}},
@@ -120,7 +123,9 @@ class SignatureHarness:
         address, _ = node.eth.deploy_contract(node.accounts[0], harness_bytecode())
         return cls(node, address)
 
-    def _calls(self, selector: bytes, abi_type: str, rows: Sequence[object]) -> list[int]:
+    def _calls(
+        self, selector: bytes, abi_type: str, rows: Sequence[object], out_type: str = "uint8[]"
+    ) -> list[int]:
         # All chunks go to the node in one JSON-RPC batch.
         calls = []
         for start in range(0, len(rows), _CHUNK):
@@ -129,7 +134,7 @@ class SignatureHarness:
         answers = self.node.eth.rpc.batch(calls) if calls else []
         out: list[int] = []
         for answer in answers:
-            (codes,) = abi_decode(["uint8[]"], bytes.fromhex(str(answer).removeprefix("0x")))
+            (codes,) = abi_decode([out_type], bytes.fromhex(str(answer).removeprefix("0x")))
             out.extend(int(c) for c in codes)
         return out
 
@@ -137,6 +142,14 @@ class SignatureHarness:
         """The validator's Rule for each ``(hash, r, s, x, y)`` (all words < 2**256)."""
         rows = [[h, *(v.to_bytes(32, "big") for v in (r, s, x, y))] for h, r, s, x, y in cases]
         return self._calls(_selector("check(bytes32[5][])"), "bytes32[5][]", rows)
+
+    def erc4337_verdicts(self, cases: Sequence[tuple[bytes, int, int, int, int]]) -> list[bool]:
+        """The ERC-4337 validator's verdict (solady ``P256.verifySignature``) per ``(hash, r, s, x, y)``."""
+        rows = [[h, *(v.to_bytes(32, "big") for v in (r, s, x, y))] for h, r, s, x, y in cases]
+        return [
+            bool(v)
+            for v in self._calls(_selector("checkErc4337(bytes32[5][])"), "bytes32[5][]", rows, "bool[]")
+        ]
 
     def precompile_answers(self, inputs: Sequence[bytes]) -> list[int]:
         """The precompile's raw answer per input: 1 = word 1, 0 = empty, 2 = other shape, 3 = call failed."""

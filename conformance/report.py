@@ -27,6 +27,7 @@ from conformance.ecdsa_vectors import (
     python_verdict,
 )
 from conformance.precompile_cases import precompile_cases
+from sso_signer.webauthn import P256_HALF_N
 
 __all__ = ["SourceResult", "main", "run_chain", "run_python"]
 
@@ -151,17 +152,23 @@ def run_chain() -> list[SourceResult]:
                     expected.append(expected_chain_rule(r, s, case.valid))
                     names.append(case.name)
                 rules = harness.validator_rules(rows)
+                erc4337 = harness.erc4337_verdicts(rows)
                 answers = harness.precompile_answers(
                     [h + b"".join(v.to_bytes(32, "big") for v in (r, s, x, y)) for h, r, s, x, y in rows]
                 )
                 by_name = {c.name: c for c in loader()}
-                for case_name, want, got, answer in zip(names, expected, rules, answers, strict=True):
+                for case_name, want, got, answer, accepted, row in zip(
+                    names, expected, rules, answers, erc4337, rows, strict=True
+                ):
+                    valid = by_name[case_name].valid
                     result.add(
                         f"{case_name} validator", ChainRule.NAMES[want], ChainRule.NAMES.get(got, str(got))
                     )
-                    result.add(f"{case_name} precompile", 1 if by_name[case_name].valid else 0, answer)
+                    result.add(f"{case_name} precompile", 1 if valid else 0, answer)
+                    # The ERC-4337 validator: ECDSA-valid and low s (solady refuses s > n/2).
+                    result.add(f"{case_name} erc4337 validator", valid and row[2] <= P256_HALF_N, accepted)
 
-            results.append(_timed(f"{name} (anvil: validator rules + precompile)", on_chain))
+            results.append(_timed(f"{name} (anvil: Era + ERC-4337 validator rules, precompile)", on_chain))
 
         def eip7951(result: SourceResult) -> None:
             cases = precompile_cases()
@@ -171,6 +178,9 @@ def run_chain() -> list[SourceResult]:
             rows = [(c, c.row()) for c in cases]
             with_rows = [(c, row) for c, row in rows if row is not None and c.validator_rule is not None]
             rules = harness.validator_rules([row for _, row in with_rows])
+            erc4337 = harness.erc4337_verdicts([row for _, row in with_rows])
+            for (case, row), accepted in zip(with_rows, erc4337, strict=True):
+                result.add(f"erc4337 validator: {case.name}", case.valid and row[2] <= P256_HALF_N, accepted)
             for (case, _), rule in zip(with_rows, rules, strict=True):
                 assert case.validator_rule is not None
                 result.add(
@@ -181,7 +191,9 @@ def run_chain() -> list[SourceResult]:
             for verdict in era_validator_cases(node):
                 result.add(verdict.name, verdict.expected, verdict.got)
 
-        results.append(_timed("eip-7951 precompile + Era WebAuthValidator (anvil)", eip7951))
+        results.append(
+            _timed("eip-7951 precompile, both validators' rules, Era WebAuthValidator (anvil)", eip7951)
+        )
     return results
 
 

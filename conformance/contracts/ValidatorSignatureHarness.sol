@@ -2,11 +2,13 @@
 pragma solidity ^0.8.24;
 
 import {P256} from "@openzeppelin/contracts/utils/cryptography/P256.sol";
+import {P256 as SoladyP256} from "solady/utils/P256.sol";
 
 /// @title ValidatorSignatureHarness
 /// @notice Conformance harness: the signature step of contracts/src/era/WebAuthValidator.sol (its rule 1, range
-///         and low-s, then rules 8-9, the precompile's exact "valid" word) applied to many (hash, r, s, x, y)
-///         cases in one eth_call. Public vectors (Wycheproof, NIST) sign arbitrary messages, not a WebAuthn
+///         and low-s, then rules 8-9, the precompile's exact "valid" word) and the call the ERC-4337
+///         contracts/src/erc4337/WebAuthnValidator.sol makes (solady's P256.verifySignature), applied to many
+///         (hash, r, s, x, y) cases in one eth_call. Public vectors (Wycheproof, NIST) sign arbitrary messages, not a WebAuthn
 ///         challenge, so they cannot pass through the validator's clientDataJSON steps; this is the part of the
 ///         validator that decides their verdict, kept byte-for-byte in the validator's order.
 contract ValidatorSignatureHarness {
@@ -35,6 +37,18 @@ contract ValidatorSignatureHarness {
             } else {
                 rules[i] = _p256Verify(c[0], c[1], c[2], c[3], c[4]) ? VALID : BAD_SIGNATURE;
             }
+        }
+    }
+
+    /// @notice The ERC-4337 validator's signature verdict for each case: solady's P256.verifySignature, the
+    ///         exact library call of contracts/src/erc4337/WebAuthnValidator.sol.
+    /// @param cases abi-encoded rows [hash, r, s, x, y].
+    /// @return valid One verdict per case.
+    function checkErc4337(bytes32[5][] calldata cases) external view returns (bool[] memory valid) {
+        valid = new bool[](cases.length);
+        for (uint256 i = 0; i < cases.length; ++i) {
+            bytes32[5] calldata c = cases[i];
+            valid[i] = SoladyP256.verifySignature(c[0], c[1], c[2], c[3], c[4]);
         }
     }
 
