@@ -96,7 +96,7 @@ def _sign_all(
     for account, first in zip(accounts, nonces, strict=True):
         txs = []
         for k in range(per_account):
-            tx = {
+            tx: Any = {
                 "chainId": chain_id,
                 "nonce": first + k,
                 "to": DEAD,
@@ -151,8 +151,8 @@ async def _full_run(eth: AsyncEthClient, node: AnvilNode, accounts: list[LocalAc
 def eoa_sign_rate(n: int) -> float:
     """eth-account EOA signatures per second (pure Python secp256k1 unless coincurve is installed)."""
     account = Account.create()
-    tx = {"chainId": 1, "nonce": 0, "to": DEAD, "value": 1, "gas": 21_000, "maxFeePerGas": GAS_PRICE,
-          "maxPriorityFeePerGas": 1, "type": 2}
+    tx: Any = {"chainId": 1, "nonce": 0, "to": DEAD, "value": 1, "gas": 21_000,
+                          "maxFeePerGas": GAS_PRICE, "maxPriorityFeePerGas": 1, "type": 2}
     start = time.perf_counter()
     for i in range(n):
         account.sign_transaction({**tx, "nonce": i})
@@ -170,11 +170,12 @@ async def _measure(accounts_n: int, per_account: int, levels: list[int]) -> list
         return runs
 
 
-def measure(accounts: int, per_account: int, levels: list[int] | None = None) -> Figures:
-    """Run every measurement (levels: concurrency levels of the submit runs, capped at ``accounts``)."""
+def measure(accounts: int, per_account: int, levels: list[int] | None = None, sign_n: int = 500) -> Figures:
+    """Run every measurement (levels: concurrency levels of the submit runs, capped at ``accounts``;
+    ``sign_n``: signatures per signing measurement)."""
     levels = sorted({min(level, accounts) for level in (levels or [1, 10, 100])})
     runs = asyncio.run(_measure(accounts, per_account, levels))
-    return Figures(runs, eoa_sign_rate(200), sdk_rate(500, preflight=True))
+    return Figures(runs, eoa_sign_rate(sign_n), sdk_rate(sign_n, preflight=True))
 
 
 def print_figures(f: Figures) -> None:
@@ -206,9 +207,10 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=100)
     parser.add_argument("--per-account", type=int, default=5)
     parser.add_argument("--levels", type=int, nargs="*", default=[1, 10, 100])
+    parser.add_argument("--sign-n", type=int, default=500, help="signatures per signing measurement")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    figures = measure(args.accounts, args.per_account, args.levels)
+    figures = measure(args.accounts, args.per_account, args.levels, args.sign_n)
     if args.json:
         print(json.dumps(asdict(figures), indent=1))
     else:
