@@ -1,0 +1,124 @@
+"""Smoke tests of the benchmark scripts: each runs with a tiny size and prints its figures.
+
+No timing is asserted (a shared CI machine makes any threshold flaky); the figures must be present, positive
+and consistent with what the script measured.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from sso_signer._artifacts import ArtifactNotFound, load_artifact
+from sso_signer.node import NodeBinaryNotFound, find_executable
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _run(script: str, *args: str, timeout: float = 240) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def _json(script: str, *args: str) -> Any:
+    return json.loads(_run(script, *args, "--json"))
+
+
+def _need_anvil() -> None:
+    try:
+        find_executable(None, "anvil", "@foundry-rs/anvil-linux-amd64/bin/anvil")
+    except NodeBinaryNotFound as exc:
+        pytest.skip(f"anvil not installed (run scripts/bootstrap.sh node): {exc}")
+
+
+def _need_artifacts(*names: str) -> None:
+    for name in names:
+        try:
+            load_artifact(name)
+        except ArtifactNotFound as exc:
+            pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
+
+
+@pytest.mark.node_peer
+def test_client_throughput_prints_every_row() -> None:
+    figures = _json("client_throughput.py", "-n", "10")
+    assert figures["n"] == 10
+    for key in ("sdk", "sdk_without_preflight", "floor"):
+        assert figures[key] > 0, key
+    assert figures["floor_over_sdk"] == pytest.approx(figures["floor"] / figures["sdk"])
+    if shutil.which("node") is None:
+        assert figures["typescript"] is None  # the row says node is missing instead of a number
+    else:
+        # The script verified the peer's last transaction before reporting its rate.
+        assert figures["typescript"] > 0
+        assert figures["sdk_over_typescript"] == pytest.approx(figures["sdk"] / figures["typescript"])
+    table = _run("client_throughput.py", "-n", "10")
+    assert "floor / sso-signer" in table
+    assert "zksync-sso 0.4.1 + viem (node)" in table
+
+
+def test_rp_verification_prints_every_row() -> None:
+    figures = _json("rp_verification.py", "-n", "10")
+    for key in ("raw", "sdk", "sdk_cross_check", "relying_party"):
+        assert figures[key] > 0, key
+    assert figures["sdk_time_over_raw"] == pytest.approx(figures["raw"] / figures["sdk"])
+
+
+@pytest.mark.chain
+def test_gas_validation_measures_both_validators() -> None:
+    _need_anvil()
+    _need_artifacts("WebAuthValidator", "WebAuthValidationGasProbe", "WebAuthnValidator")
+    figures = _json("gas_validation.py")
+    era, erc4337 = figures["era"], figures["erc4337"]
+    assert [r["name"] for r in era] == [r["name"] for r in erc4337]
+    for era_row, row in zip(era, erc4337, strict=True):
+        assert row["valid"] is True  # each fat signature verifies on the ERC-4337 validator
+        assert era_row["fat_signature_bytes"] == row["fat_signature_bytes"]  # same bytes on both
+        # The P-256 precompile is a part of the whole; the rest (parsing) is most of it.
+        assert 6_900 <= era_row["precompile"] < era_row["validate_signature"]
+        assert 6_900 < row["execution"] < row["estimate"] - 21_000
+        assert not row["floor_bound"]
+
+
+@pytest.mark.chain
+def test_round_trips_counts_the_requests() -> None:
+    _need_anvil()
+    counts = {c["name"]: c for c in _json("round_trips.py", "--no-bundler")}
+    eoa = counts["EOA tx on anvil (EthClient.send_transaction)"]
+    era = counts["Era passkey tx (prepare + sign + send)"]
+    for count in (eoa, era):
+        assert len(count["before_send"]) == 2  # one batch, then the send
+        assert count["before_send"][-1][1] == ["eth_sendRawTransaction"]
+        assert len(count["before_send"][0][1]) >= 5  # the batch carries chain id, nonce, fees, ...
+    assert "refuses 0x71" in era["note"]
+    assert len(counts["zksync-sso 0.4.1 (documented, sso-era.md §3.5)"]["before_send"]) == 6
+
+
+@pytest.mark.chain
+def test_concurrency_reports_rates_and_cpu() -> None:
+    _need_anvil()
+    figures = _json(
+        "concurrency.py", "--accounts", "4", "--per-account", "2", "--levels", "1", "4", "--sign-n", "10"
+    )
+    runs = figures["runs"]
+    assert [r["concurrency"] for r in runs] == [1, 4, 4]
+    assert [r["transactions"] for r in runs] == [8, 8, 4]
+    for run in runs:
+        assert run["rate"] > 0
+        assert run["client_cpu"] >= 0
+    assert figures["eoa_sign_rate"] > 0
+    assert figures["passkey_sign_rate"] > 0
