@@ -28,6 +28,7 @@ __all__ = [
     "HarnessBuildFailed",
     "SignatureHarness",
     "era_validator_cases",
+    "erc4337_validator_cases",
     "harness_bytecode",
 ]
 
@@ -265,4 +266,79 @@ def era_validator_cases(node: AnvilNode) -> list[ChainVerdict]:
     else:
         got = "registered"
     out.append(ChainVerdict("era validator: register a key off the curve", "WEBAUTHN_KEY_NOT_ON_CURVE", got))
+    return out
+
+
+def erc4337_validator_cases(node: AnvilNode) -> list[ChainVerdict]:
+    """The same tampered fat signatures through the real ERC-4337 ``WebAuthnValidator.webAuthVerify`` (called
+    by the account that installed the key). This validator stores keys without an on-curve check (like the
+    official one), so a key off the curve is registered and must simply never verify.
+
+    Raises:
+        ArtifactNotFound: If the contracts have not been built (scripts/build-contracts.sh).
+    """
+    from sso_signer._artifacts import load_artifact
+    from sso_signer.rpc import RpcError
+    from sso_signer.sso import FatSignature
+    from sso_signer.webauthn import P256_N, HeadlessPasskey
+
+    artifact = load_artifact("WebAuthnValidator")
+    deployer, account = node.accounts[0], node.accounts[2]
+    validator, _ = node.eth.deploy_contract(deployer, artifact.deploy_data())
+    passkey = HeadlessPasskey.generate(rp_id="conformance.example", origin="https://conformance.example")
+    key = passkey.public_key
+    node.eth.send_transaction(account, validator, artifact.encode_call("onInstall", b""))
+    node.eth.send_transaction(
+        account,
+        validator,
+        artifact.encode_call(
+            "addValidationKey", passkey.credential_id, [key.x_bytes, key.y_bytes], passkey.origin
+        ),
+    )
+    off_curve_id = b"\x02" * 16
+    node.eth.send_transaction(
+        account,
+        validator,
+        artifact.encode_call(
+            "addValidationKey",
+            off_curve_id,
+            [key.x_bytes, ((key.y + 1) % 2**256).to_bytes(32, "big")],
+            passkey.origin,
+        ),
+    )
+    signed_hash = hashlib.sha256(b"sso-signer conformance: ERC-4337 validator").digest()
+    fat = FatSignature.from_assertion(passkey.sign(signed_hash))
+
+    def tampered(r: int, s: int, credential_id: bytes = fat.credential_id) -> bytes:
+        return FatSignature(fat.authenticator_data, fat.client_data_json, r, s, credential_id).encode()
+
+    other_hash = hashlib.sha256(b"another hash").digest()
+    cases = {
+        "valid (low s)": (signed_hash, fat.encode(), True),
+        "high s (n - s): ECDSA-valid, refused": (signed_hash, tampered(fat.r, P256_N - fat.s), False),
+        "r = 0": (signed_hash, tampered(0, fat.s), False),
+        "s = 0": (signed_hash, tampered(fat.r, 0), False),
+        "r = n": (signed_hash, tampered(P256_N, fat.s), False),
+        "s = n": (signed_hash, tampered(fat.r, P256_N), False),
+        "r = 2^256 - 1": (signed_hash, tampered(2**256 - 1, fat.s), False),
+        "r + 1": (signed_hash, tampered(fat.r + 1, fat.s), False),
+        "s - 1": (signed_hash, tampered(fat.r, fat.s - 1), False),
+        "other hash": (other_hash, fat.encode(), False),
+        "key registered off the curve": (signed_hash, tampered(fat.r, fat.s, off_curve_id), False),
+    }
+    calls = []
+    for digest, blob, _ in cases.values():
+        data = artifact.encode_call("webAuthVerify", digest, blob)
+        calls.append(
+            ("eth_call", [{"from": account.address, "to": validator, "data": "0x" + data.hex()}, "latest"])
+        )
+    answers = node.eth.rpc.batch(calls, return_errors=True)
+    out = []
+    for (name, (_, _, expected)), answer in zip(cases.items(), answers, strict=True):
+        if isinstance(answer, RpcError):
+            got = f"reverted ({answer.message})"
+        else:
+            (valid,) = artifact.decode_output("webAuthVerify", bytes.fromhex(str(answer).removeprefix("0x")))
+            got = str(bool(valid))
+        out.append(ChainVerdict(f"erc4337 validator: {name}", str(expected), got))
     return out

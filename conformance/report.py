@@ -129,7 +129,7 @@ def run_chain() -> list[SourceResult]:
         NodeBinaryNotFound: If anvil is not installed.
         ArtifactNotFound: If the contracts are not built.
     """
-    from conformance.chain import SignatureHarness, era_validator_cases
+    from conformance.chain import SignatureHarness, era_validator_cases, erc4337_validator_cases
     from sso_signer.node import AnvilNode
 
     results = []
@@ -188,11 +188,11 @@ def run_chain() -> list[SourceResult]:
                     ChainRule.NAMES[case.validator_rule],
                     ChainRule.NAMES.get(rule, str(rule)),
                 )
-            for verdict in era_validator_cases(node):
+            for verdict in [*era_validator_cases(node), *erc4337_validator_cases(node)]:
                 result.add(verdict.name, verdict.expected, verdict.got)
 
         results.append(
-            _timed("eip-7951 precompile, both validators' rules, Era WebAuthValidator (anvil)", eip7951)
+            _timed("eip-7951: precompile, both validators (harness and deployed) (anvil)", eip7951)
         )
     return results
 
