@@ -14,7 +14,9 @@ signature over ``authenticatorData ‖ sha256(clientDataJSON)``), turn the asser
 * ``sso-signer, run_preflight=False``: the same without the preflight;
 * ``zksync-sso 0.4.1 + viem``: ``benchmarks/client_throughput_peer.mjs`` under node (noble p256 signs the
   WebAuthn payload; ``passkeyHashSignatureResponseFormat``, ``hashTypedData``, ``serializeTransaction``);
-  its last transaction is parsed and its signature verified here, so the peer is known to do the whole work;
+  its last transaction is parsed and its signature verified here, so the peer is known to do the whole work.
+  Twice: as above, and with @simplewebauthn/server's ``verifyAuthenticationResponse`` on every assertion, as
+  the SDK's ``requestPasskeyAuthentication`` does (sso-era.md §3.2) — the counterpart of the preflight;
 * ``floor``: one sha256 of a typical clientDataJSON plus one P-256 ECDSA-SHA256 signature with OpenSSL through
   ``cryptography``, the cryptography no pipeline can avoid.
 """
@@ -53,6 +55,7 @@ class Figures:
     sdk: float
     sdk_without_preflight: float
     typescript: float | None
+    typescript_verifying: float | None
     floor: float
     sdk_over_typescript: float | None
     floor_over_sdk: float
@@ -110,7 +113,7 @@ def floor_rate(n: int) -> float:
     return best_rate(work, n)
 
 
-def typescript_rate(n: int) -> float | None:
+def typescript_rate(n: int, *, verify: bool = False) -> float | None:
     """Run the node peer, check that its last transaction verifies under its key, return its rate.
 
     Returns:
@@ -119,9 +122,8 @@ def typescript_rate(n: int) -> float | None:
     node = node_binary()
     if node is None:
         return None
-    result = subprocess.run(
-        [node, str(PEER), str(n)], cwd=ROOT, capture_output=True, text=True, check=True, timeout=600
-    )
+    argv = [node, str(PEER), str(n)] + (["verify"] if verify else [])
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True, timeout=600)
     answer = json.loads(result.stdout)
     tx = Eip712Transaction.parse(bytes.fromhex(answer["lastTransaction"][2:]))
     envelope = decode_era_custom_signature(tx.custom_signature)
@@ -149,27 +151,33 @@ def measure(n: int) -> Figures:
     sdk = sdk_rate(n, preflight=True)
     bare = sdk_rate(n, preflight=False)
     ts = typescript_rate(n)
+    ts_verifying = typescript_rate(n, verify=True)
     floor = floor_rate(n)
     return Figures(
         n=n,
         sdk=sdk,
         sdk_without_preflight=bare,
         typescript=ts,
+        typescript_verifying=ts_verifying,
         floor=floor,
-        sdk_over_typescript=sdk / ts if ts else None,
+        sdk_over_typescript=sdk / ts_verifying if ts_verifying else None,
         floor_over_sdk=floor / sdk,
     )
 
 
 def print_figures(f: Figures) -> None:
     """Print the table of :func:`measure`."""
-    ts = f.typescript
+    def peer_row(name: str, rate: float | None) -> list[object]:
+        if rate is None:
+            return [name, "node not found", "-", "-"]
+        return [name, rate, rate / f.sdk, f.floor / rate]
+
     rows: list[list[object]] = [
         ["sso-signer (preflight on, default)", f.sdk, 1.0, f.floor / f.sdk],
+        peer_row("zksync-sso 0.4.1 + viem, verifying (as the SDK)", f.typescript_verifying),
         ["sso-signer (run_preflight=False)", f.sdk_without_preflight, f.sdk_without_preflight / f.sdk,
          f.floor / f.sdk_without_preflight],
-        ["zksync-sso 0.4.1 + viem (node)", ts if ts is not None else "node not found",
-         ts / f.sdk if ts else "-", f.floor / ts if ts else "-"],
+        peer_row("zksync-sso 0.4.1 + viem, no verification", f.typescript),
         ["floor: sha256 + P-256 sign (OpenSSL)", f.floor, f.floor / f.sdk, 1.0],
     ]
     print_table(
@@ -177,8 +185,11 @@ def print_figures(f: Figures) -> None:
         ["pipeline", "tx/s", "x sso-signer", "floor / this"],
         rows,
     )
-    if f.sdk_over_typescript is not None:
-        print(f"sso-signer / TS SDK = {f.sdk_over_typescript:.1f}x (goal >= 5x)")
+    if f.sdk_over_typescript is not None and f.typescript is not None:
+        print(
+            f"sso-signer / TS SDK = {f.sdk_over_typescript:.1f}x both verifying, "
+            f"{f.sdk_without_preflight / f.typescript:.1f}x neither verifying (goal >= 5x)"
+        )
     print(f"floor / sso-signer = {f.floor_over_sdk:.1f}x (goal <= 3x)")
 
 

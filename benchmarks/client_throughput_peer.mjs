@@ -1,15 +1,19 @@
 // Benchmark peer: the client pipeline of benchmarks/client_throughput.py done with the published SDK
 // (npm zksync-sso 0.4.1) and viem 2.30.0, in node. The SDK has no headless passkey, so the WebAuthn payload
 // is signed with @noble/curves p256 and built the way the Python headless passkey builds it.
-//   node benchmarks/client_throughput_peer.mjs N
+//   node benchmarks/client_throughput_peer.mjs N [verify]
+// With "verify", each assertion is also checked with @simplewebauthn/server's verifyAuthenticationResponse,
+// as the SDK's requestPasskeyAuthentication does before formatting the signature (sso-era.md §3.2).
 // stdout: one JSON object {n, seconds, txPerSecond, publicKey: {x, y}, lastTransaction}.
 import { createHash, randomBytes } from "node:crypto";
 import { p256 } from "@noble/curves/p256";
 import { hashTypedData } from "viem";
 import { chainConfig, serializeTransaction } from "viem/zksync";
+import { verifyAuthenticationResponse } from "@simplewebauthn/server";
 import { passkeyHashSignatureResponseFormat } from "zksync-sso/utils";
 
 const n = Number.parseInt(process.argv[2] ?? "200", 10);
+const verify = process.argv[3] === "verify";
 const RP_ID = "localhost";
 const ORIGIN = "http://localhost:5173";
 const ACCOUNT = "0x1111111111111111111111111111111111111111";
@@ -23,9 +27,16 @@ const hexToBytes = (h) => Buffer.from(h.slice(2), "hex");
 const privateKey = p256.utils.randomPrivateKey();
 const publicKey = p256.getPublicKey(privateKey, false); // 0x04 || x || y
 const credentialId = randomBytes(32);
+// COSE_Key (EC2, ES256, P-256) of the key, as a registration would have stored it.
+const cose = Buffer.concat([
+  Buffer.from("a5010203262001215820", "hex"),
+  publicKey.slice(1, 33),
+  Buffer.from("225820", "hex"),
+  publicKey.slice(33, 65),
+]);
 let counter = 0;
 
-function signOne(nonce) {
+async function signOne(nonce) {
   const tx = {
     type: "eip712",
     chainId: CHAIN_ID,
@@ -52,18 +63,32 @@ function signOne(nonce) {
   // noble hashes the message with sha256 itself (prehash) and returns a low-s signature by default;
   // the SDK's unwrapEC2Signature still normalises, as with a real authenticator.
   const der = p256.sign(message, privateKey, { prehash: true }).toDERRawBytes();
-  const customSignature = passkeyHashSignatureResponseFormat(
-    b64url(credentialId),
-    { authenticatorData: b64url(authData), clientDataJSON: b64url(clientDataJSON), signature: b64url(der) },
-    { passkey: VALIDATOR },
-  );
+  const response = {
+    authenticatorData: b64url(authData),
+    clientDataJSON: b64url(clientDataJSON),
+    signature: b64url(der),
+  };
+  if (verify) {
+    const id = b64url(credentialId);
+    const result = await verifyAuthenticationResponse({
+      response: { id, rawId: id, type: "public-key", response, clientExtensionResults: {} },
+      expectedChallenge: b64url(digest),
+      expectedOrigin: ORIGIN,
+      expectedRPID: RP_ID,
+      credential: { id, publicKey: cose, counter: 0 },
+    });
+    if (!result.verified) throw new Error("the assertion did not verify");
+  }
+  const customSignature = passkeyHashSignatureResponseFormat(b64url(credentialId), response, {
+    passkey: VALIDATOR,
+  });
   return serializeTransaction({ ...tx, customSignature });
 }
 
-for (let i = 0; i < Math.min(20, n); i += 1) signOne(i); // warm-up (JIT)
+for (let i = 0; i < Math.min(20, n); i += 1) await signOne(i); // warm-up (JIT)
 const start = process.hrtime.bigint();
 let last = "0x";
-for (let i = 0; i < n; i += 1) last = signOne(i);
+for (let i = 0; i < n; i += 1) last = await signOne(i);
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
 process.stdout.write(
   JSON.stringify({
