@@ -49,19 +49,17 @@ def exit_code_for(error: BaseException) -> ExitCode:
 
     Reverts and rejections are remote answers but mean "the operation failed" (1), not "the node failed" (4).
     """
-    from sso_signer.rpc import ExecutionReverted, TransactionRejected, TransactionReverted
-
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
-    if isinstance(error, TransactionReverted | ExecutionReverted | TransactionRejected):
-        return ExitCode.FAILED
     try:
         from sso_signer.erc4337 import BundlerError
-
-        if isinstance(error, BundlerError):
-            return ExitCode.FAILED  # the bundler refused the operation (AA codes): the operation failed
-    except ImportError:  # pragma: no cover - the room is part of the package
-        pass
+        from sso_signer.rpc import ExecutionReverted, TransactionRejected, TransactionReverted
+    except Exception:  # noqa: BLE001 - a broken install must still yield an exit code, not a second traceback
+        return ExitCode.FAILED
+    if isinstance(error, TransactionReverted | ExecutionReverted | TransactionRejected):
+        return ExitCode.FAILED
+    if isinstance(error, BundlerError):
+        return ExitCode.FAILED  # the bundler refused the operation (AA codes): the operation failed
     if isinstance(error, InvalidInputError):
         return ExitCode.USAGE
     if isinstance(error, ConfigurationError):
