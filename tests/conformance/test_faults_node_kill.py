@@ -11,12 +11,9 @@ re-sent (never re-signed) and mined. Without the relay, a node that is down befo
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import socket
-import socketserver
-import threading
 import time
 from collections.abc import Iterator
 from unittest import mock
@@ -27,6 +24,7 @@ from eth_typing import HexStr
 
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
 from sso_signer.rpc import EthClient, RetryPolicy, SendOutcomeUnknown, SendStatus
+from tests.conformance.relay import KillingRelay, running_relay
 
 pytestmark = pytest.mark.chain
 
@@ -37,70 +35,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class KillingRelay(socketserver.ThreadingTCPServer):
-    """Forwards HTTP requests to ``127.0.0.1:upstream_port``; kills the node on the first raw send."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, upstream_port: int) -> None:
-        super().__init__(("127.0.0.1", 0), _RelayHandler)
-        self.upstream_port = upstream_port
-        self.kill_mode: str | None = None  # "before" / "after" the node sees the send
-        self.victim_pid: int | None = None
-        self.sends_seen: list[bytes] = []  # raw sends bodies that reached the relay
-        self.node_answers: list[bytes] = []  # what the node answered to a send the relay then dropped
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def kill_node(self) -> None:
-        assert self.victim_pid is not None
-        os.kill(self.victim_pid, signal.SIGKILL)  # AnvilNode, the process's owner, reaps it at stop()
-
-
-class _RelayHandler(socketserver.StreamRequestHandler):
-    server: KillingRelay
-
-    def handle(self) -> None:
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            chunk = self.rfile.readline()
-            if not chunk:
-                return
-            head += chunk
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        body = self.rfile.read(length)
-        relay = self.server
-        is_send = b"eth_sendRawTransaction" in body
-        if is_send:
-            relay.sends_seen.append(body)
-        mode = relay.kill_mode if is_send else None
-        if mode is not None:
-            relay.kill_mode = None  # one kill per test
-        if mode == "before":
-            relay.kill_node()
-        try:
-            upstream = http.client.HTTPConnection("127.0.0.1", relay.upstream_port, timeout=10)
-            upstream.request("POST", "/", body=body, headers={"Content-Type": "application/json"})
-            answer = upstream.getresponse()
-            status, data = answer.status, answer.read()
-            upstream.close()
-        except OSError:
-            return  # the node is gone: drop the client connection without an answer, like a TCP balancer
-        if mode == "after":
-            relay.node_answers.append(data)
-            relay.kill_node()
-            return  # the node executed the send; its answer is lost with it
-        head = b"HTTP/1.1 %d OK\r\nContent-Type: application/json\r\n" % status
-        head += b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(data)
-        self.wfile.write(head + data)
 
 
 @pytest.fixture
@@ -122,14 +56,8 @@ def first_node(port: int) -> Iterator[AnvilNode]:
 
 @pytest.fixture
 def relay(port: int) -> Iterator[KillingRelay]:
-    server = KillingRelay(port)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running_relay(port) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _funded_account(node: AnvilNode) -> LocalAccount:
