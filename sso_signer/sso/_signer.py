@@ -241,6 +241,8 @@ class PasskeySigner(abc.ABC):
         if not isinstance(provider, AssertionProvider | AsyncAssertionProvider):
             raise SsoSignerConfigError("provider must implement get_assertion() or aget_assertion()")
         self._provider = provider
+        # Checked once: a runtime Protocol isinstance check costs more than the rest of the signer's own work.
+        self._sync_provider = isinstance(provider, AssertionProvider)
         self.run_preflight = run_preflight
 
     def __repr__(self) -> str:
@@ -334,9 +336,9 @@ class PasskeySigner(abc.ABC):
             PreflightError: If the signature would fail on-chain.
         """
         request = self._request(digest, purpose)
-        if not isinstance(self._provider, AssertionProvider):
+        if not self._sync_provider:
             raise SsoSignerConfigError("this assertion provider is async-only: use the asign_* methods")
-        return self._finish(request, self._provider.get_assertion(request))
+        return self._finish(request, self._provider.get_assertion(request))  # type: ignore[union-attr]
 
     async def asign_digest(self, digest: bytes, *, purpose: str = "hash") -> FatSignature:
         """Async variant of :meth:`sign_digest`; a sync-only provider runs in a worker thread."""
