@@ -36,3 +36,11 @@ async def test_pool_size_reaches_httpx(size: int | None) -> None:
     finally:
         sync.close()
         await asynchronous.aclose()
+
+
+def test_sniffio_is_installed_for_httpcore() -> None:
+    # httpcore imports sniffio lazily for every async lock; when it is missing each request pays a failed
+    # import (a scan of sys.path), which benchmarks/concurrency.py showed as a fifth of the client's CPU.
+    import importlib.util
+
+    assert importlib.util.find_spec("sniffio") is not None
