@@ -103,6 +103,8 @@ DEVICE_VERDICTS: dict[str, tuple[str, bool | None, str]] = {
         None,
         "ES256, UV, origin among the allowed ones",
     ),
+    "test_verify_registration_response.py::test_raises_when_root_cert_invalid_for_response": (
+        "accepted", None, "packed, ES256, UV: upstream fails it only by pinning an unrelated root for 'packed'; the SDK pins no attestation roots"),
     "test_verify_registration_response.py::test_verifies_registration_over_cable": (
         "accepted",
         None,
@@ -174,6 +176,12 @@ DEVICE_VERDICTS: dict[str, tuple[str, bool | None, str]] = {
         None,
         "EdDSA (OKP) credential key",
     ),
+    "test_verify_registration_response_pqc.py::test_verify_pqc_ml_dsa_44_packed_response": (
+        "UnsupportedAlgorithm", None, "ML-DSA-44 credential key"),
+    "test_verify_registration_response_pqc.py::test_verify_pqc_ml_dsa_65_packed_response": (
+        "UnsupportedAlgorithm", None, "ML-DSA-65 credential key"),
+    "test_verify_registration_response_pqc.py::test_verify_pqc_ml_dsa_87_packed_response": (
+        "UnsupportedAlgorithm", None, "ML-DSA-87 credential key"),
     "test_verify_registration_response_tpm.py::test_verify_attestation_surface_pro_4": (
         "InvalidEncoding",
         None,

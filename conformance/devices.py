@@ -104,6 +104,20 @@ def _evaluate(node: ast.expr, env: Mapping[str, Any]) -> Any:
     raise _NotLiteral(ast.unparse(node)[:60])
 
 
+# Arguments that carry the fixture itself (the others are options of the upstream library).
+_FIXTURE_FIELDS = frozenset(
+    {
+        "credential",
+        "expected_challenge",
+        "expected_rp_id",
+        "expected_origin",
+        "credential_public_key",
+        "credential_current_sign_count",
+    }
+)
+_UNREAD = "<not a literal: an option of the upstream library>"
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceFixture:
     """One captured fixture.
@@ -162,7 +176,18 @@ def _walk_function(
                 count += 1
                 name = f"{file}::{fn.name}" + (f"#{count}" if count > 1 else "")
                 try:
-                    args: dict[str, Any] = {k.arg: _evaluate(k.value, env) for k in node.keywords if k.arg}
+                    args: dict[str, Any] = {}
+                    for keyword in node.keywords:
+                        if keyword.arg is None:
+                            continue
+                        try:
+                            args[keyword.arg] = _evaluate(keyword.value, env)
+                        except _NotLiteral:
+                            # Options the SDK has no counterpart for (an algorithm allow-list, a pinned
+                            # root store) need not be literal; the fixture's own fields must be.
+                            if keyword.arg in _FIXTURE_FIELDS:
+                                raise
+                            args[keyword.arg] = _UNREAD
                     for i, arg in enumerate(node.args):
                         args[f"arg{i}"] = _evaluate(arg, env)
                     if kind == "cose-signature":
