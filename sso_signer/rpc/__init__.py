@@ -26,7 +26,7 @@ from sso_signer.rpc._errors import (
     TransactionReverted,
 )
 from sso_signer.rpc._eth import AsyncEthClient, EthClient, eth_flows
-from sso_signer.rpc._flow import Batch, Flow, Sleep, run_flow, run_flow_async
+from sso_signer.rpc._flow import Batch, Flow, Sleep, gather, run_flow, run_flow_async
 from sso_signer.rpc._revert import ERROR_SELECTOR, PANIC_SELECTOR, RevertData, RevertKind
 from sso_signer.rpc._types import (
     BlockId,
@@ -83,6 +83,7 @@ __all__ = [
     "encode_quantity",
     "encode_tx_request",
     "eth_flows",
+    "gather",
     "is_idempotent",
     "local_tx_hash",
     "parse_address",
