@@ -37,9 +37,10 @@ from sso_signer.erc4337 import (
     encode_execute,
     encode_execute_batch,
     encode_execute_single,
+    entry_point_flows,
     user_operation_hash,
 )
-from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, Receipt
+from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, Flow, Receipt, eth_flows, gather
 from sso_signer.sso._errors import AccountMismatch, InvalidInitData, SsoSignerConfigError
 from sso_signer.sso._msa_stack import MsaDeployment
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, PasskeyOwner, validator_init_data
@@ -202,6 +203,14 @@ def _draft(
         paymaster=paymaster,
         paymaster_data=paymaster_data,
     )
+
+
+def _state_flow(address: str, entry_point: str, nonce_key: int) -> Flow[tuple[bool, int]]:
+    """Whether the account has code, and its EntryPoint nonce: one JSON-RPC batch, one round trip."""
+    code, nonce = yield from gather(
+        eth_flows.get_code(address), entry_point_flows.get_nonce(entry_point, address, nonce_key)
+    )
+    return bool(code), int(nonce)
 
 
 def _account_created(receipt: Receipt, factory: str) -> str:
@@ -446,14 +455,14 @@ class MsaPasskeyAccount:
             InvalidExecuteCalldata, InvalidUserOperationAddress: If a call is malformed.
         """
         call_data = _call_data(calls, batch)
-        deployed = self.is_deployed()
+        deployed, nonce = self.eth.run(_state_flow(self.address, self.deployment.entry_point, nonce_key))
         if not deployed and self.factory_data is None:
             raise SsoSignerConfigError(f"{self.address} has no code and no factory data to create it")
         if gas_price is None:
             gas_price = self.bundler.get_user_operation_gas_price().standard
         op = _draft(
             self.address,
-            self.get_nonce(nonce_key),
+            nonce,
             call_data,
             gas_price,
             None if deployed else (self.deployment.factory, self.factory_data or b""),
@@ -696,14 +705,15 @@ class AsyncMsaPasskeyAccount:
     ) -> UserOperation:
         """See :meth:`MsaPasskeyAccount.build_user_operation`."""
         call_data = _call_data(calls, batch)
-        deployed = await self.is_deployed()
+        state = _state_flow(self.address, self.deployment.entry_point, nonce_key)
+        deployed, nonce = await self.eth.run(state)
         if not deployed and self.factory_data is None:
             raise SsoSignerConfigError(f"{self.address} has no code and no factory data to create it")
         if gas_price is None:
             gas_price = (await self.bundler.get_user_operation_gas_price()).standard
         op = _draft(
             self.address,
-            await self.get_nonce(nonce_key),
+            nonce,
             call_data,
             gas_price,
             None if deployed else (self.deployment.factory, self.factory_data or b""),
