@@ -1,4 +1,4 @@
-# ruff: noqa: N818  (classes are named after the failed check, as docs/architecture.md asks)
+# Classes are named after the failed check, as docs/architecture.md asks (N818 is off project-wide).
 """Concrete errors of the ``sso_signer.zksync`` room.
 
 Each class is named after the check that failed, so callers can branch on the class instead of the message.
