@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in targets:
             print(f"{t.name}{'  (round trip)' if t.roundtrip else ''}")
         return 0 if targets else 2
-    per_target = max(1, args.examples // len(targets))
+    per_target = max(1, -(-args.examples // len(targets)))  # rounded up: the total is at least --examples
     print(
         f"fuzz campaign: {len(targets)} targets x {per_target:,} examples, {args.jobs} jobs, seed {args.seed}"
     )
