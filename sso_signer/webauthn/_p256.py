@@ -124,6 +124,8 @@ class P256PublicKey:
             UnsupportedAlgorithm: If the key is not ES256 on P-256 (RSA, EdDSA, other curves).
             PointNotOnCurve: If the coordinates are off the curve.
         """
+        if type(data) is bytes:
+            return _parse_cose_cached(data)
         from sso_signer.webauthn._cose import parse_cose_key  # late: _cose builds on this module
 
         return parse_cose_key(data)
@@ -175,6 +177,15 @@ class P256PublicKey:
 
 # Stateless, so one instance serves every call.
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cose_cached(data: bytes) -> P256PublicKey:
+    # A relying party re-reads the same stored COSE keys on every ceremony (CBOR decode + on-curve check were
+    # a quarter of one). The result is immutable; errors are not cached and surface on every call.
+    from sso_signer.webauthn._cose import parse_cose_key
+
+    return parse_cose_key(data)
 
 
 @functools.lru_cache(maxsize=256)

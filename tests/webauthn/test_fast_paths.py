@@ -15,6 +15,7 @@ from sso_signer.webauthn import (
     CounterRegression,
     EcdsaSignature,
     HeadlessPasskey,
+    InvalidCbor,
     P256PublicKey,
     SignatureInvalid,
     verify_assertion,
@@ -70,3 +71,15 @@ def test_verify_assertion_rejects_the_same_with_or_without_py_webauthn(cross_che
         verify_assertion(good, later, expected_challenge=b"\x01" * 32, **kwargs)
     with pytest.raises(ChallengeMismatch):
         verify_assertion(good, credential, expected_challenge=b"\x02" * 32, **kwargs)
+
+
+def test_cose_parsing_is_cached_but_errors_are_not() -> None:
+    key = HeadlessPasskey.generate(rp_id="example.com", origin="https://example.com").public_key
+    cose = key.to_cose()
+    assert P256PublicKey.from_cose(cose) == key
+    assert P256PublicKey.from_cose(cose) == key  # the cached answer
+    assert P256PublicKey.from_cose(bytearray(cose)) == key  # type: ignore[arg-type]  # full path
+    broken = cose[:-1]
+    for _ in range(2):  # a refusal is raised every time, never remembered as a key
+        with pytest.raises(InvalidCbor):
+            P256PublicKey.from_cose(broken)
