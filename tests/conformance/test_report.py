@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from conformance import report
@@ -107,3 +111,20 @@ def test_chain_half_has_zero_disagreements() -> None:
     der = next(r for r in results if r.source.startswith("wycheproof-der"))
     # (Era validator rule, precompile answer, ERC-4337 validator verdict per case)
     assert der.run == 3 * sum(1 for c in load_wycheproof("der") if c.chain_words() is not None)
+
+
+def test_report_runs_as_a_module() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance.report", "--no-chain"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {line.split(" (")[0]: line.split() for line in done.stdout.splitlines()[1:-1]}
+    assert set(rows) >= {"wycheproof-der", "wycheproof-p1363", "nist-sigver"}
+    # run, agreed, disagreed columns of the DER row
+    assert rows["wycheproof-der"][-5:-2] == ["484", "484", "0"]
