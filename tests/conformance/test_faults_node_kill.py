@@ -23,7 +23,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
-from sso_signer.rpc import EthClient, RetryPolicy, SendOutcomeUnknown, SendStatus
+from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy, SendOutcomeUnknown, SendStatus
 from tests.conformance.relay import KillingRelay, running_relay
 
 pytestmark = pytest.mark.chain
@@ -66,6 +66,8 @@ def _funded_account(node: AnvilNode) -> LocalAccount:
 
 
 def _restart(port: int) -> AnvilNode:
+    # The killed node's listening socket must be gone before a new node can bind the same port.
+    _wait_refused(port)
     return AnvilNode(hardfork="osaka", port=port).start()
 
 
@@ -175,3 +177,32 @@ def test_node_down_before_the_send_is_not_sent(first_node: AnvilNode, port: int)
         assert client.wait_for_receipt(bytes(signed.hash), timeout=30).status == 1
     finally:
         second.stop()
+
+
+async def test_async_client_node_killed_after_the_send_is_unknown(
+    first_node: AnvilNode, relay: KillingRelay, port: int
+) -> None:
+    account = _funded_account(first_node)
+    relay.victim_pid = first_node.pid
+    relay.kill_mode = "after"
+    client = AsyncEthClient(
+        relay.url, timeout=5.0, retry=RetryPolicy(attempts=3, backoff=0.05, max_backoff=0.1)
+    )
+    try:
+        with (
+            mock.patch.object(account, "sign_transaction", wraps=account.sign_transaction) as spy,
+            pytest.raises(SendOutcomeUnknown) as caught,
+        ):
+            await client.send_transaction(account, RECIPIENT, value=1)
+        assert spy.call_count == 1
+        assert caught.value.tx_hash is not None
+        assert ("0x" + caught.value.tx_hash.hex()).encode() in relay.node_answers[0]
+        second = _restart(port)
+        try:
+            outcome = await client.try_send_raw_transaction(caught.value.raw_transaction)
+            assert outcome.status is SendStatus.SENT
+            assert (await client.wait_for_receipt(caught.value.tx_hash, timeout=30)).status == 1
+        finally:
+            second.stop()
+    finally:
+        await client.aclose()
