@@ -24,6 +24,8 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("round_trips.py", [], ["--no-bundler"]),
     ("concurrency.py", ["--per-account", "3"], ["--accounts", "5", "--per-account", "1", "--levels", "1", "5",
                                                 "--sign-n", "20"]),
+    ("passkey_user_operations.py", ["--accounts", "100", "--per-bundle", "50"],
+     ["--accounts", "4", "--per-bundle", "2"]),
 ]
 
 

@@ -124,3 +124,14 @@ def test_concurrency_reports_rates_and_cpu() -> None:
         assert run["client_cpu"] >= 0
     assert figures["eoa_sign_rate"] > 0
     assert figures["passkey_sign_rate"] > 0
+
+
+@pytest.mark.chain
+def test_passkey_user_operations_all_succeed_on_chain() -> None:
+    _need_anvil()
+    _need_artifacts("WebAuthnValidator", "ModularSmartAccount", "MSABeacon", "MSAFactory")
+    figures = _json("passkey_user_operations.py", "--accounts", "3", "--per-bundle", "2")
+    assert figures["succeeded"] == figures["accounts"] == 3  # every UserOperationEvent says success
+    assert figures["gas_per_operation"] > 7_355  # at least the P-256 verification of each
+    for key in ("build_rate", "sign_rate", "submit_rate", "overall_rate"):
+        assert figures[key] > 0, key
