@@ -43,6 +43,7 @@ _DEFAULT_ID_LENGTH = 32
 
 
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # stateless: one instance for every signature
+_FLAGS: dict[tuple[bool, bool, bool, bool], AuthenticatorFlags] = {}
 
 
 class HeadlessPasskey:
@@ -221,6 +222,14 @@ class HeadlessPasskey:
     # -- ceremonies -----------------------------------------------------------------------------------------
 
     def _flags(self, user_present: bool, user_verified: bool) -> AuthenticatorFlags:
+        # IntFlag arithmetic is slow and the answer depends only on the four booleans: memoised.
+        key = (bool(user_present), bool(user_verified), self._backup_eligible, self._backup_state)
+        cached = _FLAGS.get(key)
+        if cached is None:
+            cached = _FLAGS[key] = self._compute_flags(user_present, user_verified)
+        return cached
+
+    def _compute_flags(self, user_present: bool, user_verified: bool) -> AuthenticatorFlags:
         flags = AuthenticatorFlags(0)
         if user_present:
             flags |= AuthenticatorFlags.UP

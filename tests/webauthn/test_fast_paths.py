@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sso_signer.webauthn import (
+    AuthenticatorData,
+    AuthenticatorFlags,
     ChallengeMismatch,
     CollectedClientData,
     CounterRegression,
@@ -83,3 +85,17 @@ def test_cose_parsing_is_cached_but_errors_are_not() -> None:
     for _ in range(2):  # a refusal is raised every time, never remembered as a key
         with pytest.raises(InvalidCbor):
             P256PublicKey.from_cose(broken)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 255), st.integers(0, (1 << 32) - 1), st.text(min_size=1, max_size=30))
+def test_created_authenticator_data_equals_parsed(flag_bits: int, counter: int, rp_id: str) -> None:
+    created = AuthenticatorData.create(rp_id=rp_id, flags=AuthenticatorFlags(flag_bits), counter=counter)
+    parsed = AuthenticatorData(bytes(created))
+    assert bytes(created) == bytes(parsed)
+    assert created.rp_id_hash == parsed.rp_id_hash
+    assert created.flags == parsed.flags
+    assert type(created.flags) is type(parsed.flags)
+    assert created.counter == parsed.counter
+    assert created.attested_credential is parsed.attested_credential is None
+    assert created.extensions is parsed.extensions is None
