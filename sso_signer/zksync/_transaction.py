@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import rlp
+from eth_hash.auto import keccak as _keccak256  # eth-utils' own backend, minus its wrapper
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from rlp.codec import consume_length_prefix
@@ -236,8 +237,8 @@ class Eip712Transaction:
             _keccak(b"".join(self.factory_dep_hashes)),
             _keccak(paymaster.paymaster_input if paymaster is not None else b""),
         )
-        struct_hash = keccak(b"".join(words))
-        return bytes(keccak(b"\x19\x01" + _domain_separator(self.chain_id) + struct_hash))
+        struct_hash = _keccak256(b"".join(words))
+        return _keccak256(b"\x19\x01" + _domain_separator(self.chain_id) + struct_hash)
 
     def transaction_hash(self) -> bytes:
         """The L2 transaction hash a node reports: ``keccak256(signedHash || keccak256(customSignature))``.
@@ -437,7 +438,7 @@ def _address_word(address: str) -> bytes:
 
 
 def _keccak(data: bytes) -> bytes:
-    return _EMPTY_KECCAK if not data else bytes(keccak(data))
+    return _EMPTY_KECCAK if not data else _keccak256(data)
 
 
 @functools.lru_cache(maxsize=64)
@@ -464,7 +465,7 @@ def _rlp_encode(item: int | bytes | list[Any]) -> bytes:
     inference for these few plain items.
     """
     if isinstance(item, list):
-        body = b"".join(_rlp_encode(x) for x in item)
+        body = b"".join([_rlp_encode(x) for x in item])
         return _rlp_length(len(body), 0xC0) + body
     if isinstance(item, int):  # minimal big-endian, zero is the empty string
         item = item.to_bytes((item.bit_length() + 7) // 8, "big")
