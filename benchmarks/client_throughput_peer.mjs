@@ -4,7 +4,7 @@
 //   node benchmarks/client_throughput_peer.mjs N [verify]
 // With "verify", each assertion is also checked with @simplewebauthn/server's verifyAuthenticationResponse,
 // as the SDK's requestPasskeyAuthentication does before formatting the signature (sso-era.md §3.2).
-// stdout: one JSON object {n, seconds, txPerSecond, publicKey: {x, y}, lastTransaction}.
+// stdout: one JSON object {n, seconds (best of three runs), txPerSecond, publicKey: {x, y}, lastTransaction}.
 import { createHash, randomBytes } from "node:crypto";
 import { p256 } from "@noble/curves/p256";
 import { hashTypedData } from "viem";
@@ -85,11 +85,15 @@ async function signOne(nonce) {
   return serializeTransaction({ ...tx, customSignature });
 }
 
-for (let i = 0; i < Math.min(20, n); i += 1) await signOne(i); // warm-up (JIT)
-const start = process.hrtime.bigint();
+for (let i = 0; i < Math.min(50, n); i += 1) await signOne(i); // warm-up (JIT)
+// Best of three timed runs, as the Python side measures.
+let seconds = Number.POSITIVE_INFINITY;
 let last = "0x";
-for (let i = 0; i < n; i += 1) last = await signOne(i);
-const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+for (let run = 0; run < 3; run += 1) {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i += 1) last = await signOne(i);
+  seconds = Math.min(seconds, Number(process.hrtime.bigint() - start) / 1e9);
+}
 process.stdout.write(
   JSON.stringify({
     n,
