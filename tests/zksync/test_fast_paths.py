@@ -6,13 +6,14 @@ see benchmarks/README.md); eth-account's EIP-712 encoder and the ``rlp`` package
 
 from __future__ import annotations
 
+import pytest
 import rlp
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sso_signer.zksync import Eip712Transaction
+from sso_signer.zksync import Eip712Transaction, InvalidFieldType
 from sso_signer.zksync._transaction import _rlp_encode
 from tests.zksync.strategies import transactions
 
@@ -47,3 +48,17 @@ def test_long_lengths() -> None:
     for size in (55, 56, 255, 256, 70_000):
         assert _rlp_encode(b"\x01" * size) == rlp.encode(b"\x01" * size)
         assert _rlp_encode([b"\x01" * size]) == rlp.encode([b"\x01" * size])
+
+
+@settings(max_examples=100, deadline=None)
+@given(transactions(), st.binary(max_size=300))
+def test_replacing_the_signature_equals_dataclasses_replace(tx: Eip712Transaction, signature: bytes) -> None:
+    import dataclasses
+
+    fast = tx.replace(custom_signature=signature)
+    assert fast == dataclasses.replace(tx, custom_signature=signature)
+    assert type(fast) is Eip712Transaction
+    assert fast.serialize() == dataclasses.replace(tx, custom_signature=signature).serialize()
+    assert tx.replace(custom_signature=bytearray(signature)).custom_signature == signature  # copied to bytes
+    with pytest.raises(InvalidFieldType):
+        tx.replace(custom_signature="0x00")
