@@ -23,6 +23,10 @@ MAX_CLIENT_DATA_JSON = 8192
 _RESERVED = ("type", "challenge", "origin", "crossOrigin")
 
 
+_json_string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes for a str
+_CROSS_ORIGIN: dict[bool | None, str] = {None: "", False: ',"crossOrigin":false', True: ',"crossOrigin":true'}
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
@@ -134,7 +138,15 @@ class CollectedClientData(bytes):
                 raise InvalidClientData(f"extra clientDataJSON key {key!r} is reserved")
             members[key] = value
         # ensure_ascii=False: WebAuthn writes code points as they are, escaping only what JSON must.
-        text = json.dumps(members, separators=(",", ":"), ensure_ascii=False)
+        exact_cross = cross_origin is None or cross_origin is True or cross_origin is False  # not 1, 0, [...]
+        if not extra and isinstance(type, str) and isinstance(origin, str) and exact_cross:
+            # The members json.dumps would write, joined directly (dumps builds an encoder per call).
+            text = (
+                f'{{"type":{_json_string(type)},"challenge":"{members["challenge"]}",'
+                f'"origin":{_json_string(origin)}{_CROSS_ORIGIN[cross_origin]}}}'
+            )
+        else:
+            text = json.dumps(members, separators=(",", ":"), ensure_ascii=False)
         raw = text.encode("utf-8")
         if (
             extra

@@ -18,6 +18,7 @@ from sso_signer.webauthn import (
     EcdsaSignature,
     HeadlessPasskey,
     InvalidCbor,
+    InvalidClientData,
     P256PublicKey,
     SignatureInvalid,
     verify_assertion,
@@ -99,3 +100,12 @@ def test_created_authenticator_data_equals_parsed(flag_bits: int, counter: int, 
     assert created.counter == parsed.counter
     assert created.attested_credential is parsed.attested_credential is None
     assert created.extensions is parsed.extensions is None
+
+
+@pytest.mark.parametrize("cross", [1, 0, "false", [], {}])
+def test_client_data_cross_origin_must_be_a_real_boolean(cross: object) -> None:
+    # The shortcut writes only None/True/False itself; anything else takes the full path and is refused there.
+    with pytest.raises(InvalidClientData):
+        CollectedClientData.create(
+            type="webauthn.get", challenge=b"\x01", origin="https://example.com", cross_origin=cross  # type: ignore[arg-type]
+        )
