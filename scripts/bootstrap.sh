@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what sso-signer needs on a fresh Debian machine (root, Python 3.11, node), idempotently.
 #
-#   scripts/bootstrap.sh [python] [node] [contracts] [browser]     (no argument: python node contracts)
+#   scripts/bootstrap.sh [python] [node] [contracts] [browser] [fixtures]   (no argument: python node contracts)
 #
 # python     .venv with the package (editable) and its dev tools, pinned by constraints.txt
 # node       node_modules from package-lock.json: forge/anvil/cast, solc, Solidity libraries, Alto, TS peers
 # contracts  builds contracts/ with forge (through the npm solc wrapper)
 # browser    Debian's Chromium for the end-to-end tests
+# fixtures   public test vectors for the conformance suite (Wycheproof, NIST, real-device WebAuthn) from PyPI
 # Each step is skipped when its inputs have not changed since it last succeeded.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,9 +59,13 @@ do_browser() {
   fi
 }
 
+do_fixtures() {
+  bash scripts/fetch_fixtures.sh
+}
+
 for step in "${steps[@]}"; do
   case "$step" in
-    python|node|contracts|browser) "do_$step" ;;
-    *) echo "bootstrap: unknown step '$step' (python, node, contracts, browser)" >&2; exit 2 ;;
+    python|node|contracts|browser|fixtures) "do_$step" ;;
+    *) echo "bootstrap: unknown step '$step' (python, node, contracts, browser, fixtures)" >&2; exit 2 ;;
   esac
 done

@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bash scripts/bootstrap.sh python node contracts browser
+bash scripts/bootstrap.sh python node contracts browser fixtures
 echo "== ruff" && .venv/bin/ruff check .
 echo "== mypy --strict" && .venv/bin/mypy
 echo "== pytest" && exec .venv/bin/pytest "$@"
