@@ -23,6 +23,7 @@ from sso_signer.erc4337._errors import (
     BundlerError,
     UnsupportedEntryPoint,
     UserOperationExecutionReverted,
+    UserOperationOutcomeUnknown,
     UserOperationReverted,
     UserOperationTimeout,
     aa_error_class,
@@ -43,6 +44,7 @@ from sso_signer.rpc import (
     RetryPolicy,
     RpcCall,
     RpcError,
+    RpcTransportError,
     Sleep,
     parse_address,
     parse_data,
@@ -343,15 +345,35 @@ class _Flows:
         )
 
     @classmethod
-    def send_user_operation(cls, op: UserOperation, entry_point: str) -> Flow[bytes]:
+    def send_user_operation(
+        cls, op: UserOperation, entry_point: str, chain_id: int | None = None
+    ) -> Flow[bytes]:
         try:
             result = yield from _request("eth_sendUserOperation", (op.to_rpc(), entry_point))
+        except RpcTransportError as exc:
+            if not exc.maybe_delivered:
+                raise  # never reached the bundler: a plain re-send is the whole story
+            if chain_id is None:
+                try:
+                    chain_id = yield from cls.chain_id()
+                except RpcTransportError:
+                    raise exc from None  # the hash needs the chain id and the bundler is gone
+            user_op_hash = user_operation_hash(op, entry_point=entry_point, chain_id=chain_id)
+            raise UserOperationOutcomeUnknown(
+                f"eth_sendUserOperation for 0x{user_op_hash.hex()} may have been delivered ({exc}); poll "
+                "eth_getUserOperationReceipt for that hash or re-send exc.user_operation unchanged, "
+                "do not sign again",
+                user_op_hash=user_op_hash,
+                user_operation=op,
+                attempts=exc.attempts,
+            ) from exc
         except BundlerError as exc:
             # A retried send (the first answer was lost) finds the op already pooled: it was accepted, so
             # answer with its hash instead of failing.
             if "already known" not in exc.reason.lower():
                 raise
-            chain_id = yield from cls.chain_id()
+            if chain_id is None:
+                chain_id = yield from cls.chain_id()
             return user_operation_hash(op, entry_point=entry_point, chain_id=chain_id)
         return parse_hash(result, "userOpHash")
 
@@ -468,14 +490,27 @@ class BundlerClient:
         flow = self.flows.estimate_user_operation_gas(op, self.entry_point, state_override)
         return run_flow(self.rpc, flow)
 
-    def send_user_operation(self, op: UserOperation) -> bytes:
+    def send_user_operation(self, op: UserOperation, *, chain_id: int | None = None) -> bytes:
         """Submit a signed ``op``; returns its userOpHash.
+
+        Re-sending the ``user_operation`` of a :class:`UserOperationOutcomeUnknown` through this method is the
+        safe retry: a bundler that already has it answers "already known", which returns the same hash.
+
+        Args:
+            op: The signed UserOperation.
+            chain_id: The chain the op is signed for; lets a lost answer be reported with the userOpHash
+                without asking the (possibly dead) bundler for its chain id.
+
+        Returns:
+            The userOpHash.
 
         Raises:
             UserOperationRejected: The bundler refused it (bad signature → :class:`SignatureValidationFailed`,
                 no funds → :class:`InsufficientPrefund`, ...).
+            UserOperationOutcomeUnknown: The request went out but no answer came back; the bundler may hold
+                the op (carries ``user_op_hash`` and the signed ``user_operation``).
         """
-        return run_flow(self.rpc, self.flows.send_user_operation(op, self.entry_point))
+        return run_flow(self.rpc, self.flows.send_user_operation(op, self.entry_point, chain_id))
 
     def get_user_operation_receipt(self, user_op_hash: bytes) -> UserOperationReceipt | None:
         """The receipt, or ``None`` while the op is pending or unknown."""
@@ -513,10 +548,15 @@ class BundlerClient:
         return run_flow(self.rpc, flow)
 
     def send_and_wait(
-        self, op: UserOperation, *, timeout: float = DEFAULT_USER_OP_TIMEOUT, check: bool = True
+        self,
+        op: UserOperation,
+        *,
+        timeout: float = DEFAULT_USER_OP_TIMEOUT,
+        check: bool = True,
+        chain_id: int | None = None,
     ) -> UserOperationReceipt:
         """:meth:`send_user_operation` then :meth:`wait_for_user_operation_receipt`."""
-        user_op_hash = self.send_user_operation(op)
+        user_op_hash = self.send_user_operation(op, chain_id=chain_id)
         return self.wait_for_user_operation_receipt(user_op_hash, timeout=timeout, check=check)
 
 
@@ -568,9 +608,9 @@ class AsyncBundlerClient:
         flow = self.flows.estimate_user_operation_gas(op, self.entry_point, state_override)
         return await run_flow_async(self.rpc, flow)
 
-    async def send_user_operation(self, op: UserOperation) -> bytes:
+    async def send_user_operation(self, op: UserOperation, *, chain_id: int | None = None) -> bytes:
         """See :meth:`BundlerClient.send_user_operation`."""
-        return await run_flow_async(self.rpc, self.flows.send_user_operation(op, self.entry_point))
+        return await run_flow_async(self.rpc, self.flows.send_user_operation(op, self.entry_point, chain_id))
 
     async def get_user_operation_receipt(self, user_op_hash: bytes) -> UserOperationReceipt | None:
         """See :meth:`BundlerClient.get_user_operation_receipt`."""
@@ -597,8 +637,13 @@ class AsyncBundlerClient:
         return await run_flow_async(self.rpc, flow)
 
     async def send_and_wait(
-        self, op: UserOperation, *, timeout: float = DEFAULT_USER_OP_TIMEOUT, check: bool = True
+        self,
+        op: UserOperation,
+        *,
+        timeout: float = DEFAULT_USER_OP_TIMEOUT,
+        check: bool = True,
+        chain_id: int | None = None,
     ) -> UserOperationReceipt:
         """See :meth:`BundlerClient.send_and_wait`."""
-        user_op_hash = await self.send_user_operation(op)
+        user_op_hash = await self.send_user_operation(op, chain_id=chain_id)
         return await self.wait_for_user_operation_receipt(user_op_hash, timeout=timeout, check=check)

@@ -6,7 +6,13 @@ reported one, so callers can branch on ``exc.aa_code`` or on the class without p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sso_signer._errors import InvalidInputError, RemoteError, StateError, VerificationError
+from sso_signer.rpc import RpcTransportError
+
+if TYPE_CHECKING:
+    from sso_signer.erc4337._user_operation import UserOperation
 
 __all__ = [
     "AccountCreationFailed",
@@ -31,6 +37,7 @@ __all__ = [
     "SignatureValidationFailed",
     "UnsupportedEntryPoint",
     "UserOperationExecutionReverted",
+    "UserOperationOutcomeUnknown",
     "UserOperationRejected",
     "UserOperationReverted",
     "UserOperationTimeout",
@@ -188,6 +195,33 @@ class UserOperationReverted(RemoteError):
     def __init__(self, message: str, *, receipt: object = None) -> None:
         super().__init__(message)
         self.receipt = receipt
+
+
+class UserOperationOutcomeUnknown(RpcTransportError):
+    """``eth_sendUserOperation`` got no usable answer after the request went out: the bundler may have the op.
+
+    The operation was signed before sending, so re-sending :attr:`user_operation` unchanged (with
+    ``BundlerClient.send_user_operation``, which takes "already known" as success) is safe; signing the same
+    intent again is not. :attr:`user_op_hash` is computed locally, so ``eth_getUserOperationReceipt`` can be
+    polled for it whether or not the bundler answers again. ``maybe_delivered`` is always ``True``.
+
+    Attributes:
+        user_op_hash: The v0.8 userOpHash of :attr:`user_operation`.
+        user_operation: The signed UserOperation that was being sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        user_op_hash: bytes,
+        user_operation: UserOperation,
+        method: str = "eth_sendUserOperation",
+        attempts: int = 1,
+    ) -> None:
+        self.user_op_hash = user_op_hash
+        self.user_operation = user_operation
+        super().__init__(message, method=method, attempts=attempts, maybe_delivered=True)
 
 
 class UserOperationTimeout(RemoteError):

@@ -487,8 +487,16 @@ class MsaPasskeyAccount:
         return op.replace(signature=signature)
 
     def send_user_operation(self, op: UserOperation) -> bytes:
-        """Submit a signed ``op`` to the bundler; returns its userOpHash."""
-        return self.bundler.send_user_operation(op)
+        """Submit a signed ``op`` to the bundler; returns its userOpHash.
+
+        This is also the re-send after :class:`~sso_signer.erc4337.UserOperationOutcomeUnknown`: pass its
+        ``user_operation`` unchanged (no new passkey signature); "already known" returns the same hash.
+
+        Raises:
+            UserOperationRejected: The bundler refused it (typed by AA code).
+            UserOperationOutcomeUnknown: The answer was lost; the bundler may hold the op.
+        """
+        return self.bundler.send_user_operation(op, chain_id=self.deployment.chain_id)
 
     def execute(
         self,
@@ -513,9 +521,11 @@ class MsaPasskeyAccount:
             UserOperationRejected: Simulation or submission failed (typed by AA code).
             UserOperationReverted: Included, but a call reverted.
             UserOperationTimeout: Not included in time.
+            UserOperationOutcomeUnknown: The bundler's answer to the send was lost; the error holds the
+                userOpHash and the signed op to re-send with :meth:`send_user_operation`.
         """
         op = self.sign_user_operation(self.build_user_operation(calls, batch=batch, **build))
-        receipt = self.bundler.send_and_wait(op, timeout=timeout)
+        receipt = self.bundler.send_and_wait(op, timeout=timeout, chain_id=self.deployment.chain_id)
         if self.factory_data is not None and receipt.success:
             self.factory_data = None  # created now; later ops must not carry initCode
         return receipt
@@ -732,6 +742,10 @@ class AsyncMsaPasskeyAccount:
         signature = await self.signer.asign_user_operation(op, entry_point=self.deployment.entry_point)
         return op.replace(signature=signature)
 
+    async def send_user_operation(self, op: UserOperation) -> bytes:
+        """See :meth:`MsaPasskeyAccount.send_user_operation` (also the re-send after a lost answer)."""
+        return await self.bundler.send_user_operation(op, chain_id=self.deployment.chain_id)
+
     async def execute(
         self,
         calls: Sequence[Call | tuple[str, int, bytes]],
@@ -742,7 +756,7 @@ class AsyncMsaPasskeyAccount:
     ) -> UserOperationReceipt:
         """See :meth:`MsaPasskeyAccount.execute`."""
         op = await self.sign_user_operation(await self.build_user_operation(calls, batch=batch, **build))
-        receipt = await self.bundler.send_and_wait(op, timeout=timeout)
+        receipt = await self.bundler.send_and_wait(op, timeout=timeout, chain_id=self.deployment.chain_id)
         if self.factory_data is not None and receipt.success:
             self.factory_data = None
         return receipt

@@ -3,7 +3,7 @@
 The passkey account must have signed once, and the failure must be a typed error that says the operation may
 have been delivered. Alto keeps its mempool in memory, so the accepted operation dies with it; from the
 client's side the outcome is unknown. A truthful report also names the userOpHash to look up and keeps the
-signed operation for a re-send (the SDK does not do that yet: see the xfail at the end, reported to the lead).
+signed operation for a re-send: :class:`UserOperationOutcomeUnknown`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from sso_signer._artifacts import ArtifactNotFound, load_artifact
 from sso_signer._errors import SsoSignerError
-from sso_signer.erc4337 import BundlerClient
+from sso_signer.erc4337 import BundlerClient, UserOperationOutcomeUnknown
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import NodeBinaryNotFound
 from sso_signer.rpc import RetryPolicy, RpcTransportError
@@ -88,10 +88,7 @@ def test_bundler_killed_after_accepting_signs_once_and_says_maybe_delivered(stac
     time.sleep(1.0)
     assert not account.is_deployed()  # the accepted operation died with Alto's in-memory mempool
 
-    reported = getattr(error, "user_op_hash", None)
-    if reported is None:
-        pytest.xfail(
-            "reported to the lead: a lost eth_sendUserOperation answer surfaces as a bare transport error; "
-            "it should name the userOpHash and keep the signed operation for a re-send"
-        )
-    assert reported == accepted_hash
+    assert isinstance(error, UserOperationOutcomeUnknown)
+    assert error.user_op_hash == accepted_hash
+    assert error.user_op_hash == account.user_operation_hash(error.user_operation)
+    assert error.user_operation.signature  # the signed bytes, kept for a re-send

@@ -218,3 +218,66 @@ def test_known_validator_reverts_are_named() -> None:
     assert isinstance(error, AccountValidationReverted)
     assert error.revert_error == 'InvalidClientData("crossOrigin")'
     assert 'InvalidClientData("crossOrigin")' in str(error)
+
+
+def _lost_send_client(sent: list[str], *, already_known_after: int) -> BundlerClient:
+    # The fault: the first eth_sendUserOperation reaches the "bundler" but its answer is lost (read error).
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        sent.append(body["method"])
+        if (
+            body["method"] == "eth_sendUserOperation"
+            and sent.count("eth_sendUserOperation") <= already_known_after
+        ):
+            raise httpx.ReadError("connection reset by peer", request=request)
+        if body["method"] == "eth_sendUserOperation":
+            error = {"code": -32602, "message": "Already known"}
+            return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "error": error})
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": "0x7a69"})
+
+    return BundlerClient(transport=httpx.MockTransport(handler), retry=RetryPolicy(attempts=1))
+
+
+def test_lost_send_answer_names_the_hash_and_keeps_the_signed_op() -> None:
+    from sso_signer.erc4337 import UserOperationOutcomeUnknown, user_operation_hash
+    from sso_signer.rpc import RpcTransportError
+
+    signed = OP.replace(signature=b"\x01" * 65)
+    sent: list[str] = []
+    client = _lost_send_client(sent, already_known_after=1)
+    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+        client.send_user_operation(signed, chain_id=31337)
+    error = caught.value
+    assert isinstance(error, RpcTransportError)
+    assert error.maybe_delivered
+    assert error.user_op_hash == user_operation_hash(signed, chain_id=31337)
+    assert error.user_operation == signed
+    assert isinstance(error.__cause__, RpcTransportError)
+    assert sent == ["eth_sendUserOperation"]  # the chain id was given: no question to a dead bundler
+    # The re-send of the same signed op finds it pooled: same hash, no new signature.
+    assert client.send_user_operation(error.user_operation, chain_id=31337) == error.user_op_hash
+    assert sent == ["eth_sendUserOperation", "eth_sendUserOperation"]
+
+
+def test_lost_send_answer_without_chain_id_asks_the_bundler() -> None:
+    from sso_signer.erc4337 import UserOperationOutcomeUnknown, user_operation_hash
+
+    sent: list[str] = []
+    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+        _lost_send_client(sent, already_known_after=1).send_user_operation(OP)
+    assert caught.value.user_op_hash == user_operation_hash(OP, chain_id=31337)
+    assert sent == ["eth_sendUserOperation", "eth_chainId"]
+
+
+def test_send_that_never_left_stays_a_plain_transport_error() -> None:
+    from sso_signer.erc4337 import UserOperationOutcomeUnknown
+    from sso_signer.rpc import RpcTransportError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = BundlerClient(transport=httpx.MockTransport(handler), retry=RetryPolicy(attempts=1))
+    with pytest.raises(RpcTransportError) as caught:
+        client.send_user_operation(OP, chain_id=31337)
+    assert not isinstance(caught.value, UserOperationOutcomeUnknown)
+    assert not caught.value.maybe_delivered
