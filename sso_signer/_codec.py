@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
+
+from eth_utils.address import to_checksum_address
 
 from sso_signer._errors import InvalidInputError
 
@@ -16,6 +19,7 @@ __all__ = [
     "InvalidEncoding",
     "b64url_decode",
     "b64url_encode",
+    "classify_address_text",
     "hex_decode",
     "hex_encode",
     "int_to_bytes32",
@@ -23,6 +27,7 @@ __all__ = [
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
 _HEX = re.compile(r"^(0x|0X)?[0-9a-fA-F]*$")
+_ADDRESS_TEXT = re.compile(r"^0[xX][0-9a-fA-F]{40}$")
 
 
 class InvalidEncoding(InvalidInputError):
@@ -116,3 +121,25 @@ def int_to_bytes32(value: int, *, field: str = "value") -> bytes:
     if value < 0 or value >= 1 << 256:
         raise InvalidEncoding(f"{field}: {value} does not fit in 32 unsigned bytes")
     return value.to_bytes(32, "big")
+
+
+@functools.lru_cache(maxsize=4096)
+def classify_address_text(text: str) -> tuple[str, bool] | None:
+    """Classify ``0x`` (or ``0X``) + 40 hex digits as an address, once per distinct text.
+
+    EIP-55 costs a keccak, and signers and transaction builders check the same few addresses over and over,
+    so the answer is cached by text. Each room turns the answer into its own typed error.
+
+    Args:
+        text: The candidate address text.
+
+    Returns:
+        ``None`` if ``text`` is not ``0x``/``0X`` + 40 hex digits; otherwise ``(checksummed, case_ok)`` where
+        ``case_ok`` is false for mixed-case digits that are not the EIP-55 checksum (a typo, not a style).
+    """
+    if not _ADDRESS_TEXT.match(text):
+        return None
+    checksummed = str(to_checksum_address("0x" + text[2:]))
+    digits = text[2:]
+    case_ok = digits in (digits.lower(), digits.upper(), checksummed[2:])
+    return checksummed, case_ok

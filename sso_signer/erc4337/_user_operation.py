@@ -17,7 +17,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from sso_signer._codec import InvalidEncoding, hex_decode, hex_encode
+from sso_signer._codec import InvalidEncoding, classify_address_text, hex_decode, hex_encode
 from sso_signer.erc4337._errors import (
     FieldOutOfRange,
     InvalidUserOperationAddress,
@@ -78,16 +78,13 @@ def _check_address(value: object, field: str) -> str:
         raise InvalidUserOperationAddress(
             f"{field}: expected a 20-byte 0x address, got {type(value).__name__}"
         )
-    try:
-        raw = hex_decode(value, field=field, length=20)
-    except InvalidEncoding as exc:
-        raise InvalidUserOperationAddress(f"{field}: expected a 20-byte 0x address ({exc})") from exc
-    if not value.startswith(("0x", "0X")):
-        raise InvalidUserOperationAddress(f"{field}: address must start with 0x")
-    checksummed = to_checksum_address(raw)
-    # Mixed case that is not the EIP-55 checksum is a typo, not a style choice.
-    digits = value[2:]
-    if digits != digits.lower() and digits != digits.upper() and value != checksummed:
+    answer = classify_address_text(value)
+    if answer is None:
+        if not value.startswith(("0x", "0X")):
+            raise InvalidUserOperationAddress(f"{field}: address must start with 0x")
+        raise InvalidUserOperationAddress(f"{field}: expected a 20-byte 0x address, got {value!r}")
+    checksummed, case_ok = answer
+    if not case_ok:
         raise InvalidUserOperationAddress(f"{field}: bad EIP-55 checksum in {value}")
     return checksummed
 

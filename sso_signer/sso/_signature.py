@@ -11,8 +11,6 @@ as the
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +19,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 
+from sso_signer._codec import classify_address_text
 from sso_signer.sso._errors import (
     InvalidCustomSignature,
     InvalidErc4337Signature,
@@ -47,7 +46,6 @@ __all__ = [
 _FAT_TYPES = ("bytes", "bytes", "bytes32[2]", "bytes")
 _SDK_ENVELOPE = ("bytes", "address", "bytes[]")
 _PLAIN_ENVELOPE = ("bytes", "address", "bytes")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 # Everything eth-abi raises on bad input; caught together so no bare error escapes.
 _ABI_ERRORS = (DecodingError, ValueError, TypeError, OverflowError, IndexError)
 
@@ -68,24 +66,13 @@ def checksum_address(value: str, *, field: str = "address") -> str:
     """
     if not isinstance(value, str):
         raise MalformedAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
-    checksummed = _checksummed(value)
-    if checksummed is None:
+    # This room spells the prefix in lower case only.
+    answer = classify_address_text(value) if value.startswith("0x") else None
+    if answer is None:
         raise MalformedAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
-    if checksummed == "":
+    checksummed, case_ok = answer
+    if not case_ok:
         raise MalformedAddress(f"{field}: EIP-55 checksum mismatch for {value}")
-    return checksummed
-
-
-@functools.lru_cache(maxsize=4096)
-def _checksummed(value: str) -> str | None:
-    # EIP-55 costs a keccak and a signer checks the same validator address on every signature: cached by
-    # text. None: not an address; "": mixed case with a wrong checksum.
-    if not _ADDRESS.match(value):
-        return None
-    checksummed = str(to_checksum_address(value))
-    body = value[2:]
-    if body != body.lower() and body != body.upper() and value != checksummed:
-        return ""
     return checksummed
 
 

@@ -6,17 +6,12 @@ immutable ``bytes``, range-checked ``int``) or raise the typed error that names 
 
 from __future__ import annotations
 
-import functools
-import re
-
-from eth_utils.address import to_checksum_address
-
+from sso_signer._codec import classify_address_text
 from sso_signer.zksync._errors import IntegerOutOfRange, InvalidAddress, InvalidFieldType
 
 __all__ = ["UINT256_MAX", "check_address", "check_bytes", "check_uint"]
 
 UINT256_MAX = (1 << 256) - 1
-_ADDRESS = re.compile(r"^0[xX][0-9a-fA-F]{40}$")
 
 
 def check_uint(value: object, *, field: str, minimum: int = 0, maximum: int = UINT256_MAX) -> int:
@@ -56,22 +51,10 @@ def check_address(value: object, *, field: str) -> str:
     """
     if not isinstance(value, str):
         raise InvalidAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
-    checksummed = _checksummed(value)
-    if checksummed is None:
+    answer = classify_address_text(value)
+    if answer is None:
         raise InvalidAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
-    if checksummed == "":
+    checksummed, case_ok = answer
+    if not case_ok:
         raise InvalidAddress(f"{field}: bad EIP-55 checksum in {value}")
-    return checksummed
-
-
-@functools.lru_cache(maxsize=4096)
-def _checksummed(value: str) -> str | None:
-    # EIP-55 costs a keccak per call and every transaction (re)built checks the same few addresses:
-    # cached by text. None: not an address; "": mixed case with a wrong checksum.
-    if not _ADDRESS.match(value):
-        return None
-    checksummed = str(to_checksum_address(value))
-    digits = value[2:]
-    if digits != digits.lower() and digits != digits.upper() and digits != checksummed[2:]:
-        return ""
     return checksummed
