@@ -8,7 +8,7 @@ import logging
 import ssl
 import time
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 
@@ -18,6 +18,8 @@ from sso_signer.rpc._errors import InvalidRpcParams, RpcError, RpcHttpStatusErro
 __all__ = ["AsyncJsonRpcClient", "CallLike", "JsonRpcClient", "safe_url"]
 
 log = logging.getLogger("sso_signer.rpc")
+
+T = TypeVar("T")
 
 CallLike = RpcCall | tuple[str, Sequence[Any]]
 _HEADERS = {"content-type": "application/json", "accept": "application/json"}
@@ -73,19 +75,34 @@ def _as_call(call: CallLike) -> RpcCall:
     raise InvalidRpcParams(f"batch member must be an RpcCall or (method, params), got {type(call).__name__}")
 
 
-class _Attempts:
-    """Book-keeping of one logical request across retries (shared by both clients)."""
+class _Exchange(Generic[T]):
+    """One logical request (a single call or a batch) across its HTTP attempts, without the I/O.
 
-    def __init__(self, core: RpcCore, method: str, attempts: int) -> None:
+    Both clients run the same loop over it: :meth:`begin` encodes the next attempt, :meth:`decode` turns the
+    HTTP answer into the result, :meth:`failed` books a failure and returns the delay before the next attempt
+    (or raises the typed error), :meth:`done` logs the success. Only posting and sleeping differ between them.
+    """
+
+    def __init__(self, core: RpcCore, method: str, calls: Sequence[RpcCall], retry: bool | None) -> None:
         self.core = core
         self.method = method
-        self.attempts = attempts
+        self.attempts = core.attempts_for(calls, retry)
         self.attempt = 0
         self.maybe_delivered = False
         self.started = time.monotonic()
 
-    def begin(self) -> None:
+    def begin(self) -> bytes:
+        """Start the next attempt; return its request body (each attempt carries fresh ids)."""
+        body = self._encode()
         self.attempt += 1
+        return body
+
+    def _encode(self) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, status: int, content: bytes) -> T:
+        """The result of the current attempt, from the node's HTTP status and body."""
+        raise NotImplementedError
 
     def failed(self, exc: Exception) -> float:
         """Record a failure; return the delay before the next try or raise the typed error."""
@@ -112,6 +129,47 @@ class _Attempts:
         log.debug("rpc %s ok in %.1f ms", self.method, (time.monotonic() - self.started) * 1000)
 
 
+class _SingleExchange(_Exchange[Any]):
+    """One call: the answer must carry the id of the current attempt (see :meth:`RpcCore.decode_single`)."""
+
+    def __init__(self, core: RpcCore, call: RpcCall, retry: bool | None) -> None:
+        super().__init__(core, call.method, [call], retry)
+        self.call = call
+        self.request_id = 0
+
+    def _encode(self) -> bytes:
+        body, self.request_id = self.core.encode_single(self.call)
+        return body
+
+    def decode(self, status: int, content: bytes) -> Any:
+        return self.core.decode_single(self.call, self.request_id, status, content)
+
+
+class _BatchExchange(_Exchange[list[Any]]):
+    """A batch: results come back in call order, failed members as errors in place (see
+    :meth:`RpcCore.decode_batch`)."""
+
+    def __init__(self, core: RpcCore, calls: Sequence[RpcCall], retry: bool | None) -> None:
+        super().__init__(core, "batch", calls, retry)
+        self.calls = calls
+        self.ids: list[int] = []
+
+    def _encode(self) -> bytes:
+        body, self.ids = self.core.encode_batch(self.calls)
+        return body
+
+    def decode(self, status: int, content: bytes) -> list[Any]:
+        return self.core.decode_batch(self.calls, self.ids, status, content)
+
+
+def _finish_batch(results: list[Any], return_errors: bool) -> list[Any]:
+    if not return_errors:
+        for item in results:
+            if isinstance(item, RpcError):
+                raise item
+    return results
+
+
 #: Default connection pool size. httpcore scans its whole pool for every request, so 100 tasks on 100
 #: connections spend their time in the pool (about 40 tx/s against anvil here) while 8 connections carry
 #: the same load several times faster; a JSON-RPC node gains nothing from more parallel sockets.
@@ -123,6 +181,22 @@ def _limits(max_connections: int) -> httpx.Limits:
         raise InvalidRpcParams(f"max_connections must be a positive int, got {max_connections!r}")
     # Keep every pooled connection alive: closing and reopening sockets under load costs more than it saves.
     return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+
+
+def _endpoint(url: str | None, transport: object, client_name: str) -> str:
+    if url is None and transport is None:
+        raise InvalidRpcParams(f"{client_name} needs a url or a transport")
+    return _check_url(url) if url is not None else _TRANSPORT_URL
+
+
+def _pool_options(timeout: float, headers: dict[str, str] | None, max_connections: int) -> dict[str, Any]:
+    """The httpx client options both clients share (everything but the transport)."""
+    return {
+        "timeout": timeout,
+        "headers": {**_HEADERS, **(headers or {})},
+        "verify": _ssl_context(),
+        "limits": _limits(max_connections),
+    }
 
 
 class JsonRpcClient:
@@ -150,17 +224,10 @@ class JsonRpcClient:
         headers: dict[str, str] | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
-        if url is None and transport is None:
-            raise InvalidRpcParams("JsonRpcClient needs a url or a transport")
-        self.url = _check_url(url) if url is not None else _TRANSPORT_URL
+        self.url = _endpoint(url, transport, "JsonRpcClient")
         self.core = RpcCore(retry)
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=timeout,
-            headers={**_HEADERS, **(headers or {})},
-            verify=_ssl_context(),
-            limits=_limits(max_connections),
-        )
+        options = _pool_options(timeout, headers, max_connections)
+        self._http = httpx.Client(transport=transport, **options)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({safe_url(self.url)!r})"
@@ -174,6 +241,19 @@ class JsonRpcClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _exchange(self, exchange: _Exchange[T]) -> T:
+        """Post the exchange's attempts, sleeping between them, until one is answered or it gives up."""
+        while True:
+            body = exchange.begin()
+            try:
+                response = self._http.post(self.url, content=body)
+                result = exchange.decode(response.status_code, response.content)
+            except (httpx.HTTPError, RpcHttpStatusError) as exc:
+                time.sleep(exchange.failed(exc))
+                continue
+            exchange.done()
+            return result
 
     def request(self, method: str, params: Sequence[Any] = (), *, retry: bool | None = None) -> Any:
         """Send one request and return its ``result``.
@@ -191,19 +271,7 @@ class JsonRpcClient:
             RpcTransportError: Timeout, connection failure or HTTP error status, after retries.
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
         """
-        call = _single_call(method, params)
-        book = _Attempts(self.core, method, self.core.attempts_for([call], retry))
-        while True:
-            body, request_id = self.core.encode_single(call)
-            book.begin()
-            try:
-                response = self._http.post(self.url, content=body)
-                result = self.core.decode_single(call, request_id, response.status_code, response.content)
-            except (httpx.HTTPError, RpcHttpStatusError) as exc:
-                time.sleep(book.failed(exc))
-                continue
-            book.done()
-            return result
+        return self._exchange(_SingleExchange(self.core, _single_call(method, params), retry))
 
     def batch(
         self, calls: Sequence[CallLike], *, return_errors: bool = False, retry: bool | None = None
@@ -226,18 +294,8 @@ class JsonRpcClient:
         normalized = [_as_call(c) for c in calls]
         if not normalized:
             return []
-        book = _Attempts(self.core, "batch", self.core.attempts_for(normalized, retry))
-        while True:
-            body, ids = self.core.encode_batch(normalized)
-            book.begin()
-            try:
-                response = self._http.post(self.url, content=body)
-                results = self.core.decode_batch(normalized, ids, response.status_code, response.content)
-            except (httpx.HTTPError, RpcHttpStatusError) as exc:
-                time.sleep(book.failed(exc))
-                continue
-            book.done()
-            return _finish_batch(results, return_errors)
+        results = self._exchange(_BatchExchange(self.core, normalized, retry))
+        return _finish_batch(results, return_errors)
 
 
 class AsyncJsonRpcClient:
@@ -257,17 +315,10 @@ class AsyncJsonRpcClient:
         headers: dict[str, str] | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
-        if url is None and transport is None:
-            raise InvalidRpcParams("AsyncJsonRpcClient needs a url or a transport")
-        self.url = _check_url(url) if url is not None else _TRANSPORT_URL
+        self.url = _endpoint(url, transport, "AsyncJsonRpcClient")
         self.core = RpcCore(retry)
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            timeout=timeout,
-            headers={**_HEADERS, **(headers or {})},
-            verify=_ssl_context(),
-            limits=_limits(max_connections),
-        )
+        options = _pool_options(timeout, headers, max_connections)
+        self._http = httpx.AsyncClient(transport=transport, **options)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({safe_url(self.url)!r})"
@@ -282,21 +333,22 @@ class AsyncJsonRpcClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def request(self, method: str, params: Sequence[Any] = (), *, retry: bool | None = None) -> Any:
-        """Send one request and return its ``result`` (see :meth:`JsonRpcClient.request`)."""
-        call = _single_call(method, params)
-        book = _Attempts(self.core, method, self.core.attempts_for([call], retry))
+    async def _exchange(self, exchange: _Exchange[T]) -> T:
+        """The awaiting twin of :meth:`JsonRpcClient._exchange`."""
         while True:
-            body, request_id = self.core.encode_single(call)
-            book.begin()
+            body = exchange.begin()
             try:
                 response = await self._http.post(self.url, content=body)
-                result = self.core.decode_single(call, request_id, response.status_code, response.content)
+                result = exchange.decode(response.status_code, response.content)
             except (httpx.HTTPError, RpcHttpStatusError) as exc:
-                await asyncio.sleep(book.failed(exc))
+                await asyncio.sleep(exchange.failed(exc))
                 continue
-            book.done()
+            exchange.done()
             return result
+
+    async def request(self, method: str, params: Sequence[Any] = (), *, retry: bool | None = None) -> Any:
+        """Send one request and return its ``result`` (see :meth:`JsonRpcClient.request`)."""
+        return await self._exchange(_SingleExchange(self.core, _single_call(method, params), retry))
 
     async def batch(
         self, calls: Sequence[CallLike], *, return_errors: bool = False, retry: bool | None = None
@@ -305,23 +357,5 @@ class AsyncJsonRpcClient:
         normalized = [_as_call(c) for c in calls]
         if not normalized:
             return []
-        book = _Attempts(self.core, "batch", self.core.attempts_for(normalized, retry))
-        while True:
-            body, ids = self.core.encode_batch(normalized)
-            book.begin()
-            try:
-                response = await self._http.post(self.url, content=body)
-                results = self.core.decode_batch(normalized, ids, response.status_code, response.content)
-            except (httpx.HTTPError, RpcHttpStatusError) as exc:
-                await asyncio.sleep(book.failed(exc))
-                continue
-            book.done()
-            return _finish_batch(results, return_errors)
-
-
-def _finish_batch(results: list[Any], return_errors: bool) -> list[Any]:
-    if not return_errors:
-        for item in results:
-            if isinstance(item, RpcError):
-                raise item
-    return results
+        results = await self._exchange(_BatchExchange(self.core, normalized, retry))
+        return _finish_batch(results, return_errors)

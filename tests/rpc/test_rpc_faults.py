@@ -329,6 +329,31 @@ async def test_answer_with_wrong_id_is_malformed(kind: str) -> None:
         await Driver(kind, script).request("eth_chainId")
 
 
+async def test_retry_carries_fresh_ids_and_refuses_a_stale_answer(kind: str) -> None:
+    script = Script(httpx.ReadError("reset"), ok("0x1"))
+    assert await Driver(kind, script).request("eth_chainId") == "0x1"
+    first, second = script.requests
+    assert first["id"] != second["id"]
+    # A late answer to the lost first attempt must not be taken for the answer to the retry.
+    script = Script(
+        httpx.ReadError("reset"),
+        lambda body: httpx.Response(
+            200, json={"jsonrpc": "2.0", "id": script.requests[0]["id"], "result": "0x1"}
+        ),
+    )
+    with pytest.raises(MalformedRpcResponse, match="answer id"):
+        await Driver(kind, script).request("eth_chainId")
+    assert len(script.requests) == 2
+
+
+async def test_batch_retry_carries_fresh_ids(kind: str) -> None:
+    script = Script(httpx.ReadError("reset"), _batch_reply(lambda members: list(reversed(members))))
+    calls = [RpcCall("eth_echo", (f"0x{i}",)) for i in range(3)]
+    assert await Driver(kind, script).batch(calls, retry=True) == ["0x0", "0x1", "0x2"]
+    first, second = ([member["id"] for member in body] for body in script.requests)
+    assert set(first).isdisjoint(second)
+
+
 async def test_wrong_result_type_is_malformed(kind: str) -> None:
     script = Script(ok(12345))  # a JSON number where a hex quantity is due
     with pytest.raises(MalformedRpcResponse, match="eth_chainId"):
