@@ -167,6 +167,7 @@ def measure(n: int) -> Figures:
 
 def print_figures(f: Figures) -> None:
     """Print the table of :func:`measure`."""
+
     def peer_row(name: str, rate: float | None) -> list[object]:
         if rate is None:
             return [name, "node not found", "-", "-"]
@@ -175,8 +176,12 @@ def print_figures(f: Figures) -> None:
     rows: list[list[object]] = [
         ["sso-signer (preflight on, default)", f.sdk, 1.0, f.floor / f.sdk],
         peer_row("zksync-sso 0.4.1 + viem, verifying (as the SDK)", f.typescript_verifying),
-        ["sso-signer (run_preflight=False)", f.sdk_without_preflight, f.sdk_without_preflight / f.sdk,
-         f.floor / f.sdk_without_preflight],
+        [
+            "sso-signer (run_preflight=False)",
+            f.sdk_without_preflight,
+            f.sdk_without_preflight / f.sdk,
+            f.floor / f.sdk_without_preflight,
+        ],
         peer_row("zksync-sso 0.4.1 + viem, no verification", f.typescript),
         ["floor: sha256 + P-256 sign (OpenSSL)", f.floor, f.floor / f.sdk, 1.0],
     ]

@@ -132,8 +132,16 @@ async def _submit_run(
     await asyncio.gather(*(eth.wait_for_receipt(h, timeout=120) for h in hashes))
     mined = len(hashes) / (seconds + time.perf_counter() - start)
     total = len(hashes)
-    return Run("submit pre-signed (send_raw_transaction)", concurrency, total, seconds, total / seconds,
-               client, node_share, mined)
+    return Run(
+        "submit pre-signed (send_raw_transaction)",
+        concurrency,
+        total,
+        seconds,
+        total / seconds,
+        client,
+        node_share,
+        mined,
+    )
 
 
 async def _full_run(eth: AsyncEthClient, node: AnvilNode, accounts: list[LocalAccount]) -> Run:
@@ -151,8 +159,16 @@ async def _full_run(eth: AsyncEthClient, node: AnvilNode, accounts: list[LocalAc
 def eoa_sign_rate(n: int) -> float:
     """eth-account EOA signatures per second (pure Python secp256k1 unless coincurve is installed)."""
     account = Account.create()
-    tx: Any = {"chainId": 1, "nonce": 0, "to": DEAD, "value": 1, "gas": 21_000,
-                          "maxFeePerGas": GAS_PRICE, "maxPriorityFeePerGas": 1, "type": 2}
+    tx: Any = {
+        "chainId": 1,
+        "nonce": 0,
+        "to": DEAD,
+        "value": 1,
+        "gas": 21_000,
+        "maxFeePerGas": GAS_PRICE,
+        "maxPriorityFeePerGas": 1,
+        "type": 2,
+    }
     start = time.perf_counter()
     for i in range(n):
         account.sign_transaction({**tx, "nonce": i})
@@ -181,8 +197,15 @@ def measure(accounts: int, per_account: int, levels: list[int] | None = None, si
 def print_figures(f: Figures) -> None:
     """Print the table of :func:`measure` and a reading of it."""
     rows: list[list[object]] = [
-        [r.name, r.concurrency, r.transactions, r.rate, r.mined_rate if r.mined_rate else "-",
-         f"{100 * r.client_cpu:.0f}%", f"{100 * r.node_cpu:.0f}%"]
+        [
+            r.name,
+            r.concurrency,
+            r.transactions,
+            r.rate,
+            r.mined_rate if r.mined_rate else "-",
+            f"{100 * r.client_cpu:.0f}%",
+            f"{100 * r.node_cpu:.0f}%",
+        ]
         for r in f.runs
     ]
     print_table(
@@ -193,13 +216,17 @@ def print_figures(f: Figures) -> None:
     print_table(
         "Signing alone (one core)",
         ["signer", "signatures/s"],
-        [["eth-account EOA (secp256k1)", f.eoa_sign_rate],
-         ["sso-signer passkey 0x71 (EraPasskeyAccount, preflight on)", f.passkey_sign_rate]],
+        [
+            ["eth-account EOA (secp256k1)", f.eoa_sign_rate],
+            ["sso-signer passkey 0x71 (EraPasskeyAccount, preflight on)", f.passkey_sign_rate],
+        ],
     )
     best = max(f.runs[:-1], key=lambda r: r.rate) if len(f.runs) > 1 else f.runs[0]
     print(f"best submission rate: {best.rate:,.0f} tx/s (goal >= 200/s), {best.concurrency} sending at once;")
-    print(f"passkey signing alone: {f.passkey_sign_rate:,.0f}/s -> a passkey sender is bounded by "
-          f"min(submission, signing) = {min(best.rate, f.passkey_sign_rate):,.0f} tx/s on one core.")
+    print(
+        f"passkey signing alone: {f.passkey_sign_rate:,.0f}/s -> a passkey sender is bounded by "
+        f"min(submission, signing) = {min(best.rate, f.passkey_sign_rate):,.0f} tx/s on one core."
+    )
 
 
 def main() -> int:

@@ -71,9 +71,7 @@ def measure_erc4337() -> list[Erc4337Result]:
         for shape in era._shapes(node.chain_id, deployer.address):
             owner: LocalAccount = Account.create()
             node.set_balance(owner.address, 10**18)
-            init = validator_init_data(
-                shape.credential_id, shape.key, shape.origin, max_origin_length=255
-            )
+            init = validator_init_data(shape.credential_id, shape.key, shape.origin, max_origin_length=255)
             eth.send_transaction(owner, validator, artifact.encode_call("onInstall", init))
             fat = shape.fat.encode()
             data = artifact.encode_call("webAuthVerify", shape.signed_hash, fat)

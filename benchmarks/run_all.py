@@ -22,10 +22,16 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("rp_verification.py", ["-n", "1000"], ["-n", "20"]),
     ("gas_validation.py", [], []),
     ("round_trips.py", [], ["--no-bundler"]),
-    ("concurrency.py", ["--per-account", "3"], ["--accounts", "5", "--per-account", "1", "--levels", "1", "5",
-                                                "--sign-n", "20"]),
-    ("passkey_user_operations.py", ["--accounts", "100", "--per-bundle", "50"],
-     ["--accounts", "4", "--per-bundle", "2"]),
+    (
+        "concurrency.py",
+        ["--per-account", "3"],
+        ["--accounts", "5", "--per-account", "1", "--levels", "1", "5", "--sign-n", "20"],
+    ),
+    (
+        "passkey_user_operations.py",
+        ["--accounts", "100", "--per-bundle", "50"],
+        ["--accounts", "4", "--per-bundle", "2"],
+    ),
 ]
 
 

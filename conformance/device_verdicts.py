@@ -104,7 +104,10 @@ DEVICE_VERDICTS: dict[str, tuple[str, bool | None, str]] = {
         "ES256, UV, origin among the allowed ones",
     ),
     "test_verify_registration_response.py::test_raises_when_root_cert_invalid_for_response": (
-        "accepted", None, "packed, ES256, UV: upstream fails it only by pinning an unrelated root for 'packed'; the SDK pins no attestation roots"),
+        "accepted",
+        None,
+        "packed, ES256, UV: upstream fails it only by pinning an unrelated root for 'packed'; the SDK pins no attestation roots",
+    ),
     "test_verify_registration_response.py::test_verifies_registration_over_cable": (
         "accepted",
         None,
@@ -177,11 +180,20 @@ DEVICE_VERDICTS: dict[str, tuple[str, bool | None, str]] = {
         "EdDSA (OKP) credential key",
     ),
     "test_verify_registration_response_pqc.py::test_verify_pqc_ml_dsa_44_packed_response": (
-        "UnsupportedAlgorithm", None, "ML-DSA-44 credential key"),
+        "UnsupportedAlgorithm",
+        None,
+        "ML-DSA-44 credential key",
+    ),
     "test_verify_registration_response_pqc.py::test_verify_pqc_ml_dsa_65_packed_response": (
-        "UnsupportedAlgorithm", None, "ML-DSA-65 credential key"),
+        "UnsupportedAlgorithm",
+        None,
+        "ML-DSA-65 credential key",
+    ),
     "test_verify_registration_response_pqc.py::test_verify_pqc_ml_dsa_87_packed_response": (
-        "UnsupportedAlgorithm", None, "ML-DSA-87 credential key"),
+        "UnsupportedAlgorithm",
+        None,
+        "ML-DSA-87 credential key",
+    ),
     "test_verify_registration_response_tpm.py::test_verify_attestation_surface_pro_4": (
         "InvalidEncoding",
         None,

@@ -39,9 +39,7 @@ def _children(cls: type[BaseException], classes: list[type[SsoSignerError]]) -> 
 
 def render() -> str:
     classes: list[type[SsoSignerError]] = [
-        obj
-        for obj in vars(exceptions).values()
-        if inspect.isclass(obj) and issubclass(obj, SsoSignerError)
+        obj for obj in vars(exceptions).values() if inspect.isclass(obj) and issubclass(obj, SsoSignerError)
     ]
     lines: list[str] = []
 

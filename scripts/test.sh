@@ -6,5 +6,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/bootstrap.sh python node contracts browser fixtures
 echo "== ruff" && .venv/bin/ruff check .
+echo "== ruff format" && .venv/bin/ruff format --check .
 echo "== mypy --strict" && .venv/bin/mypy
 echo "== pytest" && exec .venv/bin/pytest "$@"

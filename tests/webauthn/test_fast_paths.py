@@ -107,5 +107,8 @@ def test_client_data_cross_origin_must_be_a_real_boolean(cross: object) -> None:
     # The shortcut writes only None/True/False itself; anything else takes the full path and is refused there.
     with pytest.raises(InvalidClientData):
         CollectedClientData.create(
-            type="webauthn.get", challenge=b"\x01", origin="https://example.com", cross_origin=cross  # type: ignore[arg-type]
+            type="webauthn.get",
+            challenge=b"\x01",
+            origin="https://example.com",
+            cross_origin=cross,  # type: ignore[arg-type]
         )
