@@ -11,6 +11,7 @@ as the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -124,6 +125,10 @@ def _as_bytes(value: object, field: str, error: type[Exception]) -> bytes:
     raise error(f"{field}: expected bytes, got {type(value).__name__}")
 
 
+_FAT_HEAD = 5 * 32  # offset, offset, r, s, offset
+_FAT_HEAD_SIZE = _FAT_HEAD.to_bytes(32, "big")
+
+
 @dataclass(frozen=True, slots=True)
 class FatSignature:
     """The passkey signature the SSO WebAuthn validators decode.
@@ -179,13 +184,16 @@ class FatSignature:
         signature = assertion.ecdsa_signature
         if normalize:
             signature = signature.normalized()
-        return cls(
-            authenticator_data=bytes(assertion.authenticator_data),
-            client_data_json=bytes(assertion.client_data),
-            r=signature.r,
-            s=signature.s,
-            credential_id=bytes(assertion.credential_id),
-        )
+        # Every part is already checked by the assertion (bytes, r and s in [1, n-1]): set directly instead
+        # of re-running __post_init__ on each of them (equal to the checked constructor; test_fast_abi.py).
+        self = object.__new__(cls)
+        set_ = object.__setattr__
+        set_(self, "authenticator_data", bytes(assertion.authenticator_data))
+        set_(self, "client_data_json", bytes(assertion.client_data))
+        set_(self, "r", signature.r)
+        set_(self, "s", signature.s)
+        set_(self, "credential_id", bytes(assertion.credential_id))
+        return self
 
     @classmethod
     def from_der(
@@ -233,13 +241,19 @@ class FatSignature:
     def encode(self) -> bytes:
         """Return ``abi.encode(bytes authData, bytes clientDataJSON, bytes32[2] [r, s], bytes
         credentialId)``."""
-        return _abi_tuple(
-            [
-                (True, _abi_bytes(self.authenticator_data)),
-                (True, _abi_bytes(self.client_data_json)),
-                (False, self.r_bytes + self.s_bytes),
-                (True, _abi_bytes(self.credential_id)),
-            ]
+        # Head: three offsets around the two static words; tails in field order.
+        auth, client_data = _abi_bytes(self.authenticator_data), _abi_bytes(self.client_data_json)
+        return b"".join(
+            (
+                _FAT_HEAD_SIZE,
+                (_FAT_HEAD + len(auth)).to_bytes(32, "big"),
+                self.r.to_bytes(32, "big"),
+                self.s.to_bytes(32, "big"),
+                (_FAT_HEAD + len(auth) + len(client_data)).to_bytes(32, "big"),
+                auth,
+                client_data,
+                _abi_bytes(self.credential_id),
+            )
         )
 
     @classmethod
@@ -294,8 +308,26 @@ class EraCustomSignature:
         """Return ``abi.encode(bytes fat, address validator, bytes[] | bytes validatorData)``."""
         data = self.validator_data
         tail = _abi_bytes(data) if isinstance(data, bytes) else _abi_bytes_array(data)
-        validator = bytes(12) + bytes.fromhex(checksum_address(self.validator, field="validator")[2:])
-        return _abi_tuple([(True, _abi_bytes(self.fat)), (False, validator), (True, tail)])
+        return _abi_tuple(
+            [(True, _abi_bytes(self.fat)), (False, _validator_word(self.validator)), (True, tail)]
+        )
+
+
+def _validator_word(validator: str) -> bytes:
+    """The ABI word of a validator address, checked (raises :class:`MalformedAddress`)."""
+    if not isinstance(validator, str):  # unhashable input must reach the check, not the cache
+        checksum_address(validator, field="validator")
+    return _cached_validator_word(validator)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_validator_word(validator: str) -> bytes:
+    # One validator signs many transactions; a malformed address raises and is not cached.
+    return bytes(12) + bytes.fromhex(checksum_address(validator, field="validator")[2:])
+
+
+_SDK_VALIDATOR_DATA = _abi_bytes_array((b"",))
+_ENVELOPE_HEAD_SIZE = (3 * 32).to_bytes(32, "big")  # offset, validator, offset
 
 
 def era_custom_signature(
@@ -317,6 +349,18 @@ def era_custom_signature(
         InvalidFatSignature: If ``fat`` is neither bytes nor a :class:`FatSignature`.
     """
     fat_bytes = fat.encode() if isinstance(fat, FatSignature) else _as_bytes(fat, "fat", InvalidFatSignature)
+    if type(validator_data) is tuple and validator_data == (b"",):
+        # The official SDK's form, on every transaction signed: its tail is a constant.
+        fat_tail = _abi_bytes(fat_bytes)
+        return b"".join(
+            (
+                _ENVELOPE_HEAD_SIZE,
+                _validator_word(validator),
+                (96 + len(fat_tail)).to_bytes(32, "big"),
+                fat_tail,
+                _SDK_VALIDATOR_DATA,
+            )
+        )
     data: tuple[bytes, ...] | bytes
     if isinstance(validator_data, bytes | bytearray):
         data = bytes(validator_data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sso_signer._codec import b64url_encode
@@ -42,6 +42,8 @@ class Assertion:
     client_data: CollectedClientData
     signature: bytes
     user_handle: bytes | None = None
+    # Parsed once here: every signer reads (r, s) right after construction.
+    _ecdsa: EcdsaSignature = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.credential_id:
@@ -59,12 +61,13 @@ class Assertion:
         if not isinstance(self.client_data, CollectedClientData):
             object.__setattr__(self, "client_data", CollectedClientData(self.client_data))
         object.__setattr__(self, "signature", bytes(self.signature))
-        EcdsaSignature.from_der(self.signature)  # fail now, not when a caller first reads it
+        # Fail now, not when a caller first reads it.
+        object.__setattr__(self, "_ecdsa", EcdsaSignature.from_der(self.signature))
 
     @property
     def ecdsa_signature(self) -> EcdsaSignature:
         """The (r, s) parsed from DER, NOT normalised (s may be high)."""
-        return EcdsaSignature.from_der(self.signature)
+        return self._ecdsa
 
     @property
     def signed_message(self) -> bytes:

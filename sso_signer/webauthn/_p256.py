@@ -221,6 +221,45 @@ def _der_integer(data: bytes, pos: int, name: str) -> tuple[int, int]:
     return int.from_bytes(body, "big"), pos + length
 
 
+def _canonical_der_fast(data: bytes) -> tuple[int, int] | None:
+    """(r, s) of a well-formed canonical DER signature in one pass of index checks, else None.
+
+    Every authenticator answer takes this path; anything unusual falls through to the full parser, which
+    accepts exactly the same canonical encodings (tests/webauthn/test_fast_paths.py) and names errors.
+    """
+    size = len(data)
+    if size < 8 or size > 72 or data[0] != 0x30 or data[1] != size - 2 or data[2] != 0x02:
+        return None
+    r_len = data[3]
+    s_at = 4 + r_len
+    if not 0 < r_len <= 33 or s_at + 2 > size or data[s_at] != 0x02 or s_at + 2 + data[s_at + 1] != size:
+        return None
+    r_body, s_body = data[4:s_at], data[s_at + 2 :]
+    for body in (r_body, s_body):
+        # Non-empty, non-negative, no superfluous leading zero.
+        if not body or body[0] & 0x80 or (len(body) > 1 and body[0] == 0 and not body[1] & 0x80):
+            return None
+    return int.from_bytes(r_body, "big"), int.from_bytes(s_body, "big")
+
+
+def _parse_der(data: bytes) -> tuple[int, int]:
+    """(r, s) of a strict DER signature, step by step, raising the error that names what is wrong."""
+    if len(data) > 72:
+        raise InvalidDerSignature(f"DER signature is {len(data)} bytes; a P-256 signature is at most 72")
+    if not data or data[0] != 0x30:
+        raise InvalidDerSignature("DER signature must start with a SEQUENCE tag (0x30)")
+    length, pos = _der_length(data, 1)
+    if pos + length != len(data):
+        raise InvalidDerSignature(
+            "DER signature: SEQUENCE length does not match the data (truncated/trailing)"
+        )
+    r, pos = _der_integer(data, pos, "r")
+    s, pos = _der_integer(data, pos, "s")
+    if pos != len(data):
+        raise InvalidDerSignature("DER signature: trailing bytes after s")
+    return r, s
+
+
 @dataclass(frozen=True, slots=True)
 class EcdsaSignature:
     """An ECDSA P-256 signature ``(r, s)``.
@@ -267,20 +306,7 @@ class EcdsaSignature:
             SignatureOutOfRange: If r or s is outside [1, n-1].
         """
         data = bytes(der)
-        if len(data) > 72:
-            raise InvalidDerSignature(f"DER signature is {len(data)} bytes; a P-256 signature is at most 72")
-        if not data or data[0] != 0x30:
-            raise InvalidDerSignature("DER signature must start with a SEQUENCE tag (0x30)")
-        length, pos = _der_length(data, 1)
-        if pos + length != len(data):
-            raise InvalidDerSignature(
-                "DER signature: SEQUENCE length does not match the data (truncated/trailing)"
-            )
-        r, pos = _der_integer(data, pos, "r")
-        s, pos = _der_integer(data, pos, "s")
-        if pos != len(data):
-            raise InvalidDerSignature("DER signature: trailing bytes after s")
-        return cls(r, s)
+        return cls(*(_canonical_der_fast(data) or _parse_der(data)))
 
     def to_der(self) -> bytes:
         """Encode as canonical DER."""

@@ -32,6 +32,35 @@ def test_envelope_encodings(fat: bytes, validator: str, array: list[bytes], plai
     sdk = abi_encode(["bytes", "address", "bytes[]"], [fat, validator, array])
     assert EraCustomSignature(fat, validator, tuple(array)).encode() == sdk
     assert era_custom_signature(fat, validator.lower(), validator_data=array) == sdk
+    # The default form (the official SDK's [""]), which has a path of its own.
+    assert era_custom_signature(fat, validator) == abi_encode(
+        ["bytes", "address", "bytes[]"], [fat, validator, [b""]]
+    )
     assert era_custom_signature(fat, validator, validator_data=plain) == abi_encode(
         ["bytes", "address", "bytes"], [fat, validator, plain]
     )
+
+
+def test_fat_signature_from_assertion_equals_checked_constructor() -> None:
+    # from_assertion sets the parts directly; they must be what the checked constructor stores.
+    from sso_signer.webauthn import HeadlessPasskey
+
+    passkey = HeadlessPasskey.generate(rp_id="example.com", origin="https://example.com")
+    for i in range(64):
+        assertion = passkey.sign(i.to_bytes(32, "big"))
+        for normalize in (True, False):
+            fast = FatSignature.from_assertion(assertion, normalize=normalize)
+            signature = assertion.ecdsa_signature.normalized() if normalize else assertion.ecdsa_signature
+            checked = FatSignature(
+                bytes(assertion.authenticator_data),
+                bytes(assertion.client_data),
+                signature.r,
+                signature.s,
+                assertion.credential_id,
+            )
+            assert fast == checked
+            assert [
+                type(getattr(fast, name))
+                for name in ("authenticator_data", "client_data_json", "credential_id")
+            ] == [bytes] * 3
+            assert fast.encode() == checked.encode()

@@ -112,3 +112,53 @@ def test_client_data_cross_origin_must_be_a_real_boolean(cross: object) -> None:
             origin="https://example.com",
             cross_origin=cross,  # type: ignore[arg-type]
         )
+
+
+def _mutations() -> st.SearchStrategy[bytes]:
+    """Canonical DER signatures, some with one byte changed, cut or extended: near misses of the fast path."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from sso_signer.webauthn import P256_N
+
+    der = st.builds(encode_dss_signature, st.integers(0, 1 << 264), st.integers(0, P256_N + 5))
+
+    def mutate(data: bytes, position: int, value: int, action: int) -> bytes:
+        position %= len(data)
+        if action == 0:
+            return data
+        if action == 1:
+            return data[:position] + bytes([value]) + data[position + 1 :]
+        if action == 2:
+            return data[:position]
+        return data + bytes([value])
+
+    return st.builds(mutate, der, st.integers(0, 80), st.integers(0, 255), st.integers(0, 3))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(_mutations(), st.binary(max_size=80)))
+def test_der_fast_path_agrees_with_the_full_parser(data: bytes) -> None:
+    from sso_signer.webauthn._p256 import _canonical_der_fast, _parse_der
+
+    fast = _canonical_der_fast(data)
+    try:
+        full: tuple[int, int] | type[Exception] = _parse_der(data)
+    except Exception as exc:  # noqa: BLE001 - the outcome is compared, whatever it is
+        full = type(exc)
+    if fast is not None:
+        assert fast == full  # the fast path accepts only what the full parser accepts, with the same values
+    elif isinstance(full, tuple):
+        # Declined but parsed: only for values no P-256 signature has (they fail the range check anyway).
+        from sso_signer.webauthn import P256_N
+
+        r, s = full
+        assert not (0 < r < P256_N and 0 < s < P256_N)
+
+
+def test_der_fast_path_takes_every_canonical_signature() -> None:
+    from sso_signer.webauthn._p256 import _canonical_der_fast
+
+    passkey = HeadlessPasskey.generate(rp_id="example.com", origin="https://example.com")
+    for i in range(200):
+        der = passkey.sign(i.to_bytes(32, "big")).signature
+        assert _canonical_der_fast(der) == (EcdsaSignature.from_der(der).r, EcdsaSignature.from_der(der).s)
