@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -37,6 +37,7 @@ from sso_signer.erc4337._user_operation import (
 from sso_signer.rpc import (
     AsyncJsonRpcClient,
     Flow,
+    InvalidRpcParams,
     JsonRpcClient,
     Log,
     MalformedRpcResponse,
@@ -59,6 +60,7 @@ __all__ = [
     "BundlerClient",
     "GasEstimate",
     "GasPrice",
+    "GasPriceCache",
     "GasPrices",
     "UserOperationReceipt",
     "bundler_error_from",
@@ -71,6 +73,9 @@ _REVERT_HEX: Final = re.compile(r"(0x[0-9a-fA-F]{8,})")
 # ERC-7769 codes a bundler uses for a failing call phase during estimation.
 _EXECUTION_REVERTED_CODE: Final = -32521
 DEFAULT_USER_OP_TIMEOUT: Final = 60.0
+# Alto accepts fees down to the lowest price it served within --gas-price-expiry (default 20 s); half of
+# that leaves room for the passkey ceremony between the build and the send.
+DEFAULT_GAS_PRICE_TTL: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,53 @@ class GasPrices:
     slow: GasPrice
     standard: GasPrice
     fast: GasPrice
+
+
+class GasPriceCache:
+    """The last ``pimlico_getUserOperationGasPrice`` answer of one bundler client, kept for ``ttl`` seconds.
+
+    A bundler such as Alto accepts fees down to the lowest price it served within its expiry window (20 s by
+    default), so a recent answer can be reused instead of asking again for every operation. The age is
+    counted from when the request went out, and a rejected send clears the cache.
+
+    Args:
+        ttl: Seconds an answer is reused; 0 turns the cache off.
+        clock: A monotonic clock in seconds (injectable for tests).
+
+    Raises:
+        InvalidRpcParams: If ``ttl`` is negative or not a number.
+    """
+
+    __slots__ = ("_clock", "_entry", "ttl")
+
+    def __init__(
+        self, ttl: float = DEFAULT_GAS_PRICE_TTL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl >= 0:
+            raise InvalidRpcParams(f"gas_price_ttl: expected a number of seconds >= 0, got {ttl!r}")
+        self.ttl = float(ttl)
+        self._clock = clock
+        self._entry: tuple[float, GasPrices] | None = None
+
+    def now(self) -> float:
+        """The clock's current reading."""
+        return self._clock()
+
+    def get(self) -> GasPrices | None:
+        """The cached prices if they are younger than ``ttl``, else ``None``."""
+        entry = self._entry
+        if entry is None or self.ttl == 0 or self._clock() - entry[0] >= self.ttl:
+            return None
+        return entry[1]
+
+    def put(self, prices: GasPrices, asked_at: float) -> None:
+        """Remember ``prices``, asked for at clock reading ``asked_at``."""
+        if self.ttl > 0:
+            self._entry = (asked_at, prices)
+
+    def clear(self) -> None:
+        """Forget the cached prices; the next request asks the bundler."""
+        self._entry = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +398,11 @@ class _Flows:
 
     @classmethod
     def send_user_operation(
-        cls, op: UserOperation, entry_point: str, chain_id: int | None = None
+        cls,
+        op: UserOperation,
+        entry_point: str,
+        chain_id: int | None = None,
+        gas_prices: GasPriceCache | None = None,
     ) -> Flow[bytes]:
         try:
             result = yield from _request("eth_sendUserOperation", (op.to_rpc(), entry_point))
@@ -371,6 +427,8 @@ class _Flows:
             # A retried send (the first answer was lost) finds the op already pooled: it was accepted, so
             # answer with its hash instead of failing.
             if "already known" not in exc.reason.lower():
+                if gas_prices is not None:
+                    gas_prices.clear()  # the refusal may be about fees; do not reuse them
                 raise
             if chain_id is None:
                 chain_id = yield from cls.chain_id()
@@ -399,6 +457,16 @@ class _Flows:
             standard=_gas_price(result.get("standard"), "standard"),
             fast=_gas_price(result.get("fast"), "fast"),
         )
+
+    @classmethod
+    def cached_user_operation_gas_price(cls, cache: GasPriceCache) -> Flow[GasPrices]:
+        """The cached prices while fresh, else ask the bundler (one request) and cache the answer."""
+        prices = cache.get()
+        if prices is None:
+            asked_at = cache.now()
+            prices = yield from cls.get_user_operation_gas_price()
+            cache.put(prices, asked_at)
+        return prices
 
     @classmethod
     def wait_for_user_operation_receipt(
@@ -435,6 +503,12 @@ class BundlerClient:
         timeout: Seconds per HTTP attempt (simulation can be slow on a busy node).
         retry: Retry policy for transport failures of idempotent requests.
         entry_point: The EntryPoint every request names; default the canonical v0.8.
+        gas_price_ttl: Seconds a ``pimlico_getUserOperationGasPrice`` answer is reused (see
+            :class:`GasPriceCache`); keep it well under the bundler's expiry (Alto: 20 s). 0 turns it off.
+        clock: The monotonic clock the cache reads (injectable for tests).
+
+    Raises:
+        InvalidRpcParams: If ``gas_price_ttl`` is negative.
     """
 
     flows: type[_Flows] = _Flows
@@ -448,11 +522,14 @@ class BundlerClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         entry_point: str = ENTRY_POINT_V08,
+        gas_price_ttl: float = DEFAULT_GAS_PRICE_TTL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if rpc is None:
             rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
         self.rpc = rpc
         self.entry_point = _check_address(entry_point, "entry_point")
+        self.gas_price_cache = GasPriceCache(gas_price_ttl, clock)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.rpc.url!r}, entry_point={self.entry_point})"
@@ -510,7 +587,8 @@ class BundlerClient:
             UserOperationOutcomeUnknown: The request went out but no answer came back; the bundler may hold
                 the op (carries ``user_op_hash`` and the signed ``user_operation``).
         """
-        return run_flow(self.rpc, self.flows.send_user_operation(op, self.entry_point, chain_id))
+        flow = self.flows.send_user_operation(op, self.entry_point, chain_id, self.gas_price_cache)
+        return run_flow(self.rpc, flow)
 
     def get_user_operation_receipt(self, user_op_hash: bytes) -> UserOperationReceipt | None:
         """The receipt, or ``None`` while the op is pending or unknown."""
@@ -521,8 +599,12 @@ class BundlerClient:
         return run_flow(self.rpc, self.flows.get_user_operation_by_hash(user_op_hash))
 
     def get_user_operation_gas_price(self) -> GasPrices:
-        """Fees the bundler accepts (``pimlico_getUserOperationGasPrice``)."""
-        return run_flow(self.rpc, self.flows.get_user_operation_gas_price())
+        """Fees the bundler accepts (``pimlico_getUserOperationGasPrice``), reused for ``gas_price_ttl`` s.
+
+        The bundler accepts a price it served recently, so a cached answer saves a round trip per operation;
+        ``gas_price_cache.clear()`` forces a fresh one.
+        """
+        return run_flow(self.rpc, self.flows.cached_user_operation_gas_price(self.gas_price_cache))
 
     def wait_for_user_operation_receipt(
         self,
@@ -561,7 +643,7 @@ class BundlerClient:
 
 
 class AsyncBundlerClient:
-    """The asyncio twin of :class:`BundlerClient` (same arguments, same errors)."""
+    """The asyncio twin of :class:`BundlerClient` (same arguments, same errors; its own gas price cache)."""
 
     flows: type[_Flows] = _Flows
 
@@ -574,11 +656,14 @@ class AsyncBundlerClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         entry_point: str = ENTRY_POINT_V08,
+        gas_price_ttl: float = DEFAULT_GAS_PRICE_TTL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if rpc is None:
             rpc = AsyncJsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
         self.rpc = rpc
         self.entry_point = _check_address(entry_point, "entry_point")
+        self.gas_price_cache = GasPriceCache(gas_price_ttl, clock)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.rpc.url!r}, entry_point={self.entry_point})"
@@ -610,7 +695,8 @@ class AsyncBundlerClient:
 
     async def send_user_operation(self, op: UserOperation, *, chain_id: int | None = None) -> bytes:
         """See :meth:`BundlerClient.send_user_operation`."""
-        return await run_flow_async(self.rpc, self.flows.send_user_operation(op, self.entry_point, chain_id))
+        flow = self.flows.send_user_operation(op, self.entry_point, chain_id, self.gas_price_cache)
+        return await run_flow_async(self.rpc, flow)
 
     async def get_user_operation_receipt(self, user_op_hash: bytes) -> UserOperationReceipt | None:
         """See :meth:`BundlerClient.get_user_operation_receipt`."""
@@ -622,7 +708,8 @@ class AsyncBundlerClient:
 
     async def get_user_operation_gas_price(self) -> GasPrices:
         """See :meth:`BundlerClient.get_user_operation_gas_price`."""
-        return await run_flow_async(self.rpc, self.flows.get_user_operation_gas_price())
+        flow = self.flows.cached_user_operation_gas_price(self.gas_price_cache)
+        return await run_flow_async(self.rpc, flow)
 
     async def wait_for_user_operation_receipt(
         self,

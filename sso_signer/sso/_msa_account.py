@@ -15,13 +15,15 @@ signature and the estimate fits it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
 
 from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
+from sso_signer._errors import SsoSignerError
 from sso_signer.erc4337 import (
     AccountNotDeployed,
     AsyncBundlerClient,
@@ -30,17 +32,34 @@ from sso_signer.erc4337 import (
     Call,
     EntryPoint,
     EntryPointError,
+    GasEstimate,
     GasPrice,
     InvalidExecuteCalldata,
     UserOperation,
     UserOperationReceipt,
+    UserOperationRejected,
+    UserOperationReverted,
+    UserOperationTimeout,
     encode_execute,
     encode_execute_batch,
     encode_execute_single,
     entry_point_flows,
     user_operation_hash,
 )
-from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, Flow, Receipt, eth_flows, gather
+from sso_signer.rpc import (
+    AsyncEthClient,
+    Batch,
+    EthClient,
+    ExecutionReverted,
+    Flow,
+    Receipt,
+    RpcCall,
+    Sleep,
+    eth_flows,
+    gather,
+    run_flow,
+    run_flow_async,
+)
 from sso_signer.sso._errors import AccountMismatch, InvalidInitData, SsoSignerConfigError
 from sso_signer.sso._msa_stack import MsaDeployment
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, PasskeyOwner, validator_init_data
@@ -70,6 +89,10 @@ DEPLOY_ACCOUNT_SELECTOR: Final = keccak(b"deployAccount(bytes32,bytes)")[:4]
 ACCOUNT_CREATED_TOPIC: Final = keccak(b"AccountCreated(address,address)")
 _IS_VALID_SIGNATURE: Final = keccak(b"isValidSignature(bytes32,bytes)")[:4]
 _ERC1271_MAGIC: Final = bytes.fromhex("1626ba7e")
+_SEQUENCE_BITS: Final = 64  # an EntryPoint nonce is key << 64 | sequence
+_POLL_INTERVAL: Final = 0.25
+
+T = TypeVar("T")
 
 
 def initialize_account_calldata(modules: Sequence[str], data: Sequence[bytes]) -> bytes:
@@ -183,36 +206,6 @@ def _call_data(calls: Sequence[Call | tuple[str, int, bytes]], batch: bool | Non
     return encode_execute(calls)
 
 
-def _draft(
-    sender: str,
-    nonce: int,
-    call_data: bytes,
-    gas_price: GasPrice,
-    creation: tuple[str, bytes] | None,
-    paymaster: str | None,
-    paymaster_data: bytes,
-) -> UserOperation:
-    return UserOperation(
-        sender=sender,
-        nonce=nonce,
-        call_data=call_data,
-        max_fee_per_gas=gas_price.max_fee_per_gas,
-        max_priority_fee_per_gas=gas_price.max_priority_fee_per_gas,
-        factory=None if creation is None else creation[0],
-        factory_data=b"" if creation is None else creation[1],
-        paymaster=paymaster,
-        paymaster_data=paymaster_data,
-    )
-
-
-def _state_flow(address: str, entry_point: str, nonce_key: int) -> Flow[tuple[bool, int]]:
-    """Whether the account has code, and its EntryPoint nonce: one JSON-RPC batch, one round trip."""
-    code, nonce = yield from gather(
-        eth_flows.get_code(address), entry_point_flows.get_nonce(entry_point, address, nonce_key)
-    )
-    return bool(code), int(nonce)
-
-
 def _account_created(receipt: Receipt, factory: str) -> str:
     created = [
         log for log in receipt.logs if log.address == factory and log.topics[:1] == (ACCOUNT_CREATED_TOPIC,)
@@ -222,11 +215,312 @@ def _account_created(receipt: Receipt, factory: str) -> str:
     return checksum_address("0x" + created[0].topics[1][-20:].hex())
 
 
-class MsaPasskeyAccount:
+def _creation(
+    deployment: MsaDeployment, credential: Any, salt: bytes, extra_modules: Sequence[tuple[str, bytes]]
+) -> bytes:
+    """``deployAccount`` calldata for a passkey account (shared by counterfactual and direct creation)."""
+    init_data = passkey_account_init_data(
+        credential, webauthn_validator=deployment.webauthn_validator, extra_modules=extra_modules
+    )
+    return deploy_account_calldata(salt, init_data)
+
+
+def _sender_address_flow(deployment: MsaDeployment, factory_data: bytes) -> Flow[str]:
+    init_code = bytes.fromhex(deployment.factory[2:]) + factory_data
+    return (yield from entry_point_flows.get_sender_address(deployment.entry_point, init_code))
+
+
+def _deploy_flow(deployment: MsaDeployment, deployer: LocalAccount, factory_data: bytes) -> Flow[Receipt]:
+    return (yield from eth_flows.send_transaction(deployer, to=deployment.factory, data=factory_data))
+
+
+# -- account flows -------------------------------------------------------------------------------------------
+#
+# An operation touches two endpoints (the node and the bundler) and the passkey, so the account's flows yield
+# ``_Remote`` steps tagged with their endpoint and ``_Sign`` steps; the sync and async classes only drive
+# them. The state, nonce, gas price and resync logic lives once, in ``_MsaAccountCore``.
+
+
+@dataclass(frozen=True, slots=True)
+class _Remote:
+    """One JSON-RPC step (call, batch or sleep) for the bundler (``bundler``) or the node."""
+
+    bundler: bool
+    step: RpcCall | Batch | Sleep
+
+
+@dataclass(frozen=True, slots=True)
+class _Sign:
+    """Ask the passkey for the signature of ``op``; the flow receives ``userOp.signature``."""
+
+    op: UserOperation
+
+
+_AccountFlow = Generator[_Remote | _Sign, Any, T]
+
+
+def _via(flow: Flow[T], *, bundler: bool) -> _AccountFlow[T]:
+    """Run a plain flow's steps against one endpoint, handing back its answers and errors."""
+    value: Any = None
+    error: SsoSignerError | None = None
+    while True:
+        try:
+            step = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            value = yield _Remote(bundler, step)
+        except SsoSignerError as exc:
+            error = exc
+
+
+def _once(step: RpcCall | Batch | Sleep) -> Flow[Any]:
+    return (yield step)
+
+
+def _chain_state_flow(address: str, entry_point: str, nonce_key: int) -> Flow[tuple[bool, int]]:
+    """Whether the account has code, and its EntryPoint nonce: one JSON-RPC batch, one round trip."""
+    code, nonce = yield from gather(
+        eth_flows.get_code(address), entry_point_flows.get_nonce(entry_point, address, nonce_key)
+    )
+    return bool(code), int(nonce)
+
+
+def _stale_state(exc: UserOperationRejected) -> bool:
+    """Whether a rejection at estimation says the cached deployment or nonce was out of date."""
+    # AA25: the nonce is not the next one; AA10: initCode for an account that already exists.
+    return exc.aa_code in ("AA25", "AA10")
+
+
+class _MsaAccountCore:
+    """What the sync and async accounts share: configuration, the cached account state and the flows.
+
+    The state is what this object learnt of the account: whether it is deployed and the next nonce per key.
+    A counterfactual account is known to be undeployed with every nonce 0, a freshly deployed one to be
+    deployed with every nonce 0, one made with ``at()`` is unknown until the first operation reads it (one
+    batch, ``eth_getCode`` + ``EntryPoint.getNonce``). A nonce moves on when the bundler accepts an op.
+    """
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        deployment: MsaDeployment,
+        bundler: BundlerClient | AsyncBundlerClient,
+        credential: Any,
+        provider: AssertionProvider | AsyncAssertionProvider | Any | None,
+        factory_data: bytes | None,
+        run_preflight: bool,
+    ) -> None:
+        if bundler.entry_point != deployment.entry_point:
+            raise SsoSignerConfigError(
+                f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}"
+            )
+        self.deployment = deployment
+        self.signer = Erc4337PasskeyAccount(
+            address=address,
+            credential=credential,
+            validator=deployment.webauthn_validator,
+            chain_id=deployment.chain_id,
+            provider=provider,
+            run_preflight=run_preflight,
+        )
+        self.factory_data = factory_data
+        self._stub: bytes | None = None
+        self._bundler = bundler
+        self._deployed: bool | None = None
+        self._nonces: dict[int, int] = {}
+        self._nonces_zero = False  # every key without an entry in _nonces is known to be at sequence 0
+
+    def _assume_new(self, *, deployed: bool) -> None:
+        """Record a state known without asking: an account created (or to be created) just now."""
+        self._deployed = deployed
+        self._nonces = {}
+        self._nonces_zero = True
+
+    @property
+    def address(self) -> str:
+        """The account address (checksummed)."""
+        return self.signer.address
+
+    def forget_state(self) -> None:
+        """Forget the cached deployment state and nonces; the next operation reads them from the chain.
+
+        The account object counts the nonces of the operations it sends. Another sender on the same account
+        and nonce key (another process, another account object) makes the count stale: the next estimation
+        is then rejected with ``AA25`` and the account re-reads the chain and estimates again by itself,
+        before anything is signed. Call this after sending through another path, to skip that extra trip.
+        """
+        self._deployed = None
+        self._nonces = {}
+        self._nonces_zero = False
+
+    def stub_signature(self) -> bytes:
+        """The gas-estimation stub for this account (see :func:`passkey_stub_signature`); made once."""
+        if self._stub is None:
+            credential = self.signer.credential
+            self._stub = passkey_stub_signature(
+                self.deployment.webauthn_validator, credential, rp_id=credential.rp_id
+            )
+        return self._stub
+
+    def user_operation_hash(self, op: UserOperation) -> bytes:
+        """The v0.8 userOpHash of ``op`` on this chain and EntryPoint."""
+        deployment = self.deployment
+        return user_operation_hash(op, entry_point=deployment.entry_point, chain_id=deployment.chain_id)
+
+    # -- flows -----------------------------------------------------------------------------------------------
+
+    def _known_state(self, nonce_key: int) -> tuple[bool, int] | None:
+        if self._deployed is None or (self._deployed is False and self.factory_data is None):
+            return None  # unknown, or the caller dropped the factory data because the account exists now
+        if nonce_key in self._nonces:
+            return self._deployed, self._nonces[nonce_key]
+        if self._nonces_zero:
+            return self._deployed, nonce_key << _SEQUENCE_BITS
+        return None
+
+    def _state_flow(self, nonce_key: int) -> _AccountFlow[tuple[bool, int, bool]]:
+        """``(deployed, nonce, read_now)``: from the cache, else from the chain (one request)."""
+        known = self._known_state(nonce_key)
+        if known is not None:
+            return known[0], known[1], False
+        chain_state = _chain_state_flow(self.address, self.deployment.entry_point, nonce_key)
+        deployed, nonce = yield from _via(chain_state, bundler=False)
+        if deployed is not self._deployed:
+            self._deployed = deployed
+            self._nonces = {}
+            self._nonces_zero = not deployed  # no code, no validation: no key can have moved
+        self._nonces[nonce_key] = nonce
+        return deployed, nonce, True
+
+    def _draft(
+        self,
+        deployed: bool,
+        nonce: int,
+        call_data: bytes,
+        gas_price: GasPrice,
+        paymaster: str | None,
+        paymaster_data: bytes,
+    ) -> UserOperation:
+        if not deployed and self.factory_data is None:
+            raise SsoSignerConfigError(f"{self.address} has no code and no factory data to create it")
+        return UserOperation(
+            sender=self.address,
+            nonce=nonce,
+            call_data=call_data,
+            max_fee_per_gas=gas_price.max_fee_per_gas,
+            max_priority_fee_per_gas=gas_price.max_priority_fee_per_gas,
+            factory=None if deployed else self.deployment.factory,
+            factory_data=b"" if deployed else (self.factory_data or b""),
+            paymaster=paymaster,
+            paymaster_data=paymaster_data,
+        )
+
+    def _estimate_flow(self, op: UserOperation) -> _AccountFlow[GasEstimate]:
+        bundler = self._bundler
+        flow = bundler.flows.estimate_user_operation_gas(
+            op.replace(signature=self.stub_signature()), bundler.entry_point
+        )
+        return (yield from _via(flow, bundler=True))
+
+    def _build_flow(
+        self,
+        calls: Sequence[Call | tuple[str, int, bytes]],
+        *,
+        batch: bool | None = None,
+        nonce_key: int = 0,
+        gas_price: GasPrice | None = None,
+        gas: Mapping[str, int] | None = None,
+        verification_margin: float = 1.2,
+        paymaster: str | None = None,
+        paymaster_data: bytes = b"",
+    ) -> _AccountFlow[UserOperation]:
+        call_data = _call_data(calls, batch)
+        deployed, nonce, read_now = yield from self._state_flow(nonce_key)
+        if gas_price is None:
+            prices_flow = self._bundler.flows.cached_user_operation_gas_price(self._bundler.gas_price_cache)
+            gas_price = (yield from _via(prices_flow, bundler=True)).standard
+        op = self._draft(deployed, nonce, call_data, gas_price, paymaster, paymaster_data)
+        if gas is not None:
+            return op.replace(**dict(gas))
+        try:
+            estimate = yield from self._estimate_flow(op)
+        except UserOperationRejected as exc:
+            if read_now or not _stale_state(exc):
+                raise
+            # Someone else moved the account since this object last looked: read it again and estimate once
+            # more. Nothing was signed yet, so the retry costs no passkey prompt.
+            self.forget_state()
+            deployed, nonce, _ = yield from self._state_flow(nonce_key)
+            op = self._draft(deployed, nonce, call_data, gas_price, paymaster, paymaster_data)
+            estimate = yield from self._estimate_flow(op)
+        return estimate.apply(op, verification_margin=verification_margin)
+
+    def _sign_flow(self, op: UserOperation) -> _AccountFlow[UserOperation]:
+        if op.sender != self.address:
+            raise AccountMismatch(f"user operation sender is {op.sender}, this account is {self.address}")
+        signature = yield _Sign(op)
+        return op.replace(signature=signature)
+
+    def _send_flow(self, op: UserOperation) -> _AccountFlow[bytes]:
+        bundler = self._bundler
+        flow = bundler.flows.send_user_operation(
+            op, bundler.entry_point, self.deployment.chain_id, bundler.gas_price_cache
+        )
+        try:
+            user_op_hash = yield from _via(flow, bundler=True)
+        except SsoSignerError:
+            # Refused, or the answer was lost (UserOperationOutcomeUnknown): whether this nonce is used now
+            # is not known here, so the next operation reads the chain.
+            self.forget_state()
+            raise
+        if op.sender == self.address:
+            self._deployed = True  # it exists, or the accepted op's initCode creates it before any later op
+            self._nonces[op.nonce >> _SEQUENCE_BITS] = op.nonce + 1
+        return user_op_hash
+
+    def _execute_flow(
+        self, calls: Sequence[Call | tuple[str, int, bytes]], batch: bool | None, timeout: float, build: Any
+    ) -> _AccountFlow[UserOperationReceipt]:
+        op = yield from self._build_flow(calls, batch=batch, **build)
+        signed = yield from self._sign_flow(op)
+        user_op_hash = yield from self._send_flow(signed)
+        wait = self._bundler.flows.wait_for_user_operation_receipt(
+            user_op_hash, timeout, _POLL_INTERVAL, True
+        )
+        try:
+            receipt = yield from _via(wait, bundler=True)
+        except UserOperationReverted:
+            self.factory_data = None  # included: the account exists even though its call reverted
+            raise
+        except UserOperationTimeout:
+            self.forget_state()  # still pooled or dropped: the chain will tell
+            raise
+        self.factory_data = None  # created now; later ops must not carry initCode
+        return receipt
+
+    def _is_valid_signature_flow(self, hash_: bytes, signature: bytes) -> Flow[bool]:
+        if not (yield from eth_flows.get_code(self.address)):
+            raise AccountNotDeployed(f"{self.address} has no code; ERC-1271 needs a deployed account")
+        data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(hash_), bytes(signature)])
+        try:
+            result = yield from eth_flows.call({"to": self.address, "data": data})
+        except ExecutionReverted:
+            return False
+        return result[:4] == _ERC1271_MAGIC
+
+
+class MsaPasskeyAccount(_MsaAccountCore):
     """A passkey-owned ERC-4337 ``ModularSmartAccount``: address, deployment and UserOperations.
 
     Build it with :meth:`counterfactual` (created by its first UserOperation), :meth:`deploy` (created now by
     a direct factory transaction) or :meth:`at` (already exists).
+
+    The object remembers what it learnt of the account (deployed or not, the next nonce per key) and counts
+    the operations it sends, so a steady stream of operations costs two bundler requests each (estimate,
+    send) plus receipt polling; see :meth:`forget_state` for another sender on the same account.
 
     Args:
         address: The account address.
@@ -255,27 +549,41 @@ class MsaPasskeyAccount:
         factory_data: bytes | None = None,
         run_preflight: bool = True,
     ) -> None:
-        if bundler.entry_point != deployment.entry_point:
-            raise SsoSignerConfigError(
-                f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}"
-            )
-        self.deployment = deployment
+        super().__init__(
+            address=address,
+            deployment=deployment,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            factory_data=factory_data,
+            run_preflight=run_preflight,
+        )
         self.eth = eth
         self.bundler = bundler
         self.entry_point = EntryPoint(eth, deployment.entry_point)
-        self.signer = Erc4337PasskeyAccount(
-            address=address,
-            credential=credential,
-            validator=deployment.webauthn_validator,
-            chain_id=deployment.chain_id,
-            provider=provider,
-            run_preflight=run_preflight,
-        )
-        self.factory_data = factory_data
-        self._stub: bytes | None = None
 
     def __repr__(self) -> str:
         return f"MsaPasskeyAccount({self.address}, chain {self.deployment.chain_id})"
+
+    def _run(self, flow: _AccountFlow[T]) -> T:
+        """Drive an account flow with blocking I/O and a synchronous passkey."""
+        value: Any = None
+        error: SsoSignerError | None = None
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                if isinstance(step, _Sign):
+                    value = self.signer.sign_user_operation(step.op, entry_point=self.deployment.entry_point)
+                elif step.bundler:
+                    value = run_flow(self.bundler.rpc, _once(step.step))
+                else:
+                    value = self.eth.run(_once(step.step))
+            except SsoSignerError as exc:
+                error = exc
 
     # -- construction ----------------------------------------------------------------------------------------
 
@@ -295,20 +603,16 @@ class MsaPasskeyAccount:
         """An account that its first UserOperation creates (``factory``/``factoryData`` in the op).
 
         The address is asked of ``EntryPoint.getSenderAddress``, which runs the factory call as the
-        SenderCreator would; nothing is sent.
+        SenderCreator would; nothing is sent. The object assumes the account does not exist yet (nonce 0);
+        if it does, the first estimation says so and the object re-reads the chain.
 
         Raises:
             EntryPointError: If the factory call fails (bad init data, wrong factory).
             BadCredentialIdLength, BadDomainLength, EmptyPublicKey: If the passkey breaks a validator rule.
         """
-        init_data = passkey_account_init_data(
-            credential, webauthn_validator=deployment.webauthn_validator, extra_modules=extra_modules
-        )
-        factory_data = deploy_account_calldata(salt, init_data)
-        init_code = bytes.fromhex(deployment.factory[2:]) + factory_data
-        address = EntryPoint(eth, deployment.entry_point).get_sender_address(init_code)
-        return cls(
-            address=address,
+        factory_data = _creation(deployment, credential, salt, extra_modules)
+        account = cls(
+            address=eth.run(_sender_address_flow(deployment, factory_data)),
             deployment=deployment,
             eth=eth,
             bundler=bundler,
@@ -317,6 +621,8 @@ class MsaPasskeyAccount:
             factory_data=factory_data,
             run_preflight=run_preflight,
         )
+        account._assume_new(deployed=False)
+        return account
 
     @classmethod
     def deploy(
@@ -344,15 +650,10 @@ class MsaPasskeyAccount:
             TransactionReverted: If the factory call reverts (e.g. the account already exists).
             EntryPointError: If the receipt has no ``AccountCreated`` event from the factory.
         """
-        init_data = passkey_account_init_data(
-            credential, webauthn_validator=deployment.webauthn_validator, extra_modules=extra_modules
-        )
-        receipt = eth.send_transaction(
-            deployer, to=deployment.factory, data=deploy_account_calldata(salt, init_data)
-        )
-        address = _account_created(receipt, deployment.factory)
+        factory_data = _creation(deployment, credential, salt, extra_modules)
+        receipt = eth.run(_deploy_flow(deployment, deployer, factory_data))
         account = cls(
-            address=address,
+            address=_account_created(receipt, deployment.factory),
             deployment=deployment,
             eth=eth,
             bundler=bundler,
@@ -360,6 +661,7 @@ class MsaPasskeyAccount:
             provider=provider,
             run_preflight=run_preflight,
         )
+        account._assume_new(deployed=True)
         return account, receipt
 
     @classmethod
@@ -374,7 +676,7 @@ class MsaPasskeyAccount:
         provider: Any = None,
         run_preflight: bool = True,
     ) -> MsaPasskeyAccount:
-        """An account that already exists at ``address``."""
+        """An account that already exists at ``address`` (its state is read by the first operation)."""
         return cls(
             address=address,
             deployment=deployment,
@@ -387,38 +689,19 @@ class MsaPasskeyAccount:
 
     # -- state -----------------------------------------------------------------------------------------------
 
-    @property
-    def address(self) -> str:
-        """The account address (checksummed)."""
-        return self.signer.address
-
     def is_deployed(self) -> bool:
-        """Whether the account has code on chain."""
+        """Whether the account has code on chain (always asks the node)."""
         return bool(self.eth.get_code(self.address))
 
     def get_nonce(self, key: int = 0) -> int:
-        """The next EntryPoint nonce for ``key`` (passkey operations use key 0)."""
+        """The next EntryPoint nonce for ``key`` as the chain has it (passkey operations use key 0)."""
         return self.entry_point.get_nonce(self.address, key)
 
     def get_balance(self) -> int:
         """The account's ether balance in wei."""
         return self.eth.get_balance(self.address)
 
-    def stub_signature(self) -> bytes:
-        """The gas-estimation stub for this account (see :func:`passkey_stub_signature`); made once."""
-        if self._stub is None:
-            credential = self.signer.credential
-            self._stub = passkey_stub_signature(
-                self.deployment.webauthn_validator, credential, rp_id=credential.rp_id
-            )
-        return self._stub
-
     # -- UserOperations --------------------------------------------------------------------------------------
-
-    def user_operation_hash(self, op: UserOperation) -> bytes:
-        """The v0.8 userOpHash of ``op`` on this chain and EntryPoint."""
-        deployment = self.deployment
-        return user_operation_hash(op, entry_point=deployment.entry_point, chain_id=deployment.chain_id)
 
     def build_user_operation(
         self,
@@ -434,6 +717,12 @@ class MsaPasskeyAccount:
     ) -> UserOperation:
         """An unsigned UserOperation running ``calls``, with initCode while the account is not deployed.
 
+        Requests: the account state from the node while this object does not know it (one batch), the
+        bundler's gas price unless ``gas_price`` is given or the bundler client has a fresh one cached, and
+        the estimate unless ``gas`` is given. An estimate rejected for a stale nonce (``AA25``) or for
+        initCode on an existing account (``AA10``) while the state came from the cache is retried once after
+        reading the chain.
+
         Args:
             calls: What the account executes (``(target, value, data)`` or :class:`~sso_signer.erc4337.Call`);
                 an empty list creates the account without a call.
@@ -441,7 +730,8 @@ class MsaPasskeyAccount:
             nonce_key: The 2D nonce key (0 for passkey operations).
             gas_price: Fees; default the bundler's ``standard`` ``pimlico_getUserOperationGasPrice``.
             gas: Explicit ``call_gas_limit`` / ``verification_gas_limit`` / ``pre_verification_gas``; when
-                given, no estimation is made.
+                given, no estimation is made (so a stale cached nonce is only found by the send, after
+                signing: call :meth:`forget_state` first if another sender may have used the account).
             verification_margin: Factor on the estimated verification gas.
             paymaster: A paymaster paying for the operation (its gas limits come from the estimate, or from
                 ``gas`` as ``paymaster_verification_gas_limit`` / ``paymaster_post_op_gas_limit``).
@@ -453,26 +743,20 @@ class MsaPasskeyAccount:
         Raises:
             UserOperationRejected: The bundler's simulation failed (typed by AA code).
             InvalidExecuteCalldata, InvalidUserOperationAddress: If a call is malformed.
+            SsoSignerConfigError: If the account has no code and no factory data.
         """
-        call_data = _call_data(calls, batch)
-        deployed, nonce = self.eth.run(_state_flow(self.address, self.deployment.entry_point, nonce_key))
-        if not deployed and self.factory_data is None:
-            raise SsoSignerConfigError(f"{self.address} has no code and no factory data to create it")
-        if gas_price is None:
-            gas_price = self.bundler.get_user_operation_gas_price().standard
-        op = _draft(
-            self.address,
-            nonce,
-            call_data,
-            gas_price,
-            None if deployed else (self.deployment.factory, self.factory_data or b""),
-            paymaster,
-            paymaster_data,
+        return self._run(
+            self._build_flow(
+                calls,
+                batch=batch,
+                nonce_key=nonce_key,
+                gas_price=gas_price,
+                gas=gas,
+                verification_margin=verification_margin,
+                paymaster=paymaster,
+                paymaster_data=paymaster_data,
+            )
         )
-        if gas is not None:
-            return op.replace(**dict(gas))
-        estimate = self.bundler.estimate_user_operation_gas(op.replace(signature=self.stub_signature()))
-        return estimate.apply(op, verification_margin=verification_margin)
 
     def sign_user_operation(self, op: UserOperation) -> UserOperation:
         """``op`` with its passkey signature (``validator ‖ fat`` over the userOpHash).
@@ -481,22 +765,21 @@ class MsaPasskeyAccount:
             AccountMismatch: If ``op.sender`` is another account.
             PreflightError: If the assertion would fail the validator's rules.
         """
-        if op.sender != self.address:
-            raise AccountMismatch(f"user operation sender is {op.sender}, this account is {self.address}")
-        signature = self.signer.sign_user_operation(op, entry_point=self.deployment.entry_point)
-        return op.replace(signature=signature)
+        return self._run(self._sign_flow(op))
 
     def send_user_operation(self, op: UserOperation) -> bytes:
         """Submit a signed ``op`` to the bundler; returns its userOpHash.
 
         This is also the re-send after :class:`~sso_signer.erc4337.UserOperationOutcomeUnknown`: pass its
-        ``user_operation`` unchanged (no new passkey signature); "already known" returns the same hash.
+        ``user_operation`` unchanged (no new passkey signature); "already known" returns the same hash. An
+        accepted op moves this object's nonce for its key; a refusal or a lost answer makes it forget the
+        cached state.
 
         Raises:
             UserOperationRejected: The bundler refused it (typed by AA code).
             UserOperationOutcomeUnknown: The answer was lost; the bundler may hold the op.
         """
-        return self.bundler.send_user_operation(op, chain_id=self.deployment.chain_id)
+        return self._run(self._send_flow(op))
 
     def execute(
         self,
@@ -524,11 +807,7 @@ class MsaPasskeyAccount:
             UserOperationOutcomeUnknown: The bundler's answer to the send was lost; the error holds the
                 userOpHash and the signed op to re-send with :meth:`send_user_operation`.
         """
-        op = self.sign_user_operation(self.build_user_operation(calls, batch=batch, **build))
-        receipt = self.bundler.send_and_wait(op, timeout=timeout, chain_id=self.deployment.chain_id)
-        if self.factory_data is not None and receipt.success:
-            self.factory_data = None  # created now; later ops must not carry initCode
-        return receipt
+        return self._run(self._execute_flow(calls, batch, timeout, build))
 
     # -- ERC-1271 --------------------------------------------------------------------------------------------
 
@@ -549,18 +828,11 @@ class MsaPasskeyAccount:
         Raises:
             AccountNotDeployed: If the account has no code.
         """
-        if not self.is_deployed():
-            raise AccountNotDeployed(f"{self.address} has no code; ERC-1271 needs a deployed account")
-        data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(hash_), bytes(signature)])
-        try:
-            result = self.eth.call({"to": self.address, "data": data})
-        except ExecutionReverted:
-            return False
-        return result[:4] == _ERC1271_MAGIC
+        return bool(self.eth.run(self._is_valid_signature_flow(hash_, signature)))
 
 
-class AsyncMsaPasskeyAccount:
-    """The asyncio twin of :class:`MsaPasskeyAccount` (same arguments and errors, async clients).
+class AsyncMsaPasskeyAccount(_MsaAccountCore):
+    """The asyncio twin of :class:`MsaPasskeyAccount` (same arguments, errors and state tracking).
 
     Args:
         address: The account address.
@@ -585,27 +857,42 @@ class AsyncMsaPasskeyAccount:
         factory_data: bytes | None = None,
         run_preflight: bool = True,
     ) -> None:
-        if bundler.entry_point != deployment.entry_point:
-            raise SsoSignerConfigError(
-                f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}"
-            )
-        self.deployment = deployment
+        super().__init__(
+            address=address,
+            deployment=deployment,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            factory_data=factory_data,
+            run_preflight=run_preflight,
+        )
         self.eth = eth
         self.bundler = bundler
         self.entry_point = AsyncEntryPoint(eth, deployment.entry_point)
-        self.signer = Erc4337PasskeyAccount(
-            address=address,
-            credential=credential,
-            validator=deployment.webauthn_validator,
-            chain_id=deployment.chain_id,
-            provider=provider,
-            run_preflight=run_preflight,
-        )
-        self.factory_data = factory_data
-        self._stub: bytes | None = None
 
     def __repr__(self) -> str:
         return f"AsyncMsaPasskeyAccount({self.address}, chain {self.deployment.chain_id})"
+
+    async def _run(self, flow: _AccountFlow[T]) -> T:
+        """Drive an account flow with asyncio I/O; an async passkey provider is awaited."""
+        value: Any = None
+        error: SsoSignerError | None = None
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                if isinstance(step, _Sign):
+                    entry_point = self.deployment.entry_point
+                    value = await self.signer.asign_user_operation(step.op, entry_point=entry_point)
+                elif step.bundler:
+                    value = await run_flow_async(self.bundler.rpc, _once(step.step))
+                else:
+                    value = await self.eth.run(_once(step.step))
+            except SsoSignerError as exc:
+                error = exc
 
     @classmethod
     async def counterfactual(
@@ -621,14 +908,9 @@ class AsyncMsaPasskeyAccount:
         run_preflight: bool = True,
     ) -> AsyncMsaPasskeyAccount:
         """See :meth:`MsaPasskeyAccount.counterfactual`."""
-        init_data = passkey_account_init_data(
-            credential, webauthn_validator=deployment.webauthn_validator, extra_modules=extra_modules
-        )
-        factory_data = deploy_account_calldata(salt, init_data)
-        init_code = bytes.fromhex(deployment.factory[2:]) + factory_data
-        address = await AsyncEntryPoint(eth, deployment.entry_point).get_sender_address(init_code)
-        return cls(
-            address=address,
+        factory_data = _creation(deployment, credential, salt, extra_modules)
+        account = cls(
+            address=await eth.run(_sender_address_flow(deployment, factory_data)),
             deployment=deployment,
             eth=eth,
             bundler=bundler,
@@ -637,6 +919,8 @@ class AsyncMsaPasskeyAccount:
             factory_data=factory_data,
             run_preflight=run_preflight,
         )
+        account._assume_new(deployed=False)
+        return account
 
     @classmethod
     async def deploy(
@@ -653,12 +937,8 @@ class AsyncMsaPasskeyAccount:
         run_preflight: bool = True,
     ) -> tuple[AsyncMsaPasskeyAccount, Receipt]:
         """See :meth:`MsaPasskeyAccount.deploy`."""
-        init_data = passkey_account_init_data(
-            credential, webauthn_validator=deployment.webauthn_validator, extra_modules=extra_modules
-        )
-        receipt = await eth.send_transaction(
-            deployer, to=deployment.factory, data=deploy_account_calldata(salt, init_data)
-        )
+        factory_data = _creation(deployment, credential, salt, extra_modules)
+        receipt = await eth.run(_deploy_flow(deployment, deployer, factory_data))
         account = cls(
             address=_account_created(receipt, deployment.factory),
             deployment=deployment,
@@ -668,38 +948,43 @@ class AsyncMsaPasskeyAccount:
             provider=provider,
             run_preflight=run_preflight,
         )
+        account._assume_new(deployed=True)
         return account, receipt
 
-    @property
-    def address(self) -> str:
-        """The account address (checksummed)."""
-        return self.signer.address
+    @classmethod
+    def at(
+        cls,
+        address: str,
+        *,
+        deployment: MsaDeployment,
+        eth: AsyncEthClient,
+        bundler: AsyncBundlerClient,
+        credential: Any,
+        provider: Any = None,
+        run_preflight: bool = True,
+    ) -> AsyncMsaPasskeyAccount:
+        """See :meth:`MsaPasskeyAccount.at`."""
+        return cls(
+            address=address,
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            run_preflight=run_preflight,
+        )
 
     async def is_deployed(self) -> bool:
-        """Whether the account has code on chain."""
+        """See :meth:`MsaPasskeyAccount.is_deployed`."""
         return bool(await self.eth.get_code(self.address))
 
     async def get_nonce(self, key: int = 0) -> int:
-        """The next EntryPoint nonce for ``key``."""
+        """See :meth:`MsaPasskeyAccount.get_nonce`."""
         return await self.entry_point.get_nonce(self.address, key)
 
     async def get_balance(self) -> int:
         """The account's ether balance in wei."""
         return await self.eth.get_balance(self.address)
-
-    def stub_signature(self) -> bytes:
-        """See :meth:`MsaPasskeyAccount.stub_signature`."""
-        if self._stub is None:
-            credential = self.signer.credential
-            self._stub = passkey_stub_signature(
-                self.deployment.webauthn_validator, credential, rp_id=credential.rp_id
-            )
-        return self._stub
-
-    def user_operation_hash(self, op: UserOperation) -> bytes:
-        """The v0.8 userOpHash of ``op`` on this chain and EntryPoint."""
-        deployment = self.deployment
-        return user_operation_hash(op, entry_point=deployment.entry_point, chain_id=deployment.chain_id)
 
     async def build_user_operation(
         self,
@@ -714,37 +999,26 @@ class AsyncMsaPasskeyAccount:
         paymaster_data: bytes = b"",
     ) -> UserOperation:
         """See :meth:`MsaPasskeyAccount.build_user_operation`."""
-        call_data = _call_data(calls, batch)
-        state = _state_flow(self.address, self.deployment.entry_point, nonce_key)
-        deployed, nonce = await self.eth.run(state)
-        if not deployed and self.factory_data is None:
-            raise SsoSignerConfigError(f"{self.address} has no code and no factory data to create it")
-        if gas_price is None:
-            gas_price = (await self.bundler.get_user_operation_gas_price()).standard
-        op = _draft(
-            self.address,
-            nonce,
-            call_data,
-            gas_price,
-            None if deployed else (self.deployment.factory, self.factory_data or b""),
-            paymaster,
-            paymaster_data,
+        return await self._run(
+            self._build_flow(
+                calls,
+                batch=batch,
+                nonce_key=nonce_key,
+                gas_price=gas_price,
+                gas=gas,
+                verification_margin=verification_margin,
+                paymaster=paymaster,
+                paymaster_data=paymaster_data,
+            )
         )
-        if gas is not None:
-            return op.replace(**dict(gas))
-        estimate = await self.bundler.estimate_user_operation_gas(op.replace(signature=self.stub_signature()))
-        return estimate.apply(op, verification_margin=verification_margin)
 
     async def sign_user_operation(self, op: UserOperation) -> UserOperation:
         """See :meth:`MsaPasskeyAccount.sign_user_operation` (awaits an async assertion provider)."""
-        if op.sender != self.address:
-            raise AccountMismatch(f"user operation sender is {op.sender}, this account is {self.address}")
-        signature = await self.signer.asign_user_operation(op, entry_point=self.deployment.entry_point)
-        return op.replace(signature=signature)
+        return await self._run(self._sign_flow(op))
 
     async def send_user_operation(self, op: UserOperation) -> bytes:
         """See :meth:`MsaPasskeyAccount.send_user_operation` (also the re-send after a lost answer)."""
-        return await self.bundler.send_user_operation(op, chain_id=self.deployment.chain_id)
+        return await self._run(self._send_flow(op))
 
     async def execute(
         self,
@@ -755,11 +1029,7 @@ class AsyncMsaPasskeyAccount:
         **build: Any,
     ) -> UserOperationReceipt:
         """See :meth:`MsaPasskeyAccount.execute`."""
-        op = await self.sign_user_operation(await self.build_user_operation(calls, batch=batch, **build))
-        receipt = await self.bundler.send_and_wait(op, timeout=timeout, chain_id=self.deployment.chain_id)
-        if self.factory_data is not None and receipt.success:
-            self.factory_data = None
-        return receipt
+        return await self._run(self._execute_flow(calls, batch, timeout, build))
 
     async def sign_message(self, message: bytes | str) -> bytes:
         """See :meth:`MsaPasskeyAccount.sign_message`."""
@@ -771,11 +1041,4 @@ class AsyncMsaPasskeyAccount:
 
     async def is_valid_signature(self, hash_: bytes, signature: bytes) -> bool:
         """See :meth:`MsaPasskeyAccount.is_valid_signature`."""
-        if not await self.is_deployed():
-            raise AccountNotDeployed(f"{self.address} has no code; ERC-1271 needs a deployed account")
-        data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(hash_), bytes(signature)])
-        try:
-            result = await self.eth.call({"to": self.address, "data": data})
-        except ExecutionReverted:
-            return False
-        return result[:4] == _ERC1271_MAGIC
+        return bool(await self.eth.run(self._is_valid_signature_flow(hash_, signature)))

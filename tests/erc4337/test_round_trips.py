@@ -1,0 +1,330 @@
+"""Round trips of a passkey UserOperation, counted at the transport, against real anvil + Alto.
+
+The transports only count and forward (``tests.erc4337.round_trip_helpers``); every answer comes from the
+running node or bundler. The bundler clients read a clock the test moves by hand, so the gas price cache
+does not depend on how long a step takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from eth_utils.crypto import keccak
+
+from sso_signer.erc4337 import (
+    AsyncBundlerClient,
+    BundlerClient,
+    UserOperation,
+    UserOperationRejected,
+)
+from sso_signer.local_erc4337 import LocalErc4337Stack
+from sso_signer.rpc import AsyncEthClient, EthClient, InvalidRpcParams
+from sso_signer.sso import AsyncMsaPasskeyAccount, MsaPasskeyAccount, account_salt
+from sso_signer.webauthn import HeadlessPasskey
+from tests.erc4337.round_trip_helpers import (
+    AsyncCountingTransport,
+    CountingProvider,
+    CountingTransport,
+    Log,
+    ManualClock,
+    until_send,
+)
+
+pytestmark = [pytest.mark.bundler, pytest.mark.chain]
+
+ETHER = 10**18
+PRICE = ("bundler", ("pimlico_getUserOperationGasPrice",))
+ESTIMATE = ("bundler", ("eth_estimateUserOperationGas",))
+SEND = ("bundler", ("eth_sendUserOperation",))
+NODE_STATE = ("node", ("eth_getCode", "eth_call"))  # one batch: code + EntryPoint.getNonce
+
+
+def _passkey() -> HeadlessPasskey:
+    return HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
+
+
+def _recipient(tag: str) -> str:
+    return "0x" + keccak(tag.encode())[-20:].hex()
+
+
+class Clients:
+    """A counted node client and a counted bundler client with a hand-moved clock."""
+
+    def __init__(self, stack: LocalErc4337Stack) -> None:
+        self.log: Log = []
+        self.clock = ManualClock()
+        self.eth = EthClient(stack.eth.rpc.url, transport=CountingTransport("node", self.log))
+        self.bundler = BundlerClient(
+            stack.bundler_url,
+            transport=CountingTransport("bundler", self.log),
+            entry_point=stack.deployment.entry_point,
+            clock=self.clock,
+        )
+
+    def close(self) -> None:
+        self.eth.close()
+        self.bundler.close()
+
+
+@pytest.fixture
+def clients(sso_stack: LocalErc4337Stack) -> Iterator[Clients]:
+    made = Clients(sso_stack)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def _counterfactual(
+    stack: LocalErc4337Stack,
+    clients: Clients,
+    passkey: HeadlessPasskey,
+    provider: CountingProvider,
+    salt: bytes,
+) -> MsaPasskeyAccount:
+    return MsaPasskeyAccount.counterfactual(
+        deployment=stack.deployment,
+        eth=clients.eth,
+        bundler=clients.bundler,
+        credential=passkey,
+        provider=provider,
+        salt=salt,
+    )
+
+
+def test_second_operation_of_one_account_object_takes_two_requests(
+    sso_stack: LocalErc4337Stack, clients: Clients
+) -> None:
+    passkey = _passkey()
+    provider = CountingProvider(passkey)
+    account = _counterfactual(sso_stack, clients, passkey, provider, account_salt(None))
+    sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=ETHER)
+    recipient = _recipient("steady-state")
+
+    clients.log.clear()
+    first = account.execute([(recipient, 1, b"")])
+    # Counterfactual: not deployed and nonce 0 are known without asking the node.
+    assert until_send(clients.log) == [PRICE, ESTIMATE, SEND]
+    assert first.success
+    assert first.nonce == 0
+
+    clients.log.clear()
+    second = account.execute([(recipient, 2, b"")])
+    assert until_send(clients.log) == [ESTIMATE, SEND]  # state counted locally, price cached
+    assert second.success
+    assert second.nonce == 1
+    assert provider.calls == 2
+    assert sso_stack.eth.get_balance(recipient) == 3
+    assert account.get_nonce() == 2  # the chain agrees with the local count
+
+    # With explicit gas and a cached price nothing is asked before the send.
+    op = account.build_user_operation([(recipient, 4, b"")])
+    gas = {
+        "call_gas_limit": op.call_gas_limit,
+        "verification_gas_limit": op.verification_gas_limit,
+        "pre_verification_gas": op.pre_verification_gas,
+    }
+    clients.log.clear()
+    third = account.execute([(recipient, 4, b"")], gas=gas)
+    assert until_send(clients.log) == [SEND]
+    assert third.success
+    assert third.nonce == 2
+
+
+def test_first_operation_of_an_at_account_reads_the_state_in_one_batch(
+    sso_stack: LocalErc4337Stack, clients: Clients
+) -> None:
+    passkey = _passkey()
+    provider = CountingProvider(passkey)
+    creator = _counterfactual(sso_stack, clients, passkey, provider, account_salt(None))
+    sso_stack.eth.send_transaction(sso_stack.funder, to=creator.address, value=ETHER)
+    creator.execute([])
+
+    account = MsaPasskeyAccount.at(
+        creator.address,
+        deployment=sso_stack.deployment,
+        eth=clients.eth,
+        bundler=clients.bundler,
+        credential=passkey,
+        provider=provider,
+    )
+    clients.log.clear()
+    receipt = account.execute([(_recipient("at-first"), 5, b"")])
+    assert until_send(clients.log) == [NODE_STATE, ESTIMATE, SEND]  # the price is still cached
+    assert receipt.success
+    assert receipt.nonce == 1
+
+
+def test_stale_nonce_is_found_at_estimation_and_resynced_before_signing(
+    sso_stack: LocalErc4337Stack, clients: Clients
+) -> None:
+    passkey = _passkey()
+    provider = CountingProvider(passkey)
+    account = _counterfactual(sso_stack, clients, passkey, provider, account_salt(None))
+    sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=ETHER)
+    account.execute([])  # created; this object now counts nonce 1
+
+    # Another account object on the same address sends first: the chain's nonce moves to 2.
+    other = MsaPasskeyAccount.at(
+        account.address,
+        deployment=sso_stack.deployment,
+        eth=sso_stack.eth,
+        bundler=sso_stack.bundler,
+        credential=passkey,
+    )
+    assert other.execute([(_recipient("other-sender"), 7, b"")]).nonce == 1
+
+    signed_before = provider.calls
+    clients.log.clear()
+    receipt = account.execute([(_recipient("after-the-other"), 8, b"")])
+    # The estimate with the stale nonce 1 is refused (AA25), the state is read, the estimate repeated.
+    assert until_send(clients.log) == [ESTIMATE, NODE_STATE, ESTIMATE, SEND]
+    assert provider.calls == signed_before + 1  # one passkey signature for the one operation
+    assert receipt.success
+    assert receipt.nonce == 2
+
+    clients.log.clear()
+    account.execute([(_recipient("after-the-other"), 9, b"")])
+    assert until_send(clients.log) == [ESTIMATE, SEND]  # back in step
+
+
+def test_account_created_by_another_object_is_found_at_estimation(
+    sso_stack: LocalErc4337Stack, clients: Clients
+) -> None:
+    passkey = _passkey()
+    salt = account_salt(None)
+    creator = _counterfactual(sso_stack, clients, passkey, CountingProvider(passkey), salt)
+    provider = CountingProvider(passkey)
+    late = _counterfactual(sso_stack, clients, passkey, provider, salt)
+    assert late.address == creator.address
+    sso_stack.eth.send_transaction(sso_stack.funder, to=creator.address, value=ETHER)
+    creator.execute([])  # the other object creates it; ``late`` still assumes "not deployed"
+
+    clients.log.clear()
+    receipt = late.execute([(_recipient("late-object"), 3, b"")])
+    # initCode for an existing account is refused at estimation; the state is read and the op rebuilt.
+    assert until_send(clients.log) == [ESTIMATE, NODE_STATE, ESTIMATE, SEND]
+    assert provider.calls == 1
+    assert receipt.success
+    assert receipt.nonce == 1
+    assert late.factory_data is None
+
+
+async def test_async_account_counts_its_state_and_resyncs(sso_stack: LocalErc4337Stack) -> None:
+    log: Log = []
+    clock = ManualClock()
+    passkey = _passkey()
+    provider = CountingProvider(passkey)
+    async with (
+        AsyncEthClient(sso_stack.eth.rpc.url, transport=AsyncCountingTransport("node", log)) as eth,
+        AsyncBundlerClient(
+            sso_stack.bundler_url,
+            transport=AsyncCountingTransport("bundler", log),
+            entry_point=sso_stack.deployment.entry_point,
+            clock=clock,
+        ) as bundler,
+    ):
+        account = await AsyncMsaPasskeyAccount.counterfactual(
+            deployment=sso_stack.deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=passkey,
+            provider=provider,
+            salt=account_salt(None),
+        )
+        sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=ETHER)
+        recipient = _recipient("async-steady")
+
+        log.clear()
+        assert (await account.execute([(recipient, 1, b"")])).nonce == 0
+        assert until_send(log) == [PRICE, ESTIMATE, SEND]
+        log.clear()
+        assert (await account.execute([(recipient, 2, b"")])).nonce == 1
+        assert until_send(log) == [ESTIMATE, SEND]
+
+        other = MsaPasskeyAccount.at(
+            account.address,
+            deployment=sso_stack.deployment,
+            eth=sso_stack.eth,
+            bundler=sso_stack.bundler,
+            credential=passkey,
+        )
+        other.execute([(recipient, 3, b"")])
+        signed_before = provider.calls
+        log.clear()
+        receipt = await account.execute([(recipient, 4, b"")])
+        assert until_send(log) == [ESTIMATE, NODE_STATE, ESTIMATE, SEND]
+        assert provider.calls == signed_before + 1
+        assert receipt.nonce == 3
+    assert sso_stack.eth.get_balance(recipient) == 10
+
+
+# -- the gas price cache -------------------------------------------------------------------------------------
+
+
+def test_gas_price_cache_honours_its_ttl(sso_stack: LocalErc4337Stack) -> None:
+    log: Log = []
+    clock = ManualClock()
+    with BundlerClient(
+        sso_stack.bundler_url,
+        transport=CountingTransport("bundler", log),
+        entry_point=sso_stack.deployment.entry_point,
+        gas_price_ttl=10,
+        clock=clock,
+    ) as bundler:
+        first = bundler.get_user_operation_gas_price()
+        clock.now += 9.9
+        assert bundler.get_user_operation_gas_price() is first
+        assert log == [PRICE]
+        clock.now += 0.1  # exactly the ttl: too old
+        bundler.get_user_operation_gas_price()
+        assert log == [PRICE, PRICE]
+        bundler.gas_price_cache.clear()
+        bundler.get_user_operation_gas_price()
+        assert len(log) == 3
+
+        # A refused send drops the cached price (the refusal may be about fees).
+        bogus = UserOperation(sender=_recipient("no-such-account"), nonce=0, max_fee_per_gas=1)
+        with pytest.raises(UserOperationRejected):
+            bundler.send_user_operation(bogus)
+        log.clear()
+        bundler.get_user_operation_gas_price()
+        assert log == [PRICE]
+
+    log.clear()
+    with BundlerClient(
+        sso_stack.bundler_url,
+        transport=CountingTransport("bundler", log),
+        entry_point=sso_stack.deployment.entry_point,
+        gas_price_ttl=0,
+        clock=clock,
+    ) as uncached:
+        uncached.get_user_operation_gas_price()
+        uncached.get_user_operation_gas_price()
+    assert log == [PRICE, PRICE]
+
+
+async def test_async_gas_price_cache_honours_its_ttl(sso_stack: LocalErc4337Stack) -> None:
+    log: Log = []
+    clock = ManualClock()
+    async with AsyncBundlerClient(
+        sso_stack.bundler_url,
+        transport=AsyncCountingTransport("bundler", log),
+        entry_point=sso_stack.deployment.entry_point,
+        gas_price_ttl=5,
+        clock=clock,
+    ) as bundler:
+        first = await bundler.get_user_operation_gas_price()
+        clock.now += 4.9
+        assert await bundler.get_user_operation_gas_price() is first
+        assert log == [PRICE]
+        clock.now += 0.1
+        await bundler.get_user_operation_gas_price()
+        assert log == [PRICE, PRICE]
+
+
+@pytest.mark.parametrize("ttl", [-1, float("nan"), "10"])
+def test_gas_price_ttl_must_be_a_non_negative_number(ttl: object) -> None:
+    with pytest.raises(InvalidRpcParams, match="gas_price_ttl"):
+        BundlerClient("http://127.0.0.1:9", gas_price_ttl=ttl)  # type: ignore[arg-type]
