@@ -37,10 +37,11 @@ from sso_signer.sso._signature import (
     era_custom_signature,
     erc4337_passkey_signature,
 )
+from sso_signer.webauthn import Assertion
 
 if TYPE_CHECKING:
     from sso_signer.erc4337 import UserOperation
-    from sso_signer.webauthn import Assertion, P256PublicKey
+    from sso_signer.webauthn import P256PublicKey
     from sso_signer.zksync import Eip712Transaction
 
 __all__ = [
@@ -152,8 +153,6 @@ class HeadlessAssertionProvider:
 
 
 def _parse_assertion(answer: object) -> Assertion:
-    from sso_signer.webauthn import Assertion
-
     if isinstance(answer, Assertion):
         return answer
     if isinstance(answer, Mapping | str | bytes):
@@ -234,6 +233,8 @@ class PasskeySigner(abc.ABC):
             raise SsoSignerConfigError(f"chain_id must be a positive integer, got {chain_id!r}")
         self._chain_id = chain_id
         self._credential = credential
+        # Read once: the credential's identity is fixed, and every signature's request carries it.
+        self._identity = (str(credential.rp_id), bytes(credential.credential_id), str(credential.origin))
         if provider is None:
             provider = credential  # a HeadlessPasskey is its own provider
         if hasattr(provider, "sign") and not isinstance(provider, AssertionProvider | AsyncAssertionProvider):
@@ -286,17 +287,10 @@ class PasskeySigner(abc.ABC):
     def _request(self, digest: bytes, purpose: str) -> AssertionRequest:
         if not isinstance(digest, bytes | bytearray) or len(digest) != 32:
             raise InvalidChallengeLength("the hash to sign must be 32 bytes")
-        return AssertionRequest(
-            challenge=bytes(digest),
-            rp_id=str(self._credential.rp_id),
-            credential_id=bytes(self._credential.credential_id),
-            origin=str(self._credential.origin),
-            purpose=purpose,
-        )
+        rp_id, credential_id, origin = self._identity
+        return AssertionRequest(bytes(digest), rp_id, credential_id, origin, purpose)
 
     def _finish(self, request: AssertionRequest, assertion: object) -> FatSignature:
-        from sso_signer.webauthn import Assertion
-
         if not isinstance(assertion, Assertion):
             raise AssertionProviderError(f"assertion provider returned {type(assertion).__name__}")
         if bytes(assertion.credential_id) != request.credential_id:
@@ -447,13 +441,13 @@ class EraPasskeyAccount(PasskeySigner):
         """
         self._check_tx(tx)
         fat = self.sign_digest(tx.signed_hash(), purpose="transaction")
-        return tx.replace(custom_signature=self.envelope(fat)).serialize()
+        return tx.serialize(custom_signature=self.envelope(fat))
 
     async def asign_transaction(self, tx: Eip712Transaction) -> bytes:
         """Async variant of :meth:`sign_transaction`."""
         self._check_tx(tx)
         fat = await self.asign_digest(tx.signed_hash(), purpose="transaction")
-        return tx.replace(custom_signature=self.envelope(fat)).serialize()
+        return tx.serialize(custom_signature=self.envelope(fat))
 
 
 PasskeyAccount = EraPasskeyAccount

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
 from sso_signer._codec import b64url_encode
 from sso_signer.webauthn._authenticator_data import MAX_CREDENTIAL_ID, AuthenticatorData
 from sso_signer.webauthn._client_data import CollectedClientData
@@ -63,6 +65,30 @@ class Assertion:
         object.__setattr__(self, "signature", bytes(self.signature))
         # Fail now, not when a caller first reads it.
         object.__setattr__(self, "_ecdsa", EcdsaSignature.from_der(self.signature))
+
+    @classmethod
+    def _from_checked_parts(
+        cls,
+        credential_id: bytes,
+        authenticator_data: AuthenticatorData,
+        client_data: CollectedClientData,
+        signature: bytes,
+        user_handle: bytes | None,
+    ) -> Assertion:
+        # For an in-process authenticator whose parts are already checked: equal to the checked constructor.
+        self = object.__new__(cls)
+        set_ = object.__setattr__
+        set_(self, "credential_id", credential_id)
+        set_(self, "authenticator_data", authenticator_data)
+        set_(self, "client_data", client_data)
+        set_(self, "signature", signature)
+        set_(self, "user_handle", user_handle)
+        r, s = decode_dss_signature(signature)
+        ecdsa = object.__new__(EcdsaSignature)  # OpenSSL's r and s are in [1, n-1]
+        set_(ecdsa, "r", r)
+        set_(ecdsa, "s", s)
+        set_(self, "_ecdsa", ecdsa)
+        return self
 
     @property
     def ecdsa_signature(self) -> EcdsaSignature:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sso_signer._codec import b64url_decode, b64url_encode
-from sso_signer.webauthn._assertion import Assertion
+from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
 from sso_signer.webauthn._authenticator_data import (
     MAX_CREDENTIAL_ID,
     AttestedCredentialData,
@@ -88,7 +88,7 @@ class HeadlessPasskey:
         Raises:
             InvalidKeyFile: If the key is not a P-256 private key.
             InvalidCredentialJson: If the credential id is empty, the AAGUID not 16 bytes or the mode unknown.
-            FieldTooLarge: If the credential id is longer than 1023 bytes.
+            FieldTooLarge: If the credential id is longer than 1023 bytes or the user handle than 64.
         """
         if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(
             private_key.curve, ec.SECP256R1
@@ -104,6 +104,8 @@ class HeadlessPasskey:
             raise InvalidCredentialJson("AAGUID must be 16 bytes")
         if counter_mode not in ("fixed", "increment"):
             raise InvalidCredentialJson(f"counter_mode must be 'fixed' or 'increment', got {counter_mode!r}")
+        if len(user_handle) > MAX_USER_HANDLE:
+            raise FieldTooLarge(f"user handle is {len(user_handle)} bytes; the limit is {MAX_USER_HANDLE}")
         self._key = private_key
         self._public_key = P256PublicKey.from_cryptography(private_key)
         self._credential_id = bytes(credential_id)
@@ -289,7 +291,11 @@ class HeadlessPasskey:
             extra=extra_client_data,
         )
         signature = self._sign_der(bytes(auth_data) + hashlib.sha256(bytes(client_data)).digest())
-        return Assertion(self._credential_id, auth_data, client_data, signature, self._user_handle or None)
+        # Every part was checked when this passkey was made or just built by the typed builders, and OpenSSL
+        # wrote the DER: the assertion skips its input checks (tests/webauthn/test_fast_paths.py).
+        return Assertion._from_checked_parts(
+            self._credential_id, auth_data, client_data, signature, self._user_handle or None
+        )
 
     def register(
         self,

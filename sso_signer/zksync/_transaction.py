@@ -236,7 +236,7 @@ class Eip712Transaction:
         paymaster = self.paymaster_params
         words = (
             _TRANSACTION_TYPEHASH,
-            _word(EIP712_TX_TYPE),
+            _TX_TYPE_WORD,
             _address_word(self.from_address),
             _address_word(self.to) if self.to is not None else _ZERO_WORD,
             _word(self.gas_limit),
@@ -329,16 +329,28 @@ class Eip712Transaction:
             paymaster,
         ]
 
-    def serialize(self) -> bytes:
+    def serialize(self, custom_signature: bytes | None = None) -> bytes:
         """Serialise to the raw form ``eth_sendRawTransaction`` takes.
 
         Layout: ``0x71 || RLP([nonce, maxPriorityFeePerGas, maxFeePerGas, gasLimit, to, value, data,
         chainId, "", "", chainId, from, gasPerPubdata, [factoryDeps...], customSignature,
         [paymaster, paymasterInput] or []])``, integers minimal big-endian (zero is the empty string).
 
+        Args:
+            custom_signature: Serialise with this signature instead of :attr:`custom_signature`; the same
+                bytes as ``tx.replace(custom_signature=...).serialize()``, without the copy (a signer's path).
+
         Returns:
             The serialised transaction bytes.
+
+        Raises:
+            InvalidFieldType: If ``custom_signature`` is not bytes-like.
         """
+        signature = (
+            self.custom_signature
+            if custom_signature is None
+            else check_bytes(custom_signature, field="custom_signature")
+        )
         # Field by field in the order of _rlp_items (the description tests compare against ``rlp``).
         chain_id = _rlp_uint(self.chain_id)
         params = self.paymaster_params
@@ -358,7 +370,7 @@ class Eip712Transaction:
                 _rlp_string(_address_bytes(self.from_address)),
                 _rlp_uint(self.gas_per_pubdata),
                 _rlp_list([_rlp_string(dep) for dep in self.factory_deps]),
-                _rlp_string(self.custom_signature),
+                _rlp_string(signature),
                 _rlp_list(
                     ()
                     if params is None
@@ -467,6 +479,7 @@ class Eip712Transaction:
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Eip712Transaction))
 
 _ZERO_WORD = bytes(32)
+_TX_TYPE_WORD = EIP712_TX_TYPE.to_bytes(32, "big")
 _TYPE_PREFIX = bytes([EIP712_TX_TYPE])
 _EMPTY_KECCAK = bytes(keccak(b""))
 _DOMAIN_TYPEHASH = bytes(keccak(b"EIP712Domain(string name,string version,uint256 chainId)"))

@@ -162,3 +162,27 @@ def test_der_fast_path_takes_every_canonical_signature() -> None:
     for i in range(200):
         der = passkey.sign(i.to_bytes(32, "big")).signature
         assert _canonical_der_fast(der) == (EcdsaSignature.from_der(der).r, EcdsaSignature.from_der(der).s)
+
+
+def test_headless_assertions_equal_checked_ones() -> None:
+    # HeadlessPasskey.sign builds its Assertion without re-checking its own parts.
+    from sso_signer.webauthn import Assertion
+
+    passkey = HeadlessPasskey.generate(rp_id="example.com", origin="https://example.com")
+    for i in range(50):
+        fast = passkey.sign(i.to_bytes(32, "big"), cross_origin=None if i % 2 else False)
+        checked = Assertion(
+            fast.credential_id, fast.authenticator_data, fast.client_data, fast.signature, fast.user_handle
+        )
+        assert fast == checked
+        assert fast.ecdsa_signature == checked.ecdsa_signature == EcdsaSignature.from_der(fast.signature)
+        assert Assertion.from_json(fast.to_json()) == fast
+
+
+def test_headless_passkey_refuses_a_user_handle_no_assertion_can_carry() -> None:
+    from sso_signer.webauthn import MAX_USER_HANDLE, FieldTooLarge
+
+    site = "example.com"
+    HeadlessPasskey.generate(rp_id=site, origin=f"https://{site}", user_handle=bytes(MAX_USER_HANDLE))
+    with pytest.raises(FieldTooLarge, match="user handle"):
+        HeadlessPasskey.generate(rp_id=site, origin=f"https://{site}", user_handle=bytes(MAX_USER_HANDLE + 1))

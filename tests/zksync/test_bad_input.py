@@ -396,3 +396,9 @@ def test_any_field_replaced_by_any_shape_raises_only_room_errors(index: int, ite
     except ZkSyncInputError:
         return
     assert tx.serialize() == raw
+
+
+@pytest.mark.parametrize("signature", ["0x1234", 1234, [1, 2]])
+def test_serialize_with_a_signature_that_is_not_bytes(signature: object) -> None:
+    with pytest.raises(InvalidFieldType, match="custom_signature"):
+        _tx().serialize(custom_signature=signature)  # type: ignore[arg-type]

@@ -69,6 +69,9 @@ def test_replacing_the_signature_equals_dataclasses_replace(tx: Eip712Transactio
     fast = tx.replace(custom_signature=signature)
     assert fast == dataclasses.replace(tx, custom_signature=signature)
     assert type(fast) is Eip712Transaction
+    # A signer serialises with its signature without the copy: the same bytes.
+    assert tx.serialize(custom_signature=signature) == fast.serialize()
+    assert tx.serialize(custom_signature=bytearray(signature)) == fast.serialize()  # type: ignore[arg-type]
     assert fast.serialize() == dataclasses.replace(tx, custom_signature=signature).serialize()
     assert tx.replace(custom_signature=bytearray(signature)).custom_signature == signature  # copied to bytes
     with pytest.raises(InvalidFieldType):
