@@ -18,7 +18,9 @@ signature over ``authenticatorData ‖ sha256(clientDataJSON)``), turn the asser
   Twice: as above, and with @simplewebauthn/server's ``verifyAuthenticationResponse`` on every assertion, as
   the SDK's ``requestPasskeyAuthentication`` does (sso-era.md §3.2) — the counterpart of the preflight;
 * ``floor``: one sha256 of a typical clientDataJSON plus one P-256 ECDSA-SHA256 signature with OpenSSL through
-  ``cryptography``, the cryptography no pipeline can avoid.
+  ``cryptography``, the cryptography no pipeline can avoid; ``floor, verifying``: the same plus one P-256
+  verification of that signature, the cryptography no *verifying* pipeline (the default signer, the verifying
+  peer) can avoid.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ CHAIN_ID = 300
 RP_ID = "localhost"
 ORIGIN = "http://localhost:5173"
 PEER = ROOT / "benchmarks" / "client_throughput_peer.mjs"
+# A typical clientDataJSON: what the floor hashes.
+_FLOOR_CLIENT_DATA = (
+    b'{"type":"webauthn.get","challenge":"' + b"A" * 43 + b'","origin":"' + ORIGIN.encode() + b'",'
+    b'"crossOrigin":false}'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +64,11 @@ class Figures:
     typescript: float | None
     typescript_verifying: float | None
     floor: float
+    floor_verifying: float
     sdk_over_typescript: float | None
     floor_over_sdk: float
+    floor_over_sdk_without_preflight: float
+    verifying_floor_over_sdk: float
 
 
 def _transaction(nonce: int) -> Eip712Transaction:
@@ -99,15 +109,29 @@ def floor_rate(n: int) -> float:
     """The cryptographic floor per transaction: sha256(clientDataJSON) + one P-256 signature (OpenSSL)."""
     key = ec.generate_private_key(ec.SECP256R1())
     algorithm = ec.ECDSA(hashes.SHA256())
-    client_data = (
-        b'{"type":"webauthn.get","challenge":"' + b"A" * 43 + b'","origin":"' + ORIGIN.encode() + b'",'
-        b'"crossOrigin":false}'
-    )
+    client_data = _FLOOR_CLIENT_DATA
     auth_data = bytes(37)
 
     def work(count: int) -> None:
         for i in range(count):
             key.sign(auth_data + hashlib.sha256(client_data + i.to_bytes(4, "big")).digest(), algorithm)
+
+    work(min(n, 50))
+    return best_rate(work, n)
+
+
+def floor_verifying_rate(n: int) -> float:
+    """The verifying floor per transaction: the floor's work plus one P-256 verification (OpenSSL)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    public_key = key.public_key()
+    algorithm = ec.ECDSA(hashes.SHA256())
+    client_data = _FLOOR_CLIENT_DATA
+    auth_data = bytes(37)
+
+    def work(count: int) -> None:
+        for i in range(count):
+            message = auth_data + hashlib.sha256(client_data + i.to_bytes(4, "big")).digest()
+            public_key.verify(key.sign(message, algorithm), message, algorithm)
 
     work(min(n, 50))
     return best_rate(work, n)
@@ -153,6 +177,7 @@ def measure(n: int) -> Figures:
     ts = typescript_rate(n)
     ts_verifying = typescript_rate(n, verify=True)
     floor = floor_rate(n)
+    floor_verifying = floor_verifying_rate(n)
     return Figures(
         n=n,
         sdk=sdk,
@@ -160,34 +185,33 @@ def measure(n: int) -> Figures:
         typescript=ts,
         typescript_verifying=ts_verifying,
         floor=floor,
+        floor_verifying=floor_verifying,
         sdk_over_typescript=sdk / ts_verifying if ts_verifying else None,
         floor_over_sdk=floor / sdk,
+        floor_over_sdk_without_preflight=floor / bare,
+        verifying_floor_over_sdk=floor_verifying / sdk,
     )
 
 
 def print_figures(f: Figures) -> None:
     """Print the table of :func:`measure`."""
 
-    def peer_row(name: str, rate: float | None) -> list[object]:
+    def row(name: str, rate: float | None) -> list[object]:
         if rate is None:
-            return [name, "node not found", "-", "-"]
-        return [name, rate, rate / f.sdk, f.floor / rate]
+            return [name, "node not found", "-", "-", "-"]
+        return [name, rate, rate / f.sdk, f.floor / rate, f.floor_verifying / rate]
 
     rows: list[list[object]] = [
-        ["sso-signer (preflight on, default)", f.sdk, 1.0, f.floor / f.sdk],
-        peer_row("zksync-sso 0.4.1 + viem, verifying (as the SDK)", f.typescript_verifying),
-        [
-            "sso-signer (run_preflight=False)",
-            f.sdk_without_preflight,
-            f.sdk_without_preflight / f.sdk,
-            f.floor / f.sdk_without_preflight,
-        ],
-        peer_row("zksync-sso 0.4.1 + viem, no verification", f.typescript),
-        ["floor: sha256 + P-256 sign (OpenSSL)", f.floor, f.floor / f.sdk, 1.0],
+        row("sso-signer (preflight on, default; verifies)", f.sdk),
+        row("zksync-sso 0.4.1 + viem, verifying (as the SDK)", f.typescript_verifying),
+        row("sso-signer (run_preflight=False)", f.sdk_without_preflight),
+        row("zksync-sso 0.4.1 + viem, no verification", f.typescript),
+        row("floor: sha256 + P-256 sign (OpenSSL)", f.floor),
+        row("floor, verifying: + P-256 verify (OpenSSL)", f.floor_verifying),
     ]
     print_table(
         f"Client throughput: build -> signed hash -> passkey assertion -> SSO signature -> 0x71 (N={f.n})",
-        ["pipeline", "tx/s", "x sso-signer", "floor / this"],
+        ["pipeline", "tx/s", "x sso-signer", "floor / this", "verifying floor / this"],
         rows,
     )
     if f.sdk_over_typescript is not None and f.typescript is not None:
@@ -195,7 +219,14 @@ def print_figures(f: Figures) -> None:
             f"sso-signer / TS SDK = {f.sdk_over_typescript:.1f}x both verifying, "
             f"{f.sdk_without_preflight / f.typescript:.1f}x neither verifying (goal >= 5x)"
         )
-    print(f"floor / sso-signer = {f.floor_over_sdk:.1f}x (goal <= 3x)")
+    print(
+        f"floor / sso-signer = {f.floor_over_sdk_without_preflight:.1f}x for the pipeline as the issue "
+        f"defines it (no verification; goal <= 3x)"
+    )
+    print(
+        f"with the default preflight: verifying floor / sso-signer = {f.verifying_floor_over_sdk:.1f}x "
+        f"(plain floor / sso-signer = {f.floor_over_sdk:.1f}x)"
+    )
 
 
 def main() -> int:

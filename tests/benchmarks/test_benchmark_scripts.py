@@ -57,9 +57,13 @@ def _need_artifacts(*names: str) -> None:
 def test_client_throughput_prints_every_row() -> None:
     figures = _json("client_throughput.py", "-n", "10")
     assert figures["n"] == 10
-    for key in ("sdk", "sdk_without_preflight", "floor"):
+    for key in ("sdk", "sdk_without_preflight", "floor", "floor_verifying"):
         assert figures[key] > 0, key
     assert figures["floor_over_sdk"] == pytest.approx(figures["floor"] / figures["sdk"])
+    assert figures["floor_over_sdk_without_preflight"] == pytest.approx(
+        figures["floor"] / figures["sdk_without_preflight"]
+    )
+    assert figures["verifying_floor_over_sdk"] == pytest.approx(figures["floor_verifying"] / figures["sdk"])
     if shutil.which("node") is None:
         assert figures["typescript"] is None  # the row says node is missing instead of a number
     else:
@@ -70,6 +74,7 @@ def test_client_throughput_prints_every_row() -> None:
         assert figures["sdk_over_typescript"] == pytest.approx(ratio)
     table = _run("client_throughput.py", "-n", "10")
     assert "floor / sso-signer" in table
+    assert "floor, verifying: + P-256 verify (OpenSSL)" in table
     assert "zksync-sso 0.4.1 + viem, verifying (as the SDK)" in table
 
 
