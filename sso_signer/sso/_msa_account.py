@@ -428,7 +428,6 @@ class _MsaAccountCore:
     def _build_flow(
         self,
         calls: Sequence[Call | tuple[str, int, bytes]],
-        *,
         batch: bool | None = None,
         nonce_key: int = 0,
         gas_price: GasPrice | None = None,
@@ -747,14 +746,7 @@ class MsaPasskeyAccount(_MsaAccountCore):
         """
         return self._run(
             self._build_flow(
-                calls,
-                batch=batch,
-                nonce_key=nonce_key,
-                gas_price=gas_price,
-                gas=gas,
-                verification_margin=verification_margin,
-                paymaster=paymaster,
-                paymaster_data=paymaster_data,
+                calls, batch, nonce_key, gas_price, gas, verification_margin, paymaster, paymaster_data
             )
         )
 
@@ -1001,14 +993,7 @@ class AsyncMsaPasskeyAccount(_MsaAccountCore):
         """See :meth:`MsaPasskeyAccount.build_user_operation`."""
         return await self._run(
             self._build_flow(
-                calls,
-                batch=batch,
-                nonce_key=nonce_key,
-                gas_price=gas_price,
-                gas=gas,
-                verification_margin=verification_margin,
-                paymaster=paymaster,
-                paymaster_data=paymaster_data,
+                calls, batch, nonce_key, gas_price, gas, verification_margin, paymaster, paymaster_data
             )
         )
 

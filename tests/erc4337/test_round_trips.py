@@ -15,6 +15,7 @@ from eth_utils.crypto import keccak
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
     BundlerClient,
+    SignatureValidationFailed,
     UserOperation,
     UserOperationRejected,
 )
@@ -130,6 +131,32 @@ def test_second_operation_of_one_account_object_takes_two_requests(
     assert until_send(clients.log) == [SEND]
     assert third.success
     assert third.nonce == 2
+
+
+def test_refused_send_and_forget_state_make_the_next_operation_read_the_chain(
+    sso_stack: LocalErc4337Stack, clients: Clients
+) -> None:
+    passkey = _passkey()
+    provider = CountingProvider(passkey)
+    account = _counterfactual(sso_stack, clients, passkey, provider, account_salt(None))
+    sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=ETHER)
+    recipient = _recipient("refused-then-forgotten")
+    account.execute([(recipient, 1, b"")])
+
+    # The stub signature is well-formed but by another key: the bundler refuses the send (AA24).
+    op = account.build_user_operation([(recipient, 2, b"")])
+    with pytest.raises(SignatureValidationFailed):
+        account.send_user_operation(op.replace(signature=account.stub_signature()))
+    clients.log.clear()
+    receipt = account.execute([(recipient, 2, b"")])
+    # Both caches were dropped by the refusal: the state is read again and so is the gas price.
+    assert until_send(clients.log) == [NODE_STATE, PRICE, ESTIMATE, SEND]
+    assert receipt.nonce == 1
+
+    account.forget_state()
+    clients.log.clear()
+    assert account.execute([(recipient, 3, b"")]).nonce == 2
+    assert until_send(clients.log) == [NODE_STATE, ESTIMATE, SEND]
 
 
 def test_first_operation_of_an_at_account_reads_the_state_in_one_batch(
