@@ -230,10 +230,6 @@ def _sender_address_flow(deployment: MsaDeployment, factory_data: bytes) -> Flow
     return (yield from entry_point_flows.get_sender_address(deployment.entry_point, init_code))
 
 
-def _deploy_flow(deployment: MsaDeployment, deployer: LocalAccount, factory_data: bytes) -> Flow[Receipt]:
-    return (yield from eth_flows.send_transaction(deployer, to=deployment.factory, data=factory_data))
-
-
 # -- account flows -------------------------------------------------------------------------------------------
 #
 # An operation touches two endpoints (the node and the bundler) and the passkey, so the account's flows yield
@@ -302,6 +298,8 @@ class _MsaAccountCore:
     batch, ``eth_getCode`` + ``EntryPoint.getNonce``). A nonce moves on when the bundler accepts an op.
     """
 
+    bundler: BundlerClient | AsyncBundlerClient
+
     def __init__(
         self,
         *,
@@ -328,7 +326,7 @@ class _MsaAccountCore:
         )
         self.factory_data = factory_data
         self._stub: bytes | None = None
-        self._bundler = bundler
+        self.bundler = bundler
         self._deployed: bool | None = None
         self._nonces: dict[int, int] = {}
         self._nonces_zero = False  # every key without an entry in _nonces is known to be at sequence 0
@@ -419,7 +417,7 @@ class _MsaAccountCore:
         )
 
     def _estimate_flow(self, op: UserOperation) -> _AccountFlow[GasEstimate]:
-        bundler = self._bundler
+        bundler = self.bundler
         flow = bundler.flows.estimate_user_operation_gas(
             op.replace(signature=self.stub_signature()), bundler.entry_point
         )
@@ -439,7 +437,7 @@ class _MsaAccountCore:
         call_data = _call_data(calls, batch)
         deployed, nonce, read_now = yield from self._state_flow(nonce_key)
         if gas_price is None:
-            prices_flow = self._bundler.flows.cached_user_operation_gas_price(self._bundler.gas_price_cache)
+            prices_flow = self.bundler.flows.cached_user_operation_gas_price(self.bundler.gas_price_cache)
             gas_price = (yield from _via(prices_flow, bundler=True)).standard
         op = self._draft(deployed, nonce, call_data, gas_price, paymaster, paymaster_data)
         if gas is not None:
@@ -464,7 +462,7 @@ class _MsaAccountCore:
         return op.replace(signature=signature)
 
     def _send_flow(self, op: UserOperation) -> _AccountFlow[bytes]:
-        bundler = self._bundler
+        bundler = self.bundler
         flow = bundler.flows.send_user_operation(
             op, bundler.entry_point, self.deployment.chain_id, bundler.gas_price_cache
         )
@@ -486,9 +484,7 @@ class _MsaAccountCore:
         op = yield from self._build_flow(calls, batch=batch, **build)
         signed = yield from self._sign_flow(op)
         user_op_hash = yield from self._send_flow(signed)
-        wait = self._bundler.flows.wait_for_user_operation_receipt(
-            user_op_hash, timeout, _POLL_INTERVAL, True
-        )
+        wait = self.bundler.flows.wait_for_user_operation_receipt(user_op_hash, timeout, _POLL_INTERVAL, True)
         try:
             receipt = yield from _via(wait, bundler=True)
         except UserOperationReverted:
@@ -536,6 +532,8 @@ class MsaPasskeyAccount(_MsaAccountCore):
         SsoSignerConfigError: If the bundler serves another EntryPoint than the deployment's.
     """
 
+    bundler: BundlerClient
+
     def __init__(
         self,
         *,
@@ -558,7 +556,6 @@ class MsaPasskeyAccount(_MsaAccountCore):
             run_preflight=run_preflight,
         )
         self.eth = eth
-        self.bundler = bundler
         self.entry_point = EntryPoint(eth, deployment.entry_point)
 
     def __repr__(self) -> str:
@@ -650,7 +647,7 @@ class MsaPasskeyAccount(_MsaAccountCore):
             EntryPointError: If the receipt has no ``AccountCreated`` event from the factory.
         """
         factory_data = _creation(deployment, credential, salt, extra_modules)
-        receipt = eth.run(_deploy_flow(deployment, deployer, factory_data))
+        receipt = eth.send_transaction(deployer, to=deployment.factory, data=factory_data)
         account = cls(
             address=_account_created(receipt, deployment.factory),
             deployment=deployment,
@@ -837,6 +834,8 @@ class AsyncMsaPasskeyAccount(_MsaAccountCore):
         run_preflight: Check each signature against the validator's rules before sending it.
     """
 
+    bundler: AsyncBundlerClient
+
     def __init__(
         self,
         *,
@@ -859,7 +858,6 @@ class AsyncMsaPasskeyAccount(_MsaAccountCore):
             run_preflight=run_preflight,
         )
         self.eth = eth
-        self.bundler = bundler
         self.entry_point = AsyncEntryPoint(eth, deployment.entry_point)
 
     def __repr__(self) -> str:
@@ -930,7 +928,7 @@ class AsyncMsaPasskeyAccount(_MsaAccountCore):
     ) -> tuple[AsyncMsaPasskeyAccount, Receipt]:
         """See :meth:`MsaPasskeyAccount.deploy`."""
         factory_data = _creation(deployment, credential, salt, extra_modules)
-        receipt = await eth.run(_deploy_flow(deployment, deployer, factory_data))
+        receipt = await eth.send_transaction(deployer, to=deployment.factory, data=factory_data)
         account = cls(
             address=_account_created(receipt, deployment.factory),
             deployment=deployment,
