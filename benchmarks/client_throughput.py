@@ -30,6 +30,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 from _common import ROOT, best_rate, node_binary, print_table
@@ -93,20 +94,22 @@ def sdk_pipeline(*, preflight: bool) -> tuple[EraPasskeyAccount, HeadlessPasskey
     return account, passkey
 
 
-def sdk_rate(n: int, *, preflight: bool) -> float:
-    """Signed transactions per second through :meth:`EraPasskeyAccount.sign_transaction`."""
+Work = Callable[[int], None]
+
+
+def sdk_work(*, preflight: bool) -> Work:
+    """``work(count)`` signs ``count`` transactions through :meth:`EraPasskeyAccount.sign_transaction`."""
     account, _ = sdk_pipeline(preflight=preflight)
 
     def work(count: int) -> None:
         for nonce in range(count):
             account.sign_transaction(_transaction(nonce))
 
-    work(min(n, 50))  # warm-up: imports, caches
-    return best_rate(work, n)
+    return work
 
 
-def floor_rate(n: int) -> float:
-    """The cryptographic floor per transaction: sha256(clientDataJSON) + one P-256 signature (OpenSSL)."""
+def floor_work() -> Work:
+    """``work(count)`` does the floor's work ``count`` times: sha256(clientDataJSON) + one P-256 signature."""
     key = ec.generate_private_key(ec.SECP256R1())
     algorithm = ec.ECDSA(hashes.SHA256())
     client_data = _FLOOR_CLIENT_DATA
@@ -116,12 +119,11 @@ def floor_rate(n: int) -> float:
         for i in range(count):
             key.sign(auth_data + hashlib.sha256(client_data + i.to_bytes(4, "big")).digest(), algorithm)
 
-    work(min(n, 50))
-    return best_rate(work, n)
+    return work
 
 
-def floor_verifying_rate(n: int) -> float:
-    """The verifying floor per transaction: the floor's work plus one P-256 verification (OpenSSL)."""
+def floor_verifying_work() -> Work:
+    """``work(count)``: the floor's work plus one P-256 verification, ``count`` times."""
     key = ec.generate_private_key(ec.SECP256R1())
     public_key = key.public_key()
     algorithm = ec.ECDSA(hashes.SHA256())
@@ -133,6 +135,34 @@ def floor_verifying_rate(n: int) -> float:
             message = auth_data + hashlib.sha256(client_data + i.to_bytes(4, "big")).digest()
             public_key.verify(key.sign(message, algorithm), message, algorithm)
 
+    return work
+
+
+def interleaved_rates(works: Mapping[str, Work], n: int, *, rounds: int = 5) -> dict[str, float]:
+    """Best rate of each work over ``rounds`` rounds that run every work once, one after the other.
+
+    This machine's speed drifts by tens of percent from minute to minute; rows timed minutes apart would
+    put that drift into their ratios. Interleaved, every row sees the same conditions.
+    """
+    for work in works.values():
+        work(min(n, 50))  # warm-up: imports, caches
+    best: dict[str, float] = dict.fromkeys(works, 0.0)
+    for _ in range(rounds):
+        for name, work in works.items():
+            best[name] = max(best[name], best_rate(work, n, repeats=1))
+    return best
+
+
+def sdk_rate(n: int, *, preflight: bool) -> float:
+    """Signed transactions per second through :meth:`EraPasskeyAccount.sign_transaction` (best of three)."""
+    work = sdk_work(preflight=preflight)
+    work(min(n, 50))
+    return best_rate(work, n)
+
+
+def floor_rate(n: int) -> float:
+    """The floor's rate per second (best of three)."""
+    work = floor_work()
     work(min(n, 50))
     return best_rate(work, n)
 
@@ -172,12 +202,18 @@ def _b64url(data: bytes) -> str:
 
 def measure(n: int) -> Figures:
     """Measure every row with ``n`` transactions."""
-    sdk = sdk_rate(n, preflight=True)
-    bare = sdk_rate(n, preflight=False)
     ts = typescript_rate(n)
     ts_verifying = typescript_rate(n, verify=True)
-    floor = floor_rate(n)
-    floor_verifying = floor_verifying_rate(n)
+    rates = interleaved_rates(
+        {
+            "sdk": sdk_work(preflight=True),
+            "bare": sdk_work(preflight=False),
+            "floor": floor_work(),
+            "floor_verifying": floor_verifying_work(),
+        },
+        n,
+    )
+    sdk, bare, floor, floor_verifying = rates["sdk"], rates["bare"], rates["floor"], rates["floor_verifying"]
     return Figures(
         n=n,
         sdk=sdk,
