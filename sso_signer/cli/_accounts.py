@@ -96,14 +96,24 @@ def erc4337_account(
         return MsaPasskeyAccount.at(
             address, deployment=deployment, eth=eth, bundler=bundler, credential=passkey, provider=provider
         )
-    return MsaPasskeyAccount.counterfactual(
-        deployment=deployment,
-        eth=eth,
-        bundler=bundler,
-        credential=passkey,
-        salt=counterfactual_salt(passkey.credential_id),
-        provider=provider,
-    )
+    from sso_signer.erc4337 import FactoryCallFailed
+
+    try:
+        return MsaPasskeyAccount.counterfactual(
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=passkey,
+            salt=counterfactual_salt(passkey.credential_id),
+            provider=provider,
+        )
+    except FactoryCallFailed as exc:
+        # Typically the account created from this passkey exists but no longer lists it (the passkey was
+        # removed), so the validator cannot name it and the factory refuses to create it again.
+        raise AccountNotFound(
+            f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} is registered to no account "
+            f"on this chain, and its counterfactual account cannot be created ({exc}); pass --address"
+        ) from exc
 
 
 def require_zksync_node(eth: EthClient) -> None:

@@ -25,6 +25,7 @@ from sso_signer.erc4337._errors import (
     EntryPointArtifactMismatch,
     EntryPointDeploymentFailed,
     EntryPointError,
+    FactoryCallFailed,
 )
 from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address, _check_uint
 from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, Flow, Receipt, eth_flows
@@ -53,6 +54,8 @@ ENTRY_POINT_V08_INITCODE_HASH: Final = bytes.fromhex(
 _ARTIFACT: Final = pathlib.Path("@account-abstraction") / "contracts" / "artifacts" / "EntryPoint.json"
 # A checkout keeps node_modules at the repository root, two levels above this package.
 _REPO_NODE_MODULES: Final = pathlib.Path(__file__).resolve().parents[2] / "node_modules"
+
+_ZERO_ADDRESS: Final = "0x" + "00" * 20
 
 _GET_NONCE: Final = keccak(b"getNonce(address,uint192)")[:4]
 _GET_USER_OP_HASH: Final = keccak(
@@ -172,6 +175,14 @@ class _Flows:
                 (address,) = abi_decode(["address"], raw[4:])
             except DecodingError as dexc:
                 raise EntryPointError(f"malformed SenderAddressResult 0x{raw.hex()}") from dexc
+            if address == _ZERO_ADDRESS:
+                # The SenderCreator answers 0 for any failing factory call; for a CREATE2 factory the usual
+                # cause is an account that already exists for this salt and init data.
+                raise FactoryCallFailed(
+                    f"the factory call in initCode failed (getSenderAddress answered the zero address) for "
+                    f"factory 0x{init_code[:20].hex()}: the account for this salt and init data may already "
+                    "exist (use its address), or the factory refuses the init data"
+                ) from exc
             return to_checksum_address(address)
         raise EntryPointError("getSenderAddress returned instead of reverting (no EntryPoint v0.8 code?)")
 

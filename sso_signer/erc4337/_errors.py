@@ -87,6 +87,10 @@ class EntryPointError(RemoteError):
     """An EntryPoint call on the node failed in an unexpected way (no code, unexpected revert data)."""
 
 
+class FactoryCallFailed(EntryPointError):
+    """The initCode's factory call failed (``SenderAddressResult(0)``): account exists, or bad init data."""
+
+
 class EntryPointDeploymentFailed(EntryPointError):
     """Deploying EntryPoint v0.8 through the deterministic deployer left no code at the canonical address."""
 

@@ -603,7 +603,9 @@ class MsaPasskeyAccount(_MsaAccountCore):
         if it does, the first estimation says so and the object re-reads the chain.
 
         Raises:
-            EntryPointError: If the factory call fails (bad init data, wrong factory).
+            FactoryCallFailed: If the factory call fails: the account already exists (look it up, then use
+                :meth:`at`), or the factory refuses the init data.
+            EntryPointError: If the EntryPoint answers anything else (no EntryPoint code, wrong address).
             BadCredentialIdLength, BadDomainLength, EmptyPublicKey: If the passkey breaks a validator rule.
         """
         factory_data = _creation(deployment, credential, salt, extra_modules)

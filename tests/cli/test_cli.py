@@ -304,10 +304,12 @@ def test_deploy_then_the_erc4337_account_flow(sso_stack: LocalErc4337Stack, tmp_
     first_id = created_key["credential_id"]
     removed = cli_json("account", "remove-passkey", *with_second, "--credential-id", first_id)
     assert removed["account"] == address
-    # The first passkey no longer finds the account (only its never-deployed counterfactual one).
-    after = cli_json("account", "show", *common)
-    assert after["address"] != address
-    assert after["deployed"] is False
+    # The first passkey no longer finds the account: the validator does not list it, and its counterfactual
+    # account is this one (the factory refuses to create it again), so the CLI asks for the address.
+    after = cli_json("account", "show", *common, code=1)
+    assert after["error"]["type"] == "AccountNotFound"
+    assert "pass --address" in after["error"]["message"]
+    assert cli_json("account", "show", *common, "--address", address)["deployed"] is True
     assert second_id != first_id
 
 

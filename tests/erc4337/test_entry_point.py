@@ -18,6 +18,7 @@ from sso_signer.erc4337 import (
     EntryPointArtifactMismatch,
     EntryPointDeploymentFailed,
     EntryPointError,
+    FactoryCallFailed,
     deploy_entry_point_v08,
     load_entry_point_v08_initcode,
 )
@@ -88,3 +89,14 @@ def test_reads_without_entry_point_code_are_typed(anvil: AnvilNode) -> None:
         entry_point.get_nonce(anvil.accounts[0].address)
     with pytest.raises(EntryPointError):
         entry_point.get_sender_address(b"\x00" * 20)
+
+
+def test_a_failing_factory_call_is_typed_not_the_zero_address(anvil: AnvilNode) -> None:
+    deploy_entry_point_v08(anvil.eth, anvil.accounts[0])
+    entry_point = EntryPoint(anvil.eth)
+    # The EntryPoint as "factory": an unknown selector reverts, so the SenderCreator answers address 0.
+    init_code = bytes.fromhex(ENTRY_POINT_V08[2:]) + bytes.fromhex("deadbeef")
+    with pytest.raises(FactoryCallFailed, match="zero address") as caught:
+        entry_point.get_sender_address(init_code)
+    assert ENTRY_POINT_V08[2:].lower() in str(caught.value)
+    assert isinstance(caught.value, EntryPointError)

@@ -15,6 +15,7 @@ from eth_utils.crypto import keccak
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
     BundlerClient,
+    FactoryCallFailed,
     SignatureValidationFailed,
     UserOperation,
     UserOperationRejected,
@@ -236,6 +237,28 @@ def test_account_created_by_another_object_is_found_at_estimation(
     assert receipt.success
     assert receipt.nonce == 1
     assert late.factory_data is None
+
+
+def test_counterfactual_of_an_existing_account_is_a_typed_error(
+    sso_stack: LocalErc4337Stack, clients: Clients
+) -> None:
+    passkey = _passkey()
+    salt = account_salt(None)
+    creator = _counterfactual(sso_stack, clients, passkey, CountingProvider(passkey), salt)
+    sso_stack.eth.send_transaction(sso_stack.funder, to=creator.address, value=ETHER)
+    creator.execute([])
+    assert creator.is_deployed()
+    # The factory cannot create the same account twice, so its address cannot be predicted any more.
+    with pytest.raises(FactoryCallFailed, match="may already exist"):
+        _counterfactual(sso_stack, clients, passkey, CountingProvider(passkey), salt)
+    at = MsaPasskeyAccount.at(
+        creator.address,
+        deployment=sso_stack.deployment,
+        eth=clients.eth,
+        bundler=clients.bundler,
+        credential=passkey,
+    )
+    assert at.get_nonce() == 1
 
 
 async def test_async_account_counts_its_state_and_resyncs(sso_stack: LocalErc4337Stack) -> None:
