@@ -36,6 +36,24 @@ class CountingTransport(httpx.BaseTransport):
         self.inner.close()
 
 
+class AnswerLosingTransport(CountingTransport):
+    """A :class:`CountingTransport` that delivers the first ``eth_sendUserOperation`` to the real bundler and
+    then loses its answer (``httpx.ReadError``): the fault of a connection dropped after the request left."""
+
+    def __init__(self, label: str, log: Log) -> None:
+        super().__init__(label, log)
+        self.lost = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if self.lost == 0 and "eth_sendUserOperation" in _methods(request):
+            self.lost += 1
+            response.read()
+            response.close()
+            raise httpx.ReadError("connection dropped before the answer (injected)", request=request)
+        return response
+
+
 class AsyncCountingTransport(httpx.AsyncBaseTransport):
     """The asyncio twin of :class:`CountingTransport`."""
 

@@ -18,13 +18,15 @@ from sso_signer.erc4337 import (
     FactoryCallFailed,
     SignatureValidationFailed,
     UserOperation,
+    UserOperationOutcomeUnknown,
     UserOperationRejected,
 )
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.rpc import AsyncEthClient, EthClient, InvalidRpcParams
+from sso_signer.rpc import AsyncEthClient, EthClient, InvalidRpcParams, RetryPolicy
 from sso_signer.sso import AsyncMsaPasskeyAccount, MsaPasskeyAccount, account_salt
 from sso_signer.webauthn import HeadlessPasskey
 from tests.erc4337.round_trip_helpers import (
+    AnswerLosingTransport,
     AsyncCountingTransport,
     CountingProvider,
     CountingTransport,
@@ -259,6 +261,52 @@ def test_counterfactual_of_an_existing_account_is_a_typed_error(
         credential=passkey,
     )
     assert at.get_nonce() == 1
+
+
+def test_a_lost_send_answer_makes_the_next_operation_read_the_chain(
+    sso_stack: LocalErc4337Stack, clients: Clients
+) -> None:
+    losing = BundlerClient(
+        sso_stack.bundler_url,
+        transport=AnswerLosingTransport("bundler", clients.log),
+        entry_point=sso_stack.deployment.entry_point,
+        clock=clients.clock,
+        retry=RetryPolicy(attempts=1),
+    )
+    try:
+        passkey = _passkey()
+        provider = CountingProvider(passkey)
+        account = MsaPasskeyAccount.counterfactual(
+            deployment=sso_stack.deployment,
+            eth=clients.eth,
+            bundler=losing,
+            credential=passkey,
+            provider=provider,
+            salt=account_salt(None),
+        )
+        sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=ETHER)
+        with pytest.raises(UserOperationOutcomeUnknown) as caught:
+            account.execute([(_recipient("lost-answer"), 5, b"")])
+        lost = caught.value
+        assert lost.user_operation is not None
+        assert lost.user_operation.nonce == 0
+        # The bundler did get it: the hash the error names is included.
+        receipt = losing.wait_for_user_operation_receipt(lost.user_op_hash, timeout=30)
+        assert receipt.success
+        assert account.is_deployed()
+
+        clients.log.clear()
+        after = account.execute([(_recipient("after-lost-answer"), 6, b"")])
+        # Nothing is assumed after a lost answer: the state is read, then the op built on it (nonce 1, no
+        # initCode) goes through with one new signature.
+        assert until_send(clients.log)[0] == NODE_STATE
+        assert until_send(clients.log)[-2:] == [ESTIMATE, SEND]
+        assert after.success
+        assert after.nonce == 1
+        assert provider.calls == 2
+        assert account.factory_data is None
+    finally:
+        losing.close()
 
 
 async def test_async_account_counts_its_state_and_resyncs(sso_stack: LocalErc4337Stack) -> None:
