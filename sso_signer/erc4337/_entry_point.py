@@ -230,7 +230,9 @@ class EntryPoint:
         """The account address an initCode deploys (``getSenderAddress`` reverting ``SenderAddressResult``).
 
         Raises:
-            EntryPointError: If the factory call fails or the EntryPoint answers anything else.
+            FactoryCallFailed: If the factory call fails (answered as the zero address): the account exists
+                already, or the factory refuses the call.
+            EntryPointError: If the EntryPoint answers anything else.
         """
         result: str = self.eth.run(_Flows.get_sender_address(self.address, init_code))
         return result

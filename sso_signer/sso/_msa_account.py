@@ -600,7 +600,8 @@ class MsaPasskeyAccount(_MsaAccountCore):
 
         The address is asked of ``EntryPoint.getSenderAddress``, which runs the factory call as the
         SenderCreator would; nothing is sent. The object assumes the account does not exist yet (nonce 0);
-        if it does, the first estimation says so and the object re-reads the chain.
+        if another sender creates it after this object was made, the first estimation says so and the object
+        re-reads the chain.
 
         Raises:
             FactoryCallFailed: If the factory call fails: the account already exists (look it up, then use
