@@ -42,6 +42,28 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    """Start ``python -m sso_signer.cli ARGS`` in the background, as a terminal would (Ctrl-C reaches it).
+
+    A shell that runs the suite as a background job starts it with SIGINT ignored, and children inherit an
+    ignored signal; a terminal user's process has Python's own SIGINT handling, so the child is given that.
+    """
+    inherited = signal.getsignal(signal.SIGINT)
+    if inherited == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sso_signer.cli", *args],
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+
+
 def cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
@@ -185,14 +207,7 @@ def test_configuration_and_remote_errors(tmp_path: Path) -> None:
 
 @pytest.mark.chain
 def test_node_start_serves_until_interrupted() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sso_signer.cli", "node", "start", "--json"],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_cli("node", "start", "--json")
     try:
         assert process.stdout is not None
         first = json.loads(process.stdout.readline())
@@ -408,24 +423,7 @@ def test_era_commands_on_plain_anvil_say_what_is_missing(sso_anvil: AnvilNode, t
 @pytest.mark.bundler
 def test_node_start_with_bundler_serves_the_whole_stack(tmp_path: Path) -> None:
     deployment = tmp_path / "deployment.json"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sso_signer.cli",
-            "node",
-            "start",
-            "--with-bundler",
-            "--out",
-            str(deployment),
-            "--json",
-        ],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_cli("node", "start", "--with-bundler", "--out", str(deployment), "--json")
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
