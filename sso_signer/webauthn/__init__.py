@@ -7,6 +7,13 @@ It knows nothing of chains; :mod:`sso_signer.sso` joins a passkey to an SSO acco
 from __future__ import annotations
 
 from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
+from sso_signer.webauthn._attestation import (
+    AAGUID_EXTENSION_OID,
+    AttestationAuthority,
+    AttestationCertificate,
+    certificate_aaguid,
+    load_trust_roots,
+)
 from sso_signer.webauthn._authentication import verify_assertion
 from sso_signer.webauthn._authenticator_data import (
     MAX_AUTHENTICATOR_DATA,
@@ -40,6 +47,7 @@ from sso_signer.webauthn._store import (
 )
 
 __all__ = [
+    "AAGUID_EXTENSION_OID",
     "COSE_ALG_ES256",
     "MAX_AUTHENTICATOR_DATA",
     "MAX_CLIENT_DATA_JSON",
@@ -57,6 +65,8 @@ __all__ = [
     "RegistrationResponse",
     "RelyingParty",
     "SQLiteStore",
+    "AttestationAuthority",
+    "AttestationCertificate",
     "AttestedCredentialData",
     "AuthenticatorData",
     "AuthenticatorFlags",
@@ -66,9 +76,11 @@ __all__ = [
     "HeadlessPasskey",
     "P256PublicKey",
     "PasskeyCredential",
+    "certificate_aaguid",
     "cose_algorithm",
     "encode_cose_key",
     "is_on_curve",
+    "load_trust_roots",
     "parse_cose_key",
     "read_key_file",
     "recover_public_key",

@@ -12,6 +12,7 @@ from sso_signer._errors import InvalidInputError, StateError, VerificationError
 __all__ = [
     "AmbiguousRecovery",
     "AttestationInvalid",
+    "AttestationUntrusted",
     "AuthenticatorDataTooShort",
     "ChallengeAlreadyIssued",
     "ChallengeAlreadyUsed",
@@ -31,6 +32,7 @@ __all__ = [
     "DuplicateClientDataKey",
     "DuplicateCredential",
     "FieldTooLarge",
+    "InvalidAttestationCertificate",
     "InvalidAttestationObject",
     "InvalidAuthenticatorData",
     "InvalidCbor",
@@ -41,6 +43,7 @@ __all__ = [
     "InvalidDerSignature",
     "InvalidEncoding",
     "InvalidKeyFile",
+    "InvalidTrustRoot",
     "KeyFileExists",
     "NoCommonRecoveredKey",
     "NonCanonicalDer",
@@ -140,6 +143,14 @@ class InvalidAttestationObject(InvalidInputError):
     """The attestationObject is not a CBOR map with ``fmt``, ``attStmt`` and ``authData``."""
 
 
+class InvalidAttestationCertificate(InvalidInputError):
+    """An attestation key or certificate chain is malformed (empty chain, not X.509, leaf of another key)."""
+
+
+class InvalidTrustRoot(InvalidInputError):
+    """A relying party's attestation trust root is not a PEM X.509 certificate, or a format has none."""
+
+
 class ChallengeLengthInvalid(InvalidInputError):
     """A challenge has the wrong length (registration: >= 32 bytes; SSO signing: exactly 32, a tx hash)."""
 
@@ -193,6 +204,10 @@ class SignatureInvalid(VerificationError):
 
 class AttestationInvalid(VerificationError):
     """The attestation statement does not verify."""
+
+
+class AttestationUntrusted(VerificationError):
+    """The attestation does not chain to the relying party's trust roots (or carries no certificate)."""
 
 
 class CounterRegression(VerificationError):

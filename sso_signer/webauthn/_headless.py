@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
+from sso_signer.webauthn._attestation import AttestationCertificate
 from sso_signer.webauthn._authenticator_data import (
     MAX_CREDENTIAL_ID,
     AttestedCredentialData,
@@ -27,6 +28,7 @@ from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import (
     DuplicateCredential,
     FieldTooLarge,
+    InvalidAttestationCertificate,
     InvalidCredentialJson,
     InvalidKeyFile,
 )
@@ -302,6 +304,7 @@ class HeadlessPasskey:
         challenge: bytes,
         *,
         attestation: AttestationFormat = "none",
+        attestation_certificate: AttestationCertificate | None = None,
         origin: str | None = None,
         rp_id: str | None = None,
         user_verified: bool = True,
@@ -313,7 +316,10 @@ class HeadlessPasskey:
 
         Args:
             challenge: The registration challenge bytes.
-            attestation: ``"none"`` or ``"packed"`` (self-attestation signed with the credential key).
+            attestation: ``"none"`` or ``"packed"``: self-attestation signed with the credential key, or
+                full attestation when ``attestation_certificate`` is given.
+            attestation_certificate: For ``"packed"``: sign with this attestation key and send its chain
+                as ``x5c`` (see :class:`AttestationAuthority`).
             origin: Origin to report; the passkey's own if None.
             rp_id: rpId whose hash goes into authenticatorData; the passkey's own if None.
             user_verified: Set UV.
@@ -325,10 +331,21 @@ class HeadlessPasskey:
             The browser JSON form (base64url members) that relying parties and py_webauthn verify.
 
         Raises:
-            InvalidCredentialJson: If ``attestation`` is not ``none`` or ``packed``.
+            InvalidCredentialJson: If ``attestation`` is not ``none`` or ``packed``, or a certificate is
+                given for ``none``.
+            InvalidAttestationCertificate: If the certificate vouches for another AAGUID than this
+                passkey's.
         """
         if attestation not in ("none", "packed"):
             raise InvalidCredentialJson(f"attestation must be 'none' or 'packed', got {attestation!r}")
+        if attestation_certificate is not None:
+            if attestation != "packed":
+                raise InvalidCredentialJson("an attestation certificate needs attestation='packed'")
+            vouched = attestation_certificate.aaguid
+            if vouched is not None and vouched != self._aaguid:
+                raise InvalidAttestationCertificate(
+                    f"the certificate vouches for AAGUID {vouched.hex()}, the passkey {self._aaguid.hex()}"
+                )
         cose = self._public_key.to_cose()
         auth_data = AuthenticatorData.create(
             rp_id=rp_id if rp_id is not None else self._rp_id,
@@ -346,7 +363,14 @@ class HeadlessPasskey:
         statement: dict[str, Any] = {}
         if attestation == "packed":
             signed = bytes(auth_data) + hashlib.sha256(bytes(client_data)).digest()
-            statement = {"alg": COSE_ALG_ES256, "sig": self._sign_der(signed)}
+            if attestation_certificate is None:
+                statement = {"alg": COSE_ALG_ES256, "sig": self._sign_der(signed)}
+            else:
+                statement = {
+                    "alg": COSE_ALG_ES256,
+                    "sig": attestation_certificate.private_key.sign(signed, _ECDSA_SHA256),
+                    "x5c": list(attestation_certificate.chain),
+                }
         attestation_object = encode({"fmt": attestation, "attStmt": statement, "authData": bytes(auth_data)})
         cred_id = b64url_encode(self._credential_id)
         return {

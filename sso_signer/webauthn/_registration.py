@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import webauthn
+from cryptography import x509
+from webauthn.helpers import validate_certificate_chain
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
-from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.exceptions import InvalidCertificateChain, WebAuthnException
+from webauthn.helpers.structs import AttestationFormat
 
+from sso_signer.webauthn._attestation import certificate_aaguid, load_trust_roots
 from sso_signer.webauthn._authenticator_data import MAX_CREDENTIAL_ID, AuthenticatorData
 from sso_signer.webauthn._cbor import decode_strict
 from sso_signer.webauthn._checks import check_ceremony
@@ -17,8 +21,10 @@ from sso_signer.webauthn._client_data import CollectedClientData
 from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import (
     AttestationInvalid,
+    AttestationUntrusted,
     CredentialIdMismatch,
     FieldTooLarge,
+    InvalidAttestationCertificate,
     InvalidAttestationObject,
     InvalidCredentialJson,
 )
@@ -28,6 +34,10 @@ __all__ = ["RegistrationResponse", "verify_registration_response"]
 
 _MAX_TRANSPORTS = 8
 _MAX_TRANSPORT_LEN = 32
+_MAX_CERTIFICATES = 8
+# Formats whose rules say the leaf's id-fido-gen-ce-aaguid extension, if present, names authData's AAGUID.
+_AAGUID_CHECKED_FORMATS = frozenset({"packed", "tpm"})
+_PY_WEBAUTHN_FORMATS = frozenset(f.value for f in AttestationFormat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +52,7 @@ class RegistrationResponse:
         authenticator_data: The authenticatorData with the attested credential.
         transports: Transport hints.
         json: The response as received, for py_webauthn.
+        certificates: The attestation statement's ``x5c`` (DER, leaf first); empty without one.
     """
 
     credential_id: bytes
@@ -51,6 +62,7 @@ class RegistrationResponse:
     authenticator_data: AuthenticatorData
     transports: tuple[str, ...]
     json: Mapping[str, Any]
+    certificates: tuple[bytes, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | str | bytes) -> RegistrationResponse:
@@ -103,7 +115,17 @@ class RegistrationResponse:
             raise InvalidCredentialJson("registration.response.transports must be a list of strings")
         if len(transports) > _MAX_TRANSPORTS or any(len(t) > _MAX_TRANSPORT_LEN for t in transports):
             raise FieldTooLarge("registration.response.transports is too long")
-        return cls(cred_id, client_data, att_bytes, fmt, auth, tuple(transports), obj)
+        x5c = statement.get("x5c", [])
+        if (
+            not isinstance(x5c, list)
+            or ("x5c" in statement and not x5c)
+            or len(x5c) > _MAX_CERTIFICATES
+            or not all(isinstance(der, bytes) for der in x5c)
+        ):
+            raise InvalidAttestationObject(
+                f"attStmt.x5c must be a list of 1 to {_MAX_CERTIFICATES} DER certificates (byte strings)"
+            )
+        return cls(cred_id, client_data, att_bytes, fmt, auth, tuple(transports), obj, tuple(x5c))
 
 
 def verify_registration_response(
@@ -114,6 +136,7 @@ def verify_registration_response(
     origins: Sequence[str],
     user_handle: bytes = b"",
     user_name: str = "",
+    attestation_roots: Mapping[str, Sequence[bytes]] | None = None,
 ) -> PasskeyCredential:
     """Verify a registration response and return the passkey record (nothing is stored here).
 
@@ -127,6 +150,9 @@ def verify_registration_response(
         origins: Allowed origins (web origins and ``android:apk-key-hash:...`` origins).
         user_handle: The user handle issued with the options.
         user_name: The user name issued with the options.
+        attestation_roots: Trust policy: attestation format to PEM root certificates. When given, only an
+            attestation of a listed format whose certificate chain (``x5c``) leads to one of its roots is
+            accepted (``none`` and self attestation are refused). None accepts any valid attestation.
 
     Returns:
         The passkey record.
@@ -134,7 +160,9 @@ def verify_registration_response(
     Raises:
         ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
         UserPresenceMissing, UserVerificationMissing: A relying-party check failed.
-        AttestationInvalid: The attestation statement did not verify.
+        AttestationUntrusted: ``attestation_roots`` is given and the attestation does not chain to them.
+        AttestationInvalid: The attestation statement did not verify (signature, certificate AAGUID).
+        InvalidTrustRoot: A root in ``attestation_roots`` is not a PEM X.509 certificate.
         InvalidInputError subclasses: As :meth:`RegistrationResponse.from_json`.
     """
     if not isinstance(response, RegistrationResponse):
@@ -147,6 +175,9 @@ def verify_registration_response(
         rp_id=rp_id,
         origins=origins,
     )
+    roots = None if attestation_roots is None else _trusted_roots(response, attestation_roots)
+    if response.certificates and response.fmt in _AAGUID_CHECKED_FORMATS:
+        _check_certificate_aaguid(response)
     try:
         verified = webauthn.verify_registration_response(
             credential=dict(response.json),
@@ -155,6 +186,7 @@ def verify_registration_response(
             expected_origin=list(origins),
             require_user_verification=True,
             supported_pub_key_algs=[COSEAlgorithmIdentifier.ECDSA_SHA_256],
+            pem_root_certs_bytes_by_fmt=None if roots is None else {AttestationFormat(response.fmt): roots},
         )
     except WebAuthnException as exc:
         # Every field-level check already passed above: what py_webauthn still rejects is the attestation.
@@ -177,3 +209,42 @@ def verify_registration_response(
         user_handle=user_handle,
         user_name=user_name,
     )
+
+
+def _trusted_roots(
+    response: RegistrationResponse, attestation_roots: Mapping[str, Sequence[bytes]]
+) -> list[bytes]:
+    """The roots the response's chain leads to, checked here so that an untrusted chain has its own error."""
+    roots = load_trust_roots(attestation_roots).get(response.fmt)
+    trusted = ", ".join(sorted(attestation_roots)) or "none"
+    if roots is None or response.fmt not in _PY_WEBAUTHN_FORMATS:
+        raise AttestationUntrusted(
+            f"attestation format {response.fmt!r} is not trusted by this relying party (trusted: {trusted})"
+        )
+    if not response.certificates:
+        raise AttestationUntrusted(
+            f"the {response.fmt!r} attestation carries no certificate chain (self attestation); this relying "
+            "party accepts only authenticators certified by its roots"
+        )
+    try:
+        validate_certificate_chain(x5c=list(response.certificates), pem_root_certs_bytes=list(roots))
+    except InvalidCertificateChain as exc:
+        raise AttestationUntrusted(
+            f"the {response.fmt!r} attestation certificate chain does not lead to a trusted root: "
+            f"{exc.__cause__ or exc}"
+        ) from exc
+    return list(roots)
+
+
+def _check_certificate_aaguid(response: RegistrationResponse) -> None:
+    attested = response.authenticator_data.attested_credential
+    assert attested is not None  # from_json guarantees it
+    try:
+        vouched = certificate_aaguid(x509.load_der_x509_certificate(response.certificates[0]))
+    except (ValueError, InvalidAttestationCertificate) as exc:
+        raise AttestationInvalid(f"the {response.fmt!r} attestation certificate is malformed: {exc}") from exc
+    if vouched is not None and vouched != attested.aaguid:
+        raise AttestationInvalid(
+            f"the attestation certificate vouches for AAGUID {vouched.hex()}, authenticatorData names "
+            f"{attested.aaguid.hex()}"
+        )

@@ -22,6 +22,7 @@ from webauthn.helpers.structs import (
 )
 
 from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
+from sso_signer.webauthn._attestation import load_trust_roots
 from sso_signer.webauthn._authentication import verify_assertion
 from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import (
@@ -67,13 +68,19 @@ class RelyingParty:
             (``android:apk-key-hash:...``). Kept as exact strings: the SSO validator keys passkeys by origin.
         store: Where credentials and challenges live (e.g. :class:`SQLiteStore`).
         challenge_ttl: Seconds a challenge stays valid (10 minutes by default).
-        attestation: Default attestation conveyance, ``"none"`` or ``"direct"``.
+        attestation: Default attestation conveyance, ``"none"`` or ``"direct"``; None means ``"direct"``
+            with ``attestation_roots`` and ``"none"`` without.
+        attestation_roots: Trust policy: attestation format (``"packed"``, ...) to PEM root certificates.
+            When given, a registration is accepted only if its attestation certificate chains to one of
+            the roots of its format (see :func:`verify_registration_response`).
         clock: Time source (tests pass a fake one).
         require_registered_origin: Refuse assertions whose origin differs from the one the passkey was
             registered with (the SSO validator looks the key up by that exact string).
 
     Raises:
-        InvalidCredentialJson: If no origin is given or the attestation preference is unknown.
+        InvalidCredentialJson: If no origin is given, the attestation preference is unknown, or it is
+            ``"none"`` with ``attestation_roots``.
+        InvalidTrustRoot: If a root in ``attestation_roots`` is not a PEM X.509 certificate.
     """
 
     def __init__(
@@ -84,7 +91,8 @@ class RelyingParty:
         origins: str | Sequence[str],
         store: PasskeyStore,
         challenge_ttl: float = 600.0,
-        attestation: Attestation = "none",
+        attestation: Attestation | None = None,
+        attestation_roots: Mapping[str, Sequence[bytes]] | None = None,
         clock: Callable[[], float] = time.time,
         require_registered_origin: bool = True,
     ) -> None:
@@ -93,16 +101,25 @@ class RelyingParty:
         self.origins: tuple[str, ...] = (origins,) if isinstance(origins, str) else tuple(origins)
         if not self.origins:
             raise InvalidCredentialJson("a relying party needs at least one allowed origin")
-        if attestation not in ("none", "direct"):
-            raise InvalidCredentialJson(f"attestation must be 'none' or 'direct', got {attestation!r}")
+        self.attestation_roots = None if attestation_roots is None else load_trust_roots(attestation_roots)
+        if attestation is None:
+            attestation = "none" if attestation_roots is None else "direct"
+        self.attestation: Attestation = self._conveyance(attestation)
         self.store = store
         self.challenge_ttl = challenge_ttl
-        self.attestation: Attestation = attestation
         self._clock = clock
         self.require_registered_origin = require_registered_origin
 
     def __repr__(self) -> str:
         return f"RelyingParty(rp_id={self.rp_id!r}, origins={self.origins!r})"
+
+    def _conveyance(self, attestation: str) -> Attestation:
+        if attestation not in ("none", "direct"):
+            raise InvalidCredentialJson(f"attestation must be 'none' or 'direct', got {attestation!r}")
+        if attestation == "none" and self.attestation_roots is not None:
+            # Every answer would be refused as untrusted: say so before a user is sent to the browser.
+            raise InvalidCredentialJson("attestation 'none' cannot satisfy attestation_roots; ask 'direct'")
+        return "direct" if attestation == "direct" else "none"
 
     @staticmethod
     def _descriptors(credentials: Iterable[PasskeyCredential]) -> list[PublicKeyCredentialDescriptor]:
@@ -146,9 +163,7 @@ class RelyingParty:
         handle = user_handle if user_handle is not None else secrets.token_bytes(32)
         if not handle or len(handle) > MAX_USER_HANDLE:
             raise FieldTooLarge(f"user handle must be 1..{MAX_USER_HANDLE} bytes")
-        conveyance = attestation or self.attestation
-        if conveyance not in ("none", "direct"):
-            raise InvalidCredentialJson(f"attestation must be 'none' or 'direct', got {conveyance!r}")
+        conveyance = self._conveyance(attestation or self.attestation)
         challenge = secrets.token_bytes(32)
         existing = self.store.credentials_for_user(handle)
         options = generate_registration_options(
@@ -208,6 +223,7 @@ class RelyingParty:
             origins=self.origins,
             user_handle=pending.user_handle or b"",
             user_name=pending.user_name,
+            attestation_roots=self.attestation_roots,
         )
         self.store.complete_registration(pending.challenge, credential, now=now)
         return credential
