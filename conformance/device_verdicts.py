@@ -104,9 +104,9 @@ DEVICE_VERDICTS: dict[str, tuple[str, bool | None, str]] = {
         "ES256, UV, origin among the allowed ones",
     ),
     "test_verify_registration_response.py::test_raises_when_root_cert_invalid_for_response": (
-        "accepted",
+        "AttestationUntrusted",
         None,
-        "packed, ES256, UV: upstream fails it only by pinning an unrelated root for 'packed'; the SDK pins no attestation roots",
+        "packed, ES256, UV: upstream pins an unrelated root (GlobalSign) for 'packed'; given the same pin as attestation_roots, the SDK refuses the Yubico chain too",
     ),
     "test_verify_registration_response.py::test_verifies_registration_over_cable": (
         "accepted",

@@ -26,6 +26,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from webauthn.helpers import known_root_certs
+from webauthn.helpers.structs import AttestationFormat
+
 from conformance._fixtures import read_member, sdist_members
 from sso_signer._errors import SsoSignerError
 from sso_signer.webauthn import (
@@ -84,6 +87,12 @@ def _evaluate(node: ast.expr, env: Mapping[str, Any]) -> Any:
         if any(k is None for k in node.keys):
             raise _NotLiteral("** in dict")
         return {_evaluate(k, env): _evaluate(v, env) for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[arg-type]
+    if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "AttestationFormat":
+        # py_webauthn's enum of format names (a str enum): its value is the format string.
+        try:
+            return AttestationFormat[node.attr].value
+        except KeyError as exc:
+            raise _NotLiteral(ast.unparse(node)) from exc
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return -_evaluate(node.operand, env)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
@@ -208,6 +217,11 @@ def _module_fixtures(
     # Module-level literals (python-fido2 keeps its keys there).
     module_env: dict[str, Any] = {}
     for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "webauthn.helpers.known_root_certs":
+            # Root certificates the upstream tests pin, from the installed py_webauthn (the same release).
+            for alias in stmt.names:
+                if isinstance(getattr(known_root_certs, alias.name, None), bytes):
+                    module_env[alias.asname or alias.name] = getattr(known_root_certs, alias.name)
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             with contextlib.suppress(_NotLiteral, TypeError, KeyError, IndexError):
                 module_env[stmt.targets[0].id] = _evaluate(stmt.value, module_env)
@@ -293,6 +307,18 @@ def signature_verifies(fixture: DeviceFixture) -> bool | None:
     return key.verify(assertion.ecdsa_signature, assertion.signed_message)
 
 
+def _pinned_roots(args: Mapping[str, Any]) -> dict[str, list[bytes]] | None:
+    """The upstream test's ``pem_root_certs_bytes_by_fmt`` as the SDK's ``attestation_roots``, if it was read.
+
+    Upstream adds pinned roots to the ones it knows per format; the SDK trusts exactly the given roots, so the
+    pin is passed only where upstream's own test pins a root for the format.
+    """
+    pinned = args.get("pem_root_certs_bytes_by_fmt")
+    if not isinstance(pinned, dict):
+        return None
+    return {str(fmt): [bytes(pem) for pem in pems] for fmt, pems in pinned.items()}
+
+
 def sdk_verdict(fixture: DeviceFixture) -> str:
     """Run a fixture through the SDK; ``"accepted"`` or the name of the typed error that refused it.
 
@@ -306,6 +332,7 @@ def sdk_verdict(fixture: DeviceFixture) -> str:
                 expected_challenge=args["expected_challenge"],
                 rp_id=args["expected_rp_id"],
                 origins=_origins(args["expected_origin"]),
+                attestation_roots=_pinned_roots(args),
             )
         elif fixture.kind == "authentication":
             assertion = Assertion.from_json(args["credential"])
