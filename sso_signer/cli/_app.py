@@ -795,7 +795,11 @@ def build_parser() -> argparse.ArgumentParser:
     a_remove = acct.add_parser(
         "remove-passkey", parents=[common, chain, keys, account], help="remove a passkey (signed by --key)"
     )
-    a_remove.add_argument("--credential-id", required=True, help="base64url credential id to remove")
+    a_remove.add_argument(
+        "--credential-id",
+        required=True,
+        help="base64url credential id to remove (write --credential-id=ID: an id may start with '-')",
+    )
     a_remove.add_argument("--origin", help="its origin (default: the signing passkey's)")
     a_remove.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
     a_remove.set_defaults(func=cmd_account_remove_passkey)

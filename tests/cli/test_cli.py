@@ -317,7 +317,8 @@ def test_deploy_then_the_erc4337_account_flow(sso_stack: LocalErc4337Stack, tmp_
     with_second = ["--deployment", str(deployment), "--key", str(second), "--bundler", bundler]
     assert cli_json("account", "show", *with_second)["address"] == address
     first_id = created_key["credential_id"]
-    removed = cli_json("account", "remove-passkey", *with_second, "--credential-id", first_id)
+    # ``=`` form: a base64url id may start with "-", which argparse would take for an option.
+    removed = cli_json("account", "remove-passkey", *with_second, f"--credential-id={first_id}")
     assert removed["account"] == address
     # The first passkey no longer finds the account: the validator does not list it, and its counterfactual
     # account is this one (the factory refuses to create it again), so the CLI asks for the address.

@@ -91,3 +91,12 @@ def test_main_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         main(["send", "--json"])
     assert info.value.code == ExitCode.USAGE
     assert json.loads(capsys.readouterr().out)["error"]["type"] == "CliUsageError"
+
+
+def test_a_credential_id_starting_with_a_dash_is_passed_in_the_equals_form() -> None:
+    from sso_signer.cli._app import build_parser
+
+    args = build_parser().parse_args(
+        ["account", "remove-passkey", "--key", "k.pem", "--credential-id=-Zm9vYmFy"]
+    )
+    assert args.credential_id == "-Zm9vYmFy"
