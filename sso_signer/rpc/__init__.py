@@ -26,7 +26,17 @@ from sso_signer.rpc._errors import (
     TransactionReverted,
 )
 from sso_signer.rpc._eth import AsyncEthClient, EthClient, eth_flows
-from sso_signer.rpc._flow import Batch, Flow, Sleep, gather, run_flow, run_flow_async
+from sso_signer.rpc._flow import (
+    Batch,
+    Flow,
+    Sleep,
+    drive,
+    drive_async,
+    gather,
+    relay,
+    run_flow,
+    run_flow_async,
+)
 from sso_signer.rpc._revert import ERROR_SELECTOR, PANIC_SELECTOR, RevertData, RevertKind
 from sso_signer.rpc._types import (
     BlockId,
@@ -79,6 +89,8 @@ __all__ = [
     "Sleep",
     "TransactionRejected",
     "TransactionReverted",
+    "drive",
+    "drive_async",
     "encode_block_id",
     "encode_quantity",
     "encode_tx_request",
@@ -90,6 +102,7 @@ __all__ = [
     "parse_data",
     "parse_hash",
     "parse_quantity",
+    "relay",
     "run_flow",
     "run_flow_async",
     "safe_url",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,9 +17,11 @@ from sso_signer._errors import SsoSignerError
 from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
 from sso_signer.rpc._core import RpcCall
 
-__all__ = ["Batch", "Flow", "Sleep", "gather", "run_flow", "run_flow_async"]
+__all__ = ["Batch", "Flow", "Sleep", "drive", "drive_async", "gather", "relay", "run_flow", "run_flow_async"]
 
 T = TypeVar("T")
+S = TypeVar("S")
+W = TypeVar("W")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,24 @@ Step = RpcCall | Batch | Sleep
 Flow = Generator[Step, Any, T]
 
 
-def _resume(flow: Flow[T], value: Any, error: SsoSignerError | None) -> Flow[T]:
-    """Drive ``flow`` from where it stands (handing it ``value`` or ``error``) as part of another flow."""
+def relay(
+    flow: Generator[S, Any, T],
+    wrap: Callable[[S], W],
+    value: Any = None,
+    error: SsoSignerError | None = None,
+) -> Generator[W, Any, T]:
+    """Run ``flow`` inside another generator: each step goes out as ``wrap(step)``, and what comes back (the
+    answer, or the :class:`SsoSignerError` raised at the ``yield``) goes back into ``flow``.
+
+    Args:
+        flow: The inner flow, unstarted or (with ``value``/``error``) waiting for an answer.
+        wrap: What the outer generator yields for each inner step.
+        value: The answer to hand the waiting flow first.
+        error: The error to throw into the waiting flow first (instead of ``value``).
+
+    Returns:
+        The inner flow's value.
+    """
     while True:
         try:
             step = flow.throw(error) if error is not None else flow.send(value)
@@ -53,9 +71,49 @@ def _resume(flow: Flow[T], value: Any, error: SsoSignerError | None) -> Flow[T]:
             return stop.value  # type: ignore[no-any-return]
         value, error = None, None
         try:
-            value = yield step
+            value = yield wrap(step)
         except SsoSignerError as exc:
             error = exc
+
+
+def drive(flow: Generator[S, Any, T], handle: Callable[[S], Any]) -> T:
+    """Run ``flow`` to its end, answering each step with ``handle(step)``.
+
+    An :class:`SsoSignerError` raised by ``handle`` is thrown into the flow at its ``yield``; anything else
+    propagates.
+    """
+    value: Any = None
+    error: SsoSignerError | None = None
+    while True:
+        try:
+            step = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            value = handle(step)
+        except SsoSignerError as exc:
+            error = exc
+
+
+async def drive_async(flow: Generator[S, Any, T], handle: Callable[[S], Awaitable[Any]]) -> T:
+    """The asyncio twin of :func:`drive`: each step is answered by awaiting ``handle(step)``."""
+    value: Any = None
+    error: SsoSignerError | None = None
+    while True:
+        try:
+            step = flow.throw(error) if error is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        value, error = None, None
+        try:
+            value = await handle(step)
+        except SsoSignerError as exc:
+            error = exc
+
+
+def _same(step: Step) -> Step:
+    return step
 
 
 def gather(*flows: Flow[Any]) -> Flow[list[Any]]:
@@ -91,7 +149,7 @@ def gather(*flows: Flow[Any]) -> Flow[list[Any]]:
         if index in answer_of:
             answer = answer_of[index]
             error = answer if isinstance(answer, SsoSignerError) else None
-            results[index] = yield from _resume(flow, None if error else answer, error)
+            results[index] = yield from relay(flow, _same, None if error else answer, error)
             continue
         value: Any = None
         failure: SsoSignerError | None = None
@@ -99,47 +157,33 @@ def gather(*flows: Flow[Any]) -> Flow[list[Any]]:
             value = yield step
         except SsoSignerError as exc:
             failure = exc
-        results[index] = yield from _resume(flow, value, failure)
+        results[index] = yield from relay(flow, _same, value, failure)
     return results
 
 
 def run_flow(rpc: JsonRpcClient, flow: Flow[T]) -> T:
     """Drive a flow with blocking I/O and return its value."""
-    value: Any = None
-    error: SsoSignerError | None = None
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            if isinstance(step, Sleep):
-                time.sleep(step.seconds)
-            elif isinstance(step, Batch):
-                value = rpc.batch(step.calls, return_errors=step.return_errors)
-            else:
-                value = rpc.request(step.method, step.params, retry=step.retry)
-        except SsoSignerError as exc:
-            error = exc
+
+    def handle(step: Step) -> Any:
+        if isinstance(step, Sleep):
+            time.sleep(step.seconds)
+            return None
+        if isinstance(step, Batch):
+            return rpc.batch(step.calls, return_errors=step.return_errors)
+        return rpc.request(step.method, step.params, retry=step.retry)
+
+    return drive(flow, handle)
 
 
 async def run_flow_async(rpc: AsyncJsonRpcClient, flow: Flow[T]) -> T:
     """Drive a flow with asyncio I/O and return its value."""
-    value: Any = None
-    error: SsoSignerError | None = None
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-            elif isinstance(step, Batch):
-                value = await rpc.batch(step.calls, return_errors=step.return_errors)
-            else:
-                value = await rpc.request(step.method, step.params, retry=step.retry)
-        except SsoSignerError as exc:
-            error = exc
+
+    async def handle(step: Step) -> Any:
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+            return None
+        if isinstance(step, Batch):
+            return await rpc.batch(step.calls, return_errors=step.return_errors)
+        return await rpc.request(step.method, step.params, retry=step.retry)
+
+    return await drive_async(flow, handle)

@@ -55,8 +55,11 @@ from sso_signer.rpc import (
     Receipt,
     RpcCall,
     Sleep,
+    drive,
+    drive_async,
     eth_flows,
     gather,
+    relay,
     run_flow,
     run_flow_async,
 )
@@ -257,18 +260,7 @@ _AccountFlow = Generator[_Remote | _Sign, Any, T]
 
 def _via(flow: Flow[T], *, bundler: bool) -> _AccountFlow[T]:
     """Run a plain flow's steps against one endpoint, handing back its answers and errors."""
-    value: Any = None
-    error: SsoSignerError | None = None
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            value = yield _Remote(bundler, step)
-        except SsoSignerError as exc:
-            error = exc
+    return (yield from relay(flow, lambda step: _Remote(bundler, step)))
 
 
 def _once(step: RpcCall | Batch | Sleep) -> Flow[Any]:
@@ -563,23 +555,14 @@ class MsaPasskeyAccount(_MsaAccountCore):
 
     def _run(self, flow: _AccountFlow[T]) -> T:
         """Drive an account flow with blocking I/O and a synchronous passkey."""
-        value: Any = None
-        error: SsoSignerError | None = None
-        while True:
-            try:
-                step = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                if isinstance(step, _Sign):
-                    value = self.signer.sign_user_operation(step.op, entry_point=self.deployment.entry_point)
-                elif step.bundler:
-                    value = run_flow(self.bundler.rpc, _once(step.step))
-                else:
-                    value = self.eth.run(_once(step.step))
-            except SsoSignerError as exc:
-                error = exc
+        return drive(flow, self._answer)
+
+    def _answer(self, step: _Remote | _Sign) -> Any:
+        if isinstance(step, _Sign):
+            return self.signer.sign_user_operation(step.op, entry_point=self.deployment.entry_point)
+        if step.bundler:
+            return run_flow(self.bundler.rpc, _once(step.step))
+        return self.eth.run(_once(step.step))
 
     # -- construction ----------------------------------------------------------------------------------------
 
@@ -868,24 +851,14 @@ class AsyncMsaPasskeyAccount(_MsaAccountCore):
 
     async def _run(self, flow: _AccountFlow[T]) -> T:
         """Drive an account flow with asyncio I/O; an async passkey provider is awaited."""
-        value: Any = None
-        error: SsoSignerError | None = None
-        while True:
-            try:
-                step = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            value, error = None, None
-            try:
-                if isinstance(step, _Sign):
-                    entry_point = self.deployment.entry_point
-                    value = await self.signer.asign_user_operation(step.op, entry_point=entry_point)
-                elif step.bundler:
-                    value = await run_flow_async(self.bundler.rpc, _once(step.step))
-                else:
-                    value = await self.eth.run(_once(step.step))
-            except SsoSignerError as exc:
-                error = exc
+        return await drive_async(flow, self._answer)
+
+    async def _answer(self, step: _Remote | _Sign) -> Any:
+        if isinstance(step, _Sign):
+            return await self.signer.asign_user_operation(step.op, entry_point=self.deployment.entry_point)
+        if step.bundler:
+            return await run_flow_async(self.bundler.rpc, _once(step.step))
+        return await self.eth.run(_once(step.step))
 
     @classmethod
     async def counterfactual(
