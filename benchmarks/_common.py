@@ -5,12 +5,15 @@ Not part of the SDK: the scripts under ``benchmarks/`` print figures, they asser
 
 from __future__ import annotations
 
+import json
 import pathlib
 import shutil
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
@@ -77,3 +80,12 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[objec
 def node_binary() -> str | None:
     """The ``node`` executable, or None when it is not on PATH."""
     return shutil.which("node")
+
+
+def emit(figures: Any, print_figures: Callable[[Any], None], *, as_json: bool) -> None:
+    """Print a script's figures: as JSON (a dataclass, or a list of them) or as its tables."""
+    if as_json:
+        data = [asdict(f) for f in figures] if isinstance(figures, list) else asdict(figures)
+        print(json.dumps(data, indent=1))
+    else:
+        print_figures(figures)

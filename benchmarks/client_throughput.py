@@ -31,9 +31,9 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from _common import ROOT, best_rate, node_binary, print_table
+from _common import ROOT, best_rate, emit, node_binary, print_table
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -271,10 +271,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     figures = measure(args.n)
-    if args.json:
-        print(json.dumps(asdict(figures), indent=1))
-    else:
-        print_figures(figures)
+    emit(figures, print_figures, as_json=args.json)
     return 0
 
 

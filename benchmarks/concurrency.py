@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import pathlib
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from _common import print_table
+from _common import emit, print_table
 from client_throughput import sdk_rate
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -238,10 +237,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     figures = measure(args.accounts, args.per_account, args.levels, args.sign_n)
-    if args.json:
-        print(json.dumps(asdict(figures), indent=1))
-    else:
-        print_figures(figures)
+    emit(figures, print_figures, as_json=args.json)
     return 0
 
 

@@ -20,12 +20,11 @@ No bundler process: Alto's own simulation and batching would be measured instead
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from _common import print_table
+from _common import emit, print_table
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -149,10 +148,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     figures = measure(args.accounts, args.per_bundle)
-    if args.json:
-        print(json.dumps(asdict(figures), indent=1))
-    else:
-        print_figures(figures)
+    emit(figures, print_figures, as_json=args.json)
     return 0 if figures.succeeded == figures.accounts else 1
 
 

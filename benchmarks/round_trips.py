@@ -28,10 +28,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import httpx
-from _common import print_table
+from _common import emit, print_table
 from eth_account import Account
 
 from sso_signer._errors import SsoSignerError
@@ -259,10 +259,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
     args = parser.parse_args()
     counts = measure(bundler=not args.no_bundler)
-    if args.json:
-        print(json.dumps([asdict(c) for c in counts], indent=1))
-    else:
-        print_counts(counts)
+    emit(counts, print_counts, as_json=args.json)
     return 0
 
 

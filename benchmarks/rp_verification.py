@@ -20,15 +20,14 @@ passkey, each over its own 32-byte challenge, counters increasing), starting fro
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import webauthn
-from _common import print_table
+from _common import emit, print_table
 
 from sso_signer.webauthn import Assertion, HeadlessPasskey, RelyingParty, SQLiteStore, verify_assertion
 
@@ -162,10 +161,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     figures = measure(args.n)
-    if args.json:
-        print(json.dumps(asdict(figures), indent=1))
-    else:
-        print_figures(figures)
+    emit(figures, print_figures, as_json=args.json)
     return 0
 
 
