@@ -12,7 +12,7 @@ from eth_account.signers.local import LocalAccount
 from sso_signer._errors import RemoteError
 from sso_signer.node._anvil import LocalNode
 from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
-from sso_signer.node._process import REPO_ROOT, ManagedProcess, find_executable, free_port
+from sso_signer.node._process import REPO_ROOT, ManagedProcess, ProcessOwner, find_executable, free_port
 from sso_signer.rpc import JsonRpcClient, RetryPolicy, to_address
 
 __all__ = ["ENTRY_POINT_V08", "AltoBundler"]
@@ -34,7 +34,7 @@ def _key_hex(key: str | bytes | LocalAccount) -> str:
     return "0x" + raw.hex()
 
 
-class AltoBundler:
+class AltoBundler(ProcessOwner):
     """Alto, started as ``node <alto.js>`` against a node, on a free loopback port.
 
     The private keys are handed to Alto through its ``ALTO_*`` environment variables, not the command line,
@@ -124,32 +124,11 @@ class AltoBundler:
         )
 
     @property
-    def running(self) -> bool:
-        """``True`` while Alto is alive."""
-        return self._process is not None and self._process.running
-
-    @property
     def url(self) -> str:
         """Alto's JSON-RPC endpoint."""
         if not self.running or self._port is None:
             raise NodeNotRunning("alto is not running; call start() or use it as a context manager")
         return f"http://127.0.0.1:{self._port}"
-
-    @property
-    def pid(self) -> int | None:
-        """Alto's process id."""
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def log_path(self) -> str | None:
-        """Path of Alto's log file."""
-        if self._process is None or self._process.log_path is None:
-            return None
-        return str(self._process.log_path)
-
-    def log_text(self, tail: int | None = None) -> str:
-        """Alto's output so far, with the private keys redacted."""
-        return self._process.log_text(tail=tail) if self._process is not None else ""
 
     def client(self, **kwargs: Any) -> JsonRpcClient:
         """A new JSON-RPC client on the bundler (the caller closes it)."""

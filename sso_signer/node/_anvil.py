@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 
 from sso_signer._errors import RemoteError
 from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
-from sso_signer.node._process import ManagedProcess, find_executable, free_port
+from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable, free_port
 from sso_signer.rpc import EthClient, JsonRpcClient, RetryPolicy, parse_quantity
 
 __all__ = [
@@ -85,7 +85,7 @@ def _probe(url: str) -> int | None:
         return None
 
 
-class LocalNode(abc.ABC):
+class LocalNode(ProcessOwner, abc.ABC):
     """What local chains share: the process, ``url``, ``chain_id``, ``accounts``, context management."""
 
     name = "node"
@@ -134,11 +134,6 @@ class LocalNode(abc.ABC):
 
     # -- state ----------------------------------------------------------------------------------------------
 
-    @property
-    def running(self) -> bool:
-        """``True`` while the node process is alive."""
-        return self._process is not None and self._process.running
-
     def _require(self) -> ManagedProcess:
         if self._process is None or not self._process.running:
             raise NodeNotRunning(f"{self.name} is not running; call start() or use it as a context manager")
@@ -174,22 +169,6 @@ class LocalNode(abc.ABC):
     def _load_accounts(self) -> tuple[LocalAccount, ...]:
         # Derived on first use: HD derivation costs ~0.3 s, more than anvil takes to start.
         return ()
-
-    @property
-    def pid(self) -> int | None:
-        """The node's process id."""
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def log_path(self) -> str | None:
-        """Path of the node's log file (deleted at ``stop()`` unless ``keep_logs``)."""
-        if self._process is None or self._process.log_path is None:
-            return None
-        return str(self._process.log_path)
-
-    def log_text(self, tail: int | None = None) -> str:
-        """The node's output so far, with private keys and mnemonics redacted."""
-        return self._process.log_text(tail=tail) if self._process is not None else ""
 
     @property
     def eth(self) -> EthClient:

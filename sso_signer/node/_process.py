@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
 
-__all__ = ["ManagedProcess", "find_executable", "free_port", "redact"]
+__all__ = ["ManagedProcess", "ProcessOwner", "find_executable", "free_port", "redact"]
 
 # The repository root when running from a checkout (node_modules lives there).
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -219,3 +219,30 @@ class ManagedProcess:
         if not keep and self.log_path is not None:
             with contextlib.suppress(OSError):
                 self.log_path.unlink()
+
+
+class ProcessOwner:
+    """What a started service (a node, a bundler) shows of its :class:`ManagedProcess`."""
+
+    _process: ManagedProcess | None
+
+    @property
+    def running(self) -> bool:
+        """``True`` while the process is alive."""
+        return self._process is not None and self._process.running
+
+    @property
+    def pid(self) -> int | None:
+        """The process id, once started."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def log_path(self) -> str | None:
+        """Path of the process's log file (deleted at ``stop()`` unless ``keep_logs``)."""
+        if self._process is None or self._process.log_path is None:
+            return None
+        return str(self._process.log_path)
+
+    def log_text(self, tail: int | None = None) -> str:
+        """The output so far, with private keys and mnemonics redacted."""
+        return self._process.log_text(tail=tail) if self._process is not None else ""
