@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sso_signer._artifacts import ArtifactNotFound, load_artifact
 from sso_signer.node import NodeBinaryNotFound, find_executable
+from tests.needs import require_artifacts
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
@@ -43,14 +43,6 @@ def _need_anvil() -> None:
         find_executable(None, "anvil", "@foundry-rs/anvil-linux-amd64/bin/anvil")
     except NodeBinaryNotFound as exc:
         pytest.skip(f"anvil not installed (run scripts/bootstrap.sh node): {exc}")
-
-
-def _need_artifacts(*names: str) -> None:
-    for name in names:
-        try:
-            load_artifact(name)
-        except ArtifactNotFound as exc:
-            pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
 
 
 @pytest.mark.node_peer
@@ -88,7 +80,7 @@ def test_rp_verification_prints_every_row() -> None:
 @pytest.mark.chain
 def test_gas_validation_measures_both_validators() -> None:
     _need_anvil()
-    _need_artifacts("WebAuthValidator", "WebAuthValidationGasProbe", "WebAuthnValidator")
+    require_artifacts("WebAuthValidator", "WebAuthValidationGasProbe", "WebAuthnValidator")
     figures = _json("gas_validation.py")
     era, erc4337 = figures["era"], figures["erc4337"]
     assert [r["name"] for r in era] == [r["name"] for r in erc4337]
@@ -134,7 +126,7 @@ def test_concurrency_reports_rates_and_cpu() -> None:
 @pytest.mark.chain
 def test_passkey_user_operations_all_succeed_on_chain() -> None:
     _need_anvil()
-    _need_artifacts("WebAuthnValidator", "ModularSmartAccount", "MSABeacon", "MSAFactory")
+    require_artifacts("WebAuthnValidator", "ModularSmartAccount", "MSABeacon", "MSAFactory")
     figures = _json("passkey_user_operations.py", "--accounts", "3", "--per-bundle", "2")
     assert figures["succeeded"] == figures["accounts"] == 3  # every UserOperationEvent says success
     assert figures["gas_per_operation"] > 7_355  # at least the P-256 verification of each

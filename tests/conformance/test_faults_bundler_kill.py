@@ -15,15 +15,14 @@ from typing import Any
 
 import pytest
 
-from sso_signer._artifacts import ArtifactNotFound, load_artifact
 from sso_signer._errors import SsoSignerError
 from sso_signer.erc4337 import BundlerClient, UserOperationOutcomeUnknown
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.node import NodeBinaryNotFound
 from sso_signer.rpc import RetryPolicy, RpcTransportError
 from sso_signer.sso import HeadlessAssertionProvider, MsaPasskeyAccount, account_salt
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from tests.conformance.relay import running_relay
+from tests.needs import started_erc4337_stack
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
 
@@ -31,19 +30,8 @@ pytestmark = [pytest.mark.bundler, pytest.mark.chain]
 @pytest.fixture
 def stack() -> Iterator[LocalErc4337Stack]:
     # Its own stack: the test kills this Alto.
-    for name in ("WebAuthnValidator", "ModularSmartAccount", "MSABeacon", "MSAFactory"):
-        try:
-            load_artifact(name)
-        except ArtifactNotFound as exc:
-            pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
-    try:
-        running = LocalErc4337Stack(test_token=False).start()
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil, node or npm @pimlico/alto missing: {exc}")
-    try:
+    with started_erc4337_stack(test_token=False) as running:
         yield running
-    finally:
-        running.stop()
 
 
 class CountingProvider(HeadlessAssertionProvider):

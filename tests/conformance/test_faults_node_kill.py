@@ -22,9 +22,10 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 
-from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from sso_signer.node import AnvilNode
 from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy, SendOutcomeUnknown, SendStatus
 from tests.conformance.relay import KillingRelay, running_relay
+from tests.needs import started_anvil
 
 pytestmark = pytest.mark.chain
 
@@ -44,14 +45,8 @@ def port() -> int:
 
 @pytest.fixture
 def first_node(port: int) -> Iterator[AnvilNode]:
-    try:
-        node = AnvilNode(hardfork="osaka", port=port).start()
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil not installed (npm @foundry-rs/anvil-linux-amd64): {exc}")
-    try:
+    with started_anvil(hardfork="osaka", port=port) as node:
         yield node
-    finally:
-        node.stop()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from sso_signer._artifacts import ArtifactNotFound, load_artifact
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
 from tests.contracts.era_chain import EraValidator, new_account
+from tests.needs import require_artifacts, started_anvil
 
 VECTORS = pathlib.Path("/work/shared/vectors")
 
@@ -27,18 +28,9 @@ def era_vectors() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def anvil() -> Iterator[AnvilNode]:
-    try:
-        load_artifact("WebAuthValidator")
-    except ArtifactNotFound as exc:
-        pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
-    try:
-        node = AnvilNode(hardfork="osaka").start()
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil not installed (npm @foundry-rs/anvil-linux-amd64): {exc}")
-    try:
+    require_artifacts("WebAuthValidator")
+    with started_anvil(hardfork="osaka") as node:
         yield node
-    finally:
-        node.stop()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sso_signer._artifacts import ArtifactNotFound, abi_type, load_artifact
+from tests.needs import artifact
 
 pytestmark = pytest.mark.node_peer
 
@@ -53,12 +54,8 @@ def sdk_abi() -> list[dict[str, Any]]:
 
 
 def test_sdk_functions_and_events_are_identical(sdk_abi: list[dict[str, Any]]) -> None:
-    try:
-        ours = {
-            _signature(e): e for e in load_artifact("WebAuthValidator").abi if e.get("type") != "constructor"
-        }
-    except ArtifactNotFound as exc:
-        pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
+    abi = artifact("WebAuthValidator").abi
+    ours = {_signature(e): e for e in abi if e.get("type") != "constructor"}
     official = {_signature(e): e for e in sdk_abi if e["type"] in ("function", "event")}
     assert len(official) == 11, "the SDK's WebAuthValidator ABI changed shape"
     for name, entry in official.items():

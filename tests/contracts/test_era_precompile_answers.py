@@ -16,6 +16,7 @@ from sso_signer.node import AnvilNode, NodeBinaryNotFound
 from sso_signer.sso import FatSignature
 from sso_signer.webauthn import HeadlessPasskey
 from tests.contracts.era_chain import EraValidator, Rule, new_account
+from tests.needs import require_artifacts, started_anvil
 
 pytestmark = pytest.mark.chain
 
@@ -41,18 +42,9 @@ ANSWERS: dict[str, tuple[bytes, Rule]] = {
 
 @pytest.fixture(scope="module")
 def prague() -> Iterator[AnvilNode]:
-    try:
-        load_artifact("WebAuthValidator")
-    except ArtifactNotFound as exc:
-        pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
-    try:
-        node = AnvilNode(hardfork="prague").start()
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil not installed (npm @foundry-rs/anvil-linux-amd64): {exc}")
-    try:
+    require_artifacts("WebAuthValidator")
+    with started_anvil(hardfork="prague") as node:
         yield node
-    finally:
-        node.stop()
 
 
 @pytest.mark.parametrize("answer", list(ANSWERS))

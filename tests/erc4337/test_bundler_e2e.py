@@ -13,7 +13,7 @@ import pytest
 from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
-from sso_signer._artifacts import ArtifactNotFound, load_artifact
+from sso_signer._artifacts import load_artifact
 from sso_signer.erc4337 import (
     ENTRY_POINT_V08,
     SENDER_CREATOR_V08,
@@ -26,7 +26,6 @@ from sso_signer.erc4337 import (
     user_operation_hash,
 )
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.node import NodeBinaryNotFound
 from sso_signer.sso import (
     AccountDomain,
     FatSignature,
@@ -42,6 +41,7 @@ from sso_signer.sso._msa_account import (
     passkey_account_init_data,
 )
 from sso_signer.webauthn import P256_N, Assertion, AuthenticatorData, HeadlessPasskey
+from tests.needs import started_erc4337_stack
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
 
@@ -52,19 +52,8 @@ ETHER = 10**18
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalErc4337Stack]:
-    for name in ("WebAuthnValidator", "ModularSmartAccount", "MSABeacon", "MSAFactory", "Erc4337TestToken"):
-        try:
-            load_artifact(name)
-        except ArtifactNotFound as exc:
-            pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
-    try:
-        running = LocalErc4337Stack(test_token=True).start()
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil, node or npm @pimlico/alto missing: {exc}")
-    try:
+    with started_erc4337_stack(test_token=True) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
-from sso_signer._artifacts import ArtifactNotFound, abi_type, load_artifact
+from sso_signer._artifacts import abi_type
+from tests.needs import artifact
 
 VECTORS = json.loads((pathlib.Path(__file__).parent / "vectors" / "sso-4337.json").read_text())["vectors"]
 SELECTORS: dict[str, str] = next(v for v in VECTORS if v["id"] == "selectors")
@@ -39,25 +40,19 @@ def _signatures(abi: Any, kinds: tuple[str, ...]) -> set[str]:
 
 @pytest.mark.parametrize("key", sorted(OWNERS))
 def test_official_signature_present_with_same_selector(key: str) -> None:
-    try:
-        artifact = load_artifact(OWNERS[key])
-    except ArtifactNotFound as exc:
-        pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
+    built = artifact(OWNERS[key])
     signature = key.removesuffix(" topic0")
     digest = keccak(signature.encode())
     expected = SELECTORS[key]
     if key.endswith("topic0"):
         assert "0x" + digest.hex() == expected
-        assert signature in _signatures(artifact.abi, ("event",))
+        assert signature in _signatures(built.abi, ("event",))
     else:
         assert "0x" + digest[:4].hex() == expected
-        assert signature in _signatures(artifact.abi, ("function", "error"))
+        assert signature in _signatures(built.abi, ("function", "error"))
 
 
 def test_account_created_event_indexes_account_and_deployer() -> None:
-    try:
-        abi = load_artifact("MSAFactory").abi
-    except ArtifactNotFound as exc:
-        pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
+    abi = artifact("MSAFactory").abi
     event = next(e for e in abi if e.get("type") == "event" and e["name"] == "AccountCreated")
     assert [(i["name"], i["indexed"]) for i in event["inputs"]] == [("account", True), ("deployer", True)]

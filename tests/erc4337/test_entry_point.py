@@ -22,21 +22,16 @@ from sso_signer.erc4337 import (
     deploy_entry_point_v08,
     load_entry_point_v08_initcode,
 )
-from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from sso_signer.node import AnvilNode
+from tests.needs import started_anvil
 
 pytestmark = pytest.mark.chain
 
 
 @pytest.fixture
 def anvil() -> Iterator[AnvilNode]:
-    try:
-        node = AnvilNode().start()
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil not installed (npm @foundry-rs/anvil-linux-amd64): {exc}")
-    try:
+    with started_anvil() as node:
         yield node
-    finally:
-        node.stop()
 
 
 def test_artifact_is_the_canonical_initcode() -> None:

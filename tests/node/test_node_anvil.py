@@ -22,6 +22,7 @@ from sso_signer.node import (
     start_local_node,
 )
 from sso_signer.rpc import JsonRpcClient, RetryPolicy, RpcConnectionError
+from tests.needs import new_anvil
 
 pytestmark = pytest.mark.chain
 
@@ -35,15 +36,8 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
-def _anvil() -> AnvilNode:
-    try:
-        return AnvilNode()
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil not installed (run scripts/bootstrap.sh node): {exc}")
-
-
 def test_start_is_fast_and_stop_reaps() -> None:
-    node = _anvil()
+    node = new_anvil()
     started = time.monotonic()
     with node:
         elapsed = time.monotonic() - started
@@ -69,7 +63,7 @@ def test_start_is_fast_and_stop_reaps() -> None:
 
 
 def test_accounts_are_the_funded_dev_accounts() -> None:
-    with _anvil() as node:
+    with new_anvil() as node:
         expected = dev_accounts(10)
         assert [a.address for a in node.accounts] == [a.address for a in expected]
         assert node.accounts[0].address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -78,7 +72,7 @@ def test_accounts_are_the_funded_dev_accounts() -> None:
 
 
 def test_two_nodes_run_side_by_side() -> None:
-    with _anvil() as first, AnvilNode(chain_id=4242) as second:
+    with new_anvil() as first, AnvilNode(chain_id=4242) as second:
         assert first.port != second.port
         assert (first.eth.chain_id(), second.eth.chain_id()) == (31337, 4242)
 
@@ -97,7 +91,7 @@ def test_p256_precompile_is_served() -> None:
     numbers = key.public_key().public_numbers()
     words = [int.from_bytes(h.finalize(), "big"), r, s, numbers.x, numbers.y]
     data = b"".join(w.to_bytes(32, "big") for w in words)
-    with _anvil() as node:
+    with new_anvil() as node:
         precompile = "0x0000000000000000000000000000000000000100"
         assert node.eth.call({"to": precompile, "data": data}) == (1).to_bytes(32, "big")
         bad = data[:-1] + bytes([data[-1] ^ 1])
@@ -105,7 +99,7 @@ def test_p256_precompile_is_served() -> None:
 
 
 def test_snapshot_and_revert() -> None:
-    with _anvil() as node:
+    with new_anvil() as node:
         target = Account.create().address
         snap = node.snapshot()
         node.set_balance(target, 5)
@@ -118,7 +112,7 @@ def test_snapshot_and_revert() -> None:
 
 
 def test_failed_start_raises_with_redacted_log_tail() -> None:
-    with _anvil() as node:
+    with new_anvil() as node:
         # A second anvil on a port that is taken exits at once; the error carries its log.
         clash = AnvilNode(port=node.port)
         with pytest.raises(NodeStartFailed) as info:
@@ -153,10 +147,10 @@ def test_anvil_zksync_node_when_present() -> None:
         assert node.eth.get_balance(node.accounts[0].address) > 0
 
 
-def test_start_local_node_falls_back_to_anvil() -> None:
+def test_start_local_node_falls_back_tonew_anvil() -> None:
     if shutil.which("anvil-zksync") is not None:
         pytest.skip("anvil-zksync is on PATH: the fallback to anvil cannot be observed")
-    _anvil()  # skip early if anvil itself is missing
+    new_anvil()  # skip early if anvil itself is missing
     node = start_local_node(prefer="anvil-zksync")
     try:
         assert isinstance(node, AnvilNode)
@@ -194,11 +188,7 @@ def test_anvil_zksync_process_that_exits_is_reported() -> None:
 
 def test_custom_mnemonic_gives_other_funded_accounts() -> None:
     mnemonic = "legal winner thank year wave sausage worth useful legal winner thank yellow"
-    try:
-        node = AnvilNode(mnemonic=mnemonic, accounts=2)
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil not installed (run scripts/bootstrap.sh node): {exc}")
-    with node:
+    with new_anvil(mnemonic=mnemonic, accounts=2) as node:
         expected = dev_accounts(2, mnemonic)
         assert [a.address for a in node.accounts] == [a.address for a in expected]
         assert node.accounts[0].address != dev_accounts(1)[0].address

@@ -6,17 +6,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from sso_signer.node import AnvilNode
+from tests.needs import started_anvil
 from tests.rpc.contracts import initcode_for
 
 
 @pytest.fixture(scope="session")
 def anvil() -> Iterator[AnvilNode]:
-    try:
-        node = AnvilNode()
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil not installed (run scripts/bootstrap.sh node): {exc}")
-    with node:
+    with started_anvil() as node:
         yield node
 
 

@@ -24,12 +24,13 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from sso_signer._artifacts import ArtifactNotFound, load_artifact
+from sso_signer._artifacts import load_artifact
 from sso_signer._codec import b64url_encode
-from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient, ExecutionReverted
 from sso_signer.sso import FatSignature, PreflightError, preflight
 from sso_signer.webauthn import P256_N, EcdsaSignature, P256PublicKey
+from tests.needs import require_artifacts, started_anvil
 
 pytestmark = pytest.mark.chain
 
@@ -148,19 +149,9 @@ class _Validators:
 
 @pytest.fixture(scope="module")
 def validators() -> Iterator[_Validators]:
-    for name in ("WebAuthValidator", "WebAuthnValidator"):
-        try:
-            load_artifact(name)
-        except ArtifactNotFound as exc:
-            pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
-    try:
-        node = AnvilNode(hardfork="osaka").start()
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil not installed (npm @foundry-rs/anvil-linux-amd64): {exc}")
-    try:
+    require_artifacts("WebAuthValidator", "WebAuthnValidator")
+    with started_anvil(hardfork="osaka") as node:
         yield _Validators(node)
-    finally:
-        node.stop()
 
 
 def _preflight(validator: str, blob: bytes) -> tuple[str, str | None]:

@@ -16,9 +16,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from sso_signer._artifacts import ArtifactNotFound, load_artifact
+from sso_signer._artifacts import load_artifact
 from sso_signer._codec import b64url_decode
-from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient
 from sso_signer.sso import (
     AssertionRequest,
@@ -33,6 +33,7 @@ from sso_signer.sso import (
 )
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from sso_signer.zksync import Eip712Transaction
+from tests.needs import require_artifacts, started_anvil
 
 pytestmark = pytest.mark.chain
 
@@ -75,18 +76,9 @@ class _Chain:
 
 @pytest.fixture(scope="module")
 def chain() -> Iterator[_Chain]:
-    try:
-        load_artifact("WebAuthValidator")
-    except ArtifactNotFound as exc:
-        pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
-    try:
-        node = AnvilNode(hardfork="osaka").start()
-    except NodeBinaryNotFound as exc:
-        pytest.skip(f"anvil not installed (npm @foundry-rs/anvil-linux-amd64): {exc}")
-    try:
+    require_artifacts("WebAuthValidator")
+    with started_anvil(hardfork="osaka") as node:
         yield _Chain(node)
-    finally:
-        node.stop()
 
 
 @pytest.fixture(scope="module")

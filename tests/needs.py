@@ -1,0 +1,60 @@
+"""What chain tests need from the machine (anvil, Alto, built contracts), and the skip, with its reason,
+when it is missing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from sso_signer._artifacts import Artifact, ArtifactNotFound, load_artifact
+from sso_signer.local_erc4337 import LocalErc4337Stack
+from sso_signer.node import AnvilNode, NodeBinaryNotFound
+
+ERC4337_CONTRACTS = ("WebAuthnValidator", "ModularSmartAccount", "MSABeacon", "MSAFactory")
+
+
+def artifact(name: str) -> Artifact:
+    """The built contract artifact ``name``; the test is skipped when it is not built."""
+    try:
+        return load_artifact(name)
+    except ArtifactNotFound as exc:
+        pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
+
+
+def require_artifacts(*names: str) -> None:
+    """Skip the test unless the named contract artifacts are built."""
+    for name in names:
+        artifact(name)
+
+
+def new_anvil(**kwargs: Any) -> AnvilNode:
+    """An unstarted :class:`AnvilNode`; the test is skipped when the binary is missing."""
+    try:
+        return AnvilNode(**kwargs)
+    except NodeBinaryNotFound as exc:
+        pytest.skip(f"anvil not installed (run scripts/bootstrap.sh node): {exc}")
+
+
+@contextmanager
+def started_anvil(**kwargs: Any) -> Iterator[AnvilNode]:
+    """A running anvil for a fixture, stopped afterwards; skipped when the binary is missing."""
+    with new_anvil(**kwargs) as node:
+        yield node
+
+
+@contextmanager
+def started_erc4337_stack(*, test_token: bool) -> Iterator[LocalErc4337Stack]:
+    """anvil + EntryPoint + the SSO ERC-4337 contracts + Alto, stopped afterwards; skipped (with the reason)
+    when the contracts are not built or anvil, node or Alto is missing."""
+    require_artifacts(*ERC4337_CONTRACTS, *(("Erc4337TestToken",) if test_token else ()))
+    try:
+        running = LocalErc4337Stack(test_token=test_token).start()
+    except NodeBinaryNotFound as exc:
+        pytest.skip(f"anvil, node or npm @pimlico/alto missing: {exc}")
+    try:
+        yield running
+    finally:
+        running.stop()
