@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -48,6 +48,7 @@ from sso_signer.rpc import (
 from sso_signer.sso._errors import AccountMismatch
 from sso_signer.sso._networks import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.sso._owner import (
+    PasskeyOwner,
     UniqueIdScheme,
     deploy_passkey_account_calldata,
     sso_account_address,
@@ -678,20 +679,11 @@ class EraAccountCreation:
     receipt: Receipt
 
 
-class _PasskeyOwner(Protocol):
-    @property
-    def credential_id(self) -> bytes: ...
-
-    @property
-    def public_key(self) -> P256PublicKey: ...
-
-    @property
-    def origin(self) -> str: ...
 
 
 def era_account_deploy_calldata(
     network: EraNetwork,
-    owner: _PasskeyOwner,
+    owner: PasskeyOwner,
     *,
     k1_owners: Sequence[str] = (),
     unique_id: bytes | None = None,
@@ -724,7 +716,7 @@ def create_era_account(
     client: EthClient,
     network: EraNetwork,
     deployer: LocalAccount,
-    owner: _PasskeyOwner,
+    owner: PasskeyOwner,
     *,
     unique_id: bytes | None = None,
     scheme: UniqueIdScheme = UniqueIdScheme.MODULAR,

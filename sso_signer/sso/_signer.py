@@ -30,6 +30,7 @@ from sso_signer.sso._errors import (
     InvalidChallengeLength,
     SsoSignerConfigError,
 )
+from sso_signer.sso._owner import PasskeyOwner
 from sso_signer.sso._preflight import PreflightResult, Validator, preflight
 from sso_signer.sso._signature import (
     FatSignature,
@@ -41,7 +42,6 @@ from sso_signer.webauthn import Assertion
 
 if TYPE_CHECKING:
     from sso_signer.erc4337 import UserOperation
-    from sso_signer.webauthn import P256PublicKey
     from sso_signer.zksync import Eip712Transaction
 
 __all__ = [
@@ -117,17 +117,9 @@ class AsyncAssertionProvider(Protocol):
         ...
 
 
-class PasskeyCredentialLike(Protocol):
-    """A registered passkey as the signer needs it (``PasskeyCredential`` and ``HeadlessPasskey`` fit)."""
-
-    @property
-    def credential_id(self) -> bytes: ...
-
-    @property
-    def public_key(self) -> P256PublicKey: ...
-
-    @property
-    def origin(self) -> str: ...
+class PasskeyCredentialLike(PasskeyOwner, Protocol):
+    """A registered passkey as the signer needs it (``PasskeyCredential`` and ``HeadlessPasskey`` fit):
+    a :class:`PasskeyOwner` that also knows its relying party."""
 
     @property
     def rp_id(self) -> str: ...
