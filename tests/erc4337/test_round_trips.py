@@ -98,13 +98,20 @@ def _counterfactual(
     )
 
 
+def _funded(
+    stack: LocalErc4337Stack, clients: Clients, bundler: BundlerClient | None = None
+) -> tuple[MsaPasskeyAccount, CountingProvider]:
+    """A funded (1 ETH) counterfactual account of a new passkey, and the provider counting its signatures."""
+    provider = CountingProvider(_passkey())
+    account = _counterfactual(stack, clients, provider.passkey, provider, account_salt(None), bundler=bundler)
+    stack.eth.send_transaction(stack.funder, to=account.address, value=ETHER)
+    return account, provider
+
+
 def test_second_operation_of_one_account_object_takes_two_requests(
     sso_stack: LocalErc4337Stack, clients: Clients
 ) -> None:
-    passkey = _passkey()
-    provider = CountingProvider(passkey)
-    account = _counterfactual(sso_stack, clients, passkey, provider, account_salt(None))
-    sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=ETHER)
+    account, provider = _funded(sso_stack, clients)
     recipient = _recipient("steady-state")
 
     clients.log.clear()
@@ -140,10 +147,7 @@ def test_second_operation_of_one_account_object_takes_two_requests(
 def test_refused_send_and_forget_state_make_the_next_operation_read_the_chain(
     sso_stack: LocalErc4337Stack, clients: Clients
 ) -> None:
-    passkey = _passkey()
-    provider = CountingProvider(passkey)
-    account = _counterfactual(sso_stack, clients, passkey, provider, account_salt(None))
-    sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=ETHER)
+    account, _ = _funded(sso_stack, clients)
     recipient = _recipient("refused-then-forgotten")
     account.execute([(recipient, 1, b"")])
 
@@ -166,11 +170,9 @@ def test_refused_send_and_forget_state_make_the_next_operation_read_the_chain(
 def test_first_operation_of_an_at_account_reads_the_state_in_one_batch(
     sso_stack: LocalErc4337Stack, clients: Clients
 ) -> None:
-    passkey = _passkey()
-    provider = CountingProvider(passkey)
-    creator = _counterfactual(sso_stack, clients, passkey, provider, account_salt(None))
-    sso_stack.eth.send_transaction(sso_stack.funder, to=creator.address, value=ETHER)
+    creator, provider = _funded(sso_stack, clients)
     creator.execute([])
+    passkey = provider.passkey
 
     account = MsaPasskeyAccount.at(
         creator.address,
@@ -190,10 +192,7 @@ def test_first_operation_of_an_at_account_reads_the_state_in_one_batch(
 def test_stale_nonce_is_found_at_estimation_and_resynced_before_signing(
     sso_stack: LocalErc4337Stack, clients: Clients
 ) -> None:
-    passkey = _passkey()
-    provider = CountingProvider(passkey)
-    account = _counterfactual(sso_stack, clients, passkey, provider, account_salt(None))
-    sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=ETHER)
+    account, provider = _funded(sso_stack, clients)
     account.execute([])  # created; this object now counts nonce 1
 
     # Another account object on the same address sends first: the chain's nonce moves to 2.
@@ -202,7 +201,7 @@ def test_stale_nonce_is_found_at_estimation_and_resynced_before_signing(
         deployment=sso_stack.deployment,
         eth=sso_stack.eth,
         bundler=sso_stack.bundler,
-        credential=passkey,
+        credential=provider.passkey,
     )
     assert other.execute([(_recipient("other-sender"), 7, b"")]).nonce == 1
 
@@ -257,10 +256,7 @@ def test_a_lost_send_answer_makes_the_next_operation_read_the_chain(
         retry=RetryPolicy(attempts=1),
     )
     try:
-        passkey = _passkey()
-        provider = CountingProvider(passkey)
-        account = _counterfactual(sso_stack, clients, passkey, provider, account_salt(None), bundler=losing)
-        sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=ETHER)
+        account, provider = _funded(sso_stack, clients, bundler=losing)
         with pytest.raises(UserOperationOutcomeUnknown) as caught:
             account.execute([(_recipient("lost-answer"), 5, b"")])
         lost = caught.value
