@@ -31,6 +31,8 @@ from sso_signer.cli._output import CliUsageError, ExitCode, Reporter, exit_code_
 
 if TYPE_CHECKING:
     from sso_signer.erc4337 import BundlerClient
+    from sso_signer.rpc import Receipt
+    from sso_signer.sso import EraAccount
 
 __all__ = ["build_parser", "main"]
 
@@ -419,6 +421,27 @@ def cmd_account_show(args: argparse.Namespace, out: Reporter) -> None:
         ctx.close()
 
 
+def _change_passkeys(
+    args: argparse.Namespace,
+    ctx: ChainContext,
+    passkey: Any,
+    calldata: bytes,
+    era_change: Callable[[EraAccount], Receipt],
+) -> tuple[str, str, bytes]:
+    """Change the account's passkeys, signed by ``passkey``: ``era_change(account)`` on Era, ``calldata`` to
+    the WebAuthn validator in a UserOperation on ERC-4337. Returns (kind, account address, transaction)."""
+    kind = _kind(args, ctx)
+    if kind == "era":
+        from sso_signer.cli._accounts import require_zksync_node
+
+        require_zksync_node(ctx.client)
+        account = _era_account(args, ctx, passkey, args.address)
+        return kind, account.address, era_change(account).transaction_hash
+    msa = _msa(args, ctx, passkey, args.address)
+    result = msa.execute([(msa.deployment.webauthn_validator, 0, calldata)], timeout=args.timeout)
+    return kind, msa.address, result.receipt.transaction_hash
+
+
 def cmd_account_add_passkey(args: argparse.Namespace, out: Reporter) -> None:
     """Register another passkey on the account, in a transaction signed by the current passkey."""
     from sso_signer.cli._context import load_passkey_file
@@ -429,18 +452,13 @@ def cmd_account_add_passkey(args: argparse.Namespace, out: Reporter) -> None:
     calldata = add_passkey_calldata(new.credential_id, new.public_key, new.origin)
     ctx = ChainContext.from_args(args)
     try:
-        kind = _kind(args, ctx)
-        if kind == "era":
-            from sso_signer.cli._accounts import require_zksync_node
-
-            require_zksync_node(ctx.client)
-            account = _era_account(args, ctx, passkey, args.address)
-            receipt = account.add_passkey(new.credential_id, new.public_key, new.origin, timeout=args.timeout)
-            address, tx = account.address, receipt.transaction_hash
-        else:
-            msa = _msa(args, ctx, passkey, args.address)
-            result = msa.execute([(msa.deployment.webauthn_validator, 0, calldata)], timeout=args.timeout)
-            address, tx = msa.address, result.receipt.transaction_hash
+        kind, address, tx = _change_passkeys(
+            args,
+            ctx,
+            passkey,
+            calldata,
+            lambda era: era.add_passkey(new.credential_id, new.public_key, new.origin, timeout=args.timeout),
+        )
         out.result(
             {
                 "kind": kind,
@@ -466,18 +484,13 @@ def cmd_account_remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
     calldata = remove_passkey_calldata(credential_id, origin)
     ctx = ChainContext.from_args(args)
     try:
-        kind = _kind(args, ctx)
-        if kind == "era":
-            from sso_signer.cli._accounts import require_zksync_node
-
-            require_zksync_node(ctx.client)
-            account = _era_account(args, ctx, passkey, args.address)
-            receipt = account.remove_passkey(credential_id, origin, timeout=args.timeout)
-            address, tx = account.address, receipt.transaction_hash
-        else:
-            msa = _msa(args, ctx, passkey, args.address)
-            result = msa.execute([(msa.deployment.webauthn_validator, 0, calldata)], timeout=args.timeout)
-            address, tx = msa.address, result.receipt.transaction_hash
+        kind, address, tx = _change_passkeys(
+            args,
+            ctx,
+            passkey,
+            calldata,
+            lambda era: era.remove_passkey(credential_id, origin, timeout=args.timeout),
+        )
         out.result(
             {
                 "kind": kind,

@@ -679,8 +679,6 @@ class EraAccountCreation:
     receipt: Receipt
 
 
-
-
 def era_account_deploy_calldata(
     network: EraNetwork,
     owner: PasskeyOwner,
