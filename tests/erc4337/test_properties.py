@@ -16,6 +16,7 @@ from sso_signer.erc4337 import (
     encode_execute_single,
     user_operation_hash,
 )
+from tests.erc4337.forms import packed_rpc
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
 u128 = st.integers(min_value=0, max_value=(1 << 128) - 1)
@@ -50,19 +51,7 @@ def user_operations(draw: Any) -> UserOperation:
 @given(user_operations())
 def test_rpc_forms_round_trip(op: UserOperation) -> None:
     assert UserOperation.from_rpc(op.to_rpc()) == op
-    packed_json = {
-        "sender": op.sender,
-        "nonce": hex(op.nonce),
-        "initCode": "0x" + op.init_code.hex(),
-        "callData": "0x" + op.call_data.hex(),
-        "callGasLimit": hex(op.call_gas_limit),
-        "verificationGasLimit": hex(op.verification_gas_limit),
-        "preVerificationGas": hex(op.pre_verification_gas),
-        "maxFeePerGas": hex(op.max_fee_per_gas),
-        "maxPriorityFeePerGas": hex(op.max_priority_fee_per_gas),
-        "paymasterAndData": "0x" + op.paymaster_and_data.hex(),
-        "signature": "0x" + op.signature.hex(),
-    }
+    packed_json = packed_rpc(op)
     assert UserOperation.from_rpc(packed_json) == op
 
 

@@ -24,6 +24,7 @@ from sso_signer.erc4337 import (
     pack_uint128_pair,
     user_operation_hash,
 )
+from tests.erc4337.forms import packed_rpc
 
 VECTORS = json.loads((pathlib.Path(__file__).parent / "vectors" / "sso-4337.json").read_text())["vectors"]
 
@@ -113,19 +114,7 @@ def test_rpc_round_trip_unpacked_and_packed() -> None:
     assert rpc["paymasterData"] == "0x0102"
     assert "initCode" not in rpc
     assert UserOperation.from_rpc(rpc) == op
-    packed = {
-        "sender": op.sender,
-        "nonce": hex(op.nonce),
-        "initCode": "0x" + op.init_code.hex(),
-        "callData": "0x" + op.call_data.hex(),
-        "callGasLimit": hex(op.call_gas_limit),
-        "verificationGasLimit": hex(op.verification_gas_limit),
-        "preVerificationGas": hex(op.pre_verification_gas),
-        "maxFeePerGas": hex(op.max_fee_per_gas),
-        "maxPriorityFeePerGas": hex(op.max_priority_fee_per_gas),
-        "paymasterAndData": "0x" + op.paymaster_and_data.hex(),
-        "signature": "0x" + op.signature.hex(),
-    }
+    packed = packed_rpc(op)
     assert UserOperation.from_rpc(packed) == op
 
 
