@@ -67,6 +67,18 @@ def _verify(response: dict[str, Any], roots: dict[str, list[bytes]] | None) -> A
     )
 
 
+def _py_webauthn(response: dict[str, Any], root_pem: bytes) -> Any:
+    """py_webauthn's own verdict, with ``root_pem`` as its only root for ``packed``."""
+    return webauthn.verify_registration_response(
+        credential=response,
+        expected_challenge=CHALLENGE,
+        expected_rp_id=RP_ID,
+        expected_origin=ORIGIN,
+        require_user_verification=True,
+        pem_root_certs_bytes_by_fmt={AttestationFormat.PACKED: [root_pem]},
+    )
+
+
 def _statement(response: dict[str, Any]) -> dict[str, Any]:
     attestation: dict[str, Any] = cbor2.loads(b64url_decode(response["response"]["attestationObject"]))
     return dict(attestation["attStmt"])
@@ -135,25 +147,12 @@ def test_full_packed_attestation_verifies_with_py_webauthn_and_the_pinned_root(
     statement = _statement(response)
     assert statement["x5c"] == list(certificate.chain)
     assert statement["alg"] == -7
-    verified = webauthn.verify_registration_response(
-        credential=response,
-        expected_challenge=CHALLENGE,
-        expected_rp_id=RP_ID,
-        expected_origin=ORIGIN,
-        require_user_verification=True,
-        pem_root_certs_bytes_by_fmt={AttestationFormat.PACKED: [authority.root_pem]},
-    )
+    verified = _py_webauthn(response, authority.root_pem)
     assert verified.fmt == AttestationFormat.PACKED
     assert verified.aaguid.replace("-", "") == AAGUID.hex()
     # py_webauthn refuses it against another vendor's root: the chain is really checked.
     with pytest.raises(webauthn.helpers.exceptions.InvalidRegistrationResponse):
-        webauthn.verify_registration_response(
-            credential=response,
-            expected_challenge=CHALLENGE,
-            expected_rp_id=RP_ID,
-            expected_origin=ORIGIN,
-            pem_root_certs_bytes_by_fmt={AttestationFormat.PACKED: [AttestationAuthority("Other").root_pem]},
-        )
+        _py_webauthn(response, AttestationAuthority("Other").root_pem)
     credential = _verify(response, {"packed": [authority.root_pem]})
     assert credential.aaguid == AAGUID
     assert credential.public_key == passkey.public_key
