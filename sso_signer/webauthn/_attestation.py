@@ -176,7 +176,6 @@ class AttestationAuthority:
                 x509.NameAttribute(NameOID.COMMON_NAME, f"{name} attestation root"),
             ]
         )
-        self._subject = subject
         self.root = (
             _certificate_builder(subject, subject, self._key.public_key(), valid_days)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -234,7 +233,7 @@ class AttestationAuthority:
             ]
         )
         builder = (
-            _certificate_builder(subject, self._subject, key.public_key(), self.valid_days)
+            _certificate_builder(subject, self.root.subject, key.public_key(), self.valid_days)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
