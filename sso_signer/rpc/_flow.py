@@ -8,6 +8,7 @@ into the flow at the ``yield`` so it can handle them (e.g. turn a lost send into
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,19 @@ from sso_signer._errors import SsoSignerError
 from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
 from sso_signer.rpc._core import RpcCall
 
-__all__ = ["Batch", "Flow", "Sleep", "drive", "drive_async", "gather", "relay", "run_flow", "run_flow_async"]
+__all__ = [
+    "Batch",
+    "Flow",
+    "Sleep",
+    "answer",
+    "answer_async",
+    "drive",
+    "drive_async",
+    "gather",
+    "relay",
+    "run_flow",
+    "run_flow_async",
+]
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -161,29 +174,35 @@ def gather(*flows: Flow[Any]) -> Flow[list[Any]]:
     return results
 
 
+def answer(rpc: JsonRpcClient, step: Step) -> Any:
+    """Carry out one flow step with blocking I/O: the call's result, the batch's results, None for a sleep.
+
+    Raises:
+        SsoSignerError: What the request raised (a driver throws it into the flow).
+    """
+    if isinstance(step, Sleep):
+        time.sleep(step.seconds)
+        return None
+    if isinstance(step, Batch):
+        return rpc.batch(step.calls, return_errors=step.return_errors)
+    return rpc.request(step.method, step.params, retry=step.retry)
+
+
+async def answer_async(rpc: AsyncJsonRpcClient, step: Step) -> Any:
+    """The asyncio twin of :func:`answer`."""
+    if isinstance(step, Sleep):
+        await asyncio.sleep(step.seconds)
+        return None
+    if isinstance(step, Batch):
+        return await rpc.batch(step.calls, return_errors=step.return_errors)
+    return await rpc.request(step.method, step.params, retry=step.retry)
+
+
 def run_flow(rpc: JsonRpcClient, flow: Flow[T]) -> T:
     """Drive a flow with blocking I/O and return its value."""
-
-    def handle(step: Step) -> Any:
-        if isinstance(step, Sleep):
-            time.sleep(step.seconds)
-            return None
-        if isinstance(step, Batch):
-            return rpc.batch(step.calls, return_errors=step.return_errors)
-        return rpc.request(step.method, step.params, retry=step.retry)
-
-    return drive(flow, handle)
+    return drive(flow, functools.partial(answer, rpc))
 
 
 async def run_flow_async(rpc: AsyncJsonRpcClient, flow: Flow[T]) -> T:
     """Drive a flow with asyncio I/O and return its value."""
-
-    async def handle(step: Step) -> Any:
-        if isinstance(step, Sleep):
-            await asyncio.sleep(step.seconds)
-            return None
-        if isinstance(step, Batch):
-            return await rpc.batch(step.calls, return_errors=step.return_errors)
-        return await rpc.request(step.method, step.params, retry=step.retry)
-
-    return await drive_async(flow, handle)
+    return await drive_async(flow, functools.partial(answer_async, rpc))

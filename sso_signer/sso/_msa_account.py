@@ -55,13 +55,13 @@ from sso_signer.rpc import (
     Receipt,
     RpcCall,
     Sleep,
+    answer,
+    answer_async,
     drive,
     drive_async,
     eth_flows,
     gather,
     relay,
-    run_flow,
-    run_flow_async,
 )
 from sso_signer.sso._errors import AccountMismatch, InvalidInitData, SsoSignerConfigError
 from sso_signer.sso._msa_stack import MsaDeployment
@@ -261,10 +261,6 @@ _AccountFlow = Generator[_Remote | _Sign, Any, T]
 def _via(flow: Flow[T], *, bundler: bool) -> _AccountFlow[T]:
     """Run a plain flow's steps against one endpoint, handing back its answers and errors."""
     return (yield from relay(flow, lambda step: _Remote(bundler, step)))
-
-
-def _once(step: RpcCall | Batch | Sleep) -> Flow[Any]:
-    return (yield step)
 
 
 def _chain_state_flow(address: str, entry_point: str, nonce_key: int) -> Flow[tuple[bool, int]]:
@@ -560,9 +556,7 @@ class MsaPasskeyAccount(_MsaAccountCore):
     def _answer(self, step: _Remote | _Sign) -> Any:
         if isinstance(step, _Sign):
             return self.signer.sign_user_operation(step.op, entry_point=self.deployment.entry_point)
-        if step.bundler:
-            return run_flow(self.bundler.rpc, _once(step.step))
-        return self.eth.run(_once(step.step))
+        return answer(self.bundler.rpc if step.bundler else self.eth.rpc, step.step)
 
     # -- construction ----------------------------------------------------------------------------------------
 
@@ -856,9 +850,7 @@ class AsyncMsaPasskeyAccount(_MsaAccountCore):
     async def _answer(self, step: _Remote | _Sign) -> Any:
         if isinstance(step, _Sign):
             return await self.signer.asign_user_operation(step.op, entry_point=self.deployment.entry_point)
-        if step.bundler:
-            return await run_flow_async(self.bundler.rpc, _once(step.step))
-        return await self.eth.run(_once(step.step))
+        return await answer_async(self.bundler.rpc if step.bundler else self.eth.rpc, step.step)
 
     @classmethod
     async def counterfactual(
