@@ -11,6 +11,7 @@ from sso_signer.webauthn._assertion import Assertion
 from sso_signer.webauthn._checks import check_ceremony
 from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import (
+    BackupFlagsInvalid,
     CounterRegression,
     CredentialIdMismatch,
     OriginMismatch,
@@ -43,7 +44,10 @@ def verify_assertion(
             looks keys up by that exact string, so another origin could never verify on-chain.
         cross_check: Also run py_webauthn's ``verify_authentication_response`` as a second, independent
             verifier (any disagreement is a :class:`SignatureInvalid`). Off by default: every check it makes
-            is made here first, and it doubles the cost (benchmarks/rp_verification.py).
+            is made here first (tests/webauthn/test_differential.py compares the verdicts over mutated
+            assertions), and it doubles the cost (benchmarks/rp_verification.py). The checks made here and
+            not by py_webauthn: BE must equal the registered BE, ``crossOrigin`` must not be true, the
+            userHandle and (by default) the origin must be the credential's.
 
     Returns:
         The new signature counter.
@@ -53,6 +57,8 @@ def verify_assertion(
         ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
         UserPresenceMissing, UserVerificationMissing: A relying-party check failed.
         UserHandleMismatch: The assertion names another user than the credential's.
+        BackupFlagsInvalid: BS is set without BE, or BE differs from the registered credential's.
+        InvalidClientData: ``tokenBinding`` is an object without a known ``status``.
         CounterRegression: The counter did not increase (possible cloned authenticator).
         SignatureInvalid: The signature does not verify against the stored key.
     """
@@ -66,6 +72,12 @@ def verify_assertion(
         rp_id=rp_id,
         origins=origins,
     )
+    if assertion.authenticator_data.backup_eligible != credential.backup_eligible:
+        # BE is fixed when the credential is made: a change means another authenticator answers.
+        raise BackupFlagsInvalid(
+            f"authenticatorData BE={int(assertion.authenticator_data.backup_eligible)} differs from the "
+            f"registered BE={int(credential.backup_eligible)}"
+        )
     if require_registered_origin and assertion.client_data.origin != credential.origin:
         raise OriginMismatch(
             f"origin {assertion.client_data.origin!r} differs from the registered {credential.origin!r}"

@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from sso_signer.webauthn._authenticator_data import AuthenticatorData
 from sso_signer.webauthn._client_data import CollectedClientData
 from sso_signer.webauthn._errors import (
+    BackupFlagsInvalid,
     ChallengeMismatch,
     ClientDataTypeMismatch,
     CrossOriginNotAllowed,
+    InvalidClientData,
     OriginMismatch,
     RpIdMismatch,
     UserPresenceMissing,
@@ -29,16 +31,22 @@ def check_ceremony(
     origins: Sequence[str],
     require_user_verification: bool = True,
 ) -> None:
-    """Run the WebAuthn relying-party checks that need no key: type, challenge, origin, rpId, UP, UV.
+    """Run the WebAuthn relying-party checks that need no key: type, challenge, origin, rpId, UP, UV, BE/BS.
 
     Raises:
         ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
         UserPresenceMissing, UserVerificationMissing: The first check that fails.
+        InvalidClientData: ``tokenBinding`` is an object without a known ``status``.
+        BackupFlagsInvalid: BS (backed up) is set without BE (backup eligible).
     """
     if client_data.type != ceremony_type:
         raise ClientDataTypeMismatch(
             f"clientDataJSON.type is {client_data.type!r}, expected {ceremony_type!r}"
         )
+    token_binding = client_data.data.get("tokenBinding")
+    # As py_webauthn (and WebAuthn Level 2): a tokenBinding object must say "present" or "supported".
+    if isinstance(token_binding, dict) and token_binding.get("status") not in ("present", "supported"):
+        raise InvalidClientData("clientDataJSON.tokenBinding.status must be 'present' or 'supported'")
     if expected_challenge is not None and client_data.challenge != expected_challenge:
         raise ChallengeMismatch("clientDataJSON.challenge is not the expected challenge")
     if client_data.origin not in origins:
@@ -54,3 +62,6 @@ def check_ceremony(
         raise UserVerificationMissing(
             "authenticatorData flags lack UV (user verified); the SSO validator needs it"
         )
+    if authenticator_data.backup_state and not authenticator_data.backup_eligible:
+        # WebAuthn Level 3: a credential that cannot be backed up cannot be backed up.
+        raise BackupFlagsInvalid("authenticatorData sets BS (backed up) without BE (backup eligible)")

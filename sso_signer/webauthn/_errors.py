@@ -14,6 +14,7 @@ __all__ = [
     "AttestationInvalid",
     "AttestationUntrusted",
     "AuthenticatorDataTooShort",
+    "BackupFlagsInvalid",
     "ChallengeAlreadyIssued",
     "ChallengeAlreadyUsed",
     "ChallengeExpired",
@@ -54,6 +55,7 @@ __all__ = [
     "SignatureInvalid",
     "SignatureOutOfRange",
     "StoreCorrupt",
+    "StoreUnavailable",
     "TrailingCbor",
     "TruncatedCbor",
     "UnsupportedAlgorithm",
@@ -156,7 +158,7 @@ class ChallengeLengthInvalid(InvalidInputError):
 
 
 class StoreCorrupt(InvalidInputError):
-    """A stored row cannot be turned back into a credential (edited or damaged database)."""
+    """A stored row cannot be turned back into a credential, or the database file is damaged or not one."""
 
 
 class InvalidKeyFile(InvalidInputError):
@@ -215,7 +217,11 @@ class CounterRegression(VerificationError):
 
 
 class CredentialNotAllowed(VerificationError):
-    """The assertion comes from a credential that is not among the allowed credentials."""
+    """The credential may not answer this challenge: not in its allow-list, or not owned by its user."""
+
+
+class BackupFlagsInvalid(VerificationError):
+    """The backup flags are impossible (BS set without BE) or BE differs from the registered credential's."""
 
 
 class WrongPassphrase(VerificationError):
@@ -267,6 +273,13 @@ class DuplicateCredential(StateError):
 
 class CredentialNotFound(StateError):
     """No stored credential has this id."""
+
+
+class StoreUnavailable(StateError):
+    """The passkey store could not carry out the operation (locked past its timeout, I/O error, closed).
+
+    Nothing was written. A locked database is transient: the operation may be retried.
+    """
 
 
 class KeyFileExists(StateError):
