@@ -42,7 +42,9 @@ def register_passkey(
     handle = user_handle if user_handle is not None else (passkey.user_handle or None)
     options = rp.registration_options(user_name=user_name, user_handle=handle)
     response = passkey.register_from_options(options)
-    return rp.verify_registration(response), options
+    # The user this ceremony was issued for, as a session would remember it.
+    issued_for = b64url_decode(str(options["user"]["id"]), field="options.user.id")
+    return rp.verify_registration(response, user_handle=issued_for), options
 
 
 class RelyingPartyAssertionProvider:

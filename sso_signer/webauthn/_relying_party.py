@@ -28,6 +28,7 @@ from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import (
     ChallengeLengthInvalid,
     CredentialNotAllowed,
+    CredentialNotFound,
     FieldTooLarge,
     InvalidCredentialJson,
 )
@@ -132,6 +133,24 @@ class RelyingParty:
             for c in credentials
         ]
 
+    def _allowed(
+        self, user_handle: bytes | None, credential_ids: Sequence[bytes] | None
+    ) -> list[PasskeyCredential]:
+        """The credentials an authentication challenge allows, each checked to exist and be the user's."""
+        if user_handle is None:
+            return [self.store.get_credential(cred_id) for cred_id in credential_ids or ()]
+        owned = self.store.credentials_for_user(bytes(user_handle))
+        if credential_ids is None:
+            return owned
+        by_id = {c.credential_id: c for c in owned}
+        allowed = []
+        for cred_id in credential_ids:
+            if bytes(cred_id) not in by_id:
+                self.store.get_credential(cred_id)  # CredentialNotFound if it is nobody's
+                raise CredentialNotAllowed("a credential of credential_ids is not user_handle's")
+            allowed.append(by_id[bytes(cred_id)])
+        return allowed
+
     # -- registration ---------------------------------------------------------------------------------------
 
     def registration_options(
@@ -196,19 +215,26 @@ class RelyingParty:
         json_options: dict[str, Any] = json.loads(options_to_json(options))
         return json_options
 
-    def verify_registration(self, response: Mapping[str, Any] | str | bytes) -> PasskeyCredential:
-        """Verify the browser's registration response and store the new passkey.
+    def verify_registration(
+        self, response: Mapping[str, Any] | str | bytes, *, user_handle: bytes
+    ) -> PasskeyCredential:
+        """Verify the browser's registration response and store the new passkey for the session's user.
 
-        The challenge is looked up by the value inside clientDataJSON; it is consumed and the credential
-        stored in one transaction, only after every check passed.
+        The challenge is looked up by the value inside clientDataJSON. It is consumed and the credential
+        stored in one transaction, only after every check passed, and only if the challenge was issued for
+        ``user_handle``: a challenge issued for one user and completed by another's session is refused.
 
         Args:
             response: The RegistrationResponseJSON (object or text).
+            user_handle: The user whose session completes the ceremony (the ``user_handle`` the options were
+                issued for, kept in the caller's session, never read from the response).
 
         Returns:
             The stored passkey record.
 
         Raises:
+            UserHandleMismatch: The challenge was issued for another user. Nothing is stored and the
+                challenge is burnt (it reached the wrong session; issue new options).
             ChallengeInvalid: The challenge is unknown, expired, already used or for the other ceremony.
             DuplicateCredential: The credential id is already registered.
             VerificationError / InvalidInputError subclasses: As :func:`verify_registration_response`.
@@ -225,7 +251,9 @@ class RelyingParty:
             user_name=pending.user_name,
             attestation_roots=self.attestation_roots,
         )
-        self.store.complete_registration(pending.challenge, credential, now=now)
+        self.store.complete_registration(
+            pending.challenge, credential, now=now, user_handle=bytes(user_handle)
+        )
         return credential
 
     # -- authentication -------------------------------------------------------------------------------------
@@ -236,14 +264,21 @@ class RelyingParty:
         *,
         user_handle: bytes | None = None,
         credential_ids: Sequence[bytes] | None = None,
+        discoverable: bool = False,
         timeout_ms: int = 300_000,
     ) -> dict[str, Any]:
         """Create options for ``navigator.credentials.get()`` over a caller-supplied 32-byte hash.
 
+        The challenge is bound to whom it names: with ``user_handle`` only that user's credentials may answer
+        it, with ``credential_ids`` only those (checked against the stored owner when it is answered). An
+        empty allow-list is issued only for a usernameless login (``discoverable=True``), never by accident.
+
         Args:
             challenge: Exactly 32 bytes: the transaction or message hash the SSO validator will compare.
-            user_handle: Allow the passkeys of this user.
-            credential_ids: Allow these credentials (combined with ``user_handle``'s).
+            user_handle: Allow the passkeys of this user (all of them, or those of ``credential_ids``).
+            credential_ids: Allow these credentials; with ``user_handle``, each must be that user's.
+            discoverable: A usernameless login: an empty allow-list, any registered passkey may answer (bind
+                the answer to a user with ``verify_authentication(..., user_handle=...)`` if needed).
             timeout_ms: Browser timeout.
 
         Returns:
@@ -251,7 +286,10 @@ class RelyingParty:
 
         Raises:
             ChallengeLengthInvalid: If ``challenge`` is not 32 bytes.
-            CredentialNotFound: If a given credential id is not registered.
+            CredentialNotFound: If a given credential id is not registered, or the allow-list would be empty
+                without ``discoverable`` (no user and no credential given, or a user without passkeys).
+            CredentialNotAllowed: If a credential of ``credential_ids`` is not ``user_handle``'s.
+            InvalidCredentialJson: If ``discoverable`` is combined with ``user_handle`` or ``credential_ids``.
             ChallengeAlreadyIssued: If this hash was already issued (a signing request is answered once).
         """
         challenge = bytes(challenge)
@@ -259,11 +297,16 @@ class RelyingParty:
             raise ChallengeLengthInvalid(
                 f"a signing challenge must be a 32-byte hash, got {len(challenge)} bytes"
             )
-        allowed: list[PasskeyCredential] = []
-        if user_handle is not None:
-            allowed.extend(self.store.credentials_for_user(user_handle))
-        for cred_id in credential_ids or ():
-            allowed.append(self.store.get_credential(cred_id))
+        if discoverable and (user_handle is not None or credential_ids is not None):
+            raise InvalidCredentialJson(
+                "a discoverable (usernameless) login names no user_handle and no credential_ids"
+            )
+        allowed = self._allowed(user_handle, credential_ids)
+        if not allowed and not discoverable:
+            raise CredentialNotFound(
+                "no passkey to allow: the user has none, or no user_handle / credential_ids was given "
+                "(pass discoverable=True for a usernameless login)"
+            )
         options = generate_authentication_options(
             rp_id=self.rp_id,
             challenge=challenge,
@@ -276,8 +319,9 @@ class RelyingParty:
                 challenge=challenge,
                 purpose="authentication",
                 expires_at=self._clock() + self.challenge_ttl,
-                user_handle=user_handle,
+                user_handle=None if user_handle is None else bytes(user_handle),
                 credential_ids=tuple(dict.fromkeys(c.credential_id for c in allowed)),
+                discoverable=discoverable,
             )
         )
         # Through text and back: plain JSON values (py_webauthn's dict form keeps enum members).
@@ -289,13 +333,19 @@ class RelyingParty:
         response: Assertion | Mapping[str, Any] | str | bytes,
         *,
         expected_challenge: bytes | None = None,
+        user_handle: bytes | None = None,
     ) -> AuthenticationResult:
         """Verify an assertion against the stored passkey, consume its challenge and record the counter.
+
+        The binding of the challenge (its user, its allow-list), ``user_handle`` and the counter are checked
+        against the stored credential in the transaction that consumes the challenge, so two processes
+        verifying assertions of one credential at once never both pass a stale counter.
 
         Args:
             response: The assertion or AuthenticationResponseJSON.
             expected_challenge: If given, the assertion must answer exactly this challenge (e.g. the tx hash
                 the caller is about to submit).
+            user_handle: If given, the credential's stored owner must be this user (the session's).
 
         Returns:
             The verified result.
@@ -304,8 +354,11 @@ class RelyingParty:
             ChallengeMismatch: The assertion answers another challenge than ``expected_challenge``.
             ChallengeInvalid: The challenge is unknown, expired, already used or for the other ceremony.
             CredentialNotFound: The credential is not registered.
-            CredentialNotAllowed: The credential was not among the allowed ones for this challenge.
-            CounterRegression, SignatureInvalid, OriginMismatch, ...: As :func:`verify_assertion`.
+            CredentialNotAllowed: The challenge was issued for another user or other credentials.
+            UserHandleMismatch: The credential is not ``user_handle``'s (or the assertion names another user).
+            CounterRegression: The counter did not move forward, checked again against the stored value
+                when the challenge is consumed (a racing or cloned assertion).
+            BackupFlagsInvalid, SignatureInvalid, OriginMismatch, ...: As :func:`verify_assertion`.
         """
         assertion = response if isinstance(response, Assertion) else Assertion.from_json(response)
         challenge = (
@@ -321,12 +374,14 @@ class RelyingParty:
             origins=self.origins,
             require_registered_origin=self.require_registered_origin,
         )
-        pending = self.store.get_challenge(challenge, purpose="authentication", now=now)
-        if pending.credential_ids and assertion.credential_id not in pending.credential_ids:
-            raise CredentialNotAllowed("this credential was not allowed for the challenge")
         backup_state = assertion.authenticator_data.backup_state
         self.store.complete_authentication(
-            challenge, credential.credential_id, new_count, backup_state=backup_state, now=now
+            challenge,
+            credential.credential_id,
+            new_count,
+            backup_state=backup_state,
+            now=now,
+            user_handle=None if user_handle is None else bytes(user_handle),
         )
         updated = replace(credential, sign_count=new_count, backup_state=backup_state)
         return AuthenticationResult(credential=updated, assertion=assertion, challenge=challenge)

@@ -3,6 +3,9 @@
 A relying party persists two things: the passkeys of each user, and the challenges it issued, each consumed
 exactly once before it expires. A ceremony ends with one call that consumes the challenge *and* writes the
 credential change in the same transaction, so a failed or interrupted ceremony leaves nothing behind.
+Whatever several processes share is decided inside that transaction: who the challenge was issued for, who
+owns the credential, and whether the counter still moves forward (compare-and-set in SQL, never
+read-then-write in Python).
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ from sso_signer.webauthn._errors import (
     ChallengeExpired,
     ChallengePurposeMismatch,
     ChallengeUnknown,
+    CounterRegression,
+    CredentialNotAllowed,
     CredentialNotFound,
     DuplicateCredential,
     StoreCorrupt,
+    StoreUnavailable,
+    UserHandleMismatch,
 )
 from sso_signer.webauthn._p256 import P256PublicKey
 
@@ -51,9 +58,13 @@ class PendingChallenge:
         challenge: The random (registration) or caller-supplied (signing) challenge bytes.
         purpose: ``"registration"`` or ``"authentication"``.
         expires_at: Unix time after which the challenge is refused.
-        user_handle: The user the ceremony is for, if known.
+        user_handle: The user the ceremony is for. Registration: the user the new passkey will belong to.
+            Authentication: only this user's credentials may answer.
         user_name: The user name (registration).
-        credential_ids: For authentication, the credentials allowed to answer; empty means any of the RP's.
+        credential_ids: For authentication, the only credentials allowed to answer.
+        discoverable: For authentication, a usernameless login: with no ``user_handle`` and no
+            ``credential_ids``, any registered credential may answer. Without this mark such a challenge can
+            be answered by nobody (an empty allow-list never means "anyone").
     """
 
     challenge: bytes
@@ -62,6 +73,29 @@ class PendingChallenge:
     user_handle: bytes | None = None
     user_name: str = ""
     credential_ids: tuple[bytes, ...] = ()
+    discoverable: bool = False
+
+    def check_answerer(self, credential_id: bytes, owner: bytes) -> None:
+        """Refuse a credential that may not answer this authentication challenge.
+
+        Args:
+            credential_id: The credential that answered.
+            owner: The user handle the store holds for that credential.
+
+        Raises:
+            CredentialNotAllowed: It is not in the allow-list, not owned by the challenge's user, or the
+                challenge names nobody and was not issued for a discoverable login.
+        """
+        if self.credential_ids and bytes(credential_id) not in self.credential_ids:
+            raise CredentialNotAllowed("this credential is not in the challenge's allow-list")
+        if self.user_handle is not None and bytes(owner) != self.user_handle:
+            raise CredentialNotAllowed(
+                "this challenge was issued for another user than the credential's owner"
+            )
+        if not self.credential_ids and self.user_handle is None and not self.discoverable:
+            raise CredentialNotAllowed(
+                "this challenge names no user and no credential and was not issued for a discoverable login"
+            )
 
 
 @runtime_checkable
@@ -86,7 +120,10 @@ class ChallengeStore(Protocol):
         ...
 
     def purge_challenges(self, *, now: float, keep_used_for: float = 86400.0) -> int:
-        """Delete expired challenges (and used ones older than ``keep_used_for``); return how many."""
+        """Delete unused challenges expired at ``now`` and used ones ``keep_used_for`` s after use.
+
+        Returns the number of rows deleted.
+        """
         ...
 
 
@@ -107,7 +144,11 @@ class CredentialStore(Protocol):
         ...
 
     def update_sign_count(self, credential_id: bytes, sign_count: int, *, backup_state: bool) -> None:
-        """Record the counter and backup state of the latest assertion. Raises CredentialNotFound."""
+        """Record the counter and backup state of the latest assertion.
+
+        The counter only moves forward (or stays 0 for an authenticator without one), compared atomically.
+        Raises CredentialNotFound or CounterRegression.
+        """
         ...
 
     def remove_credential(self, credential_id: bytes) -> None:
@@ -120,19 +161,37 @@ class PasskeyStore(ChallengeStore, CredentialStore, Protocol):
     """Both stores, plus the two atomic ends of the ceremonies."""
 
     def complete_registration(
-        self, challenge: bytes, credential: PasskeyCredential, *, now: float
+        self, challenge: bytes, credential: PasskeyCredential, *, now: float, user_handle: bytes
     ) -> PendingChallenge:
-        """In one transaction: consume the registration challenge and add the credential (all or nothing)."""
+        """In one transaction: consume the registration challenge and add the credential (all or nothing).
+
+        The challenge's user, the credential's user and ``user_handle`` (the user whose session completes the
+        ceremony) must be one: otherwise UserHandleMismatch, nothing stored, and the challenge is burnt.
+        """
         ...
 
     def complete_authentication(
-        self, challenge: bytes, credential_id: bytes, sign_count: int, *, backup_state: bool, now: float
+        self,
+        challenge: bytes,
+        credential_id: bytes,
+        sign_count: int,
+        *,
+        backup_state: bool,
+        now: float,
+        user_handle: bytes | None = None,
     ) -> PendingChallenge:
-        """In one transaction: consume the authentication challenge and update the credential's counter."""
+        """In one transaction: consume the authentication challenge and move the credential's counter forward.
+
+        Inside the transaction: the stored owner of the credential must satisfy the challenge
+        (:meth:`PendingChallenge.check_answerer`) and equal ``user_handle`` if given (UserHandleMismatch), and
+        ``sign_count`` must exceed the stored counter, both being 0 for an authenticator without one
+        (CounterRegression). On any refusal nothing is written.
+        """
         ...
 
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS credentials (
     credential_id   BLOB PRIMARY KEY,
     user_handle     BLOB NOT NULL,
@@ -146,8 +205,9 @@ CREATE TABLE IF NOT EXISTS credentials (
     transports      TEXT NOT NULL,
     aaguid          BLOB NOT NULL,
     created_at      REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials (user_handle, created_at);
+)""",
+    "CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials (user_handle, created_at)",
+    """
 CREATE TABLE IF NOT EXISTS challenges (
     challenge       BLOB PRIMARY KEY,
     purpose         TEXT NOT NULL,
@@ -155,9 +215,12 @@ CREATE TABLE IF NOT EXISTS challenges (
     user_handle     BLOB,
     user_name       TEXT NOT NULL,
     credential_ids  TEXT NOT NULL,
-    used_at         REAL
-);
-"""
+    used_at         REAL,
+    discoverable    INTEGER NOT NULL DEFAULT 0
+)""",
+)
+# Files made before usernameless logins were marked: their rows read as not discoverable (fail closed).
+_ADD_DISCOVERABLE = "ALTER TABLE challenges ADD COLUMN discoverable INTEGER NOT NULL DEFAULT 0"
 
 # Literal statements only: nothing user-supplied is ever formatted into SQL.
 _SELECT_CREDENTIAL = (
@@ -166,6 +229,11 @@ _SELECT_CREDENTIAL = (
 )
 _SELECT_BY_ID = _SELECT_CREDENTIAL + " WHERE credential_id = ?"
 _SELECT_BY_USER = _SELECT_CREDENTIAL + " WHERE user_handle = ? ORDER BY created_at, rowid"
+# Compare-and-set: the counter moves only forward, or stays 0 for an authenticator without one (?1 = new).
+_UPDATE_COUNTER = (
+    "UPDATE credentials SET sign_count = ?1, backup_state = ?2 WHERE credential_id = ?3"
+    " AND (sign_count < ?1 OR (sign_count = 0 AND ?1 = 0))"
+)
 _INSERT_CREDENTIAL = (
     "INSERT INTO credentials (credential_id, user_handle, user_name, rp_id, origin, cose_key, sign_count,"
     " backup_eligible, backup_state, transports, aaguid, created_at)"
@@ -173,32 +241,94 @@ _INSERT_CREDENTIAL = (
 )
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
+
+
+def _typed_error(exc: sqlite3.Error, doing: str) -> SsoSignerError:
+    name = getattr(exc, "sqlite_errorname", "") or type(exc).__name__
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return StoreCorrupt(f"the passkey database is damaged or not SQLite ({doing}): {exc} [{name}]")
+    return StoreUnavailable(f"the passkey store failed {doing}: {exc} [{name}]")
+
+
+@contextmanager
+def _typed(doing: str) -> Iterator[None]:
+    """Turn every sqlite3 error into a typed store error (callers never see a bare OperationalError)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _typed_error(exc, doing) from exc
+
+
 class SQLiteStore:
     """A :class:`PasskeyStore` on an SQLite file (stdlib ``sqlite3``), safe across threads and processes.
 
     WAL journal with ``synchronous=FULL``: once a write method returns, the row survives a killed process
-    (and a power cut). Consuming a challenge takes the write lock first (``BEGIN IMMEDIATE``), so of several
-    processes racing for one challenge exactly one succeeds.
+    (and a power cut). Every write takes the write lock first (``BEGIN IMMEDIATE``), so checks and updates of
+    one call cannot interleave with another process's: of several processes racing for one challenge exactly
+    one succeeds, and a counter never moves backwards. Every ``sqlite3`` error surfaces as
+    :class:`StoreUnavailable` (locked past ``timeout``, I/O, closed) or :class:`StoreCorrupt` (damaged file).
 
     Args:
         path: Database file; ``":memory:"`` for a private in-process store.
-        timeout: Seconds to wait for another writer's lock.
+        timeout: Seconds to wait for another writer's lock (opening included).
+
+    Raises:
+        StoreUnavailable: The file cannot be opened or stays locked past ``timeout``.
+        StoreCorrupt: The file is not an SQLite database.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
         self._path = os.fspath(path)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            self._path, timeout=timeout, isolation_level=None, check_same_thread=False
-        )
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
+        with _typed("opening the database"):
+            self._conn = sqlite3.connect(
+                self._path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                self._set_up(timeout)
+            except BaseException:
+                self._conn.close()
+                raise
+
+    def _set_up(self, timeout: float) -> None:
+        # Switching a new file to WAL needs an exclusive lock and SQLite answers BUSY at once instead of
+        # calling the busy handler (several processes opening one new file): retry until the timeout.
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._create_schema()
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def _create_schema(self) -> None:
+        # One IMMEDIATE transaction: two processes never both add the migrated column.
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(challenges)")}
+            if "discoverable" not in columns:
+                conn.execute(_ADD_DISCOVERABLE)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         """Close the connection."""
-        with self._lock:
+        with self._lock, _typed("closing"):
             self._conn.close()
 
     def __enter__(self) -> SQLiteStore:
@@ -211,14 +341,20 @@ class SQLiteStore:
         return f"SQLiteStore({self._path!r})"
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _read(self, doing: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, _typed(doing):
+            yield self._conn
+
+    @contextmanager
+    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the database write lock before reading, so check-then-update cannot interleave.
-        with self._lock:
+        with self._lock, _typed(doing):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite may already have rolled back (disk full, I/O)
+                    self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
@@ -229,13 +365,14 @@ class SQLiteStore:
 
         Raises:
             ChallengeAlreadyIssued: If these challenge bytes are already stored (pending or used).
+            StoreUnavailable: The database stayed locked or failed.
         """
         ids = json.dumps([c.hex() for c in pending.credential_ids])
-        with self._write() as conn:
+        with self._write("storing a challenge") as conn:
             try:
                 conn.execute(
                     "INSERT INTO challenges (challenge, purpose, expires_at, user_handle, user_name,"
-                    " credential_ids, used_at) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                    " credential_ids, used_at, discoverable) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
                     (
                         pending.challenge,
                         pending.purpose,
@@ -243,6 +380,7 @@ class SQLiteStore:
                         pending.user_handle,
                         pending.user_name,
                         ids,
+                        int(pending.discoverable),
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -253,27 +391,35 @@ class SQLiteStore:
         conn: sqlite3.Connection, challenge: bytes, purpose: ChallengePurpose, now: float
     ) -> PendingChallenge:
         row = conn.execute(
-            "SELECT purpose, expires_at, user_handle, user_name, credential_ids, used_at FROM challenges"
-            " WHERE challenge = ?",
+            "SELECT purpose, expires_at, user_handle, user_name, credential_ids, used_at, discoverable"
+            " FROM challenges WHERE challenge = ?",
             (bytes(challenge),),
         ).fetchone()
         if row is None:
             raise ChallengeUnknown("this challenge was not issued by this relying party")
-        stored_purpose, expires_at, user_handle, user_name, ids, used_at = row
+        stored_purpose, expires_at, user_handle, user_name, ids, used_at, discoverable = row
         if stored_purpose != purpose:
             raise ChallengePurposeMismatch(f"this challenge was issued for {stored_purpose}, not {purpose}")
         if used_at is not None:
             raise ChallengeAlreadyUsed("this challenge was already used")
         if now >= expires_at:
             raise ChallengeExpired(f"this challenge expired {now - expires_at:.0f} s ago")
-        return PendingChallenge(
-            challenge=bytes(challenge),
-            purpose=purpose,
-            expires_at=expires_at,
-            user_handle=user_handle,
-            user_name=user_name,
-            credential_ids=tuple(bytes.fromhex(c) for c in json.loads(ids)),
-        )
+        try:
+            return PendingChallenge(
+                challenge=bytes(challenge),
+                purpose=purpose,
+                expires_at=expires_at,
+                user_handle=None if user_handle is None else bytes(user_handle),
+                user_name=user_name,
+                credential_ids=tuple(bytes.fromhex(c) for c in json.loads(ids)),
+                discoverable=bool(discoverable),
+            )
+        except (TypeError, ValueError) as exc:
+            raise StoreCorrupt(f"stored challenge row is damaged ({type(exc).__name__})") from exc
+
+    @staticmethod
+    def _use(conn: sqlite3.Connection, challenge: bytes, now: float) -> None:
+        conn.execute("UPDATE challenges SET used_at = ? WHERE challenge = ?", (now, bytes(challenge)))
 
     def get_challenge(self, challenge: bytes, *, purpose: ChallengePurpose, now: float) -> PendingChallenge:
         """Return a usable challenge without consuming it.
@@ -283,9 +429,10 @@ class SQLiteStore:
             ChallengePurposeMismatch: Issued for the other ceremony.
             ChallengeAlreadyUsed: Already consumed.
             ChallengeExpired: Past its lifetime.
+            StoreUnavailable: The database failed.
         """
-        with self._lock:
-            return self._check(self._conn, challenge, purpose, now)
+        with self._read("reading a challenge") as conn:
+            return self._check(conn, challenge, purpose, now)
 
     def consume_challenge(
         self, challenge: bytes, *, purpose: ChallengePurpose, now: float
@@ -294,26 +441,34 @@ class SQLiteStore:
 
         Raises:
             ChallengeInvalid: Unknown, purpose mismatch, already used or expired (as get_challenge).
+            StoreUnavailable: The database stayed locked or failed.
         """
-        with self._write() as conn:
+        with self._write("consuming a challenge") as conn:
             pending = self._check(conn, challenge, purpose, now)
-            conn.execute("UPDATE challenges SET used_at = ? WHERE challenge = ?", (now, bytes(challenge)))
+            self._use(conn, challenge, now)
             return pending
 
     def purge_challenges(self, *, now: float | None = None, keep_used_for: float = 86400.0) -> int:
-        """Delete expired challenges and used ones older than ``keep_used_for`` seconds.
+        """Delete unused challenges that have expired at ``now``, and used ones ``keep_used_for`` s after use.
 
         Used challenges are kept a while so a replay reads ChallengeAlreadyUsed, not ChallengeUnknown.
 
+        Args:
+            now: The current time (``time.time()`` if None).
+            keep_used_for: Seconds a used challenge is kept after its use.
+
         Returns:
             The number of rows deleted.
+
+        Raises:
+            StoreUnavailable: The database stayed locked or failed.
         """
         now = time.time() if now is None else now
-        with self._write() as conn:
+        with self._write("purging challenges") as conn:
             cursor = conn.execute(
                 "DELETE FROM challenges WHERE (used_at IS NULL AND expires_at <= ?) OR (used_at IS NOT NULL"
                 " AND used_at <= ?)",
-                (now - keep_used_for, now - keep_used_for),
+                (now, now - keep_used_for),
             )
             return cursor.rowcount
 
@@ -368,14 +523,19 @@ class SQLiteStore:
 
         Raises:
             DuplicateCredential: If a credential with this id exists (nothing is written).
+            StoreUnavailable: The database stayed locked or failed.
         """
-        with self._write() as conn:
+        with self._write("storing a credential") as conn:
             self._insert(conn, credential)
 
     def find_credential(self, credential_id: bytes) -> PasskeyCredential | None:
-        """Return a credential or None."""
-        with self._lock:
-            row = self._conn.execute(_SELECT_BY_ID, (bytes(credential_id),)).fetchone()
+        """Return a credential or None.
+
+        Raises:
+            StoreUnavailable: The database failed.
+        """
+        with self._read("reading a credential") as conn:
+            row = conn.execute(_SELECT_BY_ID, (bytes(credential_id),)).fetchone()
         return None if row is None else self._row_to_credential(row)
 
     def get_credential(self, credential_id: bytes) -> PasskeyCredential:
@@ -383,6 +543,7 @@ class SQLiteStore:
 
         Raises:
             CredentialNotFound: If no credential has this id.
+            StoreUnavailable: The database failed.
         """
         found = self.find_credential(credential_id)
         if found is None:
@@ -390,30 +551,39 @@ class SQLiteStore:
         return found
 
     def credentials_for_user(self, user_handle: bytes) -> list[PasskeyCredential]:
-        """Return all credentials of a user, oldest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                _SELECT_BY_USER,
-                (bytes(user_handle),),
-            ).fetchall()
+        """Return all credentials of a user, oldest first.
+
+        Raises:
+            StoreUnavailable: The database failed.
+        """
+        with self._read("reading a user's credentials") as conn:
+            rows = conn.execute(_SELECT_BY_USER, (bytes(user_handle),)).fetchall()
         return [self._row_to_credential(row) for row in rows]
 
     @staticmethod
     def _update(conn: sqlite3.Connection, credential_id: bytes, sign_count: int, backup_state: bool) -> None:
-        cursor = conn.execute(
-            "UPDATE credentials SET sign_count = ?, backup_state = ? WHERE credential_id = ?",
-            (sign_count, int(backup_state), bytes(credential_id)),
-        )
-        if cursor.rowcount != 1:
+        cursor = conn.execute(_UPDATE_COUNTER, (sign_count, int(backup_state), bytes(credential_id)))
+        if cursor.rowcount == 1:
+            return
+        row = conn.execute(
+            "SELECT sign_count FROM credentials WHERE credential_id = ?", (bytes(credential_id),)
+        ).fetchone()
+        if row is None:
             raise CredentialNotFound("no credential with this id is registered")
+        raise CounterRegression(
+            f"signature counter {sign_count} does not exceed the stored {row[0]}: another assertion of this "
+            "credential was recorded first, or the authenticator was cloned"
+        )
 
     def update_sign_count(self, credential_id: bytes, sign_count: int, *, backup_state: bool) -> None:
-        """Record the counter and backup state of the latest assertion.
+        """Record the counter and backup state of the latest assertion (the counter only moves forward).
 
         Raises:
             CredentialNotFound: If no credential has this id.
+            CounterRegression: If ``sign_count`` does not exceed the stored counter (0 may follow 0).
+            StoreUnavailable: The database stayed locked or failed.
         """
-        with self._write() as conn:
+        with self._write("recording a signature counter") as conn:
             self._update(conn, credential_id, sign_count, backup_state)
 
     def remove_credential(self, credential_id: bytes) -> None:
@@ -421,8 +591,9 @@ class SQLiteStore:
 
         Raises:
             CredentialNotFound: If no credential has this id.
+            StoreUnavailable: The database stayed locked or failed.
         """
-        with self._write() as conn:
+        with self._write("removing a credential") as conn:
             if (
                 conn.execute(
                     "DELETE FROM credentials WHERE credential_id = ?", (bytes(credential_id),)
@@ -434,31 +605,87 @@ class SQLiteStore:
     # -- ceremony ends -----------------------------------------------------------------------------
 
     def complete_registration(
-        self, challenge: bytes, credential: PasskeyCredential, *, now: float
+        self, challenge: bytes, credential: PasskeyCredential, *, now: float, user_handle: bytes
     ) -> PendingChallenge:
         """Consume the registration challenge and add the credential in one transaction.
 
+        Args:
+            challenge: The registration challenge the response answers.
+            credential: The verified credential.
+            now: The current time.
+            user_handle: The user whose session completes the ceremony.
+
+        Returns:
+            The consumed challenge.
+
         Raises:
             ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
+            UserHandleMismatch: The challenge was issued for another user than ``user_handle`` (or the
+                credential names another): nothing is stored, and the challenge is burnt, since it reached
+                the wrong session.
             DuplicateCredential: The credential id exists; the challenge stays unconsumed.
+            StoreUnavailable: The database stayed locked or failed.
         """
-        with self._write() as conn:
+        user_handle = bytes(user_handle)
+        refusal: UserHandleMismatch | None = None
+        with self._write("completing a registration") as conn:
             pending = self._check(conn, challenge, "registration", now)
-            conn.execute("UPDATE challenges SET used_at = ? WHERE challenge = ?", (now, bytes(challenge)))
-            self._insert(conn, credential)
-            return pending
+            self._use(conn, challenge, now)
+            if pending.user_handle != user_handle or credential.user_handle != user_handle:
+                refusal = UserHandleMismatch(
+                    "this registration challenge was issued for another user than the one completing it"
+                )
+            else:
+                self._insert(conn, credential)
+        if refusal is not None:
+            raise refusal  # raised after the commit: the burnt challenge is kept burnt
+        return pending
 
     def complete_authentication(
-        self, challenge: bytes, credential_id: bytes, sign_count: int, *, backup_state: bool, now: float
+        self,
+        challenge: bytes,
+        credential_id: bytes,
+        sign_count: int,
+        *,
+        backup_state: bool,
+        now: float,
+        user_handle: bytes | None = None,
     ) -> PendingChallenge:
-        """Consume the authentication challenge and update the credential's counter in one transaction.
+        """Consume the authentication challenge and move the credential's counter forward, in one transaction.
+
+        Args:
+            challenge: The challenge the assertion answers.
+            credential_id: The credential that answered.
+            sign_count: The assertion's counter.
+            backup_state: The assertion's BS flag.
+            now: The current time.
+            user_handle: If given, the credential's stored owner must be this user.
+
+        Returns:
+            The consumed challenge.
 
         Raises:
             ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
-            CredentialNotFound: The credential was removed meanwhile; nothing is written.
+            CredentialNotFound: The credential was removed meanwhile.
+            CredentialNotAllowed: The challenge's allow-list or user excludes this credential (stored owner).
+            UserHandleMismatch: The stored owner is not ``user_handle``.
+            CounterRegression: The stored counter is already at or past ``sign_count`` (a racing or
+                cloned assertion); 0 after 0 is accepted.
+            StoreUnavailable: The database stayed locked or failed.
+
+        Nothing is written when any of these is raised.
         """
-        with self._write() as conn:
+        with self._write("completing an authentication") as conn:
             pending = self._check(conn, challenge, "authentication", now)
-            conn.execute("UPDATE challenges SET used_at = ? WHERE challenge = ?", (now, bytes(challenge)))
+            row = conn.execute(
+                "SELECT user_handle FROM credentials WHERE credential_id = ?", (bytes(credential_id),)
+            ).fetchone()
+            if row is None:
+                raise CredentialNotFound("no credential with this id is registered")
+            owner = bytes(row[0])
+            pending.check_answerer(credential_id, owner)
+            if user_handle is not None and owner != bytes(user_handle):
+                raise UserHandleMismatch("the credential belongs to another user than the session's")
             self._update(conn, credential_id, sign_count, backup_state)
+            self._use(conn, challenge, now)
             return pending

@@ -61,6 +61,7 @@ def _integrity(path: Path) -> sqlite3.Connection:
 
 REGISTRAR = """
     import sys
+    from sso_signer._codec import b64url_decode
     from sso_signer.webauthn import HeadlessPasskey, RelyingParty, SQLiteStore
     rp = RelyingParty(rp_id="kill.example", rp_name="Kill", origins="https://kill.example",
                       store=SQLiteStore(sys.argv[1]))
@@ -68,7 +69,8 @@ REGISTRAR = """
     while True:
         options = rp.registration_options(user_name=f"user{i}")
         passkey = HeadlessPasskey.generate(rp_id="kill.example", origin="https://kill.example")
-        credential = rp.verify_registration(passkey.register_from_options(options))
+        response = passkey.register_from_options(options)
+        credential = rp.verify_registration(response, user_handle=b64url_decode(options["user"]["id"]))
         print(credential.credential_id.hex(), flush=True)  # acknowledged: verify_registration returned
         i += 1
 """

@@ -295,10 +295,13 @@ def test_relying_party_with_roots_asks_direct_and_stores_only_trusted_passkeys(
     )
     before = _rows(db)
     with pytest.raises(AttestationUntrusted):
-        rp.verify_registration(passkey.register_from_options(options, attestation="packed"))
+        rp.verify_registration(
+            passkey.register_from_options(options, attestation="packed"), user_handle=passkey.user_handle
+        )
     assert _rows(db) == before  # nothing stored, the challenge still open
     stored = rp.verify_registration(
-        passkey.register_from_options(options, attestation="packed", attestation_certificate=certificate)
+        passkey.register_from_options(options, attestation="packed", attestation_certificate=certificate),
+        user_handle=passkey.user_handle,
     )
     assert stored.aaguid == AAGUID
     assert rp.store.get_credential(passkey.credential_id).public_key == passkey.public_key

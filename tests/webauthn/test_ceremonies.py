@@ -95,6 +95,11 @@ def snapshot(db: Path) -> tuple[list[Any], list[Any]]:
     return creds, challenges
 
 
+def user_of(options: dict[str, Any]) -> bytes:
+    """The user the registration options were issued for (what a session remembers)."""
+    return b64url_decode(options["user"]["id"])
+
+
 def new_passkey(options: dict[str, Any], **kwargs: Any) -> HeadlessPasskey:
     kwargs.setdefault("rp_id", RP_ID)
     kwargs.setdefault("origin", ORIGIN)
@@ -147,7 +152,9 @@ def test_registration_options_follow_the_validator(rp: RelyingParty, db: Path) -
 def test_register_then_sign(rp: RelyingParty, db: Path, fmt: str) -> None:
     options = rp.registration_options(user_name="alice")
     passkey = new_passkey(options, counter_mode="increment")
-    credential = rp.verify_registration(passkey.register_from_options(options, attestation=fmt))
+    credential = rp.verify_registration(
+        passkey.register_from_options(options, attestation=fmt), user_handle=user_of(options)
+    )
     assert credential.credential_id == passkey.credential_id
     assert credential.public_key == passkey.public_key
     assert credential.origin == ORIGIN
@@ -172,7 +179,7 @@ def test_register_then_sign(rp: RelyingParty, db: Path, fmt: str) -> None:
 def test_android_origin_is_kept_exactly(rp: RelyingParty) -> None:
     options = rp.registration_options(user_name="droid")
     passkey = new_passkey(options, origin=ANDROID)
-    credential = rp.verify_registration(passkey.register_from_options(options))
+    credential = rp.verify_registration(passkey.register_from_options(options), user_handle=user_of(options))
     assert credential.origin == ANDROID
     tx_hash = bytes(range(32))
     rp.authentication_options(tx_hash, credential_ids=[credential.credential_id])
@@ -183,11 +190,11 @@ def test_several_passkeys_per_user_and_exclusion(rp: RelyingParty) -> None:
     first = rp.registration_options(user_name="carol")
     handle = b64url_decode(first["user"]["id"])
     one = new_passkey(first)
-    rp.verify_registration(one.register_from_options(first))
+    rp.verify_registration(one.register_from_options(first), user_handle=handle)
     second = rp.registration_options(user_name="carol", user_handle=handle)
     assert [c["id"] for c in second["excludeCredentials"]] == [b64url_encode(one.credential_id)]
     two = new_passkey(second)
-    rp.verify_registration(two.register_from_options(second))
+    rp.verify_registration(two.register_from_options(second), user_handle=handle)
     stored = rp.store.credentials_for_user(handle)
     assert [c.credential_id for c in stored] == [one.credential_id, two.credential_id]
     tx_hash = b"\x42" * 32
@@ -202,7 +209,7 @@ def test_several_passkeys_per_user_and_exclusion(rp: RelyingParty) -> None:
 def registered(rp: RelyingParty, **kwargs: Any) -> HeadlessPasskey:
     options = rp.registration_options(user_name="dave")
     passkey = new_passkey(options, **kwargs)
-    rp.verify_registration(passkey.register_from_options(options))
+    rp.verify_registration(passkey.register_from_options(options), user_handle=user_of(options))
     return passkey
 
 
@@ -351,11 +358,14 @@ def test_registration_rejects(
     passkey = new_passkey(options)
     before = snapshot(db)
     with pytest.raises(error):
-        rp.verify_registration(make(passkey, options))
+        rp.verify_registration(make(passkey, options), user_handle=user_of(options))
     assert snapshot(db) == before, f"{case}: the store changed"
     # The challenge was not burnt by the bad attempt: the honest response still registers.
     assert (
-        rp.verify_registration(passkey.register_from_options(options)).credential_id == passkey.credential_id
+        rp.verify_registration(
+            passkey.register_from_options(options), user_handle=user_of(options)
+        ).credential_id
+        == passkey.credential_id
     )
 
 
@@ -365,16 +375,18 @@ def test_registration_expired_challenge(rp: RelyingParty, db: Path, clock: Clock
     clock.now += 601
     before = snapshot(db)
     with pytest.raises(ChallengeExpired):
-        rp.verify_registration(passkey.register_from_options(options))
+        rp.verify_registration(passkey.register_from_options(options), user_handle=user_of(options))
     assert snapshot(db) == before
 
 
 def test_registration_reused_challenge(rp: RelyingParty, db: Path) -> None:
     options = rp.registration_options(user_name="frank")
-    rp.verify_registration(new_passkey(options).register_from_options(options))
+    rp.verify_registration(new_passkey(options).register_from_options(options), user_handle=user_of(options))
     before = snapshot(db)
     with pytest.raises(ChallengeAlreadyUsed):
-        rp.verify_registration(new_passkey(options).register_from_options(options))
+        rp.verify_registration(
+            new_passkey(options).register_from_options(options), user_handle=user_of(options)
+        )
     assert snapshot(db) == before
 
 
@@ -384,7 +396,7 @@ def test_registration_duplicate_credential_id(rp: RelyingParty, db: Path) -> Non
     clone = new_passkey(options, credential_id=existing.credential_id)
     before = snapshot(db)
     with pytest.raises(DuplicateCredential):
-        rp.verify_registration(clone.register_from_options(options))
+        rp.verify_registration(clone.register_from_options(options), user_handle=user_of(options))
     assert snapshot(db) == before  # neither the credential nor the challenge consumption was written
 
 
@@ -394,9 +406,9 @@ def test_authentication_challenge_must_be_a_32_byte_hash(rp: RelyingParty, db: P
         with pytest.raises(ChallengeLengthInvalid):
             rp.authentication_options(bad)
     assert snapshot(db) == before
-    rp.authentication_options(b"\x01" * 32)
+    rp.authentication_options(b"\x01" * 32, discoverable=True)
     with pytest.raises(ChallengeAlreadyIssued):
-        rp.authentication_options(b"\x01" * 32)
+        rp.authentication_options(b"\x01" * 32, discoverable=True)
     with pytest.raises(CredentialNotFound):
         rp.authentication_options(b"\x02" * 32, credential_ids=[b"unknown credential id"])
 
@@ -431,7 +443,7 @@ def test_authentication_challenge_states(rp: RelyingParty, db: Path, clock: Cloc
     with pytest.raises(ChallengeUnknown):
         rp.verify_authentication(passkey.sign(unknown))
     issued = b"\x11" * 32
-    rp.authentication_options(issued)
+    rp.authentication_options(issued, discoverable=True)
     with pytest.raises(ChallengeMismatch):
         rp.verify_authentication(passkey.sign(issued), expected_challenge=b"\x12" * 32)
     rp.verify_authentication(passkey.sign(issued), expected_challenge=issued)
@@ -442,7 +454,7 @@ def test_authentication_challenge_states(rp: RelyingParty, db: Path, clock: Cloc
     with pytest.raises(ChallengePurposeMismatch):
         rp.verify_authentication(passkey.sign(b64url_decode(reg["challenge"])))
     late = b"\x13" * 32
-    rp.authentication_options(late)
+    rp.authentication_options(late, discoverable=True)
     clock.now += 600
     before = snapshot(db)
     with pytest.raises(ChallengeExpired):
@@ -456,7 +468,7 @@ def test_authentication_signature_counter_and_allow_list(rp: RelyingParty, db: P
         rp_id=RP_ID, origin=ORIGIN, credential_id=passkey.credential_id, user_handle=passkey.user_handle
     )
     tx_hash = b"\x20" * 32
-    rp.authentication_options(tx_hash)
+    rp.authentication_options(tx_hash, user_handle=passkey.user_handle)
     before = snapshot(db)
     with pytest.raises(SignatureInvalid):
         rp.verify_authentication(impostor.sign(tx_hash))
@@ -464,9 +476,9 @@ def test_authentication_signature_counter_and_allow_list(rp: RelyingParty, db: P
     rp.verify_authentication(passkey.sign(tx_hash))  # counter 1
     stale = passkey.sign(b"\x21" * 32)  # counter 2, kept back
     fresh = passkey.sign(b"\x22" * 32)  # counter 3
-    rp.authentication_options(b"\x22" * 32)
+    rp.authentication_options(b"\x22" * 32, user_handle=passkey.user_handle)
     rp.verify_authentication(fresh)
-    rp.authentication_options(b"\x21" * 32)
+    rp.authentication_options(b"\x21" * 32, user_handle=passkey.user_handle)
     before = snapshot(db)
     with pytest.raises(CounterRegression):
         rp.verify_authentication(stale)
@@ -486,11 +498,11 @@ def test_authentication_signature_counter_and_allow_list(rp: RelyingParty, db: P
 def test_passkey_adopts_the_user_of_the_options_and_honours_exclusion(rp: RelyingParty) -> None:
     options = rp.registration_options(user_name="ivy")
     passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)  # its own random user handle
-    credential = rp.verify_registration(passkey.register_from_options(options))
+    credential = rp.verify_registration(passkey.register_from_options(options), user_handle=user_of(options))
     assert passkey.user_handle == credential.user_handle == b64url_decode(options["user"]["id"])
     assert passkey.credential.user_name == "ivy"
     tx_hash = b"\x30" * 32
-    rp.authentication_options(tx_hash)
+    rp.authentication_options(tx_hash, user_handle=credential.user_handle)
     assertion = passkey.sign(tx_hash)
     assert assertion.user_handle == credential.user_handle
     rp.verify_authentication(assertion)
@@ -509,7 +521,7 @@ def test_authentication_user_handle_mismatch(rp: RelyingParty, db: Path) -> None
         user_handle=b"someone else",
     )
     tx_hash = b"\x31" * 32
-    rp.authentication_options(tx_hash)
+    rp.authentication_options(tx_hash, discoverable=True)
     before = snapshot(db)
     with pytest.raises(UserHandleMismatch):
         rp.verify_authentication(other_user.sign(tx_hash))
@@ -528,7 +540,7 @@ def test_other_allowed_origin_can_be_accepted_when_asked(db: Path, clock: Clock)
         )
         passkey = registered(lenient)
         tx_hash = b"\x32" * 32
-        lenient.authentication_options(tx_hash)
+        lenient.authentication_options(tx_hash, user_handle=passkey.user_handle)
         result = lenient.verify_authentication(passkey.sign(tx_hash, origin=ANDROID))
         assert result.assertion.client_data.origin == ANDROID
         assert result.credential.origin == ORIGIN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,7 @@ from sso_signer.webauthn import (
     PendingChallenge,
     SQLiteStore,
     StoreCorrupt,
+    StoreUnavailable,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -212,3 +215,83 @@ def test_racing_processes_consume_each_challenge_exactly_once(tmp_path: Path) ->
     assert wins == dict.fromkeys(range(count), 1)
     with SQLiteStore(path) as store, pytest.raises(ChallengeAlreadyUsed):
         store.consume_challenge((0).to_bytes(32, "big"), purpose="authentication", now=1.0)
+
+
+def test_purge_with_now_deletes_expired_challenges_at_once(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "s.db") as store:
+        store.add_challenge(PendingChallenge(b"x" * 32, "authentication", NOW + 10))
+        store.add_challenge(PendingChallenge(b"y" * 32, "authentication", NOW + 100))
+        store.add_challenge(PendingChallenge(b"u" * 32, "authentication", NOW + 100))
+        store.consume_challenge(b"u" * 32, purpose="authentication", now=NOW)
+        assert store.purge_challenges(now=NOW + 9) == 0
+        assert store.purge_challenges(now=NOW + 10) == 1  # expired: gone at once, not a day later
+        with pytest.raises(ChallengeUnknown):
+            store.get_challenge(b"x" * 32, purpose="authentication", now=NOW)
+        # A used challenge is kept keep_used_for seconds after its use, so a replay still reads as one.
+        assert store.purge_challenges(now=NOW + 100, keep_used_for=3600) == 1  # "y" expired, "u" kept
+        with pytest.raises(ChallengeAlreadyUsed):
+            store.consume_challenge(b"u" * 32, purpose="authentication", now=NOW)
+        assert store.purge_challenges(now=NOW + 3600, keep_used_for=3600) == 1
+        with pytest.raises(ChallengeUnknown):
+            store.consume_challenge(b"u" * 32, purpose="authentication", now=NOW)
+
+
+def _open_new_file(path: str, barrier: Any, index: int, results: Any) -> None:
+    barrier.wait(timeout=60)
+    try:
+        with SQLiteStore(path) as store:
+            store.add_challenge(PendingChallenge(bytes([index]) * 32, "authentication", NOW))
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - reported, whatever it is: the test names every failure
+        results.put(f"{type(exc).__module__}.{type(exc).__name__}: {exc}")
+
+
+def test_many_processes_opening_a_new_file_at_once(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")  # no interpreter start-up: the opens really coincide
+    processes, rounds = 8, 40
+    failures: dict[str, int] = {}
+    for round_ in range(rounds):
+        path = str(tmp_path / f"new-{round_}.db")
+        barrier, results = context.Barrier(processes), context.Queue()
+        workers = [
+            context.Process(target=_open_new_file, args=(path, barrier, i, results)) for i in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+        for outcome in outcomes:
+            if outcome != "ok":
+                failures[outcome] = failures.get(outcome, 0) + 1
+        if any(outcome != "ok" for outcome in outcomes):
+            continue
+        with SQLiteStore(path) as store:  # every process's write is there
+            for i in range(processes):
+                store.get_challenge(bytes([i]) * 32, purpose="authentication", now=NOW - 1)
+    assert failures == {}, f"of {processes * rounds} opens: {failures}"
+
+
+def test_every_sqlite_error_is_typed(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable):
+        SQLiteStore(tmp_path)  # a directory, not a database file
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not an SQLite database" * 100)
+    with pytest.raises(StoreCorrupt):
+        SQLiteStore(garbage)
+    path = tmp_path / "locked.db"
+    store = SQLiteStore(path, timeout=0.2)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock past the store's timeout
+    try:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            store.add_challenge(PendingChallenge(b"l" * 32, "authentication", NOW))
+        with pytest.raises(StoreUnavailable, match="locked"):
+            SQLiteStore(path, timeout=0.2)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.add_challenge(PendingChallenge(b"l" * 32, "authentication", NOW))  # the lock is gone: it works
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.get_challenge(b"l" * 32, purpose="authentication", now=NOW)
