@@ -43,10 +43,6 @@ def check_ceremony(
         raise ClientDataTypeMismatch(
             f"clientDataJSON.type is {client_data.type!r}, expected {ceremony_type!r}"
         )
-    token_binding = client_data.data.get("tokenBinding")
-    # As py_webauthn (and WebAuthn Level 2): a tokenBinding object must say "present" or "supported".
-    if isinstance(token_binding, dict) and token_binding.get("status") not in ("present", "supported"):
-        raise InvalidClientData("clientDataJSON.tokenBinding.status must be 'present' or 'supported'")
     if expected_challenge is not None and client_data.challenge != expected_challenge:
         raise ChallengeMismatch("clientDataJSON.challenge is not the expected challenge")
     if client_data.origin not in origins:
@@ -63,5 +59,9 @@ def check_ceremony(
             "authenticatorData flags lack UV (user verified); the SSO validator needs it"
         )
     if authenticator_data.backup_state and not authenticator_data.backup_eligible:
-        # WebAuthn Level 3: a credential that cannot be backed up cannot be backed up.
+        # WebAuthn Level 3 (and py_webauthn): BS=1 requires BE=1.
         raise BackupFlagsInvalid("authenticatorData sets BS (backed up) without BE (backup eligible)")
+    token_binding = client_data.data.get("tokenBinding")
+    # As py_webauthn (and WebAuthn Level 2): a tokenBinding object must say "present" or "supported".
+    if isinstance(token_binding, dict) and token_binding.get("status") not in ("present", "supported"):
+        raise InvalidClientData("clientDataJSON.tokenBinding.status must be 'present' or 'supported'")
