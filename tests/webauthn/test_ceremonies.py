@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from sso_signer.webauthn import (
     UserPresenceMissing,
     UserVerificationMissing,
 )
+from tests.webauthn.rows import snapshot
 
 RP_ID = "localhost"
 ORIGIN = "http://localhost:5173"
@@ -82,17 +82,6 @@ def rp(db: Path, clock: Clock) -> Iterator[RelyingParty]:
     store = SQLiteStore(db)
     yield RelyingParty(rp_id=RP_ID, rp_name="Test", origins=[ORIGIN, ANDROID], store=store, clock=clock)
     store.close()
-
-
-def snapshot(db: Path) -> tuple[list[Any], list[Any]]:
-    """Every row of both tables, read through a separate connection."""
-    conn = sqlite3.connect(db)
-    try:
-        creds = conn.execute("SELECT * FROM credentials ORDER BY credential_id").fetchall()
-        challenges = conn.execute("SELECT * FROM challenges ORDER BY challenge").fetchall()
-    finally:
-        conn.close()
-    return creds, challenges
 
 
 def user_of(options: dict[str, Any]) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import multiprocessing
-import sqlite3
 from collections.abc import Iterator
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
@@ -31,6 +30,7 @@ from sso_signer.webauthn import (
     SQLiteStore,
     UserHandleMismatch,
 )
+from tests.webauthn.rows import snapshot
 
 RP_ID = "localhost"
 ORIGIN = "http://localhost:5173"
@@ -47,16 +47,6 @@ def rp(db: Path) -> Iterator[RelyingParty]:
     store = SQLiteStore(db)
     yield RelyingParty(rp_id=RP_ID, rp_name="Test", origins=[ORIGIN], store=store, clock=lambda: NOW)
     store.close()
-
-
-def snapshot(db: Path) -> tuple[list[Any], list[Any]]:
-    conn = sqlite3.connect(db)
-    try:
-        creds = conn.execute("SELECT * FROM credentials ORDER BY credential_id").fetchall()
-        challenges = conn.execute("SELECT * FROM challenges ORDER BY challenge").fetchall()
-    finally:
-        conn.close()
-    return creds, challenges
 
 
 def register(rp: RelyingParty, name: str, **kwargs: Any) -> HeadlessPasskey:
