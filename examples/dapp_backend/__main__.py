@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-from types import FrameType
 
 from examples.dapp_backend._app import running_example
 
@@ -26,25 +24,21 @@ def main(argv: list[str] | None = None) -> int:
         help="erc4337: also start the Alto bundler (npm) and send UserOperations through it",
     )
     parser.add_argument("--port", type=int, default=8000, help="HTTP port on localhost (default 8000)")
-    parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also log the SDK's RPC traffic and error details"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    signal.signal(signal.SIGTERM, _stop)  # a plain `kill` also stops anvil and closes the database
     # In-memory database: the chain is a fresh anvil each run, so stored accounts would not exist on it.
     with running_example(flow=args.flow, port=args.port, bundler=args.bundler) as example:
         print(f"{example.flow} flow on anvil chain {example.chain_id} at {example.node_url}")
         print(f"passkey validator at {example.validator}")
         print(f"open {example.server.origin}/ in a browser with a passkey (Ctrl-C stops)")
-        try:
-            example.server.serve_forever()
-        except KeyboardInterrupt:
-            print("stopping")
+        # uvicorn turns Ctrl-C and SIGTERM into a graceful stop; leaving the block stops anvil too.
+        example.server.serve_forever()
+        print("stopped")
     return 0
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
