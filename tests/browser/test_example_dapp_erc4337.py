@@ -16,7 +16,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend import RunningExample, running_example
+from examples.dapp_backend import Limits, RunningExample, eth_text, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.erc4337 import ENTRY_POINT_V08, EntryPoint
 from sso_signer.webauthn import EcdsaSignature, P256PublicKey
@@ -24,10 +24,12 @@ from tests.browser.conftest import Tab
 
 pytestmark = pytest.mark.browser
 
+ROOMY = Limits(funding_per_ip_burst=10_000, funding_global_burst=10_000, options_per_ip_burst=10_000)
+
 
 @pytest.fixture(scope="module")
 def example() -> Iterator[RunningExample]:
-    with running_example(flow="erc4337", serve=True) as running:
+    with running_example(flow="erc4337", serve=True, limits=ROOMY) as running:
         yield running
 
 
@@ -47,10 +49,14 @@ def _sign_up(tab: Tab, example: RunningExample) -> dict[str, Any]:
     return _details(tab.run("signup"))
 
 
-def _approve(tab: Tab, to: str, value: int) -> dict[str, Any]:
+def _approve(tab: Tab, to: str, wei: int) -> dict[str, Any]:
     tab.fill("to", to)
-    tab.fill("value", str(value))
-    return _details(tab.run("approve"))
+    tab.fill("value", eth_text(wei))  # the page takes ETH
+    result = _details(tab.run("approve"))
+    # The account panel shows the new balance in ETH.
+    shown = tab.page.evaluate("document.getElementById('balance').textContent")
+    assert shown == f"{tab.page.evaluate('window.sso.view.balanceEth')} ETH"
+    return result
 
 
 def test_sign_up_deploys_an_account_holding_the_browser_passkey(tab: Tab, example: RunningExample) -> None:
@@ -105,7 +111,7 @@ def test_adding_a_passkey_on_the_same_device_explains_why_not(tab: Tab, example:
 
 @pytest.fixture(scope="module")
 def example_with_bundler() -> Iterator[RunningExample]:
-    with running_example(flow="erc4337", bundler=True, serve=True) as running:
+    with running_example(flow="erc4337", bundler=True, serve=True, limits=ROOMY) as running:
         yield running
 
 

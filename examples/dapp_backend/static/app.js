@@ -17,7 +17,7 @@ const b64url = {
 };
 
 // Kept on window so a test (or a curious developer in the console) can see exactly what was sent.
-window.sso = { user: null, account: null, view: null, lastCredential: null };
+window.sso = { user: null, account: null, view: null, lastCredential: null, lastRequest: null };
 
 // Every call is a same-origin JSON POST (or GET): the browser adds the Origin header and the session cookie
 // (HttpOnly, SameSite=Strict); the server takes the user from that session, never from the body.
@@ -167,6 +167,7 @@ function field(id) {
 
 // Ask the passkey to approve a prepared operation, then submit it; the list shows signed → included.
 async function approveOperation(request) {
+  window.sso.lastRequest = request;
   const summary = request.transaction;
   const op = { opId: request.opId, to: summary.to, valueEth: summary.valueEth, linksPasskey: summary.linksPasskey,
     hash: summary.userOpHash || summary.signedHash };
