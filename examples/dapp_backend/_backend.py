@@ -208,7 +208,7 @@ class DappBackend:
             AccountAlreadyExists: The name was taken meanwhile.
             VerificationError: The relying party's failed check (``OriginMismatch`` ...).
         """
-        registration = self._take_registration(session, "signup", credential)
+        registration = self._take_registration(session, "signup")
         passkey = self._verify_registration(credential, registration)
         try:
             # Spending comes last: a malformed or forged answer must not use up anyone's sign-ups.
@@ -317,7 +317,7 @@ class DappBackend:
             WrongUser: The registration was made for another user than the session's.
         """
         user = self.user(name)
-        registration = self._take_registration(session, "addkey", credential)
+        registration = self._take_registration(session, "addkey")
         if registration.user_name != user.name or registration.handle != user.handle:
             raise WrongUser("this registration was started for another user")
         passkey = self._verify_registration(credential, registration)
@@ -400,9 +400,7 @@ class DappBackend:
             raise RateLimited("too many registrations in progress; retry in a minute", retry_after=60)
         return options
 
-    def _take_registration(
-        self, session: str, purpose: RegistrationPurpose, credential: Mapping[str, Any]
-    ) -> Registration:
+    def _take_registration(self, session: str, purpose: RegistrationPurpose) -> Registration:
         registration = self.store.take_registration(session, purpose, now=self.clock())
         if registration is None:
             raise NoRegistrationInProgress("this session has no registration in progress; ask for options")
