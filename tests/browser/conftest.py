@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from examples.dapp_backend import RunningExample
 from tests.browser.cdp import Chromium, Page, find_chromium
+from tests.browser.example_client import PageClient
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -133,3 +135,10 @@ def tab(chromium: Chromium, request: pytest.FixtureRequest) -> Iterator[Tab]:
     if failed:
         print(f"screenshots: {[str(p) for p in saved]}\nconsole: {page.console[-20:]}")
     chromium.connection.send("Target.closeTarget", {"targetId": page.target_id})
+
+
+@pytest.fixture
+def page(example: RunningExample) -> Iterator[PageClient]:
+    """A fresh HTTP session (own cookie jar) against the module's ``example``."""
+    with PageClient(example) as client:
+        yield client

@@ -7,10 +7,19 @@ import secrets
 from typing import Any
 
 import httpx
+from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend import RunningExample
+from examples.dapp_backend import Limits, RunningExample
 from sso_signer._codec import b64url_decode
 from sso_signer.webauthn import HeadlessPasskey
+
+# Tests sign up many users from one address; the spending limits are tested in test_example_attacks.
+ROOMY = Limits(funding_per_ip_burst=10_000, funding_global_burst=10_000, options_per_ip_burst=10_000)
+
+
+def fresh_address() -> str:
+    """A random checksummed address (a recipient nobody has sent to)."""
+    return to_checksum_address(secrets.token_bytes(20))
 
 
 class PageClient:

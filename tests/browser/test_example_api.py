@@ -9,18 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
-from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend import Limits, RunningExample, deploy_validator, running_example
+from examples.dapp_backend import RunningExample, deploy_validator, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.node import AnvilNode
 from sso_signer.webauthn import CredentialNotFound
-from tests.browser.example_client import PageClient
+from tests.browser.example_client import ROOMY, PageClient, fresh_address
 
 pytestmark = pytest.mark.chain
-
-# Tests sign up many users from one address; the spending limits are tested in test_example_attacks.
-ROOMY = Limits(funding_per_ip_burst=10_000, funding_global_burst=10_000, options_per_ip_burst=10_000)
 
 
 @pytest.fixture(scope="module", params=["era", "erc4337"])
@@ -29,21 +25,11 @@ def example(request: pytest.FixtureRequest) -> Iterator[RunningExample]:
         yield running
 
 
-@pytest.fixture
-def page(example: RunningExample) -> Iterator[PageClient]:
-    with PageClient(example) as client:
-        yield client
-
-
-def _address() -> str:
-    return to_checksum_address(secrets.token_bytes(20))
-
-
 def test_a_headless_passkey_signs_up_and_sends(example: RunningExample, page: PageClient) -> None:
     name, passkey, signed_up = page.sign_up()
     assert signed_up["user"] == name
     assert int(signed_up["balanceWei"]) == example.eth.get_balance(signed_up["account"]) > 0
-    recipient = _address()
+    recipient = fresh_address()
     answer = page.send(passkey, recipient, "0.000000000000004242")
     assert (answer["validatorAccepted"], answer["status"]) == (True, "included")
     assert example.eth.get_balance(recipient) == 4242
@@ -130,7 +116,7 @@ def test_another_users_passkey_cannot_approve(page: PageClient, example: Running
     page.sign_up()
     with PageClient(example) as other:
         _, mallory_key, _ = other.sign_up()
-    recipient = _address()
+    recipient = fresh_address()
     status, request = page.prepare(recipient, "1")
     assert status == 200
     # Mallory's passkey is not among the credentials allowed for Alice's transaction.
@@ -141,7 +127,7 @@ def test_another_users_passkey_cannot_approve(page: PageClient, example: Running
 
 def test_a_sign_in_assertion_is_not_a_transaction_approval(page: PageClient) -> None:
     _, passkey, _ = page.sign_up()
-    status, request = page.prepare(_address(), "0.5")
+    status, request = page.prepare(fresh_address(), "0.5")
     assert status == 200
     _, options = page.post("/api/login/options", {})
     login = passkey.sign(b64url_decode(options["challenge"]))
@@ -151,7 +137,7 @@ def test_a_sign_in_assertion_is_not_a_transaction_approval(page: PageClient) -> 
 
 def test_the_same_transaction_asked_twice_gets_the_same_operation(page: PageClient) -> None:
     _, passkey, _ = page.sign_up()
-    to = _address()
+    to = fresh_address()
     first = page.prepare(to, "0.000000000000000002")[1]
     again = page.prepare(to, "0.000000000000000002")[1]
     assert (first["opId"], first["options"]["challenge"]) == (again["opId"], again["options"]["challenge"])
@@ -182,7 +168,7 @@ def test_a_second_passkey_is_linked_and_then_signs_alone(page: PageClient, examp
     status, view = page.get("/api/session")
     assert [b64url_decode(k["id"]) for k in view["passkeys"]] == [first.credential_id, second.credential_id]
 
-    recipient = _address()
+    recipient = fresh_address()
     page.send(second, recipient, "0.000000000000000077")
     assert example.eth.get_balance(recipient) == 77
     # Signing in with the new passkey (discoverable: no user name given) finds the same account.

@@ -17,14 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from eth_utils.address import to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from examples.dapp_backend import Limits, RunningExample, WebLimits, json_depth, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.webauthn import CredentialNotFound
-from tests.browser.example_client import PageClient
+from tests.browser.example_client import PageClient, fresh_address
 
 pytestmark = pytest.mark.chain
 
@@ -45,16 +44,6 @@ def example() -> Iterator[RunningExample]:
         yield running
 
 
-@pytest.fixture
-def page(example: RunningExample) -> Iterator[PageClient]:
-    with PageClient(example) as client:
-        yield client
-
-
-def _address() -> str:
-    return to_checksum_address(secrets.token_bytes(20))
-
-
 def _alive(example: RunningExample) -> None:
     with PageClient(example) as probe:
         status, options = probe.post("/api/login/options", {})
@@ -68,12 +57,14 @@ def test_a_session_of_one_user_cannot_read_or_act_for_another(example: RunningEx
     with PageClient(example) as alice, PageClient(example) as mallory:
         alice_name, alice_key, alice_view = alice.sign_up()
         mallory_name, mallory_key, _ = mallory.sign_up()
-        status, request = alice.prepare(_address(), "0.1")
+        status, request = alice.prepare(fresh_address(), "0.1")
         assert status == 200
 
         # What each session sees is its own user's, whatever the body says.
         assert mallory.get("/api/session")[1]["user"] == mallory_name
-        status, answer = mallory.post("/api/tx/options", {"user": alice_name, "to": _address(), "value": "1"})
+        status, answer = mallory.post(
+            "/api/tx/options", {"user": alice_name, "to": fresh_address(), "value": "1"}
+        )
         assert (status, answer["error"], answer["field"]) == (400, "InvalidRequest", "user")
         # Mallory cannot submit Alice's operation, not even with Alice's own signature replayed into it.
         status, answer = mallory.approve(mallory_key, request)
@@ -229,13 +220,13 @@ def test_sign_up_funding_is_rate_limited_per_address_and_in_total() -> None:
 
 def test_pending_operations_are_capped_per_user(page: PageClient) -> None:
     page.sign_up()
-    statuses = [page.prepare(_address(), "0.001")[0] for _ in range(LIMITS.pending_per_user + 2)]
+    statuses = [page.prepare(fresh_address(), "0.001")[0] for _ in range(LIMITS.pending_per_user + 2)]
     assert statuses == [200] * LIMITS.pending_per_user + [429, 429]
 
 
 def test_expired_operations_are_refused_and_purged(example: RunningExample, page: PageClient) -> None:
     _, passkey, _ = page.sign_up()
-    to = _address()
+    to = fresh_address()
     status, request = page.prepare(to, "0.002")
     assert status == 200
     time.sleep(LIMITS.operation_ttl + 0.2)
@@ -264,7 +255,7 @@ def test_a_bad_content_length_gets_400(example: RunningExample, length: bytes) -
 
 def test_a_superscript_amount_is_a_400_naming_the_field(page: PageClient) -> None:
     page.sign_up()
-    status, answer = page.prepare(_address(), "²")
+    status, answer = page.prepare(fresh_address(), "²")
     assert (status, answer["error"], answer["field"]) == (400, "InvalidRequest", "value")
 
 
@@ -365,7 +356,7 @@ def test_json_depth_never_parses(raw: bytes) -> None:
 
 def test_concurrent_claims_of_one_operation_send_once(example: RunningExample, page: PageClient) -> None:
     _, passkey, _ = page.sign_up()
-    to = _address()
+    to = fresh_address()
     _, request = page.prepare(to, "0.000000000000000009")
     approval = passkey.sign(b64url_decode(request["options"]["challenge"])).to_json()
     results: list[int] = []

@@ -18,7 +18,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend import ExampleServer, Limits, RunningExample, eth_text, running_example
+from examples.dapp_backend import ExampleServer, RunningExample, eth_text, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.sso import decode_era_custom_signature
 from sso_signer.webauthn import (
@@ -31,7 +31,7 @@ from sso_signer.webauthn import (
 )
 from sso_signer.zksync import Eip712Transaction
 from tests.browser.conftest import Tab
-from tests.browser.example_client import PageClient
+from tests.browser.example_client import ROOMY, PageClient
 
 pytestmark = pytest.mark.browser
 
@@ -42,8 +42,7 @@ CHROMIUM_EXTRA_KEY = {
 
 @pytest.fixture(scope="module")
 def example() -> Iterator[RunningExample]:
-    limits = Limits(funding_per_ip_burst=10_000, funding_global_burst=10_000, options_per_ip_burst=10_000)
-    with running_example(flow="era", serve=True, limits=limits) as running:
+    with running_example(flow="era", serve=True, limits=ROOMY) as running:
         yield running
 
 

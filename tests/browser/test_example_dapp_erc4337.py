@@ -16,15 +16,14 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend import Limits, RunningExample, eth_text, running_example
+from examples.dapp_backend import RunningExample, eth_text, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.erc4337 import ENTRY_POINT_V08, EntryPoint
 from sso_signer.webauthn import EcdsaSignature, P256PublicKey
 from tests.browser.conftest import Tab
+from tests.browser.example_client import ROOMY
 
 pytestmark = pytest.mark.browser
-
-ROOMY = Limits(funding_per_ip_burst=10_000, funding_global_burst=10_000, options_per_ip_burst=10_000)
 
 
 @pytest.fixture(scope="module")
