@@ -425,11 +425,11 @@ class DappBackend:
         if outcome == "claimed":
             return
         if outcome == "unknown":
-            raise NoPendingTransaction("no operation with this id")
+            raise NoPendingTransaction("no operation with this id", reason="unknown")
         if outcome == "other-user":
             raise WrongUser("this operation was prepared for another user")
         if outcome == "used":
-            raise NoPendingTransaction("this operation was already signed")
+            raise NoPendingTransaction("this operation was already signed", reason="used")
         self.purge()
         raise OperationExpired("this operation waited too long for its signature; prepare it again")
 
@@ -447,7 +447,8 @@ class DappBackend:
             )
         except ChallengeAlreadyIssued:
             raise NoPendingTransaction(
-                "this exact transaction was already issued once; change it or send another first"
+                "this exact transaction was already issued once; change it or send another first",
+                reason="reissued",
             ) from None
         summary = dict(prepared.summary)
         summary["valueEth"] = eth_text(prepared.value)

@@ -5,6 +5,8 @@ Each maps to one HTTP status (``_web.error_status``); the JSON error body names 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sso_signer._errors import (
     ConfigurationError,
     InvalidInputError,
@@ -86,7 +88,16 @@ class NoRegistrationInProgress(StateError):
 
 
 class NoPendingTransaction(StateError):
-    """The operation id names nothing prepared here (404), or it was already signed (409)."""
+    """No operation waits for this signature.
+
+    Attributes:
+        reason: ``"unknown"``: the id names nothing prepared here (404); ``"used"``: it was already signed
+            (409); ``"reissued"``: this exact transaction's hash was issued once already (409).
+    """
+
+    def __init__(self, message: str, *, reason: Literal["unknown", "used", "reissued"]) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class OperationExpired(StateError):

@@ -143,7 +143,7 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
         (RemoteError, HTTPStatus.BAD_GATEWAY),
         (ConfigurationError, HTTPStatus.INTERNAL_SERVER_ERROR),
     )
-    if isinstance(exc, NoPendingTransaction) and "no operation" in str(exc):
+    if isinstance(exc, NoPendingTransaction) and exc.reason == "unknown":
         return HTTPStatus.NOT_FOUND
     for kind, status in table:
         if isinstance(exc, kind):

@@ -145,7 +145,24 @@ def test_the_session_cookie_is_httponly_samesite_strict(example: RunningExample)
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie
     assert "samesite=strict" in cookie
-    assert "secure" not in cookie  # localhost is plain HTTP; any other origin gets Secure
+    assert "secure" not in cookie  # localhost is plain HTTP
+
+
+def test_the_session_cookie_is_secure_off_localhost() -> None:
+    with running_example(flow="era", serve=True, extra_origins=("https://app.example",)) as ex:
+        response = httpx.post(
+            f"http://127.0.0.1:{ex.server.port}/api/login/options",
+            json={},
+            headers={"origin": "https://app.example"},
+        )
+    assert response.status_code == 200
+    assert "; secure" in response.headers["set-cookie"].lower()
+
+
+def test_an_unknown_operation_is_404(page: PageClient) -> None:
+    page.sign_up()
+    status, answer = page.post("/api/tx/submit", {"opId": "no-such-op", "credential": {}})
+    assert (status, answer["error"]) == (404, "NoPendingTransaction"), answer
 
 
 # --- cross-site requests ---

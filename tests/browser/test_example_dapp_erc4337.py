@@ -128,3 +128,34 @@ def test_a_browser_approved_transfer_goes_through_the_alto_bundler(
     deposit = EntryPoint(example.eth, ENTRY_POINT_V08).balance_of(account)
     spent = 10**18 - example.eth.get_balance(account) - deposit
     assert spent == 31_337 + int(result["gasCost"])
+
+
+def test_the_page_shows_an_operation_move_from_signed_to_included(tab: Tab, example: RunningExample) -> None:
+    account = _sign_up(tab, example)["account"]
+    recipient = to_checksum_address(secrets.token_bytes(20))
+    row = "[...document.querySelectorAll('#operations tr')].map((r) => [r.dataset.status, r.textContent])[0]"
+    status, text = tab.page.evaluate(
+        f"""(async () => {{
+          const request = await api("/api/tx/options", {{to: {recipient!r}, value: "0.25"}});
+          window.signedOperation = await signOperation(request);
+          return {row};
+        }})()"""
+    )
+    tab.snap("signed")
+    user_op_hash = tab.page.evaluate("window.signedOperation.op.hash")
+    assert status == "signed"
+    assert "0.25 ETH" in text
+    assert user_op_hash[:10] in text
+    assert example.eth.get_balance(recipient) == 0  # signed is not sent
+
+    result = tab.page.evaluate(
+        "(async () => { const r = await submitOperation(window.signedOperation); "
+        "await refresh(); return r; })()"
+    )
+    tab.snap("included")
+    status, text = tab.page.evaluate(row)
+    assert (status, result["status"]) == ("included", "included")
+    assert result["transactionHash"][:10] in text
+    assert example.eth.get_balance(recipient) == 25 * 10**16
+    balance = tab.page.evaluate("document.getElementById('balance').textContent")
+    assert balance == f"{eth_text(example.eth.get_balance(account))} ETH"

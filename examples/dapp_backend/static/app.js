@@ -165,8 +165,8 @@ function field(id) {
   return document.getElementById(id).value.trim();
 }
 
-// Ask the passkey to approve a prepared operation, then submit it; the list shows signed → included.
-async function approveOperation(request) {
+// Ask the passkey to approve a prepared operation; the list shows it pending, then signed.
+async function signOperation(request) {
   window.sso.lastRequest = request;
   const summary = request.transaction;
   const op = { opId: request.opId, to: summary.to, valueEth: summary.valueEth, linksPasskey: summary.linksPasskey,
@@ -174,9 +174,23 @@ async function approveOperation(request) {
   track(op, "pending");
   const credential = await usePasskey(request.options);
   track(op, "signed");
-  const result = await api("/api/tx/submit", { opId: request.opId, credential });
-  track(op, result.status, { transactionHash: result.transactionHash });
-  return result;
+  return { op, credential };
+}
+
+// Submit a signed operation; the list shows it included with its transaction hash (or failed).
+async function submitOperation({ op, credential }) {
+  try {
+    const result = await api("/api/tx/submit", { opId: op.opId, credential });
+    track(op, result.status, { transactionHash: result.transactionHash });
+    return result;
+  } catch (error) {
+    track(op, "failed", { error: error.kind || error.name });
+    throw error;
+  }
+}
+
+async function approveOperation(request) {
+  return submitOperation(await signOperation(request));
 }
 
 const flows = {
