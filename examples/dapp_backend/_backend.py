@@ -379,7 +379,8 @@ class DappBackend:
         now = self.clock()
         for credential_id in self.store.purge(now=now, keep_finished=self.limits.finished_kept):
             self.rp.store.remove_credential(credential_id)
-        self.rp.store.purge_challenges(now=now)
+        # Used and expired challenges are kept an hour (not the default day): a replay is refused either way.
+        self.rp.store.purge_challenges(now=now, keep_used_for=3600.0)
 
     # --- helpers ---
 

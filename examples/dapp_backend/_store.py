@@ -374,7 +374,7 @@ class SQLiteAppStore:
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT {_OP_COLUMNS} FROM operations WHERE user = ?"  # noqa: S608 - constant columns
-                " ORDER BY created_at DESC LIMIT ?",
+                " ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (user, limit),
             ).fetchall()
         return [self._op(r) for r in rows]
@@ -420,8 +420,9 @@ class SQLiteAppStore:
             ).fetchall()
             conn.execute(
                 "DELETE FROM operations WHERE status IN ('included', 'failed') AND op_id NOT IN ("
-                " SELECT op_id FROM (SELECT op_id, row_number() OVER (PARTITION BY user ORDER BY created_at"
-                " DESC) AS n FROM operations WHERE status IN ('included', 'failed')) WHERE n <= ?)",
+                " SELECT op_id FROM (SELECT op_id, row_number() OVER (PARTITION BY user"
+                " ORDER BY created_at DESC, rowid DESC) AS n FROM operations"
+                " WHERE status IN ('included', 'failed')) WHERE n <= ?)",
                 (keep_finished,),
             )
             conn.execute("DELETE FROM buckets WHERE tokens + (? - updated_at) * rate >= burst", (now,))
