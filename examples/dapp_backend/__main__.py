@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+from types import FrameType
 
 from examples.dapp_backend._app import running_example
 
@@ -30,15 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to its previous handler: make that
+    # a KeyboardInterrupt for SIGTERM too, so leaving the block below also stops anvil (not a hard exit).
+    signal.signal(signal.SIGTERM, _stop)
     # In-memory database: the chain is a fresh anvil each run, so stored accounts would not exist on it.
     with running_example(flow=args.flow, port=args.port, bundler=args.bundler) as example:
-        print(f"{example.flow} flow on anvil chain {example.chain_id} at {example.node_url}")
-        print(f"passkey validator at {example.validator}")
-        print(f"open {example.server.origin}/ in a browser with a passkey (Ctrl-C stops)")
-        # uvicorn turns Ctrl-C and SIGTERM into a graceful stop; leaving the block stops anvil too.
-        example.server.serve_forever()
-        print("stopped")
+        print(f"{example.flow} flow on anvil chain {example.chain_id} at {example.node_url}", flush=True)
+        print(f"passkey validator at {example.validator}", flush=True)
+        print(f"open {example.server.origin}/ in a browser with a passkey (Ctrl-C stops)", flush=True)
+        try:
+            example.server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopping")
     return 0
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
