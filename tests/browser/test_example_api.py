@@ -4,9 +4,15 @@ real uvicorn server), and every bad request gets the error class that names what
 from __future__ import annotations
 
 import contextlib
+import pathlib
+import re
 import secrets
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from eth_account import Account
 
@@ -17,6 +23,8 @@ from sso_signer.webauthn import CredentialNotFound
 from tests.browser.example_client import ROOMY, PageClient, fresh_address
 
 pytestmark = pytest.mark.chain
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module", params=["era", "erc4337"])
@@ -206,3 +214,32 @@ def test_a_failed_account_creation_leaves_no_passkey_behind() -> None:
             "/api/register/verify", {"credential": passkey.register_from_options(options)}
         )
         assert status == 200, answer
+
+
+def test_the_command_line_serves_and_a_sigterm_stops_anvil_too() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "examples.dapp_backend", "--flow", "era", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        node = re.search(r"at (http://127\.0\.0\.1:\d+)", lines[0])
+        page = re.search(r"open (http://localhost:\d+)/", lines[2])
+        assert node, lines
+        assert page, lines
+        response = httpx.post(
+            page[1].replace("localhost", "127.0.0.1") + "/api/login/options",
+            json={},
+            headers={"origin": page[1]},
+        )
+        assert response.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    with pytest.raises(httpx.TransportError):  # anvil went with it
+        httpx.post(node[1], json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5)
