@@ -227,11 +227,12 @@ class RequestGuard:
             else:
                 await _error_response(error)(scope, receive, logged_send)
         finally:
-            # One line per request: no bodies, cookies or names (the user appears as a hash).
+            # One line per request: no bodies, cookies or names (the user appears as a hash). The path is
+            # the client's (percent-decoded): escaped and cut, so it cannot forge or flood log lines.
             log.info(
                 "%s %s %d %.0fms user=%s",
                 scope["method"],
-                scope["path"],
+                repr(scope["path"][:200])[1:-1],
                 status[0],
                 (time.perf_counter() - started) * 1000,
                 state.get("user_tag", "-"),
