@@ -66,6 +66,10 @@ class ExampleServer:
             access_log=False,
             lifespan="off",
             server_header=False,
+            # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default, and every client of this loopback
+            # server is on 127.0.0.1: a client could pick its own address and dodge the per-address
+            # limits. Behind a real proxy, turn this on with that proxy's address in forwarded_allow_ips.
+            proxy_headers=False,
             timeout_keep_alive=self._keep_alive,
             limit_concurrency=self._max_connections,
             # Bounds what a client can make the server buffer before a request is complete (headers).

@@ -210,10 +210,11 @@ def test_sign_up_funding_is_rate_limited_per_address_and_in_total() -> None:
             passkey = page.passkey()
             status, options = page.post("/api/register/options", {"user": f"u-{secrets.token_hex(4)}"})
             assert status == 200
+            # A forwarding header does not make this another address (there is no proxy to trust here).
             response = page.http.post(
                 "/api/register/verify",
                 json={"credential": passkey.register_from_options(options)},
-                headers={"origin": page.origin},
+                headers={"origin": page.origin, "x-forwarded-for": "10.9.9.9"},
             )
             assert (response.status_code, response.json()["error"]) == (429, "RateLimited")
             assert int(response.headers["retry-after"]) > 0
