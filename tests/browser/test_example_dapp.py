@@ -85,6 +85,9 @@ def _browser_passkey(
                 origin=origin or example.server.origin,
                 counter_mode="increment",
                 counter=counter,
+                # Chromium's virtual authenticator is a device-bound one: backup flags off, as registered.
+                backup_eligible=False,
+                backup_state=False,
             )
     raise AssertionError("credential not in the virtual authenticator")
 
