@@ -1,45 +1,82 @@
-"""A small dapp backend built on sso-signer: passkey sign-up and sign-in, a smart account per user,
-transactions approved in the browser with the passkey, and linking a second passkey.
-See ``docs/example-backend.md``.
+"""A small dapp backend built on sso-signer, on FastAPI served by uvicorn: passkey sign-up and sign-in with
+signed-cookie sessions, a smart account per user, transactions approved in the browser with the passkey, and
+linking a second passkey. See ``docs/example-backend.md``.
 
-Start it with ``.venv/bin/python -m examples.dapp_backend`` and open the printed URL.
+Start it with ``.venv/bin/python -m examples.dapp_backend`` and open the printed URL (needs the ``example``
+extra: ``pip install -e '.[example]'``).
 """
 
 from __future__ import annotations
 
 from examples.dapp_backend._app import RunningExample, deploy_validator, running_example
-from examples.dapp_backend._backend import AccountGateway, DappBackend, PreparedCall
+from examples.dapp_backend._backend import (
+    AccountGateway,
+    DappBackend,
+    Limits,
+    PreparedCall,
+    eth_text,
+    wei_from_eth,
+)
 from examples.dapp_backend._chain import EraAnvilGateway
 from examples.dapp_backend._erc4337 import Erc4337AnvilGateway
 from examples.dapp_backend._errors import (
     AccountAlreadyExists,
+    BodyTimeout,
+    BodyTooLarge,
+    CrossSiteRequest,
     InvalidRequest,
     MissingFunder,
     NoPendingTransaction,
+    NoRegistrationInProgress,
+    NotSignedIn,
+    OperationExpired,
+    RateLimited,
     UnknownUser,
+    UnsupportedContentType,
     UserOperationFailed,
     ValidatorRejected,
     WrongUser,
 )
-from examples.dapp_backend._server import ExampleServer, error_status
+from examples.dapp_backend._server import ExampleServer
+from examples.dapp_backend._store import AppStore, PendingOperation, Registration, SQLiteAppStore, User
+from examples.dapp_backend._web import WebLimits, create_app, error_status, json_depth
 
 __all__ = [
     "AccountAlreadyExists",
     "AccountGateway",
+    "AppStore",
+    "BodyTimeout",
+    "BodyTooLarge",
+    "CrossSiteRequest",
     "DappBackend",
     "EraAnvilGateway",
     "Erc4337AnvilGateway",
     "ExampleServer",
     "InvalidRequest",
+    "Limits",
     "MissingFunder",
     "NoPendingTransaction",
+    "NoRegistrationInProgress",
+    "NotSignedIn",
+    "OperationExpired",
+    "PendingOperation",
     "PreparedCall",
+    "RateLimited",
+    "Registration",
     "RunningExample",
+    "SQLiteAppStore",
     "UnknownUser",
+    "UnsupportedContentType",
+    "User",
     "UserOperationFailed",
     "ValidatorRejected",
+    "WebLimits",
     "WrongUser",
+    "create_app",
     "deploy_validator",
     "error_status",
+    "eth_text",
+    "json_depth",
     "running_example",
+    "wei_from_eth",
 ]

@@ -26,16 +26,20 @@ def main(argv: list[str] | None = None) -> int:
         help="erc4337: also start the Alto bundler (npm) and send UserOperations through it",
     )
     parser.add_argument("--port", type=int, default=8000, help="HTTP port on localhost (default 8000)")
-    parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also log the SDK's RPC traffic and error details"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    signal.signal(signal.SIGTERM, _stop)  # a plain `kill` also stops anvil and closes the database
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to its previous handler: make that
+    # a KeyboardInterrupt for SIGTERM too, so leaving the block below also stops anvil (not a hard exit).
+    signal.signal(signal.SIGTERM, _stop)
     # In-memory database: the chain is a fresh anvil each run, so stored accounts would not exist on it.
     with running_example(flow=args.flow, port=args.port, bundler=args.bundler) as example:
-        print(f"{example.flow} flow on anvil chain {example.chain_id} at {example.node_url}")
-        print(f"passkey validator at {example.validator}")
-        print(f"open {example.server.origin}/ in a browser with a passkey (Ctrl-C stops)")
+        print(f"{example.flow} flow on anvil chain {example.chain_id} at {example.node_url}", flush=True)
+        print(f"passkey validator at {example.validator}", flush=True)
+        print(f"open {example.server.origin}/ in a browser with a passkey (Ctrl-C stops)", flush=True)
         try:
             example.server.serve_forever()
         except KeyboardInterrupt:

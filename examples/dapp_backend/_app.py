@@ -1,19 +1,23 @@
-"""Wiring: a local anvil with the Era ``WebAuthValidator``, the relying party, the backend, the server."""
+"""Wiring: a local anvil with the contracts, the relying party, the stores, the backend, the app, uvicorn."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from eth_account.signers.local import LocalAccount
 
-from examples.dapp_backend._backend import AccountGateway, DappBackend
+from examples.dapp_backend._backend import AccountGateway, DappBackend, Limits
 from examples.dapp_backend._chain import EraAnvilGateway
 from examples.dapp_backend._erc4337 import Erc4337AnvilGateway
 from examples.dapp_backend._errors import MissingFunder
 from examples.dapp_backend._server import ExampleServer
+from examples.dapp_backend._store import SQLiteAppStore
+from examples.dapp_backend._web import WebLimits, create_app
 from sso_signer._artifacts import load_artifact
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
@@ -24,6 +28,7 @@ __all__ = ["RunningExample", "deploy_validator", "running_example"]
 
 RP_ID = "localhost"
 RP_NAME = "sso-signer example dapp"
+SESSION_SECRET_ENV = "SSO_EXAMPLE_SESSION_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 Flow = Literal["erc4337", "era"]
 
@@ -63,6 +68,9 @@ def running_example(
     serve: bool = False,
     extra_origins: Sequence[str] = (),
     bundler: bool = False,
+    limits: Limits | None = None,
+    web_limits: WebLimits | None = None,
+    session_secret: str | None = None,
 ) -> Iterator[RunningExample]:
     """Start (or join) a chain, deploy the contracts, and build the backend and its server.
 
@@ -70,7 +78,8 @@ def running_example(
         flow: ``"erc4337"``: ModularSmartAccount + WebAuthnValidator, UserOperations run by EntryPoint v0.8;
             ``"era"``: the Era WebAuthValidator with stand-in accounts (see ``_chain.py``).
         port: HTTP port on localhost (0: any free port).
-        database: SQLite file for credentials, challenges and users.
+        database: SQLite file for credentials, challenges, users, sessions, pending operations and
+            rate-limit buckets (``":memory:"``: gone at exit, like the fresh anvil).
         node_url: Use this node instead of starting anvil (needs ``funder``).
         funder: A funded account on ``node_url`` (pays for the users' accounts).
         validator: With ``era``, an already deployed ``WebAuthValidator`` (deployed here if ``None``).
@@ -78,6 +87,10 @@ def running_example(
         extra_origins: Origins accepted besides the server's own (e.g. a front-end dev server).
         bundler: With ``erc4337``, start anvil with the Alto bundler (:class:`LocalErc4337Stack`) and send
             UserOperations through it (ignores ``node_url``).
+        limits: Rate limits, caps and lifetimes of the backend (defaults: :class:`Limits`).
+        web_limits: Body size, JSON depth and body time limits (defaults: :class:`WebLimits`).
+        session_secret: Key of the session cookie; else ``$SSO_EXAMPLE_SESSION_SECRET``, else random (sessions
+            then end with the process).
 
     Yields:
         The running example; everything is stopped on exit.
@@ -106,12 +119,15 @@ def running_example(
         else:
             validator = validator or deploy_validator(eth, funder)
             gateway = EraAnvilGateway(eth, funder, validator)
-        server = ExampleServer({}, port=port)
-        stack.callback(server.stop)
+        server = ExampleServer(port=port)
         store = stack.enter_context(SQLiteStore(database))
-        rp = RelyingParty(rp_id=RP_ID, rp_name=RP_NAME, origins=(server.origin, *extra_origins), store=store)
-        backend = DappBackend(rp, gateway, database=database)
-        server.endpoints.update(backend.endpoints())
+        origins = (server.origin, *extra_origins)
+        rp = RelyingParty(rp_id=RP_ID, rp_name=RP_NAME, origins=origins, store=store)
+        app_store = stack.enter_context(SQLiteAppStore(database))
+        backend = DappBackend(rp, gateway, app_store, limits=limits)
+        secret = session_secret or os.environ.get(SESSION_SECRET_ENV) or secrets.token_urlsafe(32)
+        server.app = create_app(backend, origins=origins, session_secret=secret, limits=web_limits)
+        stack.callback(server.stop)  # registered last: stops first, while the stores are still open
         if serve:
             server.start()
         yield RunningExample(flow, backend, server, eth, node_url, eth.chain_id(), validator)

@@ -1,48 +1,114 @@
 """The dapp backend: the steps a web application runs to give each user a passkey-controlled smart account.
 
-Each public method is one HTTP endpoint: it takes the JSON body the page posted and returns the JSON answer.
+Every method acting for a user takes that user from the caller (the web layer reads it from the signed-in
+session), never from a request body. State lives in an :class:`~examples.dapp_backend._store.AppStore`.
 
 Sign-up
-    ``register_options`` → the browser runs ``navigator.credentials.create`` → ``register``: the relying party
-    verifies the attestation (user verification required, origin, single-use challenge), stores the credential
-    in the SQLite store, and the chain gateway creates the account whose validator holds that passkey.
+    ``signup_options`` → the browser runs ``navigator.credentials.create`` → ``signup``: the registration
+    must be the one this browser session started (its user handle is compared with the challenge's), the
+    relying party verifies the attestation, the funding rate limits are charged, and the chain gateway
+    creates the account whose validator holds that passkey.
 Sign-in
-    ``login_options`` (random challenge) → ``navigator.credentials.get`` → ``login``.
+    ``login_options`` (a random challenge, kept in the session; discoverable: no credential ids are sent)
+    → ``navigator.credentials.get`` → ``login``.
 Approve a transaction
-    ``tx_options``: the backend builds the transaction and hands its *signed hash* to the browser as the
-    WebAuthn challenge → ``navigator.credentials.get`` → ``tx_submit``: the relying party verifies the
-    assertion (and burns the challenge), the SDK turns it into the validator's signature bytes, and the
-    gateway checks and submits them.
+    ``tx_options``: the backend builds the transaction, stores it as a pending operation (expiring, capped
+    per user) and hands its *signed hash* to the browser as the WebAuthn challenge →
+    ``navigator.credentials.get`` → ``tx_submit``: the assertion must answer that operation's hash and come
+    from one of the user's passkeys; the operation is claimed once (atomically), the SDK turns the
+    assertion into the validator's signature bytes, and the gateway checks and submits them.
 Add a passkey
-    ``key_options`` → ``navigator.credentials.create`` (the new passkey) → ``key_link``: the backend builds
-    the account call ``addValidationKey(new key)`` and returns it for approval with a passkey the account
-    already has → ``tx_submit``.
+    ``key_options`` → ``navigator.credentials.create`` (the new passkey) → ``key_link``: the registration is
+    bound to the session's user; the backend builds the account call ``addValidationKey(new key)`` as a
+    pending operation approved with a passkey the account already has → ``tx_submit``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
-import sqlite3
-import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from examples.dapp_backend._errors import (
     AccountAlreadyExists,
     InvalidRequest,
     NoPendingTransaction,
+    NoRegistrationInProgress,
+    OperationExpired,
+    RateLimited,
     UnknownUser,
     WrongUser,
 )
-from sso_signer._codec import b64url_decode, b64url_encode
-from sso_signer.webauthn import Assertion, ChallengeAlreadyIssued, PasskeyCredential, RelyingParty
+from examples.dapp_backend._store import AppStore, PendingOperation, Registration, RegistrationPurpose, User
+from sso_signer._codec import b64url_decode, b64url_encode, hex_encode
+from sso_signer.webauthn import (
+    Assertion,
+    ChallengeAlreadyIssued,
+    PasskeyCredential,
+    RegistrationResponse,
+    RelyingParty,
+)
 
-__all__ = ["AccountGateway", "DappBackend", "PreparedCall"]
+__all__ = ["AccountGateway", "DappBackend", "Limits", "PreparedCall", "eth_text", "wei_from_eth"]
 
-_USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_ETH = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,18})?$", re.ASCII)
+WEI_PER_ETH = 10**18
+
+
+def wei_from_eth(text: str) -> int:
+    """Parse an ETH amount written as a decimal string (``"0.01"``) into wei.
+
+    Raises:
+        InvalidRequest: Unless it is ASCII digits with at most 18 decimals (no sign, exponent or ``"²"``).
+    """
+    if not _ETH.match(text):
+        raise InvalidRequest("value: expected an ETH amount like 0.01 (at most 18 decimals)", field="value")
+    return int(Decimal(text) * WEI_PER_ETH)
+
+
+def eth_text(wei: int) -> str:
+    """Wei as an ETH decimal string without trailing zeros (``10**16`` → ``"0.01"``)."""
+    whole, fraction = divmod(wei, WEI_PER_ETH)
+    return f"{whole}.{fraction:018d}".rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The example's bounds. Rates are per second; a bucket holds at most ``burst`` tokens.
+
+    Attributes:
+        funding_per_ip_rate: Sign-ups funded per second for one client address.
+        funding_per_ip_burst: Sign-ups one address can make at once.
+        funding_global_rate: Sign-ups funded per second in total.
+        funding_global_burst: Sign-ups at once in total.
+        options_per_ip_rate: Options requests (challenges stored) per second per address.
+        options_per_ip_burst: Options requests at once per address.
+        pending_per_user: Operations one user may have waiting for a signature.
+        operation_ttl: Seconds an operation waits for its signature (at most the challenge lifetime).
+        registrations: Registrations in progress, in total.
+        registration_ttl: Seconds a registration waits for the browser's answer.
+        session_ttl: Seconds a signed-in session lives.
+        finished_kept: Finished operations kept per user (the page lists them).
+    """
+
+    funding_per_ip_rate: float = 5 / 3600
+    funding_per_ip_burst: float = 5
+    funding_global_rate: float = 100 / 3600
+    funding_global_burst: float = 20
+    options_per_ip_rate: float = 1.0
+    options_per_ip_burst: float = 60
+    pending_per_user: int = 8
+    operation_ttl: float = 300.0
+    registrations: int = 10_000
+    registration_ttl: float = 300.0
+    session_ttl: float = 12 * 3600.0
+    finished_kept: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +122,7 @@ class PreparedCall:
         data: Calldata.
         challenge: The hash the passkey must sign (the WebAuthn challenge).
         summary: What the page shows the user before they approve (JSON-able).
-        payload: Gateway-private state needed to submit (e.g. the unsigned transaction).
+        payload: Gateway-private state needed to submit, JSON-able (it is stored between requests).
     """
 
     account: str
@@ -65,7 +131,7 @@ class PreparedCall:
     data: bytes
     challenge: bytes
     summary: Mapping[str, Any]
-    payload: object
+    payload: Mapping[str, Any]
 
 
 class AccountGateway(Protocol):
@@ -81,258 +147,361 @@ class AccountGateway(Protocol):
         self, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
     ) -> dict[str, Any]: ...
 
+    def balance(self, account: str) -> int: ...
+
+
+def user_tag(name: str | None) -> str:
+    """A short, stable, non-reversible tag of a user name for logs (no names in log lines)."""
+    return "-" if name is None else hashlib.sha256(name.encode()).hexdigest()[:12]
+
 
 class DappBackend:
-    """Users, passkeys and accounts of the example dapp (thread-safe; one instance per server).
+    """Users, passkeys and accounts of the example dapp (thread-safe; all state in ``store``).
 
     Args:
         rp: The WebAuthn relying party; its store keeps the passkeys and the single-use challenges.
         chain: The account gateway.
-        database: SQLite path for the users table (``":memory:"`` by default).
+        store: The example's own state (users, sessions, pending operations, rate-limit buckets).
+        limits: Rate limits, caps and lifetimes.
+        clock: Time source (tests pass a fake one).
     """
 
-    def __init__(self, rp: RelyingParty, chain: AccountGateway, *, database: str = ":memory:") -> None:
+    def __init__(
+        self,
+        rp: RelyingParty,
+        chain: AccountGateway,
+        store: AppStore,
+        *,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.rp = rp
         self.chain = chain
-        self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, handle BLOB NOT NULL, account TEXT)"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS passkeys (credential_id BLOB PRIMARY KEY, user TEXT NOT NULL)"
-        )
-        self._lock = threading.Lock()
-        # Prepared calls by challenge; popped on submit so one approval can never send two transactions.
-        # The last members: the options sent for it (asked again for the same hash, they are resent: the
-        # relying party issues a challenge once) and the id of the passkey the call links (add-a-key).
-        self._pending: dict[bytes, tuple[str, PreparedCall, dict[str, Any], bytes | None]] = {}
-        # Passkeys created for "add a key" that wait for their linking transaction, by credential id.
-        self._unlinked: dict[bytes, tuple[str, PasskeyCredential]] = {}
-
-    def endpoints(self) -> dict[str, Callable[[Mapping[str, Any]], Mapping[str, Any]]]:
-        """The ``POST`` routes of the page, path → handler."""
-        return {
-            "/api/register/options": self.register_options,
-            "/api/register/verify": self.register,
-            "/api/login/options": self.login_options,
-            "/api/login/verify": self.login,
-            "/api/tx/options": self.tx_options,
-            "/api/tx/submit": self.tx_submit,
-            "/api/keys/options": self.key_options,
-            "/api/keys/link": self.key_link,
-        }
+        self.store = store
+        self.limits = limits or Limits()
+        self.clock = clock
+        self._calls = 0
 
     # --- sign-up / sign-in ---
 
-    def register_options(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Registration options for a new user (``{"user": name}``).
+    def signup_options(self, session: str, name: str, *, client: str) -> dict[str, Any]:
+        """Registration options for a new user, remembered for this browser session.
 
         Raises:
-            InvalidRequest: If the user name is missing or not 1-64 of ``A-Z a-z 0-9 _ . @ -``.
+            InvalidRequest: If the name is not 1-64 of ``A-Z a-z 0-9 _ . @ -``.
             AccountAlreadyExists: If the name is taken.
+            RateLimited: Too many options from this client, or too many registrations in progress.
         """
-        name = _user_name(body)
-        with self._lock:
-            row = self._db.execute("SELECT handle, account FROM users WHERE name = ?", (name,)).fetchone()
-            if row is not None and row[1] is not None:
-                raise AccountAlreadyExists(f"user {name!r} already has an account; sign in instead")
-            handle = bytes(row[0]) if row is not None else secrets.token_bytes(16)
-            self._db.execute("INSERT OR IGNORE INTO users (name, handle) VALUES (?, ?)", (name, handle))
-        return self.rp.registration_options(user_name=name, user_handle=handle)
+        _check_name(name)
+        self._charge(f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst)
+        if self.store.user(name) is not None:
+            raise AccountAlreadyExists(f"user {name!r} already has an account; sign in instead")
+        return self._registration(session, "signup", name, secrets.token_bytes(16))
 
-    def register(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Verify the new passkey (``{"user", "credential"}``), store it and create the user's account.
-
-        Returns:
-            ``{"user", "account", "credentialId", "message"}``.
+    def signup(self, session: str, credential: Mapping[str, Any], *, client: str) -> User:
+        """Verify the session's new passkey, charge the funding limits, create and fund the account.
 
         Raises:
-            InvalidRequest: If the body is malformed.
-            UnknownUser: If no registration was started for this user.
-            WrongUser: If the credential's user handle is another user's.
-            VerificationError: The relying party's check that failed (``OriginMismatch``,
-                ``UserVerificationMissing``, ``ChallengeAlreadyUsed`` ...).
+            NoRegistrationInProgress: This session started no sign-up (or it expired).
+            WrongUser: The answer is for another registration than this session's.
+            RateLimited: The funding limit of this client or of the whole server is spent (nothing funded).
+            AccountAlreadyExists: The name was taken meanwhile.
+            VerificationError: The relying party's failed check (``OriginMismatch`` ...).
         """
-        name = _user_name(body)
-        handle = self._handle(name)
-        credential = self.rp.verify_registration(_credential(body))
+        registration = self._take_registration(session, "signup")
+        passkey = self._verify_registration(credential, registration)
         try:
-            if credential.user_handle and credential.user_handle != handle:
-                raise WrongUser(f"the new passkey was created for another user than {name!r}")
-            account = self.chain.create_account(credential)
+            # Spending comes last: a malformed or forged answer must not use up anyone's sign-ups.
+            self._charge(
+                f"fund:{client}",
+                self.limits.funding_per_ip_rate,
+                self.limits.funding_per_ip_burst,
+                "sign-ups",
+            )
+            self._charge(
+                "fund:*", self.limits.funding_global_rate, self.limits.funding_global_burst, "sign-ups"
+            )
+            account = self.chain.create_account(passkey)
+            user = User(registration.user_name, registration.handle, account)
+            if not self.store.add_user(user, passkey.credential_id):
+                raise AccountAlreadyExists(f"user {user.name!r} signed up meanwhile")
         except BaseException:
             # No account, no passkey: otherwise the stored credential would be excluded from the next
             # attempt, and the authenticator holding it would refuse to create another one.
-            self.rp.store.remove_credential(credential.credential_id)
+            self.rp.store.remove_credential(passkey.credential_id)
             raise
-        with self._lock:
-            self._db.execute("UPDATE users SET account = ? WHERE name = ?", (account, name))
-            self._db.execute("INSERT INTO passkeys VALUES (?, ?)", (credential.credential_id, name))
-        return {
-            "user": name,
-            "account": account,
-            "credentialId": b64url_encode(credential.credential_id),
-            "message": f"Signed up: account {account} is controlled by your passkey.",
-        }
+        return user
 
-    def login_options(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Sign-in options: a fresh random challenge; the user's passkeys if a user name is given."""
-        allow = self._credential_ids(_user_name(body)) if body.get("user") else None
-        return self.rp.authentication_options(secrets.token_bytes(32), credential_ids=allow)
+    def login_options(self, *, client: str) -> tuple[dict[str, Any], bytes]:
+        """Sign-in options over a fresh random challenge; no credential ids (the passkey is discoverable).
 
-    def login(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Verify a sign-in assertion (``{"credential"}``) and name its user and account.
+        Returns:
+            The options and their challenge (the caller keeps it in the session).
+        """
+        self._charge(f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst)
+        challenge = secrets.token_bytes(32)
+        # Empty allow-list: naming a user must not reveal their credential ids to whoever asks.
+        # (With the relying party's new API this call passes discoverable=True.)
+        return self.rp.authentication_options(challenge), challenge
+
+    def login(self, credential: Mapping[str, Any], *, challenge: bytes, expected_user: str | None) -> User:
+        """Verify a sign-in assertion over the session's challenge and name its user.
 
         Raises:
-            VerificationError: The relying party's check that failed.
-            UnknownUser: If the passkey is valid but belongs to no user here.
+            VerificationError: The relying party's failed check (``ChallengeMismatch`` for an assertion over
+                another challenge than the session's).
+            UnknownUser: The passkey is valid but linked to no user here.
+            WrongUser: A user name was typed and the passkey belongs to someone else.
         """
-        verified = self.rp.verify_authentication(_credential(body))
-        name, account = self._owner_of(verified.credential.credential_id)
-        return {"user": name, "account": account, "message": f"Signed in as {name}."}
+        verified = self.rp.verify_authentication(credential, expected_challenge=challenge)
+        owner = self.store.owner_of(verified.credential.credential_id)
+        if owner is None:
+            raise UnknownUser("this passkey is not linked to any account here")
+        if expected_user is not None and owner.name != expected_user:
+            raise WrongUser("this passkey belongs to another user than the one typed")
+        return owner
+
+    def user(self, name: str) -> User:
+        """The signed-in user's record.
+
+        Raises:
+            UnknownUser: If the user is gone.
+        """
+        user = self.store.user(name)
+        if user is None:
+            raise UnknownUser("the session's user no longer exists")
+        return user
+
+    def account_view(self, name: str) -> dict[str, Any]:
+        """What the page shows a signed-in user: account, balance, passkeys, recent operations."""
+        user = self.user(name)
+        balance = self.chain.balance(user.account)
+        return {
+            "user": user.name,
+            "account": user.account,
+            "balanceWei": str(balance),
+            "balanceEth": eth_text(balance),
+            "passkeys": [
+                {"id": b64url_encode(cid), "linkedAt": at} for cid, at in self.store.passkeys(user.name)
+            ],
+            "operations": [
+                _operation_view(op)
+                for op in self.store.operations(user.name, limit=self.limits.finished_kept)
+            ],
+        }
 
     # --- transactions ---
 
-    def tx_options(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Build a transfer ``{"user", "to", "value"}``; return WebAuthn options whose challenge is its hash.
+    def tx_options(self, name: str, *, to: str, value: int) -> dict[str, Any]:
+        """Prepare a transfer from the user's account; return WebAuthn options whose challenge is its hash.
 
         Raises:
-            InvalidRequest: If ``to`` is not a 20-byte hex address or ``value`` not a non-negative integer.
-            UnknownUser: If the user has no account.
+            RateLimited: The user already has ``pending_per_user`` operations waiting.
+            NoPendingTransaction: This exact transaction was already issued once (change it).
         """
-        name = _user_name(body)
-        to = body.get("to")
-        if not isinstance(to, str) or not _ADDRESS.match(to):
-            raise InvalidRequest("to: expected a 0x-prefixed 20-byte hex address")
-        value = _wei(body.get("value", 0))
-        return self._ask_approval(
-            name, self.chain.prepare_call(self._account(name), to=to, value=value, data=b"")
-        )
+        user = self.user(name)
+        return self._ask_approval(user, self.chain.prepare_call(user.account, to=to, value=value, data=b""))
 
-    def key_options(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Registration options for an additional passkey of a signed-in user (``{"user"}``)."""
-        name = _user_name(body)
-        self._account(name)
+    def key_options(self, session: str, name: str, *, client: str) -> dict[str, Any]:
+        """Registration options for an additional passkey of the signed-in user, bound to this session."""
+        user = self.user(name)
+        self._charge(f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst)
         # The relying party lists the user's passkeys in excludeCredentials: a device makes one per user.
-        return self.rp.registration_options(user_name=name, user_handle=self._handle(name))
+        return self._registration(session, "addkey", user.name, user.handle)
 
-    def key_link(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Verify the new passkey (``{"user", "credential"}``) and prepare the account call that installs it.
-
-        Returns:
-            The approval request (``{"options", "transaction"}``) to be signed by an existing passkey.
-        """
-        name = _user_name(body)
-        account = self._account(name)
-        credential = self.rp.verify_registration(_credential(body))
-        to, data = self.chain.link_key_call(account, credential)
-        with self._lock:
-            self._unlinked[credential.credential_id] = (name, credential)
-        prepared = self.chain.prepare_call(account, to=to, value=0, data=data)
-        return self._ask_approval(name, prepared, links=credential.credential_id)
-
-    def tx_submit(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Verify the approval assertion (``{"user", "credential"}``) and submit the prepared call.
+    def key_link(self, session: str, name: str, credential: Mapping[str, Any]) -> dict[str, Any]:
+        """Verify the session user's new passkey; prepare the account call installing it, for approval.
 
         Raises:
-            VerificationError: The relying party's failed check (a replayed assertion:
-                ``ChallengeAlreadyUsed``), ``WrongUser``, or the validator rule that rejects the signature.
-            NoPendingTransaction: If the assertion is valid but signs no call prepared here (or a sent one).
+            NoRegistrationInProgress: This session asked no add-a-passkey options.
+            WrongUser: The registration was made for another user than the session's.
         """
-        name = _user_name(body)
-        # Verifying consumes the challenge: a replayed or second assertion over this hash fails here.
-        verified = self.rp.verify_authentication(_credential(body))
-        owner, _ = self._owner_of(verified.credential.credential_id)
-        if owner != name:
-            raise WrongUser(f"this passkey belongs to {owner!r}, the transaction to {name!r}")
-        with self._lock:
-            pending = self._pending.get(verified.challenge)
-            if pending is None or pending[0] != name:
-                raise NoPendingTransaction("the signed challenge is not a transaction prepared for this user")
-            del self._pending[verified.challenge]
-        _, prepared, _, linked = pending
-        result = self.chain.submit(prepared, verified.assertion, verified.credential)
-        if linked is not None:
-            with self._lock:
-                _, new_credential = self._unlinked.pop(linked)
-                self._db.execute("INSERT INTO passkeys VALUES (?, ?)", (new_credential.credential_id, name))
+        user = self.user(name)
+        registration = self._take_registration(session, "addkey")
+        if registration.user_name != user.name or registration.handle != user.handle:
+            raise WrongUser("this registration was started for another user")
+        passkey = self._verify_registration(credential, registration)
+        try:
+            to, data = self.chain.link_key_call(user.account, passkey)
+            prepared = self.chain.prepare_call(user.account, to=to, value=0, data=data)
+            return self._ask_approval(user, prepared, links=passkey.credential_id)
+        except BaseException:
+            self.rp.store.remove_credential(passkey.credential_id)
+            raise
+
+    def tx_submit(self, name: str, op_id: str, credential: Mapping[str, Any]) -> dict[str, Any]:
+        """Verify the approval of the user's operation ``op_id`` and submit it (at most once).
+
+        Raises:
+            NoPendingTransaction: No such operation (404) or it was already signed (409).
+            WrongUser: It is another user's operation, or another user's passkey signed.
+            OperationExpired: It waited too long for the signature (410); it is purged.
+            VerificationError: The relying party's failed check, or the validator rule that rejects it.
+        """
+        now = self.clock()
+        self._claim(op_id, name, now)
+        op = self.store.operation(op_id)
+        assert op is not None  # claimed just now
+        try:
+            # The assertion must answer exactly this operation's hash; verifying burns that challenge.
+            verified = self.rp.verify_authentication(credential, expected_challenge=op.challenge)
+            owner = self.store.owner_of(verified.credential.credential_id)
+            if owner is None or owner.name != name:
+                raise WrongUser("the passkey that signed belongs to another user")
+        except BaseException:
+            self.store.release_operation(op_id)  # not signed after all: the user may still approve it
+            raise
+        payload = op.payload
+        prepared = PreparedCall(
+            payload["account"],
+            payload["to"],
+            int(payload["value"]),
+            bytes.fromhex(payload["data"]),
+            op.challenge,
+            op.summary,
+            payload["gateway"],
+        )
+        try:
+            result = self.chain.submit(prepared, verified.assertion, verified.credential)
+        except Exception as exc:
+            self.store.finish_operation(op_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        if op.links is not None:
+            self.store.link_passkey(name, op.links)
             result["message"] = "New passkey linked to the account."
+        self.store.finish_operation(op_id, "included", tx_hash=result.get("transactionHash"))
+        result["opId"] = op_id
+        result["status"] = "included"
         return result
+
+    def purge(self) -> None:
+        """Drop expired state; run now and then (the web layer calls it every few hundred requests)."""
+        now = self.clock()
+        for credential_id in self.store.purge(now=now, keep_finished=self.limits.finished_kept):
+            self.rp.store.remove_credential(credential_id)
+        # Used and expired challenges are kept an hour (not the default day): a replay is refused either way.
+        self.rp.store.purge_challenges(now=now, keep_used_for=3600.0)
 
     # --- helpers ---
 
-    def _ask_approval(
-        self, name: str, prepared: PreparedCall, *, links: bytes | None = None
+    def _charge(self, key: str, rate: float, burst: float, what: str = "requests") -> None:
+        wait = self.store.take_token(key, rate=rate, burst=burst, now=self.clock())
+        if wait > 0:
+            scope = "in total" if key.endswith(":*") else "from this address"
+            raise RateLimited(f"too many {what} {scope}; retry in {wait:.0f} s", retry_after=wait)
+
+    def _registration(
+        self, session: str, purpose: RegistrationPurpose, name: str, handle: bytes
     ) -> dict[str, Any]:
-        with self._lock:
-            earlier = self._pending.get(prepared.challenge)
-            if earlier is not None and earlier[0] == name:
-                options = earlier[2]  # the same transaction again (same nonce): its challenge is still open
-            else:
-                try:
-                    options = self.rp.authentication_options(
-                        prepared.challenge, credential_ids=self._credential_ids(name)
-                    )
-                except ChallengeAlreadyIssued:
-                    # Same fields, same nonce, same hash: its challenge was already spent on an approval.
-                    raise NoPendingTransaction(
-                        "this exact transaction was already signed once; change it or send another first"
-                    ) from None
-            self._pending[prepared.challenge] = (name, prepared, options, links)
+        options = self.rp.registration_options(user_name=name, user_handle=handle)
+        challenge = b64url_decode(str(options["challenge"]), field="challenge")
+        now = self.clock()
+        pending = Registration(session, purpose, name, handle, challenge, now + self.limits.registration_ttl)
+        if not self.store.put_registration(pending, cap=self.limits.registrations, now=now):
+            raise RateLimited("too many registrations in progress; retry in a minute", retry_after=60)
+        return options
+
+    def _take_registration(self, session: str, purpose: RegistrationPurpose) -> Registration:
+        registration = self.store.take_registration(session, purpose, now=self.clock())
+        if registration is None:
+            raise NoRegistrationInProgress("this session has no registration in progress; ask for options")
+        return registration
+
+    def _verify_registration(
+        self, credential: Mapping[str, Any], registration: Registration
+    ) -> PasskeyCredential:
+        # Until the relying party takes user_handle=, check here that the answer is for this session's
+        # registration: its challenge must be the one issued to the session, naming the same user handle.
+        answered = RegistrationResponse.from_json(credential).client_data.challenge
+        if answered != registration.challenge:
+            raise WrongUser("this registration answer is for another registration than this session's")
+        issued = self.rp.store.get_challenge(answered, purpose="registration", now=self.clock())
+        if issued.user_handle != registration.handle:
+            raise WrongUser("this registration answer is for another user")
+        # binds the ceremony to the session's user (becomes: user_handle=registration.handle)
+        return self.rp.verify_registration(credential)
+
+    def _claim(self, op_id: str, name: str, now: float) -> None:
+        outcome = self.store.claim_operation(op_id, name, now=now)
+        if outcome == "claimed":
+            return
+        if outcome == "unknown":
+            raise NoPendingTransaction("no operation with this id", reason="unknown")
+        if outcome == "other-user":
+            raise WrongUser("this operation was prepared for another user")
+        if outcome == "used":
+            raise NoPendingTransaction("this operation was already signed", reason="used")
+        self.purge()
+        raise OperationExpired("this operation waited too long for its signature; prepare it again")
+
+    def _ask_approval(
+        self, user: User, prepared: PreparedCall, *, links: bytes | None = None
+    ) -> dict[str, Any]:
+        now = self.clock()
+        earlier = self.store.open_operation(user.name, prepared.challenge, now=now)
+        if earlier is not None and earlier.links == links:
+            # The same transaction again (same nonce, same hash): its challenge is still open.
+            return _approval_view(earlier)
+        try:
+            options = self.rp.authentication_options(
+                prepared.challenge, credential_ids=[cid for cid, _ in self.store.passkeys(user.name)]
+            )
+        except ChallengeAlreadyIssued:
+            raise NoPendingTransaction(
+                "this exact transaction was already issued once; change it or send another first",
+                reason="reissued",
+            ) from None
         summary = dict(prepared.summary)
+        summary["valueEth"] = eth_text(prepared.value)
         if links is not None:
             summary["linksPasskey"] = b64url_encode(links)
-        return {"options": options, "transaction": summary}
-
-    def _handle(self, name: str) -> bytes:
-        row = self._db.execute("SELECT handle FROM users WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise UnknownUser(f"no user {name!r}: sign up first")
-        return bytes(row[0])
-
-    def _account(self, name: str) -> str:
-        row = self._db.execute("SELECT account FROM users WHERE name = ?", (name,)).fetchone()
-        if row is None or row[0] is None:
-            raise UnknownUser(f"user {name!r} has no account: sign up first")
-        return str(row[0])
-
-    def _credential_ids(self, name: str) -> list[bytes]:
-        rows = self._db.execute("SELECT credential_id FROM passkeys WHERE user = ?", (name,)).fetchall()
-        return [bytes(r[0]) for r in rows]
-
-    def _owner_of(self, credential_id: bytes) -> tuple[str, str]:
-        row = self._db.execute(
-            "SELECT users.name, users.account FROM passkeys JOIN users ON users.name = passkeys.user "
-            "WHERE passkeys.credential_id = ?",
-            (credential_id,),
-        ).fetchone()
-        if row is None:
-            raise UnknownUser("this passkey is not linked to any account here")
-        return str(row[0]), str(row[1])
+        op = PendingOperation(
+            op_id=secrets.token_urlsafe(12),
+            user=user.name,
+            challenge=prepared.challenge,
+            payload={
+                "account": prepared.account,
+                "to": prepared.to,
+                "value": str(prepared.value),
+                "data": prepared.data.hex(),
+                "gateway": dict(prepared.payload),
+            },
+            summary=summary,
+            options=options,
+            links=links,
+            status="pending",
+            expires_at=now + min(self.limits.operation_ttl, self.rp.challenge_ttl),
+        )
+        if not self.store.add_operation(op, cap=self.limits.pending_per_user, now=now):
+            raise RateLimited(
+                f"{self.limits.pending_per_user} operations already wait for a signature; approve or let them"
+                " expire first",
+                retry_after=self.limits.operation_ttl,
+            )
+        return _approval_view(op)
 
 
-def _user_name(body: Mapping[str, Any]) -> str:
-    name = body.get("user")
-    if not isinstance(name, str) or not _USER_NAME.match(name):
-        raise InvalidRequest("user: expected 1-64 characters of A-Z a-z 0-9 _ . @ -")
-    return name
+def _check_name(name: str) -> None:
+    if not USER_NAME.match(name):
+        raise InvalidRequest("user: expected 1-64 characters of A-Z a-z 0-9 _ . @ -", field="user")
 
 
-def _credential(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    credential = body.get("credential")
-    if not isinstance(credential, Mapping):
-        raise InvalidRequest("credential: expected the PublicKeyCredential JSON object")
-    return credential
+def _approval_view(op: PendingOperation) -> dict[str, Any]:
+    return {"opId": op.op_id, "options": op.options, "transaction": op.summary, "expiresAt": op.expires_at}
 
 
-def _wei(value: object) -> int:
-    if isinstance(value, bool):
-        raise InvalidRequest("value: expected an integer amount of wei")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if not isinstance(value, int) or value < 0 or value >= 1 << 256:
-        raise InvalidRequest("value: expected a non-negative integer amount of wei")
-    return value
+def _operation_view(op: PendingOperation) -> dict[str, Any]:
+    return {
+        "opId": op.op_id,
+        "status": op.status,
+        "to": op.summary.get("to"),
+        "valueEth": op.summary.get("valueEth"),
+        "hash": hex_encode(op.challenge),
+        "transactionHash": op.tx_hash,
+        "linksPasskey": op.summary.get("linksPasskey"),
+        "error": op.error,
+        "expiresAt": op.expires_at,
+    }
 
 
 def decode_challenge(options: Mapping[str, Any]) -> bytes:

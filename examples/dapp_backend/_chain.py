@@ -18,7 +18,6 @@ What runs where
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
@@ -29,7 +28,7 @@ from eth_utils.address import to_checksum_address
 
 from examples.dapp_backend._backend import PreparedCall
 from examples.dapp_backend._errors import ValidatorRejected
-from sso_signer._codec import hex_encode
+from sso_signer._codec import hex_decode, hex_encode
 from sso_signer.rpc import EthClient
 from sso_signer.sso import (
     FatSignature,
@@ -52,11 +51,6 @@ _GAS_LIMIT = 2_000_000
 _MAX_FEE = 2_000_000_000
 _PRIORITY_FEE = 1_000_000_000
 _STAND_IN_FUNDING = 10**18
-
-
-@dataclass(frozen=True, slots=True)
-class _EraPayload:
-    transaction: Eip712Transaction
 
 
 class EraAnvilGateway:
@@ -96,6 +90,10 @@ class EraAnvilGateway:
         self._stand_ins[account.address] = account
         return str(account.address)
 
+    def balance(self, account: str) -> int:
+        """The account's balance in wei."""
+        return self.eth.get_balance(account)
+
     def link_key_call(self, account: str, credential: PasskeyCredential) -> tuple[str, bytes]:
         """The call adding ``credential`` to the validator (``addValidationKey(id, [x, y], origin)``)."""
         key = [credential.public_key.x_bytes, credential.public_key.y_bytes]
@@ -128,7 +126,9 @@ class EraAnvilGateway:
             "nonce": tx.nonce,
             "signedHash": hex_encode(challenge),
         }
-        return PreparedCall(account, tx.to or "", value, data, challenge, summary, _EraPayload(tx))
+        # Stored between the two requests as JSON: the unsigned transaction's own serialisation.
+        payload = {"transaction": hex_encode(tx.serialize())}
+        return PreparedCall(account, tx.to or "", value, data, challenge, summary, payload)
 
     def submit(
         self, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
@@ -147,8 +147,9 @@ class EraAnvilGateway:
             ValidatorRejected: If the validator on anvil returns false.
             PreflightError: The validator rule the signature breaks, found off-chain first.
         """
-        assert isinstance(prepared.payload, _EraPayload), "prepared by another gateway"
-        tx = prepared.payload.transaction
+        tx = Eip712Transaction.parse(hex_decode(prepared.payload["transaction"]))
+        if tx.signed_hash() != prepared.challenge:
+            raise ValidatorRejected("the stored transaction does not hash to the approved challenge")
         fat = FatSignature.from_assertion(assertion)  # normalises a high-s signature to low-s
         # The validator's rules, off-chain and in its order: a failure names the rule before anything is sent.
         preflight_era(tx.signed_hash(), fat, credential)

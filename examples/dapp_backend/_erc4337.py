@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -78,11 +77,6 @@ class _BrowserSigns:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _OpPayload:
-    operation: UserOperation
-
-
 class Erc4337AnvilGateway:
     """Passkey accounts on the ERC-4337 SSO contracts, deployed on the given chain.
 
@@ -144,6 +138,10 @@ class Erc4337AnvilGateway:
         self._first_key[account] = credential
         return str(account)
 
+    def balance(self, account: str) -> int:
+        """The account's balance in wei."""
+        return self.eth.get_balance(account)
+
     def link_key_call(self, account: str, credential: PasskeyCredential) -> tuple[str, bytes]:
         """The call adding ``credential`` to the validator: ``addValidationKey(id, [x, y], origin)``."""
         key = [credential.public_key.x_bytes, credential.public_key.y_bytes]
@@ -194,7 +192,8 @@ class Erc4337AnvilGateway:
             "nonce": op.nonce,
             "userOpHash": hex_encode(challenge),
         }
-        return PreparedCall(account, to, value, data, challenge, summary, _OpPayload(op))
+        # Stored between the two requests as JSON: the operation in the bundler's RPC form.
+        return PreparedCall(account, to, value, data, challenge, summary, {"operation": op.to_rpc()})
 
     def submit(
         self, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
@@ -209,10 +208,15 @@ class Erc4337AnvilGateway:
             UserOperationFailed: If the EntryPoint ran the operation but its call reverted.
             TransactionReverted: If ``handleOps`` reverted (e.g. ``AA24 signature error``).
         """
-        assert isinstance(prepared.payload, _OpPayload), "prepared by another gateway"
+        unsigned = UserOperation.from_rpc(prepared.payload["operation"])
+        chain_id = self.deployment.chain_id
+        if user_operation_hash(unsigned, entry_point=self.deployment.entry_point, chain_id=chain_id) != (
+            prepared.challenge
+        ):
+            raise UserOperationFailed("the stored operation does not hash to the approved challenge")
         fat = FatSignature.from_assertion(assertion)  # normalises a high-s signature to low-s
         preflight_erc4337(prepared.challenge, fat, credential)
-        op = prepared.payload.operation.replace(signature=erc4337_passkey_signature(self.validator, fat))
+        op = unsigned.replace(signature=erc4337_passkey_signature(self.validator, fat))
         if self.bundler is not None:
             return self._via_bundler(self.bundler, op, assertion)
         call = _HANDLE_OPS + abi_encode([f"{_PACKED_OP}[]", "address"], [[op.packed()], self.funder.address])

@@ -1,6 +1,11 @@
-"""Errors of the example backend, named after the check that failed, in the SDK's categories."""
+"""Errors of the example backend, named after the check that failed, in the SDK's categories.
+
+Each maps to one HTTP status (``_web.error_status``); the JSON error body names the class.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from sso_signer._errors import (
     ConfigurationError,
@@ -12,10 +17,18 @@ from sso_signer._errors import (
 
 __all__ = [
     "AccountAlreadyExists",
+    "BodyTimeout",
+    "BodyTooLarge",
+    "CrossSiteRequest",
     "InvalidRequest",
     "MissingFunder",
     "NoPendingTransaction",
+    "NoRegistrationInProgress",
+    "NotSignedIn",
+    "OperationExpired",
+    "RateLimited",
     "UnknownUser",
+    "UnsupportedContentType",
     "UserOperationFailed",
     "ValidatorRejected",
     "WrongUser",
@@ -23,27 +36,84 @@ __all__ = [
 
 
 class InvalidRequest(InvalidInputError):
-    """A request body lacks a member or a member has the wrong type (``to`` not an address, ``value`` < 0)."""
+    """A request body is not what the endpoint takes (not JSON, nested too deep, a field missing or wrong).
+
+    Attributes:
+        field: The offending member (dotted path), or None for the body as a whole.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
-class UnknownUser(StateError):
-    """No account is registered under this user name."""
+class BodyTimeout(InvalidInputError):
+    """The client did not send its whole request body in time (408)."""
 
 
-class AccountAlreadyExists(StateError):
-    """The user name is taken: sign in instead, or add a passkey to the existing account."""
+class BodyTooLarge(InvalidInputError):
+    """The request body exceeds the server's limit (413)."""
 
 
-class NoPendingTransaction(StateError):
-    """The assertion's challenge is not the hash of a transaction this backend prepared (or it was used)."""
+class UnsupportedContentType(InvalidInputError):
+    """A state-changing request whose body is not ``application/json`` (415), e.g. a cross-site form post."""
+
+
+class CrossSiteRequest(VerificationError):
+    """A state-changing request whose ``Origin`` header is not one of the relying party's origins (403)."""
+
+
+class NotSignedIn(VerificationError):
+    """The endpoint acts for a user and the request carries no live session (401)."""
 
 
 class WrongUser(VerificationError):
-    """The passkey that signed belongs to another user than the one the transaction was prepared for."""
+    """The request tries to act for another user than the session's, or a passkey of another user signed."""
 
 
 class ValidatorRejected(VerificationError):
     """The on-chain validator did not accept the signature (its rule is named in the message)."""
+
+
+class UnknownUser(StateError):
+    """No account is registered under this user name, or the passkey is linked to none (404)."""
+
+
+class AccountAlreadyExists(StateError):
+    """The user name is taken: sign in instead, or add a passkey to the existing account (409)."""
+
+
+class NoRegistrationInProgress(StateError):
+    """A registration answer arrived but this session asked for no registration options (or they expired)."""
+
+
+class NoPendingTransaction(StateError):
+    """No operation waits for this signature.
+
+    Attributes:
+        reason: ``"unknown"``: the id names nothing prepared here (404); ``"used"``: it was already signed
+            (409); ``"reissued"``: this exact transaction's hash was issued once already (409).
+    """
+
+    def __init__(self, message: str, *, reason: Literal["unknown", "used", "reissued"]) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class OperationExpired(StateError):
+    """The operation waited longer than its lifetime for a signature; prepare it again (410)."""
+
+
+class RateLimited(StateError):
+    """Too many requests of this kind (sign-up funding, pending operations) for now (429).
+
+    Attributes:
+        retry_after: Seconds after which the same request may succeed.
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class MissingFunder(ConfigurationError):

@@ -1,9 +1,11 @@
 """Fixtures of the browser suite: one Chromium per session, a fresh tab with a virtual authenticator per test,
-the example backend on a local anvil, and screenshots of every page state kept for a failing test."""
+the example backend on a local anvil, and a screenshot of every page state, saved for every test under
+test-artifacts/browser/<test>/ (git-ignored)."""
 
 from __future__ import annotations
 
 import base64
+import json
 import pathlib
 import re
 from collections.abc import Generator, Iterator
@@ -12,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from examples.dapp_backend import RunningExample
 from tests.browser.cdp import Chromium, Page, find_chromium
+from tests.browser.example_client import PageClient
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -79,6 +83,18 @@ class Tab:
         self.click(button_id)
         return self.wait_state(f"{button_id}-done", timeout=timeout)
 
+    def api(self, path: str, body: object = None) -> tuple[int, dict[str, Any]]:
+        """Call the backend from the page itself (its session cookie, its Origin); returns status and JSON."""
+        result: dict[str, Any] = self.page.evaluate(
+            f"""(async () => {{
+              try {{ return {{status: 200, answer: await api({path!r}, {json.dumps(body)})}}; }}
+              catch (e) {{
+                return {{status: e.status || 0, answer: {{error: e.kind || e.name, message: e.message}}}};
+              }}
+            }})()"""
+        )
+        return int(result["status"]), result["answer"]
+
     def last_credential(self) -> dict[str, Any]:
         """The PublicKeyCredential JSON the page last posted (exactly the browser's bytes)."""
         value: dict[str, Any] = self.page.evaluate("window.sso.lastCredential")
@@ -90,6 +106,8 @@ class Tab:
 
     def save_shots(self, directory: pathlib.Path) -> list[pathlib.Path]:
         directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob("*.png"):  # an earlier run's steps
+            old.unlink()
         paths = []
         for index, (label, png) in enumerate(self.shots):
             path = directory / f"{index:02d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)}.png"
@@ -101,14 +119,26 @@ class Tab:
 @pytest.fixture
 def tab(chromium: Chromium, request: pytest.FixtureRequest) -> Iterator[Tab]:
     page = chromium.new_page()
+    # Tall enough that a screenshot shows the whole page, operations list included.
+    metrics = {"width": 1000, "height": 1500, "deviceScaleFactor": 1, "mobile": False}
+    page.send("Emulation.setDeviceMetricsOverride", metrics)
     current = Tab(page, page.add_virtual_authenticator())
     yield current
-    if _failed(request):
-        try:
-            current.snap("at-failure")
-        except Exception as exc:  # noqa: BLE001 - a dead tab must not hide the test's own failure
-            print(f"no final screenshot: {exc!r}")
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])
-        saved = current.save_shots(ARTIFACTS / name)
+    failed = _failed(request)
+    try:
+        current.snap("at-failure" if failed else "at-end")
+    except Exception as exc:  # noqa: BLE001 - a dead tab must not hide the test's own failure
+        print(f"no final screenshot: {exc!r}")
+    # Every step's screenshot is kept (a reviewer sees what the page showed), a failing test's too.
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid.split("::", 1)[-1])
+    saved = current.save_shots(ARTIFACTS / name)
+    if failed:
         print(f"screenshots: {[str(p) for p in saved]}\nconsole: {page.console[-20:]}")
     chromium.connection.send("Target.closeTarget", {"targetId": page.target_id})
+
+
+@pytest.fixture
+def page(example: RunningExample) -> Iterator[PageClient]:
+    """A fresh HTTP session (own cookie jar) against the module's ``example``."""
+    with PageClient(example) as client:
+        yield client

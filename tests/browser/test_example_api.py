@@ -1,71 +1,52 @@
-"""The example backend's JSON API without a browser: a headless passkey drives it, and every bad request gets
-the error class that names what was wrong."""
+"""The example backend's JSON API without a browser: a headless passkey drives it over HTTP (httpx against the
+real uvicorn server), and every bad request gets the error class that names what was wrong."""
 
 from __future__ import annotations
 
 import contextlib
+import pathlib
+import re
 import secrets
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 from eth_account import Account
-from eth_utils.address import to_checksum_address
 
 from examples.dapp_backend import RunningExample, deploy_validator, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.node import AnvilNode
-from sso_signer.webauthn import CredentialNotFound, HeadlessPasskey
+from sso_signer.webauthn import CredentialNotFound
+from tests.browser.example_client import ROOMY, PageClient, fresh_address
 
 pytestmark = pytest.mark.chain
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module", params=["era", "erc4337"])
 def example(request: pytest.FixtureRequest) -> Iterator[RunningExample]:
-    with running_example(flow=request.param, serve=True) as running:
+    with running_example(flow=request.param, serve=True, limits=ROOMY) as running:
         yield running
 
 
-def _post(example: RunningExample, path: str, body: object) -> tuple[int, dict[str, Any]]:
-    url = f"http://127.0.0.1:{example.server.port}{path}"
-    response = httpx.post(url, json=body, timeout=30)
-    answer: dict[str, Any] = response.json()
-    return response.status_code, answer
-
-
-def _sign_up(example: RunningExample) -> tuple[str, HeadlessPasskey, dict[str, Any]]:
-    name = f"api-{secrets.token_hex(4)}"
-    passkey = HeadlessPasskey.generate(
-        rp_id="localhost", origin=example.server.origin, counter_mode="increment"
-    )
-    status, options = _post(example, "/api/register/options", {"user": name})
-    assert status == 200, options
-    status, answer = _post(
-        example, "/api/register/verify", {"user": name, "credential": passkey.register_from_options(options)}
-    )
-    assert status == 200, answer
-    return name, passkey, answer
-
-
-def _approve(
-    example: RunningExample, name: str, passkey: HeadlessPasskey, to: str, value: int
-) -> dict[str, Any]:
-    status, request = _post(example, "/api/tx/options", {"user": name, "to": to, "value": str(value)})
-    assert status == 200, request
-    approval = passkey.sign(b64url_decode(request["options"]["challenge"]))
-    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": approval.to_json()})
-    assert status == 200, answer
-    return answer
-
-
-def test_a_headless_passkey_signs_up_and_sends(example: RunningExample) -> None:
-    name, passkey, signed_up = _sign_up(example)
-    recipient = to_checksum_address(secrets.token_bytes(20))
-    answer = _approve(example, name, passkey, recipient, 4242)
-    assert answer["validatorAccepted"] is True
+def test_a_headless_passkey_signs_up_and_sends(example: RunningExample, page: PageClient) -> None:
+    name, passkey, signed_up = page.sign_up()
+    assert signed_up["user"] == name
+    assert int(signed_up["balanceWei"]) == example.eth.get_balance(signed_up["account"]) > 0
+    recipient = fresh_address()
+    answer = page.send(passkey, recipient, "0.000000000000004242")
+    assert (answer["validatorAccepted"], answer["status"]) == (True, "included")
     assert example.eth.get_balance(recipient) == 4242
-    assert example.eth.get_transaction_count(signed_up["account"]) > 0
+    status, view = page.get("/api/session")
+    assert status == 200
+    (op,) = view["operations"]
+    assert (op["opId"], op["status"], op["valueEth"]) == (answer["opId"], "included", "0.000000000000004242")
+    assert op["transactionHash"] == answer["transactionHash"]
+    assert [b64url_decode(k["id"]) for k in view["passkeys"]] == [passkey.credential_id]
 
 
 @pytest.mark.parametrize(
@@ -73,109 +54,135 @@ def test_a_headless_passkey_signs_up_and_sends(example: RunningExample) -> None:
     [
         ("/api/register/options", {"user": "no spaces allowed"}, 400, "InvalidRequest"),
         ("/api/register/options", {"user": 7}, 400, "InvalidRequest"),
-        ("/api/register/options", ["not", "an", "object"], 400, "NotJson"),
-        ("/api/register/verify", {"credential": {}}, 400, "InvalidRequest"),
-        ("/api/register/verify", {"user": "nobody-here", "credential": {}}, 409, "UnknownUser"),
-        ("/api/tx/options", {"user": "nobody-here", "to": "0x" + "11" * 20}, 409, "UnknownUser"),
-        ("/api/tx/options", {"user": "nobody-here", "to": "0x1234"}, 400, "InvalidRequest"),
-        (
-            "/api/login/verify",
-            {"credential": {"id": "AA", "type": "public-key"}},
-            400,
-            "InvalidCredentialJson",
-        ),
+        ("/api/register/options", {"user": "ok", "extra": 1}, 400, "InvalidRequest"),
+        ("/api/register/options", ["not", "an", "object"], 400, "InvalidRequest"),
+        ("/api/register/verify", {}, 400, "InvalidRequest"),
+        ("/api/register/verify", {"credential": {}}, 409, "NoRegistrationInProgress"),
+        ("/api/login/verify", {"credential": {"id": "AA", "type": "public-key"}}, 401, "NotSignedIn"),
+        ("/api/tx/options", {"to": "0x" + "11" * 20, "value": "1"}, 401, "NotSignedIn"),
+        ("/api/tx/submit", {"opId": "x", "credential": {}}, 401, "NotSignedIn"),
+        ("/api/keys/options", {}, 401, "NotSignedIn"),
+        ("/api/keys/link", {"credential": {}}, 401, "NotSignedIn"),
         ("/api/nothing", {}, 404, "NotFound"),
     ],
 )
 def test_bad_requests_name_the_failed_check(
-    example: RunningExample, path: str, body: object, status: int, error: str
+    page: PageClient, path: str, body: object, status: int, error: str
 ) -> None:
-    got_status, answer = _post(example, path, body)
+    got_status, answer = page.post(path, body)
     assert (got_status, answer["error"]) == (status, error), answer
 
 
-def test_bad_amounts_are_refused(example: RunningExample) -> None:
-    name, _, _ = _sign_up(example)
-    for value in ("-1", "1.5", True, 2**256):
-        status, answer = _post(
-            example, "/api/tx/options", {"user": name, "to": "0x" + "22" * 20, "value": value}
-        )
-        assert (status, answer["error"]) == (400, "InvalidRequest"), value
+def test_a_get_of_a_post_endpoint_is_405_and_no_session_is_401(page: PageClient) -> None:
+    status, answer = page.get("/api/tx/options")
+    assert (status, answer["error"]) == (405, "MethodNotAllowed")
+    status, answer = page.get("/api/session")
+    assert (status, answer["error"]) == (401, "NotSignedIn")
 
 
-def test_a_taken_user_name_cannot_sign_up_again(example: RunningExample) -> None:
-    name, _, _ = _sign_up(example)
-    status, answer = _post(example, "/api/register/options", {"user": name})
+def test_a_sign_in_answer_needs_this_sessions_challenge(page: PageClient, example: RunningExample) -> None:
+    _, passkey, _ = page.sign_up()
+    with PageClient(example) as other:
+        status, options = other.post("/api/login/options", {})
+        assert status == 200
+        assert options["allowCredentials"] == []
+    # An assertion over another session's challenge cannot sign this session in.
+    page.post("/api/login/options", {})
+    login = passkey.sign(b64url_decode(options["challenge"])).to_json()
+    status, answer = page.post("/api/login/verify", {"credential": login})
+    assert (status, answer["error"]) == (403, "ChallengeMismatch"), answer
+    with PageClient(example) as fresh:
+        status, answer = fresh.post("/api/login/verify", {"credential": login})
+        assert (status, answer["error"]) == (401, "NotSignedIn"), answer
+
+
+def test_a_typed_name_must_be_the_passkeys_user(page: PageClient, example: RunningExample) -> None:
+    alice, _, _ = page.sign_up()
+    with PageClient(example) as other:
+        _, mallory_key, _ = other.sign_up()
+    status, answer = page.sign_in(mallory_key, name=alice)
+    assert (status, answer["error"]) == (403, "WrongUser"), answer
+    # The failed sign-in changed nothing: the page is still signed in as Alice, not as Mallory.
+    assert page.get("/api/session")[1]["user"] == alice
+
+
+@pytest.mark.parametrize("value", ["-1", "1e3", "²", "0.1234567890123456789", "0x10", " 1", 1.5, True, 10])
+def test_bad_amounts_are_refused_naming_the_field(page: PageClient, value: object) -> None:
+    page.sign_up()
+    status, answer = page.post("/api/tx/options", {"to": "0x" + "22" * 20, "value": value})
+    assert (status, answer["error"], answer.get("field")) == (400, "InvalidRequest", "value"), answer
+
+
+def test_a_taken_user_name_cannot_sign_up_again(page: PageClient, example: RunningExample) -> None:
+    name, _, _ = page.sign_up()
+    with PageClient(example) as other:
+        status, answer = other.post("/api/register/options", {"user": name})
     assert (status, answer["error"]) == (409, "AccountAlreadyExists")
 
 
-def test_another_users_passkey_cannot_approve(example: RunningExample) -> None:
-    alice, _, _ = _sign_up(example)
-    _, mallory_key, _ = _sign_up(example)
-    status, request = _post(example, "/api/tx/options", {"user": alice, "to": "0x" + "33" * 20, "value": "1"})
+def test_another_users_passkey_cannot_approve(page: PageClient, example: RunningExample) -> None:
+    page.sign_up()
+    with PageClient(example) as other:
+        _, mallory_key, _ = other.sign_up()
+    recipient = fresh_address()
+    status, request = page.prepare(recipient, "1")
     assert status == 200
     # Mallory's passkey is not among the credentials allowed for Alice's transaction.
-    forged = mallory_key.sign(b64url_decode(request["options"]["challenge"]))
-    status, answer = _post(example, "/api/tx/submit", {"user": alice, "credential": forged.to_json()})
+    status, answer = page.approve(mallory_key, request)
     assert (status, answer["error"]) == (403, "CredentialNotAllowed"), answer
-    assert example.eth.get_balance("0x" + "33" * 20) == 0
+    assert example.eth.get_balance(recipient) == 0
 
 
-def test_a_sign_in_assertion_is_not_a_transaction_approval(example: RunningExample) -> None:
-    name, passkey, _ = _sign_up(example)
-    status, options = _post(example, "/api/login/options", {"user": name})
+def test_a_sign_in_assertion_is_not_a_transaction_approval(page: PageClient) -> None:
+    _, passkey, _ = page.sign_up()
+    status, request = page.prepare(fresh_address(), "0.5")
+    assert status == 200
+    _, options = page.post("/api/login/options", {})
     login = passkey.sign(b64url_decode(options["challenge"]))
-    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": login.to_json()})
+    status, answer = page.post("/api/tx/submit", {"opId": request["opId"], "credential": login.to_json()})
+    assert (status, answer["error"]) == (403, "ChallengeMismatch"), answer
+
+
+def test_the_same_transaction_asked_twice_gets_the_same_operation(page: PageClient) -> None:
+    _, passkey, _ = page.sign_up()
+    to = fresh_address()
+    first = page.prepare(to, "0.000000000000000002")[1]
+    again = page.prepare(to, "0.000000000000000002")[1]
+    assert (first["opId"], first["options"]["challenge"]) == (again["opId"], again["options"]["challenge"])
+    status, answer = page.approve(passkey, again)
+    assert (status, answer["validatorAccepted"]) == (200, True)
+    # Signed once: submitting it again is a conflict, and nothing is sent twice.
+    status, answer = page.approve(passkey, again)
     assert (status, answer["error"]) == (409, "NoPendingTransaction"), answer
 
 
-def test_the_same_transaction_asked_twice_gets_the_same_challenge(example: RunningExample) -> None:
-    name, passkey, _ = _sign_up(example)
-    body = {"user": name, "to": "0x" + "44" * 20, "value": "2"}
-    first = _post(example, "/api/tx/options", body)[1]
-    again = _post(example, "/api/tx/options", body)[1]
-    assert first["options"]["challenge"] == again["options"]["challenge"]
-    approval = passkey.sign(b64url_decode(again["options"]["challenge"]))
-    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": approval.to_json()})
-    assert (status, answer["validatorAccepted"]) == (200, True)
-
-
-def test_a_second_passkey_is_linked_and_then_signs_alone(example: RunningExample) -> None:
-    name, first, signed_up = _sign_up(example)
-    second = HeadlessPasskey.generate(
-        rp_id="localhost", origin=example.server.origin, counter_mode="increment"
-    )
-    status, options = _post(example, "/api/keys/options", {"user": name})
+def test_a_second_passkey_is_linked_and_then_signs_alone(page: PageClient, example: RunningExample) -> None:
+    name, first, signed_up = page.sign_up()
+    second = page.passkey()
+    status, options = page.post("/api/keys/options", {})
     assert status == 200, options
     excluded = [b64url_decode(c["id"]) for c in options["excludeCredentials"]]
     assert excluded == [first.credential_id]
-    status, request = _post(
-        example, "/api/keys/link", {"user": name, "credential": second.register_from_options(options)}
-    )
+    status, request = page.post("/api/keys/link", {"credential": second.register_from_options(options)})
     assert status == 200, request
     assert b64url_decode(request["transaction"]["linksPasskey"]) == second.credential_id
 
     # Until the link is approved, the new passkey cannot approve anything.
-    early = second.sign(b64url_decode(request["options"]["challenge"]))
-    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": early.to_json()})
+    status, answer = page.approve(second, request)
     assert (status, answer["error"]) == (403, "CredentialNotAllowed"), answer
 
-    approval = first.sign(b64url_decode(request["options"]["challenge"]))
-    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": approval.to_json()})
+    status, answer = page.approve(first, request)
     assert (status, answer["validatorAccepted"]) == (200, True), answer
+    status, view = page.get("/api/session")
+    assert [b64url_decode(k["id"]) for k in view["passkeys"]] == [first.credential_id, second.credential_id]
 
-    recipient = to_checksum_address(secrets.token_bytes(20))
-    _approve(example, name, second, recipient, 77)
+    recipient = fresh_address()
+    page.send(second, recipient, "0.000000000000000077")
     assert example.eth.get_balance(recipient) == 77
     # Signing in with the new passkey (discoverable: no user name given) finds the same account.
-    status, answer = _post(example, "/api/login/verify", {"credential": _login(example, second)})
-    assert (status, answer["user"], answer["account"]) == (200, name, signed_up["account"])
-
-
-def _login(example: RunningExample, passkey: HeadlessPasskey) -> dict[str, Any]:
-    status, options = _post(example, "/api/login/options", {})
-    assert status == 200, options
-    return passkey.sign(b64url_decode(options["challenge"])).to_json()
+    with PageClient(example) as fresh:
+        status, answer = fresh.sign_in(second)
+        assert (status, answer["user"], answer["account"]) == (200, name, signed_up["account"])
 
 
 def test_a_failed_account_creation_leaves_no_passkey_behind() -> None:
@@ -186,22 +193,53 @@ def test_a_failed_account_creation_leaves_no_passkey_behind() -> None:
         ex = stack.enter_context(
             running_example(flow="era", node_url=node.url, funder=broke, validator=validator, serve=True)
         )
+        page = stack.enter_context(PageClient(ex))
         name = f"api-{secrets.token_hex(4)}"
-        passkey = HeadlessPasskey.generate(rp_id="localhost", origin=ex.server.origin)
-        status, options = _post(ex, "/api/register/options", {"user": name})
+        passkey = page.passkey()
+        status, options = page.post("/api/register/options", {"user": name})
         assert status == 200, options
         created = passkey.register_from_options(options)
-        status, answer = _post(ex, "/api/register/verify", {"user": name, "credential": created})
+        status, answer = page.post("/api/register/verify", {"credential": created})
         # The node refused the funding transaction: a remote failure, named.
         assert (status, answer["error"]) == (502, "TransactionRejected"), answer
         with pytest.raises(CredentialNotFound):
             ex.backend.rp.store.get_credential(passkey.credential_id)
+        assert page.get("/api/session")[0] == 401
 
         # Once the funder has money, the same passkey signs up: nothing of the first attempt is in the way.
         node.set_balance(broke.address, 10**20)
-        status, options = _post(ex, "/api/register/options", {"user": name})
+        status, options = page.post("/api/register/options", {"user": name})
         assert options["excludeCredentials"] == []
-        status, answer = _post(
-            ex, "/api/register/verify", {"user": name, "credential": passkey.register_from_options(options)}
+        status, answer = page.post(
+            "/api/register/verify", {"credential": passkey.register_from_options(options)}
         )
         assert status == 200, answer
+
+
+def test_the_command_line_serves_and_a_sigterm_stops_anvil_too() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "examples.dapp_backend", "--flow", "era", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        node = re.search(r"at (http://127\.0\.0\.1:\d+)", lines[0])
+        page = re.search(r"open (http://localhost:\d+)/", lines[2])
+        assert node, lines
+        assert page, lines
+        response = httpx.post(
+            page[1].replace("localhost", "127.0.0.1") + "/api/login/options",
+            json={},
+            headers={"origin": page[1]},
+        )
+        assert response.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    with pytest.raises(httpx.TransportError):  # anvil went with it
+        httpx.post(node[1], json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5)

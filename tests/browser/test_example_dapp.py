@@ -1,6 +1,7 @@
 """End to end, Era flow: the example dapp in Chromium with a virtual authenticator, the backend, and the Era
 validator on anvil. What real browsers do is covered: high-s signatures, extra clientDataJSON keys, a
-missing crossOrigin, a foreign origin, a replayed assertion and a reused challenge."""
+missing crossOrigin, a foreign origin, a replayed assertion and a reused challenge. The page talks to the
+backend with its own session cookie; tests that craft an assertion post it from the page too (``tab.api``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_private_key
@@ -18,7 +18,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend import ExampleServer, RunningExample, running_example
+from examples.dapp_backend import ExampleServer, RunningExample, eth_text, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.sso import decode_era_custom_signature
 from sso_signer.webauthn import (
@@ -31,6 +31,7 @@ from sso_signer.webauthn import (
 )
 from sso_signer.zksync import Eip712Transaction
 from tests.browser.conftest import Tab
+from tests.browser.example_client import ROOMY, PageClient
 
 pytestmark = pytest.mark.browser
 
@@ -41,14 +42,14 @@ CHROMIUM_EXTRA_KEY = {
 
 @pytest.fixture(scope="module")
 def example() -> Iterator[RunningExample]:
-    with running_example(flow="era", serve=True) as running:
+    with running_example(flow="era", serve=True, limits=ROOMY) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def other_origin(example: RunningExample) -> Iterator[ExampleServer]:
-    # The same backend on another port: a different web origin with the same rpId ("localhost").
-    with ExampleServer(example.server.endpoints) as server:
+    # The same app on another port: a different web origin with the same rpId ("localhost").
+    with ExampleServer(example.server.app) as server:
         yield server
 
 
@@ -62,14 +63,6 @@ def _details(shown: dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def _post(example: RunningExample, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    response = httpx.post(
-        example.server.origin.replace("localhost", "127.0.0.1") + path, json=body, timeout=30
-    )
-    answer: dict[str, Any] = response.json()
-    return response.status_code, answer
-
-
 def _sign_up(tab: Tab, example: RunningExample) -> tuple[str, dict[str, Any]]:
     name = _user()
     tab.open(example.server.origin)
@@ -78,7 +71,7 @@ def _sign_up(tab: Tab, example: RunningExample) -> tuple[str, dict[str, Any]]:
 
 
 def _browser_passkey(
-    tab: Tab, example: RunningExample, credential_id: bytes, counter: int
+    tab: Tab, example: RunningExample, credential_id: bytes, counter: int, origin: str | None = None
 ) -> HeadlessPasskey:
     """The virtual authenticator's key for ``credential_id``: to craft what Chromium only sometimes sends."""
     for credential in tab.page.authenticator_credentials(tab.authenticator_id):
@@ -89,9 +82,12 @@ def _browser_passkey(
                 key,
                 credential_id=credential_id,
                 rp_id="localhost",
-                origin=example.server.origin,
+                origin=origin or example.server.origin,
                 counter_mode="increment",
                 counter=counter,
+                # Chromium's virtual authenticator is a device-bound one: backup flags off, as registered.
+                backup_eligible=False,
+                backup_state=False,
             )
     raise AssertionError("credential not in the virtual authenticator")
 
@@ -157,11 +153,11 @@ def test_sign_in_requires_user_verification(tab: Tab, example: RunningExample) -
 
     # The same passkey without user verification: the backend refuses it, naming the check.
     passkey = _browser_passkey(tab, example, b64url_decode(signed_up["credentialId"]), counter=1000)
-    status, options = _post(example, "/api/login/options", {"user": name})
+    status, options = tab.api("/api/login/options", {"user": name})
     assert status == 200
     assert options["userVerification"] == "required"
     unverified = passkey.sign(b64url_decode(options["challenge"]), user_verified=False)
-    status, answer = _post(example, "/api/login/verify", {"credential": unverified.to_json()})
+    status, answer = tab.api("/api/login/verify", {"credential": unverified.to_json()})
     assert (status, answer["error"]) == (403, "UserVerificationMissing")
 
     # An authenticator that cannot verify the user cannot even create a passkey: registration requires UV.
@@ -177,10 +173,17 @@ def test_sign_in_requires_user_verification(tab: Tab, example: RunningExample) -
 # --- transactions ---
 
 
-def _approve(tab: Tab, to: str, value: int) -> dict[str, Any]:
+def _approve(tab: Tab, to: str, wei: int) -> dict[str, Any]:
     tab.fill("to", to)
-    tab.fill("value", str(value))
-    return _details(tab.run("approve"))
+    tab.fill("value", eth_text(wei))  # the page takes ETH
+    result = _details(tab.run("approve"))
+    # The page lists the operation as included, with its transaction hash.
+    row = tab.page.evaluate(
+        "[...document.querySelectorAll('#operations tr')].map((r) => [r.dataset.status, r.textContent])[0]"
+    )
+    assert row[0] == "included", row
+    assert result["transactionHash"][:10] in row[1]
+    return result
 
 
 def _fresh_address() -> str:
@@ -243,92 +246,103 @@ def test_client_data_variants_real_browsers_send_are_accepted(tab: Tab, example:
     ]
     recipient = _fresh_address()
     for variant in variants:
-        status, options = _post(example, "/api/login/options", {"user": name})
+        status, options = tab.api("/api/login/options", {"user": name})
         login = passkey.sign(b64url_decode(options["challenge"]), **variant)
-        status, answer = _post(example, "/api/login/verify", {"credential": login.to_json()})
+        status, answer = tab.api("/api/login/verify", {"credential": login.to_json()})
         assert (status, answer.get("user")) == (200, name), answer
 
-        status, request = _post(example, "/api/tx/options", {"user": name, "to": recipient, "value": "7"})
+        status, request = tab.api("/api/tx/options", {"to": recipient, "value": eth_text(7)})
         assert status == 200, request
         approval = passkey.sign(b64url_decode(request["options"]["challenge"]), **variant)
         assert ("crossOrigin" in approval.client_data.data) is (
             variant.get("cross_origin", False) is not None
         )
-        status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": approval.to_json()})
+        body = {"opId": request["opId"], "credential": approval.to_json()}
+        status, answer = tab.api("/api/tx/submit", body)
         assert (status, answer.get("validatorAccepted")) == (200, True), answer
     assert example.eth.get_balance(recipient) == 7 * len(variants)
     assert account == signed_up["account"]
 
 
 def test_a_second_origin_is_rejected(tab: Tab, example: RunningExample, other_origin: ExampleServer) -> None:
-    name, _ = _sign_up(tab, example)
-    # Same rpId, so the browser offers the passkey; the relying party only accepts its own origin.
+    name, signed_up = _sign_up(tab, example)
+    # The same app on another origin: its page's requests carry that Origin and are refused before any
+    # ceremony starts.
     tab.open(other_origin.origin)
     tab.fill("name", name)
     tab.click("signin")
     shown = tab.wait_state("signin-done")
     assert shown["state"] == "error"
-    assert shown["message"].startswith("OriginMismatch:"), shown["message"]
+    assert shown["message"].startswith("CrossSiteRequest:"), shown["message"]
     assert other_origin.origin in shown["message"]
 
-    tab.fill("name", _user())
-    tab.click("signup")
-    shown = tab.wait_state("signup-done")
-    assert shown["state"] == "error"
-    assert shown["message"].startswith("OriginMismatch:"), shown["message"]
+    # An assertion made on that origin (same rpId, so the browser would offer the passkey) and posted to
+    # the real origin is refused by the relying party's own origin check.
+    credential_id = b64url_decode(signed_up["credentialId"])
+    foreign = _browser_passkey(tab, example, credential_id, counter=2000, origin=other_origin.origin)
+    with PageClient(example) as client:
+        status, answer = client.sign_in(foreign)
+    assert (status, answer["error"]) == (403, "OriginMismatch"), answer
+    assert other_origin.origin in answer["message"]
 
 
 def test_a_replayed_assertion_is_rejected(tab: Tab, example: RunningExample) -> None:
     name, _ = _sign_up(tab, example)
     tab.fill("name", name)
     _details(tab.run("signin"))
-    # Chromium's authenticator counts signatures, so the replay is caught by the counter first.
-    status, answer = _post(example, "/api/login/verify", {"credential": tab.last_credential()})
-    assert (status, answer["error"]) == (403, "CounterRegression"), answer
+    login = tab.last_credential()
+    # Replayed in the same session: its challenge was used up by the sign-in.
+    status, answer = tab.api("/api/login/verify", {"credential": login})
+    assert (status, answer["error"]) == (401, "NotSignedIn"), answer
+    # Replayed over a fresh challenge of this session: it answers another challenge.
+    tab.api("/api/login/options", {})
+    status, answer = tab.api("/api/login/verify", {"credential": login})
+    assert (status, answer["error"]) == (403, "ChallengeMismatch"), answer
 
     recipient = _fresh_address()
     _approve(tab, recipient, 5)
-    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": tab.last_credential()})
-    assert (status, answer["error"]) == (403, "CounterRegression"), answer
+    op_id = tab.page.evaluate("window.sso.lastRequest.opId")
+    status, answer = tab.api("/api/tx/submit", {"opId": op_id, "credential": tab.last_credential()})
+    assert (status, answer["error"]) == (409, "NoPendingTransaction"), answer
     assert example.eth.get_balance(recipient) == 5  # sent once
 
 
 def test_a_replayed_assertion_of_a_synced_passkey_is_rejected(example: RunningExample) -> None:
-    # Synced passkeys keep their counter at 0, so only the single-use challenge stops a replay.
-    name = _user()
-    passkey = HeadlessPasskey.generate(rp_id="localhost", origin=example.server.origin, counter_mode="fixed")
-    status, options = _post(example, "/api/register/options", {"user": name})
-    assert status == 200, options
-    created = passkey.register_from_options(options)
-    status, answer = _post(example, "/api/register/verify", {"user": name, "credential": created})
-    assert status == 200, answer
-
-    status, request = _post(example, "/api/tx/options", {"user": name, "to": _fresh_address(), "value": "0"})
-    signed = passkey.sign(b64url_decode(request["options"]["challenge"]))
-    assert signed.authenticator_data.counter == 0
-    approval = signed.to_json()
-    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": approval})
-    assert (status, answer.get("validatorAccepted")) == (200, True), answer
-    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": approval})
-    assert (status, answer["error"]) == (409, "ChallengeAlreadyUsed"), answer
+    # Synced passkeys keep their counter at 0, so only the single-use operation and challenge stop a replay.
+    with PageClient(example) as client:
+        _, passkey, _ = client.sign_up(passkey=client.passkey(counter_mode="fixed"))
+        status, request = client.prepare(_fresh_address(), "0")
+        assert status == 200, request
+        signed = passkey.sign(b64url_decode(request["options"]["challenge"]))
+        assert signed.authenticator_data.counter == 0
+        body = {"opId": request["opId"], "credential": signed.to_json()}
+        status, answer = client.post("/api/tx/submit", body)
+        assert (status, answer.get("validatorAccepted")) == (200, True), answer
+        status, answer = client.post("/api/tx/submit", body)
+        assert (status, answer["error"]) == (409, "NoPendingTransaction"), answer
+        # Even in another operation's name, the used challenge cannot be spent again.
+        status, other = client.prepare(_fresh_address(), "0.5")
+        status, answer = client.post(
+            "/api/tx/submit", {"opId": other["opId"], "credential": signed.to_json()}
+        )
+        assert (status, answer["error"]) == (403, "ChallengeMismatch"), answer
 
 
 def test_a_reused_challenge_is_rejected(tab: Tab, example: RunningExample) -> None:
-    name, _ = _sign_up(tab, example)
+    _sign_up(tab, example)
     recipient = _fresh_address()
     # Two fresh browser assertions over one challenge: only the first one counts.
-    two = tab.page.evaluate(
+    op_id, first, second = tab.page.evaluate(
         f"""(async () => {{
-          const request = await api("/api/tx/options", {{user: {name!r}, to: {recipient!r}, value: "3"}});
-          return [await usePasskey(request.options), await usePasskey(request.options)];
+          const request = await api("/api/tx/options", {{to: {recipient!r}, value: "0.000000000000000003"}});
+          return [request.opId, await usePasskey(request.options), await usePasskey(request.options)];
         }})()"""
     )
-    first, second = two
     assert first["response"]["signature"] != second["response"]["signature"]
-    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": first})
+    status, answer = tab.api("/api/tx/submit", {"opId": op_id, "credential": first})
     assert (status, answer["validatorAccepted"]) == (200, True), answer
-    status, answer = _post(example, "/api/tx/submit", {"user": name, "credential": second})
-    assert (status, answer["error"]) == (409, "ChallengeAlreadyUsed"), answer
+    status, answer = tab.api("/api/tx/submit", {"opId": op_id, "credential": second})
+    assert (status, answer["error"]) == (409, "NoPendingTransaction"), answer
     assert example.eth.get_balance(recipient) == 3
 
 
@@ -339,9 +353,7 @@ def test_a_new_passkey_is_linked_to_the_account(tab: Tab, example: RunningExampl
     # A second device: the first one holds an excluded credential and would refuse to create another.
     tab.page.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": tab.authenticator_id})
     tab.authenticator_id = tab.page.add_virtual_authenticator()
-    created = tab.page.evaluate(
-        f"(async () => createPasskey(await api('/api/keys/options', {{user: {name!r}}})))()"
-    )
+    created = tab.page.evaluate("(async () => createPasskey(await api('/api/keys/options', {})))()")
     new_id = b64url_decode(created["rawId"])
     assert new_id != first_id
     # Approving the link needs a passkey the account already has: bring the old credential to this device
@@ -350,11 +362,10 @@ def test_a_new_passkey_is_linked_to_the_account(tab: Tab, example: RunningExampl
     carried["isResidentCredential"] = False
     tab.page.send("WebAuthn.addCredential", {"authenticatorId": tab.authenticator_id, "credential": carried})
     result = tab.page.evaluate(
-        f"""(async () => {{
-          const created = window.sso.lastCredential;
-          const request = await api("/api/keys/link", {{user: {name!r}, credential: created}});
-          return api("/api/tx/submit", {{user: {name!r}, credential: await usePasskey(request.options)}});
-        }})()"""
+        """(async () => {
+          const request = await api("/api/keys/link", {credential: window.sso.lastCredential});
+          return api("/api/tx/submit", {opId: request.opId, credential: await usePasskey(request.options)});
+        })()"""
     )
     assert result["validatorAccepted"] is True
     assert b64url_decode(tab.last_credential()["rawId"]) == first_id  # the old passkey approved the link

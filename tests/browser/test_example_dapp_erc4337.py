@@ -16,18 +16,19 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend import RunningExample, running_example
+from examples.dapp_backend import RunningExample, eth_text, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.erc4337 import ENTRY_POINT_V08, EntryPoint
 from sso_signer.webauthn import EcdsaSignature, P256PublicKey
 from tests.browser.conftest import Tab
+from tests.browser.example_client import ROOMY
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def example() -> Iterator[RunningExample]:
-    with running_example(flow="erc4337", serve=True) as running:
+    with running_example(flow="erc4337", serve=True, limits=ROOMY) as running:
         yield running
 
 
@@ -47,10 +48,14 @@ def _sign_up(tab: Tab, example: RunningExample) -> dict[str, Any]:
     return _details(tab.run("signup"))
 
 
-def _approve(tab: Tab, to: str, value: int) -> dict[str, Any]:
+def _approve(tab: Tab, to: str, wei: int) -> dict[str, Any]:
     tab.fill("to", to)
-    tab.fill("value", str(value))
-    return _details(tab.run("approve"))
+    tab.fill("value", eth_text(wei))  # the page takes ETH
+    result = _details(tab.run("approve"))
+    # The account panel shows the new balance in ETH.
+    shown = tab.page.evaluate("document.getElementById('balance').textContent")
+    assert shown == f"{tab.page.evaluate('window.sso.view.balanceEth')} ETH"
+    return result
 
 
 def test_sign_up_deploys_an_account_holding_the_browser_passkey(tab: Tab, example: RunningExample) -> None:
@@ -105,7 +110,7 @@ def test_adding_a_passkey_on_the_same_device_explains_why_not(tab: Tab, example:
 
 @pytest.fixture(scope="module")
 def example_with_bundler() -> Iterator[RunningExample]:
-    with running_example(flow="erc4337", bundler=True, serve=True) as running:
+    with running_example(flow="erc4337", bundler=True, serve=True, limits=ROOMY) as running:
         yield running
 
 
@@ -123,3 +128,34 @@ def test_a_browser_approved_transfer_goes_through_the_alto_bundler(
     deposit = EntryPoint(example.eth, ENTRY_POINT_V08).balance_of(account)
     spent = 10**18 - example.eth.get_balance(account) - deposit
     assert spent == 31_337 + int(result["gasCost"])
+
+
+def test_the_page_shows_an_operation_move_from_signed_to_included(tab: Tab, example: RunningExample) -> None:
+    account = _sign_up(tab, example)["account"]
+    recipient = to_checksum_address(secrets.token_bytes(20))
+    row = "[...document.querySelectorAll('#operations tr')].map((r) => [r.dataset.status, r.textContent])[0]"
+    status, text = tab.page.evaluate(
+        f"""(async () => {{
+          const request = await api("/api/tx/options", {{to: {recipient!r}, value: "0.25"}});
+          window.signedOperation = await signOperation(request);
+          return {row};
+        }})()"""
+    )
+    tab.snap("signed")
+    user_op_hash = tab.page.evaluate("window.signedOperation.op.hash")
+    assert status == "signed"
+    assert "0.25 ETH" in text
+    assert user_op_hash[:10] in text
+    assert example.eth.get_balance(recipient) == 0  # signed is not sent
+
+    result = tab.page.evaluate(
+        "(async () => { const r = await submitOperation(window.signedOperation); "
+        "await refresh(); return r; })()"
+    )
+    tab.snap("included")
+    status, text = tab.page.evaluate(row)
+    assert (status, result["status"]) == ("included", "included")
+    assert result["transactionHash"][:10] in text
+    assert example.eth.get_balance(recipient) == 25 * 10**16
+    balance = tab.page.evaluate("document.getElementById('balance').textContent")
+    assert balance == f"{eth_text(example.eth.get_balance(account))} ETH"

@@ -17,16 +17,17 @@ const b64url = {
 };
 
 // Kept on window so a test (or a curious developer in the console) can see exactly what was sent.
-window.sso = { user: null, account: null, lastCredential: null };
+window.sso = { user: null, account: null, view: null, lastCredential: null, lastRequest: null };
 
+// Every call is a same-origin JSON POST (or GET): the browser adds the Origin header and the session cookie
+// (HttpOnly, SameSite=Strict); the server takes the user from that session, never from the body.
 async function api(path, body) {
-  const response = await fetch(path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
+  const init = body === undefined
+    ? { method: "GET" }
+    : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+  const response = await fetch(path, init);
   const answer = await response.json();
-  if (!response.ok) throw Object.assign(new Error(answer.message), { kind: answer.error });
+  if (!response.ok) throw Object.assign(new Error(answer.message), { kind: answer.error, status: response.status });
   return answer;
 }
 
@@ -76,29 +77,86 @@ async function usePasskey(options) {
   return credential;
 }
 
+function text(id, value) {
+  document.getElementById(id).textContent = value;
+}
+
+function shortHash(hash) {
+  return hash ? `${hash.slice(0, 10)}…${hash.slice(-8)}` : "";
+}
+
+// The signed-in user's account as the server sees it: address, balance in ETH, passkeys, operations.
+function render(view) {
+  window.sso.view = view;
+  window.sso.user = view ? view.user : null;
+  window.sso.account = view ? view.account : null;
+  document.body.dataset.signedIn = view ? "yes" : "no";
+  text("who", view ? `Signed in as ${view.user}` : "not signed in");
+  text("account", view ? view.account : "–");
+  text("balance", view ? `${view.balanceEth} ETH` : "–");
+  const keys = document.getElementById("passkeys");
+  keys.replaceChildren(...(view ? view.passkeys : []).map((key) => {
+    const item = document.createElement("li");
+    item.textContent = `${key.id.slice(0, 16)}… linked ${new Date(key.linkedAt * 1000).toLocaleString()}`;
+    return item;
+  }));
+  renderOperations(view ? view.operations : []);
+}
+
+function renderOperations(operations) {
+  const rows = document.getElementById("operations");
+  rows.replaceChildren(...operations.map((op) => {
+    const row = document.createElement("tr");
+    row.dataset.status = op.status;
+    const what = op.linksPasskey ? "link passkey" : `${op.valueEth} ETH → ${shortHash(op.to)}`;
+    for (const value of [what, op.status, shortHash(op.hash), shortHash(op.transactionHash), op.error || ""]) {
+      const cell = document.createElement("td");
+      cell.textContent = value;
+      row.append(cell);
+    }
+    return row;
+  }));
+}
+
+// An operation's status as it moves, shown before the server's list is fetched again.
+function track(op, status, extra) {
+  const view = window.sso.view;
+  if (!view) return;
+  const others = view.operations.filter((o) => o.opId !== op.opId);
+  view.operations = [{ ...op, status, ...extra }, ...others];
+  renderOperations(view.operations);
+}
+
+async function refresh() {
+  try {
+    render(await api("/api/session"));
+  } catch (error) {
+    if (error.status !== 401) throw error;
+    render(null);
+  }
+}
+
 function show(state, message, details) {
   const status = document.getElementById("status");
   status.dataset.state = state;
   status.textContent = message;
   document.getElementById("details").textContent = details ? JSON.stringify(details, null, 2) : "";
-  document.body.dataset.signedIn = window.sso.user ? "yes" : "no";
-  document.getElementById("who").textContent = window.sso.user
-    ? `${window.sso.user} · account ${window.sso.account}`
-    : "not signed in";
 }
 
 async function run(state, action) {
   show("busy", `${state}…`);
   try {
     const result = await action();
+    await refresh();
     show(`${state}-done`, result.message, result);
   } catch (error) {
-    // error.kind is the SDK error class the backend reported (OriginMismatch, ChallengeAlreadyUsed, ...).
+    // error.kind is the error class the backend reported (OriginMismatch, ChallengeAlreadyUsed, ...).
     let message = `${error.kind || error.name}: ${error.message}`;
     if (state === "addkey" && error.name === "InvalidStateError") {
       // The account's passkeys are excluded: an authenticator holding one will not make a second.
       message += " Create the new passkey on another device (a phone or a security key).";
     }
+    await refresh().catch(() => {});
     show("error", message, { error: error.kind || error.name });
   }
 }
@@ -107,35 +165,60 @@ function field(id) {
   return document.getElementById(id).value.trim();
 }
 
+// Ask the passkey to approve a prepared operation; the list shows it pending, then signed.
+async function signOperation(request) {
+  window.sso.lastRequest = request;
+  const summary = request.transaction;
+  const op = { opId: request.opId, to: summary.to, valueEth: summary.valueEth, linksPasskey: summary.linksPasskey,
+    hash: summary.userOpHash || summary.signedHash };
+  track(op, "pending");
+  const credential = await usePasskey(request.options);
+  track(op, "signed");
+  return { op, credential };
+}
+
+// Submit a signed operation; the list shows it included with its transaction hash (or failed).
+async function submitOperation({ op, credential }) {
+  try {
+    const result = await api("/api/tx/submit", { opId: op.opId, credential });
+    track(op, result.status, { transactionHash: result.transactionHash });
+    return result;
+  } catch (error) {
+    track(op, "failed", { error: error.kind || error.name });
+    throw error;
+  }
+}
+
+async function approveOperation(request) {
+  return submitOperation(await signOperation(request));
+}
+
 const flows = {
   async signup() {
-    const user = field("name");
-    const options = await api("/api/register/options", { user });
-    const result = await api("/api/register/verify", { user, credential: await createPasskey(options) });
-    Object.assign(window.sso, { user: result.user, account: result.account });
-    return result;
+    const options = await api("/api/register/options", { user: field("name") });
+    return api("/api/register/verify", { credential: await createPasskey(options) });
   },
   async signin() {
+    // The name is optional: the passkey is discoverable; if given, the server checks it is that user's.
     const options = await api("/api/login/options", { user: field("name") || null });
-    const result = await api("/api/login/verify", { credential: await usePasskey(options) });
-    Object.assign(window.sso, { user: result.user, account: result.account });
-    return result;
+    return api("/api/login/verify", { credential: await usePasskey(options) });
+  },
+  async signout() {
+    return api("/api/logout", {});
   },
   async approve() {
-    const request = await api("/api/tx/options", { user: window.sso.user, to: field("to"), value: field("value") });
+    const request = await api("/api/tx/options", { to: field("to"), value: field("value") });
     document.getElementById("details").textContent = JSON.stringify(request.transaction, null, 2);
-    return api("/api/tx/submit", { user: window.sso.user, credential: await usePasskey(request.options) });
+    return approveOperation(request);
   },
   async addkey() {
     // Two ceremonies: create the new passkey, then approve linking it with a passkey the account already has.
-    const user = window.sso.user;
-    const created = await createPasskey(await api("/api/keys/options", { user }));
-    const request = await api("/api/keys/link", { user, credential: created });
-    return api("/api/tx/submit", { user, credential: await usePasskey(request.options) });
+    const created = await createPasskey(await api("/api/keys/options", {}));
+    return approveOperation(await api("/api/keys/link", { credential: created }));
   },
 };
 
 for (const [name, flow] of Object.entries(flows)) {
   document.getElementById(name).addEventListener("click", () => run(name, flow));
 }
-show("ready", "Ready.");
+refresh().then(() => show("ready", "Ready."), (error) => show("error", String(error)));

@@ -1,0 +1,138 @@
+"""The example's store on its own: rate-limit buckets, pending operations claimed once, caps, and purging that
+keeps every table bounded. Races run on threads sharing a file database through separate connections, as
+several workers would."""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pytest
+
+from examples.dapp_backend import PendingOperation, Registration, SQLiteAppStore, User
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def store(tmp_path: pathlib.Path) -> Iterator[SQLiteAppStore]:
+    with SQLiteAppStore(str(tmp_path / "app.db")) as opened:
+        yield opened
+
+
+def _race(tmp_path: pathlib.Path, workers: int, action: Callable[[SQLiteAppStore], T]) -> list[T]:
+    """Run ``action`` at once on ``workers`` threads, each with its own connection to the same file."""
+    stores = [SQLiteAppStore(str(tmp_path / "app.db")) for _ in range(workers)]
+    barrier = threading.Barrier(workers)
+    results: list[T] = []
+
+    def run(store: SQLiteAppStore) -> None:
+        barrier.wait()
+        results.append(action(store))
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for s in stores:
+        s.close()
+    return results
+
+
+def _op(
+    op_id: str, user: str = "alice", *, expires_at: float = 100.0, links: bytes | None = None
+) -> PendingOperation:
+    return PendingOperation(
+        op_id=op_id,
+        user=user,
+        challenge=op_id.encode().ljust(32, b"\0"),
+        payload={},
+        summary={},
+        options={},
+        links=links,
+        status="pending",
+        expires_at=expires_at,
+    )
+
+
+def test_a_bucket_gives_its_burst_then_refuses_until_refilled(store: SQLiteAppStore) -> None:
+    taken = [store.take_token("k", rate=0.5, burst=3, now=10.0) for _ in range(4)]
+    assert taken[:3] == [0.0, 0.0, 0.0]
+    assert taken[3] == pytest.approx(2.0)  # one token per 2 s
+    assert store.take_token("k", rate=0.5, burst=3, now=11.0) == pytest.approx(1.0)
+    assert store.take_token("k", rate=0.5, burst=3, now=12.0) == 0.0
+
+
+def test_racing_takers_get_exactly_the_burst(store: SQLiteAppStore, tmp_path: pathlib.Path) -> None:
+    results = _race(tmp_path, 12, lambda s: s.take_token("fund:*", rate=1e-6, burst=5, now=50.0))
+    assert sorted(results).count(0.0) == 5
+
+
+def test_an_operation_is_claimed_once_even_by_racing_workers(
+    store: SQLiteAppStore, tmp_path: pathlib.Path
+) -> None:
+    assert store.add_operation(_op("op1"), cap=4, now=1.0)
+    results = _race(tmp_path, 8, lambda s: s.claim_operation("op1", "alice", now=2.0))
+    assert sorted(results) == ["claimed"] + ["used"] * 7
+
+
+def test_claims_say_why_they_fail(store: SQLiteAppStore) -> None:
+    store.add_operation(_op("op1", expires_at=5.0), cap=4, now=1.0)
+    assert store.claim_operation("nope", "alice", now=2.0) == "unknown"
+    assert store.claim_operation("op1", "mallory", now=2.0) == "other-user"
+    assert store.claim_operation("op1", "alice", now=6.0) == "expired"
+    assert store.claim_operation("op1", "alice", now=2.0) == "claimed"
+    store.release_operation("op1")  # its signature was refused: it waits again
+    assert store.claim_operation("op1", "alice", now=2.0) == "claimed"
+
+
+def test_pending_operations_are_capped_per_user(store: SQLiteAppStore) -> None:
+    assert all(store.add_operation(_op(f"a{i}"), cap=3, now=1.0) for i in range(3))
+    assert not store.add_operation(_op("a3"), cap=3, now=1.0)
+    assert store.add_operation(_op("b0", user="bob"), cap=3, now=1.0)
+    # Expired ones do not count.
+    assert store.add_operation(_op("a4", expires_at=200.0), cap=3, now=150.0)
+
+
+def test_a_registration_is_taken_once_and_capped(store: SQLiteAppStore) -> None:
+    def reg(session: str) -> Registration:
+        return Registration(session, "signup", "alice", b"h" * 16, b"c" * 32, expires_at=10.0)
+
+    assert store.put_registration(reg("s1"), cap=2, now=1.0)
+    assert store.put_registration(reg("s1"), cap=2, now=1.0)  # replaces the session's earlier one
+    assert store.put_registration(reg("s2"), cap=2, now=1.0)
+    assert not store.put_registration(reg("s3"), cap=2, now=1.0)
+    assert store.take_registration("s1", "addkey", now=2.0) is None  # another purpose
+    assert store.take_registration("s1", "signup", now=2.0) == reg("s1")
+    assert store.take_registration("s1", "signup", now=2.0) is None
+    assert store.take_registration("s2", "signup", now=11.0) is None  # expired
+
+
+def test_purge_keeps_every_table_bounded(store: SQLiteAppStore) -> None:
+    store.add_user(User("alice", b"h" * 16, "0x" + "11" * 20), b"cred")
+    store.open_session("old", "alice", expires_at=5.0)
+    store.open_session("live", "alice", expires_at=500.0)
+    store.put_registration(Registration("s", "signup", "bob", b"b" * 16, b"c" * 32, 5.0), cap=10, now=1.0)
+    store.add_operation(_op("stale", expires_at=5.0, links=b"new-passkey"), cap=50, now=1.0)
+    for i in range(5):
+        store.add_operation(_op(f"done{i}", expires_at=500.0), cap=50, now=1.0)
+        store.finish_operation(f"done{i}", "included", tx_hash=f"0x{i}")
+    store.take_token("idle", rate=1.0, burst=2, now=1.0)
+    store.take_token("busy", rate=1e-6, burst=2, now=1.0)
+
+    orphans = store.purge(now=10.0, keep_finished=3)
+
+    assert orphans == [b"new-passkey"]  # the caller removes that passkey from the relying party's store
+    assert store.counts() == {
+        "users": 1,
+        "passkeys": 1,
+        "sessions": 1,
+        "registrations": 0,
+        "operations": 3,
+        "buckets": 1,
+    }
+    assert store.session_user("live", now=10.0) == "alice"
+    assert [op.op_id for op in store.operations("alice", limit=10)] == ["done4", "done3", "done2"]
