@@ -241,8 +241,7 @@ class DappBackend:
         self._charge(f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst)
         challenge = secrets.token_bytes(32)
         # Empty allow-list: naming a user must not reveal their credential ids to whoever asks.
-        # (With the relying party's new API this call passes discoverable=True.)
-        return self.rp.authentication_options(challenge), challenge
+        return self.rp.authentication_options(challenge, discoverable=True), challenge
 
     def login(self, credential: Mapping[str, Any], *, challenge: bytes, expected_user: str | None) -> User:
         """Verify a sign-in assertion over the session's challenge and name its user.
@@ -410,16 +409,12 @@ class DappBackend:
     def _verify_registration(
         self, credential: Mapping[str, Any], registration: Registration
     ) -> PasskeyCredential:
-        # Until the relying party takes user_handle=, check here that the answer is for this session's
-        # registration: its challenge must be the one issued to the session, naming the same user handle.
+        # The answer must be for the registration this session started (the relying party then binds it to
+        # the session's user: a challenge issued for another user is refused there).
         answered = RegistrationResponse.from_json(credential).client_data.challenge
         if answered != registration.challenge:
             raise WrongUser("this registration answer is for another registration than this session's")
-        issued = self.rp.store.get_challenge(answered, purpose="registration", now=self.clock())
-        if issued.user_handle != registration.handle:
-            raise WrongUser("this registration answer is for another user")
-        # binds the ceremony to the session's user (becomes: user_handle=registration.handle)
-        return self.rp.verify_registration(credential)
+        return self.rp.verify_registration(credential, user_handle=registration.handle)
 
     def _claim(self, op_id: str, name: str, now: float) -> None:
         outcome = self.store.claim_operation(op_id, name, now=now)
