@@ -8,8 +8,9 @@ import {IERC7579Module, IERC7579Validator, MODULE_TYPE_VALIDATOR} from
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {Base64} from "solady/utils/Base64.sol";
-import {JSONParserLib} from "solady/utils/JSONParserLib.sol";
 import {P256} from "solady/utils/P256.sol";
+
+import {ClientDataJSON} from "../common/ClientDataJSON.sol";
 
 /// @title WebAuthnValidator
 /// @notice ERC-7579 validator that accepts a WebAuthn (passkey, P-256) assertion over the hash being validated.
@@ -18,8 +19,6 @@ import {P256} from "solady/utils/P256.sol";
 /// Malformed assertions (flags without UP+UV, a type other than webauthn.get, crossOrigin not false) revert;
 /// a wrong challenge, an unknown key or a bad/high-s signature make validation return failure.
 contract WebAuthnValidator is IERC7579Validator, IERC165 {
-    using JSONParserLib for JSONParserLib.Item;
-    using JSONParserLib for string;
     using EnumerableSet for EnumerableSet.AddressSet;
 
     /// @notice Identifies one passkey of an account: the origin it is bound to and its credential ID.
@@ -42,8 +41,6 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
 
     /// @dev UP (bit 0) and UV (bit 2) must both be set.
     bytes1 private constant REQUIRED_FLAGS = 0x05;
-    bytes32 private constant WEBAUTHN_GET = keccak256("webauthn.get");
-    bytes32 private constant JSON_FALSE = keccak256("false");
 
     mapping(string domain => mapping(bytes credentialId => mapping(address account => bytes32[2] key)))
         private _publicKeys;
@@ -143,23 +140,23 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
 
         require(authData[32] & REQUIRED_FLAGS == REQUIRED_FLAGS, InvalidAuthDataFlags(authData[32]));
 
-        JSONParserLib.Item memory root = clientDataJSON.parse();
-        bytes memory challenge = Base64.decode(root.at('"challenge"').value().decodeString());
+        // Strict JSON, no repeated member among the four read (else ParsingFailed()); a missing or non-string
+        // challenge, type or origin reverts ParsingFailed() as solady's decodeString of it did.
+        bytes memory json = bytes(clientDataJSON);
+        (uint256 challengeAt, uint256 typeAt, uint256 originAt, uint256 crossOriginAt) = ClientDataJSON.read(json);
+        bytes memory challenge = Base64.decode(string(_stringMember(json, challengeAt)));
         // Not an early return: the P-256 check below still runs, so estimation with a stub costs what a real
         // signature costs.
         // forge-lint: disable-next-line(unsafe-typecast)
         bool challengeValid = challenge.length == 32 && bytes32(challenge) == hash;
 
-        string memory clientType = root.at('"type"').value().decodeString();
-        require(keccak256(bytes(clientType)) == WEBAUTHN_GET, InvalidClientData("type"));
+        if (!ClientDataJSON.isString(typeAt)) revert ClientDataJSON.ParsingFailed();
+        require(ClientDataJSON.isWebauthnGet(json, typeAt), InvalidClientData("type"));
 
-        string memory origin = root.at('"origin"').value().decodeString();
+        string memory origin = string(_stringMember(json, originAt));
         bytes32[2] memory key = _publicKeys[origin][credentialId][msg.sender];
 
-        JSONParserLib.Item memory crossOrigin = root.at('"crossOrigin"');
-        if (!crossOrigin.isUndefined()) {
-            require(keccak256(bytes(crossOrigin.value())) == JSON_FALSE, InvalidClientData("crossOrigin"));
-        }
+        if (crossOriginAt != 0) require(ClientDataJSON.isFalse(json, crossOriginAt), InvalidClientData("crossOrigin"));
 
         bytes32 message = sha256(bytes.concat(authData, sha256(bytes(clientDataJSON))));
         // solady rejects s > n/2; an absent key is (0, 0), which never verifies.
@@ -173,6 +170,12 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// @dev The decoded value of a string member; a missing or non-string member reverts ParsingFailed().
+    function _stringMember(bytes memory json, uint256 span) private pure returns (bytes memory) {
+        if (!ClientDataJSON.isString(span)) revert ClientDataJSON.ParsingFailed();
+        return ClientDataJSON.stringValue(json, span);
+    }
 
     function _addKey(bytes memory credentialId, bytes32[2] memory key, string memory domain) private {
         bytes32[2] storage slot = _publicKeys[domain][credentialId][msg.sender];
