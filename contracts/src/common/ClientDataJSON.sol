@@ -59,17 +59,49 @@ library ClientDataJSON {
 
             // p_ at the opening quote; returns the position after the closing quote and whether it has escapes.
             function scanString(p_, end_) -> q_, escaped_ {
-                // Stop characters: control characters 0x00-0x1f, '"' (34) and '\' (92).
-                let stops_ := or(0xffffffff, or(shl(34, 1), shl(92, 1)))
+                let low_ := 0x7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f
+                let ones_ := 0x0101010101010101010101010101010101010101010101010101010101010101
                 for { q_ := add(p_, 1) } 1 {} {
-                    // Past the end, memory may hold anything; every stop re-checks the bound, and a zero byte
-                    // (present somewhere after the input, at worst at the end of memory) always stops the scan.
-                    let c_ := byte(0, mload(q_))
-                    if iszero(and(shr(c_, stops_), 1)) {
-                        q_ := add(q_, 1)
+                    // 32 bytes at a time: a high bit marks each byte that is '"' (34), '\' (92) or a control
+                    // character (< 0x20), computed per byte without carries between bytes. Past the end memory
+                    // may hold anything: every stop re-checks the bound, and a zero byte (present somewhere
+                    // after the input, at worst past the end of memory) always stops the scan.
+                    let w_ := mload(q_)
+                    let a_ := xor(w_, mul(ones_, 34))
+                    let b_ := xor(w_, mul(ones_, 92))
+                    let c_ := and(w_, mul(ones_, 0xe0))
+                    let m_ :=
+                        not(
+                            or(
+                                and(and(or(add(and(a_, low_), low_), a_), or(add(and(b_, low_), low_), b_)),
+                                    or(add(and(c_, low_), low_), c_)),
+                                low_
+                            )
+                        )
+                    if iszero(m_) {
+                        q_ := add(q_, 32)
                         continue
                     }
+                    // Move to the first marked byte (the most significant one).
+                    if iszero(shr(128, m_)) {
+                        q_ := add(q_, 16)
+                        m_ := shl(128, m_)
+                    }
+                    if iszero(shr(192, m_)) {
+                        q_ := add(q_, 8)
+                        m_ := shl(64, m_)
+                    }
+                    if iszero(shr(224, m_)) {
+                        q_ := add(q_, 4)
+                        m_ := shl(32, m_)
+                    }
+                    if iszero(shr(240, m_)) {
+                        q_ := add(q_, 2)
+                        m_ := shl(16, m_)
+                    }
+                    if iszero(shr(248, m_)) { q_ := add(q_, 1) }
                     if iszero(lt(q_, end_)) { fail() }
+                    c_ := byte(0, mload(q_))
                     if eq(c_, 34) { break }
                     if iszero(eq(c_, 92)) { fail() } // a raw control character
                     escaped_ := 1
@@ -81,10 +113,10 @@ library ClientDataJSON {
                     }
                     if iszero(eq(c_, 117)) { fail() } // only 'u' is left
                     if gt(add(q_, 6), end_) { fail() }
-                    let w_ := mload(add(q_, 2))
+                    let h_ := mload(add(q_, 2))
                     for { let i_ := 0 } lt(i_, 4) { i_ := add(i_, 1) } {
                         // '0'-'9', 'A'-'F', 'a'-'f' (offset by '0').
-                        if iszero(and(shr(sub(byte(i_, w_), 48), 0x7e0000007e03ff), 1)) { fail() }
+                        if iszero(and(shr(sub(byte(i_, h_), 48), 0x7e0000007e03ff), 1)) { fail() }
                     }
                     q_ := add(q_, 6)
                 }
@@ -275,12 +307,79 @@ library ClientDataJSON {
                 }
             }
 
+            // The common shape, straight-line: an object whose members are strings or true/false/null. Returns
+            // 0 (spans unspecified) at anything else, or at a repeated name, and the general walk decides;
+            // whatever it accepts, the general walk accepts with the same spans.
+            function fastWalk(base_, end_, out_) -> ok_ {
+                let ws_ := 0x100002600 // ' ', '\t', '\n', '\r'
+                let p_ := base_
+                for {} and(and(shr(byte(0, mload(p_)), ws_), 1), lt(p_, end_)) { p_ := add(p_, 1) } {}
+                if iszero(and(eq(byte(0, mload(p_)), 123), lt(p_, end_))) { leave }
+                let seen_ := 0
+                for {} 1 {} {
+                    p_ := add(p_, 1)
+                    for {} and(and(shr(byte(0, mload(p_)), ws_), 1), lt(p_, end_)) { p_ := add(p_, 1) } {}
+                    if iszero(and(eq(byte(0, mload(p_)), 34), lt(p_, end_))) { leave }
+                    let q_, escaped_ := scanString(p_, end_)
+                    let id_ := nameId(p_, q_, escaped_)
+                    if and(shr(id_, seen_), 1) { leave }
+                    seen_ := or(seen_, shl(id_, 1))
+                    p_ := q_
+                    for {} and(and(shr(byte(0, mload(p_)), ws_), 1), lt(p_, end_)) { p_ := add(p_, 1) } {}
+                    if iszero(and(eq(byte(0, mload(p_)), 58), lt(p_, end_))) { leave }
+                    p_ := add(p_, 1)
+                    for {} and(and(shr(byte(0, mload(p_)), ws_), 1), lt(p_, end_)) { p_ := add(p_, 1) } {}
+                    let start_ := p_
+                    let kind_ := 3
+                    let w_ := mload(p_)
+                    switch byte(0, w_)
+                    case 34 {
+                        if iszero(lt(p_, end_)) { leave }
+                        p_, escaped_ := scanString(p_, end_)
+                        kind_ := add(1, escaped_)
+                    }
+                    case 102 {
+                        if or(gt(add(p_, 5), end_), iszero(eq(shr(216, w_), 0x66616c7365))) { leave } // false
+                        p_ := add(p_, 5)
+                    }
+                    default {
+                        // true, null
+                        if gt(add(p_, 4), end_) { leave }
+                        if iszero(or(eq(shr(224, w_), 0x74727565), eq(shr(224, w_), 0x6e756c6c))) { leave }
+                        p_ := add(p_, 4)
+                    }
+                    if id_ {
+                        mstore(
+                            add(out_, shl(5, sub(id_, 1))),
+                            or(or(sub(start_, base_), shl(64, sub(p_, base_))), shl(128, kind_))
+                        )
+                    }
+                    for {} and(and(shr(byte(0, mload(p_)), ws_), 1), lt(p_, end_)) { p_ := add(p_, 1) } {}
+                    if iszero(lt(p_, end_)) { leave }
+                    let c_ := byte(0, mload(p_))
+                    if eq(c_, 44) { continue } // ','
+                    if iszero(eq(c_, 125)) { leave } // '}'
+                    break
+                }
+                p_ := add(p_, 1)
+                for {} and(and(shr(byte(0, mload(p_)), ws_), 1), lt(p_, end_)) { p_ := add(p_, 1) } {}
+                ok_ := eq(p_, end_)
+            }
+
             let out := mload(0x40)
+            let base := add(json, 0x20)
+            let end := add(base, mload(json))
             mstore(out, 0)
             mstore(add(out, 0x20), 0)
             mstore(add(out, 0x40), 0)
             mstore(add(out, 0x60), 0)
-            walk(add(json, 0x20), add(add(json, 0x20), mload(json)), out)
+            if iszero(fastWalk(base, end, out)) {
+                mstore(out, 0)
+                mstore(add(out, 0x20), 0)
+                mstore(add(out, 0x40), 0)
+                mstore(add(out, 0x60), 0)
+                walk(base, end, out)
+            }
             challengeAt := mload(out)
             typeAt := mload(add(out, 0x20))
             originAt := mload(add(out, 0x40))
