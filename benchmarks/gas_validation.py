@@ -29,13 +29,15 @@ from typing import Any
 
 import gas_era_validation as era
 from _common import print_table
+from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from sso_signer._artifacts import load_artifact
+from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient
-from sso_signer.sso import FatSignature, validator_init_data
+from sso_signer.sso import FatSignature, MsaPasskeyAccount, account_salt, validator_init_data
 from sso_signer.webauthn import HeadlessPasskey
 
 INTRINSIC = 21_000
@@ -182,6 +184,48 @@ def print_figures(era_results: list[era.Result], erc4337_results: list[Erc4337Re
         print("warning: the EIP-7623 calldata floor binds for a shape: its execution figure is a lower bound")
 
 
+def _fresh() -> str:
+    address: str = Account.create().address
+    return address
+
+
+def measure_accounts() -> dict[str, int]:
+    """The account rows of issue #19 through anvil + EntryPoint v0.8 + Alto (UserOperation actualGasUsed).
+
+    A passkey account is created by its first UserOperation (a transfer), then sends a second transfer; a
+    second account is created the same way with the EOAKeyValidator installed beside the passkey (one owner).
+    Each account is funded first; the SDK estimates gas through Alto as it always does.
+    """
+    stack = LocalErc4337Stack(test_token=False).start()
+    try:
+        deployment, eth = stack.deployment, stack.eth
+        figures: dict[str, int] = {}
+        passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
+        account = MsaPasskeyAccount.counterfactual(
+            deployment=deployment, eth=eth, bundler=stack.bundler, credential=passkey, salt=account_salt()
+        )
+        eth.send_transaction(stack.funder, to=account.address, value=10**18)
+        # Every transfer goes to a fresh address (it pays the new-account charge, as a first payment does).
+        figures[OFFICIAL[6][0]] = account.execute([(_fresh(), 12345, b"")]).actual_gas_used
+        figures[OFFICIAL[7][0]] = account.execute([(_fresh(), 12345, b"")]).actual_gas_used
+        if deployment.eoa_validator is not None:
+            owner = Account.create().address
+            eoa_install = abi_encode(["address[]"], [[owner]])
+            with_eoa = MsaPasskeyAccount.counterfactual(
+                deployment=deployment,
+                eth=eth,
+                bundler=stack.bundler,
+                credential=HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173"),
+                salt=account_salt(),
+                extra_modules=[(deployment.eoa_validator, eoa_install)],
+            )
+            eth.send_transaction(stack.funder, to=with_eoa.address, value=10**18)
+            figures[OFFICIAL[8][0]] = with_eoa.execute([(_fresh(), 12345, b"")]).actual_gas_used
+        return figures
+    finally:
+        stack.stop()
+
+
 def issue_rows(
     era_results: list[era.Result], erc4337_results: list[Erc4337Result], accounts: dict[str, int]
 ) -> list[list[object]]:
@@ -214,10 +258,13 @@ def print_issue_table(rows: list[list[object]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="on-chain passkey validation gas")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--validators-only", action="store_true", help="skip the account rows (they start Alto: ~30 s)"
+    )
     args = parser.parse_args()
     era_results = era.measure()
     erc4337_results = measure_erc4337()
-    accounts: dict[str, int] = {}
+    accounts = {} if args.validators_only else measure_accounts()
     rows = issue_rows(era_results, erc4337_results, accounts)
     if args.json:
         print(

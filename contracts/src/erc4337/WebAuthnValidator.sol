@@ -45,15 +45,17 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
     mapping(string domain => mapping(bytes credentialId => mapping(address account => bytes32[2] key)))
         private _publicKeys;
     mapping(string domain => mapping(bytes credentialId => EnumerableSet.AddressSet accounts)) private _accounts;
-    mapping(address account => uint256 keyCount) private _keyCount;
-    mapping(address account => bool installed) private _installed;
+    // The installed mark (bit 255) and the key count (low bits) share one slot: creating an account writes it
+    // once instead of two cold slots.
+    mapping(address account => uint256 state) private _state;
+    uint256 private constant INSTALLED = 1 << 255;
 
     // ---------------------------------------------------------------- module lifecycle
 
     /// @notice Marks the module installed for the calling account; a non-empty `data` adds its first passkey
     /// `abi.encode(bytes credentialId, bytes32[2] [x, y], string originDomain)`.
     function onInstall(bytes calldata data) external {
-        _installed[msg.sender] = true;
+        _state[msg.sender] |= INSTALLED;
         if (data.length > 0) {
             (bytes memory credentialId, bytes32[2] memory key, string memory domain) =
                 abi.decode(data, (bytes, bytes32[2], string));
@@ -69,7 +71,7 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
                 _removeKey(ids[i].credentialId, ids[i].domain);
             }
         }
-        _installed[msg.sender] = false;
+        _state[msg.sender] &= ~INSTALLED;
     }
 
     function isModuleType(uint256 moduleTypeId) external pure returns (bool) {
@@ -78,14 +80,14 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
 
     /// @notice Whether `account` has installed this validator.
     function isInitialized(address account) external view returns (bool) {
-        return _installed[account];
+        return _state[account] & INSTALLED != 0;
     }
 
     // ---------------------------------------------------------------- key management
 
     /// @notice Adds a passkey for the calling account, which must have installed this module.
     function addValidationKey(bytes calldata credentialId, bytes32[2] calldata key, string calldata domain) external {
-        require(_installed[msg.sender], NotInitialized(msg.sender));
+        require(_state[msg.sender] & INSTALLED != 0, NotInitialized(msg.sender));
         _addKey(credentialId, key, domain);
     }
 
@@ -114,7 +116,7 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
 
     /// @notice How many passkeys `account` has registered.
     function keyCount(address account) external view returns (uint256) {
-        return _keyCount[account];
+        return _state[account] & ~INSTALLED;
     }
 
     // ---------------------------------------------------------------- validation
@@ -188,7 +190,7 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
         slot[0] = key[0];
         slot[1] = key[1];
         _accounts[domain][credentialId].add(msg.sender);
-        ++_keyCount[msg.sender];
+        ++_state[msg.sender];
         emit PasskeyCreated(msg.sender, domain, credentialId);
     }
 
@@ -197,7 +199,7 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
         require(slot[0] != 0 || slot[1] != 0, KeyNotFound(domain, credentialId, msg.sender));
         delete _publicKeys[domain][credentialId][msg.sender];
         _accounts[domain][credentialId].remove(msg.sender);
-        --_keyCount[msg.sender];
+        --_state[msg.sender];
         emit PasskeyRemoved(msg.sender, domain, credentialId);
     }
 }
