@@ -137,7 +137,7 @@ contract WebAuthValidator is IEraWebAuthValidator {
             if (reason.length == 36 && bytes4(reason) == WEBAUTHN_UNDECODABLE.selector) {
                 return abi.decode(_slice4(reason), (Rule));
             }
-            // The clientDataJSON reader reverts ParsingFailed() (solady's selector); everything else is an ABI decoding failure.
+            // The clientDataJSON reader reverts ParsingFailed() (solady's selector); anything else is ABI decoding.
             if (reason.length == 4 && bytes4(reason) == ClientDataJSON.ParsingFailed.selector) {
                 return Rule.ClientDataNotJson;
             }
