@@ -161,7 +161,7 @@ contract ClientDataJSONDiffTest {
             '{"a":"\\x"}',
             '{"a":"\\u12"}',
             '{"a":"\\u12G4"}',
-            '{"a":"\\',
+            '{"a":"\\', // solady refuses this one by running out of gas (its escape scan passes the end)
             '{"a":"abc',
             '{"a":01}',
             '{"a":1.}',
