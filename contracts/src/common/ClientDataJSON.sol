@@ -15,7 +15,8 @@ import {JSONParserLib} from "solady/utils/JSONParserLib.sol";
 ///        objects and arrays at any depth up to `MAX_DEPTH`, strings, numbers, true, false, null are
 ///        checked to the grammar of RFC 8259, so a member name can never be spoofed inside a string;
 ///      * strings may not hold raw control characters (< 0x20), as RFC 8259 §7 requires (solady allows them);
-///        escapes must be one of \" \\ \/ \b \f \n \r \t \uXXXX;
+///        escapes must be one of \" \\ \/ \b \f \n \r \t \uXXXX; a member name must open with '"' (solady
+///        takes any byte there);
 ///      * member names are compared after unescaping (`"\u0074ype"` is `type`), and a top-level object
 ///        holding one of the four names twice is refused (solady would silently take the last one);
 ///      * only members of a top-level object count; any other top-level value has none of them.
