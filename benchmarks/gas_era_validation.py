@@ -38,6 +38,9 @@ from sso_signer.zksync import Eip712Transaction  # noqa: E402
 VECTORS = pathlib.Path("/work/shared/vectors/sso-era.json")
 ORIGIN = "https://auth-test.zksync.dev"
 RP_ID = "auth-test.zksync.dev"
+ANDROID_NAME = "Android app origin"
+ANDROID_ORIGIN = "android:apk-key-hash:LgM8Zo0Szlu0jhV7pAGGT8AOnySrPBqJ8X-LLfkNtUM"
+LONG_ORIGIN_NAME = "229-byte origin"
 PARTS = ("abiDecode", "jsonParse", "jsonFields", "base64", "sha256", "precompile")
 
 
@@ -77,6 +80,14 @@ class Result:
     parts: dict[str, int]
     other: int
     transaction_estimate: int | None
+    execution: int | None
+
+
+def long_origin(length: int) -> str:
+    """An https origin of exactly ``length`` bytes, its host made of 63-character DNS labels."""
+    host_length = length - len("https://")
+    host = ".".join(["a" * 62 + "b"] * (host_length // 64 + 1))[:host_length]
+    return "https://" + (host[:-1] + "c" if host.endswith(".") else host)
 
 
 def _transaction(chain_id: int, account: str) -> Eip712Transaction:
@@ -109,10 +120,15 @@ def _shapes(chain_id: int, account: str) -> list[Shape]:
             },
         ),
     ]
+    origins = {name: ORIGIN for name, _ in variants}
+    # Longer origins (the rows of issue #19): an Android app's origin, and a 229-byte web origin.
+    variants += [(ANDROID_NAME, {}), (LONG_ORIGIN_NAME, {})]
+    origins |= {ANDROID_NAME: ANDROID_ORIGIN, LONG_ORIGIN_NAME: long_origin(229)}
     for index, (name, options) in enumerate(variants):
-        passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN, credential_id=bytes([index + 1]) * 20)
+        origin = origins[name]
+        passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=origin, credential_id=bytes([index + 1]) * 20)
         fat = FatSignature.from_assertion(passkey.sign(signed_hash, **options))
-        shapes.append(Shape(name, signed_hash, fat, passkey.credential_id, passkey.public_key, ORIGIN, tx))
+        shapes.append(Shape(name, signed_hash, fat, passkey.credential_id, passkey.public_key, origin, tx))
     if VECTORS.exists():
         vector = json.loads(VECTORS.read_text())["vector1_clave_signed_challenge"]
         derived, response = vector["derived"], vector["verbatim"]["response"]
@@ -128,6 +144,12 @@ def _shapes(chain_id: int, account: str) -> list[Shape]:
         name = "vector1 (real authenticator)"
         shapes.append(Shape(name, challenge, fat, fat.credential_id, key, derived["originKey"], tx))
     return shapes
+
+
+def calldata_gas(data: bytes) -> int:
+    """Standard calldata gas of ``data``: 4 per zero byte, 16 per other byte."""
+    zeros = data.count(0)
+    return 4 * zeros + 16 * (len(data) - zeros)
 
 
 def _transaction_struct(tx: Eip712Transaction) -> tuple[Any, ...]:
@@ -192,6 +214,8 @@ def measure() -> list[Result]:
                 estimate: int | None = eth.estimate_gas({"from": probe, "to": validator, "data": call})
             except RpcError:  # a node that refuses contract senders only loses this column
                 estimate = None
+            # Execution gas as issue #19 counts it: the estimate less the intrinsic 21,000 and the calldata.
+            execution = None if estimate is None else estimate - 21_000 - calldata_gas(call)
             results.append(
                 Result(
                     name=shape.name,
@@ -204,6 +228,7 @@ def measure() -> list[Result]:
                     parts=parts,
                     other=total - sum(parts.values()),
                     transaction_estimate=estimate,
+                    execution=execution,
                 )
             )
         return results
@@ -223,7 +248,7 @@ def _print_table(results: list[Result]) -> None:
         print(f"    everything else                                     : {result.rest:>7,}")
         labels = {
             "abiDecode": "ABI decode of the fat signature",
-            "jsonParse": "JSON parse (solady)",
+            "jsonParse": "JSON read (ClientDataJSON.read)",
             "jsonFields": "JSON fields (challenge/type/origin/crossOrigin)",
             "base64": "base64url decode of the challenge",
             "sha256": "sha256 x2 (message)",

@@ -172,7 +172,7 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_client_data_json(data: bytes) -> dict[str, Any]:
-    """Parse clientDataJSON bytes as strict JSON holding an object (duplicate keys: last wins, as on-chain).
+    """Parse clientDataJSON bytes as strict JSON holding an object (duplicate keys: last wins).
 
     Args:
         data: The exact clientDataJSON bytes.
@@ -192,15 +192,40 @@ def parse_client_data_json(data: bytes) -> dict[str, Any]:
     return parsed
 
 
+# The members the validators read; the on-chain clientDataJSON reader refuses a top-level object naming one
+# of them twice (names compared after unescaping, as json does).
+_READ_MEMBERS = frozenset({"type", "challenge", "origin", "crossOrigin"})
+
+
+class _Members(dict[str, Any]):
+    """A parsed JSON object that remembers which member names it repeated."""
+
+    __slots__ = ("repeated",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        names = [name for name, _ in pairs]
+        self.repeated = {name for name in names if names.count(name) > 1}
+
+
 def _parse_like_solady(data: bytes) -> dict[str, Any]:
     # The validators parse any JSON value; a non-object top level simply has no "challenge" (which reverts
     # later), so it is mapped to an empty object here. Bytes that are not UTF-8 only matter inside strings
     # on-chain; surrogateescape keeps them comparable instead of failing the whole parse.
     try:
-        parsed = json.loads(bytes(data).decode("utf-8", "surrogateescape"), parse_constant=_reject_constant)
+        parsed = json.loads(
+            bytes(data).decode("utf-8", "surrogateescape"),
+            parse_constant=_reject_constant,
+            object_pairs_hook=_Members,
+        )
     except (ValueError, TypeError, RecursionError) as exc:
         raise InvalidClientDataJson(f"clientDataJSON: not JSON ({exc})") from exc
-    return parsed if isinstance(parsed, dict) else {}
+    if not isinstance(parsed, _Members):
+        return {}
+    repeated = parsed.repeated & _READ_MEMBERS
+    if repeated:
+        raise InvalidClientDataJson(f"clientDataJSON: member {sorted(repeated)[0]!r} appears more than once")
+    return parsed
 
 
 def _has_key_fields(value: object) -> bool:

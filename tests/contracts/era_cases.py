@@ -212,12 +212,51 @@ def build_edge_cases(keys: Keys) -> list[Case]:
     good = signer.fat(auth, signer.client_data(h))
     return [
         json_case(
-            "duplicate challenge: the last one counts",
+            "duplicate challenge is refused (solady would take the last one)",
             b'{"type":"webauthn.get","challenge":"AAAA","challenge":"'
             + challenge
             + b'","origin":"'
             + origin
             + b'"}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "type repeated under an escaped name is refused",
+            b'{"type":"webauthn.create","\\u0074ype":"webauthn.get","challenge":"'
+            + challenge
+            + b'","origin":"'
+            + origin
+            + b'"}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "a member name is compared after unescaping",
+            b'{"\\u0074ype":"webauthn.get","challenge":"' + challenge + b'","origin":"' + origin + b'"}',
+            Rule.VALID,
+        ),
+        json_case(
+            "member name without its opening quote",
+            b'{"challenge":"' + challenge + b'","origin":"' + origin + b'",Xtype":"webauthn.get"}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "raw control character inside a string",
+            b'{"type":"webauthn.get","challenge":"' + challenge + b'","origin":"' + origin + b'","x":"\x01"}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "a spoofed member inside another string does not count",
+            b'{"type":"webauthn.get","challenge":"'
+            + challenge
+            + b'","origin":"'
+            + origin
+            + b'","note":"\\",\\"crossOrigin\\":true"}',
+            Rule.VALID,
+        ),
+        json_case(
+            "nested objects and arrays are validated and skipped",
+            b'{"tokenBinding":{"status":"present","type":[1,-2.5e3,true,null,{}]},"type":"webauthn.get",'
+            b'"challenge":"' + challenge + b'","origin":"' + origin + b'","crossOrigin":false}',
             Rule.VALID,
         ),
         json_case(

@@ -352,6 +352,23 @@ def test_origin_that_is_not_a_string_reverts(validator: str, value: object) -> N
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
+@pytest.mark.parametrize("name", ["type", "challenge", "origin", "crossOrigin"])
+def test_a_repeated_member_the_validators_read_is_not_json(validator: str, name: str) -> None:
+    # The contracts' clientDataJSON reader refuses it (solady would take the last); an escaped spelling of the
+    # name is the same name.
+    good = _cdj()
+    for spelling in (name, f"\\u{ord(name[0]):04x}{name[1:]}"):
+        cdj = good[:-1] + b',"' + spelling.encode() + b'":false}'
+        _expect(validator, _fat(cdj=cdj), ClientDataUnparsable)
+
+
+def test_other_repeated_members_and_nested_repeats_are_allowed() -> None:
+    cdj = _cdj()[:-1] + b',"x":1,"x":2,"tokenBinding":{"type":1,"type":2}}'
+    preflight("erc4337", HASH, _fat(cdj=cdj), KEYS)
+    preflight("era", HASH, _fat(cdj=cdj), KEYS)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
 @pytest.mark.parametrize("cdj", [b"[1,2]", b'"webauthn.get"', b"null"])
 def test_json_that_is_not_an_object_misses_the_challenge(validator: str, cdj: bytes) -> None:
     _expect(validator, _fat(cdj=cdj), ChallengeFieldMissing)

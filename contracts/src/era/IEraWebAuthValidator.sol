@@ -22,7 +22,7 @@ interface IEraWebAuthValidator is IEraModuleValidator {
         HighS, //                 2: s > n / 2 (the client must normalise s to n - s)
         AuthDataTooShort, //      3: authenticatorData has no flags byte (fewer than 33 bytes); reverts
         MissingUserFlags, //      4: flags lack user presence (0x01) or user verification (0x04)
-        ClientDataNotJson, //     5: clientDataJSON is not valid JSON; reverts
+        ClientDataNotJson, //     5: clientDataJSON is not strict JSON or repeats a member read; reverts
         ChallengeMissing, //      6: clientDataJSON has no "challenge" string; reverts
         ChallengeLength, //       7: the challenge does not base64-decode to exactly 32 bytes
         ChallengeMismatch, //     8: the challenge is not the signed hash

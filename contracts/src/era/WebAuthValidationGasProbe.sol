@@ -3,8 +3,8 @@ pragma solidity ^0.8.24;
 
 import {Transaction} from "@matterlabs/zksync-contracts/contracts/system-contracts/libraries/TransactionHelper.sol";
 import {Base64} from "solady/utils/Base64.sol";
-import {JSONParserLib} from "solady/utils/JSONParserLib.sol";
 
+import {ClientDataJSON} from "../common/ClientDataJSON.sol";
 import {IEraWebAuthValidator} from "./IEraWebAuthValidator.sol";
 
 /// @title WebAuthValidationGasProbe
@@ -12,15 +12,12 @@ import {IEraWebAuthValidator} from "./IEraWebAuthValidator.sol";
 ///         gasleft(), what one `validateSignature` costs and what its main parts cost when run alone on the
 ///         same input. Used by benchmarks/gas_era_validation.py through eth_call.
 contract WebAuthValidationGasProbe {
-    using JSONParserLib for JSONParserLib.Item;
-    using JSONParserLib for string;
-
     /// @notice Gas figures of one validation, all measured inside one call frame.
     struct Figures {
         uint256 validateSignature; // the external call validator.validateSignature(hash, fat), all included
         uint256 abiDecode; //        abi.decode of the fat signature
-        uint256 jsonParse; //        JSONParserLib.parse of clientDataJSON
-        uint256 jsonFields; //       reading and unescaping challenge, type, origin, crossOrigin
+        uint256 jsonParse; //        ClientDataJSON.read: strict one-pass check locating the four members
+        uint256 jsonFields; //       copying/unescaping challenge and origin, checking type and crossOrigin
         uint256 base64; //           Base64.decode of the challenge
         uint256 sha256; //           sha256(authenticatorData || sha256(clientDataJSON))
         uint256 precompile; //       the P-256 precompile call alone (160 bytes in, one word out)
@@ -68,20 +65,7 @@ contract WebAuthValidationGasProbe {
             abi.decode(fatSignature, (bytes, string, bytes32[2], bytes));
         figures.abiDecode = start - gasleft();
 
-        start = gasleft();
-        JSONParserLib.Item memory root = JSONParserLib.parse(clientDataJSON);
-        figures.jsonParse = start - gasleft();
-
-        start = gasleft();
-        string memory challenge = root.at('"challenge"').value().decodeString();
-        root.at('"type"').value().decodeString();
-        root.at('"origin"').value().decodeString();
-        root.at('"crossOrigin"').value();
-        figures.jsonFields = start - gasleft();
-
-        start = gasleft();
-        Base64.decode(challenge);
-        figures.base64 = start - gasleft();
+        _measureJson(bytes(clientDataJSON), figures);
 
         start = gasleft();
         bytes32 message = sha256(bytes.concat(authenticatorData, sha256(bytes(clientDataJSON))));
@@ -92,5 +76,23 @@ contract WebAuthValidationGasProbe {
         (bool success, bytes memory answer) = address(0x100).staticcall(input);
         figures.precompile = start - gasleft();
         if (!success || answer.length != 32) revert ValidationFailed();
+    }
+
+    /// @dev The clientDataJSON parts: the reader, the member reads, the base64 decoding of the challenge.
+    function _measureJson(bytes memory json, Figures memory figures) private view {
+        uint256 start = gasleft();
+        (uint256 challengeAt, uint256 typeAt, uint256 originAt, uint256 crossOriginAt) = ClientDataJSON.read(json);
+        figures.jsonParse = start - gasleft();
+
+        start = gasleft();
+        string memory challenge = string(ClientDataJSON.stringValue(json, challengeAt));
+        ClientDataJSON.isWebauthnGet(json, typeAt);
+        ClientDataJSON.stringValue(json, originAt);
+        if (crossOriginAt != 0) ClientDataJSON.isFalse(json, crossOriginAt);
+        figures.jsonFields = start - gasleft();
+
+        start = gasleft();
+        Base64.decode(challenge);
+        figures.base64 = start - gasleft();
     }
 }

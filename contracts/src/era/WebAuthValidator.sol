@@ -5,8 +5,8 @@ import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {P256} from "@openzeppelin/contracts/utils/cryptography/P256.sol";
 import {Transaction} from "@matterlabs/zksync-contracts/contracts/system-contracts/libraries/TransactionHelper.sol";
 import {Base64} from "solady/utils/Base64.sol";
-import {JSONParserLib} from "solady/utils/JSONParserLib.sol";
 
+import {ClientDataJSON} from "../common/ClientDataJSON.sol";
 import {IEraModule} from "./IEraModule.sol";
 import {IEraModuleValidator} from "./IEraModuleValidator.sol";
 import {IEraWebAuthValidator} from "./IEraWebAuthValidator.sol";
@@ -22,9 +22,6 @@ import {IEraWebAuthValidator} from "./IEraWebAuthValidator.sol";
 ///      bytes credentialId). Transaction signature: abi.encode(bytes fatSignature, address validator, bytes),
 ///      where the official SDK writes `bytes[] [""]` as the third item (the decoder accepts both).
 contract WebAuthValidator is IEraWebAuthValidator {
-    using JSONParserLib for JSONParserLib.Item;
-    using JSONParserLib for string;
-
     /// @dev RIP-7212 / EIP-7951 P-256 verifier; the same address on ZKsync Era and on an osaka EVM.
     address private constant P256_VERIFIER = address(0x100);
     /// @dev authenticatorData flags: user present (bit 0) and user verified (bit 2) are both required.
@@ -34,8 +31,6 @@ contract WebAuthValidator is IEraWebAuthValidator {
     uint256 private constant MIN_CREDENTIAL_ID_LENGTH = 16;
     uint256 private constant MAX_DOMAIN_LENGTH = 253;
     uint256 private constant HALF_N = P256.N / 2;
-    bytes32 private constant WEBAUTHN_GET = keccak256("webauthn.get");
-    bytes32 private constant JSON_FALSE = keccak256("false");
 
     // Storage layout of the official validator (slot 0, slot 1). The account is the innermost key because an
     // account may only read storage keyed by its own address while ZKsync validates its transaction.
@@ -142,8 +137,8 @@ contract WebAuthValidator is IEraWebAuthValidator {
             if (reason.length == 36 && bytes4(reason) == WEBAUTHN_UNDECODABLE.selector) {
                 return abi.decode(_slice4(reason), (Rule));
             }
-            // Solady's JSON parser reverts ParsingFailed(); everything else is an ABI decoding failure.
-            if (reason.length == 4 && bytes4(reason) == JSONParserLib.ParsingFailed.selector) {
+            // The clientDataJSON reader reverts ParsingFailed() (solady's selector); anything else is ABI decoding.
+            if (reason.length == 4 && bytes4(reason) == ClientDataJSON.ParsingFailed.selector) {
                 return Rule.ClientDataNotJson;
             }
             return Rule.Malformed;
@@ -186,42 +181,46 @@ contract WebAuthValidator is IEraWebAuthValidator {
         if (authenticatorData.length <= FLAGS_OFFSET) revert WEBAUTHN_UNDECODABLE(Rule.AuthDataTooShort);
         if (authenticatorData[FLAGS_OFFSET] & REQUIRED_FLAGS != REQUIRED_FLAGS) return Rule.MissingUserFlags;
 
-        // 3-4. The challenge is the base64url (or base64) encoding of exactly the signed hash.
-        JSONParserLib.Item memory root = JSONParserLib.parse(clientDataJSON); // reverts ParsingFailed()
-        bytes memory challenge = Base64.decode(_stringField(root, '"challenge"', Rule.ChallengeMissing));
-        if (challenge.length != 32) return Rule.ChallengeLength;
-        // forge-lint: disable-next-line(unsafe-typecast)
-        if (bytes32(challenge) != signedHash) return Rule.ChallengeMismatch; // length is exactly 32 here
-
-        // 5. An assertion ("get"), never a registration ("create").
-        if (keccak256(bytes(_stringField(root, '"type"', Rule.WrongType))) != WEBAUTHN_GET) return Rule.WrongType;
+        // 3-5. Challenge and type (reverting unless clientDataJSON is strict JSON), then the signed origin.
+        (Rule rule, string memory origin, bool crossOriginOk) = _readClientData(bytes(clientDataJSON), signedHash);
+        if (rule != Rule.Valid) return rule;
 
         // 6. The signed origin selects the key; this is the (implicit) origin check.
-        string memory origin = _stringField(root, '"origin"', Rule.UnknownKey);
         bytes32[2] memory publicKey = publicKeys[origin][credentialId][account];
         if (publicKey[0] == 0 && publicKey[1] == 0) return Rule.UnknownKey;
 
         // 7. Cross-origin (iframe) ceremonies are refused; an absent key is fine (Safari omits it).
-        JSONParserLib.Item memory crossOrigin = root.at('"crossOrigin"');
-        if (!crossOrigin.isUndefined() && keccak256(bytes(crossOrigin.value())) != JSON_FALSE) {
-            return Rule.CrossOrigin;
-        }
+        if (!crossOriginOk) return Rule.CrossOrigin;
 
         // 8-9. ECDSA over sha256(authenticatorData || sha256(clientDataJSON)).
         bytes32 message = sha256(bytes.concat(authenticatorData, sha256(bytes(clientDataJSON))));
         return _p256Verify(message, rs[0], rs[1], publicKey[0], publicKey[1]) ? Rule.Valid : Rule.BadSignature;
     }
 
-    /// @dev The decoded value of a string member of the clientDataJSON object. A missing or non-string member
-    ///      reverts (the official validator reverts there too), naming `rule`.
-    function _stringField(JSONParserLib.Item memory root, string memory quotedKey, Rule rule)
+    /// @dev Rules 3-5 on clientDataJSON, plus what rules 6-7 need: the origin and whether crossOrigin is absent
+    ///      or `false`. Reverts ParsingFailed() unless `json` is strict JSON without a repeated member it reads
+    ///      (see ClientDataJSON), and WEBAUTHN_UNDECODABLE for a missing or non-string challenge, type or origin.
+    function _readClientData(bytes memory json, bytes32 signedHash)
         private
         pure
-        returns (string memory)
+        returns (Rule rule, string memory origin, bool crossOriginOk)
     {
-        JSONParserLib.Item memory item = root.at(quotedKey);
-        if (!item.isString()) revert WEBAUTHN_UNDECODABLE(rule);
-        return item.value().decodeString();
+        (uint256 challengeAt, uint256 typeAt, uint256 originAt, uint256 crossOriginAt) = ClientDataJSON.read(json);
+        // 3-4. The challenge is the base64url (or base64) encoding of exactly the signed hash.
+        if (!ClientDataJSON.isString(challengeAt)) revert WEBAUTHN_UNDECODABLE(Rule.ChallengeMissing);
+        bytes memory challenge = Base64.decode(string(ClientDataJSON.stringValue(json, challengeAt)));
+        if (challenge.length != 32) return (Rule.ChallengeLength, origin, false);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (bytes32(challenge) != signedHash) return (Rule.ChallengeMismatch, origin, false); // length is 32 here
+
+        // 5. An assertion ("get"), never a registration ("create").
+        if (!ClientDataJSON.isString(typeAt)) revert WEBAUTHN_UNDECODABLE(Rule.WrongType);
+        if (!ClientDataJSON.isWebauthnGet(json, typeAt)) return (Rule.WrongType, origin, false);
+
+        if (!ClientDataJSON.isString(originAt)) revert WEBAUTHN_UNDECODABLE(Rule.UnknownKey);
+        origin = string(ClientDataJSON.stringValue(json, originAt));
+        crossOriginOk = crossOriginAt == 0 || ClientDataJSON.isFalse(json, crossOriginAt);
+        return (Rule.Valid, origin, crossOriginOk);
     }
 
     /// @dev `data` without its first 4 bytes (a revert reason without its selector).

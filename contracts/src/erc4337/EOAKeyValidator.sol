@@ -7,15 +7,12 @@ import {IERC7579Module, IERC7579Validator, MODULE_TYPE_VALIDATOR} from
     "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
-import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 
 /// @title EOAKeyValidator
 /// @notice ERC-7579 validator accepting a secp256k1 signature by one of the account's owners.
 /// @dev The signature (after the account strips the 20-byte validator prefix) is `r ‖ s ‖ v` (65 bytes) over
 /// the raw hash, without an EIP-191 prefix. Malleable (high-s) or malformed signatures fail without reverting.
 contract EOAKeyValidator is IERC7579Validator, IERC165 {
-    using EnumerableSet for EnumerableSet.AddressSet;
-
     error NotInitialized(address account);
     error OwnerAlreadyExists(address owner);
     error OwnerNotFound(address owner);
@@ -24,29 +21,45 @@ contract EOAKeyValidator is IERC7579Validator, IERC165 {
     event OwnerAdded(address indexed account, address indexed owner);
     event OwnerRemoved(address indexed account, address indexed owner);
 
-    mapping(address account => EnumerableSet.AddressSet owners) private _owners;
-    mapping(address account => bool installed) private _installed;
+    /// @dev Head and tail of each account's owner list; also the "installed" mark (a non-zero entry).
+    address private constant SENTINEL = address(1);
+
+    // Each account's owners as a circular singly linked list through SENTINEL, newest first:
+    // `_next[account][SENTINEL]` is the first owner (SENTINEL itself when installed without owners, zero when
+    // not installed), `_next[account][owner]` the owner after `owner`. One storage write per owner plus the
+    // head, where an enumerable set with an "installed" flag costs four for the first owner.
+    mapping(address account => mapping(address owner => address next)) private _next;
 
     /// @notice Marks the module installed for the caller and adds `abi.decode(data, (address[]))` as owners.
     function onInstall(bytes calldata data) external {
-        _installed[msg.sender] = true;
+        mapping(address => address) storage next = _next[msg.sender];
+        address head = next[SENTINEL];
+        if (head == address(0)) head = SENTINEL;
         if (data.length > 0) {
             address[] memory owners = abi.decode(data, (address[]));
             for (uint256 i = 0; i < owners.length; ++i) {
-                _addOwner(owners[i]);
+                address owner = owners[i];
+                _checkNew(next, owner);
+                next[owner] = head;
+                head = owner;
+                emit OwnerAdded(msg.sender, owner);
             }
         }
+        next[SENTINEL] = head;
     }
 
     /// @notice Removes every owner of the caller and forgets it.
     function onUninstall(bytes calldata) external {
-        EnumerableSet.AddressSet storage owners = _owners[msg.sender];
-        while (owners.length() > 0) {
-            address owner = owners.at(owners.length() - 1);
-            owners.remove(owner);
+        mapping(address => address) storage next = _next[msg.sender];
+        address owner = next[SENTINEL];
+        if (owner == address(0)) return;
+        while (owner != SENTINEL) {
+            address following = next[owner];
+            delete next[owner];
             emit OwnerRemoved(msg.sender, owner);
+            owner = following;
         }
-        _installed[msg.sender] = false;
+        delete next[SENTINEL];
     }
 
     function isModuleType(uint256 moduleTypeId) external pure returns (bool) {
@@ -54,27 +67,52 @@ contract EOAKeyValidator is IERC7579Validator, IERC165 {
     }
 
     function isInitialized(address account) external view returns (bool) {
-        return _installed[account];
+        return _next[account][SENTINEL] != address(0);
     }
 
     /// @notice Adds an owner for the calling account, which must have installed this module.
     function addOwner(address owner) external {
-        require(_installed[msg.sender], NotInitialized(msg.sender));
-        _addOwner(owner);
+        mapping(address => address) storage next = _next[msg.sender];
+        address head = next[SENTINEL];
+        require(head != address(0), NotInitialized(msg.sender));
+        _checkNew(next, owner);
+        next[owner] = head;
+        next[SENTINEL] = owner;
+        emit OwnerAdded(msg.sender, owner);
     }
 
     /// @notice Removes an owner of the calling account.
     function removeOwner(address owner) external {
-        require(_owners[msg.sender].remove(owner), OwnerNotFound(owner));
+        mapping(address => address) storage next = _next[msg.sender];
+        require(owner != SENTINEL && next[owner] != address(0), OwnerNotFound(owner));
+        address previous = SENTINEL;
+        while (next[previous] != owner) {
+            previous = next[previous];
+        }
+        next[previous] = next[owner];
+        delete next[owner];
         emit OwnerRemoved(msg.sender, owner);
     }
 
     function isOwnerOf(address account, address owner) external view returns (bool) {
-        return _owners[account].contains(owner);
+        return _isOwner(account, owner);
     }
 
-    function getOwners(address account) external view returns (address[] memory) {
-        return _owners[account].values();
+    /// @notice The owners of `account`, most recently added first.
+    function getOwners(address account) external view returns (address[] memory owners) {
+        mapping(address => address) storage next = _next[account];
+        uint256 count = 0;
+        address owner = next[SENTINEL];
+        if (owner == address(0)) return owners;
+        for (; owner != SENTINEL; owner = next[owner]) {
+            ++count;
+        }
+        owners = new address[](count);
+        owner = next[SENTINEL];
+        for (uint256 i = 0; i < count; ++i) {
+            owners[i] = owner;
+            owner = next[owner];
+        }
     }
 
     function validateUserOp(PackedUserOperation calldata userOp, bytes32 userOpHash) external view returns (uint256) {
@@ -94,14 +132,18 @@ contract EOAKeyValidator is IERC7579Validator, IERC165 {
             || interfaceId == type(IERC7579Module).interfaceId;
     }
 
-    function _isOwnerSignature(address account, bytes32 hash, bytes calldata signature) private view returns (bool) {
-        (address signer, ECDSA.RecoverError recoverError,) = ECDSA.tryRecoverCalldata(hash, signature);
-        return recoverError == ECDSA.RecoverError.NoError && _owners[account].contains(signer);
+    function _isOwner(address account, address owner) private view returns (bool) {
+        return owner != SENTINEL && _next[account][owner] != address(0);
     }
 
-    function _addOwner(address owner) private {
-        require(owner != address(0), ZeroOwner());
-        require(_owners[msg.sender].add(owner), OwnerAlreadyExists(owner));
-        emit OwnerAdded(msg.sender, owner);
+    function _isOwnerSignature(address account, bytes32 hash, bytes calldata signature) private view returns (bool) {
+        (address signer, ECDSA.RecoverError recoverError,) = ECDSA.tryRecoverCalldata(hash, signature);
+        return recoverError == ECDSA.RecoverError.NoError && _isOwner(account, signer);
+    }
+
+    /// @dev An owner can be added: not zero, not the sentinel (address(1) has no known key), not listed yet.
+    function _checkNew(mapping(address => address) storage next, address owner) private view {
+        require(owner != address(0) && owner != SENTINEL, ZeroOwner());
+        require(next[owner] == address(0), OwnerAlreadyExists(owner));
     }
 }

@@ -11,7 +11,6 @@ import {
     MODULE_TYPE_VALIDATOR
 } from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {Initializable} from "@openzeppelin/contracts/proxy/utils/Initializable.sol";
-import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {ERC1271} from "solady/accounts/ERC1271.sol";
 
 import {IMSA} from "./IMSA.sol";
@@ -23,7 +22,6 @@ import {IMSA} from "./IMSA.sol";
 /// and delegatecall modes; ERC-1271 goes through solady's ERC-7739 nested EIP-712 under the domain
 /// `zksync-sso-1271` / `1.0.0`, the inner signature again being `validator ‖ validator-specific payload`.
 contract ModularSmartAccount is IMSA, Account, ERC1271, Initializable {
-    using EnumerableSet for EnumerableSet.AddressSet;
 
     /// @notice The canonical EntryPoint v0.8 (CREATE2 through the deterministic deployer).
     address public constant ENTRY_POINT_V08 = 0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108;
@@ -36,11 +34,17 @@ contract ModularSmartAccount is IMSA, Account, ERC1271, Initializable {
     error LengthMismatch();
     error NoValidatorLeft();
 
+    /// @dev Each module kind is a circular singly linked list through SENTINEL, newest first: `list[SENTINEL]`
+    ///      is the newest module (SENTINEL when empty), `list[module]` the one installed before it. Installing
+    ///      a module writes one new slot (plus the head, already written when the account was created), where
+    ///      an enumerable set writes two or three.
     /// @custom:storage-location erc7201:sso-signer.erc4337.ModularSmartAccount
     struct ModuleStorage {
-        EnumerableSet.AddressSet validators;
-        EnumerableSet.AddressSet executors;
+        mapping(address module => address older) validators;
+        mapping(address module => address older) executors;
     }
+
+    address private constant SENTINEL = address(1);
 
     // keccak256(abi.encode(uint256(keccak256("sso-signer.erc4337.ModularSmartAccount")) - 1)) & ~bytes32(uint256(0xff))
     bytes32 private constant MODULE_STORAGE = 0x192b04963c922691f5d42ad69ed8ecbd8f9b4429d1f66c755f8b8d7718307900;
@@ -65,7 +69,7 @@ contract ModularSmartAccount is IMSA, Account, ERC1271, Initializable {
     {
         if (signature.length < 20) return 1;
         address validator = address(bytes20(signature[:20]));
-        if (!_modules().validators.contains(validator)) return 1;
+        if (!_contains(_modules().validators, validator)) return 1;
         PackedUserOperation memory stripped = userOp;
         stripped.signature = signature[20:];
         return IERC7579Validator(validator).validateUserOp(stripped, userOpHash);
@@ -104,7 +108,7 @@ contract ModularSmartAccount is IMSA, Account, ERC1271, Initializable {
         returns (bytes[] memory)
     {
         require(
-            _modules().executors.contains(msg.sender),
+            _contains(_modules().executors, msg.sender),
             ERC7579Utils.ERC7579UninstalledModule(MODULE_TYPE_EXECUTOR, msg.sender)
         );
         return _execute(mode, executionCalldata);
@@ -137,10 +141,10 @@ contract ModularSmartAccount is IMSA, Account, ERC1271, Initializable {
         external
         onlyEntryPointOrSelf
     {
-        EnumerableSet.AddressSet storage set = _moduleSet(moduleTypeId);
-        require(set.remove(module), ERC7579Utils.ERC7579UninstalledModule(moduleTypeId, module));
+        mapping(address => address) storage list = _moduleList(moduleTypeId);
+        require(_remove(list, module), ERC7579Utils.ERC7579UninstalledModule(moduleTypeId, module));
         // Removing the last validator would lock the account for good.
-        require(moduleTypeId != MODULE_TYPE_VALIDATOR || set.length() > 0, NoValidatorLeft());
+        require(moduleTypeId != MODULE_TYPE_VALIDATOR || list[SENTINEL] != SENTINEL, NoValidatorLeft());
         IERC7579Module(module).onUninstall(deInitData);
         emit ModuleUninstalled(moduleTypeId, module);
     }
@@ -151,17 +155,17 @@ contract ModularSmartAccount is IMSA, Account, ERC1271, Initializable {
         returns (bool)
     {
         if (moduleTypeId != MODULE_TYPE_VALIDATOR && moduleTypeId != MODULE_TYPE_EXECUTOR) return false;
-        return _moduleSet(moduleTypeId).contains(module);
+        return _contains(_moduleList(moduleTypeId), module);
     }
 
-    /// @notice The installed validators, in installation order (until one is removed).
+    /// @notice The installed validators, in installation order.
     function getValidators() external view returns (address[] memory) {
-        return _modules().validators.values();
+        return _values(_modules().validators);
     }
 
-    /// @notice The installed executors.
+    /// @notice The installed executors, in installation order.
     function getExecutors() external view returns (address[] memory) {
-        return _modules().executors.values();
+        return _values(_modules().executors);
     }
 
     function accountId() external pure returns (string memory) {
@@ -182,15 +186,55 @@ contract ModularSmartAccount is IMSA, Account, ERC1271, Initializable {
 
     function _installModule(uint256 moduleTypeId, address module, bytes memory initData) private {
         require(IERC7579Module(module).isModuleType(moduleTypeId), InvalidModule(module));
-        require(_moduleSet(moduleTypeId).add(module), AlreadyInstalled(module));
+        require(_add(_moduleList(moduleTypeId), module), AlreadyInstalled(module));
         IERC7579Module(module).onInstall(initData);
         emit ModuleInstalled(moduleTypeId, module);
     }
 
-    function _moduleSet(uint256 moduleTypeId) private view returns (EnumerableSet.AddressSet storage) {
+    function _moduleList(uint256 moduleTypeId) private view returns (mapping(address => address) storage) {
         if (moduleTypeId == MODULE_TYPE_VALIDATOR) return _modules().validators;
         if (moduleTypeId == MODULE_TYPE_EXECUTOR) return _modules().executors;
         revert ERC7579Utils.ERC7579UnsupportedModuleType(moduleTypeId);
+    }
+
+    function _contains(mapping(address => address) storage list, address module) private view returns (bool) {
+        return module != SENTINEL && list[module] != address(0);
+    }
+
+    /// @dev Adds `module` as the newest; false if it is listed (or is the sentinel).
+    function _add(mapping(address => address) storage list, address module) private returns (bool) {
+        if (module == SENTINEL || list[module] != address(0)) return false;
+        address newest = list[SENTINEL];
+        list[module] = newest == address(0) ? SENTINEL : newest;
+        list[SENTINEL] = module;
+        return true;
+    }
+
+    /// @dev Unlinks `module`; false if it is not listed.
+    function _remove(mapping(address => address) storage list, address module) private returns (bool) {
+        if (!_contains(list, module)) return false;
+        address newer = SENTINEL;
+        while (list[newer] != module) {
+            newer = list[newer];
+        }
+        list[newer] = list[module];
+        delete list[module];
+        return true;
+    }
+
+    /// @dev The listed modules, oldest first (installation order).
+    function _values(mapping(address => address) storage list) private view returns (address[] memory modules) {
+        uint256 count = 0;
+        address module = list[SENTINEL];
+        for (; module != SENTINEL && module != address(0); module = list[module]) {
+            ++count;
+        }
+        modules = new address[](count);
+        module = list[SENTINEL];
+        for (uint256 i = count; i > 0; --i) {
+            modules[i - 1] = module;
+            module = list[module];
+        }
     }
 
     function _modules() private pure returns (ModuleStorage storage $) {
@@ -223,7 +267,7 @@ contract ModularSmartAccount is IMSA, Account, ERC1271, Initializable {
     {
         if (signature.length < 20) return false;
         address validator = address(bytes20(signature[:20]));
-        require(_modules().validators.contains(validator), InvalidModule(validator));
+        require(_contains(_modules().validators, validator), InvalidModule(validator));
         return IERC7579Validator(validator).isValidSignatureWithSender(msg.sender, hash, signature[20:])
             == ERC1271_MAGIC;
     }

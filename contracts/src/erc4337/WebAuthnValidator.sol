@@ -8,8 +8,9 @@ import {IERC7579Module, IERC7579Validator, MODULE_TYPE_VALIDATOR} from
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {Base64} from "solady/utils/Base64.sol";
-import {JSONParserLib} from "solady/utils/JSONParserLib.sol";
 import {P256} from "solady/utils/P256.sol";
+
+import {ClientDataJSON} from "../common/ClientDataJSON.sol";
 
 /// @title WebAuthnValidator
 /// @notice ERC-7579 validator that accepts a WebAuthn (passkey, P-256) assertion over the hash being validated.
@@ -18,8 +19,6 @@ import {P256} from "solady/utils/P256.sol";
 /// Malformed assertions (flags without UP+UV, a type other than webauthn.get, crossOrigin not false) revert;
 /// a wrong challenge, an unknown key or a bad/high-s signature make validation return failure.
 contract WebAuthnValidator is IERC7579Validator, IERC165 {
-    using JSONParserLib for JSONParserLib.Item;
-    using JSONParserLib for string;
     using EnumerableSet for EnumerableSet.AddressSet;
 
     /// @notice Identifies one passkey of an account: the origin it is bound to and its credential ID.
@@ -42,21 +41,21 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
 
     /// @dev UP (bit 0) and UV (bit 2) must both be set.
     bytes1 private constant REQUIRED_FLAGS = 0x05;
-    bytes32 private constant WEBAUTHN_GET = keccak256("webauthn.get");
-    bytes32 private constant JSON_FALSE = keccak256("false");
 
     mapping(string domain => mapping(bytes credentialId => mapping(address account => bytes32[2] key)))
         private _publicKeys;
     mapping(string domain => mapping(bytes credentialId => EnumerableSet.AddressSet accounts)) private _accounts;
-    mapping(address account => uint256 keyCount) private _keyCount;
-    mapping(address account => bool installed) private _installed;
+    // The installed mark (bit 255) and the key count (low bits) share one slot: creating an account writes it
+    // once instead of two cold slots.
+    mapping(address account => uint256 state) private _state;
+    uint256 private constant INSTALLED = 1 << 255;
 
     // ---------------------------------------------------------------- module lifecycle
 
     /// @notice Marks the module installed for the calling account; a non-empty `data` adds its first passkey
     /// `abi.encode(bytes credentialId, bytes32[2] [x, y], string originDomain)`.
     function onInstall(bytes calldata data) external {
-        _installed[msg.sender] = true;
+        _state[msg.sender] |= INSTALLED;
         if (data.length > 0) {
             (bytes memory credentialId, bytes32[2] memory key, string memory domain) =
                 abi.decode(data, (bytes, bytes32[2], string));
@@ -72,7 +71,7 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
                 _removeKey(ids[i].credentialId, ids[i].domain);
             }
         }
-        _installed[msg.sender] = false;
+        _state[msg.sender] &= ~INSTALLED;
     }
 
     function isModuleType(uint256 moduleTypeId) external pure returns (bool) {
@@ -81,14 +80,14 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
 
     /// @notice Whether `account` has installed this validator.
     function isInitialized(address account) external view returns (bool) {
-        return _installed[account];
+        return _state[account] & INSTALLED != 0;
     }
 
     // ---------------------------------------------------------------- key management
 
     /// @notice Adds a passkey for the calling account, which must have installed this module.
     function addValidationKey(bytes calldata credentialId, bytes32[2] calldata key, string calldata domain) external {
-        require(_installed[msg.sender], NotInitialized(msg.sender));
+        require(_state[msg.sender] & INSTALLED != 0, NotInitialized(msg.sender));
         _addKey(credentialId, key, domain);
     }
 
@@ -117,7 +116,7 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
 
     /// @notice How many passkeys `account` has registered.
     function keyCount(address account) external view returns (uint256) {
-        return _keyCount[account];
+        return _state[account] & ~INSTALLED;
     }
 
     // ---------------------------------------------------------------- validation
@@ -143,23 +142,23 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
 
         require(authData[32] & REQUIRED_FLAGS == REQUIRED_FLAGS, InvalidAuthDataFlags(authData[32]));
 
-        JSONParserLib.Item memory root = clientDataJSON.parse();
-        bytes memory challenge = Base64.decode(root.at('"challenge"').value().decodeString());
+        // Strict JSON, no repeated member among the four read (else ParsingFailed()); a missing or non-string
+        // challenge, type or origin reverts ParsingFailed() as solady's decodeString of it did.
+        bytes memory json = bytes(clientDataJSON);
+        (uint256 challengeAt, uint256 typeAt, uint256 originAt, uint256 crossOriginAt) = ClientDataJSON.read(json);
+        bytes memory challenge = Base64.decode(string(_stringMember(json, challengeAt)));
         // Not an early return: the P-256 check below still runs, so estimation with a stub costs what a real
         // signature costs.
         // forge-lint: disable-next-line(unsafe-typecast)
         bool challengeValid = challenge.length == 32 && bytes32(challenge) == hash;
 
-        string memory clientType = root.at('"type"').value().decodeString();
-        require(keccak256(bytes(clientType)) == WEBAUTHN_GET, InvalidClientData("type"));
+        if (!ClientDataJSON.isString(typeAt)) revert ClientDataJSON.ParsingFailed();
+        require(ClientDataJSON.isWebauthnGet(json, typeAt), InvalidClientData("type"));
 
-        string memory origin = root.at('"origin"').value().decodeString();
+        string memory origin = string(_stringMember(json, originAt));
         bytes32[2] memory key = _publicKeys[origin][credentialId][msg.sender];
 
-        JSONParserLib.Item memory crossOrigin = root.at('"crossOrigin"');
-        if (!crossOrigin.isUndefined()) {
-            require(keccak256(bytes(crossOrigin.value())) == JSON_FALSE, InvalidClientData("crossOrigin"));
-        }
+        if (crossOriginAt != 0) require(ClientDataJSON.isFalse(json, crossOriginAt), InvalidClientData("crossOrigin"));
 
         bytes32 message = sha256(bytes.concat(authData, sha256(bytes(clientDataJSON))));
         // solady rejects s > n/2; an absent key is (0, 0), which never verifies.
@@ -174,6 +173,12 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
 
     // ---------------------------------------------------------------- internals
 
+    /// @dev The decoded value of a string member; a missing or non-string member reverts ParsingFailed().
+    function _stringMember(bytes memory json, uint256 span) private pure returns (bytes memory) {
+        if (!ClientDataJSON.isString(span)) revert ClientDataJSON.ParsingFailed();
+        return ClientDataJSON.stringValue(json, span);
+    }
+
     function _addKey(bytes memory credentialId, bytes32[2] memory key, string memory domain) private {
         bytes32[2] storage slot = _publicKeys[domain][credentialId][msg.sender];
         require(slot[0] == 0 && slot[1] == 0, KeyAlreadyExists());
@@ -185,7 +190,7 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
         slot[0] = key[0];
         slot[1] = key[1];
         _accounts[domain][credentialId].add(msg.sender);
-        ++_keyCount[msg.sender];
+        ++_state[msg.sender];
         emit PasskeyCreated(msg.sender, domain, credentialId);
     }
 
@@ -194,7 +199,7 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
         require(slot[0] != 0 || slot[1] != 0, KeyNotFound(domain, credentialId, msg.sender));
         delete _publicKeys[domain][credentialId][msg.sender];
         _accounts[domain][credentialId].remove(msg.sender);
-        --_keyCount[msg.sender];
+        --_state[msg.sender];
         emit PasskeyRemoved(msg.sender, domain, credentialId);
     }
 }

@@ -73,6 +73,46 @@ contract EOAKeyValidatorTest is PasskeyTestBase {
         validator.addOwner(second);
     }
 
+    function testOwnerListOrderRemovalAndUninstall() public {
+        address first = VM.addr(OWNER_KEY);
+        address b = VM.addr(OWNER_KEY + 2);
+        address c = VM.addr(OWNER_KEY + 3);
+        validator.addOwner(b);
+        validator.addOwner(c);
+        address[] memory owners = validator.getOwners(address(this));
+        check(owners.length == 3 && owners[0] == c && owners[1] == b && owners[2] == first, "newest first");
+        validator.removeOwner(b); // from the middle of the list
+        owners = validator.getOwners(address(this));
+        check(owners.length == 2 && owners[0] == c && owners[1] == first, "middle removal");
+        check(validator.isOwnerOf(address(this), first) && !validator.isOwnerOf(address(this), b), "membership");
+        VM.expectRevert(abi.encodeWithSelector(EOAKeyValidator.OwnerNotFound.selector, b));
+        validator.removeOwner(b);
+        // address(1) marks the list's ends: never an owner, never removable.
+        check(!validator.isOwnerOf(address(this), address(1)), "sentinel is an owner");
+        VM.expectRevert(abi.encodeWithSelector(EOAKeyValidator.OwnerNotFound.selector, address(1)));
+        validator.removeOwner(address(1));
+        VM.expectRevert(abi.encodeWithSelector(EOAKeyValidator.ZeroOwner.selector));
+        validator.addOwner(address(1));
+        validator.addOwner(b); // re-added after removal
+        check(validator.getOwners(address(this)).length == 3, "re-added");
+
+        validator.onUninstall("");
+        check(!validator.isInitialized(address(this)), "still initialized");
+        check(validator.getOwners(address(this)).length == 0, "owners left");
+        check(!validator.isOwnerOf(address(this), first), "owner left");
+        // Installed without owners: initialized, empty, and owners can be added.
+        validator.onInstall("");
+        check(validator.isInitialized(address(this)), "not initialized");
+        check(validator.getOwners(address(this)).length == 0, "phantom owner");
+        validator.addOwner(first);
+        check(validator.isOwnerOf(address(this), first), "owner after empty install");
+        // Installing again keeps the owners and adds the new ones.
+        address[] memory more = new address[](1);
+        more[0] = c;
+        validator.onInstall(abi.encode(more));
+        check(validator.getOwners(address(this)).length == 2, "reinstall");
+    }
+
     function testAccountDispatchesToTheEoaValidator() public {
         WebAuthnValidator passkeyValidator = new WebAuthnValidator();
         EOAKeyValidator eoa = new EOAKeyValidator();

@@ -131,6 +131,30 @@ contract ModularSmartAccountTest is PasskeyTestBase {
         account.execute(bytes32(uint256(0xfe) << 248), "");
     }
 
+    function testModuleListKeepsInstallationOrder() public {
+        WebAuthnValidator second = new WebAuthnValidator();
+        WebAuthnValidator third = new WebAuthnValidator();
+        VM.prank(EP);
+        account.installModule(1, address(second), "");
+        VM.prank(EP);
+        account.installModule(1, address(third), "");
+        address[] memory list = account.getValidators();
+        check(list.length == 3 && list[0] == address(validator), "first");
+        check(list[1] == address(second) && list[2] == address(third), "installation order");
+        VM.prank(EP);
+        account.uninstallModule(1, address(second), ""); // from the middle
+        list = account.getValidators();
+        check(list.length == 2 && list[0] == address(validator) && list[1] == address(third), "after removal");
+        check(!account.isModuleInstalled(1, address(second), ""), "removed validator installed");
+        check(!account.isModuleInstalled(1, address(1), ""), "sentinel installed");
+        VM.prank(EP);
+        VM.expectRevert(
+            abi.encodeWithSelector(ERC7579Utils.ERC7579UninstalledModule.selector, uint256(1), address(second))
+        );
+        account.uninstallModule(1, address(second), "");
+        check(account.getExecutors().length == 0, "executors");
+    }
+
     function testModuleConfiguration() public {
         WebAuthnValidator second = new WebAuthnValidator();
         VM.prank(EP);
