@@ -16,7 +16,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer._errors import ConfigurationError, StateError
+from sso_signer._errors import ConfigurationError, SsoSignerError, StateError
 
 if TYPE_CHECKING:
     from sso_signer.erc4337 import BundlerClient
@@ -27,6 +27,7 @@ __all__ = [
     "AccountNotFound",
     "EraNeedsZkSyncNode",
     "MissingBundlerUrl",
+    "accounts_that_removed",
     "counterfactual_salt",
     "erc4337_account",
     "erc4337_accounts_of",
@@ -96,10 +97,15 @@ def erc4337_account(
         return MsaPasskeyAccount.at(
             address, deployment=deployment, eth=eth, bundler=bundler, credential=passkey, provider=provider
         )
+    # Registered nowhere. If an account dropped this passkey, its own counterfactual account is a stranger
+    # (or is that account): computing and creating it would silently move the user's funds elsewhere.
+    dropped = accounts_that_removed(eth, deployment.webauthn_validator, passkey.origin, passkey.credential_id)
+    if dropped:
+        raise _removed_key(passkey, dropped)
     from sso_signer.erc4337 import FactoryCallFailed
 
     try:
-        return MsaPasskeyAccount.counterfactual(
+        account = MsaPasskeyAccount.counterfactual(
             deployment=deployment,
             eth=eth,
             bundler=bundler,
@@ -112,8 +118,56 @@ def erc4337_account(
         # removed), so the validator cannot name it and the factory refuses to create it again.
         raise AccountNotFound(
             f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} is registered to no account "
-            f"on this chain, and its counterfactual account cannot be created ({exc}); pass --address"
+            f"on this chain, and its counterfactual account cannot be created ({exc}): it most likely exists "
+            "and no longer lists this passkey among its owners; pass --address ACCOUNT to use an account "
+            "this passkey still controls"
         ) from exc
+    if eth.get_code(account.address):
+        raise _removed_key(passkey, [account.address])
+    return account
+
+
+def _removed_key(passkey: Any, accounts: list[str]) -> AccountNotFound:
+    named = ", ".join(accounts)
+    return AccountNotFound(
+        f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} is not among the owners of "
+        f"{named}: it was removed from {'that account' if len(accounts) == 1 else 'those accounts'}, so "
+        "the key file no longer controls it. Sign with one of its remaining passkeys, or pass --address "
+        "ACCOUNT for an account this passkey still controls; no new account is computed for it"
+    )
+
+
+def accounts_that_removed(eth: EthClient, validator: str, origin: str, credential_id: bytes) -> list[str]:
+    """The accounts that removed the passkey ``(origin, credential_id)`` and do not list it again.
+
+    Read from the validator's ``PasskeyRemoved`` events (both SSO validators emit it) from the earliest block.
+    A node that refuses so wide a log query yields ``[]``: this is a guard, not the source of truth.
+    """
+    from sso_signer.rpc import RpcError
+    from sso_signer.sso import PASSKEY_REMOVED_TOPIC, checksum_address, get_account_key
+
+    try:
+        logs = eth.get_logs(address=validator, topics=[PASSKEY_REMOVED_TOPIC])
+    except RpcError:
+        return []
+    accounts: list[str] = []
+    for log in logs:
+        try:
+            logged_origin, logged_id = abi_decode(["string", "bytes"], log.data)
+        except (DecodingError, ValueError, OverflowError, UnicodeDecodeError):
+            continue
+        if logged_origin != origin or bytes(logged_id) != bytes(credential_id) or len(log.topics) < 2:
+            continue
+        account = checksum_address("0x" + log.topics[1][-20:].hex())
+        if account in accounts:
+            continue
+        try:
+            still = get_account_key(eth, validator, origin, credential_id, account)
+        except SsoSignerError:
+            still = None
+        if still is None:
+            accounts.append(account)
+    return accounts
 
 
 def require_zksync_node(eth: EthClient) -> None:

@@ -300,9 +300,20 @@ def _era_account(
     if address is None:
         address = find_account(ctx.client, network.passkey_validator, passkey.origin, passkey.credential_id)
     if address is None:
+        from sso_signer.cli._accounts import accounts_that_removed
+
+        dropped = accounts_that_removed(
+            ctx.client, network.passkey_validator, passkey.origin, passkey.credential_id
+        )
+        removed = (
+            f"; it was removed from {', '.join(dropped)} (not among its owners any more): sign with one of "
+            "that account's remaining passkeys, or pass --address ACCOUNT"
+            if dropped
+            else ""
+        )
         raise AccountNotFound(
             f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} has no Era account on chain "
-            f"{network.chain_id} (validator {network.passkey_validator})"
+            f"{network.chain_id} (validator {network.passkey_validator}){removed}"
         )
     return EraAccount.from_passkey(
         ctx.client, network, address, passkey, provider=_provider(args, passkey, ctx)
@@ -474,28 +485,46 @@ def cmd_account_add_passkey(args: argparse.Namespace, out: Reporter) -> None:
 
 
 def cmd_account_remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
-    """Remove a passkey from the account, in a transaction signed by the current passkey."""
+    """Remove a passkey from the account, in a transaction signed by the current passkey.
+
+    Refused (``RemovalWouldLockAccount``) when nothing else could sign for the account afterwards, unless
+    ``--force``; removing the passkey ``--key`` signs with is allowed while others remain, with a warning.
+    """
     from sso_signer._codec import b64url_decode
-    from sso_signer.sso import remove_passkey_calldata
 
     passkey = load_passkey(args)
     credential_id = b64url_decode(args.credential_id, field="--credential-id")
     origin = args.origin or passkey.origin
-    calldata = remove_passkey_calldata(credential_id, origin)
     ctx = ChainContext.from_args(args)
     try:
-        kind, address, tx = _change_passkeys(
-            args,
-            ctx,
-            passkey,
-            calldata,
-            lambda era: era.remove_passkey(credential_id, origin, timeout=args.timeout),
-        )
+        kind = _kind(args, ctx)
+        if kind == "era":
+            from sso_signer.cli._accounts import require_zksync_node
+
+            require_zksync_node(ctx.client)
+            account = _era_account(args, ctx, passkey, args.address)
+            address = account.address
+            receipt = account.remove_passkey(credential_id, origin, force=args.force, timeout=args.timeout)
+            tx = receipt.transaction_hash
+        else:
+            msa = _msa(args, ctx, passkey, args.address)
+            address = msa.address
+            result = msa.remove_passkey(credential_id, origin, force=args.force, timeout=args.timeout)
+            tx = result.receipt.transaction_hash
+        signing_key = bytes(credential_id) == bytes(passkey.credential_id) and origin == passkey.origin
+        if signing_key:
+            out.warn(
+                "the removed passkey is the one --key signs with: that key file no longer controls "
+                f"{address}; use one of the account's other passkeys from now on"
+            )
+        if args.force:
+            out.warn(f"--force: if that was the last way in, {address} is now locked for good")
         out.result(
             {
                 "kind": kind,
                 "account": address,
                 "removed_credential_id": args.credential_id,
+                "signing_key_removed": signing_key,
                 "transaction": tx,
             },
             summary=f"passkey {args.credential_id[:16]}… removed from {address}",
@@ -806,7 +835,11 @@ def build_parser() -> argparse.ArgumentParser:
     a_add.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
     a_add.set_defaults(func=cmd_account_add_passkey)
     a_remove = acct.add_parser(
-        "remove-passkey", parents=[common, chain, keys, account], help="remove a passkey (signed by --key)"
+        "remove-passkey",
+        parents=[common, chain, keys, account],
+        help="remove a passkey (signed by --key); refuses to remove the last way in unless --force",
+        description="Remove a passkey from the account. Refused when no other passkey, owner or validator "
+        "could sign for the account afterwards (that would lock it for good), unless --force.",
     )
     a_remove.add_argument(
         "--credential-id",
@@ -814,6 +847,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="base64url credential id to remove (write --credential-id=ID: an id may start with '-')",
     )
     a_remove.add_argument("--origin", help="its origin (default: the signing passkey's)")
+    a_remove.add_argument(
+        "--force",
+        action="store_true",
+        help="remove it even if it is the account's last way in (no other passkey, owner or validator): "
+        "the account is then locked for good and its funds are lost",
+    )
     a_remove.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
     a_remove.set_defaults(func=cmd_account_remove_passkey)
 
