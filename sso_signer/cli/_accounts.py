@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode as abi_decode
@@ -21,7 +23,7 @@ from sso_signer._errors import ConfigurationError, SsoSignerError, StateError
 if TYPE_CHECKING:
     from sso_signer.erc4337 import BundlerClient
     from sso_signer.rpc import EthClient
-    from sso_signer.sso import MsaDeployment, MsaPasskeyAccount
+    from sso_signer.sso import InsufficientBalance, MsaDeployment, MsaPasskeyAccount
 
 __all__ = [
     "AccountNotFound",
@@ -31,6 +33,8 @@ __all__ = [
     "counterfactual_salt",
     "erc4337_account",
     "erc4337_accounts_of",
+    "insufficient_prefund",
+    "prefund_explained",
     "require_zksync_node",
 ]
 
@@ -185,3 +189,75 @@ def require_zksync_node(eth: EthClient) -> None:
             "this node is not a ZKsync node (zks_L1ChainId failed): Era 0x71 transactions need anvil-zksync "
             "or ZKsync Era; on plain anvil use the ERC-4337 account (--kind erc4337)"
         ) from exc
+
+
+@contextlib.contextmanager
+def prefund_explained(account: MsaPasskeyAccount, calls: Sequence[tuple[str, int, bytes]]) -> Iterator[None]:
+    """Turn a bundler's bare ``AA21 didn't pay prefund`` into how much is there and how much is needed.
+
+    Raises:
+        InsufficientBalance: In place of ``InsufficientPrefund`` raised inside the block.
+    """
+    from sso_signer.erc4337 import InsufficientPrefund
+
+    try:
+        yield
+    except InsufficientPrefund as exc:
+        raise insufficient_prefund(account, calls, exc) from exc
+
+
+def insufficient_prefund(
+    account: MsaPasskeyAccount, calls: Sequence[tuple[str, int, bytes]], cause: Exception
+) -> InsufficientBalance:
+    """The balance, the EntryPoint deposit and the operation's maximum cost, as an ``InsufficientBalance``.
+
+    The maximum cost (what the EntryPoint takes as prefund) is the sum of the gas limits times
+    ``maxFeePerGas``; the limits come from an estimate run as if the account were funded (a state override),
+    since the real estimate is what failed.
+    """
+    from sso_signer.cli._context import format_ether
+    from sso_signer.sso import InsufficientBalance
+
+    address = account.address
+    balance = account.eth.get_balance(address)
+    try:
+        deposit = account.entry_point.balance_of(address)
+    except SsoSignerError:
+        deposit = 0
+    value = sum(int(call[1]) for call in calls)
+    prefund: int | None = None
+    detail = ""
+    try:
+        zero = {"call_gas_limit": 0, "verification_gas_limit": 0, "pre_verification_gas": 0}
+        draft = account.build_user_operation(list(calls), gas=zero)
+        estimate = account.bundler.estimate_user_operation_gas(
+            draft.replace(signature=account.stub_signature()),
+            state_override={address: {"balance": hex(10**30)}},
+        )
+        op = estimate.apply(draft)
+        prefund = op.required_prefund
+        gas = prefund // op.max_fee_per_gas if op.max_fee_per_gas else 0
+        detail = f" ({gas} gas of limits × maxFeePerGas {op.max_fee_per_gas} wei)"
+    except SsoSignerError:
+        prefund = None  # the bundler cannot say either: report what is known
+    if prefund is None:
+        return InsufficientBalance(
+            f"{address} cannot pay for the UserOperation (AA21: {cause}): it holds {format_ether(balance)} "
+            f"and an EntryPoint deposit of {format_ether(deposit)}; the operation needs its maximum gas cost "
+            f"plus {format_ether(value)} sent. Fund it: send ETH to {address} (or depositTo it on the "
+            "EntryPoint)",
+            account=address,
+            required=value,
+            available=balance,
+        )
+    required = max(prefund - deposit, 0) + value
+    return InsufficientBalance(
+        f"{address} cannot pay for the UserOperation: it holds {format_ether(balance)} (EntryPoint deposit "
+        f"{format_ether(deposit)}) and the operation needs {format_ether(required)}: a prefund of up to "
+        f"{format_ether(prefund)}{detail} plus {format_ether(value)} sent. Fund it with at least "
+        f"{format_ether(max(required - balance, 0))}: send ETH to {address} (or depositTo it on the "
+        "EntryPoint)",
+        account=address,
+        required=required,
+        available=balance,
+    )

@@ -7,10 +7,14 @@ passphrase and a deployer private key are read from environment variables the us
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import math
 import os
+import pathlib
 import re
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
@@ -37,6 +41,8 @@ __all__ = [
     "MissingDeployerKey",
     "MissingPasskeyFile",
     "MissingRpcUrl",
+    "check_out_path",
+    "key_file_warnings",
     "load_passkey",
     "load_passkey_file",
     "parse_data",
@@ -99,6 +105,103 @@ def parse_data(text: str | None) -> bytes:
         return bytes.fromhex(body)
     except ValueError as exc:
         raise CliUsageError(f"--data: expected 0x-hex bytes, got {text[:20]!r}…") from exc
+
+
+def check_out_path(path: str, option: str = "--out") -> None:
+    """Check, before any work is done, that ``path`` can be written as a file.
+
+    Raises:
+        CliUsageError: If it is a directory, its directory is missing or not a directory, or the directory
+            is not writable (the file is written next to it and then renamed).
+    """
+    target = pathlib.Path(path)
+    parent = target.parent
+    if not str(path).strip():
+        raise CliUsageError(f"{option}: empty path")
+    if target.is_dir():
+        raise CliUsageError(f"{option} {path}: is a directory; give a file path")
+    if not parent.exists():
+        raise CliUsageError(f"{option} {path}: directory {parent} does not exist (create it first)")
+    if not parent.is_dir():
+        raise CliUsageError(f"{option} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CliUsageError(f"{option} {path}: directory {parent} is not writable")
+    if target.exists() and not target.is_file():
+        raise CliUsageError(f"{option} {path}: exists and is not a regular file")
+
+
+@contextlib.contextmanager
+def writing(path: str, option: str = "--out") -> Iterator[None]:
+    """Report a failed write of ``path`` (disk full, permissions changed meanwhile) as a typed error.
+
+    Raises:
+        CliUsageError: In place of the ``OSError`` raised inside the block.
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise CliUsageError(f"{option} {path}: cannot write ({exc.strerror or type(exc).__name__})") from exc
+
+
+def key_file_warnings(args: argparse.Namespace) -> list[str]:
+    """Warnings for key files that group or others may read or write (``--key``, ``SSO_SIGNER_KEY``,
+    ``--new-key``): whoever reads an unencrypted key file can sign as the passkey.
+
+    Only warned, not refused: a shared CI runner may have its reasons; ``chmod 600`` silences it.
+    """
+    paths = []
+    if hasattr(args, "key"):
+        paths.append(("--key", getattr(args, "key", None) or os.environ.get(ENV_KEY)))
+    paths.append(("--new-key", getattr(args, "new_key", None)))
+    warnings = []
+    for option, path in paths:
+        if not path:
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except (OSError, ValueError):
+            continue  # loading it reports the problem
+        exposed = stat.S_IMODE(mode) & 0o066
+        if stat.S_ISREG(mode) and exposed:
+            who = " and ".join(w for w, bits in (("group", 0o060), ("others", 0o006)) if exposed & bits)
+            warnings.append(
+                f"{option} {path} is accessible to {who} (mode {stat.S_IMODE(mode):04o}): anyone who can "
+                f"read it can sign as this passkey; run chmod 600 {path}"
+            )
+    return warnings
+
+
+def port_number(text: str) -> int:
+    """argparse type of ``--port``: 1-65535."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r:.40}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {value}")
+    return value
+
+
+def chain_id_number(text: str) -> int:
+    """argparse type of ``--chain-id``: a positive integer below 2**64 (what EIP-155 nodes accept)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r:.40}") from None
+    if not 1 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"expected a chain id in [1, 2**64), got {text:.40}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """argparse type of ``--timeout``: a finite positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r:.40}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds, got {text!r:.40}")
+    return value
 
 
 def format_ether(wei: int) -> str:

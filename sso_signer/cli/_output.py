@@ -38,6 +38,9 @@ class ExitCode(enum.IntEnum):
     REMOTE = 4
     #: Interrupted with Ctrl-C.
     INTERRUPTED = 130
+    #: stdout was closed before the output was written (``| head -1``): stopped quietly, the status of a
+    #: process ended by SIGPIPE.
+    BROKEN_PIPE = 141
 
 
 class CliUsageError(InvalidInputError):
