@@ -114,20 +114,26 @@ def check_out_path(path: str, option: str = "--out") -> None:
         CliUsageError: If it is a directory, its directory is missing or not a directory, or the directory
             is not writable (the file is written next to it and then renamed).
     """
-    target = pathlib.Path(path)
-    parent = target.parent
     if not str(path).strip():
         raise CliUsageError(f"{option}: empty path")
+    try:
+        _check_writable_file(pathlib.Path(path), f"{option} {path}")
+    except OSError as exc:  # a name too long, a loop of links, ...
+        raise CliUsageError(f"{option} {path:.80}: {exc.strerror or type(exc).__name__}") from exc
+
+
+def _check_writable_file(target: pathlib.Path, what: str) -> None:
+    parent = target.parent
     if target.is_dir():
-        raise CliUsageError(f"{option} {path}: is a directory; give a file path")
+        raise CliUsageError(f"{what}: is a directory; give a file path")
     if not parent.exists():
-        raise CliUsageError(f"{option} {path}: directory {parent} does not exist (create it first)")
+        raise CliUsageError(f"{what}: directory {parent} does not exist (create it first)")
     if not parent.is_dir():
-        raise CliUsageError(f"{option} {path}: {parent} is not a directory")
+        raise CliUsageError(f"{what}: {parent} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise CliUsageError(f"{option} {path}: directory {parent} is not writable")
+        raise CliUsageError(f"{what}: directory {parent} is not writable")
     if target.exists() and not target.is_file():
-        raise CliUsageError(f"{option} {path}: exists and is not a regular file")
+        raise CliUsageError(f"{what}: exists and is not a regular file")
 
 
 @contextlib.contextmanager
