@@ -21,6 +21,8 @@ from sso_signer.cli._context import (
     ChainContext,
     chain_id_number,
     check_out_path,
+    check_passkey_scope,
+    check_text_arguments,
     format_ether,
     key_file_warnings,
     load_passkey,
@@ -184,6 +186,7 @@ def cmd_passkey_create(args: argparse.Namespace, out: Reporter) -> None:
     from sso_signer.webauthn import HeadlessPasskey
 
     check_out_path(args.out)
+    check_passkey_scope(args.rp_id, args.origin)
     passkey = HeadlessPasskey.generate(rp_id=args.rp_id, origin=args.origin, user_name=args.user_name)
     passphrase = passphrase_from_env(args)
     with writing(args.out):
@@ -970,6 +973,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporter = Reporter(json_mode=bool(args.json), debug=bool(args.debug))
     func: Command = args.func
     try:
+        check_text_arguments(args)
         for warning in key_file_warnings(args):
             reporter.warn(warning)
         func(args, reporter)

@@ -210,6 +210,57 @@ def seconds(text: str) -> float:
     return value
 
 
+#: Options that name files: any bytes the OS allows (a non-UTF-8 name arrives surrogate-escaped).
+PATH_OPTIONS = frozenset({"key", "new_key", "out", "deployment", "store"})
+
+
+def check_text_arguments(args: argparse.Namespace) -> None:
+    """Refuse option values that are not valid UTF-8 text (file names excepted).
+
+    Such bytes reach Python surrogate-escaped and would fail deep inside (JSON, ABI encoding, hashing).
+
+    Raises:
+        CliUsageError: Naming the first such option.
+    """
+    for name, value in vars(args).items():
+        if isinstance(value, str) and name not in PATH_OPTIONS:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                option = "--" + name.replace("_", "-")
+                raise CliUsageError(f"{option}: not valid UTF-8 text") from None
+
+
+def check_passkey_scope(rp_id: str, origin: str) -> None:
+    """Check ``--rp-id`` / ``--origin`` of a new passkey the way a relying party will (WebAuthn §5.1.4.1:
+    the rp id is the origin's host or a registrable suffix of it), so no key file is made that no relying
+    party or validator can ever accept.
+
+    Raises:
+        CliUsageError: If the rp id is empty, the origin is not ``http(s)://host[:port]``, or the rp id does
+            not cover the origin's host.
+    """
+    from urllib.parse import urlsplit
+
+    if not rp_id or rp_id != rp_id.strip().lower() or "/" in rp_id or ":" in rp_id:
+        raise CliUsageError(
+            f"--rp-id {rp_id!r}: expected a lower-case domain such as localhost or example.org"
+        )
+    try:
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise CliUsageError(f"--origin {origin!r}: not an origin ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/") or parts.query:
+        raise CliUsageError(f"--origin {origin!r}: expected http(s)://host[:port], e.g. https://app.example")
+    if host != rp_id and not host.endswith("." + rp_id):
+        raise CliUsageError(
+            f"--rp-id {rp_id} does not cover --origin {origin}: the rp id must be the origin's host or a "
+            "parent domain of it"
+        )
+
+
 def format_ether(wei: int) -> str:
     """``1.5 ETH`` style rendering of a wei amount (exact, trailing zeros trimmed)."""
     text = f"{Decimal(wei) / Decimal(10**18):f}"
@@ -244,13 +295,14 @@ def load_passkey_file(path: str, passphrase_env: str | None = None) -> HeadlessP
 
     passphrase = None
     if passphrase_env:
-        passphrase = os.environ.get(passphrase_env)
-        if passphrase is None:
+        value = os.environ.get(passphrase_env)
+        if value is None:
             raise CliUsageError(f"{passphrase_env}: that environment variable is not set")
+        passphrase = _secret_bytes(value)
     return HeadlessPasskey.load(path, passphrase=passphrase)
 
 
-def passphrase_from_env(args: argparse.Namespace) -> str | None:
+def passphrase_from_env(args: argparse.Namespace) -> bytes | None:
     """The passphrase from the environment variable named by ``--passphrase-env`` (default
     ``SSO_SIGNER_PASSPHRASE``), or ``None`` if that variable is unset.
 
@@ -262,8 +314,14 @@ def passphrase_from_env(args: argparse.Namespace) -> str | None:
         value = os.environ.get(name)
         if value is None:
             raise CliUsageError(f"--passphrase-env {name}: that environment variable is not set")
-        return value
-    return os.environ.get(ENV_PASSPHRASE)
+        return _secret_bytes(value)
+    value = os.environ.get(ENV_PASSPHRASE)
+    return None if value is None else _secret_bytes(value)
+
+
+def _secret_bytes(value: str) -> bytes:
+    # The variable's bytes exactly (a non-UTF-8 value arrives surrogate-escaped), never a decoding error.
+    return value.encode("utf-8", "surrogateescape")
 
 
 def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAccount, str]:

@@ -461,3 +461,81 @@ def test_subprocess_failures_are_reports_with_documented_codes(args: list[str]) 
     assert done.returncode in DOCUMENTED - {0}
     assert "Traceback" not in done.stderr
     assert json.loads(done.stdout)["error"]["type"] in ERROR_NAMES
+
+
+def _cli_bytes(*args: bytes, env: dict[bytes, bytes] | None = None) -> subprocess.CompletedProcess[bytes]:
+    # Arguments as raw bytes, as a shell passes $'\xff': not always valid UTF-8.
+    environment = {k.encode(): v.encode() for k, v in _env().items()}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable.encode(), b"-m", b"sso_signer.cli", *args, b"--json"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_option_values_that_are_not_utf8_are_usage_errors(key: Path) -> None:
+    for args in (
+        [b"sign-message", b"--key", bytes(key), b"--message", b"\xff"],
+        [b"account", b"remove-passkey", b"--key", bytes(key), b"--credential-id=AAAA", b"--origin", b"\xfe"],
+        [b"passkey", b"create", b"--out", bytes(key) + b".2", b"--user-name", b"\xff"],
+    ):
+        done = _cli_bytes(*args)
+        assert done.returncode == ExitCode.USAGE, (args, done.stdout, done.stderr)
+        assert b"Traceback" not in done.stderr
+        assert b"not valid UTF-8" in done.stdout
+
+
+def test_a_file_name_that_is_not_utf8_is_fine(tmp_path: Path) -> None:
+    done = _cli_bytes(b"passkey", b"create", b"--out", bytes(tmp_path) + b"/k\xff.pem")
+    assert done.returncode == ExitCode.OK, done.stdout
+    assert (Path(os.fsdecode(bytes(tmp_path) + b"/k\xff.pem"))).exists()
+
+
+def test_a_passphrase_that_is_not_utf8_round_trips(tmp_path: Path) -> None:
+    out = str(tmp_path / "enc.pem").encode()
+    env = {b"PASS": b"\xff\xfe secret"}
+    created = _cli_bytes(b"passkey", b"create", b"--out", out, b"--passphrase-env", b"PASS", env=env)
+    assert created.returncode == ExitCode.OK, created.stdout
+    assert json.loads(created.stdout)["encrypted"] is True
+    # Loading needs the same bytes: a wrong passphrase is WrongPassphrase, the right one gets past loading.
+    wrong = _cli_bytes(b"account", b"show", b"--key", out, env={b"SSO_SIGNER_PASSPHRASE": b"\xff"})
+    assert json.loads(wrong.stdout)["error"]["type"] == "WrongPassphrase"
+    right = _cli_bytes(b"account", b"show", b"--key", out, env={b"SSO_SIGNER_PASSPHRASE": b"\xff\xfe secret"})
+    assert json.loads(right.stdout)["error"]["type"] == "MissingRpcUrl"
+
+
+@pytest.mark.parametrize(
+    ("rp_id", "origin"),
+    [
+        ("", "http://localhost:5173"),
+        ("localhost", ""),
+        ("localhost", "localhost:5173"),
+        ("localhost", "ftp://localhost"),
+        ("example.org", "https://example.com"),
+        ("example.org", "https://notexample.org"),
+        ("localhost", "http://localhost:99999"),
+        ("localhost", "http://localhost/path"),
+        ("Example.org", "https://example.org"),
+    ],
+)
+def test_a_passkey_no_relying_party_could_accept_is_not_created(
+    tmp_path: Path, rp_id: str, origin: str
+) -> None:
+    out = tmp_path / "k.pem"
+    error = _json("passkey", "create", "--out", str(out), "--rp-id", rp_id, "--origin", origin, code=2)[
+        "error"
+    ]
+    assert error["type"] == "CliUsageError"
+    assert not out.exists()
+
+
+def test_subdomain_origins_are_covered_by_their_parent_rp_id(tmp_path: Path) -> None:
+    made = _json(
+        "passkey", "create", "--out", str(tmp_path / "k.pem"),
+        "--rp-id", "example.org", "--origin", "https://app.example.org:8443", code=0,
+    )  # fmt: skip
+    assert made["origin"] == "https://app.example.org:8443"
