@@ -177,26 +177,24 @@ def key_file_warnings(args: argparse.Namespace) -> list[str]:
     return warnings
 
 
-def port_number(text: str) -> int:
-    """argparse type of ``--port``: 1-65535."""
+def _integer_in(text: str, low: int, high: int, what: str) -> int:
     try:
         value = int(text, 10)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {text!r:.40}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {value}")
+        value = low - 1  # not a decimal integer: reported as out of range, with the text as given
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r:.40}")
     return value
+
+
+def port_number(text: str) -> int:
+    """argparse type of ``--port``: 1-65535."""
+    return _integer_in(text, 1, 65535, "a port number 1-65535")
 
 
 def chain_id_number(text: str) -> int:
     """argparse type of ``--chain-id``: a positive integer below 2**64 (what EIP-155 nodes accept)."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r:.40}") from None
-    if not 1 <= value < 2**64:
-        raise argparse.ArgumentTypeError(f"expected a chain id in [1, 2**64), got {text:.40}")
-    return value
+    return _integer_in(text, 1, 2**64 - 1, "a chain id in [1, 2**64)")
 
 
 def seconds(text: str) -> float:

@@ -95,6 +95,14 @@ def funded_account(sso_stack: LocalErc4337Stack, tmp_path: Path) -> tuple[list[s
     return common, address, credential_id
 
 
+def _add_second_passkey(common: list[str], tmp_path: Path) -> tuple[Path, str]:
+    """A new key file, registered on the account by the first passkey; returns it and its credential id."""
+    other = tmp_path / "other.pem"
+    other_id = str(_json("passkey", "create", "--out", str(other))["credential_id"])
+    _json("account", "add-passkey", *common, "--new-key", str(other))
+    return other, other_id
+
+
 @pytest.mark.chain
 @pytest.mark.bundler
 def test_cli_refuses_to_remove_the_last_passkey(
@@ -118,9 +126,7 @@ def test_removing_the_signing_passkey_says_the_key_file_no_longer_controls_the_a
     funded_account: tuple[list[str], str, str], sso_stack: LocalErc4337Stack, tmp_path: Path
 ) -> None:
     common, address, credential_id = funded_account
-    other = tmp_path / "other.pem"
-    other_id = _json("passkey", "create", "--out", str(other))["credential_id"]
-    _json("account", "add-passkey", *common, "--new-key", str(other))
+    other, other_id = _add_second_passkey(common, tmp_path)
     removed = _json("account", "remove-passkey", *common, f"--credential-id={credential_id}")
     assert removed["signing_key_removed"] is True
     assert any("no longer controls" in w for w in removed["warnings"])
@@ -141,9 +147,7 @@ def test_a_removed_added_key_does_not_create_its_own_counterfactual_account(
     funded_account: tuple[list[str], str, str], sso_stack: LocalErc4337Stack, tmp_path: Path
 ) -> None:
     common, address, _ = funded_account
-    other = tmp_path / "other.pem"
-    other_id = _json("passkey", "create", "--out", str(other))["credential_id"]
-    _json("account", "add-passkey", *common, "--new-key", str(other))
+    other, other_id = _add_second_passkey(common, tmp_path)
     _json("account", "remove-passkey", *common, f"--credential-id={other_id}")
     with_other = [*common[:2], "--key", str(other), *common[4:]]
     # Its counterfactual account is another, empty one: the CLI says which account dropped it instead.
