@@ -19,19 +19,27 @@ from sso_signer._codec import b64url_encode
 from sso_signer.cli._context import (
     ENV_DEPLOYMENT,
     ChainContext,
+    chain_id_number,
+    check_out_path,
+    check_passkey_scope,
+    check_text_arguments,
     format_ether,
+    key_file_warnings,
     load_passkey,
     parse_data,
     parse_wei,
     passphrase_from_env,
+    port_number,
     resolve_deployer,
+    seconds,
+    writing,
 )
 from sso_signer.cli._errors import NodeExited
 from sso_signer.cli._output import CliUsageError, ExitCode, Reporter, exit_code_for
 
 if TYPE_CHECKING:
     from sso_signer.erc4337 import BundlerClient
-    from sso_signer.rpc import Receipt
+    from sso_signer.rpc import Receipt, TransactionRejected
     from sso_signer.sso import EraAccount
 
 __all__ = ["build_parser", "main"]
@@ -70,6 +78,7 @@ def cmd_node_start(args: argparse.Namespace, out: Reporter) -> None:
     if args.with_bundler:
         if kind != "anvil":
             raise CliUsageError("--with-bundler runs the ERC-4337 stack on anvil (use --kind anvil)")
+        check_out_path(args.out)  # before minutes of setup, not after
         _serve_stack(args, out)
         return
     node: LocalNode
@@ -121,7 +130,8 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
         chain_id = stack.deployment.chain_id
         era = EraNetwork(name="local", chain_id=chain_id, passkey_validator=validator, rpc_url=node.url)
         deployment = Deployment(chain_id, node.url, era, stack.deployment, stack.bundler_url)
-        deployment.save(args.out)
+        with writing(args.out):
+            deployment.save(args.out)
         out.result(
             {
                 "kind": "anvil",
@@ -145,6 +155,7 @@ def cmd_deploy(args: argparse.Namespace, out: Reporter) -> None:
     """Deploy the Era validator and/or the ERC-4337 stack and write the deployment JSON."""
     from sso_signer.cli._deploy import deploy_contracts
 
+    check_out_path(args.out)  # before paying for a deployment whose addresses could not be written
     ctx = ChainContext.from_args(args)
     try:
         chain_id = ctx.client.chain_id()
@@ -160,7 +171,8 @@ def cmd_deploy(args: argparse.Namespace, out: Reporter) -> None:
             test_token=args.test_token,
             progress=out.detail,
         )
-        deployment.save(args.out)
+        with writing(args.out):
+            deployment.save(args.out)
         out.result(
             {"deployment": os.path.abspath(args.out), **deployment.to_json()},
             summary=f"deployed; addresses written to {args.out}",
@@ -173,9 +185,12 @@ def cmd_passkey_create(args: argparse.Namespace, out: Reporter) -> None:
     """Create a headless passkey and save it as a PKCS#8 PEM key file (mode 0600)."""
     from sso_signer.webauthn import HeadlessPasskey
 
+    check_out_path(args.out)
+    check_passkey_scope(args.rp_id, args.origin)
     passkey = HeadlessPasskey.generate(rp_id=args.rp_id, origin=args.origin, user_name=args.user_name)
     passphrase = passphrase_from_env(args)
-    passkey.save(args.out, passphrase=passphrase, overwrite=args.force)
+    with writing(args.out):
+        passkey.save(args.out, passphrase=passphrase, overwrite=args.force)
     out.result(
         {
             "key_file": os.path.abspath(args.out),
@@ -192,10 +207,10 @@ def cmd_passkey_create(args: argparse.Namespace, out: Reporter) -> None:
 def cmd_passkey_register(args: argparse.Namespace, out: Reporter) -> None:
     """Run the relying-party registration ceremony with the passkey against a SQLite store."""
     from sso_signer.cli._ceremony import register_passkey
-    from sso_signer.webauthn import RelyingParty, SQLiteStore
+    from sso_signer.webauthn import RelyingParty
 
     passkey = load_passkey(args)
-    store = SQLiteStore(args.store)
+    store = _open_store(args.store)
     try:
         rp = RelyingParty(rp_id=passkey.rp_id, rp_name=args.rp_name, origins=[passkey.origin], store=store)
         out.step(f"registration options issued by the relying party {passkey.rp_id!r}")
@@ -220,12 +235,29 @@ def _provider(args: argparse.Namespace, passkey: Any, ctx: ChainContext) -> Any:
     if not getattr(args, "store", None):
         return None
     from sso_signer.cli._ceremony import RelyingPartyAssertionProvider
-    from sso_signer.webauthn import RelyingParty, SQLiteStore
+    from sso_signer.webauthn import RelyingParty
 
-    store = SQLiteStore(args.store)
+    store = _open_store(args.store)
     ctx.on_close(store.close)
     rp = RelyingParty(rp_id=passkey.rp_id, rp_name="sso-signer", origins=[passkey.origin], store=store)
     return RelyingPartyAssertionProvider(rp, passkey)
+
+
+def _open_store(path: str) -> Any:
+    """The relying party's SQLite store at ``--store``, with a typed error when it cannot be opened.
+
+    Raises:
+        CliUsageError: If the path is a directory, its directory is missing, or SQLite cannot open it.
+    """
+    import sqlite3
+
+    from sso_signer.webauthn import SQLiteStore
+
+    check_out_path(path, "--store")
+    try:
+        return SQLiteStore(path)
+    except sqlite3.Error as exc:
+        raise CliUsageError(f"--store {path}: cannot open the SQLite store ({exc})") from exc
 
 
 def _bundler(args: argparse.Namespace, ctx: ChainContext, entry_point: str) -> Any:
@@ -300,9 +332,20 @@ def _era_account(
     if address is None:
         address = find_account(ctx.client, network.passkey_validator, passkey.origin, passkey.credential_id)
     if address is None:
+        from sso_signer.cli._accounts import accounts_that_removed
+
+        dropped = accounts_that_removed(
+            ctx.client, network.passkey_validator, passkey.origin, passkey.credential_id
+        )
+        removed = (
+            f"; it was removed from {', '.join(dropped)} (not among its owners any more): sign with one of "
+            "that account's remaining passkeys, or pass --address ACCOUNT"
+            if dropped
+            else ""
+        )
         raise AccountNotFound(
             f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} has no Era account on chain "
-            f"{network.chain_id} (validator {network.passkey_validator})"
+            f"{network.chain_id} (validator {network.passkey_validator}){removed}"
         )
     return EraAccount.from_passkey(
         ctx.client, network, address, passkey, provider=_provider(args, passkey, ctx)
@@ -437,8 +480,12 @@ def _change_passkeys(
         require_zksync_node(ctx.client)
         account = _era_account(args, ctx, passkey, args.address)
         return kind, account.address, era_change(account).transaction_hash
+    from sso_signer.cli._accounts import prefund_explained
+
     msa = _msa(args, ctx, passkey, args.address)
-    result = msa.execute([(msa.deployment.webauthn_validator, 0, calldata)], timeout=args.timeout)
+    calls = [(msa.deployment.webauthn_validator, 0, calldata)]
+    with prefund_explained(msa, calls):
+        result = msa.execute(calls, timeout=args.timeout)
     return kind, msa.address, result.receipt.transaction_hash
 
 
@@ -474,28 +521,51 @@ def cmd_account_add_passkey(args: argparse.Namespace, out: Reporter) -> None:
 
 
 def cmd_account_remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
-    """Remove a passkey from the account, in a transaction signed by the current passkey."""
+    """Remove a passkey from the account, in a transaction signed by the current passkey.
+
+    Refused (``RemovalWouldLockAccount``) when nothing else could sign for the account afterwards, unless
+    ``--force``; removing the passkey ``--key`` signs with is allowed while others remain, with a warning.
+    """
     from sso_signer._codec import b64url_decode
-    from sso_signer.sso import remove_passkey_calldata
 
     passkey = load_passkey(args)
     credential_id = b64url_decode(args.credential_id, field="--credential-id")
     origin = args.origin or passkey.origin
-    calldata = remove_passkey_calldata(credential_id, origin)
     ctx = ChainContext.from_args(args)
     try:
-        kind, address, tx = _change_passkeys(
-            args,
-            ctx,
-            passkey,
-            calldata,
-            lambda era: era.remove_passkey(credential_id, origin, timeout=args.timeout),
-        )
+        kind = _kind(args, ctx)
+        if kind == "era":
+            from sso_signer.cli._accounts import require_zksync_node
+
+            require_zksync_node(ctx.client)
+            account = _era_account(args, ctx, passkey, args.address)
+            address = account.address
+            receipt = account.remove_passkey(credential_id, origin, force=args.force, timeout=args.timeout)
+            tx = receipt.transaction_hash
+        else:
+            from sso_signer.cli._accounts import prefund_explained
+            from sso_signer.sso import remove_passkey_calldata
+
+            msa = _msa(args, ctx, passkey, args.address)
+            address = msa.address
+            calls = [(msa.deployment.webauthn_validator, 0, remove_passkey_calldata(credential_id, origin))]
+            with prefund_explained(msa, calls):
+                result = msa.remove_passkey(credential_id, origin, force=args.force, timeout=args.timeout)
+            tx = result.receipt.transaction_hash
+        signing_key = bytes(credential_id) == bytes(passkey.credential_id) and origin == passkey.origin
+        if signing_key:
+            out.warn(
+                "the removed passkey is the one --key signs with: that key file no longer controls "
+                f"{address}; use one of the account's other passkeys from now on"
+            )
+        if args.force:
+            out.warn(f"--force: if that was the last way in, {address} is now locked for good")
         out.result(
             {
                 "kind": kind,
                 "account": address,
                 "removed_credential_id": args.credential_id,
+                "signing_key_removed": signing_key,
                 "transaction": tx,
             },
             summary=f"passkey {args.credential_id[:16]}… removed from {address}",
@@ -518,6 +588,7 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
         kind = _kind(args, ctx)
         if kind == "era":
             from sso_signer.cli._accounts import require_zksync_node
+            from sso_signer.rpc import TransactionRejected
             from sso_signer.sso import send_era_transaction, verify_era_transaction_onchain
 
             if not args.sign_only:
@@ -558,7 +629,10 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
                     summary=f"signed, not sent; the Era validator says {verdict.rule}",
                 )
                 return
-            receipt = send_era_transaction(ctx.client, signed, timeout=args.timeout)
+            try:
+                receipt = send_era_transaction(ctx.client, signed, timeout=args.timeout)
+            except TransactionRejected as exc:
+                raise _era_funds_error(ctx, account.address, tx, value, paymaster is not None, exc) from exc
             out.result(
                 {
                     "kind": "era",
@@ -574,7 +648,10 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
         out.step(
             f"UserOperation from {msa.address}" + ("" if msa.is_deployed() else " (creates the account)")
         )
-        receipt = msa.execute([(to, value, data)], timeout=args.timeout)
+        from sso_signer.cli._accounts import prefund_explained
+
+        with prefund_explained(msa, [(to, value, data)]):
+            receipt = msa.execute([(to, value, data)], timeout=args.timeout)
         out.result(
             {
                 "kind": "erc4337",
@@ -588,6 +665,29 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
         )
     finally:
         ctx.close()
+
+
+def _era_funds_error(
+    ctx: ChainContext, address: str, tx: Any, value: int, sponsored: bool, exc: TransactionRejected
+) -> Exception:
+    """The node's "insufficient funds" refusal as ``InsufficientBalance`` (balance, need, how to fund)."""
+    if "insufficient" not in exc.rpc_message.lower():
+        return exc
+    from sso_signer.sso import InsufficientBalance
+
+    balance = ctx.client.get_balance(address)
+    fee = 0 if sponsored else tx.gas_limit * tx.max_fee_per_gas
+    required = fee + value
+    return InsufficientBalance(
+        f"the node refused the transaction from {address} for lack of funds ({exc.rpc_message}): it holds "
+        f"{format_ether(balance)} and needs {format_ether(required)} (gas limit {tx.gas_limit} × "
+        f"maxFeePerGas {tx.max_fee_per_gas} wei{', paid by the paymaster' if sponsored else ''} plus "
+        f"{format_ether(value)} sent); fund it with at least {format_ether(max(required - balance, 0))} by "
+        f"sending ETH to {address}",
+        account=address,
+        required=required,
+        available=balance,
+    )
 
 
 def _message(args: argparse.Namespace) -> bytes:
@@ -744,8 +844,8 @@ def build_parser() -> argparse.ArgumentParser:
     node.required = True
     start = node.add_parser("start", parents=[common], help="start anvil / anvil-zksync until Ctrl-C")
     start.add_argument("--kind", choices=("auto", "anvil", "anvil-zksync"), default="anvil")
-    start.add_argument("--port", type=int, help="fixed port (default: a free one)")
-    start.add_argument("--chain-id", type=int, help="chain id (default: the node's)")
+    start.add_argument("--port", type=port_number, help="fixed port (default: a free one)")
+    start.add_argument("--chain-id", type=chain_id_number, help="chain id (default: the node's)")
     start.add_argument(
         "--with-bundler", action="store_true", help="also deploy the contracts and run Alto (anvil only); "
         "writes the deployment JSON (with the bundler URL) to --out",
@@ -803,10 +903,14 @@ def build_parser() -> argparse.ArgumentParser:
     a_add.add_argument(
         "--new-passphrase-env", metavar="VAR", help="env variable with the new key's passphrase"
     )
-    a_add.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
+    a_add.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
     a_add.set_defaults(func=cmd_account_add_passkey)
     a_remove = acct.add_parser(
-        "remove-passkey", parents=[common, chain, keys, account], help="remove a passkey (signed by --key)"
+        "remove-passkey",
+        parents=[common, chain, keys, account],
+        help="remove a passkey (signed by --key); refuses to remove the last way in unless --force",
+        description="Remove a passkey from the account. Refused when no other passkey, owner or validator "
+        "could sign for the account afterwards (that would lock it for good), unless --force.",
     )
     a_remove.add_argument(
         "--credential-id",
@@ -814,14 +918,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="base64url credential id to remove (write --credential-id=ID: an id may start with '-')",
     )
     a_remove.add_argument("--origin", help="its origin (default: the signing passkey's)")
-    a_remove.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
+    a_remove.add_argument(
+        "--force",
+        action="store_true",
+        help="remove it even if it is the account's last way in (no other passkey, owner or validator): "
+        "the account is then locked for good and its funds are lost",
+    )
+    a_remove.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
     a_remove.set_defaults(func=cmd_account_remove_passkey)
 
     send = sub.add_parser("send", parents=[common, chain, keys, account], help="send ETH or a call")
     send.add_argument("--to", required=True, help="recipient / contract")
     send.add_argument("--value", default="0", help="amount: wei, or with a unit (0.1ether, 5gwei)")
     send.add_argument("--data", help="0x-hex calldata")
-    send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
+    send.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
     send.add_argument("--paymaster", help="Era: a paymaster that pays the fee (general flow)")
     send.add_argument(
         "--sign-only", action="store_true", help="Era: sign, check with the deployed validator (eth_call), "
@@ -849,19 +959,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``sso-signer`` and return its exit code (see :class:`~sso_signer.cli.ExitCode`)."""
-    parser = build_parser()
-    _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else list(argv))
-    args = parser.parse_args(argv)
+    """Run ``sso-signer`` and return its exit code (see :class:`~sso_signer.cli.ExitCode`).
+
+    Every failure becomes one error report and a documented exit code, never a traceback (unless
+    ``--debug``); a stdout closed early (``| head -1``) ends the command quietly, as Unix tools do.
+    """
+    try:
+        parser = build_parser()
+        _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else list(argv))
+        args = parser.parse_args(argv)
+    except BrokenPipeError:
+        return _stdout_closed()  # ``--help | head -1``
     reporter = Reporter(json_mode=bool(args.json), debug=bool(args.debug))
     func: Command = args.func
     try:
+        check_text_arguments(args)
+        for warning in key_file_warnings(args):
+            reporter.warn(warning)
         func(args, reporter)
     except KeyboardInterrupt as exc:
         reporter.error(exc, ExitCode.INTERRUPTED)
         return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        return _stdout_closed()
     except Exception as exc:  # noqa: BLE001 - the top level turns every failure into a report and a code
         code = exit_code_for(exc)
-        reporter.error(exc, code)
+        try:
+            reporter.error(exc, code)
+        except BrokenPipeError:
+            return _stdout_closed()
         return int(code)
     return int(ExitCode.OK)
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away: stop without a word (nobody is listening) and without a traceback.
+
+    stdout is pointed at /dev/null so that the interpreter's final flush does not fail a second time.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a real file (tests capture it): nothing to flush at exit
+    return int(ExitCode.BROKEN_PIPE)

@@ -7,10 +7,14 @@ passphrase and a deployer private key are read from environment variables the us
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import math
 import os
+import pathlib
 import re
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
@@ -37,6 +41,8 @@ __all__ = [
     "MissingDeployerKey",
     "MissingPasskeyFile",
     "MissingRpcUrl",
+    "check_out_path",
+    "key_file_warnings",
     "load_passkey",
     "load_passkey_file",
     "parse_data",
@@ -101,6 +107,158 @@ def parse_data(text: str | None) -> bytes:
         raise CliUsageError(f"--data: expected 0x-hex bytes, got {text[:20]!r}…") from exc
 
 
+def check_out_path(path: str, option: str = "--out") -> None:
+    """Check, before any work is done, that ``path`` can be written as a file.
+
+    Raises:
+        CliUsageError: If it is a directory, its directory is missing or not a directory, or the directory
+            is not writable (the file is written next to it and then renamed).
+    """
+    if not str(path).strip():
+        raise CliUsageError(f"{option}: empty path")
+    try:
+        _check_writable_file(pathlib.Path(path), f"{option} {path}")
+    except OSError as exc:  # a name too long, a loop of links, ...
+        raise CliUsageError(f"{option} {path:.80}: {exc.strerror or type(exc).__name__}") from exc
+
+
+def _check_writable_file(target: pathlib.Path, what: str) -> None:
+    parent = target.parent
+    if target.is_dir():
+        raise CliUsageError(f"{what}: is a directory; give a file path")
+    if not parent.exists():
+        raise CliUsageError(f"{what}: directory {parent} does not exist (create it first)")
+    if not parent.is_dir():
+        raise CliUsageError(f"{what}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CliUsageError(f"{what}: directory {parent} is not writable")
+    if target.exists() and not target.is_file():
+        raise CliUsageError(f"{what}: exists and is not a regular file")
+
+
+@contextlib.contextmanager
+def writing(path: str, option: str = "--out") -> Iterator[None]:
+    """Report a failed write of ``path`` (disk full, permissions changed meanwhile) as a typed error.
+
+    Raises:
+        CliUsageError: In place of the ``OSError`` raised inside the block.
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise CliUsageError(f"{option} {path}: cannot write ({exc.strerror or type(exc).__name__})") from exc
+
+
+def key_file_warnings(args: argparse.Namespace) -> list[str]:
+    """Warnings for key files that group or others may read or write (``--key``, ``SSO_SIGNER_KEY``,
+    ``--new-key``): whoever reads an unencrypted key file can sign as the passkey.
+
+    Only warned, not refused: a shared CI runner may have its reasons; ``chmod 600`` silences it.
+    """
+    paths = []
+    if hasattr(args, "key"):
+        paths.append(("--key", getattr(args, "key", None) or os.environ.get(ENV_KEY)))
+    paths.append(("--new-key", getattr(args, "new_key", None)))
+    warnings = []
+    for option, path in paths:
+        if not path:
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except (OSError, ValueError):
+            continue  # loading it reports the problem
+        exposed = stat.S_IMODE(mode) & 0o066
+        if stat.S_ISREG(mode) and exposed:
+            who = " and ".join(w for w, bits in (("group", 0o060), ("others", 0o006)) if exposed & bits)
+            warnings.append(
+                f"{option} {path} is accessible to {who} (mode {stat.S_IMODE(mode):04o}): anyone who can "
+                f"read it can sign as this passkey; run chmod 600 {path}"
+            )
+    return warnings
+
+
+def _integer_in(text: str, low: int, high: int, what: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = low - 1  # not a decimal integer: reported as out of range, with the text as given
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r:.40}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """argparse type of ``--port``: 1-65535."""
+    return _integer_in(text, 1, 65535, "a port number 1-65535")
+
+
+def chain_id_number(text: str) -> int:
+    """argparse type of ``--chain-id``: a positive integer below 2**64 (what EIP-155 nodes accept)."""
+    return _integer_in(text, 1, 2**64 - 1, "a chain id in [1, 2**64)")
+
+
+def seconds(text: str) -> float:
+    """argparse type of ``--timeout``: a finite positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r:.40}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds, got {text!r:.40}")
+    return value
+
+
+#: Options that name files: any bytes the OS allows (a non-UTF-8 name arrives surrogate-escaped).
+PATH_OPTIONS = frozenset({"key", "new_key", "out", "deployment", "store"})
+
+
+def check_text_arguments(args: argparse.Namespace) -> None:
+    """Refuse option values that are not valid UTF-8 text (file names excepted).
+
+    Such bytes reach Python surrogate-escaped and would fail deep inside (JSON, ABI encoding, hashing).
+
+    Raises:
+        CliUsageError: Naming the first such option.
+    """
+    for name, value in vars(args).items():
+        if isinstance(value, str) and name not in PATH_OPTIONS:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                option = "--" + name.replace("_", "-")
+                raise CliUsageError(f"{option}: not valid UTF-8 text") from None
+
+
+def check_passkey_scope(rp_id: str, origin: str) -> None:
+    """Check ``--rp-id`` / ``--origin`` of a new passkey the way a relying party will (WebAuthn §5.1.4.1:
+    the rp id is the origin's host or a registrable suffix of it), so no key file is made that no relying
+    party or validator can ever accept.
+
+    Raises:
+        CliUsageError: If the rp id is empty, the origin is not ``http(s)://host[:port]``, or the rp id does
+            not cover the origin's host.
+    """
+    from urllib.parse import urlsplit
+
+    if not rp_id or rp_id != rp_id.strip().lower() or "/" in rp_id or ":" in rp_id:
+        raise CliUsageError(
+            f"--rp-id {rp_id!r}: expected a lower-case domain such as localhost or example.org"
+        )
+    try:
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise CliUsageError(f"--origin {origin!r}: not an origin ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/") or parts.query:
+        raise CliUsageError(f"--origin {origin!r}: expected http(s)://host[:port], e.g. https://app.example")
+    if host != rp_id and not host.endswith("." + rp_id):
+        raise CliUsageError(
+            f"--rp-id {rp_id} does not cover --origin {origin}: the rp id must be the origin's host or a "
+            "parent domain of it"
+        )
+
+
 def format_ether(wei: int) -> str:
     """``1.5 ETH`` style rendering of a wei amount (exact, trailing zeros trimmed)."""
     text = f"{Decimal(wei) / Decimal(10**18):f}"
@@ -135,13 +293,14 @@ def load_passkey_file(path: str, passphrase_env: str | None = None) -> HeadlessP
 
     passphrase = None
     if passphrase_env:
-        passphrase = os.environ.get(passphrase_env)
-        if passphrase is None:
+        value = os.environ.get(passphrase_env)
+        if value is None:
             raise CliUsageError(f"{passphrase_env}: that environment variable is not set")
+        passphrase = _secret_bytes(value)
     return HeadlessPasskey.load(path, passphrase=passphrase)
 
 
-def passphrase_from_env(args: argparse.Namespace) -> str | None:
+def passphrase_from_env(args: argparse.Namespace) -> bytes | None:
     """The passphrase from the environment variable named by ``--passphrase-env`` (default
     ``SSO_SIGNER_PASSPHRASE``), or ``None`` if that variable is unset.
 
@@ -153,8 +312,14 @@ def passphrase_from_env(args: argparse.Namespace) -> str | None:
         value = os.environ.get(name)
         if value is None:
             raise CliUsageError(f"--passphrase-env {name}: that environment variable is not set")
-        return value
-    return os.environ.get(ENV_PASSPHRASE)
+        return _secret_bytes(value)
+    value = os.environ.get(ENV_PASSPHRASE)
+    return None if value is None else _secret_bytes(value)
+
+
+def _secret_bytes(value: str) -> bytes:
+    # The variable's bytes exactly (a non-UTF-8 value arrives surrogate-escaped), never a decoding error.
+    return value.encode("utf-8", "surrogateescape")
 
 
 def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAccount, str]:

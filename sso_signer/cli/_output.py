@@ -38,6 +38,9 @@ class ExitCode(enum.IntEnum):
     REMOTE = 4
     #: Interrupted with Ctrl-C.
     INTERRUPTED = 130
+    #: stdout was closed before the output was written (``| head -1``): stopped quietly, the status of a
+    #: process ended by SIGPIPE.
+    BROKEN_PIPE = 141
 
 
 class CliUsageError(InvalidInputError):
@@ -103,6 +106,13 @@ class Reporter:
         self.debug = debug
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
+        #: Warnings given so far; the JSON result and the JSON error carry them as ``warnings``.
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        """A warning: on stderr at once (in both modes), and in the JSON object as ``warnings``."""
+        self.warnings.append(message)
+        print(f"warning: {message}", file=self.err, flush=True)
 
     def step(self, message: str) -> None:
         """One line of progress (silent in JSON mode, so stdout stays one object)."""
@@ -117,7 +127,10 @@ class Reporter:
     def result(self, data: Mapping[str, Any], *, summary: str | None = None) -> None:
         """The command's result: the JSON object, or a summary and ``key: value`` lines."""
         if self.json_mode:
-            print(json.dumps({"ok": True, **_jsonable(data)}, sort_keys=False), file=self.out, flush=True)
+            payload = {"ok": True, **_jsonable(data)}
+            if self.warnings:
+                payload["warnings"] = list(self.warnings)
+            print(json.dumps(payload, sort_keys=False), file=self.out, flush=True)
             return
         if summary:
             print(summary, file=self.out)
@@ -141,7 +154,12 @@ class Reporter:
         if self.debug:
             traceback.print_exception(error, file=self.err)
         if self.json_mode:
-            payload = {"ok": False, "error": {"type": name, "message": message, "exit_code": int(code)}}
+            payload: dict[str, Any] = {
+                "ok": False,
+                "error": {"type": name, "message": message, "exit_code": int(code)},
+            }
+            if self.warnings:
+                payload["warnings"] = list(self.warnings)
             print(json.dumps(payload), file=self.out, flush=True)
         else:
             hint = (

@@ -14,10 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from eth_abi.abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
-from eth_utils.crypto import keccak
-
 from sso_signer._codec import InvalidEncoding, hex_decode
 from sso_signer.erc4337._errors import (
     BundlerError,
@@ -43,10 +39,12 @@ from sso_signer.rpc import (
     MalformedRpcResponse,
     Receipt,
     RetryPolicy,
+    RevertData,
     RpcCall,
     RpcError,
     RpcTransportError,
     Sleep,
+    describe_revert_in_text,
     parse_address,
     parse_data,
     parse_hash,
@@ -266,6 +264,9 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
     aa_code = match.group(1) if match else None
     kwargs: dict[str, Any] = {"code": exc.code, "aa_code": aa_code, "reason": message, "data": exc.data}
     text = f"bundler rejected the UserOperation ({exc.code}): {message}"
+    named_revert = _named_revert(exc) if aa_code != "AA23" else None
+    if named_revert is not None:
+        text = f"{text} [{named_revert}]"
     if aa_code is None:
         lowered = message.lower()
         if "entrypoint" in lowered.replace(" ", "") and "not supported" in lowered:
@@ -293,8 +294,15 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
     return cls(text, **kwargs)
 
 
+def _named_revert(exc: RpcError) -> str | None:
+    # Bundlers put the revert in the message ("reason: 0x…") or in the error's data.
+    if exc.revert is not None and exc.revert.decoded:
+        return exc.revert.describe()
+    return describe_revert_in_text(exc.rpc_message)
+
+
 def describe_revert(raw: bytes) -> str | None:
-    """Name a revert of the SSO validators or account (``InvalidAuthDataFlags(0x01)``), if it is one.
+    """Name a revert the package knows (``InvalidAuthDataFlags(0x01)``): see ``RevertData.describe``.
 
     Args:
         raw: Revert bytes (a bundler may cut them short; the name is still given).
@@ -302,41 +310,14 @@ def describe_revert(raw: bytes) -> str | None:
     Returns:
         ``Name(args)``, ``Name`` when the arguments are cut or malformed, or ``None`` for unknown selectors.
     """
-    entry = _KNOWN_REVERTS.get(bytes(raw[:4]))
-    if entry is None:
+    revert = RevertData.decode(bytes(raw))
+    if revert.error_name is None:
         return None
-    name, types = entry
-    if not types:
-        return name
-    if types == ("bytes1",) and len(raw) > 4:
-        return f"{name}(0x{raw[4]:02x})"  # the flags byte leads the word even when the tail was cut
-    try:
-        values = abi_decode(list(types), raw[4:])
-    except (DecodingError, OverflowError, ValueError):
-        return name
-    return f"{name}({', '.join(_show(v) for v in values)})"
-
-
-def _show(value: object) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return str(value)
-
-
-def _selector(signature: str) -> bytes:
-    return keccak(signature.encode())[:4]
-
-
-# Reverts of the SSO WebAuthn validator and modular account that a bundler can report under AA23.
-_KNOWN_REVERTS: Final[dict[bytes, tuple[str, tuple[str, ...]]]] = {
-    _selector("InvalidAuthDataFlags(bytes1)"): ("InvalidAuthDataFlags", ("bytes1",)),
-    _selector("InvalidClientData(string)"): ("InvalidClientData", ("string",)),
-    _selector("InvalidModule(address)"): ("InvalidModule", ("address",)),
-    _selector("AccountUnauthorized(address)"): ("AccountUnauthorized", ("address",)),
-    _selector("KeyNotFound(string,bytes,address)"): ("KeyNotFound", ("string", "bytes", "address")),
-}
+    if revert.arguments or (revert.signature or "").endswith("()"):
+        return revert.describe() if revert.arguments else revert.error_name
+    if revert.signature == f"{revert.error_name}(bytes1)" and len(raw) > 4:
+        return f"{revert.error_name}(0x{raw[4]:02x})"  # the flags byte leads the word even when cut
+    return revert.error_name
 
 
 def _request(method: str, params: Sequence[Any]) -> Flow[Any]:

@@ -39,7 +39,13 @@ from sso_signer.rpc._flow import (
     run_flow,
     run_flow_async,
 )
-from sso_signer.rpc._revert import ERROR_SELECTOR, PANIC_SELECTOR, RevertData, RevertKind
+from sso_signer.rpc._revert import (
+    ERROR_SELECTOR,
+    PANIC_SELECTOR,
+    RevertData,
+    RevertKind,
+    describe_revert_in_text,
+)
 from sso_signer.rpc._types import (
     BlockId,
     Log,
@@ -93,6 +99,7 @@ __all__ = [
     "TransactionReverted",
     "answer",
     "answer_async",
+    "describe_revert_in_text",
     "drive",
     "drive_async",
     "encode_block_id",

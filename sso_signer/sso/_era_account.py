@@ -885,12 +885,24 @@ class EraAccount:
             )
         return self.send(to=self.network.passkey_validator, data=calldata, timeout=timeout)
 
-    def remove_passkey(self, credential_id: bytes, origin: str, *, timeout: float = 60.0) -> Receipt:
+    def remove_passkey(
+        self, credential_id: bytes, origin: str, *, force: bool = False, timeout: float = 60.0
+    ) -> Receipt:
         """Remove a passkey from the account (``removeValidationKey`` sent from the account).
+
+        Args:
+            credential_id: The passkey to remove (may be the one this object signs with).
+            origin: Its origin.
+            force: Remove it even when no other passkey or K1 owner remains: the account is then locked for
+                good.
+            timeout: Seconds to wait for the receipt.
 
         Raises:
             PasskeyNotOwnedByAccount: If the passkey is not registered to this account (checked first).
+            RemovalWouldLockAccount: If it is the last way in and ``force`` is false (nothing is signed).
         """
+        from sso_signer.sso._passkey_removal import check_passkey_removal, era_remaining_access
+
         calldata = remove_passkey_calldata(credential_id, origin)
         owner = find_account(self.client, self.network.passkey_validator, origin, credential_id)
         if owner != self.address:
@@ -898,6 +910,10 @@ class EraAccount:
                 f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner or 'no account'}, "
                 f"not {self.address}"
             )
+        access = era_remaining_access(
+            self.client, self.network.passkey_validator, self.address, credential_id, origin
+        )
+        check_passkey_removal(access, credential_id=credential_id, origin=origin, force=force)
         return self.send(to=self.network.passkey_validator, data=calldata, timeout=timeout)
 
     def verify_onchain(self, transaction: Eip712Transaction) -> OnchainVerification:

@@ -246,3 +246,23 @@ class AssertionProviderError(VerificationError):
 
 class SsoSignerConfigError(ConfigurationError):
     """The signer was built with inconsistent settings (e.g. an async-only provider used synchronously)."""
+
+
+# --- account lifecycle -----------------------------------------------------------------------------------
+
+
+class RemovalWouldLockAccount(StateError):
+    """Removing the passkey would leave the account with no passkey, owner or validator that can sign.
+
+    Nothing was signed or sent. Add another passkey first, or pass ``force=True`` (CLI ``--force``) to lock
+    the account for good.
+
+    Attributes:
+        account: The account.
+        access: What would remain (a ``RemainingAccess``: ``other_passkeys``, ``owners``, ...).
+    """
+
+    def __init__(self, message: str, *, account: str, access: object) -> None:
+        self.account = account
+        self.access = access
+        super().__init__(message)

@@ -63,9 +63,15 @@ from sso_signer.rpc import (
     gather,
     relay,
 )
+from sso_signer.sso._era_account import PasskeyNotOwnedByAccount, remove_passkey_calldata
 from sso_signer.sso._errors import AccountMismatch, InvalidInitData, SsoSignerConfigError
 from sso_signer.sso._msa_stack import MsaDeployment
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, PasskeyOwner, validator_init_data
+from sso_signer.sso._passkey_removal import (
+    RemainingAccess,
+    check_passkey_removal,
+    msa_remaining_access_flow,
+)
 from sso_signer.sso._signature import FatSignature, checksum_address, erc4337_passkey_signature
 from sso_signer.sso._signer import AssertionProvider, AsyncAssertionProvider, Erc4337PasskeyAccount
 from sso_signer.webauthn import HeadlessPasskey
@@ -226,6 +232,14 @@ def _creation(
         credential, webauthn_validator=deployment.webauthn_validator, extra_modules=extra_modules
     )
     return deploy_account_calldata(salt, init_data)
+
+
+def _check_removal(access: RemainingAccess, credential_id: bytes, origin: str, force: bool) -> None:
+    if access.registered is False:
+        raise PasskeyNotOwnedByAccount(
+            f"passkey {bytes(credential_id).hex()} at {origin} is not registered to {access.account}"
+        )
+    check_passkey_removal(access, credential_id=credential_id, origin=origin, force=force)
 
 
 def _sender_address_flow(deployment: MsaDeployment, factory_data: bytes) -> Flow[str]:
@@ -483,6 +497,10 @@ class _MsaAccountCore:
             raise
         self.factory_data = None  # created now; later ops must not carry initCode
         return receipt
+
+    def _remaining_access_flow(self, credential_id: bytes, origin: str) -> Flow[RemainingAccess]:
+        validator = self.deployment.webauthn_validator
+        return (yield from msa_remaining_access_flow(validator, self.address, credential_id, origin))
 
     def _is_valid_signature_flow(self, hash_: bytes, signature: bytes) -> Flow[bool]:
         if not (yield from eth_flows.get_code(self.address)):
@@ -799,6 +817,34 @@ class MsaPasskeyAccount(_MsaAccountCore):
         """
         return bool(self.eth.run(self._is_valid_signature_flow(hash_, signature)))
 
+    # -- passkeys ------------------------------------------------------------------------------------------
+
+    def remaining_access(self, credential_id: bytes, origin: str) -> RemainingAccess:
+        """What would still control the account once the passkey ``(origin, credential_id)`` is removed."""
+        access: RemainingAccess = self.eth.run(self._remaining_access_flow(credential_id, origin))
+        return access
+
+    def remove_passkey(
+        self, credential_id: bytes, origin: str, *, force: bool = False, timeout: float = 60.0
+    ) -> UserOperationReceipt:
+        """Remove a passkey (``removeValidationKey`` on the WebAuthn validator, in a UserOperation).
+
+        Args:
+            credential_id: The passkey to remove (may be the one this object signs with).
+            origin: Its origin.
+            force: Remove it even when nothing else could sign for the account: the account is then locked
+                for good (every later operation fails validation, AA24).
+            timeout: Seconds to wait for inclusion.
+
+        Raises:
+            PasskeyNotOwnedByAccount: If the passkey is not registered to the account (checked first).
+            RemovalWouldLockAccount: If it is the last way in and ``force`` is false (nothing is signed).
+        """
+        access = self.remaining_access(credential_id, origin)
+        _check_removal(access, credential_id, origin, force)
+        call = (self.deployment.webauthn_validator, 0, remove_passkey_calldata(credential_id, origin))
+        return self.execute([call], timeout=timeout)
+
 
 class AsyncMsaPasskeyAccount(_MsaAccountCore):
     """The asyncio twin of :class:`MsaPasskeyAccount` (same arguments, errors and state tracking).
@@ -993,3 +1039,17 @@ class AsyncMsaPasskeyAccount(_MsaAccountCore):
     async def is_valid_signature(self, hash_: bytes, signature: bytes) -> bool:
         """See :meth:`MsaPasskeyAccount.is_valid_signature`."""
         return bool(await self.eth.run(self._is_valid_signature_flow(hash_, signature)))
+
+    async def remaining_access(self, credential_id: bytes, origin: str) -> RemainingAccess:
+        """See :meth:`MsaPasskeyAccount.remaining_access`."""
+        access: RemainingAccess = await self.eth.run(self._remaining_access_flow(credential_id, origin))
+        return access
+
+    async def remove_passkey(
+        self, credential_id: bytes, origin: str, *, force: bool = False, timeout: float = 60.0
+    ) -> UserOperationReceipt:
+        """See :meth:`MsaPasskeyAccount.remove_passkey`."""
+        access = await self.remaining_access(credential_id, origin)
+        _check_removal(access, credential_id, origin, force)
+        call = (self.deployment.webauthn_validator, 0, remove_passkey_calldata(credential_id, origin))
+        return await self.execute([call], timeout=timeout)

@@ -106,6 +106,8 @@ class HeadlessPasskey:
             raise InvalidCredentialJson("AAGUID must be 16 bytes")
         if counter_mode not in ("fixed", "increment"):
             raise InvalidCredentialJson(f"counter_mode must be 'fixed' or 'increment', got {counter_mode!r}")
+        if isinstance(counter, bool) or not isinstance(counter, int) or not 0 <= counter < 2**32:
+            raise InvalidCredentialJson(f"counter must be an integer in [0, 2**32), got {counter!r:.40}")
         if len(user_handle) > MAX_USER_HANDLE:
             raise FieldTooLarge(f"user handle is {len(user_handle)} bytes; the limit is {MAX_USER_HANDLE}")
         self._key = private_key
@@ -480,7 +482,7 @@ class HeadlessPasskey:
                 counter_mode=meta.get("counter_mode", "fixed"),
                 counter=int(meta.get("counter", 0)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: a counter of 1e999
             raise InvalidKeyFile(
                 f"{path}: metadata is incomplete or malformed ({type(exc).__name__})"
             ) from exc

@@ -116,8 +116,8 @@ def read_key_file(
         )
     try:
         metadata = json.loads(head[len(_META_PREFIX) :])
-    except json.JSONDecodeError as exc:
-        raise InvalidKeyFile(f"{target}: metadata is not JSON") from exc
+    except ValueError as exc:  # JSONDecodeError, and integers beyond Python's digit limit
+        raise InvalidKeyFile(f"{target}: metadata is not JSON ({type(exc).__name__})") from exc
     if not isinstance(metadata, dict):
         raise InvalidKeyFile(f"{target}: metadata must be a JSON object")
     pem = text[len(head) :].encode("ascii")
