@@ -94,7 +94,7 @@ def _decoder(
     # One decoder per configuration: building one costs more than parsing a short answer.
     def parse_int(text: str) -> int:
         if len(text) > max_int_digits + (text[0] == "-"):
-            raise _TooManyDigits(len(text))
+            raise _TooManyDigits(len(text.lstrip("-")))
         return int(text)
 
     return json.JSONDecoder(
@@ -155,7 +155,8 @@ def parse_json(
     try:
         return _decoder(limits.max_int_digits, object_pairs_hook, parse_constant).decode(text)
     except _TooManyDigits as exc:
-        raise error(f"{what}: a number has {exc.args[0]} digits; the limit is {limits.max_int_digits}") from None
+        limit = limits.max_int_digits
+        raise error(f"{what}: a number has {exc.args[0]} digits; the limit is {limit}") from None
     except _NotJsonConstant as exc:
         raise error(f"{what}: {exc.args[0]} is not JSON") from None
     except SsoSignerError:

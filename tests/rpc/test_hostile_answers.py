@@ -40,7 +40,7 @@ def _body(kind: str, request_id: object) -> bytes:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+    def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["content-length"])))
         request_id = request[0]["id"] if isinstance(request, list) else request["id"]
         body = _body(self.path.strip("/"), request_id)
@@ -161,4 +161,3 @@ def test_user_operation_send_gets_a_typed_error(hostile_node: str, kind: str, cl
     # The parse failure is typed; mapping a garbled answer to "outcome unknown" is the send path's decision.
     assert outcome.get("error") in {"MalformedRpcResponse", "UserOperationOutcomeUnknown"}, outcome
     assert "SsoSignerError" in outcome["classes"]  # type: ignore[operator]
-
