@@ -20,7 +20,7 @@ from typing import Any
 
 from sso_signer._errors import SsoSignerError
 
-__all__ = ["JsonLimits", "parse_json"]
+__all__ = ["CONFIG_FILE_LIMITS", "JsonLimits", "parse_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,9 @@ class JsonLimits:
     max_depth: int
     max_int_digits: int
 
+
+#: Deployment files and other configuration the SDK writes and reads back: a few addresses and numbers.
+CONFIG_FILE_LIMITS = JsonLimits(max_bytes=1024 * 1024, max_depth=32, max_int_digits=32)
 
 ErrorFactory = Callable[[str], SsoSignerError]
 
