@@ -22,8 +22,9 @@ __all__ = ["MAX_CLIENT_DATA_JSON", "CollectedClientData"]
 # Browsers emit ~150-400 bytes; Chromium's padding key adds ~100. 8 KiB leaves room without inviting abuse.
 MAX_CLIENT_DATA_JSON = 8192
 _RESERVED = ("type", "challenge", "origin", "crossOrigin")
-# Browsers write a flat object (tokenBinding, the deepest member ever used, is 2 levels) without numbers.
-_LIMITS = JsonLimits(max_bytes=MAX_CLIENT_DATA_JSON, max_depth=16, max_int_digits=32)
+# Browsers write a flat object (tokenBinding, the deepest member ever used, is 2 levels) without numbers;
+# extra members may hold any JSON, so integers get room well past uint256 but far below costly conversions.
+_LIMITS = JsonLimits(max_bytes=MAX_CLIENT_DATA_JSON, max_depth=16, max_int_digits=100)
 
 
 _json_string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes for a str
@@ -58,7 +59,7 @@ class CollectedClientData(bytes):
     Raises (on construction):
         FieldTooLarge: If the bytes exceed MAX_CLIENT_DATA_JSON.
         ClientDataNotJson: If the bytes are not UTF-8 JSON text of an object, nest deeper than 16 levels or
-            hold an integer of more than 32 digits.
+            hold an integer of more than 100 digits.
         DuplicateClientDataKey: If a key appears twice.
         InvalidClientData: If type/challenge/origin are missing or not strings, or crossOrigin not a bool.
         InvalidEncoding: If the challenge is not base64url.

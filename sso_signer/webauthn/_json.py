@@ -21,8 +21,8 @@ __all__ = [
 # A registration response with a long attestation certificate chain stays well under this.
 MAX_CREDENTIAL_JSON = 64 * 1024
 #: Browser credential JSON nests 3-4 levels (response, clientExtensionResults, credProps); its only numbers
-#: are small (publicKeyAlgorithm).
-CREDENTIAL_JSON_LIMITS = JsonLimits(max_bytes=MAX_CREDENTIAL_JSON, max_depth=32, max_int_digits=32)
+#: are small (publicKeyAlgorithm), extensions aside: integers get room past uint256, not thousands of digits.
+CREDENTIAL_JSON_LIMITS = JsonLimits(max_bytes=MAX_CREDENTIAL_JSON, max_depth=32, max_int_digits=100)
 
 
 def as_mapping(data: Mapping[str, Any] | str | bytes, *, what: str) -> Mapping[str, Any]:
