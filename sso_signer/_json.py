@@ -20,7 +20,7 @@ from typing import Any
 
 from sso_signer._errors import SsoSignerError
 
-__all__ = ["CONFIG_FILE_LIMITS", "JsonLimits", "parse_json"]
+__all__ = ["ARTIFACT_LIMITS", "CONFIG_FILE_LIMITS", "JsonLimits", "parse_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,9 @@ class JsonLimits:
 
 #: Deployment files and other configuration the SDK writes and reads back: a few addresses and numbers.
 CONFIG_FILE_LIMITS = JsonLimits(max_bytes=1024 * 1024, max_depth=32, max_int_digits=32)
+
+#: Compiled contract artifacts (ABI, bytecode, metadata): megabytes of hex, ABI tuples nest a few levels.
+ARTIFACT_LIMITS = JsonLimits(max_bytes=64 * 1024 * 1024, max_depth=128, max_int_digits=100)
 
 ErrorFactory = Callable[[str], SsoSignerError]
 
@@ -138,20 +141,20 @@ def parse_json(
         SsoSignerError: The subclass ``error`` (or ``too_large``) builds, if the document is too large, nests
             too deeply, holds too long an integer, is not UTF-8 or is not JSON.
     """
+    if not isinstance(data, str | bytes | bytearray):
+        raise error(f"{what}: expected JSON text, got {type(data).__name__}")
     if len(data) > limits.max_bytes:
         unit = "characters" if isinstance(data, str) else "bytes"
         raise (too_large or error)(f"{what} is {len(data)} {unit} long; the limit is {limits.max_bytes}")
-    if isinstance(data, bytes | bytearray | memoryview):
+    if isinstance(data, bytes | bytearray):
         raw = bytes(data)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise error(f"{what} is not UTF-8 (byte {exc.start})") from None
-    elif isinstance(data, str):
+    else:
         text = data
         raw = b""
-    else:
-        raise error(f"{what}: expected JSON text, got {type(data).__name__}")
     depth = _nesting_depth(raw or text.encode("utf-8", "surrogatepass"), limits.max_depth)
     if depth > limits.max_depth:
         raise error(f"{what} nests {depth} levels deep; the limit is {limits.max_depth}")
