@@ -564,6 +564,29 @@ def _send_raw_transaction(body: bytes) -> None:
         raise
 
 
+def _read_flows(args: tuple[int, bytes]) -> None:
+    from sso_signer.erc4337 import ENTRY_POINT_V08, BundlerClient
+    from sso_signer.rpc import EthClient, Flow
+    from sso_signer.rpc._flow import drive
+    from sso_signer.zksync import ZkSyncClient
+
+    which, body = args
+    eth, bundler, zks = EthClient.flows, BundlerClient.flows, ZkSyncClient.flows
+    flows: list[Callable[[], Flow[Any]]] = [
+        lambda: eth.chain_id(),
+        lambda: eth.get_block("latest", True),
+        lambda: eth.get_transaction_receipt(bytes(32)),
+        lambda: eth.get_logs(address="0x" + "11" * 20),
+        lambda: eth.call({"to": "0x" + "11" * 20, "data": "0x"}),
+        lambda: bundler.get_user_operation_receipt(bytes(32)),
+        lambda: bundler.get_user_operation_gas_price(),
+        lambda: bundler.estimate_user_operation_gas(_USER_OPERATION, ENTRY_POINT_V08, None),
+        lambda: zks.get_transaction_details(bytes(32)),
+        lambda: zks.estimate_fee({"to": "0x" + "11" * 20}),
+    ]
+    drive(flows[which % len(flows)](), _answer_every_step_with(body))
+
+
 _USER_OPERATION = UserOperation(
     sender="0x" + "11" * 20,
     nonce=0,
@@ -773,6 +796,11 @@ HOSTILE_TARGETS: tuple[FuzzTarget, ...] = (
     # JSON-RPC answers of nodes and bundlers
     _hostile("hostile_rpc_answer.single", _rpc_answers, _rpc_single),
     _hostile("hostile_rpc_answer.batch", _rpc_answers, _rpc_batch),
+    _hostile(
+        "hostile_rpc_answer.read_flows",
+        st.tuples(st.integers(0, 9), _hostile_document(_RPC_ENVELOPE)),
+        _read_flows,
+    ),
     _hostile(
         "hostile_rpc_answer.send_raw_transaction", _hostile_document(_RPC_ENVELOPE), _send_raw_transaction
     ),

@@ -82,6 +82,10 @@ _CHILD = textwrap.dedent(
     no_retry = RetryPolicy(attempts=1)
 
     def sync():
+        if call == "probe":
+            # The local node's readiness probe: a garbled answer means "not ready yet", not a crash.
+            from sso_signer.node._anvil import _probe
+            return _probe(url)
         if call == "user_operation":
             with BundlerClient(url, retry=no_retry) as bundler:
                 return bundler.send_user_operation(op, chain_id=1)
@@ -161,3 +165,9 @@ def test_user_operation_send_gets_a_typed_error(hostile_node: str, kind: str, cl
     # The parse failure is typed; mapping a garbled answer to "outcome unknown" is the send path's decision.
     assert outcome.get("error") in {"MalformedRpcResponse", "UserOperationOutcomeUnknown"}, outcome
     assert "SsoSignerError" in outcome["classes"]  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("kind", ["deep-array", "unclosed", "big-number"])
+def test_readiness_probe_reads_a_hostile_answer_as_not_ready(hostile_node: str, kind: str) -> None:
+    outcome = _run_child(f"{hostile_node}/{kind}", "sync", "probe", "raised")
+    assert outcome == {"result": "None"}, outcome
