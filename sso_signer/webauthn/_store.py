@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from sso_signer._errors import SsoSignerError
-from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
 from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import (
     ChallengeAlreadyIssued,
@@ -273,12 +272,7 @@ class SQLiteStore:
             expires_at=expires_at,
             user_handle=user_handle,
             user_name=user_name,
-            credential_ids=tuple(
-                bytes.fromhex(c)
-                for c in parse_json(
-                    ids, limits=CONFIG_FILE_LIMITS, error=StoreCorrupt, what="stored credential ids"
-                )
-            ),
+            credential_ids=tuple(bytes.fromhex(c) for c in json.loads(ids)),
         )
 
     def get_challenge(self, challenge: bytes, *, purpose: ChallengePurpose, now: float) -> PendingChallenge:
@@ -361,12 +355,7 @@ class SQLiteStore:
                 sign_count=int(count),
                 backup_eligible=bool(be),
                 backup_state=bool(bs),
-                transports=tuple(
-                    str(t)
-                    for t in parse_json(
-                        transports, limits=CONFIG_FILE_LIMITS, error=StoreCorrupt, what="stored transports"
-                    )
-                ),
+                transports=tuple(str(t) for t in json.loads(transports)),
                 aaguid=bytes(aaguid),
                 user_handle=bytes(user_handle),
                 user_name=str(user_name),
