@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ from sso_signer.webauthn import (
 from sso_signer.webauthn._cbor import decode_strict
 from sso_signer.zksync import Eip712Transaction
 
-__all__ = ["TARGETS", "FuzzTarget", "run_check"]
+__all__ = ["HOSTILE_TARGETS", "TARGETS", "FuzzTarget", "run_check"]
 
 Check = Callable[[Any], object]
 
@@ -329,7 +330,7 @@ _valid_tx = st.builds(
     st.binary(max_size=60),
 )
 
-TARGETS: tuple[FuzzTarget, ...] = (
+_FORMAT_TARGETS: tuple[FuzzTarget, ...] = (
     # base64url
     FuzzTarget("base64url.round_trip", st.binary(max_size=200), _b64_round_trip, roundtrip=True),
     FuzzTarget("base64url.arbitrary_text", st.text(max_size=80), lambda t: b64url_decode(t)),
@@ -426,3 +427,442 @@ TARGETS: tuple[FuzzTarget, ...] = (
         roundtrip=True,
     ),
 )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Hostile outside input (issue #14): every parser of text or bytes that comes from a node, a bundler, a
+# browser, a key file, a deployment file or the command line, fed documents built to break parsers. The
+# process must survive (scripts/fuzz_campaign.py and tests/conformance/test_fuzz_hostile_input.py run them in
+# worker processes with the recursion limit py_ecc would set), every error must be typed, and the relying
+# party's store must not change.
+# ----------------------------------------------------------------------------------------------------
+
+_HOSTILE_KINDS = (
+    "deep_array",
+    "deep_object",
+    "deep_mixed",
+    "unclosed",
+    "big_int",
+    "big_negative_int",
+    "big_float",
+    "long_string",
+    "escaped_brackets",
+    "truncated",
+    "invalid_utf8",
+    "constant",
+    "wrong_type",
+    "arbitrary",
+)
+
+
+@st.composite
+def _hostile_fragment(draw: st.DrawFn) -> bytes:
+    """One JSON value (or what pretends to be one) of a kind that has broken parsers."""
+    kind = draw(st.sampled_from(_HOSTILE_KINDS))
+    depth = draw(
+        st.integers(1, 1 << 17) | st.sampled_from([15, 16, 17, 31, 32, 33, 511, 512, 513, 100_000, 1 << 18])
+    )
+    if kind == "deep_array":
+        return b"[" * depth + b"]" * depth
+    if kind == "deep_object":
+        return b'{"a":' * depth + b"0" + b"}" * depth
+    if kind == "deep_mixed":
+        return b'[{"k":' * depth + b"null" + b"}]" * depth
+    if kind == "unclosed":
+        return draw(st.sampled_from([b"[", b'{"a":', b'["', b"[1,"])) * depth
+    if kind in ("big_int", "big_negative_int"):
+        digits = draw(st.integers(20, 6000) | st.sampled_from([32, 33, 128, 129, 4300, 4301]))
+        return (b"-" if kind == "big_negative_int" else b"") + b"9" * digits
+    if kind == "big_float":
+        return (
+            b"1." + b"7" * draw(st.integers(1, 6000)) + draw(st.sampled_from([b"", b"e999999", b"E-99999"]))
+        )
+    if kind == "long_string":
+        return b'"' + b"x" * draw(st.integers(0, 1 << 17)) + b'"'
+    if kind == "escaped_brackets":
+        # Brackets inside strings and escaped quotes must not confuse the depth bound either way.
+        return b'["\\"[[[[\\\\", ' * depth + b'"]]]"' + b"]" * depth
+    if kind == "truncated":
+        valid = json.dumps(draw(_json)).encode()
+        return valid[: draw(st.integers(0, max(0, len(valid) - 1)))]
+    if kind == "invalid_utf8":
+        return b'"' + draw(st.binary(min_size=1, max_size=20)) + b"\xff\xc0\xed\xa0\x80" + b'"'
+    if kind == "constant":
+        return draw(st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"[NaN]", b'{"a":-Infinity}']))
+    if kind == "wrong_type":
+        return json.dumps(draw(_json)).encode()
+    return draw(st.binary(max_size=200))
+
+
+def _hostile_document(envelope: bytes) -> st.SearchStrategy[bytes]:
+    """A hostile fragment on its own, or in place of ``%s`` inside an otherwise plausible document."""
+    return st.tuples(_hostile_fragment(), st.booleans()).map(
+        lambda pair: envelope.replace(b"%s", pair[0]) if pair[1] else pair[0]
+    )
+
+
+_RPC_ENVELOPE = b'{"jsonrpc":"2.0","id":1,"result":%s}'
+_RPC_ERROR_ENVELOPE = b'{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"x","data":%s}}'
+_CREDENTIAL_ENVELOPE = b'{"id":"AAAA","rawId":"AAAA","type":"public-key","response":%s}'
+_CLIENT_DATA_ENVELOPE = b'{"type":"webauthn.get","challenge":"AAAA","origin":"https://a.example","x":%s}'
+_DEPLOYMENT_ENVELOPE = b'{"chain_id":260,"rpc_url":"http://127.0.0.1:8011","era":%s}'
+
+_rpc_answers = st.tuples(
+    st.sampled_from([200, 200, 200, 500]),
+    _hostile_document(_RPC_ENVELOPE) | _hostile_document(_RPC_ERROR_ENVELOPE),
+)
+
+
+def _rpc_single(answer: tuple[int, bytes]) -> None:
+    from sso_signer.rpc import RpcCall
+    from sso_signer.rpc._core import RpcCore
+
+    status, body = answer
+    RpcCore().decode_single(RpcCall("eth_blockNumber"), 1, status, body)
+
+
+def _rpc_batch(answer: tuple[int, bytes]) -> None:
+    from sso_signer.rpc import RpcCall
+    from sso_signer.rpc._core import RpcCore
+
+    status, body = answer
+    RpcCore().decode_batch([RpcCall("eth_blockNumber"), RpcCall("eth_chainId")], [1, 2], status, body)
+
+
+def _answer_every_step_with(body: bytes) -> Callable[[object], object]:
+    from sso_signer.rpc import RpcCall
+    from sso_signer.rpc._core import RpcCore
+
+    core = RpcCore()
+
+    def handle(step: object) -> object:
+        if isinstance(step, RpcCall):
+            return core.decode_single(step, 1, 200, body)
+        return None  # a Sleep between attempts
+
+    return handle
+
+
+# A signed legacy transfer, as bytes the client would have sent (the node never sees them here).
+_RAW_TX = bytes.fromhex(
+    "f86c808504a817c800825208943535353535353535353535353535353535353535880de0b6b3a76400008025a028ef61340bd939"
+    "bc2195fe537567866003e1a15d3c71ff63e1590620aa636276a067cbe9d8997f761aecb703304b3800ccf555c9f3dc64214b297f"
+    "b1966a3b6d83"
+)
+
+
+def _send_raw_transaction(body: bytes) -> None:
+    from sso_signer.rpc import EthClient, SendOutcomeUnknown
+    from sso_signer.rpc._flow import drive
+
+    try:
+        drive(EthClient.flows.send_raw_transaction(_RAW_TX), _answer_every_step_with(body))
+    except SendOutcomeUnknown as exc:
+        # After the bytes went out, whatever garbled the answer, the caller keeps what it needs to re-send.
+        if exc.raw_transaction != _RAW_TX:
+            raise AssertionError("SendOutcomeUnknown lost the signed bytes") from exc
+        raise
+
+
+def _read_flows(args: tuple[int, bytes]) -> None:
+    from sso_signer.erc4337 import ENTRY_POINT_V08, BundlerClient
+    from sso_signer.rpc import EthClient, Flow
+    from sso_signer.rpc._flow import drive
+    from sso_signer.zksync import ZkSyncClient
+
+    which, body = args
+    eth, bundler, zks = EthClient.flows, BundlerClient.flows, ZkSyncClient.flows
+    flows: list[Callable[[], Flow[Any]]] = [
+        lambda: eth.chain_id(),
+        lambda: eth.get_block("latest", True),
+        lambda: eth.get_transaction_receipt(bytes(32)),
+        lambda: eth.get_logs(address="0x" + "11" * 20),
+        lambda: eth.call({"to": "0x" + "11" * 20, "data": "0x"}),
+        lambda: bundler.get_user_operation_receipt(bytes(32)),
+        lambda: bundler.get_user_operation_gas_price(),
+        lambda: bundler.estimate_user_operation_gas(_USER_OPERATION, ENTRY_POINT_V08, None),
+        lambda: zks.get_transaction_details(bytes(32)),
+        lambda: zks.estimate_fee({"to": "0x" + "11" * 20}),
+    ]
+    drive(flows[which % len(flows)](), _answer_every_step_with(body))
+
+
+_USER_OPERATION = UserOperation(
+    sender="0x" + "11" * 20,
+    nonce=0,
+    call_data=b"",
+    call_gas_limit=1,
+    verification_gas_limit=1,
+    pre_verification_gas=1,
+    max_fee_per_gas=1,
+    max_priority_fee_per_gas=1,
+    signature=b"\x01",
+)
+
+
+def _send_user_operation(body: bytes) -> None:
+    from sso_signer.erc4337 import ENTRY_POINT_V08, BundlerClient
+    from sso_signer.rpc._flow import drive
+
+    flow = BundlerClient.flows.send_user_operation(_USER_OPERATION, ENTRY_POINT_V08, 1)
+    drive(flow, _answer_every_step_with(body))
+
+
+class _RelyingPartyFixture:
+    """One relying party over a SQLite store in a temporary directory, created on first use per process."""
+
+    def __init__(self) -> None:
+        import tempfile
+        from pathlib import Path
+
+        from sso_signer.webauthn import RelyingParty, SQLiteStore
+
+        self.path = Path(tempfile.mkdtemp(prefix="fuzz-rp-")) / "rp.sqlite"
+        self.store = SQLiteStore(self.path)
+        self.rp = RelyingParty(rp_id="a.example", rp_name="A", origins="https://a.example", store=self.store)
+        self.rp.registration_options(user_name="alice", user_handle=b"h" * 16)
+
+    def dump(self) -> list[str]:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.path)) as conn:
+            return list(conn.iterdump())
+
+
+_RP: list[_RelyingPartyFixture] = []
+
+
+def _relying_party(args: tuple[str, bytes]) -> None:
+    if not _RP:
+        _RP.append(_RelyingPartyFixture())
+    fixture = _RP[0]
+    which, document = args
+    before = fixture.dump()
+    try:
+        if which == "registration":
+            fixture.rp.verify_registration(document, user_handle=b"h" * 16)
+        else:
+            fixture.rp.verify_authentication(document)
+    except SsoSignerError:
+        assert fixture.dump() == before, "a refused response changed the store"
+        raise
+
+
+def _credential_with_client_data(cdj: bytes) -> bytes:
+    return json.dumps(
+        {
+            "id": "AAAA",
+            "rawId": "AAAA",
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": b64url_encode(cdj),
+                "authenticatorData": b64url_encode(bytes(37)),
+                "signature": "MAYCAQECAQE",
+                "attestationObject": "oA",
+            },
+        }
+    ).encode()
+
+
+_PEM: list[str] = []
+
+
+def _key_file_pem() -> str:
+    if not _PEM:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.derive_private_key(7, ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        _PEM.append(pem.decode("ascii"))
+    return _PEM[0]
+
+
+def _in_temp_file(data: bytes, check: Callable[[str], object]) -> None:
+    import os
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="fuzz-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        check(path)
+    finally:
+        os.unlink(path)
+
+
+def _key_file(metadata: bytes) -> None:
+    from sso_signer.webauthn import HeadlessPasskey
+
+    data = b"sso-signer-passkey: " + metadata + b"\n" + _key_file_pem().encode("ascii")
+    _in_temp_file(data, HeadlessPasskey.load)
+
+
+def _deployment_file(document: bytes) -> None:
+    from sso_signer.cli._deploy import load_deployment
+    from sso_signer.sso import EraNetwork
+
+    _in_temp_file(document, load_deployment)
+    _in_temp_file(document, EraNetwork.from_deployment)
+
+
+def _msa_deployment(document: bytes) -> None:
+    from sso_signer.sso import MsaDeployment
+
+    MsaDeployment.from_json(document.decode("utf-8", "replace"))
+
+
+def _parse_wei(text: str) -> None:
+    from sso_signer.cli._context import parse_wei
+
+    amount = parse_wei(text)
+    assert 0 <= amount < 2**256
+
+
+def _parse_wei_round_trip(args: tuple[int, str]) -> None:
+    from sso_signer.cli._context import parse_wei
+
+    wei, unit = args
+    decimals = {"wei": 0, "gwei": 9, "ether": 18}[unit]
+    whole, fraction = divmod(wei, 10**decimals)
+    text = f"{whole}.{fraction:0{decimals}d}{unit}" if decimals else f"{wei}{unit}"
+    assert parse_wei(text) == wei
+
+
+def _parse_cli_data(text: str) -> None:
+    from sso_signer.cli._context import parse_data
+
+    parse_data(text)
+
+
+@st.composite
+def _hostile_cbor(draw: st.DrawFn) -> bytes:
+    """CBOR built to break decoders: deep nesting, lengths far beyond the data, indefinite items, tags."""
+    depth = draw(st.integers(1, 1 << 17))
+    head = draw(
+        st.sampled_from(
+            [
+                b"\x81" * depth + b"\x00",  # arrays of one
+                b"\xa1\x01" * depth + b"\x00",  # maps of one
+                b"\x9f" * depth + b"\xff" * depth,  # indefinite arrays
+                b"\xd8\x18" * depth + b"\x00",  # nested tags
+                b"\x5b\xff\xff\xff\xff\xff\xff\xff\xff",  # a byte string of 2**64-1 bytes
+                b"\x9b\x00\x00\x00\x01\x00\x00\x00\x00",  # an array of 2**32 items
+                b"\x7f" + b"\x61a" * depth,  # an unterminated indefinite text
+                b"\xc2\x5a\x00\x10\x00\x00" + b"\xff" * 64,  # a bignum claiming 1 MiB
+            ]
+        )
+    )
+    return head + draw(st.binary(max_size=16))
+
+
+def _attestation_object(att: bytes) -> None:
+    document = {
+        "id": "AAAA",
+        "rawId": "AAAA",
+        "type": "public-key",
+        "response": {"clientDataJSON": "e30", "attestationObject": b64url_encode(att)},
+    }
+    RegistrationResponse.from_json(document)
+
+
+#: What importing py_ecc sets the recursion limit to. Hypothesis resets the limit around each example, so
+#: the hostile checks set it themselves: a parser that recurses without bound then overruns the C stack and
+#: kills the worker (which the campaign reports) instead of raising RecursionError.
+RAISED_RECURSION_LIMIT = 100_000
+
+
+def _with_raised_recursion_limit(check: Check) -> Check:
+    def run(value: Any) -> object:
+        previous = sys.getrecursionlimit()
+        sys.setrecursionlimit(RAISED_RECURSION_LIMIT)
+        try:
+            return check(value)
+        finally:
+            sys.setrecursionlimit(previous)
+
+    return run
+
+
+def _hostile(
+    name: str, strategy: st.SearchStrategy[Any], check: Check, *, roundtrip: bool = False
+) -> FuzzTarget:
+    return FuzzTarget(name, strategy, _with_raised_recursion_limit(check), roundtrip=roundtrip)
+
+
+HOSTILE_TARGETS: tuple[FuzzTarget, ...] = (
+    # JSON-RPC answers of nodes and bundlers
+    _hostile("hostile_rpc_answer.single", _rpc_answers, _rpc_single),
+    _hostile("hostile_rpc_answer.batch", _rpc_answers, _rpc_batch),
+    _hostile(
+        "hostile_rpc_answer.read_flows",
+        st.tuples(st.integers(0, 9), _hostile_document(_RPC_ENVELOPE)),
+        _read_flows,
+    ),
+    _hostile(
+        "hostile_rpc_answer.send_raw_transaction", _hostile_document(_RPC_ENVELOPE), _send_raw_transaction
+    ),
+    _hostile(
+        "hostile_rpc_answer.send_user_operation", _hostile_document(_RPC_ENVELOPE), _send_user_operation
+    ),
+    # WebAuthn JSON from browsers
+    _hostile(
+        "hostile_credential_json.registration",
+        _hostile_document(_CREDENTIAL_ENVELOPE),
+        lambda b: RegistrationResponse.from_json(b),
+    ),
+    _hostile(
+        "hostile_credential_json.authentication",
+        _hostile_document(_CREDENTIAL_ENVELOPE),
+        lambda b: Assertion.from_json(b),
+    ),
+    _hostile(
+        "hostile_client_data.relying_party",
+        _hostile_document(_CLIENT_DATA_ENVELOPE),
+        lambda b: CollectedClientData(b),
+    ),
+    _hostile(
+        "hostile_client_data.preflight",
+        _hostile_document(_CLIENT_DATA_ENVELOPE),
+        lambda b: parse_client_data_json(b),
+    ),
+    _hostile(
+        "hostile_client_data.in_credential_json",
+        _hostile_document(_CLIENT_DATA_ENVELOPE).map(_credential_with_client_data),
+        lambda b: Assertion.from_json(b),
+    ),
+    _hostile(
+        "hostile_relying_party.store_unchanged",
+        st.tuples(
+            st.sampled_from(["registration", "authentication"]),
+            _hostile_document(_CREDENTIAL_ENVELOPE)
+            | _hostile_document(_CLIENT_DATA_ENVELOPE).map(_credential_with_client_data),
+        ),
+        _relying_party,
+    ),
+    # CBOR: attestation objects and COSE keys
+    _hostile("hostile_cbor.decode", _hostile_cbor(), lambda b: decode_strict(b, field="fuzz")),
+    _hostile("hostile_cbor.cose_key", _hostile_cbor(), lambda b: parse_cose_key(b)),
+    _hostile("hostile_cbor.attestation_object", _hostile_cbor(), _attestation_object),
+    # Files: key files and deployment JSON
+    _hostile("hostile_key_file.metadata", _hostile_document(b'{"rp_id":"a.example","x":%s}'), _key_file),
+    _hostile("hostile_deployment.file", _hostile_document(_DEPLOYMENT_ENVELOPE), _deployment_file),
+    _hostile("hostile_deployment.msa_json", _hostile_document(_DEPLOYMENT_ENVELOPE), _msa_deployment),
+    # Command-line arguments
+    _hostile(
+        "hostile_cli.amount",
+        st.text(max_size=40) | st.from_regex(r"\A[0-9]{1,200}(\.[0-9]{0,200})?\s?(wei|gwei|ether|eth)?\Z"),
+        _parse_wei,
+    ),
+    _hostile(
+        "hostile_cli.amount_round_trip",
+        st.tuples(st.integers(0, 2**256 - 1), st.sampled_from(["wei", "gwei", "ether"])),
+        _parse_wei_round_trip,
+        roundtrip=True,
+    ),
+    _hostile("hostile_cli.calldata", st.text(max_size=80), _parse_cli_data),
+)
+
+TARGETS: tuple[FuzzTarget, ...] = _FORMAT_TARGETS + HOSTILE_TARGETS

@@ -3,10 +3,14 @@
 
     .venv/bin/python scripts/fuzz_campaign.py                       # 1,000,000 examples over all targets
     .venv/bin/python scripts/fuzz_campaign.py --examples 50000 --jobs 2 --match der
+    .venv/bin/python scripts/fuzz_campaign.py --examples 20000 --match hostile_   # the issue #14 targets
 
 The total is split evenly over the selected targets and the targets over ``--jobs`` worker processes. Each
 target prints the examples it ran (Hypothesis may stop early when it has exhausted a small input space) and
-its time; a failure prints the falsifying example Hypothesis found and makes the exit status 1.
+its time; a failure prints the falsifying example Hypothesis found and makes the exit status 1. Each target
+runs in a worker process of its own: a worker that dies (the hostile-input targets run with the recursion
+limit py_ecc sets, where a parser recursing without bound overruns the C stack) is reported as a failure of
+its target, not a hang.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import pathlib
 import sys
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
@@ -52,6 +58,15 @@ def _run(job: tuple[str, int, int | None]) -> tuple[str, int, float, str | None]
     return name, count, time.perf_counter() - start, None
 
 
+def _isolated(job: tuple[str, int, int | None]) -> tuple[str, int, float, str | None]:
+    """Run one target in a process of its own, so that a crash is pinned on the target that caused it."""
+    with ProcessPoolExecutor(1) as pool:
+        try:
+            return pool.submit(_run, job).result()
+        except BrokenProcessPool:
+            return job[0], 0, 0.0, "the worker process died: a crash, not an exception (see its stderr)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--examples", type=int, default=1_000_000, help="total examples (default 1,000,000)")
@@ -71,12 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"fuzz campaign: {len(targets)} targets x {per_target:,} examples, {args.jobs} jobs, seed {args.seed}"
     )
-    jobs = [(t.name, per_target, args.seed) for t in targets]
     start = time.perf_counter()
     failures = 0
     total = 0
-    with multiprocessing.Pool(args.jobs) as pool:
-        for name, count, seconds, error in pool.imap_unordered(_run, jobs):
+    jobs = [(t.name, per_target, args.seed) for t in targets]
+    with ThreadPoolExecutor(args.jobs) as threads:
+        for name, count, seconds, error in threads.map(_isolated, jobs):
             total += count
             status = "ok" if error is None else "FAILED"
             print(f"  {name:<42} {count:>10,} examples  {seconds:>7.1f}s  {status}", flush=True)

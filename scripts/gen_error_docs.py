@@ -27,6 +27,13 @@ on the class instead of parsing messages. Five categories sit under the root:
 - `RemoteError`: a node, bundler or other remote service failed or answered with an error.
 - `ConfigurationError`: something the SDK needs is missing or mis-set (a binary, an artifact, a network).
 
+Outside input never escapes this tree, however hostile: JSON-RPC answers, browser credential JSON,
+clientDataJSON, CBOR, key files, deployment files and command-line amounts fail with the parser's class (not a
+bare `ValueError` or `RecursionError`, and never a crash). Every JSON document from outside is parsed within a
+size, a nesting-depth and an integer-digit bound, checked before the C parser recurses
+(`MalformedRpcResponse`, `InvalidCredentialJson`, `ClientDataNotJson`, `InvalidKeyFile`, `InvalidDeployment`;
+the bounds are listed in docs/rpc.md and docs/webauthn.md).
+
 The tree below is generated from the code (`scripts/gen_error_docs.py`); indentation shows inheritance, the
 module in brackets is where the class is defined.
 

@@ -9,7 +9,6 @@ without a provider.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import pathlib
 import re
@@ -24,6 +23,7 @@ from eth_utils.crypto import keccak
 
 from sso_signer._codec import InvalidEncoding, hex_decode
 from sso_signer._errors import ConfigurationError, InvalidInputError
+from sso_signer._json import ARTIFACT_LIMITS, parse_json
 
 __all__ = [
     "ARTIFACTS_DIR",
@@ -211,9 +211,15 @@ def load_artifact(name: str, *, directory: str | os.PathLike[str] | None = None)
 def _load_cached(path: str, mtime_ns: int, name: str) -> Artifact:
     del mtime_ns  # part of the cache key only: a rebuilt artifact is re-read
     try:
-        data = json.loads(pathlib.Path(path).read_text())
-    except (OSError, ValueError) as exc:
+        text = pathlib.Path(path).read_bytes()
+    except OSError as exc:
         raise InvalidArtifact(f"{path}: cannot read artifact JSON ({exc})") from exc
+    data = parse_json(
+        text,
+        limits=ARTIFACT_LIMITS,
+        error=lambda message: InvalidArtifact(f"{path}: {message}"),
+        what="artifact JSON",
+    )
     if not isinstance(data, dict):
         raise InvalidArtifact(f"{path}: artifact must be a JSON object")
     abi = data.get("abi")

@@ -16,7 +16,7 @@ import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sso_signer._errors import ConfigurationError
@@ -60,6 +60,9 @@ DEV_CHAIN_IDS = frozenset({31337, 260})
 
 _UNITS = {"wei": 0, "gwei": 9, "ether": 18, "eth": 18}
 _AMOUNT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+_MAX_WEI = 2**256 - 1
+# 2**256 - 1 has 78 digits; room for a unit, a point and trailing zeros, not for a denial of service.
+_MAX_AMOUNT_TEXT = 128
 
 
 class MissingRpcUrl(ConfigurationError):
@@ -78,18 +81,22 @@ def parse_wei(text: str) -> int:
     """Parse an amount: plain wei (``1000``) or with a unit (``0.5ether``, ``2 gwei``, ``1eth``).
 
     Raises:
-        CliUsageError: If the text is not an amount or is not a whole number of wei.
+        CliUsageError: If the text is not an amount, is not a whole number of wei or exceeds 2**256 - 1 wei.
     """
+    if len(text) > _MAX_AMOUNT_TEXT:
+        raise CliUsageError(f"amount {text[:20]!r}…: longer than {_MAX_AMOUNT_TEXT} characters")
     match = _AMOUNT.match(text)
     if match is None or match.group(2).lower() not in ("", *_UNITS):
         raise CliUsageError(f"amount {text!r}: expected wei or a number with wei/gwei/ether")
-    try:
-        amount = Decimal(match.group(1)) * (Decimal(10) ** _UNITS.get(match.group(2).lower(), 0))
-    except InvalidOperation as exc:
-        raise CliUsageError(f"amount {text!r}: not a number") from exc
-    if amount != amount.to_integral_value():
+    # Exact integer arithmetic: Decimal's default 28-digit precision would round larger amounts silently.
+    decimals = _UNITS.get(match.group(2).lower(), 0)
+    whole, _, fraction = match.group(1).partition(".")
+    if fraction[decimals:].strip("0"):
         raise CliUsageError(f"amount {text!r}: not a whole number of wei")
-    return int(amount)
+    amount = int(whole + fraction[:decimals].ljust(decimals, "0"))
+    if amount > _MAX_WEI:
+        raise CliUsageError(f"amount {text!r}: more than 2**256 - 1 wei")
+    return amount
 
 
 def parse_data(text: str | None) -> bytes:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sso_signer._errors import ConfigurationError
+from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
 from sso_signer.sso import EraNetwork, InvalidDeployment, MsaDeployment, deploy_msa_contracts
 
 if TYPE_CHECKING:
@@ -99,9 +100,15 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
         InvalidDeployment: If the file is unreadable or malformed.
     """
     try:
-        data = json.loads(pathlib.Path(path).read_text())
-    except (OSError, ValueError) as exc:
+        text = pathlib.Path(path).read_bytes()
+    except OSError as exc:
         raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__}: {exc})") from exc
+    data = parse_json(
+        text,
+        limits=CONFIG_FILE_LIMITS,
+        error=lambda message: InvalidDeployment(f"{path}: {message}"),
+        what="deployment JSON",
+    )
     if not isinstance(data, dict):
         raise InvalidDeployment(f"{path}: expected a JSON object")
     chain_id = data.get("chain_id")

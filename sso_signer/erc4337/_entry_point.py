@@ -9,7 +9,6 @@ code is already there.
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Final
 
@@ -21,6 +20,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import hex_decode
+from sso_signer._json import ARTIFACT_LIMITS, parse_json
 from sso_signer.erc4337._errors import (
     EntryPointArtifactMismatch,
     EntryPointDeploymentFailed,
@@ -85,7 +85,9 @@ def load_entry_point_v08_initcode(node_modules: str | pathlib.Path | None = None
     """
     path = pathlib.Path(node_modules or _REPO_NODE_MODULES) / _ARTIFACT
     try:
-        artifact = json.loads(path.read_text())
+        artifact = parse_json(
+            path.read_bytes(), limits=ARTIFACT_LIMITS, error=EntryPointArtifactMismatch, what=str(path)
+        )
         initcode = hex_decode(artifact["bytecode"], field="EntryPoint.bytecode")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EntryPointArtifactMismatch(f"cannot read the EntryPoint v0.8 artifact {path}: {exc}") from exc

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from sso_signer._json import JsonLimits, parse_json
 from sso_signer.rpc._errors import (
     BatchResponseMismatch,
     ExecutionReverted,
@@ -30,7 +31,12 @@ from sso_signer.rpc._errors import (
 )
 from sso_signer.rpc._revert import revert_data_from_rpc_error
 
-__all__ = ["IDEMPOTENT_METHODS", "RetryPolicy", "RpcCall", "RpcCore", "is_idempotent"]
+__all__ = ["ANSWER_LIMITS", "IDEMPOTENT_METHODS", "RetryPolicy", "RpcCall", "RpcCore", "is_idempotent"]
+
+#: Bounds of a node's or bundler's answer. 64 MiB holds a block with thousands of full transactions or a
+#: large log query; 512 levels hold any call trace a real transaction produces (two per call frame, well
+#: under the EVM's 1024 frames in practice); quantities are hex text, so no integer needs 128 digits.
+ANSWER_LIMITS = JsonLimits(max_bytes=64 * 1024 * 1024, max_depth=512, max_int_digits=128)
 
 # Methods that may be sent twice without changing the outcome. Reads are obviously safe; sending the SAME
 # signed bytes again is safe too (the node dedups by hash or rejects the nonce). Methods where the node signs
@@ -135,10 +141,17 @@ def is_nonce_used(error: RpcError) -> bool:
 
 
 class RpcCore:
-    """Builds request bodies and decodes answers; shared by :class:`JsonRpcClient` and its async twin."""
+    """Builds request bodies and decodes answers; shared by :class:`JsonRpcClient` and its async twin.
 
-    def __init__(self, retry: RetryPolicy | None = None) -> None:
+    Args:
+        retry: The retry policy (default :class:`RetryPolicy`).
+        answer_limits: Bounds every answer must stay within: size, nesting depth (checked before the JSON
+            parser recurses) and integer digits. An answer beyond them is a :class:`MalformedRpcResponse`.
+    """
+
+    def __init__(self, retry: RetryPolicy | None = None, answer_limits: JsonLimits = ANSWER_LIMITS) -> None:
         self.retry = retry if retry is not None else RetryPolicy()
+        self.answer_limits = answer_limits
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -173,7 +186,8 @@ class RpcCore:
         Raises:
             RpcError: (or a subclass) if the node sent a JSON-RPC error.
             RpcHttpStatusError: If the status is an error and the body is not a JSON-RPC response.
-            MalformedRpcResponse: If the body is not a well-formed JSON-RPC response for this id.
+            MalformedRpcResponse: If the body is not a well-formed JSON-RPC response for this id, or exceeds
+                :attr:`answer_limits`.
         """
         parsed = self._parse_body(call.method, status, body)
         if isinstance(parsed, list):
@@ -249,13 +263,15 @@ class RpcCore:
 
     def _parse_body(self, method: str, status: int, body: bytes) -> Any:
         try:
-            parsed = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            parsed = parse_json(
+                body, limits=self.answer_limits, error=MalformedRpcResponse, what=f"{method}: answer"
+            )
+        except MalformedRpcResponse as exc:
             if status >= 400:
                 raise RpcHttpStatusError(
                     f"{method}: HTTP {status} without a JSON-RPC body", status_code=status, method=method
                 ) from exc
-            raise MalformedRpcResponse(f"{method}: answer is not JSON ({exc})") from exc
+            raise
         if status >= 400 and not _looks_like_rpc(parsed):
             raise RpcHttpStatusError(
                 f"{method}: HTTP {status} without a JSON-RPC body", status_code=status, method=method

@@ -120,7 +120,7 @@ class RpcHttpStatusError(RpcTransportError):
 
 
 class MalformedRpcResponse(RemoteError):
-    """The node's answer is not a well-formed JSON-RPC response (bad JSON, wrong shape, wrong result type)."""
+    """The node's answer is not well-formed JSON-RPC (bad or unbounded JSON, wrong shape or type)."""
 
 
 class BatchResponseMismatch(MalformedRpcResponse):

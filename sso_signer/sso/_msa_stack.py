@@ -8,7 +8,6 @@ does not manage processes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from sso_signer._artifacts import load_artifact
+from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
 from sso_signer.erc4337 import deploy_entry_point_v08
 from sso_signer.rpc import EthClient
 from sso_signer.sso._errors import SsoSignerConfigError
@@ -70,10 +70,9 @@ class MsaDeployment:
             MalformedAddress: If an address is malformed.
         """
         if isinstance(data, str):
-            try:
-                data = json.loads(data)
-            except json.JSONDecodeError as exc:
-                raise SsoSignerConfigError(f"deployment JSON does not parse: {exc}") from exc
+            data = parse_json(
+                data, limits=CONFIG_FILE_LIMITS, error=SsoSignerConfigError, what="deployment JSON"
+            )
         if not isinstance(data, Mapping):
             raise SsoSignerConfigError("deployment JSON must be an object")
         try:

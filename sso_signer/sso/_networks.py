@@ -12,7 +12,6 @@ Two kinds of network exist:
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._errors import ConfigurationError, RemoteError
+from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
 from sso_signer.sso._signature import checksum_address
 
 __all__ = [
@@ -197,9 +197,15 @@ class EraNetwork:
             InvalidDeployment: If the file is unreadable, not JSON or has no usable ``era`` section.
         """
         try:
-            data = json.loads(pathlib.Path(path).read_text())
-        except (OSError, ValueError) as exc:
+            text = pathlib.Path(path).read_bytes()
+        except OSError as exc:
             raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__})") from exc
+        data = parse_json(
+            text,
+            limits=CONFIG_FILE_LIMITS,
+            error=lambda message: InvalidDeployment(f"{path}: {message}"),
+            what="deployment JSON",
+        )
         if not isinstance(data, dict) or not isinstance(data.get("era"), dict):
             raise InvalidDeployment(f"{path}: no 'era' object in the deployment JSON")
         era = dict(data["era"])

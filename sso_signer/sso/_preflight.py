@@ -17,13 +17,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 from sso_signer._errors import InvalidInputError
+from sso_signer._json import JsonLimits, parse_json
 from sso_signer.sso._errors import (
     ChallengeFieldMissing,
     ChallengeNotSignedHash,
@@ -167,8 +168,10 @@ def decode_challenge(text: str) -> bytes:
     return decoded
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+# The on-chain parser has no size or depth limit of its own (gas bounds it); these only keep the preflight
+# from crashing on hostile bytes. A clientDataJSON beyond them is reported as unparsable, although a chain
+# might still parse it: no browser writes one.
+_CLIENT_DATA_LIMITS = JsonLimits(max_bytes=1024 * 1024, max_depth=64, max_int_digits=4300)
 
 
 def parse_client_data_json(data: bytes) -> dict[str, Any]:
@@ -181,12 +184,12 @@ def parse_client_data_json(data: bytes) -> dict[str, Any]:
         The parsed object.
 
     Raises:
-        InvalidClientDataJson: If the bytes are not UTF-8 JSON or the top level is not an object.
+        InvalidClientDataJson: If the bytes are not UTF-8 JSON, the top level is not an object, or the text
+            is larger than 1 MiB, nests deeper than 64 levels or holds an integer of more than 4300 digits.
     """
-    try:
-        parsed = json.loads(bytes(data).decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as exc:
-        raise InvalidClientDataJson(f"clientDataJSON: not JSON ({exc})") from exc
+    parsed = parse_json(
+        bytes(data), limits=_CLIENT_DATA_LIMITS, error=InvalidClientDataJson, what="clientDataJSON"
+    )
     if not isinstance(parsed, dict):
         raise InvalidClientDataJson("clientDataJSON: top level is not an object")
     return parsed
@@ -204,22 +207,21 @@ class _Members(dict[str, Any]):
 
     def __init__(self, pairs: list[tuple[str, Any]]) -> None:
         super().__init__(pairs)
-        names = [name for name, _ in pairs]
-        self.repeated = {name for name in names if names.count(name) > 1}
+        # Linear: a hostile object may have many members.
+        self.repeated = {name for name, count in Counter(name for name, _ in pairs).items() if count > 1}
 
 
 def _parse_like_solady(data: bytes) -> dict[str, Any]:
     # The validators parse any JSON value; a non-object top level simply has no "challenge" (which reverts
     # later), so it is mapped to an empty object here. Bytes that are not UTF-8 only matter inside strings
     # on-chain; surrogateescape keeps them comparable instead of failing the whole parse.
-    try:
-        parsed = json.loads(
-            bytes(data).decode("utf-8", "surrogateescape"),
-            parse_constant=_reject_constant,
-            object_pairs_hook=_Members,
-        )
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise InvalidClientDataJson(f"clientDataJSON: not JSON ({exc})") from exc
+    parsed = parse_json(
+        bytes(data).decode("utf-8", "surrogateescape"),
+        limits=_CLIENT_DATA_LIMITS,
+        error=InvalidClientDataJson,
+        what="clientDataJSON",
+        object_pairs_hook=_Members,
+    )
     if not isinstance(parsed, _Members):
         return {}
     repeated = parsed.repeated & _READ_MEMBERS

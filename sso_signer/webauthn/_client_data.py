@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sso_signer._codec import b64url_decode, b64url_encode
+from sso_signer._json import JsonLimits, parse_json
 from sso_signer.webauthn._errors import (
     ClientDataNotJson,
     DuplicateClientDataKey,
@@ -21,6 +22,9 @@ __all__ = ["MAX_CLIENT_DATA_JSON", "CollectedClientData"]
 # Browsers emit ~150-400 bytes; Chromium's padding key adds ~100. 8 KiB leaves room without inviting abuse.
 MAX_CLIENT_DATA_JSON = 8192
 _RESERVED = ("type", "challenge", "origin", "crossOrigin")
+# Browsers write a flat object (tokenBinding, the deepest member ever used, is 2 levels) without numbers;
+# extra members may hold any JSON, so integers get room well past uint256 but far below costly conversions.
+_LIMITS = JsonLimits(max_bytes=MAX_CLIENT_DATA_JSON, max_depth=16, max_int_digits=100)
 
 
 _json_string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes for a str
@@ -54,7 +58,8 @@ class CollectedClientData(bytes):
 
     Raises (on construction):
         FieldTooLarge: If the bytes exceed MAX_CLIENT_DATA_JSON.
-        ClientDataNotJson: If the bytes are not UTF-8 JSON text of an object.
+        ClientDataNotJson: If the bytes are not UTF-8 JSON text of an object, nest deeper than 16 levels or
+            hold an integer of more than 100 digits.
         DuplicateClientDataKey: If a key appears twice.
         InvalidClientData: If type/challenge/origin are missing or not strings, or crossOrigin not a bool.
         InvalidEncoding: If the challenge is not base64url.
@@ -69,17 +74,15 @@ class CollectedClientData(bytes):
 
     def __new__(cls, data: bytes) -> CollectedClientData:
         self = super().__new__(cls, bytes(data))
-        raw = bytes(self)
-        if len(raw) > MAX_CLIENT_DATA_JSON:
-            raise FieldTooLarge(f"clientDataJSON is {len(raw)} bytes; the limit is {MAX_CLIENT_DATA_JSON}")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ClientDataNotJson("clientDataJSON is not UTF-8") from exc
-        try:
-            parsed = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise ClientDataNotJson(f"clientDataJSON is not JSON ({type(exc).__name__})") from exc
+        parsed = parse_json(
+            bytes(self),
+            limits=_LIMITS,
+            error=ClientDataNotJson,
+            too_large=FieldTooLarge,
+            what="clientDataJSON",
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+        )
         if not isinstance(parsed, dict):
             raise ClientDataNotJson("clientDataJSON must be a JSON object")
         for key in ("type", "challenge", "origin"):

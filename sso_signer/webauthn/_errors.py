@@ -118,7 +118,7 @@ class InvalidClientData(InvalidInputError):
 
 
 class ClientDataNotJson(InvalidClientData):
-    """clientDataJSON is not UTF-8 JSON text of an object."""
+    """clientDataJSON is not UTF-8 JSON text of an object, or it nests or counts digits beyond the bounds."""
 
 
 class DuplicateClientDataKey(InvalidClientData):
@@ -130,7 +130,7 @@ class FieldTooLarge(InvalidInputError):
 
 
 class InvalidCredentialJson(InvalidInputError):
-    """A PublicKeyCredential JSON object lacks a member or a member has the wrong type."""
+    """A PublicKeyCredential JSON is not JSON within bounds, lacks a member or a member has the wrong type."""
 
 
 class InvalidCredentialType(InvalidCredentialJson):
@@ -162,7 +162,7 @@ class StoreCorrupt(InvalidInputError):
 
 
 class InvalidKeyFile(InvalidInputError):
-    """A passkey key file is not a PEM PKCS#8 P-256 key with sso-signer metadata."""
+    """A passkey key file is not a PEM PKCS#8 P-256 key with sso-signer metadata (one bounded JSON object)."""
 
 
 # --- verification ---------------------------------------------------------------------------------

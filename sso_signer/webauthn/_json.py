@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from sso_signer._codec import b64url_decode
+from sso_signer._json import JsonLimits, parse_json
 from sso_signer.webauthn._errors import FieldTooLarge, InvalidCredentialJson, InvalidCredentialType
 
-__all__ = ["MAX_CREDENTIAL_JSON", "as_mapping", "b64_member", "b64_optional", "check_type"]
+__all__ = [
+    "CREDENTIAL_JSON_LIMITS",
+    "MAX_CREDENTIAL_JSON",
+    "as_mapping",
+    "b64_member",
+    "b64_optional",
+    "check_type",
+]
 
 # A registration response with a long attestation certificate chain stays well under this.
 MAX_CREDENTIAL_JSON = 64 * 1024
+#: Browser credential JSON nests 3-4 levels (response, clientExtensionResults, credProps); its only numbers
+#: are small (publicKeyAlgorithm), extensions aside: integers get room past uint256, not thousands of digits.
+CREDENTIAL_JSON_LIMITS = JsonLimits(max_bytes=MAX_CREDENTIAL_JSON, max_depth=32, max_int_digits=100)
 
 
 def as_mapping(data: Mapping[str, Any] | str | bytes, *, what: str) -> Mapping[str, Any]:
@@ -20,15 +30,16 @@ def as_mapping(data: Mapping[str, Any] | str | bytes, *, what: str) -> Mapping[s
 
     Raises:
         FieldTooLarge: If the text exceeds MAX_CREDENTIAL_JSON.
-        InvalidCredentialJson: If it is not a JSON object.
+        InvalidCredentialJson: If it is not a JSON object, or nests or counts beyond CREDENTIAL_JSON_LIMITS.
     """
     if isinstance(data, str | bytes):
-        if len(data) > MAX_CREDENTIAL_JSON:
-            raise FieldTooLarge(f"{what} JSON is {len(data)} long; the limit is {MAX_CREDENTIAL_JSON}")
-        try:
-            data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise InvalidCredentialJson(f"{what} is not JSON") from exc
+        data = parse_json(
+            data,
+            limits=CREDENTIAL_JSON_LIMITS,
+            error=InvalidCredentialJson,
+            too_large=FieldTooLarge,
+            what=f"{what} JSON",
+        )
     if not isinstance(data, Mapping):
         raise InvalidCredentialJson(f"{what} must be a JSON object")
     return data

@@ -16,6 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sso_signer._json import JsonLimits, parse_json
 from sso_signer.webauthn._errors import InvalidKeyFile, KeyFileExists, WrongPassphrase
 
 __all__ = ["read_key_file", "write_key_file"]
@@ -23,6 +24,8 @@ __all__ = ["read_key_file", "write_key_file"]
 _META_PREFIX = "sso-signer-passkey: "
 _BEGIN = "-----BEGIN "
 _MAX_FILE = 64 * 1024
+# The metadata is one flat object of short strings, booleans and a 32-bit counter.
+_META_LIMITS = JsonLimits(max_bytes=_MAX_FILE, max_depth=8, max_int_digits=32)
 
 
 def write_key_file(
@@ -114,10 +117,12 @@ def read_key_file(
         raise InvalidKeyFile(
             f"{target} is not an sso-signer passkey file (metadata line or PEM block missing)"
         )
-    try:
-        metadata = json.loads(head[len(_META_PREFIX) :])
-    except ValueError as exc:  # JSONDecodeError, and integers beyond Python's digit limit
-        raise InvalidKeyFile(f"{target}: metadata is not JSON ({type(exc).__name__})") from exc
+    metadata = parse_json(
+        head[len(_META_PREFIX) :],
+        limits=_META_LIMITS,
+        error=lambda message: InvalidKeyFile(f"{target}: {message}"),
+        what="metadata",
+    )
     if not isinstance(metadata, dict):
         raise InvalidKeyFile(f"{target}: metadata must be a JSON object")
     pem = text[len(head) :].encode("ascii")
