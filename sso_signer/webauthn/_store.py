@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from sso_signer._errors import SsoSignerError
+from sso_signer._json import JsonLimits, parse_json
 from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import (
     ChallengeAlreadyIssued,
@@ -222,6 +223,9 @@ CREATE TABLE IF NOT EXISTS challenges (
 # Files made before usernameless logins were marked: their rows read as not discoverable (fail closed).
 _ADD_DISCOVERABLE = "ALTER TABLE challenges ADD COLUMN discoverable INTEGER NOT NULL DEFAULT 0"
 
+# A stored row is read back as outside input: a tampered file must not reach the C parser unbounded.
+_ROW_LIMITS = JsonLimits(max_bytes=1024 * 1024, max_depth=2, max_int_digits=20)
+
 # Literal statements only: nothing user-supplied is ever formatted into SQL.
 _SELECT_CREDENTIAL = (
     "SELECT credential_id, user_handle, user_name, rp_id, origin, cose_key, sign_count, backup_eligible,"
@@ -411,7 +415,10 @@ class SQLiteStore:
                 expires_at=expires_at,
                 user_handle=None if user_handle is None else bytes(user_handle),
                 user_name=user_name,
-                credential_ids=tuple(bytes.fromhex(c) for c in json.loads(ids)),
+                credential_ids=tuple(
+                    bytes.fromhex(c)
+                    for c in parse_json(ids, limits=_ROW_LIMITS, error=StoreCorrupt, what="ids")
+                ),
                 discoverable=bool(discoverable),
             )
         except (TypeError, ValueError) as exc:
@@ -510,7 +517,10 @@ class SQLiteStore:
                 sign_count=int(count),
                 backup_eligible=bool(be),
                 backup_state=bool(bs),
-                transports=tuple(str(t) for t in json.loads(transports)),
+                transports=tuple(
+                    str(t)
+                    for t in parse_json(transports, limits=_ROW_LIMITS, error=StoreCorrupt, what="transports")
+                ),
                 aaguid=bytes(aaguid),
                 user_handle=bytes(user_handle),
                 user_name=str(user_name),

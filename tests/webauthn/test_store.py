@@ -46,6 +46,7 @@ def _run_python(code: str, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -173,8 +174,9 @@ RACER = """
     import sys, time
     from sso_signer.webauthn import ChallengeInvalid, SQLiteStore
     store = SQLiteStore(sys.argv[1])
-    start_at = float(sys.argv[2])
-    count = int(sys.argv[3])
+    count = int(sys.argv[2])
+    print("ready", flush=True)
+    start_at = float(sys.stdin.readline())  # the same instant for every racer, sent once all are ready
     for i in range(count):
         # Every racer goes for challenge i at the same instant, so each one is a real collision.
         while time.time() < start_at + i * 0.02:
@@ -193,8 +195,15 @@ def test_racing_processes_consume_each_challenge_exactly_once(tmp_path: Path) ->
     with SQLiteStore(path) as store:
         for i in range(count):
             store.add_challenge(PendingChallenge(i.to_bytes(32, "big"), "authentication", expires_at=100.0))
-    start_at = time.time() + 1.0  # both interpreters are up before the start signal
-    racers = [_run_python(RACER, str(path), str(start_at), str(count)) for _ in range(2)]
+    racers = [_run_python(RACER, str(path), str(count)) for _ in range(2)]
+    for racer in racers:  # a loaded machine may take seconds to start an interpreter: wait for both
+        assert racer.stdout is not None
+        assert racer.stdout.readline() == "ready\n", racer.stderr.read() if racer.stderr else ""
+    start_at = time.time() + 0.2
+    for racer in racers:
+        assert racer.stdin is not None
+        racer.stdin.write(f"{start_at}\n")
+        racer.stdin.flush()
     outputs = []
     for racer in racers:
         out, err = racer.communicate(timeout=60)
@@ -295,3 +304,16 @@ def test_every_sqlite_error_is_typed(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreUnavailable):
         store.get_challenge(b"l" * 32, purpose="authentication", now=NOW)
+
+
+def test_tampered_json_in_a_row_is_store_corrupt(tmp_path: Path) -> None:
+    # A row is read back as outside input: a deep document must not reach the C parser unbounded.
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as store:
+        store.add_challenge(PendingChallenge(b"c" * 32, "authentication", expires_at=100.0))
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE challenges SET credential_ids = ?", ("[" * 200_000 + "]" * 200_000,))
+    conn.commit()
+    conn.close()
+    with SQLiteStore(path) as store, pytest.raises(StoreCorrupt):
+        store.get_challenge(b"c" * 32, purpose="authentication", now=1.0)
