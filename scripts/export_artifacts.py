@@ -3,8 +3,8 @@
 A contract is exported when forge's metadata names an existing source under contracts/src as its compilation
 target (out/ also holds libraries from node_modules, the forge tests and stale artifacts of deleted sources).
 Interfaces and abstract contracts, which have no bytecode, are skipped; an artifact in the destination whose
-contract is gone is removed (the artifacts are committed and shipped in the wheel). Two deployable contracts with the same
-name would overwrite each other's artifact, so that is an error.
+contract is gone is removed (the artifacts are committed and shipped in the wheel). Two deployable contracts
+with the same name would overwrite each other's artifact, so that is an error.
 """
 
 from __future__ import annotations
