@@ -32,6 +32,7 @@ from sso_signer._errors import (
     StateError,
     VerificationError,
 )
+from sso_signer._toolchain import ToolNotFound
 from sso_signer.cli._accounts import (
     AccountNotFound,
     EraNeedsZkSyncNode,
@@ -385,6 +386,7 @@ __all__ = [
     "SsoSignerError",
     "StateError",
     "StoreCorrupt",
+    "ToolNotFound",
     "TrailingCbor",
     "TrailingRlpData",
     "TransactionRejected",
