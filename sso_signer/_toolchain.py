@@ -163,7 +163,11 @@ def locate_tool(
         if found:
             return str(pathlib.Path(found).resolve())
         kind = "an executable file" if tool.executable else "a file"
-        raise error(f"{name}: {value} (from the {source}) is not {kind}", tool=name)
+        fix = "pass an existing path" if source == "argument" else f"fix or unset ${tool.env}"
+        raise error(
+            f"{name}: {value} (from the {source}) is not {kind}; {fix} (`{SETUP_COMMAND}` installs a copy)",
+            tool=name,
+        )
     looked = [f"${tool.env} (unset)"]
     roots = [tools_home() / "node_modules"]
     checkout = _checkout_node_modules()

@@ -79,6 +79,7 @@ from sso_signer.erc4337._errors import (
     UserOperationReverted,
     UserOperationTimeout,
 )
+from sso_signer.local_erc4337 import NotALocalChain
 from sso_signer.node._errors import (
     NodeBinaryNotFound,
     NodeNotRunning,
@@ -355,6 +356,7 @@ __all__ = [
     "NonCanonicalEncoding",
     "NonCanonicalFatSignature",
     "NonCanonicalInteger",
+    "NotALocalChain",
     "OriginMismatch",
     "OrphanFactoryData",
     "OrphanPaymasterFields",
