@@ -306,7 +306,8 @@ def install_tools(
     # `npm install` honours the lockfile; `npm ci` rejects it over optional platform packages of Alto's
     # dependencies (an npm bug), although the lock is complete for linux-amd64.
     # --prefer-offline: the lockfile pins every version, so a cached copy needs no revalidation.
-    argv = [npm_path, "install", "--prefer-offline", "--no-audit", "--no-fund", "--no-save", "--loglevel=error"]
+    argv = [npm_path, "install", "--prefer-offline", "--no-audit", "--no-fund", "--no-save"]
+    argv.append("--loglevel=error")
     try:
         # npm's stdout goes to stderr: with --json the command's stdout carries one JSON object only.
         done = subprocess.run(argv, cwd=target, stdout=2, stderr=2, timeout=timeout, check=False)

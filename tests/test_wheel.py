@@ -2,8 +2,8 @@
 
 The test clones the repository at HEAD (so it tests what is committed: uncommitted changes in the working tree
 are not part of the clone, as in CI, which runs in a fresh clone), builds a wheel with ``python -m build``,
-deletes the clone, installs the wheel into a fresh virtualenv outside the checkout, points ``HOME`` at an empty
-directory and drops the checkout from ``PATH``. Then, from an empty directory:
+deletes the clone, installs the wheel into a fresh virtualenv outside the checkout, points ``HOME`` at an
+empty directory and drops the checkout from ``PATH``. Then, from an empty directory:
 
 1. a local-stack command without the tools fails with exit 3 naming ``sso-signer setup``;
 2. ``sso-signer setup`` installs the tools; a second run installs nothing and says so (both print their time);
@@ -106,7 +106,8 @@ def user(wheel: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     env.update(
         HOME=str(home),
         PATH=os.pathsep.join([str(venv / "bin"), *_SYSTEM_PATH]),
-        npm_config_cache=_npm_cache(),  # npm's download cache: every CI run would fetch it all again otherwise
+        # npm's download cache: without it every CI run would fetch everything again.
+        npm_config_cache=_npm_cache(),
     )
     return {"venv": venv, "home": home, "work": work, "env": env, "bin": venv / "bin"}
 
@@ -116,8 +117,15 @@ def test_the_installed_wheel_works_without_the_checkout(user: dict[str, Any]) ->
     cli = str(bin_dir / "sso-signer")
 
     # 1. Before setup: a configuration error that says what to run.
-    before = subprocess.run([cli, "node", "start", "--json"], cwd=work, env=env, capture_output=True, text=True,
-                            timeout=60, check=False)  # fmt: skip
+    before = subprocess.run(
+        [cli, "node", "start", "--json"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert before.returncode == 3, before.stdout + before.stderr
     assert "sso-signer setup" in json.loads(before.stdout)["error"]["message"]
 
@@ -190,6 +198,6 @@ def test_the_installed_wheel_works_without_the_checkout(user: dict[str, Any]) ->
             """
         )
     )
-    result = _run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, env=env,
-                  timeout=300)  # fmt: skip
+    pytest_argv = [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    result = _run(pytest_argv, cwd=project, env=env, timeout=300)
     assert "2 passed" in result
