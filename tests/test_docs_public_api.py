@@ -47,3 +47,19 @@ def test_the_checker_sees_a_private_import() -> None:
     assert _private_imports("from sso_signer.sso._era_account import EraAccount\n")
     assert _private_imports("from sso_signer import _errors\n")
     assert not _private_imports("from sso_signer.sso import EraAccount\n")
+
+
+def test_the_top_level_public_names_resolve_lazily() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sso_signer\n"
+        "assert 'sso_signer._artifacts' not in sys.modules\n"
+        "from sso_signer import Artifact, b64url_decode, b64url_encode, hex_decode, hex_encode\n"
+        "from sso_signer import load_artifact\n"
+        "assert b64url_decode(b64url_encode(b'ab')) == b'ab' and hex_encode(b'\\x01').endswith('01')\n"
+        "assert isinstance(load_artifact('MSAFactory'), Artifact)\n"
+        "assert all(hasattr(sso_signer, name) for name in sso_signer.__all__)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
