@@ -9,7 +9,8 @@ empty directory and drops the checkout from ``PATH``. Then, from an empty direct
 2. ``sso-signer setup`` installs the tools; a second run installs nothing and says so (both print their time);
 3. nothing the installed package resolves (its files, artifacts, tools) lies in the checkout;
 4. every ``python`` block of the README runs;
-5. the README's command-line sequence runs (start, wait, passkey, account, fund, send, sign-message);
+5. the README's command-line sequence runs (start, wait, passkey, account, fund, send, sign-message), and
+   ``sso-signer demo``;
 6. a small user project whose tests use the pytest fixtures passes.
 
 npm and pip keep using the machine's own download caches (they are caches, not the checkout).
@@ -172,6 +173,8 @@ def test_the_installed_wheel_works_without_the_checkout(user: dict[str, Any]) ->
     assert "ready" in out
     assert '"signature": "0x' in out
     assert not (work / "deployment.json").exists()  # removed when the stack stopped
+    demo = json.loads(_run([cli, "demo", "--json"], cwd=work, env=env, timeout=300))
+    assert demo["ok"] is True
 
     # 6. A user's own test project on the fixtures.
     project = work / "project"
