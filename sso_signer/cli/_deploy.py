@@ -199,8 +199,9 @@ def deployment_problem(deployment: Deployment, *, timeout: float = 2.0) -> str |
     Returns:
         ``None`` when ready, else a short reason.
     """
+    from sso_signer._errors import RemoteError
     from sso_signer.erc4337 import BundlerClient
-    from sso_signer.rpc import EthClient, RetryPolicy, RpcError
+    from sso_signer.rpc import EthClient, RetryPolicy
 
     if deployment.rpc_url is None:
         return "the deployment records no rpc_url"
@@ -226,7 +227,7 @@ def deployment_problem(deployment: Deployment, *, timeout: float = 2.0) -> str |
                 served = {e.lower() for e in b.supported_entry_points()}
             if entry_point.lower() not in served:
                 return f"the bundler at {deployment.bundler_url} does not serve {entry_point}"
-    except RpcError as exc:
+    except RemoteError as exc:  # refused connections, timeouts, error answers: not ready yet
         return f"not answering: {exc}"
     return None
 

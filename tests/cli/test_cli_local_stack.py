@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -16,30 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from sso_signer.cli import DOCS_URL, build_parser, load_deployment
+from sso_signer.cli import DOCS_URL, build_parser, load_deployment, wait_for_deployment
 from sso_signer.local_erc4337 import NotALocalChain, fund
+from sso_signer.node import NodeStartFailed
 from sso_signer.rpc import EthClient
+from tests.cli.test_cli import _env, cli, start_cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SSO_SIGNER_")}
-    env.update(extra)
-    return env
-
-
-def _run(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sso_signer.cli", *args],
-        env=env if env is not None else _env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def _json(result: subprocess.CompletedProcess[str], code: int = 0) -> dict[str, Any]:
@@ -76,11 +57,11 @@ def test_every_sub_command_has_a_description_and_the_epilog_names_the_online_doc
 @pytest.mark.parametrize("group", ["account", "passkey", "node"])
 def test_a_group_without_an_action_names_its_actions(group: str) -> None:
     # Before: "the following arguments are required: account_command".
-    result = _run(group)
+    result = cli(group)
     assert result.returncode == 2
     assert f"`sso-signer {group}` needs an action" in result.stderr
     assert "_command" not in result.stderr
-    assert _json(_run(group, "--json"), code=2)["error"]["type"] == "CliUsageError"
+    assert _json(cli(group, "--json"), code=2)["error"]["type"] == "CliUsageError"
 
 
 # --- setup -----------------------------------------------------------------------------------------------
@@ -88,7 +69,7 @@ def test_a_group_without_an_action_names_its_actions(group: str) -> None:
 
 def test_setup_without_npm_is_a_configuration_error(tmp_path: Path) -> None:
     env = _env(SSO_SIGNER_HOME=str(tmp_path / "home"), PATH=str(tmp_path / "no-bin"))
-    data = _json(_run("setup", "--json", env=env), code=3)
+    data = _json(cli("setup", "--json", env=env), code=3)
     assert data["error"]["type"] == "ToolNotFound"
     assert "Node.js" in data["error"]["message"]
 
@@ -96,7 +77,7 @@ def test_setup_without_npm_is_a_configuration_error(tmp_path: Path) -> None:
 def test_a_missing_tool_is_exit_3_naming_the_setup_command(tmp_path: Path) -> None:
     # Before: NodeBinaryNotFound "anvil not found in node_modules/... or PATH", no way to install it.
     env = _env(SSO_SIGNER_ANVIL=str(tmp_path / "no-anvil"))
-    data = _json(_run("node", "start", "--json", env=env), code=3)
+    data = _json(cli("node", "start", "--json", env=env), code=3)
     assert "sso-signer setup" in data["error"]["message"]
     assert "SSO_SIGNER_ANVIL" in data["error"]["message"]
 
@@ -106,27 +87,17 @@ def test_a_missing_tool_is_exit_3_naming_the_setup_command(tmp_path: Path) -> No
 
 def test_node_wait_times_out_with_exit_4(tmp_path: Path) -> None:
     data = _json(
-        _run("node", "wait", "--deployment", str(tmp_path / "none.json"), "--timeout", "0.5", "--json"), 4
+        cli("node", "wait", "--deployment", str(tmp_path / "none.json"), "--timeout", "0.5", "--json"), 4
     )
     assert "not ready within 0.5 s" in data["error"]["message"]
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
-    inherited = signal.getsignal(signal.SIGINT)
-    if (
-        inherited == signal.SIG_IGN
-    ):  # a background test run ignores SIGINT; a terminal user's process does not
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "sso_signer.cli", *args],
-            env=_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-    finally:
-        signal.signal(signal.SIGINT, inherited)
+def test_a_stale_deployment_file_is_not_ready(tmp_path: Path) -> None:
+    # A file left by a stopped node names services that no longer answer: waiting must not return it.
+    stale = tmp_path / "deployment.json"
+    stale.write_text('{"chain_id": 31337, "rpc_url": "http://127.0.0.1:9"}')
+    with pytest.raises(NodeStartFailed, match="not answering"):
+        wait_for_deployment(stale, timeout=0.3)
 
 
 @pytest.mark.chain
@@ -134,10 +105,10 @@ def _start(*args: str) -> subprocess.Popen[str]:
 def test_node_wait_returns_once_the_stack_answers_then_fund(tmp_path: Path) -> None:
     deployment = tmp_path / "deployment.json"
     deployment.write_text('{"chain_id": 1, "rpc_url": "http://127.0.0.1:9"}')  # left over from an old run
-    process = _start("node", "start", "--with-bundler", "--out", str(deployment), "--json")
+    process = start_cli("node", "start", "--with-bundler", "--out", str(deployment), "--json")
     try:
         # Started at once, as a script does after `node start … &`: it must not take the stale file.
-        waited = _json(_run("node", "wait", "--deployment", str(deployment), "--timeout", "120", "--json"))
+        waited = _json(cli("node", "wait", "--deployment", str(deployment), "--timeout", "120", "--json"))
         assert waited["ready"] is True
         ready = load_deployment(deployment)
         assert ready.bundler_url is not None
@@ -148,7 +119,7 @@ def test_node_wait_returns_once_the_stack_answers_then_fund(tmp_path: Path) -> N
         assert line["deployment"] == str(deployment)
         recipient = "0x" + "ab" * 20
         funded = _json(
-            _run("fund", recipient, "--value", "0.5ether", "--deployment", str(deployment), "--json")
+            cli("fund", recipient, "--value", "0.5ether", "--deployment", str(deployment), "--json")
         )
         assert funded["value"] == 5 * 10**17
         assert funded["balance"] == 5 * 10**17
