@@ -91,7 +91,7 @@ def test_funded_passkey_account_executes_a_transfer(pytester: pytest.Pytester) -
                 before = eth.get_balance(recipient)
                 assert passkey_account.get_balance() == 10**18
                 receipt = passkey_account.execute([(recipient, 12345, b"")])
-                assert receipt.status == 1
+                assert receipt.success
                 assert eth.get_balance(recipient) - before == 12345
                 assert passkey_account.is_deployed()
                 assert sso_deployment.era is not None and eth.get_code(sso_deployment.era.passkey_validator)
