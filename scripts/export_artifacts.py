@@ -2,12 +2,14 @@
 
 A contract is exported when forge's metadata names an existing source under contracts/src as its compilation
 target (out/ also holds libraries from node_modules, the forge tests and stale artifacts of deleted sources).
-Interfaces and abstract contracts, which have no bytecode, are skipped. Two deployable contracts with the same
-name would overwrite each other's artifact, so that is an error.
+Interfaces and abstract contracts, which have no bytecode, are skipped; an artifact in the destination whose
+contract is gone is removed (the artifacts are committed and shipped in the wheel). Two deployable contracts
+with the same name would overwrite each other's artifact, so that is an error.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 import sys
@@ -30,13 +32,18 @@ def _target(data: dict[str, object]) -> tuple[str, str] | None:
     return str(source), str(name)
 
 
-def main() -> int:
-    if not OUT.is_dir():
-        print(f"export_artifacts: {OUT} does not exist; run forge build first", file=sys.stderr)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=pathlib.Path, default=OUT, help="forge's output directory")
+    parser.add_argument("--dest", type=pathlib.Path, default=DEST, help="where to write <Name>.json")
+    args = parser.parse_args(argv)
+    out, dest = args.out.resolve(), args.dest.resolve()
+    if not out.is_dir():
+        print(f"export_artifacts: {out} does not exist; run forge build first", file=sys.stderr)
         return 1
-    DEST.mkdir(exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)
     exported: dict[str, str] = {}
-    for artifact in sorted(OUT.rglob("*.json")):
+    for artifact in sorted(out.rglob("*.json")):
         if "build-info" in artifact.parts:
             continue
         data = json.loads(artifact.read_text())
@@ -61,8 +68,11 @@ def main() -> int:
             "bytecode": bytecode,
             "deployedBytecode": data.get("deployedBytecode", {}).get("object", "0x"),
         }
-        (DEST / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
-    print(f"exported {len(exported)} contract artifacts to {DEST.relative_to(ROOT)}")
+        (dest / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    stale = sorted(p.name for p in dest.glob("*.json") if p.stem not in exported)
+    for name in stale:
+        (dest / name).unlink()  # a deleted or renamed contract must not stay in the package
+    print(f"exported {len(exported)} contract artifacts to {dest}" + (f" (removed {stale})" if stale else ""))
     return 0
 
 

@@ -202,7 +202,9 @@ def load_artifact(name: str, *, directory: str | os.PathLike[str] | None = None)
         stat = path.stat()
     except OSError:
         raise ArtifactNotFound(
-            f"no artifact for {name} at {path}; build the contracts with scripts/build-contracts.sh"
+            f"no artifact for {name} at {path}: the package ships its contracts' artifacts, so this "
+            "directory is not the package's (check $SSO_SIGNER_ARTIFACTS); in a checkout, "
+            "bash scripts/build-contracts.sh rebuilds them"
         ) from None
     return _load_cached(str(path), stat.st_mtime_ns, name)
 

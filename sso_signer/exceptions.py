@@ -32,6 +32,7 @@ from sso_signer._errors import (
     StateError,
     VerificationError,
 )
+from sso_signer._toolchain import ToolNotFound
 from sso_signer.cli._accounts import (
     AccountNotFound,
     EraNeedsZkSyncNode,
@@ -78,6 +79,7 @@ from sso_signer.erc4337._errors import (
     UserOperationReverted,
     UserOperationTimeout,
 )
+from sso_signer.local_erc4337 import NotALocalChain
 from sso_signer.node._errors import (
     NodeBinaryNotFound,
     NodeNotRunning,
@@ -358,6 +360,7 @@ __all__ = [
     "NonCanonicalEncoding",
     "NonCanonicalFatSignature",
     "NonCanonicalInteger",
+    "NotALocalChain",
     "OriginMismatch",
     "OrphanFactoryData",
     "OrphanPaymasterFields",
@@ -391,6 +394,7 @@ __all__ = [
     "StateError",
     "StoreCorrupt",
     "StoreUnavailable",
+    "ToolNotFound",
     "TrailingCbor",
     "TrailingRlpData",
     "TransactionRejected",

@@ -9,25 +9,119 @@ Example::
     with LocalErc4337Stack() as stack:
         account = MsaPasskeyAccount.counterfactual(deployment=stack.deployment, eth=stack.eth,
                                                    bundler=stack.bundler, credential=passkey, salt=salt)
+        stack.fund(account.address, 10**18)
+
+:func:`fund` pays from anvil's funded dev account on any local chain (the stack's, or one ``sso-signer node
+start`` runs) and refuses any other chain. The tools the stack runs are looked for as
+:mod:`sso_signer._toolchain` documents; ``sso-signer setup`` (:func:`install_tools`) installs them.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
+import urllib.parse
 from typing import Any, Final
 
 from eth_account.signers.local import LocalAccount
 
+from sso_signer._errors import ConfigurationError
+from sso_signer._toolchain import SetupReport, ToolNotFound, install_tools, locate_tool, tools_home
 from sso_signer.erc4337 import BundlerClient
-from sso_signer.node import AltoBundler, AnvilNode, NodeStartFailed
-from sso_signer.rpc import EthClient
+from sso_signer.node import (
+    ANVIL_CHAIN_ID,
+    ANVIL_ZKSYNC_CHAIN_ID,
+    AltoBundler,
+    AnvilNode,
+    NodeStartFailed,
+    dev_accounts,
+)
+from sso_signer.rpc import EthClient, Receipt, RpcError
 from sso_signer.sso._msa_stack import MsaDeployment, deploy_msa_contracts
 
-__all__ = ["LocalErc4337Stack"]
+__all__ = [
+    "FUNDER_INDEX",
+    "LocalErc4337Stack",
+    "NotALocalChain",
+    "SetupReport",
+    "ToolNotFound",
+    "fund",
+    "install_tools",
+    "is_local_chain",
+    "locate_tool",
+    "tools_home",
+]
 
 # Alto's executor and utility wallets: two dev accounts nobody else uses (0 deploys, 1 funds tests).
 _EXECUTOR_INDEX: Final = 8
 _UTILITY_INDEX: Final = 7
+FUNDER_INDEX: Final = 1
+"""The dev account (anvil's ``test … junk`` mnemonic) :func:`fund` pays from."""
+_LOCAL_CHAIN_IDS: Final = frozenset({ANVIL_CHAIN_ID, ANVIL_ZKSYNC_CHAIN_ID})
+
+
+class NotALocalChain(ConfigurationError):
+    """The chain is not a local development node: dev-account funding is refused there."""
+
+
+def _loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_local_chain(eth: EthClient) -> bool:
+    """Whether ``eth`` talks to a local development node: anvil (by its client version), or a dev chain id
+    (31337, 260) on a loopback address.
+
+    Raises:
+        RpcError: If the node cannot be reached.
+    """
+    try:
+        version = str(eth.rpc.request("web3_clientVersion"))
+    except RpcError:
+        version = ""  # not every node serves it; the chain id rule below still applies
+    if version.lower().startswith("anvil"):
+        return True
+    return _loopback(eth.rpc.url) and eth.chain_id() in _LOCAL_CHAIN_IDS
+
+
+def fund(
+    eth: EthClient,
+    address: str,
+    value: int,
+    *,
+    funder: LocalAccount | None = None,
+    timeout: float = 60.0,
+) -> Receipt:
+    """Send ``value`` wei to ``address`` from anvil's funded dev account #1 on a local chain.
+
+    Args:
+        eth: A client of the local node.
+        address: The recipient (an account to fund, counterfactual or not).
+        value: Amount in wei.
+        funder: Pay from this account instead (it must be funded).
+        timeout: Seconds to wait for the receipt.
+
+    Returns:
+        The receipt of the transfer.
+
+    Raises:
+        NotALocalChain: If the node is not a local development node (the dev keys are public).
+        InvalidRpcParams: If the address or value is malformed.
+        RpcError, TransactionReverted: If the transfer fails.
+    """
+    if not is_local_chain(eth):
+        raise NotALocalChain(
+            f"{eth.rpc.url} (chain {eth.chain_id()}) is not a local anvil node: funding from the public dev "
+            "keys is only done on local chains; send the funds from your own wallet"
+        )
+    payer = funder if funder is not None else dev_accounts(FUNDER_INDEX + 1)[FUNDER_INDEX]
+    return eth.send_transaction(payer, to=address, value=value, timeout=timeout)
 
 
 class LocalErc4337Stack:
@@ -108,6 +202,10 @@ class LocalErc4337Stack:
         if self.node is None or not self.node.running:
             raise NodeStartFailed("the stack is not running; call start() or use it as a context manager")
         return self.node
+
+    def fund(self, address: str, value: int) -> Receipt:
+        """Send ``value`` wei from the funder dev account to ``address`` (see :func:`fund`)."""
+        return fund(self.eth, address, value, funder=self.funder)
 
     @property
     def eth(self) -> EthClient:

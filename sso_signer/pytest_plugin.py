@@ -12,27 +12,34 @@ Fixtures:
 * ``sso_stack`` (session): anvil + EntryPoint v0.8 + the ERC-4337 SSO contracts + the Alto bundler
   (:class:`~sso_signer.local_erc4337.LocalErc4337Stack`).
 * ``sso_deployment`` (session): the stack's addresses plus an Era ``WebAuthValidator`` on the same chain, as
-  the deployment JSON ``sso-signer deploy`` writes (:class:`~sso_signer.cli._deploy.Deployment`).
+  the deployment JSON ``sso-signer deploy`` writes (:class:`sso_signer.cli.Deployment`).
+* ``sso_fund``: ``sso_fund(address, wei)`` sends ETH from a dev account of the stack's chain.
 * ``headless_passkey``: a fresh software passkey (rp id ``localhost``, origin ``http://localhost:5173``).
-* ``passkey_account``: a counterfactual ERC-4337 account of ``headless_passkey``, funded with 1 ETH; its
-  first UserOperation deploys it.
+* ``passkey_account``: a counterfactual ERC-4337 account of ``headless_passkey``, funded with 1 ETH (another
+  amount in wei through indirect parametrization: ``@pytest.mark.parametrize("passkey_account", [10**15],
+  indirect=True)``); its first UserOperation deploys it.
 * ``anvil_zksync_node`` (session): an ``anvil-zksync`` node; the test is skipped, with the reason, when the
   binary is not on ``PATH``.
+
+The fixtures that start processes need the local-stack tools: when one is missing they fail with
+:class:`~sso_signer.exceptions.ToolNotFound`, whose message names the tool and ``sso-signer setup`` (no silent
+skip: a test that cannot run is a configuration error).
 
 Every heavy import happens inside a fixture, so loading the plugin costs nothing and cannot fail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from sso_signer.cli._deploy import Deployment
+    from sso_signer.cli import Deployment
     from sso_signer.local_erc4337 import LocalErc4337Stack
     from sso_signer.node import AnvilNode, AnvilZkSyncNode
+    from sso_signer.rpc import Receipt
     from sso_signer.sso import MsaPasskeyAccount
     from sso_signer.webauthn import HeadlessPasskey
 
@@ -44,6 +51,7 @@ __all__ = [
     "passkey_account",
     "sso_anvil",
     "sso_deployment",
+    "sso_fund",
     "sso_stack",
 ]
 
@@ -86,7 +94,7 @@ def sso_stack() -> Iterator[LocalErc4337Stack]:
 def sso_deployment(sso_stack: LocalErc4337Stack) -> Deployment:
     """The stack's contract addresses plus an Era ``WebAuthValidator`` deployed on the same chain."""
     from sso_signer._artifacts import load_artifact
-    from sso_signer.cli._deploy import Deployment
+    from sso_signer.cli import Deployment
     from sso_signer.sso import EraNetwork
 
     node = sso_stack.node
@@ -108,12 +116,25 @@ def headless_passkey() -> HeadlessPasskey:
 
 
 @pytest.fixture
-def passkey_account(sso_stack: LocalErc4337Stack, headless_passkey: HeadlessPasskey) -> MsaPasskeyAccount:
+def sso_fund(sso_stack: LocalErc4337Stack) -> Callable[[str, int], Receipt]:
+    """``sso_fund(address, wei)``: send ETH on the stack's chain from its funder dev account."""
+    return sso_stack.fund
+
+
+@pytest.fixture
+def passkey_account(
+    request: pytest.FixtureRequest, sso_stack: LocalErc4337Stack, headless_passkey: HeadlessPasskey
+) -> MsaPasskeyAccount:
     """A counterfactual ERC-4337 account owned by ``headless_passkey``, funded with 1 ETH.
 
-    Its first UserOperation (``passkey_account.execute([...])``) deploys it.
+    Another amount (wei, ``0`` for none): ``@pytest.mark.parametrize("passkey_account", [10**15],
+    indirect=True)``. Its first UserOperation (``passkey_account.execute([...])``) deploys it.
     """
     from sso_signer.sso import MsaPasskeyAccount, account_salt
+
+    funding = getattr(request, "param", _ACCOUNT_FUNDING)
+    if isinstance(funding, bool) or not isinstance(funding, int) or funding < 0:
+        raise pytest.UsageError(f"passkey_account: the parameter is the funding in wei, got {funding!r}")
 
     account = MsaPasskeyAccount.counterfactual(
         deployment=sso_stack.deployment,
@@ -122,7 +143,8 @@ def passkey_account(sso_stack: LocalErc4337Stack, headless_passkey: HeadlessPass
         credential=headless_passkey,
         salt=account_salt(None),
     )
-    sso_stack.eth.send_transaction(sso_stack.funder, to=account.address, value=_ACCOUNT_FUNDING)
+    if funding:
+        sso_stack.fund(account.address, funding)
     return account
 
 

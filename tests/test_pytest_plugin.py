@@ -41,6 +41,7 @@ def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:
         "sso_deployment",
         "headless_passkey",
         "passkey_account",
+        "sso_fund",
         "anvil_zksync_node",
     ):
         result.stdout.fnmatch_lines([f"*{name}*"])
@@ -100,3 +101,32 @@ def test_funded_passkey_account_executes_a_transfer(pytester: pytest.Pytester) -
     )
     result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.chain
+@pytest.mark.bundler
+def test_funding_is_a_fixture_parameter_and_sso_fund_pays_more(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_funding=textwrap.dedent(
+            """
+            import pytest
+            from sso_signer.cli import Deployment
+
+            @pytest.mark.parametrize("passkey_account", [10**15, 0], indirect=True)
+            def test_amount(passkey_account, sso_fund, sso_deployment):
+                assert isinstance(sso_deployment, Deployment)
+                before = passkey_account.get_balance()
+                assert before in (10**15, 0)
+                receipt = sso_fund(passkey_account.address, 7)
+                assert receipt.status == 1
+                assert passkey_account.get_balance() == before + 7
+
+            @pytest.mark.parametrize("passkey_account", ["1ether"], indirect=True)
+            def test_wrong_parameter(passkey_account):
+                pass
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*the parameter is the funding in wei*"])

@@ -1,4 +1,4 @@
-"""``sso-signer``: the command line for the whole passkey flow (see docs/cli.md).
+"""``sso-signer``: the command line for the whole passkey flow (see docs/cli.md and ``sso-signer --help``).
 
 Each subcommand is a function ``(args, reporter) -> None`` that reports its result through the
 :class:`~sso_signer.cli._output.Reporter` and raises typed errors; :func:`main` turns them into exit codes.
@@ -7,11 +7,12 @@ Each subcommand is a function ``(args, reporter) -> None`` that reports its resu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from sso_signer import __version__
@@ -42,9 +43,11 @@ if TYPE_CHECKING:
     from sso_signer.rpc import Receipt, TransactionRejected
     from sso_signer.sso import EraAccount
 
-__all__ = ["build_parser", "main"]
+__all__ = ["DOCS_URL", "build_parser", "main"]
 
 ENV_BUNDLER = "SSO_SIGNER_BUNDLER"
+#: The online documentation (the project's Documentation URL in pyproject.toml).
+DOCS_URL = "https://github.com/sso-signer/sso-signer#readme"
 Command = Callable[[argparse.Namespace, Reporter], None]
 
 
@@ -86,16 +89,50 @@ def cmd_node_start(args: argparse.Namespace, out: Reporter) -> None:
         node = AnvilZkSyncNode(port=args.port, chain_id=args.chain_id)
     else:
         node = AnvilNode(port=args.port, chain_id=args.chain_id)
+    _remove_stale(args.out)
     out.step(f"starting {kind}")
-    with node:
+    with node, _owned_file(args.out):
+        result: dict[str, Any] = {"ready": True, "kind": kind, "url": node.url, "chain_id": node.chain_id}
+        if args.out is not None:
+            from sso_signer.cli._deploy import Deployment
+
+            _save_when_ready(Deployment(node.chain_id, node.url, None, None), args.out)
+            result["deployment"] = os.path.abspath(args.out)
         out.result(
-            {"kind": kind, "url": node.url, "chain_id": node.chain_id, "pid": node.pid},
-            summary=f"{kind} is running at {node.url} (chain {node.chain_id}); Ctrl-C stops it",
+            {**result, "pid": node.pid},
+            summary=f"ready: {kind} at {node.url} (chain {node.chain_id}); Ctrl-C stops it",
         )
         if _wait_for_interrupt(lambda: node.running):
             out.step("stopping")
             return
     raise NodeExited(f"{kind} exited on its own:\n{node.log_text(tail=20)}")
+
+
+def _remove_stale(path: str | None) -> None:
+    """Delete a deployment file left by an earlier run, so nobody reads old addresses as the new ones."""
+    if path is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+@contextlib.contextmanager
+def _owned_file(path: str | None) -> Iterator[None]:
+    """Delete the deployment file when the services it names stop."""
+    try:
+        yield
+    finally:
+        _remove_stale(path)
+
+
+def _save_when_ready(deployment: Any, path: str) -> None:
+    """Write the deployment file (atomically) only once every service it names answers."""
+    from sso_signer.cli._deploy import deployment_problem
+    from sso_signer.node import NodeStartFailed
+
+    problem = deployment_problem(deployment)
+    if problem is not None:
+        raise NodeStartFailed(f"started, but not ready: {problem}")
+    deployment.save(path)
 
 
 def _wait_for_interrupt(alive: Callable[[], bool]) -> bool:
@@ -120,8 +157,10 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
         anvil_args["port"] = args.port
     if args.chain_id is not None:
         anvil_args["chain_id"] = args.chain_id
+    out_path = args.out or "deployment.json"
+    _remove_stale(out_path)
     out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")
-    with LocalErc4337Stack(test_token=True, **anvil_args) as stack:
+    with LocalErc4337Stack(test_token=True, **anvil_args) as stack, _owned_file(out_path):
         node = stack.node
         assert node is not None  # the stack is running
         validator, _ = stack.eth.deploy_contract(
@@ -130,25 +169,89 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
         chain_id = stack.deployment.chain_id
         era = EraNetwork(name="local", chain_id=chain_id, passkey_validator=validator, rpc_url=node.url)
         deployment = Deployment(chain_id, node.url, era, stack.deployment, stack.bundler_url)
-        with writing(args.out):
-            deployment.save(args.out)
+        with writing(out_path):
+            _save_when_ready(deployment, out_path)
         out.result(
             {
+                "ready": True,
                 "kind": "anvil",
                 "url": node.url,
                 "chain_id": chain_id,
                 "pid": node.pid,
                 "bundler_url": stack.bundler_url,
-                "deployment": os.path.abspath(args.out),
+                "deployment": os.path.abspath(out_path),
             },
-            summary=f"anvil at {node.url} (chain {chain_id}), Alto at {stack.bundler_url}; "
-            f"addresses in {args.out}; Ctrl-C stops both",
+            summary=f"ready: anvil at {node.url} (chain {chain_id}), Alto at {stack.bundler_url}; "
+            f"addresses in {out_path}; Ctrl-C stops both",
         )
         alto = stack.alto
         if _wait_for_interrupt(lambda: node.running and (alto is None or alto.running)):
             out.step("stopping")
             return
     raise NodeExited("anvil or Alto exited on its own")
+
+
+def cmd_node_wait(args: argparse.Namespace, out: Reporter) -> None:
+    """Block until ``node start --out FILE`` has written FILE and every service in it answers."""
+    from sso_signer.cli._deploy import wait_for_deployment
+
+    out.step(f"waiting for {args.deployment} (up to {args.timeout:g} s)")
+    deployment = wait_for_deployment(args.deployment, timeout=args.timeout)
+    out.result(
+        {
+            "ready": True,
+            "deployment": os.path.abspath(args.deployment),
+            "chain_id": deployment.chain_id,
+            "url": deployment.rpc_url,
+            "bundler_url": deployment.bundler_url,
+        },
+        summary=f"ready: chain {deployment.chain_id} at {deployment.rpc_url}"
+        + (f", bundler at {deployment.bundler_url}" if deployment.bundler_url else ""),
+    )
+
+
+def cmd_setup(args: argparse.Namespace, out: Reporter) -> None:
+    """Install the pinned npm tools of the local stack into the per-user directory (idempotent)."""
+    from sso_signer.local_erc4337 import install_tools
+
+    report = install_tools(args.home, force=args.force, progress=out.step)
+    data = {
+        "home": report.home,
+        "installed": report.installed,
+        "packages": list(report.packages),
+        "tools": dict(report.tools),
+        "seconds": report.seconds,
+    }
+    if report.installed:
+        summary = f"installed {len(report.packages)} npm packages into {report.home} in {report.seconds} s"
+    else:
+        summary = f"nothing to install: already set up in {report.home} (checked in {report.seconds} s)"
+    out.result(data, summary=summary)
+
+
+def cmd_fund(args: argparse.Namespace, out: Reporter) -> None:
+    """Send ETH to an address from anvil's funded dev account (local chains only)."""
+    from sso_signer.local_erc4337 import FUNDER_INDEX, fund
+    from sso_signer.sso import checksum_address
+
+    address = checksum_address(args.address, field="ADDRESS")
+    value = parse_wei(args.value)
+    ctx = ChainContext.from_args(args)
+    try:
+        out.step(f"sending {format_ether(value)} to {address} from dev account #{FUNDER_INDEX}")
+        receipt = fund(ctx.client, address, value, timeout=args.timeout)
+        balance = ctx.client.get_balance(address)
+        out.result(
+            {
+                "address": address,
+                "value": value,
+                "transaction": receipt.transaction_hash,
+                "balance": balance,
+            },
+            summary=f"funded {address}: balance {format_ether(balance)}",
+        )
+    finally:
+        ctx.close()
 
 
 def cmd_deploy(args: argparse.Namespace, out: Reporter) -> None:
@@ -833,15 +936,27 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sso-signer",
         description="Own and drive ZKsync SSO smart accounts with a passkey.",
         parents=[_common(json_default=False)],
-        epilog="Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 configuration / missing tool, "
-        "4 node or bundler error. See docs/cli.md.",
+        epilog="First time: `sso-signer setup` installs the local-stack tools (anvil, Alto, ...). "
+        "Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 configuration / missing tool, "
+        "4 node or bundler error. `sso-signer COMMAND --help` describes each command; "
+        f"documentation: {DOCS_URL}",
     )
     parser.add_argument("--version", action="version", version=f"sso-signer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    node = sub.add_parser("node", help="local chains").add_subparsers(dest="node_command", metavar="ACTION")
-    node.required = True
+    setup = sub.add_parser(
+        "setup", parents=[common], help="install the local-stack tools (anvil, forge, cast, Alto, EntryPoint)"
+    )
+    setup.add_argument(
+        "--home", help="install directory (default $SSO_SIGNER_HOME, else the user cache dir's sso-signer)"
+    )
+    setup.add_argument("--force", action="store_true", help="reinstall even if already installed")
+    setup.set_defaults(func=cmd_setup)
+
+    node = sub.add_parser("node", help="run a local chain (and bundler), wait for it").add_subparsers(
+        dest="node_command", metavar="ACTION"
+    )
     start = node.add_parser("start", parents=[common], help="start anvil / anvil-zksync until Ctrl-C")
     start.add_argument("--kind", choices=("auto", "anvil", "anvil-zksync"), default="anvil")
     start.add_argument("--port", type=port_number, help="fixed port (default: a free one)")
@@ -850,8 +965,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--with-bundler", action="store_true", help="also deploy the contracts and run Alto (anvil only); "
         "writes the deployment JSON (with the bundler URL) to --out",
     )  # fmt: skip
-    start.add_argument("--out", default="deployment.json", help="deployment JSON for --with-bundler")
+    start.add_argument(
+        "--out", help="write the deployment JSON here once every service answers (removed at exit); "
+        "default deployment.json with --with-bundler, none otherwise",
+    )  # fmt: skip
     start.set_defaults(func=cmd_node_start)
+    wait = node.add_parser("wait", parents=[common], help="block until `node start --out FILE` is ready")
+    wait.add_argument(
+        "--deployment", default=os.environ.get(ENV_DEPLOYMENT, "deployment.json"),
+        help=f"the file `node start --out` writes (env {ENV_DEPLOYMENT}; default deployment.json)",
+    )  # fmt: skip
+    wait.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
+    wait.set_defaults(func=cmd_node_wait)
+
+    fund = sub.add_parser(
+        "fund", parents=[common, chain], help="send ETH from anvil's dev account (local chains only)"
+    )
+    fund.add_argument("address", metavar="ADDRESS", help="the address to fund")
+    fund.add_argument("--value", default="1ether", help="amount: wei, or with a unit (default 1ether)")
+    fund.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
+    fund.set_defaults(func=cmd_fund)
 
     deploy = sub.add_parser("deploy", parents=[common, chain, keys_deployer], help="deploy the contracts")
     deploy.add_argument("--stack", default="era,erc4337", help="era, erc4337 or both (comma-separated)")
@@ -860,8 +993,9 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--test-token", action="store_true", help="also deploy the mintable test ERC-20")
     deploy.set_defaults(func=cmd_deploy)
 
-    passkey = sub.add_parser("passkey", help="headless passkeys").add_subparsers(dest="passkey_command")
-    passkey.required = True
+    passkey = sub.add_parser("passkey", help="create and register headless passkeys").add_subparsers(
+        dest="passkey_command", metavar="ACTION"
+    )
     create = passkey.add_parser("create", parents=[common], help="create a passkey key file (mode 0600)")
     create.add_argument("--out", required=True, help="key file to write")
     create.add_argument("--rp-id", default="localhost", help="relying party id (default localhost)")
@@ -882,8 +1016,9 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--rp-name", default="sso-signer", help="relying party display name")
     register.set_defaults(func=cmd_passkey_register)
 
-    acct = sub.add_parser("account", help="passkey accounts").add_subparsers(dest="account_command")
-    acct.required = True
+    acct = sub.add_parser("account", help="create and manage the passkey's smart account").add_subparsers(
+        dest="account_command", metavar="ACTION"
+    )
     a_create = acct.add_parser(
         "create", parents=[common, chain, keys_deployer, account], help="create the account"
     )
@@ -955,7 +1090,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[common], help="the whole flow on a local chain it starts")
     demo.add_argument("--amount", default="0.01ether", help="amount of the demo transfer")
     demo.set_defaults(func=cmd_demo)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Give each sub-command its one-line help as description, and a group without an action a usage error."""
+    for action in parser._actions:  # argparse keeps sub-commands only here
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for choice in action._choices_actions:
+            child = action.choices[choice.dest]
+            if child.description is None and choice.help:
+                child.description = choice.help[0].upper() + choice.help[1:] + "."
+            _describe(child)
+        if parser.prog != "sso-signer":
+            parser.set_defaults(func=_needs_action(parser.prog, tuple(action.choices)))
+
+
+def _needs_action(prog: str, actions: tuple[str, ...]) -> Command:
+    def command(args: argparse.Namespace, out: Reporter) -> None:
+        raise CliUsageError(f"`{prog}` needs an action: {', '.join(actions)} (see `{prog} --help`)")
+
+    return command
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
     from sso_signer.rpc import EthClient
 
-__all__ = ["Deployment", "deploy_contracts", "load_deployment"]
+__all__ = ["Deployment", "deploy_contracts", "deployment_problem", "load_deployment", "wait_for_deployment"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +191,91 @@ def deploy_contracts(
         if erc.test_token is not None:
             progress(f"test ERC-20 token at {erc.test_token}")
     return Deployment(chain_id, rpc_url, era, erc)
+
+
+def deployment_problem(deployment: Deployment, *, timeout: float = 2.0) -> str | None:
+    """Why the services a deployment names are not ready, or ``None`` when every one answers.
+
+    The node must answer ``eth_chainId`` with the recorded chain id and hold the recorded contracts' code; the
+    bundler (if any) must serve the recorded EntryPoint.
+
+    Args:
+        deployment: The deployment to check.
+        timeout: Seconds per request.
+
+    Returns:
+        ``None`` when ready, else a short reason.
+    """
+    from sso_signer._errors import RemoteError
+    from sso_signer.erc4337 import BundlerClient
+    from sso_signer.rpc import EthClient, RetryPolicy
+
+    if deployment.rpc_url is None:
+        return "the deployment records no rpc_url"
+    once = RetryPolicy(attempts=1)
+    try:
+        with EthClient(deployment.rpc_url, timeout=timeout, retry=once) as eth:
+            chain_id = eth.chain_id()
+            if chain_id != deployment.chain_id:
+                return f"{deployment.rpc_url} is chain {chain_id}, the deployment says {deployment.chain_id}"
+            contracts = []
+            if deployment.erc4337 is not None:
+                contracts += [deployment.erc4337.entry_point, deployment.erc4337.factory]
+            if deployment.era is not None:
+                contracts.append(deployment.era.passkey_validator)
+            for address in contracts:
+                if not eth.get_code(address):
+                    return f"no contract at {address} on {deployment.rpc_url}"
+        if deployment.bundler_url is not None and deployment.erc4337 is not None:
+            entry_point = deployment.erc4337.entry_point
+            with BundlerClient(
+                deployment.bundler_url, entry_point=entry_point, timeout=timeout, retry=once
+            ) as b:
+                served = {e.lower() for e in b.supported_entry_points()}
+            if entry_point.lower() not in served:
+                return f"the bundler at {deployment.bundler_url} does not serve {entry_point}"
+    except RemoteError as exc:  # refused connections, timeouts, error answers: not ready yet
+        return f"not answering: {exc}"
+    return None
+
+
+def wait_for_deployment(
+    path: str | os.PathLike[str], *, timeout: float = 120.0, interval: float = 0.25
+) -> Deployment:
+    """Block until ``path`` holds a deployment whose node (and bundler) answer.
+
+    ``sso-signer node start`` writes the file atomically once everything is up, so a reader never sees a
+    half-written file; this also probes the services, so a file left over from a stopped node is not taken
+    for a ready one.
+
+    Args:
+        path: The deployment JSON ``node start --out`` writes.
+        timeout: Seconds to wait.
+        interval: Seconds between checks.
+
+    Returns:
+        The ready deployment.
+
+    Raises:
+        NodeStartFailed: If it is not ready within ``timeout`` (the message says what was missing last).
+    """
+    from sso_signer.node import NodeStartFailed
+
+    deadline = time.monotonic() + timeout
+    target = pathlib.Path(path)
+    while True:
+        if not target.exists():
+            reason = f"{target} does not exist yet"
+        else:
+            try:
+                deployment = load_deployment(target)
+            except InvalidDeployment as exc:
+                reason = str(exc)
+            else:
+                problem = deployment_problem(deployment)
+                if problem is None:
+                    return deployment
+                reason = problem
+        if time.monotonic() >= deadline:
+            raise NodeStartFailed(f"{target} not ready within {timeout:g} s: {reason}")
+        time.sleep(interval)

@@ -21,6 +21,7 @@ from eth_utils.crypto import keccak
 
 from sso_signer._codec import hex_decode
 from sso_signer._json import ARTIFACT_LIMITS, parse_json
+from sso_signer._toolchain import SETUP_COMMAND, ToolNotFound, locate_tool
 from sso_signer.erc4337._errors import (
     EntryPointArtifactMismatch,
     EntryPointDeploymentFailed,
@@ -52,8 +53,6 @@ ENTRY_POINT_V08_INITCODE_HASH: Final = bytes.fromhex(
 )
 
 _ARTIFACT: Final = pathlib.Path("@account-abstraction") / "contracts" / "artifacts" / "EntryPoint.json"
-# A checkout keeps node_modules at the repository root, two levels above this package.
-_REPO_NODE_MODULES: Final = pathlib.Path(__file__).resolve().parents[2] / "node_modules"
 
 _ZERO_ADDRESS: Final = "0x" + "00" * 20
 
@@ -75,15 +74,26 @@ def load_entry_point_v08_initcode(node_modules: str | pathlib.Path | None = None
 
     Args:
         node_modules: The ``node_modules`` directory holding ``@account-abstraction/contracts@0.8.0``;
-            default: the repository's.
+            default: ``$SSO_SIGNER_ENTRY_POINT`` (the artifact file itself), the copy ``sso-signer setup``
+            installs, then the checkout's ``node_modules``.
 
     Returns:
         The initcode (its keccak256 is :data:`ENTRY_POINT_V08_INITCODE_HASH`).
 
     Raises:
-        EntryPointArtifactMismatch: If the artifact is missing, unreadable or not the canonical v0.8 bytecode.
+        ToolNotFound: If the artifact is not installed (``sso-signer setup`` installs it).
+        EntryPointArtifactMismatch: If the artifact is unreadable or not the canonical v0.8 bytecode.
     """
-    path = pathlib.Path(node_modules or _REPO_NODE_MODULES) / _ARTIFACT
+    if node_modules is not None:
+        path = pathlib.Path(node_modules) / _ARTIFACT
+        if not path.is_file():
+            raise ToolNotFound(
+                f"entry-point: no EntryPoint v0.8 artifact at {path} (node_modules given); "
+                f"`{SETUP_COMMAND}` installs one",
+                tool="entry-point",
+            )
+    else:
+        path = pathlib.Path(locate_tool("entry-point"))
     try:
         artifact = parse_json(
             path.read_bytes(), limits=ARTIFACT_LIMITS, error=EntryPointArtifactMismatch, what=str(path)

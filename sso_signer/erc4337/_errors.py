@@ -96,7 +96,7 @@ class EntryPointDeploymentFailed(EntryPointError):
 
 
 class EntryPointArtifactMismatch(EntryPointError):
-    """The EntryPoint artifact is missing or is not the canonical v0.8 creation bytecode."""
+    """The EntryPoint artifact is unreadable or is not the canonical v0.8 creation bytecode."""
 
 
 class AccountNotDeployed(StateError):

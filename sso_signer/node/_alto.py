@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
-import pathlib
 from collections.abc import Sequence
 from typing import Any, Self
 
 from eth_account.signers.local import LocalAccount
 
 from sso_signer._errors import RemoteError
+from sso_signer._toolchain import locate_tool
 from sso_signer.node._anvil import LocalNode
 from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
-from sso_signer.node._process import REPO_ROOT, ManagedProcess, ProcessOwner, find_executable, free_port
+from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable, free_port
 from sso_signer.rpc import JsonRpcClient, RetryPolicy, to_address
 
 __all__ = ["ENTRY_POINT_V08", "AltoBundler"]
@@ -48,7 +48,8 @@ class AltoBundler(ProcessOwner):
         utility_private_key: A funded key for Alto's own set-up transactions (simulation contracts).
         port: A fixed port; default a free one.
         node_binary: The ``node`` executable; default from ``PATH``.
-        alto_entry: Path to ``alto.js``; default ``node_modules/@pimlico/alto/esm/cli/alto.js``.
+        alto_entry: Path to ``alto.js``; default ``$SSO_SIGNER_ALTO``, then the copy ``sso-signer setup``
+            installs, then the checkout's ``node_modules/@pimlico/alto/esm/cli/alto.js``.
         safe_mode: Alto's ``--safe-mode`` (needs a tracing node; off for anvil).
         extra_args: More Alto arguments.
         startup_timeout: Seconds to wait for ``eth_supportedEntryPoints`` to answer.
@@ -214,13 +215,6 @@ class AltoBundler(ProcessOwner):
 
 
 def _find_alto(given: str | os.PathLike[str] | None) -> str:
-    if given is not None:
-        path = pathlib.Path(given)
-        if path.is_file():
-            return str(path)
-        raise NodeBinaryNotFound(f"alto: {given} does not exist")
-    for root in (pathlib.Path.cwd(), REPO_ROOT):
-        candidate = root / "node_modules" / _ALTO_ENTRY
-        if candidate.is_file():
-            return str(candidate)
-    raise NodeBinaryNotFound(f"alto: node_modules/{_ALTO_ENTRY} not found (run scripts/bootstrap.sh node)")
+    # The documented search order of sso_signer._toolchain: argument, $SSO_SIGNER_ALTO, setup's directory,
+    # the checkout's node_modules.
+    return locate_tool("alto", given, error=NodeBinaryNotFound)

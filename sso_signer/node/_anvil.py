@@ -191,7 +191,8 @@ class AnvilNode(LocalNode):
     """``anvil --hardfork osaka`` on a free loopback port (the P-256 precompile is at ``0x100``).
 
     Args:
-        binary: Path to anvil; default node_modules' ``@foundry-rs/anvil-linux-amd64`` copy, then ``PATH``.
+        binary: Path to anvil; default ``$SSO_SIGNER_ANVIL``, the copy ``sso-signer setup`` installs, the
+            checkout's ``node_modules``, then ``PATH``.
         port: A fixed port; default lets anvil pick a free one (no race with other processes).
         chain_id: Chain id (anvil's default is 31337).
         hardfork: The hardfork (``osaka`` serves EIP-7951's P-256 precompile).

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from sso_signer._errors import ConfigurationError, RemoteError, StateError
+from sso_signer._errors import RemoteError, StateError
+from sso_signer._toolchain import ToolNotFound
 
 __all__ = ["NodeBinaryNotFound", "NodeNotRunning", "NodeStartFailed"]
 
 
-class NodeBinaryNotFound(ConfigurationError):
-    """The executable (anvil, anvil-zksync, node, the Alto entry script) could not be found."""
+class NodeBinaryNotFound(ToolNotFound):
+    """The executable (anvil, anvil-zksync, node, the Alto entry script) could not be found.
+
+    The message says how to install it (``sso-signer setup`` for the npm tools).
+    """
 
 
 class NodeStartFailed(RemoteError):

@@ -14,11 +14,12 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from sso_signer._toolchain import TOOLS, locate_tool
 from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
 
 __all__ = ["ManagedProcess", "ProcessOwner", "find_executable", "free_port", "redact"]
 
-# The repository root when running from a checkout (node_modules lives there).
+# The repository root when running from a checkout (tests use it; lookups go through sso_signer._toolchain).
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 _KEY_LINE = re.compile(r"(\(\d+\)\s+)(0x)?[0-9a-fA-F]{64}")
@@ -53,11 +54,26 @@ def free_port() -> int:
 
 
 def find_executable(given: str | os.PathLike[str] | None, name: str, node_modules_path: str | None) -> str:
-    """Resolve an executable: the given path, else the project's node_modules copy, else ``PATH``.
+    """Resolve an executable.
+
+    A tool of the local stack (anvil, forge, cast) is looked for in the documented order: the given path, its
+    ``SSO_SIGNER_<TOOL>`` variable, the per-user directory ``sso-signer setup`` fills, the checkout's
+    node_modules, ``PATH``. Any other program (``node``, ``anvil-zksync``) is the given path, else ``PATH``.
+
+    Args:
+        given: An explicit path or command name, or ``None``.
+        name: The program name (``anvil``).
+        node_modules_path: Kept for compatibility; a known tool's npm path comes from the tool table.
+
+    Returns:
+        The path of the executable.
 
     Raises:
-        NodeBinaryNotFound: If none of them exists.
+        NodeBinaryNotFound: If none of them exists; the message names the command that installs it.
     """
+    del node_modules_path  # the tool table knows each npm path
+    if name in TOOLS:
+        return locate_tool(name, given, error=NodeBinaryNotFound)
     if given is not None:
         path = pathlib.Path(given)
         if path.is_file() and os.access(path, os.X_OK):
@@ -65,17 +81,18 @@ def find_executable(given: str | os.PathLike[str] | None, name: str, node_module
         found = shutil.which(str(given))
         if found:
             return found
-        raise NodeBinaryNotFound(f"{name}: {given} is not an executable file")
-    if node_modules_path is not None:
-        for root in (pathlib.Path.cwd(), REPO_ROOT):
-            candidate = root / "node_modules" / node_modules_path
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate)
+        raise NodeBinaryNotFound(f"{name}: {given} is not an executable file", tool=name)
     found = shutil.which(name)
     if found:
         return found
-    where = f"node_modules/{node_modules_path} or " if node_modules_path else ""
-    raise NodeBinaryNotFound(f"{name} not found in {where}PATH")
+    hint = _INSTALL_HINTS.get(name, "install it or pass its path")
+    raise NodeBinaryNotFound(f"{name} not found on PATH: {hint}", tool=name)
+
+
+_INSTALL_HINTS = {
+    "node": "install Node.js 20 or later (Alto runs on it)",
+    "anvil-zksync": "install the anvil-zksync binary and put it on PATH",
+}
 
 
 def _stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:

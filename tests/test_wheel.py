@@ -1,0 +1,206 @@
+"""The product, not the checkout: a wheel built from a clean clone works from an empty directory.
+
+The test clones the repository at HEAD (so it tests what is committed: uncommitted changes in the working tree
+are not part of the clone, as in CI, which runs in a fresh clone), builds a wheel with ``python -m build``,
+deletes the clone, installs the wheel into a fresh virtualenv outside the checkout, points ``HOME`` at an
+empty directory and drops the checkout from ``PATH``. Then, from an empty directory:
+
+1. a local-stack command without the tools fails with exit 3 naming ``sso-signer setup``;
+2. ``sso-signer setup`` installs the tools; a second run installs nothing and says so (both print their time);
+3. nothing the installed package resolves (its files, artifacts, tools) lies in the checkout;
+4. every ``python`` block of the README runs;
+5. the README's command-line sequence runs (start, wait, passkey, account, fund, send, sign-message), and
+   ``sso-signer demo``;
+6. a small user project whose tests use the pytest fixtures passes.
+
+npm and pip keep using the machine's own download caches (they are caches, not the checkout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+_SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+pytestmark = [pytest.mark.wheel, pytest.mark.slow, pytest.mark.chain, pytest.mark.bundler]
+
+
+def _run(argv: list[str], *, cwd: pathlib.Path, env: dict[str, str], timeout: float) -> str:
+    done = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, f"{argv} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def _readme_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), re.S)
+
+
+def _npm_cache() -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: `sso-signer setup` needs it (install Node.js)")
+    return subprocess.run(
+        [npm, "config", "get", "cache"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A wheel built with ``python -m build`` from a clean clone of HEAD (the clone is then deleted)."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: the wheel is built from a clone of HEAD")
+    work = tmp_path_factory.mktemp("build")
+    clone = work / "clone"
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True, timeout=120
+    )
+    dist = work / "dist"
+    _run([sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", str(dist), str(clone)],
+         cwd=work, env=dict(os.environ), timeout=600)  # fmt: skip
+    shutil.rmtree(clone)
+    (wheel_file,) = dist.glob("sso_signer-*.whl")
+    (sdist,) = dist.glob("sso_signer-*.tar.gz")
+    listing = subprocess.run(["tar", "tzf", str(sdist)], capture_output=True, text=True, check=True).stdout
+    for needed in (
+        "sso_signer/artifacts/MSAFactory.json",
+        "sso_signer/py.typed",
+        "toolchain/package-lock.json",
+    ):
+        assert needed in listing, f"the sdist lacks {needed}"
+    return wheel_file
+
+
+@pytest.fixture(scope="module")
+def user(wheel: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A fresh virtualenv with the wheel, an empty HOME, a PATH without the checkout, an empty work dir."""
+    base = tmp_path_factory.mktemp("user")
+    assert ROOT not in base.parents
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    shutil.copyfile(ROOT / "constraints.txt", base / "constraints.txt")
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    _run([*pip, "-c", str(base / "constraints.txt"), str(wheel), "pytest"], cwd=base, env=dict(os.environ),
+         timeout=900)  # fmt: skip
+    home = base / "home"
+    home.mkdir()
+    work = base / "work"
+    work.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SSO_SIGNER_", "PYTHON", "VIRTUAL_ENV", "PYTEST", "npm_", "NPM_", "XDG_"))
+    }
+    env.update(
+        HOME=str(home),
+        PATH=os.pathsep.join([str(venv / "bin"), *_SYSTEM_PATH]),
+        # npm's download cache: without it every CI run would fetch everything again.
+        npm_config_cache=_npm_cache(),
+    )
+    return {"venv": venv, "home": home, "work": work, "env": env, "bin": venv / "bin"}
+
+
+def test_the_installed_wheel_works_without_the_checkout(user: dict[str, Any]) -> None:
+    env, work, home, bin_dir = user["env"], user["work"], user["home"], user["bin"]
+    cli = str(bin_dir / "sso-signer")
+
+    # 1. Before setup: a configuration error that says what to run.
+    before = subprocess.run(
+        [cli, "node", "start", "--json"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert before.returncode == 3, before.stdout + before.stderr
+    assert "sso-signer setup" in json.loads(before.stdout)["error"]["message"]
+
+    # 2. setup, twice.
+    first = json.loads(_run([cli, "setup", "--json"], cwd=work, env=env, timeout=900))
+    second_text = _run([cli, "setup"], cwd=work, env=env, timeout=120)
+    second = json.loads(_run([cli, "setup", "--json"], cwd=work, env=env, timeout=120))
+    print(f"setup: first run {first['seconds']} s, second run {second['seconds']} s")
+    assert first["installed"] is True
+    assert second["installed"] is False
+    assert "nothing to install" in second_text
+    assert re.search(r"checked in [0-9.]+ s", second_text)
+    assert pathlib.Path(first["home"]) == home / ".cache" / "sso-signer"
+
+    # 3. What the installed package resolves lies outside the checkout.
+    probe = textwrap.dedent(
+        """
+        import json, sso_signer
+        from sso_signer import load_artifact
+        from sso_signer._artifacts import ARTIFACTS_DIR
+        from sso_signer.local_erc4337 import locate_tool
+        load_artifact("MSAFactory")
+        tools = {name: locate_tool(name) for name in ("anvil", "forge", "cast", "alto", "entry-point")}
+        print(json.dumps({"package": sso_signer.__file__, "artifacts": str(ARTIFACTS_DIR), **tools}))
+        """
+    )
+    resolved = json.loads(_run([str(bin_dir / "python"), "-c", probe], cwd=work, env=env, timeout=60))
+    for what, path in resolved.items():
+        assert not pathlib.Path(path).resolve().is_relative_to(ROOT), (
+            f"{what} resolves into the checkout: {path}"
+        )
+    for tool in ("anvil", "alto", "entry-point"):
+        assert pathlib.Path(resolved[tool]).is_relative_to(home), f"{tool} is not the one setup installed"
+
+    # 4. Every python block of the README, in one namespace, in order.
+    (work / "readme_blocks.py").write_text("\n".join(_readme_blocks("python")))
+    _run([str(bin_dir / "python"), "readme_blocks.py"], cwd=work, env=env, timeout=300)
+
+    # 5. The README's command-line sequence, as written (plus a trap that stops the node if a step fails).
+    (sequence,) = [block for block in _readme_blocks("sh") if "node wait" in block]
+    script = "set -euo pipefail\ntrap 'kill %1 2>/dev/null || true; wait' EXIT\n" + sequence
+    (work / "readme_cli.sh").write_text(script)
+    out = _run(["bash", "readme_cli.sh"], cwd=work, env=env, timeout=300)
+    assert "ready" in out
+    assert '"signature": "0x' in out
+    assert not (work / "deployment.json").exists()  # removed when the stack stopped
+    demo = json.loads(_run([cli, "demo", "--json"], cwd=work, env=env, timeout=300))
+    assert demo["ok"] is True
+
+    # 6. A user's own test project on the fixtures.
+    project = work / "project"
+    project.mkdir()
+    (project / "test_account.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+
+            from sso_signer.cli import Deployment
+
+            BURN = "0x000000000000000000000000000000000000dEaD"
+
+            def test_transfer(passkey_account, sso_deployment):
+                assert isinstance(sso_deployment, Deployment)
+                receipt = passkey_account.execute([(BURN, 1, b"")])
+                assert receipt.success
+
+            @pytest.mark.parametrize("passkey_account", [10**16], indirect=True)
+            def test_funding_parameter(passkey_account, sso_fund):
+                assert passkey_account.get_balance() == 10**16
+                sso_fund(passkey_account.address, 5)
+                assert passkey_account.get_balance() == 10**16 + 5
+            """
+        )
+    )
+    pytest_argv = [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    result = _run(pytest_argv, cwd=project, env=env, timeout=300)
+    assert "2 passed" in result
