@@ -37,7 +37,7 @@ from _common import ROOT, best_rate, emit, node_binary, print_table
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sso_signer._codec import b64url_decode
+from sso_signer import b64url_decode
 from sso_signer.sso import EraPasskeyAccount, FatSignature, decode_era_custom_signature
 from sso_signer.webauthn import EcdsaSignature, HeadlessPasskey, P256PublicKey
 from sso_signer.zksync import Eip712Transaction

@@ -33,7 +33,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from sso_signer._artifacts import load_artifact
+from sso_signer import load_artifact
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
 from sso_signer.rpc import EthClient

@@ -34,7 +34,7 @@ import httpx
 from _common import emit, print_table
 from eth_account import Account
 
-from sso_signer._errors import SsoSignerError
+from sso_signer.exceptions import SsoSignerError
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient
 from sso_signer.sso import EraPasskeyAccount, prepare_era_transaction

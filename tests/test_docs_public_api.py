@@ -1,4 +1,4 @@
-"""The README and docs/ import only public names: what a user copies must not reach into private modules."""
+"""The README, docs/ and examples/ import only public names: what a user copies must not reach into private modules."""
 
 from __future__ import annotations
 
@@ -40,6 +40,14 @@ def test_docs_import_only_public_names() -> None:
     for page in PAGES:
         for block in _BLOCK.findall(page.read_text()):
             offenders += [f"{page.relative_to(ROOT)}: {line}" for line in _private_imports(block)]
+    assert offenders == []
+
+
+def test_examples_import_only_public_names() -> None:
+    # The example backend is what users copy, file by file.
+    offenders = []
+    for source in sorted((ROOT / "examples").rglob("*.py")):
+        offenders += [f"{source.relative_to(ROOT)}: {line}" for line in _private_imports(source.read_text())]
     assert offenders == []
 
 

@@ -18,7 +18,7 @@ from examples.dapp_backend._errors import MissingFunder
 from examples.dapp_backend._server import ExampleServer
 from examples.dapp_backend._store import SQLiteAppStore
 from examples.dapp_backend._web import WebLimits, create_app
-from sso_signer._artifacts import load_artifact
+from sso_signer import load_artifact
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient

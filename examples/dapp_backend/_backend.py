@@ -45,7 +45,7 @@ from examples.dapp_backend._errors import (
     WrongUser,
 )
 from examples.dapp_backend._store import AppStore, PendingOperation, Registration, RegistrationPurpose, User
-from sso_signer._codec import b64url_decode, b64url_encode, hex_encode
+from sso_signer import b64url_decode, b64url_encode, hex_encode
 from sso_signer.webauthn import (
     Assertion,
     ChallengeAlreadyIssued,

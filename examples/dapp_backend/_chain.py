@@ -28,7 +28,7 @@ from eth_utils.address import to_checksum_address
 
 from examples.dapp_backend._backend import PreparedCall
 from examples.dapp_backend._errors import ValidatorRejected
-from sso_signer._codec import hex_decode, hex_encode
+from sso_signer import hex_decode, hex_encode
 from sso_signer.rpc import EthClient
 from sso_signer.sso import (
     FatSignature,

@@ -24,7 +24,7 @@ from eth_utils.crypto import keccak
 
 from examples.dapp_backend._backend import PreparedCall
 from examples.dapp_backend._errors import UserOperationFailed
-from sso_signer._codec import hex_encode
+from sso_signer import hex_encode
 from sso_signer.erc4337 import (
     BundlerClient,
     EntryPoint,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sso_signer._errors import (
+from sso_signer.exceptions import (
     ConfigurationError,
     InvalidInputError,
     RemoteError,

@@ -49,8 +49,8 @@ from examples.dapp_backend._errors import (
     UnknownUser,
     UnsupportedContentType,
 )
-from sso_signer._codec import b64url_decode, b64url_encode
-from sso_signer._errors import (
+from sso_signer import b64url_decode, b64url_encode
+from sso_signer.exceptions import (
     ConfigurationError,
     InvalidInputError,
     RemoteError,
