@@ -84,6 +84,7 @@ from sso_signer.node._errors import (
     NodeStartFailed,
 )
 from sso_signer.rpc._errors import (
+    AfterSendError,
     BatchResponseMismatch,
     ExecutionReverted,
     InvalidRpcParams,
@@ -238,6 +239,7 @@ __all__ = [
     "AccountNotFound",
     "AccountValidationFailed",
     "AccountValidationReverted",
+    "AfterSendError",
     "AmbiguousRecovery",
     "ArtifactNotFound",
     "AssertionProviderError",
