@@ -2,9 +2,9 @@
 faults for chosen methods: a garbled body, a JSON-RPC error, a receipt of the wrong shape, a body nested too
 deep, or an answer dripped one byte every half second.
 
-Everything not named in ``faults`` is forwarded unchanged, so the node or bundler behind it stays the source of
-truth (the hash it knows, the bytes it holds). Without an upstream, ``answers`` gives fixed results (for the
-Era ``0x71`` sends, which plain anvil refuses).
+Everything not named in ``faults`` is forwarded unchanged, so the node or bundler behind it stays the source
+of truth (the hash it knows, the bytes it holds). Without an upstream, ``answers`` gives fixed results (for
+the Era ``0x71`` sends, which plain anvil refuses).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -61,13 +61,13 @@ class FaultServer:
         self,
         upstream: str | None,
         faults: dict[str, Fault | str],
-        answers: dict[str, object] | None = None,
+        answers: Mapping[str, object] | None = None,
         drip_interval: float = 0.5,
         drip_for: float = 30.0,
     ) -> None:
         self.upstream = upstream
         self.faults = faults
-        self.answers = answers or {}
+        self.answers: Mapping[str, object] = answers or {}
         self.drip_interval = drip_interval
         self.drip_for = drip_for
         self.requests: list[Any] = []
@@ -79,7 +79,7 @@ class FaultServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def do_POST(self) -> None:
@@ -116,7 +116,8 @@ class FaultServer:
             return
         if self.upstream is None:
             answers = [
-                {"jsonrpc": "2.0", "id": c.get("id"), "result": self.answers.get(c.get("method"))} for c in calls
+                {"jsonrpc": "2.0", "id": c.get("id"), "result": self.answers.get(c.get("method"))}
+                for c in calls
             ]
             self._reply(handler, json.dumps(answers if isinstance(body, list) else answers[0]).encode())
             return
@@ -164,7 +165,7 @@ def fault_server(
     upstream: str | None,
     faults: dict[str, Fault | str],
     *,
-    answers: dict[str, object] | None = None,
+    answers: Mapping[str, object] | None = None,
     drip_interval: float = 0.5,
 ) -> Iterator[FaultServer]:
     """Run a :class:`FaultServer` for the duration of the ``with`` block."""

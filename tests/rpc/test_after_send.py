@@ -30,14 +30,27 @@ from sso_signer.rpc import (
 from sso_signer.sso import send_era_transaction
 from sso_signer.zksync import AsyncZkSyncClient, Eip712Transaction, ZkSyncClient
 from tests.rpc.contracts import error_string, initcode_for, reverting_runtime
-from tests.rpc.fault_server import DRIP, Fault, Stopwatch, fault_server, garbage, rpc_error, too_deep, wrong_shape
+from tests.rpc.fault_server import (
+    DRIP,
+    Stopwatch,
+    fault_server,
+    garbage,
+    rpc_error,
+    too_deep,
+    wrong_shape,
+)
 from tests.rpc.test_rpc_faults import kind
 
 __all__ = ["kind"]
 
 pytestmark = pytest.mark.chain
 
-RECEIPT_FAULTS = {"garbage": garbage, "rpc-error": rpc_error, "wrong-shape": wrong_shape, "too-deep": too_deep}
+RECEIPT_FAULTS = {
+    "garbage": garbage,
+    "rpc-error": rpc_error,
+    "wrong-shape": wrong_shape,
+    "too-deep": too_deep,
+}
 # Slack on top of a deadline: a liveness bound, not a timing benchmark.
 SLACK = 2.0
 
@@ -62,9 +75,18 @@ def _fresh_account(anvil: AnvilNode) -> Any:
     return account
 
 
+def _someone(anvil: AnvilNode) -> str:
+    return str(anvil.accounts[0].address)
+
+
+def _rpc(kind: str, url: str, **options: Any) -> Any:
+    return JsonRpcClient(url, **options) if kind == "sync" else AsyncJsonRpcClient(url, **options)
+
+
 def _assert_known_to_anvil(anvil: AnvilNode, error: AfterSendError) -> None:
     assert error.sent is True
-    assert error.tx_hash is not None and error.raw_transaction is not None
+    assert error.tx_hash is not None
+    assert error.raw_transaction is not None
     assert keccak(error.raw_transaction) == error.tx_hash
     held = anvil.eth.rpc.request("eth_getRawTransactionByHash", ["0x" + error.tx_hash.hex()])
     assert bytes.fromhex(held[2:]) == error.raw_transaction
@@ -80,7 +102,9 @@ async def test_eoa_send_then_spoiled_receipt_names_the_sent_transaction(
         eth = _eth(kind, server.url)
         try:
             with pytest.raises(SendOutcomeUnknown) as caught:
-                await _call(eth, "send_transaction", account, to=anvil.accounts[0].address, value=1, timeout=5)
+                await _call(
+                    eth, "send_transaction", account, to=anvil.accounts[0].address, value=1, timeout=5
+                )
         finally:
             await _close(eth)
     error = caught.value
@@ -160,9 +184,12 @@ async def test_era_send_then_spoiled_receipt_names_the_sent_transaction(kind: st
 def test_era_account_send_then_spoiled_receipt_names_the_sent_transaction() -> None:
     transaction = _era_transaction()
     answers = {"eth_sendRawTransaction": "0x" + ERA_HASH.hex()}
-    with fault_server(None, {"eth_getTransactionReceipt": wrong_shape}, answers=answers) as server:
-        with ZkSyncClient(server.url) as zk, pytest.raises(SendOutcomeUnknown) as caught:
-            send_era_transaction(zk, transaction, timeout=5)
+    with (
+        fault_server(None, {"eth_getTransactionReceipt": wrong_shape}, answers=answers) as server,
+        ZkSyncClient(server.url) as zk,
+        pytest.raises(SendOutcomeUnknown) as caught,
+    ):
+        send_era_transaction(zk, transaction, timeout=5)
     assert caught.value.tx_hash == ERA_HASH
     assert caught.value.raw_transaction == transaction.serialize()
 
@@ -173,7 +200,11 @@ def test_era_account_send_then_spoiled_receipt_names_the_sent_transaction() -> N
 async def test_a_dripped_answer_cannot_outlive_the_deadline(kind: str) -> None:
     with fault_server(None, {"eth_chainId": DRIP}) as server:
         options: dict[str, Any] = {"timeout": 1.0, "retry": RetryPolicy(attempts=2, backoff=0.1)}
-        rpc = JsonRpcClient(server.url, **options) if kind == "sync" else AsyncJsonRpcClient(server.url, **options)
+        rpc = (
+            JsonRpcClient(server.url, **options)
+            if kind == "sync"
+            else AsyncJsonRpcClient(server.url, **options)
+        )
         clock = Stopwatch()
         try:
             with pytest.raises(RpcTimeout) as caught:
@@ -188,7 +219,11 @@ async def test_a_dripped_answer_cannot_outlive_the_deadline(kind: str) -> None:
 async def test_an_explicit_deadline_is_enforced(kind: str) -> None:
     with fault_server(None, {"eth_chainId": DRIP}) as server:
         options: dict[str, Any] = {"timeout": 5.0, "deadline": 1.0}
-        rpc = JsonRpcClient(server.url, **options) if kind == "sync" else AsyncJsonRpcClient(server.url, **options)
+        rpc = (
+            JsonRpcClient(server.url, **options)
+            if kind == "sync"
+            else AsyncJsonRpcClient(server.url, **options)
+        )
         clock = Stopwatch()
         try:
             with pytest.raises(RpcTimeout):
@@ -205,7 +240,9 @@ async def test_a_dripped_send_answer_is_bounded_and_keeps_the_bytes(anvil: Anvil
         clock = Stopwatch()
         try:
             with pytest.raises(SendOutcomeUnknown) as caught:
-                await _call(eth, "send_transaction", account, to=anvil.accounts[0].address, value=1, timeout=5)
+                await _call(
+                    eth, "send_transaction", account, to=anvil.accounts[0].address, value=1, timeout=5
+                )
         finally:
             await _close(eth)
     # Three tries of the same bytes, each bounded by its 1 s deadline, 0.3 s of back-off.
@@ -213,7 +250,8 @@ async def test_a_dripped_send_answer_is_bounded_and_keeps_the_bytes(anvil: Anvil
     error = caught.value
     assert error.sent is True
     sent = [bytes.fromhex(p[0][2:]) for p in server.sent("eth_sendRawTransaction")]
-    assert sent and set(sent) == {error.raw_transaction}
+    assert sent
+    assert set(sent) == {error.raw_transaction}
     assert error.tx_hash == keccak(error.raw_transaction)
 
 
@@ -224,7 +262,9 @@ async def test_a_dripped_receipt_ends_the_wait_on_time(anvil: AnvilNode, kind: s
         clock = Stopwatch()
         try:
             with pytest.raises(ReceiptTimeout) as caught:
-                await _call(eth, "send_transaction", account, to=anvil.accounts[0].address, value=1, timeout=2)
+                await _call(
+                    eth, "send_transaction", account, to=anvil.accounts[0].address, value=1, timeout=2
+                )
         finally:
             await _close(eth)
     # The wait's own 2 s bound each poll too: one dripping poll may not run the 10 s per-read timeout.
