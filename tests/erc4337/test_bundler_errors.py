@@ -134,14 +134,26 @@ def test_receipt_never_arrives_times_out() -> None:
         ("estimate_user_operation_gas", {"preVerificationGas": "0x1", "verificationGasLimit": "0x2"}),
         ("supported_entry_points", "0x4337"),
         ("get_user_operation_gas_price", {"slow": {}, "standard": {}, "fast": {}}),
-        ("send_user_operation", "0x1234"),
     ],
 )
 def test_malformed_answers_are_typed(method: str, result: object) -> None:
     client = _client({"result": result})
     call = getattr(client, method)
     with pytest.raises(MalformedRpcResponse):
-        call(OP) if method in ("estimate_user_operation_gas", "send_user_operation") else call()
+        call(OP) if method == "estimate_user_operation_gas" else call()
+
+
+def test_malformed_send_answer_is_an_unknown_outcome_with_the_op() -> None:
+    from sso_signer.erc4337 import UserOperationOutcomeUnknown, user_operation_hash
+
+    # The bundler answered, just not with a hash: it may hold the op, so this is no plain malformed answer.
+    client = _client({"result": "0x1234"})
+    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+        client.send_user_operation(OP, chain_id=31337)
+    assert caught.value.sent
+    assert caught.value.user_operation == OP
+    assert caught.value.user_op_hash == user_operation_hash(OP, chain_id=31337)
+    assert isinstance(caught.value.__cause__, MalformedRpcResponse)
 
 
 def test_malformed_receipt_is_typed() -> None:
@@ -240,7 +252,7 @@ def _lost_send_client(sent: list[str], *, already_known_after: int) -> BundlerCl
 
 def test_lost_send_answer_names_the_hash_and_keeps_the_signed_op() -> None:
     from sso_signer.erc4337 import UserOperationOutcomeUnknown, user_operation_hash
-    from sso_signer.rpc import RpcTransportError
+    from sso_signer.rpc import AfterSendError, RpcTransportError
 
     signed = OP.replace(signature=b"\x01" * 65)
     sent: list[str] = []
@@ -248,7 +260,8 @@ def test_lost_send_answer_names_the_hash_and_keeps_the_signed_op() -> None:
     with pytest.raises(UserOperationOutcomeUnknown) as caught:
         client.send_user_operation(signed, chain_id=31337)
     error = caught.value
-    assert isinstance(error, RpcTransportError)
+    assert isinstance(error, AfterSendError)
+    assert error.sent
     assert error.maybe_delivered
     assert error.user_op_hash == user_operation_hash(signed, chain_id=31337)
     assert error.user_operation == signed
