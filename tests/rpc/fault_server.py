@@ -47,6 +47,8 @@ def too_deep(body: dict[str, Any]) -> bytes:
 
 #: Marks a method whose answer is dripped: headers at once, then one byte every ``drip_interval`` seconds.
 DRIP = "drip"
+#: As :data:`DRIP`, after forwarding the request upstream: the node or bundler does get it.
+FORWARD_THEN_DRIP = "forward-then-drip"
 
 
 class FaultServer:
@@ -108,7 +110,9 @@ class FaultServer:
             self.requests.append(body)
         calls = body if isinstance(body, list) else [body]
         fault = next((self.faults[c.get("method")] for c in calls if c.get("method") in self.faults), None)
-        if fault == DRIP:
+        if fault == FORWARD_THEN_DRIP and self.upstream is not None:
+            self._http.post(self.upstream, content=raw, headers={"content-type": "application/json"})
+        if fault in (DRIP, FORWARD_THEN_DRIP):
             self._drip(handler)
             return
         if callable(fault):
