@@ -37,6 +37,7 @@ from sso_signer.erc4337._user_operation import (
 from sso_signer.rpc import (
     AfterSendError,
     AsyncJsonRpcClient,
+    Deadline,
     Flow,
     InvalidRpcParams,
     JsonRpcClient,
@@ -574,6 +575,7 @@ class BundlerClient:
         transport: An httpx transport (fault injection in tests).
         timeout: Seconds per HTTP attempt (simulation can be slow on a busy node).
         retry: Retry policy for transport failures of idempotent requests.
+        deadline: Wall-clock bound of each call, attempts included (see :class:`JsonRpcClient`).
         entry_point: The EntryPoint every request names; default the canonical v0.8.
         gas_price_ttl: Seconds a ``pimlico_getUserOperationGasPrice`` answer is reused (see
             :class:`GasPriceCache`); keep it well under the bundler's expiry (Alto: 20 s). 0 turns it off.
@@ -593,12 +595,13 @@ class BundlerClient:
         transport: Any = None,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
+        deadline: Deadline = "auto",
         entry_point: str = ENTRY_POINT_V08,
         gas_price_ttl: float = DEFAULT_GAS_PRICE_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if rpc is None:
-            rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
+            rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry, deadline=deadline)
         self.rpc = rpc
         self.entry_point = _check_address(entry_point, "entry_point")
         self.gas_price_cache = GasPriceCache(gas_price_ttl, clock)
@@ -738,12 +741,15 @@ class AsyncBundlerClient:
         transport: Any = None,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
+        deadline: Deadline = "auto",
         entry_point: str = ENTRY_POINT_V08,
         gas_price_ttl: float = DEFAULT_GAS_PRICE_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if rpc is None:
-            rpc = AsyncJsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
+            rpc = AsyncJsonRpcClient(
+                url, transport=transport, timeout=timeout, retry=retry, deadline=deadline
+            )
         self.rpc = rpc
         self.entry_point = _check_address(entry_point, "entry_point")
         self.gas_price_cache = GasPriceCache(gas_price_ttl, clock)

@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from sso_signer._codec import hex_encode
-from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient, safe_url
+from sso_signer.rpc._client import AsyncJsonRpcClient, Deadline, JsonRpcClient, safe_url
 from sso_signer.rpc._core import RetryPolicy, RpcCall, is_already_known, is_nonce_used
 from sso_signer.rpc._errors import (
     ExecutionReverted,
@@ -481,6 +481,7 @@ class EthClient:
         transport: An httpx transport (fault injection in tests).
         timeout: Seconds per HTTP attempt.
         retry: Retry policy for transport failures of idempotent requests.
+        deadline: Wall-clock bound of each call, attempts included (see :class:`JsonRpcClient`).
     """
 
     flows: type[_Flows] = _Flows
@@ -493,9 +494,10 @@ class EthClient:
         transport: Any = None,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
+        deadline: Deadline = "auto",
     ) -> None:
         if rpc is None:
-            rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
+            rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry, deadline=deadline)
         self.rpc = rpc
 
     def __repr__(self) -> str:
@@ -733,9 +735,12 @@ class AsyncEthClient:
         transport: Any = None,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
+        deadline: Deadline = "auto",
     ) -> None:
         if rpc is None:
-            rpc = AsyncJsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
+            rpc = AsyncJsonRpcClient(
+                url, transport=transport, timeout=timeout, retry=retry, deadline=deadline
+            )
         self.rpc = rpc
 
     def __repr__(self) -> str:

@@ -7,6 +7,7 @@ spoils only the answers named in each test; the hash and the bytes asserted are 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Any
 
@@ -23,9 +24,12 @@ from sso_signer.rpc import (
     JsonRpcClient,
     ReceiptTimeout,
     RetryPolicy,
+    RpcCall,
     RpcTimeout,
     SendOutcomeUnknown,
     TransactionReverted,
+    answer,
+    drive,
 )
 from sso_signer.sso import send_era_transaction
 from sso_signer.zksync import AsyncZkSyncClient, Eip712Transaction, ZkSyncClient
@@ -276,3 +280,49 @@ def test_the_sent_family_is_one_except_clause() -> None:
     for cls in (SendOutcomeUnknown, ReceiptTimeout, TransactionReverted):
         assert issubclass(cls, AfterSendError)
         assert issubclass(cls, SsoSignerError)
+
+
+# -- interrupts and cancellation: never swallowed, never without the hash ------------------------------------
+
+
+def test_an_interrupt_after_the_send_propagates_with_the_hash(anvil: AnvilNode) -> None:
+    account = _fresh_account(anvil)
+
+    def handle(step: Any) -> Any:
+        if isinstance(step, RpcCall) and step.method == "eth_getTransactionReceipt":
+            raise KeyboardInterrupt  # the user presses Ctrl-C while the client waits
+        return answer(anvil.eth.rpc, step)
+
+    flow = EthClient.flows.send_transaction(account, to=_someone(anvil), value=1)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        drive(flow, handle)
+    notes = getattr(caught.value, "__notes__", [])
+    tx_hash = _only_transaction_of(anvil, account)
+    assert any("0x" + tx_hash.hex() in note and "had been sent" in note for note in notes), notes
+
+
+async def test_a_cancellation_after_the_send_propagates_with_the_hash(anvil: AnvilNode) -> None:
+    account = _fresh_account(anvil)
+    with fault_server(anvil.url, {"eth_getTransactionReceipt": DRIP}) as server:
+        async with AsyncEthClient(server.url) as eth:
+            task = asyncio.create_task(eth.send_transaction(account, to=_someone(anvil), value=1, timeout=30))
+            while not server.sent("eth_getTransactionReceipt"):
+                await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError) as caught:
+                await task
+    tx_hash = keccak(bytes.fromhex(server.sent("eth_sendRawTransaction")[0][0][2:]))
+    notes = getattr(caught.value, "__notes__", [])
+    assert any("0x" + tx_hash.hex() in note for note in notes), notes
+
+
+def _only_transaction_of(anvil: AnvilNode, account: Any) -> bytes:
+    """The hash of the one transaction ``account`` sent (read from the block that mined it)."""
+    latest = anvil.eth.block_number()
+    for number in range(latest, -1, -1):
+        block = anvil.eth.get_block(number, full_transactions=True)
+        assert block is not None
+        for tx in block["transactions"]:
+            if tx["from"].lower() == account.address.lower():
+                return bytes.fromhex(tx["hash"][2:])
+    raise AssertionError("the transaction is not on chain")
