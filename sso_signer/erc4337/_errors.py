@@ -221,8 +221,9 @@ class UserOperationReverted(AfterSendError):
 
 
 class UserOperationOutcomeUnknown(SendOutcomeUnknown):
-    """The UserOperation was sent (or may have been), and what became of it is not known: the answer to
-    ``eth_sendUserOperation`` was lost or garbled, or the wait for its receipt failed.
+    """The UserOperation was sent or maybe sent, and its outcome is unknown (answer lost, receipt unreadable).
+
+    The answer to ``eth_sendUserOperation`` was lost or garbled, or the wait for its receipt failed.
 
     The operation was signed before sending, so re-sending :attr:`user_operation` unchanged (with
     ``BundlerClient.send_user_operation``, which takes "already known" as success) is safe, and polling

@@ -172,8 +172,10 @@ class AfterSendError(RemoteError):
 
 
 class SendOutcomeUnknown(AfterSendError):
-    """Sent, but what became of it is not known: the answer to the send was lost or garbled, or the wait for
-    its receipt failed (the node's answers were unusable, or it stopped answering).
+    """Sent or maybe sent, outcome unknown: the send's answer was lost or garbled, or the receipt unreadable.
+
+    The answer to the send may have been lost or garbled, or the wait for the receipt failed (the node's
+    answers were unusable, or it stopped answering).
 
     The transaction was signed before sending, so re-sending :attr:`raw_transaction` unchanged is safe (the
     node either already has it or accepts it now) and polling :attr:`tx_hash` tells the outcome; signing a
