@@ -98,8 +98,10 @@ def _single_call(method: object, params: object, deadline: float | None = None) 
         raise InvalidRpcParams("method: expected a non-empty string")
     if not isinstance(params, Sequence) or isinstance(params, str | bytes | bytearray):
         raise InvalidRpcParams(f"params: expected a list or tuple, got {type(params).__name__}")
-    if deadline is not None:
-        deadline = _check_deadline(deadline)  # type: ignore[assignment]
+    if deadline is not None and (
+        isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0
+    ):
+        raise InvalidRpcParams(f"deadline: expected seconds > 0 or None, got {deadline!r}")
     return RpcCall(method, tuple(params), deadline=deadline)
 
 
