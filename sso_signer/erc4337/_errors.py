@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sso_signer._errors import InvalidInputError, RemoteError, StateError, VerificationError
-from sso_signer.rpc import AfterSendError, SendOutcomeUnknown
+from sso_signer.rpc import AfterSendError, RpcTransportError, SendOutcomeUnknown
 
 if TYPE_CHECKING:
     from sso_signer.erc4337._user_operation import UserOperation
@@ -220,7 +220,7 @@ class UserOperationReverted(AfterSendError):
         self.receipt = receipt
 
 
-class UserOperationOutcomeUnknown(SendOutcomeUnknown):
+class UserOperationOutcomeUnknown(SendOutcomeUnknown, RpcTransportError):
     """The UserOperation was sent or maybe sent, and its outcome is unknown (answer lost, receipt unreadable).
 
     The answer to ``eth_sendUserOperation`` was lost or garbled, or the wait for its receipt failed.
@@ -237,10 +237,11 @@ class UserOperationOutcomeUnknown(SendOutcomeUnknown):
             ``wait_for_user_operation_receipt``).
         method: The JSON-RPC method whose answer was unusable.
         attempts: How many times it was tried.
-        maybe_delivered: Always ``True`` (kept from the transport errors this used to be one of).
-    """
+        maybe_delivered: Always ``True``.
 
-    maybe_delivered = True
+    It is also an ``RpcTransportError`` (as a lost answer always was), so handlers written for those still
+    see it; ``except AfterSendError`` is the one that covers every failure after a send.
+    """
 
     def __init__(
         self,
@@ -251,9 +252,11 @@ class UserOperationOutcomeUnknown(SendOutcomeUnknown):
         method: str = "eth_sendUserOperation",
         attempts: int = 1,
     ) -> None:
+        super().__init__(message, user_op_hash=user_op_hash, user_operation=user_operation)
+        # RpcTransportError's fields (its __init__ ran with its defaults through the shared super() chain).
         self.method = method
         self.attempts = attempts
-        super().__init__(message, user_op_hash=user_op_hash, user_operation=user_operation)
+        self.maybe_delivered = True
 
 
 class UserOperationTimeout(UserOperationOutcomeUnknown):
