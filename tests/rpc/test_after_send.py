@@ -21,6 +21,7 @@ from sso_signer.rpc import (
     AsyncEthClient,
     AsyncJsonRpcClient,
     EthClient,
+    InvalidRpcParams,
     JsonRpcClient,
     ReceiptTimeout,
     RetryPolicy,
@@ -326,3 +327,32 @@ def _only_transaction_of(anvil: AnvilNode, account: Any) -> bytes:
             if tx["from"].lower() == account.address.lower():
                 return bytes.fromhex(tx["hash"][2:])
     raise AssertionError("the transaction is not on chain")
+
+
+# -- deadline settings ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "soon", True, float("nan")])
+def test_a_deadline_is_seconds_auto_or_none(bad: object) -> None:
+    with pytest.raises(InvalidRpcParams, match="deadline"):
+        JsonRpcClient("http://127.0.0.1:1", deadline=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRpcParams, match="deadline"):
+        AsyncJsonRpcClient("http://127.0.0.1:1", deadline=bad)  # type: ignore[arg-type]
+
+
+def test_the_default_deadline_is_each_attempt_plus_the_back_off() -> None:
+    policy = RetryPolicy(attempts=3, backoff=0.1, multiplier=2.0)
+    assert policy.deadline(10.0, 3) == pytest.approx(30.3)
+    assert policy.deadline(10.0, 1) == 10.0
+
+
+async def test_a_call_deadline_tightens_the_clients(kind: str) -> None:
+    with fault_server(None, {"eth_chainId": DRIP}) as server:
+        rpc = _rpc(kind, server.url, timeout=10.0)
+        clock = Stopwatch()
+        try:
+            with pytest.raises(RpcTimeout):
+                await _call(rpc, "request", "eth_chainId", deadline=1.0)
+        finally:
+            await _close(rpc)
+    assert clock.elapsed < 1.0 + SLACK
