@@ -37,6 +37,7 @@ from sso_signer.zksync import AsyncZkSyncClient, Eip712Transaction, ZkSyncClient
 from tests.rpc.contracts import error_string, initcode_for, reverting_runtime
 from tests.rpc.fault_server import (
     DRIP,
+    FaultServer,
     Stopwatch,
     fault_server,
     garbage,
@@ -107,9 +108,7 @@ async def test_eoa_send_then_spoiled_receipt_names_the_sent_transaction(
         eth = _eth(kind, server.url)
         try:
             with pytest.raises(SendOutcomeUnknown) as caught:
-                await _call(
-                    eth, "send_transaction", account, to=anvil.accounts[0].address, value=1, timeout=5
-                )
+                await _call(eth, "send_transaction", account, to=_someone(anvil), value=1, timeout=5)
         finally:
             await _close(eth)
     error = caught.value
@@ -205,11 +204,7 @@ def test_era_account_send_then_spoiled_receipt_names_the_sent_transaction() -> N
 async def test_a_dripped_answer_cannot_outlive_the_deadline(kind: str) -> None:
     with fault_server(None, {"eth_chainId": DRIP}) as server:
         options: dict[str, Any] = {"timeout": 1.0, "retry": RetryPolicy(attempts=2, backoff=0.1)}
-        rpc = (
-            JsonRpcClient(server.url, **options)
-            if kind == "sync"
-            else AsyncJsonRpcClient(server.url, **options)
-        )
+        rpc = _rpc(kind, server.url, **options)
         clock = Stopwatch()
         try:
             with pytest.raises(RpcTimeout) as caught:
@@ -224,11 +219,7 @@ async def test_a_dripped_answer_cannot_outlive_the_deadline(kind: str) -> None:
 async def test_an_explicit_deadline_is_enforced(kind: str) -> None:
     with fault_server(None, {"eth_chainId": DRIP}) as server:
         options: dict[str, Any] = {"timeout": 5.0, "deadline": 1.0}
-        rpc = (
-            JsonRpcClient(server.url, **options)
-            if kind == "sync"
-            else AsyncJsonRpcClient(server.url, **options)
-        )
+        rpc = _rpc(kind, server.url, **options)
         clock = Stopwatch()
         try:
             with pytest.raises(RpcTimeout):
@@ -238,22 +229,29 @@ async def test_an_explicit_deadline_is_enforced(kind: str) -> None:
     assert clock.elapsed < 1.0 + SLACK
 
 
-async def test_a_dripped_send_answer_is_bounded_and_keeps_the_bytes(anvil: AnvilNode, kind: str) -> None:
+async def _dripped_transfer(
+    anvil: AnvilNode, kind: str, method: str, client_timeout: float, wait: float
+) -> tuple[AfterSendError, float, FaultServer]:
+    """A transfer whose ``method`` answers drip; the error it ends with, the seconds it took, the server."""
     account = _fresh_account(anvil)
-    with fault_server(anvil.url, {"eth_sendRawTransaction": DRIP}) as server:
-        eth = _eth(kind, server.url, timeout=1.0)
+    with fault_server(anvil.url, {method: DRIP}) as server:
+        eth = _eth(kind, server.url, timeout=client_timeout)
         clock = Stopwatch()
         try:
-            with pytest.raises(SendOutcomeUnknown) as caught:
-                await _call(
-                    eth, "send_transaction", account, to=anvil.accounts[0].address, value=1, timeout=5
-                )
+            with pytest.raises(AfterSendError) as caught:
+                await _call(eth, "send_transaction", account, to=_someone(anvil), value=1, timeout=wait)
         finally:
             await _close(eth)
+    return caught.value, clock.elapsed, server
+
+
+async def test_a_dripped_send_answer_is_bounded_and_keeps_the_bytes(anvil: AnvilNode, kind: str) -> None:
+    error, elapsed, server = await _dripped_transfer(anvil, kind, "eth_sendRawTransaction", 1.0, 5)
     # Three tries of the same bytes, each bounded by its 1 s deadline, 0.3 s of back-off.
-    assert clock.elapsed < 3.3 + SLACK
-    error = caught.value
+    assert elapsed < 3.3 + SLACK
+    assert isinstance(error, SendOutcomeUnknown)
     assert error.sent is True
+    assert error.raw_transaction is not None
     sent = [bytes.fromhex(p[0][2:]) for p in server.sent("eth_sendRawTransaction")]
     assert sent
     assert set(sent) == {error.raw_transaction}
@@ -261,20 +259,11 @@ async def test_a_dripped_send_answer_is_bounded_and_keeps_the_bytes(anvil: Anvil
 
 
 async def test_a_dripped_receipt_ends_the_wait_on_time(anvil: AnvilNode, kind: str) -> None:
-    account = _fresh_account(anvil)
-    with fault_server(anvil.url, {"eth_getTransactionReceipt": DRIP}) as server:
-        eth = _eth(kind, server.url, timeout=10.0)
-        clock = Stopwatch()
-        try:
-            with pytest.raises(ReceiptTimeout) as caught:
-                await _call(
-                    eth, "send_transaction", account, to=anvil.accounts[0].address, value=1, timeout=2
-                )
-        finally:
-            await _close(eth)
+    error, elapsed, _ = await _dripped_transfer(anvil, kind, "eth_getTransactionReceipt", 10.0, 2)
     # The wait's own 2 s bound each poll too: one dripping poll may not run the 10 s per-read timeout.
-    assert clock.elapsed < 2.0 + 1.0 + SLACK
-    _assert_known_to_anvil(anvil, caught.value)
+    assert elapsed < 2.0 + 1.0 + SLACK
+    assert isinstance(error, ReceiptTimeout)
+    _assert_known_to_anvil(anvil, error)
 
 
 def test_the_sent_family_is_one_except_clause() -> None:
