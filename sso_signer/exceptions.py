@@ -86,6 +86,7 @@ from sso_signer.node._errors import (
     NodeStartFailed,
 )
 from sso_signer.rpc._errors import (
+    AfterSendError,
     BatchResponseMismatch,
     ExecutionReverted,
     InvalidRpcParams,
@@ -243,6 +244,7 @@ __all__ = [
     "AccountNotFound",
     "AccountValidationFailed",
     "AccountValidationReverted",
+    "AfterSendError",
     "AmbiguousRecovery",
     "ArtifactNotFound",
     "AssertionProviderError",

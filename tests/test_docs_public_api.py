@@ -1,4 +1,4 @@
-"""The README, docs/ and examples/ import only public names: what a user copies must not reach into private modules."""
+"""The README, docs/ and examples/ import only public names: what users copy must not reach private modules."""
 
 from __future__ import annotations
 

@@ -31,7 +31,9 @@ from sso_signer.erc4337._user_operation import (
     user_operation_hash,
 )
 from sso_signer.rpc import (
+    AfterSendError,
     AsyncJsonRpcClient,
+    Deadline,
     Flow,
     InvalidRpcParams,
     JsonRpcClient,
@@ -44,6 +46,7 @@ from sso_signer.rpc import (
     RpcError,
     RpcTransportError,
     Sleep,
+    after_send,
     describe_revert_in_text,
     parse_address,
     parse_data,
@@ -71,6 +74,9 @@ _REVERT_HEX: Final = re.compile(r"(0x[0-9a-fA-F]{8,})")
 # ERC-7769 codes a bundler uses for a failing call phase during estimation.
 _EXECUTION_REVERTED_CODE: Final = -32521
 DEFAULT_USER_OP_TIMEOUT: Final = 60.0
+# The least time a receipt poll is given, even when the wait has less left: a last poll can still land.
+MIN_POLL_DEADLINE: Final = 1.0
+_POLL_INTERVAL: Final = 0.25
 # Alto accepts fees down to the lowest price it served within --gas-price-expiry (default 20 s); half of
 # that leaves room for the passkey ceremony between the build and the send.
 DEFAULT_GAS_PRICE_TTL: Final = 10.0
@@ -320,9 +326,9 @@ def describe_revert(raw: bytes) -> str | None:
     return revert.error_name
 
 
-def _request(method: str, params: Sequence[Any]) -> Flow[Any]:
+def _request(method: str, params: Sequence[Any], deadline: float | None = None) -> Flow[Any]:
     try:
-        result = yield RpcCall(method, tuple(params))
+        result = yield RpcCall(method, tuple(params), deadline=deadline)
     except RpcError as exc:
         raise bundler_error_from(exc) from exc
     return result
@@ -385,25 +391,24 @@ class _Flows:
         chain_id: int | None = None,
         gas_prices: GasPriceCache | None = None,
     ) -> Flow[bytes]:
+        # sent=False: the send's own errors say whether the op left; an interrupt is noted either way.
+        with after_send("UserOperation", _op_unknown(None, op), sent=False):
+            return (yield from cls._send_user_operation(op, entry_point, chain_id, gas_prices))
+
+    @classmethod
+    def _send_user_operation(
+        cls, op: UserOperation, entry_point: str, chain_id: int | None, gas_prices: GasPriceCache | None
+    ) -> Flow[bytes]:
+        lost: Exception
         try:
             result = yield from _request("eth_sendUserOperation", (op.to_rpc(), entry_point))
+            return parse_hash(result, "userOpHash")
         except RpcTransportError as exc:
             if not exc.maybe_delivered:
                 raise  # never reached the bundler: a plain re-send is the whole story
-            if chain_id is None:
-                try:
-                    chain_id = yield from cls.chain_id()
-                except RpcTransportError:
-                    raise exc from None  # the hash needs the chain id and the bundler is gone
-            user_op_hash = user_operation_hash(op, entry_point=entry_point, chain_id=chain_id)
-            raise UserOperationOutcomeUnknown(
-                f"eth_sendUserOperation for 0x{user_op_hash.hex()} may have been delivered ({exc}); poll "
-                "eth_getUserOperationReceipt for that hash or re-send exc.user_operation unchanged, "
-                "do not sign again",
-                user_op_hash=user_op_hash,
-                user_operation=op,
-                attempts=exc.attempts,
-            ) from exc
+            lost = exc
+        except MalformedRpcResponse as exc:
+            lost = exc  # the bundler answered, but not with a hash: it may well hold the op
         except BundlerError as exc:
             # A retried send (the first answer was lost) finds the op already pooled: it was accepted, so
             # answer with its hash instead of failing.
@@ -411,10 +416,27 @@ class _Flows:
                 if gas_prices is not None:
                     gas_prices.clear()  # the refusal may be about fees; do not reuse them
                 raise
-            if chain_id is None:
+            lost = exc
+        # Sent, or maybe sent: from here on the error carries the op (and its hash, if it can be computed).
+        user_op_hash: bytes | None = None
+        if chain_id is None:
+            try:
                 chain_id = yield from cls.chain_id()
-            return user_operation_hash(op, entry_point=entry_point, chain_id=chain_id)
-        return parse_hash(result, "userOpHash")
+            except (RpcTransportError, RpcError, MalformedRpcResponse):
+                chain_id = None  # the hash needs the chain id and the bundler is gone
+        if chain_id is not None:
+            user_op_hash = user_operation_hash(op, entry_point=entry_point, chain_id=chain_id)
+        if isinstance(lost, BundlerError) and user_op_hash is not None:
+            return user_op_hash
+        shown = f"0x{user_op_hash.hex()}" if user_op_hash is not None else "(hash unknown: no chain id)"
+        raise UserOperationOutcomeUnknown(
+            f"eth_sendUserOperation for {shown} may have been delivered ({lost}); poll "
+            "eth_getUserOperationReceipt for that hash or re-send exc.user_operation unchanged, "
+            "do not sign again",
+            user_op_hash=user_op_hash,
+            user_operation=op,
+            attempts=getattr(lost, "attempts", 1),
+        ) from lost
 
     @staticmethod
     def get_user_operation_receipt(user_op_hash: bytes) -> Flow[UserOperationReceipt | None]:
@@ -451,24 +473,75 @@ class _Flows:
 
     @classmethod
     def wait_for_user_operation_receipt(
-        cls, user_op_hash: bytes, timeout: float, poll_interval: float, check: bool
+        cls,
+        user_op_hash: bytes,
+        timeout: float,
+        poll_interval: float,
+        check: bool,
+        op: UserOperation | None = None,
     ) -> Flow[UserOperationReceipt]:
+        user_op_hash = bytes(user_op_hash)
+        param = "0x" + user_op_hash.hex()
+        what = f"UserOperation 0x{user_op_hash.hex()}"
         deadline = time.monotonic() + timeout
-        while True:
-            receipt = yield from cls.get_user_operation_receipt(user_op_hash)
-            if receipt is not None:
-                if check and not receipt.success:
-                    raise UserOperationReverted(
-                        f"UserOperation 0x{user_op_hash.hex()} was included but its call phase reverted "
-                        f"(reason 0x{receipt.reason.hex()})",
-                        receipt=receipt,
-                    )
-                return receipt
-            if time.monotonic() >= deadline:
-                raise UserOperationTimeout(
-                    f"no receipt for UserOperation 0x{user_op_hash.hex()} after {timeout}s"
-                )
-            yield Sleep(poll_interval)
+        last_error: Exception | None = None
+        with after_send(what, _op_unknown(user_op_hash, op)):
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    # Each poll is bounded by what is left of the wait, so one stalled answer cannot hold it.
+                    bound = max(remaining, MIN_POLL_DEADLINE)
+                    result = yield from _request("eth_getUserOperationReceipt", (param,), deadline=bound)
+                except RpcTransportError as exc:
+                    # The caller asked to wait: a bundler that is briefly unreachable is part of waiting.
+                    result, last_error = None, exc
+                if result is not None:
+                    receipt = UserOperationReceipt.from_rpc(result)
+                    if check and not receipt.success:
+                        raise UserOperationReverted(
+                            f"{what} was included but its call phase reverted "
+                            f"(reason 0x{receipt.reason.hex()})",
+                            receipt=receipt,
+                            user_op_hash=user_op_hash,
+                            user_operation=op,
+                        )
+                    return receipt
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise UserOperationTimeout(
+                        f"no receipt for {what} after {timeout:g} s; if it was sent, do not sign it again",
+                        user_op_hash=user_op_hash,
+                        timeout=timeout,
+                        user_operation=op,
+                    ) from last_error
+                yield Sleep(min(poll_interval, remaining))
+
+    @classmethod
+    def send_and_wait(
+        cls,
+        op: UserOperation,
+        entry_point: str,
+        chain_id: int | None,
+        gas_prices: GasPriceCache | None,
+        timeout: float,
+        poll_interval: float,
+        check: bool,
+    ) -> Flow[UserOperationReceipt]:
+        """Send ``op`` and wait for its receipt; once sent, every failure carries its hash and the op."""
+        user_op_hash = yield from cls.send_user_operation(op, entry_point, chain_id, gas_prices)
+        wait = cls.wait_for_user_operation_receipt(user_op_hash, timeout, poll_interval, check, op)
+        return (yield from wait)
+
+
+def _op_unknown(user_op_hash: bytes | None, op: UserOperation | None) -> Callable[[str], AfterSendError]:
+    """The "outcome unknown" error of a sent UserOperation, for :func:`~sso_signer.rpc.after_send`."""
+
+    def build(message: str) -> AfterSendError:
+        return UserOperationOutcomeUnknown(
+            message, user_op_hash=user_op_hash, user_operation=op, method="eth_getUserOperationReceipt"
+        )
+
+    return build
 
 
 bundler_flows = _Flows
@@ -483,6 +556,7 @@ class BundlerClient:
         transport: An httpx transport (fault injection in tests).
         timeout: Seconds per HTTP attempt (simulation can be slow on a busy node).
         retry: Retry policy for transport failures of idempotent requests.
+        deadline: Wall-clock bound of each call, attempts included (see :class:`JsonRpcClient`).
         entry_point: The EntryPoint every request names; default the canonical v0.8.
         gas_price_ttl: Seconds a ``pimlico_getUserOperationGasPrice`` answer is reused (see
             :class:`GasPriceCache`); keep it well under the bundler's expiry (Alto: 20 s). 0 turns it off.
@@ -502,12 +576,13 @@ class BundlerClient:
         transport: Any = None,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
+        deadline: Deadline = "auto",
         entry_point: str = ENTRY_POINT_V08,
         gas_price_ttl: float = DEFAULT_GAS_PRICE_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if rpc is None:
-            rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
+            rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry, deadline=deadline)
         self.rpc = rpc
         self.entry_point = _check_address(entry_point, "entry_point")
         self.gas_price_cache = GasPriceCache(gas_price_ttl, clock)
@@ -592,7 +667,7 @@ class BundlerClient:
         user_op_hash: bytes,
         *,
         timeout: float = DEFAULT_USER_OP_TIMEOUT,
-        poll_interval: float = 0.25,
+        poll_interval: float = _POLL_INTERVAL,
         check: bool = True,
     ) -> UserOperationReceipt:
         """Poll until the op is included.
@@ -618,9 +693,20 @@ class BundlerClient:
         check: bool = True,
         chain_id: int | None = None,
     ) -> UserOperationReceipt:
-        """:meth:`send_user_operation` then :meth:`wait_for_user_operation_receipt`."""
-        user_op_hash = self.send_user_operation(op, chain_id=chain_id)
-        return self.wait_for_user_operation_receipt(user_op_hash, timeout=timeout, check=check)
+        """:meth:`send_user_operation` then :meth:`wait_for_user_operation_receipt`.
+
+        Raises:
+            UserOperationRejected: The bundler refused it (nothing was sent).
+            UserOperationOutcomeUnknown: Sent (or maybe sent), then the answer or the wait failed; carries
+                ``user_op_hash`` and the signed ``user_operation`` (:class:`UserOperationTimeout` when the
+                wait ran out).
+            UserOperationReverted: Included, but the call phase reverted (with ``check``); carries the hash
+                and the op too.
+        """
+        flow = self.flows.send_and_wait(
+            op, self.entry_point, chain_id, self.gas_price_cache, timeout, _POLL_INTERVAL, check
+        )
+        return run_flow(self.rpc, flow)
 
 
 class AsyncBundlerClient:
@@ -636,12 +722,15 @@ class AsyncBundlerClient:
         transport: Any = None,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
+        deadline: Deadline = "auto",
         entry_point: str = ENTRY_POINT_V08,
         gas_price_ttl: float = DEFAULT_GAS_PRICE_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if rpc is None:
-            rpc = AsyncJsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
+            rpc = AsyncJsonRpcClient(
+                url, transport=transport, timeout=timeout, retry=retry, deadline=deadline
+            )
         self.rpc = rpc
         self.entry_point = _check_address(entry_point, "entry_point")
         self.gas_price_cache = GasPriceCache(gas_price_ttl, clock)
@@ -697,7 +786,7 @@ class AsyncBundlerClient:
         user_op_hash: bytes,
         *,
         timeout: float = DEFAULT_USER_OP_TIMEOUT,
-        poll_interval: float = 0.25,
+        poll_interval: float = _POLL_INTERVAL,
         check: bool = True,
     ) -> UserOperationReceipt:
         """See :meth:`BundlerClient.wait_for_user_operation_receipt`."""
@@ -713,5 +802,7 @@ class AsyncBundlerClient:
         chain_id: int | None = None,
     ) -> UserOperationReceipt:
         """See :meth:`BundlerClient.send_and_wait`."""
-        user_op_hash = await self.send_user_operation(op, chain_id=chain_id)
-        return await self.wait_for_user_operation_receipt(user_op_hash, timeout=timeout, check=check)
+        flow = self.flows.send_and_wait(
+            op, self.entry_point, chain_id, self.gas_price_cache, timeout, _POLL_INTERVAL, check
+        )
+        return await run_flow_async(self.rpc, flow)

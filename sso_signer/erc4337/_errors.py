@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sso_signer._errors import InvalidInputError, RemoteError, StateError, VerificationError
-from sso_signer.rpc import RpcTransportError
+from sso_signer.rpc import AfterSendError, RpcTransportError, SendOutcomeUnknown
 
 if TYPE_CHECKING:
     from sso_signer.erc4337._user_operation import UserOperation
@@ -193,25 +193,77 @@ class UserOperationExecutionReverted(UserOperationRejected):
     """The call phase reverted during gas estimation (the account's ``execute`` failed)."""
 
 
-class UserOperationReverted(RemoteError):
-    """The UserOperation was included but its call phase reverted; ``receipt`` is the bundler's receipt."""
+class UserOperationReverted(AfterSendError):
+    """The UserOperation was included but its call phase reverted: it is on chain, its nonce is used.
 
-    def __init__(self, message: str, *, receipt: object = None) -> None:
-        super().__init__(message)
+    Attributes:
+        receipt: The bundler's :class:`~sso_signer.erc4337.UserOperationReceipt`.
+        user_op_hash: The userOpHash; ``tx_hash`` is the hash of the bundle transaction that included it.
+        user_operation: The signed UserOperation, when the flow that sent it raised this.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        receipt: object = None,
+        user_op_hash: bytes | None = None,
+        user_operation: UserOperation | None = None,
+    ) -> None:
+        bundle = getattr(receipt, "receipt", None)
+        super().__init__(
+            message,
+            tx_hash=getattr(bundle, "transaction_hash", None),
+            user_op_hash=user_op_hash,
+            user_operation=user_operation,
+        )
         self.receipt = receipt
 
 
-class UserOperationOutcomeUnknown(RpcTransportError):
-    """``eth_sendUserOperation`` got no usable answer after the request went out: the bundler may have the op.
+class UserOperationOutcomeUnknown(SendOutcomeUnknown, RpcTransportError):
+    """The UserOperation was sent or maybe sent, and its outcome is unknown (answer lost, receipt unreadable).
+
+    The answer to ``eth_sendUserOperation`` was lost or garbled, or the wait for its receipt failed.
 
     The operation was signed before sending, so re-sending :attr:`user_operation` unchanged (with
-    ``BundlerClient.send_user_operation``, which takes "already known" as success) is safe; signing the same
-    intent again is not. :attr:`user_op_hash` is computed locally, so ``eth_getUserOperationReceipt`` can be
-    polled for it whether or not the bundler answers again. ``maybe_delivered`` is always ``True``.
+    ``BundlerClient.send_user_operation``, which takes "already known" as success) is safe, and polling
+    ``eth_getUserOperationReceipt`` for :attr:`user_op_hash` tells the outcome; signing the same intent again
+    is not safe.
 
     Attributes:
-        user_op_hash: The v0.8 userOpHash of :attr:`user_operation`.
-        user_operation: The signed UserOperation that was being sent.
+        user_op_hash: The v0.8 userOpHash of :attr:`user_operation`, computed locally (``None`` only when the
+            chain id was neither given nor readable from the dead bundler).
+        user_operation: The signed UserOperation that was sent (``None`` when only the hash was given, as to
+            ``wait_for_user_operation_receipt``).
+        method: The JSON-RPC method whose answer was unusable.
+        attempts: How many times it was tried.
+        maybe_delivered: Always ``True``.
+
+    It is also an ``RpcTransportError`` (as a lost answer always was), so handlers written for those still
+    see it; ``except AfterSendError`` is the one that covers every failure after a send.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        user_op_hash: bytes | None,
+        user_operation: UserOperation | None = None,
+        method: str = "eth_sendUserOperation",
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, user_op_hash=user_op_hash, user_operation=user_operation)
+        # RpcTransportError's fields (its __init__ ran with its defaults through the shared super() chain).
+        self.method = method
+        self.attempts = attempts
+        self.maybe_delivered = True
+
+
+class UserOperationTimeout(UserOperationOutcomeUnknown):
+    """No receipt for the UserOperation arrived before the deadline (it may still be pooled, or dropped).
+
+    Attributes:
+        timeout: The wait's timeout in seconds.
     """
 
     def __init__(
@@ -219,17 +271,16 @@ class UserOperationOutcomeUnknown(RpcTransportError):
         message: str,
         *,
         user_op_hash: bytes,
-        user_operation: UserOperation,
-        method: str = "eth_sendUserOperation",
-        attempts: int = 1,
+        timeout: float,
+        user_operation: UserOperation | None = None,
     ) -> None:
-        self.user_op_hash = user_op_hash
-        self.user_operation = user_operation
-        super().__init__(message, method=method, attempts=attempts, maybe_delivered=True)
-
-
-class UserOperationTimeout(RemoteError):
-    """No receipt for the UserOperation arrived before the deadline."""
+        self.timeout = timeout
+        super().__init__(
+            message,
+            user_op_hash=user_op_hash,
+            user_operation=user_operation,
+            method="eth_getUserOperationReceipt",
+        )
 
 
 _AA_CLASSES: dict[str, type[UserOperationRejected]] = {

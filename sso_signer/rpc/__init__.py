@@ -8,9 +8,10 @@ client pairs share one I/O-free core: requests and flows are built and decoded o
 
 from __future__ import annotations
 
-from sso_signer.rpc._client import AsyncJsonRpcClient, CallLike, JsonRpcClient, safe_url
+from sso_signer.rpc._client import AsyncJsonRpcClient, CallLike, Deadline, JsonRpcClient, safe_url
 from sso_signer.rpc._core import IDEMPOTENT_METHODS, RetryPolicy, RpcCall, is_idempotent
 from sso_signer.rpc._errors import (
+    AfterSendError,
     BatchResponseMismatch,
     ExecutionReverted,
     InvalidRpcParams,
@@ -30,6 +31,7 @@ from sso_signer.rpc._flow import (
     Batch,
     Flow,
     Sleep,
+    after_send,
     answer,
     answer_async,
     drive,
@@ -67,12 +69,14 @@ __all__ = [
     "ERROR_SELECTOR",
     "IDEMPOTENT_METHODS",
     "PANIC_SELECTOR",
+    "AfterSendError",
     "AsyncEthClient",
     "AsyncJsonRpcClient",
     "Batch",
     "BatchResponseMismatch",
     "BlockId",
     "CallLike",
+    "Deadline",
     "EthClient",
     "ExecutionReverted",
     "Flow",
@@ -97,6 +101,7 @@ __all__ = [
     "Sleep",
     "TransactionRejected",
     "TransactionReverted",
+    "after_send",
     "answer",
     "answer_async",
     "describe_revert_in_text",

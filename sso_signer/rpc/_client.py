@@ -8,14 +8,20 @@ import logging
 import ssl
 import time
 from collections.abc import Sequence
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 import httpx
 
 from sso_signer.rpc._core import RetryPolicy, RpcCall, RpcCore
-from sso_signer.rpc._errors import InvalidRpcParams, RpcError, RpcHttpStatusError, RpcTransportError
+from sso_signer.rpc._errors import (
+    InvalidRpcParams,
+    RpcError,
+    RpcHttpStatusError,
+    RpcTimeout,
+    RpcTransportError,
+)
 
-__all__ = ["AsyncJsonRpcClient", "CallLike", "JsonRpcClient", "safe_url"]
+__all__ = ["AsyncJsonRpcClient", "CallLike", "Deadline", "JsonRpcClient", "safe_url"]
 
 log = logging.getLogger("sso_signer.rpc")
 
@@ -27,6 +33,34 @@ _HEADERS = {"content-type": "application/json", "accept": "application/json"}
 _NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Only a placeholder when a custom transport is given; the transport decides where bytes go.
 _TRANSPORT_URL = "http://rpc.transport/"
+
+#: A client's overall deadline per call: seconds, ``"auto"`` (derived from the timeout and the retry policy)
+#: or ``None`` (no wall-clock bound: only the per-read timeouts).
+Deadline = float | Literal["auto"] | None
+
+
+class _DeadlineExceeded(httpx.TimeoutException):
+    """Raised by the clients when a call's overall deadline passes (httpx only bounds each read)."""
+
+
+def _check_deadline(deadline: object) -> Deadline:
+    if deadline is None or deadline == "auto":
+        return deadline
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0:
+        raise InvalidRpcParams(f"deadline: expected seconds > 0, 'auto' or None, got {deadline!r}")
+    return float(deadline)
+
+
+def _loop_time(expires: float) -> float:
+    """A ``time.monotonic()`` instant on the running event loop's clock."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (expires - time.monotonic())
+
+
+def _check_timeout(timeout: object) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise InvalidRpcParams(f"timeout: expected seconds > 0, got {timeout!r}")
+    return float(timeout)
 
 
 @functools.cache
@@ -59,12 +93,16 @@ def _check_url(url: object) -> str:
     return url
 
 
-def _single_call(method: object, params: object) -> RpcCall:
+def _single_call(method: object, params: object, deadline: float | None = None) -> RpcCall:
     if not isinstance(method, str) or not method:
         raise InvalidRpcParams("method: expected a non-empty string")
     if not isinstance(params, Sequence) or isinstance(params, str | bytes | bytearray):
         raise InvalidRpcParams(f"params: expected a list or tuple, got {type(params).__name__}")
-    return RpcCall(method, tuple(params))
+    if deadline is not None and (
+        isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0
+    ):
+        raise InvalidRpcParams(f"deadline: expected seconds > 0 or None, got {deadline!r}")
+    return RpcCall(method, tuple(params), deadline=deadline)
 
 
 def _as_call(call: CallLike) -> RpcCall:
@@ -83,13 +121,42 @@ class _Exchange(Generic[T]):
     (or raises the typed error), :meth:`done` logs the success. Only posting and sleeping differ between them.
     """
 
-    def __init__(self, core: RpcCore, method: str, calls: Sequence[RpcCall], retry: bool | None) -> None:
+    def __init__(
+        self,
+        core: RpcCore,
+        method: str,
+        calls: Sequence[RpcCall],
+        retry: bool | None,
+        timeout: float,
+        deadline: Deadline,
+        call_deadline: float | None = None,
+    ) -> None:
         self.core = core
         self.method = method
         self.attempts = core.attempts_for(calls, retry)
         self.attempt = 0
         self.maybe_delivered = False
         self.started = time.monotonic()
+        self.timeout = timeout
+        limit = core.retry.deadline(timeout, self.attempts) if deadline == "auto" else deadline
+        if call_deadline is not None:
+            limit = call_deadline if limit is None else min(limit, call_deadline)
+        self.limit = limit
+        #: When the call must be over (``time.monotonic()``), or ``None`` for no wall-clock bound.
+        self.expires = None if limit is None else self.started + limit
+
+    def attempt_timeout(self) -> float | None:
+        """The per-read timeout of the next attempt when the deadline is nearer than the client's timeout
+        (``None``: keep the client's)."""
+        if self.expires is None:
+            return None
+        remaining = self.expires - time.monotonic()
+        return max(remaining, 0.001) if remaining < self.timeout else None
+
+    def check_deadline(self) -> None:
+        """Raise if the overall deadline has passed (called between chunks of a streamed answer)."""
+        if self.expires is not None and time.monotonic() >= self.expires:
+            raise _DeadlineExceeded(f"overall deadline of {self.limit:g} s passed")
 
     def begin(self) -> bytes:
         """Start the next attempt; return its request body (each attempt carries fresh ids)."""
@@ -108,20 +175,31 @@ class _Exchange(Generic[T]):
         """Record a failure; return the delay before the next try or raise the typed error."""
         if not isinstance(exc, _NOT_DELIVERED):
             self.maybe_delivered = True
+        remaining = None if self.expires is None else self.expires - time.monotonic()
         if isinstance(exc, RpcHttpStatusError):
             error: RpcTransportError = exc
             error.attempts = self.attempt
+        elif isinstance(exc, _DeadlineExceeded) or (
+            isinstance(exc, httpx.TimeoutException) and remaining is not None and remaining <= 0
+        ):
+            error = RpcTimeout(
+                f"{self.method}: no answer within the overall deadline of {self.limit:g} s "
+                f"({self.attempt} attempt(s))",
+                method=self.method,
+                attempts=self.attempt,
+            )
         elif isinstance(exc, httpx.HTTPError):
             error = self.core.transport_error(self.method, exc, self.attempt)
         else:  # pragma: no cover - callers only pass the two kinds above
             raise exc
         error.maybe_delivered = self.maybe_delivered
-        if self.attempt >= self.attempts or not self.core.is_transient(error):
+        delay = self.core.retry.delay(self.attempt)
+        out_of_time = remaining is not None and remaining <= delay
+        if self.attempt >= self.attempts or not self.core.is_transient(error) or out_of_time:
             log.debug("rpc %s failed for good after %d attempt(s): %s", self.method, self.attempt, error)
             if error is exc:
                 raise error
             raise error from exc
-        delay = self.core.retry.delay(self.attempt)
         log.debug("rpc %s attempt %d failed (%s); retrying in %.2fs", self.method, self.attempt, error, delay)
         return delay
 
@@ -132,8 +210,10 @@ class _Exchange(Generic[T]):
 class _SingleExchange(_Exchange[Any]):
     """One call: the answer must carry the id of the current attempt (see :meth:`RpcCore.decode_single`)."""
 
-    def __init__(self, core: RpcCore, call: RpcCall, retry: bool | None) -> None:
-        super().__init__(core, call.method, [call], retry)
+    def __init__(
+        self, core: RpcCore, call: RpcCall, retry: bool | None, timeout: float, deadline: Deadline
+    ) -> None:
+        super().__init__(core, call.method, [call], retry, timeout, deadline, call.deadline)
         self.call = call
         self.request_id = 0
 
@@ -149,8 +229,10 @@ class _BatchExchange(_Exchange[list[Any]]):
     """A batch: results come back in call order, failed members as errors in place (see
     :meth:`RpcCore.decode_batch`)."""
 
-    def __init__(self, core: RpcCore, calls: Sequence[RpcCall], retry: bool | None) -> None:
-        super().__init__(core, "batch", calls, retry)
+    def __init__(
+        self, core: RpcCore, calls: Sequence[RpcCall], retry: bool | None, timeout: float, deadline: Deadline
+    ) -> None:
+        super().__init__(core, "batch", calls, retry, timeout, deadline)
         self.calls = calls
         self.ids: list[int] = []
 
@@ -210,6 +292,9 @@ class JsonRpcClient:
         transport: An httpx transport to send through instead of the network (fault injection in tests).
         timeout: Seconds allowed per attempt (connect, read and write each).
         retry: The retry policy; ``RetryPolicy(attempts=1)`` disables retries.
+        deadline: Wall-clock seconds a call may take in all, attempts and back-off included, however the
+            server paces its answer. ``"auto"`` (default): ``timeout`` per attempt plus the back-off delays;
+            ``None``: no overall bound (only the per-read ``timeout``).
         headers: Extra HTTP headers (e.g. an API key header).
         max_connections: Size of the keep-alive connection pool (8 by default; see the async client).
     """
@@ -223,9 +308,12 @@ class JsonRpcClient:
         retry: RetryPolicy | None = None,
         headers: dict[str, str] | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        deadline: Deadline = "auto",
     ) -> None:
         self.url = _endpoint(url, transport, "JsonRpcClient")
         self.core = RpcCore(retry)
+        self.timeout = _check_timeout(timeout)
+        self.deadline = _check_deadline(deadline)
         options = _pool_options(timeout, headers, max_connections)
         self._http = httpx.Client(transport=transport, **options)
 
@@ -247,31 +335,62 @@ class JsonRpcClient:
         while True:
             body = exchange.begin()
             try:
-                response = self._http.post(self.url, content=body)
-                result = exchange.decode(response.status_code, response.content)
+                status, content = self._post(body, exchange)
+                result = exchange.decode(status, content)
             except (httpx.HTTPError, RpcHttpStatusError) as exc:
                 time.sleep(exchange.failed(exc))
                 continue
             exchange.done()
             return result
 
-    def request(self, method: str, params: Sequence[Any] = (), *, retry: bool | None = None) -> Any:
+    def _post(self, body: bytes, exchange: _Exchange[Any]) -> tuple[int, bytes]:
+        """One attempt: the status and the whole body, read within the exchange's deadline."""
+        if exchange.expires is None:
+            response = self._http.post(self.url, content=body)
+            return response.status_code, response.content
+        timeout = exchange.attempt_timeout()
+        request = self._http.build_request(
+            "POST", self.url, content=body, timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+        )
+        # Streamed so the deadline is checked as each chunk arrives: httpx's timeout bounds each read only,
+        # and a server that drips a byte at a time would otherwise hold the call open indefinitely.
+        response = self._http.send(request, stream=True)
+        try:
+            chunks = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                exchange.check_deadline()
+        finally:
+            response.close()
+        return response.status_code, b"".join(chunks)
+
+    def request(
+        self,
+        method: str,
+        params: Sequence[Any] = (),
+        *,
+        retry: bool | None = None,
+        deadline: float | None = None,
+    ) -> Any:
         """Send one request and return its ``result``.
 
         Args:
             method: The JSON-RPC method.
             params: Positional parameters (JSON-serialisable).
             retry: Force retrying on (``True``) or off (``False``); by default only idempotent methods retry.
+            deadline: Seconds this call may take in all, if tighter than the client's deadline.
 
         Returns:
             The decoded JSON ``result``.
 
         Raises:
             RpcError: The node answered with an error (``ExecutionReverted`` for reverts).
-            RpcTransportError: Timeout, connection failure or HTTP error status, after retries.
+            RpcTransportError: Timeout (``RpcTimeout``, also when the overall deadline passes), connection
+                failure or HTTP error status, after retries.
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
         """
-        return self._exchange(_SingleExchange(self.core, _single_call(method, params), retry))
+        call = _single_call(method, params, deadline)
+        return self._exchange(_SingleExchange(self.core, call, retry, self.timeout, self.deadline))
 
     def batch(
         self, calls: Sequence[CallLike], *, return_errors: bool = False, retry: bool | None = None
@@ -294,7 +413,7 @@ class JsonRpcClient:
         normalized = [_as_call(c) for c in calls]
         if not normalized:
             return []
-        results = self._exchange(_BatchExchange(self.core, normalized, retry))
+        results = self._exchange(_BatchExchange(self.core, normalized, retry, self.timeout, self.deadline))
         return _finish_batch(results, return_errors)
 
 
@@ -314,9 +433,12 @@ class AsyncJsonRpcClient:
         retry: RetryPolicy | None = None,
         headers: dict[str, str] | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        deadline: Deadline = "auto",
     ) -> None:
         self.url = _endpoint(url, transport, "AsyncJsonRpcClient")
         self.core = RpcCore(retry)
+        self.timeout = _check_timeout(timeout)
+        self.deadline = _check_deadline(deadline)
         options = _pool_options(timeout, headers, max_connections)
         self._http = httpx.AsyncClient(transport=transport, **options)
 
@@ -338,7 +460,15 @@ class AsyncJsonRpcClient:
         while True:
             body = exchange.begin()
             try:
-                response = await self._http.post(self.url, content=body)
+                if exchange.expires is None:
+                    response = await self._http.post(self.url, content=body)
+                else:
+                    try:
+                        # A wall-clock bound on the whole attempt, body included (httpx bounds each read).
+                        async with asyncio.timeout_at(_loop_time(exchange.expires)):
+                            response = await self._http.post(self.url, content=body)
+                    except TimeoutError:
+                        raise _DeadlineExceeded(f"overall deadline of {exchange.limit:g} s passed") from None
                 result = exchange.decode(response.status_code, response.content)
             except (httpx.HTTPError, RpcHttpStatusError) as exc:
                 await asyncio.sleep(exchange.failed(exc))
@@ -346,9 +476,17 @@ class AsyncJsonRpcClient:
             exchange.done()
             return result
 
-    async def request(self, method: str, params: Sequence[Any] = (), *, retry: bool | None = None) -> Any:
+    async def request(
+        self,
+        method: str,
+        params: Sequence[Any] = (),
+        *,
+        retry: bool | None = None,
+        deadline: float | None = None,
+    ) -> Any:
         """Send one request and return its ``result`` (see :meth:`JsonRpcClient.request`)."""
-        return await self._exchange(_SingleExchange(self.core, _single_call(method, params), retry))
+        call = _single_call(method, params, deadline)
+        return await self._exchange(_SingleExchange(self.core, call, retry, self.timeout, self.deadline))
 
     async def batch(
         self, calls: Sequence[CallLike], *, return_errors: bool = False, retry: bool | None = None
@@ -357,5 +495,7 @@ class AsyncJsonRpcClient:
         normalized = [_as_call(c) for c in calls]
         if not normalized:
             return []
-        results = await self._exchange(_BatchExchange(self.core, normalized, retry))
+        results = await self._exchange(
+            _BatchExchange(self.core, normalized, retry, self.timeout, self.deadline)
+        )
         return _finish_batch(results, return_errors)

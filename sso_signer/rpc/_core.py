@@ -86,11 +86,14 @@ class RpcCall:
 
     ``retry`` overrides the client's choice (``None``: retry transport failures only if the method is
     idempotent); it applies when the call is sent on its own, a batch decides for all its members.
+    ``deadline`` (seconds) tightens the client's overall deadline for this call, attempts included (a
+    receipt poll is bounded by what is left of its wait); it cannot loosen it.
     """
 
     method: str
     params: tuple[Any, ...] = ()
     retry: bool | None = None
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,11 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         return float(min(self.max_backoff, self.backoff * self.multiplier ** (attempt - 1)))
+
+    def deadline(self, timeout: float, attempts: int) -> float:
+        """The default overall deadline of a call tried ``attempts`` times: each attempt's ``timeout`` plus
+        the back-off delays between them."""
+        return attempts * timeout + sum(self.delay(i) for i in range(1, attempts))
 
 
 NO_RETRY = RetryPolicy(attempts=1)

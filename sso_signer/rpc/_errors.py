@@ -6,13 +6,14 @@ Three families, so a caller can tell what happened to a request without parsing 
   message and data, with revert data decoded when the node sent it);
 * the request or the answer was lost or mangled on the way (:class:`RpcTransportError` and subclasses,
   :class:`MalformedRpcResponse`);
-* a transaction's fate (:class:`TransactionRejected`, :class:`SendOutcomeUnknown`, :class:`ReceiptTimeout`,
-  :class:`TransactionReverted`).
+* a transaction refused before it was taken (:class:`TransactionRejected`), and everything that can go wrong
+  once it has left (:class:`AfterSendError`: :class:`SendOutcomeUnknown`, :class:`ReceiptTimeout`,
+  :class:`TransactionReverted`), each carrying the hash and the signed bytes.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sso_signer._errors import InvalidInputError, RemoteError
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from sso_signer.rpc._types import Receipt
 
 __all__ = [
+    "AfterSendError",
     "BatchResponseMismatch",
     "ExecutionReverted",
     "InvalidRpcParams",
@@ -127,49 +129,92 @@ class BatchResponseMismatch(MalformedRpcResponse):
     """A batch answer does not hold exactly one response per request id."""
 
 
-class SendOutcomeUnknown(RemoteError):
-    """The raw transaction may or may not have reached the node: the transport failed after sending began.
+class AfterSendError(RemoteError):
+    """Something failed after a transaction or UserOperation left this process: it may be, or is, on chain.
 
-    The transaction was signed before sending, so re-sending :attr:`raw_transaction` unchanged is safe (the
-    node either already has it or accepts it now); signing a new transaction is not.
+    Never sign the same intent again after one of these (that pays twice): keep the hash and the signed bytes
+    it carries, poll for the receipt, or re-send the very same bytes (which is always safe). ``except
+    AfterSendError`` catches every failure after a send; ``sent`` is ``True`` on all of them, so a handler
+    that catches :class:`~sso_signer.SsoSignerError` can ask ``getattr(exc, "sent", False)``.
 
     Attributes:
-        raw_transaction: The exact bytes that were being sent.
-        tx_hash: The hash computed locally (keccak of the raw bytes for Ethereum typed and legacy
-            transactions), or ``None`` when the node's hash cannot be computed from the bytes alone
-            (ZKsync ``0x71`` transactions).
+        tx_hash: The transaction hash: the node's answer, or computed locally; ``None`` only when neither
+            is known (a ZKsync ``0x71`` send whose answer was lost).
+        raw_transaction: The signed transaction bytes that were sent (``None`` for a UserOperation, or
+            when only a hash was given, as to ``wait_for_receipt``).
+        user_op_hash: The userOpHash of a UserOperation (``None`` for a transaction).
+        user_operation: The signed UserOperation that was sent (``None`` for a transaction).
     """
 
-    def __init__(self, message: str, *, raw_transaction: bytes, tx_hash: bytes | None) -> None:
-        self.raw_transaction = raw_transaction
+    sent = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tx_hash: bytes | None = None,
+        raw_transaction: bytes | None = None,
+        user_op_hash: bytes | None = None,
+        user_operation: Any = None,
+    ) -> None:
         self.tx_hash = tx_hash
+        self.raw_transaction = raw_transaction
+        self.user_op_hash = user_op_hash
+        self.user_operation = user_operation
         super().__init__(message)
 
+    def fill(self, other: AfterSendError) -> None:
+        """Take what ``other`` knows of the send where this error knows nothing (a flow that only had the
+        hash raised it, the flow that sent adds the signed bytes)."""
+        for name in ("tx_hash", "raw_transaction", "user_op_hash", "user_operation"):
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(other, name))
 
-class ReceiptTimeout(RemoteError):
+
+class SendOutcomeUnknown(AfterSendError):
+    """Sent or maybe sent, outcome unknown: the send's answer was lost or garbled, or the receipt unreadable.
+
+    The answer to the send may have been lost or garbled, or the wait for the receipt failed (the node's
+    answers were unusable, or it stopped answering).
+
+    The transaction was signed before sending, so re-sending :attr:`raw_transaction` unchanged is safe (the
+    node either already has it or accepts it now) and polling :attr:`tx_hash` tells the outcome; signing a
+    new transaction is not safe. The cause, when there is one, is ``__cause__``.
+    """
+
+
+class ReceiptTimeout(SendOutcomeUnknown):
     """No receipt for the transaction appeared within the timeout.
 
     Attributes:
-        tx_hash: The transaction hash waited for.
         timeout: The timeout in seconds.
     """
 
-    def __init__(self, message: str, *, tx_hash: bytes, timeout: float) -> None:
-        self.tx_hash = tx_hash
+    def __init__(
+        self, message: str, *, tx_hash: bytes, timeout: float, raw_transaction: bytes | None = None
+    ) -> None:
         self.timeout = timeout
-        super().__init__(message)
+        super().__init__(message, tx_hash=tx_hash, raw_transaction=raw_transaction)
 
 
-class TransactionReverted(RemoteError):
-    """A mined transaction has status 0.
+class TransactionReverted(AfterSendError):
+    """A mined transaction has status 0: it is on chain, it failed, and its nonce is used.
 
     Attributes:
         receipt: The transaction's receipt.
         revert: The revert data recovered by replaying the transaction with ``eth_call`` (``None`` if the
-            replay did not revert, e.g. because the failure depended on state that changed since).
+            replay did not revert, e.g. because the failure depended on state that changed since, or could
+            not be run).
     """
 
-    def __init__(self, message: str, *, receipt: Receipt, revert: RevertData | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        receipt: Receipt,
+        revert: RevertData | None,
+        raw_transaction: bytes | None = None,
+    ) -> None:
         self.receipt = receipt
         self.revert = revert
-        super().__init__(message)
+        super().__init__(message, tx_hash=receipt.transaction_hash, raw_transaction=raw_transaction)

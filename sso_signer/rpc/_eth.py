@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from sso_signer._codec import hex_encode
-from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient, safe_url
+from sso_signer.rpc._client import AsyncJsonRpcClient, Deadline, JsonRpcClient, safe_url
 from sso_signer.rpc._core import RetryPolicy, RpcCall, is_already_known, is_nonce_used
 from sso_signer.rpc._errors import (
     ExecutionReverted,
@@ -29,7 +29,7 @@ from sso_signer.rpc._errors import (
     TransactionRejected,
     TransactionReverted,
 )
-from sso_signer.rpc._flow import Batch, Flow, Sleep, run_flow, run_flow_async
+from sso_signer.rpc._flow import Batch, Flow, Sleep, after_send, run_flow, run_flow_async
 from sso_signer.rpc._revert import RevertData
 from sso_signer.rpc._types import (
     BlockId,
@@ -56,6 +56,8 @@ DEFAULT_RECEIPT_TIMEOUT = 120.0
 # Tries of one eth_sendRawTransaction (always the same bytes) and the first back-off delay in seconds.
 SEND_ATTEMPTS = 3
 SEND_BACKOFF = 0.1
+# The least time a receipt poll is given, even when the wait has less left: a last poll can still land.
+MIN_POLL_DEADLINE = 1.0
 
 
 def _refused_in_front(status_code: int) -> bool:
@@ -77,6 +79,22 @@ def _hash_param(tx_hash: bytes) -> str:
     if not isinstance(tx_hash, bytes | bytearray) or len(tx_hash) != 32:
         raise InvalidRpcParams("tx_hash: expected 32 bytes")
     return hex_encode(bytes(tx_hash))
+
+
+def _describe(raw: bytes) -> str:
+    local = local_tx_hash(raw) if isinstance(raw, bytes | bytearray) and raw else None
+    return f"0x{local.hex()}" if local is not None else "(0x71, hash known to the node only)"
+
+
+def _unknown(tx_hash: bytes | None, raw: bytes | None) -> Callable[[str], SendOutcomeUnknown]:
+    """The "outcome unknown" error of a sent transaction, for :func:`after_send`."""
+
+    def build(message: str) -> SendOutcomeUnknown:
+        return SendOutcomeUnknown(
+            message, tx_hash=None if tx_hash is None else bytes(tx_hash), raw_transaction=raw
+        )
+
+    return build
 
 
 class _Flows:
@@ -252,35 +270,70 @@ class _Flows:
 
     @classmethod
     def wait_for_receipt(
-        cls, tx_hash: bytes, timeout: float = DEFAULT_RECEIPT_TIMEOUT, poll_interval: float = 0.05
+        cls,
+        tx_hash: bytes,
+        timeout: float = DEFAULT_RECEIPT_TIMEOUT,
+        poll_interval: float = 0.05,
+        raw: bytes | None = None,
     ) -> Flow[Receipt]:
-        _hash_param(tx_hash)
+        param = _hash_param(tx_hash)
+        tx_hash = bytes(tx_hash)
+        what = f"transaction 0x{tx_hash.hex()}"
+
+        def unknown(message: str) -> SendOutcomeUnknown:
+            return SendOutcomeUnknown(message, tx_hash=tx_hash, raw_transaction=raw)
+
         deadline = time.monotonic() + timeout
         interval = poll_interval
         last_error: Exception | None = None
-        while True:
-            try:
-                receipt = yield from cls.get_transaction_receipt(tx_hash)
-            except RpcTransportError as exc:
-                # The caller asked to wait: a node that is briefly unreachable is part of waiting.
-                receipt, last_error = None, exc
-            if receipt is not None:
-                return receipt
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ReceiptTimeout(
-                    f"no receipt for 0x{tx_hash.hex()} within {timeout:g} s",
-                    tx_hash=bytes(tx_hash),
-                    timeout=timeout,
-                ) from last_error
-            yield Sleep(min(interval, remaining))
-            interval = min(interval * 1.5, 1.0)
+        with after_send(what, unknown):
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    # Each poll is bounded by what is left of the wait, so one stalled answer cannot hold it.
+                    poll = RpcCall(
+                        "eth_getTransactionReceipt", (param,), deadline=max(remaining, MIN_POLL_DEADLINE)
+                    )
+                    result = yield poll
+                except RpcTransportError as exc:
+                    # The caller asked to wait: a node that is briefly unreachable is part of waiting.
+                    result, last_error = None, exc
+                if result is not None:
+                    return Receipt.from_rpc(result)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ReceiptTimeout(
+                        f"no receipt for {what} within {timeout:g} s; if it was sent, do not sign it again",
+                        tx_hash=tx_hash,
+                        timeout=timeout,
+                        raw_transaction=raw,
+                    ) from last_error
+                yield Sleep(min(interval, remaining))
+                interval = min(interval * 1.5, 1.0)
 
     @classmethod
-    def check_receipt(cls, receipt: Receipt) -> Flow[Receipt]:
+    def check_receipt(cls, receipt: Receipt, raw: bytes | None = None) -> Flow[Receipt]:
         """Return the receipt if it succeeded; else replay the transaction to recover why and raise."""
         if receipt.succeeded:
             return receipt
+        revert: RevertData | None = None
+        try:
+            revert = yield from cls._replay(receipt)
+        except (RpcError, RpcTransportError, MalformedRpcResponse) as exc:
+            # The receipt says it reverted: that stays the answer even if the reason cannot be recovered.
+            log.debug("replay of 0x%s failed: %s", receipt.transaction_hash.hex(), exc)
+        reason = revert.describe() if revert is not None else "reason not recoverable by replay"
+        raise TransactionReverted(
+            f"transaction 0x{receipt.transaction_hash.hex()} reverted in block {receipt.block_number}: "
+            + reason,
+            receipt=receipt,
+            revert=revert,
+            raw_transaction=raw,
+        )
+
+    @classmethod
+    def _replay(cls, receipt: Receipt) -> Flow[RevertData | None]:
+        """Replay a reverted transaction with ``eth_call`` on its parent block; its revert data, if any."""
         revert: RevertData | None = None
         tx = yield from cls.get_transaction(receipt.transaction_hash)
         if tx is not None:
@@ -298,15 +351,28 @@ class _Flows:
                 yield from cls.call(request, replay_block)
             except ExecutionReverted as exc:
                 revert = exc.revert if exc.revert is not None else RevertData.decode(b"")
-            except RpcError as exc:
-                log.debug("replay of 0x%s failed: %s", receipt.transaction_hash.hex(), exc)
-        reason = revert.describe() if revert is not None else "reason not recoverable by replay"
-        raise TransactionReverted(
-            f"transaction 0x{receipt.transaction_hash.hex()} reverted in block {receipt.block_number}: "
-            + reason,
-            receipt=receipt,
-            revert=revert,
-        )
+        return revert
+
+    @classmethod
+    def confirm(
+        cls, tx_hash: bytes, raw: bytes | None = None, timeout: float = DEFAULT_RECEIPT_TIMEOUT
+    ) -> Flow[Receipt]:
+        """Wait for a sent transaction's receipt and check it. Every failure is an :class:`AfterSendError`
+        carrying ``tx_hash`` and ``raw``."""
+        receipt = yield from cls.wait_for_receipt(tx_hash, timeout, raw=raw)
+        with after_send(f"transaction 0x{bytes(tx_hash).hex()}", _unknown(tx_hash, raw)):
+            return (yield from cls.check_receipt(receipt, raw))
+
+    @classmethod
+    def send_and_confirm(cls, raw: bytes, timeout: float = DEFAULT_RECEIPT_TIMEOUT) -> Flow[Receipt]:
+        """Send signed bytes, wait for the receipt and check it: the whole life of a signed transaction.
+
+        Before the node took the bytes the errors are :meth:`send_raw_transaction`'s; after, every failure is
+        an :class:`AfterSendError` carrying the hash and the bytes.
+        """
+        with after_send(f"transaction {_describe(raw)}", _unknown(None, raw), sent=False):
+            tx_hash = yield from cls.send_raw_transaction(raw)
+        return (yield from cls.confirm(tx_hash, raw, timeout))
 
     @classmethod
     def send_transaction(
@@ -380,9 +446,7 @@ class _Flows:
         except (TypeError, ValueError) as exc:
             # ``from None``: the signer's exception text is not shown, it could echo fields of the account.
             raise InvalidRpcParams(f"transaction rejected by the signer: {type(exc).__name__}") from None
-        tx_hash = yield from cls.send_raw_transaction(raw)
-        receipt = yield from cls.wait_for_receipt(tx_hash, timeout)
-        return (yield from cls.check_receipt(receipt))
+        return (yield from cls.send_and_confirm(raw, timeout))
 
     @classmethod
     def deploy_contract(
@@ -397,9 +461,12 @@ class _Flows:
         if not isinstance(initcode, bytes | bytearray) or not initcode:
             raise InvalidRpcParams("initcode: expected non-empty bytes")
         receipt = yield from cls.send_transaction(account, None, bytes(initcode), value, gas, timeout=timeout)
-        if receipt.contract_address is None:
-            raise MalformedRpcResponse("deploy receipt has no contractAddress")
-        return parse_address(receipt.contract_address, "contractAddress"), receipt
+        with after_send(
+            f"transaction 0x{receipt.transaction_hash.hex()}", _unknown(receipt.transaction_hash, None)
+        ):
+            if receipt.contract_address is None:
+                raise MalformedRpcResponse("deploy receipt has no contractAddress")
+            return parse_address(receipt.contract_address, "contractAddress"), receipt
 
 
 eth_flows = _Flows
@@ -414,6 +481,7 @@ class EthClient:
         transport: An httpx transport (fault injection in tests).
         timeout: Seconds per HTTP attempt.
         retry: Retry policy for transport failures of idempotent requests.
+        deadline: Wall-clock bound of each call, attempts included (see :class:`JsonRpcClient`).
     """
 
     flows: type[_Flows] = _Flows
@@ -426,9 +494,10 @@ class EthClient:
         transport: Any = None,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
+        deadline: Deadline = "auto",
     ) -> None:
         if rpc is None:
-            rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
+            rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry, deadline=deadline)
         self.rpc = rpc
 
     def __repr__(self) -> str:
@@ -666,9 +735,12 @@ class AsyncEthClient:
         transport: Any = None,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
+        deadline: Deadline = "auto",
     ) -> None:
         if rpc is None:
-            rpc = AsyncJsonRpcClient(url, transport=transport, timeout=timeout, retry=retry)
+            rpc = AsyncJsonRpcClient(
+                url, transport=transport, timeout=timeout, retry=retry, deadline=deadline
+            )
         self.rpc = rpc
 
     def __repr__(self) -> str:

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sso_signer._errors import SsoSignerError
 from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
 from sso_signer.rpc._core import RpcCall
+from sso_signer.rpc._errors import AfterSendError
 
 __all__ = [
     "Batch",
     "Flow",
     "Sleep",
+    "after_send",
     "answer",
     "answer_async",
     "drive",
@@ -31,6 +35,8 @@ __all__ = [
     "run_flow",
     "run_flow_async",
 ]
+
+log = logging.getLogger("sso_signer.rpc")
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -66,7 +72,7 @@ def relay(
     error: SsoSignerError | None = None,
 ) -> Generator[W, Any, T]:
     """Run ``flow`` inside another generator: each step goes out as ``wrap(step)``, and what comes back (the
-    answer, or the :class:`SsoSignerError` raised at the ``yield``) goes back into ``flow``.
+    answer, or the exception raised at the ``yield``) goes back into ``flow``.
 
     Args:
         flow: The inner flow, unstarted or (with ``value``/``error``) waiting for an answer.
@@ -77,26 +83,31 @@ def relay(
     Returns:
         The inner flow's value.
     """
+    pending: BaseException | None = error
     while True:
         try:
-            step = flow.throw(error) if error is not None else flow.send(value)
+            step = flow.throw(pending) if pending is not None else flow.send(value)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
+        value, pending = None, None
         try:
             value = yield wrap(step)
-        except SsoSignerError as exc:
-            error = exc
+        except GeneratorExit:
+            flow.close()
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the flow, which re-raises what it does not handle
+            pending = exc
 
 
 def drive(flow: Generator[S, Any, T], handle: Callable[[S], Any]) -> T:
     """Run ``flow`` to its end, answering each step with ``handle(step)``.
 
-    An :class:`SsoSignerError` raised by ``handle`` is thrown into the flow at its ``yield``; anything else
-    propagates.
+    Whatever ``handle`` raises is thrown into the flow at its ``yield``: the flow handles the SDK's errors it
+    expects, and notes on the rest (an interrupt, a cancellation) what it had already sent before they
+    propagate.
     """
     value: Any = None
-    error: SsoSignerError | None = None
+    error: BaseException | None = None
     while True:
         try:
             step = flow.throw(error) if error is not None else flow.send(value)
@@ -105,14 +116,15 @@ def drive(flow: Generator[S, Any, T], handle: Callable[[S], Any]) -> T:
         value, error = None, None
         try:
             value = handle(step)
-        except SsoSignerError as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the flow, which re-raises what it does not handle
             error = exc
 
 
 async def drive_async(flow: Generator[S, Any, T], handle: Callable[[S], Awaitable[Any]]) -> T:
-    """The asyncio twin of :func:`drive`: each step is answered by awaiting ``handle(step)``."""
+    """The asyncio twin of :func:`drive`: each step is answered by awaiting ``handle(step)`` (a cancellation
+    is thrown into the flow like any other exception)."""
     value: Any = None
-    error: SsoSignerError | None = None
+    error: BaseException | None = None
     while True:
         try:
             step = flow.throw(error) if error is not None else flow.send(value)
@@ -121,8 +133,49 @@ async def drive_async(flow: Generator[S, Any, T], handle: Callable[[S], Awaitabl
         value, error = None, None
         try:
             value = await handle(step)
-        except SsoSignerError as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the flow, which re-raises what it does not handle
             error = exc
+
+
+@contextmanager
+def after_send(what: str, unknown: Callable[[str], AfterSendError], *, sent: bool = True) -> Iterator[None]:
+    """Guard the part of a flow that runs once a transaction or UserOperation has (or may have) left.
+
+    Inside the block, an :class:`AfterSendError` gets what ``unknown`` knows of the send filled in (the
+    signed bytes, the UserOperation); any other exception becomes ``unknown(message)`` (an "outcome
+    unknown" error carrying the hash and the signed bytes), chained to the original; an interrupt or a
+    cancellation propagates unchanged, with a note naming what was sent (``KeyboardInterrupt`` and
+    ``asyncio.CancelledError`` must not be swallowed, but the caller must not lose the hash).
+
+    Args:
+        what: Names what was sent, with its hash if known (``"transaction 0x…"``); used in messages.
+        unknown: Builds the "outcome unknown" error for a message.
+        sent: ``False`` while the send itself is under way (its own errors say whether it left): then only
+            interrupts are noted and nothing is converted.
+
+    Raises:
+        AfterSendError: For any failure in the block (with ``sent``).
+    """
+    try:
+        yield
+    except GeneratorExit:  # the flow is being closed, nothing failed
+        raise
+    except AfterSendError as exc:
+        if sent:
+            exc.fill(unknown(str(exc)))
+        raise
+    except Exception as exc:
+        if not sent:
+            raise
+        raise unknown(
+            f"{what} was sent, then the wait for its outcome failed ({type(exc).__name__}: {exc}); do not "
+            "sign it again: poll for its receipt, or re-send the same signed bytes"
+        ) from exc
+    except BaseException as exc:
+        state = "had been sent" if sent else "may have been sent"
+        log.warning("interrupted (%s) after %s %s", type(exc).__name__, what, state)
+        exc.add_note(f"sso-signer: {what} {state}; do not sign it again, poll for its receipt")
+        raise
 
 
 def _same(step: Step) -> Step:
@@ -185,7 +238,7 @@ def answer(rpc: JsonRpcClient, step: Step) -> Any:
         return None
     if isinstance(step, Batch):
         return rpc.batch(step.calls, return_errors=step.return_errors)
-    return rpc.request(step.method, step.params, retry=step.retry)
+    return rpc.request(step.method, step.params, retry=step.retry, deadline=step.deadline)
 
 
 async def answer_async(rpc: AsyncJsonRpcClient, step: Step) -> Any:
@@ -195,7 +248,7 @@ async def answer_async(rpc: AsyncJsonRpcClient, step: Step) -> Any:
         return None
     if isinstance(step, Batch):
         return await rpc.batch(step.calls, return_errors=step.return_errors)
-    return await rpc.request(step.method, step.params, retry=step.retry)
+    return await rpc.request(step.method, step.params, retry=step.retry, deadline=step.deadline)
 
 
 def run_flow(rpc: JsonRpcClient, flow: Flow[T]) -> T:

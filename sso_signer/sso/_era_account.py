@@ -44,6 +44,7 @@ from sso_signer.rpc import (
     RpcCall,
     RpcError,
     parse_quantity,
+    run_flow,
 )
 from sso_signer.sso._errors import AccountMismatch
 from sso_signer.sso._networks import EraNetwork, FactoryInfo, read_factory_info
@@ -440,14 +441,16 @@ def send_era_transaction(
     Raises:
         InvalidInputError: The transaction has no custom signature.
         TransactionRejected: The node refused it (nothing was included).
-        ReceiptTimeout: No receipt within ``timeout``.
+        SendOutcomeUnknown: Sent (or maybe sent), outcome unknown; carries ``tx_hash`` (when known) and
+            ``raw_transaction``: poll the hash or re-send the bytes, never re-sign.
+        ReceiptTimeout: No receipt within ``timeout`` (a ``SendOutcomeUnknown``).
         TransactionReverted: Mined but failed; carries the reason recovered by replay.
     """
     if not transaction.custom_signature:
         raise InvalidInputError("transaction has no custom_signature: sign it first")
-    tx_hash = client.send_raw_transaction(transaction.serialize())
-    receipt = client.wait_for_receipt(tx_hash, timeout)
-    return client.check_receipt(receipt)
+    # One flow from send to checked receipt: once the node has the bytes, every failure carries them and the
+    # hash (an AfterSendError), so a caller never signs the same transfer twice.
+    return run_flow(client.rpc, client.flows.send_and_confirm(transaction.serialize(), timeout))
 
 
 # --- on-chain verification (works on plain anvil) ----------------------------------------------------------

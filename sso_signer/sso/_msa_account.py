@@ -36,10 +36,10 @@ from sso_signer.erc4337 import (
     GasPrice,
     InvalidExecuteCalldata,
     UserOperation,
+    UserOperationOutcomeUnknown,
     UserOperationReceipt,
     UserOperationRejected,
     UserOperationReverted,
-    UserOperationTimeout,
     encode_execute,
     encode_execute_batch,
     encode_execute_single,
@@ -486,14 +486,17 @@ class _MsaAccountCore:
         op = yield from self._build_flow(calls, batch=batch, **build)
         signed = yield from self._sign_flow(op)
         user_op_hash = yield from self._send_flow(signed)
-        wait = self.bundler.flows.wait_for_user_operation_receipt(user_op_hash, timeout, _POLL_INTERVAL, True)
+        # Given the signed op, the wait's errors carry it along with the hash (never sign it again).
+        wait = self.bundler.flows.wait_for_user_operation_receipt(
+            user_op_hash, timeout, _POLL_INTERVAL, True, signed
+        )
         try:
             receipt = yield from _via(wait, bundler=True)
         except UserOperationReverted:
             self.factory_data = None  # included: the account exists even though its call reverted
             raise
-        except UserOperationTimeout:
-            self.forget_state()  # still pooled or dropped: the chain will tell
+        except UserOperationOutcomeUnknown:
+            self.forget_state()  # pooled, dropped or included (timeout, unreadable receipt): ask the chain
             raise
         self.factory_data = None  # created now; later ops must not carry initCode
         return receipt
@@ -788,11 +791,12 @@ class MsaPasskeyAccount(_MsaAccountCore):
             The bundler's receipt (``success`` is checked).
 
         Raises:
-            UserOperationRejected: Simulation or submission failed (typed by AA code).
-            UserOperationReverted: Included, but a call reverted.
-            UserOperationTimeout: Not included in time.
-            UserOperationOutcomeUnknown: The bundler's answer to the send was lost; the error holds the
-                userOpHash and the signed op to re-send with :meth:`send_user_operation`.
+            UserOperationRejected: Simulation or submission failed (typed by AA code); nothing was sent.
+            UserOperationReverted: Included, but a call reverted (carries the hash and the signed op).
+            UserOperationOutcomeUnknown: Sent, then the outcome could not be learnt: the answer to the send
+                was lost, or the receipt could not be read, or :class:`UserOperationTimeout` (not included in
+                time). It holds the userOpHash and the signed op: poll the hash, or re-send the op with
+                :meth:`send_user_operation`; never sign again. All three are ``AfterSendError``.
         """
         return self._run(self._execute_flow(calls, batch, timeout, build))
 

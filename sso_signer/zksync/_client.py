@@ -223,9 +223,7 @@ class _ZkFlows(eth_flows):
     def send_eip712(cls, raw: bytes, timeout: float) -> Flow[Receipt]:
         if not raw or raw[0] != 0x71:
             raise InvalidRpcParams("raw transaction: expected a serialized 0x71 transaction")
-        tx_hash = yield from cls.send_raw_transaction(raw)
-        receipt = yield from cls.wait_for_receipt(tx_hash, timeout)
-        return (yield from cls.check_receipt(receipt))
+        return (yield from cls.send_and_confirm(bytes(raw), timeout))
 
 
 class ZkSyncClient(EthClient):
@@ -308,9 +306,11 @@ class ZkSyncClient(EthClient):
 
         Raises:
             TransactionRejected: The node refused it (definitely not sent).
-            SendOutcomeUnknown: The outcome is unknown; re-send ``raw`` unchanged.
-            ReceiptTimeout: No receipt in time.
-            TransactionReverted: Mined with status 0 (with the replayed revert reason).
+            SendOutcomeUnknown: Sent (or maybe sent), outcome unknown: the answer to the send was lost, or
+                the receipt could not be read; carries ``tx_hash`` (when known) and ``raw_transaction``:
+                poll the hash or re-send ``raw`` unchanged, never re-sign.
+            ReceiptTimeout: No receipt in time (a ``SendOutcomeUnknown``).
+            TransactionReverted: Mined with status 0 (with the replayed revert reason, hash and bytes).
         """
         return run_flow(self.rpc, _ZkFlows.send_eip712(raw, timeout))
 

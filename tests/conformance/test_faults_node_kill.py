@@ -85,6 +85,7 @@ def test_node_killed_mid_send_is_unknown_then_resent_not_resigned(
     assert spy.call_count == 1  # one intent, one signature, whatever the retries did
     unknown = caught.value
     assert unknown.tx_hash is not None
+    assert unknown.raw_transaction is not None
     assert len(unknown.tx_hash) == 32
     assert relay.sends_seen, "the send reached the relay"
     if mode == "after":
@@ -191,6 +192,7 @@ async def test_async_client_node_killed_after_the_send_is_unknown(
             await client.send_transaction(account, RECIPIENT, value=1)
         assert spy.call_count == 1
         assert caught.value.tx_hash is not None
+        assert caught.value.raw_transaction is not None
         assert ("0x" + caught.value.tx_hash.hex()).encode() in relay.node_answers[0]
         second = _restart(port)
         try:

@@ -134,14 +134,26 @@ def test_receipt_never_arrives_times_out() -> None:
         ("estimate_user_operation_gas", {"preVerificationGas": "0x1", "verificationGasLimit": "0x2"}),
         ("supported_entry_points", "0x4337"),
         ("get_user_operation_gas_price", {"slow": {}, "standard": {}, "fast": {}}),
-        ("send_user_operation", "0x1234"),
     ],
 )
 def test_malformed_answers_are_typed(method: str, result: object) -> None:
     client = _client({"result": result})
     call = getattr(client, method)
     with pytest.raises(MalformedRpcResponse):
-        call(OP) if method in ("estimate_user_operation_gas", "send_user_operation") else call()
+        call(OP) if method == "estimate_user_operation_gas" else call()
+
+
+def test_malformed_send_answer_is_an_unknown_outcome_with_the_op() -> None:
+    from sso_signer.erc4337 import UserOperationOutcomeUnknown, user_operation_hash
+
+    # The bundler answered, just not with a hash: it may hold the op, so this is no plain malformed answer.
+    client = _client({"result": "0x1234"})
+    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+        client.send_user_operation(OP, chain_id=31337)
+    assert caught.value.sent
+    assert caught.value.user_operation == OP
+    assert caught.value.user_op_hash == user_operation_hash(OP, chain_id=31337)
+    assert isinstance(caught.value.__cause__, MalformedRpcResponse)
 
 
 def test_malformed_receipt_is_typed() -> None:
@@ -240,7 +252,7 @@ def _lost_send_client(sent: list[str], *, already_known_after: int) -> BundlerCl
 
 def test_lost_send_answer_names_the_hash_and_keeps_the_signed_op() -> None:
     from sso_signer.erc4337 import UserOperationOutcomeUnknown, user_operation_hash
-    from sso_signer.rpc import RpcTransportError
+    from sso_signer.rpc import AfterSendError, RpcTransportError
 
     signed = OP.replace(signature=b"\x01" * 65)
     sent: list[str] = []
@@ -248,7 +260,9 @@ def test_lost_send_answer_names_the_hash_and_keeps_the_signed_op() -> None:
     with pytest.raises(UserOperationOutcomeUnknown) as caught:
         client.send_user_operation(signed, chain_id=31337)
     error = caught.value
+    assert isinstance(error, AfterSendError)
     assert isinstance(error, RpcTransportError)
+    assert error.sent
     assert error.maybe_delivered
     assert error.user_op_hash == user_operation_hash(signed, chain_id=31337)
     assert error.user_operation == signed
@@ -281,3 +295,82 @@ def test_send_that_never_left_stays_a_plain_transport_error() -> None:
         client.send_user_operation(OP, chain_id=31337)
     assert not isinstance(caught.value, UserOperationOutcomeUnknown)
     assert not caught.value.maybe_delivered
+
+
+# -- after the send: the hash and the signed op are never lost ----------------------------------------------
+
+BUNDLE_TX = b"\x44" * 32
+
+
+def _reverted_receipt(user_op_hash: str) -> dict[str, Any]:
+    return {
+        "userOpHash": user_op_hash,
+        "entryPoint": "0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108",
+        "sender": OP.sender,
+        "nonce": "0x0",
+        "actualGasCost": "0x1",
+        "actualGasUsed": "0x1",
+        "success": False,
+        "reason": "0x08c379a0",
+        "logs": [],
+        "receipt": {
+            "transactionHash": "0x" + BUNDLE_TX.hex(),
+            "blockNumber": "0x5",
+            "blockHash": "0x" + "55" * 32,
+            "transactionIndex": "0x0",
+            "from": "0x" + "66" * 20,
+            "to": "0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108",
+            "status": "0x1",
+            "gasUsed": "0x1",
+            "cumulativeGasUsed": "0x1",
+            "logs": [],
+        },
+    }
+
+
+def test_reverted_operation_carries_its_hash_the_op_and_the_bundle_transaction() -> None:
+    from sso_signer.erc4337 import UserOperationReverted
+    from sso_signer.rpc import AfterSendError
+
+    signed = OP.replace(signature=b"\x01" * 65)
+    op_hash = "0x" + "77" * 32
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        if body["method"] == "eth_sendUserOperation":
+            return {"result": op_hash}
+        return {"result": _reverted_receipt(op_hash)}
+
+    with pytest.raises(UserOperationReverted) as caught:
+        _client(answer).send_and_wait(signed, timeout=5)
+    error = caught.value
+    assert isinstance(error, AfterSendError)
+    assert error.sent
+    assert error.user_op_hash == bytes.fromhex(op_hash[2:])
+    assert error.user_operation == signed
+    assert error.tx_hash == BUNDLE_TX
+
+
+def test_lost_send_and_no_chain_id_still_keeps_the_signed_op() -> None:
+    from sso_signer.erc4337 import UserOperationOutcomeUnknown
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("connection reset by peer", request=request)  # the bundler is gone
+
+    client = BundlerClient(transport=httpx.MockTransport(handler), retry=RetryPolicy(attempts=1))
+    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+        client.send_user_operation(OP)  # no chain_id: the hash cannot be computed
+    assert caught.value.user_op_hash is None
+    assert caught.value.user_operation == OP
+    assert caught.value.sent
+
+
+@pytest.mark.parametrize(
+    "answer", [{"result": "not a receipt"}, {"error": {"code": -32603, "message": "oops"}}]
+)
+def test_a_spoiled_receipt_poll_names_the_operation(answer: dict[str, Any]) -> None:
+    from sso_signer.erc4337 import UserOperationOutcomeUnknown
+
+    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+        _client(answer).wait_for_user_operation_receipt(b"\x22" * 32, timeout=5)
+    assert caught.value.user_op_hash == b"\x22" * 32
+    assert caught.value.__cause__ is not None

@@ -261,6 +261,7 @@ def test_a_lost_send_answer_makes_the_next_operation_read_the_chain(
             account.execute([(_recipient("lost-answer"), 5, b"")])
         lost = caught.value
         assert lost.user_operation is not None
+        assert lost.user_op_hash is not None
         assert lost.user_operation.nonce == 0
         # The bundler did get it: the hash the error names is included.
         receipt = losing.wait_for_user_operation_receipt(lost.user_op_hash, timeout=30)

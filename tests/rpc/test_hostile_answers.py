@@ -110,7 +110,7 @@ _CHILD = textwrap.dedent(
         print(json.dumps({
             "error": type(exc).__name__,
             "classes": [c.__name__ for c in type(exc).__mro__],
-            "raw": getattr(exc, "raw_transaction", b"").hex() == raw.hex(),
+            "raw": (getattr(exc, "raw_transaction", None) or b"").hex() == raw.hex(),
             "cause": type(exc.__cause__).__name__ if exc.__cause__ else None,
             "message": str(exc)[:300],
         }))
