@@ -1,4 +1,4 @@
-"""The README, docs/ and examples/ import only public names: what users copy must not reach private modules."""
+"""The README, docs/ and examples/ import only public names: what users copy must not reach private code."""
 
 from __future__ import annotations
 
