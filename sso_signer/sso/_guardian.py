@@ -55,6 +55,7 @@ __all__ = [
     "guardian_status_calldata",
     "guardians_for_calldata",
     "initialize_recovery_calldata",
+    "install_guardian_executor_calldata",
     "passkey_recovery_data",
     "pending_recovery_calldata",
     "propose_guardian_calldata",
@@ -86,6 +87,8 @@ _FUNCTIONS = {
 }
 #: Function name → 4-byte selector.
 GUARDIAN_SELECTORS: dict[str, bytes] = {name: _selector(sig) for name, sig in _FUNCTIONS.items()}
+
+_INSTALL_MODULE = _selector("installModule(uint256,address,bytes)")
 
 _EVENTS = {
     "GuardianProposed": "GuardianProposed(address,address)",
@@ -224,6 +227,21 @@ class GuardianExecutorError:
 
 def _call(name: str, types: Sequence[str], values: Sequence[object]) -> bytes:
     return GUARDIAN_SELECTORS[name] + bytes(abi_encode(list(types), list(values)))
+
+
+def install_guardian_executor_calldata(executor: str) -> bytes:
+    """``installModule(2, executor, "")``: the account's own call installing the module on an existing account
+    (at creation, pass ``(executor, b"")`` among the account's initial modules instead).
+
+    Raises:
+        MalformedAddress: If ``executor`` is not an address.
+    """
+    return _INSTALL_MODULE + bytes(
+        abi_encode(
+            ["uint256", "address", "bytes"],
+            [GUARDIAN_EXECUTOR_MODULE_TYPE, checksum_address(executor, field="executor"), b""],
+        )
+    )
 
 
 def propose_guardian_calldata(guardian: str) -> bytes:

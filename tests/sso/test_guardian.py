@@ -23,6 +23,7 @@ from sso_signer.sso import (
     GuardianExecutorError,
     GuardianStatus,
     MalformedAddress,
+    MsaDeployment,
     RecoveryRequest,
     RecoveryType,
     SsoEncodingError,
@@ -38,6 +39,7 @@ from sso_signer.sso import (
     guardian_status_calldata,
     guardians_for_calldata,
     initialize_recovery_calldata,
+    install_guardian_executor_calldata,
     passkey_recovery_data,
     pending_recovery_calldata,
     propose_guardian_calldata,
@@ -70,6 +72,7 @@ def _topic(address: str) -> bytes:
 def test_calldata_equals_the_official_run() -> None:
     data = eoa_recovery_data(NEW_OWNER)
     assert data == _hex(RUN["recovery_data"])
+    assert install_guardian_executor_calldata(RUN["executor"]) == _hex(RUN["installModule_calldata"])
     assert propose_guardian_calldata(GUARDIAN) == _hex(RUN["proposeGuardian_calldata"])
     assert accept_guardian_calldata(ACCOUNT) == _hex(RUN["acceptGuardian_calldata"])
     assert initialize_recovery_calldata(ACCOUNT, RecoveryType.EOA, data) == _hex(
@@ -274,3 +277,18 @@ def test_built_contract_has_the_same_selectors_events_and_errors() -> None:
     indexed = {e["name"]: [i["indexed"] for i in e["inputs"]] for e in abi if e.get("type") == "event"}
     assert indexed["RecoveryInitiated"] == [True, True, False, False]
     assert indexed["GuardianAdded"] == [True, True]
+
+
+def test_deployment_json_keeps_the_guardian_executor() -> None:
+    deployment = MsaDeployment(
+        chain_id=31337,
+        entry_point="0x4337084d9e255ff0702461cf8895ce9e3b5ff108",
+        factory="0x" + "aa" * 20,
+        beacon="0x" + "bb" * 20,
+        account_implementation="0x" + "cc" * 20,
+        webauthn_validator="0x" + "dd" * 20,
+        guardian_executor=RUN["executor"].lower(),
+    )
+    assert deployment.guardian_executor == RUN["executor"]
+    assert deployment.to_json()["guardianExecutor"] == RUN["executor"]
+    assert MsaDeployment.from_json(deployment.to_json()) == deployment
