@@ -19,6 +19,7 @@ from sso_signer.rpc import ExecutionReverted, Receipt
 from sso_signer.sso import (
     REQUEST_DELAY_SECONDS,
     GuardianEvent,
+    GuardianExecutorError,
     GuardianStatus,
     MsaPasskeyAccount,
     RecoveryType,
@@ -29,6 +30,7 @@ from sso_signer.sso import (
     decode_guardian_status,
     decode_guardians,
     decode_pending_recovery,
+    discard_recovery_calldata,
     finalize_recovery_calldata,
     guardian_status_calldata,
     guardians_for_calldata,
@@ -37,6 +39,7 @@ from sso_signer.sso import (
     passkey_recovery_data,
     pending_recovery_calldata,
     propose_guardian_calldata,
+    remove_guardian_calldata,
     remove_passkey_calldata,
 )
 from sso_signer.webauthn import HeadlessPasskey
@@ -150,3 +153,63 @@ def test_lost_passkey_is_recovered_by_the_guardian_after_the_delay(stack: LocalE
     before = eth.get_balance(guardian.address)
     recovered.execute([(guardian.address, 1, b"")])
     assert eth.get_balance(guardian.address) == before + 1
+
+
+def test_installed_at_creation_then_the_account_discards_and_removes(stack: LocalErc4337Stack) -> None:
+    deployment = stack.deployment
+    executor = deployment.guardian_executor
+    assert executor is not None
+    eth = stack.eth
+    passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
+    guardian = Account.create()
+    eth.send_transaction(stack.funder, to=guardian.address, value=ETHER)
+    owner = MsaPasskeyAccount.counterfactual(
+        deployment=deployment,
+        eth=eth,
+        bundler=stack.bundler,
+        credential=passkey,
+        salt=account_salt("guardian-at-creation@example.org"),
+        extra_modules=[(executor, b"")],
+    )
+    address = owner.address
+    eth.send_transaction(stack.funder, to=address, value=ETHER)
+    # The first UserOperation creates the account with the module and proposes the guardian.
+    owner.execute([(executor, 0, propose_guardian_calldata(guardian.address))])
+    eth.send_transaction(guardian, to=executor, data=accept_guardian_calldata(address))
+
+    def pending() -> bool:
+        return decode_pending_recovery(
+            eth.call({"to": executor, "data": pending_recovery_calldata(address)})
+        ).exists
+
+    other = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
+    data = passkey_recovery_data(other.credential_id, other.public_key, ORIGIN)
+    initialize = initialize_recovery_calldata(address, RecoveryType.PASSKEY, data)
+    eth.send_transaction(guardian, to=executor, data=initialize)
+    assert pending()
+
+    # A second request while one is live is refused with the module's error.
+    with pytest.raises(ExecutionReverted) as live:
+        eth.call({"from": guardian.address, "to": executor, "data": initialize})
+    assert live.value.revert is not None
+    refused = decode_guardian_error(live.value.revert.raw)
+    assert refused is not None
+    assert (refused.name, refused.args) == ("RecoveryInProgress", (address,))
+
+    # The passkey was not lost after all: the account discards the request (a passkey-signed UserOperation).
+    receipt = owner.execute([(executor, 0, discard_recovery_calldata())])
+    assert receipt.success
+    assert not pending()
+
+    # A new request, then the account removes the guardian, which discards it too.
+    eth.send_transaction(guardian, to=executor, data=initialize)
+    assert pending()
+    owner.execute([(executor, 0, remove_guardian_calldata(guardian.address))])
+    assert not pending()
+    assert decode_guardians(eth.call({"to": executor, "data": guardians_for_calldata(address)})) == ()
+    with pytest.raises(ExecutionReverted) as gone:
+        eth.call({"from": guardian.address, "to": executor, "data": initialize})
+    assert gone.value.revert is not None
+    assert decode_guardian_error(gone.value.revert.raw) == GuardianExecutorError(
+        "GuardianNotFound", (address, guardian.address)
+    )
