@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from sso_signer.erc4337 import SignatureValidationFailed
 from sso_signer.local_erc4337 import LocalErc4337Stack
@@ -62,26 +63,35 @@ def _events(receipt: Receipt, executor: str) -> list[GuardianEvent]:
     return [decode_guardian_event(log.topics, log.data) for log in receipt.logs if log.address == executor]
 
 
+def _funded_account_and_guardian(
+    stack: LocalErc4337Stack, passkey: HeadlessPasskey, user: str, extra_modules: list[tuple[str, bytes]]
+) -> tuple[MsaPasskeyAccount, LocalAccount]:
+    """A funded counterfactual passkey account (its first UserOperation creates it) and a funded guardian."""
+    guardian: LocalAccount = Account.create()
+    stack.eth.send_transaction(stack.funder, to=guardian.address, value=ETHER)
+    owner = MsaPasskeyAccount.counterfactual(
+        deployment=stack.deployment,
+        eth=stack.eth,
+        bundler=stack.bundler,
+        credential=passkey,
+        salt=account_salt(user),
+        extra_modules=extra_modules,
+    )
+    stack.eth.send_transaction(stack.funder, to=owner.address, value=ETHER)
+    return owner, guardian
+
+
 def test_lost_passkey_is_recovered_by_the_guardian_after_the_delay(stack: LocalErc4337Stack) -> None:
     deployment = stack.deployment
     executor = deployment.guardian_executor
     assert executor is not None
     eth = stack.eth
     old_passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
-    guardian = Account.create()
-    eth.send_transaction(stack.funder, to=guardian.address, value=ETHER)
+    owner, guardian = _funded_account_and_guardian(stack, old_passkey, "guardian-e2e@example.org", [])
+    address = owner.address
 
     # The account is created by its first UserOperation, then installs the module and proposes the guardian
     # in one passkey-signed batch.
-    owner = MsaPasskeyAccount.counterfactual(
-        deployment=deployment,
-        eth=eth,
-        bundler=stack.bundler,
-        credential=old_passkey,
-        salt=account_salt("guardian-e2e@example.org"),
-    )
-    address = owner.address
-    eth.send_transaction(stack.funder, to=address, value=ETHER)
     owner.execute([])
     owner.execute(
         [
@@ -161,18 +171,10 @@ def test_installed_at_creation_then_the_account_discards_and_removes(stack: Loca
     assert executor is not None
     eth = stack.eth
     passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
-    guardian = Account.create()
-    eth.send_transaction(stack.funder, to=guardian.address, value=ETHER)
-    owner = MsaPasskeyAccount.counterfactual(
-        deployment=deployment,
-        eth=eth,
-        bundler=stack.bundler,
-        credential=passkey,
-        salt=account_salt("guardian-at-creation@example.org"),
-        extra_modules=[(executor, b"")],
+    owner, guardian = _funded_account_and_guardian(
+        stack, passkey, "guardian-at-creation@example.org", [(executor, b"")]
     )
     address = owner.address
-    eth.send_transaction(stack.funder, to=address, value=ETHER)
     # The first UserOperation creates the account with the module and proposes the guardian.
     owner.execute([(executor, 0, propose_guardian_calldata(guardian.address))])
     eth.send_transaction(guardian, to=executor, data=accept_guardian_calldata(address))
