@@ -13,7 +13,13 @@ from sso_signer._artifacts import Artifact, ArtifactNotFound, load_artifact
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
 
-ERC4337_CONTRACTS = ("WebAuthnValidator", "ModularSmartAccount", "MSABeacon", "MSAFactory")
+ERC4337_CONTRACTS = (
+    "WebAuthnValidator",
+    "ModularSmartAccount",
+    "MSABeacon",
+    "MSAFactory",
+    "GuardianExecutor",
+)
 
 
 def artifact(name: str) -> Artifact:

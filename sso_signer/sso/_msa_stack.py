@@ -1,5 +1,5 @@
 """Deploying the ERC-4337 SSO contracts on a chain: EntryPoint v0.8, the WebAuthn validator, the modular
-account behind a beacon and its factory.
+account behind a beacon and its factory, and the guardian recovery executor.
 
 :func:`deploy_msa_contracts` only sends transactions through an :class:`~sso_signer.rpc.EthClient`; starting
 processes (anvil, Alto) is left to :class:`sso_signer.local_erc4337.LocalErc4337Stack`, since this room
@@ -37,6 +37,7 @@ class MsaDeployment:
         webauthn_validator: The ``WebAuthnValidator`` module.
         eoa_validator: The ``EOAKeyValidator`` module, when deployed.
         test_token: A mintable ERC-20 for local tests, when deployed.
+        guardian_executor: The ``GuardianExecutor`` module (guardian recovery), when deployed.
     """
 
     chain_id: int
@@ -47,11 +48,12 @@ class MsaDeployment:
     webauthn_validator: str
     eoa_validator: str | None = None
     test_token: str | None = None
+    guardian_executor: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("entry_point", "factory", "beacon", "account_implementation", "webauthn_validator"):
             object.__setattr__(self, name, checksum_address(getattr(self, name), field=name))
-        for name in ("eoa_validator", "test_token"):
+        for name in ("eoa_validator", "test_token", "guardian_executor"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, checksum_address(value, field=name))
@@ -85,6 +87,7 @@ class MsaDeployment:
                 webauthn_validator=data["webauthnValidator"],
                 eoa_validator=data.get("eoaValidator"),
                 test_token=data.get("testToken"),
+                guardian_executor=data.get("guardianExecutor"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SsoSignerConfigError(f"deployment JSON: missing or bad key {exc}") from exc
@@ -99,7 +102,8 @@ def deploy_msa_contracts(
     eth: EthClient, deployer: LocalAccount, *, test_token: bool = False, beacon_owner: str | None = None
 ) -> MsaDeployment:
     """Deploy EntryPoint v0.8 (if absent) and the SSO ERC-4337 contracts (account implementation, beacon,
-    factory, WebAuthn and EOA validators) from the built artifacts.
+    factory, WebAuthn and EOA validators, the ``GuardianExecutor`` bound to those two validators) from the
+    built artifacts.
 
     Args:
         eth: A client of the chain.
@@ -123,6 +127,9 @@ def deploy_msa_contracts(
     owner = checksum_address(beacon_owner or deployer.address, field="beacon_owner")
     beacon, _ = eth.deploy_contract(deployer, load_artifact("MSABeacon").deploy_data(implementation, owner))
     factory, _ = eth.deploy_contract(deployer, load_artifact("MSAFactory").deploy_data(beacon))
+    guardian_executor, _ = eth.deploy_contract(
+        deployer, load_artifact("GuardianExecutor").deploy_data(validator, eoa_validator)
+    )
     token = None
     if test_token:
         token, _ = eth.deploy_contract(deployer, load_artifact("Erc4337TestToken").deploy_data())
@@ -135,4 +142,5 @@ def deploy_msa_contracts(
         webauthn_validator=validator,
         eoa_validator=eoa_validator,
         test_token=token,
+        guardian_executor=guardian_executor,
     )
