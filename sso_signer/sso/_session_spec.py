@@ -595,6 +595,8 @@ class SessionVerdict:
         valid_after: The start of the validity window (when accepted).
         valid_until: The end of the validity window (when accepted).
         usage: The usage after the call (when accepted), for checking a sequence of calls.
+        expired: Refused because the session's ``expiresAt`` has passed (``rule`` is then ``"Expired"`` or,
+            when a periodic limit's window lies after the expiry, ``"EmptyTimeRange"``).
     """
 
     rule: str | None
@@ -603,6 +605,7 @@ class SessionVerdict:
     valid_after: int = 0
     valid_until: int = 0
     usage: SessionUsage | None = None
+    expired: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -699,9 +702,10 @@ def check_call(
         if fee is not None:
             run.charge(spec.fee_limit, ("fee",), fee, 0)
     except _Refused as refused:
-        return SessionVerdict(refused.rule, refused.args_, refused.constraint)
+        expired = refused.rule == "EmptyTimeRange" and now > spec.expires_at
+        return SessionVerdict(refused.rule, refused.args_, refused.constraint, expired=expired)
     if not run.valid_after <= now <= run.valid_until:
-        return SessionVerdict("Expired", (run.valid_after, run.valid_until))
+        return SessionVerdict("Expired", (run.valid_after, run.valid_until), expired=now > spec.expires_at)
     after = SessionUsage(usage.status, run.lifetime, run.allowance)
     return SessionVerdict(None, valid_after=run.valid_after, valid_until=run.valid_until, usage=after)
 
