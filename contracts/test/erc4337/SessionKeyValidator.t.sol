@@ -27,6 +27,19 @@ interface IConstrained {
     function f(uint256 a0, uint256 a1, uint256 a2, uint256 a3, uint256 a4, uint256 a5) external;
 }
 
+/// @dev Drives SessionLib's limit arithmetic directly, with limits createSession would refuse.
+contract SessionLibHarness {
+    SessionLib.UsageTracker private tracker;
+
+    function charge(uint48 period, uint48 periodId, uint48 expiresAt) external returns (uint48, uint48) {
+        SessionLib.TimeRange memory range = SessionLib.TimeRange({validAfter: 0, validUntil: expiresAt});
+        SessionLib.UsageLimit memory limit =
+            SessionLib.UsageLimit({limitType: SessionLib.LimitType.Allowance, limit: 1 ether, period: period});
+        SessionLib.checkAndUpdate(limit, tracker, 1, periodId, msg.sender, range);
+        return (range.validAfter, range.validUntil);
+    }
+}
+
 /// @dev The session validator in real accounts (installed at creation and later), every creation, validation
 /// and revocation rule with its named error, the views, and the period arithmetic at its boundaries.
 contract SessionKeyValidatorTest {
@@ -304,6 +317,18 @@ contract SessionKeyValidatorTest {
         VM.prank(address(account));
         VM.expectRevert(abi.encodeWithSelector(SessionKeyValidator.InvalidAllowancePeriod.selector, period));
         skv.createSession(spec, proof);
+    }
+
+    /// @dev The official contract turns period 1 / id 0 into the window [0, 0], i.e. validUntil 0 = "no expiry"
+    /// for the EntryPoint; here a window ending at 0 is empty, whatever the limit (second line of defence).
+    function testWindowEndingAtZeroIsEmpty() public {
+        SessionLibHarness harness = new SessionLibHarness();
+        VM.expectRevert(abi.encodeWithSelector(SessionLib.EmptyTimeRange.selector));
+        harness.charge(1, 0, uint48(T0));
+        (uint48 validAfter, uint48 validUntil) = harness.charge(2, 0, uint48(T0));
+        check(validAfter == 0 && validUntil == 1, "period 2 id 0 is [0, 1]");
+        (validAfter, validUntil) = harness.charge(1, uint48(T0), uint48(T0));
+        check(validAfter == T0 && validUntil == T0, "period 1 at a real time is that second");
     }
 
     // ------------------------------------------------------------ revocation and views
