@@ -8,6 +8,9 @@
 * :mod:`preflight <sso_signer.sso._preflight>`: Era and ERC-4337 validator rules, one typed error each;
 * :mod:`signer <sso_signer.sso._signer>`: :class:`PasskeySigner` and its two generations, with pluggable
   assertion providers (headless passkey, browser JSON round trip, async callback);
+* :mod:`sessions <sso_signer.sso._session_spec>`: the session-key ``SessionSpec`` (ERC-4337), its encoding and
+  hash, create/revoke calldata, session signature, nonce key and period ids, and the offline ``check_call``
+  (``docs/sessions.md``);
 * account lifecycle: Era accounts and network presets (``_era_account``, ``_networks``) and ERC-4337 modular
   accounts (``_msa_account``, ``_msa_stack``). The two ``AccountCreated`` topics are exported as
   ``ERA_ACCOUNT_CREATED_TOPIC`` and ``MSA_ACCOUNT_CREATED_TOPIC``.
