@@ -19,7 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer.sso._errors import InvalidSessionSpec, SsoEncodingError
@@ -32,13 +34,16 @@ __all__ = [
     "REVOKE_KEYS_SELECTOR",
     "REVOKE_KEY_SELECTOR",
     "SESSION_STATE_SELECTOR",
+    "SESSION_STATE_TYPE",
     "SESSION_STATUS_SELECTOR",
     "CallPolicy",
     "Condition",
     "Constraint",
+    "LimitState",
     "LimitType",
     "SessionCall",
     "SessionSpec",
+    "SessionState",
     "SessionStatus",
     "SessionUsage",
     "SessionVerdict",
@@ -67,6 +72,9 @@ _TRANSFER = f"(address,uint256,{_LIMIT})"
 
 #: Canonical ABI type of the ERC-4337 ``SessionSpec`` (Era spells ``uint48`` as ``uint256``: same bytes).
 ERC4337_SESSION_SPEC_TYPE = f"(address,uint48,{_LIMIT},{_CALL}[],{_TRANSFER}[])"
+_LIMIT_STATE = "(uint256,address,bytes4,uint256)"
+#: ABI type of ``SessionState`` (the return value of ``sessionState``).
+SESSION_STATE_TYPE = f"(uint8,uint256,{_LIMIT_STATE}[],{_LIMIT_STATE}[],{_LIMIT_STATE}[])"
 CREATE_SESSION_SELECTOR = bytes.fromhex("054608e9")
 REVOKE_KEY_SELECTOR = bytes.fromhex("572f2210")
 REVOKE_KEYS_SELECTOR = bytes.fromhex("3ec59279")
@@ -352,6 +360,30 @@ class SessionSpec:
         """``abi.encode(spec)``: one dynamic tuple, so the bytes start with the offset word ``0x20``."""
         return abi_encode([ERC4337_SESSION_SPEC_TYPE], [self._abi()])
 
+    @classmethod
+    def decode(cls, data: bytes) -> SessionSpec:
+        """Read ``abi.encode(spec)`` (e.g. the data of a ``SessionCreated`` log) back into a spec.
+
+        Args:
+            data: The encoding, starting with its ``0x20`` offset word.
+
+        Returns:
+            The spec; ``decode(spec.encode()) == spec``.
+
+        Raises:
+            SsoEncodingError: If the bytes are not a canonical encoding of one spec.
+            InvalidSessionSpec: If the spec holds a value this builder refuses (an allowance period below 2,
+                unlimited fees), which the official contracts accept.
+        """
+        try:
+            (value,) = abi_decode([ERC4337_SESSION_SPEC_TYPE], bytes(data), strict=True)
+        except (DecodingError, ValueError, TypeError, OverflowError, IndexError) as exc:
+            raise SsoEncodingError(f"not an ABI-encoded SessionSpec: {exc}") from exc
+        spec = _spec_from_abi(value)
+        if spec.encode() != bytes(data):
+            raise SsoEncodingError("not the canonical encoding of a SessionSpec")
+        return spec
+
     @property
     def session_hash(self) -> bytes:
         """``keccak256(abi.encode(spec))``: the session's id on chain (same value in both generations)."""
@@ -374,6 +406,109 @@ class SessionSpec:
         """The first transfer policy for ``target``, as the validator matches it."""
         target = checksum_address(target, field="target")
         return next((t for t in self.transfer_policies if t.target == target), None)
+
+
+def _limit_from_abi(raw: tuple[int, int, int]) -> UsageLimit:
+    try:
+        return UsageLimit(LimitType(raw[0]), raw[1], raw[2])
+    except ValueError as exc:
+        if isinstance(exc, InvalidSessionSpec):
+            raise
+        raise InvalidSessionSpec(f"limit_type: unknown value {raw[0]}", field="limit_type") from exc
+
+
+def _spec_from_abi(value: tuple[Any, ...]) -> SessionSpec:
+    signer, expires_at, fee, calls, transfers = value
+    try:
+        return SessionSpec(
+            signer,
+            expires_at,
+            _limit_from_abi(fee),
+            tuple(
+                CallPolicy(
+                    c[0],
+                    bytes(c[1]),
+                    c[2],
+                    _limit_from_abi(c[3]),
+                    tuple(
+                        Constraint(Condition(k[0]), k[1], int.from_bytes(k[2], "big"), _limit_from_abi(k[3]))
+                        for k in c[4]
+                    ),
+                )
+                for c in calls
+            ),
+            tuple(TransferPolicy(t[0], t[1], _limit_from_abi(t[2])) for t in transfers),
+        )
+    except ValueError as exc:
+        if isinstance(exc, InvalidSessionSpec):
+            raise
+        raise InvalidSessionSpec(f"condition: unknown value ({exc})", field="condition") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """What is left of one limit, as ``sessionState`` reports it.
+
+    Attributes:
+        remaining: What is left (``2**256 - 1`` when unlimited; periodic limits in the current period of
+            the block the view ran in).
+        target: The policy's target.
+        selector: The call policy's selector (``b"\\x00" * 4`` for a transfer policy).
+        index: For a constraint, its argument index; 0 otherwise.
+    """
+
+    remaining: int
+    target: str
+    selector: bytes
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """The answer of ``sessionState(account, spec)``.
+
+    Attributes:
+        status: The session's status for the account.
+        fees_remaining: What is left of the fee limit.
+        transfer_value: One entry per transfer policy, in order.
+        call_value: One entry per call policy, in order.
+        call_params: One entry per constraint with a limit (unlimited ones are left out), in policy order.
+    """
+
+    status: SessionStatus
+    fees_remaining: int
+    transfer_value: tuple[LimitState, ...]
+    call_value: tuple[LimitState, ...]
+    call_params: tuple[LimitState, ...]
+
+    @classmethod
+    def decode(cls, data: bytes) -> SessionState:
+        """Decode the return data of ``sessionState``.
+
+        Args:
+            data: The ABI-encoded ``SessionState``.
+
+        Returns:
+            The state.
+
+        Raises:
+            SsoEncodingError: If the bytes do not decode as a ``SessionState``.
+        """
+        try:
+            ((status, fees, transfers, calls, params),) = abi_decode([SESSION_STATE_TYPE], bytes(data))
+            return cls(
+                SessionStatus(status),
+                fees,
+                *(
+                    tuple(
+                        LimitState(e[0], checksum_address(e[1], field="target"), bytes(e[2]), e[3])
+                        for e in entries
+                    )
+                    for entries in (transfers, calls, params)
+                ),
+            )
+        except (DecodingError, ValueError, TypeError, OverflowError, IndexError) as exc:
+            raise SsoEncodingError(f"not an ABI-encoded SessionState: {exc}") from exc
 
 
 def session_nonce_key(signer: str) -> int:

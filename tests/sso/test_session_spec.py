@@ -20,8 +20,10 @@ from sso_signer.sso import (
     LimitType,
     SessionCall,
     SessionSpec,
+    SessionState,
     SessionStatus,
     SessionUsage,
+    SsoEncodingError,
     TransferPolicy,
     UsageLimit,
     check_call,
@@ -345,6 +347,7 @@ def test_encoding_round_trips_through_eth_abi(spec: SessionSpec) -> None:
     again = _from_abi(decoded)
     assert again == spec
     assert again.session_hash == spec.session_hash
+    assert SessionSpec.decode(encoded) == spec
 
 
 @given(specs(), st.lists(st.integers(0, 2**48 - 1), min_size=2, max_size=6))
@@ -357,3 +360,39 @@ def test_session_signature_layout(spec: SessionSpec, ids: list[int]) -> None:
     assert list(decoded_ids) == ids
     assert _from_abi(decoded) == spec
     assert int.from_bytes(blob[20 + 32 : 20 + 64], "big") == 0xE0  # the spec follows the three head words
+
+
+@pytest.mark.parametrize(
+    ("name", "key"), [("A", "sessionState_after"), ("B", "sessionState_after"), ("B", "sessionState_after3")]
+)
+def test_session_state_decoding(vectors: dict[str, Any], name: str, key: str) -> None:
+    raw = vectors["erc4337"][name][key]
+    state = SessionState.decode(bytes.fromhex(raw["abi"][2:]))
+    assert state.status is SessionStatus(raw["status"])
+    assert state.fees_remaining == int(raw["feesRemaining"])
+    for ours, theirs in (
+        (state.transfer_value, raw["transferValue"]),
+        (state.call_value, raw["callValue"]),
+        (state.call_params, raw["callParams"]),
+    ):
+        assert [(e.remaining, e.target.lower(), "0x" + e.selector.hex(), e.index) for e in ours] == [
+            (int(t["remaining"]), t["target"].lower(), t["selector"], int(t["index"])) for t in theirs
+        ]
+
+
+def test_decode_refuses_what_the_builder_refuses(vectors: dict[str, Any]) -> None:
+    spec = spec_from_json(vectors["erc4337"]["A"]["spec"])
+    encoded = bytearray(spec.encode())
+    assert SessionSpec.decode(bytes(encoded)) == spec
+    with pytest.raises(SsoEncodingError):
+        SessionSpec.decode(bytes(encoded) + bytes(32))  # trailing bytes are not canonical
+    with pytest.raises(SsoEncodingError):
+        SessionSpec.decode(bytes(encoded[:100]))
+    # The fee limit's type word is at 0x20 + 0x40: make it Allowance with period 1 (word at 0x20 + 0x80).
+    encoded[0x20 + 0x5F] = 2
+    encoded[0x20 + 0x9F] = 1
+    with pytest.raises(InvalidSessionSpec) as caught:
+        SessionSpec.decode(bytes(encoded))
+    assert caught.value.field == "period"
+    with pytest.raises(SsoEncodingError):
+        SessionState.decode(b"\x01" * 31)
