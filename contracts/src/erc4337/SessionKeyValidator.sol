@@ -2,8 +2,11 @@
 pragma solidity ^0.8.28;
 
 import {PackedUserOperation} from "@openzeppelin/contracts/interfaces/IERC4337.sol";
-import {IERC7579Module, IERC7579Validator, MODULE_TYPE_VALIDATOR} from
-    "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
+import {
+    IERC7579Module,
+    IERC7579Validator,
+    MODULE_TYPE_VALIDATOR
+} from "@openzeppelin/contracts/interfaces/draft-IERC7579.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 
@@ -182,9 +185,8 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
         for (uint256 i = 0; i < spec.callPolicies.length; ++i) {
             SessionLib.CallSpec calldata policy = spec.callPolicies[i];
             state.callValue[i] = SessionLib.LimitState({
-                remaining: policy.valueLimit.remaining(
-                    session.callValue[policy.target][policy.selector], account, block.timestamp
-                ),
+                remaining: policy.valueLimit
+                .remaining(session.callValue[policy.target][policy.selector], account, block.timestamp),
                 target: policy.target,
                 selector: policy.selector,
                 index: 0
@@ -201,9 +203,8 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
                 SessionLib.Constraint calldata c = policy.constraints[j];
                 if (c.limit.limitType == SessionLib.LimitType.Unlimited) continue;
                 state.callParams[k++] = SessionLib.LimitState({
-                    remaining: c.limit.remaining(
-                        session.params[policy.target][policy.selector][j], account, block.timestamp
-                    ),
+                    remaining: c.limit
+                    .remaining(session.params[policy.target][policy.selector][j], account, block.timestamp),
                     target: policy.target,
                     selector: policy.selector,
                     index: c.index
@@ -343,18 +344,18 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
         }
         require(found, CallPolicyViolated(target, selector));
         require(use.value <= policy.maxValuePerUse, MaxValueExceeded(use.value, policy.maxValuePerUse));
-        policy.valueLimit.checkAndUpdate(
-            session.callValue[target][selector], use.value, use.periodIds[1], use.account, use.range
-        );
+        policy.valueLimit
+            .checkAndUpdate(session.callValue[target][selector], use.value, use.periodIds[1], use.account, use.range);
         for (uint256 i = 0; i < policy.constraints.length; ++i) {
             SessionLib.Constraint memory c = policy.constraints[i];
             uint256 offset = 4 + 32 * uint256(c.index);
             require(data.length >= offset + 32, InvalidDataLength(data.length, offset + 32));
             bytes32 param = bytes32(data[offset:offset + 32]);
             require(SessionLib.holds(c.condition, param, c.refValue), ConditionViolated(param, c.refValue, c.condition));
-            c.limit.checkAndUpdate(
-                session.params[target][selector][i], uint256(param), use.periodIds[2 + i], use.account, use.range
-            );
+            c.limit
+                .checkAndUpdate(
+                    session.params[target][selector][i], uint256(param), use.periodIds[2 + i], use.account, use.range
+                );
         }
     }
 
@@ -365,9 +366,8 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
             SessionLib.TransferSpec memory policy = spec.transferPolicies[i];
             if (policy.target != use.target) continue;
             require(use.value <= policy.maxValuePerUse, MaxValueExceeded(use.value, policy.maxValuePerUse));
-            policy.valueLimit.checkAndUpdate(
-                session.transferValue[use.target], use.value, use.periodIds[1], use.account, use.range
-            );
+            policy.valueLimit
+                .checkAndUpdate(session.transferValue[use.target], use.value, use.periodIds[1], use.account, use.range);
             return;
         }
         revert TransferPolicyViolated(use.target);

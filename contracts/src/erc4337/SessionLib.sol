@@ -116,7 +116,9 @@ library SessionLib {
             tracker.allowanceUsage[periodId][account] = used + amount;
             uint256 start = uint256(periodId) * limit.period;
             uint256 end = start + limit.period - 1; // period >= 2 is enforced at creation; 0 panics here
-            if (start > range.validAfter) range.validAfter = uint48(start > type(uint48).max ? type(uint48).max : start);
+            if (start > range.validAfter) {
+                range.validAfter = uint48(start > type(uint48).max ? type(uint48).max : start);
+            }
             if (end < range.validUntil) range.validUntil = uint48(end);
             if (range.validUntil == 0 || range.validAfter > range.validUntil) revert EmptyTimeRange();
         }

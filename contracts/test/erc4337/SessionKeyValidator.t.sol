@@ -107,9 +107,7 @@ contract SessionKeyValidatorTest {
         spec.feeLimit = _limit(SessionLib.LimitType.Lifetime, 1 ether, 0);
         spec.transferPolicies = new SessionLib.TransferSpec[](1);
         spec.transferPolicies[0] = SessionLib.TransferSpec({
-            target: R1,
-            maxValuePerUse: 0.01 ether,
-            valueLimit: _limit(SessionLib.LimitType.Lifetime, 0.015 ether, 0)
+            target: R1, maxValuePerUse: 0.01 ether, valueLimit: _limit(SessionLib.LimitType.Lifetime, 0.015 ether, 0)
         });
     }
 
@@ -161,12 +159,11 @@ contract SessionKeyValidatorTest {
         return abi.encodeWithSelector(0xe9ae5c53, bytes32(0), abi.encodePacked(target, value, data));
     }
 
-    function _op(
-        uint256 key,
-        SessionLib.SessionSpec memory spec,
-        bytes memory callData,
-        uint48[] memory periodIds
-    ) private pure returns (PackedUserOperation memory op) {
+    function _op(uint256 key, SessionLib.SessionSpec memory spec, bytes memory callData, uint48[] memory periodIds)
+        private
+        pure
+        returns (PackedUserOperation memory op)
+    {
         op.nonce = uint256(uint160(spec.signer)) << 64;
         op.callData = callData;
         op.accountGasLimits = bytes32(uint256(300_000) << 128 | 100_000);
@@ -253,7 +250,9 @@ contract SessionKeyValidatorTest {
             bytes memory proof = _proof(key, spec, address(account));
             VM.prank(address(account));
             VM.expectRevert(
-                abi.encodeWithSelector(SessionKeyValidator.CallPolicyBanned.selector, banned[i], IConstrained.f.selector)
+                abi.encodeWithSelector(
+                    SessionKeyValidator.CallPolicyBanned.selector, banned[i], IConstrained.f.selector
+                )
             );
             skv.createSession(spec, proof);
         }
@@ -267,7 +266,9 @@ contract SessionKeyValidatorTest {
         spec = _transferSpec(key);
         bytes memory strangerProof = _proof(key + 1000, spec, address(account));
         VM.prank(address(account));
-        VM.expectRevert(abi.encodeWithSelector(SessionKeyValidator.InvalidSigner.selector, VM.addr(key + 1000), spec.signer));
+        VM.expectRevert(
+            abi.encodeWithSelector(SessionKeyValidator.InvalidSigner.selector, VM.addr(key + 1000), spec.signer)
+        );
         skv.createSession(spec, strangerProof);
 
         spec.feeLimit = _unlimited();
@@ -280,7 +281,9 @@ contract SessionKeyValidatorTest {
         spec.expiresAt = uint48(block.timestamp + 59);
         bytes memory soonProof = _proof(key, spec, address(account));
         VM.prank(address(account));
-        VM.expectRevert(abi.encodeWithSelector(SessionKeyValidator.SessionExpiresTooSoon.selector, block.timestamp + 59));
+        VM.expectRevert(
+            abi.encodeWithSelector(SessionKeyValidator.SessionExpiresTooSoon.selector, block.timestamp + 59)
+        );
         skv.createSession(spec, soonProof);
 
         spec.expiresAt = uint48(block.timestamp + 60);
@@ -375,7 +378,9 @@ contract SessionKeyValidatorTest {
         SessionLib.SessionSpec memory spec = _callSpec(key);
         spec.transferPolicies = _transferSpec(key).transferPolicies;
         _create(key, spec);
-        check(_validate(_op(key, spec, _execute(TOKEN, 0.4 ether, _fCall(_goodArgs())), _ids(8, spec))) >> 160 != 0, "op");
+        check(
+            _validate(_op(key, spec, _execute(TOKEN, 0.4 ether, _fCall(_goodArgs())), _ids(8, spec))) >> 160 != 0, "op"
+        );
         check(_validate(_op(key, spec, _execute(R1, 0.004 ether, ""), _ids(2, spec))) & 1 == 0, "transfer");
         SessionLib.SessionState memory state = skv.sessionState(address(account), spec);
         check(state.status == SessionLib.Status.Active, "status");
@@ -437,7 +442,9 @@ contract SessionKeyValidatorTest {
         _validate(_op(key, spec, badExec, ids));
         bytes memory other = abi.encodeWithSelector(0x12345678, bytes32(0), abi.encodePacked(R1, uint256(1)));
         VM.expectRevert(
-            abi.encodeWithSelector(SessionKeyValidator.InvalidTopLevelSelector.selector, bytes4(0x12345678), bytes4(0xe9ae5c53))
+            abi.encodeWithSelector(
+                SessionKeyValidator.InvalidTopLevelSelector.selector, bytes4(0x12345678), bytes4(0xe9ae5c53)
+            )
         );
         _validate(_op(key, spec, other, ids));
         bytes memory badOffset = _execute(R1, 1, "");
@@ -447,7 +454,8 @@ contract SessionKeyValidatorTest {
         VM.expectRevert(abi.encodeWithSelector(SessionKeyValidator.DecodingError.selector));
         _validate(_op(key, spec, abi.encodeWithSelector(0xe9ae5c53, bytes32(0), abi.encodePacked(R1)), ids));
         // Try mode (exec type 0x01) is allowed.
-        bytes memory tryMode = abi.encodeWithSelector(0xe9ae5c53, bytes32(uint256(1) << 240), abi.encodePacked(R1, uint256(1)));
+        bytes memory tryMode =
+            abi.encodeWithSelector(0xe9ae5c53, bytes32(uint256(1) << 240), abi.encodePacked(R1, uint256(1)));
         check(_validate(_op(key, spec, tryMode, ids)) & 1 == 0, "try mode refused");
     }
 
@@ -481,7 +489,9 @@ contract SessionKeyValidatorTest {
         }
         VM.expectRevert(abi.encodeWithSelector(SessionKeyValidator.InvalidDataLength.selector, 100, 132));
         _validate(_op(key, spec, _execute(TOKEN, 0, short), ids));
-        VM.expectRevert(abi.encodeWithSelector(SessionKeyValidator.CallPolicyViolated.selector, TOKEN, bytes4(0xa9059cbb)));
+        VM.expectRevert(
+            abi.encodeWithSelector(SessionKeyValidator.CallPolicyViolated.selector, TOKEN, bytes4(0xa9059cbb))
+        );
         _validate(_op(key, spec, _execute(TOKEN, 0, abi.encodeWithSelector(0xa9059cbb, R1, 1)), ids));
         VM.expectRevert(abi.encodeWithSelector(SessionKeyValidator.MaxValueExceeded.selector, 1.1 ether, 1 ether));
         _validate(_op(key, spec, _execute(TOKEN, 1.1 ether, _fCall(good)), ids));
