@@ -41,14 +41,19 @@ from sso_signer.sso import (
 )
 from sso_signer.sso._session_spec import ERC4337_SESSION_SPEC_TYPE
 
-VECTORS = pathlib.Path("/work/shared/vectors/sso-sessions.json")
+# ../shared beside the repository (as CI lays it out), else the shared checkout of this machine.
+CANDIDATES = (
+    pathlib.Path(__file__).resolve().parents[3] / "shared" / "vectors" / "sso-sessions.json",
+    pathlib.Path("/work/shared/vectors/sso-sessions.json"),
+)
 
 
 @pytest.fixture(scope="module")
 def vectors() -> dict[str, Any]:
-    if not VECTORS.exists():
-        pytest.skip(f"shared vector file {VECTORS} not present on this machine")
-    data: dict[str, Any] = json.loads(VECTORS.read_text())
+    path = next((p for p in CANDIDATES if p.exists()), None)
+    if path is None:
+        pytest.skip(f"shared vector file sso-sessions.json not found at {[str(p) for p in CANDIDATES]}")
+    data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 
