@@ -90,6 +90,7 @@ class Case:
     revoked: bool = False
     fee_limit: UsageLimit | None = None
     constraint: int | None = field(default=None)
+    sdk_ids: bool = False  # send [fee, 0] as the official SDKs do, instead of the ids the call needs
 
 
 TRANSFER = SessionCall(R1, 100)
@@ -131,6 +132,9 @@ CASES = [
     Case("expired session", TRANSFER, "Expired", later=2 * 86_400, fee_limit=UsageLimit.lifetime(10**18)),
     Case("expired session, periodic fee limit", TRANSFER, "EmptyTimeRange", later=2 * 86_400),
     Case("revoked session", TRANSFER, "SessionNotActive", revoked=True),
+    # The official SDKs' two period ids: the validator reads past them for the constraints.
+    Case("two period ids with constraints", GOOD_CALL, "Panic", sdk_ids=True),
+    Case("two period ids for a transfer", TRANSFER, None, sdk_ids=True),
     Case(
         "fee limit exhausted",
         SessionCall(R1, 1),
@@ -210,12 +214,17 @@ def _send_from_account(stack: Stack, data: bytes) -> None:
     assert receipt.status == 1
 
 
+def _ids(spec: SessionSpec, call: SessionCall, now: int, sdk_ids: bool) -> tuple[int, ...]:
+    ids = period_ids(spec, call, now)
+    return (ids[0], 0) if sdk_ids else ids
+
+
 def _user_op(
-    stack: Stack, key: LocalAccount, spec: SessionSpec, call: SessionCall, now: int
+    stack: Stack, key: LocalAccount, spec: SessionSpec, call: SessionCall, now: int, sdk_ids: bool = False
 ) -> tuple[Any, ...]:
     signed = Account.unsafe_sign_hash(OP_HASH, key.key)
     ecdsa = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
-    signature = encode_session_signature(stack.validator, ecdsa, spec, period_ids(spec, call, now))[20:]
+    signature = encode_session_signature(stack.validator, ecdsa, spec, _ids(spec, call, now, sdk_ids))[20:]
     gas_limits = (300_000 << 128 | 100_000).to_bytes(32, "big")
     gas_fees = (PRICE << 128 | PRICE).to_bytes(32, "big")
     return (
@@ -232,9 +241,10 @@ def _user_op(
 
 
 def _chain_verdict(
-    stack: Stack, key: LocalAccount, spec: SessionSpec, call: SessionCall, now: int
+    stack: Stack, key: LocalAccount, spec: SessionSpec, call: SessionCall, now: int, sdk_ids: bool
 ) -> str | None:
-    data = stack.skv.encode_call("validateUserOp", _user_op(stack, key, spec, call, now), OP_HASH)
+    op = _user_op(stack, key, spec, call, now, sdk_ids)
+    data = stack.skv.encode_call("validateUserOp", op, OP_HASH)
     try:
         (validation,) = stack.skv.decode_output(
             "validateUserOp",
@@ -281,9 +291,10 @@ def test_offline_check_and_contract_agree(stack: Stack, case: Case) -> None:
         now = start + case.later
         if case.later:
             _set_time(node, now)
-        offline = check_call(spec, case.call, now, usage, fee=fee)
+        ids = _ids(spec, case.call, now, case.sdk_ids)
+        offline = check_call(spec, case.call, now, usage, fee=fee, ids=ids)
         # eth_call runs in the next block, a second or so later: no case sits on a period boundary.
-        onchain = _chain_verdict(stack, key, spec, case.call, now)
+        onchain = _chain_verdict(stack, key, spec, case.call, now, case.sdk_ids)
         assert offline.rule == case.rule, offline
         assert onchain == case.rule
         assert offline.expired == (now > spec.expires_at)
