@@ -34,6 +34,7 @@ __all__ = [
     "InvalidErc4337Signature",
     "InvalidFatSignature",
     "InvalidInitData",
+    "InvalidSessionSpec",
     "InvalidSignatureComponent",
     "InvalidTypedData",
     "InvalidUniqueId",
@@ -109,6 +110,19 @@ class InvalidUniqueId(SsoEncodingError):
 
 class InvalidInitData(SsoEncodingError):
     """Validator init data does not decode as ``abi.encode(bytes, bytes32[2], string)``."""
+
+
+class InvalidSessionSpec(SsoEncodingError):
+    """A session spec value the session validator would refuse or mishandle (e.g. unlimited fees, an allowance
+    period below 2 seconds, an out-of-range integer).
+
+    Attributes:
+        field: The offending field of the part being built (``"period"``, ``"fee_limit"``, ``"signer"``...).
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidTypedData(SsoEncodingError):

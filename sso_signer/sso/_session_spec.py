@@ -1,0 +1,870 @@
+"""Session keys, ERC-4337 generation, without I/O: the SessionSpec, its bytes, and the validator's rules.
+
+A session lets a secp256k1 key (e.g. a backend's) act for a smart account within a :class:`SessionSpec` the
+account approved once with its passkey. The validator stores only ``keccak256(abi.encode(spec))``; every
+session userOp carries the full spec in its signature. This module builds specs (validated at construction),
+encodes them byte-for-byte as the official ZKsync SSO contracts do, builds the ``createSession`` /
+``revokeKey(s)`` / view calldata, the session signature and nonce key, the period ids a call needs, and
+:func:`check_call`, which applies the validator's rules to a call offline and names the rule it would break
+(the contract's error name).
+
+See ``docs/sessions.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
+from eth_utils.crypto import keccak
+
+from sso_signer.sso._errors import InvalidSessionSpec, SsoEncodingError
+from sso_signer.sso._signature import checksum_address
+
+__all__ = [
+    "CREATE_SESSION_SELECTOR",
+    "ERC4337_SESSION_SPEC_TYPE",
+    "EXECUTE_SELECTOR",
+    "REVOKE_KEYS_SELECTOR",
+    "REVOKE_KEY_SELECTOR",
+    "SESSION_STATE_SELECTOR",
+    "SESSION_STATE_TYPE",
+    "SESSION_STATUS_SELECTOR",
+    "CallPolicy",
+    "Condition",
+    "Constraint",
+    "LimitState",
+    "LimitType",
+    "SessionCall",
+    "SessionSpec",
+    "SessionState",
+    "SessionStatus",
+    "SessionUsage",
+    "SessionVerdict",
+    "TransferPolicy",
+    "UsageLimit",
+    "check_call",
+    "create_session_calldata",
+    "create_session_execute_calldata",
+    "encode_session_signature",
+    "period_ids",
+    "revoke_key_calldata",
+    "revoke_keys_calldata",
+    "session_nonce_key",
+    "session_proof_digest",
+    "session_state_calldata",
+    "session_status_calldata",
+]
+
+_U256 = 2**256
+_U48 = 2**48
+_U64 = 2**64
+_LIMIT = "(uint8,uint256,uint48)"
+_CONSTRAINT = f"(uint8,uint64,bytes32,{_LIMIT})"
+_CALL = f"(address,bytes4,uint256,{_LIMIT},{_CONSTRAINT}[])"
+_TRANSFER = f"(address,uint256,{_LIMIT})"
+
+#: Canonical ABI type of the ERC-4337 ``SessionSpec`` (Era spells ``uint48`` as ``uint256``: same bytes).
+ERC4337_SESSION_SPEC_TYPE = f"(address,uint48,{_LIMIT},{_CALL}[],{_TRANSFER}[])"
+_LIMIT_STATE = "(uint256,address,bytes4,uint256)"
+#: ABI type of ``SessionState`` (the return value of ``sessionState``).
+SESSION_STATE_TYPE = f"(uint8,uint256,{_LIMIT_STATE}[],{_LIMIT_STATE}[],{_LIMIT_STATE}[])"
+CREATE_SESSION_SELECTOR = bytes.fromhex("054608e9")
+REVOKE_KEY_SELECTOR = bytes.fromhex("572f2210")
+REVOKE_KEYS_SELECTOR = bytes.fromhex("3ec59279")
+SESSION_STATUS_SELECTOR = bytes.fromhex("59130708")
+SESSION_STATE_SELECTOR = bytes.fromhex("66740450")
+#: ERC-7579 ``execute(bytes32,bytes)``: the only top-level call a session userOp may make.
+EXECUTE_SELECTOR = bytes.fromhex("e9ae5c53")
+#: Seconds a new session must still live, at least, when ``createSession`` runs.
+MIN_SESSION_LIFETIME = 60
+_SINGLE_MODE = bytes(32)
+
+
+class LimitType(enum.IntEnum):
+    """How a :class:`UsageLimit` counts (values are the wire ``uint8``)."""
+
+    UNLIMITED = 0
+    LIFETIME = 1
+    ALLOWANCE = 2
+
+
+class Condition(enum.IntEnum):
+    """How a :class:`Constraint` compares an argument word with its ``ref_value`` (unsigned 256-bit)."""
+
+    UNCONSTRAINED = 0
+    EQUAL = 1
+    GREATER = 2
+    LESS = 3
+    GREATER_OR_EQUAL = 4
+    LESS_OR_EQUAL = 5
+    NOT_EQUAL = 6
+
+    def holds(self, param: int, ref_value: int) -> bool:
+        """Whether ``param`` satisfies this condition against ``ref_value``.
+
+        Args:
+            param: The call's argument word, as an unsigned integer.
+            ref_value: The constraint's reference word, as an unsigned integer.
+
+        Returns:
+            ``True`` when the contract would accept the word.
+        """
+        return {
+            Condition.UNCONSTRAINED: True,
+            Condition.EQUAL: param == ref_value,
+            Condition.GREATER: param > ref_value,
+            Condition.LESS: param < ref_value,
+            Condition.GREATER_OR_EQUAL: param >= ref_value,
+            Condition.LESS_OR_EQUAL: param <= ref_value,
+            Condition.NOT_EQUAL: param != ref_value,
+        }[self]
+
+
+class SessionStatus(enum.IntEnum):
+    """``sessionStatus(account, hash)``; expiry is not a status (an expired session reads ``ACTIVE``)."""
+
+    NOT_INITIALIZED = 0
+    ACTIVE = 1
+    CLOSED = 2
+
+
+def _uint(value: object, bits: int, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**bits:
+        raise InvalidSessionSpec(f"{name}: expected an integer in [0, 2**{bits}), got {value!r}", field=name)
+    return value
+
+
+def _address(value: object, name: str) -> str:
+    try:
+        return checksum_address(value, field=name)  # type: ignore[arg-type]
+    except SsoEncodingError as exc:
+        raise InvalidSessionSpec(str(exc), field=name) from exc
+
+
+def _selector(value: object, name: str) -> bytes:
+    if isinstance(value, str) and value.startswith("0x"):
+        with contextlib.suppress(ValueError):
+            value = bytes.fromhex(value[2:])
+    if not isinstance(value, bytes) or len(value) != 4:
+        raise InvalidSessionSpec(
+            f"{name}: expected 4 bytes (or 0x + 8 hex digits), got {value!r}", field=name
+        )
+    return bytes(value)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLimit:
+    """A cap on a cumulative amount (fees, value, or a constrained argument's sum).
+
+    Build with :meth:`unlimited`, :meth:`lifetime` or :meth:`allowance`. An ``ALLOWANCE`` period below 2
+    seconds is refused: period 0 makes the validator panic, and period 1 lets a userOp with period id 0
+    validate with no expiry on the official ERC-4337 contract (the session outlives ``expiresAt``).
+
+    Attributes:
+        limit_type: How the amount is counted.
+        limit: The cap (ignored, and must be 0, for ``UNLIMITED``).
+        period: Seconds per allowance period (``ALLOWANCE`` only; 0 otherwise).
+    """
+
+    limit_type: LimitType
+    limit: int = 0
+    period: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.limit_type, LimitType):
+            raise InvalidSessionSpec(
+                f"limit_type: expected a LimitType, got {self.limit_type!r}", field="limit_type"
+            )
+        _uint(self.limit, 256, "limit")
+        _uint(self.period, 48, "period")
+        if self.limit_type is LimitType.ALLOWANCE:
+            if self.period < 2:
+                raise InvalidSessionSpec(
+                    f"period: an allowance period must be at least 2 seconds, got {self.period} "
+                    "(0 panics in the validator; 1 lets the session outlive its expiry)",
+                    field="period",
+                )
+        elif self.period != 0:
+            raise InvalidSessionSpec(
+                f"period: only an allowance has a period, got {self.period}", field="period"
+            )
+        if self.limit_type is LimitType.UNLIMITED and self.limit != 0:
+            raise InvalidSessionSpec(f"limit: an unlimited limit has no cap, got {self.limit}", field="limit")
+
+    @classmethod
+    def unlimited(cls) -> UsageLimit:
+        """No cap."""
+        return cls(LimitType.UNLIMITED)
+
+    @classmethod
+    def lifetime(cls, limit: int) -> UsageLimit:
+        """At most ``limit`` over the whole session."""
+        return cls(LimitType.LIFETIME, limit)
+
+    @classmethod
+    def allowance(cls, limit: int, period: int) -> UsageLimit:
+        """At most ``limit`` per period of ``period`` seconds (periods are ``floor(t / period)``)."""
+        return cls(LimitType.ALLOWANCE, limit, period)
+
+    def period_id(self, timestamp: int) -> int:
+        """The period id this limit needs in a userOp included at ``timestamp`` (0 unless ``ALLOWANCE``)."""
+        return timestamp // self.period if self.limit_type is LimitType.ALLOWANCE else 0
+
+    def _abi(self) -> tuple[int, int, int]:
+        return (int(self.limit_type), self.limit, self.period)
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """A condition on one static argument of a call, optionally with a limit on the sum of its values.
+
+    Attributes:
+        condition: The comparison with ``ref_value``.
+        index: The argument index (not a byte offset): the word at ``calldata[4 + 32*index : 36 + 32*index]``.
+        ref_value: The reference word, as an unsigned integer (an address or amount).
+        limit: A cap on the sum of this argument's values (e.g. an ERC-20 amount).
+    """
+
+    condition: Condition
+    index: int
+    ref_value: int = 0
+    limit: UsageLimit = field(default_factory=UsageLimit.unlimited)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.condition, Condition):
+            raise InvalidSessionSpec(
+                f"condition: expected a Condition, got {self.condition!r}", field="condition"
+            )
+        _uint(self.index, 64, "index")
+        _uint(self.ref_value, 256, "ref_value")
+
+    def _abi(self) -> tuple[Any, ...]:
+        return (int(self.condition), self.index, self.ref_value.to_bytes(32, "big"), self.limit._abi())
+
+
+@dataclass(frozen=True, slots=True)
+class CallPolicy:
+    """Calls (calldata of 4 bytes or more) the session may make to ``target`` with ``selector``.
+
+    Attributes:
+        target: The contract called.
+        selector: The function selector (4 bytes).
+        max_value_per_use: The most wei one call may send.
+        value_limit: A cap on the wei all such calls send.
+        constraints: Argument conditions, all checked, in order.
+    """
+
+    target: str
+    selector: bytes
+    max_value_per_use: int = 0
+    value_limit: UsageLimit = field(default_factory=UsageLimit.unlimited)
+    constraints: tuple[Constraint, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target", _address(self.target, "target"))
+        object.__setattr__(self, "selector", _selector(self.selector, "selector"))
+        _uint(self.max_value_per_use, 256, "max_value_per_use")
+        object.__setattr__(self, "constraints", tuple(self.constraints))
+
+    def _abi(self) -> tuple[Any, ...]:
+        return (
+            self.target,
+            self.selector,
+            self.max_value_per_use,
+            self.value_limit._abi(),
+            [c._abi() for c in self.constraints],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TransferPolicy:
+    """Plain value transfers (empty calldata) the session may make to ``target``.
+
+    Attributes:
+        target: The recipient.
+        max_value_per_use: The most wei one transfer may send.
+        value_limit: A cap on the wei all transfers to ``target`` send.
+    """
+
+    target: str
+    max_value_per_use: int
+    value_limit: UsageLimit = field(default_factory=UsageLimit.unlimited)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target", _address(self.target, "target"))
+        _uint(self.max_value_per_use, 256, "max_value_per_use")
+
+    def _abi(self) -> tuple[Any, ...]:
+        return (self.target, self.max_value_per_use, self.value_limit._abi())
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSpec:
+    """What a session key may do for an account, and until when.
+
+    Attributes:
+        signer: The session key's address; a validator accepts each signer for one session only, ever.
+        expires_at: Unix seconds after which the session is refused.
+        fee_limit: A cap on the fees the session's userOps may cost (never ``UNLIMITED``).
+        call_policies: Allowed contract calls; the first matching ``(target, selector)`` applies.
+        transfer_policies: Allowed transfers; the first matching ``target`` applies.
+
+    Raises:
+        InvalidSessionSpec: At construction, naming the field, for any value the validator would refuse or
+            mishandle (unlimited fees, an allowance period below 2, an out-of-range integer, a bad address).
+    """
+
+    signer: str
+    expires_at: int
+    fee_limit: UsageLimit
+    call_policies: tuple[CallPolicy, ...] = ()
+    transfer_policies: tuple[TransferPolicy, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "signer", _address(self.signer, "signer"))
+        if int(self.signer, 16) == 0:
+            raise InvalidSessionSpec("signer: the zero address cannot sign (ZeroSigner)", field="signer")
+        _uint(self.expires_at, 48, "expires_at")
+        if not isinstance(self.fee_limit, UsageLimit) or self.fee_limit.limit_type is LimitType.UNLIMITED:
+            raise InvalidSessionSpec("fee_limit: fees must be limited (UnlimitedFees)", field="fee_limit")
+        object.__setattr__(self, "call_policies", tuple(self.call_policies))
+        object.__setattr__(self, "transfer_policies", tuple(self.transfer_policies))
+        for i, policy in enumerate(self.call_policies):
+            if not isinstance(policy, CallPolicy):
+                raise InvalidSessionSpec(
+                    f"call_policies[{i}]: expected a CallPolicy", field=f"call_policies[{i}]"
+                )
+        for i, transfer in enumerate(self.transfer_policies):
+            if not isinstance(transfer, TransferPolicy):
+                raise InvalidSessionSpec(
+                    f"transfer_policies[{i}]: expected a TransferPolicy", field=f"transfer_policies[{i}]"
+                )
+
+    def _abi(self) -> tuple[Any, ...]:
+        return (
+            self.signer,
+            self.expires_at,
+            self.fee_limit._abi(),
+            [p._abi() for p in self.call_policies],
+            [t._abi() for t in self.transfer_policies],
+        )
+
+    def encode(self) -> bytes:
+        """``abi.encode(spec)``: one dynamic tuple, so the bytes start with the offset word ``0x20``."""
+        return abi_encode([ERC4337_SESSION_SPEC_TYPE], [self._abi()])
+
+    @classmethod
+    def decode(cls, data: bytes) -> SessionSpec:
+        """Read ``abi.encode(spec)`` (e.g. the data of a ``SessionCreated`` log) back into a spec.
+
+        Args:
+            data: The encoding, starting with its ``0x20`` offset word.
+
+        Returns:
+            The spec; ``decode(spec.encode()) == spec``.
+
+        Raises:
+            SsoEncodingError: If the bytes are not a canonical encoding of one spec.
+            InvalidSessionSpec: If the spec holds a value this builder refuses (an allowance period below 2,
+                unlimited fees), which the official contracts accept.
+        """
+        try:
+            (value,) = abi_decode([ERC4337_SESSION_SPEC_TYPE], bytes(data), strict=True)
+        except (DecodingError, ValueError, TypeError, OverflowError, IndexError) as exc:
+            raise SsoEncodingError(f"not an ABI-encoded SessionSpec: {exc}") from exc
+        spec = _spec_from_abi(value)
+        if spec.encode() != bytes(data):
+            raise SsoEncodingError("not the canonical encoding of a SessionSpec")
+        return spec
+
+    @property
+    def session_hash(self) -> bytes:
+        """``keccak256(abi.encode(spec))``: the session's id on chain (same value in both generations)."""
+        return keccak(self.encode())
+
+    @property
+    def nonce_key(self) -> int:
+        """The userOp nonce key of this session: the signer address as a 192-bit integer."""
+        return session_nonce_key(self.signer)
+
+    def call_policy(self, target: str, selector: bytes) -> tuple[int, CallPolicy] | None:
+        """The first call policy for ``(target, selector)`` and its position, as the validator matches it."""
+        target = checksum_address(target, field="target")
+        for i, policy in enumerate(self.call_policies):
+            if policy.target == target and policy.selector == selector:
+                return i, policy
+        return None
+
+    def transfer_policy(self, target: str) -> TransferPolicy | None:
+        """The first transfer policy for ``target``, as the validator matches it."""
+        target = checksum_address(target, field="target")
+        return next((t for t in self.transfer_policies if t.target == target), None)
+
+
+def _limit_from_abi(raw: tuple[int, int, int]) -> UsageLimit:
+    try:
+        return UsageLimit(LimitType(raw[0]), raw[1], raw[2])
+    except ValueError as exc:
+        if isinstance(exc, InvalidSessionSpec):
+            raise
+        raise InvalidSessionSpec(f"limit_type: unknown value {raw[0]}", field="limit_type") from exc
+
+
+def _spec_from_abi(value: tuple[Any, ...]) -> SessionSpec:
+    signer, expires_at, fee, calls, transfers = value
+    try:
+        return SessionSpec(
+            signer,
+            expires_at,
+            _limit_from_abi(fee),
+            tuple(
+                CallPolicy(
+                    c[0],
+                    bytes(c[1]),
+                    c[2],
+                    _limit_from_abi(c[3]),
+                    tuple(
+                        Constraint(Condition(k[0]), k[1], int.from_bytes(k[2], "big"), _limit_from_abi(k[3]))
+                        for k in c[4]
+                    ),
+                )
+                for c in calls
+            ),
+            tuple(TransferPolicy(t[0], t[1], _limit_from_abi(t[2])) for t in transfers),
+        )
+    except ValueError as exc:
+        if isinstance(exc, InvalidSessionSpec):
+            raise
+        raise InvalidSessionSpec(f"condition: unknown value ({exc})", field="condition") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """What is left of one limit, as ``sessionState`` reports it.
+
+    Attributes:
+        remaining: What is left (``2**256 - 1`` when unlimited; periodic limits in the current period of
+            the block the view ran in).
+        target: The policy's target.
+        selector: The call policy's selector (``b"\\x00" * 4`` for a transfer policy).
+        index: For a constraint, its argument index; 0 otherwise.
+    """
+
+    remaining: int
+    target: str
+    selector: bytes
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """The answer of ``sessionState(account, spec)``.
+
+    Attributes:
+        status: The session's status for the account.
+        fees_remaining: What is left of the fee limit.
+        transfer_value: One entry per transfer policy, in order.
+        call_value: One entry per call policy, in order.
+        call_params: One entry per constraint with a limit (unlimited ones are left out), in policy order.
+    """
+
+    status: SessionStatus
+    fees_remaining: int
+    transfer_value: tuple[LimitState, ...]
+    call_value: tuple[LimitState, ...]
+    call_params: tuple[LimitState, ...]
+
+    @classmethod
+    def decode(cls, data: bytes) -> SessionState:
+        """Decode the return data of ``sessionState``.
+
+        Args:
+            data: The ABI-encoded ``SessionState``.
+
+        Returns:
+            The state.
+
+        Raises:
+            SsoEncodingError: If the bytes do not decode as a ``SessionState``.
+        """
+        try:
+            ((status, fees, transfers, calls, params),) = abi_decode([SESSION_STATE_TYPE], bytes(data))
+            return cls(
+                SessionStatus(status),
+                fees,
+                *(
+                    tuple(
+                        LimitState(e[0], checksum_address(e[1], field="target"), bytes(e[2]), e[3])
+                        for e in entries
+                    )
+                    for entries in (transfers, calls, params)
+                ),
+            )
+        except (DecodingError, ValueError, TypeError, OverflowError, IndexError) as exc:
+            raise SsoEncodingError(f"not an ABI-encoded SessionState: {exc}") from exc
+
+
+def session_nonce_key(signer: str) -> int:
+    """``uint192(uint160(signer))``: the EntryPoint nonce key (lane) of a session.
+
+    Args:
+        signer: The session key's address.
+
+    Returns:
+        The key; the userOp nonce is ``key << 64 | sequence``.
+
+    Raises:
+        MalformedAddress: If ``signer`` is not an address.
+    """
+    return int(checksum_address(signer, field="signer"), 16)
+
+
+def session_proof_digest(session_hash: bytes, account: str) -> bytes:
+    """``keccak256(abi.encode(sessionHash, account))``: what the session key signs (raw, no EIP-191 prefix) to
+    prove at creation that the account's new session is its own.
+
+    Args:
+        session_hash: :attr:`SessionSpec.session_hash`.
+        account: The smart account that creates the session.
+
+    Returns:
+        The 32-byte digest.
+
+    Raises:
+        MalformedAddress: If ``account`` is not an address.
+    """
+    return keccak(
+        abi_encode(["bytes32", "address"], [session_hash, checksum_address(account, field="account")])
+    )
+
+
+def create_session_calldata(spec: SessionSpec, proof: bytes) -> bytes:
+    """``createSession(spec, proof)`` calldata, sent by the account to the validator.
+
+    Args:
+        spec: The session.
+        proof: The session key's 65-byte ``r ‖ s ‖ v`` signature of :func:`session_proof_digest`.
+
+    Returns:
+        The calldata.
+    """
+    return CREATE_SESSION_SELECTOR + abi_encode([ERC4337_SESSION_SPEC_TYPE, "bytes"], [spec._abi(), proof])
+
+
+def _execute_single(target: str, value: int, data: bytes) -> bytes:
+    execution = bytes.fromhex(checksum_address(target, field="target")[2:]) + value.to_bytes(32, "big") + data
+    return EXECUTE_SELECTOR + abi_encode(["bytes32", "bytes"], [_SINGLE_MODE, execution])
+
+
+def create_session_execute_calldata(validator: str, spec: SessionSpec, proof: bytes) -> bytes:
+    """The account's ``execute(single, validator ‖ 0 ‖ createSession(spec, proof))`` userOp callData.
+
+    Args:
+        validator: The SessionKeyValidator address.
+        spec: The session.
+        proof: See :func:`create_session_calldata`.
+
+    Returns:
+        The userOp ``callData`` (to be signed by the account's passkey).
+    """
+    return _execute_single(validator, 0, create_session_calldata(spec, proof))
+
+
+def revoke_key_calldata(session_hash: bytes) -> bytes:
+    """``revokeKey(sessionHash)`` calldata (sent by the account; the session must be active)."""
+    return REVOKE_KEY_SELECTOR + abi_encode(["bytes32"], [session_hash])
+
+
+def revoke_keys_calldata(session_hashes: Sequence[bytes]) -> bytes:
+    """``revokeKeys(sessionHashes)`` calldata; one inactive session reverts the whole call."""
+    return REVOKE_KEYS_SELECTOR + abi_encode(["bytes32[]"], [list(session_hashes)])
+
+
+def session_status_calldata(account: str, session_hash: bytes) -> bytes:
+    """``sessionStatus(account, sessionHash)`` calldata (returns a :class:`SessionStatus`)."""
+    return SESSION_STATUS_SELECTOR + abi_encode(
+        ["address", "bytes32"], [checksum_address(account, field="account"), session_hash]
+    )
+
+
+def session_state_calldata(account: str, spec: SessionSpec) -> bytes:
+    """``sessionState(account, spec)`` calldata (remaining limits in the current period)."""
+    return SESSION_STATE_SELECTOR + abi_encode(
+        ["address", ERC4337_SESSION_SPEC_TYPE], [checksum_address(account, field="account"), spec._abi()]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCall:
+    """The one call a session userOp makes: ``execute(single, target ‖ value ‖ data)``.
+
+    Attributes:
+        target: The called contract or transfer recipient.
+        value: Wei sent.
+        data: Calldata; empty for a transfer.
+    """
+
+    target: str
+    value: int = 0
+    data: bytes = b""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target", checksum_address(self.target, field="target"))
+        if not isinstance(self.value, int) or not 0 <= self.value < _U256:
+            raise SsoEncodingError(f"value: expected a uint256, got {self.value!r}")
+        object.__setattr__(self, "data", bytes(self.data))
+
+    @property
+    def call_data(self) -> bytes:
+        """The userOp ``callData``: ERC-7579 ``execute`` with the single-call, revert-on-failure mode."""
+        return _execute_single(self.target, self.value, self.data)
+
+
+def period_ids(spec: SessionSpec, call: SessionCall, timestamp: int) -> tuple[int, ...]:
+    """The period ids a session userOp for ``call`` needs when included at ``timestamp``.
+
+    One id per limit the call touches: the fee limit, the matched policy's value limit, then every
+    constraint of the matched call policy (``floor(timestamp / period)`` for an allowance, 0 otherwise).
+    The official SDKs always send two, which fails every policy with constraints; this sends the right
+    number. A call no policy matches gets two (the validator refuses it by name anyway).
+
+    Args:
+        spec: The session.
+        call: The call.
+        timestamp: The expected inclusion time (avoid the last seconds of a period: the userOp is only valid
+            within it).
+
+    Returns:
+        The ids, in the validator's order.
+    """
+    fee = spec.fee_limit.period_id(timestamp)
+    if len(call.data) >= 4:
+        found = spec.call_policy(call.target, call.data[:4])
+        if found is None:
+            return (fee, 0)
+        policy = found[1]
+        return (
+            fee,
+            policy.value_limit.period_id(timestamp),
+            *(c.limit.period_id(timestamp) for c in policy.constraints),
+        )
+    transfer = spec.transfer_policy(call.target)
+    return (fee, transfer.value_limit.period_id(timestamp) if transfer is not None else 0)
+
+
+def encode_session_signature(
+    validator: str, ecdsa_signature: bytes, spec: SessionSpec, period_ids: Sequence[int]
+) -> bytes:
+    """A session userOp signature: ``validator ‖ abi.encode(bytes sig, SessionSpec spec, uint48[] ids)``.
+
+    Args:
+        validator: The SessionKeyValidator address (the account picks the validator from these 20 bytes).
+        ecdsa_signature: The session key's 65-byte ``r ‖ s ‖ v`` over the raw userOpHash; 65 zero bytes make
+            the stub used for gas estimation.
+        spec: The session.
+        period_ids: From :func:`period_ids`.
+
+    Returns:
+        The signature bytes.
+
+    Raises:
+        SsoEncodingError: If the signature is not 65 bytes or a period id is not a uint48.
+    """
+    if len(ecdsa_signature) != 65:
+        raise SsoEncodingError(f"ecdsa_signature: expected 65 bytes, got {len(ecdsa_signature)}")
+    ids = list(period_ids)
+    if any(not isinstance(i, int) or not 0 <= i < _U48 for i in ids):
+        raise SsoEncodingError(f"period_ids: expected uint48 values, got {ids!r}")
+    head = bytes.fromhex(checksum_address(validator, field="validator")[2:])
+    return head + abi_encode(
+        ["bytes", ERC4337_SESSION_SPEC_TYPE, "uint48[]"], [ecdsa_signature, spec._abi(), ids]
+    )
+
+
+# ------------------------------------------------------------------------------------------ offline checks
+
+#: The usage counter a limit writes: ``("fee",)``, ``("transfer", target)``, ``("call", target, selector)`` or
+#: ``("param", target, selector, constraint position)``.
+TrackerKey = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUsage:
+    """What a session has used so far for one account, as the validator's trackers hold it.
+
+    Attributes:
+        status: The session's status for the account.
+        lifetime: Used amount per tracker (lifetime limits).
+        allowance: Used amount per ``(tracker, period id)`` (allowance limits).
+    """
+
+    status: SessionStatus = SessionStatus.ACTIVE
+    lifetime: Mapping[TrackerKey, int] = field(default_factory=dict)
+    allowance: Mapping[tuple[TrackerKey, int], int] = field(default_factory=dict)
+
+    def used(self, limit: UsageLimit, key: TrackerKey, period_id: int) -> int:
+        """The amount already counted against ``limit`` (0 for an unlimited one)."""
+        if limit.limit_type is LimitType.LIFETIME:
+            return self.lifetime.get(key, 0)
+        if limit.limit_type is LimitType.ALLOWANCE:
+            return self.allowance.get((key, period_id), 0)
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionVerdict:
+    """What the validator (and the EntryPoint's time check) would do with a session call.
+
+    Attributes:
+        rule: ``None`` when accepted, else the contract's error name (``"MaxValueExceeded"``,
+            ``"ConditionViolated"``...) or ``"Expired"`` (EntryPoint ``AA22``: outside the validity window).
+        args: The error's arguments, as the contract reverts with them.
+        constraint: For constraint rules, the position of the constraint in its policy.
+        valid_after: The start of the validity window (when accepted).
+        valid_until: The end of the validity window (when accepted).
+        usage: The usage after the call (when accepted), for checking a sequence of calls.
+        expired: Refused because the session's ``expiresAt`` has passed (``rule`` is then ``"Expired"`` or,
+            when a periodic limit's window lies after the expiry, ``"EmptyTimeRange"``).
+    """
+
+    rule: str | None
+    args: tuple[Any, ...] = ()
+    constraint: int | None = None
+    valid_after: int = 0
+    valid_until: int = 0
+    usage: SessionUsage | None = None
+    expired: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the call would be accepted."""
+        return self.rule is None
+
+
+class _Refused(Exception):
+    def __init__(self, rule: str, *args: Any, constraint: int | None = None) -> None:
+        super().__init__(rule)
+        self.rule = rule
+        self.args_ = args
+        self.constraint = constraint
+
+
+class _Run:
+    """The validator's running state for one call: the window and the usage written so far."""
+
+    def __init__(self, usage: SessionUsage, ids: Sequence[int], expires_at: int) -> None:
+        self.lifetime = dict(usage.lifetime)
+        self.allowance = dict(usage.allowance)
+        self.ids = ids
+        self.valid_after = 0
+        self.valid_until = expires_at
+
+    def period_id(self, position: int) -> int:
+        if position >= len(self.ids):
+            raise _Refused("Panic", 0x32)  # the contract reads periodIds out of bounds
+        return self.ids[position]
+
+    def charge(
+        self, limit: UsageLimit, key: TrackerKey, amount: int, position: int, constraint: int | None = None
+    ) -> None:
+        period_id = self.period_id(position)
+        if limit.limit_type is LimitType.LIFETIME:
+            used = self.lifetime.get(key, 0)
+            if used + amount > limit.limit:
+                raise _Refused("LifetimeUsageExceeded", used, limit.limit, constraint=constraint)
+            self.lifetime[key] = used + amount
+        elif limit.limit_type is LimitType.ALLOWANCE:
+            used = self.allowance.get((key, period_id), 0)
+            if used + amount > limit.limit:
+                raise _Refused("AllowanceExceeded", used, limit.limit, period_id, constraint=constraint)
+            self.allowance[(key, period_id)] = used + amount
+            start = period_id * limit.period
+            end = start + limit.period - 1
+            self.valid_after = max(self.valid_after, min(start, _U48 - 1))
+            self.valid_until = min(self.valid_until, end)
+            if self.valid_until == 0 or self.valid_after > self.valid_until:
+                raise _Refused("EmptyTimeRange")
+
+
+def check_call(
+    spec: SessionSpec,
+    call: SessionCall,
+    now: int,
+    usage: SessionUsage | None = None,
+    *,
+    fee: int | None = 0,
+    ids: Sequence[int] | None = None,
+) -> SessionVerdict:
+    """Apply the session validator's rules to ``call`` offline, in the contract's order.
+
+    Args:
+        spec: The session.
+        call: The call the session userOp makes.
+        now: The expected inclusion time (unix seconds).
+        usage: What the session has used (default: nothing, status active).
+        fee: The userOp's maximum fee in wei (gas limits × effective price cap); ``None`` when a paymaster
+            pays (the validator then counts no fee).
+        ids: The period ids to send (default: :func:`period_ids` at ``now``).
+
+    Returns:
+        A :class:`SessionVerdict`: ``rule`` is ``None`` when the validator would accept and ``now`` is within
+        the returned validity window, else the name of the first rule broken.
+    """
+    usage = usage if usage is not None else SessionUsage()
+    ids = tuple(ids) if ids is not None else period_ids(spec, call, now)
+    run = _Run(usage, ids, spec.expires_at)
+    try:
+        if usage.status is not SessionStatus.ACTIVE:
+            raise _Refused("SessionNotActive")
+        if len(call.data) >= 4:
+            _check_policy_call(spec, call, run)
+        else:
+            if call.data:
+                raise _Refused("InvalidDataLength", len(call.data), 0)
+            transfer = spec.transfer_policy(call.target)
+            if transfer is None:
+                raise _Refused("TransferPolicyViolated", call.target)
+            if call.value > transfer.max_value_per_use:
+                raise _Refused("MaxValueExceeded", call.value, transfer.max_value_per_use)
+            run.charge(transfer.value_limit, ("transfer", call.target), call.value, 1)
+        if fee is not None:
+            run.charge(spec.fee_limit, ("fee",), fee, 0)
+    except _Refused as refused:
+        expired = refused.rule == "EmptyTimeRange" and now > spec.expires_at
+        return SessionVerdict(refused.rule, refused.args_, refused.constraint, expired=expired)
+    if not run.valid_after <= now <= run.valid_until:
+        return SessionVerdict("Expired", (run.valid_after, run.valid_until), expired=now > spec.expires_at)
+    after = SessionUsage(usage.status, run.lifetime, run.allowance)
+    return SessionVerdict(None, valid_after=run.valid_after, valid_until=run.valid_until, usage=after)
+
+
+def _check_policy_call(spec: SessionSpec, call: SessionCall, run: _Run) -> None:
+    selector = call.data[:4]
+    found = spec.call_policy(call.target, selector)
+    if found is None:
+        raise _Refused("CallPolicyViolated", call.target, selector)
+    policy = found[1]
+    if call.value > policy.max_value_per_use:
+        raise _Refused("MaxValueExceeded", call.value, policy.max_value_per_use)
+    run.charge(policy.value_limit, ("call", call.target, selector), call.value, 1)
+    for i, constraint in enumerate(policy.constraints):
+        offset = 4 + 32 * constraint.index
+        if len(call.data) < offset + 32:
+            raise _Refused("InvalidDataLength", len(call.data), offset + 32, constraint=i)
+        param = int.from_bytes(call.data[offset : offset + 32], "big")
+        if not constraint.condition.holds(param, constraint.ref_value):
+            raise _Refused(
+                "ConditionViolated",
+                param.to_bytes(32, "big"),
+                constraint.ref_value.to_bytes(32, "big"),
+                int(constraint.condition),
+                constraint=i,
+            )
+        run.charge(constraint.limit, ("param", call.target, selector, i), param, 2 + i, constraint=i)
