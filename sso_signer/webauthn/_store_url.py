@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from sso_signer.webauthn._errors import StoreConfigurationError
-from sso_signer.webauthn._store import AsyncPasskeyStore, PasskeyStore
 from sso_signer.webauthn._store_postgres import AsyncPostgresStore, PostgresStore
 from sso_signer.webauthn._store_sqlite import AsyncSQLiteStore, SQLiteStore
 
@@ -40,7 +39,7 @@ def _parse(url: str) -> _Target:
     return _Target(False, url)  # a bare file path: SQLite, as before URLs
 
 
-def open_store(url: str, *, timeout: float = 10.0, max_connections: int = 10) -> PasskeyStore:
+def open_store(url: str, *, timeout: float = 10.0, max_connections: int = 10) -> SQLiteStore | PostgresStore:
     """Open the passkey store a URL names, creating or migrating its schema.
 
     * ``sqlite:///absolute/path.db`` (or ``sqlite:relative/path.db``, or a bare file path):
@@ -72,7 +71,7 @@ def open_store(url: str, *, timeout: float = 10.0, max_connections: int = 10) ->
 
 async def open_async_store(
     url: str, *, timeout: float = 10.0, max_connections: int = 10
-) -> AsyncPasskeyStore:
+) -> AsyncSQLiteStore | AsyncPostgresStore:
     """:func:`open_store` for asyncio: an :class:`AsyncPostgresStore` or an :class:`AsyncSQLiteStore`.
 
     Args:
