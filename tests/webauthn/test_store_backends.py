@@ -30,6 +30,7 @@ from sso_signer.webauthn import (
     open_async_store,
     open_store,
 )
+from sso_signer.webauthn._store_sql import COMMIT
 from tests.webauthn.conftest import Backend
 
 NOW = 1_700_000_000.0
