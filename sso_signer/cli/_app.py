@@ -190,12 +190,12 @@ def cmd_passkey_create(args: argparse.Namespace, out: Reporter) -> None:
 
 
 def cmd_passkey_register(args: argparse.Namespace, out: Reporter) -> None:
-    """Run the relying-party registration ceremony with the passkey against a SQLite store."""
+    """Run the relying-party registration ceremony with the passkey against the ``--store`` URL's store."""
     from sso_signer.cli._ceremony import register_passkey
-    from sso_signer.webauthn import RelyingParty, SQLiteStore
+    from sso_signer.webauthn import RelyingParty, open_store
 
     passkey = load_passkey(args)
-    store = SQLiteStore(args.store)
+    store = open_store(args.store)
     try:
         rp = RelyingParty(rp_id=passkey.rp_id, rp_name=args.rp_name, origins=[passkey.origin], store=store)
         out.step(f"registration options issued by the relying party {passkey.rp_id!r}")
@@ -203,7 +203,7 @@ def cmd_passkey_register(args: argparse.Namespace, out: Reporter) -> None:
         out.step("response verified (py_webauthn) and stored")
         out.result(
             {
-                "store": os.path.abspath(args.store),
+                "store": args.store if "://" in args.store else os.path.abspath(args.store),
                 "credential_id": b64url_encode(credential.credential_id),
                 "user_handle": b64url_encode(credential.user_handle),
                 "origin": credential.origin,
@@ -220,9 +220,9 @@ def _provider(args: argparse.Namespace, passkey: Any, ctx: ChainContext) -> Any:
     if not getattr(args, "store", None):
         return None
     from sso_signer.cli._ceremony import RelyingPartyAssertionProvider
-    from sso_signer.webauthn import RelyingParty, SQLiteStore
+    from sso_signer.webauthn import RelyingParty, open_store
 
-    store = SQLiteStore(args.store)
+    store = open_store(args.store)
     ctx.on_close(store.close)
     rp = RelyingParty(rp_id=passkey.rp_id, rp_name="sso-signer", origins=[passkey.origin], store=store)
     return RelyingPartyAssertionProvider(rp, passkey)
@@ -716,7 +716,11 @@ def _account_options() -> _Parser:
     )
     group.add_argument("--address", help="the account address (default: found from the passkey)")
     group.add_argument("--bundler", help="ERC-4337 bundler URL (env SSO_SIGNER_BUNDLER)")
-    group.add_argument("--store", help="relying-party SQLite store: sign through the full WebAuthn ceremony")
+    group.add_argument(
+        "--store",
+        help="relying-party store (file path, sqlite:///path or postgresql://...): sign through the full"
+        " WebAuthn ceremony",
+    )
     return parent
 
 
@@ -777,7 +781,9 @@ def build_parser() -> argparse.ArgumentParser:
     register = passkey.add_parser(
         "register", parents=[common, keys], help="relying-party registration ceremony"
     )
-    register.add_argument("--store", required=True, help="SQLite store file of the relying party")
+    register.add_argument(
+        "--store", required=True, help="relying-party store: file path, sqlite:///path or postgresql://..."
+    )
     register.add_argument("--user-name", help="user name in the options (default the rp id)")
     register.add_argument("--rp-name", default="sso-signer", help="relying party display name")
     register.set_defaults(func=cmd_passkey_register)

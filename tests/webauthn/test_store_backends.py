@@ -4,13 +4,16 @@ PostgreSQL's own failures (refused and lost connections, serialization failures,
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer.webauthn import (
     SCHEMA_VERSION,
     AsyncPasskeyStore,
@@ -250,3 +253,34 @@ def test_serialization_failures_are_retried_then_typed(sso_postgres_url: str) ->
                 store.consume_challenge(b"t" * 32, purpose="authentication", now=NOW)
         assert failures["left"] == 99 - 5  # bounded: five attempts in all
         assert store.get_challenge(b"t" * 32, purpose="authentication", now=NOW)  # nothing written
+
+
+# --- the CLI --------------------------------------------------------------------------------------------
+
+
+def test_cli_registers_a_passkey_in_the_store_its_url_names(backend: Backend, tmp_path: Path) -> None:
+    key = tmp_path / "alice.pem"
+
+    def cli(*args: str, code: int = 0) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "sso_signer.cli", *args, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == code, done.stdout + done.stderr
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
+
+    cli("passkey", "create", "--out", str(key), "--origin", "https://app.example", "--rp-id", "app.example")
+    registered = cli("passkey", "register", "--key", str(key), "--store", backend.url, "--user-name", "alice")
+    assert registered["store"] == backend.url
+    with backend.open() as store:
+        (stored,) = store.credentials_for_user(b64url_decode(registered["user_handle"]))
+    assert b64url_encode(stored.credential_id) == registered["credential_id"]
+    again = cli("passkey", "register", "--key", str(key), "--store", backend.url, code=1)
+    assert again["error"]["type"] == "DuplicateCredential"
+    assert cli("passkey", "register", "--key", str(key), "--store", "mysql://x/y", code=2)["error"][
+        "type"
+    ] == ("StoreConfigurationError")
