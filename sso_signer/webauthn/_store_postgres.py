@@ -174,7 +174,7 @@ def _connect_error(exc: Exception, url: str) -> StoreUnavailable:
 _MIGRATE: Final = partial(sql.migrate, "challenge_columns")
 
 
-class PostgresStore:
+class PostgresStore(sql.Operations):
     """A :class:`PasskeyStore` on a PostgreSQL server, shared by any number of processes and hosts.
 
     Every call is one transaction on a pooled connection (``psycopg_pool.ConnectionPool``): each challenge
@@ -230,21 +230,8 @@ class PostgresStore:
         except psycopg.Error as exc:  # no connection from the pool, or the pool is closed
             raise _typed_error(exc, doing, committing=False) from exc
 
-    add_challenge = sql.sync_method(sql.add_challenge)
-    get_challenge = sql.sync_method(sql.get_challenge)
-    consume_challenge = sql.sync_method(sql.consume_challenge)
-    purge_challenges = sql.sync_method(sql.purge_challenges)
-    add_credential = sql.sync_method(sql.add_credential)
-    find_credential = sql.sync_method(sql.find_credential)
-    get_credential = sql.sync_method(sql.get_credential)
-    credentials_for_user = sql.sync_method(sql.credentials_for_user)
-    update_sign_count = sql.sync_method(sql.update_sign_count)
-    remove_credential = sql.sync_method(sql.remove_credential)
-    complete_registration = sql.sync_method(sql.complete_registration)
-    complete_authentication = sql.sync_method(sql.complete_authentication)
 
-
-class AsyncPostgresStore:
+class AsyncPostgresStore(sql.Operations):
     """:class:`PostgresStore` for asyncio (``psycopg_pool.AsyncConnectionPool``), opened by :meth:`open`.
 
     The same statements, transactions, guarantees and errors as the sync store.
@@ -300,16 +287,3 @@ class AsyncPostgresStore:
                 return await _drive_async(_attempts(make, f"in {doing}()"), partial(_perform_async, conn))
         except psycopg.Error as exc:
             raise _typed_error(exc, doing, committing=False) from exc
-
-    add_challenge = sql.async_method(sql.add_challenge)
-    get_challenge = sql.async_method(sql.get_challenge)
-    consume_challenge = sql.async_method(sql.consume_challenge)
-    purge_challenges = sql.async_method(sql.purge_challenges)
-    add_credential = sql.async_method(sql.add_credential)
-    find_credential = sql.async_method(sql.find_credential)
-    get_credential = sql.async_method(sql.get_credential)
-    credentials_for_user = sql.async_method(sql.credentials_for_user)
-    update_sign_count = sql.async_method(sql.update_sign_count)
-    remove_credential = sql.async_method(sql.remove_credential)
-    complete_registration = sql.async_method(sql.complete_registration)
-    complete_authentication = sql.async_method(sql.complete_authentication)

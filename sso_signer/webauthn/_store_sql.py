@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from functools import partial, wraps
-from typing import Any, Concatenate, Final, ParamSpec, TypeVar
+from typing import Any, Final, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from sso_signer._errors import SsoSignerError
 from sso_signer.webauthn._credential import PasskeyCredential
@@ -39,6 +39,7 @@ from sso_signer.webauthn._p256 import P256PublicKey
 from sso_signer.webauthn._store import ChallengePurpose, PendingChallenge
 
 T = TypeVar("T")
+R = TypeVar("R")
 P = ParamSpec("P")
 
 #: The schema version this SDK writes; a database at a higher version is refused at open.
@@ -189,30 +190,45 @@ def step(op: Generator[Any, Any, T], reply: Any, error: BaseException | None) ->
         return True, stop.value
 
 
-def sync_method(
-    op: Callable[P, Op[T]],
-) -> Callable[Concatenate[Any, P], T]:
-    """A store method that runs ``op`` through the store's ``_run`` (one definition for every backend)."""
+class SyncRunner(Protocol):
+    """A store that runs an operation and returns its result (SQLite, PostgreSQL)."""
 
-    @wraps(op)
-    def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        result: T = self._run(partial(op, *args, **kwargs), op.__name__)
-        return result
-
-    return method
+    def _run(self, make: Callable[[], Op[T]], doing: str) -> T: ...
 
 
-def async_method(
-    op: Callable[P, Op[T]],
-) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
-    """The awaited twin of :func:`sync_method`, for the async stores."""
+class AsyncRunner(Protocol):
+    """A store that runs an operation and is awaited for its result (the asyncio stores)."""
 
-    @wraps(op)
-    async def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        result: T = await self._run(partial(op, *args, **kwargs), op.__name__)
-        return result
+    async def _run(self, make: Callable[[], Op[T]], doing: str) -> T: ...
 
-    return method
+
+class Operation(Generic[P, R]):
+    """A store method made of an operation: the one definition serves the sync and the async stores.
+
+    Read from a store, it is the operation run by that store's ``_run``: a plain call on a sync store, a
+    coroutine on an async one, with the operation's parameters, name and docstring.
+    """
+
+    def __init__(self, op: Callable[P, Op[R]]) -> None:
+        self.op = op
+        self.__doc__ = op.__doc__
+
+    @overload
+    def __get__(self, store: None, owner: type) -> Operation[P, R]: ...
+    @overload
+    def __get__(self, store: AsyncRunner, owner: type) -> Callable[P, Coroutine[Any, Any, R]]: ...
+    @overload
+    def __get__(self, store: SyncRunner, owner: type) -> Callable[P, R]: ...
+    def __get__(self, store: Any, owner: type) -> Any:
+        if store is None:
+            return self
+        op = self.op
+
+        @wraps(op)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return store._run(partial(op, *args, **kwargs), op.__name__)
+
+        return method
 
 
 # -- schema ------------------------------------------------------------------------------------------
@@ -574,3 +590,20 @@ def complete_authentication(
     yield from _move_counter(credential_id, sign_count, backup_state)
     yield Query("use_challenge", {"challenge": bytes(challenge), "now": now})
     return pending
+
+
+class Operations:
+    """The store methods, each an :class:`Operation`; a store class adds its ``_run`` (sync or async)."""
+
+    add_challenge = Operation(add_challenge)
+    get_challenge = Operation(get_challenge)
+    consume_challenge = Operation(consume_challenge)
+    purge_challenges = Operation(purge_challenges)
+    add_credential = Operation(add_credential)
+    find_credential = Operation(find_credential)
+    get_credential = Operation(get_credential)
+    credentials_for_user = Operation(credentials_for_user)
+    update_sign_count = Operation(update_sign_count)
+    remove_credential = Operation(remove_credential)
+    complete_registration = Operation(complete_registration)
+    complete_authentication = Operation(complete_authentication)

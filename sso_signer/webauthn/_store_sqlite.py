@@ -7,10 +7,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial, wraps
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from functools import partial
+from typing import ParamSpec, TypeVar
 
 from sso_signer._errors import SsoSignerError
 from sso_signer.webauthn import _store_sql as sql
@@ -49,7 +49,7 @@ def _typed(doing: str) -> Iterator[None]:
         raise _typed_error(exc, doing) from exc
 
 
-class SQLiteStore:
+class SQLiteStore(sql.Operations):
     """A :class:`PasskeyStore` on an SQLite file (stdlib ``sqlite3``), safe across threads and processes.
 
     WAL journal with ``synchronous=FULL``: once a write method returns, the row survives a killed process
@@ -152,34 +152,8 @@ class SQLiteStore:
             result: T = value
             return result
 
-    add_challenge = sql.sync_method(sql.add_challenge)
-    get_challenge = sql.sync_method(sql.get_challenge)
-    consume_challenge = sql.sync_method(sql.consume_challenge)
-    purge_challenges = sql.sync_method(sql.purge_challenges)
-    add_credential = sql.sync_method(sql.add_credential)
-    find_credential = sql.sync_method(sql.find_credential)
-    get_credential = sql.sync_method(sql.get_credential)
-    credentials_for_user = sql.sync_method(sql.credentials_for_user)
-    update_sign_count = sql.sync_method(sql.update_sign_count)
-    remove_credential = sql.sync_method(sql.remove_credential)
-    complete_registration = sql.sync_method(sql.complete_registration)
-    complete_authentication = sql.sync_method(sql.complete_authentication)
 
-
-def _in_thread(
-    method: Callable[Concatenate[Any, P], T],
-) -> Callable[Concatenate[AsyncSQLiteStore, P], Coroutine[Any, Any, T]]:
-    name = method.__name__
-
-    @wraps(method)
-    async def awaited(self: AsyncSQLiteStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        result: T = await asyncio.to_thread(getattr(self.sync, name), *args, **kwargs)
-        return result
-
-    return awaited
-
-
-class AsyncSQLiteStore:
+class AsyncSQLiteStore(sql.Operations):
     """:class:`SQLiteStore` for asyncio: each call runs in a worker thread, so the event loop never blocks.
 
     The guarantees are those of the SQLite store (the calls of one store are serialised by its lock).
@@ -210,15 +184,5 @@ class AsyncSQLiteStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    add_challenge = _in_thread(SQLiteStore.add_challenge)
-    get_challenge = _in_thread(SQLiteStore.get_challenge)
-    consume_challenge = _in_thread(SQLiteStore.consume_challenge)
-    purge_challenges = _in_thread(SQLiteStore.purge_challenges)
-    add_credential = _in_thread(SQLiteStore.add_credential)
-    find_credential = _in_thread(SQLiteStore.find_credential)
-    get_credential = _in_thread(SQLiteStore.get_credential)
-    credentials_for_user = _in_thread(SQLiteStore.credentials_for_user)
-    update_sign_count = _in_thread(SQLiteStore.update_sign_count)
-    remove_credential = _in_thread(SQLiteStore.remove_credential)
-    complete_registration = _in_thread(SQLiteStore.complete_registration)
-    complete_authentication = _in_thread(SQLiteStore.complete_authentication)
+    async def _run(self, make: Callable[[], sql.Op[T]], doing: str) -> T:
+        return await asyncio.to_thread(self.sync._run, make, doing)
