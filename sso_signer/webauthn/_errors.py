@@ -277,8 +277,9 @@ class CredentialNotFound(StateError):
 
 
 class StoreUnavailable(StateError):
-    """The passkey store could not carry out the operation (locked past its timeout, I/O error, closed,
-    server unreachable, connection lost, serialization failures past the retries).
+    """The passkey store could not carry out the operation (locked, I/O error, closed, server unreachable).
+
+    Also: the connection to a server lost, serialization failures past the bounded retries.
 
     ``outcome_known`` is True when nothing was written (the usual case: retrying is safe). It is False only
     when the connection to a database server was lost while the commit was under way: the write may or may
@@ -304,8 +305,11 @@ def _store_unavailable(message: str, outcome_known: bool) -> StoreUnavailable:
 
 
 class StoreConfigurationError(ConfigurationError):
-    """A passkey store cannot be opened as configured: an unknown store URL, PostgreSQL asked for without the
-    ``postgres`` extra (psycopg) installed, or a database whose schema is newer than this sso-signer."""
+    """A passkey store cannot be opened as configured (store URL, missing extra, newer schema).
+
+    An unknown store URL, PostgreSQL asked for without the ``postgres`` extra (psycopg) installed, or a
+    database whose schema is newer than this sso-signer's.
+    """
 
 
 class KeyFileExists(StateError):
