@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from sso_signer.webauthn import (
+    SCHEMA_VERSION,
     ChallengeAlreadyIssued,
     ChallengeAlreadyUsed,
     ChallengeExpired,
@@ -35,6 +36,7 @@ from sso_signer.webauthn import (
     SQLiteStore,
     StoreCorrupt,
     StoreUnavailable,
+    open_store,
 )
 from tests.webauthn.conftest import Backend
 
@@ -271,25 +273,34 @@ def test_purge_with_now_deletes_expired_challenges_at_once(backend: Backend) -> 
             store.consume_challenge(b"u" * 32, purpose="authentication", now=NOW)
 
 
-def _open_new_file(path: str, barrier: Any, index: int, results: Any) -> None:
+def _open_new_database(url: str, barrier: Any, index: int, results: Any) -> None:
     barrier.wait(timeout=60)
     try:
-        with SQLiteStore(path) as store:
+        with open_store(url) as store:
             store.add_challenge(PendingChallenge(bytes([index]) * 32, "authentication", NOW))
         results.put("ok")
     except Exception as exc:  # noqa: BLE001 - reported, whatever it is: the test names every failure
         results.put(f"{type(exc).__module__}.{type(exc).__name__}: {exc}")
 
 
-def test_many_processes_opening_a_new_file_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_many_processes_opening_a_new_database_at_once(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str
+) -> None:
+    """SQLite: switching a new file to WAL is retried; both: the schema is created and migrated once."""
     context = multiprocessing.get_context("fork")  # no interpreter start-up: the opens really coincide
-    processes, rounds = 8, 40
+    processes, rounds = 8, 40 if kind == "sqlite" else 5
+    server = request.getfixturevalue("sso_postgres") if kind == "postgres" else None
     failures: dict[str, int] = {}
     for round_ in range(rounds):
-        path = str(tmp_path / f"new-{round_}.db")
+        if server is None:
+            url = str(tmp_path / f"new-{round_}.db")
+        else:
+            url = server.create_database(f"sso_open_race_{os.getpid()}_{round_}")
         barrier, results = context.Barrier(processes), context.Queue()
         workers = [
-            context.Process(target=_open_new_file, args=(path, barrier, i, results)) for i in range(processes)
+            context.Process(target=_open_new_database, args=(url, barrier, i, results))
+            for i in range(processes)
         ]
         for worker in workers:
             worker.start()
@@ -301,10 +312,24 @@ def test_many_processes_opening_a_new_file_at_once(tmp_path: Path) -> None:
                 failures[outcome] = failures.get(outcome, 0) + 1
         if any(outcome != "ok" for outcome in outcomes):
             continue
-        with SQLiteStore(path) as store:  # every process's write is there
+        with open_store(url) as store:  # every process's write is there
             for i in range(processes):
                 store.get_challenge(bytes([i]) * 32, purpose="authentication", now=NOW - 1)
+        assert _versions(url) == list(range(1, SCHEMA_VERSION + 1))  # migrated once, not once per process
     assert failures == {}, f"of {processes * rounds} opens: {failures}"
+
+
+def _versions(url: str) -> list[int]:
+    if url.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(url) as pg:
+            rows = pg.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    else:
+        conn = sqlite3.connect(url)
+        rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        conn.close()
+    return [int(row[0]) for row in rows]
 
 
 def test_every_sqlite_error_is_typed(tmp_path: Path) -> None:

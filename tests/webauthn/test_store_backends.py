@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
-import os
 import sqlite3
 import subprocess
 import sys
@@ -285,37 +283,3 @@ def test_cli_registers_a_passkey_in_the_store_its_url_names(backend: Backend, tm
     assert again["error"]["type"] == "DuplicateCredential"
     refused = cli("passkey", "register", "--key", str(key), "--store", "mysql://x/y", code=3)  # configuration
     assert refused["error"]["type"] == "StoreConfigurationError"
-
-
-def _open_and_write(url: str, barrier: Any, index: int, results: Any) -> None:
-    barrier.wait(timeout=60)
-    try:
-        with open_store(url) as store:
-            store.add_challenge(PendingChallenge(bytes([index]) * 32, "authentication", NOW))
-        results.put("ok")
-    except Exception as exc:  # noqa: BLE001 - reported, whatever it is: the test names every failure
-        results.put(f"{type(exc).__module__}.{type(exc).__name__}: {exc}")
-
-
-def test_many_processes_migrating_a_new_postgres_database_at_once(sso_postgres: Any) -> None:
-    context = multiprocessing.get_context("fork")  # no interpreter start-up: the opens really coincide
-    processes = 8
-    for round_ in range(5):
-        url = sso_postgres.create_database(f"sso_open_race_{os.getpid()}_{round_}")
-        barrier, results = context.Barrier(processes), context.Queue()
-        workers = [
-            context.Process(target=_open_and_write, args=(url, barrier, i, results)) for i in range(processes)
-        ]
-        for worker in workers:
-            worker.start()
-        outcomes = [results.get(timeout=60) for _ in workers]
-        for worker in workers:
-            worker.join(timeout=30)
-        assert outcomes == ["ok"] * processes, outcomes
-        backend = Backend("postgres", url)
-        assert _query(backend, "SELECT version FROM schema_version ORDER BY version") == [
-            (v,) for v in range(1, SCHEMA_VERSION + 1)
-        ]  # migrated once, not once per process
-        with backend.open() as store:
-            for i in range(processes):
-                store.get_challenge(bytes([i]) * 32, purpose="authentication", now=NOW - 1)
