@@ -20,6 +20,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     # (script, modest arguments, --quick arguments)
     ("client_throughput.py", ["-n", "1000"], ["-n", "20"]),
     ("rp_verification.py", ["-n", "1000"], ["-n", "20"]),
+    ("store_ceremonies.py", ["-n", "200"], ["-n", "8", "--workers", "1", "2"]),
     ("gas_validation.py", [], []),
     ("round_trips.py", [], ["--no-bundler"]),
     (

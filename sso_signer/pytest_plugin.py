@@ -20,6 +20,10 @@ Fixtures:
   indirect=True)``); its first UserOperation deploys it.
 * ``anvil_zksync_node`` (session): an ``anvil-zksync`` node; the test is skipped, with the reason, when the
   binary is not on ``PATH``.
+* ``sso_postgres`` (session): a private PostgreSQL server (Debian's ``initdb`` + ``pg_ctl`` in a temp dir, on
+  a Unix socket, as the ``postgres`` user under root); ``sso_postgres_url``: a fresh empty database on it, as
+  a URL for :func:`~sso_signer.webauthn.open_store`. Where PostgreSQL cannot be started the test is skipped
+  with the reason, or fails with it under ``CI=true``.
 
 The fixtures that start processes need the local-stack tools: when one is missing they fail with
 :class:`~sso_signer.exceptions.ToolNotFound`, whose message names the tool and ``sso-signer setup`` (no silent
@@ -30,6 +34,8 @@ Every heavy import happens inside a fixture, so loading the plugin costs nothing
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
     from sso_signer.rpc import Receipt
     from sso_signer.sso import MsaPasskeyAccount
     from sso_signer.webauthn import HeadlessPasskey
+    from sso_signer.webauthn._store_pgserver import TemporaryPostgres
 
 __all__ = [
     "PASSKEY_ORIGIN",
@@ -52,6 +59,8 @@ __all__ = [
     "sso_anvil",
     "sso_deployment",
     "sso_fund",
+    "sso_postgres",
+    "sso_postgres_url",
     "sso_stack",
 ]
 
@@ -63,6 +72,7 @@ _MARKERS = (
     "chain: needs a local anvil chain (started by the test session)",
     "bundler: needs the Alto bundler on a local anvil",
     "anvil_zksync: needs the anvil-zksync binary on PATH",
+    "postgres: needs a PostgreSQL server (started by the test session)",
 )
 
 
@@ -160,3 +170,33 @@ def anvil_zksync_node() -> Iterator[AnvilZkSyncNode]:
         )
     with AnvilZkSyncNode() as node:
         yield node
+
+
+@pytest.fixture(scope="session")
+def sso_postgres() -> Iterator[TemporaryPostgres]:
+    """A private PostgreSQL server for the session, deleted with its data afterwards.
+
+    Skips the test with the reason where PostgreSQL cannot be started (not installed, no user to run it
+    as); under ``CI=true`` the test fails with that reason instead, so CI never passes by skipping.
+    """
+    from sso_signer._errors import SsoSignerError
+    from sso_signer.webauthn._store_pgserver import TemporaryPostgres
+
+    try:
+        server = TemporaryPostgres()
+    except SsoSignerError as exc:
+        reason = f"PostgreSQL could not be started: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def sso_postgres_url(sso_postgres: TemporaryPostgres) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    return sso_postgres.create_database(f"sso_test_{os.getpid()}_{next(_DATABASES)}")
+
+
+_DATABASES = itertools.count(1)

@@ -308,7 +308,7 @@ def cmd_passkey_create(args: argparse.Namespace, out: Reporter) -> None:
 
 
 def cmd_passkey_register(args: argparse.Namespace, out: Reporter) -> None:
-    """Run the relying-party registration ceremony with the passkey against a SQLite store."""
+    """Run the relying-party registration ceremony with the passkey against the ``--store`` URL's store."""
     from sso_signer.cli._ceremony import register_passkey
     from sso_signer.webauthn import RelyingParty
 
@@ -321,7 +321,7 @@ def cmd_passkey_register(args: argparse.Namespace, out: Reporter) -> None:
         out.step("response verified (py_webauthn) and stored")
         out.result(
             {
-                "store": os.path.abspath(args.store),
+                "store": args.store if "://" in args.store else os.path.abspath(args.store),
                 "credential_id": b64url_encode(credential.credential_id),
                 "user_handle": b64url_encode(credential.user_handle),
                 "origin": credential.origin,
@@ -346,21 +346,18 @@ def _provider(args: argparse.Namespace, passkey: Any, ctx: ChainContext) -> Any:
     return RelyingPartyAssertionProvider(rp, passkey)
 
 
-def _open_store(path: str) -> Any:
-    """The relying party's SQLite store at ``--store``, with a typed error when it cannot be opened.
+def _open_store(url: str) -> Any:
+    """The relying party's store at ``--store``: a SQLite path or a store URL (``sqlite:///…``, ``postgresql://…``).
 
     Raises:
-        CliUsageError: If the path is a directory, its directory is missing, or SQLite cannot open it.
+        CliUsageError: If a plain SQLite path is a directory or its directory is missing.
+        StoreConfigurationError, StoreUnavailable, StoreCorrupt: As :func:`~sso_signer.webauthn.open_store`.
     """
-    import sqlite3
+    from sso_signer.webauthn import open_store
 
-    from sso_signer.webauthn import SQLiteStore
-
-    check_out_path(path, "--store")
-    try:
-        return SQLiteStore(path)
-    except sqlite3.Error as exc:
-        raise CliUsageError(f"--store {path}: cannot open the SQLite store ({exc})") from exc
+    if "://" not in url and not url.startswith("sqlite:"):
+        check_out_path(url, "--store")  # before any work, as for --out
+    return open_store(url)
 
 
 def _bundler(args: argparse.Namespace, ctx: ChainContext, entry_point: str) -> Any:
@@ -919,7 +916,11 @@ def _account_options() -> _Parser:
     )
     group.add_argument("--address", help="the account address (default: found from the passkey)")
     group.add_argument("--bundler", help="ERC-4337 bundler URL (env SSO_SIGNER_BUNDLER)")
-    group.add_argument("--store", help="relying-party SQLite store: sign through the full WebAuthn ceremony")
+    group.add_argument(
+        "--store",
+        help="relying-party store (file path, sqlite:///path or postgresql://...): sign through the full"
+        " WebAuthn ceremony",
+    )
     return parent
 
 
@@ -1011,7 +1012,9 @@ def build_parser() -> argparse.ArgumentParser:
     register = passkey.add_parser(
         "register", parents=[common, keys], help="relying-party registration ceremony"
     )
-    register.add_argument("--store", required=True, help="SQLite store file of the relying party")
+    register.add_argument(
+        "--store", required=True, help="relying-party store: file path, sqlite:///path or postgresql://..."
+    )
     register.add_argument("--user-name", help="user name in the options (default the rp id)")
     register.add_argument("--rp-name", default="sso-signer", help="relying party display name")
     register.set_defaults(func=cmd_passkey_register)

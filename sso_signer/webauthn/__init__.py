@@ -38,13 +38,17 @@ from sso_signer.webauthn._recovery import (
 from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
 from sso_signer.webauthn._relying_party import AuthenticationResult, RelyingParty
 from sso_signer.webauthn._store import (
+    AsyncPasskeyStore,
     ChallengePurpose,
     ChallengeStore,
     CredentialStore,
     PasskeyStore,
     PendingChallenge,
-    SQLiteStore,
 )
+from sso_signer.webauthn._store_postgres import AsyncPostgresStore, PostgresStore
+from sso_signer.webauthn._store_sql import SCHEMA_VERSION
+from sso_signer.webauthn._store_sqlite import AsyncSQLiteStore, SQLiteStore
+from sso_signer.webauthn._store_url import open_async_store, open_store
 
 __all__ = [
     "AAGUID_EXTENSION_OID",
@@ -55,13 +59,18 @@ __all__ = [
     "MAX_USER_HANDLE",
     "P256_HALF_N",
     "P256_N",
+    "SCHEMA_VERSION",
     "Assertion",
+    "AsyncPasskeyStore",
+    "AsyncPostgresStore",
+    "AsyncSQLiteStore",
     "AuthenticationResult",
     "ChallengePurpose",
     "ChallengeStore",
     "CredentialStore",
     "PasskeyStore",
     "PendingChallenge",
+    "PostgresStore",
     "RegistrationResponse",
     "RelyingParty",
     "SQLiteStore",
@@ -81,6 +90,8 @@ __all__ = [
     "encode_cose_key",
     "is_on_curve",
     "load_trust_roots",
+    "open_async_store",
+    "open_store",
     "parse_cose_key",
     "read_key_file",
     "recover_public_key",

@@ -7,7 +7,7 @@ well-formed input that fails a check is ``VerificationError``, conflicts with st
 from __future__ import annotations
 
 from sso_signer._codec import InvalidEncoding
-from sso_signer._errors import InvalidInputError, StateError, VerificationError
+from sso_signer._errors import ConfigurationError, InvalidInputError, StateError, VerificationError
 
 __all__ = [
     "AmbiguousRecovery",
@@ -54,6 +54,7 @@ __all__ = [
     "RpIdMismatch",
     "SignatureInvalid",
     "SignatureOutOfRange",
+    "StoreConfigurationError",
     "StoreCorrupt",
     "StoreUnavailable",
     "TrailingCbor",
@@ -276,9 +277,38 @@ class CredentialNotFound(StateError):
 
 
 class StoreUnavailable(StateError):
-    """The passkey store could not carry out the operation (locked past its timeout, I/O error, closed).
+    """The passkey store could not carry out the operation (locked, I/O error, closed, server unreachable).
 
-    Nothing was written. A locked database is transient: the operation may be retried.
+    Also: the connection to a server lost, serialization failures past the bounded retries.
+
+    ``outcome_known`` is True when nothing was written (the usual case: retrying is safe). It is False only
+    when the connection to a database server was lost while the commit was under way: the write may or may
+    not have been committed, so read the state back before retrying (a consumed challenge then reads as
+    ``ChallengeAlreadyUsed``).
+
+    Args:
+        message: What failed.
+        outcome_known: Whether the store knows that nothing was written.
+    """
+
+    def __init__(self, message: str, *, outcome_known: bool = True) -> None:
+        super().__init__(message)
+        self.outcome_known = outcome_known
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only state survives pickling (errors cross process boundaries in worker pools).
+        return (_store_unavailable, (self.args[0] if self.args else "", self.outcome_known))
+
+
+def _store_unavailable(message: str, outcome_known: bool) -> StoreUnavailable:
+    return StoreUnavailable(message, outcome_known=outcome_known)
+
+
+class StoreConfigurationError(ConfigurationError):
+    """A passkey store cannot be opened as configured (store URL, missing extra, newer schema).
+
+    An unknown store URL, PostgreSQL asked for without the ``postgres`` extra (psycopg) installed, or a
+    database whose schema is newer than this sso-signer's.
     """
 
 

@@ -132,3 +132,16 @@ def test_passkey_user_operations_all_succeed_on_chain() -> None:
     assert figures["gas_per_operation"] > 7_355  # at least the P-256 verification of each
     for key in ("build_rate", "sign_rate", "submit_rate", "overall_rate"):
         assert figures[key] > 0, key
+
+
+def test_store_ceremonies_measures_sqlite_and_postgres(sso_postgres: object) -> None:
+    # sso_postgres: skips (or fails under CI) with the reason where PostgreSQL cannot be started.
+    rows = _json("store_ceremonies.py", "-n", "8", "--workers", "1", "2")
+    assert [(row["store"].split()[0], row["workers"]) for row in rows] == [
+        ("SQLite", 1),
+        ("PostgreSQL", 1),
+        ("PostgreSQL", 2),
+    ]
+    for row in rows:
+        assert row["ceremonies"] == 8
+        assert row["ceremonies_per_second"] == pytest.approx(row["ceremonies"] / row["seconds"])

@@ -1,0 +1,618 @@
+"""What the SQL stores share: the statements, the schema migrations and every operation, written once.
+
+Each operation is a generator (sans-I/O): it yields a :class:`Query` (a statement name and its parameters),
+receives the rows, decides, and returns its result or raises a typed error. The SQLite store and the
+PostgreSQL stores, sync and async, only run these generators inside their own transactions, so the checks
+(who may answer a challenge, whether a counter moves forward) are the same code on every backend.
+
+Every decision that several processes could race on is taken under a lock held until commit: SQLite's
+write lock (``BEGIN IMMEDIATE``), PostgreSQL's row lock (``SELECT ... FOR UPDATE``) on the challenge, and a
+compare-and-set ``UPDATE`` for the counter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass, field
+from functools import partial, wraps
+from typing import Any, Final, Generic, ParamSpec, Protocol, TypeVar, overload
+
+from sso_signer._errors import SsoSignerError
+from sso_signer._json import JsonLimits, parse_json
+from sso_signer.webauthn._credential import PasskeyCredential
+from sso_signer.webauthn._errors import (
+    ChallengeAlreadyIssued,
+    ChallengeAlreadyUsed,
+    ChallengeExpired,
+    ChallengePurposeMismatch,
+    ChallengeUnknown,
+    CounterRegression,
+    CredentialNotFound,
+    DuplicateCredential,
+    StoreConfigurationError,
+    StoreCorrupt,
+    UserHandleMismatch,
+)
+from sso_signer.webauthn._p256 import P256PublicKey
+from sso_signer.webauthn._store import ChallengePurpose, PendingChallenge
+
+# A stored row is read back as outside input: a tampered database must not reach the C parser unbounded.
+_ROW_LIMITS = JsonLimits(max_bytes=1024 * 1024, max_depth=2, max_int_digits=20)
+
+
+def _row_json(text: Any, column: str) -> Any:
+    return parse_json(text, limits=_ROW_LIMITS, error=StoreCorrupt, what=f"stored {column}")
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
+
+#: The schema version this SDK writes; a database at a higher version is refused at open.
+SCHEMA_VERSION: Final = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One statement of an operation, by name (see :data:`STATEMENTS`), with named parameters."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Commit:
+    """Commit now: an operation that must keep a write although it then raises (a burnt challenge)."""
+
+
+COMMIT: Final = Commit()
+
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a statement gave back."""
+
+    rows: Rows
+    rowcount: int
+
+
+#: An operation: yields queries (or COMMIT), receives their replies, returns its result.
+Op = Generator[Query | Commit, Reply | None, T]
+
+# Literal statements only, with ``:name`` parameters: nothing user-supplied is ever formatted into SQL.
+# ``{lock}`` is the row lock (PostgreSQL; SQLite holds its database write lock already), ``{seq}`` the
+# insertion order, ``{blob}``/``{real}`` the column types.
+_STATEMENTS = {
+    "create_version_table": "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    "read_version": "SELECT max(version) FROM schema_version",
+    "write_version": "INSERT INTO schema_version (version) VALUES (:version)",
+    "create_credentials": """
+CREATE TABLE IF NOT EXISTS credentials (
+    credential_id   {blob} PRIMARY KEY,
+    user_handle     {blob} NOT NULL,
+    user_name       TEXT NOT NULL,
+    rp_id           TEXT NOT NULL,
+    origin          TEXT NOT NULL,
+    cose_key        {blob} NOT NULL,
+    sign_count      BIGINT NOT NULL,
+    backup_eligible INTEGER NOT NULL,
+    backup_state    INTEGER NOT NULL,
+    transports      TEXT NOT NULL,
+    aaguid          {blob} NOT NULL,
+    created_at      {real} NOT NULL{seq_column}
+)""",
+    "create_credentials_index": (
+        "CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials (user_handle, created_at)"
+    ),
+    "create_challenges": """
+CREATE TABLE IF NOT EXISTS challenges (
+    challenge       {blob} PRIMARY KEY,
+    purpose         TEXT NOT NULL,
+    expires_at      {real} NOT NULL,
+    user_handle     {blob},
+    user_name       TEXT NOT NULL,
+    credential_ids  TEXT NOT NULL,
+    used_at         {real}
+)""",
+    # Databases made before usernameless logins were marked: their rows read as not discoverable.
+    "add_discoverable": "ALTER TABLE challenges ADD COLUMN discoverable INTEGER NOT NULL DEFAULT 0",
+    "insert_challenge": (
+        "INSERT INTO challenges (challenge, purpose, expires_at, user_handle, user_name, credential_ids,"
+        " used_at, discoverable) VALUES (:challenge, :purpose, :expires_at, :user_handle, :user_name, :ids,"
+        " NULL, :discoverable) ON CONFLICT DO NOTHING"
+    ),
+    "read_challenge": (
+        "SELECT purpose, expires_at, user_handle, user_name, credential_ids, used_at, discoverable"
+        " FROM challenges WHERE challenge = :challenge{lock}"
+    ),
+    "use_challenge": "UPDATE challenges SET used_at = :now WHERE challenge = :challenge",
+    "purge_challenges": (
+        "DELETE FROM challenges WHERE (used_at IS NULL AND expires_at <= :now)"
+        " OR (used_at IS NOT NULL AND used_at <= :used_before)"
+    ),
+    "insert_credential": (
+        "INSERT INTO credentials (credential_id, user_handle, user_name, rp_id, origin, cose_key, sign_count,"
+        " backup_eligible, backup_state, transports, aaguid, created_at) VALUES (:credential_id,"
+        " :user_handle, :user_name, :rp_id, :origin, :cose_key, :sign_count, :backup_eligible,"
+        " :backup_state, :transports, :aaguid, :created_at) ON CONFLICT DO NOTHING"
+    ),
+    "read_credential": "{credential_columns} WHERE credential_id = :credential_id",
+    "read_user_credentials": (
+        "{credential_columns} WHERE user_handle = :user_handle ORDER BY created_at, {seq}"
+    ),
+    "read_owner": "SELECT user_handle FROM credentials WHERE credential_id = :credential_id{lock}",
+    "read_counter": "SELECT sign_count FROM credentials WHERE credential_id = :credential_id",
+    # Compare-and-set: the counter moves only forward, or stays 0 for an authenticator without one.
+    "update_counter": (
+        "UPDATE credentials SET sign_count = :sign_count, backup_state = :backup_state"
+        " WHERE credential_id = :credential_id AND (sign_count < :sign_count OR (sign_count = 0 AND"
+        " :sign_count = 0))"
+    ),
+    "delete_credential": "DELETE FROM credentials WHERE credential_id = :credential_id",
+}
+_CREDENTIAL_COLUMNS = (
+    "SELECT credential_id, user_handle, user_name, rp_id, origin, cose_key, sign_count, backup_eligible,"
+    " backup_state, transports, aaguid FROM credentials"
+)
+_PARAMETER = re.compile(r":([a-z_]+)")
+
+
+def statements(*, postgres: bool) -> dict[str, str]:
+    """The statements in one backend's dialect.
+
+    Args:
+        postgres: PostgreSQL (``%(name)s`` parameters, ``BYTEA``, row locks) rather than SQLite.
+
+    Returns:
+        Statement name → SQL text.
+    """
+    words = {
+        "lock": " FOR UPDATE" if postgres else "",
+        "seq": "seq" if postgres else "rowid",
+        "seq_column": ",\n    seq BIGINT GENERATED ALWAYS AS IDENTITY" if postgres else "",
+        "blob": "BYTEA" if postgres else "BLOB",
+        "real": "DOUBLE PRECISION" if postgres else "REAL",
+        "credential_columns": _CREDENTIAL_COLUMNS,
+    }
+    texts = {name: text.format(**words) for name, text in _STATEMENTS.items()}
+    if postgres:
+        texts = {name: _PARAMETER.sub(r"%(\1)s", text) for name, text in texts.items()}
+    return texts
+
+
+# -- driving an operation ---------------------------------------------------------------------------
+
+#: Operations that write nothing: SQLite runs them without taking the write lock, so a reader never
+#: waits for (and then sees the result of) a writer it was racing.
+READ_ONLY: Final = frozenset({"get_challenge", "find_credential", "get_credential", "credentials_for_user"})
+
+
+def step(op: Generator[Any, Any, T], reply: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Advance ``op`` with a statement's reply (or throw its error in): ``(done, next command or result)``."""
+    try:
+        return False, (op.throw(error) if error is not None else op.send(reply))
+    except StopIteration as stop:
+        return True, stop.value
+
+
+class SyncRunner(Protocol):
+    """A store that runs an operation and returns its result (SQLite, PostgreSQL)."""
+
+    def _run(self, make: Callable[[], Op[T]], doing: str) -> T: ...
+
+
+class AsyncRunner(Protocol):
+    """A store that runs an operation and is awaited for its result (the asyncio stores)."""
+
+    async def _run(self, make: Callable[[], Op[T]], doing: str) -> T: ...
+
+
+class Operation(Generic[P, R]):
+    """A store method made of an operation: the one definition serves the sync and the async stores.
+
+    Read from a store, it is the operation run by that store's ``_run``: a plain call on a sync store, a
+    coroutine on an async one, with the operation's parameters, name and docstring.
+    """
+
+    def __init__(self, op: Callable[P, Op[R]]) -> None:
+        self.op = op
+        self.__doc__ = op.__doc__
+
+    @overload
+    def __get__(self, store: None, owner: type) -> Operation[P, R]: ...
+    @overload
+    def __get__(self, store: AsyncRunner, owner: type) -> Callable[P, Coroutine[Any, Any, R]]: ...
+    @overload
+    def __get__(self, store: SyncRunner, owner: type) -> Callable[P, R]: ...
+    def __get__(self, store: Any, owner: type) -> Any:
+        if store is None:
+            return self
+        op = self.op
+
+        @wraps(op)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return store._run(partial(op, *args, **kwargs), op.__name__)
+
+        return method
+
+
+# -- schema ------------------------------------------------------------------------------------------
+
+_MIGRATIONS: Final = {
+    1: ("create_credentials", "create_credentials_index", "create_challenges"),
+    2: ("add_discoverable",),
+}
+
+
+def migrate(challenge_columns: str) -> Op[int]:
+    """Bring the schema to :data:`SCHEMA_VERSION`, in the caller's (locked) transaction.
+
+    Databases made before versioning have no ``schema_version`` row and count as version 0: version 1
+    creates what is missing, version 2 adds ``discoverable`` unless the table already has it.
+
+    Args:
+        challenge_columns: The name of the backend's statement listing the ``challenges`` columns.
+
+    Returns:
+        The version the database was at.
+
+    Raises:
+        StoreConfigurationError: The database was written by a newer sso-signer (its schema is newer).
+    """
+    yield Query("lock_schema")
+    yield Query("create_version_table")
+    reply = yield Query("read_version")
+    assert reply is not None
+    found = int(reply.rows[0][0] or 0)
+    if found > SCHEMA_VERSION:
+        raise StoreConfigurationError(
+            f"the passkey database is at schema version {found}, newer than this sso-signer's "
+            f"{SCHEMA_VERSION}: upgrade sso-signer (a newer schema is never written over)"
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        for name in _MIGRATIONS[version]:
+            if name == "add_discoverable":
+                columns = yield Query(challenge_columns)
+                assert columns is not None
+                if "discoverable" in {row[0] for row in columns.rows}:
+                    continue
+            yield Query(name)
+        yield Query("write_version", {"version": version})
+    return found
+
+
+# -- challenges --------------------------------------------------------------------------------------
+
+
+def add_challenge(pending: PendingChallenge) -> Op[None]:
+    """Store a new challenge.
+
+    Raises:
+        ChallengeAlreadyIssued: If these challenge bytes are already stored (pending or used).
+        StoreUnavailable: The database failed.
+    """
+    reply = yield Query(
+        "insert_challenge",
+        {
+            "challenge": bytes(pending.challenge),
+            "purpose": pending.purpose,
+            "expires_at": pending.expires_at,
+            "user_handle": None if pending.user_handle is None else bytes(pending.user_handle),
+            "user_name": pending.user_name,
+            "ids": json.dumps([c.hex() for c in pending.credential_ids]),
+            "discoverable": int(pending.discoverable),
+        },
+    )
+    assert reply is not None
+    if reply.rowcount != 1:
+        raise ChallengeAlreadyIssued("this challenge was already issued")
+
+
+def _pending(challenge: bytes, purpose: ChallengePurpose, now: float) -> Op[PendingChallenge]:
+    reply = yield Query("read_challenge", {"challenge": bytes(challenge)})
+    assert reply is not None
+    if not reply.rows:
+        raise ChallengeUnknown("this challenge was not issued by this relying party")
+    stored_purpose, expires_at, user_handle, user_name, ids, used_at, discoverable = reply.rows[0]
+    if stored_purpose != purpose:
+        raise ChallengePurposeMismatch(f"this challenge was issued for {stored_purpose}, not {purpose}")
+    if used_at is not None:
+        raise ChallengeAlreadyUsed("this challenge was already used")
+    if now >= expires_at:
+        raise ChallengeExpired(f"this challenge expired {now - expires_at:.0f} s ago")
+    try:
+        return PendingChallenge(
+            challenge=bytes(challenge),
+            purpose=purpose,
+            expires_at=float(expires_at),
+            user_handle=None if user_handle is None else bytes(user_handle),
+            user_name=str(user_name),
+            credential_ids=tuple(bytes.fromhex(c) for c in _row_json(ids, "credential_ids")),
+            discoverable=bool(discoverable),
+        )
+    except (TypeError, ValueError) as exc:
+        raise StoreCorrupt(f"stored challenge row is damaged ({type(exc).__name__})") from exc
+
+
+def get_challenge(challenge: bytes, *, purpose: ChallengePurpose, now: float) -> Op[PendingChallenge]:
+    """Return a usable challenge without consuming it.
+
+    Raises:
+        ChallengeUnknown: Never issued (or purged).
+        ChallengePurposeMismatch: Issued for the other ceremony.
+        ChallengeAlreadyUsed: Already consumed.
+        ChallengeExpired: Past its lifetime.
+        StoreUnavailable: The database failed.
+    """
+    return (yield from _pending(challenge, purpose, now))
+
+
+def consume_challenge(challenge: bytes, *, purpose: ChallengePurpose, now: float) -> Op[PendingChallenge]:
+    """Atomically mark a usable challenge used and return it.
+
+    Raises:
+        ChallengeInvalid: Unknown, purpose mismatch, already used or expired (as get_challenge).
+        StoreUnavailable: The database failed.
+    """
+    pending = yield from _pending(challenge, purpose, now)
+    yield Query("use_challenge", {"challenge": bytes(challenge), "now": now})
+    return pending
+
+
+def purge_challenges(*, now: float | None = None, keep_used_for: float = 86400.0) -> Op[int]:
+    """Delete unused challenges that have expired at ``now``, and used ones ``keep_used_for`` s after use.
+
+    Used challenges are kept a while so a replay reads ChallengeAlreadyUsed, not ChallengeUnknown.
+
+    Args:
+        now: The current time (``time.time()`` if None).
+        keep_used_for: Seconds a used challenge is kept after its use.
+
+    Returns:
+        The number of rows deleted.
+
+    Raises:
+        StoreUnavailable: The database failed.
+    """
+    now = time.time() if now is None else now
+    reply = yield Query("purge_challenges", {"now": now, "used_before": now - keep_used_for})
+    assert reply is not None
+    return reply.rowcount
+
+
+# -- credentials -------------------------------------------------------------------------------------
+
+
+def _insert(credential: PasskeyCredential) -> Op[None]:
+    reply = yield Query(
+        "insert_credential",
+        {
+            "credential_id": bytes(credential.credential_id),
+            "user_handle": bytes(credential.user_handle),
+            "user_name": credential.user_name,
+            "rp_id": credential.rp_id,
+            "origin": credential.origin,
+            "cose_key": bytes(credential.cose_key),
+            "sign_count": credential.sign_count,
+            "backup_eligible": int(credential.backup_eligible),
+            "backup_state": int(credential.backup_state),
+            "transports": json.dumps(list(credential.transports)),
+            "aaguid": bytes(credential.aaguid),
+            "created_at": time.time(),
+        },
+    )
+    assert reply is not None
+    if reply.rowcount != 1:
+        raise DuplicateCredential("a credential with this id is already registered")
+
+
+def _credential(row: tuple[Any, ...]) -> PasskeyCredential:
+    (cred_id, user_handle, user_name, rp_id, origin, cose, count, be, bs, transports, aaguid) = row
+    try:
+        return PasskeyCredential(
+            credential_id=bytes(cred_id),
+            public_key=P256PublicKey.from_cose(bytes(cose)),
+            origin=str(origin),
+            rp_id=str(rp_id),
+            cose_key=bytes(cose),
+            sign_count=int(count),
+            backup_eligible=bool(be),
+            backup_state=bool(bs),
+            transports=tuple(str(t) for t in _row_json(transports, "transports")),
+            aaguid=bytes(aaguid),
+            user_handle=bytes(user_handle),
+            user_name=str(user_name),
+        )
+    except (SsoSignerError, TypeError, ValueError) as exc:
+        raise StoreCorrupt(f"stored credential row is damaged ({type(exc).__name__})") from exc
+
+
+def add_credential(credential: PasskeyCredential) -> Op[None]:
+    """Store a credential.
+
+    Raises:
+        DuplicateCredential: If a credential with this id exists (nothing is written).
+        StoreUnavailable: The database failed.
+    """
+    yield from _insert(credential)
+
+
+def find_credential(credential_id: bytes) -> Op[PasskeyCredential | None]:
+    """Return a credential or None.
+
+    Raises:
+        StoreCorrupt: The stored row is damaged.
+        StoreUnavailable: The database failed.
+    """
+    reply = yield Query("read_credential", {"credential_id": bytes(credential_id)})
+    assert reply is not None
+    return _credential(reply.rows[0]) if reply.rows else None
+
+
+def get_credential(credential_id: bytes) -> Op[PasskeyCredential]:
+    """Return a credential.
+
+    Raises:
+        CredentialNotFound: If no credential has this id.
+        StoreUnavailable: The database failed.
+    """
+    found = yield from find_credential(credential_id)
+    if found is None:
+        raise CredentialNotFound("no credential with this id is registered")
+    return found
+
+
+def credentials_for_user(user_handle: bytes) -> Op[list[PasskeyCredential]]:
+    """Return all credentials of a user, oldest first.
+
+    Raises:
+        StoreUnavailable: The database failed.
+    """
+    reply = yield Query("read_user_credentials", {"user_handle": bytes(user_handle)})
+    assert reply is not None
+    return [_credential(row) for row in reply.rows]
+
+
+def _move_counter(credential_id: bytes, sign_count: int, backup_state: bool) -> Op[None]:
+    key = {"credential_id": bytes(credential_id)}
+    params = {**key, "sign_count": sign_count, "backup_state": int(backup_state)}
+    reply = yield Query("update_counter", params)
+    assert reply is not None
+    if reply.rowcount == 1:
+        return
+    reply = yield Query("read_counter", key)
+    assert reply is not None
+    if not reply.rows:
+        raise CredentialNotFound("no credential with this id is registered")
+    raise CounterRegression(
+        f"signature counter {sign_count} does not exceed the stored {reply.rows[0][0]}: another assertion "
+        "of this credential was recorded first, or the authenticator was cloned"
+    )
+
+
+def update_sign_count(credential_id: bytes, sign_count: int, *, backup_state: bool) -> Op[None]:
+    """Record the counter and backup state of the latest assertion (the counter only moves forward).
+
+    Raises:
+        CredentialNotFound: If no credential has this id.
+        CounterRegression: If ``sign_count`` does not exceed the stored counter (0 may follow 0).
+        StoreUnavailable: The database failed.
+    """
+    yield from _move_counter(credential_id, sign_count, backup_state)
+
+
+def remove_credential(credential_id: bytes) -> Op[None]:
+    """Delete a credential.
+
+    Raises:
+        CredentialNotFound: If no credential has this id.
+        StoreUnavailable: The database failed.
+    """
+    reply = yield Query("delete_credential", {"credential_id": bytes(credential_id)})
+    assert reply is not None
+    if reply.rowcount != 1:
+        raise CredentialNotFound("no credential with this id is registered")
+
+
+# -- ceremony ends -----------------------------------------------------------------------------------
+
+
+def complete_registration(
+    challenge: bytes, credential: PasskeyCredential, *, now: float, user_handle: bytes
+) -> Op[PendingChallenge]:
+    """Consume the registration challenge and add the credential in one transaction.
+
+    Args:
+        challenge: The registration challenge the response answers.
+        credential: The verified credential.
+        now: The current time.
+        user_handle: The user whose session completes the ceremony.
+
+    Returns:
+        The consumed challenge.
+
+    Raises:
+        ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
+        UserHandleMismatch: The challenge was issued for another user than ``user_handle`` (or the
+            credential names another): nothing is stored, and the challenge is burnt, since it reached
+            the wrong session.
+        DuplicateCredential: The credential id exists; the challenge stays unconsumed.
+        StoreUnavailable: The database failed.
+    """
+    user_handle = bytes(user_handle)
+    pending = yield from consume_challenge(challenge, purpose="registration", now=now)
+    if pending.user_handle != user_handle or credential.user_handle != user_handle:
+        yield COMMIT  # the burnt challenge is kept burnt
+        raise UserHandleMismatch(
+            "this registration challenge was issued for another user than the one completing it"
+        )
+    yield from _insert(credential)
+    return pending
+
+
+def complete_authentication(
+    challenge: bytes,
+    credential_id: bytes,
+    sign_count: int,
+    *,
+    backup_state: bool,
+    now: float,
+    user_handle: bytes | None = None,
+) -> Op[PendingChallenge]:
+    """Consume the authentication challenge and move the credential's counter forward, in one transaction.
+
+    Args:
+        challenge: The challenge the assertion answers.
+        credential_id: The credential that answered.
+        sign_count: The assertion's counter.
+        backup_state: The assertion's BS flag.
+        now: The current time.
+        user_handle: If given, the credential's stored owner must be this user.
+
+    Returns:
+        The consumed challenge.
+
+    Raises:
+        ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
+        CredentialNotFound: The credential was removed meanwhile.
+        CredentialNotAllowed: The challenge's allow-list or user excludes this credential (stored owner).
+        UserHandleMismatch: The stored owner is not ``user_handle``.
+        CounterRegression: The stored counter is already at or past ``sign_count`` (a racing or
+            cloned assertion); 0 after 0 is accepted.
+        StoreUnavailable: The database failed.
+
+    Nothing is written when any of these is raised.
+    """
+    pending = yield from _pending(challenge, "authentication", now)
+    reply = yield Query("read_owner", {"credential_id": bytes(credential_id)})
+    assert reply is not None
+    if not reply.rows:
+        raise CredentialNotFound("no credential with this id is registered")
+    owner = bytes(reply.rows[0][0])
+    pending.check_answerer(credential_id, owner)
+    if user_handle is not None and owner != bytes(user_handle):
+        raise UserHandleMismatch("the credential belongs to another user than the session's")
+    yield from _move_counter(credential_id, sign_count, backup_state)
+    yield Query("use_challenge", {"challenge": bytes(challenge), "now": now})
+    return pending
+
+
+class Operations:
+    """The store methods, each an :class:`Operation`; a store class adds its ``_run`` (sync or async)."""
+
+    add_challenge = Operation(add_challenge)
+    get_challenge = Operation(get_challenge)
+    consume_challenge = Operation(consume_challenge)
+    purge_challenges = Operation(purge_challenges)
+    add_credential = Operation(add_credential)
+    find_credential = Operation(find_credential)
+    get_credential = Operation(get_credential)
+    credentials_for_user = Operation(credentials_for_user)
+    update_sign_count = Operation(update_sign_count)
+    remove_credential = Operation(remove_credential)
+    complete_registration = Operation(complete_registration)
+    complete_authentication = Operation(complete_authentication)
