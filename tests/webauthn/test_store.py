@@ -143,7 +143,7 @@ def test_tampered_json_in_a_sqlite_row_is_store_corrupt(tmp_path: Path) -> None:
 
 
 WRITER = """
-    import sys
+    import sys, time
     from dataclasses import replace
     from sso_signer.webauthn import ChallengeInvalid, HeadlessPasskey, open_store
     url, writer, count, acks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -160,6 +160,7 @@ WRITER = """
             # Acknowledged only after complete_registration returned (committed).
             side.write(f"{i} {writer}\\n")
             side.flush()
+    time.sleep(3600)  # done early (a slow test process): still ended by SIGKILL, as the test expects
 """
 
 
