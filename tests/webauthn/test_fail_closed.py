@@ -289,10 +289,11 @@ def test_racing_assertions_of_one_credential_never_move_the_counter_back(tmp_pat
                 stored = store.get_credential(passkey.credential_id).sign_count
                 if jobs[0] is jobs[1]:
                     same_races += 1
-                    # The loser is refused either by the store (its challenge was consumed) or, when it read the
-                    # credential after the winner committed, by the counter check before the store: both refuse.
-                    assert sorted(verdicts)[-1] == "won", (trial, verdicts)
-                    assert sorted(verdicts)[0] in ("ChallengeAlreadyUsed", "CounterRegression"), (trial, verdicts)
+                    # The loser is refused by the store (challenge consumed) or, having read the credential
+                    # after the winner committed, by the counter check before it: either way it is refused.
+                    loser, winner = sorted(verdicts)
+                    assert winner == "won", (trial, verdicts)
+                    assert loser in ("ChallengeAlreadyUsed", "CounterRegression"), (trial, verdicts)
                     assert stored == 2
                     continue
                 names = ["low" if job is low else "high" for job in jobs]
