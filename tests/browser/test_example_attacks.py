@@ -278,6 +278,48 @@ def test_a_superscript_amount_is_a_400_naming_the_field(page: PageClient) -> Non
     assert (status, answer["error"], answer["field"]) == (400, "InvalidRequest", "value")
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        # A 5000-digit number: the standard parser raises a bare ValueError (it was a 500 InternalError).
+        ("/api/register/options", b'{"user": ' + b"1" * 5000 + b"}"),
+        ("/api/login/verify", b'{"credential": {"id": ' + b"9" * 5000 + b"}}"),
+        # Not JSON (RFC 8259): NaN/Infinity, and any encoding but UTF-8 (the standard parser guesses UTF-16).
+        ("/api/register/options", b'{"user": NaN}'),
+        ("/api/login/verify", b'{"credential": {"id": Infinity}}'),
+        ("/api/register/options", '{"user": "utf16user"}'.encode("utf-16")),
+    ],
+)
+def test_bodies_outside_json_are_a_400_and_store_nothing(
+    example: RunningExample, page: PageClient, path: str, body: bytes
+) -> None:
+    before = example.backend.store.counts()["registrations"]
+    status, answer = page.post(path, content=body, headers={"content-type": "application/json"})
+    assert (status, answer["error"]) == (400, "InvalidRequest"), answer
+    assert example.backend.store.counts()["registrations"] == before
+    _alive(example)
+
+
+def test_a_repeated_origin_or_content_type_header_is_refused(example: RunningExample) -> None:
+    # One of ours after a foreign one (or JSON after text/plain) must not pass on whichever copy is read.
+    ours = example.server.origin.encode()
+    for extra in (
+        b"Origin: https://evil.example\r\nOrigin: " + ours + b"\r\nContent-Type: application/json\r\n",
+        b"Origin: " + ours + b"\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", example.server.port), timeout=5) as sock:
+            sock.sendall(
+                b"POST /api/login/options HTTP/1.1\r\nHost: x\r\n"
+                + extra
+                + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+            )
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        assert answer.startswith((b"HTTP/1.1 403", b"HTTP/1.1 415")), answer[:200]
+    _alive(example)
+
+
 def test_deep_json_is_a_400_and_the_server_lives(example: RunningExample, page: PageClient) -> None:
     status, answer = page.post(
         "/api/login/options", content=b"[" * 60_000, headers={"content-type": "application/json"}
