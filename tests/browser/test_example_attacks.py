@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from examples.dapp_backend import Limits, RunningExample, WebLimits, json_depth, running_example
+from examples.dapp_backend._backend import eth_text, wei_from_eth
 from sso_signer._codec import b64url_decode
 from sso_signer.webauthn import CredentialNotFound
 from tests.browser.example_client import PageClient, fresh_address
@@ -318,6 +319,27 @@ def test_a_repeated_origin_or_content_type_header_is_refused(example: RunningExa
                 answer += chunk
         assert answer.startswith((b"HTTP/1.1 403", b"HTTP/1.1 415")), answer[:200]
     _alive(example)
+
+
+@pytest.mark.parametrize(
+    ("text", "wei"),
+    [
+        ("12345678901.123456789012345678", 12345678901_123456789012345678),
+        ("999999999999999999999999999999.999999999999999999", 10**48 - 1),
+        ("0.000000000000000001", 1),
+        ("1", 10**18),
+    ],
+)
+def test_an_amount_is_parsed_exactly_however_many_digits(text: str, wei: int) -> None:
+    # Decimal's default 28-digit context rounded these: the user would approve another amount than typed.
+    assert wei_from_eth(text) == wei
+    assert eth_text(wei) == text
+
+
+@given(whole=st.integers(0, 10**30 - 1), fraction=st.integers(0, 10**18 - 1))
+def test_an_amount_round_trips_through_its_text(whole: int, fraction: int) -> None:
+    wei = whole * 10**18 + fraction
+    assert wei_from_eth(eth_text(wei)) == wei
 
 
 def test_deep_json_is_a_400_and_the_server_lives(example: RunningExample, page: PageClient) -> None:
