@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,9 +36,13 @@ from sso_signer.webauthn._errors import (
 from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
 from sso_signer.webauthn._store import PasskeyStore, PendingChallenge
 
-__all__ = ["AuthenticationResult", "RelyingParty"]
+__all__ = ["MAX_USER_NAME", "AuthenticationResult", "RelyingParty"]
 
 Attestation = Literal["none", "direct"]
+
+#: Longest user or display name accepted, in bytes of UTF-8: an e-mail address fits (254), and the name is
+#: stored with every challenge and credential (authenticators keep 64 bytes at least, WebAuthn 6.4.1).
+MAX_USER_NAME = 256
 _KNOWN_TRANSPORTS = {t.value for t in AuthenticatorTransport}
 
 
@@ -54,6 +59,16 @@ class AuthenticationResult:
     credential: PasskeyCredential
     assertion: Assertion
     challenge: bytes
+
+
+def _check_name(what: str, name: str) -> None:
+    """Refuse a name that is too long or not Unicode text (a lone surrogate has no UTF-8 form)."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidCredentialJson(f"{what} is not Unicode text (a lone surrogate)") from None
+    if size > MAX_USER_NAME:
+        raise FieldTooLarge(f"{what} is {size} bytes of UTF-8; the limit is {MAX_USER_NAME}")
 
 
 class RelyingParty:
@@ -79,8 +94,8 @@ class RelyingParty:
             registered with (the SSO validator looks the key up by that exact string).
 
     Raises:
-        InvalidCredentialJson: If no origin is given, the attestation preference is unknown, or it is
-            ``"none"`` with ``attestation_roots``.
+        InvalidCredentialJson: If no origin is given, ``challenge_ttl`` is not a positive finite number, the
+            attestation preference is unknown, or it is ``"none"`` with ``attestation_roots``.
         InvalidTrustRoot: If a root in ``attestation_roots`` is not a PEM X.509 certificate.
     """
 
@@ -107,7 +122,11 @@ class RelyingParty:
             attestation = "none" if attestation_roots is None else "direct"
         self.attestation: Attestation = self._conveyance(attestation)
         self.store = store
-        self.challenge_ttl = challenge_ttl
+        if not (0 < challenge_ttl < math.inf):  # also refuses NaN: SQLite would store it as NULL
+            raise InvalidCredentialJson(
+                f"challenge_ttl must be a positive finite number of seconds, got {challenge_ttl}"
+            )
+        self.challenge_ttl = float(challenge_ttl)
         self._clock = clock
         self.require_registered_origin = require_registered_origin
 
@@ -175,13 +194,18 @@ class RelyingParty:
             The options as a JSON-ready dict (base64url); ``excludeCredentials`` lists the user's passkeys.
 
         Raises:
-            FieldTooLarge: If the user handle exceeds 64 bytes.
-            InvalidCredentialJson: If the attestation preference is unknown.
+            FieldTooLarge: If the user handle exceeds 64 bytes, or a name exceeds ``MAX_USER_NAME`` (256)
+                bytes of UTF-8.
+            InvalidCredentialJson: If the attestation preference is unknown, or a name is not Unicode text
+                (a lone surrogate cannot be sent to the browser, nor stored).
             ChallengeAlreadyIssued: Practically never (a 32-byte random collision).
         """
         handle = user_handle if user_handle is not None else secrets.token_bytes(32)
         if not handle or len(handle) > MAX_USER_HANDLE:
             raise FieldTooLarge(f"user handle must be 1..{MAX_USER_HANDLE} bytes")
+        _check_name("user_name", user_name)
+        if display_name is not None:
+            _check_name("display_name", display_name)
         conveyance = self._conveyance(attestation or self.attestation)
         challenge = secrets.token_bytes(32)
         existing = self.store.credentials_for_user(handle)
