@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from sso_signer._errors import SsoSignerError
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.webauthn._credential import PasskeyCredential
+from sso_signer.webauthn._credential import MAX_SIGN_COUNT, PasskeyCredential
 from sso_signer.webauthn._errors import (
     ChallengeAlreadyIssued,
     ChallengeAlreadyUsed,
@@ -33,6 +33,7 @@ from sso_signer.webauthn._errors import (
     CredentialNotAllowed,
     CredentialNotFound,
     DuplicateCredential,
+    InvalidAuthenticatorData,
     StoreCorrupt,
     StoreUnavailable,
     UserHandleMismatch,
@@ -572,6 +573,9 @@ class SQLiteStore:
 
     @staticmethod
     def _update(conn: sqlite3.Connection, credential_id: bytes, sign_count: int, backup_state: bool) -> None:
+        if not 0 <= sign_count <= MAX_SIGN_COUNT:
+            # Checked before SQLite sees it: past 2**63 its binding raises a bare OverflowError.
+            raise InvalidAuthenticatorData(f"signature counter {sign_count} is not a 4-byte unsigned integer")
         cursor = conn.execute(_UPDATE_COUNTER, (sign_count, int(backup_state), bytes(credential_id)))
         if cursor.rowcount == 1:
             return
@@ -589,6 +593,7 @@ class SQLiteStore:
         """Record the counter and backup state of the latest assertion (the counter only moves forward).
 
         Raises:
+            InvalidAuthenticatorData: If ``sign_count`` is not a uint32 (nothing is written).
             CredentialNotFound: If no credential has this id.
             CounterRegression: If ``sign_count`` does not exceed the stored counter (0 may follow 0).
             StoreUnavailable: The database stayed locked or failed.

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sso_signer.webauthn import FieldTooLarge, InvalidCredentialJson, RelyingParty, SQLiteStore
+from sso_signer.webauthn import (
+    FieldTooLarge,
+    HeadlessPasskey,
+    InvalidAuthenticatorData,
+    InvalidCredentialJson,
+    RelyingParty,
+    SQLiteStore,
+)
 from tests.webauthn.rows import snapshot
 
 RP_ID = "localhost"
@@ -55,3 +63,16 @@ def test_a_user_name_at_the_limit_is_accepted(store: SQLiteStore) -> None:
     rp = RelyingParty(rp_id=RP_ID, rp_name="t", origins=[ORIGIN], store=store)
     name = "é" * 128  # 256 bytes of UTF-8
     assert rp.registration_options(user_name=name)["user"]["name"] == name
+
+
+@pytest.mark.parametrize("count", [2**32, 2**70, -1])
+def test_a_counter_outside_uint32_is_a_typed_error(store: SQLiteStore, db: Path, count: int) -> None:
+    passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
+    store.add_credential(passkey.credential)
+    before = snapshot(db)
+    # authenticatorData holds 4 bytes: 2**70 was a bare OverflowError from sqlite3.
+    with pytest.raises(InvalidAuthenticatorData, match="counter"):
+        store.update_sign_count(passkey.credential_id, count, backup_state=False)
+    with pytest.raises(InvalidCredentialJson, match="counter"):
+        dataclasses.replace(passkey.credential, sign_count=count)
+    assert snapshot(db) == before
