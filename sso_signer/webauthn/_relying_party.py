@@ -32,6 +32,7 @@ from sso_signer.webauthn._errors import (
     CredentialNotFound,
     FieldTooLarge,
     InvalidCredentialJson,
+    UserHandleMismatch,
 )
 from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
 from sso_signer.webauthn._store import PasskeyStore, PendingChallenge
@@ -379,7 +380,8 @@ class RelyingParty:
             ChallengeInvalid: The challenge is unknown, expired, already used or for the other ceremony.
             CredentialNotFound: The credential is not registered.
             CredentialNotAllowed: The challenge was issued for another user or other credentials.
-            UserHandleMismatch: The credential is not ``user_handle``'s (or the assertion names another user).
+            UserHandleMismatch: The credential is not ``user_handle``'s (or the assertion names another user),
+                or the assertion answers a discoverable login without a userHandle.
             CounterRegression: The counter did not move forward, checked again against the stored value
                 when the challenge is consumed (a racing or cloned assertion).
             BackupFlagsInvalid, SignatureInvalid, OriginMismatch, ...: As :func:`verify_assertion`.
@@ -398,6 +400,14 @@ class RelyingParty:
             origins=self.origins,
             require_registered_origin=self.require_registered_origin,
         )
+        if assertion.user_handle is None:
+            # WebAuthn L3 7.2 step 6: a usernameless login identifies its user by the userHandle: it must be
+            # there (the discoverable mark never changes: reading it before the transaction is safe).
+            pending = self.store.get_challenge(challenge, purpose="authentication", now=now)
+            if pending.discoverable:
+                raise UserHandleMismatch(
+                    "a usernameless (discoverable) login's assertion must carry its userHandle"
+                )
         backup_state = assertion.authenticator_data.backup_state
         self.store.complete_authentication(
             challenge,

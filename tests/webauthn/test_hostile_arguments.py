@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from sso_signer._codec import b64url_decode
 from sso_signer.webauthn import (
+    Assertion,
     FieldTooLarge,
     HeadlessPasskey,
     InvalidAuthenticatorData,
     InvalidCredentialJson,
     RelyingParty,
     SQLiteStore,
+    UserHandleMismatch,
 )
 from tests.webauthn.rows import snapshot
 
@@ -76,3 +79,22 @@ def test_a_counter_outside_uint32_is_a_typed_error(store: SQLiteStore, db: Path,
     with pytest.raises(InvalidCredentialJson, match="counter"):
         dataclasses.replace(passkey.credential, sign_count=count)
     assert snapshot(db) == before
+
+
+def test_a_usernameless_login_needs_the_user_handle(store: SQLiteStore, db: Path) -> None:
+    # WebAuthn L3 7.2 step 6: when no user was named before the ceremony, response.userHandle must be present.
+    rp = RelyingParty(rp_id=RP_ID, rp_name="t", origins=[ORIGIN], store=store)
+    options = rp.registration_options(user_name="alice")
+    handle = b64url_decode(options["user"]["id"])
+    alice = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN, user_handle=handle)
+    rp.verify_registration(alice.register_from_options(options), user_handle=handle)
+    rp.authentication_options(b"\x01" * 32, discoverable=True)
+    signed = alice.sign(b"\x01" * 32)
+    anonymous = Assertion(
+        signed.credential_id, signed.authenticator_data, signed.client_data, signed.signature, None
+    )
+    before = snapshot(db)
+    with pytest.raises(UserHandleMismatch, match="userHandle"):
+        rp.verify_authentication(anonymous)
+    assert snapshot(db) == before
+    assert rp.verify_authentication(signed).credential.user_handle == handle  # the challenge is still open
