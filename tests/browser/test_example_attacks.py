@@ -21,8 +21,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from examples.dapp_backend import Limits, RunningExample, WebLimits, json_depth, running_example
-from examples.dapp_backend._backend import eth_text, wei_from_eth
+from examples.dapp_backend import (
+    Limits,
+    RunningExample,
+    WebLimits,
+    eth_text,
+    json_depth,
+    running_example,
+    wei_from_eth,
+)
 from sso_signer._codec import b64url_decode
 from sso_signer.webauthn import CredentialNotFound
 from tests.browser.example_client import PageClient, fresh_address
