@@ -22,9 +22,9 @@ import contextlib
 import json
 import os
 import pathlib
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from tempfile import mkstemp
 from typing import TYPE_CHECKING, Any
 
 from sso_signer._errors import ConfigurationError
@@ -74,7 +74,7 @@ class Deployment:
         directory is never followed, and concurrent saves never write into each other's file.
         """
         target = pathlib.Path(path)
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, temporary = mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(json.dumps(self.to_json(), indent=2) + "\n")
