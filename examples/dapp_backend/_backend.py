@@ -31,7 +31,6 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Protocol
 
 from examples.dapp_backend._errors import (
@@ -62,14 +61,16 @@ WEI_PER_ETH = 10**18
 
 
 def wei_from_eth(text: str) -> int:
-    """Parse an ETH amount written as a decimal string (``"0.01"``) into wei.
+    """Parse an ETH amount written as a decimal string (``"0.01"``) into wei, exactly.
 
     Raises:
         InvalidRequest: Unless it is ASCII digits with at most 18 decimals (no sign, exponent or ``"²"``).
     """
     if not _ETH.match(text):
         raise InvalidRequest("value: expected an ETH amount like 0.01 (at most 18 decimals)", field="value")
-    return int(Decimal(text) * WEI_PER_ETH)
+    # Integer arithmetic: Decimal's default 28-digit context rounded longer amounts (up to 48 digits here).
+    whole, _, fraction = text.partition(".")
+    return int(whole) * WEI_PER_ETH + int(fraction.ljust(18, "0"))
 
 
 def eth_text(wei: int) -> str:

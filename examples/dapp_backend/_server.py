@@ -2,14 +2,61 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = ["ExampleServer"]
+
+
+def _header_deadline_protocol(header_timeout: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a deadline on each request's headers.
+
+    uvicorn starts no timer before the headers of a request are complete: a socket that sends nothing, or
+    drips a header line now and then, stays open for ever, and ``limit_concurrency`` of them make uvicorn
+    answer every other client 503. Here the connection is closed when a request's headers are not complete
+    ``header_timeout`` seconds after its first byte (or after the connection opened); a client's dripping
+    does not move the deadline. The body has its own limit (:class:`~examples.dapp_backend.RequestGuard`).
+    """
+
+    class HeaderDeadlineH11(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._disarm()  # the headers are in: a request is being served
+            elif data:
+                self._arm()  # a next request began: from its first byte
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(header_timeout, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.close()
+
+    return HeaderDeadlineH11
 
 
 class ExampleServer:
@@ -24,6 +71,8 @@ class ExampleServer:
         host: Interface to bind.
         keep_alive: Seconds an idle keep-alive connection stays open.
         max_connections: Concurrent connections/requests beyond which uvicorn answers 503.
+        header_timeout: Seconds a client gets to send a request's headers (idle or dripping sockets are
+            closed after it, so they cannot hold ``max_connections`` for ever).
     """
 
     def __init__(
@@ -34,6 +83,7 @@ class ExampleServer:
         host: str = "127.0.0.1",
         keep_alive: int = 5,
         max_connections: int = 200,
+        header_timeout: float = 10.0,
     ) -> None:
         self.app = app
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -45,6 +95,7 @@ class ExampleServer:
         self._socket.bind((host, port))
         self._keep_alive = keep_alive
         self._max_connections = max_connections
+        self._header_timeout = header_timeout
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -72,6 +123,7 @@ class ExampleServer:
             proxy_headers=False,
             timeout_keep_alive=self._keep_alive,
             limit_concurrency=self._max_connections,
+            http=_header_deadline_protocol(self._header_timeout),
             # Bounds what a client can make the server buffer before a request is complete (headers).
             h11_max_incomplete_event_size=16 * 1024,
         )

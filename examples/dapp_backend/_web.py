@@ -3,14 +3,15 @@
 Safe by construction, in layers:
 
 * :class:`RequestGuard` (outermost, plain ASGI) refuses, before any endpoint runs, a state-changing request
-  whose ``Origin`` is not one of the relying party's origins (403) or whose body is not JSON (415), reads
-  the body within a size limit (413) and a time limit (408), and writes one log line per request.
+  whose ``Origin`` is not one of the relying party's origins (403) or whose body is not JSON (415), either
+  header repeated included, reads the body within a size limit (413) and a time limit (408), and writes one
+  log line per request.
 * Starlette's ``SessionMiddleware`` keeps a signed cookie (HttpOnly, SameSite=Strict, Secure off
   localhost) holding only a random session id; the id is bound to a user in the store after a passkey
   ceremony, changed at every sign-in and forgotten at logout.
 * Every endpoint that reads or changes a user's data takes the user from that session (401 without one),
   never from the body; bodies are typed pydantic models (400 naming the field), parsed only after a
-  nesting-depth check.
+  nesting-depth check, as UTF-8, without NaN/Infinity and with integers of at most 78 digits.
 * An SDK error becomes ``{"error": "<ClassName>", "message": ...}`` with the status of
   :func:`error_status`.
 """
@@ -73,6 +74,13 @@ _JSON_TYPE = re.compile(r"^application/json\s*(;\s*charset=utf-8\s*)?$", re.IGNO
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 # Escape pairs, quotes and brackets: everything json_depth needs to look at, each token matched once.
 _DEPTH_TOKEN = re.compile(rb'\\.|["\[\]{}]', re.DOTALL)
+# Headers a state-changing request must carry once, and the refusal of a repeated one.
+_SINGLE_HEADERS: dict[str, type[SsoSignerError]] = {
+    "origin": CrossSiteRequest,
+    "content-type": UnsupportedContentType,
+}
+# Integers in a body: a uint256 has 78 digits, nothing the endpoints take has more.
+_MAX_INT_DIGITS = 78
 _SECURITY_HEADERS = {
     "cache-control": "no-store",
     "x-content-type-options": "nosniff",
@@ -239,7 +247,13 @@ class RequestGuard:
             )
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers: dict[str, str] = {}
+        for key, value in scope["headers"]:
+            name = key.decode("latin-1").lower()
+            if name in _SINGLE_HEADERS and name in headers:
+                # Two copies: whichever one this check read, a later reader may take the other.
+                raise _SINGLE_HEADERS[name](f"the {name} header is repeated")
+            headers[name] = value.decode("latin-1")
         origin = headers.get("origin")
         if origin not in self.origins:
             # Browsers send Origin on every cross-site and every same-origin POST: missing means not a
@@ -327,14 +341,31 @@ class Empty(_Body):
     """An endpoint that takes nothing (``{}``)."""
 
 
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > _MAX_INT_DIGITS:
+        raise InvalidRequest(f"a number in the body has {digits} digits; the limit is {_MAX_INT_DIGITS}")
+    return int(text)
+
+
+def _not_json(name: str) -> Any:
+    raise InvalidRequest(f"the body is not JSON ({name})")
+
+
 async def _parse(request: Request, model: type[ModelT], limits: WebLimits) -> ModelT:
     raw = await request.body()
     if json_depth(raw) > limits.max_depth:
         raise InvalidRequest(f"the JSON body nests deeper than {limits.max_depth} levels")
+    # Plain json.loads raised a bare ValueError on a 5000-digit number (a 500), took NaN/Infinity, and
+    # guessed UTF-16/32 from the bytes: UTF-8 only, and hooks that refuse the rest with a 400.
     try:
-        data = json.loads(raw or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequest(f"the body is not JSON ({exc})") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"the body is not UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text or "{}", parse_int=_bounded_int, parse_constant=_not_json)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object")
     try:

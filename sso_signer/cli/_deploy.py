@@ -18,12 +18,14 @@ The deployment JSON::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from tempfile import mkstemp
 from typing import TYPE_CHECKING, Any
 
 from sso_signer._errors import ConfigurationError
@@ -67,11 +69,21 @@ class Deployment:
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the deployment JSON (replacing the file atomically, so it is never half-written)."""
+        """Write the deployment JSON (replacing the file atomically, so it is never half-written).
+
+        The temporary file is a new one with a random name (``mkstemp``, ``O_EXCL``): a link planted in the
+        directory is never followed, and concurrent saves never write into each other's file.
+        """
         target = pathlib.Path(path)
-        temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        os.replace(temporary, target)
+        fd, temporary = mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(self.to_json(), indent=2) + "\n")
+            os.chmod(temporary, 0o644)  # mkstemp's 0600; the file holds no secret and is shared like before
+            os.replace(temporary, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
 
     def require_era(self) -> EraNetwork:
         """The Era section.
@@ -101,7 +113,9 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
         InvalidDeployment: If the file is unreadable or malformed.
     """
     try:
-        text = pathlib.Path(path).read_bytes()
+        # At most one byte past the bound: a path like /dev/zero or a huge file is refused, not read whole.
+        with open(path, "rb") as handle:
+            text = handle.read(CONFIG_FILE_LIMITS.max_bytes + 1)
     except OSError as exc:
         raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__}: {exc})") from exc
     data = parse_json(

@@ -197,7 +197,9 @@ class EraNetwork:
             InvalidDeployment: If the file is unreadable, not JSON or has no usable ``era`` section.
         """
         try:
-            text = pathlib.Path(path).read_bytes()
+            # At most one byte past the bound: a path like /dev/zero is refused, not read whole.
+            with pathlib.Path(path).open("rb") as handle:
+                text = handle.read(CONFIG_FILE_LIMITS.max_bytes + 1)
         except OSError as exc:
             raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__})") from exc
         data = parse_json(

@@ -8,7 +8,10 @@ from sso_signer.webauthn._authenticator_data import MAX_CREDENTIAL_ID
 from sso_signer.webauthn._errors import FieldTooLarge, InvalidCoseKey, InvalidCredentialJson
 from sso_signer.webauthn._p256 import P256PublicKey
 
-__all__ = ["PasskeyCredential"]
+__all__ = ["MAX_SIGN_COUNT", "PasskeyCredential"]
+
+#: The largest signature counter: authenticatorData holds it in 4 bytes.
+MAX_SIGN_COUNT = 2**32 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,8 @@ class PasskeyCredential:
         user_name: The user name given at registration.
 
     Raises:
-        InvalidCredentialJson: If the credential id is empty or the AAGUID is not 16 bytes.
+        InvalidCredentialJson: If the credential id is empty, the AAGUID is not 16 bytes or ``sign_count`` is
+            not a uint32 (authenticatorData's 4 bytes).
         FieldTooLarge: If the credential id exceeds 1023 bytes.
         InvalidCoseKey: If ``cose_key`` does not encode ``public_key``.
     """
@@ -57,6 +61,10 @@ class PasskeyCredential:
             )
         if len(self.aaguid) != 16:
             raise InvalidCredentialJson(f"AAGUID must be 16 bytes, got {len(self.aaguid)}")
+        if not 0 <= self.sign_count <= MAX_SIGN_COUNT:
+            raise InvalidCredentialJson(
+                f"signature counter {self.sign_count} is not a 4-byte unsigned integer"
+            )
         if P256PublicKey.from_cose(self.cose_key) != self.public_key:
             raise InvalidCoseKey("cose_key does not encode public_key")
         object.__setattr__(self, "transports", tuple(self.transports))

@@ -107,9 +107,12 @@ def read_key_file(
     """
     target = Path(path)
     try:
-        if target.stat().st_size > _MAX_FILE:
+        # Read at most one byte past the bound (stat() says 0 for a device such as /dev/zero).
+        with target.open("rb") as handle:
+            raw = handle.read(_MAX_FILE + 1)
+        if len(raw) > _MAX_FILE:
             raise InvalidKeyFile(f"{target} is too large to be a key file")
-        text = target.read_text(encoding="ascii")
+        text = raw.decode("ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidKeyFile(f"cannot read key file {target}: {type(exc).__name__}") from exc
     head, sep, _ = text.partition(_BEGIN)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,13 +32,18 @@ from sso_signer.webauthn._errors import (
     CredentialNotFound,
     FieldTooLarge,
     InvalidCredentialJson,
+    UserHandleMismatch,
 )
 from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
 from sso_signer.webauthn._store import PasskeyStore, PendingChallenge
 
-__all__ = ["AuthenticationResult", "RelyingParty"]
+__all__ = ["MAX_USER_NAME", "AuthenticationResult", "RelyingParty"]
 
 Attestation = Literal["none", "direct"]
+
+#: Longest user or display name accepted, in bytes of UTF-8: an e-mail address fits (254), and the name is
+#: stored with every challenge and credential (authenticators keep 64 bytes at least, WebAuthn 6.4.1).
+MAX_USER_NAME = 256
 _KNOWN_TRANSPORTS = {t.value for t in AuthenticatorTransport}
 
 
@@ -54,6 +60,16 @@ class AuthenticationResult:
     credential: PasskeyCredential
     assertion: Assertion
     challenge: bytes
+
+
+def _check_name(what: str, name: str) -> None:
+    """Refuse a name that is too long or not Unicode text (a lone surrogate has no UTF-8 form)."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidCredentialJson(f"{what} is not Unicode text (a lone surrogate)") from None
+    if size > MAX_USER_NAME:
+        raise FieldTooLarge(f"{what} is {size} bytes of UTF-8; the limit is {MAX_USER_NAME}")
 
 
 class RelyingParty:
@@ -79,8 +95,8 @@ class RelyingParty:
             registered with (the SSO validator looks the key up by that exact string).
 
     Raises:
-        InvalidCredentialJson: If no origin is given, the attestation preference is unknown, or it is
-            ``"none"`` with ``attestation_roots``.
+        InvalidCredentialJson: If no origin is given, ``challenge_ttl`` is not a positive finite number, the
+            attestation preference is unknown, or it is ``"none"`` with ``attestation_roots``.
         InvalidTrustRoot: If a root in ``attestation_roots`` is not a PEM X.509 certificate.
     """
 
@@ -107,7 +123,11 @@ class RelyingParty:
             attestation = "none" if attestation_roots is None else "direct"
         self.attestation: Attestation = self._conveyance(attestation)
         self.store = store
-        self.challenge_ttl = challenge_ttl
+        if not (0 < challenge_ttl < math.inf):  # also refuses NaN: SQLite would store it as NULL
+            raise InvalidCredentialJson(
+                f"challenge_ttl must be a positive finite number of seconds, got {challenge_ttl}"
+            )
+        self.challenge_ttl = float(challenge_ttl)
         self._clock = clock
         self.require_registered_origin = require_registered_origin
 
@@ -175,13 +195,18 @@ class RelyingParty:
             The options as a JSON-ready dict (base64url); ``excludeCredentials`` lists the user's passkeys.
 
         Raises:
-            FieldTooLarge: If the user handle exceeds 64 bytes.
-            InvalidCredentialJson: If the attestation preference is unknown.
+            FieldTooLarge: If the user handle exceeds 64 bytes, or a name exceeds ``MAX_USER_NAME`` (256)
+                bytes of UTF-8.
+            InvalidCredentialJson: If the attestation preference is unknown, or a name is not Unicode text
+                (a lone surrogate cannot be sent to the browser, nor stored).
             ChallengeAlreadyIssued: Practically never (a 32-byte random collision).
         """
         handle = user_handle if user_handle is not None else secrets.token_bytes(32)
         if not handle or len(handle) > MAX_USER_HANDLE:
             raise FieldTooLarge(f"user handle must be 1..{MAX_USER_HANDLE} bytes")
+        _check_name("user_name", user_name)
+        if display_name is not None:
+            _check_name("display_name", display_name)
         conveyance = self._conveyance(attestation or self.attestation)
         challenge = secrets.token_bytes(32)
         existing = self.store.credentials_for_user(handle)
@@ -355,7 +380,8 @@ class RelyingParty:
             ChallengeInvalid: The challenge is unknown, expired, already used or for the other ceremony.
             CredentialNotFound: The credential is not registered.
             CredentialNotAllowed: The challenge was issued for another user or other credentials.
-            UserHandleMismatch: The credential is not ``user_handle``'s (or the assertion names another user).
+            UserHandleMismatch: The credential is not ``user_handle``'s (or the assertion names another user),
+                or the assertion answers a discoverable login without a userHandle.
             CounterRegression: The counter did not move forward, checked again against the stored value
                 when the challenge is consumed (a racing or cloned assertion).
             BackupFlagsInvalid, SignatureInvalid, OriginMismatch, ...: As :func:`verify_assertion`.
@@ -374,6 +400,14 @@ class RelyingParty:
             origins=self.origins,
             require_registered_origin=self.require_registered_origin,
         )
+        if assertion.user_handle is None:
+            # WebAuthn L3 7.2 step 6: a usernameless login identifies its user by the userHandle: it must be
+            # there (the discoverable mark never changes: reading it before the transaction is safe).
+            pending = self.store.get_challenge(challenge, purpose="authentication", now=now)
+            if pending.discoverable:
+                raise UserHandleMismatch(
+                    "a usernameless (discoverable) login's assertion must carry its userHandle"
+                )
         backup_state = assertion.authenticator_data.backup_state
         self.store.complete_authentication(
             challenge,

@@ -22,7 +22,7 @@ from typing import Any, Final, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from sso_signer._errors import SsoSignerError
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.webauthn._credential import PasskeyCredential
+from sso_signer.webauthn._credential import MAX_SIGN_COUNT, PasskeyCredential
 from sso_signer.webauthn._errors import (
     ChallengeAlreadyIssued,
     ChallengeAlreadyUsed,
@@ -32,6 +32,7 @@ from sso_signer.webauthn._errors import (
     CounterRegression,
     CredentialNotFound,
     DuplicateCredential,
+    InvalidAuthenticatorData,
     StoreConfigurationError,
     StoreCorrupt,
     UserHandleMismatch,
@@ -478,6 +479,9 @@ def credentials_for_user(user_handle: bytes) -> Op[list[PasskeyCredential]]:
 
 
 def _move_counter(credential_id: bytes, sign_count: int, backup_state: bool) -> Op[None]:
+    if not 0 <= sign_count <= MAX_SIGN_COUNT:
+        # Checked before the database sees it: past 2**63 a driver raises a bare OverflowError.
+        raise InvalidAuthenticatorData(f"signature counter {sign_count} is not a 4-byte unsigned integer")
     key = {"credential_id": bytes(credential_id)}
     params = {**key, "sign_count": sign_count, "backup_state": int(backup_state)}
     reply = yield Query("update_counter", params)
@@ -498,6 +502,7 @@ def update_sign_count(credential_id: bytes, sign_count: int, *, backup_state: bo
     """Record the counter and backup state of the latest assertion (the counter only moves forward).
 
     Raises:
+        InvalidAuthenticatorData: If ``sign_count`` is not a uint32 (nothing is written).
         CredentialNotFound: If no credential has this id.
         CounterRegression: If ``sign_count`` does not exceed the stored counter (0 may follow 0).
         StoreUnavailable: The database failed.

@@ -21,7 +21,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from examples.dapp_backend import Limits, RunningExample, WebLimits, json_depth, running_example
+from examples.dapp_backend import (
+    Limits,
+    RunningExample,
+    WebLimits,
+    eth_text,
+    json_depth,
+    running_example,
+    wei_from_eth,
+)
 from sso_signer._codec import b64url_decode
 from sso_signer.webauthn import CredentialNotFound
 from tests.browser.example_client import PageClient, fresh_address
@@ -276,6 +284,69 @@ def test_a_superscript_amount_is_a_400_naming_the_field(page: PageClient) -> Non
     page.sign_up()
     status, answer = page.prepare(fresh_address(), "²")
     assert (status, answer["error"], answer["field"]) == (400, "InvalidRequest", "value")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        # A 5000-digit number: the standard parser raises a bare ValueError (it was a 500 InternalError).
+        ("/api/register/options", b'{"user": ' + b"1" * 5000 + b"}"),
+        ("/api/login/verify", b'{"credential": {"id": ' + b"9" * 5000 + b"}}"),
+        # Not JSON (RFC 8259): NaN/Infinity, and any encoding but UTF-8 (the standard parser guesses UTF-16).
+        ("/api/register/options", b'{"user": NaN}'),
+        ("/api/login/verify", b'{"credential": {"id": Infinity}}'),
+        ("/api/register/options", '{"user": "utf16user"}'.encode("utf-16")),
+    ],
+)
+def test_bodies_outside_json_are_a_400_and_store_nothing(
+    example: RunningExample, page: PageClient, path: str, body: bytes
+) -> None:
+    before = example.backend.store.counts()["registrations"]
+    status, answer = page.post(path, content=body, headers={"content-type": "application/json"})
+    assert (status, answer["error"]) == (400, "InvalidRequest"), answer
+    assert example.backend.store.counts()["registrations"] == before
+    _alive(example)
+
+
+def test_a_repeated_origin_or_content_type_header_is_refused(example: RunningExample) -> None:
+    # One of ours after a foreign one (or JSON after text/plain) must not pass on whichever copy is read.
+    ours = example.server.origin.encode()
+    for extra in (
+        b"Origin: https://evil.example\r\nOrigin: " + ours + b"\r\nContent-Type: application/json\r\n",
+        b"Origin: " + ours + b"\r\nContent-Type: text/plain\r\nContent-Type: application/json\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", example.server.port), timeout=5) as sock:
+            sock.sendall(
+                b"POST /api/login/options HTTP/1.1\r\nHost: x\r\n"
+                + extra
+                + b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+            )
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        assert answer.startswith((b"HTTP/1.1 403", b"HTTP/1.1 415")), answer[:200]
+    _alive(example)
+
+
+@pytest.mark.parametrize(
+    ("text", "wei"),
+    [
+        ("12345678901.123456789012345678", 12345678901_123456789012345678),
+        ("999999999999999999999999999999.999999999999999999", 10**48 - 1),
+        ("0.000000000000000001", 1),
+        ("1", 10**18),
+    ],
+)
+def test_an_amount_is_parsed_exactly_however_many_digits(text: str, wei: int) -> None:
+    # Decimal's default 28-digit context rounded these: the user would approve another amount than typed.
+    assert wei_from_eth(text) == wei
+    assert eth_text(wei) == text
+
+
+@given(whole=st.integers(0, 10**30 - 1), fraction=st.integers(0, 10**18 - 1))
+def test_an_amount_round_trips_through_its_text(whole: int, fraction: int) -> None:
+    wei = whole * 10**18 + fraction
+    assert wei_from_eth(eth_text(wei)) == wei
 
 
 def test_deep_json_is_a_400_and_the_server_lives(example: RunningExample, page: PageClient) -> None:

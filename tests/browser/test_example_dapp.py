@@ -88,6 +88,8 @@ def _browser_passkey(
                 # Chromium's virtual authenticator is a device-bound one: backup flags off, as registered.
                 backup_eligible=False,
                 backup_state=False,
+                # A resident key answers with its userHandle, as Chromium does (usernameless logins need it).
+                user_handle=b64url_decode(_b64_to_url(credential.get("userHandle", ""))),
             )
     raise AssertionError("credential not in the virtual authenticator")
 

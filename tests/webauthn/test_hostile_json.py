@@ -74,7 +74,7 @@ _CHILD = textwrap.dedent(
             before = dump()
             try:
                 if case == "rp_registration":
-                    rp.verify_registration(doc)
+                    rp.verify_registration(doc, user_handle=b"\x01")  # the hostile answer fails before
                 else:
                     rp.verify_authentication(assertion_with_client_data(doc.encode()))
             finally:
