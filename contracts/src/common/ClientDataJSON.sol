@@ -17,7 +17,9 @@ import {JSONParserLib} from "solady/utils/JSONParserLib.sol";
 ///      * strings may not hold raw control characters (< 0x20), as RFC 8259 §7 requires (solady allows them);
 ///        escapes must be one of \" \\ \/ \b \f \n \r \t \uXXXX; a member name must open with '"' (solady
 ///        takes any byte there);
-///      * member names are compared after unescaping (`"\u0074ype"` is `type`), and a top-level object
+///      * a top-level member is one of the four by its raw name, as the official validators (solady's `at`)
+///        look it up; a name spelled with escapes that unescapes to one of them (`"\u0074ype"`) is refused,
+///        since the official validators would not see it (and a JSON reader would); a top-level object
 ///        holding one of the four names twice is refused (solady would silently take the last one);
 ///      * only members of a top-level object count; any other top-level value has none of them.
 ///      Any violation reverts `ParsingFailed()` (solady's error, same selector).
@@ -35,7 +37,8 @@ library ClientDataJSON {
     uint256 internal constant KIND_OTHER = 3; // number, literal, object or array
 
     /// @notice The spans of the top-level members `challenge`, `type`, `origin` and `crossOrigin`.
-    /// @dev Reverts `ParsingFailed()` unless `json` is strict JSON without a duplicate of those four names.
+    /// @dev Reverts `ParsingFailed()` unless `json` is strict JSON without a duplicate of those four names and
+    ///      without a top-level member name that only unescaping turns into one of them.
     function read(bytes memory json)
         internal
         pure
@@ -147,47 +150,52 @@ library ClientDataJSON {
                 }
             }
 
-            // Which of the four names a member name (quotes included, [p_, q_)) is, after unescaping:
+            // Which of the four names `n_` ASCII bytes `w_` (right-aligned) spell:
             // 1 challenge, 2 type, 3 origin, 4 crossOrigin, 0 none.
-            function nameId(p_, q_, escaped_) -> id_ {
-                let w_ := 0
-                let n_ := 0
-                switch escaped_
-                case 0 {
-                    n_ := sub(q_, add(p_, 2))
-                    if gt(n_, 11) { leave }
-                    w_ := shr(sub(256, shl(3, n_)), mload(add(p_, 1)))
-                }
-                default {
-                    // Unescape into w_; a name of interest is at most 11 ASCII letters, so anything that
-                    // unescapes to something else (or is longer) is none of them.
-                    for { let r_ := add(p_, 1) } lt(r_, sub(q_, 1)) {} {
-                        if eq(n_, 11) { leave }
-                        let c_ := byte(0, mload(r_))
-                        r_ := add(r_, 1)
-                        if eq(c_, 92) {
-                            c_ := byte(0, mload(r_))
-                            if iszero(eq(c_, 117)) { leave } // \" \\ \/ \b ... are not letters
-                            let h_ := mload(add(r_, 1))
-                            c_ := 0
-                            for { let i_ := 0 } lt(i_, 4) { i_ := add(i_, 1) } {
-                                let d_ := byte(i_, h_)
-                                // hex digit value: '0'-'9', 'A'-'F', 'a'-'f' (already validated)
-                                d_ := sub(d_, add(48, add(mul(gt(d_, 57), 7), mul(gt(d_, 96), 32))))
-                                c_ := or(shl(4, c_), d_)
-                            }
-                            r_ := add(r_, 5)
-                        }
-                        w_ := or(shl(8, w_), c_)
-                        n_ := add(n_, 1)
-                        if gt(c_, 0x7f) { leave } // not ASCII, so not one of the names
-                    }
-                }
+            function idOf(n_, w_) -> id_ {
                 switch n_
                 case 9 { if eq(w_, 0x6368616c6c656e6765) { id_ := 1 } } // "challenge"
                 case 4 { if eq(w_, 0x74797065) { id_ := 2 } } // "type"
                 case 6 { if eq(w_, 0x6f726967696e) { id_ := 3 } } // "origin"
                 case 11 { if eq(w_, 0x63726f73734f726967696e) { id_ := 4 } } // "crossOrigin"
+            }
+
+            // Which of the four names a member name (quotes included, [p_, q_)) is, by its raw text (as the
+            // official validators' solady `at` looks them up). A name with escapes that unescapes to one of
+            // the four fails: the official validators would not see that member, we must not either.
+            function nameId(p_, q_, escaped_) -> id_ {
+                let n_ := 0
+                let w_ := 0
+                if iszero(escaped_) {
+                    n_ := sub(q_, add(p_, 2))
+                    if gt(n_, 11) { leave }
+                    id_ := idOf(n_, shr(sub(256, shl(3, n_)), mload(add(p_, 1))))
+                    leave
+                }
+                // Unescape into w_; a name of interest is at most 11 ASCII letters, so anything that
+                // unescapes to something else (or is longer) is none of them.
+                for { let r_ := add(p_, 1) } lt(r_, sub(q_, 1)) {} {
+                    if eq(n_, 11) { leave }
+                    let c_ := byte(0, mload(r_))
+                    r_ := add(r_, 1)
+                    if eq(c_, 92) {
+                        c_ := byte(0, mload(r_))
+                        if iszero(eq(c_, 117)) { leave } // \" \\ \/ \b ... are not letters
+                        let h_ := mload(add(r_, 1))
+                        c_ := 0
+                        for { let i_ := 0 } lt(i_, 4) { i_ := add(i_, 1) } {
+                            let d_ := byte(i_, h_)
+                            // hex digit value: '0'-'9', 'A'-'F', 'a'-'f' (already validated)
+                            d_ := sub(d_, add(48, add(mul(gt(d_, 57), 7), mul(gt(d_, 96), 32))))
+                            c_ := or(shl(4, c_), d_)
+                        }
+                        r_ := add(r_, 5)
+                    }
+                    w_ := or(shl(8, w_), c_)
+                    n_ := add(n_, 1)
+                    if gt(c_, 0x7f) { leave } // not ASCII, so not one of the names
+                }
+                if idOf(n_, w_) { fail() }
             }
 
             // Walks the whole value in [base_, end_); writes the span of top-level member id (1-4) at
