@@ -150,9 +150,13 @@ library ClientDataJSON {
                 }
             }
 
-            // Which of the four names `n_` ASCII bytes `w_` (right-aligned) spell:
-            // 1 challenge, 2 type, 3 origin, 4 crossOrigin, 0 none.
-            function idOf(n_, w_) -> id_ {
+            // Which of the four names a member name (quotes included, [p_, q_)) is, by its raw text as the
+            // official validators (solady's `at`) look it up: 1 challenge, 2 type, 3 origin, 4 crossOrigin, 0 none.
+            // A name with escapes is none of them (the four have no backslash); see refuseEscapedName.
+            function nameId(p_, q_) -> id_ {
+                let n_ := sub(q_, add(p_, 2))
+                if gt(n_, 11) { leave }
+                let w_ := shr(sub(256, shl(3, n_)), mload(add(p_, 1)))
                 switch n_
                 case 9 { if eq(w_, 0x6368616c6c656e6765) { id_ := 1 } } // "challenge"
                 case 4 { if eq(w_, 0x74797065) { id_ := 2 } } // "type"
@@ -160,20 +164,13 @@ library ClientDataJSON {
                 case 11 { if eq(w_, 0x63726f73734f726967696e) { id_ := 4 } } // "crossOrigin"
             }
 
-            // Which of the four names a member name (quotes included, [p_, q_)) is, by its raw text (as the
-            // official validators' solady `at` looks them up). A name with escapes that unescapes to one of
-            // the four fails: the official validators would not see that member, we must not either.
-            function nameId(p_, q_, escaped_) -> id_ {
-                let n_ := 0
-                let w_ := 0
-                if iszero(escaped_) {
-                    n_ := sub(q_, add(p_, 2))
-                    if gt(n_, 11) { leave }
-                    id_ := idOf(n_, shr(sub(256, shl(3, n_)), mload(add(p_, 1))))
-                    leave
-                }
+            // Fails if a member name with escapes ([p_, q_), quotes included) unescapes to one of the four: the
+            // official validators would not see that member while a JSON reader would, so it is refused.
+            function refuseEscapedName(p_, q_) {
                 // Unescape into w_; a name of interest is at most 11 ASCII letters, so anything that
                 // unescapes to something else (or is longer) is none of them.
+                let w_ := 0
+                let n_ := 0
                 for { let r_ := add(p_, 1) } lt(r_, sub(q_, 1)) {} {
                     if eq(n_, 11) { leave }
                     let c_ := byte(0, mload(r_))
@@ -195,7 +192,10 @@ library ClientDataJSON {
                     n_ := add(n_, 1)
                     if gt(c_, 0x7f) { leave } // not ASCII, so not one of the names
                 }
-                if idOf(n_, w_) { fail() }
+                if or(
+                    or(and(eq(n_, 9), eq(w_, 0x6368616c6c656e6765)), and(eq(n_, 4), eq(w_, 0x74797065))),
+                    or(and(eq(n_, 6), eq(w_, 0x6f726967696e)), and(eq(n_, 11), eq(w_, 0x63726f73734f726967696e)))
+                ) { fail() }
             }
 
             // Walks the whole value in [base_, end_); writes the span of top-level member id (1-4) at
@@ -304,7 +304,8 @@ library ClientDataJSON {
                         let escaped_ := 0
                         p_, escaped_ := scanString(p_, end_)
                         if and(eq(depth_, 1), and(flags_, 1)) {
-                            let id_ := nameId(nameStart_, p_, escaped_)
+                            if escaped_ { refuseEscapedName(nameStart_, p_) }
+                            let id_ := nameId(nameStart_, p_)
                             // A repeated name that the validators read is refused.
                             if and(shr(id_, flags_), gt(id_, 0)) { fail() }
                             flags_ := or(and(or(flags_, shl(id_, 1)), 0xff), shl(8, id_))
@@ -330,7 +331,8 @@ library ClientDataJSON {
                     for {} and(and(shr(byte(0, mload(p_)), ws_), 1), lt(p_, end_)) { p_ := add(p_, 1) } {}
                     if iszero(and(eq(byte(0, mload(p_)), 34), lt(p_, end_))) { leave }
                     let q_, escaped_ := scanString(p_, end_)
-                    let id_ := nameId(p_, q_, escaped_)
+                    if escaped_ { refuseEscapedName(p_, q_) }
+                    let id_ := nameId(p_, q_)
                     if and(shr(id_, seen_), 1) { leave }
                     seen_ := or(seen_, shl(id_, 1))
                     p_ := q_
