@@ -230,9 +230,56 @@ def build_edge_cases(keys: Keys) -> list[Case]:
             Rule.CLIENT_DATA_NOT_JSON,
         ),
         json_case(
-            "a member name is compared after unescaping",
+            "a read member named with escapes is refused (the official validators look names up raw)",
             b'{"\\u0074ype":"webauthn.get","challenge":"' + challenge + b'","origin":"' + origin + b'"}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "crossOrigin named with escapes is refused (the official validators would not see it)",
+            b'{"type":"webauthn.get","challenge":"'
+            + challenge
+            + b'","origin":"'
+            + origin
+            + b'","cross\\u004frigin":true}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "escaped names nested deeper or naming other members are harmless",
+            b'{"type":"webauthn.get","challenge":"'
+            + challenge
+            + b'","origin":"'
+            + origin
+            + b'","x":{"\\u0074ype":1},"\\u0074yp":2}',
             Rule.VALID,
+        ),
+        json_case(
+            "origin with a lone high surrogate escape does not decode (solady)",
+            b'{"type":"webauthn.get","challenge":"' + challenge + b'","origin":"' + origin + b'\\ud800"}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "origin with a lone low surrogate escape decodes to bytes no key has",
+            b'{"type":"webauthn.get","challenge":"' + challenge + b'","origin":"' + origin + b'\\udc00"}',
+            Rule.UNKNOWN_KEY,
+        ),
+        json_case(
+            "origin with a high surrogate paired to a non-surrogate escape",
+            b'{"type":"webauthn.get","challenge":"'
+            + challenge
+            + b'","origin":"'
+            + origin
+            + b'\\ud800\\u0041"}',
+            Rule.UNKNOWN_KEY,
+        ),
+        json_case(
+            "type with a lone high surrogate escape does not decode",
+            b'{"type":"webauthn.get\\ud800","challenge":"' + challenge + b'","origin":"' + origin + b'"}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "challenge with a lone high surrogate escape does not decode",
+            b'{"type":"webauthn.get","challenge":"' + challenge + b'\\udbff","origin":"' + origin + b'"}',
+            Rule.CLIENT_DATA_NOT_JSON,
         ),
         json_case(
             "member name without its opening quote",
