@@ -288,6 +288,9 @@ def _parse_like_solady(data: bytes) -> _ClientData:
     return _ClientData(parsed, {name: raw[name] for name in _READ_MEMBERS if name in raw})
 
 
+_SIMPLE_ESCAPES = {ord(k): ord(v) for k, v in zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True)}
+
+
 def _solady_string(raw: str) -> bytes | None:
     """The bytes solady's ``decodeString`` makes of a JSON string's raw text (quotes included).
 
@@ -305,7 +308,7 @@ def _solady_string(raw: str) -> bytes | None:
             i += 1
             continue
         if text[i + 1] != 0x75:  # not \u; the text is valid JSON, so one of \" \\ \/ \b \f \n \r \t
-            out += json.loads(b'"' + text[i : i + 2] + b'"').encode()
+            out.append(_SIMPLE_ESCAPES[text[i + 1]])
             i += 2
             continue
         code = int(text[i + 2 : i + 6], 16)

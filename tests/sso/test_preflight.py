@@ -38,6 +38,7 @@ from sso_signer.sso import (
     SignatureRsOutOfRange,
     UnknownValidatorKind,
     UserFlagsMissing,
+    _preflight,
     decode_challenge,
     decode_era_custom_signature,
     era_custom_signature,
@@ -463,3 +464,32 @@ def test_flipping_any_bit_fails_preflight(part: str, position: int, bit: int, va
 def test_unknown_validator_kind() -> None:
     with pytest.raises(UnknownValidatorKind):
         preflight("clave", HASH, _fat(), KEYS)  # type: ignore[arg-type]
+
+
+# --- the raw reading behind the two rules above agrees with JSON where JSON and solady agree ---------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    members=st.dictionaries(st.text(max_size=8), _JSON_VALUES, max_size=5),
+    ensure_ascii=st.booleans(),
+    spaced=st.booleans(),
+)
+def test_raw_members_and_solady_strings_match_json(
+    members: dict[str, Any], ensure_ascii: bool, spaced: bool
+) -> None:
+    separators = (" , ", " : ") if spaced else (",", ":")
+    text = json.dumps(members, ensure_ascii=ensure_ascii, separators=separators)
+    raw = _preflight._top_level_members(text)
+    assert [json.loads(name) for name, _ in raw] == list(members)
+    assert [json.loads(value) for _, value in raw] == list(members.values())
+    for _, value in raw:
+        if value.startswith('"'):
+            # text() has no lone surrogates, so JSON's bytes and solady's agree.
+            assert _preflight._solady_string(value) == json.loads(value).encode()
