@@ -319,7 +319,8 @@ library ClientDataJSON {
 
             // The common shape, straight-line: an object whose members are strings or true/false/null. Returns
             // 0 (spans unspecified) at anything else, or at a repeated name, and the general walk decides;
-            // whatever it accepts, the general walk accepts with the same spans.
+            // whatever it accepts, the general walk accepts with the same spans. It reverts itself only at a
+            // top-level name the general walk refuses too (a read name spelled with escapes).
             function fastWalk(base_, end_, out_) -> ok_ {
                 let ws_ := 0x100002600 // ' ', '\t', '\n', '\r'
                 let p_ := base_
