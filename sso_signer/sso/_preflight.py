@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -195,9 +196,15 @@ def parse_client_data_json(data: bytes) -> dict[str, Any]:
     return parsed
 
 
-# The members the validators read; the on-chain clientDataJSON reader refuses a top-level object naming one
-# of them twice (names compared after unescaping, as json does).
+# The members the validators read. The on-chain clientDataJSON reader refuses a top-level object naming one of
+# them twice, or naming one with escapes (`"\u0074ype"`): the official validators look members up by their
+# raw name, so for them that member is not `type`, and what they refuse ours must refuse too.
 _READ_MEMBERS = frozenset({"type", "challenge", "origin", "crossOrigin"})
+
+# Tokens of JSON text already known to be valid: a string, a structural character, or a run of anything else
+# (whitespace, numbers, literals).
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]|[^"\[\]{},:]+', re.DOTALL)
+_JSON_WS = " \t\n\r"
 
 
 class _Members(dict[str, Any]):
@@ -211,23 +218,121 @@ class _Members(dict[str, Any]):
         self.repeated = {name for name, count in Counter(name for name, _ in pairs).items() if count > 1}
 
 
-def _parse_like_solady(data: bytes) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _ClientData:
+    """clientDataJSON as the validators see it: the parsed top-level object, each read member's raw text."""
+
+    members: dict[str, Any]
+    raw: dict[str, str]
+
+
+def _top_level_members(text: str) -> list[tuple[str, str]]:
+    """The (raw name, raw value) text of each member of the top-level object of valid JSON ``text``, in order.
+
+    Iterative (no recursion), linear in the text.
+    """
+    members: list[tuple[str, str]] = []
+    depth = 0
+    name: str | None = None
+    value_start = 0
+    for match in _JSON_TOKEN.finditer(text):
+        piece = match.group()
+        if depth == 1:
+            if piece in (",", "}") and name is not None:
+                members.append((name, text[value_start : match.start()].strip(_JSON_WS)))
+                name = None
+            elif name is None and piece.startswith('"'):
+                name = piece
+                continue
+            elif piece == ":":
+                # At this depth a colon only ever follows a member name.
+                value_start = match.end()
+                continue
+        if piece in ("{", "["):
+            depth += 1
+        elif piece in ("}", "]"):
+            depth -= 1
+            if depth == 0:
+                break
+    return members
+
+
+def _parse_like_solady(data: bytes) -> _ClientData:
     # The validators parse any JSON value; a non-object top level simply has no "challenge" (which reverts
     # later), so it is mapped to an empty object here. Bytes that are not UTF-8 only matter inside strings
     # on-chain; surrogateescape keeps them comparable instead of failing the whole parse.
+    text = bytes(data).decode("utf-8", "surrogateescape")
     parsed = parse_json(
-        bytes(data).decode("utf-8", "surrogateescape"),
+        text,
         limits=_CLIENT_DATA_LIMITS,
         error=InvalidClientDataJson,
         what="clientDataJSON",
         object_pairs_hook=_Members,
     )
     if not isinstance(parsed, _Members):
-        return {}
+        return _ClientData({}, {})
+    raw: dict[str, str] = {}
+    for name, value in _top_level_members(text):
+        if "\\" in name:
+            unescaped = json.loads(name)
+            if unescaped in _READ_MEMBERS:
+                raise InvalidClientDataJson(
+                    f"clientDataJSON: member name {name} is {unescaped!r} only once unescaped; the official "
+                    "validators look members up by their raw name"
+                )
+            continue
+        raw[name[1:-1]] = value
     repeated = parsed.repeated & _READ_MEMBERS
     if repeated:
         raise InvalidClientDataJson(f"clientDataJSON: member {sorted(repeated)[0]!r} appears more than once")
-    return parsed
+    return _ClientData(parsed, {name: raw[name] for name in _READ_MEMBERS if name in raw})
+
+
+_SIMPLE_ESCAPES = {ord(k): ord(v) for k, v in zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True)}
+
+
+def _solady_string(raw: str) -> bytes | None:
+    """The bytes solady's ``decodeString`` makes of a JSON string's raw text (quotes included).
+
+    It differs from JSON on surrogate escapes: a high surrogate takes the next ``\\uXXXX`` as its pair,
+    whatever it is, and reverts when none follows; a lone low surrogate becomes its 3-byte UTF-8-like form.
+    Returns None where it reverts.
+    """
+    text = raw.encode("utf-8", "surrogateescape")
+    out = bytearray()
+    i, end = 1, len(text) - 1
+    while i < end:
+        c = text[i]
+        if c != 0x5C:  # not a backslash
+            out.append(c)
+            i += 1
+            continue
+        if text[i + 1] != 0x75:  # not \u; the text is valid JSON, so one of \" \\ \/ \b \f \n \r \t
+            out.append(_SIMPLE_ESCAPES[text[i + 1]])
+            i += 2
+            continue
+        code = int(text[i + 2 : i + 6], 16)
+        i += 6
+        if 0xD800 <= code <= 0xDBFF:
+            if text[i : i + 2] != b"\\u":
+                return None
+            code = 0x10000 + ((code & 0x3FF) << 10) + (int(text[i + 2 : i + 6], 16) & 0x3FF)
+            i += 6
+        out += chr(code).encode("utf-8", "surrogatepass")
+    return bytes(out)
+
+
+def _decoded_member(run: _Run, client_data: _ClientData, name: str) -> bytes:
+    """A string member as the validators decode it; reverts (ClientDataUnparsable) where solady does."""
+    decoded = _solady_string(client_data.raw[name])
+    if decoded is None:
+        run.fail(
+            ClientDataUnparsable,
+            f"clientDataJSON {name}: a high surrogate escape that no \\u escape follows does not decode",
+            outcome="revert",
+        )
+        raise AssertionError("unreachable")  # pragma: no cover - a revert rule raises
+    return decoded
 
 
 def _has_key_fields(value: object) -> bool:
@@ -382,10 +487,12 @@ def preflight(
         run.fail(ClientDataUnparsable, str(exc))
         raise AssertionError("unreachable") from exc  # pragma: no cover
 
-    challenge = client_data.get("challenge")
+    members = client_data.members
+    challenge = members.get("challenge")
     if not isinstance(challenge, str):
         run.fail(ChallengeFieldMissing, "clientDataJSON has no challenge string")
     else:
+        _decoded_member(run, client_data, "challenge")
         try:
             challenge_ok = decode_challenge(challenge) == bytes(signed_hash)
         except (InvalidChallengeEncoding, InvalidChallengeLength):
@@ -393,26 +500,35 @@ def preflight(
         if not challenge_ok:
             run.fail(ChallengeNotSignedHash, "challenge does not decode to the signed hash")
 
-    client_type = client_data.get("type")
+    client_type = members.get("type")
     if not isinstance(client_type, str):
         # decodeString() of a missing or non-string member reverts in both validators.
         run.fail(ClientDataTypeNotGet, f"type is {client_type!r}, not a string", outcome="revert")
-    elif client_type != "webauthn.get":
-        run.fail(ClientDataTypeNotGet, f"type is {client_type!r}, expected 'webauthn.get'")
+    else:
+        _decoded_member(run, client_data, "type")
+        if client_type != "webauthn.get":
+            run.fail(ClientDataTypeNotGet, f"type is {client_type!r}, expected 'webauthn.get'")
 
-    origin = client_data.get("origin")
+    origin = members.get("origin")
+    key = None
     if not isinstance(origin, str):
         run.fail(PasskeyNotRegistered, f"origin is {origin!r}, not a string", outcome="revert")
-    key = key_map.get((origin, fat.credential_id)) if isinstance(origin, str) else None
+    else:
+        # The key is looked up by the bytes solady decodes (they differ from JSON's on surrogate escapes);
+        # bytes that are not UTF-8 name no registered origin.
+        try:
+            origin = _decoded_member(run, client_data, "origin").decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            key = key_map.get((origin, fat.credential_id))
     if key is None:
         run.fail(
             PasskeyNotRegistered, f"no key for origin {origin!r} and credential {fat.credential_id.hex()}"
         )
 
-    if "crossOrigin" in client_data and client_data["crossOrigin"] is not False:
-        run.fail(
-            CrossOriginRejected, f"crossOrigin is {client_data['crossOrigin']!r}; only false/absent pass"
-        )
+    if "crossOrigin" in members and members["crossOrigin"] is not False:
+        run.fail(CrossOriginRejected, f"crossOrigin is {members['crossOrigin']!r}; only false/absent pass")
 
     if validator == "erc4337":
         _check_range(run, fat)

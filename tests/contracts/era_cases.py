@@ -210,6 +210,8 @@ def build_edge_cases(keys: Keys) -> list[Case]:
         return Case(name, h, signer.fat(auth, client_data), owner, expected)
 
     good = signer.fat(auth, signer.client_data(h))
+    # Type, challenge and origin as a browser writes them, the origin string left open for the case to end.
+    open_origin = b'{"type":"webauthn.get","challenge":"' + challenge + b'","origin":"' + origin
     return [
         json_case(
             "duplicate challenge is refused (solady would take the last one)",
@@ -230,9 +232,44 @@ def build_edge_cases(keys: Keys) -> list[Case]:
             Rule.CLIENT_DATA_NOT_JSON,
         ),
         json_case(
-            "a member name is compared after unescaping",
+            "a read member named with escapes is refused (the official validators look names up raw)",
             b'{"\\u0074ype":"webauthn.get","challenge":"' + challenge + b'","origin":"' + origin + b'"}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "crossOrigin named with escapes is refused (the official validators would not see it)",
+            open_origin + b'","cross\\u004frigin":true}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "escaped names nested deeper or naming other members are harmless",
+            open_origin + b'","x":{"\\u0074ype":1},"\\u0074yp":2}',
             Rule.VALID,
+        ),
+        json_case(
+            "origin with a lone high surrogate escape does not decode (solady)",
+            open_origin + b'\\ud800"}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "origin with a lone low surrogate escape decodes to bytes no key has",
+            open_origin + b'\\udc00"}',
+            Rule.UNKNOWN_KEY,
+        ),
+        json_case(
+            "origin with a high surrogate paired to a non-surrogate escape",
+            open_origin + b'\\ud800\\u0041"}',
+            Rule.UNKNOWN_KEY,
+        ),
+        json_case(
+            "type with a lone high surrogate escape does not decode",
+            b'{"type":"webauthn.get\\ud800","challenge":"' + challenge + b'","origin":"' + origin + b'"}',
+            Rule.CLIENT_DATA_NOT_JSON,
+        ),
+        json_case(
+            "challenge with a lone high surrogate escape does not decode",
+            b'{"type":"webauthn.get","challenge":"' + challenge + b'\\udbff","origin":"' + origin + b'"}',
+            Rule.CLIENT_DATA_NOT_JSON,
         ),
         json_case(
             "member name without its opening quote",

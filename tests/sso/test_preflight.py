@@ -38,6 +38,7 @@ from sso_signer.sso import (
     SignatureRsOutOfRange,
     UnknownValidatorKind,
     UserFlagsMissing,
+    _preflight,
     decode_challenge,
     decode_era_custom_signature,
     era_custom_signature,
@@ -354,12 +355,66 @@ def test_origin_that_is_not_a_string_reverts(validator: str, value: object) -> N
 @pytest.mark.parametrize("validator", VALIDATORS)
 @pytest.mark.parametrize("name", ["type", "challenge", "origin", "crossOrigin"])
 def test_a_repeated_member_the_validators_read_is_not_json(validator: str, name: str) -> None:
-    # The contracts' clientDataJSON reader refuses it (solady would take the last); an escaped spelling of the
-    # name is the same name.
+    # The contracts' clientDataJSON reader refuses it (solady would take the last); a repeat under an escaped
+    # spelling is refused too (any read name spelled with escapes is).
     good = _cdj()
     for spelling in (name, f"\\u{ord(name[0]):04x}{name[1:]}"):
         cdj = good[:-1] + b',"' + spelling.encode() + b'":false}'
         _expect(validator, _fat(cdj=cdj), ClientDataUnparsable)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+@pytest.mark.parametrize("name", ["type", "challenge", "origin", "crossOrigin"])
+def test_a_read_member_named_with_escapes_is_not_json(validator: str, name: str) -> None:
+    # The official validators look members up by their raw name, so for them "\u0074ype" is not type (and a
+    # clientDataJSON that only unescaping completes fails there): the contracts' reader refuses it outright.
+    escaped = f"\\u{ord(name[0]):04x}{name[1:]}".encode()
+    cdj = _cdj().replace(b'"' + name.encode() + b'":', b'"' + escaped + b'":')
+    assert escaped in cdj
+    _expect(validator, _fat(cdj=cdj), ClientDataUnparsable)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_escaped_names_that_are_not_read_are_allowed(validator: str) -> None:
+    cdj = _cdj()[:-1] + b',"x":{"\\u0074ype":1},"\\u0074yp":2,"\\u0074ypeX":3,"y":["\\u0074ype"]}'
+    assert preflight(validator, HASH, _fat(cdj=cdj), KEYS).origin == ORIGIN  # type: ignore[arg-type]
+
+
+def _with_raw(name: str, raw_value: bytes) -> bytes:
+    """The default clientDataJSON with one member's value replaced by raw JSON text."""
+    cdj = _cdj(**{name: "@@"})
+    return cdj.replace(b'"@@"', raw_value)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+@pytest.mark.parametrize("name", ["challenge", "type", "origin"])
+def test_a_high_surrogate_escape_without_a_pair_reverts_like_solady(validator: str, name: str) -> None:
+    # solady's decodeString (used on challenge, type and origin by the official validators and ours) reverts
+    # when no \u escape follows a high surrogate; JSON would keep the lone surrogate.
+    value = {"challenge": b64url_encode(HASH), "type": "webauthn.get", "origin": ORIGIN}[name]
+    cdj = _with_raw(name, b'"' + value.encode() + b'\\ud800"')
+    _expect(validator, _fat(cdj=cdj), ClientDataUnparsable)
+
+
+def test_the_era_validator_stops_at_a_wrong_challenge_before_decoding_the_type() -> None:
+    cdj = _with_raw("type", b'"webauthn.get\\ud800"')
+    with pytest.raises(ChallengeNotSignedHash):
+        preflight_era(bytes(32), _fat(cdj=cdj), KEYS)
+    # ERC-4337 evaluates the challenge without returning early: the type's revert wins.
+    with pytest.raises(ClientDataUnparsable):
+        preflight_erc4337(bytes(32), _fat(cdj=cdj), KEYS)
+
+
+@pytest.mark.parametrize("validator", VALIDATORS)
+def test_the_origin_is_looked_up_by_the_bytes_solady_decodes(validator: str) -> None:
+    # A high surrogate pairs with whatever \u escape follows (JSON would give two code points), a lone low
+    # surrogate becomes bytes that are not UTF-8 (so no registered origin).
+    paired = ORIGIN + "\U00010041"
+    cdj = _with_raw("origin", b'"' + ORIGIN.encode() + b'\\ud800\\u0041"')
+    keys = {(paired, CRED): PUB}
+    assert preflight(validator, HASH, _fat(cdj=cdj), keys).origin == paired  # type: ignore[arg-type]
+    lone_low = _with_raw("origin", b'"' + ORIGIN.encode() + b'\\udc00"')
+    _expect(validator, _fat(cdj=lone_low), PasskeyNotRegistered)
 
 
 def test_other_repeated_members_and_nested_repeats_are_allowed() -> None:
@@ -409,3 +464,32 @@ def test_flipping_any_bit_fails_preflight(part: str, position: int, bit: int, va
 def test_unknown_validator_kind() -> None:
     with pytest.raises(UnknownValidatorKind):
         preflight("clave", HASH, _fat(), KEYS)  # type: ignore[arg-type]
+
+
+# --- the raw reading behind the two rules above agrees with JSON where JSON and solady agree ---------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    members=st.dictionaries(st.text(max_size=8), _JSON_VALUES, max_size=5),
+    ensure_ascii=st.booleans(),
+    spaced=st.booleans(),
+)
+def test_raw_members_and_solady_strings_match_json(
+    members: dict[str, Any], ensure_ascii: bool, spaced: bool
+) -> None:
+    separators = (" , ", " : ") if spaced else (",", ":")
+    text = json.dumps(members, ensure_ascii=ensure_ascii, separators=separators)
+    raw = _preflight._top_level_members(text)
+    assert [json.loads(name) for name, _ in raw] == list(members)
+    assert [json.loads(value) for _, value in raw] == list(members.values())
+    for _, value in raw:
+        if value.startswith('"'):
+            # text() has no lone surrogates, so JSON's bytes and solady's agree.
+            assert _preflight._solady_string(value) == json.loads(value).encode()

@@ -101,6 +101,17 @@ def _cases() -> dict[str, bytes]:
             cdj=_cdj(challenge=b64url_encode(bytes(32)), crossOrigin=True)
         ),
         "wrong challenge and UP only": _fat(auth=_auth(0x01), cdj=_cdj(challenge=b64url_encode(bytes(32)))),
+        # The official validators look members up by raw name: an escaped spelling is refused on-chain.
+        "type named with escapes": _fat(cdj=_cdj().replace(b'"type":', b'"\\u0074ype":')),
+        "crossOrigin true named with escapes": _fat(
+            cdj=_cdj(crossOrigin=True).replace(b'"crossOrigin":', b'"cross\\u004frigin":')
+        ),
+        # solady's decodeString: a high surrogate needs a following \u escape; a lone low one decodes.
+        "origin with a lone high surrogate": _fat(cdj=_cdj(origin="@@").replace(b"@@", b"x\\ud800")),
+        "origin with a lone low surrogate": _fat(cdj=_cdj(origin="@@").replace(b"@@", b"x\\udc00")),
+        "wrong challenge and type with a lone high surrogate": _fat(
+            cdj=_cdj(challenge=b64url_encode(bytes(32)), type="@@").replace(b"@@", b"webauthn.get\\ud800")
+        ),
         "trailing bytes": good.encode() + bytes(32),
         "not ABI": b"\x01" * 64,
     }

@@ -17,7 +17,9 @@ import {JSONParserLib} from "solady/utils/JSONParserLib.sol";
 ///      * strings may not hold raw control characters (< 0x20), as RFC 8259 §7 requires (solady allows them);
 ///        escapes must be one of \" \\ \/ \b \f \n \r \t \uXXXX; a member name must open with '"' (solady
 ///        takes any byte there);
-///      * member names are compared after unescaping (`"\u0074ype"` is `type`), and a top-level object
+///      * a top-level member is one of the four by its raw name, as the official validators (solady's `at`)
+///        look it up; a name spelled with escapes that unescapes to one of them (`"\u0074ype"`) is refused,
+///        since the official validators would not see it (and a JSON reader would); a top-level object
 ///        holding one of the four names twice is refused (solady would silently take the last one);
 ///      * only members of a top-level object count; any other top-level value has none of them.
 ///      Any violation reverts `ParsingFailed()` (solady's error, same selector).
@@ -35,7 +37,8 @@ library ClientDataJSON {
     uint256 internal constant KIND_OTHER = 3; // number, literal, object or array
 
     /// @notice The spans of the top-level members `challenge`, `type`, `origin` and `crossOrigin`.
-    /// @dev Reverts `ParsingFailed()` unless `json` is strict JSON without a duplicate of those four names.
+    /// @dev Reverts `ParsingFailed()` unless `json` is strict JSON without a duplicate of those four names and
+    ///      without a top-level member name that only unescaping turns into one of them.
     function read(bytes memory json)
         internal
         pure
@@ -147,47 +150,52 @@ library ClientDataJSON {
                 }
             }
 
-            // Which of the four names a member name (quotes included, [p_, q_)) is, after unescaping:
-            // 1 challenge, 2 type, 3 origin, 4 crossOrigin, 0 none.
-            function nameId(p_, q_, escaped_) -> id_ {
-                let w_ := 0
-                let n_ := 0
-                switch escaped_
-                case 0 {
-                    n_ := sub(q_, add(p_, 2))
-                    if gt(n_, 11) { leave }
-                    w_ := shr(sub(256, shl(3, n_)), mload(add(p_, 1)))
-                }
-                default {
-                    // Unescape into w_; a name of interest is at most 11 ASCII letters, so anything that
-                    // unescapes to something else (or is longer) is none of them.
-                    for { let r_ := add(p_, 1) } lt(r_, sub(q_, 1)) {} {
-                        if eq(n_, 11) { leave }
-                        let c_ := byte(0, mload(r_))
-                        r_ := add(r_, 1)
-                        if eq(c_, 92) {
-                            c_ := byte(0, mload(r_))
-                            if iszero(eq(c_, 117)) { leave } // \" \\ \/ \b ... are not letters
-                            let h_ := mload(add(r_, 1))
-                            c_ := 0
-                            for { let i_ := 0 } lt(i_, 4) { i_ := add(i_, 1) } {
-                                let d_ := byte(i_, h_)
-                                // hex digit value: '0'-'9', 'A'-'F', 'a'-'f' (already validated)
-                                d_ := sub(d_, add(48, add(mul(gt(d_, 57), 7), mul(gt(d_, 96), 32))))
-                                c_ := or(shl(4, c_), d_)
-                            }
-                            r_ := add(r_, 5)
-                        }
-                        w_ := or(shl(8, w_), c_)
-                        n_ := add(n_, 1)
-                        if gt(c_, 0x7f) { leave } // not ASCII, so not one of the names
-                    }
-                }
+            // Which of the four names a member name (quotes included, [p_, q_)) is, by its raw text as the
+            // official validators (solady's `at`) look it up: 1 challenge, 2 type, 3 origin, 4 crossOrigin, 0 none.
+            // A name with escapes is none of them (the four have no backslash); see refuseEscapedName.
+            function nameId(p_, q_) -> id_ {
+                let n_ := sub(q_, add(p_, 2))
+                if gt(n_, 11) { leave }
+                let w_ := shr(sub(256, shl(3, n_)), mload(add(p_, 1)))
                 switch n_
                 case 9 { if eq(w_, 0x6368616c6c656e6765) { id_ := 1 } } // "challenge"
                 case 4 { if eq(w_, 0x74797065) { id_ := 2 } } // "type"
                 case 6 { if eq(w_, 0x6f726967696e) { id_ := 3 } } // "origin"
                 case 11 { if eq(w_, 0x63726f73734f726967696e) { id_ := 4 } } // "crossOrigin"
+            }
+
+            // Fails if a member name with escapes ([p_, q_), quotes included) unescapes to one of the four: the
+            // official validators would not see that member while a JSON reader would, so it is refused.
+            function refuseEscapedName(p_, q_) {
+                // Unescape into w_; a name of interest is at most 11 ASCII letters, so anything that
+                // unescapes to something else (or is longer) is none of them.
+                let w_ := 0
+                let n_ := 0
+                for { let r_ := add(p_, 1) } lt(r_, sub(q_, 1)) {} {
+                    if eq(n_, 11) { leave }
+                    let c_ := byte(0, mload(r_))
+                    r_ := add(r_, 1)
+                    if eq(c_, 92) {
+                        c_ := byte(0, mload(r_))
+                        if iszero(eq(c_, 117)) { leave } // \" \\ \/ \b ... are not letters
+                        let h_ := mload(add(r_, 1))
+                        c_ := 0
+                        for { let i_ := 0 } lt(i_, 4) { i_ := add(i_, 1) } {
+                            let d_ := byte(i_, h_)
+                            // hex digit value: '0'-'9', 'A'-'F', 'a'-'f' (already validated)
+                            d_ := sub(d_, add(48, add(mul(gt(d_, 57), 7), mul(gt(d_, 96), 32))))
+                            c_ := or(shl(4, c_), d_)
+                        }
+                        r_ := add(r_, 5)
+                    }
+                    w_ := or(shl(8, w_), c_)
+                    n_ := add(n_, 1)
+                    if gt(c_, 0x7f) { leave } // not ASCII, so not one of the names
+                }
+                if or(
+                    or(and(eq(n_, 9), eq(w_, 0x6368616c6c656e6765)), and(eq(n_, 4), eq(w_, 0x74797065))),
+                    or(and(eq(n_, 6), eq(w_, 0x6f726967696e)), and(eq(n_, 11), eq(w_, 0x63726f73734f726967696e)))
+                ) { fail() }
             }
 
             // Walks the whole value in [base_, end_); writes the span of top-level member id (1-4) at
@@ -296,7 +304,8 @@ library ClientDataJSON {
                         let escaped_ := 0
                         p_, escaped_ := scanString(p_, end_)
                         if and(eq(depth_, 1), and(flags_, 1)) {
-                            let id_ := nameId(nameStart_, p_, escaped_)
+                            if escaped_ { refuseEscapedName(nameStart_, p_) }
+                            let id_ := nameId(nameStart_, p_)
                             // A repeated name that the validators read is refused.
                             if and(shr(id_, flags_), gt(id_, 0)) { fail() }
                             flags_ := or(and(or(flags_, shl(id_, 1)), 0xff), shl(8, id_))
@@ -310,7 +319,8 @@ library ClientDataJSON {
 
             // The common shape, straight-line: an object whose members are strings or true/false/null. Returns
             // 0 (spans unspecified) at anything else, or at a repeated name, and the general walk decides;
-            // whatever it accepts, the general walk accepts with the same spans.
+            // whatever it accepts, the general walk accepts with the same spans. It reverts itself only at a
+            // top-level name the general walk refuses too (a read name spelled with escapes).
             function fastWalk(base_, end_, out_) -> ok_ {
                 let ws_ := 0x100002600 // ' ', '\t', '\n', '\r'
                 let p_ := base_
@@ -322,7 +332,8 @@ library ClientDataJSON {
                     for {} and(and(shr(byte(0, mload(p_)), ws_), 1), lt(p_, end_)) { p_ := add(p_, 1) } {}
                     if iszero(and(eq(byte(0, mload(p_)), 34), lt(p_, end_))) { leave }
                     let q_, escaped_ := scanString(p_, end_)
-                    let id_ := nameId(p_, q_, escaped_)
+                    if escaped_ { refuseEscapedName(p_, q_) }
+                    let id_ := nameId(p_, q_)
                     if and(shr(id_, seen_), 1) { leave }
                     seen_ := or(seen_, shl(id_, 1))
                     p_ := q_

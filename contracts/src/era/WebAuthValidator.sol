@@ -198,8 +198,9 @@ contract WebAuthValidator is IEraWebAuthValidator {
     }
 
     /// @dev Rules 3-5 on clientDataJSON, plus what rules 6-7 need: the origin and whether crossOrigin is absent
-    ///      or `false`. Reverts ParsingFailed() unless `json` is strict JSON without a repeated member it reads
-    ///      (see ClientDataJSON), and WEBAUTHN_UNDECODABLE for a missing or non-string challenge, type or origin.
+    ///      or `false`. Reverts ParsingFailed() unless `json` is strict JSON without a repeated or escaped name
+    ///      of a member it reads (see ClientDataJSON), and WEBAUTHN_UNDECODABLE for a missing or non-string
+    ///      challenge, type or origin.
     function _readClientData(bytes memory json, bytes32 signedHash)
         private
         pure

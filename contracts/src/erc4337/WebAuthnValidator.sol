@@ -142,8 +142,8 @@ contract WebAuthnValidator is IERC7579Validator, IERC165 {
 
         require(authData[32] & REQUIRED_FLAGS == REQUIRED_FLAGS, InvalidAuthDataFlags(authData[32]));
 
-        // Strict JSON, no repeated member among the four read (else ParsingFailed()); a missing or non-string
-        // challenge, type or origin reverts ParsingFailed() as solady's decodeString of it did.
+        // Strict JSON, no repeated or escaped name among the four read (else ParsingFailed()); a missing or
+        // non-string challenge, type or origin reverts ParsingFailed() as solady's decodeString of it did.
         bytes memory json = bytes(clientDataJSON);
         (uint256 challengeAt, uint256 typeAt, uint256 originAt, uint256 crossOriginAt) = ClientDataJSON.read(json);
         bytes memory challenge = Base64.decode(string(_stringMember(json, challengeAt)));

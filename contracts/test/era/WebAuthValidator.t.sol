@@ -340,6 +340,42 @@ contract WebAuthValidatorTest {
         );
     }
 
+    function testRefusesReadMemberNamesSpelledWithEscapes() public {
+        // The official validator looks members up by their raw name, so for it `"\u0074ype"` is not `type`:
+        // a clientDataJSON that only unescaping completes must not pass here either.
+        string memory challenge = Base64.encode(abi.encodePacked(HASH), true, true);
+        string memory rest = string.concat('"challenge":"', challenge, '","origin":"', ORIGIN, '"');
+        string[4] memory spoofed = [
+            string.concat('{"\\u0074ype":"webauthn.get",', rest, "}"),
+            string.concat('{"type":"webauthn.get",', rest, ',"\\u0074ype":"webauthn.create"}'),
+            string.concat('{"type":"webauthn.get",', rest, ',"cross\\u004frigin":true}'),
+            string.concat('{"type":"webauthn.get","\\u0063hallenge":"', challenge, '","origin":"', ORIGIN, '"}')
+        ];
+        for (uint256 i = 0; i < spoofed.length; ++i) {
+            _expectUndecodable(_signed(AUTH_DATA_UP_UV, spoofed[i]), IEraWebAuthValidator.Rule.ClientDataNotJson);
+        }
+        // Escaped names nested deeper, or that unescape to another name, are not read and stay harmless.
+        string memory nested = string.concat('{"type":"webauthn.get",', rest, ',"x":{"\\u0074ype":1},"\\u0074yp":2}');
+        _expectRule(HASH, _signed(AUTH_DATA_UP_UV, nested), ACCOUNT, IEraWebAuthValidator.Rule.Valid);
+    }
+
+    function testOriginWithUndecodableSurrogateReverts() public {
+        // solady's decodeString (the official validator's, and ours) refuses a high surrogate escape that no
+        // further \u escape follows; a lone low surrogate decodes (to bytes no registered origin has).
+        string memory challenge = Base64.encode(abi.encodePacked(HASH), true, true);
+        string memory head = string.concat('{"type":"webauthn.get","challenge":"', challenge, '","origin":"');
+        _expectUndecodable(
+            _signed(AUTH_DATA_UP_UV, string.concat(head, ORIGIN, '\\ud800"}')),
+            IEraWebAuthValidator.Rule.ClientDataNotJson
+        );
+        _expectRule(
+            HASH,
+            _signed(AUTH_DATA_UP_UV, string.concat(head, ORIGIN, '\\udc00"}')),
+            ACCOUNT,
+            IEraWebAuthValidator.Rule.UnknownKey
+        );
+    }
+
     function _expectUndecodable(bytes memory fat, IEraWebAuthValidator.Rule expected) private {
         _expectRule(HASH, fat, ACCOUNT, expected);
         // The strict variant reverts with the error that names the rule (solady's own for broken JSON, none for

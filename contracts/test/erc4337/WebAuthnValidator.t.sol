@@ -106,6 +106,34 @@ contract WebAuthnValidatorTest is PasskeyTestBase {
         validator.isValidSignatureWithSender(address(this), HASH, sig);
     }
 
+    function testReadMemberNameSpelledWithEscapesReverts() public {
+        // The official validator looks members up by their raw name: `"cross\u004frigin"` is not crossOrigin
+        // there, so it must not be read as one here either; the reader refuses the whole clientDataJSON.
+        AssertionKnobs memory k = defaultKnobs();
+        k.crossOrigin = ""; // only the escaped spelling is present
+        k.origin = string.concat(ORIGIN, '","cross\\u004frigin":"true');
+        bytes memory sig = fatSignature(PASSKEY, HASH, k);
+        VM.expectRevert(abi.encodeWithSignature("ParsingFailed()"));
+        validator.isValidSignatureWithSender(address(this), HASH, sig);
+        k = defaultKnobs();
+        k.crossOrigin = 'false,"cross\\u004frigin":true';
+        sig = fatSignature(PASSKEY, HASH, k);
+        VM.expectRevert(abi.encodeWithSignature("ParsingFailed()"));
+        validator.isValidSignatureWithSender(address(this), HASH, sig);
+        k.crossOrigin = 'false,"\\u0074ype":"webauthn.get"';
+        sig = fatSignature(PASSKEY, HASH, k);
+        VM.expectRevert(abi.encodeWithSignature("ParsingFailed()"));
+        validator.isValidSignatureWithSender(address(this), HASH, sig);
+    }
+
+    function testOriginWithLoneHighSurrogateReverts() public {
+        AssertionKnobs memory k = defaultKnobs();
+        k.origin = string.concat(ORIGIN, "\\ud800");
+        bytes memory sig = fatSignature(PASSKEY, HASH, k);
+        VM.expectRevert(abi.encodeWithSignature("ParsingFailed()"));
+        validator.isValidSignatureWithSender(address(this), HASH, sig);
+    }
+
     function testAddKeyNeedsInstall() public {
         VM.prank(address(0xD00D));
         VM.expectRevert(abi.encodeWithSelector(WebAuthnValidator.NotInitialized.selector, address(0xD00D)));
