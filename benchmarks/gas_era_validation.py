@@ -38,7 +38,7 @@ from sso_signer.sso import FatSignature, era_custom_signature  # noqa: E402
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey  # noqa: E402
 from sso_signer.zksync import Eip712Transaction  # noqa: E402
 
-VECTORS = pathlib.Path("/work/shared/vectors/sso-era.json")
+VECTORS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "vectors" / "sso-era.json"
 ORIGIN = "https://auth-test.zksync.dev"
 RP_ID = "auth-test.zksync.dev"
 ANDROID_NAME = "Android app origin"

@@ -15,8 +15,8 @@ Not a test: it prints figures. Run from the repository root after ``bash scripts
 
 Shapes: a Chromium/Firefox assertion (``crossOrigin: false``), Safari's (no ``crossOrigin``), Chromium's
 with ``other_keys_can_be_added_here``, and the official vector1 (a real authenticator) when
-/work/shared/vectors is present. EVM figures are anvil's (EIP-7951 P-256 precompile: 6,900 gas); ZKsync Era
-charges its P256Verify circuit 12,000 and meters the rest in its own units.
+../shared/vectors (beside the repository) is present. EVM figures are anvil's (EIP-7951 P-256
+precompile: 6,900 gas); ZKsync Era charges its P256Verify circuit 12,000 and meters the rest in its own units.
 """
 
 from __future__ import annotations

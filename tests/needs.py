@@ -3,6 +3,7 @@ when it is missing."""
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +21,10 @@ ERC4337_CONTRACTS = (
     "MSAFactory",
     "GuardianExecutor",
 )
+
+
+# The official vectors: ../shared beside the repository, as CI lays it out (tests skip, saying why, without).
+SHARED_VECTORS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "vectors"
 
 
 def artifact(name: str) -> Artifact:

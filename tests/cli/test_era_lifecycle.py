@@ -65,8 +65,9 @@ from sso_signer.sso._networks import (
 )
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
 from sso_signer.zksync import Eip712Transaction
+from tests.needs import SHARED_VECTORS
 
-VECTORS = Path("/work/shared/vectors/sso-era.json")
+VECTORS = SHARED_VECTORS / "sso-era.json"
 ORIGIN = "http://localhost:5173"
 
 

@@ -13,8 +13,9 @@ from sso_signer._artifacts import ArtifactNotFound, load_artifact
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
 from tests.contracts.era_chain import EraValidator, new_account
 from tests.needs import require_artifacts, started_anvil
+from tests.needs import SHARED_VECTORS
 
-VECTORS = pathlib.Path("/work/shared/vectors")
+VECTORS = SHARED_VECTORS
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-VECTORS = pathlib.Path("/work/shared/vectors")
+from tests.needs import SHARED_VECTORS
+
+VECTORS = SHARED_VECTORS
 
 
 def _load(name: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pathlib
 from typing import Any
 
 import pytest
@@ -40,12 +39,9 @@ from sso_signer.sso import (
     session_status_calldata,
 )
 from sso_signer.sso._session_spec import ERC4337_SESSION_SPEC_TYPE
+from tests.needs import SHARED_VECTORS
 
-# ../shared beside the repository (as CI lays it out), else the shared checkout of this machine.
-CANDIDATES = (
-    pathlib.Path(__file__).resolve().parents[3] / "shared" / "vectors" / "sso-sessions.json",
-    pathlib.Path("/work/shared/vectors/sso-sessions.json"),
-)
+CANDIDATES = (SHARED_VECTORS / "sso-sessions.json",)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from sso_signer.webauthn import PostgresStore, SQLiteStore, open_store
+from tests.needs import SHARED_VECTORS
 
-VECTORS = Path("/work/shared/vectors/sso-era.json")
+VECTORS = SHARED_VECTORS / "sso-era.json"
 
 
 @pytest.fixture(scope="session")
