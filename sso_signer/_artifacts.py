@@ -43,7 +43,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ArtifactNotFound(ConfigurationError):
-    """No artifact file for the contract: the contracts are not built (run scripts/build-contracts.sh)."""
+    """The artifact file is not in the directory searched (the package ships them; a checkout builds them)."""
 
 
 class InvalidArtifact(ConfigurationError):

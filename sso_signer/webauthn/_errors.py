@@ -190,7 +190,7 @@ class CrossOriginNotAllowed(VerificationError):
 
 
 class UserHandleMismatch(VerificationError):
-    """The assertion's userHandle is not the user the credential was registered for."""
+    """The ceremony's user is not the expected one (session, challenge, credential), or no userHandle came."""
 
 
 class UserPresenceMissing(VerificationError):
@@ -273,7 +273,7 @@ class DuplicateCredential(StateError):
 
 
 class CredentialNotFound(StateError):
-    """No stored credential has this id."""
+    """No stored credential has this id, or the user has no passkey to allow."""
 
 
 class StoreUnavailable(StateError):
