@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from typing import Any
 
 import pytest
@@ -308,14 +309,19 @@ async def test_a_cancellation_after_the_send_propagates_with_the_hash(anvil: Anv
 
 def _only_transaction_of(anvil: AnvilNode, account: Any) -> bytes:
     """The hash of the one transaction ``account`` sent (read from the block that mined it)."""
-    latest = anvil.eth.block_number()
-    for number in range(latest, -1, -1):
-        block = anvil.eth.get_block(number, full_transactions=True)
-        assert block is not None
-        for tx in block["transactions"]:
-            if tx["from"].lower() == account.address.lower():
-                return bytes.fromhex(tx["hash"][2:])
-    raise AssertionError("the transaction is not on chain")
+    # Anvil's automine can answer the send just before the block exists: give it a few seconds.
+    give_up = time.monotonic() + 10
+    while True:
+        latest = anvil.eth.block_number()
+        for number in range(latest, -1, -1):
+            block = anvil.eth.get_block(number, full_transactions=True)
+            assert block is not None
+            for tx in block["transactions"]:
+                if tx["from"].lower() == account.address.lower():
+                    return bytes.fromhex(tx["hash"][2:])
+        if time.monotonic() > give_up:
+            raise AssertionError("the transaction is not on chain")
+        time.sleep(0.1)
 
 
 # -- deadline settings ---------------------------------------------------------------------------------------
