@@ -1,0 +1,125 @@
+"""Sync and async shells around flows: each method is written once, as a flow, and runs in both worlds.
+
+A class that talks to a chain lists its methods once, as generator methods decorated with :func:`flow_method`.
+The same methods then serve two concrete classes, one built on :class:`SyncShell` (each call drives the flow
+with blocking I/O and returns its value) and one on :class:`AsyncShell` (each call returns a coroutine)::
+
+    class _BalanceMethods:
+        @flow_method
+        def get_balance(self, address: str) -> Flow[int]:
+            \"\"\"The balance in wei.\"\"\"
+            return parse_quantity((yield RpcCall("eth_getBalance", (address, "latest"))), "eth_getBalance")
+
+    class Balances(_BalanceMethods, SyncShell): ...            # Balances(...).get_balance(a) -> int
+    class AsyncBalances(_BalanceMethods, AsyncShell): ...      # await AsyncBalances(...).get_balance(a)
+
+The shell answers each step the flow yields in :meth:`SyncShell.answer` / :meth:`AsyncShell.answer` (JSON-RPC
+calls, batches and sleeps by default; a subclass adds its own steps, such as asking a passkey for an
+assertion). Inside a flow, another flow method is entered with ``yield from Cls.method.flow(self, ...)``: a
+plain ``self.method(...)`` there does not type-check, which keeps flows free of I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+
+from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
+from sso_signer.rpc._flow import answer, answer_async, drive, drive_async
+
+__all__ = ["AsyncRpcShell", "AsyncShell", "RpcShell", "SyncShell", "flow_method"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+S = TypeVar("S")
+
+
+class SyncShell:
+    """Runs flow methods with blocking I/O: subclasses answer each step in :meth:`answer`."""
+
+    __slots__ = ()
+
+    def answer(self, step: Any) -> Any:
+        """Carry out one step of a flow and return what the flow receives.
+
+        Raises:
+            SsoSignerError: What the step failed with (it is thrown into the flow at its ``yield``).
+        """
+        raise NotImplementedError
+
+
+class AsyncShell:
+    """Runs flow methods with asyncio: subclasses answer each step in :meth:`answer`."""
+
+    __slots__ = ()
+
+    async def answer(self, step: Any) -> Any:
+        """Carry out one step of a flow and return what the flow receives (see :meth:`SyncShell.answer`)."""
+        raise NotImplementedError
+
+
+class RpcShell(SyncShell):
+    """A sync shell whose steps are JSON-RPC calls, batches and sleeps, sent through ``rpc``."""
+
+    __slots__ = ()
+    rpc: JsonRpcClient
+
+    def answer(self, step: Any) -> Any:
+        return answer(self.rpc, step)
+
+
+class AsyncRpcShell(AsyncShell):
+    """The asyncio counterpart of :class:`RpcShell`."""
+
+    __slots__ = ()
+    rpc: AsyncJsonRpcClient
+
+    async def answer(self, step: Any) -> Any:
+        return await answer_async(self.rpc, step)
+
+
+class flow_method(Generic[S, P, T]):  # noqa: N801 - used as a decorator, named like one
+    """Make a generator method (a flow) a method of both shells; its docstring serves both.
+
+    Accessed on a :class:`SyncShell` instance it is a plain method returning the flow's value; on an
+    :class:`AsyncShell` instance, a coroutine method; on the class, this descriptor, whose :attr:`flow` is the
+    generator function (for ``yield from`` inside other flows).
+    """
+
+    __slots__ = ("__dict__", "flow")  # __dict__: the docstring and name, for help() and Sphinx
+
+    def __init__(self, flow: Callable[Concatenate[S, P], Generator[Any, Any, T]]) -> None:
+        self.flow = flow
+        self.__doc__ = flow.__doc__
+        self.__name__ = flow.__name__
+        self.__wrapped__ = flow
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any] | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, obj: SyncShell, owner: type[Any] | None = None) -> Callable[P, T]: ...
+
+    @overload
+    def __get__(
+        self, obj: AsyncShell, owner: type[Any] | None = None
+    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    def __get__(self, obj: object, owner: type[Any] | None = None) -> Any:
+        if obj is None:
+            return self
+        flow = self.flow
+        if isinstance(obj, AsyncShell):
+
+            async def run_async(*args: Any, **kwargs: Any) -> T:
+                return await drive_async(flow(obj, *args, **kwargs), obj.answer)  # type: ignore[arg-type]
+
+            return functools.update_wrapper(run_async, flow)
+        if isinstance(obj, SyncShell):
+
+            def run(*args: Any, **kwargs: Any) -> T:
+                return drive(flow(obj, *args, **kwargs), obj.answer)  # type: ignore[arg-type]
+
+            return functools.update_wrapper(run, flow)
+        raise TypeError(f"{type(obj).__name__} is neither a SyncShell nor an AsyncShell")

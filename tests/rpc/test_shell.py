@@ -1,0 +1,109 @@
+"""The shells run one flow method in both worlds, with the flow's docstring and error handling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from sso_signer.rpc._flow import Sleep
+from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
+
+
+class _Failure(Exception):
+    pass
+
+
+class _Methods:
+    scale: int
+
+    @flow_method
+    def double(self, value: int, *, plus: int = 0) -> Generator[Any, Any, int]:
+        """Twice ``value`` (times ``scale``), asked of the shell."""
+        answered = yield ("double", value)
+        return int(answered) * self.scale + plus
+
+    @flow_method
+    def guarded(self) -> Generator[Any, Any, str]:
+        """Turns a failed step into a value: the shell's error is thrown in at the yield."""
+        try:
+            yield ("fail", 0)
+        except _Failure as exc:
+            return f"handled {exc}"
+        return "not reached"
+
+    @flow_method
+    def composed(self, value: int) -> Generator[Any, Any, int]:
+        """Enters another flow method through its ``flow``."""
+        first = yield from _Methods.double.flow(self, value)
+        yield Sleep(0)
+        return first + 1
+
+
+def _answer(step: Any) -> Any:
+    if isinstance(step, Sleep):
+        return None
+    kind, value = step
+    if kind == "fail":
+        raise _Failure("by the shell")
+    return value * 2
+
+
+class _Sync(_Methods, SyncShell):
+    def __init__(self) -> None:
+        self.scale = 10
+        self.steps: list[Any] = []
+
+    def answer(self, step: Any) -> Any:
+        self.steps.append(step)
+        return _answer(step)
+
+
+class _Async(_Methods, AsyncShell):
+    def __init__(self) -> None:
+        self.scale = 10
+
+    async def answer(self, step: Any) -> Any:
+        await asyncio.sleep(0)
+        return _answer(step)
+
+
+def test_a_flow_method_runs_with_blocking_io_on_a_sync_shell() -> None:
+    shell = _Sync()
+    assert shell.double(3, plus=1) == 61
+    assert shell.steps == [("double", 3)]
+    assert shell.guarded() == "handled by the shell"
+    assert shell.composed(2) == 41
+
+
+def test_the_same_method_is_a_coroutine_on_an_async_shell() -> None:
+    shell = _Async()
+    assert asyncio.run(shell.double(3)) == 60
+    assert asyncio.run(shell.guarded()) == "handled by the shell"
+    assert asyncio.run(shell.composed(2)) == 41
+
+
+def test_both_methods_carry_the_flows_docstring_and_name() -> None:
+    assert _Sync().double.__doc__ == _Async().double.__doc__ == _Methods.double.flow.__doc__
+    assert _Sync().double.__name__ == "double"
+
+
+def test_an_unhandled_step_error_propagates_from_the_flow() -> None:
+    class Raising(_Methods, SyncShell):
+        scale = 1
+
+        def answer(self, step: Any) -> Any:
+            raise _Failure("unhandled")
+
+    with pytest.raises(_Failure, match="unhandled"):
+        Raising().double(1)
+
+
+def test_a_flow_method_on_something_that_is_not_a_shell_is_refused() -> None:
+    class Plain(_Methods):
+        scale = 1
+
+    with pytest.raises(TypeError, match="neither a SyncShell nor an AsyncShell"):
+        Plain().double(1)  # type: ignore[call-overload]
