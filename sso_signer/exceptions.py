@@ -33,6 +33,20 @@ from sso_signer._errors import (
     VerificationError,
 )
 from sso_signer._toolchain import ToolNotFound
+from sso_signer.accounts._deployment import (
+    FactoryUnreadable,
+    InvalidDeployment,
+    MissingContractAddress,
+    UnknownNetwork,
+)
+from sso_signer.accounts._era import (
+    AccountAddressMismatch,
+    AccountAlreadyExists,
+    InsufficientBalance,
+    PasskeyAlreadyRegistered,
+    PasskeyNotOwnedByAccount,
+    UnexpectedValidatorAnswer,
+)
 from sso_signer.cli._accounts import (
     AccountNotFound,
     EraNeedsZkSyncNode,
@@ -101,14 +115,6 @@ from sso_signer.rpc._errors import (
     TransactionRejected,
     TransactionReverted,
 )
-from sso_signer.sso._era_account import (
-    AccountAddressMismatch,
-    AccountAlreadyExists,
-    InsufficientBalance,
-    PasskeyAlreadyRegistered,
-    PasskeyNotOwnedByAccount,
-    UnexpectedValidatorAnswer,
-)
 from sso_signer.sso._errors import (
     AccountMismatch,
     AssertionProviderError,
@@ -148,12 +154,6 @@ from sso_signer.sso._errors import (
     SsoSignerConfigError,
     UnknownValidatorKind,
     UserFlagsMissing,
-)
-from sso_signer.sso._networks import (
-    FactoryUnreadable,
-    InvalidDeployment,
-    MissingContractAddress,
-    UnknownNetwork,
 )
 from sso_signer.webauthn._errors import (
     AmbiguousRecovery,

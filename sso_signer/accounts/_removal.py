@@ -13,7 +13,6 @@ would remain is read from the chain:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -23,24 +22,17 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer.rpc import EthClient, Flow, Log, RpcError, eth_flows, run_flow
+from sso_signer.accounts._base import passkey_logs_flow, registered_passkeys
+from sso_signer.rpc import Flow, RpcError, eth_flows
 from sso_signer.sso._errors import RemovalWouldLockAccount
 from sso_signer.sso._signature import checksum_address
 
 __all__ = [
-    "PASSKEY_CREATED_TOPIC",
-    "PASSKEY_REMOVED_TOPIC",
     "RemainingAccess",
     "check_passkey_removal",
-    "era_remaining_access",
     "era_remaining_access_flow",
     "msa_remaining_access_flow",
 ]
-
-#: ``PasskeyCreated(address indexed keyOwner, string originDomain, bytes credentialId)`` (both validators).
-PASSKEY_CREATED_TOPIC: Final = bytes(keccak(text="PasskeyCreated(address,string,bytes)"))
-#: ``PasskeyRemoved(address indexed keyOwner, string originDomain, bytes credentialId)`` (both validators).
-PASSKEY_REMOVED_TOPIC: Final = bytes(keccak(text="PasskeyRemoved(address,string,bytes)"))
 
 _KEY_COUNT: Final = bytes(keccak(text="keyCount(address)"))[:4]
 _GET_ACCOUNT_KEY: Final = bytes(keccak(text="getAccountKey(string,bytes,address)"))[:4]
@@ -185,21 +177,6 @@ def msa_remaining_access_flow(
     return RemainingAccess(account, others, tuple(owners), tuple(unread), registered=registered)
 
 
-def _era_passkeys(logs: Sequence[Log]) -> set[tuple[str, bytes]]:
-    keys: set[tuple[str, bytes]] = set()
-    for log in logs:  # in chain order, so a re-added key ends up present
-        try:
-            origin, credential = abi_decode(["string", "bytes"], log.data)
-        except (DecodingError, ValueError, OverflowError, UnicodeDecodeError):
-            continue
-        key = (str(origin), bytes(credential))
-        if log.topics[0] == PASSKEY_CREATED_TOPIC:
-            keys.add(key)
-        else:
-            keys.discard(key)
-    return keys
-
-
 def era_remaining_access_flow(
     validator: str, account: str, credential_id: bytes, origin: str
 ) -> Flow[RemainingAccess]:
@@ -218,24 +195,13 @@ def era_remaining_access_flow(
         The remaining access.
     """
     account = checksum_address(account, field="account")
-    owner_topic = bytes(12) + bytes.fromhex(account[2:])
     others: int | None
     unknown = ""
     try:
-        logs = yield from eth_flows.get_logs(
-            address=checksum_address(validator, field="validator"),
-            topics=[[PASSKEY_CREATED_TOPIC, PASSKEY_REMOVED_TOPIC], owner_topic],
-        )
+        logs = yield from passkey_logs_flow(validator, account)
     except RpcError as exc:
         others, unknown = None, f"eth_getLogs failed: {exc}"
     else:
-        others = len(_era_passkeys(logs) - {(origin, bytes(credential_id))})
+        others = len(set(registered_passkeys(logs)) - {(origin, bytes(credential_id))})
     owners = _decode_addresses((yield from _try_call(account, _LIST_K1_OWNERS)) or b"") or ()
     return RemainingAccess(account, others, owners, unknown=unknown)
-
-
-def era_remaining_access(
-    client: EthClient, validator: str, account: str, credential_id: bytes, origin: str
-) -> RemainingAccess:
-    """Blocking :func:`era_remaining_access_flow`."""
-    return run_flow(client.rpc, era_remaining_access_flow(validator, account, credential_id, origin))

@@ -1,4 +1,7 @@
-"""Network presets for the Era (native account abstraction) SSO stack, and the factory facts read at run time.
+"""Where the SSO contracts live: Era network presets and the factory facts read at run time; the ERC-4337
+deployment (:class:`MsaDeployment`) and :func:`deploy_msa_contracts`, which puts it on a chain.
+
+Era networks:
 
 Two kinds of network exist:
 
@@ -15,15 +18,20 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Protocol
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
+from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
+from sso_signer._artifacts import load_artifact
 from sso_signer._errors import ConfigurationError, RemoteError
 from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
+from sso_signer.erc4337 import deploy_entry_point_v08
+from sso_signer.rpc import EthClient
+from sso_signer.sso._errors import SsoSignerConfigError
 from sso_signer.sso._signature import checksum_address
 
 __all__ = [
@@ -36,7 +44,9 @@ __all__ = [
     "FactoryUnreadable",
     "InvalidDeployment",
     "MissingContractAddress",
+    "MsaDeployment",
     "UnknownNetwork",
+    "deploy_msa_contracts",
     "local_era_network",
     "network_preset",
     "read_factory_info",
@@ -360,4 +370,126 @@ def read_factory_info(client: _Caller, factory: str) -> FactoryInfo:
         encoded_beacon=bytes(encoded),
         passkey_module=_optional_module(client, factory, PASSKEY_MODULE_SELECTOR),
         session_module=_optional_module(client, factory, SESSION_MODULE_SELECTOR),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MsaDeployment:
+    """Where the ERC-4337 SSO contracts live on one chain (what the official ``contracts.json`` lists).
+
+    Attributes:
+        chain_id: The chain.
+        entry_point: EntryPoint v0.8.
+        factory: ``MSAFactory`` (``deployAccount(bytes32,bytes)``).
+        beacon: The beacon the account proxies follow.
+        account_implementation: The ``ModularSmartAccount`` implementation behind the beacon.
+        webauthn_validator: The ``WebAuthnValidator`` module.
+        eoa_validator: The ``EOAKeyValidator`` module, when deployed.
+        test_token: A mintable ERC-20 for local tests, when deployed.
+        guardian_executor: The ``GuardianExecutor`` module (guardian recovery), when deployed.
+    """
+
+    chain_id: int
+    entry_point: str
+    factory: str
+    beacon: str
+    account_implementation: str
+    webauthn_validator: str
+    eoa_validator: str | None = None
+    test_token: str | None = None
+    guardian_executor: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("entry_point", "factory", "beacon", "account_implementation", "webauthn_validator"):
+            object.__setattr__(self, name, checksum_address(getattr(self, name), field=name))
+        for name in ("eoa_validator", "test_token", "guardian_executor"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, checksum_address(value, field=name))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (camelCase keys)."""
+        data = asdict(self)
+        return {_camel(k): v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | str) -> MsaDeployment:
+        """Parse :meth:`to_json` output (a dict or its JSON text).
+
+        Raises:
+            SsoSignerConfigError: If a key is missing or the text is not JSON.
+            MalformedAddress: If an address is malformed.
+        """
+        if isinstance(data, str):
+            data = parse_json(
+                data, limits=CONFIG_FILE_LIMITS, error=SsoSignerConfigError, what="deployment JSON"
+            )
+        if not isinstance(data, Mapping):
+            raise SsoSignerConfigError("deployment JSON must be an object")
+        try:
+            return cls(
+                chain_id=int(data["chainId"]),
+                entry_point=data["entryPoint"],
+                factory=data["factory"],
+                beacon=data["beacon"],
+                account_implementation=data["accountImplementation"],
+                webauthn_validator=data["webauthnValidator"],
+                eoa_validator=data.get("eoaValidator"),
+                test_token=data.get("testToken"),
+                guardian_executor=data.get("guardianExecutor"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SsoSignerConfigError(f"deployment JSON: missing or bad key {exc}") from exc
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def deploy_msa_contracts(
+    eth: EthClient, deployer: LocalAccount, *, test_token: bool = False, beacon_owner: str | None = None
+) -> MsaDeployment:
+    """Deploy EntryPoint v0.8 (if absent) and the SSO ERC-4337 contracts (account implementation, beacon,
+    factory, WebAuthn and EOA validators, the ``GuardianExecutor`` bound to those two validators) from the
+    built artifacts.
+
+    Args:
+        eth: A client of the chain.
+        deployer: A funded account sending the deployments.
+        test_token: Also deploy the mintable ``Erc4337TestToken``.
+        beacon_owner: Who may upgrade the beacon; default the deployer.
+
+    Returns:
+        The addresses.
+
+    Raises:
+        ArtifactNotFound: If the contracts are not built (run ``scripts/build-contracts.sh``).
+        EntryPointDeploymentFailed, EntryPointArtifactMismatch: If EntryPoint v0.8 cannot be put in place.
+        TransactionReverted, RpcError: If a deployment fails.
+    """
+    chain_id = eth.chain_id()
+    entry_point = deploy_entry_point_v08(eth, deployer)
+    validator, _ = eth.deploy_contract(deployer, load_artifact("WebAuthnValidator").deploy_data())
+    eoa_validator, _ = eth.deploy_contract(deployer, load_artifact("EOAKeyValidator").deploy_data())
+    implementation, _ = eth.deploy_contract(deployer, load_artifact("ModularSmartAccount").deploy_data())
+    owner = checksum_address(beacon_owner or deployer.address, field="beacon_owner")
+    beacon, _ = eth.deploy_contract(deployer, load_artifact("MSABeacon").deploy_data(implementation, owner))
+    factory, _ = eth.deploy_contract(deployer, load_artifact("MSAFactory").deploy_data(beacon))
+    guardian_executor, _ = eth.deploy_contract(
+        deployer, load_artifact("GuardianExecutor").deploy_data(validator, eoa_validator)
+    )
+    token = None
+    if test_token:
+        token, _ = eth.deploy_contract(deployer, load_artifact("Erc4337TestToken").deploy_data())
+    return MsaDeployment(
+        chain_id=chain_id,
+        entry_point=entry_point,
+        factory=factory,
+        beacon=beacon,
+        account_implementation=implementation,
+        webauthn_validator=validator,
+        eoa_validator=eoa_validator,
+        test_token=token,
+        guardian_executor=guardian_executor,
     )

@@ -25,7 +25,7 @@ on the exact ``Transaction`` struct the bootloader would hand it, through ``eth_
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,23 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._errors import InvalidInputError, RemoteError, StateError, VerificationError
+from sso_signer.accounts._base import is_valid_signature_flow, list_passkeys_flow
+from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
+from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, era_remaining_access_flow
+from sso_signer.accounts._signer import (
+    AnyProvider,
+    AssertionProvider,
+    AssertionRequest,
+    AsyncAssertionProvider,
+    PasskeyCredentialLike,
+    PasskeySigner,
+    ask,
+    ask_async,
+    assertion_provider,
+)
+from sso_signer.erc4337 import Call
 from sso_signer.rpc import (
+    AsyncEthClient,
     Batch,
     EthClient,
     Flow,
@@ -43,12 +59,15 @@ from sso_signer.rpc import (
     Receipt,
     RpcCall,
     RpcError,
+    answer,
+    answer_async,
+    eth_flows,
     parse_quantity,
-    run_flow,
 )
+from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.sso._errors import AccountMismatch
-from sso_signer.sso._networks import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.sso._owner import (
+    PasskeyInitData,
     PasskeyOwner,
     UniqueIdScheme,
     deploy_passkey_account_calldata,
@@ -56,7 +75,6 @@ from sso_signer.sso._owner import (
     validator_init_data,
 )
 from sso_signer.sso._signature import checksum_address, decode_era_custom_signature
-from sso_signer.sso._signer import EraPasskeyAccount, PasskeyCredentialLike
 from sso_signer.zksync import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE, Eip712Transaction, PaymasterParams
 
 if TYPE_CHECKING:
@@ -66,12 +84,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCOUNT_CREATED_TOPIC",
-    "ERA_P256_GAS",
-    "EVM_P256_GAS",
-    "MEASURED_EVM_VALIDATION_GAS",
-    "MEASURED_FAT_SIGNATURE_BYTES",
     "AccountAddressMismatch",
     "AccountAlreadyExists",
+    "AsyncEraAccount",
     "EraAccount",
     "EraAccountCreation",
     "EraSendPlan",
@@ -85,13 +100,12 @@ __all__ = [
     "era_account_deploy_calldata",
     "era_transaction_struct",
     "find_account",
+    "find_account_flow",
     "get_account_key",
     "predict_era_account_address",
-    "prepare_era_transaction",
     "prepare_era_transaction_flow",
     "remove_passkey_calldata",
-    "send_era_transaction",
-    "sign_era_transaction",
+    "verify_era_transaction_flow",
     "verify_era_transaction_onchain",
     "webauthn_validation_gas",
 ]
@@ -234,24 +248,23 @@ def _estimate_request(
     gas_per_pubdata: int,
     paymaster: PaymasterParams | None,
 ) -> dict[str, Any]:
-    # The 0x71 form, so the node validates through the account (with its dummy signature). Byte strings in
-    # eip712Meta are JSON arrays of numbers, as ZKsync nodes expect (see Eip712Transaction.to_rpc_request).
-    meta: dict[str, Any] = {"gasPerPubdata": hex(gas_per_pubdata)}
-    if paymaster is not None:
-        meta["paymasterParams"] = {
-            "paymaster": paymaster.paymaster.lower(),
-            "paymasterInput": list(paymaster.paymaster_input),
-        }
-    request: dict[str, Any] = {
-        "type": hex(EIP712_TX_TYPE),
-        "from": account.lower(),
-        "value": hex(value),
-        "data": "0x" + data.hex(),
-        "eip712Meta": meta,
-    }
-    if to is not None:
-        request["to"] = to.lower()
-    return request
+    # The 0x71 form, so the node validates through the account (with its dummy signature); nonce, chain and
+    # fees are still unknown here (they come back in the same batch), so the node fills them.
+    draft = Eip712Transaction(
+        chain_id=1,
+        nonce=0,
+        from_address=account,
+        to=to,
+        value=value,
+        data=data,
+        gas_limit=0,
+        max_fee_per_gas=0,
+        max_priority_fee_per_gas=0,
+        gas_per_pubdata=gas_per_pubdata,
+        paymaster_params=paymaster,
+    )
+    unknown = ("chainId", "nonce", "gas", "maxFeePerGas", "maxPriorityFeePerGas")
+    return {key: item for key, item in draft.to_rpc_request().items() if key not in unknown}
 
 
 def prepare_era_transaction_flow(
@@ -340,119 +353,6 @@ def prepare_era_transaction_flow(
     return plan
 
 
-def prepare_era_transaction(
-    client: EthClient,
-    account: str,
-    *,
-    to: str | None,
-    value: int = 0,
-    data: bytes = b"",
-    gas_limit: int | None = None,
-    max_fee_per_gas: int | None = None,
-    max_priority_fee_per_gas: int | None = None,
-    gas_per_pubdata: int = DEFAULT_GAS_PER_PUBDATA,
-    paymaster: PaymasterParams | None = None,
-) -> EraSendPlan:
-    """Fill nonce, fees and gas of a 0x71 transaction from ``account`` in one JSON-RPC batch.
-
-    Args:
-        client: An ``EthClient`` (or ``ZkSyncClient``) on the account's chain.
-        account: The SSO account (the transaction's ``from``).
-        to: The callee, or ``None`` to deploy.
-        value: Wei to send.
-        data: Calldata.
-        gas_limit: Explicit gas limit; if ``None``, the node's estimate + :func:`webauthn_validation_gas`.
-        max_fee_per_gas: Fee cap; default ``eth_gasPrice × 1.2``.
-        max_priority_fee_per_gas: Tip; default ``eth_maxPriorityFeePerGas`` (0 if unsupported), capped.
-        gas_per_pubdata: Gas per pubdata byte limit (50000 like the SDKs).
-        paymaster: A paymaster that pays the fee (e.g. ``PaymasterParams(addr, general_paymaster_input())``);
-            the balance then only has to cover ``value``.
-
-    Returns:
-        The plan with the unsigned transaction.
-
-    Raises:
-        InsufficientBalance: The balance cannot cover ``gasLimit × maxFeePerGas + value`` (nothing signed).
-        ExecutionReverted: The node's estimate reverted: the call would fail.
-        MalformedAddress, InvalidInputError: Malformed arguments.
-        RpcError, RpcTransportError: The node failed.
-    """
-    flow = prepare_era_transaction_flow(
-        account,
-        to=to,
-        value=value,
-        data=data,
-        gas_limit=gas_limit,
-        max_fee_per_gas=max_fee_per_gas,
-        max_priority_fee_per_gas=max_priority_fee_per_gas,
-        gas_per_pubdata=gas_per_pubdata,
-        paymaster=paymaster,
-    )
-    plan: EraSendPlan = client.run(flow)
-    return plan
-
-
-# --- signing ---------------------------------------------------------------------------------------------
-
-
-def sign_era_transaction(transaction: Eip712Transaction, signer: EraPasskeyAccount) -> Eip712Transaction:
-    """Sign a 0x71 transaction with the account's passkey signer.
-
-    The WebAuthn challenge is the transaction's EIP-712 signed hash; the signer normalises a high ``s``,
-    preflights the signature against the Era validator's rules and wraps it as the official SDK does
-    (``abi.encode(bytes fat, address validator, bytes[] [""])``).
-
-    Args:
-        transaction: The unsigned transaction (from the signer's account, on its chain).
-        signer: The passkey signer of the account (``sso_signer.sso.EraPasskeyAccount``).
-
-    Returns:
-        The transaction with its ``custom_signature`` set.
-
-    Raises:
-        AccountMismatch: The transaction is from another account or for another chain.
-        PreflightError: The signature would fail a validator rule (subclass names the rule).
-    """
-    if transaction.from_address != signer.address or transaction.chain_id != signer.chain_id:
-        raise AccountMismatch(
-            f"transaction is from {transaction.from_address} on chain {transaction.chain_id}; "
-            f"the signer is {signer.address} on chain {signer.chain_id}"
-        )
-    fat = signer.sign_digest(transaction.signed_hash(), purpose="transaction")
-    return transaction.replace(custom_signature=signer.envelope(fat))
-
-
-# --- sending ---------------------------------------------------------------------------------------------
-
-
-def send_era_transaction(
-    client: EthClient, transaction: Eip712Transaction, *, timeout: float = 60.0
-) -> Receipt:
-    """Send a signed 0x71 transaction and wait for its successful receipt.
-
-    Args:
-        client: A ``ZkSyncClient`` (or any ``EthClient``) on a ZKsync node; plain anvil refuses type 0x71.
-        transaction: The transaction with its ``custom_signature``.
-        timeout: Seconds to wait for the receipt.
-
-    Returns:
-        The receipt.
-
-    Raises:
-        InvalidInputError: The transaction has no custom signature.
-        TransactionRejected: The node refused it (nothing was included).
-        SendOutcomeUnknown: Sent (or maybe sent), outcome unknown; carries ``tx_hash`` (when known) and
-            ``raw_transaction``: poll the hash or re-send the bytes, never re-sign.
-        ReceiptTimeout: No receipt within ``timeout`` (a ``SendOutcomeUnknown``).
-        TransactionReverted: Mined but failed; carries the reason recovered by replay.
-    """
-    if not transaction.custom_signature:
-        raise InvalidInputError("transaction has no custom_signature: sign it first")
-    # One flow from send to checked receipt: once the node has the bytes, every failure carries them and the
-    # hash (an AfterSendError), so a caller never signs the same transfer twice.
-    return run_flow(client.rpc, client.flows.send_and_confirm(transaction.serialize(), timeout))
-
-
 # --- on-chain verification (works on plain anvil) ----------------------------------------------------------
 
 _TX_STRUCT = (
@@ -465,6 +365,8 @@ _REGISTERED_ADDRESS = bytes(keccak(text="registeredAddress(string,bytes)"))[:4]
 _GET_ACCOUNT_KEY = bytes(keccak(text="getAccountKey(string,bytes,address)"))[:4]
 _ADD_VALIDATION_KEY = bytes(keccak(text="addValidationKey(bytes,bytes32[2],string)"))[:4]
 _REMOVE_VALIDATION_KEY = bytes(keccak(text="removeValidationKey(bytes,string)"))[:4]
+#: The official ``SsoAccount``'s ``batchCall(Call[])``, ``Call = (target, allowFailure, value, callData)``.
+_BATCH_CALL = bytes(keccak(text="batchCall((address,bool,uint256,bytes)[])"))[:4]
 #: ``AccountCreated(address indexed accountAddress, bytes32 uniqueAccountId)``.
 ACCOUNT_CREATED_TOPIC = bytes(keccak(text="AccountCreated(address,bytes32)"))
 
@@ -533,7 +435,7 @@ class OnchainVerification:
     validator: str
 
 
-def verify_era_transaction_onchain(client: EthClient, transaction: Eip712Transaction) -> OnchainVerification:
+def verify_era_transaction_flow(transaction: Eip712Transaction) -> Flow[OnchainVerification]:
     """Ask the validator named in the custom signature whether it accepts the transaction, via ``eth_call``.
 
     The call is made ``from`` the account, as during real validation (the key is looked up under
@@ -550,7 +452,9 @@ def verify_era_transaction_onchain(client: EthClient, transaction: Eip712Transac
     data = _VALIDATE_TRANSACTION + bytes(
         abi_encode(["bytes32", _TX_STRUCT], [signed_hash, era_transaction_struct(transaction)])
     )
-    answer = client.call({"from": transaction.from_address, "to": envelope.validator, "data": data})
+    answer = yield from eth_flows.call(
+        {"from": transaction.from_address, "to": envelope.validator, "data": data}
+    )
     try:
         (valid,) = abi_decode(["bool"], answer)
     except (DecodingError, ValueError, OverflowError) as exc:
@@ -560,17 +464,31 @@ def verify_era_transaction_onchain(client: EthClient, transaction: Eip712Transac
         abi_encode(["bytes32", "bytes", "address"], [signed_hash, envelope.fat, transaction.from_address])
     )
     try:
-        (index,) = abi_decode(["uint8"], client.call({"to": envelope.validator, "data": check}))
+        (index,) = abi_decode(
+            ["uint8"], (yield from eth_flows.call({"to": envelope.validator, "data": check}))
+        )
         rule = _RULES[index] if index < len(_RULES) else f"Rule({index})"
     except (RpcError, DecodingError, ValueError, OverflowError):
         rule = None  # an official validator has no checkSignature
     return OnchainVerification(bool(valid), rule, signed_hash, envelope.validator)
 
 
+def verify_era_transaction_onchain(client: EthClient, transaction: Eip712Transaction) -> OnchainVerification:
+    """Blocking :func:`verify_era_transaction_flow` (no account object needed: anyone can check)."""
+    verification: OnchainVerification = client.run(verify_era_transaction_flow(transaction))
+    return verification
+
+
 # --- lifecycle -------------------------------------------------------------------------------------------
 
 
 def find_account(client: EthClient, validator: str, origin: str, credential_id: bytes) -> str | None:
+    """Blocking :func:`find_account_flow`."""
+    found: str | None = client.run(find_account_flow(validator, origin, credential_id))
+    return found
+
+
+def find_account_flow(validator: str, origin: str, credential_id: bytes) -> Flow[str | None]:
     """The account a passkey is registered to: ``WebAuthValidator.registeredAddress(origin, credentialId)``.
 
     Returns:
@@ -581,7 +499,7 @@ def find_account(client: EthClient, validator: str, origin: str, credential_id: 
         RpcError: The node failed.
     """
     data = _REGISTERED_ADDRESS + bytes(abi_encode(["string", "bytes"], [origin, bytes(credential_id)]))
-    answer = client.call({"to": checksum_address(validator, field="validator"), "data": data})
+    answer = yield from eth_flows.call({"to": checksum_address(validator, field="validator"), "data": data})
     try:
         (address,) = abi_decode(["address"], answer)
     except (DecodingError, ValueError, OverflowError) as exc:
@@ -778,94 +696,230 @@ def create_era_account(
     return EraAccountCreation(address, unique, deployer_address, receipt)
 
 
-class EraAccount:
-    """An Era SSO account driven by one of its passkeys: send, add and remove passkeys, verify.
+class _EraMethods:
+    """The Era account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`)."""
 
-    Args:
-        client: An ``EthClient`` / ``ZkSyncClient`` on the account's chain.
-        network: Where the validator lives.
-        signer: The account's passkey signer (``sso_signer.sso.EraPasskeyAccount``); see
-            :meth:`from_passkey` to build one from a ``HeadlessPasskey``.
-    """
+    client: Any
+    network: EraNetwork
+    signer: PasskeySigner
+    provider: AnyProvider
 
-    def __init__(self, client: EthClient, network: EraNetwork, signer: EraPasskeyAccount) -> None:
-        if signer.validator != network.passkey_validator:
-            raise AccountMismatch(
-                f"signer uses validator {signer.validator}, the network's is {network.passkey_validator}"
-            )
+    def _setup(
+        self, client: Any, network: EraNetwork, address: str, passkey: PasskeyCredentialLike, provider: Any
+    ) -> None:
         self.client = client
         self.network = network
-        self.signer = signer
-
-    @classmethod
-    def from_passkey(
-        cls,
-        client: EthClient,
-        network: EraNetwork,
-        address: str,
-        passkey: PasskeyCredentialLike,
-        *,
-        provider: Any = None,
-    ) -> EraAccount:
-        """Build the account driver for ``address`` signing with ``passkey`` (e.g. a ``HeadlessPasskey``).
-
-        Args:
-            client: A client of the account's chain.
-            network: Where the validator lives.
-            address: The account.
-            passkey: The registered passkey (credential id, public key, origin, rp id).
-            provider: Where assertions come from (see ``PasskeySigner``); default the passkey itself.
-        """
-        signer = EraPasskeyAccount(
+        self.signer = PasskeySigner(
+            generation="era",
             address=address,
             credential=passkey,
             validator=network.passkey_validator,
             chain_id=network.chain_id,
-            provider=provider,
         )
-        return cls(client, network, signer)
-
-    @classmethod
-    def find(
-        cls, client: EthClient, network: EraNetwork, passkey: PasskeyCredentialLike
-    ) -> EraAccount | None:
-        """The account the passkey is registered to on ``network`` (``registeredAddress``), or ``None``."""
-        address = find_account(client, network.passkey_validator, passkey.origin, passkey.credential_id)
-        return None if address is None else cls.from_passkey(client, network, address, passkey)
+        self.provider = assertion_provider(passkey, provider)
 
     @property
     def address(self) -> str:
-        """The account address."""
+        """The account address (checksummed)."""
         return self.signer.address
 
+    @property
+    def chain_id(self) -> int:
+        """The chain the account lives on."""
+        return self.signer.chain_id
+
     def __repr__(self) -> str:
-        return f"EraAccount({self.address}, chain {self.network.chain_id})"
+        return f"{type(self).__name__}({self.address}, chain {self.chain_id})"
 
-    def balance(self) -> int:
+    # -- state --------------------------------------------------------------------------------------------
+
+    @flow_method
+    def is_deployed(self) -> Flow[bool]:
+        """Whether the account has code on chain."""
+        return bool((yield from eth_flows.get_code(self.address)))
+
+    @flow_method
+    def get_balance(self) -> Flow[int]:
         """The account's balance in wei."""
-        return self.client.get_balance(self.address)
+        return (yield from eth_flows.get_balance(self.address))
 
-    def prepare(self, *, to: str | None, value: int = 0, data: bytes = b"", **overrides: Any) -> EraSendPlan:
-        """Prepare a transaction from the account (see :func:`prepare_era_transaction`)."""
-        return prepare_era_transaction(self.client, self.address, to=to, value=value, data=data, **overrides)
+    @flow_method
+    def get_nonce(self) -> Flow[int]:
+        """The nonce of the account's next transaction (pending transactions counted)."""
+        return (yield from eth_flows.get_transaction_count(self.address, "pending"))
 
-    def sign(self, transaction: Eip712Transaction) -> Eip712Transaction:
-        """Sign with the passkey, preflighted (see :func:`sign_era_transaction`)."""
-        return sign_era_transaction(transaction, self.signer)
+    # -- transactions ---------------------------------------------------------------------------------------
 
+    @flow_method
+    def prepare(
+        self, /, to: str | None, value: int = 0, data: bytes = b"", **overrides: Any
+    ) -> Flow[EraSendPlan]:
+        """Fill nonce, fees and gas of a 0x71 transaction from the account in one JSON-RPC batch.
+
+        Args:
+            to: The callee, or ``None`` to deploy.
+            value: Wei to send.
+            data: Calldata.
+            overrides: ``gas_limit`` (default the node's estimate + :func:`webauthn_validation_gas`),
+                ``max_fee_per_gas`` (default ``eth_gasPrice × 1.2``), ``max_priority_fee_per_gas`` (default
+                ``eth_maxPriorityFeePerGas``, 0 if unsupported, capped), ``gas_per_pubdata``, ``paymaster``
+                (``PaymasterParams``: then the balance only has to cover ``value``).
+
+        Returns:
+            The plan with the unsigned transaction.
+
+        Raises:
+            InsufficientBalance: The balance cannot cover ``gasLimit × maxFeePerGas + value``.
+            ExecutionReverted: The node's estimate reverted: the call would fail.
+            MalformedAddress, InvalidInputError: Malformed arguments.
+            RpcError, RpcTransportError: The node failed.
+        """
+        return (
+            yield from prepare_era_transaction_flow(self.address, to=to, value=value, data=data, **overrides)
+        )
+
+    @flow_method
+    def sign_transaction(self, transaction: Eip712Transaction) -> Generator[Any, Any, Eip712Transaction]:
+        """Sign a 0x71 transaction with the passkey: the transaction with its ``custom_signature`` set.
+
+        The WebAuthn challenge is the transaction's EIP-712 signed hash; the signature is low-s, preflighted
+        against the Era validator's rules and wrapped as the official SDK does
+        (``abi.encode(bytes fat, address validator, bytes[] [""])``).
+
+        Raises:
+            AccountMismatch: The transaction is from another account or for another chain.
+            PreflightError: The signature would fail a validator rule (subclass names the rule).
+        """
+        signer = self.signer
+        if transaction.from_address != signer.address or transaction.chain_id != signer.chain_id:
+            raise AccountMismatch(
+                f"transaction is from {transaction.from_address} on chain {transaction.chain_id}; "
+                f"the signer is {signer.address} on chain {signer.chain_id}"
+            )
+        fat = yield from signer.sign_digest(transaction.signed_hash(), purpose="transaction")
+        return transaction.replace(custom_signature=signer.envelope(fat))
+
+    @flow_method
+    def send_transaction(self, transaction: Eip712Transaction, *, timeout: float = 60.0) -> Flow[Receipt]:
+        """Send a signed 0x71 transaction and wait for its successful receipt.
+
+        Raises:
+            InvalidInputError: The transaction has no custom signature.
+            TransactionRejected: The node refused it (nothing was included).
+            SendOutcomeUnknown: Sent (or maybe sent), outcome unknown; carries ``tx_hash`` (when known) and
+                ``raw_transaction``: poll the hash or re-send the bytes, never re-sign.
+            ReceiptTimeout: No receipt within ``timeout`` (a ``SendOutcomeUnknown``).
+            TransactionReverted: Mined but failed; carries the reason recovered by replay.
+        """
+        if not transaction.custom_signature:
+            raise InvalidInputError("transaction has no custom_signature: sign it first")
+        # One flow from send to checked receipt: once the node has the bytes, every failure carries them and
+        # the hash (an AfterSendError), so a caller never signs the same transfer twice.
+        return (yield from eth_flows.send_and_confirm(transaction.serialize(), timeout))
+
+    @flow_method
     def send(
-        self, *, to: str | None, value: int = 0, data: bytes = b"", timeout: float = 60.0, **overrides: Any
-    ) -> Receipt:
+        self, /, to: str | None, value: int = 0, data: bytes = b"", *, timeout: float = 60.0, **overrides: Any
+    ) -> Generator[Any, Any, Receipt]:
         """Prepare, sign and send a transaction from the account; wait for its receipt.
+
+        Args:
+            to: The callee (``None`` deploys ``data``).
+            value: Wei to send.
+            data: Calldata.
+            timeout: Seconds to wait for the receipt.
+            overrides: See :meth:`prepare`.
 
         Raises:
             InsufficientBalance: Before signing, if the account cannot pay.
             PreflightError: If the signature would be rejected.
-            TransactionReverted, TransactionRejected, ReceiptTimeout: See :func:`send_era_transaction`.
+            TransactionReverted, TransactionRejected, SendOutcomeUnknown: See :meth:`send_transaction`.
         """
-        plan = self.prepare(to=to, value=value, data=data, **overrides)
-        return send_era_transaction(self.client, self.sign(plan.transaction), timeout=timeout)
+        plan = yield from _EraMethods.prepare.flow(self, to, value, data, **overrides)
+        signed = yield from _EraMethods.sign_transaction.flow(self, plan.transaction)
+        return (yield from _EraMethods.send_transaction.flow(self, signed, timeout=timeout))
 
+    @flow_method
+    def send_calls(self, /, calls: Sequence[Call], *, timeout: float = 60.0) -> Generator[Any, Any, Receipt]:
+        """Run ``calls`` from the account in one transaction: one call is sent as is, several through the
+        account's ``batchCall`` (each call must succeed; the values add up to the transaction's value).
+
+        Raises:
+            InvalidInputError: If ``calls`` is empty or malformed.
+            See :meth:`send` for the rest.
+        """
+        checked = [call if isinstance(call, Call) else Call(*call) for call in calls]
+        if not checked:
+            raise InvalidInputError("send_calls: expected at least one call")
+        if len(checked) == 1:
+            only = checked[0]
+            return (
+                yield from _EraMethods.send.flow(self, only.target, only.value, only.data, timeout=timeout)
+            )
+        data = _BATCH_CALL + bytes(
+            abi_encode(
+                ["(address,bool,uint256,bytes)[]"],
+                [[(c.target, False, c.value, bytes(c.data)) for c in checked]],
+            )
+        )
+        value = sum(call.value for call in checked)
+        return (yield from _EraMethods.send.flow(self, self.address, value, data, timeout=timeout))
+
+    # -- signatures ---------------------------------------------------------------------------------------
+
+    @flow_method
+    def sign_message(self, message: bytes | str) -> Generator[Any, Any, bytes]:
+        """ERC-1271 signature of an EIP-191 message (ERC-7739 PersonalSign under ``SSO1271``)."""
+        return (yield from self.signer.sign_message(message))
+
+    @flow_method
+    def sign_typed_data(self, typed_data: Mapping[str, Any]) -> Generator[Any, Any, bytes]:
+        """ERC-1271 signature of EIP-712 typed data (ERC-7739 TypedDataSign).
+
+        Raises:
+            InvalidTypedData: If the typed data is malformed.
+        """
+        return (yield from self.signer.sign_typed_data(typed_data))
+
+    @flow_method
+    def unsafe_sign_hash(self, message_hash: bytes) -> Generator[Any, Any, bytes]:
+        """The account-level signature of a raw 32-byte hash (no ERC-7739 binding: only for hashes the
+        validator itself receives, never for ERC-1271 messages a dapp chose)."""
+        return (yield from self.signer.unsafe_sign_hash(message_hash))
+
+    @flow_method
+    def is_valid_signature(self, message_hash: bytes, signature: bytes) -> Flow[bool]:
+        """Ask the account (``isValidSignature`` by ``eth_call``) whether ``signature`` fits ``message_hash``.
+
+        Raises:
+            AccountNotDeployed: If the account has no code.
+        """
+        return (yield from is_valid_signature_flow(self.address, message_hash, signature))
+
+    @flow_method
+    def verify_onchain(self, transaction: Eip712Transaction) -> Flow[OnchainVerification]:
+        """Run the validator's ``validateTransaction`` on a signed transaction via ``eth_call`` (works on
+        plain anvil, where the transaction itself cannot run)."""
+        return (yield from verify_era_transaction_flow(transaction))
+
+    # -- passkeys -----------------------------------------------------------------------------------------
+
+    @flow_method
+    def list_passkeys(self) -> Flow[list[PasskeyInitData]]:
+        """The passkeys registered to the account, replayed from the validator's events.
+
+        Raises:
+            RpcError: If the node refuses the log query from the earliest block.
+        """
+        return (yield from list_passkeys_flow(self.network.passkey_validator, self.address))
+
+    @flow_method
+    def remaining_access(self, credential_id: bytes, origin: str) -> Flow[RemainingAccess]:
+        """What would still control the account once the passkey ``(origin, credential_id)`` is removed."""
+        validator = self.network.passkey_validator
+        return (yield from era_remaining_access_flow(validator, self.address, credential_id, origin))
+
+    @flow_method
     def add_passkey(
         self,
         credential_id: bytes,
@@ -873,7 +927,7 @@ class EraAccount:
         origin: str,
         *,
         timeout: float = 60.0,
-    ) -> Receipt:
+    ) -> Generator[Any, Any, Receipt]:
         """Register another passkey on the account (``addValidationKey`` sent from the account).
 
         Raises:
@@ -881,16 +935,21 @@ class EraAccount:
             BadCredentialIdLength, BadDomainLength, EmptyPublicKey: Checked before signing.
         """
         calldata = add_passkey_calldata(credential_id, public_key, origin)
-        owner = find_account(self.client, self.network.passkey_validator, origin, credential_id)
+        owner = yield from find_account_flow(self.network.passkey_validator, origin, credential_id)
         if owner is not None:
             raise PasskeyAlreadyRegistered(
                 f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner}"
             )
-        return self.send(to=self.network.passkey_validator, data=calldata, timeout=timeout)
+        return (
+            yield from _EraMethods.send.flow(
+                self, self.network.passkey_validator, data=calldata, timeout=timeout
+            )
+        )
 
+    @flow_method
     def remove_passkey(
         self, credential_id: bytes, origin: str, *, force: bool = False, timeout: float = 60.0
-    ) -> Receipt:
+    ) -> Generator[Any, Any, Receipt]:
         """Remove a passkey from the account (``removeValidationKey`` sent from the account).
 
         Args:
@@ -904,21 +963,83 @@ class EraAccount:
             PasskeyNotOwnedByAccount: If the passkey is not registered to this account (checked first).
             RemovalWouldLockAccount: If it is the last way in and ``force`` is false (nothing is signed).
         """
-        from sso_signer.sso._passkey_removal import check_passkey_removal, era_remaining_access
-
         calldata = remove_passkey_calldata(credential_id, origin)
-        owner = find_account(self.client, self.network.passkey_validator, origin, credential_id)
+        owner = yield from find_account_flow(self.network.passkey_validator, origin, credential_id)
         if owner != self.address:
             raise PasskeyNotOwnedByAccount(
                 f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner or 'no account'}, "
                 f"not {self.address}"
             )
-        access = era_remaining_access(
-            self.client, self.network.passkey_validator, self.address, credential_id, origin
-        )
+        access = yield from _EraMethods.remaining_access.flow(self, credential_id, origin)
         check_passkey_removal(access, credential_id=credential_id, origin=origin, force=force)
-        return self.send(to=self.network.passkey_validator, data=calldata, timeout=timeout)
+        return (
+            yield from _EraMethods.send.flow(
+                self, self.network.passkey_validator, data=calldata, timeout=timeout
+            )
+        )
 
-    def verify_onchain(self, transaction: Eip712Transaction) -> OnchainVerification:
-        """Run the validator's ``validateTransaction`` on a signed transaction via ``eth_call``."""
-        return verify_era_transaction_onchain(self.client, transaction)
+
+class EraAccount(_EraMethods, SyncShell):
+    """An Era SSO account driven by one of its passkeys, with blocking I/O (see :class:`AsyncEraAccount`).
+
+    Implements :class:`~sso_signer.accounts.PasskeyAccount`; adds the 0x71 steps (:meth:`prepare`,
+    :meth:`sign_transaction`, :meth:`send_transaction`) and :meth:`verify_onchain`.
+
+    Args:
+        client: An ``EthClient`` / ``ZkSyncClient`` on the account's chain.
+        network: Where the validator lives.
+        address: The account.
+        passkey: The registered passkey (credential id, public key, origin, rp id), e.g. a
+            ``HeadlessPasskey``.
+        provider: Where assertions come from (an :class:`~sso_signer.accounts.AssertionProvider`); default the
+            passkey itself.
+
+    Raises:
+        MalformedAddress: If ``address`` is malformed.
+        SsoSignerConfigError: If ``provider`` is no assertion provider.
+    """
+
+    def __init__(
+        self,
+        client: EthClient,
+        network: EraNetwork,
+        address: str,
+        passkey: PasskeyCredentialLike,
+        *,
+        provider: AssertionProvider | AsyncAssertionProvider | None = None,
+    ) -> None:
+        self._setup(client, network, address, passkey, provider)
+
+    def answer(self, step: Any) -> Any:
+        if isinstance(step, AssertionRequest):
+            return ask(self.provider, step)
+        return answer(self.client.rpc, step)
+
+    @classmethod
+    def find(
+        cls, client: EthClient, network: EraNetwork, passkey: PasskeyCredentialLike, *, provider: Any = None
+    ) -> EraAccount | None:
+        """The account the passkey is registered to on ``network`` (``registeredAddress``), or ``None``."""
+        address = find_account(client, network.passkey_validator, passkey.origin, passkey.credential_id)
+        return None if address is None else cls(client, network, address, passkey, provider=provider)
+
+
+class AsyncEraAccount(_EraMethods, AsyncShell):
+    """The asyncio twin of :class:`EraAccount`: same arguments (an ``AsyncEthClient``), methods and errors;
+    an :class:`~sso_signer.accounts.AsyncAssertionProvider` is awaited (a sync one runs in a thread)."""
+
+    def __init__(
+        self,
+        client: AsyncEthClient,
+        network: EraNetwork,
+        address: str,
+        passkey: PasskeyCredentialLike,
+        *,
+        provider: AssertionProvider | AsyncAssertionProvider | None = None,
+    ) -> None:
+        self._setup(client, network, address, passkey, provider)
+
+    async def answer(self, step: Any) -> Any:
+        if isinstance(step, AssertionRequest):
+            return await ask_async(self.provider, step)
+        return await answer_async(self.client.rpc, step)

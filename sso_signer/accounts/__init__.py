@@ -1,0 +1,80 @@
+"""Passkey accounts: stateful objects that drive an SSO smart account on its chain with one of its passkeys.
+
+* :class:`PasskeyAccount`: the interface both generations implement with the same names and meanings
+  (``address``, ``chain_id``, ``get_balance``, ``get_nonce``, ``send``, ``send_calls``, ``sign_message``,
+  ``sign_typed_data``, ``unsafe_sign_hash``, ``is_valid_signature``, ``add_passkey``, ``remove_passkey``,
+  ``list_passkeys``...);
+* :class:`EraAccount` / :class:`AsyncEraAccount`: ZKsync Era native account abstraction (0x71 transactions);
+* :class:`Erc4337Account` / :class:`AsyncErc4337Account`: an ERC-4337 ``ModularSmartAccount`` driven by
+  UserOperations through a bundler;
+* :class:`PasskeySigner`: the I/O-free signer both use; its assertions come from an
+  :class:`AssertionProvider` (blocking) or an :class:`AsyncAssertionProvider` (awaited);
+* where the contracts live: :class:`EraNetwork` (:func:`network_preset`) and :class:`MsaDeployment`
+  (:func:`deploy_msa_contracts`).
+
+Each account's methods are written once, as flows; the sync class runs them with blocking I/O and asks the
+passkey synchronously, the ``Async`` class awaits both. See ``docs/accounts.md``.
+"""
+
+from __future__ import annotations
+
+from sso_signer.accounts._base import PasskeyAccount
+from sso_signer.accounts._deployment import (
+    EraNetwork,
+    FactoryUnreadable,
+    InvalidDeployment,
+    MissingContractAddress,
+    MsaDeployment,
+    UnknownNetwork,
+    deploy_msa_contracts,
+    network_preset,
+)
+from sso_signer.accounts._era import (
+    AccountAddressMismatch,
+    AccountAlreadyExists,
+    AsyncEraAccount,
+    EraAccount,
+    InsufficientBalance,
+    PasskeyAlreadyRegistered,
+    PasskeyNotOwnedByAccount,
+    UnexpectedValidatorAnswer,
+)
+from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
+from sso_signer.accounts._signer import (
+    AssertionProvider,
+    AssertionRequest,
+    AsyncAssertionProvider,
+    AsyncJsonAssertionProvider,
+    HeadlessAssertionProvider,
+    JsonAssertionProvider,
+    PasskeySigner,
+)
+
+__all__ = [
+    "AccountAddressMismatch",
+    "AccountAlreadyExists",
+    "AssertionProvider",
+    "AssertionRequest",
+    "AsyncAssertionProvider",
+    "AsyncEraAccount",
+    "AsyncErc4337Account",
+    "AsyncJsonAssertionProvider",
+    "EraAccount",
+    "EraNetwork",
+    "Erc4337Account",
+    "FactoryUnreadable",
+    "HeadlessAssertionProvider",
+    "InsufficientBalance",
+    "InvalidDeployment",
+    "JsonAssertionProvider",
+    "MissingContractAddress",
+    "MsaDeployment",
+    "PasskeyAccount",
+    "PasskeyAlreadyRegistered",
+    "PasskeyNotOwnedByAccount",
+    "PasskeySigner",
+    "UnexpectedValidatorAnswer",
+    "UnknownNetwork",
+    "deploy_msa_contracts",
+    "network_preset",
+]

@@ -1,0 +1,192 @@
+"""What every passkey account does, whatever its generation (:class:`PasskeyAccount`), and shared flows.
+
+:class:`~sso_signer.accounts.EraAccount` (native account abstraction, 0x71 transactions) and
+:class:`~sso_signer.accounts.Erc4337Account` (a modular account driven by UserOperations) implement it with
+the same names and meanings; their ``Async`` twins implement it with coroutines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol, runtime_checkable
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
+from eth_utils.crypto import keccak
+
+from sso_signer.erc4337 import AccountNotDeployed, Call
+from sso_signer.rpc import ExecutionReverted, Flow, RpcError, eth_flows
+from sso_signer.sso._owner import PasskeyInitData
+from sso_signer.sso._signature import checksum_address
+from sso_signer.webauthn import P256PublicKey
+
+__all__ = ["PasskeyAccount", "Receipt", "is_valid_signature_flow", "list_passkeys_flow"]
+
+_IS_VALID_SIGNATURE: Final = keccak(b"isValidSignature(bytes32,bytes)")[:4]
+_ERC1271_MAGIC: Final = bytes.fromhex("1626ba7e")
+#: ``PasskeyCreated(address indexed keyOwner, string originDomain, bytes credentialId)`` (both validators).
+PASSKEY_CREATED_TOPIC: Final = bytes(keccak(text="PasskeyCreated(address,string,bytes)"))
+#: ``PasskeyRemoved(address indexed keyOwner, string originDomain, bytes credentialId)`` (both validators).
+PASSKEY_REMOVED_TOPIC: Final = bytes(keccak(text="PasskeyRemoved(address,string,bytes)"))
+_GET_ACCOUNT_KEY: Final = bytes(keccak(text="getAccountKey(string,bytes,address)"))[:4]
+
+
+class Receipt(Protocol):
+    """What both generations' receipts share (``rpc.Receipt``; ``UserOperationReceipt`` on ERC-4337)."""
+
+    @property
+    def transaction_hash(self) -> bytes: ...
+
+    @property
+    def success(self) -> bool: ...
+
+
+@runtime_checkable
+class PasskeyAccount(Protocol):
+    """A smart account driven by one of its passkeys, on one chain (in the spirit of eth-account's
+    ``BaseAccount``, with the chain calls added).
+
+    Both generations sign in one step of the flow: the passkey is asked for an assertion the way the account
+    class was built to ask (blocking or awaited), so the same methods exist on the ``Async`` classes as
+    coroutines.
+    """
+
+    @property
+    def address(self) -> str:
+        """The account address (checksummed)."""
+        ...
+
+    @property
+    def chain_id(self) -> int:
+        """The chain the account lives on."""
+        ...
+
+    def is_deployed(self) -> bool:
+        """Whether the account has code on chain."""
+        ...
+
+    def get_balance(self) -> int:
+        """The account's balance in wei."""
+        ...
+
+    def get_nonce(self) -> int:
+        """The account's next nonce (Era: the transaction count; ERC-4337: the EntryPoint nonce of key 0)."""
+        ...
+
+    def send(self, to: str, value: int = 0, data: bytes = b"", *, timeout: float = 60.0) -> Receipt:
+        """Run one call from the account, signed by the passkey; wait for its successful receipt."""
+        ...
+
+    def send_calls(self, calls: Sequence[Call], *, timeout: float = 60.0) -> Receipt:
+        """Run several calls from the account in one transaction or UserOperation."""
+        ...
+
+    def sign_message(self, message: bytes | str) -> bytes:
+        """ERC-1271 signature of an EIP-191 message (ERC-7739 PersonalSign)."""
+        ...
+
+    def sign_typed_data(self, typed_data: Mapping[str, Any]) -> bytes:
+        """ERC-1271 signature of EIP-712 typed data (ERC-7739 TypedDataSign)."""
+        ...
+
+    def unsafe_sign_hash(self, message_hash: bytes) -> bytes:
+        """The account-level signature of a raw 32-byte hash (no ERC-7739 binding)."""
+        ...
+
+    def is_valid_signature(self, message_hash: bytes, signature: bytes) -> bool:
+        """Ask the account (ERC-1271 ``isValidSignature``) whether ``signature`` fits ``message_hash``."""
+        ...
+
+    def add_passkey(
+        self,
+        credential_id: bytes,
+        public_key: P256PublicKey | tuple[int, int],
+        origin: str,
+        *,
+        timeout: float = 60.0,
+    ) -> Receipt:
+        """Register another passkey on the account."""
+        ...
+
+    def remove_passkey(
+        self, credential_id: bytes, origin: str, *, force: bool = False, timeout: float = 60.0
+    ) -> Receipt:
+        """Remove a passkey; refused when it is the account's last way in unless ``force``."""
+        ...
+
+    def list_passkeys(self) -> list[PasskeyInitData]:
+        """The passkeys registered to the account, in registration order."""
+        ...
+
+
+def is_valid_signature_flow(account: str, message_hash: bytes, signature: bytes) -> Flow[bool]:
+    """ERC-1271 by ``eth_call``. An invalid signature may make the account revert instead of returning
+    ``0xffffffff`` (solady's off-chain path at gas price 0, an uninstalled validator): both count as invalid.
+
+    Raises:
+        AccountNotDeployed: If the account has no code.
+    """
+    if not (yield from eth_flows.get_code(account)):
+        raise AccountNotDeployed(f"{account} has no code; ERC-1271 needs a deployed account")
+    data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(message_hash), bytes(signature)])
+    try:
+        result = yield from eth_flows.call({"to": account, "data": data})
+    except ExecutionReverted:
+        return False
+    return result[:4] == _ERC1271_MAGIC
+
+
+def registered_passkeys(logs: Sequence[Any]) -> list[tuple[str, bytes]]:
+    """Replay ``PasskeyCreated`` / ``PasskeyRemoved`` logs (chain order): the (origin, credential id) pairs
+    still registered, in registration order."""
+    keys: dict[tuple[str, bytes], None] = {}
+    for log in logs:
+        try:
+            origin, credential = abi_decode(["string", "bytes"], log.data)
+        except (DecodingError, ValueError, OverflowError, UnicodeDecodeError):
+            continue
+        key = (str(origin), bytes(credential))
+        keys.pop(key, None)
+        if log.topics[0] == PASSKEY_CREATED_TOPIC:
+            keys[key] = None
+    return list(keys)
+
+
+def passkey_logs_flow(validator: str, account: str) -> Flow[list[Any]]:
+    """The validator's ``PasskeyCreated`` / ``PasskeyRemoved`` logs for ``account``, from the earliest block.
+
+    Raises:
+        RpcError: If the node refuses the query (some cap the block range).
+    """
+    owner_topic = bytes(12) + bytes.fromhex(checksum_address(account, field="account")[2:])
+    logs = yield from eth_flows.get_logs(
+        address=checksum_address(validator, field="validator"),
+        topics=[[PASSKEY_CREATED_TOPIC, PASSKEY_REMOVED_TOPIC], owner_topic],
+    )
+    return list(logs)
+
+
+def list_passkeys_flow(validator: str, account: str) -> Flow[list[PasskeyInitData]]:
+    """The passkeys registered to ``account`` on ``validator`` (both generations' validators emit the same
+    events and answer ``getAccountKey``): replayed from the events, each key read from the validator.
+
+    Raises:
+        RpcError: If the node refuses the log query.
+    """
+    pairs = registered_passkeys((yield from passkey_logs_flow(validator, account)))
+    found = []
+    for origin, credential_id in pairs:
+        data = _GET_ACCOUNT_KEY + bytes(
+            abi_encode(["string", "bytes", "address"], [origin, credential_id, checksum_address(account)])
+        )
+        try:
+            ((x, y),) = abi_decode(
+                ["bytes32[2]"], (yield from eth_flows.call({"to": validator, "data": data}))
+            )
+        except (RpcError, DecodingError, ValueError, OverflowError):
+            continue  # an event the validator no longer backs: not a usable passkey
+        xi, yi = int.from_bytes(x, "big"), int.from_bytes(y, "big")
+        if xi or yi:
+            found.append(PasskeyInitData(credential_id, xi, yi, origin))
+    return found

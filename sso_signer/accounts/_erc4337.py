@@ -1,0 +1,837 @@
+"""The ERC-4337 passkey account lifecycle: init data, factory calldata, counterfactual address, and building,
+estimating, signing and sending UserOperations through a bundler.
+
+An account is ``MSAFactory.deployAccount(salt, initializeAccount([webauthnValidator, ...], [passkey, ...]))``.
+Its address depends on the factory's *caller* (``keccak256(caller ‖ salt)``): created by a UserOperation's
+initCode the caller is the EntryPoint's SenderCreator, so the address comes from
+``EntryPoint.getSenderAddress``; created by a direct transaction it is read from the ``AccountCreated`` event.
+
+Gas is estimated by the bundler with a well-formed *stub* signature: a real WebAuthn assertion (UP+UV,
+``webauthn.get``, the account's origin and credential id, low-s) over a zero challenge by a throw-away key.
+The validator then returns "invalid" instead of reverting, so the simulation runs the same path as the real
+signature and the estimate fits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+
+from sso_signer._errors import SsoSignerError
+from sso_signer.accounts._base import is_valid_signature_flow, list_passkeys_flow
+from sso_signer.accounts._deployment import MsaDeployment
+from sso_signer.accounts._era import PasskeyNotOwnedByAccount, remove_passkey_calldata
+from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, msa_remaining_access_flow
+from sso_signer.accounts._signer import (
+    AnyProvider,
+    AssertionProvider,
+    AssertionRequest,
+    AsyncAssertionProvider,
+    PasskeySigner,
+    ask,
+    ask_async,
+    assertion_provider,
+)
+from sso_signer.erc4337 import (
+    AsyncBundlerClient,
+    BundlerClient,
+    Call,
+    EntryPointError,
+    GasEstimate,
+    GasPrice,
+    InvalidExecuteCalldata,
+    UserOperation,
+    UserOperationOutcomeUnknown,
+    UserOperationReceipt,
+    UserOperationRejected,
+    UserOperationReverted,
+    encode_execute,
+    encode_execute_batch,
+    encode_execute_single,
+    entry_point_flows,
+    user_operation_hash,
+)
+from sso_signer.rpc import (
+    AsyncEthClient,
+    Batch,
+    EthClient,
+    Flow,
+    Receipt,
+    RpcCall,
+    Sleep,
+    answer,
+    answer_async,
+    eth_flows,
+    gather,
+    relay,
+)
+from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
+from sso_signer.sso._errors import AccountMismatch, SsoSignerConfigError
+from sso_signer.sso._msa_calldata import (
+    ACCOUNT_CREATED_TOPIC,
+    deploy_account_calldata,
+    passkey_account_init_data,
+    passkey_stub_signature,
+)
+from sso_signer.sso._owner import (
+    ERC4337_MAX_ORIGIN_LENGTH,
+    PasskeyInitData,
+    validator_init_data,
+)
+from sso_signer.sso._signature import checksum_address
+
+if TYPE_CHECKING:
+    from sso_signer.webauthn import P256PublicKey
+
+__all__ = ["AsyncErc4337Account", "Erc4337Account"]
+
+_ADD_VALIDATION_KEY: Final = keccak(b"addValidationKey(bytes,bytes32[2],string)")[:4]
+_SEQUENCE_BITS: Final = 64  # an EntryPoint nonce is key << 64 | sequence
+_POLL_INTERVAL: Final = 0.25
+
+T = TypeVar("T")
+
+
+def _call_data(calls: Sequence[Call | tuple[str, int, bytes]], batch: bool | None) -> bytes:
+    if not calls:
+        return b""
+    if batch is True:
+        return encode_execute_batch(calls)
+    if batch is False:
+        if len(calls) != 1:
+            raise InvalidExecuteCalldata(f"single mode runs exactly one call, got {len(calls)}")
+        first = calls[0]
+        call = first if isinstance(first, Call) else Call(*first)
+        return encode_execute_single(call.target, call.value, call.data)
+    return encode_execute(calls)
+
+
+def _account_created(receipt: Receipt, factory: str) -> str:
+    created = [
+        log for log in receipt.logs if log.address == factory and log.topics[:1] == (ACCOUNT_CREATED_TOPIC,)
+    ]
+    if len(created) != 1 or len(created[0].topics) < 2:
+        raise EntryPointError(f"no AccountCreated event from {factory} in the receipt")
+    return checksum_address("0x" + created[0].topics[1][-20:].hex())
+
+
+def _creation(
+    deployment: MsaDeployment, credential: Any, salt: bytes, extra_modules: Sequence[tuple[str, bytes]]
+) -> bytes:
+    """``deployAccount`` calldata for a passkey account (shared by counterfactual and direct creation)."""
+    init_data = passkey_account_init_data(
+        credential, webauthn_validator=deployment.webauthn_validator, extra_modules=extra_modules
+    )
+    return deploy_account_calldata(salt, init_data)
+
+
+def _sender_address_flow(deployment: MsaDeployment, factory_data: bytes) -> Flow[str]:
+    init_code = bytes.fromhex(deployment.factory[2:]) + factory_data
+    return (yield from entry_point_flows.get_sender_address(deployment.entry_point, init_code))
+
+
+@dataclass(frozen=True, slots=True)
+class _Bundler:
+    """A JSON-RPC step (call, batch or sleep) for the bundler; the other RPC steps go to the node."""
+
+    step: RpcCall | Batch | Sleep
+
+
+def _via_bundler(flow: Flow[T]) -> Generator[Any, Any, T]:
+    """Run a plain flow's steps against the bundler, handing back its answers and errors."""
+    return (yield from relay(flow, _Bundler))
+
+
+def _chain_state_flow(address: str, entry_point: str, nonce_key: int) -> Flow[tuple[bool, int]]:
+    """Whether the account has code, and its EntryPoint nonce: one JSON-RPC batch, one round trip."""
+    code, nonce = yield from gather(
+        eth_flows.get_code(address), entry_point_flows.get_nonce(entry_point, address, nonce_key)
+    )
+    return bool(code), int(nonce)
+
+
+def _stale_state(exc: UserOperationRejected) -> bool:
+    """Whether a rejection at estimation says the cached deployment or nonce was out of date."""
+    # AA25: the nonce is not the next one; AA10: initCode for an account that already exists.
+    return exc.aa_code in ("AA25", "AA10")
+
+
+class _Erc4337Methods:
+    """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`).
+
+    The object remembers what it learnt of the account: whether it is deployed and the next nonce per key.
+    A counterfactual account is known to be undeployed with every nonce 0, a freshly deployed one to be
+    deployed with every nonce 0, one made with ``at()`` is unknown until the first operation reads it (one
+    batch, ``eth_getCode`` + ``EntryPoint.getNonce``). A nonce moves on when the bundler accepts an op, so a
+    steady stream of operations costs two bundler requests each (estimate, send) plus receipt polling.
+    """
+
+    eth: Any
+    bundler: Any
+    deployment: MsaDeployment
+    signer: PasskeySigner
+    provider: AnyProvider
+    factory_data: bytes | None
+
+    def _setup(
+        self,
+        address: str,
+        deployment: MsaDeployment,
+        eth: Any,
+        bundler: Any,
+        credential: Any,
+        provider: Any,
+        factory_data: bytes | None,
+        run_preflight: bool,
+    ) -> None:
+        if bundler.entry_point != deployment.entry_point:
+            raise SsoSignerConfigError(
+                f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}"
+            )
+        self.eth = eth
+        self.bundler = bundler
+        self.deployment = deployment
+        self.signer = PasskeySigner(
+            generation="erc4337",
+            address=address,
+            credential=credential,
+            validator=deployment.webauthn_validator,
+            chain_id=deployment.chain_id,
+            run_preflight=run_preflight,
+        )
+        self.provider = assertion_provider(credential, provider)
+        self.factory_data = factory_data
+        self._stub: bytes | None = None
+        self._deployed: bool | None = None
+        self._nonces: dict[int, int] = {}
+        self._nonces_zero = False  # every key without an entry in _nonces is known to be at sequence 0
+
+    def _assume_new(self, *, deployed: bool) -> None:
+        """Record a state known without asking: an account created (or to be created) just now."""
+        self._deployed = deployed
+        self._nonces = {}
+        self._nonces_zero = True
+
+    @property
+    def address(self) -> str:
+        """The account address (checksummed)."""
+        return self.signer.address
+
+    @property
+    def chain_id(self) -> int:
+        """The chain the account lives on."""
+        return self.signer.chain_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.address}, chain {self.chain_id})"
+
+    def forget_state(self) -> None:
+        """Forget the cached deployment state and nonces; the next operation reads them from the chain.
+
+        The account object counts the nonces of the operations it sends. Another sender on the same account
+        and nonce key (another process, another account object) makes the count stale: the next estimation
+        is then rejected with ``AA25`` and the account re-reads the chain and estimates again by itself,
+        before anything is signed. Call this after sending through another path, to skip that extra trip.
+        """
+        self._deployed = None
+        self._nonces = {}
+        self._nonces_zero = False
+
+    def stub_signature(self) -> bytes:
+        """The gas-estimation stub for this account (see :func:`passkey_stub_signature`); made once."""
+        if self._stub is None:
+            credential = self.signer.credential
+            self._stub = passkey_stub_signature(
+                self.deployment.webauthn_validator, credential, rp_id=credential.rp_id
+            )
+        return self._stub
+
+    def user_operation_hash(self, op: UserOperation) -> bytes:
+        """The v0.8 userOpHash of ``op`` on this chain and EntryPoint."""
+        deployment = self.deployment
+        return user_operation_hash(op, entry_point=deployment.entry_point, chain_id=deployment.chain_id)
+
+    # -- state -----------------------------------------------------------------------------------------------
+
+    @flow_method
+    def is_deployed(self) -> Flow[bool]:
+        """Whether the account has code on chain (always asks the node)."""
+        return bool((yield from eth_flows.get_code(self.address)))
+
+    @flow_method
+    def get_nonce(self, key: int = 0) -> Flow[int]:
+        """The next EntryPoint nonce for ``key`` as the chain has it (passkey operations use key 0)."""
+        return (yield from entry_point_flows.get_nonce(self.deployment.entry_point, self.address, key))
+
+    @flow_method
+    def get_balance(self) -> Flow[int]:
+        """The account's balance in wei."""
+        return (yield from eth_flows.get_balance(self.address))
+
+    def _known_state(self, nonce_key: int) -> tuple[bool, int] | None:
+        if self._deployed is None or (self._deployed is False and self.factory_data is None):
+            return None  # unknown, or the caller dropped the factory data because the account exists now
+        if nonce_key in self._nonces:
+            return self._deployed, self._nonces[nonce_key]
+        if self._nonces_zero:
+            return self._deployed, nonce_key << _SEQUENCE_BITS
+        return None
+
+    def _state_flow(self, nonce_key: int) -> Generator[Any, Any, tuple[bool, int, bool]]:
+        """``(deployed, nonce, read_now)``: from the cache, else from the chain (one request)."""
+        known = self._known_state(nonce_key)
+        if known is not None:
+            return known[0], known[1], False
+        deployed, nonce = yield from _chain_state_flow(self.address, self.deployment.entry_point, nonce_key)
+        if deployed is not self._deployed:
+            self._deployed = deployed
+            self._nonces = {}
+            self._nonces_zero = not deployed  # no code, no validation: no key can have moved
+        self._nonces[nonce_key] = nonce
+        return deployed, nonce, True
+
+    def _draft(
+        self,
+        deployed: bool,
+        nonce: int,
+        call_data: bytes,
+        gas_price: GasPrice,
+        paymaster: str | None,
+        paymaster_data: bytes,
+    ) -> UserOperation:
+        if not deployed and self.factory_data is None:
+            raise SsoSignerConfigError(f"{self.address} has no code and no factory data to create it")
+        return UserOperation(
+            sender=self.address,
+            nonce=nonce,
+            call_data=call_data,
+            max_fee_per_gas=gas_price.max_fee_per_gas,
+            max_priority_fee_per_gas=gas_price.max_priority_fee_per_gas,
+            factory=None if deployed else self.deployment.factory,
+            factory_data=b"" if deployed else (self.factory_data or b""),
+            paymaster=paymaster,
+            paymaster_data=paymaster_data,
+        )
+
+    def _estimate_flow(self, op: UserOperation) -> Generator[Any, Any, GasEstimate]:
+        bundler = self.bundler
+        flow = bundler.flows.estimate_user_operation_gas(
+            op.replace(signature=self.stub_signature()), bundler.entry_point
+        )
+        estimate: GasEstimate = yield from _via_bundler(flow)
+        return estimate
+
+    # -- UserOperations --------------------------------------------------------------------------------------
+
+    @flow_method
+    def build_user_operation(
+        self,
+        calls: Sequence[Call | tuple[str, int, bytes]],
+        *,
+        batch: bool | None = None,
+        nonce_key: int = 0,
+        gas_price: GasPrice | None = None,
+        gas: Mapping[str, int] | None = None,
+        verification_margin: float = 1.2,
+        paymaster: str | None = None,
+        paymaster_data: bytes = b"",
+    ) -> Generator[Any, Any, UserOperation]:
+        """An unsigned UserOperation running ``calls``, with initCode while the account is not deployed.
+
+        Requests: the account state from the node while this object does not know it (one batch), the
+        bundler's gas price unless ``gas_price`` is given or the bundler client has a fresh one cached, and
+        the estimate unless ``gas`` is given. An estimate rejected for a stale nonce (``AA25``) or for
+        initCode on an existing account (``AA10``) while the state came from the cache is retried once after
+        reading the chain.
+
+        Args:
+            calls: What the account executes (``(target, value, data)`` or :class:`~sso_signer.erc4337.Call`);
+                an empty list creates the account without a call.
+            batch: Force batch (True) or single (False) mode; default single for one call, batch otherwise.
+            nonce_key: The 2D nonce key (0 for passkey operations).
+            gas_price: Fees; default the bundler's ``standard`` ``pimlico_getUserOperationGasPrice``.
+            gas: Explicit ``call_gas_limit`` / ``verification_gas_limit`` / ``pre_verification_gas``; when
+                given, no estimation is made (so a stale cached nonce is only found by the send, after
+                signing: call :meth:`forget_state` first if another sender may have used the account).
+            verification_margin: Factor on the estimated verification gas.
+            paymaster: A paymaster paying for the operation (its gas limits come from the estimate, or from
+                ``gas`` as ``paymaster_verification_gas_limit`` / ``paymaster_post_op_gas_limit``).
+            paymaster_data: Extra data for the paymaster.
+
+        Returns:
+            The UserOperation with gas and fees filled and an empty signature.
+
+        Raises:
+            UserOperationRejected: The bundler's simulation failed (typed by AA code).
+            InvalidExecuteCalldata, InvalidUserOperationAddress: If a call is malformed.
+            SsoSignerConfigError: If the account has no code and no factory data.
+        """
+        call_data = _call_data(calls, batch)
+        deployed, nonce, read_now = yield from self._state_flow(nonce_key)
+        if gas_price is None:
+            prices_flow = self.bundler.flows.cached_user_operation_gas_price(self.bundler.gas_price_cache)
+            gas_price = (yield from _via_bundler(prices_flow)).standard
+        op = self._draft(deployed, nonce, call_data, gas_price, paymaster, paymaster_data)
+        if gas is not None:
+            return op.replace(**dict(gas))
+        try:
+            estimate = yield from self._estimate_flow(op)
+        except UserOperationRejected as exc:
+            if read_now or not _stale_state(exc):
+                raise
+            # Someone else moved the account since this object last looked: read it again and estimate once
+            # more. Nothing was signed yet, so the retry costs no passkey prompt.
+            self.forget_state()
+            deployed, nonce, _ = yield from self._state_flow(nonce_key)
+            op = self._draft(deployed, nonce, call_data, gas_price, paymaster, paymaster_data)
+            estimate = yield from self._estimate_flow(op)
+        return estimate.apply(op, verification_margin=verification_margin)
+
+    @flow_method
+    def sign_user_operation(self, op: UserOperation) -> Generator[Any, Any, UserOperation]:
+        """``op`` with its passkey signature (``validator ‖ fat`` over the userOpHash).
+
+        Raises:
+            AccountMismatch: If ``op.sender`` is another account.
+            PreflightError: If the assertion would fail the validator's rules.
+        """
+        if op.sender != self.address:
+            raise AccountMismatch(f"user operation sender is {op.sender}, this account is {self.address}")
+        signature = yield from self.signer.sign_user_operation(op, entry_point=self.deployment.entry_point)
+        return op.replace(signature=signature)
+
+    @flow_method
+    def send_user_operation(self, op: UserOperation) -> Generator[Any, Any, bytes]:
+        """Submit a signed ``op`` to the bundler; returns its userOpHash.
+
+        This is also the re-send after :class:`~sso_signer.erc4337.UserOperationOutcomeUnknown`: pass its
+        ``user_operation`` unchanged (no new passkey signature); "already known" returns the same hash. An
+        accepted op moves this object's nonce for its key; a refusal or a lost answer makes it forget the
+        cached state.
+
+        Raises:
+            UserOperationRejected: The bundler refused it (typed by AA code).
+            UserOperationOutcomeUnknown: The answer was lost; the bundler may hold the op.
+        """
+        bundler = self.bundler
+        flow = bundler.flows.send_user_operation(
+            op, bundler.entry_point, self.deployment.chain_id, bundler.gas_price_cache
+        )
+        try:
+            user_op_hash: bytes = yield from _via_bundler(flow)
+        except SsoSignerError:
+            # Refused, or the answer was lost (UserOperationOutcomeUnknown): whether this nonce is used now
+            # is not known here, so the next operation reads the chain.
+            self.forget_state()
+            raise
+        if op.sender == self.address:
+            self._deployed = True  # it exists, or the accepted op's initCode creates it before any later op
+            self._nonces[op.nonce >> _SEQUENCE_BITS] = op.nonce + 1
+        return user_op_hash
+
+    @flow_method
+    def send_calls(
+        self,
+        /,
+        calls: Sequence[Call | tuple[str, int, bytes]],
+        *,
+        batch: bool | None = None,
+        timeout: float = 60.0,
+        **build: Any,
+    ) -> Generator[Any, Any, UserOperationReceipt]:
+        """Build, estimate, sign, send and wait: the account runs ``calls`` in one UserOperation.
+
+        Args:
+            calls: See :meth:`build_user_operation`.
+            batch: See :meth:`build_user_operation`.
+            timeout: Seconds to wait for inclusion.
+            build: More :meth:`build_user_operation` options.
+
+        Returns:
+            The bundler's receipt (``success`` is checked).
+
+        Raises:
+            UserOperationRejected: Simulation or submission failed (typed by AA code); nothing was sent.
+            UserOperationReverted: Included, but a call reverted (carries the hash and the signed op).
+            UserOperationOutcomeUnknown: Sent, then the outcome could not be learnt: the answer to the send
+                was lost, or the receipt could not be read, or :class:`UserOperationTimeout` (not included in
+                time). It holds the userOpHash and the signed op: poll the hash, or re-send the op with
+                :meth:`send_user_operation`; never sign again. All three are ``AfterSendError``.
+        """
+        op = yield from _Erc4337Methods.build_user_operation.flow(self, calls, batch=batch, **build)
+        signed = yield from _Erc4337Methods.sign_user_operation.flow(self, op)
+        user_op_hash = yield from _Erc4337Methods.send_user_operation.flow(self, signed)
+        # Given the signed op, the wait's errors carry it along with the hash (never sign it again).
+        wait = self.bundler.flows.wait_for_user_operation_receipt(
+            user_op_hash, timeout, _POLL_INTERVAL, True, signed
+        )
+        try:
+            receipt: UserOperationReceipt = yield from _via_bundler(wait)
+        except UserOperationReverted:
+            self.factory_data = None  # included: the account exists even though its call reverted
+            raise
+        except UserOperationOutcomeUnknown:
+            self.forget_state()  # pooled, dropped or included (timeout, unreadable receipt): ask the chain
+            raise
+        self.factory_data = None  # created now; later ops must not carry initCode
+        return receipt
+
+    @flow_method
+    def send(
+        self, /, to: str, value: int = 0, data: bytes = b"", *, timeout: float = 60.0, **build: Any
+    ) -> Generator[Any, Any, UserOperationReceipt]:
+        """Run one call from the account (see :meth:`send_calls`)."""
+        return (
+            yield from _Erc4337Methods.send_calls.flow(
+                self, [Call(to, value, data)], timeout=timeout, **build
+            )
+        )
+
+    # -- ERC-1271 --------------------------------------------------------------------------------------------
+
+    @flow_method
+    def sign_message(self, message: bytes | str) -> Generator[Any, Any, bytes]:
+        """ERC-1271 signature of an EIP-191 message (ERC-7739 PersonalSign under ``zksync-sso-1271``)."""
+        return (yield from self.signer.sign_message(message))
+
+    @flow_method
+    def sign_typed_data(self, typed_data: Mapping[str, Any]) -> Generator[Any, Any, bytes]:
+        """ERC-1271 signature of EIP-712 typed data (ERC-7739 TypedDataSign)."""
+        return (yield from self.signer.sign_typed_data(typed_data))
+
+    @flow_method
+    def unsafe_sign_hash(self, message_hash: bytes) -> Generator[Any, Any, bytes]:
+        """The account-level signature (``validator ‖ fat``) of a raw 32-byte hash (no ERC-7739 binding)."""
+        return (yield from self.signer.unsafe_sign_hash(message_hash))
+
+    @flow_method
+    def is_valid_signature(self, message_hash: bytes, signature: bytes) -> Flow[bool]:
+        """Ask the account (``isValidSignature`` by ``eth_call``) whether ``signature`` fits ``message_hash``.
+
+        Raises:
+            AccountNotDeployed: If the account has no code.
+        """
+        return (yield from is_valid_signature_flow(self.address, message_hash, signature))
+
+    # -- passkeys ------------------------------------------------------------------------------------------
+
+    @flow_method
+    def list_passkeys(self) -> Flow[list[PasskeyInitData]]:
+        """The passkeys registered to the account on the WebAuthn validator, replayed from its events.
+
+        Raises:
+            RpcError: If the node refuses the log query from the earliest block.
+        """
+        return (yield from list_passkeys_flow(self.deployment.webauthn_validator, self.address))
+
+    @flow_method
+    def remaining_access(self, credential_id: bytes, origin: str) -> Flow[RemainingAccess]:
+        """What would still control the account once the passkey ``(origin, credential_id)`` is removed."""
+        validator = self.deployment.webauthn_validator
+        return (yield from msa_remaining_access_flow(validator, self.address, credential_id, origin))
+
+    @flow_method
+    def add_passkey(
+        self,
+        credential_id: bytes,
+        public_key: P256PublicKey | tuple[int, int],
+        origin: str,
+        *,
+        timeout: float = 60.0,
+    ) -> Generator[Any, Any, UserOperationReceipt]:
+        """Register another passkey (``addValidationKey`` on the WebAuthn validator, in a UserOperation).
+
+        Raises:
+            BadCredentialIdLength, BadDomainLength, EmptyPublicKey: Checked before signing.
+            UserOperationRejected: If the validator refuses it (e.g. the key is already registered).
+        """
+        data = _ADD_VALIDATION_KEY + validator_init_data(
+            credential_id, public_key, origin, max_origin_length=ERC4337_MAX_ORIGIN_LENGTH
+        )
+        call = Call(self.deployment.webauthn_validator, 0, data)
+        return (yield from _Erc4337Methods.send_calls.flow(self, [call], timeout=timeout))
+
+    @flow_method
+    def remove_passkey(
+        self, credential_id: bytes, origin: str, *, force: bool = False, timeout: float = 60.0
+    ) -> Generator[Any, Any, UserOperationReceipt]:
+        """Remove a passkey (``removeValidationKey`` on the WebAuthn validator, in a UserOperation).
+
+        Args:
+            credential_id: The passkey to remove (may be the one this object signs with).
+            origin: Its origin.
+            force: Remove it even when nothing else could sign for the account: the account is then locked
+                for good (every later operation fails validation, AA24).
+            timeout: Seconds to wait for inclusion.
+
+        Raises:
+            PasskeyNotOwnedByAccount: If the passkey is not registered to the account (checked first).
+            RemovalWouldLockAccount: If it is the last way in and ``force`` is false (nothing is signed).
+        """
+        access = yield from _Erc4337Methods.remaining_access.flow(self, credential_id, origin)
+        if access.registered is False:
+            raise PasskeyNotOwnedByAccount(
+                f"passkey {bytes(credential_id).hex()} at {origin} is not registered to {access.account}"
+            )
+        check_passkey_removal(access, credential_id=credential_id, origin=origin, force=force)
+        call = Call(self.deployment.webauthn_validator, 0, remove_passkey_calldata(credential_id, origin))
+        return (yield from _Erc4337Methods.send_calls.flow(self, [call], timeout=timeout))
+
+
+class Erc4337Account(_Erc4337Methods, SyncShell):
+    """A passkey-owned ERC-4337 ``ModularSmartAccount`` with blocking I/O (see :class:`AsyncErc4337Account`).
+
+    Implements :class:`~sso_signer.accounts.PasskeyAccount`; adds the UserOperation steps
+    (:meth:`build_user_operation`, :meth:`sign_user_operation`, :meth:`send_user_operation`), nonce keys and
+    :meth:`forget_state`. Build it with :meth:`counterfactual` (created by its first UserOperation),
+    :meth:`deploy` (created now by a direct factory transaction) or :meth:`at` (already exists).
+
+    Args:
+        address: The account address.
+        deployment: Where the contracts live.
+        eth: A client of the chain.
+        bundler: A bundler client for the deployment's EntryPoint.
+        credential: The passkey (a ``HeadlessPasskey`` or a ``PasskeyCredential`` with a provider).
+        provider: Where assertions come from (an :class:`~sso_signer.accounts.AssertionProvider`).
+        factory_data: ``deployAccount`` calldata for the initCode while the account is not deployed.
+        run_preflight: Check each signature against the validator's rules before sending it.
+
+    Raises:
+        MalformedAddress: If ``address`` is malformed.
+        SsoSignerConfigError: If the bundler serves another EntryPoint than the deployment's.
+    """
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        deployment: MsaDeployment,
+        eth: EthClient,
+        bundler: BundlerClient,
+        credential: Any,
+        provider: AssertionProvider | AsyncAssertionProvider | None = None,
+        factory_data: bytes | None = None,
+        run_preflight: bool = True,
+    ) -> None:
+        self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
+
+    def answer(self, step: Any) -> Any:
+        if isinstance(step, AssertionRequest):
+            return ask(self.provider, step)
+        if isinstance(step, _Bundler):
+            return answer(self.bundler.rpc, step.step)
+        return answer(self.eth.rpc, step)
+
+    @classmethod
+    def counterfactual(
+        cls,
+        *,
+        deployment: MsaDeployment,
+        eth: EthClient,
+        bundler: BundlerClient,
+        credential: Any,
+        salt: bytes,
+        provider: Any = None,
+        extra_modules: Sequence[tuple[str, bytes]] = (),
+        run_preflight: bool = True,
+    ) -> Erc4337Account:
+        """An account that its first UserOperation creates (``factory``/``factoryData`` in the op).
+
+        The address is asked of ``EntryPoint.getSenderAddress``, which runs the factory call as the
+        SenderCreator would; nothing is sent. The object assumes the account does not exist yet (nonce 0);
+        if another sender creates it after this object was made, the first estimation says so and the object
+        re-reads the chain.
+
+        Raises:
+            FactoryCallFailed: If the factory call fails: the account already exists (look it up, then use
+                :meth:`at`), or the factory refuses the init data.
+            EntryPointError: If the EntryPoint answers anything else (no EntryPoint code, wrong address).
+            BadCredentialIdLength, BadDomainLength, EmptyPublicKey: If the passkey breaks a validator rule.
+        """
+        factory_data = _creation(deployment, credential, salt, extra_modules)
+        account = cls(
+            address=eth.run(_sender_address_flow(deployment, factory_data)),
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            factory_data=factory_data,
+            run_preflight=run_preflight,
+        )
+        account._assume_new(deployed=False)
+        return account
+
+    @classmethod
+    def deploy(
+        cls,
+        *,
+        deployment: MsaDeployment,
+        eth: EthClient,
+        bundler: BundlerClient,
+        credential: Any,
+        salt: bytes,
+        deployer: LocalAccount,
+        provider: Any = None,
+        extra_modules: Sequence[tuple[str, bytes]] = (),
+        run_preflight: bool = True,
+    ) -> tuple[Erc4337Account, Receipt]:
+        """Create the account now with a direct ``deployAccount`` transaction from ``deployer``.
+
+        The address differs from :meth:`counterfactual`'s for the same salt (the caller is in the salt); it
+        is read from the factory's ``AccountCreated`` event.
+
+        Returns:
+            The account and the deployment receipt.
+
+        Raises:
+            TransactionReverted: If the factory call reverts (e.g. the account already exists).
+            EntryPointError: If the receipt has no ``AccountCreated`` event from the factory.
+        """
+        factory_data = _creation(deployment, credential, salt, extra_modules)
+        receipt = eth.send_transaction(deployer, to=deployment.factory, data=factory_data)
+        account = cls(
+            address=_account_created(receipt, deployment.factory),
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            run_preflight=run_preflight,
+        )
+        account._assume_new(deployed=True)
+        return account, receipt
+
+    @classmethod
+    def at(
+        cls,
+        address: str,
+        *,
+        deployment: MsaDeployment,
+        eth: EthClient,
+        bundler: BundlerClient,
+        credential: Any,
+        provider: Any = None,
+        run_preflight: bool = True,
+    ) -> Erc4337Account:
+        """An account that already exists at ``address`` (its state is read by the first operation)."""
+        return cls(
+            address=address,
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            run_preflight=run_preflight,
+        )
+
+
+class AsyncErc4337Account(_Erc4337Methods, AsyncShell):
+    """The asyncio twin of :class:`Erc4337Account` (same arguments with ``AsyncEthClient`` and
+    ``AsyncBundlerClient``, same methods as coroutines, errors and state tracking); an async assertion
+    provider is awaited, a sync one runs in a worker thread."""
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        deployment: MsaDeployment,
+        eth: AsyncEthClient,
+        bundler: AsyncBundlerClient,
+        credential: Any,
+        provider: AssertionProvider | AsyncAssertionProvider | None = None,
+        factory_data: bytes | None = None,
+        run_preflight: bool = True,
+    ) -> None:
+        self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
+
+    async def answer(self, step: Any) -> Any:
+        if isinstance(step, AssertionRequest):
+            return await ask_async(self.provider, step)
+        if isinstance(step, _Bundler):
+            return await answer_async(self.bundler.rpc, step.step)
+        return await answer_async(self.eth.rpc, step)
+
+    @classmethod
+    async def counterfactual(
+        cls,
+        *,
+        deployment: MsaDeployment,
+        eth: AsyncEthClient,
+        bundler: AsyncBundlerClient,
+        credential: Any,
+        salt: bytes,
+        provider: Any = None,
+        extra_modules: Sequence[tuple[str, bytes]] = (),
+        run_preflight: bool = True,
+    ) -> AsyncErc4337Account:
+        """See :meth:`Erc4337Account.counterfactual`."""
+        factory_data = _creation(deployment, credential, salt, extra_modules)
+        account = cls(
+            address=await eth.run(_sender_address_flow(deployment, factory_data)),
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            factory_data=factory_data,
+            run_preflight=run_preflight,
+        )
+        account._assume_new(deployed=False)
+        return account
+
+    @classmethod
+    async def deploy(
+        cls,
+        *,
+        deployment: MsaDeployment,
+        eth: AsyncEthClient,
+        bundler: AsyncBundlerClient,
+        credential: Any,
+        salt: bytes,
+        deployer: LocalAccount,
+        provider: Any = None,
+        extra_modules: Sequence[tuple[str, bytes]] = (),
+        run_preflight: bool = True,
+    ) -> tuple[AsyncErc4337Account, Receipt]:
+        """See :meth:`Erc4337Account.deploy`."""
+        factory_data = _creation(deployment, credential, salt, extra_modules)
+        receipt = await eth.send_transaction(deployer, to=deployment.factory, data=factory_data)
+        account = cls(
+            address=_account_created(receipt, deployment.factory),
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            run_preflight=run_preflight,
+        )
+        account._assume_new(deployed=True)
+        return account, receipt
+
+    @classmethod
+    def at(
+        cls,
+        address: str,
+        *,
+        deployment: MsaDeployment,
+        eth: AsyncEthClient,
+        bundler: AsyncBundlerClient,
+        credential: Any,
+        provider: Any = None,
+        run_preflight: bool = True,
+    ) -> AsyncErc4337Account:
+        """See :meth:`Erc4337Account.at`."""
+        return cls(
+            address=address,
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            run_preflight=run_preflight,
+        )
