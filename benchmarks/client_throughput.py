@@ -9,7 +9,7 @@ have a passkey answer ``navigator.credentials.get`` for it (authenticatorData, c
 signature over ``authenticatorData ‖ sha256(clientDataJSON)``), turn the assertion into the SSO
 ``customSignature`` (DER parsed, low-s, fat signature, Era envelope) and serialise the ``0x71`` transaction.
 
-* ``sso-signer``: :class:`EraPasskeyAccount.sign_transaction` with a :class:`HeadlessPasskey` (the default,
+* ``sso-signer``: :meth:`EraAccount.sign_transaction` with a :class:`HeadlessPasskey` (the default,
   which also preflights every signature with the validator's rules, P-256 verification included);
 * ``sso-signer, run_preflight=False``: the same without the preflight;
 * ``zksync-sso 0.4.1 + viem``: ``benchmarks/client_throughput_peer.mjs`` under node (noble p256 signs the
@@ -38,7 +38,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sso_signer import b64url_decode
-from sso_signer.sso import EraPasskeyAccount, FatSignature, decode_era_custom_signature
+from sso_signer.accounts import EraAccount, EraNetwork
+from sso_signer.rpc import EthClient
+from sso_signer.sso import FatSignature, decode_era_custom_signature
 from sso_signer.webauthn import EcdsaSignature, HeadlessPasskey, P256PublicKey
 from sso_signer.zksync import Eip712Transaction
 
@@ -85,12 +87,12 @@ def _transaction(nonce: int) -> Eip712Transaction:
     )
 
 
-def sdk_pipeline(*, preflight: bool) -> tuple[EraPasskeyAccount, HeadlessPasskey]:
-    """A headless passkey and the Era signer that owns it."""
+def sdk_pipeline(*, preflight: bool) -> tuple[EraAccount, HeadlessPasskey]:
+    """A headless passkey and the Era account that signs with it (signing sends no request to the node)."""
     passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
-    account = EraPasskeyAccount(
-        address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN_ID, run_preflight=preflight
-    )
+    network = EraNetwork(name="bench", chain_id=CHAIN_ID, passkey_validator=VALIDATOR)
+    client = EthClient("http://127.0.0.1:9")
+    account = EraAccount(client, network, ACCOUNT, passkey, run_preflight=preflight)
     return account, passkey
 
 
@@ -98,12 +100,12 @@ Work = Callable[[int], None]
 
 
 def sdk_work(*, preflight: bool) -> Work:
-    """``work(count)`` signs ``count`` transactions through :meth:`EraPasskeyAccount.sign_transaction`."""
+    """``work(count)`` signs ``count`` transactions through :meth:`EraAccount.sign_transaction`."""
     account, _ = sdk_pipeline(preflight=preflight)
 
     def work(count: int) -> None:
         for nonce in range(count):
-            account.sign_transaction(_transaction(nonce))
+            account.sign_transaction(_transaction(nonce)).serialize()
 
     return work
 
@@ -154,7 +156,7 @@ def interleaved_rates(works: Mapping[str, Work], n: int, *, rounds: int = 5) -> 
 
 
 def sdk_rate(n: int, *, preflight: bool) -> float:
-    """Signed transactions per second through :meth:`EraPasskeyAccount.sign_transaction` (best of three)."""
+    """Signed transactions per second through :meth:`EraAccount.sign_transaction` (best of three)."""
     work = sdk_work(preflight=preflight)
     work(min(n, 50))
     return best_rate(work, n)

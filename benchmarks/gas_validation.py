@@ -34,10 +34,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from sso_signer import load_artifact
+from sso_signer.accounts import Erc4337Account
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode, NodeBinaryNotFound
 from sso_signer.rpc import EthClient
-from sso_signer.sso import FatSignature, MsaPasskeyAccount, account_salt, validator_init_data
+from sso_signer.sso import FatSignature, account_salt, validator_init_data
 from sso_signer.webauthn import HeadlessPasskey
 
 INTRINSIC = 21_000
@@ -206,17 +207,17 @@ def measure_accounts() -> dict[str, int]:
         deployment, eth = stack.deployment, stack.eth
         figures: dict[str, int] = {}
         passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
-        account = MsaPasskeyAccount.counterfactual(
+        account = Erc4337Account.counterfactual(
             deployment=deployment, eth=eth, bundler=stack.bundler, credential=passkey, salt=account_salt()
         )
         eth.send_transaction(stack.funder, to=account.address, value=10**18)
         # Every transfer goes to a fresh address (it pays the new-account charge, as a first payment does).
-        figures[OFFICIAL[6][0]] = account.execute([(_fresh(), 12345, b"")]).actual_gas_used
-        figures[OFFICIAL[7][0]] = account.execute([(_fresh(), 12345, b"")]).actual_gas_used
+        figures[OFFICIAL[6][0]] = account.send_calls([(_fresh(), 12345, b"")]).actual_gas_used
+        figures[OFFICIAL[7][0]] = account.send_calls([(_fresh(), 12345, b"")]).actual_gas_used
         if deployment.eoa_validator is not None:
             owner = Account.create().address
             eoa_install = abi_encode(["address[]"], [[owner]])
-            with_eoa = MsaPasskeyAccount.counterfactual(
+            with_eoa = Erc4337Account.counterfactual(
                 deployment=deployment,
                 eth=eth,
                 bundler=stack.bundler,
@@ -225,7 +226,7 @@ def measure_accounts() -> dict[str, int]:
                 extra_modules=[(deployment.eoa_validator, eoa_install)],
             )
             eth.send_transaction(stack.funder, to=with_eoa.address, value=10**18)
-            figures[OFFICIAL[8][0]] = with_eoa.execute([(_fresh(), 12345, b"")]).actual_gas_used
+            figures[OFFICIAL[8][0]] = with_eoa.send_calls([(_fresh(), 12345, b"")]).actual_gas_used
         return figures
     finally:
         stack.stop()

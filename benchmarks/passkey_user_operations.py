@@ -8,7 +8,7 @@ The on-chain counterpart of benchmarks/concurrency.py: here every operation is v
 ``WebAuthnValidator`` (P-256 precompile included). Set-up (not timed): anvil, EntryPoint and the SSO ERC-4337
 contracts, N ``ModularSmartAccount`` s created by direct factory transactions, each funded. Timed stages:
 
-* ``build``: ``MsaPasskeyAccount.build_user_operation`` per account with explicit gas and fees (one JSON-RPC
+* ``build``: ``Erc4337Account.build_user_operation`` per account with explicit gas and fees (one JSON-RPC
   batch each: account code + EntryPoint nonce; no bundler estimation);
 * ``sign``: ``sign_user_operation`` (userOpHash, headless passkey assertion, preflight, ``validator ‖ fat``);
 * ``submit``: ``EntryPoint.handleOps`` bundles of ``per_bundle`` operations sent by a bundler EOA with
@@ -30,9 +30,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
+from sso_signer.accounts import Erc4337Account, deploy_msa_contracts
 from sso_signer.erc4337 import BundlerClient, GasPrice, UserOperation
 from sso_signer.node import AnvilNode
-from sso_signer.sso import MsaPasskeyAccount, account_salt, deploy_msa_contracts
+from sso_signer.sso import account_salt
 from sso_signer.webauthn import HeadlessPasskey
 
 DEAD = "0x000000000000000000000000000000000000dEaD"
@@ -77,7 +78,7 @@ def measure(accounts_n: int, per_bundle: int) -> Figures:
         accounts = []
         for i in range(accounts_n):
             passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
-            account, _ = MsaPasskeyAccount.deploy(
+            account, _ = Erc4337Account.deploy(
                 deployment=deployment,
                 eth=eth,
                 bundler=bundler,

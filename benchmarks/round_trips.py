@@ -10,10 +10,10 @@ into those up to and including the send (``eth_sendRawTransaction`` / ``eth_send
 receipt polling after it.
 
 * ``EOA on anvil``: ``EthClient.send_transaction`` (nonce, fees, gas filled by the client).
-* ``Era passkey tx``: ``prepare_era_transaction`` + ``EraPasskeyAccount`` signing + ``eth_sendRawTransaction``
+* ``Era passkey tx``: ``EraAccount.prepare`` + ``EraAccount.sign_transaction`` + ``eth_sendRawTransaction``
   against anvil. anvil does not know type 0x71 and refuses it at the send; the requests are counted anyway
   (the sequence is the one a ZKsync node gets; polling would follow on one).
-* ``ERC-4337 passkey UserOperation``: ``MsaPasskeyAccount.execute`` through Alto on anvil
+* ``ERC-4337 passkey UserOperation``: ``Erc4337Account.execute`` through Alto on anvil
   (``LocalErc4337Stack``), node and bundler requests counted separately: the operation that creates a
   counterfactual account, the second operation of the same account object (the steady state: account state
   counted locally, gas price cached by the bundler client), the same with explicit ``gas=``, and the first
@@ -34,10 +34,10 @@ import httpx
 from _common import emit, print_table
 from eth_account import Account
 
+from sso_signer.accounts import EraAccount, EraNetwork
 from sso_signer.exceptions import SsoSignerError
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient
-from sso_signer.sso import EraPasskeyAccount, prepare_era_transaction
 from sso_signer.webauthn import HeadlessPasskey
 
 SEND_METHODS = ("eth_sendRawTransaction", "eth_sendUserOperation")
@@ -124,11 +124,10 @@ def eoa_and_era() -> list[Count]:
             account = Account.create().address
             node.set_balance(account, 10**18)
             log.clear()
-            signer = EraPasskeyAccount(
-                address=account, credential=passkey, validator=DEAD, chain_id=node.chain_id
-            )
-            plan = prepare_era_transaction(eth, account, to=DEAD, value=1)
-            raw = signer.sign_transaction(plan.transaction)
+            network = EraNetwork(name="local", chain_id=node.chain_id, passkey_validator=DEAD)
+            era = EraAccount(eth, network, account, passkey)
+            plan = era.prepare(DEAD, 1)
+            raw = era.sign_transaction(plan.transaction).serialize()
             try:
                 eth.send_raw_transaction(raw)
                 note = "accepted (unexpected on anvil)"
@@ -140,9 +139,10 @@ def eoa_and_era() -> list[Count]:
 
 def erc4337() -> list[Count]:
     """The passkey UserOperation path through Alto: creation, steady state, explicit gas, a fresh ``at()``."""
+    from sso_signer.accounts import Erc4337Account
     from sso_signer.erc4337 import BundlerClient
     from sso_signer.local_erc4337 import LocalErc4337Stack
-    from sso_signer.sso import MsaPasskeyAccount, account_salt
+    from sso_signer.sso import account_salt
 
     results = []
     with LocalErc4337Stack(test_token=False) as stack:
@@ -159,7 +159,7 @@ def erc4337() -> list[Count]:
 
         eth, bundler = clients()
         passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
-        account = MsaPasskeyAccount.counterfactual(
+        account = Erc4337Account.counterfactual(
             deployment=stack.deployment,
             eth=eth,
             bundler=bundler,
@@ -173,7 +173,7 @@ def erc4337() -> list[Count]:
             "ERC-4337 UserOp, steady state (2nd op, same account object)",
         ):
             log.clear()
-            account.execute([(DEAD, 1, b"")])
+            account.send_calls([(DEAD, 1, b"")])
             results.append(Count.split(name, log, note))
         op = account.build_user_operation([(DEAD, 1, b"")])
         gas = {
@@ -182,17 +182,17 @@ def erc4337() -> list[Count]:
             "pre_verification_gas": op.pre_verification_gas,
         }
         log.clear()
-        account.execute([(DEAD, 1, b"")], gas=gas)
+        account.send_calls([(DEAD, 1, b"")], gas=gas)
         results.append(Count.split("ERC-4337 UserOp, steady state with explicit gas=", log, note))
         eth.close()
         bundler.close()
 
         eth, bundler = clients()  # cold: no cached gas price either
-        fresh = MsaPasskeyAccount.at(
+        fresh = Erc4337Account.at(
             account.address, deployment=stack.deployment, eth=eth, bundler=bundler, credential=passkey
         )
         log.clear()
-        fresh.execute([(DEAD, 1, b"")])
+        fresh.send_calls([(DEAD, 1, b"")])
         results.append(Count.split("ERC-4337 UserOp, 1st op of a fresh at() object", log, note))
         eth.close()
         bundler.close()

@@ -701,15 +701,15 @@ def _key_file(metadata: bytes) -> None:
 
 
 def _deployment_file(document: bytes) -> None:
+    from sso_signer.accounts import EraNetwork
     from sso_signer.cli._deploy import load_deployment
-    from sso_signer.sso import EraNetwork
 
     _in_temp_file(document, load_deployment)
     _in_temp_file(document, EraNetwork.from_deployment)
 
 
 def _msa_deployment(document: bytes) -> None:
-    from sso_signer.sso import MsaDeployment
+    from sso_signer.accounts import MsaDeployment
 
     MsaDeployment.from_json(document.decode("utf-8", "replace"))
 

@@ -57,18 +57,11 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
     """
     from sso_signer._artifacts import load_artifact
     from sso_signer._codec import b64url_encode
+    from sso_signer.accounts import EraAccount, EraNetwork, Erc4337Account
+    from sso_signer.accounts._era import webauthn_validation_gas
     from sso_signer.cli._ceremony import RelyingPartyAssertionProvider, register_passkey
     from sso_signer.local_erc4337 import LocalErc4337Stack
-    from sso_signer.sso import (
-        EraPasskeyAccount,
-        MsaPasskeyAccount,
-        account_salt,
-        checksum_address,
-        prepare_era_transaction,
-        sign_era_transaction,
-        verify_era_transaction_onchain,
-        webauthn_validation_gas,
-    )
+    from sso_signer.sso import account_salt, checksum_address
     from sso_signer.webauthn import HeadlessPasskey, RelyingParty, SQLiteStore
 
     if amount_wei <= 0 or amount_wei >= _FUNDING:
@@ -126,7 +119,7 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                 }
 
                 # -- 3. the ERC-4337 account ----------------------------------------------------------------
-                account = MsaPasskeyAccount.counterfactual(
+                account = Erc4337Account.counterfactual(
                     deployment=deployment,
                     eth=eth,
                     bundler=stack.bundler,
@@ -171,20 +164,12 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                 eth.check_receipt(eth.wait_for_receipt(bytes.fromhex(str(register_tx)[2:])))
                 eth.rpc.request("anvil_stopImpersonatingAccount", [era_account])
                 # The node's own estimate needs a ZKsync node: a plain transfer's 21,000 stands in for it.
-                plan = prepare_era_transaction(
-                    eth,
-                    era_account,
-                    to=recipient,
-                    value=amount_wei,
-                    gas_limit=21_000 + webauthn_validation_gas(),
-                )
-                era_signer = EraPasskeyAccount(
-                    address=era_account, credential=passkey, validator=era_validator, chain_id=chain_id,
-                    provider=provider,
-                )  # fmt: skip
-                signed = sign_era_transaction(plan.transaction, era_signer)
-                verification = verify_era_transaction_onchain(eth, signed)
-                tampered = verify_era_transaction_onchain(eth, signed.replace(value=signed.value + 1))
+                network = EraNetwork(name="local", chain_id=chain_id, passkey_validator=era_validator)
+                era = EraAccount(eth, network, era_account, passkey, provider=provider)
+                plan = era.prepare(recipient, amount_wei, gas_limit=21_000 + webauthn_validation_gas())
+                signed = era.sign_transaction(plan.transaction)
+                verification = era.verify_onchain(signed)
+                tampered = era.verify_onchain(signed.replace(value=signed.value + 1))
                 out.step(
                     f"Era 0x71 transfer of {_ether(amount_wei)} from {era_account} signed through the "
                     f"ceremony (challenge = EIP-712 hash 0x{verification.signed_hash.hex()[:16]}…), "
@@ -221,7 +206,7 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
 
                 # -- 5. ERC-4337: executed through Alto ----------------------------------------------------
                 before = {"account": account.get_balance(), "recipient": eth.get_balance(recipient)}
-                receipt = account.execute([(recipient, amount_wei, b"")], timeout=30.0)
+                receipt = account.send(recipient, amount_wei, timeout=30.0)
                 after = {"account": account.get_balance(), "recipient": eth.get_balance(recipient)}
                 out.step(
                     "ERC-4337 UserOperation signed through the ceremony, bundled by Alto, executed in block "

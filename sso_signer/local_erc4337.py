@@ -2,13 +2,13 @@
 and the Alto bundler, started together and stopped together.
 
 This module sits on top of the rooms (like the CLI and the pytest plugin): it starts processes
-(:mod:`sso_signer.node`) and deploys contracts (:mod:`sso_signer.sso`).
+(:mod:`sso_signer.node`) and deploys contracts (:mod:`sso_signer.accounts`), so it cannot live in either room.
 
 Example::
 
     with LocalErc4337Stack() as stack:
-        account = MsaPasskeyAccount.counterfactual(deployment=stack.deployment, eth=stack.eth,
-                                                   bundler=stack.bundler, credential=passkey, salt=salt)
+        account = Erc4337Account.counterfactual(deployment=stack.deployment, eth=stack.eth,
+                                                bundler=stack.bundler, credential=passkey, salt=salt)
         stack.fund(account.address, 10**18)
 
 :func:`fund` pays from anvil's funded dev account on any local chain (the stack's, or one ``sso-signer node
@@ -27,6 +27,7 @@ from eth_account.signers.local import LocalAccount
 
 from sso_signer._errors import ConfigurationError
 from sso_signer._toolchain import SetupReport, ToolNotFound, install_tools, locate_tool, tools_home
+from sso_signer.accounts import MsaDeployment, deploy_msa_contracts
 from sso_signer.erc4337 import BundlerClient
 from sso_signer.node import (
     ANVIL_CHAIN_ID,
@@ -37,7 +38,6 @@ from sso_signer.node import (
     dev_accounts,
 )
 from sso_signer.rpc import EthClient, Receipt, RpcError
-from sso_signer.sso._msa_stack import MsaDeployment, deploy_msa_contracts
 
 __all__ = [
     "FUNDER_INDEX",

@@ -3,7 +3,7 @@
 With sso-signer installed, a test needs no set-up code::
 
     def test_transfer(passkey_account, sso_stack):
-        receipt = passkey_account.execute([(recipient, 10**15, b"")])
+        receipt = passkey_account.send(recipient, 10**15)
         assert receipt.success
 
 Fixtures:
@@ -42,11 +42,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from sso_signer.accounts import Erc4337Account
     from sso_signer.cli import Deployment
     from sso_signer.local_erc4337 import LocalErc4337Stack
     from sso_signer.node import AnvilNode, AnvilZkSyncNode
     from sso_signer.rpc import Receipt
-    from sso_signer.sso import MsaPasskeyAccount
     from sso_signer.webauthn import HeadlessPasskey
     from sso_signer.webauthn._store_pgserver import TemporaryPostgres
 
@@ -104,8 +104,8 @@ def sso_stack() -> Iterator[LocalErc4337Stack]:
 def sso_deployment(sso_stack: LocalErc4337Stack) -> Deployment:
     """The stack's contract addresses plus an Era ``WebAuthValidator`` deployed on the same chain."""
     from sso_signer._artifacts import load_artifact
+    from sso_signer.accounts import EraNetwork
     from sso_signer.cli import Deployment
-    from sso_signer.sso import EraNetwork
 
     node = sso_stack.node
     assert node is not None  # the stack is running
@@ -134,19 +134,20 @@ def sso_fund(sso_stack: LocalErc4337Stack) -> Callable[[str, int], Receipt]:
 @pytest.fixture
 def passkey_account(
     request: pytest.FixtureRequest, sso_stack: LocalErc4337Stack, headless_passkey: HeadlessPasskey
-) -> MsaPasskeyAccount:
+) -> Erc4337Account:
     """A counterfactual ERC-4337 account owned by ``headless_passkey``, funded with 1 ETH.
 
     Another amount (wei, ``0`` for none): ``@pytest.mark.parametrize("passkey_account", [10**15],
-    indirect=True)``. Its first UserOperation (``passkey_account.execute([...])``) deploys it.
+    indirect=True)``. Its first UserOperation (``passkey_account.send(...)``) deploys it.
     """
-    from sso_signer.sso import MsaPasskeyAccount, account_salt
+    from sso_signer.accounts import Erc4337Account
+    from sso_signer.sso import account_salt
 
     funding = getattr(request, "param", _ACCOUNT_FUNDING)
     if isinstance(funding, bool) or not isinstance(funding, int) or funding < 0:
         raise pytest.UsageError(f"passkey_account: the parameter is the funding in wei, got {funding!r}")
 
-    account = MsaPasskeyAccount.counterfactual(
+    account = Erc4337Account.counterfactual(
         deployment=sso_stack.deployment,
         eth=sso_stack.eth,
         bundler=sso_stack.bundler,

@@ -14,12 +14,13 @@ TOP = {"cli", "demo", "pytest_plugin", "local_erc4337", "exceptions"}
 
 # room -> rooms it must never import
 FORBIDDEN: dict[str, set[str]] = {
-    "webauthn": {"zksync", "erc4337", "rpc", "sso", "node"} | TOP,
-    "rpc": {"webauthn", "zksync", "erc4337", "sso", "node"} | TOP,
-    "zksync": {"webauthn", "erc4337", "sso", "node"} | TOP,
-    "erc4337": {"webauthn", "zksync", "sso", "node"} | TOP,
-    "node": {"webauthn", "zksync", "erc4337", "sso"} | TOP,
-    "sso": {"node"} | TOP,
+    "webauthn": {"zksync", "erc4337", "rpc", "sso", "node", "accounts"} | TOP,
+    "rpc": {"webauthn", "zksync", "erc4337", "sso", "node", "accounts"} | TOP,
+    "zksync": {"webauthn", "erc4337", "sso", "node", "accounts"} | TOP,
+    "erc4337": {"webauthn", "zksync", "sso", "node", "accounts"} | TOP,
+    "node": {"webauthn", "zksync", "erc4337", "sso", "accounts"} | TOP,
+    "sso": {"node", "accounts"} | TOP,
+    "accounts": {"node"} | TOP,
 }
 
 

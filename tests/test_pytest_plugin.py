@@ -90,7 +90,7 @@ def test_funded_passkey_account_executes_a_transfer(pytester: pytest.Pytester) -
                 recipient = "0x000000000000000000000000000000000000bEEF"
                 before = eth.get_balance(recipient)
                 assert passkey_account.get_balance() == 10**18
-                receipt = passkey_account.execute([(recipient, 12345, b"")])
+                receipt = passkey_account.send_calls([(recipient, 12345, b"")])
                 assert receipt.success
                 assert eth.get_balance(recipient) - before == 12345
                 assert passkey_account.is_deployed()

@@ -190,7 +190,7 @@ def test_the_installed_wheel_works_without_the_checkout(user: dict[str, Any]) ->
 
             def test_transfer(passkey_account, sso_deployment):
                 assert isinstance(sso_deployment, Deployment)
-                receipt = passkey_account.execute([(BURN, 1, b"")])
+                receipt = passkey_account.send_calls([(BURN, 1, b"")])
                 assert receipt.success
 
             @pytest.mark.parametrize("passkey_account", [10**16], indirect=True)

@@ -29,14 +29,9 @@ from eth_utils.address import to_checksum_address
 from examples.dapp_backend._backend import PreparedCall
 from examples.dapp_backend._errors import ValidatorRejected
 from sso_signer import hex_decode, hex_encode
+from sso_signer.accounts._era import verify_era_transaction_onchain
 from sso_signer.rpc import EthClient
-from sso_signer.sso import (
-    FatSignature,
-    era_custom_signature,
-    preflight_era,
-    validator_init_data,
-    verify_era_transaction_onchain,
-)
+from sso_signer.sso import FatSignature, era_custom_signature, preflight_era, validator_init_data
 from sso_signer.webauthn import Assertion, PasskeyCredential
 from sso_signer.zksync import Eip712Transaction
 

@@ -25,6 +25,7 @@ from eth_utils.crypto import keccak
 from examples.dapp_backend._backend import PreparedCall
 from examples.dapp_backend._errors import UserOperationFailed
 from sso_signer import hex_encode
+from sso_signer.accounts import AssertionRequest, Erc4337Account, MsaDeployment, deploy_msa_contracts
 from sso_signer.erc4337 import (
     BundlerClient,
     EntryPoint,
@@ -35,12 +36,8 @@ from sso_signer.erc4337 import (
 from sso_signer.rpc import EthClient
 from sso_signer.sso import (
     AssertionProviderError,
-    AssertionRequest,
     FatSignature,
-    MsaDeployment,
-    MsaPasskeyAccount,
     deploy_account_calldata,
-    deploy_msa_contracts,
     erc4337_passkey_signature,
     passkey_account_init_data,
     preflight_erc4337,
@@ -158,7 +155,7 @@ class Erc4337AnvilGateway:
         """
         target = to_checksum_address(to)
         if self.bundler is not None:
-            msa = MsaPasskeyAccount.at(
+            msa = Erc4337Account.at(
                 account,
                 deployment=self.deployment,
                 eth=self.eth,

@@ -705,7 +705,13 @@ class _EraMethods:
     provider: AnyProvider
 
     def _setup(
-        self, client: Any, network: EraNetwork, address: str, passkey: PasskeyCredentialLike, provider: Any
+        self,
+        client: Any,
+        network: EraNetwork,
+        address: str,
+        passkey: PasskeyCredentialLike,
+        provider: Any,
+        run_preflight: bool,
     ) -> None:
         self.client = client
         self.network = network
@@ -715,6 +721,7 @@ class _EraMethods:
             credential=passkey,
             validator=network.passkey_validator,
             chain_id=network.chain_id,
+            run_preflight=run_preflight,
         )
         self.provider = assertion_provider(passkey, provider)
 
@@ -993,6 +1000,7 @@ class EraAccount(_EraMethods, SyncShell):
             ``HeadlessPasskey``.
         provider: Where assertions come from (an :class:`~sso_signer.accounts.AssertionProvider`); default the
             passkey itself.
+        run_preflight: Check each signature against the validator's rules before using it (default).
 
     Raises:
         MalformedAddress: If ``address`` is malformed.
@@ -1007,8 +1015,9 @@ class EraAccount(_EraMethods, SyncShell):
         passkey: PasskeyCredentialLike,
         *,
         provider: AssertionProvider | AsyncAssertionProvider | None = None,
+        run_preflight: bool = True,
     ) -> None:
-        self._setup(client, network, address, passkey, provider)
+        self._setup(client, network, address, passkey, provider, run_preflight)
 
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
@@ -1036,8 +1045,9 @@ class AsyncEraAccount(_EraMethods, AsyncShell):
         passkey: PasskeyCredentialLike,
         *,
         provider: AssertionProvider | AsyncAssertionProvider | None = None,
+        run_preflight: bool = True,
     ) -> None:
-        self._setup(client, network, address, passkey, provider)
+        self._setup(client, network, address, passkey, provider, run_preflight)
 
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):

@@ -38,8 +38,10 @@ from sso_signer.accounts._signer import (
 )
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
+    AsyncEntryPoint,
     BundlerClient,
     Call,
+    EntryPoint,
     EntryPointError,
     GasEstimate,
     GasPrice,
@@ -618,6 +620,7 @@ class Erc4337Account(_Erc4337Methods, SyncShell):
         run_preflight: bool = True,
     ) -> None:
         self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
+        self.entry_point = EntryPoint(eth, deployment.entry_point)
 
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
@@ -748,6 +751,7 @@ class AsyncErc4337Account(_Erc4337Methods, AsyncShell):
         run_preflight: bool = True,
     ) -> None:
         self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
+        self.entry_point = AsyncEntryPoint(eth, deployment.entry_point)
 
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):

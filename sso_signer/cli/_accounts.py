@@ -21,9 +21,9 @@ from sso_signer._codec import b64url_encode
 from sso_signer._errors import ConfigurationError, SsoSignerError, StateError
 
 if TYPE_CHECKING:
+    from sso_signer.accounts import Erc4337Account, InsufficientBalance, MsaDeployment
     from sso_signer.erc4337 import BundlerClient
     from sso_signer.rpc import EthClient
-    from sso_signer.sso import InsufficientBalance, MsaDeployment, MsaPasskeyAccount
 
 __all__ = [
     "AccountNotFound",
@@ -88,17 +88,17 @@ def erc4337_account(
     passkey: Any,
     provider: Any = None,
     address: str | None = None,
-) -> MsaPasskeyAccount:
+) -> Erc4337Account:
     """The passkey's ERC-4337 account: the given address, else the first registered one, else the
     counterfactual one (created by its first UserOperation).
     """
-    from sso_signer.sso import MsaPasskeyAccount
+    from sso_signer.accounts import Erc4337Account
 
     if address is None:
         found = erc4337_accounts_of(eth, deployment.webauthn_validator, passkey.origin, passkey.credential_id)
         address = found[0] if found else None
     if address is not None:
-        return MsaPasskeyAccount.at(
+        return Erc4337Account.at(
             address, deployment=deployment, eth=eth, bundler=bundler, credential=passkey, provider=provider
         )
     # Registered nowhere. If an account dropped this passkey, its own counterfactual account is a stranger
@@ -109,7 +109,7 @@ def erc4337_account(
     from sso_signer.erc4337 import FactoryCallFailed
 
     try:
-        account = MsaPasskeyAccount.counterfactual(
+        account = Erc4337Account.counterfactual(
             deployment=deployment,
             eth=eth,
             bundler=bundler,
@@ -147,8 +147,10 @@ def accounts_that_removed(eth: EthClient, validator: str, origin: str, credentia
     Read from the validator's ``PasskeyRemoved`` events (both SSO validators emit it) from the earliest block.
     A node that refuses so wide a log query yields ``[]``: this is a guard, not the source of truth.
     """
+    from sso_signer.accounts._base import PASSKEY_REMOVED_TOPIC
+    from sso_signer.accounts._era import get_account_key
     from sso_signer.rpc import RpcError
-    from sso_signer.sso import PASSKEY_REMOVED_TOPIC, checksum_address, get_account_key
+    from sso_signer.sso import checksum_address
 
     try:
         logs = eth.get_logs(address=validator, topics=[PASSKEY_REMOVED_TOPIC])
@@ -192,7 +194,7 @@ def require_zksync_node(eth: EthClient) -> None:
 
 
 @contextlib.contextmanager
-def prefund_explained(account: MsaPasskeyAccount, calls: Sequence[tuple[str, int, bytes]]) -> Iterator[None]:
+def prefund_explained(account: Erc4337Account, calls: Sequence[tuple[str, int, bytes]]) -> Iterator[None]:
     """Turn a bundler's bare ``AA21 didn't pay prefund`` into how much is there and how much is needed.
 
     Raises:
@@ -207,7 +209,7 @@ def prefund_explained(account: MsaPasskeyAccount, calls: Sequence[tuple[str, int
 
 
 def insufficient_prefund(
-    account: MsaPasskeyAccount, calls: Sequence[tuple[str, int, bytes]], cause: Exception
+    account: Erc4337Account, calls: Sequence[tuple[str, int, bytes]], cause: Exception
 ) -> InsufficientBalance:
     """The balance, the EntryPoint deposit and the operation's maximum cost, as an ``InsufficientBalance``.
 
@@ -215,8 +217,8 @@ def insufficient_prefund(
     ``maxFeePerGas``; the limits come from an estimate run as if the account were funded (a state override),
     since the real estimate is what failed.
     """
+    from sso_signer.accounts import InsufficientBalance
     from sso_signer.cli._context import format_ether
-    from sso_signer.sso import InsufficientBalance
 
     address = account.address
     balance = account.eth.get_balance(address)

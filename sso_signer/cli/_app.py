@@ -39,9 +39,9 @@ from sso_signer.cli._errors import NodeExited
 from sso_signer.cli._output import CliUsageError, ExitCode, Reporter, exit_code_for
 
 if TYPE_CHECKING:
+    from sso_signer.accounts import EraAccount
     from sso_signer.erc4337 import BundlerClient
     from sso_signer.rpc import Receipt, TransactionRejected
-    from sso_signer.sso import EraAccount
 
 __all__ = ["DOCS_URL", "build_parser", "main"]
 
@@ -148,9 +148,9 @@ def _wait_for_interrupt(alive: Callable[[], bool]) -> bool:
 def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
     """anvil + EntryPoint v0.8 + the ERC-4337 contracts + Alto + the Era validator, with a deployment JSON."""
     from sso_signer._artifacts import load_artifact
+    from sso_signer.accounts import EraNetwork
     from sso_signer.cli._deploy import Deployment
     from sso_signer.local_erc4337 import LocalErc4337Stack
-    from sso_signer.sso import EraNetwork
 
     anvil_args: dict[str, Any] = {}
     if args.port is not None:
@@ -377,7 +377,7 @@ def _bundler(args: argparse.Namespace, ctx: ChainContext, entry_point: str) -> A
 
 
 def _require_erc4337(ctx: ChainContext) -> Any:
-    from sso_signer.sso import InvalidDeployment
+    from sso_signer.accounts import InvalidDeployment
 
     if ctx.deployment is None:
         raise InvalidDeployment("an ERC-4337 account needs the deployment JSON: pass --deployment FILE")
@@ -425,8 +425,9 @@ def _msa(
 def _era_account(
     args: argparse.Namespace, ctx: ChainContext, passkey: Any, address: str | None = None
 ) -> Any:
+    from sso_signer.accounts import EraAccount
+    from sso_signer.accounts._era import find_account
     from sso_signer.cli._accounts import AccountNotFound
-    from sso_signer.sso import EraAccount, find_account
 
     network = ctx.require_era()
     if address is None:
@@ -447,9 +448,7 @@ def _era_account(
             f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} has no Era account on chain "
             f"{network.chain_id} (validator {network.passkey_validator}){removed}"
         )
-    return EraAccount.from_passkey(
-        ctx.client, network, address, passkey, provider=_provider(args, passkey, ctx)
-    )
+    return EraAccount(ctx.client, network, address, passkey, provider=_provider(args, passkey, ctx))
 
 
 def cmd_account_create(args: argparse.Namespace, out: Reporter) -> None:
@@ -462,7 +461,7 @@ def cmd_account_create(args: argparse.Namespace, out: Reporter) -> None:
         kind = _kind(args, ctx)
         chain_id = ctx.client.chain_id()
         if kind == "era":
-            from sso_signer.sso import create_era_account
+            from sso_signer.accounts._era import create_era_account
 
             network = ctx.require_era()
             network.require_factory()
@@ -482,7 +481,7 @@ def cmd_account_create(args: argparse.Namespace, out: Reporter) -> None:
                 summary=f"Era account {created.address} created (deployer {source})",
             )
             return
-        from sso_signer.sso import MsaPasskeyAccount
+        from sso_signer.accounts import Erc4337Account
 
         deployment = _require_erc4337(ctx)
         if args.counterfactual:
@@ -500,7 +499,7 @@ def cmd_account_create(args: argparse.Namespace, out: Reporter) -> None:
             return
         deployer, source = resolve_deployer(args, chain_id)
         out.step(f"creating an ERC-4337 account through factory {deployment.factory} from {deployer.address}")
-        account, receipt = MsaPasskeyAccount.deploy(
+        account, receipt = Erc4337Account.deploy(
             deployment=deployment,
             eth=ctx.client,
             bundler=_bundler(args, ctx, deployment.entry_point)
@@ -585,14 +584,14 @@ def _change_passkeys(
     msa = _msa(args, ctx, passkey, args.address)
     calls = [(msa.deployment.webauthn_validator, 0, calldata)]
     with prefund_explained(msa, calls):
-        result = msa.execute(calls, timeout=args.timeout)
+        result = msa.send_calls(calls, timeout=args.timeout)
     return kind, msa.address, result.receipt.transaction_hash
 
 
 def cmd_account_add_passkey(args: argparse.Namespace, out: Reporter) -> None:
     """Register another passkey on the account, in a transaction signed by the current passkey."""
+    from sso_signer.accounts._era import add_passkey_calldata
     from sso_signer.cli._context import load_passkey_file
-    from sso_signer.sso import add_passkey_calldata
 
     passkey = load_passkey(args)
     new = load_passkey_file(args.new_key, args.new_passphrase_env)
@@ -643,8 +642,8 @@ def cmd_account_remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
             receipt = account.remove_passkey(credential_id, origin, force=args.force, timeout=args.timeout)
             tx = receipt.transaction_hash
         else:
+            from sso_signer.accounts._era import remove_passkey_calldata
             from sso_signer.cli._accounts import prefund_explained
-            from sso_signer.sso import remove_passkey_calldata
 
             msa = _msa(args, ctx, passkey, args.address)
             address = msa.address
@@ -689,7 +688,6 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
         if kind == "era":
             from sso_signer.cli._accounts import require_zksync_node
             from sso_signer.rpc import TransactionRejected
-            from sso_signer.sso import send_era_transaction, verify_era_transaction_onchain
 
             if not args.sign_only:
                 require_zksync_node(ctx.client)
@@ -707,11 +705,11 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
                 f"0x71 transaction from {account.address}: nonce {tx.nonce}, gas {tx.gas_limit} "
                 f"(node {plan.node_estimate} + WebAuthn {plan.validation_gas}), maxFee {tx.max_fee_per_gas}"
             )
-            signed = account.sign(tx)
+            signed = account.sign_transaction(tx)
             out.step("signed with the passkey, preflight passed")
             if args.sign_only:
                 # Any chain with the validator deployed can check the signature, ZKsync or not.
-                verdict = verify_era_transaction_onchain(ctx.client, signed)
+                verdict = account.verify_onchain(signed)
                 if not verdict.valid:
                     from sso_signer.cli._errors import SignatureNotValid
 
@@ -730,7 +728,7 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
                 )
                 return
             try:
-                receipt = send_era_transaction(ctx.client, signed, timeout=args.timeout)
+                receipt = account.send_transaction(signed, timeout=args.timeout)
             except TransactionRejected as exc:
                 raise _era_funds_error(ctx, account.address, tx, value, paymaster is not None, exc) from exc
             out.result(
@@ -751,7 +749,7 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
         from sso_signer.cli._accounts import prefund_explained
 
         with prefund_explained(msa, [(to, value, data)]):
-            receipt = msa.execute([(to, value, data)], timeout=args.timeout)
+            receipt = msa.send(to, value, data, timeout=args.timeout)
         out.result(
             {
                 "kind": "erc4337",
@@ -773,7 +771,7 @@ def _era_funds_error(
     """The node's "insufficient funds" refusal as ``InsufficientBalance`` (balance, need, how to fund)."""
     if "insufficient" not in exc.rpc_message.lower():
         return exc
-    from sso_signer.sso import InsufficientBalance
+    from sso_signer.accounts import InsufficientBalance
 
     balance = ctx.client.get_balance(address)
     fee = 0 if sponsored else tx.gas_limit * tx.max_fee_per_gas
@@ -809,7 +807,7 @@ def cmd_sign_message(args: argparse.Namespace, out: Reporter) -> None:
         kind = _kind(args, ctx)
         if kind == "era":
             account = _era_account(args, ctx, passkey, args.address)
-            signature = account.signer.sign_message(message)
+            signature = account.sign_message(message)
             address = account.address
         else:
             msa = _msa(args, ctx, passkey, args.address, need_bundler=False)

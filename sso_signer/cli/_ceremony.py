@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sso_signer._codec import b64url_decode
 
 if TYPE_CHECKING:
-    from sso_signer.sso import AssertionRequest
+    from sso_signer.accounts import AssertionRequest
     from sso_signer.webauthn import Assertion, HeadlessPasskey, PasskeyCredential, RelyingParty
 
 __all__ = ["RelyingPartyAssertionProvider", "register_passkey"]

@@ -25,9 +25,9 @@ from sso_signer.cli._output import CliUsageError
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
+    from sso_signer.accounts import EraNetwork
     from sso_signer.cli._deploy import Deployment
     from sso_signer.rpc import EthClient
-    from sso_signer.sso import EraNetwork
     from sso_signer.webauthn import HeadlessPasskey
 
 __all__ = [
@@ -388,8 +388,8 @@ class ChainContext:
             MissingRpcUrl: If no URL can be found and ``need_rpc``.
             InvalidDeployment, UnknownNetwork, MalformedAddress: For bad configuration.
         """
+        from sso_signer.accounts import EraNetwork, network_preset
         from sso_signer.cli._deploy import load_deployment
-        from sso_signer.sso import EraNetwork, network_preset
 
         path = getattr(args, "deployment", None) or os.environ.get(ENV_DEPLOYMENT)
         deployment = load_deployment(path) if path else None
@@ -451,7 +451,7 @@ class ChainContext:
         Raises:
             MissingContractAddress: If none was configured.
         """
-        from sso_signer.sso import MissingContractAddress
+        from sso_signer.accounts import MissingContractAddress
 
         if self.era is None:
             raise MissingContractAddress(

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from sso_signer._errors import ConfigurationError
 from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
-from sso_signer.sso import EraNetwork, InvalidDeployment, MsaDeployment, deploy_msa_contracts
+from sso_signer.accounts import EraNetwork, InvalidDeployment, MsaDeployment, deploy_msa_contracts
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount

@@ -218,6 +218,11 @@ class UserOperationReceipt:
     logs: tuple[Log, ...]
     receipt: Receipt
 
+    @property
+    def transaction_hash(self) -> bytes:
+        """The hash of the bundle transaction that included the operation (as on an Era ``Receipt``)."""
+        return self.receipt.transaction_hash
+
     @classmethod
     def from_rpc(cls, obj: object) -> UserOperationReceipt:
         """Parse a bundler's receipt object.

@@ -314,7 +314,7 @@ class _Flows:
     @classmethod
     def check_receipt(cls, receipt: Receipt, raw: bytes | None = None) -> Flow[Receipt]:
         """Return the receipt if it succeeded; else replay the transaction to recover why and raise."""
-        if receipt.succeeded:
+        if receipt.success:
             return receipt
         revert: RevertData | None = None
         try:

@@ -332,7 +332,7 @@ class Receipt:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def succeeded(self) -> bool:
+    def success(self) -> bool:
         """``True`` if the transaction did not revert."""
         return self.status == 1
 

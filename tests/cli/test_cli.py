@@ -21,14 +21,10 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
+from sso_signer.accounts._era import add_passkey_calldata
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
-from sso_signer.sso import (
-    AccountDomain,
-    add_passkey_calldata,
-    decode_era_custom_signature,
-    personal_sign_hash,
-)
+from sso_signer.sso import AccountDomain, decode_era_custom_signature, personal_sign_hash
 from sso_signer.webauthn import HeadlessPasskey
 from sso_signer.zksync import Eip712Transaction
 

@@ -239,10 +239,10 @@ def test_an_unfunded_user_operation_says_what_is_there_and_what_is_needed(
 
 @pytest.mark.chain
 def test_an_era_send_the_node_refuses_for_lack_of_funds_says_the_numbers(sso_anvil: AnvilNode) -> None:
+    from sso_signer.accounts import InsufficientBalance
     from sso_signer.cli._app import _era_funds_error
     from sso_signer.cli._context import ChainContext
     from sso_signer.rpc import TransactionRejected
-    from sso_signer.sso import InsufficientBalance
 
     ctx = ChainContext(sso_anvil.url, None, None)
     try:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from sso_signer.accounts import EraNetwork, InvalidDeployment
 from sso_signer.cli._deploy import Deployment, load_deployment
-from sso_signer.sso import EraNetwork, InvalidDeployment
 from sso_signer.webauthn import InvalidKeyFile, read_key_file
 
 

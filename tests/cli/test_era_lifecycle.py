@@ -22,46 +22,39 @@ from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import ArtifactNotFound, load_artifact
 from sso_signer._errors import InvalidInputError
-from sso_signer.node import AnvilNode
-from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, TransactionRejected
-from sso_signer.sso import (
-    BadCredentialIdLength,
-    BadDomainLength,
-    EmptyPublicKey,
-    EraPasskeyAccount,
-    MalformedAddress,
-    PasskeyInitData,
-)
-from sso_signer.sso._era_account import (
-    ACCOUNT_CREATED_TOPIC,
+from sso_signer.accounts import (
     EraAccount,
+    EraNetwork,
+    FactoryUnreadable,
     InsufficientBalance,
+    InvalidDeployment,
     PasskeyAlreadyRegistered,
     PasskeyNotOwnedByAccount,
+    UnknownNetwork,
+    network_preset,
+)
+from sso_signer.accounts._deployment import ERA_SEPOLIA, FactoryInfo, local_era_network, read_factory_info
+from sso_signer.accounts._era import (
+    ACCOUNT_CREATED_TOPIC,
     add_passkey_calldata,
     era_account_deploy_calldata,
     era_transaction_struct,
     find_account,
     get_account_key,
     predict_era_account_address,
-    prepare_era_transaction,
     prepare_era_transaction_flow,
     remove_passkey_calldata,
-    send_era_transaction,
-    sign_era_transaction,
     verify_era_transaction_onchain,
     webauthn_validation_gas,
 )
-from sso_signer.sso._networks import (
-    ERA_SEPOLIA,
-    EraNetwork,
-    FactoryInfo,
-    FactoryUnreadable,
-    InvalidDeployment,
-    UnknownNetwork,
-    local_era_network,
-    network_preset,
-    read_factory_info,
+from sso_signer.node import AnvilNode
+from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, TransactionRejected
+from sso_signer.sso import (
+    BadCredentialIdLength,
+    BadDomainLength,
+    EmptyPublicKey,
+    MalformedAddress,
+    PasskeyInitData,
 )
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
 from sso_signer.zksync import Eip712Transaction
@@ -69,6 +62,11 @@ from tests.needs import SHARED_VECTORS
 
 VECTORS = SHARED_VECTORS / "sso-era.json"
 ORIGIN = "http://localhost:5173"
+
+
+def prepare_era_transaction(client: Any, account: str, **options: Any) -> Any:
+    """The preparation flow, driven by a plain client (no account object, no passkey)."""
+    return client.run(prepare_era_transaction_flow(account, **options))
 
 
 # --- pure: gas, calldata, addresses, networks ---------------------------------------------------------------
@@ -307,8 +305,8 @@ def test_prepare_is_one_round_trip_and_signed_tx_is_valid_on_chain(
     assert plan.max_cost == gas * tx.max_fee_per_gas + 12345
 
     network = local_era_network(passkey_validator=era_validator, chain_id=31337)
-    account = EraAccount.from_passkey(sso_anvil.eth, network, address, passkey)
-    signed = account.sign(tx)
+    account = EraAccount(sso_anvil.eth, network, address, passkey)
+    signed = account.sign_transaction(tx)
     verdict = verify_era_transaction_onchain(sso_anvil.eth, signed)
     assert verdict.valid
     assert verdict.rule == "Valid"
@@ -325,10 +323,8 @@ def test_prepare_is_one_round_trip_and_signed_tx_is_valid_on_chain(
     # A key is looked up under the account: the same passkey signing for an account it is not registered to
     # is refused (preflight is off here, or the signer itself would refuse first).
     stranger = "0x" + "ee" * 20
-    unchecked = EraPasskeyAccount(
-        address=stranger, credential=passkey, validator=era_validator, chain_id=31337, run_preflight=False
-    )
-    foreign = sign_era_transaction(tx.replace(from_address=stranger), unchecked)
+    unchecked = EraAccount(sso_anvil.eth, network, stranger, passkey, run_preflight=False)
+    foreign = unchecked.sign_transaction(tx.replace(from_address=stranger))
     verdict = verify_era_transaction_onchain(sso_anvil.eth, foreign)
     assert (verdict.valid, verdict.rule) == (False, "UnknownKey")
 
@@ -346,10 +342,7 @@ def test_insufficient_balance_is_raised_before_anything_is_signed(
             return passkey.sign(request.challenge)
 
     network = local_era_network(passkey_validator=era_validator, chain_id=31337)
-    signer = EraPasskeyAccount(
-        address=address, credential=passkey, validator=era_validator, chain_id=31337, provider=Recording()
-    )
-    account = EraAccount(sso_anvil.eth, network, signer)
+    account = EraAccount(sso_anvil.eth, network, address, passkey, provider=Recording())
     with pytest.raises(InsufficientBalance) as info:
         account.send(to="0x" + "cd" * 20, value=10**15, gas_limit=200_000)
     assert info.value.available == 1000
@@ -362,7 +355,7 @@ def test_add_and_remove_refuse_before_signing(
 ) -> None:
     passkey, address = registered
     network = local_era_network(passkey_validator=era_validator, chain_id=31337)
-    account = EraAccount.from_passkey(sso_anvil.eth, network, _new_account_address(), passkey)
+    account = EraAccount(sso_anvil.eth, network, _new_account_address(), passkey)
     with pytest.raises(PasskeyAlreadyRegistered):
         account.add_passkey(passkey.credential_id, passkey.public_key, ORIGIN)
     with pytest.raises(PasskeyNotOwnedByAccount):
@@ -378,12 +371,14 @@ def test_a_0x71_transaction_sent_to_plain_anvil_is_reported_as_rejected(
     passkey, address = registered
     sso_anvil.set_balance(address, 10**18)
     network = local_era_network(passkey_validator=era_validator, chain_id=31337)
-    account = EraAccount.from_passkey(sso_anvil.eth, network, address, passkey)
-    signed = account.sign(account.prepare(to="0x" + "cd" * 20, value=1, gas_limit=300_000).transaction)
+    account = EraAccount(sso_anvil.eth, network, address, passkey)
+    signed = account.sign_transaction(
+        account.prepare(to="0x" + "cd" * 20, value=1, gas_limit=300_000).transaction
+    )
     with pytest.raises(TransactionRejected):
-        send_era_transaction(sso_anvil.eth, signed, timeout=5)
+        account.send_transaction(signed, timeout=5)
     with pytest.raises(InvalidInputError):
-        send_era_transaction(sso_anvil.eth, signed.replace(custom_signature=b""))
+        account.send_transaction(signed.replace(custom_signature=b""))
 
 
 # --- live Era (anvil-zksync) --------------------------------------------------------------------------------
@@ -398,7 +393,7 @@ def test_create_send_add_remove_on_anvil_zksync(anvil_zksync_node: Any) -> None:
             "set SSO_SIGNER_ERA_VALIDATOR and SSO_SIGNER_ERA_FACTORY to the SSO contracts deployed on this "
             "anvil-zksync (EraVM builds need zksolc, which no reachable registry offers)"
         )
-    from sso_signer.sso._era_account import create_era_account
+    from sso_signer.accounts._era import create_era_account
     from sso_signer.zksync._client import ZkSyncClient
 
     eth = ZkSyncClient(anvil_zksync_node.url)
@@ -410,9 +405,9 @@ def test_create_send_add_remove_on_anvil_zksync(anvil_zksync_node: Any) -> None:
     created = create_era_account(eth, network, deployer, passkey)
     assert any(log.topics[:1] == (ACCOUNT_CREATED_TOPIC,) for log in created.receipt.logs)
     eth.send_transaction(deployer, to=created.address, value=10**18)
-    account = EraAccount.from_passkey(eth, network, created.address, passkey)
+    account = EraAccount(eth, network, created.address, passkey)
     receipt = account.send(to=deployer.address, value=10**15)
-    assert receipt.succeeded
+    assert receipt.success
     second = HeadlessPasskey.generate(rp_id="localhost", origin=ORIGIN)
     account.add_passkey(second.credential_id, second.public_key, ORIGIN)
     assert find_account(eth, validator, ORIGIN, second.credential_id) == created.address

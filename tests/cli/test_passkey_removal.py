@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
+from sso_signer.accounts import EraAccount, Erc4337Account
+from sso_signer.accounts._deployment import local_era_network
+from sso_signer.accounts._era import add_passkey_calldata, remove_passkey_calldata
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
-from sso_signer.sso import MsaPasskeyAccount, RemovalWouldLockAccount, add_passkey_calldata
-from sso_signer.sso._era_account import EraAccount, remove_passkey_calldata
-from sso_signer.sso._networks import local_era_network
+from sso_signer.sso import RemovalWouldLockAccount
 from sso_signer.webauthn import HeadlessPasskey
 from tests.cli.test_cli import cli
 from tests.cli.test_era_lifecycle import ORIGIN, _new_account_address, _send_from, era_validator
@@ -46,7 +47,7 @@ def test_era_last_passkey_is_not_removed_without_force(sso_anvil: AnvilNode, era
     account = _new_account_address()
     only = _register(sso_anvil, era_validator, account)
     network = local_era_network(passkey_validator=era_validator, chain_id=31337)
-    era = EraAccount.from_passkey(sso_anvil.eth, network, account, only, provider=_RefusingProvider())
+    era = EraAccount(sso_anvil.eth, network, account, only, provider=_RefusingProvider())
     with pytest.raises(RemovalWouldLockAccount) as info:
         era.remove_passkey(only.credential_id, ORIGIN)
     assert info.value.account.lower() == account
@@ -56,19 +57,26 @@ def test_era_last_passkey_is_not_removed_without_force(sso_anvil: AnvilNode, era
 
 @pytest.mark.chain
 def test_era_remaining_access_counts_the_other_passkeys(sso_anvil: AnvilNode, era_validator: str) -> None:
-    from sso_signer.sso import era_remaining_access
-
     account = _new_account_address()
     first = _register(sso_anvil, era_validator, account)
     second = _register(sso_anvil, era_validator, account)
-    access = era_remaining_access(sso_anvil.eth, era_validator, account, first.credential_id, ORIGIN)
+    network = local_era_network(passkey_validator=era_validator, chain_id=31337)
+    era = EraAccount(sso_anvil.eth, network, account, first)
+    access = era.remaining_access(first.credential_id, ORIGIN)
     assert access.other_passkeys == 1
     assert access.keeps_access
+    listed = era.list_passkeys()
+    assert [(key.credential_id, key.origin) for key in listed] == [
+        (first.credential_id, ORIGIN),
+        (second.credential_id, ORIGIN),
+    ]
+    assert (listed[0].x, listed[0].y) == (first.public_key.x, first.public_key.y)
     # Removed keys are replayed from the events: after removing the second, the first is alone again.
     _send_from(sso_anvil, account, era_validator, remove_passkey_calldata(second.credential_id, ORIGIN))
-    access = era_remaining_access(sso_anvil.eth, era_validator, account, first.credential_id, ORIGIN)
+    access = era.remaining_access(first.credential_id, ORIGIN)
     assert access.other_passkeys == 0
     assert not access.keeps_access
+    assert [key.credential_id for key in era.list_passkeys()] == [first.credential_id]
 
 
 # --- ERC-4337 ----------------------------------------------------------------------------------------------
@@ -161,10 +169,19 @@ def test_a_removed_added_key_does_not_create_its_own_counterfactual_account(
 @pytest.mark.chain
 @pytest.mark.bundler
 def test_python_api_refuses_the_last_passkey_and_force_removes_it(
-    passkey_account: MsaPasskeyAccount, sso_stack: LocalErc4337Stack
+    passkey_account: Erc4337Account, sso_stack: LocalErc4337Stack
 ) -> None:
-    passkey_account.execute([("0x" + "5a" * 20, 1, b"")])  # creates it
+    passkey_account.send_calls([("0x" + "5a" * 20, 1, b"")])  # creates it
     credential = passkey_account.signer.credential
+    second = HeadlessPasskey.generate(rp_id=credential.rp_id, origin=credential.origin)
+    added = passkey_account.add_passkey(second.credential_id, second.public_key, second.origin)
+    assert added.success
+    assert len(added.transaction_hash) == 32
+    listed = passkey_account.list_passkeys()
+    assert [key.credential_id for key in listed] == [credential.credential_id, second.credential_id]
+    assert (listed[1].x, listed[1].y) == (second.public_key.x, second.public_key.y)
+    passkey_account.remove_passkey(second.credential_id, second.origin)  # another one remains: no force
+    assert [key.credential_id for key in passkey_account.list_passkeys()] == [credential.credential_id]
     with pytest.raises(RemovalWouldLockAccount):
         passkey_account.remove_passkey(credential.credential_id, credential.origin)
     receipt = passkey_account.remove_passkey(credential.credential_id, credential.origin, force=True)

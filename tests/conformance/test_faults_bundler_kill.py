@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from sso_signer._errors import SsoSignerError
+from sso_signer.accounts import Erc4337Account, HeadlessAssertionProvider
 from sso_signer.erc4337 import BundlerClient, UserOperationOutcomeUnknown
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import RetryPolicy, RpcTransportError
-from sso_signer.sso import HeadlessAssertionProvider, MsaPasskeyAccount, account_salt
+from sso_signer.sso import account_salt
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from tests.conformance.relay import running_relay
 from tests.needs import started_erc4337_stack
@@ -56,7 +57,7 @@ def test_bundler_killed_after_accepting_signs_once_and_says_maybe_delivered(stac
         bundler = BundlerClient(
             relay.url, entry_point=stack.deployment.entry_point, retry=RetryPolicy(attempts=3, backoff=0.05)
         )
-        account = MsaPasskeyAccount.counterfactual(
+        account = Erc4337Account.counterfactual(
             deployment=stack.deployment,
             eth=stack.eth,
             bundler=bundler,
@@ -66,7 +67,7 @@ def test_bundler_killed_after_accepting_signs_once_and_says_maybe_delivered(stac
         )
         stack.eth.send_transaction(stack.funder, to=account.address, value=10**18)
         with pytest.raises(SsoSignerError) as caught:
-            account.execute([], timeout=10)
+            account.send_calls([], timeout=10)
     assert provider.calls == 1  # one intent, one passkey signature, whatever the retries did
     assert relay.node_answers, "Alto accepted the operation before it was killed"
     accepted_hash = bytes.fromhex(json.loads(relay.node_answers[0])["result"][2:])

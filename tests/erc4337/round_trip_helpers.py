@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from sso_signer.sso import HeadlessAssertionProvider
+from sso_signer.accounts import HeadlessAssertionProvider
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 
 Log = list[tuple[str, tuple[str, ...]]]

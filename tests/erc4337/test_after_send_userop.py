@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
+from sso_signer.accounts import AsyncErc4337Account, Erc4337Account
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
     BundlerClient,
@@ -24,7 +25,7 @@ from sso_signer.erc4337 import (
 from sso_signer.exceptions import AfterSendError
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy
-from sso_signer.sso import AsyncMsaPasskeyAccount, MsaPasskeyAccount, account_salt
+from sso_signer.sso import account_salt
 from sso_signer.webauthn import HeadlessPasskey
 from tests.rpc.fault_server import (
     DRIP,
@@ -73,7 +74,7 @@ class Setup:
         self.passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
 
     async def account(self) -> Any:
-        cls = MsaPasskeyAccount if self.kind == "sync" else AsyncMsaPasskeyAccount
+        cls = Erc4337Account if self.kind == "sync" else AsyncErc4337Account
         account = await _call(
             cls,
             "counterfactual",

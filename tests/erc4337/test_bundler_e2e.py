@@ -14,6 +14,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
+from sso_signer.accounts import Erc4337Account
 from sso_signer.erc4337 import (
     ENTRY_POINT_V08,
     SENDER_CREATOR_V08,
@@ -34,12 +35,7 @@ from sso_signer.sso import (
     erc4337_passkey_signature,
     personal_sign_hash,
 )
-from sso_signer.sso._msa_account import (
-    ACCOUNT_CREATED_TOPIC,
-    MsaPasskeyAccount,
-    account_salt,
-    passkey_account_init_data,
-)
+from sso_signer.sso._msa_calldata import ACCOUNT_CREATED_TOPIC, account_salt, passkey_account_init_data
 from sso_signer.webauthn import P256_N, Assertion, AuthenticatorData, HeadlessPasskey
 from tests.needs import started_erc4337_stack
 
@@ -62,9 +58,9 @@ def passkey() -> HeadlessPasskey:
 
 
 @pytest.fixture(scope="module")
-def fresh_account(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> MsaPasskeyAccount:
+def fresh_account(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> Erc4337Account:
     """The counterfactual account; the first-operation test creates it with its first UserOperation."""
-    return MsaPasskeyAccount.counterfactual(
+    return Erc4337Account.counterfactual(
         deployment=stack.deployment,
         eth=stack.eth,
         bundler=stack.bundler,
@@ -74,11 +70,11 @@ def fresh_account(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> MsaPass
 
 
 @pytest.fixture
-def account(stack: LocalErc4337Stack, fresh_account: MsaPasskeyAccount) -> MsaPasskeyAccount:
+def account(stack: LocalErc4337Stack, fresh_account: Erc4337Account) -> Erc4337Account:
     """The same account, deployed and funded (created here if a test runs without the first-op test)."""
     if not fresh_account.is_deployed():
         _fund(stack, fresh_account.address, ETHER)
-        fresh_account.execute([])
+        fresh_account.send_calls([])
     return fresh_account
 
 
@@ -98,7 +94,7 @@ def test_stack_serves_entry_point_v08(stack: LocalErc4337Stack) -> None:
 
 
 def test_counterfactual_address_matches_factory_and_entry_point(
-    stack: LocalErc4337Stack, fresh_account: MsaPasskeyAccount, passkey: HeadlessPasskey
+    stack: LocalErc4337Stack, fresh_account: Erc4337Account, passkey: HeadlessPasskey
 ) -> None:
     assert not fresh_account.is_deployed()
     init_data = passkey_account_init_data(passkey, webauthn_validator=stack.deployment.webauthn_validator)
@@ -116,7 +112,7 @@ def test_counterfactual_address_matches_factory_and_entry_point(
 
 
 def test_first_user_operation_creates_the_account_and_pays_for_itself(
-    stack: LocalErc4337Stack, fresh_account: MsaPasskeyAccount
+    stack: LocalErc4337Stack, fresh_account: Erc4337Account
 ) -> None:
     _fund(stack, fresh_account.address, ETHER)
     recipient = _fresh_address("first-op-recipient")
@@ -151,7 +147,7 @@ def test_first_user_operation_creates_the_account_and_pays_for_itself(
     )
 
 
-def test_batch_of_two_transfers(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
+def test_batch_of_two_transfers(stack: LocalErc4337Stack, account: Erc4337Account) -> None:
     first, second = _fresh_address("batch-1"), _fresh_address("batch-2")
     nonce_before = account.get_nonce()
     op = account.build_user_operation([(first, 10**9, b""), (second, 2 * 10**9, b"")])
@@ -168,14 +164,14 @@ def test_batch_of_two_transfers(stack: LocalErc4337Stack, account: MsaPasskeyAcc
     )
 
 
-def test_erc20_transfer(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
+def test_erc20_transfer(stack: LocalErc4337Stack, account: Erc4337Account) -> None:
     token_address = stack.deployment.test_token
     assert token_address is not None
     token = load_artifact("Erc4337TestToken")
     mint = token.encode_call("mint", account.address, 1000)
     stack.eth.send_transaction(stack.funder, to=token_address, data=mint)
     recipient = _fresh_address("erc20-recipient")
-    receipt = account.execute([(token_address, 0, token.encode_call("transfer", recipient, 250))])
+    receipt = account.send_calls([(token_address, 0, token.encode_call("transfer", recipient, 250))])
     assert receipt.success
 
     def balance(who: str) -> int:
@@ -189,10 +185,10 @@ def test_erc20_transfer(stack: LocalErc4337Stack, account: MsaPasskeyAccount) ->
 
 
 def test_account_created_by_direct_factory_call(
-    stack: LocalErc4337Stack, passkey: HeadlessPasskey, fresh_account: MsaPasskeyAccount
+    stack: LocalErc4337Stack, passkey: HeadlessPasskey, fresh_account: Erc4337Account
 ) -> None:
     salt = account_salt("alice@example.org")
-    direct, deploy_receipt = MsaPasskeyAccount.deploy(
+    direct, deploy_receipt = Erc4337Account.deploy(
         deployment=stack.deployment,
         eth=stack.eth,
         bundler=stack.bundler,
@@ -215,7 +211,7 @@ def test_account_created_by_direct_factory_call(
     assert raw[-1] == 1
     _fund(stack, direct.address, ETHER // 10)
     target = _fresh_address("direct-account-recipient")
-    receipt = direct.execute([(target, 777, b"")])
+    receipt = direct.send_calls([(target, 777, b"")])
     assert receipt.success
     assert stack.eth.get_balance(target) == 777
 
@@ -228,7 +224,7 @@ def _blob(stack: LocalErc4337Stack, assertion: Assertion) -> bytes:
     return erc4337_passkey_signature(stack.deployment.webauthn_validator, fat)
 
 
-def _domain(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> AccountDomain:
+def _domain(stack: LocalErc4337Stack, account: Erc4337Account) -> AccountDomain:
     return AccountDomain.erc4337(account.address, stack.deployment.chain_id)
 
 
@@ -260,19 +256,19 @@ def _typed_data_hash() -> bytes:
     return keccak(b"\x19" + encoded.version + encoded.header + encoded.body)
 
 
-def test_erc1271_message_accepted(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
+def test_erc1271_message_accepted(stack: LocalErc4337Stack, account: Erc4337Account) -> None:
     message = "sign in to example.org, nonce 42"
     signature = account.sign_message(message)
     assert account.is_valid_signature(eip191_hash(message), signature)
     assert not account.is_valid_signature(eip191_hash("another message"), signature)
 
 
-def test_erc1271_typed_data_accepted(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
+def test_erc1271_typed_data_accepted(stack: LocalErc4337Stack, account: Erc4337Account) -> None:
     signature = account.sign_typed_data(TYPED_DATA)
     assert account.is_valid_signature(_typed_data_hash(), signature)
 
 
-def test_erc1271_high_s_rejected(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
+def test_erc1271_high_s_rejected(stack: LocalErc4337Stack, account: Erc4337Account) -> None:
     message = "high-s must not pass"
     validator, fat = decode_erc4337_passkey_signature(account.sign_message(message))
     high = FatSignature(
@@ -283,7 +279,7 @@ def test_erc1271_high_s_rejected(stack: LocalErc4337Stack, account: MsaPasskeyAc
 
 
 def test_erc1271_wrong_origin_rejected(
-    stack: LocalErc4337Stack, account: MsaPasskeyAccount, passkey: HeadlessPasskey
+    stack: LocalErc4337Stack, account: Erc4337Account, passkey: HeadlessPasskey
 ) -> None:
     message = "wrong origin"
     digest = personal_sign_hash(message, _domain(stack, account))
@@ -297,7 +293,7 @@ def test_erc1271_wrong_origin_rejected(
 
 
 def test_erc1271_unwrapped_hash_rejected(
-    stack: LocalErc4337Stack, account: MsaPasskeyAccount, passkey: HeadlessPasskey
+    stack: LocalErc4337Stack, account: Erc4337Account, passkey: HeadlessPasskey
 ) -> None:
     message_hash = eip191_hash("no ERC-7739 wrapping")
     assertion = passkey.sign(message_hash, origin=ORIGIN)
@@ -310,7 +306,7 @@ def test_erc1271_unwrapped_hash_rejected(
 
 def _signed_by_hand(
     stack: LocalErc4337Stack,
-    account: MsaPasskeyAccount,
+    account: Erc4337Account,
     passkey: HeadlessPasskey,
     *,
     challenge: bytes | None = None,
@@ -326,7 +322,7 @@ def _signed_by_hand(
 
 
 def test_missing_user_verification_is_a_typed_revert(
-    stack: LocalErc4337Stack, account: MsaPasskeyAccount, passkey: HeadlessPasskey
+    stack: LocalErc4337Stack, account: Erc4337Account, passkey: HeadlessPasskey
 ) -> None:
     op = _signed_by_hand(stack, account, passkey, user_verified=False)
     with pytest.raises(AccountValidationReverted) as caught:
@@ -343,7 +339,7 @@ def test_missing_user_verification_is_a_typed_revert(
 
 
 def test_wrong_challenge_is_a_signature_failure(
-    stack: LocalErc4337Stack, account: MsaPasskeyAccount, passkey: HeadlessPasskey
+    stack: LocalErc4337Stack, account: Erc4337Account, passkey: HeadlessPasskey
 ) -> None:
     op = _signed_by_hand(stack, account, passkey, challenge=keccak(b"not this operation"))
     with pytest.raises(SignatureValidationFailed) as caught:
@@ -352,7 +348,7 @@ def test_wrong_challenge_is_a_signature_failure(
 
 
 def test_validator_not_installed_is_a_signature_failure(
-    stack: LocalErc4337Stack, account: MsaPasskeyAccount, passkey: HeadlessPasskey
+    stack: LocalErc4337Stack, account: Erc4337Account, passkey: HeadlessPasskey
 ) -> None:
     stray_validator = _fresh_address("not-installed-validator")
     op = _signed_by_hand(stack, account, passkey, validator=stray_validator)
@@ -364,7 +360,7 @@ def test_validator_not_installed_is_a_signature_failure(
 def test_unfunded_counterfactual_account_is_rejected_for_prefund(
     stack: LocalErc4337Stack, passkey: HeadlessPasskey
 ) -> None:
-    poor = MsaPasskeyAccount.counterfactual(
+    poor = Erc4337Account.counterfactual(
         deployment=stack.deployment,
         eth=stack.eth,
         bundler=stack.bundler,
@@ -406,7 +402,7 @@ def _vector(vector_id: str) -> dict[str, Any]:
 
 
 def test_official_sdk_stub_reverts_like_on_the_official_contracts(
-    stack: LocalErc4337Stack, account: MsaPasskeyAccount
+    stack: LocalErc4337Stack, account: Erc4337Account
 ) -> None:
     # The official SDK's stub (flags 0x01, no origin) makes the official validator revert
     # InvalidAuthDataFlags(0x01) during estimation; ours must behave the same, byte for byte.
@@ -439,7 +435,7 @@ def test_official_integration_test_passkey_drives_an_account(stack: LocalErc4337
     )
     assert official.public_key.x == int(vec["publicKey"]["x"], 16)
     assert official.public_key.y == int(vec["publicKey"]["y"], 16)
-    account = MsaPasskeyAccount.counterfactual(
+    account = Erc4337Account.counterfactual(
         deployment=stack.deployment,
         eth=stack.eth,
         bundler=stack.bundler,
@@ -448,7 +444,7 @@ def test_official_integration_test_passkey_drives_an_account(stack: LocalErc4337
     )
     _fund(stack, account.address, ETHER // 10)
     target = _fresh_address("official-key-recipient")
-    receipt = account.execute([(target, 4242, b"")])
+    receipt = account.send_calls([(target, 4242, b"")])
     assert receipt.success
     assert stack.eth.get_balance(target) == 4242
     validator = load_artifact("WebAuthnValidator")
@@ -462,7 +458,7 @@ def test_official_integration_test_passkey_drives_an_account(stack: LocalErc4337
     assert [a.lower() for a in accounts] == [account.address.lower()]
 
 
-async def test_async_bundler_client_round_trip(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
+async def test_async_bundler_client_round_trip(stack: LocalErc4337Stack, account: Erc4337Account) -> None:
     from sso_signer.erc4337 import AsyncBundlerClient
 
     target = _fresh_address("async-recipient")
@@ -480,7 +476,7 @@ async def test_async_bundler_client_round_trip(stack: LocalErc4337Stack, account
 # -- paymaster -----------------------------------------------------------------------------------------------
 
 
-def test_paymaster_sponsors_an_operation(stack: LocalErc4337Stack, account: MsaPasskeyAccount) -> None:
+def test_paymaster_sponsors_an_operation(stack: LocalErc4337Stack, account: Erc4337Account) -> None:
     artifact = load_artifact("Erc4337TestPaymaster")
     paymaster, _ = stack.eth.deploy_contract(stack.funder, artifact.deploy_data(ENTRY_POINT_V08))
     stack.eth.send_transaction(stack.funder, to=paymaster, data=artifact.encode_call("deposit"), value=ETHER)
@@ -530,12 +526,12 @@ def test_paymaster_sponsors_an_operation(stack: LocalErc4337Stack, account: MsaP
 
 
 async def test_async_account_lifecycle(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> None:
+    from sso_signer.accounts import AsyncErc4337Account
     from sso_signer.erc4337 import AsyncBundlerClient
     from sso_signer.rpc import AsyncEthClient
-    from sso_signer.sso._msa_account import AsyncMsaPasskeyAccount
 
     async with AsyncEthClient(stack.eth.rpc.url) as eth, AsyncBundlerClient(stack.bundler_url) as bundler:
-        account = await AsyncMsaPasskeyAccount.counterfactual(
+        account = await AsyncErc4337Account.counterfactual(
             deployment=stack.deployment,
             eth=eth,
             bundler=bundler,
@@ -545,7 +541,7 @@ async def test_async_account_lifecycle(stack: LocalErc4337Stack, passkey: Headle
         assert not await account.is_deployed()
         _fund(stack, account.address, ETHER // 10)
         first, second = _fresh_address("async-batch-1"), _fresh_address("async-batch-2")
-        receipt = await account.execute([(first, 11, b""), (second, 22, b"")])
+        receipt = await account.send_calls([(first, 11, b""), (second, 22, b"")])
         assert receipt.success
         assert await account.is_deployed()
         assert account.factory_data is None
@@ -568,7 +564,7 @@ def test_eoa_owner_signs_a_user_operation(stack: LocalErc4337Stack, passkey: Hea
     eoa_validator = stack.deployment.eoa_validator
     assert eoa_validator is not None
     owner = Account.create()
-    account = MsaPasskeyAccount.counterfactual(
+    account = Erc4337Account.counterfactual(
         deployment=stack.deployment,
         eth=stack.eth,
         bundler=stack.bundler,
@@ -577,7 +573,7 @@ def test_eoa_owner_signs_a_user_operation(stack: LocalErc4337Stack, passkey: Hea
         extra_modules=[(eoa_validator, eoa_owners_init_data([owner.address]))],
     )
     _fund(stack, account.address, ETHER // 10)
-    account.execute([])  # created by the passkey
+    account.send_calls([])  # created by the passkey
     target = _fresh_address("eoa-signed-recipient")
     op = account.build_user_operation([(target, 99, b"")])
     signed = op.replace(
@@ -596,7 +592,7 @@ def test_eoa_owner_signs_a_user_operation(stack: LocalErc4337Stack, passkey: Hea
 
 
 def test_browser_style_client_data_fits_the_estimate(
-    stack: LocalErc4337Stack, account: MsaPasskeyAccount, passkey: HeadlessPasskey
+    stack: LocalErc4337Stack, account: Erc4337Account, passkey: HeadlessPasskey
 ) -> None:
     # Some browsers append a ~100-byte member to clientDataJSON: the validator must parse past it and the
     # estimate (made with the padded stub) must cover the longer signature. (Alto 0.0.20 also accepted it with

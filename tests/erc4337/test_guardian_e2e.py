@@ -14,6 +14,8 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from sso_signer.accounts import Erc4337Account
+from sso_signer.accounts._era import remove_passkey_calldata
 from sso_signer.erc4337 import SignatureValidationFailed
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import ExecutionReverted, Receipt
@@ -22,7 +24,6 @@ from sso_signer.sso import (
     GuardianEvent,
     GuardianExecutorError,
     GuardianStatus,
-    MsaPasskeyAccount,
     RecoveryType,
     accept_guardian_calldata,
     account_salt,
@@ -41,7 +42,6 @@ from sso_signer.sso import (
     pending_recovery_calldata,
     propose_guardian_calldata,
     remove_guardian_calldata,
-    remove_passkey_calldata,
 )
 from sso_signer.webauthn import HeadlessPasskey
 from tests.needs import started_erc4337_stack
@@ -65,11 +65,11 @@ def _events(receipt: Receipt, executor: str) -> list[GuardianEvent]:
 
 def _funded_account_and_guardian(
     stack: LocalErc4337Stack, passkey: HeadlessPasskey, user: str, extra_modules: list[tuple[str, bytes]]
-) -> tuple[MsaPasskeyAccount, LocalAccount]:
+) -> tuple[Erc4337Account, LocalAccount]:
     """A funded counterfactual passkey account (its first UserOperation creates it) and a funded guardian."""
     guardian: LocalAccount = Account.create()
     stack.eth.send_transaction(stack.funder, to=guardian.address, value=ETHER)
-    owner = MsaPasskeyAccount.counterfactual(
+    owner = Erc4337Account.counterfactual(
         deployment=stack.deployment,
         eth=stack.eth,
         bundler=stack.bundler,
@@ -92,8 +92,8 @@ def test_lost_passkey_is_recovered_by_the_guardian_after_the_delay(stack: LocalE
 
     # The account is created by its first UserOperation, then installs the module and proposes the guardian
     # in one passkey-signed batch.
-    owner.execute([])
-    owner.execute(
+    owner.send_calls([])
+    owner.send_calls(
         [
             (address, 0, install_guardian_executor_calldata(executor)),
             (executor, 0, propose_guardian_calldata(guardian.address)),
@@ -146,22 +146,22 @@ def test_lost_passkey_is_recovered_by_the_guardian_after_the_delay(stack: LocalE
     ).exists
 
     # The new passkey drives the account; its first operation revokes the lost passkey.
-    recovered = MsaPasskeyAccount.at(
+    recovered = Erc4337Account.at(
         address, deployment=deployment, eth=eth, bundler=stack.bundler, credential=new_passkey
     )
-    receipt = recovered.execute(
+    receipt = recovered.send_calls(
         [(deployment.webauthn_validator, 0, remove_passkey_calldata(old_passkey.credential_id, ORIGIN))]
     )
     assert receipt.success
 
     # The lost passkey is refused by the account's validator (through Alto's simulation).
-    lost = MsaPasskeyAccount.at(
+    lost = Erc4337Account.at(
         address, deployment=deployment, eth=eth, bundler=stack.bundler, credential=old_passkey
     )
     with pytest.raises(SignatureValidationFailed):
-        lost.execute([(guardian.address, 1, b"")])
+        lost.send_calls([(guardian.address, 1, b"")])
     before = eth.get_balance(guardian.address)
-    recovered.execute([(guardian.address, 1, b"")])
+    recovered.send_calls([(guardian.address, 1, b"")])
     assert eth.get_balance(guardian.address) == before + 1
 
 
@@ -176,7 +176,7 @@ def test_installed_at_creation_then_the_account_discards_and_removes(stack: Loca
     )
     address = owner.address
     # The first UserOperation creates the account with the module and proposes the guardian.
-    owner.execute([(executor, 0, propose_guardian_calldata(guardian.address))])
+    owner.send_calls([(executor, 0, propose_guardian_calldata(guardian.address))])
     eth.send_transaction(guardian, to=executor, data=accept_guardian_calldata(address))
 
     def pending() -> bool:
@@ -199,14 +199,14 @@ def test_installed_at_creation_then_the_account_discards_and_removes(stack: Loca
     assert (refused.name, refused.args) == ("RecoveryInProgress", (address,))
 
     # The passkey was not lost after all: the account discards the request (a passkey-signed UserOperation).
-    receipt = owner.execute([(executor, 0, discard_recovery_calldata())])
+    receipt = owner.send_calls([(executor, 0, discard_recovery_calldata())])
     assert receipt.success
     assert not pending()
 
     # A new request, then the account removes the guardian, which discards it too.
     eth.send_transaction(guardian, to=executor, data=initialize)
     assert pending()
-    owner.execute([(executor, 0, remove_guardian_calldata(guardian.address))])
+    owner.send_calls([(executor, 0, remove_guardian_calldata(guardian.address))])
     assert not pending()
     assert decode_guardians(eth.call({"to": executor, "data": guardians_for_calldata(address)})) == ()
     with pytest.raises(ExecutionReverted) as gone:

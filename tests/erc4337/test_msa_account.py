@@ -9,6 +9,7 @@ import pytest
 from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
+from sso_signer.accounts import MsaDeployment
 from sso_signer.sso import (
     BadCredentialIdLength,
     BadDomainLength,
@@ -19,7 +20,7 @@ from sso_signer.sso import (
     decode_erc4337_passkey_signature,
     validator_init_data,
 )
-from sso_signer.sso._msa_account import (
+from sso_signer.sso._msa_calldata import (
     DEPLOY_ACCOUNT_SELECTOR,
     INITIALIZE_ACCOUNT_SELECTOR,
     account_salt,
@@ -28,7 +29,6 @@ from sso_signer.sso._msa_account import (
     passkey_account_init_data,
     passkey_stub_signature,
 )
-from sso_signer.sso._msa_stack import MsaDeployment
 from sso_signer.webauthn import (
     P256_N,
     AuthenticatorData,
@@ -146,8 +146,8 @@ def test_deployment_json_round_trip() -> None:
 
 
 def test_call_data_modes() -> None:
+    from sso_signer.accounts._erc4337 import _call_data
     from sso_signer.erc4337 import CallType, InvalidExecuteCalldata, decode_execute
-    from sso_signer.sso._msa_account import _call_data
 
     one = [(EXECUTOR, 1, b"")]
     two = [(EXECUTOR, 1, b""), (VALIDATOR, 2, b"\x01")]

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from eth_utils.crypto import keccak
 
+from sso_signer.accounts import AsyncErc4337Account, Erc4337Account
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
     BundlerClient,
@@ -23,7 +24,7 @@ from sso_signer.erc4337 import (
 )
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import AsyncEthClient, EthClient, InvalidRpcParams, RetryPolicy
-from sso_signer.sso import AsyncMsaPasskeyAccount, MsaPasskeyAccount, account_salt
+from sso_signer.sso import account_salt
 from sso_signer.webauthn import HeadlessPasskey
 from tests.erc4337.round_trip_helpers import (
     AnswerLosingTransport,
@@ -87,8 +88,8 @@ def _counterfactual(
     provider: CountingProvider,
     salt: bytes,
     bundler: BundlerClient | None = None,
-) -> MsaPasskeyAccount:
-    return MsaPasskeyAccount.counterfactual(
+) -> Erc4337Account:
+    return Erc4337Account.counterfactual(
         deployment=stack.deployment,
         eth=clients.eth,
         bundler=bundler or clients.bundler,
@@ -100,7 +101,7 @@ def _counterfactual(
 
 def _funded(
     stack: LocalErc4337Stack, clients: Clients, bundler: BundlerClient | None = None
-) -> tuple[MsaPasskeyAccount, CountingProvider]:
+) -> tuple[Erc4337Account, CountingProvider]:
     """A funded (1 ETH) counterfactual account of a new passkey, and the provider counting its signatures."""
     provider = CountingProvider(_passkey())
     account = _counterfactual(stack, clients, provider.passkey, provider, account_salt(None), bundler=bundler)
@@ -115,14 +116,14 @@ def test_second_operation_of_one_account_object_takes_two_requests(
     recipient = _recipient("steady-state")
 
     clients.log.clear()
-    first = account.execute([(recipient, 1, b"")])
+    first = account.send_calls([(recipient, 1, b"")])
     # Counterfactual: not deployed and nonce 0 are known without asking the node.
     assert until_send(clients.log) == [PRICE, ESTIMATE, SEND]
     assert first.success
     assert first.nonce == 0
 
     clients.log.clear()
-    second = account.execute([(recipient, 2, b"")])
+    second = account.send_calls([(recipient, 2, b"")])
     assert until_send(clients.log) == [ESTIMATE, SEND]  # state counted locally, price cached
     assert second.success
     assert second.nonce == 1
@@ -138,7 +139,7 @@ def test_second_operation_of_one_account_object_takes_two_requests(
         "pre_verification_gas": op.pre_verification_gas,
     }
     clients.log.clear()
-    third = account.execute([(recipient, 4, b"")], gas=gas)
+    third = account.send_calls([(recipient, 4, b"")], gas=gas)
     assert until_send(clients.log) == [SEND]
     assert third.success
     assert third.nonce == 2
@@ -149,21 +150,21 @@ def test_refused_send_and_forget_state_make_the_next_operation_read_the_chain(
 ) -> None:
     account, _ = _funded(sso_stack, clients)
     recipient = _recipient("refused-then-forgotten")
-    account.execute([(recipient, 1, b"")])
+    account.send_calls([(recipient, 1, b"")])
 
     # The stub signature is well-formed but by another key: the bundler refuses the send (AA24).
     op = account.build_user_operation([(recipient, 2, b"")])
     with pytest.raises(SignatureValidationFailed):
         account.send_user_operation(op.replace(signature=account.stub_signature()))
     clients.log.clear()
-    receipt = account.execute([(recipient, 2, b"")])
+    receipt = account.send_calls([(recipient, 2, b"")])
     # Both caches were dropped by the refusal: the state is read again and so is the gas price.
     assert until_send(clients.log) == [NODE_STATE, PRICE, ESTIMATE, SEND]
     assert receipt.nonce == 1
 
     account.forget_state()
     clients.log.clear()
-    assert account.execute([(recipient, 3, b"")]).nonce == 2
+    assert account.send_calls([(recipient, 3, b"")]).nonce == 2
     assert until_send(clients.log) == [NODE_STATE, ESTIMATE, SEND]
 
 
@@ -171,10 +172,10 @@ def test_first_operation_of_an_at_account_reads_the_state_in_one_batch(
     sso_stack: LocalErc4337Stack, clients: Clients
 ) -> None:
     creator, provider = _funded(sso_stack, clients)
-    creator.execute([])
+    creator.send_calls([])
     passkey = provider.passkey
 
-    account = MsaPasskeyAccount.at(
+    account = Erc4337Account.at(
         creator.address,
         deployment=sso_stack.deployment,
         eth=clients.eth,
@@ -183,7 +184,7 @@ def test_first_operation_of_an_at_account_reads_the_state_in_one_batch(
         provider=provider,
     )
     clients.log.clear()
-    receipt = account.execute([(_recipient("at-first"), 5, b"")])
+    receipt = account.send_calls([(_recipient("at-first"), 5, b"")])
     assert until_send(clients.log) == [NODE_STATE, ESTIMATE, SEND]  # the price is still cached
     assert receipt.success
     assert receipt.nonce == 1
@@ -193,21 +194,21 @@ def test_stale_nonce_is_found_at_estimation_and_resynced_before_signing(
     sso_stack: LocalErc4337Stack, clients: Clients
 ) -> None:
     account, provider = _funded(sso_stack, clients)
-    account.execute([])  # created; this object now counts nonce 1
+    account.send_calls([])  # created; this object now counts nonce 1
 
     # Another account object on the same address sends first: the chain's nonce moves to 2.
-    other = MsaPasskeyAccount.at(
+    other = Erc4337Account.at(
         account.address,
         deployment=sso_stack.deployment,
         eth=sso_stack.eth,
         bundler=sso_stack.bundler,
         credential=provider.passkey,
     )
-    assert other.execute([(_recipient("other-sender"), 7, b"")]).nonce == 1
+    assert other.send_calls([(_recipient("other-sender"), 7, b"")]).nonce == 1
 
     signed_before = provider.calls
     clients.log.clear()
-    receipt = account.execute([(_recipient("after-the-other"), 8, b"")])
+    receipt = account.send_calls([(_recipient("after-the-other"), 8, b"")])
     # The estimate with the stale nonce 1 is refused (AA25), the state is read, the estimate repeated.
     assert until_send(clients.log) == [ESTIMATE, NODE_STATE, ESTIMATE, SEND]
     assert provider.calls == signed_before + 1  # one passkey signature for the one operation
@@ -215,7 +216,7 @@ def test_stale_nonce_is_found_at_estimation_and_resynced_before_signing(
     assert receipt.nonce == 2
 
     clients.log.clear()
-    account.execute([(_recipient("after-the-other"), 9, b"")])
+    account.send_calls([(_recipient("after-the-other"), 9, b"")])
     assert until_send(clients.log) == [ESTIMATE, SEND]  # back in step
 
 
@@ -229,14 +230,14 @@ def test_account_created_by_another_object_is_found_at_estimation(
     late = _counterfactual(sso_stack, clients, passkey, provider, salt)
     assert late.address == creator.address
     sso_stack.eth.send_transaction(sso_stack.funder, to=creator.address, value=ETHER)
-    creator.execute([])  # the other object creates it; ``late`` still assumes "not deployed"
+    creator.send_calls([])  # the other object creates it; ``late`` still assumes "not deployed"
     # A third object cannot be made now: the factory will not create the account twice, so the EntryPoint
     # cannot predict its address (it answers 0x0, which is not taken for an address).
     with pytest.raises(FactoryCallFailed, match="may already exist"):
         _counterfactual(sso_stack, clients, passkey, CountingProvider(passkey), salt)
 
     clients.log.clear()
-    receipt = late.execute([(_recipient("late-object"), 3, b"")])
+    receipt = late.send_calls([(_recipient("late-object"), 3, b"")])
     # initCode for an existing account is refused at estimation; the state is read and the op rebuilt.
     assert until_send(clients.log) == [ESTIMATE, NODE_STATE, ESTIMATE, SEND]
     assert provider.calls == 1
@@ -258,7 +259,7 @@ def test_a_lost_send_answer_makes_the_next_operation_read_the_chain(
     try:
         account, provider = _funded(sso_stack, clients, bundler=losing)
         with pytest.raises(UserOperationOutcomeUnknown) as caught:
-            account.execute([(_recipient("lost-answer"), 5, b"")])
+            account.send_calls([(_recipient("lost-answer"), 5, b"")])
         lost = caught.value
         assert lost.user_operation is not None
         assert lost.user_op_hash is not None
@@ -269,7 +270,7 @@ def test_a_lost_send_answer_makes_the_next_operation_read_the_chain(
         assert account.is_deployed()
 
         clients.log.clear()
-        after = account.execute([(_recipient("after-lost-answer"), 6, b"")])
+        after = account.send_calls([(_recipient("after-lost-answer"), 6, b"")])
         # Nothing is assumed after a lost answer: the state is read, then the op built on it (nonce 1, no
         # initCode) goes through with one new signature.
         assert until_send(clients.log)[0] == NODE_STATE
@@ -296,7 +297,7 @@ async def test_async_account_counts_its_state_and_resyncs(sso_stack: LocalErc433
             clock=clock,
         ) as bundler,
     ):
-        account = await AsyncMsaPasskeyAccount.counterfactual(
+        account = await AsyncErc4337Account.counterfactual(
             deployment=sso_stack.deployment,
             eth=eth,
             bundler=bundler,
@@ -308,23 +309,23 @@ async def test_async_account_counts_its_state_and_resyncs(sso_stack: LocalErc433
         recipient = _recipient("async-steady")
 
         log.clear()
-        assert (await account.execute([(recipient, 1, b"")])).nonce == 0
+        assert (await account.send_calls([(recipient, 1, b"")])).nonce == 0
         assert until_send(log) == [PRICE, ESTIMATE, SEND]
         log.clear()
-        assert (await account.execute([(recipient, 2, b"")])).nonce == 1
+        assert (await account.send_calls([(recipient, 2, b"")])).nonce == 1
         assert until_send(log) == [ESTIMATE, SEND]
 
-        other = MsaPasskeyAccount.at(
+        other = Erc4337Account.at(
             account.address,
             deployment=sso_stack.deployment,
             eth=sso_stack.eth,
             bundler=sso_stack.bundler,
             credential=passkey,
         )
-        other.execute([(recipient, 3, b"")])
+        other.send_calls([(recipient, 3, b"")])
         signed_before = provider.calls
         log.clear()
-        receipt = await account.execute([(recipient, 4, b"")])
+        receipt = await account.send_calls([(recipient, 4, b"")])
         assert until_send(log) == [ESTIMATE, NODE_STATE, ESTIMATE, SEND]
         assert provider.calls == signed_before + 1
         assert receipt.nonce == 3

@@ -16,6 +16,7 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
+from sso_signer.accounts import EraAccount, EraNetwork
 from sso_signer.exceptions import AfterSendError, SsoSignerError
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import (
@@ -33,7 +34,7 @@ from sso_signer.rpc import (
     answer,
     drive,
 )
-from sso_signer.sso import send_era_transaction
+from sso_signer.webauthn import HeadlessPasskey
 from sso_signer.zksync import AsyncZkSyncClient, Eip712Transaction, ZkSyncClient
 from tests.rpc.contracts import error_string, initcode_for, reverting_runtime
 from tests.rpc.fault_server import (
@@ -189,12 +190,14 @@ async def test_era_send_then_spoiled_receipt_names_the_sent_transaction(kind: st
 def test_era_account_send_then_spoiled_receipt_names_the_sent_transaction() -> None:
     transaction = _era_transaction()
     answers = {"eth_sendRawTransaction": "0x" + ERA_HASH.hex()}
+    network = EraNetwork(name="t", chain_id=transaction.chain_id, passkey_validator="0x" + "11" * 20)
+    passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost")
     with (
         fault_server(None, {"eth_getTransactionReceipt": wrong_shape}, answers=answers) as server,
         ZkSyncClient(server.url) as zk,
         pytest.raises(SendOutcomeUnknown) as caught,
     ):
-        send_era_transaction(zk, transaction, timeout=5)
+        EraAccount(zk, network, transaction.from_address, passkey).send_transaction(transaction, timeout=5)
     assert caught.value.tx_hash == ERA_HASH
     assert caught.value.raw_transaction == transaction.serialize()
 

@@ -157,6 +157,6 @@ def test_a_real_revert_inside_a_user_operation_is_named(passkey_account: Any, ss
         "removeValidationKey", b"\x06" * 32, "https://example.org"
     )
     with pytest.raises(BundlerError) as caught:
-        passkey_account.execute([(validator, 0, data)])
+        passkey_account.send_calls([(validator, 0, data)])
     assert "KeyNotFound(" in str(caught.value)
     assert '"https://example.org"' in str(caught.value)

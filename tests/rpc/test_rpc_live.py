@@ -50,7 +50,7 @@ def test_send_value_moves_exactly_value_plus_fee(anvil: AnvilNode) -> None:
     sender, recipient = anvil.accounts[1], Account.create().address
     before = eth.get_balance(sender.address)
     receipt = eth.send_transaction(sender, recipient, value=12345)
-    assert receipt.succeeded
+    assert receipt.success
     assert receipt.to == recipient
     assert receipt.from_address == sender.address
     assert eth.get_balance(recipient) == 12345
@@ -144,7 +144,7 @@ def test_resending_same_bytes_is_reported_sent(anvil: AnvilNode) -> None:
     ).raw_transaction
     first = eth.send_raw_transaction(raw)
     assert first == keccak(raw)
-    assert eth.wait_for_receipt(first).succeeded
+    assert eth.wait_for_receipt(first).success
     # Mined already: the node rejects the repeat (nonce too low), and the look-up finds these very bytes on
     # chain: the transaction is in the node, so the truthful status is SENT (nothing new was added).
     again = eth.try_send_raw_transaction(raw)
@@ -179,7 +179,7 @@ async def test_async_client_full_flow(anvil: AnvilNode) -> None:
         sender = anvil.accounts[4]
         recipient = Account.create().address
         receipt = await eth.send_transaction(sender, recipient, value=7)
-        assert receipt.succeeded
+        assert receipt.success
         assert await eth.get_balance(recipient) == 7
         address, deployed = await eth.deploy_contract(sender, initcode_for(reverting_runtime(panic(0x01))))
         assert deployed.contract_address == address
@@ -253,7 +253,7 @@ def test_lost_answer_to_a_delivered_send_is_found_sent(anvil: AnvilNode) -> None
     assert outcome.status is SendStatus.SENT
     assert outcome.tx_hash == keccak(raw)
     receipt = anvil.eth.wait_for_receipt(keccak(raw))
-    assert receipt.succeeded
+    assert receipt.success
 
 
 async def test_async_lost_answer_to_a_delivered_send_is_found_sent(anvil: AnvilNode) -> None:
@@ -264,7 +264,7 @@ async def test_async_lost_answer_to_a_delivered_send_is_found_sent(anvil: AnvilN
         tx_hash = await eth.send_raw_transaction(raw)
         assert transport.dropped
         assert tx_hash == keccak(raw)
-        assert (await eth.wait_for_receipt(tx_hash)).succeeded
+        assert (await eth.wait_for_receipt(tx_hash)).success
 
 
 def test_logs_in_receipt_and_get_logs(anvil: AnvilNode, deploy: Callable[[bytes], str]) -> None:
@@ -314,7 +314,7 @@ def test_send_transaction_fills_in_one_batched_round_trip(anvil: AnvilNode) -> N
     recorder = _Recorder()
     with EthClient(anvil.url, transport=recorder) as eth:
         receipt = eth.send_transaction(anvil.accounts[7], Account.create().address, value=1)
-    assert receipt.succeeded
+    assert receipt.success
     first, second = recorder.bodies[0], recorder.bodies[1]
     assert isinstance(first, list)
     assert [c["method"] for c in first] == [

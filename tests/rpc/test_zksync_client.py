@@ -102,7 +102,7 @@ def test_zksync_client_on_plain_anvil(plain_anvil: AnvilNode) -> None:
         # Every eth_ method works ...
         recipient = Account.create().address
         receipt = client.send_transaction(plain_anvil.accounts[5], recipient, value=3)
-        assert receipt.succeeded
+        assert receipt.success
         assert client.get_balance(recipient) == 3
         # ... and zks_ methods surface the node's own refusal, typed, with its code.
         with pytest.raises(RpcError) as info:

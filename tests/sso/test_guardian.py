@@ -11,6 +11,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import abi_type
+from sso_signer.accounts import MsaDeployment
 from sso_signer.exceptions import SsoSignerError
 from sso_signer.sso import (
     GUARDIAN_ERROR_SELECTORS,
@@ -23,7 +24,6 @@ from sso_signer.sso import (
     GuardianExecutorError,
     GuardianStatus,
     MalformedAddress,
-    MsaDeployment,
     RecoveryRequest,
     RecoveryType,
     SsoEncodingError,

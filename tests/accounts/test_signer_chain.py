@@ -18,13 +18,11 @@ from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._codec import b64url_decode
+from sso_signer.accounts import AssertionRequest, EraAccount, EraNetwork, JsonAssertionProvider
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient
 from sso_signer.sso import (
-    AssertionRequest,
-    EraPasskeyAccount,
     FatSignature,
-    JsonAssertionProvider,
     UserFlagsMissing,
     decode_era_custom_signature,
     personal_sign_hash,
@@ -102,16 +100,18 @@ def _tx(account: str, nonce: int) -> Eip712Transaction:
     )
 
 
+def _era(address: str, credential: Any, validator: str, **options: Any) -> EraAccount:
+    # Signing asks only the passkey: the chain is reached by the test's own eth_call, not by the account.
+    network = EraNetwork(name="local", chain_id=300, passkey_validator=validator)
+    return EraAccount(EthClient("http://127.0.0.1:9"), network, address, credential, **options)
+
+
 def test_signed_transactions_are_accepted(chain: _Chain, owner: tuple[LocalAccount, HeadlessPasskey]) -> None:
     account, passkey = owner
-    signer = EraPasskeyAccount(
-        address=account.address, credential=passkey, validator=chain.validator, chain_id=300
-    )
+    signer = _era(account.address, passkey, chain.validator)
     for nonce in range(8):  # ~half the raw signatures are high-s: the normalised ones must pass on-chain
         tx = _tx(account.address, nonce)
-        custom = decode_era_custom_signature(
-            Eip712Transaction.parse(signer.sign_transaction(tx)).custom_signature
-        )
+        custom = decode_era_custom_signature(signer.sign_transaction(tx).custom_signature)
         assert custom.validator == chain.validator
         assert chain.validate(account.address, tx.signed_hash(), custom.fat_signature)
         # The same signature is worthless for another hash and for another account.
@@ -123,12 +123,12 @@ def test_signed_transactions_are_accepted(chain: _Chain, owner: tuple[LocalAccou
 
 def test_erc1271_digests_are_accepted(chain: _Chain, owner: tuple[LocalAccount, HeadlessPasskey]) -> None:
     account, passkey = owner
-    signer = EraPasskeyAccount(
-        address=account.address, credential=passkey, validator=chain.validator, chain_id=300
-    )
+    signer = _era(account.address, passkey, chain.validator)
     blob = signer.sign_message("log in to example.com")
     fat = decode_era_custom_signature(blob).fat_signature
-    assert chain.validate(account.address, personal_sign_hash("log in to example.com", signer.domain), fat)
+    assert chain.validate(
+        account.address, personal_sign_hash("log in to example.com", signer.signer.domain), fat
+    )
     typed: dict[str, Any] = {
         "domain": {"name": "App", "version": "1", "chainId": 300},
         "types": {"Order": [{"name": "id", "type": "uint256"}]},
@@ -137,7 +137,7 @@ def test_erc1271_digests_are_accepted(chain: _Chain, owner: tuple[LocalAccount, 
     }
     wrapped = signer.sign_typed_data(typed)
     inner = decode_era_custom_signature(wrapped[: len(blob)]).fat_signature
-    assert chain.validate(account.address, typed_data_sign_hash(typed, signer.domain), inner)
+    assert chain.validate(account.address, typed_data_sign_hash(typed, signer.signer.domain), inner)
 
 
 def test_browser_round_trip_output_is_accepted(
@@ -150,17 +150,14 @@ def test_browser_round_trip_output_is_accepted(
 
         return json.dumps(passkey.sign(b64url_decode(options["challenge"])).to_json())
 
-    signer = EraPasskeyAccount(
-        address=account.address,
-        credential=passkey.credential,
-        validator=chain.validator,
-        chain_id=300,
+    signer = _era(
+        account.address,
+        passkey.credential,
+        chain.validator,
         provider=JsonAssertionProvider(browser),
     )
     tx = _tx(account.address, 1000)
-    custom = decode_era_custom_signature(
-        Eip712Transaction.parse(signer.sign_transaction(tx)).custom_signature
-    )
+    custom = decode_era_custom_signature(signer.sign_transaction(tx).custom_signature)
     assert chain.validate(account.address, tx.signed_hash(), custom.fat_signature)
 
 
@@ -173,16 +170,15 @@ def test_preflight_and_chain_agree_on_a_uv_less_assertion(
         def get_assertion(self, request: AssertionRequest) -> Assertion:
             return passkey.sign(request.challenge, user_verified=False)
 
-    signer = EraPasskeyAccount(
-        address=account.address,
-        credential=passkey.credential,
-        validator=chain.validator,
-        chain_id=300,
+    signer = _era(
+        account.address,
+        passkey.credential,
+        chain.validator,
         provider=NoUv(),
         run_preflight=False,
     )
     tx = _tx(account.address, 2000)
-    fat = decode_era_custom_signature(Eip712Transaction.parse(signer.sign_transaction(tx)).custom_signature)
+    fat = decode_era_custom_signature(signer.sign_transaction(tx).custom_signature)
     assert not chain.validate(account.address, tx.signed_hash(), fat.fat_signature)
     with pytest.raises(UserFlagsMissing) as info:
         preflight_era(tx.signed_hash(), fat, passkey.credential)

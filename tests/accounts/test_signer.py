@@ -1,4 +1,5 @@
-"""The passkey account signer: both generations, every assertion provider kind, and its refusals."""
+"""The passkey signer and the accounts' signing steps: both generations, every assertion provider kind, sync
+and async, and the refusals. Signing asks only the passkey: no request reaches the (unused) node URL."""
 
 from __future__ import annotations
 
@@ -10,18 +11,24 @@ from typing import Any
 import pytest
 
 from sso_signer._codec import b64url_decode, b64url_encode
-from sso_signer.sso import (
-    AccountMismatch,
-    AssertionProviderError,
+from sso_signer.accounts import (
     AssertionRequest,
+    AsyncEraAccount,
     AsyncJsonAssertionProvider,
-    CredentialMismatch,
-    EraPasskeyAccount,
-    Erc4337PasskeyAccount,
-    FatSignature,
+    EraAccount,
+    EraNetwork,
+    Erc4337Account,
+    HeadlessAssertionProvider,
     JsonAssertionProvider,
     PasskeyAccount,
     PasskeySigner,
+)
+from sso_signer.rpc import AsyncEthClient, EthClient, drive
+from sso_signer.sso import (
+    AccountMismatch,
+    AssertionProviderError,
+    CredentialMismatch,
+    FatSignature,
     SsoSignerConfigError,
     UserFlagsMissing,
     decode_era_custom_signature,
@@ -46,6 +53,28 @@ MAIL: dict[str, Any] = {
 }
 
 
+UNUSED = "http://127.0.0.1:9"  # nothing listens: a request reaching it would fail the test
+NETWORK = EraNetwork(name="test", chain_id=CHAIN, passkey_validator=VALIDATOR)
+
+
+def _era(credential: Any, provider: Any = None, **options: Any) -> EraAccount:
+    return EraAccount(EthClient(UNUSED), NETWORK, ACCOUNT, credential, provider=provider, **options)
+
+
+def _async_era(credential: Any, provider: Any = None) -> AsyncEraAccount:
+    return AsyncEraAccount(AsyncEthClient(UNUSED), NETWORK, ACCOUNT, credential, provider=provider)
+
+
+def _signer(passkey: HeadlessPasskey, generation: Any = "erc4337", chain_id: int = 31337) -> PasskeySigner:
+    return PasskeySigner(
+        generation=generation, address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=chain_id
+    )
+
+
+def _run(flow: Any, passkey: HeadlessPasskey) -> Any:
+    return drive(flow, HeadlessAssertionProvider(passkey).get_assertion)
+
+
 @pytest.fixture(scope="module")
 def passkey() -> HeadlessPasskey:
     return HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
@@ -67,11 +96,11 @@ def _tx(**changes: Any) -> Eip712Transaction:
 
 
 def test_era_sign_transaction_is_a_sendable_0x71(passkey: HeadlessPasskey) -> None:
-    account = PasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
-    assert isinstance(account, PasskeySigner)
-    assert account.address == ACCOUNT
+    account = _era(passkey)
+    assert isinstance(account, PasskeyAccount)
+    assert (account.address, account.chain_id) == (ACCOUNT, CHAIN)
     tx = _tx()
-    raw = account.sign_transaction(tx)
+    raw = account.sign_transaction(tx).serialize()
     assert raw[0] == 0x71
     parsed = Eip712Transaction.parse(raw)
     assert parsed.replace(custom_signature=b"") == tx
@@ -84,14 +113,16 @@ def test_era_sign_transaction_is_a_sendable_0x71(passkey: HeadlessPasskey) -> No
 
 
 def test_era_message_and_typed_data_use_erc7739(passkey: HeadlessPasskey) -> None:
-    account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
+    account = _era(passkey)
+    domain = account.signer.domain
+    assert domain.name == "SSO1271"
     blob = account.sign_message("hello")
     fat = decode_era_custom_signature(blob).fat_signature
-    preflight_era(personal_sign_hash("hello", account.domain), fat, passkey.credential)
+    preflight_era(personal_sign_hash("hello", domain), fat, passkey.credential)
     typed = account.sign_typed_data(MAIL)
     inner = typed[: len(blob)]
     fat2 = decode_era_custom_signature(inner).fat_signature
-    preflight_era(typed_data_sign_hash(MAIL, account.domain), fat2, passkey.credential)
+    preflight_era(typed_data_sign_hash(MAIL, domain), fat2, passkey.credential)
     assert typed == wrap_typed_data_signature(inner, MAIL)
     raw_hash = hashlib.sha256(b"x").digest()
     preflight_era(
@@ -102,21 +133,23 @@ def test_era_message_and_typed_data_use_erc7739(passkey: HeadlessPasskey) -> Non
 def test_erc4337_user_operation_and_messages(passkey: HeadlessPasskey) -> None:
     from sso_signer.erc4337 import ENTRY_POINT_V08, UserOperation, user_operation_hash
 
-    account = Erc4337PasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=31337)
+    account = _signer(passkey)
     op = UserOperation(sender=ACCOUNT, nonce=3, call_data=b"\x12\x34")
-    sig = account.sign_user_operation(op)
+    sig = _run(account.sign_user_operation(op), passkey)
     validator, fat = decode_erc4337_passkey_signature(sig)
     assert validator == VALIDATOR
     digest = user_operation_hash(op, entry_point=ENTRY_POINT_V08, chain_id=31337)
     preflight_erc4337(digest, fat, passkey.credential)
-    message_sig = account.sign_message(b"\x00\x01")
+    message_sig = _run(account.sign_message(b"\x00\x01"), passkey)
     assert message_sig[:20] == bytes.fromhex(VALIDATOR[2:])
     preflight_erc4337(personal_sign_hash(b"\x00\x01", account.domain), message_sig[20:], passkey.credential)
     assert account.domain.name == "zksync-sso-1271"
     with pytest.raises(AccountMismatch):
-        account.sign_user_operation(op.replace(sender="0x" + "99" * 20))
-    with pytest.raises(AccountMismatch):
-        account.sign_user_operation(op, chain_id=1)
+        _run(account.sign_user_operation(op.replace(sender="0x" + "99" * 20)), passkey)
+    with pytest.raises(AccountMismatch, match="era signer cannot sign a erc4337"):
+        _run(_signer(passkey, "era").sign_user_operation(op), passkey)
+    with pytest.raises(AccountMismatch, match="erc4337 signer cannot sign a era"):
+        _run(account.sign_transaction(_tx(chain_id=31337)), passkey)
 
 
 def test_browser_round_trip_provider(passkey: HeadlessPasskey) -> None:
@@ -127,15 +160,9 @@ def test_browser_round_trip_provider(passkey: HeadlessPasskey) -> None:
         seen.append(options)
         return passkey.sign(b64url_decode(options["challenge"])).to_json()
 
-    account = EraPasskeyAccount(
-        address=ACCOUNT,
-        credential=passkey.credential,
-        validator=VALIDATOR,
-        chain_id=CHAIN,
-        provider=JsonAssertionProvider(browser),
-    )
+    account = _era(passkey.credential, JsonAssertionProvider(browser))
     tx = _tx(nonce=9)
-    raw = account.sign_transaction(tx)
+    raw = account.sign_transaction(tx).serialize()
     (options,) = seen
     assert options["userVerification"] == "required"
     assert options["rpId"] == "localhost"
@@ -158,33 +185,30 @@ async def test_async_provider_waits_for_a_user(passkey: HeadlessPasskey) -> None
         options = await outbox.get()
         await inbox.put(json.dumps(passkey.sign(b64url_decode(options["challenge"])).to_json()))
 
-    account = EraPasskeyAccount(
-        address=ACCOUNT,
-        credential=passkey.credential,
-        validator=VALIDATOR,
-        chain_id=CHAIN,
-        provider=AsyncJsonAssertionProvider(deliver),
-    )
+    provider = AsyncJsonAssertionProvider(deliver)
+    account = _async_era(passkey.credential, provider)
     tx = _tx(nonce=11)
-    raw, _ = await asyncio.gather(account.asign_transaction(tx), user())
-    fat = decode_era_custom_signature(Eip712Transaction.parse(raw).custom_signature).fat_signature
+    signed, _ = await asyncio.gather(account.sign_transaction(tx), user())
+    fat = decode_era_custom_signature(signed.custom_signature).fat_signature
     preflight_era(tx.signed_hash(), fat, passkey.credential)
-    with pytest.raises(SsoSignerConfigError):
-        account.sign_transaction(tx)  # an async-only provider cannot serve the sync API
+    with pytest.raises(SsoSignerConfigError, match="async-only"):
+        _era(passkey.credential, provider).sign_transaction(tx)  # the sync class cannot await it
 
 
 async def test_async_api_with_headless_passkey(passkey: HeadlessPasskey) -> None:
-    account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
-    blob = await account.asign_message("hi")
+    account = _async_era(passkey)
+    blob = await account.sign_message("hi")
     preflight_era(
-        personal_sign_hash("hi", account.domain), decode_era_custom_signature(blob).fat_signature, passkey
+        personal_sign_hash("hi", account.signer.domain),
+        decode_era_custom_signature(blob).fat_signature,
+        passkey,
     )
-    typed = await account.asign_typed_data(MAIL)
+    typed = await account.sign_typed_data(MAIL)
     assert typed.endswith(wrap_typed_data_signature(b"", MAIL))
 
 
 def test_wrong_sender_or_chain_is_refused(passkey: HeadlessPasskey) -> None:
-    account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
+    account = _era(passkey)
     with pytest.raises(AccountMismatch):
         account.sign_transaction(_tx(from_address="0x" + "33" * 20))
     with pytest.raises(AccountMismatch):
@@ -198,21 +222,13 @@ def test_assertion_for_another_credential_is_refused(passkey: HeadlessPasskey) -
         def get_assertion(self, request: AssertionRequest) -> Assertion:
             return other.sign(request.challenge)
 
-    account = EraPasskeyAccount(
-        address=ACCOUNT, credential=passkey.credential, validator=VALIDATOR, chain_id=CHAIN, provider=Other()
-    )
+    account = _era(passkey.credential, Other())
     with pytest.raises(CredentialMismatch):
         account.sign_message("x")
 
 
 def test_provider_returning_garbage_is_refused(passkey: HeadlessPasskey) -> None:
-    account = EraPasskeyAccount(
-        address=ACCOUNT,
-        credential=passkey.credential,
-        validator=VALIDATOR,
-        chain_id=CHAIN,
-        provider=JsonAssertionProvider(lambda options: 42),
-    )
+    account = _era(passkey.credential, JsonAssertionProvider(lambda options: 42))
     with pytest.raises(AssertionProviderError):
         account.sign_message("x")
 
@@ -222,32 +238,25 @@ def test_preflight_stops_an_unverified_assertion_before_it_is_sent(passkey: Head
         def get_assertion(self, request: AssertionRequest) -> Assertion:
             return passkey.sign(request.challenge, user_verified=False)
 
-    strict = EraPasskeyAccount(
-        address=ACCOUNT, credential=passkey.credential, validator=VALIDATOR, chain_id=CHAIN, provider=NoUv()
-    )
+    strict = _era(passkey.credential, NoUv())
     with pytest.raises(UserFlagsMissing) as info:
         strict.sign_transaction(_tx())
     assert info.value.outcome == "return false"
-    lax = EraPasskeyAccount(
-        address=ACCOUNT,
-        credential=passkey.credential,
-        validator=VALIDATOR,
-        chain_id=CHAIN,
-        provider=NoUv(),
-        run_preflight=False,
-    )
-    fat = decode_era_custom_signature(Eip712Transaction.parse(lax.sign_transaction(_tx())).custom_signature)
+    lax = _era(passkey.credential, NoUv(), run_preflight=False)
+    fat = decode_era_custom_signature(lax.sign_transaction(_tx()).custom_signature)
     assert isinstance(fat.fat_signature, FatSignature)
     assert fat.fat_signature.authenticator_data[32] & 0x04 == 0
 
 
 def test_bad_configuration_is_refused(passkey: HeadlessPasskey) -> None:
+    with pytest.raises(SsoSignerConfigError, match="provider"):
+        _era(passkey.credential)  # a bare credential cannot sign and no provider was given
     with pytest.raises(SsoSignerConfigError):
-        EraPasskeyAccount(address=ACCOUNT, credential=passkey.credential, validator=VALIDATOR, chain_id=CHAIN)
-    with pytest.raises(SsoSignerConfigError):
-        EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=0)
-    account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
-    assert "PRIVATE" not in repr(account).upper()
+        _signer(passkey, chain_id=0)
+    with pytest.raises(SsoSignerConfigError, match="generation"):
+        _signer(passkey, generation="legacy")
+    account = _era(passkey)
+    assert "PRIVATE" not in (repr(account) + repr(account.signer)).upper()
 
 
 async def test_sync_provider_serves_the_async_api_in_a_thread(passkey: HeadlessPasskey) -> None:
@@ -259,37 +268,54 @@ async def test_sync_provider_serves_the_async_api_in_a_thread(passkey: HeadlessP
         threads.append(threading.current_thread().name)
         return passkey.sign(b64url_decode(options["challenge"])).to_json()
 
-    account = EraPasskeyAccount(
-        address=ACCOUNT,
-        credential=passkey.credential,
-        validator=VALIDATOR,
-        chain_id=CHAIN,
-        provider=JsonAssertionProvider(browser),
-    )
+    account = _async_era(passkey.credential, JsonAssertionProvider(browser))
     tx = _tx(nonce=12)
-    raw = await account.asign_transaction(tx)
+    signed = await account.sign_transaction(tx)
     assert threads
     assert threads[0] != threading.main_thread().name  # the event loop was not blocked
-    fat = decode_era_custom_signature(Eip712Transaction.parse(raw).custom_signature).fat_signature
+    fat = decode_era_custom_signature(signed.custom_signature).fat_signature
     preflight_era(tx.signed_hash(), fat, passkey.credential)
 
 
-async def test_erc4337_async_user_operation(passkey: HeadlessPasskey) -> None:
+def test_erc4337_user_operation_for_another_entry_point(passkey: HeadlessPasskey) -> None:
     from sso_signer.erc4337 import UserOperation, user_operation_hash
 
     entry_point = "0x" + "44" * 20  # a non-default EntryPoint changes the hash that is signed
-    account = Erc4337PasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=31337)
+    account = _signer(passkey)
     op = UserOperation(sender=ACCOUNT, nonce=(7 << 64) | 1, call_data=b"\xe9\xae\x5c\x53")
     validator, fat = decode_erc4337_passkey_signature(
-        await account.asign_user_operation(op, entry_point=entry_point)
+        _run(account.sign_user_operation(op, entry_point=entry_point), passkey)
     )
     assert validator == VALIDATOR
     digest = user_operation_hash(op, entry_point=entry_point, chain_id=31337)
     assert preflight_erc4337(digest, fat, passkey.credential).public_key == passkey.public_key
-    typed = await account.asign_typed_data(MAIL)
+    typed = _run(account.sign_typed_data(MAIL), passkey)
     assert typed[:20] == bytes.fromhex(VALIDATOR[2:])
     preflight_erc4337(
         typed_data_sign_hash(MAIL, account.domain),
         typed[20 : -len(wrap_typed_data_signature(b"", MAIL))],
         passkey,
     )
+
+
+def test_the_signer_does_no_io_its_one_step_is_the_assertion_request(passkey: HeadlessPasskey) -> None:
+    flow = _signer(passkey, "era", CHAIN).sign_message("hi")
+    request = next(flow)
+    assert isinstance(request, AssertionRequest)
+    assert (request.purpose, request.rp_id, request.credential_id) == (
+        "message",
+        "localhost",
+        passkey.credential_id,
+    )
+    with pytest.raises(StopIteration) as done:
+        flow.send(passkey.sign(request.challenge))
+    assert decode_era_custom_signature(done.value.value).validator == VALIDATOR
+
+
+def test_both_generations_implement_the_one_interface() -> None:
+    members = {name for name in dir(PasskeyAccount) if not name.startswith("_") and name not in dir(object)}
+    assert {"send", "send_calls", "get_balance", "list_passkeys", "unsafe_sign_hash"} <= members
+    for cls in (EraAccount, AsyncEraAccount, Erc4337Account):
+        assert members <= set(dir(cls)), cls
+    # One docstring per method, shared by the sync and async classes.
+    assert EraAccount.send.__doc__ == AsyncEraAccount.send.__doc__
