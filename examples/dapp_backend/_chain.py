@@ -29,7 +29,7 @@ from eth_utils.address import to_checksum_address
 from examples.dapp_backend._backend import PreparedCall
 from examples.dapp_backend._errors import ValidatorRejected
 from sso_signer import hex_decode, hex_encode
-from sso_signer.accounts._era import verify_era_transaction_onchain
+from sso_signer.accounts import EraAccount, EraNetwork
 from sso_signer.rpc import EthClient
 from sso_signer.sso import FatSignature, era_custom_signature, preflight_era, validator_init_data
 from sso_signer.webauthn import Assertion, PasskeyCredential
@@ -151,7 +151,9 @@ class EraAnvilGateway:
         custom = era_custom_signature(fat.encode(), self.validator)
         signed = tx.replace(custom_signature=custom)
         # What the account itself asks during validation: validateTransaction(signedHash, tx), as msg.sender.
-        verdict = verify_era_transaction_onchain(self.eth, signed)
+        network = EraNetwork(name="local", chain_id=tx.chain_id, passkey_validator=self.validator)
+        # A read-only account (the browser signed already): it asks the validator, it does not sign.
+        verdict = EraAccount(self.eth, network, prepared.account, credential).verify_onchain(signed)
         if not verdict.valid:
             raise ValidatorRejected(
                 f"WebAuthValidator.validateTransaction refused the approval ({verdict.rule})"

@@ -25,7 +25,7 @@ from eth_utils.crypto import keccak
 from examples.dapp_backend._backend import PreparedCall
 from examples.dapp_backend._errors import UserOperationFailed
 from sso_signer import hex_encode
-from sso_signer.accounts import AssertionRequest, Erc4337Account, MsaDeployment, deploy_msa_contracts
+from sso_signer.accounts import Erc4337Account, MsaDeployment, deploy_msa_contracts
 from sso_signer.erc4337 import (
     BundlerClient,
     EntryPoint,
@@ -35,7 +35,6 @@ from sso_signer.erc4337 import (
 )
 from sso_signer.rpc import EthClient
 from sso_signer.sso import (
-    AssertionProviderError,
     FatSignature,
     deploy_account_calldata,
     erc4337_passkey_signature,
@@ -63,15 +62,6 @@ _CALL_GAS = 300_000
 _VERIFICATION_GAS = 1_000_000
 _PRE_VERIFICATION_GAS = 100_000
 _ACCOUNT_FUNDING = 10**18
-
-
-class _BrowserSigns:
-    """The assertion provider of an account object used only to build operations: the browser signs them."""
-
-    def get_assertion(self, request: AssertionRequest) -> Assertion:
-        raise AssertionProviderError(
-            "in this backend the passkey signs in the browser, not through a provider"
-        )
 
 
 class Erc4337AnvilGateway:
@@ -161,7 +151,6 @@ class Erc4337AnvilGateway:
                 eth=self.eth,
                 bundler=self.bundler,
                 credential=self._first_key[account],
-                provider=_BrowserSigns(),
             )
             op = msa.build_user_operation([(target, value, data)])
         else:

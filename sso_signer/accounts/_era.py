@@ -702,7 +702,7 @@ class _EraMethods:
     client: Any
     network: EraNetwork
     signer: PasskeySigner
-    provider: AnyProvider
+    provider: AnyProvider | None
 
     def _setup(
         self,

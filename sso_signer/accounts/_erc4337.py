@@ -176,7 +176,7 @@ class _Erc4337Methods:
     bundler: Any
     deployment: MsaDeployment
     signer: PasskeySigner
-    provider: AnyProvider
+    provider: AnyProvider | None
     factory_data: bytes | None
 
     def _setup(

@@ -194,27 +194,39 @@ class AsyncJsonAssertionProvider:
 AnyProvider = AssertionProvider | AsyncAssertionProvider
 
 
-def assertion_provider(credential: object, provider: object | None) -> AnyProvider:
-    """The provider an account asks: ``provider``, or the credential itself when it can sign (a
-    ``HeadlessPasskey``); anything with ``sign()`` is wrapped in a :class:`HeadlessAssertionProvider`.
+def assertion_provider(credential: object, provider: object | None) -> AnyProvider | None:
+    """The provider an account asks: ``provider``, else the credential itself when it can sign (anything
+    with ``sign()``, such as a ``HeadlessPasskey``, is wrapped in a :class:`HeadlessAssertionProvider`), else
+    ``None``: the account can read and verify, and refuses to sign.
 
     Raises:
-        SsoSignerConfigError: If it is neither a sync nor an async assertion provider.
+        SsoSignerConfigError: If ``provider`` is given but is neither a sync nor an async assertion provider.
     """
     chosen = credential if provider is None else provider
     if hasattr(chosen, "sign") and not isinstance(chosen, AssertionProvider | AsyncAssertionProvider):
         chosen = HeadlessAssertionProvider(chosen)
-    if not isinstance(chosen, AssertionProvider | AsyncAssertionProvider):
-        raise SsoSignerConfigError("provider must implement get_assertion() or aget_assertion()")
-    return chosen
+    if isinstance(chosen, AssertionProvider | AsyncAssertionProvider):
+        return chosen
+    if provider is None:
+        return None
+    raise SsoSignerConfigError("provider must implement get_assertion() or aget_assertion()")
 
 
-def ask(provider: AnyProvider, request: AssertionRequest) -> Assertion:
+def _require(provider: AnyProvider | None) -> AnyProvider:
+    if provider is None:
+        raise SsoSignerConfigError(
+            "this account has no assertion provider (its credential cannot sign): pass provider=..."
+        )
+    return provider
+
+
+def ask(provider: AnyProvider | None, request: AssertionRequest) -> Assertion:
     """Answer a signing step with blocking I/O (what a sync account's shell does).
 
     Raises:
-        SsoSignerConfigError: If the provider is async-only (use the account's ``Async`` class).
+        SsoSignerConfigError: If there is no provider, or it is async-only (use the ``Async`` account class).
     """
+    provider = _require(provider)
     if not isinstance(provider, AssertionProvider):
         raise SsoSignerConfigError(
             "this assertion provider is async-only: use the Async account class (AsyncEraAccount, "
@@ -223,8 +235,13 @@ def ask(provider: AnyProvider, request: AssertionRequest) -> Assertion:
     return provider.get_assertion(request)
 
 
-async def ask_async(provider: AnyProvider, request: AssertionRequest) -> Assertion:
-    """Answer a signing step with asyncio; a sync-only provider runs in a worker thread."""
+async def ask_async(provider: AnyProvider | None, request: AssertionRequest) -> Assertion:
+    """Answer a signing step with asyncio; a sync-only provider runs in a worker thread.
+
+    Raises:
+        SsoSignerConfigError: If there is no provider.
+    """
+    provider = _require(provider)
     if isinstance(provider, AsyncAssertionProvider):
         return await provider.aget_assertion(request)
     return await asyncio.to_thread(provider.get_assertion, request)

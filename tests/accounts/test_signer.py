@@ -249,8 +249,11 @@ def test_preflight_stops_an_unverified_assertion_before_it_is_sent(passkey: Head
 
 
 def test_bad_configuration_is_refused(passkey: HeadlessPasskey) -> None:
-    with pytest.raises(SsoSignerConfigError, match="provider"):
-        _era(passkey.credential)  # a bare credential cannot sign and no provider was given
+    with pytest.raises(SsoSignerConfigError, match="get_assertion"):
+        _era(passkey, provider=object())
+    read_only = _era(passkey.credential)  # a bare credential cannot sign: the account reads and verifies
+    with pytest.raises(SsoSignerConfigError, match="no assertion provider"):
+        read_only.sign_message("x")
     with pytest.raises(SsoSignerConfigError):
         _signer(passkey, chain_id=0)
     with pytest.raises(SsoSignerConfigError, match="generation"):
