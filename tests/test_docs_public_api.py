@@ -52,9 +52,9 @@ def test_examples_import_only_public_names() -> None:
 
 
 def test_the_checker_sees_a_private_import() -> None:
-    assert _private_imports("from sso_signer.sso._era_account import EraAccount\n")
+    assert _private_imports("from sso_signer.accounts._era import EraAccount\n")
     assert _private_imports("from sso_signer import _errors\n")
-    assert not _private_imports("from sso_signer.sso import EraAccount\n")
+    assert not _private_imports("from sso_signer.accounts import EraAccount\n")
 
 
 def test_the_top_level_public_names_resolve_lazily() -> None:

@@ -1025,6 +1025,32 @@ class EraAccount(_EraMethods, SyncShell):
         return answer(self.client.rpc, step)
 
     @classmethod
+    def create(
+        cls,
+        client: EthClient,
+        network: EraNetwork,
+        deployer: LocalAccount,
+        passkey: PasskeyCredentialLike,
+        *,
+        provider: AssertionProvider | AsyncAssertionProvider | None = None,
+        **options: Any,
+    ) -> tuple[EraAccount, Receipt]:
+        """Create an account owned by ``passkey`` through the network's AAFactory, sent by ``deployer``.
+
+        Args:
+            options: ``unique_id``, ``scheme``, ``k1_owners``, ``timeout`` (see :func:`create_era_account`).
+
+        Returns:
+            The account and the deployment receipt.
+
+        Raises:
+            MissingContractAddress, PasskeyAlreadyRegistered, AccountAlreadyExists, AccountAddressMismatch,
+            TransactionReverted, RpcError: See :func:`create_era_account`.
+        """
+        created = create_era_account(client, network, deployer, passkey, **options)
+        return cls(client, network, created.address, passkey, provider=provider), created.receipt
+
+    @classmethod
     def find(
         cls, client: EthClient, network: EraNetwork, passkey: PasskeyCredentialLike, *, provider: Any = None
     ) -> EraAccount | None:

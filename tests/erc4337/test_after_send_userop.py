@@ -122,7 +122,7 @@ async def test_execute_then_spoiled_receipt_names_the_sent_operation(
         try:
             account = await setup.account()
             with pytest.raises(UserOperationOutcomeUnknown) as caught:
-                await _call(account, "execute", [(_recipient(f"spoiled-{fault}"), 1, b"")], timeout=10)
+                await _call(account, "send_calls", [(_recipient(f"spoiled-{fault}"), 1, b"")], timeout=10)
         finally:
             await setup.close()
     _assert_known_to_the_bundler(sso_stack, server, caught.value)
