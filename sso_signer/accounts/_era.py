@@ -847,7 +847,9 @@ class _EraMethods:
         return (yield from _EraMethods.send_transaction.flow(self, signed, timeout=timeout))
 
     @flow_method
-    def send_calls(self, /, calls: Sequence[Call], *, timeout: float = 60.0) -> Generator[Any, Any, Receipt]:
+    def send_calls(
+        self, /, calls: Sequence[Call | tuple[str, int, bytes]], *, timeout: float = 60.0
+    ) -> Generator[Any, Any, Receipt]:
         """Run ``calls`` from the account in one transaction: one call is sent as is, several through the
         account's ``batchCall`` (each call must succeed; the values add up to the transaction's value).
 
