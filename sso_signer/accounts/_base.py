@@ -7,8 +7,8 @@ the same names and meanings; their ``Async`` twins implement it with coroutines.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, Protocol, runtime_checkable
+from collections.abc import Generator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -17,11 +17,15 @@ from eth_utils.crypto import keccak
 
 from sso_signer.erc4337 import AccountNotDeployed, Call
 from sso_signer.rpc import ExecutionReverted, Flow, RpcError, eth_flows
+from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._owner import PasskeyInitData
 from sso_signer.sso._signature import checksum_address
 from sso_signer.webauthn import P256PublicKey
 
-__all__ = ["PasskeyAccount", "Receipt", "is_valid_signature_flow", "list_passkeys_flow"]
+if TYPE_CHECKING:
+    from sso_signer.accounts._signer import PasskeySigner
+
+__all__ = ["AccountMethods", "PasskeyAccount", "Receipt", "is_valid_signature_flow", "list_passkeys_flow"]
 
 _IS_VALID_SIGNATURE: Final = keccak(b"isValidSignature(bytes32,bytes)")[:4]
 _ERC1271_MAGIC: Final = bytes.fromhex("1626ba7e")
@@ -190,3 +194,70 @@ def list_passkeys_flow(validator: str, account: str) -> Flow[list[PasskeyInitDat
         if xi or yi:
             found.append(PasskeyInitData(credential_id, xi, yi, origin))
     return found
+
+
+class AccountMethods:
+    """The methods both generations share, written once as flows: state reads, ERC-1271, the passkey list."""
+
+    signer: PasskeySigner
+
+    @property
+    def address(self) -> str:
+        """The account address (checksummed)."""
+        return self.signer.address
+
+    @property
+    def chain_id(self) -> int:
+        """The chain the account lives on."""
+        return self.signer.chain_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.address}, chain {self.chain_id})"
+
+    @flow_method
+    def is_deployed(self) -> Flow[bool]:
+        """Whether the account has code on chain (always asks the node)."""
+        return bool((yield from eth_flows.get_code(self.address)))
+
+    @flow_method
+    def get_balance(self) -> Flow[int]:
+        """The account's balance in wei."""
+        return (yield from eth_flows.get_balance(self.address))
+
+    @flow_method
+    def sign_message(self, message: bytes | str) -> Generator[Any, Any, bytes]:
+        """ERC-1271 signature of an EIP-191 message (ERC-7739 PersonalSign under the account's domain)."""
+        return (yield from self.signer.sign_message(message))
+
+    @flow_method
+    def sign_typed_data(self, typed_data: Mapping[str, Any]) -> Generator[Any, Any, bytes]:
+        """ERC-1271 signature of EIP-712 typed data (ERC-7739 TypedDataSign).
+
+        Raises:
+            InvalidTypedData: If the typed data is malformed.
+        """
+        return (yield from self.signer.sign_typed_data(typed_data))
+
+    @flow_method
+    def unsafe_sign_hash(self, message_hash: bytes) -> Generator[Any, Any, bytes]:
+        """The account-level signature of a raw 32-byte hash (no ERC-7739 binding: only for hashes the
+        validator itself receives, never for ERC-1271 messages a dapp chose)."""
+        return (yield from self.signer.unsafe_sign_hash(message_hash))
+
+    @flow_method
+    def is_valid_signature(self, message_hash: bytes, signature: bytes) -> Flow[bool]:
+        """Ask the account (``isValidSignature`` by ``eth_call``) whether ``signature`` fits ``message_hash``.
+
+        Raises:
+            AccountNotDeployed: If the account has no code.
+        """
+        return (yield from is_valid_signature_flow(self.address, message_hash, signature))
+
+    @flow_method
+    def list_passkeys(self) -> Flow[list[PasskeyInitData]]:
+        """The passkeys registered to the account on its validator, replayed from the validator's events.
+
+        Raises:
+            RpcError: If the node refuses the log query from the earliest block.
+        """
+        return (yield from list_passkeys_flow(self.signer.validator, self.address))

@@ -7,7 +7,7 @@ WebAuthValidator holds the passkey (``sso-era.md`` §1-2). Everything it does is
 Sending follows four rules:
 
 1. **One round trip to prepare.** Chain id, pending nonce, gas price, priority fee, balance and the node's gas
-   estimate come back in one JSON-RPC batch (:func:`prepare_era_transaction`).
+   estimate come back in one JSON-RPC batch (:meth:`EraAccount.prepare`).
 2. **Gas covers WebAuthn validation.** The node estimates with a 65-byte dummy signature, so the account
    takes its secp256k1 path and the passkey check never runs (zksync-sso issue #30). The estimate is raised
    by :func:`webauthn_validation_gas` (formula and measured figures on that function), never by a blind
@@ -25,7 +25,7 @@ on the exact ``Transaction`` struct the bootloader would hand it, through ``eth_
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._errors import InvalidInputError, RemoteError, StateError, VerificationError
-from sso_signer.accounts._base import is_valid_signature_flow, list_passkeys_flow
+from sso_signer.accounts._base import AccountMethods
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, era_remaining_access_flow
 from sso_signer.accounts._signer import (
@@ -67,7 +67,6 @@ from sso_signer.rpc import (
 from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.sso._errors import AccountMismatch
 from sso_signer.sso._owner import (
-    PasskeyInitData,
     PasskeyOwner,
     UniqueIdScheme,
     deploy_passkey_account_calldata,
@@ -280,7 +279,7 @@ def prepare_era_transaction_flow(
     paymaster: PaymasterParams | None = None,
     custom_signature_length: int = 736,
 ) -> Flow[EraSendPlan]:
-    """The I/O-free flow behind :func:`prepare_era_transaction` (drive it with ``EthClient.run`` or async)."""
+    """The I/O-free preparation behind :meth:`EraAccount.prepare` (``EthClient.run`` drives it too)."""
     account = checksum_address(account, field="account")
     to_checked = None if to is None else checksum_address(to, field="to")
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -696,7 +695,7 @@ def create_era_account(
     return EraAccountCreation(address, unique, deployer_address, receipt)
 
 
-class _EraMethods:
+class _EraMethods(AccountMethods):
     """The Era account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`)."""
 
     client: Any
@@ -724,31 +723,6 @@ class _EraMethods:
             run_preflight=run_preflight,
         )
         self.provider = assertion_provider(passkey, provider)
-
-    @property
-    def address(self) -> str:
-        """The account address (checksummed)."""
-        return self.signer.address
-
-    @property
-    def chain_id(self) -> int:
-        """The chain the account lives on."""
-        return self.signer.chain_id
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.address}, chain {self.chain_id})"
-
-    # -- state --------------------------------------------------------------------------------------------
-
-    @flow_method
-    def is_deployed(self) -> Flow[bool]:
-        """Whether the account has code on chain."""
-        return bool((yield from eth_flows.get_code(self.address)))
-
-    @flow_method
-    def get_balance(self) -> Flow[int]:
-        """The account's balance in wei."""
-        return (yield from eth_flows.get_balance(self.address))
 
     @flow_method
     def get_nonce(self) -> Flow[int]:
@@ -874,37 +848,6 @@ class _EraMethods:
         value = sum(call.value for call in checked)
         return (yield from _EraMethods.send.flow(self, self.address, value, data, timeout=timeout))
 
-    # -- signatures ---------------------------------------------------------------------------------------
-
-    @flow_method
-    def sign_message(self, message: bytes | str) -> Generator[Any, Any, bytes]:
-        """ERC-1271 signature of an EIP-191 message (ERC-7739 PersonalSign under ``SSO1271``)."""
-        return (yield from self.signer.sign_message(message))
-
-    @flow_method
-    def sign_typed_data(self, typed_data: Mapping[str, Any]) -> Generator[Any, Any, bytes]:
-        """ERC-1271 signature of EIP-712 typed data (ERC-7739 TypedDataSign).
-
-        Raises:
-            InvalidTypedData: If the typed data is malformed.
-        """
-        return (yield from self.signer.sign_typed_data(typed_data))
-
-    @flow_method
-    def unsafe_sign_hash(self, message_hash: bytes) -> Generator[Any, Any, bytes]:
-        """The account-level signature of a raw 32-byte hash (no ERC-7739 binding: only for hashes the
-        validator itself receives, never for ERC-1271 messages a dapp chose)."""
-        return (yield from self.signer.unsafe_sign_hash(message_hash))
-
-    @flow_method
-    def is_valid_signature(self, message_hash: bytes, signature: bytes) -> Flow[bool]:
-        """Ask the account (``isValidSignature`` by ``eth_call``) whether ``signature`` fits ``message_hash``.
-
-        Raises:
-            AccountNotDeployed: If the account has no code.
-        """
-        return (yield from is_valid_signature_flow(self.address, message_hash, signature))
-
     @flow_method
     def verify_onchain(self, transaction: Eip712Transaction) -> Flow[OnchainVerification]:
         """Run the validator's ``validateTransaction`` on a signed transaction via ``eth_call`` (works on
@@ -912,15 +855,6 @@ class _EraMethods:
         return (yield from verify_era_transaction_flow(transaction))
 
     # -- passkeys -----------------------------------------------------------------------------------------
-
-    @flow_method
-    def list_passkeys(self) -> Flow[list[PasskeyInitData]]:
-        """The passkeys registered to the account, replayed from the validator's events.
-
-        Raises:
-            RpcError: If the node refuses the log query from the earliest block.
-        """
-        return (yield from list_passkeys_flow(self.network.passkey_validator, self.address))
 
     @flow_method
     def remaining_access(self, credential_id: bytes, origin: str) -> Flow[RemainingAccess]:

@@ -22,7 +22,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sso_signer._errors import SsoSignerError
-from sso_signer.accounts._base import is_valid_signature_flow, list_passkeys_flow
+from sso_signer.accounts._base import AccountMethods
 from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.accounts._era import PasskeyNotOwnedByAccount, remove_passkey_calldata
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, msa_remaining_access_flow
@@ -81,7 +81,6 @@ from sso_signer.sso._msa_calldata import (
 )
 from sso_signer.sso._owner import (
     ERC4337_MAX_ORIGIN_LENGTH,
-    PasskeyInitData,
     validator_init_data,
 )
 from sso_signer.sso._signature import checksum_address
@@ -162,7 +161,7 @@ def _stale_state(exc: UserOperationRejected) -> bool:
     return exc.aa_code in ("AA25", "AA10")
 
 
-class _Erc4337Methods:
+class _Erc4337Methods(AccountMethods):
     """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`).
 
     The object remembers what it learnt of the account: whether it is deployed and the next nonce per key.
@@ -218,19 +217,6 @@ class _Erc4337Methods:
         self._nonces = {}
         self._nonces_zero = True
 
-    @property
-    def address(self) -> str:
-        """The account address (checksummed)."""
-        return self.signer.address
-
-    @property
-    def chain_id(self) -> int:
-        """The chain the account lives on."""
-        return self.signer.chain_id
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.address}, chain {self.chain_id})"
-
     def forget_state(self) -> None:
         """Forget the cached deployment state and nonces; the next operation reads them from the chain.
 
@@ -260,19 +246,9 @@ class _Erc4337Methods:
     # -- state -----------------------------------------------------------------------------------------------
 
     @flow_method
-    def is_deployed(self) -> Flow[bool]:
-        """Whether the account has code on chain (always asks the node)."""
-        return bool((yield from eth_flows.get_code(self.address)))
-
-    @flow_method
     def get_nonce(self, key: int = 0) -> Flow[int]:
         """The next EntryPoint nonce for ``key`` as the chain has it (passkey operations use key 0)."""
         return (yield from entry_point_flows.get_nonce(self.deployment.entry_point, self.address, key))
-
-    @flow_method
-    def get_balance(self) -> Flow[int]:
-        """The account's balance in wei."""
-        return (yield from eth_flows.get_balance(self.address))
 
     def _known_state(self, nonce_key: int) -> tuple[bool, int] | None:
         if self._deployed is None or (self._deployed is False and self.factory_data is None):
@@ -493,42 +469,7 @@ class _Erc4337Methods:
             )
         )
 
-    # -- ERC-1271 --------------------------------------------------------------------------------------------
-
-    @flow_method
-    def sign_message(self, message: bytes | str) -> Generator[Any, Any, bytes]:
-        """ERC-1271 signature of an EIP-191 message (ERC-7739 PersonalSign under ``zksync-sso-1271``)."""
-        return (yield from self.signer.sign_message(message))
-
-    @flow_method
-    def sign_typed_data(self, typed_data: Mapping[str, Any]) -> Generator[Any, Any, bytes]:
-        """ERC-1271 signature of EIP-712 typed data (ERC-7739 TypedDataSign)."""
-        return (yield from self.signer.sign_typed_data(typed_data))
-
-    @flow_method
-    def unsafe_sign_hash(self, message_hash: bytes) -> Generator[Any, Any, bytes]:
-        """The account-level signature (``validator ‖ fat``) of a raw 32-byte hash (no ERC-7739 binding)."""
-        return (yield from self.signer.unsafe_sign_hash(message_hash))
-
-    @flow_method
-    def is_valid_signature(self, message_hash: bytes, signature: bytes) -> Flow[bool]:
-        """Ask the account (``isValidSignature`` by ``eth_call``) whether ``signature`` fits ``message_hash``.
-
-        Raises:
-            AccountNotDeployed: If the account has no code.
-        """
-        return (yield from is_valid_signature_flow(self.address, message_hash, signature))
-
     # -- passkeys ------------------------------------------------------------------------------------------
-
-    @flow_method
-    def list_passkeys(self) -> Flow[list[PasskeyInitData]]:
-        """The passkeys registered to the account on the WebAuthn validator, replayed from its events.
-
-        Raises:
-            RpcError: If the node refuses the log query from the earliest block.
-        """
-        return (yield from list_passkeys_flow(self.deployment.webauthn_validator, self.address))
 
     @flow_method
     def remaining_access(self, credential_id: bytes, origin: str) -> Flow[RemainingAccess]:
