@@ -18,7 +18,7 @@ Sending follows four rules:
    ``TransactionReverted`` with the reason recovered by replay.
 
 Era accounts execute only on a ZKsync node (anvil-zksync or Era). What plain anvil can check is checked
-here too: :func:`verify_era_transaction_onchain` runs the deployed WebAuthValidator's ``validateTransaction``
+here too: :meth:`EraAccount.verify_onchain` runs the deployed WebAuthValidator's ``validateTransaction``
 on the exact ``Transaction`` struct the bootloader would hand it, through ``eth_call`` from the account.
 """
 
@@ -105,7 +105,6 @@ __all__ = [
     "prepare_era_transaction_flow",
     "remove_passkey_calldata",
     "verify_era_transaction_flow",
-    "verify_era_transaction_onchain",
     "webauthn_validation_gas",
 ]
 
@@ -470,12 +469,6 @@ def verify_era_transaction_flow(transaction: Eip712Transaction) -> Flow[OnchainV
     except (RpcError, DecodingError, ValueError, OverflowError):
         rule = None  # an official validator has no checkSignature
     return OnchainVerification(bool(valid), rule, signed_hash, envelope.validator)
-
-
-def verify_era_transaction_onchain(client: EthClient, transaction: Eip712Transaction) -> OnchainVerification:
-    """Blocking :func:`verify_era_transaction_flow` (no account object needed: anyone can check)."""
-    verification: OnchainVerification = client.run(verify_era_transaction_flow(transaction))
-    return verification
 
 
 # --- lifecycle -------------------------------------------------------------------------------------------

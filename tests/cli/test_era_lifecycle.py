@@ -44,7 +44,6 @@ from sso_signer.accounts._era import (
     predict_era_account_address,
     prepare_era_transaction_flow,
     remove_passkey_calldata,
-    verify_era_transaction_onchain,
     webauthn_validation_gas,
 )
 from sso_signer.node import AnvilNode
@@ -307,7 +306,7 @@ def test_prepare_is_one_round_trip_and_signed_tx_is_valid_on_chain(
     network = local_era_network(passkey_validator=era_validator, chain_id=31337)
     account = EraAccount(sso_anvil.eth, network, address, passkey)
     signed = account.sign_transaction(tx)
-    verdict = verify_era_transaction_onchain(sso_anvil.eth, signed)
+    verdict = account.verify_onchain(signed)
     assert verdict.valid
     assert verdict.rule == "Valid"
     assert verdict.signed_hash == tx.signed_hash()
@@ -317,7 +316,7 @@ def test_prepare_is_one_round_trip_and_signed_tx_is_valid_on_chain(
     assert struct[12] == signed.custom_signature
     # Changing any signed field breaks it: the challenge no longer matches.
     assert (
-        verify_era_transaction_onchain(sso_anvil.eth, signed.replace(nonce=tx.nonce + 1)).rule
+        account.verify_onchain(signed.replace(nonce=tx.nonce + 1)).rule
         == "ChallengeMismatch"
     )
     # A key is looked up under the account: the same passkey signing for an account it is not registered to
@@ -325,7 +324,7 @@ def test_prepare_is_one_round_trip_and_signed_tx_is_valid_on_chain(
     stranger = "0x" + "ee" * 20
     unchecked = EraAccount(sso_anvil.eth, network, stranger, passkey, run_preflight=False)
     foreign = unchecked.sign_transaction(tx.replace(from_address=stranger))
-    verdict = verify_era_transaction_onchain(sso_anvil.eth, foreign)
+    verdict = account.verify_onchain(foreign)
     assert (verdict.valid, verdict.rule) == (False, "UnknownKey")
 
 
