@@ -16,7 +16,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer.erc4337 import AccountNotDeployed, Call
-from sso_signer.rpc import ExecutionReverted, Flow, RpcError, eth_flows
+from sso_signer.rpc import ExecutionReverted, Flow, eth_flows
 from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._owner import PasskeyInitData
 from sso_signer.sso._signature import checksum_address
@@ -25,7 +25,14 @@ from sso_signer.webauthn import P256PublicKey
 if TYPE_CHECKING:
     from sso_signer.accounts._signer import PasskeySigner
 
-__all__ = ["AccountMethods", "PasskeyAccount", "Receipt", "is_valid_signature_flow", "list_passkeys_flow"]
+__all__ = [
+    "AccountMethods",
+    "PasskeyAccount",
+    "Receipt",
+    "account_key_flow",
+    "is_valid_signature_flow",
+    "list_passkeys_flow",
+]
 
 _IS_VALID_SIGNATURE: Final = keccak(b"isValidSignature(bytes32,bytes)")[:4]
 _ERC1271_MAGIC: Final = bytes.fromhex("1626ba7e")
@@ -171,6 +178,25 @@ def passkey_logs_flow(validator: str, account: str) -> Flow[list[Any]]:
     return list(logs)
 
 
+def account_key_flow(
+    validator: str, origin: str, credential_id: bytes, account: str
+) -> Flow[tuple[int, int] | None]:
+    """``getAccountKey(origin, credentialId, account)``: the stored ``(x, y)``, ``(0, 0)`` if none is stored,
+    ``None`` when the answer does not decode (not a WebAuthn validator)."""
+    data = _GET_ACCOUNT_KEY + bytes(
+        abi_encode(
+            ["string", "bytes", "address"],
+            [origin, bytes(credential_id), checksum_address(account, field="account")],
+        )
+    )
+    answer = yield from eth_flows.call({"to": checksum_address(validator, field="validator"), "data": data})
+    try:
+        ((x, y),) = abi_decode(["bytes32[2]"], answer)
+    except (DecodingError, ValueError, OverflowError):
+        return None
+    return int.from_bytes(x, "big"), int.from_bytes(y, "big")
+
+
 def list_passkeys_flow(validator: str, account: str) -> Flow[list[PasskeyInitData]]:
     """The passkeys registered to ``account`` on ``validator`` (both generations' validators emit the same
     events and answer ``getAccountKey``): replayed from the events, each key read from the validator.
@@ -178,21 +204,11 @@ def list_passkeys_flow(validator: str, account: str) -> Flow[list[PasskeyInitDat
     Raises:
         RpcError: If the node refuses the log query.
     """
-    pairs = registered_passkeys((yield from passkey_logs_flow(validator, account)))
     found = []
-    for origin, credential_id in pairs:
-        data = _GET_ACCOUNT_KEY + bytes(
-            abi_encode(["string", "bytes", "address"], [origin, credential_id, checksum_address(account)])
-        )
-        try:
-            ((x, y),) = abi_decode(
-                ["bytes32[2]"], (yield from eth_flows.call({"to": validator, "data": data}))
-            )
-        except (RpcError, DecodingError, ValueError, OverflowError):
-            continue  # an event the validator no longer backs: not a usable passkey
-        xi, yi = int.from_bytes(x, "big"), int.from_bytes(y, "big")
-        if xi or yi:
-            found.append(PasskeyInitData(credential_id, xi, yi, origin))
+    for origin, credential_id in registered_passkeys((yield from passkey_logs_flow(validator, account))):
+        key = yield from account_key_flow(validator, origin, credential_id, account)
+        if key is not None and key != (0, 0):  # else an event the validator no longer backs
+            found.append(PasskeyInitData(credential_id, key[0], key[1], origin))
     return found
 
 

@@ -35,7 +35,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._errors import InvalidInputError, RemoteError, StateError, VerificationError
-from sso_signer.accounts._base import AccountMethods
+from sso_signer.accounts._base import AccountMethods, account_key_flow
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, era_remaining_access_flow
 from sso_signer.accounts._signer import (
@@ -360,7 +360,6 @@ _TX_STRUCT = (
 _VALIDATE_TRANSACTION = bytes(keccak(text=f"validateTransaction(bytes32,{_TX_STRUCT})"))[:4]
 _CHECK_SIGNATURE = bytes(keccak(text="checkSignature(bytes32,bytes,address)"))[:4]
 _REGISTERED_ADDRESS = bytes(keccak(text="registeredAddress(string,bytes)"))[:4]
-_GET_ACCOUNT_KEY = bytes(keccak(text="getAccountKey(string,bytes,address)"))[:4]
 _ADD_VALIDATION_KEY = bytes(keccak(text="addValidationKey(bytes,bytes32[2],string)"))[:4]
 _REMOVE_VALIDATION_KEY = bytes(keccak(text="removeValidationKey(bytes,string)"))[:4]
 #: The official ``SsoAccount``'s ``batchCall(Call[])``, ``Call = (target, allowFailure, value, callData)``.
@@ -513,22 +512,13 @@ def get_account_key(
     """
     from sso_signer.webauthn import P256PublicKey
 
-    data = _GET_ACCOUNT_KEY + bytes(
-        abi_encode(
-            ["string", "bytes", "address"],
-            [origin, bytes(credential_id), checksum_address(account, field="account")],
-        )
-    )
-    answer = client.call({"to": checksum_address(validator, field="validator"), "data": data})
-    try:
-        ((x, y),) = abi_decode(["bytes32[2]"], answer)
-    except (DecodingError, ValueError, OverflowError) as exc:
-        raise UnexpectedValidatorAnswer(f"getAccountKey answered {answer.hex()!r}") from exc
-    xi, yi = int.from_bytes(x, "big"), int.from_bytes(y, "big")
-    if xi == 0 and yi == 0:
+    key = client.run(account_key_flow(validator, origin, credential_id, account))
+    if key is None:
+        raise UnexpectedValidatorAnswer("getAccountKey answered something that is not a bytes32[2]")
+    if key == (0, 0):
         return None
     try:
-        return P256PublicKey(xi, yi)
+        return P256PublicKey(*key)
     except InvalidInputError as exc:
         raise UnexpectedValidatorAnswer(f"stored key is not a P-256 point: {exc}") from exc
 

@@ -22,7 +22,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer.accounts._base import passkey_logs_flow, registered_passkeys
+from sso_signer.accounts._base import account_key_flow, passkey_logs_flow, registered_passkeys
 from sso_signer.rpc import Flow, RpcError, eth_flows
 from sso_signer.sso._errors import RemovalWouldLockAccount
 from sso_signer.sso._signature import checksum_address
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 _KEY_COUNT: Final = bytes(keccak(text="keyCount(address)"))[:4]
-_GET_ACCOUNT_KEY: Final = bytes(keccak(text="getAccountKey(string,bytes,address)"))[:4]
 _GET_VALIDATORS: Final = bytes(keccak(text="getValidators()"))[:4]
 _GET_OWNERS: Final = bytes(keccak(text="getOwners(address)"))[:4]
 _LIST_K1_OWNERS: Final = bytes(keccak(text="listK1Owners()"))[:4]
@@ -148,19 +147,14 @@ def msa_remaining_access_flow(
     count_answer = yield from eth_flows.call(
         {"to": webauthn_validator, "data": _KEY_COUNT + bytes(abi_encode(["address"], [account]))}
     )
-    key_answer = yield from eth_flows.call(
-        {
-            "to": webauthn_validator,
-            "data": _GET_ACCOUNT_KEY
-            + bytes(abi_encode(["string", "bytes", "address"], [origin, bytes(credential_id), account])),
-        }
-    )
+    key = yield from account_key_flow(webauthn_validator, origin, credential_id, account)
     try:
         (count,) = abi_decode(["uint256"], count_answer)
-        ((x, y),) = abi_decode(["bytes32[2]"], key_answer)
     except (DecodingError, ValueError, OverflowError) as exc:
         return RemainingAccess(account, None, unknown=f"the validator's views do not decode: {exc}")
-    registered = any(x) or any(y)
+    if key is None:
+        return RemainingAccess(account, None, unknown="the validator's views do not decode: getAccountKey")
+    registered = key != (0, 0)
     others = max(int(count) - (1 if registered else 0), 0)
     owners: list[str] = []
     unread: list[str] = []
