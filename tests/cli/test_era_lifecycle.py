@@ -315,10 +315,7 @@ def test_prepare_is_one_round_trip_and_signed_tx_is_valid_on_chain(
     assert struct[0] == 0x71
     assert struct[12] == signed.custom_signature
     # Changing any signed field breaks it: the challenge no longer matches.
-    assert (
-        account.verify_onchain(signed.replace(nonce=tx.nonce + 1)).rule
-        == "ChallengeMismatch"
-    )
+    assert account.verify_onchain(signed.replace(nonce=tx.nonce + 1)).rule == "ChallengeMismatch"
     # A key is looked up under the account: the same passkey signing for an account it is not registered to
     # is refused (preflight is off here, or the signer itself would refuse first).
     stranger = "0x" + "ee" * 20
