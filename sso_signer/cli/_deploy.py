@@ -28,14 +28,16 @@ from dataclasses import dataclass
 from tempfile import mkstemp
 from typing import TYPE_CHECKING, Any
 
-from sso_signer._errors import ConfigurationError
+from sso_signer._artifacts import load_artifact
+from sso_signer._errors import ConfigurationError, RemoteError
 from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
+from sso_signer.erc4337 import BundlerClient
+from sso_signer.node import NodeStartFailed
+from sso_signer.rpc import EthClient, RetryPolicy
 from sso_signer.sso import EraNetwork, InvalidDeployment, MsaDeployment, deploy_msa_contracts
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
-
-    from sso_signer.rpc import EthClient
 
 __all__ = ["Deployment", "deploy_contracts", "deployment_problem", "load_deployment", "wait_for_deployment"]
 
@@ -177,8 +179,6 @@ def deploy_contracts(
         ConfigurationError: An unknown stack name.
         TransactionReverted, RpcError: A deployment failed.
     """
-    from sso_signer._artifacts import load_artifact
-
     unknown = set(stacks) - {"era", "erc4337"}
     if unknown or not stacks:
         raise ConfigurationError(f"unknown stack(s) {sorted(unknown)}; choose from era, erc4337")
@@ -220,10 +220,6 @@ def deployment_problem(deployment: Deployment, *, timeout: float = 2.0) -> str |
     Returns:
         ``None`` when ready, else a short reason.
     """
-    from sso_signer._errors import RemoteError
-    from sso_signer.erc4337 import BundlerClient
-    from sso_signer.rpc import EthClient, RetryPolicy
-
     if deployment.rpc_url is None:
         return "the deployment records no rpc_url"
     once = RetryPolicy(attempts=1)
@@ -273,8 +269,6 @@ def wait_for_deployment(
     Raises:
         NodeStartFailed: If it is not ready within ``timeout`` (the message says what was missing last).
     """
-    from sso_signer.node import NodeStartFailed
-
     deadline = time.monotonic() + timeout
     target = pathlib.Path(path)
     while True:

@@ -239,7 +239,7 @@ def test_an_unfunded_user_operation_says_what_is_there_and_what_is_needed(
 
 @pytest.mark.chain
 def test_an_era_send_the_node_refuses_for_lack_of_funds_says_the_numbers(sso_anvil: AnvilNode) -> None:
-    from sso_signer.cli._app import _era_funds_error
+    from sso_signer.cli._accounts import era_funds_error
     from sso_signer.cli._context import ChainContext
     from sso_signer.rpc import TransactionRejected
     from sso_signer.sso import InsufficientBalance
@@ -254,12 +254,12 @@ def test_an_era_send_the_node_refuses_for_lack_of_funds_says_the_numbers(sso_anv
             max_fee_per_gas = 10**9
 
         refused = TransactionRejected(-32000, "insufficient funds for gas * price + value", method="x")
-        error = _era_funds_error(ctx, account, Tx(), 7, False, refused)
+        error = era_funds_error(ctx.client, account, Tx(), 7, False, refused)
         assert isinstance(error, InsufficientBalance)
         assert (error.available, error.required) == (5, 200_000 * 10**9 + 7)
         assert "fund it with at least" in str(error)
         other = TransactionRejected(-32000, "nonce too low", method="x")
-        assert _era_funds_error(ctx, account, Tx(), 7, False, other) is other
+        assert era_funds_error(ctx.client, account, Tx(), 7, False, other) is other
     finally:
         ctx.close()
 
