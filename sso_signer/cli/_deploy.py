@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._errors import ConfigurationError, RemoteError
-from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
+from sso_signer._json import CONFIG_FILE_LIMITS, read_json_file
 from sso_signer.erc4337 import BundlerClient
 from sso_signer.node import NodeStartFailed
 from sso_signer.rpc import EthClient, RetryPolicy
@@ -114,14 +114,8 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
     Raises:
         InvalidDeployment: If the file is unreadable or malformed.
     """
-    try:
-        # At most one byte past the bound: a path like /dev/zero or a huge file is refused, not read whole.
-        with open(path, "rb") as handle:
-            text = handle.read(CONFIG_FILE_LIMITS.max_bytes + 1)
-    except OSError as exc:
-        raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__}: {exc})") from exc
-    data = parse_json(
-        text,
+    data = read_json_file(
+        path,
         limits=CONFIG_FILE_LIMITS,
         error=lambda message: InvalidDeployment(f"{path}: {message}"),
         what="deployment JSON",
