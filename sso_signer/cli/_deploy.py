@@ -32,6 +32,7 @@ from sso_signer._artifacts import load_artifact
 from sso_signer._errors import ConfigurationError, RemoteError
 from sso_signer._json import CONFIG_FILE_LIMITS, read_json_file
 from sso_signer.erc4337 import BundlerClient
+from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import NodeStartFailed
 from sso_signer.rpc import EthClient, RetryPolicy
 from sso_signer.sso import EraNetwork, InvalidDeployment, MsaDeployment, deploy_msa_contracts
@@ -39,7 +40,14 @@ from sso_signer.sso import EraNetwork, InvalidDeployment, MsaDeployment, deploy_
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
-__all__ = ["Deployment", "deploy_contracts", "deployment_problem", "load_deployment", "wait_for_deployment"]
+__all__ = [
+    "Deployment",
+    "deploy_contracts",
+    "deployment_problem",
+    "load_deployment",
+    "local_stack_deployment",
+    "wait_for_deployment",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +150,22 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
         erc,
         bundler if isinstance(bundler, str) else None,
     )
+
+
+def local_stack_deployment(stack: LocalErc4337Stack) -> Deployment:
+    """A running local ERC-4337 stack's addresses, plus an Era ``WebAuthValidator`` deployed on its chain.
+
+    Raises:
+        NodeStartFailed: If the stack is not running.
+        TransactionReverted, RpcError: If the validator's deployment failed.
+    """
+    node = stack.node
+    if node is None:
+        raise NodeStartFailed("the local stack is not running")
+    validator, _ = stack.eth.deploy_contract(stack.deployer, load_artifact("WebAuthValidator").deploy_data())
+    chain_id = stack.deployment.chain_id
+    era = EraNetwork(name="local", chain_id=chain_id, passkey_validator=validator, rpc_url=node.url)
+    return Deployment(chain_id, node.url, era, stack.deployment, stack.bundler_url)
 
 
 def deploy_contracts(

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sso_signer._artifacts import load_artifact
 from sso_signer.cli._context import (
     ChainContext,
     check_out_path,
@@ -19,13 +18,19 @@ from sso_signer.cli._context import (
     resolve_deployer,
     writing,
 )
-from sso_signer.cli._deploy import Deployment, deploy_contracts, deployment_problem, wait_for_deployment
+from sso_signer.cli._deploy import (
+    Deployment,
+    deploy_contracts,
+    deployment_problem,
+    local_stack_deployment,
+    wait_for_deployment,
+)
 from sso_signer.cli._errors import NodeExited
 from sso_signer.cli._output import CliUsageError, Reporter
 from sso_signer.local_erc4337 import FUNDER_INDEX, LocalErc4337Stack
 from sso_signer.local_erc4337 import fund as fund_from_dev_account
 from sso_signer.node import AnvilNode, AnvilZkSyncNode, LocalNode, NodeStartFailed
-from sso_signer.sso import EraNetwork, checksum_address
+from sso_signer.sso import checksum_address
 
 __all__ = ["deploy", "fund", "node_start", "node_wait"]
 
@@ -110,14 +115,10 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
     _remove_stale(out_path)
     out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")
     with LocalErc4337Stack(test_token=True, **anvil_args) as stack, _owned_file(out_path):
+        deployment = local_stack_deployment(stack)
         node = stack.node
-        assert node is not None  # the stack is running
-        validator, _ = stack.eth.deploy_contract(
-            stack.deployer, load_artifact("WebAuthValidator").deploy_data()
-        )
-        chain_id = stack.deployment.chain_id
-        era = EraNetwork(name="local", chain_id=chain_id, passkey_validator=validator, rpc_url=node.url)
-        deployment = Deployment(chain_id, node.url, era, stack.deployment, stack.bundler_url)
+        assert node is not None  # local_stack_deployment checked that it runs
+        chain_id = deployment.chain_id
         with writing(out_path):
             _save_when_ready(deployment, out_path)
         out.result(
