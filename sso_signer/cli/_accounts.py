@@ -304,9 +304,6 @@ class PasskeyAccount(Protocol):
     @property
     def address(self) -> str: ...
 
-    @property
-    def chain_id(self) -> int: ...
-
     def is_deployed(self) -> bool: ...
 
     def get_balance(self) -> int: ...
@@ -604,10 +601,6 @@ class _EraAdapter:
     def address(self) -> str:
         return self.era.address
 
-    @property
-    def chain_id(self) -> int:
-        return self.era.network.chain_id
-
     def is_deployed(self) -> bool:
         return bool(self.client.get_code(self.address))
 
@@ -662,10 +655,6 @@ class _MsaAdapter:
     @property
     def address(self) -> str:
         return self.msa.address
-
-    @property
-    def chain_id(self) -> int:
-        return self.msa.deployment.chain_id
 
     def is_deployed(self) -> bool:
         return self.msa.is_deployed()

@@ -95,16 +95,6 @@ class Deployment:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
 
-    def require_era(self) -> EraNetwork:
-        """The Era section.
-
-        Raises:
-            InvalidDeployment: If the deployment has no Era validator.
-        """
-        if self.era is None:
-            raise InvalidDeployment("the deployment has no 'era' section (deploy with --stack era)")
-        return self.era
-
     def require_erc4337(self) -> MsaDeployment:
         """The ERC-4337 section.
 

@@ -214,18 +214,23 @@ def test_bad_arguments_are_usage_errors(args: list[str]) -> None:
 # --- funds --------------------------------------------------------------------------------------------------
 
 
+def _counterfactual_account(stack: LocalErc4337Stack, tmp_path: Path) -> tuple[list[str], str]:
+    """Deploy the ERC-4337 stack, make a passkey and its counterfactual account: (common options, address)."""
+    assert stack.node is not None
+    deployment = tmp_path / "deployment.json"
+    _json("deploy", "--rpc", stack.node.url, "--stack", "erc4337", "--out", str(deployment), code=0)
+    key = tmp_path / "owner.pem"
+    _json("passkey", "create", "--out", str(key), code=0)
+    common = ["--deployment", str(deployment), "--key", str(key), "--bundler", stack.bundler_url]
+    return common, _json("account", "create", *common, "--counterfactual", code=0)["address"]
+
+
 @pytest.mark.chain
 @pytest.mark.bundler
 def test_an_unfunded_user_operation_says_what_is_there_and_what_is_needed(
     sso_stack: LocalErc4337Stack, tmp_path: Path
 ) -> None:
-    assert sso_stack.node is not None
-    deployment = tmp_path / "deployment.json"
-    _json("deploy", "--rpc", sso_stack.node.url, "--stack", "erc4337", "--out", str(deployment), code=0)
-    key = tmp_path / "owner.pem"
-    _json("passkey", "create", "--out", str(key), code=0)
-    common = ["--deployment", str(deployment), "--key", str(key), "--bundler", sso_stack.bundler_url]
-    address = _json("account", "create", *common, "--counterfactual", code=0)["address"]
+    common, address = _counterfactual_account(sso_stack, tmp_path)
     sso_stack.eth.send_transaction(sso_stack.funder, to=address, value=1000)  # far too little
     error = _json("send", *common, "--to", BEEF, "--value", "1", code=1)["error"]
     assert error["type"] == "InsufficientBalance"
@@ -244,13 +249,7 @@ def test_era_only_send_options_are_refused_for_an_erc4337_account_and_nothing_is
 ) -> None:
     # --sign-only promises that nothing is sent, --paymaster that someone else pays: an ERC-4337 account can
     # keep neither promise here, so the command refuses rather than sending a UserOperation regardless.
-    assert sso_stack.node is not None
-    deployment = tmp_path / "deployment.json"
-    _json("deploy", "--rpc", sso_stack.node.url, "--stack", "erc4337", "--out", str(deployment), code=0)
-    key = tmp_path / "owner.pem"
-    _json("passkey", "create", "--out", str(key), code=0)
-    common = ["--deployment", str(deployment), "--key", str(key), "--bundler", sso_stack.bundler_url]
-    address = _json("account", "create", *common, "--counterfactual", code=0)["address"]
+    common, address = _counterfactual_account(sso_stack, tmp_path)
     sso_stack.eth.send_transaction(sso_stack.funder, to=address, value=10**17)
     recipient = "0x" + "5e" * 20
     for option in (["--sign-only"], ["--paymaster", BEEF]):
