@@ -40,17 +40,17 @@ def show(args: argparse.Namespace, out: Reporter) -> None:
     passkey = load_passkey(args)
     ctx = ChainContext.from_args(args)
     try:
-        account = open_account(args, ctx, passkey, executes=False)
+        kind, account = open_account(args, ctx, passkey, executes=False)
         deployed = account.is_deployed()
         balance = account.get_balance()
         out.result(
             {
-                "kind": account.kind,
+                "kind": kind,
                 "address": account.address,
                 "balance_wei": str(balance),
                 "deployed": deployed,
             },
-            summary=f"{account.kind} account {account.address}: {format_ether(balance)}"
+            summary=f"{kind} account {account.address}: {format_ether(balance)}"
             + ("" if deployed else " (not deployed)"),
         )
     finally:
@@ -63,11 +63,11 @@ def add_passkey(args: argparse.Namespace, out: Reporter) -> None:
     new = load_passkey_file(args.new_key, args.new_passphrase_env)
     ctx = ChainContext.from_args(args)
     try:
-        account = open_account(args, ctx, passkey, executes=True)
+        kind, account = open_account(args, ctx, passkey, executes=True)
         sent = account.add_passkey(new.credential_id, new.public_key, new.origin, timeout=args.timeout)
         out.result(
             {
-                "kind": account.kind,
+                "kind": kind,
                 "account": account.address,
                 "added_credential_id": b64url_encode(new.credential_id),
                 "origin": new.origin,
@@ -90,7 +90,7 @@ def remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
     origin = args.origin or passkey.origin
     ctx = ChainContext.from_args(args)
     try:
-        account = open_account(args, ctx, passkey, executes=True)
+        kind, account = open_account(args, ctx, passkey, executes=True)
         sent = account.remove_passkey(credential_id, origin, force=args.force, timeout=args.timeout)
         address = account.address
         signing_key = bytes(credential_id) == bytes(passkey.credential_id) and origin == passkey.origin
@@ -103,7 +103,7 @@ def remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
             out.warn(f"--force: if that was the last way in, {address} is now locked for good")
         out.result(
             {
-                "kind": account.kind,
+                "kind": kind,
                 "account": address,
                 "removed_credential_id": args.credential_id,
                 "signing_key_removed": signing_key,
@@ -124,12 +124,12 @@ def send(args: argparse.Namespace, out: Reporter) -> None:
     passkey = load_passkey(args)
     ctx = ChainContext.from_args(args)
     try:
-        account = open_account(args, ctx, passkey, executes=not args.sign_only, progress=out.step)
+        kind, account = open_account(args, ctx, passkey, executes=not args.sign_only, progress=out.step)
         if args.sign_only:
             fields, summary = sign_only(account, to, value, data)
             out.result(fields, summary=summary)
             return
         fields, summary = send_report(account.send(to, value, data, timeout=args.timeout))
-        out.result({"kind": account.kind, "account": account.address, **fields}, summary=summary)
+        out.result({"kind": kind, "account": account.address, **fields}, summary=summary)
     finally:
         ctx.close()

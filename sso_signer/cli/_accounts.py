@@ -38,6 +38,7 @@ from sso_signer.rpc import EthClient, Receipt, RpcError, TransactionRejected
 from sso_signer.sso import (
     PASSKEY_REMOVED_TOPIC,
     EraAccount,
+    EraSendPlan,
     InsufficientBalance,
     InvalidDeployment,
     MsaDeployment,
@@ -53,7 +54,7 @@ from sso_signer.sso import (
     verify_era_transaction_onchain,
 )
 from sso_signer.webauthn import HeadlessPasskey, RelyingParty
-from sso_signer.zksync import PaymasterParams, general_paymaster_input
+from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
 
 __all__ = [
     "AccountNotFound",
@@ -297,11 +298,6 @@ class PasskeyAccount(Protocol):
     """The account interface the commands use, the same for both generations."""
 
     @property
-    def kind(self) -> str:
-        """``"era"`` or ``"erc4337"``: reported in the output, never branched on by a command."""
-        ...
-
-    @property
     def address(self) -> str: ...
 
     def is_deployed(self) -> bool: ...
@@ -344,7 +340,7 @@ def open_account(
     *,
     executes: bool,
     progress: Progress = lambda _message: None,
-) -> PasskeyAccount:
+) -> tuple[str, PasskeyAccount]:
     """The passkey's account (``--address``, else the one the passkey is registered to), of the ``--kind``.
 
     Args:
@@ -355,13 +351,26 @@ def open_account(
             a bundler (checked before any signing).
         progress: Called with a line per step of a send.
 
+    Returns:
+        ``(kind, account)``: the kind (``"era"`` / ``"erc4337"``) is reported in the output, never branched on
+        by a command.
+
     Raises:
-        CliUsageError: ``--paymaster`` with an ERC-4337 account.
+        CliUsageError: ``--paymaster`` or ``--sign-only`` with an ERC-4337 account.
         EraNeedsZkSyncNode, MissingBundlerUrl, MissingContractAddress, InvalidDeployment: Missing setup.
         AccountNotFound: The passkey is registered to no account (or was removed from it).
     """
     paymaster = getattr(args, "paymaster", None)
-    if _kind(args, ctx) == "era":
+    kind = _kind(args, ctx)
+    era_only = [
+        name
+        for name, given in (("--paymaster", paymaster), ("--sign-only", getattr(args, "sign_only", False)))
+        if given
+    ]
+    if kind != "era" and era_only:
+        # Before any chain work: an ERC-4337 account would send a UserOperation regardless, and pay for it.
+        raise CliUsageError(f"{era_only[0]}: Era (0x71) accounts only; this is an ERC-4337 account (--kind)")
+    if kind == "era":
         if executes:
             require_zksync_node(ctx.client)
         era = _era_account(args, ctx, passkey, args.address)
@@ -370,11 +379,9 @@ def open_account(
             if paymaster
             else None
         )
-        return _EraAdapter(era, ctx.client, params, progress)
-    if paymaster:
-        raise CliUsageError("--paymaster: Era accounts only (an ERC-4337 account pays its own gas here)")
+        return kind, _EraAdapter(era, ctx.client, params, progress)
     msa = _msa(args, ctx, passkey, args.address, need_bundler=executes)
-    return _MsaAdapter(msa, progress)
+    return kind, _MsaAdapter(msa, progress)
 
 
 def sign_only(account: PasskeyAccount, to: str, value: int, data: bytes) -> tuple[dict[str, Any], str]:
@@ -386,17 +393,17 @@ def sign_only(account: PasskeyAccount, to: str, value: int, data: bytes) -> tupl
         ``(result fields, summary)``.
 
     Raises:
-        CliUsageError: For an ERC-4337 account (a UserOperation is only signed as it is sent).
+        CliUsageError: For an ERC-4337 account (:func:`open_account` refuses it first).
         SignatureNotValid: If the validator refuses the signature.
     """
     if not isinstance(account, _EraAdapter):
-        raise CliUsageError("--sign-only: Era (0x71) accounts only (use --kind era)")
+        raise CliUsageError("--sign-only: Era (0x71) accounts only")
     tx, plan, signed = account.signed_transaction(to, value, data)
     verdict = verify_era_transaction_onchain(account.client, signed)
     if not verdict.valid:
         raise SignatureNotValid(f"the Era validator refused the signature ({verdict.rule})")
     return {
-        "kind": account.kind,
+        "kind": "era",
         "account": account.address,
         "signed_hash": verdict.signed_hash,
         "raw_transaction": signed.serialize(),
@@ -587,8 +594,6 @@ class _Sent:
 
 
 class _EraAdapter:
-    kind = "era"
-
     def __init__(
         self, era: EraAccount, client: EthClient, paymaster: PaymasterParams | None, progress: Progress
     ) -> None:
@@ -607,7 +612,9 @@ class _EraAdapter:
     def get_balance(self) -> int:
         return self.era.balance()
 
-    def signed_transaction(self, to: str, value: int, data: bytes) -> tuple[Any, Any, Any]:
+    def signed_transaction(
+        self, to: str, value: int, data: bytes
+    ) -> tuple[Eip712Transaction, EraSendPlan, Eip712Transaction]:
         """Prepare and sign (preflighted) a 0x71 transaction: ``(unsigned, plan, signed)``."""
         plan = self.era.prepare(to=to, value=value, data=data, paymaster=self.paymaster)
         tx = plan.transaction
@@ -646,8 +653,6 @@ class _EraAdapter:
 
 
 class _MsaAdapter:
-    kind = "erc4337"
-
     def __init__(self, msa: MsaPasskeyAccount, progress: Progress) -> None:
         self.msa = msa
         self.progress = progress

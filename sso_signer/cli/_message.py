@@ -34,11 +34,11 @@ def sign(args: argparse.Namespace, out: Reporter) -> None:
     passkey = load_passkey(args)
     ctx = ChainContext.from_args(args)
     try:
-        account = open_account(args, ctx, passkey, executes=False)
+        kind, account = open_account(args, ctx, passkey, executes=False)
         signature = account.sign_message(message)
         out.result(
             {
-                "kind": account.kind,
+                "kind": kind,
                 "account": account.address,
                 "hash": eip191_hash(message),
                 "signature": signature,
