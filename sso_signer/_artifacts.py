@@ -23,7 +23,7 @@ from eth_utils.crypto import keccak
 
 from sso_signer._codec import InvalidEncoding, hex_decode
 from sso_signer._errors import ConfigurationError, InvalidInputError
-from sso_signer._json import ARTIFACT_LIMITS, parse_json
+from sso_signer._json import ARTIFACT_LIMITS, read_json_file
 
 __all__ = [
     "ARTIFACTS_DIR",
@@ -212,12 +212,8 @@ def load_artifact(name: str, *, directory: str | os.PathLike[str] | None = None)
 @functools.lru_cache(maxsize=128)
 def _load_cached(path: str, mtime_ns: int, name: str) -> Artifact:
     del mtime_ns  # part of the cache key only: a rebuilt artifact is re-read
-    try:
-        text = pathlib.Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidArtifact(f"{path}: cannot read artifact JSON ({exc})") from exc
-    data = parse_json(
-        text,
+    data = read_json_file(
+        path,
         limits=ARTIFACT_LIMITS,
         error=lambda message: InvalidArtifact(f"{path}: {message}"),
         what="artifact JSON",

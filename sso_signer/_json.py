@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 from sso_signer._errors import SsoSignerError
 
-__all__ = ["ARTIFACT_LIMITS", "CONFIG_FILE_LIMITS", "JsonLimits", "parse_json"]
+__all__ = ["ARTIFACT_LIMITS", "CONFIG_FILE_LIMITS", "JsonLimits", "parse_json", "read_json_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +173,30 @@ def parse_json(
     except (ValueError, RecursionError, MemoryError) as exc:
         # ValueError: Python's own integer digit limit (when set below ours) or a hook's plain error.
         raise error(f"{what} is not acceptable JSON ({type(exc).__name__}: {str(exc)[:120]})") from exc
+
+
+def read_json_file(
+    path: str | os.PathLike[str], *, limits: JsonLimits, error: ErrorFactory, what: str
+) -> Any:
+    """Read a JSON file and parse it within ``limits``, reading at most one byte past ``limits.max_bytes``.
+
+    A path like /dev/zero or a huge file is refused, not read whole.
+
+    Args:
+        path: The file.
+        limits: The bounds for this kind of document.
+        error: Builds the caller's typed error from a message.
+        what: Names the document in messages (``"deployment JSON"``).
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        SsoSignerError: The subclass ``error`` builds, if the file cannot be read or is not acceptable JSON.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what} ({type(exc).__name__}: {exc.strerror or exc})") from exc
+    return parse_json(data, limits=limits, error=error, what=what)

@@ -103,18 +103,9 @@ def sso_stack() -> Iterator[LocalErc4337Stack]:
 @pytest.fixture(scope="session")
 def sso_deployment(sso_stack: LocalErc4337Stack) -> Deployment:
     """The stack's contract addresses plus an Era ``WebAuthValidator`` deployed on the same chain."""
-    from sso_signer._artifacts import load_artifact
-    from sso_signer.accounts import EraNetwork
-    from sso_signer.cli import Deployment
+    from sso_signer.cli._deploy import local_stack_deployment
 
-    node = sso_stack.node
-    assert node is not None  # the stack is running
-    validator, _ = sso_stack.eth.deploy_contract(
-        sso_stack.deployer, load_artifact("WebAuthValidator").deploy_data()
-    )
-    chain_id = sso_stack.deployment.chain_id
-    era = EraNetwork(name="local", chain_id=chain_id, passkey_validator=validator, rpc_url=node.url)
-    return Deployment(chain_id, node.url, era, sso_stack.deployment, sso_stack.bundler_url)
+    return local_stack_deployment(sso_stack)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ MODULES = [
     "sso_signer.exceptions",
     "sso_signer.local_erc4337",
     "sso_signer.pytest_plugin",
-    "sso_signer.demo",
+    "sso_signer.cli._demo",
     "sso_signer.webauthn._recovery",
 ]
 

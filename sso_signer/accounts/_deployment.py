@@ -16,7 +16,6 @@ Two kinds of network exist:
 from __future__ import annotations
 
 import os
-import pathlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Protocol
@@ -28,7 +27,7 @@ from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._errors import ConfigurationError, RemoteError
-from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
+from sso_signer._json import CONFIG_FILE_LIMITS, parse_json, read_json_file
 from sso_signer.erc4337 import deploy_entry_point_v08
 from sso_signer.rpc import EthClient
 from sso_signer.sso._errors import SsoSignerConfigError
@@ -206,14 +205,8 @@ class EraNetwork:
         Raises:
             InvalidDeployment: If the file is unreadable, not JSON or has no usable ``era`` section.
         """
-        try:
-            # At most one byte past the bound: a path like /dev/zero is refused, not read whole.
-            with pathlib.Path(path).open("rb") as handle:
-                text = handle.read(CONFIG_FILE_LIMITS.max_bytes + 1)
-        except OSError as exc:
-            raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__})") from exc
-        data = parse_json(
-            text,
+        data = read_json_file(
+            path,
             limits=CONFIG_FILE_LIMITS,
             error=lambda message: InvalidDeployment(f"{path}: {message}"),
             what="deployment JSON",

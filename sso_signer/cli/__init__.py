@@ -1,27 +1,27 @@
 """The ``sso-signer`` command line: setup, node, fund, deploy, passkey, account, send, sign/verify-message,
-demo; and the deployment JSON it writes (:class:`Deployment`, :func:`load_deployment`,
-:func:`wait_for_deployment`).
+demo (see docs/cli.md for the commands, their ``--json`` output and the exit codes).
 
-See docs/cli.md for the commands, their ``--json`` output and the exit codes (:class:`ExitCode`).
+:func:`main` is the console script; :class:`ExitCode` its exit codes; :class:`Deployment` the deployment JSON
+the commands write and read (also what the ``sso_deployment`` pytest fixture returns).
 """
 
 from __future__ import annotations
 
-from sso_signer.cli._app import DOCS_URL, build_parser, main
-from sso_signer.cli._deploy import Deployment, load_deployment, wait_for_deployment
-from sso_signer.cli._errors import NodeExited, SignatureNotValid
-from sso_signer.cli._output import CliUsageError, ExitCode, exit_code_for
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "DOCS_URL",
-    "CliUsageError",
-    "Deployment",
-    "ExitCode",
-    "NodeExited",
-    "SignatureNotValid",
-    "build_parser",
-    "exit_code_for",
-    "load_deployment",
-    "main",
-    "wait_for_deployment",
-]
+from sso_signer.cli._app import main
+from sso_signer.cli._output import ExitCode
+
+if TYPE_CHECKING:
+    from sso_signer.cli._deploy import Deployment
+
+__all__ = ["Deployment", "ExitCode", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    # Deployment pulls in the chain rooms: imported on first use, so `sso-signer --help` stays fast.
+    if name == "Deployment":
+        from sso_signer.cli._deploy import Deployment
+
+        return Deployment
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

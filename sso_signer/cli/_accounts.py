@@ -1,4 +1,10 @@
-"""Resolving "the account of this passkey" for both SSO generations, as the CLI commands need it.
+"""The one place of the CLI that knows there are two SSO account generations (``--kind era|erc4337``).
+
+:func:`open_account` turns the options (deployment / network, ``--kind``, ``--address``, ``--bundler``,
+``--store``, ``--paymaster``) and the passkey into one object with the account interface
+(:class:`PasskeyAccount`); the commands use only that interface. :func:`create_account` creates either kind.
+
+Finding "the account of this passkey":
 
 * ERC-4337: the ``WebAuthnValidator`` lists the accounts a passkey is registered to
   (``getAccountList(origin, credentialId)``); an account not created yet is the counterfactual one, whose
@@ -8,9 +14,11 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -19,23 +27,49 @@ from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
 from sso_signer._errors import ConfigurationError, SsoSignerError, StateError
-
-if TYPE_CHECKING:
-    from sso_signer.accounts import Erc4337Account, InsufficientBalance, MsaDeployment
-    from sso_signer.erc4337 import BundlerClient
-    from sso_signer.rpc import EthClient
+from sso_signer.accounts import (
+    EraAccount,
+    Erc4337Account,
+    InsufficientBalance,
+    InvalidDeployment,
+    MsaDeployment,
+)
+from sso_signer.accounts._base import PASSKEY_REMOVED_TOPIC
+from sso_signer.accounts._era import (
+    EraSendPlan,
+    add_passkey_calldata,
+    create_era_account,
+    find_account,
+    get_account_key,
+    remove_passkey_calldata,
+)
+from sso_signer.cli._ceremony import RelyingPartyAssertionProvider
+from sso_signer.cli._context import ChainContext, format_ether, resolve_deployer, store_at
+from sso_signer.cli._errors import SignatureNotValid
+from sso_signer.cli._output import CliUsageError
+from sso_signer.cli._parser import ENV_BUNDLER
+from sso_signer.erc4337 import BundlerClient, FactoryCallFailed, InsufficientPrefund, UserOperationReceipt
+from sso_signer.rpc import EthClient, Receipt, RpcError, TransactionRejected
+from sso_signer.sso import account_salt, checksum_address
+from sso_signer.webauthn import HeadlessPasskey, RelyingParty
+from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
 
 __all__ = [
     "AccountNotFound",
+    "CliAccount",
     "EraNeedsZkSyncNode",
     "MissingBundlerUrl",
     "accounts_that_removed",
     "counterfactual_salt",
+    "create_account",
     "erc4337_account",
     "erc4337_accounts_of",
     "insufficient_prefund",
+    "open_account",
     "prefund_explained",
     "require_zksync_node",
+    "send_report",
+    "sign_only",
 ]
 
 _GET_ACCOUNT_LIST = bytes(keccak(text="getAccountList(string,bytes)"))[:4]
@@ -58,8 +92,6 @@ def counterfactual_salt(credential_id: bytes) -> bytes:
 
     Deterministic, so the counterfactual address can be recomputed by any later command.
     """
-    from sso_signer.sso import account_salt
-
     return bytes(account_salt(b64url_encode(bytes(credential_id))))
 
 
@@ -75,8 +107,6 @@ def erc4337_accounts_of(eth: EthClient, validator: str, origin: str, credential_
         (accounts,) = abi_decode(["address[]"], answer)
     except (DecodingError, ValueError, OverflowError) as exc:
         raise StateError(f"getAccountList answered {answer.hex()!r}: not a WebAuthnValidator?") from exc
-    from sso_signer.sso import checksum_address
-
     return [checksum_address(str(a)) for a in accounts]
 
 
@@ -92,8 +122,6 @@ def erc4337_account(
     """The passkey's ERC-4337 account: the given address, else the first registered one, else the
     counterfactual one (created by its first UserOperation).
     """
-    from sso_signer.accounts import Erc4337Account
-
     if address is None:
         found = erc4337_accounts_of(eth, deployment.webauthn_validator, passkey.origin, passkey.credential_id)
         address = found[0] if found else None
@@ -106,8 +134,6 @@ def erc4337_account(
     dropped = accounts_that_removed(eth, deployment.webauthn_validator, passkey.origin, passkey.credential_id)
     if dropped:
         raise _removed_key(passkey, dropped)
-    from sso_signer.erc4337 import FactoryCallFailed
-
     try:
         account = Erc4337Account.counterfactual(
             deployment=deployment,
@@ -147,11 +173,6 @@ def accounts_that_removed(eth: EthClient, validator: str, origin: str, credentia
     Read from the validator's ``PasskeyRemoved`` events (both SSO validators emit it) from the earliest block.
     A node that refuses so wide a log query yields ``[]``: this is a guard, not the source of truth.
     """
-    from sso_signer.accounts._base import PASSKEY_REMOVED_TOPIC
-    from sso_signer.accounts._era import get_account_key
-    from sso_signer.rpc import RpcError
-    from sso_signer.sso import checksum_address
-
     try:
         logs = eth.get_logs(address=validator, topics=[PASSKEY_REMOVED_TOPIC])
     except RpcError:
@@ -182,8 +203,6 @@ def require_zksync_node(eth: EthClient) -> None:
     Raises:
         EraNeedsZkSyncNode: If ``zks_L1ChainId`` is unknown to the node (plain anvil, an L1).
     """
-    from sso_signer.rpc import RpcError
-
     try:
         eth.rpc.request("zks_L1ChainId")
     except RpcError as exc:
@@ -200,8 +219,6 @@ def prefund_explained(account: Erc4337Account, calls: Sequence[tuple[str, int, b
     Raises:
         InsufficientBalance: In place of ``InsufficientPrefund`` raised inside the block.
     """
-    from sso_signer.erc4337 import InsufficientPrefund
-
     try:
         yield
     except InsufficientPrefund as exc:
@@ -217,9 +234,6 @@ def insufficient_prefund(
     ``maxFeePerGas``; the limits come from an estimate run as if the account were funded (a state override),
     since the real estimate is what failed.
     """
-    from sso_signer.accounts import InsufficientBalance
-    from sso_signer.cli._context import format_ether
-
     address = account.address
     balance = account.eth.get_balance(address)
     try:
@@ -259,6 +273,381 @@ def insufficient_prefund(
         f"{format_ether(prefund)}{detail} plus {format_ether(value)} sent. Fund it with at least "
         f"{format_ether(max(required - balance, 0))}: send ETH to {address} (or depositTo it on the "
         "EntryPoint)",
+        account=address,
+        required=required,
+        available=balance,
+    )
+
+
+# --- the builder ------------------------------------------------------------------------------------------
+
+Progress = Callable[[str], None]
+
+
+def _kind(args: argparse.Namespace, ctx: ChainContext) -> str:
+    """``--kind``; ``auto`` is ERC-4337 when the deployment has that stack and no ``--network`` is given."""
+    if args.kind != "auto":
+        return str(args.kind)
+    if (
+        ctx.deployment is not None
+        and ctx.deployment.erc4337 is not None
+        and not getattr(args, "network", None)
+    ):
+        return "erc4337"
+    return "era"
+
+
+class CliAccount:
+    """The passkey's account as the commands use it: the SDK account (a :class:`PasskeyAccount`), with the
+    command line's progress lines and its explanation of a refusal for lack of funds around each send.
+
+    Args:
+        account: The SDK account.
+        progress: Called with a line per step of a send.
+        paymaster: An Era general-flow paymaster that pays the fees (Era only).
+    """
+
+    def __init__(
+        self, account: EraAccount | Erc4337Account, progress: Progress, paymaster: PaymasterParams | None
+    ) -> None:
+        self.account = account
+        self.progress = progress
+        self.paymaster = paymaster
+
+    @property
+    def address(self) -> str:
+        """The account address."""
+        return self.account.address
+
+    def is_deployed(self) -> bool:
+        """Whether the account has code."""
+        return self.account.is_deployed()
+
+    def get_balance(self) -> int:
+        """The balance in wei."""
+        return self.account.get_balance()
+
+    def sign_message(self, message: bytes | str) -> bytes:
+        """ERC-1271 signature of an EIP-191 message."""
+        return self.account.sign_message(message)
+
+    def signed_era_transaction(
+        self, to: str, value: int, data: bytes
+    ) -> tuple[Eip712Transaction, EraSendPlan, Eip712Transaction]:
+        """Prepare and sign (preflighted) a 0x71 transaction: ``(unsigned, plan, signed)``.
+
+        Raises:
+            CliUsageError: For an ERC-4337 account.
+        """
+        if not isinstance(self.account, EraAccount):
+            raise CliUsageError("--sign-only: Era (0x71) accounts only")
+        plan = self.account.prepare(to, value, data, paymaster=self.paymaster)
+        tx = plan.transaction
+        self.progress(
+            f"0x71 transaction from {self.address}: nonce {tx.nonce}, gas {tx.gas_limit} "
+            f"(node {plan.node_estimate} + WebAuthn {plan.validation_gas}), maxFee {tx.max_fee_per_gas}"
+        )
+        signed = self.account.sign_transaction(tx)
+        self.progress("signed with the passkey, preflight passed")
+        return tx, plan, signed
+
+    def send(
+        self, to: str, value: int = 0, data: bytes = b"", *, timeout: float = 60.0
+    ) -> Receipt | UserOperationReceipt:
+        """Run one call from the account and wait for its receipt (see :meth:`PasskeyAccount.send`)."""
+        if isinstance(self.account, EraAccount):
+            tx, _, signed = self.signed_era_transaction(to, value, data)
+            try:
+                return self.account.send_transaction(signed, timeout=timeout)
+            except TransactionRejected as exc:
+                raise era_funds_error(
+                    self.account.client, self.address, tx, value, self.paymaster is not None, exc
+                ) from exc
+        self.progress(
+            f"UserOperation from {self.address}" + ("" if self.is_deployed() else " (creates the account)")
+        )
+        with prefund_explained(self.account, [(to, value, data)]):
+            return self.account.send(to, value, data, timeout=timeout)
+
+    def add_passkey(
+        self, credential_id: bytes, public_key: Any, origin: str, *, timeout: float = 60.0
+    ) -> Receipt | UserOperationReceipt:
+        """Register another passkey (see :meth:`PasskeyAccount.add_passkey`)."""
+        with self._explained(add_passkey_calldata(credential_id, public_key, origin)):
+            return self.account.add_passkey(credential_id, public_key, origin, timeout=timeout)
+
+    def remove_passkey(
+        self, credential_id: bytes, origin: str, *, force: bool = False, timeout: float = 60.0
+    ) -> Receipt | UserOperationReceipt:
+        """Remove a passkey (see :meth:`PasskeyAccount.remove_passkey`)."""
+        with self._explained(remove_passkey_calldata(credential_id, origin)):
+            return self.account.remove_passkey(credential_id, origin, force=force, timeout=timeout)
+
+    def _explained(self, validator_call: bytes) -> contextlib.AbstractContextManager[None]:
+        # An ERC-4337 bundler's bare AA21 becomes what the account holds and needs; Era checks before signing.
+        if isinstance(self.account, Erc4337Account):
+            return prefund_explained(
+                self.account, [(self.account.deployment.webauthn_validator, 0, validator_call)]
+            )
+        return contextlib.nullcontext()
+
+
+def open_account(
+    args: argparse.Namespace,
+    ctx: ChainContext,
+    passkey: HeadlessPasskey,
+    *,
+    executes: bool,
+    progress: Progress = lambda _message: None,
+) -> tuple[str, CliAccount]:
+    """The passkey's account (``--address``, else the one the passkey is registered to), of the ``--kind``.
+
+    Args:
+        args: The command's options (``--kind``, ``--address``, ``--bundler``, ``--store``, ``--paymaster``).
+        ctx: The chain, deployment and Era network.
+        passkey: The signing passkey.
+        executes: The command sends something: an Era account then needs a ZKsync node, an ERC-4337 account
+            a bundler (checked before any signing).
+        progress: Called with a line per step of a send.
+
+    Returns:
+        ``(kind, account)``: the kind (``"era"`` / ``"erc4337"``) is reported in the output, never branched on
+        by a command.
+
+    Raises:
+        CliUsageError: ``--paymaster`` or ``--sign-only`` with an ERC-4337 account.
+        EraNeedsZkSyncNode, MissingBundlerUrl, MissingContractAddress, InvalidDeployment: Missing setup.
+        AccountNotFound: The passkey is registered to no account (or was removed from it).
+    """
+    paymaster = getattr(args, "paymaster", None)
+    kind = _kind(args, ctx)
+    era_only = [
+        name
+        for name, given in (("--paymaster", paymaster), ("--sign-only", getattr(args, "sign_only", False)))
+        if given
+    ]
+    if kind != "era" and era_only:
+        # Before any chain work: an ERC-4337 account would send a UserOperation regardless, and pay for it.
+        raise CliUsageError(f"{era_only[0]}: Era (0x71) accounts only; this is an ERC-4337 account (--kind)")
+    if kind == "era":
+        if executes:
+            require_zksync_node(ctx.client)
+        params = (
+            PaymasterParams(checksum_address(paymaster, field="--paymaster"), general_paymaster_input())
+            if paymaster
+            else None
+        )
+        return kind, CliAccount(_era_account(args, ctx, passkey, args.address), progress, params)
+    return kind, CliAccount(_msa(args, ctx, passkey, args.address, need_bundler=executes), progress, None)
+
+
+def sign_only(account: CliAccount, to: str, value: int, data: bytes) -> tuple[dict[str, Any], str]:
+    """``send --sign-only``: sign an Era 0x71 transaction, have the deployed validator check it, do not send.
+
+    Any chain with the validator deployed can check the signature, ZKsync or not.
+
+    Returns:
+        ``(result fields, summary)``.
+
+    Raises:
+        CliUsageError: For an ERC-4337 account (:func:`open_account` refuses it first).
+        SignatureNotValid: If the validator refuses the signature.
+    """
+    tx, plan, signed = account.signed_era_transaction(to, value, data)
+    verdict = cast(EraAccount, account.account).verify_onchain(signed)
+    if not verdict.valid:
+        raise SignatureNotValid(f"the Era validator refused the signature ({verdict.rule})")
+    return {
+        "kind": "era",
+        "account": account.address,
+        "signed_hash": verdict.signed_hash,
+        "raw_transaction": signed.serialize(),
+        "validator_verdict": verdict.rule,
+        "gas_limit": tx.gas_limit,
+        "validation_gas": plan.validation_gas,
+    }, f"signed, not sent; the Era validator says {verdict.rule}"
+
+
+def send_report(sent: Receipt | UserOperationReceipt) -> tuple[dict[str, Any], str]:
+    """The fields and the summary ``send`` prints for what :meth:`CliAccount.send` returned.
+
+    A UserOperation reports its hash, success and gas; a 0x71 transaction its block and gas.
+    """
+    if isinstance(sent, UserOperationReceipt):
+        return {
+            "user_operation": sent.user_op_hash,
+            "transaction": sent.receipt.transaction_hash,
+            "success": sent.success,
+            "actual_gas_used": sent.actual_gas_used,
+        }, f"executed in transaction 0x{sent.receipt.transaction_hash.hex()}"
+    return {
+        "transaction": sent.transaction_hash,
+        "block": sent.block_number,
+        "gas_used": sent.gas_used,
+    }, f"sent in block {sent.block_number}"
+
+
+def create_account(
+    args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey, progress: Progress
+) -> tuple[dict[str, Any], str]:
+    """Create the passkey's account: Era through the AAFactory; ERC-4337 through the MSAFactory, or only its
+    counterfactual address (``--counterfactual``: its first UserOperation creates it).
+
+    Returns:
+        ``(result fields, summary)``.
+
+    Raises:
+        MissingContractAddress, EraNeedsZkSyncNode, InvalidDeployment, MissingDeployerKey: Missing setup.
+    """
+    chain_id = ctx.client.chain_id()
+    if _kind(args, ctx) == "era":
+        network = ctx.require_era()
+        network.require_factory()
+        require_zksync_node(ctx.client)
+        deployer, source = resolve_deployer(args, chain_id)
+        progress(f"creating an Era account through factory {network.account_factory} from {deployer.address}")
+        created = create_era_account(ctx.client, network, deployer, passkey)
+        return {
+            "kind": "era",
+            "address": created.address,
+            "unique_id": created.unique_id,
+            "transaction": created.receipt.transaction_hash,
+        }, f"Era account {created.address} created (deployer {source})"
+    deployment = _require_erc4337(ctx)
+    if args.counterfactual:
+        account = _msa(args, ctx, passkey, need_bundler=False)
+        deployed = account.is_deployed()
+        return {
+            "kind": "erc4337",
+            "address": account.address,
+            "deployed": deployed,
+            "counterfactual": True,
+        }, f"ERC-4337 account {account.address} " + (
+            "(already deployed)" if deployed else "(created by its first UserOperation; fund it first)"
+        )
+    deployer, source = resolve_deployer(args, chain_id)
+    progress(f"creating an ERC-4337 account through factory {deployment.factory} from {deployer.address}")
+    created_msa, receipt = Erc4337Account.deploy(
+        deployment=deployment,
+        eth=ctx.client,
+        bundler=_bundler(args, ctx, deployment, required=False),
+        credential=passkey,
+        salt=counterfactual_salt(passkey.credential_id),
+        deployer=deployer,
+    )
+    return {
+        "kind": "erc4337",
+        "address": created_msa.address,
+        "deployed": True,
+        "transaction": receipt.transaction_hash,
+    }, f"ERC-4337 account {created_msa.address} created (deployer {source})"
+
+
+def _provider(
+    args: argparse.Namespace, passkey: HeadlessPasskey, ctx: ChainContext
+) -> RelyingPartyAssertionProvider | None:
+    """The assertion source: the relying-party ceremony when ``--store`` is given, else the passkey itself."""
+    if not getattr(args, "store", None):
+        return None
+    store = store_at(args.store)
+    ctx.on_close(store.close)
+    rp = RelyingParty(rp_id=passkey.rp_id, rp_name="sso-signer", origins=[passkey.origin], store=store)
+    return RelyingPartyAssertionProvider(rp, passkey)
+
+
+def _require_erc4337(ctx: ChainContext) -> MsaDeployment:
+    if ctx.deployment is None:
+        raise InvalidDeployment("an ERC-4337 account needs the deployment JSON: pass --deployment FILE")
+    return ctx.deployment.require_erc4337()
+
+
+class _NoBundlerClient:
+    """Stands in for a bundler client where none is needed (reading, or creating by a direct transaction)."""
+
+    def __init__(self, deployment: MsaDeployment) -> None:
+        self.entry_point = deployment.entry_point
+
+
+def _bundler(
+    args: argparse.Namespace, ctx: ChainContext, deployment: MsaDeployment, *, required: bool
+) -> BundlerClient:
+    """The bundler of ``--bundler`` / ``SSO_SIGNER_BUNDLER`` / the deployment; a stand-in if not ``required``.
+
+    Raises:
+        MissingBundlerUrl: If none is configured and one is ``required``.
+    """
+    url = (
+        args.bundler
+        or os.environ.get(ENV_BUNDLER)
+        or (ctx.deployment.bundler_url if ctx.deployment else None)
+    )
+    if url:
+        return BundlerClient(url, entry_point=deployment.entry_point)
+    if required:
+        raise MissingBundlerUrl(
+            "an ERC-4337 account needs a bundler: pass --bundler URL or set SSO_SIGNER_BUNDLER"
+        )
+    return cast(BundlerClient, _NoBundlerClient(deployment))
+
+
+def _msa(
+    args: argparse.Namespace,
+    ctx: ChainContext,
+    passkey: HeadlessPasskey,
+    address: str | None = None,
+    *,
+    need_bundler: bool,
+) -> Erc4337Account:
+    """The passkey's ERC-4337 account (given, registered, or counterfactual); a bundler only when needed."""
+    deployment = _require_erc4337(ctx)
+    return erc4337_account(
+        deployment=deployment,
+        eth=ctx.client,
+        bundler=_bundler(args, ctx, deployment, required=need_bundler),
+        passkey=passkey,
+        provider=_provider(args, passkey, ctx),
+        address=address,
+    )
+
+
+def _era_account(
+    args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey, address: str | None = None
+) -> EraAccount:
+    network = ctx.require_era()
+    if address is None:
+        address = find_account(ctx.client, network.passkey_validator, passkey.origin, passkey.credential_id)
+    if address is None:
+        dropped = accounts_that_removed(
+            ctx.client, network.passkey_validator, passkey.origin, passkey.credential_id
+        )
+        removed = (
+            f"; it was removed from {', '.join(dropped)} (not among its owners any more): sign with one of "
+            "that account's remaining passkeys, or pass --address ACCOUNT"
+            if dropped
+            else ""
+        )
+        raise AccountNotFound(
+            f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} has no Era account on chain "
+            f"{network.chain_id} (validator {network.passkey_validator}){removed}"
+        )
+    return EraAccount(ctx.client, network, address, passkey, provider=_provider(args, passkey, ctx))
+
+
+def era_funds_error(
+    client: EthClient, address: str, tx: Any, value: int, sponsored: bool, exc: TransactionRejected
+) -> Exception:
+    """The node's "insufficient funds" refusal as ``InsufficientBalance`` (balance, need, how to fund)."""
+    if "insufficient" not in exc.rpc_message.lower():
+        return exc
+    balance = client.get_balance(address)
+    fee = 0 if sponsored else tx.gas_limit * tx.max_fee_per_gas
+    required = fee + value
+    return InsufficientBalance(
+        f"the node refused the transaction from {address} for lack of funds ({exc.rpc_message}): it holds "
+        f"{format_ether(balance)} and needs {format_ether(required)} (gas limit {tx.gas_limit} × "
+        f"maxFeePerGas {tx.max_fee_per_gas} wei{', paid by the paymaster' if sponsored else ''} plus "
+        f"{format_ether(value)} sent); fund it with at least {format_ether(max(required - balance, 0))} by "
+        f"sending ETH to {address}",
         account=address,
         required=required,
         available=balance,

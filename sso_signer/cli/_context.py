@@ -9,52 +9,48 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import math
 import os
 import pathlib
 import re
-import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from eth_account import Account
 
 from sso_signer._errors import ConfigurationError
+from sso_signer.accounts import EraNetwork, MissingContractAddress, network_preset
+from sso_signer.cli._deploy import Deployment, load_deployment
 from sso_signer.cli._output import CliUsageError
+from sso_signer.cli._parser import ENV_DEPLOYER_KEY, ENV_DEPLOYMENT, ENV_KEY, ENV_PASSPHRASE, ENV_RPC
+from sso_signer.node import dev_accounts
+from sso_signer.webauthn import HeadlessPasskey, PostgresStore, SQLiteStore, open_store
+
+# Not re-exported by sso_signer.zksync yet (rpc helper's room): the private path until it is.
+from sso_signer.zksync._client import ZkSyncClient
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
-    from sso_signer.accounts import EraNetwork
-    from sso_signer.cli._deploy import Deployment
     from sso_signer.rpc import EthClient
-    from sso_signer.webauthn import HeadlessPasskey
 
 __all__ = [
     "DEV_CHAIN_IDS",
-    "ENV_DEPLOYER_KEY",
-    "ENV_DEPLOYMENT",
-    "ENV_KEY",
-    "ENV_PASSPHRASE",
-    "ENV_RPC",
     "ChainContext",
     "MissingDeployerKey",
     "MissingPasskeyFile",
     "MissingRpcUrl",
     "check_out_path",
-    "key_file_warnings",
     "load_passkey",
     "load_passkey_file",
     "parse_data",
     "parse_wei",
     "resolve_deployer",
+    "store_at",
 ]
 
-ENV_RPC = "SSO_SIGNER_RPC"
-ENV_DEPLOYMENT = "SSO_SIGNER_DEPLOYMENT"
-ENV_KEY = "SSO_SIGNER_KEY"
-ENV_PASSPHRASE = "SSO_SIGNER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
-ENV_DEPLOYER_KEY = "SSO_SIGNER_DEPLOYER_KEY"
 #: Chains whose funded dev accounts (mnemonic ``test … junk``) are used without asking (anvil, anvil-zksync).
 DEV_CHAIN_IDS = frozenset({31337, 260})
 
@@ -156,86 +152,6 @@ def writing(path: str, option: str = "--out") -> Iterator[None]:
         raise CliUsageError(f"{option} {path}: cannot write ({exc.strerror or type(exc).__name__})") from exc
 
 
-def key_file_warnings(args: argparse.Namespace) -> list[str]:
-    """Warnings for key files that group or others may read or write (``--key``, ``SSO_SIGNER_KEY``,
-    ``--new-key``): whoever reads an unencrypted key file can sign as the passkey.
-
-    Only warned, not refused: a shared CI runner may have its reasons; ``chmod 600`` silences it.
-    """
-    paths = []
-    if hasattr(args, "key"):
-        paths.append(("--key", getattr(args, "key", None) or os.environ.get(ENV_KEY)))
-    paths.append(("--new-key", getattr(args, "new_key", None)))
-    warnings = []
-    for option, path in paths:
-        if not path:
-            continue
-        try:
-            mode = os.stat(path).st_mode
-        except (OSError, ValueError):
-            continue  # loading it reports the problem
-        exposed = stat.S_IMODE(mode) & 0o066
-        if stat.S_ISREG(mode) and exposed:
-            who = " and ".join(w for w, bits in (("group", 0o060), ("others", 0o006)) if exposed & bits)
-            warnings.append(
-                f"{option} {path} is accessible to {who} (mode {stat.S_IMODE(mode):04o}): anyone who can "
-                f"read it can sign as this passkey; run chmod 600 {path}"
-            )
-    return warnings
-
-
-def _integer_in(text: str, low: int, high: int, what: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = low - 1  # not a decimal integer: reported as out of range, with the text as given
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r:.40}")
-    return value
-
-
-def port_number(text: str) -> int:
-    """argparse type of ``--port``: 1-65535."""
-    return _integer_in(text, 1, 65535, "a port number 1-65535")
-
-
-def chain_id_number(text: str) -> int:
-    """argparse type of ``--chain-id``: a positive integer below 2**64 (what EIP-155 nodes accept)."""
-    return _integer_in(text, 1, 2**64 - 1, "a chain id in [1, 2**64)")
-
-
-def seconds(text: str) -> float:
-    """argparse type of ``--timeout``: a finite positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r:.40}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds, got {text!r:.40}")
-    return value
-
-
-#: Options that name files: any bytes the OS allows (a non-UTF-8 name arrives surrogate-escaped).
-PATH_OPTIONS = frozenset({"key", "new_key", "out", "deployment", "store"})
-
-
-def check_text_arguments(args: argparse.Namespace) -> None:
-    """Refuse option values that are not valid UTF-8 text (file names excepted).
-
-    Such bytes reach Python surrogate-escaped and would fail deep inside (JSON, ABI encoding, hashing).
-
-    Raises:
-        CliUsageError: Naming the first such option.
-    """
-    for name, value in vars(args).items():
-        if isinstance(value, str) and name not in PATH_OPTIONS:
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                option = "--" + name.replace("_", "-")
-                raise CliUsageError(f"{option}: not valid UTF-8 text") from None
-
-
 def check_passkey_scope(rp_id: str, origin: str) -> None:
     """Check ``--rp-id`` / ``--origin`` of a new passkey the way a relying party will (WebAuthn §5.1.4.1:
     the rp id is the origin's host or a registrable suffix of it), so no key file is made that no relying
@@ -245,8 +161,6 @@ def check_passkey_scope(rp_id: str, origin: str) -> None:
         CliUsageError: If the rp id is empty, the origin is not ``http(s)://host[:port]``, or the rp id does
             not cover the origin's host.
     """
-    from urllib.parse import urlsplit
-
     if not rp_id or rp_id != rp_id.strip().lower() or "/" in rp_id or ":" in rp_id:
         raise CliUsageError(
             f"--rp-id {rp_id!r}: expected a lower-case domain such as localhost or example.org"
@@ -266,6 +180,18 @@ def check_passkey_scope(rp_id: str, origin: str) -> None:
         )
 
 
+def store_at(url: str) -> SQLiteStore | PostgresStore:
+    """The relying party's store at ``--store``: a SQLite path or a store URL (``sqlite:///…``, ``postgresql://…``).
+
+    Raises:
+        CliUsageError: If a plain SQLite path is a directory or its directory is missing.
+        StoreConfigurationError, StoreUnavailable, StoreCorrupt: As :func:`~sso_signer.webauthn.open_store`.
+    """
+    if "://" not in url and not url.startswith("sqlite:"):
+        check_out_path(url, "--store")  # before any work, as for --out
+    return open_store(url)
+
+
 def format_ether(wei: int) -> str:
     """``1.5 ETH`` style rendering of a wei amount (exact, trailing zeros trimmed)."""
     text = f"{Decimal(wei) / Decimal(10**18):f}"
@@ -281,8 +207,6 @@ def load_passkey(args: argparse.Namespace) -> HeadlessPasskey:
         MissingPasskeyFile: If no key file is named.
         InvalidKeyFile, WrongPassphrase: From the passkey room.
     """
-    from sso_signer.webauthn import HeadlessPasskey
-
     path = getattr(args, "key", None) or os.environ.get(ENV_KEY)
     if not path:
         raise MissingPasskeyFile("no passkey file: pass --key FILE or set SSO_SIGNER_KEY")
@@ -296,8 +220,6 @@ def load_passkey_file(path: str, passphrase_env: str | None = None) -> HeadlessP
         CliUsageError: If ``passphrase_env`` names an unset variable.
         InvalidKeyFile, WrongPassphrase: From the passkey room.
     """
-    from sso_signer.webauthn import HeadlessPasskey
-
     passphrase = None
     if passphrase_env:
         value = os.environ.get(passphrase_env)
@@ -340,8 +262,6 @@ def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAcco
         MissingDeployerKey: On a non-development chain without a key.
         CliUsageError: If the named variable is unset or not a private key.
     """
-    from eth_account import Account
-
     name = getattr(args, "deployer_key_env", None) or (
         ENV_DEPLOYER_KEY if ENV_DEPLOYER_KEY in os.environ else None
     )
@@ -355,8 +275,6 @@ def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAcco
             # ``from None``: the library's message could echo the key material.
             raise CliUsageError(f"${name} does not hold a secp256k1 private key") from None
     if chain_id in DEV_CHAIN_IDS:
-        from sso_signer.node import dev_accounts
-
         return dev_accounts(1)[0], "dev account #0 (test … junk mnemonic)"
     raise MissingDeployerKey(
         f"chain {chain_id} is not a local development chain: name the environment variable holding the "
@@ -388,9 +306,6 @@ class ChainContext:
             MissingRpcUrl: If no URL can be found and ``need_rpc``.
             InvalidDeployment, UnknownNetwork, MalformedAddress: For bad configuration.
         """
-        from sso_signer.accounts import EraNetwork, network_preset
-        from sso_signer.cli._deploy import load_deployment
-
         path = getattr(args, "deployment", None) or os.environ.get(ENV_DEPLOYMENT)
         deployment = load_deployment(path) if path else None
         era: EraNetwork | None = None
@@ -428,9 +343,6 @@ class ChainContext:
     def client(self) -> EthClient:
         """A ``ZkSyncClient`` (an ``EthClient`` with the ``zks_`` namespace) on the URL, created once."""
         if self._client is None:
-            # Not re-exported by sso_signer.zksync yet (rpc helper's room): the private path until it is.
-            from sso_signer.zksync._client import ZkSyncClient
-
             self._client = ZkSyncClient(self.rpc_url)
         return self._client
 
@@ -451,8 +363,6 @@ class ChainContext:
         Raises:
             MissingContractAddress: If none was configured.
         """
-        from sso_signer.accounts import MissingContractAddress
-
         if self.era is None:
             raise MissingContractAddress(
                 "no Era network: pass --network era-sepolia, --deployment FILE or --validator ADDRESS"

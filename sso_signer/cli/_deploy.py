@@ -28,16 +28,26 @@ from dataclasses import dataclass
 from tempfile import mkstemp
 from typing import TYPE_CHECKING, Any
 
-from sso_signer._errors import ConfigurationError
-from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
+from sso_signer._artifacts import load_artifact
+from sso_signer._errors import ConfigurationError, RemoteError
+from sso_signer._json import CONFIG_FILE_LIMITS, read_json_file
 from sso_signer.accounts import EraNetwork, InvalidDeployment, MsaDeployment, deploy_msa_contracts
+from sso_signer.erc4337 import BundlerClient
+from sso_signer.local_erc4337 import LocalErc4337Stack
+from sso_signer.node import NodeStartFailed
+from sso_signer.rpc import EthClient, RetryPolicy
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
-    from sso_signer.rpc import EthClient
-
-__all__ = ["Deployment", "deploy_contracts", "deployment_problem", "load_deployment", "wait_for_deployment"]
+__all__ = [
+    "Deployment",
+    "deploy_contracts",
+    "deployment_problem",
+    "load_deployment",
+    "local_stack_deployment",
+    "wait_for_deployment",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +95,6 @@ class Deployment:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
 
-    def require_era(self) -> EraNetwork:
-        """The Era section.
-
-        Raises:
-            InvalidDeployment: If the deployment has no Era validator.
-        """
-        if self.era is None:
-            raise InvalidDeployment("the deployment has no 'era' section (deploy with --stack era)")
-        return self.era
-
     def require_erc4337(self) -> MsaDeployment:
         """The ERC-4337 section.
 
@@ -112,14 +112,8 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
     Raises:
         InvalidDeployment: If the file is unreadable or malformed.
     """
-    try:
-        # At most one byte past the bound: a path like /dev/zero or a huge file is refused, not read whole.
-        with open(path, "rb") as handle:
-            text = handle.read(CONFIG_FILE_LIMITS.max_bytes + 1)
-    except OSError as exc:
-        raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__}: {exc})") from exc
-    data = parse_json(
-        text,
+    data = read_json_file(
+        path,
         limits=CONFIG_FILE_LIMITS,
         error=lambda message: InvalidDeployment(f"{path}: {message}"),
         what="deployment JSON",
@@ -146,6 +140,22 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
         erc,
         bundler if isinstance(bundler, str) else None,
     )
+
+
+def local_stack_deployment(stack: LocalErc4337Stack) -> Deployment:
+    """A running local ERC-4337 stack's addresses, plus an Era ``WebAuthValidator`` deployed on its chain.
+
+    Raises:
+        NodeStartFailed: If the stack is not running.
+        TransactionReverted, RpcError: If the validator's deployment failed.
+    """
+    node = stack.node
+    if node is None:
+        raise NodeStartFailed("the local stack is not running")
+    validator, _ = stack.eth.deploy_contract(stack.deployer, load_artifact("WebAuthValidator").deploy_data())
+    chain_id = stack.deployment.chain_id
+    era = EraNetwork(name="local", chain_id=chain_id, passkey_validator=validator, rpc_url=node.url)
+    return Deployment(chain_id, node.url, era, stack.deployment, stack.bundler_url)
 
 
 def deploy_contracts(
@@ -177,8 +187,6 @@ def deploy_contracts(
         ConfigurationError: An unknown stack name.
         TransactionReverted, RpcError: A deployment failed.
     """
-    from sso_signer._artifacts import load_artifact
-
     unknown = set(stacks) - {"era", "erc4337"}
     if unknown or not stacks:
         raise ConfigurationError(f"unknown stack(s) {sorted(unknown)}; choose from era, erc4337")
@@ -220,10 +228,6 @@ def deployment_problem(deployment: Deployment, *, timeout: float = 2.0) -> str |
     Returns:
         ``None`` when ready, else a short reason.
     """
-    from sso_signer._errors import RemoteError
-    from sso_signer.erc4337 import BundlerClient
-    from sso_signer.rpc import EthClient, RetryPolicy
-
     if deployment.rpc_url is None:
         return "the deployment records no rpc_url"
     once = RetryPolicy(attempts=1)
@@ -273,8 +277,6 @@ def wait_for_deployment(
     Raises:
         NodeStartFailed: If it is not ready within ``timeout`` (the message says what was missing last).
     """
-    from sso_signer.node import NodeStartFailed
-
     deadline = time.monotonic() + timeout
     target = pathlib.Path(path)
     while True:

@@ -214,18 +214,23 @@ def test_bad_arguments_are_usage_errors(args: list[str]) -> None:
 # --- funds --------------------------------------------------------------------------------------------------
 
 
+def _counterfactual_account(stack: LocalErc4337Stack, tmp_path: Path) -> tuple[list[str], str]:
+    """Deploy the ERC-4337 stack, make a passkey and its counterfactual account: (common options, address)."""
+    assert stack.node is not None
+    deployment = tmp_path / "deployment.json"
+    _json("deploy", "--rpc", stack.node.url, "--stack", "erc4337", "--out", str(deployment), code=0)
+    key = tmp_path / "owner.pem"
+    _json("passkey", "create", "--out", str(key), code=0)
+    common = ["--deployment", str(deployment), "--key", str(key), "--bundler", stack.bundler_url]
+    return common, _json("account", "create", *common, "--counterfactual", code=0)["address"]
+
+
 @pytest.mark.chain
 @pytest.mark.bundler
 def test_an_unfunded_user_operation_says_what_is_there_and_what_is_needed(
     sso_stack: LocalErc4337Stack, tmp_path: Path
 ) -> None:
-    assert sso_stack.node is not None
-    deployment = tmp_path / "deployment.json"
-    _json("deploy", "--rpc", sso_stack.node.url, "--stack", "erc4337", "--out", str(deployment), code=0)
-    key = tmp_path / "owner.pem"
-    _json("passkey", "create", "--out", str(key), code=0)
-    common = ["--deployment", str(deployment), "--key", str(key), "--bundler", sso_stack.bundler_url]
-    address = _json("account", "create", *common, "--counterfactual", code=0)["address"]
+    common, address = _counterfactual_account(sso_stack, tmp_path)
     sso_stack.eth.send_transaction(sso_stack.funder, to=address, value=1000)  # far too little
     error = _json("send", *common, "--to", BEEF, "--value", "1", code=1)["error"]
     assert error["type"] == "InsufficientBalance"
@@ -238,9 +243,28 @@ def test_an_unfunded_user_operation_says_what_is_there_and_what_is_needed(
 
 
 @pytest.mark.chain
+@pytest.mark.bundler
+def test_era_only_send_options_are_refused_for_an_erc4337_account_and_nothing_is_sent(
+    sso_stack: LocalErc4337Stack, tmp_path: Path
+) -> None:
+    # --sign-only promises that nothing is sent, --paymaster that someone else pays: an ERC-4337 account can
+    # keep neither promise here, so the command refuses rather than sending a UserOperation regardless.
+    common, address = _counterfactual_account(sso_stack, tmp_path)
+    sso_stack.eth.send_transaction(sso_stack.funder, to=address, value=10**17)
+    recipient = "0x" + "5e" * 20
+    for option in (["--sign-only"], ["--paymaster", BEEF]):
+        error = _json("send", *common, "--to", recipient, "--value", "1", *option, code=2)["error"]
+        assert error["type"] == "CliUsageError"
+        assert option[0] in error["message"]
+        assert "Era" in error["message"]
+    assert not sso_stack.eth.get_code(address), "a UserOperation was sent (it would have created the account)"
+    assert sso_stack.eth.get_balance(recipient) == 0
+
+
+@pytest.mark.chain
 def test_an_era_send_the_node_refuses_for_lack_of_funds_says_the_numbers(sso_anvil: AnvilNode) -> None:
     from sso_signer.accounts import InsufficientBalance
-    from sso_signer.cli._app import _era_funds_error
+    from sso_signer.cli._accounts import era_funds_error
     from sso_signer.cli._context import ChainContext
     from sso_signer.rpc import TransactionRejected
 
@@ -254,12 +278,12 @@ def test_an_era_send_the_node_refuses_for_lack_of_funds_says_the_numbers(sso_anv
             max_fee_per_gas = 10**9
 
         refused = TransactionRejected(-32000, "insufficient funds for gas * price + value", method="x")
-        error = _era_funds_error(ctx, account, Tx(), 7, False, refused)
+        error = era_funds_error(ctx.client, account, Tx(), 7, False, refused)
         assert isinstance(error, InsufficientBalance)
         assert (error.available, error.required) == (5, 200_000 * 10**9 + 7)
         assert "fund it with at least" in str(error)
         other = TransactionRejected(-32000, "nonce too low", method="x")
-        assert _era_funds_error(ctx, account, Tx(), 7, False, other) is other
+        assert era_funds_error(ctx.client, account, Tx(), 7, False, other) is other
     finally:
         ctx.close()
 

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sso_signer.cli import DOCS_URL, build_parser, load_deployment, wait_for_deployment
+from sso_signer.cli._deploy import load_deployment, wait_for_deployment
+from sso_signer.cli._parser import DOCS_URL, build_parser
 from sso_signer.local_erc4337 import NotALocalChain, fund
 from sso_signer.node import NodeStartFailed
 from sso_signer.rpc import EthClient

@@ -14,8 +14,9 @@ from sso_signer._errors import (
     StateError,
     VerificationError,
 )
-from sso_signer.cli import CliUsageError, ExitCode, exit_code_for, main
+from sso_signer.cli import ExitCode, main
 from sso_signer.cli._context import format_ether, parse_data, parse_wei
+from sso_signer.cli._output import CliUsageError, exit_code_for
 from sso_signer.rpc import ExecutionReverted, RpcConnectionError, RpcError, TransactionRejected
 
 
@@ -94,7 +95,7 @@ def test_main_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_a_credential_id_starting_with_a_dash_is_passed_in_the_equals_form() -> None:
-    from sso_signer.cli._app import build_parser
+    from sso_signer.cli._parser import build_parser
 
     args = build_parser().parse_args(
         ["account", "remove-passkey", "--key", "k.pem", "--credential-id=-Zm9vYmFy"]

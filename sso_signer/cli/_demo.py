@@ -1,4 +1,4 @@
-"""``sso-signer demo``: the strongest real passkey flow this machine allows, from nothing, in under a minute.
+"""``demo``: the strongest real passkey flow this machine allows, from nothing, in under a minute.
 
 1. Start a chain (``anvil --hardfork osaka``: P-256 precompile at ``0x100``), deploy EntryPoint v0.8, the
    ERC-4337 SSO contracts and the Era ``WebAuthValidator``, start the Alto bundler.
@@ -16,27 +16,41 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eth_utils.crypto import keccak
 
-if TYPE_CHECKING:
-    from sso_signer.cli._output import Reporter
+from sso_signer._artifacts import load_artifact
+from sso_signer._codec import b64url_encode
+from sso_signer._errors import VerificationError
+from sso_signer.accounts import EraAccount, EraNetwork, Erc4337Account
+from sso_signer.accounts._era import webauthn_validation_gas
+from sso_signer.cli._ceremony import RelyingPartyAssertionProvider, register_passkey
+from sso_signer.cli._context import format_ether as _ether
+from sso_signer.cli._context import parse_wei
+from sso_signer.cli._output import CliUsageError, Reporter
+from sso_signer.local_erc4337 import LocalErc4337Stack
+from sso_signer.sso import account_salt, checksum_address, eip191_hash
+from sso_signer.webauthn import HeadlessPasskey, RelyingParty, SQLiteStore
 
-__all__ = ["DEMO_ORIGIN", "DEMO_RP_ID", "run_demo"]
+__all__ = ["DEMO_ORIGIN", "DEMO_RP_ID", "demo", "run_demo"]
 
 DEMO_RP_ID = "localhost"
 DEMO_ORIGIN = "http://localhost:5173"
 _FUNDING = 10**17  # 0.1 ETH for the account: enough for the transfer and the first UserOperation's gas
 
 
-def _ether(wei: int) -> str:
-    from sso_signer.cli._context import format_ether
-
-    return format_ether(wei)
+def demo(args: argparse.Namespace, out: Reporter) -> None:
+    """The whole flow on a local chain this command starts (see :func:`run_demo`)."""
+    summary = run_demo(out, amount_wei=parse_wei(args.amount))
+    if out.json_mode:
+        out.result(summary)
+    else:
+        out.lines([f"demo complete in {summary['seconds']} s", *summary["final"]])
 
 
 def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
@@ -55,18 +69,7 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
         PreflightError, VerificationError subclasses: A signature failed a check (the demo stops there).
         UserOperationRejected, UserOperationReverted: The bundler or the chain refused the operation.
     """
-    from sso_signer._artifacts import load_artifact
-    from sso_signer._codec import b64url_encode
-    from sso_signer.accounts import EraAccount, EraNetwork, Erc4337Account
-    from sso_signer.accounts._era import webauthn_validation_gas
-    from sso_signer.cli._ceremony import RelyingPartyAssertionProvider, register_passkey
-    from sso_signer.local_erc4337 import LocalErc4337Stack
-    from sso_signer.sso import account_salt, checksum_address
-    from sso_signer.webauthn import HeadlessPasskey, RelyingParty, SQLiteStore
-
     if amount_wei <= 0 or amount_wei >= _FUNDING:
-        from sso_signer.cli._output import CliUsageError
-
         raise CliUsageError(f"--amount must be between 1 wei and {_ether(_FUNDING)} (the account's funding)")
     started = time.monotonic()
     summary: dict[str, Any] = {}
@@ -185,8 +188,6 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                     "installable here): the Era path ends at on-chain verification"
                 )
                 if not verification.valid or tampered.valid:
-                    from sso_signer._errors import VerificationError
-
                     raise VerificationError(
                         f"Era validator answered valid={verification.valid} ({verification.rule}), "
                         f"tampered valid={tampered.valid}"
@@ -220,12 +221,8 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                     f"recipient {recipient}: {_ether(before['recipient'])} → {_ether(after['recipient'])}"
                 )
                 if not receipt.success or after["recipient"] - before["recipient"] != amount_wei:
-                    from sso_signer._errors import VerificationError
-
                     raise VerificationError("the transfer did not arrive")
                 message_signature = account.sign_message("hello from sso-signer")
-                from sso_signer.sso import eip191_hash
-
                 erc1271 = account.is_valid_signature(eip191_hash("hello from sso-signer"), message_signature)
                 verdict = "valid" if erc1271 else "INVALID"
                 out.detail(f"ERC-1271 (ERC-7739) message signature checked by the account: {verdict}")

@@ -1,0 +1,76 @@
+"""``sign-message`` and ``verify-message``: ERC-1271 signatures (ERC-7739 PersonalSign) of the account."""
+
+from __future__ import annotations
+
+import argparse
+
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+
+from sso_signer.cli._accounts import AccountNotFound, open_account
+from sso_signer.cli._context import ChainContext, load_passkey, parse_data
+from sso_signer.cli._errors import SignatureNotValid
+from sso_signer.cli._output import CliUsageError, Reporter
+from sso_signer.rpc import ExecutionReverted
+from sso_signer.sso import checksum_address, eip191_hash
+
+__all__ = ["sign", "verify"]
+
+_IS_VALID_SIGNATURE = bytes(keccak(text="isValidSignature(bytes32,bytes)"))[:4]
+_ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+
+
+def _message(args: argparse.Namespace) -> bytes:
+    if args.message_hex is not None:
+        return parse_data(args.message_hex)
+    if args.message is None:
+        raise CliUsageError("give --message TEXT or --message-hex HEX")
+    return str(args.message).encode("utf-8")
+
+
+def sign(args: argparse.Namespace, out: Reporter) -> None:
+    """ERC-1271 signature of a message (ERC-7739 PersonalSign), from the passkey's account."""
+    message = _message(args)
+    passkey = load_passkey(args)
+    ctx = ChainContext.from_args(args)
+    try:
+        kind, account = open_account(args, ctx, passkey, executes=False)
+        signature = account.sign_message(message)
+        out.result(
+            {
+                "kind": kind,
+                "account": account.address,
+                "hash": eip191_hash(message),
+                "signature": signature,
+            },
+            summary=f"signed for {account.address} (ERC-7739 PersonalSign; check: isValidSignature(hash, "
+            "signature))",
+        )
+    finally:
+        ctx.close()
+
+
+def verify(args: argparse.Namespace, out: Reporter) -> None:
+    """Ask an account (ERC-1271 ``isValidSignature`` through ``eth_call``) whether a signature is valid."""
+    account = checksum_address(args.account, field="--account")
+    message = _message(args)
+    signature = parse_data(args.signature)
+    digest = eip191_hash(message)
+    ctx = ChainContext.from_args(args)
+    try:
+        if not ctx.client.get_code(account):
+            raise AccountNotFound(f"{account} has no code: ERC-1271 needs a deployed account")
+        data = _IS_VALID_SIGNATURE + bytes(abi_encode(["bytes32", "bytes"], [digest, signature]))
+        try:
+            answer = ctx.client.call({"to": account, "data": data})
+        except ExecutionReverted:
+            answer = b""  # solady's off-chain path reverts on invalid signatures
+        if answer[:4] != _ERC1271_MAGIC:
+            raise SignatureNotValid(
+                f"{account} rejected the signature (answer 0x{answer[:4].hex() or 'revert'})"
+            )
+        out.result(
+            {"account": account, "hash": digest, "valid": True}, summary=f"valid signature for {account}"
+        )
+    finally:
+        ctx.close()

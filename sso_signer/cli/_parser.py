@@ -1,0 +1,330 @@
+"""The ``sso-signer`` argument parser: the whole command tree, its options and their help, nothing else.
+
+Each command names the function that runs it as ``run="_module:function"``: the dispatcher (``_app.main``)
+imports that command group's module only when the command runs, so ``sso-signer --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from typing import Any, NoReturn
+
+from sso_signer import __version__
+from sso_signer.cli._output import CliUsageError, ExitCode, Reporter
+
+__all__ = [
+    "ENV_BUNDLER",
+    "ENV_DEPLOYER_KEY",
+    "ENV_DEPLOYMENT",
+    "ENV_KEY",
+    "ENV_PASSPHRASE",
+    "ENV_RPC",
+    "build_parser",
+]
+
+ENV_RPC = "SSO_SIGNER_RPC"
+ENV_DEPLOYMENT = "SSO_SIGNER_DEPLOYMENT"
+ENV_KEY = "SSO_SIGNER_KEY"
+ENV_PASSPHRASE = "SSO_SIGNER_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+ENV_DEPLOYER_KEY = "SSO_SIGNER_DEPLOYER_KEY"
+ENV_BUNDLER = "SSO_SIGNER_BUNDLER"
+#: The online documentation (the project's Documentation URL in pyproject.toml).
+DOCS_URL = "https://github.com/sso-signer/sso-signer#readme"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in the chosen output mode (exit code 2)."""
+
+    #: Set by :func:`~sso_signer.cli._app.main` from the arguments it parses, so usage errors honour
+    #: ``--json`` too.
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            Reporter(json_mode=True).error(CliUsageError(message), ExitCode.USAGE)
+        else:
+            self.print_usage(sys.stderr)
+            print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(ExitCode.USAGE)
+
+
+def _integer_in(text: str, low: int, high: int, what: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = low - 1  # not a decimal integer: reported as out of range, with the text as given
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r:.40}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """argparse type of ``--port``: 1-65535."""
+    return _integer_in(text, 1, 65535, "a port number 1-65535")
+
+
+def chain_id_number(text: str) -> int:
+    """argparse type of ``--chain-id``: a positive integer below 2**64 (what EIP-155 nodes accept)."""
+    return _integer_in(text, 1, 2**64 - 1, "a chain id in [1, 2**64)")
+
+
+def seconds(text: str) -> float:
+    """argparse type of ``--timeout``: a finite positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r:.40}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite positive number of seconds, got {text!r:.40}")
+    return value
+
+
+def _common(json_default: Any = argparse.SUPPRESS) -> _Parser:
+    # Accepted before and after the subcommand; SUPPRESS keeps a subcommand's default from hiding the global.
+    parent = _Parser(add_help=False)
+    parent.add_argument("--json", action="store_true", default=json_default, help="print one JSON object")
+    parent.add_argument("--debug", action="store_true", default=json_default, help="show tracebacks")
+    return parent
+
+
+def _chain_options() -> _Parser:
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("chain")
+    group.add_argument("--rpc", help="node URL (env SSO_SIGNER_RPC; default: the deployment's)")
+    group.add_argument("--deployment", help=f"deployment JSON written by `deploy` (env {ENV_DEPLOYMENT})")
+    group.add_argument("--network", help="Era network preset: era-sepolia")
+    group.add_argument("--validator", help="Era WebAuthValidator address (overrides the deployment/network)")
+    group.add_argument("--factory", help="Era AAFactory address (overrides the deployment/network)")
+    return parent
+
+
+def _key_options(deployer: bool = False) -> _Parser:
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("keys")
+    group.add_argument("--key", help="passkey key file (env SSO_SIGNER_KEY)")
+    group.add_argument(
+        "--passphrase-env", metavar="VAR", help="env variable holding the key file passphrase "
+        "(default SSO_SIGNER_PASSPHRASE if set)",
+    )  # fmt: skip
+    if deployer:
+        group.add_argument(
+            "--deployer-key-env", metavar="VAR", help="env variable holding the paying EOA's private key "
+            "(default SSO_SIGNER_DEPLOYER_KEY; dev account #0 on local chains)",
+        )  # fmt: skip
+    return parent
+
+
+def _account_options() -> _Parser:
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("account")
+    group.add_argument(
+        "--kind", choices=("auto", "erc4337", "era"), default="auto", help="account generation"
+    )
+    group.add_argument("--address", help="the account address (default: found from the passkey)")
+    group.add_argument("--bundler", help="ERC-4337 bundler URL (env SSO_SIGNER_BUNDLER)")
+    group.add_argument(
+        "--store",
+        help="relying-party store (file path, sqlite:///path or postgresql://...): sign through the full"
+        " WebAuthn ceremony",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sso-signer`` argument parser."""
+    common, chain, keys, keys_deployer, account = (
+        _common(),
+        _chain_options(),
+        _key_options(),
+        _key_options(deployer=True),
+        _account_options(),
+    )
+    parser = _Parser(
+        prog="sso-signer",
+        description="Own and drive ZKsync SSO smart accounts with a passkey.",
+        parents=[_common(json_default=False)],
+        epilog="First time: `sso-signer setup` installs the local-stack tools (anvil, Alto, ...). "
+        "Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 configuration / missing tool, "
+        "4 node or bundler error. `sso-signer COMMAND --help` describes each command; "
+        f"documentation: {DOCS_URL}",
+    )
+    parser.add_argument("--version", action="version", version=f"sso-signer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    setup = sub.add_parser(
+        "setup", parents=[common], help="install the local-stack tools (anvil, forge, cast, Alto, EntryPoint)"
+    )
+    setup.add_argument(
+        "--home", help="install directory (default $SSO_SIGNER_HOME, else the user cache dir's sso-signer)"
+    )
+    setup.add_argument("--force", action="store_true", help="reinstall even if already installed")
+    setup.set_defaults(run="_setup:setup")
+
+    node = sub.add_parser("node", help="run a local chain (and bundler), wait for it").add_subparsers(
+        dest="node_command", metavar="ACTION"
+    )
+    start = node.add_parser("start", parents=[common], help="start anvil / anvil-zksync until Ctrl-C")
+    start.add_argument("--kind", choices=("auto", "anvil", "anvil-zksync"), default="anvil")
+    start.add_argument("--port", type=port_number, help="fixed port (default: a free one)")
+    start.add_argument("--chain-id", type=chain_id_number, help="chain id (default: the node's)")
+    start.add_argument(
+        "--with-bundler", action="store_true", help="also deploy the contracts and run Alto (anvil only); "
+        "writes the deployment JSON (with the bundler URL) to --out",
+    )  # fmt: skip
+    start.add_argument(
+        "--out", help="write the deployment JSON here once every service answers (removed at exit); "
+        "default deployment.json with --with-bundler, none otherwise",
+    )  # fmt: skip
+    start.set_defaults(run="_node:node_start")
+    wait = node.add_parser("wait", parents=[common], help="block until `node start --out FILE` is ready")
+    wait.add_argument(
+        "--deployment", default=os.environ.get(ENV_DEPLOYMENT, "deployment.json"),
+        help=f"the file `node start --out` writes (env {ENV_DEPLOYMENT}; default deployment.json)",
+    )  # fmt: skip
+    wait.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
+    wait.set_defaults(run="_node:node_wait")
+
+    fund = sub.add_parser(
+        "fund", parents=[common, chain], help="send ETH from anvil's dev account (local chains only)"
+    )
+    fund.add_argument("address", metavar="ADDRESS", help="the address to fund")
+    fund.add_argument("--value", default="1ether", help="amount: wei, or with a unit (default 1ether)")
+    fund.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
+    fund.set_defaults(run="_node:fund")
+
+    deploy = sub.add_parser("deploy", parents=[common, chain, keys_deployer], help="deploy the contracts")
+    deploy.add_argument("--stack", default="era,erc4337", help="era, erc4337 or both (comma-separated)")
+    deploy.add_argument("--out", default="deployment.json", help="where to write the deployment JSON")
+    deploy.add_argument("--era-factory", help="an AAFactory already on the chain (ZKsync nodes)")
+    deploy.add_argument("--test-token", action="store_true", help="also deploy the mintable test ERC-20")
+    deploy.set_defaults(run="_node:deploy")
+
+    passkey = sub.add_parser("passkey", help="create and register headless passkeys").add_subparsers(
+        dest="passkey_command", metavar="ACTION"
+    )
+    create = passkey.add_parser("create", parents=[common], help="create a passkey key file (mode 0600)")
+    create.add_argument("--out", required=True, help="key file to write")
+    create.add_argument("--rp-id", default="localhost", help="relying party id (default localhost)")
+    create.add_argument(
+        "--origin", default="http://localhost:5173", help="the origin clientDataJSON will carry"
+    )
+    create.add_argument("--user-name", default="", help="user name")
+    create.add_argument(
+        "--passphrase-env", metavar="VAR", help="encrypt with the passphrase in this env variable"
+    )
+    create.add_argument("--force", action="store_true", help="overwrite an existing file")
+    create.set_defaults(run="_passkey:create")
+    register = passkey.add_parser(
+        "register", parents=[common, keys], help="relying-party registration ceremony"
+    )
+    register.add_argument(
+        "--store", required=True, help="relying-party store: file path, sqlite:///path or postgresql://..."
+    )
+    register.add_argument("--user-name", help="user name in the options (default the rp id)")
+    register.add_argument("--rp-name", default="sso-signer", help="relying party display name")
+    register.set_defaults(run="_passkey:register")
+
+    acct = sub.add_parser("account", help="create and manage the passkey's smart account").add_subparsers(
+        dest="account_command", metavar="ACTION"
+    )
+    a_create = acct.add_parser(
+        "create", parents=[common, chain, keys_deployer, account], help="create the account"
+    )
+    a_create.add_argument(
+        "--counterfactual", action="store_true", help="ERC-4337: only compute the address (its first "
+        "UserOperation creates it)",
+    )  # fmt: skip
+    a_create.set_defaults(run="_account:create")
+    a_show = acct.add_parser("show", parents=[common, chain, keys, account], help="address and balance")
+    a_show.set_defaults(run="_account:show")
+    a_add = acct.add_parser(
+        "add-passkey",
+        parents=[common, chain, keys, account],
+        help="register another passkey (signed by --key)",
+    )
+    a_add.add_argument("--new-key", required=True, help="key file of the passkey to add")
+    a_add.add_argument(
+        "--new-passphrase-env", metavar="VAR", help="env variable with the new key's passphrase"
+    )
+    a_add.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
+    a_add.set_defaults(run="_account:add_passkey")
+    a_remove = acct.add_parser(
+        "remove-passkey",
+        parents=[common, chain, keys, account],
+        help="remove a passkey (signed by --key); refuses to remove the last way in unless --force",
+        description="Remove a passkey from the account. Refused when no other passkey, owner or validator "
+        "could sign for the account afterwards (that would lock it for good), unless --force.",
+    )
+    a_remove.add_argument(
+        "--credential-id",
+        required=True,
+        help="base64url credential id to remove (write --credential-id=ID: an id may start with '-')",
+    )
+    a_remove.add_argument("--origin", help="its origin (default: the signing passkey's)")
+    a_remove.add_argument(
+        "--force",
+        action="store_true",
+        help="remove it even if it is the account's last way in (no other passkey, owner or validator): "
+        "the account is then locked for good and its funds are lost",
+    )
+    a_remove.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
+    a_remove.set_defaults(run="_account:remove_passkey")
+
+    send = sub.add_parser("send", parents=[common, chain, keys, account], help="send ETH or a call")
+    send.add_argument("--to", required=True, help="recipient / contract")
+    send.add_argument("--value", default="0", help="amount: wei, or with a unit (0.1ether, 5gwei)")
+    send.add_argument("--data", help="0x-hex calldata")
+    send.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
+    send.add_argument("--paymaster", help="Era: a paymaster that pays the fee (general flow)")
+    send.add_argument(
+        "--sign-only", action="store_true", help="Era: sign, check with the deployed validator (eth_call), "
+        "print the raw 0x71 bytes; do not send (works on any chain with the validator)",
+    )  # fmt: skip
+    send.set_defaults(run="_account:send")
+
+    for name, run, text in (
+        ("sign-message", "_message:sign", "ERC-1271 (ERC-7739) signature of a message"),
+        ("verify-message", "_message:verify", "check a signature with the account's isValidSignature"),
+    ):
+        parents = [common, chain, keys, account] if name == "sign-message" else [common, chain]
+        cmd = sub.add_parser(name, parents=parents, help=text)
+        cmd.add_argument("--message", help="message text (UTF-8)")
+        cmd.add_argument("--message-hex", help="message bytes as 0x-hex")
+        if name == "verify-message":
+            cmd.add_argument("--account", required=True, help="the account address")
+            cmd.add_argument("--signature", required=True, help="0x-hex signature")
+        cmd.set_defaults(run=run)
+
+    demo = sub.add_parser("demo", parents=[common], help="the whole flow on a local chain it starts")
+    demo.add_argument("--amount", default="0.01ether", help="amount of the demo transfer")
+    demo.set_defaults(run="_demo:demo")
+    _describe(parser)
+    return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Give each sub-command its one-line help as description, and a group without an action a usage error."""
+    for action in parser._actions:  # argparse keeps sub-commands only here
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for choice in action._choices_actions:
+            child = action.choices[choice.dest]
+            if child.description is None and choice.help:
+                child.description = choice.help[0].upper() + choice.help[1:] + "."
+            _describe(child)
+        if parser.prog != "sso-signer":
+            parser.set_defaults(run="_parser:needs_action", group=(parser.prog, tuple(action.choices)))
+
+
+def needs_action(args: argparse.Namespace, out: Reporter) -> None:
+    """The command of a group given without an action (``sso-signer node``).
+
+    Raises:
+        CliUsageError: Naming the group's actions.
+    """
+    prog, actions = args.group
+    raise CliUsageError(f"`{prog}` needs an action: {', '.join(actions)} (see `{prog} --help`)")
