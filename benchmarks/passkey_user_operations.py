@@ -30,7 +30,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from sso_signer.erc4337 import BundlerClient, GasPrice, UserOperation
+from sso_signer.erc4337 import BundlerClient, UserOperation
+from sso_signer.erc4337._bundler import GasPrice
 from sso_signer.node import AnvilNode
 from sso_signer.sso import MsaPasskeyAccount, account_salt, deploy_msa_contracts
 from sso_signer.webauthn import HeadlessPasskey

@@ -29,7 +29,7 @@ from sso_signer.erc4337._errors import (
     FactoryCallFailed,
 )
 from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address, _check_uint
-from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, Receipt
+from sso_signer.rpc import EthClient, ExecutionReverted, Receipt
 from sso_signer.rpc._eth import _EthMethods
 from sso_signer.rpc._flow import Flow
 from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
@@ -148,13 +148,14 @@ class _EntryPointMethods:
     (on an :class:`~sso_signer.rpc.EthClient`) and :class:`AsyncEntryPoint` (on an ``AsyncEthClient``).
 
     Args:
-        eth: The chain client.
+        eth: The chain client (an ``EthClient`` for :class:`EntryPoint`, an ``AsyncEthClient`` for
+            :class:`AsyncEntryPoint`; the flows alone need no client of either kind).
         address: The EntryPoint address; default the canonical v0.8 one.
     """
 
     eth: Any
 
-    def __init__(self, eth: EthClient | AsyncEthClient, address: str = ENTRY_POINT_V08) -> None:
+    def __init__(self, eth: _EthMethods, address: str = ENTRY_POINT_V08) -> None:
         self.eth = eth
         self.address = _check_address(address, "entry point")
 

@@ -35,17 +35,10 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._errors import InvalidInputError, RemoteError, StateError, VerificationError
-from sso_signer.rpc import (
-    Batch,
-    EthClient,
-    Flow,
-    MalformedRpcResponse,
-    Receipt,
-    RpcCall,
-    RpcError,
-    parse_quantity,
-    run_flow,
-)
+from sso_signer.rpc import EthClient, MalformedRpcResponse, Receipt, RpcError
+from sso_signer.rpc._core import RpcCall
+from sso_signer.rpc._flow import Batch, Flow
+from sso_signer.rpc._types import parse_quantity
 from sso_signer.sso._errors import AccountMismatch
 from sso_signer.sso._networks import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.sso._owner import (
@@ -57,7 +50,8 @@ from sso_signer.sso._owner import (
 )
 from sso_signer.sso._signature import checksum_address, decode_era_custom_signature
 from sso_signer.sso._signer import EraPasskeyAccount, PasskeyCredentialLike
-from sso_signer.zksync import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE, Eip712Transaction, PaymasterParams
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
+from sso_signer.zksync._transaction import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -450,7 +444,7 @@ def send_era_transaction(
         raise InvalidInputError("transaction has no custom_signature: sign it first")
     # One flow from send to checked receipt: once the node has the bytes, every failure carries them and the
     # hash (an AfterSendError), so a caller never signs the same transfer twice.
-    return run_flow(client.rpc, client.flows.send_and_confirm(transaction.serialize(), timeout))
+    return client.send_and_confirm(transaction.serialize(), timeout)
 
 
 # --- on-chain verification (works on plain anvil) ----------------------------------------------------------

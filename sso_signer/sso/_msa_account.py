@@ -33,7 +33,6 @@ from sso_signer.erc4337 import (
     EntryPoint,
     EntryPointError,
     GasEstimate,
-    GasPrice,
     InvalidExecuteCalldata,
     UserOperation,
     UserOperationOutcomeUnknown,
@@ -41,28 +40,16 @@ from sso_signer.erc4337 import (
     UserOperationRejected,
     UserOperationReverted,
     encode_execute,
-    encode_execute_batch,
-    encode_execute_single,
-    entry_point_flows,
     user_operation_hash,
 )
-from sso_signer.rpc import (
-    AsyncEthClient,
-    Batch,
-    EthClient,
-    ExecutionReverted,
-    Flow,
-    Receipt,
-    RpcCall,
-    Sleep,
-    answer,
-    answer_async,
-    drive,
-    drive_async,
-    eth_flows,
-    gather,
-    relay,
-)
+from sso_signer.erc4337._bundler import GasPrice, _BundlerMethods
+from sso_signer.erc4337._entry_point import _EntryPointMethods
+from sso_signer.erc4337._execute import encode_execute_batch, encode_execute_single
+from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, Receipt
+from sso_signer.rpc._core import RpcCall, Sleep
+from sso_signer.rpc._eth import _EthMethods
+from sso_signer.rpc._flow import Batch, Flow, gather, relay
+from sso_signer.rpc._shell import drive, drive_async
 from sso_signer.sso._era_account import PasskeyNotOwnedByAccount, remove_passkey_calldata
 from sso_signer.sso._errors import AccountMismatch, InvalidInitData, SsoSignerConfigError
 from sso_signer.sso._msa_stack import MsaDeployment
@@ -242,9 +229,14 @@ def _check_removal(access: RemainingAccess, credential_id: bytes, origin: str, f
     check_passkey_removal(access, credential_id=credential_id, origin=origin, force=force)
 
 
+# The chain reads below need no client state (the flows only yield requests).
+_ETH = _EthMethods()
+
+
 def _sender_address_flow(deployment: MsaDeployment, factory_data: bytes) -> Flow[str]:
     init_code = bytes.fromhex(deployment.factory[2:]) + factory_data
-    return (yield from entry_point_flows.get_sender_address(deployment.entry_point, init_code))
+    entry_point = _EntryPointMethods(_ETH, deployment.entry_point)
+    return (yield from _EntryPointMethods.get_sender_address.flow(entry_point, init_code))
 
 
 # -- account flows -------------------------------------------------------------------------------------------
@@ -280,7 +272,8 @@ def _via(flow: Flow[T], *, bundler: bool) -> _AccountFlow[T]:
 def _chain_state_flow(address: str, entry_point: str, nonce_key: int) -> Flow[tuple[bool, int]]:
     """Whether the account has code, and its EntryPoint nonce: one JSON-RPC batch, one round trip."""
     code, nonce = yield from gather(
-        eth_flows.get_code(address), entry_point_flows.get_nonce(entry_point, address, nonce_key)
+        _EthMethods.get_code.flow(_ETH, address),
+        _EntryPointMethods.get_nonce.flow(_EntryPointMethods(_ETH, entry_point), address, nonce_key),
     )
     return bool(code), int(nonce)
 
@@ -420,8 +413,8 @@ class _MsaAccountCore:
 
     def _estimate_flow(self, op: UserOperation) -> _AccountFlow[GasEstimate]:
         bundler = self.bundler
-        flow = bundler.flows.estimate_user_operation_gas(
-            op.replace(signature=self.stub_signature()), bundler.entry_point
+        flow = _BundlerMethods.estimate_user_operation_gas.flow(
+            bundler, op.replace(signature=self.stub_signature())
         )
         return (yield from _via(flow, bundler=True))
 
@@ -439,7 +432,7 @@ class _MsaAccountCore:
         call_data = _call_data(calls, batch)
         deployed, nonce, read_now = yield from self._state_flow(nonce_key)
         if gas_price is None:
-            prices_flow = self.bundler.flows.cached_user_operation_gas_price(self.bundler.gas_price_cache)
+            prices_flow = _BundlerMethods.get_user_operation_gas_price.flow(self.bundler)
             gas_price = (yield from _via(prices_flow, bundler=True)).standard
         op = self._draft(deployed, nonce, call_data, gas_price, paymaster, paymaster_data)
         if gas is not None:
@@ -465,9 +458,7 @@ class _MsaAccountCore:
 
     def _send_flow(self, op: UserOperation) -> _AccountFlow[bytes]:
         bundler = self.bundler
-        flow = bundler.flows.send_user_operation(
-            op, bundler.entry_point, self.deployment.chain_id, bundler.gas_price_cache
-        )
+        flow = _BundlerMethods.send_user_operation.flow(bundler, op, chain_id=self.deployment.chain_id)
         try:
             user_op_hash = yield from _via(flow, bundler=True)
         except SsoSignerError:
@@ -487,8 +478,8 @@ class _MsaAccountCore:
         signed = yield from self._sign_flow(op)
         user_op_hash = yield from self._send_flow(signed)
         # Given the signed op, the wait's errors carry it along with the hash (never sign it again).
-        wait = self.bundler.flows.wait_for_user_operation_receipt(
-            user_op_hash, timeout, _POLL_INTERVAL, True, signed
+        wait = _BundlerMethods.wait_for_user_operation_receipt.flow(
+            self.bundler, user_op_hash, timeout=timeout, poll_interval=_POLL_INTERVAL, op=signed
         )
         try:
             receipt = yield from _via(wait, bundler=True)
@@ -506,11 +497,11 @@ class _MsaAccountCore:
         return (yield from msa_remaining_access_flow(validator, self.address, credential_id, origin))
 
     def _is_valid_signature_flow(self, hash_: bytes, signature: bytes) -> Flow[bool]:
-        if not (yield from eth_flows.get_code(self.address)):
+        if not (yield from _EthMethods.get_code.flow(_ETH, self.address)):
             raise AccountNotDeployed(f"{self.address} has no code; ERC-1271 needs a deployed account")
         data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(hash_), bytes(signature)])
         try:
-            result = yield from eth_flows.call({"to": self.address, "data": data})
+            result = yield from _EthMethods.call.flow(_ETH, {"to": self.address, "data": data})
         except ExecutionReverted:
             return False
         return result[:4] == _ERC1271_MAGIC
@@ -577,7 +568,7 @@ class MsaPasskeyAccount(_MsaAccountCore):
     def _answer(self, step: _Remote | _Sign) -> Any:
         if isinstance(step, _Sign):
             return self.signer.sign_user_operation(step.op, entry_point=self.deployment.entry_point)
-        return answer(self.bundler.rpc if step.bundler else self.eth.rpc, step.step)
+        return (self.bundler if step.bundler else self.eth).answer(step.step)
 
     # -- construction ----------------------------------------------------------------------------------------
 
@@ -900,7 +891,7 @@ class AsyncMsaPasskeyAccount(_MsaAccountCore):
     async def _answer(self, step: _Remote | _Sign) -> Any:
         if isinstance(step, _Sign):
             return await self.signer.asign_user_operation(step.op, entry_point=self.deployment.entry_point)
-        return await answer_async(self.bundler.rpc if step.bundler else self.eth.rpc, step.step)
+        return await (self.bundler if step.bundler else self.eth).answer(step.step)
 
     @classmethod
     async def counterfactual(

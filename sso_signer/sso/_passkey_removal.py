@@ -23,7 +23,9 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer.rpc import EthClient, Flow, Log, RpcError, eth_flows, run_flow
+from sso_signer.rpc import EthClient, Log, RpcError
+from sso_signer.rpc._eth import _EthMethods
+from sso_signer.rpc._flow import Flow
 from sso_signer.sso._errors import RemovalWouldLockAccount
 from sso_signer.sso._signature import checksum_address
 
@@ -88,6 +90,10 @@ class RemainingAccess:
         return "; ".join(parts)
 
 
+# The chain reads below need no client state (the flows only yield requests).
+_ETH = _EthMethods()
+
+
 def check_passkey_removal(
     access: RemainingAccess, *, credential_id: bytes, origin: str, force: bool = False
 ) -> None:
@@ -130,7 +136,7 @@ def _decode_addresses(answer: bytes) -> tuple[str, ...] | None:
 def _try_call(to: str, data: bytes) -> Flow[bytes | None]:
     # A view the contract may not have (an unknown validator, a non-SSO account): no answer, not an error.
     try:
-        return (yield from eth_flows.call({"to": to, "data": data}))
+        return (yield from _EthMethods.call.flow(_ETH, {"to": to, "data": data}))
     except RpcError:
         return None
 
@@ -153,15 +159,16 @@ def msa_remaining_access_flow(
         RpcError: The node failed on the validator's views.
     """
     account = checksum_address(account, field="account")
-    count_answer = yield from eth_flows.call(
-        {"to": webauthn_validator, "data": _KEY_COUNT + bytes(abi_encode(["address"], [account]))}
+    count_answer = yield from _EthMethods.call.flow(
+        _ETH, {"to": webauthn_validator, "data": _KEY_COUNT + bytes(abi_encode(["address"], [account]))}
     )
-    key_answer = yield from eth_flows.call(
+    key_answer = yield from _EthMethods.call.flow(
+        _ETH,
         {
             "to": webauthn_validator,
             "data": _GET_ACCOUNT_KEY
             + bytes(abi_encode(["string", "bytes", "address"], [origin, bytes(credential_id), account])),
-        }
+        },
     )
     try:
         (count,) = abi_decode(["uint256"], count_answer)
@@ -222,7 +229,8 @@ def era_remaining_access_flow(
     others: int | None
     unknown = ""
     try:
-        logs = yield from eth_flows.get_logs(
+        logs = yield from _EthMethods.get_logs.flow(
+            _ETH,
             address=checksum_address(validator, field="validator"),
             topics=[[PASSKEY_CREATED_TOPIC, PASSKEY_REMOVED_TOPIC], owner_topic],
         )
@@ -238,4 +246,4 @@ def era_remaining_access(
     client: EthClient, validator: str, account: str, credential_id: bytes, origin: str
 ) -> RemainingAccess:
     """Blocking :func:`era_remaining_access_flow`."""
-    return run_flow(client.rpc, era_remaining_access_flow(validator, account, credential_id, origin))
+    return client.run(era_remaining_access_flow(validator, account, credential_id, origin))

@@ -16,7 +16,6 @@ from eth_utils.crypto import keccak
 from sso_signer._artifacts import load_artifact
 from sso_signer.erc4337 import (
     ENTRY_POINT_V08,
-    SENDER_CREATOR_V08,
     AccountValidationReverted,
     EntryPoint,
     InsufficientPrefund,
@@ -25,6 +24,7 @@ from sso_signer.erc4337 import (
     UserOperation,
     user_operation_hash,
 )
+from sso_signer.erc4337._user_operation import SENDER_CREATOR_V08
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.sso import (
     AccountDomain,

@@ -146,7 +146,8 @@ def test_deployment_json_round_trip() -> None:
 
 
 def test_call_data_modes() -> None:
-    from sso_signer.erc4337 import CallType, InvalidExecuteCalldata, decode_execute
+    from sso_signer.erc4337 import InvalidExecuteCalldata
+    from sso_signer.erc4337._execute import CallType, decode_execute
     from sso_signer.sso._msa_account import _call_data
 
     one = [(EXECUTOR, 1, b"")]
