@@ -12,7 +12,7 @@ import asyncio
 import functools
 import ssl
 import time
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -189,12 +189,6 @@ class JsonRpcClient(_HttpEndpoint[httpx.Client], SyncShell):
         """Close the pooled connections."""
         self._http.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 class AsyncJsonRpcClient(_HttpEndpoint[httpx.AsyncClient], AsyncShell):
     __doc__ = _HttpEndpoint.__doc__
@@ -222,12 +216,6 @@ class AsyncJsonRpcClient(_HttpEndpoint[httpx.AsyncClient], AsyncShell):
     async def aclose(self) -> None:
         """Close the pooled connections."""
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 class _Connected(Generic[R]):
@@ -279,12 +267,6 @@ class RpcShell(_Connected[JsonRpcClient], SyncShell):
         """Close the underlying connection pool."""
         self.rpc.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 class AsyncRpcShell(_Connected[AsyncJsonRpcClient], AsyncShell):
     """The asyncio counterpart of :class:`RpcShell`."""
@@ -302,9 +284,3 @@ class AsyncRpcShell(_Connected[AsyncJsonRpcClient], AsyncShell):
     async def aclose(self) -> None:
         """Close the underlying connection pool."""
         await self.rpc.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

@@ -89,6 +89,15 @@ class SyncShell:
         """Drive a flow (a generator of this shell's steps) on this shell and return its value."""
         return drive(flow, self.answer)
 
+    def close(self) -> None:
+        """Release what the shell holds (a connection pool); also done on leaving a ``with`` block."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class AsyncShell:
     """Runs flow methods with asyncio: subclasses answer each step in :meth:`answer`."""
@@ -102,6 +111,15 @@ class AsyncShell:
     async def run(self, flow: Generator[Any, Any, T]) -> T:
         """Drive a flow on this shell and return its value."""
         return await drive_async(flow, self.answer)
+
+    async def aclose(self) -> None:
+        """Release what the shell holds (a connection pool); also done on leaving an ``async with`` block."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 class flow_method(Generic[S, P, T]):  # noqa: N801 - used as a decorator, named like one
