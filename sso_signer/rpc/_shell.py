@@ -105,7 +105,11 @@ class AsyncShell:
     __slots__ = ()
 
     async def answer(self, step: Any) -> Any:
-        """Carry out one step of a flow and return what the flow receives (see :meth:`SyncShell.answer`)."""
+        """Carry out one step of a flow, awaiting its I/O, and return what the flow receives.
+
+        Raises:
+            SsoSignerError: What the step failed with (it is thrown into the flow at its ``yield``).
+        """
         raise NotImplementedError
 
     async def run(self, flow: Generator[Any, Any, T]) -> T:
