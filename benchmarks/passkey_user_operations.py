@@ -31,7 +31,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sso_signer.accounts import Erc4337Account, deploy_msa_contracts
-from sso_signer.erc4337 import BundlerClient, GasPrice, UserOperation
+from sso_signer.erc4337 import BundlerClient, UserOperation
+from sso_signer.erc4337._bundler import GasPrice
 from sso_signer.node import AnvilNode
 from sso_signer.sso import account_salt
 from sso_signer.webauthn import HeadlessPasskey

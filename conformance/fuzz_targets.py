@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer._errors import SsoSignerError
-from sso_signer.erc4337 import UserOperation, UserOperationReceipt, decode_execute, encode_execute_single
+from sso_signer.erc4337 import UserOperation, UserOperationReceipt
+from sso_signer.erc4337._execute import decode_execute, encode_execute_single
 from sso_signer.sso import (
     FatSignature,
     PasskeyInitData,
@@ -514,24 +515,21 @@ _rpc_answers = st.tuples(
 
 
 def _rpc_single(answer: tuple[int, bytes]) -> None:
-    from sso_signer.rpc import RpcCall
-    from sso_signer.rpc._core import RpcCore
+    from sso_signer.rpc._core import RpcCall, RpcCore
 
     status, body = answer
     RpcCore().decode_single(RpcCall("eth_blockNumber"), 1, status, body)
 
 
 def _rpc_batch(answer: tuple[int, bytes]) -> None:
-    from sso_signer.rpc import RpcCall
-    from sso_signer.rpc._core import RpcCore
+    from sso_signer.rpc._core import RpcCall, RpcCore
 
     status, body = answer
     RpcCore().decode_batch([RpcCall("eth_blockNumber"), RpcCall("eth_chainId")], [1, 2], status, body)
 
 
 def _answer_every_step_with(body: bytes) -> Callable[[object], object]:
-    from sso_signer.rpc import RpcCall
-    from sso_signer.rpc._core import RpcCore
+    from sso_signer.rpc._core import RpcCall, RpcCore
 
     core = RpcCore()
 
@@ -551,12 +549,17 @@ _RAW_TX = bytes.fromhex(
 )
 
 
+# A URL nothing is asked of: the flows below are driven by the fuzzer's answers.
+_NO_NODE = "http://127.0.0.1:9"
+
+
 def _send_raw_transaction(body: bytes) -> None:
-    from sso_signer.rpc import EthClient, SendOutcomeUnknown
-    from sso_signer.rpc._flow import drive
+    from sso_signer.rpc import SendOutcomeUnknown
+    from sso_signer.rpc._eth import _EthMethods
+    from sso_signer.rpc._shell import drive
 
     try:
-        drive(EthClient.flows.send_raw_transaction(_RAW_TX), _answer_every_step_with(body))
+        drive(_EthMethods.send_raw_transaction.flow(_EthMethods(), _RAW_TX), _answer_every_step_with(body))
     except SendOutcomeUnknown as exc:
         # After the bytes went out, whatever garbled the answer, the caller keeps what it needs to re-send.
         if exc.raw_transaction != _RAW_TX:
@@ -565,24 +568,27 @@ def _send_raw_transaction(body: bytes) -> None:
 
 
 def _read_flows(args: tuple[int, bytes]) -> None:
-    from sso_signer.erc4337 import ENTRY_POINT_V08, BundlerClient
-    from sso_signer.rpc import EthClient, Flow
-    from sso_signer.rpc._flow import drive
-    from sso_signer.zksync import ZkSyncClient
+    from sso_signer.erc4337 import BundlerClient
+    from sso_signer.erc4337._bundler import _BundlerMethods as B
+    from sso_signer.rpc._eth import _EthMethods as E
+    from sso_signer.rpc._flow import Flow
+    from sso_signer.rpc._shell import drive
+    from sso_signer.zksync._client import _ZkSyncMethods as Z
 
     which, body = args
-    eth, bundler, zks = EthClient.flows, BundlerClient.flows, ZkSyncClient.flows
+    # The flows only yield requests here (drive answers them); the clients are never asked to send.
+    eth, zks, bundler = E(), Z(), BundlerClient(_NO_NODE, gas_price_ttl=0)
     flows: list[Callable[[], Flow[Any]]] = [
-        lambda: eth.chain_id(),
-        lambda: eth.get_block("latest", True),
-        lambda: eth.get_transaction_receipt(bytes(32)),
-        lambda: eth.get_logs(address="0x" + "11" * 20),
-        lambda: eth.call({"to": "0x" + "11" * 20, "data": "0x"}),
-        lambda: bundler.get_user_operation_receipt(bytes(32)),
-        lambda: bundler.get_user_operation_gas_price(),
-        lambda: bundler.estimate_user_operation_gas(_USER_OPERATION, ENTRY_POINT_V08, None),
-        lambda: zks.get_transaction_details(bytes(32)),
-        lambda: zks.estimate_fee({"to": "0x" + "11" * 20}),
+        lambda: E.chain_id.flow(eth),
+        lambda: E.get_block.flow(eth, "latest", True),
+        lambda: E.get_transaction_receipt.flow(eth, bytes(32)),
+        lambda: E.get_logs.flow(eth, address="0x" + "11" * 20),
+        lambda: E.call.flow(eth, {"to": "0x" + "11" * 20, "data": "0x"}),
+        lambda: B.get_user_operation_receipt.flow(bundler, bytes(32)),
+        lambda: B.get_user_operation_gas_price.flow(bundler),
+        lambda: B.estimate_user_operation_gas.flow(bundler, _USER_OPERATION),
+        lambda: Z.get_transaction_details.flow(zks, bytes(32)),
+        lambda: Z.estimate_fee.flow(zks, {"to": "0x" + "11" * 20}),
     ]
     drive(flows[which % len(flows)](), _answer_every_step_with(body))
 
@@ -601,10 +607,11 @@ _USER_OPERATION = UserOperation(
 
 
 def _send_user_operation(body: bytes) -> None:
-    from sso_signer.erc4337 import ENTRY_POINT_V08, BundlerClient
-    from sso_signer.rpc._flow import drive
+    from sso_signer.erc4337 import BundlerClient
+    from sso_signer.erc4337._bundler import _BundlerMethods
+    from sso_signer.rpc._shell import drive
 
-    flow = BundlerClient.flows.send_user_operation(_USER_OPERATION, ENTRY_POINT_V08, 1)
+    flow = _BundlerMethods.send_user_operation.flow(BundlerClient(_NO_NODE), _USER_OPERATION, chain_id=1)
     drive(flow, _answer_every_step_with(body))
 
 

@@ -15,7 +15,7 @@ from sso_signer._errors import ConfigurationError
 from sso_signer._toolchain import TOOLS, ToolNotFound, install_tools, locate_tool, tools_home
 from sso_signer.cli import ExitCode
 from sso_signer.cli._output import exit_code_for
-from sso_signer.erc4337 import load_entry_point_v08_initcode
+from sso_signer.erc4337._entry_point import load_entry_point_v08_initcode
 from sso_signer.node import AltoBundler, AnvilNode, NodeBinaryNotFound
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -30,7 +30,7 @@ from sso_signer.erc4337 import (
     BundlerClient,
     EntryPoint,
     UserOperation,
-    encode_execute_single,
+    encode_execute,
     user_operation_hash,
 )
 from sso_signer.rpc import EthClient
@@ -158,7 +158,7 @@ class Erc4337AnvilGateway:
             op = UserOperation(
                 sender=account,
                 nonce=self.entry_point.get_nonce(account),
-                call_data=encode_execute_single(target, value, data),
+                call_data=encode_execute([(target, value, data)]),
                 call_gas_limit=_CALL_GAS,
                 verification_gas_limit=_VERIFICATION_GAS,
                 pre_verification_gas=_PRE_VERIFICATION_GAS,

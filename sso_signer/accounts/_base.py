@@ -16,7 +16,9 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer.erc4337 import AccountNotDeployed, Call
-from sso_signer.rpc import ExecutionReverted, Flow, eth_flows
+from sso_signer.rpc import ExecutionReverted
+from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
+from sso_signer.rpc._flow import Flow
 from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._owner import PasskeyInitData
 from sso_signer.sso._signature import checksum_address
@@ -138,11 +140,11 @@ def is_valid_signature_flow(account: str, message_hash: bytes, signature: bytes)
     Raises:
         AccountNotDeployed: If the account has no code.
     """
-    if not (yield from eth_flows.get_code(account)):
+    if not (yield from _EthMethods.get_code.flow(ETH_FLOWS, account)):
         raise AccountNotDeployed(f"{account} has no code; ERC-1271 needs a deployed account")
     data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(message_hash), bytes(signature)])
     try:
-        result = yield from eth_flows.call({"to": account, "data": data})
+        result = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": account, "data": data})
     except ExecutionReverted:
         return False
     return result[:4] == _ERC1271_MAGIC
@@ -171,7 +173,8 @@ def passkey_logs_flow(validator: str, account: str) -> Flow[list[Any]]:
         RpcError: If the node refuses the query (some cap the block range).
     """
     owner_topic = bytes(12) + bytes.fromhex(checksum_address(account, field="account")[2:])
-    logs = yield from eth_flows.get_logs(
+    logs = yield from _EthMethods.get_logs.flow(
+        ETH_FLOWS,
         address=checksum_address(validator, field="validator"),
         topics=[[PASSKEY_CREATED_TOPIC, PASSKEY_REMOVED_TOPIC], owner_topic],
     )
@@ -189,7 +192,9 @@ def account_key_flow(
             [origin, bytes(credential_id), checksum_address(account, field="account")],
         )
     )
-    answer = yield from eth_flows.call({"to": checksum_address(validator, field="validator"), "data": data})
+    answer = yield from _EthMethods.call.flow(
+        ETH_FLOWS, {"to": checksum_address(validator, field="validator"), "data": data}
+    )
     try:
         ((x, y),) = abi_decode(["bytes32[2]"], answer)
     except (DecodingError, ValueError, OverflowError):
@@ -233,12 +238,12 @@ class AccountMethods:
     @flow_method
     def is_deployed(self) -> Flow[bool]:
         """Whether the account has code on chain (always asks the node)."""
-        return bool((yield from eth_flows.get_code(self.address)))
+        return bool((yield from _EthMethods.get_code.flow(ETH_FLOWS, self.address)))
 
     @flow_method
     def get_balance(self) -> Flow[int]:
         """The account's balance in wei."""
-        return (yield from eth_flows.get_balance(self.address))
+        return (yield from _EthMethods.get_balance.flow(ETH_FLOWS, self.address))
 
     @flow_method
     def sign_message(self, message: bytes | str) -> Generator[Any, Any, bytes]:

@@ -50,21 +50,12 @@ from sso_signer.accounts._signer import (
     assertion_provider,
 )
 from sso_signer.erc4337 import Call
-from sso_signer.rpc import (
-    AsyncEthClient,
-    Batch,
-    EthClient,
-    Flow,
-    MalformedRpcResponse,
-    Receipt,
-    RpcCall,
-    RpcError,
-    answer,
-    answer_async,
-    eth_flows,
-    parse_quantity,
-)
+from sso_signer.rpc import AsyncEthClient, EthClient, MalformedRpcResponse, Receipt, RpcError
+from sso_signer.rpc._core import RpcCall
+from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
+from sso_signer.rpc._flow import Batch, Flow
 from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
+from sso_signer.rpc._types import parse_quantity
 from sso_signer.sso._errors import AccountMismatch
 from sso_signer.sso._owner import (
     PasskeyOwner,
@@ -74,7 +65,8 @@ from sso_signer.sso._owner import (
     validator_init_data,
 )
 from sso_signer.sso._signature import checksum_address, decode_era_custom_signature
-from sso_signer.zksync import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE, Eip712Transaction, PaymasterParams
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
+from sso_signer.zksync._transaction import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -449,8 +441,8 @@ def verify_era_transaction_flow(transaction: Eip712Transaction) -> Flow[OnchainV
     data = _VALIDATE_TRANSACTION + bytes(
         abi_encode(["bytes32", _TX_STRUCT], [signed_hash, era_transaction_struct(transaction)])
     )
-    answer = yield from eth_flows.call(
-        {"from": transaction.from_address, "to": envelope.validator, "data": data}
+    answer = yield from _EthMethods.call.flow(
+        ETH_FLOWS, {"from": transaction.from_address, "to": envelope.validator, "data": data}
     )
     try:
         (valid,) = abi_decode(["bool"], answer)
@@ -462,7 +454,8 @@ def verify_era_transaction_flow(transaction: Eip712Transaction) -> Flow[OnchainV
     )
     try:
         (index,) = abi_decode(
-            ["uint8"], (yield from eth_flows.call({"to": envelope.validator, "data": check}))
+            ["uint8"],
+            (yield from _EthMethods.call.flow(ETH_FLOWS, {"to": envelope.validator, "data": check})),
         )
         rule = _RULES[index] if index < len(_RULES) else f"Rule({index})"
     except (RpcError, DecodingError, ValueError, OverflowError):
@@ -490,7 +483,9 @@ def find_account_flow(validator: str, origin: str, credential_id: bytes) -> Flow
         RpcError: The node failed.
     """
     data = _REGISTERED_ADDRESS + bytes(abi_encode(["string", "bytes"], [origin, bytes(credential_id)]))
-    answer = yield from eth_flows.call({"to": checksum_address(validator, field="validator"), "data": data})
+    answer = yield from _EthMethods.call.flow(
+        ETH_FLOWS, {"to": checksum_address(validator, field="validator"), "data": data}
+    )
     try:
         (address,) = abi_decode(["address"], answer)
     except (DecodingError, ValueError, OverflowError) as exc:
@@ -710,7 +705,7 @@ class _EraMethods(AccountMethods):
     @flow_method
     def get_nonce(self) -> Flow[int]:
         """The nonce of the account's next transaction (pending transactions counted)."""
-        return (yield from eth_flows.get_transaction_count(self.address, "pending"))
+        return (yield from _EthMethods.get_transaction_count.flow(ETH_FLOWS, self.address, "pending"))
 
     # -- transactions ---------------------------------------------------------------------------------------
 
@@ -779,7 +774,7 @@ class _EraMethods(AccountMethods):
             raise InvalidInputError("transaction has no custom_signature: sign it first")
         # One flow from send to checked receipt: once the node has the bytes, every failure carries them and
         # the hash (an AfterSendError), so a caller never signs the same transfer twice.
-        return (yield from eth_flows.send_and_confirm(transaction.serialize(), timeout))
+        return (yield from _EthMethods.send_and_confirm.flow(ETH_FLOWS, transaction.serialize(), timeout))
 
     @flow_method
     def send(
@@ -941,7 +936,7 @@ class EraAccount(_EraMethods, SyncShell):
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return ask(self.provider, step)
-        return answer(self.client.rpc, step)
+        return self.client.answer(step)
 
     @classmethod
     def create(
@@ -997,4 +992,4 @@ class AsyncEraAccount(_EraMethods, AsyncShell):
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return await ask_async(self.provider, step)
-        return await answer_async(self.client.rpc, step)
+        return await self.client.answer(step)

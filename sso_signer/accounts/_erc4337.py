@@ -44,7 +44,6 @@ from sso_signer.erc4337 import (
     EntryPoint,
     EntryPointError,
     GasEstimate,
-    GasPrice,
     InvalidExecuteCalldata,
     UserOperation,
     UserOperationOutcomeUnknown,
@@ -52,25 +51,15 @@ from sso_signer.erc4337 import (
     UserOperationRejected,
     UserOperationReverted,
     encode_execute,
-    encode_execute_batch,
-    encode_execute_single,
-    entry_point_flows,
     user_operation_hash,
 )
-from sso_signer.rpc import (
-    AsyncEthClient,
-    Batch,
-    EthClient,
-    Flow,
-    Receipt,
-    RpcCall,
-    Sleep,
-    answer,
-    answer_async,
-    eth_flows,
-    gather,
-    relay,
-)
+from sso_signer.erc4337._bundler import GasPrice, _BundlerMethods
+from sso_signer.erc4337._entry_point import _EntryPointMethods
+from sso_signer.erc4337._execute import encode_execute_batch, encode_execute_single
+from sso_signer.rpc import AsyncEthClient, EthClient, Receipt
+from sso_signer.rpc._core import RpcCall, Sleep
+from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
+from sso_signer.rpc._flow import Batch, Flow, gather, relay
 from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.sso._errors import AccountMismatch, SsoSignerConfigError
 from sso_signer.sso._msa_calldata import (
@@ -132,7 +121,8 @@ def _creation(
 
 def _sender_address_flow(deployment: MsaDeployment, factory_data: bytes) -> Flow[str]:
     init_code = bytes.fromhex(deployment.factory[2:]) + factory_data
-    return (yield from entry_point_flows.get_sender_address(deployment.entry_point, init_code))
+    entry_point = _EntryPointMethods(ETH_FLOWS, deployment.entry_point)
+    return (yield from _EntryPointMethods.get_sender_address.flow(entry_point, init_code))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +140,8 @@ def _via_bundler(flow: Flow[T]) -> Generator[Any, Any, T]:
 def _chain_state_flow(address: str, entry_point: str, nonce_key: int) -> Flow[tuple[bool, int]]:
     """Whether the account has code, and its EntryPoint nonce: one JSON-RPC batch, one round trip."""
     code, nonce = yield from gather(
-        eth_flows.get_code(address), entry_point_flows.get_nonce(entry_point, address, nonce_key)
+        _EthMethods.get_code.flow(ETH_FLOWS, address),
+        _EntryPointMethods.get_nonce.flow(_EntryPointMethods(ETH_FLOWS, entry_point), address, nonce_key),
     )
     return bool(code), int(nonce)
 
@@ -248,7 +239,8 @@ class _Erc4337Methods(AccountMethods):
     @flow_method
     def get_nonce(self, key: int = 0) -> Flow[int]:
         """The next EntryPoint nonce for ``key`` as the chain has it (passkey operations use key 0)."""
-        return (yield from entry_point_flows.get_nonce(self.deployment.entry_point, self.address, key))
+        entry_point = _EntryPointMethods(ETH_FLOWS, self.deployment.entry_point)
+        return (yield from _EntryPointMethods.get_nonce.flow(entry_point, self.address, key))
 
     def _known_state(self, nonce_key: int) -> tuple[bool, int] | None:
         if self._deployed is None or (self._deployed is False and self.factory_data is None):
@@ -297,8 +289,8 @@ class _Erc4337Methods(AccountMethods):
 
     def _estimate_flow(self, op: UserOperation) -> Generator[Any, Any, GasEstimate]:
         bundler = self.bundler
-        flow = bundler.flows.estimate_user_operation_gas(
-            op.replace(signature=self.stub_signature()), bundler.entry_point
+        flow = _BundlerMethods.estimate_user_operation_gas.flow(
+            bundler, op.replace(signature=self.stub_signature())
         )
         estimate: GasEstimate = yield from _via_bundler(flow)
         return estimate
@@ -351,7 +343,7 @@ class _Erc4337Methods(AccountMethods):
         call_data = _call_data(calls, batch)
         deployed, nonce, read_now = yield from self._state_flow(nonce_key)
         if gas_price is None:
-            prices_flow = self.bundler.flows.cached_user_operation_gas_price(self.bundler.gas_price_cache)
+            prices_flow = _BundlerMethods.get_user_operation_gas_price.flow(self.bundler)
             gas_price = (yield from _via_bundler(prices_flow)).standard
         op = self._draft(deployed, nonce, call_data, gas_price, paymaster, paymaster_data)
         if gas is not None:
@@ -396,9 +388,7 @@ class _Erc4337Methods(AccountMethods):
             UserOperationOutcomeUnknown: The answer was lost; the bundler may hold the op.
         """
         bundler = self.bundler
-        flow = bundler.flows.send_user_operation(
-            op, bundler.entry_point, self.deployment.chain_id, bundler.gas_price_cache
-        )
+        flow = _BundlerMethods.send_user_operation.flow(bundler, op, chain_id=self.deployment.chain_id)
         try:
             user_op_hash: bytes = yield from _via_bundler(flow)
         except SsoSignerError:
@@ -444,8 +434,8 @@ class _Erc4337Methods(AccountMethods):
         signed = yield from _Erc4337Methods.sign_user_operation.flow(self, op)
         user_op_hash = yield from _Erc4337Methods.send_user_operation.flow(self, signed)
         # Given the signed op, the wait's errors carry it along with the hash (never sign it again).
-        wait = self.bundler.flows.wait_for_user_operation_receipt(
-            user_op_hash, timeout, _POLL_INTERVAL, True, signed
+        wait = _BundlerMethods.wait_for_user_operation_receipt.flow(
+            self.bundler, user_op_hash, timeout=timeout, poll_interval=_POLL_INTERVAL, op=signed
         )
         try:
             receipt: UserOperationReceipt = yield from _via_bundler(wait)
@@ -567,8 +557,8 @@ class Erc4337Account(_Erc4337Methods, SyncShell):
         if isinstance(step, AssertionRequest):
             return ask(self.provider, step)
         if isinstance(step, _Bundler):
-            return answer(self.bundler.rpc, step.step)
-        return answer(self.eth.rpc, step)
+            return self.bundler.answer(step.step)
+        return self.eth.answer(step)
 
     @classmethod
     def counterfactual(
@@ -698,8 +688,8 @@ class AsyncErc4337Account(_Erc4337Methods, AsyncShell):
         if isinstance(step, AssertionRequest):
             return await ask_async(self.provider, step)
         if isinstance(step, _Bundler):
-            return await answer_async(self.bundler.rpc, step.step)
-        return await answer_async(self.eth.rpc, step)
+            return await self.bundler.answer(step.step)
+        return await self.eth.answer(step)
 
     @classmethod
     async def counterfactual(

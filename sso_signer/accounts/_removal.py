@@ -23,7 +23,9 @@ from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
 from sso_signer.accounts._base import account_key_flow, passkey_logs_flow, registered_passkeys
-from sso_signer.rpc import Flow, RpcError, eth_flows
+from sso_signer.rpc import RpcError
+from sso_signer.rpc._eth import _EthMethods
+from sso_signer.rpc._flow import Flow
 from sso_signer.sso._errors import RemovalWouldLockAccount
 from sso_signer.sso._signature import checksum_address
 
@@ -79,6 +81,10 @@ class RemainingAccess:
         return "; ".join(parts)
 
 
+# The chain reads below need no client state (the flows only yield requests).
+_ETH = _EthMethods()
+
+
 def check_passkey_removal(
     access: RemainingAccess, *, credential_id: bytes, origin: str, force: bool = False
 ) -> None:
@@ -121,7 +127,7 @@ def _decode_addresses(answer: bytes) -> tuple[str, ...] | None:
 def _try_call(to: str, data: bytes) -> Flow[bytes | None]:
     # A view the contract may not have (an unknown validator, a non-SSO account): no answer, not an error.
     try:
-        return (yield from eth_flows.call({"to": to, "data": data}))
+        return (yield from _EthMethods.call.flow(_ETH, {"to": to, "data": data}))
     except RpcError:
         return None
 
@@ -144,8 +150,8 @@ def msa_remaining_access_flow(
         RpcError: The node failed on the validator's views.
     """
     account = checksum_address(account, field="account")
-    count_answer = yield from eth_flows.call(
-        {"to": webauthn_validator, "data": _KEY_COUNT + bytes(abi_encode(["address"], [account]))}
+    count_answer = yield from _EthMethods.call.flow(
+        _ETH, {"to": webauthn_validator, "data": _KEY_COUNT + bytes(abi_encode(["address"], [account]))}
     )
     key = yield from account_key_flow(webauthn_validator, origin, credential_id, account)
     try:

@@ -34,7 +34,6 @@ from sso_signer.rpc import (
     AfterSendError,
     AsyncJsonRpcClient,
     Deadline,
-    Flow,
     InvalidRpcParams,
     JsonRpcClient,
     Log,
@@ -42,19 +41,15 @@ from sso_signer.rpc import (
     Receipt,
     RetryPolicy,
     RevertData,
-    RpcCall,
     RpcError,
     RpcTransportError,
-    Sleep,
-    after_send,
-    describe_revert_in_text,
-    parse_address,
-    parse_data,
-    parse_hash,
-    parse_quantity,
-    run_flow,
-    run_flow_async,
 )
+from sso_signer.rpc._client import AsyncRpcShell, RpcShell, safe_url
+from sso_signer.rpc._core import RpcCall
+from sso_signer.rpc._flow import Flow, after_send, poll
+from sso_signer.rpc._revert import describe_revert_in_text
+from sso_signer.rpc._shell import flow_method
+from sso_signer.rpc._types import parse_address, parse_data, parse_hash, parse_quantity
 
 __all__ = [
     "AsyncBundlerClient",
@@ -65,7 +60,6 @@ __all__ = [
     "GasPrices",
     "UserOperationReceipt",
     "bundler_error_from",
-    "bundler_flows",
     "describe_revert",
 ]
 
@@ -74,8 +68,6 @@ _REVERT_HEX: Final = re.compile(r"(0x[0-9a-fA-F]{8,})")
 # ERC-7769 codes a bundler uses for a failing call phase during estimation.
 _EXECUTION_REVERTED_CODE: Final = -32521
 DEFAULT_USER_OP_TIMEOUT: Final = 60.0
-# The least time a receipt poll is given, even when the wait has less left: a last poll can still land.
-MIN_POLL_DEADLINE: Final = 1.0
 _POLL_INTERVAL: Final = 0.25
 # Alto accepts fees down to the lowest price it served within --gas-price-expiry (default 20 s); half of
 # that leaves room for the passkey ceremony between the build and the send.
@@ -355,26 +347,78 @@ def _optional_quantity(obj: Mapping[str, Any], key: str) -> int | None:
     return None if value is None else parse_quantity(value, key)
 
 
-class _Flows:
-    """I/O-free bundler requests; drive them with :func:`~sso_signer.rpc.run_flow` or the clients below."""
+class _BundlerMethods:
+    """An ERC-4337 bundler client (on :class:`AsyncBundlerClient`, the same methods are awaitable).
 
-    @staticmethod
-    def supported_entry_points() -> Flow[tuple[str, ...]]:
+    Args:
+        url: The bundler's HTTP endpoint (or pass ``rpc=`` / ``transport=``).
+        rpc: An existing :class:`~sso_signer.rpc.JsonRpcClient` (or async one) to share.
+        transport: An httpx transport (fault injection in tests).
+        timeout: Seconds per HTTP attempt (simulation can be slow on a busy node).
+        retry: Retry policy for transport failures of idempotent requests.
+        deadline: Wall-clock bound of each call, attempts included (see :class:`JsonRpcClient`).
+        entry_point: The EntryPoint every request names; default the canonical v0.8.
+        gas_price_ttl: Seconds a ``pimlico_getUserOperationGasPrice`` answer is reused (see
+            :class:`GasPriceCache`); keep it well under the bundler's expiry (Alto: 20 s). 0 turns it off.
+        clock: The monotonic clock the cache reads (injectable for tests).
+
+    Raises:
+        InvalidRpcParams: If ``gas_price_ttl`` is negative.
+    """
+
+    rpc: Any
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        rpc: JsonRpcClient | AsyncJsonRpcClient | None = None,
+        transport: Any = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        deadline: Deadline = "auto",
+        entry_point: str = ENTRY_POINT_V08,
+        gas_price_ttl: float = DEFAULT_GAS_PRICE_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # The shell after this class in the MRO builds (or takes) the JSON-RPC client.
+        super().__init__(  # type: ignore[call-arg]
+            url, rpc=rpc, transport=transport, timeout=timeout, retry=retry, deadline=deadline
+        )
+        self.entry_point = _check_address(entry_point, "entry_point")
+        self.gas_price_cache = GasPriceCache(gas_price_ttl, clock)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({safe_url(self.rpc.url)!r}, entry_point={self.entry_point})"
+
+    @flow_method
+    def supported_entry_points(self) -> Flow[tuple[str, ...]]:
+        """The EntryPoints the bundler serves (checksummed)."""
         result = yield from _request("eth_supportedEntryPoints", ())
         if not isinstance(result, list):
             raise _malformed(f"eth_supportedEntryPoints: expected a list, got {result!r:.100}")
         return tuple(parse_address(item, "entryPoint") for item in result)
 
-    @staticmethod
-    def chain_id() -> Flow[int]:
+    @flow_method
+    def chain_id(self) -> Flow[int]:
+        """The chain the bundler submits to."""
         result = yield from _request("eth_chainId", ())
         return parse_quantity(result, "eth_chainId")
 
-    @staticmethod
+    @flow_method
     def estimate_user_operation_gas(
-        op: UserOperation, entry_point: str, state_override: Mapping[str, Any] | None = None
+        self, op: UserOperation, *, state_override: Mapping[str, Any] | None = None
     ) -> Flow[GasEstimate]:
-        params: list[Any] = [op.to_rpc(), entry_point]
+        """Simulate ``op`` and return gas limits.
+
+        The signature must be well-formed for the account's validator (a stub that makes validation *return*
+        failure, not revert), or the simulation fails with AA23.
+
+        Raises:
+            UserOperationRejected: Simulation failed; the subclass and ``aa_code`` name the cause.
+            UserOperationExecutionReverted: The call phase reverted.
+        """
+        params: list[Any] = [op.to_rpc(), self.entry_point]
         if state_override is not None:
             params.append(dict(state_override))
         result = yield from _request("eth_estimateUserOperationGas", params)
@@ -388,22 +432,34 @@ class _Flows:
             paymaster_post_op_gas_limit=_optional_quantity(result, "paymasterPostOpGasLimit"),
         )
 
-    @classmethod
-    def send_user_operation(
-        cls,
-        op: UserOperation,
-        entry_point: str,
-        chain_id: int | None = None,
-        gas_prices: GasPriceCache | None = None,
-    ) -> Flow[bytes]:
+    @flow_method
+    def send_user_operation(self, op: UserOperation, *, chain_id: int | None = None) -> Flow[bytes]:
+        """Submit a signed ``op``; returns its userOpHash.
+
+        Re-sending the ``user_operation`` of a :class:`UserOperationOutcomeUnknown` through this method is the
+        safe retry: a bundler that already has it answers "already known", which returns the same hash.
+
+        Args:
+            op: The signed UserOperation.
+            chain_id: The chain the op is signed for; lets a lost answer be reported with the userOpHash
+                without asking the (possibly dead) bundler for its chain id.
+
+        Returns:
+            The userOpHash.
+
+        Raises:
+            UserOperationRejected: The bundler refused it (bad signature → :class:`SignatureValidationFailed`,
+                no funds → :class:`InsufficientPrefund`, ...).
+            UserOperationOutcomeUnknown: The request went out but no answer came back; the bundler may hold
+                the op (carries ``user_op_hash`` and the signed ``user_operation``).
+        """
         # sent=False: the send's own errors say whether the op left; an interrupt is noted either way.
         with after_send("UserOperation", _op_unknown(None, op), sent=False):
-            return (yield from cls._send_user_operation(op, entry_point, chain_id, gas_prices))
+            return (yield from _BundlerMethods._send_user_operation.flow(self, op, chain_id))
 
-    @classmethod
-    def _send_user_operation(
-        cls, op: UserOperation, entry_point: str, chain_id: int | None, gas_prices: GasPriceCache | None
-    ) -> Flow[bytes]:
+    @flow_method
+    def _send_user_operation(self, op: UserOperation, chain_id: int | None) -> Flow[bytes]:
+        entry_point, gas_prices = self.entry_point, self.gas_price_cache
         lost: Exception
         try:
             result = yield from _request("eth_sendUserOperation", (op.to_rpc(), entry_point))
@@ -426,7 +482,7 @@ class _Flows:
         user_op_hash: bytes | None = None
         if chain_id is None:
             try:
-                chain_id = yield from cls.chain_id()
+                chain_id = yield from _BundlerMethods.chain_id.flow(self)
             except (RpcTransportError, RpcError, MalformedRpcResponse):
                 chain_id = None  # the hash needs the chain id and the bundler is gone
         if chain_id is not None:
@@ -443,99 +499,119 @@ class _Flows:
             attempts=getattr(lost, "attempts", 1),
         ) from lost
 
-    @staticmethod
-    def get_user_operation_receipt(user_op_hash: bytes) -> Flow[UserOperationReceipt | None]:
+    @flow_method
+    def get_user_operation_receipt(self, user_op_hash: bytes) -> Flow[UserOperationReceipt | None]:
+        """The receipt, or ``None`` while the op is pending or unknown."""
         result = yield from _request("eth_getUserOperationReceipt", ("0x" + bytes(user_op_hash).hex(),))
         return None if result is None else UserOperationReceipt.from_rpc(result)
 
-    @staticmethod
-    def get_user_operation_by_hash(user_op_hash: bytes) -> Flow[dict[str, Any] | None]:
+    @flow_method
+    def get_user_operation_by_hash(self, user_op_hash: bytes) -> Flow[dict[str, Any] | None]:
+        """The op and where it was included, as the bundler reports it, or ``None``."""
         result = yield from _request("eth_getUserOperationByHash", ("0x" + bytes(user_op_hash).hex(),))
         if result is not None and not isinstance(result, dict):
             raise _malformed(f"eth_getUserOperationByHash: expected an object, got {result!r:.100}")
         return result
 
-    @staticmethod
-    def get_user_operation_gas_price() -> Flow[GasPrices]:
+    @flow_method
+    def get_user_operation_gas_price(self) -> Flow[GasPrices]:
+        """Fees the bundler accepts (``pimlico_getUserOperationGasPrice``), reused for ``gas_price_ttl`` s.
+
+        The bundler accepts a price it served recently, so a cached answer saves a round trip per operation;
+        ``gas_price_cache.clear()`` forces a fresh one.
+        """
+        cache = self.gas_price_cache
+        prices = cache.get()
+        if prices is not None:
+            return prices
+        asked_at = cache.now()
         result = yield from _request("pimlico_getUserOperationGasPrice", ())
         if not isinstance(result, Mapping):
             raise _malformed(f"pimlico_getUserOperationGasPrice: expected an object, got {result!r:.100}")
-        return GasPrices(
+        prices = GasPrices(
             slow=_gas_price(result.get("slow"), "slow"),
             standard=_gas_price(result.get("standard"), "standard"),
             fast=_gas_price(result.get("fast"), "fast"),
         )
-
-    @classmethod
-    def cached_user_operation_gas_price(cls, cache: GasPriceCache) -> Flow[GasPrices]:
-        """The cached prices while fresh, else ask the bundler (one request) and cache the answer."""
-        prices = cache.get()
-        if prices is None:
-            asked_at = cache.now()
-            prices = yield from cls.get_user_operation_gas_price()
-            cache.put(prices, asked_at)
+        cache.put(prices, asked_at)
         return prices
 
-    @classmethod
+    @flow_method
     def wait_for_user_operation_receipt(
-        cls,
+        self,
         user_op_hash: bytes,
-        timeout: float,
-        poll_interval: float,
-        check: bool,
+        *,
+        timeout: float = DEFAULT_USER_OP_TIMEOUT,
+        poll_interval: float = _POLL_INTERVAL,
+        check: bool = True,
         op: UserOperation | None = None,
     ) -> Flow[UserOperationReceipt]:
+        """Poll until the op is included.
+
+        Args:
+            user_op_hash: The userOpHash.
+            timeout: Seconds to wait.
+            poll_interval: Seconds between polls.
+            check: Raise :class:`UserOperationReverted` if the call phase failed.
+            op: The signed op, if known: carried by the errors so that it can be re-sent, never re-signed.
+
+        Raises:
+            UserOperationTimeout: No receipt in time.
+            UserOperationReverted: Included, but the call phase reverted (with ``check``).
+            UserOperationOutcomeUnknown: The wait failed otherwise (a malformed receipt).
+        """
         user_op_hash = bytes(user_op_hash)
         param = "0x" + user_op_hash.hex()
         what = f"UserOperation 0x{user_op_hash.hex()}"
-        deadline = time.monotonic() + timeout
-        last_error: Exception | None = None
-        with after_send(what, _op_unknown(user_op_hash, op)):
-            while True:
-                remaining = deadline - time.monotonic()
-                try:
-                    # Each poll is bounded by what is left of the wait, so one stalled answer cannot hold it.
-                    bound = max(remaining, MIN_POLL_DEADLINE)
-                    result = yield from _request("eth_getUserOperationReceipt", (param,), deadline=bound)
-                except RpcTransportError as exc:
-                    # The caller asked to wait: a bundler that is briefly unreachable is part of waiting.
-                    result, last_error = None, exc
-                if result is not None:
-                    receipt = UserOperationReceipt.from_rpc(result)
-                    if check and not receipt.success:
-                        raise UserOperationReverted(
-                            f"{what} was included but its call phase reverted "
-                            f"(reason 0x{receipt.reason.hex()})",
-                            receipt=receipt,
-                            user_op_hash=user_op_hash,
-                            user_operation=op,
-                        )
-                    return receipt
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise UserOperationTimeout(
-                        f"no receipt for {what} after {timeout:g} s; if it was sent, do not sign it again",
-                        user_op_hash=user_op_hash,
-                        timeout=timeout,
-                        user_operation=op,
-                    ) from last_error
-                yield Sleep(min(poll_interval, remaining))
 
-    @classmethod
+        def request(bound: float) -> Flow[Any]:
+            return (yield from _request("eth_getUserOperationReceipt", (param,), deadline=bound))
+
+        def parse(result: object) -> UserOperationReceipt:
+            receipt = UserOperationReceipt.from_rpc(result)
+            if check and not receipt.success:
+                raise UserOperationReverted(
+                    f"{what} was included but its call phase reverted (reason 0x{receipt.reason.hex()})",
+                    receipt=receipt,
+                    user_op_hash=user_op_hash,
+                    user_operation=op,
+                )
+            return receipt
+
+        def timed_out(message: str) -> UserOperationTimeout:
+            return UserOperationTimeout(
+                message, user_op_hash=user_op_hash, timeout=timeout, user_operation=op
+            )
+
+        unknown = _op_unknown(user_op_hash, op)
+        return (
+            yield from poll(
+                request, parse, what, timeout, poll_interval, unknown=unknown, timed_out=timed_out
+            )
+        )
+
+    @flow_method
     def send_and_wait(
-        cls,
+        self,
         op: UserOperation,
-        entry_point: str,
-        chain_id: int | None,
-        gas_prices: GasPriceCache | None,
-        timeout: float,
-        poll_interval: float,
-        check: bool,
+        *,
+        timeout: float = DEFAULT_USER_OP_TIMEOUT,
+        check: bool = True,
+        chain_id: int | None = None,
     ) -> Flow[UserOperationReceipt]:
-        """Send ``op`` and wait for its receipt; once sent, every failure carries its hash and the op."""
-        user_op_hash = yield from cls.send_user_operation(op, entry_point, chain_id, gas_prices)
-        wait = cls.wait_for_user_operation_receipt(user_op_hash, timeout, poll_interval, check, op)
-        return (yield from wait)
+        """:meth:`send_user_operation` then :meth:`wait_for_user_operation_receipt`.
+
+        Raises:
+            UserOperationRejected: The bundler refused it (nothing was sent).
+            UserOperationOutcomeUnknown: Sent (or maybe sent), then the answer or the wait failed; carries
+                ``user_op_hash`` and the signed ``user_operation`` (:class:`UserOperationTimeout` when the
+                wait ran out).
+            UserOperationReverted: Included, but the call phase reverted (with ``check``); carries the hash
+                and the op too.
+        """
+        user_op_hash = yield from _BundlerMethods.send_user_operation.flow(self, op, chain_id=chain_id)
+        wait = _BundlerMethods.wait_for_user_operation_receipt.flow
+        return (yield from wait(self, user_op_hash, timeout=timeout, check=check, op=op))
 
 
 def _op_unknown(user_op_hash: bytes | None, op: UserOperation | None) -> Callable[[str], AfterSendError]:
@@ -549,265 +625,9 @@ def _op_unknown(user_op_hash: bytes | None, op: UserOperation | None) -> Callabl
     return build
 
 
-bundler_flows = _Flows
+class BundlerClient(_BundlerMethods, RpcShell):
+    __doc__ = _BundlerMethods.__doc__
 
 
-class BundlerClient:
-    """A synchronous ERC-4337 bundler client.
-
-    Args:
-        url: The bundler's HTTP endpoint (or pass ``rpc=`` / ``transport=``).
-        rpc: An existing :class:`~sso_signer.rpc.JsonRpcClient` to share.
-        transport: An httpx transport (fault injection in tests).
-        timeout: Seconds per HTTP attempt (simulation can be slow on a busy node).
-        retry: Retry policy for transport failures of idempotent requests.
-        deadline: Wall-clock bound of each call, attempts included (see :class:`JsonRpcClient`).
-        entry_point: The EntryPoint every request names; default the canonical v0.8.
-        gas_price_ttl: Seconds a ``pimlico_getUserOperationGasPrice`` answer is reused (see
-            :class:`GasPriceCache`); keep it well under the bundler's expiry (Alto: 20 s). 0 turns it off.
-        clock: The monotonic clock the cache reads (injectable for tests).
-
-    Raises:
-        InvalidRpcParams: If ``gas_price_ttl`` is negative.
-    """
-
-    flows: type[_Flows] = _Flows
-
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        rpc: JsonRpcClient | None = None,
-        transport: Any = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        deadline: Deadline = "auto",
-        entry_point: str = ENTRY_POINT_V08,
-        gas_price_ttl: float = DEFAULT_GAS_PRICE_TTL,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if rpc is None:
-            rpc = JsonRpcClient(url, transport=transport, timeout=timeout, retry=retry, deadline=deadline)
-        self.rpc = rpc
-        self.entry_point = _check_address(entry_point, "entry_point")
-        self.gas_price_cache = GasPriceCache(gas_price_ttl, clock)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.rpc.url!r}, entry_point={self.entry_point})"
-
-    def close(self) -> None:
-        """Close the underlying connection pool."""
-        self.rpc.close()
-
-    def __enter__(self) -> BundlerClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def supported_entry_points(self) -> tuple[str, ...]:
-        """The EntryPoints the bundler serves (checksummed)."""
-        return run_flow(self.rpc, self.flows.supported_entry_points())
-
-    def chain_id(self) -> int:
-        """The chain the bundler submits to."""
-        return run_flow(self.rpc, self.flows.chain_id())
-
-    def estimate_user_operation_gas(
-        self, op: UserOperation, *, state_override: Mapping[str, Any] | None = None
-    ) -> GasEstimate:
-        """Simulate ``op`` and return gas limits.
-
-        The signature must be well-formed for the account's validator (a stub that makes validation *return*
-        failure, not revert), or the simulation fails with AA23.
-
-        Raises:
-            UserOperationRejected: Simulation failed; the subclass and ``aa_code`` name the cause.
-            UserOperationExecutionReverted: The call phase reverted.
-        """
-        flow = self.flows.estimate_user_operation_gas(op, self.entry_point, state_override)
-        return run_flow(self.rpc, flow)
-
-    def send_user_operation(self, op: UserOperation, *, chain_id: int | None = None) -> bytes:
-        """Submit a signed ``op``; returns its userOpHash.
-
-        Re-sending the ``user_operation`` of a :class:`UserOperationOutcomeUnknown` through this method is the
-        safe retry: a bundler that already has it answers "already known", which returns the same hash.
-
-        Args:
-            op: The signed UserOperation.
-            chain_id: The chain the op is signed for; lets a lost answer be reported with the userOpHash
-                without asking the (possibly dead) bundler for its chain id.
-
-        Returns:
-            The userOpHash.
-
-        Raises:
-            UserOperationRejected: The bundler refused it (bad signature → :class:`SignatureValidationFailed`,
-                no funds → :class:`InsufficientPrefund`, ...).
-            UserOperationOutcomeUnknown: The request went out but no answer came back; the bundler may hold
-                the op (carries ``user_op_hash`` and the signed ``user_operation``).
-        """
-        flow = self.flows.send_user_operation(op, self.entry_point, chain_id, self.gas_price_cache)
-        return run_flow(self.rpc, flow)
-
-    def get_user_operation_receipt(self, user_op_hash: bytes) -> UserOperationReceipt | None:
-        """The receipt, or ``None`` while the op is pending or unknown."""
-        return run_flow(self.rpc, self.flows.get_user_operation_receipt(user_op_hash))
-
-    def get_user_operation_by_hash(self, user_op_hash: bytes) -> dict[str, Any] | None:
-        """The op and where it was included, as the bundler reports it, or ``None``."""
-        return run_flow(self.rpc, self.flows.get_user_operation_by_hash(user_op_hash))
-
-    def get_user_operation_gas_price(self) -> GasPrices:
-        """Fees the bundler accepts (``pimlico_getUserOperationGasPrice``), reused for ``gas_price_ttl`` s.
-
-        The bundler accepts a price it served recently, so a cached answer saves a round trip per operation;
-        ``gas_price_cache.clear()`` forces a fresh one.
-        """
-        return run_flow(self.rpc, self.flows.cached_user_operation_gas_price(self.gas_price_cache))
-
-    def wait_for_user_operation_receipt(
-        self,
-        user_op_hash: bytes,
-        *,
-        timeout: float = DEFAULT_USER_OP_TIMEOUT,
-        poll_interval: float = _POLL_INTERVAL,
-        check: bool = True,
-    ) -> UserOperationReceipt:
-        """Poll until the op is included.
-
-        Args:
-            user_op_hash: The userOpHash.
-            timeout: Seconds to wait.
-            poll_interval: Seconds between polls.
-            check: Raise :class:`UserOperationReverted` if the call phase failed.
-
-        Raises:
-            UserOperationTimeout: No receipt in time.
-            UserOperationReverted: Included, but the call phase reverted (with ``check``).
-        """
-        flow = self.flows.wait_for_user_operation_receipt(user_op_hash, timeout, poll_interval, check)
-        return run_flow(self.rpc, flow)
-
-    def send_and_wait(
-        self,
-        op: UserOperation,
-        *,
-        timeout: float = DEFAULT_USER_OP_TIMEOUT,
-        check: bool = True,
-        chain_id: int | None = None,
-    ) -> UserOperationReceipt:
-        """:meth:`send_user_operation` then :meth:`wait_for_user_operation_receipt`.
-
-        Raises:
-            UserOperationRejected: The bundler refused it (nothing was sent).
-            UserOperationOutcomeUnknown: Sent (or maybe sent), then the answer or the wait failed; carries
-                ``user_op_hash`` and the signed ``user_operation`` (:class:`UserOperationTimeout` when the
-                wait ran out).
-            UserOperationReverted: Included, but the call phase reverted (with ``check``); carries the hash
-                and the op too.
-        """
-        flow = self.flows.send_and_wait(
-            op, self.entry_point, chain_id, self.gas_price_cache, timeout, _POLL_INTERVAL, check
-        )
-        return run_flow(self.rpc, flow)
-
-
-class AsyncBundlerClient:
-    """The asyncio twin of :class:`BundlerClient` (same arguments, same errors; its own gas price cache)."""
-
-    flows: type[_Flows] = _Flows
-
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        rpc: AsyncJsonRpcClient | None = None,
-        transport: Any = None,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        deadline: Deadline = "auto",
-        entry_point: str = ENTRY_POINT_V08,
-        gas_price_ttl: float = DEFAULT_GAS_PRICE_TTL,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if rpc is None:
-            rpc = AsyncJsonRpcClient(
-                url, transport=transport, timeout=timeout, retry=retry, deadline=deadline
-            )
-        self.rpc = rpc
-        self.entry_point = _check_address(entry_point, "entry_point")
-        self.gas_price_cache = GasPriceCache(gas_price_ttl, clock)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.rpc.url!r}, entry_point={self.entry_point})"
-
-    async def aclose(self) -> None:
-        """Close the underlying connection pool."""
-        await self.rpc.aclose()
-
-    async def __aenter__(self) -> AsyncBundlerClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def supported_entry_points(self) -> tuple[str, ...]:
-        """See :meth:`BundlerClient.supported_entry_points`."""
-        return await run_flow_async(self.rpc, self.flows.supported_entry_points())
-
-    async def chain_id(self) -> int:
-        """See :meth:`BundlerClient.chain_id`."""
-        return await run_flow_async(self.rpc, self.flows.chain_id())
-
-    async def estimate_user_operation_gas(
-        self, op: UserOperation, *, state_override: Mapping[str, Any] | None = None
-    ) -> GasEstimate:
-        """See :meth:`BundlerClient.estimate_user_operation_gas`."""
-        flow = self.flows.estimate_user_operation_gas(op, self.entry_point, state_override)
-        return await run_flow_async(self.rpc, flow)
-
-    async def send_user_operation(self, op: UserOperation, *, chain_id: int | None = None) -> bytes:
-        """See :meth:`BundlerClient.send_user_operation`."""
-        flow = self.flows.send_user_operation(op, self.entry_point, chain_id, self.gas_price_cache)
-        return await run_flow_async(self.rpc, flow)
-
-    async def get_user_operation_receipt(self, user_op_hash: bytes) -> UserOperationReceipt | None:
-        """See :meth:`BundlerClient.get_user_operation_receipt`."""
-        return await run_flow_async(self.rpc, self.flows.get_user_operation_receipt(user_op_hash))
-
-    async def get_user_operation_by_hash(self, user_op_hash: bytes) -> dict[str, Any] | None:
-        """See :meth:`BundlerClient.get_user_operation_by_hash`."""
-        return await run_flow_async(self.rpc, self.flows.get_user_operation_by_hash(user_op_hash))
-
-    async def get_user_operation_gas_price(self) -> GasPrices:
-        """See :meth:`BundlerClient.get_user_operation_gas_price`."""
-        flow = self.flows.cached_user_operation_gas_price(self.gas_price_cache)
-        return await run_flow_async(self.rpc, flow)
-
-    async def wait_for_user_operation_receipt(
-        self,
-        user_op_hash: bytes,
-        *,
-        timeout: float = DEFAULT_USER_OP_TIMEOUT,
-        poll_interval: float = _POLL_INTERVAL,
-        check: bool = True,
-    ) -> UserOperationReceipt:
-        """See :meth:`BundlerClient.wait_for_user_operation_receipt`."""
-        flow = self.flows.wait_for_user_operation_receipt(user_op_hash, timeout, poll_interval, check)
-        return await run_flow_async(self.rpc, flow)
-
-    async def send_and_wait(
-        self,
-        op: UserOperation,
-        *,
-        timeout: float = DEFAULT_USER_OP_TIMEOUT,
-        check: bool = True,
-        chain_id: int | None = None,
-    ) -> UserOperationReceipt:
-        """See :meth:`BundlerClient.send_and_wait`."""
-        flow = self.flows.send_and_wait(
-            op, self.entry_point, chain_id, self.gas_price_cache, timeout, _POLL_INTERVAL, check
-        )
-        return await run_flow_async(self.rpc, flow)
+class AsyncBundlerClient(_BundlerMethods, AsyncRpcShell):
+    __doc__ = _BundlerMethods.__doc__

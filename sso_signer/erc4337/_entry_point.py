@@ -10,7 +10,7 @@ code is already there.
 from __future__ import annotations
 
 import pathlib
-from typing import Final
+from typing import Any, Final
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -29,18 +29,12 @@ from sso_signer.erc4337._errors import (
     FactoryCallFailed,
 )
 from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address, _check_uint
-from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, Flow, Receipt, eth_flows
+from sso_signer.rpc import EthClient, ExecutionReverted, Receipt
+from sso_signer.rpc._eth import _EthMethods
+from sso_signer.rpc._flow import Flow
+from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 
-__all__ = [
-    "DETERMINISTIC_DEPLOYER",
-    "ENTRY_POINT_V08_INITCODE_HASH",
-    "ENTRY_POINT_V08_SALT",
-    "AsyncEntryPoint",
-    "EntryPoint",
-    "deploy_entry_point_v08",
-    "entry_point_flows",
-    "load_entry_point_v08_initcode",
-]
+__all__ = ["AsyncEntryPoint", "EntryPoint", "deploy_entry_point_v08", "load_entry_point_v08_initcode"]
 
 DETERMINISTIC_DEPLOYER: Final = "0x4e59b44847b379578588920ca78fbf26c0b4956c"
 """The deterministic-deployment proxy (``salt ‖ initcode`` → CREATE2); anvil pre-deploys it."""
@@ -143,39 +137,64 @@ def deploy_entry_point_v08(
     return ENTRY_POINT_V08
 
 
-def _call(to: str, data: bytes) -> Flow[bytes]:
-    result: bytes = yield from eth_flows.call({"to": to, "data": data})
-    return result
-
-
 def _word(raw: bytes, what: str) -> bytes:
     if len(raw) < 32:
         raise EntryPointError(f"{what}: expected a 32-byte word, got {len(raw)} bytes (no EntryPoint code?)")
     return raw
 
 
-class _Flows:
-    """I/O-free EntryPoint reads (drive them with ``EthClient.run`` / ``AsyncEthClient.run``)."""
+class _EntryPointMethods:
+    """Calls on an EntryPoint v0.8 through a chain client, each a flow written once for :class:`EntryPoint`
+    (on an :class:`~sso_signer.rpc.EthClient`) and :class:`AsyncEntryPoint` (on an ``AsyncEthClient``).
 
-    @staticmethod
-    def get_nonce(entry_point: str, sender: str, key: int = 0) -> Flow[int]:
+    Args:
+        eth: The chain client (an ``EthClient`` for :class:`EntryPoint`, an ``AsyncEthClient`` for
+            :class:`AsyncEntryPoint`; the flows alone need no client of either kind).
+        address: The EntryPoint address; default the canonical v0.8 one.
+    """
+
+    eth: Any
+
+    def __init__(self, eth: _EthMethods, address: str = ENTRY_POINT_V08) -> None:
+        self.eth = eth
+        self.address = _check_address(address, "entry point")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.address})"
+
+    def _call(self, data: bytes) -> Flow[bytes]:
+        return (yield from _EthMethods.call.flow(self.eth, {"to": self.address, "data": data}))
+
+    @flow_method
+    def get_nonce(self, sender: str, key: int = 0) -> Flow[int]:
+        """The next 2D nonce of ``sender`` for ``key`` (``getNonce``).
+
+        Raises:
+            InvalidUserOperationAddress, FieldOutOfRange: On a bad sender or key.
+            EntryPointError: If the answer is not a word (no EntryPoint here).
+        """
         sender = _check_address(sender, "sender")
         _check_uint(key, (1 << 192) - 1, "nonce key")
-        data = _GET_NONCE + abi_encode(["address", "uint192"], [sender, key])
-        result = yield from _call(entry_point, data)
+        result = yield from self._call(_GET_NONCE + abi_encode(["address", "uint192"], [sender, key]))
         return int.from_bytes(_word(result, "getNonce")[:32], "big")
 
-    @staticmethod
-    def get_user_op_hash(entry_point: str, op: UserOperation) -> Flow[bytes]:
-        data = _GET_USER_OP_HASH + abi_encode([_PACKED_OP], [op.packed()])
-        result = yield from _call(entry_point, data)
+    @flow_method
+    def get_user_op_hash(self, op: UserOperation) -> Flow[bytes]:
+        """The userOpHash as the EntryPoint computes it (``getUserOpHash``)."""
+        result = yield from self._call(_GET_USER_OP_HASH + abi_encode([_PACKED_OP], [op.packed()]))
         return _word(result, "getUserOpHash")[:32]
 
-    @staticmethod
-    def get_sender_address(entry_point: str, init_code: bytes) -> Flow[str]:
-        data = _GET_SENDER_ADDRESS + abi_encode(["bytes"], [init_code])
+    @flow_method
+    def get_sender_address(self, init_code: bytes) -> Flow[str]:
+        """The account address an initCode deploys (``getSenderAddress`` reverting ``SenderAddressResult``).
+
+        Raises:
+            FactoryCallFailed: If the factory call fails (answered as the zero address): the account exists
+                already, or the factory refuses the call.
+            EntryPointError: If the EntryPoint answers anything else.
+        """
         try:
-            yield from _call(entry_point, data)
+            yield from self._call(_GET_SENDER_ADDRESS + abi_encode(["bytes"], [init_code]))
         except ExecutionReverted as exc:
             raw = exc.revert.raw if exc.revert is not None else b""
             if raw[:4] != _SENDER_ADDRESS_RESULT or len(raw) != 36:
@@ -198,94 +217,30 @@ class _Flows:
             return to_checksum_address(address)
         raise EntryPointError("getSenderAddress returned instead of reverting (no EntryPoint v0.8 code?)")
 
-    @staticmethod
-    def balance_of(entry_point: str, account: str) -> Flow[int]:
+    @flow_method
+    def balance_of(self, account: str) -> Flow[int]:
+        """The account's deposit at the EntryPoint."""
         data = _BALANCE_OF + abi_encode(["address"], [_check_address(account, "account")])
-        result = yield from _call(entry_point, data)
+        result = yield from self._call(data)
         return int.from_bytes(_word(result, "balanceOf")[:32], "big")
 
-
-entry_point_flows = _Flows
-
-
-class EntryPoint:
-    """Read calls on an EntryPoint v0.8 through an :class:`~sso_signer.rpc.EthClient`.
-
-    Args:
-        eth: The chain client.
-        address: The EntryPoint address; default the canonical v0.8 one.
-    """
-
-    def __init__(self, eth: EthClient, address: str = ENTRY_POINT_V08) -> None:
-        self.eth = eth
-        self.address = _check_address(address, "entry point")
-
-    def __repr__(self) -> str:
-        return f"EntryPoint({self.address})"
-
-    def get_nonce(self, sender: str, key: int = 0) -> int:
-        """The next 2D nonce of ``sender`` for ``key`` (``getNonce``).
-
-        Raises:
-            InvalidUserOperationAddress, FieldOutOfRange: On a bad sender or key.
-            EntryPointError: If the answer is not a word (no EntryPoint here).
-        """
-        result: int = self.eth.run(_Flows.get_nonce(self.address, sender, key))
-        return result
-
-    def get_user_op_hash(self, op: UserOperation) -> bytes:
-        """The userOpHash as the EntryPoint computes it (``getUserOpHash``)."""
-        result: bytes = self.eth.run(_Flows.get_user_op_hash(self.address, op))
-        return result
-
-    def get_sender_address(self, init_code: bytes) -> str:
-        """The account address an initCode deploys (``getSenderAddress`` reverting ``SenderAddressResult``).
-
-        Raises:
-            FactoryCallFailed: If the factory call fails (answered as the zero address): the account exists
-                already, or the factory refuses the call.
-            EntryPointError: If the EntryPoint answers anything else.
-        """
-        result: str = self.eth.run(_Flows.get_sender_address(self.address, init_code))
-        return result
-
-    def balance_of(self, account: str) -> int:
-        """The account's deposit at the EntryPoint."""
-        result: int = self.eth.run(_Flows.balance_of(self.address, account))
-        return result
-
-    def deposit_to(self, funder: LocalAccount, account: str, value: int) -> Receipt:
+    @flow_method
+    def deposit_to(self, funder: LocalAccount, account: str, value: int) -> Flow[Receipt]:
         """Deposit ``value`` wei for ``account`` from ``funder`` (``depositTo``); returns the receipt."""
         data = _DEPOSIT_TO + abi_encode(["address"], [_check_address(account, "account")])
-        return self.eth.send_transaction(funder, to=self.address, data=data, value=value)
+        send = _EthMethods.send_transaction.flow
+        return (yield from send(self.eth, funder, to=self.address, data=data, value=value))
 
 
-class AsyncEntryPoint:
-    """The async twin of :class:`EntryPoint` on an :class:`~sso_signer.rpc.AsyncEthClient`."""
+class EntryPoint(_EntryPointMethods, SyncShell):
+    __doc__ = _EntryPointMethods.__doc__
 
-    def __init__(self, eth: AsyncEthClient, address: str = ENTRY_POINT_V08) -> None:
-        self.eth = eth
-        self.address = _check_address(address, "entry point")
+    def answer(self, step: Any) -> Any:
+        return self.eth.answer(step)
 
-    def __repr__(self) -> str:
-        return f"AsyncEntryPoint({self.address})"
 
-    async def get_nonce(self, sender: str, key: int = 0) -> int:
-        """See :meth:`EntryPoint.get_nonce`."""
-        result: int = await self.eth.run(_Flows.get_nonce(self.address, sender, key))
-        return result
+class AsyncEntryPoint(_EntryPointMethods, AsyncShell):
+    __doc__ = _EntryPointMethods.__doc__
 
-    async def get_user_op_hash(self, op: UserOperation) -> bytes:
-        """See :meth:`EntryPoint.get_user_op_hash`."""
-        result: bytes = await self.eth.run(_Flows.get_user_op_hash(self.address, op))
-        return result
-
-    async def get_sender_address(self, init_code: bytes) -> str:
-        """See :meth:`EntryPoint.get_sender_address`."""
-        result: str = await self.eth.run(_Flows.get_sender_address(self.address, init_code))
-        return result
-
-    async def balance_of(self, account: str) -> int:
-        """See :meth:`EntryPoint.balance_of`."""
-        result: int = await self.eth.run(_Flows.balance_of(self.address, account))
-        return result
+    async def answer(self, step: Any) -> Any:
+        return await self.eth.answer(step)

@@ -13,7 +13,8 @@ from sso_signer._toolchain import locate_tool
 from sso_signer.node._anvil import LocalNode
 from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
 from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable, free_port
-from sso_signer.rpc import JsonRpcClient, RetryPolicy, to_address
+from sso_signer.rpc import JsonRpcClient, RetryPolicy
+from sso_signer.rpc._types import to_address
 
 __all__ = ["ENTRY_POINT_V08", "AltoBundler"]
 

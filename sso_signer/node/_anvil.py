@@ -16,7 +16,8 @@ from eth_account.signers.local import LocalAccount
 from sso_signer._errors import RemoteError
 from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
 from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable, free_port
-from sso_signer.rpc import EthClient, JsonRpcClient, RetryPolicy, parse_quantity
+from sso_signer.rpc import EthClient, JsonRpcClient, RetryPolicy
+from sso_signer.rpc._types import parse_quantity
 
 __all__ = [
     "ANVIL_CHAIN_ID",

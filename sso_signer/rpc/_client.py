@@ -1,66 +1,64 @@
-"""Sync and async JSON-RPC clients over httpx. Only the I/O lives here; the rest is in :mod:`._core`."""
+"""The transport: JSON-RPC over httpx, one sync and one async driver of the I/O-free core.
+
+Everything a request means is in :mod:`._core`, written once as a flow of :class:`Post` and :class:`Sleep`
+steps; :class:`JsonRpcClient` answers them with blocking httpx calls and :class:`AsyncJsonRpcClient` with
+asyncio. :class:`RpcShell` / :class:`AsyncRpcShell` are the shells of the chain clients: they answer the
+``RpcCall``, ``Batch`` and ``Sleep`` steps of the Ethereum, ZKsync and bundler flows through such a client.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import ssl
 import time
-from collections.abc import Sequence
-from typing import Any, Generic, Literal, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
-from sso_signer.rpc._core import RetryPolicy, RpcCall, RpcCore
-from sso_signer.rpc._errors import (
-    InvalidRpcParams,
-    RpcError,
-    RpcHttpStatusError,
-    RpcTimeout,
-    RpcTransportError,
+from sso_signer.rpc._core import (
+    Deadline,
+    JsonRpcMethods,
+    Post,
+    PostFailure,
+    RetryPolicy,
+    RpcCore,
+    Sleep,
+    check_deadline,
 )
+from sso_signer.rpc._errors import InvalidRpcParams
+from sso_signer.rpc._flow import Batch, Step
+from sso_signer.rpc._shell import AsyncShell, SyncShell
 
-__all__ = ["AsyncJsonRpcClient", "CallLike", "Deadline", "JsonRpcClient", "safe_url"]
+__all__ = ["AsyncJsonRpcClient", "AsyncRpcShell", "JsonRpcClient", "RpcShell", "safe_url"]
 
-log = logging.getLogger("sso_signer.rpc")
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
+R = TypeVar("R", "JsonRpcClient", "AsyncJsonRpcClient")
 
-T = TypeVar("T")
-
-CallLike = RpcCall | tuple[str, Sequence[Any]]
 _HEADERS = {"content-type": "application/json", "accept": "application/json"}
 # Failures that happen before a byte of the request left this process: the node cannot have seen it.
 _NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Only a placeholder when a custom transport is given; the transport decides where bytes go.
 _TRANSPORT_URL = "http://rpc.transport/"
 
-#: A client's overall deadline per call: seconds, ``"auto"`` (derived from the timeout and the retry policy)
-#: or ``None`` (no wall-clock bound: only the per-read timeouts).
-Deadline = float | Literal["auto"] | None
+#: Default connection pool size. httpcore scans its whole pool for every request, so 100 tasks on 100
+#: connections spend their time in the pool (about 40 tx/s against anvil here) while 8 connections carry
+#: the same load several times faster; a JSON-RPC node gains nothing from more parallel sockets.
+DEFAULT_MAX_CONNECTIONS = 8
 
 
 class _DeadlineExceeded(httpx.TimeoutException):
-    """Raised by the clients when a call's overall deadline passes (httpx only bounds each read)."""
+    """A post's overall deadline passed while its answer was still arriving (httpx only bounds each read)."""
 
 
-def _check_deadline(deadline: object) -> Deadline:
-    if deadline is None or deadline == "auto":
-        return deadline
-    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0:
-        raise InvalidRpcParams(f"deadline: expected seconds > 0, 'auto' or None, got {deadline!r}")
-    return float(deadline)
-
-
-def _loop_time(expires: float) -> float:
-    """A ``time.monotonic()`` instant on the running event loop's clock."""
-    loop = asyncio.get_running_loop()
-    return loop.time() + (expires - time.monotonic())
-
-
-def _check_timeout(timeout: object) -> float:
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise InvalidRpcParams(f"timeout: expected seconds > 0, got {timeout!r}")
-    return float(timeout)
+def _failure(exc: httpx.HTTPError) -> PostFailure:
+    if isinstance(exc, _DeadlineExceeded):
+        kind = "deadline"
+    elif isinstance(exc, httpx.TimeoutException):
+        kind = "timeout"
+    else:
+        kind = "connection"
+    return PostFailure(kind, not isinstance(exc, _NOT_DELIVERED), exc)  # type: ignore[arg-type]
 
 
 @functools.cache
@@ -93,169 +91,10 @@ def _check_url(url: object) -> str:
     return url
 
 
-def _single_call(method: object, params: object, deadline: float | None = None) -> RpcCall:
-    if not isinstance(method, str) or not method:
-        raise InvalidRpcParams("method: expected a non-empty string")
-    if not isinstance(params, Sequence) or isinstance(params, str | bytes | bytearray):
-        raise InvalidRpcParams(f"params: expected a list or tuple, got {type(params).__name__}")
-    if deadline is not None and (
-        isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0
-    ):
-        raise InvalidRpcParams(f"deadline: expected seconds > 0 or None, got {deadline!r}")
-    return RpcCall(method, tuple(params), deadline=deadline)
-
-
-def _as_call(call: CallLike) -> RpcCall:
-    if isinstance(call, RpcCall):
-        return call
-    if isinstance(call, tuple) and len(call) == 2:
-        return _single_call(call[0], call[1])
-    raise InvalidRpcParams(f"batch member must be an RpcCall or (method, params), got {type(call).__name__}")
-
-
-class _Exchange(Generic[T]):
-    """One logical request (a single call or a batch) across its HTTP attempts, without the I/O.
-
-    Both clients run the same loop over it: :meth:`begin` encodes the next attempt, :meth:`decode` turns the
-    HTTP answer into the result, :meth:`failed` books a failure and returns the delay before the next attempt
-    (or raises the typed error), :meth:`done` logs the success. Only posting and sleeping differ between them.
-    """
-
-    def __init__(
-        self,
-        core: RpcCore,
-        method: str,
-        calls: Sequence[RpcCall],
-        retry: bool | None,
-        timeout: float,
-        deadline: Deadline,
-        call_deadline: float | None = None,
-    ) -> None:
-        self.core = core
-        self.method = method
-        self.attempts = core.attempts_for(calls, retry)
-        self.attempt = 0
-        self.maybe_delivered = False
-        self.started = time.monotonic()
-        self.timeout = timeout
-        limit = core.retry.deadline(timeout, self.attempts) if deadline == "auto" else deadline
-        if call_deadline is not None:
-            limit = call_deadline if limit is None else min(limit, call_deadline)
-        self.limit = limit
-        #: When the call must be over (``time.monotonic()``), or ``None`` for no wall-clock bound.
-        self.expires = None if limit is None else self.started + limit
-
-    def attempt_timeout(self) -> float | None:
-        """The per-read timeout of the next attempt when the deadline is nearer than the client's timeout
-        (``None``: keep the client's)."""
-        if self.expires is None:
-            return None
-        remaining = self.expires - time.monotonic()
-        return max(remaining, 0.001) if remaining < self.timeout else None
-
-    def check_deadline(self) -> None:
-        """Raise if the overall deadline has passed (called between chunks of a streamed answer)."""
-        if self.expires is not None and time.monotonic() >= self.expires:
-            raise _DeadlineExceeded(f"overall deadline of {self.limit:g} s passed")
-
-    def begin(self) -> bytes:
-        """Start the next attempt; return its request body (each attempt carries fresh ids)."""
-        body = self._encode()
-        self.attempt += 1
-        return body
-
-    def _encode(self) -> bytes:
-        raise NotImplementedError
-
-    def decode(self, status: int, content: bytes) -> T:
-        """The result of the current attempt, from the node's HTTP status and body."""
-        raise NotImplementedError
-
-    def failed(self, exc: Exception) -> float:
-        """Record a failure; return the delay before the next try or raise the typed error."""
-        if not isinstance(exc, _NOT_DELIVERED):
-            self.maybe_delivered = True
-        remaining = None if self.expires is None else self.expires - time.monotonic()
-        if isinstance(exc, RpcHttpStatusError):
-            error: RpcTransportError = exc
-            error.attempts = self.attempt
-        elif isinstance(exc, _DeadlineExceeded) or (
-            isinstance(exc, httpx.TimeoutException) and remaining is not None and remaining <= 0
-        ):
-            error = RpcTimeout(
-                f"{self.method}: no answer within the overall deadline of {self.limit:g} s "
-                f"({self.attempt} attempt(s))",
-                method=self.method,
-                attempts=self.attempt,
-            )
-        elif isinstance(exc, httpx.HTTPError):
-            error = self.core.transport_error(self.method, exc, self.attempt)
-        else:  # pragma: no cover - callers only pass the two kinds above
-            raise exc
-        error.maybe_delivered = self.maybe_delivered
-        delay = self.core.retry.delay(self.attempt)
-        out_of_time = remaining is not None and remaining <= delay
-        if self.attempt >= self.attempts or not self.core.is_transient(error) or out_of_time:
-            log.debug("rpc %s failed for good after %d attempt(s): %s", self.method, self.attempt, error)
-            if error is exc:
-                raise error
-            raise error from exc
-        log.debug("rpc %s attempt %d failed (%s); retrying in %.2fs", self.method, self.attempt, error, delay)
-        return delay
-
-    def done(self) -> None:
-        log.debug("rpc %s ok in %.1f ms", self.method, (time.monotonic() - self.started) * 1000)
-
-
-class _SingleExchange(_Exchange[Any]):
-    """One call: the answer must carry the id of the current attempt (see :meth:`RpcCore.decode_single`)."""
-
-    def __init__(
-        self, core: RpcCore, call: RpcCall, retry: bool | None, timeout: float, deadline: Deadline
-    ) -> None:
-        super().__init__(core, call.method, [call], retry, timeout, deadline, call.deadline)
-        self.call = call
-        self.request_id = 0
-
-    def _encode(self) -> bytes:
-        body, self.request_id = self.core.encode_single(self.call)
-        return body
-
-    def decode(self, status: int, content: bytes) -> Any:
-        return self.core.decode_single(self.call, self.request_id, status, content)
-
-
-class _BatchExchange(_Exchange[list[Any]]):
-    """A batch: results come back in call order, failed members as errors in place (see
-    :meth:`RpcCore.decode_batch`)."""
-
-    def __init__(
-        self, core: RpcCore, calls: Sequence[RpcCall], retry: bool | None, timeout: float, deadline: Deadline
-    ) -> None:
-        super().__init__(core, "batch", calls, retry, timeout, deadline)
-        self.calls = calls
-        self.ids: list[int] = []
-
-    def _encode(self) -> bytes:
-        body, self.ids = self.core.encode_batch(self.calls)
-        return body
-
-    def decode(self, status: int, content: bytes) -> list[Any]:
-        return self.core.decode_batch(self.calls, self.ids, status, content)
-
-
-def _finish_batch(results: list[Any], return_errors: bool) -> list[Any]:
-    if not return_errors:
-        for item in results:
-            if isinstance(item, RpcError):
-                raise item
-    return results
-
-
-#: Default connection pool size. httpcore scans its whole pool for every request, so 100 tasks on 100
-#: connections spend their time in the pool (about 40 tx/s against anvil here) while 8 connections carry
-#: the same load several times faster; a JSON-RPC node gains nothing from more parallel sockets.
-DEFAULT_MAX_CONNECTIONS = 8
+def _check_timeout(timeout: object) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise InvalidRpcParams(f"timeout: expected seconds > 0, got {timeout!r}")
+    return float(timeout)
 
 
 def _limits(max_connections: int) -> httpx.Limits:
@@ -265,237 +104,183 @@ def _limits(max_connections: int) -> httpx.Limits:
     return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
 
 
-def _endpoint(url: str | None, transport: object, client_name: str) -> str:
-    if url is None and transport is None:
-        raise InvalidRpcParams(f"{client_name} needs a url or a transport")
-    return _check_url(url) if url is not None else _TRANSPORT_URL
-
-
-def _pool_options(timeout: float, headers: dict[str, str] | None, max_connections: int) -> dict[str, Any]:
-    """The httpx client options both clients share (everything but the transport)."""
-    return {
-        "timeout": timeout,
-        "headers": {**_HEADERS, **(headers or {})},
-        "verify": _ssl_context(),
-        "limits": _limits(max_connections),
-    }
-
-
-class JsonRpcClient:
-    """A synchronous JSON-RPC 2.0 client over HTTP with connection reuse, timeouts, retries and batching.
+class _HttpEndpoint(JsonRpcMethods, Generic[H]):
+    """A JSON-RPC 2.0 client over HTTP with connection reuse, timeouts, retries and batching.
 
     Transport failures of idempotent requests (reads; re-sending the same signed bytes) are retried with
     exponential backoff; nothing else is. Parameters are never logged (they may hold signed transactions).
+    Concurrent requests beyond ``max_connections`` wait for a pooled connection: with many tasks sending at
+    once a small pool is several times faster than one connection per task (benchmarks/concurrency.py).
 
     Args:
         url: The node's HTTP endpoint. Optional when ``transport`` is given.
-        transport: An httpx transport to send through instead of the network (fault injection in tests).
+        transport: An httpx transport to send through instead of the network (fault injection in tests);
+            an ``httpx.AsyncBaseTransport`` for the async client.
         timeout: Seconds allowed per attempt (connect, read and write each).
         retry: The retry policy; ``RetryPolicy(attempts=1)`` disables retries.
         deadline: Wall-clock seconds a call may take in all, attempts and back-off included, however the
             server paces its answer. ``"auto"`` (default): ``timeout`` per attempt plus the back-off delays;
             ``None``: no overall bound (only the per-read ``timeout``).
         headers: Extra HTTP headers (e.g. an API key header).
-        max_connections: Size of the keep-alive connection pool (8 by default; see the async client).
+        max_connections: Size of the keep-alive connection pool (8 by default).
     """
+
+    _pool: type[H]
 
     def __init__(
         self,
         url: str | None = None,
         *,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         headers: dict[str, str] | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         deadline: Deadline = "auto",
     ) -> None:
-        self.url = _endpoint(url, transport, "JsonRpcClient")
+        if url is None and transport is None:
+            raise InvalidRpcParams(f"{type(self).__name__} needs a url or a transport")
+        self.url = _check_url(url) if url is not None else _TRANSPORT_URL
         self.core = RpcCore(retry)
         self.timeout = _check_timeout(timeout)
-        self.deadline = _check_deadline(deadline)
-        options = _pool_options(timeout, headers, max_connections)
-        self._http = httpx.Client(transport=transport, **options)
+        self.deadline = check_deadline(deadline)
+        self._http: H = self._pool(
+            transport=transport,  # type: ignore[arg-type]
+            timeout=timeout,
+            headers={**_HEADERS, **(headers or {})},
+            verify=_ssl_context(),
+            limits=_limits(max_connections),
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({safe_url(self.url)!r})"
+
+
+class JsonRpcClient(_HttpEndpoint[httpx.Client], SyncShell):
+    __doc__ = _HttpEndpoint.__doc__
+    _pool = httpx.Client
+
+    def answer(self, step: Post | Sleep) -> Any:
+        if isinstance(step, Sleep):
+            time.sleep(step.seconds)
+            return None
+        try:
+            if step.expires is None:
+                response = self._http.post(self.url, content=step.body)
+                return response.status_code, response.content
+            timeout = httpx.USE_CLIENT_DEFAULT if step.timeout is None else step.timeout
+            request = self._http.build_request("POST", self.url, content=step.body, timeout=timeout)
+            # Streamed so the deadline is checked as each chunk arrives: httpx's timeout bounds each read
+            # only, and a server that drips a byte at a time would otherwise hold the call open indefinitely.
+            response = self._http.send(request, stream=True)
+            try:
+                chunks = []
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    if time.monotonic() >= step.expires:
+                        raise _DeadlineExceeded("overall deadline passed")
+            finally:
+                response.close()
+            return response.status_code, b"".join(chunks)
+        except httpx.HTTPError as exc:
+            return _failure(exc)
 
     def close(self) -> None:
         """Close the pooled connections."""
         self._http.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+class AsyncJsonRpcClient(_HttpEndpoint[httpx.AsyncClient], AsyncShell):
+    __doc__ = _HttpEndpoint.__doc__
+    _pool = httpx.AsyncClient
 
-    def _exchange(self, exchange: _Exchange[T]) -> T:
-        """Post the exchange's attempts, sleeping between them, until one is answered or it gives up."""
-        while True:
-            body = exchange.begin()
-            try:
-                status, content = self._post(body, exchange)
-                result = exchange.decode(status, content)
-            except (httpx.HTTPError, RpcHttpStatusError) as exc:
-                time.sleep(exchange.failed(exc))
-                continue
-            exchange.done()
-            return result
-
-    def _post(self, body: bytes, exchange: _Exchange[Any]) -> tuple[int, bytes]:
-        """One attempt: the status and the whole body, read within the exchange's deadline."""
-        if exchange.expires is None:
-            response = self._http.post(self.url, content=body)
-            return response.status_code, response.content
-        timeout = exchange.attempt_timeout()
-        request = self._http.build_request(
-            "POST", self.url, content=body, timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
-        )
-        # Streamed so the deadline is checked as each chunk arrives: httpx's timeout bounds each read only,
-        # and a server that drips a byte at a time would otherwise hold the call open indefinitely.
-        response = self._http.send(request, stream=True)
+    async def answer(self, step: Post | Sleep) -> Any:
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+            return None
         try:
-            chunks = []
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                exchange.check_deadline()
-        finally:
-            response.close()
-        return response.status_code, b"".join(chunks)
-
-    def request(
-        self,
-        method: str,
-        params: Sequence[Any] = (),
-        *,
-        retry: bool | None = None,
-        deadline: float | None = None,
-    ) -> Any:
-        """Send one request and return its ``result``.
-
-        Args:
-            method: The JSON-RPC method.
-            params: Positional parameters (JSON-serialisable).
-            retry: Force retrying on (``True``) or off (``False``); by default only idempotent methods retry.
-            deadline: Seconds this call may take in all, if tighter than the client's deadline.
-
-        Returns:
-            The decoded JSON ``result``.
-
-        Raises:
-            RpcError: The node answered with an error (``ExecutionReverted`` for reverts).
-            RpcTransportError: Timeout (``RpcTimeout``, also when the overall deadline passes), connection
-                failure or HTTP error status, after retries.
-            MalformedRpcResponse: The answer is not well-formed JSON-RPC.
-        """
-        call = _single_call(method, params, deadline)
-        return self._exchange(_SingleExchange(self.core, call, retry, self.timeout, self.deadline))
-
-    def batch(
-        self, calls: Sequence[CallLike], *, return_errors: bool = False, retry: bool | None = None
-    ) -> list[Any]:
-        """Send several requests in one HTTP round trip.
-
-        Args:
-            calls: The requests, as :class:`RpcCall` or ``(method, params)`` pairs.
-            return_errors: If true, a failed member's slot holds its :class:`RpcError` instead of raising.
-            retry: As for :meth:`request`; by default the batch retries only if every member is idempotent.
-
-        Returns:
-            The results in the order of ``calls`` (whatever order the node answered in).
-
-        Raises:
-            RpcError: The first failed member (unless ``return_errors``), or a whole-batch error.
-            RpcTransportError: As for :meth:`request`.
-            BatchResponseMismatch: The answer does not hold one response per request.
-        """
-        normalized = [_as_call(c) for c in calls]
-        if not normalized:
-            return []
-        results = self._exchange(_BatchExchange(self.core, normalized, retry, self.timeout, self.deadline))
-        return _finish_batch(results, return_errors)
-
-
-class AsyncJsonRpcClient:
-    """The asyncio twin of :class:`JsonRpcClient` (same arguments, same behaviour, awaitable methods).
-
-    Concurrent requests beyond ``max_connections`` wait for a pooled connection: with many tasks sending at
-    once a small pool is several times faster than one connection per task (benchmarks/concurrency.py).
-    """
-
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        timeout: float = 10.0,
-        retry: RetryPolicy | None = None,
-        headers: dict[str, str] | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        deadline: Deadline = "auto",
-    ) -> None:
-        self.url = _endpoint(url, transport, "AsyncJsonRpcClient")
-        self.core = RpcCore(retry)
-        self.timeout = _check_timeout(timeout)
-        self.deadline = _check_deadline(deadline)
-        options = _pool_options(timeout, headers, max_connections)
-        self._http = httpx.AsyncClient(transport=transport, **options)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({safe_url(self.url)!r})"
+            if step.expires is None:
+                response = await self._http.post(self.url, content=step.body)
+            else:
+                # A wall-clock bound on the whole attempt, body included (httpx bounds each read).
+                loop = asyncio.get_running_loop()
+                try:
+                    async with asyncio.timeout_at(loop.time() + (step.expires - time.monotonic())):
+                        response = await self._http.post(self.url, content=step.body)
+                except TimeoutError:
+                    raise _DeadlineExceeded("overall deadline passed") from None
+            return response.status_code, response.content
+        except httpx.HTTPError as exc:
+            return _failure(exc)
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
         await self._http.aclose()
 
-    async def __aenter__(self) -> Self:
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+class _Connected(Generic[R]):
+    """What every chain client shares: the JSON-RPC client it sends through, built from its arguments.
 
-    async def _exchange(self, exchange: _Exchange[T]) -> T:
-        """The awaiting twin of :meth:`JsonRpcClient._exchange`."""
-        while True:
-            body = exchange.begin()
-            try:
-                if exchange.expires is None:
-                    response = await self._http.post(self.url, content=body)
-                else:
-                    try:
-                        # A wall-clock bound on the whole attempt, body included (httpx bounds each read).
-                        async with asyncio.timeout_at(_loop_time(exchange.expires)):
-                            response = await self._http.post(self.url, content=body)
-                    except TimeoutError:
-                        raise _DeadlineExceeded(f"overall deadline of {exchange.limit:g} s passed") from None
-                result = exchange.decode(response.status_code, response.content)
-            except (httpx.HTTPError, RpcHttpStatusError) as exc:
-                await asyncio.sleep(exchange.failed(exc))
-                continue
-            exchange.done()
-            return result
+    Args:
+        url: The node's HTTP endpoint (or pass ``rpc=`` / ``transport=``).
+        rpc: An existing JSON-RPC client to share (connection pool, retry policy).
+        transport: An httpx transport (fault injection in tests).
+        timeout: Seconds per HTTP attempt.
+        retry: Retry policy for transport failures of idempotent requests.
+        deadline: Wall-clock bound of each call, attempts included (see :class:`JsonRpcClient`).
+    """
 
-    async def request(
+    _rpc_type: type[R]
+
+    def __init__(
         self,
-        method: str,
-        params: Sequence[Any] = (),
+        url: str | None = None,
         *,
-        retry: bool | None = None,
-        deadline: float | None = None,
-    ) -> Any:
-        """Send one request and return its ``result`` (see :meth:`JsonRpcClient.request`)."""
-        call = _single_call(method, params, deadline)
-        return await self._exchange(_SingleExchange(self.core, call, retry, self.timeout, self.deadline))
+        rpc: R | None = None,
+        transport: Any = None,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        deadline: Deadline = "auto",
+    ) -> None:
+        if rpc is None:
+            rpc = self._rpc_type(url, transport=transport, timeout=timeout, retry=retry, deadline=deadline)
+        self.rpc: R = rpc
 
-    async def batch(
-        self, calls: Sequence[CallLike], *, return_errors: bool = False, retry: bool | None = None
-    ) -> list[Any]:
-        """Send several requests in one round trip (see :meth:`JsonRpcClient.batch`)."""
-        normalized = [_as_call(c) for c in calls]
-        if not normalized:
-            return []
-        results = await self._exchange(
-            _BatchExchange(self.core, normalized, retry, self.timeout, self.deadline)
-        )
-        return _finish_batch(results, return_errors)
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({safe_url(self.rpc.url)!r})"
+
+
+class RpcShell(_Connected[JsonRpcClient], SyncShell):
+    """A sync shell whose steps are JSON-RPC calls, batches and sleeps, sent through ``rpc``."""
+
+    _rpc_type = JsonRpcClient
+
+    def answer(self, step: Step) -> Any:
+        if isinstance(step, Sleep):
+            time.sleep(step.seconds)
+            return None
+        if isinstance(step, Batch):
+            return self.rpc.batch(step.calls, return_errors=step.return_errors)
+        return self.rpc.request(step.method, step.params, retry=step.retry, deadline=step.deadline)
+
+    def close(self) -> None:
+        """Close the underlying connection pool."""
+        self.rpc.close()
+
+
+class AsyncRpcShell(_Connected[AsyncJsonRpcClient], AsyncShell):
+    """The asyncio counterpart of :class:`RpcShell`."""
+
+    _rpc_type = AsyncJsonRpcClient
+
+    async def answer(self, step: Step) -> Any:
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+            return None
+        if isinstance(step, Batch):
+            return await self.rpc.batch(step.calls, return_errors=step.return_errors)
+        return await self.rpc.request(step.method, step.params, retry=step.retry, deadline=step.deadline)
+
+    async def aclose(self) -> None:
+        """Close the underlying connection pool."""
+        await self.rpc.aclose()

@@ -1,20 +1,22 @@
-"""The I/O-free core of the JSON-RPC clients: request building, answer decoding, error mapping, retry policy.
+"""The I/O-free core of the JSON-RPC clients: request building, answer decoding, error mapping, retries.
 
-The sync and async clients (``_client.py``) only move bytes; every decision about what a request looks like,
-what an answer means and whether a failure may be retried is made here, once.
+A request is a flow (:meth:`RpcCore.exchange`) that yields :class:`Post` and :class:`Sleep` steps; the two
+clients (``_client.py``) only answer them, one with blocking httpx calls and one with asyncio. Every decision
+about what a request looks like, what an answer means, whether a failure may be retried and when the overall
+deadline passes is made here, once. Nothing here imports an HTTP library.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import Any, Literal
 
 from sso_signer._json import JsonLimits, parse_json
 from sso_signer.rpc._errors import (
@@ -30,8 +32,27 @@ from sso_signer.rpc._errors import (
     TransactionRejected,
 )
 from sso_signer.rpc._revert import revert_data_from_rpc_error
+from sso_signer.rpc._shell import flow_method
 
-__all__ = ["ANSWER_LIMITS", "IDEMPOTENT_METHODS", "RetryPolicy", "RpcCall", "RpcCore", "is_idempotent"]
+__all__ = [
+    "ANSWER_LIMITS",
+    "CallLike",
+    "Deadline",
+    "JsonRpcMethods",
+    "Post",
+    "PostFailure",
+    "RetryPolicy",
+    "RpcCall",
+    "RpcCore",
+    "Sleep",
+    "is_idempotent",
+]
+
+log = logging.getLogger("sso_signer.rpc")
+
+#: A client's overall deadline per call: seconds, ``"auto"`` (derived from the timeout and the retry policy)
+#: or ``None`` (no wall-clock bound: only the per-read timeouts).
+Deadline = float | Literal["auto"] | None
 
 #: Bounds of a node's or bundler's answer. 64 MiB holds a block with thousands of full transactions or a
 #: large log query; 512 levels hold any call trace a real transaction produces (two per call frame, well
@@ -125,6 +146,47 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(attempts=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """A flow step: pause for ``seconds`` (polling, backing off); the flow receives ``None``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A transport step: POST ``body`` to the endpoint; the flow receives ``(status, body)`` or a
+    :class:`PostFailure`.
+
+    Attributes:
+        body: The JSON-RPC request body.
+        expires: The ``time.monotonic()`` instant by which the whole call must be over (``None``: no bound);
+            the driver stops reading the answer then, however the server paces it.
+        timeout: The per-read timeout of this attempt when tighter than the client's (``None``: the client's).
+    """
+
+    body: bytes
+    expires: float | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostFailure:
+    """What a driver tells the flow when a post failed, in terms free of its HTTP library.
+
+    Attributes:
+        kind: ``"deadline"`` (the post's ``expires`` passed), ``"timeout"`` (a read timed out) or
+            ``"connection"`` (any other transport failure).
+        delivered: Whether the request may have reached the server (``False`` only when it cannot have).
+        cause: The library's exception, kept as ``__cause__`` of the typed error.
+    """
+
+    kind: Literal["deadline", "timeout", "connection"]
+    delivered: bool
+    cause: BaseException
+
 
 # Phrases nodes use when a transaction is rejected because it is already in the pool; after a retry of the
 # same bytes this means the first attempt did reach the node.
@@ -288,25 +350,210 @@ class RpcCore:
             raise MalformedRpcResponse(f"{method}: answer is neither an object nor an array")
         return parsed
 
-    # -- transport failures -----------------------------------------------------------------------------
+    # -- one request across its attempts -----------------------------------------------------------------
 
-    def transport_error(self, method: str, exc: httpx.HTTPError, attempts: int) -> RpcTransportError:
-        """Map an httpx exception to the room's transport error."""
-        if isinstance(exc, httpx.TimeoutException):
+    def exchange(
+        self, calls: Sequence[RpcCall], single: bool, retry: bool | None, timeout: float, deadline: Deadline
+    ) -> Generator[Post | Sleep, Any, Any]:
+        """The flow of one logical request (a call, or a batch of ``calls``) across its HTTP attempts.
+
+        Each attempt carries fresh ids; transport failures and transient HTTP statuses are retried (for
+        idempotent requests) with the policy's back-off while the overall deadline allows.
+
+        Args:
+            calls: The call (``single``) or the batch members.
+            single: Send ``calls[0]`` alone (its answer is the result) rather than as a batch (the results in
+                call order, failed members as their :class:`RpcError` in place).
+            retry: Force retrying on or off (``None``: only idempotent methods retry).
+            timeout: The client's per-attempt timeout (with the policy, it makes the ``"auto"`` deadline).
+            deadline: The client's overall deadline; a single call's own ``deadline`` can only tighten it.
+
+        Returns:
+            The decoded result.
+
+        Raises:
+            RpcTransportError: Timeout (``RpcTimeout``, also when the overall deadline passes), connection
+                failure or HTTP error status, after the allowed attempts.
+            RpcError: The node answered with an error (a single call), or the whole batch failed.
+            MalformedRpcResponse: The answer is not well-formed JSON-RPC.
+        """
+        method = calls[0].method if single else "batch"
+        attempts = self.attempts_for(calls, retry)
+        limit = self.retry.deadline(timeout, attempts) if deadline == "auto" else deadline
+        if single and calls[0].deadline is not None:
+            limit = calls[0].deadline if limit is None else min(limit, calls[0].deadline)
+        started = time.monotonic()
+        expires = None if limit is None else started + limit
+        maybe_delivered = False
+        for attempt in itertools.count(1):
+            if single:
+                body, first_id = self.encode_single(calls[0])
+                ids = [first_id]
+            else:
+                body, ids = self.encode_batch(calls)
+            remaining = None if expires is None else expires - time.monotonic()
+            read = max(remaining, 0.001) if remaining is not None and remaining < timeout else None
+            answer = yield Post(body, expires, read)
+            cause: BaseException | None = None
+            remaining = None if expires is None else expires - time.monotonic()
+            if isinstance(answer, PostFailure):
+                maybe_delivered = maybe_delivered or answer.delivered
+                cause = answer.cause
+                error: RpcTransportError = self._transport_error(method, answer, attempt, limit, remaining)
+            else:
+                status, content = answer
+                try:
+                    if single:
+                        result = self.decode_single(calls[0], ids[0], status, content)
+                    else:
+                        result = self.decode_batch(calls, ids, status, content)
+                except RpcHttpStatusError as exc:
+                    maybe_delivered = True
+                    error = exc
+                    error.attempts = attempt
+                else:
+                    log.debug("rpc %s ok in %.1f ms", method, (time.monotonic() - started) * 1000)
+                    return result
+            error.maybe_delivered = maybe_delivered
+            delay = self.retry.delay(attempt)
+            out_of_time = remaining is not None and remaining <= delay
+            if attempt >= attempts or not self.is_transient(error) or out_of_time:
+                log.debug("rpc %s failed for good after %d attempt(s): %s", method, attempt, error)
+                if cause is None:
+                    raise error
+                raise error from cause
+            log.debug("rpc %s attempt %d failed (%s); retrying in %.2fs", method, attempt, error, delay)
+            yield Sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transport_error(
+        self, method: str, failure: PostFailure, attempt: int, limit: float | None, remaining: float | None
+    ) -> RpcTransportError:
+        if failure.kind == "deadline" or (
+            failure.kind == "timeout" and remaining is not None and remaining <= 0
+        ):
             return RpcTimeout(
-                f"{method}: timed out after {attempts} attempt(s)", method=method, attempts=attempts
+                f"{method}: no answer within the overall deadline of {limit:g} s ({attempt} attempt(s))",
+                method=method,
+                attempts=attempt,
             )
+        if failure.kind == "timeout":
+            return RpcTimeout(
+                f"{method}: timed out after {attempt} attempt(s)", method=method, attempts=attempt
+            )
+        cause = failure.cause
         return RpcConnectionError(
-            f"{method}: transport failed after {attempts} attempt(s): {type(exc).__name__}: {exc}",
+            f"{method}: transport failed after {attempt} attempt(s): {type(cause).__name__}: {cause}",
             method=method,
-            attempts=attempts,
+            attempts=attempt,
         )
 
     def is_transient(self, error: Exception) -> bool:
         """Tell whether a failure is worth retrying (for idempotent requests)."""
         if isinstance(error, RpcHttpStatusError):
             return error.status_code in self.retry.retry_statuses
-        return isinstance(error, RpcTransportError | httpx.TransportError)
+        return isinstance(error, RpcTransportError)
+
+
+CallLike = RpcCall | tuple[str, Sequence[Any]]
+
+
+def check_deadline(deadline: object) -> Deadline:
+    """Validate a client's ``deadline`` argument."""
+    if deadline is None or deadline == "auto":
+        return deadline
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0:
+        raise InvalidRpcParams(f"deadline: expected seconds > 0, 'auto' or None, got {deadline!r}")
+    return float(deadline)
+
+
+def _single_call(method: object, params: object, deadline: float | None = None) -> RpcCall:
+    if not isinstance(method, str) or not method:
+        raise InvalidRpcParams("method: expected a non-empty string")
+    if not isinstance(params, Sequence) or isinstance(params, str | bytes | bytearray):
+        raise InvalidRpcParams(f"params: expected a list or tuple, got {type(params).__name__}")
+    if deadline is not None and (
+        isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0
+    ):
+        raise InvalidRpcParams(f"deadline: expected seconds > 0 or None, got {deadline!r}")
+    return RpcCall(method, tuple(params), deadline=deadline)
+
+
+def _as_call(call: CallLike) -> RpcCall:
+    if isinstance(call, RpcCall):
+        return call
+    if isinstance(call, tuple) and len(call) == 2:
+        return _single_call(call[0], call[1])
+    raise InvalidRpcParams(f"batch member must be an RpcCall or (method, params), got {type(call).__name__}")
+
+
+class JsonRpcMethods:
+    """The JSON-RPC client methods, written once for the sync and the async client."""
+
+    __slots__ = ()
+    core: RpcCore
+    timeout: float
+    deadline: Deadline
+
+    @flow_method
+    def request(
+        self,
+        method: str,
+        params: Sequence[Any] = (),
+        *,
+        retry: bool | None = None,
+        deadline: float | None = None,
+    ) -> Generator[Post | Sleep, Any, Any]:
+        """Send one request and return its ``result``.
+
+        Args:
+            method: The JSON-RPC method.
+            params: Positional parameters (JSON-serialisable).
+            retry: Force retrying on (``True``) or off (``False``); by default only idempotent methods retry.
+            deadline: Seconds this call may take in all, if tighter than the client's deadline.
+
+        Returns:
+            The decoded JSON ``result``.
+
+        Raises:
+            RpcError: The node answered with an error (``ExecutionReverted`` for reverts).
+            RpcTransportError: Timeout (``RpcTimeout``, also when the overall deadline passes), connection
+                failure or HTTP error status, after retries.
+            MalformedRpcResponse: The answer is not well-formed JSON-RPC.
+        """
+        call = _single_call(method, params, deadline)
+        return (yield from self.core.exchange([call], True, retry, self.timeout, self.deadline))
+
+    @flow_method
+    def batch(
+        self, calls: Sequence[CallLike], *, return_errors: bool = False, retry: bool | None = None
+    ) -> Generator[Post | Sleep, Any, list[Any]]:
+        """Send several requests in one HTTP round trip.
+
+        Args:
+            calls: The requests, as :class:`RpcCall` or ``(method, params)`` pairs.
+            return_errors: If true, a failed member's slot holds its :class:`RpcError` instead of raising.
+            retry: As for :meth:`request`; by default the batch retries only if every member is idempotent.
+
+        Returns:
+            The results in the order of ``calls`` (whatever order the node answered in).
+
+        Raises:
+            RpcError: The first failed member (unless ``return_errors``), or a whole-batch error.
+            RpcTransportError: As for :meth:`request`.
+            BatchResponseMismatch: The answer does not hold one response per request.
+        """
+        normalized = [_as_call(c) for c in calls]
+        if not normalized:
+            return []
+        results: list[Any] = yield from self.core.exchange(
+            normalized, False, retry, self.timeout, self.deadline
+        )
+        if not return_errors:
+            for item in results:
+                if isinstance(item, RpcError):
+                    raise item
+        return results
 
 
 def _request_object(call: RpcCall, request_id: int) -> dict[str, Any]:

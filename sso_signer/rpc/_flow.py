@@ -1,40 +1,29 @@
 """I/O-free "flows": generators that yield the requests they need and receive the answers.
 
-A flow such as "fill fees, sign, send, wait for the receipt" is written once as a generator; the sync client
-drives it with blocking calls and the async client with awaits. Errors raised by a request are thrown back
-into the flow at the ``yield`` so it can handle them (e.g. turn a lost send into ``SendOutcomeUnknown``).
+A flow such as "fill fees, sign, send, wait for the receipt" is written once as a generator; a sync shell
+drives it with blocking calls and an async one with awaits (:mod:`._shell`). Errors raised by a request are
+thrown back into the flow at the ``yield`` so it can handle them (e.g. turn a lost send into
+``SendOutcomeUnknown``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sso_signer._errors import SsoSignerError
-from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
-from sso_signer.rpc._core import RpcCall
-from sso_signer.rpc._errors import AfterSendError
+from sso_signer.rpc._core import RpcCall, Sleep
+from sso_signer.rpc._errors import AfterSendError, RpcTransportError
+from sso_signer.rpc._shell import resume
 
-__all__ = [
-    "Batch",
-    "Flow",
-    "Sleep",
-    "after_send",
-    "answer",
-    "answer_async",
-    "drive",
-    "drive_async",
-    "gather",
-    "relay",
-    "run_flow",
-    "run_flow_async",
-]
+__all__ = ["Batch", "Flow", "Step", "after_send", "gather", "poll", "relay"]
+
+# The least time a poll is given, even when the wait has less left: a last poll can still land.
+MIN_POLL_DEADLINE = 1.0
 
 log = logging.getLogger("sso_signer.rpc")
 
@@ -52,13 +41,6 @@ class Batch:
 
     calls: Sequence[RpcCall]
     return_errors: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """A flow step: pause for ``seconds`` (polling); the flow receives ``None``."""
-
-    seconds: float
 
 
 Step = RpcCall | Batch | Sleep
@@ -83,58 +65,18 @@ def relay(
     Returns:
         The inner flow's value.
     """
-    pending: BaseException | None = error
-    while True:
+    done, out = resume(flow, value, error)
+    while not done:
+        pending: BaseException | None = None
         try:
-            step = flow.throw(pending) if pending is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, pending = None, None
-        try:
-            value = yield wrap(step)
+            value = yield wrap(out)
         except GeneratorExit:
             flow.close()
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to the flow, which re-raises what it does not handle
-            pending = exc
-
-
-def drive(flow: Generator[S, Any, T], handle: Callable[[S], Any]) -> T:
-    """Run ``flow`` to its end, answering each step with ``handle(step)``.
-
-    Whatever ``handle`` raises is thrown into the flow at its ``yield``: the flow handles the SDK's errors it
-    expects, and notes on the rest (an interrupt, a cancellation) what it had already sent before they
-    propagate.
-    """
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            value = handle(step)
-        except BaseException as exc:  # noqa: BLE001 - handed to the flow, which re-raises what it does not handle
-            error = exc
-
-
-async def drive_async(flow: Generator[S, Any, T], handle: Callable[[S], Awaitable[Any]]) -> T:
-    """The asyncio twin of :func:`drive`: each step is answered by awaiting ``handle(step)`` (a cancellation
-    is thrown into the flow like any other exception)."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            value = await handle(step)
-        except BaseException as exc:  # noqa: BLE001 - handed to the flow, which re-raises what it does not handle
-            error = exc
+            value, pending = None, exc
+        done, out = resume(flow, value, pending)
+    return out  # type: ignore[no-any-return]
 
 
 @contextmanager
@@ -227,35 +169,52 @@ def gather(*flows: Flow[Any]) -> Flow[list[Any]]:
     return results
 
 
-def answer(rpc: JsonRpcClient, step: Step) -> Any:
-    """Carry out one flow step with blocking I/O: the call's result, the batch's results, None for a sleep.
+def poll(
+    request: Callable[[float], Flow[Any]],
+    parse: Callable[[Any], T],
+    what: str,
+    timeout: float,
+    interval: float,
+    *,
+    unknown: Callable[[str], AfterSendError],
+    timed_out: Callable[[str], Exception],
+    growth: float = 1.0,
+) -> Flow[T]:
+    """Poll for the receipt of something sent until it appears (transactions and UserOperations alike).
 
-    Raises:
-        SsoSignerError: What the request raised (a driver throws it into the flow).
+    The wait is guarded by :func:`after_send`: every failure carries what ``unknown`` knows of the send.
+
+    Args:
+        request: One poll, given the seconds it may take (what is left of the wait, at least
+            :data:`MIN_POLL_DEADLINE`, so one stalled answer cannot hold the wait); its value is ``None``
+            while there is no receipt.
+        parse: Turns the receipt object into the flow's value (and may raise, e.g. on a revert).
+        what: Names what was sent, with its hash (``"transaction 0x…"``).
+        timeout: Seconds to wait in all.
+        interval: Seconds between polls at first.
+        unknown: Builds the "outcome unknown" error for a message.
+        timed_out: Builds the error raised when no receipt came within ``timeout``.
+        growth: Factor applied to the interval after each poll (capped at one second unless it started above).
+
+    Returns:
+        ``parse(receipt)``.
     """
-    if isinstance(step, Sleep):
-        time.sleep(step.seconds)
-        return None
-    if isinstance(step, Batch):
-        return rpc.batch(step.calls, return_errors=step.return_errors)
-    return rpc.request(step.method, step.params, retry=step.retry, deadline=step.deadline)
-
-
-async def answer_async(rpc: AsyncJsonRpcClient, step: Step) -> Any:
-    """The asyncio twin of :func:`answer`."""
-    if isinstance(step, Sleep):
-        await asyncio.sleep(step.seconds)
-        return None
-    if isinstance(step, Batch):
-        return await rpc.batch(step.calls, return_errors=step.return_errors)
-    return await rpc.request(step.method, step.params, retry=step.retry, deadline=step.deadline)
-
-
-def run_flow(rpc: JsonRpcClient, flow: Flow[T]) -> T:
-    """Drive a flow with blocking I/O and return its value."""
-    return drive(flow, functools.partial(answer, rpc))
-
-
-async def run_flow_async(rpc: AsyncJsonRpcClient, flow: Flow[T]) -> T:
-    """Drive a flow with asyncio I/O and return its value."""
-    return await drive_async(flow, functools.partial(answer_async, rpc))
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    ceiling = max(interval, 1.0)
+    with after_send(what, unknown):
+        while True:
+            try:
+                result = yield from request(max(deadline - time.monotonic(), MIN_POLL_DEADLINE))
+            except RpcTransportError as exc:
+                # The caller asked to wait: an endpoint that is briefly unreachable is part of waiting.
+                result, last_error = None, exc
+            if result is not None:
+                return parse(result)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise timed_out(
+                    f"no receipt for {what} within {timeout:g} s; if it was sent, do not sign it again"
+                ) from last_error
+            yield Sleep(min(interval, remaining))
+            interval = min(interval * growth, ceiling)

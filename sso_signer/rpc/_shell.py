@@ -13,26 +13,63 @@ with blocking I/O and returns its value) and one on :class:`AsyncShell` (each ca
     class Balances(_BalanceMethods, SyncShell): ...            # Balances(...).get_balance(a) -> int
     class AsyncBalances(_BalanceMethods, AsyncShell): ...      # await AsyncBalances(...).get_balance(a)
 
-The shell answers each step the flow yields in :meth:`SyncShell.answer` / :meth:`AsyncShell.answer` (JSON-RPC
-calls, batches and sleeps by default; a subclass adds its own steps, such as asking a passkey for an
-assertion). Inside a flow, another flow method is entered with ``yield from Cls.method.flow(self, ...)``: a
-plain ``self.method(...)`` there does not type-check, which keeps flows free of I/O.
+The shell answers each step the flow yields in :meth:`SyncShell.answer` / :meth:`AsyncShell.answer` (the
+JSON-RPC clients answer HTTP posts and sleeps, the chain clients JSON-RPC calls, batches and sleeps; a
+subclass adds its own steps, such as asking a passkey for an assertion). Inside a flow, another flow method
+is entered with ``yield from Cls.method.flow(self, ...)``: a plain ``self.method(...)`` there does not
+type-check, which keeps flows free of I/O.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
-from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
-from sso_signer.rpc._flow import answer, answer_async, drive, drive_async
-
-__all__ = ["AsyncRpcShell", "AsyncShell", "RpcShell", "SyncShell", "flow_method"]
+__all__ = ["AsyncShell", "SyncShell", "drive", "drive_async", "flow_method", "resume"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 S = TypeVar("S")
+Y = TypeVar("Y")
+
+
+def resume(flow: Generator[Y, Any, T], value: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Send ``value`` (or throw ``error``) into ``flow``: ``(False, next step)``, or ``(True, its value)``."""
+    try:
+        return False, (flow.throw(error) if error is not None else flow.send(value))
+    except StopIteration as stop:
+        return True, stop.value
+
+
+def drive(flow: Generator[Y, Any, T], handle: Callable[[Y], Any]) -> T:
+    """Run ``flow`` to its end, answering each step with ``handle(step)``.
+
+    Whatever ``handle`` raises is thrown into the flow at its ``yield``: the flow handles the SDK's errors it
+    expects, and notes on the rest (an interrupt, a cancellation) what it had already sent before they
+    propagate.
+    """
+    done, out = resume(flow, None, None)
+    while not done:
+        try:
+            value, error = handle(out), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the flow, which re-raises what it does not handle
+            value, error = None, exc
+        done, out = resume(flow, value, error)
+    return out  # type: ignore[no-any-return]
+
+
+async def drive_async(flow: Generator[Y, Any, T], handle: Callable[[Y], Awaitable[Any]]) -> T:
+    """:func:`drive` with each step answered by awaiting ``handle(step)`` (a cancellation is thrown into the
+    flow like any other exception)."""
+    done, out = resume(flow, None, None)
+    while not done:
+        try:
+            value, error = await handle(out), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the flow, which re-raises what it does not handle
+            value, error = None, exc
+        done, out = resume(flow, value, error)
+    return out  # type: ignore[no-any-return]
 
 
 class SyncShell:
@@ -48,6 +85,19 @@ class SyncShell:
         """
         raise NotImplementedError
 
+    def run(self, flow: Generator[Any, Any, T]) -> T:
+        """Drive a flow (a generator of this shell's steps) on this shell and return its value."""
+        return drive(flow, self.answer)
+
+    def close(self) -> None:
+        """Release what the shell holds (a connection pool); also done on leaving a ``with`` block."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class AsyncShell:
     """Runs flow methods with asyncio: subclasses answer each step in :meth:`answer`."""
@@ -55,28 +105,25 @@ class AsyncShell:
     __slots__ = ()
 
     async def answer(self, step: Any) -> Any:
-        """Carry out one step of a flow and return what the flow receives (see :meth:`SyncShell.answer`)."""
+        """Carry out one step of a flow, awaiting its I/O, and return what the flow receives.
+
+        Raises:
+            SsoSignerError: What the step failed with (it is thrown into the flow at its ``yield``).
+        """
         raise NotImplementedError
 
+    async def run(self, flow: Generator[Any, Any, T]) -> T:
+        """Drive a flow on this shell and return its value."""
+        return await drive_async(flow, self.answer)
 
-class RpcShell(SyncShell):
-    """A sync shell whose steps are JSON-RPC calls, batches and sleeps, sent through ``rpc``."""
+    async def aclose(self) -> None:
+        """Release what the shell holds (a connection pool); also done on leaving an ``async with`` block."""
 
-    __slots__ = ()
-    rpc: JsonRpcClient
+    async def __aenter__(self) -> Self:
+        return self
 
-    def answer(self, step: Any) -> Any:
-        return answer(self.rpc, step)
-
-
-class AsyncRpcShell(AsyncShell):
-    """The asyncio counterpart of :class:`RpcShell`."""
-
-    __slots__ = ()
-    rpc: AsyncJsonRpcClient
-
-    async def answer(self, step: Any) -> Any:
-        return await answer_async(self.rpc, step)
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 class flow_method(Generic[S, P, T]):  # noqa: N801 - used as a decorator, named like one

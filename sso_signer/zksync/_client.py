@@ -12,23 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sso_signer._codec import hex_encode
-from sso_signer.rpc import (
-    AsyncEthClient,
-    EthClient,
-    Flow,
-    InvalidRpcParams,
-    MalformedRpcResponse,
-    Receipt,
-    RpcCall,
+from sso_signer.rpc import AsyncEthClient, EthClient, InvalidRpcParams, MalformedRpcResponse, Receipt
+from sso_signer.rpc._core import RpcCall
+from sso_signer.rpc._eth import _EthMethods, hash_param
+from sso_signer.rpc._flow import Flow
+from sso_signer.rpc._shell import flow_method
+from sso_signer.rpc._types import (
     encode_quantity,
     encode_tx_request,
-    eth_flows,
     parse_address,
     parse_data,
     parse_quantity,
-    run_flow,
-    run_flow_async,
 )
 
 __all__ = ["AsyncZkSyncClient", "Fee", "SupportsRpcRequest", "TransactionDetails", "ZkSyncClient"]
@@ -48,12 +42,6 @@ def _request(tx: Mapping[str, object] | SupportsRpcRequest) -> dict[str, Any]:
         tx = to_rpc()
     assert isinstance(tx, Mapping)
     return encode_tx_request(tx)
-
-
-def _hash_param(tx_hash: bytes) -> str:
-    if not isinstance(tx_hash, bytes | bytearray) or len(tx_hash) != 32:
-        raise InvalidRpcParams("hash: expected 32 bytes")
-    return hex_encode(bytes(tx_hash))
 
 
 def _block_number(block_number: int) -> int:
@@ -108,11 +96,25 @@ class TransactionDetails:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
-class _ZkFlows(eth_flows):
-    """The ``zks_`` flows."""
+class _ZkSyncMethods(_EthMethods):
+    """The ``zks_`` methods, each a flow written once for the sync and the async ZKsync client."""
 
-    @staticmethod
-    def estimate_fee(tx: Mapping[str, object] | SupportsRpcRequest) -> Flow[Fee]:
+    __slots__ = ()
+
+    @flow_method
+    def estimate_fee(self, tx: Mapping[str, object] | SupportsRpcRequest) -> Flow[Fee]:
+        """Ask the node for gas and fee suggestions (``zks_estimateFee``).
+
+        Args:
+            tx: A request mapping (with ``eip712Meta`` for ZKsync fields) or an ``Eip712Transaction``.
+
+        Returns:
+            The node's estimate.
+
+        Raises:
+            ExecutionReverted: If the transaction would fail.
+            InvalidRpcParams: If ``tx`` cannot be encoded.
+        """
         result = _object((yield RpcCall("zks_estimateFee", (_request(tx),))), "zks_estimateFee")
         return Fee(
             gas_limit=parse_quantity(result.get("gas_limit"), "zks_estimateFee.gas_limit"),
@@ -125,14 +127,16 @@ class _ZkFlows(eth_flows):
             ),
         )
 
-    @staticmethod
-    def estimate_gas_eip712(tx: Mapping[str, object] | SupportsRpcRequest) -> Flow[int]:
+    @flow_method
+    def estimate_gas_eip712(self, tx: Mapping[str, object] | SupportsRpcRequest) -> Flow[int]:
+        """``eth_estimateGas`` for a ZKsync request (``eip712Meta`` included) or an ``Eip712Transaction``."""
         result = yield RpcCall("eth_estimateGas", (_request(tx),))
         return parse_quantity(result, "eth_estimateGas")
 
-    @staticmethod
-    def get_transaction_details(tx_hash: bytes) -> Flow[TransactionDetails | None]:
-        result = yield RpcCall("zks_getTransactionDetails", (_hash_param(tx_hash),))
+    @flow_method
+    def get_transaction_details(self, tx_hash: bytes) -> Flow[TransactionDetails | None]:
+        """Return ``zks_getTransactionDetails`` for a hash, or ``None`` if the node does not know it."""
+        result = yield RpcCall("zks_getTransactionDetails", (hash_param(tx_hash, "hash"),))
         if result is None:
             return None
         obj = _object(result, "zks_getTransactionDetails")
@@ -154,9 +158,10 @@ class _ZkFlows(eth_flows):
             raw=obj,
         )
 
-    @staticmethod
-    def get_bytecode_by_hash(bytecode_hash: bytes) -> Flow[bytes | None]:
-        result = yield RpcCall("zks_getBytecodeByHash", (_hash_param(bytecode_hash),))
+    @flow_method
+    def get_bytecode_by_hash(self, bytecode_hash: bytes) -> Flow[bytes | None]:
+        """Return the bytecode the node knows for an EraVM bytecode hash, or ``None``."""
+        result = yield RpcCall("zks_getBytecodeByHash", (hash_param(bytecode_hash, "hash"),))
         if result is None:
             return None
         # The node answers with a JSON array of byte values (Vec<u8>); accept hex too.
@@ -166,30 +171,36 @@ class _ZkFlows(eth_flows):
             return bytes(result)
         return parse_data(result, "zks_getBytecodeByHash")
 
-    @staticmethod
-    def l1_chain_id() -> Flow[int]:
+    @flow_method
+    def l1_chain_id(self) -> Flow[int]:
+        """Return the settlement layer's chain id (``zks_L1ChainId``)."""
         return parse_quantity((yield RpcCall("zks_L1ChainId")), "zks_L1ChainId")
 
-    @staticmethod
-    def l1_batch_number() -> Flow[int]:
+    @flow_method
+    def l1_batch_number(self) -> Flow[int]:
+        """Return the latest L1 batch number (``zks_L1BatchNumber``)."""
         return parse_quantity((yield RpcCall("zks_L1BatchNumber")), "zks_L1BatchNumber")
 
-    @staticmethod
-    def get_testnet_paymaster() -> Flow[str | None]:
+    @flow_method
+    def get_testnet_paymaster(self) -> Flow[str | None]:
+        """Return the testnet paymaster's address, or ``None`` where there is none."""
         result = yield RpcCall("zks_getTestnetPaymaster")
         return None if result is None else parse_address(result, "zks_getTestnetPaymaster")
 
-    @staticmethod
-    def get_main_contract() -> Flow[str]:
+    @flow_method
+    def get_main_contract(self) -> Flow[str]:
+        """Return the L1 diamond proxy (main contract) address."""
         return parse_address((yield RpcCall("zks_getMainContract")), "zks_getMainContract")
 
-    @staticmethod
-    def get_bridgehub_contract() -> Flow[str | None]:
+    @flow_method
+    def get_bridgehub_contract(self) -> Flow[str | None]:
+        """Return the L1 Bridgehub address, or ``None``."""
         result = yield RpcCall("zks_getBridgehubContract")
         return None if result is None else parse_address(result, "zks_getBridgehubContract")
 
-    @staticmethod
-    def get_bridge_contracts() -> Flow[dict[str, str]]:
+    @flow_method
+    def get_bridge_contracts(self) -> Flow[dict[str, str]]:
+        """Return the default bridge addresses by name."""
         result = _object((yield RpcCall("zks_getBridgeContracts")), "zks_getBridgeContracts")
         return {
             str(key): parse_address(value, f"zks_getBridgeContracts.{key}")
@@ -197,104 +208,33 @@ class _ZkFlows(eth_flows):
             if value is not None
         }
 
-    @staticmethod
-    def get_block_details(block_number: int) -> Flow[dict[str, Any] | None]:
+    @flow_method
+    def get_block_details(self, block_number: int) -> Flow[dict[str, Any] | None]:
+        """Return ``zks_getBlockDetails`` as the node sent it, or ``None``."""
         result = yield RpcCall(
             "zks_getBlockDetails", (int(encode_quantity(block_number, "block_number"), 16),)
         )
         return None if result is None else _object(result, "zks_getBlockDetails")
 
-    @staticmethod
-    def get_raw_block_transactions(block_number: int) -> Flow[list[Any]]:
+    @flow_method
+    def get_raw_block_transactions(self, block_number: int) -> Flow[list[Any]]:
+        """Return ``zks_getRawBlockTransactions`` as the node sent it."""
         result = yield RpcCall("zks_getRawBlockTransactions", (_block_number(block_number),))
         if not isinstance(result, list):
             raise MalformedRpcResponse("zks_getRawBlockTransactions: expected an array")
         return result
 
-    @staticmethod
-    def get_l2_to_l1_log_proof(tx_hash: bytes, index: int | None = None) -> Flow[dict[str, Any] | None]:
-        params: tuple[Any, ...] = (_hash_param(tx_hash),)
+    @flow_method
+    def get_l2_to_l1_log_proof(self, tx_hash: bytes, index: int | None = None) -> Flow[dict[str, Any] | None]:
+        """Return the proof of an L2→L1 log, or ``None`` if not yet available."""
+        params: tuple[Any, ...] = (hash_param(tx_hash, "hash"),)
         if index is not None:
             params += (index,)
         result = yield RpcCall("zks_getL2ToL1LogProof", params)
         return None if result is None else _object(result, "zks_getL2ToL1LogProof")
 
-    @classmethod
-    def send_eip712(cls, raw: bytes, timeout: float) -> Flow[Receipt]:
-        if not raw or raw[0] != 0x71:
-            raise InvalidRpcParams("raw transaction: expected a serialized 0x71 transaction")
-        return (yield from cls.send_and_confirm(bytes(raw), timeout))
-
-
-class ZkSyncClient(EthClient):
-    """A synchronous client for a ZKsync node: every :class:`EthClient` method plus the ``zks_`` namespace."""
-
-    flows = _ZkFlows
-
-    def estimate_fee(self, tx: Mapping[str, object] | SupportsRpcRequest) -> Fee:
-        """Ask the node for gas and fee suggestions (``zks_estimateFee``).
-
-        Args:
-            tx: A request mapping (with ``eip712Meta`` for ZKsync fields) or an ``Eip712Transaction``.
-
-        Returns:
-            The node's estimate.
-
-        Raises:
-            ExecutionReverted: If the transaction would fail.
-            InvalidRpcParams: If ``tx`` cannot be encoded.
-        """
-        return run_flow(self.rpc, _ZkFlows.estimate_fee(tx))
-
-    def estimate_gas_eip712(self, tx: Mapping[str, object] | SupportsRpcRequest) -> int:
-        """``eth_estimateGas`` for a ZKsync request (``eip712Meta`` included) or an ``Eip712Transaction``."""
-        return run_flow(self.rpc, _ZkFlows.estimate_gas_eip712(tx))
-
-    def get_transaction_details(self, tx_hash: bytes) -> TransactionDetails | None:
-        """Return ``zks_getTransactionDetails`` for a hash, or ``None`` if the node does not know it."""
-        return run_flow(self.rpc, _ZkFlows.get_transaction_details(tx_hash))
-
-    def get_bytecode_by_hash(self, bytecode_hash: bytes) -> bytes | None:
-        """Return the bytecode the node knows for an EraVM bytecode hash, or ``None``."""
-        return run_flow(self.rpc, _ZkFlows.get_bytecode_by_hash(bytecode_hash))
-
-    def l1_chain_id(self) -> int:
-        """Return the settlement layer's chain id (``zks_L1ChainId``)."""
-        return run_flow(self.rpc, _ZkFlows.l1_chain_id())
-
-    def l1_batch_number(self) -> int:
-        """Return the latest L1 batch number (``zks_L1BatchNumber``)."""
-        return run_flow(self.rpc, _ZkFlows.l1_batch_number())
-
-    def get_testnet_paymaster(self) -> str | None:
-        """Return the testnet paymaster's address, or ``None`` where there is none."""
-        return run_flow(self.rpc, _ZkFlows.get_testnet_paymaster())
-
-    def get_main_contract(self) -> str:
-        """Return the L1 diamond proxy (main contract) address."""
-        return run_flow(self.rpc, _ZkFlows.get_main_contract())
-
-    def get_bridgehub_contract(self) -> str | None:
-        """Return the L1 Bridgehub address, or ``None``."""
-        return run_flow(self.rpc, _ZkFlows.get_bridgehub_contract())
-
-    def get_bridge_contracts(self) -> dict[str, str]:
-        """Return the default bridge addresses by name."""
-        return run_flow(self.rpc, _ZkFlows.get_bridge_contracts())
-
-    def get_block_details(self, block_number: int) -> dict[str, Any] | None:
-        """Return ``zks_getBlockDetails`` as the node sent it, or ``None``."""
-        return run_flow(self.rpc, _ZkFlows.get_block_details(block_number))
-
-    def get_raw_block_transactions(self, block_number: int) -> list[Any]:
-        """Return ``zks_getRawBlockTransactions`` as the node sent it."""
-        return run_flow(self.rpc, _ZkFlows.get_raw_block_transactions(block_number))
-
-    def get_l2_to_l1_log_proof(self, tx_hash: bytes, index: int | None = None) -> dict[str, Any] | None:
-        """Return the proof of an L2→L1 log, or ``None`` if not yet available."""
-        return run_flow(self.rpc, _ZkFlows.get_l2_to_l1_log_proof(tx_hash, index))
-
-    def send_eip712(self, raw: bytes, timeout: float = 120.0) -> Receipt:
+    @flow_method
+    def send_eip712(self, raw: bytes, timeout: float = 120.0) -> Flow[Receipt]:
         """Send a signed, serialized ``0x71`` transaction and wait for its successful receipt.
 
         Args:
@@ -312,66 +252,15 @@ class ZkSyncClient(EthClient):
             ReceiptTimeout: No receipt in time (a ``SendOutcomeUnknown``).
             TransactionReverted: Mined with status 0 (with the replayed revert reason, hash and bytes).
         """
-        return run_flow(self.rpc, _ZkFlows.send_eip712(raw, timeout))
+        if not raw or raw[0] != 0x71:
+            raise InvalidRpcParams("raw transaction: expected a serialized 0x71 transaction")
+        return (yield from _EthMethods.send_and_confirm.flow(self, bytes(raw), timeout))
 
 
-class AsyncZkSyncClient(AsyncEthClient):
+class ZkSyncClient(_ZkSyncMethods, EthClient):
+    """A synchronous client for a ZKsync node: every :class:`~sso_signer.rpc.EthClient` method plus the
+    ``zks_`` namespace (same arguments as :class:`~sso_signer.rpc.EthClient`)."""
+
+
+class AsyncZkSyncClient(_ZkSyncMethods, AsyncEthClient):
     """The asyncio twin of :class:`ZkSyncClient`."""
-
-    flows = _ZkFlows
-
-    async def estimate_fee(self, tx: Mapping[str, object] | SupportsRpcRequest) -> Fee:
-        """See :meth:`ZkSyncClient.estimate_fee`."""
-        return await run_flow_async(self.rpc, _ZkFlows.estimate_fee(tx))
-
-    async def estimate_gas_eip712(self, tx: Mapping[str, object] | SupportsRpcRequest) -> int:
-        """See :meth:`ZkSyncClient.estimate_gas_eip712`."""
-        return await run_flow_async(self.rpc, _ZkFlows.estimate_gas_eip712(tx))
-
-    async def get_transaction_details(self, tx_hash: bytes) -> TransactionDetails | None:
-        """See :meth:`ZkSyncClient.get_transaction_details`."""
-        return await run_flow_async(self.rpc, _ZkFlows.get_transaction_details(tx_hash))
-
-    async def get_bytecode_by_hash(self, bytecode_hash: bytes) -> bytes | None:
-        """See :meth:`ZkSyncClient.get_bytecode_by_hash`."""
-        return await run_flow_async(self.rpc, _ZkFlows.get_bytecode_by_hash(bytecode_hash))
-
-    async def l1_chain_id(self) -> int:
-        """See :meth:`ZkSyncClient.l1_chain_id`."""
-        return await run_flow_async(self.rpc, _ZkFlows.l1_chain_id())
-
-    async def l1_batch_number(self) -> int:
-        """See :meth:`ZkSyncClient.l1_batch_number`."""
-        return await run_flow_async(self.rpc, _ZkFlows.l1_batch_number())
-
-    async def get_testnet_paymaster(self) -> str | None:
-        """See :meth:`ZkSyncClient.get_testnet_paymaster`."""
-        return await run_flow_async(self.rpc, _ZkFlows.get_testnet_paymaster())
-
-    async def get_main_contract(self) -> str:
-        """See :meth:`ZkSyncClient.get_main_contract`."""
-        return await run_flow_async(self.rpc, _ZkFlows.get_main_contract())
-
-    async def get_bridgehub_contract(self) -> str | None:
-        """See :meth:`ZkSyncClient.get_bridgehub_contract`."""
-        return await run_flow_async(self.rpc, _ZkFlows.get_bridgehub_contract())
-
-    async def get_bridge_contracts(self) -> dict[str, str]:
-        """See :meth:`ZkSyncClient.get_bridge_contracts`."""
-        return await run_flow_async(self.rpc, _ZkFlows.get_bridge_contracts())
-
-    async def get_block_details(self, block_number: int) -> dict[str, Any] | None:
-        """See :meth:`ZkSyncClient.get_block_details`."""
-        return await run_flow_async(self.rpc, _ZkFlows.get_block_details(block_number))
-
-    async def get_raw_block_transactions(self, block_number: int) -> list[Any]:
-        """See :meth:`ZkSyncClient.get_raw_block_transactions`."""
-        return await run_flow_async(self.rpc, _ZkFlows.get_raw_block_transactions(block_number))
-
-    async def get_l2_to_l1_log_proof(self, tx_hash: bytes, index: int | None = None) -> dict[str, Any] | None:
-        """See :meth:`ZkSyncClient.get_l2_to_l1_log_proof`."""
-        return await run_flow_async(self.rpc, _ZkFlows.get_l2_to_l1_log_proof(tx_hash, index))
-
-    async def send_eip712(self, raw: bytes, timeout: float = 120.0) -> Receipt:
-        """See :meth:`ZkSyncClient.send_eip712`."""
-        return await run_flow_async(self.rpc, _ZkFlows.send_eip712(raw, timeout))

@@ -23,7 +23,8 @@ from sso_signer.accounts import (
     PasskeyAccount,
     PasskeySigner,
 )
-from sso_signer.rpc import AsyncEthClient, EthClient, drive
+from sso_signer.rpc import AsyncEthClient, EthClient
+from sso_signer.rpc._shell import drive
 from sso_signer.sso import (
     AccountMismatch,
     AssertionProviderError,

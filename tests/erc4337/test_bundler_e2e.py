@@ -17,7 +17,6 @@ from sso_signer._artifacts import load_artifact
 from sso_signer.accounts import Erc4337Account
 from sso_signer.erc4337 import (
     ENTRY_POINT_V08,
-    SENDER_CREATOR_V08,
     AccountValidationReverted,
     EntryPoint,
     InsufficientPrefund,
@@ -26,6 +25,7 @@ from sso_signer.erc4337 import (
     UserOperation,
     user_operation_hash,
 )
+from sso_signer.erc4337._user_operation import SENDER_CREATOR_V08
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.sso import (
     AccountDomain,

@@ -30,8 +30,8 @@ from sso_signer.erc4337 import (
     UserOperationExecutionReverted,
     UserOperationRejected,
     UserOperationTimeout,
-    bundler_error_from,
 )
+from sso_signer.erc4337._bundler import bundler_error_from
 from sso_signer.rpc import MalformedRpcResponse, RetryPolicy, RpcError
 
 OP = UserOperation(sender="0x" + "ab" * 20, nonce=0, max_fee_per_gas=2, max_priority_fee_per_gas=1)
@@ -216,7 +216,7 @@ def test_known_validator_reverts_are_named() -> None:
     from eth_abi.abi import encode as abi_encode
     from eth_utils.crypto import keccak
 
-    from sso_signer.erc4337 import describe_revert
+    from sso_signer.erc4337._bundler import describe_revert
 
     flags = keccak(b"InvalidAuthDataFlags(bytes1)")[:4] + abi_encode(["bytes1"], [b"\x01"])
     assert describe_revert(flags) == "InvalidAuthDataFlags(0x01)"

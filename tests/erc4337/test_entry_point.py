@@ -10,18 +10,20 @@ import pytest
 from eth_utils.crypto import keccak
 
 from sso_signer.erc4337 import (
-    DETERMINISTIC_DEPLOYER,
     ENTRY_POINT_V08,
-    ENTRY_POINT_V08_INITCODE_HASH,
-    SENDER_CREATOR_V08,
     EntryPoint,
     EntryPointArtifactMismatch,
     EntryPointDeploymentFailed,
     EntryPointError,
     FactoryCallFailed,
     deploy_entry_point_v08,
+)
+from sso_signer.erc4337._entry_point import (
+    DETERMINISTIC_DEPLOYER,
+    ENTRY_POINT_V08_INITCODE_HASH,
     load_entry_point_v08_initcode,
 )
+from sso_signer.erc4337._user_operation import SENDER_CREATOR_V08
 from sso_signer.exceptions import ToolNotFound
 from sso_signer.node import AnvilNode
 from tests.needs import started_anvil

@@ -8,14 +8,11 @@ from typing import Any
 
 import pytest
 
-from sso_signer.erc4337 import (
-    Call,
+from sso_signer.erc4337 import Call, InvalidExecuteCalldata, InvalidUserOperationAddress, encode_execute
+from sso_signer.erc4337._execute import (
     CallType,
     ExecType,
-    InvalidExecuteCalldata,
-    InvalidUserOperationAddress,
     decode_execute,
-    encode_execute,
     encode_execute_batch,
     encode_execute_delegatecall,
     encode_execute_single,

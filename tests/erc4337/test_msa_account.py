@@ -147,7 +147,8 @@ def test_deployment_json_round_trip() -> None:
 
 def test_call_data_modes() -> None:
     from sso_signer.accounts._erc4337 import _call_data
-    from sso_signer.erc4337 import CallType, InvalidExecuteCalldata, decode_execute
+    from sso_signer.erc4337 import InvalidExecuteCalldata
+    from sso_signer.erc4337._execute import CallType, decode_execute
 
     one = [(EXECUTOR, 1, b"")]
     two = [(EXECUTOR, 1, b""), (VALIDATOR, 2, b"\x01")]

@@ -7,15 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sso_signer.erc4337 import (
-    Call,
-    CallType,
-    UserOperation,
-    decode_execute,
-    encode_execute_batch,
-    encode_execute_single,
-    user_operation_hash,
-)
+from sso_signer.erc4337 import Call, UserOperation, user_operation_hash
+from sso_signer.erc4337._execute import CallType, decode_execute, encode_execute_batch, encode_execute_single
 from tests.erc4337.forms import packed_rpc
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())

@@ -11,18 +11,20 @@ from eth_utils.crypto import keccak
 
 from sso_signer.erc4337 import (
     ENTRY_POINT_V08,
-    PACKED_USEROP_TYPEHASH,
     FieldOutOfRange,
     InvalidUserOperationAddress,
     InvalidUserOperationJson,
     OrphanFactoryData,
     OrphanPaymasterFields,
     UserOperation,
+    user_operation_hash,
+)
+from sso_signer.erc4337._user_operation import (
+    PACKED_USEROP_TYPEHASH,
     decode_nonce,
     encode_nonce,
     entry_point_domain_separator,
     pack_uint128_pair,
-    user_operation_hash,
 )
 from tests.erc4337.forms import packed_rpc
 

@@ -27,13 +27,13 @@ from sso_signer.rpc import (
     JsonRpcClient,
     ReceiptTimeout,
     RetryPolicy,
-    RpcCall,
     RpcTimeout,
     SendOutcomeUnknown,
     TransactionReverted,
-    answer,
-    drive,
 )
+from sso_signer.rpc._core import RpcCall
+from sso_signer.rpc._eth import _EthMethods
+from sso_signer.rpc._shell import drive
 from sso_signer.webauthn import HeadlessPasskey
 from sso_signer.zksync import AsyncZkSyncClient, Eip712Transaction, ZkSyncClient
 from tests.rpc.contracts import error_string, initcode_for, reverting_runtime
@@ -285,9 +285,9 @@ def test_an_interrupt_after_the_send_propagates_with_the_hash(anvil: AnvilNode) 
     def handle(step: Any) -> Any:
         if isinstance(step, RpcCall) and step.method == "eth_getTransactionReceipt":
             raise KeyboardInterrupt  # the user presses Ctrl-C while the client waits
-        return answer(anvil.eth.rpc, step)
+        return anvil.eth.answer(step)
 
-    flow = EthClient.flows.send_transaction(account, to=_someone(anvil), value=1)
+    flow = _EthMethods.send_transaction.flow(anvil.eth, account, to=_someone(anvil), value=1)
     with pytest.raises(KeyboardInterrupt) as caught:
         drive(flow, handle)
     notes = getattr(caught.value, "__notes__", [])

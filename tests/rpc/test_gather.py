@@ -9,17 +9,10 @@ import httpx
 import pytest
 
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import (
-    AsyncEthClient,
-    Batch,
-    EthClient,
-    Flow,
-    RpcCall,
-    RpcError,
-    Sleep,
-    eth_flows,
-    gather,
-)
+from sso_signer.rpc import AsyncEthClient, EthClient, RpcError
+from sso_signer.rpc._core import RpcCall, Sleep
+from sso_signer.rpc._eth import _EthMethods
+from sso_signer.rpc._flow import Batch, Flow, gather
 
 
 class _Counting(httpx.BaseTransport):
@@ -40,10 +33,10 @@ def test_first_requests_share_one_round_trip(anvil: AnvilNode) -> None:
     address = anvil.accounts[0].address
     with EthClient(anvil.url, transport=counting) as eth:
         flows = gather(
-            eth_flows.chain_id(),
-            eth_flows.get_balance(address),
-            eth_flows.get_code(address),
-            eth_flows.get_transaction_count(address),
+            _EthMethods.chain_id.flow(eth),
+            _EthMethods.get_balance.flow(eth, address),
+            _EthMethods.get_code.flow(eth, address),
+            _EthMethods.get_transaction_count.flow(eth, address),
         )
         chain_id, balance, code, nonce = eth.run(flows)
         assert counting.requests == [
@@ -106,6 +99,8 @@ def test_later_steps_run_after_the_shared_batch() -> None:
 
 async def test_async_client_drives_it_too(anvil: AnvilNode) -> None:
     async with AsyncEthClient(anvil.url) as eth:
-        chain_id, block = await eth.run(gather(eth_flows.chain_id(), eth_flows.block_number()))
+        chain_id, block = await eth.run(
+            gather(_EthMethods.chain_id.flow(eth), _EthMethods.block_number.flow(eth))
+        )
     assert chain_id == anvil.chain_id
     assert block >= 0

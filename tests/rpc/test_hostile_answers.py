@@ -70,8 +70,8 @@ _CHILD = textwrap.dedent(
     """
     import asyncio, json, sys
     url, client, call, raised = sys.argv[1:5]
-    from sso_signer.erc4337 import BundlerClient, ENTRY_POINT_V08, UserOperation
-    from sso_signer.rpc import AsyncEthClient, AsyncJsonRpcClient, EthClient, RetryPolicy, run_flow_async
+    from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, UserOperation
+    from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy
     if raised == "raised":
         # What an application that imported web3 or py_ecc before the SDK runs with.
         sys.setrecursionlimit(100_000)
@@ -94,12 +94,8 @@ _CHILD = textwrap.dedent(
 
     async def asynchronous():
         if call == "user_operation":
-            rpc = AsyncJsonRpcClient(url, retry=no_retry)
-            try:
-                flow = BundlerClient.flows.send_user_operation(op, ENTRY_POINT_V08, 1)
-                return await run_flow_async(rpc, flow)
-            finally:
-                await rpc.aclose()
+            async with AsyncBundlerClient(url, retry=no_retry) as bundler:
+                return await bundler.send_user_operation(op, chain_id=1)
         async with AsyncEthClient(url, retry=no_retry) as eth:
             return await (eth.chain_id() if call == "chain_id" else eth.send_raw_transaction(raw))
 

@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sso_signer._artifacts import ARTIFACTS_DIR, abi_type, load_artifact
-from sso_signer.rpc import ExecutionReverted, RevertData, RevertKind, describe_revert_in_text
+from sso_signer.rpc import ExecutionReverted, RevertData
+from sso_signer.rpc._revert import RevertKind, describe_revert_in_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -31,8 +31,6 @@ from sso_signer.rpc import (
     JsonRpcClient,
     MalformedRpcResponse,
     RetryPolicy,
-    RevertKind,
-    RpcCall,
     RpcConnectionError,
     RpcError,
     RpcHttpStatusError,
@@ -41,6 +39,8 @@ from sso_signer.rpc import (
     SendStatus,
     TransactionRejected,
 )
+from sso_signer.rpc._core import RpcCall
+from sso_signer.rpc._revert import RevertKind
 from tests.rpc.contracts import error_string
 
 FAST = RetryPolicy(attempts=3, backoff=0.0)

@@ -21,11 +21,11 @@ from sso_signer.rpc import (
     ExecutionReverted,
     InvalidRpcParams,
     ReceiptTimeout,
-    RevertKind,
     SendStatus,
     TransactionRejected,
     TransactionReverted,
 )
+from sso_signer.rpc._revert import RevertKind
 from tests.rpc.contracts import (
     error_string,
     initcode_for,

@@ -21,19 +21,10 @@ from sso_signer._artifacts import (
     load_artifact,
 )
 from sso_signer._errors import ConfigurationError, InvalidInputError, RemoteError
-from sso_signer.rpc import (
-    InvalidRpcParams,
-    MalformedRpcResponse,
-    Receipt,
-    RevertData,
-    RevertKind,
-    encode_block_id,
-    encode_tx_request,
-    is_idempotent,
-    local_tx_hash,
-    parse_quantity,
-)
-from sso_signer.rpc._core import RetryPolicy
+from sso_signer.rpc import InvalidRpcParams, MalformedRpcResponse, Receipt, RevertData
+from sso_signer.rpc._core import RetryPolicy, is_idempotent
+from sso_signer.rpc._revert import RevertKind
+from sso_signer.rpc._types import encode_block_id, encode_tx_request, local_tx_hash, parse_quantity
 from tests.rpc.contracts import error_string, panic
 
 # -- revert data ------------------------------------------------------------------------------------------
@@ -262,7 +253,8 @@ def test_rebuilt_artifact_is_reread(tmp_path: pathlib.Path) -> None:
 
 
 def test_repr_hides_api_keys_in_urls() -> None:
-    from sso_signer.rpc import EthClient, JsonRpcClient, safe_url
+    from sso_signer.rpc import EthClient, JsonRpcClient
+    from sso_signer.rpc._client import safe_url
 
     url = "https://user:pw@rpc.example.test:8443/v2/SECRETKEY?apikey=SECRET2"
     assert safe_url(url) == "https://rpc.example.test:8443/…"
@@ -273,7 +265,8 @@ def test_repr_hides_api_keys_in_urls() -> None:
 
 
 def test_bad_urls_and_params_are_typed() -> None:
-    from sso_signer.rpc import AsyncJsonRpcClient, JsonRpcClient, to_address
+    from sso_signer.rpc import AsyncJsonRpcClient, JsonRpcClient
+    from sso_signer.rpc._types import to_address
 
     for url in ("not a url", "ftp://host/x", "http://", 5):
         with pytest.raises(InvalidRpcParams):
@@ -317,8 +310,7 @@ _rpc_like = st.fixed_dictionaries(
 )
 def test_decode_single_only_raises_typed_errors(status: int, body: bytes) -> None:
     from sso_signer._errors import SsoSignerError
-    from sso_signer.rpc import RpcCall
-    from sso_signer.rpc._core import RpcCore
+    from sso_signer.rpc._core import RpcCall, RpcCore
 
     with contextlib.suppress(SsoSignerError):
         RpcCore().decode_single(RpcCall("eth_call"), 1, status, body)
@@ -327,8 +319,7 @@ def test_decode_single_only_raises_typed_errors(status: int, body: bytes) -> Non
 @given(st.lists(_rpc_like, max_size=4).map(lambda o: json.dumps(o).encode()) | st.binary(max_size=32))
 def test_decode_batch_only_raises_typed_errors(body: bytes) -> None:
     from sso_signer._errors import SsoSignerError
-    from sso_signer.rpc import RpcCall
-    from sso_signer.rpc._core import RpcCore
+    from sso_signer.rpc._core import RpcCall, RpcCore
 
     calls = [RpcCall("eth_chainId"), RpcCall("eth_call")]
     try:

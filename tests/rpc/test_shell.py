@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sso_signer.rpc._flow import Sleep
+from sso_signer.rpc._core import Sleep
 from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 
 

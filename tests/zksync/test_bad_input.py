@@ -36,8 +36,8 @@ from sso_signer.zksync import (
     create2_address,
     decode_paymaster_input,
     general_paymaster_input,
-    validate_bytecode_hash,
 )
+from sso_signer.zksync._bytecode import validate_bytecode_hash
 
 FROM = "0x36615Cf349d7F6344891B1e7CA7C72883F5dc049"
 TO = "0xa61464658AfeAf65CccaaFD3a512b69A83B77618"

@@ -14,13 +14,8 @@ from typing import Any
 
 import pytest
 
-from sso_signer.zksync import (
-    EIP712_TRANSACTION_TYPES,
-    Eip712Transaction,
-    bytecode_hash,
-    create2_address,
-    create_address,
-)
+from sso_signer.zksync import Eip712Transaction, bytecode_hash, create2_address, create_address
+from sso_signer.zksync._transaction import EIP712_TRANSACTION_TYPES
 
 from .strategies import peer_corpus
 

@@ -13,10 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sso_signer.zksync import (
-    EIP712_TX_TYPE,
-    ApprovalBasedFlow,
     Eip712Transaction,
-    GeneralFlow,
     PaymasterParams,
     approval_based_paymaster_input,
     bytecode_hash,
@@ -24,6 +21,8 @@ from sso_signer.zksync import (
     decode_paymaster_input,
     general_paymaster_input,
 )
+from sso_signer.zksync._paymaster import ApprovalBasedFlow, GeneralFlow
+from sso_signer.zksync._transaction import EIP712_TX_TYPE
 
 from .strategies import addresses, bytecodes, peer_corpus, transactions, uint256
 
