@@ -30,19 +30,6 @@ from eth_utils.crypto import keccak
 from sso_signer.sso._errors import InvalidTypedData
 from sso_signer.sso._signature import checksum_address
 
-__all__ = [
-    "ERA_ACCOUNT_DOMAIN_NAME",
-    "ERC4337_ACCOUNT_DOMAIN_NAME",
-    "ERC7739_DETECTION_HASH",
-    "ERC7739_DETECTION_RESULT",
-    "PERSONAL_SIGN_TYPEHASH",
-    "AccountDomain",
-    "eip191_hash",
-    "personal_sign_hash",
-    "typed_data_sign_hash",
-    "wrap_typed_data_signature",
-]
-
 ERA_ACCOUNT_DOMAIN_NAME = "SSO1271"
 ERC4337_ACCOUNT_DOMAIN_NAME = "zksync-sso-1271"
 ACCOUNT_DOMAIN_VERSION = "1.0.0"

@@ -30,7 +30,6 @@ from sso_signer.sso import (
     EmptyPublicKey,
     EraPasskeyAccount,
     MalformedAddress,
-    PasskeyInitData,
 )
 from sso_signer.sso._era_account import (
     ACCOUNT_CREATED_TOPIC,
@@ -63,6 +62,7 @@ from sso_signer.sso._networks import (
     network_preset,
     read_factory_info,
 )
+from sso_signer.sso._owner import PasskeyInitData
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
 from sso_signer.zksync import Eip712Transaction
 from tests.needs import SHARED_VECTORS

@@ -9,8 +9,6 @@ import pytest
 from eth_utils.crypto import keccak
 
 from sso_signer.sso import (
-    ERC7739_DETECTION_HASH,
-    PERSONAL_SIGN_TYPEHASH,
     AccountDomain,
     InvalidTypedData,
     eip191_hash,
@@ -18,6 +16,7 @@ from sso_signer.sso import (
     typed_data_sign_hash,
     wrap_typed_data_signature,
 )
+from sso_signer.sso._erc7739 import ERC7739_DETECTION_HASH, PERSONAL_SIGN_TYPEHASH
 
 ACCOUNT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 DOMAINS = [
