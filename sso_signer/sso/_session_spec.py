@@ -30,7 +30,6 @@ from sso_signer.sso._signature import abi_call, checksum_address
 
 _U256 = 2**256
 _U48 = 2**48
-_U64 = 2**64
 _LIMIT = "(uint8,uint256,uint48)"
 _CONSTRAINT = f"(uint8,uint64,bytes32,{_LIMIT})"
 _CALL = f"(address,bytes4,uint256,{_LIMIT},{_CONSTRAINT}[])"
@@ -41,8 +40,6 @@ ERC4337_SESSION_SPEC_TYPE = f"(address,uint48,{_LIMIT},{_CALL}[],{_TRANSFER}[])"
 _LIMIT_STATE = "(uint256,address,bytes4,uint256)"
 #: ABI type of ``SessionState`` (the return value of ``sessionState``).
 SESSION_STATE_TYPE = f"(uint8,uint256,{_LIMIT_STATE}[],{_LIMIT_STATE}[],{_LIMIT_STATE}[])"
-#: Seconds a new session must still live, at least, when ``createSession`` runs.
-MIN_SESSION_LIFETIME = 60
 
 
 class LimitType(enum.IntEnum):
