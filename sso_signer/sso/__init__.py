@@ -1,6 +1,6 @@
 """The SSO bindings: passkey assertions + intents → the exact bytes the official SSO contracts accept.
 
-I/O-free: nothing here talks to a chain.
+The encodings (signatures, owners, ERC-7739, preflight, sessions, guardian recovery) do no I/O.
 
 * signatures: :class:`FatSignature`, the Era ``customSignature`` envelope (:func:`era_custom_signature`) and
   the ERC-4337 ``validator ‖ fat`` form (:func:`erc4337_passkey_signature`);
