@@ -40,7 +40,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sso_signer import b64url_decode
 from sso_signer.accounts import EraAccount, EraNetwork
 from sso_signer.rpc import EthClient
-from sso_signer.sso import FatSignature, decode_era_custom_signature
+from sso_signer.sso import FatSignature
+from sso_signer.sso._signature import decode_era_custom_signature
 from sso_signer.webauthn import EcdsaSignature, HeadlessPasskey, P256PublicKey
 from sso_signer.zksync import Eip712Transaction
 

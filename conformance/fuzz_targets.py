@@ -22,16 +22,10 @@ from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer._errors import SsoSignerError
 from sso_signer.erc4337 import UserOperation, UserOperationReceipt
 from sso_signer.erc4337._execute import decode_execute, encode_execute_single
-from sso_signer.sso import (
-    FatSignature,
-    PasskeyInitData,
-    decode_challenge,
-    decode_era_custom_signature,
-    decode_erc4337_passkey_signature,
-    era_custom_signature,
-    erc4337_passkey_signature,
-    parse_client_data_json,
-)
+from sso_signer.sso import FatSignature, era_custom_signature, erc4337_passkey_signature
+from sso_signer.sso._owner import PasskeyInitData
+from sso_signer.sso._preflight import decode_challenge, parse_client_data_json
+from sso_signer.sso._signature import decode_era_custom_signature, decode_erc4337_passkey_signature
 from sso_signer.webauthn import (
     P256_N,
     Assertion,

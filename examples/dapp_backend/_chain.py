@@ -31,7 +31,7 @@ from examples.dapp_backend._errors import ValidatorRejected
 from sso_signer import hex_decode, hex_encode
 from sso_signer.accounts import EraAccount, EraNetwork
 from sso_signer.rpc import EthClient
-from sso_signer.sso import FatSignature, era_custom_signature, preflight_era, validator_init_data
+from sso_signer.sso import FatSignature, era_custom_signature, preflight, validator_init_data
 from sso_signer.webauthn import Assertion, PasskeyCredential
 from sso_signer.zksync import Eip712Transaction
 
@@ -147,7 +147,7 @@ class EraAnvilGateway:
             raise ValidatorRejected("the stored transaction does not hash to the approved challenge")
         fat = FatSignature.from_assertion(assertion)  # normalises a high-s signature to low-s
         # The validator's rules, off-chain and in its order: a failure names the rule before anything is sent.
-        preflight_era(tx.signed_hash(), fat, credential)
+        preflight("era", tx.signed_hash(), fat, credential)
         custom = era_custom_signature(fat.encode(), self.validator)
         signed = tx.replace(custom_signature=custom)
         # What the account itself asks during validation: validateTransaction(signedHash, tx), as msg.sender.

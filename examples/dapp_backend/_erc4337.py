@@ -39,7 +39,7 @@ from sso_signer.sso import (
     deploy_account_calldata,
     erc4337_passkey_signature,
     passkey_account_init_data,
-    preflight_erc4337,
+    preflight,
 )
 from sso_signer.webauthn import Assertion, PasskeyCredential
 
@@ -201,7 +201,7 @@ class Erc4337AnvilGateway:
         ):
             raise UserOperationFailed("the stored operation does not hash to the approved challenge")
         fat = FatSignature.from_assertion(assertion)  # normalises a high-s signature to low-s
-        preflight_erc4337(prepared.challenge, fat, credential)
+        preflight("erc4337", prepared.challenge, fat, credential)
         op = unsigned.replace(signature=erc4337_passkey_signature(self.validator, fat))
         if self.bundler is not None:
             return self._via_bundler(self.bundler, op, assertion)

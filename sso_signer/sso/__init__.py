@@ -1,18 +1,22 @@
 """The SSO bindings: passkey assertions + intents → the exact bytes the official SSO contracts accept.
 
-* :mod:`signatures <sso_signer.sso._signature>`: the fat signature, the Era ``customSignature`` envelope and
-  the ERC-4337 ``validator ‖ fat`` form, with strict decoders;
-* :mod:`owners <sso_signer.sso._owner>`: validator init data, ``deployProxySsoAccount`` calldata, uniqueId
-  schemes and the EraVM account address;
-* :mod:`ERC-7739 <sso_signer.sso._erc7739>`: PersonalSign / TypedDataSign digests and signature wrapping;
-* :mod:`preflight <sso_signer.sso._preflight>`: Era and ERC-4337 validator rules, one typed error each;
-* :mod:`sessions <sso_signer.sso._session_spec>`: the session-key ``SessionSpec`` (ERC-4337), its encoding and
-  hash, create/revoke calldata, session signature, nonce key and period ids, and the offline ``check_call``
-  (``docs/sessions.md``);
-* :mod:`ERC-4337 account creation <sso_signer.sso._msa_calldata>`: init data, factory calldata, the salt and
-  the gas-estimation stub signature (the accounts themselves are in :mod:`sso_signer.accounts`);
-* :mod:`guardian recovery <sso_signer.sso._guardian>`: ``GuardianExecutor`` calldata, recovery data, event,
-  error and state decoders (``docs/recovery.md``).
+The encodings (signatures, owners, ERC-7739, preflight, sessions, guardian recovery) do no I/O.
+
+* signatures: :class:`FatSignature`, the Era ``customSignature`` envelope (:func:`era_custom_signature`) and
+  the ERC-4337 ``validator ‖ fat`` form (:func:`erc4337_passkey_signature`);
+* owners: :func:`validator_init_data` and the Era ``deployProxySsoAccount`` calldata
+  (:func:`deploy_passkey_account_calldata`, :class:`UniqueIdScheme`);
+* ERC-7739: :class:`AccountDomain`, PersonalSign / TypedDataSign digests and signature wrapping;
+* :func:`preflight`: the Era and ERC-4337 validator rules, one typed error each;
+* :mod:`signer <sso_signer.sso._signer>`: :class:`PasskeySigner` and its two generations, with pluggable
+  assertion providers (headless passkey, browser JSON round trip, async callback);
+* sessions: :class:`SessionSpec` and its policies (ERC-4337), the :class:`SessionKeyValidator` calldata and
+  session signature, and the offline :func:`check_call` (``docs/sessions.md``);
+* account lifecycle: Era accounts and network presets (``_era_account``, ``_networks``) and ERC-4337 modular
+  accounts (``_msa_account``, ``_msa_stack``). The two ``AccountCreated`` topics are exported as
+  ``ERA_ACCOUNT_CREATED_TOPIC`` and ``MSA_ACCOUNT_CREATED_TOPIC``;
+* guardian recovery: :class:`GuardianExecutor` calldata, recovery data, event, error and state decoders
+  (``docs/recovery.md``).
 
 See ``docs/signing.md``.
 """
@@ -20,11 +24,6 @@ See ``docs/signing.md``.
 from __future__ import annotations
 
 from sso_signer.sso._erc7739 import (
-    ERA_ACCOUNT_DOMAIN_NAME,
-    ERC4337_ACCOUNT_DOMAIN_NAME,
-    ERC7739_DETECTION_HASH,
-    ERC7739_DETECTION_RESULT,
-    PERSONAL_SIGN_TYPEHASH,
     AccountDomain,
     eip191_hash,
     personal_sign_hash,
@@ -73,121 +72,36 @@ from sso_signer.sso._errors import (
     UserFlagsMissing,
 )
 from sso_signer.sso._guardian import (
-    GUARDIAN_ERROR_SELECTORS,
-    GUARDIAN_EVENT_TOPICS,
-    GUARDIAN_EXECUTOR_MODULE_TYPE,
-    GUARDIAN_SELECTORS,
-    REQUEST_DELAY_SECONDS,
-    REQUEST_VALIDITY_SECONDS,
     GuardianEvent,
+    GuardianExecutor,
     GuardianExecutorError,
     GuardianStatus,
     RecoveryRequest,
     RecoveryType,
-    accept_guardian_calldata,
-    decode_guardian_error,
-    decode_guardian_event,
-    decode_guardian_status,
-    decode_guardians,
-    decode_pending_recovery,
-    discard_recovery_calldata,
-    eoa_recovery_data,
-    finalize_recovery_calldata,
-    guardian_status_calldata,
-    guardians_for_calldata,
-    initialize_recovery_calldata,
-    install_guardian_executor_calldata,
-    passkey_recovery_data,
-    pending_recovery_calldata,
-    propose_guardian_calldata,
-    remove_guardian_calldata,
 )
-from sso_signer.sso._owner import (
-    DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR,
-    ERA_MAX_ORIGIN_LENGTH,
-    ERC4337_MAX_ORIGIN_LENGTH,
-    MIN_CREDENTIAL_ID_LENGTH,
-    PasskeyInitData,
-    PasskeyOwner,
-    UniqueIdScheme,
-    deploy_passkey_account_calldata,
-    deploy_proxy_sso_account_calldata,
-    legacy_account_unique_id,
-    modular_account_unique_id,
-    sso_account_address,
-    unique_account_id,
-    validator_init_data,
-    validator_module_entry,
-)
-from sso_signer.sso._preflight import (
-    ERA_RULES,
-    ERC4337_RULES,
-    PreflightResult,
-    RuleSpec,
-    Validator,
-    decode_challenge,
-    parse_client_data_json,
-    preflight,
-    preflight_era,
-    preflight_erc4337,
-)
+from sso_signer.sso._msa_calldata import account_salt, deploy_account_calldata, passkey_account_init_data
+from sso_signer.sso._owner import UniqueIdScheme, deploy_passkey_account_calldata, validator_init_data
+from sso_signer.sso._preflight import PreflightResult, preflight
 from sso_signer.sso._session_spec import (
     CallPolicy,
     Condition,
     Constraint,
-    LimitState,
-    LimitType,
     SessionCall,
+    SessionKeyValidator,
     SessionSpec,
-    SessionState,
-    SessionStatus,
     SessionUsage,
-    SessionVerdict,
     TransferPolicy,
     UsageLimit,
     check_call,
-    create_session_calldata,
-    create_session_execute_calldata,
-    encode_session_signature,
-    period_ids,
-    revoke_key_calldata,
-    revoke_keys_calldata,
-    session_nonce_key,
-    session_proof_digest,
-    session_state_calldata,
-    session_status_calldata,
 )
 from sso_signer.sso._signature import (
-    EraCustomSignature,
     FatSignature,
     checksum_address,
-    decode_era_custom_signature,
-    decode_erc4337_passkey_signature,
     era_custom_signature,
     erc4337_passkey_signature,
 )
 
 __all__ = [
-    "DEPLOY_ACCOUNT_SELECTOR",
-    "DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR",
-    "ERA_ACCOUNT_DOMAIN_NAME",
-    "ERA_MAX_ORIGIN_LENGTH",
-    "ERA_RULES",
-    "ERC4337_ACCOUNT_DOMAIN_NAME",
-    "ERC4337_MAX_ORIGIN_LENGTH",
-    "ERC4337_RULES",
-    "ERC7739_DETECTION_HASH",
-    "ERC7739_DETECTION_RESULT",
-    "GUARDIAN_ERROR_SELECTORS",
-    "GUARDIAN_EVENT_TOPICS",
-    "GUARDIAN_EXECUTOR_MODULE_TYPE",
-    "GUARDIAN_SELECTORS",
-    "INITIALIZE_ACCOUNT_SELECTOR",
-    "MIN_CREDENTIAL_ID_LENGTH",
-    "MSA_ACCOUNT_CREATED_TOPIC",
-    "PERSONAL_SIGN_TYPEHASH",
-    "REQUEST_DELAY_SECONDS",
-    "REQUEST_VALIDITY_SECONDS",
     "AccountDomain",
     "AccountMismatch",
     "AssertionProviderError",
@@ -203,11 +117,11 @@ __all__ = [
     "CredentialMismatch",
     "CrossOriginRejected",
     "EmptyPublicKey",
-    "EraCustomSignature",
     "FatSignature",
     "FatSignatureUndecodable",
     "FlagsByteMissing",
     "GuardianEvent",
+    "GuardianExecutor",
     "GuardianExecutorError",
     "GuardianStatus",
     "HighSNotAccepted",
@@ -222,29 +136,22 @@ __all__ = [
     "InvalidSignatureComponent",
     "InvalidTypedData",
     "InvalidUniqueId",
-    "LimitState",
-    "LimitType",
     "MalformedAddress",
     "NoKeyForPreflight",
     "NonCanonicalCustomSignature",
     "NonCanonicalFatSignature",
     "Outcome",
     "P256VerificationFailed",
-    "PasskeyInitData",
     "PasskeyNotRegistered",
-    "PasskeyOwner",
     "PreflightError",
     "PreflightResult",
     "RecoveryRequest",
     "RecoveryType",
     "RemovalWouldLockAccount",
-    "RuleSpec",
     "SessionCall",
+    "SessionKeyValidator",
     "SessionSpec",
-    "SessionState",
-    "SessionStatus",
     "SessionUsage",
-    "SessionVerdict",
     "SignatureRsOutOfRange",
     "SsoEncodingError",
     "SsoSignerConfigError",
@@ -253,73 +160,20 @@ __all__ = [
     "UnknownValidatorKind",
     "UsageLimit",
     "UserFlagsMissing",
-    "Validator",
-    "accept_guardian_calldata",
     "account_salt",
     "check_call",
     "checksum_address",
-    "create_session_calldata",
-    "create_session_execute_calldata",
-    "decode_challenge",
-    "decode_era_custom_signature",
-    "decode_erc4337_passkey_signature",
-    "decode_guardian_error",
-    "decode_guardian_event",
-    "decode_guardian_status",
-    "decode_guardians",
-    "decode_pending_recovery",
     "deploy_account_calldata",
     "deploy_passkey_account_calldata",
-    "deploy_proxy_sso_account_calldata",
-    "discard_recovery_calldata",
     "eip191_hash",
-    "encode_session_signature",
-    "eoa_recovery_data",
     "era_custom_signature",
     "erc4337_passkey_signature",
-    "finalize_recovery_calldata",
-    "guardian_status_calldata",
-    "guardians_for_calldata",
-    "initialize_account_calldata",
-    "initialize_recovery_calldata",
-    "install_guardian_executor_calldata",
-    "legacy_account_unique_id",
-    "modular_account_unique_id",
-    "parse_client_data_json",
     "passkey_account_init_data",
-    "passkey_recovery_data",
-    "passkey_stub_signature",
-    "pending_recovery_calldata",
-    "period_ids",
     "personal_sign_hash",
     "preflight",
-    "preflight_era",
-    "preflight_erc4337",
-    "propose_guardian_calldata",
-    "remove_guardian_calldata",
-    "revoke_key_calldata",
-    "revoke_keys_calldata",
-    "session_nonce_key",
-    "session_proof_digest",
-    "session_state_calldata",
-    "session_status_calldata",
-    "sso_account_address",
     "typed_data_sign_hash",
-    "unique_account_id",
     "validator_init_data",
-    "validator_module_entry",
     "wrap_typed_data_signature",
 ]
 
-from sso_signer.sso._msa_calldata import (
-    ACCOUNT_CREATED_TOPIC as MSA_ACCOUNT_CREATED_TOPIC,
-)
-from sso_signer.sso._msa_calldata import (
-    DEPLOY_ACCOUNT_SELECTOR,
-    INITIALIZE_ACCOUNT_SELECTOR,
-    account_salt,
-    deploy_account_calldata,
-    initialize_account_calldata,
-    passkey_account_init_data,
-    passkey_stub_signature,
-)
+# Account lifecycle modules, imported last: they build on the names above.

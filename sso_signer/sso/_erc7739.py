@@ -30,26 +30,10 @@ from eth_utils.crypto import keccak
 from sso_signer.sso._errors import InvalidTypedData
 from sso_signer.sso._signature import checksum_address
 
-__all__ = [
-    "ERA_ACCOUNT_DOMAIN_NAME",
-    "ERC4337_ACCOUNT_DOMAIN_NAME",
-    "ERC7739_DETECTION_HASH",
-    "ERC7739_DETECTION_RESULT",
-    "PERSONAL_SIGN_TYPEHASH",
-    "AccountDomain",
-    "eip191_hash",
-    "personal_sign_hash",
-    "typed_data_sign_hash",
-    "wrap_typed_data_signature",
-]
-
 ERA_ACCOUNT_DOMAIN_NAME = "SSO1271"
 ERC4337_ACCOUNT_DOMAIN_NAME = "zksync-sso-1271"
 ACCOUNT_DOMAIN_VERSION = "1.0.0"
 PERSONAL_SIGN_TYPEHASH = bytes(keccak(b"PersonalSign(bytes prefixed)"))
-# isValidSignature(0x7739…7739, "") answers 0x77390001 on an ERC-7739 account (support detection).
-ERC7739_DETECTION_HASH = bytes.fromhex("7739" * 16)
-ERC7739_DETECTION_RESULT = bytes.fromhex("77390001")
 _ACCOUNT_DOMAIN_TYPEHASH = bytes(
     keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 )

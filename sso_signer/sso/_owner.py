@@ -32,24 +32,6 @@ from sso_signer.sso._signature import checksum_address
 if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
 
-__all__ = [
-    "DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR",
-    "ERA_MAX_ORIGIN_LENGTH",
-    "ERC4337_MAX_ORIGIN_LENGTH",
-    "MIN_CREDENTIAL_ID_LENGTH",
-    "PasskeyInitData",
-    "PasskeyOwner",
-    "UniqueIdScheme",
-    "deploy_passkey_account_calldata",
-    "deploy_proxy_sso_account_calldata",
-    "legacy_account_unique_id",
-    "modular_account_unique_id",
-    "sso_account_address",
-    "unique_account_id",
-    "validator_init_data",
-    "validator_module_entry",
-]
-
 DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR = bytes.fromhex(
     "0b8a4ed4"
 )  # deployProxySsoAccount(bytes32,bytes[],address[])

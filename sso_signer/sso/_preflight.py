@@ -53,19 +53,6 @@ from sso_signer.sso._signature import EraCustomSignature, FatSignature
 if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
 
-__all__ = [
-    "ERA_RULES",
-    "ERC4337_RULES",
-    "PreflightResult",
-    "RuleSpec",
-    "Validator",
-    "decode_challenge",
-    "parse_client_data_json",
-    "preflight",
-    "preflight_era",
-    "preflight_erc4337",
-]
-
 Validator = Literal["era", "erc4337"]
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _HALF_N = P256_N // 2
@@ -76,49 +63,24 @@ PublicKeyLike = Union["P256PublicKey", tuple[int, int]]
 KeyMap = Mapping[tuple[str, bytes], PublicKeyLike]
 
 
-@dataclass(frozen=True, slots=True)
-class RuleSpec:
-    """One validator rule: its id, the error it raises and what the contract does when it fails."""
-
-    rule: str
-    error: type[PreflightError]
-    outcome: Outcome
-
-
-# Contract order. Era: sso-era.md §1.3 (WebAuthValidator.sol:151-210).
-ERA_RULES: tuple[RuleSpec, ...] = (
-    RuleSpec(FatSignatureUndecodable.rule, FatSignatureUndecodable, "revert"),
-    RuleSpec(SignatureRsOutOfRange.rule, SignatureRsOutOfRange, "return false"),
-    RuleSpec(HighSNotAccepted.rule, HighSNotAccepted, "return false"),
-    RuleSpec(FlagsByteMissing.rule, FlagsByteMissing, "revert"),
-    RuleSpec(UserFlagsMissing.rule, UserFlagsMissing, "return false"),
-    RuleSpec(ClientDataUnparsable.rule, ClientDataUnparsable, "revert"),
-    RuleSpec(ChallengeFieldMissing.rule, ChallengeFieldMissing, "revert"),
-    RuleSpec(ChallengeNotSignedHash.rule, ChallengeNotSignedHash, "return false"),
-    RuleSpec(ClientDataTypeNotGet.rule, ClientDataTypeNotGet, "return false"),
-    RuleSpec(PasskeyNotRegistered.rule, PasskeyNotRegistered, "return false"),
-    RuleSpec(CrossOriginRejected.rule, CrossOriginRejected, "return false"),
-    RuleSpec(P256VerificationFailed.rule, P256VerificationFailed, "return false"),
-)
-
-# ERC-4337: sso-4337.md §3.1 (WebAuthnValidator.sol:186-228). r/s range and low-s are checked inside solady's
-# P256.verifySignature, i.e. last.
-ERC4337_RULES: tuple[RuleSpec, ...] = (
-    RuleSpec(FatSignatureUndecodable.rule, FatSignatureUndecodable, "revert"),
-    RuleSpec(FlagsByteMissing.rule, FlagsByteMissing, "revert"),
-    RuleSpec(UserFlagsMissing.rule, UserFlagsMissing, "revert"),
-    RuleSpec(ClientDataUnparsable.rule, ClientDataUnparsable, "revert"),
-    RuleSpec(ChallengeFieldMissing.rule, ChallengeFieldMissing, "revert"),
-    RuleSpec(ChallengeNotSignedHash.rule, ChallengeNotSignedHash, "return false"),
-    RuleSpec(ClientDataTypeNotGet.rule, ClientDataTypeNotGet, "revert"),
-    RuleSpec(PasskeyNotRegistered.rule, PasskeyNotRegistered, "return false"),
-    RuleSpec(CrossOriginRejected.rule, CrossOriginRejected, "revert"),
-    RuleSpec(SignatureRsOutOfRange.rule, SignatureRsOutOfRange, "return false"),
-    RuleSpec(HighSNotAccepted.rule, HighSNotAccepted, "return false"),
-    RuleSpec(P256VerificationFailed.rule, P256VerificationFailed, "return false"),
-)
-
-_RULES: dict[str, tuple[RuleSpec, ...]] = {"era": ERA_RULES, "erc4337": ERC4337_RULES}
+# Each rule's on-chain outcome: (Era WebAuthValidator, ERC-4337 WebAuthnValidator). The rule order is the
+# code order of preflight(): Era as sso-era.md §1.3 (WebAuthValidator.sol:151-210); ERC-4337 as sso-4337.md
+# §3.1 (WebAuthnValidator.sol:186-228), whose r/s range and low-s checks are in solady's P256, i.e. last.
+_OUTCOMES: dict[type[PreflightError], tuple[Outcome, Outcome]] = {
+    FatSignatureUndecodable: ("revert", "revert"),
+    SignatureRsOutOfRange: ("return false", "return false"),
+    HighSNotAccepted: ("return false", "return false"),
+    FlagsByteMissing: ("revert", "revert"),
+    UserFlagsMissing: ("return false", "revert"),
+    ClientDataUnparsable: ("revert", "revert"),
+    ChallengeFieldMissing: ("revert", "revert"),
+    ChallengeNotSignedHash: ("return false", "return false"),
+    ClientDataTypeNotGet: ("return false", "revert"),
+    PasskeyNotRegistered: ("return false", "return false"),
+    CrossOriginRejected: ("return false", "revert"),
+    P256VerificationFailed: ("return false", "return false"),
+}
+_GENERATION: dict[str, int] = {"era": 0, "erc4337": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,11 +371,11 @@ class _Run:
 
     def __init__(self, validator: Validator) -> None:
         self.validator: Validator = validator
-        self.outcomes = {spec.rule: spec.outcome for spec in _RULES[validator]}
+        self.generation = _GENERATION[validator]
         self.deferred: PreflightError | None = None
 
     def fail(self, error: type[PreflightError], message: str, *, outcome: Outcome | None = None) -> None:
-        outcome = self.outcomes[error.rule] if outcome is None else outcome
+        outcome = _OUTCOMES[error][self.generation] if outcome is None else outcome
         exc = error(message, outcome=outcome, validator=self.validator)
         # The ERC-4337 validator evaluates its "false" rules without returning early; Era exits at once.
         if self.validator == "erc4337" and outcome == "return false":
@@ -459,7 +421,7 @@ def preflight(
         UnknownValidatorKind: If ``validator`` is not ``"era"`` or ``"erc4337"``.
         InvalidInputError: If ``signed_hash`` is not 32 bytes.
     """
-    if validator not in _RULES:
+    if validator not in _GENERATION:
         raise UnknownValidatorKind(f"validator must be 'era' or 'erc4337', got {validator!r}")
     if not isinstance(signed_hash, bytes | bytearray) or len(signed_hash) != 32:
         raise InvalidChallengeLength("signed_hash: expected 32 bytes")
@@ -546,17 +508,3 @@ def preflight(
     assert verified is not None
     assert isinstance(origin, str)
     return PreflightResult(validator, origin, fat.credential_id, verified, hashlib.sha256(signed).digest())
-
-
-def preflight_era(
-    signed_hash: bytes, signature: FatSignature | EraCustomSignature | bytes, keys: KeyMap | object
-) -> PreflightResult:
-    """Apply the Era ``WebAuthValidator`` rules; see :func:`preflight`."""
-    return preflight("era", signed_hash, signature, keys)
-
-
-def preflight_erc4337(
-    signed_hash: bytes, signature: FatSignature | bytes, keys: KeyMap | object
-) -> PreflightResult:
-    """Apply the ERC-4337 ``WebAuthnValidator`` rules; see :func:`preflight`."""
-    return preflight("erc4337", signed_hash, signature, keys)

@@ -24,47 +24,12 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
+from sso_signer.erc4337._execute import encode_execute_single
 from sso_signer.sso._errors import InvalidSessionSpec, SsoEncodingError
-from sso_signer.sso._signature import checksum_address
-
-__all__ = [
-    "CREATE_SESSION_SELECTOR",
-    "ERC4337_SESSION_SPEC_TYPE",
-    "EXECUTE_SELECTOR",
-    "REVOKE_KEYS_SELECTOR",
-    "REVOKE_KEY_SELECTOR",
-    "SESSION_STATE_SELECTOR",
-    "SESSION_STATE_TYPE",
-    "SESSION_STATUS_SELECTOR",
-    "CallPolicy",
-    "Condition",
-    "Constraint",
-    "LimitState",
-    "LimitType",
-    "SessionCall",
-    "SessionSpec",
-    "SessionState",
-    "SessionStatus",
-    "SessionUsage",
-    "SessionVerdict",
-    "TransferPolicy",
-    "UsageLimit",
-    "check_call",
-    "create_session_calldata",
-    "create_session_execute_calldata",
-    "encode_session_signature",
-    "period_ids",
-    "revoke_key_calldata",
-    "revoke_keys_calldata",
-    "session_nonce_key",
-    "session_proof_digest",
-    "session_state_calldata",
-    "session_status_calldata",
-]
+from sso_signer.sso._signature import abi_call, checksum_address
 
 _U256 = 2**256
 _U48 = 2**48
-_U64 = 2**64
 _LIMIT = "(uint8,uint256,uint48)"
 _CONSTRAINT = f"(uint8,uint64,bytes32,{_LIMIT})"
 _CALL = f"(address,bytes4,uint256,{_LIMIT},{_CONSTRAINT}[])"
@@ -75,16 +40,6 @@ ERC4337_SESSION_SPEC_TYPE = f"(address,uint48,{_LIMIT},{_CALL}[],{_TRANSFER}[])"
 _LIMIT_STATE = "(uint256,address,bytes4,uint256)"
 #: ABI type of ``SessionState`` (the return value of ``sessionState``).
 SESSION_STATE_TYPE = f"(uint8,uint256,{_LIMIT_STATE}[],{_LIMIT_STATE}[],{_LIMIT_STATE}[])"
-CREATE_SESSION_SELECTOR = bytes.fromhex("054608e9")
-REVOKE_KEY_SELECTOR = bytes.fromhex("572f2210")
-REVOKE_KEYS_SELECTOR = bytes.fromhex("3ec59279")
-SESSION_STATUS_SELECTOR = bytes.fromhex("59130708")
-SESSION_STATE_SELECTOR = bytes.fromhex("66740450")
-#: ERC-7579 ``execute(bytes32,bytes)``: the only top-level call a session userOp may make.
-EXECUTE_SELECTOR = bytes.fromhex("e9ae5c53")
-#: Seconds a new session must still live, at least, when ``createSession`` runs.
-MIN_SESSION_LIFETIME = 60
-_SINGLE_MODE = bytes(32)
 
 
 class LimitType(enum.IntEnum):
@@ -135,6 +90,11 @@ class SessionStatus(enum.IntEnum):
     CLOSED = 2
 
 
+def _instance(value: object, kind: type, name: str) -> None:
+    if not isinstance(value, kind):
+        raise InvalidSessionSpec(f"{name}: expected a {kind.__name__}, got {value!r}", field=name)
+
+
 def _uint(value: object, bits: int, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**bits:
         raise InvalidSessionSpec(f"{name}: expected an integer in [0, 2**{bits}), got {value!r}", field=name)
@@ -178,10 +138,7 @@ class UsageLimit:
     period: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.limit_type, LimitType):
-            raise InvalidSessionSpec(
-                f"limit_type: expected a LimitType, got {self.limit_type!r}", field="limit_type"
-            )
+        _instance(self.limit_type, LimitType, "limit_type")
         _uint(self.limit, 256, "limit")
         _uint(self.period, 48, "period")
         if self.limit_type is LimitType.ALLOWANCE:
@@ -238,10 +195,7 @@ class Constraint:
     limit: UsageLimit = field(default_factory=UsageLimit.unlimited)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.condition, Condition):
-            raise InvalidSessionSpec(
-                f"condition: expected a Condition, got {self.condition!r}", field="condition"
-            )
+        _instance(self.condition, Condition, "condition")
         _uint(self.index, 64, "index")
         _uint(self.ref_value, 256, "ref_value")
 
@@ -337,15 +291,9 @@ class SessionSpec:
         object.__setattr__(self, "call_policies", tuple(self.call_policies))
         object.__setattr__(self, "transfer_policies", tuple(self.transfer_policies))
         for i, policy in enumerate(self.call_policies):
-            if not isinstance(policy, CallPolicy):
-                raise InvalidSessionSpec(
-                    f"call_policies[{i}]: expected a CallPolicy", field=f"call_policies[{i}]"
-                )
+            _instance(policy, CallPolicy, f"call_policies[{i}]")
         for i, transfer in enumerate(self.transfer_policies):
-            if not isinstance(transfer, TransferPolicy):
-                raise InvalidSessionSpec(
-                    f"transfer_policies[{i}]: expected a TransferPolicy", field=f"transfer_policies[{i}]"
-                )
+            _instance(transfer, TransferPolicy, f"transfer_policies[{i}]")
 
     def _abi(self) -> tuple[Any, ...]:
         return (
@@ -391,8 +339,58 @@ class SessionSpec:
 
     @property
     def nonce_key(self) -> int:
-        """The userOp nonce key of this session: the signer address as a 192-bit integer."""
-        return session_nonce_key(self.signer)
+        """``uint192(uint160(signer))``: the EntryPoint nonce key (lane) of the session's userOps, whose nonce
+        is ``key << 64 | sequence``."""
+        return int(self.signer, 16)
+
+    def proof_digest(self, account: str) -> bytes:
+        """``keccak256(abi.encode(sessionHash, account))``: what the session key signs (raw, no EIP-191
+        prefix) to prove at creation that the account's new session is its own.
+
+        Args:
+            account: The smart account that creates the session.
+
+        Returns:
+            The 32-byte digest.
+
+        Raises:
+            MalformedAddress: If ``account`` is not an address.
+        """
+        return keccak(
+            abi_encode(
+                ["bytes32", "address"], [self.session_hash, checksum_address(account, field="account")]
+            )
+        )
+
+    def period_ids(self, call: SessionCall, timestamp: int) -> tuple[int, ...]:
+        """The period ids a session userOp for ``call`` needs when included at ``timestamp``.
+
+        One id per limit the call touches: the fee limit, the matched policy's value limit, then every
+        constraint of the matched call policy (``floor(timestamp / period)`` for an allowance, 0 otherwise).
+        The official SDKs always send two, which fails every policy with constraints; this sends the right
+        number. A call no policy matches gets two (the validator refuses it by name anyway).
+
+        Args:
+            call: The call.
+            timestamp: The expected inclusion time (avoid the last seconds of a period: the userOp is only
+                valid within it).
+
+        Returns:
+            The ids, in the validator's order.
+        """
+        fee = self.fee_limit.period_id(timestamp)
+        if len(call.data) >= 4:
+            found = self.call_policy(call.target, call.data[:4])
+            if found is None:
+                return (fee, 0)
+            policy = found[1]
+            return (
+                fee,
+                policy.value_limit.period_id(timestamp),
+                *(c.limit.period_id(timestamp) for c in policy.constraints),
+            )
+        transfer = self.transfer_policy(call.target)
+        return (fee, transfer.value_limit.period_id(timestamp) if transfer is not None else 0)
 
     def call_policy(self, target: str, selector: bytes) -> tuple[int, CallPolicy] | None:
         """The first call policy for ``(target, selector)`` and its position, as the validator matches it."""
@@ -481,125 +479,6 @@ class SessionState:
     call_value: tuple[LimitState, ...]
     call_params: tuple[LimitState, ...]
 
-    @classmethod
-    def decode(cls, data: bytes) -> SessionState:
-        """Decode the return data of ``sessionState``.
-
-        Args:
-            data: The ABI-encoded ``SessionState``.
-
-        Returns:
-            The state.
-
-        Raises:
-            SsoEncodingError: If the bytes do not decode as a ``SessionState``.
-        """
-        try:
-            ((status, fees, transfers, calls, params),) = abi_decode([SESSION_STATE_TYPE], bytes(data))
-            return cls(
-                SessionStatus(status),
-                fees,
-                *(
-                    tuple(
-                        LimitState(e[0], checksum_address(e[1], field="target"), bytes(e[2]), e[3])
-                        for e in entries
-                    )
-                    for entries in (transfers, calls, params)
-                ),
-            )
-        except (DecodingError, ValueError, TypeError, OverflowError, IndexError) as exc:
-            raise SsoEncodingError(f"not an ABI-encoded SessionState: {exc}") from exc
-
-
-def session_nonce_key(signer: str) -> int:
-    """``uint192(uint160(signer))``: the EntryPoint nonce key (lane) of a session.
-
-    Args:
-        signer: The session key's address.
-
-    Returns:
-        The key; the userOp nonce is ``key << 64 | sequence``.
-
-    Raises:
-        MalformedAddress: If ``signer`` is not an address.
-    """
-    return int(checksum_address(signer, field="signer"), 16)
-
-
-def session_proof_digest(session_hash: bytes, account: str) -> bytes:
-    """``keccak256(abi.encode(sessionHash, account))``: what the session key signs (raw, no EIP-191 prefix) to
-    prove at creation that the account's new session is its own.
-
-    Args:
-        session_hash: :attr:`SessionSpec.session_hash`.
-        account: The smart account that creates the session.
-
-    Returns:
-        The 32-byte digest.
-
-    Raises:
-        MalformedAddress: If ``account`` is not an address.
-    """
-    return keccak(
-        abi_encode(["bytes32", "address"], [session_hash, checksum_address(account, field="account")])
-    )
-
-
-def create_session_calldata(spec: SessionSpec, proof: bytes) -> bytes:
-    """``createSession(spec, proof)`` calldata, sent by the account to the validator.
-
-    Args:
-        spec: The session.
-        proof: The session key's 65-byte ``r ‖ s ‖ v`` signature of :func:`session_proof_digest`.
-
-    Returns:
-        The calldata.
-    """
-    return CREATE_SESSION_SELECTOR + abi_encode([ERC4337_SESSION_SPEC_TYPE, "bytes"], [spec._abi(), proof])
-
-
-def _execute_single(target: str, value: int, data: bytes) -> bytes:
-    execution = bytes.fromhex(checksum_address(target, field="target")[2:]) + value.to_bytes(32, "big") + data
-    return EXECUTE_SELECTOR + abi_encode(["bytes32", "bytes"], [_SINGLE_MODE, execution])
-
-
-def create_session_execute_calldata(validator: str, spec: SessionSpec, proof: bytes) -> bytes:
-    """The account's ``execute(single, validator ‖ 0 ‖ createSession(spec, proof))`` userOp callData.
-
-    Args:
-        validator: The SessionKeyValidator address.
-        spec: The session.
-        proof: See :func:`create_session_calldata`.
-
-    Returns:
-        The userOp ``callData`` (to be signed by the account's passkey).
-    """
-    return _execute_single(validator, 0, create_session_calldata(spec, proof))
-
-
-def revoke_key_calldata(session_hash: bytes) -> bytes:
-    """``revokeKey(sessionHash)`` calldata (sent by the account; the session must be active)."""
-    return REVOKE_KEY_SELECTOR + abi_encode(["bytes32"], [session_hash])
-
-
-def revoke_keys_calldata(session_hashes: Sequence[bytes]) -> bytes:
-    """``revokeKeys(sessionHashes)`` calldata; one inactive session reverts the whole call."""
-    return REVOKE_KEYS_SELECTOR + abi_encode(["bytes32[]"], [list(session_hashes)])
-
-
-def session_status_calldata(account: str, session_hash: bytes) -> bytes:
-    """``sessionStatus(account, sessionHash)`` calldata (returns a :class:`SessionStatus`)."""
-    return SESSION_STATUS_SELECTOR + abi_encode(
-        ["address", "bytes32"], [checksum_address(account, field="account"), session_hash]
-    )
-
-
-def session_state_calldata(account: str, spec: SessionSpec) -> bytes:
-    """``sessionState(account, spec)`` calldata (remaining limits in the current period)."""
-    return SESSION_STATE_SELECTOR + abi_encode(
-        ["address", ERC4337_SESSION_SPEC_TYPE], [checksum_address(account, field="account"), spec._abi()]
-    )
-
 
 @dataclass(frozen=True, slots=True)
 class SessionCall:
@@ -624,68 +503,113 @@ class SessionCall:
     @property
     def call_data(self) -> bytes:
         """The userOp ``callData``: ERC-7579 ``execute`` with the single-call, revert-on-failure mode."""
-        return _execute_single(self.target, self.value, self.data)
+        return encode_execute_single(self.target, self.value, self.data)
 
 
-def period_ids(spec: SessionSpec, call: SessionCall, timestamp: int) -> tuple[int, ...]:
-    """The period ids a session userOp for ``call`` needs when included at ``timestamp``.
+class SessionKeyValidator:
+    """The ``SessionKeyValidator`` module without I/O: each method builds the calldata of the module function
+    of its name, decodes what it returns, or builds the session userOp signature it reads.
 
-    One id per limit the call touches: the fee limit, the matched policy's value limit, then every
-    constraint of the matched call policy (``floor(timestamp / period)`` for an allowance, 0 otherwise).
-    The official SDKs always send two, which fails every policy with constraints; this sends the right
-    number. A call no policy matches gets two (the validator refuses it by name anyway).
-
-    Args:
-        spec: The session.
-        call: The call.
-        timestamp: The expected inclusion time (avoid the last seconds of a period: the userOp is only valid
-            within it).
-
-    Returns:
-        The ids, in the validator's order.
+    Every method that takes an address raises :class:`~sso_signer.exceptions.MalformedAddress` for one that
+    is not.
     """
-    fee = spec.fee_limit.period_id(timestamp)
-    if len(call.data) >= 4:
-        found = spec.call_policy(call.target, call.data[:4])
-        if found is None:
-            return (fee, 0)
-        policy = found[1]
-        return (
-            fee,
-            policy.value_limit.period_id(timestamp),
-            *(c.limit.period_id(timestamp) for c in policy.constraints),
+
+    @staticmethod
+    def create_session(spec: SessionSpec, proof: bytes) -> bytes:
+        """``createSession(spec, proof)``, sent by the account to the validator: the call of the account's
+        ``execute`` (``sso_signer.erc4337.encode_execute_single(validator, 0, ...)``) in a passkey-signed
+        userOp.
+
+        Args:
+            spec: The session.
+            proof: The session key's 65-byte ``r ‖ s ‖ v`` signature of :meth:`SessionSpec.proof_digest`.
+
+        Returns:
+            The calldata.
+        """
+        return abi_call("createSession", [ERC4337_SESSION_SPEC_TYPE, "bytes"], [spec._abi(), proof])
+
+    @staticmethod
+    def revoke_key(session_hash: bytes) -> bytes:
+        """``revokeKey(sessionHash)`` (sent by the account; the session must be active)."""
+        return abi_call("revokeKey", ["bytes32"], [session_hash])
+
+    @staticmethod
+    def revoke_keys(session_hashes: Sequence[bytes]) -> bytes:
+        """``revokeKeys(sessionHashes)``; one inactive session reverts the whole call."""
+        return abi_call("revokeKeys", ["bytes32[]"], [list(session_hashes)])
+
+    @staticmethod
+    def session_status(account: str, session_hash: bytes) -> bytes:
+        """``sessionStatus(account, sessionHash)`` (the answer is a ``uint8``: 0 not initialized, 1 active,
+        2 closed; expiry is not a status)."""
+        return abi_call(
+            "sessionStatus",
+            ["address", "bytes32"],
+            [checksum_address(account, field="account"), session_hash],
         )
-    transfer = spec.transfer_policy(call.target)
-    return (fee, transfer.value_limit.period_id(timestamp) if transfer is not None else 0)
 
+    @staticmethod
+    def session_state(account: str, spec: SessionSpec) -> bytes:
+        """``sessionState(account, spec)`` (remaining limits in the current period; decode the answer with
+        :meth:`decode_session_state`)."""
+        return abi_call(
+            "sessionState",
+            ["address", ERC4337_SESSION_SPEC_TYPE],
+            [checksum_address(account, field="account"), spec._abi()],
+        )
 
-def encode_session_signature(
-    validator: str, ecdsa_signature: bytes, spec: SessionSpec, period_ids: Sequence[int]
-) -> bytes:
-    """A session userOp signature: ``validator ‖ abi.encode(bytes sig, SessionSpec spec, uint48[] ids)``.
+    @staticmethod
+    def decode_session_state(data: bytes) -> SessionState:
+        """Decode the return data of ``sessionState``.
 
-    Args:
-        validator: The SessionKeyValidator address (the account picks the validator from these 20 bytes).
-        ecdsa_signature: The session key's 65-byte ``r ‖ s ‖ v`` over the raw userOpHash; 65 zero bytes make
-            the stub used for gas estimation.
-        spec: The session.
-        period_ids: From :func:`period_ids`.
+        Raises:
+            SsoEncodingError: If the bytes do not decode as a ``SessionState``.
+        """
+        try:
+            ((status, fees, transfers, calls, params),) = abi_decode([SESSION_STATE_TYPE], bytes(data))
+            return SessionState(
+                SessionStatus(status),
+                fees,
+                *(
+                    tuple(
+                        LimitState(e[0], checksum_address(e[1], field="target"), bytes(e[2]), e[3])
+                        for e in entries
+                    )
+                    for entries in (transfers, calls, params)
+                ),
+            )
+        except (DecodingError, ValueError, TypeError, OverflowError, IndexError) as exc:
+            raise SsoEncodingError(f"not an ABI-encoded SessionState: {exc}") from exc
 
-    Returns:
-        The signature bytes.
+    @staticmethod
+    def signature(
+        validator: str, ecdsa_signature: bytes, spec: SessionSpec, period_ids: Sequence[int]
+    ) -> bytes:
+        """A session userOp signature: ``validator ‖ abi.encode(bytes sig, SessionSpec spec, uint48[] ids)``.
 
-    Raises:
-        SsoEncodingError: If the signature is not 65 bytes or a period id is not a uint48.
-    """
-    if len(ecdsa_signature) != 65:
-        raise SsoEncodingError(f"ecdsa_signature: expected 65 bytes, got {len(ecdsa_signature)}")
-    ids = list(period_ids)
-    if any(not isinstance(i, int) or not 0 <= i < _U48 for i in ids):
-        raise SsoEncodingError(f"period_ids: expected uint48 values, got {ids!r}")
-    head = bytes.fromhex(checksum_address(validator, field="validator")[2:])
-    return head + abi_encode(
-        ["bytes", ERC4337_SESSION_SPEC_TYPE, "uint48[]"], [ecdsa_signature, spec._abi(), ids]
-    )
+        Args:
+            validator: The SessionKeyValidator address (the account picks the validator from these 20 bytes).
+            ecdsa_signature: The session key's 65-byte ``r ‖ s ‖ v`` over the raw userOpHash; 65 zero bytes
+                make the stub used for gas estimation.
+            spec: The session.
+            period_ids: From :meth:`SessionSpec.period_ids`.
+
+        Returns:
+            The signature bytes.
+
+        Raises:
+            SsoEncodingError: If the signature is not 65 bytes or a period id is not a uint48.
+        """
+        if len(ecdsa_signature) != 65:
+            raise SsoEncodingError(f"ecdsa_signature: expected 65 bytes, got {len(ecdsa_signature)}")
+        ids = list(period_ids)
+        if any(not isinstance(i, int) or not 0 <= i < _U48 for i in ids):
+            raise SsoEncodingError(f"period_ids: expected uint48 values, got {ids!r}")
+        head = bytes.fromhex(checksum_address(validator, field="validator")[2:])
+        return head + abi_encode(
+            ["bytes", ERC4337_SESSION_SPEC_TYPE, "uint48[]"], [ecdsa_signature, spec._abi(), ids]
+        )
 
 
 # ------------------------------------------------------------------------------------------ offline checks
@@ -811,14 +735,14 @@ def check_call(
         usage: What the session has used (default: nothing, status active).
         fee: The userOp's maximum fee in wei (gas limits × effective price cap); ``None`` when a paymaster
             pays (the validator then counts no fee).
-        ids: The period ids to send (default: :func:`period_ids` at ``now``).
+        ids: The period ids to send (default: :meth:`SessionSpec.period_ids` at ``now``).
 
     Returns:
         A :class:`SessionVerdict`: ``rule`` is ``None`` when the validator would accept and ``now`` is within
         the returned validity window, else the name of the first rule broken.
     """
     usage = usage if usage is not None else SessionUsage()
-    ids = tuple(ids) if ids is not None else period_ids(spec, call, now)
+    ids = tuple(ids) if ids is not None else spec.period_ids(call, now)
     run = _Run(usage, ids, spec.expires_at)
     try:
         if usage.status is not SessionStatus.ACTIVE:

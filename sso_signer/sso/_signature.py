@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from sso_signer._codec import classify_address_text
 from sso_signer.sso._errors import (
@@ -33,16 +35,6 @@ from sso_signer.sso._errors import (
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import Assertion
-
-__all__ = [
-    "EraCustomSignature",
-    "FatSignature",
-    "checksum_address",
-    "decode_era_custom_signature",
-    "decode_erc4337_passkey_signature",
-    "era_custom_signature",
-    "erc4337_passkey_signature",
-]
 
 _FAT_TYPES = ("bytes", "bytes", "bytes32[2]", "bytes")
 _SDK_ENVELOPE = ("bytes", "address", "bytes[]")
@@ -75,6 +67,16 @@ def checksum_address(value: str, *, field: str = "address") -> str:
     if not case_ok:
         raise MalformedAddress(f"{field}: EIP-55 checksum mismatch for {value}")
     return checksummed
+
+
+def function_selector(name: str, types: Sequence[str]) -> bytes:
+    """The 4-byte selector of ``name(types)`` (also an error's selector; types in canonical spelling)."""
+    return bytes(keccak(text=f"{name}({','.join(types)})")[:4])
+
+
+def abi_call(name: str, types: Sequence[str], values: Sequence[object]) -> bytes:
+    """Calldata of the function ``name(types)``: its selector, then the ABI-encoded ``values``."""
+    return function_selector(name, types) + bytes(abi_encode(list(types), list(values)))
 
 
 def _abi_bytes(data: bytes) -> bytes:

@@ -32,14 +32,12 @@ from sso_signer.sso import (
     FatSignature,
     SsoSignerConfigError,
     UserFlagsMissing,
-    decode_era_custom_signature,
-    decode_erc4337_passkey_signature,
     personal_sign_hash,
-    preflight_era,
-    preflight_erc4337,
+    preflight,
     typed_data_sign_hash,
     wrap_typed_data_signature,
 )
+from sso_signer.sso._signature import decode_era_custom_signature, decode_erc4337_passkey_signature
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from sso_signer.zksync import Eip712Transaction
 
@@ -109,7 +107,7 @@ def test_era_sign_transaction_is_a_sendable_0x71(passkey: HeadlessPasskey) -> No
     assert custom.validator == VALIDATOR
     assert custom.validator_data == (b"",)
     fat = custom.fat_signature
-    assert preflight_era(tx.signed_hash(), fat, passkey.credential).public_key == passkey.public_key
+    assert preflight("era", tx.signed_hash(), fat, passkey.credential).public_key == passkey.public_key
     assert raw == tx.replace(custom_signature=custom.encode()).serialize()
 
 
@@ -119,15 +117,18 @@ def test_era_message_and_typed_data_use_erc7739(passkey: HeadlessPasskey) -> Non
     assert domain.name == "SSO1271"
     blob = account.sign_message("hello")
     fat = decode_era_custom_signature(blob).fat_signature
-    preflight_era(personal_sign_hash("hello", domain), fat, passkey.credential)
+    preflight("era", personal_sign_hash("hello", domain), fat, passkey.credential)
     typed = account.sign_typed_data(MAIL)
     inner = typed[: len(blob)]
     fat2 = decode_era_custom_signature(inner).fat_signature
-    preflight_era(typed_data_sign_hash(MAIL, domain), fat2, passkey.credential)
+    preflight("era", typed_data_sign_hash(MAIL, domain), fat2, passkey.credential)
     assert typed == wrap_typed_data_signature(inner, MAIL)
     raw_hash = hashlib.sha256(b"x").digest()
-    preflight_era(
-        raw_hash, decode_era_custom_signature(account.unsafe_sign_hash(raw_hash)).fat_signature, passkey
+    preflight(
+        "era",
+        raw_hash,
+        decode_era_custom_signature(account.unsafe_sign_hash(raw_hash)).fat_signature,
+        passkey,
     )
 
 
@@ -140,10 +141,12 @@ def test_erc4337_user_operation_and_messages(passkey: HeadlessPasskey) -> None:
     validator, fat = decode_erc4337_passkey_signature(sig)
     assert validator == VALIDATOR
     digest = user_operation_hash(op, entry_point=ENTRY_POINT_V08, chain_id=31337)
-    preflight_erc4337(digest, fat, passkey.credential)
+    preflight("erc4337", digest, fat, passkey.credential)
     message_sig = _run(account.sign_message(b"\x00\x01"), passkey)
     assert message_sig[:20] == bytes.fromhex(VALIDATOR[2:])
-    preflight_erc4337(personal_sign_hash(b"\x00\x01", account.domain), message_sig[20:], passkey.credential)
+    preflight(
+        "erc4337", personal_sign_hash(b"\x00\x01", account.domain), message_sig[20:], passkey.credential
+    )
     assert account.domain.name == "zksync-sso-1271"
     with pytest.raises(AccountMismatch):
         _run(account.sign_user_operation(op.replace(sender="0x" + "99" * 20)), passkey)
@@ -170,7 +173,7 @@ def test_browser_round_trip_provider(passkey: HeadlessPasskey) -> None:
     assert options["allowCredentials"] == [{"type": "public-key", "id": b64url_encode(passkey.credential_id)}]
     assert b64url_decode(options["challenge"]) == tx.signed_hash()
     fat = decode_era_custom_signature(Eip712Transaction.parse(raw).custom_signature).fat_signature
-    preflight_era(tx.signed_hash(), fat, passkey.credential)
+    preflight("era", tx.signed_hash(), fat, passkey.credential)
 
 
 async def test_async_provider_waits_for_a_user(passkey: HeadlessPasskey) -> None:
@@ -191,7 +194,7 @@ async def test_async_provider_waits_for_a_user(passkey: HeadlessPasskey) -> None
     tx = _tx(nonce=11)
     signed, _ = await asyncio.gather(account.sign_transaction(tx), user())
     fat = decode_era_custom_signature(signed.custom_signature).fat_signature
-    preflight_era(tx.signed_hash(), fat, passkey.credential)
+    preflight("era", tx.signed_hash(), fat, passkey.credential)
     with pytest.raises(SsoSignerConfigError, match="async-only"):
         _era(passkey.credential, provider).sign_transaction(tx)  # the sync class cannot await it
 
@@ -199,7 +202,8 @@ async def test_async_provider_waits_for_a_user(passkey: HeadlessPasskey) -> None
 async def test_async_api_with_headless_passkey(passkey: HeadlessPasskey) -> None:
     account = _async_era(passkey)
     blob = await account.sign_message("hi")
-    preflight_era(
+    preflight(
+        "era",
         personal_sign_hash("hi", account.signer.domain),
         decode_era_custom_signature(blob).fat_signature,
         passkey,
@@ -278,7 +282,7 @@ async def test_sync_provider_serves_the_async_api_in_a_thread(passkey: HeadlessP
     assert threads
     assert threads[0] != threading.main_thread().name  # the event loop was not blocked
     fat = decode_era_custom_signature(signed.custom_signature).fat_signature
-    preflight_era(tx.signed_hash(), fat, passkey.credential)
+    preflight("era", tx.signed_hash(), fat, passkey.credential)
 
 
 def test_erc4337_user_operation_for_another_entry_point(passkey: HeadlessPasskey) -> None:
@@ -292,10 +296,11 @@ def test_erc4337_user_operation_for_another_entry_point(passkey: HeadlessPasskey
     )
     assert validator == VALIDATOR
     digest = user_operation_hash(op, entry_point=entry_point, chain_id=31337)
-    assert preflight_erc4337(digest, fat, passkey.credential).public_key == passkey.public_key
+    assert preflight("erc4337", digest, fat, passkey.credential).public_key == passkey.public_key
     typed = _run(account.sign_typed_data(MAIL), passkey)
     assert typed[:20] == bytes.fromhex(VALIDATOR[2:])
-    preflight_erc4337(
+    preflight(
+        "erc4337",
         typed_data_sign_hash(MAIL, account.domain),
         typed[20 : -len(wrap_typed_data_signature(b"", MAIL))],
         passkey,

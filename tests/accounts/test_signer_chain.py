@@ -24,11 +24,11 @@ from sso_signer.rpc import EthClient
 from sso_signer.sso import (
     FatSignature,
     UserFlagsMissing,
-    decode_era_custom_signature,
     personal_sign_hash,
-    preflight_era,
+    preflight,
     typed_data_sign_hash,
 )
+from sso_signer.sso._signature import decode_era_custom_signature
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from sso_signer.zksync import Eip712Transaction
 from tests.needs import require_artifacts, started_anvil
@@ -181,5 +181,5 @@ def test_preflight_and_chain_agree_on_a_uv_less_assertion(
     fat = decode_era_custom_signature(signer.sign_transaction(tx).custom_signature)
     assert not chain.validate(account.address, tx.signed_hash(), fat.fat_signature)
     with pytest.raises(UserFlagsMissing) as info:
-        preflight_era(tx.signed_hash(), fat, passkey.credential)
+        preflight("era", tx.signed_hash(), fat, passkey.credential)
     assert info.value.outcome == "return false"  # and the chain indeed returned false rather than reverting

@@ -20,7 +20,7 @@ from eth_utils.address import to_checksum_address
 
 from examples.dapp_backend import ExampleServer, RunningExample, eth_text, running_example
 from sso_signer._codec import b64url_decode
-from sso_signer.sso import decode_era_custom_signature
+from sso_signer.sso._signature import decode_era_custom_signature
 from sso_signer.webauthn import (
     P256_HALF_N,
     AuthenticatorData,

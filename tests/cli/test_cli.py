@@ -24,7 +24,8 @@ from eth_utils.crypto import keccak
 from sso_signer.accounts._era import add_passkey_calldata
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
-from sso_signer.sso import AccountDomain, decode_era_custom_signature, personal_sign_hash
+from sso_signer.sso import AccountDomain, personal_sign_hash
+from sso_signer.sso._signature import decode_era_custom_signature
 from sso_signer.webauthn import HeadlessPasskey
 from sso_signer.zksync import Eip712Transaction
 

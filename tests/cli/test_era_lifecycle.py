@@ -53,8 +53,8 @@ from sso_signer.sso import (
     BadDomainLength,
     EmptyPublicKey,
     MalformedAddress,
-    PasskeyInitData,
 )
+from sso_signer.sso._owner import PasskeyInitData
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
 from sso_signer.zksync import Eip712Transaction
 from tests.needs import SHARED_VECTORS

@@ -1,4 +1,4 @@
-"""The on-chain Era validator and the Python preflight (sso_signer.sso.preflight_era) agree, case by case, on
+"""The on-chain Era validator and the Python preflight (sso_signer.sso.preflight("era", ...)) agree, case by case, on
 the verdict (valid / false / revert) and on the rule that decides it."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import pytest
 
 from sso_signer._codec import b64url_decode
 from sso_signer.node import AnvilNode
-from sso_signer.sso import PreflightError, decode_era_custom_signature, preflight_era
+from sso_signer.sso import PreflightError, preflight
+from sso_signer.sso._signature import decode_era_custom_signature
 from sso_signer.zksync import Eip712Transaction
 from tests.contracts.era_cases import Case, Keys, build_cases, build_edge_cases, register_keys
 from tests.contracts.era_chain import EraValidator, Rule, transaction_struct
@@ -48,7 +49,7 @@ def _on_chain(validator: EraValidator, case: Case) -> tuple[str | None, str]:
 
 def _preflight(case: Case, keys: Keys) -> tuple[str | None, str]:
     try:
-        preflight_era(case.signed_hash, case.fat, keys.key_table(case.account))
+        preflight("era", case.signed_hash, case.fat, keys.key_table(case.account))
     except PreflightError as exc:
         return exc.rule, exc.outcome
     return None, "valid"

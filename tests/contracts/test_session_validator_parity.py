@@ -28,18 +28,14 @@ from sso_signer.sso import (
     Condition,
     Constraint,
     SessionCall,
+    SessionKeyValidator,
     SessionSpec,
-    SessionStatus,
     SessionUsage,
     TransferPolicy,
     UsageLimit,
     check_call,
-    create_session_calldata,
-    encode_session_signature,
-    period_ids,
-    revoke_key_calldata,
-    session_proof_digest,
 )
+from sso_signer.sso._session_spec import SessionStatus
 from tests.contracts.era_chain import new_account
 from tests.needs import require_artifacts
 
@@ -215,7 +211,7 @@ def _send_from_account(stack: Stack, data: bytes) -> None:
 
 
 def _ids(spec: SessionSpec, call: SessionCall, now: int, sdk_ids: bool) -> tuple[int, ...]:
-    ids = period_ids(spec, call, now)
+    ids = spec.period_ids(call, now)
     return (ids[0], 0) if sdk_ids else ids
 
 
@@ -224,7 +220,7 @@ def _user_op(
 ) -> tuple[Any, ...]:
     signed = Account.unsafe_sign_hash(OP_HASH, key.key)
     ecdsa = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
-    signature = encode_session_signature(stack.validator, ecdsa, spec, _ids(spec, call, now, sdk_ids))[20:]
+    signature = SessionKeyValidator.signature(stack.validator, ecdsa, spec, _ids(spec, call, now, sdk_ids))[20:]
     gas_limits = (300_000 << 128 | 100_000).to_bytes(32, "big")
     gas_fees = (PRICE << 128 | PRICE).to_bytes(32, "big")
     return (
@@ -271,9 +267,9 @@ def test_offline_check_and_contract_agree(stack: Stack, case: Case) -> None:
         _set_time(node, start)
         key: LocalAccount = Account.create()
         spec = make_spec(key.address, start + 86_400, fee_limit=case.fee_limit)
-        proof_sig = Account.unsafe_sign_hash(session_proof_digest(spec.session_hash, stack.account), key.key)
+        proof_sig = Account.unsafe_sign_hash(spec.proof_digest(stack.account), key.key)
         proof = proof_sig.r.to_bytes(32, "big") + proof_sig.s.to_bytes(32, "big") + bytes([proof_sig.v])
-        _send_from_account(stack, create_session_calldata(spec, proof))
+        _send_from_account(stack, SessionKeyValidator.create_session(spec, proof))
         usage = SessionUsage()
         fee = GAS * PRICE
         for earlier in case.before:
@@ -284,7 +280,7 @@ def test_offline_check_and_contract_agree(stack: Stack, case: Case) -> None:
             op = _user_op(stack, key, spec, earlier, start)
             _send_from_account(stack, stack.skv.encode_call("validateUserOp", op, OP_HASH))
         if case.revoked:
-            _send_from_account(stack, revoke_key_calldata(spec.session_hash))
+            _send_from_account(stack, SessionKeyValidator.revoke_key(spec.session_hash))
             usage = SessionUsage(
                 status=SessionStatus.CLOSED, lifetime=usage.lifetime, allowance=usage.allowance
             )

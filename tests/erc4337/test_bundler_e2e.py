@@ -30,12 +30,12 @@ from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.sso import (
     AccountDomain,
     FatSignature,
-    decode_erc4337_passkey_signature,
     eip191_hash,
     erc4337_passkey_signature,
     personal_sign_hash,
 )
 from sso_signer.sso._msa_calldata import ACCOUNT_CREATED_TOPIC, account_salt, passkey_account_init_data
+from sso_signer.sso._signature import decode_erc4337_passkey_signature
 from sso_signer.webauthn import P256_N, Assertion, AuthenticatorData, HeadlessPasskey
 from tests.needs import started_erc4337_stack
 

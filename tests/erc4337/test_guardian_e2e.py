@@ -20,28 +20,12 @@ from sso_signer.erc4337 import SignatureValidationFailed
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import ExecutionReverted, Receipt
 from sso_signer.sso import (
-    REQUEST_DELAY_SECONDS,
     GuardianEvent,
+    GuardianExecutor,
     GuardianExecutorError,
     GuardianStatus,
     RecoveryType,
-    accept_guardian_calldata,
     account_salt,
-    decode_guardian_error,
-    decode_guardian_event,
-    decode_guardian_status,
-    decode_guardians,
-    decode_pending_recovery,
-    discard_recovery_calldata,
-    finalize_recovery_calldata,
-    guardian_status_calldata,
-    guardians_for_calldata,
-    initialize_recovery_calldata,
-    install_guardian_executor_calldata,
-    passkey_recovery_data,
-    pending_recovery_calldata,
-    propose_guardian_calldata,
-    remove_guardian_calldata,
 )
 from sso_signer.webauthn import HeadlessPasskey
 from tests.needs import started_erc4337_stack
@@ -60,7 +44,9 @@ def stack() -> Iterator[LocalErc4337Stack]:
 
 
 def _events(receipt: Receipt, executor: str) -> list[GuardianEvent]:
-    return [decode_guardian_event(log.topics, log.data) for log in receipt.logs if log.address == executor]
+    return [
+        GuardianExecutor.decode_event(log.topics, log.data) for log in receipt.logs if log.address == executor
+    ]
 
 
 def _funded_account_and_guardian(
@@ -95,54 +81,58 @@ def test_lost_passkey_is_recovered_by_the_guardian_after_the_delay(stack: LocalE
     owner.send_calls([])
     owner.send_calls(
         [
-            (address, 0, install_guardian_executor_calldata(executor)),
-            (executor, 0, propose_guardian_calldata(guardian.address)),
+            (address, 0, GuardianExecutor.install(executor)),
+            (executor, 0, GuardianExecutor.propose_guardian(guardian.address)),
         ]
     )
 
     def status() -> GuardianStatus:
-        return decode_guardian_status(
-            eth.call({"to": executor, "data": guardian_status_calldata(address, guardian.address)})
+        return GuardianExecutor.decode_guardian_status(
+            eth.call(
+                {"to": executor, "data": GuardianExecutor.guardian_status_for(address, guardian.address)}
+            )
         )
 
     assert status() == GuardianStatus(is_present=True, is_active=False)
-    accepted = eth.send_transaction(guardian, to=executor, data=accept_guardian_calldata(address))
+    accepted = eth.send_transaction(guardian, to=executor, data=GuardianExecutor.accept_guardian(address))
     assert _events(accepted, executor) == [GuardianEvent("GuardianAdded", address, guardian.address)]
     assert status() == GuardianStatus(is_present=True, is_active=True)
-    assert decode_guardians(eth.call({"to": executor, "data": guardians_for_calldata(address)})) == (
-        guardian.address,
-    )
+    assert GuardianExecutor.decode_guardians(
+        eth.call({"to": executor, "data": GuardianExecutor.guardians_for(address)})
+    ) == (guardian.address,)
 
     # The passkey is lost; the guardian asks for a new one.
     new_passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
-    data = passkey_recovery_data(new_passkey.credential_id, new_passkey.public_key, ORIGIN)
+    data = GuardianExecutor.passkey_recovery_data(new_passkey.credential_id, new_passkey.public_key, ORIGIN)
     initiated = eth.send_transaction(
-        guardian, to=executor, data=initialize_recovery_calldata(address, RecoveryType.PASSKEY, data)
+        guardian, to=executor, data=GuardianExecutor.initialize_recovery(address, RecoveryType.PASSKEY, data)
     )
     (event,) = _events(initiated, executor)
     assert event.name == "RecoveryInitiated"
     assert event.guardian == guardian.address
     assert event.recovery_data == data
-    request = decode_pending_recovery(eth.call({"to": executor, "data": pending_recovery_calldata(address)}))
+    request = GuardianExecutor.decode_pending_recovery(
+        eth.call({"to": executor, "data": GuardianExecutor.pending_recovery(address)})
+    )
     assert request == event.request
     assert request.recovery_type is RecoveryType.PASSKEY
     assert request.matches(data)
 
     # Too early: the module refuses, with its own error.
-    finalize = finalize_recovery_calldata(address, data)
+    finalize = GuardianExecutor.finalize_recovery(address, data)
     with pytest.raises(ExecutionReverted) as early:
         eth.call({"to": executor, "data": finalize})
     assert early.value.revert is not None
-    refused = decode_guardian_error(early.value.revert.raw)
+    refused = GuardianExecutor.decode_error(early.value.revert.raw)
     assert refused is not None
     assert (refused.name, refused.args) == ("RecoveryTimestampInvalid", (request.timestamp,))
 
     # Past the delay (anvil time travel), anyone finalizes: here the stack's funder.
-    stack.node.increase_time(REQUEST_DELAY_SECONDS + 1)  # type: ignore[union-attr]
+    stack.node.increase_time(GuardianExecutor.REQUEST_DELAY_SECONDS + 1)  # type: ignore[union-attr]
     finished = eth.send_transaction(stack.funder, to=executor, data=finalize)
     assert _events(finished, executor) == [GuardianEvent("RecoveryFinished", address)]
-    assert not decode_pending_recovery(
-        eth.call({"to": executor, "data": pending_recovery_calldata(address)})
+    assert not GuardianExecutor.decode_pending_recovery(
+        eth.call({"to": executor, "data": GuardianExecutor.pending_recovery(address)})
     ).exists
 
     # The new passkey drives the account; its first operation revokes the lost passkey.
@@ -176,17 +166,17 @@ def test_installed_at_creation_then_the_account_discards_and_removes(stack: Loca
     )
     address = owner.address
     # The first UserOperation creates the account with the module and proposes the guardian.
-    owner.send_calls([(executor, 0, propose_guardian_calldata(guardian.address))])
-    eth.send_transaction(guardian, to=executor, data=accept_guardian_calldata(address))
+    owner.send_calls([(executor, 0, GuardianExecutor.propose_guardian(guardian.address))])
+    eth.send_transaction(guardian, to=executor, data=GuardianExecutor.accept_guardian(address))
 
     def pending() -> bool:
-        return decode_pending_recovery(
-            eth.call({"to": executor, "data": pending_recovery_calldata(address)})
+        return GuardianExecutor.decode_pending_recovery(
+            eth.call({"to": executor, "data": GuardianExecutor.pending_recovery(address)})
         ).exists
 
     other = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
-    data = passkey_recovery_data(other.credential_id, other.public_key, ORIGIN)
-    initialize = initialize_recovery_calldata(address, RecoveryType.PASSKEY, data)
+    data = GuardianExecutor.passkey_recovery_data(other.credential_id, other.public_key, ORIGIN)
+    initialize = GuardianExecutor.initialize_recovery(address, RecoveryType.PASSKEY, data)
     eth.send_transaction(guardian, to=executor, data=initialize)
     assert pending()
 
@@ -194,24 +184,29 @@ def test_installed_at_creation_then_the_account_discards_and_removes(stack: Loca
     with pytest.raises(ExecutionReverted) as live:
         eth.call({"from": guardian.address, "to": executor, "data": initialize})
     assert live.value.revert is not None
-    refused = decode_guardian_error(live.value.revert.raw)
+    refused = GuardianExecutor.decode_error(live.value.revert.raw)
     assert refused is not None
     assert (refused.name, refused.args) == ("RecoveryInProgress", (address,))
 
     # The passkey was not lost after all: the account discards the request (a passkey-signed UserOperation).
-    receipt = owner.send_calls([(executor, 0, discard_recovery_calldata())])
+    receipt = owner.send_calls([(executor, 0, GuardianExecutor.discard_recovery())])
     assert receipt.success
     assert not pending()
 
     # A new request, then the account removes the guardian, which discards it too.
     eth.send_transaction(guardian, to=executor, data=initialize)
     assert pending()
-    owner.send_calls([(executor, 0, remove_guardian_calldata(guardian.address))])
+    owner.send_calls([(executor, 0, GuardianExecutor.remove_guardian(guardian.address))])
     assert not pending()
-    assert decode_guardians(eth.call({"to": executor, "data": guardians_for_calldata(address)})) == ()
+    assert (
+        GuardianExecutor.decode_guardians(
+            eth.call({"to": executor, "data": GuardianExecutor.guardians_for(address)})
+        )
+        == ()
+    )
     with pytest.raises(ExecutionReverted) as gone:
         eth.call({"from": guardian.address, "to": executor, "data": initialize})
     assert gone.value.revert is not None
-    assert decode_guardian_error(gone.value.revert.raw) == GuardianExecutorError(
+    assert GuardianExecutor.decode_error(gone.value.revert.raw) == GuardianExecutorError(
         "GuardianNotFound", (address, guardian.address)
     )

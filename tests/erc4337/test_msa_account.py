@@ -17,7 +17,6 @@ from sso_signer.sso import (
     InvalidInitData,
     MalformedAddress,
     SsoSignerConfigError,
-    decode_erc4337_passkey_signature,
     validator_init_data,
 )
 from sso_signer.sso._msa_calldata import (
@@ -29,6 +28,7 @@ from sso_signer.sso._msa_calldata import (
     passkey_account_init_data,
     passkey_stub_signature,
 )
+from sso_signer.sso._signature import decode_erc4337_passkey_signature
 from sso_signer.webauthn import (
     P256_N,
     AuthenticatorData,

@@ -9,8 +9,6 @@ import pytest
 from eth_utils.crypto import keccak
 
 from sso_signer.sso import (
-    ERC7739_DETECTION_HASH,
-    PERSONAL_SIGN_TYPEHASH,
     AccountDomain,
     InvalidTypedData,
     eip191_hash,
@@ -18,6 +16,7 @@ from sso_signer.sso import (
     typed_data_sign_hash,
     wrap_typed_data_signature,
 )
+from sso_signer.sso._erc7739 import PERSONAL_SIGN_TYPEHASH
 
 ACCOUNT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 DOMAINS = [
@@ -163,7 +162,6 @@ def test_wrapped_signature_layout() -> None:
 
 def test_constants_and_eip191() -> None:
     assert PERSONAL_SIGN_TYPEHASH.hex() == "983e65e5148e570cd828ead231ee759a8d7958721a768f93bc4483ba005c32de"
-    assert bytes.fromhex("77" + "39") * 16 == ERC7739_DETECTION_HASH
     assert eip191_hash("abc") == keccak(b"\x19Ethereum Signed Message:\n3abc")
     assert AccountDomain.era(ACCOUNT, 1).name == "SSO1271"
     assert AccountDomain.erc4337(ACCOUNT, 1).name == "zksync-sso-1271"

@@ -7,7 +7,8 @@ from eth_utils.address import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sso_signer.sso import EraCustomSignature, FatSignature, era_custom_signature
+from sso_signer.sso import FatSignature, era_custom_signature
+from sso_signer.sso._signature import EraCustomSignature
 
 _words = st.integers(0, (1 << 256) - 1)
 _blobs = st.binary(max_size=300)

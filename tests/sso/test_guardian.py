@@ -14,36 +14,15 @@ from sso_signer._artifacts import abi_type
 from sso_signer.accounts import MsaDeployment
 from sso_signer.exceptions import SsoSignerError
 from sso_signer.sso import (
-    GUARDIAN_ERROR_SELECTORS,
-    GUARDIAN_EVENT_TOPICS,
-    GUARDIAN_SELECTORS,
-    REQUEST_DELAY_SECONDS,
-    REQUEST_VALIDITY_SECONDS,
     BadCredentialIdLength,
     GuardianEvent,
+    GuardianExecutor,
     GuardianExecutorError,
     GuardianStatus,
     MalformedAddress,
     RecoveryRequest,
     RecoveryType,
     SsoEncodingError,
-    accept_guardian_calldata,
-    decode_guardian_error,
-    decode_guardian_event,
-    decode_guardian_status,
-    decode_guardians,
-    decode_pending_recovery,
-    discard_recovery_calldata,
-    eoa_recovery_data,
-    finalize_recovery_calldata,
-    guardian_status_calldata,
-    guardians_for_calldata,
-    initialize_recovery_calldata,
-    install_guardian_executor_calldata,
-    passkey_recovery_data,
-    pending_recovery_calldata,
-    propose_guardian_calldata,
-    remove_guardian_calldata,
     validator_init_data,
 )
 from tests.needs import artifact
@@ -70,39 +49,39 @@ def _topic(address: str) -> bytes:
 
 
 def test_calldata_equals_the_official_run() -> None:
-    data = eoa_recovery_data(NEW_OWNER)
+    data = GuardianExecutor.eoa_recovery_data(NEW_OWNER)
     assert data == _hex(RUN["recovery_data"])
-    assert install_guardian_executor_calldata(RUN["executor"]) == _hex(RUN["installModule_calldata"])
-    assert propose_guardian_calldata(GUARDIAN) == _hex(RUN["proposeGuardian_calldata"])
-    assert accept_guardian_calldata(ACCOUNT) == _hex(RUN["acceptGuardian_calldata"])
-    assert initialize_recovery_calldata(ACCOUNT, RecoveryType.EOA, data) == _hex(
+    assert GuardianExecutor.install(RUN["executor"]) == _hex(RUN["installModule_calldata"])
+    assert GuardianExecutor.propose_guardian(GUARDIAN) == _hex(RUN["proposeGuardian_calldata"])
+    assert GuardianExecutor.accept_guardian(ACCOUNT) == _hex(RUN["acceptGuardian_calldata"])
+    assert GuardianExecutor.initialize_recovery(ACCOUNT, RecoveryType.EOA, data) == _hex(
         RUN["initializeRecovery_calldata"]
     )
-    assert finalize_recovery_calldata(ACCOUNT, data) == _hex(RUN["finalizeRecovery_calldata"])
+    assert GuardianExecutor.finalize_recovery(ACCOUNT, data) == _hex(RUN["finalizeRecovery_calldata"])
 
 
 def test_selectors_equal_the_spec_table() -> None:
-    by_signature = {name: "0x" + sel.hex() for name, sel in GUARDIAN_SELECTORS.items()}
+    by_signature = {name: "0x" + sel.hex() for name, sel in GuardianExecutor.SELECTORS.items()}
     for signature, expected in VECTORS["selectors"].items():
         name = signature.split("(")[0]
         if name in by_signature:
             assert by_signature[name] == expected, signature
-    assert remove_guardian_calldata(GUARDIAN)[:4].hex() == "71404156"
-    assert discard_recovery_calldata().hex() == "3d186f86"
-    assert guardians_for_calldata(ACCOUNT).hex() == "29806a1c" + "00" * 12 + ACCOUNT[2:].lower()
-    assert guardian_status_calldata(ACCOUNT, GUARDIAN)[:4].hex() == "921d2edd"
-    assert pending_recovery_calldata(ACCOUNT)[:4].hex() == "ea969265"
-    errors = {name: "0x" + sel.hex() for name, sel in GUARDIAN_ERROR_SELECTORS.items()}
+    assert GuardianExecutor.remove_guardian(GUARDIAN)[:4].hex() == "71404156"
+    assert GuardianExecutor.discard_recovery().hex() == "3d186f86"
+    assert GuardianExecutor.guardians_for(ACCOUNT).hex() == "29806a1c" + "00" * 12 + ACCOUNT[2:].lower()
+    assert GuardianExecutor.guardian_status_for(ACCOUNT, GUARDIAN)[:4].hex() == "921d2edd"
+    assert GuardianExecutor.pending_recovery(ACCOUNT)[:4].hex() == "ea969265"
+    errors = {name: "0x" + sel.hex() for name, sel in GuardianExecutor.ERROR_SELECTORS.items()}
     for signature, expected in VECTORS["errors"].items():
         assert errors[signature.split("(")[0]] == expected, signature
-    topics = {name: "0x" + t.hex() for name, t in GUARDIAN_EVENT_TOPICS.items()}
+    topics = {name: "0x" + t.hex() for name, t in GuardianExecutor.EVENT_TOPICS.items()}
     for signature, expected in VECTORS["events"].items():
         assert topics[signature.split("(")[0]] == expected, signature
 
 
 def test_passkey_recovery_data_is_the_add_validation_key_arguments() -> None:
     cred = bytes(range(20))
-    data = passkey_recovery_data(cred, (1, 2), "https://sso.example.org")
+    data = GuardianExecutor.passkey_recovery_data(cred, (1, 2), "https://sso.example.org")
     assert data == bytes(
         abi_encode(
             ["bytes", "bytes32[2]", "string"],
@@ -111,7 +90,7 @@ def test_passkey_recovery_data_is_the_add_validation_key_arguments() -> None:
     )
     assert data == validator_init_data(cred, (1, 2), "https://sso.example.org", max_origin_length=255)
     with pytest.raises(BadCredentialIdLength):
-        passkey_recovery_data(b"short", (1, 2), "https://sso.example.org")
+        GuardianExecutor.passkey_recovery_data(b"short", (1, 2), "https://sso.example.org")
 
 
 # --- refusals before anything is sent --------------------------------------------------------------------
@@ -120,14 +99,14 @@ def test_passkey_recovery_data_is_the_add_validation_key_arguments() -> None:
 @pytest.mark.parametrize(
     ("call", "error"),
     [
-        (lambda: propose_guardian_calldata("0x" + "00" * 20), SsoEncodingError),
-        (lambda: propose_guardian_calldata("0x1234"), MalformedAddress),
-        (lambda: accept_guardian_calldata("nope"), MalformedAddress),
-        (lambda: initialize_recovery_calldata(ACCOUNT, RecoveryType.NONE, b"\1"), SsoEncodingError),
-        (lambda: initialize_recovery_calldata(ACCOUNT, 3, b"\1"), SsoEncodingError),  # type: ignore[arg-type]
-        (lambda: initialize_recovery_calldata(ACCOUNT, RecoveryType.EOA, b""), SsoEncodingError),
-        (lambda: finalize_recovery_calldata(ACCOUNT, "0x01"), SsoEncodingError),  # type: ignore[arg-type]
-        (lambda: eoa_recovery_data("0x" + "7" * 39), MalformedAddress),
+        (lambda: GuardianExecutor.propose_guardian("0x" + "00" * 20), SsoEncodingError),
+        (lambda: GuardianExecutor.propose_guardian("0x1234"), MalformedAddress),
+        (lambda: GuardianExecutor.accept_guardian("nope"), MalformedAddress),
+        (lambda: GuardianExecutor.initialize_recovery(ACCOUNT, RecoveryType.NONE, b"\1"), SsoEncodingError),
+        (lambda: GuardianExecutor.initialize_recovery(ACCOUNT, 3, b"\1"), SsoEncodingError),  # type: ignore[arg-type]
+        (lambda: GuardianExecutor.initialize_recovery(ACCOUNT, RecoveryType.EOA, b""), SsoEncodingError),
+        (lambda: GuardianExecutor.finalize_recovery(ACCOUNT, "0x01"), SsoEncodingError),  # type: ignore[arg-type]
+        (lambda: GuardianExecutor.eoa_recovery_data("0x" + "7" * 39), MalformedAddress),
     ],
 )
 def test_builders_refuse_what_the_module_would_revert_on(call: Any, error: type[SsoSignerError]) -> None:
@@ -139,22 +118,22 @@ def test_builders_refuse_what_the_module_would_revert_on(call: Any, error: type[
 
 
 def test_pending_recovery_decodes_the_official_run() -> None:
-    request = decode_pending_recovery(_hex(RUN["pendingRecovery_abi"]))
+    request = GuardianExecutor.decode_pending_recovery(_hex(RUN["pendingRecovery_abi"]))
     assert request == RecoveryRequest(RecoveryType.EOA, bytes(keccak(_hex(RUN["recovery_data"]))), T0)
     assert request.exists
     assert request.matches(_hex(RUN["recovery_data"]))
     assert not request.matches(b"\1")
     # The strict window the official module enforces: exactly +24 h is refused, +24 h + 1 s accepted.
-    assert not request.finalizable_at(T0 + REQUEST_DELAY_SECONDS)
-    assert request.finalizable_at(T0 + REQUEST_DELAY_SECONDS + 1)
-    assert request.earliest_finalize == T0 + REQUEST_DELAY_SECONDS + 1
-    assert request.finalizable_at(T0 + REQUEST_VALIDITY_SECONDS - 1)
-    assert not request.finalizable_at(T0 + REQUEST_VALIDITY_SECONDS)
-    assert request.expires_at == T0 + REQUEST_VALIDITY_SECONDS
+    assert not request.finalizable_at(T0 + GuardianExecutor.REQUEST_DELAY_SECONDS)
+    assert request.finalizable_at(T0 + GuardianExecutor.REQUEST_DELAY_SECONDS + 1)
+    assert request.earliest_finalize == T0 + GuardianExecutor.REQUEST_DELAY_SECONDS + 1
+    assert request.finalizable_at(T0 + GuardianExecutor.REQUEST_VALIDITY_SECONDS - 1)
+    assert not request.finalizable_at(T0 + GuardianExecutor.REQUEST_VALIDITY_SECONDS)
+    assert request.expires_at == T0 + GuardianExecutor.REQUEST_VALIDITY_SECONDS
 
 
 def test_no_pending_recovery_decodes_as_none() -> None:
-    request = decode_pending_recovery(bytes(96))
+    request = GuardianExecutor.decode_pending_recovery(bytes(96))
     assert request.recovery_type is RecoveryType.NONE
     assert not request.exists
     assert not request.finalizable_at(T0)
@@ -172,20 +151,20 @@ def test_no_pending_recovery_decodes_as_none() -> None:
 )
 def test_pending_recovery_rejects_malformed_results(blob: bytes) -> None:
     with pytest.raises(SsoEncodingError):
-        decode_pending_recovery(blob)
+        GuardianExecutor.decode_pending_recovery(blob)
 
 
 def test_guardian_status_and_list() -> None:
-    assert decode_guardian_status(bytes(abi_encode(["bool", "bool"], [True, True]))) == GuardianStatus(
-        True, True
-    )
-    assert decode_guardian_status(bytes(64)) == GuardianStatus(False, False)
+    assert GuardianExecutor.decode_guardian_status(
+        bytes(abi_encode(["bool", "bool"], [True, True]))
+    ) == GuardianStatus(True, True)
+    assert GuardianExecutor.decode_guardian_status(bytes(64)) == GuardianStatus(False, False)
     with pytest.raises(SsoEncodingError):
-        decode_guardian_status((2).to_bytes(32, "big") + bytes(32))
-    listed = decode_guardians(bytes(abi_encode(["address[]"], [[GUARDIAN, NEW_OWNER]])))
+        GuardianExecutor.decode_guardian_status((2).to_bytes(32, "big") + bytes(32))
+    listed = GuardianExecutor.decode_guardians(bytes(abi_encode(["address[]"], [[GUARDIAN, NEW_OWNER]])))
     assert listed == (GUARDIAN, NEW_OWNER)
     with pytest.raises(SsoEncodingError):
-        decode_guardians(b"\1")
+        GuardianExecutor.decode_guardians(b"\1")
 
 
 # --- events ----------------------------------------------------------------------------------------------
@@ -193,18 +172,20 @@ def test_guardian_status_and_list() -> None:
 
 def test_events_of_the_official_run_decode() -> None:
     logs = RUN["event_logs"]
-    proposed = decode_guardian_event([_hex(logs["log2.topic0"]), _topic(ACCOUNT), _topic(GUARDIAN)], b"")
+    proposed = GuardianExecutor.decode_event(
+        [_hex(logs["log2.topic0"]), _topic(ACCOUNT), _topic(GUARDIAN)], b""
+    )
     assert proposed == GuardianEvent("GuardianProposed", ACCOUNT, GUARDIAN)
-    added = decode_guardian_event([_hex(logs["log4.topic0"]), _topic(ACCOUNT), _topic(GUARDIAN)], b"")
+    added = GuardianExecutor.decode_event([_hex(logs["log4.topic0"]), _topic(ACCOUNT), _topic(GUARDIAN)], b"")
     assert added.name == "GuardianAdded"
-    initiated = decode_guardian_event(
+    initiated = GuardianExecutor.decode_event(
         [_hex(logs["log5.topic0"]), _topic(ACCOUNT), _topic(GUARDIAN)], _hex(logs["log5.data"])
     )
     assert initiated.name == "RecoveryInitiated"
     assert initiated.guardian == GUARDIAN
-    assert initiated.request == decode_pending_recovery(_hex(RUN["pendingRecovery_abi"]))
+    assert initiated.request == GuardianExecutor.decode_pending_recovery(_hex(RUN["pendingRecovery_abi"]))
     assert initiated.recovery_data == _hex(RUN["recovery_data"])
-    finished = decode_guardian_event([_hex(logs["log7.topic0"]), _topic(ACCOUNT)], b"")
+    finished = GuardianExecutor.decode_event([_hex(logs["log7.topic0"]), _topic(ACCOUNT)], b"")
     assert finished == GuardianEvent("RecoveryFinished", ACCOUNT)
 
 
@@ -213,15 +194,15 @@ def test_events_of_the_official_run_decode() -> None:
     [
         ([], b""),
         ([bytes(32), _topic(ACCOUNT)], b""),  # not a GuardianExecutor event
-        ([GUARDIAN_EVENT_TOPICS["RecoveryFinished"]], b""),  # account topic missing
-        ([GUARDIAN_EVENT_TOPICS["RecoveryFinished"], b"\1" * 32], b""),  # not an address
-        ([GUARDIAN_EVENT_TOPICS["GuardianAdded"], _topic(ACCOUNT), _topic(GUARDIAN)], b"\0"),
-        ([GUARDIAN_EVENT_TOPICS["RecoveryInitiated"], _topic(ACCOUNT), _topic(GUARDIAN)], bytes(64)),
+        ([GuardianExecutor.EVENT_TOPICS["RecoveryFinished"]], b""),  # account topic missing
+        ([GuardianExecutor.EVENT_TOPICS["RecoveryFinished"], b"\1" * 32], b""),  # not an address
+        ([GuardianExecutor.EVENT_TOPICS["GuardianAdded"], _topic(ACCOUNT), _topic(GUARDIAN)], b"\0"),
+        ([GuardianExecutor.EVENT_TOPICS["RecoveryInitiated"], _topic(ACCOUNT), _topic(GUARDIAN)], bytes(64)),
     ],
 )
 def test_malformed_logs_are_refused(topics: list[bytes], data: bytes) -> None:
     with pytest.raises(SsoEncodingError):
-        decode_guardian_event(topics, data)
+        GuardianExecutor.decode_event(topics, data)
 
 
 # --- errors ----------------------------------------------------------------------------------------------
@@ -238,7 +219,7 @@ def test_malformed_logs_are_refused(topics: list[bytes], data: bytes) -> None:
 )
 def test_revert_data_of_the_official_run_decodes(key: str) -> None:
     vector = RUN[key]
-    decoded = decode_guardian_error(_hex(vector["data"]))
+    decoded = GuardianExecutor.decode_error(_hex(vector["data"]))
     assert decoded is not None
     assert decoded.name == vector["error"].split("(")[0]
     expected = tuple(int(a) if a.isdigit() else (_hex(a) if len(a) == 66 else a) for a in vector["args"])
@@ -246,9 +227,9 @@ def test_revert_data_of_the_official_run_decodes(key: str) -> None:
 
 
 def test_foreign_revert_data_is_not_claimed() -> None:
-    assert decode_guardian_error(bytes.fromhex("08c379a0") + bytes(64)) is None
+    assert GuardianExecutor.decode_error(bytes.fromhex("08c379a0") + bytes(64)) is None
     with pytest.raises(SsoEncodingError):
-        decode_guardian_error(GUARDIAN_ERROR_SELECTORS["RecoveryInProgress"] + b"\1")
+        GuardianExecutor.decode_error(GuardianExecutor.ERROR_SELECTORS["RecoveryInProgress"] + b"\1")
 
 
 # --- the built contract ----------------------------------------------------------------------------------
@@ -265,15 +246,17 @@ def _signatures(abi: Any, kind: str) -> dict[str, str]:
 def test_built_contract_has_the_same_selectors_events_and_errors() -> None:
     abi = artifact("GuardianExecutor").abi
     functions = _signatures(abi, "function")
-    for name, selector in GUARDIAN_SELECTORS.items():
+    for name, selector in GuardianExecutor.SELECTORS.items():
         assert bytes(keccak(text=functions[name])[:4]) == selector, name
     for signature, expected in VECTORS["selectors"].items():
         assert signature in functions.values(), signature
         assert "0x" + keccak(text=signature)[:4].hex() == expected
     events = _signatures(abi, "event")
-    assert {name: bytes(keccak(text=sig)) for name, sig in events.items()} == GUARDIAN_EVENT_TOPICS
+    assert {name: bytes(keccak(text=sig)) for name, sig in events.items()} == GuardianExecutor.EVENT_TOPICS
     errors = _signatures(abi, "error")
-    assert {name: bytes(keccak(text=sig)[:4]) for name, sig in errors.items()} == GUARDIAN_ERROR_SELECTORS
+    assert {
+        name: bytes(keccak(text=sig)[:4]) for name, sig in errors.items()
+    } == GuardianExecutor.ERROR_SELECTORS
     indexed = {e["name"]: [i["indexed"] for i in e["inputs"]] for e in abi if e.get("type") == "event"}
     assert indexed["RecoveryInitiated"] == [True, True, False, False]
     assert indexed["GuardianAdded"] == [True, True]

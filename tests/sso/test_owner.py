@@ -13,22 +13,24 @@ from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode, hex_decode
 from sso_signer.sso import (
-    DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR,
     BadCredentialIdLength,
     BadDomainLength,
     EmptyPublicKey,
     InvalidInitData,
     InvalidUniqueId,
-    PasskeyInitData,
     SsoEncodingError,
     UniqueIdScheme,
     deploy_passkey_account_calldata,
+    validator_init_data,
+)
+from sso_signer.sso._owner import (
+    DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR,
+    PasskeyInitData,
     deploy_proxy_sso_account_calldata,
     legacy_account_unique_id,
     modular_account_unique_id,
     sso_account_address,
     unique_account_id,
-    validator_init_data,
     validator_module_entry,
 )
 from sso_signer.webauthn import P256PublicKey

@@ -16,8 +16,6 @@ from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode, hex_decode
 from sso_signer.sso import (
-    ERA_RULES,
-    ERC4337_RULES,
     ChallengeFieldMissing,
     ChallengeNotSignedHash,
     ClientDataTypeNotGet,
@@ -39,14 +37,11 @@ from sso_signer.sso import (
     UnknownValidatorKind,
     UserFlagsMissing,
     _preflight,
-    decode_challenge,
-    decode_era_custom_signature,
     era_custom_signature,
-    parse_client_data_json,
     preflight,
-    preflight_era,
-    preflight_erc4337,
 )
+from sso_signer.sso._preflight import decode_challenge, parse_client_data_json
+from sso_signer.sso._signature import decode_era_custom_signature
 from sso_signer.webauthn import P256_HALF_N, P256_N, EcdsaSignature, HeadlessPasskey, P256PublicKey
 
 ORIGIN = "https://app.example"
@@ -57,8 +52,8 @@ HASH = hashlib.sha256(b"the transaction").digest()
 KEYS = {(ORIGIN, CRED): PUB}
 VALIDATORS = ["era", "erc4337"]
 OUTCOMES = {
-    v: {spec.rule: spec.outcome for spec in rules}
-    for v, rules in (("era", ERA_RULES), ("erc4337", ERC4337_RULES))
+    v: {error.rule: outcomes[i] for error, outcomes in _preflight._OUTCOMES.items()}
+    for i, v in enumerate(VALIDATORS)
 }
 
 
@@ -139,13 +134,14 @@ def test_vector1_real_authenticator_passes_after_normalisation(era_vectors: dict
     key = P256PublicKey(int(derived["pubKeyX"], 16), int(derived["pubKeyY"], 16))
     keys = {(derived["originKey"], fat.credential_id): key}
     challenge = hex_decode(derived["challengeBytes32"])
-    result = preflight_era(challenge, fat, keys)
+    result = preflight("era", challenge, fat, keys)
     assert result.message == hex_decode(derived["p256MessageHash_sha256_authData_sha256cdj"])
-    assert preflight_erc4337(challenge, fat.encode(), keys).public_key == key
+    assert preflight("erc4337", challenge, fat.encode(), keys).public_key == key
     # The same bytes with the authenticator's original high s fail the low-s rule.
     raw_s = int(derived["s_der_high"], 16)
     with pytest.raises(HighSNotAccepted):
-        preflight_era(
+        preflight(
+            "era",
             challenge,
             _with(fat, s=raw_s),
             keys,
@@ -154,7 +150,7 @@ def test_vector1_real_authenticator_passes_after_normalisation(era_vectors: dict
     custom = decode_era_custom_signature(
         era_custom_signature(fat, "0x006ecc2D79242F1986b7cb5F636d6E3f499f1026")
     )
-    assert preflight_era(challenge, custom, keys).origin == derived["originKey"]
+    assert preflight("era", challenge, custom, keys).origin == derived["originKey"]
 
 
 def test_headless_passkey_assertions_pass_both_rule_sets() -> None:
@@ -166,8 +162,8 @@ def test_headless_passkey_assertions_pass_both_rule_sets() -> None:
         high_seen |= assertion.ecdsa_signature.s > P256_HALF_N
         fat = FatSignature.from_assertion(assertion)
         assert fat.s <= P256_HALF_N
-        assert preflight_era(challenge, fat, passkey.credential).public_key == passkey.public_key
-        assert preflight_erc4337(challenge, fat, [passkey]).public_key == passkey.public_key
+        assert preflight("era", challenge, fat, passkey.credential).public_key == passkey.public_key
+        assert preflight("erc4337", challenge, fat, [passkey]).public_key == passkey.public_key
     assert high_seen, "no high s in 24 raw signatures (p = 2**-24)"
 
 
@@ -178,7 +174,7 @@ def test_safari_style_missing_cross_origin_and_extra_keys_pass() -> None:
 
 
 def test_key_given_as_coordinates() -> None:
-    assert preflight_era(HASH, _fat(), {(ORIGIN, CRED): (PUB.x, PUB.y)}).public_key == PUB
+    assert preflight("era", HASH, _fat(), {(ORIGIN, CRED): (PUB.x, PUB.y)}).public_key == PUB
 
 
 # --- one negative test per rule, for both validators -----------------------------------------------------
@@ -251,7 +247,7 @@ def test_standard_base64_challenge_is_accepted_like_solady() -> None:
     import base64
 
     std = base64.b64encode(HASH).decode()
-    assert preflight_era(HASH, _fat(cdj=_cdj(challenge=std)), KEYS).origin == ORIGIN
+    assert preflight("era", HASH, _fat(cdj=_cdj(challenge=std)), KEYS).origin == ORIGIN
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
@@ -285,12 +281,10 @@ def test_erc4337_revert_wins_over_an_earlier_false_rule() -> None:
 
 
 def test_rule_tables_cover_every_rule_once() -> None:
-    for rules in (ERA_RULES, ERC4337_RULES):
-        ids = [spec.rule for spec in rules]
-        assert len(ids) == len(set(ids)) == 12
-        assert all(spec.error.rule == spec.rule for spec in rules)
-    assert {s.rule for s in ERA_RULES} == {s.rule for s in ERC4337_RULES}
-    differ = {s.rule for s in ERA_RULES if OUTCOMES["era"][s.rule] != OUTCOMES["erc4337"][s.rule]}
+    ids = [error.rule for error in _preflight._OUTCOMES]
+    assert len(ids) == len(set(ids)) == 12
+    assert set(OUTCOMES["era"]) == set(OUTCOMES["erc4337"]) == set(ids)
+    differ = {rule for rule in ids if OUTCOMES["era"][rule] != OUTCOMES["erc4337"][rule]}
     assert differ == {"flags_up_uv", "type", "cross_origin"}
 
 
@@ -330,7 +324,7 @@ def test_duplicate_keys_last_wins_like_solady() -> None:
 @pytest.mark.parametrize("keys", [{}, [], "nope", {("o", "not bytes"): PUB}])
 def test_no_usable_keys(keys: object) -> None:
     with pytest.raises(NoKeyForPreflight):
-        preflight_era(HASH, _fat(), keys)
+        preflight("era", HASH, _fat(), keys)
 
 
 # --- edge cases where the contract's parser decides (checked against the chain in tests/contracts) --------
@@ -399,10 +393,10 @@ def test_a_high_surrogate_escape_without_a_pair_reverts_like_solady(validator: s
 def test_the_era_validator_stops_at_a_wrong_challenge_before_decoding_the_type() -> None:
     cdj = _with_raw("type", b'"webauthn.get\\ud800"')
     with pytest.raises(ChallengeNotSignedHash):
-        preflight_era(bytes(32), _fat(cdj=cdj), KEYS)
+        preflight("era", bytes(32), _fat(cdj=cdj), KEYS)
     # ERC-4337 evaluates the challenge without returning early: the type's revert wins.
     with pytest.raises(ClientDataUnparsable):
-        preflight_erc4337(bytes(32), _fat(cdj=cdj), KEYS)
+        preflight("erc4337", bytes(32), _fat(cdj=cdj), KEYS)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)

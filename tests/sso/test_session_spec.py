@@ -12,33 +12,22 @@ from eth_account import Account
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sso_signer.erc4337._execute import encode_execute_single
 from sso_signer.sso import (
     CallPolicy,
     Condition,
     Constraint,
     InvalidSessionSpec,
-    LimitType,
     SessionCall,
+    SessionKeyValidator,
     SessionSpec,
-    SessionState,
-    SessionStatus,
     SessionUsage,
     SsoEncodingError,
     TransferPolicy,
     UsageLimit,
     check_call,
-    create_session_calldata,
-    create_session_execute_calldata,
-    encode_session_signature,
-    period_ids,
-    revoke_key_calldata,
-    revoke_keys_calldata,
-    session_nonce_key,
-    session_proof_digest,
-    session_state_calldata,
-    session_status_calldata,
 )
-from sso_signer.sso._session_spec import ERC4337_SESSION_SPEC_TYPE
+from sso_signer.sso._session_spec import ERC4337_SESSION_SPEC_TYPE, LimitType, SessionStatus
 from tests.needs import SHARED_VECTORS
 
 CANDIDATES = (SHARED_VECTORS / "sso-sessions.json",)
@@ -96,17 +85,17 @@ def test_encoding_hash_nonce_key_and_proof(vectors: dict[str, Any], name: str) -
     spec = spec_from_json(vector["spec"])
     assert _hex(spec.encode()) == vector["spec_abi"]
     assert _hex(spec.session_hash) == vector["session_hash"]
-    assert spec.nonce_key == int(vector["nonce_key"], 16) == session_nonce_key(spec.signer)
-    digest = session_proof_digest(spec.session_hash, account)
+    assert spec.nonce_key == int(vector["nonce_key"], 16) == int(spec.signer, 16)
+    digest = spec.proof_digest(account)
     assert _hex(digest) == vector["proof_digest"]
     # The proof is a raw-hash RFC 6979 signature: eth-account reproduces it byte for byte.
     signed = Account.unsafe_sign_hash(digest, vector["session_key_private_key"])
     proof = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
     assert _hex(proof) == vector["proof"]
-    assert _hex(create_session_calldata(spec, proof)) == vector["createSession_calldata"]
+    assert _hex(SessionKeyValidator.create_session(spec, proof)) == vector["createSession_calldata"]
     validator = vectors["erc4337"]["environment"]["sessionKeyValidator"]
     assert (
-        _hex(create_session_execute_calldata(validator, spec, proof))
+        _hex(encode_execute_single(validator, 0, SessionKeyValidator.create_session(spec, proof)))
         == vector["createSession_userOp_callData"]
     )
 
@@ -124,7 +113,7 @@ def test_era_sdk_spec_bytes_are_the_same(vectors: dict[str, Any], name: str) -> 
     spec = spec_from_json(vectors["erc4337"][name]["spec"])
     assert _hex(spec.encode()) == era["spec_abi"]
     assert _hex(spec.session_hash) == era["session_hash"]
-    assert _hex(revoke_key_calldata(spec.session_hash)) == era["revoke_key_calldata"]
+    assert _hex(SessionKeyValidator.revoke_key(spec.session_hash)) == era["revoke_key_calldata"]
 
 
 def test_revoke_and_view_calldata(vectors: dict[str, Any]) -> None:
@@ -132,15 +121,18 @@ def test_revoke_and_view_calldata(vectors: dict[str, Any]) -> None:
     env = vectors["erc4337"]["environment"]
     a = spec_from_json(vectors["erc4337"]["A"]["spec"])
     b = spec_from_json(vectors["erc4337"]["B"]["spec"])
-    assert _hex(revoke_key_calldata(a.session_hash)) == revoke["revokeKey_calldata"]
+    assert _hex(SessionKeyValidator.revoke_key(a.session_hash)) == revoke["revokeKey_calldata"]
     hashes = abi_decode(["bytes32[]"], bytes.fromhex(revoke["revokeKeys_calldata"][10:]))[0]
     assert list(hashes) in ([a.session_hash, b.session_hash], [a.session_hash], [b.session_hash])
-    assert _hex(revoke_keys_calldata(list(hashes))) == revoke["revokeKeys_calldata"]
-    assert _hex(session_status_calldata(env["account"], a.session_hash)) == revoke["sessionStatus_calldata"]
+    assert _hex(SessionKeyValidator.revoke_keys(list(hashes))) == revoke["revokeKeys_calldata"]
+    assert (
+        _hex(SessionKeyValidator.session_status(env["account"], a.session_hash))
+        == revoke["sessionStatus_calldata"]
+    )
     state_specs = [
         s
         for s in (a, b)
-        if _hex(session_state_calldata(env["account"], s)) == revoke["sessionState_calldata"]
+        if _hex(SessionKeyValidator.session_state(env["account"], s)) == revoke["sessionState_calldata"]
     ]
     assert state_specs, "sessionState calldata matches neither vector spec"
 
@@ -159,7 +151,7 @@ def test_session_user_ops_bytes(vectors: dict[str, Any]) -> None:
             if op["callData"][:12] == "0xe9ae5c5300":
                 assert _hex(call.call_data) == op["callData"], op["name"]
         ecdsa = bytes.fromhex(op["ecdsa_signature"][2:])
-        signature = encode_session_signature(env["sessionKeyValidator"], ecdsa, spec, op["periodIds"])
+        signature = SessionKeyValidator.signature(env["sessionKeyValidator"], ecdsa, spec, op["periodIds"])
         assert _hex(signature) == op["signature"], op["name"]
         # The ECDSA part is the session key's raw signature of the userOpHash.
         signed = Account.unsafe_sign_hash(bytes.fromhex(op["userOpHash"][2:]), op["session_key_used"])
@@ -178,7 +170,7 @@ def test_period_ids_match_the_accepted_user_ops(vectors: dict[str, Any]) -> None
         spec = spec_from_json(vectors["erc4337"][name]["spec"])
         call = SessionCall(op["target"], int(op["value"]), bytes.fromhex(op["call"][2:]))
         now = base + 3600 if op["name"] == "B.op3_next_hour" else base
-        assert list(period_ids(spec, call, now)) == op["periodIds"], op["name"]
+        assert list(spec.period_ids(call, now)) == op["periodIds"], op["name"]
         verdict = check_call(spec, call, now)
         assert verdict.accepted, (op["name"], verdict)
         result = op["validator_result"]
@@ -328,7 +320,7 @@ def test_encoding_round_trips_through_eth_abi(spec: SessionSpec) -> None:
 @given(specs(), st.lists(st.integers(0, 2**48 - 1), min_size=2, max_size=6))
 def test_session_signature_layout(spec: SessionSpec, ids: list[int]) -> None:
     validator = "0x" + "ab" * 20
-    blob = encode_session_signature(validator, b"\x07" * 65, spec, ids)
+    blob = SessionKeyValidator.signature(validator, b"\x07" * 65, spec, ids)
     assert blob[:20] == b"\xab" * 20
     sig, decoded, decoded_ids = abi_decode(["bytes", ERC4337_SESSION_SPEC_TYPE, "uint48[]"], blob[20:])
     assert sig == b"\x07" * 65
@@ -342,7 +334,7 @@ def test_session_signature_layout(spec: SessionSpec, ids: list[int]) -> None:
 )
 def test_session_state_decoding(vectors: dict[str, Any], name: str, key: str) -> None:
     raw = vectors["erc4337"][name][key]
-    state = SessionState.decode(bytes.fromhex(raw["abi"][2:]))
+    state = SessionKeyValidator.decode_session_state(bytes.fromhex(raw["abi"][2:]))
     assert state.status is SessionStatus(raw["status"])
     assert state.fees_remaining == int(raw["feesRemaining"])
     for ours, theirs in (
@@ -370,4 +362,4 @@ def test_decode_refuses_what_the_builder_refuses(vectors: dict[str, Any]) -> Non
         SessionSpec.decode(bytes(encoded))
     assert caught.value.field == "period"
     with pytest.raises(SsoEncodingError):
-        SessionState.decode(b"\x01" * 31)
+        SessionKeyValidator.decode_session_state(b"\x01" * 31)

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, hex_decode
 from sso_signer.sso import (
-    EraCustomSignature,
     FatSignature,
     InvalidCustomSignature,
     InvalidErc4337Signature,
@@ -20,10 +19,13 @@ from sso_signer.sso import (
     MalformedAddress,
     NonCanonicalCustomSignature,
     NonCanonicalFatSignature,
-    decode_era_custom_signature,
-    decode_erc4337_passkey_signature,
     era_custom_signature,
     erc4337_passkey_signature,
+)
+from sso_signer.sso._signature import (
+    EraCustomSignature,
+    decode_era_custom_signature,
+    decode_erc4337_passkey_signature,
 )
 from sso_signer.webauthn import P256_HALF_N, P256_N, EcdsaSignature, InvalidDerSignature
 

@@ -15,11 +15,13 @@ from sso_signer._codec import b64url_encode, hex_decode
 from sso_signer.sso import (
     FatSignature,
     deploy_passkey_account_calldata,
-    deploy_proxy_sso_account_calldata,
     era_custom_signature,
+    validator_init_data,
+)
+from sso_signer.sso._owner import (
+    deploy_proxy_sso_account_calldata,
     legacy_account_unique_id,
     modular_account_unique_id,
-    validator_init_data,
     validator_module_entry,
 )
 from sso_signer.webauthn import Assertion, HeadlessPasskey

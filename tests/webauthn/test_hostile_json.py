@@ -24,8 +24,8 @@ _CHILD = textwrap.dedent(
         Assertion, CollectedClientData, HeadlessPasskey, RegistrationResponse, RelyingParty, SQLiteStore,
         read_key_file,
     )
-    from sso_signer.sso import parse_client_data_json
     from sso_signer.accounts import EraNetwork, MsaDeployment
+    from sso_signer.sso._preflight import parse_client_data_json
     from sso_signer.cli._deploy import load_deployment
 
     case, payload = sys.argv[1], sys.argv[2]
