@@ -10,7 +10,6 @@ from enum import IntFlag
 from typing import Any
 
 from sso_signer.webauthn._cbor import decode_prefix, encode
-from sso_signer.webauthn._cose import parse_cose_key
 from sso_signer.webauthn._errors import (
     AuthenticatorDataTooShort,
     FieldTooLarge,
@@ -80,7 +79,7 @@ class AttestedCredentialData:
             UnsupportedAlgorithm: If the key is not ES256 / P-256.
             InvalidCoseKey: If the COSE key is malformed.
         """
-        return parse_cose_key(self.credential_public_key)
+        return P256PublicKey.from_cose(self.credential_public_key)
 
     def to_bytes(self) -> bytes:
         """Encode as ``aaguid || len16(id) || id || coseKey``."""

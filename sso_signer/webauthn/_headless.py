@@ -23,7 +23,6 @@ from sso_signer.webauthn._authenticator_data import (
 )
 from sso_signer.webauthn._cbor import encode
 from sso_signer.webauthn._client_data import CollectedClientData
-from sso_signer.webauthn._cose import COSE_ALG_ES256
 from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import (
     DuplicateCredential,
@@ -33,7 +32,7 @@ from sso_signer.webauthn._errors import (
     InvalidKeyFile,
 )
 from sso_signer.webauthn._keyfile import read_key_file, write_key_file
-from sso_signer.webauthn._p256 import P256PublicKey
+from sso_signer.webauthn._p256 import COSE_ALG_ES256, P256PublicKey
 
 __all__ = ["CounterMode", "HeadlessPasskey"]
 

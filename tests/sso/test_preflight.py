@@ -47,7 +47,8 @@ from sso_signer.sso import (
     preflight_era,
     preflight_erc4337,
 )
-from sso_signer.webauthn import P256_HALF_N, P256_N, EcdsaSignature, HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn import EcdsaSignature, HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
 
 ORIGIN = "https://app.example"
 CRED = bytes(range(1, 21))
