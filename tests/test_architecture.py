@@ -65,3 +65,71 @@ def test_bottom_layer_imports_no_room() -> None:
         if rooms:
             offenders.append(f"{path.name} imports {sorted(rooms)}")
     assert offenders == [], "the bottom layer must stay below every room:\n" + "\n".join(offenders)
+
+
+def _module_name(path: pathlib.Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    # Imports in function bodies count: a late import that closes a cycle only hides it. Imports under
+    # `if TYPE_CHECKING:` never run and do not.
+    found: list[ast.Import | ast.ImportFrom] = []
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            pending += node.orelse
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        pending += ast.iter_child_nodes(node)
+    return found
+
+
+def _import_graph() -> dict[str, set[str]]:
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in _runtime_imports(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif node.module and node.level == 0:
+                subs = {f"{node.module}.{alias.name}" for alias in node.names}
+                # `from package import submodule` needs the submodule, not the package's own names.
+                targets |= subs if subs <= modules.keys() else {node.module, *subs}
+        graph[name] = {target for target in targets if target in modules and target != name}
+    return graph
+
+
+def _cycle_through(graph: dict[str, set[str]], start: str) -> list[str] | None:
+    paths = [[start]]
+    seen = {start}
+    while paths:
+        path = paths.pop()
+        for target in sorted(graph[path[-1]]):
+            if target == start:
+                return [*path, start]
+            if target not in seen:
+                seen.add(target)
+                paths.append([*path, target])
+    return None
+
+
+def test_no_import_cycles() -> None:
+    graph = _import_graph()
+    cycles = {" -> ".join(cycle) for name in sorted(graph) if (cycle := _cycle_through(graph, name))}
+    assert cycles == set(), (
+        "modules that import each other (put each function where its dependencies are):\n"
+        + ("\n".join(sorted(cycles)))
+    )
+
+
+def test_the_cycle_check_sees_a_late_import() -> None:
+    graph = {"a": {"b"}, "b": {"a"}, "c": {"a"}}
+    assert _cycle_through(graph, "a") == ["a", "b", "a"]
+    assert _cycle_through(graph, "c") is None
+    late = ast.parse("def f():\n    from sso_signer.webauthn import _p256\nif TYPE_CHECKING:\n    import x\n")
+    assert [ast.unparse(node) for node in _runtime_imports(late)] == ["from sso_signer.webauthn import _p256"]
