@@ -25,7 +25,7 @@ from sso_signer.webauthn._errors import (
     UnsupportedAlgorithm,
 )
 
-__all__ = ["COSE_ALG_ES256", "P256_HALF_N", "P256_N", "EcdsaSignature", "P256PublicKey"]
+__all__ = ["COSE_ALG_ES256", "ECDSA_SHA256", "P256_HALF_N", "P256_N", "EcdsaSignature", "P256PublicKey"]
 
 P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 P256_A = P256_P - 3
@@ -177,14 +177,14 @@ class P256PublicKey:
             True if the signature is valid.
         """
         try:
-            self.to_cryptography().verify(signature.to_der(), bytes(message), _ECDSA_SHA256)
+            self.to_cryptography().verify(signature.to_der(), bytes(message), ECDSA_SHA256)
         except InvalidSignature:
             return False
         return True
 
 
 # Stateless, so one instance serves every call.
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 @functools.lru_cache(maxsize=256)
