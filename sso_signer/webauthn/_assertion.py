@@ -13,7 +13,7 @@ from sso_signer._codec import b64url_encode
 from sso_signer.webauthn._authenticator_data import AuthenticatorData, check_credential_id
 from sso_signer.webauthn._client_data import CollectedClientData
 from sso_signer.webauthn._errors import FieldTooLarge
-from sso_signer.webauthn._json import b64_member, b64_optional, read_credential
+from sso_signer.webauthn._json import b64_member, b64_optional, read_credential, write_credential
 from sso_signer.webauthn._p256 import EcdsaSignature
 
 __all__ = ["MAX_USER_HANDLE", "Assertion"]
@@ -134,11 +134,4 @@ class Assertion:
         }
         if self.user_handle is not None:
             response["userHandle"] = b64url_encode(self.user_handle)
-        cred_id = b64url_encode(self.credential_id)
-        return {
-            "id": cred_id,
-            "rawId": cred_id,
-            "type": "public-key",
-            "response": response,
-            "clientExtensionResults": {},
-        }
+        return write_credential(self.credential_id, response)

@@ -30,6 +30,7 @@ from sso_signer.webauthn._errors import (
     InvalidCredentialJson,
     InvalidKeyFile,
 )
+from sso_signer.webauthn._json import write_credential
 from sso_signer.webauthn._keyfile import read_key_file, write_key_file
 from sso_signer.webauthn._p256 import COSE_ALG_ES256, ECDSA_SHA256, P256PublicKey
 
@@ -344,21 +345,14 @@ class HeadlessPasskey:
             if attestation_certificate is not None:
                 statement["x5c"] = list(attestation_certificate.chain)
         attestation_object = encode({"fmt": attestation, "attStmt": statement, "authData": bytes(auth_data)})
-        cred_id = b64url_encode(record.credential_id)
-        return {
-            "id": cred_id,
-            "rawId": cred_id,
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64url_encode(bytes(client_data)),
-                "attestationObject": b64url_encode(attestation_object),
-                "transports": list(_TRANSPORTS),
-                "publicKeyAlgorithm": COSE_ALG_ES256,
-                "authenticatorData": b64url_encode(bytes(auth_data)),
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "platform",
+        response = {
+            "clientDataJSON": b64url_encode(bytes(client_data)),
+            "attestationObject": b64url_encode(attestation_object),
+            "transports": list(_TRANSPORTS),
+            "publicKeyAlgorithm": COSE_ALG_ES256,
+            "authenticatorData": b64url_encode(bytes(auth_data)),
         }
+        return write_credential(record.credential_id, response, authenticatorAttachment="platform")
 
     def register_from_options(self, options: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
         """Answer registration options JSON (as a relying party sends them), like an authenticator would.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sso_signer._codec import b64url_decode
+from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer._json import JsonLimits, parse_json
 from sso_signer.webauthn._authenticator_data import check_credential_id
 from sso_signer.webauthn._errors import (
@@ -15,7 +15,14 @@ from sso_signer.webauthn._errors import (
     InvalidCredentialType,
 )
 
-__all__ = ["CREDENTIAL_JSON_LIMITS", "MAX_CREDENTIAL_JSON", "b64_member", "b64_optional", "read_credential"]
+__all__ = [
+    "CREDENTIAL_JSON_LIMITS",
+    "MAX_CREDENTIAL_JSON",
+    "b64_member",
+    "b64_optional",
+    "read_credential",
+    "write_credential",
+]
 
 # A registration response with a long attestation certificate chain stays well under this.
 MAX_CREDENTIAL_JSON = 64 * 1024
@@ -94,3 +101,10 @@ def b64_member(obj: Mapping[str, Any], key: str, *, what: str) -> bytes:
     if len(value) > MAX_CREDENTIAL_JSON:
         raise FieldTooLarge(f"{what}.{key} is too long")
     return b64url_decode(value, field=f"{what}.{key}")
+
+
+def write_credential(credential_id: bytes, response: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The PublicKeyCredential JSON a browser sends (what :func:`read_credential` reads), ``extra`` last."""
+    cred_id = b64url_encode(credential_id)
+    envelope = {"id": cred_id, "rawId": cred_id, "type": "public-key", "response": response}
+    return {**envelope, "clientExtensionResults": {}, **extra}
