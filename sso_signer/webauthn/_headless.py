@@ -44,6 +44,8 @@ T = TypeVar("T")
 _DEFAULT_ID_LENGTH = 32
 _TRANSPORTS = ("hybrid", "internal")
 _FLAGS: dict[tuple[bool, bool, bool, bool], AuthenticatorFlags] = {}
+# sign()'s and register()'s keyword arguments, in their order: origin, rp_id, UV, UP, crossOrigin, extras.
+_Options = tuple[str | None, str | None, bool, bool, bool | None, Mapping[str, object] | None]
 _FLAG_ORDER = (AuthenticatorFlags.UP, AuthenticatorFlags.UV, AuthenticatorFlags.BE, AuthenticatorFlags.BS)
 
 
@@ -197,19 +199,10 @@ class HeadlessPasskey:
     # -- ceremonies -----------------------------------------------------------------------------------------
 
     def _answer(
-        self,
-        kind: str,
-        challenge: bytes,
-        attested: AttestedCredentialData | None,
-        *,
-        origin: str | None = None,
-        rp_id: str | None = None,
-        user_verified: bool = True,
-        user_present: bool = True,
-        cross_origin: bool | None = False,
-        extra_client_data: Mapping[str, object] | None = None,
+        self, kind: str, challenge: bytes, attested: AttestedCredentialData | None, options: _Options
     ) -> tuple[AuthenticatorData, CollectedClientData, bytes]:
         """authenticatorData, clientDataJSON and the message the authenticator signs, for either ceremony."""
+        origin, rp_id, user_verified, user_present, cross_origin, extra_client_data = options
         record = self._record
         flag_key = (bool(user_present), bool(user_verified), record.backup_eligible, record.backup_state)
         flags = _FLAGS.get(flag_key)
@@ -264,17 +257,8 @@ class HeadlessPasskey:
         Returns:
             The assertion, with a DER signature that is high-s about half the time.
         """
-        auth_data, client_data, signed = self._answer(
-            "webauthn.get",
-            challenge,
-            None,
-            origin=origin,
-            rp_id=rp_id,
-            user_verified=user_verified,
-            user_present=user_present,
-            cross_origin=cross_origin,
-            extra_client_data=extra_client_data,
-        )
+        options = (origin, rp_id, user_verified, user_present, cross_origin, extra_client_data)
+        auth_data, client_data, signed = self._answer("webauthn.get", challenge, None, options)
         # Raw ECDSA output: s is high about half the time, as with real authenticators. Never normalise here.
         signature = self._key.sign(signed, ECDSA_SHA256)
         # Every part was checked when this passkey was made or just built by the typed builders, and OpenSSL
@@ -327,17 +311,8 @@ class HeadlessPasskey:
                     f"the certificate vouches for AAGUID {vouched.hex()}, the passkey {record.aaguid.hex()}"
                 )
         attested = AttestedCredentialData(record.aaguid, record.credential_id, record.cose_key)
-        auth_data, client_data, signed = self._answer(
-            "webauthn.create",
-            challenge,
-            attested,
-            origin=origin,
-            rp_id=rp_id,
-            user_verified=user_verified,
-            user_present=user_present,
-            cross_origin=cross_origin,
-            extra_client_data=extra_client_data,
-        )
+        options = (origin, rp_id, user_verified, user_present, cross_origin, extra_client_data)
+        auth_data, client_data, signed = self._answer("webauthn.create", challenge, attested, options)
         statement: dict[str, Any] = {}
         if attestation == "packed":
             signer = self._key if attestation_certificate is None else attestation_certificate.private_key
