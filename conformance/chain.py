@@ -201,7 +201,8 @@ def era_validator_cases(node: AnvilNode) -> list[ChainVerdict]:
     from sso_signer._artifacts import load_artifact
     from sso_signer.rpc import RpcError
     from sso_signer.sso import FatSignature
-    from sso_signer.webauthn import P256_N, HeadlessPasskey
+    from sso_signer.webauthn import HeadlessPasskey
+    from sso_signer.webauthn._p256 import P256_N
 
     artifact = load_artifact("WebAuthValidator")
     deployer, account = node.accounts[0], node.accounts[1]
@@ -280,7 +281,8 @@ def erc4337_validator_cases(node: AnvilNode) -> list[ChainVerdict]:
     from sso_signer._artifacts import load_artifact
     from sso_signer.rpc import RpcError
     from sso_signer.sso import FatSignature
-    from sso_signer.webauthn import P256_N, HeadlessPasskey
+    from sso_signer.webauthn import HeadlessPasskey
+    from sso_signer.webauthn._p256 import P256_N
 
     artifact = load_artifact("WebAuthnValidator")
     deployer, account = node.accounts[0], node.accounts[2]

@@ -35,8 +35,8 @@ from sso_signer.webauthn import (
     Assertion,
     AuthenticatorData,
     EcdsaSignature,
+    P256PublicKey,
     PasskeyCredential,
-    parse_cose_key,
     verify_assertion,
     verify_registration_response,
 )
@@ -301,7 +301,7 @@ def signature_verifies(fixture: DeviceFixture) -> bool | None:
         return None
     try:
         assertion = Assertion.from_json(fixture.args["credential"])
-        key = parse_cose_key(bytes(fixture.args["credential_public_key"]))
+        key = P256PublicKey.from_cose(bytes(fixture.args["credential_public_key"]))
     except SsoSignerError:
         return None
     return key.verify(assertion.ecdsa_signature, assertion.signed_message)
@@ -339,7 +339,7 @@ def sdk_verdict(fixture: DeviceFixture) -> str:
             cose = bytes(args["credential_public_key"])
             credential = PasskeyCredential(
                 credential_id=assertion.credential_id,
-                public_key=parse_cose_key(cose),
+                public_key=P256PublicKey.from_cose(cose),
                 origin=assertion.client_data.origin,
                 rp_id=args["expected_rp_id"],
                 cose_key=cose,
@@ -353,7 +353,7 @@ def sdk_verdict(fixture: DeviceFixture) -> str:
                 origins=_origins(args["expected_origin"]),
             )
         elif fixture.kind == "cose-signature":
-            key = parse_cose_key(bytes(args["key"]))
+            key = P256PublicKey.from_cose(bytes(args["key"]))
             if not key.verify(EcdsaSignature.from_der(bytes(args["arg1"])), bytes(args["arg0"])):
                 return "verify() is False"
         elif fixture.kind == "authenticator-data":

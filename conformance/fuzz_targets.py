@@ -27,7 +27,6 @@ from sso_signer.sso._owner import PasskeyInitData
 from sso_signer.sso._preflight import decode_challenge, parse_client_data_json
 from sso_signer.sso._signature import decode_era_custom_signature, decode_erc4337_passkey_signature
 from sso_signer.webauthn import (
-    P256_N,
     Assertion,
     AuthenticatorData,
     AuthenticatorFlags,
@@ -35,9 +34,9 @@ from sso_signer.webauthn import (
     EcdsaSignature,
     P256PublicKey,
     RegistrationResponse,
-    parse_cose_key,
 )
 from sso_signer.webauthn._cbor import decode_strict
+from sso_signer.webauthn._p256 import P256_N
 from sso_signer.zksync import Eip712Transaction
 
 __all__ = ["HOSTILE_TARGETS", "TARGETS", "FuzzTarget", "run_check"]
@@ -247,7 +246,7 @@ def _cose_round_trip(scalar: int) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     key = P256PublicKey.from_cryptography(ec.derive_private_key(scalar, ec.SECP256R1()).public_key())
-    assert parse_cose_key(key.to_cose()) == key
+    assert P256PublicKey.from_cose(key.to_cose()) == key
     assert P256PublicKey.from_uncompressed(key.to_uncompressed()) == key
 
 
@@ -340,7 +339,7 @@ _FORMAT_TARGETS: tuple[FuzzTarget, ...] = (
     FuzzTarget("p1363.arbitrary_bytes", st.binary(max_size=70), lambda b: EcdsaSignature.from_bytes(b)),
     # CBOR / COSE
     FuzzTarget("cbor.arbitrary_bytes", st.binary(max_size=120), lambda b: decode_strict(b, field="fuzz")),
-    FuzzTarget("cose.arbitrary_bytes", st.binary(max_size=120), lambda b: parse_cose_key(b)),
+    FuzzTarget("cose.arbitrary_bytes", st.binary(max_size=120), lambda b: P256PublicKey.from_cose(b)),
     FuzzTarget("cose.round_trip", _scalars, _cose_round_trip, roundtrip=True),
     # authenticatorData
     FuzzTarget("authenticator_data.arbitrary_bytes", st.binary(max_size=300), lambda b: AuthenticatorData(b)),
@@ -845,7 +844,7 @@ HOSTILE_TARGETS: tuple[FuzzTarget, ...] = (
     ),
     # CBOR: attestation objects and COSE keys
     _hostile("hostile_cbor.decode", _hostile_cbor(), lambda b: decode_strict(b, field="fuzz")),
-    _hostile("hostile_cbor.cose_key", _hostile_cbor(), lambda b: parse_cose_key(b)),
+    _hostile("hostile_cbor.cose_key", _hostile_cbor(), lambda b: P256PublicKey.from_cose(b)),
     _hostile("hostile_cbor.attestation_object", _hostile_cbor(), _attestation_object),
     # Files: key files and deployment JSON
     _hostile("hostile_key_file.metadata", _hostile_document(b'{"rp_id":"a.example","x":%s}'), _key_file),

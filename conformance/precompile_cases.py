@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from conformance.ecdsa_vectors import ChainRule
-from sso_signer.webauthn import P256_HALF_N, P256_N
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
 
 __all__ = ["P256_P", "PrecompileCase", "precompile_cases"]
 

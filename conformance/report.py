@@ -27,7 +27,7 @@ from conformance.ecdsa_vectors import (
     python_verdict,
 )
 from conformance.precompile_cases import precompile_cases
-from sso_signer.webauthn import P256_HALF_N
+from sso_signer.webauthn._p256 import P256_HALF_N
 
 __all__ = ["SourceResult", "main", "run_chain", "run_python"]
 

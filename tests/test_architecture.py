@@ -68,12 +68,80 @@ def test_bottom_layer_imports_no_room() -> None:
     assert offenders == [], "the bottom layer must stay below every room:\n" + "\n".join(offenders)
 
 
+def _module_name(path: pathlib.Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    # Imports in function bodies count: a late import that closes a cycle only hides it. Imports under
+    # `if TYPE_CHECKING:` never run and do not.
+    found: list[ast.Import | ast.ImportFrom] = []
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            pending += node.orelse
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        pending += ast.iter_child_nodes(node)
+    return found
+
+
+def _import_graph() -> dict[str, set[str]]:
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in _runtime_imports(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif node.module and node.level == 0:
+                subs = {f"{node.module}.{alias.name}" for alias in node.names}
+                # `from package import submodule` needs the submodule, not the package's own names.
+                targets |= subs if subs <= modules.keys() else {node.module, *subs}
+        graph[name] = {target for target in targets if target in modules and target != name}
+    return graph
+
+
+def _cycle_through(graph: dict[str, set[str]], start: str) -> list[str] | None:
+    paths = [[start]]
+    seen = {start}
+    while paths:
+        path = paths.pop()
+        for target in sorted(graph[path[-1]]):
+            if target == start:
+                return [*path, start]
+            if target not in seen:
+                seen.add(target)
+                paths.append([*path, target])
+    return None
+
+
+def test_no_import_cycles() -> None:
+    graph = _import_graph()
+    cycles = {" -> ".join(cycle) for name in sorted(graph) if (cycle := _cycle_through(graph, name))}
+    assert cycles == set(), (
+        "modules that import each other (put each function where its dependencies are):\n"
+        + ("\n".join(sorted(cycles)))
+    )
+
+
+def test_the_cycle_check_sees_a_late_import() -> None:
+    graph = {"a": {"b"}, "b": {"a"}, "c": {"a"}}
+    assert _cycle_through(graph, "a") == ["a", "b", "a"]
+    assert _cycle_through(graph, "c") is None
+    late = ast.parse("def f():\n    from sso_signer.webauthn import _p256\nif TYPE_CHECKING:\n    import x\n")
+    assert [ast.unparse(node) for node in _runtime_imports(late)] == ["from sso_signer.webauthn import _p256"]
+
+
 # --- the command line (docs/cli.md "Layout") ----------------------------------------------------------------
 
 CLI = PACKAGE / "cli"
 
 
-def _runtime_imports(tree: ast.Module) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
+def _imports_and_place(tree: ast.Module) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
     """Every import that runs (not under ``if TYPE_CHECKING:``), with whether it is inside a function."""
     found: list[tuple[ast.Import | ast.ImportFrom, bool]] = []
 
@@ -91,43 +159,6 @@ def _runtime_imports(tree: ast.Module) -> list[tuple[ast.Import | ast.ImportFrom
     return found
 
 
-def _module_name(path: pathlib.Path) -> str:
-    parts = ("sso_signer", *path.relative_to(PACKAGE).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def test_cli_modules_import_each_other_without_a_cycle() -> None:
-    # Importing a cli module from outside the package runs the package's __init__ first: that edge counts too.
-    sources = sorted(CLI.glob("*.py")) + sorted(PACKAGE.glob("demo.py"))
-    modules = {_module_name(path): path for path in sources}
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        edges: set[str] = set()
-        for node, _ in _runtime_imports(ast.parse(path.read_text())):
-            targets = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            if isinstance(node, ast.ImportFrom):
-                targets += [f"{node.module}.{a.name}" for a in node.names]
-            for target in targets:
-                if target in modules:
-                    edges.add(target)
-                    if not name.startswith("sso_signer.cli") and target.startswith("sso_signer.cli."):
-                        edges.add("sso_signer.cli")
-        graph[name] = edges - {name}
-
-    def cycle_from(start: str, path: list[str]) -> list[str] | None:
-        for target in sorted(graph.get(path[-1], ())):
-            if target == start:
-                return [*path, start]
-            if target not in path:
-                found = cycle_from(start, [*path, target])
-                if found:
-                    return found
-        return None
-
-    cycles = [" -> ".join(c) for c in (cycle_from(name, [name]) for name in sorted(graph)) if c]
-    assert cycles == [], "import cycles in the command line:\n" + "\n".join(cycles)
-
-
 def test_cli_modules_import_at_the_top() -> None:
     # The dispatcher imports a command group's module (importlib) when the command runs. Deferred besides: the
     # package's lazy `Deployment`, and the error classes exit_code_for needs only once something failed (so
@@ -135,7 +166,7 @@ def test_cli_modules_import_at_the_top() -> None:
     deferred = {"__init__.py": 1, "_output.py": 2}
     offenders = []
     for path in sorted(CLI.glob("*.py")):
-        inside = [n for n, in_function in _runtime_imports(ast.parse(path.read_text())) if in_function]
+        inside = [n for n, in_function in _imports_and_place(ast.parse(path.read_text())) if in_function]
         if len(inside) > deferred.get(path.name, 0):
             offenders += [f"cli/{path.name}:{node.lineno}: {ast.unparse(node)}" for node in inside]
     assert offenders == [], "imports inside functions:\n" + "\n".join(offenders)

@@ -10,10 +10,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from sso_signer._codec import b64url_encode
-from sso_signer.webauthn._authenticator_data import MAX_CREDENTIAL_ID, AuthenticatorData
+from sso_signer.webauthn._authenticator_data import AuthenticatorData, check_credential_id
 from sso_signer.webauthn._client_data import CollectedClientData
-from sso_signer.webauthn._errors import CredentialIdMismatch, FieldTooLarge, InvalidCredentialJson
-from sso_signer.webauthn._json import as_mapping, b64_member, b64_optional, check_type
+from sso_signer.webauthn._errors import FieldTooLarge
+from sso_signer.webauthn._json import b64_member, b64_optional, read_credential, write_credential
 from sso_signer.webauthn._p256 import EcdsaSignature
 
 __all__ = ["MAX_USER_HANDLE", "Assertion"]
@@ -48,12 +48,7 @@ class Assertion:
     _ecdsa: EcdsaSignature = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.credential_id:
-            raise InvalidCredentialJson("credential id is empty")
-        if len(self.credential_id) > MAX_CREDENTIAL_ID:
-            raise FieldTooLarge(
-                f"credential id is {len(self.credential_id)} bytes; the limit is {MAX_CREDENTIAL_ID}"
-            )
+        check_credential_id(self.credential_id)
         if self.user_handle is not None and len(self.user_handle) > MAX_USER_HANDLE:
             raise FieldTooLarge(
                 f"user handle is {len(self.user_handle)} bytes; the limit is {MAX_USER_HANDLE}"
@@ -123,15 +118,7 @@ class Assertion:
             InvalidEncoding: If a member is not base64url.
             FieldTooLarge, InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: Malformed parts.
         """
-        obj = as_mapping(data, what="assertion")
-        check_type(obj, what="assertion")
-        raw_id = b64_optional(obj, "rawId", what="assertion")
-        cred_id = b64_member(obj, "id", what="assertion")
-        if raw_id is not None and raw_id != cred_id:
-            raise CredentialIdMismatch("assertion id and rawId differ")
-        response = obj.get("response")
-        if not isinstance(response, Mapping):
-            raise InvalidCredentialJson("assertion.response must be an object")
+        _, cred_id, response = read_credential(data, what="assertion")
         auth = b64_member(response, "authenticatorData", what="assertion.response")
         cdj = b64_member(response, "clientDataJSON", what="assertion.response")
         sig = b64_member(response, "signature", what="assertion.response")
@@ -147,11 +134,4 @@ class Assertion:
         }
         if self.user_handle is not None:
             response["userHandle"] = b64url_encode(self.user_handle)
-        cred_id = b64url_encode(self.credential_id)
-        return {
-            "id": cred_id,
-            "rawId": cred_id,
-            "type": "public-key",
-            "response": response,
-            "clientExtensionResults": {},
-        }
+        return write_credential(self.credential_id, response)

@@ -64,14 +64,7 @@ def verify_assertion(
     """
     if assertion.credential_id != credential.credential_id:
         raise CredentialIdMismatch("the assertion is from a different credential")
-    check_ceremony(
-        client_data=assertion.client_data,
-        authenticator_data=assertion.authenticator_data,
-        ceremony_type="webauthn.get",
-        expected_challenge=expected_challenge,
-        rp_id=rp_id,
-        origins=origins,
-    )
+    check_ceremony(assertion, "webauthn.get", expected_challenge, rp_id, origins)
     if assertion.authenticator_data.backup_eligible != credential.backup_eligible:
         # BE is fixed when the credential is made: a change means another authenticator answers.
         raise BackupFlagsInvalid(

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from enum import IntFlag
 from typing import Any
 
+from sso_signer._errors import SsoSignerError
 from sso_signer.webauthn._cbor import decode_prefix, encode
-from sso_signer.webauthn._cose import parse_cose_key
 from sso_signer.webauthn._errors import (
     AuthenticatorDataTooShort,
     FieldTooLarge,
     InvalidAuthenticatorData,
     InvalidCbor,
+    InvalidCredentialJson,
 )
 from sso_signer.webauthn._p256 import P256PublicKey
 
@@ -25,12 +26,23 @@ __all__ = [
     "AttestedCredentialData",
     "AuthenticatorData",
     "AuthenticatorFlags",
+    "check_credential_id",
 ]
 
 # WebAuthn caps credential ids at 1023 bytes.
 MAX_CREDENTIAL_ID = 1023
 # Fixed part + AAGUID + id + a COSE key + generous extensions; anything larger is hostile.
 MAX_AUTHENTICATOR_DATA = 4096
+
+
+def check_credential_id(credential_id: bytes, *, empty: type[SsoSignerError] = InvalidCredentialJson) -> None:
+    """Refuse an empty credential id (raising ``empty``) or one over WebAuthn's 1023 bytes (FieldTooLarge)."""
+    if not credential_id:
+        raise empty("credential id is empty")
+    if len(credential_id) > MAX_CREDENTIAL_ID:
+        raise FieldTooLarge(
+            f"credential id is {len(credential_id)} bytes; WebAuthn allows {MAX_CREDENTIAL_ID}"
+        )
 
 
 class AuthenticatorFlags(IntFlag):
@@ -65,12 +77,7 @@ class AttestedCredentialData:
     def __post_init__(self) -> None:
         if len(self.aaguid) != 16:
             raise InvalidAuthenticatorData(f"AAGUID must be 16 bytes, got {len(self.aaguid)}")
-        if not self.credential_id:
-            raise InvalidAuthenticatorData("credential id is empty")
-        if len(self.credential_id) > MAX_CREDENTIAL_ID:
-            raise FieldTooLarge(
-                f"credential id is {len(self.credential_id)} bytes; WebAuthn allows {MAX_CREDENTIAL_ID}"
-            )
+        check_credential_id(self.credential_id, empty=InvalidAuthenticatorData)
 
     @property
     def public_key(self) -> P256PublicKey:
@@ -80,7 +87,7 @@ class AttestedCredentialData:
             UnsupportedAlgorithm: If the key is not ES256 / P-256.
             InvalidCoseKey: If the COSE key is malformed.
         """
-        return parse_cose_key(self.credential_public_key)
+        return P256PublicKey.from_cose(self.credential_public_key)
 
     def to_bytes(self) -> bytes:
         """Encode as ``aaguid || len16(id) || id || coseKey``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from sso_signer.webauthn._authenticator_data import AuthenticatorData
 from sso_signer.webauthn._client_data import CollectedClientData
@@ -21,15 +22,17 @@ from sso_signer.webauthn._errors import (
 __all__ = ["check_ceremony"]
 
 
+class Response(Protocol):
+    """What a ceremony's checks read: an Assertion or a RegistrationResponse."""
+
+    @property
+    def client_data(self) -> CollectedClientData: ...
+    @property
+    def authenticator_data(self) -> AuthenticatorData: ...
+
+
 def check_ceremony(
-    *,
-    client_data: CollectedClientData,
-    authenticator_data: AuthenticatorData,
-    ceremony_type: str,
-    expected_challenge: bytes | None,
-    rp_id: str,
-    origins: Sequence[str],
-    require_user_verification: bool = True,
+    response: Response, ceremony_type: str, expected_challenge: bytes, rp_id: str, origins: Sequence[str]
 ) -> None:
     """Run the WebAuthn relying-party checks that need no key: type, challenge, origin, rpId, UP, UV, BE/BS.
 
@@ -39,11 +42,12 @@ def check_ceremony(
         InvalidClientData: ``tokenBinding`` is an object without a known ``status``.
         BackupFlagsInvalid: BS (backed up) is set without BE (backup eligible).
     """
+    client_data, authenticator_data = response.client_data, response.authenticator_data
     if client_data.type != ceremony_type:
         raise ClientDataTypeMismatch(
             f"clientDataJSON.type is {client_data.type!r}, expected {ceremony_type!r}"
         )
-    if expected_challenge is not None and client_data.challenge != expected_challenge:
+    if client_data.challenge != expected_challenge:
         raise ChallengeMismatch("clientDataJSON.challenge is not the expected challenge")
     if client_data.origin not in origins:
         raise OriginMismatch(f"clientDataJSON.origin {client_data.origin!r} is not among {list(origins)!r}")
@@ -54,7 +58,7 @@ def check_ceremony(
         raise RpIdMismatch(f"authenticatorData.rpIdHash is not sha256({rp_id!r})")
     if not authenticator_data.user_present:
         raise UserPresenceMissing("authenticatorData flags lack UP (user present)")
-    if require_user_verification and not authenticator_data.user_verified:
+    if not authenticator_data.user_verified:
         raise UserVerificationMissing(
             "authenticatorData flags lack UV (user verified); the SSO validator needs it"
         )

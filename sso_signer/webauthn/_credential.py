@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sso_signer.webauthn._authenticator_data import MAX_CREDENTIAL_ID
-from sso_signer.webauthn._errors import FieldTooLarge, InvalidCoseKey, InvalidCredentialJson
+from sso_signer.webauthn._authenticator_data import check_credential_id
+from sso_signer.webauthn._errors import InvalidCoseKey, InvalidCredentialJson
 from sso_signer.webauthn._p256 import P256PublicKey
 
 __all__ = ["MAX_SIGN_COUNT", "PasskeyCredential"]
@@ -53,12 +53,7 @@ class PasskeyCredential:
     user_name: str = ""
 
     def __post_init__(self) -> None:
-        if not self.credential_id:
-            raise InvalidCredentialJson("credential id is empty")
-        if len(self.credential_id) > MAX_CREDENTIAL_ID:
-            raise FieldTooLarge(
-                f"credential id is {len(self.credential_id)} bytes; the limit is {MAX_CREDENTIAL_ID}"
-            )
+        check_credential_id(self.credential_id)
         if len(self.aaguid) != 16:
             raise InvalidCredentialJson(f"AAGUID must be 16 bytes, got {len(self.aaguid)}")
         if not 0 <= self.sign_count <= MAX_SIGN_COUNT:

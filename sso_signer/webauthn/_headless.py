@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import secrets
 import threading
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar, overload
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
 from sso_signer.webauthn._attestation import AttestationCertificate
 from sso_signer.webauthn._authenticator_data import (
-    MAX_CREDENTIAL_ID,
     AttestedCredentialData,
     AuthenticatorData,
     AuthenticatorFlags,
 )
 from sso_signer.webauthn._cbor import encode
 from sso_signer.webauthn._client_data import CollectedClientData
-from sso_signer.webauthn._cose import COSE_ALG_ES256
 from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import (
     DuplicateCredential,
@@ -32,43 +30,61 @@ from sso_signer.webauthn._errors import (
     InvalidCredentialJson,
     InvalidKeyFile,
 )
+from sso_signer.webauthn._json import write_credential
 from sso_signer.webauthn._keyfile import read_key_file, write_key_file
-from sso_signer.webauthn._p256 import P256PublicKey
+from sso_signer.webauthn._p256 import COSE_ALG_ES256, ECDSA_SHA256, P256PublicKey
 
 __all__ = ["CounterMode", "HeadlessPasskey"]
 
 CounterMode = Literal["fixed", "increment"]
 AttestationFormat = Literal["none", "packed"]
+T = TypeVar("T")
 
 # The SSO validator requires credential ids of at least 16 bytes; 32 random bytes like most platforms.
 _DEFAULT_ID_LENGTH = 32
-
-
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # stateless: one instance for every signature
+_TRANSPORTS = ("hybrid", "internal")
 _FLAGS: dict[tuple[bool, bool, bool, bool], AuthenticatorFlags] = {}
+# sign()'s and register()'s keyword arguments, in their order: origin, rp_id, UV, UP, crossOrigin, extras.
+_Options = tuple[str | None, str | None, bool, bool, bool | None, Mapping[str, object] | None]
+_FLAG_ORDER = (AuthenticatorFlags.UP, AuthenticatorFlags.UV, AuthenticatorFlags.BE, AuthenticatorFlags.BS)
+
+
+class _Field(Generic[T]):
+    """A read-only attribute of a passkey: the field of the same name of its current record."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = {"counter": "sign_count"}.get(name, name)
+
+    @overload
+    def __get__(self, passkey: None, owner: type) -> _Field[T]: ...
+    @overload
+    def __get__(self, passkey: HeadlessPasskey, owner: type) -> T: ...
+    def __get__(self, passkey: HeadlessPasskey | None, owner: type) -> Any:
+        return self if passkey is None else getattr(passkey._record, self.name)
 
 
 class HeadlessPasskey:
     """A P-256 passkey held in process memory that answers WebAuthn ceremonies like a platform authenticator.
 
     Create one with :meth:`generate` or :meth:`load`. The private key is never shown by ``repr`` or messages.
+
+    Attributes:
+        credential_id: The raw credential id.
+        public_key: The P-256 public key.
+        rp_id: The relying party id.
+        origin: The default origin written into clientDataJSON.
+        user_handle: WebAuthn user.id.
+        counter: The current signature counter.
     """
 
-    __slots__ = (
-        "_aaguid",
-        "_backup_eligible",
-        "_backup_state",
-        "_counter",
-        "_counter_mode",
-        "_credential_id",
-        "_key",
-        "_lock",
-        "_origin",
-        "_public_key",
-        "_rp_id",
-        "_user_handle",
-        "_user_name",
-    )
+    __slots__ = ("_counter_mode", "_key", "_lock", "_record")
+
+    credential_id: _Field[bytes] = _Field()
+    public_key: _Field[P256PublicKey] = _Field()
+    rp_id: _Field[str] = _Field()
+    origin: _Field[str] = _Field()
+    user_handle: _Field[bytes] = _Field()
+    counter: _Field[int] = _Field()
 
     def __init__(
         self,
@@ -89,40 +105,39 @@ class HeadlessPasskey:
 
         Raises:
             InvalidKeyFile: If the key is not a P-256 private key.
-            InvalidCredentialJson: If the credential id is empty, the AAGUID not 16 bytes or the mode unknown.
+            InvalidCredentialJson: If the credential id is empty, the AAGUID not 16 bytes, the mode unknown
+                or the counter not in [0, 2**32).
             FieldTooLarge: If the credential id is longer than 1023 bytes or the user handle than 64.
         """
         if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(
             private_key.curve, ec.SECP256R1
         ):
             raise InvalidKeyFile("a headless passkey needs a P-256 private key")
-        if not credential_id:
-            raise InvalidCredentialJson("credential id is empty")
-        if len(credential_id) > MAX_CREDENTIAL_ID:
-            raise FieldTooLarge(
-                f"credential id is {len(credential_id)} bytes; the limit is {MAX_CREDENTIAL_ID}"
-            )
-        if len(aaguid) != 16:
-            raise InvalidCredentialJson("AAGUID must be 16 bytes")
         if counter_mode not in ("fixed", "increment"):
             raise InvalidCredentialJson(f"counter_mode must be 'fixed' or 'increment', got {counter_mode!r}")
-        if isinstance(counter, bool) or not isinstance(counter, int) or not 0 <= counter < 2**32:
+        if isinstance(counter, bool) or not isinstance(counter, int):
             raise InvalidCredentialJson(f"counter must be an integer in [0, 2**32), got {counter!r:.40}")
         if len(user_handle) > MAX_USER_HANDLE:
             raise FieldTooLarge(f"user handle is {len(user_handle)} bytes; the limit is {MAX_USER_HANDLE}")
+        public_key = P256PublicKey.from_cryptography(private_key)
         self._key = private_key
-        self._public_key = P256PublicKey.from_cryptography(private_key)
-        self._credential_id = bytes(credential_id)
-        self._rp_id = rp_id
-        self._origin = origin
-        self._user_handle = bytes(user_handle)
-        self._user_name = user_name
-        self._aaguid = bytes(aaguid)
-        self._backup_eligible = backup_eligible
-        self._backup_state = backup_state
         self._counter_mode: CounterMode = counter_mode
-        self._counter = counter
         self._lock = threading.Lock()
+        # The record a relying party would store; it checks the id, AAGUID and counter.
+        self._record = PasskeyCredential(
+            credential_id=bytes(credential_id),
+            public_key=public_key,
+            origin=origin,
+            rp_id=rp_id,
+            cose_key=public_key.to_cose(),
+            sign_count=counter,
+            backup_eligible=backup_eligible,
+            backup_state=backup_state,
+            transports=_TRANSPORTS,
+            aaguid=bytes(aaguid),
+            user_handle=bytes(user_handle),
+            user_name=user_name,
+        )
 
     @classmethod
     def generate(
@@ -169,93 +184,53 @@ class HeadlessPasskey:
             counter_mode=counter_mode,
         )
 
-    # -- public data ----------------------------------------------------------------------------------------
-
-    @property
-    def credential_id(self) -> bytes:
-        """The raw credential id."""
-        return self._credential_id
-
-    @property
-    def public_key(self) -> P256PublicKey:
-        """The P-256 public key."""
-        return self._public_key
-
-    @property
-    def rp_id(self) -> str:
-        """The relying party id."""
-        return self._rp_id
-
-    @property
-    def origin(self) -> str:
-        """The default origin written into clientDataJSON."""
-        return self._origin
-
-    @property
-    def user_handle(self) -> bytes:
-        """WebAuthn user.id."""
-        return self._user_handle
-
-    @property
-    def counter(self) -> int:
-        """The current signature counter."""
-        return self._counter
-
     @property
     def credential(self) -> PasskeyCredential:
         """The record a relying party would store for this passkey."""
-        return PasskeyCredential(
-            credential_id=self._credential_id,
-            public_key=self._public_key,
-            origin=self._origin,
-            rp_id=self._rp_id,
-            cose_key=self._public_key.to_cose(),
-            sign_count=self._counter,
-            backup_eligible=self._backup_eligible,
-            backup_state=self._backup_state,
-            transports=("hybrid", "internal"),
-            aaguid=self._aaguid,
-            user_handle=self._user_handle,
-            user_name=self._user_name,
-        )
+        return self._record
 
     def __repr__(self) -> str:
+        key = self._record.public_key
         return (
-            f"HeadlessPasskey(credential_id={b64url_encode(self._credential_id)!r}, rp_id={self._rp_id!r}, "
-            f"origin={self._origin!r}, public_key=({self._public_key.x:#066x}, {self._public_key.y:#066x}))"
+            f"HeadlessPasskey(credential_id={b64url_encode(self.credential_id)!r}, rp_id={self.rp_id!r}, "
+            f"origin={self.origin!r}, public_key=({key.x:#066x}, {key.y:#066x}))"
         )
 
     # -- ceremonies -----------------------------------------------------------------------------------------
 
-    def _flags(self, user_present: bool, user_verified: bool) -> AuthenticatorFlags:
-        # IntFlag arithmetic is slow and the answer depends only on the four booleans: memoised.
-        key = (bool(user_present), bool(user_verified), self._backup_eligible, self._backup_state)
-        cached = _FLAGS.get(key)
-        if cached is None:
-            cached = _FLAGS[key] = self._compute_flags(user_present, user_verified)
-        return cached
-
-    def _compute_flags(self, user_present: bool, user_verified: bool) -> AuthenticatorFlags:
-        flags = AuthenticatorFlags(0)
-        if user_present:
-            flags |= AuthenticatorFlags.UP
-        if user_verified:
-            flags |= AuthenticatorFlags.UV
-        if self._backup_eligible:
-            flags |= AuthenticatorFlags.BE
-        if self._backup_state:
-            flags |= AuthenticatorFlags.BS
-        return flags
-
-    def _next_counter(self) -> int:
-        with self._lock:
-            if self._counter_mode == "increment":
-                self._counter += 1
-            return self._counter
-
-    def _sign_der(self, message: bytes) -> bytes:
-        # Raw ECDSA output: s is high about half the time, as with real authenticators. Never normalise here.
-        return self._key.sign(message, _ECDSA_SHA256)
+    def _answer(
+        self, kind: str, challenge: bytes, attested: AttestedCredentialData | None, options: _Options
+    ) -> tuple[AuthenticatorData, CollectedClientData, bytes]:
+        """authenticatorData, clientDataJSON and the message the authenticator signs, for either ceremony."""
+        origin, rp_id, user_verified, user_present, cross_origin, extra_client_data = options
+        record = self._record
+        flag_key = (bool(user_present), bool(user_verified), record.backup_eligible, record.backup_state)
+        flags = _FLAGS.get(flag_key)
+        if flags is None:  # IntFlag arithmetic is slow and the answer depends only on the four booleans
+            flags = AuthenticatorFlags(0)
+            for wanted, flag in zip(flag_key, _FLAG_ORDER, strict=True):
+                if wanted:
+                    flags |= flag
+            _FLAGS[flag_key] = flags
+        if attested is None and self._counter_mode == "increment":
+            with self._lock:
+                record = self._record = dataclasses.replace(
+                    self._record, sign_count=self._record.sign_count + 1
+                )
+        auth_data = AuthenticatorData.create(
+            rp_id=record.rp_id if rp_id is None else rp_id,
+            flags=flags,
+            counter=record.sign_count,
+            attested_credential=attested,
+        )
+        client_data = CollectedClientData.create(
+            type=kind,
+            challenge=challenge,
+            origin=record.origin if origin is None else origin,
+            cross_origin=cross_origin,
+            extra=extra_client_data,
+        )
+        return auth_data, client_data, bytes(auth_data) + hashlib.sha256(bytes(client_data)).digest()
 
     def sign(
         self,
@@ -282,23 +257,14 @@ class HeadlessPasskey:
         Returns:
             The assertion, with a DER signature that is high-s about half the time.
         """
-        auth_data = AuthenticatorData.create(
-            rp_id=rp_id if rp_id is not None else self._rp_id,
-            flags=self._flags(user_present, user_verified),
-            counter=self._next_counter(),
-        )
-        client_data = CollectedClientData.create(
-            type="webauthn.get",
-            challenge=challenge,
-            origin=origin if origin is not None else self._origin,
-            cross_origin=cross_origin,
-            extra=extra_client_data,
-        )
-        signature = self._sign_der(bytes(auth_data) + hashlib.sha256(bytes(client_data)).digest())
+        options = (origin, rp_id, user_verified, user_present, cross_origin, extra_client_data)
+        auth_data, client_data, signed = self._answer("webauthn.get", challenge, None, options)
+        # Raw ECDSA output: s is high about half the time, as with real authenticators. Never normalise here.
+        signature = self._key.sign(signed, ECDSA_SHA256)
         # Every part was checked when this passkey was made or just built by the typed builders, and OpenSSL
         # wrote the DER: the assertion skips its input checks (tests/webauthn/test_fast_paths.py).
         return Assertion._from_checked_parts(
-            self._credential_id, auth_data, client_data, signature, self._user_handle or None
+            self.credential_id, auth_data, client_data, signature, self.user_handle or None
         )
 
     def register(
@@ -322,12 +288,7 @@ class HeadlessPasskey:
                 full attestation when ``attestation_certificate`` is given.
             attestation_certificate: For ``"packed"``: sign with this attestation key and send its chain
                 as ``x5c`` (see :class:`AttestationAuthority`).
-            origin: Origin to report; the passkey's own if None.
-            rp_id: rpId whose hash goes into authenticatorData; the passkey's own if None.
-            user_verified: Set UV.
-            user_present: Set UP.
-            cross_origin: ``crossOrigin`` value, or None to omit it.
-            extra_client_data: Extra clientDataJSON members.
+            origin, rp_id, user_verified, user_present, cross_origin, extra_client_data: As for :meth:`sign`.
 
         Returns:
             The browser JSON form (base64url members) that relying parties and py_webauthn verify.
@@ -338,57 +299,35 @@ class HeadlessPasskey:
             InvalidAttestationCertificate: If the certificate vouches for another AAGUID than this
                 passkey's.
         """
+        record = self._record
         if attestation not in ("none", "packed"):
             raise InvalidCredentialJson(f"attestation must be 'none' or 'packed', got {attestation!r}")
         if attestation_certificate is not None:
             if attestation != "packed":
                 raise InvalidCredentialJson("an attestation certificate needs attestation='packed'")
             vouched = attestation_certificate.aaguid
-            if vouched is not None and vouched != self._aaguid:
+            if vouched is not None and vouched != record.aaguid:
                 raise InvalidAttestationCertificate(
-                    f"the certificate vouches for AAGUID {vouched.hex()}, the passkey {self._aaguid.hex()}"
+                    f"the certificate vouches for AAGUID {vouched.hex()}, the passkey {record.aaguid.hex()}"
                 )
-        cose = self._public_key.to_cose()
-        auth_data = AuthenticatorData.create(
-            rp_id=rp_id if rp_id is not None else self._rp_id,
-            flags=self._flags(user_present, user_verified),
-            counter=self._counter,
-            attested_credential=AttestedCredentialData(self._aaguid, self._credential_id, cose),
-        )
-        client_data = CollectedClientData.create(
-            type="webauthn.create",
-            challenge=challenge,
-            origin=origin if origin is not None else self._origin,
-            cross_origin=cross_origin,
-            extra=extra_client_data,
-        )
+        attested = AttestedCredentialData(record.aaguid, record.credential_id, record.cose_key)
+        options = (origin, rp_id, user_verified, user_present, cross_origin, extra_client_data)
+        auth_data, client_data, signed = self._answer("webauthn.create", challenge, attested, options)
         statement: dict[str, Any] = {}
         if attestation == "packed":
-            signed = bytes(auth_data) + hashlib.sha256(bytes(client_data)).digest()
-            if attestation_certificate is None:
-                statement = {"alg": COSE_ALG_ES256, "sig": self._sign_der(signed)}
-            else:
-                statement = {
-                    "alg": COSE_ALG_ES256,
-                    "sig": attestation_certificate.private_key.sign(signed, _ECDSA_SHA256),
-                    "x5c": list(attestation_certificate.chain),
-                }
+            signer = self._key if attestation_certificate is None else attestation_certificate.private_key
+            statement = {"alg": COSE_ALG_ES256, "sig": signer.sign(signed, ECDSA_SHA256)}
+            if attestation_certificate is not None:
+                statement["x5c"] = list(attestation_certificate.chain)
         attestation_object = encode({"fmt": attestation, "attStmt": statement, "authData": bytes(auth_data)})
-        cred_id = b64url_encode(self._credential_id)
-        return {
-            "id": cred_id,
-            "rawId": cred_id,
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64url_encode(bytes(client_data)),
-                "attestationObject": b64url_encode(attestation_object),
-                "transports": ["hybrid", "internal"],
-                "publicKeyAlgorithm": COSE_ALG_ES256,
-                "authenticatorData": b64url_encode(bytes(auth_data)),
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "platform",
+        response = {
+            "clientDataJSON": b64url_encode(bytes(client_data)),
+            "attestationObject": b64url_encode(attestation_object),
+            "transports": list(_TRANSPORTS),
+            "publicKeyAlgorithm": COSE_ALG_ES256,
+            "authenticatorData": b64url_encode(bytes(auth_data)),
         }
+        return write_credential(record.credential_id, response, authenticatorAttachment="platform")
 
     def register_from_options(self, options: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
         """Answer registration options JSON (as a relying party sends them), like an authenticator would.
@@ -415,7 +354,7 @@ class HeadlessPasskey:
             raise InvalidCredentialJson("options.challenge must be a base64url string")
         for excluded in options.get("excludeCredentials") or ():
             excluded_id = excluded.get("id") if isinstance(excluded, Mapping) else None
-            if isinstance(excluded_id, str) and b64url_decode(excluded_id) == self._credential_id:
+            if isinstance(excluded_id, str) and b64url_decode(excluded_id) == self.credential_id:
                 raise DuplicateCredential("this passkey is in excludeCredentials: already registered")
         user = options.get("user")
         if user is not None:
@@ -424,9 +363,11 @@ class HeadlessPasskey:
             handle = b64url_decode(user["id"], field="options.user.id")
             name = user.get("name")
             with self._lock:
-                self._user_handle = handle
-                if isinstance(name, str):
-                    self._user_name = name
+                self._record = dataclasses.replace(
+                    self._record,
+                    user_handle=handle,
+                    user_name=name if isinstance(name, str) else self._record.user_name,
+                )
         return self.register(b64url_decode(challenge, field="options.challenge"), **kwargs)
 
     # -- persistence ----------------------------------------------------------------------------------------
@@ -444,18 +385,19 @@ class HeadlessPasskey:
         Raises:
             KeyFileExists: If the file exists and ``overwrite`` is False.
         """
+        record = self._record
         metadata = {
             "version": 1,
-            "credential_id": b64url_encode(self._credential_id),
-            "rp_id": self._rp_id,
-            "origin": self._origin,
-            "user_handle": b64url_encode(self._user_handle),
-            "user_name": self._user_name,
-            "aaguid": self._aaguid.hex(),
-            "backup_eligible": self._backup_eligible,
-            "backup_state": self._backup_state,
+            "credential_id": b64url_encode(record.credential_id),
+            "rp_id": record.rp_id,
+            "origin": record.origin,
+            "user_handle": b64url_encode(record.user_handle),
+            "user_name": record.user_name,
+            "aaguid": record.aaguid.hex(),
+            "backup_eligible": record.backup_eligible,
+            "backup_state": record.backup_state,
             "counter_mode": self._counter_mode,
-            "counter": self._counter,
+            "counter": record.sign_count,
         }
         write_key_file(path, self._key, metadata, passphrase=passphrase, overwrite=overwrite)
 

@@ -1,4 +1,4 @@
-"""P-256 (secp256r1) public keys and ECDSA signatures, with strict DER.
+"""P-256 (secp256r1) public keys (and their COSE_Key form) and ECDSA signatures, with strict DER.
 
 The SSO ``WebAuthValidator`` hands ``(digest, r, s, x, y)`` to the P-256 precompile, so the SDK works with the
 plain integers; ``cryptography`` does the actual signature arithmetic.
@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from sso_signer.webauthn._cbor import decode_strict, encode
 from sso_signer.webauthn._errors import (
+    InvalidCoseKey,
     InvalidDerSignature,
     NonCanonicalDer,
     PointNotOnCurve,
@@ -23,18 +25,7 @@ from sso_signer.webauthn._errors import (
     UnsupportedAlgorithm,
 )
 
-__all__ = [
-    "P256_A",
-    "P256_B",
-    "P256_GX",
-    "P256_GY",
-    "P256_HALF_N",
-    "P256_N",
-    "P256_P",
-    "EcdsaSignature",
-    "P256PublicKey",
-    "is_on_curve",
-]
+__all__ = ["COSE_ALG_ES256", "ECDSA_SHA256", "P256_HALF_N", "P256_N", "EcdsaSignature", "P256PublicKey"]
 
 P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 P256_A = P256_P - 3
@@ -46,11 +37,28 @@ P256_GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
 P256_HALF_N = P256_N // 2
 
 
-def is_on_curve(x: int, y: int) -> bool:
-    """Tell whether affine ``(x, y)`` is a point of P-256 (coordinates reduced, equation holds)."""
-    if not (0 <= x < P256_P and 0 <= y < P256_P):
-        return False
-    return (y * y - (x * x * x + P256_A * x + P256_B)) % P256_P == 0
+# COSE_Key labels and the only values the SSO validator can verify: EC2, ES256 (-7), P-256.
+COSE_ALG_ES256 = -7
+_KTY, _ALG, _CRV, _X, _Y = 1, 3, -1, -2, -3
+_EC2, _P256 = 2, 1
+_KTY_NAMES = {1: "OKP", 2: "EC2", 3: "RSA", 4: "Symmetric"}
+_ALG_NAMES = {
+    -7: "ES256",
+    -8: "EdDSA",
+    -35: "ES384",
+    -36: "ES512",
+    -257: "RS256",
+    -37: "PS256",
+    -47: "ES256K",
+}
+_ONLY_P256 = "the SSO WebAuthValidator only verifies P-256 (ES256, alg -7) keys"
+
+
+def _name(table: dict[int, str], value: Any) -> str:
+    # Decoded CBOR may hold lists or maps here: only plain ints are looked up, anything else is shown as is.
+    if isinstance(value, int) and not isinstance(value, bool) and value in table:
+        return table[value]
+    return repr(value)[:40]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +77,13 @@ class P256PublicKey:
     y: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.x, int) or not isinstance(self.y, int) or not is_on_curve(self.x, self.y):
+        x, y = self.x, self.y
+        if (
+            not isinstance(x, int)
+            or not isinstance(y, int)
+            or not (0 <= x < P256_P and 0 <= y < P256_P)
+            or (y * y - (x * x * x + P256_A * x + P256_B)) % P256_P != 0
+        ):
             raise PointNotOnCurve("public key (x, y) is not a point of P-256")
 
     @property
@@ -124,17 +138,11 @@ class P256PublicKey:
             UnsupportedAlgorithm: If the key is not ES256 on P-256 (RSA, EdDSA, other curves).
             PointNotOnCurve: If the coordinates are off the curve.
         """
-        if type(data) is bytes:
-            return _parse_cose_cached(data)
-        from sso_signer.webauthn._cose import parse_cose_key  # late: _cose builds on this module
-
-        return parse_cose_key(data)
+        return _parse_cose(bytes(data))
 
     def to_cose(self) -> bytes:
         """Encode as the canonical COSE_Key ``{1: 2, 3: -7, -1: 1, -2: x, -3: y}`` authenticators emit."""
-        from sso_signer.webauthn._cose import encode_cose_key
-
-        return encode_cose_key(self)
+        return encode({_KTY: _EC2, _ALG: COSE_ALG_ES256, _CRV: _P256, _X: self.x_bytes, _Y: self.y_bytes})
 
     @classmethod
     def from_cryptography(cls, key: Any) -> P256PublicKey:
@@ -169,23 +177,43 @@ class P256PublicKey:
             True if the signature is valid.
         """
         try:
-            self.to_cryptography().verify(signature.to_der(), bytes(message), _ECDSA_SHA256)
+            self.to_cryptography().verify(signature.to_der(), bytes(message), ECDSA_SHA256)
         except InvalidSignature:
             return False
         return True
 
 
 # Stateless, so one instance serves every call.
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
 
 @functools.lru_cache(maxsize=256)
-def _parse_cose_cached(data: bytes) -> P256PublicKey:
-    # A relying party re-reads the same stored COSE keys on every ceremony (CBOR decode + on-curve check were
-    # a quarter of one). The result is immutable; errors are not cached and surface on every call.
-    from sso_signer.webauthn._cose import parse_cose_key
-
-    return parse_cose_key(data)
+def _parse_cose(data: bytes) -> P256PublicKey:
+    # Cached: a relying party re-reads the same stored COSE keys on every ceremony (CBOR decode + on-curve
+    # check were a quarter of one). The result is immutable; errors are not cached and surface on every call.
+    value = decode_strict(data, field="COSE key")
+    if not isinstance(value, dict):
+        raise InvalidCoseKey("COSE key must be a CBOR map")
+    kty, alg, crv = value.get(_KTY), value.get(_ALG), value.get(_CRV)
+    if kty is None:
+        raise InvalidCoseKey("COSE key has no kty (label 1)")
+    if kty != _EC2 or isinstance(kty, bool):
+        raise UnsupportedAlgorithm(f"COSE kty {_name(_KTY_NAMES, kty)} is not EC2: {_ONLY_P256}")
+    if alg is None:
+        raise InvalidCoseKey("COSE key has no alg (label 3)")
+    if alg != COSE_ALG_ES256 or isinstance(alg, bool):
+        raise UnsupportedAlgorithm(f"COSE alg {_name(_ALG_NAMES, alg)} is not ES256 (-7): {_ONLY_P256}")
+    if crv != _P256 or isinstance(crv, bool):
+        raise UnsupportedAlgorithm(f"COSE crv {repr(crv)[:40]} is not P-256 (1): {_ONLY_P256}")
+    coords = []
+    for label, name in ((_X, "x"), (_Y, "y")):
+        coord = value.get(label)
+        if not isinstance(coord, bytes):
+            raise InvalidCoseKey(f"COSE key {name} (label {label}) must be a byte string")
+        if len(coord) != 32:
+            raise InvalidCoseKey(f"COSE key {name} must be 32 bytes, got {len(coord)}")
+        coords.append(int.from_bytes(coord, "big"))
+    return P256PublicKey(coords[0], coords[1])
 
 
 @functools.lru_cache(maxsize=256)

@@ -27,7 +27,7 @@ from sso_signer.webauthn._p256 import (
     P256PublicKey,
 )
 
-__all__ = ["recover_public_key", "recover_public_key_candidates", "recover_public_keys"]
+__all__ = ["recover_public_key", "recover_public_keys"]
 
 
 class _Fp(FQ):
@@ -111,15 +111,6 @@ def recover_public_keys(signature: EcdsaSignature, digest: bytes) -> tuple[P256P
     return tuple(candidates)
 
 
-def recover_public_key_candidates(assertion: Assertion) -> tuple[P256PublicKey, ...]:
-    """The keys that could have produced one WebAuthn assertion (usually two).
-
-    Raises:
-        RecoveryFailed: If the signature fits no key.
-    """
-    return recover_public_keys(assertion.ecdsa_signature, assertion.message_hash)
-
-
 def recover_public_key(assertions: Sequence[Assertion]) -> P256PublicKey:
     """Recover the one key that signed all ``assertions`` and check it verifies each of them.
 
@@ -138,7 +129,7 @@ def recover_public_key(assertions: Sequence[Assertion]) -> P256PublicKey:
         raise AmbiguousRecovery("one assertion leaves two candidate keys; give at least two")
     common: list[P256PublicKey] | None = None
     for assertion in assertions:
-        found = recover_public_key_candidates(assertion)
+        found = recover_public_keys(assertion.ecdsa_signature, assertion.message_hash)
         common = list(found) if common is None else [k for k in common if k in found]
     assert common is not None
     if not common:

@@ -14,7 +14,7 @@ from webauthn.helpers.exceptions import InvalidCertificateChain, WebAuthnExcepti
 from webauthn.helpers.structs import AttestationFormat
 
 from sso_signer.webauthn._attestation import certificate_aaguid, load_trust_roots
-from sso_signer.webauthn._authenticator_data import MAX_CREDENTIAL_ID, AuthenticatorData
+from sso_signer.webauthn._authenticator_data import AuthenticatorData
 from sso_signer.webauthn._cbor import decode_strict
 from sso_signer.webauthn._checks import check_ceremony
 from sso_signer.webauthn._client_data import CollectedClientData
@@ -28,7 +28,7 @@ from sso_signer.webauthn._errors import (
     InvalidAttestationObject,
     InvalidCredentialJson,
 )
-from sso_signer.webauthn._json import as_mapping, b64_member, b64_optional, check_type
+from sso_signer.webauthn._json import b64_member, read_credential
 
 __all__ = ["RegistrationResponse", "verify_registration_response"]
 
@@ -80,17 +80,7 @@ class RegistrationResponse:
             PointNotOnCurve: The credential key is off the curve.
             FieldTooLarge: A field exceeds its limit.
         """
-        obj = as_mapping(data, what="registration")
-        check_type(obj, what="registration")
-        cred_id = b64_member(obj, "id", what="registration")
-        if len(cred_id) > MAX_CREDENTIAL_ID:
-            raise FieldTooLarge(f"credential id is {len(cred_id)} bytes; WebAuthn allows {MAX_CREDENTIAL_ID}")
-        raw_id = b64_optional(obj, "rawId", what="registration")
-        if raw_id is not None and raw_id != cred_id:
-            raise CredentialIdMismatch("registration id and rawId differ")
-        response = obj.get("response")
-        if not isinstance(response, Mapping):
-            raise InvalidCredentialJson("registration.response must be an object")
+        obj, cred_id, response = read_credential(data, what="registration")
         client_data = CollectedClientData(
             b64_member(response, "clientDataJSON", what="registration.response")
         )
@@ -167,14 +157,7 @@ def verify_registration_response(
     """
     if not isinstance(response, RegistrationResponse):
         response = RegistrationResponse.from_json(response)
-    check_ceremony(
-        client_data=response.client_data,
-        authenticator_data=response.authenticator_data,
-        ceremony_type="webauthn.create",
-        expected_challenge=expected_challenge,
-        rp_id=rp_id,
-        origins=origins,
-    )
+    check_ceremony(response, "webauthn.create", expected_challenge, rp_id, origins)
     roots = None if attestation_roots is None else _trusted_roots(response, attestation_roots)
     if response.certificates and response.fmt in _AAGUID_CHECKED_FORMATS:
         _check_certificate_aaguid(response)

@@ -17,7 +17,9 @@ from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
+    PublicKeyCredentialCreationOptions,
     PublicKeyCredentialDescriptor,
+    PublicKeyCredentialRequestOptions,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
@@ -35,7 +37,7 @@ from sso_signer.webauthn._errors import (
     UserHandleMismatch,
 )
 from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
-from sso_signer.webauthn._store import PasskeyStore, PendingChallenge
+from sso_signer.webauthn._store import ChallengePurpose, PasskeyStore, PendingChallenge
 
 __all__ = ["MAX_USER_NAME", "AuthenticationResult", "RelyingParty"]
 
@@ -171,6 +173,19 @@ class RelyingParty:
             allowed.append(by_id[bytes(cred_id)])
         return allowed
 
+    def _issue(
+        self,
+        options: PublicKeyCredentialCreationOptions | PublicKeyCredentialRequestOptions,
+        purpose: ChallengePurpose,
+        **binding: Any,
+    ) -> dict[str, Any]:
+        """Store the options' challenge (purpose, expiry, ``binding``) and return the options as JSON."""
+        expires_at = self._clock() + self.challenge_ttl
+        self.store.add_challenge(PendingChallenge(options.challenge, purpose, expires_at, **binding))
+        # Through text and back: plain JSON values (py_webauthn's dict form keeps enum members).
+        json_options: dict[str, Any] = json.loads(options_to_json(options))
+        return json_options
+
     # -- registration ---------------------------------------------------------------------------------------
 
     def registration_options(
@@ -227,18 +242,7 @@ class RelyingParty:
             exclude_credentials=self._descriptors(existing),
             supported_pub_key_algs=[COSEAlgorithmIdentifier.ECDSA_SHA_256],
         )
-        self.store.add_challenge(
-            PendingChallenge(
-                challenge=challenge,
-                purpose="registration",
-                expires_at=self._clock() + self.challenge_ttl,
-                user_handle=handle,
-                user_name=user_name,
-            )
-        )
-        # Through text and back: plain JSON values (py_webauthn's dict form keeps enum members).
-        json_options: dict[str, Any] = json.loads(options_to_json(options))
-        return json_options
+        return self._issue(options, "registration", user_handle=handle, user_name=user_name)
 
     def verify_registration(
         self, response: Mapping[str, Any] | str | bytes, *, user_handle: bytes
@@ -339,19 +343,13 @@ class RelyingParty:
             allow_credentials=self._descriptors(allowed),
             user_verification=UserVerificationRequirement.REQUIRED,
         )
-        self.store.add_challenge(
-            PendingChallenge(
-                challenge=challenge,
-                purpose="authentication",
-                expires_at=self._clock() + self.challenge_ttl,
-                user_handle=None if user_handle is None else bytes(user_handle),
-                credential_ids=tuple(dict.fromkeys(c.credential_id for c in allowed)),
-                discoverable=discoverable,
-            )
+        return self._issue(
+            options,
+            "authentication",
+            user_handle=None if user_handle is None else bytes(user_handle),
+            credential_ids=tuple(dict.fromkeys(c.credential_id for c in allowed)),
+            discoverable=discoverable,
         )
-        # Through text and back: plain JSON values (py_webauthn's dict form keeps enum members).
-        json_options: dict[str, Any] = json.loads(options_to_json(options))
-        return json_options
 
     def verify_authentication(
         self,

@@ -19,14 +19,7 @@ from typing import Literal, Protocol, runtime_checkable
 from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._errors import CredentialNotAllowed
 
-__all__ = [
-    "AsyncPasskeyStore",
-    "ChallengePurpose",
-    "ChallengeStore",
-    "CredentialStore",
-    "PasskeyStore",
-    "PendingChallenge",
-]
+__all__ = ["AsyncPasskeyStore", "ChallengePurpose", "PasskeyStore", "PendingChallenge"]
 
 ChallengePurpose = Literal["registration", "authentication"]
 
@@ -80,44 +73,70 @@ class PendingChallenge:
 
 
 @runtime_checkable
-class ChallengeStore(Protocol):
-    """Where issued challenges live until consumed."""
+class PasskeyStore(Protocol):
+    """Where a relying party keeps its challenges and passkeys; each method is one transaction.
+
+    Every method may also raise ``StoreUnavailable`` (the database failed; nothing was written unless its
+    ``outcome_known`` is False) or ``StoreCorrupt`` (a damaged row or file).
+    """
 
     def add_challenge(self, pending: PendingChallenge) -> None:
-        """Store a new challenge. Raises ChallengeAlreadyIssued if the bytes are already known."""
+        """Store a new challenge.
+
+        Raises:
+            ChallengeAlreadyIssued: If these challenge bytes are already stored (pending or used).
+        """
         ...
 
     def get_challenge(self, challenge: bytes, *, purpose: ChallengePurpose, now: float) -> PendingChallenge:
         """Return a usable challenge without consuming it.
 
-        Raises ChallengeUnknown, ChallengePurposeMismatch, ChallengeExpired or ChallengeAlreadyUsed.
+        Raises:
+            ChallengeUnknown: Never issued (or purged).
+            ChallengePurposeMismatch: Issued for the other ceremony.
+            ChallengeAlreadyUsed: Already consumed.
+            ChallengeExpired: Past its lifetime.
         """
         ...
 
     def consume_challenge(
         self, challenge: bytes, *, purpose: ChallengePurpose, now: float
     ) -> PendingChallenge:
-        """Atomically mark a usable challenge as used and return it; the same errors as get_challenge."""
-        ...
+        """Atomically mark a usable challenge used and return it.
 
-    def purge_challenges(self, *, now: float, keep_used_for: float = 86400.0) -> int:
-        """Delete unused challenges expired at ``now`` and used ones ``keep_used_for`` s after use.
-
-        Returns the number of rows deleted.
+        Raises:
+            ChallengeInvalid: Unknown, purpose mismatch, already used or expired (as :meth:`get_challenge`).
         """
         ...
 
+    def purge_challenges(self, *, now: float | None = None, keep_used_for: float = 86400.0) -> int:
+        """Delete unused challenges that have expired at ``now``, and used ones ``keep_used_for`` s after use.
 
-@runtime_checkable
-class CredentialStore(Protocol):
-    """Where registered passkeys live."""
+        Used challenges are kept a while so a replay reads ChallengeAlreadyUsed, not ChallengeUnknown.
+
+        Args:
+            now: The current time (``time.time()`` if None).
+            keep_used_for: Seconds a used challenge is kept after its use.
+
+        Returns:
+            The number of rows deleted.
+        """
+        ...
 
     def add_credential(self, credential: PasskeyCredential) -> None:
-        """Store a credential. Raises DuplicateCredential if its id exists."""
+        """Store a credential.
+
+        Raises:
+            DuplicateCredential: If a credential with this id exists (nothing is written).
+        """
         ...
 
     def get_credential(self, credential_id: bytes) -> PasskeyCredential:
-        """Return a credential. Raises CredentialNotFound."""
+        """Return a credential.
+
+        Raises:
+            CredentialNotFound: If no credential has this id.
+        """
         ...
 
     def credentials_for_user(self, user_handle: bytes) -> list[PasskeyCredential]:
@@ -125,29 +144,43 @@ class CredentialStore(Protocol):
         ...
 
     def update_sign_count(self, credential_id: bytes, sign_count: int, *, backup_state: bool) -> None:
-        """Record the counter and backup state of the latest assertion.
+        """Record the counter and backup state of the latest assertion (the counter only moves forward).
 
-        The counter only moves forward (or stays 0 for an authenticator without one), compared atomically.
-        Raises CredentialNotFound or CounterRegression.
+        Raises:
+            InvalidAuthenticatorData: If ``sign_count`` is not a uint32 (nothing is written).
+            CredentialNotFound: If no credential has this id.
+            CounterRegression: If ``sign_count`` does not exceed the stored counter (0 may follow 0).
         """
         ...
 
     def remove_credential(self, credential_id: bytes) -> None:
-        """Delete a credential. Raises CredentialNotFound."""
+        """Delete a credential.
+
+        Raises:
+            CredentialNotFound: If no credential has this id.
+        """
         ...
-
-
-@runtime_checkable
-class PasskeyStore(ChallengeStore, CredentialStore, Protocol):
-    """Both stores, plus the two atomic ends of the ceremonies."""
 
     def complete_registration(
         self, challenge: bytes, credential: PasskeyCredential, *, now: float, user_handle: bytes
     ) -> PendingChallenge:
-        """In one transaction: consume the registration challenge and add the credential (all or nothing).
+        """Consume the registration challenge and add the credential in one transaction (all or nothing).
 
-        The challenge's user, the credential's user and ``user_handle`` (the user whose session completes the
-        ceremony) must be one: otherwise UserHandleMismatch, nothing stored, and the challenge is burnt.
+        Args:
+            challenge: The registration challenge the response answers.
+            credential: The verified credential.
+            now: The current time.
+            user_handle: The user whose session completes the ceremony.
+
+        Returns:
+            The consumed challenge.
+
+        Raises:
+            ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
+            UserHandleMismatch: The challenge was issued for another user than ``user_handle`` (or the
+                credential names another): nothing is stored, and the challenge is burnt, since it reached
+                the wrong session.
+            DuplicateCredential: The credential id exists; the challenge stays unconsumed.
         """
         ...
 
@@ -161,69 +194,59 @@ class PasskeyStore(ChallengeStore, CredentialStore, Protocol):
         now: float,
         user_handle: bytes | None = None,
     ) -> PendingChallenge:
-        """In one transaction: consume the authentication challenge and move the credential's counter forward.
+        """Consume the authentication challenge and move the credential's counter forward, in one transaction.
 
-        Inside the transaction: the stored owner of the credential must satisfy the challenge
-        (:meth:`PendingChallenge.check_answerer`) and equal ``user_handle`` if given (UserHandleMismatch), and
-        ``sign_count`` must exceed the stored counter, both being 0 for an authenticator without one
-        (CounterRegression). On any refusal nothing is written.
+        Inside the transaction the stored owner of the credential must satisfy the challenge
+        (:meth:`PendingChallenge.check_answerer`) and ``user_handle``, and the counter is compared and set.
+        Nothing is written when any error is raised.
+
+        Args:
+            challenge: The challenge the assertion answers.
+            credential_id: The credential that answered.
+            sign_count: The assertion's counter.
+            backup_state: The assertion's BS flag.
+            now: The current time.
+            user_handle: If given, the credential's stored owner must be this user.
+
+        Returns:
+            The consumed challenge.
+
+        Raises:
+            ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
+            CredentialNotFound: The credential was removed meanwhile.
+            CredentialNotAllowed: The challenge's allow-list or user excludes this credential (stored owner).
+            UserHandleMismatch: The stored owner is not ``user_handle``.
+            CounterRegression: The stored counter is already at or past ``sign_count`` (a racing or
+                cloned assertion); 0 after 0 is accepted.
         """
         ...
 
 
 @runtime_checkable
 class AsyncPasskeyStore(Protocol):
-    """:class:`PasskeyStore` for asyncio: the same methods, with the same guarantees and errors, awaited.
+    """:class:`PasskeyStore` for asyncio: its methods (documented there), awaited, and :meth:`close`.
 
     Implementations: :class:`AsyncPostgresStore` and :class:`AsyncSQLiteStore` (:func:`open_async_store`).
     """
 
-    async def add_challenge(self, pending: PendingChallenge) -> None:
-        """See :meth:`ChallengeStore.add_challenge`."""
-        ...
-
+    async def add_challenge(self, pending: PendingChallenge) -> None: ...
     async def get_challenge(
         self, challenge: bytes, *, purpose: ChallengePurpose, now: float
-    ) -> PendingChallenge:
-        """See :meth:`ChallengeStore.get_challenge`."""
-        ...
-
+    ) -> PendingChallenge: ...
     async def consume_challenge(
         self, challenge: bytes, *, purpose: ChallengePurpose, now: float
-    ) -> PendingChallenge:
-        """See :meth:`ChallengeStore.consume_challenge`."""
-        ...
-
-    async def purge_challenges(self, *, now: float | None = None, keep_used_for: float = 86400.0) -> int:
-        """See :meth:`ChallengeStore.purge_challenges`."""
-        ...
-
-    async def add_credential(self, credential: PasskeyCredential) -> None:
-        """See :meth:`CredentialStore.add_credential`."""
-        ...
-
-    async def get_credential(self, credential_id: bytes) -> PasskeyCredential:
-        """See :meth:`CredentialStore.get_credential`."""
-        ...
-
-    async def credentials_for_user(self, user_handle: bytes) -> list[PasskeyCredential]:
-        """See :meth:`CredentialStore.credentials_for_user`."""
-        ...
-
-    async def update_sign_count(self, credential_id: bytes, sign_count: int, *, backup_state: bool) -> None:
-        """See :meth:`CredentialStore.update_sign_count`."""
-        ...
-
-    async def remove_credential(self, credential_id: bytes) -> None:
-        """See :meth:`CredentialStore.remove_credential`."""
-        ...
-
+    ) -> PendingChallenge: ...
+    async def purge_challenges(self, *, now: float | None = None, keep_used_for: float = 86400.0) -> int: ...
+    async def add_credential(self, credential: PasskeyCredential) -> None: ...
+    async def get_credential(self, credential_id: bytes) -> PasskeyCredential: ...
+    async def credentials_for_user(self, user_handle: bytes) -> list[PasskeyCredential]: ...
+    async def update_sign_count(
+        self, credential_id: bytes, sign_count: int, *, backup_state: bool
+    ) -> None: ...
+    async def remove_credential(self, credential_id: bytes) -> None: ...
     async def complete_registration(
         self, challenge: bytes, credential: PasskeyCredential, *, now: float, user_handle: bytes
-    ) -> PendingChallenge:
-        """See :meth:`PasskeyStore.complete_registration`."""
-        ...
-
+    ) -> PendingChallenge: ...
     async def complete_authentication(
         self,
         challenge: bytes,
@@ -233,10 +256,7 @@ class AsyncPasskeyStore(Protocol):
         backup_state: bool,
         now: float,
         user_handle: bytes | None = None,
-    ) -> PendingChallenge:
-        """See :meth:`PasskeyStore.complete_authentication`."""
-        ...
-
+    ) -> PendingChallenge: ...
     async def close(self) -> None:
         """Release the connections."""
         ...

@@ -38,7 +38,7 @@ from sso_signer.webauthn._errors import (
     UserHandleMismatch,
 )
 from sso_signer.webauthn._p256 import P256PublicKey
-from sso_signer.webauthn._store import ChallengePurpose, PendingChallenge
+from sso_signer.webauthn._store import ChallengePurpose, PasskeyStore, PendingChallenge
 
 # A stored row is read back as outside input: a tampered database must not reach the C parser unbounded.
 _ROW_LIMITS = JsonLimits(max_bytes=1024 * 1024, max_depth=2, max_int_digits=20)
@@ -189,7 +189,7 @@ def statements(*, postgres: bool) -> dict[str, str]:
 
 #: Operations that write nothing: SQLite runs them without taking the write lock, so a reader never
 #: waits for (and then sees the result of) a writer it was racing.
-READ_ONLY: Final = frozenset({"get_challenge", "find_credential", "get_credential", "credentials_for_user"})
+READ_ONLY: Final = frozenset({"get_challenge", "get_credential", "credentials_for_user"})
 
 
 def step(op: Generator[Any, Any, T], reply: Any, error: BaseException | None) -> tuple[bool, Any]:
@@ -216,12 +216,13 @@ class Operation(Generic[P, R]):
     """A store method made of an operation: the one definition serves the sync and the async stores.
 
     Read from a store, it is the operation run by that store's ``_run``: a plain call on a sync store, a
-    coroutine on an async one, with the operation's parameters, name and docstring.
+    coroutine on an async one, with the operation's parameters and name, and the docstring of the
+    :class:`PasskeyStore` method it implements (the one place each method is described).
     """
 
     def __init__(self, op: Callable[P, Op[R]]) -> None:
         self.op = op
-        self.__doc__ = op.__doc__
+        self.__doc__ = getattr(PasskeyStore, op.__name__).__doc__
 
     @overload
     def __get__(self, store: None, owner: type) -> Operation[P, R]: ...
@@ -238,6 +239,7 @@ class Operation(Generic[P, R]):
         def method(*args: Any, **kwargs: Any) -> Any:
             return store._run(partial(op, *args, **kwargs), op.__name__)
 
+        method.__doc__ = self.__doc__
         return method
 
 
@@ -290,12 +292,6 @@ def migrate(challenge_columns: str) -> Op[int]:
 
 
 def add_challenge(pending: PendingChallenge) -> Op[None]:
-    """Store a new challenge.
-
-    Raises:
-        ChallengeAlreadyIssued: If these challenge bytes are already stored (pending or used).
-        StoreUnavailable: The database failed.
-    """
     reply = yield Query(
         "insert_challenge",
         {
@@ -313,7 +309,7 @@ def add_challenge(pending: PendingChallenge) -> Op[None]:
         raise ChallengeAlreadyIssued("this challenge was already issued")
 
 
-def _pending(challenge: bytes, purpose: ChallengePurpose, now: float) -> Op[PendingChallenge]:
+def get_challenge(challenge: bytes, *, purpose: ChallengePurpose, now: float) -> Op[PendingChallenge]:
     reply = yield Query("read_challenge", {"challenge": bytes(challenge)})
     assert reply is not None
     if not reply.rows:
@@ -339,46 +335,13 @@ def _pending(challenge: bytes, purpose: ChallengePurpose, now: float) -> Op[Pend
         raise StoreCorrupt(f"stored challenge row is damaged ({type(exc).__name__})") from exc
 
 
-def get_challenge(challenge: bytes, *, purpose: ChallengePurpose, now: float) -> Op[PendingChallenge]:
-    """Return a usable challenge without consuming it.
-
-    Raises:
-        ChallengeUnknown: Never issued (or purged).
-        ChallengePurposeMismatch: Issued for the other ceremony.
-        ChallengeAlreadyUsed: Already consumed.
-        ChallengeExpired: Past its lifetime.
-        StoreUnavailable: The database failed.
-    """
-    return (yield from _pending(challenge, purpose, now))
-
-
 def consume_challenge(challenge: bytes, *, purpose: ChallengePurpose, now: float) -> Op[PendingChallenge]:
-    """Atomically mark a usable challenge used and return it.
-
-    Raises:
-        ChallengeInvalid: Unknown, purpose mismatch, already used or expired (as get_challenge).
-        StoreUnavailable: The database failed.
-    """
-    pending = yield from _pending(challenge, purpose, now)
+    pending = yield from get_challenge(challenge, purpose=purpose, now=now)
     yield Query("use_challenge", {"challenge": bytes(challenge), "now": now})
     return pending
 
 
 def purge_challenges(*, now: float | None = None, keep_used_for: float = 86400.0) -> Op[int]:
-    """Delete unused challenges that have expired at ``now``, and used ones ``keep_used_for`` s after use.
-
-    Used challenges are kept a while so a replay reads ChallengeAlreadyUsed, not ChallengeUnknown.
-
-    Args:
-        now: The current time (``time.time()`` if None).
-        keep_used_for: Seconds a used challenge is kept after its use.
-
-    Returns:
-        The number of rows deleted.
-
-    Raises:
-        StoreUnavailable: The database failed.
-    """
     now = time.time() if now is None else now
     reply = yield Query("purge_challenges", {"now": now, "used_before": now - keep_used_for})
     assert reply is not None
@@ -388,7 +351,7 @@ def purge_challenges(*, now: float | None = None, keep_used_for: float = 86400.0
 # -- credentials -------------------------------------------------------------------------------------
 
 
-def _insert(credential: PasskeyCredential) -> Op[None]:
+def add_credential(credential: PasskeyCredential) -> Op[None]:
     reply = yield Query(
         "insert_credential",
         {
@@ -432,53 +395,21 @@ def _credential(row: tuple[Any, ...]) -> PasskeyCredential:
         raise StoreCorrupt(f"stored credential row is damaged ({type(exc).__name__})") from exc
 
 
-def add_credential(credential: PasskeyCredential) -> Op[None]:
-    """Store a credential.
-
-    Raises:
-        DuplicateCredential: If a credential with this id exists (nothing is written).
-        StoreUnavailable: The database failed.
-    """
-    yield from _insert(credential)
-
-
-def find_credential(credential_id: bytes) -> Op[PasskeyCredential | None]:
-    """Return a credential or None.
-
-    Raises:
-        StoreCorrupt: The stored row is damaged.
-        StoreUnavailable: The database failed.
-    """
+def get_credential(credential_id: bytes) -> Op[PasskeyCredential]:
     reply = yield Query("read_credential", {"credential_id": bytes(credential_id)})
     assert reply is not None
-    return _credential(reply.rows[0]) if reply.rows else None
-
-
-def get_credential(credential_id: bytes) -> Op[PasskeyCredential]:
-    """Return a credential.
-
-    Raises:
-        CredentialNotFound: If no credential has this id.
-        StoreUnavailable: The database failed.
-    """
-    found = yield from find_credential(credential_id)
-    if found is None:
+    if not reply.rows:
         raise CredentialNotFound("no credential with this id is registered")
-    return found
+    return _credential(reply.rows[0])
 
 
 def credentials_for_user(user_handle: bytes) -> Op[list[PasskeyCredential]]:
-    """Return all credentials of a user, oldest first.
-
-    Raises:
-        StoreUnavailable: The database failed.
-    """
     reply = yield Query("read_user_credentials", {"user_handle": bytes(user_handle)})
     assert reply is not None
     return [_credential(row) for row in reply.rows]
 
 
-def _move_counter(credential_id: bytes, sign_count: int, backup_state: bool) -> Op[None]:
+def update_sign_count(credential_id: bytes, sign_count: int, *, backup_state: bool) -> Op[None]:
     if not 0 <= sign_count <= MAX_SIGN_COUNT:
         # Checked before the database sees it: past 2**63 a driver raises a bare OverflowError.
         raise InvalidAuthenticatorData(f"signature counter {sign_count} is not a 4-byte unsigned integer")
@@ -498,25 +429,7 @@ def _move_counter(credential_id: bytes, sign_count: int, backup_state: bool) -> 
     )
 
 
-def update_sign_count(credential_id: bytes, sign_count: int, *, backup_state: bool) -> Op[None]:
-    """Record the counter and backup state of the latest assertion (the counter only moves forward).
-
-    Raises:
-        InvalidAuthenticatorData: If ``sign_count`` is not a uint32 (nothing is written).
-        CredentialNotFound: If no credential has this id.
-        CounterRegression: If ``sign_count`` does not exceed the stored counter (0 may follow 0).
-        StoreUnavailable: The database failed.
-    """
-    yield from _move_counter(credential_id, sign_count, backup_state)
-
-
 def remove_credential(credential_id: bytes) -> Op[None]:
-    """Delete a credential.
-
-    Raises:
-        CredentialNotFound: If no credential has this id.
-        StoreUnavailable: The database failed.
-    """
     reply = yield Query("delete_credential", {"credential_id": bytes(credential_id)})
     assert reply is not None
     if reply.rowcount != 1:
@@ -529,25 +442,6 @@ def remove_credential(credential_id: bytes) -> Op[None]:
 def complete_registration(
     challenge: bytes, credential: PasskeyCredential, *, now: float, user_handle: bytes
 ) -> Op[PendingChallenge]:
-    """Consume the registration challenge and add the credential in one transaction.
-
-    Args:
-        challenge: The registration challenge the response answers.
-        credential: The verified credential.
-        now: The current time.
-        user_handle: The user whose session completes the ceremony.
-
-    Returns:
-        The consumed challenge.
-
-    Raises:
-        ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
-        UserHandleMismatch: The challenge was issued for another user than ``user_handle`` (or the
-            credential names another): nothing is stored, and the challenge is burnt, since it reached
-            the wrong session.
-        DuplicateCredential: The credential id exists; the challenge stays unconsumed.
-        StoreUnavailable: The database failed.
-    """
     user_handle = bytes(user_handle)
     pending = yield from consume_challenge(challenge, purpose="registration", now=now)
     if pending.user_handle != user_handle or credential.user_handle != user_handle:
@@ -555,7 +449,7 @@ def complete_registration(
         raise UserHandleMismatch(
             "this registration challenge was issued for another user than the one completing it"
         )
-    yield from _insert(credential)
+    yield from add_credential(credential)
     return pending
 
 
@@ -568,31 +462,7 @@ def complete_authentication(
     now: float,
     user_handle: bytes | None = None,
 ) -> Op[PendingChallenge]:
-    """Consume the authentication challenge and move the credential's counter forward, in one transaction.
-
-    Args:
-        challenge: The challenge the assertion answers.
-        credential_id: The credential that answered.
-        sign_count: The assertion's counter.
-        backup_state: The assertion's BS flag.
-        now: The current time.
-        user_handle: If given, the credential's stored owner must be this user.
-
-    Returns:
-        The consumed challenge.
-
-    Raises:
-        ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
-        CredentialNotFound: The credential was removed meanwhile.
-        CredentialNotAllowed: The challenge's allow-list or user excludes this credential (stored owner).
-        UserHandleMismatch: The stored owner is not ``user_handle``.
-        CounterRegression: The stored counter is already at or past ``sign_count`` (a racing or
-            cloned assertion); 0 after 0 is accepted.
-        StoreUnavailable: The database failed.
-
-    Nothing is written when any of these is raised.
-    """
-    pending = yield from _pending(challenge, "authentication", now)
+    pending = yield from get_challenge(challenge, purpose="authentication", now=now)
     reply = yield Query("read_owner", {"credential_id": bytes(credential_id)})
     assert reply is not None
     if not reply.rows:
@@ -601,7 +471,7 @@ def complete_authentication(
     pending.check_answerer(credential_id, owner)
     if user_handle is not None and owner != bytes(user_handle):
         raise UserHandleMismatch("the credential belongs to another user than the session's")
-    yield from _move_counter(credential_id, sign_count, backup_state)
+    yield from update_sign_count(credential_id, sign_count, backup_state=backup_state)
     yield Query("use_challenge", {"challenge": bytes(challenge), "now": now})
     return pending
 
@@ -614,7 +484,6 @@ class Operations:
     consume_challenge = Operation(consume_challenge)
     purge_challenges = Operation(purge_challenges)
     add_credential = Operation(add_credential)
-    find_credential = Operation(find_credential)
     get_credential = Operation(get_credential)
     credentials_for_user = Operation(credentials_for_user)
     update_sign_count = Operation(update_sign_count)

@@ -156,16 +156,7 @@ class SQLiteStore(sql.Operations):
 class AsyncSQLiteStore(sql.Operations):
     """:class:`SQLiteStore` for asyncio: each call runs in a worker thread, so the event loop never blocks.
 
-    The guarantees are those of the SQLite store (the calls of one store are serialised by its lock).
-
-    Args:
-        path: Database file; ``":memory:"`` for a private in-process store.
-        timeout: Seconds to wait for another writer's lock.
-
-    Raises:
-        StoreUnavailable: The file cannot be opened or stays locked past ``timeout``.
-        StoreCorrupt: The file is not an SQLite database.
-        StoreConfigurationError: The file's schema is newer than this sso-signer's.
+    The arguments, guarantees and errors are those of :class:`SQLiteStore` (whose lock serialises the calls).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:

@@ -72,20 +72,10 @@ def open_store(url: str, *, timeout: float = 10.0, max_connections: int = 10) ->
 async def open_async_store(
     url: str, *, timeout: float = 10.0, max_connections: int = 10
 ) -> AsyncSQLiteStore | AsyncPostgresStore:
-    """:func:`open_store` for asyncio: an :class:`AsyncPostgresStore` or an :class:`AsyncSQLiteStore`.
-
-    Args:
-        url: The store URL (as :func:`open_store`).
-        timeout: Seconds to wait for a lock (SQLite) or a connection (PostgreSQL).
-        max_connections: PostgreSQL: the pool's size.
+    """:func:`open_store` for asyncio, with its URLs, arguments and errors.
 
     Returns:
-        An open async store; close it with ``await store.close()``.
-
-    Raises:
-        StoreConfigurationError: As :func:`open_store`.
-        StoreUnavailable: The database cannot be opened or reached.
-        StoreCorrupt: The SQLite file is not a database.
+        An :class:`AsyncPostgresStore` or :class:`AsyncSQLiteStore`; close it with ``await store.close()``.
     """
     target = _parse(url)
     if target.postgres:

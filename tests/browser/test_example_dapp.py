@@ -22,13 +22,13 @@ from examples.dapp_backend import ExampleServer, RunningExample, eth_text, runni
 from sso_signer._codec import b64url_decode
 from sso_signer.sso._signature import decode_era_custom_signature
 from sso_signer.webauthn import (
-    P256_HALF_N,
     AuthenticatorData,
     CollectedClientData,
     EcdsaSignature,
     HeadlessPasskey,
     P256PublicKey,
 )
+from sso_signer.webauthn._p256 import P256_HALF_N
 from sso_signer.zksync import Eip712Transaction
 from tests.browser.conftest import Tab
 from tests.browser.example_client import ROOMY, PageClient

@@ -21,7 +21,7 @@ from conformance.ecdsa_vectors import (
 )
 from sso_signer._artifacts import ArtifactNotFound
 from sso_signer.node import NodeBinaryNotFound
-from sso_signer.webauthn import P256_HALF_N, P256_N
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
 
 pytestmark = pytest.mark.usefixtures("fixtures_present")
 

@@ -36,7 +36,8 @@ from sso_signer.sso import (
 )
 from sso_signer.sso._msa_calldata import ACCOUNT_CREATED_TOPIC, account_salt, passkey_account_init_data
 from sso_signer.sso._signature import decode_erc4337_passkey_signature
-from sso_signer.webauthn import P256_N, Assertion, AuthenticatorData, HeadlessPasskey
+from sso_signer.webauthn import Assertion, AuthenticatorData, HeadlessPasskey
+from sso_signer.webauthn._p256 import P256_N
 from tests.needs import started_erc4337_stack
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]

@@ -29,13 +29,8 @@ from sso_signer.sso._msa_calldata import (
     passkey_stub_signature,
 )
 from sso_signer.sso._signature import decode_erc4337_passkey_signature
-from sso_signer.webauthn import (
-    P256_N,
-    AuthenticatorData,
-    CollectedClientData,
-    EcdsaSignature,
-    HeadlessPasskey,
-)
+from sso_signer.webauthn import AuthenticatorData, CollectedClientData, EcdsaSignature, HeadlessPasskey
+from sso_signer.webauthn._p256 import P256_N
 
 VALIDATOR = "0x" + "11" * 20
 EXECUTOR = "0x" + "22" * 20

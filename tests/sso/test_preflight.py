@@ -42,7 +42,8 @@ from sso_signer.sso import (
 )
 from sso_signer.sso._preflight import decode_challenge, parse_client_data_json
 from sso_signer.sso._signature import decode_era_custom_signature
-from sso_signer.webauthn import P256_HALF_N, P256_N, EcdsaSignature, HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn import EcdsaSignature, HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
 
 ORIGIN = "https://app.example"
 CRED = bytes(range(1, 21))

@@ -29,7 +29,8 @@ from sso_signer._codec import b64url_encode
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient, ExecutionReverted
 from sso_signer.sso import FatSignature, PreflightError, preflight
-from sso_signer.webauthn import P256_N, EcdsaSignature, P256PublicKey
+from sso_signer.webauthn import EcdsaSignature, P256PublicKey
+from sso_signer.webauthn._p256 import P256_N
 from tests.needs import require_artifacts, started_anvil
 
 pytestmark = pytest.mark.chain

@@ -27,7 +27,8 @@ from sso_signer.sso._signature import (
     decode_era_custom_signature,
     decode_erc4337_passkey_signature,
 )
-from sso_signer.webauthn import P256_HALF_N, P256_N, EcdsaSignature, InvalidDerSignature
+from sso_signer.webauthn import EcdsaSignature, InvalidDerSignature
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
 
 VALIDATOR_V1 = "0x006ecc2D79242F1986b7cb5F636d6E3f499f1026"
 

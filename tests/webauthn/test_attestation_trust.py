@@ -24,7 +24,6 @@ from webauthn.helpers.structs import AttestationFormat
 
 from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer.webauthn import (
-    AAGUID_EXTENSION_OID,
     AttestationAuthority,
     AttestationCertificate,
     AttestationInvalid,
@@ -36,10 +35,9 @@ from sso_signer.webauthn import (
     InvalidTrustRoot,
     RelyingParty,
     SQLiteStore,
-    certificate_aaguid,
-    load_trust_roots,
     verify_registration_response,
 )
+from sso_signer.webauthn._attestation import AAGUID_EXTENSION_OID, certificate_aaguid, load_trust_roots
 
 RP_ID = "localhost"
 ORIGIN = "http://localhost:5173"

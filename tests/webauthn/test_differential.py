@@ -28,6 +28,7 @@ from sso_signer.webauthn import (
     HeadlessPasskey,
     verify_assertion,
 )
+from sso_signer.webauthn._p256 import ECDSA_SHA256
 
 RP_ID = "example.com"
 ORIGIN = "https://example.com"
@@ -72,7 +73,8 @@ def build(case: Case) -> Assertion:
     if case.signature == "other message":
         message += b"!"
     signer = OTHER if case.signature == "other key" else PASSKEY
-    return Assertion(PASSKEY.credential_id, auth, client, signer._sign_der(message))  # test-only signing
+    signature = signer._key.sign(message, ECDSA_SHA256)  # test-only signing
+    return Assertion(PASSKEY.credential_id, auth, client, signature)
 
 
 def verdicts(case: Case) -> tuple[str, str]:

@@ -209,7 +209,7 @@ def test_backup_eligibility_differing_from_registration_is_refused(rp: RelyingPa
         (single, twin(single, backup_eligible=True, backup_state=True)),
         (single, twin(single, backup_eligible=True, backup_state=False)),
     ):
-        challenge = hashlib.sha256(passkey.credential_id + bytes([forged._backup_state])).digest()
+        challenge = hashlib.sha256(passkey.credential_id + bytes([forged.credential.backup_state])).digest()
         rp.authentication_options(challenge, user_handle=passkey.user_handle)
         before = snapshot(db)
         with pytest.raises(BackupFlagsInvalid):

@@ -118,7 +118,7 @@ def _mutations() -> st.SearchStrategy[bytes]:
     """Canonical DER signatures, some with one byte changed, cut or extended: near misses of the fast path."""
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-    from sso_signer.webauthn import P256_N
+    from sso_signer.webauthn._p256 import P256_N
 
     der = st.builds(encode_dss_signature, st.integers(0, 1 << 264), st.integers(0, P256_N + 5))
 
@@ -149,7 +149,7 @@ def test_der_fast_path_agrees_with_the_full_parser(data: bytes) -> None:
         assert fast == full  # the fast path accepts only what the full parser accepts, with the same values
     elif isinstance(full, tuple):
         # Declined but parsed: only for values no P-256 signature has (they fail the range check anyway).
-        from sso_signer.webauthn import P256_N
+        from sso_signer.webauthn._p256 import P256_N
 
         r, s = full
         assert not (0 < r < P256_N and 0 < s < P256_N)
@@ -180,7 +180,8 @@ def test_headless_assertions_equal_checked_ones() -> None:
 
 
 def test_headless_passkey_refuses_a_user_handle_no_assertion_can_carry() -> None:
-    from sso_signer.webauthn import MAX_USER_HANDLE, FieldTooLarge
+    from sso_signer.webauthn import FieldTooLarge
+    from sso_signer.webauthn._assertion import MAX_USER_HANDLE
 
     site = "example.com"
     HeadlessPasskey.generate(rp_id=site, origin=f"https://{site}", user_handle=bytes(MAX_USER_HANDLE))

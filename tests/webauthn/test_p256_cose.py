@@ -10,8 +10,6 @@ from hypothesis import strategies as st
 
 from sso_signer._errors import SsoSignerError
 from sso_signer.webauthn import (
-    P256_HALF_N,
-    P256_N,
     EcdsaSignature,
     InvalidCbor,
     InvalidCoseKey,
@@ -23,8 +21,8 @@ from sso_signer.webauthn import (
     TrailingCbor,
     TruncatedCbor,
     UnsupportedAlgorithm,
-    parse_cose_key,
 )
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
 
 P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 scalars = st.integers(min_value=1, max_value=P256_N - 1)
@@ -155,7 +153,7 @@ def test_verify_high_and_low_s() -> None:
 
 def test_cose_round_trip() -> None:
     key = _key()
-    assert parse_cose_key(key.to_cose()) == key
+    assert P256PublicKey.from_cose(key.to_cose()) == key
     assert P256PublicKey.from_cose(key.to_cose()) == key
     assert len(key.to_cose()) == 77
 
@@ -174,14 +172,14 @@ def test_cose_round_trip() -> None:
 )
 def test_cose_rejects_everything_but_es256(overrides: dict[str, object]) -> None:
     with pytest.raises(UnsupportedAlgorithm, match="only verifies P-256"):
-        parse_cose_key(_cose(**overrides))
+        P256PublicKey.from_cose(_cose(**overrides))
 
 
 def test_cose_rejects_real_rsa_and_eddsa_keys() -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_numbers()
     rs256 = cbor2.dumps({1: 3, 3: -257, -1: rsa_key.n.to_bytes(256, "big"), -2: rsa_key.e.to_bytes(3, "big")})
     with pytest.raises(UnsupportedAlgorithm):
-        parse_cose_key(rs256)
+        P256PublicKey.from_cose(rs256)
     from cryptography.hazmat.primitives import serialization
 
     raw = (
@@ -190,7 +188,7 @@ def test_cose_rejects_real_rsa_and_eddsa_keys() -> None:
         .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
     with pytest.raises(UnsupportedAlgorithm):
-        parse_cose_key(cbor2.dumps({1: 1, 3: -8, -1: 6, -2: raw}))
+        P256PublicKey.from_cose(cbor2.dumps({1: 1, 3: -8, -1: 6, -2: raw}))
 
 
 @pytest.mark.parametrize(
@@ -199,32 +197,32 @@ def test_cose_rejects_real_rsa_and_eddsa_keys() -> None:
 )
 def test_cose_malformed_fields(overrides: dict[str, object]) -> None:
     with pytest.raises(InvalidCoseKey):
-        parse_cose_key(_cose(**overrides))
+        P256PublicKey.from_cose(_cose(**overrides))
 
 
 def test_cose_off_curve() -> None:
     key = _key()
     off = cbor2.dumps({1: 2, 3: -7, -1: 1, -2: key.x_bytes, -3: ((key.y + 1) % P256_P).to_bytes(32, "big")})
     with pytest.raises(PointNotOnCurve):
-        parse_cose_key(off)
+        P256PublicKey.from_cose(off)
 
 
 def test_cose_cbor_framing() -> None:
     good = _key().to_cose()
     with pytest.raises(TruncatedCbor):
-        parse_cose_key(good[:-1])
+        P256PublicKey.from_cose(good[:-1])
     with pytest.raises(TrailingCbor):
-        parse_cose_key(good + b"\x00")
+        P256PublicKey.from_cose(good + b"\x00")
     with pytest.raises(InvalidCbor):
-        parse_cose_key(b"\xff")
+        P256PublicKey.from_cose(b"\xff")
     with pytest.raises(InvalidCoseKey):
-        parse_cose_key(cbor2.dumps([1, 2]))
+        P256PublicKey.from_cose(cbor2.dumps([1, 2]))
 
 
 @given(st.binary(max_size=120))
 def test_cose_arbitrary_bytes_raise_typed_errors(data: bytes) -> None:
     try:
-        key = parse_cose_key(data)
+        key = P256PublicKey.from_cose(data)
     except SsoSignerError:
         return
     assert isinstance(key, P256PublicKey)
@@ -234,7 +232,7 @@ def test_cose_arbitrary_bytes_raise_typed_errors(data: bytes) -> None:
 def test_cose_round_trip_many_keys(k: int) -> None:
     public = ec.derive_private_key(k, ec.SECP256R1()).public_key()
     key = P256PublicKey.from_cryptography(public)
-    assert parse_cose_key(key.to_cose()) == key
+    assert P256PublicKey.from_cose(key.to_cose()) == key
 
 
 cbor_values = st.recursive(
@@ -249,7 +247,7 @@ cbor_values = st.recursive(
 @given(st.dictionaries(st.integers(-4, 4), cbor_values, max_size=6))
 def test_cose_arbitrary_maps_raise_typed_errors(fields: dict[int, object]) -> None:
     try:
-        key = parse_cose_key(cbor2.dumps(fields))
+        key = P256PublicKey.from_cose(cbor2.dumps(fields))
     except SsoSignerError:
         return
     assert isinstance(key, P256PublicKey)
@@ -257,6 +255,6 @@ def test_cose_arbitrary_maps_raise_typed_errors(fields: dict[int, object]) -> No
 
 def test_cose_unhashable_labels_are_reported() -> None:
     with pytest.raises(UnsupportedAlgorithm):
-        parse_cose_key(cbor2.dumps({1: [2], 3: -7}))
+        P256PublicKey.from_cose(cbor2.dumps({1: [2], 3: -7}))
     with pytest.raises(UnsupportedAlgorithm):
-        parse_cose_key(cbor2.dumps({1: 2, 3: {"a": 1}}))
+        P256PublicKey.from_cose(cbor2.dumps({1: 2, 3: {"a": 1}}))

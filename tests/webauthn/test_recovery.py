@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from sso_signer.webauthn import (
-    P256_N,
     AmbiguousRecovery,
     Assertion,
     EcdsaSignature,
@@ -16,15 +15,15 @@ from sso_signer.webauthn import (
     P256PublicKey,
     RecoveryFailed,
     recover_public_key,
-    recover_public_key_candidates,
-    recover_public_keys,
 )
+from sso_signer.webauthn._p256 import P256_N
+from sso_signer.webauthn._recovery import recover_public_keys
 
 
 def test_two_candidates_one_of_them_the_signer() -> None:
     passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost")
     assertion = passkey.sign(b"\x01" * 32)
-    candidates = recover_public_key_candidates(assertion)
+    candidates = recover_public_keys(assertion.ecdsa_signature, assertion.message_hash)
     assert len(candidates) == 2
     assert passkey.public_key in candidates
     # Both candidates verify this one signature (that is why one assertion is not enough)...
@@ -53,7 +52,9 @@ def test_high_and_low_s_recover_the_same_set() -> None:
 
 def test_official_vector_key_is_recovered(clave_vector: dict[str, Any], clave_cose_key: bytes) -> None:
     assertion = Assertion.from_json(clave_vector["verbatim"]["response"])
-    assert P256PublicKey.from_cose(clave_cose_key) in recover_public_key_candidates(assertion)
+    assert P256PublicKey.from_cose(clave_cose_key) in recover_public_keys(
+        assertion.ecdsa_signature, assertion.message_hash
+    )
 
 
 def test_recovery_errors() -> None:

@@ -15,7 +15,6 @@ import pytest
 
 from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer.webauthn import (
-    SCHEMA_VERSION,
     AsyncPasskeyStore,
     AsyncPostgresStore,
     AsyncSQLiteStore,
@@ -33,7 +32,7 @@ from sso_signer.webauthn import (
     open_async_store,
     open_store,
 )
-from sso_signer.webauthn._store_sql import COMMIT
+from sso_signer.webauthn._store_sql import COMMIT, SCHEMA_VERSION
 from tests.webauthn.conftest import Backend
 
 NOW = 1_700_000_000.0

@@ -8,14 +8,8 @@ from typing import Any
 import webauthn
 
 from sso_signer._codec import b64url_decode
-from sso_signer.webauthn import (
-    P256_HALF_N,
-    P256_N,
-    Assertion,
-    AuthenticatorFlags,
-    EcdsaSignature,
-    P256PublicKey,
-)
+from sso_signer.webauthn import Assertion, AuthenticatorFlags, EcdsaSignature, P256PublicKey
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
 
 
 def test_clave_assertion_parses(clave_vector: dict[str, Any]) -> None:

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer._errors import SsoSignerError
 from sso_signer.webauthn import (
-    MAX_CLIENT_DATA_JSON,
     Assertion,
     AttestedCredentialData,
     AuthenticatorData,
@@ -33,6 +32,7 @@ from sso_signer.webauthn import (
     InvalidEncoding,
     TruncatedCbor,
 )
+from sso_signer.webauthn._client_data import MAX_CLIENT_DATA_JSON
 
 flags_st = st.sampled_from([0, 1, 4, 5, 0x0D, 0x1D, 0x19]).map(AuthenticatorFlags)
 
