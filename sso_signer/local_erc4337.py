@@ -29,27 +29,17 @@ from sso_signer._errors import ConfigurationError
 from sso_signer._toolchain import SetupReport, ToolNotFound, install_tools, locate_tool, tools_home
 from sso_signer.accounts import MsaDeployment, deploy_msa_contracts
 from sso_signer.erc4337 import BundlerClient
-from sso_signer.node import (
-    ANVIL_CHAIN_ID,
-    ANVIL_ZKSYNC_CHAIN_ID,
-    AltoBundler,
-    AnvilNode,
-    NodeStartFailed,
-    dev_accounts,
-)
+from sso_signer.node import ANVIL_CHAIN_ID, AltoBundler, AnvilNode, NodeStartFailed, dev_accounts
+from sso_signer.node._anvil import ANVIL_ZKSYNC_CHAIN_ID
 from sso_signer.rpc import EthClient, Receipt, RpcError
 
 __all__ = [
-    "FUNDER_INDEX",
     "LocalErc4337Stack",
     "NotALocalChain",
     "SetupReport",
     "ToolNotFound",
     "fund",
     "install_tools",
-    "is_local_chain",
-    "locate_tool",
-    "tools_home",
 ]
 
 # Alto's executor and utility wallets: two dev accounts nobody else uses (0 deploys, 1 funds tests).

@@ -6,10 +6,9 @@ temp log (redacted when shown), and stops it cleanly (terminate, then kill after
 
 from __future__ import annotations
 
-from sso_signer.node._alto import ENTRY_POINT_V08, AltoBundler
+from sso_signer.node._alto import AltoBundler
 from sso_signer.node._anvil import (
     ANVIL_CHAIN_ID,
-    ANVIL_ZKSYNC_CHAIN_ID,
     DEV_MNEMONIC,
     AnvilNode,
     AnvilZkSyncNode,
@@ -18,24 +17,17 @@ from sso_signer.node._anvil import (
     start_local_node,
 )
 from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
-from sso_signer.node._process import ManagedProcess, find_executable, free_port, redact
 
 __all__ = [
     "ANVIL_CHAIN_ID",
-    "ANVIL_ZKSYNC_CHAIN_ID",
     "DEV_MNEMONIC",
-    "ENTRY_POINT_V08",
     "AltoBundler",
     "AnvilNode",
     "AnvilZkSyncNode",
     "LocalNode",
-    "ManagedProcess",
     "NodeBinaryNotFound",
     "NodeNotRunning",
     "NodeStartFailed",
     "dev_accounts",
-    "find_executable",
-    "free_port",
-    "redact",
     "start_local_node",
 ]

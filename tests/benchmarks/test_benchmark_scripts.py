@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from sso_signer.node import NodeBinaryNotFound, find_executable
+from sso_signer.node import NodeBinaryNotFound
+from sso_signer.node._process import find_executable
 from tests.needs import require_artifacts
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

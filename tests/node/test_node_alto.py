@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sso_signer.node import ENTRY_POINT_V08, AltoBundler, AnvilNode, NodeBinaryNotFound, NodeStartFailed
+from sso_signer.node import AltoBundler, AnvilNode, NodeBinaryNotFound, NodeStartFailed
+from sso_signer.node._alto import ENTRY_POINT_V08
 from sso_signer.node._process import REPO_ROOT
 
 pytestmark = [pytest.mark.bundler, pytest.mark.slow, pytest.mark.chain]

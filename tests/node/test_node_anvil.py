@@ -18,9 +18,9 @@ from sso_signer.node import (
     NodeNotRunning,
     NodeStartFailed,
     dev_accounts,
-    redact,
     start_local_node,
 )
+from sso_signer.node._process import redact
 from sso_signer.rpc import JsonRpcClient, RetryPolicy, RpcConnectionError
 from tests.needs import new_anvil
 
@@ -197,7 +197,7 @@ def test_custom_mnemonic_gives_other_funded_accounts() -> None:
 
 
 def test_unexecutable_binary_fails_typed_and_leaves_no_log(tmp_path: pathlib.Path) -> None:
-    from sso_signer.node import ManagedProcess
+    from sso_signer.node._process import ManagedProcess
 
     not_executable = tmp_path / "anvil"
     not_executable.write_text("not a program")
