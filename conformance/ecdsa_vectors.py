@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from conformance._fixtures import VectorFormatError, read_member
-from sso_signer._errors import InvalidInputError
+from sso_signer.exceptions import InvalidInputError
 from sso_signer.webauthn import P256_HALF_N, P256_N, EcdsaSignature, P256PublicKey
 
 __all__ = [

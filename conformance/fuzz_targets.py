@@ -19,8 +19,8 @@ from eth_abi.abi import encode as abi_encode
 from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode
-from sso_signer._errors import SsoSignerError
 from sso_signer.erc4337 import UserOperation, UserOperationReceipt, decode_execute, encode_execute_single
+from sso_signer.exceptions import SendOutcomeUnknown, SsoSignerError
 from sso_signer.sso import (
     FatSignature,
     PasskeyInitData,
@@ -552,7 +552,7 @@ _RAW_TX = bytes.fromhex(
 
 
 def _send_raw_transaction(body: bytes) -> None:
-    from sso_signer.rpc import EthClient, SendOutcomeUnknown
+    from sso_signer.rpc import EthClient
     from sso_signer.rpc._flow import drive
 
     try:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils.crypto import keccak
 
+from sso_signer.exceptions import CliUsageError, VerificationError
+
 if TYPE_CHECKING:
     from sso_signer.cli._output import Reporter
 
@@ -51,7 +53,7 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
 
     Raises:
         NodeBinaryNotFound, NodeStartFailed: anvil, node or Alto missing / not starting.
-        ArtifactNotFound: The contracts are not built (scripts/build-contracts.sh).
+        ConfigurationError (``ARTIFACT_NOT_FOUND``): The contracts are not built (scripts/build-contracts.sh).
         PreflightError, VerificationError subclasses: A signature failed a check (the demo stops there).
         UserOperationRejected, UserOperationReverted: The bundler or the chain refused the operation.
     """
@@ -72,8 +74,6 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
     from sso_signer.webauthn import HeadlessPasskey, RelyingParty, SQLiteStore
 
     if amount_wei <= 0 or amount_wei >= _FUNDING:
-        from sso_signer.cli._output import CliUsageError
-
         raise CliUsageError(f"--amount must be between 1 wei and {_ether(_FUNDING)} (the account's funding)")
     started = time.monotonic()
     summary: dict[str, Any] = {}
@@ -200,8 +200,6 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                     "installable here): the Era path ends at on-chain verification"
                 )
                 if not verification.valid or tampered.valid:
-                    from sso_signer._errors import VerificationError
-
                     raise VerificationError(
                         f"Era validator answered valid={verification.valid} ({verification.rule}), "
                         f"tampered valid={tampered.valid}"
@@ -235,8 +233,6 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                     f"recipient {recipient}: {_ether(before['recipient'])} → {_ether(after['recipient'])}"
                 )
                 if not receipt.success or after["recipient"] - before["recipient"] != amount_wei:
-                    from sso_signer._errors import VerificationError
-
                     raise VerificationError("the transfer did not arrive")
                 message_signature = account.sign_message("hello from sso-signer")
                 from sso_signer.sso import eip191_hash

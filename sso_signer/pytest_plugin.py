@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from sso_signer.exceptions import SsoSignerError
+
 if TYPE_CHECKING:
     from sso_signer.cli import Deployment
     from sso_signer.local_erc4337 import LocalErc4337Stack
@@ -179,7 +181,6 @@ def sso_postgres() -> Iterator[TemporaryPostgres]:
     Skips the test with the reason where PostgreSQL cannot be started (not installed, no user to run it
     as); under ``CI=true`` the test fails with that reason instead, so CI never passes by skipping.
     """
-    from sso_signer._errors import SsoSignerError
     from sso_signer.webauthn._store_pgserver import TemporaryPostgres
 
     try:

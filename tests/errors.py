@@ -23,9 +23,7 @@ def rule_owner(rule: ErrorCode) -> type[SsoSignerError]:
 
 
 @contextlib.contextmanager
-def raises_rule(
-    *rules: ErrorCode, match: str | None = None
-) -> Iterator[pytest.ExceptionInfo[Any]]:
+def raises_rule(*rules: ErrorCode, match: str | None = None) -> Iterator[pytest.ExceptionInfo[Any]]:
     """Like ``pytest.raises``, for the classes owning ``rules``, and the error's rule must be one of them."""
     owners = tuple({rule_owner(rule) for rule in rules})
     with pytest.raises(owners, match=match) as info:

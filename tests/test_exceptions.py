@@ -10,7 +10,7 @@ import pkgutil
 
 import sso_signer
 from sso_signer import exceptions
-from sso_signer._errors import InvalidInputError, SsoSignerError
+from sso_signer.exceptions import InvalidInputError, SsoSignerError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

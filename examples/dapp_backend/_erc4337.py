@@ -32,9 +32,9 @@ from sso_signer.erc4337 import (
     encode_execute_single,
     user_operation_hash,
 )
+from sso_signer.exceptions import ErrorCode, VerificationError
 from sso_signer.rpc import EthClient
 from sso_signer.sso import (
-    AssertionProviderError,
     AssertionRequest,
     FatSignature,
     MsaDeployment,
@@ -72,8 +72,9 @@ class _BrowserSigns:
     """The assertion provider of an account object used only to build operations: the browser signs them."""
 
     def get_assertion(self, request: AssertionRequest) -> Assertion:
-        raise AssertionProviderError(
-            "in this backend the passkey signs in the browser, not through a provider"
+        raise VerificationError(
+            "in this backend the passkey signs in the browser, not through a provider",
+            rule=ErrorCode.ASSERTION_PROVIDER,
         )
 
 
@@ -204,7 +205,7 @@ class Erc4337AnvilGateway:
             The userOpHash, the transaction hash and the operation's gas cost.
 
         Raises:
-            PreflightError: The validator rule the signature breaks (nothing is sent).
+            AssertionRejected: The validator rule the signature breaks (nothing is sent).
             UserOperationFailed: If the EntryPoint ran the operation but its call reverted.
             TransactionReverted: If ``handleOps`` reverted (e.g. ``AA24 signature error``).
         """

@@ -52,14 +52,16 @@ from examples.dapp_backend._errors import (
 )
 from sso_signer import b64url_decode, b64url_encode
 from sso_signer.exceptions import (
+    AlreadyExists,
+    ChallengeInvalid,
     ConfigurationError,
     InvalidInputError,
+    NotFound,
     RemoteError,
     SsoSignerError,
     StateError,
     VerificationError,
 )
-from sso_signer.webauthn import ChallengeAlreadyUsed, CredentialNotFound, DuplicateCredential
 
 __all__ = ["STATIC_DIR", "RequestGuard", "WebLimits", "create_app", "error_status", "json_depth"]
 
@@ -142,9 +144,9 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
         (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
         (OperationExpired, HTTPStatus.GONE),
         (UnknownUser, HTTPStatus.NOT_FOUND),
-        (CredentialNotFound, HTTPStatus.NOT_FOUND),
-        (ChallengeAlreadyUsed, HTTPStatus.CONFLICT),
-        (DuplicateCredential, HTTPStatus.CONFLICT),
+        (NotFound, HTTPStatus.NOT_FOUND),
+        (ChallengeInvalid, HTTPStatus.CONFLICT),
+        (AlreadyExists, HTTPStatus.CONFLICT),
         (VerificationError, HTTPStatus.FORBIDDEN),
         (StateError, HTTPStatus.CONFLICT),
         (InvalidInputError, HTTPStatus.BAD_REQUEST),

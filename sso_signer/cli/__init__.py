@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from sso_signer.cli._app import DOCS_URL, build_parser, main
 from sso_signer.cli._deploy import Deployment, load_deployment, wait_for_deployment
-from sso_signer.cli._errors import NodeExited, SignatureNotValid
-from sso_signer.cli._output import CliUsageError, ExitCode, exit_code_for
+from sso_signer.cli._output import ExitCode, exit_code_for
 
 __all__ = [
     "DOCS_URL",
-    "CliUsageError",
     "Deployment",
     "ExitCode",
-    "NodeExited",
-    "SignatureNotValid",
     "build_parser",
     "exit_code_for",
     "load_deployment",

@@ -18,17 +18,24 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer._errors import ConfigurationError, SsoSignerError, StateError
+from sso_signer.exceptions import (
+    ConfigurationError,
+    EntryPointError,
+    ErrorCode,
+    InsufficientBalance,
+    NotFound,
+    RpcError,
+    SsoSignerError,
+    StateError,
+    UserOperationRejected,
+)
 
 if TYPE_CHECKING:
     from sso_signer.erc4337 import BundlerClient
     from sso_signer.rpc import EthClient
-    from sso_signer.sso import InsufficientBalance, MsaDeployment, MsaPasskeyAccount
+    from sso_signer.sso import MsaDeployment, MsaPasskeyAccount
 
 __all__ = [
-    "AccountNotFound",
-    "EraNeedsZkSyncNode",
-    "MissingBundlerUrl",
     "accounts_that_removed",
     "counterfactual_salt",
     "erc4337_account",
@@ -39,18 +46,6 @@ __all__ = [
 ]
 
 _GET_ACCOUNT_LIST = bytes(keccak(text="getAccountList(string,bytes)"))[:4]
-
-
-class AccountNotFound(StateError):
-    """The passkey is registered to no account on this chain (create one with ``account create``)."""
-
-
-class MissingBundlerUrl(ConfigurationError):
-    """An ERC-4337 operation needs a bundler: pass --bundler URL or set SSO_SIGNER_BUNDLER."""
-
-
-class EraNeedsZkSyncNode(ConfigurationError):
-    """Era (0x71) accounts execute only on a ZKsync node (anvil-zksync or Era); this node is not one."""
 
 
 def counterfactual_salt(credential_id: bytes) -> bytes:
@@ -106,7 +101,6 @@ def erc4337_account(
     dropped = accounts_that_removed(eth, deployment.webauthn_validator, passkey.origin, passkey.credential_id)
     if dropped:
         raise _removed_key(passkey, dropped)
-    from sso_signer.erc4337 import FactoryCallFailed
 
     try:
         account = MsaPasskeyAccount.counterfactual(
@@ -117,27 +111,29 @@ def erc4337_account(
             salt=counterfactual_salt(passkey.credential_id),
             provider=provider,
         )
-    except FactoryCallFailed as exc:
+    except EntryPointError as exc:
         # Typically the account created from this passkey exists but no longer lists it (the passkey was
         # removed), so the validator cannot name it and the factory refuses to create it again.
-        raise AccountNotFound(
+        raise NotFound(
             f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} is registered to no account "
             f"on this chain, and its counterfactual account cannot be created ({exc}): it most likely exists "
             "and no longer lists this passkey among its owners; pass --address ACCOUNT to use an account "
-            "this passkey still controls"
+            "this passkey still controls",
+            rule=ErrorCode.ACCOUNT_NOT_FOUND,
         ) from exc
     if eth.get_code(account.address):
         raise _removed_key(passkey, [account.address])
     return account
 
 
-def _removed_key(passkey: Any, accounts: list[str]) -> AccountNotFound:
+def _removed_key(passkey: Any, accounts: list[str]) -> NotFound:
     named = ", ".join(accounts)
-    return AccountNotFound(
+    return NotFound(
         f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} is not among the owners of "
         f"{named}: it was removed from {'that account' if len(accounts) == 1 else 'those accounts'}, so "
         "the key file no longer controls it. Sign with one of its remaining passkeys, or pass --address "
-        "ACCOUNT for an account this passkey still controls; no new account is computed for it"
+        "ACCOUNT for an account this passkey still controls; no new account is computed for it",
+        rule=ErrorCode.ACCOUNT_NOT_FOUND,
     )
 
 
@@ -147,7 +143,6 @@ def accounts_that_removed(eth: EthClient, validator: str, origin: str, credentia
     Read from the validator's ``PasskeyRemoved`` events (both SSO validators emit it) from the earliest block.
     A node that refuses so wide a log query yields ``[]``: this is a guard, not the source of truth.
     """
-    from sso_signer.rpc import RpcError
     from sso_signer.sso import PASSKEY_REMOVED_TOPIC, checksum_address, get_account_key
 
     try:
@@ -178,16 +173,17 @@ def require_zksync_node(eth: EthClient) -> None:
     """Check that the node speaks the ``zks_`` namespace before anything is signed for it.
 
     Raises:
-        EraNeedsZkSyncNode: If ``zks_L1ChainId`` is unknown to the node (plain anvil, an L1).
+        ConfigurationError (``ERA_NEEDS_ZKSYNC_NODE``): If ``zks_L1ChainId`` is unknown to the node (plain
+            anvil, an L1).
     """
-    from sso_signer.rpc import RpcError
 
     try:
         eth.rpc.request("zks_L1ChainId")
     except RpcError as exc:
-        raise EraNeedsZkSyncNode(
+        raise ConfigurationError(
             "this node is not a ZKsync node (zks_L1ChainId failed): Era 0x71 transactions need anvil-zksync "
-            "or ZKsync Era; on plain anvil use the ERC-4337 account (--kind erc4337)"
+            "or ZKsync Era; on plain anvil use the ERC-4337 account (--kind erc4337)",
+            rule=ErrorCode.ERA_NEEDS_ZKSYNC_NODE,
         ) from exc
 
 
@@ -196,13 +192,13 @@ def prefund_explained(account: MsaPasskeyAccount, calls: Sequence[tuple[str, int
     """Turn a bundler's bare ``AA21 didn't pay prefund`` into how much is there and how much is needed.
 
     Raises:
-        InsufficientBalance: In place of ``InsufficientPrefund`` raised inside the block.
+        InsufficientBalance: In place of ``UserOperationRejected`` (``ErrorCode.INSUFFICIENT_PREFUND``) raised
+            inside the block.
     """
-    from sso_signer.erc4337 import InsufficientPrefund
 
     try:
         yield
-    except InsufficientPrefund as exc:
+    except UserOperationRejected as exc:
         raise insufficient_prefund(account, calls, exc) from exc
 
 
@@ -216,7 +212,6 @@ def insufficient_prefund(
     since the real estimate is what failed.
     """
     from sso_signer.cli._context import format_ether
-    from sso_signer.sso import InsufficientBalance
 
     address = account.address
     balance = account.eth.get_balance(address)

@@ -35,12 +35,23 @@ from sso_signer.cli._context import (
     seconds,
     writing,
 )
-from sso_signer.cli._errors import NodeExited
-from sso_signer.cli._output import CliUsageError, ExitCode, Reporter, exit_code_for
+from sso_signer.cli._output import ExitCode, Reporter, exit_code_for
+from sso_signer.exceptions import (
+    CliUsageError,
+    ConfigurationError,
+    ErrorCode,
+    ExecutionReverted,
+    InsufficientBalance,
+    NodeStartFailed,
+    NotFound,
+    RemoteError,
+    TransactionRejected,
+    VerificationError,
+)
 
 if TYPE_CHECKING:
     from sso_signer.erc4337 import BundlerClient
-    from sso_signer.rpc import Receipt, TransactionRejected
+    from sso_signer.rpc import Receipt
     from sso_signer.sso import EraAccount
 
 __all__ = ["DOCS_URL", "build_parser", "main"]
@@ -105,7 +116,7 @@ def cmd_node_start(args: argparse.Namespace, out: Reporter) -> None:
         if _wait_for_interrupt(lambda: node.running):
             out.step("stopping")
             return
-    raise NodeExited(f"{kind} exited on its own:\n{node.log_text(tail=20)}")
+    raise RemoteError(f"{kind} exited on its own:\n{node.log_text(tail=20)}", rule=ErrorCode.NODE_EXITED)
 
 
 def _remove_stale(path: str | None) -> None:
@@ -127,7 +138,6 @@ def _owned_file(path: str | None) -> Iterator[None]:
 def _save_when_ready(deployment: Any, path: str) -> None:
     """Write the deployment file (atomically) only once every service it names answers."""
     from sso_signer.cli._deploy import deployment_problem
-    from sso_signer.node import NodeStartFailed
 
     problem = deployment_problem(deployment)
     if problem is not None:
@@ -188,7 +198,7 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
         if _wait_for_interrupt(lambda: node.running and (alto is None or alto.running)):
             out.step("stopping")
             return
-    raise NodeExited("anvil or Alto exited on its own")
+    raise RemoteError("anvil or Alto exited on its own", rule=ErrorCode.NODE_EXITED)
 
 
 def cmd_node_wait(args: argparse.Namespace, out: Reporter) -> None:
@@ -361,7 +371,6 @@ def _open_store(url: str) -> Any:
 
 
 def _bundler(args: argparse.Namespace, ctx: ChainContext, entry_point: str) -> Any:
-    from sso_signer.cli._accounts import MissingBundlerUrl
     from sso_signer.erc4337 import BundlerClient
 
     url = (
@@ -370,17 +379,20 @@ def _bundler(args: argparse.Namespace, ctx: ChainContext, entry_point: str) -> A
         or (ctx.deployment.bundler_url if ctx.deployment else None)
     )
     if not url:
-        raise MissingBundlerUrl(
-            "an ERC-4337 account needs a bundler: pass --bundler URL or set SSO_SIGNER_BUNDLER"
+        raise ConfigurationError(
+            "an ERC-4337 account needs a bundler: pass --bundler URL or set SSO_SIGNER_BUNDLER",
+            rule=ErrorCode.MISSING_BUNDLER_URL,
         )
     return BundlerClient(url, entry_point=entry_point)
 
 
 def _require_erc4337(ctx: ChainContext) -> Any:
-    from sso_signer.sso import InvalidDeployment
 
     if ctx.deployment is None:
-        raise InvalidDeployment("an ERC-4337 account needs the deployment JSON: pass --deployment FILE")
+        raise ConfigurationError(
+            "an ERC-4337 account needs the deployment JSON: pass --deployment FILE",
+            rule=ErrorCode.INVALID_DEPLOYMENT,
+        )
     return ctx.deployment.require_erc4337()
 
 
@@ -425,7 +437,6 @@ def _msa(
 def _era_account(
     args: argparse.Namespace, ctx: ChainContext, passkey: Any, address: str | None = None
 ) -> Any:
-    from sso_signer.cli._accounts import AccountNotFound
     from sso_signer.sso import EraAccount, find_account
 
     network = ctx.require_era()
@@ -443,9 +454,10 @@ def _era_account(
             if dropped
             else ""
         )
-        raise AccountNotFound(
+        raise NotFound(
             f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} has no Era account on chain "
-            f"{network.chain_id} (validator {network.passkey_validator}){removed}"
+            f"{network.chain_id} (validator {network.passkey_validator}){removed}",
+            rule=ErrorCode.ACCOUNT_NOT_FOUND,
         )
     return EraAccount.from_passkey(
         ctx.client, network, address, passkey, provider=_provider(args, passkey, ctx)
@@ -688,7 +700,6 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
         kind = _kind(args, ctx)
         if kind == "era":
             from sso_signer.cli._accounts import require_zksync_node
-            from sso_signer.rpc import TransactionRejected
             from sso_signer.sso import send_era_transaction, verify_era_transaction_onchain
 
             if not args.sign_only:
@@ -713,9 +724,10 @@ def cmd_send(args: argparse.Namespace, out: Reporter) -> None:
                 # Any chain with the validator deployed can check the signature, ZKsync or not.
                 verdict = verify_era_transaction_onchain(ctx.client, signed)
                 if not verdict.valid:
-                    from sso_signer.cli._errors import SignatureNotValid
-
-                    raise SignatureNotValid(f"the Era validator refused the signature ({verdict.rule})")
+                    raise VerificationError(
+                        f"the Era validator refused the signature ({verdict.rule})",
+                        rule=ErrorCode.ERC1271_SIGNATURE_INVALID,
+                    )
                 out.result(
                     {
                         "kind": "era",
@@ -773,7 +785,6 @@ def _era_funds_error(
     """The node's "insufficient funds" refusal as ``InsufficientBalance`` (balance, need, how to fund)."""
     if "insufficient" not in exc.rpc_message.lower():
         return exc
-    from sso_signer.sso import InsufficientBalance
 
     balance = ctx.client.get_balance(address)
     fee = 0 if sponsored else tx.gas_limit * tx.max_fee_per_gas
@@ -828,9 +839,6 @@ def cmd_verify_message(args: argparse.Namespace, out: Reporter) -> None:
     from eth_abi.abi import encode as abi_encode
     from eth_utils.crypto import keccak
 
-    from sso_signer.cli._accounts import AccountNotFound
-    from sso_signer.cli._errors import SignatureNotValid
-    from sso_signer.rpc import ExecutionReverted
     from sso_signer.sso import checksum_address, eip191_hash
 
     account = checksum_address(args.account, field="--account")
@@ -840,7 +848,9 @@ def cmd_verify_message(args: argparse.Namespace, out: Reporter) -> None:
     ctx = ChainContext.from_args(args)
     try:
         if not ctx.client.get_code(account):
-            raise AccountNotFound(f"{account} has no code: ERC-1271 needs a deployed account")
+            raise NotFound(
+                f"{account} has no code: ERC-1271 needs a deployed account", rule=ErrorCode.ACCOUNT_NOT_FOUND
+            )
         data = bytes(keccak(text="isValidSignature(bytes32,bytes)"))[:4] + bytes(
             abi_encode(["bytes32", "bytes"], [digest, signature])
         )
@@ -849,8 +859,9 @@ def cmd_verify_message(args: argparse.Namespace, out: Reporter) -> None:
         except ExecutionReverted:
             answer = b""  # solady's off-chain path reverts on invalid signatures
         if answer[:4] != bytes.fromhex("1626ba7e"):
-            raise SignatureNotValid(
-                f"{account} rejected the signature (answer 0x{answer[:4].hex() or 'revert'})"
+            raise VerificationError(
+                f"{account} rejected the signature (answer 0x{answer[:4].hex() or 'revert'})",
+                rule=ErrorCode.ERC1271_SIGNATURE_INVALID,
             )
         out.result(
             {"account": account, "hash": digest, "valid": True}, summary=f"valid signature for {account}"

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sso_signer._errors import ConfigurationError
-from sso_signer.cli._output import CliUsageError
+from sso_signer.exceptions import CliUsageError, ConfigurationError, ErrorCode
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -38,9 +37,6 @@ __all__ = [
     "ENV_PASSPHRASE",
     "ENV_RPC",
     "ChainContext",
-    "MissingDeployerKey",
-    "MissingPasskeyFile",
-    "MissingRpcUrl",
     "check_out_path",
     "key_file_warnings",
     "load_passkey",
@@ -63,18 +59,6 @@ _AMOUNT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 _MAX_WEI = 2**256 - 1
 # 2**256 - 1 has 78 digits; room for a unit, a point and trailing zeros, not for a denial of service.
 _MAX_AMOUNT_TEXT = 128
-
-
-class MissingRpcUrl(ConfigurationError):
-    """No node URL: pass --rpc, set SSO_SIGNER_RPC, or use a deployment JSON that records one."""
-
-
-class MissingPasskeyFile(ConfigurationError):
-    """No passkey key file: pass --key or set SSO_SIGNER_KEY (create one with ``passkey create``)."""
-
-
-class MissingDeployerKey(ConfigurationError):
-    """No deployer key for a non-development chain: name an environment variable with --deployer-key-env."""
 
 
 def parse_wei(text: str) -> int:
@@ -278,14 +262,16 @@ def load_passkey(args: argparse.Namespace) -> HeadlessPasskey:
     """Load the passkey named by ``--key`` / ``SSO_SIGNER_KEY``, decrypting with the named env var's value.
 
     Raises:
-        MissingPasskeyFile: If no key file is named.
+        ConfigurationError (``MISSING_PASSKEY_FILE``): If no key file is named.
         InvalidKeyFile, WrongPassphrase: From the passkey room.
     """
     from sso_signer.webauthn import HeadlessPasskey
 
     path = getattr(args, "key", None) or os.environ.get(ENV_KEY)
     if not path:
-        raise MissingPasskeyFile("no passkey file: pass --key FILE or set SSO_SIGNER_KEY")
+        raise ConfigurationError(
+            "no passkey file: pass --key FILE or set SSO_SIGNER_KEY", rule=ErrorCode.MISSING_PASSKEY_FILE
+        )
     return HeadlessPasskey.load(path, passphrase=passphrase_from_env(args))
 
 
@@ -337,7 +323,7 @@ def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAcco
         ``(account, where it came from)`` — the second item names the source, never the key.
 
     Raises:
-        MissingDeployerKey: On a non-development chain without a key.
+        ConfigurationError (``MISSING_DEPLOYER_KEY``): On a non-development chain without a key.
         CliUsageError: If the named variable is unset or not a private key.
     """
     from eth_account import Account
@@ -358,9 +344,10 @@ def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAcco
         from sso_signer.node import dev_accounts
 
         return dev_accounts(1)[0], "dev account #0 (test … junk mnemonic)"
-    raise MissingDeployerKey(
+    raise ConfigurationError(
         f"chain {chain_id} is not a local development chain: name the environment variable holding the "
-        "deployer key with --deployer-key-env VAR"
+        "deployer key with --deployer-key-env VAR",
+        rule=ErrorCode.MISSING_DEPLOYER_KEY,
     )
 
 
@@ -385,7 +372,7 @@ class ChainContext:
         """Resolve ``--rpc``, ``--deployment``, ``--network``, ``--validator`` and ``--factory``.
 
         Raises:
-            MissingRpcUrl: If no URL can be found and ``need_rpc``.
+            ConfigurationError (``MISSING_RPC_URL``): If no URL can be found and ``need_rpc``.
             InvalidDeployment, UnknownNetwork, MalformedAddress: For bad configuration.
         """
         from sso_signer.cli._deploy import load_deployment
@@ -418,8 +405,9 @@ class ChainContext:
         )
         if not rpc:
             if need_rpc:
-                raise MissingRpcUrl(
-                    "no node URL: pass --rpc URL, set SSO_SIGNER_RPC or use --deployment FILE"
+                raise ConfigurationError(
+                    "no node URL: pass --rpc URL, set SSO_SIGNER_RPC or use --deployment FILE",
+                    rule=ErrorCode.MISSING_RPC_URL,
                 )
             rpc = ""
         return cls(rpc, deployment, era)
@@ -449,13 +437,13 @@ class ChainContext:
         """The Era network.
 
         Raises:
-            MissingContractAddress: If none was configured.
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If none was configured.
         """
-        from sso_signer.sso import MissingContractAddress
 
         if self.era is None:
-            raise MissingContractAddress(
-                "no Era network: pass --network era-sepolia, --deployment FILE or --validator ADDRESS"
+            raise ConfigurationError(
+                "no Era network: pass --network era-sepolia, --deployment FILE or --validator ADDRESS",
+                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
             )
         chain_id = self.client.chain_id()
         if chain_id != self.era.chain_id:

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from tempfile import mkstemp
 from typing import TYPE_CHECKING, Any
 
-from sso_signer._errors import ConfigurationError
 from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
-from sso_signer.sso import EraNetwork, InvalidDeployment, MsaDeployment, deploy_msa_contracts
+from sso_signer.exceptions import ConfigurationError, ErrorCode, NodeStartFailed, RemoteError
+from sso_signer.sso import EraNetwork, MsaDeployment, deploy_msa_contracts
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -89,20 +89,26 @@ class Deployment:
         """The Era section.
 
         Raises:
-            InvalidDeployment: If the deployment has no Era validator.
+            ConfigurationError (``INVALID_DEPLOYMENT``): If the deployment has no Era validator.
         """
         if self.era is None:
-            raise InvalidDeployment("the deployment has no 'era' section (deploy with --stack era)")
+            raise ConfigurationError(
+                "the deployment has no 'era' section (deploy with --stack era)",
+                rule=ErrorCode.INVALID_DEPLOYMENT,
+            )
         return self.era
 
     def require_erc4337(self) -> MsaDeployment:
         """The ERC-4337 section.
 
         Raises:
-            InvalidDeployment: If the deployment has no ERC-4337 stack.
+            ConfigurationError (``INVALID_DEPLOYMENT``): If the deployment has no ERC-4337 stack.
         """
         if self.erc4337 is None:
-            raise InvalidDeployment("the deployment has no 'erc4337' section (deploy with --stack erc4337)")
+            raise ConfigurationError(
+                "the deployment has no 'erc4337' section (deploy with --stack erc4337)",
+                rule=ErrorCode.INVALID_DEPLOYMENT,
+            )
         return self.erc4337
 
 
@@ -110,25 +116,28 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
     """Read a deployment JSON.
 
     Raises:
-        InvalidDeployment: If the file is unreadable or malformed.
+        ConfigurationError (``INVALID_DEPLOYMENT``): If the file is unreadable or malformed.
     """
     try:
         # At most one byte past the bound: a path like /dev/zero or a huge file is refused, not read whole.
         with open(path, "rb") as handle:
             text = handle.read(CONFIG_FILE_LIMITS.max_bytes + 1)
     except OSError as exc:
-        raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__}: {exc})") from exc
+        raise ConfigurationError(
+            f"{path}: cannot read deployment JSON ({type(exc).__name__}: {exc})",
+            rule=ErrorCode.INVALID_DEPLOYMENT,
+        ) from exc
     data = parse_json(
         text,
         limits=CONFIG_FILE_LIMITS,
-        error=lambda message: InvalidDeployment(f"{path}: {message}"),
+        error=lambda message: ConfigurationError(f"{path}: {message}", rule=ErrorCode.INVALID_DEPLOYMENT),
         what="deployment JSON",
     )
     if not isinstance(data, dict):
-        raise InvalidDeployment(f"{path}: expected a JSON object")
+        raise ConfigurationError(f"{path}: expected a JSON object", rule=ErrorCode.INVALID_DEPLOYMENT)
     chain_id = data.get("chain_id")
     if isinstance(chain_id, bool) or not isinstance(chain_id, int):
-        raise InvalidDeployment(f"{path}: chain_id must be an integer")
+        raise ConfigurationError(f"{path}: chain_id must be an integer", rule=ErrorCode.INVALID_DEPLOYMENT)
     rpc_url = data.get("rpc_url")
     era_data = data.get("era")
     erc_data = data.get("erc4337")
@@ -173,7 +182,7 @@ def deploy_contracts(
         The deployment.
 
     Raises:
-        ArtifactNotFound: The contracts are not built (scripts/build-contracts.sh).
+        ConfigurationError (``ARTIFACT_NOT_FOUND``): The contracts are not built (scripts/build-contracts.sh).
         ConfigurationError: An unknown stack name.
         TransactionReverted, RpcError: A deployment failed.
     """
@@ -220,7 +229,6 @@ def deployment_problem(deployment: Deployment, *, timeout: float = 2.0) -> str |
     Returns:
         ``None`` when ready, else a short reason.
     """
-    from sso_signer._errors import RemoteError
     from sso_signer.erc4337 import BundlerClient
     from sso_signer.rpc import EthClient, RetryPolicy
 
@@ -273,7 +281,6 @@ def wait_for_deployment(
     Raises:
         NodeStartFailed: If it is not ready within ``timeout`` (the message says what was missing last).
     """
-    from sso_signer.node import NodeStartFailed
 
     deadline = time.monotonic() + timeout
     target = pathlib.Path(path)
@@ -283,7 +290,7 @@ def wait_for_deployment(
         else:
             try:
                 deployment = load_deployment(target)
-            except InvalidDeployment as exc:
+            except ConfigurationError as exc:
                 reason = str(exc)
             else:
                 problem = deployment_problem(deployment)

@@ -14,14 +14,18 @@ import traceback
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from sso_signer._errors import (
+from sso_signer.exceptions import (
+    BundlerError,
     ConfigurationError,
+    ExecutionReverted,
     InvalidInputError,
     RemoteError,
     SsoSignerError,
+    TransactionRejected,
+    TransactionReverted,
 )
 
-__all__ = ["CliUsageError", "ExitCode", "Reporter", "exit_code_for"]
+__all__ = ["ExitCode", "Reporter", "exit_code_for"]
 
 
 class ExitCode(enum.IntEnum):
@@ -43,10 +47,6 @@ class ExitCode(enum.IntEnum):
     BROKEN_PIPE = 141
 
 
-class CliUsageError(InvalidInputError):
-    """An option combination or option value the command cannot use."""
-
-
 def exit_code_for(error: BaseException) -> ExitCode:
     """Map an exception to the exit code a script can branch on.
 
@@ -55,8 +55,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     try:
-        from sso_signer.erc4337 import BundlerError
-        from sso_signer.rpc import ExecutionReverted, TransactionRejected, TransactionReverted
+        pass  # errors: imported at the top
     except Exception:  # noqa: BLE001 - a broken install must still yield an exit code, not a second traceback
         return ExitCode.FAILED
     if isinstance(error, TransactionReverted | ExecutionReverted | TransactionRejected):

@@ -3,7 +3,8 @@
 The requests and the decoding are written once as I/O-free flows (see :mod:`sso_signer.rpc`); the sync and
 async clients only drive them. Bundler rejections become typed errors: the EntryPoint's ``AAxx`` code in
 the message picks the class (``AA23`` → :class:`AccountValidationReverted`, ``AA24`` →
-:class:`SignatureValidationFailed`, ...), and the code is kept on ``exc.aa_code``.
+:class:`~sso_signer.exceptions.UserOperationRejected` (``ErrorCode.SIGNATURE_VALIDATION_FAILED``), ...), and
+the code is kept on ``exc.aa_code``.
 """
 
 from __future__ import annotations
@@ -14,37 +15,37 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sso_signer._codec import InvalidEncoding, hex_decode
-from sso_signer.erc4337._errors import (
-    BundlerError,
-    UnsupportedEntryPoint,
-    UserOperationExecutionReverted,
-    UserOperationOutcomeUnknown,
-    UserOperationReverted,
-    UserOperationTimeout,
-    aa_error_class,
-)
+from sso_signer._codec import hex_decode
 from sso_signer.erc4337._user_operation import (
     ENTRY_POINT_V08,
     UserOperation,
     _check_address,
     user_operation_hash,
 )
-from sso_signer.rpc import (
+from sso_signer.exceptions import (
     AfterSendError,
+    BundlerError,
+    ErrorCode,
+    InvalidEncoding,
+    InvalidRpcParams,
+    MalformedRpcResponse,
+    RpcError,
+    RpcTransportError,
+    UserOperationOutcomeUnknown,
+    UserOperationRejected,
+    UserOperationReverted,
+    UserOperationTimeout,
+)
+from sso_signer.rpc import (
     AsyncJsonRpcClient,
     Deadline,
     Flow,
-    InvalidRpcParams,
     JsonRpcClient,
     Log,
-    MalformedRpcResponse,
     Receipt,
     RetryPolicy,
     RevertData,
     RpcCall,
-    RpcError,
-    RpcTransportError,
     Sleep,
     after_send,
     describe_revert_in_text,
@@ -276,9 +277,9 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
     if aa_code is None:
         lowered = message.lower()
         if "entrypoint" in lowered.replace(" ", "") and "not supported" in lowered:
-            return UnsupportedEntryPoint(text, **kwargs)
+            return BundlerError(text, **kwargs, rule=ErrorCode.UNSUPPORTED_ENTRY_POINT)
         if exc.code == _EXECUTION_REVERTED_CODE:
-            return UserOperationExecutionReverted(text, **kwargs)
+            return UserOperationRejected(text, **kwargs, rule=ErrorCode.USER_OPERATION_EXECUTION_REVERTED)
         if exc.method not in ("eth_estimateUserOperationGas", "eth_sendUserOperation"):
             return BundlerError(f"bundler error ({exc.code}) on {exc.method}: {message}", **kwargs)
     cls = aa_error_class(aa_code)
@@ -618,7 +619,7 @@ class BundlerClient:
 
         Raises:
             UserOperationRejected: Simulation failed; the subclass and ``aa_code`` name the cause.
-            UserOperationExecutionReverted: The call phase reverted.
+            UserOperationRejected (``USER_OPERATION_EXECUTION_REVERTED``): The call phase reverted.
         """
         flow = self.flows.estimate_user_operation_gas(op, self.entry_point, state_override)
         return run_flow(self.rpc, flow)
@@ -638,8 +639,11 @@ class BundlerClient:
             The userOpHash.
 
         Raises:
-            UserOperationRejected: The bundler refused it (bad signature → :class:`SignatureValidationFailed`,
-                no funds → :class:`InsufficientPrefund`, ...).
+            UserOperationRejected: The bundler refused it (bad signature →
+                :class:`~sso_signer.exceptions.UserOperationRejected`
+                (``ErrorCode.SIGNATURE_VALIDATION_FAILED``),
+                no funds → :class:`~sso_signer.exceptions.UserOperationRejected`
+                (``ErrorCode.INSUFFICIENT_PREFUND``), ...).
             UserOperationOutcomeUnknown: The request went out but no answer came back; the bundler may hold
                 the op (carries ``user_op_hash`` and the signed ``user_operation``).
         """

@@ -17,7 +17,6 @@ from sso_signer.node._anvil import (
     dev_accounts,
     start_local_node,
 )
-from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
 from sso_signer.node._process import ManagedProcess, find_executable, free_port, redact
 
 __all__ = [
@@ -30,9 +29,6 @@ __all__ = [
     "AnvilZkSyncNode",
     "LocalNode",
     "ManagedProcess",
-    "NodeBinaryNotFound",
-    "NodeNotRunning",
-    "NodeStartFailed",
     "dev_accounts",
     "find_executable",
     "free_port",

@@ -12,14 +12,8 @@ from typing import Any, Generic, Literal, Self, TypeVar
 
 import httpx
 
+from sso_signer.exceptions import ErrorCode, InvalidRpcParams, RpcError, RpcHttpStatusError, RpcTransportError
 from sso_signer.rpc._core import RetryPolicy, RpcCall, RpcCore
-from sso_signer.rpc._errors import (
-    InvalidRpcParams,
-    RpcError,
-    RpcHttpStatusError,
-    RpcTimeout,
-    RpcTransportError,
-)
 
 __all__ = ["AsyncJsonRpcClient", "CallLike", "Deadline", "JsonRpcClient", "safe_url"]
 
@@ -182,11 +176,12 @@ class _Exchange(Generic[T]):
         elif isinstance(exc, _DeadlineExceeded) or (
             isinstance(exc, httpx.TimeoutException) and remaining is not None and remaining <= 0
         ):
-            error = RpcTimeout(
+            error = RpcTransportError(
                 f"{self.method}: no answer within the overall deadline of {self.limit:g} s "
                 f"({self.attempt} attempt(s))",
                 method=self.method,
                 attempts=self.attempt,
+                rule=ErrorCode.RPC_TIMEOUT,
             )
         elif isinstance(exc, httpx.HTTPError):
             error = self.core.transport_error(self.method, exc, self.attempt)
@@ -385,7 +380,8 @@ class JsonRpcClient:
 
         Raises:
             RpcError: The node answered with an error (``ExecutionReverted`` for reverts).
-            RpcTransportError: Timeout (``RpcTimeout``, also when the overall deadline passes), connection
+            RpcTransportError: Timeout (``RpcTransportError`` (``ErrorCode.RPC_TIMEOUT``), also when the
+                overall deadline passes), connection
                 failure or HTTP error status, after retries.
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
         """
@@ -408,7 +404,8 @@ class JsonRpcClient:
         Raises:
             RpcError: The first failed member (unless ``return_errors``), or a whole-batch error.
             RpcTransportError: As for :meth:`request`.
-            BatchResponseMismatch: The answer does not hold one response per request.
+            MalformedRpcResponse (``BATCH_RESPONSE_MISMATCH``): The answer does not hold one response per
+                request.
         """
         normalized = [_as_call(c) for c in calls]
         if not normalized:

@@ -17,15 +17,13 @@ from typing import Any
 import httpx
 
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.rpc._errors import (
-    BatchResponseMismatch,
+from sso_signer.exceptions import (
+    ErrorCode,
     ExecutionReverted,
     InvalidRpcParams,
     MalformedRpcResponse,
-    RpcConnectionError,
     RpcError,
     RpcHttpStatusError,
-    RpcTimeout,
     RpcTransportError,
     TransactionRejected,
 )
@@ -220,7 +218,7 @@ class RpcCore:
         Raises:
             RpcError: If the node answered the whole batch with one error object.
             RpcHttpStatusError: If the status is an error and the body is not JSON-RPC.
-            BatchResponseMismatch: If ids are missing, unknown or duplicated.
+            MalformedRpcResponse (``BATCH_RESPONSE_MISMATCH``): If ids are missing, unknown or duplicated.
             MalformedRpcResponse: If a member is not a well-formed JSON-RPC response.
         """
         parsed = self._parse_body("batch", status, body)
@@ -228,19 +226,27 @@ class RpcCore:
             response = _check_response(parsed, "batch")
             if "error" in response:
                 raise self.error_from("batch", response["error"])
-            raise BatchResponseMismatch("batch: node answered a batch with a single result")
+            raise MalformedRpcResponse(
+                "batch: node answered a batch with a single result", rule=ErrorCode.BATCH_RESPONSE_MISMATCH
+            )
         by_id: dict[int, dict[str, Any]] = {}
         for member in parsed:
             response = _check_response(member, "batch")
             member_id = response.get("id")
             if not isinstance(member_id, int) or isinstance(member_id, bool) or member_id not in ids:
-                raise BatchResponseMismatch(f"batch: answer with unknown id {member_id!r}")
+                raise MalformedRpcResponse(
+                    f"batch: answer with unknown id {member_id!r}", rule=ErrorCode.BATCH_RESPONSE_MISMATCH
+                )
             if member_id in by_id:
-                raise BatchResponseMismatch(f"batch: two answers for id {member_id}")
+                raise MalformedRpcResponse(
+                    f"batch: two answers for id {member_id}", rule=ErrorCode.BATCH_RESPONSE_MISMATCH
+                )
             by_id[member_id] = response
         missing = [i for i in ids if i not in by_id]
         if missing:
-            raise BatchResponseMismatch(f"batch: no answer for ids {missing}")
+            raise MalformedRpcResponse(
+                f"batch: no answer for ids {missing}", rule=ErrorCode.BATCH_RESPONSE_MISMATCH
+            )
         results: list[Any | RpcError] = []
         for call, request_id in zip(calls, ids, strict=True):
             response = by_id[request_id]
@@ -293,13 +299,17 @@ class RpcCore:
     def transport_error(self, method: str, exc: httpx.HTTPError, attempts: int) -> RpcTransportError:
         """Map an httpx exception to the room's transport error."""
         if isinstance(exc, httpx.TimeoutException):
-            return RpcTimeout(
-                f"{method}: timed out after {attempts} attempt(s)", method=method, attempts=attempts
+            return RpcTransportError(
+                f"{method}: timed out after {attempts} attempt(s)",
+                method=method,
+                attempts=attempts,
+                rule=ErrorCode.RPC_TIMEOUT,
             )
-        return RpcConnectionError(
+        return RpcTransportError(
             f"{method}: transport failed after {attempts} attempt(s): {type(exc).__name__}: {exc}",
             method=method,
             attempts=attempts,
+            rule=ErrorCode.RPC_CONNECTION,
         )
 
     def is_transient(self, error: Exception) -> bool:

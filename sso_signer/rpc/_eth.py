@@ -15,9 +15,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from sso_signer._codec import hex_encode
-from sso_signer.rpc._client import AsyncJsonRpcClient, Deadline, JsonRpcClient, safe_url
-from sso_signer.rpc._core import RetryPolicy, RpcCall, is_already_known, is_nonce_used
-from sso_signer.rpc._errors import (
+from sso_signer.exceptions import (
     ExecutionReverted,
     InvalidRpcParams,
     MalformedRpcResponse,
@@ -29,6 +27,8 @@ from sso_signer.rpc._errors import (
     TransactionRejected,
     TransactionReverted,
 )
+from sso_signer.rpc._client import AsyncJsonRpcClient, Deadline, JsonRpcClient, safe_url
+from sso_signer.rpc._core import RetryPolicy, RpcCall, is_already_known, is_nonce_used
 from sso_signer.rpc._flow import Batch, Flow, Sleep, after_send, run_flow, run_flow_async
 from sso_signer.rpc._revert import RevertData
 from sso_signer.rpc._types import (

@@ -16,10 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sso_signer._errors import SsoSignerError
+from sso_signer.exceptions import AfterSendError, SsoSignerError
 from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
 from sso_signer.rpc._core import RpcCall
-from sso_signer.rpc._errors import AfterSendError
 
 __all__ = [
     "Batch",

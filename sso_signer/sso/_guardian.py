@@ -24,7 +24,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.crypto import keccak
 
-from sso_signer.sso._errors import SsoEncodingError
+from sso_signer.exceptions import SsoEncodingError
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, validator_init_data
 from sso_signer.sso._signature import checksum_address
 
@@ -234,7 +234,7 @@ def install_guardian_executor_calldata(executor: str) -> bytes:
     (at creation, pass ``(executor, b"")`` among the account's initial modules instead).
 
     Raises:
-        MalformedAddress: If ``executor`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``executor`` is not an address.
     """
     return _INSTALL_MODULE + bytes(
         abi_encode(
@@ -254,7 +254,7 @@ def propose_guardian_calldata(guardian: str) -> bytes:
         The calldata.
 
     Raises:
-        MalformedAddress: If ``guardian`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``guardian`` is not an address.
         SsoEncodingError: If ``guardian`` is the zero address (the module would revert).
     """
     address = checksum_address(guardian, field="guardian")
@@ -267,7 +267,7 @@ def accept_guardian_calldata(account: str) -> bytes:
     """``acceptGuardian(account)``: sent by the proposed guardian.
 
     Raises:
-        MalformedAddress: If ``account`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``account`` is not an address.
     """
     return _call("acceptGuardian", ["address"], [checksum_address(account, field="account")])
 
@@ -277,7 +277,7 @@ def remove_guardian_calldata(guardian: str) -> bytes:
     recovery.
 
     Raises:
-        MalformedAddress: If ``guardian`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``guardian`` is not an address.
     """
     return _call("removeGuardian", ["address"], [checksum_address(guardian, field="guardian")])
 
@@ -306,7 +306,7 @@ def eoa_recovery_data(new_owner: str) -> bytes:
     """Recovery data adding an EOA owner: ``abi.encode(address newOwner)`` (the ``addOwner`` argument).
 
     Raises:
-        MalformedAddress: If ``new_owner`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``new_owner`` is not an address.
     """
     return bytes(abi_encode(["address"], [checksum_address(new_owner, field="new_owner")]))
 
@@ -323,7 +323,7 @@ def initialize_recovery_calldata(account: str, recovery_type: RecoveryType, data
         The calldata.
 
     Raises:
-        MalformedAddress: If ``account`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``account`` is not an address.
         SsoEncodingError: If the type is ``NONE`` or unknown, or ``data`` is empty (the module would revert).
     """
     kind = _recovery_type(recovery_type)
@@ -342,7 +342,7 @@ def finalize_recovery_calldata(account: str, data: bytes) -> bytes:
     """``finalizeRecovery(account, data)``: anyone may send it within the window, with the request's data.
 
     Raises:
-        MalformedAddress: If ``account`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``account`` is not an address.
         SsoEncodingError: If ``data`` is not bytes.
     """
     if not isinstance(data, bytes | bytearray):
@@ -361,7 +361,7 @@ def guardians_for_calldata(account: str) -> bytes:
     """``guardiansFor(account)`` (``eth_call``; decode with :func:`decode_guardians`).
 
     Raises:
-        MalformedAddress: If ``account`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``account`` is not an address.
     """
     return _call("guardiansFor", ["address"], [checksum_address(account, field="account")])
 
@@ -370,7 +370,7 @@ def guardian_status_calldata(account: str, guardian: str) -> bytes:
     """``guardianStatusFor(account, guardian)`` (decode with :func:`decode_guardian_status`).
 
     Raises:
-        MalformedAddress: If an address is malformed.
+        InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
     return _call(
         "guardianStatusFor",
@@ -383,7 +383,7 @@ def pending_recovery_calldata(account: str) -> bytes:
     """``pendingRecovery(account)`` (decode with :func:`decode_pending_recovery`).
 
     Raises:
-        MalformedAddress: If ``account`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``account`` is not an address.
     """
     return _call("pendingRecovery", ["address"], [checksum_address(account, field="account")])
 

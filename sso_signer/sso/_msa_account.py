@@ -23,34 +23,40 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from sso_signer._errors import SsoSignerError
 from sso_signer.erc4337 import (
-    AccountNotDeployed,
     AsyncBundlerClient,
     AsyncEntryPoint,
     BundlerClient,
     Call,
     EntryPoint,
-    EntryPointError,
     GasEstimate,
     GasPrice,
-    InvalidExecuteCalldata,
     UserOperation,
-    UserOperationOutcomeUnknown,
     UserOperationReceipt,
-    UserOperationRejected,
-    UserOperationReverted,
     encode_execute,
     encode_execute_batch,
     encode_execute_single,
     entry_point_flows,
     user_operation_hash,
 )
+from sso_signer.exceptions import (
+    ConfigurationError,
+    EntryPointError,
+    ErrorCode,
+    ExecutionReverted,
+    InvalidUserOperation,
+    NotFound,
+    SsoEncodingError,
+    SsoSignerError,
+    StateError,
+    UserOperationOutcomeUnknown,
+    UserOperationRejected,
+    UserOperationReverted,
+)
 from sso_signer.rpc import (
     AsyncEthClient,
     Batch,
     EthClient,
-    ExecutionReverted,
     Flow,
     Receipt,
     RpcCall,
@@ -63,8 +69,7 @@ from sso_signer.rpc import (
     gather,
     relay,
 )
-from sso_signer.sso._era_account import PasskeyNotOwnedByAccount, remove_passkey_calldata
-from sso_signer.sso._errors import AccountMismatch, InvalidInitData, SsoSignerConfigError
+from sso_signer.sso._era_account import remove_passkey_calldata
 from sso_signer.sso._msa_stack import MsaDeployment
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, PasskeyOwner, validator_init_data
 from sso_signer.sso._passkey_removal import (
@@ -115,11 +120,14 @@ def initialize_account_calldata(modules: Sequence[str], data: Sequence[bytes]) -
         The calldata (selector ``0xf0efd465``).
 
     Raises:
-        InvalidInitData: If the lists differ in length or are empty.
-        MalformedAddress: If a module is not an address.
+        SsoEncodingError (``INVALID_INIT_DATA``): If the lists differ in length or are empty.
+        InvalidEncoding (``INVALID_ADDRESS``): If a module is not an address.
     """
     if len(modules) != len(data) or not modules:
-        raise InvalidInitData(f"modules ({len(modules)}) and data ({len(data)}): equal, non-empty lists")
+        raise SsoEncodingError(
+            f"modules ({len(modules)}) and data ({len(data)}): equal, non-empty lists",
+            rule=ErrorCode.INVALID_INIT_DATA,
+        )
     checked = [checksum_address(m, field=f"modules[{i}]") for i, m in enumerate(modules)]
     encoded = abi_encode(["address[]", "bytes[]"], [checked, [bytes(d) for d in data]])
     return INITIALIZE_ACCOUNT_SELECTOR + encoded
@@ -141,7 +149,7 @@ def passkey_account_init_data(
 
     Raises:
         BadCredentialIdLength, BadDomainLength, EmptyPublicKey: If the passkey breaks a validator rule.
-        MalformedAddress: If an address is malformed.
+        InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
     init = validator_init_data(
         owner.credential_id, owner.public_key, owner.origin, max_origin_length=ERC4337_MAX_ORIGIN_LENGTH
@@ -155,10 +163,10 @@ def deploy_account_calldata(salt: bytes, init_data: bytes) -> bytes:
     """``MSAFactory.deployAccount(bytes32 salt, bytes initData)`` calldata (selector ``0x574caef3``).
 
     Raises:
-        InvalidInitData: If ``salt`` is not 32 bytes.
+        SsoEncodingError (``INVALID_INIT_DATA``): If ``salt`` is not 32 bytes.
     """
     if not isinstance(salt, bytes | bytearray) or len(salt) != 32:
-        raise InvalidInitData("salt: expected 32 bytes")
+        raise SsoEncodingError("salt: expected 32 bytes", rule=ErrorCode.INVALID_INIT_DATA)
     return DEPLOY_ACCOUNT_SELECTOR + abi_encode(["bytes32", "bytes"], [bytes(salt), bytes(init_data)])
 
 
@@ -208,7 +216,10 @@ def _call_data(calls: Sequence[Call | tuple[str, int, bytes]], batch: bool | Non
         return encode_execute_batch(calls)
     if batch is False:
         if len(calls) != 1:
-            raise InvalidExecuteCalldata(f"single mode runs exactly one call, got {len(calls)}")
+            raise InvalidUserOperation(
+                f"single mode runs exactly one call, got {len(calls)}",
+                rule=ErrorCode.INVALID_EXECUTE_CALLDATA,
+            )
         first = calls[0]
         call = first if isinstance(first, Call) else Call(*first)
         return encode_execute_single(call.target, call.value, call.data)
@@ -236,8 +247,9 @@ def _creation(
 
 def _check_removal(access: RemainingAccess, credential_id: bytes, origin: str, force: bool) -> None:
     if access.registered is False:
-        raise PasskeyNotOwnedByAccount(
-            f"passkey {bytes(credential_id).hex()} at {origin} is not registered to {access.account}"
+        raise NotFound(
+            f"passkey {bytes(credential_id).hex()} at {origin} is not registered to {access.account}",
+            rule=ErrorCode.PASSKEY_NOT_OWNED_BY_ACCOUNT,
         )
     check_passkey_removal(access, credential_id=credential_id, origin=origin, force=force)
 
@@ -314,8 +326,9 @@ class _MsaAccountCore:
         run_preflight: bool,
     ) -> None:
         if bundler.entry_point != deployment.entry_point:
-            raise SsoSignerConfigError(
-                f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}"
+            raise ConfigurationError(
+                f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}",
+                rule=ErrorCode.SIGNER_CONFIGURATION,
             )
         self.deployment = deployment
         self.signer = Erc4337PasskeyAccount(
@@ -405,7 +418,10 @@ class _MsaAccountCore:
         paymaster_data: bytes,
     ) -> UserOperation:
         if not deployed and self.factory_data is None:
-            raise SsoSignerConfigError(f"{self.address} has no code and no factory data to create it")
+            raise ConfigurationError(
+                f"{self.address} has no code and no factory data to create it",
+                rule=ErrorCode.SIGNER_CONFIGURATION,
+            )
         return UserOperation(
             sender=self.address,
             nonce=nonce,
@@ -459,7 +475,10 @@ class _MsaAccountCore:
 
     def _sign_flow(self, op: UserOperation) -> _AccountFlow[UserOperation]:
         if op.sender != self.address:
-            raise AccountMismatch(f"user operation sender is {op.sender}, this account is {self.address}")
+            raise StateError(
+                f"user operation sender is {op.sender}, this account is {self.address}",
+                rule=ErrorCode.ACCOUNT_MISMATCH,
+            )
         signature = yield _Sign(op)
         return op.replace(signature=signature)
 
@@ -507,7 +526,10 @@ class _MsaAccountCore:
 
     def _is_valid_signature_flow(self, hash_: bytes, signature: bytes) -> Flow[bool]:
         if not (yield from eth_flows.get_code(self.address)):
-            raise AccountNotDeployed(f"{self.address} has no code; ERC-1271 needs a deployed account")
+            raise NotFound(
+                f"{self.address} has no code; ERC-1271 needs a deployed account",
+                rule=ErrorCode.ACCOUNT_NOT_DEPLOYED,
+            )
         data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(hash_), bytes(signature)])
         try:
             result = yield from eth_flows.call({"to": self.address, "data": data})
@@ -537,8 +559,9 @@ class MsaPasskeyAccount(_MsaAccountCore):
         run_preflight: Check each signature against the validator's rules before sending it.
 
     Raises:
-        MalformedAddress: If ``address`` is malformed.
-        SsoSignerConfigError: If the bundler serves another EntryPoint than the deployment's.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``address`` is malformed.
+        ConfigurationError (``SIGNER_CONFIGURATION``): If the bundler serves another EntryPoint than the
+            deployment's.
     """
 
     bundler: BundlerClient
@@ -602,7 +625,8 @@ class MsaPasskeyAccount(_MsaAccountCore):
         re-reads the chain.
 
         Raises:
-            FactoryCallFailed: If the factory call fails: the account already exists (look it up, then use
+            EntryPointError (``FACTORY_CALL_FAILED``): If the factory call fails: the account already exists
+                (look it up, then use
                 :meth:`at`), or the factory refuses the init data.
             EntryPointError: If the EntryPoint answers anything else (no EntryPoint code, wrong address).
             BadCredentialIdLength, BadDomainLength, EmptyPublicKey: If the passkey breaks a validator rule.
@@ -740,7 +764,7 @@ class MsaPasskeyAccount(_MsaAccountCore):
         Raises:
             UserOperationRejected: The bundler's simulation failed (typed by AA code).
             InvalidExecuteCalldata, InvalidUserOperationAddress: If a call is malformed.
-            SsoSignerConfigError: If the account has no code and no factory data.
+            ConfigurationError (``SIGNER_CONFIGURATION``): If the account has no code and no factory data.
         """
         return self._run(
             self._build_flow(
@@ -752,8 +776,8 @@ class MsaPasskeyAccount(_MsaAccountCore):
         """``op`` with its passkey signature (``validator ‖ fat`` over the userOpHash).
 
         Raises:
-            AccountMismatch: If ``op.sender`` is another account.
-            PreflightError: If the assertion would fail the validator's rules.
+            StateError (``ACCOUNT_MISMATCH``): If ``op.sender`` is another account.
+            AssertionRejected: If the assertion would fail the validator's rules.
         """
         return self._run(self._sign_flow(op))
 
@@ -817,7 +841,7 @@ class MsaPasskeyAccount(_MsaAccountCore):
         off-chain path at gas price 0, or an uninstalled validator); both count as invalid.
 
         Raises:
-            AccountNotDeployed: If the account has no code.
+            NotFound (``ACCOUNT_NOT_DEPLOYED``): If the account has no code.
         """
         return bool(self.eth.run(self._is_valid_signature_flow(hash_, signature)))
 
@@ -841,7 +865,8 @@ class MsaPasskeyAccount(_MsaAccountCore):
             timeout: Seconds to wait for inclusion.
 
         Raises:
-            PasskeyNotOwnedByAccount: If the passkey is not registered to the account (checked first).
+            NotFound (``PASSKEY_NOT_OWNED_BY_ACCOUNT``): If the passkey is not registered to the account
+                (checked first).
             RemovalWouldLockAccount: If it is the last way in and ``force`` is false (nothing is signed).
         """
         access = self.remaining_access(credential_id, origin)

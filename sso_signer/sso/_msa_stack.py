@@ -8,6 +8,7 @@ does not manage processes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,8 +18,8 @@ from eth_account.signers.local import LocalAccount
 from sso_signer._artifacts import load_artifact
 from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
 from sso_signer.erc4337 import deploy_entry_point_v08
+from sso_signer.exceptions import ConfigurationError, ErrorCode
 from sso_signer.rpc import EthClient
-from sso_signer.sso._errors import SsoSignerConfigError
 from sso_signer.sso._signature import checksum_address
 
 __all__ = ["MsaDeployment", "deploy_msa_contracts"]
@@ -68,15 +69,18 @@ class MsaDeployment:
         """Parse :meth:`to_json` output (a dict or its JSON text).
 
         Raises:
-            SsoSignerConfigError: If a key is missing or the text is not JSON.
-            MalformedAddress: If an address is malformed.
+            ConfigurationError (``SIGNER_CONFIGURATION``): If a key is missing or the text is not JSON.
+            InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
         """
         if isinstance(data, str):
             data = parse_json(
-                data, limits=CONFIG_FILE_LIMITS, error=SsoSignerConfigError, what="deployment JSON"
+                data,
+                limits=CONFIG_FILE_LIMITS,
+                error=functools.partial(ConfigurationError, rule=ErrorCode.SIGNER_CONFIGURATION),
+                what="deployment JSON",
             )
         if not isinstance(data, Mapping):
-            raise SsoSignerConfigError("deployment JSON must be an object")
+            raise ConfigurationError("deployment JSON must be an object", rule=ErrorCode.SIGNER_CONFIGURATION)
         try:
             return cls(
                 chain_id=int(data["chainId"]),
@@ -90,7 +94,9 @@ class MsaDeployment:
                 guardian_executor=data.get("guardianExecutor"),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise SsoSignerConfigError(f"deployment JSON: missing or bad key {exc}") from exc
+            raise ConfigurationError(
+                f"deployment JSON: missing or bad key {exc}", rule=ErrorCode.SIGNER_CONFIGURATION
+            ) from exc
 
 
 def _camel(name: str) -> str:
@@ -115,7 +121,8 @@ def deploy_msa_contracts(
         The addresses.
 
     Raises:
-        ArtifactNotFound: If the contracts are not built (run ``scripts/build-contracts.sh``).
+        ConfigurationError (``ARTIFACT_NOT_FOUND``): If the contracts are not built (run
+            ``scripts/build-contracts.sh``).
         EntryPointDeploymentFailed, EntryPointArtifactMismatch: If EntryPoint v0.8 cannot be put in place.
         TransactionReverted, RpcError: If a deployment fails.
     """

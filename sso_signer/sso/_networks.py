@@ -22,8 +22,8 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
-from sso_signer._errors import ConfigurationError, RemoteError
 from sso_signer._json import CONFIG_FILE_LIMITS, parse_json
+from sso_signer.exceptions import ConfigurationError, ErrorCode, RemoteError, RpcError
 from sso_signer.sso._signature import checksum_address
 
 __all__ = [
@@ -33,10 +33,6 @@ __all__ = [
     "NETWORK_PRESETS",
     "EraNetwork",
     "FactoryInfo",
-    "FactoryUnreadable",
-    "InvalidDeployment",
-    "MissingContractAddress",
-    "UnknownNetwork",
     "local_era_network",
     "network_preset",
     "read_factory_info",
@@ -44,22 +40,6 @@ __all__ = [
 
 ERA_SEPOLIA_CHAIN_ID = 300
 LOCAL_ERA_CHAIN_ID = 260
-
-
-class UnknownNetwork(ConfigurationError):
-    """No preset has that name (the known names are listed in the message)."""
-
-
-class MissingContractAddress(ConfigurationError):
-    """The network has no address for a contract the operation needs (e.g. no factory on a local node)."""
-
-
-class InvalidDeployment(ConfigurationError):
-    """A deployment JSON is unreadable or does not hold the addresses a network needs."""
-
-
-class FactoryUnreadable(RemoteError):
-    """The factory did not answer its view functions as an AAFactory does (wrong address, wrong chain)."""
 
 
 class _Caller(Protocol):
@@ -72,7 +52,10 @@ def _optional_address(value: object, field: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise InvalidDeployment(f"{field}: expected an address string, got {type(value).__name__}")
+        raise ConfigurationError(
+            f"{field}: expected an address string, got {type(value).__name__}",
+            rule=ErrorCode.INVALID_DEPLOYMENT,
+        )
     return checksum_address(value, field=field)
 
 
@@ -92,8 +75,9 @@ class EraNetwork:
         paymaster: A paymaster that sponsors account operations (the auth server's), informational.
 
     Raises (at construction):
-        MalformedAddress: If an address is not 0x + 40 hex digits or has a bad EIP-55 checksum.
-        InvalidDeployment: If ``chain_id`` is not a positive integer.
+        InvalidEncoding (``INVALID_ADDRESS``): If an address is not 0x + 40 hex digits or has a bad EIP-55
+            checksum.
+        ConfigurationError (``INVALID_DEPLOYMENT``): If ``chain_id`` is not a positive integer.
     """
 
     name: str
@@ -108,7 +92,10 @@ class EraNetwork:
 
     def __post_init__(self) -> None:
         if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id <= 0:
-            raise InvalidDeployment(f"chain_id: expected a positive integer, got {self.chain_id!r}")
+            raise ConfigurationError(
+                f"chain_id: expected a positive integer, got {self.chain_id!r}",
+                rule=ErrorCode.INVALID_DEPLOYMENT,
+            )
         object.__setattr__(
             self, "passkey_validator", checksum_address(self.passkey_validator, field="passkey_validator")
         )
@@ -125,12 +112,14 @@ class EraNetwork:
         """Return the factory address.
 
         Raises:
-            MissingContractAddress: If the network has none (a local node without a deployed factory).
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the network has none (a local node without a
+                deployed factory).
         """
         if self.account_factory is None:
-            raise MissingContractAddress(
+            raise ConfigurationError(
                 f"network {self.name!r} (chain {self.chain_id}) has no account factory; "
-                "give one with --factory or in the deployment JSON"
+                "give one with --factory or in the deployment JSON",
+                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
             )
         return self.account_factory
 
@@ -156,11 +145,12 @@ class EraNetwork:
             The network.
 
         Raises:
-            InvalidDeployment: If ``chain_id`` or ``passkey_validator`` is missing or malformed.
-            MalformedAddress: If an address is malformed.
+            ConfigurationError (``INVALID_DEPLOYMENT``): If ``chain_id`` or ``passkey_validator`` is missing
+                or malformed.
+            InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
         """
         if not isinstance(data, Mapping):
-            raise InvalidDeployment("network: expected a JSON object")
+            raise ConfigurationError("network: expected a JSON object", rule=ErrorCode.INVALID_DEPLOYMENT)
         aliases = {
             "passkey": "passkey_validator",
             "accountFactory": "account_factory",
@@ -182,11 +172,11 @@ class EraNetwork:
         values.setdefault("name", "custom")
         for required in ("chain_id", "passkey_validator"):
             if required not in values:
-                raise InvalidDeployment(f"network: missing {required!r}")
+                raise ConfigurationError(f"network: missing {required!r}", rule=ErrorCode.INVALID_DEPLOYMENT)
         if values.get("rpc_url") is not None and not isinstance(values["rpc_url"], str):
-            raise InvalidDeployment("rpc_url: expected a string")
+            raise ConfigurationError("rpc_url: expected a string", rule=ErrorCode.INVALID_DEPLOYMENT)
         if not isinstance(values["name"], str):
-            raise InvalidDeployment("name: expected a string")
+            raise ConfigurationError("name: expected a string", rule=ErrorCode.INVALID_DEPLOYMENT)
         return cls(**values)
 
     @classmethod
@@ -194,22 +184,28 @@ class EraNetwork:
         """Read the ``era`` section of a deployment JSON written by ``sso-signer deploy``.
 
         Raises:
-            InvalidDeployment: If the file is unreadable, not JSON or has no usable ``era`` section.
+            ConfigurationError (``INVALID_DEPLOYMENT``): If the file is unreadable, not JSON or has no usable
+                ``era`` section.
         """
         try:
             # At most one byte past the bound: a path like /dev/zero is refused, not read whole.
             with pathlib.Path(path).open("rb") as handle:
                 text = handle.read(CONFIG_FILE_LIMITS.max_bytes + 1)
         except OSError as exc:
-            raise InvalidDeployment(f"{path}: cannot read deployment JSON ({type(exc).__name__})") from exc
+            raise ConfigurationError(
+                f"{path}: cannot read deployment JSON ({type(exc).__name__})",
+                rule=ErrorCode.INVALID_DEPLOYMENT,
+            ) from exc
         data = parse_json(
             text,
             limits=CONFIG_FILE_LIMITS,
-            error=lambda message: InvalidDeployment(f"{path}: {message}"),
+            error=lambda message: ConfigurationError(f"{path}: {message}", rule=ErrorCode.INVALID_DEPLOYMENT),
             what="deployment JSON",
         )
         if not isinstance(data, dict) or not isinstance(data.get("era"), dict):
-            raise InvalidDeployment(f"{path}: no 'era' object in the deployment JSON")
+            raise ConfigurationError(
+                f"{path}: no 'era' object in the deployment JSON", rule=ErrorCode.INVALID_DEPLOYMENT
+            )
         era = dict(data["era"])
         era.setdefault("chain_id", data.get("chain_id"))
         era.setdefault("rpc_url", data.get("rpc_url"))
@@ -236,16 +232,17 @@ def network_preset(name: str) -> EraNetwork:
     """Return a named preset.
 
     Raises:
-        UnknownNetwork: If no preset has that name. (A local node has no preset: use
+        ConfigurationError (``UNKNOWN_NETWORK``): If no preset has that name. (A local node has no preset: use
             :func:`local_era_network` or a deployment JSON.)
     """
     try:
         return NETWORK_PRESETS[name]
     except (KeyError, TypeError):
         known = ", ".join(sorted(NETWORK_PRESETS))
-        raise UnknownNetwork(
+        raise ConfigurationError(
             f"unknown network {name!r}; presets: {known} (a local node needs its addresses: "
-            "--deployment FILE or --validator/--factory)"
+            "--deployment FILE or --validator/--factory)",
+            rule=ErrorCode.UNKNOWN_NETWORK,
         ) from None
 
 
@@ -261,7 +258,7 @@ def local_era_network(
     """A local anvil-zksync network with user-supplied addresses (there is no official local deployment).
 
     Raises:
-        MalformedAddress: If an address is malformed.
+        InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
     return EraNetwork(
         name="local",
@@ -307,16 +304,14 @@ class FactoryInfo:
 
 
 def _view(client: _Caller, to: str, selector: bytes, what: str) -> bytes:
-    from sso_signer.rpc import RpcError
 
     try:
         return bytes(client.call({"to": to, "data": selector}))
     except RpcError as exc:
-        raise FactoryUnreadable(f"factory {to}: {what} failed ({exc})") from exc
+        raise RemoteError(f"factory {to}: {what} failed ({exc})", rule=ErrorCode.FACTORY_UNREADABLE) from exc
 
 
 def _optional_module(client: _Caller, factory: str, selector: bytes) -> str | None:
-    from sso_signer.rpc import RpcError
 
     try:
         data = bytes(client.call({"to": factory, "data": selector}))
@@ -337,8 +332,9 @@ def read_factory_info(client: _Caller, factory: str) -> FactoryInfo:
         The factory facts needed to predict account addresses.
 
     Raises:
-        FactoryUnreadable: If a call fails or answers something that is not an AAFactory's answer.
-        MalformedAddress: If ``factory`` is malformed.
+        RemoteError (``FACTORY_UNREADABLE``): If a call fails or answers something that is not an AAFactory's
+            answer.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``factory`` is malformed.
     """
     factory = checksum_address(factory, field="factory")
     raw_hash = _view(client, factory, BEACON_PROXY_BYTECODE_HASH_SELECTOR, "beaconProxyBytecodeHash()")
@@ -348,11 +344,15 @@ def read_factory_info(client: _Caller, factory: str) -> FactoryInfo:
         (encoded,) = abi_decode(["bytes"], raw_beacon)
         (beacon,) = abi_decode(["address"], bytes(encoded))
     except (DecodingError, ValueError, OverflowError) as exc:
-        raise FactoryUnreadable(
-            f"factory {factory}: answers do not decode as an AAFactory's ({exc})"
+        raise RemoteError(
+            f"factory {factory}: answers do not decode as an AAFactory's ({exc})",
+            rule=ErrorCode.FACTORY_UNREADABLE,
         ) from exc
     if len(raw_hash) != 32 or bytes(bytecode_hash)[:1] != b"\x01":
-        raise FactoryUnreadable(f"factory {factory}: beaconProxyBytecodeHash is not an EraVM bytecode hash")
+        raise RemoteError(
+            f"factory {factory}: beaconProxyBytecodeHash is not an EraVM bytecode hash",
+            rule=ErrorCode.FACTORY_UNREADABLE,
+        )
     return FactoryInfo(
         factory=factory,
         beacon=checksum_address(str(beacon)),

@@ -23,8 +23,8 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer.rpc import EthClient, Flow, Log, RpcError, eth_flows, run_flow
-from sso_signer.sso._errors import RemovalWouldLockAccount
+from sso_signer.exceptions import RemovalWouldLockAccount, RpcError
+from sso_signer.rpc import EthClient, Flow, Log, eth_flows, run_flow
 from sso_signer.sso._signature import checksum_address
 
 __all__ = [

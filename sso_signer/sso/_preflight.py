@@ -8,7 +8,8 @@ Two rule sets, each in the order the contract evaluates them:
   crossOrigin *revert*; the challenge, the key lookup and the P-256/low-s check are evaluated without early
   exit and only make the result ``false``. A revert therefore wins over an earlier "false" rule, as on-chain.
 
-Each rule raises its own :class:`~sso_signer.sso.PreflightError` subclass, carrying the stable ``rule`` id,
+Each rule raises its own :class:`~sso_signer.exceptions.AssertionRejected` subclass, carrying the stable
+``rule`` id,
 the on-chain ``outcome`` for the chosen validator and the validator name.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -24,29 +26,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Union
 
-from sso_signer._errors import InvalidInputError
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.sso._errors import (
-    ChallengeFieldMissing,
-    ChallengeNotSignedHash,
-    ClientDataTypeNotGet,
-    ClientDataUnparsable,
-    CrossOriginRejected,
-    FatSignatureUndecodable,
-    FlagsByteMissing,
-    HighSNotAccepted,
-    InvalidChallengeEncoding,
-    InvalidChallengeLength,
-    InvalidClientDataJson,
-    InvalidFatSignature,
-    NoKeyForPreflight,
+from sso_signer.exceptions import (
+    AssertionRejected,
+    ErrorCode,
+    InvalidEncoding,
+    InvalidInputError,
+    InvalidWebAuthnData,
+    MalformedSignature,
     Outcome,
-    P256VerificationFailed,
-    PasskeyNotRegistered,
-    PreflightError,
-    SignatureRsOutOfRange,
-    UnknownValidatorKind,
-    UserFlagsMissing,
 )
 from sso_signer.sso._signature import EraCustomSignature, FatSignature
 
@@ -81,41 +69,41 @@ class RuleSpec:
     """One validator rule: its id, the error it raises and what the contract does when it fails."""
 
     rule: str
-    error: type[PreflightError]
+    error: type[AssertionRejected]
     outcome: Outcome
 
 
 # Contract order. Era: sso-era.md §1.3 (WebAuthValidator.sol:151-210).
 ERA_RULES: tuple[RuleSpec, ...] = (
-    RuleSpec(FatSignatureUndecodable.rule, FatSignatureUndecodable, "revert"),
-    RuleSpec(SignatureRsOutOfRange.rule, SignatureRsOutOfRange, "return false"),
-    RuleSpec(HighSNotAccepted.rule, HighSNotAccepted, "return false"),
-    RuleSpec(FlagsByteMissing.rule, FlagsByteMissing, "revert"),
-    RuleSpec(UserFlagsMissing.rule, UserFlagsMissing, "return false"),
-    RuleSpec(ClientDataUnparsable.rule, ClientDataUnparsable, "revert"),
-    RuleSpec(ChallengeFieldMissing.rule, ChallengeFieldMissing, "revert"),
-    RuleSpec(ChallengeNotSignedHash.rule, ChallengeNotSignedHash, "return false"),
-    RuleSpec(ClientDataTypeNotGet.rule, ClientDataTypeNotGet, "return false"),
-    RuleSpec(PasskeyNotRegistered.rule, PasskeyNotRegistered, "return false"),
-    RuleSpec(CrossOriginRejected.rule, CrossOriginRejected, "return false"),
-    RuleSpec(P256VerificationFailed.rule, P256VerificationFailed, "return false"),
+    RuleSpec(ErrorCode.ABI_DECODE, "revert"),
+    RuleSpec(ErrorCode.RS_RANGE, "return false"),
+    RuleSpec(ErrorCode.LOW_S, "return false"),
+    RuleSpec(ErrorCode.AUTH_DATA_LENGTH, "revert"),
+    RuleSpec(ErrorCode.FLAGS_UP_UV, "return false"),
+    RuleSpec(ErrorCode.CLIENT_DATA_JSON, "revert"),
+    RuleSpec(ErrorCode.CHALLENGE_PRESENT, "revert"),
+    RuleSpec(ErrorCode.CHALLENGE_HASH, "return false"),
+    RuleSpec(ErrorCode.CLIENT_DATA_TYPE, "return false"),
+    RuleSpec(ErrorCode.KEY_LOOKUP, "return false"),
+    RuleSpec(ErrorCode.CROSS_ORIGIN, "return false"),
+    RuleSpec(ErrorCode.SIGNATURE_INVALID, "return false"),
 )
 
 # ERC-4337: sso-4337.md §3.1 (WebAuthnValidator.sol:186-228). r/s range and low-s are checked inside solady's
 # P256.verifySignature, i.e. last.
 ERC4337_RULES: tuple[RuleSpec, ...] = (
-    RuleSpec(FatSignatureUndecodable.rule, FatSignatureUndecodable, "revert"),
-    RuleSpec(FlagsByteMissing.rule, FlagsByteMissing, "revert"),
-    RuleSpec(UserFlagsMissing.rule, UserFlagsMissing, "revert"),
-    RuleSpec(ClientDataUnparsable.rule, ClientDataUnparsable, "revert"),
-    RuleSpec(ChallengeFieldMissing.rule, ChallengeFieldMissing, "revert"),
-    RuleSpec(ChallengeNotSignedHash.rule, ChallengeNotSignedHash, "return false"),
-    RuleSpec(ClientDataTypeNotGet.rule, ClientDataTypeNotGet, "revert"),
-    RuleSpec(PasskeyNotRegistered.rule, PasskeyNotRegistered, "return false"),
-    RuleSpec(CrossOriginRejected.rule, CrossOriginRejected, "revert"),
-    RuleSpec(SignatureRsOutOfRange.rule, SignatureRsOutOfRange, "return false"),
-    RuleSpec(HighSNotAccepted.rule, HighSNotAccepted, "return false"),
-    RuleSpec(P256VerificationFailed.rule, P256VerificationFailed, "return false"),
+    RuleSpec(ErrorCode.ABI_DECODE, "revert"),
+    RuleSpec(ErrorCode.AUTH_DATA_LENGTH, "revert"),
+    RuleSpec(ErrorCode.FLAGS_UP_UV, "revert"),
+    RuleSpec(ErrorCode.CLIENT_DATA_JSON, "revert"),
+    RuleSpec(ErrorCode.CHALLENGE_PRESENT, "revert"),
+    RuleSpec(ErrorCode.CHALLENGE_HASH, "return false"),
+    RuleSpec(ErrorCode.CLIENT_DATA_TYPE, "revert"),
+    RuleSpec(ErrorCode.KEY_LOOKUP, "return false"),
+    RuleSpec(ErrorCode.CROSS_ORIGIN, "revert"),
+    RuleSpec(ErrorCode.RS_RANGE, "return false"),
+    RuleSpec(ErrorCode.LOW_S, "return false"),
+    RuleSpec(ErrorCode.SIGNATURE_INVALID, "return false"),
 )
 
 _RULES: dict[str, tuple[RuleSpec, ...]] = {"era": ERA_RULES, "erc4337": ERC4337_RULES}
@@ -152,20 +140,25 @@ def decode_challenge(text: str) -> bytes:
         The 32 decoded bytes (the signed hash, if the assertion is for it).
 
     Raises:
-        InvalidChallengeEncoding: If ``text`` is not base64/base64url text.
-        InvalidChallengeLength: If it does not decode to exactly 32 bytes.
+        InvalidEncoding (``CHALLENGE_ENCODING``): If ``text`` is not base64/base64url text.
+        InvalidEncoding (``CHALLENGE_LENGTH``): If it does not decode to exactly 32 bytes.
     """
     if not isinstance(text, str) or not _B64.match(text):
-        raise InvalidChallengeEncoding("challenge: not base64/base64url text")
+        raise InvalidEncoding("challenge: not base64/base64url text", rule=ErrorCode.CHALLENGE_ENCODING)
     body = text.rstrip("=").replace("-", "+").replace("_", "/")
     if len(body) % 4 == 1:
-        raise InvalidChallengeEncoding(f"challenge: impossible base64 length {len(body)}")
+        raise InvalidEncoding(
+            f"challenge: impossible base64 length {len(body)}", rule=ErrorCode.CHALLENGE_ENCODING
+        )
     try:
         decoded = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidChallengeEncoding(f"challenge: not base64 ({exc})") from exc
+        raise InvalidEncoding(f"challenge: not base64 ({exc})", rule=ErrorCode.CHALLENGE_ENCODING) from exc
     if len(decoded) != 32:
-        raise InvalidChallengeLength(f"challenge: decodes to {len(decoded)} bytes, the signed hash has 32")
+        raise InvalidEncoding(
+            f"challenge: decodes to {len(decoded)} bytes, the signed hash has 32",
+            rule=ErrorCode.CHALLENGE_LENGTH,
+        )
     return decoded
 
 
@@ -185,14 +178,20 @@ def parse_client_data_json(data: bytes) -> dict[str, Any]:
         The parsed object.
 
     Raises:
-        InvalidClientDataJson: If the bytes are not UTF-8 JSON, the top level is not an object, or the text
+        InvalidWebAuthnData (``CLIENT_DATA_NOT_JSON``): If the bytes are not UTF-8 JSON, the top level is not
+            an object, or the text
             is larger than 1 MiB, nests deeper than 64 levels or holds an integer of more than 4300 digits.
     """
     parsed = parse_json(
-        bytes(data), limits=_CLIENT_DATA_LIMITS, error=InvalidClientDataJson, what="clientDataJSON"
+        bytes(data),
+        limits=_CLIENT_DATA_LIMITS,
+        error=functools.partial(InvalidWebAuthnData, rule=ErrorCode.CLIENT_DATA_NOT_JSON),
+        what="clientDataJSON",
     )
     if not isinstance(parsed, dict):
-        raise InvalidClientDataJson("clientDataJSON: top level is not an object")
+        raise InvalidWebAuthnData(
+            "clientDataJSON: top level is not an object", rule=ErrorCode.CLIENT_DATA_NOT_JSON
+        )
     return parsed
 
 
@@ -265,7 +264,7 @@ def _parse_like_solady(data: bytes) -> _ClientData:
     parsed = parse_json(
         text,
         limits=_CLIENT_DATA_LIMITS,
-        error=InvalidClientDataJson,
+        error=functools.partial(InvalidWebAuthnData, rule=ErrorCode.CLIENT_DATA_NOT_JSON),
         what="clientDataJSON",
         object_pairs_hook=_Members,
     )
@@ -276,15 +275,19 @@ def _parse_like_solady(data: bytes) -> _ClientData:
         if "\\" in name:
             unescaped = json.loads(name)
             if unescaped in _READ_MEMBERS:
-                raise InvalidClientDataJson(
+                raise InvalidWebAuthnData(
                     f"clientDataJSON: member name {name} is {unescaped!r} only once unescaped; the official "
-                    "validators look members up by their raw name"
+                    "validators look members up by their raw name",
+                    rule=ErrorCode.CLIENT_DATA_NOT_JSON,
                 )
             continue
         raw[name[1:-1]] = value
     repeated = parsed.repeated & _READ_MEMBERS
     if repeated:
-        raise InvalidClientDataJson(f"clientDataJSON: member {sorted(repeated)[0]!r} appears more than once")
+        raise InvalidWebAuthnData(
+            f"clientDataJSON: member {sorted(repeated)[0]!r} appears more than once",
+            rule=ErrorCode.CLIENT_DATA_NOT_JSON,
+        )
     return _ClientData(parsed, {name: raw[name] for name in _READ_MEMBERS if name in raw})
 
 
@@ -327,7 +330,7 @@ def _decoded_member(run: _Run, client_data: _ClientData, name: str) -> bytes:
     decoded = _solady_string(client_data.raw[name])
     if decoded is None:
         run.fail(
-            ClientDataUnparsable,
+            ErrorCode.CLIENT_DATA_JSON,
             f"clientDataJSON {name}: a high surrogate escape that no \\u escape follows does not decode",
             outcome="revert",
         )
@@ -349,21 +352,28 @@ def _key_map(keys: object) -> dict[tuple[str, bytes], PublicKeyLike]:
                 or not isinstance(key[0], str)
                 or not isinstance(key[1], bytes | bytearray)
             ):
-                raise NoKeyForPreflight("keys: mapping keys must be (origin: str, credential_id: bytes)")
+                raise InvalidInputError(
+                    "keys: mapping keys must be (origin: str, credential_id: bytes)",
+                    rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
+                )
             result[(key[0], bytes(key[1]))] = public_key
     elif _has_key_fields(keys):
         result[(str(keys.origin), bytes(keys.credential_id))] = keys.public_key  # type: ignore[attr-defined]
     elif isinstance(keys, Iterable) and not isinstance(keys, str | bytes):
         for item in keys:
             if not _has_key_fields(item):
-                raise NoKeyForPreflight("keys: every item must have credential_id, public_key and origin")
+                raise InvalidInputError(
+                    "keys: every item must have credential_id, public_key and origin",
+                    rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
+                )
             result[(str(item.origin), bytes(item.credential_id))] = item.public_key
     else:
-        raise NoKeyForPreflight(
-            "keys: expected a mapping (origin, credential_id) -> public key, a credential, or credentials"
+        raise InvalidInputError(
+            "keys: expected a mapping (origin, credential_id) -> public key, a credential, or credentials",
+            rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
         )
     if not result:
-        raise NoKeyForPreflight("keys: no key given")
+        raise InvalidInputError("keys: no key given", rule=ErrorCode.NO_KEY_FOR_PREFLIGHT)
     return result
 
 
@@ -410,9 +420,9 @@ class _Run:
     def __init__(self, validator: Validator) -> None:
         self.validator: Validator = validator
         self.outcomes = {spec.rule: spec.outcome for spec in _RULES[validator]}
-        self.deferred: PreflightError | None = None
+        self.deferred: AssertionRejected | None = None
 
-    def fail(self, error: type[PreflightError], message: str, *, outcome: Outcome | None = None) -> None:
+    def fail(self, error: type[AssertionRejected], message: str, *, outcome: Outcome | None = None) -> None:
         outcome = self.outcomes[error.rule] if outcome is None else outcome
         exc = error(message, outcome=outcome, validator=self.validator)
         # The ERC-4337 validator evaluates its "false" rules without returning early; Era exits at once.
@@ -428,9 +438,9 @@ def _check_range(run: _Run, fat: FatSignature) -> None:
     # ERC-4337: the precompile requires 0 < r, s < n and solady adds s <= n/2.
     r_bad = fat.r == 0 or (fat.r > P256_N if run.validator == "era" else fat.r >= P256_N)
     if r_bad or fat.s == 0 or fat.s >= P256_N:
-        run.fail(SignatureRsOutOfRange, f"r/s out of range (r={fat.r:#x}, s={fat.s:#x})")
+        run.fail(ErrorCode.RS_RANGE, f"r/s out of range (r={fat.r:#x}, s={fat.s:#x})")
     elif fat.s > _HALF_N:
-        run.fail(HighSNotAccepted, "s > n/2: normalise to n - s before sending")
+        run.fail(ErrorCode.LOW_S, "s > n/2: normalise to n - s before sending")
 
 
 def preflight(
@@ -453,23 +463,25 @@ def preflight(
         A :class:`PreflightResult` when every rule passes.
 
     Raises:
-        PreflightError: The subclass for the rule that decides the on-chain outcome, with ``rule``,
+        AssertionRejected: The subclass for the rule that decides the on-chain outcome, with ``rule``,
             ``outcome`` and ``validator`` set.
-        NoKeyForPreflight: If ``keys`` holds no usable key.
-        UnknownValidatorKind: If ``validator`` is not ``"era"`` or ``"erc4337"``.
+        InvalidInputError (``NO_KEY_FOR_PREFLIGHT``): If ``keys`` holds no usable key.
+        InvalidInputError (``UNKNOWN_VALIDATOR_KIND``): If ``validator`` is not ``"era"`` or ``"erc4337"``.
         InvalidInputError: If ``signed_hash`` is not 32 bytes.
     """
     if validator not in _RULES:
-        raise UnknownValidatorKind(f"validator must be 'era' or 'erc4337', got {validator!r}")
+        raise InvalidInputError(
+            f"validator must be 'era' or 'erc4337', got {validator!r}", rule=ErrorCode.UNKNOWN_VALIDATOR_KIND
+        )
     if not isinstance(signed_hash, bytes | bytearray) or len(signed_hash) != 32:
-        raise InvalidChallengeLength("signed_hash: expected 32 bytes")
+        raise InvalidEncoding("signed_hash: expected 32 bytes", rule=ErrorCode.CHALLENGE_LENGTH)
     key_map = _key_map(keys)
     run = _Run(validator)
 
     try:
         fat = _coerce_fat(signature)
-    except InvalidFatSignature as exc:
-        run.fail(FatSignatureUndecodable, f"fat signature does not abi-decode: {exc}")
+    except MalformedSignature as exc:
+        run.fail(ErrorCode.ABI_DECODE, f"fat signature does not abi-decode: {exc}")
         raise AssertionError("unreachable") from exc  # pragma: no cover - fail() raises for revert rules
 
     if validator == "era":
@@ -477,42 +489,45 @@ def preflight(
 
     auth = fat.authenticator_data
     if len(auth) < 33:
-        run.fail(FlagsByteMissing, f"authenticatorData has {len(auth)} bytes; the flags byte is at index 32")
+        run.fail(
+            ErrorCode.AUTH_DATA_LENGTH,
+            f"authenticatorData has {len(auth)} bytes; the flags byte is at index 32",
+        )
     if auth[32] & _UP_UV != _UP_UV:
-        run.fail(UserFlagsMissing, f"flags {auth[32]:#04x} lack UP (0x01) and/or UV (0x04)")
+        run.fail(ErrorCode.FLAGS_UP_UV, f"flags {auth[32]:#04x} lack UP (0x01) and/or UV (0x04)")
 
     try:
         client_data = _parse_like_solady(fat.client_data_json)
-    except InvalidClientDataJson as exc:
-        run.fail(ClientDataUnparsable, str(exc))
+    except InvalidWebAuthnData as exc:
+        run.fail(ErrorCode.CLIENT_DATA_JSON, str(exc))
         raise AssertionError("unreachable") from exc  # pragma: no cover
 
     members = client_data.members
     challenge = members.get("challenge")
     if not isinstance(challenge, str):
-        run.fail(ChallengeFieldMissing, "clientDataJSON has no challenge string")
+        run.fail(ErrorCode.CHALLENGE_PRESENT, "clientDataJSON has no challenge string")
     else:
         _decoded_member(run, client_data, "challenge")
         try:
             challenge_ok = decode_challenge(challenge) == bytes(signed_hash)
-        except (InvalidChallengeEncoding, InvalidChallengeLength):
+        except InvalidEncoding:
             challenge_ok = False
         if not challenge_ok:
-            run.fail(ChallengeNotSignedHash, "challenge does not decode to the signed hash")
+            run.fail(ErrorCode.CHALLENGE_HASH, "challenge does not decode to the signed hash")
 
     client_type = members.get("type")
     if not isinstance(client_type, str):
         # decodeString() of a missing or non-string member reverts in both validators.
-        run.fail(ClientDataTypeNotGet, f"type is {client_type!r}, not a string", outcome="revert")
+        run.fail(ErrorCode.CLIENT_DATA_TYPE, f"type is {client_type!r}, not a string", outcome="revert")
     else:
         _decoded_member(run, client_data, "type")
         if client_type != "webauthn.get":
-            run.fail(ClientDataTypeNotGet, f"type is {client_type!r}, expected 'webauthn.get'")
+            run.fail(ErrorCode.CLIENT_DATA_TYPE, f"type is {client_type!r}, expected 'webauthn.get'")
 
     origin = members.get("origin")
     key = None
     if not isinstance(origin, str):
-        run.fail(PasskeyNotRegistered, f"origin is {origin!r}, not a string", outcome="revert")
+        run.fail(ErrorCode.KEY_LOOKUP, f"origin is {origin!r}, not a string", outcome="revert")
     else:
         # The key is looked up by the bytes solady decodes (they differ from JSON's on surrogate escapes);
         # bytes that are not UTF-8 name no registered origin.
@@ -524,11 +539,11 @@ def preflight(
             key = key_map.get((origin, fat.credential_id))
     if key is None:
         run.fail(
-            PasskeyNotRegistered, f"no key for origin {origin!r} and credential {fat.credential_id.hex()}"
+            ErrorCode.KEY_LOOKUP, f"no key for origin {origin!r} and credential {fat.credential_id.hex()}"
         )
 
     if "crossOrigin" in members and members["crossOrigin"] is not False:
-        run.fail(CrossOriginRejected, f"crossOrigin is {members['crossOrigin']!r}; only false/absent pass")
+        run.fail(ErrorCode.CROSS_ORIGIN, f"crossOrigin is {members['crossOrigin']!r}; only false/absent pass")
 
     if validator == "erc4337":
         _check_range(run, fat)
@@ -537,7 +552,8 @@ def preflight(
     verified = _verify(key, fat, signed)
     if verified is None and key is not None:
         run.fail(
-            P256VerificationFailed, "P-256 signature does not verify over authData ‖ sha256(clientDataJSON)"
+            ErrorCode.SIGNATURE_INVALID,
+            "P-256 signature does not verify over authData ‖ sha256(clientDataJSON)",
         )
 
     if run.deferred is not None:

@@ -24,7 +24,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
-from sso_signer.sso._errors import InvalidSessionSpec, SsoEncodingError
+from sso_signer.exceptions import InvalidSessionSpec, SsoEncodingError
 from sso_signer.sso._signature import checksum_address
 
 __all__ = [
@@ -521,7 +521,7 @@ def session_nonce_key(signer: str) -> int:
         The key; the userOp nonce is ``key << 64 | sequence``.
 
     Raises:
-        MalformedAddress: If ``signer`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``signer`` is not an address.
     """
     return int(checksum_address(signer, field="signer"), 16)
 
@@ -538,7 +538,7 @@ def session_proof_digest(session_hash: bytes, account: str) -> bytes:
         The 32-byte digest.
 
     Raises:
-        MalformedAddress: If ``account`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``account`` is not an address.
     """
     return keccak(
         abi_encode(["bytes32", "address"], [session_hash, checksum_address(account, field="account")])

@@ -17,18 +17,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sso_signer._codec import b64url_encode
+from sso_signer.exceptions import (
+    AssertionRejected,
+    ConfigurationError,
+    ErrorCode,
+    InvalidEncoding,
+    StateError,
+    VerificationError,
+)
 from sso_signer.sso._erc7739 import (
     AccountDomain,
     personal_sign_hash,
     typed_data_sign_hash,
     wrap_typed_data_signature,
-)
-from sso_signer.sso._errors import (
-    AccountMismatch,
-    AssertionProviderError,
-    CredentialMismatch,
-    InvalidChallengeLength,
-    SsoSignerConfigError,
 )
 from sso_signer.sso._owner import PasskeyOwner
 from sso_signer.sso._preflight import PreflightResult, Validator, preflight
@@ -149,8 +150,9 @@ def _parse_assertion(answer: object) -> Assertion:
         return answer
     if isinstance(answer, Mapping | str | bytes):
         return Assertion.from_json(answer)
-    raise AssertionProviderError(
-        f"assertion provider returned {type(answer).__name__}; expected an Assertion or its browser JSON"
+    raise VerificationError(
+        f"assertion provider returned {type(answer).__name__}; expected an Assertion or its browser JSON",
+        rule=ErrorCode.ASSERTION_PROVIDER,
     )
 
 
@@ -203,8 +205,9 @@ class PasskeySigner(abc.ABC):
         run_preflight: Check every signature against the validator's rules before returning it (default).
 
     Raises:
-        MalformedAddress: If ``address`` or ``validator`` is not an address.
-        SsoSignerConfigError: If ``provider`` is neither a sync nor an async assertion provider.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``address`` or ``validator`` is not an address.
+        ConfigurationError (``SIGNER_CONFIGURATION``): If ``provider`` is neither a sync nor an async
+            assertion provider.
     """
 
     generation: Validator
@@ -222,7 +225,9 @@ class PasskeySigner(abc.ABC):
         self._address = checksum_address(address, field="address")
         self._validator = checksum_address(validator, field="validator")
         if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0:
-            raise SsoSignerConfigError(f"chain_id must be a positive integer, got {chain_id!r}")
+            raise ConfigurationError(
+                f"chain_id must be a positive integer, got {chain_id!r}", rule=ErrorCode.SIGNER_CONFIGURATION
+            )
         self._chain_id = chain_id
         self._credential = credential
         # Read once: the credential's identity is fixed, and every signature's request carries it.
@@ -232,7 +237,10 @@ class PasskeySigner(abc.ABC):
         if hasattr(provider, "sign") and not isinstance(provider, AssertionProvider | AsyncAssertionProvider):
             provider = HeadlessAssertionProvider(provider)
         if not isinstance(provider, AssertionProvider | AsyncAssertionProvider):
-            raise SsoSignerConfigError("provider must implement get_assertion() or aget_assertion()")
+            raise ConfigurationError(
+                "provider must implement get_assertion() or aget_assertion()",
+                rule=ErrorCode.SIGNER_CONFIGURATION,
+            )
         self._provider = provider
         # Checked once: a runtime Protocol isinstance check costs more than the rest of the signer's own work.
         self._sync_provider = isinstance(provider, AssertionProvider)
@@ -278,17 +286,20 @@ class PasskeySigner(abc.ABC):
 
     def _request(self, digest: bytes, purpose: str) -> AssertionRequest:
         if not isinstance(digest, bytes | bytearray) or len(digest) != 32:
-            raise InvalidChallengeLength("the hash to sign must be 32 bytes")
+            raise InvalidEncoding("the hash to sign must be 32 bytes", rule=ErrorCode.CHALLENGE_LENGTH)
         rp_id, credential_id, origin = self._identity
         return AssertionRequest(bytes(digest), rp_id, credential_id, origin, purpose)
 
     def _finish(self, request: AssertionRequest, assertion: object) -> FatSignature:
         if not isinstance(assertion, Assertion):
-            raise AssertionProviderError(f"assertion provider returned {type(assertion).__name__}")
+            raise VerificationError(
+                f"assertion provider returned {type(assertion).__name__}", rule=ErrorCode.ASSERTION_PROVIDER
+            )
         if bytes(assertion.credential_id) != request.credential_id:
-            raise CredentialMismatch(
+            raise AssertionRejected(
                 f"assertion is for credential {b64url_encode(bytes(assertion.credential_id))}, "
-                f"expected {b64url_encode(request.credential_id)}"
+                f"expected {b64url_encode(request.credential_id)}",
+                rule=ErrorCode.CREDENTIAL_MISMATCH,
             )
         fat = FatSignature.from_assertion(assertion)
         if self.run_preflight:
@@ -299,7 +310,7 @@ class PasskeySigner(abc.ABC):
         """Apply this generation's validator rules to ``fat`` for ``digest`` with this signer's key.
 
         Raises:
-            PreflightError: The subclass naming the first failing rule.
+            AssertionRejected: The subclass naming the first failing rule.
         """
         key = {
             (str(self._credential.origin), bytes(self._credential.credential_id)): self._credential.public_key
@@ -317,13 +328,17 @@ class PasskeySigner(abc.ABC):
             The fat signature (preflighted unless ``run_preflight`` is off).
 
         Raises:
-            SsoSignerConfigError: If the provider is async-only (use the ``asign_*`` methods).
-            CredentialMismatch: If the assertion is for another credential.
-            PreflightError: If the signature would fail on-chain.
+            ConfigurationError (``SIGNER_CONFIGURATION``): If the provider is async-only (use the ``asign_*``
+                methods).
+            AssertionRejected (``CREDENTIAL_MISMATCH``): If the assertion is for another credential.
+            AssertionRejected: If the signature would fail on-chain.
         """
         request = self._request(digest, purpose)
         if not self._sync_provider:
-            raise SsoSignerConfigError("this assertion provider is async-only: use the asign_* methods")
+            raise ConfigurationError(
+                "this assertion provider is async-only: use the asign_* methods",
+                rule=ErrorCode.SIGNER_CONFIGURATION,
+            )
         return self._finish(request, self._provider.get_assertion(request))  # type: ignore[union-attr]
 
     async def asign_digest(self, digest: bytes, *, purpose: str = "hash") -> FatSignature:
@@ -344,8 +359,8 @@ class PasskeySigner(abc.ABC):
         the validator itself receives, never for ERC-1271 messages a dapp chose).
 
         Raises:
-            InvalidChallengeLength: If ``message_hash`` is not 32 bytes.
-            PreflightError: If the signature would fail on-chain.
+            InvalidEncoding (``CHALLENGE_LENGTH``): If ``message_hash`` is not 32 bytes.
+            AssertionRejected: If the signature would fail on-chain.
         """
         return self.envelope(self.sign_digest(message_hash, purpose="hash"))
 
@@ -380,7 +395,7 @@ class PasskeySigner(abc.ABC):
             followed by the ERC-7739 suffix.
 
         Raises:
-            InvalidTypedData: If the typed data is malformed.
+            SsoEncodingError (``INVALID_TYPED_DATA``): If the typed data is malformed.
         """
         digest = typed_data_sign_hash(typed_data, self.domain)
         return wrap_typed_data_signature(
@@ -414,9 +429,15 @@ class EraPasskeyAccount(PasskeySigner):
 
     def _check_tx(self, tx: Eip712Transaction) -> None:
         if tx.from_address.lower() != self.address.lower():
-            raise AccountMismatch(f"transaction is from {tx.from_address}, this signer is {self.address}")
+            raise StateError(
+                f"transaction is from {tx.from_address}, this signer is {self.address}",
+                rule=ErrorCode.ACCOUNT_MISMATCH,
+            )
         if tx.chain_id != self.chain_id:
-            raise AccountMismatch(f"transaction is for chain {tx.chain_id}, this signer for {self.chain_id}")
+            raise StateError(
+                f"transaction is for chain {tx.chain_id}, this signer for {self.chain_id}",
+                rule=ErrorCode.ACCOUNT_MISMATCH,
+            )
 
     def sign_transaction(self, tx: Eip712Transaction) -> bytes:
         """Sign an EIP-712 (0x71) transaction from this account.
@@ -428,8 +449,9 @@ class EraPasskeyAccount(PasskeySigner):
             ``0x71 ‖ RLP(...)`` with the passkey ``customSignature``, ready for ``eth_sendRawTransaction``.
 
         Raises:
-            AccountMismatch: If ``tx.from_address`` or ``tx.chain_id`` is not this account's.
-            PreflightError: If the signature would fail validation on-chain.
+            StateError (``ACCOUNT_MISMATCH``): If ``tx.from_address`` or ``tx.chain_id`` is not this
+                account's.
+            AssertionRejected: If the signature would fail validation on-chain.
         """
         self._check_tx(tx)
         fat = self.sign_digest(tx.signed_hash(), purpose="transaction")
@@ -467,10 +489,16 @@ class Erc4337PasskeyAccount(PasskeySigner):
         from sso_signer.erc4337 import ENTRY_POINT_V08, user_operation_hash
 
         if op.sender.lower() != self.address.lower():
-            raise AccountMismatch(f"user operation sender is {op.sender}, this signer is {self.address}")
+            raise StateError(
+                f"user operation sender is {op.sender}, this signer is {self.address}",
+                rule=ErrorCode.ACCOUNT_MISMATCH,
+            )
         chain = self.chain_id if chain_id is None else chain_id
         if chain != self.chain_id:
-            raise AccountMismatch(f"user operation is for chain {chain}, this signer for {self.chain_id}")
+            raise StateError(
+                f"user operation is for chain {chain}, this signer for {self.chain_id}",
+                rule=ErrorCode.ACCOUNT_MISMATCH,
+            )
         return user_operation_hash(op, entry_point=entry_point or ENTRY_POINT_V08, chain_id=chain)
 
     def sign_user_operation(
@@ -487,8 +515,8 @@ class Erc4337PasskeyAccount(PasskeySigner):
             The ``userOp.signature`` bytes: ``validator ‖ fat``.
 
         Raises:
-            AccountMismatch: If ``op.sender`` or the chain is not this account's.
-            PreflightError: If the signature would fail validation on-chain.
+            StateError (``ACCOUNT_MISMATCH``): If ``op.sender`` or the chain is not this account's.
+            AssertionRejected: If the signature would fail validation on-chain.
         """
         digest = self._op_hash(op, entry_point, chain_id)
         return self.envelope(self.sign_digest(digest, purpose="user_operation"))

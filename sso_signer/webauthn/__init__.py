@@ -25,8 +25,6 @@ from sso_signer.webauthn._authenticator_data import (
 from sso_signer.webauthn._client_data import MAX_CLIENT_DATA_JSON, CollectedClientData
 from sso_signer.webauthn._cose import COSE_ALG_ES256, cose_algorithm, encode_cose_key, parse_cose_key
 from sso_signer.webauthn._credential import PasskeyCredential
-from sso_signer.webauthn._errors import *  # noqa: F403 - the room's error classes are part of its API
-from sso_signer.webauthn._errors import __all__ as _error_names
 from sso_signer.webauthn._headless import CounterMode, HeadlessPasskey
 from sso_signer.webauthn._keyfile import read_key_file, write_key_file
 from sso_signer.webauthn._p256 import P256_HALF_N, P256_N, EcdsaSignature, P256PublicKey, is_on_curve
@@ -64,27 +62,27 @@ __all__ = [
     "AsyncPasskeyStore",
     "AsyncPostgresStore",
     "AsyncSQLiteStore",
+    "AttestationAuthority",
+    "AttestationCertificate",
+    "AttestedCredentialData",
     "AuthenticationResult",
+    "AuthenticatorData",
+    "AuthenticatorFlags",
     "ChallengePurpose",
     "ChallengeStore",
+    "CollectedClientData",
+    "CounterMode",
     "CredentialStore",
+    "EcdsaSignature",
+    "HeadlessPasskey",
+    "P256PublicKey",
+    "PasskeyCredential",
     "PasskeyStore",
     "PendingChallenge",
     "PostgresStore",
     "RegistrationResponse",
     "RelyingParty",
     "SQLiteStore",
-    "AttestationAuthority",
-    "AttestationCertificate",
-    "AttestedCredentialData",
-    "AuthenticatorData",
-    "AuthenticatorFlags",
-    "CollectedClientData",
-    "CounterMode",
-    "EcdsaSignature",
-    "HeadlessPasskey",
-    "P256PublicKey",
-    "PasskeyCredential",
     "certificate_aaguid",
     "cose_algorithm",
     "encode_cose_key",
@@ -100,5 +98,4 @@ __all__ = [
     "verify_assertion",
     "verify_registration_response",
     "write_key_file",
-    *_error_names,
 ]

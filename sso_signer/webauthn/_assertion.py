@@ -10,9 +10,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from sso_signer._codec import b64url_encode
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidWebAuthnData
 from sso_signer.webauthn._authenticator_data import MAX_CREDENTIAL_ID, AuthenticatorData
 from sso_signer.webauthn._client_data import CollectedClientData
-from sso_signer.webauthn._errors import CredentialIdMismatch, FieldTooLarge, InvalidCredentialJson
 from sso_signer.webauthn._json import as_mapping, b64_member, b64_optional, check_type
 from sso_signer.webauthn._p256 import EcdsaSignature
 
@@ -34,8 +34,8 @@ class Assertion:
         user_handle: The user handle, or None.
 
     Raises:
-        InvalidCredentialJson: If the credential id is empty.
-        FieldTooLarge: If the credential id or user handle is too long.
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If the credential id is empty.
+        InvalidEncoding (``FIELD_TOO_LARGE``): If the credential id or user handle is too long.
         InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: If a part is malformed.
     """
 
@@ -49,14 +49,16 @@ class Assertion:
 
     def __post_init__(self) -> None:
         if not self.credential_id:
-            raise InvalidCredentialJson("credential id is empty")
+            raise InvalidWebAuthnData("credential id is empty", rule=ErrorCode.INVALID_CREDENTIAL_JSON)
         if len(self.credential_id) > MAX_CREDENTIAL_ID:
-            raise FieldTooLarge(
-                f"credential id is {len(self.credential_id)} bytes; the limit is {MAX_CREDENTIAL_ID}"
+            raise InvalidEncoding(
+                f"credential id is {len(self.credential_id)} bytes; the limit is {MAX_CREDENTIAL_ID}",
+                rule=ErrorCode.FIELD_TOO_LARGE,
             )
         if self.user_handle is not None and len(self.user_handle) > MAX_USER_HANDLE:
-            raise FieldTooLarge(
-                f"user handle is {len(self.user_handle)} bytes; the limit is {MAX_USER_HANDLE}"
+            raise InvalidEncoding(
+                f"user handle is {len(self.user_handle)} bytes; the limit is {MAX_USER_HANDLE}",
+                rule=ErrorCode.FIELD_TOO_LARGE,
             )
         if not isinstance(self.authenticator_data, AuthenticatorData):
             object.__setattr__(self, "authenticator_data", AuthenticatorData(self.authenticator_data))
@@ -117,9 +119,9 @@ class Assertion:
             The assertion.
 
         Raises:
-            InvalidCredentialJson: If a member is missing or has the wrong type.
-            InvalidCredentialType: If ``type`` is not ``public-key``.
-            CredentialIdMismatch: If ``id`` and ``rawId`` differ.
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If a member is missing or has the wrong type.
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_TYPE``): If ``type`` is not ``public-key``.
+            InvalidWebAuthnData (``CREDENTIAL_ID_MISMATCH``): If ``id`` and ``rawId`` differ.
             InvalidEncoding: If a member is not base64url.
             FieldTooLarge, InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: Malformed parts.
         """
@@ -128,10 +130,12 @@ class Assertion:
         raw_id = b64_optional(obj, "rawId", what="assertion")
         cred_id = b64_member(obj, "id", what="assertion")
         if raw_id is not None and raw_id != cred_id:
-            raise CredentialIdMismatch("assertion id and rawId differ")
+            raise InvalidWebAuthnData("assertion id and rawId differ", rule=ErrorCode.CREDENTIAL_ID_MISMATCH)
         response = obj.get("response")
         if not isinstance(response, Mapping):
-            raise InvalidCredentialJson("assertion.response must be an object")
+            raise InvalidWebAuthnData(
+                "assertion.response must be an object", rule=ErrorCode.INVALID_CREDENTIAL_JSON
+            )
         auth = b64_member(response, "authenticatorData", what="assertion.response")
         cdj = b64_member(response, "clientDataJSON", what="assertion.response")
         sig = b64_member(response, "signature", what="assertion.response")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sso_signer.exceptions import ErrorCode, InvalidKey
 from sso_signer.webauthn._cbor import decode_strict, encode
-from sso_signer.webauthn._errors import InvalidCoseKey, UnsupportedAlgorithm
 from sso_signer.webauthn._p256 import P256PublicKey
 
 __all__ = [
@@ -48,11 +48,11 @@ def cose_algorithm(data: bytes) -> int | None:
 
     Raises:
         InvalidCbor: If ``data`` is not exactly one CBOR item.
-        InvalidCoseKey: If it is not a map.
+        InvalidKey: If it is not a map.
     """
     value = decode_strict(data, field="COSE key")
     if not isinstance(value, dict):
-        raise InvalidCoseKey("COSE key must be a CBOR map")
+        raise InvalidKey("COSE key must be a CBOR map")
     alg = value.get(_ALG)
     return alg if isinstance(alg, int) and not isinstance(alg, bool) else None
 
@@ -61,30 +61,38 @@ def parse_cose_key_map(value: Any) -> P256PublicKey:
     """Check a decoded COSE_Key map and return its P-256 key.
 
     Raises:
-        InvalidCoseKey: If a field is missing or malformed.
-        UnsupportedAlgorithm: If kty/alg/crv is anything but EC2/ES256/P-256.
-        PointNotOnCurve: If the point is off the curve.
+        InvalidKey: If a field is missing or malformed.
+        InvalidKey (``UNSUPPORTED_ALGORITHM``): If kty/alg/crv is anything but EC2/ES256/P-256.
+        InvalidKey (``POINT_NOT_ON_CURVE``): If the point is off the curve.
     """
     if not isinstance(value, dict):
-        raise InvalidCoseKey("COSE key must be a CBOR map")
+        raise InvalidKey("COSE key must be a CBOR map")
     kty, alg, crv = value.get(_KTY), value.get(_ALG), value.get(_CRV)
     if kty is None:
-        raise InvalidCoseKey("COSE key has no kty (label 1)")
+        raise InvalidKey("COSE key has no kty (label 1)")
     if kty != COSE_KTY_EC2 or isinstance(kty, bool):
-        raise UnsupportedAlgorithm(f"COSE kty {_name(_KTY_NAMES, kty)} is not EC2: {_ONLY_P256}")
+        raise InvalidKey(
+            f"COSE kty {_name(_KTY_NAMES, kty)} is not EC2: {_ONLY_P256}",
+            rule=ErrorCode.UNSUPPORTED_ALGORITHM,
+        )
     if alg is None:
-        raise InvalidCoseKey("COSE key has no alg (label 3)")
+        raise InvalidKey("COSE key has no alg (label 3)")
     if alg != COSE_ALG_ES256 or isinstance(alg, bool):
-        raise UnsupportedAlgorithm(f"COSE alg {_name(_ALG_NAMES, alg)} is not ES256 (-7): {_ONLY_P256}")
+        raise InvalidKey(
+            f"COSE alg {_name(_ALG_NAMES, alg)} is not ES256 (-7): {_ONLY_P256}",
+            rule=ErrorCode.UNSUPPORTED_ALGORITHM,
+        )
     if crv != COSE_CRV_P256 or isinstance(crv, bool):
-        raise UnsupportedAlgorithm(f"COSE crv {repr(crv)[:40]} is not P-256 (1): {_ONLY_P256}")
+        raise InvalidKey(
+            f"COSE crv {repr(crv)[:40]} is not P-256 (1): {_ONLY_P256}", rule=ErrorCode.UNSUPPORTED_ALGORITHM
+        )
     coords = []
     for label, name in ((_X, "x"), (_Y, "y")):
         coord = value.get(label)
         if not isinstance(coord, bytes):
-            raise InvalidCoseKey(f"COSE key {name} (label {label}) must be a byte string")
+            raise InvalidKey(f"COSE key {name} (label {label}) must be a byte string")
         if len(coord) != 32:
-            raise InvalidCoseKey(f"COSE key {name} must be 32 bytes, got {len(coord)}")
+            raise InvalidKey(f"COSE key {name} must be 32 bytes, got {len(coord)}")
         coords.append(int.from_bytes(coord, "big"))
     return P256PublicKey(coords[0], coords[1])
 
@@ -100,9 +108,9 @@ def parse_cose_key(data: bytes) -> P256PublicKey:
 
     Raises:
         InvalidCbor: If ``data`` is not exactly one well-formed CBOR item (TruncatedCbor / TrailingCbor).
-        InvalidCoseKey: If a field is missing or malformed.
-        UnsupportedAlgorithm: If kty/alg/crv is anything but EC2/ES256/P-256.
-        PointNotOnCurve: If the point is off the curve.
+        InvalidKey: If a field is missing or malformed.
+        InvalidKey (``UNSUPPORTED_ALGORITHM``): If kty/alg/crv is anything but EC2/ES256/P-256.
+        InvalidKey (``POINT_NOT_ON_CURVE``): If the point is off the curve.
     """
     return parse_cose_key_map(decode_strict(bytes(data), field="COSE key"))
 

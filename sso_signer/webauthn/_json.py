@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from sso_signer._codec import b64url_decode
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.webauthn._errors import FieldTooLarge, InvalidCredentialJson, InvalidCredentialType
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidWebAuthnData
 
 __all__ = [
     "CREDENTIAL_JSON_LIMITS",
@@ -29,19 +30,20 @@ def as_mapping(data: Mapping[str, Any] | str | bytes, *, what: str) -> Mapping[s
     """Accept a parsed JSON object or its text.
 
     Raises:
-        FieldTooLarge: If the text exceeds MAX_CREDENTIAL_JSON.
-        InvalidCredentialJson: If it is not a JSON object, or nests or counts beyond CREDENTIAL_JSON_LIMITS.
+        InvalidEncoding (``FIELD_TOO_LARGE``): If the text exceeds MAX_CREDENTIAL_JSON.
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If it is not a JSON object, or nests or counts
+            beyond CREDENTIAL_JSON_LIMITS.
     """
     if isinstance(data, str | bytes):
         data = parse_json(
             data,
             limits=CREDENTIAL_JSON_LIMITS,
-            error=InvalidCredentialJson,
-            too_large=FieldTooLarge,
+            error=functools.partial(InvalidWebAuthnData, rule=ErrorCode.INVALID_CREDENTIAL_JSON),
+            too_large=functools.partial(InvalidEncoding, rule=ErrorCode.FIELD_TOO_LARGE),
             what=f"{what} JSON",
         )
     if not isinstance(data, Mapping):
-        raise InvalidCredentialJson(f"{what} must be a JSON object")
+        raise InvalidWebAuthnData(f"{what} must be a JSON object", rule=ErrorCode.INVALID_CREDENTIAL_JSON)
     return data
 
 
@@ -49,7 +51,7 @@ def b64_optional(obj: Mapping[str, Any], key: str, *, what: str) -> bytes | None
     """Read an optional base64url member (absent or null gives None).
 
     Raises:
-        InvalidCredentialJson: If it is not a string.
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If it is not a string.
         InvalidEncoding: If it is not base64url.
     """
     if obj.get(key) is None:
@@ -61,16 +63,18 @@ def b64_member(obj: Mapping[str, Any], key: str, *, what: str) -> bytes:
     """Read a required base64url member.
 
     Raises:
-        InvalidCredentialJson: If it is missing or not a string.
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If it is missing or not a string.
         InvalidEncoding: If it is not base64url.
     """
     value = obj.get(key)
     if value is None:
-        raise InvalidCredentialJson(f"{what} has no {key!r}")
+        raise InvalidWebAuthnData(f"{what} has no {key!r}", rule=ErrorCode.INVALID_CREDENTIAL_JSON)
     if not isinstance(value, str):
-        raise InvalidCredentialJson(f"{what}.{key} must be a base64url string")
+        raise InvalidWebAuthnData(
+            f"{what}.{key} must be a base64url string", rule=ErrorCode.INVALID_CREDENTIAL_JSON
+        )
     if len(value) > MAX_CREDENTIAL_JSON:
-        raise FieldTooLarge(f"{what}.{key} is too long")
+        raise InvalidEncoding(f"{what}.{key} is too long", rule=ErrorCode.FIELD_TOO_LARGE)
     return b64url_decode(value, field=f"{what}.{key}")
 
 
@@ -78,7 +82,10 @@ def check_type(obj: Mapping[str, Any], *, what: str) -> None:
     """Require ``type == "public-key"``.
 
     Raises:
-        InvalidCredentialType: If the type is anything else.
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_TYPE``): If the type is anything else.
     """
     if obj.get("type") != "public-key":
-        raise InvalidCredentialType(f"{what}.type must be 'public-key', got {obj.get('type')!r}")
+        raise InvalidWebAuthnData(
+            f"{what}.type must be 'public-key', got {obj.get('type')!r}",
+            rule=ErrorCode.INVALID_CREDENTIAL_TYPE,
+        )

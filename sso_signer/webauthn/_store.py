@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from sso_signer.exceptions import AssertionRejected, ErrorCode
 from sso_signer.webauthn._credential import PasskeyCredential
-from sso_signer.webauthn._errors import CredentialNotAllowed
 
 __all__ = [
     "AsyncPasskeyStore",
@@ -64,18 +64,23 @@ class PendingChallenge:
             owner: The user handle the store holds for that credential.
 
         Raises:
-            CredentialNotAllowed: It is not in the allow-list, not owned by the challenge's user, or the
+            AssertionRejected (``CREDENTIAL_NOT_ALLOWED``): It is not in the allow-list, not owned by the
+                challenge's user, or the
                 challenge names nobody and was not issued for a discoverable login.
         """
         if self.credential_ids and bytes(credential_id) not in self.credential_ids:
-            raise CredentialNotAllowed("this credential is not in the challenge's allow-list")
+            raise AssertionRejected(
+                "this credential is not in the challenge's allow-list", rule=ErrorCode.CREDENTIAL_NOT_ALLOWED
+            )
         if self.user_handle is not None and bytes(owner) != self.user_handle:
-            raise CredentialNotAllowed(
-                "this challenge was issued for another user than the credential's owner"
+            raise AssertionRejected(
+                "this challenge was issued for another user than the credential's owner",
+                rule=ErrorCode.CREDENTIAL_NOT_ALLOWED,
             )
         if not self.credential_ids and self.user_handle is None and not self.discoverable:
-            raise CredentialNotAllowed(
-                "this challenge names no user and no credential and was not issued for a discoverable login"
+            raise AssertionRejected(
+                "this challenge names no user and no credential and was not issued for a discoverable login",
+                rule=ErrorCode.CREDENTIAL_NOT_ALLOWED,
             )
 
 

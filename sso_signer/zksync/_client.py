@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sso_signer._codec import hex_encode
+from sso_signer.exceptions import InvalidRpcParams, MalformedRpcResponse
 from sso_signer.rpc import (
     AsyncEthClient,
     EthClient,
     Flow,
-    InvalidRpcParams,
-    MalformedRpcResponse,
     Receipt,
     RpcCall,
     encode_quantity,

@@ -18,9 +18,10 @@ from eth_account import Account
 
 from examples.dapp_backend import RunningExample, deploy_validator, running_example
 from sso_signer._codec import b64url_decode
+from sso_signer.exceptions import ErrorCode
 from sso_signer.node import AnvilNode
-from sso_signer.webauthn import CredentialNotFound
 from tests.browser.example_client import ROOMY, PageClient, fresh_address
+from tests.errors import raises_rule
 
 pytestmark = pytest.mark.chain
 
@@ -202,7 +203,7 @@ def test_a_failed_account_creation_leaves_no_passkey_behind() -> None:
         status, answer = page.post("/api/register/verify", {"credential": created})
         # The node refused the funding transaction: a remote failure, named.
         assert (status, answer["error"]) == (502, "TransactionRejected"), answer
-        with pytest.raises(CredentialNotFound):
+        with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
             ex.backend.rp.store.get_credential(passkey.credential_id)
         assert page.get("/api/session")[0] == 401
 

@@ -19,8 +19,7 @@ from conformance.ecdsa_vectors import (
     load_wycheproof,
     python_verdict,
 )
-from sso_signer._artifacts import ArtifactNotFound
-from sso_signer.node import NodeBinaryNotFound
+from sso_signer.exceptions import ConfigurationError, ToolNotFound
 from sso_signer.webauthn import P256_HALF_N, P256_N
 
 pytestmark = pytest.mark.usefixtures("fixtures_present")
@@ -97,9 +96,9 @@ def test_report_main_without_chain(capsys: pytest.CaptureFixture[str]) -> None:
 def test_chain_half_has_zero_disagreements() -> None:
     try:
         results = report.run_chain()
-    except NodeBinaryNotFound as exc:
+    except ToolNotFound as exc:
         pytest.skip(f"anvil not installed (npm @foundry-rs/anvil-linux-amd64): {exc}")
-    except ArtifactNotFound as exc:
+    except ConfigurationError as exc:
         pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
     except HarnessBuildFailed as exc:
         pytest.skip(f"the conformance harness could not be compiled with scripts/solc: {exc}")

@@ -20,8 +20,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from sso_signer._artifacts import Artifact, load_artifact
+from sso_signer.exceptions import ExecutionReverted
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import EthClient, ExecutionReverted, Receipt
+from sso_signer.rpc import EthClient, Receipt
 from sso_signer.sso import FatSignature
 from sso_signer.webauthn import (
     P256_N,

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from sso_signer._codec import b64url_decode
+from sso_signer.exceptions import AssertionRejected
 from sso_signer.node import AnvilNode
-from sso_signer.sso import PreflightError, decode_era_custom_signature, preflight_era
+from sso_signer.sso import decode_era_custom_signature, preflight_era
 from sso_signer.zksync import Eip712Transaction
 from tests.contracts.era_cases import Case, Keys, build_cases, build_edge_cases, register_keys
 from tests.contracts.era_chain import EraValidator, Rule, transaction_struct
@@ -49,7 +50,7 @@ def _on_chain(validator: EraValidator, case: Case) -> tuple[str | None, str]:
 def _preflight(case: Case, keys: Keys) -> tuple[str | None, str]:
     try:
         preflight_era(case.signed_hash, case.fat, keys.key_table(case.account))
-    except PreflightError as exc:
+    except AssertionRejected as exc:
         return exc.rule, exc.outcome
     return None, "valid"
 

@@ -21,8 +21,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import Artifact, load_artifact
+from sso_signer.exceptions import ExecutionReverted
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import ExecutionReverted
 from sso_signer.sso import (
     CallPolicy,
     Condition,

@@ -17,14 +17,11 @@ from sso_signer._artifacts import load_artifact
 from sso_signer.erc4337 import (
     ENTRY_POINT_V08,
     SENDER_CREATOR_V08,
-    AccountValidationReverted,
     EntryPoint,
-    InsufficientPrefund,
-    PaymasterValidationFailed,
-    SignatureValidationFailed,
     UserOperation,
     user_operation_hash,
 )
+from sso_signer.exceptions import AccountValidationReverted, ErrorCode
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.sso import (
     AccountDomain,
@@ -41,6 +38,7 @@ from sso_signer.sso._msa_account import (
     passkey_account_init_data,
 )
 from sso_signer.webauthn import P256_N, Assertion, AuthenticatorData, HeadlessPasskey
+from tests.errors import raises_rule
 from tests.needs import started_erc4337_stack
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
@@ -346,7 +344,7 @@ def test_wrong_challenge_is_a_signature_failure(
     stack: LocalErc4337Stack, account: MsaPasskeyAccount, passkey: HeadlessPasskey
 ) -> None:
     op = _signed_by_hand(stack, account, passkey, challenge=keccak(b"not this operation"))
-    with pytest.raises(SignatureValidationFailed) as caught:
+    with raises_rule(ErrorCode.SIGNATURE_VALIDATION_FAILED) as caught:
         stack.bundler.send_user_operation(op)
     assert caught.value.aa_code == "AA24"
 
@@ -356,7 +354,7 @@ def test_validator_not_installed_is_a_signature_failure(
 ) -> None:
     stray_validator = _fresh_address("not-installed-validator")
     op = _signed_by_hand(stack, account, passkey, validator=stray_validator)
-    with pytest.raises(SignatureValidationFailed) as caught:
+    with raises_rule(ErrorCode.SIGNATURE_VALIDATION_FAILED) as caught:
         stack.bundler.send_user_operation(op)
     assert caught.value.aa_code == "AA24"
 
@@ -372,14 +370,14 @@ def test_unfunded_counterfactual_account_is_rejected_for_prefund(
         salt=account_salt("nobody-funds-me"),
     )
     # Alto's simulation already fails: nothing pays the prefund.
-    with pytest.raises(InsufficientPrefund) as caught:
+    with raises_rule(ErrorCode.INSUFFICIENT_PREFUND) as caught:
         poor.build_user_operation([])
     assert caught.value.aa_code == "AA21"
     # Sent with explicit gas (no estimation), the bundler refuses it for the same reason.
     op = poor.build_user_operation(
         [], gas={"call_gas_limit": 50_000, "verification_gas_limit": 900_000, "pre_verification_gas": 80_000}
     )
-    with pytest.raises(InsufficientPrefund):
+    with raises_rule(ErrorCode.INSUFFICIENT_PREFUND):
         stack.bundler.send_user_operation(poor.sign_user_operation(op))
 
 
@@ -524,7 +522,7 @@ def test_paymaster_sponsors_an_operation(stack: LocalErc4337Stack, account: MsaP
             "paymaster_post_op_gas_limit": 60_000,
         },
     )
-    with pytest.raises(PaymasterValidationFailed) as caught:
+    with raises_rule(ErrorCode.PAYMASTER_VALIDATION_FAILED) as caught:
         stack.bundler.send_user_operation(account.sign_user_operation(refused))
     assert caught.value.aa_code == "AA34"
 
@@ -591,7 +589,7 @@ def test_eoa_owner_signs_a_user_operation(stack: LocalErc4337Stack, passkey: Hea
         nonce=op.nonce + 1,
         signature=eoa_validator_signature(eoa_validator, Account.create(), account.user_operation_hash(op)),
     )
-    with pytest.raises(SignatureValidationFailed):
+    with raises_rule(ErrorCode.SIGNATURE_VALIDATION_FAILED):
         stack.bundler.send_user_operation(stranger)
 
 

@@ -14,9 +14,9 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from sso_signer.erc4337 import SignatureValidationFailed
+from sso_signer.exceptions import ErrorCode, ExecutionReverted
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.rpc import ExecutionReverted, Receipt
+from sso_signer.rpc import Receipt
 from sso_signer.sso import (
     REQUEST_DELAY_SECONDS,
     GuardianEvent,
@@ -44,6 +44,7 @@ from sso_signer.sso import (
     remove_passkey_calldata,
 )
 from sso_signer.webauthn import HeadlessPasskey
+from tests.errors import raises_rule
 from tests.needs import started_erc4337_stack
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
@@ -158,7 +159,7 @@ def test_lost_passkey_is_recovered_by_the_guardian_after_the_delay(stack: LocalE
     lost = MsaPasskeyAccount.at(
         address, deployment=deployment, eth=eth, bundler=stack.bundler, credential=old_passkey
     )
-    with pytest.raises(SignatureValidationFailed):
+    with raises_rule(ErrorCode.SIGNATURE_VALIDATION_FAILED):
         lost.execute([(guardian.address, 1, b"")])
     before = eth.get_balance(guardian.address)
     recovered.execute([(guardian.address, 1, b"")])

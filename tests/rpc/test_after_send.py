@@ -16,25 +16,29 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from sso_signer.exceptions import AfterSendError, SsoSignerError
+from sso_signer.exceptions import (
+    AfterSendError,
+    ErrorCode,
+    InvalidRpcParams,
+    ReceiptTimeout,
+    SendOutcomeUnknown,
+    SsoSignerError,
+    TransactionReverted,
+)
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import (
     AsyncEthClient,
     AsyncJsonRpcClient,
     EthClient,
-    InvalidRpcParams,
     JsonRpcClient,
-    ReceiptTimeout,
     RetryPolicy,
     RpcCall,
-    RpcTimeout,
-    SendOutcomeUnknown,
-    TransactionReverted,
     answer,
     drive,
 )
 from sso_signer.sso import send_era_transaction
 from sso_signer.zksync import AsyncZkSyncClient, Eip712Transaction, ZkSyncClient
+from tests.errors import raises_rule
 from tests.rpc.contracts import error_string, initcode_for, reverting_runtime
 from tests.rpc.fault_server import (
     DRIP,
@@ -208,7 +212,7 @@ async def test_a_dripped_answer_cannot_outlive_the_deadline(kind: str) -> None:
         rpc = _rpc(kind, server.url, **options)
         clock = Stopwatch()
         try:
-            with pytest.raises(RpcTimeout) as caught:
+            with raises_rule(ErrorCode.RPC_TIMEOUT) as caught:
                 await _call(rpc, "request", "eth_chainId")
         finally:
             await _close(rpc)
@@ -223,7 +227,7 @@ async def test_an_explicit_deadline_is_enforced(kind: str) -> None:
         rpc = _rpc(kind, server.url, **options)
         clock = Stopwatch()
         try:
-            with pytest.raises(RpcTimeout):
+            with raises_rule(ErrorCode.RPC_TIMEOUT):
                 await _call(rpc, "request", "eth_chainId")
         finally:
             await _close(rpc)
@@ -346,7 +350,7 @@ async def test_a_call_deadline_tightens_the_clients(kind: str) -> None:
         rpc = _rpc(kind, server.url, timeout=10.0)
         clock = Stopwatch()
         try:
-            with pytest.raises(RpcTimeout):
+            with raises_rule(ErrorCode.RPC_TIMEOUT):
                 await _call(rpc, "request", "eth_chainId", deadline=1.0)
         finally:
             await _close(rpc)

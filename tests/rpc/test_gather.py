@@ -8,18 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from sso_signer.exceptions import RpcError
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import (
-    AsyncEthClient,
-    Batch,
-    EthClient,
-    Flow,
-    RpcCall,
-    RpcError,
-    Sleep,
-    eth_flows,
-    gather,
-)
+from sso_signer.rpc import AsyncEthClient, Batch, EthClient, Flow, RpcCall, Sleep, eth_flows, gather
 
 
 class _Counting(httpx.BaseTransport):

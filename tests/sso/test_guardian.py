@@ -11,22 +11,19 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import abi_type
-from sso_signer.exceptions import SsoSignerError
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, SsoEncodingError, SsoSignerError
 from sso_signer.sso import (
     GUARDIAN_ERROR_SELECTORS,
     GUARDIAN_EVENT_TOPICS,
     GUARDIAN_SELECTORS,
     REQUEST_DELAY_SECONDS,
     REQUEST_VALIDITY_SECONDS,
-    BadCredentialIdLength,
     GuardianEvent,
     GuardianExecutorError,
     GuardianStatus,
-    MalformedAddress,
     MsaDeployment,
     RecoveryRequest,
     RecoveryType,
-    SsoEncodingError,
     accept_guardian_calldata,
     decode_guardian_error,
     decode_guardian_event,
@@ -46,6 +43,7 @@ from sso_signer.sso import (
     remove_guardian_calldata,
     validator_init_data,
 )
+from tests.errors import raises_rule
 from tests.needs import artifact
 
 VECTORS: dict[str, Any] = json.loads(
@@ -110,7 +108,7 @@ def test_passkey_recovery_data_is_the_add_validation_key_arguments() -> None:
         )
     )
     assert data == validator_init_data(cred, (1, 2), "https://sso.example.org", max_origin_length=255)
-    with pytest.raises(BadCredentialIdLength):
+    with raises_rule(ErrorCode.BAD_CREDENTIAL_ID_LENGTH):
         passkey_recovery_data(b"short", (1, 2), "https://sso.example.org")
 
 
@@ -121,13 +119,13 @@ def test_passkey_recovery_data_is_the_add_validation_key_arguments() -> None:
     ("call", "error"),
     [
         (lambda: propose_guardian_calldata("0x" + "00" * 20), SsoEncodingError),
-        (lambda: propose_guardian_calldata("0x1234"), MalformedAddress),
-        (lambda: accept_guardian_calldata("nope"), MalformedAddress),
+        (lambda: propose_guardian_calldata("0x1234"), InvalidEncoding),
+        (lambda: accept_guardian_calldata("nope"), InvalidEncoding),
         (lambda: initialize_recovery_calldata(ACCOUNT, RecoveryType.NONE, b"\1"), SsoEncodingError),
         (lambda: initialize_recovery_calldata(ACCOUNT, 3, b"\1"), SsoEncodingError),  # type: ignore[arg-type]
         (lambda: initialize_recovery_calldata(ACCOUNT, RecoveryType.EOA, b""), SsoEncodingError),
         (lambda: finalize_recovery_calldata(ACCOUNT, "0x01"), SsoEncodingError),  # type: ignore[arg-type]
-        (lambda: eoa_recovery_data("0x" + "7" * 39), MalformedAddress),
+        (lambda: eoa_recovery_data("0x" + "7" * 39), InvalidEncoding),
     ],
 )
 def test_builders_refuse_what_the_module_would_revert_on(call: Any, error: type[SsoSignerError]) -> None:

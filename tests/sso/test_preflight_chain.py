@@ -26,9 +26,10 @@ from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._codec import b64url_encode
+from sso_signer.exceptions import AssertionRejected, ExecutionReverted
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import EthClient, ExecutionReverted
-from sso_signer.sso import FatSignature, PreflightError, preflight
+from sso_signer.rpc import EthClient
+from sso_signer.sso import FatSignature, preflight
 from sso_signer.webauthn import P256_N, EcdsaSignature, P256PublicKey
 from tests.needs import require_artifacts, started_anvil
 
@@ -168,7 +169,7 @@ def validators() -> Iterator[_Validators]:
 def _preflight(validator: str, blob: bytes) -> tuple[str, str | None]:
     try:
         preflight(validator, HASH, blob, {(ORIGIN, CRED): PUB})  # type: ignore[arg-type]
-    except PreflightError as exc:
+    except AssertionRejected as exc:
         return exc.outcome, exc.rule
     return "valid", None
 

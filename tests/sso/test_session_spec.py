@@ -12,18 +12,17 @@ from eth_account import Account
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sso_signer.exceptions import InvalidSessionSpec, SsoEncodingError
 from sso_signer.sso import (
     CallPolicy,
     Condition,
     Constraint,
-    InvalidSessionSpec,
     LimitType,
     SessionCall,
     SessionSpec,
     SessionState,
     SessionStatus,
     SessionUsage,
-    SsoEncodingError,
     TransferPolicy,
     UsageLimit,
     check_call,

@@ -10,20 +10,16 @@ from typing import Any
 import pytest
 
 from sso_signer._codec import b64url_decode, b64url_encode
+from sso_signer.exceptions import ErrorCode
 from sso_signer.sso import (
-    AccountMismatch,
-    AssertionProviderError,
     AssertionRequest,
     AsyncJsonAssertionProvider,
-    CredentialMismatch,
     EraPasskeyAccount,
     Erc4337PasskeyAccount,
     FatSignature,
     JsonAssertionProvider,
     PasskeyAccount,
     PasskeySigner,
-    SsoSignerConfigError,
-    UserFlagsMissing,
     decode_era_custom_signature,
     decode_erc4337_passkey_signature,
     personal_sign_hash,
@@ -34,6 +30,7 @@ from sso_signer.sso import (
 )
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from sso_signer.zksync import Eip712Transaction
+from tests.errors import raises_rule
 
 ACCOUNT = "0x1111111111111111111111111111111111111111"
 VALIDATOR = "0x006ecc2D79242F1986b7cb5F636d6E3f499f1026"
@@ -113,9 +110,9 @@ def test_erc4337_user_operation_and_messages(passkey: HeadlessPasskey) -> None:
     assert message_sig[:20] == bytes.fromhex(VALIDATOR[2:])
     preflight_erc4337(personal_sign_hash(b"\x00\x01", account.domain), message_sig[20:], passkey.credential)
     assert account.domain.name == "zksync-sso-1271"
-    with pytest.raises(AccountMismatch):
+    with raises_rule(ErrorCode.ACCOUNT_MISMATCH):
         account.sign_user_operation(op.replace(sender="0x" + "99" * 20))
-    with pytest.raises(AccountMismatch):
+    with raises_rule(ErrorCode.ACCOUNT_MISMATCH):
         account.sign_user_operation(op, chain_id=1)
 
 
@@ -169,7 +166,7 @@ async def test_async_provider_waits_for_a_user(passkey: HeadlessPasskey) -> None
     raw, _ = await asyncio.gather(account.asign_transaction(tx), user())
     fat = decode_era_custom_signature(Eip712Transaction.parse(raw).custom_signature).fat_signature
     preflight_era(tx.signed_hash(), fat, passkey.credential)
-    with pytest.raises(SsoSignerConfigError):
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
         account.sign_transaction(tx)  # an async-only provider cannot serve the sync API
 
 
@@ -185,9 +182,9 @@ async def test_async_api_with_headless_passkey(passkey: HeadlessPasskey) -> None
 
 def test_wrong_sender_or_chain_is_refused(passkey: HeadlessPasskey) -> None:
     account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
-    with pytest.raises(AccountMismatch):
+    with raises_rule(ErrorCode.ACCOUNT_MISMATCH):
         account.sign_transaction(_tx(from_address="0x" + "33" * 20))
-    with pytest.raises(AccountMismatch):
+    with raises_rule(ErrorCode.ACCOUNT_MISMATCH):
         account.sign_transaction(_tx(chain_id=324))
 
 
@@ -201,7 +198,7 @@ def test_assertion_for_another_credential_is_refused(passkey: HeadlessPasskey) -
     account = EraPasskeyAccount(
         address=ACCOUNT, credential=passkey.credential, validator=VALIDATOR, chain_id=CHAIN, provider=Other()
     )
-    with pytest.raises(CredentialMismatch):
+    with raises_rule(ErrorCode.CREDENTIAL_MISMATCH):
         account.sign_message("x")
 
 
@@ -213,7 +210,7 @@ def test_provider_returning_garbage_is_refused(passkey: HeadlessPasskey) -> None
         chain_id=CHAIN,
         provider=JsonAssertionProvider(lambda options: 42),
     )
-    with pytest.raises(AssertionProviderError):
+    with raises_rule(ErrorCode.ASSERTION_PROVIDER):
         account.sign_message("x")
 
 
@@ -225,7 +222,7 @@ def test_preflight_stops_an_unverified_assertion_before_it_is_sent(passkey: Head
     strict = EraPasskeyAccount(
         address=ACCOUNT, credential=passkey.credential, validator=VALIDATOR, chain_id=CHAIN, provider=NoUv()
     )
-    with pytest.raises(UserFlagsMissing) as info:
+    with raises_rule(ErrorCode.FLAGS_UP_UV) as info:
         strict.sign_transaction(_tx())
     assert info.value.outcome == "return false"
     lax = EraPasskeyAccount(
@@ -242,9 +239,9 @@ def test_preflight_stops_an_unverified_assertion_before_it_is_sent(passkey: Head
 
 
 def test_bad_configuration_is_refused(passkey: HeadlessPasskey) -> None:
-    with pytest.raises(SsoSignerConfigError):
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
         EraPasskeyAccount(address=ACCOUNT, credential=passkey.credential, validator=VALIDATOR, chain_id=CHAIN)
-    with pytest.raises(SsoSignerConfigError):
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
         EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=0)
     account = EraPasskeyAccount(address=ACCOUNT, credential=passkey, validator=VALIDATOR, chain_id=CHAIN)
     assert "PRIVATE" not in repr(account).upper()

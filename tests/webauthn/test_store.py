@@ -18,26 +18,19 @@ from typing import Any
 
 import pytest
 
+from sso_signer.exceptions import ChallengeInvalid, ErrorCode, StoreCorrupt, StoreUnavailable
 from sso_signer.webauthn import (
     SCHEMA_VERSION,
-    ChallengeAlreadyIssued,
-    ChallengeAlreadyUsed,
-    ChallengeExpired,
-    ChallengePurposeMismatch,
     ChallengeStore,
-    ChallengeUnknown,
-    CredentialNotFound,
     CredentialStore,
-    DuplicateCredential,
     HeadlessPasskey,
     PasskeyCredential,
     PasskeyStore,
     PendingChallenge,
     SQLiteStore,
-    StoreCorrupt,
-    StoreUnavailable,
     open_store,
 )
+from tests.errors import raises_rule
 from tests.webauthn.conftest import Backend
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,18 +69,18 @@ def test_credentials_crud(backend: Backend) -> None:
             store.add_credential(cred)
         assert store.credentials_for_user(b"user-1") == [a, b]
         assert store.credentials_for_user(b"nobody") == []
-        with pytest.raises(DuplicateCredential):
+        with raises_rule(ErrorCode.DUPLICATE_CREDENTIAL):
             store.add_credential(a)
         store.update_sign_count(a.credential_id, 9, backup_state=False)
         updated = store.get_credential(a.credential_id)
         assert updated.sign_count == 9
         assert not updated.backup_state
         store.remove_credential(a.credential_id)
-        with pytest.raises(CredentialNotFound):
+        with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
             store.get_credential(a.credential_id)
-        with pytest.raises(CredentialNotFound):
+        with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
             store.remove_credential(a.credential_id)
-        with pytest.raises(CredentialNotFound):
+        with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
             store.update_sign_count(a.credential_id, 1, backup_state=True)
     # Persisted: a new connection sees the same rows.
     with backend.open() as again:
@@ -98,21 +91,21 @@ def test_challenge_lifecycle(backend: Backend) -> None:
     with backend.open() as store:
         pending = PendingChallenge(b"c" * 32, "authentication", NOW + 10, credential_ids=(b"id-1", b"id-2"))
         store.add_challenge(pending)
-        with pytest.raises(ChallengeAlreadyIssued):
+        with raises_rule(ErrorCode.CHALLENGE_ALREADY_ISSUED):
             store.add_challenge(pending)
-        with pytest.raises(ChallengePurposeMismatch):
+        with raises_rule(ErrorCode.CHALLENGE_PURPOSE_MISMATCH):
             store.consume_challenge(b"c" * 32, purpose="registration", now=NOW)
-        with pytest.raises(ChallengeUnknown):
+        with raises_rule(ErrorCode.CHALLENGE_UNKNOWN):
             store.consume_challenge(b"d" * 32, purpose="authentication", now=NOW)
-        with pytest.raises(ChallengeExpired):
+        with raises_rule(ErrorCode.CHALLENGE_EXPIRED):
             store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW + 10)
         assert store.get_challenge(b"c" * 32, purpose="authentication", now=NOW) == pending
         assert store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW) == pending
-        with pytest.raises(ChallengeAlreadyUsed):
+        with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
             store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW)
         store.add_challenge(PendingChallenge(b"e" * 32, "registration", NOW - 1))
         assert store.purge_challenges(now=NOW + 86400, keep_used_for=3600) == 2
-        with pytest.raises(ChallengeUnknown):
+        with raises_rule(ErrorCode.CHALLENGE_UNKNOWN):
             store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW)
 
 
@@ -199,7 +192,7 @@ def test_sigkill_of_writers_mid_ceremony_loses_nothing_acknowledged(
         for i in range(count):
             try:
                 store.get_challenge(i.to_bytes(32, "big"), purpose="registration", now=1.0)
-            except ChallengeAlreadyUsed:
+            except ChallengeInvalid:
                 used.add(i)
     # Every acknowledged ceremony is there: its challenge consumed and its credential stored.
     for index, (writer_id,) in acked.items():
@@ -264,7 +257,7 @@ def test_racing_processes_consume_each_challenge_exactly_once(backend: Backend, 
             else:
                 assert reason == ["ChallengeAlreadyUsed"]
     assert wins == dict.fromkeys(range(count), 1)
-    with backend.open() as store, pytest.raises(ChallengeAlreadyUsed):
+    with backend.open() as store, raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
         store.consume_challenge((0).to_bytes(32, "big"), purpose="authentication", now=1.0)
 
 
@@ -276,14 +269,14 @@ def test_purge_with_now_deletes_expired_challenges_at_once(backend: Backend) -> 
         store.consume_challenge(b"u" * 32, purpose="authentication", now=NOW)
         assert store.purge_challenges(now=NOW + 9) == 0
         assert store.purge_challenges(now=NOW + 10) == 1  # expired: gone at once, not a day later
-        with pytest.raises(ChallengeUnknown):
+        with raises_rule(ErrorCode.CHALLENGE_UNKNOWN):
             store.get_challenge(b"x" * 32, purpose="authentication", now=NOW)
         # A used challenge is kept keep_used_for seconds after its use, so a replay still reads as one.
         assert store.purge_challenges(now=NOW + 100, keep_used_for=3600) == 1  # "y" expired, "u" kept
-        with pytest.raises(ChallengeAlreadyUsed):
+        with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
             store.consume_challenge(b"u" * 32, purpose="authentication", now=NOW)
         assert store.purge_challenges(now=NOW + 3600, keep_used_for=3600) == 1
-        with pytest.raises(ChallengeUnknown):
+        with raises_rule(ErrorCode.CHALLENGE_UNKNOWN):
             store.consume_challenge(b"u" * 32, purpose="authentication", now=NOW)
 
 
