@@ -365,5 +365,5 @@ def sdk_verdict(fixture: DeviceFixture) -> str:
         else:
             return f"unknown kind {fixture.kind}"
     except SsoSignerError as exc:
-        return type(exc).__name__
+        return str(exc.rule)
     return "accepted"

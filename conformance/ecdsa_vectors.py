@@ -196,7 +196,7 @@ def python_verdict(case: EcdsaCase) -> Verdict:
         else:
             signature = EcdsaSignature.from_bytes(case.signature)
     except InvalidInputError as exc:
-        return Verdict(False, type(exc).__name__)
+        return Verdict(False, str(exc.rule))
     if key.verify(signature, case.message):
         return Verdict(True)
     return Verdict(False, "verify() is False")

@@ -118,7 +118,7 @@ def locate_tool(
     name: str,
     given: str | os.PathLike[str] | None = None,
     *,
-    error: type[ToolNotFound] = ToolNotFound,
+    error: Callable[..., ToolNotFound] = ToolNotFound,
 ) -> str:
     """Find a tool of the local stack (search order in the module docstring).
 

@@ -16,7 +16,7 @@ def rule_owner(rule: ErrorCode) -> type[SsoSignerError]:
     stack: list[type[SsoSignerError]] = [SsoSignerError]
     while stack:
         cls = stack.pop()
-        if rule in vars(cls)["rules"]:
+        if rule in vars(cls).get("rules", ()):
             return cls
         stack += cls.__subclasses__()
     raise LookupError(f"no error class owns {rule!r}")  # pragma: no cover - every rule has an owner

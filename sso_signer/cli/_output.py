@@ -54,10 +54,6 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
-    try:
-        pass  # errors: imported at the top
-    except Exception:  # noqa: BLE001 - a broken install must still yield an exit code, not a second traceback
-        return ExitCode.FAILED
     if isinstance(error, TransactionReverted | ExecutionReverted | TransactionRejected):
         return ExitCode.FAILED
     if isinstance(error, BundlerError):
@@ -147,7 +143,7 @@ class Reporter:
         self.out.flush()
 
     def error(self, error: BaseException, code: ExitCode) -> None:
-        """Report a failure: its class (named after the failed check) and message; traceback only if debug."""
+        """Report a failure: its class, its rule (the failed check) and message; traceback only if debug."""
         name = type(error).__name__
         message = str(error) or name
         if self.debug:
@@ -157,6 +153,8 @@ class Reporter:
                 "ok": False,
                 "error": {"type": name, "message": message, "exit_code": int(code)},
             }
+            if isinstance(error, SsoSignerError):
+                payload["error"]["rule"] = str(error.rule)
             if self.warnings:
                 payload["warnings"] = list(self.warnings)
             print(json.dumps(payload), file=self.out, flush=True)

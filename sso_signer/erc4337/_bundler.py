@@ -23,6 +23,7 @@ from sso_signer.erc4337._user_operation import (
     user_operation_hash,
 )
 from sso_signer.exceptions import (
+    AccountValidationReverted,
     AfterSendError,
     BundlerError,
     ErrorCode,
@@ -282,7 +283,6 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
             return UserOperationRejected(text, **kwargs, rule=ErrorCode.USER_OPERATION_EXECUTION_REVERTED)
         if exc.method not in ("eth_estimateUserOperationGas", "eth_sendUserOperation"):
             return BundlerError(f"bundler error ({exc.code}) on {exc.method}: {message}", **kwargs)
-    cls = aa_error_class(aa_code)
     if aa_code == "AA23":
         raw = b""
         if exc.revert is not None and exc.revert.raw:
@@ -297,8 +297,27 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
         named = describe_revert(raw)
         if named is not None:
             text = f"{text} [{named}]"
-        return cls(text, revert_data=raw, revert_error=named, **kwargs)  # type: ignore[call-arg]
-    return cls(text, **kwargs)
+        return AccountValidationReverted(text, revert_data=raw, revert_error=named, **kwargs)
+    return UserOperationRejected(text, **kwargs, rule=_aa_rule(aa_code))
+
+
+_AA_RULES: dict[str, ErrorCode] = {
+    "AA21": ErrorCode.INSUFFICIENT_PREFUND,
+    "AA24": ErrorCode.SIGNATURE_VALIDATION_FAILED,
+    "AA25": ErrorCode.INVALID_ACCOUNT_NONCE,
+}
+_AA_FAMILY_RULES: dict[str, ErrorCode] = {
+    "AA1": ErrorCode.ACCOUNT_CREATION_FAILED,
+    "AA2": ErrorCode.ACCOUNT_VALIDATION_FAILED,
+    "AA3": ErrorCode.PAYMASTER_VALIDATION_FAILED,
+}
+
+
+def _aa_rule(aa_code: str | None) -> ErrorCode:
+    # The most precise rule for an EntryPoint AAxx code (AA23 has its own class); unknown codes: the default.
+    if aa_code is None:
+        return ErrorCode.USER_OPERATION_REJECTED
+    return _AA_RULES.get(aa_code) or _AA_FAMILY_RULES.get(aa_code[:3], ErrorCode.USER_OPERATION_REJECTED)
 
 
 def _named_revert(exc: RpcError) -> str | None:

@@ -66,10 +66,9 @@ KeyMap = Mapping[tuple[str, bytes], PublicKeyLike]
 
 @dataclass(frozen=True, slots=True)
 class RuleSpec:
-    """One validator rule: its id, the error it raises and what the contract does when it fails."""
+    """One validator rule: its id (the rule of the AssertionRejected it raises) and what the contract does."""
 
-    rule: str
-    error: type[AssertionRejected]
+    rule: ErrorCode
     outcome: Outcome
 
 
@@ -422,9 +421,9 @@ class _Run:
         self.outcomes = {spec.rule: spec.outcome for spec in _RULES[validator]}
         self.deferred: AssertionRejected | None = None
 
-    def fail(self, error: type[AssertionRejected], message: str, *, outcome: Outcome | None = None) -> None:
-        outcome = self.outcomes[error.rule] if outcome is None else outcome
-        exc = error(message, outcome=outcome, validator=self.validator)
+    def fail(self, rule: ErrorCode, message: str, *, outcome: Outcome | None = None) -> None:
+        outcome = self.outcomes[rule] if outcome is None else outcome
+        exc = AssertionRejected(message, outcome=outcome, validator=self.validator, rule=rule)
         # The ERC-4337 validator evaluates its "false" rules without returning early; Era exits at once.
         if self.validator == "erc4337" and outcome == "return false":
             if self.deferred is None:

@@ -12,7 +12,7 @@ as the
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -125,7 +125,7 @@ def _word(value: int | bytes, field: str) -> bytes:
     return value.to_bytes(32, "big")
 
 
-def _as_bytes(value: object, field: str, error: type[Exception]) -> bytes:
+def _as_bytes(value: object, field: str, error: Callable[[str], Exception]) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise error(f"{field}: expected bytes, got {type(value).__name__}")

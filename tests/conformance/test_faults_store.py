@@ -162,7 +162,7 @@ RACER = """
             store.consume_challenge(i.to_bytes(32, "big"), purpose="authentication", now=1.0)
             print("won", i, flush=True)
         except ChallengeInvalid as exc:
-            print("lost", i, type(exc).__name__, flush=True)
+            print("lost", i, getattr(exc, "rule", type(exc).__name__), flush=True)
 """
 
 
@@ -186,7 +186,7 @@ def test_racer_killed_while_the_other_consumes(tmp_path: Path) -> None:
     assert len(victim_wins | survivor_wins) >= count - 1
     for line in filter(None, out.split("\n")):
         if line.startswith("lost"):
-            assert line.split()[2] == "ChallengeAlreadyUsed"
+            assert line.split()[2] == "challenge_already_used"
     with SQLiteStore(path) as store:
         for i in range(count):
             with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):

@@ -51,7 +51,7 @@ def _preflight(case: Case, keys: Keys) -> tuple[str | None, str]:
     try:
         preflight_era(case.signed_hash, case.fat, keys.key_table(case.account))
     except AssertionRejected as exc:
-        return exc.rule, exc.outcome
+        return exc.rule, str(exc.outcome)  # a preflight rejection always names its outcome
     return None, "valid"
 
 

@@ -32,7 +32,6 @@ from sso_signer.exceptions import (
     UserOperationRejected,
     UserOperationReverted,
     UserOperationTimeout,
-    VerificationError,
 )
 from sso_signer.rpc import RetryPolicy
 from tests.errors import raises_rule
@@ -78,9 +77,11 @@ def test_aa23_keeps_the_revert_bytes() -> None:
     assert isinstance(error, UserOperationRejected)
 
 
-def test_signature_failure_is_also_a_verification_error() -> None:
-
-    assert isinstance(bundler_error_from(_error("AA24 signature error")), VerificationError)
+def test_signature_failure_is_a_rejection_with_its_rule() -> None:
+    # AA24 is a bundler rejection like the other AA codes (exit code 1); the rule names the signature check.
+    error = bundler_error_from(_error("AA24 signature error"))
+    assert type(error) is UserOperationRejected
+    assert error.rule is ErrorCode.SIGNATURE_VALIDATION_FAILED
 
 
 def test_codes_without_aa() -> None:

@@ -170,7 +170,7 @@ def _preflight(validator: str, blob: bytes) -> tuple[str, str | None]:
     try:
         preflight(validator, HASH, blob, {(ORIGIN, CRED): PUB})  # type: ignore[arg-type]
     except AssertionRejected as exc:
-        return exc.outcome, exc.rule
+        return str(exc.outcome), exc.rule  # a preflight rejection always names its outcome
     return "valid", None
 
 

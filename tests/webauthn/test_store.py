@@ -220,7 +220,7 @@ RACER = """
             store.consume_challenge(i.to_bytes(32, "big"), purpose="authentication", now=1.0)
             print("won", i, flush=True)
         except ChallengeInvalid as exc:
-            print("lost", i, type(exc).__name__, flush=True)
+            print("lost", i, getattr(exc, "rule", type(exc).__name__), flush=True)
 """
 
 
@@ -255,7 +255,7 @@ def test_racing_processes_consume_each_challenge_exactly_once(backend: Backend, 
             if verdict == "won":
                 wins[int(index)] = wins.get(int(index), 0) + 1
             else:
-                assert reason == ["ChallengeAlreadyUsed"]
+                assert reason == ["challenge_already_used"]
     assert wins == dict.fromkeys(range(count), 1)
     with backend.open() as store, raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
         store.consume_challenge((0).to_bytes(32, "big"), purpose="authentication", now=1.0)
