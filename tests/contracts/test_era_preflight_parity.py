@@ -27,12 +27,12 @@ PREFLIGHT_RULE: dict[Rule, str | None] = {
     Rule.MISSING_USER_FLAGS: "flags_up_uv",
     Rule.CLIENT_DATA_NOT_JSON: "client_data_json",
     Rule.CHALLENGE_MISSING: "challenge_present",
-    Rule.CHALLENGE_LENGTH: "challenge",
-    Rule.CHALLENGE_MISMATCH: "challenge",
-    Rule.WRONG_TYPE: "type",
+    Rule.CHALLENGE_LENGTH: "challenge_hash",
+    Rule.CHALLENGE_MISMATCH: "challenge_hash",
+    Rule.WRONG_TYPE: "client_data_type",
     Rule.UNKNOWN_KEY: "key_lookup",
     Rule.CROSS_ORIGIN: "cross_origin",
-    Rule.BAD_SIGNATURE: "p256",
+    Rule.BAD_SIGNATURE: "signature_invalid",
     Rule.MALFORMED: "abi_decode",
 }
 
