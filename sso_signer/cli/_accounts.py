@@ -112,6 +112,8 @@ def erc4337_account(
             provider=provider,
         )
     except EntryPointError as exc:
+        if exc.rule is not ErrorCode.FACTORY_CALL_FAILED:
+            raise
         # Typically the account created from this passkey exists but no longer lists it (the passkey was
         # removed), so the validator cannot name it and the factory refuses to create it again.
         raise NotFound(
@@ -199,6 +201,8 @@ def prefund_explained(account: MsaPasskeyAccount, calls: Sequence[tuple[str, int
     try:
         yield
     except UserOperationRejected as exc:
+        if exc.rule is not ErrorCode.INSUFFICIENT_PREFUND:
+            raise
         raise insufficient_prefund(account, calls, exc) from exc
 
 

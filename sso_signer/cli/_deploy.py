@@ -291,6 +291,8 @@ def wait_for_deployment(
             try:
                 deployment = load_deployment(target)
             except ConfigurationError as exc:
+                if exc.rule is not ErrorCode.INVALID_DEPLOYMENT:
+                    raise
                 reason = str(exc)
             else:
                 problem = deployment_problem(deployment)

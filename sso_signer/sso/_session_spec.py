@@ -24,7 +24,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
-from sso_signer.exceptions import InvalidSessionSpec, SsoEncodingError
+from sso_signer.exceptions import InvalidEncoding, InvalidSessionSpec, SsoEncodingError
 from sso_signer.sso._signature import checksum_address
 
 __all__ = [
@@ -144,7 +144,7 @@ def _uint(value: object, bits: int, name: str) -> int:
 def _address(value: object, name: str) -> str:
     try:
         return checksum_address(value, field=name)  # type: ignore[arg-type]
-    except SsoEncodingError as exc:
+    except InvalidEncoding as exc:
         raise InvalidSessionSpec(str(exc), field=name) from exc
 
 
