@@ -441,22 +441,10 @@ def test_flipping_any_bit_fails_preflight(part: str, position: int, bit: int, va
     target = {"auth": auth, "cdj": cdj, "hash": signed_hash}[part]
     target[position % len(target)] ^= 1 << bit
     fat = dataclasses.replace(good, authenticator_data=bytes(auth), client_data_json=bytes(cdj))
-    with raises_rule(
-        ErrorCode.ASSERTION_REJECTED,
-        ErrorCode.CLIENT_DATA_TYPE,
-        ErrorCode.CROSS_ORIGIN,
-        ErrorCode.SIGNATURE_INVALID,
-        ErrorCode.ABI_DECODE,
-        ErrorCode.RS_RANGE,
-        ErrorCode.LOW_S,
-        ErrorCode.AUTH_DATA_LENGTH,
-        ErrorCode.FLAGS_UP_UV,
-        ErrorCode.CLIENT_DATA_JSON,
-        ErrorCode.CHALLENGE_PRESENT,
-        ErrorCode.CHALLENGE_HASH,
-        ErrorCode.KEY_LOOKUP,
-    ):
+    with pytest.raises(AssertionRejected) as caught:
         preflight(validator, bytes(signed_hash), fat, KEYS)  # type: ignore[arg-type]
+    assert caught.value.validator == validator  # a preflight rule, named with its on-chain outcome
+    assert caught.value.outcome in ("revert", "return false")
 
 
 def test_unknown_validator_kind() -> None:
