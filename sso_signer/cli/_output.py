@@ -162,4 +162,5 @@ class Reporter:
             hint = (
                 "" if self.debug or isinstance(error, SsoSignerError) else " (run with --debug for details)"
             )
-            print(f"error: {name}: {message}{hint}", file=self.err, flush=True)
+            rule = f" ({error.rule})" if isinstance(error, SsoSignerError) else ""
+            print(f"error: {name}{rule}: {message}{hint}", file=self.err, flush=True)

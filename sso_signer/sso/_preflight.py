@@ -325,7 +325,7 @@ def _solady_string(raw: str) -> bytes | None:
 
 
 def _decoded_member(run: _Run, client_data: _ClientData, name: str) -> bytes:
-    """A string member as the validators decode it; reverts (ClientDataUnparsable) where solady does."""
+    """A string member as the validators decode it; reverts (CLIENT_DATA_JSON) where solady does."""
     decoded = _solady_string(client_data.raw[name])
     if decoded is None:
         run.fail(

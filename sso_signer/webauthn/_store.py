@@ -89,7 +89,7 @@ class ChallengeStore(Protocol):
     """Where issued challenges live until consumed."""
 
     def add_challenge(self, pending: PendingChallenge) -> None:
-        """Store a new challenge. Raises ChallengeAlreadyIssued if the bytes are already known."""
+        """Store a new challenge. Raises AlreadyExists (CHALLENGE_ALREADY_ISSUED) if the bytes are known."""
         ...
 
     def get_challenge(self, challenge: bytes, *, purpose: ChallengePurpose, now: float) -> PendingChallenge:
@@ -118,11 +118,11 @@ class CredentialStore(Protocol):
     """Where registered passkeys live."""
 
     def add_credential(self, credential: PasskeyCredential) -> None:
-        """Store a credential. Raises DuplicateCredential if its id exists."""
+        """Store a credential. Raises AlreadyExists (DUPLICATE_CREDENTIAL) if its id exists."""
         ...
 
     def get_credential(self, credential_id: bytes) -> PasskeyCredential:
-        """Return a credential. Raises CredentialNotFound."""
+        """Return a credential. Raises NotFound (CREDENTIAL_NOT_FOUND)."""
         ...
 
     def credentials_for_user(self, user_handle: bytes) -> list[PasskeyCredential]:
@@ -138,7 +138,7 @@ class CredentialStore(Protocol):
         ...
 
     def remove_credential(self, credential_id: bytes) -> None:
-        """Delete a credential. Raises CredentialNotFound."""
+        """Delete a credential. Raises NotFound (CREDENTIAL_NOT_FOUND)."""
         ...
 
 

@@ -416,7 +416,7 @@ def test_era_commands_on_plain_anvil_say_what_is_missing(sso_anvil: AnvilNode, t
     # Human output names the account kind and the missing piece, without a traceback.
     plain = cli("account", "create", *common, env=_env())
     assert plain.returncode == 3
-    assert "error: MissingContractAddress:" in plain.stderr
+    assert "error: ConfigurationError (missing_contract_address):" in plain.stderr
     assert "Traceback" not in plain.stderr
 
 

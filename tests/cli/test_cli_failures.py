@@ -441,7 +441,7 @@ def test_fuzz_main_never_escapes_the_error_tree(
             reported = json.loads(out.strip().splitlines()[-1])["error"]["type"]
         else:
             line = [x for x in err.splitlines() if x.startswith("error: ")][-1]
-            reported = line.split(":")[1].strip()
+            reported = line.split(":")[1].split(" (")[0].strip()
         assert reported in ERROR_NAMES, (argv, reported, out, err)
 
 

@@ -91,7 +91,7 @@ def test_main_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["passkey", "create", "--out", str(key)]) == ExitCode.FAILED
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("error: KeyFileExists: ")
+    assert captured.err.startswith("error: AlreadyExists (key_file_exists): ")
     with pytest.raises(SystemExit) as info:
         main(["send", "--json"])
     assert info.value.code == ExitCode.USAGE
