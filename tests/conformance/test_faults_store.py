@@ -155,7 +155,8 @@ def test_consumer_killed_mid_consumption(tmp_path: Path) -> None:
 
 RACER = """
     import sys
-    from sso_signer.webauthn import ChallengeInvalid, SQLiteStore
+    from sso_signer.webauthn import SQLiteStore
+    from sso_signer.exceptions import ChallengeInvalid
     store = SQLiteStore(sys.argv[1])
     for i in range(int(sys.argv[2])):
         try:

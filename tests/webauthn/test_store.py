@@ -138,7 +138,8 @@ def test_tampered_json_in_a_sqlite_row_is_store_corrupt(tmp_path: Path) -> None:
 WRITER = """
     import sys, time
     from dataclasses import replace
-    from sso_signer.webauthn import ChallengeInvalid, HeadlessPasskey, open_store
+    from sso_signer.webauthn import HeadlessPasskey, open_store
+    from sso_signer.exceptions import ChallengeInvalid
     url, writer, count, acks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     base = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost", user_handle=b"u").credential
     store = open_store(url)
@@ -207,7 +208,8 @@ def test_sigkill_of_writers_mid_ceremony_loses_nothing_acknowledged(
 
 RACER = """
     import sys, time
-    from sso_signer.webauthn import ChallengeInvalid, open_store
+    from sso_signer.webauthn import open_store
+    from sso_signer.exceptions import ChallengeInvalid
     store = open_store(sys.argv[1])
     count = int(sys.argv[2])
     print("ready", flush=True)

@@ -150,8 +150,8 @@ async function run(state, action) {
     await refresh();
     show(`${state}-done`, result.message, result);
   } catch (error) {
-    // error.kind is the error class the backend reported, error.rule the check (origin_mismatch, ...).
-    let message = `${error.rule || error.kind || error.name}: ${error.message}`;
+    // error.kind is the error class the backend reported (AssertionRejected, CrossSiteRequest, ...).
+    let message = `${error.kind || error.name}: ${error.message}`;
     if (state === "addkey" && error.name === "InvalidStateError") {
       // The account's passkeys are excluded: an authenticator holding one will not make a second.
       message += " Create the new passkey on another device (a phone or a security key).";
