@@ -23,6 +23,8 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from sso_signer.exceptions import RpcError
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
@@ -33,7 +35,7 @@ from sso_signer import (  # noqa: E402
     load_artifact,
 )
 from sso_signer.node import AnvilNode  # noqa: E402
-from sso_signer.rpc import EthClient, RpcError  # noqa: E402
+from sso_signer.rpc import EthClient  # noqa: E402
 from sso_signer.sso import FatSignature, era_custom_signature  # noqa: E402
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey  # noqa: E402
 from sso_signer.zksync import Eip712Transaction  # noqa: E402

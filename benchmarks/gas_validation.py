@@ -35,8 +35,9 @@ from eth_account.signers.local import LocalAccount
 
 from sso_signer import load_artifact
 from sso_signer.accounts import Erc4337Account
+from sso_signer.exceptions import ToolNotFound
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient
 from sso_signer.sso import FatSignature, account_salt, validator_init_data
 from sso_signer.webauthn import HeadlessPasskey
@@ -200,7 +201,7 @@ def measure_accounts() -> dict[str, int]:
     """
     try:
         stack = LocalErc4337Stack(test_token=False).start()
-    except NodeBinaryNotFound as exc:
+    except ToolNotFound as exc:
         print(f"account rows not measured: anvil, node or Alto missing ({exc})", file=sys.stderr)
         return {}
     try:

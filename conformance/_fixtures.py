@@ -7,7 +7,7 @@ import pathlib
 import tarfile
 import zipfile
 
-from sso_signer._errors import ConfigurationError, InvalidInputError
+from sso_signer.exceptions import ConfigurationError, InvalidInputError
 
 __all__ = ["FIXTURES_DIR", "FixtureMissing", "VectorFormatError", "read_member", "sdist_members"]
 

@@ -20,6 +20,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from conformance._fixtures import FixtureMissing
+from sso_signer.exceptions import RpcError
 from sso_signer.node import AnvilNode
 
 __all__ = [
@@ -195,11 +196,11 @@ def era_validator_cases(node: AnvilNode) -> list[ChainVerdict]:
     that is not on the curve. All checks go to the node in one JSON-RPC batch.
 
     Raises:
-        ArtifactNotFound: If the contracts have not been built (scripts/build-contracts.sh).
+        ConfigurationError (``ARTIFACT_NOT_FOUND``): If the contracts have not been built
+            (scripts/build-contracts.sh).
     """
     # Imported here: the SSO bindings are only needed for the chain half of the run.
     from sso_signer._artifacts import load_artifact
-    from sso_signer.rpc import RpcError
     from sso_signer.sso import FatSignature
     from sso_signer.webauthn import HeadlessPasskey
     from sso_signer.webauthn._p256 import P256_N
@@ -276,10 +277,10 @@ def erc4337_validator_cases(node: AnvilNode) -> list[ChainVerdict]:
     official one), so a key off the curve is registered and must simply never verify.
 
     Raises:
-        ArtifactNotFound: If the contracts have not been built (scripts/build-contracts.sh).
+        ConfigurationError (``ARTIFACT_NOT_FOUND``): If the contracts have not been built
+            (scripts/build-contracts.sh).
     """
     from sso_signer._artifacts import load_artifact
-    from sso_signer.rpc import RpcError
     from sso_signer.sso import FatSignature
     from sso_signer.webauthn import HeadlessPasskey
     from sso_signer.webauthn._p256 import P256_N

@@ -30,7 +30,7 @@ from webauthn.helpers import known_root_certs
 from webauthn.helpers.structs import AttestationFormat
 
 from conformance._fixtures import read_member, sdist_members
-from sso_signer._errors import SsoSignerError
+from sso_signer.exceptions import SsoSignerError
 from sso_signer.webauthn import (
     Assertion,
     AuthenticatorData,
@@ -365,5 +365,5 @@ def sdk_verdict(fixture: DeviceFixture) -> str:
         else:
             return f"unknown kind {fixture.kind}"
     except SsoSignerError as exc:
-        return type(exc).__name__
+        return str(exc.rule)
     return "accepted"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from conformance._fixtures import VectorFormatError, read_member
-from sso_signer._errors import InvalidInputError
+from sso_signer.exceptions import InvalidInputError
 from sso_signer.webauthn import EcdsaSignature, P256PublicKey
 from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
 
@@ -197,7 +197,7 @@ def python_verdict(case: EcdsaCase) -> Verdict:
         else:
             signature = EcdsaSignature.from_bytes(case.signature)
     except InvalidInputError as exc:
-        return Verdict(False, type(exc).__name__)
+        return Verdict(False, str(exc.rule))
     if key.verify(signature, case.message):
         return Verdict(True)
     return Verdict(False, "verify() is False")

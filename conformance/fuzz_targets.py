@@ -19,9 +19,9 @@ from eth_abi.abi import encode as abi_encode
 from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode
-from sso_signer._errors import SsoSignerError
 from sso_signer.erc4337 import UserOperation, UserOperationReceipt
 from sso_signer.erc4337._execute import decode_execute, encode_execute_single
+from sso_signer.exceptions import SendOutcomeUnknown, SsoSignerError
 from sso_signer.sso import FatSignature, era_custom_signature, erc4337_passkey_signature
 from sso_signer.sso._owner import PasskeyInitData
 from sso_signer.sso._preflight import decode_challenge, parse_client_data_json
@@ -547,7 +547,6 @@ _NO_NODE = "http://127.0.0.1:9"
 
 
 def _send_raw_transaction(body: bytes) -> None:
-    from sso_signer.rpc import SendOutcomeUnknown
     from sso_signer.rpc._eth import _EthMethods
     from sso_signer.rpc._shell import drive
 

@@ -126,8 +126,8 @@ def run_chain() -> list[SourceResult]:
 
     Raises:
         FixtureMissing: If fixtures are missing or the harness cannot be compiled.
-        NodeBinaryNotFound: If anvil is not installed.
-        ArtifactNotFound: If the contracts are not built.
+        ToolNotFound (``NODE_BINARY_NOT_FOUND``): If anvil is not installed.
+        ConfigurationError (``ARTIFACT_NOT_FOUND``): If the contracts are not built.
     """
     from conformance.chain import SignatureHarness, era_validator_cases, erc4337_validator_cases
     from sso_signer.node import AnvilNode

@@ -21,18 +21,13 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.crypto import keccak
 
-from sso_signer._codec import InvalidEncoding, hex_decode
-from sso_signer._errors import ConfigurationError, InvalidInputError
+from sso_signer._codec import hex_decode
 from sso_signer._json import ARTIFACT_LIMITS, read_json_file
+from sso_signer.exceptions import ConfigurationError, ErrorCode, InvalidAbiData, InvalidEncoding
 
 __all__ = [
     "ARTIFACTS_DIR",
-    "AbiArgumentError",
-    "AbiDecodingError",
     "Artifact",
-    "ArtifactNotFound",
-    "InvalidArtifact",
-    "UnknownAbiEntry",
     "abi_type",
     "load_artifact",
 ]
@@ -40,26 +35,6 @@ __all__ = [
 ARTIFACTS_DIR = pathlib.Path(__file__).resolve().parent / "artifacts"
 _ENV_DIR = "SSO_SIGNER_ARTIFACTS"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class ArtifactNotFound(ConfigurationError):
-    """The artifact file is not in the directory searched (the package ships them; a checkout builds them)."""
-
-
-class InvalidArtifact(ConfigurationError):
-    """An artifact file exists but is not valid JSON with ``abi``, ``bytecode`` and ``deployedBytecode``."""
-
-
-class UnknownAbiEntry(InvalidInputError):
-    """The ABI has no function/error of that name (or the name is ambiguous among overloads)."""
-
-
-class AbiArgumentError(InvalidInputError):
-    """Arguments do not match the ABI types (count or value)."""
-
-
-class AbiDecodingError(InvalidInputError):
-    """Return or error data does not decode as the ABI says."""
 
 
 def abi_type(param: Mapping[str, Any]) -> str:
@@ -97,26 +72,28 @@ class Artifact:
             e for e in self.abi if e.get("type") == kind and (e.get("name") == name or _signature(e) == name)
         ]
         if not matches:
-            raise UnknownAbiEntry(f"{self.name}: no {kind} {name!r} in the ABI")
+            raise InvalidAbiData(f"{self.name}: no {kind} {name!r} in the ABI")
         if len(matches) > 1:
             options = ", ".join(_signature(e) for e in matches)
-            raise UnknownAbiEntry(f"{self.name}: {kind} {name!r} is overloaded; use one of {options}")
+            raise InvalidAbiData(f"{self.name}: {kind} {name!r} is overloaded; use one of {options}")
         return matches[0]
 
     @staticmethod
     def _encode(types: Sequence[str], args: Sequence[Any], what: str) -> bytes:
         if len(types) != len(args):
-            raise AbiArgumentError(f"{what}: expected {len(types)} arguments, got {len(args)}")
+            raise InvalidAbiData(
+                f"{what}: expected {len(types)} arguments, got {len(args)}", rule=ErrorCode.ABI_ARGUMENTS
+            )
         try:
             return bytes(abi_encode(list(types), list(args)))
         except (EncodingError, TypeError, ValueError, OverflowError) as exc:
-            raise AbiArgumentError(f"{what}: {exc}") from exc
+            raise InvalidAbiData(f"{what}: {exc}", rule=ErrorCode.ABI_ARGUMENTS) from exc
 
     def deploy_data(self, *args: Any) -> bytes:
         """Creation bytecode + ABI-encoded constructor arguments (the initcode ``deploy_contract`` takes).
 
         Raises:
-            AbiArgumentError: If the arguments do not match the constructor.
+            InvalidAbiData (``ABI_ARGUMENTS``): If the arguments do not match the constructor.
         """
         ctor = next((e for e in self.abi if e.get("type") == "constructor"), None)
         types = [abi_type(p) for p in ctor.get("inputs", [])] if ctor else []
@@ -130,8 +107,8 @@ class Artifact:
         """Calldata for ``function(*args)``.
 
         Raises:
-            UnknownAbiEntry: If the function is absent or ambiguous.
-            AbiArgumentError: If the arguments do not match.
+            InvalidAbiData: If the function is absent or ambiguous.
+            InvalidAbiData (``ABI_ARGUMENTS``): If the arguments do not match.
         """
         entry = self._entry("function", function)
         types = [abi_type(p) for p in entry.get("inputs", [])]
@@ -141,14 +118,16 @@ class Artifact:
         """Decode a function's return data into a tuple of values.
 
         Raises:
-            AbiDecodingError: If ``data`` does not match the outputs.
+            InvalidAbiData (``ABI_DECODING``): If ``data`` does not match the outputs.
         """
         entry = self._entry("function", function)
         types = [abi_type(p) for p in entry.get("outputs", [])]
         try:
             return tuple(abi_decode(types, data))
         except (DecodingError, ValueError, OverflowError) as exc:
-            raise AbiDecodingError(f"{self.name}.{entry['name']} output: {exc}") from exc
+            raise InvalidAbiData(
+                f"{self.name}.{entry['name']} output: {exc}", rule=ErrorCode.ABI_DECODING
+            ) from exc
 
     def decode_error(self, data: bytes) -> tuple[str, tuple[Any, ...]] | None:
         """Match revert data against the ABI's custom errors.
@@ -157,7 +136,7 @@ class Artifact:
             ``(signature, args)`` for a known error selector, else ``None``.
 
         Raises:
-            AbiDecodingError: If the selector matches but the arguments do not decode.
+            InvalidAbiData (``ABI_DECODING``): If the selector matches but the arguments do not decode.
         """
         if len(data) < 4:
             return None
@@ -170,7 +149,9 @@ class Artifact:
                 try:
                     return signature, tuple(abi_decode(types, data[4:]))
                 except (DecodingError, ValueError, OverflowError) as exc:
-                    raise AbiDecodingError(f"{self.name} error {signature}: {exc}") from exc
+                    raise InvalidAbiData(
+                        f"{self.name} error {signature}: {exc}", rule=ErrorCode.ABI_DECODING
+                    ) from exc
         return None
 
 
@@ -192,19 +173,23 @@ def load_artifact(name: str, *, directory: str | os.PathLike[str] | None = None)
         The artifact.
 
     Raises:
-        ArtifactNotFound: If there is no such file (build the contracts with scripts/build-contracts.sh).
-        InvalidArtifact: If the file is malformed.
+        ConfigurationError (``ARTIFACT_NOT_FOUND``): If there is no such file (build the contracts with
+            scripts/build-contracts.sh).
+        ConfigurationError (``INVALID_ARTIFACT``): If the file is malformed.
     """
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ArtifactNotFound(f"artifact name {name!r} is not a contract name")
+        raise ConfigurationError(
+            f"artifact name {name!r} is not a contract name", rule=ErrorCode.ARTIFACT_NOT_FOUND
+        )
     path = _directory(directory) / f"{name}.json"
     try:
         stat = path.stat()
     except OSError:
-        raise ArtifactNotFound(
+        raise ConfigurationError(
             f"no artifact for {name} at {path}: the package ships its contracts' artifacts, so this "
             "directory is not the package's (check $SSO_SIGNER_ARTIFACTS); in a checkout, "
-            "bash scripts/build-contracts.sh rebuilds them"
+            "bash scripts/build-contracts.sh rebuilds them",
+            rule=ErrorCode.ARTIFACT_NOT_FOUND,
         ) from None
     return _load_cached(str(path), stat.st_mtime_ns, name)
 
@@ -215,19 +200,21 @@ def _load_cached(path: str, mtime_ns: int, name: str) -> Artifact:
     data = read_json_file(
         path,
         limits=ARTIFACT_LIMITS,
-        error=lambda message: InvalidArtifact(f"{path}: {message}"),
+        error=lambda message: ConfigurationError(f"{path}: {message}", rule=ErrorCode.INVALID_ARTIFACT),
         what="artifact JSON",
     )
     if not isinstance(data, dict):
-        raise InvalidArtifact(f"{path}: artifact must be a JSON object")
+        raise ConfigurationError(f"{path}: artifact must be a JSON object", rule=ErrorCode.INVALID_ARTIFACT)
     abi = data.get("abi")
     if not isinstance(abi, list) or not all(isinstance(e, dict) for e in abi):
-        raise InvalidArtifact(f"{path}: 'abi' must be a list of objects")
+        raise ConfigurationError(f"{path}: 'abi' must be a list of objects", rule=ErrorCode.INVALID_ARTIFACT)
     try:
         bytecode = hex_decode(_bytecode_text(data.get("bytecode")), field="bytecode")
         deployed = hex_decode(_bytecode_text(data.get("deployedBytecode")), field="deployedBytecode")
     except InvalidEncoding as exc:
-        raise InvalidArtifact(f"{path}: {exc} (unlinked libraries are not supported)") from exc
+        raise ConfigurationError(
+            f"{path}: {exc} (unlinked libraries are not supported)", rule=ErrorCode.INVALID_ARTIFACT
+        ) from exc
     return Artifact(name=name, abi=tuple(abi), bytecode=bytecode, deployed_bytecode=deployed)
 
 

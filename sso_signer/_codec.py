@@ -13,10 +13,9 @@ import re
 
 from eth_utils.address import to_checksum_address
 
-from sso_signer._errors import InvalidInputError
+from sso_signer.exceptions import InvalidEncoding
 
 __all__ = [
-    "InvalidEncoding",
     "b64url_decode",
     "b64url_encode",
     "classify_address_text",
@@ -28,10 +27,6 @@ __all__ = [
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
 _HEX = re.compile(r"^(0x|0X)?[0-9a-fA-F]*$")
 _ADDRESS_TEXT = re.compile(r"^0[xX][0-9a-fA-F]{40}$")
-
-
-class InvalidEncoding(InvalidInputError):
-    """A base64url or hex string could not be decoded."""
 
 
 def b64url_encode(data: bytes) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sso_signer._errors import SsoSignerError
+from sso_signer.exceptions import SsoSignerError
 
 __all__ = ["ARTIFACT_LIMITS", "CONFIG_FILE_LIMITS", "JsonLimits", "parse_json", "read_json_file"]
 

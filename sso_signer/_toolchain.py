@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from sso_signer._errors import ConfigurationError
+from sso_signer.exceptions import ToolNotFound
 
 __all__ = [
     "HOME_ENV",
@@ -38,7 +38,6 @@ __all__ = [
     "TOOLS",
     "SetupReport",
     "Tool",
-    "ToolNotFound",
     "install_tools",
     "locate_tool",
     "tool_locations",
@@ -55,21 +54,6 @@ _STAMP: Final = ".sso-signer-setup"
 _CHECKOUT: Final = pathlib.Path(__file__).resolve().parent.parent
 # Foundry publishes its npm binaries per platform; the manifest pins the linux-amd64 ones.
 _SUPPORTED: Final = {("Linux", "x86_64"), ("Linux", "amd64")}
-
-
-class ToolNotFound(ConfigurationError):
-    """A local-stack tool (anvil, forge, cast, Alto, the EntryPoint artifact, node, npm) is missing.
-
-    Also raised when ``sso-signer setup`` cannot install them here. The message names the tool and the
-    command that installs it.
-
-    Attributes:
-        tool: The tool's name (``anvil``, ``alto``, ``entry-point``, ``node``, ``npm``).
-    """
-
-    def __init__(self, message: str, *, tool: str = "") -> None:
-        self.tool = tool
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +118,7 @@ def locate_tool(
     name: str,
     given: str | os.PathLike[str] | None = None,
     *,
-    error: type[ToolNotFound] = ToolNotFound,
+    error: Callable[..., ToolNotFound] = ToolNotFound,
 ) -> str:
     """Find a tool of the local stack (search order in the module docstring).
 

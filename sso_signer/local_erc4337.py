@@ -25,19 +25,17 @@ from typing import Any, Final
 
 from eth_account.signers.local import LocalAccount
 
-from sso_signer._errors import ConfigurationError
-from sso_signer._toolchain import SetupReport, ToolNotFound, install_tools, locate_tool, tools_home
+from sso_signer._toolchain import SetupReport, install_tools
 from sso_signer.accounts import MsaDeployment, deploy_msa_contracts
 from sso_signer.erc4337 import BundlerClient
-from sso_signer.node import ANVIL_CHAIN_ID, AltoBundler, AnvilNode, NodeStartFailed, dev_accounts
+from sso_signer.exceptions import ConfigurationError, ErrorCode, NodeStartFailed, RpcError
+from sso_signer.node import ANVIL_CHAIN_ID, AltoBundler, AnvilNode, dev_accounts
 from sso_signer.node._anvil import ANVIL_ZKSYNC_CHAIN_ID
-from sso_signer.rpc import EthClient, Receipt, RpcError
+from sso_signer.rpc import EthClient, Receipt
 
 __all__ = [
     "LocalErc4337Stack",
-    "NotALocalChain",
     "SetupReport",
-    "ToolNotFound",
     "fund",
     "install_tools",
 ]
@@ -48,10 +46,6 @@ _UTILITY_INDEX: Final = 7
 FUNDER_INDEX: Final = 1
 """The dev account (anvil's ``test … junk`` mnemonic) :func:`fund` pays from."""
 _LOCAL_CHAIN_IDS: Final = frozenset({ANVIL_CHAIN_ID, ANVIL_ZKSYNC_CHAIN_ID})
-
-
-class NotALocalChain(ConfigurationError):
-    """The chain is not a local development node: dev-account funding is refused there."""
 
 
 def _loopback(url: str) -> bool:
@@ -101,14 +95,16 @@ def fund(
         The receipt of the transfer.
 
     Raises:
-        NotALocalChain: If the node is not a local development node (the dev keys are public).
+        ConfigurationError (``NOT_A_LOCAL_CHAIN``): If the node is not a local development node (the dev keys
+            are public).
         InvalidRpcParams: If the address or value is malformed.
         RpcError, TransactionReverted: If the transfer fails.
     """
     if not is_local_chain(eth):
-        raise NotALocalChain(
+        raise ConfigurationError(
             f"{eth.rpc.url} (chain {eth.chain_id()}) is not a local anvil node: funding from the public dev "
-            "keys is only done on local chains; send the funds from your own wallet"
+            "keys is only done on local chains; send the funds from your own wallet",
+            rule=ErrorCode.NOT_A_LOCAL_CHAIN,
         )
     payer = funder if funder is not None else dev_accounts(FUNDER_INDEX + 1)[FUNDER_INDEX]
     return eth.send_transaction(payer, to=address, value=value, timeout=timeout)
@@ -148,7 +144,7 @@ class LocalErc4337Stack:
 
         Raises:
             NodeBinaryNotFound, NodeStartFailed: A process could not start.
-            ArtifactNotFound: The contracts are not built.
+            ConfigurationError (``ARTIFACT_NOT_FOUND``): The contracts are not built.
         """
         t0 = time.monotonic()
         try:

@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from sso_signer.exceptions import SsoSignerError
+
 if TYPE_CHECKING:
     from sso_signer.accounts import Erc4337Account
     from sso_signer.cli import Deployment
@@ -171,7 +173,6 @@ def sso_postgres() -> Iterator[TemporaryPostgres]:
     Skips the test with the reason where PostgreSQL cannot be started (not installed, no user to run it
     as); under ``CI=true`` the test fails with that reason instead, so CI never passes by skipping.
     """
-    from sso_signer._errors import SsoSignerError
     from sso_signer.webauthn._store_pgserver import TemporaryPostgres
 
     try:

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from sso_signer._artifacts import Artifact, ArtifactNotFound, load_artifact
+from sso_signer._artifacts import Artifact, load_artifact
+from sso_signer.exceptions import ConfigurationError, ToolNotFound
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from sso_signer.node import AnvilNode
 
 ERC4337_CONTRACTS = (
     "WebAuthnValidator",
@@ -31,7 +32,7 @@ def artifact(name: str) -> Artifact:
     """The built contract artifact ``name``; the test is skipped when it is not built."""
     try:
         return load_artifact(name)
-    except ArtifactNotFound as exc:
+    except ConfigurationError as exc:
         pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
 
 
@@ -45,7 +46,7 @@ def new_anvil(**kwargs: Any) -> AnvilNode:
     """An unstarted :class:`AnvilNode`; the test is skipped when the binary is missing."""
     try:
         return AnvilNode(**kwargs)
-    except NodeBinaryNotFound as exc:
+    except ToolNotFound as exc:
         pytest.skip(f"anvil not installed (run scripts/bootstrap.sh node): {exc}")
 
 
@@ -63,7 +64,7 @@ def started_erc4337_stack(*, test_token: bool) -> Iterator[LocalErc4337Stack]:
     require_artifacts(*ERC4337_CONTRACTS, *(("Erc4337TestToken",) if test_token else ()))
     try:
         running = LocalErc4337Stack(test_token=test_token).start()
-    except NodeBinaryNotFound as exc:
+    except ToolNotFound as exc:
         pytest.skip(f"anvil, node or npm @pimlico/alto missing: {exc}")
     try:
         yield running

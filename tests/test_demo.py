@@ -79,4 +79,4 @@ def test_demo_rejects_an_amount_above_the_funding() -> None:
     result, _ = _run("--amount", "1ether", "--json")
     assert result.returncode == 2
     error = json.loads(result.stdout)["error"]
-    assert error["type"] == "CliUsageError"
+    assert error["rule"] == "cli_usage"

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sso_signer._errors import InvalidInputError
 from sso_signer._json import JsonLimits, _nesting_depth, parse_json
+from sso_signer.exceptions import InvalidInputError
 
 LIMITS = JsonLimits(max_bytes=4096, max_depth=8, max_int_digits=10)
 

@@ -11,12 +11,13 @@ import stat
 import pytest
 
 from sso_signer import _toolchain
-from sso_signer._errors import ConfigurationError
-from sso_signer._toolchain import TOOLS, ToolNotFound, install_tools, locate_tool, tools_home
+from sso_signer._toolchain import TOOLS, install_tools, locate_tool, tools_home
 from sso_signer.cli import ExitCode
 from sso_signer.cli._output import exit_code_for
 from sso_signer.erc4337._entry_point import load_entry_point_v08_initcode
-from sso_signer.node import AltoBundler, AnvilNode, NodeBinaryNotFound
+from sso_signer.exceptions import ConfigurationError, ErrorCode, ToolNotFound
+from sso_signer.node import AltoBundler, AnvilNode
+from tests.errors import raises_rule
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOOL_ENVS = [tool.env for tool in TOOLS.values()]
@@ -99,15 +100,15 @@ def test_a_wrong_variable_or_argument_is_an_error_not_a_fallback(
 def test_the_node_room_raises_its_own_subclass(
     isolated: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(NodeBinaryNotFound, match="sso-signer setup") as info:
+    with raises_rule(ErrorCode.NODE_BINARY_NOT_FOUND, match="sso-signer setup") as info:
         AnvilNode()
     assert isinstance(info.value, ToolNotFound)
     assert info.value.tool == "anvil"
     keys = {"executor_private_keys": ["0x" + "11" * 32], "utility_private_key": "0x" + "22" * 32}
-    with pytest.raises(NodeBinaryNotFound, match=r"install Node\.js"):
+    with raises_rule(ErrorCode.NODE_BINARY_NOT_FOUND, match=r"install Node\.js"):
         AltoBundler("http://127.0.0.1:1", **keys)  # type: ignore[arg-type]
     monkeypatch.setenv("PATH", str(_executable(tmp_path / "bin" / "node").parent))
-    with pytest.raises(NodeBinaryNotFound, match="sso-signer setup"):
+    with raises_rule(ErrorCode.NODE_BINARY_NOT_FOUND, match="sso-signer setup"):
         AltoBundler(
             "http://127.0.0.1:1",
             executor_private_keys=["0x" + "11" * 32],

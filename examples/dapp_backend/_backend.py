@@ -45,13 +45,8 @@ from examples.dapp_backend._errors import (
 )
 from examples.dapp_backend._store import AppStore, PendingOperation, Registration, RegistrationPurpose, User
 from sso_signer import b64url_decode, b64url_encode, hex_encode
-from sso_signer.webauthn import (
-    Assertion,
-    ChallengeAlreadyIssued,
-    PasskeyCredential,
-    RegistrationResponse,
-    RelyingParty,
-)
+from sso_signer.exceptions import AlreadyExists
+from sso_signer.webauthn import Assertion, PasskeyCredential, RegistrationResponse, RelyingParty
 
 __all__ = ["AccountGateway", "DappBackend", "Limits", "PreparedCall", "eth_text", "wei_from_eth"]
 
@@ -190,7 +185,7 @@ class DappBackend:
 
         Raises:
             InvalidRequest: If the name is not 1-64 of ``A-Z a-z 0-9 _ . @ -``.
-            AccountAlreadyExists: If the name is taken.
+            AlreadyExists (``ACCOUNT_ALREADY_EXISTS``): If the name is taken.
             RateLimited: Too many options from this client, or too many registrations in progress.
         """
         _check_name(name)
@@ -206,8 +201,9 @@ class DappBackend:
             NoRegistrationInProgress: This session started no sign-up (or it expired).
             WrongUser: The answer is for another registration than this session's.
             RateLimited: The funding limit of this client or of the whole server is spent (nothing funded).
-            AccountAlreadyExists: The name was taken meanwhile.
-            VerificationError: The relying party's failed check (``OriginMismatch`` ...).
+            AlreadyExists (``ACCOUNT_ALREADY_EXISTS``): The name was taken meanwhile.
+            VerificationError: The relying party's failed check (``AssertionRejected``
+                (``ErrorCode.ORIGIN_MISMATCH``) ...).
         """
         registration = self._take_registration(session, "signup")
         passkey = self._verify_registration(credential, registration)
@@ -248,7 +244,8 @@ class DappBackend:
         """Verify a sign-in assertion over the session's challenge and name its user.
 
         Raises:
-            VerificationError: The relying party's failed check (``ChallengeMismatch`` for an assertion over
+            VerificationError: The relying party's failed check (``AssertionRejected``
+                (``ErrorCode.CHALLENGE_MISMATCH``) for an assertion over
                 another challenge than the session's).
             UnknownUser: The passkey is valid but linked to no user here.
             WrongUser: A user name was typed and the passkey belongs to someone else.
@@ -442,7 +439,7 @@ class DappBackend:
             options = self.rp.authentication_options(
                 prepared.challenge, credential_ids=[cid for cid, _ in self.store.passkeys(user.name)]
             )
-        except ChallengeAlreadyIssued:
+        except AlreadyExists:
             raise NoPendingTransaction(
                 "this exact transaction was already issued once; change it or send another first",
                 reason="reissued",

@@ -140,7 +140,7 @@ class EraAnvilGateway:
 
         Raises:
             ValidatorRejected: If the validator on anvil returns false.
-            PreflightError: The validator rule the signature breaks, found off-chain first.
+            AssertionRejected: The validator rule the signature breaks, found off-chain first.
         """
         tx = Eip712Transaction.parse(hex_decode(prepared.payload["transaction"]))
         if tx.signed_hash() != prepared.challenge:

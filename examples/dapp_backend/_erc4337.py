@@ -190,7 +190,7 @@ class Erc4337AnvilGateway:
             The userOpHash, the transaction hash and the operation's gas cost.
 
         Raises:
-            PreflightError: The validator rule the signature breaks (nothing is sent).
+            AssertionRejected: The validator rule the signature breaks (nothing is sent).
             UserOperationFailed: If the EntryPoint ran the operation but its call reverted.
             TransactionReverted: If ``handleOps`` reverted (e.g. ``AA24 signature error``).
         """

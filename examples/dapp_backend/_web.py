@@ -12,7 +12,7 @@ Safe by construction, in layers:
 * Every endpoint that reads or changes a user's data takes the user from that session (401 without one),
   never from the body; bodies are typed pydantic models (400 naming the field), parsed only after a
   nesting-depth check, as UTF-8, without NaN/Infinity and with integers of at most 78 digits.
-* An SDK error becomes ``{"error": "<ClassName>", "message": ...}`` with the status of
+* An SDK error becomes ``{"error": "<ClassName>", "rule": "<ErrorCode>", "message": ...}`` with the status of
   :func:`error_status`.
 """
 
@@ -52,14 +52,17 @@ from examples.dapp_backend._errors import (
 )
 from sso_signer import b64url_decode, b64url_encode
 from sso_signer.exceptions import (
+    AlreadyExists,
+    ChallengeInvalid,
     ConfigurationError,
+    ErrorCode,
     InvalidInputError,
+    NotFound,
     RemoteError,
     SsoSignerError,
     StateError,
     VerificationError,
 )
-from sso_signer.webauthn import ChallengeAlreadyUsed, CredentialNotFound, DuplicateCredential
 
 __all__ = ["STATIC_DIR", "RequestGuard", "WebLimits", "create_app", "error_status", "json_depth"]
 
@@ -142,9 +145,8 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
         (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
         (OperationExpired, HTTPStatus.GONE),
         (UnknownUser, HTTPStatus.NOT_FOUND),
-        (CredentialNotFound, HTTPStatus.NOT_FOUND),
-        (ChallengeAlreadyUsed, HTTPStatus.CONFLICT),
-        (DuplicateCredential, HTTPStatus.CONFLICT),
+        (ChallengeInvalid, HTTPStatus.CONFLICT),
+        (AlreadyExists, HTTPStatus.CONFLICT),
         (VerificationError, HTTPStatus.FORBIDDEN),
         (StateError, HTTPStatus.CONFLICT),
         (InvalidInputError, HTTPStatus.BAD_REQUEST),
@@ -153,6 +155,8 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
     )
     if isinstance(exc, NoPendingTransaction) and exc.reason == "unknown":
         return HTTPStatus.NOT_FOUND
+    if isinstance(exc, NotFound) and exc.rule is ErrorCode.CREDENTIAL_NOT_FOUND:
+        return HTTPStatus.NOT_FOUND
     for kind, status in table:
         if isinstance(exc, kind):
             return status
@@ -160,7 +164,7 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
 
 
 def _error_response(exc: SsoSignerError) -> JSONResponse:
-    body: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+    body: dict[str, Any] = {"error": type(exc).__name__, "rule": str(exc.rule), "message": str(exc)}
     headers = dict(_SECURITY_HEADERS)
     if isinstance(exc, InvalidRequest) and exc.field is not None:
         body["field"] = exc.field

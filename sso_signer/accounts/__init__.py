@@ -19,26 +19,8 @@ passkey synchronously, the ``Async`` class awaits both. See ``docs/accounts.md``
 from __future__ import annotations
 
 from sso_signer.accounts._base import PasskeyAccount
-from sso_signer.accounts._deployment import (
-    EraNetwork,
-    FactoryUnreadable,
-    InvalidDeployment,
-    MissingContractAddress,
-    MsaDeployment,
-    UnknownNetwork,
-    deploy_msa_contracts,
-    network_preset,
-)
-from sso_signer.accounts._era import (
-    AccountAddressMismatch,
-    AccountAlreadyExists,
-    AsyncEraAccount,
-    EraAccount,
-    InsufficientBalance,
-    PasskeyAlreadyRegistered,
-    PasskeyNotOwnedByAccount,
-    UnexpectedValidatorAnswer,
-)
+from sso_signer.accounts._deployment import EraNetwork, MsaDeployment, deploy_msa_contracts, network_preset
+from sso_signer.accounts._era import AsyncEraAccount, EraAccount
 from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
 from sso_signer.accounts._signer import (
     AssertionProvider,
@@ -51,8 +33,6 @@ from sso_signer.accounts._signer import (
 )
 
 __all__ = [
-    "AccountAddressMismatch",
-    "AccountAlreadyExists",
     "AssertionProvider",
     "AssertionRequest",
     "AsyncAssertionProvider",
@@ -62,19 +42,11 @@ __all__ = [
     "EraAccount",
     "EraNetwork",
     "Erc4337Account",
-    "FactoryUnreadable",
     "HeadlessAssertionProvider",
-    "InsufficientBalance",
-    "InvalidDeployment",
     "JsonAssertionProvider",
-    "MissingContractAddress",
     "MsaDeployment",
     "PasskeyAccount",
-    "PasskeyAlreadyRegistered",
-    "PasskeyNotOwnedByAccount",
     "PasskeySigner",
-    "UnexpectedValidatorAnswer",
-    "UnknownNetwork",
     "deploy_msa_contracts",
     "network_preset",
 ]

@@ -15,8 +15,8 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
-from sso_signer.erc4337 import AccountNotDeployed, Call
-from sso_signer.rpc import ExecutionReverted
+from sso_signer.erc4337 import Call
+from sso_signer.exceptions import ErrorCode, ExecutionReverted, NotFound
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow
 from sso_signer.rpc._shell import flow_method
@@ -138,10 +138,12 @@ def is_valid_signature_flow(account: str, message_hash: bytes, signature: bytes)
     ``0xffffffff`` (solady's off-chain path at gas price 0, an uninstalled validator): both count as invalid.
 
     Raises:
-        AccountNotDeployed: If the account has no code.
+        NotFound (``ACCOUNT_NOT_DEPLOYED``): If the account has no code.
     """
     if not (yield from _EthMethods.get_code.flow(ETH_FLOWS, account)):
-        raise AccountNotDeployed(f"{account} has no code; ERC-1271 needs a deployed account")
+        raise NotFound(
+            f"{account} has no code; ERC-1271 needs a deployed account", rule=ErrorCode.ACCOUNT_NOT_DEPLOYED
+        )
     data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(message_hash), bytes(signature)])
     try:
         result = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": account, "data": data})
@@ -255,7 +257,7 @@ class AccountMethods:
         """ERC-1271 signature of EIP-712 typed data (ERC-7739 TypedDataSign).
 
         Raises:
-            InvalidTypedData: If the typed data is malformed.
+            SsoEncodingError (``INVALID_TYPED_DATA``): If the typed data is malformed.
         """
         return (yield from self.signer.sign_typed_data(typed_data))
 
@@ -270,7 +272,7 @@ class AccountMethods:
         """Ask the account (``isValidSignature`` by ``eth_call``) whether ``signature`` fits ``message_hash``.
 
         Raises:
-            AccountNotDeployed: If the account has no code.
+            NotFound (``ACCOUNT_NOT_DEPLOYED``): If the account has no code.
         """
         return (yield from is_valid_signature_flow(self.address, message_hash, signature))
 

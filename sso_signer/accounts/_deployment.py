@@ -15,6 +15,7 @@ Two kinds of network exist:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
@@ -26,11 +27,10 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
-from sso_signer._errors import ConfigurationError, RemoteError
 from sso_signer._json import CONFIG_FILE_LIMITS, parse_json, read_json_file
 from sso_signer.erc4337 import deploy_entry_point_v08
+from sso_signer.exceptions import ConfigurationError, ErrorCode, RemoteError, RpcError
 from sso_signer.rpc import EthClient
-from sso_signer.sso._errors import SsoSignerConfigError
 from sso_signer.sso._signature import checksum_address
 
 __all__ = [
@@ -40,11 +40,7 @@ __all__ = [
     "NETWORK_PRESETS",
     "EraNetwork",
     "FactoryInfo",
-    "FactoryUnreadable",
-    "InvalidDeployment",
-    "MissingContractAddress",
     "MsaDeployment",
-    "UnknownNetwork",
     "deploy_msa_contracts",
     "local_era_network",
     "network_preset",
@@ -53,22 +49,6 @@ __all__ = [
 
 ERA_SEPOLIA_CHAIN_ID = 300
 LOCAL_ERA_CHAIN_ID = 260
-
-
-class UnknownNetwork(ConfigurationError):
-    """No preset has that name (the known names are listed in the message)."""
-
-
-class MissingContractAddress(ConfigurationError):
-    """The network has no address for a contract the operation needs (e.g. no factory on a local node)."""
-
-
-class InvalidDeployment(ConfigurationError):
-    """A deployment JSON is unreadable or does not hold the addresses a network needs."""
-
-
-class FactoryUnreadable(RemoteError):
-    """The factory did not answer its view functions as an AAFactory does (wrong address, wrong chain)."""
 
 
 class _Caller(Protocol):
@@ -81,7 +61,10 @@ def _optional_address(value: object, field: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise InvalidDeployment(f"{field}: expected an address string, got {type(value).__name__}")
+        raise ConfigurationError(
+            f"{field}: expected an address string, got {type(value).__name__}",
+            rule=ErrorCode.INVALID_DEPLOYMENT,
+        )
     return checksum_address(value, field=field)
 
 
@@ -101,8 +84,9 @@ class EraNetwork:
         paymaster: A paymaster that sponsors account operations (the auth server's), informational.
 
     Raises (at construction):
-        MalformedAddress: If an address is not 0x + 40 hex digits or has a bad EIP-55 checksum.
-        InvalidDeployment: If ``chain_id`` is not a positive integer.
+        InvalidEncoding (``INVALID_ADDRESS``): If an address is not 0x + 40 hex digits or has a bad EIP-55
+            checksum.
+        ConfigurationError (``INVALID_DEPLOYMENT``): If ``chain_id`` is not a positive integer.
     """
 
     name: str
@@ -117,7 +101,10 @@ class EraNetwork:
 
     def __post_init__(self) -> None:
         if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id <= 0:
-            raise InvalidDeployment(f"chain_id: expected a positive integer, got {self.chain_id!r}")
+            raise ConfigurationError(
+                f"chain_id: expected a positive integer, got {self.chain_id!r}",
+                rule=ErrorCode.INVALID_DEPLOYMENT,
+            )
         object.__setattr__(
             self, "passkey_validator", checksum_address(self.passkey_validator, field="passkey_validator")
         )
@@ -134,12 +121,14 @@ class EraNetwork:
         """Return the factory address.
 
         Raises:
-            MissingContractAddress: If the network has none (a local node without a deployed factory).
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the network has none (a local node without a
+                deployed factory).
         """
         if self.account_factory is None:
-            raise MissingContractAddress(
+            raise ConfigurationError(
                 f"network {self.name!r} (chain {self.chain_id}) has no account factory; "
-                "give one with --factory or in the deployment JSON"
+                "give one with --factory or in the deployment JSON",
+                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
             )
         return self.account_factory
 
@@ -165,11 +154,12 @@ class EraNetwork:
             The network.
 
         Raises:
-            InvalidDeployment: If ``chain_id`` or ``passkey_validator`` is missing or malformed.
-            MalformedAddress: If an address is malformed.
+            ConfigurationError (``INVALID_DEPLOYMENT``): If ``chain_id`` or ``passkey_validator`` is missing
+                or malformed.
+            InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
         """
         if not isinstance(data, Mapping):
-            raise InvalidDeployment("network: expected a JSON object")
+            raise ConfigurationError("network: expected a JSON object", rule=ErrorCode.INVALID_DEPLOYMENT)
         aliases = {
             "passkey": "passkey_validator",
             "accountFactory": "account_factory",
@@ -191,11 +181,11 @@ class EraNetwork:
         values.setdefault("name", "custom")
         for required in ("chain_id", "passkey_validator"):
             if required not in values:
-                raise InvalidDeployment(f"network: missing {required!r}")
+                raise ConfigurationError(f"network: missing {required!r}", rule=ErrorCode.INVALID_DEPLOYMENT)
         if values.get("rpc_url") is not None and not isinstance(values["rpc_url"], str):
-            raise InvalidDeployment("rpc_url: expected a string")
+            raise ConfigurationError("rpc_url: expected a string", rule=ErrorCode.INVALID_DEPLOYMENT)
         if not isinstance(values["name"], str):
-            raise InvalidDeployment("name: expected a string")
+            raise ConfigurationError("name: expected a string", rule=ErrorCode.INVALID_DEPLOYMENT)
         return cls(**values)
 
     @classmethod
@@ -203,16 +193,19 @@ class EraNetwork:
         """Read the ``era`` section of a deployment JSON written by ``sso-signer deploy``.
 
         Raises:
-            InvalidDeployment: If the file is unreadable, not JSON or has no usable ``era`` section.
+            ConfigurationError (``INVALID_DEPLOYMENT``): If the file is unreadable, not JSON or has no usable
+                ``era`` section.
         """
         data = read_json_file(
             path,
             limits=CONFIG_FILE_LIMITS,
-            error=lambda message: InvalidDeployment(f"{path}: {message}"),
+            error=lambda message: ConfigurationError(f"{path}: {message}", rule=ErrorCode.INVALID_DEPLOYMENT),
             what="deployment JSON",
         )
         if not isinstance(data, dict) or not isinstance(data.get("era"), dict):
-            raise InvalidDeployment(f"{path}: no 'era' object in the deployment JSON")
+            raise ConfigurationError(
+                f"{path}: no 'era' object in the deployment JSON", rule=ErrorCode.INVALID_DEPLOYMENT
+            )
         era = dict(data["era"])
         era.setdefault("chain_id", data.get("chain_id"))
         era.setdefault("rpc_url", data.get("rpc_url"))
@@ -239,16 +232,17 @@ def network_preset(name: str) -> EraNetwork:
     """Return a named preset.
 
     Raises:
-        UnknownNetwork: If no preset has that name. (A local node has no preset: use
+        ConfigurationError (``UNKNOWN_NETWORK``): If no preset has that name. (A local node has no preset: use
             :func:`local_era_network` or a deployment JSON.)
     """
     try:
         return NETWORK_PRESETS[name]
     except (KeyError, TypeError):
         known = ", ".join(sorted(NETWORK_PRESETS))
-        raise UnknownNetwork(
+        raise ConfigurationError(
             f"unknown network {name!r}; presets: {known} (a local node needs its addresses: "
-            "--deployment FILE or --validator/--factory)"
+            "--deployment FILE or --validator/--factory)",
+            rule=ErrorCode.UNKNOWN_NETWORK,
         ) from None
 
 
@@ -264,7 +258,7 @@ def local_era_network(
     """A local anvil-zksync network with user-supplied addresses (there is no official local deployment).
 
     Raises:
-        MalformedAddress: If an address is malformed.
+        InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
     return EraNetwork(
         name="local",
@@ -310,16 +304,14 @@ class FactoryInfo:
 
 
 def _view(client: _Caller, to: str, selector: bytes, what: str) -> bytes:
-    from sso_signer.rpc import RpcError
 
     try:
         return bytes(client.call({"to": to, "data": selector}))
     except RpcError as exc:
-        raise FactoryUnreadable(f"factory {to}: {what} failed ({exc})") from exc
+        raise RemoteError(f"factory {to}: {what} failed ({exc})", rule=ErrorCode.FACTORY_UNREADABLE) from exc
 
 
 def _optional_module(client: _Caller, factory: str, selector: bytes) -> str | None:
-    from sso_signer.rpc import RpcError
 
     try:
         data = bytes(client.call({"to": factory, "data": selector}))
@@ -340,8 +332,9 @@ def read_factory_info(client: _Caller, factory: str) -> FactoryInfo:
         The factory facts needed to predict account addresses.
 
     Raises:
-        FactoryUnreadable: If a call fails or answers something that is not an AAFactory's answer.
-        MalformedAddress: If ``factory`` is malformed.
+        RemoteError (``FACTORY_UNREADABLE``): If a call fails or answers something that is not an AAFactory's
+            answer.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``factory`` is malformed.
     """
     factory = checksum_address(factory, field="factory")
     raw_hash = _view(client, factory, BEACON_PROXY_BYTECODE_HASH_SELECTOR, "beaconProxyBytecodeHash()")
@@ -351,11 +344,15 @@ def read_factory_info(client: _Caller, factory: str) -> FactoryInfo:
         (encoded,) = abi_decode(["bytes"], raw_beacon)
         (beacon,) = abi_decode(["address"], bytes(encoded))
     except (DecodingError, ValueError, OverflowError) as exc:
-        raise FactoryUnreadable(
-            f"factory {factory}: answers do not decode as an AAFactory's ({exc})"
+        raise RemoteError(
+            f"factory {factory}: answers do not decode as an AAFactory's ({exc})",
+            rule=ErrorCode.FACTORY_UNREADABLE,
         ) from exc
     if len(raw_hash) != 32 or bytes(bytecode_hash)[:1] != b"\x01":
-        raise FactoryUnreadable(f"factory {factory}: beaconProxyBytecodeHash is not an EraVM bytecode hash")
+        raise RemoteError(
+            f"factory {factory}: beaconProxyBytecodeHash is not an EraVM bytecode hash",
+            rule=ErrorCode.FACTORY_UNREADABLE,
+        )
     return FactoryInfo(
         factory=factory,
         beacon=checksum_address(str(beacon)),
@@ -410,15 +407,18 @@ class MsaDeployment:
         """Parse :meth:`to_json` output (a dict or its JSON text).
 
         Raises:
-            SsoSignerConfigError: If a key is missing or the text is not JSON.
-            MalformedAddress: If an address is malformed.
+            ConfigurationError (``SIGNER_CONFIGURATION``): If a key is missing or the text is not JSON.
+            InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
         """
         if isinstance(data, str):
             data = parse_json(
-                data, limits=CONFIG_FILE_LIMITS, error=SsoSignerConfigError, what="deployment JSON"
+                data,
+                limits=CONFIG_FILE_LIMITS,
+                error=functools.partial(ConfigurationError, rule=ErrorCode.SIGNER_CONFIGURATION),
+                what="deployment JSON",
             )
         if not isinstance(data, Mapping):
-            raise SsoSignerConfigError("deployment JSON must be an object")
+            raise ConfigurationError("deployment JSON must be an object", rule=ErrorCode.SIGNER_CONFIGURATION)
         try:
             return cls(
                 chain_id=int(data["chainId"]),
@@ -432,7 +432,9 @@ class MsaDeployment:
                 guardian_executor=data.get("guardianExecutor"),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise SsoSignerConfigError(f"deployment JSON: missing or bad key {exc}") from exc
+            raise ConfigurationError(
+                f"deployment JSON: missing or bad key {exc}", rule=ErrorCode.SIGNER_CONFIGURATION
+            ) from exc
 
 
 def _camel(name: str) -> str:
@@ -457,7 +459,8 @@ def deploy_msa_contracts(
         The addresses.
 
     Raises:
-        ArtifactNotFound: If the contracts are not built (run ``scripts/build-contracts.sh``).
+        ConfigurationError (``ARTIFACT_NOT_FOUND``): If the contracts are not built (run
+            ``scripts/build-contracts.sh``).
         EntryPointDeploymentFailed, EntryPointArtifactMismatch: If EntryPoint v0.8 cannot be put in place.
         TransactionReverted, RpcError: If a deployment fails.
     """

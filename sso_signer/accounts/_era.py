@@ -34,7 +34,6 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
-from sso_signer._errors import InvalidInputError, RemoteError, StateError, VerificationError
 from sso_signer.accounts._base import AccountMethods, account_key_flow
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, era_remaining_access_flow
@@ -50,13 +49,24 @@ from sso_signer.accounts._signer import (
     assertion_provider,
 )
 from sso_signer.erc4337 import Call
-from sso_signer.rpc import AsyncEthClient, EthClient, MalformedRpcResponse, Receipt, RpcError
+from sso_signer.exceptions import (
+    AlreadyExists,
+    ErrorCode,
+    InsufficientBalance,
+    InvalidInputError,
+    MalformedRpcResponse,
+    NotFound,
+    RemoteError,
+    RpcError,
+    StateError,
+    VerificationError,
+)
+from sso_signer.rpc import AsyncEthClient, EthClient, Receipt
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Batch, Flow
 from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.rpc._types import parse_quantity
-from sso_signer.sso._errors import AccountMismatch
 from sso_signer.sso._owner import (
     PasskeyOwner,
     UniqueIdScheme,
@@ -75,17 +85,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACCOUNT_CREATED_TOPIC",
-    "AccountAddressMismatch",
-    "AccountAlreadyExists",
     "AsyncEraAccount",
     "EraAccount",
     "EraAccountCreation",
     "EraSendPlan",
-    "InsufficientBalance",
     "OnchainVerification",
-    "PasskeyAlreadyRegistered",
-    "PasskeyNotOwnedByAccount",
-    "UnexpectedValidatorAnswer",
     "add_passkey_calldata",
     "create_era_account",
     "era_account_deploy_calldata",
@@ -102,42 +106,6 @@ __all__ = [
 
 
 # --- errors ----------------------------------------------------------------------------------------------
-
-
-class InsufficientBalance(StateError):
-    """The account cannot pay ``gasLimit × maxFeePerGas + value``; nothing was signed or sent.
-
-    Attributes:
-        account: The paying account.
-        required: Wei needed.
-        available: The account's balance.
-    """
-
-    def __init__(self, message: str, *, account: str, required: int, available: int) -> None:
-        self.account = account
-        self.required = required
-        self.available = available
-        super().__init__(message)
-
-
-class AccountAlreadyExists(StateError):
-    """The factory already holds an account for this (uniqueId, deployer) (``ACCOUNT_ALREADY_EXISTS``)."""
-
-
-class PasskeyAlreadyRegistered(StateError):
-    """The (origin, credential id) pair already belongs to an account (``WEBAUTHN_ACCOUNT_EXISTS``)."""
-
-
-class PasskeyNotOwnedByAccount(StateError):
-    """The passkey to remove is not registered to this account (``WEBAUTHN_NOT_KEY_OWNER``)."""
-
-
-class AccountAddressMismatch(VerificationError):
-    """The factory created the account at another address than the one predicted (wrong factory facts)."""
-
-
-class UnexpectedValidatorAnswer(RemoteError):
-    """A validator view call answered data that does not decode as its ABI says (wrong address or chain)."""
 
 
 # --- gas -------------------------------------------------------------------------------------------------
@@ -432,9 +400,10 @@ def verify_era_transaction_flow(transaction: Eip712Transaction) -> Flow[OnchainV
     ``0x100`` (anvil ``--hardfork osaka``, ZKsync Era).
 
     Raises:
-        InvalidCustomSignature: The transaction's custom signature is not a passkey envelope.
+        MalformedSignature (``INVALID_CUSTOM_SIGNATURE``): The transaction's custom signature is not a passkey
+            envelope.
         ExecutionReverted: The validator reverted (undecodable input, as the official validator does).
-        UnexpectedValidatorAnswer: The answer is not an ABI ``bool``.
+        RemoteError (``UNEXPECTED_VALIDATOR_ANSWER``): The answer is not an ABI ``bool``.
     """
     envelope = decode_era_custom_signature(transaction.custom_signature)
     signed_hash = transaction.signed_hash()
@@ -447,7 +416,9 @@ def verify_era_transaction_flow(transaction: Eip712Transaction) -> Flow[OnchainV
     try:
         (valid,) = abi_decode(["bool"], answer)
     except (DecodingError, ValueError, OverflowError) as exc:
-        raise UnexpectedValidatorAnswer(f"validateTransaction answered {answer.hex()!r}") from exc
+        raise RemoteError(
+            f"validateTransaction answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
+        ) from exc
     rule: str | None = None
     check = _CHECK_SIGNATURE + bytes(
         abi_encode(["bytes32", "bytes", "address"], [signed_hash, envelope.fat, transaction.from_address])
@@ -479,7 +450,7 @@ def find_account_flow(validator: str, origin: str, credential_id: bytes) -> Flow
         The checksummed account address, or ``None`` if the passkey is registered nowhere.
 
     Raises:
-        UnexpectedValidatorAnswer: The answer is not an address (wrong contract).
+        RemoteError (``UNEXPECTED_VALIDATOR_ANSWER``): The answer is not an address (wrong contract).
         RpcError: The node failed.
     """
     data = _REGISTERED_ADDRESS + bytes(abi_encode(["string", "bytes"], [origin, bytes(credential_id)]))
@@ -489,7 +460,9 @@ def find_account_flow(validator: str, origin: str, credential_id: bytes) -> Flow
     try:
         (address,) = abi_decode(["address"], answer)
     except (DecodingError, ValueError, OverflowError) as exc:
-        raise UnexpectedValidatorAnswer(f"registeredAddress answered {answer.hex()!r}") from exc
+        raise RemoteError(
+            f"registeredAddress answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
+        ) from exc
     text = str(address)
     return None if int(text, 16) == 0 else checksum_address(text)
 
@@ -503,19 +476,25 @@ def get_account_key(
         The key, or ``None`` if none is stored.
 
     Raises:
-        UnexpectedValidatorAnswer: The answer is not a ``bytes32[2]`` or not a point on P-256.
+        RemoteError (``UNEXPECTED_VALIDATOR_ANSWER``): The answer is not a ``bytes32[2]`` or not a point on
+            P-256.
     """
     from sso_signer.webauthn import P256PublicKey
 
     key = client.run(account_key_flow(validator, origin, credential_id, account))
     if key is None:
-        raise UnexpectedValidatorAnswer("getAccountKey answered something that is not a bytes32[2]")
+        raise RemoteError(
+            "getAccountKey answered something that is not a bytes32[2]",
+            rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER,
+        )
     if key == (0, 0):
         return None
     try:
         return P256PublicKey(*key)
     except InvalidInputError as exc:
-        raise UnexpectedValidatorAnswer(f"stored key is not a P-256 point: {exc}") from exc
+        raise RemoteError(
+            f"stored key is not a P-256 point: {exc}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
+        ) from exc
 
 
 def add_passkey_calldata(
@@ -548,8 +527,8 @@ def predict_era_account_address(factory_info: FactoryInfo, *, deployer: str, uni
     """The address ``deployProxySsoAccount(uniqueId, ...)`` sent by ``deployer`` creates (EraVM create2).
 
     Raises:
-        InvalidUniqueId: If ``unique_id`` is not 32 bytes.
-        MalformedAddress: If ``deployer`` is malformed.
+        SsoEncodingError (``INVALID_UNIQUE_ID``): If ``unique_id`` is not 32 bytes.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``deployer`` is malformed.
     """
     return sso_account_address(
         factory=factory_info.factory,
@@ -639,17 +618,18 @@ def create_era_account(
         The creation result.
 
     Raises:
-        MissingContractAddress: The network has no factory.
-        PasskeyAlreadyRegistered: (origin, credential id) already belongs to an account.
-        AccountAlreadyExists: The predicted address already has code.
-        AccountAddressMismatch: The factory reported another address.
+        ConfigurationError (``MISSING_CONTRACT_ADDRESS``): The network has no factory.
+        AlreadyExists (``PASSKEY_ALREADY_REGISTERED``): (origin, credential id) already belongs to an account.
+        AlreadyExists (``ACCOUNT_ALREADY_EXISTS``): The predicted address already has code.
+        VerificationError (``ACCOUNT_ADDRESS_MISMATCH``): The factory reported another address.
         TransactionReverted, RpcError: The deployment failed.
     """
     factory = network.require_factory()
     existing = find_account(client, network.passkey_validator, owner.origin, owner.credential_id)
     if existing is not None:
-        raise PasskeyAlreadyRegistered(
-            f"passkey {owner.credential_id.hex()} at {owner.origin} already belongs to account {existing}"
+        raise AlreadyExists(
+            f"passkey {owner.credential_id.hex()} at {owner.origin} already belongs to account {existing}",
+            rule=ErrorCode.PASSKEY_ALREADY_REGISTERED,
         )
     info = read_factory_info(client, factory)
     unique, calldata = era_account_deploy_calldata(
@@ -658,7 +638,10 @@ def create_era_account(
     deployer_address = checksum_address(str(deployer.address), field="deployer")
     predicted = predict_era_account_address(info, deployer=deployer_address, unique_id=unique)
     if client.get_code(predicted):
-        raise AccountAlreadyExists(f"an account already exists at {predicted} for this uniqueId and deployer")
+        raise AlreadyExists(
+            f"an account already exists at {predicted} for this uniqueId and deployer",
+            rule=ErrorCode.ACCOUNT_ALREADY_EXISTS,
+        )
     receipt = client.send_transaction(deployer, factory, calldata, timeout=timeout)
     created = [
         log
@@ -669,7 +652,9 @@ def create_era_account(
         raise MalformedRpcResponse("deploy receipt has no AccountCreated event")
     address = checksum_address("0x" + created[0].topics[1][-20:].hex())
     if address != predicted:
-        raise AccountAddressMismatch(f"factory created {address}, predicted {predicted}")
+        raise VerificationError(
+            f"factory created {address}, predicted {predicted}", rule=ErrorCode.ACCOUNT_ADDRESS_MISMATCH
+        )
     return EraAccountCreation(address, unique, deployer_address, receipt)
 
 
@@ -746,14 +731,15 @@ class _EraMethods(AccountMethods):
         (``abi.encode(bytes fat, address validator, bytes[] [""])``).
 
         Raises:
-            AccountMismatch: The transaction is from another account or for another chain.
-            PreflightError: The signature would fail a validator rule (subclass names the rule).
+            StateError (``ACCOUNT_MISMATCH``): The transaction is from another account or for another chain.
+            AssertionRejected: The signature would fail a validator rule (subclass names the rule).
         """
         signer = self.signer
         if transaction.from_address != signer.address or transaction.chain_id != signer.chain_id:
-            raise AccountMismatch(
+            raise StateError(
                 f"transaction is from {transaction.from_address} on chain {transaction.chain_id}; "
-                f"the signer is {signer.address} on chain {signer.chain_id}"
+                f"the signer is {signer.address} on chain {signer.chain_id}",
+                rule=ErrorCode.ACCOUNT_MISMATCH,
             )
         fat = yield from signer.sign_digest(transaction.signed_hash(), purpose="transaction")
         return transaction.replace(custom_signature=signer.envelope(fat))
@@ -791,7 +777,7 @@ class _EraMethods(AccountMethods):
 
         Raises:
             InsufficientBalance: Before signing, if the account cannot pay.
-            PreflightError: If the signature would be rejected.
+            AssertionRejected: If the signature would be rejected.
             TransactionReverted, TransactionRejected, SendOutcomeUnknown: See :meth:`send_transaction`.
         """
         plan = yield from _EraMethods.prepare.flow(self, to, value, data, **overrides)
@@ -852,14 +838,16 @@ class _EraMethods(AccountMethods):
         """Register another passkey on the account (``addValidationKey`` sent from the account).
 
         Raises:
-            PasskeyAlreadyRegistered: If (origin, credential id) already belongs to an account.
+            AlreadyExists (``PASSKEY_ALREADY_REGISTERED``): If (origin, credential id) already belongs to an
+                account.
             BadCredentialIdLength, BadDomainLength, EmptyPublicKey: Checked before signing.
         """
         calldata = add_passkey_calldata(credential_id, public_key, origin)
         owner = yield from find_account_flow(self.network.passkey_validator, origin, credential_id)
         if owner is not None:
-            raise PasskeyAlreadyRegistered(
-                f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner}"
+            raise AlreadyExists(
+                f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner}",
+                rule=ErrorCode.PASSKEY_ALREADY_REGISTERED,
             )
         return (
             yield from _EraMethods.send.flow(
@@ -881,15 +869,17 @@ class _EraMethods(AccountMethods):
             timeout: Seconds to wait for the receipt.
 
         Raises:
-            PasskeyNotOwnedByAccount: If the passkey is not registered to this account (checked first).
+            NotFound (``PASSKEY_NOT_OWNED_BY_ACCOUNT``): If the passkey is not registered to this account
+                (checked first).
             RemovalWouldLockAccount: If it is the last way in and ``force`` is false (nothing is signed).
         """
         calldata = remove_passkey_calldata(credential_id, origin)
         owner = yield from find_account_flow(self.network.passkey_validator, origin, credential_id)
         if owner != self.address:
-            raise PasskeyNotOwnedByAccount(
+            raise NotFound(
                 f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner or 'no account'}, "
-                f"not {self.address}"
+                f"not {self.address}",
+                rule=ErrorCode.PASSKEY_NOT_OWNED_BY_ACCOUNT,
             )
         access = yield from _EraMethods.remaining_access.flow(self, credential_id, origin)
         check_passkey_removal(access, credential_id=credential_id, origin=origin, force=force)
@@ -917,8 +907,8 @@ class EraAccount(_EraMethods, SyncShell):
         run_preflight: Check each signature against the validator's rules before using it (default).
 
     Raises:
-        MalformedAddress: If ``address`` is malformed.
-        SsoSignerConfigError: If ``provider`` is no assertion provider.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``address`` is malformed.
+        ConfigurationError (``SIGNER_CONFIGURATION``): If ``provider`` is no assertion provider.
     """
 
     def __init__(

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from sso_signer._errors import SsoSignerError
 from sso_signer.accounts._base import AccountMethods
 from sso_signer.accounts._deployment import MsaDeployment
-from sso_signer.accounts._era import PasskeyNotOwnedByAccount, remove_passkey_calldata
+from sso_signer.accounts._era import remove_passkey_calldata
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, msa_remaining_access_flow
 from sso_signer.accounts._signer import (
     AnyProvider,
@@ -42,26 +41,32 @@ from sso_signer.erc4337 import (
     BundlerClient,
     Call,
     EntryPoint,
-    EntryPointError,
     GasEstimate,
-    InvalidExecuteCalldata,
     UserOperation,
-    UserOperationOutcomeUnknown,
     UserOperationReceipt,
-    UserOperationRejected,
-    UserOperationReverted,
     encode_execute,
     user_operation_hash,
 )
 from sso_signer.erc4337._bundler import GasPrice, _BundlerMethods
 from sso_signer.erc4337._entry_point import _EntryPointMethods
 from sso_signer.erc4337._execute import encode_execute_batch, encode_execute_single
+from sso_signer.exceptions import (
+    ConfigurationError,
+    EntryPointError,
+    ErrorCode,
+    InvalidUserOperation,
+    NotFound,
+    SsoSignerError,
+    StateError,
+    UserOperationOutcomeUnknown,
+    UserOperationRejected,
+    UserOperationReverted,
+)
 from sso_signer.rpc import AsyncEthClient, EthClient, Receipt
 from sso_signer.rpc._core import RpcCall, Sleep
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Batch, Flow, gather, relay
 from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
-from sso_signer.sso._errors import AccountMismatch, SsoSignerConfigError
 from sso_signer.sso._msa_calldata import (
     ACCOUNT_CREATED_TOPIC,
     deploy_account_calldata,
@@ -93,7 +98,10 @@ def _call_data(calls: Sequence[Call | tuple[str, int, bytes]], batch: bool | Non
         return encode_execute_batch(calls)
     if batch is False:
         if len(calls) != 1:
-            raise InvalidExecuteCalldata(f"single mode runs exactly one call, got {len(calls)}")
+            raise InvalidUserOperation(
+                f"single mode runs exactly one call, got {len(calls)}",
+                rule=ErrorCode.INVALID_EXECUTE_CALLDATA,
+            )
         first = calls[0]
         call = first if isinstance(first, Call) else Call(*first)
         return encode_execute_single(call.target, call.value, call.data)
@@ -181,8 +189,9 @@ class _Erc4337Methods(AccountMethods):
         run_preflight: bool,
     ) -> None:
         if bundler.entry_point != deployment.entry_point:
-            raise SsoSignerConfigError(
-                f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}"
+            raise ConfigurationError(
+                f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}",
+                rule=ErrorCode.SIGNER_CONFIGURATION,
             )
         self.eth = eth
         self.bundler = bundler
@@ -274,7 +283,10 @@ class _Erc4337Methods(AccountMethods):
         paymaster_data: bytes,
     ) -> UserOperation:
         if not deployed and self.factory_data is None:
-            raise SsoSignerConfigError(f"{self.address} has no code and no factory data to create it")
+            raise ConfigurationError(
+                f"{self.address} has no code and no factory data to create it",
+                rule=ErrorCode.SIGNER_CONFIGURATION,
+            )
         return UserOperation(
             sender=self.address,
             nonce=nonce,
@@ -338,7 +350,7 @@ class _Erc4337Methods(AccountMethods):
         Raises:
             UserOperationRejected: The bundler's simulation failed (typed by AA code).
             InvalidExecuteCalldata, InvalidUserOperationAddress: If a call is malformed.
-            SsoSignerConfigError: If the account has no code and no factory data.
+            ConfigurationError (``SIGNER_CONFIGURATION``): If the account has no code and no factory data.
         """
         call_data = _call_data(calls, batch)
         deployed, nonce, read_now = yield from self._state_flow(nonce_key)
@@ -366,11 +378,14 @@ class _Erc4337Methods(AccountMethods):
         """``op`` with its passkey signature (``validator ‖ fat`` over the userOpHash).
 
         Raises:
-            AccountMismatch: If ``op.sender`` is another account.
-            PreflightError: If the assertion would fail the validator's rules.
+            StateError (``ACCOUNT_MISMATCH``): If ``op.sender`` is another account.
+            AssertionRejected: If the assertion would fail the validator's rules.
         """
         if op.sender != self.address:
-            raise AccountMismatch(f"user operation sender is {op.sender}, this account is {self.address}")
+            raise StateError(
+                f"user operation sender is {op.sender}, this account is {self.address}",
+                rule=ErrorCode.ACCOUNT_MISMATCH,
+            )
         signature = yield from self.signer.sign_user_operation(op, entry_point=self.deployment.entry_point)
         return op.replace(signature=signature)
 
@@ -502,13 +517,15 @@ class _Erc4337Methods(AccountMethods):
             timeout: Seconds to wait for inclusion.
 
         Raises:
-            PasskeyNotOwnedByAccount: If the passkey is not registered to the account (checked first).
+            NotFound (``PASSKEY_NOT_OWNED_BY_ACCOUNT``): If the passkey is not registered to the account
+                (checked first).
             RemovalWouldLockAccount: If it is the last way in and ``force`` is false (nothing is signed).
         """
         access = yield from _Erc4337Methods.remaining_access.flow(self, credential_id, origin)
         if access.registered is False:
-            raise PasskeyNotOwnedByAccount(
-                f"passkey {bytes(credential_id).hex()} at {origin} is not registered to {access.account}"
+            raise NotFound(
+                f"passkey {bytes(credential_id).hex()} at {origin} is not registered to {access.account}",
+                rule=ErrorCode.PASSKEY_NOT_OWNED_BY_ACCOUNT,
             )
         check_passkey_removal(access, credential_id=credential_id, origin=origin, force=force)
         call = Call(self.deployment.webauthn_validator, 0, remove_passkey_calldata(credential_id, origin))
@@ -534,8 +551,9 @@ class Erc4337Account(_Erc4337Methods, SyncShell):
         run_preflight: Check each signature against the validator's rules before sending it.
 
     Raises:
-        MalformedAddress: If ``address`` is malformed.
-        SsoSignerConfigError: If the bundler serves another EntryPoint than the deployment's.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``address`` is malformed.
+        ConfigurationError (``SIGNER_CONFIGURATION``): If the bundler serves another EntryPoint than the
+            deployment's.
     """
 
     def __init__(
@@ -581,7 +599,8 @@ class Erc4337Account(_Erc4337Methods, SyncShell):
         re-reads the chain.
 
         Raises:
-            FactoryCallFailed: If the factory call fails: the account already exists (look it up, then use
+            EntryPointError (``FACTORY_CALL_FAILED``): If the factory call fails: the account already exists
+                (look it up, then use
                 :meth:`at`), or the factory refuses the init data.
             EntryPointError: If the EntryPoint answers anything else (no EntryPoint code, wrong address).
             BadCredentialIdLength, BadDomainLength, EmptyPublicKey: If the passkey breaks a validator rule.

@@ -23,10 +23,9 @@ from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
 from sso_signer.accounts._base import account_key_flow, passkey_logs_flow, registered_passkeys
-from sso_signer.rpc import RpcError
+from sso_signer.exceptions import RemovalWouldLockAccount, RpcError
 from sso_signer.rpc._eth import _EthMethods
 from sso_signer.rpc._flow import Flow
-from sso_signer.sso._errors import RemovalWouldLockAccount
 from sso_signer.sso._signature import checksum_address
 
 __all__ = [

@@ -16,18 +16,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from sso_signer._codec import b64url_encode
+from sso_signer.exceptions import (
+    AssertionRejected,
+    ConfigurationError,
+    ErrorCode,
+    InvalidEncoding,
+    StateError,
+    VerificationError,
+)
 from sso_signer.sso._erc7739 import (
     AccountDomain,
     personal_sign_hash,
     typed_data_sign_hash,
     wrap_typed_data_signature,
-)
-from sso_signer.sso._errors import (
-    AccountMismatch,
-    AssertionProviderError,
-    CredentialMismatch,
-    InvalidChallengeLength,
-    SsoSignerConfigError,
 )
 from sso_signer.sso._owner import PasskeyOwner
 from sso_signer.sso._preflight import PreflightResult, Validator, preflight
@@ -151,8 +152,9 @@ def _parse_assertion(answer: object) -> Assertion:
         return answer
     if isinstance(answer, Mapping | str | bytes):
         return Assertion.from_json(answer)
-    raise AssertionProviderError(
-        f"assertion provider returned {type(answer).__name__}; expected an Assertion or its browser JSON"
+    raise VerificationError(
+        f"assertion provider returned {type(answer).__name__}; expected an Assertion or its browser JSON",
+        rule=ErrorCode.ASSERTION_PROVIDER,
     )
 
 
@@ -200,7 +202,8 @@ def assertion_provider(credential: object, provider: object | None) -> AnyProvid
     ``None``: the account can read and verify, and refuses to sign.
 
     Raises:
-        SsoSignerConfigError: If ``provider`` is given but is neither a sync nor an async assertion provider.
+        ConfigurationError (``SIGNER_CONFIGURATION``): If ``provider`` is given but is neither a sync nor an
+            async assertion provider.
     """
     chosen = credential if provider is None else provider
     if hasattr(chosen, "sign") and not isinstance(chosen, AssertionProvider | AsyncAssertionProvider):
@@ -209,13 +212,16 @@ def assertion_provider(credential: object, provider: object | None) -> AnyProvid
         return chosen
     if provider is None:
         return None
-    raise SsoSignerConfigError("provider must implement get_assertion() or aget_assertion()")
+    raise ConfigurationError(
+        "provider must implement get_assertion() or aget_assertion()", rule=ErrorCode.SIGNER_CONFIGURATION
+    )
 
 
 def _require(provider: AnyProvider | None) -> AnyProvider:
     if provider is None:
-        raise SsoSignerConfigError(
-            "this account has no assertion provider (its credential cannot sign): pass provider=..."
+        raise ConfigurationError(
+            "this account has no assertion provider (its credential cannot sign): pass provider=...",
+            rule=ErrorCode.SIGNER_CONFIGURATION,
         )
     return provider
 
@@ -224,13 +230,15 @@ def ask(provider: AnyProvider | None, request: AssertionRequest) -> Assertion:
     """Answer a signing step with blocking I/O (what a sync account's shell does).
 
     Raises:
-        SsoSignerConfigError: If there is no provider, or it is async-only (use the ``Async`` account class).
+        ConfigurationError (``SIGNER_CONFIGURATION``): If there is no provider, or it is async-only (use the
+            ``Async`` account class).
     """
     provider = _require(provider)
     if not isinstance(provider, AssertionProvider):
-        raise SsoSignerConfigError(
+        raise ConfigurationError(
             "this assertion provider is async-only: use the Async account class (AsyncEraAccount, "
-            "AsyncErc4337Account)"
+            "AsyncErc4337Account)",
+            rule=ErrorCode.SIGNER_CONFIGURATION,
         )
     return provider.get_assertion(request)
 
@@ -239,7 +247,7 @@ async def ask_async(provider: AnyProvider | None, request: AssertionRequest) -> 
     """Answer a signing step with asyncio; a sync-only provider runs in a worker thread.
 
     Raises:
-        SsoSignerConfigError: If there is no provider.
+        ConfigurationError (``SIGNER_CONFIGURATION``): If there is no provider.
     """
     provider = _require(provider)
     if isinstance(provider, AsyncAssertionProvider):
@@ -265,8 +273,9 @@ class PasskeySigner:
         run_preflight: Check every signature against the validator's rules before returning it (default).
 
     Raises:
-        MalformedAddress: If ``address`` or ``validator`` is not an address.
-        SsoSignerConfigError: If ``chain_id`` is not a positive integer or ``generation`` is unknown.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``address`` or ``validator`` is not an address.
+        ConfigurationError (``SIGNER_CONFIGURATION``): If ``chain_id`` is not a positive integer or
+            ``generation`` is unknown.
     """
 
     __slots__ = (
@@ -290,12 +299,17 @@ class PasskeySigner:
         run_preflight: bool = True,
     ) -> None:
         if generation not in ("era", "erc4337"):
-            raise SsoSignerConfigError(f"generation must be 'era' or 'erc4337', got {generation!r}")
+            raise ConfigurationError(
+                f"generation must be 'era' or 'erc4337', got {generation!r}",
+                rule=ErrorCode.SIGNER_CONFIGURATION,
+            )
         self.generation: Validator = generation
         self._address = checksum_address(address, field="address")
         self._validator = checksum_address(validator, field="validator")
         if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0:
-            raise SsoSignerConfigError(f"chain_id must be a positive integer, got {chain_id!r}")
+            raise ConfigurationError(
+                f"chain_id must be a positive integer, got {chain_id!r}", rule=ErrorCode.SIGNER_CONFIGURATION
+            )
         self._chain_id = chain_id
         self._credential = credential
         # Read once: the credential's identity is fixed, and every signature's request carries it.
@@ -345,7 +359,7 @@ class PasskeySigner:
         """Apply this generation's validator rules to ``fat`` for ``digest`` with this signer's key.
 
         Raises:
-            PreflightError: The subclass naming the first failing rule.
+            AssertionRejected: The subclass naming the first failing rule.
         """
         key = {
             (str(self._credential.origin), bytes(self._credential.credential_id)): self._credential.public_key
@@ -365,22 +379,25 @@ class PasskeySigner:
             The fat signature (preflighted unless ``run_preflight`` is off).
 
         Raises:
-            InvalidChallengeLength: If ``digest`` is not 32 bytes.
-            AssertionProviderError: If the answer is not an assertion.
-            CredentialMismatch: If the assertion is for another credential.
-            PreflightError: If the signature would fail on-chain.
+            InvalidEncoding (``CHALLENGE_LENGTH``): If ``digest`` is not 32 bytes.
+            VerificationError (``ASSERTION_PROVIDER``): If the answer is not an assertion.
+            AssertionRejected (``CREDENTIAL_MISMATCH``): If the assertion is for another credential.
+            AssertionRejected: If the signature would fail on-chain.
         """
         if not isinstance(digest, bytes | bytearray) or len(digest) != 32:
-            raise InvalidChallengeLength("the hash to sign must be 32 bytes")
+            raise InvalidEncoding("the hash to sign must be 32 bytes", rule=ErrorCode.CHALLENGE_LENGTH)
         rp_id, credential_id, origin = self._identity
         request = AssertionRequest(bytes(digest), rp_id, credential_id, origin, purpose)
         assertion = yield request
         if not isinstance(assertion, Assertion):
-            raise AssertionProviderError(f"assertion provider returned {type(assertion).__name__}")
+            raise VerificationError(
+                f"assertion provider returned {type(assertion).__name__}", rule=ErrorCode.ASSERTION_PROVIDER
+            )
         if bytes(assertion.credential_id) != credential_id:
-            raise CredentialMismatch(
+            raise AssertionRejected(
                 f"assertion is for credential {b64url_encode(bytes(assertion.credential_id))}, "
-                f"expected {b64url_encode(credential_id)}"
+                f"expected {b64url_encode(credential_id)}",
+                rule=ErrorCode.CREDENTIAL_MISMATCH,
             )
         fat = FatSignature.from_assertion(assertion)
         if self.run_preflight:
@@ -403,7 +420,7 @@ class PasskeySigner:
         through ERC-7739 TypedDataSign: the account signature followed by the ERC-7739 suffix.
 
         Raises:
-            InvalidTypedData: If the typed data is malformed.
+            SsoEncodingError (``INVALID_TYPED_DATA``): If the typed data is malformed.
         """
         digest = typed_data_sign_hash(typed_data, self.domain)
         fat = yield from self.sign_digest(digest, purpose="typed_data")
@@ -414,8 +431,9 @@ class PasskeySigner:
         ``customSignature``, ready for ``eth_sendRawTransaction``.
 
         Raises:
-            AccountMismatch: If this is not an Era signer, or ``tx`` is from another account or chain.
-            PreflightError: If the signature would fail validation on-chain.
+            StateError (``ACCOUNT_MISMATCH``): If this is not an Era signer, or ``tx`` is from another account
+                or chain.
+            AssertionRejected: If the signature would fail validation on-chain.
         """
         self._check("era", tx.from_address, tx.chain_id, "transaction")
         fat = yield from self.sign_digest(tx.signed_hash(), purpose="transaction")
@@ -429,8 +447,9 @@ class PasskeySigner:
             entry_point: The EntryPoint; the canonical v0.8 address by default.
 
         Raises:
-            AccountMismatch: If this is not an ERC-4337 signer, or ``op.sender`` is another account.
-            PreflightError: If the signature would fail validation on-chain.
+            StateError (``ACCOUNT_MISMATCH``): If this is not an ERC-4337 signer, or ``op.sender`` is another
+                account.
+            AssertionRejected: If the signature would fail validation on-chain.
         """
         from sso_signer.erc4337 import ENTRY_POINT_V08, user_operation_hash
 
@@ -440,8 +459,16 @@ class PasskeySigner:
 
     def _check(self, generation: str, sender: str, chain_id: int, what: str) -> None:
         if self.generation != generation:
-            raise AccountMismatch(f"a {self.generation} signer cannot sign a {generation} {what}")
+            raise StateError(
+                f"a {self.generation} signer cannot sign a {generation} {what}",
+                rule=ErrorCode.ACCOUNT_MISMATCH,
+            )
         if sender.lower() != self._address.lower():
-            raise AccountMismatch(f"{what} is from {sender}, this signer is {self._address}")
+            raise StateError(
+                f"{what} is from {sender}, this signer is {self._address}", rule=ErrorCode.ACCOUNT_MISMATCH
+            )
         if chain_id != self._chain_id:
-            raise AccountMismatch(f"{what} is for chain {chain_id}, this signer for {self._chain_id}")
+            raise StateError(
+                f"{what} is for chain {chain_id}, this signer for {self._chain_id}",
+                rule=ErrorCode.ACCOUNT_MISMATCH,
+            )

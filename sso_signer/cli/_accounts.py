@@ -26,14 +26,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer._errors import ConfigurationError, SsoSignerError, StateError
-from sso_signer.accounts import (
-    EraAccount,
-    Erc4337Account,
-    InsufficientBalance,
-    InvalidDeployment,
-    MsaDeployment,
-)
+from sso_signer.accounts import EraAccount, Erc4337Account, MsaDeployment
 from sso_signer.accounts._base import PASSKEY_REMOVED_TOPIC
 from sso_signer.accounts._era import (
     EraSendPlan,
@@ -45,20 +38,29 @@ from sso_signer.accounts._era import (
 )
 from sso_signer.cli._ceremony import RelyingPartyAssertionProvider
 from sso_signer.cli._context import ChainContext, format_ether, resolve_deployer, store_at
-from sso_signer.cli._errors import SignatureNotValid
-from sso_signer.cli._output import CliUsageError
 from sso_signer.cli._parser import ENV_BUNDLER
-from sso_signer.erc4337 import BundlerClient, FactoryCallFailed, InsufficientPrefund, UserOperationReceipt
-from sso_signer.rpc import EthClient, Receipt, RpcError, TransactionRejected
+from sso_signer.erc4337 import BundlerClient, UserOperationReceipt
+from sso_signer.exceptions import (
+    CliUsageError,
+    ConfigurationError,
+    EntryPointError,
+    ErrorCode,
+    InsufficientBalance,
+    NotFound,
+    RpcError,
+    SsoSignerError,
+    StateError,
+    TransactionRejected,
+    UserOperationRejected,
+    VerificationError,
+)
+from sso_signer.rpc import EthClient, Receipt
 from sso_signer.sso import account_salt, checksum_address
 from sso_signer.webauthn import HeadlessPasskey, RelyingParty
 from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
 
 __all__ = [
-    "AccountNotFound",
     "CliAccount",
-    "EraNeedsZkSyncNode",
-    "MissingBundlerUrl",
     "accounts_that_removed",
     "counterfactual_salt",
     "create_account",
@@ -73,18 +75,6 @@ __all__ = [
 ]
 
 _GET_ACCOUNT_LIST = bytes(keccak(text="getAccountList(string,bytes)"))[:4]
-
-
-class AccountNotFound(StateError):
-    """The passkey is registered to no account on this chain (create one with ``account create``)."""
-
-
-class MissingBundlerUrl(ConfigurationError):
-    """An ERC-4337 operation needs a bundler: pass --bundler URL or set SSO_SIGNER_BUNDLER."""
-
-
-class EraNeedsZkSyncNode(ConfigurationError):
-    """Era (0x71) accounts execute only on a ZKsync node (anvil-zksync or Era); this node is not one."""
 
 
 def counterfactual_salt(credential_id: bytes) -> bytes:
@@ -143,27 +133,31 @@ def erc4337_account(
             salt=counterfactual_salt(passkey.credential_id),
             provider=provider,
         )
-    except FactoryCallFailed as exc:
+    except EntryPointError as exc:
+        if exc.rule is not ErrorCode.FACTORY_CALL_FAILED:
+            raise
         # Typically the account created from this passkey exists but no longer lists it (the passkey was
         # removed), so the validator cannot name it and the factory refuses to create it again.
-        raise AccountNotFound(
+        raise NotFound(
             f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} is registered to no account "
             f"on this chain, and its counterfactual account cannot be created ({exc}): it most likely exists "
             "and no longer lists this passkey among its owners; pass --address ACCOUNT to use an account "
-            "this passkey still controls"
+            "this passkey still controls",
+            rule=ErrorCode.ACCOUNT_NOT_FOUND,
         ) from exc
     if eth.get_code(account.address):
         raise _removed_key(passkey, [account.address])
     return account
 
 
-def _removed_key(passkey: Any, accounts: list[str]) -> AccountNotFound:
+def _removed_key(passkey: Any, accounts: list[str]) -> NotFound:
     named = ", ".join(accounts)
-    return AccountNotFound(
+    return NotFound(
         f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} is not among the owners of "
         f"{named}: it was removed from {'that account' if len(accounts) == 1 else 'those accounts'}, so "
         "the key file no longer controls it. Sign with one of its remaining passkeys, or pass --address "
-        "ACCOUNT for an account this passkey still controls; no new account is computed for it"
+        "ACCOUNT for an account this passkey still controls; no new account is computed for it",
+        rule=ErrorCode.ACCOUNT_NOT_FOUND,
     )
 
 
@@ -201,14 +195,16 @@ def require_zksync_node(eth: EthClient) -> None:
     """Check that the node speaks the ``zks_`` namespace before anything is signed for it.
 
     Raises:
-        EraNeedsZkSyncNode: If ``zks_L1ChainId`` is unknown to the node (plain anvil, an L1).
+        ConfigurationError (``ERA_NEEDS_ZKSYNC_NODE``): If ``zks_L1ChainId`` is unknown to the node (plain
+            anvil, an L1).
     """
     try:
         eth.rpc.request("zks_L1ChainId")
     except RpcError as exc:
-        raise EraNeedsZkSyncNode(
+        raise ConfigurationError(
             "this node is not a ZKsync node (zks_L1ChainId failed): Era 0x71 transactions need anvil-zksync "
-            "or ZKsync Era; on plain anvil use the ERC-4337 account (--kind erc4337)"
+            "or ZKsync Era; on plain anvil use the ERC-4337 account (--kind erc4337)",
+            rule=ErrorCode.ERA_NEEDS_ZKSYNC_NODE,
         ) from exc
 
 
@@ -217,11 +213,14 @@ def prefund_explained(account: Erc4337Account, calls: Sequence[tuple[str, int, b
     """Turn a bundler's bare ``AA21 didn't pay prefund`` into how much is there and how much is needed.
 
     Raises:
-        InsufficientBalance: In place of ``InsufficientPrefund`` raised inside the block.
+        InsufficientBalance: In place of ``UserOperationRejected`` (``ErrorCode.INSUFFICIENT_PREFUND``) raised
+            inside the block.
     """
     try:
         yield
-    except InsufficientPrefund as exc:
+    except UserOperationRejected as exc:
+        if exc.rule is not ErrorCode.INSUFFICIENT_PREFUND:
+            raise
         raise insufficient_prefund(account, calls, exc) from exc
 
 
@@ -417,7 +416,7 @@ def open_account(
     Raises:
         CliUsageError: ``--paymaster`` or ``--sign-only`` with an ERC-4337 account.
         EraNeedsZkSyncNode, MissingBundlerUrl, MissingContractAddress, InvalidDeployment: Missing setup.
-        AccountNotFound: The passkey is registered to no account (or was removed from it).
+        NotFound (``ACCOUNT_NOT_FOUND``): The passkey is registered to no account (or was removed from it).
     """
     paymaster = getattr(args, "paymaster", None)
     kind = _kind(args, ctx)
@@ -451,12 +450,15 @@ def sign_only(account: CliAccount, to: str, value: int, data: bytes) -> tuple[di
 
     Raises:
         CliUsageError: For an ERC-4337 account (:func:`open_account` refuses it first).
-        SignatureNotValid: If the validator refuses the signature.
+        VerificationError (``ERC1271_SIGNATURE_INVALID``): If the validator refuses the signature.
     """
     tx, plan, signed = account.signed_era_transaction(to, value, data)
     verdict = cast(EraAccount, account.account).verify_onchain(signed)
     if not verdict.valid:
-        raise SignatureNotValid(f"the Era validator refused the signature ({verdict.rule})")
+        raise VerificationError(
+            f"the Era validator refused the signature ({verdict.rule})",
+            rule=ErrorCode.ERC1271_SIGNATURE_INVALID,
+        )
     return {
         "kind": "era",
         "account": account.address,
@@ -557,7 +559,10 @@ def _provider(
 
 def _require_erc4337(ctx: ChainContext) -> MsaDeployment:
     if ctx.deployment is None:
-        raise InvalidDeployment("an ERC-4337 account needs the deployment JSON: pass --deployment FILE")
+        raise ConfigurationError(
+            "an ERC-4337 account needs the deployment JSON: pass --deployment FILE",
+            rule=ErrorCode.INVALID_DEPLOYMENT,
+        )
     return ctx.deployment.require_erc4337()
 
 
@@ -574,7 +579,7 @@ def _bundler(
     """The bundler of ``--bundler`` / ``SSO_SIGNER_BUNDLER`` / the deployment; a stand-in if not ``required``.
 
     Raises:
-        MissingBundlerUrl: If none is configured and one is ``required``.
+        ConfigurationError (``MISSING_BUNDLER_URL``): If none is configured and one is ``required``.
     """
     url = (
         args.bundler
@@ -584,8 +589,9 @@ def _bundler(
     if url:
         return BundlerClient(url, entry_point=deployment.entry_point)
     if required:
-        raise MissingBundlerUrl(
-            "an ERC-4337 account needs a bundler: pass --bundler URL or set SSO_SIGNER_BUNDLER"
+        raise ConfigurationError(
+            "an ERC-4337 account needs a bundler: pass --bundler URL or set SSO_SIGNER_BUNDLER",
+            rule=ErrorCode.MISSING_BUNDLER_URL,
         )
     return cast(BundlerClient, _NoBundlerClient(deployment))
 
@@ -626,9 +632,10 @@ def _era_account(
             if dropped
             else ""
         )
-        raise AccountNotFound(
+        raise NotFound(
             f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} has no Era account on chain "
-            f"{network.chain_id} (validator {network.passkey_validator}){removed}"
+            f"{network.chain_id} (validator {network.passkey_validator}){removed}",
+            rule=ErrorCode.ACCOUNT_NOT_FOUND,
         )
     return EraAccount(ctx.client, network, address, passkey, provider=_provider(args, passkey, ctx))
 

@@ -16,8 +16,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import cast
 
-from sso_signer.cli._output import CliUsageError, ExitCode, Reporter, exit_code_for
+from sso_signer.cli._output import ExitCode, Reporter, exit_code_for
 from sso_signer.cli._parser import ENV_KEY, _Parser, build_parser
+from sso_signer.exceptions import CliUsageError
 
 __all__ = ["main"]
 

@@ -67,8 +67,10 @@ class RelyingPartyAssertionProvider:
         """Issue options over ``request.challenge``, answer them with the passkey, verify, return it.
 
         Raises:
-            The relying party's errors: ``ChallengeAlreadyIssued`` (a hash is signed once),
-            ``CredentialNotFound``, ``SignatureInvalid``, ``OriginMismatch``, ...
+            The relying party's errors: ``AlreadyExists`` (``ErrorCode.CHALLENGE_ALREADY_ISSUED``) (a hash is
+            signed once),
+            ``NotFound`` (``ErrorCode.CREDENTIAL_NOT_FOUND``), ``AssertionRejected``
+            (``ErrorCode.SIGNATURE_INVALID``), ``AssertionRejected`` (``ErrorCode.ORIGIN_MISMATCH``), ...
         """
         options = self.rp.authentication_options(request.challenge, credential_ids=[request.credential_id])
         # The authenticator only sees the options, like a browser would hand them over.

@@ -20,11 +20,10 @@ from urllib.parse import urlsplit
 
 from eth_account import Account
 
-from sso_signer._errors import ConfigurationError
-from sso_signer.accounts import EraNetwork, MissingContractAddress, network_preset
+from sso_signer.accounts import EraNetwork, network_preset
 from sso_signer.cli._deploy import Deployment, load_deployment
-from sso_signer.cli._output import CliUsageError
 from sso_signer.cli._parser import ENV_DEPLOYER_KEY, ENV_DEPLOYMENT, ENV_KEY, ENV_PASSPHRASE, ENV_RPC
+from sso_signer.exceptions import CliUsageError, ConfigurationError, ErrorCode
 from sso_signer.node import dev_accounts
 from sso_signer.webauthn import HeadlessPasskey, PostgresStore, SQLiteStore, open_store
 
@@ -39,9 +38,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEV_CHAIN_IDS",
     "ChainContext",
-    "MissingDeployerKey",
-    "MissingPasskeyFile",
-    "MissingRpcUrl",
     "check_out_path",
     "load_passkey",
     "load_passkey_file",
@@ -59,18 +55,6 @@ _AMOUNT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 _MAX_WEI = 2**256 - 1
 # 2**256 - 1 has 78 digits; room for a unit, a point and trailing zeros, not for a denial of service.
 _MAX_AMOUNT_TEXT = 128
-
-
-class MissingRpcUrl(ConfigurationError):
-    """No node URL: pass --rpc, set SSO_SIGNER_RPC, or use a deployment JSON that records one."""
-
-
-class MissingPasskeyFile(ConfigurationError):
-    """No passkey key file: pass --key or set SSO_SIGNER_KEY (create one with ``passkey create``)."""
-
-
-class MissingDeployerKey(ConfigurationError):
-    """No deployer key for a non-development chain: name an environment variable with --deployer-key-env."""
 
 
 def parse_wei(text: str) -> int:
@@ -204,12 +188,14 @@ def load_passkey(args: argparse.Namespace) -> HeadlessPasskey:
     """Load the passkey named by ``--key`` / ``SSO_SIGNER_KEY``, decrypting with the named env var's value.
 
     Raises:
-        MissingPasskeyFile: If no key file is named.
+        ConfigurationError (``MISSING_PASSKEY_FILE``): If no key file is named.
         InvalidKeyFile, WrongPassphrase: From the passkey room.
     """
     path = getattr(args, "key", None) or os.environ.get(ENV_KEY)
     if not path:
-        raise MissingPasskeyFile("no passkey file: pass --key FILE or set SSO_SIGNER_KEY")
+        raise ConfigurationError(
+            "no passkey file: pass --key FILE or set SSO_SIGNER_KEY", rule=ErrorCode.MISSING_PASSKEY_FILE
+        )
     return HeadlessPasskey.load(path, passphrase=passphrase_from_env(args))
 
 
@@ -259,7 +245,7 @@ def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAcco
         ``(account, where it came from)`` — the second item names the source, never the key.
 
     Raises:
-        MissingDeployerKey: On a non-development chain without a key.
+        ConfigurationError (``MISSING_DEPLOYER_KEY``): On a non-development chain without a key.
         CliUsageError: If the named variable is unset or not a private key.
     """
     name = getattr(args, "deployer_key_env", None) or (
@@ -276,9 +262,10 @@ def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAcco
             raise CliUsageError(f"${name} does not hold a secp256k1 private key") from None
     if chain_id in DEV_CHAIN_IDS:
         return dev_accounts(1)[0], "dev account #0 (test … junk mnemonic)"
-    raise MissingDeployerKey(
+    raise ConfigurationError(
         f"chain {chain_id} is not a local development chain: name the environment variable holding the "
-        "deployer key with --deployer-key-env VAR"
+        "deployer key with --deployer-key-env VAR",
+        rule=ErrorCode.MISSING_DEPLOYER_KEY,
     )
 
 
@@ -303,7 +290,7 @@ class ChainContext:
         """Resolve ``--rpc``, ``--deployment``, ``--network``, ``--validator`` and ``--factory``.
 
         Raises:
-            MissingRpcUrl: If no URL can be found and ``need_rpc``.
+            ConfigurationError (``MISSING_RPC_URL``): If no URL can be found and ``need_rpc``.
             InvalidDeployment, UnknownNetwork, MalformedAddress: For bad configuration.
         """
         path = getattr(args, "deployment", None) or os.environ.get(ENV_DEPLOYMENT)
@@ -333,8 +320,9 @@ class ChainContext:
         )
         if not rpc:
             if need_rpc:
-                raise MissingRpcUrl(
-                    "no node URL: pass --rpc URL, set SSO_SIGNER_RPC or use --deployment FILE"
+                raise ConfigurationError(
+                    "no node URL: pass --rpc URL, set SSO_SIGNER_RPC or use --deployment FILE",
+                    rule=ErrorCode.MISSING_RPC_URL,
                 )
             rpc = ""
         return cls(rpc, deployment, era)
@@ -361,11 +349,12 @@ class ChainContext:
         """The Era network.
 
         Raises:
-            MissingContractAddress: If none was configured.
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If none was configured.
         """
         if self.era is None:
-            raise MissingContractAddress(
-                "no Era network: pass --network era-sepolia, --deployment FILE or --validator ADDRESS"
+            raise ConfigurationError(
+                "no Era network: pass --network era-sepolia, --deployment FILE or --validator ADDRESS",
+                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
             )
         chain_id = self.client.chain_id()
         if chain_id != self.era.chain_id:

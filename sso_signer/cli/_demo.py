@@ -26,13 +26,13 @@ from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._codec import b64url_encode
-from sso_signer._errors import VerificationError
 from sso_signer.accounts import EraAccount, EraNetwork, Erc4337Account
 from sso_signer.accounts._era import webauthn_validation_gas
 from sso_signer.cli._ceremony import RelyingPartyAssertionProvider, register_passkey
 from sso_signer.cli._context import format_ether as _ether
 from sso_signer.cli._context import parse_wei
-from sso_signer.cli._output import CliUsageError, Reporter
+from sso_signer.cli._output import Reporter
+from sso_signer.exceptions import CliUsageError, VerificationError
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.sso import account_salt, checksum_address, eip191_hash
 from sso_signer.webauthn import HeadlessPasskey, RelyingParty, SQLiteStore
@@ -65,7 +65,7 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
 
     Raises:
         NodeBinaryNotFound, NodeStartFailed: anvil, node or Alto missing / not starting.
-        ArtifactNotFound: The contracts are not built (scripts/build-contracts.sh).
+        ConfigurationError (``ARTIFACT_NOT_FOUND``): The contracts are not built (scripts/build-contracts.sh).
         PreflightError, VerificationError subclasses: A signature failed a check (the demo stops there).
         UserOperationRejected, UserOperationReverted: The bundler or the chain refused the operation.
     """

@@ -29,12 +29,11 @@ from tempfile import mkstemp
 from typing import TYPE_CHECKING, Any
 
 from sso_signer._artifacts import load_artifact
-from sso_signer._errors import ConfigurationError, RemoteError
 from sso_signer._json import CONFIG_FILE_LIMITS, read_json_file
-from sso_signer.accounts import EraNetwork, InvalidDeployment, MsaDeployment, deploy_msa_contracts
+from sso_signer.accounts import EraNetwork, MsaDeployment, deploy_msa_contracts
 from sso_signer.erc4337 import BundlerClient
+from sso_signer.exceptions import ConfigurationError, ErrorCode, NodeStartFailed, RemoteError
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.node import NodeStartFailed
 from sso_signer.rpc import EthClient, RetryPolicy
 
 if TYPE_CHECKING:
@@ -99,10 +98,13 @@ class Deployment:
         """The ERC-4337 section.
 
         Raises:
-            InvalidDeployment: If the deployment has no ERC-4337 stack.
+            ConfigurationError (``INVALID_DEPLOYMENT``): If the deployment has no ERC-4337 stack.
         """
         if self.erc4337 is None:
-            raise InvalidDeployment("the deployment has no 'erc4337' section (deploy with --stack erc4337)")
+            raise ConfigurationError(
+                "the deployment has no 'erc4337' section (deploy with --stack erc4337)",
+                rule=ErrorCode.INVALID_DEPLOYMENT,
+            )
         return self.erc4337
 
 
@@ -110,19 +112,19 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
     """Read a deployment JSON.
 
     Raises:
-        InvalidDeployment: If the file is unreadable or malformed.
+        ConfigurationError (``INVALID_DEPLOYMENT``): If the file is unreadable or malformed.
     """
     data = read_json_file(
         path,
         limits=CONFIG_FILE_LIMITS,
-        error=lambda message: InvalidDeployment(f"{path}: {message}"),
+        error=lambda message: ConfigurationError(f"{path}: {message}", rule=ErrorCode.INVALID_DEPLOYMENT),
         what="deployment JSON",
     )
     if not isinstance(data, dict):
-        raise InvalidDeployment(f"{path}: expected a JSON object")
+        raise ConfigurationError(f"{path}: expected a JSON object", rule=ErrorCode.INVALID_DEPLOYMENT)
     chain_id = data.get("chain_id")
     if isinstance(chain_id, bool) or not isinstance(chain_id, int):
-        raise InvalidDeployment(f"{path}: chain_id must be an integer")
+        raise ConfigurationError(f"{path}: chain_id must be an integer", rule=ErrorCode.INVALID_DEPLOYMENT)
     rpc_url = data.get("rpc_url")
     era_data = data.get("era")
     erc_data = data.get("erc4337")
@@ -183,7 +185,7 @@ def deploy_contracts(
         The deployment.
 
     Raises:
-        ArtifactNotFound: The contracts are not built (scripts/build-contracts.sh).
+        ConfigurationError (``ARTIFACT_NOT_FOUND``): The contracts are not built (scripts/build-contracts.sh).
         ConfigurationError: An unknown stack name.
         TransactionReverted, RpcError: A deployment failed.
     """
@@ -285,7 +287,9 @@ def wait_for_deployment(
         else:
             try:
                 deployment = load_deployment(target)
-            except InvalidDeployment as exc:
+            except ConfigurationError as exc:
+                if exc.rule is not ErrorCode.INVALID_DEPLOYMENT:
+                    raise
                 reason = str(exc)
             else:
                 problem = deployment_problem(deployment)

@@ -7,11 +7,10 @@ import argparse
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from sso_signer.cli._accounts import AccountNotFound, open_account
+from sso_signer.cli._accounts import open_account
 from sso_signer.cli._context import ChainContext, load_passkey, parse_data
-from sso_signer.cli._errors import SignatureNotValid
-from sso_signer.cli._output import CliUsageError, Reporter
-from sso_signer.rpc import ExecutionReverted
+from sso_signer.cli._output import Reporter
+from sso_signer.exceptions import CliUsageError, ErrorCode, ExecutionReverted, NotFound, VerificationError
 from sso_signer.sso import checksum_address, eip191_hash
 
 __all__ = ["sign", "verify"]
@@ -59,15 +58,18 @@ def verify(args: argparse.Namespace, out: Reporter) -> None:
     ctx = ChainContext.from_args(args)
     try:
         if not ctx.client.get_code(account):
-            raise AccountNotFound(f"{account} has no code: ERC-1271 needs a deployed account")
+            raise NotFound(
+                f"{account} has no code: ERC-1271 needs a deployed account", rule=ErrorCode.ACCOUNT_NOT_FOUND
+            )
         data = _IS_VALID_SIGNATURE + bytes(abi_encode(["bytes32", "bytes"], [digest, signature]))
         try:
             answer = ctx.client.call({"to": account, "data": data})
         except ExecutionReverted:
             answer = b""  # solady's off-chain path reverts on invalid signatures
         if answer[:4] != _ERC1271_MAGIC:
-            raise SignatureNotValid(
-                f"{account} rejected the signature (answer 0x{answer[:4].hex() or 'revert'})"
+            raise VerificationError(
+                f"{account} rejected the signature (answer 0x{answer[:4].hex() or 'revert'})",
+                rule=ErrorCode.ERC1271_SIGNATURE_INVALID,
             )
         out.result(
             {"account": account, "hash": digest, "valid": True}, summary=f"valid signature for {account}"

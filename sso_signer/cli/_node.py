@@ -25,11 +25,11 @@ from sso_signer.cli._deploy import (
     local_stack_deployment,
     wait_for_deployment,
 )
-from sso_signer.cli._errors import NodeExited
-from sso_signer.cli._output import CliUsageError, Reporter
+from sso_signer.cli._output import Reporter
+from sso_signer.exceptions import CliUsageError, ErrorCode, NodeStartFailed, RemoteError
 from sso_signer.local_erc4337 import FUNDER_INDEX, LocalErc4337Stack
 from sso_signer.local_erc4337 import fund as fund_from_dev_account
-from sso_signer.node import AnvilNode, AnvilZkSyncNode, LocalNode, NodeStartFailed
+from sso_signer.node import AnvilNode, AnvilZkSyncNode, LocalNode
 from sso_signer.sso import checksum_address
 
 __all__ = ["deploy", "fund", "node_start", "node_wait"]
@@ -67,7 +67,7 @@ def node_start(args: argparse.Namespace, out: Reporter) -> None:
         if _wait_for_interrupt(lambda: node.running):
             out.step("stopping")
             return
-    raise NodeExited(f"{kind} exited on its own:\n{node.log_text(tail=20)}")
+    raise RemoteError(f"{kind} exited on its own:\n{node.log_text(tail=20)}", rule=ErrorCode.NODE_EXITED)
 
 
 def _remove_stale(path: str | None) -> None:
@@ -138,7 +138,7 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
         if _wait_for_interrupt(lambda: node.running and (alto is None or alto.running)):
             out.step("stopping")
             return
-    raise NodeExited("anvil or Alto exited on its own")
+    raise RemoteError("anvil or Alto exited on its own", rule=ErrorCode.NODE_EXITED)
 
 
 def node_wait(args: argparse.Namespace, out: Reporter) -> None:

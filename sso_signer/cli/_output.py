@@ -14,14 +14,18 @@ import traceback
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from sso_signer._errors import (
+from sso_signer.exceptions import (
+    BundlerError,
     ConfigurationError,
+    ExecutionReverted,
     InvalidInputError,
     RemoteError,
     SsoSignerError,
+    TransactionRejected,
+    TransactionReverted,
 )
 
-__all__ = ["CliUsageError", "ExitCode", "Reporter", "exit_code_for"]
+__all__ = ["ExitCode", "Reporter", "exit_code_for"]
 
 
 class ExitCode(enum.IntEnum):
@@ -43,10 +47,6 @@ class ExitCode(enum.IntEnum):
     BROKEN_PIPE = 141
 
 
-class CliUsageError(InvalidInputError):
-    """An option combination or option value the command cannot use."""
-
-
 def exit_code_for(error: BaseException) -> ExitCode:
     """Map an exception to the exit code a script can branch on.
 
@@ -54,11 +54,6 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
-    try:
-        from sso_signer.erc4337 import BundlerError
-        from sso_signer.rpc import ExecutionReverted, TransactionRejected, TransactionReverted
-    except Exception:  # noqa: BLE001 - a broken install must still yield an exit code, not a second traceback
-        return ExitCode.FAILED
     if isinstance(error, TransactionReverted | ExecutionReverted | TransactionRejected):
         return ExitCode.FAILED
     if isinstance(error, BundlerError):
@@ -148,7 +143,7 @@ class Reporter:
         self.out.flush()
 
     def error(self, error: BaseException, code: ExitCode) -> None:
-        """Report a failure: its class (named after the failed check) and message; traceback only if debug."""
+        """Report a failure: its class, its rule (the failed check) and message; traceback only if debug."""
         name = type(error).__name__
         message = str(error) or name
         if self.debug:
@@ -158,6 +153,8 @@ class Reporter:
                 "ok": False,
                 "error": {"type": name, "message": message, "exit_code": int(code)},
             }
+            if isinstance(error, SsoSignerError):
+                payload["error"]["rule"] = str(error.rule)
             if self.warnings:
                 payload["warnings"] = list(self.warnings)
             print(json.dumps(payload), file=self.out, flush=True)
@@ -165,4 +162,5 @@ class Reporter:
             hint = (
                 "" if self.debug or isinstance(error, SsoSignerError) else " (run with --debug for details)"
             )
-            print(f"error: {name}: {message}{hint}", file=self.err, flush=True)
+            rule = f" ({error.rule})" if isinstance(error, SsoSignerError) else ""
+            print(f"error: {name}{rule}: {message}{hint}", file=self.err, flush=True)

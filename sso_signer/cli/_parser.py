@@ -13,7 +13,8 @@ import sys
 from typing import Any, NoReturn
 
 from sso_signer import __version__
-from sso_signer.cli._output import CliUsageError, ExitCode, Reporter
+from sso_signer.cli._output import ExitCode, Reporter
+from sso_signer.exceptions import CliUsageError
 
 __all__ = [
     "ENV_BUNDLER",

@@ -3,7 +3,8 @@
 The requests and the decoding are written once as I/O-free flows (see :mod:`sso_signer.rpc`); the sync and
 async clients only drive them. Bundler rejections become typed errors: the EntryPoint's ``AAxx`` code in
 the message picks the class (``AA23`` → :class:`AccountValidationReverted`, ``AA24`` →
-:class:`SignatureValidationFailed`, ...), and the code is kept on ``exc.aa_code``.
+:class:`~sso_signer.exceptions.UserOperationRejected` (``ErrorCode.SIGNATURE_VALIDATION_FAILED``), ...), and
+the code is kept on ``exc.aa_code``.
 """
 
 from __future__ import annotations
@@ -14,36 +15,29 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sso_signer._codec import InvalidEncoding, hex_decode
-from sso_signer.erc4337._errors import (
-    BundlerError,
-    UnsupportedEntryPoint,
-    UserOperationExecutionReverted,
-    UserOperationOutcomeUnknown,
-    UserOperationReverted,
-    UserOperationTimeout,
-    aa_error_class,
-)
+from sso_signer._codec import hex_decode
 from sso_signer.erc4337._user_operation import (
     ENTRY_POINT_V08,
     UserOperation,
     _check_address,
     user_operation_hash,
 )
-from sso_signer.rpc import (
+from sso_signer.exceptions import (
+    AccountValidationReverted,
     AfterSendError,
-    AsyncJsonRpcClient,
-    Deadline,
+    BundlerError,
+    ErrorCode,
+    InvalidEncoding,
     InvalidRpcParams,
-    JsonRpcClient,
-    Log,
     MalformedRpcResponse,
-    Receipt,
-    RetryPolicy,
-    RevertData,
     RpcError,
     RpcTransportError,
+    UserOperationOutcomeUnknown,
+    UserOperationRejected,
+    UserOperationReverted,
+    UserOperationTimeout,
 )
+from sso_signer.rpc import AsyncJsonRpcClient, Deadline, JsonRpcClient, Log, Receipt, RetryPolicy, RevertData
 from sso_signer.rpc._client import AsyncRpcShell, RpcShell, safe_url
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._flow import Flow, after_send, poll
@@ -273,12 +267,11 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
     if aa_code is None:
         lowered = message.lower()
         if "entrypoint" in lowered.replace(" ", "") and "not supported" in lowered:
-            return UnsupportedEntryPoint(text, **kwargs)
+            return BundlerError(text, **kwargs, rule=ErrorCode.UNSUPPORTED_ENTRY_POINT)
         if exc.code == _EXECUTION_REVERTED_CODE:
-            return UserOperationExecutionReverted(text, **kwargs)
+            return UserOperationRejected(text, **kwargs, rule=ErrorCode.USER_OPERATION_EXECUTION_REVERTED)
         if exc.method not in ("eth_estimateUserOperationGas", "eth_sendUserOperation"):
             return BundlerError(f"bundler error ({exc.code}) on {exc.method}: {message}", **kwargs)
-    cls = aa_error_class(aa_code)
     if aa_code == "AA23":
         raw = b""
         if exc.revert is not None and exc.revert.raw:
@@ -293,8 +286,27 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
         named = describe_revert(raw)
         if named is not None:
             text = f"{text} [{named}]"
-        return cls(text, revert_data=raw, revert_error=named, **kwargs)  # type: ignore[call-arg]
-    return cls(text, **kwargs)
+        return AccountValidationReverted(text, revert_data=raw, revert_error=named, **kwargs)
+    return UserOperationRejected(text, **kwargs, rule=_aa_rule(aa_code))
+
+
+_AA_RULES: dict[str, ErrorCode] = {
+    "AA21": ErrorCode.INSUFFICIENT_PREFUND,
+    "AA24": ErrorCode.SIGNATURE_VALIDATION_FAILED,
+    "AA25": ErrorCode.INVALID_ACCOUNT_NONCE,
+}
+_AA_FAMILY_RULES: dict[str, ErrorCode] = {
+    "AA1": ErrorCode.ACCOUNT_CREATION_FAILED,
+    "AA2": ErrorCode.ACCOUNT_VALIDATION_FAILED,
+    "AA3": ErrorCode.PAYMASTER_VALIDATION_FAILED,
+}
+
+
+def _aa_rule(aa_code: str | None) -> ErrorCode:
+    # The most precise rule for an EntryPoint AAxx code (AA23 has its own class); unknown codes: the default.
+    if aa_code is None:
+        return ErrorCode.USER_OPERATION_REJECTED
+    return _AA_RULES.get(aa_code) or _AA_FAMILY_RULES.get(aa_code[:3], ErrorCode.USER_OPERATION_REJECTED)
 
 
 def _named_revert(exc: RpcError) -> str | None:
@@ -416,7 +428,7 @@ class _BundlerMethods:
 
         Raises:
             UserOperationRejected: Simulation failed; the subclass and ``aa_code`` name the cause.
-            UserOperationExecutionReverted: The call phase reverted.
+            UserOperationRejected (``USER_OPERATION_EXECUTION_REVERTED``): The call phase reverted.
         """
         params: list[Any] = [op.to_rpc(), self.entry_point]
         if state_override is not None:
@@ -448,8 +460,11 @@ class _BundlerMethods:
             The userOpHash.
 
         Raises:
-            UserOperationRejected: The bundler refused it (bad signature → :class:`SignatureValidationFailed`,
-                no funds → :class:`InsufficientPrefund`, ...).
+            UserOperationRejected: The bundler refused it (bad signature →
+                :class:`~sso_signer.exceptions.UserOperationRejected`
+                (``ErrorCode.SIGNATURE_VALIDATION_FAILED``),
+                no funds → :class:`~sso_signer.exceptions.UserOperationRejected`
+                (``ErrorCode.INSUFFICIENT_PREFUND``), ...).
             UserOperationOutcomeUnknown: The request went out but no answer came back; the bundler may hold
                 the op (carries ``user_op_hash`` and the signed ``user_operation``).
         """

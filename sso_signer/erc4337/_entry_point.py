@@ -9,6 +9,7 @@ code is already there.
 
 from __future__ import annotations
 
+import functools
 import pathlib
 from typing import Any, Final
 
@@ -21,15 +22,10 @@ from eth_utils.crypto import keccak
 
 from sso_signer._codec import hex_decode
 from sso_signer._json import ARTIFACT_LIMITS, parse_json
-from sso_signer._toolchain import SETUP_COMMAND, ToolNotFound, locate_tool
-from sso_signer.erc4337._errors import (
-    EntryPointArtifactMismatch,
-    EntryPointDeploymentFailed,
-    EntryPointError,
-    FactoryCallFailed,
-)
+from sso_signer._toolchain import SETUP_COMMAND, locate_tool
 from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address, _check_uint
-from sso_signer.rpc import EthClient, ExecutionReverted, Receipt
+from sso_signer.exceptions import EntryPointError, ErrorCode, ExecutionReverted, ToolNotFound
+from sso_signer.rpc import EthClient, Receipt
 from sso_signer.rpc._eth import _EthMethods
 from sso_signer.rpc._flow import Flow
 from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
@@ -76,7 +72,8 @@ def load_entry_point_v08_initcode(node_modules: str | pathlib.Path | None = None
 
     Raises:
         ToolNotFound: If the artifact is not installed (``sso-signer setup`` installs it).
-        EntryPointArtifactMismatch: If the artifact is unreadable or not the canonical v0.8 bytecode.
+        EntryPointError (``ENTRY_POINT_ARTIFACT_MISMATCH``): If the artifact is unreadable or not the
+            canonical v0.8 bytecode.
     """
     if node_modules is not None:
         path = pathlib.Path(node_modules) / _ARTIFACT
@@ -90,14 +87,21 @@ def load_entry_point_v08_initcode(node_modules: str | pathlib.Path | None = None
         path = pathlib.Path(locate_tool("entry-point"))
     try:
         artifact = parse_json(
-            path.read_bytes(), limits=ARTIFACT_LIMITS, error=EntryPointArtifactMismatch, what=str(path)
+            path.read_bytes(),
+            limits=ARTIFACT_LIMITS,
+            error=functools.partial(EntryPointError, rule=ErrorCode.ENTRY_POINT_ARTIFACT_MISMATCH),
+            what=str(path),
         )
         initcode = hex_decode(artifact["bytecode"], field="EntryPoint.bytecode")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise EntryPointArtifactMismatch(f"cannot read the EntryPoint v0.8 artifact {path}: {exc}") from exc
+        raise EntryPointError(
+            f"cannot read the EntryPoint v0.8 artifact {path}: {exc}",
+            rule=ErrorCode.ENTRY_POINT_ARTIFACT_MISMATCH,
+        ) from exc
     if keccak(initcode) != ENTRY_POINT_V08_INITCODE_HASH:
-        raise EntryPointArtifactMismatch(
-            f"{path} is not the canonical EntryPoint v0.8 (initcode hash {keccak(initcode).hex()})"
+        raise EntryPointError(
+            f"{path} is not the canonical EntryPoint v0.8 (initcode hash {keccak(initcode).hex()})",
+            rule=ErrorCode.ENTRY_POINT_ARTIFACT_MISMATCH,
         )
     return initcode
 
@@ -116,14 +120,16 @@ def deploy_entry_point_v08(
         The EntryPoint address (:data:`ENTRY_POINT_V08`).
 
     Raises:
-        EntryPointArtifactMismatch: If the artifact is not the canonical bytecode.
-        EntryPointDeploymentFailed: If the deterministic deployer is missing or no code landed at the address.
+        EntryPointError (``ENTRY_POINT_ARTIFACT_MISMATCH``): If the artifact is not the canonical bytecode.
+        EntryPointError (``ENTRY_POINT_DEPLOYMENT_FAILED``): If the deterministic deployer is missing or no
+            code landed at the address.
     """
     if eth.get_code(ENTRY_POINT_V08):
         return ENTRY_POINT_V08
     if not eth.get_code(DETERMINISTIC_DEPLOYER):
-        raise EntryPointDeploymentFailed(
-            f"no deterministic deployer at {DETERMINISTIC_DEPLOYER} on this chain; deploy it first"
+        raise EntryPointError(
+            f"no deterministic deployer at {DETERMINISTIC_DEPLOYER} on this chain; deploy it first",
+            rule=ErrorCode.ENTRY_POINT_DEPLOYMENT_FAILED,
         )
     initcode = load_entry_point_v08_initcode(node_modules)
     eth.send_transaction(
@@ -133,7 +139,10 @@ def deploy_entry_point_v08(
         gas=_DEPLOY_GAS,
     )
     if not eth.get_code(ENTRY_POINT_V08):
-        raise EntryPointDeploymentFailed(f"the deployment transaction left no code at {ENTRY_POINT_V08}")
+        raise EntryPointError(
+            f"the deployment transaction left no code at {ENTRY_POINT_V08}",
+            rule=ErrorCode.ENTRY_POINT_DEPLOYMENT_FAILED,
+        )
     return ENTRY_POINT_V08
 
 
@@ -189,7 +198,8 @@ class _EntryPointMethods:
         """The account address an initCode deploys (``getSenderAddress`` reverting ``SenderAddressResult``).
 
         Raises:
-            FactoryCallFailed: If the factory call fails (answered as the zero address): the account exists
+            EntryPointError (``FACTORY_CALL_FAILED``): If the factory call fails (answered as the zero
+                address): the account exists
                 already, or the factory refuses the call.
             EntryPointError: If the EntryPoint answers anything else.
         """
@@ -209,10 +219,11 @@ class _EntryPointMethods:
             if address == _ZERO_ADDRESS:
                 # The SenderCreator answers 0 for any failing factory call; for a CREATE2 factory the usual
                 # cause is an account that already exists for this salt and init data.
-                raise FactoryCallFailed(
+                raise EntryPointError(
                     f"the factory call in initCode failed (getSenderAddress answered the zero address) for "
                     f"factory 0x{init_code[:20].hex()}: the account for this salt and init data may already "
-                    "exist (use its address), or the factory refuses the init data"
+                    "exist (use its address), or the factory refuses the init data",
+                    rule=ErrorCode.FACTORY_CALL_FAILED,
                 ) from exc
             return to_checksum_address(address)
         raise EntryPointError("getSenderAddress returned instead of reverting (no EntryPoint v0.8 code?)")

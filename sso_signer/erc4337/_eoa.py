@@ -10,8 +10,8 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import Hash32
 
 from sso_signer._codec import hex_decode
-from sso_signer.erc4337._errors import InvalidUserOperation
 from sso_signer.erc4337._user_operation import _check_address
+from sso_signer.exceptions import InvalidUserOperation
 
 __all__ = ["eoa_owners_init_data", "eoa_validator_signature"]
 
@@ -28,7 +28,7 @@ def eoa_validator_signature(validator: str, owner: LocalAccount, digest: bytes) 
         ``validator ‖ r ‖ s ‖ v`` (85 bytes, low-s, v in {27, 28}).
 
     Raises:
-        InvalidUserOperationAddress: If ``validator`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``validator`` is not an address.
         InvalidUserOperation: If ``digest`` is not 32 bytes.
     """
     prefix = hex_decode(_check_address(validator, "validator"), length=20)
@@ -42,7 +42,7 @@ def eoa_owners_init_data(owners: list[str] | tuple[str, ...]) -> bytes:
     """The EOA validator's install data: ``abi.encode(address[] owners)``.
 
     Raises:
-        InvalidUserOperationAddress: If an owner is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If an owner is not an address.
     """
     checked = [_check_address(o, f"owners[{i}]") for i, o in enumerate(owners)]
     return abi_encode(["address[]"], [checked])

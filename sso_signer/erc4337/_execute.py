@@ -18,8 +18,8 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 
 from sso_signer._codec import hex_decode
-from sso_signer.erc4337._errors import FieldOutOfRange, InvalidExecuteCalldata, InvalidUserOperationAddress
 from sso_signer.erc4337._user_operation import _check_address, _check_uint
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidUserOperation
 
 __all__ = [
     "EXECUTE_SELECTOR",
@@ -61,8 +61,8 @@ class Call:
     """One call of an execution: ``target``, ``value`` (wei) and ``data``.
 
     Raises:
-        InvalidUserOperationAddress: If ``target`` is not an address.
-        FieldOutOfRange: If ``value`` is not a uint256.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``target`` is not an address.
+        InvalidUserOperation (``FIELD_OUT_OF_RANGE``): If ``value`` is not a uint256.
     """
 
     target: str
@@ -73,7 +73,10 @@ class Call:
         object.__setattr__(self, "target", _check_address(self.target, "target"))
         _check_uint(self.value, _U256, "value")
         if not isinstance(self.data, bytes | bytearray):
-            raise InvalidExecuteCalldata(f"data: expected bytes, got {type(self.data).__name__}")
+            raise InvalidUserOperation(
+                f"data: expected bytes, got {type(self.data).__name__}",
+                rule=ErrorCode.INVALID_EXECUTE_CALLDATA,
+            )
         object.__setattr__(self, "data", bytes(self.data))
 
 
@@ -97,7 +100,9 @@ def _as_call(item: Call | tuple[str, int, bytes] | Sequence[object]) -> Call:
     try:
         target, value, data = item
     except (TypeError, ValueError) as exc:
-        raise InvalidExecuteCalldata(f"expected a Call or (target, value, data), got {item!r}") from exc
+        raise InvalidUserOperation(
+            f"expected a Call or (target, value, data), got {item!r}", rule=ErrorCode.INVALID_EXECUTE_CALLDATA
+        ) from exc
     return Call(target, value, data)  # type: ignore[arg-type]
 
 
@@ -116,8 +121,8 @@ def encode_execute_single(
         ``0xe9ae5c53 ‖ abi.encode(mode, abi.encodePacked(target, value, data))``.
 
     Raises:
-        InvalidUserOperationAddress: If ``target`` is not an address.
-        FieldOutOfRange: If ``value`` is not a uint256.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``target`` is not an address.
+        InvalidUserOperation (``FIELD_OUT_OF_RANGE``): If ``value`` is not a uint256.
     """
     call = Call(target, value, data)
     packed = hex_decode(call.target, length=20) + call.value.to_bytes(32, "big") + call.data
@@ -138,12 +143,12 @@ def encode_execute_batch(
         ``0xe9ae5c53 ‖ abi.encode(mode, abi.encode((address,uint256,bytes)[]))``.
 
     Raises:
-        InvalidExecuteCalldata: If ``calls`` is empty or an item is not a call.
+        InvalidUserOperation (``INVALID_EXECUTE_CALLDATA``): If ``calls`` is empty or an item is not a call.
         InvalidUserOperationAddress, FieldOutOfRange: If a call's target or value is invalid.
     """
     checked = [_as_call(c) for c in calls]
     if not checked:
-        raise InvalidExecuteCalldata("a batch needs at least one call")
+        raise InvalidUserOperation("a batch needs at least one call", rule=ErrorCode.INVALID_EXECUTE_CALLDATA)
     inner = abi_encode(["(address,uint256,bytes)[]"], [[(c.target, c.value, c.data) for c in checked]])
     mode = execution_mode(CallType.BATCH, exec_type)
     return EXECUTE_SELECTOR + abi_encode(["bytes32", "bytes"], [mode, inner])
@@ -153,7 +158,7 @@ def encode_execute_delegatecall(target: str, data: bytes, *, exec_type: ExecType
     """Calldata of ``execute`` delegate-calling ``target`` (``abi.encodePacked(target, data)``).
 
     Raises:
-        InvalidUserOperationAddress: If ``target`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``target`` is not an address.
     """
     call = Call(target, 0, data)
     packed = hex_decode(call.target, length=20) + call.data
@@ -166,7 +171,7 @@ def encode_execute(calls: Sequence[Call | tuple[str, int, bytes]]) -> bytes:
     """Single mode for one call, batch mode otherwise (what the official Rust core does).
 
     Raises:
-        InvalidExecuteCalldata: If ``calls`` is empty.
+        InvalidUserOperation (``INVALID_EXECUTE_CALLDATA``): If ``calls`` is empty.
     """
     checked = [_as_call(c) for c in calls]
     if len(checked) == 1:
@@ -184,38 +189,56 @@ def decode_execute(calldata: bytes) -> ExecuteCall:
         The mode and calls.
 
     Raises:
-        InvalidExecuteCalldata: If the selector, mode or layout is not one the SSO account accepts.
+        InvalidUserOperation (``INVALID_EXECUTE_CALLDATA``): If the selector, mode or layout is not one the
+            SSO account accepts.
     """
     if calldata[:4] != EXECUTE_SELECTOR:
-        raise InvalidExecuteCalldata(f"selector {calldata[:4].hex()} is not execute(bytes32,bytes)")
+        raise InvalidUserOperation(
+            f"selector {calldata[:4].hex()} is not execute(bytes32,bytes)",
+            rule=ErrorCode.INVALID_EXECUTE_CALLDATA,
+        )
     try:
         mode, inner = abi_decode(["bytes32", "bytes"], calldata[4:], strict=False)
     except DecodingError as exc:
-        raise InvalidExecuteCalldata(f"execute arguments do not decode: {exc}") from exc
+        raise InvalidUserOperation(
+            f"execute arguments do not decode: {exc}", rule=ErrorCode.INVALID_EXECUTE_CALLDATA
+        ) from exc
     try:
         call_type = CallType(mode[0])
         exec_type = ExecType(mode[1])
     except ValueError as exc:
-        raise InvalidExecuteCalldata(f"unsupported mode {mode.hex()}") from exc
+        raise InvalidUserOperation(
+            f"unsupported mode {mode.hex()}", rule=ErrorCode.INVALID_EXECUTE_CALLDATA
+        ) from exc
     if any(mode[2:]):
-        raise InvalidExecuteCalldata(f"mode bytes 2..31 must be zero, got {mode.hex()}")
+        raise InvalidUserOperation(
+            f"mode bytes 2..31 must be zero, got {mode.hex()}", rule=ErrorCode.INVALID_EXECUTE_CALLDATA
+        )
     try:
         if call_type is CallType.SINGLE:
             if len(inner) < 52:
-                raise InvalidExecuteCalldata(f"single execution is {len(inner)} bytes, need at least 52")
+                raise InvalidUserOperation(
+                    f"single execution is {len(inner)} bytes, need at least 52",
+                    rule=ErrorCode.INVALID_EXECUTE_CALLDATA,
+                )
             calls: tuple[Call, ...] = (
                 Call(to_checksum_address(inner[:20]), int.from_bytes(inner[20:52], "big"), inner[52:]),
             )
         elif call_type is CallType.DELEGATECALL:
             if len(inner) < 20:
-                raise InvalidExecuteCalldata(f"delegatecall execution is {len(inner)} bytes, need 20+")
+                raise InvalidUserOperation(
+                    f"delegatecall execution is {len(inner)} bytes, need 20+",
+                    rule=ErrorCode.INVALID_EXECUTE_CALLDATA,
+                )
             calls = (Call(to_checksum_address(inner[:20]), 0, inner[20:]),)
         else:
             try:
                 (items,) = abi_decode(["(address,uint256,bytes)[]"], inner, strict=False)
             except DecodingError as exc:
-                raise InvalidExecuteCalldata(f"batch execution does not decode: {exc}") from exc
+                raise InvalidUserOperation(
+                    f"batch execution does not decode: {exc}", rule=ErrorCode.INVALID_EXECUTE_CALLDATA
+                ) from exc
             calls = tuple(Call(t, v, d) for t, v, d in items)
-    except (InvalidUserOperationAddress, FieldOutOfRange) as exc:
-        raise InvalidExecuteCalldata(str(exc)) from exc
+    except (InvalidEncoding, InvalidUserOperation) as exc:
+        raise InvalidUserOperation(str(exc), rule=ErrorCode.INVALID_EXECUTE_CALLDATA) from exc
     return ExecuteCall(call_type, exec_type, calls)

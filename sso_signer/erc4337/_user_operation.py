@@ -17,15 +17,8 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from sso_signer._codec import InvalidEncoding, classify_address_text, hex_decode, hex_encode
-from sso_signer.erc4337._errors import (
-    FieldOutOfRange,
-    InvalidUserOperationAddress,
-    InvalidUserOperationFieldType,
-    InvalidUserOperationJson,
-    OrphanFactoryData,
-    OrphanPaymasterFields,
-)
+from sso_signer._codec import classify_address_text, hex_decode, hex_encode
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidUserOperation
 
 __all__ = [
     "ENTRY_POINT_V08",
@@ -65,9 +58,13 @@ _U256: Final = (1 << 256) - 1
 def _check_uint(value: object, bits_max: int, field: str) -> int:
     # bool is an int subclass; a True nonce is always a bug.
     if not isinstance(value, int) or isinstance(value, bool):
-        raise FieldOutOfRange(f"{field}: expected an int, got {type(value).__name__}")
+        raise InvalidUserOperation(
+            f"{field}: expected an int, got {type(value).__name__}", rule=ErrorCode.FIELD_OUT_OF_RANGE
+        )
     if value < 0 or value > bits_max:
-        raise FieldOutOfRange(f"{field}: {value} is outside 0..{bits_max}")
+        raise InvalidUserOperation(
+            f"{field}: {value} is outside 0..{bits_max}", rule=ErrorCode.FIELD_OUT_OF_RANGE
+        )
     return value
 
 
@@ -75,24 +72,29 @@ def _check_address(value: object, field: str) -> str:
     if isinstance(value, bytes) and len(value) == 20:
         return to_checksum_address(value)
     if not isinstance(value, str):
-        raise InvalidUserOperationAddress(
-            f"{field}: expected a 20-byte 0x address, got {type(value).__name__}"
+        raise InvalidEncoding(
+            f"{field}: expected a 20-byte 0x address, got {type(value).__name__}",
+            rule=ErrorCode.INVALID_ADDRESS,
         )
     answer = classify_address_text(value)
     if answer is None:
         if not value.startswith(("0x", "0X")):
-            raise InvalidUserOperationAddress(f"{field}: address must start with 0x")
-        raise InvalidUserOperationAddress(f"{field}: expected a 20-byte 0x address, got {value!r}")
+            raise InvalidEncoding(f"{field}: address must start with 0x", rule=ErrorCode.INVALID_ADDRESS)
+        raise InvalidEncoding(
+            f"{field}: expected a 20-byte 0x address, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
+        )
     checksummed, case_ok = answer
     if not case_ok:
-        raise InvalidUserOperationAddress(f"{field}: bad EIP-55 checksum in {value}")
+        raise InvalidEncoding(f"{field}: bad EIP-55 checksum in {value}", rule=ErrorCode.INVALID_ADDRESS)
     return checksummed
 
 
 def _check_bytes(value: object, field: str) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
-    raise InvalidUserOperationFieldType(f"{field}: expected bytes, got {type(value).__name__}")
+    raise InvalidUserOperation(
+        f"{field}: expected bytes, got {type(value).__name__}", rule=ErrorCode.USER_OPERATION_FIELD_TYPE
+    )
 
 
 def _optional_address(value: Any) -> Any:
@@ -111,7 +113,8 @@ def encode_nonce(key: int, sequence: int) -> int:
         The 256-bit nonce.
 
     Raises:
-        FieldOutOfRange: If ``key`` does not fit 192 bits or ``sequence`` 64 bits.
+        InvalidUserOperation (``FIELD_OUT_OF_RANGE``): If ``key`` does not fit 192 bits or ``sequence`` 64
+            bits.
     """
     _check_uint(key, _U192, "nonce key")
     _check_uint(sequence, _U64, "nonce sequence")
@@ -122,7 +125,7 @@ def decode_nonce(nonce: int) -> tuple[int, int]:
     """Split a 2D nonce into ``(key, sequence)``.
 
     Raises:
-        FieldOutOfRange: If ``nonce`` is not a uint256.
+        InvalidUserOperation (``FIELD_OUT_OF_RANGE``): If ``nonce`` is not a uint256.
     """
     _check_uint(nonce, _U256, "nonce")
     return nonce >> 64, nonce & _U64
@@ -132,7 +135,7 @@ def pack_uint128_pair(high: int, low: int) -> bytes:
     """Pack two uint128 values into one bytes32 (``high << 128 | low``), like ``accountGasLimits``.
 
     Raises:
-        FieldOutOfRange: If a value does not fit 128 bits.
+        InvalidUserOperation (``FIELD_OUT_OF_RANGE``): If a value does not fit 128 bits.
     """
     _check_uint(high, _U128, "high uint128")
     _check_uint(low, _U128, "low uint128")
@@ -150,8 +153,8 @@ def entry_point_domain_separator(*, entry_point: str, chain_id: int) -> bytes:
         The 32-byte domain separator.
 
     Raises:
-        InvalidUserOperationAddress: If ``entry_point`` is not an address.
-        FieldOutOfRange: If ``chain_id`` is not a uint256.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``entry_point`` is not an address.
+        InvalidUserOperation (``FIELD_OUT_OF_RANGE``): If ``chain_id`` is not a uint256.
     """
     address = _check_address(entry_point, "entry_point")
     _check_uint(chain_id, _U256, "chain_id")
@@ -224,7 +227,9 @@ class UserOperation:
         _check_uint(self.pre_verification_gas, _U256, "pre_verification_gas")
         if self.factory is None:
             if self.factory_data:
-                raise OrphanFactoryData("factory_data is set but factory is None")
+                raise InvalidUserOperation(
+                    "factory_data is set but factory is None", rule=ErrorCode.ORPHAN_FACTORY_DATA
+                )
         else:
             setter(self, "factory", _check_address(self.factory, "factory"))
         if self.paymaster is None:
@@ -233,7 +238,10 @@ class UserOperation:
                 or self.paymaster_verification_gas_limit
                 or self.paymaster_post_op_gas_limit
             ):
-                raise OrphanPaymasterFields("paymaster gas limits or data are set but paymaster is None")
+                raise InvalidUserOperation(
+                    "paymaster gas limits or data are set but paymaster is None",
+                    rule=ErrorCode.ORPHAN_PAYMASTER_FIELDS,
+                )
         else:
             setter(self, "paymaster", _check_address(self.paymaster, "paymaster"))
 
@@ -391,47 +399,62 @@ class UserOperation:
             The checked :class:`UserOperation`.
 
         Raises:
-            InvalidUserOperationJson: If a key is missing or a value is not hex of the right shape.
+            InvalidUserOperation (``INVALID_USER_OPERATION_JSON``): If a key is missing or a value is not hex
+                of the right shape.
             InvalidUserOperation: If the decoded fields fail the model's checks.
         """
         if not isinstance(data, Mapping):
-            raise InvalidUserOperationJson(f"expected a JSON object, got {type(data).__name__}")
+            raise InvalidUserOperation(
+                f"expected a JSON object, got {type(data).__name__}",
+                rule=ErrorCode.INVALID_USER_OPERATION_JSON,
+            )
 
         def qty(key: str, default: int | None = 0) -> int:
             if key not in data or data[key] is None:
                 if default is None:
-                    raise InvalidUserOperationJson(f"{key}: missing")
+                    raise InvalidUserOperation(f"{key}: missing", rule=ErrorCode.INVALID_USER_OPERATION_JSON)
                 return default
             value = data[key]
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
             if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
-                raise InvalidUserOperationJson(f"{key}: expected a 0x-hex quantity, got {value!r}")
+                raise InvalidUserOperation(
+                    f"{key}: expected a 0x-hex quantity, got {value!r}",
+                    rule=ErrorCode.INVALID_USER_OPERATION_JSON,
+                )
             try:
                 return int(value, 16)
             except ValueError as exc:
-                raise InvalidUserOperationJson(f"{key}: not a hex quantity: {value!r}") from exc
+                raise InvalidUserOperation(
+                    f"{key}: not a hex quantity: {value!r}", rule=ErrorCode.INVALID_USER_OPERATION_JSON
+                ) from exc
 
         def blob(key: str) -> bytes:
             value = data.get(key)
             if value is None:
                 return b""
             if not isinstance(value, str):
-                raise InvalidUserOperationJson(f"{key}: expected 0x-hex bytes, got {type(value).__name__}")
+                raise InvalidUserOperation(
+                    f"{key}: expected 0x-hex bytes, got {type(value).__name__}",
+                    rule=ErrorCode.INVALID_USER_OPERATION_JSON,
+                )
             try:
                 return hex_decode(value, field=key)
             except InvalidEncoding as exc:
-                raise InvalidUserOperationJson(str(exc)) from exc
+                raise InvalidUserOperation(str(exc), rule=ErrorCode.INVALID_USER_OPERATION_JSON) from exc
 
         if "sender" not in data:
-            raise InvalidUserOperationJson("sender: missing")
+            raise InvalidUserOperation("sender: missing", rule=ErrorCode.INVALID_USER_OPERATION_JSON)
         factory: str | None = _optional_address(data.get("factory"))
         factory_data = blob("factoryData")
         if "initCode" in data:
             init_code = blob("initCode")
             if init_code:
                 if len(init_code) < 20:
-                    raise InvalidUserOperationJson(f"initCode: {len(init_code)} bytes, need at least 20")
+                    raise InvalidUserOperation(
+                        f"initCode: {len(init_code)} bytes, need at least 20",
+                        rule=ErrorCode.INVALID_USER_OPERATION_JSON,
+                    )
                 factory, factory_data = hex_encode(init_code[:20]), init_code[20:]
         paymaster: str | None = _optional_address(data.get("paymaster"))
         pm_verification = qty("paymasterVerificationGasLimit")
@@ -441,7 +464,10 @@ class UserOperation:
             pad = blob("paymasterAndData")
             if pad:
                 if len(pad) < 52:
-                    raise InvalidUserOperationJson(f"paymasterAndData: {len(pad)} bytes, need at least 52")
+                    raise InvalidUserOperation(
+                        f"paymasterAndData: {len(pad)} bytes, need at least 52",
+                        rule=ErrorCode.INVALID_USER_OPERATION_JSON,
+                    )
                 paymaster = hex_encode(pad[:20])
                 pm_verification = int.from_bytes(pad[20:36], "big")
                 pm_post_op = int.from_bytes(pad[36:52], "big")
@@ -479,8 +505,8 @@ def user_operation_hash(op: UserOperation, *, entry_point: str = ENTRY_POINT_V08
         The 32-byte hash; a passkey signs it as the WebAuthn challenge.
 
     Raises:
-        InvalidUserOperationAddress: If ``entry_point`` is not an address.
-        FieldOutOfRange: If ``chain_id`` is not a uint256.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``entry_point`` is not an address.
+        InvalidUserOperation (``FIELD_OUT_OF_RANGE``): If ``chain_id`` is not a uint256.
     """
     domain = entry_point_domain_separator(entry_point=entry_point, chain_id=chain_id)
     return keccak(b"\x19\x01" + domain + op.struct_hash())

@@ -16,7 +16,6 @@ from sso_signer.node._anvil import (
     dev_accounts,
     start_local_node,
 )
-from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
 
 __all__ = [
     "ANVIL_CHAIN_ID",
@@ -25,9 +24,6 @@ __all__ = [
     "AnvilNode",
     "AnvilZkSyncNode",
     "LocalNode",
-    "NodeBinaryNotFound",
-    "NodeNotRunning",
-    "NodeStartFailed",
     "dev_accounts",
     "start_local_node",
 ]

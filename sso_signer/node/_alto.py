@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any, Self
 
 from eth_account.signers.local import LocalAccount
 
-from sso_signer._errors import RemoteError
 from sso_signer._toolchain import locate_tool
+from sso_signer.exceptions import ErrorCode, NodeStartFailed, RemoteError, StateError, ToolNotFound
 from sso_signer.node._anvil import LocalNode
-from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
 from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable, free_port
 from sso_signer.rpc import JsonRpcClient, RetryPolicy
 from sso_signer.rpc._types import to_address
@@ -129,7 +129,10 @@ class AltoBundler(ProcessOwner):
     def url(self) -> str:
         """Alto's JSON-RPC endpoint."""
         if not self.running or self._port is None:
-            raise NodeNotRunning("alto is not running; call start() or use it as a context manager")
+            raise StateError(
+                "alto is not running; call start() or use it as a context manager",
+                rule=ErrorCode.NODE_NOT_RUNNING,
+            )
         return f"http://127.0.0.1:{self._port}"
 
     def client(self, **kwargs: Any) -> JsonRpcClient:
@@ -218,4 +221,6 @@ class AltoBundler(ProcessOwner):
 def _find_alto(given: str | os.PathLike[str] | None) -> str:
     # The documented search order of sso_signer._toolchain: argument, $SSO_SIGNER_ALTO, setup's directory,
     # the checkout's node_modules.
-    return locate_tool("alto", given, error=NodeBinaryNotFound)
+    return locate_tool(
+        "alto", given, error=functools.partial(ToolNotFound, rule=ErrorCode.NODE_BINARY_NOT_FOUND)
+    )

@@ -13,8 +13,7 @@ from typing import Any, Self
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from sso_signer._errors import RemoteError
-from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
+from sso_signer.exceptions import ErrorCode, NodeStartFailed, RemoteError, StateError, ToolNotFound
 from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable, free_port
 from sso_signer.rpc import EthClient, JsonRpcClient, RetryPolicy
 from sso_signer.rpc._types import parse_quantity
@@ -114,7 +113,7 @@ class LocalNode(ProcessOwner, abc.ABC):
             ``self``.
 
         Raises:
-            NodeBinaryNotFound: If the binary is missing.
+            ToolNotFound (``NODE_BINARY_NOT_FOUND``): If the binary is missing.
             NodeStartFailed: If it exits or is not ready in time (the message carries the redacted log tail).
         """
 
@@ -137,7 +136,10 @@ class LocalNode(ProcessOwner, abc.ABC):
 
     def _require(self) -> ManagedProcess:
         if self._process is None or not self._process.running:
-            raise NodeNotRunning(f"{self.name} is not running; call start() or use it as a context manager")
+            raise StateError(
+                f"{self.name} is not running; call start() or use it as a context manager",
+                rule=ErrorCode.NODE_NOT_RUNNING,
+            )
         return self._process
 
     @property
@@ -359,7 +361,7 @@ class AnvilZkSyncNode(LocalNode):
         """``True`` if the binary can be found."""
         try:
             find_executable(binary, "anvil-zksync", None)
-        except NodeBinaryNotFound:
+        except ToolNotFound:
             return False
         return True
 
@@ -419,7 +421,7 @@ def start_local_node(prefer: str = "anvil-zksync", **kwargs: Any) -> LocalNode:
         A started node (use it as a context manager to stop it).
 
     Raises:
-        NodeBinaryNotFound: If no usable binary is found.
+        ToolNotFound (``NODE_BINARY_NOT_FOUND``): If no usable binary is found.
         NodeStartFailed: If the node does not start.
     """
     if prefer == "anvil-zksync" and shutil.which("anvil-zksync"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pathlib
 import re
@@ -15,7 +16,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from sso_signer._toolchain import TOOLS, locate_tool
-from sso_signer.node._errors import NodeBinaryNotFound, NodeNotRunning, NodeStartFailed
+from sso_signer.exceptions import ErrorCode, NodeStartFailed, StateError, ToolNotFound
 
 __all__ = ["ManagedProcess", "ProcessOwner", "find_executable", "free_port", "redact"]
 
@@ -69,11 +70,14 @@ def find_executable(given: str | os.PathLike[str] | None, name: str, node_module
         The path of the executable.
 
     Raises:
-        NodeBinaryNotFound: If none of them exists; the message names the command that installs it.
+        ToolNotFound (``NODE_BINARY_NOT_FOUND``): If none of them exists; the message names the command that
+            installs it.
     """
     del node_modules_path  # the tool table knows each npm path
     if name in TOOLS:
-        return locate_tool(name, given, error=NodeBinaryNotFound)
+        return locate_tool(
+            name, given, error=functools.partial(ToolNotFound, rule=ErrorCode.NODE_BINARY_NOT_FOUND)
+        )
     if given is not None:
         path = pathlib.Path(given)
         if path.is_file() and os.access(path, os.X_OK):
@@ -81,12 +85,14 @@ def find_executable(given: str | os.PathLike[str] | None, name: str, node_module
         found = shutil.which(str(given))
         if found:
             return found
-        raise NodeBinaryNotFound(f"{name}: {given} is not an executable file", tool=name)
+        raise ToolNotFound(
+            f"{name}: {given} is not an executable file", tool=name, rule=ErrorCode.NODE_BINARY_NOT_FOUND
+        )
     found = shutil.which(name)
     if found:
         return found
     hint = _INSTALL_HINTS.get(name, "install it or pass its path")
-    raise NodeBinaryNotFound(f"{name} not found on PATH: {hint}", tool=name)
+    raise ToolNotFound(f"{name} not found on PATH: {hint}", tool=name, rule=ErrorCode.NODE_BINARY_NOT_FOUND)
 
 
 _INSTALL_HINTS = {
@@ -202,7 +208,7 @@ class ManagedProcess:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc is None:
-                raise NodeNotRunning(f"{self.name}: not started")
+                raise StateError(f"{self.name}: not started", rule=ErrorCode.NODE_NOT_RUNNING)
             code = self.proc.poll()
             if code is not None:
                 self.fail(f"{self.name} exited with code {code} during start-up")

@@ -10,51 +10,21 @@ from __future__ import annotations
 
 from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
 from sso_signer.rpc._core import Deadline, RetryPolicy
-from sso_signer.rpc._errors import (
-    AfterSendError,
-    BatchResponseMismatch,
-    ExecutionReverted,
-    InvalidRpcParams,
-    MalformedRpcResponse,
-    ReceiptTimeout,
-    RpcConnectionError,
-    RpcError,
-    RpcHttpStatusError,
-    RpcTimeout,
-    RpcTransportError,
-    SendOutcomeUnknown,
-    TransactionRejected,
-    TransactionReverted,
-)
 from sso_signer.rpc._eth import AsyncEthClient, EthClient
 from sso_signer.rpc._revert import RevertData
 from sso_signer.rpc._types import BlockId, Log, Receipt, SendOutcome, SendStatus
 
 __all__ = [
-    "AfterSendError",
     "AsyncEthClient",
     "AsyncJsonRpcClient",
-    "BatchResponseMismatch",
     "BlockId",
     "Deadline",
     "EthClient",
-    "ExecutionReverted",
-    "InvalidRpcParams",
     "JsonRpcClient",
     "Log",
-    "MalformedRpcResponse",
     "Receipt",
-    "ReceiptTimeout",
     "RetryPolicy",
     "RevertData",
-    "RpcConnectionError",
-    "RpcError",
-    "RpcHttpStatusError",
-    "RpcTimeout",
-    "RpcTransportError",
     "SendOutcome",
-    "SendOutcomeUnknown",
     "SendStatus",
-    "TransactionRejected",
-    "TransactionReverted",
 ]

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from sso_signer.exceptions import InvalidRpcParams
 from sso_signer.rpc._core import (
     Deadline,
     JsonRpcMethods,
@@ -26,7 +27,6 @@ from sso_signer.rpc._core import (
     Sleep,
     check_deadline,
 )
-from sso_signer.rpc._errors import InvalidRpcParams
 from sso_signer.rpc._flow import Batch, Step
 from sso_signer.rpc._shell import AsyncShell, SyncShell
 

@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.rpc._errors import (
-    BatchResponseMismatch,
+from sso_signer.exceptions import (
+    ErrorCode,
     ExecutionReverted,
     InvalidRpcParams,
     MalformedRpcResponse,
-    RpcConnectionError,
     RpcError,
     RpcHttpStatusError,
-    RpcTimeout,
     RpcTransportError,
     TransactionRejected,
 )
@@ -282,7 +280,7 @@ class RpcCore:
         Raises:
             RpcError: If the node answered the whole batch with one error object.
             RpcHttpStatusError: If the status is an error and the body is not JSON-RPC.
-            BatchResponseMismatch: If ids are missing, unknown or duplicated.
+            MalformedRpcResponse (``BATCH_RESPONSE_MISMATCH``): If ids are missing, unknown or duplicated.
             MalformedRpcResponse: If a member is not a well-formed JSON-RPC response.
         """
         parsed = self._parse_body("batch", status, body)
@@ -290,19 +288,27 @@ class RpcCore:
             response = _check_response(parsed, "batch")
             if "error" in response:
                 raise self.error_from("batch", response["error"])
-            raise BatchResponseMismatch("batch: node answered a batch with a single result")
+            raise MalformedRpcResponse(
+                "batch: node answered a batch with a single result", rule=ErrorCode.BATCH_RESPONSE_MISMATCH
+            )
         by_id: dict[int, dict[str, Any]] = {}
         for member in parsed:
             response = _check_response(member, "batch")
             member_id = response.get("id")
             if not isinstance(member_id, int) or isinstance(member_id, bool) or member_id not in ids:
-                raise BatchResponseMismatch(f"batch: answer with unknown id {member_id!r}")
+                raise MalformedRpcResponse(
+                    f"batch: answer with unknown id {member_id!r}", rule=ErrorCode.BATCH_RESPONSE_MISMATCH
+                )
             if member_id in by_id:
-                raise BatchResponseMismatch(f"batch: two answers for id {member_id}")
+                raise MalformedRpcResponse(
+                    f"batch: two answers for id {member_id}", rule=ErrorCode.BATCH_RESPONSE_MISMATCH
+                )
             by_id[member_id] = response
         missing = [i for i in ids if i not in by_id]
         if missing:
-            raise BatchResponseMismatch(f"batch: no answer for ids {missing}")
+            raise MalformedRpcResponse(
+                f"batch: no answer for ids {missing}", rule=ErrorCode.BATCH_RESPONSE_MISMATCH
+            )
         results: list[Any | RpcError] = []
         for call, request_id in zip(calls, ids, strict=True):
             response = by_id[request_id]
@@ -372,7 +378,8 @@ class RpcCore:
             The decoded result.
 
         Raises:
-            RpcTransportError: Timeout (``RpcTimeout``, also when the overall deadline passes), connection
+            RpcTransportError: Timeout (``RpcTransportError`` (``ErrorCode.RPC_TIMEOUT``), also when the
+                overall deadline passes), connection
                 failure or HTTP error status, after the allowed attempts.
             RpcError: The node answered with an error (a single call), or the whole batch failed.
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
@@ -432,20 +439,25 @@ class RpcCore:
         if failure.kind == "deadline" or (
             failure.kind == "timeout" and remaining is not None and remaining <= 0
         ):
-            return RpcTimeout(
+            return RpcTransportError(
                 f"{method}: no answer within the overall deadline of {limit:g} s ({attempt} attempt(s))",
                 method=method,
                 attempts=attempt,
+                rule=ErrorCode.RPC_TIMEOUT,
             )
         if failure.kind == "timeout":
-            return RpcTimeout(
-                f"{method}: timed out after {attempt} attempt(s)", method=method, attempts=attempt
+            return RpcTransportError(
+                f"{method}: timed out after {attempt} attempt(s)",
+                method=method,
+                attempts=attempt,
+                rule=ErrorCode.RPC_TIMEOUT,
             )
         cause = failure.cause
-        return RpcConnectionError(
+        return RpcTransportError(
             f"{method}: transport failed after {attempt} attempt(s): {type(cause).__name__}: {cause}",
             method=method,
             attempts=attempt,
+            rule=ErrorCode.RPC_CONNECTION,
         )
 
     def is_transient(self, error: Exception) -> bool:
@@ -517,7 +529,8 @@ class JsonRpcMethods:
 
         Raises:
             RpcError: The node answered with an error (``ExecutionReverted`` for reverts).
-            RpcTransportError: Timeout (``RpcTimeout``, also when the overall deadline passes), connection
+            RpcTransportError: Timeout (``RpcTransportError`` (``ErrorCode.RPC_TIMEOUT``), also when the
+                overall deadline passes), connection
                 failure or HTTP error status, after retries.
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
         """
@@ -541,7 +554,8 @@ class JsonRpcMethods:
         Raises:
             RpcError: The first failed member (unless ``return_errors``), or a whole-batch error.
             RpcTransportError: As for :meth:`request`.
-            BatchResponseMismatch: The answer does not hold one response per request.
+            MalformedRpcResponse (``BATCH_RESPONSE_MISMATCH``): The answer does not hold one response per
+                request.
         """
         normalized = [_as_call(c) for c in calls]
         if not normalized:

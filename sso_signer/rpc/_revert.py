@@ -22,7 +22,8 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import ARTIFACTS_DIR, abi_type
-from sso_signer._codec import InvalidEncoding, hex_decode
+from sso_signer._codec import hex_decode
+from sso_signer.exceptions import InvalidEncoding
 
 __all__ = [
     "ERROR_SELECTOR",

@@ -11,9 +11,8 @@ from typing import Any
 from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 from eth_utils.crypto import keccak
 
-from sso_signer._codec import InvalidEncoding, hex_decode, hex_encode
-from sso_signer._errors import SsoSignerError
-from sso_signer.rpc._errors import InvalidRpcParams, MalformedRpcResponse
+from sso_signer._codec import hex_decode, hex_encode
+from sso_signer.exceptions import InvalidEncoding, InvalidRpcParams, MalformedRpcResponse, SsoSignerError
 
 __all__ = [
     "BlockId",

@@ -27,7 +27,7 @@ from eth_abi.exceptions import EncodingError
 from eth_account._utils.encode_typed_data.encoding_and_hashing import encode_type, hash_domain, hash_struct
 from eth_utils.crypto import keccak
 
-from sso_signer.sso._errors import InvalidTypedData
+from sso_signer.exceptions import ErrorCode, SsoEncodingError
 from sso_signer.sso._signature import checksum_address
 
 ERA_ACCOUNT_DOMAIN_NAME = "SSO1271"
@@ -92,14 +92,17 @@ def eip191_hash(message: bytes | str) -> bytes:
     """``keccak256("\\x19Ethereum Signed Message:\\n" ‖ len ‖ message)``; text is UTF-8 encoded.
 
     Raises:
-        InvalidTypedData: If ``message`` is neither bytes nor text.
+        SsoEncodingError (``INVALID_TYPED_DATA``): If ``message`` is neither bytes nor text.
     """
     if isinstance(message, str):
         data = message.encode("utf-8")
     elif isinstance(message, bytes | bytearray):
         data = bytes(message)
     else:
-        raise InvalidTypedData(f"message: expected bytes or text, got {type(message).__name__}")
+        raise SsoEncodingError(
+            f"message: expected bytes or text, got {type(message).__name__}",
+            rule=ErrorCode.INVALID_TYPED_DATA,
+        )
     return bytes(keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode("ascii") + data))
 
 
@@ -122,25 +125,38 @@ def _parse_typed_data(
     typed_data: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]], str, Any]:
     if not isinstance(typed_data, Mapping):
-        raise InvalidTypedData("typed data: expected a mapping with types, primaryType, domain, message")
+        raise SsoEncodingError(
+            "typed data: expected a mapping with types, primaryType, domain, message",
+            rule=ErrorCode.INVALID_TYPED_DATA,
+        )
     try:
         types = {name: [dict(field) for field in fields] for name, fields in typed_data["types"].items()}
         primary = typed_data["primaryType"]
         domain = dict(typed_data["domain"])
         message = typed_data["message"]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InvalidTypedData(f"typed data: missing or malformed {exc}") from exc
+        raise SsoEncodingError(
+            f"typed data: missing or malformed {exc}", rule=ErrorCode.INVALID_TYPED_DATA
+        ) from exc
     types.pop("EIP712Domain", None)
     if not isinstance(primary, str) or primary not in types:
-        raise InvalidTypedData(f"typed data: primaryType {primary!r} is not defined in types")
+        raise SsoEncodingError(
+            f"typed data: primaryType {primary!r} is not defined in types", rule=ErrorCode.INVALID_TYPED_DATA
+        )
     if not _TYPE_NAME.match(primary) or primary == "TypedDataSign":
-        raise InvalidTypedData(f"typed data: primaryType {primary!r} cannot be nested in TypedDataSign")
+        raise SsoEncodingError(
+            f"typed data: primaryType {primary!r} cannot be nested in TypedDataSign",
+            rule=ErrorCode.INVALID_TYPED_DATA,
+        )
     for name, fields in types.items():
         for field in fields:
             if set(field) != {"name", "type"}:
-                raise InvalidTypedData(f"typed data: field of {name} must have exactly name and type")
+                raise SsoEncodingError(
+                    f"typed data: field of {name} must have exactly name and type",
+                    rule=ErrorCode.INVALID_TYPED_DATA,
+                )
     if not isinstance(message, Mapping):
-        raise InvalidTypedData("typed data: message must be a mapping")
+        raise SsoEncodingError("typed data: message must be a mapping", rule=ErrorCode.INVALID_TYPED_DATA)
     return domain, types, primary, dict(message)
 
 
@@ -148,7 +164,7 @@ def _app_separator(domain: dict[str, Any]) -> bytes:
     try:
         return bytes(hash_domain(domain))
     except _ENCODER_ERRORS as exc:
-        raise InvalidTypedData(f"typed data domain: {exc}") from exc
+        raise SsoEncodingError(f"typed data domain: {exc}", rule=ErrorCode.INVALID_TYPED_DATA) from exc
 
 
 def typed_data_sign_hash(typed_data: Mapping[str, Any], domain: AccountDomain) -> bytes:
@@ -163,7 +179,7 @@ def typed_data_sign_hash(typed_data: Mapping[str, Any], domain: AccountDomain) -
         ``keccak256(0x1901 ‖ appSeparator ‖ hashStruct(TypedDataSign{contents, account domain fields}))``.
 
     Raises:
-        InvalidTypedData: If the typed data is malformed.
+        SsoEncodingError (``INVALID_TYPED_DATA``): If the typed data is malformed.
     """
     app_domain, types, primary, message = _parse_typed_data(typed_data)
     nested_types = dict(types)
@@ -186,7 +202,7 @@ def typed_data_sign_hash(typed_data: Mapping[str, Any], domain: AccountDomain) -
     try:
         struct = hash_struct("TypedDataSign", nested_types, nested_message)
     except _ENCODER_ERRORS as exc:
-        raise InvalidTypedData(f"typed data: {exc}") from exc
+        raise SsoEncodingError(f"typed data: {exc}", rule=ErrorCode.INVALID_TYPED_DATA) from exc
     return bytes(keccak(b"\x19\x01" + _app_separator(app_domain) + struct))
 
 
@@ -202,16 +218,19 @@ def wrap_typed_data_signature(signature: bytes, typed_data: Mapping[str, Any]) -
         ``signature ‖ appSeparator ‖ hashStruct(contents) ‖ contentsType ‖ uint16(len(contentsType))``.
 
     Raises:
-        InvalidTypedData: If the typed data is malformed or its type string exceeds 65535 bytes.
+        SsoEncodingError (``INVALID_TYPED_DATA``): If the typed data is malformed or its type string exceeds
+            65535 bytes.
     """
     app_domain, types, primary, message = _parse_typed_data(typed_data)
     try:
         contents_hash = bytes(hash_struct(primary, types, message))
         contents_type = encode_type(primary, types).encode("utf-8")
     except _ENCODER_ERRORS as exc:
-        raise InvalidTypedData(f"typed data: {exc}") from exc
+        raise SsoEncodingError(f"typed data: {exc}", rule=ErrorCode.INVALID_TYPED_DATA) from exc
     if len(contents_type) > 0xFFFF:
-        raise InvalidTypedData("typed data: contents type longer than 65535 bytes")
+        raise SsoEncodingError(
+            "typed data: contents type longer than 65535 bytes", rule=ErrorCode.INVALID_TYPED_DATA
+        )
     return (
         bytes(signature)
         + _app_separator(app_domain)

@@ -24,7 +24,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.crypto import keccak
 
-from sso_signer.sso._errors import SsoEncodingError
+from sso_signer.exceptions import SsoEncodingError
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, validator_init_data
 from sso_signer.sso._signature import abi_call, checksum_address, function_selector
 
@@ -210,7 +210,8 @@ class GuardianExecutor:
     """The ``GuardianExecutor`` module without I/O: each method builds the calldata of the module function of
     its name, a recovery data blob, or decodes what the module returns, logs or reverts with.
 
-    Every method that takes an address raises :class:`~sso_signer.exceptions.MalformedAddress` for one that
+    Every method that takes an address raises :class:`~sso_signer.exceptions.InvalidEncoding`
+    (``ErrorCode.INVALID_ADDRESS``) for one that
     is not; every ``decode_*`` raises :class:`~sso_signer.exceptions.SsoEncodingError` for bytes that are not
     the canonical encoding it expects.
     """
@@ -255,7 +256,7 @@ class GuardianExecutor:
             The calldata.
 
         Raises:
-            MalformedAddress: If ``guardian`` is not an address.
+            InvalidEncoding (``INVALID_ADDRESS``): If ``guardian`` is not an address.
             SsoEncodingError: If ``guardian`` is the zero address (the module would revert).
         """
         address = checksum_address(guardian, field="guardian")
@@ -289,7 +290,7 @@ class GuardianExecutor:
             The calldata.
 
         Raises:
-            MalformedAddress: If ``account`` is not an address.
+            InvalidEncoding (``INVALID_ADDRESS``): If ``account`` is not an address.
             SsoEncodingError: If the type is ``NONE`` or unknown, or ``data`` is empty (the module would
                 revert).
         """
@@ -305,7 +306,7 @@ class GuardianExecutor:
         """``finalizeRecovery(account, data)``: anyone may send it within the window, with the request's data.
 
         Raises:
-            MalformedAddress: If ``account`` is not an address.
+            InvalidEncoding (``INVALID_ADDRESS``): If ``account`` is not an address.
             SsoEncodingError: If ``data`` is not bytes.
         """
         if not isinstance(data, bytes | bytearray):

@@ -13,7 +13,7 @@ from typing import Final
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from sso_signer.sso._errors import InvalidInitData
+from sso_signer.exceptions import ErrorCode, SsoEncodingError
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, PasskeyOwner, validator_init_data
 from sso_signer.sso._signature import FatSignature, checksum_address, erc4337_passkey_signature
 from sso_signer.webauthn import HeadlessPasskey
@@ -49,11 +49,14 @@ def initialize_account_calldata(modules: Sequence[str], data: Sequence[bytes]) -
         The calldata (selector ``0xf0efd465``).
 
     Raises:
-        InvalidInitData: If the lists differ in length or are empty.
-        MalformedAddress: If a module is not an address.
+        SsoEncodingError (``INVALID_INIT_DATA``): If the lists differ in length or are empty.
+        InvalidEncoding (``INVALID_ADDRESS``): If a module is not an address.
     """
     if len(modules) != len(data) or not modules:
-        raise InvalidInitData(f"modules ({len(modules)}) and data ({len(data)}): equal, non-empty lists")
+        raise SsoEncodingError(
+            f"modules ({len(modules)}) and data ({len(data)}): equal, non-empty lists",
+            rule=ErrorCode.INVALID_INIT_DATA,
+        )
     checked = [checksum_address(m, field=f"modules[{i}]") for i, m in enumerate(modules)]
     encoded = abi_encode(["address[]", "bytes[]"], [checked, [bytes(d) for d in data]])
     return INITIALIZE_ACCOUNT_SELECTOR + encoded
@@ -75,7 +78,7 @@ def passkey_account_init_data(
 
     Raises:
         BadCredentialIdLength, BadDomainLength, EmptyPublicKey: If the passkey breaks a validator rule.
-        MalformedAddress: If an address is malformed.
+        InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
     init = validator_init_data(
         owner.credential_id, owner.public_key, owner.origin, max_origin_length=ERC4337_MAX_ORIGIN_LENGTH
@@ -89,10 +92,10 @@ def deploy_account_calldata(salt: bytes, init_data: bytes) -> bytes:
     """``MSAFactory.deployAccount(bytes32 salt, bytes initData)`` calldata (selector ``0x574caef3``).
 
     Raises:
-        InvalidInitData: If ``salt`` is not 32 bytes.
+        SsoEncodingError (``INVALID_INIT_DATA``): If ``salt`` is not 32 bytes.
     """
     if not isinstance(salt, bytes | bytearray) or len(salt) != 32:
-        raise InvalidInitData("salt: expected 32 bytes")
+        raise SsoEncodingError("salt: expected 32 bytes", rule=ErrorCode.INVALID_INIT_DATA)
     return DEPLOY_ACCOUNT_SELECTOR + abi_encode(["bytes32", "bytes"], [bytes(salt), bytes(init_data)])
 
 

@@ -19,14 +19,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer.sso._errors import (
-    BadCredentialIdLength,
-    BadDomainLength,
-    EmptyPublicKey,
-    InvalidInitData,
-    InvalidUniqueId,
-    SsoEncodingError,
-)
+from sso_signer.exceptions import ErrorCode, SsoEncodingError
 from sso_signer.sso._signature import checksum_address
 
 if TYPE_CHECKING:
@@ -98,15 +91,20 @@ class PasskeyInitData:
         """Decode validator init data (canonical encoding only).
 
         Raises:
-            InvalidInitData: If ``data`` is not ``abi.encode(bytes, bytes32[2], string)`` or not canonical.
+            SsoEncodingError (``INVALID_INIT_DATA``): If ``data`` is not ``abi.encode(bytes, bytes32[2],
+                string)`` or not canonical.
         """
         try:
             cred, (x, y), origin = abi_decode(list(_INIT_TYPES), bytes(data))
         except (DecodingError, ValueError, TypeError, OverflowError) as exc:
-            raise InvalidInitData(f"init data does not decode: {exc}") from exc
+            raise SsoEncodingError(
+                f"init data does not decode: {exc}", rule=ErrorCode.INVALID_INIT_DATA
+            ) from exc
         decoded = cls(bytes(cred), int.from_bytes(x, "big"), int.from_bytes(y, "big"), str(origin))
         if decoded.encode() != bytes(data):
-            raise InvalidInitData("init data is not canonically ABI-encoded")
+            raise SsoEncodingError(
+                "init data is not canonically ABI-encoded", rule=ErrorCode.INVALID_INIT_DATA
+            )
         return decoded
 
 
@@ -129,26 +127,33 @@ def validator_init_data(
         ``abi.encode(bytes credentialId, bytes32[2] [x, y], string origin)``.
 
     Raises:
-        BadCredentialIdLength: If the credential id is shorter than 16 bytes.
-        BadDomainLength: If the UTF-8 origin is empty or longer than ``max_origin_length`` bytes.
-        EmptyPublicKey: If the key is (0, 0).
+        SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``): If the credential id is shorter than 16 bytes.
+        SsoEncodingError (``BAD_DOMAIN_LENGTH``): If the UTF-8 origin is empty or longer than
+            ``max_origin_length`` bytes.
+        SsoEncodingError (``EMPTY_PUBLIC_KEY``): If the key is (0, 0).
         SsoEncodingError: If a coordinate is not a 256-bit unsigned integer.
     """
     if not isinstance(credential_id, bytes | bytearray):
-        raise BadCredentialIdLength("credential_id: expected raw bytes")
+        raise SsoEncodingError("credential_id: expected raw bytes", rule=ErrorCode.BAD_CREDENTIAL_ID_LENGTH)
     if len(credential_id) < MIN_CREDENTIAL_ID_LENGTH:
-        raise BadCredentialIdLength(
+        raise SsoEncodingError(
             f"credential_id: {len(credential_id)} bytes, "
-            f"the validator needs at least {MIN_CREDENTIAL_ID_LENGTH}"
+            f"the validator needs at least {MIN_CREDENTIAL_ID_LENGTH}",
+            rule=ErrorCode.BAD_CREDENTIAL_ID_LENGTH,
         )
     if not isinstance(origin, str):
-        raise BadDomainLength("origin: expected text")
+        raise SsoEncodingError("origin: expected text", rule=ErrorCode.BAD_DOMAIN_LENGTH)
     length = len(origin.encode("utf-8"))
     if not 1 <= length <= max_origin_length:
-        raise BadDomainLength(f"origin: {length} bytes, the validator accepts 1..{max_origin_length}")
+        raise SsoEncodingError(
+            f"origin: {length} bytes, the validator accepts 1..{max_origin_length}",
+            rule=ErrorCode.BAD_DOMAIN_LENGTH,
+        )
     x, y = _coordinates(public_key)
     if x == 0 and y == 0:
-        raise EmptyPublicKey("public_key: (0, 0) is rejected by the validator")
+        raise SsoEncodingError(
+            "public_key: (0, 0) is rejected by the validator", rule=ErrorCode.EMPTY_PUBLIC_KEY
+        )
     return PasskeyInitData(bytes(credential_id), x, y, origin).encode()
 
 
@@ -156,7 +161,7 @@ def validator_module_entry(validator: str, init_data: bytes = b"") -> bytes:
     """Encode one ``initialValidators`` entry: ``abi.encode(address validator, bytes initData)``.
 
     Raises:
-        MalformedAddress: If ``validator`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``validator`` is not an address.
     """
     return bytes(
         abi_encode(["address", "bytes"], [checksum_address(validator, field="validator"), bytes(init_data)])
@@ -165,7 +170,7 @@ def validator_module_entry(validator: str, init_data: bytes = b"") -> bytes:
 
 def _unique_id(value: bytes) -> bytes:
     if not isinstance(value, bytes | bytearray) or len(value) != 32:
-        raise InvalidUniqueId("unique_id: expected 32 bytes")
+        raise SsoEncodingError("unique_id: expected 32 bytes", rule=ErrorCode.INVALID_UNIQUE_ID)
     return bytes(value)
 
 
@@ -184,8 +189,8 @@ def deploy_proxy_sso_account_calldata(
         Selector ``0x0b8a4ed4`` followed by the ABI arguments.
 
     Raises:
-        InvalidUniqueId: If ``unique_id`` is not 32 bytes.
-        MalformedAddress: If an owner is not an address.
+        SsoEncodingError (``INVALID_UNIQUE_ID``): If ``unique_id`` is not 32 bytes.
+        InvalidEncoding (``INVALID_ADDRESS``): If an owner is not an address.
         SsoEncodingError: If both lists are empty (the account would revert ``INVALID_ACCOUNT_KEYS``).
     """
     owners = [checksum_address(owner, field="owner") for owner in initial_k1_owners]
@@ -225,7 +230,7 @@ def modular_account_unique_id(
         The 32-byte uniqueId.
 
     Raises:
-        MalformedAddress: If an owner is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If an owner is not an address.
     """
     parts: list[str] = []
     if unique_account_id:
@@ -244,7 +249,7 @@ def legacy_account_unique_id(account_id: str) -> bytes:
     of the passkey init data (``"0x" + validator_init_data(...).hex()``).
     """
     if not isinstance(account_id, str):
-        raise InvalidUniqueId("account_id: expected text")
+        raise SsoEncodingError("account_id: expected text", rule=ErrorCode.INVALID_UNIQUE_ID)
     return bytes(keccak(account_id.encode("utf-8")))
 
 
@@ -252,8 +257,8 @@ def unique_account_id(unique_id: bytes, deployer: str) -> bytes:
     """The create2 salt the factory really uses: ``keccak256(uniqueId ‖ deployer)`` (deployer = tx sender).
 
     Raises:
-        InvalidUniqueId: If ``unique_id`` is not 32 bytes.
-        MalformedAddress: If ``deployer`` is not an address.
+        SsoEncodingError (``INVALID_UNIQUE_ID``): If ``unique_id`` is not 32 bytes.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``deployer`` is not an address.
     """
     deployer_bytes = bytes.fromhex(checksum_address(deployer, field="deployer")[2:])
     return bytes(keccak(_unique_id(unique_id) + deployer_bytes))
@@ -275,8 +280,8 @@ def sso_account_address(
         The checksummed account address.
 
     Raises:
-        InvalidUniqueId: If ``unique_id`` is not 32 bytes.
-        MalformedAddress: If an address is malformed.
+        SsoEncodingError (``INVALID_UNIQUE_ID``): If ``unique_id`` is not 32 bytes.
+        InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
     from sso_signer.zksync import create2_address
 

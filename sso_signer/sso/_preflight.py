@@ -8,7 +8,8 @@ Two rule sets, each in the order the contract evaluates them:
   crossOrigin *revert*; the challenge, the key lookup and the P-256/low-s check are evaluated without early
   exit and only make the result ``false``. A revert therefore wins over an earlier "false" rule, as on-chain.
 
-Each rule raises its own :class:`~sso_signer.sso.PreflightError` subclass, carrying the stable ``rule`` id,
+Each rule raises :class:`~sso_signer.exceptions.AssertionRejected` with its stable ``rule`` (an
+:class:`~sso_signer.exceptions.ErrorCode`),
 the on-chain ``outcome`` for the chosen validator and the validator name.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -24,29 +26,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Union
 
-from sso_signer._errors import InvalidInputError
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.sso._errors import (
-    ChallengeFieldMissing,
-    ChallengeNotSignedHash,
-    ClientDataTypeNotGet,
-    ClientDataUnparsable,
-    CrossOriginRejected,
-    FatSignatureUndecodable,
-    FlagsByteMissing,
-    HighSNotAccepted,
-    InvalidChallengeEncoding,
-    InvalidChallengeLength,
-    InvalidClientDataJson,
-    InvalidFatSignature,
-    NoKeyForPreflight,
+from sso_signer.exceptions import (
+    AssertionRejected,
+    ErrorCode,
+    InvalidEncoding,
+    InvalidInputError,
+    InvalidWebAuthnData,
+    MalformedSignature,
     Outcome,
-    P256VerificationFailed,
-    PasskeyNotRegistered,
-    PreflightError,
-    SignatureRsOutOfRange,
-    UnknownValidatorKind,
-    UserFlagsMissing,
 )
 from sso_signer.sso._signature import EraCustomSignature, FatSignature
 
@@ -66,19 +54,19 @@ KeyMap = Mapping[tuple[str, bytes], PublicKeyLike]
 # Each rule's on-chain outcome: (Era WebAuthValidator, ERC-4337 WebAuthnValidator). The rule order is the
 # code order of preflight(): Era as sso-era.md §1.3 (WebAuthValidator.sol:151-210); ERC-4337 as sso-4337.md
 # §3.1 (WebAuthnValidator.sol:186-228), whose r/s range and low-s checks are in solady's P256, i.e. last.
-_OUTCOMES: dict[type[PreflightError], tuple[Outcome, Outcome]] = {
-    FatSignatureUndecodable: ("revert", "revert"),
-    SignatureRsOutOfRange: ("return false", "return false"),
-    HighSNotAccepted: ("return false", "return false"),
-    FlagsByteMissing: ("revert", "revert"),
-    UserFlagsMissing: ("return false", "revert"),
-    ClientDataUnparsable: ("revert", "revert"),
-    ChallengeFieldMissing: ("revert", "revert"),
-    ChallengeNotSignedHash: ("return false", "return false"),
-    ClientDataTypeNotGet: ("return false", "revert"),
-    PasskeyNotRegistered: ("return false", "return false"),
-    CrossOriginRejected: ("return false", "revert"),
-    P256VerificationFailed: ("return false", "return false"),
+_OUTCOMES: dict[ErrorCode, tuple[Outcome, Outcome]] = {
+    ErrorCode.ABI_DECODE: ("revert", "revert"),
+    ErrorCode.RS_RANGE: ("return false", "return false"),
+    ErrorCode.LOW_S: ("return false", "return false"),
+    ErrorCode.AUTH_DATA_LENGTH: ("revert", "revert"),
+    ErrorCode.FLAGS_UP_UV: ("return false", "revert"),
+    ErrorCode.CLIENT_DATA_JSON: ("revert", "revert"),
+    ErrorCode.CHALLENGE_PRESENT: ("revert", "revert"),
+    ErrorCode.CHALLENGE_HASH: ("return false", "return false"),
+    ErrorCode.CLIENT_DATA_TYPE: ("return false", "revert"),
+    ErrorCode.KEY_LOOKUP: ("return false", "return false"),
+    ErrorCode.CROSS_ORIGIN: ("return false", "revert"),
+    ErrorCode.SIGNATURE_INVALID: ("return false", "return false"),
 }
 _GENERATION: dict[str, int] = {"era": 0, "erc4337": 1}
 
@@ -114,20 +102,25 @@ def decode_challenge(text: str) -> bytes:
         The 32 decoded bytes (the signed hash, if the assertion is for it).
 
     Raises:
-        InvalidChallengeEncoding: If ``text`` is not base64/base64url text.
-        InvalidChallengeLength: If it does not decode to exactly 32 bytes.
+        InvalidEncoding (``CHALLENGE_ENCODING``): If ``text`` is not base64/base64url text.
+        InvalidEncoding (``CHALLENGE_LENGTH``): If it does not decode to exactly 32 bytes.
     """
     if not isinstance(text, str) or not _B64.match(text):
-        raise InvalidChallengeEncoding("challenge: not base64/base64url text")
+        raise InvalidEncoding("challenge: not base64/base64url text", rule=ErrorCode.CHALLENGE_ENCODING)
     body = text.rstrip("=").replace("-", "+").replace("_", "/")
     if len(body) % 4 == 1:
-        raise InvalidChallengeEncoding(f"challenge: impossible base64 length {len(body)}")
+        raise InvalidEncoding(
+            f"challenge: impossible base64 length {len(body)}", rule=ErrorCode.CHALLENGE_ENCODING
+        )
     try:
         decoded = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidChallengeEncoding(f"challenge: not base64 ({exc})") from exc
+        raise InvalidEncoding(f"challenge: not base64 ({exc})", rule=ErrorCode.CHALLENGE_ENCODING) from exc
     if len(decoded) != 32:
-        raise InvalidChallengeLength(f"challenge: decodes to {len(decoded)} bytes, the signed hash has 32")
+        raise InvalidEncoding(
+            f"challenge: decodes to {len(decoded)} bytes, the signed hash has 32",
+            rule=ErrorCode.CHALLENGE_LENGTH,
+        )
     return decoded
 
 
@@ -147,14 +140,20 @@ def parse_client_data_json(data: bytes) -> dict[str, Any]:
         The parsed object.
 
     Raises:
-        InvalidClientDataJson: If the bytes are not UTF-8 JSON, the top level is not an object, or the text
+        InvalidWebAuthnData (``CLIENT_DATA_NOT_JSON``): If the bytes are not UTF-8 JSON, the top level is not
+            an object, or the text
             is larger than 1 MiB, nests deeper than 64 levels or holds an integer of more than 4300 digits.
     """
     parsed = parse_json(
-        bytes(data), limits=_CLIENT_DATA_LIMITS, error=InvalidClientDataJson, what="clientDataJSON"
+        bytes(data),
+        limits=_CLIENT_DATA_LIMITS,
+        error=functools.partial(InvalidWebAuthnData, rule=ErrorCode.CLIENT_DATA_NOT_JSON),
+        what="clientDataJSON",
     )
     if not isinstance(parsed, dict):
-        raise InvalidClientDataJson("clientDataJSON: top level is not an object")
+        raise InvalidWebAuthnData(
+            "clientDataJSON: top level is not an object", rule=ErrorCode.CLIENT_DATA_NOT_JSON
+        )
     return parsed
 
 
@@ -227,7 +226,7 @@ def _parse_like_solady(data: bytes) -> _ClientData:
     parsed = parse_json(
         text,
         limits=_CLIENT_DATA_LIMITS,
-        error=InvalidClientDataJson,
+        error=functools.partial(InvalidWebAuthnData, rule=ErrorCode.CLIENT_DATA_NOT_JSON),
         what="clientDataJSON",
         object_pairs_hook=_Members,
     )
@@ -238,15 +237,19 @@ def _parse_like_solady(data: bytes) -> _ClientData:
         if "\\" in name:
             unescaped = json.loads(name)
             if unescaped in _READ_MEMBERS:
-                raise InvalidClientDataJson(
+                raise InvalidWebAuthnData(
                     f"clientDataJSON: member name {name} is {unescaped!r} only once unescaped; the official "
-                    "validators look members up by their raw name"
+                    "validators look members up by their raw name",
+                    rule=ErrorCode.CLIENT_DATA_NOT_JSON,
                 )
             continue
         raw[name[1:-1]] = value
     repeated = parsed.repeated & _READ_MEMBERS
     if repeated:
-        raise InvalidClientDataJson(f"clientDataJSON: member {sorted(repeated)[0]!r} appears more than once")
+        raise InvalidWebAuthnData(
+            f"clientDataJSON: member {sorted(repeated)[0]!r} appears more than once",
+            rule=ErrorCode.CLIENT_DATA_NOT_JSON,
+        )
     return _ClientData(parsed, {name: raw[name] for name in _READ_MEMBERS if name in raw})
 
 
@@ -289,7 +292,7 @@ def _decoded_member(run: _Run, client_data: _ClientData, name: str) -> bytes:
     decoded = _solady_string(client_data.raw[name])
     if decoded is None:
         run.fail(
-            ClientDataUnparsable,
+            ErrorCode.CLIENT_DATA_JSON,
             f"clientDataJSON {name}: a high surrogate escape that no \\u escape follows does not decode",
             outcome="revert",
         )
@@ -311,21 +314,28 @@ def _key_map(keys: object) -> dict[tuple[str, bytes], PublicKeyLike]:
                 or not isinstance(key[0], str)
                 or not isinstance(key[1], bytes | bytearray)
             ):
-                raise NoKeyForPreflight("keys: mapping keys must be (origin: str, credential_id: bytes)")
+                raise InvalidInputError(
+                    "keys: mapping keys must be (origin: str, credential_id: bytes)",
+                    rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
+                )
             result[(key[0], bytes(key[1]))] = public_key
     elif _has_key_fields(keys):
         result[(str(keys.origin), bytes(keys.credential_id))] = keys.public_key  # type: ignore[attr-defined]
     elif isinstance(keys, Iterable) and not isinstance(keys, str | bytes):
         for item in keys:
             if not _has_key_fields(item):
-                raise NoKeyForPreflight("keys: every item must have credential_id, public_key and origin")
+                raise InvalidInputError(
+                    "keys: every item must have credential_id, public_key and origin",
+                    rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
+                )
             result[(str(item.origin), bytes(item.credential_id))] = item.public_key
     else:
-        raise NoKeyForPreflight(
-            "keys: expected a mapping (origin, credential_id) -> public key, a credential, or credentials"
+        raise InvalidInputError(
+            "keys: expected a mapping (origin, credential_id) -> public key, a credential, or credentials",
+            rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
         )
     if not result:
-        raise NoKeyForPreflight("keys: no key given")
+        raise InvalidInputError("keys: no key given", rule=ErrorCode.NO_KEY_FOR_PREFLIGHT)
     return result
 
 
@@ -372,11 +382,11 @@ class _Run:
     def __init__(self, validator: Validator) -> None:
         self.validator: Validator = validator
         self.generation = _GENERATION[validator]
-        self.deferred: PreflightError | None = None
+        self.deferred: AssertionRejected | None = None
 
-    def fail(self, error: type[PreflightError], message: str, *, outcome: Outcome | None = None) -> None:
-        outcome = _OUTCOMES[error][self.generation] if outcome is None else outcome
-        exc = error(message, outcome=outcome, validator=self.validator)
+    def fail(self, rule: ErrorCode, message: str, *, outcome: Outcome | None = None) -> None:
+        outcome = _OUTCOMES[rule][self.generation] if outcome is None else outcome
+        exc = AssertionRejected(message, outcome=outcome, validator=self.validator, rule=rule)
         # The ERC-4337 validator evaluates its "false" rules without returning early; Era exits at once.
         if self.validator == "erc4337" and outcome == "return false":
             if self.deferred is None:
@@ -390,9 +400,9 @@ def _check_range(run: _Run, fat: FatSignature) -> None:
     # ERC-4337: the precompile requires 0 < r, s < n and solady adds s <= n/2.
     r_bad = fat.r == 0 or (fat.r > P256_N if run.validator == "era" else fat.r >= P256_N)
     if r_bad or fat.s == 0 or fat.s >= P256_N:
-        run.fail(SignatureRsOutOfRange, f"r/s out of range (r={fat.r:#x}, s={fat.s:#x})")
+        run.fail(ErrorCode.RS_RANGE, f"r/s out of range (r={fat.r:#x}, s={fat.s:#x})")
     elif fat.s > _HALF_N:
-        run.fail(HighSNotAccepted, "s > n/2: normalise to n - s before sending")
+        run.fail(ErrorCode.LOW_S, "s > n/2: normalise to n - s before sending")
 
 
 def preflight(
@@ -415,23 +425,25 @@ def preflight(
         A :class:`PreflightResult` when every rule passes.
 
     Raises:
-        PreflightError: The subclass for the rule that decides the on-chain outcome, with ``rule``,
+        AssertionRejected: The subclass for the rule that decides the on-chain outcome, with ``rule``,
             ``outcome`` and ``validator`` set.
-        NoKeyForPreflight: If ``keys`` holds no usable key.
-        UnknownValidatorKind: If ``validator`` is not ``"era"`` or ``"erc4337"``.
+        InvalidInputError (``NO_KEY_FOR_PREFLIGHT``): If ``keys`` holds no usable key.
+        InvalidInputError (``UNKNOWN_VALIDATOR_KIND``): If ``validator`` is not ``"era"`` or ``"erc4337"``.
         InvalidInputError: If ``signed_hash`` is not 32 bytes.
     """
     if validator not in _GENERATION:
-        raise UnknownValidatorKind(f"validator must be 'era' or 'erc4337', got {validator!r}")
+        raise InvalidInputError(
+            f"validator must be 'era' or 'erc4337', got {validator!r}", rule=ErrorCode.UNKNOWN_VALIDATOR_KIND
+        )
     if not isinstance(signed_hash, bytes | bytearray) or len(signed_hash) != 32:
-        raise InvalidChallengeLength("signed_hash: expected 32 bytes")
+        raise InvalidEncoding("signed_hash: expected 32 bytes", rule=ErrorCode.CHALLENGE_LENGTH)
     key_map = _key_map(keys)
     run = _Run(validator)
 
     try:
         fat = _coerce_fat(signature)
-    except InvalidFatSignature as exc:
-        run.fail(FatSignatureUndecodable, f"fat signature does not abi-decode: {exc}")
+    except MalformedSignature as exc:
+        run.fail(ErrorCode.ABI_DECODE, f"fat signature does not abi-decode: {exc}")
         raise AssertionError("unreachable") from exc  # pragma: no cover - fail() raises for revert rules
 
     if validator == "era":
@@ -439,42 +451,45 @@ def preflight(
 
     auth = fat.authenticator_data
     if len(auth) < 33:
-        run.fail(FlagsByteMissing, f"authenticatorData has {len(auth)} bytes; the flags byte is at index 32")
+        run.fail(
+            ErrorCode.AUTH_DATA_LENGTH,
+            f"authenticatorData has {len(auth)} bytes; the flags byte is at index 32",
+        )
     if auth[32] & _UP_UV != _UP_UV:
-        run.fail(UserFlagsMissing, f"flags {auth[32]:#04x} lack UP (0x01) and/or UV (0x04)")
+        run.fail(ErrorCode.FLAGS_UP_UV, f"flags {auth[32]:#04x} lack UP (0x01) and/or UV (0x04)")
 
     try:
         client_data = _parse_like_solady(fat.client_data_json)
-    except InvalidClientDataJson as exc:
-        run.fail(ClientDataUnparsable, str(exc))
+    except InvalidWebAuthnData as exc:
+        run.fail(ErrorCode.CLIENT_DATA_JSON, str(exc))
         raise AssertionError("unreachable") from exc  # pragma: no cover
 
     members = client_data.members
     challenge = members.get("challenge")
     if not isinstance(challenge, str):
-        run.fail(ChallengeFieldMissing, "clientDataJSON has no challenge string")
+        run.fail(ErrorCode.CHALLENGE_PRESENT, "clientDataJSON has no challenge string")
     else:
         _decoded_member(run, client_data, "challenge")
         try:
             challenge_ok = decode_challenge(challenge) == bytes(signed_hash)
-        except (InvalidChallengeEncoding, InvalidChallengeLength):
+        except InvalidEncoding:
             challenge_ok = False
         if not challenge_ok:
-            run.fail(ChallengeNotSignedHash, "challenge does not decode to the signed hash")
+            run.fail(ErrorCode.CHALLENGE_HASH, "challenge does not decode to the signed hash")
 
     client_type = members.get("type")
     if not isinstance(client_type, str):
         # decodeString() of a missing or non-string member reverts in both validators.
-        run.fail(ClientDataTypeNotGet, f"type is {client_type!r}, not a string", outcome="revert")
+        run.fail(ErrorCode.CLIENT_DATA_TYPE, f"type is {client_type!r}, not a string", outcome="revert")
     else:
         _decoded_member(run, client_data, "type")
         if client_type != "webauthn.get":
-            run.fail(ClientDataTypeNotGet, f"type is {client_type!r}, expected 'webauthn.get'")
+            run.fail(ErrorCode.CLIENT_DATA_TYPE, f"type is {client_type!r}, expected 'webauthn.get'")
 
     origin = members.get("origin")
     key = None
     if not isinstance(origin, str):
-        run.fail(PasskeyNotRegistered, f"origin is {origin!r}, not a string", outcome="revert")
+        run.fail(ErrorCode.KEY_LOOKUP, f"origin is {origin!r}, not a string", outcome="revert")
     else:
         # The key is looked up by the bytes solady decodes (they differ from JSON's on surrogate escapes);
         # bytes that are not UTF-8 name no registered origin.
@@ -486,11 +501,11 @@ def preflight(
             key = key_map.get((origin, fat.credential_id))
     if key is None:
         run.fail(
-            PasskeyNotRegistered, f"no key for origin {origin!r} and credential {fat.credential_id.hex()}"
+            ErrorCode.KEY_LOOKUP, f"no key for origin {origin!r} and credential {fat.credential_id.hex()}"
         )
 
     if "crossOrigin" in members and members["crossOrigin"] is not False:
-        run.fail(CrossOriginRejected, f"crossOrigin is {members['crossOrigin']!r}; only false/absent pass")
+        run.fail(ErrorCode.CROSS_ORIGIN, f"crossOrigin is {members['crossOrigin']!r}; only false/absent pass")
 
     if validator == "erc4337":
         _check_range(run, fat)
@@ -499,7 +514,8 @@ def preflight(
     verified = _verify(key, fat, signed)
     if verified is None and key is not None:
         run.fail(
-            P256VerificationFailed, "P-256 signature does not verify over authData ‖ sha256(clientDataJSON)"
+            ErrorCode.SIGNATURE_INVALID,
+            "P-256 signature does not verify over authData ‖ sha256(clientDataJSON)",
         )
 
     if run.deferred is not None:

@@ -25,7 +25,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer.erc4337._execute import encode_execute_single
-from sso_signer.sso._errors import InvalidSessionSpec, SsoEncodingError
+from sso_signer.exceptions import InvalidEncoding, InvalidSessionSpec, SsoEncodingError
 from sso_signer.sso._signature import abi_call, checksum_address
 
 _U256 = 2**256
@@ -104,7 +104,7 @@ def _uint(value: object, bits: int, name: str) -> int:
 def _address(value: object, name: str) -> str:
     try:
         return checksum_address(value, field=name)  # type: ignore[arg-type]
-    except SsoEncodingError as exc:
+    except InvalidEncoding as exc:
         raise InvalidSessionSpec(str(exc), field=name) from exc
 
 
@@ -354,7 +354,7 @@ class SessionSpec:
             The 32-byte digest.
 
         Raises:
-            MalformedAddress: If ``account`` is not an address.
+            InvalidEncoding (``INVALID_ADDRESS``): If ``account`` is not an address.
         """
         return keccak(
             abi_encode(
@@ -510,7 +510,8 @@ class SessionKeyValidator:
     """The ``SessionKeyValidator`` module without I/O: each method builds the calldata of the module function
     of its name, decodes what it returns, or builds the session userOp signature it reads.
 
-    Every method that takes an address raises :class:`~sso_signer.exceptions.MalformedAddress` for one that
+    Every method that takes an address raises :class:`~sso_signer.exceptions.InvalidEncoding`
+    (``ErrorCode.INVALID_ADDRESS``) for one that
     is not.
     """
 

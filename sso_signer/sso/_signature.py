@@ -12,7 +12,7 @@ as the
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,15 +23,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import classify_address_text
-from sso_signer.sso._errors import (
-    InvalidCustomSignature,
-    InvalidErc4337Signature,
-    InvalidFatSignature,
-    InvalidSignatureComponent,
-    MalformedAddress,
-    NonCanonicalCustomSignature,
-    NonCanonicalFatSignature,
-)
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, MalformedSignature
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import Assertion
@@ -55,17 +47,24 @@ def checksum_address(value: str, *, field: str = "address") -> str:
         The checksummed address.
 
     Raises:
-        MalformedAddress: If ``value`` is not a 20-byte hex address or its mixed-case checksum is wrong.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``value`` is not a 20-byte hex address or its mixed-case
+            checksum is wrong.
     """
     if not isinstance(value, str):
-        raise MalformedAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
+        raise InvalidEncoding(
+            f"{field}: expected 0x + 40 hex digits, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
+        )
     # This room spells the prefix in lower case only.
     answer = classify_address_text(value) if value.startswith("0x") else None
     if answer is None:
-        raise MalformedAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
+        raise InvalidEncoding(
+            f"{field}: expected 0x + 40 hex digits, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
+        )
     checksummed, case_ok = answer
     if not case_ok:
-        raise MalformedAddress(f"{field}: EIP-55 checksum mismatch for {value}")
+        raise InvalidEncoding(
+            f"{field}: EIP-55 checksum mismatch for {value}", rule=ErrorCode.INVALID_ADDRESS
+        )
     return checksummed
 
 
@@ -112,16 +111,23 @@ def _abi_bytes_array(items: Sequence[bytes]) -> bytes:
 def _word(value: int | bytes, field: str) -> bytes:
     if isinstance(value, bytes):
         if len(value) != 32:
-            raise InvalidSignatureComponent(f"{field}: expected 32 bytes, got {len(value)}")
+            raise MalformedSignature(
+                f"{field}: expected 32 bytes, got {len(value)}", rule=ErrorCode.SIGNATURE_COMPONENT
+            )
         return value
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidSignatureComponent(f"{field}: expected int or 32 bytes, got {type(value).__name__}")
+        raise MalformedSignature(
+            f"{field}: expected int or 32 bytes, got {type(value).__name__}",
+            rule=ErrorCode.SIGNATURE_COMPONENT,
+        )
     if value < 0 or value >= 1 << 256:
-        raise InvalidSignatureComponent(f"{field}: {value} does not fit in 32 unsigned bytes")
+        raise MalformedSignature(
+            f"{field}: {value} does not fit in 32 unsigned bytes", rule=ErrorCode.SIGNATURE_COMPONENT
+        )
     return value.to_bytes(32, "big")
 
 
-def _as_bytes(value: object, field: str, error: type[Exception]) -> bytes:
+def _as_bytes(value: object, field: str, error: Callable[[str], Exception]) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise error(f"{field}: expected bytes, got {type(value).__name__}")
@@ -155,15 +161,29 @@ class FatSignature:
         object.__setattr__(
             self,
             "authenticator_data",
-            _as_bytes(self.authenticator_data, "authenticator_data", InvalidFatSignature),
+            _as_bytes(
+                self.authenticator_data,
+                "authenticator_data",
+                functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE),
+            ),
         )
         object.__setattr__(
             self,
             "client_data_json",
-            _as_bytes(self.client_data_json, "client_data_json", InvalidFatSignature),
+            _as_bytes(
+                self.client_data_json,
+                "client_data_json",
+                functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE),
+            ),
         )
         object.__setattr__(
-            self, "credential_id", _as_bytes(self.credential_id, "credential_id", InvalidFatSignature)
+            self,
+            "credential_id",
+            _as_bytes(
+                self.credential_id,
+                "credential_id",
+                functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE),
+            ),
         )
         object.__setattr__(self, "r", int.from_bytes(_word(self.r, "r"), "big"))
         object.__setattr__(self, "s", int.from_bytes(_word(self.s, "s"), "big"))
@@ -272,17 +292,25 @@ class FatSignature:
             The decoded fat signature.
 
         Raises:
-            InvalidFatSignature: If ``blob`` does not decode as ``(bytes, bytes, bytes32[2], bytes)``.
-            NonCanonicalFatSignature: If ``strict`` and it re-encodes to different bytes.
+            MalformedSignature (``INVALID_FAT_SIGNATURE``): If ``blob`` does not decode as ``(bytes, bytes,
+                bytes32[2], bytes)``.
+            MalformedSignature (``NON_CANONICAL_FAT_SIGNATURE``): If ``strict`` and it re-encodes to different
+                bytes.
         """
-        blob = _as_bytes(blob, "fat signature", InvalidFatSignature)
+        blob = _as_bytes(
+            blob, "fat signature", functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE)
+        )
         try:
             auth_data, cdj, (r, s), cred = abi_decode(list(_FAT_TYPES), blob, strict=False)
         except _ABI_ERRORS as exc:
-            raise InvalidFatSignature(f"fat signature does not decode: {exc}") from exc
+            raise MalformedSignature(
+                f"fat signature does not decode: {exc}", rule=ErrorCode.INVALID_FAT_SIGNATURE
+            ) from exc
         fat = cls(auth_data, cdj, int.from_bytes(r, "big"), int.from_bytes(s, "big"), cred)
         if strict and fat.encode() != blob:
-            raise NonCanonicalFatSignature("fat signature is not canonically ABI-encoded")
+            raise MalformedSignature(
+                "fat signature is not canonically ABI-encoded", rule=ErrorCode.NON_CANONICAL_FAT_SIGNATURE
+            )
         return fat
 
 
@@ -303,7 +331,8 @@ class EraCustomSignature:
 
     @property
     def fat_signature(self) -> FatSignature:
-        """The decoded fat signature (raises :class:`InvalidFatSignature` if it does not decode)."""
+        """The decoded fat signature (raises :class:`~sso_signer.exceptions.MalformedSignature`
+        (``ErrorCode.INVALID_FAT_SIGNATURE``) if it does not decode)."""
         return FatSignature.decode(self.fat)
 
     def encode(self) -> bytes:
@@ -316,7 +345,8 @@ class EraCustomSignature:
 
 
 def _validator_word(validator: str) -> bytes:
-    """The ABI word of a validator address, checked (raises :class:`MalformedAddress`)."""
+    """The ABI word of a validator address, checked (raises :class:`~sso_signer.exceptions.InvalidEncoding`
+    (``ErrorCode.INVALID_ADDRESS``))."""
     if not isinstance(validator, str):  # unhashable input must reach the check, not the cache
         checksum_address(validator, field="validator")
     return _cached_validator_word(validator)
@@ -347,10 +377,17 @@ def era_custom_signature(
         ``abi.encode(bytes fat, address validator, bytes[] [""])`` (default form).
 
     Raises:
-        MalformedAddress: If ``validator`` is not an address.
-        InvalidFatSignature: If ``fat`` is neither bytes nor a :class:`FatSignature`.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``validator`` is not an address.
+        MalformedSignature (``INVALID_FAT_SIGNATURE``): If ``fat`` is neither bytes nor a
+            :class:`FatSignature`.
     """
-    fat_bytes = fat.encode() if isinstance(fat, FatSignature) else _as_bytes(fat, "fat", InvalidFatSignature)
+    fat_bytes = (
+        fat.encode()
+        if isinstance(fat, FatSignature)
+        else _as_bytes(
+            fat, "fat", functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE)
+        )
+    )
     if type(validator_data) is tuple and validator_data == (b"",):
         # The official SDK's form, on every transaction signed: its tail is a constant.
         fat_tail = _abi_bytes(fat_bytes)
@@ -367,7 +404,14 @@ def era_custom_signature(
     if isinstance(validator_data, bytes | bytearray):
         data = bytes(validator_data)
     else:
-        data = tuple(_as_bytes(item, "validator_data[]", InvalidCustomSignature) for item in validator_data)
+        data = tuple(
+            _as_bytes(
+                item,
+                "validator_data[]",
+                functools.partial(MalformedSignature, rule=ErrorCode.INVALID_CUSTOM_SIGNATURE),
+            )
+            for item in validator_data
+        )
     return EraCustomSignature(fat_bytes, checksum_address(validator, field="validator"), data).encode()
 
 
@@ -381,10 +425,15 @@ def decode_era_custom_signature(blob: bytes) -> EraCustomSignature:
         The decoded envelope (the fat part is left encoded; use :attr:`EraCustomSignature.fat_signature`).
 
     Raises:
-        InvalidCustomSignature: If ``blob`` decodes as neither form.
-        NonCanonicalCustomSignature: If it decodes only non-canonically (extra bytes, odd offsets).
+        MalformedSignature (``INVALID_CUSTOM_SIGNATURE``): If ``blob`` decodes as neither form.
+        MalformedSignature (``NON_CANONICAL_CUSTOM_SIGNATURE``): If it decodes only non-canonically (extra
+            bytes, odd offsets).
     """
-    blob = _as_bytes(blob, "custom signature", InvalidCustomSignature)
+    blob = _as_bytes(
+        blob,
+        "custom signature",
+        functools.partial(MalformedSignature, rule=ErrorCode.INVALID_CUSTOM_SIGNATURE),
+    )
     decoded_any = False
     # Plain form first: ``bytes ""`` and ``bytes[] []`` share one encoding, reported as the plain form. The
     # SDK's
@@ -400,11 +449,13 @@ def decode_era_custom_signature(blob: bytes) -> EraCustomSignature:
         if candidate.encode() == blob:
             return candidate
     if decoded_any:
-        raise NonCanonicalCustomSignature(
-            "custom signature is not a canonical (bytes, address, bytes[]|bytes)"
+        raise MalformedSignature(
+            "custom signature is not a canonical (bytes, address, bytes[]|bytes)",
+            rule=ErrorCode.NON_CANONICAL_CUSTOM_SIGNATURE,
         )
-    raise InvalidCustomSignature(
-        "custom signature does not decode as (bytes fat, address validator, bytes[])"
+    raise MalformedSignature(
+        "custom signature does not decode as (bytes fat, address validator, bytes[])",
+        rule=ErrorCode.INVALID_CUSTOM_SIGNATURE,
     )
 
 
@@ -419,9 +470,15 @@ def erc4337_passkey_signature(validator: str, fat: bytes | FatSignature) -> byte
         20 address bytes followed by the fat signature encoding.
 
     Raises:
-        MalformedAddress: If ``validator`` is not an address.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``validator`` is not an address.
     """
-    fat_bytes = fat.encode() if isinstance(fat, FatSignature) else _as_bytes(fat, "fat", InvalidFatSignature)
+    fat_bytes = (
+        fat.encode()
+        if isinstance(fat, FatSignature)
+        else _as_bytes(
+            fat, "fat", functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE)
+        )
+    )
     return bytes.fromhex(checksum_address(validator, field="validator")[2:]) + fat_bytes
 
 
@@ -435,10 +492,18 @@ def decode_erc4337_passkey_signature(blob: bytes) -> tuple[str, FatSignature]:
         ``(validator, fat)`` with the validator checksummed.
 
     Raises:
-        InvalidErc4337Signature: If ``blob`` is shorter than a validator address plus a fat signature head.
-        InvalidFatSignature: If the part after the address is not a fat signature.
+        MalformedSignature (``INVALID_ERC4337_SIGNATURE``): If ``blob`` is shorter than a validator address
+            plus a fat signature head.
+        MalformedSignature (``INVALID_FAT_SIGNATURE``): If the part after the address is not a fat signature.
     """
-    blob = _as_bytes(blob, "erc4337 signature", InvalidErc4337Signature)
+    blob = _as_bytes(
+        blob,
+        "erc4337 signature",
+        functools.partial(MalformedSignature, rule=ErrorCode.INVALID_ERC4337_SIGNATURE),
+    )
     if len(blob) < 20 + 5 * 32:
-        raise InvalidErc4337Signature(f"erc4337 passkey signature too short ({len(blob)} bytes)")
+        raise MalformedSignature(
+            f"erc4337 passkey signature too short ({len(blob)} bytes)",
+            rule=ErrorCode.INVALID_ERC4337_SIGNATURE,
+        )
     return str(to_checksum_address(blob[:20])), FatSignature.decode(blob[20:])

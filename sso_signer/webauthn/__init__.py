@@ -16,8 +16,6 @@ from sso_signer.webauthn._authenticator_data import (
 )
 from sso_signer.webauthn._client_data import CollectedClientData
 from sso_signer.webauthn._credential import PasskeyCredential
-from sso_signer.webauthn._errors import *  # noqa: F403 - the room's error classes are part of its API
-from sso_signer.webauthn._errors import __all__ as _error_names
 from sso_signer.webauthn._headless import HeadlessPasskey
 from sso_signer.webauthn._keyfile import read_key_file, write_key_file
 from sso_signer.webauthn._p256 import EcdsaSignature, P256PublicKey
@@ -58,5 +56,4 @@ __all__ = [
     "verify_assertion",
     "verify_registration_response",
     "write_key_file",
-    *_error_names,
 ]

@@ -10,9 +10,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from sso_signer._codec import b64url_encode
+from sso_signer.exceptions import ErrorCode, InvalidEncoding
 from sso_signer.webauthn._authenticator_data import AuthenticatorData, check_credential_id
 from sso_signer.webauthn._client_data import CollectedClientData
-from sso_signer.webauthn._errors import FieldTooLarge
 from sso_signer.webauthn._json import b64_member, b64_optional, read_credential, write_credential
 from sso_signer.webauthn._p256 import EcdsaSignature
 
@@ -34,8 +34,8 @@ class Assertion:
         user_handle: The user handle, or None.
 
     Raises:
-        InvalidCredentialJson: If the credential id is empty.
-        FieldTooLarge: If the credential id or user handle is too long.
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If the credential id is empty.
+        InvalidEncoding (``FIELD_TOO_LARGE``): If the credential id or user handle is too long.
         InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: If a part is malformed.
     """
 
@@ -50,8 +50,9 @@ class Assertion:
     def __post_init__(self) -> None:
         check_credential_id(self.credential_id)
         if self.user_handle is not None and len(self.user_handle) > MAX_USER_HANDLE:
-            raise FieldTooLarge(
-                f"user handle is {len(self.user_handle)} bytes; the limit is {MAX_USER_HANDLE}"
+            raise InvalidEncoding(
+                f"user handle is {len(self.user_handle)} bytes; the limit is {MAX_USER_HANDLE}",
+                rule=ErrorCode.FIELD_TOO_LARGE,
             )
         if not isinstance(self.authenticator_data, AuthenticatorData):
             object.__setattr__(self, "authenticator_data", AuthenticatorData(self.authenticator_data))
@@ -112,9 +113,9 @@ class Assertion:
             The assertion.
 
         Raises:
-            InvalidCredentialJson: If a member is missing or has the wrong type.
-            InvalidCredentialType: If ``type`` is not ``public-key``.
-            CredentialIdMismatch: If ``id`` and ``rawId`` differ.
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If a member is missing or has the wrong type.
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_TYPE``): If ``type`` is not ``public-key``.
+            InvalidWebAuthnData (``CREDENTIAL_ID_MISMATCH``): If ``id`` and ``rawId`` differ.
             InvalidEncoding: If a member is not base64url.
             FieldTooLarge, InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: Malformed parts.
         """

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from sso_signer.webauthn._errors import InvalidAttestationCertificate, InvalidTrustRoot
+from sso_signer.exceptions import ErrorCode, InvalidKey
 
 __all__ = [
     "AAGUID_EXTENSION_OID",
@@ -42,7 +42,7 @@ def certificate_aaguid(certificate: x509.Certificate) -> bytes | None:
     """The AAGUID in a certificate's ``id-fido-gen-ce-aaguid`` extension, or None without the extension.
 
     Raises:
-        InvalidAttestationCertificate: If the extension is not an OCTET STRING of 16 bytes.
+        InvalidKey (``INVALID_ATTESTATION_CERTIFICATE``): If the extension is not an OCTET STRING of 16 bytes.
     """
     try:
         extension = certificate.extensions.get_extension_for_oid(AAGUID_EXTENSION_OID)
@@ -51,7 +51,10 @@ def certificate_aaguid(certificate: x509.Certificate) -> bytes | None:
     value = extension.value
     raw = value.value if isinstance(value, x509.UnrecognizedExtension) else b""
     if len(raw) != 18 or raw[:2] != _DER_OCTET_STRING_16:
-        raise InvalidAttestationCertificate("the AAGUID extension is not an OCTET STRING of 16 bytes")
+        raise InvalidKey(
+            "the AAGUID extension is not an OCTET STRING of 16 bytes",
+            rule=ErrorCode.INVALID_ATTESTATION_CERTIFICATE,
+        )
     return raw[2:]
 
 
@@ -65,20 +68,27 @@ def load_trust_roots(roots: Mapping[str, Sequence[bytes]]) -> dict[str, tuple[by
         The same roots as tuples of bytes.
 
     Raises:
-        InvalidTrustRoot: If a format has no certificate or a certificate is not PEM X.509.
+        InvalidKey (``INVALID_TRUST_ROOT``): If a format has no certificate or a certificate is not PEM X.509.
     """
     checked: dict[str, tuple[bytes, ...]] = {}
     for fmt, certificates in roots.items():
         if not isinstance(fmt, str) or not fmt:
-            raise InvalidTrustRoot(f"an attestation format must be a non-empty string, got {fmt!r}")
+            raise InvalidKey(
+                f"an attestation format must be a non-empty string, got {fmt!r}",
+                rule=ErrorCode.INVALID_TRUST_ROOT,
+            )
         if isinstance(certificates, bytes | str) or not certificates:
-            raise InvalidTrustRoot(f"attestation format {fmt!r} needs a sequence of one or more PEM roots")
+            raise InvalidKey(
+                f"attestation format {fmt!r} needs a sequence of one or more PEM roots",
+                rule=ErrorCode.INVALID_TRUST_ROOT,
+            )
         for index, pem in enumerate(certificates):
             try:
                 x509.load_pem_x509_certificate(pem)
             except (TypeError, ValueError) as exc:
-                raise InvalidTrustRoot(
-                    f"trust root {index} for {fmt!r} is not a PEM X.509 certificate: {exc}"
+                raise InvalidKey(
+                    f"trust root {index} for {fmt!r} is not a PEM X.509 certificate: {exc}",
+                    rule=ErrorCode.INVALID_TRUST_ROOT,
                 ) from exc
         checked[fmt] = tuple(bytes(pem) for pem in certificates)
     return checked
@@ -117,7 +127,8 @@ class AttestationCertificate:
         chain: DER certificates, the leaf (for ``private_key``) first, then intermediates; not the root.
 
     Raises:
-        InvalidAttestationCertificate: If the chain is empty, a certificate is not DER X.509, or the leaf is
+        InvalidKey (``INVALID_ATTESTATION_CERTIFICATE``): If the chain is empty, a certificate is not DER
+            X.509, or the leaf is
             not the key's certificate.
     """
 
@@ -129,19 +140,26 @@ class AttestationCertificate:
         if not isinstance(self.private_key, ec.EllipticCurvePrivateKey) or not isinstance(
             self.private_key.curve, ec.SECP256R1
         ):
-            raise InvalidAttestationCertificate("the attestation key must be a P-256 private key")
+            raise InvalidKey(
+                "the attestation key must be a P-256 private key",
+                rule=ErrorCode.INVALID_ATTESTATION_CERTIFICATE,
+            )
         if not self.chain:
-            raise InvalidAttestationCertificate("the attestation chain is empty")
+            raise InvalidKey("the attestation chain is empty", rule=ErrorCode.INVALID_ATTESTATION_CERTIFICATE)
         parsed = []
         for index, der in enumerate(self.chain):
             try:
                 parsed.append(x509.load_der_x509_certificate(der))
             except (TypeError, ValueError) as exc:
-                raise InvalidAttestationCertificate(
-                    f"attestation certificate {index} is not DER X.509: {exc}"
+                raise InvalidKey(
+                    f"attestation certificate {index} is not DER X.509: {exc}",
+                    rule=ErrorCode.INVALID_ATTESTATION_CERTIFICATE,
                 ) from exc
         if _spki(parsed[0].public_key()) != _spki(self.private_key.public_key()):
-            raise InvalidAttestationCertificate("the leaf certificate is not the attestation key's")
+            raise InvalidKey(
+                "the leaf certificate is not the attestation key's",
+                rule=ErrorCode.INVALID_ATTESTATION_CERTIFICATE,
+            )
         object.__setattr__(self, "chain", tuple(bytes(der) for der in self.chain))
         object.__setattr__(self, "leaf", parsed[0])
 
@@ -219,10 +237,12 @@ class AttestationAuthority:
             The key and its one-certificate chain (the root is the relying party's).
 
         Raises:
-            InvalidAttestationCertificate: If ``aaguid`` is not 16 bytes.
+            InvalidKey (``INVALID_ATTESTATION_CERTIFICATE``): If ``aaguid`` is not 16 bytes.
         """
         if aaguid is not None and len(aaguid) != 16:
-            raise InvalidAttestationCertificate(f"AAGUID must be 16 bytes, got {len(aaguid)}")
+            raise InvalidKey(
+                f"AAGUID must be 16 bytes, got {len(aaguid)}", rule=ErrorCode.INVALID_ATTESTATION_CERTIFICATE
+            )
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name(
             [

@@ -7,17 +7,10 @@ from collections.abc import Sequence
 import webauthn
 from webauthn.helpers.exceptions import WebAuthnException
 
+from sso_signer.exceptions import AssertionRejected, ErrorCode, InvalidWebAuthnData
 from sso_signer.webauthn._assertion import Assertion
 from sso_signer.webauthn._checks import check_ceremony
 from sso_signer.webauthn._credential import PasskeyCredential
-from sso_signer.webauthn._errors import (
-    BackupFlagsInvalid,
-    CounterRegression,
-    CredentialIdMismatch,
-    OriginMismatch,
-    SignatureInvalid,
-    UserHandleMismatch,
-)
 
 __all__ = ["verify_assertion"]
 
@@ -43,7 +36,8 @@ def verify_assertion(
         require_registered_origin: Also require the origin the passkey was registered with; the SSO validator
             looks keys up by that exact string, so another origin could never verify on-chain.
         cross_check: Also run py_webauthn's ``verify_authentication_response`` as a second, independent
-            verifier (any disagreement is a :class:`SignatureInvalid`). Off by default: every check it makes
+            verifier (any disagreement is a :class:`~sso_signer.exceptions.AssertionRejected`
+            (``ErrorCode.SIGNATURE_INVALID``)). Off by default: every check it makes
             is made here first (tests/webauthn/test_differential.py compares the verdicts over mutated
             assertions), and it doubles the cost (benchmarks/rp_verification.py). The checks made here and
             not by py_webauthn: BE must equal the registered BE, ``crossOrigin`` must not be true, the
@@ -53,40 +47,55 @@ def verify_assertion(
         The new signature counter.
 
     Raises:
-        CredentialIdMismatch: The assertion is from another credential.
+        InvalidWebAuthnData (``CREDENTIAL_ID_MISMATCH``): The assertion is from another credential.
         ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
         UserPresenceMissing, UserVerificationMissing: A relying-party check failed.
-        UserHandleMismatch: The assertion names another user than the credential's.
-        BackupFlagsInvalid: BS is set without BE, or BE differs from the registered credential's.
-        InvalidClientData: ``tokenBinding`` is an object without a known ``status``.
-        CounterRegression: The counter did not increase (possible cloned authenticator).
-        SignatureInvalid: The signature does not verify against the stored key.
+        AssertionRejected (``USER_HANDLE_MISMATCH``): The assertion names another user than the credential's.
+        AssertionRejected (``BACKUP_FLAGS_INVALID``): BS is set without BE, or BE differs from the registered
+            credential's.
+        InvalidWebAuthnData (``INVALID_CLIENT_DATA``): ``tokenBinding`` is an object without a known
+            ``status``.
+        AssertionRejected (``COUNTER_REGRESSION``): The counter did not increase (possible cloned
+            authenticator).
+        AssertionRejected (``SIGNATURE_INVALID``): The signature does not verify against the stored key.
     """
     if assertion.credential_id != credential.credential_id:
-        raise CredentialIdMismatch("the assertion is from a different credential")
+        raise InvalidWebAuthnData(
+            "the assertion is from a different credential", rule=ErrorCode.CREDENTIAL_ID_MISMATCH
+        )
     check_ceremony(assertion, "webauthn.get", expected_challenge, rp_id, origins)
     if assertion.authenticator_data.backup_eligible != credential.backup_eligible:
         # BE is fixed when the credential is made: a change means another authenticator answers.
-        raise BackupFlagsInvalid(
+        raise AssertionRejected(
             f"authenticatorData BE={int(assertion.authenticator_data.backup_eligible)} differs from the "
-            f"registered BE={int(credential.backup_eligible)}"
+            f"registered BE={int(credential.backup_eligible)}",
+            rule=ErrorCode.BACKUP_FLAGS_INVALID,
         )
     if require_registered_origin and assertion.client_data.origin != credential.origin:
-        raise OriginMismatch(
-            f"origin {assertion.client_data.origin!r} differs from the registered {credential.origin!r}"
+        raise AssertionRejected(
+            f"origin {assertion.client_data.origin!r} differs from the registered {credential.origin!r}",
+            rule=ErrorCode.ORIGIN_MISMATCH,
         )
     if (
         assertion.user_handle is not None
         and credential.user_handle
         and assertion.user_handle != credential.user_handle
     ):
-        raise UserHandleMismatch("the assertion's userHandle is not the credential's user")
+        raise AssertionRejected(
+            "the assertion's userHandle is not the credential's user", rule=ErrorCode.USER_HANDLE_MISMATCH
+        )
     if not credential.public_key.verify(assertion.ecdsa_signature, assertion.signed_message):
-        raise SignatureInvalid("the assertion signature does not verify against the stored public key")
+        raise AssertionRejected(
+            "the assertion signature does not verify against the stored public key",
+            rule=ErrorCode.SIGNATURE_INVALID,
+        )
     new_count = assertion.authenticator_data.counter
     # Synced passkeys keep 0 forever; only a counter that has moved can regress.
     if (new_count or credential.sign_count) and new_count <= credential.sign_count:
-        raise CounterRegression(f"signature counter went from {credential.sign_count} to {new_count}")
+        raise AssertionRejected(
+            f"signature counter went from {credential.sign_count} to {new_count}",
+            rule=ErrorCode.COUNTER_REGRESSION,
+        )
     if not cross_check:
         return new_count
     try:
@@ -101,5 +110,7 @@ def verify_assertion(
         )
     except WebAuthnException as exc:
         # A second, independent verifier: any disagreement is treated as a bad signature.
-        raise SignatureInvalid(f"py_webauthn rejected the assertion: {exc}") from exc
+        raise AssertionRejected(
+            f"py_webauthn rejected the assertion: {exc}", rule=ErrorCode.SIGNATURE_INVALID
+        ) from exc
     return new_count

@@ -9,15 +9,8 @@ from dataclasses import dataclass
 from enum import IntFlag
 from typing import Any
 
-from sso_signer._errors import SsoSignerError
+from sso_signer.exceptions import ErrorCode, InvalidCbor, InvalidEncoding, InvalidWebAuthnData, SsoSignerError
 from sso_signer.webauthn._cbor import decode_prefix, encode
-from sso_signer.webauthn._errors import (
-    AuthenticatorDataTooShort,
-    FieldTooLarge,
-    InvalidAuthenticatorData,
-    InvalidCbor,
-    InvalidCredentialJson,
-)
 from sso_signer.webauthn._p256 import P256PublicKey
 
 __all__ = [
@@ -35,13 +28,14 @@ MAX_CREDENTIAL_ID = 1023
 MAX_AUTHENTICATOR_DATA = 4096
 
 
-def check_credential_id(credential_id: bytes, *, empty: type[SsoSignerError] = InvalidCredentialJson) -> None:
+def check_credential_id(credential_id: bytes, *, empty: type[SsoSignerError] = InvalidWebAuthnData) -> None:
     """Refuse an empty credential id (raising ``empty``) or one over WebAuthn's 1023 bytes (FieldTooLarge)."""
     if not credential_id:
         raise empty("credential id is empty")
     if len(credential_id) > MAX_CREDENTIAL_ID:
-        raise FieldTooLarge(
-            f"credential id is {len(credential_id)} bytes; WebAuthn allows {MAX_CREDENTIAL_ID}"
+        raise InvalidEncoding(
+            f"credential id is {len(credential_id)} bytes; WebAuthn allows {MAX_CREDENTIAL_ID}",
+            rule=ErrorCode.FIELD_TOO_LARGE,
         )
 
 
@@ -66,8 +60,8 @@ class AttestedCredentialData:
         credential_public_key: The COSE_Key bytes exactly as encoded by the authenticator.
 
     Raises:
-        InvalidAuthenticatorData: If the AAGUID is not 16 bytes or the id is empty.
-        FieldTooLarge: If the credential id is longer than 1023 bytes.
+        InvalidWebAuthnData: If the AAGUID is not 16 bytes or the id is empty.
+        InvalidEncoding (``FIELD_TOO_LARGE``): If the credential id is longer than 1023 bytes.
     """
 
     aaguid: bytes
@@ -76,16 +70,16 @@ class AttestedCredentialData:
 
     def __post_init__(self) -> None:
         if len(self.aaguid) != 16:
-            raise InvalidAuthenticatorData(f"AAGUID must be 16 bytes, got {len(self.aaguid)}")
-        check_credential_id(self.credential_id, empty=InvalidAuthenticatorData)
+            raise InvalidWebAuthnData(f"AAGUID must be 16 bytes, got {len(self.aaguid)}")
+        check_credential_id(self.credential_id, empty=InvalidWebAuthnData)
 
     @property
     def public_key(self) -> P256PublicKey:
         """The P-256 key of the COSE bytes.
 
         Raises:
-            UnsupportedAlgorithm: If the key is not ES256 / P-256.
-            InvalidCoseKey: If the COSE key is malformed.
+            InvalidKey (``UNSUPPORTED_ALGORITHM``): If the key is not ES256 / P-256.
+            InvalidKey: If the COSE key is malformed.
         """
         return P256PublicKey.from_cose(self.credential_public_key)
 
@@ -110,10 +104,11 @@ class AuthenticatorData(bytes):
         extensions: The decoded extension map, or None when ED is clear.
 
     Raises (on construction):
-        AuthenticatorDataTooShort: If the data is shorter than 37 bytes or than a declared field.
-        InvalidAuthenticatorData: If flags and content disagree or bytes trail the last field.
+        InvalidWebAuthnData (``AUTHENTICATOR_DATA_TOO_SHORT``): If the data is shorter than 37 bytes or than a
+            declared field.
+        InvalidWebAuthnData: If flags and content disagree or bytes trail the last field.
         InvalidCbor: If the COSE key or the extensions are not well-formed CBOR.
-        FieldTooLarge: If the data or the credential id exceeds the SDK's limits.
+        InvalidEncoding (``FIELD_TOO_LARGE``): If the data or the credential id exceeds the SDK's limits.
     """
 
     rp_id_hash: bytes
@@ -126,28 +121,36 @@ class AuthenticatorData(bytes):
         self = super().__new__(cls, bytes(data))
         raw = bytes(self)
         if len(raw) > MAX_AUTHENTICATOR_DATA:
-            raise FieldTooLarge(
-                f"authenticatorData is {len(raw)} bytes; the limit is {MAX_AUTHENTICATOR_DATA}"
+            raise InvalidEncoding(
+                f"authenticatorData is {len(raw)} bytes; the limit is {MAX_AUTHENTICATOR_DATA}",
+                rule=ErrorCode.FIELD_TOO_LARGE,
             )
         if len(raw) < 37:
-            raise AuthenticatorDataTooShort(
-                f"authenticatorData is {len(raw)} bytes; at least 37 are required"
+            raise InvalidWebAuthnData(
+                f"authenticatorData is {len(raw)} bytes; at least 37 are required",
+                rule=ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT,
             )
         flags = AuthenticatorFlags(raw[32])
         pos = 37
         attested: AttestedCredentialData | None = None
         if flags & AuthenticatorFlags.AT:
             if len(raw) < pos + 18:
-                raise AuthenticatorDataTooShort(
-                    "authenticatorData: AT is set but attested credential data is cut"
+                raise InvalidWebAuthnData(
+                    "authenticatorData: AT is set but attested credential data is cut",
+                    rule=ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT,
                 )
             aaguid = raw[pos : pos + 16]
             id_len = int.from_bytes(raw[pos + 16 : pos + 18], "big")
             pos += 18
             if id_len > MAX_CREDENTIAL_ID:
-                raise FieldTooLarge(f"credential id length {id_len} exceeds {MAX_CREDENTIAL_ID}")
+                raise InvalidEncoding(
+                    f"credential id length {id_len} exceeds {MAX_CREDENTIAL_ID}",
+                    rule=ErrorCode.FIELD_TOO_LARGE,
+                )
             if len(raw) < pos + id_len:
-                raise AuthenticatorDataTooShort("authenticatorData: credential id is cut")
+                raise InvalidWebAuthnData(
+                    "authenticatorData: credential id is cut", rule=ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT
+                )
             credential_id = raw[pos : pos + id_len]
             pos += id_len
             _, used = decode_prefix(raw[pos:], field="authenticatorData credentialPublicKey")
@@ -156,14 +159,17 @@ class AuthenticatorData(bytes):
         extensions: Mapping[Any, Any] | None = None
         if flags & AuthenticatorFlags.ED:
             if pos >= len(raw):
-                raise AuthenticatorDataTooShort("authenticatorData: ED is set but no extension data follows")
+                raise InvalidWebAuthnData(
+                    "authenticatorData: ED is set but no extension data follows",
+                    rule=ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT,
+                )
             value, used = decode_prefix(raw[pos:], field="authenticatorData extensions")
             if not isinstance(value, dict):
                 raise InvalidCbor("authenticatorData extensions must be a CBOR map")
             extensions = value
             pos += used
         if pos != len(raw):
-            raise InvalidAuthenticatorData(
+            raise InvalidWebAuthnData(
                 f"authenticatorData: {len(raw) - pos} unexpected bytes after the last field"
             )
         self.rp_id_hash = raw[:32]
@@ -220,10 +226,10 @@ class AuthenticatorData(bytes):
             The authenticatorData.
 
         Raises:
-            InvalidAuthenticatorData: If the counter does not fit in 32 bits.
+            InvalidWebAuthnData: If the counter does not fit in 32 bits.
         """
         if not 0 <= counter < 1 << 32:
-            raise InvalidAuthenticatorData(f"counter {counter} does not fit in 32 bits")
+            raise InvalidWebAuthnData(f"counter {counter} does not fit in 32 bits")
         if attested_credential is None and extensions is None and type(flags) is AuthenticatorFlags:
             # The 37-byte assertion form: built and described directly, with the values a parse of these
             # bytes would give (tests/webauthn/test_fast_paths.py), instead of parsing what was just built.

@@ -7,7 +7,7 @@ from typing import Any
 
 import cbor2
 
-from sso_signer.webauthn._errors import InvalidCbor, TrailingCbor, TruncatedCbor
+from sso_signer.exceptions import ErrorCode, InvalidCbor
 
 __all__ = ["decode_prefix", "decode_strict", "encode"]
 
@@ -36,14 +36,14 @@ def decode_prefix(data: bytes, *, field: str) -> tuple[Any, int]:
         The decoded item and the number of bytes it used.
 
     Raises:
-        TruncatedCbor: If the item is cut short.
+        InvalidCbor (``TRUNCATED_CBOR``): If the item is cut short.
         InvalidCbor: If the bytes are not well-formed CBOR or nest too deeply.
     """
     stream = io.BytesIO(bytes(data))
     try:
         value = cbor2.CBORDecoder(stream).decode()
     except cbor2.CBORDecodeEOF as exc:
-        raise TruncatedCbor(f"{field}: CBOR item is truncated") from exc
+        raise InvalidCbor(f"{field}: CBOR item is truncated", rule=ErrorCode.TRUNCATED_CBOR) from exc
     except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
         # cbor2 surfaces some malformed inputs (bad tags, invalid UTF-8) as built-in errors.
         raise InvalidCbor(f"{field}: not well-formed CBOR ({type(exc).__name__})") from exc
@@ -56,13 +56,15 @@ def decode_strict(data: bytes, *, field: str) -> Any:
     """Decode ``data`` as exactly one CBOR item.
 
     Raises:
-        TruncatedCbor: If the item is cut short.
-        TrailingCbor: If bytes follow the item.
+        InvalidCbor (``TRUNCATED_CBOR``): If the item is cut short.
+        InvalidCbor (``TRAILING_CBOR``): If bytes follow the item.
         InvalidCbor: If the bytes are not well-formed CBOR.
     """
     value, used = decode_prefix(data, field=field)
     if used != len(data):
-        raise TrailingCbor(f"{field}: {len(data) - used} bytes follow the CBOR item")
+        raise InvalidCbor(
+            f"{field}: {len(data) - used} bytes follow the CBOR item", rule=ErrorCode.TRAILING_CBOR
+        )
     return value
 
 

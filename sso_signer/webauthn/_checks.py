@@ -5,19 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from sso_signer.exceptions import AssertionRejected, ErrorCode, InvalidWebAuthnData
 from sso_signer.webauthn._authenticator_data import AuthenticatorData
 from sso_signer.webauthn._client_data import CollectedClientData
-from sso_signer.webauthn._errors import (
-    BackupFlagsInvalid,
-    ChallengeMismatch,
-    ClientDataTypeMismatch,
-    CrossOriginNotAllowed,
-    InvalidClientData,
-    OriginMismatch,
-    RpIdMismatch,
-    UserPresenceMissing,
-    UserVerificationMissing,
-)
 
 __all__ = ["check_ceremony"]
 
@@ -39,33 +29,51 @@ def check_ceremony(
     Raises:
         ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
         UserPresenceMissing, UserVerificationMissing: The first check that fails.
-        InvalidClientData: ``tokenBinding`` is an object without a known ``status``.
-        BackupFlagsInvalid: BS (backed up) is set without BE (backup eligible).
+        InvalidWebAuthnData (``INVALID_CLIENT_DATA``): ``tokenBinding`` is an object without a known
+            ``status``.
+        AssertionRejected (``BACKUP_FLAGS_INVALID``): BS (backed up) is set without BE (backup eligible).
     """
     client_data, authenticator_data = response.client_data, response.authenticator_data
     if client_data.type != ceremony_type:
-        raise ClientDataTypeMismatch(
-            f"clientDataJSON.type is {client_data.type!r}, expected {ceremony_type!r}"
+        raise AssertionRejected(
+            f"clientDataJSON.type is {client_data.type!r}, expected {ceremony_type!r}",
+            rule=ErrorCode.CLIENT_DATA_TYPE,
         )
     if client_data.challenge != expected_challenge:
-        raise ChallengeMismatch("clientDataJSON.challenge is not the expected challenge")
+        raise AssertionRejected(
+            "clientDataJSON.challenge is not the expected challenge", rule=ErrorCode.CHALLENGE_MISMATCH
+        )
     if client_data.origin not in origins:
-        raise OriginMismatch(f"clientDataJSON.origin {client_data.origin!r} is not among {list(origins)!r}")
+        raise AssertionRejected(
+            f"clientDataJSON.origin {client_data.origin!r} is not among {list(origins)!r}",
+            rule=ErrorCode.ORIGIN_MISMATCH,
+        )
     if client_data.cross_origin is True:
         # The SSO validator rejects crossOrigin values other than false; refuse early, not on-chain.
-        raise CrossOriginNotAllowed("clientDataJSON.crossOrigin is true")
+        raise AssertionRejected("clientDataJSON.crossOrigin is true", rule=ErrorCode.CROSS_ORIGIN)
     if not authenticator_data.matches_rp_id(rp_id):
-        raise RpIdMismatch(f"authenticatorData.rpIdHash is not sha256({rp_id!r})")
+        raise AssertionRejected(
+            f"authenticatorData.rpIdHash is not sha256({rp_id!r})", rule=ErrorCode.RP_ID_MISMATCH
+        )
     if not authenticator_data.user_present:
-        raise UserPresenceMissing("authenticatorData flags lack UP (user present)")
+        raise AssertionRejected(
+            "authenticatorData flags lack UP (user present)", rule=ErrorCode.USER_PRESENCE_MISSING
+        )
     if not authenticator_data.user_verified:
-        raise UserVerificationMissing(
-            "authenticatorData flags lack UV (user verified); the SSO validator needs it"
+        raise AssertionRejected(
+            "authenticatorData flags lack UV (user verified); the SSO validator needs it",
+            rule=ErrorCode.USER_VERIFICATION_MISSING,
         )
     if authenticator_data.backup_state and not authenticator_data.backup_eligible:
         # WebAuthn Level 3 (and py_webauthn): BS=1 requires BE=1.
-        raise BackupFlagsInvalid("authenticatorData sets BS (backed up) without BE (backup eligible)")
+        raise AssertionRejected(
+            "authenticatorData sets BS (backed up) without BE (backup eligible)",
+            rule=ErrorCode.BACKUP_FLAGS_INVALID,
+        )
     token_binding = client_data.data.get("tokenBinding")
     # As py_webauthn (and WebAuthn Level 2): a tokenBinding object must say "present" or "supported".
     if isinstance(token_binding, dict) and token_binding.get("status") not in ("present", "supported"):
-        raise InvalidClientData("clientDataJSON.tokenBinding.status must be 'present' or 'supported'")
+        raise InvalidWebAuthnData(
+            "clientDataJSON.tokenBinding.status must be 'present' or 'supported'",
+            rule=ErrorCode.INVALID_CLIENT_DATA,
+        )

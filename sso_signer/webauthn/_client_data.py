@@ -4,18 +4,14 @@ The signature covers sha256 of these exact bytes, so they are never re-serialise
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.webauthn._errors import (
-    ClientDataNotJson,
-    DuplicateClientDataKey,
-    FieldTooLarge,
-    InvalidClientData,
-)
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidWebAuthnData
 
 __all__ = ["MAX_CLIENT_DATA_JSON", "CollectedClientData"]
 
@@ -36,13 +32,17 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in seen:
             # Solady and Python keep the last copy, a browser never emits two: refuse the ambiguity.
-            raise DuplicateClientDataKey(f"clientDataJSON repeats the key {key!r}")
+            raise InvalidWebAuthnData(
+                f"clientDataJSON repeats the key {key!r}", rule=ErrorCode.DUPLICATE_CLIENT_DATA_KEY
+            )
         seen[key] = value
     return seen
 
 
 def _reject_constant(name: str) -> Any:
-    raise ClientDataNotJson(f"clientDataJSON contains {name}, which is not JSON")
+    raise InvalidWebAuthnData(
+        f"clientDataJSON contains {name}, which is not JSON", rule=ErrorCode.CLIENT_DATA_NOT_JSON
+    )
 
 
 class CollectedClientData(bytes):
@@ -57,11 +57,13 @@ class CollectedClientData(bytes):
         data: The whole parsed object.
 
     Raises (on construction):
-        FieldTooLarge: If the bytes exceed MAX_CLIENT_DATA_JSON.
-        ClientDataNotJson: If the bytes are not UTF-8 JSON text of an object, nest deeper than 16 levels or
+        InvalidEncoding (``FIELD_TOO_LARGE``): If the bytes exceed MAX_CLIENT_DATA_JSON.
+        InvalidWebAuthnData (``CLIENT_DATA_NOT_JSON``): If the bytes are not UTF-8 JSON text of an object,
+            nest deeper than 16 levels or
             hold an integer of more than 100 digits.
-        DuplicateClientDataKey: If a key appears twice.
-        InvalidClientData: If type/challenge/origin are missing or not strings, or crossOrigin not a bool.
+        InvalidWebAuthnData (``DUPLICATE_CLIENT_DATA_KEY``): If a key appears twice.
+        InvalidWebAuthnData (``INVALID_CLIENT_DATA``): If type/challenge/origin are missing or not strings, or
+            crossOrigin not a bool.
         InvalidEncoding: If the challenge is not base64url.
     """
 
@@ -77,25 +79,35 @@ class CollectedClientData(bytes):
         parsed = parse_json(
             bytes(self),
             limits=_LIMITS,
-            error=ClientDataNotJson,
-            too_large=FieldTooLarge,
+            error=functools.partial(InvalidWebAuthnData, rule=ErrorCode.CLIENT_DATA_NOT_JSON),
+            too_large=functools.partial(InvalidEncoding, rule=ErrorCode.FIELD_TOO_LARGE),
             what="clientDataJSON",
             object_pairs_hook=_no_duplicates,
             parse_constant=_reject_constant,
         )
         if not isinstance(parsed, dict):
-            raise ClientDataNotJson("clientDataJSON must be a JSON object")
+            raise InvalidWebAuthnData(
+                "clientDataJSON must be a JSON object", rule=ErrorCode.CLIENT_DATA_NOT_JSON
+            )
         for key in ("type", "challenge", "origin"):
             if key not in parsed:
-                raise InvalidClientData(f"clientDataJSON has no {key!r}")
+                raise InvalidWebAuthnData(
+                    f"clientDataJSON has no {key!r}", rule=ErrorCode.INVALID_CLIENT_DATA
+                )
             if not isinstance(parsed[key], str):
-                raise InvalidClientData(f"clientDataJSON {key!r} must be a string")
+                raise InvalidWebAuthnData(
+                    f"clientDataJSON {key!r} must be a string", rule=ErrorCode.INVALID_CLIENT_DATA
+                )
         cross = parsed.get("crossOrigin")
         if cross is not None and not isinstance(cross, bool):
-            raise InvalidClientData("clientDataJSON 'crossOrigin' must be a boolean")
+            raise InvalidWebAuthnData(
+                "clientDataJSON 'crossOrigin' must be a boolean", rule=ErrorCode.INVALID_CLIENT_DATA
+            )
         top = parsed.get("topOrigin")
         if top is not None and not isinstance(top, str):
-            raise InvalidClientData("clientDataJSON 'topOrigin' must be a string")
+            raise InvalidWebAuthnData(
+                "clientDataJSON 'topOrigin' must be a string", rule=ErrorCode.INVALID_CLIENT_DATA
+            )
         self.type = parsed["type"]
         self.challenge = b64url_decode(parsed["challenge"], field="clientDataJSON.challenge")
         self.origin = parsed["origin"]
@@ -127,7 +139,7 @@ class CollectedClientData(bytes):
             The clientDataJSON.
 
         Raises:
-            InvalidClientData: If ``extra`` repeats a reserved key.
+            InvalidWebAuthnData (``INVALID_CLIENT_DATA``): If ``extra`` repeats a reserved key.
         """
         members: dict[str, object] = {
             "type": type,
@@ -138,7 +150,9 @@ class CollectedClientData(bytes):
             members["crossOrigin"] = cross_origin
         for key, value in (extra or {}).items():
             if key in _RESERVED:
-                raise InvalidClientData(f"extra clientDataJSON key {key!r} is reserved")
+                raise InvalidWebAuthnData(
+                    f"extra clientDataJSON key {key!r} is reserved", rule=ErrorCode.INVALID_CLIENT_DATA
+                )
             members[key] = value
         # ensure_ascii=False: WebAuthn writes code points as they are, escaping only what JSON must.
         exact_cross = cross_origin is None or cross_origin is True or cross_origin is False  # not 1, 0, [...]

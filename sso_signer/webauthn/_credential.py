@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sso_signer.exceptions import ErrorCode, InvalidKey, InvalidWebAuthnData
 from sso_signer.webauthn._authenticator_data import check_credential_id
-from sso_signer.webauthn._errors import InvalidCoseKey, InvalidCredentialJson
 from sso_signer.webauthn._p256 import P256PublicKey
 
 __all__ = ["MAX_SIGN_COUNT", "PasskeyCredential"]
@@ -33,10 +33,11 @@ class PasskeyCredential:
         user_name: The user name given at registration.
 
     Raises:
-        InvalidCredentialJson: If the credential id is empty, the AAGUID is not 16 bytes or ``sign_count`` is
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If the credential id is empty, the AAGUID is not 16
+            bytes or ``sign_count`` is
             not a uint32 (authenticatorData's 4 bytes).
-        FieldTooLarge: If the credential id exceeds 1023 bytes.
-        InvalidCoseKey: If ``cose_key`` does not encode ``public_key``.
+        InvalidEncoding (``FIELD_TOO_LARGE``): If the credential id exceeds 1023 bytes.
+        InvalidKey: If ``cose_key`` does not encode ``public_key``.
     """
 
     credential_id: bytes
@@ -55,11 +56,14 @@ class PasskeyCredential:
     def __post_init__(self) -> None:
         check_credential_id(self.credential_id)
         if len(self.aaguid) != 16:
-            raise InvalidCredentialJson(f"AAGUID must be 16 bytes, got {len(self.aaguid)}")
+            raise InvalidWebAuthnData(
+                f"AAGUID must be 16 bytes, got {len(self.aaguid)}", rule=ErrorCode.INVALID_CREDENTIAL_JSON
+            )
         if not 0 <= self.sign_count <= MAX_SIGN_COUNT:
-            raise InvalidCredentialJson(
-                f"signature counter {self.sign_count} is not a 4-byte unsigned integer"
+            raise InvalidWebAuthnData(
+                f"signature counter {self.sign_count} is not a 4-byte unsigned integer",
+                rule=ErrorCode.INVALID_CREDENTIAL_JSON,
             )
         if P256PublicKey.from_cose(self.cose_key) != self.public_key:
-            raise InvalidCoseKey("cose_key does not encode public_key")
+            raise InvalidKey("cose_key does not encode public_key")
         object.__setattr__(self, "transports", tuple(self.transports))

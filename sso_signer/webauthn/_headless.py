@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sso_signer._codec import b64url_decode, b64url_encode
+from sso_signer.exceptions import AlreadyExists, ErrorCode, InvalidEncoding, InvalidKey, InvalidWebAuthnData
 from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
 from sso_signer.webauthn._attestation import AttestationCertificate
 from sso_signer.webauthn._authenticator_data import (
@@ -23,13 +24,6 @@ from sso_signer.webauthn._authenticator_data import (
 from sso_signer.webauthn._cbor import encode
 from sso_signer.webauthn._client_data import CollectedClientData
 from sso_signer.webauthn._credential import PasskeyCredential
-from sso_signer.webauthn._errors import (
-    DuplicateCredential,
-    FieldTooLarge,
-    InvalidAttestationCertificate,
-    InvalidCredentialJson,
-    InvalidKeyFile,
-)
 from sso_signer.webauthn._json import write_credential
 from sso_signer.webauthn._keyfile import read_key_file, write_key_file
 from sso_signer.webauthn._p256 import COSE_ALG_ES256, ECDSA_SHA256, P256PublicKey
@@ -104,21 +98,32 @@ class HeadlessPasskey:
         """Wrap an existing key; prefer :meth:`generate` or :meth:`load`.
 
         Raises:
-            InvalidKeyFile: If the key is not a P-256 private key.
-            InvalidCredentialJson: If the credential id is empty, the AAGUID not 16 bytes, the mode unknown
+            InvalidKey (``INVALID_KEY_FILE``): If the key is not a P-256 private key.
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If the credential id is empty, the AAGUID not
+                16 bytes, the mode unknown
                 or the counter not in [0, 2**32).
-            FieldTooLarge: If the credential id is longer than 1023 bytes or the user handle than 64.
+            InvalidEncoding (``FIELD_TOO_LARGE``): If the credential id is longer than 1023 bytes or the user
+                handle than 64.
         """
         if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(
             private_key.curve, ec.SECP256R1
         ):
-            raise InvalidKeyFile("a headless passkey needs a P-256 private key")
+            raise InvalidKey("a headless passkey needs a P-256 private key", rule=ErrorCode.INVALID_KEY_FILE)
         if counter_mode not in ("fixed", "increment"):
-            raise InvalidCredentialJson(f"counter_mode must be 'fixed' or 'increment', got {counter_mode!r}")
+            raise InvalidWebAuthnData(
+                f"counter_mode must be 'fixed' or 'increment', got {counter_mode!r}",
+                rule=ErrorCode.INVALID_CREDENTIAL_JSON,
+            )
         if isinstance(counter, bool) or not isinstance(counter, int):
-            raise InvalidCredentialJson(f"counter must be an integer in [0, 2**32), got {counter!r:.40}")
+            raise InvalidWebAuthnData(
+                f"counter must be an integer in [0, 2**32), got {counter!r:.40}",
+                rule=ErrorCode.INVALID_CREDENTIAL_JSON,
+            )
         if len(user_handle) > MAX_USER_HANDLE:
-            raise FieldTooLarge(f"user handle is {len(user_handle)} bytes; the limit is {MAX_USER_HANDLE}")
+            raise InvalidEncoding(
+                f"user handle is {len(user_handle)} bytes; the limit is {MAX_USER_HANDLE}",
+                rule=ErrorCode.FIELD_TOO_LARGE,
+            )
         public_key = P256PublicKey.from_cryptography(private_key)
         self._key = private_key
         self._counter_mode: CounterMode = counter_mode
@@ -294,21 +299,30 @@ class HeadlessPasskey:
             The browser JSON form (base64url members) that relying parties and py_webauthn verify.
 
         Raises:
-            InvalidCredentialJson: If ``attestation`` is not ``none`` or ``packed``, or a certificate is
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If ``attestation`` is not ``none`` or
+                ``packed``, or a certificate is
                 given for ``none``.
-            InvalidAttestationCertificate: If the certificate vouches for another AAGUID than this
+            InvalidKey (``INVALID_ATTESTATION_CERTIFICATE``): If the certificate vouches for another AAGUID
+                than this
                 passkey's.
         """
         record = self._record
         if attestation not in ("none", "packed"):
-            raise InvalidCredentialJson(f"attestation must be 'none' or 'packed', got {attestation!r}")
+            raise InvalidWebAuthnData(
+                f"attestation must be 'none' or 'packed', got {attestation!r}",
+                rule=ErrorCode.INVALID_CREDENTIAL_JSON,
+            )
         if attestation_certificate is not None:
             if attestation != "packed":
-                raise InvalidCredentialJson("an attestation certificate needs attestation='packed'")
+                raise InvalidWebAuthnData(
+                    "an attestation certificate needs attestation='packed'",
+                    rule=ErrorCode.INVALID_CREDENTIAL_JSON,
+                )
             vouched = attestation_certificate.aaguid
             if vouched is not None and vouched != record.aaguid:
-                raise InvalidAttestationCertificate(
-                    f"the certificate vouches for AAGUID {vouched.hex()}, the passkey {record.aaguid.hex()}"
+                raise InvalidKey(
+                    f"the certificate vouches for AAGUID {vouched.hex()}, the passkey {record.aaguid.hex()}",
+                    rule=ErrorCode.INVALID_ATTESTATION_CERTIFICATE,
                 )
         attested = AttestedCredentialData(record.aaguid, record.credential_id, record.cose_key)
         options = (origin, rp_id, user_verified, user_present, cross_origin, extra_client_data)
@@ -345,21 +359,30 @@ class HeadlessPasskey:
             The registration response JSON.
 
         Raises:
-            InvalidCredentialJson: If ``options`` has no base64url ``challenge`` or a malformed ``user``.
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If ``options`` has no base64url ``challenge``
+                or a malformed ``user``.
             InvalidEncoding: If a member is not base64url.
-            DuplicateCredential: If this credential is in ``excludeCredentials``.
+            AlreadyExists (``DUPLICATE_CREDENTIAL``): If this credential is in ``excludeCredentials``.
         """
         challenge = options.get("challenge")
         if not isinstance(challenge, str):
-            raise InvalidCredentialJson("options.challenge must be a base64url string")
+            raise InvalidWebAuthnData(
+                "options.challenge must be a base64url string", rule=ErrorCode.INVALID_CREDENTIAL_JSON
+            )
         for excluded in options.get("excludeCredentials") or ():
             excluded_id = excluded.get("id") if isinstance(excluded, Mapping) else None
             if isinstance(excluded_id, str) and b64url_decode(excluded_id) == self.credential_id:
-                raise DuplicateCredential("this passkey is in excludeCredentials: already registered")
+                raise AlreadyExists(
+                    "this passkey is in excludeCredentials: already registered",
+                    rule=ErrorCode.DUPLICATE_CREDENTIAL,
+                )
         user = options.get("user")
         if user is not None:
             if not isinstance(user, Mapping) or not isinstance(user.get("id"), str):
-                raise InvalidCredentialJson("options.user must be an object with a base64url id")
+                raise InvalidWebAuthnData(
+                    "options.user must be an object with a base64url id",
+                    rule=ErrorCode.INVALID_CREDENTIAL_JSON,
+                )
             handle = b64url_decode(user["id"], field="options.user.id")
             name = user.get("name")
             with self._lock:
@@ -383,7 +406,7 @@ class HeadlessPasskey:
             overwrite: Replace an existing file.
 
         Raises:
-            KeyFileExists: If the file exists and ``overwrite`` is False.
+            AlreadyExists (``KEY_FILE_EXISTS``): If the file exists and ``overwrite`` is False.
         """
         record = self._record
         metadata = {
@@ -406,7 +429,7 @@ class HeadlessPasskey:
         """Load a passkey saved by :meth:`save`.
 
         Raises:
-            InvalidKeyFile: If the file or its metadata is malformed.
+            InvalidKey (``INVALID_KEY_FILE``): If the file or its metadata is malformed.
             WrongPassphrase: If the passphrase is wrong or missing.
         """
         key, meta = read_key_file(path, passphrase=passphrase)
@@ -425,6 +448,7 @@ class HeadlessPasskey:
                 counter=int(meta.get("counter", 0)),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: a counter of 1e999
-            raise InvalidKeyFile(
-                f"{path}: metadata is incomplete or malformed ({type(exc).__name__})"
+            raise InvalidKey(
+                f"{path}: metadata is incomplete or malformed ({type(exc).__name__})",
+                rule=ErrorCode.INVALID_KEY_FILE,
             ) from exc

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer._json import JsonLimits, parse_json
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidWebAuthnData
 from sso_signer.webauthn._authenticator_data import check_credential_id
-from sso_signer.webauthn._errors import (
-    CredentialIdMismatch,
-    FieldTooLarge,
-    InvalidCredentialJson,
-    InvalidCredentialType,
-)
 
 __all__ = [
     "CREDENTIAL_JSON_LIMITS",
@@ -44,33 +40,40 @@ def read_credential(
         The object, the raw credential id and the ``response`` member.
 
     Raises:
-        FieldTooLarge: If the text exceeds MAX_CREDENTIAL_JSON or the id WebAuthn's 1023 bytes.
-        InvalidCredentialJson: If it is not a JSON object (within CREDENTIAL_JSON_LIMITS), or ``id`` or
+        InvalidEncoding (``FIELD_TOO_LARGE``): If the text exceeds MAX_CREDENTIAL_JSON or the id WebAuthn's
+            1023 bytes.
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If it is not a JSON object (within
+            CREDENTIAL_JSON_LIMITS), or ``id`` or
             ``response`` is missing, empty or mistyped.
-        InvalidCredentialType: If ``type`` is not ``public-key``.
-        CredentialIdMismatch: If ``id`` and ``rawId`` differ.
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_TYPE``): If ``type`` is not ``public-key``.
+        InvalidWebAuthnData (``CREDENTIAL_ID_MISMATCH``): If ``id`` and ``rawId`` differ.
         InvalidEncoding: If ``id`` or ``rawId`` is not base64url.
     """
     if isinstance(data, str | bytes):
         data = parse_json(
             data,
             limits=CREDENTIAL_JSON_LIMITS,
-            error=InvalidCredentialJson,
-            too_large=FieldTooLarge,
+            error=functools.partial(InvalidWebAuthnData, rule=ErrorCode.INVALID_CREDENTIAL_JSON),
+            too_large=functools.partial(InvalidEncoding, rule=ErrorCode.FIELD_TOO_LARGE),
             what=f"{what} JSON",
         )
     if not isinstance(data, Mapping):
-        raise InvalidCredentialJson(f"{what} must be a JSON object")
+        raise InvalidWebAuthnData(f"{what} must be a JSON object", rule=ErrorCode.INVALID_CREDENTIAL_JSON)
     if data.get("type") != "public-key":
-        raise InvalidCredentialType(f"{what}.type must be 'public-key', got {data.get('type')!r}")
+        raise InvalidWebAuthnData(
+            f"{what}.type must be 'public-key', got {data.get('type')!r}",
+            rule=ErrorCode.INVALID_CREDENTIAL_TYPE,
+        )
     raw_id = b64_optional(data, "rawId", what=what)
     cred_id = b64_member(data, "id", what=what)
     check_credential_id(cred_id)
     if raw_id is not None and raw_id != cred_id:
-        raise CredentialIdMismatch(f"{what} id and rawId differ")
+        raise InvalidWebAuthnData(f"{what} id and rawId differ", rule=ErrorCode.CREDENTIAL_ID_MISMATCH)
     response = data.get("response")
     if not isinstance(response, Mapping):
-        raise InvalidCredentialJson(f"{what}.response must be an object")
+        raise InvalidWebAuthnData(
+            f"{what}.response must be an object", rule=ErrorCode.INVALID_CREDENTIAL_JSON
+        )
     return data, cred_id, response
 
 
@@ -78,7 +81,7 @@ def b64_optional(obj: Mapping[str, Any], key: str, *, what: str) -> bytes | None
     """Read an optional base64url member (absent or null gives None).
 
     Raises:
-        InvalidCredentialJson: If it is not a string.
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If it is not a string.
         InvalidEncoding: If it is not base64url.
     """
     if obj.get(key) is None:
@@ -90,16 +93,18 @@ def b64_member(obj: Mapping[str, Any], key: str, *, what: str) -> bytes:
     """Read a required base64url member.
 
     Raises:
-        InvalidCredentialJson: If it is missing or not a string.
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If it is missing or not a string.
         InvalidEncoding: If it is not base64url.
     """
     value = obj.get(key)
     if value is None:
-        raise InvalidCredentialJson(f"{what} has no {key!r}")
+        raise InvalidWebAuthnData(f"{what} has no {key!r}", rule=ErrorCode.INVALID_CREDENTIAL_JSON)
     if not isinstance(value, str):
-        raise InvalidCredentialJson(f"{what}.{key} must be a base64url string")
+        raise InvalidWebAuthnData(
+            f"{what}.{key} must be a base64url string", rule=ErrorCode.INVALID_CREDENTIAL_JSON
+        )
     if len(value) > MAX_CREDENTIAL_JSON:
-        raise FieldTooLarge(f"{what}.{key} is too long")
+        raise InvalidEncoding(f"{what}.{key} is too long", rule=ErrorCode.FIELD_TOO_LARGE)
     return b64url_decode(value, field=f"{what}.{key}")
 
 

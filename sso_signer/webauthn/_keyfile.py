@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.webauthn._errors import InvalidKeyFile, KeyFileExists, WrongPassphrase
+from sso_signer.exceptions import AlreadyExists, ErrorCode, InvalidKey, WrongPassphrase
 
 __all__ = ["read_key_file", "write_key_file"]
 
@@ -49,11 +49,13 @@ def write_key_file(
         The path written.
 
     Raises:
-        KeyFileExists: If the file exists and ``overwrite`` is False.
+        AlreadyExists (``KEY_FILE_EXISTS``): If the file exists and ``overwrite`` is False.
     """
     target = Path(path)
     if target.exists() and not overwrite:
-        raise KeyFileExists(f"{target} exists; pass overwrite=True to replace it")
+        raise AlreadyExists(
+            f"{target} exists; pass overwrite=True to replace it", rule=ErrorCode.KEY_FILE_EXISTS
+        )
     if passphrase is not None:
         secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else bytes(passphrase)
         encryption: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(secret)
@@ -81,7 +83,9 @@ def write_key_file(
             try:
                 os.link(tmp, target)
             except FileExistsError as exc:
-                raise KeyFileExists(f"{target} exists; pass overwrite=True to replace it") from exc
+                raise AlreadyExists(
+                    f"{target} exists; pass overwrite=True to replace it", rule=ErrorCode.KEY_FILE_EXISTS
+                ) from exc
             os.unlink(tmp)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -102,7 +106,7 @@ def read_key_file(
         The private key and the metadata.
 
     Raises:
-        InvalidKeyFile: If the file is not a key file of this SDK or the key is not P-256.
+        InvalidKey (``INVALID_KEY_FILE``): If the file is not a key file of this SDK or the key is not P-256.
         WrongPassphrase: If the passphrase is wrong, missing for an encrypted key, or given for a plain one.
     """
     target = Path(path)
@@ -111,23 +115,26 @@ def read_key_file(
         with target.open("rb") as handle:
             raw = handle.read(_MAX_FILE + 1)
         if len(raw) > _MAX_FILE:
-            raise InvalidKeyFile(f"{target} is too large to be a key file")
+            raise InvalidKey(f"{target} is too large to be a key file", rule=ErrorCode.INVALID_KEY_FILE)
         text = raw.decode("ascii")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidKeyFile(f"cannot read key file {target}: {type(exc).__name__}") from exc
+        raise InvalidKey(
+            f"cannot read key file {target}: {type(exc).__name__}", rule=ErrorCode.INVALID_KEY_FILE
+        ) from exc
     head, sep, _ = text.partition(_BEGIN)
     if not sep or not head.startswith(_META_PREFIX):
-        raise InvalidKeyFile(
-            f"{target} is not an sso-signer passkey file (metadata line or PEM block missing)"
+        raise InvalidKey(
+            f"{target} is not an sso-signer passkey file (metadata line or PEM block missing)",
+            rule=ErrorCode.INVALID_KEY_FILE,
         )
     metadata = parse_json(
         head[len(_META_PREFIX) :],
         limits=_META_LIMITS,
-        error=lambda message: InvalidKeyFile(f"{target}: {message}"),
+        error=lambda message: InvalidKey(f"{target}: {message}", rule=ErrorCode.INVALID_KEY_FILE),
         what="metadata",
     )
     if not isinstance(metadata, dict):
-        raise InvalidKeyFile(f"{target}: metadata must be a JSON object")
+        raise InvalidKey(f"{target}: metadata must be a JSON object", rule=ErrorCode.INVALID_KEY_FILE)
     pem = text[len(head) :].encode("ascii")
     encrypted = pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     if encrypted and passphrase is None:
@@ -143,7 +150,9 @@ def read_key_file(
         # A wrong passphrase and a corrupt body raise alike; only an encrypted key can be the former.
         if encrypted:
             raise WrongPassphrase(f"{target}: wrong passphrase or corrupt key") from None
-        raise InvalidKeyFile(f"{target}: PEM body is not a PKCS#8 private key") from exc
+        raise InvalidKey(
+            f"{target}: PEM body is not a PKCS#8 private key", rule=ErrorCode.INVALID_KEY_FILE
+        ) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise InvalidKeyFile(f"{target}: key is not P-256")
+        raise InvalidKey(f"{target}: key is not P-256", rule=ErrorCode.INVALID_KEY_FILE)
     return key, metadata

@@ -15,15 +15,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from sso_signer.exceptions import ErrorCode, InvalidKey, MalformedSignature
 from sso_signer.webauthn._cbor import decode_strict, encode
-from sso_signer.webauthn._errors import (
-    InvalidCoseKey,
-    InvalidDerSignature,
-    NonCanonicalDer,
-    PointNotOnCurve,
-    SignatureOutOfRange,
-    UnsupportedAlgorithm,
-)
 
 __all__ = ["COSE_ALG_ES256", "ECDSA_SHA256", "P256_HALF_N", "P256_N", "EcdsaSignature", "P256PublicKey"]
 
@@ -70,7 +63,7 @@ class P256PublicKey:
         y: Affine y coordinate.
 
     Raises:
-        PointNotOnCurve: If ``(x, y)`` is not a point of P-256.
+        InvalidKey (``POINT_NOT_ON_CURVE``): If ``(x, y)`` is not a point of P-256.
     """
 
     x: int
@@ -84,7 +77,7 @@ class P256PublicKey:
             or not (0 <= x < P256_P and 0 <= y < P256_P)
             or (y * y - (x * x * x + P256_A * x + P256_B)) % P256_P != 0
         ):
-            raise PointNotOnCurve("public key (x, y) is not a point of P-256")
+            raise InvalidKey("public key (x, y) is not a point of P-256", rule=ErrorCode.POINT_NOT_ON_CURVE)
 
     @property
     def x_bytes(self) -> bytes:
@@ -107,14 +100,16 @@ class P256PublicKey:
             The public key.
 
         Raises:
-            PointNotOnCurve: If the length or prefix is wrong or the point is off the curve.
+            InvalidKey (``POINT_NOT_ON_CURVE``): If the length or prefix is wrong or the point is off the
+                curve.
         """
         data = bytes(data)
         if len(data) == 65 and data[0] == 0x04:
             data = data[1:]
         if len(data) != 64:
-            raise PointNotOnCurve(
-                f"uncompressed P-256 point must be 65 bytes (0x04||x||y) or 64, got {len(data)}"
+            raise InvalidKey(
+                f"uncompressed P-256 point must be 65 bytes (0x04||x||y) or 64, got {len(data)}",
+                rule=ErrorCode.POINT_NOT_ON_CURVE,
             )
         return cls(int.from_bytes(data[:32], "big"), int.from_bytes(data[32:], "big"))
 
@@ -134,9 +129,10 @@ class P256PublicKey:
 
         Raises:
             InvalidCbor: If ``data`` is not exactly one well-formed CBOR item.
-            InvalidCoseKey: If a required COSE field is missing or malformed.
-            UnsupportedAlgorithm: If the key is not ES256 on P-256 (RSA, EdDSA, other curves).
-            PointNotOnCurve: If the coordinates are off the curve.
+            InvalidKey: If a required COSE field is missing or malformed.
+            InvalidKey (``UNSUPPORTED_ALGORITHM``): If the key is not ES256 on P-256 (RSA, EdDSA, other
+                curves).
+            InvalidKey (``POINT_NOT_ON_CURVE``): If the coordinates are off the curve.
         """
         return _parse_cose(bytes(data))
 
@@ -149,13 +145,14 @@ class P256PublicKey:
         """Convert a ``cryptography`` EC public (or private) key on SECP256R1.
 
         Raises:
-            UnsupportedAlgorithm: If ``key`` is not a P-256 key.
+            InvalidKey (``UNSUPPORTED_ALGORITHM``): If ``key`` is not a P-256 key.
         """
         if isinstance(key, ec.EllipticCurvePrivateKey):
             key = key.public_key()
         if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-            raise UnsupportedAlgorithm(
-                f"expected a P-256 key, got {type(key).__name__}; the SSO validator only verifies P-256"
+            raise InvalidKey(
+                f"expected a P-256 key, got {type(key).__name__}; the SSO validator only verifies P-256",
+                rule=ErrorCode.UNSUPPORTED_ALGORITHM,
             )
         numbers = key.public_numbers()
         return cls(numbers.x, numbers.y)
@@ -193,25 +190,33 @@ def _parse_cose(data: bytes) -> P256PublicKey:
     # check were a quarter of one). The result is immutable; errors are not cached and surface on every call.
     value = decode_strict(data, field="COSE key")
     if not isinstance(value, dict):
-        raise InvalidCoseKey("COSE key must be a CBOR map")
+        raise InvalidKey("COSE key must be a CBOR map")
     kty, alg, crv = value.get(_KTY), value.get(_ALG), value.get(_CRV)
     if kty is None:
-        raise InvalidCoseKey("COSE key has no kty (label 1)")
+        raise InvalidKey("COSE key has no kty (label 1)")
     if kty != _EC2 or isinstance(kty, bool):
-        raise UnsupportedAlgorithm(f"COSE kty {_name(_KTY_NAMES, kty)} is not EC2: {_ONLY_P256}")
+        raise InvalidKey(
+            f"COSE kty {_name(_KTY_NAMES, kty)} is not EC2: {_ONLY_P256}",
+            rule=ErrorCode.UNSUPPORTED_ALGORITHM,
+        )
     if alg is None:
-        raise InvalidCoseKey("COSE key has no alg (label 3)")
+        raise InvalidKey("COSE key has no alg (label 3)")
     if alg != COSE_ALG_ES256 or isinstance(alg, bool):
-        raise UnsupportedAlgorithm(f"COSE alg {_name(_ALG_NAMES, alg)} is not ES256 (-7): {_ONLY_P256}")
+        raise InvalidKey(
+            f"COSE alg {_name(_ALG_NAMES, alg)} is not ES256 (-7): {_ONLY_P256}",
+            rule=ErrorCode.UNSUPPORTED_ALGORITHM,
+        )
     if crv != _P256 or isinstance(crv, bool):
-        raise UnsupportedAlgorithm(f"COSE crv {repr(crv)[:40]} is not P-256 (1): {_ONLY_P256}")
+        raise InvalidKey(
+            f"COSE crv {repr(crv)[:40]} is not P-256 (1): {_ONLY_P256}", rule=ErrorCode.UNSUPPORTED_ALGORITHM
+        )
     coords = []
     for label, name in ((_X, "x"), (_Y, "y")):
         coord = value.get(label)
         if not isinstance(coord, bytes):
-            raise InvalidCoseKey(f"COSE key {name} (label {label}) must be a byte string")
+            raise InvalidKey(f"COSE key {name} (label {label}) must be a byte string")
         if len(coord) != 32:
-            raise InvalidCoseKey(f"COSE key {name} must be 32 bytes, got {len(coord)}")
+            raise InvalidKey(f"COSE key {name} must be 32 bytes, got {len(coord)}")
         coords.append(int.from_bytes(coord, "big"))
     return P256PublicKey(coords[0], coords[1])
 
@@ -225,27 +230,29 @@ def _cryptography_key(x: int, y: int) -> ec.EllipticCurvePublicKey:
 
 def _der_length(data: bytes, pos: int) -> tuple[int, int]:
     if pos >= len(data):
-        raise InvalidDerSignature("DER signature truncated: missing length")
+        raise MalformedSignature("DER signature truncated: missing length")
     first = data[pos]
     if first & 0x80:
         # A P-256 signature is at most 72 bytes: short-form lengths only in the canonical encoding.
-        raise NonCanonicalDer("DER signature uses a long-form length")
+        raise MalformedSignature("DER signature uses a long-form length", rule=ErrorCode.NON_CANONICAL_DER)
     return first, pos + 1
 
 
 def _der_integer(data: bytes, pos: int, name: str) -> tuple[int, int]:
     if pos >= len(data) or data[pos] != 0x02:
-        raise InvalidDerSignature(f"DER signature: expected INTEGER tag for {name}")
+        raise MalformedSignature(f"DER signature: expected INTEGER tag for {name}")
     length, pos = _der_length(data, pos + 1)
     if length == 0:
-        raise InvalidDerSignature(f"DER signature: empty INTEGER {name}")
+        raise MalformedSignature(f"DER signature: empty INTEGER {name}")
     if pos + length > len(data):
-        raise InvalidDerSignature(f"DER signature truncated inside {name}")
+        raise MalformedSignature(f"DER signature truncated inside {name}")
     body = data[pos : pos + length]
     if body[0] & 0x80:
-        raise NonCanonicalDer(f"DER signature: {name} is negative")
+        raise MalformedSignature(f"DER signature: {name} is negative", rule=ErrorCode.NON_CANONICAL_DER)
     if length > 1 and body[0] == 0 and not body[1] & 0x80:
-        raise NonCanonicalDer(f"DER signature: {name} has a superfluous leading zero")
+        raise MalformedSignature(
+            f"DER signature: {name} has a superfluous leading zero", rule=ErrorCode.NON_CANONICAL_DER
+        )
     return int.from_bytes(body, "big"), pos + length
 
 
@@ -273,18 +280,18 @@ def _canonical_der_fast(data: bytes) -> tuple[int, int] | None:
 def _parse_der(data: bytes) -> tuple[int, int]:
     """(r, s) of a strict DER signature, step by step, raising the error that names what is wrong."""
     if len(data) > 72:
-        raise InvalidDerSignature(f"DER signature is {len(data)} bytes; a P-256 signature is at most 72")
+        raise MalformedSignature(f"DER signature is {len(data)} bytes; a P-256 signature is at most 72")
     if not data or data[0] != 0x30:
-        raise InvalidDerSignature("DER signature must start with a SEQUENCE tag (0x30)")
+        raise MalformedSignature("DER signature must start with a SEQUENCE tag (0x30)")
     length, pos = _der_length(data, 1)
     if pos + length != len(data):
-        raise InvalidDerSignature(
+        raise MalformedSignature(
             "DER signature: SEQUENCE length does not match the data (truncated/trailing)"
         )
     r, pos = _der_integer(data, pos, "r")
     s, pos = _der_integer(data, pos, "s")
     if pos != len(data):
-        raise InvalidDerSignature("DER signature: trailing bytes after s")
+        raise MalformedSignature("DER signature: trailing bytes after s")
     return r, s
 
 
@@ -297,7 +304,7 @@ class EcdsaSignature:
         s: The s component, 0 < s < n (high or low).
 
     Raises:
-        SignatureOutOfRange: If r or s is outside [1, n-1].
+        MalformedSignature (``SIGNATURE_OUT_OF_RANGE``): If r or s is outside [1, n-1].
     """
 
     r: int
@@ -307,7 +314,9 @@ class EcdsaSignature:
         for name in ("r", "s"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 0 < value < P256_N:
-                raise SignatureOutOfRange(f"signature {name} must be in [1, n-1]")
+                raise MalformedSignature(
+                    f"signature {name} must be in [1, n-1]", rule=ErrorCode.SIGNATURE_OUT_OF_RANGE
+                )
 
     @property
     def is_low_s(self) -> bool:
@@ -329,9 +338,9 @@ class EcdsaSignature:
             The signature (s is left as encoded, not normalised).
 
         Raises:
-            InvalidDerSignature: If the structure is wrong, truncated or has trailing bytes.
-            NonCanonicalDer: If the encoding is valid BER but not minimal DER.
-            SignatureOutOfRange: If r or s is outside [1, n-1].
+            MalformedSignature: If the structure is wrong, truncated or has trailing bytes.
+            MalformedSignature (``NON_CANONICAL_DER``): If the encoding is valid BER but not minimal DER.
+            MalformedSignature (``SIGNATURE_OUT_OF_RANGE``): If r or s is outside [1, n-1].
         """
         data = bytes(der)
         return cls(*(_canonical_der_fast(data) or _parse_der(data)))
@@ -345,11 +354,15 @@ class EcdsaSignature:
         """Parse the fixed-width ``r32 || s32`` form.
 
         Raises:
-            SignatureOutOfRange: If ``raw`` is not 64 bytes or r/s are out of range.
+            MalformedSignature (``SIGNATURE_OUT_OF_RANGE``): If ``raw`` is not 64 bytes or r/s are out of
+                range.
         """
         raw = bytes(raw)
         if len(raw) != 64:
-            raise SignatureOutOfRange(f"raw signature must be 64 bytes (r||s), got {len(raw)}")
+            raise MalformedSignature(
+                f"raw signature must be 64 bytes (r||s), got {len(raw)}",
+                rule=ErrorCode.SIGNATURE_OUT_OF_RANGE,
+            )
         return cls(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
 
     def to_bytes(self) -> bytes:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from py_ecc.fields.field_elements import FQ
 
+from sso_signer.exceptions import ErrorCode, KeyRecoveryFailed
 from sso_signer.webauthn._assertion import Assertion
-from sso_signer.webauthn._errors import AmbiguousRecovery, NoCommonRecoveredKey, RecoveryFailed
 from sso_signer.webauthn._p256 import (
     P256_A,
     P256_B,
@@ -85,7 +85,7 @@ def recover_public_keys(signature: EcdsaSignature, digest: bytes) -> tuple[P256P
         The candidate keys (usually two), each checked with ``cryptography``-independent arithmetic.
 
     Raises:
-        RecoveryFailed: If no curve point has x = r (the signature cannot come from any key).
+        KeyRecoveryFailed: If no curve point has x = r (the signature cannot come from any key).
     """
     e = int.from_bytes(bytes(digest), "big") % P256_N
     r_inv = pow(signature.r, -1, P256_N)
@@ -107,7 +107,7 @@ def recover_public_keys(signature: EcdsaSignature, digest: bytes) -> tuple[P256P
                 if key not in candidates:
                     candidates.append(key)
     if not candidates:
-        raise RecoveryFailed("no P-256 point has x = r: this signature fits no public key")
+        raise KeyRecoveryFailed("no P-256 point has x = r: this signature fits no public key")
     return tuple(candidates)
 
 
@@ -121,23 +121,33 @@ def recover_public_key(assertions: Sequence[Assertion]) -> P256PublicKey:
         The public key.
 
     Raises:
-        AmbiguousRecovery: Fewer than two assertions, or several candidates remain (the same signature twice).
-        NoCommonRecoveredKey: No key fits every assertion (different credentials, or a tampered assertion).
-        RecoveryFailed: A signature fits no key at all.
+        KeyRecoveryFailed (``AMBIGUOUS_RECOVERY``): Fewer than two assertions, or several candidates remain
+            (the same signature twice).
+        KeyRecoveryFailed (``NO_COMMON_RECOVERED_KEY``): No key fits every assertion (different credentials,
+            or a tampered assertion).
+        KeyRecoveryFailed: A signature fits no key at all.
     """
     if len(assertions) < 2:
-        raise AmbiguousRecovery("one assertion leaves two candidate keys; give at least two")
+        raise KeyRecoveryFailed(
+            "one assertion leaves two candidate keys; give at least two", rule=ErrorCode.AMBIGUOUS_RECOVERY
+        )
     common: list[P256PublicKey] | None = None
     for assertion in assertions:
         found = recover_public_keys(assertion.ecdsa_signature, assertion.message_hash)
         common = list(found) if common is None else [k for k in common if k in found]
     assert common is not None
     if not common:
-        raise NoCommonRecoveredKey("no single public key fits all the assertions")
+        raise KeyRecoveryFailed(
+            "no single public key fits all the assertions", rule=ErrorCode.NO_COMMON_RECOVERED_KEY
+        )
     if len(common) > 1:
-        raise AmbiguousRecovery("several keys fit; give assertions with different signatures")
+        raise KeyRecoveryFailed(
+            "several keys fit; give assertions with different signatures", rule=ErrorCode.AMBIGUOUS_RECOVERY
+        )
     key = common[0]
     for assertion in assertions:
         if not key.verify(assertion.ecdsa_signature, assertion.signed_message):
-            raise NoCommonRecoveredKey("the recovered key does not verify an assertion")  # pragma: no cover
+            raise KeyRecoveryFailed(
+                "the recovered key does not verify an assertion", rule=ErrorCode.NO_COMMON_RECOVERED_KEY
+            )  # pragma: no cover
     return key

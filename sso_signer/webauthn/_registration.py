@@ -13,21 +13,19 @@ from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import InvalidCertificateChain, WebAuthnException
 from webauthn.helpers.structs import AttestationFormat
 
+from sso_signer.exceptions import (
+    AssertionRejected,
+    ErrorCode,
+    InvalidEncoding,
+    InvalidKey,
+    InvalidWebAuthnData,
+)
 from sso_signer.webauthn._attestation import certificate_aaguid, load_trust_roots
 from sso_signer.webauthn._authenticator_data import AuthenticatorData
 from sso_signer.webauthn._cbor import decode_strict
 from sso_signer.webauthn._checks import check_ceremony
 from sso_signer.webauthn._client_data import CollectedClientData
 from sso_signer.webauthn._credential import PasskeyCredential
-from sso_signer.webauthn._errors import (
-    AttestationInvalid,
-    AttestationUntrusted,
-    CredentialIdMismatch,
-    FieldTooLarge,
-    InvalidAttestationCertificate,
-    InvalidAttestationObject,
-    InvalidCredentialJson,
-)
 from sso_signer.webauthn._json import b64_member, read_credential
 
 __all__ = ["RegistrationResponse", "verify_registration_response"]
@@ -69,16 +67,17 @@ class RegistrationResponse:
         """Parse a browser registration response.
 
         Raises:
-            InvalidCredentialJson: Missing or mistyped members.
-            InvalidCredentialType: ``type`` is not ``public-key``.
-            CredentialIdMismatch: id, rawId and the attested credential id disagree.
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): Missing or mistyped members.
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_TYPE``): ``type`` is not ``public-key``.
+            InvalidWebAuthnData (``CREDENTIAL_ID_MISMATCH``): id, rawId and the attested credential id
+                disagree.
             InvalidEncoding: A member is not base64url.
-            InvalidAttestationObject: The attestationObject map is malformed.
+            InvalidWebAuthnData (``INVALID_ATTESTATION_OBJECT``): The attestationObject map is malformed.
             InvalidCbor: The attestationObject or a CBOR part is truncated, trailing or malformed.
-            InvalidAuthenticatorData: authenticatorData lacks attested credential data or is malformed.
-            UnsupportedAlgorithm: The credential key is not ES256 / P-256.
-            PointNotOnCurve: The credential key is off the curve.
-            FieldTooLarge: A field exceeds its limit.
+            InvalidWebAuthnData: authenticatorData lacks attested credential data or is malformed.
+            InvalidKey (``UNSUPPORTED_ALGORITHM``): The credential key is not ES256 / P-256.
+            InvalidKey (``POINT_NOT_ON_CURVE``): The credential key is off the curve.
+            InvalidEncoding (``FIELD_TOO_LARGE``): A field exceeds its limit.
         """
         obj, cred_id, response = read_credential(data, what="registration")
         client_data = CollectedClientData(
@@ -87,24 +86,38 @@ class RegistrationResponse:
         att_bytes = b64_member(response, "attestationObject", what="registration.response")
         att = decode_strict(att_bytes, field="attestationObject")
         if not isinstance(att, dict):
-            raise InvalidAttestationObject("attestationObject must be a CBOR map")
+            raise InvalidWebAuthnData(
+                "attestationObject must be a CBOR map", rule=ErrorCode.INVALID_ATTESTATION_OBJECT
+            )
         fmt, statement, auth_raw = att.get("fmt"), att.get("attStmt"), att.get("authData")
         if not isinstance(fmt, str) or not isinstance(statement, dict) or not isinstance(auth_raw, bytes):
-            raise InvalidAttestationObject(
-                "attestationObject needs fmt (text), attStmt (map), authData (bytes)"
+            raise InvalidWebAuthnData(
+                "attestationObject needs fmt (text), attStmt (map), authData (bytes)",
+                rule=ErrorCode.INVALID_ATTESTATION_OBJECT,
             )
         auth = AuthenticatorData(auth_raw)
         attested = auth.attested_credential
         if attested is None:
-            raise InvalidAttestationObject("authenticatorData of a registration must carry a credential (AT)")
+            raise InvalidWebAuthnData(
+                "authenticatorData of a registration must carry a credential (AT)",
+                rule=ErrorCode.INVALID_ATTESTATION_OBJECT,
+            )
         if attested.credential_id != cred_id:
-            raise CredentialIdMismatch("the credential id in authenticatorData differs from rawId")
+            raise InvalidWebAuthnData(
+                "the credential id in authenticatorData differs from rawId",
+                rule=ErrorCode.CREDENTIAL_ID_MISMATCH,
+            )
         attested.public_key  # noqa: B018 - parse now: UnsupportedAlgorithm / PointNotOnCurve before anything else
         transports = response.get("transports", [])
         if not isinstance(transports, list) or not all(isinstance(t, str) for t in transports):
-            raise InvalidCredentialJson("registration.response.transports must be a list of strings")
+            raise InvalidWebAuthnData(
+                "registration.response.transports must be a list of strings",
+                rule=ErrorCode.INVALID_CREDENTIAL_JSON,
+            )
         if len(transports) > _MAX_TRANSPORTS or any(len(t) > _MAX_TRANSPORT_LEN for t in transports):
-            raise FieldTooLarge("registration.response.transports is too long")
+            raise InvalidEncoding(
+                "registration.response.transports is too long", rule=ErrorCode.FIELD_TOO_LARGE
+            )
         x5c = statement.get("x5c", [])
         if (
             not isinstance(x5c, list)
@@ -112,8 +125,9 @@ class RegistrationResponse:
             or len(x5c) > _MAX_CERTIFICATES
             or not all(isinstance(der, bytes) for der in x5c)
         ):
-            raise InvalidAttestationObject(
-                f"attStmt.x5c must be a list of 1 to {_MAX_CERTIFICATES} DER certificates (byte strings)"
+            raise InvalidWebAuthnData(
+                f"attStmt.x5c must be a list of 1 to {_MAX_CERTIFICATES} DER certificates (byte strings)",
+                rule=ErrorCode.INVALID_ATTESTATION_OBJECT,
             )
         return cls(cred_id, client_data, att_bytes, fmt, auth, tuple(transports), obj, tuple(x5c))
 
@@ -150,9 +164,11 @@ def verify_registration_response(
     Raises:
         ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
         UserPresenceMissing, UserVerificationMissing: A relying-party check failed.
-        AttestationUntrusted: ``attestation_roots`` is given and the attestation does not chain to them.
-        AttestationInvalid: The attestation statement did not verify (signature, certificate AAGUID).
-        InvalidTrustRoot: A root in ``attestation_roots`` is not a PEM X.509 certificate.
+        AssertionRejected (``ATTESTATION_UNTRUSTED``): ``attestation_roots`` is given and the attestation does
+            not chain to them.
+        AssertionRejected (``ATTESTATION_INVALID``): The attestation statement did not verify (signature,
+            certificate AAGUID).
+        InvalidKey (``INVALID_TRUST_ROOT``): A root in ``attestation_roots`` is not a PEM X.509 certificate.
         InvalidInputError subclasses: As :meth:`RegistrationResponse.from_json`.
     """
     if not isinstance(response, RegistrationResponse):
@@ -173,11 +189,15 @@ def verify_registration_response(
         )
     except WebAuthnException as exc:
         # Every field-level check already passed above: what py_webauthn still rejects is the attestation.
-        raise AttestationInvalid(f"attestation ({response.fmt}) did not verify: {exc}") from exc
+        raise AssertionRejected(
+            f"attestation ({response.fmt}) did not verify: {exc}", rule=ErrorCode.ATTESTATION_INVALID
+        ) from exc
     attested = response.authenticator_data.attested_credential
     assert attested is not None  # from_json guarantees it
     if verified.credential_id != response.credential_id:
-        raise CredentialIdMismatch("py_webauthn read a different credential id")
+        raise InvalidWebAuthnData(
+            "py_webauthn read a different credential id", rule=ErrorCode.CREDENTIAL_ID_MISMATCH
+        )
     return PasskeyCredential(
         credential_id=response.credential_id,
         public_key=attested.public_key,
@@ -201,20 +221,23 @@ def _trusted_roots(
     roots = load_trust_roots(attestation_roots).get(response.fmt)
     trusted = ", ".join(sorted(attestation_roots)) or "none"
     if roots is None or response.fmt not in _PY_WEBAUTHN_FORMATS:
-        raise AttestationUntrusted(
-            f"attestation format {response.fmt!r} is not trusted by this relying party (trusted: {trusted})"
+        raise AssertionRejected(
+            f"attestation format {response.fmt!r} is not trusted by this relying party (trusted: {trusted})",
+            rule=ErrorCode.ATTESTATION_UNTRUSTED,
         )
     if not response.certificates:
-        raise AttestationUntrusted(
+        raise AssertionRejected(
             f"the {response.fmt!r} attestation carries no certificate chain (self attestation); this relying "
-            "party accepts only authenticators certified by its roots"
+            "party accepts only authenticators certified by its roots",
+            rule=ErrorCode.ATTESTATION_UNTRUSTED,
         )
     try:
         validate_certificate_chain(x5c=list(response.certificates), pem_root_certs_bytes=list(roots))
     except InvalidCertificateChain as exc:
-        raise AttestationUntrusted(
+        raise AssertionRejected(
             f"the {response.fmt!r} attestation certificate chain does not lead to a trusted root: "
-            f"{exc.__cause__ or exc}"
+            f"{exc.__cause__ or exc}",
+            rule=ErrorCode.ATTESTATION_UNTRUSTED,
         ) from exc
     return list(roots)
 
@@ -224,10 +247,14 @@ def _check_certificate_aaguid(response: RegistrationResponse) -> None:
     assert attested is not None  # from_json guarantees it
     try:
         vouched = certificate_aaguid(x509.load_der_x509_certificate(response.certificates[0]))
-    except (ValueError, InvalidAttestationCertificate) as exc:
-        raise AttestationInvalid(f"the {response.fmt!r} attestation certificate is malformed: {exc}") from exc
+    except (ValueError, InvalidKey) as exc:
+        raise AssertionRejected(
+            f"the {response.fmt!r} attestation certificate is malformed: {exc}",
+            rule=ErrorCode.ATTESTATION_INVALID,
+        ) from exc
     if vouched is not None and vouched != attested.aaguid:
-        raise AttestationInvalid(
+        raise AssertionRejected(
             f"the attestation certificate vouches for AAGUID {vouched.hex()}, authenticatorData names "
-            f"{attested.aaguid.hex()}"
+            f"{attested.aaguid.hex()}",
+            rule=ErrorCode.ATTESTATION_INVALID,
         )

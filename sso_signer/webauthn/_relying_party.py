@@ -24,18 +24,11 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from sso_signer.exceptions import AssertionRejected, ErrorCode, InvalidEncoding, InvalidWebAuthnData, NotFound
 from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
 from sso_signer.webauthn._attestation import load_trust_roots
 from sso_signer.webauthn._authentication import verify_assertion
 from sso_signer.webauthn._credential import PasskeyCredential
-from sso_signer.webauthn._errors import (
-    ChallengeLengthInvalid,
-    CredentialNotAllowed,
-    CredentialNotFound,
-    FieldTooLarge,
-    InvalidCredentialJson,
-    UserHandleMismatch,
-)
 from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
 from sso_signer.webauthn._store import ChallengePurpose, PasskeyStore, PendingChallenge
 
@@ -69,9 +62,13 @@ def _check_name(what: str, name: str) -> None:
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:
-        raise InvalidCredentialJson(f"{what} is not Unicode text (a lone surrogate)") from None
+        raise InvalidWebAuthnData(
+            f"{what} is not Unicode text (a lone surrogate)", rule=ErrorCode.INVALID_CREDENTIAL_JSON
+        ) from None
     if size > MAX_USER_NAME:
-        raise FieldTooLarge(f"{what} is {size} bytes of UTF-8; the limit is {MAX_USER_NAME}")
+        raise InvalidEncoding(
+            f"{what} is {size} bytes of UTF-8; the limit is {MAX_USER_NAME}", rule=ErrorCode.FIELD_TOO_LARGE
+        )
 
 
 class RelyingParty:
@@ -97,9 +94,11 @@ class RelyingParty:
             registered with (the SSO validator looks the key up by that exact string).
 
     Raises:
-        InvalidCredentialJson: If no origin is given, ``challenge_ttl`` is not a positive finite number, the
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If no origin is given, ``challenge_ttl`` is not a
+            positive finite number, the
             attestation preference is unknown, or it is ``"none"`` with ``attestation_roots``.
-        InvalidTrustRoot: If a root in ``attestation_roots`` is not a PEM X.509 certificate.
+        InvalidKey (``INVALID_TRUST_ROOT``): If a root in ``attestation_roots`` is not a PEM X.509
+            certificate.
     """
 
     def __init__(
@@ -119,15 +118,18 @@ class RelyingParty:
         self.rp_name = rp_name
         self.origins: tuple[str, ...] = (origins,) if isinstance(origins, str) else tuple(origins)
         if not self.origins:
-            raise InvalidCredentialJson("a relying party needs at least one allowed origin")
+            raise InvalidWebAuthnData(
+                "a relying party needs at least one allowed origin", rule=ErrorCode.INVALID_CREDENTIAL_JSON
+            )
         self.attestation_roots = None if attestation_roots is None else load_trust_roots(attestation_roots)
         if attestation is None:
             attestation = "none" if attestation_roots is None else "direct"
         self.attestation: Attestation = self._conveyance(attestation)
         self.store = store
         if not (0 < challenge_ttl < math.inf):  # also refuses NaN: SQLite would store it as NULL
-            raise InvalidCredentialJson(
-                f"challenge_ttl must be a positive finite number of seconds, got {challenge_ttl}"
+            raise InvalidWebAuthnData(
+                f"challenge_ttl must be a positive finite number of seconds, got {challenge_ttl}",
+                rule=ErrorCode.INVALID_CREDENTIAL_JSON,
             )
         self.challenge_ttl = float(challenge_ttl)
         self._clock = clock
@@ -138,10 +140,16 @@ class RelyingParty:
 
     def _conveyance(self, attestation: str) -> Attestation:
         if attestation not in ("none", "direct"):
-            raise InvalidCredentialJson(f"attestation must be 'none' or 'direct', got {attestation!r}")
+            raise InvalidWebAuthnData(
+                f"attestation must be 'none' or 'direct', got {attestation!r}",
+                rule=ErrorCode.INVALID_CREDENTIAL_JSON,
+            )
         if attestation == "none" and self.attestation_roots is not None:
             # Every answer would be refused as untrusted: say so before a user is sent to the browser.
-            raise InvalidCredentialJson("attestation 'none' cannot satisfy attestation_roots; ask 'direct'")
+            raise InvalidWebAuthnData(
+                "attestation 'none' cannot satisfy attestation_roots; ask 'direct'",
+                rule=ErrorCode.INVALID_CREDENTIAL_JSON,
+            )
         return "direct" if attestation == "direct" else "none"
 
     @staticmethod
@@ -169,7 +177,10 @@ class RelyingParty:
         for cred_id in credential_ids:
             if bytes(cred_id) not in by_id:
                 self.store.get_credential(cred_id)  # CredentialNotFound if it is nobody's
-                raise CredentialNotAllowed("a credential of credential_ids is not user_handle's")
+                raise AssertionRejected(
+                    "a credential of credential_ids is not user_handle's",
+                    rule=ErrorCode.CREDENTIAL_NOT_ALLOWED,
+                )
             allowed.append(by_id[bytes(cred_id)])
         return allowed
 
@@ -210,15 +221,19 @@ class RelyingParty:
             The options as a JSON-ready dict (base64url); ``excludeCredentials`` lists the user's passkeys.
 
         Raises:
-            FieldTooLarge: If the user handle exceeds 64 bytes, or a name exceeds ``MAX_USER_NAME`` (256)
+            InvalidEncoding (``FIELD_TOO_LARGE``): If the user handle exceeds 64 bytes, or a name exceeds
+                ``MAX_USER_NAME`` (256)
                 bytes of UTF-8.
-            InvalidCredentialJson: If the attestation preference is unknown, or a name is not Unicode text
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If the attestation preference is unknown, or a
+                name is not Unicode text
                 (a lone surrogate cannot be sent to the browser, nor stored).
-            ChallengeAlreadyIssued: Practically never (a 32-byte random collision).
+            AlreadyExists (``CHALLENGE_ALREADY_ISSUED``): Practically never (a 32-byte random collision).
         """
         handle = user_handle if user_handle is not None else secrets.token_bytes(32)
         if not handle or len(handle) > MAX_USER_HANDLE:
-            raise FieldTooLarge(f"user handle must be 1..{MAX_USER_HANDLE} bytes")
+            raise InvalidEncoding(
+                f"user handle must be 1..{MAX_USER_HANDLE} bytes", rule=ErrorCode.FIELD_TOO_LARGE
+            )
         _check_name("user_name", user_name)
         if display_name is not None:
             _check_name("display_name", display_name)
@@ -262,10 +277,11 @@ class RelyingParty:
             The stored passkey record.
 
         Raises:
-            UserHandleMismatch: The challenge was issued for another user. Nothing is stored and the
+            AssertionRejected (``USER_HANDLE_MISMATCH``): The challenge was issued for another user. Nothing
+                is stored and the
                 challenge is burnt (it reached the wrong session; issue new options).
             ChallengeInvalid: The challenge is unknown, expired, already used or for the other ceremony.
-            DuplicateCredential: The credential id is already registered.
+            AlreadyExists (``DUPLICATE_CREDENTIAL``): The credential id is already registered.
             VerificationError / InvalidInputError subclasses: As :func:`verify_registration_response`.
         """
         parsed = RegistrationResponse.from_json(response)
@@ -314,27 +330,34 @@ class RelyingParty:
             The options as a JSON-ready dict, ``userVerification: "required"``.
 
         Raises:
-            ChallengeLengthInvalid: If ``challenge`` is not 32 bytes.
-            CredentialNotFound: If a given credential id is not registered, or the allow-list would be empty
+            InvalidEncoding (``CHALLENGE_LENGTH``): If ``challenge`` is not 32 bytes.
+            NotFound (``CREDENTIAL_NOT_FOUND``): If a given credential id is not registered, or the allow-list
+                would be empty
                 without ``discoverable`` (no user and no credential given, or a user without passkeys).
-            CredentialNotAllowed: If a credential of ``credential_ids`` is not ``user_handle``'s.
-            InvalidCredentialJson: If ``discoverable`` is combined with ``user_handle`` or ``credential_ids``.
-            ChallengeAlreadyIssued: If this hash was already issued (a signing request is answered once).
+            AssertionRejected (``CREDENTIAL_NOT_ALLOWED``): If a credential of ``credential_ids`` is not
+                ``user_handle``'s.
+            InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If ``discoverable`` is combined with
+                ``user_handle`` or ``credential_ids``.
+            AlreadyExists (``CHALLENGE_ALREADY_ISSUED``): If this hash was already issued (a signing request
+                is answered once).
         """
         challenge = bytes(challenge)
         if len(challenge) != 32:
-            raise ChallengeLengthInvalid(
-                f"a signing challenge must be a 32-byte hash, got {len(challenge)} bytes"
+            raise InvalidEncoding(
+                f"a signing challenge must be a 32-byte hash, got {len(challenge)} bytes",
+                rule=ErrorCode.CHALLENGE_LENGTH,
             )
         if discoverable and (user_handle is not None or credential_ids is not None):
-            raise InvalidCredentialJson(
-                "a discoverable (usernameless) login names no user_handle and no credential_ids"
+            raise InvalidWebAuthnData(
+                "a discoverable (usernameless) login names no user_handle and no credential_ids",
+                rule=ErrorCode.INVALID_CREDENTIAL_JSON,
             )
         allowed = self._allowed(user_handle, credential_ids)
         if not allowed and not discoverable:
-            raise CredentialNotFound(
+            raise NotFound(
                 "no passkey to allow: the user has none, or no user_handle / credential_ids was given "
-                "(pass discoverable=True for a usernameless login)"
+                "(pass discoverable=True for a usernameless login)",
+                rule=ErrorCode.CREDENTIAL_NOT_FOUND,
             )
         options = generate_authentication_options(
             rp_id=self.rp_id,
@@ -374,13 +397,17 @@ class RelyingParty:
             The verified result.
 
         Raises:
-            ChallengeMismatch: The assertion answers another challenge than ``expected_challenge``.
+            AssertionRejected (``CHALLENGE_MISMATCH``): The assertion answers another challenge than
+                ``expected_challenge``.
             ChallengeInvalid: The challenge is unknown, expired, already used or for the other ceremony.
-            CredentialNotFound: The credential is not registered.
-            CredentialNotAllowed: The challenge was issued for another user or other credentials.
-            UserHandleMismatch: The credential is not ``user_handle``'s (or the assertion names another user),
+            NotFound (``CREDENTIAL_NOT_FOUND``): The credential is not registered.
+            AssertionRejected (``CREDENTIAL_NOT_ALLOWED``): The challenge was issued for another user or other
+                credentials.
+            AssertionRejected (``USER_HANDLE_MISMATCH``): The credential is not ``user_handle``'s (or the
+                assertion names another user),
                 or the assertion answers a discoverable login without a userHandle.
-            CounterRegression: The counter did not move forward, checked again against the stored value
+            AssertionRejected (``COUNTER_REGRESSION``): The counter did not move forward, checked again
+                against the stored value
                 when the challenge is consumed (a racing or cloned assertion).
             BackupFlagsInvalid, SignatureInvalid, OriginMismatch, ...: As :func:`verify_assertion`.
         """
@@ -403,8 +430,9 @@ class RelyingParty:
             # there (the discoverable mark never changes: reading it before the transaction is safe).
             pending = self.store.get_challenge(challenge, purpose="authentication", now=now)
             if pending.discoverable:
-                raise UserHandleMismatch(
-                    "a usernameless (discoverable) login's assertion must carry its userHandle"
+                raise AssertionRejected(
+                    "a usernameless (discoverable) login's assertion must carry its userHandle",
+                    rule=ErrorCode.USER_HANDLE_MISMATCH,
                 )
         backup_state = assertion.authenticator_data.backup_state
         self.store.complete_authentication(

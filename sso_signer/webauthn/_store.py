@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from sso_signer.exceptions import AssertionRejected, ErrorCode
 from sso_signer.webauthn._credential import PasskeyCredential
-from sso_signer.webauthn._errors import CredentialNotAllowed
 
 __all__ = ["AsyncPasskeyStore", "ChallengePurpose", "PasskeyStore", "PendingChallenge"]
 
@@ -57,18 +57,23 @@ class PendingChallenge:
             owner: The user handle the store holds for that credential.
 
         Raises:
-            CredentialNotAllowed: It is not in the allow-list, not owned by the challenge's user, or the
+            AssertionRejected (``CREDENTIAL_NOT_ALLOWED``): It is not in the allow-list, not owned by the
+                challenge's user, or the
                 challenge names nobody and was not issued for a discoverable login.
         """
         if self.credential_ids and bytes(credential_id) not in self.credential_ids:
-            raise CredentialNotAllowed("this credential is not in the challenge's allow-list")
+            raise AssertionRejected(
+                "this credential is not in the challenge's allow-list", rule=ErrorCode.CREDENTIAL_NOT_ALLOWED
+            )
         if self.user_handle is not None and bytes(owner) != self.user_handle:
-            raise CredentialNotAllowed(
-                "this challenge was issued for another user than the credential's owner"
+            raise AssertionRejected(
+                "this challenge was issued for another user than the credential's owner",
+                rule=ErrorCode.CREDENTIAL_NOT_ALLOWED,
             )
         if not self.credential_ids and self.user_handle is None and not self.discoverable:
-            raise CredentialNotAllowed(
-                "this challenge names no user and no credential and was not issued for a discoverable login"
+            raise AssertionRejected(
+                "this challenge names no user and no credential and was not issued for a discoverable login",
+                rule=ErrorCode.CREDENTIAL_NOT_ALLOWED,
             )
 
 
@@ -84,7 +89,8 @@ class PasskeyStore(Protocol):
         """Store a new challenge.
 
         Raises:
-            ChallengeAlreadyIssued: If these challenge bytes are already stored (pending or used).
+            AlreadyExists (``CHALLENGE_ALREADY_ISSUED``): If these challenge bytes are already stored (pending
+                or used).
         """
         ...
 
@@ -92,10 +98,10 @@ class PasskeyStore(Protocol):
         """Return a usable challenge without consuming it.
 
         Raises:
-            ChallengeUnknown: Never issued (or purged).
-            ChallengePurposeMismatch: Issued for the other ceremony.
-            ChallengeAlreadyUsed: Already consumed.
-            ChallengeExpired: Past its lifetime.
+            ChallengeInvalid (``CHALLENGE_UNKNOWN``): Never issued (or purged).
+            ChallengeInvalid (``CHALLENGE_PURPOSE_MISMATCH``): Issued for the other ceremony.
+            ChallengeInvalid (``CHALLENGE_ALREADY_USED``): Already consumed.
+            ChallengeInvalid (``CHALLENGE_EXPIRED``): Past its lifetime.
         """
         ...
 
@@ -127,7 +133,8 @@ class PasskeyStore(Protocol):
         """Store a credential.
 
         Raises:
-            DuplicateCredential: If a credential with this id exists (nothing is written).
+            AlreadyExists (``DUPLICATE_CREDENTIAL``): If a credential with this id exists (nothing is
+                written).
         """
         ...
 
@@ -135,7 +142,7 @@ class PasskeyStore(Protocol):
         """Return a credential.
 
         Raises:
-            CredentialNotFound: If no credential has this id.
+            NotFound (``CREDENTIAL_NOT_FOUND``): If no credential has this id.
         """
         ...
 
@@ -147,9 +154,10 @@ class PasskeyStore(Protocol):
         """Record the counter and backup state of the latest assertion (the counter only moves forward).
 
         Raises:
-            InvalidAuthenticatorData: If ``sign_count`` is not a uint32 (nothing is written).
-            CredentialNotFound: If no credential has this id.
-            CounterRegression: If ``sign_count`` does not exceed the stored counter (0 may follow 0).
+            InvalidWebAuthnData: If ``sign_count`` is not a uint32 (nothing is written).
+            NotFound (``CREDENTIAL_NOT_FOUND``): If no credential has this id.
+            AssertionRejected (``COUNTER_REGRESSION``): If ``sign_count`` does not exceed the stored counter
+                (0 may follow 0).
         """
         ...
 
@@ -157,7 +165,7 @@ class PasskeyStore(Protocol):
         """Delete a credential.
 
         Raises:
-            CredentialNotFound: If no credential has this id.
+            NotFound (``CREDENTIAL_NOT_FOUND``): If no credential has this id.
         """
         ...
 
@@ -177,10 +185,12 @@ class PasskeyStore(Protocol):
 
         Raises:
             ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
-            UserHandleMismatch: The challenge was issued for another user than ``user_handle`` (or the
+            AssertionRejected (``USER_HANDLE_MISMATCH``): The challenge was issued for another user than
+                ``user_handle`` (or the
                 credential names another): nothing is stored, and the challenge is burnt, since it reached
                 the wrong session.
-            DuplicateCredential: The credential id exists; the challenge stays unconsumed.
+            AlreadyExists (``DUPLICATE_CREDENTIAL``): The credential id exists; the challenge stays
+                unconsumed.
         """
         ...
 
@@ -213,10 +223,12 @@ class PasskeyStore(Protocol):
 
         Raises:
             ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
-            CredentialNotFound: The credential was removed meanwhile.
-            CredentialNotAllowed: The challenge's allow-list or user excludes this credential (stored owner).
-            UserHandleMismatch: The stored owner is not ``user_handle``.
-            CounterRegression: The stored counter is already at or past ``sign_count`` (a racing or
+            NotFound (``CREDENTIAL_NOT_FOUND``): The credential was removed meanwhile.
+            AssertionRejected (``CREDENTIAL_NOT_ALLOWED``): The challenge's allow-list or user excludes this
+                credential (stored owner).
+            AssertionRejected (``USER_HANDLE_MISMATCH``): The stored owner is not ``user_handle``.
+            AssertionRejected (``COUNTER_REGRESSION``): The stored counter is already at or past
+                ``sign_count`` (a racing or
                 cloned assertion); 0 after 0 is accepted.
         """
         ...

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
-from sso_signer.webauthn._errors import StoreConfigurationError, StoreUnavailable
+from sso_signer.exceptions import ConfigurationError, ErrorCode, StoreUnavailable
 
 __all__ = ["TemporaryPostgres"]
 
@@ -28,9 +28,10 @@ def _bindir() -> Path:
     # Debian keeps the server binaries off PATH, one directory per major version: take the newest.
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
     if not candidates:
-        raise StoreConfigurationError(
+        raise ConfigurationError(
             "PostgreSQL's initdb was not found (PATH, /usr/lib/postgresql/*/bin): install Debian's postgresql"
-            " package (scripts/bootstrap.sh postgres)"
+            " package (scripts/bootstrap.sh postgres)",
+            rule=ErrorCode.STORE_CONFIGURATION,
         )
     return Path(candidates[-1]).parent
 
@@ -42,7 +43,8 @@ class TemporaryPostgres:
         user: The system user to run the server as when running as root.
 
     Raises:
-        StoreConfigurationError: PostgreSQL is not installed, or root has no user to run it as.
+        ConfigurationError (``STORE_CONFIGURATION``): PostgreSQL is not installed, or root has no user to run
+            it as.
         StoreUnavailable: ``initdb`` or ``pg_ctl start`` failed (their output is in the message).
     """
 
@@ -54,8 +56,9 @@ class TemporaryPostgres:
             try:
                 owner = pwd.getpwnam(user)
             except KeyError as exc:
-                raise StoreConfigurationError(
-                    f"PostgreSQL refuses to run as root and there is no {user!r} user to run it as"
+                raise ConfigurationError(
+                    f"PostgreSQL refuses to run as root and there is no {user!r} user to run it as",
+                    rule=ErrorCode.STORE_CONFIGURATION,
                 ) from exc
             self._prefix = ["runuser", "-u", user, "--"]
         self.directory = Path(tempfile.mkdtemp(prefix="sso-pg-"))

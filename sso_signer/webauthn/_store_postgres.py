@@ -1,7 +1,8 @@
 """The PostgreSQL stores (sync and async) on psycopg 3 with a connection pool: the ``postgres`` extra.
 
 psycopg is imported when a store is opened, never at import time, so the SDK works without the extra and a
-PostgreSQL URL without it is a :class:`StoreConfigurationError` naming the extra.
+PostgreSQL URL without it is a :class:`~sso_signer.exceptions.ConfigurationError`
+(``ErrorCode.STORE_CONFIGURATION``) naming the extra.
 
 Transactions run at READ COMMITTED with explicit row locks: the challenge row is read ``FOR UPDATE`` (a
 racing consumer waits, then reads it used), the credential row too, and the counter moves by
@@ -18,9 +19,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from sso_signer._errors import SsoSignerError
+from sso_signer.exceptions import (
+    ConfigurationError,
+    ErrorCode,
+    SsoSignerError,
+    StoreCorrupt,
+    StoreUnavailable,
+)
 from sso_signer.webauthn import _store_sql as sql
-from sso_signer.webauthn._errors import StoreConfigurationError, StoreCorrupt, StoreUnavailable
 
 if TYPE_CHECKING:
     import psycopg
@@ -61,8 +67,9 @@ def _psycopg() -> Any:
         import psycopg
         import psycopg_pool
     except ImportError as exc:
-        raise StoreConfigurationError(
-            f"a PostgreSQL store needs psycopg 3 and psycopg-pool ({exc}): install sso-signer[postgres]"
+        raise ConfigurationError(
+            f"a PostgreSQL store needs psycopg 3 and psycopg-pool ({exc}): install sso-signer[postgres]",
+            rule=ErrorCode.STORE_CONFIGURATION,
         ) from exc
     return psycopg, psycopg_pool
 
@@ -190,7 +197,8 @@ class PostgresStore(sql.Operations):
         timeout: Seconds to connect, and to wait for a free pooled connection.
 
     Raises:
-        StoreConfigurationError: psycopg is not installed (extra ``postgres``), or the schema is newer than
+        ConfigurationError (``STORE_CONFIGURATION``): psycopg is not installed (extra ``postgres``), or the
+            schema is newer than
             this sso-signer's.
         StoreUnavailable: The server cannot be reached (refused, unknown host, authentication).
     """
@@ -249,7 +257,8 @@ class AsyncPostgresStore(sql.Operations):
         """Connect, create or migrate the schema, and open the pool (arguments as :class:`PostgresStore`).
 
         Raises:
-            StoreConfigurationError: psycopg is not installed, or the schema is newer than this sso-signer's.
+            ConfigurationError (``STORE_CONFIGURATION``): psycopg is not installed, or the schema is newer
+                than this sso-signer's.
             StoreUnavailable: The server cannot be reached.
         """
         psycopg, pool = _psycopg()

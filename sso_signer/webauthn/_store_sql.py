@@ -20,23 +20,19 @@ from dataclasses import dataclass, field
 from functools import partial, wraps
 from typing import Any, Final, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from sso_signer._errors import SsoSignerError
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.webauthn._credential import MAX_SIGN_COUNT, PasskeyCredential
-from sso_signer.webauthn._errors import (
-    ChallengeAlreadyIssued,
-    ChallengeAlreadyUsed,
-    ChallengeExpired,
-    ChallengePurposeMismatch,
-    ChallengeUnknown,
-    CounterRegression,
-    CredentialNotFound,
-    DuplicateCredential,
-    InvalidAuthenticatorData,
-    StoreConfigurationError,
+from sso_signer.exceptions import (
+    AlreadyExists,
+    AssertionRejected,
+    ChallengeInvalid,
+    ConfigurationError,
+    ErrorCode,
+    InvalidWebAuthnData,
+    NotFound,
+    SsoSignerError,
     StoreCorrupt,
-    UserHandleMismatch,
 )
+from sso_signer.webauthn._credential import MAX_SIGN_COUNT, PasskeyCredential
 from sso_signer.webauthn._p256 import P256PublicKey
 from sso_signer.webauthn._store import ChallengePurpose, PasskeyStore, PendingChallenge
 
@@ -264,7 +260,8 @@ def migrate(challenge_columns: str) -> Op[int]:
         The version the database was at.
 
     Raises:
-        StoreConfigurationError: The database was written by a newer sso-signer (its schema is newer).
+        ConfigurationError (``STORE_CONFIGURATION``): The database was written by a newer sso-signer (its
+            schema is newer).
     """
     yield Query("lock_schema")
     yield Query("create_version_table")
@@ -272,9 +269,10 @@ def migrate(challenge_columns: str) -> Op[int]:
     assert reply is not None
     found = int(reply.rows[0][0] or 0)
     if found > SCHEMA_VERSION:
-        raise StoreConfigurationError(
+        raise ConfigurationError(
             f"the passkey database is at schema version {found}, newer than this sso-signer's "
-            f"{SCHEMA_VERSION}: upgrade sso-signer (a newer schema is never written over)"
+            f"{SCHEMA_VERSION}: upgrade sso-signer (a newer schema is never written over)",
+            rule=ErrorCode.STORE_CONFIGURATION,
         )
     for version in range(found + 1, SCHEMA_VERSION + 1):
         for name in _MIGRATIONS[version]:
@@ -306,21 +304,28 @@ def add_challenge(pending: PendingChallenge) -> Op[None]:
     )
     assert reply is not None
     if reply.rowcount != 1:
-        raise ChallengeAlreadyIssued("this challenge was already issued")
+        raise AlreadyExists("this challenge was already issued", rule=ErrorCode.CHALLENGE_ALREADY_ISSUED)
 
 
 def get_challenge(challenge: bytes, *, purpose: ChallengePurpose, now: float) -> Op[PendingChallenge]:
     reply = yield Query("read_challenge", {"challenge": bytes(challenge)})
     assert reply is not None
     if not reply.rows:
-        raise ChallengeUnknown("this challenge was not issued by this relying party")
+        raise ChallengeInvalid(
+            "this challenge was not issued by this relying party", rule=ErrorCode.CHALLENGE_UNKNOWN
+        )
     stored_purpose, expires_at, user_handle, user_name, ids, used_at, discoverable = reply.rows[0]
     if stored_purpose != purpose:
-        raise ChallengePurposeMismatch(f"this challenge was issued for {stored_purpose}, not {purpose}")
+        raise ChallengeInvalid(
+            f"this challenge was issued for {stored_purpose}, not {purpose}",
+            rule=ErrorCode.CHALLENGE_PURPOSE_MISMATCH,
+        )
     if used_at is not None:
-        raise ChallengeAlreadyUsed("this challenge was already used")
+        raise ChallengeInvalid("this challenge was already used", rule=ErrorCode.CHALLENGE_ALREADY_USED)
     if now >= expires_at:
-        raise ChallengeExpired(f"this challenge expired {now - expires_at:.0f} s ago")
+        raise ChallengeInvalid(
+            f"this challenge expired {now - expires_at:.0f} s ago", rule=ErrorCode.CHALLENGE_EXPIRED
+        )
     try:
         return PendingChallenge(
             challenge=bytes(challenge),
@@ -371,7 +376,9 @@ def add_credential(credential: PasskeyCredential) -> Op[None]:
     )
     assert reply is not None
     if reply.rowcount != 1:
-        raise DuplicateCredential("a credential with this id is already registered")
+        raise AlreadyExists(
+            "a credential with this id is already registered", rule=ErrorCode.DUPLICATE_CREDENTIAL
+        )
 
 
 def _credential(row: tuple[Any, ...]) -> PasskeyCredential:
@@ -399,7 +406,7 @@ def get_credential(credential_id: bytes) -> Op[PasskeyCredential]:
     reply = yield Query("read_credential", {"credential_id": bytes(credential_id)})
     assert reply is not None
     if not reply.rows:
-        raise CredentialNotFound("no credential with this id is registered")
+        raise NotFound("no credential with this id is registered", rule=ErrorCode.CREDENTIAL_NOT_FOUND)
     return _credential(reply.rows[0])
 
 
@@ -412,7 +419,7 @@ def credentials_for_user(user_handle: bytes) -> Op[list[PasskeyCredential]]:
 def update_sign_count(credential_id: bytes, sign_count: int, *, backup_state: bool) -> Op[None]:
     if not 0 <= sign_count <= MAX_SIGN_COUNT:
         # Checked before the database sees it: past 2**63 a driver raises a bare OverflowError.
-        raise InvalidAuthenticatorData(f"signature counter {sign_count} is not a 4-byte unsigned integer")
+        raise InvalidWebAuthnData(f"signature counter {sign_count} is not a 4-byte unsigned integer")
     key = {"credential_id": bytes(credential_id)}
     params = {**key, "sign_count": sign_count, "backup_state": int(backup_state)}
     reply = yield Query("update_counter", params)
@@ -422,10 +429,11 @@ def update_sign_count(credential_id: bytes, sign_count: int, *, backup_state: bo
     reply = yield Query("read_counter", key)
     assert reply is not None
     if not reply.rows:
-        raise CredentialNotFound("no credential with this id is registered")
-    raise CounterRegression(
+        raise NotFound("no credential with this id is registered", rule=ErrorCode.CREDENTIAL_NOT_FOUND)
+    raise AssertionRejected(
         f"signature counter {sign_count} does not exceed the stored {reply.rows[0][0]}: another assertion "
-        "of this credential was recorded first, or the authenticator was cloned"
+        "of this credential was recorded first, or the authenticator was cloned",
+        rule=ErrorCode.COUNTER_REGRESSION,
     )
 
 
@@ -433,7 +441,7 @@ def remove_credential(credential_id: bytes) -> Op[None]:
     reply = yield Query("delete_credential", {"credential_id": bytes(credential_id)})
     assert reply is not None
     if reply.rowcount != 1:
-        raise CredentialNotFound("no credential with this id is registered")
+        raise NotFound("no credential with this id is registered", rule=ErrorCode.CREDENTIAL_NOT_FOUND)
 
 
 # -- ceremony ends -----------------------------------------------------------------------------------
@@ -446,8 +454,9 @@ def complete_registration(
     pending = yield from consume_challenge(challenge, purpose="registration", now=now)
     if pending.user_handle != user_handle or credential.user_handle != user_handle:
         yield COMMIT  # the burnt challenge is kept burnt
-        raise UserHandleMismatch(
-            "this registration challenge was issued for another user than the one completing it"
+        raise AssertionRejected(
+            "this registration challenge was issued for another user than the one completing it",
+            rule=ErrorCode.USER_HANDLE_MISMATCH,
         )
     yield from add_credential(credential)
     return pending
@@ -466,11 +475,13 @@ def complete_authentication(
     reply = yield Query("read_owner", {"credential_id": bytes(credential_id)})
     assert reply is not None
     if not reply.rows:
-        raise CredentialNotFound("no credential with this id is registered")
+        raise NotFound("no credential with this id is registered", rule=ErrorCode.CREDENTIAL_NOT_FOUND)
     owner = bytes(reply.rows[0][0])
     pending.check_answerer(credential_id, owner)
     if user_handle is not None and owner != bytes(user_handle):
-        raise UserHandleMismatch("the credential belongs to another user than the session's")
+        raise AssertionRejected(
+            "the credential belongs to another user than the session's", rule=ErrorCode.USER_HANDLE_MISMATCH
+        )
     yield from update_sign_count(credential_id, sign_count, backup_state=backup_state)
     yield Query("use_challenge", {"challenge": bytes(challenge), "now": now})
     return pending

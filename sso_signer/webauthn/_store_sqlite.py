@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from functools import partial
 from typing import ParamSpec, TypeVar
 
-from sso_signer._errors import SsoSignerError
+from sso_signer.exceptions import SsoSignerError, StoreCorrupt, StoreUnavailable
 from sso_signer.webauthn import _store_sql as sql
-from sso_signer.webauthn._errors import StoreCorrupt, StoreUnavailable
 
 __all__ = ["AsyncSQLiteStore", "SQLiteStore"]
 
@@ -66,7 +65,7 @@ class SQLiteStore(sql.Operations):
     Raises:
         StoreUnavailable: The file cannot be opened or stays locked past ``timeout``.
         StoreCorrupt: The file is not an SQLite database.
-        StoreConfigurationError: The file's schema is newer than this sso-signer's.
+        ConfigurationError (``STORE_CONFIGURATION``): The file's schema is newer than this sso-signer's.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:

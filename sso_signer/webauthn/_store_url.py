@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sso_signer.webauthn._errors import StoreConfigurationError
+from sso_signer.exceptions import ConfigurationError, ErrorCode
 from sso_signer.webauthn._store_postgres import AsyncPostgresStore, PostgresStore
 from sso_signer.webauthn._store_sqlite import AsyncSQLiteStore, SQLiteStore
 
@@ -24,17 +24,19 @@ def _parse(url: str) -> _Target:
     if url.startswith("sqlite://"):
         path = url.removeprefix("sqlite://")
         if not path.startswith("/") or path == "/":
-            raise StoreConfigurationError(
-                f"a SQLite store URL is sqlite:///absolute/path or sqlite://:memory:, not {url!r}"
+            raise ConfigurationError(
+                f"a SQLite store URL is sqlite:///absolute/path or sqlite://:memory:, not {url!r}",
+                rule=ErrorCode.STORE_CONFIGURATION,
             )
         return _Target(False, path)
     if url.startswith("sqlite:"):  # sqlite:relative/path
         return _Target(False, url.removeprefix("sqlite:"))
     if "://" in url or not url:
         scheme = url.split("://", 1)[0]
-        raise StoreConfigurationError(
+        raise ConfigurationError(
             f"unknown passkey store URL scheme {scheme!r}: use sqlite:///path, sqlite://:memory: or"
-            " postgresql://user@host/db"
+            " postgresql://user@host/db",
+            rule=ErrorCode.STORE_CONFIGURATION,
         )
     return _Target(False, url)  # a bare file path: SQLite, as before URLs
 
@@ -58,7 +60,8 @@ def open_store(url: str, *, timeout: float = 10.0, max_connections: int = 10) ->
         An open store; close it with ``close()`` (or use it as a context manager).
 
     Raises:
-        StoreConfigurationError: Unknown scheme, a malformed SQLite URL, PostgreSQL without the extra, or a
+        ConfigurationError (``STORE_CONFIGURATION``): Unknown scheme, a malformed SQLite URL, PostgreSQL
+            without the extra, or a
             schema newer than this sso-signer's.
         StoreUnavailable: The database cannot be opened or reached.
         StoreCorrupt: The SQLite file is not a database.

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
+from sso_signer.exceptions import ErrorCode, InvalidBytecode
 from sso_signer.zksync._checks import check_bytes
-from sso_signer.zksync._errors import (
-    BytecodeEvenWordCount,
-    BytecodeLengthNotWordAligned,
-    BytecodeTooLong,
-    InvalidBytecodeHash,
-)
 
 __all__ = ["MAX_BYTECODE_WORDS", "bytecode_hash", "bytecode_word_count", "validate_bytecode_hash"]
 
@@ -34,19 +29,29 @@ def bytecode_word_count(bytecode: bytes) -> int:
         The number of 32-byte words (odd, at most :data:`MAX_BYTECODE_WORDS`).
 
     Raises:
-        InvalidFieldType: If ``bytecode`` is not bytes-like.
-        BytecodeLengthNotWordAligned: If the length is not a multiple of 32.
-        BytecodeTooLong: If the word count is 2**16 or more.
-        BytecodeEvenWordCount: If the word count is even (including an empty bytecode).
+        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``bytecode`` is not bytes-like.
+        InvalidBytecode (``BYTECODE_NOT_WORD_ALIGNED``): If the length is not a multiple of 32.
+        InvalidBytecode (``BYTECODE_TOO_LONG``): If the word count is 2**16 or more.
+        InvalidBytecode (``BYTECODE_EVEN_WORD_COUNT``): If the word count is even (including an empty
+            bytecode).
     """
     code = check_bytes(bytecode, field="bytecode")
     if len(code) % 32:
-        raise BytecodeLengthNotWordAligned(f"bytecode: length {len(code)} is not a multiple of 32 bytes")
+        raise InvalidBytecode(
+            f"bytecode: length {len(code)} is not a multiple of 32 bytes",
+            rule=ErrorCode.BYTECODE_NOT_WORD_ALIGNED,
+        )
     words = len(code) // 32
     if words > MAX_BYTECODE_WORDS:
-        raise BytecodeTooLong(f"bytecode: {words} words, at most {MAX_BYTECODE_WORDS} fit in the hash")
+        raise InvalidBytecode(
+            f"bytecode: {words} words, at most {MAX_BYTECODE_WORDS} fit in the hash",
+            rule=ErrorCode.BYTECODE_TOO_LONG,
+        )
     if words % 2 == 0:
-        raise BytecodeEvenWordCount(f"bytecode: {words} words, EraVM requires an odd word count")
+        raise InvalidBytecode(
+            f"bytecode: {words} words, EraVM requires an odd word count",
+            rule=ErrorCode.BYTECODE_EVEN_WORD_COUNT,
+        )
     return words
 
 
@@ -60,10 +65,10 @@ def bytecode_hash(bytecode: bytes) -> bytes:
         The 32-byte hash ``0x0100 || uint16_be(words) || sha256(bytecode)[4:]``.
 
     Raises:
-        InvalidFieldType: If ``bytecode`` is not bytes-like.
-        BytecodeLengthNotWordAligned: If the length is not a multiple of 32.
-        BytecodeTooLong: If the word count is 2**16 or more.
-        BytecodeEvenWordCount: If the word count is even.
+        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``bytecode`` is not bytes-like.
+        InvalidBytecode (``BYTECODE_NOT_WORD_ALIGNED``): If the length is not a multiple of 32.
+        InvalidBytecode (``BYTECODE_TOO_LONG``): If the word count is 2**16 or more.
+        InvalidBytecode (``BYTECODE_EVEN_WORD_COUNT``): If the word count is even.
     """
     words = bytecode_word_count(bytecode)
     digest = hashlib.sha256(bytes(bytecode)).digest()
@@ -80,15 +85,23 @@ def validate_bytecode_hash(value: bytes) -> bytes:
         ``value`` as ``bytes``.
 
     Raises:
-        InvalidFieldType: If ``value`` is not bytes-like.
-        InvalidBytecodeHash: If it is not 32 bytes, not version ``0x0100``, or its word count is even.
+        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``value`` is not bytes-like.
+        InvalidBytecode (``INVALID_BYTECODE_HASH``): If it is not 32 bytes, not version ``0x0100``, or its
+            word count is even.
     """
     data = check_bytes(value, field="bytecode_hash")
     if len(data) != 32:
-        raise InvalidBytecodeHash(f"bytecode_hash: expected 32 bytes, got {len(data)}")
+        raise InvalidBytecode(
+            f"bytecode_hash: expected 32 bytes, got {len(data)}", rule=ErrorCode.INVALID_BYTECODE_HASH
+        )
     if data[:2] != _VERSION_ERAVM:
-        raise InvalidBytecodeHash(f"bytecode_hash: version header {data[:2].hex()} is not EraVM 0100")
+        raise InvalidBytecode(
+            f"bytecode_hash: version header {data[:2].hex()} is not EraVM 0100",
+            rule=ErrorCode.INVALID_BYTECODE_HASH,
+        )
     words = int.from_bytes(data[2:4], "big")
     if words % 2 == 0:
-        raise InvalidBytecodeHash(f"bytecode_hash: word count {words} is even")
+        raise InvalidBytecode(
+            f"bytecode_hash: word count {words} is even", rule=ErrorCode.INVALID_BYTECODE_HASH
+        )
     return data

@@ -7,7 +7,7 @@ immutable ``bytes``, range-checked ``int``) or raise the typed error that names 
 from __future__ import annotations
 
 from sso_signer._codec import classify_address_text
-from sso_signer.zksync._errors import IntegerOutOfRange, InvalidAddress, InvalidFieldType
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidTransaction
 
 __all__ = ["UINT256_MAX", "check_address", "check_bytes", "check_uint"]
 
@@ -18,14 +18,18 @@ def check_uint(value: object, *, field: str, minimum: int = 0, maximum: int = UI
     """Return ``value`` if it is an ``int`` (not ``bool``) in ``[minimum, maximum]``.
 
     Raises:
-        InvalidFieldType: If ``value`` is not an ``int``.
-        IntegerOutOfRange: If it is outside the range.
+        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``value`` is not an ``int``.
+        InvalidTransaction (``INTEGER_OUT_OF_RANGE``): If it is outside the range.
     """
     # bool is an int subclass; True as a nonce is a bug, not a 1.
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidFieldType(f"{field}: expected int, got {type(value).__name__}")
+        raise InvalidTransaction(
+            f"{field}: expected int, got {type(value).__name__}", rule=ErrorCode.INVALID_FIELD_TYPE
+        )
     if value < minimum or value > maximum:
-        raise IntegerOutOfRange(f"{field}: {value} is outside [{minimum}, {maximum}]")
+        raise InvalidTransaction(
+            f"{field}: {value} is outside [{minimum}, {maximum}]", rule=ErrorCode.INTEGER_OUT_OF_RANGE
+        )
     return value
 
 
@@ -33,11 +37,14 @@ def check_bytes(value: object, *, field: str) -> bytes:
     """Return ``value`` as immutable ``bytes`` (``bytearray``/``memoryview`` are copied).
 
     Raises:
-        InvalidFieldType: If ``value`` is not bytes-like (hex text is refused: decode it first).
+        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``value`` is not bytes-like (hex text is refused:
+            decode it first).
     """
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
-    raise InvalidFieldType(f"{field}: expected bytes, got {type(value).__name__}")
+    raise InvalidTransaction(
+        f"{field}: expected bytes, got {type(value).__name__}", rule=ErrorCode.INVALID_FIELD_TYPE
+    )
 
 
 def check_address(value: object, *, field: str) -> str:
@@ -47,14 +54,19 @@ def check_address(value: object, *, field: str) -> str:
     wrong one usually means a typo.
 
     Raises:
-        InvalidAddress: If ``value`` is not ``0x`` + 40 hex digits, or its mixed-case checksum is wrong.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``value`` is not ``0x`` + 40 hex digits, or its mixed-case
+            checksum is wrong.
     """
     if not isinstance(value, str):
-        raise InvalidAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
+        raise InvalidEncoding(
+            f"{field}: expected 0x + 40 hex digits, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
+        )
     answer = classify_address_text(value)
     if answer is None:
-        raise InvalidAddress(f"{field}: expected 0x + 40 hex digits, got {value!r}")
+        raise InvalidEncoding(
+            f"{field}: expected 0x + 40 hex digits, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
+        )
     checksummed, case_ok = answer
     if not case_ok:
-        raise InvalidAddress(f"{field}: bad EIP-55 checksum in {value}")
+        raise InvalidEncoding(f"{field}: bad EIP-55 checksum in {value}", rule=ErrorCode.INVALID_ADDRESS)
     return checksummed

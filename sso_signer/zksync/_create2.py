@@ -11,8 +11,8 @@ from __future__ import annotations
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from sso_signer.exceptions import ErrorCode, InvalidBytecode
 from sso_signer.zksync._checks import check_address, check_bytes, check_uint
-from sso_signer.zksync._errors import InvalidBytecodeHash, InvalidSalt
 
 __all__ = ["CREATE2_PREFIX", "CREATE_PREFIX", "create2_address", "create_address"]
 
@@ -37,18 +37,20 @@ def create2_address(sender: str, bytecode_hash: bytes, salt: bytes, constructor_
         The checksummed address.
 
     Raises:
-        InvalidAddress: If ``sender`` is not an address.
-        InvalidBytecodeHash: If ``bytecode_hash`` is not 32 bytes.
-        InvalidSalt: If ``salt`` is not 32 bytes.
-        InvalidFieldType: If a bytes argument is not bytes-like.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``sender`` is not an address.
+        InvalidBytecode (``INVALID_BYTECODE_HASH``): If ``bytecode_hash`` is not 32 bytes.
+        InvalidBytecode (``INVALID_SALT``): If ``salt`` is not 32 bytes.
+        InvalidTransaction (``INVALID_FIELD_TYPE``): If a bytes argument is not bytes-like.
     """
     sender_bytes = bytes.fromhex(check_address(sender, field="sender")[2:])
     code_hash = check_bytes(bytecode_hash, field="bytecode_hash")
     if len(code_hash) != 32:
-        raise InvalidBytecodeHash(f"bytecode_hash: expected 32 bytes, got {len(code_hash)}")
+        raise InvalidBytecode(
+            f"bytecode_hash: expected 32 bytes, got {len(code_hash)}", rule=ErrorCode.INVALID_BYTECODE_HASH
+        )
     salt_bytes = check_bytes(salt, field="salt")
     if len(salt_bytes) != 32:
-        raise InvalidSalt(f"salt: expected 32 bytes, got {len(salt_bytes)}")
+        raise InvalidBytecode(f"salt: expected 32 bytes, got {len(salt_bytes)}", rule=ErrorCode.INVALID_SALT)
     input_hash = keccak(check_bytes(constructor_input, field="constructor_input"))
     preimage = CREATE2_PREFIX + sender_bytes.rjust(32, b"\x00") + salt_bytes + code_hash + input_hash
     return str(to_checksum_address(keccak(preimage)[12:]))
@@ -65,9 +67,9 @@ def create_address(sender: str, deployment_nonce: int) -> str:
         The checksummed address.
 
     Raises:
-        InvalidAddress: If ``sender`` is not an address.
-        IntegerOutOfRange: If the nonce is negative or above 2**256 - 1.
-        InvalidFieldType: If the nonce is not an int.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``sender`` is not an address.
+        InvalidTransaction (``INTEGER_OUT_OF_RANGE``): If the nonce is negative or above 2**256 - 1.
+        InvalidTransaction (``INVALID_FIELD_TYPE``): If the nonce is not an int.
     """
     sender_bytes = bytes.fromhex(check_address(sender, field="sender")[2:])
     nonce = check_uint(deployment_nonce, field="deployment_nonce")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError
 
+from sso_signer.exceptions import ErrorCode, InvalidTransaction
 from sso_signer.zksync._checks import UINT256_MAX, check_address, check_bytes, check_uint
-from sso_signer.zksync._errors import InvalidPaymasterInput
 
 __all__ = [
     "APPROVAL_BASED_SELECTOR",
@@ -77,7 +77,7 @@ def general_paymaster_input(inner: bytes = b"") -> bytes:
         The paymaster input bytes.
 
     Raises:
-        InvalidFieldType: If ``inner`` is not bytes-like.
+        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``inner`` is not bytes-like.
     """
     return GENERAL_SELECTOR + encode(["bytes"], [check_bytes(inner, field="inner")])
 
@@ -97,9 +97,10 @@ def approval_based_paymaster_input(token: str, min_allowance: int, inner: bytes 
         ``0x949431dc || abi.encode(address token, uint256 minAllowance, bytes inner)``.
 
     Raises:
-        InvalidAddress: If ``token`` is not an address.
-        IntegerOutOfRange: If ``min_allowance`` is negative or above 2**256 - 1.
-        InvalidFieldType: If ``min_allowance`` is not an int or ``inner`` not bytes-like.
+        InvalidEncoding (``INVALID_ADDRESS``): If ``token`` is not an address.
+        InvalidTransaction (``INTEGER_OUT_OF_RANGE``): If ``min_allowance`` is negative or above 2**256 - 1.
+        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``min_allowance`` is not an int or ``inner`` not
+            bytes-like.
     """
     address = check_address(token, field="token")
     allowance = check_uint(min_allowance, field="min_allowance", maximum=UINT256_MAX)
@@ -117,8 +118,9 @@ def decode_paymaster_input(data: bytes) -> GeneralFlow | ApprovalBasedFlow:
         :class:`GeneralFlow` or :class:`ApprovalBasedFlow`.
 
     Raises:
-        InvalidFieldType: If ``data`` is not bytes-like.
-        InvalidPaymasterInput: If the selector is neither flow's, or the body is not the canonical ABI
+        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``data`` is not bytes-like.
+        InvalidTransaction (``INVALID_PAYMASTER_INPUT``): If the selector is neither flow's, or the body is
+            not the canonical ABI
             encoding of that flow's arguments.
     """
     raw = check_bytes(data, field="paymaster_input")
@@ -128,11 +130,16 @@ def decode_paymaster_input(data: bytes) -> GeneralFlow | ApprovalBasedFlow:
     elif selector == APPROVAL_BASED_SELECTOR:
         types = ["address", "uint256", "bytes"]
     else:
-        raise InvalidPaymasterInput(f"paymaster_input: unknown flow selector 0x{selector.hex()}")
+        raise InvalidTransaction(
+            f"paymaster_input: unknown flow selector 0x{selector.hex()}",
+            rule=ErrorCode.INVALID_PAYMASTER_INPUT,
+        )
     try:
         values = decode(types, body, strict=True)
     except DecodingError as exc:
-        raise InvalidPaymasterInput(f"paymaster_input: body does not decode ({exc})") from exc
+        raise InvalidTransaction(
+            f"paymaster_input: body does not decode ({exc})", rule=ErrorCode.INVALID_PAYMASTER_INPUT
+        ) from exc
     flow: GeneralFlow | ApprovalBasedFlow
     if selector == GENERAL_SELECTOR:
         flow = GeneralFlow(inner=bytes(values[0]))
@@ -148,5 +155,8 @@ def decode_paymaster_input(data: bytes) -> GeneralFlow | ApprovalBasedFlow:
         else approval_based_paymaster_input(flow.token, flow.min_allowance, flow.inner)
     )
     if rebuilt != raw:
-        raise InvalidPaymasterInput("paymaster_input: not the canonical ABI encoding of its flow")
+        raise InvalidTransaction(
+            "paymaster_input: not the canonical ABI encoding of its flow",
+            rule=ErrorCode.INVALID_PAYMASTER_INPUT,
+        )
     return flow

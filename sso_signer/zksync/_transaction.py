@@ -24,22 +24,9 @@ from rlp.codec import consume_length_prefix
 from rlp.exceptions import DecodingError
 
 from sso_signer._keccak import keccak256 as _keccak256
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidTransaction
 from sso_signer.zksync._bytecode import bytecode_hash
 from sso_signer.zksync._checks import UINT256_MAX, check_address, check_bytes, check_uint
-from sso_signer.zksync._errors import (
-    ChainIdMismatch,
-    EcdsaSignatureFieldsSet,
-    IntegerOutOfRange,
-    InvalidAddressLength,
-    InvalidFieldType,
-    MalformedRlp,
-    NonCanonicalEncoding,
-    NonCanonicalInteger,
-    PriorityFeeAboveMaxFee,
-    TrailingRlpData,
-    WrongFieldCount,
-    WrongTransactionType,
-)
 from sso_signer.zksync._paymaster import PaymasterParams
 
 __all__ = [
@@ -119,10 +106,11 @@ class Eip712Transaction:
         paymaster_params: Paymaster and its input, or ``None``.
 
     Raises (at construction):
-        InvalidFieldType: A field has the wrong Python type.
-        IntegerOutOfRange: An integer is out of range (``chain_id`` must be positive; all are uint256).
-        InvalidAddress: An address is malformed or has a bad checksum.
-        PriorityFeeAboveMaxFee: ``max_priority_fee_per_gas > max_fee_per_gas``.
+        InvalidTransaction (``INVALID_FIELD_TYPE``): A field has the wrong Python type.
+        InvalidTransaction (``INTEGER_OUT_OF_RANGE``): An integer is out of range (``chain_id`` must be
+            positive; all are uint256).
+        InvalidEncoding (``INVALID_ADDRESS``): An address is malformed or has a bad checksum.
+        InvalidTransaction (``PRIORITY_FEE_ABOVE_MAX_FEE``): ``max_priority_fee_per_gas > max_fee_per_gas``.
         InvalidBytecode: A factory dep breaks the EraVM bytecode rules (one of its subclasses).
     """
 
@@ -157,9 +145,10 @@ class Eip712Transaction:
                 for name, value in zip(_QUANTITY_FIELDS, quantities, strict=True):
                     check_uint(value, field=name)
         if self.max_priority_fee_per_gas > self.max_fee_per_gas:
-            raise PriorityFeeAboveMaxFee(
+            raise InvalidTransaction(
                 f"max_priority_fee_per_gas {self.max_priority_fee_per_gas} exceeds "
-                f"max_fee_per_gas {self.max_fee_per_gas}"
+                f"max_fee_per_gas {self.max_fee_per_gas}",
+                rule=ErrorCode.PRIORITY_FEE_ABOVE_MAX_FEE,
             )
         set_(self, "from_address", check_address(self.from_address, field="from_address"))
         if self.to is not None:
@@ -169,14 +158,17 @@ class Eip712Transaction:
         deps_in = self.factory_deps
         if deps_in != ():  # most transactions deploy nothing
             if isinstance(deps_in, bytes | bytearray | str) or not isinstance(deps_in, Iterable):
-                raise InvalidFieldType("factory_deps: expected a sequence of bytecodes")
+                raise InvalidTransaction(
+                    "factory_deps: expected a sequence of bytecodes", rule=ErrorCode.INVALID_FIELD_TYPE
+                )
             deps = tuple(check_bytes(dep, field=f"factory_deps[{i}]") for i, dep in enumerate(deps_in))
             for dep in deps:
                 bytecode_hash(dep)  # raises the InvalidBytecode subclass naming the broken rule
             set_(self, "factory_deps", deps)
         if self.paymaster_params is not None and not isinstance(self.paymaster_params, PaymasterParams):
-            raise InvalidFieldType(
-                f"paymaster_params: expected PaymasterParams, got {type(self.paymaster_params).__name__}"
+            raise InvalidTransaction(
+                f"paymaster_params: expected PaymasterParams, got {type(self.paymaster_params).__name__}",
+                rule=ErrorCode.INVALID_FIELD_TYPE,
             )
 
     # -- EIP-712 -----------------------------------------------------------------------------------------
@@ -344,7 +336,7 @@ class Eip712Transaction:
             The serialised transaction bytes.
 
         Raises:
-            InvalidFieldType: If ``custom_signature`` is not bytes-like.
+            InvalidTransaction (``INVALID_FIELD_TYPE``): If ``custom_signature`` is not bytes-like.
         """
         signature = (
             self.custom_signature
@@ -391,44 +383,63 @@ class Eip712Transaction:
             The transaction; ``parse(raw).serialize() == raw``.
 
         Raises:
-            InvalidFieldType: If ``raw`` is not bytes-like.
-            WrongTransactionType: If the first byte is not ``0x71``.
-            MalformedRlp: If the RLP is invalid or non-canonical, or an item is a list where bytes belong (or
+            InvalidTransaction (``INVALID_FIELD_TYPE``): If ``raw`` is not bytes-like.
+            InvalidTransaction (``WRONG_TRANSACTION_TYPE``): If the first byte is not ``0x71``.
+            InvalidTransaction (``MALFORMED_RLP``): If the RLP is invalid or non-canonical, or an item is a
+                list where bytes belong (or
                 the reverse).
-            TrailingRlpData: If bytes follow the RLP list.
-            WrongFieldCount: If the list does not hold 16 items, or the paymaster list neither 0 nor 2.
-            NonCanonicalInteger: If an integer has leading zero bytes.
-            IntegerOutOfRange: If an integer exceeds 32 bytes or is out of its field's range.
-            InvalidAddressLength: If an address is not 20 bytes (``to`` may also be empty).
-            ChainIdMismatch: If the two chain-id slots differ.
-            EcdsaSignatureFieldsSet: If the legacy ``r``/``s`` slots carry a signature.
-            PriorityFeeAboveMaxFee: If the priority fee exceeds the fee cap.
+            InvalidTransaction (``TRAILING_RLP_DATA``): If bytes follow the RLP list.
+            InvalidTransaction (``WRONG_FIELD_COUNT``): If the list does not hold 16 items, or the paymaster
+                list neither 0 nor 2.
+            InvalidTransaction (``NON_CANONICAL_INTEGER``): If an integer has leading zero bytes.
+            InvalidTransaction (``INTEGER_OUT_OF_RANGE``): If an integer exceeds 32 bytes or is out of its
+                field's range.
+            InvalidEncoding (``INVALID_ADDRESS``): If an address is not 20 bytes (``to`` may also be empty).
+            InvalidTransaction (``CHAIN_ID_MISMATCH``): If the two chain-id slots differ.
+            InvalidTransaction (``ECDSA_SIGNATURE_FIELDS_SET``): If the legacy ``r``/``s`` slots carry a
+                signature.
+            InvalidTransaction (``PRIORITY_FEE_ABOVE_MAX_FEE``): If the priority fee exceeds the fee cap.
             InvalidBytecode: If a factory dep breaks the EraVM bytecode rules (one of its subclasses).
-            NonCanonicalEncoding: If re-serialising the parsed fields gives different bytes.
+            InvalidTransaction (``NON_CANONICAL_ENCODING``): If re-serialising the parsed fields gives
+                different bytes.
         """
         data = check_bytes(raw, field="raw transaction")
         if not data or data[0] != EIP712_TX_TYPE:
             got = f"0x{data[0]:02x}" if data else "nothing"
-            raise WrongTransactionType(f"raw transaction: expected type byte 0x71, got {got}")
+            raise InvalidTransaction(
+                f"raw transaction: expected type byte 0x71, got {got}", rule=ErrorCode.WRONG_TRANSACTION_TYPE
+            )
         payload = data[1:]
         items = _decode_list(payload)
         if len(items) != _FIELD_COUNT:
-            raise WrongFieldCount(f"raw transaction: expected {_FIELD_COUNT} RLP items, got {len(items)}")
+            raise InvalidTransaction(
+                f"raw transaction: expected {_FIELD_COUNT} RLP items, got {len(items)}",
+                rule=ErrorCode.WRONG_FIELD_COUNT,
+            )
 
         chain_id = _int(items[10], "chainId")
         v_slot = _int(items[7], "v/chainId slot")
         r_slot, s_slot = _bytes(items[8], "r slot"), _bytes(items[9], "s slot")
         if r_slot or s_slot:
-            raise EcdsaSignatureFieldsSet("raw transaction: r/s slots are set; expected customSignature form")
+            raise InvalidTransaction(
+                "raw transaction: r/s slots are set; expected customSignature form",
+                rule=ErrorCode.ECDSA_SIGNATURE_FIELDS_SET,
+            )
         if v_slot != chain_id:
-            raise ChainIdMismatch(f"raw transaction: chain id slots differ ({v_slot} vs {chain_id})")
+            raise InvalidTransaction(
+                f"raw transaction: chain id slots differ ({v_slot} vs {chain_id})",
+                rule=ErrorCode.CHAIN_ID_MISMATCH,
+            )
 
         to_raw = _bytes(items[4], "to")
         paymaster_items = _list(items[15], "paymasterParams")
         paymaster: PaymasterParams | None = None
         if paymaster_items:
             if len(paymaster_items) != 2:
-                raise WrongFieldCount(f"paymasterParams: expected 0 or 2 items, got {len(paymaster_items)}")
+                raise InvalidTransaction(
+                    f"paymasterParams: expected 0 or 2 items, got {len(paymaster_items)}",
+                    rule=ErrorCode.WRONG_FIELD_COUNT,
+                )
             paymaster = PaymasterParams(
                 paymaster=_address(paymaster_items[0], "paymaster"),
                 paymaster_input=_bytes(paymaster_items[1], "paymasterInput"),
@@ -452,7 +463,10 @@ class Eip712Transaction:
         )
         # Every check above should make this hold; it guards the round-trip promise against anything missed.
         if tx.serialize() != data:
-            raise NonCanonicalEncoding("raw transaction: re-serialisation differs from the input")
+            raise InvalidTransaction(
+                "raw transaction: re-serialisation differs from the input",
+                rule=ErrorCode.NON_CANONICAL_ENCODING,
+            )
         return tx
 
     def replace(self, **changes: Any) -> Eip712Transaction:
@@ -558,50 +572,65 @@ _RLP_SHORT_PREFIX = tuple(bytes([0x80 + size]) for size in range(56))
 
 def _decode_list(payload: bytes) -> list[Any]:
     if not payload:
-        raise MalformedRlp("raw transaction: no RLP after the type byte")
+        raise InvalidTransaction("raw transaction: no RLP after the type byte", rule=ErrorCode.MALFORMED_RLP)
     try:
         _prefix, kind, _length, end = consume_length_prefix(payload, 0)
     except DecodingError as exc:
-        raise MalformedRlp(f"raw transaction: bad RLP prefix ({exc})") from exc
+        raise InvalidTransaction(
+            f"raw transaction: bad RLP prefix ({exc})", rule=ErrorCode.MALFORMED_RLP
+        ) from exc
     if kind is not list:
-        raise MalformedRlp("raw transaction: top-level RLP item must be a list")
+        raise InvalidTransaction(
+            "raw transaction: top-level RLP item must be a list", rule=ErrorCode.MALFORMED_RLP
+        )
     total = end + _length
     if total < len(payload):
-        raise TrailingRlpData(f"raw transaction: {len(payload) - total} bytes after the RLP list")
+        raise InvalidTransaction(
+            f"raw transaction: {len(payload) - total} bytes after the RLP list",
+            rule=ErrorCode.TRAILING_RLP_DATA,
+        )
     try:
         decoded = rlp.decode(payload, strict=True)
     except DecodingError as exc:
-        raise MalformedRlp(f"raw transaction: invalid RLP ({exc})") from exc
+        raise InvalidTransaction(
+            f"raw transaction: invalid RLP ({exc})", rule=ErrorCode.MALFORMED_RLP
+        ) from exc
     if not isinstance(decoded, list):  # pragma: no cover - the prefix said list
-        raise MalformedRlp("raw transaction: top-level RLP item must be a list")
+        raise InvalidTransaction(
+            "raw transaction: top-level RLP item must be a list", rule=ErrorCode.MALFORMED_RLP
+        )
     return decoded
 
 
 def _bytes(item: object, field: str) -> bytes:
     if not isinstance(item, bytes):
-        raise MalformedRlp(f"{field}: expected an RLP string, got a list")
+        raise InvalidTransaction(f"{field}: expected an RLP string, got a list", rule=ErrorCode.MALFORMED_RLP)
     return item
 
 
 def _list(item: object, field: str) -> list[Any]:
     if not isinstance(item, list):
-        raise MalformedRlp(f"{field}: expected an RLP list, got a string")
+        raise InvalidTransaction(f"{field}: expected an RLP list, got a string", rule=ErrorCode.MALFORMED_RLP)
     return item
 
 
 def _int(item: object, field: str) -> int:
     data = _bytes(item, field)
     if data[:1] == b"\x00":
-        raise NonCanonicalInteger(f"{field}: integer has a leading zero byte")
+        raise InvalidTransaction(
+            f"{field}: integer has a leading zero byte", rule=ErrorCode.NON_CANONICAL_INTEGER
+        )
     if len(data) > 32:
-        raise IntegerOutOfRange(f"{field}: {len(data)}-byte integer exceeds 256 bits")
+        raise InvalidTransaction(
+            f"{field}: {len(data)}-byte integer exceeds 256 bits", rule=ErrorCode.INTEGER_OUT_OF_RANGE
+        )
     return int.from_bytes(data, "big")
 
 
 def _address(item: object, field: str) -> str:
     data = _bytes(item, field)
     if len(data) != 20:
-        raise InvalidAddressLength(f"{field}: expected 20 bytes, got {len(data)}")
+        raise InvalidEncoding(f"{field}: expected 20 bytes, got {len(data)}", rule=ErrorCode.INVALID_ADDRESS)
     return str(to_checksum_address(data))
 
 

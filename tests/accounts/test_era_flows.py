@@ -6,9 +6,9 @@ import pytest
 from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
-from sso_signer._errors import InvalidInputError
 from sso_signer.accounts import EraAccount, EraNetwork
 from sso_signer.erc4337 import Call
+from sso_signer.exceptions import InvalidInputError
 from sso_signer.rpc import EthClient
 from sso_signer.rpc._flow import Batch
 from sso_signer.webauthn import HeadlessPasskey

@@ -23,15 +23,11 @@ from sso_signer.accounts import (
     PasskeyAccount,
     PasskeySigner,
 )
+from sso_signer.exceptions import ErrorCode
 from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.rpc._shell import drive
 from sso_signer.sso import (
-    AccountMismatch,
-    AssertionProviderError,
-    CredentialMismatch,
     FatSignature,
-    SsoSignerConfigError,
-    UserFlagsMissing,
     personal_sign_hash,
     preflight,
     typed_data_sign_hash,
@@ -40,6 +36,7 @@ from sso_signer.sso import (
 from sso_signer.sso._signature import decode_era_custom_signature, decode_erc4337_passkey_signature
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from sso_signer.zksync import Eip712Transaction
+from tests.errors import raises_rule
 
 ACCOUNT = "0x1111111111111111111111111111111111111111"
 VALIDATOR = "0x006ecc2D79242F1986b7cb5F636d6E3f499f1026"
@@ -148,11 +145,11 @@ def test_erc4337_user_operation_and_messages(passkey: HeadlessPasskey) -> None:
         "erc4337", personal_sign_hash(b"\x00\x01", account.domain), message_sig[20:], passkey.credential
     )
     assert account.domain.name == "zksync-sso-1271"
-    with pytest.raises(AccountMismatch):
+    with raises_rule(ErrorCode.ACCOUNT_MISMATCH):
         _run(account.sign_user_operation(op.replace(sender="0x" + "99" * 20)), passkey)
-    with pytest.raises(AccountMismatch, match="era signer cannot sign a erc4337"):
+    with raises_rule(ErrorCode.ACCOUNT_MISMATCH, match="era signer cannot sign a erc4337"):
         _run(_signer(passkey, "era").sign_user_operation(op), passkey)
-    with pytest.raises(AccountMismatch, match="erc4337 signer cannot sign a era"):
+    with raises_rule(ErrorCode.ACCOUNT_MISMATCH, match="erc4337 signer cannot sign a era"):
         _run(account.sign_transaction(_tx(chain_id=31337)), passkey)
 
 
@@ -195,7 +192,7 @@ async def test_async_provider_waits_for_a_user(passkey: HeadlessPasskey) -> None
     signed, _ = await asyncio.gather(account.sign_transaction(tx), user())
     fat = decode_era_custom_signature(signed.custom_signature).fat_signature
     preflight("era", tx.signed_hash(), fat, passkey.credential)
-    with pytest.raises(SsoSignerConfigError, match="async-only"):
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION, match="async-only"):
         _era(passkey.credential, provider).sign_transaction(tx)  # the sync class cannot await it
 
 
@@ -214,9 +211,9 @@ async def test_async_api_with_headless_passkey(passkey: HeadlessPasskey) -> None
 
 def test_wrong_sender_or_chain_is_refused(passkey: HeadlessPasskey) -> None:
     account = _era(passkey)
-    with pytest.raises(AccountMismatch):
+    with raises_rule(ErrorCode.ACCOUNT_MISMATCH):
         account.sign_transaction(_tx(from_address="0x" + "33" * 20))
-    with pytest.raises(AccountMismatch):
+    with raises_rule(ErrorCode.ACCOUNT_MISMATCH):
         account.sign_transaction(_tx(chain_id=324))
 
 
@@ -228,13 +225,13 @@ def test_assertion_for_another_credential_is_refused(passkey: HeadlessPasskey) -
             return other.sign(request.challenge)
 
     account = _era(passkey.credential, Other())
-    with pytest.raises(CredentialMismatch):
+    with raises_rule(ErrorCode.CREDENTIAL_MISMATCH):
         account.sign_message("x")
 
 
 def test_provider_returning_garbage_is_refused(passkey: HeadlessPasskey) -> None:
     account = _era(passkey.credential, JsonAssertionProvider(lambda options: 42))
-    with pytest.raises(AssertionProviderError):
+    with raises_rule(ErrorCode.ASSERTION_PROVIDER):
         account.sign_message("x")
 
 
@@ -244,7 +241,7 @@ def test_preflight_stops_an_unverified_assertion_before_it_is_sent(passkey: Head
             return passkey.sign(request.challenge, user_verified=False)
 
     strict = _era(passkey.credential, NoUv())
-    with pytest.raises(UserFlagsMissing) as info:
+    with raises_rule(ErrorCode.FLAGS_UP_UV) as info:
         strict.sign_transaction(_tx())
     assert info.value.outcome == "return false"
     lax = _era(passkey.credential, NoUv(), run_preflight=False)
@@ -254,14 +251,14 @@ def test_preflight_stops_an_unverified_assertion_before_it_is_sent(passkey: Head
 
 
 def test_bad_configuration_is_refused(passkey: HeadlessPasskey) -> None:
-    with pytest.raises(SsoSignerConfigError, match="get_assertion"):
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION, match="get_assertion"):
         _era(passkey, provider=object())
     read_only = _era(passkey.credential)  # a bare credential cannot sign: the account reads and verifies
-    with pytest.raises(SsoSignerConfigError, match="no assertion provider"):
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION, match="no assertion provider"):
         read_only.sign_message("x")
-    with pytest.raises(SsoSignerConfigError):
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
         _signer(passkey, chain_id=0)
-    with pytest.raises(SsoSignerConfigError, match="generation"):
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION, match="generation"):
         _signer(passkey, generation="legacy")
     account = _era(passkey)
     assert "PRIVATE" not in (repr(account) + repr(account.signer)).upper()

@@ -19,18 +19,14 @@ from eth_utils.crypto import keccak
 from sso_signer._artifacts import load_artifact
 from sso_signer._codec import b64url_decode
 from sso_signer.accounts import AssertionRequest, EraAccount, EraNetwork, JsonAssertionProvider
+from sso_signer.exceptions import ErrorCode
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient
-from sso_signer.sso import (
-    FatSignature,
-    UserFlagsMissing,
-    personal_sign_hash,
-    preflight,
-    typed_data_sign_hash,
-)
+from sso_signer.sso import FatSignature, personal_sign_hash, preflight, typed_data_sign_hash
 from sso_signer.sso._signature import decode_era_custom_signature
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from sso_signer.zksync import Eip712Transaction
+from tests.errors import raises_rule
 from tests.needs import require_artifacts, started_anvil
 
 pytestmark = pytest.mark.chain
@@ -180,6 +176,6 @@ def test_preflight_and_chain_agree_on_a_uv_less_assertion(
     tx = _tx(account.address, 2000)
     fat = decode_era_custom_signature(signer.sign_transaction(tx).custom_signature)
     assert not chain.validate(account.address, tx.signed_hash(), fat.fat_signature)
-    with pytest.raises(UserFlagsMissing) as info:
+    with raises_rule(ErrorCode.FLAGS_UP_UV) as info:
         preflight("era", tx.signed_hash(), fat, passkey.credential)
     assert info.value.outcome == "return false"  # and the chain indeed returned false rather than reverting

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sso_signer.node import NodeBinaryNotFound
+from sso_signer.exceptions import ToolNotFound
 from sso_signer.node._process import find_executable
 from tests.needs import require_artifacts
 
@@ -42,7 +42,7 @@ def _json(script: str, *args: str) -> Any:
 def _need_anvil() -> None:
     try:
         find_executable(None, "anvil", "@foundry-rs/anvil-linux-amd64/bin/anvil")
-    except NodeBinaryNotFound as exc:
+    except ToolNotFound as exc:
         pytest.skip(f"anvil not installed (run scripts/bootstrap.sh node): {exc}")
 
 

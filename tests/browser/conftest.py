@@ -89,7 +89,8 @@ class Tab:
             f"""(async () => {{
               try {{ return {{status: 200, answer: await api({path!r}, {json.dumps(body)})}}; }}
               catch (e) {{
-                return {{status: e.status || 0, answer: {{error: e.kind || e.name, message: e.message}}}};
+                const answer = {{error: e.kind || e.name, rule: e.rule, message: e.message}};
+                return {{status: e.status || 0, answer}};
               }}
             }})()"""
         )

@@ -18,9 +18,10 @@ from eth_account import Account
 
 from examples.dapp_backend import RunningExample, deploy_validator, running_example
 from sso_signer._codec import b64url_decode
+from sso_signer.exceptions import ErrorCode
 from sso_signer.node import AnvilNode
-from sso_signer.webauthn import CredentialNotFound
 from tests.browser.example_client import ROOMY, PageClient, fresh_address
+from tests.errors import raises_rule
 
 pytestmark = pytest.mark.chain
 
@@ -90,7 +91,7 @@ def test_a_sign_in_answer_needs_this_sessions_challenge(page: PageClient, exampl
     page.post("/api/login/options", {})
     login = passkey.sign(b64url_decode(options["challenge"])).to_json()
     status, answer = page.post("/api/login/verify", {"credential": login})
-    assert (status, answer["error"]) == (403, "ChallengeMismatch"), answer
+    assert (status, answer["rule"]) == (403, "challenge_mismatch"), answer
     with PageClient(example) as fresh:
         status, answer = fresh.post("/api/login/verify", {"credential": login})
         assert (status, answer["error"]) == (401, "NotSignedIn"), answer
@@ -129,7 +130,7 @@ def test_another_users_passkey_cannot_approve(page: PageClient, example: Running
     assert status == 200
     # Mallory's passkey is not among the credentials allowed for Alice's transaction.
     status, answer = page.approve(mallory_key, request)
-    assert (status, answer["error"]) == (403, "CredentialNotAllowed"), answer
+    assert (status, answer["rule"]) == (403, "credential_not_allowed"), answer
     assert example.eth.get_balance(recipient) == 0
 
 
@@ -140,7 +141,7 @@ def test_a_sign_in_assertion_is_not_a_transaction_approval(page: PageClient) -> 
     _, options = page.post("/api/login/options", {})
     login = passkey.sign(b64url_decode(options["challenge"]))
     status, answer = page.post("/api/tx/submit", {"opId": request["opId"], "credential": login.to_json()})
-    assert (status, answer["error"]) == (403, "ChallengeMismatch"), answer
+    assert (status, answer["rule"]) == (403, "challenge_mismatch"), answer
 
 
 def test_the_same_transaction_asked_twice_gets_the_same_operation(page: PageClient) -> None:
@@ -169,7 +170,7 @@ def test_a_second_passkey_is_linked_and_then_signs_alone(page: PageClient, examp
 
     # Until the link is approved, the new passkey cannot approve anything.
     status, answer = page.approve(second, request)
-    assert (status, answer["error"]) == (403, "CredentialNotAllowed"), answer
+    assert (status, answer["rule"]) == (403, "credential_not_allowed"), answer
 
     status, answer = page.approve(first, request)
     assert (status, answer["validatorAccepted"]) == (200, True), answer
@@ -202,7 +203,7 @@ def test_a_failed_account_creation_leaves_no_passkey_behind() -> None:
         status, answer = page.post("/api/register/verify", {"credential": created})
         # The node refused the funding transaction: a remote failure, named.
         assert (status, answer["error"]) == (502, "TransactionRejected"), answer
-        with pytest.raises(CredentialNotFound):
+        with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
             ex.backend.rp.store.get_credential(passkey.credential_id)
         assert page.get("/api/session")[0] == 401
 

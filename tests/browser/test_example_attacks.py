@@ -31,8 +31,9 @@ from examples.dapp_backend import (
     wei_from_eth,
 )
 from sso_signer._codec import b64url_decode
-from sso_signer.webauthn import CredentialNotFound
+from sso_signer.exceptions import ErrorCode
 from tests.browser.example_client import PageClient, fresh_address
+from tests.errors import raises_rule
 
 pytestmark = pytest.mark.chain
 
@@ -119,7 +120,7 @@ def test_a_registration_cannot_repoint_another_users_account(example: RunningExa
         assert status == 200
         status, answer = attacker.post("/api/keys/link", {"credential": forged})
         assert (status, answer["error"]) == (403, "WrongUser"), answer
-        with pytest.raises(CredentialNotFound):
+        with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
             example.backend.rp.store.get_credential(attacker_key.credential_id)
 
         view = victim.get("/api/session")[1]
@@ -227,7 +228,7 @@ def test_sign_up_funding_is_rate_limited_per_address_and_in_total() -> None:
             assert (response.status_code, response.json()["error"]) == (429, "RateLimited")
             assert int(response.headers["retry-after"]) > 0
             # Nothing was funded or kept for the refused sign-up.
-            with pytest.raises(CredentialNotFound):
+            with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
                 ex.backend.rp.store.get_credential(passkey.credential_id)
             assert ex.backend.store.counts()["users"] == 2
         # Another address still has its own allowance, until the global one is spent too.

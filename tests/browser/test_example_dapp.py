@@ -160,7 +160,7 @@ def test_sign_in_requires_user_verification(tab: Tab, example: RunningExample) -
     assert options["userVerification"] == "required"
     unverified = passkey.sign(b64url_decode(options["challenge"]), user_verified=False)
     status, answer = tab.api("/api/login/verify", {"credential": unverified.to_json()})
-    assert (status, answer["error"]) == (403, "UserVerificationMissing")
+    assert (status, answer["rule"]) == (403, "user_verification_missing")
 
     # An authenticator that cannot verify the user cannot even create a passkey: registration requires UV.
     tab.page.set_user_verified(tab.authenticator_id, False)
@@ -284,7 +284,7 @@ def test_a_second_origin_is_rejected(tab: Tab, example: RunningExample, other_or
     foreign = _browser_passkey(tab, example, credential_id, counter=2000, origin=other_origin.origin)
     with PageClient(example) as client:
         status, answer = client.sign_in(foreign)
-    assert (status, answer["error"]) == (403, "OriginMismatch"), answer
+    assert (status, answer["rule"]) == (403, "origin_mismatch"), answer
     assert other_origin.origin in answer["message"]
 
 
@@ -299,7 +299,7 @@ def test_a_replayed_assertion_is_rejected(tab: Tab, example: RunningExample) -> 
     # Replayed over a fresh challenge of this session: it answers another challenge.
     tab.api("/api/login/options", {})
     status, answer = tab.api("/api/login/verify", {"credential": login})
-    assert (status, answer["error"]) == (403, "ChallengeMismatch"), answer
+    assert (status, answer["rule"]) == (403, "challenge_mismatch"), answer
 
     recipient = _fresh_address()
     _approve(tab, recipient, 5)
@@ -327,7 +327,7 @@ def test_a_replayed_assertion_of_a_synced_passkey_is_rejected(example: RunningEx
         status, answer = client.post(
             "/api/tx/submit", {"opId": other["opId"], "credential": signed.to_json()}
         )
-        assert (status, answer["error"]) == (403, "ChallengeMismatch"), answer
+        assert (status, answer["rule"]) == (403, "challenge_mismatch"), answer
 
 
 def test_a_reused_challenge_is_rejected(tab: Tab, example: RunningExample) -> None:

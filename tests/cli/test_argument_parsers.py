@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from sso_signer.cli._context import parse_wei
-from sso_signer.cli._output import CliUsageError
+from sso_signer.exceptions import CliUsageError
 
 MAX_WEI = 2**256 - 1
 

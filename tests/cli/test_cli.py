@@ -105,17 +105,17 @@ def test_usage_errors_exit_2() -> None:
     assert missing.returncode == 2
     assert "--to" in missing.stderr
     data = cli_json("send", code=2)  # JSON mode: the usage error is one JSON object too
-    assert data["error"]["type"] == "CliUsageError"
+    assert data["error"]["rule"] == "cli_usage"
     bad_value = cli_json(
         "send", "--to", "0x" + "11" * 20, "--value", "lots", "--rpc", "http://127.0.0.1:9", code=2
     )
     assert "amount" in bad_value["error"]["message"]
     bad_address = cli_json("send", "--to", "0x1234", "--rpc", "http://127.0.0.1:9", code=2)
-    assert bad_address["error"]["type"] == "MalformedAddress"
+    assert bad_address["error"]["rule"] == "invalid_address"
     bad_data = cli_json(
         "send", "--to", "0x" + "11" * 20, "--data", "0xzz", "--rpc", "http://127.0.0.1:9", code=2
     )
-    assert bad_data["error"]["type"] == "CliUsageError"
+    assert bad_data["error"]["rule"] == "cli_usage"
 
 
 def test_passkey_create_and_register(tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def test_passkey_create_and_register(tmp_path: Path) -> None:
     assert len(bytes.fromhex(created["public_key"]["x"][2:])) == 32
     # Refuses to overwrite: the operation fails (1), nothing changes.
     before = key.read_bytes()
-    assert cli_json("passkey", "create", "--out", str(key), code=1)["error"]["type"] == "KeyFileExists"
+    assert cli_json("passkey", "create", "--out", str(key), code=1)["error"]["rule"] == "key_file_exists"
     assert key.read_bytes() == before
 
     store = tmp_path / "rp.sqlite"
@@ -140,7 +140,7 @@ def test_passkey_create_and_register(tmp_path: Path) -> None:
     assert registered["origin"] == "https://app.example"
     # The same credential twice: the relying party refuses (operation failed).
     again = cli_json("passkey", "register", "--key", str(key), "--store", str(store), code=1)
-    assert again["error"]["type"] == "DuplicateCredential"
+    assert again["error"]["rule"] == "duplicate_credential"
 
 
 def test_encrypted_passkey_needs_its_passphrase(tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_encrypted_passkey_needs_its_passphrase(tmp_path: Path) -> None:
         code=1,
         env=wrong,
     )
-    assert failed["error"]["type"] == "WrongPassphrase"
+    assert failed["error"]["rule"] == "wrong_passphrase"
     unset = cli_json(
         "passkey", "register", "--key", str(key), "--passphrase-env", "NOPE", "--store", store, code=2
     )
@@ -177,15 +177,15 @@ def test_configuration_and_remote_errors(tmp_path: Path) -> None:
     key = tmp_path / "k.pem"
     cli_json("passkey", "create", "--out", str(key))
     # No node URL anywhere: configuration (3).
-    assert cli_json("account", "show", "--key", str(key), code=3)["error"]["type"] == "MissingRpcUrl"
+    assert cli_json("account", "show", "--key", str(key), code=3)["error"]["rule"] == "missing_rpc_url"
     # No key file: configuration (3).
     assert (
-        cli_json("account", "show", "--rpc", "http://127.0.0.1:9", code=3)["error"]["type"]
-        == "MissingPasskeyFile"
+        cli_json("account", "show", "--rpc", "http://127.0.0.1:9", code=3)["error"]["rule"]
+        == "missing_passkey_file"
     )
     # Unknown network preset: configuration (3).
     unknown = cli_json("account", "show", "--key", str(key), "--network", "mainnet", code=3)
-    assert unknown["error"]["type"] == "UnknownNetwork"
+    assert unknown["error"]["rule"] == "unknown_network"
     # A node that is not there: remote (4).
     down = cli_json("deploy", "--rpc", "http://127.0.0.1:9", "--out", str(tmp_path / "d.json"), code=4)
     assert down["error"]["type"].startswith("Rpc")
@@ -304,7 +304,7 @@ def test_deploy_then_the_erc4337_account_flow(sso_stack: LocalErc4337Stack, tmp_
         signed["signature"],
         code=1,
     )
-    assert wrong["error"]["type"] == "SignatureNotValid"
+    assert wrong["error"]["rule"] == "erc1271_signature_invalid"
 
     # A second passkey, added in a UserOperation signed by the first, then removing the first.
     second = tmp_path / "second.pem"
@@ -320,7 +320,7 @@ def test_deploy_then_the_erc4337_account_flow(sso_stack: LocalErc4337Stack, tmp_
     # The first passkey no longer finds the account: the validator does not list it, and its counterfactual
     # account is this one (the factory refuses to create it again), so the CLI asks for the address.
     after = cli_json("account", "show", *common, code=1)
-    assert after["error"]["type"] == "AccountNotFound"
+    assert after["error"]["rule"] == "account_not_found"
     assert "pass --address" in after["error"]["message"]
     assert cli_json("account", "show", *common, "--address", address)["deployed"] is True
     assert second_id != first_id
@@ -359,7 +359,7 @@ def test_direct_account_creation_and_ceremony_signing(sso_stack: LocalErc4337Sta
     assert sent["success"] is True
     # Without a bundler an ERC-4337 send cannot go anywhere: configuration (3).
     missing = cli_json("send", *common, "--to", "0x" + "77" * 20, code=3)
-    assert missing["error"]["type"] == "MissingBundlerUrl"
+    assert missing["error"]["rule"] == "missing_bundler_url"
 
 
 @pytest.mark.chain
@@ -371,13 +371,13 @@ def test_era_commands_on_plain_anvil_say_what_is_missing(sso_anvil: AnvilNode, t
     common = ["--deployment", str(deployment), "--key", str(key), "--kind", "era"]
     # There is no AAFactory on plain anvil (EraVM code): configuration (3), named.
     no_factory = cli_json("account", "create", *common, code=3)
-    assert no_factory["error"]["type"] == "MissingContractAddress"
+    assert no_factory["error"]["rule"] == "missing_contract_address"
     # A 0x71 transaction needs a ZKsync node: configuration (3), before anything is signed.
     not_zksync = cli_json("send", *common, "--to", "0x" + "11" * 20, "--value", "1", code=3)
-    assert not_zksync["error"]["type"] == "EraNeedsZkSyncNode"
+    assert not_zksync["error"]["rule"] == "era_needs_zksync_node"
     # The passkey is registered nowhere: the lookup fails as an operation (1).
     unknown = cli_json("account", "show", *common, code=1)
-    assert unknown["error"]["type"] == "AccountNotFound"
+    assert unknown["error"]["rule"] == "account_not_found"
     # Once the key is registered for an account (as its onInstall would), the CLI finds it and signs an
     # ERC-1271 message for it; the deployed Era validator accepts the signature over the ERC-7739 digest.
     era = json.loads(deployment.read_text())["era"]["passkey_validator"]
@@ -413,7 +413,7 @@ def test_era_commands_on_plain_anvil_say_what_is_missing(sso_anvil: AnvilNode, t
     # Human output names the account kind and the missing piece, without a traceback.
     plain = cli("account", "create", *common, env=_env())
     assert plain.returncode == 3
-    assert "error: MissingContractAddress:" in plain.stderr
+    assert "error: ConfigurationError (missing_contract_address):" in plain.stderr
     assert "Traceback" not in plain.stderr
 
 

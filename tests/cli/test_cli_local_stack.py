@@ -16,10 +16,11 @@ import pytest
 
 from sso_signer.cli._deploy import load_deployment, wait_for_deployment
 from sso_signer.cli._parser import DOCS_URL, build_parser
-from sso_signer.local_erc4337 import NotALocalChain, fund
-from sso_signer.node import NodeStartFailed
+from sso_signer.exceptions import ErrorCode, NodeStartFailed
+from sso_signer.local_erc4337 import fund
 from sso_signer.rpc import EthClient
 from tests.cli.test_cli import _env, cli, start_cli
+from tests.errors import raises_rule
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -62,7 +63,7 @@ def test_a_group_without_an_action_names_its_actions(group: str) -> None:
     assert result.returncode == 2
     assert f"`sso-signer {group}` needs an action" in result.stderr
     assert "_command" not in result.stderr
-    assert _json(cli(group, "--json"), code=2)["error"]["type"] == "CliUsageError"
+    assert _json(cli(group, "--json"), code=2)["error"]["rule"] == "cli_usage"
 
 
 # --- setup -----------------------------------------------------------------------------------------------
@@ -71,7 +72,7 @@ def test_a_group_without_an_action_names_its_actions(group: str) -> None:
 def test_setup_without_npm_is_a_configuration_error(tmp_path: Path) -> None:
     env = _env(SSO_SIGNER_HOME=str(tmp_path / "home"), PATH=str(tmp_path / "no-bin"))
     data = _json(cli("setup", "--json", env=env), code=3)
-    assert data["error"]["type"] == "ToolNotFound"
+    assert data["error"]["rule"] == "tool_not_found"
     assert "Node.js" in data["error"]["message"]
 
 
@@ -148,6 +149,6 @@ def test_fund_refuses_a_chain_that_is_not_local() -> None:
         return httpx.Response(200, json=replies if isinstance(body, list) else replies[0])
 
     eth = EthClient("https://rpc.example.org", transport=httpx.MockTransport(answer))
-    with eth, pytest.raises(NotALocalChain, match="not a local anvil node"):
+    with eth, raises_rule(ErrorCode.NOT_A_LOCAL_CHAIN, match="not a local anvil node"):
         fund(eth, "0x" + "ab" * 20, 1)
     assert not any(method.startswith("eth_send") for method in sent)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sso_signer.accounts import EraNetwork, InvalidDeployment
+from sso_signer.accounts import EraNetwork
 from sso_signer.cli._deploy import Deployment, load_deployment
-from sso_signer.webauthn import InvalidKeyFile, read_key_file
+from sso_signer.exceptions import ErrorCode
+from sso_signer.webauthn import read_key_file
+from tests.errors import raises_rule
 
 
 def _deployment(chain_id: int = 260) -> Deployment:
@@ -55,14 +57,14 @@ def test_a_deployment_path_that_never_ends_is_refused_without_reading_it_all(tmp
     if not os.path.exists("/dev/zero"):
         pytest.skip("no /dev/zero on this system")
     # read_bytes() read the whole "file" before the size bound was checked: /dev/zero never returned.
-    with pytest.raises(InvalidDeployment, match="limit"):
+    with raises_rule(ErrorCode.INVALID_DEPLOYMENT, match="limit"):
         load_deployment("/dev/zero")
 
 
 def test_the_era_section_reader_is_bounded_too() -> None:
     if not os.path.exists("/dev/zero"):
         pytest.skip("no /dev/zero on this system")
-    with pytest.raises(InvalidDeployment, match="limit"):
+    with raises_rule(ErrorCode.INVALID_DEPLOYMENT, match="limit"):
         EraNetwork.from_deployment("/dev/zero")
 
 
@@ -70,5 +72,5 @@ def test_a_key_file_path_that_never_ends_is_refused() -> None:
     if not os.path.exists("/dev/zero"):
         pytest.skip("no /dev/zero on this system")
     # The size check read stat(), which says 0 for a device: the whole "file" was then read.
-    with pytest.raises(InvalidKeyFile, match="too large"):
+    with raises_rule(ErrorCode.INVALID_KEY_FILE, match="too large"):
         read_key_file("/dev/zero")

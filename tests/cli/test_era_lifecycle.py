@@ -20,19 +20,8 @@ import pytest
 from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
-from sso_signer._artifacts import ArtifactNotFound, load_artifact
-from sso_signer._errors import InvalidInputError
-from sso_signer.accounts import (
-    EraAccount,
-    EraNetwork,
-    FactoryUnreadable,
-    InsufficientBalance,
-    InvalidDeployment,
-    PasskeyAlreadyRegistered,
-    PasskeyNotOwnedByAccount,
-    UnknownNetwork,
-    network_preset,
-)
+from sso_signer._artifacts import load_artifact
+from sso_signer.accounts import EraAccount, EraNetwork, network_preset
 from sso_signer.accounts._deployment import ERA_SEPOLIA, FactoryInfo, local_era_network, read_factory_info
 from sso_signer.accounts._era import (
     ACCOUNT_CREATED_TOPIC,
@@ -46,17 +35,20 @@ from sso_signer.accounts._era import (
     remove_passkey_calldata,
     webauthn_validation_gas,
 )
-from sso_signer.node import AnvilNode
-from sso_signer.rpc import AsyncEthClient, EthClient, ExecutionReverted, TransactionRejected
-from sso_signer.sso import (
-    BadCredentialIdLength,
-    BadDomainLength,
-    EmptyPublicKey,
-    MalformedAddress,
+from sso_signer.exceptions import (
+    ConfigurationError,
+    ErrorCode,
+    ExecutionReverted,
+    InsufficientBalance,
+    InvalidInputError,
+    TransactionRejected,
 )
+from sso_signer.node import AnvilNode
+from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.sso._owner import PasskeyInitData
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
 from sso_signer.zksync import Eip712Transaction
+from tests.errors import raises_rule
 from tests.needs import SHARED_VECTORS
 
 VECTORS = SHARED_VECTORS / "sso-era.json"
@@ -148,11 +140,11 @@ def test_add_and_remove_calldata_apply_the_validator_checks() -> None:
         key.y,
         ORIGIN,
     )
-    with pytest.raises(BadCredentialIdLength):
+    with raises_rule(ErrorCode.BAD_CREDENTIAL_ID_LENGTH):
         add_passkey_calldata(b"\x01" * 15, key, ORIGIN)
-    with pytest.raises(BadDomainLength):
+    with raises_rule(ErrorCode.BAD_DOMAIN_LENGTH):
         add_passkey_calldata(b"\x01" * 16, key, "h" * 254)
-    with pytest.raises(EmptyPublicKey):
+    with raises_rule(ErrorCode.EMPTY_PUBLIC_KEY):
         add_passkey_calldata(b"\x01" * 16, (0, 0), ORIGIN)
     removal = remove_passkey_calldata(b"\x02" * 20, ORIGIN)
     assert removal[:4] == keccak(b"removeValidationKey(bytes,string)")[:4]
@@ -165,7 +157,7 @@ def test_network_presets_and_json() -> None:
     assert network_preset("era-sepolia") is ERA_SEPOLIA
     assert ERA_SEPOLIA.chain_id == 300
     assert ERA_SEPOLIA.passkey_validator == "0x006ecc2D79242F1986b7cb5F636d6E3f499f1026"
-    with pytest.raises(UnknownNetwork, match="era-sepolia"):
+    with raises_rule(ErrorCode.UNKNOWN_NETWORK, match="era-sepolia"):
         network_preset("mainnet")
     # The official auth-server store uses camelCase names; they are understood.
     official = {
@@ -180,11 +172,11 @@ def test_network_presets_and_json() -> None:
     assert parsed.account_factory == ERA_SEPOLIA.account_factory
     assert parsed.recovery_validator == ERA_SEPOLIA.recovery_validator
     assert EraNetwork.from_json(ERA_SEPOLIA.to_json()) == ERA_SEPOLIA
-    with pytest.raises(InvalidDeployment, match="passkey_validator"):
+    with raises_rule(ErrorCode.INVALID_DEPLOYMENT, match="passkey_validator"):
         EraNetwork.from_json({"chain_id": 260})
-    with pytest.raises(InvalidDeployment, match="chain_id"):
+    with raises_rule(ErrorCode.INVALID_DEPLOYMENT, match="chain_id"):
         EraNetwork(name="x", chain_id=0, passkey_validator=ERA_SEPOLIA.passkey_validator)
-    with pytest.raises(MalformedAddress):
+    with raises_rule(ErrorCode.INVALID_ADDRESS):
         local_era_network(passkey_validator="0x1234")
     local = local_era_network(passkey_validator="0x" + "ab" * 20)
     assert local.chain_id == 260
@@ -198,9 +190,9 @@ def test_deployment_file_round_trip(tmp_path: Path) -> None:
     path.write_text(json.dumps({"era": ERA_SEPOLIA.to_json()}))
     assert EraNetwork.from_deployment(path) == ERA_SEPOLIA
     path.write_text("{}")
-    with pytest.raises(InvalidDeployment):
+    with raises_rule(ErrorCode.INVALID_DEPLOYMENT):
         EraNetwork.from_deployment(path)
-    with pytest.raises(InvalidDeployment):
+    with raises_rule(ErrorCode.INVALID_DEPLOYMENT):
         EraNetwork.from_deployment(tmp_path / "missing.json")
 
 
@@ -211,7 +203,7 @@ def test_deployment_file_round_trip(tmp_path: Path) -> None:
 def era_validator(sso_anvil: AnvilNode) -> str:
     try:
         artifact = load_artifact("WebAuthValidator")
-    except ArtifactNotFound as exc:
+    except ConfigurationError as exc:
         pytest.skip(f"contracts not built: run scripts/build-contracts.sh ({exc})")
     address, _ = sso_anvil.eth.deploy_contract(sso_anvil.accounts[0], artifact.deploy_data())
     return address
@@ -269,7 +261,7 @@ def test_keys_added_with_the_lifecycle_calldata_are_found(
 def test_factory_reader_refuses_a_contract_that_is_not_a_factory(
     sso_anvil: AnvilNode, era_validator: str
 ) -> None:
-    with pytest.raises(FactoryUnreadable):
+    with raises_rule(ErrorCode.FACTORY_UNREADABLE):
         read_factory_info(sso_anvil.eth, era_validator)
 
 
@@ -352,9 +344,9 @@ def test_add_and_remove_refuse_before_signing(
     passkey, address = registered
     network = local_era_network(passkey_validator=era_validator, chain_id=31337)
     account = EraAccount(sso_anvil.eth, network, _new_account_address(), passkey)
-    with pytest.raises(PasskeyAlreadyRegistered):
+    with raises_rule(ErrorCode.PASSKEY_ALREADY_REGISTERED):
         account.add_passkey(passkey.credential_id, passkey.public_key, ORIGIN)
-    with pytest.raises(PasskeyNotOwnedByAccount):
+    with raises_rule(ErrorCode.PASSKEY_NOT_OWNED_BY_ACCOUNT):
         account.remove_passkey(passkey.credential_id, ORIGIN)
     found = EraAccount.find(sso_anvil.eth, network, passkey)
     assert found is not None

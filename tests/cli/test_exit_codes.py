@@ -7,17 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from sso_signer._errors import (
-    ConfigurationError,
-    InvalidInputError,
-    RemoteError,
-    StateError,
-    VerificationError,
-)
 from sso_signer.cli import ExitCode, main
 from sso_signer.cli._context import format_ether, parse_data, parse_wei
-from sso_signer.cli._output import CliUsageError, exit_code_for
-from sso_signer.rpc import ExecutionReverted, RpcConnectionError, RpcError, TransactionRejected
+from sso_signer.cli._output import exit_code_for
+from sso_signer.exceptions import (
+    BundlerError,
+    CliUsageError,
+    ConfigurationError,
+    ErrorCode,
+    ExecutionReverted,
+    InvalidInputError,
+    RemoteError,
+    RpcError,
+    RpcTransportError,
+    StateError,
+    TransactionRejected,
+    VerificationError,
+)
 
 
 @pytest.mark.parametrize(
@@ -30,7 +36,7 @@ from sso_signer.rpc import ExecutionReverted, RpcConnectionError, RpcError, Tran
         (InvalidInputError("bad hex"), ExitCode.USAGE),
         (CliUsageError("bad option"), ExitCode.USAGE),
         (ConfigurationError("no anvil"), ExitCode.CONFIGURATION),
-        (RpcConnectionError("refused", method="eth_chainId"), ExitCode.REMOTE),
+        (RpcTransportError("refused", method="eth_chainId", rule=ErrorCode.RPC_CONNECTION), ExitCode.REMOTE),
         (RpcError(-32603, "internal"), ExitCode.REMOTE),
         (RemoteError("bundler down"), ExitCode.REMOTE),
         (KeyboardInterrupt(), ExitCode.INTERRUPTED),
@@ -42,7 +48,6 @@ def test_exit_code_for(error: BaseException, code: ExitCode) -> None:
 
 
 def test_bundler_refusals_are_failed_operations() -> None:
-    from sso_signer.erc4337 import BundlerError
 
     assert exit_code_for(BundlerError("AA23 reverted", code=-32500)) is ExitCode.FAILED
 
@@ -87,11 +92,11 @@ def test_main_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["passkey", "create", "--out", str(key)]) == ExitCode.FAILED
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("error: KeyFileExists: ")
+    assert captured.err.startswith("error: AlreadyExists (key_file_exists): ")
     with pytest.raises(SystemExit) as info:
         main(["send", "--json"])
     assert info.value.code == ExitCode.USAGE
-    assert json.loads(capsys.readouterr().out)["error"]["type"] == "CliUsageError"
+    assert json.loads(capsys.readouterr().out)["error"]["rule"] == "cli_usage"
 
 
 def test_a_credential_id_starting_with_a_dash_is_passed_in_the_equals_form() -> None:

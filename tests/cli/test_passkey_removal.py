@@ -17,9 +17,9 @@ import pytest
 from sso_signer.accounts import EraAccount, Erc4337Account
 from sso_signer.accounts._deployment import local_era_network
 from sso_signer.accounts._era import add_passkey_calldata, remove_passkey_calldata
+from sso_signer.exceptions import RemovalWouldLockAccount
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
-from sso_signer.sso import RemovalWouldLockAccount
 from sso_signer.webauthn import HeadlessPasskey
 from tests.cli.test_cli import cli
 from tests.cli.test_era_lifecycle import ORIGIN, _new_account_address, _send_from, era_validator
@@ -118,7 +118,7 @@ def test_cli_refuses_to_remove_the_last_passkey(
 ) -> None:
     common, address, credential_id = funded_account
     refused = _json("account", "remove-passkey", *common, f"--credential-id={credential_id}", code=1)
-    assert refused["error"]["type"] == "RemovalWouldLockAccount"
+    assert refused["error"]["rule"] == "removal_would_lock_account"
     assert address in refused["error"]["message"]
     assert "--force" in refused["error"]["message"]
     # Still controlled by the passkey: it can send.
@@ -140,13 +140,13 @@ def test_removing_the_signing_passkey_says_the_key_file_no_longer_controls_the_a
     assert any("no longer controls" in w for w in removed["warnings"])
     # The removed key no longer finds the account, and does not drift to another one.
     shown = _json("account", "show", *common, code=1)
-    assert shown["error"]["type"] == "AccountNotFound"
+    assert shown["error"]["rule"] == "account_not_found"
     assert address in shown["error"]["message"]
     assert "--address" in shown["error"]["message"]
     # The remaining passkey is now the last one.
     with_other = [*common[:2], "--key", str(other), *common[4:]]
     again = _json("account", "remove-passkey", *with_other, f"--credential-id={other_id}", code=1)
-    assert again["error"]["type"] == "RemovalWouldLockAccount"
+    assert again["error"]["rule"] == "removal_would_lock_account"
 
 
 @pytest.mark.chain
@@ -161,7 +161,7 @@ def test_a_removed_added_key_does_not_create_its_own_counterfactual_account(
     # Its counterfactual account is another, empty one: the CLI says which account dropped it instead.
     for command in (["account", "show"], ["send", "--to", "0x" + "5a" * 20, "--value", "1"]):
         refused = _json(*command, *with_other, code=1)
-        assert refused["error"]["type"] == "AccountNotFound", command
+        assert refused["error"]["rule"] == "account_not_found", command
         assert address in refused["error"]["message"]
         assert "--address" in refused["error"]["message"]
 

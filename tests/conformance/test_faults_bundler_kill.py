@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from sso_signer._errors import SsoSignerError
 from sso_signer.accounts import Erc4337Account, HeadlessAssertionProvider
-from sso_signer.erc4337 import BundlerClient, UserOperationOutcomeUnknown
+from sso_signer.erc4337 import BundlerClient
+from sso_signer.exceptions import RpcTransportError, SsoSignerError, UserOperationOutcomeUnknown
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.rpc import RetryPolicy, RpcTransportError
+from sso_signer.rpc import RetryPolicy
 from sso_signer.sso import account_salt
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from tests.conformance.relay import running_relay

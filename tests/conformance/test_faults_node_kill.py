@@ -22,8 +22,9 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 
+from sso_signer.exceptions import SendOutcomeUnknown
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy, SendOutcomeUnknown, SendStatus
+from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy, SendStatus
 from tests.conformance.relay import KillingRelay, running_relay
 from tests.needs import started_anvil
 

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from eth_utils.crypto import keccak
 
-from sso_signer.rpc import SendOutcomeUnknown, SendStatus, TransactionRejected
+from sso_signer.exceptions import SendOutcomeUnknown, TransactionRejected
+from sso_signer.rpc import SendStatus
 from tests.rpc.test_rpc_faults import Driver, Script, _raw_eip1559, err, kind, ok
 
 __all__ = ["kind"]  # the sync/async fixture of tests/rpc, reused

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from sso_signer.webauthn import ChallengeAlreadyUsed, PendingChallenge, SQLiteStore
+from sso_signer.exceptions import ChallengeInvalid, ErrorCode
+from sso_signer.webauthn import PendingChallenge, SQLiteStore
+from tests.errors import raises_rule
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -134,33 +136,34 @@ def test_consumer_killed_mid_consumption(tmp_path: Path) -> None:
     with SQLiteStore(path) as store:
         # Every acknowledged consumption is there: consuming again is refused.
         for i in consumed_by_child:
-            with pytest.raises(ChallengeAlreadyUsed):
+            with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
                 store.consume_challenge(i.to_bytes(32, "big"), purpose="authentication", now=1.0)
         won_after = set()
         for i in set(range(count)) - consumed_by_child:
             try:
                 store.consume_challenge(i.to_bytes(32, "big"), purpose="authentication", now=1.0)
                 won_after.add(i)
-            except ChallengeAlreadyUsed:
+            except ChallengeInvalid:
                 # Only the consumption in flight at the kill may have committed without its ack.
                 assert i == max(consumed_by_child) + 1
         assert len(won_after) >= count - len(consumed_by_child) - 1
         # And nothing is consumable twice.
         for i in range(count):
-            with pytest.raises(ChallengeAlreadyUsed):
+            with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
                 store.consume_challenge(i.to_bytes(32, "big"), purpose="authentication", now=1.0)
 
 
 RACER = """
     import sys
-    from sso_signer.webauthn import ChallengeInvalid, SQLiteStore
+    from sso_signer.webauthn import SQLiteStore
+    from sso_signer.exceptions import ChallengeInvalid
     store = SQLiteStore(sys.argv[1])
     for i in range(int(sys.argv[2])):
         try:
             store.consume_challenge(i.to_bytes(32, "big"), purpose="authentication", now=1.0)
             print("won", i, flush=True)
         except ChallengeInvalid as exc:
-            print("lost", i, type(exc).__name__, flush=True)
+            print("lost", i, getattr(exc, "rule", type(exc).__name__), flush=True)
 """
 
 
@@ -184,8 +187,8 @@ def test_racer_killed_while_the_other_consumes(tmp_path: Path) -> None:
     assert len(victim_wins | survivor_wins) >= count - 1
     for line in filter(None, out.split("\n")):
         if line.startswith("lost"):
-            assert line.split()[2] == "ChallengeAlreadyUsed"
+            assert line.split()[2] == "challenge_already_used"
     with SQLiteStore(path) as store:
         for i in range(count):
-            with pytest.raises(ChallengeAlreadyUsed):
+            with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
                 store.consume_challenge(i.to_bytes(32, "big"), purpose="authentication", now=1.0)

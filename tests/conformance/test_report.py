@@ -19,8 +19,7 @@ from conformance.ecdsa_vectors import (
     load_wycheproof,
     python_verdict,
 )
-from sso_signer._artifacts import ArtifactNotFound
-from sso_signer.node import NodeBinaryNotFound
+from sso_signer.exceptions import ConfigurationError, ToolNotFound
 from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
 
 pytestmark = pytest.mark.usefixtures("fixtures_present")
@@ -52,7 +51,7 @@ def test_every_wycheproof_case_matches_its_result() -> None:
 def test_strict_der_rejects_ber_with_a_named_error() -> None:
     ber = [c for c in load_wycheproof("der") if "BerEncodedSignature" in c.comment]
     assert ber
-    assert {python_verdict(c).error for c in ber} <= {"NonCanonicalDer", "InvalidDerSignature"}
+    assert {python_verdict(c).error for c in ber} <= {"non_canonical_der", "invalid_der_signature"}
 
 
 def test_policy_high_s_is_valid_ecdsa_but_not_for_the_validator() -> None:
@@ -97,9 +96,9 @@ def test_report_main_without_chain(capsys: pytest.CaptureFixture[str]) -> None:
 def test_chain_half_has_zero_disagreements() -> None:
     try:
         results = report.run_chain()
-    except NodeBinaryNotFound as exc:
+    except ToolNotFound as exc:
         pytest.skip(f"anvil not installed (npm @foundry-rs/anvil-linux-amd64): {exc}")
-    except ArtifactNotFound as exc:
+    except ConfigurationError as exc:
         pytest.skip(f"contract artifacts not built: run scripts/build-contracts.sh ({exc})")
     except HarnessBuildFailed as exc:
         pytest.skip(f"the conformance harness could not be compiled with scripts/solc: {exc}")

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import pathlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sso_signer._artifacts import ArtifactNotFound, load_artifact
-from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from sso_signer.node import AnvilNode
 from tests.contracts.era_chain import EraValidator, new_account
-from tests.needs import require_artifacts, started_anvil
-from tests.needs import SHARED_VECTORS
+from tests.needs import SHARED_VECTORS, require_artifacts, started_anvil
 
 VECTORS = SHARED_VECTORS
 

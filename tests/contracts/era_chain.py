@@ -20,10 +20,17 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from sso_signer._artifacts import Artifact, load_artifact
+from sso_signer.exceptions import ExecutionReverted
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import EthClient, ExecutionReverted, Receipt
+from sso_signer.rpc import EthClient, Receipt
 from sso_signer.sso import FatSignature
-from sso_signer.webauthn import AuthenticatorData, AuthenticatorFlags, CollectedClientData, EcdsaSignature, P256PublicKey
+from sso_signer.webauthn import (
+    AuthenticatorData,
+    AuthenticatorFlags,
+    CollectedClientData,
+    EcdsaSignature,
+    P256PublicKey,
+)
 from sso_signer.webauthn._p256 import P256_N
 from sso_signer.zksync import Eip712Transaction
 

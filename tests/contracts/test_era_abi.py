@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sso_signer._artifacts import ArtifactNotFound, abi_type, load_artifact
+from sso_signer._artifacts import abi_type
 from tests.needs import artifact
 
 pytestmark = pytest.mark.node_peer

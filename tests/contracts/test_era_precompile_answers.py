@@ -11,8 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sso_signer._artifacts import ArtifactNotFound, load_artifact
-from sso_signer.node import AnvilNode, NodeBinaryNotFound
+from sso_signer.node import AnvilNode
 from sso_signer.sso import FatSignature
 from sso_signer.webauthn import HeadlessPasskey
 from tests.contracts.era_chain import EraValidator, Rule, new_account

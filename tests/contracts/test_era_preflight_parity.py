@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from sso_signer._codec import b64url_decode
+from sso_signer.exceptions import AssertionRejected
 from sso_signer.node import AnvilNode
-from sso_signer.sso import PreflightError, preflight
+from sso_signer.sso import preflight
 from sso_signer.sso._signature import decode_era_custom_signature
 from sso_signer.zksync import Eip712Transaction
 from tests.contracts.era_cases import Case, Keys, build_cases, build_edge_cases, register_keys
@@ -27,12 +28,12 @@ PREFLIGHT_RULE: dict[Rule, str | None] = {
     Rule.MISSING_USER_FLAGS: "flags_up_uv",
     Rule.CLIENT_DATA_NOT_JSON: "client_data_json",
     Rule.CHALLENGE_MISSING: "challenge_present",
-    Rule.CHALLENGE_LENGTH: "challenge",
-    Rule.CHALLENGE_MISMATCH: "challenge",
-    Rule.WRONG_TYPE: "type",
+    Rule.CHALLENGE_LENGTH: "challenge_hash",
+    Rule.CHALLENGE_MISMATCH: "challenge_hash",
+    Rule.WRONG_TYPE: "client_data_type",
     Rule.UNKNOWN_KEY: "key_lookup",
     Rule.CROSS_ORIGIN: "cross_origin",
-    Rule.BAD_SIGNATURE: "p256",
+    Rule.BAD_SIGNATURE: "signature_invalid",
     Rule.MALFORMED: "abi_decode",
 }
 
@@ -50,8 +51,8 @@ def _on_chain(validator: EraValidator, case: Case) -> tuple[str | None, str]:
 def _preflight(case: Case, keys: Keys) -> tuple[str | None, str]:
     try:
         preflight("era", case.signed_hash, case.fat, keys.key_table(case.account))
-    except PreflightError as exc:
-        return exc.rule, exc.outcome
+    except AssertionRejected as exc:
+        return exc.rule, str(exc.outcome)  # a preflight rejection always names its outcome
     return None, "valid"
 
 

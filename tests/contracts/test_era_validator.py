@@ -10,13 +10,14 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_decode
+from sso_signer.exceptions import ErrorCode, ExecutionReverted
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import ExecutionReverted
 from sso_signer.sso import FatSignature, era_custom_signature
-from sso_signer.webauthn import HeadlessPasskey, P256PublicKey, PointNotOnCurve
+from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
 from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
 from tests.contracts.era_cases import ORIGIN, RP_ID, Keys, build_cases, register_keys
 from tests.contracts.era_chain import REVERTING_RULES, EraValidator, Rule, new_account, transaction_struct
+from tests.errors import raises_rule
 
 pytestmark = pytest.mark.chain
 
@@ -215,7 +216,7 @@ def test_off_curve_key_is_refused_at_registration(anvil: AnvilNode, era_validato
         era_validator.transact(account, "addValidationKey", b"\x07" * 16, [key.x_bytes, bad_y], ORIGIN)
     assert _revert_error(era_validator, caught.value) == "WEBAUTHN_KEY_NOT_ON_CURVE()"
     # The SDK's key type refuses the same point before anything is sent.
-    with pytest.raises(PointNotOnCurve):
+    with raises_rule(ErrorCode.POINT_NOT_ON_CURVE):
         P256PublicKey(key.x, key.y ^ 1)
     assert (
         era_validator.registered_address(ORIGIN, b"\x07" * 16) == "0x0000000000000000000000000000000000000000"

@@ -21,8 +21,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import Artifact, load_artifact
+from sso_signer.exceptions import ExecutionReverted
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import ExecutionReverted
 from sso_signer.sso import (
     CallPolicy,
     Condition,
@@ -220,7 +220,9 @@ def _user_op(
 ) -> tuple[Any, ...]:
     signed = Account.unsafe_sign_hash(OP_HASH, key.key)
     ecdsa = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big") + bytes([signed.v])
-    signature = SessionKeyValidator.signature(stack.validator, ecdsa, spec, _ids(spec, call, now, sdk_ids))[20:]
+    signature = SessionKeyValidator.signature(stack.validator, ecdsa, spec, _ids(spec, call, now, sdk_ids))[
+        20:
+    ]
     gas_limits = (300_000 << 128 | 100_000).to_bytes(32, "big")
     gas_fees = (PRICE << 128 | PRICE).to_bytes(32, "big")
     return (

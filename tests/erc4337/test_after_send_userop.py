@@ -15,14 +15,8 @@ import pytest
 from eth_utils.crypto import keccak
 
 from sso_signer.accounts import AsyncErc4337Account, Erc4337Account
-from sso_signer.erc4337 import (
-    AsyncBundlerClient,
-    BundlerClient,
-    UserOperation,
-    UserOperationOutcomeUnknown,
-    UserOperationTimeout,
-)
-from sso_signer.exceptions import AfterSendError
+from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, UserOperation
+from sso_signer.exceptions import AfterSendError, UserOperationOutcomeUnknown, UserOperationTimeout
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy
 from sso_signer.sso import account_salt

@@ -15,17 +15,9 @@ from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
 from sso_signer.accounts import Erc4337Account
-from sso_signer.erc4337 import (
-    ENTRY_POINT_V08,
-    AccountValidationReverted,
-    EntryPoint,
-    InsufficientPrefund,
-    PaymasterValidationFailed,
-    SignatureValidationFailed,
-    UserOperation,
-    user_operation_hash,
-)
+from sso_signer.erc4337 import ENTRY_POINT_V08, EntryPoint, UserOperation, user_operation_hash
 from sso_signer.erc4337._user_operation import SENDER_CREATOR_V08
+from sso_signer.exceptions import AccountValidationReverted, ErrorCode
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.sso import (
     AccountDomain,
@@ -38,6 +30,7 @@ from sso_signer.sso._msa_calldata import ACCOUNT_CREATED_TOPIC, account_salt, pa
 from sso_signer.sso._signature import decode_erc4337_passkey_signature
 from sso_signer.webauthn import Assertion, AuthenticatorData, HeadlessPasskey
 from sso_signer.webauthn._p256 import P256_N
+from tests.errors import raises_rule
 from tests.needs import started_erc4337_stack
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
@@ -343,7 +336,7 @@ def test_wrong_challenge_is_a_signature_failure(
     stack: LocalErc4337Stack, account: Erc4337Account, passkey: HeadlessPasskey
 ) -> None:
     op = _signed_by_hand(stack, account, passkey, challenge=keccak(b"not this operation"))
-    with pytest.raises(SignatureValidationFailed) as caught:
+    with raises_rule(ErrorCode.SIGNATURE_VALIDATION_FAILED) as caught:
         stack.bundler.send_user_operation(op)
     assert caught.value.aa_code == "AA24"
 
@@ -353,7 +346,7 @@ def test_validator_not_installed_is_a_signature_failure(
 ) -> None:
     stray_validator = _fresh_address("not-installed-validator")
     op = _signed_by_hand(stack, account, passkey, validator=stray_validator)
-    with pytest.raises(SignatureValidationFailed) as caught:
+    with raises_rule(ErrorCode.SIGNATURE_VALIDATION_FAILED) as caught:
         stack.bundler.send_user_operation(op)
     assert caught.value.aa_code == "AA24"
 
@@ -369,14 +362,14 @@ def test_unfunded_counterfactual_account_is_rejected_for_prefund(
         salt=account_salt("nobody-funds-me"),
     )
     # Alto's simulation already fails: nothing pays the prefund.
-    with pytest.raises(InsufficientPrefund) as caught:
+    with raises_rule(ErrorCode.INSUFFICIENT_PREFUND) as caught:
         poor.build_user_operation([])
     assert caught.value.aa_code == "AA21"
     # Sent with explicit gas (no estimation), the bundler refuses it for the same reason.
     op = poor.build_user_operation(
         [], gas={"call_gas_limit": 50_000, "verification_gas_limit": 900_000, "pre_verification_gas": 80_000}
     )
-    with pytest.raises(InsufficientPrefund):
+    with raises_rule(ErrorCode.INSUFFICIENT_PREFUND):
         stack.bundler.send_user_operation(poor.sign_user_operation(op))
 
 
@@ -521,7 +514,7 @@ def test_paymaster_sponsors_an_operation(stack: LocalErc4337Stack, account: Erc4
             "paymaster_post_op_gas_limit": 60_000,
         },
     )
-    with pytest.raises(PaymasterValidationFailed) as caught:
+    with raises_rule(ErrorCode.PAYMASTER_VALIDATION_FAILED) as caught:
         stack.bundler.send_user_operation(account.sign_user_operation(refused))
     assert caught.value.aa_code == "AA34"
 
@@ -588,7 +581,7 @@ def test_eoa_owner_signs_a_user_operation(stack: LocalErc4337Stack, passkey: Hea
         nonce=op.nonce + 1,
         signature=eoa_validator_signature(eoa_validator, Account.create(), account.user_operation_hash(op)),
     )
-    with pytest.raises(SignatureValidationFailed):
+    with raises_rule(ErrorCode.SIGNATURE_VALIDATION_FAILED):
         stack.bundler.send_user_operation(stranger)
 
 

@@ -13,26 +13,23 @@ from typing import Any
 import httpx
 import pytest
 
-from sso_signer.erc4337 import (
-    AccountCreationFailed,
-    AccountValidationFailed,
+from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, GasEstimate, UserOperation
+from sso_signer.erc4337._bundler import bundler_error_from
+from sso_signer.exceptions import (
     AccountValidationReverted,
-    AsyncBundlerClient,
-    BundlerClient,
+    AfterSendError,
     BundlerError,
-    GasEstimate,
-    InsufficientPrefund,
-    InvalidAccountNonce,
-    PaymasterValidationFailed,
-    SignatureValidationFailed,
-    UnsupportedEntryPoint,
-    UserOperation,
-    UserOperationExecutionReverted,
+    ErrorCode,
+    MalformedRpcResponse,
+    RpcError,
+    RpcTransportError,
+    UserOperationOutcomeUnknown,
     UserOperationRejected,
+    UserOperationReverted,
     UserOperationTimeout,
 )
-from sso_signer.erc4337._bundler import bundler_error_from
-from sso_signer.rpc import MalformedRpcResponse, RetryPolicy, RpcError
+from sso_signer.rpc import RetryPolicy
+from tests.errors import raises_rule
 
 OP = UserOperation(sender="0x" + "ab" * 20, nonce=0, max_fee_per_gas=2, max_priority_fee_per_gas=1)
 
@@ -46,15 +43,15 @@ def _error(message: str, code: int = -32500, method: str = "eth_sendUserOperatio
     [
         (
             "UserOperation reverted during simulation with reason: AA21 didn't pay prefund",
-            InsufficientPrefund,
+            UserOperationRejected,
             "AA21",
         ),
-        ("AA24 signature error", SignatureValidationFailed, "AA24"),
-        ("AA25 invalid account nonce", InvalidAccountNonce, "AA25"),
-        ("AA13 initCode failed or OOG", AccountCreationFailed, "AA13"),
-        ("AA10 sender already constructed", AccountCreationFailed, "AA10"),
-        ("AA26 over verificationGasLimit", AccountValidationFailed, "AA26"),
-        ("AA33 reverted 0x", PaymasterValidationFailed, "AA33"),
+        ("AA24 signature error", UserOperationRejected, "AA24"),
+        ("AA25 invalid account nonce", UserOperationRejected, "AA25"),
+        ("AA13 initCode failed or OOG", UserOperationRejected, "AA13"),
+        ("AA10 sender already constructed", UserOperationRejected, "AA10"),
+        ("AA26 over verificationGasLimit", UserOperationRejected, "AA26"),
+        ("AA33 reverted 0x", UserOperationRejected, "AA33"),
         ("AA95 out of gas", UserOperationRejected, "AA95"),
     ],
 )
@@ -72,22 +69,23 @@ def test_aa23_keeps_the_revert_bytes() -> None:
     )
     assert isinstance(error, AccountValidationReverted)
     assert error.revert_data == bytes.fromhex("a64c5eff01")
-    assert isinstance(error, AccountValidationFailed)
+    assert isinstance(error, UserOperationRejected)
 
 
-def test_signature_failure_is_also_a_verification_error() -> None:
-    from sso_signer._errors import VerificationError
-
-    assert isinstance(bundler_error_from(_error("AA24 signature error")), VerificationError)
+def test_signature_failure_is_a_rejection_with_its_rule() -> None:
+    # AA24 is a bundler rejection like the other AA codes (exit code 1); the rule names the signature check.
+    error = bundler_error_from(_error("AA24 signature error"))
+    assert type(error) is UserOperationRejected
+    assert error.rule is ErrorCode.SIGNATURE_VALIDATION_FAILED
 
 
 def test_codes_without_aa() -> None:
     reverted = bundler_error_from(_error("execution reverted: ERC20InsufficientBalance", code=-32521))
-    assert isinstance(reverted, UserOperationExecutionReverted)
+    assert isinstance(reverted, UserOperationRejected)
     unsupported = bundler_error_from(
         _error("EntryPoint 0x0000000000000000000000000000000000000001 not supported", code=-32602)
     )
-    assert isinstance(unsupported, UnsupportedEntryPoint)
+    assert isinstance(unsupported, BundlerError)
     other = bundler_error_from(_error("method not found", code=-32601, method="eth_getUserOperationReceipt"))
     assert type(other) is BundlerError
     assert other.aa_code is None
@@ -108,7 +106,7 @@ def _client(answer: Any, calls: list[dict[str, Any]] | None = None) -> BundlerCl
 
 def test_rejection_through_the_client_is_typed() -> None:
     client = _client({"error": {"code": -32500, "message": "AA24 signature error"}})
-    with pytest.raises(SignatureValidationFailed) as caught:
+    with raises_rule(ErrorCode.SIGNATURE_VALIDATION_FAILED) as caught:
         client.send_user_operation(OP)
     assert isinstance(caught.value.__cause__, RpcError)
 
@@ -144,7 +142,7 @@ def test_malformed_answers_are_typed(method: str, result: object) -> None:
 
 
 def test_malformed_send_answer_is_an_unknown_outcome_with_the_op() -> None:
-    from sso_signer.erc4337 import UserOperationOutcomeUnknown, user_operation_hash
+    from sso_signer.erc4337 import user_operation_hash
 
     # The bundler answered, just not with a hash: it may hold the op, so this is no plain malformed answer.
     client = _client({"result": "0x1234"})
@@ -192,7 +190,7 @@ async def test_async_client_maps_errors_the_same_way() -> None:
     async with AsyncBundlerClient(
         transport=httpx.MockTransport(handler), retry=RetryPolicy(attempts=1)
     ) as client:
-        with pytest.raises(InvalidAccountNonce):
+        with raises_rule(ErrorCode.INVALID_ACCOUNT_NONCE):
             await client.send_user_operation(OP)
 
 
@@ -251,8 +249,7 @@ def _lost_send_client(sent: list[str], *, already_known_after: int) -> BundlerCl
 
 
 def test_lost_send_answer_names_the_hash_and_keeps_the_signed_op() -> None:
-    from sso_signer.erc4337 import UserOperationOutcomeUnknown, user_operation_hash
-    from sso_signer.rpc import AfterSendError, RpcTransportError
+    from sso_signer.erc4337 import user_operation_hash
 
     signed = OP.replace(signature=b"\x01" * 65)
     sent: list[str] = []
@@ -274,7 +271,7 @@ def test_lost_send_answer_names_the_hash_and_keeps_the_signed_op() -> None:
 
 
 def test_lost_send_answer_without_chain_id_asks_the_bundler() -> None:
-    from sso_signer.erc4337 import UserOperationOutcomeUnknown, user_operation_hash
+    from sso_signer.erc4337 import user_operation_hash
 
     sent: list[str] = []
     with pytest.raises(UserOperationOutcomeUnknown) as caught:
@@ -284,8 +281,6 @@ def test_lost_send_answer_without_chain_id_asks_the_bundler() -> None:
 
 
 def test_send_that_never_left_stays_a_plain_transport_error() -> None:
-    from sso_signer.erc4337 import UserOperationOutcomeUnknown
-    from sso_signer.rpc import RpcTransportError
 
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
@@ -329,8 +324,6 @@ def _reverted_receipt(user_op_hash: str) -> dict[str, Any]:
 
 
 def test_reverted_operation_carries_its_hash_the_op_and_the_bundle_transaction() -> None:
-    from sso_signer.erc4337 import UserOperationReverted
-    from sso_signer.rpc import AfterSendError
 
     signed = OP.replace(signature=b"\x01" * 65)
     op_hash = "0x" + "77" * 32
@@ -351,7 +344,6 @@ def test_reverted_operation_carries_its_hash_the_op_and_the_bundle_transaction()
 
 
 def test_lost_send_and_no_chain_id_still_keeps_the_signed_op() -> None:
-    from sso_signer.erc4337 import UserOperationOutcomeUnknown
 
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadError("connection reset by peer", request=request)  # the bundler is gone
@@ -368,7 +360,6 @@ def test_lost_send_and_no_chain_id_still_keeps_the_signed_op() -> None:
     "answer", [{"result": "not a receipt"}, {"error": {"code": -32603, "message": "oops"}}]
 )
 def test_a_spoiled_receipt_poll_names_the_operation(answer: dict[str, Any]) -> None:
-    from sso_signer.erc4337 import UserOperationOutcomeUnknown
 
     with pytest.raises(UserOperationOutcomeUnknown) as caught:
         _client(answer).wait_for_user_operation_receipt(b"\x22" * 32, timeout=5)

@@ -9,23 +9,16 @@ from collections.abc import Iterator
 import pytest
 from eth_utils.crypto import keccak
 
-from sso_signer.erc4337 import (
-    ENTRY_POINT_V08,
-    EntryPoint,
-    EntryPointArtifactMismatch,
-    EntryPointDeploymentFailed,
-    EntryPointError,
-    FactoryCallFailed,
-    deploy_entry_point_v08,
-)
+from sso_signer.erc4337 import ENTRY_POINT_V08, EntryPoint, deploy_entry_point_v08
 from sso_signer.erc4337._entry_point import (
     DETERMINISTIC_DEPLOYER,
     ENTRY_POINT_V08_INITCODE_HASH,
     load_entry_point_v08_initcode,
 )
 from sso_signer.erc4337._user_operation import SENDER_CREATOR_V08
-from sso_signer.exceptions import ToolNotFound
+from sso_signer.exceptions import EntryPointError, ErrorCode, ToolNotFound
 from sso_signer.node import AnvilNode
+from tests.errors import raises_rule
 from tests.needs import started_anvil
 
 pytestmark = pytest.mark.chain
@@ -40,7 +33,7 @@ def anvil() -> Iterator[AnvilNode]:
 def test_artifact_is_the_canonical_initcode() -> None:
     try:
         initcode = load_entry_point_v08_initcode()
-    except EntryPointArtifactMismatch as exc:
+    except EntryPointError as exc:
         pytest.skip(f"npm @account-abstraction/contracts@0.8.0 not installed: {exc}")
     assert keccak(initcode) == ENTRY_POINT_V08_INITCODE_HASH
 
@@ -52,7 +45,7 @@ def test_missing_or_foreign_artifact_is_refused(tmp_path: pathlib.Path) -> None:
     artifact = tmp_path / "@account-abstraction" / "contracts" / "artifacts" / "EntryPoint.json"
     artifact.parent.mkdir(parents=True)
     artifact.write_text(json.dumps({"bytecode": "0x6080604052"}))
-    with pytest.raises(EntryPointArtifactMismatch, match="not the canonical"):
+    with raises_rule(ErrorCode.ENTRY_POINT_ARTIFACT_MISMATCH, match="not the canonical"):
         load_entry_point_v08_initcode(tmp_path)
 
 
@@ -78,7 +71,7 @@ def test_deploys_at_the_canonical_address_once(anvil: AnvilNode) -> None:
 
 def test_no_deterministic_deployer_is_a_typed_failure(anvil: AnvilNode) -> None:
     anvil.set_code(DETERMINISTIC_DEPLOYER, b"")
-    with pytest.raises(EntryPointDeploymentFailed, match="deterministic deployer"):
+    with raises_rule(ErrorCode.ENTRY_POINT_DEPLOYMENT_FAILED, match="deterministic deployer"):
         deploy_entry_point_v08(anvil.eth, anvil.accounts[0])
 
 
@@ -95,7 +88,7 @@ def test_a_failing_factory_call_is_typed_not_the_zero_address(anvil: AnvilNode) 
     entry_point = EntryPoint(anvil.eth)
     # The EntryPoint as "factory": an unknown selector reverts, so the SenderCreator answers address 0.
     init_code = bytes.fromhex(ENTRY_POINT_V08[2:]) + bytes.fromhex("deadbeef")
-    with pytest.raises(FactoryCallFailed, match="zero address") as caught:
+    with raises_rule(ErrorCode.FACTORY_CALL_FAILED, match="zero address") as caught:
         entry_point.get_sender_address(init_code)
     assert ENTRY_POINT_V08[2:].lower() in str(caught.value)
     assert isinstance(caught.value, EntryPointError)

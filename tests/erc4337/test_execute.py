@@ -6,9 +6,7 @@ import json
 import pathlib
 from typing import Any
 
-import pytest
-
-from sso_signer.erc4337 import Call, InvalidExecuteCalldata, InvalidUserOperationAddress, encode_execute
+from sso_signer.erc4337 import Call, encode_execute
 from sso_signer.erc4337._execute import (
     CallType,
     ExecType,
@@ -17,6 +15,8 @@ from sso_signer.erc4337._execute import (
     encode_execute_delegatecall,
     encode_execute_single,
 )
+from sso_signer.exceptions import ErrorCode
+from tests.errors import raises_rule
 
 VECTORS = json.loads((pathlib.Path(__file__).parent / "vectors" / "sso-4337.json").read_text())["vectors"]
 
@@ -63,16 +63,16 @@ def test_decode_round_trips_every_mode() -> None:
 
 
 def test_bad_inputs_raise_typed_errors() -> None:
-    with pytest.raises(InvalidExecuteCalldata, match="at least one"):
+    with raises_rule(ErrorCode.INVALID_EXECUTE_CALLDATA, match="at least one"):
         encode_execute_batch([])
-    with pytest.raises(InvalidUserOperationAddress):
+    with raises_rule(ErrorCode.INVALID_ADDRESS):
         encode_execute_single("0x12", 0)
-    with pytest.raises(InvalidExecuteCalldata, match="selector"):
+    with raises_rule(ErrorCode.INVALID_EXECUTE_CALLDATA, match="selector"):
         decode_execute(b"\x00\x00\x00\x00")
     good = encode_execute_single("0x" + "42" * 20, 0)
-    with pytest.raises(InvalidExecuteCalldata, match="mode"):
+    with raises_rule(ErrorCode.INVALID_EXECUTE_CALLDATA, match="mode"):
         decode_execute(good[:4] + b"\xfe" + good[5:])
-    with pytest.raises(InvalidExecuteCalldata):
+    with raises_rule(ErrorCode.INVALID_EXECUTE_CALLDATA):
         decode_execute(good[:-40])
-    with pytest.raises(InvalidExecuteCalldata):
+    with raises_rule(ErrorCode.INVALID_EXECUTE_CALLDATA):
         encode_execute_batch([("0x" + "42" * 20, 1)])  # type: ignore[list-item]

@@ -16,9 +16,9 @@ from eth_account.signers.local import LocalAccount
 
 from sso_signer.accounts import Erc4337Account
 from sso_signer.accounts._era import remove_passkey_calldata
-from sso_signer.erc4337 import SignatureValidationFailed
+from sso_signer.exceptions import ErrorCode, ExecutionReverted
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.rpc import ExecutionReverted, Receipt
+from sso_signer.rpc import Receipt
 from sso_signer.sso import (
     GuardianEvent,
     GuardianExecutor,
@@ -28,6 +28,7 @@ from sso_signer.sso import (
     account_salt,
 )
 from sso_signer.webauthn import HeadlessPasskey
+from tests.errors import raises_rule
 from tests.needs import started_erc4337_stack
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
@@ -148,7 +149,7 @@ def test_lost_passkey_is_recovered_by_the_guardian_after_the_delay(stack: LocalE
     lost = Erc4337Account.at(
         address, deployment=deployment, eth=eth, bundler=stack.bundler, credential=old_passkey
     )
-    with pytest.raises(SignatureValidationFailed):
+    with raises_rule(ErrorCode.SIGNATURE_VALIDATION_FAILED):
         lost.send_calls([(guardian.address, 1, b"")])
     before = eth.get_balance(guardian.address)
     recovered.send_calls([(guardian.address, 1, b"")])

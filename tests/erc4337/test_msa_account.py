@@ -10,15 +10,8 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 
 from sso_signer.accounts import MsaDeployment
-from sso_signer.sso import (
-    BadCredentialIdLength,
-    BadDomainLength,
-    FatSignature,
-    InvalidInitData,
-    MalformedAddress,
-    SsoSignerConfigError,
-    validator_init_data,
-)
+from sso_signer.exceptions import ErrorCode
+from sso_signer.sso import FatSignature, validator_init_data
 from sso_signer.sso._msa_calldata import (
     DEPLOY_ACCOUNT_SELECTOR,
     INITIALIZE_ACCOUNT_SELECTOR,
@@ -31,6 +24,7 @@ from sso_signer.sso._msa_calldata import (
 from sso_signer.sso._signature import decode_erc4337_passkey_signature
 from sso_signer.webauthn import AuthenticatorData, CollectedClientData, EcdsaSignature, HeadlessPasskey
 from sso_signer.webauthn._p256 import P256_N
+from tests.errors import raises_rule
 
 VALIDATOR = "0x" + "11" * 20
 EXECUTOR = "0x" + "22" * 20
@@ -64,14 +58,14 @@ def test_init_data_installs_the_validator_first(passkey: HeadlessPasskey) -> Non
 
 def test_init_data_enforces_validator_rules(passkey: HeadlessPasskey) -> None:
     short = HeadlessPasskey.generate(rp_id="a.example", origin=ORIGIN, credential_id=b"\x01" * 15)
-    with pytest.raises(BadCredentialIdLength):
+    with raises_rule(ErrorCode.BAD_CREDENTIAL_ID_LENGTH):
         passkey_account_init_data(short, webauthn_validator=VALIDATOR)
     long_origin = HeadlessPasskey.generate(rp_id="a.example", origin="https://" + "a" * 250)
-    with pytest.raises(BadDomainLength):
+    with raises_rule(ErrorCode.BAD_DOMAIN_LENGTH):
         passkey_account_init_data(long_origin, webauthn_validator=VALIDATOR)
-    with pytest.raises(InvalidInitData):
+    with raises_rule(ErrorCode.INVALID_INIT_DATA):
         initialize_account_calldata([VALIDATOR], [])
-    with pytest.raises(MalformedAddress):
+    with raises_rule(ErrorCode.INVALID_ADDRESS):
         initialize_account_calldata(["0x1234"], [b""])
 
 
@@ -80,7 +74,7 @@ def test_deploy_calldata_layout() -> None:
     calldata = deploy_account_calldata(salt, b"\xaa\xbb")
     assert calldata[:4] == DEPLOY_ACCOUNT_SELECTOR
     assert abi_decode(["bytes32", "bytes"], calldata[4:]) == (salt, b"\xaa\xbb")
-    with pytest.raises(InvalidInitData):
+    with raises_rule(ErrorCode.INVALID_INIT_DATA):
         deploy_account_calldata(b"\x00" * 31, b"")
 
 
@@ -134,15 +128,14 @@ def test_deployment_json_round_trip() -> None:
     data = deployment.to_json()
     assert "testToken" not in data
     assert MsaDeployment.from_json(json.dumps(data)) == deployment
-    with pytest.raises(SsoSignerConfigError):
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
         MsaDeployment.from_json({"chainId": 1})
-    with pytest.raises(SsoSignerConfigError):
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
         MsaDeployment.from_json("{not json")
 
 
 def test_call_data_modes() -> None:
     from sso_signer.accounts._erc4337 import _call_data
-    from sso_signer.erc4337 import InvalidExecuteCalldata
     from sso_signer.erc4337._execute import CallType, decode_execute
 
     one = [(EXECUTOR, 1, b"")]
@@ -152,5 +145,5 @@ def test_call_data_modes() -> None:
     assert decode_execute(_call_data(one, True)).call_type is CallType.BATCH
     assert decode_execute(_call_data(two, None)).call_type is CallType.BATCH
     assert decode_execute(_call_data(one, False)).call_type is CallType.SINGLE
-    with pytest.raises(InvalidExecuteCalldata):
+    with raises_rule(ErrorCode.INVALID_EXECUTE_CALLDATA):
         _call_data(two, False)

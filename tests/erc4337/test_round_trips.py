@@ -13,17 +13,15 @@ import pytest
 from eth_utils.crypto import keccak
 
 from sso_signer.accounts import AsyncErc4337Account, Erc4337Account
-from sso_signer.erc4337 import (
-    AsyncBundlerClient,
-    BundlerClient,
-    FactoryCallFailed,
-    SignatureValidationFailed,
-    UserOperation,
+from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, UserOperation
+from sso_signer.exceptions import (
+    ErrorCode,
+    InvalidRpcParams,
     UserOperationOutcomeUnknown,
     UserOperationRejected,
 )
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.rpc import AsyncEthClient, EthClient, InvalidRpcParams, RetryPolicy
+from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy
 from sso_signer.sso import account_salt
 from sso_signer.webauthn import HeadlessPasskey
 from tests.erc4337.round_trip_helpers import (
@@ -35,6 +33,7 @@ from tests.erc4337.round_trip_helpers import (
     ManualClock,
     until_send,
 )
+from tests.errors import raises_rule
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
 
@@ -154,7 +153,7 @@ def test_refused_send_and_forget_state_make_the_next_operation_read_the_chain(
 
     # The stub signature is well-formed but by another key: the bundler refuses the send (AA24).
     op = account.build_user_operation([(recipient, 2, b"")])
-    with pytest.raises(SignatureValidationFailed):
+    with raises_rule(ErrorCode.SIGNATURE_VALIDATION_FAILED):
         account.send_user_operation(op.replace(signature=account.stub_signature()))
     clients.log.clear()
     receipt = account.send_calls([(recipient, 2, b"")])
@@ -233,7 +232,7 @@ def test_account_created_by_another_object_is_found_at_estimation(
     creator.send_calls([])  # the other object creates it; ``late`` still assumes "not deployed"
     # A third object cannot be made now: the factory will not create the account twice, so the EntryPoint
     # cannot predict its address (it answers 0x0, which is not taken for an address).
-    with pytest.raises(FactoryCallFailed, match="may already exist"):
+    with raises_rule(ErrorCode.FACTORY_CALL_FAILED, match="may already exist"):
         _counterfactual(sso_stack, clients, passkey, CountingProvider(passkey), salt)
 
     clients.log.clear()

@@ -9,16 +9,7 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
-from sso_signer.erc4337 import (
-    ENTRY_POINT_V08,
-    FieldOutOfRange,
-    InvalidUserOperationAddress,
-    InvalidUserOperationJson,
-    OrphanFactoryData,
-    OrphanPaymasterFields,
-    UserOperation,
-    user_operation_hash,
-)
+from sso_signer.erc4337 import ENTRY_POINT_V08, UserOperation, user_operation_hash
 from sso_signer.erc4337._user_operation import (
     PACKED_USEROP_TYPEHASH,
     decode_nonce,
@@ -26,7 +17,9 @@ from sso_signer.erc4337._user_operation import (
     entry_point_domain_separator,
     pack_uint128_pair,
 )
+from sso_signer.exceptions import ErrorCode
 from tests.erc4337.forms import packed_rpc
+from tests.errors import raises_rule
 
 VECTORS = json.loads((pathlib.Path(__file__).parent / "vectors" / "sso-4337.json").read_text())["vectors"]
 
@@ -146,9 +139,9 @@ def test_sender_is_checksummed_and_bad_checksum_rejected() -> None:
     lower = ENTRY_POINT_V08.lower()
     assert UserOperation(sender=lower, nonce=0).sender == ENTRY_POINT_V08
     broken = ENTRY_POINT_V08[:2] + ENTRY_POINT_V08[2:].swapcase()
-    with pytest.raises(InvalidUserOperationAddress, match="checksum"):
+    with raises_rule(ErrorCode.INVALID_ADDRESS, match="checksum"):
         UserOperation(sender=broken, nonce=0)
-    with pytest.raises(InvalidUserOperationAddress):
+    with raises_rule(ErrorCode.INVALID_ADDRESS):
         UserOperation(sender="0x1234", nonce=0)
 
 
@@ -165,14 +158,14 @@ def test_sender_is_checksummed_and_bad_checksum_rejected() -> None:
 def test_integer_fields_out_of_range(field: str, value: int) -> None:
     base: dict[str, Any] = {"sender": "0x" + "ab" * 20, "nonce": 0}
     base[field] = value
-    with pytest.raises(FieldOutOfRange, match=field):
+    with raises_rule(ErrorCode.FIELD_OUT_OF_RANGE, match=field):
         UserOperation(**base)
 
 
 def test_orphan_factory_data_and_paymaster_fields() -> None:
-    with pytest.raises(OrphanFactoryData):
+    with raises_rule(ErrorCode.ORPHAN_FACTORY_DATA):
         UserOperation(sender="0x" + "ab" * 20, nonce=0, factory_data=b"\x01")
-    with pytest.raises(OrphanPaymasterFields):
+    with raises_rule(ErrorCode.ORPHAN_PAYMASTER_FIELDS):
         UserOperation(sender="0x" + "ab" * 20, nonce=0, paymaster_verification_gas_limit=1)
 
 
@@ -188,14 +181,14 @@ def test_orphan_factory_data_and_paymaster_fields() -> None:
     ],
 )
 def test_from_rpc_rejects_malformed(payload: dict[str, str]) -> None:
-    with pytest.raises(InvalidUserOperationJson):
+    with raises_rule(ErrorCode.INVALID_USER_OPERATION_JSON):
         UserOperation.from_rpc(payload)
 
 
 def test_nonce_helpers_reject_overflow() -> None:
-    with pytest.raises(FieldOutOfRange):
+    with raises_rule(ErrorCode.FIELD_OUT_OF_RANGE):
         encode_nonce(1 << 192, 0)
-    with pytest.raises(FieldOutOfRange):
+    with raises_rule(ErrorCode.FIELD_OUT_OF_RANGE):
         encode_nonce(0, 1 << 64)
 
 
@@ -221,9 +214,8 @@ def test_eoa_validator_signature_vector() -> None:
 
 
 def test_bytes_fields_must_be_bytes_and_empty_addresses_mean_none() -> None:
-    from sso_signer.erc4337 import InvalidUserOperationFieldType
 
-    with pytest.raises(InvalidUserOperationFieldType):
+    with raises_rule(ErrorCode.USER_OPERATION_FIELD_TYPE):
         UserOperation(sender="0x" + "ab" * 20, nonce=0, call_data="0x1234")  # type: ignore[arg-type]
     op = UserOperation.from_rpc(
         {"sender": "0x" + "ab" * 20, "nonce": "0x1", "factory": "0x", "paymaster": None, "factoryData": "0x"}

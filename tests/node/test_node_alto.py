@@ -9,9 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from sso_signer.node import AltoBundler, AnvilNode, NodeBinaryNotFound, NodeStartFailed
+from sso_signer.exceptions import ErrorCode, NodeStartFailed
+from sso_signer.node import AltoBundler, AnvilNode
 from sso_signer.node._alto import ENTRY_POINT_V08
 from sso_signer.node._process import REPO_ROOT
+from tests.errors import raises_rule
 
 pytestmark = [pytest.mark.bundler, pytest.mark.slow, pytest.mark.chain]
 
@@ -74,5 +76,5 @@ def test_alto_serves_the_entry_point_and_stops_cleanly(chain: AnvilNode) -> None
 
 
 def test_alto_missing_entry_script_is_a_configuration_error(chain: AnvilNode) -> None:
-    with pytest.raises(NodeBinaryNotFound):
+    with raises_rule(ErrorCode.NODE_BINARY_NOT_FOUND):
         AltoBundler.for_node(chain, alto_entry="/nonexistent/alto.js")

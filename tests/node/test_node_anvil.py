@@ -10,18 +10,11 @@ import time
 import pytest
 from eth_account import Account
 
-from sso_signer.node import (
-    DEV_MNEMONIC,
-    AnvilNode,
-    AnvilZkSyncNode,
-    NodeBinaryNotFound,
-    NodeNotRunning,
-    NodeStartFailed,
-    dev_accounts,
-    start_local_node,
-)
+from sso_signer.exceptions import ErrorCode, NodeStartFailed
+from sso_signer.node import DEV_MNEMONIC, AnvilNode, AnvilZkSyncNode, dev_accounts, start_local_node
 from sso_signer.node._process import redact
-from sso_signer.rpc import JsonRpcClient, RetryPolicy, RpcConnectionError
+from sso_signer.rpc import JsonRpcClient, RetryPolicy
+from tests.errors import raises_rule
 from tests.needs import new_anvil
 
 pytestmark = pytest.mark.chain
@@ -55,9 +48,9 @@ def test_start_is_fast_and_stop_reaps() -> None:
         url = node.url
     assert not _pid_alive(pid)
     assert not os.path.exists(log_path)  # deleted on a clean stop by default
-    with pytest.raises(RpcConnectionError), JsonRpcClient(url, retry=RetryPolicy(attempts=1)) as rpc:
+    with raises_rule(ErrorCode.RPC_CONNECTION), JsonRpcClient(url, retry=RetryPolicy(attempts=1)) as rpc:
         rpc.request("eth_chainId")
-    with pytest.raises(NodeNotRunning):
+    with raises_rule(ErrorCode.NODE_NOT_RUNNING):
         _ = node.url
     node.stop()  # twice is fine
 
@@ -123,7 +116,7 @@ def test_failed_start_raises_with_redacted_log_tail() -> None:
 
 
 def test_missing_binary_is_a_configuration_error() -> None:
-    with pytest.raises(NodeBinaryNotFound):
+    with raises_rule(ErrorCode.NODE_BINARY_NOT_FOUND):
         AnvilNode(binary="/nonexistent/anvil")
 
 
@@ -182,7 +175,7 @@ def test_anvil_zksync_process_that_exits_is_reported() -> None:
     with pytest.raises(NodeStartFailed, match="exited with code 1"):
         node.start()
     assert not node.running
-    with pytest.raises(NodeNotRunning):
+    with raises_rule(ErrorCode.NODE_NOT_RUNNING):
         _ = node.url
 
 

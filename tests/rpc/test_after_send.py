@@ -17,25 +17,23 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 
 from sso_signer.accounts import EraAccount, EraNetwork
-from sso_signer.exceptions import AfterSendError, SsoSignerError
-from sso_signer.node import AnvilNode
-from sso_signer.rpc import (
-    AsyncEthClient,
-    AsyncJsonRpcClient,
-    EthClient,
+from sso_signer.exceptions import (
+    AfterSendError,
+    ErrorCode,
     InvalidRpcParams,
-    JsonRpcClient,
     ReceiptTimeout,
-    RetryPolicy,
-    RpcTimeout,
     SendOutcomeUnknown,
+    SsoSignerError,
     TransactionReverted,
 )
+from sso_signer.node import AnvilNode
+from sso_signer.rpc import AsyncEthClient, AsyncJsonRpcClient, EthClient, JsonRpcClient, RetryPolicy
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._eth import _EthMethods
 from sso_signer.rpc._shell import drive
 from sso_signer.webauthn import HeadlessPasskey
 from sso_signer.zksync import AsyncZkSyncClient, Eip712Transaction, ZkSyncClient
+from tests.errors import raises_rule
 from tests.rpc.contracts import error_string, initcode_for, reverting_runtime
 from tests.rpc.fault_server import (
     DRIP,
@@ -211,7 +209,7 @@ async def test_a_dripped_answer_cannot_outlive_the_deadline(kind: str) -> None:
         rpc = _rpc(kind, server.url, **options)
         clock = Stopwatch()
         try:
-            with pytest.raises(RpcTimeout) as caught:
+            with raises_rule(ErrorCode.RPC_TIMEOUT) as caught:
                 await _call(rpc, "request", "eth_chainId")
         finally:
             await _close(rpc)
@@ -226,7 +224,7 @@ async def test_an_explicit_deadline_is_enforced(kind: str) -> None:
         rpc = _rpc(kind, server.url, **options)
         clock = Stopwatch()
         try:
-            with pytest.raises(RpcTimeout):
+            with raises_rule(ErrorCode.RPC_TIMEOUT):
                 await _call(rpc, "request", "eth_chainId")
         finally:
             await _close(rpc)
@@ -349,7 +347,7 @@ async def test_a_call_deadline_tightens_the_clients(kind: str) -> None:
         rpc = _rpc(kind, server.url, timeout=10.0)
         clock = Stopwatch()
         try:
-            with pytest.raises(RpcTimeout):
+            with raises_rule(ErrorCode.RPC_TIMEOUT):
                 await _call(rpc, "request", "eth_chainId", deadline=1.0)
         finally:
             await _close(rpc)

@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from sso_signer.exceptions import RpcError
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import AsyncEthClient, EthClient, RpcError
+from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.rpc._core import RpcCall, Sleep
 from sso_signer.rpc._eth import _EthMethods
 from sso_signer.rpc._flow import Batch, Flow, gather

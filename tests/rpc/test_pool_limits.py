@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from sso_signer.rpc import AsyncJsonRpcClient, InvalidRpcParams, JsonRpcClient
+from sso_signer.exceptions import InvalidRpcParams
+from sso_signer.rpc import AsyncJsonRpcClient, JsonRpcClient
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, 2.5, "8"])

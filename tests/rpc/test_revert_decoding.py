@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sso_signer._artifacts import ARTIFACTS_DIR, abi_type, load_artifact
-from sso_signer.rpc import ExecutionReverted, RevertData
+from sso_signer.exceptions import BundlerError, ExecutionReverted
+from sso_signer.rpc import RevertData
 from sso_signer.rpc._revert import RevertKind, describe_revert_in_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -151,7 +152,6 @@ def test_a_real_custom_error_from_a_shipped_contract(sso_anvil: Any) -> None:
 @pytest.mark.chain
 @pytest.mark.bundler
 def test_a_real_revert_inside_a_user_operation_is_named(passkey_account: Any, sso_stack: Any) -> None:
-    from sso_signer.erc4337 import BundlerError
 
     validator = sso_stack.deployment.webauthn_validator
     data = load_artifact("WebAuthnValidator").encode_call(

@@ -22,25 +22,27 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
+from sso_signer.exceptions import (
+    ErrorCode,
+    ExecutionReverted,
+    MalformedRpcResponse,
+    RpcError,
+    RpcHttpStatusError,
+    RpcTransportError,
+    SendOutcomeUnknown,
+    TransactionRejected,
+)
 from sso_signer.rpc import (
     AsyncEthClient,
     AsyncJsonRpcClient,
-    BatchResponseMismatch,
     EthClient,
-    ExecutionReverted,
     JsonRpcClient,
-    MalformedRpcResponse,
     RetryPolicy,
-    RpcConnectionError,
-    RpcError,
-    RpcHttpStatusError,
-    RpcTimeout,
-    SendOutcomeUnknown,
     SendStatus,
-    TransactionRejected,
 )
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._revert import RevertKind
+from tests.errors import raises_rule
 from tests.rpc.contracts import error_string
 
 FAST = RetryPolicy(attempts=3, backoff=0.0)
@@ -141,7 +143,7 @@ async def test_timeout_is_retried_then_succeeds(kind: str) -> None:
 
 async def test_timeout_exhausts_retries(kind: str) -> None:
     script = Script(*[httpx.ReadTimeout("slow")] * 3)
-    with pytest.raises(RpcTimeout) as info:
+    with raises_rule(ErrorCode.RPC_TIMEOUT) as info:
         await Driver(kind, script).request("eth_blockNumber")
     assert info.value.attempts == 3
     assert info.value.maybe_delivered
@@ -149,7 +151,7 @@ async def test_timeout_exhausts_retries(kind: str) -> None:
 
 async def test_non_idempotent_method_is_not_retried(kind: str) -> None:
     script = Script(httpx.ReadTimeout("slow"))
-    with pytest.raises(RpcTimeout) as info:
+    with raises_rule(ErrorCode.RPC_TIMEOUT) as info:
         await Driver(kind, script).request("evm_mine")
     assert info.value.attempts == 1
     assert len(script.requests) == 1
@@ -198,12 +200,12 @@ async def test_real_socket_timeout(kind: str) -> None:
         if kind == "sync":
             with (
                 JsonRpcClient(server.url, timeout=0.2, retry=FAST) as client,
-                pytest.raises(RpcTimeout) as info,
+                raises_rule(ErrorCode.RPC_TIMEOUT) as info,
             ):
                 client.request("eth_chainId")
         else:
             async with AsyncJsonRpcClient(server.url, timeout=0.2, retry=FAST) as client:
-                with pytest.raises(RpcTimeout) as info:
+                with raises_rule(ErrorCode.RPC_TIMEOUT) as info:
                     await client.request("eth_chainId")
         assert info.value.attempts == 3
         assert 0.55 < time.monotonic() - started < 3
@@ -218,12 +220,12 @@ async def test_real_socket_reset(kind: str) -> None:
         if kind == "sync":
             with (
                 JsonRpcClient(server.url, retry=FAST) as driver_rpc,
-                pytest.raises(RpcConnectionError) as info,
+                raises_rule(ErrorCode.RPC_CONNECTION) as info,
             ):
                 driver_rpc.request("eth_chainId")
         else:
             async with AsyncJsonRpcClient(server.url, retry=FAST) as driver_rpc:
-                with pytest.raises(RpcConnectionError) as info:
+                with raises_rule(ErrorCode.RPC_CONNECTION) as info:
                     await driver_rpc.request("eth_chainId")
         assert info.value.maybe_delivered
         assert server.accepted == 3
@@ -237,11 +239,11 @@ async def test_real_connection_refused(kind: str) -> None:
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"  # bound, never listening: connections are refused
         client: Any
         if kind == "sync":
-            with JsonRpcClient(url, retry=FAST) as client, pytest.raises(RpcConnectionError) as info:
+            with JsonRpcClient(url, retry=FAST) as client, raises_rule(ErrorCode.RPC_CONNECTION) as info:
                 client.request("eth_chainId")
         else:
             async with AsyncJsonRpcClient(url, retry=FAST) as client:
-                with pytest.raises(RpcConnectionError) as info:
+                with raises_rule(ErrorCode.RPC_CONNECTION) as info:
                     await client.request("eth_chainId")
     assert not info.value.maybe_delivered
 
@@ -296,7 +298,7 @@ async def test_connection_reset_is_retried(kind: str) -> None:
 
 async def test_connection_refused_is_never_delivered(kind: str) -> None:
     script = Script(*[httpx.ConnectError("refused")] * 3)
-    with pytest.raises(RpcConnectionError) as info:
+    with raises_rule(ErrorCode.RPC_CONNECTION) as info:
         await Driver(kind, script).request("eth_chainId")
     assert info.value.attempts == 3
     assert not info.value.maybe_delivered
@@ -401,13 +403,13 @@ async def test_batch_with_one_failed_member(kind: str) -> None:
 
 async def test_batch_missing_member(kind: str) -> None:
     script = Script(_batch_reply(lambda members: members[:-1]))
-    with pytest.raises(BatchResponseMismatch, match="no answer"):
+    with raises_rule(ErrorCode.BATCH_RESPONSE_MISMATCH, match="no answer"):
         await Driver(kind, script).batch([("eth_echo", ["a"]), ("eth_echo", ["b"])])
 
 
 async def test_batch_duplicate_member(kind: str) -> None:
     script = Script(_batch_reply(lambda members: [*members, members[0]]))
-    with pytest.raises(BatchResponseMismatch, match="two answers"):
+    with raises_rule(ErrorCode.BATCH_RESPONSE_MISMATCH, match="two answers"):
         await Driver(kind, script).batch([("eth_echo", ["a"]), ("eth_echo", ["b"])])
 
 
@@ -425,7 +427,7 @@ async def test_batch_retried_on_reset_when_all_idempotent(kind: str) -> None:
         "0x2",
     ]
     script = Script(httpx.ReadError("reset"))
-    with pytest.raises(RpcConnectionError):
+    with raises_rule(ErrorCode.RPC_CONNECTION):
         await Driver(kind, script).batch([("eth_getBalance", ["0x1"]), ("evm_mine", ["0x2"])])
 
 
@@ -457,7 +459,7 @@ async def test_send_refused_connection_is_not_sent(kind: str) -> None:
     script = Script(*[httpx.ConnectError("refused")] * 3)
     outcome = await Driver(kind, script).eth_call("try_send_raw_transaction", raw)
     assert outcome.status is SendStatus.NOT_SENT
-    assert isinstance(outcome.error, RpcConnectionError)
+    assert isinstance(outcome.error, RpcTransportError)
 
 
 async def test_send_rejected_by_node_is_not_sent(kind: str) -> None:

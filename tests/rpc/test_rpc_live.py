@@ -14,17 +14,15 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from sso_signer.node import AnvilNode
-from sso_signer.rpc import (
-    AsyncEthClient,
-    EthClient,
+from sso_signer.exceptions import (
     ExecutionReverted,
     InvalidRpcParams,
     ReceiptTimeout,
-    SendStatus,
     TransactionRejected,
     TransactionReverted,
 )
+from sso_signer.node import AnvilNode
+from sso_signer.rpc import AsyncEthClient, EthClient, SendStatus
 from sso_signer.rpc._revert import RevertKind
 from tests.rpc.contracts import (
     error_string,

@@ -12,19 +12,21 @@ from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sso_signer._artifacts import (
-    AbiArgumentError,
-    AbiDecodingError,
-    ArtifactNotFound,
-    InvalidArtifact,
-    UnknownAbiEntry,
-    load_artifact,
+from sso_signer._artifacts import load_artifact
+from sso_signer.exceptions import (
+    ConfigurationError,
+    ErrorCode,
+    InvalidInputError,
+    InvalidRpcParams,
+    MalformedRpcResponse,
+    RemoteError,
+    SsoSignerError,
 )
-from sso_signer._errors import ConfigurationError, InvalidInputError, RemoteError
-from sso_signer.rpc import InvalidRpcParams, MalformedRpcResponse, Receipt, RevertData
+from sso_signer.rpc import Receipt, RevertData
 from sso_signer.rpc._core import RetryPolicy, is_idempotent
 from sso_signer.rpc._revert import RevertKind
 from sso_signer.rpc._types import encode_block_id, encode_tx_request, local_tx_hash, parse_quantity
+from tests.errors import raises_rule
 from tests.rpc.contracts import error_string, panic
 
 # -- revert data ------------------------------------------------------------------------------------------
@@ -149,7 +151,7 @@ def test_receipt_parse_rejects_missing_fields() -> None:
 def test_error_categories() -> None:
     assert issubclass(InvalidRpcParams, InvalidInputError)
     assert issubclass(MalformedRpcResponse, RemoteError)
-    assert issubclass(ArtifactNotFound, ConfigurationError)
+    assert issubclass(ConfigurationError, ConfigurationError)
 
 
 # -- artifacts --------------------------------------------------------------------------------------------
@@ -213,31 +215,31 @@ def test_artifact_encoders(tmp_path: pathlib.Path) -> None:
 def test_artifact_encoder_errors(tmp_path: pathlib.Path) -> None:
     _write(tmp_path, "Thing", {"abi": ABI, "bytecode": "0x", "deployedBytecode": "0x"})
     art = load_artifact("Thing", directory=tmp_path)
-    with pytest.raises(UnknownAbiEntry, match="overloaded"):
+    with raises_rule(ErrorCode.UNKNOWN_ABI_ENTRY, match="overloaded"):
         art.encode_call("set", 1)
-    with pytest.raises(UnknownAbiEntry):
+    with raises_rule(ErrorCode.UNKNOWN_ABI_ENTRY):
         art.encode_call("missing")
-    with pytest.raises(AbiArgumentError):
+    with raises_rule(ErrorCode.ABI_ARGUMENTS):
         art.encode_call("set(uint256)", -1)
-    with pytest.raises(AbiArgumentError):
+    with raises_rule(ErrorCode.ABI_ARGUMENTS):
         art.deploy_data("0x" + "22" * 20)
-    with pytest.raises(AbiDecodingError):
+    with raises_rule(ErrorCode.ABI_DECODING):
         art.decode_output("get", b"\x01")
 
 
 def test_missing_and_broken_artifacts(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(ArtifactNotFound, match=r"scripts/build-contracts\.sh"):
+    with raises_rule(ErrorCode.ARTIFACT_NOT_FOUND, match=r"scripts/build-contracts\.sh"):
         load_artifact("Nothing", directory=tmp_path)
-    with pytest.raises(ArtifactNotFound):
+    with raises_rule(ErrorCode.ARTIFACT_NOT_FOUND):
         load_artifact("../etc/passwd", directory=tmp_path)
     (tmp_path / "Bad.json").write_text("{")
-    with pytest.raises(InvalidArtifact):
+    with raises_rule(ErrorCode.INVALID_ARTIFACT):
         load_artifact("Bad", directory=tmp_path)
     _write(tmp_path, "Linked", {"abi": [], "bytecode": "0x60__$abc$__", "deployedBytecode": "0x"})
-    with pytest.raises(InvalidArtifact, match="unlinked"):
+    with raises_rule(ErrorCode.INVALID_ARTIFACT, match="unlinked"):
         load_artifact("Linked", directory=tmp_path)
     _write(tmp_path, "NoAbi", {"bytecode": "0x", "deployedBytecode": "0x"})
-    with pytest.raises(InvalidArtifact, match="abi"):
+    with raises_rule(ErrorCode.INVALID_ARTIFACT, match="abi"):
         load_artifact("NoAbi", directory=tmp_path)
 
 
@@ -309,7 +311,6 @@ _rpc_like = st.fixed_dictionaries(
     st.integers(100, 599), st.one_of(st.binary(max_size=64), _rpc_like.map(lambda o: json.dumps(o).encode()))
 )
 def test_decode_single_only_raises_typed_errors(status: int, body: bytes) -> None:
-    from sso_signer._errors import SsoSignerError
     from sso_signer.rpc._core import RpcCall, RpcCore
 
     with contextlib.suppress(SsoSignerError):
@@ -318,7 +319,6 @@ def test_decode_single_only_raises_typed_errors(status: int, body: bytes) -> Non
 
 @given(st.lists(_rpc_like, max_size=4).map(lambda o: json.dumps(o).encode()) | st.binary(max_size=32))
 def test_decode_batch_only_raises_typed_errors(body: bytes) -> None:
-    from sso_signer._errors import SsoSignerError
     from sso_signer.rpc._core import RpcCall, RpcCore
 
     calls = [RpcCall("eth_chainId"), RpcCall("eth_call")]

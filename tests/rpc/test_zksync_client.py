@@ -14,8 +14,9 @@ import httpx
 import pytest
 from eth_account import Account
 
+from sso_signer.exceptions import InvalidRpcParams, MalformedRpcResponse, RpcError
 from sso_signer.node import AnvilNode, AnvilZkSyncNode
-from sso_signer.rpc import InvalidRpcParams, MalformedRpcResponse, RetryPolicy, RpcError
+from sso_signer.rpc import RetryPolicy
 from sso_signer.rpc._types import encode_tx_request
 from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
 from sso_signer.zksync._client import AsyncZkSyncClient, ZkSyncClient

@@ -8,15 +8,16 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
+from sso_signer.exceptions import ErrorCode
 from sso_signer.sso import (
     AccountDomain,
-    InvalidTypedData,
     eip191_hash,
     personal_sign_hash,
     typed_data_sign_hash,
     wrap_typed_data_signature,
 )
 from sso_signer.sso._erc7739 import PERSONAL_SIGN_TYPEHASH
+from tests.errors import raises_rule
 
 ACCOUNT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 DOMAINS = [
@@ -178,5 +179,5 @@ def test_constants_and_eip191() -> None:
     ],
 )
 def test_malformed_typed_data_is_rejected(bad: dict[str, Any]) -> None:
-    with pytest.raises(InvalidTypedData):
+    with raises_rule(ErrorCode.INVALID_TYPED_DATA):
         typed_data_sign_hash(bad, DOMAINS[0])

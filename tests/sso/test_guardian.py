@@ -12,19 +12,17 @@ from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import abi_type
 from sso_signer.accounts import MsaDeployment
-from sso_signer.exceptions import SsoSignerError
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, SsoEncodingError, SsoSignerError
 from sso_signer.sso import (
-    BadCredentialIdLength,
     GuardianEvent,
     GuardianExecutor,
     GuardianExecutorError,
     GuardianStatus,
-    MalformedAddress,
     RecoveryRequest,
     RecoveryType,
-    SsoEncodingError,
     validator_init_data,
 )
+from tests.errors import raises_rule
 from tests.needs import artifact
 
 VECTORS: dict[str, Any] = json.loads(
@@ -89,7 +87,7 @@ def test_passkey_recovery_data_is_the_add_validation_key_arguments() -> None:
         )
     )
     assert data == validator_init_data(cred, (1, 2), "https://sso.example.org", max_origin_length=255)
-    with pytest.raises(BadCredentialIdLength):
+    with raises_rule(ErrorCode.BAD_CREDENTIAL_ID_LENGTH):
         GuardianExecutor.passkey_recovery_data(b"short", (1, 2), "https://sso.example.org")
 
 
@@ -100,13 +98,13 @@ def test_passkey_recovery_data_is_the_add_validation_key_arguments() -> None:
     ("call", "error"),
     [
         (lambda: GuardianExecutor.propose_guardian("0x" + "00" * 20), SsoEncodingError),
-        (lambda: GuardianExecutor.propose_guardian("0x1234"), MalformedAddress),
-        (lambda: GuardianExecutor.accept_guardian("nope"), MalformedAddress),
+        (lambda: GuardianExecutor.propose_guardian("0x1234"), InvalidEncoding),
+        (lambda: GuardianExecutor.accept_guardian("nope"), InvalidEncoding),
         (lambda: GuardianExecutor.initialize_recovery(ACCOUNT, RecoveryType.NONE, b"\1"), SsoEncodingError),
         (lambda: GuardianExecutor.initialize_recovery(ACCOUNT, 3, b"\1"), SsoEncodingError),  # type: ignore[arg-type]
         (lambda: GuardianExecutor.initialize_recovery(ACCOUNT, RecoveryType.EOA, b""), SsoEncodingError),
         (lambda: GuardianExecutor.finalize_recovery(ACCOUNT, "0x01"), SsoEncodingError),  # type: ignore[arg-type]
-        (lambda: GuardianExecutor.eoa_recovery_data("0x" + "7" * 39), MalformedAddress),
+        (lambda: GuardianExecutor.eoa_recovery_data("0x" + "7" * 39), InvalidEncoding),
     ],
 )
 def test_builders_refuse_what_the_module_would_revert_on(call: Any, error: type[SsoSignerError]) -> None:

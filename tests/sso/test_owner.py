@@ -12,17 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode, hex_decode
-from sso_signer.sso import (
-    BadCredentialIdLength,
-    BadDomainLength,
-    EmptyPublicKey,
-    InvalidInitData,
-    InvalidUniqueId,
-    SsoEncodingError,
-    UniqueIdScheme,
-    deploy_passkey_account_calldata,
-    validator_init_data,
-)
+from sso_signer.exceptions import ErrorCode, SsoEncodingError
+from sso_signer.sso import UniqueIdScheme, deploy_passkey_account_calldata, validator_init_data
 from sso_signer.sso._owner import (
     DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR,
     PasskeyInitData,
@@ -34,6 +25,7 @@ from sso_signer.sso._owner import (
     validator_module_entry,
 )
 from sso_signer.webauthn import P256PublicKey
+from tests.errors import raises_rule
 
 PASSKEY = "0x006ecc2D79242F1986b7cb5F636d6E3f499f1026"
 SESSION = "0x64Fa4b6fCF655024e6d540E0dFcA4142107D4fBC"
@@ -154,13 +146,13 @@ def test_account_address_follows_the_era_create2_formula(owner: _Owner) -> None:
 
 
 def test_short_credential_id_is_rejected(owner: _Owner) -> None:
-    with pytest.raises(BadCredentialIdLength):
+    with raises_rule(ErrorCode.BAD_CREDENTIAL_ID_LENGTH):
         validator_init_data(b"\x01" * 15, owner.public_key, owner.origin)
 
 
 @pytest.mark.parametrize("origin", ["", "https://" + "a" * 246])
 def test_bad_origin_length_is_rejected(owner: _Owner, origin: str) -> None:
-    with pytest.raises(BadDomainLength):
+    with raises_rule(ErrorCode.BAD_DOMAIN_LENGTH):
         validator_init_data(owner.credential_id, owner.public_key, origin)
 
 
@@ -175,12 +167,12 @@ def test_origin_length_limit_is_per_validator(owner: _Owner) -> None:
 
 
 def test_empty_key_is_rejected(owner: _Owner) -> None:
-    with pytest.raises(EmptyPublicKey):
+    with raises_rule(ErrorCode.EMPTY_PUBLIC_KEY):
         validator_init_data(owner.credential_id, (0, 0), owner.origin)
 
 
 def test_bad_unique_id_is_rejected() -> None:
-    with pytest.raises(InvalidUniqueId):
+    with raises_rule(ErrorCode.INVALID_UNIQUE_ID):
         deploy_proxy_sso_account_calldata(b"\x00" * 31, [validator_module_entry(PASSKEY)])
 
 
@@ -192,7 +184,7 @@ def test_account_without_keys_is_rejected() -> None:
 def test_undecodable_init_data_is_rejected(owner: _Owner) -> None:
     init = validator_init_data(owner.credential_id, owner.public_key, owner.origin)
     for bad in (b"", init[:-32], init + b"\x00"):
-        with pytest.raises(InvalidInitData):
+        with raises_rule(ErrorCode.INVALID_INIT_DATA):
             PasskeyInitData.decode(bad)
 
 

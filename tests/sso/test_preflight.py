@@ -15,35 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode, hex_decode
-from sso_signer.sso import (
-    ChallengeFieldMissing,
-    ChallengeNotSignedHash,
-    ClientDataTypeNotGet,
-    ClientDataUnparsable,
-    CrossOriginRejected,
-    FatSignature,
-    FatSignatureUndecodable,
-    FlagsByteMissing,
-    HighSNotAccepted,
-    InvalidChallengeEncoding,
-    InvalidChallengeLength,
-    InvalidClientDataJson,
-    NoKeyForPreflight,
-    NonCanonicalFatSignature,
-    P256VerificationFailed,
-    PasskeyNotRegistered,
-    PreflightError,
-    SignatureRsOutOfRange,
-    UnknownValidatorKind,
-    UserFlagsMissing,
-    _preflight,
-    era_custom_signature,
-    preflight,
-)
+from sso_signer.exceptions import AssertionRejected, ErrorCode
+from sso_signer.sso import FatSignature, _preflight, era_custom_signature, preflight
 from sso_signer.sso._preflight import decode_challenge, parse_client_data_json
 from sso_signer.sso._signature import decode_era_custom_signature
 from sso_signer.webauthn import EcdsaSignature, HeadlessPasskey, P256PublicKey
 from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
+from tests.errors import raises_rule
 
 ORIGIN = "https://app.example"
 CRED = bytes(range(1, 21))
@@ -53,7 +31,7 @@ HASH = hashlib.sha256(b"the transaction").digest()
 KEYS = {(ORIGIN, CRED): PUB}
 VALIDATORS = ["era", "erc4337"]
 OUTCOMES = {
-    v: {error.rule: outcomes[i] for error, outcomes in _preflight._OUTCOMES.items()}
+    v: {rule: outcomes[i] for rule, outcomes in _preflight._OUTCOMES.items()}
     for i, v in enumerate(VALIDATORS)
 }
 
@@ -100,13 +78,11 @@ def _with(fat: FatSignature, **changes: Any) -> FatSignature:
     return dataclasses.replace(fat, **changes)
 
 
-def _expect(
-    validator: str, fat: FatSignature | bytes, error: type[PreflightError], keys: object = None
-) -> None:
-    with pytest.raises(error) as info:
+def _expect(validator: str, fat: FatSignature | bytes, rule: ErrorCode, keys: object = None) -> None:
+    with pytest.raises(AssertionRejected) as info:
         preflight(validator, HASH, fat, KEYS if keys is None else keys)  # type: ignore[arg-type]
-    assert info.value.rule == error.rule
-    assert info.value.outcome == OUTCOMES[validator][error.rule]
+    assert info.value.rule == rule
+    assert info.value.outcome == OUTCOMES[validator][rule]
     assert info.value.validator == validator
 
 
@@ -140,7 +116,7 @@ def test_vector1_real_authenticator_passes_after_normalisation(era_vectors: dict
     assert preflight("erc4337", challenge, fat.encode(), keys).public_key == key
     # The same bytes with the authenticator's original high s fail the low-s rule.
     raw_s = int(derived["s_der_high"], 16)
-    with pytest.raises(HighSNotAccepted):
+    with raises_rule(ErrorCode.LOW_S):
         preflight(
             "era",
             challenge,
@@ -183,7 +159,7 @@ def test_key_given_as_coordinates() -> None:
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 def test_rule_abi_decode(validator: str) -> None:
-    _expect(validator, b"\x01" * 100, FatSignatureUndecodable)
+    _expect(validator, b"\x01" * 100, ErrorCode.ABI_DECODE)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
@@ -192,47 +168,49 @@ def test_rule_rs_range(validator: str) -> None:
     _expect(
         validator,
         _with(good, r=0),
-        SignatureRsOutOfRange,
+        ErrorCode.RS_RANGE,
     )
     _expect(
         validator,
         _with(good, s=0),
-        SignatureRsOutOfRange,
+        ErrorCode.RS_RANGE,
     )
 
 
 def test_r_equal_n_passes_era_range_but_fails_p256() -> None:
     good = _fat()
     bad = _with(good, r=P256_N)
-    _expect("era", bad, P256VerificationFailed)  # the official bound is r <= n; the precompile rejects r = n
-    _expect("erc4337", bad, SignatureRsOutOfRange)
+    _expect(
+        "era", bad, ErrorCode.SIGNATURE_INVALID
+    )  # the official bound is r <= n; the precompile rejects r = n
+    _expect("erc4337", bad, ErrorCode.RS_RANGE)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 def test_rule_low_s(validator: str) -> None:
-    _expect(validator, _fat(low_s=False), HighSNotAccepted)
+    _expect(validator, _fat(low_s=False), ErrorCode.LOW_S)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 def test_rule_auth_data_length(validator: str) -> None:
-    _expect(validator, _fat(auth=_auth()[:32]), FlagsByteMissing)
+    _expect(validator, _fat(auth=_auth()[:32]), ErrorCode.AUTH_DATA_LENGTH)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 @pytest.mark.parametrize("flags", [0x01, 0x04, 0x00, 0x1D & ~0x04])
 def test_rule_flags_up_uv(validator: str, flags: int) -> None:
-    _expect(validator, _fat(auth=_auth(flags)), UserFlagsMissing)
+    _expect(validator, _fat(auth=_auth(flags)), ErrorCode.FLAGS_UP_UV)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 def test_rule_client_data_json(validator: str) -> None:
-    _expect(validator, _fat(cdj=b'{"type":"webauthn.get",'), ClientDataUnparsable)
+    _expect(validator, _fat(cdj=b'{"type":"webauthn.get",'), ErrorCode.CLIENT_DATA_JSON)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 def test_rule_challenge_present(validator: str) -> None:
-    _expect(validator, _fat(cdj=_cdj(challenge=_DROP)), ChallengeFieldMissing)
-    _expect(validator, _fat(cdj=_cdj(challenge=12)), ChallengeFieldMissing)
+    _expect(validator, _fat(cdj=_cdj(challenge=_DROP)), ErrorCode.CHALLENGE_PRESENT)
+    _expect(validator, _fat(cdj=_cdj(challenge=12)), ErrorCode.CHALLENGE_PRESENT)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
@@ -241,7 +219,7 @@ def test_rule_challenge_present(validator: str) -> None:
     [b64url_encode(hashlib.sha256(b"other").digest()), b64url_encode(HASH[:31]), b64url_encode(HASH) + "!!"],
 )
 def test_rule_challenge(validator: str, challenge: str) -> None:
-    _expect(validator, _fat(cdj=_cdj(challenge=challenge)), ChallengeNotSignedHash)
+    _expect(validator, _fat(cdj=_cdj(challenge=challenge)), ErrorCode.CHALLENGE_HASH)
 
 
 def test_standard_base64_challenge_is_accepted_like_solady() -> None:
@@ -253,40 +231,42 @@ def test_standard_base64_challenge_is_accepted_like_solady() -> None:
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 def test_rule_type(validator: str) -> None:
-    _expect(validator, _fat(cdj=_cdj(type="webauthn.create")), ClientDataTypeNotGet)
+    _expect(validator, _fat(cdj=_cdj(type="webauthn.create")), ErrorCode.CLIENT_DATA_TYPE)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 def test_rule_key_lookup(validator: str) -> None:
-    _expect(validator, _fat(cdj=_cdj(origin="https://evil.example")), PasskeyNotRegistered)
-    _expect(validator, _fat(), PasskeyNotRegistered, keys={(ORIGIN, b"\x09" * 16): PUB})
+    _expect(validator, _fat(cdj=_cdj(origin="https://evil.example")), ErrorCode.KEY_LOOKUP)
+    _expect(validator, _fat(), ErrorCode.KEY_LOOKUP, keys={(ORIGIN, b"\x09" * 16): PUB})
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 @pytest.mark.parametrize("value", [True, "false", 0, None])
 def test_rule_cross_origin(validator: str, value: object) -> None:
-    _expect(validator, _fat(cdj=_cdj(crossOrigin=value)), CrossOriginRejected)
+    _expect(validator, _fat(cdj=_cdj(crossOrigin=value)), ErrorCode.CROSS_ORIGIN)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 def test_rule_p256(validator: str) -> None:
-    _expect(validator, _fat(key=ec.generate_private_key(ec.SECP256R1())), P256VerificationFailed)
+    _expect(validator, _fat(key=ec.generate_private_key(ec.SECP256R1())), ErrorCode.SIGNATURE_INVALID)
     # A stored key that is not on the curve: the precompile answers empty, i.e. invalid.
-    _expect(validator, _fat(), P256VerificationFailed, keys={(ORIGIN, CRED): (PUB.x, PUB.y ^ 1)})
+    _expect(validator, _fat(), ErrorCode.SIGNATURE_INVALID, keys={(ORIGIN, CRED): (PUB.x, PUB.y ^ 1)})
 
 
 def test_erc4337_revert_wins_over_an_earlier_false_rule() -> None:
     fat = _fat(cdj=_cdj(challenge=b64url_encode(b"\x00" * 32), crossOrigin=True))
-    _expect("era", fat, ChallengeNotSignedHash)  # Era returns false at the challenge and never looks further
-    _expect("erc4337", fat, CrossOriginRejected)  # ERC-4337 keeps going and reverts on crossOrigin
+    _expect(
+        "era", fat, ErrorCode.CHALLENGE_HASH
+    )  # Era returns false at the challenge and never looks further
+    _expect("erc4337", fat, ErrorCode.CROSS_ORIGIN)  # ERC-4337 keeps going and reverts on crossOrigin
 
 
 def test_rule_tables_cover_every_rule_once() -> None:
-    ids = [error.rule for error in _preflight._OUTCOMES]
+    ids = list(_preflight._OUTCOMES)
     assert len(ids) == len(set(ids)) == 12
     assert set(OUTCOMES["era"]) == set(OUTCOMES["erc4337"]) == set(ids)
     differ = {rule for rule in ids if OUTCOMES["era"][rule] != OUTCOMES["erc4337"][rule]}
-    assert differ == {"flags_up_uv", "type", "cross_origin"}
+    assert differ == {"flags_up_uv", "client_data_type", "cross_origin"}
 
 
 # --- bad input -------------------------------------------------------------------------------------------
@@ -294,13 +274,13 @@ def test_rule_tables_cover_every_rule_once() -> None:
 
 @pytest.mark.parametrize("text", ["abc$", "ab cd", "a" * 43 + "==="])
 def test_challenge_wrong_alphabet(text: str) -> None:
-    with pytest.raises(InvalidChallengeEncoding):
+    with raises_rule(ErrorCode.CHALLENGE_ENCODING):
         decode_challenge(text)
 
 
 @pytest.mark.parametrize("size", [0, 16, 31, 33, 64])
 def test_challenge_wrong_length(size: int) -> None:
-    with pytest.raises(InvalidChallengeLength):
+    with raises_rule(ErrorCode.CHALLENGE_LENGTH):
         decode_challenge(b64url_encode(b"\x07" * size))
 
 
@@ -314,7 +294,7 @@ def test_challenge_decodes_both_alphabets() -> None:
 
 @pytest.mark.parametrize("data", [b"not json", b"\xff\xfe", b"[1,2]", b'{"a":NaN}', b""])
 def test_client_data_not_json(data: bytes) -> None:
-    with pytest.raises(InvalidClientDataJson):
+    with raises_rule(ErrorCode.CLIENT_DATA_NOT_JSON):
         parse_client_data_json(data)
 
 
@@ -324,7 +304,7 @@ def test_duplicate_keys_last_wins_like_solady() -> None:
 
 @pytest.mark.parametrize("keys", [{}, [], "nope", {("o", "not bytes"): PUB}])
 def test_no_usable_keys(keys: object) -> None:
-    with pytest.raises(NoKeyForPreflight):
+    with raises_rule(ErrorCode.NO_KEY_FOR_PREFLIGHT):
         preflight("era", HASH, _fat(), keys)
 
 
@@ -334,7 +314,7 @@ def test_no_usable_keys(keys: object) -> None:
 @pytest.mark.parametrize("validator", VALIDATORS)
 @pytest.mark.parametrize("value", [_DROP, 7, None, ["webauthn.get"]])
 def test_type_that_is_not_a_string_reverts(validator: str, value: object) -> None:
-    with pytest.raises(ClientDataTypeNotGet) as info:
+    with raises_rule(ErrorCode.CLIENT_DATA_TYPE) as info:
         preflight(validator, HASH, _fat(cdj=_cdj(type=value)), KEYS)  # type: ignore[arg-type]
     assert info.value.outcome == "revert"
 
@@ -342,7 +322,7 @@ def test_type_that_is_not_a_string_reverts(validator: str, value: object) -> Non
 @pytest.mark.parametrize("validator", VALIDATORS)
 @pytest.mark.parametrize("value", [_DROP, 7, None])
 def test_origin_that_is_not_a_string_reverts(validator: str, value: object) -> None:
-    with pytest.raises(PasskeyNotRegistered) as info:
+    with raises_rule(ErrorCode.KEY_LOOKUP) as info:
         preflight(validator, HASH, _fat(cdj=_cdj(origin=value)), KEYS)  # type: ignore[arg-type]
     assert info.value.outcome == "revert"
 
@@ -355,7 +335,7 @@ def test_a_repeated_member_the_validators_read_is_not_json(validator: str, name:
     good = _cdj()
     for spelling in (name, f"\\u{ord(name[0]):04x}{name[1:]}"):
         cdj = good[:-1] + b',"' + spelling.encode() + b'":false}'
-        _expect(validator, _fat(cdj=cdj), ClientDataUnparsable)
+        _expect(validator, _fat(cdj=cdj), ErrorCode.CLIENT_DATA_JSON)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
@@ -366,7 +346,7 @@ def test_a_read_member_named_with_escapes_is_not_json(validator: str, name: str)
     escaped = f"\\u{ord(name[0]):04x}{name[1:]}".encode()
     cdj = _cdj().replace(b'"' + name.encode() + b'":', b'"' + escaped + b'":')
     assert escaped in cdj
-    _expect(validator, _fat(cdj=cdj), ClientDataUnparsable)
+    _expect(validator, _fat(cdj=cdj), ErrorCode.CLIENT_DATA_JSON)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
@@ -388,15 +368,15 @@ def test_a_high_surrogate_escape_without_a_pair_reverts_like_solady(validator: s
     # when no \u escape follows a high surrogate; JSON would keep the lone surrogate.
     value = {"challenge": b64url_encode(HASH), "type": "webauthn.get", "origin": ORIGIN}[name]
     cdj = _with_raw(name, b'"' + value.encode() + b'\\ud800"')
-    _expect(validator, _fat(cdj=cdj), ClientDataUnparsable)
+    _expect(validator, _fat(cdj=cdj), ErrorCode.CLIENT_DATA_JSON)
 
 
 def test_the_era_validator_stops_at_a_wrong_challenge_before_decoding_the_type() -> None:
     cdj = _with_raw("type", b'"webauthn.get\\ud800"')
-    with pytest.raises(ChallengeNotSignedHash):
+    with raises_rule(ErrorCode.CHALLENGE_HASH):
         preflight("era", bytes(32), _fat(cdj=cdj), KEYS)
     # ERC-4337 evaluates the challenge without returning early: the type's revert wins.
-    with pytest.raises(ClientDataUnparsable):
+    with raises_rule(ErrorCode.CLIENT_DATA_JSON):
         preflight("erc4337", bytes(32), _fat(cdj=cdj), KEYS)
 
 
@@ -409,7 +389,7 @@ def test_the_origin_is_looked_up_by_the_bytes_solady_decodes(validator: str) -> 
     keys = {(paired, CRED): PUB}
     assert preflight(validator, HASH, _fat(cdj=cdj), keys).origin == paired  # type: ignore[arg-type]
     lone_low = _with_raw("origin", b'"' + ORIGIN.encode() + b'\\udc00"')
-    _expect(validator, _fat(cdj=lone_low), PasskeyNotRegistered)
+    _expect(validator, _fat(cdj=lone_low), ErrorCode.KEY_LOOKUP)
 
 
 def test_other_repeated_members_and_nested_repeats_are_allowed() -> None:
@@ -421,13 +401,13 @@ def test_other_repeated_members_and_nested_repeats_are_allowed() -> None:
 @pytest.mark.parametrize("validator", VALIDATORS)
 @pytest.mark.parametrize("cdj", [b"[1,2]", b'"webauthn.get"', b"null"])
 def test_json_that_is_not_an_object_misses_the_challenge(validator: str, cdj: bytes) -> None:
-    _expect(validator, _fat(cdj=cdj), ChallengeFieldMissing)
+    _expect(validator, _fat(cdj=cdj), ErrorCode.CHALLENGE_PRESENT)
 
 
 @pytest.mark.parametrize("validator", VALIDATORS)
 def test_trailing_bytes_after_the_fat_signature_pass_like_abi_decode(validator: str) -> None:
     blob = _fat().encode() + bytes(32)
-    with pytest.raises(NonCanonicalFatSignature):
+    with raises_rule(ErrorCode.NON_CANONICAL_FAT_SIGNATURE):
         FatSignature.decode(blob)
     assert preflight(validator, HASH, blob, KEYS).origin == ORIGIN  # type: ignore[arg-type]
 
@@ -452,12 +432,14 @@ def test_flipping_any_bit_fails_preflight(part: str, position: int, bit: int, va
     target = {"auth": auth, "cdj": cdj, "hash": signed_hash}[part]
     target[position % len(target)] ^= 1 << bit
     fat = dataclasses.replace(good, authenticator_data=bytes(auth), client_data_json=bytes(cdj))
-    with pytest.raises(PreflightError):
+    with pytest.raises(AssertionRejected) as caught:
         preflight(validator, bytes(signed_hash), fat, KEYS)  # type: ignore[arg-type]
+    assert caught.value.validator == validator  # a preflight rule, named with its on-chain outcome
+    assert caught.value.outcome in ("revert", "return false")
 
 
 def test_unknown_validator_kind() -> None:
-    with pytest.raises(UnknownValidatorKind):
+    with raises_rule(ErrorCode.UNKNOWN_VALIDATOR_KIND):
         preflight("clave", HASH, _fat(), KEYS)  # type: ignore[arg-type]
 
 

@@ -26,9 +26,10 @@ from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._codec import b64url_encode
+from sso_signer.exceptions import AssertionRejected, ExecutionReverted
 from sso_signer.node import AnvilNode
-from sso_signer.rpc import EthClient, ExecutionReverted
-from sso_signer.sso import FatSignature, PreflightError, preflight
+from sso_signer.rpc import EthClient
+from sso_signer.sso import FatSignature, preflight
 from sso_signer.webauthn import EcdsaSignature, P256PublicKey
 from sso_signer.webauthn._p256 import P256_N
 from tests.needs import require_artifacts, started_anvil
@@ -169,8 +170,8 @@ def validators() -> Iterator[_Validators]:
 def _preflight(validator: str, blob: bytes) -> tuple[str, str | None]:
     try:
         preflight(validator, HASH, blob, {(ORIGIN, CRED): PUB})  # type: ignore[arg-type]
-    except PreflightError as exc:
-        return exc.outcome, exc.rule
+    except AssertionRejected as exc:
+        return str(exc.outcome), exc.rule  # a preflight rejection always names its outcome
     return "valid", None
 
 

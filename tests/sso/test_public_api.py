@@ -13,14 +13,11 @@ BINDINGS = {"_owner", "_signature", "_preflight", "_erc7739", "_session_spec", "
 
 def _binding_names() -> list[str]:
     # A name belongs to the bindings when one of their modules holds the very same object (constants too).
-    # The room's errors and their helper types (``_errors``) are counted elsewhere.
+    # The errors live in sso_signer.exceptions and are counted there.
     modules = [importlib.import_module(f"sso_signer.sso.{m}") for m in sorted(BINDINGS)]
-    errors = importlib.import_module("sso_signer.sso._errors")
     names = []
     for name in sso.__all__:
         value = getattr(sso, name)
-        if getattr(errors, name, None) is value:
-            continue
         if any(getattr(module, name, None) is value for module in modules):
             names.append(name)
     return names

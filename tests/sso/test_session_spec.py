@@ -13,16 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sso_signer.erc4337._execute import encode_execute_single
+from sso_signer.exceptions import InvalidSessionSpec, SsoEncodingError
 from sso_signer.sso import (
     CallPolicy,
     Condition,
     Constraint,
-    InvalidSessionSpec,
     SessionCall,
     SessionKeyValidator,
     SessionSpec,
     SessionUsage,
-    SsoEncodingError,
     TransferPolicy,
     UsageLimit,
     check_call,
@@ -363,3 +362,11 @@ def test_decode_refuses_what_the_builder_refuses(vectors: dict[str, Any]) -> Non
     assert caught.value.field == "period"
     with pytest.raises(SsoEncodingError):
         SessionKeyValidator.decode_session_state(b"\x01" * 31)
+
+
+@pytest.mark.parametrize("signer", ["0x1234", "0x" + "zz" * 20, "0x" + "aB" * 20])
+def test_a_malformed_address_is_refused_naming_the_field(signer: str) -> None:
+    # Short, not hex, bad EIP-55 checksum: the address check's error becomes the session spec's.
+    with pytest.raises(InvalidSessionSpec) as caught:
+        SessionSpec(signer, 10**9, UsageLimit.lifetime(1))
+    assert caught.value.field == "signer"

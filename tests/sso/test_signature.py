@@ -10,25 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, hex_decode
-from sso_signer.sso import (
-    FatSignature,
-    InvalidCustomSignature,
-    InvalidErc4337Signature,
-    InvalidFatSignature,
-    InvalidSignatureComponent,
-    MalformedAddress,
-    NonCanonicalCustomSignature,
-    NonCanonicalFatSignature,
-    era_custom_signature,
-    erc4337_passkey_signature,
-)
+from sso_signer.exceptions import ErrorCode
+from sso_signer.sso import FatSignature, era_custom_signature, erc4337_passkey_signature
 from sso_signer.sso._signature import (
     EraCustomSignature,
     decode_era_custom_signature,
     decode_erc4337_passkey_signature,
 )
-from sso_signer.webauthn import EcdsaSignature, InvalidDerSignature
+from sso_signer.webauthn import EcdsaSignature
 from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
+from tests.errors import raises_rule
 
 VALIDATOR_V1 = "0x006ecc2D79242F1986b7cb5F636d6E3f499f1026"
 
@@ -130,7 +121,7 @@ def test_plain_bytes_envelope_round_trips(era_vectors: dict[str, Any]) -> None:
 
 
 def test_malformed_der_is_rejected() -> None:
-    with pytest.raises(InvalidDerSignature):
+    with raises_rule(ErrorCode.INVALID_DER_SIGNATURE, ErrorCode.NON_CANONICAL_DER):
         FatSignature.from_der(
             authenticator_data=b"\x00" * 37,
             client_data_json=b"{}",
@@ -141,34 +132,34 @@ def test_malformed_der_is_rejected() -> None:
 
 @pytest.mark.parametrize("bad", [b"\x01" * 31, b"\x01" * 33, -1, 1 << 256])
 def test_wrong_length_r_or_s_is_rejected(bad: int | bytes) -> None:
-    with pytest.raises(InvalidSignatureComponent):
+    with raises_rule(ErrorCode.SIGNATURE_COMPONENT):
         FatSignature(b"", b"", bad, 1, b"")  # type: ignore[arg-type]
-    with pytest.raises(InvalidSignatureComponent):
+    with raises_rule(ErrorCode.SIGNATURE_COMPONENT):
         FatSignature(b"", b"", 1, bad, b"")  # type: ignore[arg-type]
 
 
 def test_undecodable_fat_signature_is_rejected() -> None:
     good = FatSignature(b"\x05" * 37, b'{"a":1}', 1, 2, b"\x07" * 16).encode()
     for bad in (b"", good[:100], b"\xff" * 160):
-        with pytest.raises(InvalidFatSignature):
+        with raises_rule(ErrorCode.INVALID_FAT_SIGNATURE, ErrorCode.NON_CANONICAL_FAT_SIGNATURE):
             FatSignature.decode(bad)
 
 
 def test_non_canonical_fat_signature_is_rejected() -> None:
     good = FatSignature(b"\x05" * 37, b'{"a":1}', 1, 2, b"\x07" * 16).encode()
-    with pytest.raises(NonCanonicalFatSignature):
+    with raises_rule(ErrorCode.NON_CANONICAL_FAT_SIGNATURE):
         FatSignature.decode(good + b"\x00" * 32)
 
 
 def test_undecodable_custom_signature_is_rejected() -> None:
-    with pytest.raises(InvalidCustomSignature):
+    with raises_rule(ErrorCode.INVALID_CUSTOM_SIGNATURE, ErrorCode.NON_CANONICAL_CUSTOM_SIGNATURE):
         decode_era_custom_signature(b"\x00" * 40)
-    with pytest.raises(NonCanonicalCustomSignature):
+    with raises_rule(ErrorCode.NON_CANONICAL_CUSTOM_SIGNATURE):
         decode_era_custom_signature(era_custom_signature(b"\x01", VALIDATOR_V1) + b"\x00")
 
 
 def test_short_erc4337_signature_is_rejected() -> None:
-    with pytest.raises(InvalidErc4337Signature):
+    with raises_rule(ErrorCode.INVALID_ERC4337_SIGNATURE):
         decode_erc4337_passkey_signature(b"\x11" * 20)
 
 
@@ -177,7 +168,7 @@ def test_short_erc4337_signature_is_rejected() -> None:
     ["0x123", "0x006ecc2D79242F1986b7cb5F636d6E3f499f1027x", "0x006Ecc2D79242F1986b7cb5F636d6E3f499f1026"],
 )
 def test_bad_validator_address_is_rejected(address: str) -> None:
-    with pytest.raises(MalformedAddress):
+    with raises_rule(ErrorCode.INVALID_ADDRESS):
         era_custom_signature(b"", address)
 
 

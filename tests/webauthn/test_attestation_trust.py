@@ -23,21 +23,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from webauthn.helpers.structs import AttestationFormat
 
 from sso_signer._codec import b64url_decode, b64url_encode
+from sso_signer.exceptions import ErrorCode
 from sso_signer.webauthn import (
     AttestationAuthority,
     AttestationCertificate,
-    AttestationInvalid,
-    AttestationUntrusted,
     HeadlessPasskey,
-    InvalidAttestationCertificate,
-    InvalidAttestationObject,
-    InvalidCredentialJson,
-    InvalidTrustRoot,
     RelyingParty,
     SQLiteStore,
     verify_registration_response,
 )
 from sso_signer.webauthn._attestation import AAGUID_EXTENSION_OID, certificate_aaguid, load_trust_roots
+from tests.errors import raises_rule
 
 RP_ID = "localhost"
 ORIGIN = "http://localhost:5173"
@@ -110,27 +106,27 @@ def test_issued_certificate_follows_the_packed_rules(
 
 
 def test_attestation_certificate_is_checked_when_made(certificate: AttestationCertificate) -> None:
-    with pytest.raises(InvalidAttestationCertificate, match="empty"):
+    with raises_rule(ErrorCode.INVALID_ATTESTATION_CERTIFICATE, match="empty"):
         AttestationCertificate(certificate.private_key, ())
-    with pytest.raises(InvalidAttestationCertificate, match="not DER"):
+    with raises_rule(ErrorCode.INVALID_ATTESTATION_CERTIFICATE, match="not DER"):
         AttestationCertificate(certificate.private_key, (b"\x30\x03junk",))
-    with pytest.raises(InvalidAttestationCertificate, match="not the attestation key"):
+    with raises_rule(ErrorCode.INVALID_ATTESTATION_CERTIFICATE, match="not the attestation key"):
         AttestationCertificate(ec.generate_private_key(ec.SECP256R1()), certificate.chain)
-    with pytest.raises(InvalidAttestationCertificate, match="P-256"):
+    with raises_rule(ErrorCode.INVALID_ATTESTATION_CERTIFICATE, match="P-256"):
         AttestationCertificate(ec.generate_private_key(ec.SECP384R1()), certificate.chain)
-    with pytest.raises(InvalidAttestationCertificate, match="16 bytes"):
+    with raises_rule(ErrorCode.INVALID_ATTESTATION_CERTIFICATE, match="16 bytes"):
         AttestationAuthority("x").issue(b"short")
 
 
 def test_trust_roots_must_be_pem_certificates(authority: AttestationAuthority) -> None:
     assert load_trust_roots({"packed": [authority.root_pem]}) == {"packed": (authority.root_pem,)}
-    with pytest.raises(InvalidTrustRoot, match="not a PEM"):
+    with raises_rule(ErrorCode.INVALID_TRUST_ROOT, match="not a PEM"):
         load_trust_roots({"packed": [b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"]})
-    with pytest.raises(InvalidTrustRoot, match="one or more"):
+    with raises_rule(ErrorCode.INVALID_TRUST_ROOT, match="one or more"):
         load_trust_roots({"packed": []})
-    with pytest.raises(InvalidTrustRoot, match="one or more"):
+    with raises_rule(ErrorCode.INVALID_TRUST_ROOT, match="one or more"):
         load_trust_roots({"packed": authority.root_pem})  # type: ignore[dict-item]
-    with pytest.raises(InvalidTrustRoot, match="non-empty string"):
+    with raises_rule(ErrorCode.INVALID_TRUST_ROOT, match="non-empty string"):
         load_trust_roots({"": [authority.root_pem]})
 
 
@@ -159,11 +155,16 @@ def test_full_packed_attestation_verifies_with_py_webauthn_and_the_pinned_root(
 
 
 def test_the_passkey_refuses_a_certificate_for_another_model(certificate: AttestationCertificate) -> None:
-    with pytest.raises(InvalidAttestationCertificate, match="AAGUID"):
+    with raises_rule(ErrorCode.INVALID_ATTESTATION_CERTIFICATE, match="AAGUID"):
         _passkey(aaguid=bytes(16)).register(
             CHALLENGE, attestation="packed", attestation_certificate=certificate
         )
-    with pytest.raises(InvalidCredentialJson, match="packed"):
+    with raises_rule(
+        ErrorCode.INVALID_CREDENTIAL_JSON,
+        ErrorCode.INVALID_CREDENTIAL_TYPE,
+        ErrorCode.CREDENTIAL_ID_MISMATCH,
+        match="packed",
+    ):
         _passkey().register(CHALLENGE, attestation="none", attestation_certificate=certificate)
 
 
@@ -175,16 +176,16 @@ def test_pinned_roots_refuse_what_they_do_not_vouch_for(
 ) -> None:
     roots = {"packed": [authority.root_pem]}
     passkey = _passkey()
-    with pytest.raises(AttestationUntrusted, match="'none' is not trusted"):
+    with raises_rule(ErrorCode.ATTESTATION_UNTRUSTED, match="'none' is not trusted"):
         _verify(passkey.register(CHALLENGE), roots)
-    with pytest.raises(AttestationUntrusted, match="self attestation"):
+    with raises_rule(ErrorCode.ATTESTATION_UNTRUSTED, match="self attestation"):
         _verify(passkey.register(CHALLENGE, attestation="packed"), roots)
     stranger = AttestationAuthority("Other Keys Ltd").issue(AAGUID)
     foreign = passkey.register(CHALLENGE, attestation="packed", attestation_certificate=stranger)
-    with pytest.raises(AttestationUntrusted, match="does not lead to a trusted root"):
+    with raises_rule(ErrorCode.ATTESTATION_UNTRUSTED, match="does not lead to a trusted root"):
         _verify(foreign, roots)
     # Roots for another format only: the packed chain has nothing to lead to.
-    with pytest.raises(AttestationUntrusted, match="'packed' is not trusted"):
+    with raises_rule(ErrorCode.ATTESTATION_UNTRUSTED, match="'packed' is not trusted"):
         _verify(foreign, {"tpm": [authority.root_pem]})
     genuine = passkey.register(CHALLENGE, attestation="packed", attestation_certificate=certificate)
     assert _verify(genuine, roots).credential_id == passkey.credential_id
@@ -198,7 +199,7 @@ def test_an_untrusted_chain_is_untrusted_even_with_the_other_vendors_root_absent
         CHALLENGE, attestation="packed", attestation_certificate=other.issue(AAGUID)
     )
     assert _verify(foreign, {"packed": [authority.root_pem, other.root_pem]}).aaguid == AAGUID
-    with pytest.raises(AttestationUntrusted):
+    with raises_rule(ErrorCode.ATTESTATION_UNTRUSTED):
         _verify(foreign, {"packed": [authority.root_pem]})
 
 
@@ -231,11 +232,11 @@ def test_certificate_for_another_model_or_wrong_signature_is_invalid(
     roots = {"packed": [authority.root_pem]}
     other_model = _forged(certificate, aaguid=os.urandom(16), sign_with=certificate.private_key)
     for policy in (roots, None):
-        with pytest.raises(AttestationInvalid, match="vouches for AAGUID"):
+        with raises_rule(ErrorCode.ATTESTATION_INVALID, match="vouches for AAGUID"):
             _verify(other_model, policy)
     wrong_key = _forged(certificate, aaguid=AAGUID, sign_with=ec.generate_private_key(ec.SECP256R1()))
     for policy in (roots, None):
-        with pytest.raises(AttestationInvalid, match="did not verify"):
+        with raises_rule(ErrorCode.ATTESTATION_INVALID, match="did not verify"):
             _verify(wrong_key, policy)
     honest = _forged(certificate, aaguid=AAGUID, sign_with=certificate.private_key)
     assert _verify(honest, roots).aaguid == AAGUID
@@ -247,7 +248,7 @@ def test_malformed_x5c_is_an_invalid_attestation_object(certificate: Attestation
     for x5c in ([], "not a list", [b"ok", 7], [certificate.chain[0]] * 9):
         attestation["attStmt"]["x5c"] = x5c
         bad = _with_attestation(response, attestation)
-        with pytest.raises(InvalidAttestationObject, match="x5c"):
+        with raises_rule(ErrorCode.INVALID_ATTESTATION_OBJECT, match="x5c"):
             _verify(bad, None)
 
 
@@ -292,7 +293,7 @@ def test_relying_party_with_roots_asks_direct_and_stores_only_trusted_passkeys(
         rp_id=RP_ID, origin=ORIGIN, aaguid=AAGUID, user_handle=b64url_decode(options["user"]["id"])
     )
     before = _rows(db)
-    with pytest.raises(AttestationUntrusted):
+    with raises_rule(ErrorCode.ATTESTATION_UNTRUSTED):
         rp.verify_registration(
             passkey.register_from_options(options, attestation="packed"), user_handle=passkey.user_handle
         )
@@ -311,12 +312,22 @@ def test_relying_party_roots_are_checked_at_construction(
     store = SQLiteStore(tmp_path / "rp.sqlite")
     try:
         common: dict[str, Any] = {"rp_id": RP_ID, "rp_name": "x", "origins": [ORIGIN], "store": store}
-        with pytest.raises(InvalidTrustRoot):
+        with raises_rule(ErrorCode.INVALID_TRUST_ROOT):
             RelyingParty(**common, attestation_roots={"packed": [b"not a certificate"]})
-        with pytest.raises(InvalidCredentialJson, match="cannot satisfy"):
+        with raises_rule(
+            ErrorCode.INVALID_CREDENTIAL_JSON,
+            ErrorCode.INVALID_CREDENTIAL_TYPE,
+            ErrorCode.CREDENTIAL_ID_MISMATCH,
+            match="cannot satisfy",
+        ):
             RelyingParty(**common, attestation="none", attestation_roots={"packed": [authority.root_pem]})
         rp = RelyingParty(**common, attestation_roots={"packed": [authority.root_pem]})
-        with pytest.raises(InvalidCredentialJson, match="cannot satisfy"):
+        with raises_rule(
+            ErrorCode.INVALID_CREDENTIAL_JSON,
+            ErrorCode.INVALID_CREDENTIAL_TYPE,
+            ErrorCode.CREDENTIAL_ID_MISMATCH,
+            match="cannot satisfy",
+        ):
             rp.registration_options(user_name="dave", attestation="none")
         assert RelyingParty(**common).registration_options(user_name="erin")["attestation"] == "none"
     finally:

@@ -12,44 +12,25 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sso_signer._codec import b64url_decode, b64url_encode
-from sso_signer._errors import SsoSignerError
+from sso_signer.exceptions import (
+    AssertionRejected,
+    ChallengeInvalid,
+    ErrorCode,
+    InvalidCbor,
+    InvalidEncoding,
+    InvalidKey,
+    InvalidWebAuthnData,
+    SsoSignerError,
+)
 from sso_signer.webauthn import (
-    AttestationInvalid,
     AttestedCredentialData,
     AuthenticatorData,
-    ChallengeAlreadyIssued,
-    ChallengeAlreadyUsed,
-    ChallengeExpired,
-    ChallengeLengthInvalid,
-    ChallengeMismatch,
-    ChallengePurposeMismatch,
-    ChallengeUnknown,
-    ClientDataTypeMismatch,
     CollectedClientData,
-    CounterRegression,
-    CredentialIdMismatch,
-    CredentialNotAllowed,
-    CredentialNotFound,
-    CrossOriginNotAllowed,
-    DuplicateCredential,
-    FieldTooLarge,
     HeadlessPasskey,
-    InvalidAttestationObject,
-    InvalidCredentialType,
-    InvalidEncoding,
-    OriginMismatch,
-    PointNotOnCurve,
     RelyingParty,
-    RpIdMismatch,
-    SignatureInvalid,
     SQLiteStore,
-    TrailingCbor,
-    TruncatedCbor,
-    UnsupportedAlgorithm,
-    UserHandleMismatch,
-    UserPresenceMissing,
-    UserVerificationMissing,
 )
+from tests.errors import raises_rule
 from tests.webauthn.rows import snapshot
 
 RP_ID = "localhost"
@@ -215,34 +196,38 @@ REG_CASES: list[
     ),
     (
         "truncated CBOR",
-        TruncatedCbor,
+        InvalidCbor,
         lambda p, o: rebuild(p.register_from_options(o), att_obj=lambda a: cbor2.dumps(a)[:-3]),
     ),
     (
         "trailing CBOR",
-        TrailingCbor,
+        InvalidCbor,
         lambda p, o: rebuild(p.register_from_options(o), att_obj=lambda a: cbor2.dumps(a) + b"\x00"),
     ),
     (
         "attestation object not a map",
-        InvalidAttestationObject,
+        InvalidWebAuthnData,
         lambda p, o: rebuild(p.register_from_options(o), att_obj=lambda a: cbor2.dumps([a["fmt"]])),
     ),
     (
         "wrong credential type",
-        InvalidCredentialType,
+        InvalidWebAuthnData,
         lambda p, o: {**p.register_from_options(o), "type": "otp"},
     ),
     (
         "rawId differs from authData",
-        CredentialIdMismatch,
+        InvalidWebAuthnData,
         lambda p, o: {**p.register_from_options(o), "id": "AAAA", "rawId": "AAAA"},
     ),
-    ("wrong origin", OriginMismatch, lambda p, o: p.register_from_options(o, origin="https://evil.example")),
-    ("wrong rpId", RpIdMismatch, lambda p, o: p.register_from_options(o, rp_id="evil.example")),
+    (
+        "wrong origin",
+        AssertionRejected,
+        lambda p, o: p.register_from_options(o, origin="https://evil.example"),
+    ),
+    ("wrong rpId", AssertionRejected, lambda p, o: p.register_from_options(o, rp_id="evil.example")),
     (
         "wrong ceremony type",
-        ClientDataTypeMismatch,
+        AssertionRejected,
         lambda p, o: {
             **(r := p.register_from_options(o)),
             "response": {
@@ -257,17 +242,17 @@ REG_CASES: list[
             },
         },
     ),
-    ("cross origin", CrossOriginNotAllowed, lambda p, o: p.register_from_options(o, cross_origin=True)),
-    ("UP missing", UserPresenceMissing, lambda p, o: p.register_from_options(o, user_present=False)),
-    ("UV missing", UserVerificationMissing, lambda p, o: p.register_from_options(o, user_verified=False)),
+    ("cross origin", AssertionRejected, lambda p, o: p.register_from_options(o, cross_origin=True)),
+    ("UP missing", AssertionRejected, lambda p, o: p.register_from_options(o, user_present=False)),
+    ("UV missing", AssertionRejected, lambda p, o: p.register_from_options(o, user_verified=False)),
     (
         "wrong challenge",
-        ChallengeUnknown,
+        ChallengeInvalid,
         lambda p, o: p.register(b"\x00" * 32),
     ),
     (
         "RS256 key",
-        UnsupportedAlgorithm,
+        InvalidKey,
         lambda p, o: rebuild(
             p.register_from_options(o),
             auth_data=with_key(
@@ -287,14 +272,14 @@ REG_CASES: list[
     ),
     (
         "EdDSA key",
-        UnsupportedAlgorithm,
+        InvalidKey,
         lambda p, o: rebuild(
             p.register_from_options(o), auth_data=with_key(cbor2.dumps({1: 1, 3: -8, -1: 6, -2: bytes(32)}))
         ),
     ),
     (
         "key off the curve",
-        PointNotOnCurve,
+        InvalidKey,
         lambda p, o: rebuild(
             p.register_from_options(o),
             auth_data=with_key(
@@ -304,7 +289,7 @@ REG_CASES: list[
     ),
     (
         "credential id too long",
-        FieldTooLarge,
+        InvalidEncoding,
         lambda p, o: {
             **p.register_from_options(o),
             "id": b64url_encode(bytes(1024)),
@@ -313,12 +298,12 @@ REG_CASES: list[
     ),
     (
         "clientDataJSON too large",
-        FieldTooLarge,
+        InvalidEncoding,
         lambda p, o: p.register_from_options(o, extra_client_data={"pad": "x" * 9000}),
     ),
     (
         "packed attestation signed by another key",
-        AttestationInvalid,
+        AssertionRejected,
         lambda p, o: rebuild(
             p.register_from_options(o, attestation="packed"),
             att_obj=lambda a: cbor2.dumps(
@@ -363,7 +348,7 @@ def test_registration_expired_challenge(rp: RelyingParty, db: Path, clock: Clock
     passkey = new_passkey(options)
     clock.now += 601
     before = snapshot(db)
-    with pytest.raises(ChallengeExpired):
+    with raises_rule(ErrorCode.CHALLENGE_EXPIRED):
         rp.verify_registration(passkey.register_from_options(options), user_handle=user_of(options))
     assert snapshot(db) == before
 
@@ -372,7 +357,7 @@ def test_registration_reused_challenge(rp: RelyingParty, db: Path) -> None:
     options = rp.registration_options(user_name="frank")
     rp.verify_registration(new_passkey(options).register_from_options(options), user_handle=user_of(options))
     before = snapshot(db)
-    with pytest.raises(ChallengeAlreadyUsed):
+    with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
         rp.verify_registration(
             new_passkey(options).register_from_options(options), user_handle=user_of(options)
         )
@@ -384,7 +369,7 @@ def test_registration_duplicate_credential_id(rp: RelyingParty, db: Path) -> Non
     options = rp.registration_options(user_name="grace")
     clone = new_passkey(options, credential_id=existing.credential_id)
     before = snapshot(db)
-    with pytest.raises(DuplicateCredential):
+    with raises_rule(ErrorCode.DUPLICATE_CREDENTIAL):
         rp.verify_registration(clone.register_from_options(options), user_handle=user_of(options))
     assert snapshot(db) == before  # neither the credential nor the challenge consumption was written
 
@@ -392,23 +377,23 @@ def test_registration_duplicate_credential_id(rp: RelyingParty, db: Path) -> Non
 def test_authentication_challenge_must_be_a_32_byte_hash(rp: RelyingParty, db: Path) -> None:
     before = snapshot(db)
     for bad in (b"", b"\x01" * 31, b"\x01" * 33):
-        with pytest.raises(ChallengeLengthInvalid):
+        with raises_rule(ErrorCode.CHALLENGE_LENGTH):
             rp.authentication_options(bad)
     assert snapshot(db) == before
     rp.authentication_options(b"\x01" * 32, discoverable=True)
-    with pytest.raises(ChallengeAlreadyIssued):
+    with raises_rule(ErrorCode.CHALLENGE_ALREADY_ISSUED):
         rp.authentication_options(b"\x01" * 32, discoverable=True)
-    with pytest.raises(CredentialNotFound):
+    with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
         rp.authentication_options(b"\x02" * 32, credential_ids=[b"unknown credential id"])
 
 
 AUTH_CASES: list[tuple[str, type[SsoSignerError], dict[str, Any]]] = [
-    ("wrong origin", OriginMismatch, {"origin": "https://evil.example"}),
-    ("allowed origin but not the registered one", OriginMismatch, {"origin": ANDROID}),
-    ("wrong rpId", RpIdMismatch, {"rp_id": "evil.example"}),
-    ("UP missing", UserPresenceMissing, {"user_present": False}),
-    ("UV missing", UserVerificationMissing, {"user_verified": False}),
-    ("cross origin", CrossOriginNotAllowed, {"cross_origin": True}),
+    ("wrong origin", AssertionRejected, {"origin": "https://evil.example"}),
+    ("allowed origin but not the registered one", AssertionRejected, {"origin": ANDROID}),
+    ("wrong rpId", AssertionRejected, {"rp_id": "evil.example"}),
+    ("UP missing", AssertionRejected, {"user_present": False}),
+    ("UV missing", AssertionRejected, {"user_verified": False}),
+    ("cross origin", AssertionRejected, {"cross_origin": True}),
 ]
 
 
@@ -429,24 +414,24 @@ def test_authentication_rejects(
 def test_authentication_challenge_states(rp: RelyingParty, db: Path, clock: Clock) -> None:
     passkey = registered(rp)
     unknown = b"\x10" * 32
-    with pytest.raises(ChallengeUnknown):
+    with raises_rule(ErrorCode.CHALLENGE_UNKNOWN):
         rp.verify_authentication(passkey.sign(unknown))
     issued = b"\x11" * 32
     rp.authentication_options(issued, discoverable=True)
-    with pytest.raises(ChallengeMismatch):
+    with raises_rule(ErrorCode.CHALLENGE_MISMATCH):
         rp.verify_authentication(passkey.sign(issued), expected_challenge=b"\x12" * 32)
     rp.verify_authentication(passkey.sign(issued), expected_challenge=issued)
     before = snapshot(db)
-    with pytest.raises(ChallengeAlreadyUsed):
+    with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
         rp.verify_authentication(passkey.sign(issued))
     reg = rp.registration_options(user_name="henry")
-    with pytest.raises(ChallengePurposeMismatch):
+    with raises_rule(ErrorCode.CHALLENGE_PURPOSE_MISMATCH):
         rp.verify_authentication(passkey.sign(b64url_decode(reg["challenge"])))
     late = b"\x13" * 32
     rp.authentication_options(late, discoverable=True)
     clock.now += 600
     before = snapshot(db)
-    with pytest.raises(ChallengeExpired):
+    with raises_rule(ErrorCode.CHALLENGE_EXPIRED):
         rp.verify_authentication(passkey.sign(late))
     assert snapshot(db) == before
 
@@ -459,7 +444,7 @@ def test_authentication_signature_counter_and_allow_list(rp: RelyingParty, db: P
     tx_hash = b"\x20" * 32
     rp.authentication_options(tx_hash, user_handle=passkey.user_handle)
     before = snapshot(db)
-    with pytest.raises(SignatureInvalid):
+    with raises_rule(ErrorCode.SIGNATURE_INVALID):
         rp.verify_authentication(impostor.sign(tx_hash))
     assert snapshot(db) == before
     rp.verify_authentication(passkey.sign(tx_hash))  # counter 1
@@ -469,17 +454,17 @@ def test_authentication_signature_counter_and_allow_list(rp: RelyingParty, db: P
     rp.verify_authentication(fresh)
     rp.authentication_options(b"\x21" * 32, user_handle=passkey.user_handle)
     before = snapshot(db)
-    with pytest.raises(CounterRegression):
+    with raises_rule(ErrorCode.COUNTER_REGRESSION):
         rp.verify_authentication(stale)
     assert snapshot(db) == before
 
     other = registered(rp)
     only_other = b"\x23" * 32
     rp.authentication_options(only_other, credential_ids=[other.credential_id])
-    with pytest.raises(CredentialNotAllowed):
+    with raises_rule(ErrorCode.CREDENTIAL_NOT_ALLOWED):
         rp.verify_authentication(passkey.sign(only_other))
     stranger = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
-    with pytest.raises(CredentialNotFound):
+    with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
         rp.verify_authentication(stranger.sign(only_other))
     assert rp.verify_authentication(other.sign(only_other)).credential.credential_id == other.credential_id
 
@@ -496,7 +481,7 @@ def test_passkey_adopts_the_user_of_the_options_and_honours_exclusion(rp: Relyin
     assert assertion.user_handle == credential.user_handle
     rp.verify_authentication(assertion)
     again = rp.registration_options(user_name="ivy", user_handle=credential.user_handle)
-    with pytest.raises(DuplicateCredential, match="excludeCredentials"):
+    with raises_rule(ErrorCode.DUPLICATE_CREDENTIAL, match="excludeCredentials"):
         passkey.register_from_options(again)
 
 
@@ -512,7 +497,7 @@ def test_authentication_user_handle_mismatch(rp: RelyingParty, db: Path) -> None
     tx_hash = b"\x31" * 32
     rp.authentication_options(tx_hash, discoverable=True)
     before = snapshot(db)
-    with pytest.raises(UserHandleMismatch):
+    with raises_rule(ErrorCode.USER_HANDLE_MISMATCH):
         rp.verify_authentication(other_user.sign(tx_hash))
     assert snapshot(db) == before
 

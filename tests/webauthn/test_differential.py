@@ -19,7 +19,7 @@ import pytest
 import webauthn
 from webauthn.helpers.exceptions import WebAuthnException
 
-from sso_signer._errors import SsoSignerError
+from sso_signer.exceptions import SsoSignerError
 from sso_signer.webauthn import (
     Assertion,
     AuthenticatorData,

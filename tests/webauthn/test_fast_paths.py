@@ -9,20 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sso_signer.exceptions import ErrorCode, InvalidCbor
 from sso_signer.webauthn import (
     AuthenticatorData,
     AuthenticatorFlags,
-    ChallengeMismatch,
     CollectedClientData,
-    CounterRegression,
     EcdsaSignature,
     HeadlessPasskey,
-    InvalidCbor,
-    InvalidClientData,
     P256PublicKey,
-    SignatureInvalid,
     verify_assertion,
 )
+from tests.errors import raises_rule
 
 
 @settings(max_examples=200, deadline=None)
@@ -67,12 +64,12 @@ def test_verify_assertion_rejects_the_same_with_or_without_py_webauthn(cross_che
     assert counter == good.authenticator_data.counter
     other = HeadlessPasskey.generate(rp_id="example.com", origin="https://example.com").sign(b"\x01" * 32)
     forged = dataclasses.replace(good, signature=other.signature)
-    with pytest.raises(SignatureInvalid):
+    with raises_rule(ErrorCode.SIGNATURE_INVALID):
         verify_assertion(forged, credential, expected_challenge=b"\x01" * 32, **kwargs)
     later = dataclasses.replace(credential, sign_count=good.authenticator_data.counter + 5)
-    with pytest.raises(CounterRegression):
+    with raises_rule(ErrorCode.COUNTER_REGRESSION):
         verify_assertion(good, later, expected_challenge=b"\x01" * 32, **kwargs)
-    with pytest.raises(ChallengeMismatch):
+    with raises_rule(ErrorCode.CHALLENGE_MISMATCH):
         verify_assertion(good, credential, expected_challenge=b"\x02" * 32, **kwargs)
 
 
@@ -105,7 +102,9 @@ def test_created_authenticator_data_equals_parsed(flag_bits: int, counter: int, 
 @pytest.mark.parametrize("cross", [1, 0, "false", [], {}])
 def test_client_data_cross_origin_must_be_a_real_boolean(cross: object) -> None:
     # The shortcut writes only None/True/False itself; anything else takes the full path and is refused there.
-    with pytest.raises(InvalidClientData):
+    with raises_rule(
+        ErrorCode.INVALID_CLIENT_DATA, ErrorCode.CLIENT_DATA_NOT_JSON, ErrorCode.DUPLICATE_CLIENT_DATA_KEY
+    ):
         CollectedClientData.create(
             type="webauthn.get",
             challenge=b"\x01",
@@ -180,10 +179,9 @@ def test_headless_assertions_equal_checked_ones() -> None:
 
 
 def test_headless_passkey_refuses_a_user_handle_no_assertion_can_carry() -> None:
-    from sso_signer.webauthn import FieldTooLarge
     from sso_signer.webauthn._assertion import MAX_USER_HANDLE
 
     site = "example.com"
     HeadlessPasskey.generate(rp_id=site, origin=f"https://{site}", user_handle=bytes(MAX_USER_HANDLE))
-    with pytest.raises(FieldTooLarge, match="user handle"):
+    with raises_rule(ErrorCode.FIELD_TOO_LARGE, match="user handle"):
         HeadlessPasskey.generate(rp_id=site, origin=f"https://{site}", user_handle=bytes(MAX_USER_HANDLE + 1))

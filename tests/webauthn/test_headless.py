@@ -12,14 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from webauthn.helpers.structs import AttestationFormat
 
 from sso_signer._codec import b64url_decode
-from sso_signer.webauthn import (
-    AuthenticatorFlags,
-    HeadlessPasskey,
-    InvalidKeyFile,
-    KeyFileExists,
-    P256PublicKey,
-    WrongPassphrase,
-)
+from sso_signer.exceptions import ErrorCode, WrongPassphrase
+from sso_signer.webauthn import AuthenticatorFlags, HeadlessPasskey, P256PublicKey
+from tests.errors import raises_rule
 
 RP_ID = "localhost"
 ORIGIN = "http://localhost:5173"
@@ -145,7 +140,7 @@ def test_save_load_plain(tmp_path: Path) -> None:
     assert loaded.credential == passkey.credential
     assert loaded.counter == 1
     assert loaded.sign(CHALLENGE).authenticator_data.counter == 2
-    with pytest.raises(KeyFileExists):
+    with raises_rule(ErrorCode.KEY_FILE_EXISTS):
         passkey.save(path)
     passkey.save(path, overwrite=True)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -171,22 +166,22 @@ def test_save_load_encrypted(tmp_path: Path) -> None:
 def test_load_rejects_bad_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("hello")
-    with pytest.raises(InvalidKeyFile):
+    with raises_rule(ErrorCode.INVALID_KEY_FILE):
         HeadlessPasskey.load(bad)
-    with pytest.raises(InvalidKeyFile):
+    with raises_rule(ErrorCode.INVALID_KEY_FILE):
         HeadlessPasskey.load(tmp_path / "missing.pem")
     passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
     good = tmp_path / "good.pem"
     passkey.save(good)
     text = good.read_text()
     (tmp_path / "nometa.pem").write_text(text[text.index("-----BEGIN") :])
-    with pytest.raises(InvalidKeyFile):
+    with raises_rule(ErrorCode.INVALID_KEY_FILE):
         HeadlessPasskey.load(tmp_path / "nometa.pem")
     (tmp_path / "badmeta.pem").write_text(
         'sso-signer-passkey: {"rp_id": 1}\n' + text[text.index("-----BEGIN") :]
     )
-    with pytest.raises(InvalidKeyFile):
+    with raises_rule(ErrorCode.INVALID_KEY_FILE):
         HeadlessPasskey.load(tmp_path / "badmeta.pem")
     (tmp_path / "corrupt.pem").write_text(text.replace(text.splitlines()[2], "A" * 64))
-    with pytest.raises(InvalidKeyFile):
+    with raises_rule(ErrorCode.INVALID_KEY_FILE):
         HeadlessPasskey.load(tmp_path / "corrupt.pem")

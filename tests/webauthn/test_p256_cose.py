@@ -8,21 +8,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sso_signer._errors import SsoSignerError
-from sso_signer.webauthn import (
-    EcdsaSignature,
-    InvalidCbor,
-    InvalidCoseKey,
-    InvalidDerSignature,
-    NonCanonicalDer,
-    P256PublicKey,
-    PointNotOnCurve,
-    SignatureOutOfRange,
-    TrailingCbor,
-    TruncatedCbor,
-    UnsupportedAlgorithm,
-)
+from sso_signer.exceptions import ErrorCode, InvalidCbor, MalformedSignature, SsoSignerError
+from sso_signer.webauthn import EcdsaSignature, P256PublicKey
 from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
+from tests.errors import raises_rule
 
 P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 scalars = st.integers(min_value=1, max_value=P256_N - 1)
@@ -49,11 +38,11 @@ def _cose(**overrides: object) -> bytes:
 
 def test_point_must_be_on_curve() -> None:
     key = _key()
-    with pytest.raises(PointNotOnCurve):
+    with raises_rule(ErrorCode.POINT_NOT_ON_CURVE):
         P256PublicKey(key.x, (key.y + 1) % P256_P)
-    with pytest.raises(PointNotOnCurve):
+    with raises_rule(ErrorCode.POINT_NOT_ON_CURVE):
         P256PublicKey(key.x, key.y + P256_P)  # unreduced coordinate
-    with pytest.raises(PointNotOnCurve):
+    with raises_rule(ErrorCode.POINT_NOT_ON_CURVE):
         P256PublicKey(0, 0)
 
 
@@ -61,9 +50,9 @@ def test_uncompressed_round_trip_and_errors() -> None:
     key = _key()
     assert P256PublicKey.from_uncompressed(key.to_uncompressed()) == key
     assert P256PublicKey.from_uncompressed(key.x_bytes + key.y_bytes) == key
-    with pytest.raises(PointNotOnCurve):
+    with raises_rule(ErrorCode.POINT_NOT_ON_CURVE):
         P256PublicKey.from_uncompressed(b"\x02" + key.x_bytes)  # compressed form is not accepted
-    with pytest.raises(PointNotOnCurve):
+    with raises_rule(ErrorCode.POINT_NOT_ON_CURVE):
         P256PublicKey.from_uncompressed(key.to_uncompressed()[:-1])
 
 
@@ -71,9 +60,9 @@ def test_cryptography_round_trip_and_wrong_curve() -> None:
     private = ec.generate_private_key(ec.SECP256R1())
     key = P256PublicKey.from_cryptography(private)
     assert P256PublicKey.from_cryptography(key.to_cryptography()) == key
-    with pytest.raises(UnsupportedAlgorithm, match="P-256"):
+    with raises_rule(ErrorCode.UNSUPPORTED_ALGORITHM, match="P-256"):
         P256PublicKey.from_cryptography(ec.generate_private_key(ec.SECP384R1()))
-    with pytest.raises(UnsupportedAlgorithm):
+    with raises_rule(ErrorCode.UNSUPPORTED_ALGORITHM):
         P256PublicKey.from_cryptography(ec.generate_private_key(ec.SECP256K1()))
 
 
@@ -82,9 +71,9 @@ def test_cryptography_round_trip_and_wrong_curve() -> None:
 
 def test_signature_range() -> None:
     for r, s in ((0, 1), (1, 0), (P256_N, 1), (1, P256_N), (-1, 1)):
-        with pytest.raises(SignatureOutOfRange):
+        with raises_rule(ErrorCode.SIGNATURE_OUT_OF_RANGE):
             EcdsaSignature(r, s)
-    with pytest.raises(SignatureOutOfRange):
+    with raises_rule(ErrorCode.SIGNATURE_OUT_OF_RANGE):
         EcdsaSignature.from_bytes(bytes(63))
 
 
@@ -99,17 +88,17 @@ def test_normalisation_boundary() -> None:
 @pytest.mark.parametrize(
     ("der", "error"),
     [
-        (b"", InvalidDerSignature),
-        (b"\x31\x06\x02\x01\x01\x02\x01\x01", InvalidDerSignature),  # SET, not SEQUENCE
-        (b"\x30\x07\x02\x01\x01\x02\x01\x01", InvalidDerSignature),  # length too long
-        (b"\x30\x06\x02\x01\x01\x02\x01\x01\x00", InvalidDerSignature),  # trailing byte
-        (b"\x30\x06\x02\x01\x01\x02\x01", InvalidDerSignature),  # truncated
-        (b"\x30\x81\x06\x02\x01\x01\x02\x01\x01", NonCanonicalDer),  # long-form length
-        (b"\x30\x07\x02\x02\x00\x01\x02\x01\x01", NonCanonicalDer),  # leading zero on r
-        (b"\x30\x06\x02\x01\x81\x02\x01\x01", NonCanonicalDer),  # negative r
-        (b"\x30\x05\x02\x00\x02\x01\x01", InvalidDerSignature),  # empty integer
-        (b"\x30\x06\x02\x01\x00\x02\x01\x01", SignatureOutOfRange),  # r = 0
-        (b"\x30\x06\x04\x01\x01\x02\x01\x01", InvalidDerSignature),  # OCTET STRING instead of INTEGER
+        (b"", MalformedSignature),
+        (b"\x31\x06\x02\x01\x01\x02\x01\x01", MalformedSignature),  # SET, not SEQUENCE
+        (b"\x30\x07\x02\x01\x01\x02\x01\x01", MalformedSignature),  # length too long
+        (b"\x30\x06\x02\x01\x01\x02\x01\x01\x00", MalformedSignature),  # trailing byte
+        (b"\x30\x06\x02\x01\x01\x02\x01", MalformedSignature),  # truncated
+        (b"\x30\x81\x06\x02\x01\x01\x02\x01\x01", MalformedSignature),  # long-form length
+        (b"\x30\x07\x02\x02\x00\x01\x02\x01\x01", MalformedSignature),  # leading zero on r
+        (b"\x30\x06\x02\x01\x81\x02\x01\x01", MalformedSignature),  # negative r
+        (b"\x30\x05\x02\x00\x02\x01\x01", MalformedSignature),  # empty integer
+        (b"\x30\x06\x02\x01\x00\x02\x01\x01", MalformedSignature),  # r = 0
+        (b"\x30\x06\x04\x01\x01\x02\x01\x01", MalformedSignature),  # OCTET STRING instead of INTEGER
     ],
 )
 def test_der_strictness(der: bytes, error: type[Exception]) -> None:
@@ -171,14 +160,14 @@ def test_cose_round_trip() -> None:
     ],
 )
 def test_cose_rejects_everything_but_es256(overrides: dict[str, object]) -> None:
-    with pytest.raises(UnsupportedAlgorithm, match="only verifies P-256"):
+    with raises_rule(ErrorCode.UNSUPPORTED_ALGORITHM, match="only verifies P-256"):
         P256PublicKey.from_cose(_cose(**overrides))
 
 
 def test_cose_rejects_real_rsa_and_eddsa_keys() -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_numbers()
     rs256 = cbor2.dumps({1: 3, 3: -257, -1: rsa_key.n.to_bytes(256, "big"), -2: rsa_key.e.to_bytes(3, "big")})
-    with pytest.raises(UnsupportedAlgorithm):
+    with raises_rule(ErrorCode.UNSUPPORTED_ALGORITHM):
         P256PublicKey.from_cose(rs256)
     from cryptography.hazmat.primitives import serialization
 
@@ -187,7 +176,7 @@ def test_cose_rejects_real_rsa_and_eddsa_keys() -> None:
         .public_key()
         .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
-    with pytest.raises(UnsupportedAlgorithm):
+    with raises_rule(ErrorCode.UNSUPPORTED_ALGORITHM):
         P256PublicKey.from_cose(cbor2.dumps({1: 1, 3: -8, -1: 6, -2: raw}))
 
 
@@ -196,26 +185,26 @@ def test_cose_rejects_real_rsa_and_eddsa_keys() -> None:
     [{"x": b"\x01" * 31}, {"y": b"\x01" * 33}, {"x": 5}, {"y": None}, {"alg": None}, {"kty": None}],
 )
 def test_cose_malformed_fields(overrides: dict[str, object]) -> None:
-    with pytest.raises(InvalidCoseKey):
+    with raises_rule(ErrorCode.INVALID_COSE_KEY, ErrorCode.UNSUPPORTED_ALGORITHM):
         P256PublicKey.from_cose(_cose(**overrides))
 
 
 def test_cose_off_curve() -> None:
     key = _key()
     off = cbor2.dumps({1: 2, 3: -7, -1: 1, -2: key.x_bytes, -3: ((key.y + 1) % P256_P).to_bytes(32, "big")})
-    with pytest.raises(PointNotOnCurve):
+    with raises_rule(ErrorCode.POINT_NOT_ON_CURVE):
         P256PublicKey.from_cose(off)
 
 
 def test_cose_cbor_framing() -> None:
     good = _key().to_cose()
-    with pytest.raises(TruncatedCbor):
+    with raises_rule(ErrorCode.TRUNCATED_CBOR):
         P256PublicKey.from_cose(good[:-1])
-    with pytest.raises(TrailingCbor):
+    with raises_rule(ErrorCode.TRAILING_CBOR):
         P256PublicKey.from_cose(good + b"\x00")
     with pytest.raises(InvalidCbor):
         P256PublicKey.from_cose(b"\xff")
-    with pytest.raises(InvalidCoseKey):
+    with raises_rule(ErrorCode.INVALID_COSE_KEY, ErrorCode.UNSUPPORTED_ALGORITHM):
         P256PublicKey.from_cose(cbor2.dumps([1, 2]))
 
 
@@ -254,7 +243,7 @@ def test_cose_arbitrary_maps_raise_typed_errors(fields: dict[int, object]) -> No
 
 
 def test_cose_unhashable_labels_are_reported() -> None:
-    with pytest.raises(UnsupportedAlgorithm):
+    with raises_rule(ErrorCode.UNSUPPORTED_ALGORITHM):
         P256PublicKey.from_cose(cbor2.dumps({1: [2], 3: -7}))
-    with pytest.raises(UnsupportedAlgorithm):
+    with raises_rule(ErrorCode.UNSUPPORTED_ALGORITHM):
         P256PublicKey.from_cose(cbor2.dumps({1: 2, 3: {"a": 1}}))

@@ -6,18 +6,11 @@ from typing import Any
 
 import pytest
 
-from sso_signer.webauthn import (
-    AmbiguousRecovery,
-    Assertion,
-    EcdsaSignature,
-    HeadlessPasskey,
-    NoCommonRecoveredKey,
-    P256PublicKey,
-    RecoveryFailed,
-    recover_public_key,
-)
+from sso_signer.exceptions import ErrorCode, KeyRecoveryFailed
+from sso_signer.webauthn import Assertion, EcdsaSignature, HeadlessPasskey, P256PublicKey, recover_public_key
 from sso_signer.webauthn._p256 import P256_N
 from sso_signer.webauthn._recovery import recover_public_keys
+from tests.errors import raises_rule
 
 
 def test_two_candidates_one_of_them_the_signer() -> None:
@@ -60,14 +53,14 @@ def test_official_vector_key_is_recovered(clave_vector: dict[str, Any], clave_co
 def test_recovery_errors() -> None:
     alice = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost")
     bob = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost")
-    with pytest.raises(AmbiguousRecovery):
+    with raises_rule(ErrorCode.AMBIGUOUS_RECOVERY):
         recover_public_key([alice.sign(b"\x06" * 32)])
-    with pytest.raises(NoCommonRecoveredKey):
+    with raises_rule(ErrorCode.NO_COMMON_RECOVERED_KEY):
         recover_public_key([alice.sign(b"\x06" * 32), bob.sign(b"\x07" * 32)])
     # The same signature twice: both candidates survive the intersection. (Two signatures of one message
     # are fine: their random nonces give different spurious candidates.)
     twice = alice.sign(b"\x09" * 32)
-    with pytest.raises(AmbiguousRecovery):
+    with raises_rule(ErrorCode.AMBIGUOUS_RECOVERY):
         recover_public_key([twice, twice])
     assert recover_public_key([twice, alice.sign(b"\x09" * 32)]) == alice.public_key
     # About half of all x values have no curve point; a signature with such an r fits no key.
@@ -75,7 +68,7 @@ def test_recovery_errors() -> None:
     for r in range(1, 50):
         try:
             recover_public_keys(EcdsaSignature(r, 1), digest)
-        except RecoveryFailed:
+        except KeyRecoveryFailed:
             break
     else:
         pytest.fail("no small r without a curve point found")

@@ -18,24 +18,17 @@ from typing import Any
 
 import pytest
 
+from sso_signer.exceptions import ChallengeInvalid, ErrorCode, StoreCorrupt, StoreUnavailable
 from sso_signer.webauthn import (
-    ChallengeAlreadyIssued,
-    ChallengeAlreadyUsed,
-    ChallengeExpired,
-    ChallengePurposeMismatch,
-    ChallengeUnknown,
-    CredentialNotFound,
-    DuplicateCredential,
     HeadlessPasskey,
     PasskeyCredential,
     PasskeyStore,
     PendingChallenge,
     SQLiteStore,
-    StoreCorrupt,
-    StoreUnavailable,
     open_store,
 )
 from sso_signer.webauthn._store_sql import SCHEMA_VERSION
+from tests.errors import raises_rule
 from tests.webauthn.conftest import Backend
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,18 +68,18 @@ def test_credentials_crud(backend: Backend) -> None:
             store.add_credential(cred)
         assert store.credentials_for_user(b"user-1") == [a, b]
         assert store.credentials_for_user(b"nobody") == []
-        with pytest.raises(DuplicateCredential):
+        with raises_rule(ErrorCode.DUPLICATE_CREDENTIAL):
             store.add_credential(a)
         store.update_sign_count(a.credential_id, 9, backup_state=False)
         updated = store.get_credential(a.credential_id)
         assert updated.sign_count == 9
         assert not updated.backup_state
         store.remove_credential(a.credential_id)
-        with pytest.raises(CredentialNotFound):
+        with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
             store.get_credential(a.credential_id)
-        with pytest.raises(CredentialNotFound):
+        with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
             store.remove_credential(a.credential_id)
-        with pytest.raises(CredentialNotFound):
+        with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
             store.update_sign_count(a.credential_id, 1, backup_state=True)
     # Persisted: a new connection sees the same rows.
     with backend.open() as again:
@@ -97,21 +90,21 @@ def test_challenge_lifecycle(backend: Backend) -> None:
     with backend.open() as store:
         pending = PendingChallenge(b"c" * 32, "authentication", NOW + 10, credential_ids=(b"id-1", b"id-2"))
         store.add_challenge(pending)
-        with pytest.raises(ChallengeAlreadyIssued):
+        with raises_rule(ErrorCode.CHALLENGE_ALREADY_ISSUED):
             store.add_challenge(pending)
-        with pytest.raises(ChallengePurposeMismatch):
+        with raises_rule(ErrorCode.CHALLENGE_PURPOSE_MISMATCH):
             store.consume_challenge(b"c" * 32, purpose="registration", now=NOW)
-        with pytest.raises(ChallengeUnknown):
+        with raises_rule(ErrorCode.CHALLENGE_UNKNOWN):
             store.consume_challenge(b"d" * 32, purpose="authentication", now=NOW)
-        with pytest.raises(ChallengeExpired):
+        with raises_rule(ErrorCode.CHALLENGE_EXPIRED):
             store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW + 10)
         assert store.get_challenge(b"c" * 32, purpose="authentication", now=NOW) == pending
         assert store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW) == pending
-        with pytest.raises(ChallengeAlreadyUsed):
+        with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
             store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW)
         store.add_challenge(PendingChallenge(b"e" * 32, "registration", NOW - 1))
         assert store.purge_challenges(now=NOW + 86400, keep_used_for=3600) == 2
-        with pytest.raises(ChallengeUnknown):
+        with raises_rule(ErrorCode.CHALLENGE_UNKNOWN):
             store.consume_challenge(b"c" * 32, purpose="authentication", now=NOW)
 
 
@@ -144,7 +137,8 @@ def test_tampered_json_in_a_sqlite_row_is_store_corrupt(tmp_path: Path) -> None:
 WRITER = """
     import sys, time
     from dataclasses import replace
-    from sso_signer.webauthn import ChallengeInvalid, HeadlessPasskey, open_store
+    from sso_signer.webauthn import HeadlessPasskey, open_store
+    from sso_signer.exceptions import ChallengeInvalid
     url, writer, count, acks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     base = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost", user_handle=b"u").credential
     store = open_store(url)
@@ -198,7 +192,7 @@ def test_sigkill_of_writers_mid_ceremony_loses_nothing_acknowledged(
         for i in range(count):
             try:
                 store.get_challenge(i.to_bytes(32, "big"), purpose="registration", now=1.0)
-            except ChallengeAlreadyUsed:
+            except ChallengeInvalid:
                 used.add(i)
     # Every acknowledged ceremony is there: its challenge consumed and its credential stored.
     for index, (writer_id,) in acked.items():
@@ -213,7 +207,8 @@ def test_sigkill_of_writers_mid_ceremony_loses_nothing_acknowledged(
 
 RACER = """
     import sys, time
-    from sso_signer.webauthn import ChallengeInvalid, open_store
+    from sso_signer.webauthn import open_store
+    from sso_signer.exceptions import ChallengeInvalid
     store = open_store(sys.argv[1])
     count = int(sys.argv[2])
     print("ready", flush=True)
@@ -226,7 +221,7 @@ RACER = """
             store.consume_challenge(i.to_bytes(32, "big"), purpose="authentication", now=1.0)
             print("won", i, flush=True)
         except ChallengeInvalid as exc:
-            print("lost", i, type(exc).__name__, flush=True)
+            print("lost", i, getattr(exc, "rule", type(exc).__name__), flush=True)
 """
 
 
@@ -261,9 +256,9 @@ def test_racing_processes_consume_each_challenge_exactly_once(backend: Backend, 
             if verdict == "won":
                 wins[int(index)] = wins.get(int(index), 0) + 1
             else:
-                assert reason == ["ChallengeAlreadyUsed"]
+                assert reason == ["challenge_already_used"]
     assert wins == dict.fromkeys(range(count), 1)
-    with backend.open() as store, pytest.raises(ChallengeAlreadyUsed):
+    with backend.open() as store, raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
         store.consume_challenge((0).to_bytes(32, "big"), purpose="authentication", now=1.0)
 
 
@@ -275,14 +270,14 @@ def test_purge_with_now_deletes_expired_challenges_at_once(backend: Backend) -> 
         store.consume_challenge(b"u" * 32, purpose="authentication", now=NOW)
         assert store.purge_challenges(now=NOW + 9) == 0
         assert store.purge_challenges(now=NOW + 10) == 1  # expired: gone at once, not a day later
-        with pytest.raises(ChallengeUnknown):
+        with raises_rule(ErrorCode.CHALLENGE_UNKNOWN):
             store.get_challenge(b"x" * 32, purpose="authentication", now=NOW)
         # A used challenge is kept keep_used_for seconds after its use, so a replay still reads as one.
         assert store.purge_challenges(now=NOW + 100, keep_used_for=3600) == 1  # "y" expired, "u" kept
-        with pytest.raises(ChallengeAlreadyUsed):
+        with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
             store.consume_challenge(b"u" * 32, purpose="authentication", now=NOW)
         assert store.purge_challenges(now=NOW + 3600, keep_used_for=3600) == 1
-        with pytest.raises(ChallengeUnknown):
+        with raises_rule(ErrorCode.CHALLENGE_UNKNOWN):
             store.consume_challenge(b"u" * 32, purpose="authentication", now=NOW)
 
 

@@ -14,25 +14,22 @@ from typing import Any
 import pytest
 
 from sso_signer._codec import b64url_decode, b64url_encode
+from sso_signer.exceptions import ErrorCode, StoreCorrupt, StoreUnavailable
 from sso_signer.webauthn import (
     AsyncPasskeyStore,
     AsyncPostgresStore,
     AsyncSQLiteStore,
-    ChallengeAlreadyUsed,
-    CounterRegression,
     HeadlessPasskey,
     PasskeyCredential,
     PendingChallenge,
     PostgresStore,
     SQLiteStore,
-    StoreConfigurationError,
-    StoreCorrupt,
-    StoreUnavailable,
     _store_postgres,
     open_async_store,
     open_store,
 )
 from sso_signer.webauthn._store_sql import COMMIT, SCHEMA_VERSION
+from tests.errors import raises_rule
 from tests.webauthn.conftest import Backend
 
 NOW = 1_700_000_000.0
@@ -54,13 +51,13 @@ def test_urls_name_the_backend(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "bare.db")) as store:  # a bare path, as the CLI always took
         assert isinstance(store, SQLiteStore)
     for bad in ("mysql://host/db", "sqlite://relative.db", ""):
-        with pytest.raises(StoreConfigurationError):
+        with raises_rule(ErrorCode.STORE_CONFIGURATION):
             open_store(bad)
 
 
 def test_postgres_url_without_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the extra were not installed
-    with pytest.raises(StoreConfigurationError, match=r"sso-signer\[postgres\]"):
+    with raises_rule(ErrorCode.STORE_CONFIGURATION, match=r"sso-signer\[postgres\]"):
         open_store("postgresql://nobody@127.0.0.1:1/none")
 
 
@@ -78,7 +75,7 @@ def test_schema_version_is_recorded_and_a_newer_one_refused(backend: Backend) ->
         store.add_challenge(PendingChallenge(b"v" * 32, "authentication", NOW))
     newer = SCHEMA_VERSION + 1
     _execute(backend, f"INSERT INTO schema_version (version) VALUES ({newer})")  # noqa: S608 - an int
-    with pytest.raises(StoreConfigurationError, match="newer"):
+    with raises_rule(ErrorCode.STORE_CONFIGURATION, match="newer"):
         backend.open()
     _execute(backend, f"DELETE FROM schema_version WHERE version = {newer}")  # noqa: S608 - an int
     with backend.open() as store:  # reopened: nothing was migrated twice, the row is still there
@@ -124,9 +121,9 @@ async def _ceremony_ends(store: AsyncPasskeyStore) -> None:
         PendingChallenge(b"a" * 32, "authentication", NOW + 60, credential_ids=(credential.credential_id,))
     )
     await store.complete_authentication(b"a" * 32, credential.credential_id, 3, backup_state=False, now=NOW)
-    with pytest.raises(ChallengeAlreadyUsed):
+    with raises_rule(ErrorCode.CHALLENGE_ALREADY_USED):
         await store.consume_challenge(b"a" * 32, purpose="authentication", now=NOW)
-    with pytest.raises(CounterRegression):
+    with raises_rule(ErrorCode.COUNTER_REGRESSION):
         await store.update_sign_count(credential.credential_id, 2, backup_state=False)
     assert (await store.get_credential(credential.credential_id)).sign_count == 3
     assert await store.purge_challenges(now=NOW + 10**6) == 2
@@ -279,6 +276,6 @@ def test_cli_registers_a_passkey_in_the_store_its_url_names(backend: Backend, tm
         (stored,) = store.credentials_for_user(b64url_decode(registered["user_handle"]))
     assert b64url_encode(stored.credential_id) == registered["credential_id"]
     again = cli("passkey", "register", "--key", str(key), "--store", backend.url, code=1)
-    assert again["error"]["type"] == "DuplicateCredential"
+    assert again["error"]["rule"] == "duplicate_credential"
     refused = cli("passkey", "register", "--key", str(key), "--store", "mysql://x/y", code=3)  # configuration
-    assert refused["error"]["type"] == "StoreConfigurationError"
+    assert refused["error"]["rule"] == "store_configuration"

@@ -12,27 +12,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode
-from sso_signer._errors import SsoSignerError
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidWebAuthnData, SsoSignerError
 from sso_signer.webauthn import (
     Assertion,
     AttestedCredentialData,
     AuthenticatorData,
-    AuthenticatorDataTooShort,
     AuthenticatorFlags,
-    ClientDataNotJson,
     CollectedClientData,
-    CredentialIdMismatch,
-    DuplicateClientDataKey,
-    FieldTooLarge,
     HeadlessPasskey,
-    InvalidAuthenticatorData,
-    InvalidClientData,
-    InvalidCredentialJson,
-    InvalidCredentialType,
-    InvalidEncoding,
-    TruncatedCbor,
 )
 from sso_signer.webauthn._client_data import MAX_CLIENT_DATA_JSON
+from tests.errors import raises_rule
 
 flags_st = st.sampled_from([0, 1, 4, 5, 0x0D, 0x1D, 0x19]).map(AuthenticatorFlags)
 
@@ -58,7 +48,7 @@ def test_b64url_arbitrary_text_raises_typed_errors(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["a", "ab+c", "ab/c", "a b", "AB==x", "AR", "\u00e9"])
 def test_b64url_broken(text: str) -> None:
-    with pytest.raises(InvalidEncoding):
+    with raises_rule(ErrorCode.INVALID_ENCODING):
         b64url_decode(text)
 
 
@@ -112,24 +102,24 @@ def test_authenticator_data_arbitrary_bytes(data: bytes) -> None:
 
 
 def test_authenticator_data_malformed() -> None:
-    with pytest.raises(AuthenticatorDataTooShort):
+    with raises_rule(ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT):
         AuthenticatorData(bytes(36))
-    with pytest.raises(InvalidAuthenticatorData):
+    with raises_rule(ErrorCode.INVALID_AUTHENTICATOR_DATA, ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT):
         AuthenticatorData(bytes(38))  # a trailing byte with AT and ED clear
     at_set = bytes(32) + bytes([AuthenticatorFlags.AT]) + bytes(4)
-    with pytest.raises(AuthenticatorDataTooShort):
+    with raises_rule(ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT):
         AuthenticatorData(at_set + bytes(10))
-    with pytest.raises(FieldTooLarge):
+    with raises_rule(ErrorCode.FIELD_TOO_LARGE):
         AuthenticatorData(at_set + bytes(16) + (1024).to_bytes(2, "big") + bytes(1024))
-    with pytest.raises(AuthenticatorDataTooShort):
+    with raises_rule(ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT):
         AuthenticatorData(at_set + bytes(16) + (20).to_bytes(2, "big") + bytes(5))
     cose = cbor2.dumps({1: 2})
-    with pytest.raises(TruncatedCbor):
+    with raises_rule(ErrorCode.TRUNCATED_CBOR):
         AuthenticatorData(at_set + bytes(16) + (16).to_bytes(2, "big") + bytes(16) + cose[:-1])
     ed_set = bytes(32) + bytes([AuthenticatorFlags.ED]) + bytes(4)
-    with pytest.raises(AuthenticatorDataTooShort):
+    with raises_rule(ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT):
         AuthenticatorData(ed_set)
-    with pytest.raises(InvalidAuthenticatorData):
+    with raises_rule(ErrorCode.INVALID_AUTHENTICATOR_DATA, ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT):
         AuthenticatorData.create(rp_id="x", flags=AuthenticatorFlags.UP, counter=2**32)
 
 
@@ -156,7 +146,9 @@ def test_client_data_create_is_browser_compact() -> None:
         extra={"other_keys_can_be_added_here": "do not"},
     )
     assert bytes(chromium).endswith(b',"crossOrigin":false,"other_keys_can_be_added_here":"do not"}')
-    with pytest.raises(InvalidClientData):
+    with raises_rule(
+        ErrorCode.INVALID_CLIENT_DATA, ErrorCode.CLIENT_DATA_NOT_JSON, ErrorCode.DUPLICATE_CLIENT_DATA_KEY
+    ):
         CollectedClientData.create(type="webauthn.get", challenge=b"x", origin="o", extra={"origin": "evil"})
 
 
@@ -211,15 +203,15 @@ def test_client_data_arbitrary_bytes(data: bytes) -> None:
 @pytest.mark.parametrize(
     ("raw", "error"),
     [
-        (b"\xff", ClientDataNotJson),
-        (b"[1]", ClientDataNotJson),
-        (b"{", ClientDataNotJson),
-        (b'{"type":"webauthn.get","challenge":"AQ","origin":NaN}', ClientDataNotJson),
-        (b'{"type":"webauthn.get","challenge":"AQ"}', InvalidClientData),
-        (b'{"type":1,"challenge":"AQ","origin":"o"}', InvalidClientData),
-        (b'{"type":"webauthn.get","challenge":"AQ","origin":"o","crossOrigin":"false"}', InvalidClientData),
+        (b"\xff", InvalidWebAuthnData),
+        (b"[1]", InvalidWebAuthnData),
+        (b"{", InvalidWebAuthnData),
+        (b'{"type":"webauthn.get","challenge":"AQ","origin":NaN}', InvalidWebAuthnData),
+        (b'{"type":"webauthn.get","challenge":"AQ"}', InvalidWebAuthnData),
+        (b'{"type":1,"challenge":"AQ","origin":"o"}', InvalidWebAuthnData),
+        (b'{"type":"webauthn.get","challenge":"AQ","origin":"o","crossOrigin":"false"}', InvalidWebAuthnData),
         (b'{"type":"webauthn.get","challenge":"A+Q","origin":"o"}', InvalidEncoding),
-        (b'{"type":"webauthn.get","challenge":"AQ","origin":"a","origin":"b"}', DuplicateClientDataKey),
+        (b'{"type":"webauthn.get","challenge":"AQ","origin":"a","origin":"b"}', InvalidWebAuthnData),
     ],
 )
 def test_client_data_malformed(raw: bytes, error: type[Exception]) -> None:
@@ -232,7 +224,7 @@ def test_client_data_too_large() -> None:
         type="webauthn.get", challenge=b"x", origin="o", extra={"pad": "x" * 8000}
     )
     assert len(big) <= MAX_CLIENT_DATA_JSON
-    with pytest.raises(FieldTooLarge):
+    with raises_rule(ErrorCode.FIELD_TOO_LARGE):
         CollectedClientData.create(type="webauthn.get", challenge=b"x", origin="o", extra={"pad": "x" * 9000})
 
 
@@ -253,22 +245,28 @@ def test_assertion_json_round_trip() -> None:
 
 def test_assertion_json_malformed() -> None:
     data = _assertion_json()
-    with pytest.raises(InvalidCredentialType):
+    with raises_rule(ErrorCode.INVALID_CREDENTIAL_TYPE):
         Assertion.from_json({**data, "type": "password"})
-    with pytest.raises(CredentialIdMismatch):
+    with raises_rule(ErrorCode.CREDENTIAL_ID_MISMATCH):
         Assertion.from_json({**data, "rawId": b64url_encode(b"another credential id")})
-    with pytest.raises(InvalidEncoding):
+    with raises_rule(ErrorCode.INVALID_ENCODING):
         Assertion.from_json({**data, "response": {**data["response"], "signature": "MEU+"}})
-    with pytest.raises(InvalidCredentialJson):
+    with raises_rule(
+        ErrorCode.INVALID_CREDENTIAL_JSON, ErrorCode.INVALID_CREDENTIAL_TYPE, ErrorCode.CREDENTIAL_ID_MISMATCH
+    ):
         Assertion.from_json({**data, "response": "nope"})
-    with pytest.raises(InvalidCredentialJson):
+    with raises_rule(
+        ErrorCode.INVALID_CREDENTIAL_JSON, ErrorCode.INVALID_CREDENTIAL_TYPE, ErrorCode.CREDENTIAL_ID_MISMATCH
+    ):
         Assertion.from_json("{not json")
-    with pytest.raises(InvalidCredentialJson):
+    with raises_rule(
+        ErrorCode.INVALID_CREDENTIAL_JSON, ErrorCode.INVALID_CREDENTIAL_TYPE, ErrorCode.CREDENTIAL_ID_MISMATCH
+    ):
         Assertion.from_json({k: v for k, v in data.items() if k not in {"id"}})
     too_long = b64url_encode(bytes(1024))
-    with pytest.raises(FieldTooLarge):
+    with raises_rule(ErrorCode.FIELD_TOO_LARGE):
         Assertion.from_json({**data, "id": too_long, "rawId": too_long})
-    with pytest.raises(FieldTooLarge):
+    with raises_rule(ErrorCode.FIELD_TOO_LARGE):
         Assertion.from_json(
             {**data, "response": {**data["response"], "userHandle": b64url_encode(bytes(65))}}
         )

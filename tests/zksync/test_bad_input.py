@@ -9,35 +9,17 @@ import rlp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sso_signer._errors import InvalidInputError
+from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidInputError, InvalidTransaction
 from sso_signer.zksync import (
-    BytecodeEvenWordCount,
-    BytecodeLengthNotWordAligned,
-    BytecodeTooLong,
-    ChainIdMismatch,
-    EcdsaSignatureFieldsSet,
     Eip712Transaction,
-    IntegerOutOfRange,
-    InvalidAddress,
-    InvalidAddressLength,
-    InvalidBytecodeHash,
-    InvalidFieldType,
-    InvalidPaymasterInput,
-    InvalidSalt,
-    MalformedRlp,
-    NonCanonicalInteger,
     PaymasterParams,
-    PriorityFeeAboveMaxFee,
-    TrailingRlpData,
-    WrongFieldCount,
-    WrongTransactionType,
-    ZkSyncInputError,
     bytecode_hash,
     create2_address,
     decode_paymaster_input,
     general_paymaster_input,
 )
 from sso_signer.zksync._bytecode import validate_bytecode_hash
+from tests.errors import raises_rule
 
 FROM = "0x36615Cf349d7F6344891B1e7CA7C72883F5dc049"
 TO = "0xa61464658AfeAf65CccaaFD3a512b69A83B77618"
@@ -83,32 +65,32 @@ def test_valid_template_parses() -> None:
 
 @pytest.mark.parametrize("first", [0x00, 0x02, 0x70, 0x72, 0xFF])
 def test_wrong_type_byte(first: int) -> None:
-    with pytest.raises(WrongTransactionType, match="0x71"):
+    with raises_rule(ErrorCode.WRONG_TRANSACTION_TYPE, match="0x71"):
         Eip712Transaction.parse(bytes([first]) + _tx().serialize()[1:])
 
 
 def test_empty_input_is_wrong_type() -> None:
-    with pytest.raises(WrongTransactionType):
+    with raises_rule(ErrorCode.WRONG_TRANSACTION_TYPE):
         Eip712Transaction.parse(b"")
 
 
 def test_trailing_rlp() -> None:
-    with pytest.raises(TrailingRlpData, match="1 bytes"):
+    with raises_rule(ErrorCode.TRAILING_RLP_DATA, match="1 bytes"):
         Eip712Transaction.parse(_tx().serialize() + b"\x80")
 
 
 def test_truncated_rlp() -> None:
-    with pytest.raises(MalformedRlp):
+    with raises_rule(ErrorCode.MALFORMED_RLP):
         Eip712Transaction.parse(_tx().serialize()[:-1])
 
 
 def test_type_byte_only() -> None:
-    with pytest.raises(MalformedRlp):
+    with raises_rule(ErrorCode.MALFORMED_RLP):
         Eip712Transaction.parse(b"\x71")
 
 
 def test_top_level_not_a_list() -> None:
-    with pytest.raises(MalformedRlp, match="list"):
+    with raises_rule(ErrorCode.MALFORMED_RLP, match="list"):
         Eip712Transaction.parse(b"\x71" + rlp.encode(b"\x01\x02"))
 
 
@@ -118,7 +100,7 @@ def test_non_canonical_rlp_length_prefix() -> None:
     body = b"".join(rlp.encode(item) for item in items[1:])
     payload = b"\x81\x05" + body
     raw = b"\x71" + rlp.codec.length_prefix(len(payload), 0xC0) + payload
-    with pytest.raises(MalformedRlp):
+    with raises_rule(ErrorCode.MALFORMED_RLP):
         Eip712Transaction.parse(raw)
 
 
@@ -126,35 +108,35 @@ def test_non_canonical_rlp_length_prefix() -> None:
 def test_integer_with_leading_zero(index: int, name: str) -> None:
     items = _items()
     items[index] = b"\x00" + items[index]
-    with pytest.raises(NonCanonicalInteger, match=name):
+    with raises_rule(ErrorCode.NON_CANONICAL_INTEGER, match=name):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_zero_encoded_as_zero_byte() -> None:
     items = _items()
     items[5] = b"\x00"  # value 0 must be the empty string
-    with pytest.raises(NonCanonicalInteger, match="value"):
+    with raises_rule(ErrorCode.NON_CANONICAL_INTEGER, match="value"):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_integer_wider_than_256_bits() -> None:
     items = _items()
     items[3] = b"\x01" + b"\x00" * 32
-    with pytest.raises(IntegerOutOfRange, match="gasLimit"):
+    with raises_rule(ErrorCode.INTEGER_OUT_OF_RANGE, match="gasLimit"):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_integer_slot_holding_a_list() -> None:
     items = _items()
     items[0] = [b"\x07"]
-    with pytest.raises(MalformedRlp, match="nonce"):
+    with raises_rule(ErrorCode.MALFORMED_RLP, match="nonce"):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_list_slot_holding_a_string() -> None:
     items = _items()
     items[13] = b"\x01" * 32
-    with pytest.raises(MalformedRlp, match="factoryDeps"):
+    with raises_rule(ErrorCode.MALFORMED_RLP, match="factoryDeps"):
         Eip712Transaction.parse(_raw(items))
 
 
@@ -162,14 +144,14 @@ def test_list_slot_holding_a_string() -> None:
 def test_wrong_field_count(count: int) -> None:
     items = _items()
     items = items[:count] if count < len(items) else [*items, b""]
-    with pytest.raises(WrongFieldCount, match=f"got {count}"):
+    with raises_rule(ErrorCode.WRONG_FIELD_COUNT, match=f"got {count}"):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_paymaster_list_with_one_item() -> None:
     items = _items()
     items[15] = items[15][:1]
-    with pytest.raises(WrongFieldCount, match="paymasterParams"):
+    with raises_rule(ErrorCode.WRONG_FIELD_COUNT, match="paymasterParams"):
         Eip712Transaction.parse(_raw(items))
 
 
@@ -177,14 +159,14 @@ def test_paymaster_list_with_one_item() -> None:
 def test_address_of_wrong_length(index: int, length: int, name: str) -> None:
     items = _items()
     items[index] = b"\x11" * length
-    with pytest.raises(InvalidAddressLength, match=name):
+    with raises_rule(ErrorCode.INVALID_ADDRESS, match=name):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_paymaster_address_of_wrong_length() -> None:
     items = _items()
     items[15][0] = b"\x33" * 32
-    with pytest.raises(InvalidAddressLength, match="paymaster"):
+    with raises_rule(ErrorCode.INVALID_ADDRESS, match="paymaster"):
         Eip712Transaction.parse(_raw(items))
 
 
@@ -200,40 +182,40 @@ def test_empty_to_means_deployment() -> None:
 def test_chain_id_slots_differ() -> None:
     items = _items()
     items[7] = (301).to_bytes(2, "big")
-    with pytest.raises(ChainIdMismatch, match="301"):
+    with raises_rule(ErrorCode.CHAIN_ID_MISMATCH, match="301"):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_legacy_ecdsa_slots_set() -> None:
     items = _items()
     items[7], items[8], items[9] = b"\x01", b"\x22" * 32, b"\x33" * 32
-    with pytest.raises(EcdsaSignatureFieldsSet):
+    with raises_rule(ErrorCode.ECDSA_SIGNATURE_FIELDS_SET):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_priority_fee_above_fee_cap_in_bytes() -> None:
     items = _items()
     items[1] = (25_000_001).to_bytes(4, "big")
-    with pytest.raises(PriorityFeeAboveMaxFee):
+    with raises_rule(ErrorCode.PRIORITY_FEE_ABOVE_MAX_FEE):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_factory_dep_not_word_aligned_in_bytes() -> None:
     items = _items()
     items[13] = [b"\x01" * 33]
-    with pytest.raises(BytecodeLengthNotWordAligned):
+    with raises_rule(ErrorCode.BYTECODE_NOT_WORD_ALIGNED):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_factory_dep_even_word_count_in_bytes() -> None:
     items = _items()
     items[13] = [b"\x01" * 64]
-    with pytest.raises(BytecodeEvenWordCount):
+    with raises_rule(ErrorCode.BYTECODE_EVEN_WORD_COUNT):
         Eip712Transaction.parse(_raw(items))
 
 
 def test_parse_refuses_hex_text() -> None:
-    with pytest.raises(InvalidFieldType):
+    with raises_rule(ErrorCode.INVALID_FIELD_TYPE):
         Eip712Transaction.parse("0x" + _tx().serialize().hex())  # type: ignore[arg-type]
 
 
@@ -242,19 +224,19 @@ def test_parse_refuses_hex_text() -> None:
 
 @pytest.mark.parametrize("length", [1, 31, 33, 95])
 def test_bytecode_not_multiple_of_32(length: int) -> None:
-    with pytest.raises(BytecodeLengthNotWordAligned, match=str(length)):
+    with raises_rule(ErrorCode.BYTECODE_NOT_WORD_ALIGNED, match=str(length)):
         bytecode_hash(b"\x00" * length)
 
 
 @pytest.mark.parametrize("words", [0, 2, 4, 65534])
 def test_bytecode_even_word_count(words: int) -> None:
-    with pytest.raises(BytecodeEvenWordCount, match=f"{words} words"):
+    with raises_rule(ErrorCode.BYTECODE_EVEN_WORD_COUNT, match=f"{words} words"):
         bytecode_hash(b"\x00" * (32 * words))
 
 
 @pytest.mark.parametrize("words", [65536, 65537])
 def test_bytecode_too_long(words: int) -> None:
-    with pytest.raises(BytecodeTooLong, match=f"{words} words"):
+    with raises_rule(ErrorCode.BYTECODE_TOO_LONG, match=f"{words} words"):
         bytecode_hash(b"\x00" * (32 * words))
 
 
@@ -264,7 +246,7 @@ def test_longest_bytecode_is_accepted() -> None:
 
 
 def test_bad_factory_dep_at_construction() -> None:
-    with pytest.raises(BytecodeEvenWordCount):
+    with raises_rule(ErrorCode.BYTECODE_EVEN_WORD_COUNT):
         _tx(factory_deps=(b"\x01" * 32, b"\x02" * 64))
 
 
@@ -273,7 +255,7 @@ def test_bad_factory_dep_at_construction() -> None:
     [b"\x01\x00" + b"\x00" * 29, b"\x02\x00\x00\x01" + b"\x00" * 28, b"\x01\x00\x00\x02" + b"\x00" * 28],
 )
 def test_invalid_bytecode_hash(value: bytes) -> None:
-    with pytest.raises(InvalidBytecodeHash):
+    with raises_rule(ErrorCode.INVALID_BYTECODE_HASH):
         validate_bytecode_hash(value)
 
 
@@ -283,20 +265,20 @@ def test_invalid_bytecode_hash(value: bytes) -> None:
 @pytest.mark.parametrize(
     ("changes", "error", "field"),
     [
-        ({"nonce": -1}, IntegerOutOfRange, "nonce"),
-        ({"value": 1 << 256}, IntegerOutOfRange, "value"),
-        ({"chain_id": 0}, IntegerOutOfRange, "chain_id"),
-        ({"gas_limit": True}, InvalidFieldType, "gas_limit"),
-        ({"gas_per_pubdata": 1.5}, InvalidFieldType, "gas_per_pubdata"),
-        ({"max_priority_fee_per_gas": 25_000_001}, PriorityFeeAboveMaxFee, "max_priority_fee_per_gas"),
-        ({"data": "0x1234"}, InvalidFieldType, "data"),
-        ({"custom_signature": None}, InvalidFieldType, "custom_signature"),
-        ({"factory_deps": b"\x01" * 32}, InvalidFieldType, "factory_deps"),
-        ({"factory_deps": ("00" * 32,)}, InvalidFieldType, r"factory_deps\[0\]"),
-        ({"paymaster_params": (PAYMASTER, b"")}, InvalidFieldType, "paymaster_params"),
-        ({"from_address": FROM[:-1]}, InvalidAddress, "from_address"),
-        ({"to": "0x" + "zz" * 20}, InvalidAddress, "to"),
-        ({"from_address": FROM.replace("C", "c", 1)}, InvalidAddress, "checksum"),
+        ({"nonce": -1}, InvalidTransaction, "nonce"),
+        ({"value": 1 << 256}, InvalidTransaction, "value"),
+        ({"chain_id": 0}, InvalidTransaction, "chain_id"),
+        ({"gas_limit": True}, InvalidTransaction, "gas_limit"),
+        ({"gas_per_pubdata": 1.5}, InvalidTransaction, "gas_per_pubdata"),
+        ({"max_priority_fee_per_gas": 25_000_001}, InvalidTransaction, "max_priority_fee_per_gas"),
+        ({"data": "0x1234"}, InvalidTransaction, "data"),
+        ({"custom_signature": None}, InvalidTransaction, "custom_signature"),
+        ({"factory_deps": b"\x01" * 32}, InvalidTransaction, "factory_deps"),
+        ({"factory_deps": ("00" * 32,)}, InvalidTransaction, r"factory_deps\[0\]"),
+        ({"paymaster_params": (PAYMASTER, b"")}, InvalidTransaction, "paymaster_params"),
+        ({"from_address": FROM[:-1]}, InvalidEncoding, "from_address"),
+        ({"to": "0x" + "zz" * 20}, InvalidEncoding, "to"),
+        ({"from_address": FROM.replace("C", "c", 1)}, InvalidEncoding, "checksum"),
     ],
 )
 def test_construction_checks(changes: dict[str, Any], error: type[Exception], field: str) -> None:
@@ -323,11 +305,11 @@ def test_errors_are_input_errors() -> None:
 
 def test_create2_bad_salt_and_hash() -> None:
     code_hash = bytecode_hash(b"\x00" * 32)
-    with pytest.raises(InvalidSalt):
+    with raises_rule(ErrorCode.INVALID_SALT):
         create2_address(FROM, code_hash, b"\x00" * 31)
-    with pytest.raises(InvalidBytecodeHash):
+    with raises_rule(ErrorCode.INVALID_BYTECODE_HASH):
         create2_address(FROM, code_hash[:31], b"\x00" * 32)
-    with pytest.raises(InvalidAddress):
+    with raises_rule(ErrorCode.INVALID_ADDRESS):
         create2_address("0x1234", code_hash, b"\x00" * 32)
 
 
@@ -341,12 +323,12 @@ def test_create2_bad_salt_and_hash() -> None:
     ],
 )
 def test_bad_paymaster_input(data: bytes) -> None:
-    with pytest.raises(InvalidPaymasterInput):
+    with raises_rule(ErrorCode.INVALID_PAYMASTER_INPUT):
         decode_paymaster_input(data)
 
 
 def test_paymaster_params_check_address() -> None:
-    with pytest.raises(InvalidAddress):
+    with raises_rule(ErrorCode.INVALID_ADDRESS):
         PaymasterParams("0x33", b"")
 
 
@@ -360,7 +342,7 @@ def test_byte_mutations_never_escape_untyped() -> None:
             mutated[i] = (mutated[i] + delta) % 256
             try:
                 tx = Eip712Transaction.parse(bytes(mutated))
-            except ZkSyncInputError:
+            except InvalidInputError:
                 rejected += 1
             else:
                 assert tx.serialize() == bytes(mutated)
@@ -380,7 +362,7 @@ def test_arbitrary_input_raises_only_room_errors(raw: bytes) -> None:
     # Random bytes and random RLP shapes: a typed room error or a canonical parse, never anything else.
     try:
         tx = Eip712Transaction.parse(raw)
-    except ZkSyncInputError:
+    except InvalidInputError:
         return
     assert tx.serialize() == raw
 
@@ -393,12 +375,12 @@ def test_any_field_replaced_by_any_shape_raises_only_room_errors(index: int, ite
     raw = _raw(items)
     try:
         tx = Eip712Transaction.parse(raw)
-    except ZkSyncInputError:
+    except InvalidInputError:
         return
     assert tx.serialize() == raw
 
 
 @pytest.mark.parametrize("signature", ["0x1234", 1234, [1, 2]])
 def test_serialize_with_a_signature_that_is_not_bytes(signature: object) -> None:
-    with pytest.raises(InvalidFieldType, match="custom_signature"):
+    with raises_rule(ErrorCode.INVALID_FIELD_TYPE, match="custom_signature"):
         _tx().serialize(custom_signature=signature)  # type: ignore[arg-type]

@@ -6,15 +6,16 @@ see benchmarks/README.md); eth-account's EIP-712 encoder and the ``rlp`` package
 
 from __future__ import annotations
 
-import pytest
 import rlp
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sso_signer.zksync import Eip712Transaction, InvalidFieldType
+from sso_signer.exceptions import ErrorCode
+from sso_signer.zksync import Eip712Transaction
 from sso_signer.zksync._transaction import _rlp_list, _rlp_string, _rlp_uint
+from tests.errors import raises_rule
 from tests.zksync.strategies import transactions
 
 _RlpItem = bytes | int | list["_RlpItem"]
@@ -74,5 +75,5 @@ def test_replacing_the_signature_equals_dataclasses_replace(tx: Eip712Transactio
     assert tx.serialize(custom_signature=bytearray(signature)) == fast.serialize()  # type: ignore[arg-type]
     assert fast.serialize() == dataclasses.replace(tx, custom_signature=signature).serialize()
     assert tx.replace(custom_signature=bytearray(signature)).custom_signature == signature  # copied to bytes
-    with pytest.raises(InvalidFieldType):
+    with raises_rule(ErrorCode.INVALID_FIELD_TYPE):
         tx.replace(custom_signature="0x00")

@@ -27,7 +27,7 @@ async function api(path, body) {
     : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
   const response = await fetch(path, init);
   const answer = await response.json();
-  if (!response.ok) throw Object.assign(new Error(answer.message), { kind: answer.error, status: response.status });
+  if (!response.ok) throw Object.assign(new Error(answer.message), { kind: answer.error, rule: answer.rule, status: response.status });
   return answer;
 }
 
@@ -150,7 +150,7 @@ async function run(state, action) {
     await refresh();
     show(`${state}-done`, result.message, result);
   } catch (error) {
-    // error.kind is the error class the backend reported (OriginMismatch, ChallengeAlreadyUsed, ...).
+    // error.kind is the error class the backend reported (AssertionRejected, CrossSiteRequest, ...).
     let message = `${error.kind || error.name}: ${error.message}`;
     if (state === "addkey" && error.name === "InvalidStateError") {
       // The account's passkeys are excluded: an authenticator holding one will not make a second.
