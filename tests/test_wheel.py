@@ -147,7 +147,7 @@ def test_the_installed_wheel_works_without_the_checkout(user: dict[str, Any]) ->
         import json, sso_signer
         from sso_signer import load_artifact
         from sso_signer._artifacts import ARTIFACTS_DIR
-        from sso_signer.local_erc4337 import locate_tool
+        from sso_signer._toolchain import locate_tool
         load_artifact("MSAFactory")
         tools = {name: locate_tool(name) for name in ("anvil", "forge", "cast", "alto", "entry-point")}
         print(json.dumps({"package": sso_signer.__file__, "artifacts": str(ARTIFACTS_DIR), **tools}))
