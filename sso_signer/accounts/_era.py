@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -658,7 +658,11 @@ def create_era_account(
     return EraAccountCreation(address, unique, deployer_address, receipt)
 
 
-class _EraMethods(AccountMethods):
+#: The client an Era account class talks through (sync or async).
+C = TypeVar("C")
+
+
+class _EraMethods(AccountMethods, Generic[C]):
     """The Era account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`)."""
 
     client: Any
@@ -666,14 +670,15 @@ class _EraMethods(AccountMethods):
     signer: PasskeySigner
     provider: AnyProvider | None
 
-    def _setup(
+    def __init__(
         self,
-        client: Any,
+        client: C,
         network: EraNetwork,
         address: str,
         passkey: PasskeyCredentialLike,
-        provider: Any,
-        run_preflight: bool,
+        *,
+        provider: AssertionProvider | AsyncAssertionProvider | None = None,
+        run_preflight: bool = True,
     ) -> None:
         self.client = client
         self.network = network
@@ -890,7 +895,7 @@ class _EraMethods(AccountMethods):
         )
 
 
-class EraAccount(_EraMethods, SyncShell):
+class EraAccount(_EraMethods[EthClient], SyncShell):
     """An Era SSO account driven by one of its passkeys, with blocking I/O (see :class:`AsyncEraAccount`).
 
     Implements :class:`~sso_signer.accounts.PasskeyAccount`; adds the 0x71 steps (:meth:`prepare`,
@@ -910,18 +915,6 @@ class EraAccount(_EraMethods, SyncShell):
         InvalidEncoding (``INVALID_ADDRESS``): If ``address`` is malformed.
         ConfigurationError (``SIGNER_CONFIGURATION``): If ``provider`` is no assertion provider.
     """
-
-    def __init__(
-        self,
-        client: EthClient,
-        network: EraNetwork,
-        address: str,
-        passkey: PasskeyCredentialLike,
-        *,
-        provider: AssertionProvider | AsyncAssertionProvider | None = None,
-        run_preflight: bool = True,
-    ) -> None:
-        self._setup(client, network, address, passkey, provider, run_preflight)
 
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
@@ -963,21 +956,9 @@ class EraAccount(_EraMethods, SyncShell):
         return None if address is None else cls(client, network, address, passkey, provider=provider)
 
 
-class AsyncEraAccount(_EraMethods, AsyncShell):
+class AsyncEraAccount(_EraMethods[AsyncEthClient], AsyncShell):
     """The asyncio twin of :class:`EraAccount`: same arguments (an ``AsyncEthClient``), methods and errors;
     an :class:`~sso_signer.accounts.AsyncAssertionProvider` is awaited (a sync one runs in a thread)."""
-
-    def __init__(
-        self,
-        client: AsyncEthClient,
-        network: EraNetwork,
-        address: str,
-        passkey: PasskeyCredentialLike,
-        *,
-        provider: AssertionProvider | AsyncAssertionProvider | None = None,
-        run_preflight: bool = True,
-    ) -> None:
-        self._setup(client, network, address, passkey, provider, run_preflight)
 
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Self, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
@@ -66,7 +66,7 @@ from sso_signer.rpc import AsyncEthClient, EthClient, Receipt
 from sso_signer.rpc._core import RpcCall, Sleep
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Batch, Flow, gather, relay
-from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
+from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_constructor, flow_constructor_with, flow_method
 from sso_signer.sso._msa_calldata import (
     ACCOUNT_CREATED_TOPIC,
     deploy_account_calldata,
@@ -89,6 +89,9 @@ _SEQUENCE_BITS: Final = 64  # an EntryPoint nonce is key << 64 | sequence
 _POLL_INTERVAL: Final = 0.25
 
 T = TypeVar("T")
+# The clients a concrete account class talks through (sync or async).
+E = TypeVar("E")
+B = TypeVar("B")
 
 
 def _call_data(calls: Sequence[Call | tuple[str, int, bytes]], batch: bool | None) -> bytes:
@@ -160,7 +163,7 @@ def _stale_state(exc: UserOperationRejected) -> bool:
     return exc.aa_code in ("AA25", "AA10")
 
 
-class _Erc4337Methods(AccountMethods):
+class _Erc4337Methods(AccountMethods, Generic[E, B]):
     """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`).
 
     The object remembers what it learnt of the account: whether it is deployed and the next nonce per key.
@@ -176,6 +179,128 @@ class _Erc4337Methods(AccountMethods):
     signer: PasskeySigner
     provider: AnyProvider | None
     factory_data: bytes | None
+    entry_point: Any
+    _entry_point_type: ClassVar[Any]
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        deployment: MsaDeployment,
+        eth: E,
+        bundler: B,
+        credential: Any,
+        provider: AssertionProvider | AsyncAssertionProvider | None = None,
+        factory_data: bytes | None = None,
+        run_preflight: bool = True,
+    ) -> None:
+        self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
+        self.entry_point = self._entry_point_type(eth, deployment.entry_point)
+
+    @classmethod
+    def at(
+        cls,
+        address: str,
+        *,
+        deployment: MsaDeployment,
+        eth: E,
+        bundler: B,
+        credential: Any,
+        provider: Any = None,
+        run_preflight: bool = True,
+    ) -> Self:
+        """An account that already exists at ``address`` (its state is read by the first operation)."""
+        return cls(
+            address=address,
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            run_preflight=run_preflight,
+        )
+
+    @flow_constructor
+    def counterfactual(
+        cls: Any,  # noqa: N805 - a constructor flow: flow_constructor passes the class it was reached on
+        *,
+        deployment: MsaDeployment,
+        eth: EthClient | AsyncEthClient,
+        bundler: BundlerClient | AsyncBundlerClient,
+        credential: Any,
+        salt: bytes,
+        provider: Any = None,
+        extra_modules: Sequence[tuple[str, bytes]] = (),
+        run_preflight: bool = True,
+    ) -> Generator[Any, Any, Any]:
+        """An account that its first UserOperation creates (``factory``/``factoryData`` in the op).
+
+        The address is asked of ``EntryPoint.getSenderAddress``, which runs the factory call as the
+        SenderCreator would; nothing is sent. The object assumes the account does not exist yet (nonce 0);
+        if another sender creates it after this object was made, the first estimation says so and the object
+        re-reads the chain. On the async class, await it.
+
+        Raises:
+            EntryPointError (``FACTORY_CALL_FAILED``): If the factory call fails: the account already exists
+                (look it up, then use :meth:`at`), or the factory refuses the init data.
+            EntryPointError: If the EntryPoint answers anything else (no EntryPoint code, wrong address).
+            InvalidInputError: If the passkey breaks a validator rule (credential id or origin length, key).
+        """
+        factory_data = _creation(deployment, credential, salt, extra_modules)
+        account = cls(
+            address=(yield from _sender_address_flow(deployment, factory_data)),
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            factory_data=factory_data,
+            run_preflight=run_preflight,
+        )
+        account._assume_new(deployed=False)
+        return account
+
+    @flow_constructor_with
+    def deploy(
+        cls: Any,  # noqa: N805 - see counterfactual
+        *,
+        deployment: MsaDeployment,
+        eth: EthClient | AsyncEthClient,
+        bundler: BundlerClient | AsyncBundlerClient,
+        credential: Any,
+        salt: bytes,
+        deployer: LocalAccount,
+        provider: Any = None,
+        extra_modules: Sequence[tuple[str, bytes]] = (),
+        run_preflight: bool = True,
+    ) -> Generator[Any, Any, tuple[Any, Receipt]]:
+        """Create the account now with a direct ``deployAccount`` transaction from ``deployer``.
+
+        The address differs from :meth:`counterfactual`'s for the same salt (the caller is in the salt); it
+        is read from the factory's ``AccountCreated`` event. On the async class, await it.
+
+        Returns:
+            The account and the deployment receipt.
+
+        Raises:
+            TransactionReverted: If the factory call reverts (e.g. the account already exists).
+            EntryPointError: If the receipt has no ``AccountCreated`` event from the factory.
+        """
+        factory_data = _creation(deployment, credential, salt, extra_modules)
+        receipt = yield from _EthMethods.send_transaction.flow(
+            eth, deployer, to=deployment.factory, data=factory_data
+        )
+        account = cls(
+            address=_account_created(receipt, deployment.factory),
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=credential,
+            provider=provider,
+            run_preflight=run_preflight,
+        )
+        account._assume_new(deployed=True)
+        return account, receipt
 
     def _setup(
         self,
@@ -532,7 +657,7 @@ class _Erc4337Methods(AccountMethods):
         return (yield from _Erc4337Methods.send_calls.flow(self, [call], timeout=timeout))
 
 
-class Erc4337Account(_Erc4337Methods, SyncShell):
+class Erc4337Account(_Erc4337Methods[EthClient, BundlerClient], SyncShell):
     """A passkey-owned ERC-4337 ``ModularSmartAccount`` with blocking I/O (see :class:`AsyncErc4337Account`).
 
     Implements :class:`~sso_signer.accounts.PasskeyAccount`; adds the UserOperation steps
@@ -556,20 +681,8 @@ class Erc4337Account(_Erc4337Methods, SyncShell):
             deployment's.
     """
 
-    def __init__(
-        self,
-        *,
-        address: str,
-        deployment: MsaDeployment,
-        eth: EthClient,
-        bundler: BundlerClient,
-        credential: Any,
-        provider: AssertionProvider | AsyncAssertionProvider | None = None,
-        factory_data: bytes | None = None,
-        run_preflight: bool = True,
-    ) -> None:
-        self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
-        self.entry_point = EntryPoint(eth, deployment.entry_point)
+    _entry_point_type = EntryPoint
+    entry_point: EntryPoint
 
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
@@ -578,130 +691,14 @@ class Erc4337Account(_Erc4337Methods, SyncShell):
             return self.bundler.answer(step.step)
         return self.eth.answer(step)
 
-    @classmethod
-    def counterfactual(
-        cls,
-        *,
-        deployment: MsaDeployment,
-        eth: EthClient,
-        bundler: BundlerClient,
-        credential: Any,
-        salt: bytes,
-        provider: Any = None,
-        extra_modules: Sequence[tuple[str, bytes]] = (),
-        run_preflight: bool = True,
-    ) -> Erc4337Account:
-        """An account that its first UserOperation creates (``factory``/``factoryData`` in the op).
 
-        The address is asked of ``EntryPoint.getSenderAddress``, which runs the factory call as the
-        SenderCreator would; nothing is sent. The object assumes the account does not exist yet (nonce 0);
-        if another sender creates it after this object was made, the first estimation says so and the object
-        re-reads the chain.
-
-        Raises:
-            EntryPointError (``FACTORY_CALL_FAILED``): If the factory call fails: the account already exists
-                (look it up, then use
-                :meth:`at`), or the factory refuses the init data.
-            EntryPointError: If the EntryPoint answers anything else (no EntryPoint code, wrong address).
-            BadCredentialIdLength, BadDomainLength, EmptyPublicKey: If the passkey breaks a validator rule.
-        """
-        factory_data = _creation(deployment, credential, salt, extra_modules)
-        account = cls(
-            address=eth.run(_sender_address_flow(deployment, factory_data)),
-            deployment=deployment,
-            eth=eth,
-            bundler=bundler,
-            credential=credential,
-            provider=provider,
-            factory_data=factory_data,
-            run_preflight=run_preflight,
-        )
-        account._assume_new(deployed=False)
-        return account
-
-    @classmethod
-    def deploy(
-        cls,
-        *,
-        deployment: MsaDeployment,
-        eth: EthClient,
-        bundler: BundlerClient,
-        credential: Any,
-        salt: bytes,
-        deployer: LocalAccount,
-        provider: Any = None,
-        extra_modules: Sequence[tuple[str, bytes]] = (),
-        run_preflight: bool = True,
-    ) -> tuple[Erc4337Account, Receipt]:
-        """Create the account now with a direct ``deployAccount`` transaction from ``deployer``.
-
-        The address differs from :meth:`counterfactual`'s for the same salt (the caller is in the salt); it
-        is read from the factory's ``AccountCreated`` event.
-
-        Returns:
-            The account and the deployment receipt.
-
-        Raises:
-            TransactionReverted: If the factory call reverts (e.g. the account already exists).
-            EntryPointError: If the receipt has no ``AccountCreated`` event from the factory.
-        """
-        factory_data = _creation(deployment, credential, salt, extra_modules)
-        receipt = eth.send_transaction(deployer, to=deployment.factory, data=factory_data)
-        account = cls(
-            address=_account_created(receipt, deployment.factory),
-            deployment=deployment,
-            eth=eth,
-            bundler=bundler,
-            credential=credential,
-            provider=provider,
-            run_preflight=run_preflight,
-        )
-        account._assume_new(deployed=True)
-        return account, receipt
-
-    @classmethod
-    def at(
-        cls,
-        address: str,
-        *,
-        deployment: MsaDeployment,
-        eth: EthClient,
-        bundler: BundlerClient,
-        credential: Any,
-        provider: Any = None,
-        run_preflight: bool = True,
-    ) -> Erc4337Account:
-        """An account that already exists at ``address`` (its state is read by the first operation)."""
-        return cls(
-            address=address,
-            deployment=deployment,
-            eth=eth,
-            bundler=bundler,
-            credential=credential,
-            provider=provider,
-            run_preflight=run_preflight,
-        )
-
-
-class AsyncErc4337Account(_Erc4337Methods, AsyncShell):
+class AsyncErc4337Account(_Erc4337Methods[AsyncEthClient, AsyncBundlerClient], AsyncShell):
     """The asyncio twin of :class:`Erc4337Account` (same arguments with ``AsyncEthClient`` and
     ``AsyncBundlerClient``, same methods as coroutines, errors and state tracking); an async assertion
     provider is awaited, a sync one runs in a worker thread."""
 
-    def __init__(
-        self,
-        *,
-        address: str,
-        deployment: MsaDeployment,
-        eth: AsyncEthClient,
-        bundler: AsyncBundlerClient,
-        credential: Any,
-        provider: AssertionProvider | AsyncAssertionProvider | None = None,
-        factory_data: bytes | None = None,
-        run_preflight: bool = True,
-    ) -> None:
-        self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
-        self.entry_point = AsyncEntryPoint(eth, deployment.entry_point)
+    _entry_point_type = AsyncEntryPoint
+    entry_point: AsyncEntryPoint
 
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
@@ -709,83 +706,3 @@ class AsyncErc4337Account(_Erc4337Methods, AsyncShell):
         if isinstance(step, _Bundler):
             return await self.bundler.answer(step.step)
         return await self.eth.answer(step)
-
-    @classmethod
-    async def counterfactual(
-        cls,
-        *,
-        deployment: MsaDeployment,
-        eth: AsyncEthClient,
-        bundler: AsyncBundlerClient,
-        credential: Any,
-        salt: bytes,
-        provider: Any = None,
-        extra_modules: Sequence[tuple[str, bytes]] = (),
-        run_preflight: bool = True,
-    ) -> AsyncErc4337Account:
-        """See :meth:`Erc4337Account.counterfactual`."""
-        factory_data = _creation(deployment, credential, salt, extra_modules)
-        account = cls(
-            address=await eth.run(_sender_address_flow(deployment, factory_data)),
-            deployment=deployment,
-            eth=eth,
-            bundler=bundler,
-            credential=credential,
-            provider=provider,
-            factory_data=factory_data,
-            run_preflight=run_preflight,
-        )
-        account._assume_new(deployed=False)
-        return account
-
-    @classmethod
-    async def deploy(
-        cls,
-        *,
-        deployment: MsaDeployment,
-        eth: AsyncEthClient,
-        bundler: AsyncBundlerClient,
-        credential: Any,
-        salt: bytes,
-        deployer: LocalAccount,
-        provider: Any = None,
-        extra_modules: Sequence[tuple[str, bytes]] = (),
-        run_preflight: bool = True,
-    ) -> tuple[AsyncErc4337Account, Receipt]:
-        """See :meth:`Erc4337Account.deploy`."""
-        factory_data = _creation(deployment, credential, salt, extra_modules)
-        receipt = await eth.send_transaction(deployer, to=deployment.factory, data=factory_data)
-        account = cls(
-            address=_account_created(receipt, deployment.factory),
-            deployment=deployment,
-            eth=eth,
-            bundler=bundler,
-            credential=credential,
-            provider=provider,
-            run_preflight=run_preflight,
-        )
-        account._assume_new(deployed=True)
-        return account, receipt
-
-    @classmethod
-    def at(
-        cls,
-        address: str,
-        *,
-        deployment: MsaDeployment,
-        eth: AsyncEthClient,
-        bundler: AsyncBundlerClient,
-        credential: Any,
-        provider: Any = None,
-        run_preflight: bool = True,
-    ) -> AsyncErc4337Account:
-        """See :meth:`Erc4337Account.at`."""
-        return cls(
-            address=address,
-            deployment=deployment,
-            eth=eth,
-            bundler=bundler,
-            credential=credential,
-            provider=provider,
-            run_preflight=run_preflight,
-        )

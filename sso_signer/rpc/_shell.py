@@ -26,7 +26,16 @@ import functools
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
-__all__ = ["AsyncShell", "SyncShell", "drive", "drive_async", "flow_method", "resume"]
+__all__ = [
+    "AsyncShell",
+    "SyncShell",
+    "drive",
+    "drive_async",
+    "flow_constructor",
+    "flow_constructor_with",
+    "flow_method",
+    "resume",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -170,3 +179,70 @@ class flow_method(Generic[S, P, T]):  # noqa: N801 - used as a decorator, named 
 
             return functools.update_wrapper(run, flow)
         raise TypeError(f"{type(obj).__name__} is neither a SyncShell nor an AsyncShell")
+
+
+_SS = TypeVar("_SS", bound=SyncShell)
+_AS = TypeVar("_AS", bound=AsyncShell)
+X = TypeVar("X")
+
+
+class _Constructor:
+    """A classmethod written once as a flow ``flow(cls, ..., eth=client, ...)`` whose steps the ``eth``
+    client answers (there is no instance yet to answer them); the class's shell decides sync or async."""
+
+    __slots__ = ("__dict__", "flow")
+
+    def __init__(self, flow: Callable[..., Generator[Any, Any, Any]]) -> None:
+        self.flow = flow
+        self.__doc__ = flow.__doc__
+        self.__name__ = flow.__name__
+        self.__wrapped__ = flow
+
+    def _bind(self, owner: type[Any]) -> Any:
+        flow = self.flow
+        if issubclass(owner, AsyncShell):
+
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                return await drive_async(flow(owner, *args, **kwargs), kwargs["eth"].answer)
+
+            return functools.update_wrapper(run_async, flow)
+        if issubclass(owner, SyncShell):
+
+            def run(*args: Any, **kwargs: Any) -> Any:
+                return drive(flow(owner, *args, **kwargs), kwargs["eth"].answer)
+
+            return functools.update_wrapper(run, flow)
+        raise TypeError(f"{owner.__name__} is neither a SyncShell nor an AsyncShell")
+
+
+class flow_constructor(_Constructor, Generic[P]):  # noqa: N801 - used as a decorator, named like one
+    """A constructor flow returning the new instance: ``Cls.make(...)`` on a sync class, ``await`` on an async
+    one (the instance is of the class it was reached through)."""
+
+    def __init__(self, flow: Callable[Concatenate[Any, P], Generator[Any, Any, Any]]) -> None:
+        super().__init__(flow)
+
+    @overload
+    def __get__(self, obj: object, owner: type[_SS]) -> Callable[P, _SS]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type[_AS]) -> Callable[P, Coroutine[Any, Any, _AS]]: ...
+
+    def __get__(self, obj: object, owner: type[Any]) -> Any:
+        return self._bind(owner)
+
+
+class flow_constructor_with(_Constructor, Generic[P, X]):  # noqa: N801
+    """A constructor flow returning ``(new instance, something learnt on the way)``, e.g. a receipt."""
+
+    def __init__(self, flow: Callable[Concatenate[Any, P], Generator[Any, Any, tuple[Any, X]]]) -> None:
+        super().__init__(flow)
+
+    @overload
+    def __get__(self, obj: object, owner: type[_SS]) -> Callable[P, tuple[_SS, X]]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type[_AS]) -> Callable[P, Coroutine[Any, Any, tuple[_AS, X]]]: ...
+
+    def __get__(self, obj: object, owner: type[Any]) -> Any:
+        return self._bind(owner)
