@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sso_signer.rpc._core import Sleep
-from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
+from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_constructor, flow_constructor_with, flow_method
 
 
 class _Failure(Exception):
@@ -107,3 +107,49 @@ def test_a_flow_method_on_something_that_is_not_a_shell_is_refused() -> None:
 
     with pytest.raises(TypeError, match="neither a SyncShell nor an AsyncShell"):
         Plain().double(1)  # type: ignore[call-overload]
+
+
+class _Client(SyncShell):
+    def answer(self, step: Any) -> Any:
+        return _answer(step)
+
+
+class _AsyncClient(AsyncShell):
+    async def answer(self, step: Any) -> Any:
+        return _answer(step)
+
+
+class _Built:
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    @flow_constructor
+    def make(cls: Any, *, eth: Any, value: int) -> Generator[Any, Any, Any]:  # noqa: N805
+        """Built from what the client answers."""
+        return cls((yield ("double", value)))
+
+    @flow_constructor_with
+    def make_with(cls: Any, *, eth: Any, value: int) -> Generator[Any, Any, tuple[Any, str]]:  # noqa: N805
+        """Built, with a note."""
+        return cls((yield ("double", value))), "noted"
+
+
+class _SyncBuilt(_Built, SyncShell):
+    pass
+
+
+class _AsyncBuilt(_Built, AsyncShell):
+    pass
+
+
+def test_a_constructor_flow_builds_the_class_it_is_reached_on_with_the_clients_answers() -> None:
+    built = _SyncBuilt.make(eth=_Client(), value=4)
+    assert type(built) is _SyncBuilt
+    assert built.value == 8
+    made, note = _SyncBuilt.make_with(eth=_Client(), value=1)
+    assert type(made) is _SyncBuilt
+    assert (made.value, note) == (2, "noted")
+    awaited = asyncio.run(_AsyncBuilt.make(eth=_AsyncClient(), value=5))
+    assert type(awaited) is _AsyncBuilt
+    assert awaited.value == 10
+    assert _SyncBuilt.make.__doc__ == _AsyncBuilt.make.__doc__ == "Built from what the client answers."
