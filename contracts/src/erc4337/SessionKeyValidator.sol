@@ -10,6 +10,7 @@ import {
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 
+import {SessionPolicy} from "../common/SessionPolicy.sol";
 import {SessionLib} from "./SessionLib.sol";
 
 /// @dev The account views the validator needs (both exist on ModularSmartAccount).
@@ -60,17 +61,18 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
     error TransferPolicyViolated(address target);
     error MaxValueExceeded(uint256 value, uint256 maxValuePerUse);
     error InvalidDataLength(uint256 length, uint256 expectedLength);
-    error ConditionViolated(bytes32 param, bytes32 refValue, SessionLib.Condition condition);
+    error ConditionViolated(bytes32 param, bytes32 refValue, SessionPolicy.Condition condition);
     /// @notice Not in the official validator: an `Allowance` period below 2 seconds (see the contract note).
     error InvalidAllowancePeriod(uint48 period);
 
     struct SessionStorage {
-        mapping(address account => SessionLib.Status) status;
-        SessionLib.UsageTracker fee;
-        mapping(address target => SessionLib.UsageTracker) transferValue;
-        mapping(address target => mapping(bytes4 selector => SessionLib.UsageTracker)) callValue;
-        mapping(address target => mapping(bytes4 selector => mapping(uint256 position => SessionLib.UsageTracker)))
-            params;
+        mapping(address account => SessionPolicy.Status) status;
+        SessionPolicy.UsageTracker fee;
+        mapping(address target => SessionPolicy.UsageTracker) transferValue;
+        mapping(address target => mapping(bytes4 selector => SessionPolicy.UsageTracker)) callValue;
+        mapping(
+            address target => mapping(bytes4 selector => mapping(uint256 position => SessionPolicy.UsageTracker))
+        ) params;
     }
 
     /// @dev One userOp's call as the policies see it, kept in memory to stay within the stack.
@@ -134,12 +136,12 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
         address recovered = ECDSA.recoverCalldata(keccak256(abi.encode(sessionHash, account)), proof);
         require(recovered == spec.signer, InvalidSigner(recovered, spec.signer));
         require(sessionSigner[spec.signer] == bytes32(0), SignerAlreadyUsed(spec.signer));
-        require(spec.feeLimit.limitType != SessionLib.LimitType.Unlimited, UnlimitedFees());
+        require(spec.feeLimit.limitType != SessionPolicy.LimitType.Unlimited, UnlimitedFees());
         _checkPeriods(spec);
         SessionStorage storage session = _sessions[sessionHash];
-        require(session.status[account] == SessionLib.Status.NotInitialized, SessionAlreadyExists(sessionHash));
+        require(session.status[account] == SessionPolicy.Status.NotInitialized, SessionAlreadyExists(sessionHash));
         require(spec.expiresAt >= block.timestamp + MIN_LIFETIME, SessionExpiresTooSoon(spec.expiresAt));
-        session.status[account] = SessionLib.Status.Active;
+        session.status[account] = SessionPolicy.Status.Active;
         sessionSigner[spec.signer] = sessionHash;
         emit SessionCreated(account, sessionHash, spec);
     }
@@ -156,7 +158,7 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
         }
     }
 
-    function sessionStatus(address account, bytes32 sessionHash) external view returns (SessionLib.Status) {
+    function sessionStatus(address account, bytes32 sessionHash) external view returns (SessionPolicy.Status) {
         return _sessions[sessionHash].status[account];
     }
 
@@ -165,26 +167,26 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
     function sessionState(address account, SessionLib.SessionSpec calldata spec)
         external
         view
-        returns (SessionLib.SessionState memory state)
+        returns (SessionPolicy.SessionState memory state)
     {
         SessionStorage storage session = _sessions[keccak256(abi.encode(spec))];
         state.status = session.status[account];
         state.feesRemaining = spec.feeLimit.remaining(session.fee, account, block.timestamp);
-        state.transferValue = new SessionLib.LimitState[](spec.transferPolicies.length);
+        state.transferValue = new SessionPolicy.LimitState[](spec.transferPolicies.length);
         for (uint256 i = 0; i < spec.transferPolicies.length; ++i) {
             SessionLib.TransferSpec calldata policy = spec.transferPolicies[i];
-            state.transferValue[i] = SessionLib.LimitState({
+            state.transferValue[i] = SessionPolicy.LimitState({
                 remaining: policy.valueLimit.remaining(session.transferValue[policy.target], account, block.timestamp),
                 target: policy.target,
                 selector: bytes4(0),
                 index: 0
             });
         }
-        state.callValue = new SessionLib.LimitState[](spec.callPolicies.length);
+        state.callValue = new SessionPolicy.LimitState[](spec.callPolicies.length);
         uint256 limited = 0;
         for (uint256 i = 0; i < spec.callPolicies.length; ++i) {
             SessionLib.CallSpec calldata policy = spec.callPolicies[i];
-            state.callValue[i] = SessionLib.LimitState({
+            state.callValue[i] = SessionPolicy.LimitState({
                 remaining: policy.valueLimit
                 .remaining(session.callValue[policy.target][policy.selector], account, block.timestamp),
                 target: policy.target,
@@ -192,17 +194,17 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
                 index: 0
             });
             for (uint256 j = 0; j < policy.constraints.length; ++j) {
-                if (policy.constraints[j].limit.limitType != SessionLib.LimitType.Unlimited) ++limited;
+                if (policy.constraints[j].limit.limitType != SessionPolicy.LimitType.Unlimited) ++limited;
             }
         }
-        state.callParams = new SessionLib.LimitState[](limited);
+        state.callParams = new SessionPolicy.LimitState[](limited);
         uint256 k = 0;
         for (uint256 i = 0; i < spec.callPolicies.length; ++i) {
             SessionLib.CallSpec calldata policy = spec.callPolicies[i];
             for (uint256 j = 0; j < policy.constraints.length; ++j) {
                 SessionLib.Constraint calldata c = policy.constraints[j];
-                if (c.limit.limitType == SessionLib.LimitType.Unlimited) continue;
-                state.callParams[k++] = SessionLib.LimitState({
+                if (c.limit.limitType == SessionPolicy.LimitType.Unlimited) continue;
+                state.callParams[k++] = SessionPolicy.LimitState({
                     remaining: c.limit
                     .remaining(session.params[policy.target][policy.selector][j], account, block.timestamp),
                     target: policy.target,
@@ -224,7 +226,7 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
         require(spec.signer != address(0), ZeroSigner());
         SessionStorage storage session = _sessions[keccak256(abi.encode(spec))];
         _checkNonceKey(userOp.nonce, spec.signer);
-        require(session.status[msg.sender] == SessionLib.Status.Active, SessionNotActive());
+        require(session.status[msg.sender] == SessionPolicy.Status.Active, SessionNotActive());
 
         Use memory use;
         use.account = msg.sender;
@@ -262,8 +264,8 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
 
     function _revoke(bytes32 sessionHash) private {
         SessionStorage storage session = _sessions[sessionHash];
-        require(session.status[msg.sender] == SessionLib.Status.Active, SessionNotActive());
-        session.status[msg.sender] = SessionLib.Status.Closed;
+        require(session.status[msg.sender] == SessionPolicy.Status.Active, SessionNotActive());
+        session.status[msg.sender] = SessionPolicy.Status.Closed;
         emit SessionRevoked(msg.sender, sessionHash);
     }
 
@@ -297,7 +299,7 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
 
     /// @dev Period 0 would divide by zero; period 1 gives the window `[0, 0]` for periodId 0, i.e. no expiry.
     function _checkPeriod(SessionLib.UsageLimit calldata limit) private pure {
-        if (limit.limitType == SessionLib.LimitType.Allowance && limit.period < 2) {
+        if (limit.limitType == SessionPolicy.LimitType.Allowance && limit.period < 2) {
             revert InvalidAllowancePeriod(limit.period);
         }
     }
@@ -351,7 +353,9 @@ contract SessionKeyValidator is IERC7579Validator, IERC165 {
             uint256 offset = 4 + 32 * uint256(c.index);
             require(data.length >= offset + 32, InvalidDataLength(data.length, offset + 32));
             bytes32 param = bytes32(data[offset:offset + 32]);
-            require(SessionLib.holds(c.condition, param, c.refValue), ConditionViolated(param, c.refValue, c.condition));
+            require(
+                SessionPolicy.holds(c.condition, param, c.refValue), ConditionViolated(param, c.refValue, c.condition)
+            );
             c.limit
                 .checkAndUpdate(
                     session.params[target][selector][i], uint256(param), use.periodIds[2 + i], use.account, use.range
