@@ -9,6 +9,7 @@ import {MSABeacon} from "../../src/erc4337/MSABeacon.sol";
 import {MSAFactory} from "../../src/erc4337/MSAFactory.sol";
 import {ModularSmartAccount} from "../../src/erc4337/ModularSmartAccount.sol";
 import {SessionKeyValidator} from "../../src/erc4337/SessionKeyValidator.sol";
+import {SessionPolicy} from "../../src/common/SessionPolicy.sol";
 import {SessionLib} from "../../src/erc4337/SessionLib.sol";
 
 /// @dev The Foundry cheatcodes these tests use (forge-std is not available here).
@@ -29,12 +30,12 @@ interface IConstrained {
 
 /// @dev Drives SessionLib's limit arithmetic directly, with limits createSession would refuse.
 contract SessionLibHarness {
-    SessionLib.UsageTracker private tracker;
+    SessionPolicy.UsageTracker private tracker;
 
     function charge(uint48 period, uint48 periodId, uint48 expiresAt) external returns (uint48, uint48) {
         SessionLib.TimeRange memory range = SessionLib.TimeRange({validAfter: 0, validUntil: expiresAt});
         SessionLib.UsageLimit memory limit =
-            SessionLib.UsageLimit({limitType: SessionLib.LimitType.Allowance, limit: 1 ether, period: period});
+            SessionLib.UsageLimit({limitType: SessionPolicy.LimitType.Allowance, limit: 1 ether, period: period});
         SessionLib.checkAndUpdate(limit, tracker, 1, periodId, msg.sender, range);
         return (range.validAfter, range.validUntil);
     }
@@ -88,7 +89,7 @@ contract SessionKeyValidatorTest {
         );
     }
 
-    function _limit(SessionLib.LimitType t, uint256 limit, uint48 period)
+    function _limit(SessionPolicy.LimitType t, uint256 limit, uint48 period)
         private
         pure
         returns (SessionLib.UsageLimit memory)
@@ -97,17 +98,17 @@ contract SessionKeyValidatorTest {
     }
 
     function _unlimited() private pure returns (SessionLib.UsageLimit memory) {
-        return _limit(SessionLib.LimitType.Unlimited, 0, 0);
+        return _limit(SessionPolicy.LimitType.Unlimited, 0, 0);
     }
 
     /// @dev A fresh signer key and a spec with one capped transfer policy to R1 and no call policy.
     function _transferSpec(uint256 key) private view returns (SessionLib.SessionSpec memory spec) {
         spec.signer = VM.addr(key);
         spec.expiresAt = uint48(block.timestamp + 1 days);
-        spec.feeLimit = _limit(SessionLib.LimitType.Lifetime, 1 ether, 0);
+        spec.feeLimit = _limit(SessionPolicy.LimitType.Lifetime, 1 ether, 0);
         spec.transferPolicies = new SessionLib.TransferSpec[](1);
         spec.transferPolicies[0] = SessionLib.TransferSpec({
-            target: R1, maxValuePerUse: 0.01 ether, valueLimit: _limit(SessionLib.LimitType.Lifetime, 0.015 ether, 0)
+            target: R1, maxValuePerUse: 0.01 ether, valueLimit: _limit(SessionPolicy.LimitType.Lifetime, 0.015 ether, 0)
         });
     }
 
@@ -116,23 +117,23 @@ contract SessionKeyValidatorTest {
     function _callSpec(uint256 key) private view returns (SessionLib.SessionSpec memory spec) {
         spec.signer = VM.addr(key);
         spec.expiresAt = uint48(block.timestamp + 1 days);
-        spec.feeLimit = _limit(SessionLib.LimitType.Allowance, 1 ether, 1 days);
+        spec.feeLimit = _limit(SessionPolicy.LimitType.Allowance, 1 ether, 1 days);
         spec.callPolicies = new SessionLib.CallSpec[](1);
         SessionLib.Constraint[] memory constraints = new SessionLib.Constraint[](6);
         for (uint256 i = 0; i < 6; ++i) {
             constraints[i] = SessionLib.Constraint({
-                condition: SessionLib.Condition(i + 1),
+                condition: SessionPolicy.Condition(i + 1),
                 index: uint64(i),
                 refValue: bytes32(uint256(10)),
                 limit: _unlimited()
             });
         }
-        constraints[0].limit = _limit(SessionLib.LimitType.Allowance, 25, 3600);
+        constraints[0].limit = _limit(SessionPolicy.LimitType.Allowance, 25, 3600);
         spec.callPolicies[0] = SessionLib.CallSpec({
             target: TOKEN,
             selector: IConstrained.f.selector,
             maxValuePerUse: 1 ether,
-            valueLimit: _limit(SessionLib.LimitType.Allowance, 1.5 ether, 1 days),
+            valueLimit: _limit(SessionPolicy.LimitType.Allowance, 1.5 ether, 1 days),
             constraints: constraints
         });
     }
@@ -175,7 +176,7 @@ contract SessionKeyValidatorTest {
 
     function _ids(uint256 n, SessionLib.SessionSpec memory spec) private view returns (uint48[] memory ids) {
         ids = new uint48[](n);
-        if (spec.feeLimit.limitType == SessionLib.LimitType.Allowance) {
+        if (spec.feeLimit.limitType == SessionPolicy.LimitType.Allowance) {
             ids[0] = uint48(block.timestamp / spec.feeLimit.period);
         }
         if (spec.callPolicies.length > 0) {
@@ -236,9 +237,9 @@ contract SessionKeyValidatorTest {
         SessionLib.SessionSpec memory spec = _transferSpec(key);
         _create(key, spec);
         bytes32 hash = keccak256(abi.encode(spec));
-        check(skv.sessionStatus(address(account), hash) == SessionLib.Status.Active, "status");
+        check(skv.sessionStatus(address(account), hash) == SessionPolicy.Status.Active, "status");
         check(skv.sessionSigner(spec.signer) == hash, "signer index");
-        check(skv.sessionStatus(address(0xBEEF), hash) == SessionLib.Status.NotInitialized, "other account");
+        check(skv.sessionStatus(address(0xBEEF), hash) == SessionPolicy.Status.NotInitialized, "other account");
     }
 
     function testCreationRefusals() public {
@@ -301,16 +302,16 @@ contract SessionKeyValidatorTest {
         for (uint48 period = 0; period < 2; ++period) {
             uint256 key = _newKey();
             SessionLib.SessionSpec memory spec = _transferSpec(key);
-            spec.transferPolicies[0].valueLimit = _limit(SessionLib.LimitType.Allowance, 1 ether, period);
+            spec.transferPolicies[0].valueLimit = _limit(SessionPolicy.LimitType.Allowance, 1 ether, period);
             _expectPeriodRefused(key, spec, period);
             spec = _transferSpec(key);
-            spec.feeLimit = _limit(SessionLib.LimitType.Allowance, 1 ether, period);
+            spec.feeLimit = _limit(SessionPolicy.LimitType.Allowance, 1 ether, period);
             _expectPeriodRefused(key, spec, period);
             spec = _callSpec(key);
-            spec.callPolicies[0].constraints[3].limit = _limit(SessionLib.LimitType.Allowance, 1, period);
+            spec.callPolicies[0].constraints[3].limit = _limit(SessionPolicy.LimitType.Allowance, 1, period);
             _expectPeriodRefused(key, spec, period);
             spec = _callSpec(key);
-            spec.callPolicies[0].valueLimit = _limit(SessionLib.LimitType.Allowance, 1, period);
+            spec.callPolicies[0].valueLimit = _limit(SessionPolicy.LimitType.Allowance, 1, period);
             _expectPeriodRefused(key, spec, period);
         }
     }
@@ -347,7 +348,7 @@ contract SessionKeyValidatorTest {
         bytes32 h2 = keccak256(abi.encode(s2));
         VM.prank(address(account));
         skv.revokeKey(h1);
-        check(skv.sessionStatus(address(account), h1) == SessionLib.Status.Closed, "not closed");
+        check(skv.sessionStatus(address(account), h1) == SessionPolicy.Status.Closed, "not closed");
         check(skv.sessionSigner(s1.signer) == h1, "signer freed");
         VM.prank(address(account));
         VM.expectRevert(abi.encodeWithSelector(SessionKeyValidator.SessionNotActive.selector));
@@ -358,7 +359,7 @@ contract SessionKeyValidatorTest {
         VM.prank(address(account));
         VM.expectRevert(abi.encodeWithSelector(SessionKeyValidator.SessionNotActive.selector));
         skv.revokeKeys(both);
-        check(skv.sessionStatus(address(account), h2) == SessionLib.Status.Active, "batch not atomic");
+        check(skv.sessionStatus(address(account), h2) == SessionPolicy.Status.Active, "batch not atomic");
         // A revoked session's userOps are refused.
         PackedUserOperation memory op = _op(k1, s1, _execute(R1, 1, ""), _ids(2, s1));
         VM.expectRevert(abi.encodeWithSelector(SessionKeyValidator.SessionNotActive.selector));
@@ -368,7 +369,7 @@ contract SessionKeyValidatorTest {
         one[0] = h2;
         VM.prank(EP);
         account.uninstallModule(1, address(skv), abi.encode(one));
-        check(skv.sessionStatus(address(account), h2) == SessionLib.Status.Closed, "uninstall did not revoke");
+        check(skv.sessionStatus(address(account), h2) == SessionPolicy.Status.Closed, "uninstall did not revoke");
         check(!skv.isInitialized(address(account)), "still installed");
     }
 
@@ -382,8 +383,8 @@ contract SessionKeyValidatorTest {
             _validate(_op(key, spec, _execute(TOKEN, 0.4 ether, _fCall(_goodArgs())), _ids(8, spec))) >> 160 != 0, "op"
         );
         check(_validate(_op(key, spec, _execute(R1, 0.004 ether, ""), _ids(2, spec))) & 1 == 0, "transfer");
-        SessionLib.SessionState memory state = skv.sessionState(address(account), spec);
-        check(state.status == SessionLib.Status.Active, "status");
+        SessionPolicy.SessionState memory state = skv.sessionState(address(account), spec);
+        check(state.status == SessionPolicy.Status.Active, "status");
         check(state.feesRemaining == 1 ether - 2 * 675_000 gwei, "fees");
         check(state.transferValue.length == 1 && state.transferValue[0].remaining == 0.011 ether, "transfer left");
         check(state.transferValue[0].target == R1 && state.transferValue[0].selector == bytes4(0), "transfer id");
@@ -478,7 +479,7 @@ contract SessionKeyValidatorTest {
                     SessionKeyValidator.ConditionViolated.selector,
                     bytes32(bad[i]),
                     bytes32(uint256(10)),
-                    SessionLib.Condition(i + 1)
+                    SessionPolicy.Condition(i + 1)
                 )
             );
             _validate(_op(key, spec, _execute(TOKEN, 0, _fCall(args)), ids));
@@ -537,7 +538,7 @@ contract SessionKeyValidatorTest {
         VM.fee(0.5 gwei);
         uint256 key = _newKey();
         SessionLib.SessionSpec memory spec = _transferSpec(key);
-        spec.feeLimit = _limit(SessionLib.LimitType.Lifetime, 675_000 gwei, 0);
+        spec.feeLimit = _limit(SessionPolicy.LimitType.Lifetime, 675_000 gwei, 0);
         spec.transferPolicies[0].valueLimit = _unlimited();
         _create(key, spec);
         uint48[] memory ids = _ids(2, spec);
@@ -557,7 +558,7 @@ contract SessionKeyValidatorTest {
         VM.warp(spec.expiresAt + 1 days);
         uint256 data = _validate(_op(key, spec, _execute(R1, 1, ""), _ids(2, spec)));
         check(uint48(data >> 160) == spec.expiresAt && uint48(data >> 160) < block.timestamp, "expired window");
-        check(skv.sessionStatus(address(account), keccak256(abi.encode(spec))) == SessionLib.Status.Active, "status");
+        check(skv.sessionStatus(address(account), keccak256(abi.encode(spec))) == SessionPolicy.Status.Active, "status");
     }
 
     function testAccountDispatchesSessionSignatures() public {
