@@ -25,7 +25,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer.erc4337._execute import encode_execute_single
-from sso_signer.exceptions import InvalidEncoding, InvalidSessionSpec, SsoEncodingError
+from sso_signer.exceptions import InvalidEncoding, InvalidInputError, InvalidSessionSpec, SsoEncodingError
 from sso_signer.sso._signature import abi_call, checksum_address
 
 _U256 = 2**256
@@ -37,6 +37,9 @@ _TRANSFER = f"(address,uint256,{_LIMIT})"
 
 #: Canonical ABI type of the ERC-4337 ``SessionSpec`` (Era spells ``uint48`` as ``uint256``: same bytes).
 ERC4337_SESSION_SPEC_TYPE = f"(address,uint48,{_LIMIT},{_CALL}[],{_TRANSFER}[])"
+#: The Era ``SessionSpec`` type (its own selectors and event topic; the same values encode to the same bytes).
+ERA_SESSION_SPEC_TYPE = ERC4337_SESSION_SPEC_TYPE.replace("uint48", "uint256")
+_U64 = 2**64
 _LIMIT_STATE = "(uint256,address,bytes4,uint256)"
 #: ABI type of ``SessionState`` (the return value of ``sessionState``).
 SESSION_STATE_TYPE = f"(uint8,uint256,{_LIMIT_STATE}[],{_LIMIT_STATE}[],{_LIMIT_STATE}[])"
@@ -612,6 +615,56 @@ class SessionKeyValidator:
             ["bytes", ERC4337_SESSION_SPEC_TYPE, "uint48[]"], [ecdsa_signature, spec._abi(), ids]
         )
 
+    # -- Era generation (0x71 transactions; same hash, status, revoke and state decoding) -----------------
+
+    @staticmethod
+    def era_create_session(spec: SessionSpec) -> bytes:
+        """Era ``createSession(spec)`` (``0x5a0694d2``; no proof), sent by the account to the validator in a
+        passkey-signed 0x71 transaction. ``spec.encode()`` is the validator's ``onInstall`` data that opens
+        the session at installation."""
+        return abi_call("createSession", [ERA_SESSION_SPEC_TYPE], [spec._abi()])
+
+    @staticmethod
+    def era_session_state(account: str, spec: SessionSpec) -> bytes:
+        """Era ``sessionState(account, spec)`` (``0xb6d75019``); decode with :meth:`decode_session_state`."""
+        return abi_call(
+            "sessionState",
+            ["address", ERA_SESSION_SPEC_TYPE],
+            [checksum_address(account, field="account"), spec._abi()],
+        )
+
+    @staticmethod
+    def era_signature(
+        validator: str, ecdsa_signature: bytes, spec: SessionSpec, period_ids: Sequence[int]
+    ) -> bytes:
+        """An Era session transaction's ``customSignature``:
+        ``abi.encode(bytes sig, address validator, abi.encode(SessionSpec spec, uint64[] periodIds))``.
+
+        Args:
+            validator: The SessionKeyValidator address (the account picks the validator from it).
+            ecdsa_signature: The session key's 65-byte ``r ‖ s ‖ v`` over the raw 0x71 EIP-712 signed hash.
+            spec: The session.
+            period_ids: One per limit the transaction touches, in the validator's order (fee, value limit,
+                constraints; an approval-based paymaster's ``approve`` constraints come before the call's).
+
+        Returns:
+            The custom signature bytes.
+
+        Raises:
+            SsoEncodingError: If the signature is not 65 bytes or a period id is not a uint64.
+            InvalidEncoding (``INVALID_ADDRESS``): If ``validator`` is not an address.
+        """
+        if len(ecdsa_signature) != 65:
+            raise SsoEncodingError(f"ecdsa_signature: expected 65 bytes, got {len(ecdsa_signature)}")
+        ids = list(period_ids)
+        if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < _U64 for i in ids):
+            raise SsoEncodingError(f"period_ids: expected uint64 values, got {ids!r}")
+        validator_data = abi_encode([ERA_SESSION_SPEC_TYPE, "uint64[]"], [spec._abi(), ids])
+        return abi_encode(
+            ["bytes", "address", "bytes"],
+            [bytes(ecdsa_signature), checksum_address(validator, field="validator"), validator_data],
+        )
+
 
 # ------------------------------------------------------------------------------------------ offline checks
 
@@ -726,8 +779,15 @@ def check_call(
     *,
     fee: int | None = 0,
     ids: Sequence[int] | None = None,
+    generation: str = "erc4337",
 ) -> SessionVerdict:
     """Apply the session validator's rules to ``call`` offline, in the contract's order.
+
+    ``generation="era"`` applies the Era validator's rules instead (0x71 transactions: the call is the
+    transaction's ``to``/``value``/``data``; ``fee`` is ``maxFeePerGas × gasLimit``): its order (constraints
+    before value), its ``SESSION_*`` error names, 1-3 bytes of calldata as a transfer, and time checked by the
+    chain's TimestampAsserter (``"TimestampOutOfRange"`` for an expired session or a period id of another
+    period) instead of a validity window.
 
     Args:
         spec: The session.
@@ -741,7 +801,16 @@ def check_call(
     Returns:
         A :class:`SessionVerdict`: ``rule`` is ``None`` when the validator would accept and ``now`` is within
         the returned validity window, else the name of the first rule broken.
+
+    Raises:
+        InvalidInputError: If ``generation`` is neither ``"erc4337"`` nor ``"era"``.
     """
+    if generation == "era":
+        from sso_signer.sso._era_session import check_era_call  # the Era rules build on this module
+
+        return check_era_call(spec, call, now, usage, fee=fee, ids=ids)
+    if generation != "erc4337":
+        raise InvalidInputError(f"generation: expected 'erc4337' or 'era', got {generation!r}")
     usage = usage if usage is not None else SessionUsage()
     ids = tuple(ids) if ids is not None else spec.period_ids(call, now)
     run = _Run(usage, ids, spec.expires_at)
