@@ -36,6 +36,7 @@ from eth_utils.crypto import keccak
 
 from sso_signer.accounts._base import AccountMethods, account_key_flow
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
+from sso_signer.accounts._era_sessions import _EraSessionMethods
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, era_remaining_access_flow
 from sso_signer.accounts._signer import (
     AnyProvider,
@@ -237,8 +238,13 @@ def prepare_era_transaction_flow(
     gas_per_pubdata: int = DEFAULT_GAS_PER_PUBDATA,
     paymaster: PaymasterParams | None = None,
     custom_signature_length: int = 736,
+    validation_gas: int | None = None,
 ) -> Flow[EraSendPlan]:
-    """The I/O-free preparation behind :meth:`EraAccount.prepare` (``EthClient.run`` drives it too)."""
+    """The I/O-free preparation behind :meth:`EraAccount.prepare` (``EthClient.run`` drives it too).
+
+    ``validation_gas`` replaces :func:`webauthn_validation_gas` as what is added to the node's estimate (a
+    session key's transaction is validated by another validator).
+    """
     account = checksum_address(account, field="account")
     to_checked = None if to is None else checksum_address(to, field="to")
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -271,7 +277,9 @@ def prepare_era_transaction_flow(
         if isinstance(results[5], RpcError):
             raise results[5]  # the call itself would fail (ExecutionReverted): nothing is signed
         node_estimate = parse_quantity(results[5], "eth_estimateGas")
-        validation = webauthn_validation_gas(custom_signature_length)
+        validation = (
+            webauthn_validation_gas(custom_signature_length) if validation_gas is None else validation_gas
+        )
         gas_limit = node_estimate + validation
     gas_price = parse_quantity(price_r, "eth_gasPrice")
     if max_fee_per_gas is None:
@@ -662,9 +670,10 @@ def create_era_account(
 C = TypeVar("C")
 
 
-class _EraMethods(AccountMethods, Generic[C]):
+class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
     """The Era account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`)."""
 
+    _transaction_struct = staticmethod(era_transaction_struct)
     client: Any
     network: EraNetwork
     signer: PasskeySigner

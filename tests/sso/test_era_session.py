@@ -23,8 +23,16 @@ from sso_signer.sso import (
     UsageLimit,
     check_call,
 )
-from sso_signer.sso._era_session import EraApproval, check_era_call, era_period_ids, usage_from_state
-from sso_signer.sso._session_spec import ERA_SESSION_SPEC_TYPE, LimitState, SessionState, SessionStatus
+from sso_signer.sso._session_spec import (
+    ERA_SESSION_SPEC_TYPE,
+    EraApproval,
+    LimitState,
+    SessionState,
+    SessionStatus,
+    check_era_call,
+    era_period_ids,
+    usage_from_state,
+)
 from sso_signer.zksync import Eip712Transaction
 from tests.sso.test_session_spec import spec_from_json, vectors  # noqa: F401  (the vectors fixture)
 

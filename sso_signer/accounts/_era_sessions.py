@@ -1,0 +1,444 @@
+"""Session keys on the Era account: a 0x71 transaction from the account signed by a session key, no passkey.
+
+A session transaction is an ordinary 0x71 transaction from the account (``to``/``value``/``data`` are the
+call, the account's sequential nonce) whose custom signature is
+``abi.encode(bytes sig, address sessionValidator, abi.encode(spec, uint64[] periodIds))`` and whose ``sig``
+is the session key's raw signature of the EIP-712 signed hash (``sso-sessions.md`` §4.2). Before anything
+is signed the preflight reads the session's state and the chain's time, applies the Era validator's rules
+(``check_call(..., generation="era")``) and raises :class:`~sso_signer.exceptions.SessionRefused` naming the
+rule, once before the gas estimate and again with the transaction's maximum fee (``maxFeePerGas × gasLimit``,
+what the validator charges). Creating and revoking sessions are passkey transactions to the validator
+(``SessionKeyValidator.era_create_session`` / ``revoke_key`` with :meth:`EraAccount.send`).
+
+The session key is, for now, an eth-account ``LocalAccount`` or a callable that signs a 32-byte hash raw;
+its answer is checked (65 bytes, low ``s``, recovers to the spec's signer) before use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_keys.datatypes import Signature
+from eth_keys.exceptions import BadSignature
+from eth_utils.crypto import keccak
+from eth_utils.exceptions import ValidationError
+
+from sso_signer._artifacts import load_artifact
+from sso_signer.exceptions import (
+    ConfigurationError,
+    ErrorCode,
+    ExecutionReverted,
+    InvalidSessionSpec,
+    MalformedRpcResponse,
+    RemoteError,
+    SessionRefused,
+    SsoEncodingError,
+    TransactionRejected,
+    VerificationError,
+)
+from sso_signer.rpc import Receipt
+from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
+from sso_signer.rpc._flow import Flow
+from sso_signer.rpc._shell import flow_method
+from sso_signer.sso._session_spec import (
+    EraApproval,
+    LimitType,
+    SessionCall,
+    SessionKeyValidator,
+    SessionSpec,
+    SessionUsage,
+    SessionVerdict,
+    check_era_call,
+    era_period_ids,
+    usage_from_state,
+)
+from sso_signer.sso._signature import checksum_address
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from sso_signer.accounts._deployment import EraNetwork
+    from sso_signer.zksync import Eip712Transaction
+
+__all__ = ["ERA_SESSION_CHAINS", "era_session_validation_gas"]
+
+#: The chains whose TimestampAsserter the Era session validator knows (anvil-zksync, Era Sepolia and mainnet).
+ERA_SESSION_CHAINS: Final = frozenset({260, 300, 324})
+_SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+#: ``EraSessionKeyValidator.validateTransaction`` measured on anvil (EVM, osaka) with ``eth_estimateGas``
+#: (21,000 intrinsic and the calldata included: an upper bound of the execution), tests/contracts/
+#: era_session_chain.py: a transfer writing one limit, 864-byte custom signature: 70,835; a transfer writing
+#: two, 2,304 bytes: 110,285; a call with six constraints writing three, 2,496 bytes: 128,355. Each is
+#: covered by ``45,000 + 20 × bytes + 25,000 × limits written``
+#: (checked by tests/contracts/test_era_session_parity.py).
+_SESSION_BASE_GAS = 45_000
+_SESSION_GAS_PER_BYTE = 20
+_SESSION_GAS_PER_LIMIT = 25_000
+#: As for passkeys (``webauthn_validation_gas``): EraVM is not priced like the EVM and cannot be measured
+#: here, so the EVM figure is doubled; the signature bytes beyond the node's 65-byte dummy count as calldata.
+_ERAVM_MARGIN = 2.0
+_GAS_PER_SIGNATURE_BYTE = 16
+_DUMMY_SIGNATURE_BYTES = 65
+
+_VALIDATE_TRANSACTION = "validateTransaction"
+
+# The Era validator's error names (and the asserter's, and Panic) and the SessionRefused rule of each.
+_ERA_RULES: Final[dict[str, ErrorCode]] = {
+    "SESSION_NOT_ACTIVE": ErrorCode.SESSION_NOT_ACTIVE,
+    "SESSION_CALL_POLICY_VIOLATED": ErrorCode.SESSION_CALL_NOT_ALLOWED,
+    "SESSION_TRANSFER_POLICY_VIOLATED": ErrorCode.SESSION_TRANSFER_NOT_ALLOWED,
+    "SESSION_MAX_VALUE_EXCEEDED": ErrorCode.SESSION_VALUE_PER_USE,
+    "SESSION_INVALID_DATA_LENGTH": ErrorCode.SESSION_CALL_DATA,
+    "SESSION_CONDITION_FAILED": ErrorCode.SESSION_CONSTRAINT,
+    "SESSION_LIFETIME_USAGE_EXCEEDED": ErrorCode.SESSION_LIFETIME_LIMIT,
+    "SESSION_ALLOWANCE_EXCEEDED": ErrorCode.SESSION_PERIOD_LIMIT,
+    "TimestampOutOfRange": ErrorCode.SESSION_PERIOD_IDS,
+    "Panic": ErrorCode.SESSION_PERIOD_IDS,
+}
+
+
+def era_session_validation_gas(
+    spec: SessionSpec, call: SessionCall, custom_signature_length: int, approval: EraApproval | None = None
+) -> int:
+    """Gas to add to a node's estimate for the session validation it did not run (it estimates with a dummy
+    65-byte signature, so the account takes its secp256k1 path).
+
+    ``ceil(2 × (45,000 + 20 × bytes + 25,000 × limits)) + 16 × (bytes − 65)``, where ``limits`` counts
+    the limits the transaction writes (the fee limit, the matched policy's value limit and its constraints'
+    limits that are not unlimited): the measured EVM cost of ``validateTransaction``, doubled for EraVM, plus
+    the custom signature's bytes.
+    """
+    limits = 1  # the fee limit is never unlimited
+    policies = []
+    if approval is not None:
+        found = spec.call_policy(approval.token, approval.call.data[:4])
+        policies.extend([found[1].constraints] if found is not None else [])
+    if len(call.data) >= 4:
+        matched = spec.call_policy(call.target, call.data[:4])
+        if matched is not None:
+            limits += matched[1].value_limit.limit_type is not LimitType.UNLIMITED
+            policies.append(matched[1].constraints)
+    else:
+        transfer = spec.transfer_policy(call.target)
+        if transfer is not None:
+            limits += transfer.value_limit.limit_type is not LimitType.UNLIMITED
+    limits += sum(
+        c.limit.limit_type is not LimitType.UNLIMITED for constraints in policies for c in constraints
+    )
+    evm = (
+        _SESSION_BASE_GAS + _SESSION_GAS_PER_BYTE * custom_signature_length + _SESSION_GAS_PER_LIMIT * limits
+    )
+    extra = max(0, custom_signature_length - _DUMMY_SIGNATURE_BYTES)
+    return math.ceil(_ERAVM_MARGIN * evm) + _GAS_PER_SIGNATURE_BYTE * extra
+
+
+def _refused(
+    spec: SessionSpec,
+    verdict: SessionVerdict,
+    call: SessionCall,
+    now: int,
+    usage: SessionUsage,
+    approval: EraApproval | None,
+    *,
+    source: str = "preflight",
+) -> SessionRefused:
+    """The :class:`SessionRefused` of an Era verdict (the preflight's or the validator's)."""
+    name = verdict.rule or ""
+    rule = ErrorCode.SESSION_EXPIRED if verdict.expired else _ERA_RULES.get(name, ErrorCode.SESSION_REFUSED)
+    limit = None
+    if rule in (ErrorCode.SESSION_LIFETIME_LIMIT, ErrorCode.SESSION_PERIOD_LIMIT):
+        if verdict.constraint is not None:
+            limit = "constraint"
+        elif source == "preflight":  # the fee is charged last: the call passes without it iff the fee ran out
+            passes = check_era_call(spec, call, now, usage, fee=None, approval=approval).accepted
+            limit = "fee" if passes else "value"
+    where = f" (constraint {verdict.constraint})" if verdict.constraint is not None else ""
+    what = f", {limit} limit" if limit else ""
+    return SessionRefused(
+        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what} {verdict.args or ''}".rstrip(),
+        verdict=name,
+        details=tuple(verdict.args),
+        constraint=verdict.constraint,
+        limit=limit,
+        source="validator" if source == "validator" else "preflight",
+        session_hash=spec.session_hash,
+        rule=rule,
+    )
+
+
+def _sign_raw(key: LocalAccount | Callable[[bytes], bytes], digest: bytes, expected: str) -> bytes:
+    """``key``'s raw signature of ``digest``, checked: 65 bytes, low ``s``, recovers to ``expected``."""
+    sign_hash = getattr(key, "unsafe_sign_hash", None)
+    if sign_hash is not None:
+        answer: object = bytes(sign_hash(digest).signature)
+    elif callable(key):
+        answer = key(digest)
+    else:
+        raise ConfigurationError(
+            f"session key: expected an eth-account LocalAccount or a callable, got {type(key).__name__}",
+            rule=ErrorCode.SIGNER_CONFIGURATION,
+        )
+    if not isinstance(answer, bytes | bytearray) or len(answer) != 65:
+        raise VerificationError(
+            f"session key answered {type(answer).__name__} of the wrong size; expected 65 bytes",
+            rule=ErrorCode.SESSION_SIGNATURE_INVALID,
+        )
+    r, s, v = int.from_bytes(answer[:32], "big"), int.from_bytes(answer[32:64], "big"), answer[64]
+    v = v - 27 if v >= 27 else v
+    recovered = None
+    if v in (0, 1) and 0 < s <= _SECP256K1_HALF_N:
+        try:
+            key_ = Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest)
+            recovered = key_.to_checksum_address()
+        except (BadSignature, ValidationError):
+            recovered = None
+    if recovered != expected:
+        raise VerificationError(
+            f"session key: the signature is not a low-s signature of the hash by {expected}",
+            rule=ErrorCode.SESSION_SIGNATURE_INVALID,
+        )
+    return bytes(answer[:64]) + bytes([v + 27])
+
+
+def _approval(overrides: dict[str, Any]) -> EraApproval | None:
+    paymaster = overrides.get("paymaster")
+    if paymaster is None:
+        return None
+    return EraApproval.from_paymaster(paymaster.paymaster, paymaster.paymaster_input)
+
+
+def _errors() -> dict[bytes, tuple[str, list[str]]]:
+    found: dict[bytes, tuple[str, list[str]]] = {}
+    for name in ("EraSessionKeyValidator", "EraTestTimestampAsserter"):
+        for entry in load_artifact(name).abi:
+            if entry.get("type") == "error":
+                types = [str(i["type"]) for i in entry["inputs"]]
+                found[keccak(text=f"{entry['name']}({','.join(types)})")[:4]] = (str(entry["name"]), types)
+    found[bytes.fromhex("4e487b71")] = ("Panic", ["uint256"])
+    return found
+
+
+class _EraSessionMethods:
+    """Session-key capabilities of the Era account (a base of ``_EraMethods``)."""
+
+    network: EraNetwork
+    address: str
+    chain_id: int
+    #: ``era_transaction_struct`` of ``_era`` (given by ``_EraMethods``, which imports this module).
+    _transaction_struct: Callable[[Eip712Transaction], tuple[Any, ...]]
+
+    def _era_session_validator(self) -> str:
+        if self.network.session_validator is None:
+            raise ConfigurationError(
+                f"network {self.network.name!r} has no session validator (EraNetwork.session_validator)",
+                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
+            )
+        return self.network.session_validator
+
+    def _era_session_usage(self, spec: SessionSpec) -> Flow[tuple[int, SessionUsage]]:
+        """The latest block's time and what the session has used by then (``sessionState`` at that block)."""
+        block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
+        try:
+            assert block is not None
+            timestamp, number = int(block["timestamp"], 16), int(block["number"], 16)
+        except (AssertionError, KeyError, TypeError, ValueError) as exc:
+            raise MalformedRpcResponse(
+                "eth_getBlockByNumber: no timestamp/number in the latest block"
+            ) from exc
+        request = {
+            "to": self._era_session_validator(),
+            "data": SessionKeyValidator.era_session_state(self.address, spec),
+        }
+        raw = yield from _EthMethods.call.flow(ETH_FLOWS, request, number)
+        try:
+            state = SessionKeyValidator.decode_session_state(raw)
+            return timestamp, usage_from_state(spec, state, timestamp)
+        except SsoEncodingError as exc:
+            raise MalformedRpcResponse(f"sessionState: {exc}") from exc
+
+    @flow_method
+    def build_session_transaction(
+        self,
+        spec: SessionSpec,
+        session_key: LocalAccount | Callable[[bytes], bytes],
+        /,
+        to: str,
+        value: int = 0,
+        data: bytes = b"",
+        *,
+        preflight: bool = True,
+        **overrides: Any,
+    ) -> Generator[Any, Any, Eip712Transaction]:
+        """A 0x71 transaction from the account making one call, signed by the session key (no passkey).
+
+        The preflight (on by default) reads the session's state and the latest block's time, applies the Era
+        validator's rules before the gas estimate and again with the transaction's maximum fee, and raises
+        before anything is signed. Gas: the node's estimate plus :func:`era_session_validation_gas`.
+
+        Args:
+            spec: The session (opened on the network's session validator).
+            session_key: The spec's signer: an eth-account ``LocalAccount``, or a callable that signs a
+                32-byte hash raw and returns ``r ‖ s ‖ v``.
+            to: The target (a transfer recipient, or the contract called).
+            value: Wei sent.
+            data: Calldata (fewer than 4 bytes is a transfer).
+            preflight: ``False`` skips the preflight: **for tests only**, to show that the validator refuses
+                what the preflight would.
+            overrides: As :meth:`EraAccount.prepare` (``gas_limit``, fees, ``paymaster``; an approval-based
+                paymaster needs an ``approve`` call policy on its token).
+
+        Returns:
+            The signed transaction (send it with :meth:`EraAccount.send_transaction`).
+
+        Raises:
+            SessionRefused: The session may not make this call; ``rule`` names why (``NO_TIMESTAMP_ASSERTER``
+                on a chain without a TimestampAsserter is ``SESSION_REFUSED``).
+            InvalidSessionSpec: The session key is not the spec's signer.
+            VerificationError (``SESSION_SIGNATURE_INVALID``): The key's answer is not its signature.
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``): The network has no session validator.
+            InsufficientBalance, ExecutionReverted, RpcError: As :meth:`EraAccount.prepare`.
+        """
+        validator = self._era_session_validator()
+        call = SessionCall(to, value, data)
+        approval = _approval(overrides)
+        key_address = getattr(session_key, "address", spec.signer)
+        if checksum_address(str(key_address), field="session_key") != spec.signer:
+            raise InvalidSessionSpec(
+                f"signer: the session key is {key_address}, the spec's signer is {spec.signer}",
+                field="signer",
+            )
+        if preflight and self.chain_id not in ERA_SESSION_CHAINS:
+            verdict = SessionVerdict("NO_TIMESTAMP_ASSERTER", (self.chain_id,))
+            raise _refused(spec, verdict, call, 0, SessionUsage(), approval)
+        now, usage = 0, SessionUsage()
+        if preflight:
+            latest, usage = yield from self._era_session_usage(spec)
+            now = latest + 1  # the earliest the next block can be
+            verdict = check_era_call(spec, call, now, usage, fee=None, approval=approval)
+            if not verdict.accepted:
+                raise _refused(spec, verdict, call, now, usage, approval)
+        else:
+            block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
+            now = int(block["timestamp"], 16) + 1 if block else 0
+        ids = era_period_ids(spec, call, now, approval)
+        length = len(SessionKeyValidator.era_signature(validator, bytes(65), spec, ids))
+        overrides.setdefault("validation_gas", era_session_validation_gas(spec, call, length, approval))
+        prepare = cast(Any, type(self)).prepare  # EraAccount.prepare (this class is a base of _EraMethods)
+        plan = yield from prepare.flow(self, to, value, data, **overrides)
+        tx: Eip712Transaction = plan.transaction
+        if preflight:
+            fee = None if tx.paymaster_params is not None else tx.max_fee_per_gas * tx.gas_limit
+            verdict = check_era_call(spec, call, now, usage, fee=fee, ids=ids, approval=approval)
+            if not verdict.accepted:
+                raise _refused(spec, verdict, call, now, usage, approval)
+        signature = _sign_raw(session_key, tx.signed_hash(), spec.signer)
+        return tx.replace(custom_signature=SessionKeyValidator.era_signature(validator, signature, spec, ids))
+
+    @flow_method
+    def check_session_onchain(
+        self, spec: SessionSpec, transaction: Eip712Transaction
+    ) -> Generator[Any, Any, SessionRefused | None]:
+        """What the session validator says of a signed session transaction, asked with ``eth_call`` from the
+        account (its ``validateTransaction`` on the exact ``Transaction`` struct the bootloader would pass).
+
+        Returns:
+            ``None`` when it accepts, else the :class:`SessionRefused` (``source == "validator"``) with the
+            rule of the error it reverts with (``SESSION_SIGNATURE_INVALID`` verdict ``"false"`` when it
+            returns false: the signature recovers to no address).
+
+        Raises:
+            RemoteError (``UNEXPECTED_VALIDATOR_ANSWER``): The answer is not an ABI ``bool``.
+        """
+        artifact = load_artifact("EraSessionKeyValidator")
+        data = artifact.encode_call(
+            _VALIDATE_TRANSACTION, transaction.signed_hash(), self._transaction_struct(transaction)
+        )
+        request = {"from": self.address, "to": self._era_session_validator(), "data": data}
+        try:
+            answer = yield from _EthMethods.call.flow(ETH_FLOWS, request)
+        except ExecutionReverted as exc:
+            return _validator_refusal(spec, transaction, exc)
+        try:
+            (accepted,) = abi_decode(["bool"], answer)
+        except (DecodingError, ValueError, OverflowError) as exc:
+            raise RemoteError(
+                f"validateTransaction answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
+            ) from exc
+        if accepted:
+            return None
+        return SessionRefused(
+            f"session {spec.session_hash.hex()[:16]}: the validator returned false (the signature recovers "
+            "to no address)",
+            verdict="false",
+            source="validator",
+            session_hash=spec.session_hash,
+            rule=ErrorCode.SESSION_REFUSED,
+        )
+
+    @flow_method
+    def send_with_session(
+        self,
+        spec: SessionSpec,
+        session_key: LocalAccount | Callable[[bytes], bytes],
+        /,
+        to: str,
+        value: int = 0,
+        data: bytes = b"",
+        *,
+        preflight: bool = True,
+        timeout: float = 60.0,
+        **overrides: Any,
+    ) -> Generator[Any, Any, Receipt]:
+        """Run one call from the account with the session key (no passkey): build, preflight, sign, send.
+
+        Args:
+            spec, session_key, to, value, data, preflight, overrides: See :meth:`build_session_transaction`.
+            timeout: Seconds to wait for the receipt.
+
+        Returns:
+            The successful receipt.
+
+        Raises:
+            SessionRefused: The preflight refused the call (nothing was signed), or the node refused the
+                transaction and the validator, asked with ``eth_call``, names why (``source == "validator"``,
+                the node's error as ``__cause__``).
+            TransactionRejected, TransactionReverted, SendOutcomeUnknown: As
+                :meth:`EraAccount.send_transaction`.
+        """
+        signed = yield from _EraSessionMethods.build_session_transaction.flow(
+            self, spec, session_key, to, value, data, preflight=preflight, **overrides
+        )
+        try:
+            # As EraAccount.send_transaction: every failure once the node has the bytes carries them.
+            receipt: Receipt = yield from _EthMethods.send_and_confirm.flow(
+                ETH_FLOWS, signed.serialize(), timeout
+            )
+        except TransactionRejected as exc:
+            refusal = yield from _EraSessionMethods.check_session_onchain.flow(self, spec, signed)
+            if refusal is not None:
+                raise refusal from exc
+            raise
+        return receipt
+
+
+def _validator_refusal(
+    spec: SessionSpec, transaction: Eip712Transaction, exc: ExecutionReverted
+) -> SessionRefused:
+    raw = exc.revert.raw if exc.revert is not None else b""
+    name, types = _errors().get(raw[:4], ("0x" + raw[:4].hex(), []))
+    try:
+        args = tuple(abi_decode(types, raw[4:])) if types else ()
+    except (DecodingError, ValueError, OverflowError):
+        args = ()
+    # The asserter's (now, start, end): the session's own range [0, expiresAt] is the expiry check.
+    expired = name == "TimestampOutOfRange" and len(args) == 3 and args[1] == 0 and args[0] > spec.expires_at
+    call = SessionCall(transaction.to or "0x" + "00" * 20, transaction.value, transaction.data)
+    verdict = SessionVerdict(name, args, expired=expired)
+    refusal = _refused(spec, verdict, call, 0, SessionUsage(), None, source="validator")
+    refusal.__cause__ = exc
+    return refusal
