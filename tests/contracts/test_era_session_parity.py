@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
+from sso_signer.accounts._era_sessions import era_session_validation_gas
 from sso_signer.node import AnvilNode
 from sso_signer.sso import (
     CallPolicy,
@@ -245,5 +246,27 @@ def test_a_signature_by_another_key_is_named_and_a_garbage_one_is_false(chain: E
         good = session_transaction(chain, key, spec, TRANSFER, ids)
         garbage = SessionKeyValidator.era_signature(chain.validator, bytes(65), spec, ids)
         assert chain.verdict(good.replace(custom_signature=garbage)) == "false"
+    finally:
+        node.revert(snapshot)
+
+
+@pytest.mark.parametrize("call", [SessionCall(R1, 10), GOOD_CALL], ids=["transfer", "call with constraints"])
+def test_the_validation_gas_formula_covers_the_measured_validation(chain: EraSessionChain, call: SessionCall) -> None:
+    """``era_session_validation_gas`` (what the account adds to the node's estimate) is built on these figures:
+    its EVM part must cover the validator's measured cost, first use (fresh usage slots) included."""
+    node = chain.node
+    snapshot = node.snapshot()
+    try:
+        key: LocalAccount = Account.create()
+        latest = node.eth.get_block("latest")
+        assert latest is not None
+        now = int(latest["timestamp"], 16) + 1
+        spec = make_spec(key.address, now + 86_400)
+        chain.create(spec)
+        tx = session_transaction(chain, key, spec, call, spec.period_ids(call, now))
+        measured = chain.validation_gas(tx)
+        length = len(tx.custom_signature)
+        evm_part = (era_session_validation_gas(spec, call, length) - 16 * (length - 65)) // 2
+        assert measured <= evm_part < 2 * measured, (measured, evm_part)
     finally:
         node.revert(snapshot)
