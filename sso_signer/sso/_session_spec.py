@@ -17,7 +17,7 @@ import contextlib
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -737,6 +737,14 @@ class _Refused(Exception):
 class _Run:
     """The validator's running state for one call: the window and the usage written so far."""
 
+    #: The validator's error names (the Era validator's are ``SESSION_*``).
+    NAMES: ClassVar[Mapping[str, str]] = {
+        "lifetime": "LifetimeUsageExceeded",
+        "allowance": "AllowanceExceeded",
+        "transfer": "TransferPolicyViolated",
+        "max_value": "MaxValueExceeded",
+    }
+
     def __init__(self, usage: SessionUsage, ids: Sequence[int], expires_at: int) -> None:
         self.lifetime = dict(usage.lifetime)
         self.allowance = dict(usage.allowance)
@@ -756,19 +764,36 @@ class _Run:
         if limit.limit_type is LimitType.LIFETIME:
             used = self.lifetime.get(key, 0)
             if used + amount > limit.limit:
-                raise _Refused("LifetimeUsageExceeded", used, limit.limit, constraint=constraint)
+                raise _Refused(self.NAMES["lifetime"], used, limit.limit, constraint=constraint)
             self.lifetime[key] = used + amount
         elif limit.limit_type is LimitType.ALLOWANCE:
+            self.enter_period(limit, period_id)
             used = self.allowance.get((key, period_id), 0)
             if used + amount > limit.limit:
-                raise _Refused("AllowanceExceeded", used, limit.limit, period_id, constraint=constraint)
+                raise _Refused(self.NAMES["allowance"], used, limit.limit, period_id, constraint=constraint)
             self.allowance[(key, period_id)] = used + amount
-            start = period_id * limit.period
-            end = start + limit.period - 1
-            self.valid_after = max(self.valid_after, min(start, _U48 - 1))
-            self.valid_until = min(self.valid_until, end)
-            if self.valid_until == 0 or self.valid_after > self.valid_until:
-                raise _Refused("EmptyTimeRange")
+            self.leave_period(limit, period_id)
+
+    def enter_period(self, limit: UsageLimit, period_id: int) -> None:
+        """Before an allowance is counted (the Era validator asserts the time here)."""
+
+    def leave_period(self, limit: UsageLimit, period_id: int) -> None:
+        """After an allowance is counted: the validity window narrows to the period."""
+        start = period_id * limit.period
+        end = start + limit.period - 1
+        self.valid_after = max(self.valid_after, min(start, _U48 - 1))
+        self.valid_until = min(self.valid_until, end)
+        if self.valid_until == 0 or self.valid_after > self.valid_until:
+            raise _Refused("EmptyTimeRange")
+
+
+def _check_transfer(spec: SessionSpec, call: SessionCall, run: _Run) -> None:
+    transfer = spec.transfer_policy(call.target)
+    if transfer is None:
+        raise _Refused(run.NAMES["transfer"], call.target)
+    if call.value > transfer.max_value_per_use:
+        raise _Refused(run.NAMES["max_value"], call.value, transfer.max_value_per_use)
+    run.charge(transfer.value_limit, ("transfer", call.target), call.value, 1)
 
 
 def check_call(
@@ -820,12 +845,7 @@ def check_call(
         else:
             if call.data:
                 raise _Refused("InvalidDataLength", len(call.data), 0)
-            transfer = spec.transfer_policy(call.target)
-            if transfer is None:
-                raise _Refused("TransferPolicyViolated", call.target)
-            if call.value > transfer.max_value_per_use:
-                raise _Refused("MaxValueExceeded", call.value, transfer.max_value_per_use)
-            run.charge(transfer.value_limit, ("transfer", call.target), call.value, 1)
+            _check_transfer(spec, call, run)
         if fee is not None:
             run.charge(spec.fee_limit, ("fee",), fee, 0)
     except _Refused as refused:
@@ -931,16 +951,19 @@ def era_period_ids(
     return (*ids[:2], *extra, *ids[2:])
 
 
-class _EraRun:
-    """The Era validator's running state for one transaction: usage written so far, and the time asserted."""
+class _EraRun(_Run):
+    """The Era validator's running state: its error names, and the time asserted instead of a window."""
+
+    NAMES: ClassVar[Mapping[str, str]] = {
+        "lifetime": "SESSION_LIFETIME_USAGE_EXCEEDED",
+        "allowance": "SESSION_ALLOWANCE_EXCEEDED",
+        "transfer": "SESSION_TRANSFER_POLICY_VIOLATED",
+        "max_value": "SESSION_MAX_VALUE_EXCEEDED",
+    }
 
     def __init__(self, usage: SessionUsage, ids: Sequence[int], now: int, expires_at: int) -> None:
-        self.lifetime = dict(usage.lifetime)
-        self.allowance = dict(usage.allowance)
-        self.ids = ids
+        super().__init__(usage, ids, expires_at)
         self.now = now
-        self.valid_after = 0
-        self.valid_until = expires_at
 
     def assert_time(self, start: int, end: int) -> None:
         # The TimestampAsserter reverts outside [start, end]; what passes also bounds when the tx may land.
@@ -949,26 +972,12 @@ class _EraRun:
         self.valid_after = max(self.valid_after, start)
         self.valid_until = min(self.valid_until, end)
 
-    def charge(
-        self, limit: UsageLimit, key: TrackerKey, amount: int, position: int, constraint: int | None = None
-    ) -> None:
-        if position >= len(self.ids):
-            raise _Refused("Panic", 0x32, constraint=constraint)  # the contract reads past periodIds
-        period_id = self.ids[position]
-        if limit.limit_type is LimitType.LIFETIME:
-            used = self.lifetime.get(key, 0)
-            if used + amount > limit.limit:
-                raise _Refused("SESSION_LIFETIME_USAGE_EXCEEDED", used, limit.limit, constraint=constraint)
-            self.lifetime[key] = used + amount
-        elif limit.limit_type is LimitType.ALLOWANCE:
-            start = period_id * limit.period
-            self.assert_time(start, start + limit.period - 1)
-            used = self.allowance.get((key, period_id), 0)
-            if used + amount > limit.limit:
-                raise _Refused(
-                    "SESSION_ALLOWANCE_EXCEEDED", used, limit.limit, period_id, constraint=constraint
-                )
-            self.allowance[(key, period_id)] = used + amount
+    def enter_period(self, limit: UsageLimit, period_id: int) -> None:
+        start = period_id * limit.period
+        self.assert_time(start, start + limit.period - 1)
+
+    def leave_period(self, limit: UsageLimit, period_id: int) -> None:
+        pass  # no window: the asserter has checked the period already
 
     def constraints(self, policy: CallPolicy, data: bytes, first: int) -> None:
         for i, constraint in enumerate(policy.constraints):
@@ -1041,12 +1050,7 @@ def check_era_call(
                 raise _Refused("SESSION_MAX_VALUE_EXCEEDED", call.value, policy.max_value_per_use)
             run.charge(policy.value_limit, ("call", call.target, call.data[:4]), call.value, 1)
         else:
-            transfer = spec.transfer_policy(call.target)
-            if transfer is None:
-                raise _Refused("SESSION_TRANSFER_POLICY_VIOLATED", call.target)
-            if call.value > transfer.max_value_per_use:
-                raise _Refused("SESSION_MAX_VALUE_EXCEEDED", call.value, transfer.max_value_per_use)
-            run.charge(transfer.value_limit, ("transfer", call.target), call.value, 1)
+            _check_transfer(spec, call, run)  # 1-3 bytes of calldata included
         if fee is not None:
             run.charge(spec.fee_limit, ("fee",), fee, 0)
     except _Refused as refused:
