@@ -59,7 +59,9 @@ class EraSessionChain:
         node.set_balance(sender.address, 10**20)
         validator, _ = node.eth.deploy_contract(sender, skv.deploy_data())
         account, _ = node.eth.deploy_contract(sender, test_account.deploy_data())
-        node.eth.send_transaction(sender, account, test_account.encode_call("addModuleValidator", validator, b""))
+        node.eth.send_transaction(
+            sender, account, test_account.encode_call("addModuleValidator", validator, b"")
+        )
         errors = {
             keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: str(e["name"])
             for source in (skv, asserter)

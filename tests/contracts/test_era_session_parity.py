@@ -1,13 +1,15 @@
-"""Differential test: the offline ``check_call(..., generation="era")`` and the project's Era SessionKeyValidator
-on anvil give the same verdict, with the same named error, over one shared table of session transactions.
+"""Differential test: the offline ``check_call(..., generation="era")`` and the project's Era
+SessionKeyValidator on anvil give the same verdict, with the same named error, over one shared table of
+session transactions.
 
-anvil runs as chain 260 with a TimestampAsserter stand-in at that chain's asserter address, and the validator is
-installed on the EraTestAccount stand-in (what an SsoAccount does in validation: pick the validator from the
-custom signature and call its ``validateTransaction``). Each case runs from a chain snapshot: the account opens
-a session with the SDK's ``createSession`` calldata, replays the case's earlier transactions through a real
-validation (so the validator records their usage), then asks for the validation of the case's transaction with
-``eth_call``. Every transaction is a real 0x71 transaction signed by the session key with the SDK's custom
-signature; the offline side replays the same transactions through ``check_call`` and carries the usage forward.
+anvil runs as chain 260 with a TimestampAsserter stand-in at that chain's asserter address, and the validator
+is installed on the EraTestAccount stand-in (what an SsoAccount does in validation: pick the validator from
+the custom signature and call its ``validateTransaction``). Each case runs from a chain snapshot: the account
+opens a session with the SDK's ``createSession`` calldata, replays the case's earlier transactions through a
+real validation (so the validator records their usage), then asks for the validation of the case's
+transaction with ``eth_call``. Every transaction is a real 0x71 transaction signed by the session key with the
+SDK's custom signature; the offline side replays the same transactions through ``check_call`` and carries the
+usage forward.
 """
 
 from __future__ import annotations
@@ -18,19 +20,14 @@ from dataclasses import dataclass, field
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
 
 from sso_signer.accounts._era_sessions import era_session_validation_gas
-from sso_signer.node import AnvilNode
 from sso_signer.sso import (
-    CallPolicy,
     Condition,
-    Constraint,
     SessionCall,
     SessionKeyValidator,
     SessionSpec,
     SessionUsage,
-    TransferPolicy,
     UsageLimit,
     check_call,
 )
@@ -38,35 +35,23 @@ from sso_signer.sso._session_spec import SessionStatus
 from sso_signer.zksync import Eip712Transaction
 from tests.contracts.era_session_chain import ERA_CHAIN_ID, EraSessionChain, era_session_anvil
 
+# The ERC-4337 table's targets, call and spec, so that both tables ask the same questions.
+from tests.contracts.test_session_validator_parity import (
+    BAD,
+    GOOD,
+    HOUR,
+    R1,
+    R2,
+    TARGET,
+    _set_time,
+    f_call,
+    make_spec,
+)
+
 pytestmark = [pytest.mark.chain]
 
-R1 = "0x1111111111111111111111111111111111111111"
-R2 = "0x2222222222222222222222222222222222222222"
-TARGET = "0x1d1499e622D69689cdf9004d05Ec547d650Ff211"
-F = keccak(text="f(uint256,uint256,uint256,uint256,uint256,uint256)")[:4]
-GOOD = (10, 11, 9, 10, 10, 11)
-BAD = (11, 10, 10, 9, 11, 10)  # argument i breaks constraint i
 GAS = 1_000_000
 PRICE = 25_000_000  # the validator charges maxFeePerGas x gasLimit = 2.5e13 wei per transaction
-HOUR = 3600
-
-
-def f_call(args: tuple[int, ...]) -> bytes:
-    return F + b"".join(a.to_bytes(32, "big") for a in args)
-
-
-def make_spec(signer: str, expires_at: int, *, fee_limit: UsageLimit | None = None) -> SessionSpec:
-    constraints = tuple(
-        Constraint(Condition(i + 1), i, 10, UsageLimit.allowance(25, HOUR) if i == 0 else UsageLimit.unlimited())
-        for i in range(6)
-    )
-    return SessionSpec(
-        signer,
-        expires_at,
-        fee_limit or UsageLimit.allowance(10**18, 86_400),
-        call_policies=(CallPolicy(TARGET, F, 500, UsageLimit.allowance(1000, 86_400), constraints),),
-        transfer_policies=(TransferPolicy(R1, 100, UsageLimit.lifetime(150)),),
-    )
 
 
 @dataclass(frozen=True)
@@ -159,11 +144,6 @@ def chain() -> Iterator[EraSessionChain]:
         yield EraSessionChain.deploy(node)
 
 
-def _set_time(node: AnvilNode, timestamp: int) -> None:
-    node.eth.rpc.request("evm_setNextBlockTimestamp", [hex(timestamp)])
-    node.mine()
-
-
 def session_transaction(
     chain: EraSessionChain, key: LocalAccount, spec: SessionSpec, call: SessionCall, ids: tuple[int, ...]
 ) -> Eip712Transaction:
@@ -242,7 +222,8 @@ def test_a_signature_by_another_key_is_named_and_a_garbage_one_is_false(chain: E
         chain.create(spec)
         ids = spec.period_ids(TRANSFER, int(latest["timestamp"], 16))
         assert chain.verdict(session_transaction(chain, key, spec, TRANSFER, ids)) is None
-        assert chain.verdict(session_transaction(chain, intruder, spec, TRANSFER, ids)) == "SESSION_INVALID_SIGNER"
+        intruding = session_transaction(chain, intruder, spec, TRANSFER, ids)
+        assert chain.verdict(intruding) == "SESSION_INVALID_SIGNER"
         good = session_transaction(chain, key, spec, TRANSFER, ids)
         garbage = SessionKeyValidator.era_signature(chain.validator, bytes(65), spec, ids)
         assert chain.verdict(good.replace(custom_signature=garbage)) == "false"
@@ -251,9 +232,11 @@ def test_a_signature_by_another_key_is_named_and_a_garbage_one_is_false(chain: E
 
 
 @pytest.mark.parametrize("call", [SessionCall(R1, 10), GOOD_CALL], ids=["transfer", "call with constraints"])
-def test_the_validation_gas_formula_covers_the_measured_validation(chain: EraSessionChain, call: SessionCall) -> None:
-    """``era_session_validation_gas`` (what the account adds to the node's estimate) is built on these figures:
-    its EVM part must cover the validator's measured cost, first use (fresh usage slots) included."""
+def test_the_validation_gas_formula_covers_the_measured_validation(
+    chain: EraSessionChain, call: SessionCall
+) -> None:
+    """``era_session_validation_gas`` (what the account adds to the node's estimate) is built on these
+    figures: its EVM part must cover the validator's measured cost, first use (fresh usage slots) included."""
     node = chain.node
     snapshot = node.snapshot()
     try:
