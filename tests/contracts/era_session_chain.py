@@ -1,7 +1,7 @@
-"""The Era SessionKeyValidator on plain anvil, as chain 260 (anvil-zksync's id) with a TimestampAsserter stand-in
-at that chain's asserter address, behind the EraTestAccount stand-in (module validators, hooks, call forwarding,
-and ``validateTransaction`` as the SsoAccount runs it). No ZKsync node runs here: this is how the Era session
-validator's verdicts are read on a real chain."""
+"""The Era SessionKeyValidator on plain anvil, as chain 260 (anvil-zksync's id) with a TimestampAsserter
+stand-in at that chain's asserter address, behind the EraTestAccount stand-in (module validators, hooks, call
+forwarding, and ``validateTransaction`` as the SsoAccount runs it). No ZKsync node runs here: this is how the
+Era session validator's verdicts are read on a real chain."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class EraSessionChain:
         return cls(node, skv, validator, test_account, account, sender, errors)
 
     def execute(self, target: str, data: bytes, value: int = 0) -> Receipt:
-        """A call made by the account (``EraTestAccount.execute``), e.g. ``createSession`` to the validator."""
+        """A call made by the account (``EraTestAccount.execute``), e.g. ``createSession``."""
         self.node.eth.call(
             {"from": self.sender.address, "to": self.account, "data": self._execute(target, data, value)}
         )  # first as a call, so that a refusal shows its named error rather than a failed receipt
