@@ -71,8 +71,8 @@ __all__ = [
     "RpcHttpStatusError",
     "RpcTransportError",
     "SendOutcomeUnknown",
-    "SsoEncodingError",
     "SponsorshipRefused",
+    "SsoEncodingError",
     "SsoSignerError",
     "StateError",
     "StoreCorrupt",
@@ -463,7 +463,7 @@ class ErrorCode(enum.StrEnum):
 
     # --- SponsorshipRefused ----------------------------------------------------------------------------
     SPONSORSHIP_REFUSED = "sponsorship_refused"
-    """A sponsorship policy (the backend's own, or the paymaster service's) refused to pay for the operation."""
+    """A sponsorship policy (the backend's own, or the paymaster service's) refused to pay for the op."""
     PAYMASTER_SERVICE_ERROR = "paymaster_service_error"
     """The paymaster service answered ``pm_getPaymasterStubData`` / ``pm_getPaymasterData`` with an error."""
 
@@ -1342,7 +1342,10 @@ class SponsorshipRefused(RemoteError):
         data: The JSON-RPC ``data`` member, if any.
     """
 
-    rules: ClassVar[tuple[ErrorCode, ...]] = (ErrorCode.SPONSORSHIP_REFUSED, ErrorCode.PAYMASTER_SERVICE_ERROR)
+    rules: ClassVar[tuple[ErrorCode, ...]] = (
+        ErrorCode.SPONSORSHIP_REFUSED,
+        ErrorCode.PAYMASTER_SERVICE_ERROR,
+    )
 
     def __init__(
         self,
