@@ -1,4 +1,4 @@
-"""``sso-signer node start --with-bundler --with-sponsor``: the local stack and the ERC-7677 sponsor service."""
+"""``sso-signer node start --with-bundler --with-sponsor``: the local stack and the sponsor service."""
 
 from __future__ import annotations
 
@@ -21,10 +21,9 @@ def test_with_sponsor_needs_the_bundler() -> None:
 
 @pytest.mark.chain
 @pytest.mark.bundler
-def test_node_start_with_sponsor_serves_the_sponsor_service(tmp_path: object) -> None:
-    process = start_cli(
-        "node", "start", "--with-bundler", "--with-sponsor", "--out", f"{tmp_path}/d.json", "--json"
-    )
+def test_node_start_with_sponsor_serves_the_sponsor_service(tmp_path: Path) -> None:
+    out = str(tmp_path / "deployment.json")
+    process = start_cli("node", "start", "--with-bundler", "--with-sponsor", "--out", out, "--json")
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
