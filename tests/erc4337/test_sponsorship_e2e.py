@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account
 from eth_utils.crypto import keccak
 
 from sso_signer import load_artifact
@@ -363,3 +364,36 @@ async def test_async_account_is_sponsored_too(stack: LocalErc4337Stack) -> None:
     assert [entry for entry in log] == [STUB, FINAL]
     assert provider.calls == 1
     assert stack.eth.get_balance(account.address) == 0
+
+
+def test_an_expired_approval_is_refused_by_the_bundler(stack: LocalErc4337Stack, clients: Clients) -> None:
+    # A sponsor whose clock is an hour behind signs windows that ended before the chain's time.
+    sponsor_key = Account.create()
+    artifact = load_artifact("SponsorPaymaster")
+    data = artifact.deploy_data(stack.deployment.entry_point, sponsor_key.address, stack.funder.address)
+    paymaster, _ = stack.eth.deploy_contract(stack.funder, data)
+    stack.eth.send_transaction(stack.funder, to=paymaster, data=artifact.encode_call("deposit"), value=10**18)
+    block = stack.eth.get_block("latest")
+    assert block is not None
+    behind = int(block["timestamp"], 16) - 3600
+    app = sponsor_app(
+        paymaster=paymaster,
+        signer=sponsor_key,
+        chain_id=stack.deployment.chain_id,
+        validity=60,
+        clock=lambda: behind,
+    )
+    served = _Served(app).start()
+    try:
+        with PaymasterClient(served.url) as service:
+            account, provider = _account(stack, clients, "sponsored-expired")
+            with raises_rule(ErrorCode.PAYMASTER_VALIDATION_FAILED) as caught:
+                calls = _token_calls(stack, account.address, account.address, 2)
+                account.send_calls(calls, paymaster=service)
+        assert caught.value.aa_code == "AA32"  # paymaster expired or not due
+        # The bundler's simulation ignores validity windows, so this is found at the send: the passkey has
+        # signed, the bundler refused, nothing ran and the account still does not exist.
+        assert provider.calls == 1
+        assert not account.is_deployed()
+    finally:
+        served.stop()
