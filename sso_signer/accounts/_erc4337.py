@@ -472,7 +472,8 @@ class _Erc4337Methods(_SponsorshipMethods, AccountMethods, Generic[E, B]):
             paymaster: A paymaster paying for the operation (its gas limits come from the estimate, or from
                 ``gas`` as ``paymaster_verification_gas_limit`` / ``paymaster_post_op_gas_limit``), or an
                 ERC-7677 paymaster service client that fills the paymaster fields (stub data before the
-                estimate, final data after it; docs/sponsorship.md). Default: the account's ``paymaster``.
+                estimate, final data after it; docs/sponsorship.md). Default: the account's ``paymaster``
+                (a client, a fixed ``PaymasterParams``, or ``None``).
             paymaster_data: Extra data for a fixed paymaster.
             paymaster_context: The ERC-7677 context for the service (default the client's).
 
@@ -486,8 +487,9 @@ class _Erc4337Methods(_SponsorshipMethods, AccountMethods, Generic[E, B]):
             SponsorshipRefused: The paymaster service (or its client's policy) refused; nothing was signed.
         """
         call_data = _call_data(calls, batch)
-        sponsorship = self._sponsorship(paymaster, paymaster_data, paymaster_context)
-        paymaster = paymaster if isinstance(paymaster, str) else None  # a service fills the fields itself
+        sponsorship, paymaster, paymaster_data = self._paymaster_choice(
+            paymaster, paymaster_data, paymaster_context
+        )
         deployed, nonce, read_now = yield from self._state_flow(nonce_key)
         if gas_price is None:
             prices_flow = _BundlerMethods.get_user_operation_gas_price.flow(self.bundler)

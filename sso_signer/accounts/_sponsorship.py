@@ -21,6 +21,7 @@ from sso_signer.exceptions import ConfigurationError, ErrorCode, InvalidRpcParam
 from sso_signer.rpc._core import RpcCall, Sleep
 from sso_signer.rpc._flow import Batch, relay
 from sso_signer.rpc._shell import AsyncShell
+from sso_signer.zksync import PaymasterParams
 
 __all__ = ["Paymaster", "Sponsorship"]
 
@@ -48,25 +49,31 @@ class _SponsorshipMethods:
     """The ERC-4337 account's side of ERC-7677 (a mixin of :class:`_Erc4337Methods`).
 
     Attributes:
-        paymaster: The paymaster service every operation asks unless a call names its own
-            (``paymaster=`` of ``build_user_operation`` / ``send_calls``: a client, or a fixed paymaster
-            address with ``paymaster_data``); ``None``: the account pays. A
-            :class:`~sso_signer.erc4337.PaymasterClient` on a sync account, an
-            :class:`~sso_signer.erc4337.AsyncPaymasterClient` on an async one.
+        paymaster: Who pays for every operation unless a call names its own paymaster (``paymaster=`` of
+            ``build_user_operation`` / ``send_calls``): a paymaster service client
+            (:class:`~sso_signer.erc4337.PaymasterClient` on a sync account,
+            :class:`~sso_signer.erc4337.AsyncPaymasterClient` on an async one), a fixed paymaster and its
+            data as on Era (:class:`~sso_signer.zksync.PaymasterParams`: ``paymaster_input`` is the
+            ``paymasterData``), or ``None``: the account pays.
     """
 
     deployment: MsaDeployment
-    paymaster: PaymasterClient | AsyncPaymasterClient | None = None
+    paymaster: PaymasterClient | AsyncPaymasterClient | PaymasterParams | None = None
 
-    def _sponsorship(
+    def _paymaster_choice(
         self, paymaster: Any, paymaster_data: bytes, context: Mapping[str, Any] | None
-    ) -> Sponsorship | None:
-        """The service to ask for this operation, or ``None`` (a fixed paymaster, or none at all)."""
+    ) -> tuple[Sponsorship | None, str | None, bytes]:
+        """``(service to ask or None, fixed paymaster or None, its data)`` for one operation."""
         chosen = self.paymaster if paymaster is None else paymaster
+        if isinstance(chosen, PaymasterParams):
+            if paymaster_data:
+                raise InvalidRpcParams("paymaster_data: the account's PaymasterParams already carry the data")
+            paymaster_data = chosen.paymaster_input
+            chosen = chosen.paymaster
         if not isinstance(chosen, PaymasterClient | AsyncPaymasterClient):
             if context is not None:
                 raise InvalidRpcParams("paymaster_context is for a paymaster service client, none is set")
-            return None
+            return None, chosen, paymaster_data
         if paymaster_data:
             raise InvalidRpcParams("paymaster_data comes from the paymaster service; do not pass it too")
         if isinstance(chosen, AsyncPaymasterClient) is not isinstance(self, AsyncShell):
@@ -75,7 +82,7 @@ class _SponsorshipMethods:
                 "PaymasterClient, an async one an AsyncPaymasterClient",
                 rule=ErrorCode.SIGNER_CONFIGURATION,
             )
-        return Sponsorship(chosen, context)
+        return Sponsorship(chosen, context), None, b""
 
     def _ask_paymaster(
         self, sponsorship: Sponsorship, op: UserOperation, *, final: bool

@@ -38,6 +38,7 @@ from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.sponsor import _Served, sponsor_app, sponsorship_digest
 from sso_signer.sso import account_salt
 from sso_signer.webauthn import HeadlessPasskey
+from sso_signer.zksync import PaymasterParams
 from tests.erc4337.round_trip_helpers import (
     AsyncCountingTransport,
     CountingProvider,
@@ -327,6 +328,15 @@ def test_a_final_stub_skips_the_second_request(stack: LocalErc4337Stack, clients
         assert stack.eth.get_balance(account.address) == 0
     finally:
         served.stop()
+
+    # The same paymaster as a fixed one (address and data, as on Era): no service is asked at all.
+    fixed, _ = _account(stack, clients, "sponsored-fixed")
+    fixed.paymaster = PaymasterParams(paymaster)
+    clients.log.clear()
+    receipt = fixed.send_calls(_token_calls(stack, fixed.address, fixed.address, 4))
+    assert until_send(clients.log) == [ESTIMATE, SEND]
+    assert receipt.paymaster == paymaster
+    assert stack.eth.get_balance(fixed.address) == 0
 
 
 def test_a_paymaster_client_of_the_other_world_is_refused(stack: LocalErc4337Stack, clients: Clients) -> None:
