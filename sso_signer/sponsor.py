@@ -293,6 +293,7 @@ def sponsor_app(
     """
     try:
         from starlette.applications import Starlette
+        from starlette.concurrency import run_in_threadpool
         from starlette.responses import JSONResponse, PlainTextResponse
         from starlette.routing import Route
     except ImportError as exc:
@@ -330,9 +331,11 @@ def sponsor_app(
         if isinstance(document, list):
             if not 0 < len(document) <= _MAX_BATCH:
                 return JSONResponse(_error(None, _INVALID_REQUEST, f"a batch holds 1..{_MAX_BATCH} requests"))
-            answers = [answer for answer in map(sponsor.handle, document) if answer is not None]
+            # A policy may block (a database, a quota service): it runs in a worker thread, not on the loop.
+            handled = [await run_in_threadpool(sponsor.handle, item) for item in document]
+            answers = [answer for answer in handled if answer is not None]
             return JSONResponse(answers) if answers else PlainTextResponse("", status_code=204)
-        answer = sponsor.handle(document)
+        answer = await run_in_threadpool(sponsor.handle, document)
         return JSONResponse(answer) if answer is not None else PlainTextResponse("", status_code=204)
 
     return Starlette(routes=[Route("/", rpc, methods=["POST"])])

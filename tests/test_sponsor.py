@@ -13,6 +13,8 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import Hash32
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sso_signer.erc4337 import PaymasterClient, UserOperation
 from sso_signer.erc4337._execute import Call
@@ -248,3 +250,32 @@ def test_the_client_types_service_errors(signer: LocalAccount) -> None:
                 service.get_paymaster_stub_data(_op(), chain_id=CHAIN, context=["x"])  # type: ignore[arg-type]
     finally:
         served.stop()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+_REQUESTS = st.fixed_dictionaries(
+    {"jsonrpc": st.sampled_from(["2.0", "1.0"]), "id": st.integers(0, 9) | st.text(max_size=5)},
+    optional={
+        "method": st.sampled_from(["pm_getPaymasterStubData", "pm_getPaymasterData", "x"]),
+        "params": st.lists(_JSON, max_size=5)
+        | st.tuples(
+            st.dictionaries(st.sampled_from(list(_op().to_rpc())), _JSON), st.just(ENTRY_POINT), _JSON
+        ),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=_JSON | _REQUESTS | st.lists(_REQUESTS, max_size=3))
+def test_any_json_document_gets_an_answer_never_a_crash(client: httpx.Client, document: object) -> None:
+    response = client.post("/", json=document)
+    assert response.status_code in (200, 204)
+    if response.status_code == 200:
+        answers = response.json()
+        for answer in answers if isinstance(answers, list) else [answers]:
+            assert answer["jsonrpc"] == "2.0"
+            assert ("result" in answer) != ("error" in answer)
