@@ -72,6 +72,7 @@ __all__ = [
     "RpcTransportError",
     "SendOutcomeUnknown",
     "SessionRefused",
+    "SponsorshipRefused",
     "SsoEncodingError",
     "SsoSignerError",
     "StateError",
@@ -484,6 +485,14 @@ class ErrorCode(enum.StrEnum):
     """The node's answer is not well-formed JSON-RPC (bad or unbounded JSON, wrong shape or type)."""
     BATCH_RESPONSE_MISMATCH = "batch_response_mismatch"
     """A batch answer does not hold exactly one response per request id."""
+    MALFORMED_PAYMASTER_RESPONSE = "malformed_paymaster_response"
+    """A paymaster service's ERC-7677 answer has a missing, malformed or inconsistent field."""
+
+    # --- SponsorshipRefused ----------------------------------------------------------------------------
+    SPONSORSHIP_REFUSED = "sponsorship_refused"
+    """A sponsorship policy (the backend's own, or the paymaster service's) refused to pay for the op."""
+    PAYMASTER_SERVICE_ERROR = "paymaster_service_error"
+    """The paymaster service answered ``pm_getPaymasterStubData`` / ``pm_getPaymasterData`` with an error."""
 
     # --- AfterSendError and subclasses -----------------------------------------------------------------
     AFTER_SEND = "after_send"
@@ -1154,6 +1163,7 @@ class MalformedRpcResponse(RemoteError):
     rules: ClassVar[tuple[ErrorCode, ...]] = (
         ErrorCode.MALFORMED_RPC_RESPONSE,
         ErrorCode.BATCH_RESPONSE_MISMATCH,
+        ErrorCode.MALFORMED_PAYMASTER_RESPONSE,
     )
 
 
@@ -1398,6 +1408,38 @@ class BundlerError(RemoteError):
         self.code = code
         self.aa_code = aa_code
         self.reason = reason
+        self.data = data
+
+
+class SponsorshipRefused(RemoteError):
+    """Nobody pays for the UserOperation: the sponsorship policy or the paymaster service said no.
+
+    Raised while the operation is built, so nothing has been signed by the passkey and nothing was sent; the
+    caller may build it again without a paymaster (the account pays) or give up.
+
+    Attributes:
+        reason: Why, as the policy or the service put it.
+        code: The service's JSON-RPC error code, or ``None`` for a local policy.
+        data: The JSON-RPC ``data`` member, if any.
+    """
+
+    rules: ClassVar[tuple[ErrorCode, ...]] = (
+        ErrorCode.SPONSORSHIP_REFUSED,
+        ErrorCode.PAYMASTER_SERVICE_ERROR,
+    )
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "",
+        code: int | None = None,
+        data: object = None,
+        rule: ErrorCode | None = None,
+    ) -> None:
+        super().__init__(message, rule=rule)
+        self.reason = reason
+        self.code = code
         self.data = data
 
 

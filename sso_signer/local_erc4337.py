@@ -116,6 +116,10 @@ class LocalErc4337Stack:
     Args:
         test_token: Also deploy the mintable test ERC-20.
         keep_logs: Keep anvil's and Alto's logs after stopping.
+        sponsor: Also deploy a ``SponsorPaymaster``, fund its EntryPoint deposit (:data:`SPONSOR_DEPOSIT`)
+            and serve the ERC-7677 sponsor service for it (:func:`~sso_signer.sponsor.sponsor_app`, on
+            127.0.0.1) with a fresh sponsor key; ``sponsor_url`` and ``paymaster`` say where.
+        sponsor_policy: The service's sponsorship policy (default: sponsor every operation).
         anvil_args: Extra keyword arguments for :class:`~sso_signer.node.AnvilNode`.
 
     Attributes (after :meth:`start`):
@@ -123,9 +127,21 @@ class LocalErc4337Stack:
         bundler: A :class:`~sso_signer.erc4337.BundlerClient` for it. deployer: The account that deployed.
     """
 
-    def __init__(self, *, test_token: bool = True, keep_logs: bool = False, **anvil_args: Any) -> None:
+    def __init__(
+        self,
+        *,
+        test_token: bool = True,
+        keep_logs: bool = False,
+        sponsor: bool = False,
+        sponsor_policy: Any = None,
+        **anvil_args: Any,
+    ) -> None:
         self.test_token = test_token
         self.keep_logs = keep_logs
+        self.sponsor = sponsor
+        self.sponsor_policy = sponsor_policy
+        self._sponsor: Any = None
+        self._paymaster: str | None = None
         self.anvil_args = anvil_args
         self.node: AnvilNode | None = None
         self.alto: AltoBundler | None = None
@@ -163,13 +179,22 @@ class LocalErc4337Stack:
             ).start()
             self.timings["alto"] = time.monotonic() - t2
             self._bundler = BundlerClient(self.alto.url, entry_point=self._deployment.entry_point)
+            if self.sponsor:
+                t3 = time.monotonic()
+                self._paymaster, self._sponsor = _start_sponsor(
+                    self.node.eth, self.deployer, self._deployment, self.sponsor_policy
+                )
+                self.timings["sponsor"] = time.monotonic() - t3
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        """Stop Alto, then anvil. Safe to call twice."""
+        """Stop the sponsor service, Alto, then anvil. Safe to call twice."""
+        if self._sponsor is not None:
+            self._sponsor.stop()
+            self._sponsor = None
         if self._bundler is not None:
             self._bundler.close()
             self._bundler = None
@@ -228,3 +253,46 @@ class LocalErc4337Stack:
         if self.alto is None:
             raise NodeStartFailed("the stack is not running")
         return self.alto.url
+
+    @property
+    def paymaster(self) -> str:
+        """The ``SponsorPaymaster`` (with ``sponsor=True``)."""
+        if self._paymaster is None:
+            raise NodeStartFailed("the stack runs no sponsor service: start it with sponsor=True")
+        return self._paymaster
+
+    @property
+    def sponsor_url(self) -> str:
+        """The sponsor service's URL (with ``sponsor=True``)."""
+        if self._sponsor is None:
+            raise NodeStartFailed("the stack runs no sponsor service: start it with sponsor=True")
+        return str(self._sponsor.url)
+
+
+SPONSOR_DEPOSIT: Final = 10 * 10**18
+"""What the local stack deposits at the EntryPoint for its ``SponsorPaymaster`` (wei)."""
+
+
+def _start_sponsor(
+    eth: EthClient, deployer: LocalAccount, deployment: MsaDeployment, policy: Any
+) -> tuple[str, Any]:
+    """Deploy and fund a ``SponsorPaymaster`` signed for by a fresh key, and serve its sponsor service."""
+    from eth_account import Account
+
+    from sso_signer._artifacts import load_artifact
+    from sso_signer.sponsor import _Served, sponsor_app
+
+    signer = Account.create()
+    artifact = load_artifact("SponsorPaymaster")
+    data = artifact.deploy_data(deployment.entry_point, signer.address, deployer.address)
+    paymaster, _ = eth.deploy_contract(deployer, data)
+    eth.send_transaction(deployer, to=paymaster, data=artifact.encode_call("deposit"), value=SPONSOR_DEPOSIT)
+    app = sponsor_app(
+        paymaster=paymaster,
+        signer=signer,
+        chain_id=deployment.chain_id,
+        entry_point=deployment.entry_point,
+        policy=policy,
+        sponsor_name="sso-signer local sponsor",
+    )
+    return paymaster, _Served(app).start()

@@ -10,7 +10,7 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sso_signer"
 
 # The top of the package may import everything; nothing below it may import the top.
-TOP = {"cli", "pytest_plugin", "local_erc4337"}
+TOP = {"cli", "pytest_plugin", "local_erc4337", "sponsor"}
 # The bottom: every room may import it (sso_signer.exceptions imports only the standard library).
 BOTTOM = {"exceptions"}
 

@@ -35,13 +35,16 @@ from sso_signer.accounts._signer import (
     ask_async,
     assertion_provider,
 )
+from sso_signer.accounts._sponsorship import Paymaster, _SponsorshipMethods
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
     AsyncEntryPoint,
+    AsyncPaymasterClient,
     BundlerClient,
     Call,
     EntryPoint,
     GasEstimate,
+    PaymasterClient,
     UserOperation,
     UserOperationReceipt,
     encode_execute,
@@ -163,7 +166,7 @@ def _stale_state(exc: UserOperationRejected) -> bool:
     return exc.aa_code in ("AA25", "AA10")
 
 
-class _Erc4337Methods(AccountMethods, Generic[E, B]):
+class _Erc4337Methods(_SponsorshipMethods, AccountMethods, Generic[E, B]):
     """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`).
 
     The object remembers what it learnt of the account: whether it is deployed and the next nonce per key.
@@ -444,8 +447,9 @@ class _Erc4337Methods(AccountMethods, Generic[E, B]):
         gas_price: GasPrice | None = None,
         gas: Mapping[str, int] | None = None,
         verification_margin: float = 1.2,
-        paymaster: str | None = None,
+        paymaster: str | PaymasterClient | AsyncPaymasterClient | None = None,
         paymaster_data: bytes = b"",
+        paymaster_context: Mapping[str, Any] | None = None,
     ) -> Generator[Any, Any, UserOperation]:
         """An unsigned UserOperation running ``calls``, with initCode while the account is not deployed.
 
@@ -466,8 +470,12 @@ class _Erc4337Methods(AccountMethods, Generic[E, B]):
                 signing: call :meth:`forget_state` first if another sender may have used the account).
             verification_margin: Factor on the estimated verification gas.
             paymaster: A paymaster paying for the operation (its gas limits come from the estimate, or from
-                ``gas`` as ``paymaster_verification_gas_limit`` / ``paymaster_post_op_gas_limit``).
-            paymaster_data: Extra data for the paymaster.
+                ``gas`` as ``paymaster_verification_gas_limit`` / ``paymaster_post_op_gas_limit``), or an
+                ERC-7677 paymaster service client that fills the paymaster fields (stub data before the
+                estimate, final data after it; docs/sponsorship.md). Default: the account's ``paymaster``
+                (a client, a fixed ``PaymasterParams``, or ``None``).
+            paymaster_data: Extra data for a fixed paymaster.
+            paymaster_context: The ERC-7677 context for the service (default the client's).
 
         Returns:
             The UserOperation with gas and fees filled and an empty signature.
@@ -476,15 +484,22 @@ class _Erc4337Methods(AccountMethods, Generic[E, B]):
             UserOperationRejected: The bundler's simulation failed (typed by AA code).
             InvalidExecuteCalldata, InvalidUserOperationAddress: If a call is malformed.
             ConfigurationError (``SIGNER_CONFIGURATION``): If the account has no code and no factory data.
+            SponsorshipRefused: The paymaster service (or its client's policy) refused; nothing was signed.
         """
         call_data = _call_data(calls, batch)
+        sponsorship, paymaster, paymaster_data = self._paymaster_choice(
+            paymaster, paymaster_data, paymaster_context
+        )
         deployed, nonce, read_now = yield from self._state_flow(nonce_key)
         if gas_price is None:
             prices_flow = _BundlerMethods.get_user_operation_gas_price.flow(self.bundler)
             gas_price = (yield from _via_bundler(prices_flow)).standard
         op = self._draft(deployed, nonce, call_data, gas_price, paymaster, paymaster_data)
+        op = yield from self._paymaster_stub_flow(sponsorship, op)
         if gas is not None:
-            return op.replace(**dict(gas))
+            return (
+                yield from self._paymaster_final_flow(sponsorship, op.replace(**dict(gas)), estimated=False)
+            )
         try:
             estimate = yield from self._estimate_flow(op)
         except UserOperationRejected as exc:
@@ -495,8 +510,10 @@ class _Erc4337Methods(AccountMethods, Generic[E, B]):
             self.forget_state()
             deployed, nonce, _ = yield from self._state_flow(nonce_key)
             op = self._draft(deployed, nonce, call_data, gas_price, paymaster, paymaster_data)
+            op = yield from self._paymaster_stub_flow(sponsorship, op)
             estimate = yield from self._estimate_flow(op)
-        return estimate.apply(op, verification_margin=verification_margin)
+        op = estimate.apply(op, verification_margin=verification_margin)
+        return (yield from self._paymaster_final_flow(sponsorship, op, estimated=True))
 
     @flow_method
     def sign_user_operation(self, op: UserOperation) -> Generator[Any, Any, UserOperation]:
@@ -689,6 +706,8 @@ class Erc4337Account(_Erc4337Methods[EthClient, BundlerClient], SyncShell):
             return ask(self.provider, step)
         if isinstance(step, _Bundler):
             return self.bundler.answer(step.step)
+        if isinstance(step, Paymaster):
+            return step.client.answer(step.step)
         return self.eth.answer(step)
 
 
@@ -705,4 +724,6 @@ class AsyncErc4337Account(_Erc4337Methods[AsyncEthClient, AsyncBundlerClient], A
             return await ask_async(self.provider, step)
         if isinstance(step, _Bundler):
             return await self.bundler.answer(step.step)
+        if isinstance(step, Paymaster):
+            return await step.client.answer(step.step)
         return await self.eth.answer(step)

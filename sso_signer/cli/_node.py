@@ -48,6 +48,8 @@ def node_start(args: argparse.Namespace, out: Reporter) -> None:
         check_out_path(args.out)  # before minutes of setup, not after
         _serve_stack(args, out)
         return
+    if getattr(args, "with_sponsor", False):
+        raise CliUsageError("--with-sponsor needs --with-bundler (the sponsor pays for UserOperations)")
     node: LocalNode
     if kind == "anvil-zksync":
         node = AnvilZkSyncNode(port=args.port, chain_id=args.chain_id)
@@ -114,7 +116,8 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
     out_path = args.out or "deployment.json"
     _remove_stale(out_path)
     out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")
-    with LocalErc4337Stack(test_token=True, **anvil_args) as stack, _owned_file(out_path):
+    sponsor = bool(getattr(args, "with_sponsor", False))
+    with LocalErc4337Stack(test_token=True, sponsor=sponsor, **anvil_args) as stack, _owned_file(out_path):
         deployment = local_stack_deployment(stack)
         node = stack.node
         assert node is not None  # local_stack_deployment checked that it runs
@@ -130,9 +133,11 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
                 "pid": node.pid,
                 "bundler_url": stack.bundler_url,
                 "deployment": os.path.abspath(out_path),
+                **({"sponsor_url": stack.sponsor_url, "paymaster": stack.paymaster} if sponsor else {}),
             },
-            summary=f"ready: anvil at {node.url} (chain {chain_id}), Alto at {stack.bundler_url}; "
-            f"addresses in {out_path}; Ctrl-C stops both",
+            summary=f"ready: anvil at {node.url} (chain {chain_id}), Alto at {stack.bundler_url}"
+            + (f", sponsor service at {stack.sponsor_url} (paymaster {stack.paymaster})" if sponsor else "")
+            + f"; addresses in {out_path}; Ctrl-C stops them",
         )
         alto = stack.alto
         if _wait_for_interrupt(lambda: node.running and (alto is None or alto.running)):

@@ -177,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
         "writes the deployment JSON (with the bundler URL) to --out",
     )  # fmt: skip
     start.add_argument(
+        "--with-sponsor", action="store_true", help="with --with-bundler: also deploy and fund a "
+        "SponsorPaymaster and serve its ERC-7677 sponsor service on 127.0.0.1 (sponsors every operation)",
+    )  # fmt: skip
+    start.add_argument(
         "--out", help="write the deployment JSON here once every service answers (removed at exit); "
         "default deployment.json with --with-bundler, none otherwise",
     )  # fmt: skip

@@ -1,0 +1,381 @@
+"""A small ERC-7677 sponsor service: a backend's paymaster web service for the SDK's ``SponsorPaymaster``.
+
+:func:`sponsor_app` builds an ASGI application (Starlette, from the ``sponsor`` extra: ``pip install
+"sso-signer[sponsor]"``) that answers ``pm_getPaymasterStubData`` and ``pm_getPaymasterData`` over JSON-RPC
+for one paymaster, chain and EntryPoint. It runs the backend's :class:`SponsorshipPolicy` on every request
+and, for an operation the policy allows, signs the ``SponsorPaymaster`` approval (EIP-712 ``Sponsorship``
+over every field of the operation but its signatures, and a validity window) with the sponsor key. A
+refusal is the JSON-RPC error :data:`SPONSORSHIP_REFUSED_CODE` with the policy's reason.
+
+Request bodies are bounded (``max_body``) and parsed with the SDK's bounded JSON reader; every malformed
+request is a JSON-RPC error, never an exception out of the app. Serve it on a loopback address unless a
+proxy in front of it authenticates callers: anyone who can reach it can spend the paymaster's deposit within
+the policy. ``LocalErc4337Stack(sponsor=True)`` deploys the paymaster, funds it and serves this app.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from eth_abi.abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+from eth_typing import Hash32
+from eth_utils.crypto import keccak
+
+from sso_signer._json import JsonLimits, parse_json
+from sso_signer.erc4337 import ENTRY_POINT_V08, UserOperation
+from sso_signer.erc4337._paymaster import (
+    DATA_METHOD,
+    SPONSORSHIP_REFUSED_CODE,
+    STUB_METHOD,
+    SponsorshipPolicy,
+    check_policy,
+)
+from sso_signer.erc4337._user_operation import _check_address
+from sso_signer.exceptions import (
+    ConfigurationError,
+    ErrorCode,
+    InvalidInputError,
+    InvalidRpcParams,
+    SponsorshipRefused,
+    SsoSignerError,
+)
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+__all__ = ["sponsor_app"]
+
+log = logging.getLogger("sso_signer.sponsor")
+
+DEFAULT_MAX_BODY: Final = 64 * 1024
+DEFAULT_VALIDITY: Final = 600
+_MAX_BATCH: Final = 8
+_MAX_DEPTH: Final = 16  # a UserOperation and a context object nest a few levels
+_INVALID_REQUEST: Final = -32600
+_METHOD_NOT_FOUND: Final = -32601
+_INVALID_PARAMS: Final = -32602
+_INTERNAL_ERROR: Final = -32603
+_PARSE_ERROR: Final = -32700
+
+_DOMAIN_TYPEHASH: Final = keccak(
+    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+_SPONSORSHIP_TYPEHASH: Final = keccak(
+    b"Sponsorship(address sender,uint256 nonce,bytes32 initCodeHash,bytes32 callDataHash,"
+    b"bytes32 accountGasLimits,bytes32 paymasterGasLimits,uint256 preVerificationGas,bytes32 gasFees,"
+    b"uint48 validUntil,uint48 validAfter)"
+)
+# A stub approval as long as a real one and as rich in non-zero bytes (the bundler prices calldata from it),
+# with a low s, so validation takes the real path (ecrecover runs) and returns "invalid" instead of reverting.
+_STUB_SIGNATURE: Final = b"\x01" * 64 + b"\x1b"
+
+
+def sponsorship_digest(
+    op: UserOperation, *, paymaster: str, chain_id: int, valid_until: int, valid_after: int
+) -> bytes:
+    """The EIP-712 digest ``SponsorPaymaster.sponsorshipHash`` computes for ``op`` and the window.
+
+    Args:
+        op: The operation with its final gas limits and paymaster gas limits.
+        paymaster: The ``SponsorPaymaster`` (the EIP-712 verifying contract).
+        chain_id: The chain.
+        valid_until: Last second the approval holds (0: no end).
+        valid_after: First second it holds.
+
+    Returns:
+        The 32-byte digest the sponsor key signs.
+    """
+    domain = keccak(
+        abi_encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [_DOMAIN_TYPEHASH, keccak(b"SsoSponsorPaymaster"), keccak(b"1"), chain_id, paymaster],
+        )
+    )
+    paymaster_gas = op.paymaster_verification_gas_limit << 128 | op.paymaster_post_op_gas_limit
+    struct = keccak(
+        abi_encode(
+            [
+                "bytes32",
+                "address",
+                "uint256",
+                "bytes32",
+                "bytes32",
+                "bytes32",
+                "bytes32",
+                "uint256",
+                "bytes32",
+                "uint48",
+                "uint48",
+            ],
+            [
+                _SPONSORSHIP_TYPEHASH,
+                op.sender,
+                op.nonce,
+                keccak(op.init_code),
+                keccak(op.call_data),
+                op.account_gas_limits,
+                paymaster_gas.to_bytes(32, "big"),
+                op.pre_verification_gas,
+                op.gas_fees,
+                valid_until,
+                valid_after,
+            ],
+        )
+    )
+    return keccak(b"\x19\x01" + domain + struct)
+
+
+class _RpcFailure(Exception):
+    """A JSON-RPC error answer (never leaves this module)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Sponsor:
+    """The service's logic, without HTTP: one JSON-RPC request in, one answer out."""
+
+    def __init__(
+        self,
+        *,
+        paymaster: str,
+        signer: LocalAccount | None,
+        chain_id: int,
+        entry_point: str,
+        policy: SponsorshipPolicy | None,
+        validity: int,
+        sponsor_name: str | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.paymaster = _check_address(paymaster, "paymaster")
+        self.entry_point = _check_address(entry_point, "entry_point")
+        if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0:
+            raise InvalidRpcParams(f"chain_id: expected a positive int, got {chain_id!r}")
+        if isinstance(validity, bool) or not isinstance(validity, int) or not 0 < validity < 1 << 40:
+            raise InvalidRpcParams(f"validity: expected a positive number of seconds, got {validity!r}")
+        self.signer = signer
+        self.chain_id = chain_id
+        self.policy = policy
+        self.validity = validity
+        self.sponsor_name = sponsor_name
+        self.clock = clock
+
+    def handle(self, request: object) -> dict[str, Any] | None:
+        """The answer object to one JSON-RPC request object (``None`` for a notification)."""
+        if not isinstance(request, Mapping):
+            return _error(None, _INVALID_REQUEST, "a request is a JSON object")
+        request_id = request.get("id")
+        if request_id is not None and (
+            isinstance(request_id, bool)
+            or not isinstance(request_id, str | int)
+            or len(str(request_id)) > 100
+        ):
+            return _error(None, _INVALID_REQUEST, "id: expected a string or an integer")
+        try:
+            if request.get("jsonrpc") != "2.0":
+                raise _RpcFailure(_INVALID_REQUEST, 'jsonrpc: expected "2.0"')
+            method = request.get("method")
+            if method not in (STUB_METHOD, DATA_METHOD):
+                raise _RpcFailure(_METHOD_NOT_FOUND, f"method not found: {str(method)[:60]!r}")
+            result = self._answer(method == DATA_METHOD, request.get("params"))
+        except _RpcFailure as failure:
+            return None if "id" not in request else _error(request_id, failure.code, failure.message)
+        return None if "id" not in request else {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    def _answer(self, final: bool, params: object) -> dict[str, Any]:
+        op, context = self._params(params)
+        try:
+            check_policy(self.policy, op, self.chain_id, context)
+        except SponsorshipRefused as exc:
+            raise _RpcFailure(SPONSORSHIP_REFUSED_CODE, exc.reason or str(exc)) from exc
+        except Exception as exc:
+            log.exception("sponsorship policy failed on an operation of %s", op.sender)
+            raise _RpcFailure(_INTERNAL_ERROR, "the sponsorship policy failed") from exc
+        if final and op.paymaster != self.paymaster:
+            raise _RpcFailure(_INVALID_PARAMS, f"userOp.paymaster: expected {self.paymaster}")
+        result: dict[str, Any] = {"paymaster": self.paymaster}
+        if self.signer is None:
+            # A paymaster that needs no approval: the stub is the final answer. Its postOp cost is not known
+            # here, so the bundler's estimate sets that limit.
+            result.update(paymasterData="0x", isFinal=True)
+        else:
+            valid_until = int(self.clock()) + self.validity
+            window = valid_until.to_bytes(6, "big") + bytes(6)  # validAfter 0: valid at once
+            if final:
+                digest = sponsorship_digest(
+                    op,
+                    paymaster=self.paymaster,
+                    chain_id=self.chain_id,
+                    valid_until=valid_until,
+                    valid_after=0,
+                )
+                signature = bytes(self.signer.unsafe_sign_hash(Hash32(digest)).signature)
+            else:
+                signature = _STUB_SIGNATURE
+            # No postOp: the paymaster returns an empty context, so its postOp gas is 0 (the service pays).
+            result.update(paymasterData="0x" + (window + signature).hex(), paymasterPostOpGasLimit=hex(0))
+            if not final:
+                result["isFinal"] = False
+        if self.sponsor_name is not None and not final:
+            result["sponsor"] = {"name": self.sponsor_name}
+        return result
+
+    def _params(self, params: object) -> tuple[UserOperation, Mapping[str, Any]]:
+        if not isinstance(params, list) or not 3 <= len(params) <= 4:
+            raise _RpcFailure(_INVALID_PARAMS, "params: expected [userOp, entryPoint, chainId, context]")
+        raw_op, entry_point, chain_id = params[:3]
+        context = params[3] if len(params) == 4 and params[3] is not None else {}
+        if not isinstance(context, Mapping):
+            raise _RpcFailure(_INVALID_PARAMS, "context: expected an object")
+        if not isinstance(entry_point, str) or entry_point.lower() != self.entry_point.lower():
+            raise _RpcFailure(_INVALID_PARAMS, f"entryPoint: this service serves {self.entry_point} only")
+        if chain_id != hex(self.chain_id) and chain_id != self.chain_id:
+            raise _RpcFailure(
+                _INVALID_PARAMS, f"chainId: this service serves chain {hex(self.chain_id)} only"
+            )
+        if not isinstance(raw_op, Mapping):
+            raise _RpcFailure(_INVALID_PARAMS, "userOp: expected an object")
+        try:
+            op = UserOperation.from_rpc(raw_op)
+        except InvalidInputError as exc:
+            raise _RpcFailure(_INVALID_PARAMS, f"userOp: {str(exc)[:200]}") from exc
+        return op, context
+
+
+def _error(request_id: object, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+
+def sponsor_app(
+    *,
+    paymaster: str,
+    signer: LocalAccount | None,
+    chain_id: int,
+    entry_point: str = ENTRY_POINT_V08,
+    policy: SponsorshipPolicy | None = None,
+    validity: int = DEFAULT_VALIDITY,
+    sponsor_name: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """An ASGI app answering ERC-7677 JSON-RPC (``POST /``) for one ``SponsorPaymaster``.
+
+    Args:
+        paymaster: The ``SponsorPaymaster`` address.
+        signer: The sponsor key (the paymaster's ``SIGNER``); ``None`` for a paymaster that needs no
+            approval (then the stub is final: ``isFinal``).
+        chain_id: The chain it sponsors on (requests for other chains are refused).
+        entry_point: The EntryPoint (requests naming another are refused).
+        policy: Decides which operations are sponsored (default: every one; the paymaster's deposit is then
+            open to anyone who reaches the service).
+        validity: Seconds an approval stays valid.
+        sponsor_name: The ``sponsor.name`` the stub answers carry, if any.
+        max_body: Largest request body accepted (bytes); larger ones get HTTP 413.
+        clock: Wall clock in seconds (injectable for tests).
+
+    Returns:
+        A Starlette application; serve it with any ASGI server (uvicorn), on 127.0.0.1 unless authenticated.
+
+    Raises:
+        ConfigurationError (``CONFIGURATION``): If Starlette is not installed.
+        InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
+        InvalidRpcParams: If ``chain_id``, ``validity`` or ``max_body`` is out of range.
+    """
+    try:
+        from starlette.applications import Starlette
+        from starlette.concurrency import run_in_threadpool
+        from starlette.responses import JSONResponse, PlainTextResponse
+        from starlette.routing import Route
+    except ImportError as exc:
+        raise ConfigurationError(
+            'the sponsor service needs Starlette: pip install "sso-signer[sponsor]"',
+            rule=ErrorCode.CONFIGURATION,
+        ) from exc
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or not 0 < max_body <= 16 * 1024 * 1024:
+        raise InvalidRpcParams(f"max_body: expected 1..16 MiB in bytes, got {max_body!r}")
+    sponsor = _Sponsor(
+        paymaster=paymaster,
+        signer=signer,
+        chain_id=chain_id,
+        entry_point=entry_point,
+        policy=policy,
+        validity=validity,
+        sponsor_name=sponsor_name,
+        clock=clock,
+    )
+    limits = JsonLimits(max_bytes=max_body, max_depth=_MAX_DEPTH, max_int_digits=80)
+
+    async def rpc(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_body):
+            return PlainTextResponse("request body too large", status_code=413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body:
+                return PlainTextResponse("request body too large", status_code=413)
+        try:
+            document = parse_json(bytes(body), limits=limits, error=InvalidRpcParams, what="JSON-RPC request")
+        except SsoSignerError:
+            return JSONResponse(_error(None, _PARSE_ERROR, "parse error"))
+        if isinstance(document, list):
+            if not 0 < len(document) <= _MAX_BATCH:
+                return JSONResponse(_error(None, _INVALID_REQUEST, f"a batch holds 1..{_MAX_BATCH} requests"))
+            # A policy may block (a database, a quota service): it runs in a worker thread, not on the loop.
+            handled = [await run_in_threadpool(sponsor.handle, item) for item in document]
+            answers = [answer for answer in handled if answer is not None]
+            return JSONResponse(answers) if answers else PlainTextResponse("", status_code=204)
+        answer = await run_in_threadpool(sponsor.handle, document)
+        return JSONResponse(answer) if answer is not None else PlainTextResponse("", status_code=204)
+
+    return Starlette(routes=[Route("/", rpc, methods=["POST"])])
+
+
+class _Served:
+    """An ASGI app served by uvicorn in a daemon thread on a loopback port (the local stack's service)."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
+        try:
+            import uvicorn
+        except ImportError as exc:
+            raise ConfigurationError(
+                'serving the sponsor service needs uvicorn: pip install "sso-signer[sponsor]"',
+                rule=ErrorCode.CONFIGURATION,
+            ) from exc
+        # Bound before the server starts: port 0 picks a free port with no race against other processes.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, 0))
+        port = self._socket.getsockname()[1]
+        self.url = f"http://{host}:{port}/"
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="sso-sponsor", daemon=True
+        )
+
+    def start(self, timeout: float = 10.0) -> _Served:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise ConfigurationError("the sponsor service did not start", rule=ErrorCode.CONFIGURATION)
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._socket.close()
