@@ -444,7 +444,7 @@ class ErrorCode(enum.StrEnum):
     RECOVERY_EXPIRED = "recovery_expired"
     """The recovery request is older than 72 h and can no longer be finalized (start a new one)."""
     RECOVERY_DATA_MISMATCH = "recovery_data_mismatch"
-    """The recovery data given is not the data the pending request was made with (``RecoveryDataMismatch``)."""
+    """The recovery data given is not what the pending request was made with (``RecoveryDataMismatch``)."""
     GUARDIAN_ALREADY_PRESENT = "guardian_already_present"
     """The account already proposed (or has) this guardian (``GuardianAlreadyPresent``)."""
     RECOVERY_IN_PROGRESS = "recovery_in_progress"
