@@ -9,13 +9,16 @@ start) by the guardian's EOA key, read from the environment variable ``--guardia
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from sso_signer._codec import b64url_encode
+from sso_signer.accounts import Erc4337Account, Guardian
 from sso_signer.cli._accounts import open_guardian, open_recoverable, prefund_explained
 from sso_signer.cli._context import ChainContext, load_passkey, load_passkey_file, resolve_deployer
 from sso_signer.cli._output import Reporter
@@ -108,108 +111,121 @@ def _chain_time(ctx: ChainContext) -> int:
 # --- the account's side (signed by the passkey) ------------------------------------------------------------
 
 
-def add(args: argparse.Namespace, out: Reporter) -> None:
-    """Propose a guardian for the passkey's account (installs the module in the same UserOperation)."""
-    guardian = checksum_address(args.guardian, field="GUARDIAN")
+@contextlib.contextmanager
+def _passkey_account(
+    args: argparse.Namespace, *, executes: bool
+) -> Iterator[tuple[ChainContext, Erc4337Account]]:
+    """The ``--key`` passkey's ERC-4337 account, with its chain context (closed afterwards)."""
     passkey = load_passkey(args)
     ctx = ChainContext.from_args(args)
     try:
-        account = open_recoverable(args, ctx, passkey, executes=True)
+        yield ctx, open_recoverable(args, ctx, passkey, executes=executes)
+    finally:
+        ctx.close()
+
+
+def _account_sends(
+    args: argparse.Namespace,
+    out: Reporter,
+    send: Callable[[Erc4337Account], tuple[UserOperationReceipt, dict[str, Any]]],
+    summary: Callable[[str], str],
+) -> None:
+    """Run one passkey-signed change of the account (``send``: its receipt and fields) and report it."""
+    with _passkey_account(args, executes=True) as (_, account):
+        with prefund_explained(account, []):
+            receipt, fields = send(account)
+        out.result(
+            {"kind": "erc4337", "account": account.address, **fields, **_sent(receipt)},
+            summary=summary(account.address),
+        )
+
+
+def add(args: argparse.Namespace, out: Reporter) -> None:
+    """Propose a guardian for the passkey's account (installs the module in the same UserOperation)."""
+    guardian = checksum_address(args.guardian, field="GUARDIAN")
+
+    def propose(account: Erc4337Account) -> tuple[UserOperationReceipt, dict[str, Any]]:
         installs = not account.guardian_module_installed()
         out.step(
             f"UserOperation from {account.address}: "
             + ("install the GuardianExecutor module, " if installs else "")
             + f"propose {guardian}"
         )
-        with prefund_explained(account, []):
-            receipt = account.propose_guardian(guardian, timeout=args.timeout)
-        out.result(
-            {
-                "kind": "erc4337",
-                "account": account.address,
-                "guardian": guardian,
-                "module_installed": installs,
-                **_sent(receipt),
-            },
-            summary=f"guardian {guardian} proposed for {account.address}; it accepts with "
-            f"`sso-signer guardian accept --account {account.address}`",
-        )
-    finally:
-        ctx.close()
+        receipt = account.propose_guardian(guardian, timeout=args.timeout)
+        return receipt, {"guardian": guardian, "module_installed": installs}
+
+    _account_sends(
+        args,
+        out,
+        propose,
+        lambda address: (
+            f"guardian {guardian} proposed for {address}; it accepts with "
+            f"`sso-signer guardian accept --account {address}`"
+        ),
+    )
 
 
 def remove(args: argparse.Namespace, out: Reporter) -> None:
     """Remove a guardian of the passkey's account (an active one's pending recovery is discarded too)."""
     guardian = checksum_address(args.guardian, field="GUARDIAN")
-    passkey = load_passkey(args)
-    ctx = ChainContext.from_args(args)
-    try:
-        account = open_recoverable(args, ctx, passkey, executes=True)
-        with prefund_explained(account, []):
-            receipt = account.remove_guardian(guardian, timeout=args.timeout)
-        out.result(
-            {"kind": "erc4337", "account": account.address, "guardian": guardian, **_sent(receipt)},
-            summary=f"guardian {guardian} removed from {account.address}",
-        )
-    finally:
-        ctx.close()
+    _account_sends(
+        args,
+        out,
+        lambda account: (account.remove_guardian(guardian, timeout=args.timeout), {"guardian": guardian}),
+        lambda address: f"guardian {guardian} removed from {address}",
+    )
+
+
+def recover_cancel(args: argparse.Namespace, out: Reporter) -> None:
+    """Discard the pending recovery of the passkey's account (its passkey was not lost after all)."""
+    _account_sends(
+        args,
+        out,
+        lambda account: (account.discard_recovery(timeout=args.timeout), {"discarded": True}),
+        lambda address: f"the pending recovery of {address} is discarded",
+    )
 
 
 def list_guardians(args: argparse.Namespace, out: Reporter) -> None:
     """The passkey's account's guardians (proposed or active) and its pending recovery."""
-    passkey = load_passkey(args)
-    ctx = ChainContext.from_args(args)
-    try:
-        account = open_recoverable(args, ctx, passkey, executes=False)
+    with _passkey_account(args, executes=False) as (ctx, account):
         guardians = account.list_guardians()
         request, now = account.pending_recovery(), _chain_time(ctx)
+        named = ", ".join(f"{a} ({'active' if s.is_active else 'proposed'})" for a, s in guardians.items())
         out.result(
             {
                 "kind": "erc4337",
                 "account": account.address,
                 "module_installed": account.guardian_module_installed(),
-                "guardians": [
-                    {"address": address, "active": status.is_active} for address, status in guardians.items()
-                ],
+                "guardians": [{"address": a, "active": s.is_active} for a, s in guardians.items()],
                 "recovery": _request(request, now),
             },
-            summary=f"{account.address}: "
-            + (
-                ", ".join(f"{a} ({'active' if s.is_active else 'proposed'})" for a, s in guardians.items())
-                or "no guardian"
-            )
-            + f"; {_describe_request(request, now)}",
+            summary=f"{account.address}: {named or 'no guardian'}; {_describe_request(request, now)}",
         )
-    finally:
-        ctx.close()
-
-
-def recover_cancel(args: argparse.Namespace, out: Reporter) -> None:
-    """Discard the pending recovery of the passkey's account (its passkey was not lost after all)."""
-    passkey = load_passkey(args)
-    ctx = ChainContext.from_args(args)
-    try:
-        account = open_recoverable(args, ctx, passkey, executes=True)
-        with prefund_explained(account, []):
-            receipt = account.discard_recovery(timeout=args.timeout)
-        out.result(
-            {"kind": "erc4337", "account": account.address, "discarded": True, **_sent(receipt)},
-            summary=f"the pending recovery of {account.address} is discarded",
-        )
-    finally:
-        ctx.close()
 
 
 # --- the guardian's side (signed by its EOA key) -----------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _guardian(
+    args: argparse.Namespace, signer: LocalAccount | None
+) -> Iterator[tuple[ChainContext, Guardian, str]]:
+    """``signer`` (None: the deployer key) as a guardian of the deployment's accounts, and who it is."""
+    ctx = ChainContext.from_args(args)
+    try:
+        source = "the guardian key"
+        if signer is None:
+            signer, source = resolve_deployer(args, ctx.client.chain_id())
+        yield ctx, open_guardian(args, ctx, signer), source
+    finally:
+        ctx.close()
+
+
 def accept(args: argparse.Namespace, out: Reporter) -> None:
     """Accept the guardianship an account proposed, as the guardian."""
     account = checksum_address(args.account, field="--account")
-    signer = _required_guardian_key(args)
-    ctx = ChainContext.from_args(args)
-    try:
-        guardian = open_guardian(args, ctx, signer)
+    with _guardian(args, _required_guardian_key(args)) as (_, guardian, _):
         receipt = guardian.accept(account, timeout=args.timeout)
         out.result(
             {
@@ -221,8 +237,6 @@ def accept(args: argparse.Namespace, out: Reporter) -> None:
             summary=f"{guardian.address} is an active guardian of {account}"
             + (" (it already was)" if receipt is None else ""),
         )
-    finally:
-        ctx.close()
 
 
 def recover_start(args: argparse.Namespace, out: Reporter) -> None:
@@ -230,9 +244,7 @@ def recover_start(args: argparse.Namespace, out: Reporter) -> None:
     account = checksum_address(args.account, field="--account")
     signer = _required_guardian_key(args)
     new = load_passkey_file(args.new_key, args.new_passphrase_env)
-    ctx = ChainContext.from_args(args)
-    try:
-        guardian = open_guardian(args, ctx, signer)
+    with _guardian(args, signer) as (ctx, guardian, _):
         receipt = guardian.initiate_recovery(
             account, new.credential_id, new.public_key, new.origin, timeout=args.timeout
         )
@@ -250,40 +262,26 @@ def recover_start(args: argparse.Namespace, out: Reporter) -> None:
             f"{account}` after block time {request.earliest_finalize - 1} (24 h); the account's passkey "
             "may cancel it meanwhile",
         )
-    finally:
-        ctx.close()
 
 
 def recover_finish(args: argparse.Namespace, out: Reporter) -> None:
     """Finish a pending recovery once the delay has passed: the account adds the new passkey."""
     account = checksum_address(args.account, field="--account")
-    ctx = ChainContext.from_args(args)
-    try:
-        payer = _guardian_key(args)
-        source = "the guardian key"
-        if payer is None:
-            payer, source = resolve_deployer(args, ctx.client.chain_id())
-        guardian = open_guardian(args, ctx, payer)
+    with _guardian(args, _guardian_key(args)) as (_, guardian, source):
         receipt = guardian.finalize_recovery(account, timeout=args.timeout)
         out.result(
             {"account": account, "finished_by": guardian.address, **_sent(receipt)},
             summary=f"recovery of {account} finished (paid by {source}): the new passkey controls it",
         )
-    finally:
-        ctx.close()
 
 
 def recover_status(args: argparse.Namespace, out: Reporter) -> None:
     """An account's pending recovery: when it can be finished, until when."""
     account = checksum_address(args.account, field="--account")
-    ctx = ChainContext.from_args(args)
-    try:
-        # Reading needs no key: a throw-away signer stands in for the guardian.
-        guardian = open_guardian(args, ctx, Account.create())
+    # Reading needs no key: a throw-away signer stands in for the guardian.
+    with _guardian(args, Account.create()) as (ctx, guardian, _):
         request, now = guardian.pending_recovery(account), _chain_time(ctx)
         out.result(
             {"account": account, "recovery": _request(request, now), "block_time": now},
             summary=f"{account}: {_describe_request(request, now)}",
         )
-    finally:
-        ctx.close()
