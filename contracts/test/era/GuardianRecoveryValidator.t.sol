@@ -59,24 +59,6 @@ contract GuardianRecoveryValidatorTest {
     bytes32 private constant Y = bytes32(uint256(0x5678));
     uint256 private constant T0 = 1_750_000_000;
 
-    event RecoveryInitiated(
-        address indexed account,
-        bytes32 indexed hashedOriginDomain,
-        bytes32 indexed hashedCredentialId,
-        address guardian
-    );
-    event RecoveryFinished(
-        address indexed account, bytes32 indexed hashedOriginDomain, bytes32 indexed hashedCredentialId
-    );
-    event RecoveryDiscarded(
-        address indexed account, bytes32 indexed hashedOriginDomain, bytes32 indexed hashedCredentialId
-    );
-    event GuardianProposed(address indexed account, bytes32 indexed hashedOriginDomain, address indexed guardian);
-    event GuardianAdded(address indexed account, bytes32 indexed hashedOriginDomain, address indexed guardian);
-    event GuardianRemoved(address indexed account, bytes32 indexed hashedOriginDomain, address indexed guardian);
-    event HashedOriginDomainEnabledForAccount(address indexed account, bytes32 indexed hashedOriginDomain);
-    event HashedOriginDomainDisabledForAccount(address indexed account, bytes32 indexed hashedOriginDomain);
-
     GuardianRecoveryValidator private module;
 
     function setUp() public {
@@ -139,36 +121,42 @@ contract GuardianRecoveryValidatorTest {
         require(GuardianRecoveryValidator.getPendingRecoveryData.selector == 0xab9d5fff, "getPendingRecoveryData");
         require(module.accountGuardianData.selector == 0x9b99752a, "accountGuardianData");
         require(
-            RecoveryInitiated.selector == 0x750203e1c6151c9136eca3be6c61d060ea236395244e97c72ee3735c131c3802,
+            GuardianRecoveryValidator.RecoveryInitiated.selector
+                == 0x750203e1c6151c9136eca3be6c61d060ea236395244e97c72ee3735c131c3802,
             "RecoveryInitiated"
         );
         require(
-            RecoveryFinished.selector == 0x122f699d3998d7d483d87a65abbdba44780a412ca03b283c5c6fc45b6d7d94d2,
+            GuardianRecoveryValidator.RecoveryFinished.selector
+                == 0x122f699d3998d7d483d87a65abbdba44780a412ca03b283c5c6fc45b6d7d94d2,
             "RecoveryFinished"
         );
         require(
-            RecoveryDiscarded.selector == 0xa4e8705d9ef0c51657f9c64b028c7199ff3cd3ee5d057d6e1088e64580853d13,
+            GuardianRecoveryValidator.RecoveryDiscarded.selector
+                == 0xa4e8705d9ef0c51657f9c64b028c7199ff3cd3ee5d057d6e1088e64580853d13,
             "RecoveryDiscarded"
         );
         require(
-            GuardianProposed.selector == 0x3deaf0877005efc7ea2c571de4f96ff33bf60c0b32e188f1fa32bab3da8b870e,
+            GuardianRecoveryValidator.GuardianProposed.selector
+                == 0x3deaf0877005efc7ea2c571de4f96ff33bf60c0b32e188f1fa32bab3da8b870e,
             "GuardianProposed"
         );
         require(
-            GuardianAdded.selector == 0x6aba2dccf4edc3319e24e776ffc5d7f8fa89456e0f15421abf316d28d427ed33,
+            GuardianRecoveryValidator.GuardianAdded.selector
+                == 0x6aba2dccf4edc3319e24e776ffc5d7f8fa89456e0f15421abf316d28d427ed33,
             "GuardianAdded"
         );
         require(
-            GuardianRemoved.selector == 0xb9c57fa4d0e004062979bfe03380ddabcf23ec66f36e471ee5b5ab67349485b2,
+            GuardianRecoveryValidator.GuardianRemoved.selector
+                == 0xb9c57fa4d0e004062979bfe03380ddabcf23ec66f36e471ee5b5ab67349485b2,
             "GuardianRemoved"
         );
         require(
-            HashedOriginDomainEnabledForAccount.selector
+            GuardianRecoveryValidator.HashedOriginDomainEnabledForAccount.selector
                 == 0x49e308297bf7e3373130f54d11e9944d094c586954301b5c7da3b918195c7580,
             "HashedOriginDomainEnabledForAccount"
         );
         require(
-            HashedOriginDomainDisabledForAccount.selector
+            GuardianRecoveryValidator.HashedOriginDomainDisabledForAccount.selector
                 == 0x1373f4151802c1c04091d06c3f13c1948e40afad22bd00382d4702808d0320eb,
             "HashedOriginDomainDisabledForAccount"
         );
@@ -233,9 +221,9 @@ contract GuardianRecoveryValidatorTest {
         module.proposeGuardian(DOMAIN, address(0));
 
         VM.expectEmit(true, true, false, false, address(module));
-        emit HashedOriginDomainEnabledForAccount(ACCOUNT, DOMAIN);
+        emit GuardianRecoveryValidator.HashedOriginDomainEnabledForAccount(ACCOUNT, DOMAIN);
         VM.expectEmit(true, true, true, false, address(module));
-        emit GuardianProposed(ACCOUNT, DOMAIN, GUARDIAN);
+        emit GuardianRecoveryValidator.GuardianProposed(ACCOUNT, DOMAIN, GUARDIAN);
         _propose(ACCOUNT, GUARDIAN);
 
         VM.recordLogs();
@@ -261,7 +249,7 @@ contract GuardianRecoveryValidatorTest {
 
         _propose(ACCOUNT, GUARDIAN);
         VM.expectEmit(true, true, true, false, address(module));
-        emit GuardianAdded(ACCOUNT, DOMAIN, GUARDIAN);
+        emit GuardianRecoveryValidator.GuardianAdded(ACCOUNT, DOMAIN, GUARDIAN);
         VM.prank(GUARDIAN);
         require(module.addGuardian(DOMAIN, ACCOUNT), "newly ready");
         VM.prank(GUARDIAN);
@@ -276,11 +264,11 @@ contract GuardianRecoveryValidatorTest {
 
         _initRecovery();
         VM.expectEmit(true, true, true, false, address(module));
-        emit RecoveryDiscarded(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID));
+        emit GuardianRecoveryValidator.RecoveryDiscarded(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID));
         VM.expectEmit(true, true, false, false, address(module));
-        emit HashedOriginDomainDisabledForAccount(ACCOUNT, DOMAIN);
+        emit GuardianRecoveryValidator.HashedOriginDomainDisabledForAccount(ACCOUNT, DOMAIN);
         VM.expectEmit(true, true, true, false, address(module));
-        emit GuardianRemoved(ACCOUNT, DOMAIN, GUARDIAN);
+        emit GuardianRecoveryValidator.GuardianRemoved(ACCOUNT, DOMAIN, GUARDIAN);
         VM.prank(ACCOUNT);
         module.removeGuardian(DOMAIN, GUARDIAN);
         require(module.getPendingRecoveryData(DOMAIN, ACCOUNT).timestamp == 0, "request discarded");
@@ -303,7 +291,7 @@ contract GuardianRecoveryValidatorTest {
         VM.prank(GUARDIAN);
         module.addGuardian(DOMAIN, ACCOUNT);
         VM.expectEmit(true, true, true, true, address(module));
-        emit RecoveryInitiated(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID), GUARDIAN);
+        emit GuardianRecoveryValidator.RecoveryInitiated(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID), GUARDIAN);
         VM.prank(GUARDIAN);
         module.initRecovery(ACCOUNT, keccak256(CREDENTIAL_ID), [X, Y], DOMAIN);
         GuardianRecoveryValidator.RecoveryRequest memory request = module.getPendingRecoveryData(DOMAIN, ACCOUNT);
@@ -323,12 +311,12 @@ contract GuardianRecoveryValidatorTest {
     function test_discard_recovery_always_emits() public {
         _initRecovery();
         VM.expectEmit(true, true, true, false, address(module));
-        emit RecoveryDiscarded(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID));
+        emit GuardianRecoveryValidator.RecoveryDiscarded(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID));
         VM.prank(ACCOUNT);
         module.discardRecovery(DOMAIN);
         require(module.getPendingRecoveryData(DOMAIN, ACCOUNT).timestamp == 0, "deleted");
         VM.expectEmit(true, true, true, false, address(module));
-        emit RecoveryDiscarded(ACCOUNT, DOMAIN, bytes32(0));
+        emit GuardianRecoveryValidator.RecoveryDiscarded(ACCOUNT, DOMAIN, bytes32(0));
         VM.prank(ACCOUNT);
         module.discardRecovery(DOMAIN);
     }
@@ -341,7 +329,7 @@ contract GuardianRecoveryValidatorTest {
         require(!_validate(_validKey()), "too early");
         VM.warp(T0 + 24 hours);
         VM.expectEmit(true, true, true, false, address(module));
-        emit RecoveryFinished(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID));
+        emit GuardianRecoveryValidator.RecoveryFinished(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID));
         require(_validate(_validKey()), "from 24 h on");
         require(module.getPendingRecoveryData(DOMAIN, ACCOUNT).timestamp == 0, "consumed");
         require(!_validate(_validKey()), "no replay");
