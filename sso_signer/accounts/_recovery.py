@@ -171,7 +171,11 @@ def _refusal_flow(exc: ExecutionReverted, account: str) -> Flow[SsoSignerError]:
             ErrorCode.RECOVERY_DATA_MISMATCH,
             f"the recovery data is not what the pending recovery of {account} was started with",
         ),
-        "EmptyRecoveryData": (SsoEncodingError, ErrorCode.SSO_ENCODING, "the recovery data is empty"),
+        "EmptyRecoveryData": (
+            SsoEncodingError,
+            ErrorCode.SSO_ENCODING,
+            f"the recovery data for {account} is empty",
+        ),
     }
     if name == "UnsupportedRecoveryType" and args and args[0] != 0:
         return exc  # not reachable through this API: only NONE (no request) is refused this way
