@@ -464,6 +464,30 @@ class ErrorCode(enum.StrEnum):
     REMOVAL_WOULD_LOCK_ACCOUNT = "removal_would_lock_account"
     """Removing the passkey would leave the account with nothing that can sign."""
 
+    # --- guardian recovery (GuardianExecutor): StateError, AlreadyExists, NotFound, SsoEncodingError ----
+    GUARDIAN_NOT_ACTIVE = "guardian_not_active"
+    """The guardian was proposed by the account but has not accepted yet (``GuardianNotActive``)."""
+    RECOVERY_TOO_EARLY = "recovery_too_early"
+    """The recovery's 24 h delay has not passed yet (``RecoveryTimestampInvalid``, before the window)."""
+    RECOVERY_EXPIRED = "recovery_expired"
+    """The recovery request is older than 72 h and can no longer be finalized (start a new one)."""
+    RECOVERY_DATA_MISMATCH = "recovery_data_mismatch"
+    """The recovery data given is not what the pending request was made with (``RecoveryDataMismatch``)."""
+    GUARDIAN_ALREADY_PRESENT = "guardian_already_present"
+    """The account already proposed (or has) this guardian (``GuardianAlreadyPresent``)."""
+    RECOVERY_IN_PROGRESS = "recovery_in_progress"
+    """A recovery request younger than 72 h is pending for the account (``RecoveryInProgress``)."""
+    GUARDIAN_MODULE_NOT_INSTALLED = "guardian_module_not_installed"
+    """The account has not installed the ``GuardianExecutor`` module (``NotInitialized``)."""
+    NOT_A_GUARDIAN = "not_a_guardian"
+    """The address is not a guardian the account proposed (``GuardianNotFound``)."""
+    NO_PENDING_RECOVERY = "no_pending_recovery"
+    """The account has no pending recovery request (``NoRecoveryInProgress``)."""
+    RECOVERY_VALIDATOR_NOT_INSTALLED = "recovery_validator_not_installed"
+    """The validator the recovery writes to is not installed on the account (``ValidatorNotInstalled``)."""
+    INVALID_GUARDIAN = "invalid_guardian"
+    """The guardian address is zero or the account itself (``GuardianInvalidAddress``)."""
+
     # --- RpcError and subclasses -----------------------------------------------------------------------
     RPC_ERROR = "rpc_error"
     """The node answered a request with a JSON-RPC error object."""
@@ -618,6 +642,10 @@ class StateError(SsoSignerError):
         ErrorCode.STATE_CONFLICT,
         ErrorCode.ACCOUNT_MISMATCH,
         ErrorCode.NODE_NOT_RUNNING,
+        ErrorCode.GUARDIAN_NOT_ACTIVE,
+        ErrorCode.RECOVERY_TOO_EARLY,
+        ErrorCode.RECOVERY_EXPIRED,
+        ErrorCode.RECOVERY_DATA_MISMATCH,
     )
 
 
@@ -787,6 +815,7 @@ class SsoEncodingError(InvalidInputError):
         ErrorCode.EMPTY_PUBLIC_KEY,
         ErrorCode.BAD_DOMAIN_LENGTH,
         ErrorCode.BAD_CREDENTIAL_ID_LENGTH,
+        ErrorCode.INVALID_GUARDIAN,
     )
 
 
@@ -979,6 +1008,8 @@ class AlreadyExists(StateError):
         ErrorCode.KEY_FILE_EXISTS,
         ErrorCode.ACCOUNT_ALREADY_EXISTS,
         ErrorCode.PASSKEY_ALREADY_REGISTERED,
+        ErrorCode.GUARDIAN_ALREADY_PRESENT,
+        ErrorCode.RECOVERY_IN_PROGRESS,
     )
 
 
@@ -991,6 +1022,10 @@ class NotFound(StateError):
         ErrorCode.ACCOUNT_NOT_FOUND,
         ErrorCode.ACCOUNT_NOT_DEPLOYED,
         ErrorCode.PASSKEY_NOT_OWNED_BY_ACCOUNT,
+        ErrorCode.GUARDIAN_MODULE_NOT_INSTALLED,
+        ErrorCode.NOT_A_GUARDIAN,
+        ErrorCode.NO_PENDING_RECOVERY,
+        ErrorCode.RECOVERY_VALIDATOR_NOT_INSTALLED,
     )
 
 

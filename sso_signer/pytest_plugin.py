@@ -18,6 +18,11 @@ Fixtures:
 * ``passkey_account``: a counterfactual ERC-4337 account of ``headless_passkey``, funded with 1 ETH (another
   amount in wei through indirect parametrization: ``@pytest.mark.parametrize("passkey_account", [10**15],
   indirect=True)``); its first UserOperation deploys it.
+* ``sso_guardian``: a :class:`~sso_signer.accounts.Guardian` of the stack's deployment, a fresh EOA funded
+  with 1 ETH (a dapp backend's key, as guardian recovery sees it).
+* ``guarded_passkey_account``: ``passkey_account`` with ``sso_guardian`` proposed and accepted (its first
+  UserOperation created the account and installed the ``GuardianExecutor``); to finalize a recovery, move the
+  session chain's clock with ``sso_stack.node.increase_time(...)``.
 * ``anvil_zksync_node`` (session): an ``anvil-zksync`` node; the test is skipped, with the reason, when the
   binary is not on ``PATH``.
 * ``sso_postgres`` (session): a private PostgreSQL server (Debian's ``initdb`` + ``pg_ctl`` in a temp dir, on
@@ -44,7 +49,7 @@ import pytest
 from sso_signer.exceptions import SsoSignerError
 
 if TYPE_CHECKING:
-    from sso_signer.accounts import Erc4337Account
+    from sso_signer.accounts import Erc4337Account, Guardian
     from sso_signer.cli import Deployment
     from sso_signer.local_erc4337 import LocalErc4337Stack
     from sso_signer.node import AnvilNode, AnvilZkSyncNode
@@ -150,6 +155,26 @@ def passkey_account(
     if funding:
         sso_stack.fund(account.address, funding)
     return account
+
+
+@pytest.fixture
+def sso_guardian(sso_stack: LocalErc4337Stack) -> Guardian:
+    """A guardian EOA (fresh key, funded with 1 ETH) for the stack's ERC-4337 accounts."""
+    from eth_account import Account
+
+    from sso_signer.accounts import Guardian
+
+    guardian = Guardian(sso_stack.eth, Account.create(), deployment=sso_stack.deployment)
+    sso_stack.fund(guardian.address, _ACCOUNT_FUNDING)
+    return guardian
+
+
+@pytest.fixture
+def guarded_passkey_account(passkey_account: Erc4337Account, sso_guardian: Guardian) -> Erc4337Account:
+    """``passkey_account`` with ``sso_guardian`` as its active guardian (the proposal created the account)."""
+    passkey_account.propose_guardian(sso_guardian.address)
+    sso_guardian.accept(passkey_account.address)
+    return passkey_account
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,8 @@ def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:
         "passkey_account",
         "sso_fund",
         "anvil_zksync_node",
+        "sso_guardian",
+        "guarded_passkey_account",
     ):
         result.stdout.fnmatch_lines([f"*{name}*"])
 
@@ -130,3 +132,25 @@ def test_funding_is_a_fixture_parameter_and_sso_fund_pays_more(pytester: pytest.
     result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*the parameter is the funding in wei*"])
+
+
+@pytest.mark.chain
+@pytest.mark.bundler
+def test_guarded_passkey_account_has_the_guardian_accepted(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_user=textwrap.dedent(
+            """
+            from sso_signer.sso import GuardianStatus
+
+            def test_guarded(guarded_passkey_account, sso_guardian):
+                assert guarded_passkey_account.is_deployed()
+                assert guarded_passkey_account.list_guardians() == {
+                    sso_guardian.address: GuardianStatus(is_present=True, is_active=True)
+                }
+                assert sso_guardian.status(guarded_passkey_account.address).is_active
+                assert not guarded_passkey_account.pending_recovery().exists
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=1)

@@ -9,6 +9,8 @@
   UserOperations through a bundler;
 * :class:`PasskeySigner`: the I/O-free signer both use; its assertions come from an
   :class:`AssertionProvider` (blocking) or an :class:`AsyncAssertionProvider` (awaited);
+* :class:`Guardian` / :class:`AsyncGuardian`: an EOA that may recover ERC-4337 accounts that lost their
+  passkey (the ``GuardianExecutor`` module; the account's side is on :class:`Erc4337Account`);
 * where the contracts live: :class:`EraNetwork` (:func:`network_preset`) and :class:`MsaDeployment`
   (:func:`deploy_msa_contracts`).
 
@@ -22,6 +24,7 @@ from sso_signer.accounts._base import PasskeyAccount
 from sso_signer.accounts._deployment import EraNetwork, MsaDeployment, deploy_msa_contracts, network_preset
 from sso_signer.accounts._era import AsyncEraAccount, EraAccount
 from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
+from sso_signer.accounts._recovery import AsyncGuardian, Guardian
 from sso_signer.accounts._signer import (
     AssertionProvider,
     AssertionRequest,
@@ -38,10 +41,12 @@ __all__ = [
     "AsyncAssertionProvider",
     "AsyncEraAccount",
     "AsyncErc4337Account",
+    "AsyncGuardian",
     "AsyncJsonAssertionProvider",
     "EraAccount",
     "EraNetwork",
     "Erc4337Account",
+    "Guardian",
     "HeadlessAssertionProvider",
     "JsonAssertionProvider",
     "MsaDeployment",

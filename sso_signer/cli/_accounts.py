@@ -23,10 +23,11 @@ from typing import Any, cast
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
+from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer.accounts import EraAccount, Erc4337Account, MsaDeployment
+from sso_signer.accounts import EraAccount, Erc4337Account, Guardian, MsaDeployment
 from sso_signer.accounts._base import PASSKEY_REMOVED_TOPIC
 from sso_signer.accounts._era import (
     EraSendPlan,
@@ -68,6 +69,8 @@ __all__ = [
     "erc4337_accounts_of",
     "insufficient_prefund",
     "open_account",
+    "open_guardian",
+    "open_recoverable",
     "prefund_explained",
     "require_zksync_node",
     "send_report",
@@ -438,6 +441,39 @@ def open_account(
         )
         return kind, CliAccount(_era_account(args, ctx, passkey, args.address), progress, params)
     return kind, CliAccount(_msa(args, ctx, passkey, args.address, need_bundler=executes), progress, None)
+
+
+_ERA_RECOVERY = (
+    "guardian recovery: ERC-4337 accounts only (the GuardianExecutor module); the Era generation's "
+    "GuardianRecoveryValidator is not supported yet (--kind erc4337)"
+)
+
+
+def open_recoverable(
+    args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey, *, executes: bool
+) -> Erc4337Account:
+    """The passkey's account for the guardian-recovery commands (ERC-4337 ``GuardianExecutor`` only).
+
+    Raises:
+        CliUsageError: For an Era account (``--kind era``, or no ERC-4337 deployment), before any chain work.
+        ConfigurationError (``MISSING_BUNDLER_URL``): If ``executes`` and no bundler is configured.
+    """
+    if _kind(args, ctx) != "erc4337":
+        raise CliUsageError(_ERA_RECOVERY)
+    return _msa(args, ctx, passkey, args.address, need_bundler=executes)
+
+
+def open_guardian(args: argparse.Namespace, ctx: ChainContext, signer: LocalAccount) -> Guardian:
+    """The guardian ``signer`` of the deployment's ERC-4337 accounts (the ``guardian``/``recover`` commands).
+
+    Raises:
+        CliUsageError: If ``--kind era`` or an Era ``--network`` is asked for.
+        ConfigurationError (``INVALID_DEPLOYMENT``, ``MISSING_CONTRACT_ADDRESS``): No ERC-4337 deployment, or
+            one without a GuardianExecutor.
+    """
+    if getattr(args, "kind", "auto") == "era" or getattr(args, "network", None):
+        raise CliUsageError(_ERA_RECOVERY)
+    return Guardian(ctx.client, signer, deployment=_require_erc4337(ctx))
 
 
 def sign_only(account: CliAccount, to: str, value: int, data: bytes) -> tuple[dict[str, Any], str]:

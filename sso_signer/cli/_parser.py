@@ -279,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     a_remove.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
     a_remove.set_defaults(run="_account:remove_passkey")
 
+    _recovery_commands(sub, common, chain, keys, account)
+
     send = sub.add_parser("send", parents=[common, chain, keys, account], help="send ETH or a call")
     send.add_argument("--to", required=True, help="recipient / contract")
     send.add_argument("--value", default="0", help="amount: wei, or with a unit (0.1ether, 5gwei)")
@@ -309,6 +311,73 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run="_demo:demo")
     _describe(parser)
     return parser
+
+
+def _recovery_commands(sub: Any, common: _Parser, chain: _Parser, keys: _Parser, account: _Parser) -> None:
+    """``guardian add|remove|list|accept`` and ``recover start|finish|cancel|status`` (ERC-4337 guardians)."""
+    guardian_key = _Parser(add_help=False)
+    guardian_key.add_argument_group("guardian").add_argument(
+        "--guardian-key-env", metavar="VAR", help="env variable holding the guardian's private key "
+        "(default SSO_SIGNER_GUARDIAN_KEY)",
+    )  # fmt: skip
+    timeout = _Parser(add_help=False)
+    timeout.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
+    signed, by_guardian = [common, chain, keys, account, timeout], [common, chain, guardian_key, timeout]
+
+    guardian = sub.add_parser(
+        "guardian", help="the guardians who may recover the account when its passkey is lost (ERC-4337)"
+    ).add_subparsers(dest="guardian_command", metavar="ACTION")
+    g_add = guardian.add_parser(
+        "add", parents=signed, help="propose a guardian (signed by --key; installs the recovery module)"
+    )
+    g_add.add_argument("guardian", metavar="GUARDIAN", help="the guardian's address (e.g. a backend's EOA)")
+    g_add.set_defaults(run="_guardian:add")
+    g_remove = guardian.add_parser(
+        "remove", parents=signed, help="remove a guardian (signed by --key); discards its pending recovery"
+    )
+    g_remove.add_argument("guardian", metavar="GUARDIAN", help="the guardian's address")
+    g_remove.set_defaults(run="_guardian:remove")
+    g_list = guardian.add_parser(
+        "list", parents=[common, chain, keys, account], help="the account's guardians and pending recovery"
+    )
+    g_list.set_defaults(run="_guardian:list_guardians")
+    g_accept = guardian.add_parser(
+        "accept", parents=by_guardian, help="accept a guardianship (signed by the guardian's key)"
+    )
+    g_accept.add_argument("--account", required=True, help="the account that proposed the guardian")
+    g_accept.set_defaults(run="_guardian:accept")
+
+    recover = sub.add_parser(
+        "recover", help="give an account that lost its passkey a new one, as its guardian (ERC-4337)"
+    ).add_subparsers(dest="recover_command", metavar="ACTION")
+    r_start = recover.add_parser(
+        "start", parents=by_guardian, help="ask for a new passkey (signed by the guardian; 24 h delay)"
+    )
+    r_start.add_argument("--account", required=True, help="the account to recover")
+    r_start.add_argument("--new-key", required=True, help="key file of the user's new passkey")
+    r_start.add_argument(
+        "--new-passphrase-env", metavar="VAR", help="env variable with the new key's passphrase"
+    )
+    r_start.set_defaults(run="_guardian:recover_start")
+    r_finish = recover.add_parser(
+        "finish",
+        parents=by_guardian,
+        help="add the new passkey once the delay has passed (anyone may; paid by the guardian's key, else "
+        "the deployer key)",
+    )
+    r_finish.add_argument("--account", required=True, help="the account being recovered")
+    r_finish.add_argument(
+        "--deployer-key-env", metavar="VAR", help="env variable with the paying key when no guardian key is "
+        "given (default SSO_SIGNER_DEPLOYER_KEY; dev account #0 on local chains)",
+    )  # fmt: skip
+    r_finish.set_defaults(run="_guardian:recover_finish")
+    r_cancel = recover.add_parser(
+        "cancel", parents=signed, help="discard a pending recovery (signed by --key: the passkey is not lost)"
+    )
+    r_cancel.set_defaults(run="_guardian:recover_cancel")
+    r_status = recover.add_parser("status", parents=[common, chain], help="an account's pending recovery")
+    r_status.add_argument("--account", required=True, help="the account")
+    r_status.set_defaults(run="_guardian:recover_status")
 
 
 def _describe(parser: argparse.ArgumentParser) -> None:

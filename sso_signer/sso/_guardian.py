@@ -24,7 +24,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.crypto import keccak
 
-from sso_signer.exceptions import SsoEncodingError
+from sso_signer.exceptions import ErrorCode, SsoEncodingError
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, validator_init_data
 from sso_signer.sso._signature import abi_call, checksum_address, function_selector
 
@@ -257,12 +257,14 @@ class GuardianExecutor:
 
         Raises:
             InvalidEncoding (``INVALID_ADDRESS``): If ``guardian`` is not an address.
-            SsoEncodingError: If ``guardian`` is the zero address (the module would revert).
+            SsoEncodingError (``INVALID_GUARDIAN``): If ``guardian`` is the zero address (the module would
+                revert).
         """
         address = checksum_address(guardian, field="guardian")
         if int(address, 16) == 0:
             raise SsoEncodingError(
-                "guardian: the zero address is refused by the module (GuardianInvalidAddress)"
+                "guardian: the zero address is refused by the module (GuardianInvalidAddress)",
+                rule=ErrorCode.INVALID_GUARDIAN,
             )
         return _call("proposeGuardian", address)
 

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Initializable} from "@openzeppelin/contracts/proxy/utils/Initializable.sol";
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+import {Transaction} from "@matterlabs/zksync-contracts/contracts/system-contracts/libraries/TransactionHelper.sol";
+
+import {IEraModule} from "./IEraModule.sol";
+import {IEraModuleValidator} from "./IEraModuleValidator.sol";
+import {IEraWebAuthValidator} from "./IEraWebAuthValidator.sol";
+
+/// @dev The account's view of its installed validators (the official SsoAccount's ValidatorManager).
+interface IEraValidatorManager {
+    function isModuleValidator(address validator) external view returns (bool);
+}
+
+/// @title GuardianRecoveryValidator
+/// @notice Guardian recovery for Era SSO accounts, call- and event-compatible with the official
+///         `GuardianRecoveryValidator` (same selectors, event topics and custom errors; sso-sessions spec 6.2).
+/// @dev Everything is scoped by `hashedOriginDomain = keccak256(bytes(origin))`. An account proposes guardians for
+///      a domain, a guardian accepts (`addGuardian`), and when the passkey is lost a ready guardian stores a request
+///      for a new passkey (`initRecovery`). Strictly nothing is signed to finish it: after 24 h and up to 72 h
+///      anyone sends a 0x71 transaction from the account calling `WebAuthValidator.addValidationKey` with exactly
+///      the requested key, and the account routes its validation here (`validateTransaction`).
+///      Deviation: the official contract asserts the window through ZKsync's TimestampAsserter (block.timestamp is
+///      not readable in Era validation); this one reads block.timestamp, for the EVM chains it is tested on, and
+///      returns false outside `[timestamp + 24 h, timestamp + 72 h]`.
+contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
+    using EnumerableSet for EnumerableSet.AddressSet;
+    using EnumerableSet for EnumerableSet.Bytes32Set;
+
+    struct Guardian {
+        address addr;
+        bool isReady;
+        uint64 addedAt;
+    }
+
+    struct RecoveryRequest {
+        bytes32 hashedCredentialId;
+        bytes32[2] rawPublicKey;
+        uint256 timestamp;
+    }
+
+    uint256 public constant REQUEST_VALIDITY_TIME = 72 hours;
+    uint256 public constant REQUEST_DELAY_TIME = 24 hours;
+    /// @dev `approvalBased(address,uint256,bytes)`: a paymaster flow that would move the account's tokens.
+    bytes4 private constant APPROVAL_BASED_FLOW = 0x949431dc;
+
+    /// @notice The passkey validator whose `addValidationKey` a recovery finishes with.
+    address public webAuthValidator;
+
+    mapping(bytes32 domain => mapping(address account => EnumerableSet.AddressSet)) private accountGuardians;
+    mapping(bytes32 domain => mapping(address guardian => EnumerableSet.AddressSet)) private guardedAccounts;
+    mapping(address account => EnumerableSet.Bytes32Set) private accountDomains;
+    mapping(bytes32 domain => mapping(address account => RecoveryRequest)) private pendingRecoveryData;
+    /// @notice A guardian's entry for `(domain, account)`: zero when it was never proposed (or was removed).
+    mapping(bytes32 domain => mapping(address account => mapping(address guardian => Guardian))) public
+        accountGuardianData;
+
+    event RecoveryInitiated(
+        address indexed account,
+        bytes32 indexed hashedOriginDomain,
+        bytes32 indexed hashedCredentialId,
+        address guardian
+    );
+    event RecoveryFinished(
+        address indexed account, bytes32 indexed hashedOriginDomain, bytes32 indexed hashedCredentialId
+    );
+    event RecoveryDiscarded(
+        address indexed account, bytes32 indexed hashedOriginDomain, bytes32 indexed hashedCredentialId
+    );
+    event GuardianProposed(address indexed account, bytes32 indexed hashedOriginDomain, address indexed guardian);
+    event GuardianAdded(address indexed account, bytes32 indexed hashedOriginDomain, address indexed guardian);
+    event GuardianRemoved(address indexed account, bytes32 indexed hashedOriginDomain, address indexed guardian);
+    event HashedOriginDomainEnabledForAccount(address indexed account, bytes32 indexed hashedOriginDomain);
+    event HashedOriginDomainDisabledForAccount(address indexed account, bytes32 indexed hashedOriginDomain);
+
+    error GUARDIAN_INVALID_WEBAUTH_VALIDATOR();
+    error WEBAUTH_VALIDATOR_NOT_INSTALLED();
+    error GUARDIAN_CANNOT_BE_SELF();
+    error GUARDIAN_INVALID_ADDRESS();
+    error GUARDIAN_INVALID_ACCOUNT();
+    error GUARDIAN_NOT_PROPOSED(address guardian);
+    error GUARDIAN_NOT_FOUND(address guardian);
+    error GUARDIAN_RECOVERY_IN_PROGRESS();
+    error GUARDIAN_INVALID_RECOVERY_CALL();
+
+    /// @dev Deployed behind a proxy; the implementation itself is never initialized.
+    constructor() {
+        _disableInitializers();
+    }
+
+    /// @notice Binds the module to the passkey validator (once, through the proxy).
+    function initialize(address _webAuthValidator) external initializer {
+        require(_webAuthValidator != address(0), GUARDIAN_INVALID_WEBAUTH_VALIDATOR());
+        webAuthValidator = _webAuthValidator;
+    }
+
+    // ---------------------------------------------------------------- module
+
+    /// @notice The account installs the module; it must already have the passkey validator.
+    function onInstall(bytes calldata) external view override {
+        require(IEraValidatorManager(msg.sender).isModuleValidator(webAuthValidator), WEBAUTH_VALIDATOR_NOT_INSTALLED());
+    }
+
+    /// @notice The account uninstalls the module: its guardians and requests of every domain are forgotten.
+    function onUninstall(bytes calldata) external override {
+        EnumerableSet.Bytes32Set storage domains = accountDomains[msg.sender];
+        while (domains.length() > 0) {
+            bytes32 domain = domains.at(domains.length() - 1);
+            EnumerableSet.AddressSet storage guardians = accountGuardians[domain][msg.sender];
+            while (guardians.length() > 0) {
+                _removeGuardian(domain, guardians.at(guardians.length() - 1));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- guardians (account side)
+
+    /// @notice Proposes `newGuardian` for the calling account on `hashedOriginDomain` (a no-op if already there).
+    function proposeGuardian(bytes32 hashedOriginDomain, address newGuardian) external {
+        require(newGuardian != msg.sender, GUARDIAN_CANNOT_BE_SELF());
+        require(newGuardian != address(0), GUARDIAN_INVALID_ADDRESS());
+        EnumerableSet.AddressSet storage guardians = accountGuardians[hashedOriginDomain][msg.sender];
+        if (guardians.contains(newGuardian)) return;
+        if (guardians.length() == 0 && accountDomains[msg.sender].add(hashedOriginDomain)) {
+            emit HashedOriginDomainEnabledForAccount(msg.sender, hashedOriginDomain);
+        }
+        guardians.add(newGuardian);
+        guardedAccounts[hashedOriginDomain][newGuardian].add(msg.sender);
+        accountGuardianData[hashedOriginDomain][msg.sender][newGuardian] =
+            Guardian(newGuardian, false, uint64(block.timestamp));
+        emit GuardianProposed(msg.sender, hashedOriginDomain, newGuardian);
+    }
+
+    /// @notice Removes a guardian of the calling account; removing a ready one discards the pending request.
+    function removeGuardian(bytes32 hashedOriginDomain, address guardianToRemove) external {
+        require(
+            accountGuardians[hashedOriginDomain][msg.sender].contains(guardianToRemove),
+            GUARDIAN_NOT_FOUND(guardianToRemove)
+        );
+        _removeGuardian(hashedOriginDomain, guardianToRemove);
+    }
+
+    /// @notice Deletes the calling account's pending request on `hashedOriginDomain` (emitted even if none).
+    function discardRecovery(bytes32 hashedOriginDomain) external {
+        bytes32 credential = pendingRecoveryData[hashedOriginDomain][msg.sender].hashedCredentialId;
+        delete pendingRecoveryData[hashedOriginDomain][msg.sender];
+        emit RecoveryDiscarded(msg.sender, hashedOriginDomain, credential);
+    }
+
+    // ---------------------------------------------------------------- guardians (guardian side)
+
+    /// @notice Called by a proposed guardian of `accountToGuard` to become ready.
+    /// @return False when the caller was already ready.
+    function addGuardian(bytes32 hashedOriginDomain, address accountToGuard) external returns (bool) {
+        require(accountToGuard != address(0), GUARDIAN_INVALID_ACCOUNT());
+        Guardian storage guardian = accountGuardianData[hashedOriginDomain][accountToGuard][msg.sender];
+        require(guardian.addr == msg.sender, GUARDIAN_NOT_PROPOSED(msg.sender));
+        if (guardian.isReady) return false;
+        guardian.isReady = true;
+        emit GuardianAdded(accountToGuard, hashedOriginDomain, msg.sender);
+        return true;
+    }
+
+    /// @notice Called by a ready guardian of `accountToRecover`: the passkey `(hashedCredentialId, rawPublicKey)`
+    ///         on `hashedOriginDomain` may be added from 24 h to 72 h from now.
+    function initRecovery(
+        address accountToRecover,
+        bytes32 hashedCredentialId,
+        bytes32[2] calldata rawPublicKey,
+        bytes32 hashedOriginDomain
+    ) external {
+        require(
+            accountGuardianData[hashedOriginDomain][accountToRecover][msg.sender].isReady,
+            GUARDIAN_NOT_FOUND(msg.sender)
+        );
+        RecoveryRequest storage pending = pendingRecoveryData[hashedOriginDomain][accountToRecover];
+        require(
+            pending.timestamp == 0 || pending.timestamp + REQUEST_VALIDITY_TIME <= block.timestamp,
+            GUARDIAN_RECOVERY_IN_PROGRESS()
+        );
+        pendingRecoveryData[hashedOriginDomain][accountToRecover] =
+            RecoveryRequest(hashedCredentialId, rawPublicKey, block.timestamp);
+        emit RecoveryInitiated(accountToRecover, hashedOriginDomain, hashedCredentialId, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- validation (finishing a recovery)
+
+    /// @notice Accepts the account's transaction that adds exactly the requested passkey within the window.
+    /// @dev Reverts `GUARDIAN_INVALID_RECOVERY_CALL` for calldata shorter than a selector, as the official module.
+    function validateTransaction(bytes32, Transaction calldata transaction) external override returns (bool) {
+        bytes calldata data = transaction.data;
+        require(data.length >= 4, GUARDIAN_INVALID_RECOVERY_CALL());
+        if (address(uint160(transaction.to)) != webAuthValidator) return false;
+        if (bytes4(data[:4]) != IEraWebAuthValidator.addValidationKey.selector) return false;
+        bytes calldata paymasterInput = transaction.paymasterInput;
+        if (paymasterInput.length >= 4 && bytes4(paymasterInput[:4]) == APPROVAL_BASED_FLOW) return false;
+
+        (bytes memory credentialId, bytes32[2] memory rawPublicKey, string memory originDomain) =
+            abi.decode(data[4:], (bytes, bytes32[2], string));
+        bytes32 domain = keccak256(bytes(originDomain));
+        RecoveryRequest storage request = pendingRecoveryData[domain][msg.sender];
+        bytes32 hashedCredentialId = keccak256(credentialId);
+        if (request.timestamp == 0 || request.hashedCredentialId != hashedCredentialId) return false;
+        if (request.rawPublicKey[0] != rawPublicKey[0] || request.rawPublicKey[1] != rawPublicKey[1]) return false;
+        uint256 start = request.timestamp + REQUEST_DELAY_TIME;
+        if (block.timestamp < start || block.timestamp > request.timestamp + REQUEST_VALIDITY_TIME) return false;
+
+        delete pendingRecoveryData[domain][msg.sender];
+        emit RecoveryFinished(msg.sender, domain, hashedCredentialId);
+        return true;
+    }
+
+    /// @notice Guardians cannot sign messages for the account.
+    function validateSignature(bytes32, bytes calldata) external pure override returns (bool) {
+        return false;
+    }
+
+    function supportsInterface(bytes4 interfaceId) external pure override returns (bool) {
+        return interfaceId == type(IERC165).interfaceId || interfaceId == type(IEraModuleValidator).interfaceId
+            || interfaceId == type(IEraModule).interfaceId;
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice The guardians of `addr` on `hashedOriginDomain`, proposed and ready.
+    function guardiansFor(bytes32 hashedOriginDomain, address addr) external view returns (Guardian[] memory result) {
+        EnumerableSet.AddressSet storage guardians = accountGuardians[hashedOriginDomain][addr];
+        result = new Guardian[](guardians.length());
+        for (uint256 i = 0; i < result.length; ++i) {
+            result[i] = accountGuardianData[hashedOriginDomain][addr][guardians.at(i)];
+        }
+    }
+
+    /// @notice The accounts that proposed `guardian` on `hashedOriginDomain`.
+    function guardianOf(bytes32 hashedOriginDomain, address guardian) external view returns (address[] memory) {
+        return guardedAccounts[hashedOriginDomain][guardian].values();
+    }
+
+    /// @notice The pending request of `account` on `hashedOriginDomain` (zero when none).
+    function getPendingRecoveryData(bytes32 hashedOriginDomain, address account)
+        external
+        view
+        returns (RecoveryRequest memory)
+    {
+        return pendingRecoveryData[hashedOriginDomain][account];
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _removeGuardian(bytes32 domain, address guardian) private {
+        bool wasReady = accountGuardianData[domain][msg.sender][guardian].isReady;
+        EnumerableSet.AddressSet storage guardians = accountGuardians[domain][msg.sender];
+        guardians.remove(guardian);
+        guardedAccounts[domain][guardian].remove(msg.sender);
+        delete accountGuardianData[domain][msg.sender][guardian];
+        if (wasReady) {
+            RecoveryRequest storage pending = pendingRecoveryData[domain][msg.sender];
+            if (pending.timestamp != 0) {
+                bytes32 credential = pending.hashedCredentialId;
+                delete pendingRecoveryData[domain][msg.sender];
+                emit RecoveryDiscarded(msg.sender, domain, credential);
+            }
+        }
+        if (guardians.length() == 0 && accountDomains[msg.sender].remove(domain)) {
+            emit HashedOriginDomainDisabledForAccount(msg.sender, domain);
+        }
+        emit GuardianRemoved(msg.sender, domain, guardian);
+    }
+}

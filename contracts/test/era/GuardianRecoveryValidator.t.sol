@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Initializable} from "@openzeppelin/contracts/proxy/utils/Initializable.sol";
+import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {Transaction} from "@matterlabs/zksync-contracts/contracts/system-contracts/libraries/TransactionHelper.sol";
+
+import {GuardianRecoveryValidator} from "../../src/era/GuardianRecoveryValidator.sol";
+import {IEraModule} from "../../src/era/IEraModule.sol";
+import {IEraModuleValidator} from "../../src/era/IEraModuleValidator.sol";
+import {IEraWebAuthValidator} from "../../src/era/IEraWebAuthValidator.sol";
+
+/// @dev The few Foundry cheatcodes these tests use (forge-std is not available here).
+interface VmRecovery {
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
+    function prank(address sender) external;
+    function warp(uint256 newTimestamp) external;
+    function expectRevert(bytes calldata revertData) external;
+    function expectEmit(bool topic1, bool topic2, bool topic3, bool data, address emitter) external;
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory);
+}
+
+/// @dev An Era account as the module sees it: it lists its validators and calls onInstall / onUninstall.
+contract MockEraAccount {
+    mapping(address => bool) public isModuleValidator;
+
+    function setValidator(address validator, bool installed) external {
+        isModuleValidator[validator] = installed;
+    }
+
+    function install(IEraModule module) external {
+        module.onInstall("");
+    }
+
+    function uninstall(IEraModule module) external {
+        module.onUninstall("");
+    }
+}
+
+/// @dev Forge unit tests of the Era guardian recovery module: the official selectors, topics and errors, every
+/// function's checks, the recovery window's boundaries, and the finishing transaction's validation.
+contract GuardianRecoveryValidatorTest {
+    VmRecovery private constant VM = VmRecovery(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
+    address private constant WEBAUTH = address(0x5EB);
+    address private constant ACCOUNT = address(0xA11CE);
+    address private constant GUARDIAN = address(0x9999);
+    address private constant OTHER = address(0x8888);
+    string private constant ORIGIN = "https://auth-test.zksync.dev";
+    bytes32 private constant DOMAIN = 0x327b130a261bc807edebb2cff3455f46fd57523a748acf6fdbdb4195576655fe;
+    bytes private constant CREDENTIAL_ID = hex"0102030405060708090a0b0c0d0e0f101112131415161718";
+    bytes32 private constant X = bytes32(uint256(0x1234));
+    bytes32 private constant Y = bytes32(uint256(0x5678));
+    uint256 private constant T0 = 1_750_000_000;
+
+    GuardianRecoveryValidator private module;
+
+    function setUp() public {
+        VM.warp(T0);
+        GuardianRecoveryValidator implementation = new GuardianRecoveryValidator();
+        bytes memory init = abi.encodeCall(GuardianRecoveryValidator.initialize, (WEBAUTH));
+        module = GuardianRecoveryValidator(address(new ERC1967Proxy(address(implementation), init)));
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    function _propose(address account, address guardian) private {
+        VM.prank(account);
+        module.proposeGuardian(DOMAIN, guardian);
+    }
+
+    function _ready(address account, address guardian) private {
+        _propose(account, guardian);
+        VM.prank(guardian);
+        require(module.addGuardian(DOMAIN, account), "newly ready");
+    }
+
+    function _initRecovery() private {
+        _ready(ACCOUNT, GUARDIAN);
+        VM.prank(GUARDIAN);
+        module.initRecovery(ACCOUNT, keccak256(CREDENTIAL_ID), [X, Y], DOMAIN);
+    }
+
+    function _finishTx(address to, bytes memory data) private pure returns (Transaction memory transaction) {
+        transaction.txType = 113;
+        transaction.from = uint256(uint160(ACCOUNT));
+        transaction.to = uint256(uint160(to));
+        transaction.data = data;
+        transaction.signature = abi.encode(bytes(""), address(0), bytes(""));
+    }
+
+    function _addKey(bytes memory credentialId, bytes32 x, string memory origin) private pure returns (bytes memory) {
+        return abi.encodeCall(IEraWebAuthValidator.addValidationKey, (credentialId, [x, Y], origin));
+    }
+
+    function _validate(Transaction memory transaction) private returns (bool) {
+        VM.prank(ACCOUNT);
+        return module.validateTransaction(bytes32(0), transaction);
+    }
+
+    function _validKey() private pure returns (Transaction memory) {
+        return _finishTx(WEBAUTH, _addKey(CREDENTIAL_ID, X, ORIGIN));
+    }
+
+    // ---------------------------------------------------------------- format
+
+    function test_selectors_topics_and_errors_are_the_official_ones() public view {
+        require(GuardianRecoveryValidator.proposeGuardian.selector == 0x9f5d29c9, "proposeGuardian");
+        require(GuardianRecoveryValidator.addGuardian.selector == 0x85431596, "addGuardian");
+        require(GuardianRecoveryValidator.removeGuardian.selector == 0x3cab947d, "removeGuardian");
+        require(GuardianRecoveryValidator.initRecovery.selector == 0x236ad679, "initRecovery");
+        require(GuardianRecoveryValidator.discardRecovery.selector == 0x51bd1f69, "discardRecovery");
+        require(GuardianRecoveryValidator.guardiansFor.selector == 0x511f723d, "guardiansFor");
+        require(GuardianRecoveryValidator.guardianOf.selector == 0xcb339850, "guardianOf");
+        require(GuardianRecoveryValidator.getPendingRecoveryData.selector == 0xab9d5fff, "getPendingRecoveryData");
+        require(module.accountGuardianData.selector == 0x9b99752a, "accountGuardianData");
+        require(
+            GuardianRecoveryValidator.RecoveryInitiated.selector
+                == 0x750203e1c6151c9136eca3be6c61d060ea236395244e97c72ee3735c131c3802,
+            "RecoveryInitiated"
+        );
+        require(
+            GuardianRecoveryValidator.RecoveryFinished.selector
+                == 0x122f699d3998d7d483d87a65abbdba44780a412ca03b283c5c6fc45b6d7d94d2,
+            "RecoveryFinished"
+        );
+        require(
+            GuardianRecoveryValidator.RecoveryDiscarded.selector
+                == 0xa4e8705d9ef0c51657f9c64b028c7199ff3cd3ee5d057d6e1088e64580853d13,
+            "RecoveryDiscarded"
+        );
+        require(
+            GuardianRecoveryValidator.GuardianProposed.selector
+                == 0x3deaf0877005efc7ea2c571de4f96ff33bf60c0b32e188f1fa32bab3da8b870e,
+            "GuardianProposed"
+        );
+        require(
+            GuardianRecoveryValidator.GuardianAdded.selector
+                == 0x6aba2dccf4edc3319e24e776ffc5d7f8fa89456e0f15421abf316d28d427ed33,
+            "GuardianAdded"
+        );
+        require(
+            GuardianRecoveryValidator.GuardianRemoved.selector
+                == 0xb9c57fa4d0e004062979bfe03380ddabcf23ec66f36e471ee5b5ab67349485b2,
+            "GuardianRemoved"
+        );
+        require(
+            GuardianRecoveryValidator.HashedOriginDomainEnabledForAccount.selector
+                == 0x49e308297bf7e3373130f54d11e9944d094c586954301b5c7da3b918195c7580,
+            "HashedOriginDomainEnabledForAccount"
+        );
+        require(
+            GuardianRecoveryValidator.HashedOriginDomainDisabledForAccount.selector
+                == 0x1373f4151802c1c04091d06c3f13c1948e40afad22bd00382d4702808d0320eb,
+            "HashedOriginDomainDisabledForAccount"
+        );
+        require(GuardianRecoveryValidator.GUARDIAN_INVALID_WEBAUTH_VALIDATOR.selector == 0xfe3b2a93, "e1");
+        require(GuardianRecoveryValidator.WEBAUTH_VALIDATOR_NOT_INSTALLED.selector == 0x08a00225, "e2");
+        require(GuardianRecoveryValidator.GUARDIAN_CANNOT_BE_SELF.selector == 0x8b1208ee, "e3");
+        require(GuardianRecoveryValidator.GUARDIAN_INVALID_ADDRESS.selector == 0x878980d1, "e4");
+        require(GuardianRecoveryValidator.GUARDIAN_INVALID_ACCOUNT.selector == 0xbc58cf81, "e5");
+        require(GuardianRecoveryValidator.GUARDIAN_NOT_PROPOSED.selector == 0xd1a6009a, "e6");
+        require(GuardianRecoveryValidator.GUARDIAN_NOT_FOUND.selector == 0xf3e26e73, "e7");
+        require(GuardianRecoveryValidator.GUARDIAN_RECOVERY_IN_PROGRESS.selector == 0x60433b3e, "e8");
+        require(GuardianRecoveryValidator.GUARDIAN_INVALID_RECOVERY_CALL.selector == 0xb7e2a153, "e9");
+        require(keccak256(bytes(ORIGIN)) == DOMAIN, "the spec's hashed origin");
+    }
+
+    function test_interfaces() public view {
+        require(module.supportsInterface(type(IERC165).interfaceId), "ERC-165");
+        require(module.supportsInterface(type(IEraModuleValidator).interfaceId), "validator");
+        require(module.supportsInterface(type(IEraModule).interfaceId), "module");
+        require(!module.supportsInterface(0xffffffff), "not everything");
+        require(!module.validateSignature(bytes32(0), ""), "guardians sign no messages");
+    }
+
+    // ---------------------------------------------------------------- initialisation and installation
+
+    function test_initialize_once_through_the_proxy_never_on_the_implementation() public {
+        require(module.webAuthValidator() == WEBAUTH, "bound");
+        VM.expectRevert(abi.encodeWithSelector(Initializable.InvalidInitialization.selector));
+        module.initialize(OTHER);
+        GuardianRecoveryValidator implementation = new GuardianRecoveryValidator();
+        VM.expectRevert(abi.encodeWithSelector(Initializable.InvalidInitialization.selector));
+        implementation.initialize(WEBAUTH);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_INVALID_WEBAUTH_VALIDATOR.selector));
+        new ERC1967Proxy(address(implementation), abi.encodeCall(GuardianRecoveryValidator.initialize, (address(0))));
+    }
+
+    function test_install_needs_the_passkey_validator_and_uninstall_forgets_everything() public {
+        MockEraAccount account = new MockEraAccount();
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.WEBAUTH_VALIDATOR_NOT_INSTALLED.selector));
+        account.install(module);
+        account.setValidator(WEBAUTH, true);
+        account.install(module);
+
+        _ready(address(account), GUARDIAN);
+        _propose(address(account), OTHER);
+        VM.prank(GUARDIAN);
+        module.initRecovery(address(account), keccak256(CREDENTIAL_ID), [X, Y], DOMAIN);
+        account.uninstall(module);
+        require(module.guardiansFor(DOMAIN, address(account)).length == 0, "guardians forgotten");
+        require(module.guardianOf(DOMAIN, GUARDIAN).length == 0, "reverse index forgotten");
+        require(module.getPendingRecoveryData(DOMAIN, address(account)).timestamp == 0, "request forgotten");
+    }
+
+    // ---------------------------------------------------------------- guardians
+
+    function test_propose_checks_and_events() public {
+        VM.prank(ACCOUNT);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_CANNOT_BE_SELF.selector));
+        module.proposeGuardian(DOMAIN, ACCOUNT);
+        VM.prank(ACCOUNT);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_INVALID_ADDRESS.selector));
+        module.proposeGuardian(DOMAIN, address(0));
+
+        VM.expectEmit(true, true, false, false, address(module));
+        emit GuardianRecoveryValidator.HashedOriginDomainEnabledForAccount(ACCOUNT, DOMAIN);
+        VM.expectEmit(true, true, true, false, address(module));
+        emit GuardianRecoveryValidator.GuardianProposed(ACCOUNT, DOMAIN, GUARDIAN);
+        _propose(ACCOUNT, GUARDIAN);
+
+        VM.recordLogs();
+        _propose(ACCOUNT, GUARDIAN); // already proposed: silently nothing
+        require(VM.getRecordedLogs().length == 0, "a second proposal is a no-op");
+
+        GuardianRecoveryValidator.Guardian[] memory guardians = module.guardiansFor(DOMAIN, ACCOUNT);
+        require(guardians.length == 1 && guardians[0].addr == GUARDIAN, "listed");
+        require(!guardians[0].isReady && guardians[0].addedAt == T0, "proposed now, not ready");
+        require(module.guardianOf(DOMAIN, GUARDIAN)[0] == ACCOUNT, "reverse index");
+        (address addr, bool isReady,) = module.accountGuardianData(DOMAIN, ACCOUNT, GUARDIAN);
+        require(addr == GUARDIAN && !isReady, "public getter");
+        require(module.guardiansFor(keccak256("https://other.example"), ACCOUNT).length == 0, "scoped by domain");
+    }
+
+    function test_add_guardian_checks_and_returns_false_when_already_ready() public {
+        VM.prank(GUARDIAN);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_INVALID_ACCOUNT.selector));
+        module.addGuardian(DOMAIN, address(0));
+        VM.prank(GUARDIAN);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_NOT_PROPOSED.selector, GUARDIAN));
+        module.addGuardian(DOMAIN, ACCOUNT);
+
+        _propose(ACCOUNT, GUARDIAN);
+        VM.expectEmit(true, true, true, false, address(module));
+        emit GuardianRecoveryValidator.GuardianAdded(ACCOUNT, DOMAIN, GUARDIAN);
+        VM.prank(GUARDIAN);
+        require(module.addGuardian(DOMAIN, ACCOUNT), "newly ready");
+        VM.prank(GUARDIAN);
+        require(!module.addGuardian(DOMAIN, ACCOUNT), "already ready");
+        require(module.guardiansFor(DOMAIN, ACCOUNT)[0].isReady, "ready");
+    }
+
+    function test_remove_guardian_discards_the_request_of_a_ready_one_and_disables_the_domain() public {
+        VM.prank(ACCOUNT);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_NOT_FOUND.selector, GUARDIAN));
+        module.removeGuardian(DOMAIN, GUARDIAN);
+
+        _initRecovery();
+        VM.expectEmit(true, true, true, false, address(module));
+        emit GuardianRecoveryValidator.RecoveryDiscarded(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID));
+        VM.expectEmit(true, true, false, false, address(module));
+        emit GuardianRecoveryValidator.HashedOriginDomainDisabledForAccount(ACCOUNT, DOMAIN);
+        VM.expectEmit(true, true, true, false, address(module));
+        emit GuardianRecoveryValidator.GuardianRemoved(ACCOUNT, DOMAIN, GUARDIAN);
+        VM.prank(ACCOUNT);
+        module.removeGuardian(DOMAIN, GUARDIAN);
+        require(module.getPendingRecoveryData(DOMAIN, ACCOUNT).timestamp == 0, "request discarded");
+        require(module.guardianOf(DOMAIN, GUARDIAN).length == 0, "reverse index");
+        (address addr,,) = module.accountGuardianData(DOMAIN, ACCOUNT, GUARDIAN);
+        require(addr == address(0), "entry deleted");
+        VM.prank(GUARDIAN);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_NOT_PROPOSED.selector, GUARDIAN));
+        module.addGuardian(DOMAIN, ACCOUNT);
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    function test_init_recovery_needs_a_ready_guardian_and_one_request_at_a_time() public {
+        _propose(ACCOUNT, GUARDIAN);
+        VM.prank(GUARDIAN);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_NOT_FOUND.selector, GUARDIAN));
+        module.initRecovery(ACCOUNT, keccak256(CREDENTIAL_ID), [X, Y], DOMAIN);
+
+        VM.prank(GUARDIAN);
+        module.addGuardian(DOMAIN, ACCOUNT);
+        VM.expectEmit(true, true, true, true, address(module));
+        emit GuardianRecoveryValidator.RecoveryInitiated(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID), GUARDIAN);
+        VM.prank(GUARDIAN);
+        module.initRecovery(ACCOUNT, keccak256(CREDENTIAL_ID), [X, Y], DOMAIN);
+        GuardianRecoveryValidator.RecoveryRequest memory request = module.getPendingRecoveryData(DOMAIN, ACCOUNT);
+        require(request.hashedCredentialId == keccak256(CREDENTIAL_ID), "credential");
+        require(request.rawPublicKey[0] == X && request.rawPublicKey[1] == Y && request.timestamp == T0, "stored");
+
+        VM.warp(T0 + 72 hours - 1);
+        VM.prank(GUARDIAN);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_RECOVERY_IN_PROGRESS.selector));
+        module.initRecovery(ACCOUNT, keccak256("another"), [X, Y], DOMAIN);
+        VM.warp(T0 + 72 hours);
+        VM.prank(GUARDIAN);
+        module.initRecovery(ACCOUNT, keccak256("another"), [X, Y], DOMAIN); // the old one expired
+        require(module.getPendingRecoveryData(DOMAIN, ACCOUNT).timestamp == T0 + 72 hours, "replaced");
+    }
+
+    function test_discard_recovery_always_emits() public {
+        _initRecovery();
+        VM.expectEmit(true, true, true, false, address(module));
+        emit GuardianRecoveryValidator.RecoveryDiscarded(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID));
+        VM.prank(ACCOUNT);
+        module.discardRecovery(DOMAIN);
+        require(module.getPendingRecoveryData(DOMAIN, ACCOUNT).timestamp == 0, "deleted");
+        VM.expectEmit(true, true, true, false, address(module));
+        emit GuardianRecoveryValidator.RecoveryDiscarded(ACCOUNT, DOMAIN, bytes32(0));
+        VM.prank(ACCOUNT);
+        module.discardRecovery(DOMAIN);
+    }
+
+    // ---------------------------------------------------------------- finishing (validateTransaction)
+
+    function test_the_finishing_transaction_is_valid_only_inside_the_window() public {
+        _initRecovery();
+        VM.warp(T0 + 24 hours - 1);
+        require(!_validate(_validKey()), "too early");
+        VM.warp(T0 + 24 hours);
+        VM.expectEmit(true, true, true, false, address(module));
+        emit GuardianRecoveryValidator.RecoveryFinished(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID));
+        require(_validate(_validKey()), "from 24 h on");
+        require(module.getPendingRecoveryData(DOMAIN, ACCOUNT).timestamp == 0, "consumed");
+        require(!_validate(_validKey()), "no replay");
+    }
+
+    function test_the_window_ends_at_72_hours() public {
+        _initRecovery();
+        VM.warp(T0 + 72 hours + 1);
+        require(!_validate(_validKey()), "expired");
+        VM.warp(T0 + 72 hours);
+        require(_validate(_validKey()), "up to 72 h");
+    }
+
+    function test_the_finishing_transaction_must_add_exactly_the_requested_key() public {
+        _initRecovery();
+        VM.warp(T0 + 25 hours);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_INVALID_RECOVERY_CALL.selector));
+        _validate(_finishTx(WEBAUTH, hex"123456"));
+        require(!_validate(_finishTx(OTHER, _addKey(CREDENTIAL_ID, X, ORIGIN))), "another target");
+        bytes memory remove = abi.encodeCall(IEraWebAuthValidator.removeValidationKey, (CREDENTIAL_ID, ORIGIN));
+        require(!_validate(_finishTx(WEBAUTH, remove)), "another function");
+        require(!_validate(_finishTx(WEBAUTH, _addKey(hex"ff", X, ORIGIN))), "another credential");
+        require(!_validate(_finishTx(WEBAUTH, _addKey(CREDENTIAL_ID, Y, ORIGIN))), "another key");
+        require(!_validate(_finishTx(WEBAUTH, _addKey(CREDENTIAL_ID, X, "https://evil.example"))), "another domain");
+        Transaction memory approval = _validKey();
+        approval.paymaster = uint256(uint160(OTHER));
+        approval.paymasterInput = abi.encodeWithSelector(0x949431dc, address(0x70), 1, bytes(""));
+        require(!_validate(approval), "no approval-based paymaster");
+        Transaction memory general = _validKey();
+        general.paymaster = uint256(uint160(OTHER));
+        general.paymasterInput = abi.encodeWithSelector(0x8c5a3445, bytes(""));
+        require(_validate(general), "a general-flow paymaster may sponsor it");
+    }
+}

@@ -1,0 +1,287 @@
+"""``guardian add|remove|list|accept`` and ``recover start|finish|cancel|status``: guardian recovery of
+ERC-4337 accounts (the ``GuardianExecutor`` module).
+
+The account's side (add, remove, cancel) is signed by its passkey (``--key``); the guardian's side (accept,
+start) by the guardian's EOA key, read from the environment variable ``--guardian-key-env`` names (default
+``SSO_SIGNER_GUARDIAN_KEY``); ``finish`` may be paid by anyone (the guardian's key, else the deployer key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from sso_signer._codec import b64url_encode
+from sso_signer.accounts import Erc4337Account, Guardian
+from sso_signer.cli._accounts import open_guardian, open_recoverable, prefund_explained
+from sso_signer.cli._context import ChainContext, load_passkey, load_passkey_file, resolve_deployer
+from sso_signer.cli._output import Reporter
+from sso_signer.erc4337 import UserOperationReceipt
+from sso_signer.exceptions import CliUsageError
+from sso_signer.rpc import Receipt
+from sso_signer.sso import RecoveryRequest, checksum_address
+
+__all__ = [
+    "accept",
+    "add",
+    "list_guardians",
+    "recover_cancel",
+    "recover_finish",
+    "recover_start",
+    "recover_status",
+    "remove",
+]
+
+ENV_GUARDIAN_KEY = "SSO_SIGNER_GUARDIAN_KEY"
+
+
+def _guardian_key(args: argparse.Namespace) -> LocalAccount | None:
+    """The guardian's key from ``--guardian-key-env`` / ``SSO_SIGNER_GUARDIAN_KEY``, or None if neither.
+
+    Raises:
+        CliUsageError: If the named variable is unset or does not hold a private key.
+    """
+    name = args.guardian_key_env or (ENV_GUARDIAN_KEY if ENV_GUARDIAN_KEY in os.environ else None)
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise CliUsageError(f"--guardian-key-env {name}: that environment variable is not set")
+    try:
+        key: LocalAccount = Account.from_key(value.strip())
+    except (ValueError, TypeError):
+        # ``from None``: the library's message could echo the key material.
+        raise CliUsageError(f"${name} does not hold a secp256k1 private key") from None
+    return key
+
+
+def _required_guardian_key(args: argparse.Namespace) -> LocalAccount:
+    key = _guardian_key(args)
+    if key is None:
+        raise CliUsageError(
+            "no guardian key: name the environment variable holding the guardian's private key with "
+            f"--guardian-key-env VAR (or set {ENV_GUARDIAN_KEY})"
+        )
+    return key
+
+
+def _sent(receipt: UserOperationReceipt | Receipt) -> dict[str, Any]:
+    if isinstance(receipt, UserOperationReceipt):
+        return {"user_operation": receipt.user_op_hash, "transaction": receipt.receipt.transaction_hash}
+    return {"transaction": receipt.transaction_hash, "block": receipt.block_number}
+
+
+def _request(request: RecoveryRequest, now: int) -> dict[str, Any]:
+    if not request.exists:
+        return {"pending": False}
+    return {
+        "pending": True,
+        "type": request.recovery_type.name.lower(),
+        "started_at": request.timestamp,
+        "finalizable_from": request.earliest_finalize,
+        "expires_at": request.expires_at,
+        "finalizable_now": request.finalizable_at(now),
+    }
+
+
+def _describe_request(request: RecoveryRequest, now: int) -> str:
+    if not request.exists:
+        return "no pending recovery"
+    if request.finalizable_at(now):
+        return f"a recovery is pending and can be finished now (until block time {request.expires_at})"
+    if now < request.earliest_finalize:
+        return (
+            f"a recovery is pending: it can be finished from block time {request.earliest_finalize} "
+            f"(in {request.earliest_finalize - now} s)"
+        )
+    return "a recovery is pending but expired (a guardian may start a new one)"
+
+
+def _chain_time(ctx: ChainContext) -> int:
+    block = ctx.client.get_block("latest") or {}
+    return int(str(block.get("timestamp", "0x0")), 16)
+
+
+# --- the account's side (signed by the passkey) ------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _passkey_account(
+    args: argparse.Namespace, *, executes: bool
+) -> Iterator[tuple[ChainContext, Erc4337Account]]:
+    """The ``--key`` passkey's ERC-4337 account, with its chain context (closed afterwards)."""
+    passkey = load_passkey(args)
+    ctx = ChainContext.from_args(args)
+    try:
+        yield ctx, open_recoverable(args, ctx, passkey, executes=executes)
+    finally:
+        ctx.close()
+
+
+def _account_sends(
+    args: argparse.Namespace,
+    out: Reporter,
+    send: Callable[[Erc4337Account], tuple[UserOperationReceipt, dict[str, Any]]],
+    summary: Callable[[str], str],
+) -> None:
+    """Run one passkey-signed change of the account (``send``: its receipt and fields) and report it."""
+    with _passkey_account(args, executes=True) as (_, account):
+        with prefund_explained(account, []):
+            receipt, fields = send(account)
+        out.result(
+            {"kind": "erc4337", "account": account.address, **fields, **_sent(receipt)},
+            summary=summary(account.address),
+        )
+
+
+def add(args: argparse.Namespace, out: Reporter) -> None:
+    """Propose a guardian for the passkey's account (installs the module in the same UserOperation)."""
+    guardian = checksum_address(args.guardian, field="GUARDIAN")
+
+    def propose(account: Erc4337Account) -> tuple[UserOperationReceipt, dict[str, Any]]:
+        installs = not account.guardian_module_installed()
+        out.step(
+            f"UserOperation from {account.address}: "
+            + ("install the GuardianExecutor module, " if installs else "")
+            + f"propose {guardian}"
+        )
+        receipt = account.propose_guardian(guardian, timeout=args.timeout)
+        return receipt, {"guardian": guardian, "module_installed": installs}
+
+    _account_sends(
+        args,
+        out,
+        propose,
+        lambda address: (
+            f"guardian {guardian} proposed for {address}; it accepts with "
+            f"`sso-signer guardian accept --account {address}`"
+        ),
+    )
+
+
+def remove(args: argparse.Namespace, out: Reporter) -> None:
+    """Remove a guardian of the passkey's account (an active one's pending recovery is discarded too)."""
+    guardian = checksum_address(args.guardian, field="GUARDIAN")
+    _account_sends(
+        args,
+        out,
+        lambda account: (account.remove_guardian(guardian, timeout=args.timeout), {"guardian": guardian}),
+        lambda address: f"guardian {guardian} removed from {address}",
+    )
+
+
+def recover_cancel(args: argparse.Namespace, out: Reporter) -> None:
+    """Discard the pending recovery of the passkey's account (its passkey was not lost after all)."""
+    _account_sends(
+        args,
+        out,
+        lambda account: (account.discard_recovery(timeout=args.timeout), {"discarded": True}),
+        lambda address: f"the pending recovery of {address} is discarded",
+    )
+
+
+def list_guardians(args: argparse.Namespace, out: Reporter) -> None:
+    """The passkey's account's guardians (proposed or active) and its pending recovery."""
+    with _passkey_account(args, executes=False) as (ctx, account):
+        guardians = account.list_guardians()
+        request, now = account.pending_recovery(), _chain_time(ctx)
+        named = ", ".join(f"{a} ({'active' if s.is_active else 'proposed'})" for a, s in guardians.items())
+        out.result(
+            {
+                "kind": "erc4337",
+                "account": account.address,
+                "module_installed": account.guardian_module_installed(),
+                "guardians": [{"address": a, "active": s.is_active} for a, s in guardians.items()],
+                "recovery": _request(request, now),
+            },
+            summary=f"{account.address}: {named or 'no guardian'}; {_describe_request(request, now)}",
+        )
+
+
+# --- the guardian's side (signed by its EOA key) -----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _guardian(
+    args: argparse.Namespace, signer: LocalAccount | None
+) -> Iterator[tuple[ChainContext, Guardian, str]]:
+    """``signer`` (None: the deployer key) as a guardian of the deployment's accounts, and who it is."""
+    ctx = ChainContext.from_args(args)
+    try:
+        source = "the guardian key"
+        if signer is None:
+            signer, source = resolve_deployer(args, ctx.client.chain_id())
+        yield ctx, open_guardian(args, ctx, signer), source
+    finally:
+        ctx.close()
+
+
+def accept(args: argparse.Namespace, out: Reporter) -> None:
+    """Accept the guardianship an account proposed, as the guardian."""
+    account = checksum_address(args.account, field="--account")
+    with _guardian(args, _required_guardian_key(args)) as (_, guardian, _):
+        receipt = guardian.accept(account, timeout=args.timeout)
+        out.result(
+            {
+                "account": account,
+                "guardian": guardian.address,
+                "already_active": receipt is None,
+                **(_sent(receipt) if receipt is not None else {}),
+            },
+            summary=f"{guardian.address} is an active guardian of {account}"
+            + (" (it already was)" if receipt is None else ""),
+        )
+
+
+def recover_start(args: argparse.Namespace, out: Reporter) -> None:
+    """Ask, as the account's guardian, that the new passkey be added after the delay."""
+    account = checksum_address(args.account, field="--account")
+    signer = _required_guardian_key(args)
+    new = load_passkey_file(args.new_key, args.new_passphrase_env)
+    with _guardian(args, signer) as (ctx, guardian, _):
+        receipt = guardian.initiate_recovery(
+            account, new.credential_id, new.public_key, new.origin, timeout=args.timeout
+        )
+        request = guardian.pending_recovery(account)
+        out.result(
+            {
+                "account": account,
+                "guardian": guardian.address,
+                "new_credential_id": b64url_encode(new.credential_id),
+                "origin": new.origin,
+                "recovery": _request(request, _chain_time(ctx)),
+                **_sent(receipt),
+            },
+            summary=f"recovery of {account} started: finish it with `sso-signer recover finish --account "
+            f"{account}` after block time {request.earliest_finalize - 1} (24 h); the account's passkey "
+            "may cancel it meanwhile",
+        )
+
+
+def recover_finish(args: argparse.Namespace, out: Reporter) -> None:
+    """Finish a pending recovery once the delay has passed: the account adds the new passkey."""
+    account = checksum_address(args.account, field="--account")
+    with _guardian(args, _guardian_key(args)) as (_, guardian, source):
+        receipt = guardian.finalize_recovery(account, timeout=args.timeout)
+        out.result(
+            {"account": account, "finished_by": guardian.address, **_sent(receipt)},
+            summary=f"recovery of {account} finished (paid by {source}): the new passkey controls it",
+        )
+
+
+def recover_status(args: argparse.Namespace, out: Reporter) -> None:
+    """An account's pending recovery: when it can be finished, until when."""
+    account = checksum_address(args.account, field="--account")
+    # Reading needs no key: a throw-away signer stands in for the guardian.
+    with _guardian(args, Account.create()) as (ctx, guardian, _):
+        request, now = guardian.pending_recovery(account), _chain_time(ctx)
+        out.result(
+            {"account": account, "recovery": _request(request, now), "block_time": now},
+            summary=f"{account}: {_describe_request(request, now)}",
+        )
