@@ -9,6 +9,9 @@
   UserOperations through a bundler;
 * :class:`PasskeySigner`: the I/O-free signer both use; its assertions come from an
   :class:`AssertionProvider` (blocking) or an :class:`AsyncAssertionProvider` (awaited);
+* :class:`PasskeySignedMessage` (what ``sign_message`` / ``sign_typed_data`` return, shaped like
+  eth-account's ``SignedMessage``) and :func:`is_valid_signature` (ERC-1271 / ERC-6492 / ``ecrecover`` through
+  a web3.py ``Web3`` or ``AsyncWeb3``, one ``eth_call``);
 * where the contracts live: :class:`EraNetwork` (:func:`network_preset`) and :class:`MsaDeployment`
   (:func:`deploy_msa_contracts`).
 
@@ -22,6 +25,7 @@ from sso_signer.accounts._base import PasskeyAccount
 from sso_signer.accounts._deployment import EraNetwork, MsaDeployment, deploy_msa_contracts, network_preset
 from sso_signer.accounts._era import AsyncEraAccount, EraAccount
 from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
+from sso_signer.accounts._messages import PasskeySignedMessage
 from sso_signer.accounts._signer import (
     AssertionProvider,
     AssertionRequest,
@@ -31,6 +35,7 @@ from sso_signer.accounts._signer import (
     JsonAssertionProvider,
     PasskeySigner,
 )
+from sso_signer.accounts._verify import is_valid_signature
 
 __all__ = [
     "AssertionProvider",
@@ -46,7 +51,9 @@ __all__ = [
     "JsonAssertionProvider",
     "MsaDeployment",
     "PasskeyAccount",
+    "PasskeySignedMessage",
     "PasskeySigner",
     "deploy_msa_contracts",
+    "is_valid_signature",
     "network_preset",
 ]

@@ -1,0 +1,265 @@
+"""Messages and signatures as a web3.py user meets them, on the local ERC-4337 stack (anvil + Alto).
+
+Real web3.py (``Web3(HTTPProvider(anvil))``, ``AsyncWeb3(AsyncHTTPProvider(anvil))``) verifies what both
+passkey accounts sign from eth-account ``SignableMessage``s: the ERC-4337 account's signatures through
+``isValidSignature`` (deployed) and ERC-6492 (counterfactual, before and after deployment), the Era account's
+through the deployed Era validator by ``eth_call``, and an EOA's by ``ecrecover``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_account.messages import _hash_eip191_message, encode_defunct, encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+from web3 import AsyncHTTPProvider, AsyncWeb3, HTTPProvider, Web3
+
+from sso_signer._artifacts import load_artifact
+from sso_signer.accounts import (
+    EraAccount,
+    EraNetwork,
+    Erc4337Account,
+    PasskeySignedMessage,
+    is_valid_signature,
+)
+from sso_signer.accounts._messages import _PACKED_OPS, personal_sign_digest
+from sso_signer.accounts._verify import ERC6492_MAGIC, wrap_erc6492
+from sso_signer.local_erc4337 import LocalErc4337Stack
+from sso_signer.rpc import EthClient
+from sso_signer.sso import FatSignature, typed_data_sign_hash
+from sso_signer.sso._msa_calldata import account_salt
+from sso_signer.sso._signature import (
+    decode_era_custom_signature,
+    decode_erc4337_passkey_signature,
+    erc4337_passkey_signature,
+)
+from sso_signer.webauthn import HeadlessPasskey
+from sso_signer.webauthn._p256 import P256_N
+from tests.errors import raises_rule
+from tests.needs import started_erc4337_stack
+
+pytestmark = [pytest.mark.bundler, pytest.mark.chain]
+
+ORIGIN = "http://localhost:5173"
+RECIPIENT = "0x1111111111111111111111111111111111111111"
+TYPED: dict[str, Any] = {
+    "types": {
+        "EIP712Domain": [
+            {"name": "name", "type": "string"},
+            {"name": "version", "type": "string"},
+            {"name": "chainId", "type": "uint256"},
+        ],
+        "Order": [{"name": "id", "type": "uint256"}, {"name": "buyer", "type": "Person"}],
+        "Person": [{"name": "wallet", "type": "address"}],
+    },
+    "primaryType": "Order",
+    "domain": {"name": "Shop", "version": "1", "chainId": 31337},
+    "message": {"id": 7, "buyer": {"wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"}},
+}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalErc4337Stack]:
+    with started_erc4337_stack(test_token=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def w3(stack: LocalErc4337Stack) -> Web3:
+    assert stack.node is not None
+    return Web3(HTTPProvider(stack.node.url))
+
+
+def _passkey() -> HeadlessPasskey:
+    return HeadlessPasskey.generate(rp_id="localhost", origin=ORIGIN)
+
+
+def _counterfactual(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> Erc4337Account:
+    account = Erc4337Account.counterfactual(
+        deployment=stack.deployment,
+        eth=stack.eth,
+        bundler=stack.bundler,
+        credential=passkey,
+        salt=account_salt(None),
+    )
+    stack.fund(account.address, 10**17)
+    return account
+
+
+def _unwrap(signature: bytes) -> tuple[str, bytes, bytes]:
+    assert signature.endswith(ERC6492_MAGIC)
+    factory, calldata, inner = abi_decode(["address", "bytes", "bytes"], signature[: -len(ERC6492_MAGIC)])
+    return str(factory), bytes(calldata), bytes(inner)
+
+
+def _high_s(blob: bytes) -> bytes:
+    """The same ERC-4337 signature with the P-256 s replaced by its high twin (the validator refuses it)."""
+    validator, fat = decode_erc4337_passkey_signature(blob)
+    twin = FatSignature(fat.authenticator_data, fat.client_data_json, fat.r, P256_N - fat.s, fat.credential_id)
+    return erc4337_passkey_signature(validator, twin)
+
+
+def _tamper_deployment(calldata: bytes) -> bytes:
+    """``handleOps([op], beneficiary)`` with the op's passkey signature replaced by its high-s twin."""
+    types = [_PACKED_OPS, "address"]
+    (op,), beneficiary = abi_decode(types, calldata[4:])
+    op = (*op[:8], _high_s(op[8]))
+    return calldata[:4] + abi_encode(types, [[op], beneficiary])
+
+
+def test_counterfactual_signature_is_erc6492_and_verifies_before_and_after_deployment(
+    stack: LocalErc4337Stack, w3: Web3
+) -> None:
+    passkey = _passkey()
+    account = _counterfactual(stack, passkey)
+    assert not account.is_deployed()
+    message = encode_defunct(text="sign in to example.org, nonce 1")
+    other = encode_defunct(text="sign in to example.org, nonce 2")
+
+    signed = account.sign_message(message)
+    assert isinstance(signed, PasskeySignedMessage)
+    assert signed.erc6492
+    assert signed.message_hash == _hash_eip191_message(message)
+    assert signed.signature == bytes(signed)
+    factory, calldata, inner = _unwrap(signed.signature)
+    assert Web3.to_checksum_address(factory) == stack.deployment.entry_point  # the deployment runs through EntryPoint.handleOps
+    assert not hasattr(signed, "r")  # no secp256k1 parts to misuse
+
+    assert is_valid_signature(w3, account.address, message, signed)
+    assert is_valid_signature(w3, account.address, "0x" + signed.message_hash.hex(), "0x" + signed.hex())
+    assert not is_valid_signature(w3, account.address, other, signed)
+    # Tampered inner signature, and a wrapper whose deployment call fails: both refused.
+    assert not is_valid_signature(w3, account.address, message, wrap_erc6492(factory, calldata, _high_s(inner)))
+    broken = _tamper_deployment(calldata)
+    assert not is_valid_signature(w3, account.address, message, wrap_erc6492(factory, broken, inner))
+    assert not account.is_deployed()  # the verification's deployment stays inside the eth_call
+
+    # A second message reuses the signed deployment: one passkey prompt, same wrapper calldata.
+    typed = account.sign_typed_data(full_message=TYPED)
+    assert typed.erc6492 and _unwrap(typed)[1] == calldata
+    assert is_valid_signature(w3, account.address, encode_typed_data(full_message=TYPED), typed)
+
+    # Deploy by the first UserOperation; the ERC-6492 signatures stay valid, by the standard's rule (the
+    # inner signature asked of the deployed account) and by the account itself (it unwraps them).
+    assert account.send(RECIPIENT, 1).success
+    assert account.is_deployed()
+    assert is_valid_signature(w3, account.address, message, signed)
+    assert account.is_valid_signature(signed.message_hash, signed)
+    assert is_valid_signature(w3, account.address, encode_typed_data(full_message=TYPED), typed)
+    assert not is_valid_signature(w3, account.address, other, signed)
+
+    # Deployed now: plain ERC-1271 signatures, verified the same way.
+    plain = account.sign_message(message)
+    assert not plain.erc6492 and not plain.endswith(ERC6492_MAGIC)
+    assert is_valid_signature(w3, account.address, message, plain)
+    assert w3.eth.get_code(w3.to_checksum_address(account.address))  # verified through isValidSignature
+    assert not is_valid_signature(w3, account.address, message, _high_s(plain))
+    assert not is_valid_signature(w3, account.address, other, plain)
+
+
+def test_signable_messages_are_accepted_by_the_deployed_account(stack: LocalErc4337Stack, w3: Web3) -> None:
+    account = _counterfactual(stack, _passkey())
+    assert account.send(RECIPIENT, 1).success
+    hexstr = encode_defunct(hexstr="0x" + bytes(range(40)).hex())
+    typed = encode_typed_data(full_message=TYPED)
+    for message in (encode_defunct(text="hello"), hexstr, typed):
+        signed = account.sign_message(message)
+        assert signed.message_hash == _hash_eip191_message(message)
+        assert account.is_valid_signature(signed.message_hash, signed)
+        assert is_valid_signature(w3, account.address, message, signed)
+    # eth-account's spelling of typed data: the three parts, or full_message; and the earlier positional form.
+    types = {k: v for k, v in TYPED["types"].items() if k != "EIP712Domain"}
+    for signed in (
+        account.sign_typed_data(TYPED["domain"], types, TYPED["message"]),
+        account.sign_typed_data(full_message=TYPED),
+        account.sign_typed_data(TYPED),
+    ):
+        assert signed.message_hash == _hash_eip191_message(typed)
+        assert is_valid_signature(w3, account.address, typed, signed)
+        assert not is_valid_signature(w3, account.address, encode_defunct(text="hello"), signed)
+    # The raw hash signature is not an ERC-1271 signature of that hash (no ERC-7739 binding).
+    raw = account.unsafe_sign_hash(keccak(b"raw"))
+    assert isinstance(raw, PasskeySignedMessage) and raw.message_hash == keccak(b"raw")
+    assert not is_valid_signature(w3, account.address, raw.message_hash, raw)
+
+
+async def test_async_web3_verifies_the_same(stack: LocalErc4337Stack) -> None:
+    assert stack.node is not None
+    async_w3 = AsyncWeb3(AsyncHTTPProvider(stack.node.url))
+    account = _counterfactual(stack, _passkey())
+    message = encode_defunct(text="async")
+    signed = account.sign_message(message)
+    assert signed.erc6492
+    assert await is_valid_signature(async_w3, account.address, message, signed)
+    assert not await is_valid_signature(async_w3, account.address, encode_defunct(text="other"), signed)
+
+
+def test_eoa_signatures_are_checked_by_ecrecover(w3: Web3) -> None:
+    eoa: LocalAccount = Account.create()
+    message = encode_defunct(text="from an EOA")
+    signed = eoa.sign_message(message)
+    assert is_valid_signature(w3, eoa.address, message, signed.signature)
+    assert not is_valid_signature(w3, Account.create().address, message, signed.signature)
+    assert not is_valid_signature(w3, eoa.address, encode_defunct(text="other"), signed.signature)
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    twin = signed.r.to_bytes(32, "big") + (n - signed.s).to_bytes(32, "big") + bytes([55 - signed.v])
+    assert not is_valid_signature(w3, eoa.address, message, twin)  # the malleable twin is refused
+
+
+def test_bad_arguments_are_refused_before_any_request(w3: Web3) -> None:
+    eoa = Account.create().address
+    with raises_rule("challenge_length"):
+        is_valid_signature(w3, eoa, b"short", b"")
+    with raises_rule("invalid_encoding"):
+        is_valid_signature(w3, eoa, bytes(32), "not hex")
+    with raises_rule("invalid_address"):
+        is_valid_signature(w3, "0x1234", bytes(32), b"")
+
+
+def test_era_signatures_are_accepted_by_the_era_validator(stack: LocalErc4337Stack, w3: Web3) -> None:
+    assert stack.node is not None
+    artifact = load_artifact("WebAuthValidator")
+    validator, _ = stack.node.eth.deploy_contract(stack.deployer, artifact.deploy_data())
+    # The Era validator keys passkeys by msg.sender: a funded EOA stands in for the account.
+    owner: LocalAccount = Account.create()
+    stack.fund(owner.address, 10**17)
+    passkey = _passkey()
+    register = artifact.encode_call(
+        "addValidationKey",
+        passkey.credential_id,
+        [passkey.public_key.x_bytes, passkey.public_key.y_bytes],
+        passkey.origin,
+    )
+    assert stack.node.eth.send_transaction(owner, validator, register).status == 1
+    network = EraNetwork(name="local", chain_id=w3.eth.chain_id, passkey_validator=validator)
+    # Signing asks only the passkey: the chain is reached by web3.py's eth_call below, not by the account.
+    account = EraAccount(EthClient("http://127.0.0.1:9"), network, owner.address, passkey)
+
+    def validates(digest: bytes, blob: bytes) -> bool:
+        fat = decode_era_custom_signature(blob).fat_signature
+        data = artifact.encode_call("validateSignature", digest, fat.encode())
+        (valid,) = abi_decode(["bool"], w3.eth.call({"from": owner.address, "to": validator, "data": data}))
+        return bool(valid)
+
+    domain = account.signer.domain
+    for message in (encode_defunct(text="era hello"), encode_typed_data(full_message=TYPED)):
+        signed = account.sign_message(message)
+        assert not signed.erc6492 and signed.message_hash == _hash_eip191_message(message)
+        assert validates(personal_sign_digest(signed.message_hash, domain), signed)
+        assert not validates(personal_sign_digest(keccak(b"other"), domain), signed)
+    typed = account.sign_typed_data(full_message=TYPED)
+    envelope = typed[: len(typed) - _erc7739_suffix_length(TYPED)]
+    assert validates(typed_data_sign_hash(TYPED, domain), envelope)
+
+
+def _erc7739_suffix_length(typed: dict[str, Any]) -> int:
+    from eth_account._utils.encode_typed_data.encoding_and_hashing import encode_type
+
+    types = {k: v for k, v in typed["types"].items() if k != "EIP712Domain"}
+    return 32 + 32 + len(encode_type(typed["primaryType"], types).encode()) + 2
