@@ -28,12 +28,12 @@ from eth_utils.crypto import keccak
 
 from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.accounts._signer import PasskeySigner
-from sso_signer.accounts._verify import wrap_erc6492
+from sso_signer.accounts._verify import message_hash, wrap_erc6492
 from sso_signer.erc4337 import UserOperation
 from sso_signer.exceptions import ErrorCode, InvalidEncoding, SsoEncodingError
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._shell import flow_method
-from sso_signer.sso._erc7739 import PERSONAL_SIGN_TYPEHASH, AccountDomain, eip191_hash
+from sso_signer.sso._erc7739 import PERSONAL_SIGN_TYPEHASH, AccountDomain
 
 __all__ = ["Erc4337MessageMethods", "MessageMethods", "PasskeySignedMessage"]
 
@@ -80,24 +80,6 @@ class PasskeySignedMessage(bytes):
             f"PasskeySignedMessage(message_hash=0x{self.message_hash.hex()}, "
             f"signature=0x{bytes(self).hex()}, erc6492={self.erc6492})"
         )
-
-
-def message_hash(message: SignableMessage | bytes | str) -> bytes:
-    """The hash ``isValidSignature`` is asked about for ``message``: the EIP-191 hash of a
-    ``SignableMessage``, or of raw bytes / UTF-8 text signed with ``personal_sign``.
-
-    Raises:
-        SsoEncodingError (``INVALID_TYPED_DATA``): If ``message`` is none of these.
-    """
-    if isinstance(message, SignableMessage):
-        parts = (message.version, message.header, message.body)
-        if not all(isinstance(part, bytes) for part in parts) or len(message.version) != 1:
-            raise SsoEncodingError(
-                "SignableMessage: version (one byte), header and body must be bytes",
-                rule=ErrorCode.INVALID_TYPED_DATA,
-            )
-        return bytes(_hash_eip191_message(message))
-    return eip191_hash(message)
 
 
 def personal_sign_digest(hash_: bytes, domain: AccountDomain) -> bytes:

@@ -16,7 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Final, overload
 
 from eth_abi.abi import encode as abi_encode
-from eth_account.messages import SignableMessage
+from eth_account.messages import SignableMessage, _hash_eip191_message
 
 from sso_signer._artifacts import load_artifact
 from sso_signer.exceptions import (
@@ -25,13 +25,15 @@ from sso_signer.exceptions import (
     MalformedRpcResponse,
     RpcError,
     RpcTransportError,
+    SsoEncodingError,
 )
+from sso_signer.sso._erc7739 import eip191_hash
 from sso_signer.sso._signature import checksum_address
 
 if TYPE_CHECKING:
     from web3 import AsyncWeb3, Web3
 
-__all__ = ["ERC6492_MAGIC", "is_valid_signature", "wrap_erc6492"]
+__all__ = ["ERC6492_MAGIC", "is_valid_signature", "message_hash", "wrap_erc6492"]
 
 #: The suffix that marks an ERC-6492 signature.
 ERC6492_MAGIC: Final = bytes.fromhex("6492" * 16)
@@ -54,9 +56,25 @@ def _validator_code() -> bytes:
     return load_artifact("UniversalSignatureValidator").bytecode
 
 
-def _hash_of(hash_or_message: object) -> bytes:
-    from sso_signer.accounts._messages import message_hash
+def message_hash(message: SignableMessage | bytes | str) -> bytes:
+    """The hash ``isValidSignature`` is asked about for ``message``: the EIP-191 hash of a
+    ``SignableMessage``, or of raw bytes / UTF-8 text signed with ``personal_sign``.
 
+    Raises:
+        SsoEncodingError (``INVALID_TYPED_DATA``): If ``message`` is none of these.
+    """
+    if isinstance(message, SignableMessage):
+        parts = (message.version, message.header, message.body)
+        if not all(isinstance(part, bytes) for part in parts) or len(message.version) != 1:
+            raise SsoEncodingError(
+                "SignableMessage: version (one byte), header and body must be bytes",
+                rule=ErrorCode.INVALID_TYPED_DATA,
+            )
+        return bytes(_hash_eip191_message(message))
+    return eip191_hash(message)
+
+
+def _hash_of(hash_or_message: object) -> bytes:
     if isinstance(hash_or_message, SignableMessage):
         return message_hash(hash_or_message)
     if isinstance(hash_or_message, str) and hash_or_message[:2] in ("0x", "0X"):

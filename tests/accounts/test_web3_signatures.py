@@ -30,6 +30,7 @@ from sso_signer.accounts import (
 )
 from sso_signer.accounts._messages import _PACKED_OPS, personal_sign_digest
 from sso_signer.accounts._verify import ERC6492_MAGIC, wrap_erc6492
+from sso_signer.exceptions import ErrorCode
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import EthClient
 from sso_signer.sso import FatSignature, typed_data_sign_hash
@@ -101,7 +102,9 @@ def _unwrap(signature: bytes) -> tuple[str, bytes, bytes]:
 def _high_s(blob: bytes) -> bytes:
     """The same ERC-4337 signature with the P-256 s replaced by its high twin (the validator refuses it)."""
     validator, fat = decode_erc4337_passkey_signature(blob)
-    twin = FatSignature(fat.authenticator_data, fat.client_data_json, fat.r, P256_N - fat.s, fat.credential_id)
+    twin = FatSignature(
+        fat.authenticator_data, fat.client_data_json, fat.r, P256_N - fat.s, fat.credential_id
+    )
     return erc4337_passkey_signature(validator, twin)
 
 
@@ -128,21 +131,24 @@ def test_counterfactual_signature_is_erc6492_and_verifies_before_and_after_deplo
     assert signed.message_hash == _hash_eip191_message(message)
     assert signed.signature == bytes(signed)
     factory, calldata, inner = _unwrap(signed.signature)
-    assert Web3.to_checksum_address(factory) == stack.deployment.entry_point  # the deployment runs through EntryPoint.handleOps
+    # The account is created through EntryPoint.handleOps (only its SenderCreator may create it).
+    assert Web3.to_checksum_address(factory) == stack.deployment.entry_point
     assert not hasattr(signed, "r")  # no secp256k1 parts to misuse
 
     assert is_valid_signature(w3, account.address, message, signed)
     assert is_valid_signature(w3, account.address, "0x" + signed.message_hash.hex(), "0x" + signed.hex())
     assert not is_valid_signature(w3, account.address, other, signed)
     # Tampered inner signature, and a wrapper whose deployment call fails: both refused.
-    assert not is_valid_signature(w3, account.address, message, wrap_erc6492(factory, calldata, _high_s(inner)))
+    tampered = wrap_erc6492(factory, calldata, _high_s(inner))
+    assert not is_valid_signature(w3, account.address, message, tampered)
     broken = _tamper_deployment(calldata)
     assert not is_valid_signature(w3, account.address, message, wrap_erc6492(factory, broken, inner))
     assert not account.is_deployed()  # the verification's deployment stays inside the eth_call
 
     # A second message reuses the signed deployment: one passkey prompt, same wrapper calldata.
     typed = account.sign_typed_data(full_message=TYPED)
-    assert typed.erc6492 and _unwrap(typed)[1] == calldata
+    assert typed.erc6492
+    assert _unwrap(typed)[1] == calldata
     assert is_valid_signature(w3, account.address, encode_typed_data(full_message=TYPED), typed)
 
     # Deploy by the first UserOperation; the ERC-6492 signatures stay valid, by the standard's rule (the
@@ -156,7 +162,8 @@ def test_counterfactual_signature_is_erc6492_and_verifies_before_and_after_deplo
 
     # Deployed now: plain ERC-1271 signatures, verified the same way.
     plain = account.sign_message(message)
-    assert not plain.erc6492 and not plain.endswith(ERC6492_MAGIC)
+    assert not plain.erc6492
+    assert not plain.endswith(ERC6492_MAGIC)
     assert is_valid_signature(w3, account.address, message, plain)
     assert w3.eth.get_code(w3.to_checksum_address(account.address))  # verified through isValidSignature
     assert not is_valid_signature(w3, account.address, message, _high_s(plain))
@@ -185,7 +192,8 @@ def test_signable_messages_are_accepted_by_the_deployed_account(stack: LocalErc4
         assert not is_valid_signature(w3, account.address, encode_defunct(text="hello"), signed)
     # The raw hash signature is not an ERC-1271 signature of that hash (no ERC-7739 binding).
     raw = account.unsafe_sign_hash(keccak(b"raw"))
-    assert isinstance(raw, PasskeySignedMessage) and raw.message_hash == keccak(b"raw")
+    assert isinstance(raw, PasskeySignedMessage)
+    assert raw.message_hash == keccak(b"raw")
     assert not is_valid_signature(w3, account.address, raw.message_hash, raw)
 
 
@@ -214,11 +222,11 @@ def test_eoa_signatures_are_checked_by_ecrecover(w3: Web3) -> None:
 
 def test_bad_arguments_are_refused_before_any_request(w3: Web3) -> None:
     eoa = Account.create().address
-    with raises_rule("challenge_length"):
+    with raises_rule(ErrorCode.CHALLENGE_LENGTH):
         is_valid_signature(w3, eoa, b"short", b"")
-    with raises_rule("invalid_encoding"):
+    with raises_rule(ErrorCode.INVALID_ENCODING):
         is_valid_signature(w3, eoa, bytes(32), "not hex")
-    with raises_rule("invalid_address"):
+    with raises_rule(ErrorCode.INVALID_ADDRESS):
         is_valid_signature(w3, "0x1234", bytes(32), b"")
 
 
@@ -250,7 +258,8 @@ def test_era_signatures_are_accepted_by_the_era_validator(stack: LocalErc4337Sta
     domain = account.signer.domain
     for message in (encode_defunct(text="era hello"), encode_typed_data(full_message=TYPED)):
         signed = account.sign_message(message)
-        assert not signed.erc6492 and signed.message_hash == _hash_eip191_message(message)
+        assert not signed.erc6492
+        assert signed.message_hash == _hash_eip191_message(message)
         assert validates(personal_sign_digest(signed.message_hash, domain), signed)
         assert not validates(personal_sign_digest(keccak(b"other"), domain), signed)
     typed = account.sign_typed_data(full_message=TYPED)
