@@ -70,6 +70,10 @@ class PasskeySignedMessage(bytes):
         self.erc6492 = erc6492
         return self
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # bytes would rebuild from the bytes alone; the hash and the flag go along (pickle, copy).
+        return (_rebuild, (bytes(self), self.message_hash, self.erc6492))
+
     @property
     def signature(self) -> bytes:
         """The signature bytes for ``isValidSignature`` (the object itself, as plain ``bytes``)."""
@@ -80,6 +84,10 @@ class PasskeySignedMessage(bytes):
             f"PasskeySignedMessage(message_hash=0x{self.message_hash.hex()}, "
             f"signature=0x{bytes(self).hex()}, erc6492={self.erc6492})"
         )
+
+
+def _rebuild(signature: bytes, message_hash: bytes, erc6492: bool) -> PasskeySignedMessage:
+    return PasskeySignedMessage(signature, message_hash, erc6492=erc6492)
 
 
 def personal_sign_digest(hash_: bytes, domain: AccountDomain) -> bytes:

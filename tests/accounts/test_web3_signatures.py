@@ -8,6 +8,8 @@ through the deployed Era validator by ``eth_call``, and an EOA's by ``ecrecover`
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +24,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3, HTTPProvider, Web3
 
 from sso_signer._artifacts import load_artifact
 from sso_signer.accounts import (
+    AsyncErc4337Account,
     EraAccount,
     EraNetwork,
     Erc4337Account,
@@ -30,9 +33,10 @@ from sso_signer.accounts import (
 )
 from sso_signer.accounts._messages import _PACKED_OPS, personal_sign_digest
 from sso_signer.accounts._verify import ERC6492_MAGIC, wrap_erc6492
+from sso_signer.erc4337 import AsyncBundlerClient
 from sso_signer.exceptions import ErrorCode
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.rpc import EthClient
+from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.sso import FatSignature, typed_data_sign_hash
 from sso_signer.sso._msa_calldata import account_salt
 from sso_signer.sso._signature import (
@@ -75,6 +79,10 @@ def stack() -> Iterator[LocalErc4337Stack]:
 def w3(stack: LocalErc4337Stack) -> Web3:
     assert stack.node is not None
     return Web3(HTTPProvider(stack.node.url))
+
+
+def _types() -> dict[str, Any]:
+    return {k: v for k, v in TYPED["types"].items() if k != "EIP712Domain"}
 
 
 def _passkey() -> HeadlessPasskey:
@@ -181,9 +189,8 @@ def test_signable_messages_are_accepted_by_the_deployed_account(stack: LocalErc4
         assert account.is_valid_signature(signed.message_hash, signed)
         assert is_valid_signature(w3, account.address, message, signed)
     # eth-account's spelling of typed data: the three parts, or full_message; and the earlier positional form.
-    types = {k: v for k, v in TYPED["types"].items() if k != "EIP712Domain"}
     for signed in (
-        account.sign_typed_data(TYPED["domain"], types, TYPED["message"]),
+        account.sign_typed_data(TYPED["domain"], _types(), TYPED["message"]),
         account.sign_typed_data(full_message=TYPED),
         account.sign_typed_data(TYPED),
     ):
@@ -197,15 +204,35 @@ def test_signable_messages_are_accepted_by_the_deployed_account(stack: LocalErc4
     assert not is_valid_signature(w3, account.address, raw.message_hash, raw)
 
 
-async def test_async_web3_verifies_the_same(stack: LocalErc4337Stack) -> None:
+async def test_async_account_signs_and_async_web3_verifies(stack: LocalErc4337Stack) -> None:
     assert stack.node is not None
     async_w3 = AsyncWeb3(AsyncHTTPProvider(stack.node.url))
-    account = _counterfactual(stack, _passkey())
     message = encode_defunct(text="async")
-    signed = account.sign_message(message)
+    async with AsyncEthClient(stack.node.url) as eth, AsyncBundlerClient(stack.bundler_url) as bundler:
+        account = await AsyncErc4337Account.counterfactual(
+            deployment=stack.deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=_passkey(),
+            salt=account_salt(None),
+        )
+        signed = await account.sign_message(message)
+        typed = await account.sign_typed_data(TYPED["domain"], _types(), TYPED["message"])
     assert signed.erc6492
+    assert typed.erc6492
     assert await is_valid_signature(async_w3, account.address, message, signed)
+    assert await is_valid_signature(async_w3, account.address, encode_typed_data(full_message=TYPED), typed)
     assert not await is_valid_signature(async_w3, account.address, encode_defunct(text="other"), signed)
+
+
+def test_signed_message_survives_pickle_and_copy() -> None:
+    signed = PasskeySignedMessage(b"\x01\x02", bytes(32), erc6492=True)
+    pickled = pickle.loads(pickle.dumps(signed))  # noqa: S301 - our own bytes
+    for clone in (pickled, copy.deepcopy(signed)):
+        assert clone == signed
+        assert isinstance(clone, PasskeySignedMessage)
+        assert clone.message_hash == bytes(32)
+        assert clone.erc6492
 
 
 def test_eoa_signatures_are_checked_by_ecrecover(w3: Web3) -> None:
@@ -270,5 +297,4 @@ def test_era_signatures_are_accepted_by_the_era_validator(stack: LocalErc4337Sta
 def _erc7739_suffix_length(typed: dict[str, Any]) -> int:
     from eth_account._utils.encode_typed_data.encoding_and_hashing import encode_type
 
-    types = {k: v for k, v in typed["types"].items() if k != "EIP712Domain"}
-    return 32 + 32 + len(encode_type(typed["primaryType"], types).encode()) + 2
+    return 32 + 32 + len(encode_type(typed["primaryType"], _types()).encode()) + 2
