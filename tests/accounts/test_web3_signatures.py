@@ -21,6 +21,7 @@ from eth_account.messages import _hash_eip191_message, encode_defunct, encode_ty
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import AsyncHTTPProvider, AsyncWeb3, HTTPProvider, Web3
+from web3.providers import BaseProvider
 
 from sso_signer._artifacts import load_artifact
 from sso_signer.accounts import (
@@ -149,6 +150,7 @@ def test_counterfactual_signature_is_erc6492_and_verifies_before_and_after_deplo
     # Tampered inner signature, and a wrapper whose deployment call fails: both refused.
     tampered = wrap_erc6492(factory, calldata, _high_s(inner))
     assert not is_valid_signature(w3, account.address, message, tampered)
+    assert not is_valid_signature(w3, account.address, message, b"\x01\x02" + ERC6492_MAGIC)  # undecodable
     broken = _tamper_deployment(calldata)
     assert not is_valid_signature(w3, account.address, message, wrap_erc6492(factory, broken, inner))
     assert not account.is_deployed()  # the verification's deployment stays inside the eth_call
@@ -298,3 +300,36 @@ def _erc7739_suffix_length(typed: dict[str, Any]) -> int:
     from eth_account._utils.encode_typed_data.encoding_and_hashing import encode_type
 
     return 32 + 32 + len(encode_type(typed["primaryType"], _types()).encode()) + 2
+
+
+class _FaultyProvider(BaseProvider):
+    """Injects one fixed JSON-RPC answer (a fault), whatever the request."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        if method == "eth_chainId":
+            return {"jsonrpc": "2.0", "id": 1, "result": "0x7a69"}
+        return {"jsonrpc": "2.0", "id": 1, **self.answer}
+
+
+def test_node_failures_become_sdk_errors() -> None:
+    eoa = Account.create().address
+    refused = Web3(_FaultyProvider({"error": {"code": -32603, "message": "internal error"}}))
+    with raises_rule(ErrorCode.RPC_ERROR) as caught:
+        is_valid_signature(refused, eoa, bytes(32), b"")
+    assert caught.value.code == -32603
+    odd = Web3(_FaultyProvider({"result": "0x1234"}))
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
+        is_valid_signature(odd, eoa, bytes(32), b"")
+    unreachable = Web3(HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 5}))
+    with raises_rule(ErrorCode.RPC_CONNECTION):
+        is_valid_signature(unreachable, eoa, bytes(32), b"")
+
+
+async def test_unreachable_node_async() -> None:
+    unreachable = AsyncWeb3(AsyncHTTPProvider("http://127.0.0.1:9"))
+    with raises_rule(ErrorCode.RPC_CONNECTION):
+        await is_valid_signature(unreachable, Account.create().address, bytes(32), b"")
