@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -48,7 +47,6 @@ from sso_signer.sso._signature import (
 from sso_signer.webauthn import HeadlessPasskey
 from sso_signer.webauthn._p256 import P256_N
 from tests.errors import raises_rule
-from tests.needs import started_erc4337_stack
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
 
@@ -70,13 +68,13 @@ TYPED: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalErc4337Stack]:
-    with started_erc4337_stack(test_token=False) as running:
-        yield running
+@pytest.fixture
+def stack(sso_stack: LocalErc4337Stack) -> LocalErc4337Stack:
+    """The plugin's session stack (anvil + EntryPoint v0.8 + the SSO contracts + Alto)."""
+    return sso_stack
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def w3(stack: LocalErc4337Stack) -> Web3:
     assert stack.node is not None
     return Web3(HTTPProvider(stack.node.url))
@@ -88,18 +86,6 @@ def _types() -> dict[str, Any]:
 
 def _passkey() -> HeadlessPasskey:
     return HeadlessPasskey.generate(rp_id="localhost", origin=ORIGIN)
-
-
-def _counterfactual(stack: LocalErc4337Stack, passkey: HeadlessPasskey) -> Erc4337Account:
-    account = Erc4337Account.counterfactual(
-        deployment=stack.deployment,
-        eth=stack.eth,
-        bundler=stack.bundler,
-        credential=passkey,
-        salt=account_salt(None),
-    )
-    stack.fund(account.address, 10**17)
-    return account
 
 
 def _unwrap(signature: bytes) -> tuple[str, bytes, bytes]:
@@ -126,10 +112,9 @@ def _tamper_deployment(calldata: bytes) -> bytes:
 
 
 def test_counterfactual_signature_is_erc6492_and_verifies_before_and_after_deployment(
-    stack: LocalErc4337Stack, w3: Web3
+    stack: LocalErc4337Stack, w3: Web3, passkey_account: Erc4337Account
 ) -> None:
-    passkey = _passkey()
-    account = _counterfactual(stack, passkey)
+    account = passkey_account
     assert not account.is_deployed()
     message = encode_defunct(text="sign in to example.org, nonce 1")
     other = encode_defunct(text="sign in to example.org, nonce 2")
@@ -180,8 +165,10 @@ def test_counterfactual_signature_is_erc6492_and_verifies_before_and_after_deplo
     assert not is_valid_signature(w3, account.address, other, plain)
 
 
-def test_signable_messages_are_accepted_by_the_deployed_account(stack: LocalErc4337Stack, w3: Web3) -> None:
-    account = _counterfactual(stack, _passkey())
+def test_signable_messages_are_accepted_by_the_deployed_account(
+    w3: Web3, passkey_account: Erc4337Account
+) -> None:
+    account = passkey_account
     assert account.send(RECIPIENT, 1).success
     hexstr = encode_defunct(hexstr="0x" + bytes(range(40)).hex())
     typed = encode_typed_data(full_message=TYPED)
