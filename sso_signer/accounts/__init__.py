@@ -11,6 +11,9 @@
   :class:`AssertionProvider` (blocking) or an :class:`AsyncAssertionProvider` (awaited);
 * :class:`Guardian` / :class:`AsyncGuardian`: an EOA that may recover ERC-4337 accounts that lost their
   passkey (the ``GuardianExecutor`` module; the account's side is on :class:`Erc4337Account`);
+* :class:`PasskeySignedMessage` (what ``sign_message`` / ``sign_typed_data`` return, shaped like
+  eth-account's ``SignedMessage``) and :func:`is_valid_signature` (ERC-1271 / ERC-6492 / ``ecrecover`` through
+  a web3.py ``Web3`` or ``AsyncWeb3``, one ``eth_call``);
 * where the contracts live: :class:`EraNetwork` (:func:`network_preset`) and :class:`MsaDeployment`
   (:func:`deploy_msa_contracts`).
 
@@ -24,6 +27,7 @@ from sso_signer.accounts._base import PasskeyAccount
 from sso_signer.accounts._deployment import EraNetwork, MsaDeployment, deploy_msa_contracts, network_preset
 from sso_signer.accounts._era import AsyncEraAccount, EraAccount
 from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
+from sso_signer.accounts._messages import PasskeySignedMessage
 from sso_signer.accounts._recovery import AsyncGuardian, Guardian
 from sso_signer.accounts._signer import (
     AssertionProvider,
@@ -34,6 +38,7 @@ from sso_signer.accounts._signer import (
     JsonAssertionProvider,
     PasskeySigner,
 )
+from sso_signer.accounts._verify import is_valid_signature
 
 __all__ = [
     "AssertionProvider",
@@ -51,7 +56,9 @@ __all__ = [
     "JsonAssertionProvider",
     "MsaDeployment",
     "PasskeyAccount",
+    "PasskeySignedMessage",
     "PasskeySigner",
     "deploy_msa_contracts",
+    "is_valid_signature",
     "network_preset",
 ]

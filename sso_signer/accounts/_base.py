@@ -7,14 +7,16 @@ the same names and meanings; their ``Async`` twins implement it with coroutines.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
+from eth_account.messages import SignableMessage
 from eth_utils.crypto import keccak
 
+from sso_signer.accounts._messages import MessageMethods, PasskeySignedMessage
 from sso_signer.erc4337 import Call
 from sso_signer.exceptions import ErrorCode, ExecutionReverted, NotFound
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
@@ -95,15 +97,22 @@ class PasskeyAccount(Protocol):
         """Run several calls from the account in one transaction or UserOperation."""
         ...
 
-    def sign_message(self, message: bytes | str) -> bytes:
-        """ERC-1271 signature of an EIP-191 message (ERC-7739 PersonalSign)."""
+    def sign_message(self, signable_message: SignableMessage | bytes | str) -> PasskeySignedMessage:
+        """ERC-1271 signature of an eth-account ``SignableMessage`` or an EIP-191 message (ERC-7739
+        PersonalSign)."""
         ...
 
-    def sign_typed_data(self, typed_data: Mapping[str, Any]) -> bytes:
-        """ERC-1271 signature of EIP-712 typed data (ERC-7739 TypedDataSign)."""
+    def sign_typed_data(
+        self,
+        domain_data: Mapping[str, Any] | None = None,
+        message_types: Mapping[str, Any] | None = None,
+        message_data: Mapping[str, Any] | None = None,
+        full_message: Mapping[str, Any] | None = None,
+    ) -> PasskeySignedMessage:
+        """ERC-1271 signature of EIP-712 typed data (ERC-7739 TypedDataSign), spelled as eth-account does."""
         ...
 
-    def unsafe_sign_hash(self, message_hash: bytes) -> bytes:
+    def unsafe_sign_hash(self, message_hash: bytes) -> PasskeySignedMessage:
         """The account-level signature of a raw 32-byte hash (no ERC-7739 binding)."""
         ...
 
@@ -219,8 +228,9 @@ def list_passkeys_flow(validator: str, account: str) -> Flow[list[PasskeyInitDat
     return found
 
 
-class AccountMethods:
-    """The methods both generations share, written once as flows: state reads, ERC-1271, the passkey list."""
+class AccountMethods(MessageMethods):
+    """The methods both generations share, written once as flows: state reads, message signing
+    (:class:`MessageMethods`), ERC-1271, the passkey list."""
 
     signer: PasskeySigner
 
@@ -246,26 +256,6 @@ class AccountMethods:
     def get_balance(self) -> Flow[int]:
         """The account's balance in wei."""
         return (yield from _EthMethods.get_balance.flow(ETH_FLOWS, self.address))
-
-    @flow_method
-    def sign_message(self, message: bytes | str) -> Generator[Any, Any, bytes]:
-        """ERC-1271 signature of an EIP-191 message (ERC-7739 PersonalSign under the account's domain)."""
-        return (yield from self.signer.sign_message(message))
-
-    @flow_method
-    def sign_typed_data(self, typed_data: Mapping[str, Any]) -> Generator[Any, Any, bytes]:
-        """ERC-1271 signature of EIP-712 typed data (ERC-7739 TypedDataSign).
-
-        Raises:
-            SsoEncodingError (``INVALID_TYPED_DATA``): If the typed data is malformed.
-        """
-        return (yield from self.signer.sign_typed_data(typed_data))
-
-    @flow_method
-    def unsafe_sign_hash(self, message_hash: bytes) -> Generator[Any, Any, bytes]:
-        """The account-level signature of a raw 32-byte hash (no ERC-7739 binding: only for hashes the
-        validator itself receives, never for ERC-1271 messages a dapp chose)."""
-        return (yield from self.signer.unsafe_sign_hash(message_hash))
 
     @flow_method
     def is_valid_signature(self, message_hash: bytes, signature: bytes) -> Flow[bool]:

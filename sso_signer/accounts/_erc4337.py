@@ -24,6 +24,7 @@ from eth_utils.crypto import keccak
 from sso_signer.accounts._base import AccountMethods
 from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.accounts._era import remove_passkey_calldata
+from sso_signer.accounts._messages import Erc4337MessageMethods
 from sso_signer.accounts._recovery import _RecoveryMethods
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, msa_remaining_access_flow
 from sso_signer.accounts._signer import (
@@ -167,7 +168,9 @@ def _stale_state(exc: UserOperationRejected) -> bool:
     return exc.aa_code in ("AA25", "AA10")
 
 
-class _Erc4337Methods(_SponsorshipMethods, AccountMethods, _RecoveryMethods, Generic[E, B]):
+class _Erc4337Methods(
+    _SponsorshipMethods, Erc4337MessageMethods, AccountMethods, _RecoveryMethods, Generic[E, B]
+):
     """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`).
 
     The object remembers what it learnt of the account: whether it is deployed and the next nonce per key.
