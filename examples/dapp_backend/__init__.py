@@ -38,7 +38,7 @@ from examples.dapp_backend._errors import (
     WrongUser,
 )
 from examples.dapp_backend._server import ExampleServer
-from examples.dapp_backend._store import AppStore, PendingOperation, Registration, SQLiteAppStore, User
+from examples.dapp_backend._store import AppStore, PendingOperation, Registration, SqlAppStore, User
 from examples.dapp_backend._web import WebLimits, create_app, error_status, json_depth
 
 __all__ = [
@@ -64,7 +64,7 @@ __all__ = [
     "RateLimited",
     "Registration",
     "RunningExample",
-    "SQLiteAppStore",
+    "SqlAppStore",
     "UnknownUser",
     "UnsupportedContentType",
     "User",

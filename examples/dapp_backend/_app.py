@@ -16,13 +16,13 @@ from examples.dapp_backend._chain import EraAnvilGateway
 from examples.dapp_backend._erc4337 import Erc4337AnvilGateway
 from examples.dapp_backend._errors import MissingFunder
 from examples.dapp_backend._server import ExampleServer
-from examples.dapp_backend._store import SQLiteAppStore
+from examples.dapp_backend._store import SqlAppStore
 from examples.dapp_backend._web import WebLimits, create_app
 from sso_signer import load_artifact
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient
-from sso_signer.webauthn import RelyingParty, SQLiteStore
+from sso_signer.webauthn import RelyingParty, open_store
 
 __all__ = ["RunningExample", "deploy_validator", "running_example"]
 
@@ -61,7 +61,7 @@ def running_example(
     *,
     flow: Flow = "erc4337",
     port: int = 0,
-    database: str = ":memory:",
+    store: str = "sqlite://:memory:",
     node_url: str | None = None,
     funder: LocalAccount | None = None,
     validator: str | None = None,
@@ -78,8 +78,10 @@ def running_example(
         flow: ``"erc4337"``: ModularSmartAccount + WebAuthnValidator, UserOperations run by EntryPoint v0.8;
             ``"era"``: the Era WebAuthValidator with stand-in accounts (see ``_chain.py``).
         port: HTTP port on localhost (0: any free port).
-        database: SQLite file for credentials, challenges, users, sessions, pending operations and
-            rate-limit buckets (``":memory:"``: gone at exit, like the fresh anvil).
+        store: The database of credentials, challenges, users, sessions, pending operations and rate-limit
+            buckets, as a store URL (:func:`~sso_signer.webauthn.open_store`): ``sqlite:///path.db``,
+            ``postgresql://user@host/db``, or ``sqlite://:memory:`` (the default: gone at exit, like the
+            fresh anvil).
         node_url: Use this node instead of starting anvil (needs ``funder``).
         funder: A funded account on ``node_url`` (pays for the users' accounts).
         validator: With ``era``, an already deployed ``WebAuthValidator`` (deployed here if ``None``).
@@ -120,11 +122,12 @@ def running_example(
             validator = validator or deploy_validator(eth, funder)
             gateway = EraAnvilGateway(eth, funder, validator)
         server = ExampleServer(port=port)
-        store = stack.enter_context(SQLiteStore(database))
+        passkeys = open_store(store)
+        stack.callback(passkeys.close)
         origins = (server.origin, *extra_origins)
-        rp = RelyingParty(rp_id=RP_ID, rp_name=RP_NAME, origins=origins, store=store)
-        app_store = stack.enter_context(SQLiteAppStore(database))
-        backend = DappBackend(rp, gateway, app_store, limits=limits)
+        rp = RelyingParty(rp_id=RP_ID, rp_name=RP_NAME, origins=origins, store=passkeys)
+        # The example's own tables live in the same database, run by the same store (one pool, one file).
+        backend = DappBackend(rp, gateway, SqlAppStore(passkeys), limits=limits)
         secret = session_secret or os.environ.get(SESSION_SECRET_ENV) or secrets.token_urlsafe(32)
         server.app = create_app(backend, origins=origins, session_secret=secret, limits=web_limits)
         stack.callback(server.stop)  # registered last: stops first, while the stores are still open
