@@ -97,7 +97,9 @@ class EraAnvilGateway:
         )
         return self.validator, data
 
-    def prepare_call(self, account: str, *, to: str, value: int, data: bytes) -> PreparedCall:
+    def prepare_call(
+        self, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
+    ) -> PreparedCall:
         """Build the Era 0x71 transaction of the call; its EIP-712 signed hash is the challenge."""
         tx = Eip712Transaction(
             chain_id=self.chain_id,

@@ -85,9 +85,6 @@ class Erc4337AnvilGateway:
     ) -> None:
         self.eth = eth
         self.bundler = bundler
-        # The first passkey of each account: the bundler's gas estimation needs a stub signature shaped
-        # like that passkey's (same origin and credential id).
-        self._first_key: dict[str, PasskeyCredential] = {}
         self.funder = funder
         self.deployment = deployment
         self.entry_point = EntryPoint(eth, deployment.entry_point)
@@ -122,7 +119,6 @@ class Erc4337AnvilGateway:
             account = to_checksum_address(created[0].topics[1][-20:])
             # The account pays for its own UserOperations (EntryPoint prefund) from its balance.
             self.eth.send_transaction(self.funder, to=account, value=_ACCOUNT_FUNDING)
-        self._first_key[account] = credential
         return str(account)
 
     def balance(self, account: str) -> int:
@@ -137,8 +133,12 @@ class Erc4337AnvilGateway:
         )
         return self.validator, data
 
-    def prepare_call(self, account: str, *, to: str, value: int, data: bytes) -> PreparedCall:
+    def prepare_call(
+        self, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
+    ) -> PreparedCall:
         """Build the UserOperation ``execute(single call)``; its userOpHash is the challenge.
+
+        ``passkey`` (one of the account's) shapes the stub signature the bundler estimates gas with.
 
         Raises:
             UserOperationRejected: If the bundler's simulation fails (typed by AA code).
@@ -150,7 +150,7 @@ class Erc4337AnvilGateway:
                 deployment=self.deployment,
                 eth=self.eth,
                 bundler=self.bundler,
-                credential=self._first_key[account],
+                credential=passkey,
             )
             op = msa.build_user_operation([(target, value, data)])
         else:
