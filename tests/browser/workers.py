@@ -37,6 +37,7 @@ _SCRIPT = textwrap.dedent(
     from examples.dapp_backend import Limits, running_example
     limits = Limits(**json.loads(sys.argv[3]))
     with running_example(store=sys.argv[1], workers=int(sys.argv[2]), limits=limits) as example:
+        print(f"anvil chain {example.chain_id} at {example.node_url}", flush=True)
         print(f"open {example.server.origin}/ in a browser", flush=True)
         example.server.serve_forever()
     """
