@@ -73,6 +73,9 @@ class Erc4337AnvilGateway:
             bundler).
         deployment: The contracts (see :meth:`deploy`).
         bundler: A bundler for the deployment's EntryPoint; ``None`` to call ``handleOps`` directly.
+        nonce_key: The EntryPoint nonce key of the operations this gateway prepares. Each worker process
+            uses its own (``_workers.process_nonce_key``): two workers preparing operations for one account
+            at once then never hand out the same nonce.
     """
 
     def __init__(
@@ -82,8 +85,10 @@ class Erc4337AnvilGateway:
         deployment: MsaDeployment,
         *,
         bundler: BundlerClient | None = None,
+        nonce_key: int = 0,
     ) -> None:
         self.eth = eth
+        self.nonce_key = nonce_key
         self.bundler = bundler
         self.funder = funder
         self.deployment = deployment
@@ -151,13 +156,14 @@ class Erc4337AnvilGateway:
                 eth=self.eth,
                 bundler=self.bundler,
                 credential=passkey,
+                nonce_key=self.nonce_key,
             )
             op = msa.build_user_operation([(target, value, data)])
         else:
             gas_price = self.eth.gas_price()
             op = UserOperation(
                 sender=account,
-                nonce=self.entry_point.get_nonce(account),
+                nonce=self.entry_point.get_nonce(account, self.nonce_key),
                 call_data=encode_execute([(target, value, data)]),
                 call_gas_limit=_CALL_GAS,
                 verification_gas_limit=_VERIFICATION_GAS,

@@ -6,18 +6,27 @@ Every worker builds its own relying party, backend and chain clients from :class
 the environment), on the **same store URL**: challenges, sessions, registrations, pending operations and
 rate-limit buckets are rows every worker sees, so a ceremony started on one worker finishes on any other.
 
-What must not be shared is a sender's nonce: each worker pays for accounts (and, without a bundler, sends
-``handleOps``) from **its own funder**, one of ``N`` keys the parent funded. A worker takes the first free
-slot by locking ``slot-<i>.lock`` in ``slot_dir`` (``flock``, held for the process's life and released by
-the kernel when it dies, so a restarted worker takes the slot back).
+What must not be shared is a sender's nonce:
+
+* each worker pays for accounts (and, without a bundler, sends ``handleOps``) from **its own funder**, one
+  of ``N`` keys the parent funded. A worker takes the first free slot by locking ``slot-<i>.lock`` in
+  ``slot_dir`` (``flock``, held for the process's life and released by the kernel when it dies, so a
+  restarted worker takes the slot back);
+* the UserOperations a worker prepares for a user's account use **its own EntryPoint nonce key**
+  (:func:`process_nonce_key`): ERC-4337 nonces are a 192-bit key and a 64-bit sequence per key, so two
+  workers preparing operations for one account at once draw from two sequences and both get included,
+  in either order, instead of one replacing (or invalidating) the other.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -35,7 +44,7 @@ from sso_signer.erc4337 import BundlerClient
 from sso_signer.rpc import EthClient
 from sso_signer.webauthn import RelyingParty, open_store
 
-__all__ = ["CONFIG_ENV", "EXPOSE_WORKER_ENV", "WorkerConfig", "worker_app"]
+__all__ = ["CONFIG_ENV", "EXPOSE_WORKER_ENV", "WorkerConfig", "process_nonce_key", "worker_app"]
 
 #: The environment variable carrying the parent's :class:`WorkerConfig` (JSON) to the workers.
 CONFIG_ENV = "SSO_EXAMPLE_WORKER_CONFIG"
@@ -107,6 +116,20 @@ def _claim_slot(slot_dir: str, slots: int) -> int:
     raise UnsupportedSetup(f"more worker processes than the {slots} funded slots")
 
 
+def process_nonce_key() -> int:
+    """This process's EntryPoint nonce key: 192 bits of ``sha256(host name / pid / start time in ns)``.
+
+    Distinct for every process running at once on every host (and for a restarted one), never 0 (key 0
+    stays the single-process default). A key's first operation costs a new storage slot in the EntryPoint
+    (about 20k gas once per account and key), the price of sequences that never collide.
+    """
+    seed = f"{socket.gethostname()}/{os.getpid()}/{_STARTED_NS}".encode()
+    return int.from_bytes(hashlib.sha256(seed).digest()[:24], "big") or 1
+
+
+_STARTED_NS = time.time_ns()
+
+
 def worker_app() -> FastAPI:
     """Build one worker's application from the parent's config (uvicorn calls this in each worker).
 
@@ -124,7 +147,7 @@ def worker_app() -> FastAPI:
     bundler = None
     if config.bundler_url is not None:
         bundler = BundlerClient(config.bundler_url, entry_point=deployment.entry_point)
-    gateway = Erc4337AnvilGateway(eth, funder, deployment, bundler=bundler)
+    gateway = Erc4337AnvilGateway(eth, funder, deployment, bundler=bundler, nonce_key=process_nonce_key())
     passkeys = open_store(config.store)
     rp = RelyingParty(rp_id=config.rp_id, rp_name=config.rp_name, origins=config.origins, store=passkeys)
     backend = DappBackend(rp, gateway, SqlAppStore(passkeys), limits=Limits(**config.limits))
