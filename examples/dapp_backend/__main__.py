@@ -11,7 +11,8 @@ from types import FrameType
 from examples.dapp_backend._app import running_example
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (docs/example-backend.md's commands are parsed with it by a test)."""
     parser = argparse.ArgumentParser(prog="python -m examples.dapp_backend", description=__doc__)
     parser.add_argument(
         "--flow",
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--verbose", action="store_true", help="also log the SDK's RPC traffic and error details"
     )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and check the command line (``--workers`` needs a shared store and the erc4337 flow)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -50,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             "--workers > 1 needs --flow erc4337 and a --store every worker opens (a file or PostgreSQL)"
         )
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to its previous handler: make that
