@@ -97,20 +97,10 @@ def _send_at_once(jobs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def shared_account(sso_stack: LocalErc4337Stack, headless_passkey: HeadlessPasskey) -> Erc4337Account:
-    """A deployed, funded account whose passkey the sending processes share."""
-    from sso_signer.sso import account_salt
-
-    account = Erc4337Account.counterfactual(
-        deployment=sso_stack.deployment,
-        eth=sso_stack.eth,
-        bundler=sso_stack.bundler,
-        credential=headless_passkey,
-        salt=account_salt(None),
-    )
-    sso_stack.fund(account.address, 10**18)
-    assert account.send(fresh_address(), 1).success  # deploys it (nonce key 0)
-    return account
+def shared_account(passkey_account: Erc4337Account) -> Erc4337Account:
+    """The plugin's funded account, deployed (key 0), whose passkey the sending processes share."""
+    assert passkey_account.send(fresh_address(), 1).success
+    return passkey_account
 
 
 def _jobs(
