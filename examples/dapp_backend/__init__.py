@@ -33,12 +33,13 @@ from examples.dapp_backend._errors import (
     RateLimited,
     UnknownUser,
     UnsupportedContentType,
+    UnsupportedSetup,
     UserOperationFailed,
     ValidatorRejected,
     WrongUser,
 )
 from examples.dapp_backend._server import ExampleServer
-from examples.dapp_backend._store import AppStore, PendingOperation, Registration, SQLiteAppStore, User
+from examples.dapp_backend._store import AppStore, PendingOperation, Registration, SqlAppStore, User
 from examples.dapp_backend._web import WebLimits, create_app, error_status, json_depth
 
 __all__ = [
@@ -64,9 +65,10 @@ __all__ = [
     "RateLimited",
     "Registration",
     "RunningExample",
-    "SQLiteAppStore",
+    "SqlAppStore",
     "UnknownUser",
     "UnsupportedContentType",
+    "UnsupportedSetup",
     "User",
     "UserOperationFailed",
     "ValidatorRejected",

@@ -135,7 +135,9 @@ class AccountGateway(Protocol):
 
     def create_account(self, credential: PasskeyCredential) -> str: ...
 
-    def prepare_call(self, account: str, *, to: str, value: int, data: bytes) -> PreparedCall: ...
+    def prepare_call(
+        self, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
+    ) -> PreparedCall: ...
 
     def link_key_call(self, account: str, credential: PasskeyCredential) -> tuple[str, bytes]: ...
 
@@ -297,7 +299,10 @@ class DappBackend:
             NoPendingTransaction: This exact transaction was already issued once (change it).
         """
         user = self.user(name)
-        return self._ask_approval(user, self.chain.prepare_call(user.account, to=to, value=value, data=b""))
+        prepared = self.chain.prepare_call(
+            user.account, to=to, value=value, data=b"", passkey=self._first_passkey(user)
+        )
+        return self._ask_approval(user, prepared)
 
     def key_options(self, session: str, name: str, *, client: str) -> dict[str, Any]:
         """Registration options for an additional passkey of the signed-in user, bound to this session."""
@@ -320,7 +325,9 @@ class DappBackend:
         passkey = self._verify_registration(credential, registration)
         try:
             to, data = self.chain.link_key_call(user.account, passkey)
-            prepared = self.chain.prepare_call(user.account, to=to, value=0, data=data)
+            prepared = self.chain.prepare_call(
+                user.account, to=to, value=0, data=data, passkey=self._first_passkey(user)
+            )
             return self._ask_approval(user, prepared, links=passkey.credential_id)
         except BaseException:
             self.rp.store.remove_credential(passkey.credential_id)
@@ -380,6 +387,13 @@ class DappBackend:
         self.rp.store.purge_challenges(now=now, keep_used_for=3600.0)
 
     # --- helpers ---
+
+    def _first_passkey(self, user: User) -> PasskeyCredential:
+        # Read from the store, not remembered by the process that created the account: any worker prepares.
+        linked = self.store.passkeys(user.name)
+        if not linked:
+            raise UnknownUser("the session's user has no passkey linked")
+        return self.rp.store.get_credential(linked[0][0])
 
     def _charge(self, key: str, rate: float, burst: float, what: str = "requests") -> None:
         wait = self.store.take_token(key, rate=rate, burst=burst, now=self.clock())

@@ -97,8 +97,13 @@ class EraAnvilGateway:
         )
         return self.validator, data
 
-    def prepare_call(self, account: str, *, to: str, value: int, data: bytes) -> PreparedCall:
-        """Build the Era 0x71 transaction of the call; its EIP-712 signed hash is the challenge."""
+    def prepare_call(
+        self, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
+    ) -> PreparedCall:
+        """Build the Era 0x71 transaction of the call; its EIP-712 signed hash is the challenge.
+
+        ``passkey`` is not needed here (nothing is estimated with a stub signature).
+        """
         tx = Eip712Transaction(
             chain_id=self.chain_id,
             nonce=self.eth.get_transaction_count(account),

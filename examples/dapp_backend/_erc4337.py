@@ -73,6 +73,9 @@ class Erc4337AnvilGateway:
             bundler).
         deployment: The contracts (see :meth:`deploy`).
         bundler: A bundler for the deployment's EntryPoint; ``None`` to call ``handleOps`` directly.
+        nonce_key: The EntryPoint nonce key of the operations this gateway prepares. Each worker process
+            uses its own (``_workers.process_nonce_key``): two workers preparing operations for one account
+            at once then never hand out the same nonce.
     """
 
     def __init__(
@@ -82,12 +85,11 @@ class Erc4337AnvilGateway:
         deployment: MsaDeployment,
         *,
         bundler: BundlerClient | None = None,
+        nonce_key: int = 0,
     ) -> None:
         self.eth = eth
+        self.nonce_key = nonce_key
         self.bundler = bundler
-        # The first passkey of each account: the bundler's gas estimation needs a stub signature shaped
-        # like that passkey's (same origin and credential id).
-        self._first_key: dict[str, PasskeyCredential] = {}
         self.funder = funder
         self.deployment = deployment
         self.entry_point = EntryPoint(eth, deployment.entry_point)
@@ -122,7 +124,6 @@ class Erc4337AnvilGateway:
             account = to_checksum_address(created[0].topics[1][-20:])
             # The account pays for its own UserOperations (EntryPoint prefund) from its balance.
             self.eth.send_transaction(self.funder, to=account, value=_ACCOUNT_FUNDING)
-        self._first_key[account] = credential
         return str(account)
 
     def balance(self, account: str) -> int:
@@ -137,8 +138,12 @@ class Erc4337AnvilGateway:
         )
         return self.validator, data
 
-    def prepare_call(self, account: str, *, to: str, value: int, data: bytes) -> PreparedCall:
+    def prepare_call(
+        self, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
+    ) -> PreparedCall:
         """Build the UserOperation ``execute(single call)``; its userOpHash is the challenge.
+
+        ``passkey`` (one of the account's) shapes the stub signature the bundler estimates gas with.
 
         Raises:
             UserOperationRejected: If the bundler's simulation fails (typed by AA code).
@@ -150,14 +155,15 @@ class Erc4337AnvilGateway:
                 deployment=self.deployment,
                 eth=self.eth,
                 bundler=self.bundler,
-                credential=self._first_key[account],
+                credential=passkey,
+                nonce_key=self.nonce_key,
             )
             op = msa.build_user_operation([(target, value, data)])
         else:
             gas_price = self.eth.gas_price()
             op = UserOperation(
                 sender=account,
-                nonce=self.entry_point.get_nonce(account),
+                nonce=self.entry_point.get_nonce(account, self.nonce_key),
                 call_data=encode_execute([(target, value, data)]),
                 call_gas_limit=_CALL_GAS,
                 verification_gas_limit=_VERIFICATION_GAS,

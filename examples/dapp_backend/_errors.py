@@ -29,6 +29,7 @@ __all__ = [
     "RateLimited",
     "UnknownUser",
     "UnsupportedContentType",
+    "UnsupportedSetup",
     "UserOperationFailed",
     "ValidatorRejected",
     "WrongUser",
@@ -118,6 +119,11 @@ class RateLimited(StateError):
 
 class MissingFunder(ConfigurationError):
     """An existing node was given without a funded private key to pay for the example's accounts."""
+
+
+class UnsupportedSetup(ConfigurationError):
+    """Options that do not go together: several workers with the Era flow (its stand-in accounts' keys live
+    in one process) or with a store only one process sees (``sqlite://:memory:``)."""
 
 
 class UserOperationFailed(RemoteError):

@@ -1,4 +1,5 @@
-"""uvicorn serving the example's FastAPI app on the loopback interface, in a thread or in the foreground."""
+"""uvicorn serving the example's FastAPI app on the loopback interface: in a thread, in the foreground, or
+as several worker processes sharing the listening socket (uvicorn's own supervisor)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors import Multiprocess
 
 __all__ = ["ExampleServer"]
 
 
-def _header_deadline_protocol(header_timeout: float) -> type[H11Protocol]:
+class HeaderDeadlineH11(H11Protocol):
     """uvicorn's h11 protocol with a deadline on each request's headers.
 
     uvicorn starts no timer before the headers of a request are complete: a socket that sends nothing, or
@@ -22,41 +24,46 @@ def _header_deadline_protocol(header_timeout: float) -> type[H11Protocol]:
     answer every other client 503. Here the connection is closed when a request's headers are not complete
     ``header_timeout`` seconds after its first byte (or after the connection opened); a client's dripping
     does not move the deadline. The body has its own limit (:class:`~examples.dapp_backend.RequestGuard`).
+    A module-level class: worker processes receive it by name.
     """
 
-    class HeaderDeadlineH11(H11Protocol):
-        _deadline: asyncio.TimerHandle | None = None
+    header_timeout = 10.0
+    _deadline: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
 
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.cycle is not None and not self.cycle.response_complete:
-                self._disarm()  # the headers are in: a request is being served
-            elif data:
-                self._arm()  # a next request began: from its first byte
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._disarm()  # the headers are in: a request is being served
+        elif data:
+            self._arm()  # a next request began: from its first byte
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
 
-        def _arm(self) -> None:
-            if self._deadline is None:
-                self._deadline = self.loop.call_later(header_timeout, self._too_slow)
+    def _arm(self) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self.header_timeout, self._too_slow)
 
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _too_slow(self) -> None:
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
             self._deadline = None
-            if self.cycle is None or self.cycle.response_complete:
-                self.transport.close()
 
-    return HeaderDeadlineH11
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+
+
+def _header_deadline_protocol(header_timeout: float) -> type[H11Protocol]:
+    if header_timeout == HeaderDeadlineH11.header_timeout:
+        return HeaderDeadlineH11
+    return type("HeaderDeadlineH11", (HeaderDeadlineH11,), {"header_timeout": header_timeout})
 
 
 class ExampleServer:
@@ -73,6 +80,9 @@ class ExampleServer:
         max_connections: Concurrent connections/requests beyond which uvicorn answers 503.
         header_timeout: Seconds a client gets to send a request's headers (idle or dripping sockets are
             closed after it, so they cannot hold ``max_connections`` for ever).
+        workers: Worker processes (uvicorn's supervisor; each accepts on the same socket). With more than
+            one, ``app`` is an import string of a factory each worker calls (``module:function``), and the
+            server runs in the foreground only (:meth:`serve_forever`).
     """
 
     def __init__(
@@ -84,6 +94,7 @@ class ExampleServer:
         keep_alive: int = 5,
         max_connections: int = 200,
         header_timeout: float = 10.0,
+        workers: int = 1,
     ) -> None:
         self.app = app
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -96,6 +107,7 @@ class ExampleServer:
         self._keep_alive = keep_alive
         self._max_connections = max_connections
         self._header_timeout = header_timeout
+        self._workers = workers
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -111,8 +123,17 @@ class ExampleServer:
     def _make(self) -> uvicorn.Server:
         if self.app is None:
             raise RuntimeError("no application to serve")
+        several = self._workers > 1
+        if several and (
+            not isinstance(self.app, str) or self._header_timeout != HeaderDeadlineH11.header_timeout
+        ):
+            raise RuntimeError(
+                "several workers need the app as a factory's import string, and the default header timeout"
+            )
         config = uvicorn.Config(
             self.app,
+            factory=several,
+            workers=self._workers,
             log_config=None,  # the app logs one line per request itself
             access_log=False,
             lifespan="off",
@@ -132,6 +153,8 @@ class ExampleServer:
 
     def start(self) -> ExampleServer:
         """Serve in a background thread; returns once the server accepts connections."""
+        if self._workers > 1:
+            raise RuntimeError("several workers are served in the foreground: call serve_forever()")
         server = self._make()
         self._thread = threading.Thread(
             target=server.run, kwargs={"sockets": [self._socket]}, name=f"http-{self.port}", daemon=True
@@ -145,8 +168,16 @@ class ExampleServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until Ctrl-C or SIGTERM (uvicorn handles both)."""
-        self._make().run(sockets=[self._socket])
+        """Serve in the calling thread until Ctrl-C or SIGTERM (uvicorn handles both).
+
+        With several workers, uvicorn's supervisor starts them (each builds its app from the factory),
+        restarts one that dies, and stops them all on Ctrl-C or SIGTERM; call it from the main thread.
+        """
+        server = self._make()
+        if self._workers > 1:
+            Multiprocess(server.config, sockets=[self._socket]).run()
+        else:
+            server.run(sockets=[self._socket])
 
     def stop(self) -> None:
         """Stop serving (open requests get a few seconds) and close the socket."""

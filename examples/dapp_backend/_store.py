@@ -1,23 +1,30 @@
 """Everything the example remembers between requests, behind one small interface (:class:`AppStore`).
 
 Users and their passkeys, signed-in sessions, registrations in progress, operations waiting for a passkey
-signature, and the token buckets of the rate limits. Nothing lives in the web process's memory, so several
-workers (and, later, another database) can share it: every check-and-change is one SQL statement or one
-``BEGIN IMMEDIATE`` transaction, never a read in Python followed by a write.
+signature, and the token buckets of the rate limits. Nothing lives in the web process's memory, so any
+number of workers share it. The tables sit beside the relying party's in the same database, and each
+method is one *operation* written once (a generator of :class:`~sso_signer.webauthn.SqlStatement`) that
+the SDK's store runs in one transaction, on SQLite or PostgreSQL, with its locking, retries and typed
+errors: every check-and-change is one statement (``UPDATE ... WHERE status = 'pending' RETURNING``, an
+upsert that refills, tests and takes a token) or runs under a lock taken first, never a read in Python
+followed by a write.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from functools import partial
+from typing import Any, Literal, Protocol, TypeVar
 
-__all__ = ["AppStore", "ClaimResult", "PendingOperation", "Registration", "SQLiteAppStore", "User"]
+from sso_signer.exceptions import StoreUnavailable
+from sso_signer.webauthn import PostgresStore, SQLiteStore, SqlStatement
+
+__all__ = ["AppStore", "ClaimResult", "PendingOperation", "Registration", "SqlAppStore", "User"]
+
+T = TypeVar("T")
 
 OperationStatus = Literal["pending", "signed", "included", "failed"]
 RegistrationPurpose = Literal["signup", "addkey"]
@@ -110,134 +117,374 @@ class AppStore(Protocol):
     def counts(self) -> dict[str, int]: ...
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    name TEXT PRIMARY KEY, handle BLOB NOT NULL UNIQUE, account TEXT NOT NULL, created_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS passkeys (
-    credential_id BLOB PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name), linked_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS passkeys_user ON passkeys(user);
-CREATE TABLE IF NOT EXISTS sessions (sid TEXT PRIMARY KEY, user TEXT NOT NULL, expires_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS registrations (
-    session TEXT NOT NULL, purpose TEXT NOT NULL, user_name TEXT NOT NULL, handle BLOB NOT NULL,
-    challenge BLOB NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (session, purpose));
-CREATE TABLE IF NOT EXISTS operations (
-    op_id TEXT PRIMARY KEY, user TEXT NOT NULL, challenge BLOB NOT NULL UNIQUE, payload TEXT NOT NULL,
-    summary TEXT NOT NULL, options TEXT NOT NULL, links BLOB, status TEXT NOT NULL,
-    created_at REAL NOT NULL, expires_at REAL NOT NULL, tx_hash TEXT, error TEXT);
-CREATE INDEX IF NOT EXISTS operations_user ON operations(user, status);
-CREATE TABLE IF NOT EXISTS buckets (
-    key TEXT PRIMARY KEY, tokens REAL NOT NULL, rate REAL NOT NULL, burst REAL NOT NULL,
-    updated_at REAL NOT NULL);
-"""
+Rows = list[tuple[Any, ...]]
+#: One of the example's operations: yields statements, receives their rows, returns its result.
+Op = Generator[SqlStatement, Rows, T]
+S = SqlStatement
 
-_OP_COLUMNS = "op_id, user, challenge, payload, summary, options, links, status, expires_at, tx_hash, error"
+# Table names carry an ``app_`` prefix: they share the database with the relying party's tables.
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS app_users (name TEXT PRIMARY KEY, handle {blob} NOT NULL UNIQUE,"
+    " account TEXT NOT NULL, created_at {real} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS app_passkeys (credential_id {blob} PRIMARY KEY,"
+    " owner TEXT NOT NULL REFERENCES app_users(name), linked_at {real} NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS app_passkeys_owner ON app_passkeys (owner)",
+    "CREATE TABLE IF NOT EXISTS app_sessions (sid TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+    " expires_at {real} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS app_registrations (session TEXT NOT NULL, purpose TEXT NOT NULL,"
+    " user_name TEXT NOT NULL, handle {blob} NOT NULL, challenge {blob} NOT NULL,"
+    " expires_at {real} NOT NULL, PRIMARY KEY (session, purpose))",
+    "CREATE TABLE IF NOT EXISTS app_operations (op_id TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+    " challenge {blob} NOT NULL UNIQUE, payload TEXT NOT NULL, summary TEXT NOT NULL, options TEXT NOT NULL,"
+    " links {blob}, status TEXT NOT NULL, created_at {real} NOT NULL, expires_at {real} NOT NULL,"
+    " tx_hash TEXT, error TEXT)",
+    "CREATE INDEX IF NOT EXISTS app_operations_owner ON app_operations (owner, status)",
+    "CREATE TABLE IF NOT EXISTS app_buckets (key TEXT PRIMARY KEY, tokens {real} NOT NULL,"
+    " rate {real} NOT NULL, burst {real} NOT NULL, updated_at {real} NOT NULL)",
+    # One row per cap that counts a whole table: locked ({lock}) before counting, so that on PostgreSQL
+    # two workers cannot both see room for one more (SQLite's write lock serialises them already).
+    "CREATE TABLE IF NOT EXISTS app_locks (name TEXT PRIMARY KEY)",
+    "INSERT INTO app_locks (name) VALUES ('registrations') ON CONFLICT DO NOTHING",
+)
+
+_OP_COLUMNS = "op_id, owner, challenge, payload, summary, options, links, status, expires_at, tx_hash, error"
 
 
-class SQLiteAppStore:
-    """:class:`AppStore` on SQLite (WAL; one connection shared by the request threads, under a lock).
+def create_schema() -> Op[None]:
+    """Create the example's tables where missing."""
+    for statement in _SCHEMA:
+        yield S(statement)
+
+
+# --- users and passkeys ---
+
+
+def add_user(user: User, credential_id: bytes, now: float) -> Op[bool]:
+    created = yield S(
+        "INSERT INTO app_users (name, handle, account, created_at) VALUES (:name, :handle, :account, :now)"
+        " ON CONFLICT DO NOTHING RETURNING name",
+        {"name": user.name, "handle": user.handle, "account": user.account, "now": now},
+    )
+    if not created:
+        return False
+    yield from link_passkey(user.name, credential_id, now)
+    return True
+
+
+def user(name: str) -> Op[User | None]:
+    rows = yield S("SELECT name, handle, account FROM app_users WHERE name = :name", {"name": name})
+    return None if not rows else User(rows[0][0], bytes(rows[0][1]), rows[0][2])
+
+
+def owner_of(credential_id: bytes) -> Op[User | None]:
+    rows = yield S(
+        "SELECT u.name, u.handle, u.account FROM app_passkeys p JOIN app_users u ON u.name = p.owner"
+        " WHERE p.credential_id = :id",
+        {"id": credential_id},
+    )
+    return None if not rows else User(rows[0][0], bytes(rows[0][1]), rows[0][2])
+
+
+def passkeys(name: str) -> Op[list[tuple[bytes, float]]]:
+    rows = yield S(
+        "SELECT credential_id, linked_at FROM app_passkeys WHERE owner = :name"
+        " ORDER BY linked_at, credential_id",
+        {"name": name},
+    )
+    return [(bytes(r[0]), float(r[1])) for r in rows]
+
+
+def link_passkey(name: str, credential_id: bytes, now: float) -> Op[None]:
+    yield S(
+        "INSERT INTO app_passkeys (credential_id, owner, linked_at) VALUES (:id, :name, :now)"
+        " ON CONFLICT DO NOTHING",
+        {"id": credential_id, "name": name, "now": now},
+    )
+
+
+# --- sessions ---
+
+
+def open_session(sid: str, name: str, expires_at: float) -> Op[None]:
+    yield S(
+        "INSERT INTO app_sessions (sid, owner, expires_at) VALUES (:sid, :name, :expires_at)"
+        " ON CONFLICT (sid) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at",
+        {"sid": sid, "name": name, "expires_at": expires_at},
+    )
+
+
+def session_user(sid: str, now: float) -> Op[str | None]:
+    rows = yield S(
+        "SELECT owner FROM app_sessions WHERE sid = :sid AND expires_at > :now", {"sid": sid, "now": now}
+    )
+    return None if not rows else str(rows[0][0])
+
+
+def close_session(sid: str) -> Op[None]:
+    yield S("DELETE FROM app_sessions WHERE sid = :sid", {"sid": sid})
+    yield S("DELETE FROM app_registrations WHERE session = :sid", {"sid": sid})
+
+
+# --- registrations in progress ---
+
+
+def put_registration(r: Registration, cap: int, now: float) -> Op[bool]:
+    yield S("SELECT name FROM app_locks WHERE name = 'registrations'{lock}")
+    yield S("DELETE FROM app_registrations WHERE expires_at <= :now", {"now": now})
+    yield S(
+        "DELETE FROM app_registrations WHERE session = :session AND purpose = :purpose",
+        {"session": r.session, "purpose": r.purpose},
+    )
+    stored = yield S(
+        "INSERT INTO app_registrations (session, purpose, user_name, handle, challenge, expires_at)"
+        " SELECT :session, :purpose, :user_name, :handle, :challenge, :expires_at"
+        " WHERE (SELECT count(*) FROM app_registrations) < :cap RETURNING session",
+        {
+            "session": r.session,
+            "purpose": r.purpose,
+            "user_name": r.user_name,
+            "handle": r.handle,
+            "challenge": r.challenge,
+            "expires_at": r.expires_at,
+            "cap": cap,
+        },
+    )
+    return bool(stored)
+
+
+def take_registration(session: str, purpose: RegistrationPurpose, now: float) -> Op[Registration | None]:
+    # DELETE ... RETURNING: of two workers completing the same registration, one gets the row.
+    rows = yield S(
+        "DELETE FROM app_registrations WHERE session = :session AND purpose = :purpose AND expires_at > :now"
+        " RETURNING user_name, handle, challenge, expires_at",
+        {"session": session, "purpose": purpose, "now": now},
+    )
+    if not rows:
+        return None
+    name, handle, challenge, expires_at = rows[0]
+    return Registration(session, purpose, name, bytes(handle), bytes(challenge), float(expires_at))
+
+
+# --- operations awaiting a passkey signature ---
+
+
+def add_operation(op: PendingOperation, cap: int, now: float) -> Op[bool]:
+    # The user's row is locked first (PostgreSQL): two workers adding for one user count one after the other.
+    yield S("SELECT name FROM app_users WHERE name = :owner{lock}", {"owner": op.user})
+    stored = yield S(
+        f"INSERT INTO app_operations ({_OP_COLUMNS}, created_at)"  # noqa: S608 - a constant column list
+        " SELECT :op_id, :owner, :challenge, :payload, :summary, :options, CAST(:links AS {blob}),"
+        " 'pending', :expires_at, NULL, NULL, :now"
+        " WHERE (SELECT count(*) FROM app_operations WHERE owner = :owner AND status = 'pending'"
+        " AND expires_at > :now) < :cap RETURNING op_id",
+        {
+            "op_id": op.op_id,
+            "owner": op.user,
+            "challenge": op.challenge,
+            "payload": json.dumps(op.payload),
+            "summary": json.dumps(op.summary),
+            "options": json.dumps(op.options),
+            "links": op.links,
+            "expires_at": op.expires_at,
+            "now": now,
+            "cap": cap,
+        },
+    )
+    return bool(stored)
+
+
+def _op(row: Sequence[Any]) -> PendingOperation:
+    return PendingOperation(
+        op_id=row[0],
+        user=row[1],
+        challenge=bytes(row[2]),
+        payload=json.loads(row[3]),
+        summary=json.loads(row[4]),
+        options=json.loads(row[5]),
+        links=None if row[6] is None else bytes(row[6]),
+        status=row[7],
+        expires_at=float(row[8]),
+        tx_hash=row[9],
+        error=row[10],
+    )
+
+
+def open_operation(name: str, challenge: bytes, now: float) -> Op[PendingOperation | None]:
+    rows = yield S(
+        f"SELECT {_OP_COLUMNS} FROM app_operations WHERE owner = :owner"  # noqa: S608 - constant columns
+        " AND challenge = :challenge AND status = 'pending' AND expires_at > :now",
+        {"owner": name, "challenge": challenge, "now": now},
+    )
+    return None if not rows else _op(rows[0])
+
+
+def operation(op_id: str) -> Op[PendingOperation | None]:
+    rows = yield S(
+        f"SELECT {_OP_COLUMNS} FROM app_operations WHERE op_id = :op_id",  # noqa: S608 - constant columns
+        {"op_id": op_id},
+    )
+    return None if not rows else _op(rows[0])
+
+
+def claim_operation(op_id: str, name: str, now: float) -> Op[ClaimResult]:
+    # Compare-and-set in one statement: of racing claims (any worker) exactly one sees its row back.
+    claimed = yield S(
+        "UPDATE app_operations SET status = 'signed' WHERE op_id = :op_id AND owner = :owner"
+        " AND status = 'pending' AND expires_at > :now RETURNING op_id",
+        {"op_id": op_id, "owner": name, "now": now},
+    )
+    if claimed:
+        return "claimed"
+    rows = yield S("SELECT owner, status FROM app_operations WHERE op_id = :op_id", {"op_id": op_id})
+    if not rows:
+        return "unknown"
+    if rows[0][0] != name:
+        return "other-user"
+    return "used" if rows[0][1] != "pending" else "expired"
+
+
+def release_operation(op_id: str) -> Op[None]:
+    yield S(
+        "UPDATE app_operations SET status = 'pending' WHERE op_id = :op_id AND status = 'signed'",
+        {"op_id": op_id},
+    )
+
+
+def finish_operation(op_id: str, status: OperationStatus, tx_hash: str | None, error: str | None) -> Op[None]:
+    yield S(
+        "UPDATE app_operations SET status = :status, tx_hash = coalesce(CAST(:tx_hash AS TEXT), tx_hash),"
+        " error = CAST(:error AS TEXT) WHERE op_id = :op_id",
+        {"status": status, "tx_hash": tx_hash, "error": error, "op_id": op_id},
+    )
+
+
+def operations(name: str, limit: int) -> Op[list[PendingOperation]]:
+    rows = yield S(
+        f"SELECT {_OP_COLUMNS} FROM app_operations WHERE owner = :owner"  # noqa: S608 - constant columns
+        " ORDER BY created_at DESC, op_id DESC LIMIT :limit",
+        {"owner": name, "limit": limit},
+    )
+    return [_op(r) for r in rows]
+
+
+# --- rate limits ---
+
+# The bucket's tokens at ``excluded.updated_at`` (now): refilled at its rate since its last take, capped at
+# its burst; a clock a little behind another worker's refills nothing rather than draining.
+_REFILLED = (
+    "CASE WHEN app_buckets.tokens + {elapsed} * excluded.rate < excluded.burst"
+    " THEN app_buckets.tokens + {elapsed} * excluded.rate ELSE excluded.burst END"
+).format(
+    elapsed="(CASE WHEN excluded.updated_at > app_buckets.updated_at"
+    " THEN excluded.updated_at - app_buckets.updated_at ELSE 0 END)"
+)
+
+
+def take_token(key: str, rate: float, burst: float, now: float) -> Op[float]:
+    # One statement refills, tests and takes: concurrent requests (any worker) never both spend the last
+    # token (PostgreSQL's ON CONFLICT DO UPDATE locks the row and re-reads it; SQLite holds the write lock).
+    taken = yield S(
+        "INSERT INTO app_buckets (key, tokens, rate, burst, updated_at) VALUES (:key, :first, :rate, :burst,"  # noqa: S608 - a constant expression
+        f" :now) ON CONFLICT (key) DO UPDATE SET tokens = {_REFILLED} - 1, rate = excluded.rate,"
+        " burst = excluded.burst, updated_at = excluded.updated_at"
+        f" WHERE {_REFILLED} >= 1 RETURNING key",
+        {"key": key, "first": burst - 1, "rate": rate, "burst": burst, "now": now},
+    )
+    if taken:
+        return 0.0
+    rows = yield S("SELECT tokens, updated_at FROM app_buckets WHERE key = :key", {"key": key})
+    available = min(burst, float(rows[0][0]) + max(now - float(rows[0][1]), 0.0) * rate)
+    return max((1 - available) / rate, 0.001)
+
+
+# --- bounded state ---
+
+
+def purge(now: float, keep_finished: int) -> Op[list[bytes]]:
+    yield S("DELETE FROM app_sessions WHERE expires_at <= :now", {"now": now})
+    yield S("DELETE FROM app_registrations WHERE expires_at <= :now", {"now": now})
+    orphans = yield S(
+        "DELETE FROM app_operations WHERE status = 'pending' AND expires_at <= :now RETURNING links",
+        {"now": now},
+    )
+    yield S(
+        "DELETE FROM app_operations WHERE status IN ('included', 'failed') AND op_id NOT IN ("
+        " SELECT op_id FROM (SELECT op_id, row_number() OVER (PARTITION BY owner"
+        " ORDER BY created_at DESC, op_id DESC) AS n FROM app_operations"
+        " WHERE status IN ('included', 'failed')) AS ranked WHERE n <= :keep)",
+        {"keep": keep_finished},
+    )
+    yield S("DELETE FROM app_buckets WHERE tokens + (:now - updated_at) * rate >= burst", {"now": now})
+    return [bytes(r[0]) for r in orphans if r[0] is not None]
+
+
+_TABLES = ("users", "passkeys", "sessions", "registrations", "operations", "buckets")
+
+
+def counts() -> Op[dict[str, int]]:
+    found = {}
+    for table in _TABLES:
+        rows = yield S(f"SELECT count(*) FROM app_{table}")  # noqa: S608 - a constant table name
+        found[table] = int(rows[0][0])
+    return found
+
+
+class SqlAppStore:
+    """:class:`AppStore` on the relying party's own SQL store (SQLite or PostgreSQL): the same database.
+
+    Each method is one of the operations above, run by ``store.transaction`` in one transaction. The
+    tables are created at construction (``CREATE ... IF NOT EXISTS``: a second worker finds them made).
 
     Args:
-        path: Database file, or ``":memory:"`` (the default of the example: its chain is fresh each run).
-        timeout: Seconds to wait for another process's write lock.
+        store: The SDK store, e.g. from :func:`sso_signer.webauthn.open_store`; not closed here.
     """
 
-    def __init__(self, path: str = ":memory:", *, timeout: float = 10.0) -> None:
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(_SCHEMA)
+    def __init__(self, store: SQLiteStore | PostgresStore) -> None:
+        self._store = store
+        try:
+            self._write(create_schema)
+        except StoreUnavailable:
+            # PostgreSQL: two workers creating one table at once, the loser fails on the catalogue's
+            # unique index; the tables exist by now.
+            self._write(create_schema)
 
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
+    def _write(self, make: Callable[[], Op[T]]) -> T:
+        return self._store.transaction(make)
 
-    def __enter__(self) -> SQLiteAppStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock before the first read: no other writer between check and change.
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def _one(self, sql: str, args: Sequence[object]) -> Any:
-        with self._lock:
-            return self._conn.execute(sql, args).fetchone()
-
-    # --- users and passkeys ---
+    def _read(self, make: Callable[[], Op[T]]) -> T:
+        return self._store.transaction(make, read_only=True)
 
     def add_user(self, user: User, credential_id: bytes) -> bool:
         """Store a new user with its first passkey; False (nothing stored) if the name is taken."""
-        with self._write() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO users VALUES (?, ?, ?, ?)",
-                    (user.name, user.handle, user.account, time.time()),
-                )
-            except sqlite3.IntegrityError:
-                return False
-            conn.execute("INSERT INTO passkeys VALUES (?, ?, ?)", (credential_id, user.name, time.time()))
-            return True
+        return self._write(partial(add_user, user, credential_id, time.time()))
 
     def user(self, name: str) -> User | None:
         """The user called ``name``, if any."""
-        row = self._one("SELECT name, handle, account FROM users WHERE name = ?", (name,))
-        return None if row is None else User(row[0], bytes(row[1]), row[2])
+        return self._read(partial(user, name))
 
     def owner_of(self, credential_id: bytes) -> User | None:
         """The user a linked passkey belongs to, if any."""
-        row = self._one(
-            "SELECT users.name, users.handle, users.account FROM passkeys JOIN users ON users.name = "
-            "passkeys.user WHERE passkeys.credential_id = ?",
-            (credential_id,),
-        )
-        return None if row is None else User(row[0], bytes(row[1]), row[2])
+        return self._read(partial(owner_of, credential_id))
 
     def passkeys(self, name: str) -> list[tuple[bytes, float]]:
         """The user's linked passkeys: (credential id, linked at), oldest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT credential_id, linked_at FROM passkeys WHERE user = ? ORDER BY linked_at", (name,)
-            ).fetchall()
-        return [(bytes(r[0]), float(r[1])) for r in rows]
+        return self._read(partial(passkeys, name))
 
     def link_passkey(self, name: str, credential_id: bytes) -> None:
         """Record that ``credential_id`` now controls the user's account."""
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO passkeys VALUES (?, ?, ?)", (credential_id, name, time.time())
-            )
-
-    # --- sessions ---
+        self._write(partial(link_passkey, name, credential_id, time.time()))
 
     def open_session(self, sid: str, name: str, *, expires_at: float) -> None:
         """Bind session ``sid`` to a user (after a passkey ceremony)."""
-        with self._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (sid, name, expires_at))
+        self._write(partial(open_session, sid, name, expires_at))
 
     def session_user(self, sid: str, *, now: float) -> str | None:
         """The user of a live session."""
-        row = self._one("SELECT user FROM sessions WHERE sid = ? AND expires_at > ?", (sid, now))
-        return None if row is None else str(row[0])
+        return self._read(partial(session_user, sid, now))
 
     def close_session(self, sid: str) -> None:
-        """Forget a session (logout): its cookie no longer names anyone."""
-        with self._write() as conn:
-            conn.execute("DELETE FROM sessions WHERE sid = ?", (sid,))
-            conn.execute("DELETE FROM registrations WHERE session = ?", (sid,))
-
-    # --- registrations in progress ---
+        """Forget a session (logout) and its registrations: its cookie no longer names anyone."""
+        self._write(partial(close_session, sid))
 
     def put_registration(self, registration: Registration, *, cap: int, now: float) -> bool:
         """Remember a registration for its session (replacing the session's earlier one of that purpose).
@@ -245,90 +492,25 @@ class SQLiteAppStore:
         Returns:
             False if ``cap`` live registrations already exist (nothing stored).
         """
-        r = registration
-        with self._write() as conn:
-            conn.execute("DELETE FROM registrations WHERE expires_at <= ?", (now,))
-            conn.execute(
-                "DELETE FROM registrations WHERE session = ? AND purpose = ?", (r.session, r.purpose)
-            )
-            cursor = conn.execute(
-                "INSERT INTO registrations SELECT ?, ?, ?, ?, ?, ?"
-                " WHERE (SELECT count(*) FROM registrations) < ?",
-                (r.session, r.purpose, r.user_name, r.handle, r.challenge, r.expires_at, cap),
-            )
-            return cursor.rowcount == 1
+        return self._write(partial(put_registration, registration, cap, now))
 
     def take_registration(
         self, session: str, purpose: RegistrationPurpose, *, now: float
     ) -> Registration | None:
         """Remove and return the session's live registration of ``purpose`` (each is completed once)."""
-        with self._write() as conn:
-            row = conn.execute(
-                "DELETE FROM registrations WHERE session = ? AND purpose = ? AND expires_at > ?"
-                " RETURNING user_name, handle, challenge, expires_at",
-                (session, purpose, now),
-            ).fetchone()
-        if row is None:
-            return None
-        return Registration(session, purpose, row[0], bytes(row[1]), bytes(row[2]), float(row[3]))
-
-    # --- operations awaiting a passkey signature ---
+        return self._write(partial(take_registration, session, purpose, now))
 
     def add_operation(self, op: PendingOperation, *, cap: int, now: float) -> bool:
         """Store a pending operation unless its user already has ``cap`` live ones (then False)."""
-        with self._write() as conn:
-            cursor = conn.execute(
-                f"INSERT INTO operations ({_OP_COLUMNS}, created_at)"  # noqa: S608 - constant column list
-                " SELECT ?, ?, ?, ?, ?, ?, ?, 'pending', ?, NULL, NULL, ?"
-                " WHERE (SELECT count(*) FROM operations WHERE user = ? AND status = 'pending'"
-                " AND expires_at > ?) < ?",
-                (
-                    op.op_id,
-                    op.user,
-                    op.challenge,
-                    json.dumps(op.payload),
-                    json.dumps(op.summary),
-                    json.dumps(op.options),
-                    op.links,
-                    op.expires_at,
-                    now,
-                    op.user,
-                    now,
-                    cap,
-                ),
-            )
-            return cursor.rowcount == 1
-
-    @staticmethod
-    def _op(row: Sequence[Any]) -> PendingOperation:
-        return PendingOperation(
-            op_id=row[0],
-            user=row[1],
-            challenge=bytes(row[2]),
-            payload=json.loads(row[3]),
-            summary=json.loads(row[4]),
-            options=json.loads(row[5]),
-            links=None if row[6] is None else bytes(row[6]),
-            status=row[7],
-            expires_at=float(row[8]),
-            tx_hash=row[9],
-            error=row[10],
-        )
+        return self._write(partial(add_operation, op, cap, now))
 
     def open_operation(self, user: str, challenge: bytes, *, now: float) -> PendingOperation | None:
         """The user's live pending operation over ``challenge`` (the same transaction asked again)."""
-        row = self._one(
-            f"SELECT {_OP_COLUMNS} FROM operations WHERE user = ? AND challenge = ?"  # noqa: S608
-            " AND status = 'pending'"
-            " AND expires_at > ?",
-            (user, challenge, now),
-        )
-        return None if row is None else self._op(row)
+        return self._read(partial(open_operation, user, challenge, now))
 
     def operation(self, op_id: str) -> PendingOperation | None:
         """Any operation by id."""
-        row = self._one(f"SELECT {_OP_COLUMNS} FROM operations WHERE op_id = ?", (op_id,))  # noqa: S608
-        return None if row is None else self._op(row)
+        return self._read(partial(operation, op_id))
 
     def claim_operation(self, op_id: str, user: str, *, now: float) -> ClaimResult:
         """Atomically move the user's live pending operation to ``signed``: of racing claims one wins.
@@ -337,49 +519,21 @@ class SQLiteAppStore:
             ``claimed``, or why not: ``unknown``, ``other-user``, ``used`` (not pending any more),
             ``expired``.
         """
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE operations SET status = 'signed' WHERE op_id = ? AND user = ? AND status = 'pending'"
-                " AND expires_at > ?",
-                (op_id, user, now),
-            )
-            if cursor.rowcount == 1:
-                return "claimed"
-            row = conn.execute("SELECT user, status FROM operations WHERE op_id = ?", (op_id,)).fetchone()
-        if row is None:
-            return "unknown"
-        if row[0] != user:
-            return "other-user"
-        return "used" if row[1] != "pending" else "expired"
+        return self._write(partial(claim_operation, op_id, user, now))
 
     def release_operation(self, op_id: str) -> None:
         """Put a claimed operation back to ``pending`` (its signature was not accepted)."""
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE operations SET status = 'pending' WHERE op_id = ? AND status = 'signed'", (op_id,)
-            )
+        self._write(partial(release_operation, op_id))
 
     def finish_operation(
         self, op_id: str, status: OperationStatus, *, tx_hash: str | None = None, error: str | None = None
     ) -> None:
         """Record an operation's outcome (``included`` with its hash, or ``failed`` with the reason)."""
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE operations SET status = ?, tx_hash = coalesce(?, tx_hash), error = ? WHERE op_id = ?",
-                (status, tx_hash, error, op_id),
-            )
+        self._write(partial(finish_operation, op_id, status, tx_hash, error))
 
     def operations(self, user: str, *, limit: int) -> list[PendingOperation]:
         """The user's most recent operations, newest first."""
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {_OP_COLUMNS} FROM operations WHERE user = ?"  # noqa: S608 - constant columns
-                " ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (user, limit),
-            ).fetchall()
-        return [self._op(r) for r in rows]
-
-    # --- rate limits ---
+        return self._read(partial(operations, user, limit))
 
     def take_token(self, key: str, *, rate: float, burst: float, now: float) -> float:
         """Take one token from the bucket ``key`` (refilled at ``rate`` per second up to ``burst``).
@@ -387,23 +541,7 @@ class SQLiteAppStore:
         Returns:
             0.0 if a token was taken, else the seconds until one will be available.
         """
-        with self._write() as conn:
-            # One statement: refill, test and take, so concurrent requests cannot both spend the last token.
-            cursor = conn.execute(
-                "INSERT INTO buckets VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
-                " tokens = min(excluded.burst, tokens + (excluded.updated_at - updated_at)"
-                " * excluded.rate) - 1, rate = excluded.rate, burst = excluded.burst,"
-                " updated_at = excluded.updated_at WHERE min(excluded.burst, tokens"
-                " + (excluded.updated_at - updated_at) * excluded.rate) >= 1",
-                (key, burst - 1, rate, burst, now),
-            )
-            if cursor.rowcount == 1:
-                return 0.0
-            row = conn.execute("SELECT tokens, updated_at FROM buckets WHERE key = ?", (key,)).fetchone()
-        available = min(burst, float(row[0]) + (now - float(row[1])) * rate)
-        return max((1 - available) / rate, 0.001)
-
-    # --- bounded state ---
+        return self._write(partial(take_token, key, rate, burst, now))
 
     def purge(self, *, now: float, keep_finished: int) -> list[bytes]:
         """Delete expired sessions, registrations and pending operations, full buckets, old finished ops.
@@ -412,24 +550,8 @@ class SQLiteAppStore:
             The passkeys that expired add-a-passkey operations would have linked (the caller removes them
             from the relying party's store: they control nothing).
         """
-        with self._write() as conn:
-            conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
-            conn.execute("DELETE FROM registrations WHERE expires_at <= ?", (now,))
-            orphans = conn.execute(
-                "DELETE FROM operations WHERE status = 'pending' AND expires_at <= ? RETURNING links", (now,)
-            ).fetchall()
-            conn.execute(
-                "DELETE FROM operations WHERE status IN ('included', 'failed') AND op_id NOT IN ("
-                " SELECT op_id FROM (SELECT op_id, row_number() OVER (PARTITION BY user"
-                " ORDER BY created_at DESC, rowid DESC) AS n FROM operations"
-                " WHERE status IN ('included', 'failed')) WHERE n <= ?)",
-                (keep_finished,),
-            )
-            conn.execute("DELETE FROM buckets WHERE tokens + (? - updated_at) * rate >= burst", (now,))
-        return [bytes(r[0]) for r in orphans if r[0] is not None]
+        return self._write(partial(purge, now, keep_finished))
 
     def counts(self) -> dict[str, int]:
         """Rows per table (what a monitor or a test watches to see the state stays bounded)."""
-        tables = ("users", "passkeys", "sessions", "registrations", "operations", "buckets")
-        with self._lock:
-            return {t: int(self._conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}  # noqa: S608
+        return self._read(counts)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import pathlib
 import re
 import secrets
@@ -386,6 +387,7 @@ def create_app(
     origins: tuple[str, ...],
     session_secret: str,
     limits: WebLimits | None = None,
+    worker_header: bool = False,
 ) -> FastAPI:
     """Build the example's FastAPI application.
 
@@ -395,6 +397,9 @@ def create_app(
             must name one of them in ``Origin``.
         session_secret: Key signing the session cookie (from the environment, or random per start).
         limits: HTTP bounds; defaults if None.
+        worker_header: Add ``X-Example-Worker: <pid>`` to every response and close the connection after
+            it, so a test sees which worker process answered and can send the next request to another one
+            (off by default: it tells clients nothing they need, and costs a connection per request).
 
     Returns:
         The application (serve it with uvicorn, see :class:`~examples.dapp_backend.ExampleServer`).
@@ -434,22 +439,25 @@ def create_app(
             request.session["sid"] = sid
         return sid
 
-    def signed_in(request: Request) -> str:
+    async def signed_in(request: Request) -> str:
         sid = request.session.get("sid")
-        name = None if not isinstance(sid, str) else backend.store.session_user(sid, now=backend.clock())
+        name = None
+        if isinstance(sid, str):  # a database round trip: off the event loop
+            name = await run_in_threadpool(backend.store.session_user, sid, now=backend.clock())
         if name is None:
             raise NotSignedIn("sign in first")
         request.state.user_tag = user_tag(name)
         return name
 
-    def start_session(request: Request, name: str) -> None:
+    async def start_session(request: Request, name: str) -> None:
         # A new id at every sign-in: a session id planted or seen before the login is worth nothing after.
         old = request.session.get("sid")
         if isinstance(old, str):
-            backend.store.close_session(old)
+            await run_in_threadpool(backend.store.close_session, old)
         request.session.clear()
         sid = secrets.token_urlsafe(24)
-        backend.store.open_session(sid, name, expires_at=backend.clock() + backend.limits.session_ttl)
+        expires_at = backend.clock() + backend.limits.session_ttl
+        await run_in_threadpool(backend.store.open_session, sid, name, expires_at=expires_at)
         request.session["sid"] = sid
         request.state.user_tag = user_tag(name)
 
@@ -468,7 +476,7 @@ def create_app(
 
     @app.get("/api/session")
     async def session(request: Request) -> Response:
-        name = signed_in(request)
+        name = await signed_in(request)
         return _ok(await run(backend.account_view, name))
 
     @app.post("/api/register/options")
@@ -480,7 +488,7 @@ def create_app(
     async def register_verify(request: Request) -> Response:
         body = await _parse(request, CredentialAnswer, limits)
         user = await run(backend.signup, session_id(request), body.credential, client=client(request))
-        start_session(request, user.name)
+        await start_session(request, user.name)
         view = await run(backend.account_view, user.name)
         view["credentialId"] = view["passkeys"][0]["id"]
         view["message"] = f"Signed up: account {user.account} is controlled by your passkey."
@@ -505,7 +513,7 @@ def create_app(
         user = await run(
             backend.login, body.credential, challenge=b64url_decode(challenge), expected_user=expected
         )
-        start_session(request, user.name)
+        await start_session(request, user.name)
         view = await run(backend.account_view, user.name)
         view["message"] = f"Signed in as {user.name}."
         return _ok(view)
@@ -515,31 +523,31 @@ def create_app(
         await _parse(request, Empty, limits)
         sid = request.session.get("sid")
         if isinstance(sid, str):
-            backend.store.close_session(sid)
+            await run_in_threadpool(backend.store.close_session, sid)
         request.session.clear()
         return _ok({"message": "Signed out."})
 
     @app.post("/api/tx/options")
     async def tx_options(request: Request) -> Response:
-        name = signed_in(request)
+        name = await signed_in(request)
         body = await _parse(request, TxOptions, limits)
         return _ok(await run(backend.tx_options, name, to=body.to, value=wei_from_eth(body.value)))
 
     @app.post("/api/tx/submit")
     async def tx_submit(request: Request) -> Response:
-        name = signed_in(request)
+        name = await signed_in(request)
         body = await _parse(request, TxSubmit, limits)
         return _ok(await run(backend.tx_submit, name, body.opId, body.credential))
 
     @app.post("/api/keys/options")
     async def key_options(request: Request) -> Response:
-        name = signed_in(request)
+        name = await signed_in(request)
         await _parse(request, Empty, limits)
         return _ok(await run(backend.key_options, session_id(request), name, client=client(request)))
 
     @app.post("/api/keys/link")
     async def key_link(request: Request) -> Response:
-        name = signed_in(request)
+        name = await signed_in(request)
         body = await _parse(request, CredentialAnswer, limits)
         return _ok(await run(backend.key_link, session_id(request), name, body.credential))
 
@@ -553,6 +561,19 @@ def create_app(
         https_only=secure,
     )
     app.add_middleware(RequestGuard, origins=origins, limits=limits)
+    if worker_header:
+        worker = str(os.getpid())
+
+        @app.middleware("http")
+        async def which_worker(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            response = await call_next(request)
+            response.headers["X-Example-Worker"] = worker
+            # Each request on a new connection: a test can then pin the next request to another worker.
+            response.headers["Connection"] = "close"
+            return response
+
     return app
 
 

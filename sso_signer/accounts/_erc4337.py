@@ -200,9 +200,13 @@ class _Erc4337Methods(
         provider: AssertionProvider | AsyncAssertionProvider | None = None,
         factory_data: bytes | None = None,
         run_preflight: bool = True,
+        nonce_key: int = 0,
     ) -> None:
         self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
         self.entry_point = self._entry_point_type(eth, deployment.entry_point)
+        # The 192-bit key of this object's operations: processes sending for one account at once each use
+        # their own, so their operations never compete for a nonce (docs/example-backend.md).
+        self.nonce_key = nonce_key
 
     @classmethod
     def at(
@@ -215,8 +219,12 @@ class _Erc4337Methods(
         credential: Any,
         provider: Any = None,
         run_preflight: bool = True,
+        nonce_key: int = 0,
     ) -> Self:
-        """An account that already exists at ``address`` (its state is read by the first operation)."""
+        """An account that already exists at ``address`` (its state is read by the first operation).
+
+        ``nonce_key`` is the EntryPoint nonce key of its operations (see :meth:`build_user_operation`).
+        """
         return cls(
             address=address,
             deployment=deployment,
@@ -225,6 +233,7 @@ class _Erc4337Methods(
             credential=credential,
             provider=provider,
             run_preflight=run_preflight,
+            nonce_key=nonce_key,
         )
 
     @flow_constructor
@@ -447,7 +456,7 @@ class _Erc4337Methods(
         calls: Sequence[Call | tuple[str, int, bytes]],
         *,
         batch: bool | None = None,
-        nonce_key: int = 0,
+        nonce_key: int | None = None,
         gas_price: GasPrice | None = None,
         gas: Mapping[str, int] | None = None,
         verification_margin: float = 1.2,
@@ -467,7 +476,9 @@ class _Erc4337Methods(
             calls: What the account executes (``(target, value, data)`` or :class:`~sso_signer.erc4337.Call`);
                 an empty list creates the account without a call.
             batch: Force batch (True) or single (False) mode; default single for one call, batch otherwise.
-            nonce_key: The 2D nonce key (0 for passkey operations).
+            nonce_key: The 2D nonce key (192 bits); default the account's ``nonce_key`` (0 unless given).
+                Operations under different keys have independent sequences: senders that each use their
+                own key (one per worker process) never take each other's nonce.
             gas_price: Fees; default the bundler's ``standard`` ``pimlico_getUserOperationGasPrice``.
             gas: Explicit ``call_gas_limit`` / ``verification_gas_limit`` / ``pre_verification_gas``; when
                 given, no estimation is made (so a stale cached nonce is only found by the send, after
@@ -494,6 +505,7 @@ class _Erc4337Methods(
         sponsorship, paymaster, paymaster_data = self._paymaster_choice(
             paymaster, paymaster_data, paymaster_context
         )
+        nonce_key = self.nonce_key if nonce_key is None else nonce_key
         deployed, nonce, read_now = yield from self._state_flow(nonce_key)
         if gas_price is None:
             prices_flow = _BundlerMethods.get_user_operation_gas_price.flow(self.bundler)

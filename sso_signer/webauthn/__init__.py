@@ -24,6 +24,7 @@ from sso_signer.webauthn._registration import RegistrationResponse, verify_regis
 from sso_signer.webauthn._relying_party import AuthenticationResult, RelyingParty
 from sso_signer.webauthn._store import AsyncPasskeyStore, PasskeyStore, PendingChallenge
 from sso_signer.webauthn._store_postgres import AsyncPostgresStore, PostgresStore
+from sso_signer.webauthn._store_sql import SqlStatement
 from sso_signer.webauthn._store_sqlite import AsyncSQLiteStore, SQLiteStore
 from sso_signer.webauthn._store_url import open_async_store, open_store
 
@@ -49,6 +50,7 @@ __all__ = [
     "RegistrationResponse",
     "RelyingParty",
     "SQLiteStore",
+    "SqlStatement",
     "open_async_store",
     "open_store",
     "read_key_file",

@@ -118,13 +118,19 @@ def _attempts(make: Callable[[], sql.Op[T]], doing: str) -> Generator[Command, A
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+def _text(query: sql.Query) -> Any:
+    # psycopg wants a LiteralString: these are the SDK's literal statements or an application's own
+    # (its SqlStatement text; values travel as parameters, never in the text).
+    return _STATEMENTS[query.name] if query.text is None else query.text
+
+
 def _reply(cursor: Any, rows: sql.Rows) -> sql.Reply:
     return sql.Reply(rows, cursor.rowcount)
 
 
 def _perform(conn: psycopg.Connection[Any], command: Command) -> sql.Reply | None:
     if isinstance(command, sql.Query):
-        cursor = conn.execute(_STATEMENTS[command.name], command.params)
+        cursor = conn.execute(_text(command), command.params)
         return _reply(cursor, cursor.fetchall() if cursor.description else [])
     if isinstance(command, _Sleep):
         time.sleep(command.seconds)
@@ -135,7 +141,7 @@ def _perform(conn: psycopg.Connection[Any], command: Command) -> sql.Reply | Non
 
 async def _perform_async(conn: psycopg.AsyncConnection[Any], command: Command) -> sql.Reply | None:
     if isinstance(command, sql.Query):
-        cursor = await conn.execute(_STATEMENTS[command.name], command.params)
+        cursor = await conn.execute(_text(command), command.params)
         return _reply(cursor, await cursor.fetchall() if cursor.description else [])
     if isinstance(command, _Sleep):
         await asyncio.sleep(command.seconds)
@@ -203,6 +209,8 @@ class PostgresStore(sql.Operations):
         StoreUnavailable: The server cannot be reached (refused, unknown host, authentication).
     """
 
+    postgres_dialect = True
+
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> None:
         psycopg, pool = _psycopg()
         self._url = url
@@ -244,6 +252,8 @@ class AsyncPostgresStore(sql.Operations):
 
     The same statements, transactions, guarantees and errors as the sync store.
     """
+
+    postgres_dialect = True
 
     def __init__(self, url: str, pool: psycopg_pool.AsyncConnectionPool[Any]) -> None:
         """Use :meth:`open`: it migrates the schema and opens the pool."""

@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
-from functools import partial, wraps
+from functools import lru_cache, partial, wraps
 from typing import Any, Final, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from sso_signer._json import JsonLimits, parse_json
@@ -54,10 +54,43 @@ SCHEMA_VERSION: Final = 2
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One statement of an operation, by name (see :data:`STATEMENTS`), with named parameters."""
+    """One statement of an operation, by name (see :data:`STATEMENTS`), with named parameters.
+
+    ``text`` is an application's own statement (:class:`SqlStatement`), already in the backend's dialect
+    form (see :func:`dialect`); the SDK's own statements go by ``name`` only.
+    """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SqlStatement:
+    """One statement of an application's own operation on a passkey store's database.
+
+    An application that keeps its own tables beside the passkeys (sessions, pending work, rate limits)
+    writes each of its operations once, as a generator that yields these and receives each statement's rows
+    (``RETURNING`` tells whether an ``UPDATE``/``DELETE`` matched), then returns its result. The store's
+    ``transaction(op)`` runs it in one transaction, with the store's own locking, retries and typed errors,
+    on SQLite or PostgreSQL, sync or async (see ``docs/example-backend.md``).
+
+    The text is written once for both backends: ``:name`` parameters, and the words ``{blob}`` (``BLOB`` /
+    ``BYTEA``), ``{real}`` (``REAL`` / ``DOUBLE PRECISION``) and ``{lock}`` (``FOR UPDATE`` on PostgreSQL,
+    nothing on SQLite, whose transaction holds the database's write lock already). Any other brace is an
+    error, so SQL text never needs escaping; values go in ``params`` only, never into the text.
+
+    Args:
+        sql: The statement.
+        params: Its parameters by name.
+    """
+
+    sql: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: An application's operation: yields statements, receives their rows, returns its result.
+AppOp = Generator[SqlStatement, list[tuple[Any, ...]], T]
 
 
 class Commit:
@@ -181,11 +214,36 @@ def statements(*, postgres: bool) -> dict[str, str]:
     return texts
 
 
+@lru_cache(maxsize=512)
+def dialect(text: str, *, postgres: bool) -> str:
+    """An application statement (:class:`SqlStatement`) in one backend's dialect.
+
+    Raises:
+        ConfigurationError (``STORE_CONFIGURATION``): The text has a brace word other than ``{blob}``,
+            ``{real}`` and ``{lock}``.
+    """
+    words = {
+        "lock": " FOR UPDATE" if postgres else "",
+        "blob": "BYTEA" if postgres else "BLOB",
+        "real": "DOUBLE PRECISION" if postgres else "REAL",
+    }
+    try:
+        formatted = text.format(**words)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigurationError(
+            f"an application statement may use only the words {{blob}}, {{real}} and {{lock}} ({exc!r})",
+            rule=ErrorCode.STORE_CONFIGURATION,
+        ) from None
+    return _PARAMETER.sub(r"%(\1)s", formatted) if postgres else formatted
+
+
 # -- driving an operation ---------------------------------------------------------------------------
 
 #: Operations that write nothing: SQLite runs them without taking the write lock, so a reader never
 #: waits for (and then sees the result of) a writer it was racing.
-READ_ONLY: Final = frozenset({"get_challenge", "get_credential", "credentials_for_user"})
+#: The ``doing`` of a read-only application transaction.
+APP_READ: Final = "transaction(read_only)"
+READ_ONLY: Final = frozenset({"get_challenge", "get_credential", "credentials_for_user", APP_READ})
 
 
 def step(op: Generator[Any, Any, T], reply: Any, error: BaseException | None) -> tuple[bool, Any]:
@@ -487,8 +545,85 @@ def complete_authentication(
     return pending
 
 
+def app_transaction(make: Callable[[], AppOp[T]], *, postgres: bool) -> Op[T]:
+    """Run an application's operation (see :class:`SqlStatement`) as one of the store's operations."""
+    op = make()
+    done, command = step(op, None, None)
+    while not done:
+        if not isinstance(command, SqlStatement):
+            op.close()
+            raise ConfigurationError(
+                f"an application operation must yield SqlStatement, not {type(command).__name__}",
+                rule=ErrorCode.STORE_CONFIGURATION,
+            )
+        text = dialect(command.sql, postgres=postgres)
+        reply = yield Query("application", dict(command.params), text)
+        assert reply is not None
+        done, command = step(op, reply.rows, None)
+    result: T = command
+    return result
+
+
+class SyncTransaction(Protocol):
+    """``transaction`` read from a sync store."""
+
+    def __call__(self, make: Callable[[], AppOp[T]], *, read_only: bool = False) -> T: ...
+
+
+class AsyncTransaction(Protocol):
+    """``transaction`` read from an async store."""
+
+    def __call__(
+        self, make: Callable[[], AppOp[T]], *, read_only: bool = False
+    ) -> Coroutine[Any, Any, T]: ...
+
+
+class Transaction:
+    """The stores' ``transaction(make, read_only=False)``: an application's own operation in one transaction.
+
+    Read from a sync store it runs the operation and returns its result; from an async store it is a
+    coroutine of it.
+    """
+
+    @overload
+    def __get__(self, store: None, owner: type) -> Transaction: ...
+    @overload
+    def __get__(self, store: AsyncRunner, owner: type) -> AsyncTransaction: ...
+    @overload
+    def __get__(self, store: SyncRunner, owner: type) -> SyncTransaction: ...
+    def __get__(self, store: Any, owner: type) -> Any:
+        if store is None:
+            return self
+        postgres = bool(store.postgres_dialect)
+
+        def transaction(make: Callable[[], AppOp[Any]], *, read_only: bool = False) -> Any:
+            """Run an application's operation in one transaction of this store (see :class:`SqlStatement`).
+
+            Args:
+                make: Makes the operation (a generator of :class:`SqlStatement`); called again for each
+                    attempt when PostgreSQL asks for a retry (a serialization failure or deadlock), so
+                    it must not have effects outside the database.
+                read_only: The operation only reads (SQLite then does not take the write lock).
+
+            Returns:
+                The operation's result (a coroutine of it on an async store).
+
+            Raises:
+                StoreUnavailable: The database failed; nothing was written unless ``outcome_known`` is
+                    False.
+                ConfigurationError (``STORE_CONFIGURATION``): The operation yielded something else than a
+                    :class:`SqlStatement`, or a statement uses an unknown brace word.
+            """
+            doing = APP_READ if read_only else "transaction"
+            return store._run(partial(app_transaction, make, postgres=postgres), doing)
+
+        return transaction
+
+
 class Operations:
     """The store methods, each an :class:`Operation`; a store class adds its ``_run`` (sync or async)."""
+
+    transaction = Transaction()
 
     add_challenge = Operation(add_challenge)
     get_challenge = Operation(get_challenge)

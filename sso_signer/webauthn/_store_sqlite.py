@@ -68,6 +68,8 @@ class SQLiteStore(sql.Operations):
         ConfigurationError (``STORE_CONFIGURATION``): The file's schema is newer than this sso-signer's.
     """
 
+    postgres_dialect = False
+
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
         self._path = os.fspath(path)
         self._lock = threading.RLock()
@@ -129,7 +131,8 @@ class SQLiteStore(sql.Operations):
         if isinstance(command, sql.Commit):
             self._conn.execute("COMMIT")
             return None
-        cursor = self._conn.execute(_STATEMENTS[command.name], command.params)
+        text = _STATEMENTS[command.name] if command.text is None else command.text
+        cursor = self._conn.execute(text, command.params)
         return sql.Reply(cursor.fetchall(), cursor.rowcount)
 
     def _run(self, make: Callable[[], sql.Op[T]], doing: str) -> T:
@@ -157,6 +160,8 @@ class AsyncSQLiteStore(sql.Operations):
 
     The arguments, guarantees and errors are those of :class:`SQLiteStore` (whose lock serialises the calls).
     """
+
+    postgres_dialect = False
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
         self.sync = SQLiteStore(path, timeout=timeout)

@@ -4,12 +4,12 @@ bodies, and the session cookie kept between requests."""
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend import Limits, RunningExample
+from examples.dapp_backend import Limits
 from sso_signer._codec import b64url_decode
 from sso_signer.webauthn import HeadlessPasskey
 
@@ -22,6 +22,21 @@ def fresh_address() -> str:
     return to_checksum_address(secrets.token_bytes(20))
 
 
+class _Server(Protocol):
+    @property
+    def origin(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+
+
+class Served(Protocol):
+    """What a client needs of an example: its server's origin and port (a ``RunningExample``, or the
+    multi-worker example of ``tests/browser/workers.py``)."""
+
+    @property
+    def server(self) -> _Server: ...
+
+
 class PageClient:
     """One browser session against the example (its own cookie jar).
 
@@ -30,7 +45,7 @@ class PageClient:
         origin: The ``Origin`` header sent (the server's own by default).
     """
 
-    def __init__(self, example: RunningExample, *, origin: str | None = None) -> None:
+    def __init__(self, example: Served, *, origin: str | None = None) -> None:
         self.example = example
         self.origin = origin or example.server.origin
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{example.server.port}", timeout=60)

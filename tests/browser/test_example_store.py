@@ -1,6 +1,7 @@
-"""The example's store on its own: rate-limit buckets, pending operations claimed once, caps, and purging that
-keeps every table bounded. Races run on threads sharing a file database through separate connections, as
-several workers would."""
+"""The example's store on its own, on SQLite and on a PostgreSQL server the session started: rate-limit
+buckets, pending operations claimed once, caps, and purging that keeps every table bounded. Races run on
+threads, each with its own store (its own connection or pool) on the same database, as several workers
+would."""
 
 from __future__ import annotations
 
@@ -11,24 +12,34 @@ from typing import TypeVar
 
 import pytest
 
-from examples.dapp_backend import PendingOperation, Registration, SQLiteAppStore, User
+from examples.dapp_backend import PendingOperation, Registration, SqlAppStore, User
+from sso_signer.webauthn import open_store
 
 T = TypeVar("T")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'app.db'}"
+    url: str = request.getfixturevalue("sso_postgres_url")
+    return url
+
+
 @pytest.fixture
-def store(tmp_path: pathlib.Path) -> Iterator[SQLiteAppStore]:
-    with SQLiteAppStore(str(tmp_path / "app.db")) as opened:
-        yield opened
+def store(store_url: str) -> Iterator[SqlAppStore]:
+    with open_store(store_url) as opened:
+        yield SqlAppStore(opened)
 
 
-def _race(tmp_path: pathlib.Path, workers: int, action: Callable[[SQLiteAppStore], T]) -> list[T]:
-    """Run ``action`` at once on ``workers`` threads, each with its own connection to the same file."""
-    stores = [SQLiteAppStore(str(tmp_path / "app.db")) for _ in range(workers)]
+def _race(store_url: str, workers: int, action: Callable[[SqlAppStore], T]) -> list[T]:
+    """Run ``action`` at once on ``workers`` threads, each with its own store on the same database."""
+    opened = [open_store(store_url) for _ in range(workers)]
+    stores = [SqlAppStore(s) for s in opened]
     barrier = threading.Barrier(workers)
     results: list[T] = []
 
-    def run(store: SQLiteAppStore) -> None:
+    def run(store: SqlAppStore) -> None:
         barrier.wait()
         results.append(action(store))
 
@@ -37,7 +48,7 @@ def _race(tmp_path: pathlib.Path, workers: int, action: Callable[[SQLiteAppStore
         thread.start()
     for thread in threads:
         thread.join()
-    for s in stores:
+    for s in opened:
         s.close()
     return results
 
@@ -58,7 +69,7 @@ def _op(
     )
 
 
-def test_a_bucket_gives_its_burst_then_refuses_until_refilled(store: SQLiteAppStore) -> None:
+def test_a_bucket_gives_its_burst_then_refuses_until_refilled(store: SqlAppStore) -> None:
     taken = [store.take_token("k", rate=0.5, burst=3, now=10.0) for _ in range(4)]
     assert taken[:3] == [0.0, 0.0, 0.0]
     assert taken[3] == pytest.approx(2.0)  # one token per 2 s
@@ -66,20 +77,18 @@ def test_a_bucket_gives_its_burst_then_refuses_until_refilled(store: SQLiteAppSt
     assert store.take_token("k", rate=0.5, burst=3, now=12.0) == 0.0
 
 
-def test_racing_takers_get_exactly_the_burst(store: SQLiteAppStore, tmp_path: pathlib.Path) -> None:
-    results = _race(tmp_path, 12, lambda s: s.take_token("fund:*", rate=1e-6, burst=5, now=50.0))
+def test_racing_takers_get_exactly_the_burst(store: SqlAppStore, store_url: str) -> None:
+    results = _race(store_url, 12, lambda s: s.take_token("fund:*", rate=1e-6, burst=5, now=50.0))
     assert sorted(results).count(0.0) == 5
 
 
-def test_an_operation_is_claimed_once_even_by_racing_workers(
-    store: SQLiteAppStore, tmp_path: pathlib.Path
-) -> None:
+def test_an_operation_is_claimed_once_even_by_racing_workers(store: SqlAppStore, store_url: str) -> None:
     assert store.add_operation(_op("op1"), cap=4, now=1.0)
-    results = _race(tmp_path, 8, lambda s: s.claim_operation("op1", "alice", now=2.0))
+    results = _race(store_url, 8, lambda s: s.claim_operation("op1", "alice", now=2.0))
     assert sorted(results) == ["claimed"] + ["used"] * 7
 
 
-def test_claims_say_why_they_fail(store: SQLiteAppStore) -> None:
+def test_claims_say_why_they_fail(store: SqlAppStore) -> None:
     store.add_operation(_op("op1", expires_at=5.0), cap=4, now=1.0)
     assert store.claim_operation("nope", "alice", now=2.0) == "unknown"
     assert store.claim_operation("op1", "mallory", now=2.0) == "other-user"
@@ -89,7 +98,7 @@ def test_claims_say_why_they_fail(store: SQLiteAppStore) -> None:
     assert store.claim_operation("op1", "alice", now=2.0) == "claimed"
 
 
-def test_pending_operations_are_capped_per_user(store: SQLiteAppStore) -> None:
+def test_pending_operations_are_capped_per_user(store: SqlAppStore) -> None:
     assert all(store.add_operation(_op(f"a{i}"), cap=3, now=1.0) for i in range(3))
     assert not store.add_operation(_op("a3"), cap=3, now=1.0)
     assert store.add_operation(_op("b0", user="bob"), cap=3, now=1.0)
@@ -97,7 +106,7 @@ def test_pending_operations_are_capped_per_user(store: SQLiteAppStore) -> None:
     assert store.add_operation(_op("a4", expires_at=200.0), cap=3, now=150.0)
 
 
-def test_a_registration_is_taken_once_and_capped(store: SQLiteAppStore) -> None:
+def test_a_registration_is_taken_once_and_capped(store: SqlAppStore) -> None:
     def reg(session: str) -> Registration:
         return Registration(session, "signup", "alice", b"h" * 16, b"c" * 32, expires_at=10.0)
 
@@ -111,7 +120,7 @@ def test_a_registration_is_taken_once_and_capped(store: SQLiteAppStore) -> None:
     assert store.take_registration("s2", "signup", now=11.0) is None  # expired
 
 
-def test_purge_keeps_every_table_bounded(store: SQLiteAppStore) -> None:
+def test_purge_keeps_every_table_bounded(store: SqlAppStore) -> None:
     store.add_user(User("alice", b"h" * 16, "0x" + "11" * 20), b"cred")
     store.open_session("old", "alice", expires_at=5.0)
     store.open_session("live", "alice", expires_at=500.0)
@@ -136,3 +145,40 @@ def test_purge_keeps_every_table_bounded(store: SQLiteAppStore) -> None:
     }
     assert store.session_user("live", now=10.0) == "alice"
     assert [op.op_id for op in store.operations("alice", limit=10)] == ["done4", "done3", "done2"]
+
+
+def test_racing_workers_never_pass_the_pending_cap(store: SqlAppStore, store_url: str) -> None:
+    store.add_user(User("alice", b"h" * 16, "0x" + "11" * 20), b"cred")
+    ids = iter(range(100))
+    lock = threading.Lock()
+
+    def add(s: SqlAppStore) -> bool:
+        with lock:
+            op_id = f"r{next(ids)}"
+        return s.add_operation(_op(op_id), cap=3, now=1.0)
+
+    results = _race(store_url, 8, add)
+    assert results.count(True) == 3
+    assert store.counts()["operations"] == 3
+
+
+def test_racing_workers_never_pass_the_registration_cap(store: SqlAppStore, store_url: str) -> None:
+    sessions = iter(range(100))
+    lock = threading.Lock()
+
+    def put(s: SqlAppStore) -> bool:
+        with lock:
+            session = f"s{next(sessions)}"
+        registration = Registration(session, "signup", "bob", b"b" * 16, b"c" * 32, expires_at=10.0)
+        return s.put_registration(registration, cap=4, now=1.0)
+
+    results = _race(store_url, 8, put)
+    assert results.count(True) == 4
+    assert store.counts()["registrations"] == 4
+
+
+def test_a_registration_is_taken_by_one_racing_worker(store: SqlAppStore, store_url: str) -> None:
+    registration = Registration("s1", "signup", "bob", b"b" * 16, b"c" * 32, expires_at=10.0)
+    assert store.put_registration(registration, cap=10, now=1.0)
+    results = _race(store_url, 6, lambda s: s.take_registration("s1", "signup", now=2.0))
+    assert [r for r in results if r is not None] == [registration]
