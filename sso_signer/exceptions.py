@@ -71,6 +71,7 @@ __all__ = [
     "RpcHttpStatusError",
     "RpcTransportError",
     "SendOutcomeUnknown",
+    "SessionRefused",
     "SsoEncodingError",
     "SsoSignerError",
     "StateError",
@@ -111,6 +112,8 @@ class ErrorCode(enum.StrEnum):
     """The assertion provider returned something that is not an assertion (or failed)."""
     ERC1271_SIGNATURE_INVALID = "erc1271_signature_invalid"
     """The account's ``isValidSignature`` did not return the ERC-1271 magic value."""
+    SESSION_SIGNATURE_INVALID = "session_signature_invalid"
+    """A session signer's answer is not a 65-byte low-s signature of the hash by the session's address."""
     STATE_CONFLICT = "state_conflict"
     """The operation conflicts with stored or on-chain state."""
     ACCOUNT_MISMATCH = "account_mismatch"
@@ -309,6 +312,30 @@ class ErrorCode(enum.StrEnum):
     # --- InvalidSessionSpec ----------------------------------------------------------------------------
     INVALID_SESSION_SPEC = "invalid_session_spec"
     """A session spec value the session validator would refuse or mishandle (see ``field``)."""
+
+    # --- SessionRefused ---------------------------------------------------------------------------------
+    SESSION_REFUSED = "session_refused"
+    """The session validator refuses the session userOp for another reason (nonce key, call type, data)."""
+    SESSION_NOT_ACTIVE = "session_not_active"
+    """The session is revoked or was never created for this account (``SessionNotActive``)."""
+    SESSION_EXPIRED = "session_expired"
+    """The session's ``expiresAt`` has passed (EntryPoint ``AA22``, or ``EmptyTimeRange`` after the expiry)."""
+    SESSION_CALL_NOT_ALLOWED = "session_call_not_allowed"
+    """No call policy of the session allows this target and selector (``CallPolicyViolated``)."""
+    SESSION_TRANSFER_NOT_ALLOWED = "session_transfer_not_allowed"
+    """No transfer policy of the session allows this recipient (``TransferPolicyViolated``)."""
+    SESSION_VALUE_PER_USE = "session_value_per_use"
+    """The call sends more wei than the policy's ``maxValuePerUse`` (``MaxValueExceeded``)."""
+    SESSION_CALL_DATA = "session_call_data"
+    """The calldata is 1-3 bytes, or too short for a constrained argument (``InvalidDataLength``)."""
+    SESSION_CONSTRAINT = "session_constraint"
+    """An argument breaks a constraint's condition (``ConditionViolated``; see ``constraint``)."""
+    SESSION_LIFETIME_LIMIT = "session_lifetime_limit"
+    """A lifetime limit (fee, value or constrained argument) would be exceeded (``LifetimeUsageExceeded``)."""
+    SESSION_PERIOD_LIMIT = "session_period_limit"
+    """A periodic allowance is used up for the current period (``AllowanceExceeded``)."""
+    SESSION_PERIOD_IDS = "session_period_ids"
+    """The period ids do not fit the inclusion time (``EmptyTimeRange``, a window not due, ``Panic``)."""
 
     # --- InvalidAbiData --------------------------------------------------------------------------------
     UNKNOWN_ABI_ENTRY = "unknown_abi_entry"
@@ -571,6 +598,7 @@ class VerificationError(SsoSignerError):
         ErrorCode.ACCOUNT_ADDRESS_MISMATCH,
         ErrorCode.ASSERTION_PROVIDER,
         ErrorCode.ERC1271_SIGNATURE_INVALID,
+        ErrorCode.SESSION_SIGNATURE_INVALID,
     )
 
 
@@ -846,6 +874,59 @@ class AssertionRejected(VerificationError):
             self.args = (f"[{validator}:{self.rule}, on-chain: {outcome}] {message}",)
         self.outcome: Outcome | None = outcome
         self.validator = validator
+
+
+class SessionRefused(VerificationError):
+    """A session key may not make this call: the session's spec, state or expiry forbids it.
+
+    Raised before anything is signed by the session preflight (``source == "preflight"``), and for the same
+    failure with the same rule when the bundler's simulation of the account's ``SessionKeyValidator`` (or the
+    EntryPoint's validity window) refuses the session userOp (``source == "validator"``, the bundler's error
+    as ``__cause__``). Either way nothing was sent. A caller may fall back to the passkey.
+
+    Attributes:
+        verdict: The validator's error name (``"AllowanceExceeded"``, ``"ConditionViolated"``...) or
+            ``"Expired"`` (the validity window has passed, EntryPoint ``AA22``).
+        details: The error's arguments, as the contract reverts with them (may be empty).
+        constraint: For constraint rules, the position of the constraint in its call policy (preflight).
+        limit: For usage-limit rules found by the preflight: ``"fee"``, ``"value"`` or ``"constraint"``.
+        source: ``"preflight"`` or ``"validator"``.
+        session_hash: The session's hash.
+    """
+
+    rules: ClassVar[tuple[ErrorCode, ...]] = (
+        ErrorCode.SESSION_REFUSED,
+        ErrorCode.SESSION_NOT_ACTIVE,
+        ErrorCode.SESSION_EXPIRED,
+        ErrorCode.SESSION_CALL_NOT_ALLOWED,
+        ErrorCode.SESSION_TRANSFER_NOT_ALLOWED,
+        ErrorCode.SESSION_VALUE_PER_USE,
+        ErrorCode.SESSION_CALL_DATA,
+        ErrorCode.SESSION_CONSTRAINT,
+        ErrorCode.SESSION_LIFETIME_LIMIT,
+        ErrorCode.SESSION_PERIOD_LIMIT,
+        ErrorCode.SESSION_PERIOD_IDS,
+    )
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        verdict: str = "",
+        details: tuple[Any, ...] = (),
+        constraint: int | None = None,
+        limit: str | None = None,
+        source: Literal["preflight", "validator"] = "preflight",
+        session_hash: bytes = b"",
+        rule: ErrorCode | None = None,
+    ) -> None:
+        super().__init__(f"[{source}] {message}", rule=rule)
+        self.verdict = verdict
+        self.details = details
+        self.constraint = constraint
+        self.limit = limit
+        self.source = source
+        self.session_hash = session_hash
 
 
 class KeyRecoveryFailed(VerificationError):
