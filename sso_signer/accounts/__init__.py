@@ -9,6 +9,8 @@
   UserOperations through a bundler;
 * :class:`PasskeySigner`: the I/O-free signer both use; its assertions come from an
   :class:`AssertionProvider` (blocking) or an :class:`AsyncAssertionProvider` (awaited);
+* session keys (``docs/sessions.md``): :class:`SessionSigner` (a KMS/HSM can implement it),
+  :class:`LocalSessionKey`, and :class:`SessionInfo`, a session's state read from chain;
 * where the contracts live: :class:`EraNetwork` (:func:`network_preset`) and :class:`MsaDeployment`
   (:func:`deploy_msa_contracts`).
 
@@ -22,6 +24,7 @@ from sso_signer.accounts._base import PasskeyAccount
 from sso_signer.accounts._deployment import EraNetwork, MsaDeployment, deploy_msa_contracts, network_preset
 from sso_signer.accounts._era import AsyncEraAccount, EraAccount
 from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
+from sso_signer.accounts._sessions import LocalSessionKey, SessionInfo, SessionSigner
 from sso_signer.accounts._signer import (
     AssertionProvider,
     AssertionRequest,
@@ -44,9 +47,12 @@ __all__ = [
     "Erc4337Account",
     "HeadlessAssertionProvider",
     "JsonAssertionProvider",
+    "LocalSessionKey",
     "MsaDeployment",
     "PasskeyAccount",
     "PasskeySigner",
+    "SessionInfo",
+    "SessionSigner",
     "deploy_msa_contracts",
     "network_preset",
 ]

@@ -25,6 +25,7 @@ from sso_signer.accounts._base import AccountMethods
 from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.accounts._era import remove_passkey_calldata
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, msa_remaining_access_flow
+from sso_signer.accounts._sessions import SessionSignRequest, _SessionMethods
 from sso_signer.accounts._signer import (
     AnyProvider,
     AssertionProvider,
@@ -163,7 +164,7 @@ def _stale_state(exc: UserOperationRejected) -> bool:
     return exc.aa_code in ("AA25", "AA10")
 
 
-class _Erc4337Methods(AccountMethods, Generic[E, B]):
+class _Erc4337Methods(_SessionMethods, AccountMethods, Generic[E, B]):
     """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`).
 
     The object remembers what it learnt of the account: whether it is deployed and the next nonce per key.
@@ -687,6 +688,8 @@ class Erc4337Account(_Erc4337Methods[EthClient, BundlerClient], SyncShell):
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return ask(self.provider, step)
+        if isinstance(step, SessionSignRequest):
+            return step.answer()
         if isinstance(step, _Bundler):
             return self.bundler.answer(step.step)
         return self.eth.answer(step)
@@ -703,6 +706,8 @@ class AsyncErc4337Account(_Erc4337Methods[AsyncEthClient, AsyncBundlerClient], A
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return await ask_async(self.provider, step)
+        if isinstance(step, SessionSignRequest):
+            return await step.answer_async()
         if isinstance(step, _Bundler):
             return await self.bundler.answer(step.step)
         return await self.eth.answer(step)
