@@ -41,6 +41,7 @@ def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:
         "sso_deployment",
         "headless_passkey",
         "passkey_account",
+        "session_account",
         "sso_fund",
         "anvil_zksync_node",
     ):
@@ -130,3 +131,40 @@ def test_funding_is_a_fixture_parameter_and_sso_fund_pays_more(pytester: pytest.
     result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*the parameter is the funding in wei*"])
+
+
+@pytest.mark.chain
+@pytest.mark.bundler
+def test_session_account_sends_with_its_key_and_takes_a_spec_parameter(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_session=textwrap.dedent(
+            """
+            import pytest
+            from sso_signer.sso import SessionSpec, TransferPolicy, UsageLimit
+
+            def test_default(session_account):
+                account, spec, key = session_account
+                assert key.address == spec.signer
+                assert account.session_state(spec).active
+                dead = "0x000000000000000000000000000000000000dEaD"
+                before = account.eth.get_balance(dead)
+                assert account.send_with_session(spec, key, dead, 10**15).success
+                assert account.eth.get_balance(dead) == before + 10**15
+                # The validator was installed at creation: createSession did not install it again.
+                assert len(account.list_sessions()) == 1
+
+            def beef_only(signer, expires_at, deployment):
+                beef = "0x000000000000000000000000000000000000bEEF"
+                return SessionSpec(signer, expires_at, UsageLimit.lifetime(10**17),
+                                   transfer_policies=(TransferPolicy(beef, 5),))
+
+            @pytest.mark.parametrize("session_account", [beef_only], indirect=True)
+            def test_parameter(session_account):
+                account, spec, key = session_account
+                assert spec.transfer_policies[0].max_value_per_use == 5
+                assert account.send_with_session(spec, key, spec.transfer_policies[0].target, 5).success
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=2)
