@@ -148,7 +148,66 @@ def away_from_midnight(world: World) -> None:
         time.sleep(left + 2)
 
 
+class KmsLikeSigner:
+    """An async session signer (as a KMS client would be): the async account awaits it."""
+
+    def __init__(self) -> None:
+        self.key = LocalSessionKey.generate()
+        self.address = self.key.address
+        self.signed = 0
+
+    async def sign_hash(self, digest: bytes) -> bytes:
+        self.signed += 1
+        return self.key.sign_hash(digest)
+
+
+async def test_the_async_account_awaits_an_async_session_signer(world: World) -> None:
+    from sso_signer.accounts import AsyncErc4337Account
+    from sso_signer.erc4337 import AsyncBundlerClient
+    from sso_signer.rpc import AsyncEthClient
+
+    stack = world.stack
+    validator = stack.deployment.session_validator
+    assert validator is not None
+    passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
+    signer = KmsLikeSigner()
+    async with AsyncEthClient(stack.eth.rpc.url) as eth, AsyncBundlerClient(stack.bundler_url) as bundler:
+        account = await AsyncErc4337Account.counterfactual(
+            deployment=stack.deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=passkey,
+            salt=account_salt("session-async@example.org"),
+            extra_modules=[(validator, b"")],  # installed at creation
+        )
+        stack.fund(account.address, ETHER)
+        spec = make_spec(world, signer.key, chain_time(world) + DAY)
+        spec = SessionSpec(signer.address, spec.expires_at, spec.fee_limit, (), spec.transfer_policies)
+        assert (await account.create_session(spec, signer)).success
+        assert signer.signed == 1  # the proof
+        before = stack.eth.get_balance(RECIPIENT)
+        assert (await account.send_with_session(spec, signer, RECIPIENT, 10**15)).success
+        assert signer.signed == 2
+        assert stack.eth.get_balance(RECIPIENT) == before + 10**15
+        (info,) = await account.list_sessions()
+        assert info.active
+        assert info.transfer_value[0].remaining == 2 * 10**15
+        with raises_rule(ErrorCode.SESSION_TRANSFER_NOT_ALLOWED):
+            await account.send_with_session(spec, signer, "0x2222222222222222222222222222222222222222", 1)
+        # The sync account refuses an async signer instead of blocking on it.
+        sync = Erc4337Account.at(
+            account.address,
+            deployment=stack.deployment,
+            eth=stack.eth,
+            bundler=stack.bundler,
+            credential=passkey,
+        )
+        with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
+            sync.send_with_session(spec, signer, RECIPIENT, 10**15)
+
+
 def test_a_session_sends_within_its_limits_and_every_forbidden_call_is_refused_by_both(world: World) -> None:
+    # The last chain test of the module: it moves the chain's clock past the session's expiry.
     account = world.account
     key = LocalSessionKey.generate()
     now = chain_time(world)
