@@ -110,9 +110,9 @@ def test_the_sign_step_is_answered_blocking_or_awaited() -> None:
     assert SessionSignRequest(sync_key, DIGEST, "user_operation").answer() == sync_key.sign_hash(DIGEST)
     with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
         SessionSignRequest(async_key, DIGEST, "user_operation").answer()
-    for signer in (sync_key, async_key):
+    for signer, key in ((sync_key, sync_key), (async_key, async_key.key)):
         answered = asyncio.run(SessionSignRequest(signer, DIGEST, "user_operation").answer_async())
-        assert answered == LocalSessionKey(getattr(signer, "key", signer).account.key).sign_hash(DIGEST)
+        assert answered == key.sign_hash(DIGEST)
 
 
 # -- chain state as usage ------------------------------------------------------------------------------------
