@@ -319,7 +319,7 @@ class ErrorCode(enum.StrEnum):
     SESSION_NOT_ACTIVE = "session_not_active"
     """The session is revoked or was never created for this account (``SessionNotActive``)."""
     SESSION_EXPIRED = "session_expired"
-    """The session's ``expiresAt`` has passed (EntryPoint ``AA22``, or ``EmptyTimeRange`` after the expiry)."""
+    """The session's ``expiresAt`` has passed (EntryPoint ``AA22``, or ``EmptyTimeRange`` past it)."""
     SESSION_CALL_NOT_ALLOWED = "session_call_not_allowed"
     """No call policy of the session allows this target and selector (``CallPolicyViolated``)."""
     SESSION_TRANSFER_NOT_ALLOWED = "session_transfer_not_allowed"

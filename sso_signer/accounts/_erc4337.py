@@ -182,6 +182,7 @@ class _Erc4337Methods(_SessionMethods, AccountMethods, Generic[E, B]):
     factory_data: bytes | None
     entry_point: Any
     _entry_point_type: ClassVar[Any]
+    _bundler_step: ClassVar[Any] = _Bundler  # how a mixin's flow sends a step to the bundler
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Collection, Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast, runtime_checkable
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
@@ -48,7 +48,7 @@ from sso_signer.exceptions import (
     VerificationError,
 )
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
-from sso_signer.rpc._flow import Flow, gather
+from sso_signer.rpc._flow import Flow, gather, relay
 from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._session_spec import (
     ERC4337_SESSION_SPEC_TYPE,
@@ -451,6 +451,7 @@ class _SessionMethods:
     deployment: Any
     bundler: Any
     factory_data: bytes | None
+    _bundler_step: ClassVar[Any]  # the step the account's shell sends to its bundler (a bundler flow's wrap)
 
     def _account_methods(self) -> _Erc4337Methods[Any, Any]:
         return cast("_Erc4337Methods[Any, Any]", self)
@@ -536,7 +537,6 @@ class _SessionMethods:
             InvalidSessionSpec: If ``expires_at`` is less than 60 s ahead (``SessionExpiresTooSoon``).
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
         """
-        from sso_signer.accounts._erc4337 import _Erc4337Methods
 
         validator = self._session_validator()
         _same_signer(spec, signer)
@@ -574,7 +574,11 @@ class _SessionMethods:
         proof = yield from _signed(signer, spec.proof_digest(self.address), "session_proof")
         calls = [] if installed else [Call(self.address, 0, _install(validator))]
         calls.append(Call(validator, 0, SessionKeyValidator.create_session(spec, proof)))
-        return (yield from _Erc4337Methods.send_calls.flow(self._account_methods(), calls, timeout=timeout))
+        return (
+            yield from type(self._account_methods()).send_calls.flow(
+                self._account_methods(), calls, timeout=timeout
+            )
+        )
 
     @flow_method
     def revoke_sessions(
@@ -591,7 +595,6 @@ class _SessionMethods:
                 validator would refuse the whole batch. Nothing was signed.
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
         """
-        from sso_signer.accounts._erc4337 import _Erc4337Methods
 
         validator = self._session_validator()
         hashes = _hashes(sessions)
@@ -619,7 +622,7 @@ class _SessionMethods:
             else SessionKeyValidator.revoke_keys(hashes)
         )
         return (
-            yield from _Erc4337Methods.send_calls.flow(
+            yield from type(self._account_methods()).send_calls.flow(
                 self._account_methods(), [Call(validator, 0, data)], timeout=timeout
             )
         )
@@ -651,7 +654,6 @@ class _SessionMethods:
             SessionRefused: The session may not make this call; ``rule`` names why, ``source`` who said so.
             UserOperationRejected: The bundler refused it for another reason.
         """
-        from sso_signer.accounts._erc4337 import _Erc4337Methods, _via_bundler
 
         validator = self._session_validator()
         _same_signer(spec, signer)
@@ -668,7 +670,7 @@ class _SessionMethods:
                 raise _refused(spec, verdict, session_call, now, usage, 0)
         ids = spec.period_ids(session_call, now)
         zero = {"call_gas_limit": 0, "verification_gas_limit": 0, "pre_verification_gas": 0}
-        op = yield from _Erc4337Methods.build_user_operation.flow(
+        op = yield from type(self._account_methods()).build_user_operation.flow(
             self._account_methods(), [one], batch=False, nonce_key=spec.nonce_key, gas=zero
         )
         stub = SessionKeyValidator.signature(validator, bytes(65), spec, ids)
@@ -676,7 +678,7 @@ class _SessionMethods:
             self.bundler, op.replace(signature=stub)
         )
         try:
-            estimate = yield from _via_bundler(estimate_flow)
+            estimate = yield from relay(estimate_flow, self._bundler_step)
         except UserOperationRejected as exc:
             raise _from_rejection(exc, spec, now) or exc from exc
         op = estimate.apply(op)
@@ -723,14 +725,13 @@ class _SessionMethods:
                 nothing was sent.
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
         """
-        from sso_signer.accounts._erc4337 import _Erc4337Methods, _via_bundler
 
         signed = yield from _SessionMethods.build_session_user_operation.flow(
             self, spec, signer, (to, value, data), preflight=preflight
         )
         block = yield from self._latest_block()
         try:
-            user_op_hash = yield from _Erc4337Methods.send_user_operation.flow(
+            user_op_hash = yield from type(self._account_methods()).send_user_operation.flow(
                 self._account_methods(), signed
             )
         except UserOperationRejected as exc:
@@ -739,7 +740,7 @@ class _SessionMethods:
             self.bundler, user_op_hash, timeout=timeout, poll_interval=_POLL_INTERVAL, op=signed
         )
         try:
-            receipt: UserOperationReceipt = yield from _via_bundler(wait)
+            receipt: UserOperationReceipt = yield from relay(wait, self._bundler_step)
         except UserOperationOutcomeUnknown:
             self.forget_state()  # type: ignore[attr-defined]
             raise
@@ -777,7 +778,6 @@ class _SessionMethods:
             SessionRefused: A refusal whose rule is not in ``fallback_on`` (nothing was sent).
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: From either path.
         """
-        from sso_signer.accounts._erc4337 import _Erc4337Methods
 
         try:
             receipt = yield from _SessionMethods.send_with_session.flow(
@@ -786,7 +786,7 @@ class _SessionMethods:
         except SessionRefused as refusal:
             if refusal.rule not in fallback_on:
                 raise
-            receipt = yield from _Erc4337Methods.send.flow(
+            receipt = yield from type(self._account_methods()).send.flow(
                 self._account_methods(), to, value, data, timeout=timeout
             )
             return receipt, refusal
