@@ -16,6 +16,7 @@ A session lets a secp256k1 key (a backend's, or one a KMS/HSM holds) act for the
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Awaitable, Collection, Generator, Sequence
 from dataclasses import dataclass
@@ -383,6 +384,7 @@ def _refused(
     )
 
 
+@functools.cache
 def _validator_errors() -> dict[bytes, tuple[str, list[str]]]:
     abi = load_artifact("SessionKeyValidator").abi
     found = {
@@ -669,18 +671,25 @@ class _SessionMethods:
             if not verdict.accepted:
                 raise _refused(spec, verdict, session_call, now, usage, 0)
         ids = spec.period_ids(session_call, now)
-        zero = {"call_gas_limit": 0, "verification_gas_limit": 0, "pre_verification_gas": 0}
-        op = yield from type(self._account_methods()).build_user_operation.flow(
-            self._account_methods(), [one], batch=False, nonce_key=spec.nonce_key, gas=zero
-        )
+        account = self._account_methods()
         stub = SessionKeyValidator.signature(validator, bytes(65), spec, ids)
-        estimate_flow = _BundlerMethods.estimate_user_operation_gas.flow(
-            self.bundler, op.replace(signature=stub)
-        )
-        try:
-            estimate = yield from relay(estimate_flow, self._bundler_step)
-        except UserOperationRejected as exc:
-            raise _from_rejection(exc, spec, now) or exc from exc
+        for attempt in (1, 2):
+            zero = {"call_gas_limit": 0, "verification_gas_limit": 0, "pre_verification_gas": 0}
+            op = yield from type(account).build_user_operation.flow(
+                account, [one], batch=False, nonce_key=spec.nonce_key, gas=zero
+            )
+            estimate_flow = _BundlerMethods.estimate_user_operation_gas.flow(
+                self.bundler, op.replace(signature=stub)
+            )
+            try:
+                estimate = yield from relay(estimate_flow, self._bundler_step)
+                break
+            except UserOperationRejected as exc:
+                if exc.aa_code == "AA25" and attempt == 1:
+                    # Another sender used this session's nonce lane: read it again (nothing signed yet).
+                    account.forget_state()
+                    continue
+                raise _from_rejection(exc, spec, now) or exc from exc
         op = estimate.apply(op)
         op = op.replace(verification_gas_limit=op.verification_gas_limit + _SESSION_VERIFICATION_PAD)
         if preflight:
@@ -690,7 +699,7 @@ class _SessionMethods:
             verdict = check_call(spec, session_call, now, usage, fee=fee)
             if not verdict.accepted:
                 raise _refused(spec, verdict, session_call, now, usage, fee)
-        digest = self.user_operation_hash(op)  # type: ignore[attr-defined]
+        digest = account.user_operation_hash(op)
         signature = yield from _signed(signer, digest, "user_operation")
         return op.replace(signature=SessionKeyValidator.signature(validator, signature, spec, ids))
 
@@ -742,7 +751,7 @@ class _SessionMethods:
         try:
             receipt: UserOperationReceipt = yield from relay(wait, self._bundler_step)
         except UserOperationOutcomeUnknown:
-            self.forget_state()  # type: ignore[attr-defined]
+            self._account_methods().forget_state()
             raise
         return receipt
 

@@ -285,6 +285,19 @@ def test_a_session_sends_within_its_limits_and_every_forbidden_call_is_refused_b
     with raises_rule(ErrorCode.SESSION_CALL_NOT_ALLOWED):
         account.send_with_session_or_passkey(spec, key, world.token, 0, token_call(APPROVE, RECIPIENT, 1))
 
+    # Another object (another process) uses the same session: this one's cached nonce goes stale, and its
+    # next estimate, refused with AA25, is retried once on the chain's nonce before anything is signed.
+    twin = Erc4337Account.at(
+        account.address,
+        deployment=world.stack.deployment,
+        eth=world.stack.eth,
+        bundler=world.stack.bundler,
+        credential=account.signer.credential,
+    )
+    assert twin.send_with_session(spec, key, RECIPIENT, 10**14).success
+    assert account.send_with_session(spec, key, RECIPIENT, 10**14).success
+    assert account.get_nonce(spec.nonce_key) & (2**64 - 1) == 6  # six session operations on its lane
+
     # A revoked session: a second one, revoked by the passkey.
     other_key = LocalSessionKey.generate()
     other = make_spec(world, other_key, chain_time(world) + 86_400)
