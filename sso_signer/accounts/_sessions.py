@@ -539,7 +539,6 @@ class _SessionMethods:
             InvalidSessionSpec: If ``expires_at`` is less than 60 s ahead (``SessionExpiresTooSoon``).
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
         """
-
         validator = self._session_validator()
         _same_signer(spec, signer)
         code = yield from _EthMethods.get_code.flow(ETH_FLOWS, self.address)
@@ -597,7 +596,6 @@ class _SessionMethods:
                 validator would refuse the whole batch. Nothing was signed.
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
         """
-
         validator = self._session_validator()
         hashes = _hashes(sessions)
         if not hashes:
@@ -656,7 +654,6 @@ class _SessionMethods:
             SessionRefused: The session may not make this call; ``rule`` names why, ``source`` who said so.
             UserOperationRejected: The bundler refused it for another reason.
         """
-
         validator = self._session_validator()
         _same_signer(spec, signer)
         one = call if isinstance(call, Call) else Call(*call)
@@ -734,7 +731,6 @@ class _SessionMethods:
                 nothing was sent.
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
         """
-
         signed = yield from _SessionMethods.build_session_user_operation.flow(
             self, spec, signer, (to, value, data), preflight=preflight
         )
@@ -787,7 +783,6 @@ class _SessionMethods:
             SessionRefused: A refusal whose rule is not in ``fallback_on`` (nothing was sent).
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: From either path.
         """
-
         try:
             receipt = yield from _SessionMethods.send_with_session.flow(
                 self, spec, signer, to, value, data, timeout=timeout
