@@ -206,6 +206,40 @@ async def test_the_async_account_awaits_an_async_session_signer(world: World) ->
             sync.send_with_session(spec, signer, RECIPIENT, 10**15)
 
 
+def test_the_fee_limit_is_refused_by_the_preflight_and_at_send_by_the_validator(world: World) -> None:
+    stack = world.stack
+    passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
+    account = Erc4337Account.counterfactual(
+        deployment=stack.deployment,
+        eth=stack.eth,
+        bundler=stack.bundler,
+        credential=passkey,
+        salt=account_salt("session-fees@example.org"),
+    )
+    stack.fund(account.address, ETHER)
+    assert account.list_sessions() == ()
+    key = LocalSessionKey.generate()
+    now = chain_time(world)
+    with raises_rule(ErrorCode.INVALID_SESSION_SPEC) as too_soon:  # SessionExpiresTooSoon, nothing sent
+        account.create_session(make_spec(world, key, now + 30), key)
+    assert too_soon.value.field == "expires_at"
+    spec = make_spec(world, key, now + DAY)
+    spec = SessionSpec(spec.signer, spec.expires_at, UsageLimit.lifetime(1), (), spec.transfer_policies)
+    assert account.create_session(spec, key).success
+    with raises_rule(ErrorCode.ALREADY_EXISTS):  # a signer serves one session, ever
+        account.create_session(make_spec(world, key, now + DAY), key)
+
+    with raises_rule(ErrorCode.SESSION_LIFETIME_LIMIT) as by_preflight:
+        account.send_with_session(spec, key, RECIPIENT, 1)
+    assert (by_preflight.value.source, by_preflight.value.limit) == ("preflight", "fee")
+    # Forced: the estimate's stub signature stops before the fee accounting, so the refusal comes from the
+    # bundler's simulation of the signed operation at send, mapped to the same rule.
+    with raises_rule(ErrorCode.SESSION_LIFETIME_LIMIT) as by_validator:
+        account.send_with_session(spec, key, RECIPIENT, 1, preflight=False)
+    assert by_validator.value.source == "validator"
+    assert by_validator.value.verdict == "LifetimeUsageExceeded"
+
+
 def test_a_session_sends_within_its_limits_and_every_forbidden_call_is_refused_by_both(world: World) -> None:
     # The last chain test of the module: it moves the chain's clock past the session's expiry.
     account = world.account
