@@ -686,7 +686,10 @@ class _SessionMethods:
                     # Another sender used this session's nonce lane: read it again (nothing signed yet).
                     account.forget_state()
                     continue
-                raise _from_rejection(exc, spec, now) or exc from exc
+                refusal = _from_rejection(exc, spec, now)
+                if refusal is None:
+                    raise
+                raise refusal from exc
         op = estimate.apply(op)
         op = op.replace(verification_gas_limit=op.verification_gas_limit + _SESSION_VERIFICATION_PAD)
         if preflight:
@@ -740,7 +743,10 @@ class _SessionMethods:
                 self._account_methods(), signed
             )
         except UserOperationRejected as exc:
-            raise _from_rejection(exc, spec, block[0] + 1) or exc from exc
+            refusal = _from_rejection(exc, spec, block[0] + 1)
+            if refusal is None:
+                raise
+            raise refusal from exc
         wait = _BundlerMethods.wait_for_user_operation_receipt.flow(
             self.bundler, user_op_hash, timeout=timeout, poll_interval=_POLL_INTERVAL, op=signed
         )
