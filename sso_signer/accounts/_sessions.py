@@ -374,7 +374,7 @@ def _refused(
     where = f" (constraint {verdict.constraint})" if verdict.constraint is not None else ""
     what = f", {limit} limit" if limit else ""
     return SessionRefused(
-        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what} {verdict.args or ''}".rstrip(),
+        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what}{_shown(verdict.args)}",
         verdict=name,
         details=tuple(verdict.args),
         constraint=verdict.constraint,
@@ -382,6 +382,13 @@ def _refused(
         session_hash=spec.session_hash,
         rule=rule,
     )
+
+
+def _shown(details: Sequence[Any]) -> str:
+    """An error's arguments for a message: bytes as 0x-hex."""
+    if not details:
+        return ""
+    return "(" + ", ".join("0x" + d.hex() if isinstance(d, bytes) else str(d) for d in details) + ")"
 
 
 @functools.cache
@@ -421,7 +428,7 @@ def _from_rejection(exc: UserOperationRejected, spec: SessionSpec, now: int) -> 
     if name in ("Expired", "EmptyTimeRange") and expired:
         rule = ErrorCode.SESSION_EXPIRED
     refusal = SessionRefused(
-        f"session {spec.session_hash.hex()[:16]}: {name} {details or ''} ({exc.reason})".rstrip(),
+        f"session {spec.session_hash.hex()[:16]}: {name}{_shown(details)} ({exc.reason})",
         verdict=name,
         details=details,
         source="validator",
