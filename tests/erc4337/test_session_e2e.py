@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from eth_abi.abi import encode as abi_encode
@@ -70,20 +71,28 @@ class World:
     token: str
 
 
+def funded_account(
+    stack: LocalErc4337Stack, passkey: HeadlessPasskey, user: str, **options: Any
+) -> Erc4337Account:
+    """A counterfactual passkey account with 1 ETH (its first UserOperation creates it)."""
+    account = Erc4337Account.counterfactual(
+        deployment=stack.deployment,
+        eth=stack.eth,
+        bundler=stack.bundler,
+        credential=passkey,
+        salt=account_salt(user),
+        **options,
+    )
+    stack.fund(account.address, ETHER)
+    return account
+
+
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     with started_erc4337_stack(test_token=True) as stack:
         passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
         provider = CountingProvider(passkey)
-        account = Erc4337Account.counterfactual(
-            deployment=stack.deployment,
-            eth=stack.eth,
-            bundler=stack.bundler,
-            credential=passkey,
-            salt=account_salt("session-e2e@example.org"),
-            provider=provider,
-        )
-        stack.fund(account.address, ETHER)
+        account = funded_account(stack, passkey, "session-e2e@example.org", provider=provider)
         token = stack.deployment.test_token
         assert token is not None
         yield World(stack, account, provider, token)
@@ -209,14 +218,7 @@ async def test_the_async_account_awaits_an_async_session_signer(world: World) ->
 def test_the_fee_limit_is_refused_by_the_preflight_and_at_send_by_the_validator(world: World) -> None:
     stack = world.stack
     passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
-    account = Erc4337Account.counterfactual(
-        deployment=stack.deployment,
-        eth=stack.eth,
-        bundler=stack.bundler,
-        credential=passkey,
-        salt=account_salt("session-fees@example.org"),
-    )
-    stack.fund(account.address, ETHER)
+    account = funded_account(stack, passkey, "session-fees@example.org")
     assert account.list_sessions() == ()
     key = LocalSessionKey.generate()
     now = chain_time(world)
