@@ -23,6 +23,12 @@ Fixtures:
 * ``guarded_passkey_account``: ``passkey_account`` with ``sso_guardian`` proposed and accepted (its first
   UserOperation created the account and installed the ``GuardianExecutor``); to finalize a recovery, move the
   session chain's clock with ``sso_stack.node.increase_time(...)``.
+* ``session_account``: ``(account, spec, key)``: a funded (1 ETH) ERC-4337 account of ``headless_passkey``,
+  created with the SessionKeyValidator installed, and a session its passkey opened for ``key`` (a
+  :class:`~sso_signer.accounts.LocalSessionKey`), valid for a day: by default transfers of up to 10**15 wei
+  each (10**16 in all) to ``0x…dEaD``, and ERC-20 ``transfer``s of at most 1000 units a call on the stack's
+  test token. Another spec through indirect parametrization with a function
+  ``(signer, expires_at, deployment) -> SessionSpec``.
 * ``anvil_zksync_node`` (session): an ``anvil-zksync`` node; the test is skipped, with the reason, when the
   binary is not on ``PATH``.
 * ``sso_postgres`` (session): a private PostgreSQL server (Debian's ``initdb`` + ``pg_ctl`` in a temp dir, on
@@ -49,11 +55,12 @@ import pytest
 from sso_signer.exceptions import SsoSignerError
 
 if TYPE_CHECKING:
-    from sso_signer.accounts import Erc4337Account, Guardian
+    from sso_signer.accounts import Erc4337Account, Guardian, LocalSessionKey
     from sso_signer.cli import Deployment
     from sso_signer.local_erc4337 import LocalErc4337Stack
     from sso_signer.node import AnvilNode, AnvilZkSyncNode
     from sso_signer.rpc import Receipt
+    from sso_signer.sso import SessionSpec
     from sso_signer.webauthn import HeadlessPasskey
     from sso_signer.webauthn._store_pgserver import TemporaryPostgres
 
@@ -63,6 +70,7 @@ __all__ = [
     "anvil_zksync_node",
     "headless_passkey",
     "passkey_account",
+    "session_account",
     "sso_anvil",
     "sso_deployment",
     "sso_fund",
@@ -74,6 +82,8 @@ __all__ = [
 PASSKEY_RP_ID = "localhost"
 PASSKEY_ORIGIN = "http://localhost:5173"
 _ACCOUNT_FUNDING = 10**18
+_SESSION_RECIPIENT = "0x000000000000000000000000000000000000dEaD"
+_ERC20_TRANSFER = bytes.fromhex("a9059cbb")  # transfer(address,uint256)
 
 _MARKERS = (
     "chain: needs a local anvil chain (started by the test session)",
@@ -175,6 +185,57 @@ def guarded_passkey_account(passkey_account: Erc4337Account, sso_guardian: Guard
     passkey_account.propose_guardian(sso_guardian.address)
     sso_guardian.accept(passkey_account.address)
     return passkey_account
+
+
+def session_account(
+    request: pytest.FixtureRequest, sso_stack: LocalErc4337Stack, headless_passkey: HeadlessPasskey
+) -> tuple[Erc4337Account, SessionSpec, LocalSessionKey]:
+    """``(account, spec, key)``: a funded passkey account with the session validator installed at creation,
+    and an open session for ``key`` (see the module docstring for the default spec and its parameter)."""
+    from sso_signer.accounts import Erc4337Account, LocalSessionKey
+    from sso_signer.sso import (
+        CallPolicy,
+        Condition,
+        Constraint,
+        SessionSpec,
+        TransferPolicy,
+        UsageLimit,
+        account_salt,
+    )
+
+    deployment = sso_stack.deployment
+    validator = deployment.session_validator
+    if validator is None:  # pragma: no cover - the stack always deploys it
+        raise pytest.UsageError("session_account: the stack has no session validator")
+    account = Erc4337Account.counterfactual(
+        deployment=deployment,
+        eth=sso_stack.eth,
+        bundler=sso_stack.bundler,
+        credential=headless_passkey,
+        salt=account_salt(None),
+        extra_modules=[(validator, b"")],
+    )
+    sso_stack.fund(account.address, _ACCOUNT_FUNDING)
+    key = LocalSessionKey.generate()
+    latest = sso_stack.eth.get_block("latest")
+    expires_at = int(latest["timestamp"], 16) + 86_400 if latest else 0
+    make_spec = getattr(request, "param", None)
+    if make_spec is not None:
+        spec = make_spec(key.address, expires_at, deployment)
+    else:
+        token_calls: tuple[CallPolicy, ...] = ()
+        if deployment.test_token is not None:
+            amount = Constraint(Condition.LESS_OR_EQUAL, 1, 1000)
+            token_calls = (CallPolicy(deployment.test_token, _ERC20_TRANSFER, constraints=(amount,)),)
+        spec = SessionSpec(
+            key.address,
+            expires_at,
+            UsageLimit.lifetime(_ACCOUNT_FUNDING // 10),
+            call_policies=token_calls,
+            transfer_policies=(TransferPolicy(_SESSION_RECIPIENT, 10**15, UsageLimit.lifetime(10**16)),),
+        )
+    account.create_session(spec, key)
+    return account, spec, key
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ ERC4337_CONTRACTS = (
     "MSABeacon",
     "MSAFactory",
     "GuardianExecutor",
+    "SessionKeyValidator",
 )
 
 

@@ -41,6 +41,7 @@ def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:
         "sso_deployment",
         "headless_passkey",
         "passkey_account",
+        "session_account",
         "sso_fund",
         "anvil_zksync_node",
         "sso_guardian",
@@ -154,3 +155,40 @@ def test_guarded_passkey_account_has_the_guardian_accepted(pytester: pytest.Pyte
     )
     result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.chain
+@pytest.mark.bundler
+def test_session_account_sends_with_its_key_and_takes_a_spec_parameter(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_session=textwrap.dedent(
+            """
+            import pytest
+            from sso_signer.sso import SessionSpec, TransferPolicy, UsageLimit
+
+            def test_default(session_account):
+                account, spec, key = session_account
+                assert key.address == spec.signer
+                assert account.session_state(spec).active
+                dead = "0x000000000000000000000000000000000000dEaD"
+                before = account.eth.get_balance(dead)
+                assert account.send_with_session(spec, key, dead, 10**15).success
+                assert account.eth.get_balance(dead) == before + 10**15
+                # The validator was installed at creation: createSession did not install it again.
+                assert len(account.list_sessions()) == 1
+
+            def beef_only(signer, expires_at, deployment):
+                beef = "0x000000000000000000000000000000000000bEEF"
+                return SessionSpec(signer, expires_at, UsageLimit.lifetime(10**17),
+                                   transfer_policies=(TransferPolicy(beef, 5),))
+
+            @pytest.mark.parametrize("session_account", [beef_only], indirect=True)
+            def test_parameter(session_account):
+                account, spec, key = session_account
+                assert spec.transfer_policies[0].max_value_per_use == 5
+                assert account.send_with_session(spec, key, spec.transfer_policies[0].target, 5).success
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=2)

@@ -14,6 +14,8 @@
 * :class:`PasskeySignedMessage` (what ``sign_message`` / ``sign_typed_data`` return, shaped like
   eth-account's ``SignedMessage``) and :func:`is_valid_signature` (ERC-1271 / ERC-6492 / ``ecrecover`` through
   a web3.py ``Web3`` or ``AsyncWeb3``, one ``eth_call``);
+* session keys (``docs/sessions.md``): :class:`SessionSigner` (a KMS/HSM can implement it),
+  :class:`LocalSessionKey`, and :class:`SessionInfo`, a session's state read from chain;
 * where the contracts live: :class:`EraNetwork` (:func:`network_preset`) and :class:`MsaDeployment`
   (:func:`deploy_msa_contracts`).
 
@@ -29,6 +31,7 @@ from sso_signer.accounts._era import AsyncEraAccount, EraAccount
 from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
 from sso_signer.accounts._messages import PasskeySignedMessage
 from sso_signer.accounts._recovery import AsyncGuardian, Guardian
+from sso_signer.accounts._sessions import LocalSessionKey, SessionInfo, SessionSigner
 from sso_signer.accounts._signer import (
     AssertionProvider,
     AssertionRequest,
@@ -54,10 +57,13 @@ __all__ = [
     "Guardian",
     "HeadlessAssertionProvider",
     "JsonAssertionProvider",
+    "LocalSessionKey",
     "MsaDeployment",
     "PasskeyAccount",
     "PasskeySignedMessage",
     "PasskeySigner",
+    "SessionInfo",
+    "SessionSigner",
     "deploy_msa_contracts",
     "is_valid_signature",
     "network_preset",

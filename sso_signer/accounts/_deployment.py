@@ -377,6 +377,7 @@ class MsaDeployment:
         eoa_validator: The ``EOAKeyValidator`` module, when deployed.
         test_token: A mintable ERC-20 for local tests, when deployed.
         guardian_executor: The ``GuardianExecutor`` module (guardian recovery), when deployed.
+        session_validator: The ``SessionKeyValidator`` module (session keys), when deployed.
     """
 
     chain_id: int
@@ -388,11 +389,12 @@ class MsaDeployment:
     eoa_validator: str | None = None
     test_token: str | None = None
     guardian_executor: str | None = None
+    session_validator: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("entry_point", "factory", "beacon", "account_implementation", "webauthn_validator"):
             object.__setattr__(self, name, checksum_address(getattr(self, name), field=name))
-        for name in ("eoa_validator", "test_token", "guardian_executor"):
+        for name in ("eoa_validator", "test_token", "guardian_executor", "session_validator"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, checksum_address(value, field=name))
@@ -430,6 +432,7 @@ class MsaDeployment:
                 eoa_validator=data.get("eoaValidator"),
                 test_token=data.get("testToken"),
                 guardian_executor=data.get("guardianExecutor"),
+                session_validator=data.get("sessionValidator"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(
@@ -446,8 +449,8 @@ def deploy_msa_contracts(
     eth: EthClient, deployer: LocalAccount, *, test_token: bool = False, beacon_owner: str | None = None
 ) -> MsaDeployment:
     """Deploy EntryPoint v0.8 (if absent) and the SSO ERC-4337 contracts (account implementation, beacon,
-    factory, WebAuthn and EOA validators, the ``GuardianExecutor`` bound to those two validators) from the
-    built artifacts.
+    factory, WebAuthn and EOA validators, the ``GuardianExecutor`` bound to those two validators, the
+    ``SessionKeyValidator``) from the built artifacts.
 
     Args:
         eth: A client of the chain.
@@ -475,6 +478,7 @@ def deploy_msa_contracts(
     guardian_executor, _ = eth.deploy_contract(
         deployer, load_artifact("GuardianExecutor").deploy_data(validator, eoa_validator)
     )
+    session_validator, _ = eth.deploy_contract(deployer, load_artifact("SessionKeyValidator").deploy_data())
     token = None
     if test_token:
         token, _ = eth.deploy_contract(deployer, load_artifact("Erc4337TestToken").deploy_data())
@@ -488,4 +492,5 @@ def deploy_msa_contracts(
         eoa_validator=eoa_validator,
         test_token=token,
         guardian_executor=guardian_executor,
+        session_validator=session_validator,
     )

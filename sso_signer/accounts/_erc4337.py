@@ -27,6 +27,7 @@ from sso_signer.accounts._era import remove_passkey_calldata
 from sso_signer.accounts._messages import Erc4337MessageMethods
 from sso_signer.accounts._recovery import _RecoveryMethods
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, msa_remaining_access_flow
+from sso_signer.accounts._sessions import SessionSignRequest, _SessionMethods
 from sso_signer.accounts._signer import (
     AnyProvider,
     AssertionProvider,
@@ -169,7 +170,12 @@ def _stale_state(exc: UserOperationRejected) -> bool:
 
 
 class _Erc4337Methods(
-    _SponsorshipMethods, Erc4337MessageMethods, AccountMethods, _RecoveryMethods, Generic[E, B]
+    _SessionMethods,
+    _SponsorshipMethods,
+    Erc4337MessageMethods,
+    AccountMethods,
+    _RecoveryMethods,
+    Generic[E, B],
 ):
     """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`).
 
@@ -188,6 +194,7 @@ class _Erc4337Methods(
     factory_data: bytes | None
     entry_point: Any
     _entry_point_type: ClassVar[Any]
+    _bundler_step: ClassVar[Any] = _Bundler  # how a mixin's flow sends a step to the bundler
 
     def __init__(
         self,
@@ -720,6 +727,8 @@ class Erc4337Account(_Erc4337Methods[EthClient, BundlerClient], SyncShell):
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return ask(self.provider, step)
+        if isinstance(step, SessionSignRequest):
+            return step.answer()
         if isinstance(step, _Bundler):
             return self.bundler.answer(step.step)
         if isinstance(step, Paymaster):
@@ -738,6 +747,8 @@ class AsyncErc4337Account(_Erc4337Methods[AsyncEthClient, AsyncBundlerClient], A
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return await ask_async(self.provider, step)
+        if isinstance(step, SessionSignRequest):
+            return await step.answer_async()
         if isinstance(step, _Bundler):
             return await self.bundler.answer(step.step)
         if isinstance(step, Paymaster):

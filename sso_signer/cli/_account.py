@@ -19,6 +19,7 @@ from sso_signer.cli._context import (
     parse_wei,
 )
 from sso_signer.cli._output import Reporter
+from sso_signer.cli._session import send_with_session
 from sso_signer.sso import checksum_address
 
 __all__ = ["add_passkey", "create", "remove_passkey", "send", "show"]
@@ -116,7 +117,11 @@ def remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
 
 
 def send(args: argparse.Namespace, out: Reporter) -> None:
-    """Send ETH or a contract call from the passkey's account (``--sign-only``: sign an Era 0x71 only)."""
+    """Send ETH or a contract call from the passkey's account (``--sign-only``: sign an Era 0x71 only;
+    ``--session-key FILE``: with a session key, no passkey prompt)."""
+    if getattr(args, "session_key", None):
+        send_with_session(args, out)
+        return
     # Inputs first: a typo is a usage error whatever else is missing.
     to = checksum_address(args.to, field="--to")
     value = parse_wei(args.value)

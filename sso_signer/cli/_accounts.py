@@ -476,6 +476,21 @@ def open_guardian(args: argparse.Namespace, ctx: ChainContext, signer: LocalAcco
     return Guardian(ctx.client, signer, deployment=_require_erc4337(ctx))
 
 
+def open_erc4337_account(
+    args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey, *, executes: bool
+) -> Erc4337Account:
+    """The passkey's ERC-4337 account, for the commands only that generation has (sessions).
+
+    Raises:
+        CliUsageError: If ``--kind`` (or the deployment) makes it an Era account.
+    """
+    if _kind(args, ctx) != "erc4337":
+        raise CliUsageError(
+            "sessions: ERC-4337 accounts only (a deployment with the ERC-4337 stack, or --kind erc4337)"
+        )
+    return _msa(args, ctx, passkey, args.address, need_bundler=executes)
+
+
 def sign_only(account: CliAccount, to: str, value: int, data: bytes) -> tuple[dict[str, Any], str]:
     """``send --sign-only``: sign an Era 0x71 transaction, have the deployed validator check it, do not send.
 

@@ -25,7 +25,7 @@ __all__ = ["main"]
 Command = Callable[[argparse.Namespace, Reporter], None]
 
 #: Options that name files: any bytes the OS allows (a non-UTF-8 name arrives surrogate-escaped).
-PATH_OPTIONS = frozenset({"key", "new_key", "out", "deployment", "store"})
+PATH_OPTIONS = frozenset({"key", "new_key", "out", "deployment", "store", "spec", "session_key"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

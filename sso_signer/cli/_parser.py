@@ -291,7 +291,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--sign-only", action="store_true", help="Era: sign, check with the deployed validator (eth_call), "
         "print the raw 0x71 bytes; do not send (works on any chain with the validator)",
     )  # fmt: skip
+    send.add_argument(
+        "--session-key",
+        metavar="FILE",
+        help="ERC-4337: send with this session (a file `session create` wrote): no passkey prompt",
+    )
     send.set_defaults(run="_account:send")
+
+    sess = sub.add_parser(
+        "session", help="session keys of the passkey's ERC-4337 account (docs/sessions.md)"
+    ).add_subparsers(dest="session_command", metavar="ACTION")
+    s_create = sess.add_parser(
+        "create",
+        parents=[common, chain, keys, account],
+        help="open a session for a new key",
+        description="Generate a session key, write it with the spec to --out (mode 0600), then open the "
+        "session with a UserOperation signed by the passkey (installing the session validator if needed).",
+    )
+    s_create.add_argument("--spec", required=True, metavar="FILE", help="the session's policies (JSON)")
+    s_create.add_argument("--out", required=True, metavar="FILE", help="where to write the session key file")
+    s_create.add_argument("--force", action="store_true", help="replace an existing --out file")
+    s_create.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
+    s_create.set_defaults(run="_session:create")
+    s_list = sess.add_parser(
+        "list",
+        parents=[common, chain, keys, account],
+        help="the account's sessions and their state",
+        description="List the sessions the account created (its SessionCreated logs) with their state.",
+    )
+    s_list.set_defaults(run="_session:list_sessions")
+    for name, run, text in (
+        ("show", "_session:show", "a session's status and remaining limits"),
+        ("revoke", "_session:revoke", "revoke sessions (one UserOperation signed by the passkey)"),
+    ):
+        cmd = sess.add_parser(name, parents=[common, chain, keys, account], help=text, description=text + ".")
+        cmd.add_argument("--session-key", action="append", metavar="FILE", help="a session key file")
+        cmd.add_argument("--hash", action="append", metavar="0x…", help="a session hash (of the account)")
+        if name == "revoke":
+            cmd.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
+        cmd.set_defaults(run=run)
 
     for name, run, text in (
         ("sign-message", "_message:sign", "ERC-1271 (ERC-7739) signature of a message"),

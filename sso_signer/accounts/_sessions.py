@@ -1,0 +1,829 @@
+"""Session keys on the ERC-4337 account: the session signer, and the account's session methods.
+
+A session lets a secp256k1 key (a backend's, or one a KMS/HSM holds) act for the account within a
+:class:`~sso_signer.sso.SessionSpec` its passkey approved once (``docs/sessions.md``). This module holds
+
+* :class:`SessionSigner`, what the account needs of the key's holder (its address, and signing a raw hash),
+  and :class:`LocalSessionKey`, one over an in-process eth-account key. Signing is a step of the account's
+  flows (:class:`SessionSignRequest`), answered by the account's shell: blocking on the sync account,
+  awaited (or run in a worker thread) on the async one;
+* :class:`SessionInfo`, a session's state read from chain (status, expiry, what is left of each limit);
+* ``_SessionMethods``, the mixin of flow methods the ERC-4337 account gains: create, revoke, read, list, and
+  send with a session, with a preflight (:func:`~sso_signer.sso.check_call` over the chain's usage, expiry
+  and the operation's fee) that refuses a doomed call before anything is signed, and a passkey fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Collection, Generator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast, runtime_checkable
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_keys.datatypes import Signature
+from eth_keys.exceptions import BadSignature
+from eth_typing import Hash32
+from eth_utils.crypto import keccak
+from eth_utils.exceptions import ValidationError
+
+from sso_signer._artifacts import load_artifact
+from sso_signer.erc4337 import Call, UserOperation, UserOperationReceipt
+from sso_signer.erc4337._bundler import _BundlerMethods
+from sso_signer.exceptions import (
+    AccountValidationReverted,
+    AlreadyExists,
+    ConfigurationError,
+    ErrorCode,
+    InvalidSessionSpec,
+    MalformedRpcResponse,
+    SessionRefused,
+    SsoEncodingError,
+    UserOperationOutcomeUnknown,
+    UserOperationRejected,
+    VerificationError,
+)
+from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
+from sso_signer.rpc._flow import Flow, gather, relay
+from sso_signer.rpc._shell import flow_method
+from sso_signer.sso._session_spec import (
+    ERC4337_SESSION_SPEC_TYPE,
+    LimitState,
+    LimitType,
+    SessionCall,
+    SessionKeyValidator,
+    SessionSpec,
+    SessionStatus,
+    SessionUsage,
+    SessionVerdict,
+    TrackerKey,
+    UsageLimit,
+    check_call,
+)
+from sso_signer.sso._signature import abi_call, checksum_address
+
+if TYPE_CHECKING:
+    from sso_signer.accounts._erc4337 import _Erc4337Methods
+
+__all__ = [
+    "FALLBACK_RULES",
+    "LocalSessionKey",
+    "SessionInfo",
+    "SessionSignRequest",
+    "SessionSigner",
+]
+
+#: ``SessionCreated(address indexed account, bytes32 indexed sessionHash, SessionSpec spec)``.
+SESSION_CREATED_TOPIC: Final = bytes(
+    keccak(text=f"SessionCreated(address,bytes32,{ERC4337_SESSION_SPEC_TYPE})")
+)
+_VALIDATOR_MODULE: Final = 1
+_SECP256K1_HALF_N: Final = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+_POLL_INTERVAL: Final = 0.25
+# The stub signature makes the validator return "invalid" before it charges the fee limit, so the estimate
+# misses that write (a cold storage slot, up to ~22k gas) and the real signature's recovery: pad for both.
+_SESSION_VERIFICATION_PAD: Final = 40_000
+
+#: The refusals ``send_with_session_or_passkey`` answers with the passkey by default: the session is
+#: used up, expired or revoked, which a passkey-signed operation can do instead. A call the session never
+#: allowed (a target, selector, value or argument outside its policies) is not in it: that is a bug to
+#: see, not to paper over with a prompt.
+FALLBACK_RULES: Final[frozenset[ErrorCode]] = frozenset(
+    {
+        ErrorCode.SESSION_EXPIRED,
+        ErrorCode.SESSION_NOT_ACTIVE,
+        ErrorCode.SESSION_LIFETIME_LIMIT,
+        ErrorCode.SESSION_PERIOD_LIMIT,
+    }
+)
+
+# The validator's error names (check_call's rules and the contract's revert errors) and their rules.
+_RULES: Final[dict[str, ErrorCode]] = {
+    "SessionNotActive": ErrorCode.SESSION_NOT_ACTIVE,
+    "CallPolicyViolated": ErrorCode.SESSION_CALL_NOT_ALLOWED,
+    "TransferPolicyViolated": ErrorCode.SESSION_TRANSFER_NOT_ALLOWED,
+    "MaxValueExceeded": ErrorCode.SESSION_VALUE_PER_USE,
+    "InvalidDataLength": ErrorCode.SESSION_CALL_DATA,
+    "ConditionViolated": ErrorCode.SESSION_CONSTRAINT,
+    "LifetimeUsageExceeded": ErrorCode.SESSION_LIFETIME_LIMIT,
+    "AllowanceExceeded": ErrorCode.SESSION_PERIOD_LIMIT,
+    "EmptyTimeRange": ErrorCode.SESSION_PERIOD_IDS,
+    "Expired": ErrorCode.SESSION_PERIOD_IDS,
+    "Panic": ErrorCode.SESSION_PERIOD_IDS,
+}
+
+
+# ------------------------------------------------------------------------------------------------ signers
+
+
+@runtime_checkable
+class SessionSigner(Protocol):
+    """The holder of a session's secp256k1 key, as the account needs it; a KMS or HSM can implement it.
+
+    ``sign_hash`` signs a 32-byte hash **raw** (no EIP-191 prefix) and returns ``r ‖ s ‖ v`` (65 bytes,
+    ``v`` 27/28 or 0/1, low ``s``). It may be a coroutine function: the async account awaits it, the sync
+    account refuses it. A blocking ``sign_hash`` runs in a worker thread on the async account. The account
+    checks every answer (length, low ``s``, recovery to ``address``) before using it.
+    """
+
+    @property
+    def address(self) -> str:
+        """The session key's address (the spec's ``signer``)."""
+        ...
+
+    def sign_hash(self, digest: bytes) -> bytes | Awaitable[bytes]:
+        """Sign ``digest`` (32 bytes) raw."""
+        ...
+
+
+class LocalSessionKey:
+    """A session key held in process (an eth-account key); the key never appears in ``repr``.
+
+    Args:
+        key: An eth-account ``LocalAccount``, or a private key (32 bytes or hex text).
+
+    Raises:
+        InvalidSessionSpec: If ``key`` is not a private key (``field == "key"``).
+    """
+
+    __slots__ = ("_account",)
+
+    def __init__(self, key: LocalAccount | bytes | str) -> None:
+        if isinstance(key, LocalAccount):
+            self._account = key
+            return
+        try:
+            self._account = Account.from_key(key)
+        except (ValueError, TypeError) as exc:
+            raise InvalidSessionSpec("key: not a secp256k1 private key", field="key") from exc
+
+    @classmethod
+    def generate(cls) -> LocalSessionKey:
+        """A fresh random key (each key can open one session per validator, ever)."""
+        return cls(Account.create())
+
+    def __repr__(self) -> str:
+        return f"LocalSessionKey({self.address})"
+
+    @property
+    def address(self) -> str:
+        """The key's address (checksummed)."""
+        return str(self._account.address)
+
+    @property
+    def account(self) -> LocalAccount:
+        """The eth-account key (to store it: ``account.key``; keep it secret)."""
+        return self._account
+
+    def sign_hash(self, digest: bytes) -> bytes:
+        """``r ‖ s ‖ v`` over the raw 32-byte ``digest`` (RFC 6979, low ``s``, ``v`` 27/28)."""
+        return bytes(self._account.unsafe_sign_hash(Hash32(bytes(digest))).signature)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSignRequest:
+    """A signing step of an account flow: ``signer`` signs ``digest`` raw; the account's shell answers it.
+
+    Attributes:
+        signer: The session's signer.
+        digest: The 32-byte hash (a userOpHash, or the session proof digest).
+        purpose: ``"user_operation"`` or ``"session_proof"``.
+    """
+
+    signer: Any
+    digest: bytes
+    purpose: str
+
+    def answer(self) -> bytes:
+        """Answer with blocking I/O (the sync account's shell).
+
+        Raises:
+            ConfigurationError (``SIGNER_CONFIGURATION``): If the signer's ``sign_hash`` is asynchronous.
+        """
+        result = self.signer.sign_hash(self.digest)
+        if inspect.isawaitable(result):
+            if inspect.iscoroutine(result):
+                result.close()
+            raise ConfigurationError(
+                "this session signer is async: use AsyncErc4337Account", rule=ErrorCode.SIGNER_CONFIGURATION
+            )
+        return bytes(result)
+
+    async def answer_async(self) -> bytes:
+        """Answer with asyncio (the async account's shell): await the signer, or run it in a thread."""
+        sign = self.signer.sign_hash
+        if inspect.iscoroutinefunction(sign):
+            return bytes(await sign(self.digest))
+        result = await asyncio.to_thread(sign, self.digest)
+        if inspect.isawaitable(result):
+            result = await result
+        return bytes(result)
+
+
+def _signed(signer: Any, digest: bytes, purpose: str) -> Generator[Any, Any, bytes]:
+    """Have ``signer`` sign ``digest`` (one step) and check the answer: 65 bytes, low s, by ``signer``."""
+    answer = yield SessionSignRequest(signer, digest, purpose)
+    address = checksum_address(signer.address, field="signer.address")
+    if not isinstance(answer, bytes | bytearray) or len(answer) != 65:
+        raise VerificationError(
+            f"session signer {address} answered {type(answer).__name__} of the wrong size; expected 65 bytes",
+            rule=ErrorCode.SESSION_SIGNATURE_INVALID,
+        )
+    r, s, v = int.from_bytes(answer[:32], "big"), int.from_bytes(answer[32:64], "big"), answer[64]
+    v = v - 27 if v >= 27 else v
+    recovered = None
+    if v in (0, 1) and 0 < s <= _SECP256K1_HALF_N:
+        try:
+            key = Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest)
+            recovered = key.to_checksum_address()
+        except (BadSignature, ValidationError):
+            recovered = None
+    if recovered != address:
+        raise VerificationError(
+            f"session signer {address}: the signature is not a low-s signature of the hash by that address",
+            rule=ErrorCode.SESSION_SIGNATURE_INVALID,
+        )
+    return bytes(answer[:64]) + bytes([v + 27])
+
+
+# ---------------------------------------------------------------------------------------------- chain state
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session of one account as the chain holds it at one block (``sessionState`` and the block time).
+
+    Attributes:
+        spec: The session.
+        status: ``NOT_INITIALIZED``, ``ACTIVE`` or ``CLOSED`` (revoked); expiry is not a status.
+        timestamp: The time of the block read.
+        block_number: The block read.
+        fees_remaining: What is left of the fee limit (in the current period for an allowance).
+        transfer_value: What is left of each transfer policy's value limit, in policy order.
+        call_value: What is left of each call policy's value limit, in policy order.
+        call_params: What is left of each constraint limit that is not unlimited, in policy order.
+    """
+
+    spec: SessionSpec
+    status: SessionStatus
+    timestamp: int
+    block_number: int
+    fees_remaining: int
+    transfer_value: tuple[LimitState, ...]
+    call_value: tuple[LimitState, ...]
+    call_params: tuple[LimitState, ...]
+
+    @property
+    def session_hash(self) -> bytes:
+        """The session's hash (its id on chain)."""
+        return self.spec.session_hash
+
+    @property
+    def expired(self) -> bool:
+        """Whether a userOp in the next block would be past ``expires_at``."""
+        return self.timestamp >= self.spec.expires_at
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the account revoked the session (status ``CLOSED``)."""
+        return self.status is SessionStatus.CLOSED
+
+    @property
+    def active(self) -> bool:
+        """Whether the session can still be used: created, not revoked, not expired."""
+        return self.status is SessionStatus.ACTIVE and not self.expired
+
+    def usage(self) -> SessionUsage:
+        """What the session used, as :func:`~sso_signer.sso.check_call` takes it (periodic limits: the
+        period of :attr:`timestamp`)."""
+        spec = self.spec
+        lifetime: dict[TrackerKey, int] = {}
+        allowance: dict[tuple[TrackerKey, int], int] = {}
+
+        def put(limit: UsageLimit, key: TrackerKey, remaining: int) -> None:
+            used = max(0, limit.limit - remaining)
+            if limit.limit_type is LimitType.LIFETIME:
+                lifetime.setdefault(key, used)  # the first policy of a target is the one that counts
+            elif limit.limit_type is LimitType.ALLOWANCE:
+                allowance.setdefault((key, self.timestamp // limit.period), used)
+
+        put(spec.fee_limit, ("fee",), self.fees_remaining)
+        for transfer, entry in zip(spec.transfer_policies, self.transfer_value, strict=False):
+            put(transfer.value_limit, ("transfer", transfer.target), entry.remaining)
+        for policy, entry in zip(spec.call_policies, self.call_value, strict=False):
+            put(policy.value_limit, ("call", policy.target, policy.selector), entry.remaining)
+        params = iter(self.call_params)
+        for policy in spec.call_policies:
+            for i, constraint in enumerate(policy.constraints):
+                if constraint.limit.limit_type is not LimitType.UNLIMITED:
+                    param = next(params, None)
+                    if param is not None:
+                        put(constraint.limit, ("param", policy.target, policy.selector, i), param.remaining)
+        return SessionUsage(self.status, lifetime, allowance)
+
+
+def _block_time(block: dict[str, Any] | None) -> tuple[int, int]:
+    try:
+        assert block is not None
+        return int(block["timestamp"], 16), int(block["number"], 16)
+    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        raise MalformedRpcResponse("eth_getBlockByNumber: no timestamp/number in the latest block") from exc
+
+
+def _state_flow(validator: str, account: str, spec: SessionSpec, block: tuple[int, int]) -> Flow[SessionInfo]:
+    timestamp, number = block
+    raw = yield from _EthMethods.call.flow(
+        ETH_FLOWS, {"to": validator, "data": SessionKeyValidator.session_state(account, spec)}, number
+    )
+    try:
+        state = SessionKeyValidator.decode_session_state(raw)
+    except SsoEncodingError as exc:
+        raise MalformedRpcResponse(f"sessionState of {validator}: {exc}") from exc
+    return SessionInfo(
+        spec,
+        state.status,
+        timestamp,
+        number,
+        state.fees_remaining,
+        state.transfer_value,
+        state.call_value,
+        state.call_params,
+    )
+
+
+# --------------------------------------------------------------------------------------------- refusals
+
+
+def _refused(
+    spec: SessionSpec, verdict: SessionVerdict, call: SessionCall, now: int, usage: SessionUsage, fee: int
+) -> SessionRefused:
+    """The preflight's error for a refused ``verdict``, naming the limit that ran out."""
+    name = verdict.rule or ""
+    rule = ErrorCode.SESSION_EXPIRED if verdict.expired else _RULES.get(name, ErrorCode.SESSION_REFUSED)
+    limit = None
+    if rule in (ErrorCode.SESSION_LIFETIME_LIMIT, ErrorCode.SESSION_PERIOD_LIMIT):
+        if verdict.constraint is not None:
+            limit = "constraint"
+        else:  # the fee is charged last: the call passes without it exactly when the fee limit ran out
+            limit = "fee" if fee and check_call(spec, call, now, usage, fee=None).accepted else "value"
+    where = f" (constraint {verdict.constraint})" if verdict.constraint is not None else ""
+    what = f", {limit} limit" if limit else ""
+    return SessionRefused(
+        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what}{_shown(verdict.args)}",
+        verdict=name,
+        details=tuple(verdict.args),
+        constraint=verdict.constraint,
+        limit=limit,
+        session_hash=spec.session_hash,
+        rule=rule,
+    )
+
+
+def _shown(details: Sequence[Any]) -> str:
+    """An error's arguments for a message: bytes as 0x-hex."""
+    if not details:
+        return ""
+    return "(" + ", ".join("0x" + d.hex() if isinstance(d, bytes) else str(d) for d in details) + ")"
+
+
+@functools.cache
+def _validator_errors() -> dict[bytes, tuple[str, list[str]]]:
+    abi = load_artifact("SessionKeyValidator").abi
+    found = {
+        keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: (
+            e["name"],
+            [i["type"] for i in e["inputs"]],
+        )
+        for e in abi
+        if e.get("type") == "error" and all("tuple" not in i["type"] for i in e["inputs"])
+    }
+    found[bytes.fromhex("4e487b71")] = ("Panic", ["uint256"])
+    return found
+
+
+def _from_rejection(exc: UserOperationRejected, spec: SessionSpec, now: int) -> SessionRefused | None:
+    """The same :class:`SessionRefused` for the bundler's refusal of a session userOp, or ``None`` when the
+    refusal is not the session validator's (or the EntryPoint's validity window)."""
+    expired = now > spec.expires_at
+    name: str | None = None
+    details: tuple[Any, ...] = ()
+    if isinstance(exc, AccountValidationReverted) and len(exc.revert_data) >= 4:
+        known = _validator_errors().get(bytes(exc.revert_data[:4]))
+        if known is not None:
+            name = known[0]
+            try:
+                details = tuple(abi_decode(known[1], bytes(exc.revert_data[4:])))
+            except (DecodingError, ValueError, OverflowError):
+                details = ()
+    elif exc.aa_code == "AA22":
+        name = "Expired"  # the validator's window does not hold the inclusion time
+    if name is None:
+        return None
+    rule = _RULES.get(name, ErrorCode.SESSION_REFUSED)
+    if name in ("Expired", "EmptyTimeRange") and expired:
+        rule = ErrorCode.SESSION_EXPIRED
+    refusal = SessionRefused(
+        f"session {spec.session_hash.hex()[:16]}: {name}{_shown(details)} ({exc.reason})",
+        verdict=name,
+        details=details,
+        source="validator",
+        session_hash=spec.session_hash,
+        rule=rule,
+    )
+    refusal.__cause__ = exc
+    return refusal
+
+
+# ------------------------------------------------------------------------------------------ account mixin
+
+
+def _hashes(sessions: Sequence[SessionSpec | bytes]) -> list[bytes]:
+    hashes = []
+    for session in sessions:
+        digest = session.session_hash if isinstance(session, SessionSpec) else bytes(session)
+        if len(digest) != 32:
+            raise InvalidSessionSpec("sessions: expected SessionSpecs or 32-byte hashes", field="sessions")
+        hashes.append(digest)
+    return hashes
+
+
+class _SessionMethods:
+    """Session keys on the ERC-4337 account (a mixin of :class:`~sso_signer.accounts.Erc4337Account` and its
+    async twin; every method is a flow, see :mod:`sso_signer.rpc._shell`)."""
+
+    address: str
+    deployment: Any
+    bundler: Any
+    factory_data: bytes | None
+    _bundler_step: ClassVar[Any]  # the step the account's shell sends to its bundler (a bundler flow's wrap)
+
+    def _account_methods(self) -> _Erc4337Methods[Any, Any]:
+        return cast("_Erc4337Methods[Any, Any]", self)
+
+    def _session_validator(self) -> str:
+        validator = self.deployment.session_validator
+        if validator is None:
+            raise ConfigurationError(
+                "the deployment has no session_validator (SessionKeyValidator)",
+                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
+            )
+        return str(validator)
+
+    def _latest_block(self) -> Flow[tuple[int, int]]:
+        return _block_time((yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")))
+
+    @flow_method
+    def session_state(self, spec: SessionSpec) -> Flow[SessionInfo]:
+        """Read the session's status and what is left of its limits from the latest block.
+
+        Args:
+            spec: The session.
+
+        Returns:
+            The state (``NOT_INITIALIZED`` for a spec this account never created).
+
+        Raises:
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the deployment has no session validator.
+            MalformedRpcResponse: If the node's answer is not a ``SessionState``.
+        """
+        validator = self._session_validator()
+        block = yield from self._latest_block()
+        return (yield from _state_flow(validator, self.address, spec, block))
+
+    @flow_method
+    def list_sessions(self, *, from_block: int | str = "earliest") -> Flow[tuple[SessionInfo, ...]]:
+        """The sessions this account created (its ``SessionCreated`` logs) with their state, oldest first;
+        revoked and expired ones included (see :attr:`SessionInfo.active`).
+
+        Args:
+            from_block: The first block to search (the account's creation block spares the node work).
+
+        Raises:
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the deployment has no session validator.
+            MalformedRpcResponse: If a log does not hold a spec this SDK reads, or a state does not decode.
+        """
+        validator = self._session_validator()
+        account_topic = bytes(12) + bytes.fromhex(self.address[2:])
+        logs = yield from _EthMethods.get_logs.flow(
+            ETH_FLOWS, validator, [SESSION_CREATED_TOPIC, account_topic], from_block, "latest"
+        )
+        specs: dict[bytes, SessionSpec] = {}
+        for log in logs:
+            try:
+                spec = SessionSpec.decode(log.data)
+            except SsoEncodingError as exc:
+                raise MalformedRpcResponse(f"SessionCreated log of {validator}: {exc}") from exc
+            specs.setdefault(spec.session_hash, spec)
+        block = yield from self._latest_block()
+        found = yield from gather(*(_state_flow(validator, self.address, s, block) for s in specs.values()))
+        return tuple(found)
+
+    @flow_method
+    def create_session(
+        self, spec: SessionSpec, signer: SessionSigner, *, timeout: float = 60.0
+    ) -> Generator[Any, Any, UserOperationReceipt]:
+        """Open a session: one passkey-signed UserOperation that installs the session validator when the
+        account lacks it, then calls ``createSession(spec, proof)`` (the proof is signed by ``signer``).
+
+        Args:
+            spec: The session (its ``signer`` must be ``signer.address``).
+            signer: The session key's holder.
+            timeout: Seconds to wait for inclusion.
+
+        Returns:
+            The receipt.
+
+        Raises:
+            ConfigurationError (``SIGNER_CONFIGURATION``): If ``signer`` is not the spec's signer;
+                (``MISSING_CONTRACT_ADDRESS``) if the deployment has no session validator.
+            AlreadyExists: If the signer already opened a session on this validator (``SignerAlreadyUsed``:
+                a signer serves one session, ever).
+            InvalidSessionSpec: If ``expires_at`` is less than 60 s ahead (``SessionExpiresTooSoon``).
+            UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
+        """
+        validator = self._session_validator()
+        _same_signer(spec, signer)
+        code = yield from _EthMethods.get_code.flow(ETH_FLOWS, self.address)
+        installed_read = _EthMethods.call.flow(
+            ETH_FLOWS,
+            {
+                "to": self.address,
+                "data": abi_call(
+                    "isModuleInstalled", ["uint256", "address", "bytes"], [_VALIDATOR_MODULE, validator, b""]
+                ),
+            },
+        )
+        used_read = _EthMethods.call.flow(
+            ETH_FLOWS, {"to": validator, "data": abi_call("sessionSigner", ["address"], [spec.signer])}
+        )
+        if code:
+            installed_raw, used, block = yield from gather(installed_read, used_read, self._latest_block())
+            installed = installed_raw[-1:] == b"\x01"
+        else:  # not created yet: its initCode may install the validator at creation
+            used, block = yield from gather(used_read, self._latest_block())
+            installed = bytes.fromhex(validator[2:]) in (self.factory_data or b"")
+        if any(used):
+            raise AlreadyExists(
+                f"session signer {spec.signer} already opened a session on {validator} (SignerAlreadyUsed): "
+                "use a new key",
+                rule=ErrorCode.ALREADY_EXISTS,
+            )
+        if spec.expires_at < block[0] + 60:
+            raise InvalidSessionSpec(
+                f"expires_at: {spec.expires_at} is less than 60 s after the chain's time {block[0]} "
+                "(SessionExpiresTooSoon)",
+                field="expires_at",
+            )
+        proof = yield from _signed(signer, spec.proof_digest(self.address), "session_proof")
+        calls = [] if installed else [Call(self.address, 0, _install(validator))]
+        calls.append(Call(validator, 0, SessionKeyValidator.create_session(spec, proof)))
+        return (
+            yield from type(self._account_methods()).send_calls.flow(
+                self._account_methods(), calls, timeout=timeout
+            )
+        )
+
+    @flow_method
+    def revoke_sessions(
+        self, *sessions: SessionSpec | bytes, timeout: float = 60.0
+    ) -> Generator[Any, Any, UserOperationReceipt]:
+        """Revoke sessions (``revokeKey`` / ``revokeKeys``) in one passkey-signed UserOperation.
+
+        Args:
+            sessions: Specs or session hashes; each must be active for this account (checked first).
+            timeout: Seconds to wait for inclusion.
+
+        Raises:
+            SessionRefused (``SESSION_NOT_ACTIVE``): If one is not active (never created or revoked): the
+                validator would refuse the whole batch. Nothing was signed.
+            UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
+        """
+        validator = self._session_validator()
+        hashes = _hashes(sessions)
+        if not hashes:
+            raise InvalidSessionSpec("sessions: nothing to revoke", field="sessions")
+        statuses = yield from gather(
+            *(
+                _EthMethods.call.flow(
+                    ETH_FLOWS, {"to": validator, "data": SessionKeyValidator.session_status(self.address, h)}
+                )
+                for h in hashes
+            )
+        )
+        for digest, raw in zip(hashes, statuses, strict=True):
+            if int.from_bytes(raw[-32:] or b"\0", "big") != SessionStatus.ACTIVE:
+                raise SessionRefused(
+                    f"session {digest.hex()} is not active for {self.address}: nothing to revoke",
+                    verdict="SessionNotActive",
+                    session_hash=digest,
+                    rule=ErrorCode.SESSION_NOT_ACTIVE,
+                )
+        data = (
+            SessionKeyValidator.revoke_key(hashes[0])
+            if len(hashes) == 1
+            else SessionKeyValidator.revoke_keys(hashes)
+        )
+        return (
+            yield from type(self._account_methods()).send_calls.flow(
+                self._account_methods(), [Call(validator, 0, data)], timeout=timeout
+            )
+        )
+
+    @flow_method
+    def build_session_user_operation(
+        self,
+        spec: SessionSpec,
+        signer: SessionSigner,
+        call: Call | tuple[str, int, bytes],
+        *,
+        preflight: bool = True,
+    ) -> Generator[Any, Any, UserOperation]:
+        """A signed session UserOperation running ``call``: nonce key ``uint160(signer)``, the session
+        signature with the period ids of the chain's time, gas estimated with the session's stub signature.
+
+        The preflight (on by default) reads the session's state, applies the validator's rules
+        (:func:`~sso_signer.sso.check_call`) with the chain's usage and time, before estimating and again
+        with the operation's maximum fee, and raises before anything is signed.
+
+        Args:
+            spec: The session.
+            signer: Its key's holder.
+            call: The one call (``(target, value, data)``); a session userOp runs exactly one.
+            preflight: ``False`` skips the preflight: **for tests only**, to show that the validator refuses
+                what the preflight would (its refusals still come back as :class:`SessionRefused`).
+
+        Raises:
+            SessionRefused: The session may not make this call; ``rule`` names why, ``source`` who said so.
+            UserOperationRejected: The bundler refused it for another reason.
+        """
+        validator = self._session_validator()
+        _same_signer(spec, signer)
+        one = call if isinstance(call, Call) else Call(*call)
+        session_call = SessionCall(one.target, one.value, one.data)
+        block = yield from self._latest_block()
+        now = block[0] + 1  # the earliest the next block can be
+        usage = SessionUsage()
+        if preflight:
+            info = yield from _state_flow(validator, self.address, spec, block)
+            usage = info.usage()
+            verdict = check_call(spec, session_call, now, usage, fee=0)
+            if not verdict.accepted:
+                raise _refused(spec, verdict, session_call, now, usage, 0)
+        ids = spec.period_ids(session_call, now)
+        account = self._account_methods()
+        stub = SessionKeyValidator.signature(validator, bytes(65), spec, ids)
+        for attempt in (1, 2):
+            zero = {"call_gas_limit": 0, "verification_gas_limit": 0, "pre_verification_gas": 0}
+            op = yield from type(account).build_user_operation.flow(
+                account, [one], batch=False, nonce_key=spec.nonce_key, gas=zero
+            )
+            estimate_flow = _BundlerMethods.estimate_user_operation_gas.flow(
+                self.bundler, op.replace(signature=stub)
+            )
+            try:
+                estimate = yield from relay(estimate_flow, self._bundler_step)
+                break
+            except UserOperationRejected as exc:
+                if exc.aa_code == "AA25" and attempt == 1:
+                    # Another sender used this session's nonce lane: read it again (nothing signed yet).
+                    account.forget_state()
+                    continue
+                refusal = _from_rejection(exc, spec, now)
+                if refusal is None:
+                    raise
+                raise refusal from exc
+        op = estimate.apply(op)
+        op = op.replace(verification_gas_limit=op.verification_gas_limit + _SESSION_VERIFICATION_PAD)
+        if preflight:
+            fee = op.max_fee_per_gas * (
+                op.pre_verification_gas + op.verification_gas_limit + op.call_gas_limit
+            )
+            verdict = check_call(spec, session_call, now, usage, fee=fee)
+            if not verdict.accepted:
+                raise _refused(spec, verdict, session_call, now, usage, fee)
+        digest = account.user_operation_hash(op)
+        signature = yield from _signed(signer, digest, "user_operation")
+        return op.replace(signature=SessionKeyValidator.signature(validator, signature, spec, ids))
+
+    @flow_method
+    def send_with_session(
+        self,
+        spec: SessionSpec,
+        signer: SessionSigner,
+        to: str,
+        value: int = 0,
+        data: bytes = b"",
+        *,
+        preflight: bool = True,
+        timeout: float = 60.0,
+    ) -> Generator[Any, Any, UserOperationReceipt]:
+        """Run one call with the session key (no passkey): build, preflight, sign, send and wait.
+
+        Args:
+            spec: The session.
+            signer: Its key's holder.
+            to: The target (a transfer recipient, or the contract called).
+            value: Wei sent.
+            data: Calldata (empty for a transfer).
+            preflight: See :meth:`build_session_user_operation` (``False`` is for tests only).
+            timeout: Seconds to wait for inclusion.
+
+        Returns:
+            The receipt (``success`` is checked).
+
+        Raises:
+            SessionRefused: The preflight, or the validator in the bundler's simulation, refused the call;
+                nothing was sent.
+            UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
+        """
+        signed = yield from _SessionMethods.build_session_user_operation.flow(
+            self, spec, signer, (to, value, data), preflight=preflight
+        )
+        block = yield from self._latest_block()
+        try:
+            user_op_hash = yield from type(self._account_methods()).send_user_operation.flow(
+                self._account_methods(), signed
+            )
+        except UserOperationRejected as exc:
+            refusal = _from_rejection(exc, spec, block[0] + 1)
+            if refusal is None:
+                raise
+            raise refusal from exc
+        wait = _BundlerMethods.wait_for_user_operation_receipt.flow(
+            self.bundler, user_op_hash, timeout=timeout, poll_interval=_POLL_INTERVAL, op=signed
+        )
+        try:
+            receipt: UserOperationReceipt = yield from relay(wait, self._bundler_step)
+        except UserOperationOutcomeUnknown:
+            self._account_methods().forget_state()
+            raise
+        return receipt
+
+    @flow_method
+    def send_with_session_or_passkey(
+        self,
+        spec: SessionSpec,
+        signer: SessionSigner,
+        to: str,
+        value: int = 0,
+        data: bytes = b"",
+        *,
+        fallback_on: Collection[ErrorCode] = FALLBACK_RULES,
+        timeout: float = 60.0,
+    ) -> Generator[Any, Any, tuple[UserOperationReceipt, SessionRefused | None]]:
+        """Try the session; when it is refused for a rule in ``fallback_on`` (by default: expired, revoked,
+        a lifetime or periodic limit used up), ask the account's passkey to run the same call instead.
+
+        Args:
+            spec: The session.
+            signer: Its key's holder.
+            to: The target.
+            value: Wei sent.
+            data: Calldata.
+            fallback_on: The :class:`SessionRefused` rules that fall back to the passkey; others are raised.
+            timeout: Seconds to wait for inclusion.
+
+        Returns:
+            ``(receipt, refusal)``: ``refusal`` is ``None`` when the session ran the call, else the
+            refusal that made the passkey run it.
+
+        Raises:
+            SessionRefused: A refusal whose rule is not in ``fallback_on`` (nothing was sent).
+            UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: From either path.
+        """
+        try:
+            receipt = yield from _SessionMethods.send_with_session.flow(
+                self, spec, signer, to, value, data, timeout=timeout
+            )
+        except SessionRefused as refusal:
+            if refusal.rule not in fallback_on:
+                raise
+            receipt = yield from type(self._account_methods()).send.flow(
+                self._account_methods(), to, value, data, timeout=timeout
+            )
+            return receipt, refusal
+        return receipt, None
+
+
+def _same_signer(spec: SessionSpec, signer: Any) -> None:
+    if not isinstance(getattr(signer, "address", None), str) or not callable(
+        getattr(signer, "sign_hash", None)
+    ):
+        raise ConfigurationError(
+            "signer: expected a SessionSigner (an address and sign_hash)", rule=ErrorCode.SIGNER_CONFIGURATION
+        )
+    if signer.address.lower() != spec.signer.lower():
+        raise ConfigurationError(
+            f"signer {signer.address} is not the session's signer {spec.signer}",
+            rule=ErrorCode.SIGNER_CONFIGURATION,
+        )
+
+
+def _install(validator: str) -> bytes:
+    """``installModule(1, validator, "")``: the account's own call."""
+    return abi_call("installModule", ["uint256", "address", "bytes"], [_VALIDATOR_MODULE, validator, b""])
