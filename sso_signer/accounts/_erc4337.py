@@ -35,6 +35,7 @@ from sso_signer.accounts._signer import (
     ask_async,
     assertion_provider,
 )
+from sso_signer.accounts._web3_tx import Erc4337TransactionMethods
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
     AsyncEntryPoint,
@@ -163,7 +164,7 @@ def _stale_state(exc: UserOperationRejected) -> bool:
     return exc.aa_code in ("AA25", "AA10")
 
 
-class _Erc4337Methods(AccountMethods, Generic[E, B]):
+class _Erc4337Methods(Erc4337TransactionMethods, AccountMethods, Generic[E, B]):
     """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`).
 
     The object remembers what it learnt of the account: whether it is deployed and the next nonce per key.
