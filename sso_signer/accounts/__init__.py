@@ -9,6 +9,9 @@
   UserOperations through a bundler;
 * :class:`PasskeySigner`: the I/O-free signer both use; its assertions come from an
   :class:`AssertionProvider` (blocking) or an :class:`AsyncAssertionProvider` (awaited);
+* web3.py: ``sign_transaction`` takes the dicts web3.py users write and returns :class:`SignedEraTransaction`
+  / :class:`SignedUserOperation` (``raw_transaction``, ``hash``); :class:`PasskeyMiddlewareBuilder` makes
+  ``w3.eth.send_transaction`` sign with the passkey (``docs/web3.md``);
 * where the contracts live: :class:`EraNetwork` (:func:`network_preset`) and :class:`MsaDeployment`
   (:func:`deploy_msa_contracts`).
 
@@ -17,6 +20,8 @@ passkey synchronously, the ``Async`` class awaits both. See ``docs/accounts.md``
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from sso_signer.accounts._base import PasskeyAccount
 from sso_signer.accounts._deployment import EraNetwork, MsaDeployment, deploy_msa_contracts, network_preset
@@ -31,6 +36,10 @@ from sso_signer.accounts._signer import (
     JsonAssertionProvider,
     PasskeySigner,
 )
+from sso_signer.accounts._web3_tx import SignedEraTransaction, SignedUserOperation
+
+if TYPE_CHECKING:
+    from sso_signer.accounts._web3_middleware import PasskeyMiddlewareBuilder
 
 __all__ = [
     "AssertionProvider",
@@ -46,7 +55,19 @@ __all__ = [
     "JsonAssertionProvider",
     "MsaDeployment",
     "PasskeyAccount",
+    "PasskeyMiddlewareBuilder",
     "PasskeySigner",
+    "SignedEraTransaction",
+    "SignedUserOperation",
     "deploy_msa_contracts",
     "network_preset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The middleware imports web3 (a quarter of a second): only when it is asked for.
+    if name == "PasskeyMiddlewareBuilder":
+        from sso_signer.accounts._web3_middleware import PasskeyMiddlewareBuilder
+
+        return PasskeyMiddlewareBuilder
+    raise AttributeError(f"module 'sso_signer.accounts' has no attribute {name!r}")

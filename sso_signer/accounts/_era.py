@@ -48,7 +48,7 @@ from sso_signer.accounts._signer import (
     ask_async,
     assertion_provider,
 )
-from sso_signer.accounts._web3_tx import SignedEraTransaction, era_transaction_flow
+from sso_signer.accounts._web3_tx import SignedEraTransaction, connect, era_transaction_flow
 from sso_signer.erc4337 import Call
 from sso_signer.exceptions import (
     AlreadyExists,
@@ -681,7 +681,7 @@ class _EraMethods(AccountMethods, Generic[C]):
         provider: AssertionProvider | AsyncAssertionProvider | None = None,
         run_preflight: bool = True,
     ) -> None:
-        self.client = client
+        self.client = connect(client, asynchronous=isinstance(self, AsyncShell))
         self.network = network
         self.signer = PasskeySigner(
             generation="era",

@@ -35,7 +35,7 @@ from sso_signer.accounts._signer import (
     ask_async,
     assertion_provider,
 )
-from sso_signer.accounts._web3_tx import Erc4337TransactionMethods
+from sso_signer.accounts._web3_tx import Erc4337TransactionMethods, connect
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
     AsyncEntryPoint,
@@ -196,7 +196,7 @@ class _Erc4337Methods(Erc4337TransactionMethods, AccountMethods, Generic[E, B]):
         run_preflight: bool = True,
     ) -> None:
         self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
-        self.entry_point = self._entry_point_type(eth, deployment.entry_point)
+        self.entry_point = self._entry_point_type(self.eth, deployment.entry_point)
 
     @classmethod
     def at(
@@ -220,6 +220,20 @@ class _Erc4337Methods(Erc4337TransactionMethods, AccountMethods, Generic[E, B]):
             provider=provider,
             run_preflight=run_preflight,
         )
+
+    @classmethod
+    def constructor_clients(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``eth`` / ``bundler`` given as a URL or a web3.py ``Web3`` become the SDK's clients (see
+        ``EthClient.from_web3``) before a constructor flow runs on them."""
+        asynchronous = issubclass(cls, AsyncShell)
+        deployment = kwargs.get("deployment")
+        entry_point = getattr(deployment, "entry_point", None)
+        out = {**kwargs, "eth": connect(kwargs.get("eth"), asynchronous=asynchronous)}
+        if entry_point is not None:
+            out["bundler"] = connect(
+                kwargs.get("bundler"), asynchronous=asynchronous, entry_point=entry_point
+            )
+        return out
 
     @flow_constructor
     def counterfactual(
@@ -314,6 +328,10 @@ class _Erc4337Methods(Erc4337TransactionMethods, AccountMethods, Generic[E, B]):
         factory_data: bytes | None,
         run_preflight: bool,
     ) -> None:
+        eth = connect(eth, asynchronous=isinstance(self, AsyncShell))
+        bundler = connect(
+            bundler, asynchronous=isinstance(self, AsyncShell), entry_point=deployment.entry_point
+        )
         if bundler.entry_point != deployment.entry_point:
             raise ConfigurationError(
                 f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}",

@@ -34,9 +34,10 @@ from eth_abi.abi import encode as abi_encode
 from hexbytes import HexBytes
 
 from sso_signer.accounts._signer import PasskeySigner
-from sso_signer.erc4337 import Call, UserOperation
+from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, Call, UserOperation
 from sso_signer.erc4337._bundler import GasPrice
 from sso_signer.exceptions import ErrorCode, InvalidTransaction, StateError
+from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.rpc._flow import Flow
 from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._signature import checksum_address
@@ -47,6 +48,7 @@ __all__ = [
     "Erc4337TransactionMethods",
     "SignedEraTransaction",
     "SignedUserOperation",
+    "connect",
     "era_transaction_flow",
     "read_erc4337_transaction",
 ]
@@ -522,3 +524,24 @@ class Erc4337TransactionMethods:
                 op = op.replace(nonce=request.nonce)
         signed: UserOperation = yield from methods.sign_user_operation.flow(self, op)
         return SignedUserOperation.of(signed, methods.user_operation_hash(self, signed))
+
+
+# --- connections ------------------------------------------------------------------------------------------
+
+
+def connect(value: Any, *, asynchronous: bool, entry_point: str | None = None) -> Any:
+    """An account's client argument as the SDK client it stands for.
+
+    A URL becomes an ``EthClient`` (or a ``BundlerClient`` when ``entry_point`` is given), a web3.py
+    ``Web3`` / ``AsyncWeb3`` becomes one built with ``from_web3`` (same endpoint, headers, timeout, retries);
+    the async twins for an async account. Anything else (an SDK client) is used as it is.
+    """
+    if not isinstance(value, str) and type(value).__module__.split(".", 1)[0] != "web3":
+        return value
+    if entry_point is not None:
+        kind: Any = AsyncBundlerClient if asynchronous else BundlerClient
+        options: dict[str, Any] = {"entry_point": entry_point}
+    else:
+        kind = AsyncEthClient if asynchronous else EthClient
+        options = {}
+    return kind(value, **options) if isinstance(value, str) else kind.from_web3(value, **options)
