@@ -48,7 +48,7 @@ from sso_signer.accounts._signer import (
     ask_async,
     assertion_provider,
 )
-from sso_signer.accounts._web3_tx import SignedEraTransaction, connect, era_transaction_flow
+from sso_signer.accounts._web3_tx import Connection, SignedEraTransaction, connect, era_transaction_flow
 from sso_signer.erc4337 import Call
 from sso_signer.exceptions import (
     AlreadyExists,
@@ -673,7 +673,7 @@ class _EraMethods(AccountMethods, Generic[C]):
 
     def __init__(
         self,
-        client: C,
+        client: C | Connection,
         network: EraNetwork,
         address: str,
         passkey: PasskeyCredentialLike,

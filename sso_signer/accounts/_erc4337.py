@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Self, TypeVar, cast
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
@@ -35,7 +35,7 @@ from sso_signer.accounts._signer import (
     ask_async,
     assertion_provider,
 )
-from sso_signer.accounts._web3_tx import Erc4337TransactionMethods, connect
+from sso_signer.accounts._web3_tx import Connection, Erc4337TransactionMethods, connect
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
     AsyncEntryPoint,
@@ -188,8 +188,8 @@ class _Erc4337Methods(Erc4337TransactionMethods, AccountMethods, Generic[E, B]):
         *,
         address: str,
         deployment: MsaDeployment,
-        eth: E,
-        bundler: B,
+        eth: E | Connection,
+        bundler: B | Connection,
         credential: Any,
         provider: AssertionProvider | AsyncAssertionProvider | None = None,
         factory_data: bytes | None = None,
@@ -204,8 +204,8 @@ class _Erc4337Methods(Erc4337TransactionMethods, AccountMethods, Generic[E, B]):
         address: str,
         *,
         deployment: MsaDeployment,
-        eth: E,
-        bundler: B,
+        eth: E | Connection,
+        bundler: B | Connection,
         credential: Any,
         provider: Any = None,
         run_preflight: bool = True,
@@ -240,8 +240,8 @@ class _Erc4337Methods(Erc4337TransactionMethods, AccountMethods, Generic[E, B]):
         cls: Any,  # noqa: N805 - a constructor flow: flow_constructor passes the class it was reached on
         *,
         deployment: MsaDeployment,
-        eth: EthClient | AsyncEthClient,
-        bundler: BundlerClient | AsyncBundlerClient,
+        eth: EthClient | AsyncEthClient | Connection,
+        bundler: BundlerClient | AsyncBundlerClient | Connection,
         credential: Any,
         salt: bytes,
         provider: Any = None,
@@ -280,8 +280,8 @@ class _Erc4337Methods(Erc4337TransactionMethods, AccountMethods, Generic[E, B]):
         cls: Any,  # noqa: N805 - see counterfactual
         *,
         deployment: MsaDeployment,
-        eth: EthClient | AsyncEthClient,
-        bundler: BundlerClient | AsyncBundlerClient,
+        eth: EthClient | AsyncEthClient | Connection,
+        bundler: BundlerClient | AsyncBundlerClient | Connection,
         credential: Any,
         salt: bytes,
         deployer: LocalAccount,
@@ -302,8 +302,9 @@ class _Erc4337Methods(Erc4337TransactionMethods, AccountMethods, Generic[E, B]):
             EntryPointError: If the receipt has no ``AccountCreated`` event from the factory.
         """
         factory_data = _creation(deployment, credential, salt, extra_modules)
+        client = cast("_EthMethods", eth)  # constructor_clients made a URL or Web3 a client
         receipt = yield from _EthMethods.send_transaction.flow(
-            eth, deployer, to=deployment.factory, data=factory_data
+            client, deployer, to=deployment.factory, data=factory_data
         )
         account = cls(
             address=_account_created(receipt, deployment.factory),

@@ -19,15 +19,16 @@ Requests from any other address, and every other method, pass through untouched.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+import itertools
+from collections.abc import Generator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from web3.middleware.base import Web3MiddlewareBuilder
 from web3.types import RPCEndpoint
 
-from sso_signer.accounts._era import AsyncEraAccount, EraAccount
+from sso_signer.accounts._era import AsyncEraAccount, EraAccount, prepare_era_transaction_flow
 from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
-from sso_signer.accounts._web3_tx import Erc4337Request, read_erc4337_transaction
+from sso_signer.accounts._web3_tx import Erc4337Request, era_transaction_flow, read_erc4337_transaction
 from sso_signer.exceptions import (
     ConfigurationError,
     ErrorCode,
@@ -41,12 +42,14 @@ from sso_signer.zksync import PaymasterParams
 
 if TYPE_CHECKING:
     from web3 import AsyncWeb3, Web3
+    from web3.middleware.base import Middleware
     from web3.types import AsyncMakeRequestFn, MakeBatchRequestFn, MakeRequestFn, RPCResponse
 
 __all__ = ["PasskeyMiddlewareBuilder"]
 
 _SEND: Final = "eth_sendTransaction"
 _RAW: Final = "eth_sendRawTransaction"
+_ESTIMATE: Final = "eth_estimateGas"
 _ACCOUNT_TYPES: Final = (EraAccount, AsyncEraAccount, Erc4337Account, AsyncErc4337Account)
 _PAYMASTER_KEYS: Final = ("paymaster", "paymasterInput", "paymasterParams", "customData", "eip712Meta")
 
@@ -63,8 +66,12 @@ def _accounts(value: Account | Iterable[Account]) -> dict[str, Account]:
     return {account.address: account for account in given}
 
 
-def _response(request_id: Any, tx_hash: bytes) -> RPCResponse:
-    return {"jsonrpc": "2.0", "id": request_id, "result": "0x" + bytes(tx_hash).hex()}
+#: Ids of the answers the middleware gives itself (web3.py checks that an answer has one).
+_ANSWER_IDS: Final = itertools.count(1)
+
+
+def _answer(result: str) -> RPCResponse:
+    return {"jsonrpc": "2.0", "id": next(_ANSWER_IDS), "result": result}
 
 
 class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
@@ -85,7 +92,7 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
     @staticmethod
     def build(  # type: ignore[override]  # web3's builders curry the Web3 in; this one returns the factory
         accounts: Account | Iterable[Account], *, paymaster: PaymasterParams | None = None
-    ) -> Callable[[Web3 | AsyncWeb3[Any]], PasskeyMiddlewareBuilder]:
+    ) -> Middleware:
         """The middleware for ``w3.middleware_onion.inject(..., layer=0)``.
 
         Args:
@@ -107,10 +114,11 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
             built.paymaster = paymaster
             return built
 
-        return middleware
+        # web3.py types the onion's entries as middleware classes; it only ever calls them with the Web3.
+        return cast("Middleware", middleware)
 
     def _account(self, method: str, params: Any) -> tuple[Account, dict[str, Any]] | None:
-        if method != _SEND or not isinstance(params, list | tuple) or not params:
+        if method not in (_SEND, _ESTIMATE) or not isinstance(params, list | tuple) or not params:
             return None
         tx = params[0]
         if not isinstance(tx, Mapping) or not isinstance(tx.get("from"), str):
@@ -120,7 +128,7 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
         except SsoSignerError:
             return None  # not an address this middleware knows: the node answers it
         account = self.accounts.get(sender)
-        if account is None:
+        if account is None or (method == _ESTIMATE and not isinstance(account, EraAccount | AsyncEraAccount)):
             return None
         fields = dict(tx)
         if (
@@ -147,6 +155,8 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
                     f"{type(account).__name__} is async: use it with AsyncWeb3 (or a sync account with Web3)",
                     rule=ErrorCode.SIGNER_CONFIGURATION,
                 )
+            if method == _ESTIMATE:
+                return _gas_response(account.run(_estimate_flow(account, tx)))
             if isinstance(account, EraAccount):
                 signed = account.sign_transaction(tx)
                 raw = bytes(signed.raw_transaction)
@@ -156,7 +166,7 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
                     raise _lost(signed.hash, raw, exc) from exc
             request = _user_operation(tx, account)
             receipt = account.send_calls([request.call], **request.build)
-            return _response(None, receipt.receipt.transaction_hash)
+            return _answer("0x" + bytes(receipt.receipt.transaction_hash).hex())
 
         return middleware
 
@@ -181,6 +191,11 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
             if found is None:
                 return await make_request(method, params)
             account, tx = found
+            if method == _ESTIMATE:
+                estimate = _estimate_flow(account, tx)
+                if isinstance(account, AsyncShell):
+                    return _gas_response(await account.run(estimate))
+                return _gas_response(await asyncio.to_thread(account.run, estimate))
             if isinstance(account, EraAccount | AsyncEraAccount):
                 if isinstance(account, AsyncEraAccount):
                     signed = await account.sign_transaction(tx)
@@ -196,12 +211,27 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
                 receipt = await account.send_calls([request.call], **request.build)
             else:
                 receipt = await asyncio.to_thread(account.send_calls, [request.call], **request.build)
-            return _response(None, receipt.receipt.transaction_hash)
+            return _answer("0x" + bytes(receipt.receipt.transaction_hash).hex())
 
         return middleware
 
 
+def _estimate_flow(account: Any, tx: Mapping[str, Any]) -> Generator[Any, Any, int]:
+    """The gas an Era account's transaction needs: the node's estimate of the 0x71 form plus WebAuthn
+    validation (what ``sign_transaction`` fills), so web3.py's gas-estimate middleware gets it right."""
+    fields = {key: value for key, value in tx.items() if key not in ("gas", "nonce")}
+    transaction = yield from era_transaction_flow(account.signer, fields, prepare_era_transaction_flow)
+    return transaction.gas_limit
+
+
+def _gas_response(gas: int) -> RPCResponse:
+    return _answer(hex(gas))
+
+
 def _user_operation(tx: Mapping[str, Any], account: Erc4337Account | AsyncErc4337Account) -> Erc4337Request:
+    # web3.py's gas-estimate middleware puts a `gas` in every send; a UserOperation's limits come from the
+    # bundler's estimate instead.
+    tx = {key: value for key, value in tx.items() if key != "gas"}
     request = read_erc4337_transaction(tx, account.signer)
     if request.nonce is not None:
         raise InvalidTransaction(

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from eth_abi.abi import encode as abi_encode
 from hexbytes import HexBytes
@@ -44,7 +44,14 @@ from sso_signer.sso._signature import checksum_address
 from sso_signer.zksync import Eip712Transaction, PaymasterParams
 from sso_signer.zksync._transaction import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE
 
+if TYPE_CHECKING:
+    from web3 import AsyncWeb3, Web3
+
+#: What an account takes for a client besides the SDK's own: a URL, or a web3.py ``Web3`` / ``AsyncWeb3``.
+Connection: TypeAlias = "str | Web3 | AsyncWeb3[Any]"
+
 __all__ = [
+    "Connection",
     "Erc4337TransactionMethods",
     "SignedEraTransaction",
     "SignedUserOperation",
