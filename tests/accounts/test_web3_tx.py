@@ -513,7 +513,7 @@ def test_an_erc4337_dict_is_signed_as_a_user_operation_and_runs(
     (packed,) = abi_decode(
         ["(address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)"], signed.raw_transaction
     )
-    assert (packed[0], packed[2], packed[8]) == (account.address, op.init_code, op.signature)
+    assert (packed[0], packed[2], packed[8]) == (account.address.lower(), op.init_code, op.signature)
     assert account.send_user_operation(op) == signed.hash
     receipt = account.bundler.wait_for_user_operation_receipt(signed.hash)
     assert receipt.success
