@@ -159,7 +159,8 @@ def web3_connection(w3: Any) -> dict[str, Any]:
         )
     return {
         "url": _check_url(str(provider.endpoint_uri)),
-        "headers": dict(headers),
+        # The JSON-RPC content headers are the SDK's own (the same values, in one spelling).
+        "headers": {name: value for name, value in headers.items() if name.lower() not in _HEADERS},
         "timeout": _web3_timeout(kwargs.get("timeout")),
         "retry": retry,
     }

@@ -262,7 +262,10 @@ def test_clients_reuse_a_web3_providers_endpoint_headers_timeout_and_retries() -
     w3 = Web3(
         HTTPProvider(
             "http://127.0.0.1:8545/api-key",
-            request_kwargs={"timeout": (3, 7), "headers": {"x-api-key": "secret"}},
+            request_kwargs={
+                "timeout": (3, 7),
+                "headers": {"Content-Type": "application/json", "x-api-key": "secret"},
+            },
             exception_retry_configuration=ExceptionRetryConfiguration(
                 errors=(ConnectionError,), retries=4, backoff_factor=0.5
             ),
@@ -272,6 +275,7 @@ def test_clients_reuse_a_web3_providers_endpoint_headers_timeout_and_retries() -
     assert eth.rpc.url == "http://127.0.0.1:8545/api-key"
     assert eth.rpc.timeout == 7.0  # requests' (connect, read): the longer bound
     assert eth.rpc._http.headers["x-api-key"] == "secret"
+    assert eth.rpc._http.headers.get_list("content-type") == ["application/json"]  # sent once
     retry = eth.rpc.core.retry
     assert (retry.attempts, retry.backoff, retry.multiplier) == (4, 0.5, 2.0)  # web3: 4 tries, 0.5·2^i apart
     assert "secret" not in repr(eth)
