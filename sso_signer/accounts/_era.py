@@ -772,6 +772,11 @@ class _EraMethods(AccountMethods, Generic[C]):
             ReceiptTimeout: No receipt within ``timeout`` (a ``SendOutcomeUnknown``).
             TransactionReverted: Mined but failed; carries the reason recovered by replay.
         """
+        if not isinstance(transaction, Eip712Transaction):
+            raise InvalidInputError(
+                f"transaction: expected the signed Eip712Transaction sign_transaction returns, got "
+                f"{type(transaction).__name__} (sign a dict first; see docs/web3.md)"
+            )
         if not transaction.custom_signature:
             raise InvalidInputError("transaction has no custom_signature: sign it first")
         # One flow from send to checked receipt: once the node has the bytes, every failure carries them and

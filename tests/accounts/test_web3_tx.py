@@ -209,6 +209,12 @@ def test_malformed_era_dicts_are_typed_errors_naming_the_field(
         account.sign_transaction(_full(**change))
 
 
+def test_sending_an_unsigned_dict_says_to_sign_it_first(passkey: HeadlessPasskey) -> None:
+    account = EraAccount(EthClient(NOWHERE), NETWORK, ACCOUNT, passkey)
+    with raises_rule(ErrorCode.INVALID_INPUT, match="sign a dict first"):
+        account.send_transaction(_full())  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("not_a_dict", ["0x71", 5, None, [("to", TO)]])
 def test_what_is_no_transaction_is_refused_with_a_typed_error(
     passkey: HeadlessPasskey, not_a_dict: Any
