@@ -358,7 +358,7 @@ def era_chain(sso_anvil: AnvilNode) -> tuple[AnvilNode, str]:
     return sso_anvil, validator
 
 
-def _registered(node: AnvilNode, validator: str, passkey: HeadlessPasskey) -> ChecksumAddress:
+def registered_era_account(node: AnvilNode, validator: str, passkey: HeadlessPasskey) -> ChecksumAddress:
     """A fresh Era account address holding the passkey (registered by impersonation, as the account would)."""
     address = Web3.to_checksum_address("0x" + os.urandom(20).hex())
     node.eth.rpc.request("anvil_impersonateAccount", [address])
@@ -379,7 +379,7 @@ def test_the_middleware_sends_the_sdk_signers_0x71_bytes(
     era_chain: tuple[AnvilNode, str], passkey: HeadlessPasskey, recorder: Any
 ) -> None:
     node, validator = era_chain
-    address = _registered(node, validator, passkey)
+    address = registered_era_account(node, validator, passkey)
     w3 = Web3(HTTPProvider(node.url))
     network = local_era_network(passkey_validator=validator, chain_id=31337)
     account = EraAccount(w3, network, address, passkey, provider=Replaying(passkey))
@@ -412,7 +412,7 @@ def test_the_middleware_leaves_other_senders_alone(
     era_chain: tuple[AnvilNode, str], passkey: HeadlessPasskey
 ) -> None:
     node, validator = era_chain
-    address = _registered(node, validator, passkey)
+    address = registered_era_account(node, validator, passkey)
     w3 = Web3(HTTPProvider(node.url))
     network = local_era_network(passkey_validator=validator, chain_id=31337)
     w3.middleware_onion.inject(
@@ -439,7 +439,7 @@ async def test_the_async_middleware_sends_the_same_bytes(
     era_chain: tuple[AnvilNode, str], passkey: HeadlessPasskey, recorder: Any
 ) -> None:
     node, validator = era_chain
-    address = _registered(node, validator, passkey)
+    address = registered_era_account(node, validator, passkey)
     w3 = AsyncWeb3(AsyncHTTPProvider(node.url))
     network = local_era_network(passkey_validator=validator, chain_id=31337)
     account = AsyncEraAccount(w3, network, address, passkey, provider=Replaying(passkey))

@@ -3,18 +3,16 @@ one namespace, against the local ERC-4337 stack (anvil + Alto) with an Era accou
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 
 import pytest
-from web3 import Web3
 
 from sso_signer._artifacts import load_artifact
 from sso_signer.accounts._deployment import local_era_network
-from sso_signer.accounts._era import add_passkey_calldata
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.webauthn import HeadlessPasskey
+from tests.accounts.test_web3_tx import registered_era_account
 from tests.needs import require_artifacts
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "web3.md"
@@ -44,20 +42,9 @@ def test_web3_doc_python_blocks_run(sso_stack: LocalErc4337Stack) -> None:
     node = sso_stack.node
     assert node is not None
     passkey = HeadlessPasskey.generate(rp_id="localhost", origin=ORIGIN)
-    # An Era account on the stack's anvil: the validator deployed, the passkey registered by the account's
-    # own call (impersonated: plain anvil runs no 0x71 transaction to make it through the account).
+    # An Era account on the stack's anvil: the validator deployed, the passkey registered to an address.
     validator, _ = node.eth.deploy_contract(node.accounts[0], load_artifact("WebAuthValidator").deploy_data())
-    era_address = Web3.to_checksum_address("0x" + os.urandom(20).hex())
-    node.eth.rpc.request("anvil_impersonateAccount", [era_address])
-    try:
-        node.set_balance(era_address, 10**18)
-        data = add_passkey_calldata(passkey.credential_id, passkey.public_key, ORIGIN)
-        sent = node.eth.rpc.request(
-            "eth_sendTransaction", [{"from": era_address, "to": validator, "data": "0x" + data.hex()}]
-        )
-        node.eth.check_receipt(node.eth.wait_for_receipt(bytes.fromhex(str(sent)[2:])))
-    finally:
-        node.eth.rpc.request("anvil_stopImpersonatingAccount", [era_address])
+    era_address = registered_era_account(node, validator, passkey)
     namespace: dict[str, object] = {
         "__name__": "web3_doc",
         "node_url": node.url,
