@@ -435,14 +435,15 @@ def test_the_middleware_leaves_other_senders_alone(
 
 
 @pytest.mark.chain
+@pytest.mark.parametrize("kind", [AsyncEraAccount, EraAccount])  # a sync account runs in a worker thread
 async def test_the_async_middleware_sends_the_same_bytes(
-    era_chain: tuple[AnvilNode, str], passkey: HeadlessPasskey, recorder: Any
+    era_chain: tuple[AnvilNode, str], passkey: HeadlessPasskey, recorder: Any, kind: Any
 ) -> None:
     node, validator = era_chain
     address = registered_era_account(node, validator, passkey)
     w3 = AsyncWeb3(AsyncHTTPProvider(node.url))
     network = local_era_network(passkey_validator=validator, chain_id=31337)
-    account = AsyncEraAccount(w3, network, address, passkey, provider=Replaying(passkey))
+    account = kind(w3, network, address, passkey, provider=Replaying(passkey))
     w3.middleware_onion.inject(PasskeyMiddlewareBuilder.build(account), layer=0)
     w3.middleware_onion.inject(recorder, name="recorder", layer=0)
     with pytest.raises(Web3RPCError, match="decode"):
@@ -452,10 +453,15 @@ async def test_the_async_middleware_sends_the_same_bytes(
     (raw,) = recorder.sent
     sent = Eip712Transaction.parse(raw)
     assert (sent.value, sent.gas_per_pubdata, sent.paymaster_params) == (12345, 800, None)
-    own = await account.sign_transaction(sent.replace(custom_signature=b""))
+    if isinstance(account, AsyncEraAccount):
+        own = await account.sign_transaction(sent.replace(custom_signature=b""))
+        assert (await account.verify_onchain(sent)).rule == "Valid"
+        await account.client.aclose()
+    else:
+        own = account.sign_transaction(sent.replace(custom_signature=b""))
+        assert account.verify_onchain(sent).rule == "Valid"
+        account.client.close()
     assert own.raw_transaction == raw
-    assert (await account.verify_onchain(sent)).rule == "Valid"
-    await account.client.aclose()
 
 
 @pytest.mark.chain
