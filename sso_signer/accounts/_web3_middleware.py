@@ -43,7 +43,11 @@ from sso_signer.zksync import PaymasterParams
 if TYPE_CHECKING:
     from web3 import AsyncWeb3, Web3
     from web3.middleware.base import Middleware
-    from web3.types import AsyncMakeRequestFn, MakeBatchRequestFn, MakeRequestFn, RPCResponse
+    from web3.types import (
+        AsyncMakeRequestFn,
+        MakeRequestFn,
+        RPCResponse,
+    )
 
 __all__ = ["PasskeyMiddlewareBuilder"]
 
@@ -167,19 +171,6 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
             request = _user_operation(tx, account)
             receipt = account.send_calls([request.call], **request.build)
             return _answer("0x" + bytes(receipt.receipt.transaction_hash).hex())
-
-        return middleware
-
-    def wrap_make_batch_request(self, make_batch_request: MakeBatchRequestFn) -> MakeBatchRequestFn:
-        def middleware(requests: list[tuple[RPCEndpoint, Any]]) -> Any:
-            for method, params in requests:
-                if self._account(method, params) is not None:
-                    raise ConfigurationError(
-                        "send_transaction from a passkey account cannot go in a batch (it is signed and sent "
-                        "on its own): send it outside batch_requests",
-                        rule=ErrorCode.SIGNER_CONFIGURATION,
-                    )
-            return make_batch_request(requests)
 
         return middleware
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
+import requests
 from eth_abi.abi import decode as abi_decode
 from eth_typing import ChecksumAddress
 from web3 import AsyncHTTPProvider, AsyncWeb3, HTTPProvider, Web3
@@ -432,6 +433,35 @@ def test_the_middleware_leaves_other_senders_alone(
     )
     with raises_rule(ErrorCode.SIGNER_CONFIGURATION, match="AsyncWeb3"):
         other.eth.send_transaction(tx({"from": address, "to": TO, "value": 1, "gas": 10**6}))
+
+
+class _AnswerLost(requests.Session):
+    """Fault injection: ``eth_sendRawTransaction`` reaches the node, then its answer is lost."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        response = super().send(request, **kwargs)
+        if b"eth_sendRawTransaction" in (request.body or b""):  # type: ignore[operator]
+            raise requests.ConnectionError("connection reset while reading the answer")
+        return response
+
+
+@pytest.mark.chain
+def test_a_send_whose_answer_is_lost_carries_the_signed_bytes(
+    era_chain: tuple[AnvilNode, str], passkey: HeadlessPasskey
+) -> None:
+    node, validator = era_chain
+    address = registered_era_account(node, validator, passkey)
+    w3 = Web3(HTTPProvider(node.url, session=_AnswerLost(), exception_retry_configuration=None))
+    network = local_era_network(passkey_validator=validator, chain_id=31337)
+    account = EraAccount(w3, network, address, passkey)
+    w3.middleware_onion.inject(PasskeyMiddlewareBuilder.build(account), layer=0)
+    with raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as info:
+        w3.eth.send_transaction(tx({"from": address, "to": TO, "value": 5}))
+    error = info.value
+    sent = Eip712Transaction.parse(error.raw_transaction)
+    assert (sent.from_address, sent.value) == (address, 5)
+    assert error.tx_hash == sent.transaction_hash()
+    assert account.verify_onchain(sent).valid
 
 
 @pytest.mark.chain
