@@ -55,19 +55,27 @@ _SEND: Final = "eth_sendTransaction"
 _RAW: Final = "eth_sendRawTransaction"
 _ESTIMATE: Final = "eth_estimateGas"
 _ACCOUNT_TYPES: Final = (EraAccount, AsyncEraAccount, Erc4337Account, AsyncErc4337Account)
-_PAYMASTER_KEYS: Final = ("paymaster", "paymasterInput", "paymasterParams", "customData", "eip712Meta")
+_PAYMASTER_KEYS: Final = ("paymaster", "paymasterInput", "paymasterParams")
 
 Account = EraAccount | AsyncEraAccount | Erc4337Account | AsyncErc4337Account
 
 
 def _accounts(value: Account | Iterable[Account]) -> dict[str, Account]:
-    given = [value] if isinstance(value, _ACCOUNT_TYPES) else list(value)
+    given = (
+        [value] if isinstance(value, _ACCOUNT_TYPES) else list(value) if isinstance(value, Iterable) else []
+    )
     if not given or not all(isinstance(account, _ACCOUNT_TYPES) for account in given):
         raise ConfigurationError(
             "PasskeyMiddlewareBuilder.build: expected an Era or ERC-4337 passkey account (or several)",
             rule=ErrorCode.SIGNER_CONFIGURATION,
         )
     return {account.address: account for account in given}
+
+
+def _names_paymaster(tx: Mapping[str, Any]) -> bool:
+    """Whether the dict says who pays, at the top level or where ZKsync libraries nest it."""
+    nests = [tx] + [tx[key] for key in ("customData", "eip712Meta") if isinstance(tx.get(key), Mapping)]
+    return any(nest.get(key) is not None for nest in nests for key in _PAYMASTER_KEYS)
 
 
 #: Ids of the answers the middleware gives itself (web3.py checks that an answer has one).
@@ -138,7 +146,7 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
         if (
             self.paymaster is not None
             and isinstance(account, EraAccount | AsyncEraAccount)
-            and not any(fields.get(key) is not None for key in _PAYMASTER_KEYS)
+            and not _names_paymaster(fields)
         ):
             fields["paymasterParams"] = {
                 "paymaster": self.paymaster.paymaster,

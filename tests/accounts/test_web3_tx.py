@@ -474,7 +474,9 @@ async def test_the_async_middleware_sends_the_same_bytes(
     w3 = AsyncWeb3(AsyncHTTPProvider(node.url))
     network = local_era_network(passkey_validator=validator, chain_id=31337)
     account = kind(w3, network, address, passkey, provider=Replaying(passkey))
-    w3.middleware_onion.inject(PasskeyMiddlewareBuilder.build(account), layer=0)
+    w3.middleware_onion.inject(
+        PasskeyMiddlewareBuilder.build(account, paymaster=PaymasterParams(PAYMASTER)), layer=0
+    )
     w3.middleware_onion.inject(recorder, name="recorder", layer=0)
     with pytest.raises(Web3RPCError, match="decode"):
         await w3.eth.send_transaction(
@@ -482,7 +484,10 @@ async def test_the_async_middleware_sends_the_same_bytes(
         )
     (raw,) = recorder.sent
     sent = Eip712Transaction.parse(raw)
-    assert (sent.value, sent.gas_per_pubdata, sent.paymaster_params) == (12345, 800, None)
+    assert (sent.value, sent.gas_per_pubdata) == (12345, 800)
+    assert sent.paymaster_params == PaymasterParams(
+        PAYMASTER
+    )  # the builder's: the dict's customData has none
     if isinstance(account, AsyncEraAccount):
         own = await account.sign_transaction(sent.replace(custom_signature=b""))
         assert (await account.verify_onchain(sent)).rule == "Valid"
@@ -613,5 +618,7 @@ async def test_async_send_transaction_runs_a_user_operation(
 def test_the_builder_wants_passkey_accounts() -> None:
     with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
         PasskeyMiddlewareBuilder.build([])
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
+        PasskeyMiddlewareBuilder.build(5)  # type: ignore[arg-type]
     with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
         PasskeyMiddlewareBuilder.build("0x" + "11" * 20)  # type: ignore[arg-type]
