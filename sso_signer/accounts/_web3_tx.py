@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 _UINT256_MAX = 2**256 - 1
+_TRANSACTION_FIELDS = tuple(Eip712Transaction.__dataclass_fields__)
 _PACKED_USER_OPERATION = "(address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)"
 
 
@@ -83,10 +84,9 @@ class SignedEraTransaction(Eip712Transaction):
         # Equal to the plain Eip712Transaction with the same fields (the signed one is no other transaction).
         if not isinstance(other, Eip712Transaction):
             return NotImplemented
-        return Eip712Transaction.serialize(self) == other.serialize()
+        return all(getattr(self, name) == getattr(other, name) for name in _TRANSACTION_FIELDS)
 
-    def __hash__(self) -> int:
-        return hash(self.serialize())
+    __hash__ = Eip712Transaction.__hash__  # the fields' hash, as for the plain one it equals
 
     @property
     def raw_transaction(self) -> HexBytes:
@@ -102,7 +102,7 @@ class SignedEraTransaction(Eip712Transaction):
     def of(cls, transaction: Eip712Transaction) -> SignedEraTransaction:
         """The signed form of a transaction with its ``custom_signature`` set (fields copied as they are)."""
         signed = object.__new__(cls)
-        for name in Eip712Transaction.__dataclass_fields__:
+        for name in _TRANSACTION_FIELDS:
             object.__setattr__(signed, name, getattr(transaction, name))
         return signed
 

@@ -125,7 +125,11 @@ def test_an_era_dict_signs_to_the_same_bytes_as_the_sdk_transaction(passkey: Hea
     assert from_dict.raw_transaction.to_0x_hex().startswith("0x71")  # eth-account's HexBytes
     assert from_dict.hash == from_object.transaction_hash() == from_dict.transaction_hash()
     # Still the signed Eip712Transaction: parsing the raw bytes gives it back.
-    assert Eip712Transaction.parse(bytes(from_dict.raw_transaction)) == from_dict
+    parsed = Eip712Transaction.parse(bytes(from_dict.raw_transaction))
+    assert parsed == from_dict
+    assert from_dict == parsed
+    assert hash(parsed) == hash(from_dict)
+    assert from_dict != from_dict.replace(nonce=8)
     assert from_dict.custom_signature == from_object.custom_signature
 
 
