@@ -23,6 +23,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("store_ceremonies.py", ["-n", "200"], ["-n", "8", "--workers", "1", "2"]),
     ("gas_validation.py", [], []),
     ("round_trips.py", [], ["--no-bundler"]),
+    ("web3_transport.py", ["-n", "200"], ["-n", "10"]),
     (
         "concurrency.py",
         ["--per-account", "3"],

@@ -255,6 +255,9 @@ class ErrorCode(enum.StrEnum):
     """``max_priority_fee_per_gas`` exceeds ``max_fee_per_gas`` (nodes reject such transactions)."""
     INVALID_FIELD_TYPE = "invalid_field_type"
     """A field holds a value of the wrong Python type (e.g. ``str`` where ``bytes`` is required)."""
+    UNSUPPORTED_TRANSACTION_FIELD = "unsupported_transaction_field"
+    """A web3.py-style transaction dict has a key the account cannot honour (unknown, or meaningless for it,
+    such as ``gas`` for an ERC-4337 UserOperation or ``accessList``), or lacks one it needs."""
     CHAIN_ID_MISMATCH = "chain_id_mismatch"
     """The two chain-id slots of a serialised 0x71 transaction differ."""
     ECDSA_SIGNATURE_FIELDS_SET = "ecdsa_signature_fields_set"
@@ -758,7 +761,8 @@ class StoreCorrupt(InvalidInputError):
 
 
 class InvalidTransaction(InvalidInputError):
-    """A type-0x71 transaction (model fields or serialised bytes) or its paymaster input is malformed."""
+    """A type-0x71 transaction (model fields or serialised bytes), its paymaster input, or a web3.py-style
+    transaction dict given to an account's ``sign_transaction`` is malformed."""
 
     rules: ClassVar[tuple[ErrorCode, ...]] = (
         ErrorCode.INVALID_TRANSACTION,
@@ -770,6 +774,7 @@ class InvalidTransaction(InvalidInputError):
         ErrorCode.INTEGER_OUT_OF_RANGE,
         ErrorCode.PRIORITY_FEE_ABOVE_MAX_FEE,
         ErrorCode.INVALID_FIELD_TYPE,
+        ErrorCode.UNSUPPORTED_TRANSACTION_FIELD,
         ErrorCode.CHAIN_ID_MISMATCH,
         ErrorCode.ECDSA_SIGNATURE_FIELDS_SET,
         ErrorCode.NON_CANONICAL_ENCODING,

@@ -16,6 +16,9 @@
   a web3.py ``Web3`` or ``AsyncWeb3``, one ``eth_call``);
 * session keys (``docs/sessions.md``): :class:`SessionSigner` (a KMS/HSM can implement it),
   :class:`LocalSessionKey`, and :class:`SessionInfo`, a session's state read from chain;
+* web3.py: ``sign_transaction`` takes the dicts web3.py users write and returns :class:`SignedEraTransaction`
+  / :class:`SignedUserOperation` (``raw_transaction``, ``hash``); :class:`PasskeyMiddlewareBuilder` makes
+  ``w3.eth.send_transaction`` sign with the passkey (``docs/web3.md``);
 * where the contracts live: :class:`EraNetwork` (:func:`network_preset`) and :class:`MsaDeployment`
   (:func:`deploy_msa_contracts`).
 
@@ -24,6 +27,8 @@ passkey synchronously, the ``Async`` class awaits both. See ``docs/accounts.md``
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from sso_signer.accounts._base import PasskeyAccount
 from sso_signer.accounts._deployment import EraNetwork, MsaDeployment, deploy_msa_contracts, network_preset
@@ -42,6 +47,10 @@ from sso_signer.accounts._signer import (
     PasskeySigner,
 )
 from sso_signer.accounts._verify import is_valid_signature
+from sso_signer.accounts._web3_tx import SignedEraTransaction, SignedUserOperation
+
+if TYPE_CHECKING:
+    from sso_signer.accounts._web3_middleware import PasskeyMiddlewareBuilder
 
 __all__ = [
     "AssertionProvider",
@@ -60,11 +69,23 @@ __all__ = [
     "LocalSessionKey",
     "MsaDeployment",
     "PasskeyAccount",
+    "PasskeyMiddlewareBuilder",
     "PasskeySignedMessage",
     "PasskeySigner",
     "SessionInfo",
     "SessionSigner",
+    "SignedEraTransaction",
+    "SignedUserOperation",
     "deploy_msa_contracts",
     "is_valid_signature",
     "network_preset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The middleware imports web3 (a quarter of a second): only when it is asked for.
+    if name == "PasskeyMiddlewareBuilder":
+        from sso_signer.accounts._web3_middleware import PasskeyMiddlewareBuilder
+
+        return PasskeyMiddlewareBuilder
+    raise AttributeError(f"module 'sso_signer.accounts' has no attribute {name!r}")

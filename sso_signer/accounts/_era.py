@@ -25,7 +25,7 @@ on the exact ``Transaction`` struct the bootloader would hand it, through ``eth_
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -49,6 +49,7 @@ from sso_signer.accounts._signer import (
     ask_async,
     assertion_provider,
 )
+from sso_signer.accounts._web3_tx import Connection, SignedEraTransaction, connect, era_transaction_flow
 from sso_signer.erc4337 import Call
 from sso_signer.exceptions import (
     AlreadyExists,
@@ -681,7 +682,7 @@ class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
 
     def __init__(
         self,
-        client: C,
+        client: C | Connection,
         network: EraNetwork,
         address: str,
         passkey: PasskeyCredentialLike,
@@ -689,7 +690,7 @@ class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
         provider: AssertionProvider | AsyncAssertionProvider | None = None,
         run_preflight: bool = True,
     ) -> None:
-        self.client = client
+        self.client = connect(client, asynchronous=isinstance(self, AsyncShell))
         self.network = network
         self.signer = PasskeySigner(
             generation="era",
@@ -737,8 +738,15 @@ class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
         )
 
     @flow_method
-    def sign_transaction(self, transaction: Eip712Transaction) -> Generator[Any, Any, Eip712Transaction]:
+    def sign_transaction(
+        self, transaction: Eip712Transaction | Mapping[str, Any]
+    ) -> Generator[Any, Any, SignedEraTransaction]:
         """Sign a 0x71 transaction with the passkey: the transaction with its ``custom_signature`` set.
+
+        ``transaction`` is an ``Eip712Transaction`` or a web3.py-style dict (``from``/``to``/``value``/
+        ``data``/``nonce``/``gas``/fees/``chainId``, ``int`` or ``0x`` hex; ``gasPerPubdata`` and paymaster
+        as ZKsync libraries spell them): what a dict leaves out is filled as :meth:`prepare` fills it.
+        The result is shaped like eth-account's ``SignedTransaction``: ``raw_transaction``, ``hash``.
 
         The WebAuthn challenge is the transaction's EIP-712 signed hash; the signature is low-s, preflighted
         against the Era validator's rules and wrapped as the official SDK does
@@ -747,8 +755,11 @@ class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
         Raises:
             StateError (``ACCOUNT_MISMATCH``): The transaction is from another account or for another chain.
             AssertionRejected: The signature would fail a validator rule (subclass names the rule).
+            InvalidTransaction: A malformed dict (the message names the key; ``docs/web3.md``).
         """
         signer = self.signer
+        if not isinstance(transaction, Eip712Transaction):
+            transaction = yield from era_transaction_flow(signer, transaction, prepare_era_transaction_flow)
         if transaction.from_address != signer.address or transaction.chain_id != signer.chain_id:
             raise StateError(
                 f"transaction is from {transaction.from_address} on chain {transaction.chain_id}; "
@@ -756,7 +767,7 @@ class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
                 rule=ErrorCode.ACCOUNT_MISMATCH,
             )
         fat = yield from signer.sign_digest(transaction.signed_hash(), purpose="transaction")
-        return transaction.replace(custom_signature=signer.envelope(fat))
+        return SignedEraTransaction.of(transaction.replace(custom_signature=signer.envelope(fat)))
 
     @flow_method
     def send_transaction(self, transaction: Eip712Transaction, *, timeout: float = 60.0) -> Flow[Receipt]:
@@ -770,6 +781,11 @@ class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
             ReceiptTimeout: No receipt within ``timeout`` (a ``SendOutcomeUnknown``).
             TransactionReverted: Mined but failed; carries the reason recovered by replay.
         """
+        if not isinstance(transaction, Eip712Transaction):
+            raise InvalidInputError(
+                f"transaction: expected the signed Eip712Transaction sign_transaction returns, got "
+                f"{type(transaction).__name__} (sign a dict first; see docs/web3.md)"
+            )
         if not transaction.custom_signature:
             raise InvalidInputError("transaction has no custom_signature: sign it first")
         # One flow from send to checked receipt: once the node has the bytes, every failure carries them and

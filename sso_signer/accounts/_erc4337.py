@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Self, TypeVar, cast
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
@@ -39,6 +39,7 @@ from sso_signer.accounts._signer import (
     assertion_provider,
 )
 from sso_signer.accounts._sponsorship import Paymaster, _SponsorshipMethods
+from sso_signer.accounts._web3_tx import Connection, Erc4337TransactionMethods, connect
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
     AsyncEntryPoint,
@@ -173,6 +174,7 @@ class _Erc4337Methods(
     _SessionMethods,
     _SponsorshipMethods,
     Erc4337MessageMethods,
+    Erc4337TransactionMethods,
     AccountMethods,
     _RecoveryMethods,
     Generic[E, B],
@@ -201,8 +203,8 @@ class _Erc4337Methods(
         *,
         address: str,
         deployment: MsaDeployment,
-        eth: E,
-        bundler: B,
+        eth: E | Connection,
+        bundler: B | Connection,
         credential: Any,
         provider: AssertionProvider | AsyncAssertionProvider | None = None,
         factory_data: bytes | None = None,
@@ -210,7 +212,7 @@ class _Erc4337Methods(
         nonce_key: int = 0,
     ) -> None:
         self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
-        self.entry_point = self._entry_point_type(eth, deployment.entry_point)
+        self.entry_point = self._entry_point_type(self.eth, deployment.entry_point)
         # The 192-bit key of this object's operations: processes sending for one account at once each use
         # their own, so their operations never compete for a nonce (docs/example-backend.md).
         self.nonce_key = nonce_key
@@ -221,8 +223,8 @@ class _Erc4337Methods(
         address: str,
         *,
         deployment: MsaDeployment,
-        eth: E,
-        bundler: B,
+        eth: E | Connection,
+        bundler: B | Connection,
         credential: Any,
         provider: Any = None,
         run_preflight: bool = True,
@@ -243,13 +245,27 @@ class _Erc4337Methods(
             nonce_key=nonce_key,
         )
 
+    @classmethod
+    def constructor_clients(cls, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``eth`` / ``bundler`` given as a URL or a web3.py ``Web3`` become the SDK's clients (see
+        ``EthClient.from_web3``) before a constructor flow runs on them."""
+        asynchronous = issubclass(cls, AsyncShell)
+        deployment = kwargs.get("deployment")
+        entry_point = getattr(deployment, "entry_point", None)
+        out = {**kwargs, "eth": connect(kwargs.get("eth"), asynchronous=asynchronous)}
+        if entry_point is not None:
+            out["bundler"] = connect(
+                kwargs.get("bundler"), asynchronous=asynchronous, entry_point=entry_point
+            )
+        return out
+
     @flow_constructor
     def counterfactual(
         cls: Any,  # noqa: N805 - a constructor flow: flow_constructor passes the class it was reached on
         *,
         deployment: MsaDeployment,
-        eth: EthClient | AsyncEthClient,
-        bundler: BundlerClient | AsyncBundlerClient,
+        eth: EthClient | AsyncEthClient | Connection,
+        bundler: BundlerClient | AsyncBundlerClient | Connection,
         credential: Any,
         salt: bytes,
         provider: Any = None,
@@ -288,8 +304,8 @@ class _Erc4337Methods(
         cls: Any,  # noqa: N805 - see counterfactual
         *,
         deployment: MsaDeployment,
-        eth: EthClient | AsyncEthClient,
-        bundler: BundlerClient | AsyncBundlerClient,
+        eth: EthClient | AsyncEthClient | Connection,
+        bundler: BundlerClient | AsyncBundlerClient | Connection,
         credential: Any,
         salt: bytes,
         deployer: LocalAccount,
@@ -310,8 +326,9 @@ class _Erc4337Methods(
             EntryPointError: If the receipt has no ``AccountCreated`` event from the factory.
         """
         factory_data = _creation(deployment, credential, salt, extra_modules)
+        client = cast("_EthMethods", eth)  # constructor_clients made a URL or Web3 a client
         receipt = yield from _EthMethods.send_transaction.flow(
-            eth, deployer, to=deployment.factory, data=factory_data
+            client, deployer, to=deployment.factory, data=factory_data
         )
         account = cls(
             address=_account_created(receipt, deployment.factory),
@@ -336,6 +353,10 @@ class _Erc4337Methods(
         factory_data: bytes | None,
         run_preflight: bool,
     ) -> None:
+        eth = connect(eth, asynchronous=isinstance(self, AsyncShell))
+        bundler = connect(
+            bundler, asynchronous=isinstance(self, AsyncShell), entry_point=deployment.entry_point
+        )
         if bundler.entry_point != deployment.entry_point:
             raise ConfigurationError(
                 f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}",

@@ -12,12 +12,13 @@ import asyncio
 import functools
 import ssl
 import time
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 
 from sso_signer.exceptions import InvalidRpcParams
 from sso_signer.rpc._core import (
+    NO_RETRY,
     Deadline,
     JsonRpcMethods,
     Post,
@@ -30,7 +31,7 @@ from sso_signer.rpc._core import (
 from sso_signer.rpc._flow import Batch, Step
 from sso_signer.rpc._shell import AsyncShell, SyncShell
 
-__all__ = ["AsyncJsonRpcClient", "AsyncRpcShell", "JsonRpcClient", "RpcShell", "safe_url"]
+__all__ = ["AsyncJsonRpcClient", "AsyncRpcShell", "JsonRpcClient", "RpcShell", "safe_url", "web3_connection"]
 
 H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 R = TypeVar("R", "JsonRpcClient", "AsyncJsonRpcClient")
@@ -102,6 +103,67 @@ def _limits(max_connections: int) -> httpx.Limits:
         raise InvalidRpcParams(f"max_connections must be a positive int, got {max_connections!r}")
     # Keep every pooled connection alive: closing and reopening sockets under load costs more than it saves.
     return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+
+
+#: web3.py's own default per-request timeout (``web3._utils.http.DEFAULT_HTTP_TIMEOUT``).
+_WEB3_DEFAULT_TIMEOUT = 30.0
+
+
+def _web3_timeout(value: object) -> float:
+    """A web3.py provider's ``request_kwargs["timeout"]`` as seconds per attempt."""
+    if value is None:
+        return _WEB3_DEFAULT_TIMEOUT
+    if isinstance(value, tuple | list) and value:  # requests' (connect, read)
+        value = max(value)
+    total = getattr(value, "total", value)  # aiohttp.ClientTimeout
+    if total is None:
+        return _WEB3_DEFAULT_TIMEOUT
+    return _check_timeout(total)
+
+
+def web3_connection(w3: Any) -> dict[str, Any]:
+    """The connection settings of a web3.py ``Web3`` / ``AsyncWeb3`` (or its HTTP provider), as the SDK's
+    JSON-RPC clients take them: ``url``, ``headers`` (the ones the user set), ``timeout`` and ``retry``.
+
+    The endpoint, the headers the user gave in ``request_kwargs`` (API keys), the per-request timeout (a
+    ``requests`` ``(connect, read)`` pair counts as its larger member, an ``aiohttp.ClientTimeout`` as its
+    ``total``) and ``exception_retry_configuration`` (``retries`` tries, ``backoff_factor × 2^i`` apart; none
+    when it is ``None``) carry over; web3.py's middleware does not (the SDK's clients do not run it).
+
+    Raises:
+        InvalidRpcParams: If ``w3`` is no ``Web3`` / ``AsyncWeb3`` / provider, or its provider is not
+            ``HTTPProvider`` / ``AsyncHTTPProvider`` (IPC and WebSocket endpoints are not JSON-RPC over HTTP).
+    """
+    from web3.providers.rpc import AsyncHTTPProvider, HTTPProvider  # web3 is heavy: only when asked
+
+    provider = getattr(w3, "provider", w3)
+    if not isinstance(provider, HTTPProvider | AsyncHTTPProvider):
+        raise InvalidRpcParams(
+            f"from_web3: expected a Web3/AsyncWeb3 on an HTTPProvider or AsyncHTTPProvider, got "
+            f"{type(provider).__name__}"
+        )
+    kwargs = dict(getattr(provider, "_request_kwargs", None) or {})
+    headers = kwargs.get("headers") or {}
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise InvalidRpcParams("from_web3: the provider's request_kwargs['headers'] must map text to text")
+    config = provider.exception_retry_configuration
+    retry = NO_RETRY
+    if config is not None and config.retries > 1:
+        retry = RetryPolicy(
+            attempts=config.retries,
+            backoff=float(config.backoff_factor),
+            multiplier=2.0,
+            max_backoff=max(float(config.backoff_factor) * 2 ** (config.retries - 2), 0.0),
+        )
+    return {
+        "url": _check_url(str(provider.endpoint_uri)),
+        # The JSON-RPC content headers are the SDK's own (the same values, in one spelling).
+        "headers": {name: value for name, value in headers.items() if name.lower() not in _HEADERS},
+        "timeout": _web3_timeout(kwargs.get("timeout")),
+        "retry": retry,
+    }
 
 
 class _HttpEndpoint(JsonRpcMethods, Generic[H]):
@@ -245,6 +307,24 @@ class _Connected(Generic[R]):
         if rpc is None:
             rpc = self._rpc_type(url, transport=transport, timeout=timeout, retry=retry, deadline=deadline)
         self.rpc: R = rpc
+
+    @classmethod
+    def from_web3(cls, w3: Any, **options: Any) -> Self:
+        """A client on the same endpoint as a web3.py ``Web3`` / ``AsyncWeb3``, with its headers, timeout
+        and retry settings (see :func:`web3_connection`); e.g. ``EthClient.from_web3(w3)``,
+        ``BundlerClient.from_web3(Web3(HTTPProvider(bundler_url)), entry_point=...)``.
+
+        The client keeps its own connection pool (httpx: batching, deadlines; docs/rpc.md says why); the
+        ``Web3`` object is only read.
+
+        Args:
+            w3: A ``Web3`` or ``AsyncWeb3`` on an HTTP provider (or the provider itself).
+            options: The class's other constructor options (``deadline``, ``entry_point``...).
+
+        Raises:
+            InvalidRpcParams: See :func:`web3_connection`.
+        """
+        return cls(rpc=cls._rpc_type(**web3_connection(w3)), **options)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({safe_url(self.rpc.url)!r})"

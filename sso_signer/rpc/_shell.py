@@ -200,15 +200,19 @@ class _Constructor:
 
     def _bind(self, owner: type[Any]) -> Any:
         flow = self.flow
+        # The class may turn its client arguments into clients first (a URL or a web3.py Web3, say).
+        clients: Callable[[dict[str, Any]], dict[str, Any]] = getattr(owner, "constructor_clients", dict)
         if issubclass(owner, AsyncShell):
 
             async def run_async(*args: Any, **kwargs: Any) -> Any:
+                kwargs = clients(kwargs)
                 return await drive_async(flow(owner, *args, **kwargs), kwargs["eth"].answer)
 
             return functools.update_wrapper(run_async, flow)
         if issubclass(owner, SyncShell):
 
             def run(*args: Any, **kwargs: Any) -> Any:
+                kwargs = clients(kwargs)
                 return drive(flow(owner, *args, **kwargs), kwargs["eth"].answer)
 
             return functools.update_wrapper(run, flow)

@@ -109,6 +109,22 @@ def test_round_trips_counts_the_requests() -> None:
 
 
 @pytest.mark.chain
+def test_web3_transport_compares_every_path_on_the_same_work() -> None:
+    _need_anvil()
+    rows = _json("web3_transport.py", "-n", "10")
+    by_path = {(r["workload"], r["path"]): r for r in rows}
+    assert {r["workload"] for r in rows} == {"era send reads", "balance read", "batch of 20"}
+    sdk = by_path[("era send reads", "sso-signer EthClient (1 batch, httpx)")]
+    assert sdk["requests_per_op"] == 1  # the six reads in one JSON-RPC batch
+    assert by_path[("era send reads", "web3.py w3.batch_requests()")]["requests_per_op"] == 1
+    assert by_path[("era send reads", "web3.py provider.make_request, no middleware")]["requests_per_op"] == 6
+    assert by_path[("batch of 20", "web3.py w3.eth, one call each")]["requests_per_op"] == 20
+    for row in rows:
+        assert row["median_ms"] > 0, row
+        assert row["cpu_ms_per_request"] == pytest.approx(row["cpu_ms_per_op"] / row["requests_per_op"])
+
+
+@pytest.mark.chain
 def test_concurrency_reports_rates_and_cpu() -> None:
     _need_anvil()
     figures = _json(

@@ -18,8 +18,9 @@ _TWINS = [
     (EntryPoint, AsyncEntryPoint),
 ]
 # What differs by design between the worlds: closing, and the shells' own plumbing (answering a step,
-# driving a flow), which is written once per world.
-_PLUMBING = {"close", "aclose", "answer", "run"}
+# driving a flow), which is written once per world; building a client from a web3.py object does no I/O, so
+# it is a plain classmethod in both.
+_PLUMBING = {"close", "aclose", "answer", "run", "from_web3"}
 
 
 def _methods(cls: type) -> dict[str, object]:
