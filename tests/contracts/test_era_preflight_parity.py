@@ -1,5 +1,5 @@
-"""The on-chain Era validator and the Python preflight (sso_signer.sso.preflight("era", ...)) agree, case by case, on
-the verdict (valid / false / revert) and on the rule that decides it."""
+"""The on-chain Era validator and the Python preflight (sso_signer.sso.preflight("era", ...)) agree, case by
+case, on the verdict (valid / false / revert) and on the rule that decides it."""
 
 from __future__ import annotations
 
