@@ -19,7 +19,7 @@ from sso_signer.cli._context import (
     parse_wei,
 )
 from sso_signer.cli._output import Reporter
-from sso_signer.sso import checksum_address
+from sso_signer.sso._signature import checksum_address
 
 __all__ = ["add_passkey", "create", "remove_passkey", "send", "show"]
 

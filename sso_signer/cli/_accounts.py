@@ -55,9 +55,10 @@ from sso_signer.exceptions import (
     VerificationError,
 )
 from sso_signer.rpc import EthClient, Receipt
-from sso_signer.sso import account_salt, checksum_address
+from sso_signer.sso import account_salt
+from sso_signer.sso._signature import checksum_address
 from sso_signer.webauthn import HeadlessPasskey, RelyingParty
-from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
 
 __all__ = [
     "CliAccount",
@@ -432,9 +433,7 @@ def open_account(
         if executes:
             require_zksync_node(ctx.client)
         params = (
-            PaymasterParams(checksum_address(paymaster, field="--paymaster"), general_paymaster_input())
-            if paymaster
-            else None
+            PaymasterParams.general(checksum_address(paymaster, field="--paymaster")) if paymaster else None
         )
         return kind, CliAccount(_era_account(args, ctx, passkey, args.address), progress, params)
     return kind, CliAccount(_msa(args, ctx, passkey, args.address, need_bundler=executes), progress, None)

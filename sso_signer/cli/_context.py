@@ -24,7 +24,7 @@ from sso_signer.accounts import EraNetwork, network_preset
 from sso_signer.cli._deploy import Deployment, load_deployment
 from sso_signer.cli._parser import ENV_DEPLOYER_KEY, ENV_DEPLOYMENT, ENV_KEY, ENV_PASSPHRASE, ENV_RPC
 from sso_signer.exceptions import CliUsageError, ConfigurationError, ErrorCode
-from sso_signer.node import dev_accounts
+from sso_signer.node._anvil import dev_accounts
 from sso_signer.webauthn import HeadlessPasskey, PostgresStore, SQLiteStore, open_store
 
 # Not re-exported by sso_signer.zksync yet (rpc helper's room): the private path until it is.

@@ -34,7 +34,8 @@ from sso_signer.cli._context import parse_wei
 from sso_signer.cli._output import Reporter
 from sso_signer.exceptions import CliUsageError, VerificationError
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.sso import account_salt, checksum_address, eip191_hash
+from sso_signer.sso import account_salt, eip191_hash
+from sso_signer.sso._signature import checksum_address
 from sso_signer.webauthn import HeadlessPasskey, RelyingParty, SQLiteStore
 
 __all__ = ["DEMO_ORIGIN", "DEMO_RP_ID", "demo", "run_demo"]

@@ -283,7 +283,7 @@ def sso_account_address(
         SsoEncodingError (``INVALID_UNIQUE_ID``): If ``unique_id`` is not 32 bytes.
         InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
-    from sso_signer.zksync import create2_address
+    from sso_signer.zksync._create2 import create2_address
 
     salt = unique_account_id(unique_id, deployer)
     constructor_input = bytes(abi_encode(["address"], [checksum_address(beacon, field="beacon")]))

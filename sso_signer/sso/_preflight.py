@@ -353,7 +353,7 @@ def _as_public_key(value: PublicKeyLike) -> P256PublicKey | None:
 
 
 def _verify(key: PublicKeyLike | None, fat: FatSignature, signed: bytes) -> P256PublicKey | None:
-    from sso_signer.webauthn import EcdsaSignature
+    from sso_signer.webauthn._p256 import EcdsaSignature
 
     if key is None:
         return None

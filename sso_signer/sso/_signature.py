@@ -243,7 +243,7 @@ class FatSignature:
             sso_signer.webauthn.InvalidDerSignature: If the DER is malformed (webauthn room error).
             sso_signer.webauthn.SignatureOutOfRange: If r or s is 0 or ≥ n.
         """
-        from sso_signer.webauthn import EcdsaSignature
+        from sso_signer.webauthn._p256 import EcdsaSignature
 
         signature = EcdsaSignature.from_der(der_signature)
         if normalize:

@@ -432,7 +432,8 @@ async def test_the_preparation_flow_runs_on_the_async_client(sso_anvil: AnvilNod
 
 
 def test_with_a_paymaster_the_balance_only_covers_the_value(sso_anvil: AnvilNode) -> None:
-    from sso_signer.zksync import PaymasterParams, general_paymaster_input
+    from sso_signer.zksync import PaymasterParams
+    from sso_signer.zksync._paymaster import general_paymaster_input
 
     address = _new_account_address()
     sso_anvil.set_balance(address, 100)

@@ -128,7 +128,7 @@ def test_decoding_arbitrary_bytes_after_a_known_selector_never_raises(tail: byte
 
 @pytest.mark.chain
 def test_a_real_custom_error_from_a_shipped_contract(sso_anvil: Any) -> None:
-    from sso_signer.node import dev_accounts
+    from sso_signer.node._anvil import dev_accounts
     from sso_signer.rpc import EthClient
 
     eth = EthClient(sso_anvil.url)

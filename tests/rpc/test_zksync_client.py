@@ -18,8 +18,9 @@ from sso_signer.exceptions import InvalidRpcParams, MalformedRpcResponse, RpcErr
 from sso_signer.node import AnvilNode, AnvilZkSyncNode
 from sso_signer.rpc import RetryPolicy
 from sso_signer.rpc._types import encode_tx_request
-from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
 from sso_signer.zksync._client import AsyncZkSyncClient, ZkSyncClient
+from sso_signer.zksync._paymaster import general_paymaster_input
 
 SENDER = "0x36615Cf349d7F6344891B1e7CA7C72883F5dc049"
 

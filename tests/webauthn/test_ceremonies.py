@@ -22,14 +22,9 @@ from sso_signer.exceptions import (
     InvalidWebAuthnData,
     SsoSignerError,
 )
-from sso_signer.webauthn import (
-    AttestedCredentialData,
-    AuthenticatorData,
-    CollectedClientData,
-    HeadlessPasskey,
-    RelyingParty,
-    SQLiteStore,
-)
+from sso_signer.webauthn import AuthenticatorData, HeadlessPasskey, RelyingParty, SQLiteStore
+from sso_signer.webauthn._authenticator_data import AttestedCredentialData
+from sso_signer.webauthn._client_data import CollectedClientData
 from tests.errors import raises_rule
 from tests.webauthn.rows import snapshot
 

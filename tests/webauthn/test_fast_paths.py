@@ -10,15 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sso_signer.exceptions import ErrorCode, InvalidCbor
-from sso_signer.webauthn import (
-    AuthenticatorData,
-    AuthenticatorFlags,
-    CollectedClientData,
-    EcdsaSignature,
-    HeadlessPasskey,
-    P256PublicKey,
-    verify_assertion,
-)
+from sso_signer.webauthn import AuthenticatorData, HeadlessPasskey, P256PublicKey, verify_assertion
+from sso_signer.webauthn._authenticator_data import AuthenticatorFlags
+from sso_signer.webauthn._client_data import CollectedClientData
+from sso_signer.webauthn._p256 import EcdsaSignature
 from tests.errors import raises_rule
 
 

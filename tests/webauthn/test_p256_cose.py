@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sso_signer.exceptions import ErrorCode, InvalidCbor, MalformedSignature, SsoSignerError
-from sso_signer.webauthn import EcdsaSignature, P256PublicKey
-from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
+from sso_signer.webauthn import P256PublicKey
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N, EcdsaSignature
 from tests.errors import raises_rule
 
 P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF

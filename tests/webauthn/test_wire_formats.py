@@ -13,15 +13,9 @@ from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidWebAuthnData, SsoSignerError
-from sso_signer.webauthn import (
-    Assertion,
-    AttestedCredentialData,
-    AuthenticatorData,
-    AuthenticatorFlags,
-    CollectedClientData,
-    HeadlessPasskey,
-)
-from sso_signer.webauthn._client_data import MAX_CLIENT_DATA_JSON
+from sso_signer.webauthn import Assertion, AuthenticatorData, HeadlessPasskey
+from sso_signer.webauthn._authenticator_data import AttestedCredentialData, AuthenticatorFlags
+from sso_signer.webauthn._client_data import MAX_CLIENT_DATA_JSON, CollectedClientData
 from tests.errors import raises_rule
 
 flags_st = st.sampled_from([0, 1, 4, 5, 0x0D, 0x1D, 0x19]).map(AuthenticatorFlags)

@@ -10,15 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidInputError, InvalidTransaction
-from sso_signer.zksync import (
-    Eip712Transaction,
-    PaymasterParams,
-    bytecode_hash,
-    create2_address,
-    decode_paymaster_input,
-    general_paymaster_input,
-)
-from sso_signer.zksync._bytecode import validate_bytecode_hash
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
+from sso_signer.zksync._bytecode import bytecode_hash, validate_bytecode_hash
+from sso_signer.zksync._create2 import create2_address
+from sso_signer.zksync._paymaster import decode_paymaster_input, general_paymaster_input
 from tests.errors import raises_rule
 
 FROM = "0x36615Cf349d7F6344891B1e7CA7C72883F5dc049"
