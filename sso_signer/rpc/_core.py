@@ -82,7 +82,6 @@ IDEMPOTENT_METHODS: frozenset[str] = frozenset(
     }
 )
 _IDEMPOTENT_PREFIXES = ("eth_get", "zks_get", "zks_estimate", "zks_L1", "debug_trace")
-_IDEMPOTENT_ZKS = frozenset({"zks_L1ChainId", "zks_L1BatchNumber"})
 
 
 def is_idempotent(method: str) -> bool:
@@ -94,9 +93,7 @@ def is_idempotent(method: str) -> bool:
     Returns:
         ``True`` for reads and for re-sending already-signed bytes; ``False`` otherwise.
     """
-    if method in IDEMPOTENT_METHODS or method in _IDEMPOTENT_ZKS:
-        return True
-    return method.startswith(_IDEMPOTENT_PREFIXES)
+    return method in IDEMPOTENT_METHODS or method.startswith(_IDEMPOTENT_PREFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,12 +339,10 @@ class RpcCore:
             parsed = parse_json(
                 body, limits=self.answer_limits, error=MalformedRpcResponse, what=f"{method}: answer"
             )
-        except MalformedRpcResponse as exc:
-            if status >= 400:
-                raise RpcHttpStatusError(
-                    f"{method}: HTTP {status} without a JSON-RPC body", status_code=status, method=method
-                ) from exc
-            raise
+        except MalformedRpcResponse:
+            if status < 400:
+                raise
+            parsed = None
         if status >= 400 and not _looks_like_rpc(parsed):
             raise RpcHttpStatusError(
                 f"{method}: HTTP {status} without a JSON-RPC body", status_code=status, method=method
@@ -436,29 +431,17 @@ class RpcCore:
     def _transport_error(
         self, method: str, failure: PostFailure, attempt: int, limit: float | None, remaining: float | None
     ) -> RpcTransportError:
+        rule = ErrorCode.RPC_TIMEOUT
         if failure.kind == "deadline" or (
             failure.kind == "timeout" and remaining is not None and remaining <= 0
         ):
-            return RpcTransportError(
-                f"{method}: no answer within the overall deadline of {limit:g} s ({attempt} attempt(s))",
-                method=method,
-                attempts=attempt,
-                rule=ErrorCode.RPC_TIMEOUT,
-            )
-        if failure.kind == "timeout":
-            return RpcTransportError(
-                f"{method}: timed out after {attempt} attempt(s)",
-                method=method,
-                attempts=attempt,
-                rule=ErrorCode.RPC_TIMEOUT,
-            )
-        cause = failure.cause
-        return RpcTransportError(
-            f"{method}: transport failed after {attempt} attempt(s): {type(cause).__name__}: {cause}",
-            method=method,
-            attempts=attempt,
-            rule=ErrorCode.RPC_CONNECTION,
-        )
+            what = f"no answer within the overall deadline of {limit:g} s ({attempt} attempt(s))"
+        elif failure.kind == "timeout":
+            what = f"timed out after {attempt} attempt(s)"
+        else:
+            rule, cause = ErrorCode.RPC_CONNECTION, failure.cause
+            what = f"transport failed after {attempt} attempt(s): {type(cause).__name__}: {cause}"
+        return RpcTransportError(f"{method}: {what}", method=method, attempts=attempt, rule=rule)
 
     def is_transient(self, error: Exception) -> bool:
         """Tell whether a failure is worth retrying (for idempotent requests)."""
