@@ -145,7 +145,11 @@ class EraValidator:
 
 
 def transaction_struct(tx: Eip712Transaction) -> tuple[Any, ...]:
-    """The ``Transaction`` struct (zksync-contracts ``TransactionHelper``) the bootloader hands an account."""
+    """The ``Transaction`` struct (zksync-contracts ``TransactionHelper``) the bootloader hands an account.
+
+    Written apart from the SDK's ``era_transaction_struct`` on purpose: the chain accepting this one is the
+    witness test_era_struct.py holds the SDK's against.
+    """
     paymaster = tx.paymaster_params
     return (
         113,
