@@ -27,8 +27,7 @@ from sso_signer.sso import FatSignature
 from sso_signer.webauthn import AuthenticatorData, P256PublicKey
 from sso_signer.webauthn._authenticator_data import AuthenticatorFlags
 from sso_signer.webauthn._client_data import CollectedClientData
-from sso_signer.webauthn._p256 import EcdsaSignature
-from sso_signer.webauthn._p256 import P256_N
+from sso_signer.webauthn._p256 import P256_N, EcdsaSignature
 from sso_signer.zksync import Eip712Transaction
 
 ONE_ETHER = 10**18
