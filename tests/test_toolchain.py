@@ -55,7 +55,7 @@ def test_home_defaults_to_the_user_cache_dir(monkeypatch: pytest.MonkeyPatch, tm
 
 @pytest.mark.parametrize("name", sorted(TOOLS))
 def test_a_missing_tool_names_itself_and_the_setup_command(isolated: pathlib.Path, name: str) -> None:
-    with pytest.raises(ToolNotFound) as info:
+    with raises_rule(ErrorCode.TOOL_NOT_FOUND) as info:
         locate_tool(name)
     assert info.value.tool == name
     assert "sso-signer setup" in str(info.value)

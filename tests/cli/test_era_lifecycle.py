@@ -75,7 +75,7 @@ def test_validation_gas_follows_the_documented_formula() -> None:
 
 @pytest.mark.parametrize("bad", [-1, True, 1.5, "736"])
 def test_validation_gas_rejects_bad_lengths(bad: Any) -> None:
-    with pytest.raises(InvalidInputError):
+    with raises_rule(ErrorCode.INVALID_INPUT):
         webauthn_validation_gas(bad)
 
 

@@ -16,11 +16,12 @@ from eth_utils.crypto import keccak
 
 from sso_signer.accounts import AsyncErc4337Account, Erc4337Account
 from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, UserOperation
-from sso_signer.exceptions import AfterSendError, UserOperationOutcomeUnknown, UserOperationTimeout
+from sso_signer.exceptions import AfterSendError, ErrorCode, UserOperationOutcomeUnknown, UserOperationTimeout
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy
 from sso_signer.sso import account_salt
 from sso_signer.webauthn import HeadlessPasskey
+from tests.errors import raises_rule
 from tests.rpc.fault_server import (
     DRIP,
     FORWARD_THEN_DRIP,
@@ -115,7 +116,7 @@ async def test_execute_then_spoiled_receipt_names_the_sent_operation(
         setup = Setup(kind, sso_stack, server.url)
         try:
             account = await setup.account()
-            with pytest.raises(UserOperationOutcomeUnknown) as caught:
+            with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
                 await _call(account, "send_calls", [(_recipient(f"spoiled-{fault}"), 1, b"")], timeout=10)
         finally:
             await setup.close()

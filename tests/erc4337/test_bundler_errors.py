@@ -137,7 +137,7 @@ def test_receipt_never_arrives_times_out() -> None:
 def test_malformed_answers_are_typed(method: str, result: object) -> None:
     client = _client({"result": result})
     call = getattr(client, method)
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         call(OP) if method == "estimate_user_operation_gas" else call()
 
 
@@ -361,7 +361,7 @@ def test_lost_send_and_no_chain_id_still_keeps_the_signed_op() -> None:
 )
 def test_a_spoiled_receipt_poll_names_the_operation(answer: dict[str, Any]) -> None:
 
-    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+    with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
         _client(answer).wait_for_user_operation_receipt(b"\x22" * 32, timeout=5)
     assert caught.value.user_op_hash == b"\x22" * 32
     assert caught.value.__cause__ is not None

@@ -318,7 +318,7 @@ async def test_connection_refused_is_never_delivered(kind: str) -> None:
 )
 async def test_malformed_answers(kind: str, body: bytes) -> None:
     script = Script(httpx.Response(200, content=body))
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         await Driver(kind, script).request("eth_chainId")
     assert len(script.requests) == 1
 

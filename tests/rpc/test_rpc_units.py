@@ -79,7 +79,7 @@ def test_panic_description_names_the_code() -> None:
 
 @pytest.mark.parametrize("bad", [None, 5, "5", "0x", "0xzz", "12"])
 def test_parse_quantity_rejects(bad: object) -> None:
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         parse_quantity(bad, "field")
 
 
