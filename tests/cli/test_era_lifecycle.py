@@ -40,7 +40,6 @@ from sso_signer.exceptions import (
     ErrorCode,
     ExecutionReverted,
     InsufficientBalance,
-    InvalidInputError,
     TransactionRejected,
 )
 from sso_signer.node import AnvilNode
@@ -149,7 +148,7 @@ def test_add_and_remove_calldata_apply_the_validator_checks() -> None:
     removal = remove_passkey_calldata(b"\x02" * 20, ORIGIN)
     assert removal[:4] == keccak(b"removeValidationKey(bytes,string)")[:4]
     assert abi_decode(["bytes", "string"], removal[4:]) == (b"\x02" * 20, ORIGIN)
-    with pytest.raises(InvalidInputError):
+    with raises_rule(ErrorCode.INVALID_INPUT):
         remove_passkey_calldata("not bytes", ORIGIN)  # type: ignore[arg-type]
 
 
@@ -365,7 +364,7 @@ def test_a_0x71_transaction_sent_to_plain_anvil_is_reported_as_rejected(
     )
     with pytest.raises(TransactionRejected):
         account.send_transaction(signed, timeout=5)
-    with pytest.raises(InvalidInputError):
+    with raises_rule(ErrorCode.INVALID_INPUT):
         account.send_transaction(signed.replace(custom_signature=b""))
 
 

@@ -22,7 +22,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 
-from sso_signer.exceptions import ErrorCode, SendOutcomeUnknown
+from sso_signer.exceptions import ErrorCode
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy, SendStatus
 from tests.conformance.relay import KillingRelay, running_relay
@@ -189,7 +189,7 @@ async def test_async_client_node_killed_after_the_send_is_unknown(
     try:
         with (
             mock.patch.object(account, "sign_transaction", wraps=account.sign_transaction) as spy,
-            pytest.raises(SendOutcomeUnknown) as caught,
+            raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as caught,
         ):
             await client.send_transaction(account, RECIPIENT, value=1)
         assert spy.call_count == 1

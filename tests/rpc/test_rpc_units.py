@@ -131,7 +131,7 @@ def test_backoff_grows_and_is_capped() -> None:
 
 
 def test_receipt_parse_rejects_missing_fields() -> None:
-    with pytest.raises(MalformedRpcResponse, match="status"):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE, match="status"):
         Receipt.from_rpc(
             {
                 "transactionHash": "0x" + "00" * 32,

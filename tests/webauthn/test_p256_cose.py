@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sso_signer.exceptions import ErrorCode, InvalidCbor, SsoSignerError
+from sso_signer.exceptions import ErrorCode, SsoSignerError
 from sso_signer.webauthn import P256PublicKey
 from sso_signer.webauthn._p256 import P256_HALF_N, P256_N, EcdsaSignature
 from tests.errors import raises_rule
@@ -205,7 +205,7 @@ def test_cose_cbor_framing() -> None:
         P256PublicKey.from_cose(good[:-1])
     with raises_rule(ErrorCode.TRAILING_CBOR):
         P256PublicKey.from_cose(good + b"\x00")
-    with pytest.raises(InvalidCbor):
+    with raises_rule(ErrorCode.INVALID_CBOR):
         P256PublicKey.from_cose(b"\xff")
     with raises_rule(ErrorCode.INVALID_COSE_KEY, ErrorCode.UNSUPPORTED_ALGORITHM):
         P256PublicKey.from_cose(cbor2.dumps([1, 2]))

@@ -293,7 +293,7 @@ def test_lower_and_upper_case_addresses_are_normalised() -> None:
 
 def test_errors_are_input_errors() -> None:
     # Callers may catch the category (or ValueError) instead of each class.
-    with pytest.raises(InvalidInputError):
+    with raises_rule(ErrorCode.INTEGER_OUT_OF_RANGE):
         _tx(nonce=-1)
     with pytest.raises(ValueError, match="0x71"):
         Eip712Transaction.parse(b"\x02")
