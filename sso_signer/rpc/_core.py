@@ -374,8 +374,7 @@ class RpcCore:
 
         Raises:
             RpcTransportError: Timeout (``RpcTransportError`` (``ErrorCode.RPC_TIMEOUT``), also when the
-                overall deadline passes), connection
-                failure or HTTP error status, after the allowed attempts.
+                overall deadline passes), connection failure or HTTP error status, after the allowed attempts.
             RpcError: The node answered with an error (a single call), or the whole batch failed.
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
         """
@@ -513,8 +512,7 @@ class JsonRpcMethods:
         Raises:
             RpcError: The node answered with an error (``ExecutionReverted`` for reverts).
             RpcTransportError: Timeout (``RpcTransportError`` (``ErrorCode.RPC_TIMEOUT``), also when the
-                overall deadline passes), connection
-                failure or HTTP error status, after retries.
+                overall deadline passes), connection failure or HTTP error status, after retries.
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
         """
         call = _single_call(method, params, deadline)

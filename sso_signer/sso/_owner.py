@@ -245,8 +245,7 @@ def legacy_account_unique_id(account_id: str) -> bytes:
     """The ``deployAccount`` salt: ``keccak256(utf8(accountId))``.
 
     The SDK's ``accountId`` is the caller's ``uniqueAccountId`` or, when absent, the lower-case ``0x`` hex
-    text
-    of the passkey init data (``"0x" + validator_init_data(...).hex()``).
+    text of the passkey init data (``"0x" + validator_init_data(...).hex()``).
     """
     if not isinstance(account_id, str):
         raise SsoEncodingError("account_id: expected text", rule=ErrorCode.INVALID_UNIQUE_ID)
