@@ -169,7 +169,7 @@ def store_at(url: str) -> SQLiteStore | PostgresStore:
 
     Raises:
         CliUsageError: If a plain SQLite path is a directory or its directory is missing.
-        StoreConfigurationError, StoreUnavailable, StoreCorrupt: As :func:`~sso_signer.webauthn.open_store`.
+        ConfigurationError, StoreUnavailable, StoreCorrupt: As :func:`~sso_signer.webauthn.open_store`.
     """
     if "://" not in url and not url.startswith("sqlite:"):
         check_out_path(url, "--store")  # before any work, as for --out
@@ -189,7 +189,7 @@ def load_passkey(args: argparse.Namespace) -> HeadlessPasskey:
 
     Raises:
         ConfigurationError (``MISSING_PASSKEY_FILE``): If no key file is named.
-        InvalidKeyFile, WrongPassphrase: From the passkey room.
+        InvalidKey (``INVALID_KEY_FILE``), WrongPassphrase: From the passkey room.
     """
     path = getattr(args, "key", None) or os.environ.get(ENV_KEY)
     if not path:
@@ -204,7 +204,7 @@ def load_passkey_file(path: str, passphrase_env: str | None = None) -> HeadlessP
 
     Raises:
         CliUsageError: If ``passphrase_env`` names an unset variable.
-        InvalidKeyFile, WrongPassphrase: From the passkey room.
+        InvalidKey (``INVALID_KEY_FILE``), WrongPassphrase: From the passkey room.
     """
     passphrase = None
     if passphrase_env:

@@ -65,9 +65,9 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
         The summary: chain, passkey, Era verification and ERC-4337 execution figures, timings.
 
     Raises:
-        NodeBinaryNotFound, NodeStartFailed: anvil, node or Alto missing / not starting.
+        ToolNotFound, NodeStartFailed: anvil, node or Alto missing / not starting.
         ConfigurationError (``ARTIFACT_NOT_FOUND``): The contracts are not built (scripts/build-contracts.sh).
-        PreflightError, VerificationError subclasses: A signature failed a check (the demo stops there).
+        VerificationError and its subclasses: A signature failed a check (the demo stops there).
         UserOperationRejected, UserOperationReverted: The bundler or the chain refused the operation.
     """
     if amount_wei <= 0 or amount_wei >= _FUNDING:

@@ -117,7 +117,7 @@ class Assertion:
             InvalidWebAuthnData (``INVALID_CREDENTIAL_TYPE``): If ``type`` is not ``public-key``.
             InvalidWebAuthnData (``CREDENTIAL_ID_MISMATCH``): If ``id`` and ``rawId`` differ.
             InvalidEncoding: If a member is not base64url.
-            FieldTooLarge, InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: Malformed parts.
+            InvalidEncoding (``FIELD_TOO_LARGE``), InvalidWebAuthnData, MalformedSignature: Malformed parts.
         """
         _, cred_id, response = read_credential(data, what="assertion")
         auth = b64_member(response, "authenticatorData", what="assertion.response")

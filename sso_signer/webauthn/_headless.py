@@ -346,7 +346,7 @@ class HeadlessPasskey:
         The challenge is answered; ``user.id`` and ``user.name`` become this passkey's user (an
         authenticator stores them with a discoverable credential and returns the id as ``userHandle``); a
         credential listed in ``excludeCredentials`` is refused. rpId and origin stay the passkey's own: a
-        relying party with another rpId rejects the answer (RpIdMismatch), as it would a browser's.
+        relying party with another rpId rejects the answer (``RP_ID_MISMATCH``), as it would a browser's.
 
         Args:
             options: The PublicKeyCredentialCreationOptions JSON.

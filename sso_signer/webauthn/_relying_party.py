@@ -405,7 +405,8 @@ class RelyingParty:
                 userHandle.
             AssertionRejected (``COUNTER_REGRESSION``): The counter did not move forward, checked again
                 against the stored value when the challenge is consumed (a racing or cloned assertion).
-            BackupFlagsInvalid, SignatureInvalid, OriginMismatch, ...: As :func:`verify_assertion`.
+            AssertionRejected (``BACKUP_FLAGS_INVALID``, ``SIGNATURE_INVALID``, ...): As
+                :func:`verify_assertion`.
         """
         assertion = response if isinstance(response, Assertion) else Assertion.from_json(response)
         challenge = (
