@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from sso_signer._json import JsonLimits, parse_json
 from sso_signer.exceptions import (
@@ -452,11 +452,15 @@ class RpcCore:
 CallLike = RpcCall | tuple[str, Sequence[Any]]
 
 
+def _is_seconds(value: object) -> TypeGuard[int | float]:
+    return not isinstance(value, bool) and isinstance(value, int | float) and value > 0
+
+
 def check_deadline(deadline: object) -> Deadline:
     """Validate a client's ``deadline`` argument."""
     if deadline is None or deadline == "auto":
         return deadline
-    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0:
+    if not _is_seconds(deadline):
         raise InvalidRpcParams(f"deadline: expected seconds > 0, 'auto' or None, got {deadline!r}")
     return float(deadline)
 
@@ -466,9 +470,7 @@ def _single_call(method: object, params: object, deadline: float | None = None) 
         raise InvalidRpcParams("method: expected a non-empty string")
     if not isinstance(params, Sequence) or isinstance(params, str | bytes | bytearray):
         raise InvalidRpcParams(f"params: expected a list or tuple, got {type(params).__name__}")
-    if deadline is not None and (
-        isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0
-    ):
+    if deadline is not None and not _is_seconds(deadline):
         raise InvalidRpcParams(f"deadline: expected seconds > 0 or None, got {deadline!r}")
     return RpcCall(method, tuple(params), deadline=deadline)
 
