@@ -19,7 +19,6 @@ from sso_signer.rpc._types import to_address
 __all__ = ["ENTRY_POINT_V08", "AltoBundler"]
 
 ENTRY_POINT_V08 = "0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108"
-_ALTO_ENTRY = "@pimlico/alto/esm/cli/alto.js"
 
 
 def _key_hex(key: str | bytes | LocalAccount) -> str:

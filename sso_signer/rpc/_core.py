@@ -140,9 +140,6 @@ class RetryPolicy:
         return attempts * timeout + sum(self.delay(i) for i in range(1, attempts))
 
 
-NO_RETRY = RetryPolicy(attempts=1)
-
-
 @dataclass(frozen=True, slots=True)
 class Sleep:
     """A flow step: pause for ``seconds`` (polling, backing off); the flow receives ``None``."""
