@@ -291,7 +291,8 @@ class ChainContext:
 
         Raises:
             ConfigurationError (``MISSING_RPC_URL``): If no URL can be found and ``need_rpc``.
-            InvalidDeployment, UnknownNetwork, MalformedAddress: For bad configuration.
+            ConfigurationError (``INVALID_DEPLOYMENT``, ``UNKNOWN_NETWORK``), InvalidEncoding
+                (``INVALID_ADDRESS``): For bad configuration.
         """
         path = getattr(args, "deployment", None) or os.environ.get(ENV_DEPLOYMENT)
         deployment = load_deployment(path) if path else None

@@ -325,7 +325,8 @@ def deploy_passkey_account_calldata(
         ``(unique_id, calldata)``.
 
     Raises:
-        BadCredentialIdLength, BadDomainLength, EmptyPublicKey, MalformedAddress, InvalidUniqueId: see above.
+        SsoEncodingError, InvalidEncoding (``INVALID_ADDRESS``): As :func:`validator_init_data` and
+            :func:`deploy_proxy_sso_account_calldata`.
     """
     init = validator_init_data(owner.credential_id, owner.public_key, owner.origin)
     modules: list[bytes] = []

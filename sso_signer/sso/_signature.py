@@ -208,8 +208,8 @@ class FatSignature:
             The fat signature.
 
         Raises:
-            sso_signer.webauthn.InvalidDerSignature: If the DER is malformed (webauthn room error).
-            sso_signer.webauthn.SignatureOutOfRange: If r or s is 0 or ≥ n.
+            MalformedSignature (``INVALID_DER_SIGNATURE``, ``NON_CANONICAL_DER``): If the DER is malformed.
+            MalformedSignature (``SIGNATURE_OUT_OF_RANGE``): If r or s is 0 or ≥ n.
         """
         from sso_signer.webauthn._p256 import EcdsaSignature
 

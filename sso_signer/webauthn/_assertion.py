@@ -36,7 +36,7 @@ class Assertion:
     Raises:
         InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If the credential id is empty.
         InvalidEncoding (``FIELD_TOO_LARGE``): If the credential id or user handle is too long.
-        InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: If a part is malformed.
+        InvalidWebAuthnData, MalformedSignature: If a part is malformed.
     """
 
     credential_id: bytes
