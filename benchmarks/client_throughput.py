@@ -42,7 +42,8 @@ from sso_signer.accounts import EraAccount, EraNetwork
 from sso_signer.rpc import EthClient
 from sso_signer.sso import FatSignature
 from sso_signer.sso._signature import decode_era_custom_signature
-from sso_signer.webauthn import EcdsaSignature, HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn._p256 import EcdsaSignature
 from sso_signer.zksync import Eip712Transaction
 
 ACCOUNT = "0x1111111111111111111111111111111111111111"

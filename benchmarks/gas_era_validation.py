@@ -29,11 +29,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from sso_signer import (  # noqa: E402
-    Artifact,
-    b64url_decode,
-    load_artifact,
-)
+from sso_signer import b64url_decode, load_artifact  # noqa: E402
+from sso_signer._artifacts import Artifact  # noqa: E402
 from sso_signer.node import AnvilNode  # noqa: E402
 from sso_signer.rpc import EthClient  # noqa: E402
 from sso_signer.sso import FatSignature, era_custom_signature  # noqa: E402

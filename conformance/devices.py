@@ -34,12 +34,12 @@ from sso_signer.exceptions import SsoSignerError
 from sso_signer.webauthn import (
     Assertion,
     AuthenticatorData,
-    EcdsaSignature,
     P256PublicKey,
     PasskeyCredential,
     verify_assertion,
     verify_registration_response,
 )
+from sso_signer.webauthn._p256 import EcdsaSignature
 
 __all__ = [
     "FIDO2_SDIST",

@@ -22,8 +22,8 @@ from typing import Any, ClassVar, Literal
 
 from conformance._fixtures import VectorFormatError, read_member
 from sso_signer.exceptions import InvalidInputError
-from sso_signer.webauthn import EcdsaSignature, P256PublicKey
-from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
+from sso_signer.webauthn import P256PublicKey
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N, EcdsaSignature
 
 __all__ = [
     "CRYPTOGRAPHY_VECTORS",

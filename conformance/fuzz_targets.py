@@ -26,17 +26,11 @@ from sso_signer.sso import FatSignature, era_custom_signature, erc4337_passkey_s
 from sso_signer.sso._owner import PasskeyInitData
 from sso_signer.sso._preflight import decode_challenge, parse_client_data_json
 from sso_signer.sso._signature import decode_era_custom_signature, decode_erc4337_passkey_signature
-from sso_signer.webauthn import (
-    Assertion,
-    AuthenticatorData,
-    AuthenticatorFlags,
-    CollectedClientData,
-    EcdsaSignature,
-    P256PublicKey,
-    RegistrationResponse,
-)
+from sso_signer.webauthn import Assertion, AuthenticatorData, P256PublicKey, RegistrationResponse
+from sso_signer.webauthn._authenticator_data import AuthenticatorFlags
 from sso_signer.webauthn._cbor import decode_strict
-from sso_signer.webauthn._p256 import P256_N
+from sso_signer.webauthn._client_data import CollectedClientData
+from sso_signer.webauthn._p256 import P256_N, EcdsaSignature
 from sso_signer.zksync import Eip712Transaction
 
 __all__ = ["HOSTILE_TARGETS", "TARGETS", "FuzzTarget", "run_check"]

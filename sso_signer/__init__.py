@@ -6,7 +6,7 @@ The package is split into rooms (see ``docs/architecture.md``): :mod:`sso_signer
 (the bindings that turn a passkey assertion into a signature the SSO contracts accept).
 
 Also public here, imported on first use so ``import sso_signer`` stays cheap: the compiled contracts shipped
-with the package (:func:`load_artifact`, :class:`Artifact`) and the encodings the API speaks
+with the package (:func:`load_artifact`) and the encodings the API speaks
 (:func:`b64url_encode` / :func:`b64url_decode` for credential ids, :func:`hex_encode` / :func:`hex_decode`).
 Errors are in :mod:`sso_signer.exceptions`.
 """
@@ -27,13 +27,12 @@ _sys.setrecursionlimit(_limit)
 del _limit
 
 if TYPE_CHECKING:
-    from sso_signer._artifacts import Artifact, load_artifact
+    from sso_signer._artifacts import load_artifact
     from sso_signer._codec import b64url_decode, b64url_encode, hex_decode, hex_encode
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Artifact",
     "__version__",
     "b64url_decode",
     "b64url_encode",
@@ -43,7 +42,6 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Artifact": "sso_signer._artifacts",
     "load_artifact": "sso_signer._artifacts",
     "b64url_decode": "sso_signer._codec",
     "b64url_encode": "sso_signer._codec",

@@ -13,11 +13,12 @@ import re
 
 from eth_utils.address import to_checksum_address
 
-from sso_signer.exceptions import InvalidEncoding
+from sso_signer.exceptions import ErrorCode, InvalidEncoding
 
 __all__ = [
     "b64url_decode",
     "b64url_encode",
+    "checksum_address",
     "classify_address_text",
     "hex_decode",
     "hex_encode",
@@ -138,3 +139,24 @@ def classify_address_text(text: str) -> tuple[str, bool] | None:
     digits = text[2:]
     case_ok = digits in (digits.lower(), digits.upper(), checksummed[2:])
     return checksummed, case_ok
+
+
+def checksum_address(value: object, *, field: str = "address") -> str:
+    """Validate ``0x`` + 40 hex digits and return the EIP-55 checksummed address.
+
+    All-lower or all-upper digits are accepted as is; mixed case must be the EIP-55 checksum (a wrong one is a
+    typo, not a style).
+
+    Raises:
+        InvalidEncoding (``INVALID_ADDRESS``): If ``value`` is not such text, or its mixed case is not the
+            checksum.
+    """
+    answer = classify_address_text(value) if isinstance(value, str) else None
+    if answer is None:
+        raise InvalidEncoding(
+            f"{field}: expected 0x + 40 hex digits, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
+        )
+    checksummed, case_ok = answer
+    if not case_ok:
+        raise InvalidEncoding(f"{field}: bad EIP-55 checksum in {value}", rule=ErrorCode.INVALID_ADDRESS)
+    return checksummed

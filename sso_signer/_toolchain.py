@@ -40,7 +40,6 @@ __all__ = [
     "Tool",
     "install_tools",
     "locate_tool",
-    "tool_locations",
     "tools_home",
 ]
 
@@ -172,17 +171,6 @@ def locate_tool(
         f"`{SETUP_COMMAND}`, or point ${tool.env} at a copy",
         tool=name,
     )
-
-
-def tool_locations() -> dict[str, str | None]:
-    """Where each tool of :data:`TOOLS` is found now (``None``: missing)."""
-    found: dict[str, str | None] = {}
-    for name in TOOLS:
-        try:
-            found[name] = locate_tool(name)
-        except ToolNotFound:
-            found[name] = None
-    return found
 
 
 @dataclass(frozen=True, slots=True)

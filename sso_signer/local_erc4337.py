@@ -29,8 +29,8 @@ from sso_signer._toolchain import SetupReport, install_tools
 from sso_signer.accounts import MsaDeployment, deploy_msa_contracts
 from sso_signer.erc4337 import BundlerClient
 from sso_signer.exceptions import ConfigurationError, ErrorCode, NodeStartFailed, RpcError
-from sso_signer.node import ANVIL_CHAIN_ID, AltoBundler, AnvilNode, dev_accounts
-from sso_signer.node._anvil import ANVIL_ZKSYNC_CHAIN_ID
+from sso_signer.node import AltoBundler, AnvilNode
+from sso_signer.node._anvil import ANVIL_CHAIN_ID, ANVIL_ZKSYNC_CHAIN_ID, dev_accounts
 from sso_signer.rpc import EthClient, Receipt
 
 __all__ = [

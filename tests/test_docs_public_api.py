@@ -64,10 +64,10 @@ def test_the_top_level_public_names_resolve_lazily() -> None:
     code = (
         "import sys, sso_signer\n"
         "assert 'sso_signer._artifacts' not in sys.modules\n"
-        "from sso_signer import Artifact, b64url_decode, b64url_encode, hex_decode, hex_encode\n"
+        "from sso_signer import b64url_decode, b64url_encode, hex_decode, hex_encode\n"
         "from sso_signer import load_artifact\n"
         "assert b64url_decode(b64url_encode(b'ab')) == b'ab' and hex_encode(b'\\x01').endswith('01')\n"
-        "assert isinstance(load_artifact('MSAFactory'), Artifact)\n"
+        "assert load_artifact('MSAFactory').name == 'MSAFactory'\n"
         "assert all(hasattr(sso_signer, name) for name in sso_signer.__all__)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

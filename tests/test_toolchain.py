@@ -15,7 +15,7 @@ from sso_signer._toolchain import TOOLS, install_tools, locate_tool, tools_home
 from sso_signer.cli import ExitCode
 from sso_signer.cli._output import exit_code_for
 from sso_signer.erc4337._entry_point import load_entry_point_v08_initcode
-from sso_signer.exceptions import ConfigurationError, ErrorCode, ToolNotFound
+from sso_signer.exceptions import ErrorCode, ToolNotFound
 from sso_signer.node import AltoBundler, AnvilNode
 from tests.errors import raises_rule
 
@@ -55,7 +55,7 @@ def test_home_defaults_to_the_user_cache_dir(monkeypatch: pytest.MonkeyPatch, tm
 
 @pytest.mark.parametrize("name", sorted(TOOLS))
 def test_a_missing_tool_names_itself_and_the_setup_command(isolated: pathlib.Path, name: str) -> None:
-    with pytest.raises(ToolNotFound) as info:
+    with raises_rule(ErrorCode.TOOL_NOT_FOUND) as info:
         locate_tool(name)
     assert info.value.tool == name
     assert "sso-signer setup" in str(info.value)
@@ -90,10 +90,10 @@ def test_a_wrong_variable_or_argument_is_an_error_not_a_fallback(
 ) -> None:
     _executable(isolated / "node_modules" / TOOLS["anvil"].npm_path)
     monkeypatch.setenv("SSO_SIGNER_ANVIL", str(tmp_path / "typo"))
-    with pytest.raises(ToolNotFound, match=r"typo \(from the \$SSO_SIGNER_ANVIL\)"):
+    with raises_rule(ErrorCode.TOOL_NOT_FOUND, match=r"typo \(from the \$SSO_SIGNER_ANVIL\)"):
         locate_tool("anvil")
     monkeypatch.delenv("SSO_SIGNER_ANVIL")
-    with pytest.raises(ToolNotFound, match="from the argument"):
+    with raises_rule(ErrorCode.TOOL_NOT_FOUND, match="from the argument"):
         locate_tool("anvil", tmp_path / "typo")
 
 
@@ -118,7 +118,7 @@ def test_the_node_room_raises_its_own_subclass(
 
 def test_a_missing_entry_point_artifact_is_a_configuration_error(tmp_path: pathlib.Path) -> None:
     # Before: EntryPointArtifactMismatch, a remote-node error (exit 4), although nothing mismatched.
-    with pytest.raises(ConfigurationError, match="sso-signer setup") as info:
+    with raises_rule(ErrorCode.TOOL_NOT_FOUND, match="sso-signer setup") as info:
         load_entry_point_v08_initcode(tmp_path)
     assert exit_code_for(info.value) == ExitCode.CONFIGURATION
 
@@ -134,7 +134,7 @@ def test_the_entry_point_artifact_comes_from_the_variable(
 
 
 def test_setup_without_npm_names_what_to_install(isolated: pathlib.Path) -> None:
-    with pytest.raises(ToolNotFound, match=r"install Node\.js") as info:
+    with raises_rule(ErrorCode.TOOL_NOT_FOUND, match=r"install Node\.js") as info:
         install_tools()
     assert info.value.tool == "npm"
     assert exit_code_for(info.value) == ExitCode.CONFIGURATION
@@ -145,7 +145,7 @@ def test_setup_refuses_an_unsupported_platform(
 ) -> None:
     monkeypatch.setattr(platform, "system", lambda: "Darwin")
     monkeypatch.setattr(platform, "machine", lambda: "arm64")
-    with pytest.raises(ToolNotFound, match="Darwin arm64, which is not supported"):
+    with raises_rule(ErrorCode.TOOL_NOT_FOUND, match="Darwin arm64, which is not supported"):
         install_tools()
 
 
@@ -171,6 +171,6 @@ def test_installed_tools_are_not_looked_for_in_the_working_directory(
     # A node_modules in the current directory is somebody else's project, not a source of tools.
     _executable(tmp_path / "cwd" / "node_modules" / TOOLS["anvil"].npm_path)
     monkeypatch.chdir(tmp_path / "cwd")
-    with pytest.raises(ToolNotFound):
+    with raises_rule(ErrorCode.TOOL_NOT_FOUND):
         locate_tool("anvil")
     assert os.getcwd() == str(tmp_path / "cwd")

@@ -262,7 +262,7 @@ def _optional(tx: Mapping[str, Any], key: str, read: Callable[[object, str], Any
 
 
 def _address(value: object, key: str) -> str:
-    return checksum_address(value, field=key)  # type: ignore[arg-type]  # it checks the type itself
+    return checksum_address(value, field=key)
 
 
 def _check_identity(tx: Mapping[str, Any], signer: PasskeySigner) -> None:

@@ -20,7 +20,7 @@ from sso_signer.cli._context import (
 )
 from sso_signer.cli._output import Reporter
 from sso_signer.cli._session import send_with_session
-from sso_signer.sso import checksum_address
+from sso_signer.sso._signature import checksum_address
 
 __all__ = ["add_passkey", "create", "remove_passkey", "send", "show"]
 

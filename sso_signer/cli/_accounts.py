@@ -31,12 +31,12 @@ from sso_signer.accounts import EraAccount, Erc4337Account, Guardian, MsaDeploym
 from sso_signer.accounts._base import PASSKEY_REMOVED_TOPIC
 from sso_signer.accounts._era import (
     EraSendPlan,
-    add_passkey_calldata,
     create_era_account,
     find_account,
     get_account_key,
     remove_passkey_calldata,
 )
+from sso_signer.accounts._erc4337 import _ADD_VALIDATION_KEY
 from sso_signer.cli._ceremony import RelyingPartyAssertionProvider
 from sso_signer.cli._context import ChainContext, format_ether, resolve_deployer, store_at
 from sso_signer.cli._parser import ENV_BUNDLER
@@ -56,9 +56,11 @@ from sso_signer.exceptions import (
     VerificationError,
 )
 from sso_signer.rpc import EthClient, Receipt
-from sso_signer.sso import account_salt, checksum_address
+from sso_signer.sso import account_salt
+from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, validator_init_data
+from sso_signer.sso._signature import checksum_address
 from sso_signer.webauthn import HeadlessPasskey, RelyingParty
-from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
 
 __all__ = [
     "CliAccount",
@@ -375,7 +377,11 @@ class CliAccount:
         self, credential_id: bytes, public_key: Any, origin: str, *, timeout: float = 60.0
     ) -> Receipt | UserOperationReceipt:
         """Register another passkey (see :meth:`PasskeyAccount.add_passkey`)."""
-        with self._explained(add_passkey_calldata(credential_id, public_key, origin)):
+        # Only an ERC-4337 account is explained: encode the call as it sends it (its origin limit, not Era's).
+        call = _ADD_VALIDATION_KEY + validator_init_data(
+            credential_id, public_key, origin, max_origin_length=ERC4337_MAX_ORIGIN_LENGTH
+        )
+        with self._explained(call):
             return self.account.add_passkey(credential_id, public_key, origin, timeout=timeout)
 
     def remove_passkey(
@@ -435,9 +441,7 @@ def open_account(
         if executes:
             require_zksync_node(ctx.client)
         params = (
-            PaymasterParams(checksum_address(paymaster, field="--paymaster"), general_paymaster_input())
-            if paymaster
-            else None
+            PaymasterParams.general(checksum_address(paymaster, field="--paymaster")) if paymaster else None
         )
         return kind, CliAccount(_era_account(args, ctx, passkey, args.address), progress, params)
     return kind, CliAccount(_msa(args, ctx, passkey, args.address, need_bundler=executes), progress, None)

@@ -24,7 +24,7 @@ from sso_signer.accounts import EraNetwork, network_preset
 from sso_signer.cli._deploy import Deployment, load_deployment
 from sso_signer.cli._parser import ENV_DEPLOYER_KEY, ENV_DEPLOYMENT, ENV_KEY, ENV_PASSPHRASE, ENV_RPC
 from sso_signer.exceptions import CliUsageError, ConfigurationError, ErrorCode
-from sso_signer.node import dev_accounts
+from sso_signer.node._anvil import dev_accounts
 from sso_signer.webauthn import HeadlessPasskey, PostgresStore, SQLiteStore, open_store
 
 # Not re-exported by sso_signer.zksync yet (rpc helper's room): the private path until it is.
@@ -169,7 +169,7 @@ def store_at(url: str) -> SQLiteStore | PostgresStore:
 
     Raises:
         CliUsageError: If a plain SQLite path is a directory or its directory is missing.
-        StoreConfigurationError, StoreUnavailable, StoreCorrupt: As :func:`~sso_signer.webauthn.open_store`.
+        ConfigurationError, StoreUnavailable, StoreCorrupt: As :func:`~sso_signer.webauthn.open_store`.
     """
     if "://" not in url and not url.startswith("sqlite:"):
         check_out_path(url, "--store")  # before any work, as for --out
@@ -189,7 +189,7 @@ def load_passkey(args: argparse.Namespace) -> HeadlessPasskey:
 
     Raises:
         ConfigurationError (``MISSING_PASSKEY_FILE``): If no key file is named.
-        InvalidKeyFile, WrongPassphrase: From the passkey room.
+        InvalidKey (``INVALID_KEY_FILE``), WrongPassphrase: From the passkey room.
     """
     path = getattr(args, "key", None) or os.environ.get(ENV_KEY)
     if not path:
@@ -204,7 +204,7 @@ def load_passkey_file(path: str, passphrase_env: str | None = None) -> HeadlessP
 
     Raises:
         CliUsageError: If ``passphrase_env`` names an unset variable.
-        InvalidKeyFile, WrongPassphrase: From the passkey room.
+        InvalidKey (``INVALID_KEY_FILE``), WrongPassphrase: From the passkey room.
     """
     passphrase = None
     if passphrase_env:
@@ -291,7 +291,8 @@ class ChainContext:
 
         Raises:
             ConfigurationError (``MISSING_RPC_URL``): If no URL can be found and ``need_rpc``.
-            InvalidDeployment, UnknownNetwork, MalformedAddress: For bad configuration.
+            ConfigurationError (``INVALID_DEPLOYMENT``, ``UNKNOWN_NETWORK``), InvalidEncoding
+                (``INVALID_ADDRESS``): For bad configuration.
         """
         path = getattr(args, "deployment", None) or os.environ.get(ENV_DEPLOYMENT)
         deployment = load_deployment(path) if path else None

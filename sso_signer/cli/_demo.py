@@ -27,14 +27,15 @@ from eth_utils.crypto import keccak
 from sso_signer._artifacts import load_artifact
 from sso_signer._codec import b64url_encode
 from sso_signer.accounts import EraAccount, EraNetwork, Erc4337Account
-from sso_signer.accounts._era import webauthn_validation_gas
+from sso_signer.accounts._era import add_passkey_calldata, webauthn_validation_gas
 from sso_signer.cli._ceremony import RelyingPartyAssertionProvider, register_passkey
 from sso_signer.cli._context import format_ether as _ether
 from sso_signer.cli._context import parse_wei
 from sso_signer.cli._output import Reporter
 from sso_signer.exceptions import CliUsageError, VerificationError
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.sso import account_salt, checksum_address, eip191_hash
+from sso_signer.sso import account_salt, eip191_hash
+from sso_signer.sso._signature import checksum_address
 from sso_signer.webauthn import HeadlessPasskey, RelyingParty, SQLiteStore
 
 __all__ = ["DEMO_ORIGIN", "DEMO_RP_ID", "demo", "run_demo"]
@@ -64,9 +65,9 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
         The summary: chain, passkey, Era verification and ERC-4337 execution figures, timings.
 
     Raises:
-        NodeBinaryNotFound, NodeStartFailed: anvil, node or Alto missing / not starting.
+        ToolNotFound, NodeStartFailed: anvil, node or Alto missing / not starting.
         ConfigurationError (``ARTIFACT_NOT_FOUND``): The contracts are not built (scripts/build-contracts.sh).
-        PreflightError, VerificationError subclasses: A signature failed a check (the demo stops there).
+        VerificationError and its subclasses: A signature failed a check (the demo stops there).
         UserOperationRejected, UserOperationReverted: The bundler or the chain refused the operation.
     """
     if amount_wei <= 0 or amount_wei >= _FUNDING:
@@ -145,7 +146,6 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                 era_account = checksum_address(
                     "0x" + keccak(b"sso-signer demo era account" + passkey.credential_id)[12:].hex()
                 )
-                era_abi = load_artifact("WebAuthValidator")
                 eth.rpc.request("anvil_impersonateAccount", [era_account])
                 eth.rpc.request("anvil_setBalance", [era_account, hex(_FUNDING)])
                 register_tx = eth.rpc.request(
@@ -155,11 +155,8 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                             "from": era_account,
                             "to": era_validator,
                             "data": "0x"
-                            + era_abi.encode_call(
-                                "addValidationKey",
-                                passkey.credential_id,
-                                [passkey.public_key.x_bytes, passkey.public_key.y_bytes],
-                                passkey.origin,
+                            + add_passkey_calldata(
+                                passkey.credential_id, passkey.public_key, passkey.origin
                             ).hex(),
                         }
                     ],

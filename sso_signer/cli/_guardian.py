@@ -25,7 +25,8 @@ from sso_signer.cli._output import Reporter
 from sso_signer.erc4337 import UserOperationReceipt
 from sso_signer.exceptions import CliUsageError
 from sso_signer.rpc import Receipt
-from sso_signer.sso import RecoveryRequest, checksum_address
+from sso_signer.sso import RecoveryRequest
+from sso_signer.sso._signature import checksum_address
 
 __all__ = [
     "accept",

@@ -11,7 +11,8 @@ from sso_signer.cli._accounts import open_account
 from sso_signer.cli._context import ChainContext, load_passkey, parse_data
 from sso_signer.cli._output import Reporter
 from sso_signer.exceptions import CliUsageError, ErrorCode, ExecutionReverted, NotFound, VerificationError
-from sso_signer.sso import checksum_address, eip191_hash
+from sso_signer.sso import eip191_hash
+from sso_signer.sso._signature import checksum_address
 
 __all__ = ["sign", "verify"]
 

@@ -30,7 +30,7 @@ from sso_signer.exceptions import CliUsageError, ErrorCode, NodeStartFailed, Rem
 from sso_signer.local_erc4337 import FUNDER_INDEX, LocalErc4337Stack
 from sso_signer.local_erc4337 import fund as fund_from_dev_account
 from sso_signer.node import AnvilNode, AnvilZkSyncNode, LocalNode
-from sso_signer.sso import checksum_address
+from sso_signer.sso._signature import checksum_address
 
 __all__ = ["deploy", "fund", "node_start", "node_wait"]
 

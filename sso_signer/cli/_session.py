@@ -42,8 +42,8 @@ from sso_signer.sso import (
     SessionSpec,
     TransferPolicy,
     UsageLimit,
-    checksum_address,
 )
+from sso_signer.sso._signature import checksum_address
 
 __all__ = ["create", "list_sessions", "revoke", "send_with_session", "show"]
 

@@ -37,13 +37,13 @@ from sso_signer.exceptions import (
     UserOperationReverted,
     UserOperationTimeout,
 )
-from sso_signer.rpc import AsyncJsonRpcClient, Deadline, JsonRpcClient, Log, Receipt, RetryPolicy, RevertData
+from sso_signer.rpc import AsyncJsonRpcClient, Deadline, JsonRpcClient, Receipt, RetryPolicy, RevertData
 from sso_signer.rpc._client import AsyncRpcShell, RpcShell, safe_url
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._flow import Flow, after_send, poll
 from sso_signer.rpc._revert import describe_revert_in_text
 from sso_signer.rpc._shell import flow_method
-from sso_signer.rpc._types import parse_address, parse_data, parse_hash, parse_quantity
+from sso_signer.rpc._types import Log, parse_address, parse_data, parse_hash, parse_quantity
 
 __all__ = [
     "AsyncBundlerClient",

@@ -7,23 +7,12 @@ temp log (redacted when shown), and stops it cleanly (terminate, then kill after
 from __future__ import annotations
 
 from sso_signer.node._alto import AltoBundler
-from sso_signer.node._anvil import (
-    ANVIL_CHAIN_ID,
-    DEV_MNEMONIC,
-    AnvilNode,
-    AnvilZkSyncNode,
-    LocalNode,
-    dev_accounts,
-    start_local_node,
-)
+from sso_signer.node._anvil import AnvilNode, AnvilZkSyncNode, LocalNode, start_local_node
 
 __all__ = [
-    "ANVIL_CHAIN_ID",
-    "DEV_MNEMONIC",
     "AltoBundler",
     "AnvilNode",
     "AnvilZkSyncNode",
     "LocalNode",
-    "dev_accounts",
     "start_local_node",
 ]

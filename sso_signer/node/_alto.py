@@ -5,21 +5,20 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
 from sso_signer._toolchain import locate_tool
 from sso_signer.exceptions import ErrorCode, NodeStartFailed, RemoteError, StateError, ToolNotFound
 from sso_signer.node._anvil import LocalNode
-from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable, free_port
+from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable
 from sso_signer.rpc import JsonRpcClient, RetryPolicy
 from sso_signer.rpc._types import to_address
 
 __all__ = ["ENTRY_POINT_V08", "AltoBundler"]
 
 ENTRY_POINT_V08 = "0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108"
-_ALTO_ENTRY = "@pimlico/alto/esm/cli/alto.js"
 
 
 def _key_hex(key: str | bytes | LocalAccount) -> str:
@@ -165,35 +164,22 @@ class AltoBundler(ProcessOwner):
         """
         if self.running:
             return self
-        tries = 1 if self._requested_port else 3
-        for attempt in range(1, tries + 1):
-            port = self._requested_port or free_port()
-            env = {
-                "ALTO_EXECUTOR_PRIVATE_KEYS": ",".join(self._executor_keys),
-                "ALTO_UTILITY_PRIVATE_KEY": self._utility_key,
-            }
-            process = ManagedProcess(
-                "alto",
-                self._argv(port),
-                env=env,
-                secrets=(*self._executor_keys, self._utility_key),
-                keep_logs=self.keep_logs,
-            )
-            self._process, self._port = process, port
-            process.spawn()
-            url = f"http://127.0.0.1:{port}"
-
-            def ready(url: str = url) -> bool:
-                return self._ready(url)
-
-            try:
-                process.wait_ready(ready, self.startup_timeout, interval=0.1)
-            except NodeStartFailed:
-                if attempt < tries and "eaddrinuse" in process.raw_log().lower():
-                    continue
-                raise
-            return self
-        raise NodeStartFailed("alto: no free port found")  # pragma: no cover - the loop returns or raises
+        env = {
+            "ALTO_EXECUTOR_PRIVATE_KEYS": ",".join(self._executor_keys),
+            "ALTO_UTILITY_PRIVATE_KEY": self._utility_key,
+        }
+        secrets = (*self._executor_keys, self._utility_key)
+        self._spawn_on_free_port(
+            self._requested_port,
+            lambda port: ManagedProcess(
+                "alto", self._argv(port), env=env, secrets=secrets, keep_logs=self.keep_logs
+            ),
+            self._ready,
+            self.startup_timeout,
+            port_taken="eaddrinuse",
+            interval=0.1,
+        )
+        return self
 
     def _ready(self, url: str) -> bool:
         try:
@@ -204,18 +190,6 @@ class AltoBundler(ProcessOwner):
         if not isinstance(served, list):
             return False
         return {str(e).lower() for e in served} >= {e.lower() for e in self.entry_points}
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop Alto: terminate, kill after ``timeout`` seconds, reap. Safe to call twice."""
-        if self._process is not None:
-            self._process.stop(timeout)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _find_alto(given: str | os.PathLike[str] | None) -> str:

@@ -8,13 +8,13 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from sso_signer.exceptions import ErrorCode, NodeStartFailed, RemoteError, StateError, ToolNotFound
-from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable, free_port
+from sso_signer.exceptions import ErrorCode, RemoteError, StateError, ToolNotFound
+from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable
 from sso_signer.rpc import EthClient, JsonRpcClient, RetryPolicy
 from sso_signer.rpc._types import parse_quantity
 
@@ -37,14 +37,6 @@ _LISTENING = re.compile(r"Listening on (?:[\w.\[\]:]+):(\d+)")
 _PRIVATE_KEY = re.compile(r"^\s*\(\d+\)\s+(0x[0-9a-fA-F]{64})\s*$", re.MULTILINE)
 
 
-@functools.lru_cache(maxsize=8)
-def _derive(mnemonic: str, count: int) -> tuple[str, ...]:
-    Account.enable_unaudited_hdwallet_features()
-    return tuple(
-        Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{i}").key.hex() for i in range(count)
-    )
-
-
 def dev_accounts(count: int = 10, mnemonic: str = DEV_MNEMONIC) -> tuple[LocalAccount, ...]:
     """The funded development accounts of a mnemonic (BIP-44 path ``m/44'/60'/0'/0/i``).
 
@@ -60,8 +52,9 @@ def dev_accounts(count: int = 10, mnemonic: str = DEV_MNEMONIC) -> tuple[LocalAc
 
 @functools.lru_cache(maxsize=8)
 def _accounts(mnemonic: str, count: int) -> tuple[LocalAccount, ...]:
-    # Deriving the public keys in pure Python costs several ms per account; nodes share the objects.
-    return tuple(Account.from_key(key) for key in _derive(mnemonic, count))
+    # Deriving the keys in pure Python costs several ms per account; nodes share the objects.
+    Account.enable_unaudited_hdwallet_features()
+    return tuple(Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{i}") for i in range(count))
 
 
 def printed_private_keys(banner: str) -> tuple[str, ...]:
@@ -122,15 +115,7 @@ class LocalNode(ProcessOwner, abc.ABC):
         if self._eth is not None:
             self._eth.close()
             self._eth = None
-        if self._process is not None:
-            self._process.stop(timeout)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop(timeout)
 
     # -- state ----------------------------------------------------------------------------------------------
 
@@ -376,38 +361,26 @@ class AnvilZkSyncNode(LocalNode):
         """Start anvil-zksync and wait until it answers (see :meth:`LocalNode.start`)."""
         if self.running:
             return self
-        tries = 1 if self._requested_port else 3
-        for attempt in range(1, tries + 1):
-            port = self._requested_port or free_port()
-            argv = self.argv(port)
-            process = ManagedProcess("anvil-zksync", argv, secrets=(DEV_MNEMONIC,), keep_logs=self.keep_logs)
-            self._process = process
-            self._port = port
-            process.spawn()
-            url = f"http://127.0.0.1:{port}"
 
-            def ready(url: str = url) -> bool:
-                self._chain_id = _probe(url)
-                return self._chain_id is not None
+        def ready(url: str) -> bool:
+            self._chain_id = _probe(url)
+            return self._chain_id is not None
 
-            try:
-                process.wait_ready(ready, self.startup_timeout)
-            except NodeStartFailed:
-                # Lost the race for the port to another process: pick another one.
-                if attempt < tries and "in use" in process.raw_log().lower():
-                    continue
-                raise
-            break
+        self._spawn_on_free_port(
+            self._requested_port,
+            lambda port: ManagedProcess(
+                "anvil-zksync", self.argv(port), secrets=(DEV_MNEMONIC,), keep_logs=self.keep_logs
+            ),
+            ready,
+            self.startup_timeout,
+            port_taken="in use",
+        )
         self._accounts = None
         return self
 
     def _load_accounts(self) -> tuple[LocalAccount, ...]:
-        keys = printed_private_keys(self._require_process().raw_log())
+        keys = printed_private_keys(self._require().raw_log())
         return tuple(Account.from_key(k) for k in keys) if keys else dev_accounts(10)
-
-    def _require_process(self) -> ManagedProcess:
-        assert self._process is not None
-        return self._process
 
 
 def start_local_node(prefer: str = "anvil-zksync", **kwargs: Any) -> LocalNode:

@@ -14,6 +14,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Self
 
 from sso_signer._toolchain import TOOLS, locate_tool
 from sso_signer.exceptions import ErrorCode, NodeStartFailed, StateError, ToolNotFound
@@ -245,9 +246,53 @@ class ManagedProcess:
 
 
 class ProcessOwner:
-    """What a started service (a node, a bundler) shows of its :class:`ManagedProcess`."""
+    """What a started service (a node, a bundler) shows of its :class:`ManagedProcess`, and its lifecycle."""
 
     _process: ManagedProcess | None
+    _port: int | None
+
+    def start(self) -> Self:
+        """Start the process and wait until it answers; ``self``."""
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the process: terminate, kill after ``timeout`` seconds, reap. Safe to call twice."""
+        if self._process is not None:
+            self._process.stop(timeout)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn_on_free_port(
+        self,
+        requested: int | None,
+        process_for: Callable[[int], ManagedProcess],
+        ready: Callable[[str], bool],
+        timeout: float,
+        *,
+        port_taken: str,
+        interval: float = 0.01,
+    ) -> None:
+        """Spawn ``process_for(port)`` and wait until ``ready(url)``; on a free port (``requested`` is
+        ``None``) retried twice when the log says another process took the port first (``port_taken``)."""
+        tries = 1 if requested else 3
+        for attempt in range(1, tries + 1):
+            port = requested or free_port()
+            process = process_for(port)
+            self._process, self._port = process, port
+            process.spawn()
+            url = f"http://127.0.0.1:{port}"
+            try:
+                process.wait_ready(functools.partial(ready, url), timeout, interval=interval)
+            except NodeStartFailed:
+                if attempt < tries and port_taken in process.raw_log().lower():
+                    continue
+                raise
+            return
 
     @property
     def running(self) -> bool:

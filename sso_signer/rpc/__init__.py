@@ -12,19 +12,16 @@ from sso_signer.rpc._client import AsyncJsonRpcClient, JsonRpcClient
 from sso_signer.rpc._core import Deadline, RetryPolicy
 from sso_signer.rpc._eth import AsyncEthClient, EthClient
 from sso_signer.rpc._revert import RevertData
-from sso_signer.rpc._types import BlockId, Log, Receipt, SendOutcome, SendStatus
+from sso_signer.rpc._types import Receipt, SendStatus
 
 __all__ = [
     "AsyncEthClient",
     "AsyncJsonRpcClient",
-    "BlockId",
     "Deadline",
     "EthClient",
     "JsonRpcClient",
-    "Log",
     "Receipt",
     "RetryPolicy",
     "RevertData",
-    "SendOutcome",
     "SendStatus",
 ]

@@ -18,7 +18,6 @@ import httpx
 
 from sso_signer.exceptions import InvalidRpcParams
 from sso_signer.rpc._core import (
-    NO_RETRY,
     Deadline,
     JsonRpcMethods,
     Post,
@@ -149,7 +148,7 @@ def web3_connection(w3: Any) -> dict[str, Any]:
     ):
         raise InvalidRpcParams("from_web3: the provider's request_kwargs['headers'] must map text to text")
     config = provider.exception_retry_configuration
-    retry = NO_RETRY
+    retry = RetryPolicy(attempts=1)
     if config is not None and config.retries > 1:
         retry = RetryPolicy(
             attempts=config.retries,

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from sso_signer._json import JsonLimits, parse_json
 from sso_signer.exceptions import (
@@ -82,7 +82,6 @@ IDEMPOTENT_METHODS: frozenset[str] = frozenset(
     }
 )
 _IDEMPOTENT_PREFIXES = ("eth_get", "zks_get", "zks_estimate", "zks_L1", "debug_trace")
-_IDEMPOTENT_ZKS = frozenset({"zks_L1ChainId", "zks_L1BatchNumber"})
 
 
 def is_idempotent(method: str) -> bool:
@@ -94,9 +93,7 @@ def is_idempotent(method: str) -> bool:
     Returns:
         ``True`` for reads and for re-sending already-signed bytes; ``False`` otherwise.
     """
-    if method in IDEMPOTENT_METHODS or method in _IDEMPOTENT_ZKS:
-        return True
-    return method.startswith(_IDEMPOTENT_PREFIXES)
+    return method in IDEMPOTENT_METHODS or method.startswith(_IDEMPOTENT_PREFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +138,6 @@ class RetryPolicy:
         """The default overall deadline of a call tried ``attempts`` times: each attempt's ``timeout`` plus
         the back-off delays between them."""
         return attempts * timeout + sum(self.delay(i) for i in range(1, attempts))
-
-
-NO_RETRY = RetryPolicy(attempts=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,12 +336,10 @@ class RpcCore:
             parsed = parse_json(
                 body, limits=self.answer_limits, error=MalformedRpcResponse, what=f"{method}: answer"
             )
-        except MalformedRpcResponse as exc:
-            if status >= 400:
-                raise RpcHttpStatusError(
-                    f"{method}: HTTP {status} without a JSON-RPC body", status_code=status, method=method
-                ) from exc
-            raise
+        except MalformedRpcResponse:
+            if status < 400:
+                raise
+            parsed = None
         if status >= 400 and not _looks_like_rpc(parsed):
             raise RpcHttpStatusError(
                 f"{method}: HTTP {status} without a JSON-RPC body", status_code=status, method=method
@@ -379,8 +371,7 @@ class RpcCore:
 
         Raises:
             RpcTransportError: Timeout (``RpcTransportError`` (``ErrorCode.RPC_TIMEOUT``), also when the
-                overall deadline passes), connection
-                failure or HTTP error status, after the allowed attempts.
+                overall deadline passes), connection failure or HTTP error status, after the allowed attempts.
             RpcError: The node answered with an error (a single call), or the whole batch failed.
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
         """
@@ -436,29 +427,17 @@ class RpcCore:
     def _transport_error(
         self, method: str, failure: PostFailure, attempt: int, limit: float | None, remaining: float | None
     ) -> RpcTransportError:
+        rule = ErrorCode.RPC_TIMEOUT
         if failure.kind == "deadline" or (
             failure.kind == "timeout" and remaining is not None and remaining <= 0
         ):
-            return RpcTransportError(
-                f"{method}: no answer within the overall deadline of {limit:g} s ({attempt} attempt(s))",
-                method=method,
-                attempts=attempt,
-                rule=ErrorCode.RPC_TIMEOUT,
-            )
-        if failure.kind == "timeout":
-            return RpcTransportError(
-                f"{method}: timed out after {attempt} attempt(s)",
-                method=method,
-                attempts=attempt,
-                rule=ErrorCode.RPC_TIMEOUT,
-            )
-        cause = failure.cause
-        return RpcTransportError(
-            f"{method}: transport failed after {attempt} attempt(s): {type(cause).__name__}: {cause}",
-            method=method,
-            attempts=attempt,
-            rule=ErrorCode.RPC_CONNECTION,
-        )
+            what = f"no answer within the overall deadline of {limit:g} s ({attempt} attempt(s))"
+        elif failure.kind == "timeout":
+            what = f"timed out after {attempt} attempt(s)"
+        else:
+            rule, cause = ErrorCode.RPC_CONNECTION, failure.cause
+            what = f"transport failed after {attempt} attempt(s): {type(cause).__name__}: {cause}"
+        return RpcTransportError(f"{method}: {what}", method=method, attempts=attempt, rule=rule)
 
     def is_transient(self, error: Exception) -> bool:
         """Tell whether a failure is worth retrying (for idempotent requests)."""
@@ -470,11 +449,15 @@ class RpcCore:
 CallLike = RpcCall | tuple[str, Sequence[Any]]
 
 
+def _is_seconds(value: object) -> TypeGuard[int | float]:
+    return not isinstance(value, bool) and isinstance(value, int | float) and value > 0
+
+
 def check_deadline(deadline: object) -> Deadline:
     """Validate a client's ``deadline`` argument."""
     if deadline is None or deadline == "auto":
         return deadline
-    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0:
+    if not _is_seconds(deadline):
         raise InvalidRpcParams(f"deadline: expected seconds > 0, 'auto' or None, got {deadline!r}")
     return float(deadline)
 
@@ -484,9 +467,7 @@ def _single_call(method: object, params: object, deadline: float | None = None) 
         raise InvalidRpcParams("method: expected a non-empty string")
     if not isinstance(params, Sequence) or isinstance(params, str | bytes | bytearray):
         raise InvalidRpcParams(f"params: expected a list or tuple, got {type(params).__name__}")
-    if deadline is not None and (
-        isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0
-    ):
+    if deadline is not None and not _is_seconds(deadline):
         raise InvalidRpcParams(f"deadline: expected seconds > 0 or None, got {deadline!r}")
     return RpcCall(method, tuple(params), deadline=deadline)
 
@@ -530,8 +511,7 @@ class JsonRpcMethods:
         Raises:
             RpcError: The node answered with an error (``ExecutionReverted`` for reverts).
             RpcTransportError: Timeout (``RpcTransportError`` (``ErrorCode.RPC_TIMEOUT``), also when the
-                overall deadline passes), connection
-                failure or HTTP error status, after retries.
+                overall deadline passes), connection failure or HTTP error status, after retries.
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
         """
         call = _single_call(method, params, deadline)

@@ -135,7 +135,46 @@ class AsyncShell:
         await self.aclose()
 
 
-class flow_method(Generic[S, P, T]):  # noqa: N801 - used as a decorator, named like one
+class _FlowDescriptor:
+    """What a flow method and a constructor flow share: the flow, its name and docstring (for help() and
+    Sphinx), and the function that drives it on a sync or an async shell."""
+
+    __slots__ = ("__dict__", "flow")
+
+    def __init__(self, flow: Callable[..., Generator[Any, Any, Any]]) -> None:
+        self.flow = flow
+        self.__doc__ = flow.__doc__
+        self.__name__ = flow.__name__
+        self.__wrapped__ = flow
+
+    def _driver(
+        self,
+        first: object,
+        shell: type[Any],
+        answerer: Callable[[dict[str, Any]], Any],
+        prepare: Callable[[dict[str, Any]], dict[str, Any]] = dict,
+    ) -> Any:
+        """``flow(first, ...)`` as a function (a coroutine function on an async ``shell``) whose steps
+        ``answerer(kwargs).answer`` answers, the keyword arguments first passed through ``prepare``."""
+        flow = self.flow
+        if issubclass(shell, AsyncShell):
+
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                kwargs = prepare(kwargs)
+                return await drive_async(flow(first, *args, **kwargs), answerer(kwargs).answer)
+
+            return functools.update_wrapper(run_async, flow)
+        if issubclass(shell, SyncShell):
+
+            def run(*args: Any, **kwargs: Any) -> Any:
+                kwargs = prepare(kwargs)
+                return drive(flow(first, *args, **kwargs), answerer(kwargs).answer)
+
+            return functools.update_wrapper(run, flow)
+        raise TypeError(f"{shell.__name__} is neither a SyncShell nor an AsyncShell")
+
+
+class flow_method(_FlowDescriptor, Generic[S, P, T]):  # noqa: N801 - used as a decorator, named like one
     """Make a generator method (a flow) a method of both shells; its docstring serves both.
 
     Accessed on a :class:`SyncShell` instance it is a plain method returning the flow's value; on an
@@ -143,13 +182,11 @@ class flow_method(Generic[S, P, T]):  # noqa: N801 - used as a decorator, named 
     generator function (for ``yield from`` inside other flows).
     """
 
-    __slots__ = ("__dict__", "flow")  # __dict__: the docstring and name, for help() and Sphinx
+    __slots__ = ()
+    flow: Callable[Concatenate[S, P], Generator[Any, Any, T]]
 
     def __init__(self, flow: Callable[Concatenate[S, P], Generator[Any, Any, T]]) -> None:
-        self.flow = flow
-        self.__doc__ = flow.__doc__
-        self.__name__ = flow.__name__
-        self.__wrapped__ = flow
+        super().__init__(flow)
 
     @overload
     def __get__(self, obj: None, owner: type[Any] | None = None) -> Self: ...
@@ -163,22 +200,7 @@ class flow_method(Generic[S, P, T]):  # noqa: N801 - used as a decorator, named 
     ) -> Callable[P, Coroutine[Any, Any, T]]: ...
 
     def __get__(self, obj: object, owner: type[Any] | None = None) -> Any:
-        if obj is None:
-            return self
-        flow = self.flow
-        if isinstance(obj, AsyncShell):
-
-            async def run_async(*args: Any, **kwargs: Any) -> T:
-                return await drive_async(flow(obj, *args, **kwargs), obj.answer)  # type: ignore[arg-type]
-
-            return functools.update_wrapper(run_async, flow)
-        if isinstance(obj, SyncShell):
-
-            def run(*args: Any, **kwargs: Any) -> T:
-                return drive(flow(obj, *args, **kwargs), obj.answer)  # type: ignore[arg-type]
-
-            return functools.update_wrapper(run, flow)
-        raise TypeError(f"{type(obj).__name__} is neither a SyncShell nor an AsyncShell")
+        return self if obj is None else self._driver(obj, type(obj), lambda _: obj)
 
 
 _SS = TypeVar("_SS", bound=SyncShell)
@@ -186,37 +208,16 @@ _AS = TypeVar("_AS", bound=AsyncShell)
 X = TypeVar("X")
 
 
-class _Constructor:
+class _Constructor(_FlowDescriptor):
     """A classmethod written once as a flow ``flow(cls, ..., eth=client, ...)`` whose steps the ``eth``
     client answers (there is no instance yet to answer them); the class's shell decides sync or async."""
 
-    __slots__ = ("__dict__", "flow")
-
-    def __init__(self, flow: Callable[..., Generator[Any, Any, Any]]) -> None:
-        self.flow = flow
-        self.__doc__ = flow.__doc__
-        self.__name__ = flow.__name__
-        self.__wrapped__ = flow
+    __slots__ = ()
 
     def _bind(self, owner: type[Any]) -> Any:
-        flow = self.flow
         # The class may turn its client arguments into clients first (a URL or a web3.py Web3, say).
         clients: Callable[[dict[str, Any]], dict[str, Any]] = getattr(owner, "constructor_clients", dict)
-        if issubclass(owner, AsyncShell):
-
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                kwargs = clients(kwargs)
-                return await drive_async(flow(owner, *args, **kwargs), kwargs["eth"].answer)
-
-            return functools.update_wrapper(run_async, flow)
-        if issubclass(owner, SyncShell):
-
-            def run(*args: Any, **kwargs: Any) -> Any:
-                kwargs = clients(kwargs)
-                return drive(flow(owner, *args, **kwargs), kwargs["eth"].answer)
-
-            return functools.update_wrapper(run, flow)
-        raise TypeError(f"{owner.__name__} is neither a SyncShell nor an AsyncShell")
+        return self._driver(owner, owner, lambda kwargs: kwargs["eth"], clients)
 
 
 class flow_constructor(_Constructor, Generic[P]):  # noqa: N801 - used as a decorator, named like one

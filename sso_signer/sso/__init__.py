@@ -53,12 +53,7 @@ from sso_signer.sso._session_spec import (
     UsageLimit,
     check_call,
 )
-from sso_signer.sso._signature import (
-    FatSignature,
-    checksum_address,
-    era_custom_signature,
-    erc4337_passkey_signature,
-)
+from sso_signer.sso._signature import FatSignature, era_custom_signature, erc4337_passkey_signature
 
 __all__ = [
     "AccountDomain",
@@ -82,7 +77,6 @@ __all__ = [
     "UsageLimit",
     "account_salt",
     "check_call",
-    "checksum_address",
     "deploy_account_calldata",
     "deploy_passkey_account_calldata",
     "eip191_hash",

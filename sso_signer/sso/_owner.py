@@ -245,8 +245,7 @@ def legacy_account_unique_id(account_id: str) -> bytes:
     """The ``deployAccount`` salt: ``keccak256(utf8(accountId))``.
 
     The SDK's ``accountId`` is the caller's ``uniqueAccountId`` or, when absent, the lower-case ``0x`` hex
-    text
-    of the passkey init data (``"0x" + validator_init_data(...).hex()``).
+    text of the passkey init data (``"0x" + validator_init_data(...).hex()``).
     """
     if not isinstance(account_id, str):
         raise SsoEncodingError("account_id: expected text", rule=ErrorCode.INVALID_UNIQUE_ID)
@@ -283,7 +282,7 @@ def sso_account_address(
         SsoEncodingError (``INVALID_UNIQUE_ID``): If ``unique_id`` is not 32 bytes.
         InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
-    from sso_signer.zksync import create2_address
+    from sso_signer.zksync._create2 import create2_address
 
     salt = unique_account_id(unique_id, deployer)
     constructor_input = bytes(abi_encode(["address"], [checksum_address(beacon, field="beacon")]))
@@ -326,7 +325,8 @@ def deploy_passkey_account_calldata(
         ``(unique_id, calldata)``.
 
     Raises:
-        BadCredentialIdLength, BadDomainLength, EmptyPublicKey, MalformedAddress, InvalidUniqueId: see above.
+        SsoEncodingError, InvalidEncoding (``INVALID_ADDRESS``): As :func:`validator_init_data` and
+            :func:`deploy_proxy_sso_account_calldata`.
     """
     init = validator_init_data(owner.credential_id, owner.public_key, owner.origin)
     modules: list[bytes] = []

@@ -9,8 +9,8 @@ Two rule sets, each in the order the contract evaluates them:
   exit and only make the result ``false``. A revert therefore wins over an earlier "false" rule, as on-chain.
 
 Each rule raises :class:`~sso_signer.exceptions.AssertionRejected` with its stable ``rule`` (an
-:class:`~sso_signer.exceptions.ErrorCode`),
-the on-chain ``outcome`` for the chosen validator and the validator name.
+:class:`~sso_signer.exceptions.ErrorCode`), the on-chain ``outcome`` for the chosen validator and the
+validator name.
 """
 
 from __future__ import annotations
@@ -141,8 +141,8 @@ def parse_client_data_json(data: bytes) -> dict[str, Any]:
 
     Raises:
         InvalidWebAuthnData (``CLIENT_DATA_NOT_JSON``): If the bytes are not UTF-8 JSON, the top level is not
-            an object, or the text
-            is larger than 1 MiB, nests deeper than 64 levels or holds an integer of more than 4300 digits.
+            an object, or the text is larger than 1 MiB, nests deeper than 64 levels or holds an integer of
+            more than 4300 digits.
     """
     parsed = parse_json(
         bytes(data),
@@ -353,7 +353,7 @@ def _as_public_key(value: PublicKeyLike) -> P256PublicKey | None:
 
 
 def _verify(key: PublicKeyLike | None, fat: FatSignature, signed: bytes) -> P256PublicKey | None:
-    from sso_signer.webauthn import EcdsaSignature
+    from sso_signer.webauthn._p256 import EcdsaSignature
 
     if key is None:
         return None

@@ -106,7 +106,7 @@ def _uint(value: object, bits: int, name: str) -> int:
 
 def _address(value: object, name: str) -> str:
     try:
-        return checksum_address(value, field=name)  # type: ignore[arg-type]
+        return checksum_address(value, field=name)
     except InvalidEncoding as exc:
         raise InvalidSessionSpec(str(exc), field=name) from exc
 

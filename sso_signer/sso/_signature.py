@@ -22,8 +22,9 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from sso_signer._codec import classify_address_text
-from sso_signer.exceptions import ErrorCode, InvalidEncoding, MalformedSignature
+# Re-exported: the sso and accounts modules import the address check from here.
+from sso_signer._codec import checksum_address as checksum_address
+from sso_signer.exceptions import ErrorCode, MalformedSignature
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import Assertion
@@ -33,39 +34,6 @@ _SDK_ENVELOPE = ("bytes", "address", "bytes[]")
 _PLAIN_ENVELOPE = ("bytes", "address", "bytes")
 # Everything eth-abi raises on bad input; caught together so no bare error escapes.
 _ABI_ERRORS = (DecodingError, ValueError, TypeError, OverflowError, IndexError)
-
-
-def checksum_address(value: str, *, field: str = "address") -> str:
-    """Validate a 0x-hex address and return its EIP-55 checksummed form.
-
-    Args:
-        value: ``0x`` + 40 hex digits. All-lower or all-upper case is accepted as is; mixed case must be a
-            valid EIP-55 checksum.
-        field: Name of the value, used in the error message.
-
-    Returns:
-        The checksummed address.
-
-    Raises:
-        InvalidEncoding (``INVALID_ADDRESS``): If ``value`` is not a 20-byte hex address or its mixed-case
-            checksum is wrong.
-    """
-    if not isinstance(value, str):
-        raise InvalidEncoding(
-            f"{field}: expected 0x + 40 hex digits, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
-        )
-    # This room spells the prefix in lower case only.
-    answer = classify_address_text(value) if value.startswith("0x") else None
-    if answer is None:
-        raise InvalidEncoding(
-            f"{field}: expected 0x + 40 hex digits, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
-        )
-    checksummed, case_ok = answer
-    if not case_ok:
-        raise InvalidEncoding(
-            f"{field}: EIP-55 checksum mismatch for {value}", rule=ErrorCode.INVALID_ADDRESS
-        )
-    return checksummed
 
 
 def function_selector(name: str, types: Sequence[str]) -> bytes:
@@ -240,10 +208,10 @@ class FatSignature:
             The fat signature.
 
         Raises:
-            sso_signer.webauthn.InvalidDerSignature: If the DER is malformed (webauthn room error).
-            sso_signer.webauthn.SignatureOutOfRange: If r or s is 0 or ≥ n.
+            MalformedSignature (``INVALID_DER_SIGNATURE``, ``NON_CANONICAL_DER``): If the DER is malformed.
+            MalformedSignature (``SIGNATURE_OUT_OF_RANGE``): If r or s is 0 or ≥ n.
         """
-        from sso_signer.webauthn import EcdsaSignature
+        from sso_signer.webauthn._p256 import EcdsaSignature
 
         signature = EcdsaSignature.from_der(der_signature)
         if normalize:

@@ -7,18 +7,12 @@ It knows nothing of chains; :mod:`sso_signer.sso` joins a passkey to an SSO acco
 from __future__ import annotations
 
 from sso_signer.webauthn._assertion import Assertion
-from sso_signer.webauthn._attestation import AttestationAuthority, AttestationCertificate
+from sso_signer.webauthn._attestation import AttestationAuthority
 from sso_signer.webauthn._authentication import verify_assertion
-from sso_signer.webauthn._authenticator_data import (
-    AttestedCredentialData,
-    AuthenticatorData,
-    AuthenticatorFlags,
-)
-from sso_signer.webauthn._client_data import CollectedClientData
+from sso_signer.webauthn._authenticator_data import AuthenticatorData
 from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._headless import HeadlessPasskey
-from sso_signer.webauthn._keyfile import read_key_file, write_key_file
-from sso_signer.webauthn._p256 import EcdsaSignature, P256PublicKey
+from sso_signer.webauthn._p256 import P256PublicKey
 from sso_signer.webauthn._recovery import recover_public_key
 from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
 from sso_signer.webauthn._relying_party import AuthenticationResult, RelyingParty
@@ -34,13 +28,8 @@ __all__ = [
     "AsyncPostgresStore",
     "AsyncSQLiteStore",
     "AttestationAuthority",
-    "AttestationCertificate",
-    "AttestedCredentialData",
     "AuthenticationResult",
     "AuthenticatorData",
-    "AuthenticatorFlags",
-    "CollectedClientData",
-    "EcdsaSignature",
     "HeadlessPasskey",
     "P256PublicKey",
     "PasskeyCredential",
@@ -53,9 +42,7 @@ __all__ = [
     "SqlStatement",
     "open_async_store",
     "open_store",
-    "read_key_file",
     "recover_public_key",
     "verify_assertion",
     "verify_registration_response",
-    "write_key_file",
 ]

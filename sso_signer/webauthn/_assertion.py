@@ -36,7 +36,7 @@ class Assertion:
     Raises:
         InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If the credential id is empty.
         InvalidEncoding (``FIELD_TOO_LARGE``): If the credential id or user handle is too long.
-        InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: If a part is malformed.
+        InvalidWebAuthnData, MalformedSignature: If a part is malformed.
     """
 
     credential_id: bytes
@@ -117,7 +117,7 @@ class Assertion:
             InvalidWebAuthnData (``INVALID_CREDENTIAL_TYPE``): If ``type`` is not ``public-key``.
             InvalidWebAuthnData (``CREDENTIAL_ID_MISMATCH``): If ``id`` and ``rawId`` differ.
             InvalidEncoding: If a member is not base64url.
-            FieldTooLarge, InvalidAuthenticatorData, InvalidClientData, InvalidDerSignature: Malformed parts.
+            InvalidEncoding (``FIELD_TOO_LARGE``), InvalidWebAuthnData, MalformedSignature: Malformed parts.
         """
         _, cred_id, response = read_credential(data, what="assertion")
         auth = b64_member(response, "authenticatorData", what="assertion.response")

@@ -128,8 +128,7 @@ class AttestationCertificate:
 
     Raises:
         InvalidKey (``INVALID_ATTESTATION_CERTIFICATE``): If the chain is empty, a certificate is not DER
-            X.509, or the leaf is
-            not the key's certificate.
+            X.509, or the leaf is not the key's certificate.
     """
 
     private_key: ec.EllipticCurvePrivateKey

@@ -48,8 +48,9 @@ def verify_assertion(
 
     Raises:
         InvalidWebAuthnData (``CREDENTIAL_ID_MISMATCH``): The assertion is from another credential.
-        ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
-        UserPresenceMissing, UserVerificationMissing: A relying-party check failed.
+        AssertionRejected: A relying-party check failed; the rule names it (``CLIENT_DATA_TYPE``,
+            ``CHALLENGE_MISMATCH``, ``ORIGIN_MISMATCH``, ``CROSS_ORIGIN``, ``RP_ID_MISMATCH``,
+            ``USER_PRESENCE_MISSING``, ``USER_VERIFICATION_MISSING``).
         AssertionRejected (``USER_HANDLE_MISMATCH``): The assertion names another user than the credential's.
         AssertionRejected (``BACKUP_FLAGS_INVALID``): BS is set without BE, or BE differs from the registered
             credential's.

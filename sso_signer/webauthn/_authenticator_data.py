@@ -29,7 +29,8 @@ MAX_AUTHENTICATOR_DATA = 4096
 
 
 def check_credential_id(credential_id: bytes, *, empty: type[SsoSignerError] = InvalidWebAuthnData) -> None:
-    """Refuse an empty credential id (raising ``empty``) or one over WebAuthn's 1023 bytes (FieldTooLarge)."""
+    """Refuse an empty credential id (raising ``empty``) or one over WebAuthn's 1023 bytes
+    (``FIELD_TOO_LARGE``)."""
     if not credential_id:
         raise empty("credential id is empty")
     if len(credential_id) > MAX_CREDENTIAL_ID:

@@ -27,8 +27,9 @@ def check_ceremony(
     """Run the WebAuthn relying-party checks that need no key: type, challenge, origin, rpId, UP, UV, BE/BS.
 
     Raises:
-        ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
-        UserPresenceMissing, UserVerificationMissing: The first check that fails.
+        AssertionRejected: The first check that fails; the rule names it (``CLIENT_DATA_TYPE``,
+            ``CHALLENGE_MISMATCH``, ``ORIGIN_MISMATCH``, ``CROSS_ORIGIN``, ``RP_ID_MISMATCH``,
+            ``USER_PRESENCE_MISSING``, ``USER_VERIFICATION_MISSING``).
         InvalidWebAuthnData (``INVALID_CLIENT_DATA``): ``tokenBinding`` is an object without a known
             ``status``.
         AssertionRejected (``BACKUP_FLAGS_INVALID``): BS (backed up) is set without BE (backup eligible).

@@ -59,8 +59,7 @@ class CollectedClientData(bytes):
     Raises (on construction):
         InvalidEncoding (``FIELD_TOO_LARGE``): If the bytes exceed MAX_CLIENT_DATA_JSON.
         InvalidWebAuthnData (``CLIENT_DATA_NOT_JSON``): If the bytes are not UTF-8 JSON text of an object,
-            nest deeper than 16 levels or
-            hold an integer of more than 100 digits.
+            nest deeper than 16 levels or hold an integer of more than 100 digits.
         InvalidWebAuthnData (``DUPLICATE_CLIENT_DATA_KEY``): If a key appears twice.
         InvalidWebAuthnData (``INVALID_CLIENT_DATA``): If type/challenge/origin are missing or not strings, or
             crossOrigin not a bool.

@@ -34,8 +34,7 @@ class PasskeyCredential:
 
     Raises:
         InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If the credential id is empty, the AAGUID is not 16
-            bytes or ``sign_count`` is
-            not a uint32 (authenticatorData's 4 bytes).
+            bytes or ``sign_count`` is not a uint32 (authenticatorData's 4 bytes).
         InvalidEncoding (``FIELD_TOO_LARGE``): If the credential id exceeds 1023 bytes.
         InvalidKey: If ``cose_key`` does not encode ``public_key``.
     """

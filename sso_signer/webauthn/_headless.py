@@ -100,8 +100,7 @@ class HeadlessPasskey:
         Raises:
             InvalidKey (``INVALID_KEY_FILE``): If the key is not a P-256 private key.
             InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If the credential id is empty, the AAGUID not
-                16 bytes, the mode unknown
-                or the counter not in [0, 2**32).
+                16 bytes, the mode unknown or the counter not in [0, 2**32).
             InvalidEncoding (``FIELD_TOO_LARGE``): If the credential id is longer than 1023 bytes or the user
                 handle than 64.
         """
@@ -300,11 +299,9 @@ class HeadlessPasskey:
 
         Raises:
             InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If ``attestation`` is not ``none`` or
-                ``packed``, or a certificate is
-                given for ``none``.
+                ``packed``, or a certificate is given for ``none``.
             InvalidKey (``INVALID_ATTESTATION_CERTIFICATE``): If the certificate vouches for another AAGUID
-                than this
-                passkey's.
+                than this passkey's.
         """
         record = self._record
         if attestation not in ("none", "packed"):
@@ -349,7 +346,7 @@ class HeadlessPasskey:
         The challenge is answered; ``user.id`` and ``user.name`` become this passkey's user (an
         authenticator stores them with a discoverable credential and returns the id as ``userHandle``); a
         credential listed in ``excludeCredentials`` is refused. rpId and origin stay the passkey's own: a
-        relying party with another rpId rejects the answer (RpIdMismatch), as it would a browser's.
+        relying party with another rpId rejects the answer (``RP_ID_MISMATCH``), as it would a browser's.
 
         Args:
             options: The PublicKeyCredentialCreationOptions JSON.

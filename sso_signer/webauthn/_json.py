@@ -43,8 +43,7 @@ def read_credential(
         InvalidEncoding (``FIELD_TOO_LARGE``): If the text exceeds MAX_CREDENTIAL_JSON or the id WebAuthn's
             1023 bytes.
         InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If it is not a JSON object (within
-            CREDENTIAL_JSON_LIMITS), or ``id`` or
-            ``response`` is missing, empty or mistyped.
+            CREDENTIAL_JSON_LIMITS), or ``id`` or ``response`` is missing, empty or mistyped.
         InvalidWebAuthnData (``INVALID_CREDENTIAL_TYPE``): If ``type`` is not ``public-key``.
         InvalidWebAuthnData (``CREDENTIAL_ID_MISMATCH``): If ``id`` and ``rawId`` differ.
         InvalidEncoding: If ``id`` or ``rawId`` is not base64url.

@@ -162,8 +162,9 @@ def verify_registration_response(
         The passkey record.
 
     Raises:
-        ClientDataTypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed, RpIdMismatch,
-        UserPresenceMissing, UserVerificationMissing: A relying-party check failed.
+        AssertionRejected: A relying-party check failed; the rule names it (``CLIENT_DATA_TYPE``,
+            ``CHALLENGE_MISMATCH``, ``ORIGIN_MISMATCH``, ``CROSS_ORIGIN``, ``RP_ID_MISMATCH``,
+            ``USER_PRESENCE_MISSING``, ``USER_VERIFICATION_MISSING``).
         AssertionRejected (``ATTESTATION_UNTRUSTED``): ``attestation_roots`` is given and the attestation does
             not chain to them.
         AssertionRejected (``ATTESTATION_INVALID``): The attestation statement did not verify (signature,

@@ -95,8 +95,8 @@ class RelyingParty:
 
     Raises:
         InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If no origin is given, ``challenge_ttl`` is not a
-            positive finite number, the
-            attestation preference is unknown, or it is ``"none"`` with ``attestation_roots``.
+            positive finite number, the attestation preference is unknown, or it is ``"none"`` with
+            ``attestation_roots``.
         InvalidKey (``INVALID_TRUST_ROOT``): If a root in ``attestation_roots`` is not a PEM X.509
             certificate.
     """
@@ -222,11 +222,9 @@ class RelyingParty:
 
         Raises:
             InvalidEncoding (``FIELD_TOO_LARGE``): If the user handle exceeds 64 bytes, or a name exceeds
-                ``MAX_USER_NAME`` (256)
-                bytes of UTF-8.
+                ``MAX_USER_NAME`` (256) bytes of UTF-8.
             InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If the attestation preference is unknown, or a
-                name is not Unicode text
-                (a lone surrogate cannot be sent to the browser, nor stored).
+                name is not Unicode text (a lone surrogate cannot be sent to the browser, nor stored).
             AlreadyExists (``CHALLENGE_ALREADY_ISSUED``): Practically never (a 32-byte random collision).
         """
         handle = user_handle if user_handle is not None else secrets.token_bytes(32)
@@ -278,8 +276,7 @@ class RelyingParty:
 
         Raises:
             AssertionRejected (``USER_HANDLE_MISMATCH``): The challenge was issued for another user. Nothing
-                is stored and the
-                challenge is burnt (it reached the wrong session; issue new options).
+                is stored and the challenge is burnt (it reached the wrong session; issue new options).
             ChallengeInvalid: The challenge is unknown, expired, already used or for the other ceremony.
             AlreadyExists (``DUPLICATE_CREDENTIAL``): The credential id is already registered.
             VerificationError / InvalidInputError subclasses: As :func:`verify_registration_response`.
@@ -332,8 +329,8 @@ class RelyingParty:
         Raises:
             InvalidEncoding (``CHALLENGE_LENGTH``): If ``challenge`` is not 32 bytes.
             NotFound (``CREDENTIAL_NOT_FOUND``): If a given credential id is not registered, or the allow-list
-                would be empty
-                without ``discoverable`` (no user and no credential given, or a user without passkeys).
+                would be empty without ``discoverable`` (no user and no credential given, or a user without
+                passkeys).
             AssertionRejected (``CREDENTIAL_NOT_ALLOWED``): If a credential of ``credential_ids`` is not
                 ``user_handle``'s.
             InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If ``discoverable`` is combined with
@@ -404,12 +401,12 @@ class RelyingParty:
             AssertionRejected (``CREDENTIAL_NOT_ALLOWED``): The challenge was issued for another user or other
                 credentials.
             AssertionRejected (``USER_HANDLE_MISMATCH``): The credential is not ``user_handle``'s (or the
-                assertion names another user),
-                or the assertion answers a discoverable login without a userHandle.
+                assertion names another user), or the assertion answers a discoverable login without a
+                userHandle.
             AssertionRejected (``COUNTER_REGRESSION``): The counter did not move forward, checked again
-                against the stored value
-                when the challenge is consumed (a racing or cloned assertion).
-            BackupFlagsInvalid, SignatureInvalid, OriginMismatch, ...: As :func:`verify_assertion`.
+                against the stored value when the challenge is consumed (a racing or cloned assertion).
+            AssertionRejected (``BACKUP_FLAGS_INVALID``, ``SIGNATURE_INVALID``, ...): As
+                :func:`verify_assertion`.
         """
         assertion = response if isinstance(response, Assertion) else Assertion.from_json(response)
         challenge = (

@@ -7,28 +7,13 @@ This room knows nothing of passkeys: it builds, hashes, serialises and parses tr
 
 from __future__ import annotations
 
-from sso_signer.zksync._bytecode import bytecode_hash
-from sso_signer.zksync._client import AsyncZkSyncClient, Fee, TransactionDetails, ZkSyncClient
-from sso_signer.zksync._create2 import create2_address, create_address
-from sso_signer.zksync._paymaster import (
-    PaymasterParams,
-    approval_based_paymaster_input,
-    decode_paymaster_input,
-    general_paymaster_input,
-)
+from sso_signer.zksync._client import AsyncZkSyncClient, ZkSyncClient
+from sso_signer.zksync._paymaster import PaymasterParams
 from sso_signer.zksync._transaction import Eip712Transaction
 
 __all__ = [
     "AsyncZkSyncClient",
     "Eip712Transaction",
-    "Fee",
     "PaymasterParams",
-    "TransactionDetails",
     "ZkSyncClient",
-    "approval_based_paymaster_input",
-    "bytecode_hash",
-    "create2_address",
-    "create_address",
-    "decode_paymaster_input",
-    "general_paymaster_input",
 ]

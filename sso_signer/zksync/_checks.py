@@ -6,8 +6,8 @@ immutable ``bytes``, range-checked ``int``) or raise the typed error that names 
 
 from __future__ import annotations
 
-from sso_signer._codec import classify_address_text
-from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidTransaction
+from sso_signer._codec import checksum_address as check_address
+from sso_signer.exceptions import ErrorCode, InvalidTransaction
 
 __all__ = ["UINT256_MAX", "check_address", "check_bytes", "check_uint"]
 
@@ -45,28 +45,3 @@ def check_bytes(value: object, *, field: str) -> bytes:
     raise InvalidTransaction(
         f"{field}: expected bytes, got {type(value).__name__}", rule=ErrorCode.INVALID_FIELD_TYPE
     )
-
-
-def check_address(value: object, *, field: str) -> str:
-    """Return ``value`` as a checksummed address.
-
-    All-lower or all-upper hex is accepted as is; mixed case must carry a valid EIP-55 checksum, since a
-    wrong one usually means a typo.
-
-    Raises:
-        InvalidEncoding (``INVALID_ADDRESS``): If ``value`` is not ``0x`` + 40 hex digits, or its mixed-case
-            checksum is wrong.
-    """
-    if not isinstance(value, str):
-        raise InvalidEncoding(
-            f"{field}: expected 0x + 40 hex digits, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
-        )
-    answer = classify_address_text(value)
-    if answer is None:
-        raise InvalidEncoding(
-            f"{field}: expected 0x + 40 hex digits, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
-        )
-    checksummed, case_ok = answer
-    if not case_ok:
-        raise InvalidEncoding(f"{field}: bad EIP-55 checksum in {value}", rule=ErrorCode.INVALID_ADDRESS)
-    return checksummed

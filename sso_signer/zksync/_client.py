@@ -212,9 +212,7 @@ class _ZkSyncMethods(_EthMethods):
     @flow_method
     def get_block_details(self, block_number: int) -> Flow[dict[str, Any] | None]:
         """Return ``zks_getBlockDetails`` as the node sent it, or ``None``."""
-        result = yield RpcCall(
-            "zks_getBlockDetails", (int(encode_quantity(block_number, "block_number"), 16),)
-        )
+        result = yield RpcCall("zks_getBlockDetails", (_block_number(block_number),))
         return None if result is None else _object(result, "zks_getBlockDetails")
 
     @flow_method

@@ -37,8 +37,8 @@ class PaymasterParams:
 
     Attributes:
         paymaster: Checksummed address of the paymaster contract (input in any valid case is normalised).
-        paymaster_input: The bytes handed to the paymaster, usually built with :func:`general_paymaster_input`
-            or :func:`approval_based_paymaster_input`.
+        paymaster_input: The bytes handed to the paymaster, usually built by :meth:`general` or
+            :meth:`approval_based`.
     """
 
     paymaster: str
@@ -49,6 +49,43 @@ class PaymasterParams:
         object.__setattr__(
             self, "paymaster_input", check_bytes(self.paymaster_input, field="paymaster_input")
         )
+
+    @classmethod
+    def general(cls, paymaster: str, inner: bytes = b"") -> PaymasterParams:
+        """The general flow: ``0x8c5a3445 || abi.encode(bytes inner)`` (``inner`` is empty for most sponsors).
+
+        Raises:
+            InvalidEncoding (``INVALID_ADDRESS``): If ``paymaster`` is not an address.
+            InvalidTransaction (``INVALID_FIELD_TYPE``): If ``inner`` is not bytes-like.
+        """
+        return cls(paymaster, general_paymaster_input(inner))
+
+    @classmethod
+    def approval_based(
+        cls, paymaster: str, token: str, min_allowance: int, inner: bytes = b""
+    ) -> PaymasterParams:
+        """The approval-based flow: the bootloader approves ``min_allowance`` of the ERC-20 ``token`` to the
+        paymaster before calling it, so the paymaster can take its fee in that token.
+
+        Returns:
+            Params with input ``0x949431dc || abi.encode(address token, uint256 minAllowance, bytes inner)``.
+
+        Raises:
+            InvalidEncoding (``INVALID_ADDRESS``): If ``paymaster`` or ``token`` is not an address.
+            InvalidTransaction (``INTEGER_OUT_OF_RANGE``): If ``min_allowance`` is not a uint256.
+            InvalidTransaction (``INVALID_FIELD_TYPE``): If ``min_allowance`` is not an int or ``inner`` not
+                bytes-like.
+        """
+        return cls(paymaster, approval_based_paymaster_input(token, min_allowance, inner))
+
+    def flow(self) -> GeneralFlow | ApprovalBasedFlow:
+        """Decode :attr:`paymaster_input` as one of the two standard flows.
+
+        Raises:
+            InvalidTransaction (``INVALID_PAYMASTER_INPUT``): If the input is not the canonical encoding of
+                either flow.
+        """
+        return decode_paymaster_input(self.paymaster_input)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,40 +105,12 @@ class ApprovalBasedFlow:
 
 
 def general_paymaster_input(inner: bytes = b"") -> bytes:
-    """Build the paymaster input of the general flow: ``0x8c5a3445 || abi.encode(bytes inner)``.
-
-    Args:
-        inner: Paymaster-specific data (empty for most sponsoring paymasters).
-
-    Returns:
-        The paymaster input bytes.
-
-    Raises:
-        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``inner`` is not bytes-like.
-    """
+    """The general flow's paymaster input (see :meth:`PaymasterParams.general`)."""
     return GENERAL_SELECTOR + encode(["bytes"], [check_bytes(inner, field="inner")])
 
 
 def approval_based_paymaster_input(token: str, min_allowance: int, inner: bytes = b"") -> bytes:
-    """Build the paymaster input of the approval-based flow.
-
-    The bootloader approves ``min_allowance`` of ``token`` to the paymaster before calling it, so the
-    paymaster can take its fee in that ERC-20.
-
-    Args:
-        token: The ERC-20 token address.
-        min_allowance: The allowance to grant, in the token's smallest unit.
-        inner: Paymaster-specific data.
-
-    Returns:
-        ``0x949431dc || abi.encode(address token, uint256 minAllowance, bytes inner)``.
-
-    Raises:
-        InvalidEncoding (``INVALID_ADDRESS``): If ``token`` is not an address.
-        InvalidTransaction (``INTEGER_OUT_OF_RANGE``): If ``min_allowance`` is negative or above 2**256 - 1.
-        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``min_allowance`` is not an int or ``inner`` not
-            bytes-like.
-    """
+    """The approval-based flow's paymaster input (see :meth:`PaymasterParams.approval_based`)."""
     address = check_address(token, field="token")
     allowance = check_uint(min_allowance, field="min_allowance", maximum=UINT256_MAX)
     body = encode(["address", "uint256", "bytes"], [address, allowance, check_bytes(inner, field="inner")])
@@ -109,20 +118,7 @@ def approval_based_paymaster_input(token: str, min_allowance: int, inner: bytes 
 
 
 def decode_paymaster_input(data: bytes) -> GeneralFlow | ApprovalBasedFlow:
-    """Decode a paymaster input built by one of the two standard flows.
-
-    Args:
-        data: The ``paymasterInput`` bytes.
-
-    Returns:
-        :class:`GeneralFlow` or :class:`ApprovalBasedFlow`.
-
-    Raises:
-        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``data`` is not bytes-like.
-        InvalidTransaction (``INVALID_PAYMASTER_INPUT``): If the selector is neither flow's, or the body is
-            not the canonical ABI
-            encoding of that flow's arguments.
-    """
+    """Decode a paymaster input (see :meth:`PaymasterParams.flow`); ``data`` must be bytes-like."""
     raw = check_bytes(data, field="paymaster_input")
     selector, body = raw[:4], raw[4:]
     if selector == GENERAL_SELECTOR:

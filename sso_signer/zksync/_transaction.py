@@ -386,8 +386,7 @@ class Eip712Transaction:
             InvalidTransaction (``INVALID_FIELD_TYPE``): If ``raw`` is not bytes-like.
             InvalidTransaction (``WRONG_TRANSACTION_TYPE``): If the first byte is not ``0x71``.
             InvalidTransaction (``MALFORMED_RLP``): If the RLP is invalid or non-canonical, or an item is a
-                list where bytes belong (or
-                the reverse).
+                list where bytes belong (or the reverse).
             InvalidTransaction (``TRAILING_RLP_DATA``): If bytes follow the RLP list.
             InvalidTransaction (``WRONG_FIELD_COUNT``): If the list does not hold 16 items, or the paymaster
                 list neither 0 nor 2.

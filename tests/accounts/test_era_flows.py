@@ -8,10 +8,11 @@ from eth_utils.crypto import keccak
 
 from sso_signer.accounts import EraAccount, EraNetwork
 from sso_signer.erc4337 import Call
-from sso_signer.exceptions import InvalidInputError
+from sso_signer.exceptions import ErrorCode
 from sso_signer.rpc import EthClient
 from sso_signer.rpc._flow import Batch
 from sso_signer.webauthn import HeadlessPasskey
+from tests.errors import raises_rule
 
 ACCOUNT = "0x1111111111111111111111111111111111111111"
 FIRST = "0x2222222222222222222222222222222222222222"
@@ -59,5 +60,5 @@ def test_several_calls_go_through_the_accounts_batch_call(account: EraAccount) -
 def test_one_call_is_sent_as_it_is_and_none_is_refused(account: EraAccount) -> None:
     estimate = _estimate(next(EraAccount.send_calls.flow(account, [(FIRST, 7, b"\x01")])))
     assert (estimate["to"], estimate["value"], estimate["data"]) == (FIRST, "0x7", "0x01")
-    with pytest.raises(InvalidInputError, match="at least one call"):
+    with raises_rule(ErrorCode.INVALID_INPUT, match="at least one call"):
         next(EraAccount.send_calls.flow(account, []))

@@ -40,7 +40,7 @@ from sso_signer.node import AnvilNode
 from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.sso import account_salt
 from sso_signer.webauthn import Assertion, HeadlessPasskey
-from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
 from tests.errors import raises_rule
 from tests.needs import require_artifacts
 
@@ -388,7 +388,7 @@ def test_the_middleware_sends_the_sdk_signers_0x71_bytes(
     w3 = Web3(HTTPProvider(node.url))
     network = local_era_network(passkey_validator=validator, chain_id=31337)
     account = EraAccount(w3, network, address, passkey, provider=Replaying(passkey))
-    paymaster = PaymasterParams(PAYMASTER, general_paymaster_input(b""))
+    paymaster = PaymasterParams.general(PAYMASTER)
     w3.middleware_onion.inject(PasskeyMiddlewareBuilder.build(account, paymaster=paymaster), layer=0)
     w3.middleware_onion.inject(recorder, name="recorder", layer=0)  # below it: sees what it sends
 

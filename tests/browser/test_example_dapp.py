@@ -21,14 +21,9 @@ from eth_utils.address import to_checksum_address
 from examples.dapp_backend import ExampleServer, RunningExample, eth_text, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.sso._signature import decode_era_custom_signature
-from sso_signer.webauthn import (
-    AuthenticatorData,
-    CollectedClientData,
-    EcdsaSignature,
-    HeadlessPasskey,
-    P256PublicKey,
-)
-from sso_signer.webauthn._p256 import P256_HALF_N
+from sso_signer.webauthn import AuthenticatorData, HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn._client_data import CollectedClientData
+from sso_signer.webauthn._p256 import P256_HALF_N, EcdsaSignature
 from sso_signer.zksync import Eip712Transaction
 from tests.browser.conftest import Tab
 from tests.browser.example_client import ROOMY, PageClient

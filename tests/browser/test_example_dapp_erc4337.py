@@ -19,7 +19,8 @@ from eth_utils.address import to_checksum_address
 from examples.dapp_backend import RunningExample, eth_text, running_example
 from sso_signer._codec import b64url_decode
 from sso_signer.erc4337 import ENTRY_POINT_V08, EntryPoint
-from sso_signer.webauthn import EcdsaSignature, P256PublicKey
+from sso_signer.webauthn import P256PublicKey
+from sso_signer.webauthn._p256 import EcdsaSignature
 from tests.browser.conftest import Tab
 from tests.browser.example_client import ROOMY
 

@@ -11,7 +11,7 @@ import pytest
 from sso_signer.accounts import EraNetwork
 from sso_signer.cli._deploy import Deployment, load_deployment
 from sso_signer.exceptions import ErrorCode
-from sso_signer.webauthn import read_key_file
+from sso_signer.webauthn._keyfile import read_key_file
 from tests.errors import raises_rule
 
 

@@ -40,7 +40,6 @@ from sso_signer.exceptions import (
     ErrorCode,
     ExecutionReverted,
     InsufficientBalance,
-    InvalidInputError,
     TransactionRejected,
 )
 from sso_signer.node import AnvilNode
@@ -75,7 +74,7 @@ def test_validation_gas_follows_the_documented_formula() -> None:
 
 @pytest.mark.parametrize("bad", [-1, True, 1.5, "736"])
 def test_validation_gas_rejects_bad_lengths(bad: Any) -> None:
-    with pytest.raises(InvalidInputError):
+    with raises_rule(ErrorCode.INVALID_INPUT):
         webauthn_validation_gas(bad)
 
 
@@ -149,7 +148,7 @@ def test_add_and_remove_calldata_apply_the_validator_checks() -> None:
     removal = remove_passkey_calldata(b"\x02" * 20, ORIGIN)
     assert removal[:4] == keccak(b"removeValidationKey(bytes,string)")[:4]
     assert abi_decode(["bytes", "string"], removal[4:]) == (b"\x02" * 20, ORIGIN)
-    with pytest.raises(InvalidInputError):
+    with raises_rule(ErrorCode.INVALID_INPUT):
         remove_passkey_calldata("not bytes", ORIGIN)  # type: ignore[arg-type]
 
 
@@ -365,7 +364,7 @@ def test_a_0x71_transaction_sent_to_plain_anvil_is_reported_as_rejected(
     )
     with pytest.raises(TransactionRejected):
         account.send_transaction(signed, timeout=5)
-    with pytest.raises(InvalidInputError):
+    with raises_rule(ErrorCode.INVALID_INPUT):
         account.send_transaction(signed.replace(custom_signature=b""))
 
 
@@ -432,7 +431,8 @@ async def test_the_preparation_flow_runs_on_the_async_client(sso_anvil: AnvilNod
 
 
 def test_with_a_paymaster_the_balance_only_covers_the_value(sso_anvil: AnvilNode) -> None:
-    from sso_signer.zksync import PaymasterParams, general_paymaster_input
+    from sso_signer.zksync import PaymasterParams
+    from sso_signer.zksync._paymaster import general_paymaster_input
 
     address = _new_account_address()
     sso_anvil.set_balance(address, 100)

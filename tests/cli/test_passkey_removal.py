@@ -188,3 +188,20 @@ def test_python_api_refuses_the_last_passkey_and_force_removes_it(
     assert receipt.success
     access = passkey_account.remaining_access(os.urandom(32), credential.origin)
     assert access.other_passkeys == 0
+
+
+@pytest.mark.chain
+@pytest.mark.bundler
+def test_cli_adds_an_origin_only_the_erc4337_validator_accepts(
+    funded_account: tuple[list[str], str, str], tmp_path: Path
+) -> None:
+    # 254 characters: over the Era WebAuthValidator's 253, within the ERC-4337 WebAuthnValidator's 255. The
+    # CLI's prefund explanation must encode the call as the ERC-4337 account does, not as Era would refuse it.
+    common, address, _ = funded_account
+    host = ".".join(["a" * 61, "b" * 61, "c" * 61, "d" * 60])
+    origin = f"https://{host}"
+    assert len(origin) == 254
+    other = tmp_path / "long-origin.pem"
+    _json("passkey", "create", "--out", str(other), "--origin", origin, "--rp-id", host)
+    added = _json("account", "add-passkey", *common, "--new-key", str(other))
+    assert (added["kind"], added["account"], added["origin"]) == ("erc4337", address, origin)

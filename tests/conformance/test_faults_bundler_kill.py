@@ -17,12 +17,13 @@ import pytest
 
 from sso_signer.accounts import Erc4337Account, HeadlessAssertionProvider
 from sso_signer.erc4337 import BundlerClient
-from sso_signer.exceptions import RpcTransportError, SsoSignerError, UserOperationOutcomeUnknown
+from sso_signer.exceptions import ErrorCode, RpcTransportError, UserOperationOutcomeUnknown
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import RetryPolicy
 from sso_signer.sso import account_salt
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from tests.conformance.relay import running_relay
+from tests.errors import raises_rule
 from tests.needs import started_erc4337_stack
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
@@ -66,7 +67,7 @@ def test_bundler_killed_after_accepting_signs_once_and_says_maybe_delivered(stac
             salt=account_salt("bundler-kill"),
         )
         stack.eth.send_transaction(stack.funder, to=account.address, value=10**18)
-        with pytest.raises(SsoSignerError) as caught:
+        with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
             account.send_calls([], timeout=10)
     assert provider.calls == 1  # one intent, one passkey signature, whatever the retries did
     assert relay.node_answers, "Alto accepted the operation before it was killed"

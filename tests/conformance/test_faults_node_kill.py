@@ -22,10 +22,11 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 
-from sso_signer.exceptions import SendOutcomeUnknown
+from sso_signer.exceptions import ErrorCode
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy, SendStatus
 from tests.conformance.relay import KillingRelay, running_relay
+from tests.errors import raises_rule
 from tests.needs import started_anvil
 
 pytestmark = pytest.mark.chain
@@ -81,7 +82,7 @@ def test_node_killed_mid_send_is_unknown_then_resent_not_resigned(
     relay.victim_pid = first_node.pid
     relay.kill_mode = mode
     signer = mock.patch.object(account, "sign_transaction", wraps=account.sign_transaction)
-    with signer as spy, pytest.raises(SendOutcomeUnknown) as caught:
+    with signer as spy, raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as caught:
         client.send_transaction(account, RECIPIENT, value=12345)
     assert spy.call_count == 1  # one intent, one signature, whatever the retries did
     unknown = caught.value
@@ -188,7 +189,7 @@ async def test_async_client_node_killed_after_the_send_is_unknown(
     try:
         with (
             mock.patch.object(account, "sign_transaction", wraps=account.sign_transaction) as spy,
-            pytest.raises(SendOutcomeUnknown) as caught,
+            raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as caught,
         ):
             await client.send_transaction(account, RECIPIENT, value=1)
         assert spy.call_count == 1

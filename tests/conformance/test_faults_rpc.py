@@ -7,11 +7,11 @@ mid-send, is in test_faults_node_kill.py."""
 from __future__ import annotations
 
 import httpx
-import pytest
 from eth_utils.crypto import keccak
 
-from sso_signer.exceptions import SendOutcomeUnknown, TransactionRejected
+from sso_signer.exceptions import ErrorCode, TransactionRejected
 from sso_signer.rpc import SendStatus
+from tests.errors import raises_rule
 from tests.rpc.test_rpc_faults import Driver, Script, _raw_eip1559, err, kind, ok
 
 __all__ = ["kind"]  # the sync/async fixture of tests/rpc, reused
@@ -38,7 +38,7 @@ async def test_nonce_used_by_another_transaction_is_not_sent(kind: str) -> None:
 async def test_nonce_used_and_look_up_lost_is_unknown(kind: str) -> None:
     raw = _raw_eip1559()
     script = Script(err(-32003, "nonce too low"), *[httpx.ReadError("reset")] * 3)
-    with pytest.raises(SendOutcomeUnknown) as info:
+    with raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as info:
         await Driver(kind, script).eth_call("send_raw_transaction", raw)
     assert info.value.tx_hash == keccak(raw)
     assert info.value.raw_transaction == raw

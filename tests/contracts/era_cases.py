@@ -14,7 +14,8 @@ from eth_abi.abi import encode as abi_encode
 
 from sso_signer.node import AnvilNode
 from sso_signer.sso import FatSignature
-from sso_signer.webauthn import AuthenticatorFlags, HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn._authenticator_data import AuthenticatorFlags
 from sso_signer.webauthn._p256 import P256_N
 from tests.contracts.era_chain import CraftingSigner, EraValidator, Rule, high_s, new_account
 

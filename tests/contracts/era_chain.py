@@ -24,14 +24,10 @@ from sso_signer.exceptions import ExecutionReverted
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient, Receipt
 from sso_signer.sso import FatSignature
-from sso_signer.webauthn import (
-    AuthenticatorData,
-    AuthenticatorFlags,
-    CollectedClientData,
-    EcdsaSignature,
-    P256PublicKey,
-)
-from sso_signer.webauthn._p256 import P256_N
+from sso_signer.webauthn import AuthenticatorData, P256PublicKey
+from sso_signer.webauthn._authenticator_data import AuthenticatorFlags
+from sso_signer.webauthn._client_data import CollectedClientData
+from sso_signer.webauthn._p256 import P256_N, EcdsaSignature
 from sso_signer.zksync import Eip712Transaction
 
 ONE_ETHER = 10**18
@@ -148,7 +144,11 @@ class EraValidator:
 
 
 def transaction_struct(tx: Eip712Transaction) -> tuple[Any, ...]:
-    """The ``Transaction`` struct (zksync-contracts ``TransactionHelper``) the bootloader hands an account."""
+    """The ``Transaction`` struct (zksync-contracts ``TransactionHelper``) the bootloader hands an account.
+
+    Written apart from the SDK's ``era_transaction_struct`` on purpose: the chain accepting this one is the
+    witness test_era_struct.py holds the SDK's against.
+    """
     paymaster = tx.paymaster_params
     return (
         113,

@@ -14,7 +14,8 @@ from sso_signer.exceptions import ErrorCode, ExecutionReverted
 from sso_signer.node import AnvilNode
 from sso_signer.sso import FatSignature, era_custom_signature
 from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
-from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
+from sso_signer.zksync._paymaster import general_paymaster_input
 from tests.contracts.era_cases import ORIGIN, RP_ID, Keys, build_cases, register_keys
 from tests.contracts.era_chain import REVERTING_RULES, EraValidator, Rule, new_account, transaction_struct
 from tests.errors import raises_rule

@@ -16,11 +16,12 @@ from eth_utils.crypto import keccak
 
 from sso_signer.accounts import AsyncErc4337Account, Erc4337Account
 from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, UserOperation
-from sso_signer.exceptions import AfterSendError, UserOperationOutcomeUnknown, UserOperationTimeout
+from sso_signer.exceptions import AfterSendError, ErrorCode, UserOperationTimeout
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy
 from sso_signer.sso import account_salt
 from sso_signer.webauthn import HeadlessPasskey
+from tests.errors import raises_rule
 from tests.rpc.fault_server import (
     DRIP,
     FORWARD_THEN_DRIP,
@@ -115,7 +116,7 @@ async def test_execute_then_spoiled_receipt_names_the_sent_operation(
         setup = Setup(kind, sso_stack, server.url)
         try:
             account = await setup.account()
-            with pytest.raises(UserOperationOutcomeUnknown) as caught:
+            with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
                 await _call(account, "send_calls", [(_recipient(f"spoiled-{fault}"), 1, b"")], timeout=10)
         finally:
             await setup.close()
@@ -130,7 +131,7 @@ async def test_send_and_wait_then_spoiled_receipt_names_the_sent_operation(
         setup = Setup(kind, sso_stack, server.url)
         try:
             signed = await setup.signed_op(await setup.account(), "send-and-wait")
-            with pytest.raises(UserOperationOutcomeUnknown) as caught:
+            with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
                 await _call(setup.bundler, "send_and_wait", signed, timeout=10)
         finally:
             await setup.close()
@@ -163,7 +164,7 @@ async def test_a_dripped_send_answer_is_bounded_and_keeps_the_operation(
         try:
             signed = await setup.signed_op(await setup.account(), "dripped-send")
             clock = Stopwatch()
-            with pytest.raises(UserOperationOutcomeUnknown) as caught:
+            with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
                 await _call(
                     setup.bundler, "send_user_operation", signed, chain_id=sso_stack.deployment.chain_id
                 )

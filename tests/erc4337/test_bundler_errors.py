@@ -137,7 +137,7 @@ def test_receipt_never_arrives_times_out() -> None:
 def test_malformed_answers_are_typed(method: str, result: object) -> None:
     client = _client({"result": result})
     call = getattr(client, method)
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         call(OP) if method == "estimate_user_operation_gas" else call()
 
 
@@ -146,7 +146,7 @@ def test_malformed_send_answer_is_an_unknown_outcome_with_the_op() -> None:
 
     # The bundler answered, just not with a hash: it may hold the op, so this is no plain malformed answer.
     client = _client({"result": "0x1234"})
-    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+    with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
         client.send_user_operation(OP, chain_id=31337)
     assert caught.value.sent
     assert caught.value.user_operation == OP
@@ -156,7 +156,7 @@ def test_malformed_send_answer_is_an_unknown_outcome_with_the_op() -> None:
 
 def test_malformed_receipt_is_typed() -> None:
     client = _client({"result": {"userOpHash": "0x" + "33" * 32, "success": "yes"}})
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         client.get_user_operation_receipt(b"\x33" * 32)
 
 
@@ -206,7 +206,7 @@ def test_resent_op_already_known_answers_with_its_hash() -> None:
     client = _client(answer)
     assert client.send_user_operation(OP) == user_operation_hash(OP, chain_id=31337)
     other = _client({"error": {"code": -32602, "message": "replacement underpriced"}})
-    with pytest.raises(UserOperationRejected):
+    with raises_rule(ErrorCode.USER_OPERATION_REJECTED):
         other.send_user_operation(OP)
 
 
@@ -254,7 +254,7 @@ def test_lost_send_answer_names_the_hash_and_keeps_the_signed_op() -> None:
     signed = OP.replace(signature=b"\x01" * 65)
     sent: list[str] = []
     client = _lost_send_client(sent, already_known_after=1)
-    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+    with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
         client.send_user_operation(signed, chain_id=31337)
     error = caught.value
     assert isinstance(error, AfterSendError)
@@ -274,7 +274,7 @@ def test_lost_send_answer_without_chain_id_asks_the_bundler() -> None:
     from sso_signer.erc4337 import user_operation_hash
 
     sent: list[str] = []
-    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+    with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
         _lost_send_client(sent, already_known_after=1).send_user_operation(OP)
     assert caught.value.user_op_hash == user_operation_hash(OP, chain_id=31337)
     assert sent == ["eth_sendUserOperation", "eth_chainId"]
@@ -286,7 +286,7 @@ def test_send_that_never_left_stays_a_plain_transport_error() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     client = BundlerClient(transport=httpx.MockTransport(handler), retry=RetryPolicy(attempts=1))
-    with pytest.raises(RpcTransportError) as caught:
+    with raises_rule(ErrorCode.RPC_CONNECTION) as caught:
         client.send_user_operation(OP, chain_id=31337)
     assert not isinstance(caught.value, UserOperationOutcomeUnknown)
     assert not caught.value.maybe_delivered
@@ -349,7 +349,7 @@ def test_lost_send_and_no_chain_id_still_keeps_the_signed_op() -> None:
         raise httpx.ReadError("connection reset by peer", request=request)  # the bundler is gone
 
     client = BundlerClient(transport=httpx.MockTransport(handler), retry=RetryPolicy(attempts=1))
-    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+    with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
         client.send_user_operation(OP)  # no chain_id: the hash cannot be computed
     assert caught.value.user_op_hash is None
     assert caught.value.user_operation == OP
@@ -361,7 +361,7 @@ def test_lost_send_and_no_chain_id_still_keeps_the_signed_op() -> None:
 )
 def test_a_spoiled_receipt_poll_names_the_operation(answer: dict[str, Any]) -> None:
 
-    with pytest.raises(UserOperationOutcomeUnknown) as caught:
+    with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
         _client(answer).wait_for_user_operation_receipt(b"\x22" * 32, timeout=5)
     assert caught.value.user_op_hash == b"\x22" * 32
     assert caught.value.__cause__ is not None

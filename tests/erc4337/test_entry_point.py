@@ -16,7 +16,7 @@ from sso_signer.erc4337._entry_point import (
     load_entry_point_v08_initcode,
 )
 from sso_signer.erc4337._user_operation import SENDER_CREATOR_V08
-from sso_signer.exceptions import EntryPointError, ErrorCode, ToolNotFound
+from sso_signer.exceptions import EntryPointError, ErrorCode
 from sso_signer.node import AnvilNode
 from tests.errors import raises_rule
 from tests.needs import started_anvil
@@ -40,7 +40,7 @@ def test_artifact_is_the_canonical_initcode() -> None:
 
 def test_missing_or_foreign_artifact_is_refused(tmp_path: pathlib.Path) -> None:
     # Missing is a configuration error naming the command that installs it, not a mismatch.
-    with pytest.raises(ToolNotFound, match="sso-signer setup"):
+    with raises_rule(ErrorCode.TOOL_NOT_FOUND, match="sso-signer setup"):
         load_entry_point_v08_initcode(tmp_path)
     artifact = tmp_path / "@account-abstraction" / "contracts" / "artifacts" / "EntryPoint.json"
     artifact.parent.mkdir(parents=True)
@@ -77,9 +77,9 @@ def test_no_deterministic_deployer_is_a_typed_failure(anvil: AnvilNode) -> None:
 
 def test_reads_without_entry_point_code_are_typed(anvil: AnvilNode) -> None:
     entry_point = EntryPoint(anvil.eth)
-    with pytest.raises(EntryPointError):
+    with raises_rule(ErrorCode.ENTRY_POINT):
         entry_point.get_nonce(anvil.accounts[0].address)
-    with pytest.raises(EntryPointError):
+    with raises_rule(ErrorCode.ENTRY_POINT):
         entry_point.get_sender_address(b"\x00" * 20)
 
 

@@ -22,8 +22,9 @@ from sso_signer.sso._msa_calldata import (
     passkey_stub_signature,
 )
 from sso_signer.sso._signature import decode_erc4337_passkey_signature
-from sso_signer.webauthn import AuthenticatorData, CollectedClientData, EcdsaSignature, HeadlessPasskey
-from sso_signer.webauthn._p256 import P256_N
+from sso_signer.webauthn import AuthenticatorData, HeadlessPasskey
+from sso_signer.webauthn._client_data import CollectedClientData
+from sso_signer.webauthn._p256 import P256_N, EcdsaSignature
 from tests.errors import raises_rule
 
 VALIDATOR = "0x" + "11" * 20

@@ -17,8 +17,6 @@ from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, UserOperation
 from sso_signer.exceptions import (
     ErrorCode,
     InvalidRpcParams,
-    UserOperationOutcomeUnknown,
-    UserOperationRejected,
 )
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy
@@ -257,7 +255,7 @@ def test_a_lost_send_answer_makes_the_next_operation_read_the_chain(
     )
     try:
         account, provider = _funded(sso_stack, clients, bundler=losing)
-        with pytest.raises(UserOperationOutcomeUnknown) as caught:
+        with raises_rule(ErrorCode.USER_OPERATION_OUTCOME_UNKNOWN) as caught:
             account.send_calls([(_recipient("lost-answer"), 5, b"")])
         lost = caught.value
         assert lost.user_operation is not None
@@ -357,7 +355,7 @@ def test_gas_price_cache_honours_its_ttl(sso_stack: LocalErc4337Stack) -> None:
 
         # A refused send drops the cached price (the refusal may be about fees).
         bogus = UserOperation(sender=_recipient("no-such-account"), nonce=0, max_fee_per_gas=1)
-        with pytest.raises(UserOperationRejected):
+        with raises_rule(ErrorCode.ACCOUNT_VALIDATION_FAILED):
             bundler.send_user_operation(bogus)
         log.clear()
         bundler.get_user_operation_gas_price()

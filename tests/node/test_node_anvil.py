@@ -11,7 +11,8 @@ import pytest
 from eth_account import Account
 
 from sso_signer.exceptions import ErrorCode, NodeStartFailed
-from sso_signer.node import DEV_MNEMONIC, AnvilNode, AnvilZkSyncNode, dev_accounts, start_local_node
+from sso_signer.node import AnvilNode, AnvilZkSyncNode, start_local_node
+from sso_signer.node._anvil import DEV_MNEMONIC, dev_accounts
 from sso_signer.node._process import redact
 from sso_signer.rpc import JsonRpcClient, RetryPolicy
 from tests.errors import raises_rule

@@ -107,7 +107,7 @@ async def test_eoa_send_then_spoiled_receipt_names_the_sent_transaction(
     with fault_server(anvil.url, {"eth_getTransactionReceipt": RECEIPT_FAULTS[fault]}) as server:
         eth = _eth(kind, server.url)
         try:
-            with pytest.raises(SendOutcomeUnknown) as caught:
+            with raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as caught:
                 await _call(eth, "send_transaction", account, to=_someone(anvil), value=1, timeout=5)
         finally:
             await _close(eth)
@@ -123,7 +123,7 @@ async def test_deploy_then_spoiled_receipt_names_the_sent_transaction(anvil: Anv
     with fault_server(anvil.url, {"eth_getTransactionReceipt": rpc_error}) as server:
         eth = _eth(kind, server.url)
         try:
-            with pytest.raises(SendOutcomeUnknown) as caught:
+            with raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as caught:
                 await _call(eth, "deploy_contract", account, initcode_for(reverting_runtime(b"")), timeout=5)
         finally:
             await _close(eth)
@@ -174,7 +174,7 @@ async def test_era_send_then_spoiled_receipt_names_the_sent_transaction(kind: st
     with fault_server(None, {"eth_getTransactionReceipt": RECEIPT_FAULTS[fault]}, answers=answers) as server:
         zk = ZkSyncClient(server.url) if kind == "sync" else AsyncZkSyncClient(server.url)
         try:
-            with pytest.raises(SendOutcomeUnknown) as caught:
+            with raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as caught:
                 await _call(zk, "send_eip712", raw, timeout=5)
         finally:
             await _close(zk)
@@ -193,7 +193,7 @@ def test_era_account_send_then_spoiled_receipt_names_the_sent_transaction() -> N
     with (
         fault_server(None, {"eth_getTransactionReceipt": wrong_shape}, answers=answers) as server,
         ZkSyncClient(server.url) as zk,
-        pytest.raises(SendOutcomeUnknown) as caught,
+        raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as caught,
     ):
         EraAccount(zk, network, transaction.from_address, passkey).send_transaction(transaction, timeout=5)
     assert caught.value.tx_hash == ERA_HASH

@@ -17,9 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sso_signer._artifacts import ARTIFACTS_DIR, abi_type, load_artifact
-from sso_signer.exceptions import BundlerError, ExecutionReverted
+from sso_signer.exceptions import ErrorCode, ExecutionReverted
 from sso_signer.rpc import RevertData
 from sso_signer.rpc._revert import RevertKind, describe_revert_in_text
+from tests.errors import raises_rule
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -128,7 +129,7 @@ def test_decoding_arbitrary_bytes_after_a_known_selector_never_raises(tail: byte
 
 @pytest.mark.chain
 def test_a_real_custom_error_from_a_shipped_contract(sso_anvil: Any) -> None:
-    from sso_signer.node import dev_accounts
+    from sso_signer.node._anvil import dev_accounts
     from sso_signer.rpc import EthClient
 
     eth = EthClient(sso_anvil.url)
@@ -157,7 +158,7 @@ def test_a_real_revert_inside_a_user_operation_is_named(passkey_account: Any, ss
     data = load_artifact("WebAuthnValidator").encode_call(
         "removeValidationKey", b"\x06" * 32, "https://example.org"
     )
-    with pytest.raises(BundlerError) as caught:
+    with raises_rule(ErrorCode.USER_OPERATION_EXECUTION_REVERTED) as caught:
         passkey_account.send_calls([(validator, 0, data)])
     assert "KeyNotFound(" in str(caught.value)
     assert '"https://example.org"' in str(caught.value)

@@ -25,11 +25,9 @@ from eth_utils.crypto import keccak
 from sso_signer.exceptions import (
     ErrorCode,
     ExecutionReverted,
-    MalformedRpcResponse,
     RpcError,
     RpcHttpStatusError,
     RpcTransportError,
-    SendOutcomeUnknown,
     TransactionRejected,
 )
 from sso_signer.rpc import (
@@ -271,7 +269,7 @@ async def test_500_with_jsonrpc_error_body_is_the_node_error(kind: str) -> None:
         return httpx.Response(500, json={"jsonrpc": "2.0", "id": body["id"], "error": error})
 
     script = Script(answer)
-    with pytest.raises(RpcError) as info:
+    with raises_rule(ErrorCode.RPC_ERROR) as info:
         await Driver(kind, script).request("eth_getBlockByNumber", ["0x99", False])
     assert (info.value.code, info.value.rpc_message) == (-32000, "header not found")
     assert info.value.message == "header not found"
@@ -318,7 +316,7 @@ async def test_connection_refused_is_never_delivered(kind: str) -> None:
 )
 async def test_malformed_answers(kind: str, body: bytes) -> None:
     script = Script(httpx.Response(200, content=body))
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         await Driver(kind, script).request("eth_chainId")
     assert len(script.requests) == 1
 
@@ -327,7 +325,7 @@ async def test_answer_with_wrong_id_is_malformed(kind: str) -> None:
     script = Script(
         lambda body: httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"] + 7, "result": 1})
     )
-    with pytest.raises(MalformedRpcResponse, match="id"):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE, match="id"):
         await Driver(kind, script).request("eth_chainId")
 
 
@@ -343,7 +341,7 @@ async def test_retry_carries_fresh_ids_and_refuses_a_stale_answer(kind: str) -> 
             200, json={"jsonrpc": "2.0", "id": script.requests[0]["id"], "result": "0x1"}
         ),
     )
-    with pytest.raises(MalformedRpcResponse, match="answer id"):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE, match="answer id"):
         await Driver(kind, script).request("eth_chainId")
     assert len(script.requests) == 2
 
@@ -358,7 +356,7 @@ async def test_batch_retry_carries_fresh_ids(kind: str) -> None:
 
 async def test_wrong_result_type_is_malformed(kind: str) -> None:
     script = Script(ok(12345))  # a JSON number where a hex quantity is due
-    with pytest.raises(MalformedRpcResponse, match="eth_chainId"):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE, match="eth_chainId"):
         await Driver(kind, script).eth_call("chain_id")
 
 
@@ -397,7 +395,7 @@ async def test_batch_with_one_failed_member(kind: str) -> None:
     assert isinstance(results[1], RpcError)
     assert results[1].code == -32601
     assert results[1].method == "eth_fail"
-    with pytest.raises(RpcError, match="nope"):
+    with raises_rule(ErrorCode.RPC_ERROR, match="nope"):
         await driver.batch(calls)
 
 
@@ -416,7 +414,7 @@ async def test_batch_duplicate_member(kind: str) -> None:
 async def test_batch_rejected_as_a_whole(kind: str) -> None:
     error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "batches not supported"}}
     script = Script(httpx.Response(200, json=error))
-    with pytest.raises(RpcError, match="batches not supported"):
+    with raises_rule(ErrorCode.RPC_ERROR, match="batches not supported"):
         await Driver(kind, script).batch([("eth_echo", ["a"])])
 
 
@@ -438,7 +436,7 @@ async def test_send_lost_after_delivery_is_unknown_with_local_hash(kind: str) ->
     raw = _raw_eip1559()
     script = Script(*[httpx.ReadTimeout("lost")] * 3)
     driver = Driver(kind, script)
-    with pytest.raises(SendOutcomeUnknown) as info:
+    with raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as info:
         await driver.eth_call("send_raw_transaction", raw)
     assert info.value.tx_hash == keccak(raw)
     assert info.value.raw_transaction == raw
@@ -472,7 +470,7 @@ async def test_send_rejected_by_node_is_not_sent(kind: str) -> None:
 async def test_send_of_era_tx_unknown_has_no_local_hash(kind: str) -> None:
     raw = bytes([0x71]) + b"\xc0"  # the type byte decides; the client never parses the body
     script = Script(*[httpx.ReadError("reset")] * 3)
-    with pytest.raises(SendOutcomeUnknown) as info:
+    with raises_rule(ErrorCode.SEND_OUTCOME_UNKNOWN) as info:
         await Driver(kind, script).eth_call("send_raw_transaction", raw)
     assert info.value.tx_hash is None
     assert info.value.raw_transaction == raw

@@ -79,7 +79,7 @@ def test_panic_description_names_the_code() -> None:
 
 @pytest.mark.parametrize("bad", [None, 5, "5", "0x", "0xzz", "12"])
 def test_parse_quantity_rejects(bad: object) -> None:
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         parse_quantity(bad, "field")
 
 
@@ -131,7 +131,7 @@ def test_backoff_grows_and_is_capped() -> None:
 
 
 def test_receipt_parse_rejects_missing_fields() -> None:
-    with pytest.raises(MalformedRpcResponse, match="status"):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE, match="status"):
         Receipt.from_rpc(
             {
                 "transactionHash": "0x" + "00" * 32,

@@ -14,12 +14,14 @@ import httpx
 import pytest
 from eth_account import Account
 
-from sso_signer.exceptions import InvalidRpcParams, MalformedRpcResponse, RpcError
+from sso_signer.exceptions import ErrorCode, InvalidRpcParams
 from sso_signer.node import AnvilNode, AnvilZkSyncNode
 from sso_signer.rpc import RetryPolicy
 from sso_signer.rpc._types import encode_tx_request
-from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
 from sso_signer.zksync._client import AsyncZkSyncClient, ZkSyncClient
+from sso_signer.zksync._paymaster import general_paymaster_input
+from tests.errors import raises_rule
 
 SENDER = "0x36615Cf349d7F6344891B1e7CA7C72883F5dc049"
 
@@ -107,7 +109,7 @@ def test_zksync_client_on_plain_anvil(plain_anvil: AnvilNode) -> None:
         assert receipt.success
         assert client.get_balance(recipient) == 3
         # ... and zks_ methods surface the node's own refusal, typed, with its code.
-        with pytest.raises(RpcError) as info:
+        with raises_rule(ErrorCode.RPC_ERROR) as info:
             client.l1_chain_id()
         assert info.value.method == "zks_L1ChainId"
         assert info.value.code == -32601
@@ -117,7 +119,7 @@ def test_zksync_client_on_plain_anvil(plain_anvil: AnvilNode) -> None:
 async def test_async_zksync_client_on_plain_anvil(plain_anvil: AnvilNode) -> None:
     async with AsyncZkSyncClient(plain_anvil.url, retry=RetryPolicy(attempts=1)) as client:
         assert await client.chain_id() == 31337
-        with pytest.raises(RpcError):
+        with raises_rule(ErrorCode.RPC_ERROR):
             await client.get_main_contract()
 
 
@@ -134,13 +136,13 @@ def _id(request: httpx.Request) -> int:
 
 
 def test_malformed_zks_answers_are_typed() -> None:
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         ZkSyncClient(transport=_fault([1, 300])).get_bytecode_by_hash(b"\x00" * 32)
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         ZkSyncClient(transport=_fault({"gas_limit": 5})).estimate_fee({"from": SENDER})
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         ZkSyncClient(transport=_fault({"status": 1})).get_transaction_details(b"\x00" * 32)
-    with pytest.raises(MalformedRpcResponse):
+    with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
         ZkSyncClient(transport=_fault("0x1234")).get_main_contract()
 
 

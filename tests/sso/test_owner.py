@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sso_signer._codec import b64url_decode, b64url_encode, hex_decode
-from sso_signer.exceptions import ErrorCode, SsoEncodingError
+from sso_signer.exceptions import ErrorCode
 from sso_signer.sso import UniqueIdScheme, deploy_passkey_account_calldata, validator_init_data
 from sso_signer.sso._owner import (
     DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR,
@@ -177,7 +177,7 @@ def test_bad_unique_id_is_rejected() -> None:
 
 
 def test_account_without_keys_is_rejected() -> None:
-    with pytest.raises(SsoEncodingError):
+    with raises_rule(ErrorCode.SSO_ENCODING):
         deploy_proxy_sso_account_calldata(b"\x00" * 32, [], [])
 
 

@@ -19,8 +19,8 @@ from sso_signer.exceptions import AssertionRejected, ErrorCode
 from sso_signer.sso import FatSignature, _preflight, era_custom_signature, preflight
 from sso_signer.sso._preflight import decode_challenge, parse_client_data_json
 from sso_signer.sso._signature import decode_era_custom_signature
-from sso_signer.webauthn import EcdsaSignature, HeadlessPasskey, P256PublicKey
-from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
+from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N, EcdsaSignature
 from tests.errors import raises_rule
 
 ORIGIN = "https://app.example"

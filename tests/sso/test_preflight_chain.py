@@ -30,8 +30,8 @@ from sso_signer.exceptions import AssertionRejected, ExecutionReverted
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import EthClient
 from sso_signer.sso import FatSignature, preflight
-from sso_signer.webauthn import EcdsaSignature, P256PublicKey
-from sso_signer.webauthn._p256 import P256_N
+from sso_signer.webauthn import P256PublicKey
+from sso_signer.webauthn._p256 import P256_N, EcdsaSignature
 from tests.needs import require_artifacts, started_anvil
 
 pytestmark = pytest.mark.chain

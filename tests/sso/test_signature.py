@@ -17,8 +17,7 @@ from sso_signer.sso._signature import (
     decode_era_custom_signature,
     decode_erc4337_passkey_signature,
 )
-from sso_signer.webauthn import EcdsaSignature
-from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N, EcdsaSignature
 from tests.errors import raises_rule
 
 VALIDATOR_V1 = "0x006ecc2D79242F1986b7cb5F636d6E3f499f1026"

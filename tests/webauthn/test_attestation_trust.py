@@ -26,13 +26,17 @@ from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer.exceptions import ErrorCode
 from sso_signer.webauthn import (
     AttestationAuthority,
-    AttestationCertificate,
     HeadlessPasskey,
     RelyingParty,
     SQLiteStore,
     verify_registration_response,
 )
-from sso_signer.webauthn._attestation import AAGUID_EXTENSION_OID, certificate_aaguid, load_trust_roots
+from sso_signer.webauthn._attestation import (
+    AAGUID_EXTENSION_OID,
+    AttestationCertificate,
+    certificate_aaguid,
+    load_trust_roots,
+)
 from tests.errors import raises_rule
 
 RP_ID = "localhost"

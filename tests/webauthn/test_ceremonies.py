@@ -13,23 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer.exceptions import (
-    AssertionRejected,
-    ChallengeInvalid,
     ErrorCode,
-    InvalidCbor,
-    InvalidEncoding,
-    InvalidKey,
-    InvalidWebAuthnData,
-    SsoSignerError,
 )
-from sso_signer.webauthn import (
-    AttestedCredentialData,
-    AuthenticatorData,
-    CollectedClientData,
-    HeadlessPasskey,
-    RelyingParty,
-    SQLiteStore,
-)
+from sso_signer.webauthn import AuthenticatorData, HeadlessPasskey, RelyingParty, SQLiteStore
+from sso_signer.webauthn._authenticator_data import AttestedCredentialData
+from sso_signer.webauthn._client_data import CollectedClientData
 from tests.errors import raises_rule
 from tests.webauthn.rows import snapshot
 
@@ -183,12 +171,10 @@ def registered(rp: RelyingParty, **kwargs: Any) -> HeadlessPasskey:
     return passkey
 
 
-REG_CASES: list[
-    tuple[str, type[SsoSignerError], Callable[[HeadlessPasskey, dict[str, Any]], dict[str, Any]]]
-] = [
+REG_CASES: list[tuple[str, ErrorCode, Callable[[HeadlessPasskey, dict[str, Any]], dict[str, Any]]]] = [
     (
         "broken base64url",
-        InvalidEncoding,
+        ErrorCode.INVALID_ENCODING,
         lambda p, o: {
             **(r := p.register_from_options(o)),
             "response": {**r["response"], "clientDataJSON": "e30+"},
@@ -196,38 +182,38 @@ REG_CASES: list[
     ),
     (
         "truncated CBOR",
-        InvalidCbor,
+        ErrorCode.TRUNCATED_CBOR,
         lambda p, o: rebuild(p.register_from_options(o), att_obj=lambda a: cbor2.dumps(a)[:-3]),
     ),
     (
         "trailing CBOR",
-        InvalidCbor,
+        ErrorCode.TRAILING_CBOR,
         lambda p, o: rebuild(p.register_from_options(o), att_obj=lambda a: cbor2.dumps(a) + b"\x00"),
     ),
     (
         "attestation object not a map",
-        InvalidWebAuthnData,
+        ErrorCode.INVALID_ATTESTATION_OBJECT,
         lambda p, o: rebuild(p.register_from_options(o), att_obj=lambda a: cbor2.dumps([a["fmt"]])),
     ),
     (
         "wrong credential type",
-        InvalidWebAuthnData,
+        ErrorCode.INVALID_CREDENTIAL_TYPE,
         lambda p, o: {**p.register_from_options(o), "type": "otp"},
     ),
     (
         "rawId differs from authData",
-        InvalidWebAuthnData,
+        ErrorCode.CREDENTIAL_ID_MISMATCH,
         lambda p, o: {**p.register_from_options(o), "id": "AAAA", "rawId": "AAAA"},
     ),
     (
         "wrong origin",
-        AssertionRejected,
+        ErrorCode.ORIGIN_MISMATCH,
         lambda p, o: p.register_from_options(o, origin="https://evil.example"),
     ),
-    ("wrong rpId", AssertionRejected, lambda p, o: p.register_from_options(o, rp_id="evil.example")),
+    ("wrong rpId", ErrorCode.RP_ID_MISMATCH, lambda p, o: p.register_from_options(o, rp_id="evil.example")),
     (
         "wrong ceremony type",
-        AssertionRejected,
+        ErrorCode.CLIENT_DATA_TYPE,
         lambda p, o: {
             **(r := p.register_from_options(o)),
             "response": {
@@ -242,17 +228,25 @@ REG_CASES: list[
             },
         },
     ),
-    ("cross origin", AssertionRejected, lambda p, o: p.register_from_options(o, cross_origin=True)),
-    ("UP missing", AssertionRejected, lambda p, o: p.register_from_options(o, user_present=False)),
-    ("UV missing", AssertionRejected, lambda p, o: p.register_from_options(o, user_verified=False)),
+    ("cross origin", ErrorCode.CROSS_ORIGIN, lambda p, o: p.register_from_options(o, cross_origin=True)),
+    (
+        "UP missing",
+        ErrorCode.USER_PRESENCE_MISSING,
+        lambda p, o: p.register_from_options(o, user_present=False),
+    ),
+    (
+        "UV missing",
+        ErrorCode.USER_VERIFICATION_MISSING,
+        lambda p, o: p.register_from_options(o, user_verified=False),
+    ),
     (
         "wrong challenge",
-        ChallengeInvalid,
+        ErrorCode.CHALLENGE_UNKNOWN,
         lambda p, o: p.register(b"\x00" * 32),
     ),
     (
         "RS256 key",
-        InvalidKey,
+        ErrorCode.UNSUPPORTED_ALGORITHM,
         lambda p, o: rebuild(
             p.register_from_options(o),
             auth_data=with_key(
@@ -272,14 +266,14 @@ REG_CASES: list[
     ),
     (
         "EdDSA key",
-        InvalidKey,
+        ErrorCode.UNSUPPORTED_ALGORITHM,
         lambda p, o: rebuild(
             p.register_from_options(o), auth_data=with_key(cbor2.dumps({1: 1, 3: -8, -1: 6, -2: bytes(32)}))
         ),
     ),
     (
         "key off the curve",
-        InvalidKey,
+        ErrorCode.POINT_NOT_ON_CURVE,
         lambda p, o: rebuild(
             p.register_from_options(o),
             auth_data=with_key(
@@ -289,7 +283,7 @@ REG_CASES: list[
     ),
     (
         "credential id too long",
-        InvalidEncoding,
+        ErrorCode.FIELD_TOO_LARGE,
         lambda p, o: {
             **p.register_from_options(o),
             "id": b64url_encode(bytes(1024)),
@@ -298,12 +292,12 @@ REG_CASES: list[
     ),
     (
         "clientDataJSON too large",
-        InvalidEncoding,
+        ErrorCode.FIELD_TOO_LARGE,
         lambda p, o: p.register_from_options(o, extra_client_data={"pad": "x" * 9000}),
     ),
     (
         "packed attestation signed by another key",
-        AssertionRejected,
+        ErrorCode.ATTESTATION_INVALID,
         lambda p, o: rebuild(
             p.register_from_options(o, attestation="packed"),
             att_obj=lambda a: cbor2.dumps(
@@ -325,13 +319,13 @@ def test_registration_rejects(
     rp: RelyingParty,
     db: Path,
     case: str,
-    error: type[SsoSignerError],
+    error: ErrorCode,
     make: Callable[[HeadlessPasskey, dict[str, Any]], dict[str, Any]],
 ) -> None:
     options = rp.registration_options(user_name="mallory")
     passkey = new_passkey(options)
     before = snapshot(db)
-    with pytest.raises(error):
+    with raises_rule(error):
         rp.verify_registration(make(passkey, options), user_handle=user_of(options))
     assert snapshot(db) == before, f"{case}: the store changed"
     # The challenge was not burnt by the bad attempt: the honest response still registers.
@@ -387,25 +381,25 @@ def test_authentication_challenge_must_be_a_32_byte_hash(rp: RelyingParty, db: P
         rp.authentication_options(b"\x02" * 32, credential_ids=[b"unknown credential id"])
 
 
-AUTH_CASES: list[tuple[str, type[SsoSignerError], dict[str, Any]]] = [
-    ("wrong origin", AssertionRejected, {"origin": "https://evil.example"}),
-    ("allowed origin but not the registered one", AssertionRejected, {"origin": ANDROID}),
-    ("wrong rpId", AssertionRejected, {"rp_id": "evil.example"}),
-    ("UP missing", AssertionRejected, {"user_present": False}),
-    ("UV missing", AssertionRejected, {"user_verified": False}),
-    ("cross origin", AssertionRejected, {"cross_origin": True}),
+AUTH_CASES: list[tuple[str, ErrorCode, dict[str, Any]]] = [
+    ("wrong origin", ErrorCode.ORIGIN_MISMATCH, {"origin": "https://evil.example"}),
+    ("allowed origin but not the registered one", ErrorCode.ORIGIN_MISMATCH, {"origin": ANDROID}),
+    ("wrong rpId", ErrorCode.RP_ID_MISMATCH, {"rp_id": "evil.example"}),
+    ("UP missing", ErrorCode.USER_PRESENCE_MISSING, {"user_present": False}),
+    ("UV missing", ErrorCode.USER_VERIFICATION_MISSING, {"user_verified": False}),
+    ("cross origin", ErrorCode.CROSS_ORIGIN, {"cross_origin": True}),
 ]
 
 
 @pytest.mark.parametrize(("case", "error", "kwargs"), AUTH_CASES, ids=[c[0] for c in AUTH_CASES])
 def test_authentication_rejects(
-    rp: RelyingParty, db: Path, case: str, error: type[SsoSignerError], kwargs: dict[str, Any]
+    rp: RelyingParty, db: Path, case: str, error: ErrorCode, kwargs: dict[str, Any]
 ) -> None:
     passkey = registered(rp)
     tx_hash = hashlib.sha256(case.encode()).digest()
     rp.authentication_options(tx_hash, user_handle=passkey.user_handle)
     before = snapshot(db)
-    with pytest.raises(error):
+    with raises_rule(error):
         rp.verify_authentication(passkey.sign(tx_hash, **kwargs))
     assert snapshot(db) == before, f"{case}: the store changed"
     rp.verify_authentication(passkey.sign(tx_hash))  # the challenge is still usable by the honest answer

@@ -20,14 +20,9 @@ import webauthn
 from webauthn.helpers.exceptions import WebAuthnException
 
 from sso_signer.exceptions import SsoSignerError
-from sso_signer.webauthn import (
-    Assertion,
-    AuthenticatorData,
-    AuthenticatorFlags,
-    CollectedClientData,
-    HeadlessPasskey,
-    verify_assertion,
-)
+from sso_signer.webauthn import Assertion, AuthenticatorData, HeadlessPasskey, verify_assertion
+from sso_signer.webauthn._authenticator_data import AuthenticatorFlags
+from sso_signer.webauthn._client_data import CollectedClientData
 from sso_signer.webauthn._p256 import ECDSA_SHA256
 
 RP_ID = "example.com"

@@ -9,16 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sso_signer.exceptions import ErrorCode, InvalidCbor
-from sso_signer.webauthn import (
-    AuthenticatorData,
-    AuthenticatorFlags,
-    CollectedClientData,
-    EcdsaSignature,
-    HeadlessPasskey,
-    P256PublicKey,
-    verify_assertion,
-)
+from sso_signer.exceptions import ErrorCode
+from sso_signer.webauthn import AuthenticatorData, HeadlessPasskey, P256PublicKey, verify_assertion
+from sso_signer.webauthn._authenticator_data import AuthenticatorFlags
+from sso_signer.webauthn._client_data import CollectedClientData
+from sso_signer.webauthn._p256 import EcdsaSignature
 from tests.errors import raises_rule
 
 
@@ -81,7 +76,7 @@ def test_cose_parsing_is_cached_but_errors_are_not() -> None:
     assert P256PublicKey.from_cose(bytearray(cose)) == key  # type: ignore[arg-type]  # full path
     broken = cose[:-1]
     for _ in range(2):  # a refusal is raised every time, never remembered as a key
-        with pytest.raises(InvalidCbor):
+        with raises_rule(ErrorCode.TRUNCATED_CBOR):
             P256PublicKey.from_cose(broken)
 
 

@@ -13,7 +13,8 @@ from webauthn.helpers.structs import AttestationFormat
 
 from sso_signer._codec import b64url_decode
 from sso_signer.exceptions import ErrorCode, WrongPassphrase
-from sso_signer.webauthn import AuthenticatorFlags, HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn import HeadlessPasskey, P256PublicKey
+from sso_signer.webauthn._authenticator_data import AuthenticatorFlags
 from tests.errors import raises_rule
 
 RP_ID = "localhost"

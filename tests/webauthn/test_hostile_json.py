@@ -21,9 +21,10 @@ _CHILD = textwrap.dedent(
     import json, sqlite3, sys, tempfile, pathlib
     from sso_signer._codec import b64url_encode
     from sso_signer.webauthn import (
-        Assertion, CollectedClientData, HeadlessPasskey, RegistrationResponse, RelyingParty, SQLiteStore,
-        read_key_file,
+        Assertion, HeadlessPasskey, RegistrationResponse, RelyingParty, SQLiteStore,
     )
+    from sso_signer.webauthn._client_data import CollectedClientData
+    from sso_signer.webauthn._keyfile import read_key_file
     from sso_signer.accounts import EraNetwork, MsaDeployment
     from sso_signer.sso._preflight import parse_client_data_json
     from sso_signer.cli._deploy import load_deployment

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from sso_signer.exceptions import ErrorCode, KeyRecoveryFailed
-from sso_signer.webauthn import Assertion, EcdsaSignature, HeadlessPasskey, P256PublicKey, recover_public_key
-from sso_signer.webauthn._p256 import P256_N
+from sso_signer.webauthn import Assertion, HeadlessPasskey, P256PublicKey, recover_public_key
+from sso_signer.webauthn._p256 import P256_N, EcdsaSignature
 from sso_signer.webauthn._recovery import recover_public_keys
 from tests.errors import raises_rule
 

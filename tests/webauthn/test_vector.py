@@ -8,8 +8,9 @@ from typing import Any
 import webauthn
 
 from sso_signer._codec import b64url_decode
-from sso_signer.webauthn import Assertion, AuthenticatorFlags, EcdsaSignature, P256PublicKey
-from sso_signer.webauthn._p256 import P256_HALF_N, P256_N
+from sso_signer.webauthn import Assertion, P256PublicKey
+from sso_signer.webauthn._authenticator_data import AuthenticatorFlags
+from sso_signer.webauthn._p256 import P256_HALF_N, P256_N, EcdsaSignature
 
 
 def test_clave_assertion_parses(clave_vector: dict[str, Any]) -> None:

@@ -7,12 +7,8 @@ import random
 from eth_utils.address import to_checksum_address
 from hypothesis import strategies as st
 
-from sso_signer.zksync import (
-    Eip712Transaction,
-    PaymasterParams,
-    approval_based_paymaster_input,
-    general_paymaster_input,
-)
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
+from sso_signer.zksync._paymaster import approval_based_paymaster_input, general_paymaster_input
 
 UINT256_MAX = (1 << 256) - 1
 

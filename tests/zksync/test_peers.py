@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from sso_signer.zksync import Eip712Transaction, bytecode_hash, create2_address, create_address
+from sso_signer.zksync import Eip712Transaction
+from sso_signer.zksync._bytecode import bytecode_hash
+from sso_signer.zksync._create2 import create2_address, create_address
 from sso_signer.zksync._transaction import EIP712_TRANSACTION_TYPES
 
 from .strategies import peer_corpus

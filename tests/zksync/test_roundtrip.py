@@ -12,16 +12,16 @@ from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sso_signer.zksync import (
-    Eip712Transaction,
-    PaymasterParams,
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
+from sso_signer.zksync._bytecode import bytecode_hash
+from sso_signer.zksync._create2 import create2_address
+from sso_signer.zksync._paymaster import (
+    ApprovalBasedFlow,
+    GeneralFlow,
     approval_based_paymaster_input,
-    bytecode_hash,
-    create2_address,
     decode_paymaster_input,
     general_paymaster_input,
 )
-from sso_signer.zksync._paymaster import ApprovalBasedFlow, GeneralFlow
 from sso_signer.zksync._transaction import EIP712_TX_TYPE
 
 from .strategies import addresses, bytecodes, peer_corpus, transactions, uint256

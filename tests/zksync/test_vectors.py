@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from sso_signer.zksync import Eip712Transaction, PaymasterParams, general_paymaster_input
+from sso_signer.zksync import Eip712Transaction, PaymasterParams
 from sso_signer.zksync._create2 import CREATE2_PREFIX
+from sso_signer.zksync._paymaster import general_paymaster_input
 
 VECTORS = pathlib.Path(__file__).resolve().parents[3] / "shared" / "vectors" / "sso-era.json"
 
