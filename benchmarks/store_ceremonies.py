@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -156,7 +157,10 @@ class _Example:
                 self.port = int(match.group(1))
                 ready += workers == 1  # one process: it serves once it printed its origin
             ready += line.startswith("worker ")
-        if not self.port or ready < workers:
+        # The origin is printed before serve_forever() binds: wait until the port takes connections.
+        while self.port and time.monotonic() < deadline and not _accepts(self.port):
+            time.sleep(0.05)
+        if not self.port or ready < workers or not _accepts(self.port):
             self.stop()
             raise SystemExit(f"the example did not start: {''.join(self.lines)}")
         threading.Thread(target=self._drain, daemon=True).start()
@@ -174,6 +178,14 @@ class _Example:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def _signed_up_client(port: int) -> tuple[httpx.Client, HeadlessPasskey]:

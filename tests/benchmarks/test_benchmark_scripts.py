@@ -153,11 +153,14 @@ def test_passkey_user_operations_all_succeed_on_chain() -> None:
 
 def test_store_ceremonies_measures_sqlite_and_postgres(sso_postgres: object) -> None:
     # sso_postgres: skips (or fails under CI) with the reason where PostgreSQL cannot be started.
-    rows = _json("store_ceremonies.py", "-n", "8", "--workers", "1", "2")
-    assert [(row["store"].split()[0], row["workers"]) for row in rows] == [
-        ("SQLite", 1),
-        ("PostgreSQL", 1),
-        ("PostgreSQL", 2),
+    rows = _json("store_ceremonies.py", "-n", "8", "--workers", "1", "2", "--http-clients", "2")
+    assert [(row["store"], row["workers"]) for row in rows] == [
+        ("SQLite (file, WAL, synchronous=FULL)", 1),
+        ("PostgreSQL (Unix socket, fsync on)", 1),
+        ("PostgreSQL (Unix socket, fsync on)", 2),
+        ("example on SQLite (file)", 1),
+        ("example on PostgreSQL", 1),
+        ("example on PostgreSQL", 2),
     ]
     for row in rows:
         assert row["ceremonies"] == 8
