@@ -38,6 +38,7 @@ from sso_signer.accounts._base import AccountMethods, account_key_flow
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.accounts._era_sessions import _EraSessionMethods
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, era_remaining_access_flow
+from sso_signer.accounts._sessions import SessionSignRequest
 from sso_signer.accounts._signer import (
     AnyProvider,
     AssertionProvider,
@@ -944,6 +945,8 @@ class EraAccount(_EraMethods[EthClient], SyncShell):
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return ask(self.provider, step)
+        if isinstance(step, SessionSignRequest):
+            return step.answer()
         return self.client.answer(step)
 
     @classmethod
@@ -988,4 +991,6 @@ class AsyncEraAccount(_EraMethods[AsyncEthClient], AsyncShell):
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return await ask_async(self.provider, step)
+        if isinstance(step, SessionSignRequest):
+            return await step.answer_async()
         return await self.client.answer(step)

@@ -1,12 +1,13 @@
-"""Session keys on the ERC-4337 account: the session signer, and the account's session methods.
+"""Session keys: the session signer both account generations take, and the ERC-4337 account's session methods.
 
 A session lets a secp256k1 key (a backend's, or one a KMS/HSM holds) act for the account within a
 :class:`~sso_signer.sso.SessionSpec` its passkey approved once (``docs/sessions.md``). This module holds
 
-* :class:`SessionSigner`, what the account needs of the key's holder (its address, and signing a raw hash),
+* :class:`SessionSigner`, what an account needs of the key's holder (its address, and signing a raw hash),
   and :class:`LocalSessionKey`, one over an in-process eth-account key. Signing is a step of the account's
-  flows (:class:`SessionSignRequest`), answered by the account's shell: blocking on the sync account,
-  awaited (or run in a worker thread) on the async one;
+  flows (:class:`SessionSignRequest`, checked by ``_signed``), answered by the account's shell: blocking on
+  the sync account, awaited (or run in a worker thread) on the async one. The ERC-4337 account's session
+  methods (here) and the Era account's (``_era_sessions``) use the same signer, step and checks;
 * :class:`SessionInfo`, a session's state read from chain (status, expiry, what is left of each limit);
 * ``_SessionMethods``, the mixin of flow methods the ERC-4337 account gains: create, revoke, read, list, and
   send with a session, with a preflight (:func:`~sso_signer.sso.check_call` over the chain's usage, expiry
@@ -191,8 +192,8 @@ class SessionSignRequest:
 
     Attributes:
         signer: The session's signer.
-        digest: The 32-byte hash (a userOpHash, or the session proof digest).
-        purpose: ``"user_operation"`` or ``"session_proof"``.
+        digest: The 32-byte hash (a userOpHash, the session proof digest, or an Era 0x71 signed hash).
+        purpose: ``"user_operation"``, ``"session_proof"`` or ``"era_transaction"``.
     """
 
     signer: Any
@@ -210,7 +211,8 @@ class SessionSignRequest:
             if inspect.iscoroutine(result):
                 result.close()
             raise ConfigurationError(
-                "this session signer is async: use AsyncErc4337Account", rule=ErrorCode.SIGNER_CONFIGURATION
+                "this session signer is async: use the async account (AsyncErc4337Account, AsyncEraAccount)",
+                rule=ErrorCode.SIGNER_CONFIGURATION,
             )
         return bytes(result)
 
@@ -814,8 +816,10 @@ def _same_signer(spec: SessionSpec, signer: Any) -> None:
     if not isinstance(getattr(signer, "address", None), str) or not callable(
         getattr(signer, "sign_hash", None)
     ):
+        hint = " (wrap an eth-account key in LocalSessionKey)" if isinstance(signer, LocalAccount) else ""
         raise ConfigurationError(
-            "signer: expected a SessionSigner (an address and sign_hash)", rule=ErrorCode.SIGNER_CONFIGURATION
+            f"signer: expected a SessionSigner (an address and sign_hash){hint}",
+            rule=ErrorCode.SIGNER_CONFIGURATION,
         )
     if signer.address.lower() != spec.signer.lower():
         raise ConfigurationError(
