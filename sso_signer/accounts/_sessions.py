@@ -55,16 +55,15 @@ from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._session_spec import (
     ERC4337_SESSION_SPEC_TYPE,
     LimitState,
-    LimitType,
     SessionCall,
     SessionKeyValidator,
     SessionSpec,
+    SessionState,
     SessionStatus,
     SessionUsage,
     SessionVerdict,
-    TrackerKey,
-    UsageLimit,
     check_call,
+    usage_from_state,
 )
 from sso_signer.sso._signature import abi_call, checksum_address
 
@@ -302,31 +301,21 @@ class SessionInfo:
 
     def usage(self) -> SessionUsage:
         """What the session used, as :func:`~sso_signer.sso.check_call` takes it (periodic limits: the
-        period of :attr:`timestamp`)."""
-        spec = self.spec
-        lifetime: dict[TrackerKey, int] = {}
-        allowance: dict[tuple[TrackerKey, int], int] = {}
+        period of :attr:`timestamp`): ``usage_from_state`` of :attr:`state`, the one computation both account
+        generations use.
 
-        def put(limit: UsageLimit, key: TrackerKey, remaining: int) -> None:
-            used = max(0, limit.limit - remaining)
-            if limit.limit_type is LimitType.LIFETIME:
-                lifetime.setdefault(key, used)  # the first policy of a target is the one that counts
-            elif limit.limit_type is LimitType.ALLOWANCE:
-                allowance.setdefault((key, self.timestamp // limit.period), used)
+        Raises:
+            SsoEncodingError: If the limits do not have the spec's shape (never for a state read from chain,
+                which is checked when read).
+        """
+        return usage_from_state(self.spec, self.state, self.timestamp)
 
-        put(spec.fee_limit, ("fee",), self.fees_remaining)
-        for transfer, entry in zip(spec.transfer_policies, self.transfer_value, strict=False):
-            put(transfer.value_limit, ("transfer", transfer.target), entry.remaining)
-        for policy, entry in zip(spec.call_policies, self.call_value, strict=False):
-            put(policy.value_limit, ("call", policy.target, policy.selector), entry.remaining)
-        params = iter(self.call_params)
-        for policy in spec.call_policies:
-            for i, constraint in enumerate(policy.constraints):
-                if constraint.limit.limit_type is not LimitType.UNLIMITED:
-                    param = next(params, None)
-                    if param is not None:
-                        put(constraint.limit, ("param", policy.target, policy.selector, i), param.remaining)
-        return SessionUsage(self.status, lifetime, allowance)
+    @property
+    def state(self) -> SessionState:
+        """The ``sessionState`` answer this was read from."""
+        return SessionState(
+            self.status, self.fees_remaining, self.transfer_value, self.call_value, self.call_params
+        )
 
 
 def _block_time(block: dict[str, Any] | None) -> tuple[int, int]:
@@ -344,6 +333,7 @@ def _state_flow(validator: str, account: str, spec: SessionSpec, block: tuple[in
     )
     try:
         state = SessionKeyValidator.decode_session_state(raw)
+        usage_from_state(spec, state, timestamp)  # the answer has the spec's shape
     except SsoEncodingError as exc:
         raise MalformedRpcResponse(f"sessionState of {validator}: {exc}") from exc
     return SessionInfo(
