@@ -71,6 +71,7 @@ from sso_signer.rpc._flow import Batch, Flow
 from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.rpc._types import parse_quantity
 from sso_signer.sso._owner import (
+    ERA_MAX_ORIGIN_LENGTH,
     PasskeyOwner,
     UniqueIdScheme,
     deploy_passkey_account_calldata,
@@ -508,18 +509,30 @@ def get_account_key(
 
 
 def add_passkey_calldata(
-    credential_id: bytes, public_key: P256PublicKey | tuple[int, int], origin: str
+    credential_id: bytes,
+    public_key: P256PublicKey | tuple[int, int],
+    origin: str,
+    *,
+    max_origin_length: int = ERA_MAX_ORIGIN_LENGTH,
 ) -> bytes:
-    """Calldata of ``WebAuthValidator.addValidationKey(bytes credentialId, bytes32[2] key, string origin)``.
+    """Calldata of ``addValidationKey(bytes credentialId, bytes32[2] key, string origin)`` (the Era
+    WebAuthValidator's and the ERC-4337 WebAuthnValidator's: the same function).
 
-    Sent to the validator *from the account* (a passkey-signed 0x71 transaction); the validator stores the key
-    under ``msg.sender``.
+    Sent to the validator *from the account* (a passkey-signed 0x71 transaction or UserOperation); the
+    validator stores the key under ``msg.sender``.
+
+    Args:
+        max_origin_length: The validator's origin limit (``ERA_MAX_ORIGIN_LENGTH`` by default, the ERC-4337
+            validator's is ``ERC4337_MAX_ORIGIN_LENGTH``).
 
     Raises:
-        BadCredentialIdLength, BadDomainLength, EmptyPublicKey: The checks the validator would revert on.
+        SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``): The
+            checks the validator would revert on.
     """
     # validator_init_data applies the validator's checks; its encoding is exactly these three arguments.
-    return _ADD_VALIDATION_KEY + validator_init_data(credential_id, public_key, origin)
+    return _ADD_VALIDATION_KEY + validator_init_data(
+        credential_id, public_key, origin, max_origin_length=max_origin_length
+    )
 
 
 def remove_passkey_calldata(credential_id: bytes, origin: str) -> bytes:

@@ -31,12 +31,12 @@ from sso_signer.accounts import EraAccount, Erc4337Account, Guardian, MsaDeploym
 from sso_signer.accounts._base import PASSKEY_REMOVED_TOPIC
 from sso_signer.accounts._era import (
     EraSendPlan,
+    add_passkey_calldata,
     create_era_account,
     find_account,
     get_account_key,
     remove_passkey_calldata,
 )
-from sso_signer.accounts._erc4337 import _ADD_VALIDATION_KEY
 from sso_signer.cli._ceremony import RelyingPartyAssertionProvider
 from sso_signer.cli._context import ChainContext, format_ether, resolve_deployer, store_at
 from sso_signer.cli._parser import ENV_BUNDLER
@@ -57,7 +57,7 @@ from sso_signer.exceptions import (
 )
 from sso_signer.rpc import EthClient, Receipt
 from sso_signer.sso import account_salt
-from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, validator_init_data
+from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH
 from sso_signer.sso._signature import checksum_address
 from sso_signer.webauthn import HeadlessPasskey, RelyingParty
 from sso_signer.zksync import Eip712Transaction, PaymasterParams
@@ -378,7 +378,7 @@ class CliAccount:
     ) -> Receipt | UserOperationReceipt:
         """Register another passkey (see :meth:`PasskeyAccount.add_passkey`)."""
         # Only an ERC-4337 account is explained: encode the call as it sends it (its origin limit, not Era's).
-        call = _ADD_VALIDATION_KEY + validator_init_data(
+        call = add_passkey_calldata(
             credential_id, public_key, origin, max_origin_length=ERC4337_MAX_ORIGIN_LENGTH
         )
         with self._explained(call):
