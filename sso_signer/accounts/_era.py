@@ -596,8 +596,9 @@ def era_account_deploy_calldata(
         ``(uniqueId, calldata)``.
 
     Raises:
-        BadCredentialIdLength, BadDomainLength, EmptyPublicKey, MalformedAddress, InvalidUniqueId: see
-        ``deploy_passkey_account_calldata``.
+        SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``,
+            ``INVALID_UNIQUE_ID``), InvalidEncoding (``INVALID_ADDRESS``): See
+            ``deploy_passkey_account_calldata``.
     """
     return deploy_passkey_account_calldata(
         owner,
@@ -744,7 +745,7 @@ class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
         Raises:
             InsufficientBalance: The balance cannot cover ``gasLimit × maxFeePerGas + value``.
             ExecutionReverted: The node's estimate reverted: the call would fail.
-            MalformedAddress, InvalidInputError: Malformed arguments.
+            InvalidEncoding (``INVALID_ADDRESS``), InvalidInputError: Malformed arguments.
             RpcError, RpcTransportError: The node failed.
         """
         return (
@@ -884,7 +885,8 @@ class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
         Raises:
             AlreadyExists (``PASSKEY_ALREADY_REGISTERED``): If (origin, credential id) already belongs to an
                 account.
-            BadCredentialIdLength, BadDomainLength, EmptyPublicKey: Checked before signing.
+            SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``):
+                Checked before signing.
         """
         calldata = add_passkey_calldata(credential_id, public_key, origin)
         owner = yield from find_account_flow(self.network.passkey_validator, origin, credential_id)
@@ -982,8 +984,9 @@ class EraAccount(_EraMethods[EthClient], SyncShell):
             The account and the deployment receipt.
 
         Raises:
-            MissingContractAddress, PasskeyAlreadyRegistered, AccountAlreadyExists, AccountAddressMismatch,
-            TransactionReverted, RpcError: See :func:`create_era_account`.
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``), AlreadyExists (``PASSKEY_ALREADY_REGISTERED``,
+                ``ACCOUNT_ALREADY_EXISTS``), VerificationError (``ACCOUNT_ADDRESS_MISMATCH``),
+                TransactionReverted, RpcError: See :func:`create_era_account`.
         """
         created = create_era_account(client, network, deployer, passkey, **options)
         return cls(client, network, created.address, passkey, provider=provider), created.receipt

@@ -522,7 +522,8 @@ class _Erc4337Methods(
 
         Raises:
             UserOperationRejected: The bundler's simulation failed (typed by AA code).
-            InvalidExecuteCalldata, InvalidUserOperationAddress: If a call is malformed.
+            InvalidUserOperation (``INVALID_EXECUTE_CALLDATA``), InvalidEncoding (``INVALID_ADDRESS``): If a
+                call is malformed.
             ConfigurationError (``SIGNER_CONFIGURATION``): If the account has no code and no factory data.
             SponsorshipRefused: The paymaster service (or its client's policy) refused; nothing was signed.
         """

@@ -424,7 +424,8 @@ def open_account(
 
     Raises:
         CliUsageError: ``--paymaster`` or ``--sign-only`` with an ERC-4337 account.
-        EraNeedsZkSyncNode, MissingBundlerUrl, MissingContractAddress, InvalidDeployment: Missing setup.
+        ConfigurationError (``ERA_NEEDS_ZKSYNC_NODE``, ``MISSING_BUNDLER_URL``, ``MISSING_CONTRACT_ADDRESS``,
+            ``INVALID_DEPLOYMENT``): Missing setup.
         NotFound (``ACCOUNT_NOT_FOUND``): The passkey is registered to no account (or was removed from it).
     """
     paymaster = getattr(args, "paymaster", None)
@@ -554,7 +555,8 @@ def create_account(
         ``(result fields, summary)``.
 
     Raises:
-        MissingContractAddress, EraNeedsZkSyncNode, InvalidDeployment, MissingDeployerKey: Missing setup.
+        ConfigurationError (``MISSING_CONTRACT_ADDRESS``, ``ERA_NEEDS_ZKSYNC_NODE``, ``INVALID_DEPLOYMENT``,
+            ``MISSING_DEPLOYER_KEY``): Missing setup.
     """
     chain_id = ctx.client.chain_id()
     if _kind(args, ctx) == "era":
