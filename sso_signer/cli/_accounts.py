@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
@@ -494,6 +495,38 @@ def open_erc4337_account(
             "sessions: ERC-4337 accounts only (a deployment with the ERC-4337 stack, or --kind erc4337)"
         )
     return _msa(args, ctx, passkey, args.address, need_bundler=executes)
+
+
+@dataclass(frozen=True, slots=True)
+class _NoPasskey:
+    """The passkey identity of an account opened without its passkey (a session send): nothing can sign
+    with it, so an operation that needs the passkey is refused instead of prompting."""
+
+    rp_id: str = ""
+    credential_id: bytes = b""
+    origin: str = ""
+
+
+def open_session_account(args: argparse.Namespace, ctx: ChainContext, address: str) -> Erc4337Account:
+    """The ERC-4337 account at ``address`` for a session send: no passkey file is read (the session key
+    signs), so ``--key`` is not needed.
+
+    Raises:
+        CliUsageError: If ``--kind`` (or the deployment) makes it an Era account.
+        ConfigurationError (``MISSING_BUNDLER_URL``, ``MISSING_CONTRACT_ADDRESS``): Missing setup.
+    """
+    if _kind(args, ctx) != "erc4337":
+        raise CliUsageError(
+            "sessions: ERC-4337 accounts only (a deployment with the ERC-4337 stack, or --kind erc4337)"
+        )
+    deployment = _require_erc4337(ctx)
+    return Erc4337Account.at(
+        address,
+        deployment=deployment,
+        eth=ctx.client,
+        bundler=_bundler(args, ctx, deployment, required=True),
+        credential=_NoPasskey(),
+    )
 
 
 def sign_only(account: CliAccount, to: str, value: int, data: bytes) -> tuple[dict[str, Any], str]:
