@@ -187,6 +187,7 @@ def guarded_passkey_account(passkey_account: Erc4337Account, sso_guardian: Guard
     return passkey_account
 
 
+@pytest.fixture
 def session_account(
     request: pytest.FixtureRequest, sso_stack: LocalErc4337Stack, headless_passkey: HeadlessPasskey
 ) -> tuple[Erc4337Account, SessionSpec, LocalSessionKey]:
