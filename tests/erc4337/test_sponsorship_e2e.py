@@ -480,3 +480,63 @@ def test_a_zero_balance_accounts_session_key_sends_with_fees_paid_by_the_paymast
     with raises_rule(ErrorCode.SPONSORSHIP_REFUSED):
         account.send_with_session(spec, signer, BLOCKED, 0, paymaster=clients.paymaster)
     assert signer.signed == 3
+
+
+class AsyncSessionKey:
+    """An async session signer (as a KMS client is), counting what it signed."""
+
+    def __init__(self) -> None:
+        self.key = LocalSessionKey.generate()
+        self.address = self.key.address
+        self.signed = 0
+
+    async def sign_hash(self, digest: bytes) -> bytes:
+        self.signed += 1
+        return self.key.sign_hash(digest)
+
+
+async def test_the_async_accounts_session_key_is_sponsored_too(stack: LocalErc4337Stack) -> None:
+    token = stack.deployment.test_token
+    assert token is not None
+    erc20 = load_artifact("Erc4337TestToken")
+    recipient = "0x" + keccak(b"sponsored-async-session-recipient")[-20:].hex()
+    log: Log = []
+    provider = CountingProvider(HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173"))
+    signer = AsyncSessionKey()
+    async with (
+        AsyncEthClient(stack.eth.rpc.url) as eth,
+        AsyncBundlerClient(stack.bundler_url, entry_point=stack.deployment.entry_point) as bundler,
+        AsyncPaymasterClient(
+            stack.sponsor_url, transport=AsyncCountingTransport("paymaster", log)
+        ) as service,
+    ):
+        account = await AsyncErc4337Account.counterfactual(
+            deployment=stack.deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=provider.passkey,
+            provider=provider,
+            salt=account_salt("sponsored-async-session"),
+        )
+        account.paymaster = service
+        mint = Call(token, 0, erc20.encode_call("mint", account.address, 100))
+        assert (await account.send_calls([mint])).success
+        latest = await eth.get_block("latest")
+        assert latest is not None
+        spec = SessionSpec(
+            signer.address,
+            int(latest["timestamp"], 16) + 86_400,
+            UsageLimit.lifetime(1),  # never touched: every operation is sponsored
+            call_policies=(CallPolicy(token, erc20.selector("transfer")),),
+        )
+        assert (await account.create_session(spec, signer)).success
+        log.clear()
+        transfer = erc20.encode_call("transfer", recipient, 40)
+        receipt = await account.send_with_session(spec, signer, token, 0, transfer)
+        assert (await account.session_state(spec)).fees_remaining == 1
+    assert receipt.success
+    assert receipt.paymaster == stack.paymaster
+    assert log == [STUB, FINAL]
+    assert (provider.calls, signer.signed) == (2, 2)  # the passkey: mint, session; the key: proof, send
+    assert stack.eth.get_balance(account.address) == 0
+    assert _token_balance(stack, recipient) == 40
