@@ -7,8 +7,9 @@ malformed-answer tests rewrite the real service's answer in the transport (fault
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -47,6 +48,7 @@ from tests.erc4337.round_trip_helpers import (
     ManualClock,
     until_send,
 )
+from tests.erc4337.test_session_e2e import KmsLikeSigner
 from tests.errors import raises_rule
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
@@ -349,8 +351,11 @@ def test_a_paymaster_client_of_the_other_world_is_refused(stack: LocalErc4337Sta
     assert provider.calls == 0
 
 
-async def test_async_account_is_sponsored_too(stack: LocalErc4337Stack) -> None:
-    log: Log = []
+@contextlib.asynccontextmanager
+async def _async_sponsored_account(
+    stack: LocalErc4337Stack, tag: str, log: Log
+) -> AsyncIterator[tuple[AsyncErc4337Account, CountingProvider]]:
+    """A counterfactual async account whose operations the sponsor service pays (its requests in ``log``)."""
     provider = CountingProvider(HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173"))
     async with (
         AsyncEthClient(stack.eth.rpc.url) as eth,
@@ -365,9 +370,15 @@ async def test_async_account_is_sponsored_too(stack: LocalErc4337Stack) -> None:
             bundler=bundler,
             credential=provider.passkey,
             provider=provider,
-            salt=account_salt("sponsored-async"),
+            salt=account_salt(tag),
         )
         account.paymaster = service
+        yield account, provider
+
+
+async def test_async_account_is_sponsored_too(stack: LocalErc4337Stack) -> None:
+    log: Log = []
+    async with _async_sponsored_account(stack, "sponsored-async", log) as (account, provider):
         receipt = await account.send_calls(_token_calls(stack, account.address, account.address, 6))
     assert receipt.success
     assert receipt.paymaster == stack.paymaster
@@ -482,46 +493,17 @@ def test_a_zero_balance_accounts_session_key_sends_with_fees_paid_by_the_paymast
     assert signer.signed == 3
 
 
-class AsyncSessionKey:
-    """An async session signer (as a KMS client is), counting what it signed."""
-
-    def __init__(self) -> None:
-        self.key = LocalSessionKey.generate()
-        self.address = self.key.address
-        self.signed = 0
-
-    async def sign_hash(self, digest: bytes) -> bytes:
-        self.signed += 1
-        return self.key.sign_hash(digest)
-
-
 async def test_the_async_accounts_session_key_is_sponsored_too(stack: LocalErc4337Stack) -> None:
     token = stack.deployment.test_token
     assert token is not None
     erc20 = load_artifact("Erc4337TestToken")
     recipient = "0x" + keccak(b"sponsored-async-session-recipient")[-20:].hex()
     log: Log = []
-    provider = CountingProvider(HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173"))
-    signer = AsyncSessionKey()
-    async with (
-        AsyncEthClient(stack.eth.rpc.url) as eth,
-        AsyncBundlerClient(stack.bundler_url, entry_point=stack.deployment.entry_point) as bundler,
-        AsyncPaymasterClient(
-            stack.sponsor_url, transport=AsyncCountingTransport("paymaster", log)
-        ) as service,
-    ):
-        account = await AsyncErc4337Account.counterfactual(
-            deployment=stack.deployment,
-            eth=eth,
-            bundler=bundler,
-            credential=provider.passkey,
-            provider=provider,
-            salt=account_salt("sponsored-async-session"),
-        )
-        account.paymaster = service
+    signer = KmsLikeSigner()  # an async session signer
+    async with _async_sponsored_account(stack, "sponsored-async-session", log) as (account, provider):
         mint = Call(token, 0, erc20.encode_call("mint", account.address, 100))
         assert (await account.send_calls([mint])).success
-        latest = await eth.get_block("latest")
+        latest = await account.eth.get_block("latest")
         assert latest is not None
         spec = SessionSpec(
             signer.address,
