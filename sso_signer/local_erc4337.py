@@ -159,7 +159,7 @@ class LocalErc4337Stack:
         """Start anvil, deploy everything, start Alto. On any failure everything started is stopped.
 
         Raises:
-            NodeBinaryNotFound, NodeStartFailed: A process could not start.
+            ToolNotFound (``NODE_BINARY_NOT_FOUND``), NodeStartFailed: A process could not start.
             ConfigurationError (``ARTIFACT_NOT_FOUND``): The contracts are not built.
         """
         t0 = time.monotonic()

@@ -464,7 +464,8 @@ def deploy_msa_contracts(
     Raises:
         ConfigurationError (``ARTIFACT_NOT_FOUND``): If the contracts are not built (run
             ``scripts/build-contracts.sh``).
-        EntryPointDeploymentFailed, EntryPointArtifactMismatch: If EntryPoint v0.8 cannot be put in place.
+        EntryPointError (``ENTRY_POINT_DEPLOYMENT_FAILED``, ``ENTRY_POINT_ARTIFACT_MISMATCH``): If EntryPoint
+            v0.8 cannot be put in place.
         TransactionReverted, RpcError: If a deployment fails.
     """
     chain_id = eth.chain_id()

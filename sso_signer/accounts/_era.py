@@ -38,6 +38,7 @@ from sso_signer.accounts._base import AccountMethods, account_key_flow
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.accounts._era_sessions import _EraSessionMethods
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, era_remaining_access_flow
+from sso_signer.accounts._sessions import SessionSignRequest
 from sso_signer.accounts._signer import (
     AnyProvider,
     AssertionProvider,
@@ -70,6 +71,7 @@ from sso_signer.rpc._flow import Batch, Flow
 from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.rpc._types import parse_quantity
 from sso_signer.sso._owner import (
+    ERA_MAX_ORIGIN_LENGTH,
     PasskeyOwner,
     UniqueIdScheme,
     deploy_passkey_account_calldata,
@@ -507,18 +509,30 @@ def get_account_key(
 
 
 def add_passkey_calldata(
-    credential_id: bytes, public_key: P256PublicKey | tuple[int, int], origin: str
+    credential_id: bytes,
+    public_key: P256PublicKey | tuple[int, int],
+    origin: str,
+    *,
+    max_origin_length: int = ERA_MAX_ORIGIN_LENGTH,
 ) -> bytes:
-    """Calldata of ``WebAuthValidator.addValidationKey(bytes credentialId, bytes32[2] key, string origin)``.
+    """Calldata of ``addValidationKey(bytes credentialId, bytes32[2] key, string origin)`` (the Era
+    WebAuthValidator's and the ERC-4337 WebAuthnValidator's: the same function).
 
-    Sent to the validator *from the account* (a passkey-signed 0x71 transaction); the validator stores the key
-    under ``msg.sender``.
+    Sent to the validator *from the account* (a passkey-signed 0x71 transaction or UserOperation); the
+    validator stores the key under ``msg.sender``.
+
+    Args:
+        max_origin_length: The validator's origin limit (``ERA_MAX_ORIGIN_LENGTH`` by default, the ERC-4337
+            validator's is ``ERC4337_MAX_ORIGIN_LENGTH``).
 
     Raises:
-        BadCredentialIdLength, BadDomainLength, EmptyPublicKey: The checks the validator would revert on.
+        SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``): The
+            checks the validator would revert on.
     """
     # validator_init_data applies the validator's checks; its encoding is exactly these three arguments.
-    return _ADD_VALIDATION_KEY + validator_init_data(credential_id, public_key, origin)
+    return _ADD_VALIDATION_KEY + validator_init_data(
+        credential_id, public_key, origin, max_origin_length=max_origin_length
+    )
 
 
 def remove_passkey_calldata(credential_id: bytes, origin: str) -> bytes:
@@ -582,8 +596,9 @@ def era_account_deploy_calldata(
         ``(uniqueId, calldata)``.
 
     Raises:
-        BadCredentialIdLength, BadDomainLength, EmptyPublicKey, MalformedAddress, InvalidUniqueId: see
-        ``deploy_passkey_account_calldata``.
+        SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``,
+            ``INVALID_UNIQUE_ID``), InvalidEncoding (``INVALID_ADDRESS``): See
+            ``deploy_passkey_account_calldata``.
     """
     return deploy_passkey_account_calldata(
         owner,
@@ -730,7 +745,7 @@ class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
         Raises:
             InsufficientBalance: The balance cannot cover ``gasLimit × maxFeePerGas + value``.
             ExecutionReverted: The node's estimate reverted: the call would fail.
-            MalformedAddress, InvalidInputError: Malformed arguments.
+            InvalidEncoding (``INVALID_ADDRESS``), InvalidInputError: Malformed arguments.
             RpcError, RpcTransportError: The node failed.
         """
         return (
@@ -870,7 +885,8 @@ class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
         Raises:
             AlreadyExists (``PASSKEY_ALREADY_REGISTERED``): If (origin, credential id) already belongs to an
                 account.
-            BadCredentialIdLength, BadDomainLength, EmptyPublicKey: Checked before signing.
+            SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``):
+                Checked before signing.
         """
         calldata = add_passkey_calldata(credential_id, public_key, origin)
         owner = yield from find_account_flow(self.network.passkey_validator, origin, credential_id)
@@ -944,6 +960,8 @@ class EraAccount(_EraMethods[EthClient], SyncShell):
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return ask(self.provider, step)
+        if isinstance(step, SessionSignRequest):
+            return step.answer()
         return self.client.answer(step)
 
     @classmethod
@@ -966,8 +984,9 @@ class EraAccount(_EraMethods[EthClient], SyncShell):
             The account and the deployment receipt.
 
         Raises:
-            MissingContractAddress, PasskeyAlreadyRegistered, AccountAlreadyExists, AccountAddressMismatch,
-            TransactionReverted, RpcError: See :func:`create_era_account`.
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``), AlreadyExists (``PASSKEY_ALREADY_REGISTERED``,
+                ``ACCOUNT_ALREADY_EXISTS``), VerificationError (``ACCOUNT_ADDRESS_MISMATCH``),
+                TransactionReverted, RpcError: See :func:`create_era_account`.
         """
         created = create_era_account(client, network, deployer, passkey, **options)
         return cls(client, network, created.address, passkey, provider=provider), created.receipt
@@ -988,4 +1007,6 @@ class AsyncEraAccount(_EraMethods[AsyncEthClient], AsyncShell):
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return await ask_async(self.provider, step)
+        if isinstance(step, SessionSignRequest):
+            return await step.answer_async()
         return await self.client.answer(step)

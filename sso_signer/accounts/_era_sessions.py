@@ -10,8 +10,10 @@ rule, once before the gas estimate and again with the transaction's maximum fee 
 what the validator charges). Creating and revoking sessions are passkey transactions to the validator
 (``SessionKeyValidator.era_create_session`` / ``revoke_key`` with :meth:`EraAccount.send`).
 
-The session key is, for now, an eth-account ``LocalAccount`` or a callable that signs a 32-byte hash raw;
-its answer is checked (65 bytes, low ``s``, recovers to the spec's signer) before use.
+The session key is a :class:`~sso_signer.accounts.SessionSigner`, as on the ERC-4337 account: signing is a
+step of the flow (:class:`~sso_signer.accounts.SessionSignRequest`) that the account's shell answers (blocking
+on :class:`EraAccount`, awaited or run in a worker thread on :class:`AsyncEraAccount`), and its answer is
+checked (65 bytes, low ``s``, recovers to the spec's signer) before use.
 """
 
 from __future__ import annotations
@@ -22,23 +24,19 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
-from eth_keys.datatypes import Signature
-from eth_keys.exceptions import BadSignature
 from eth_utils.crypto import keccak
-from eth_utils.exceptions import ValidationError
 
 from sso_signer._artifacts import load_artifact
+from sso_signer.accounts._sessions import SessionSigner, _same_signer, _signed
 from sso_signer.exceptions import (
     ConfigurationError,
     ErrorCode,
     ExecutionReverted,
-    InvalidSessionSpec,
     MalformedRpcResponse,
     RemoteError,
     SessionRefused,
     SsoEncodingError,
     TransactionRejected,
-    VerificationError,
 )
 from sso_signer.rpc import Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
@@ -56,11 +54,8 @@ from sso_signer.sso._session_spec import (
     era_period_ids,
     usage_from_state,
 )
-from sso_signer.sso._signature import checksum_address
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
     from sso_signer.accounts._deployment import EraNetwork
     from sso_signer.zksync import Eip712Transaction
 
@@ -68,7 +63,6 @@ __all__ = ["ERA_SESSION_CHAINS", "era_session_validation_gas"]
 
 #: The chains whose TimestampAsserter the Era session validator knows (anvil-zksync, Era Sepolia and mainnet).
 ERA_SESSION_CHAINS: Final = frozenset({260, 300, 324})
-_SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 #: ``EraSessionKeyValidator.validateTransaction`` measured on anvil (EVM, osaka) with ``eth_estimateGas``
 #: (21,000 intrinsic and the calldata included: an upper bound of the execution), tests/contracts/
@@ -171,40 +165,6 @@ def _refused(
     )
 
 
-def _sign_raw(key: LocalAccount | Callable[[bytes], bytes], digest: bytes, expected: str) -> bytes:
-    """``key``'s raw signature of ``digest``, checked: 65 bytes, low ``s``, recovers to ``expected``."""
-    sign_hash = getattr(key, "unsafe_sign_hash", None)
-    if sign_hash is not None:
-        answer: object = bytes(sign_hash(digest).signature)
-    elif callable(key):
-        answer = key(digest)
-    else:
-        raise ConfigurationError(
-            f"session key: expected an eth-account LocalAccount or a callable, got {type(key).__name__}",
-            rule=ErrorCode.SIGNER_CONFIGURATION,
-        )
-    if not isinstance(answer, bytes | bytearray) or len(answer) != 65:
-        raise VerificationError(
-            f"session key answered {type(answer).__name__} of the wrong size; expected 65 bytes",
-            rule=ErrorCode.SESSION_SIGNATURE_INVALID,
-        )
-    r, s, v = int.from_bytes(answer[:32], "big"), int.from_bytes(answer[32:64], "big"), answer[64]
-    v = v - 27 if v >= 27 else v
-    recovered = None
-    if v in (0, 1) and 0 < s <= _SECP256K1_HALF_N:
-        try:
-            key_ = Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest)
-            recovered = key_.to_checksum_address()
-        except (BadSignature, ValidationError):
-            recovered = None
-    if recovered != expected:
-        raise VerificationError(
-            f"session key: the signature is not a low-s signature of the hash by {expected}",
-            rule=ErrorCode.SESSION_SIGNATURE_INVALID,
-        )
-    return bytes(answer[:64]) + bytes([v + 27])
-
-
 def _approval(overrides: dict[str, Any]) -> EraApproval | None:
     paymaster = overrides.get("paymaster")
     if paymaster is None:
@@ -265,7 +225,7 @@ class _EraSessionMethods:
     def build_session_transaction(
         self,
         spec: SessionSpec,
-        session_key: LocalAccount | Callable[[bytes], bytes],
+        signer: SessionSigner,
         /,
         to: str,
         value: int = 0,
@@ -282,8 +242,9 @@ class _EraSessionMethods:
 
         Args:
             spec: The session (opened on the network's session validator).
-            session_key: The spec's signer: an eth-account ``LocalAccount``, or a callable that signs a
-                32-byte hash raw and returns ``r ‖ s ‖ v``.
+            signer: The spec's signer (a :class:`~sso_signer.accounts.SessionSigner`, e.g. a
+                :class:`~sso_signer.accounts.LocalSessionKey` or a KMS client; its ``sign_hash`` may be async
+                on :class:`AsyncEraAccount`).
             to: The target (a transfer recipient, or the contract called).
             value: Wei sent.
             data: Calldata (fewer than 4 bytes is a transfer).
@@ -298,20 +259,16 @@ class _EraSessionMethods:
         Raises:
             SessionRefused: The session may not make this call; ``rule`` names why (``NO_TIMESTAMP_ASSERTER``
                 on a chain without a TimestampAsserter is ``SESSION_REFUSED``).
-            InvalidSessionSpec: The session key is not the spec's signer.
-            VerificationError (``SESSION_SIGNATURE_INVALID``): The key's answer is not its signature.
+            ConfigurationError (``SIGNER_CONFIGURATION``): ``signer`` is not a SessionSigner or not the spec's
+                signer, or its ``sign_hash`` is async on the sync account.
+            VerificationError (``SESSION_SIGNATURE_INVALID``): The signer's answer is not its signature.
             ConfigurationError (``MISSING_CONTRACT_ADDRESS``): The network has no session validator.
             InsufficientBalance, ExecutionReverted, RpcError: As :meth:`EraAccount.prepare`.
         """
         validator = self._era_session_validator()
         call = SessionCall(to, value, data)
         approval = _approval(overrides)
-        key_address = getattr(session_key, "address", spec.signer)
-        if checksum_address(str(key_address), field="session_key") != spec.signer:
-            raise InvalidSessionSpec(
-                f"signer: the session key is {key_address}, the spec's signer is {spec.signer}",
-                field="signer",
-            )
+        _same_signer(spec, signer)
         if preflight and self.chain_id not in ERA_SESSION_CHAINS:
             verdict = SessionVerdict("NO_TIMESTAMP_ASSERTER", (self.chain_id,))
             raise _refused(spec, verdict, call, 0, SessionUsage(), approval)
@@ -336,7 +293,7 @@ class _EraSessionMethods:
             verdict = check_era_call(spec, call, now, usage, fee=fee, ids=ids, approval=approval)
             if not verdict.accepted:
                 raise _refused(spec, verdict, call, now, usage, approval)
-        signature = _sign_raw(session_key, tx.signed_hash(), spec.signer)
+        signature = yield from _signed(signer, tx.signed_hash(), "era_transaction")
         return tx.replace(custom_signature=SessionKeyValidator.era_signature(validator, signature, spec, ids))
 
     @flow_method
@@ -384,7 +341,7 @@ class _EraSessionMethods:
     def send_with_session(
         self,
         spec: SessionSpec,
-        session_key: LocalAccount | Callable[[bytes], bytes],
+        signer: SessionSigner,
         /,
         to: str,
         value: int = 0,
@@ -397,7 +354,7 @@ class _EraSessionMethods:
         """Run one call from the account with the session key (no passkey): build, preflight, sign, send.
 
         Args:
-            spec, session_key, to, value, data, preflight, overrides: See :meth:`build_session_transaction`.
+            spec, signer, to, value, data, preflight, overrides: See :meth:`build_session_transaction`.
             timeout: Seconds to wait for the receipt.
 
         Returns:
@@ -411,7 +368,7 @@ class _EraSessionMethods:
                 :meth:`EraAccount.send_transaction`.
         """
         signed = yield from _EraSessionMethods.build_session_transaction.flow(
-            self, spec, session_key, to, value, data, preflight=preflight, **overrides
+            self, spec, signer, to, value, data, preflight=preflight, **overrides
         )
         try:
             # As EraAccount.send_transaction: every failure once the node has the bytes carries them.

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Self, TypeVar, cast
 
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
 
 from sso_signer.accounts._base import AccountMethods
 from sso_signer.accounts._deployment import MsaDeployment
-from sso_signer.accounts._era import remove_passkey_calldata
+from sso_signer.accounts._era import add_passkey_calldata, remove_passkey_calldata
 from sso_signer.accounts._messages import Erc4337MessageMethods
 from sso_signer.accounts._recovery import _RecoveryMethods
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, msa_remaining_access_flow
@@ -82,7 +81,6 @@ from sso_signer.sso._msa_calldata import (
 )
 from sso_signer.sso._owner import (
     ERC4337_MAX_ORIGIN_LENGTH,
-    validator_init_data,
 )
 from sso_signer.sso._signature import checksum_address
 
@@ -91,7 +89,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncErc4337Account", "Erc4337Account"]
 
-_ADD_VALIDATION_KEY: Final = keccak(b"addValidationKey(bytes,bytes32[2],string)")[:4]
 _SEQUENCE_BITS: Final = 64  # an EntryPoint nonce is key << 64 | sequence
 _POLL_INTERVAL: Final = 0.25
 
@@ -525,7 +522,8 @@ class _Erc4337Methods(
 
         Raises:
             UserOperationRejected: The bundler's simulation failed (typed by AA code).
-            InvalidExecuteCalldata, InvalidUserOperationAddress: If a call is malformed.
+            InvalidUserOperation (``INVALID_EXECUTE_CALLDATA``), InvalidEncoding (``INVALID_ADDRESS``): If a
+                call is malformed.
             ConfigurationError (``SIGNER_CONFIGURATION``): If the account has no code and no factory data.
             SponsorshipRefused: The paymaster service (or its client's policy) refused; nothing was signed.
         """
@@ -680,10 +678,11 @@ class _Erc4337Methods(
         """Register another passkey (``addValidationKey`` on the WebAuthn validator, in a UserOperation).
 
         Raises:
-            BadCredentialIdLength, BadDomainLength, EmptyPublicKey: Checked before signing.
+            SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``):
+                Checked before signing.
             UserOperationRejected: If the validator refuses it (e.g. the key is already registered).
         """
-        data = _ADD_VALIDATION_KEY + validator_init_data(
+        data = add_passkey_calldata(
             credential_id, public_key, origin, max_origin_length=ERC4337_MAX_ORIGIN_LENGTH
         )
         call = Call(self.deployment.webauthn_validator, 0, data)

@@ -456,7 +456,8 @@ class _GuardianMethods:
             AlreadyExists (``RECOVERY_IN_PROGRESS``): A request younger than 72 h is pending.
             NotFound (``GUARDIAN_MODULE_NOT_INSTALLED``, ``RECOVERY_VALIDATOR_NOT_INSTALLED``): The account
                 lacks the module or the WebAuthn validator.
-            BadCredentialIdLength, BadDomainLength, EmptyPublicKey: The validator would refuse the key.
+            SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``): The
+                validator would refuse the key.
             AfterSendError: After the transaction left.
         """
         account = checksum_address(account, field="account")

@@ -1,12 +1,13 @@
-"""Session keys on the ERC-4337 account: the session signer, and the account's session methods.
+"""Session keys: the session signer both account generations take, and the ERC-4337 account's session methods.
 
 A session lets a secp256k1 key (a backend's, or one a KMS/HSM holds) act for the account within a
 :class:`~sso_signer.sso.SessionSpec` its passkey approved once (``docs/sessions.md``). This module holds
 
-* :class:`SessionSigner`, what the account needs of the key's holder (its address, and signing a raw hash),
+* :class:`SessionSigner`, what an account needs of the key's holder (its address, and signing a raw hash),
   and :class:`LocalSessionKey`, one over an in-process eth-account key. Signing is a step of the account's
-  flows (:class:`SessionSignRequest`), answered by the account's shell: blocking on the sync account,
-  awaited (or run in a worker thread) on the async one;
+  flows (:class:`SessionSignRequest`, checked by ``_signed``), answered by the account's shell: blocking on
+  the sync account, awaited (or run in a worker thread) on the async one. The ERC-4337 account's session
+  methods (here) and the Era account's (``_era_sessions``) use the same signer, step and checks;
 * :class:`SessionInfo`, a session's state read from chain (status, expiry, what is left of each limit);
 * ``_SessionMethods``, the mixin of flow methods the ERC-4337 account gains: create, revoke, read, list, and
   send with a session, with a preflight (:func:`~sso_signer.sso.check_call` over the chain's usage, expiry
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Awaitable, Collection, Generator, Sequence
+from collections.abc import Awaitable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast, runtime_checkable
 
@@ -33,8 +34,15 @@ from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 from sso_signer._artifacts import load_artifact
-from sso_signer.erc4337 import Call, UserOperation, UserOperationReceipt
+from sso_signer.erc4337 import (
+    AsyncPaymasterClient,
+    Call,
+    PaymasterClient,
+    UserOperation,
+    UserOperationReceipt,
+)
 from sso_signer.erc4337._bundler import _BundlerMethods
+from sso_signer.erc4337._execute import encode_execute_single
 from sso_signer.exceptions import (
     AccountValidationReverted,
     AlreadyExists,
@@ -54,18 +62,18 @@ from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._session_spec import (
     ERC4337_SESSION_SPEC_TYPE,
     LimitState,
-    LimitType,
     SessionCall,
     SessionKeyValidator,
     SessionSpec,
+    SessionState,
     SessionStatus,
     SessionUsage,
     SessionVerdict,
-    TrackerKey,
-    UsageLimit,
     check_call,
+    usage_from_state,
 )
 from sso_signer.sso._signature import abi_call, checksum_address
+from sso_signer.zksync import PaymasterParams
 
 if TYPE_CHECKING:
     from sso_signer.accounts._erc4337 import _Erc4337Methods
@@ -191,8 +199,8 @@ class SessionSignRequest:
 
     Attributes:
         signer: The session's signer.
-        digest: The 32-byte hash (a userOpHash, or the session proof digest).
-        purpose: ``"user_operation"`` or ``"session_proof"``.
+        digest: The 32-byte hash (a userOpHash, the session proof digest, or an Era 0x71 signed hash).
+        purpose: ``"user_operation"``, ``"session_proof"`` or ``"era_transaction"``.
     """
 
     signer: Any
@@ -210,7 +218,8 @@ class SessionSignRequest:
             if inspect.iscoroutine(result):
                 result.close()
             raise ConfigurationError(
-                "this session signer is async: use AsyncErc4337Account", rule=ErrorCode.SIGNER_CONFIGURATION
+                "this session signer is async: use the async account (AsyncErc4337Account, AsyncEraAccount)",
+                rule=ErrorCode.SIGNER_CONFIGURATION,
             )
         return bytes(result)
 
@@ -300,31 +309,21 @@ class SessionInfo:
 
     def usage(self) -> SessionUsage:
         """What the session used, as :func:`~sso_signer.sso.check_call` takes it (periodic limits: the
-        period of :attr:`timestamp`)."""
-        spec = self.spec
-        lifetime: dict[TrackerKey, int] = {}
-        allowance: dict[tuple[TrackerKey, int], int] = {}
+        period of :attr:`timestamp`): ``usage_from_state`` of :attr:`state`, the one computation both account
+        generations use.
 
-        def put(limit: UsageLimit, key: TrackerKey, remaining: int) -> None:
-            used = max(0, limit.limit - remaining)
-            if limit.limit_type is LimitType.LIFETIME:
-                lifetime.setdefault(key, used)  # the first policy of a target is the one that counts
-            elif limit.limit_type is LimitType.ALLOWANCE:
-                allowance.setdefault((key, self.timestamp // limit.period), used)
+        Raises:
+            SsoEncodingError: If the limits do not have the spec's shape (never for a state read from chain,
+                which is checked when read).
+        """
+        return usage_from_state(self.spec, self.state, self.timestamp)
 
-        put(spec.fee_limit, ("fee",), self.fees_remaining)
-        for transfer, entry in zip(spec.transfer_policies, self.transfer_value, strict=False):
-            put(transfer.value_limit, ("transfer", transfer.target), entry.remaining)
-        for policy, entry in zip(spec.call_policies, self.call_value, strict=False):
-            put(policy.value_limit, ("call", policy.target, policy.selector), entry.remaining)
-        params = iter(self.call_params)
-        for policy in spec.call_policies:
-            for i, constraint in enumerate(policy.constraints):
-                if constraint.limit.limit_type is not LimitType.UNLIMITED:
-                    param = next(params, None)
-                    if param is not None:
-                        put(constraint.limit, ("param", policy.target, policy.selector, i), param.remaining)
-        return SessionUsage(self.status, lifetime, allowance)
+    @property
+    def state(self) -> SessionState:
+        """The ``sessionState`` answer this was read from."""
+        return SessionState(
+            self.status, self.fees_remaining, self.transfer_value, self.call_value, self.call_params
+        )
 
 
 def _block_time(block: dict[str, Any] | None) -> tuple[int, int]:
@@ -342,6 +341,7 @@ def _state_flow(validator: str, account: str, spec: SessionSpec, block: tuple[in
     )
     try:
         state = SessionKeyValidator.decode_session_state(raw)
+        usage_from_state(spec, state, timestamp)  # the answer has the spec's shape
     except SsoEncodingError as exc:
         raise MalformedRpcResponse(f"sessionState of {validator}: {exc}") from exc
     return SessionInfo(
@@ -642,13 +642,19 @@ class _SessionMethods:
         call: Call | tuple[str, int, bytes],
         *,
         preflight: bool = True,
+        paymaster: str | PaymasterClient | AsyncPaymasterClient | PaymasterParams | None = None,
+        paymaster_data: bytes = b"",
+        paymaster_context: Mapping[str, Any] | None = None,
     ) -> Generator[Any, Any, UserOperation]:
         """A signed session UserOperation running ``call``: nonce key ``uint160(signer)``, the session
         signature with the period ids of the chain's time, gas estimated with the session's stub signature.
 
         The preflight (on by default) reads the session's state, applies the validator's rules
         (:func:`~sso_signer.sso.check_call`) with the chain's usage and time, before estimating and again
-        with the operation's maximum fee, and raises before anything is signed.
+        with the operation's maximum fee, and raises before anything is signed. With a paymaster the fee is
+        not checked: the validator counts fees against the session's fee limit only when
+        ``paymasterAndData`` is empty (``sso-sessions.md`` §2.7 step 12), so a sponsored operation leaves the
+        fee limit untouched.
 
         Args:
             spec: The session.
@@ -656,13 +662,23 @@ class _SessionMethods:
             call: The one call (``(target, value, data)``); a session userOp runs exactly one.
             preflight: ``False`` skips the preflight: **for tests only**, to show that the validator refuses
                 what the preflight would (its refusals still come back as :class:`SessionRefused`).
+            paymaster: Who pays, as for ``build_user_operation``: an ERC-7677 paymaster service client
+                (stub data before the estimate, final data after it, before the session key signs), a fixed
+                paymaster address or ``PaymasterParams``; default the account's ``paymaster``.
+            paymaster_data: Data for a fixed paymaster address.
+            paymaster_context: The ERC-7677 context for the service (default the client's).
 
         Raises:
             SessionRefused: The session may not make this call; ``rule`` names why, ``source`` who said so.
+            SponsorshipRefused: The paymaster service (or its client's policy) refused; nothing was signed.
             UserOperationRejected: The bundler refused it for another reason.
         """
         validator = self._session_validator()
         _same_signer(spec, signer)
+        account = self._account_methods()
+        sponsorship, fixed, fixed_data = account._paymaster_choice(
+            paymaster, paymaster_data, paymaster_context
+        )
         one = call if isinstance(call, Call) else Call(*call)
         session_call = SessionCall(one.target, one.value, one.data)
         block = yield from self._latest_block()
@@ -675,13 +691,14 @@ class _SessionMethods:
             if not verdict.accepted:
                 raise _refused(spec, verdict, session_call, now, usage, 0)
         ids = spec.period_ids(session_call, now)
-        account = self._account_methods()
         stub = SessionKeyValidator.signature(validator, bytes(65), spec, ids)
+        call_data = encode_execute_single(one.target, one.value, one.data)
+        prices = _BundlerMethods.get_user_operation_gas_price.flow(self.bundler)
+        gas_price = (yield from relay(prices, self._bundler_step)).standard
         for attempt in (1, 2):
-            zero = {"call_gas_limit": 0, "verification_gas_limit": 0, "pre_verification_gas": 0}
-            op = yield from type(account).build_user_operation.flow(
-                account, [one], batch=False, nonce_key=spec.nonce_key, gas=zero
-            )
+            deployed, nonce, _ = yield from account._state_flow(spec.nonce_key)
+            op = account._draft(deployed, nonce, call_data, gas_price, fixed, fixed_data)
+            op = yield from account._paymaster_stub_flow(sponsorship, op)
             estimate_flow = _BundlerMethods.estimate_user_operation_gas.flow(
                 self.bundler, op.replace(signature=stub)
             )
@@ -699,13 +716,13 @@ class _SessionMethods:
                 raise refusal from exc
         op = estimate.apply(op)
         op = op.replace(verification_gas_limit=op.verification_gas_limit + _SESSION_VERIFICATION_PAD)
+        # The final paymaster data covers the gas limits (the service signs them): after the pad.
+        op = yield from account._paymaster_final_flow(sponsorship, op, estimated=True)
         if preflight:
-            fee = op.max_fee_per_gas * (
-                op.pre_verification_gas + op.verification_gas_limit + op.call_gas_limit
-            )
+            fee = _counted_fee(op)
             verdict = check_call(spec, session_call, now, usage, fee=fee)
             if not verdict.accepted:
-                raise _refused(spec, verdict, session_call, now, usage, fee)
+                raise _refused(spec, verdict, session_call, now, usage, fee or 0)
         digest = account.user_operation_hash(op)
         signature = yield from _signed(signer, digest, "user_operation")
         return op.replace(signature=SessionKeyValidator.signature(validator, signature, spec, ids))
@@ -721,6 +738,9 @@ class _SessionMethods:
         *,
         preflight: bool = True,
         timeout: float = 60.0,
+        paymaster: str | PaymasterClient | AsyncPaymasterClient | PaymasterParams | None = None,
+        paymaster_data: bytes = b"",
+        paymaster_context: Mapping[str, Any] | None = None,
     ) -> Generator[Any, Any, UserOperationReceipt]:
         """Run one call with the session key (no passkey): build, preflight, sign, send and wait.
 
@@ -732,6 +752,8 @@ class _SessionMethods:
             data: Calldata (empty for a transfer).
             preflight: See :meth:`build_session_user_operation` (``False`` is for tests only).
             timeout: Seconds to wait for inclusion.
+            paymaster, paymaster_data, paymaster_context: Who pays, see
+                :meth:`build_session_user_operation` (default the account's ``paymaster``).
 
         Returns:
             The receipt (``success`` is checked).
@@ -739,10 +761,18 @@ class _SessionMethods:
         Raises:
             SessionRefused: The preflight, or the validator in the bundler's simulation, refused the call;
                 nothing was sent.
+            SponsorshipRefused: The paymaster service refused; nothing was signed.
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
         """
         signed = yield from _SessionMethods.build_session_user_operation.flow(
-            self, spec, signer, (to, value, data), preflight=preflight
+            self,
+            spec,
+            signer,
+            (to, value, data),
+            preflight=preflight,
+            paymaster=paymaster,
+            paymaster_data=paymaster_data,
+            paymaster_context=paymaster_context,
         )
         block = yield from self._latest_block()
         try:
@@ -775,6 +805,9 @@ class _SessionMethods:
         *,
         fallback_on: Collection[ErrorCode] = FALLBACK_RULES,
         timeout: float = 60.0,
+        paymaster: str | PaymasterClient | AsyncPaymasterClient | PaymasterParams | None = None,
+        paymaster_data: bytes = b"",
+        paymaster_context: Mapping[str, Any] | None = None,
     ) -> Generator[Any, Any, tuple[UserOperationReceipt, SessionRefused | None]]:
         """Try the session; when it is refused for a rule in ``fallback_on`` (by default: expired, revoked,
         a lifetime or periodic limit used up), ask the account's passkey to run the same call instead.
@@ -787,6 +820,8 @@ class _SessionMethods:
             data: Calldata.
             fallback_on: The :class:`SessionRefused` rules that fall back to the passkey; others are raised.
             timeout: Seconds to wait for inclusion.
+            paymaster, paymaster_data, paymaster_context: Who pays, on either path (see
+                :meth:`build_session_user_operation`).
 
         Returns:
             ``(receipt, refusal)``: ``refusal`` is ``None`` when the session ran the call, else the
@@ -796,15 +831,20 @@ class _SessionMethods:
             SessionRefused: A refusal whose rule is not in ``fallback_on`` (nothing was sent).
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: From either path.
         """
+        sponsor: dict[str, Any] = {
+            "paymaster": paymaster,
+            "paymaster_data": paymaster_data,
+            "paymaster_context": paymaster_context,
+        }
         try:
             receipt = yield from _SessionMethods.send_with_session.flow(
-                self, spec, signer, to, value, data, timeout=timeout
+                self, spec, signer, to, value, data, timeout=timeout, **sponsor
             )
         except SessionRefused as refusal:
             if refusal.rule not in fallback_on:
                 raise
             receipt = yield from type(self._account_methods()).send.flow(
-                self._account_methods(), to, value, data, timeout=timeout
+                self._account_methods(), to, value, data, timeout=timeout, **sponsor
             )
             return receipt, refusal
         return receipt, None
@@ -814,14 +854,24 @@ def _same_signer(spec: SessionSpec, signer: Any) -> None:
     if not isinstance(getattr(signer, "address", None), str) or not callable(
         getattr(signer, "sign_hash", None)
     ):
+        hint = " (wrap an eth-account key in LocalSessionKey)" if isinstance(signer, LocalAccount) else ""
         raise ConfigurationError(
-            "signer: expected a SessionSigner (an address and sign_hash)", rule=ErrorCode.SIGNER_CONFIGURATION
+            f"signer: expected a SessionSigner (an address and sign_hash){hint}",
+            rule=ErrorCode.SIGNER_CONFIGURATION,
         )
     if signer.address.lower() != spec.signer.lower():
         raise ConfigurationError(
             f"signer {signer.address} is not the session's signer {spec.signer}",
             rule=ErrorCode.SIGNER_CONFIGURATION,
         )
+
+
+def _counted_fee(op: UserOperation) -> int | None:
+    """What the validator charges to the fee limit: none with a paymaster (``paymasterAndData`` non-empty),
+    else at most ``maxFeePerGas × (preVerificationGas + verificationGasLimit + callGasLimit)``."""
+    if op.paymaster is not None:
+        return None
+    return op.max_fee_per_gas * (op.pre_verification_gas + op.verification_gas_limit + op.call_gas_limit)
 
 
 def _install(validator: str) -> bytes:

@@ -20,6 +20,7 @@ from sso_signer.cli._context import (
 )
 from sso_signer.cli._output import Reporter
 from sso_signer.cli._session import send_with_session
+from sso_signer.exceptions import CliUsageError
 from sso_signer.sso._signature import checksum_address
 
 __all__ = ["add_passkey", "create", "remove_passkey", "send", "show"]
@@ -122,6 +123,8 @@ def send(args: argparse.Namespace, out: Reporter) -> None:
     if getattr(args, "session_key", None):
         send_with_session(args, out)
         return
+    if getattr(args, "account", None) is not None:
+        raise CliUsageError("--account names a session's account: use it with --session-key (else --address)")
     # Inputs first: a typo is a usage error whatever else is missing.
     to = checksum_address(args.to, field="--to")
     value = parse_wei(args.value)

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
@@ -31,12 +32,12 @@ from sso_signer.accounts import EraAccount, Erc4337Account, Guardian, MsaDeploym
 from sso_signer.accounts._base import PASSKEY_REMOVED_TOPIC
 from sso_signer.accounts._era import (
     EraSendPlan,
+    add_passkey_calldata,
     create_era_account,
     find_account,
     get_account_key,
     remove_passkey_calldata,
 )
-from sso_signer.accounts._erc4337 import _ADD_VALIDATION_KEY
 from sso_signer.cli._ceremony import RelyingPartyAssertionProvider
 from sso_signer.cli._context import ChainContext, format_ether, resolve_deployer, store_at
 from sso_signer.cli._parser import ENV_BUNDLER
@@ -57,7 +58,7 @@ from sso_signer.exceptions import (
 )
 from sso_signer.rpc import EthClient, Receipt
 from sso_signer.sso import account_salt
-from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, validator_init_data
+from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH
 from sso_signer.sso._signature import checksum_address
 from sso_signer.webauthn import HeadlessPasskey, RelyingParty
 from sso_signer.zksync import Eip712Transaction, PaymasterParams
@@ -378,7 +379,7 @@ class CliAccount:
     ) -> Receipt | UserOperationReceipt:
         """Register another passkey (see :meth:`PasskeyAccount.add_passkey`)."""
         # Only an ERC-4337 account is explained: encode the call as it sends it (its origin limit, not Era's).
-        call = _ADD_VALIDATION_KEY + validator_init_data(
+        call = add_passkey_calldata(
             credential_id, public_key, origin, max_origin_length=ERC4337_MAX_ORIGIN_LENGTH
         )
         with self._explained(call):
@@ -424,7 +425,8 @@ def open_account(
 
     Raises:
         CliUsageError: ``--paymaster`` or ``--sign-only`` with an ERC-4337 account.
-        EraNeedsZkSyncNode, MissingBundlerUrl, MissingContractAddress, InvalidDeployment: Missing setup.
+        ConfigurationError (``ERA_NEEDS_ZKSYNC_NODE``, ``MISSING_BUNDLER_URL``, ``MISSING_CONTRACT_ADDRESS``,
+            ``INVALID_DEPLOYMENT``): Missing setup.
         NotFound (``ACCOUNT_NOT_FOUND``): The passkey is registered to no account (or was removed from it).
     """
     paymaster = getattr(args, "paymaster", None)
@@ -495,6 +497,38 @@ def open_erc4337_account(
     return _msa(args, ctx, passkey, args.address, need_bundler=executes)
 
 
+@dataclass(frozen=True, slots=True)
+class _NoPasskey:
+    """The passkey identity of an account opened without its passkey (a session send): nothing can sign
+    with it, so an operation that needs the passkey is refused instead of prompting."""
+
+    rp_id: str = ""
+    credential_id: bytes = b""
+    origin: str = ""
+
+
+def open_session_account(args: argparse.Namespace, ctx: ChainContext, address: str) -> Erc4337Account:
+    """The ERC-4337 account at ``address`` for a session send: no passkey file is read (the session key
+    signs), so ``--key`` is not needed.
+
+    Raises:
+        CliUsageError: If ``--kind`` (or the deployment) makes it an Era account.
+        ConfigurationError (``MISSING_BUNDLER_URL``, ``MISSING_CONTRACT_ADDRESS``): Missing setup.
+    """
+    if _kind(args, ctx) != "erc4337":
+        raise CliUsageError(
+            "sessions: ERC-4337 accounts only (a deployment with the ERC-4337 stack, or --kind erc4337)"
+        )
+    deployment = _require_erc4337(ctx)
+    return Erc4337Account.at(
+        address,
+        deployment=deployment,
+        eth=ctx.client,
+        bundler=_bundler(args, ctx, deployment, required=True),
+        credential=_NoPasskey(),
+    )
+
+
 def sign_only(account: CliAccount, to: str, value: int, data: bytes) -> tuple[dict[str, Any], str]:
     """``send --sign-only``: sign an Era 0x71 transaction, have the deployed validator check it, do not send.
 
@@ -554,7 +588,8 @@ def create_account(
         ``(result fields, summary)``.
 
     Raises:
-        MissingContractAddress, EraNeedsZkSyncNode, InvalidDeployment, MissingDeployerKey: Missing setup.
+        ConfigurationError (``MISSING_CONTRACT_ADDRESS``, ``ERA_NEEDS_ZKSYNC_NODE``, ``INVALID_DEPLOYMENT``,
+            ``MISSING_DEPLOYER_KEY``): Missing setup.
     """
     chain_id = ctx.client.chain_id()
     if _kind(args, ctx) == "era":

@@ -294,7 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument(
         "--session-key",
         metavar="FILE",
-        help="ERC-4337: send with this session (a file `session create` wrote): no passkey prompt",
+        help="ERC-4337: send with this session (a file `session create` wrote): no passkey prompt, and no "
+        "--key needed",
+    )
+    send.add_argument(
+        "--account",
+        metavar="ADDRESS",
+        help="with --session-key: the account (default the session file's; a different one is refused)",
     )
     send.set_defaults(run="_account:send")
 

@@ -31,7 +31,7 @@ from eth_utils.crypto import keccak
 from sso_signer._codec import hex_decode
 from sso_signer._json import CONFIG_FILE_LIMITS, read_json_file
 from sso_signer.accounts import Erc4337Account, LocalSessionKey, SessionInfo
-from sso_signer.cli._accounts import open_erc4337_account, send_report
+from sso_signer.cli._accounts import open_erc4337_account, open_session_account, send_report
 from sso_signer.cli._context import ChainContext, check_out_path, load_passkey, parse_data, parse_wei, writing
 from sso_signer.cli._output import Reporter
 from sso_signer.exceptions import CliUsageError, InvalidInputError, InvalidSessionSpec
@@ -373,13 +373,13 @@ def send_with_session(args: argparse.Namespace, out: Reporter) -> None:
     value = parse_wei(args.value)
     data = parse_data(args.data)
     spec, key, address = load_session_file(args.session_key)
-    if args.address is None:
-        args.address = address
+    # The session file names its account: no passkey file is needed; --account / --address only confirm it.
+    for option, given in (("--account", getattr(args, "account", None)), ("--address", args.address)):
+        if given is not None and checksum_address(given, field=option) != address:
+            raise CliUsageError(f"--session-key: the session is {address}'s, not {given}'s ({option})")
     ctx = ChainContext.from_args(args)
     try:
-        account = _open(args, ctx, executes=True)
-        if account.address != address:
-            raise CliUsageError(f"--session-key: the session is {address}'s, not {account.address}'s")
+        account = open_session_account(args, ctx, address)
         out.step(f"session 0x{spec.session_hash.hex()[:16]}… of {account.address}, signed by {key.address}")
         fields, summary = send_report(
             account.send_with_session(spec, key, to, value, data, timeout=args.timeout)

@@ -179,7 +179,8 @@ class _EntryPointMethods:
         """The next 2D nonce of ``sender`` for ``key`` (``getNonce``).
 
         Raises:
-            InvalidUserOperationAddress, FieldOutOfRange: On a bad sender or key.
+            InvalidEncoding (``INVALID_ADDRESS``), InvalidUserOperation (``FIELD_OUT_OF_RANGE``): On a bad
+                sender or key.
             EntryPointError: If the answer is not a word (no EntryPoint here).
         """
         sender = _check_address(sender, "sender")

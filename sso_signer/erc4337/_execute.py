@@ -144,7 +144,8 @@ def encode_execute_batch(
 
     Raises:
         InvalidUserOperation (``INVALID_EXECUTE_CALLDATA``): If ``calls`` is empty or an item is not a call.
-        InvalidUserOperationAddress, FieldOutOfRange: If a call's target or value is invalid.
+        InvalidEncoding (``INVALID_ADDRESS``), InvalidUserOperation (``FIELD_OUT_OF_RANGE``): If a call's
+            target or value is invalid.
     """
     checked = [_as_call(c) for c in calls]
     if not checked:

@@ -17,7 +17,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from sso_signer._codec import classify_address_text, hex_decode, hex_encode
+from sso_signer._codec import checksum_address, hex_decode, hex_encode
 from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidUserOperation
 
 __all__ = [
@@ -69,24 +69,10 @@ def _check_uint(value: object, bits_max: int, field: str) -> int:
 
 
 def _check_address(value: object, field: str) -> str:
+    """A 20-byte address (raw bytes, or text through the SDK's one address check) as checksummed text."""
     if isinstance(value, bytes) and len(value) == 20:
         return to_checksum_address(value)
-    if not isinstance(value, str):
-        raise InvalidEncoding(
-            f"{field}: expected a 20-byte 0x address, got {type(value).__name__}",
-            rule=ErrorCode.INVALID_ADDRESS,
-        )
-    answer = classify_address_text(value)
-    if answer is None:
-        if not value.startswith(("0x", "0X")):
-            raise InvalidEncoding(f"{field}: address must start with 0x", rule=ErrorCode.INVALID_ADDRESS)
-        raise InvalidEncoding(
-            f"{field}: expected a 20-byte 0x address, got {value!r}", rule=ErrorCode.INVALID_ADDRESS
-        )
-    checksummed, case_ok = answer
-    if not case_ok:
-        raise InvalidEncoding(f"{field}: bad EIP-55 checksum in {value}", rule=ErrorCode.INVALID_ADDRESS)
-    return checksummed
+    return checksum_address(value, field=field)
 
 
 def _check_bytes(value: object, field: str) -> bytes:

@@ -350,8 +350,8 @@ class GuardianExecutor:
             ``abi.encode(bytes credentialId, bytes32[2] [x, y], string origin)``.
 
         Raises:
-            BadCredentialIdLength, BadDomainLength, EmptyPublicKey, SsoEncodingError: If the WebAuthn
-                validator would refuse the key when the recovery is finalized.
+            SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``): If
+                the WebAuthn validator would refuse the key when the recovery is finalized.
         """
         return validator_init_data(
             credential_id, public_key, origin, max_origin_length=ERC4337_MAX_ORIGIN_LENGTH

@@ -77,7 +77,8 @@ def passkey_account_init_data(
         ``initializeAccount([validator, ...], [abi.encode(credentialId, [x, y], origin), ...])`` calldata.
 
     Raises:
-        BadCredentialIdLength, BadDomainLength, EmptyPublicKey: If the passkey breaks a validator rule.
+        SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``): If the
+            passkey breaks a validator rule.
         InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
     init = validator_init_data(

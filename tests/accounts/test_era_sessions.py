@@ -10,23 +10,18 @@ Running 0x71 transactions needs anvil-zksync and EraVM builds of the SSO contrac
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from eth_abi.abi import encode as abi_encode
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_typing import Hash32
 from eth_utils.crypto import keccak
 
-from sso_signer.accounts import AsyncEraAccount, EraAccount, EraNetwork
+from sso_signer.accounts import AsyncEraAccount, EraAccount, EraNetwork, LocalSessionKey
 from sso_signer.accounts._era_sessions import era_session_validation_gas
-from sso_signer.exceptions import (
-    ErrorCode,
-    InvalidSessionSpec,
-)
+from sso_signer.exceptions import ErrorCode
 from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.sso import (
     CallPolicy,
@@ -93,14 +88,21 @@ def _offline_account(chain_id: int = ERA_CHAIN_ID, session_validator: str | None
 
 
 def test_what_is_refused_before_any_request() -> None:
-    key: LocalAccount = Account.create()
+    key = LocalSessionKey.generate()
     spec = make_spec(key.address, 2_000_000_000)
     with raises_rule(ErrorCode.MISSING_CONTRACT_ADDRESS):
         next(
             EraAccount.build_session_transaction.flow(_offline_account(session_validator=None), spec, key, R1)
         )
-    with pytest.raises(InvalidSessionSpec, match="signer"):
-        next(EraAccount.build_session_transaction.flow(_offline_account(), spec, Account.create(), R1))
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION, match="not the session's signer"):
+        next(
+            EraAccount.build_session_transaction.flow(
+                _offline_account(), spec, LocalSessionKey.generate(), R1
+            )
+        )
+    # One signer interface on both generations: a bare eth-account key is pointed at LocalSessionKey.
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION, match="LocalSessionKey"):
+        next(EraAccount.build_session_transaction.flow(_offline_account(), spec, key.account, R1))  # type: ignore[arg-type]
     # Only chains 260, 300 and 324 have the TimestampAsserter the validator calls.
     with raises_rule(ErrorCode.SESSION_REFUSED) as refused:
         next(EraAccount.build_session_transaction.flow(_offline_account(chain_id=31337), spec, key, R1))
@@ -158,8 +160,8 @@ def _now(chain: EraSessionChain) -> int:
     return int(latest["timestamp"], 16)
 
 
-def _open(chain: EraSessionChain, **kwargs: Any) -> tuple[EraAccount, LocalAccount, SessionSpec]:
-    key: LocalAccount = Account.create()
+def _open(chain: EraSessionChain, **kwargs: Any) -> tuple[EraAccount, LocalSessionKey, SessionSpec]:
+    key = LocalSessionKey.generate()
     spec = make_spec(key.address, _now(chain) + 86_400, **kwargs)
     chain.create(spec)
     return EraAccount(chain.node.eth, _network(chain), chain.account, _passkey()), key, spec
@@ -185,13 +187,52 @@ def test_a_session_transaction_is_accepted_and_its_usage_counted(chain: EraSessi
         account.build_session_transaction(spec, key, R1, 100, gas_limit=GAS)
     assert (refused.value.limit, refused.value.verdict) == ("value", "SESSION_LIFETIME_USAGE_EXCEEDED")
     assert account.build_session_transaction(spec, key, R1, 90, gas_limit=GAS).value == 90
-    # A callable that signs a hash raw serves as the key too; a wrong answer is caught before use.
-    signed = account.build_session_transaction(
-        spec, lambda digest: bytes(key.unsafe_sign_hash(Hash32(digest)).signature), R1, 1, gas_limit=GAS
+    # Any SessionSigner serves; a wrong answer is caught before use.
+    assert (
+        chain.verdict(account.build_session_transaction(spec, CountingSigner(key), R1, 1, gas_limit=GAS))
+        is None
     )
-    assert chain.verdict(signed) is None
     with raises_rule(ErrorCode.SESSION_SIGNATURE_INVALID):
-        account.build_session_transaction(spec, lambda digest: bytes(65), R1, 1, gas_limit=GAS)
+        account.build_session_transaction(spec, WrongSigner(key.address), R1, 1, gas_limit=GAS)
+
+
+class CountingSigner:
+    """A blocking SessionSigner over a local key that counts what it signed."""
+
+    def __init__(self, key: LocalSessionKey) -> None:
+        self.key = key
+        self.address = key.address
+        self.digests: list[bytes] = []
+
+    def sign_hash(self, digest: bytes) -> bytes:
+        self.digests.append(digest)
+        return self.key.sign_hash(digest)
+
+
+class WrongSigner:
+    """A SessionSigner whose answers are not signatures."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def sign_hash(self, digest: bytes) -> bytes:
+        return bytes(65)
+
+
+class KmsLikeSigner:
+    """An async session signer as a KMS client is: a remote round trip (awaited), and an answer with ``v``
+    as 0/1 (the account normalises it to 27/28 after checking it recovers to the address)."""
+
+    def __init__(self) -> None:
+        self.key = LocalSessionKey.generate()
+        self.address = self.key.address
+        self.digests: list[bytes] = []
+
+    async def sign_hash(self, digest: bytes) -> bytes:
+        await asyncio.sleep(0.01)  # the request to the key service
+        self.digests.append(digest)
+        signature = self.key.sign_hash(digest)
+        return signature[:64] + bytes([signature[64] - 27])
 
 
 def _refusals(chain: EraSessionChain) -> list[tuple[str, ErrorCode, str, int, bytes]]:
@@ -285,7 +326,7 @@ def test_an_expired_session_is_refused_by_both(chain: EraSessionChain) -> None:
 @pytest.mark.chain
 @pytest.mark.usefixtures("snapshot")
 async def test_the_async_account_runs_the_same_flow(chain: EraSessionChain) -> None:
-    key: LocalAccount = Account.create()
+    key = LocalSessionKey.generate()
     spec = make_spec(key.address, _now(chain) + 86_400)
     chain.create(spec)
     async with AsyncEthClient(chain.node.url) as client:
@@ -294,6 +335,30 @@ async def test_the_async_account_runs_the_same_flow(chain: EraSessionChain) -> N
         assert await account.check_session_onchain(spec, tx) is None
         with raises_rule(ErrorCode.SESSION_TRANSFER_NOT_ALLOWED):
             await account.build_session_transaction(spec, key, R2, 5, gas_limit=GAS)
+        # A blocking signer runs in a worker thread of the async account, through the same step.
+        counting = CountingSigner(key)
+        tx = await account.build_session_transaction(spec, counting, R1, 6, gas_limit=GAS)
+        assert counting.digests == [tx.signed_hash()]
+        assert await account.check_session_onchain(spec, tx) is None
+
+
+@pytest.mark.chain
+@pytest.mark.usefixtures("snapshot")
+async def test_an_async_kms_like_signer_signs_era_session_transactions(chain: EraSessionChain) -> None:
+    signer = KmsLikeSigner()
+    spec = make_spec(signer.address, _now(chain) + 86_400)
+    chain.create(spec)
+    async with AsyncEthClient(chain.node.url) as client:
+        account = AsyncEraAccount(client, _network(chain), chain.account, _passkey())
+        tx = await account.build_session_transaction(spec, signer, R1, 7, gas_limit=GAS)
+    assert signer.digests == [tx.signed_hash()]  # one request to the key service, for the 0x71 hash
+    assert chain.verdict(tx) is None  # through the account's own validation
+    chain.validate(tx)  # the validator records it, as the bootloader's validation would
+    # The sync account refuses an async signer instead of blocking on it (nothing is signed).
+    sync = EraAccount(chain.node.eth, _network(chain), chain.account, _passkey())
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION, match="async"):
+        sync.build_session_transaction(spec, signer, R1, 7, gas_limit=GAS)
+    assert len(signer.digests) == 1
 
 
 # --- live Era (anvil-zksync) --------------------------------------------------------------------------------
@@ -324,7 +389,7 @@ def test_send_with_session_on_anvil_zksync(anvil_zksync_node: Any) -> None:
     passkey = _passkey()
     account, _ = EraAccount.create(eth, network, deployer, passkey)
     eth.send_transaction(deployer, to=account.address, value=10**18)
-    key: LocalAccount = Account.create()
+    key = LocalSessionKey.generate()
     latest = eth.get_block("latest")
     assert latest is not None
     spec = make_spec(key.address, int(latest["timestamp"], 16) + 86_400, fee_limit=10**17)

@@ -13,7 +13,12 @@ from eth_utils.crypto import keccak
 
 from sso_signer.accounts import LocalSessionKey, SessionInfo, SessionSigner
 from sso_signer.accounts._sessions import SessionSignRequest, _from_rejection, _refused, _signed
-from sso_signer.exceptions import AccountValidationReverted, ErrorCode, UserOperationRejected
+from sso_signer.exceptions import (
+    AccountValidationReverted,
+    ErrorCode,
+    SsoEncodingError,
+    UserOperationRejected,
+)
 from sso_signer.rpc._shell import drive
 from sso_signer.sso import (
     CallPolicy,
@@ -25,7 +30,7 @@ from sso_signer.sso import (
     UsageLimit,
     check_call,
 )
-from sso_signer.sso._session_spec import LimitState, SessionStatus
+from sso_signer.sso._session_spec import LimitState, SessionStatus, usage_from_state
 from tests.errors import raises_rule
 
 R1 = "0x1111111111111111111111111111111111111111"
@@ -146,6 +151,18 @@ def test_the_chain_state_becomes_the_preflights_usage() -> None:
     assert not revoked.active
     assert check_call(spec, SessionCall(R1, 1), NOW, revoked.usage()).rule == "SessionNotActive"
     assert not info(spec, transfer_left=0, param_left=0, status=SessionStatus.ACTIVE).expired
+
+
+def test_both_generations_read_usage_with_one_computation() -> None:
+    spec = spec_for(LocalSessionKey.generate().address)
+    state = info(spec, transfer_left=50, param_left=60, status=SessionStatus.ACTIVE)
+    assert state.usage() == usage_from_state(spec, state.state, NOW)  # what the Era account reads with
+    # A state without the spec's shape (a constraint limit missing) is refused, not read as unused.
+    short = SessionInfo(
+        spec, SessionStatus.ACTIVE, NOW, 1, 10**18, state.transfer_value, state.call_value, ()
+    )
+    with pytest.raises(SsoEncodingError, match="do not match"):
+        short.usage()
 
 
 def test_a_preflight_refusal_names_the_limit_that_ran_out() -> None:

@@ -133,13 +133,37 @@ def test_session_commands_end_to_end(sso_stack: LocalErc4337Stack, tmp_path: Pat
     )
     assert "--force" in again["error"]["message"]
 
-    # The session key sends (the passkey file only locates the account).
-    before = sso_stack.eth.get_balance(RECIPIENT)
-    sent = cli_json(
-        "send", *common, "--session-key", str(session_file), "--to", RECIPIENT, "--value", "0.001ether"
-    )
-    assert sent["success"] is True
-    assert sent["session_hash"] == created["session_hash"]
+    # The session key sends: no passkey file (--key) is needed, the session file names the account and
+    # --account confirms it.
+    no_key = ["--deployment", str(deployment), "--bundler", sso_stack.bundler_url]
+    env_key = os.environ.pop("SSO_SIGNER_KEY", None)
+    try:
+        before = sso_stack.eth.get_balance(RECIPIENT)
+        sent = cli_json(
+            "send", *no_key, "--account", address.lower(), "--session-key", str(session_file),
+            "--to", RECIPIENT, "--value", "0.001ether",
+        )  # fmt: skip
+        assert sent["success"] is True
+        assert sent["session_hash"] == created["session_hash"]
+        assert sent["account"] == address
+        assert sso_stack.eth.get_balance(RECIPIENT) == before + 10**15
+        # Another account than the session's is a usage error (exit 2), before anything is sent; so is a
+        # malformed address, and --account without a session.
+        other = cli_json(
+            "send", *no_key, "--account", RECIPIENT, "--session-key", str(session_file), "--to", RECIPIENT,
+            code=2,
+        )  # fmt: skip
+        assert address in other["error"]["message"]
+        bad = cli_json(
+            "send", *no_key, "--account", "0x1234", "--session-key", str(session_file), "--to", RECIPIENT,
+            code=2,
+        )  # fmt: skip
+        assert bad["error"]["rule"] == "invalid_address"
+        alone = cli_json("send", *common, "--account", address, "--to", RECIPIENT, code=2)
+        assert "--session-key" in alone["error"]["message"]
+    finally:
+        if env_key is not None:
+            os.environ["SSO_SIGNER_KEY"] = env_key
     assert sso_stack.eth.get_balance(RECIPIENT) == before + 10**15
 
     # Over the value limit: refused by the preflight, with the rule (exit 1: a verification failure).

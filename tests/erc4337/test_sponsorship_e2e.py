@@ -7,8 +7,9 @@ malformed-answer tests rewrite the real service's answer in the transport (fault
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 
 from sso_signer import load_artifact
-from sso_signer.accounts import AsyncErc4337Account, Erc4337Account
+from sso_signer.accounts import AsyncErc4337Account, Erc4337Account, LocalSessionKey
 from sso_signer.erc4337 import (
     AsyncBundlerClient,
     AsyncPaymasterClient,
@@ -36,7 +37,7 @@ from sso_signer.exceptions import (
 from sso_signer.local_erc4337 import SPONSOR_DEPOSIT, LocalErc4337Stack
 from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.sponsor import _Served, sponsor_app, sponsorship_digest
-from sso_signer.sso import account_salt
+from sso_signer.sso import CallPolicy, SessionSpec, TransferPolicy, UsageLimit, account_salt
 from sso_signer.webauthn import HeadlessPasskey
 from sso_signer.zksync import PaymasterParams
 from tests.erc4337.round_trip_helpers import (
@@ -47,6 +48,7 @@ from tests.erc4337.round_trip_helpers import (
     ManualClock,
     until_send,
 )
+from tests.erc4337.test_session_e2e import KmsLikeSigner
 from tests.errors import raises_rule
 
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
@@ -349,8 +351,11 @@ def test_a_paymaster_client_of_the_other_world_is_refused(stack: LocalErc4337Sta
     assert provider.calls == 0
 
 
-async def test_async_account_is_sponsored_too(stack: LocalErc4337Stack) -> None:
-    log: Log = []
+@contextlib.asynccontextmanager
+async def _async_sponsored_account(
+    stack: LocalErc4337Stack, tag: str, log: Log
+) -> AsyncIterator[tuple[AsyncErc4337Account, CountingProvider]]:
+    """A counterfactual async account whose operations the sponsor service pays (its requests in ``log``)."""
     provider = CountingProvider(HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173"))
     async with (
         AsyncEthClient(stack.eth.rpc.url) as eth,
@@ -365,9 +370,15 @@ async def test_async_account_is_sponsored_too(stack: LocalErc4337Stack) -> None:
             bundler=bundler,
             credential=provider.passkey,
             provider=provider,
-            salt=account_salt("sponsored-async"),
+            salt=account_salt(tag),
         )
         account.paymaster = service
+        yield account, provider
+
+
+async def test_async_account_is_sponsored_too(stack: LocalErc4337Stack) -> None:
+    log: Log = []
+    async with _async_sponsored_account(stack, "sponsored-async", log) as (account, provider):
         receipt = await account.send_calls(_token_calls(stack, account.address, account.address, 6))
     assert receipt.success
     assert receipt.paymaster == stack.paymaster
@@ -407,3 +418,107 @@ def test_an_expired_approval_is_refused_by_the_bundler(stack: LocalErc4337Stack,
         assert not account.is_deployed()
     finally:
         served.stop()
+
+
+class CountingSessionKey:
+    """A session signer that counts what it signed (to show a refusal comes before the key is asked)."""
+
+    def __init__(self) -> None:
+        self.key = LocalSessionKey.generate()
+        self.address = self.key.address
+        self.signed = 0
+
+    def sign_hash(self, digest: bytes) -> bytes:
+        self.signed += 1
+        return self.key.sign_hash(digest)
+
+
+def test_a_zero_balance_accounts_session_key_sends_with_fees_paid_by_the_paymaster(
+    stack: LocalErc4337Stack, clients: Clients
+) -> None:
+    token = stack.deployment.test_token
+    assert token is not None
+    erc20 = load_artifact("Erc4337TestToken")
+    recipient = "0x" + keccak(b"sponsored-session-recipient")[-20:].hex()
+    account, provider = _account(stack, clients, "sponsored-session")
+    account.paymaster = clients.paymaster  # the passkey's operations are sponsored too
+    assert account.send_calls([Call(token, 0, erc20.encode_call("mint", account.address, 1000))]).success
+    signer = CountingSessionKey()
+    block = stack.eth.get_block("latest")
+    assert block is not None
+    spec = SessionSpec(
+        signer=signer.address,
+        expires_at=int(block["timestamp"], 16) + 86_400,
+        # 1 wei: any operation the account paid for would exceed it. The validator counts fees only when
+        # paymasterAndData is empty (sso-sessions.md 2.7 step 12), so sponsored operations never touch it.
+        fee_limit=UsageLimit.lifetime(1),
+        call_policies=(CallPolicy(token, erc20.selector("transfer")),),
+        transfer_policies=(TransferPolicy(BLOCKED, 0),),
+    )
+    assert account.create_session(spec, signer).success
+    assert provider.calls == 2  # the mint (which created the account) and the session: no more prompts
+    assert signer.signed == 1  # the session proof
+
+    transfer = erc20.encode_call("transfer", recipient, 100)
+    clients.log.clear()
+    receipt = account.send_with_session(spec, signer, token, 0, transfer, paymaster=clients.paymaster)
+    # The service's stub goes into the estimate; its final data comes after it, before the key signs.
+    sent = [entry for entry in until_send(clients.log) if entry[0] != "node"]
+    assert sent[-4:] == [STUB, ESTIMATE, FINAL, SEND]
+    assert receipt.success
+    assert receipt.paymaster == stack.paymaster
+    assert provider.calls == 2  # no passkey
+    assert signer.signed == 2
+    assert stack.eth.get_balance(account.address) == 0  # the account paid nothing
+    assert _token_balance(stack, recipient) == 100
+    assert account.session_state(spec).fees_remaining == 1  # nothing counted against the fee limit
+
+    # The account's paymaster serves as the default, as for send_calls.
+    assert account.send_with_session(spec, signer, token, 0, transfer).paymaster == stack.paymaster
+    assert _token_balance(stack, recipient) == 200
+    assert signer.signed == 3
+
+    # Unsponsored (and with ETH to pay), the same call would be charged its fee: the preflight refuses it
+    # before signing.
+    account.paymaster = None
+    stack.fund(account.address, 10**17)
+    with raises_rule(ErrorCode.SESSION_LIFETIME_LIMIT) as refused:
+        account.send_with_session(spec, signer, token, 0, transfer)
+    assert refused.value.limit == "fee"
+    assert signer.signed == 3
+
+    # The service's refusal comes before the session key is asked.
+    with raises_rule(ErrorCode.SPONSORSHIP_REFUSED):
+        account.send_with_session(spec, signer, BLOCKED, 0, paymaster=clients.paymaster)
+    assert signer.signed == 3
+
+
+async def test_the_async_accounts_session_key_is_sponsored_too(stack: LocalErc4337Stack) -> None:
+    token = stack.deployment.test_token
+    assert token is not None
+    erc20 = load_artifact("Erc4337TestToken")
+    recipient = "0x" + keccak(b"sponsored-async-session-recipient")[-20:].hex()
+    log: Log = []
+    signer = KmsLikeSigner()  # an async session signer
+    async with _async_sponsored_account(stack, "sponsored-async-session", log) as (account, provider):
+        mint = Call(token, 0, erc20.encode_call("mint", account.address, 100))
+        assert (await account.send_calls([mint])).success
+        latest = await account.eth.get_block("latest")
+        assert latest is not None
+        spec = SessionSpec(
+            signer.address,
+            int(latest["timestamp"], 16) + 86_400,
+            UsageLimit.lifetime(1),  # never touched: every operation is sponsored
+            call_policies=(CallPolicy(token, erc20.selector("transfer")),),
+        )
+        assert (await account.create_session(spec, signer)).success
+        log.clear()
+        transfer = erc20.encode_call("transfer", recipient, 40)
+        receipt = await account.send_with_session(spec, signer, token, 0, transfer)
+        assert (await account.session_state(spec)).fees_remaining == 1
+    assert receipt.success
+    assert receipt.paymaster == stack.paymaster
+    assert log == [STUB, FINAL]
+    assert (provider.calls, signer.signed) == (2, 2)  # the passkey: mint, session; the key: proof, send
+    assert stack.eth.get_balance(account.address) == 0
+    assert _token_balance(stack, recipient) == 40

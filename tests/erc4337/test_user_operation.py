@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
+from sso_signer._codec import checksum_address
 from sso_signer.erc4337 import ENTRY_POINT_V08, UserOperation, user_operation_hash
 from sso_signer.erc4337._user_operation import (
     PACKED_USEROP_TYPEHASH,
@@ -17,7 +18,7 @@ from sso_signer.erc4337._user_operation import (
     entry_point_domain_separator,
     pack_uint128_pair,
 )
-from sso_signer.exceptions import ErrorCode
+from sso_signer.exceptions import ErrorCode, InvalidEncoding
 from tests.erc4337.forms import packed_rpc
 from tests.errors import raises_rule
 
@@ -143,6 +144,18 @@ def test_sender_is_checksummed_and_bad_checksum_rejected() -> None:
         UserOperation(sender=broken, nonce=0)
     with raises_rule(ErrorCode.INVALID_ADDRESS):
         UserOperation(sender="0x1234", nonce=0)
+
+
+@pytest.mark.parametrize("value", ["1234", "0x1234", 12, None, "0x" + "zz" * 20, ENTRY_POINT_V08.swapcase()])
+def test_addresses_go_through_the_sdks_one_address_check(value: object) -> None:
+    """A UserOperation's address fields fail exactly as ``checksum_address`` does (same class, rule, text)."""
+    with pytest.raises(InvalidEncoding) as expected:
+        checksum_address(value, field="sender")
+    with raises_rule(ErrorCode.INVALID_ADDRESS) as caught:
+        UserOperation(sender=value, nonce=0)  # type: ignore[arg-type]
+    assert str(caught.value) == str(expected.value)
+    # 20 raw bytes are an address too.
+    assert UserOperation(sender=bytes.fromhex(ENTRY_POINT_V08[2:]), nonce=0).sender == ENTRY_POINT_V08  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
