@@ -167,7 +167,8 @@ function renderSessions(sessions) {
     const left = s.remainingTodayEth === undefined ? "–" : `${s.remainingTodayEth} ETH`;
     const fees = s.feesRemainingEth === undefined ? "–" : `${s.feesRemainingEth} ETH`;
     const values = [s.status, shortHash(s.recipient), `${s.perUseEth} ETH`, `${s.dailyEth} ETH`, left, fees,
-      new Date(s.expiresAt * 1000).toLocaleString()];
+      new Date(s.expiresAt * 1000).toLocaleString(),
+      s.periodEndsAt === undefined ? "–" : new Date(s.periodEndsAt * 1000).toLocaleString()];
     for (const value of values) {
       const cell = document.createElement("td");
       cell.textContent = value;
