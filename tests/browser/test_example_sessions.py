@@ -5,7 +5,10 @@ takes the passkey again, and the page shows the limits and what remains."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import re
 import secrets
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -14,10 +17,14 @@ import pytest
 
 from examples.dapp_backend import RunningExample, running_example
 from examples.dapp_backend._sessions import SessionKeyVault
+from sso_signer._codec import b64url_decode
+from sso_signer.rpc import EthClient
 from sso_signer.sso import SessionSpec
 from sso_signer.webauthn import SqlStatement
+from sso_signer.webauthn._store_pgserver import TemporaryPostgres
 from tests.browser.conftest import Tab
 from tests.browser.example_client import ROOMY, PageClient, fresh_address
+from tests.browser.workers import WORKER_HEADER, pinned_away_from, workers_example
 
 pytestmark = pytest.mark.bundler
 
@@ -235,3 +242,55 @@ def _row(tab: Tab) -> list[str]:
         "[...document.querySelectorAll('#sessions tr:first-child td')].map((c) => c.textContent)"
     )
     return cells
+
+
+def _on_worker(client: PageClient, path: str, body: object = None) -> tuple[int, dict[str, Any], int]:
+    """A request, and the pid of the worker that answered it."""
+    if body is None:
+        response = client.http.get(path)
+    else:
+        response = client.http.post(path, json=body, headers={"origin": client.origin})
+    answer: dict[str, Any] = response.json()
+    return response.status_code, answer, int(response.headers[WORKER_HEADER])
+
+
+@pytest.mark.slow
+def test_a_session_is_created_on_one_worker_and_used_from_both(sso_postgres: TemporaryPostgres) -> None:
+    url = sso_postgres.create_database(f"sso_sessions_workers_{os.getpid()}")
+    limits = dataclasses.asdict(ROOMY)
+    with (
+        workers_example(url, workers=2, limits=limits, bundler=True) as example,
+        PageClient(example) as client,
+    ):
+        _, passkey, _ = client.sign_up()
+        recipient = fresh_address()
+        body = {"recipient": recipient, "perUseEth": "0.001", "dailyEth": "0.003", "hours": 2}
+        status, request, first = _on_worker(client, "/api/sessions/options", body)
+        assert status == 200, request
+        approval = passkey.sign(b64url_decode(request["options"]["challenge"])).to_json()
+        with pinned_away_from(first):  # the approval lands on the other worker
+            status, approved, second = _on_worker(
+                client, "/api/tx/submit", {"opId": request["opId"], "credential": approval}
+            )
+        assert status == 200, approved
+        assert second != first
+        session_id = request["session"]["sessionId"]
+        # The sealed key is in the shared store: either worker opens it and pays on the session's lane.
+        paid_by = []
+        for _ in range(2):
+            status, paid, worker = _on_worker(
+                client, "/api/sessions/use", {"sessionId": session_id, "value": "0.001"}
+            )
+            assert status == 200, paid
+            paid_by.append(worker)
+            with pinned_away_from(worker):
+                status, shown, other = _on_worker(client, "/api/sessions")
+            assert status == 200, shown
+            assert other != worker
+            (state,) = shown["sessions"]
+            assert state["remainingTodayWei"] == paid["session"]["remainingTodayWei"]
+        assert paid["session"]["remainingTodayWei"] == str(MILLI)
+        match = re.search(r"anvil chain \d+ at (\S+)", "".join(example.output))
+        assert match, example.output
+        with EthClient(match.group(1)) as eth:
+            assert eth.get_balance(recipient) == 2 * MILLI
