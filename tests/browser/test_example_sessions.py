@@ -200,6 +200,27 @@ def test_session_requests_are_validated_owned_and_capped(example: RunningExample
         assert (status, answer["error"]) == (403, "CrossSiteRequest")
 
 
+def test_an_expired_session_answers_409_and_the_passkey_still_pays() -> None:
+    # Its own chain: moving the clock forward would put the other tests' session windows ahead of Alto's.
+    recipient = fresh_address()
+    with (
+        running_example(flow="erc4337", bundler=True, serve=True, limits=ROOMY) as example,
+        PageClient(example) as client,
+    ):
+        _, passkey, _ = client.sign_up()
+        session_id = _create(client, passkey, recipient, hours=1)["sessionId"]
+        assert _session(client, session_id)["status"] == "active"
+        example.eth.rpc.request("evm_increaseTime", [hex(3601)])
+        example.eth.rpc.request("evm_mine", [])
+        assert _session(client, session_id)["status"] == "expired"
+        status, refused = client.post("/api/sessions/use", {"sessionId": session_id, "value": "0.001"})
+        assert status == 409, refused
+        assert (refused["rule"], refused["fallback"]) == ("session_expired", True)
+        assert example.eth.get_balance(recipient) == 0
+        client.send(passkey, recipient, "0.001")  # the fallback
+        assert example.eth.get_balance(recipient) == MILLI
+
+
 def test_sessions_need_the_bundler() -> None:
     with running_example(flow="erc4337", serve=True, limits=ROOMY) as plain, PageClient(plain) as client:
         client.sign_up()
