@@ -55,14 +55,15 @@ _ETH = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,18})?$", re.ASCII)
 WEI_PER_ETH = 10**18
 
 
-def wei_from_eth(text: str) -> int:
+def wei_from_eth(text: str, *, field: str = "value") -> int:
     """Parse an ETH amount written as a decimal string (``"0.01"``) into wei, exactly.
 
     Raises:
-        InvalidRequest: Unless it is ASCII digits with at most 18 decimals (no sign, exponent or ``"²"``).
+        InvalidRequest: Unless it is ASCII digits with at most 18 decimals (no sign, exponent or ``"²"``);
+            ``field`` names the body field.
     """
     if not _ETH.match(text):
-        raise InvalidRequest("value: expected an ETH amount like 0.01 (at most 18 decimals)", field="value")
+        raise InvalidRequest(f"{field}: expected an ETH amount like 0.01 (at most 18 decimals)", field=field)
     # Integer arithmetic: Decimal's default 28-digit context rounded longer amounts (up to 48 digits here).
     whole, _, fraction = text.partition(".")
     return int(whole) * WEI_PER_ETH + int(fraction.ljust(18, "0"))

@@ -23,7 +23,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from examples.dapp_backend._backend import PreparedCall
-from examples.dapp_backend._errors import UserOperationFailed
+from examples.dapp_backend._errors import SessionsUnavailable, UserOperationFailed
 from sso_signer import hex_encode
 from sso_signer.accounts import Erc4337Account, MsaDeployment, deploy_msa_contracts
 from sso_signer.erc4337 import (
@@ -50,6 +50,11 @@ _HANDLE_OPS = function_signature_to_4byte_selector(
     "handleOps((address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)[],address)"
 )
 _PACKED_OP = "(address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)"
+# ERC-7579: a validator is module type 1; the account installs the session validator without data.
+_VALIDATOR_MODULE = 1
+_MODULE_ARGS = ["uint256", "address", "bytes"]
+_IS_INSTALLED = function_signature_to_4byte_selector("isModuleInstalled(uint256,address,bytes)")
+_INSTALL_MODULE = function_signature_to_4byte_selector("installModule(uint256,address,bytes)")
 _ACCOUNT_CREATED = keccak(text="AccountCreated(address,address)")
 _USER_OPERATION_EVENT = keccak(
     text="UserOperationEvent(bytes32,address,address,uint256,bool,uint256,uint256)"
@@ -148,17 +153,20 @@ class Erc4337AnvilGateway:
         Raises:
             UserOperationRejected: If the bundler's simulation fails (typed by AA code).
         """
+        return self.prepare_calls(account, [(to, value, data)], passkey=passkey)
+
+    def prepare_calls(
+        self, account: str, calls: list[tuple[str, int, bytes]], *, passkey: PasskeyCredential
+    ) -> PreparedCall:
+        """Like :meth:`prepare_call` for one or more calls (several: one ``execute`` batch); the page is
+        shown the last call (e.g. ``createSession`` after the ``installModule`` it needs)."""
+        to, value, data = calls[-1]
         target = to_checksum_address(to)
         if self.bundler is not None:
-            msa = Erc4337Account.at(
-                account,
-                deployment=self.deployment,
-                eth=self.eth,
-                bundler=self.bundler,
-                credential=passkey,
-                nonce_key=self.nonce_key,
-            )
-            op = msa.build_user_operation([(target, value, data)])
+            msa = self.account(account, passkey)
+            op = msa.build_user_operation([(to_checksum_address(t), v, d) for t, v, d in calls])
+        elif len(calls) > 1:
+            raise UserOperationFailed("batched calls need the bundler (--bundler)")
         else:
             gas_price = self.eth.gas_price()
             op = UserOperation(
@@ -186,6 +194,41 @@ class Erc4337AnvilGateway:
         }
         # Stored between the two requests as JSON: the operation in the bundler's RPC form.
         return PreparedCall(account, to, value, data, challenge, summary, {"operation": op.to_rpc()})
+
+    def account(
+        self, account: str, passkey: PasskeyCredential, *, nonce_key: int | None = None
+    ) -> Erc4337Account:
+        """The SDK account at ``account``, through the bundler (``passkey`` shapes gas-estimation stubs).
+
+        Raises:
+            SessionsUnavailable: Without a bundler.
+        """
+        if self.bundler is None:
+            raise SessionsUnavailable("session keys need the ERC-4337 flow with a bundler (--bundler)")
+        return Erc4337Account.at(
+            account,
+            deployment=self.deployment,
+            eth=self.eth,
+            bundler=self.bundler,
+            credential=passkey,
+            nonce_key=self.nonce_key if nonce_key is None else nonce_key,
+        )
+
+    def session_validator_calls(self, account: str) -> list[tuple[str, int, bytes]]:
+        """``[installModule(1, sessionValidator, "")]`` if the account lacks the session validator, else
+        ``[]``.
+
+        Raises:
+            SessionsUnavailable: If the deployment has no session validator.
+        """
+        validator = self.deployment.session_validator
+        if validator is None:
+            raise SessionsUnavailable("this deployment has no SessionKeyValidator")
+        module = [_VALIDATOR_MODULE, validator, b""]
+        asked = self.eth.call({"to": account, "data": _IS_INSTALLED + abi_encode(_MODULE_ARGS, module)})
+        if asked[-1:] == b"\x01":
+            return []
+        return [(account, 0, _INSTALL_MODULE + abi_encode(_MODULE_ARGS, module))]
 
     def submit(
         self, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential

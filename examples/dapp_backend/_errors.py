@@ -27,6 +27,8 @@ __all__ = [
     "NotSignedIn",
     "OperationExpired",
     "RateLimited",
+    "SessionNotFound",
+    "SessionsUnavailable",
     "UnknownUser",
     "UnsupportedContentType",
     "UnsupportedSetup",
@@ -115,6 +117,14 @@ class RateLimited(StateError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SessionsUnavailable(StateError):
+    """Session keys need the ERC-4337 flow with a bundler and a deployed SessionKeyValidator (409)."""
+
+
+class SessionNotFound(StateError):
+    """No session key with this id belongs to the signed-in user (404)."""
 
 
 class MissingFunder(ConfigurationError):

@@ -448,6 +448,11 @@ class SqlAppStore:
             # unique index; the tables exist by now.
             self._write(create_schema)
 
+    @property
+    def sql(self) -> SQLiteStore | PostgresStore:
+        """The SDK store the tables live in (other parts of the example add their own tables to it)."""
+        return self._store
+
     def _write(self, make: Callable[[], Op[T]]) -> T:
         return self._store.transaction(make)
 

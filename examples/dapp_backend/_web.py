@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -48,9 +48,13 @@ from examples.dapp_backend._errors import (
     NotSignedIn,
     OperationExpired,
     RateLimited,
+    SessionNotFound,
     UnknownUser,
     UnsupportedContentType,
 )
+from examples.dapp_backend._sessions import FALLBACK as SESSION_FALLBACK
+from examples.dapp_backend._sessions import SessionKeyVault, SessionService
+from examples.dapp_backend._store import SqlAppStore
 from sso_signer import b64url_decode, b64url_encode
 from sso_signer.exceptions import (
     AlreadyExists,
@@ -60,6 +64,7 @@ from sso_signer.exceptions import (
     InvalidInputError,
     NotFound,
     RemoteError,
+    SessionRefused,
     SsoSignerError,
     StateError,
     VerificationError,
@@ -154,6 +159,10 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
         (RemoteError, HTTPStatus.BAD_GATEWAY),
         (ConfigurationError, HTTPStatus.INTERNAL_SERVER_ERROR),
     )
+    if isinstance(exc, SessionRefused) and exc.rule in SESSION_FALLBACK:
+        return HTTPStatus.CONFLICT  # used up, expired or revoked: the passkey may still approve it
+    if isinstance(exc, SessionNotFound):
+        return HTTPStatus.NOT_FOUND
     if isinstance(exc, NoPendingTransaction) and exc.reason == "unknown":
         return HTTPStatus.NOT_FOUND
     if isinstance(exc, NotFound) and exc.rule is ErrorCode.CREDENTIAL_NOT_FOUND:
@@ -169,6 +178,9 @@ def _error_response(exc: SsoSignerError) -> JSONResponse:
     headers = dict(_SECURITY_HEADERS)
     if isinstance(exc, InvalidRequest) and exc.field is not None:
         body["field"] = exc.field
+    if isinstance(exc, SessionRefused):
+        body["verdict"] = exc.verdict
+        body["fallback"] = exc.rule in SESSION_FALLBACK  # the page then offers the passkey path
     if isinstance(exc, RateLimited):
         headers["retry-after"] = str(max(1, round(exc.retry_after)))
     return JSONResponse(body, status_code=error_status(exc), headers=headers)
@@ -340,6 +352,28 @@ class TxSubmit(_Body):
 
     opId: StrictStr = Field(min_length=1, max_length=64)  # noqa: N815 - the page's JSON name
     credential: dict[str, Any]
+
+
+class SessionCreate(_Body):
+    """``POST /api/sessions/options``: a capped recurring transfer (amounts in ETH, decimal strings)."""
+
+    recipient: StrictStr = Field(pattern=_ADDRESS)
+    perUseEth: StrictStr = Field(max_length=64)  # noqa: N815 - the page's JSON name
+    dailyEth: StrictStr = Field(max_length=64)  # noqa: N815 - the page's JSON name
+    hours: StrictInt = Field(ge=1, le=10_000)
+
+
+class SessionUse(_Body):
+    """``POST /api/sessions/use``: pay ``value`` ETH to the session's recipient with the session key."""
+
+    sessionId: StrictStr = Field(min_length=1, max_length=64)  # noqa: N815 - the page's JSON name
+    value: StrictStr = Field(max_length=64)
+
+
+class SessionRef(_Body):
+    """``POST /api/sessions/revoke``: the session to revoke."""
+
+    sessionId: StrictStr = Field(min_length=1, max_length=64)  # noqa: N815 - the page's JSON name
 
 
 class Empty(_Body):
@@ -550,6 +584,45 @@ def create_app(
         name = await signed_in(request)
         body = await _parse(request, CredentialAnswer, limits)
         return _ok(await run(backend.key_link, session_id(request), name, body.credential))
+
+    # Session keys (ERC-4337 with a bundler): the backend's key pays within limits the passkey approved.
+    # The keys live sealed in the shared store, under a key derived from the secret every worker shares.
+    sql = backend.store.sql if isinstance(backend.store, SqlAppStore) else None
+    sessions = SessionService(backend, sql, SessionKeyVault(session_secret))
+
+    @app.get("/api/sessions")
+    async def session_list(request: Request) -> Response:
+        name = await signed_in(request)
+        return _ok(await run(sessions.sessions, name))
+
+    @app.post("/api/sessions/options")
+    async def session_options(request: Request) -> Response:
+        name = await signed_in(request)
+        body = await _parse(request, SessionCreate, limits)
+        per_use = wei_from_eth(body.perUseEth, field="perUseEth")
+        daily = wei_from_eth(body.dailyEth, field="dailyEth")
+        return _ok(
+            await run(
+                sessions.create_options,
+                name,
+                recipient=body.recipient,
+                per_use=per_use,
+                daily=daily,
+                hours=body.hours,
+            )
+        )
+
+    @app.post("/api/sessions/use")
+    async def session_use(request: Request) -> Response:
+        name = await signed_in(request)
+        body = await _parse(request, SessionUse, limits)
+        return _ok(await run(sessions.use, name, body.sessionId, value=wei_from_eth(body.value)))
+
+    @app.post("/api/sessions/revoke")
+    async def session_revoke(request: Request) -> Response:
+        name = await signed_in(request)
+        body = await _parse(request, SessionRef, limits)
+        return _ok(await run(sessions.revoke_options, name, body.sessionId))
 
     secure = any(urlsplit(o).hostname not in ("localhost", "127.0.0.1") for o in origins)
     app.add_middleware(

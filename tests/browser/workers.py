@@ -36,7 +36,8 @@ _SCRIPT = textwrap.dedent(
     import json, sys
     from examples.dapp_backend import Limits, running_example
     limits = Limits(**json.loads(sys.argv[3]))
-    with running_example(store=sys.argv[1], workers=int(sys.argv[2]), limits=limits) as example:
+    store, workers, bundler = sys.argv[1], int(sys.argv[2]), sys.argv[4] == "bundler"
+    with running_example(store=store, workers=workers, limits=limits, bundler=bundler) as example:
         print(f"anvil chain {example.chain_id} at {example.node_url}", flush=True)
         print(f"open {example.server.origin}/ in a browser", flush=True)
         example.server.serve_forever()
@@ -88,7 +89,12 @@ def _wait_for_origin(process: subprocess.Popen[str], lines: list[str], timeout: 
 
 @contextmanager
 def workers_example(
-    store: str, *, workers: int = 2, limits: dict[str, Any] | None = None, cli: bool = False
+    store: str,
+    *,
+    workers: int = 2,
+    limits: dict[str, Any] | None = None,
+    cli: bool = False,
+    bundler: bool = False,
 ) -> Iterator[WorkersExample]:
     """Start the example with ``workers`` uvicorn workers on ``store``; stop it (SIGTERM) on exit.
 
@@ -97,15 +103,17 @@ def workers_example(
         workers: Worker processes.
         limits: :class:`~examples.dapp_backend.Limits` fields (the defaults when None).
         cli: Start it through the command line (``--workers``, ``--store``) rather than the script above.
+        bundler: Start Alto too (the ERC-4337 stack) and send UserOperations through it.
     """
     env = {**os.environ, "PYTHONPATH": str(REPO), "SSO_EXAMPLE_EXPOSE_WORKER": "1"}
     if cli:
         if limits is not None:
             raise ValueError("the command line takes no limits")
         command = [sys.executable, "-m", "examples.dapp_backend", "--port", "0", "--store", store]
-        command += ["--workers", str(workers)]
+        command += ["--workers", str(workers)] + (["--bundler"] if bundler else [])
     else:
         command = [sys.executable, "-c", _SCRIPT, store, str(workers), json.dumps(limits or {})]
+        command.append("bundler" if bundler else "-")
     process = subprocess.Popen(
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

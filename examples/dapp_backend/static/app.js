@@ -27,7 +27,10 @@ async function api(path, body) {
     : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
   const response = await fetch(path, init);
   const answer = await response.json();
-  if (!response.ok) throw Object.assign(new Error(answer.message), { kind: answer.error, rule: answer.rule, status: response.status });
+  if (!response.ok) {
+    throw Object.assign(new Error(answer.message),
+      { kind: answer.error, rule: answer.rule, status: response.status, fallback: answer.fallback === true });
+  }
   return answer;
 }
 
@@ -133,7 +136,52 @@ async function refresh() {
   } catch (error) {
     if (error.status !== 401) throw error;
     render(null);
+    return;
   }
+  await refreshSessions();
+}
+
+// The session keys the backend holds for this user: limits and what remains, as the chain reports them.
+async function refreshSessions() {
+  const note = document.getElementById("session-unavailable");
+  try {
+    renderSessions((await api("/api/sessions")).sessions);
+    note.hidden = true;
+  } catch (error) {
+    if (error.kind !== "SessionsUnavailable") throw error;
+    renderSessions([]);
+    note.hidden = false;
+    note.textContent = error.message;
+  }
+}
+
+function renderSessions(sessions) {
+  window.sso.sessions = sessions;
+  // The buttons act on the newest session that can still be used or revoked.
+  window.sso.session = sessions.find((s) => s.status !== "revoked" && s.status !== "expired") || null;
+  const rows = document.getElementById("sessions");
+  rows.replaceChildren(...sessions.map((s) => {
+    const row = document.createElement("tr");
+    row.dataset.session = s.status;
+    row.dataset.sessionId = s.sessionId;
+    const left = s.remainingTodayEth === undefined ? "–" : `${s.remainingTodayEth} ETH`;
+    const fees = s.feesRemainingEth === undefined ? "–" : `${s.feesRemainingEth} ETH`;
+    const values = [s.status, shortHash(s.recipient), `${s.perUseEth} ETH`, `${s.dailyEth} ETH`, left, fees,
+      new Date(s.expiresAt * 1000).toLocaleString(),
+      s.periodEndsAt === undefined ? "–" : new Date(s.periodEndsAt * 1000).toLocaleString()];
+    for (const value of values) {
+      const cell = document.createElement("td");
+      cell.textContent = value;
+      row.append(cell);
+    }
+    return row;
+  }));
+}
+
+function currentSession() {
+  const session = window.sso.session;
+  if (!session) throw Object.assign(new Error("approve a session first"), { kind: "NoSession" });
+  return session;
 }
 
 function show(state, message, details) {
@@ -150,6 +198,15 @@ async function run(state, action) {
     await refresh();
     show(`${state}-done`, result.message, result);
   } catch (error) {
+    if (error.fallback) {
+      // The session is used up, expired or revoked: the same payment can still go with the passkey.
+      window.sso.fallback = error.payment;
+      document.getElementById("sessionfallback").hidden = false;
+      await refresh().catch(() => {});
+      show("fallback", `The session cannot pay (${error.rule}): ${error.message} Approve it with your passkey instead?`,
+        { error: error.kind, rule: error.rule });
+      return;
+    }
     // error.kind is the error class the backend reported (AssertionRejected, CrossSiteRequest, ...).
     let message = `${error.kind || error.name}: ${error.message}`;
     if (state === "addkey" && error.name === "InvalidStateError") {
@@ -210,6 +267,41 @@ const flows = {
     const request = await api("/api/tx/options", { to: field("to"), value: field("value") });
     document.getElementById("details").textContent = JSON.stringify(request.transaction, null, 2);
     return approveOperation(request);
+  },
+  async sessioncreate() {
+    const request = await api("/api/sessions/options", {
+      recipient: field("sessionTo"), perUseEth: field("sessionPerUse"), dailyEth: field("sessionDaily"),
+      hours: Number.parseInt(field("sessionHours"), 10),
+    });
+    const result = await approveOperation(request);
+    result.message = "Session approved: the backend may now pay within its limits without asking you.";
+    result.session = request.session;
+    return result;
+  },
+  async sessionuse() {
+    const session = currentSession();
+    const payment = { to: session.recipient, value: field("sessionValue") };
+    document.getElementById("sessionfallback").hidden = true;
+    try {
+      return await api("/api/sessions/use", { sessionId: session.sessionId, value: payment.value });
+    } catch (error) {
+      error.payment = payment;
+      throw error;
+    }
+  },
+  async sessionfallback() {
+    const payment = window.sso.fallback;
+    if (!payment) throw Object.assign(new Error("no refused payment to approve"), { kind: "NoPayment" });
+    const request = await api("/api/tx/options", payment);
+    const result = await approveOperation(request);
+    window.sso.fallback = null;
+    document.getElementById("sessionfallback").hidden = true;
+    return result;
+  },
+  async sessionrevoke() {
+    const result = await approveOperation(await api("/api/sessions/revoke", { sessionId: currentSession().sessionId }));
+    result.message = "Session revoked: its key can no longer pay.";
+    return result;
   },
   async addkey() {
     // Two ceremonies: create the new passkey, then approve linking it with a passkey the account already has.
