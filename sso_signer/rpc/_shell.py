@@ -3,24 +3,12 @@
 
 from __future__ import annotations
 
-from sso_signer._shell import (
-    AsyncShell,
-    SyncShell,
-    drive,
-    drive_async,
-    flow_constructor,
-    flow_constructor_with,
-    flow_method,
-    resume,
-)
-
-__all__ = [
-    "AsyncShell",
-    "SyncShell",
-    "drive",
-    "drive_async",
-    "flow_constructor",
-    "flow_constructor_with",
-    "flow_method",
-    "resume",
-]
+# Re-exported by name (``X as X``), for the modules and tests that import the shells from here.
+from sso_signer._shell import AsyncShell as AsyncShell
+from sso_signer._shell import SyncShell as SyncShell
+from sso_signer._shell import drive as drive
+from sso_signer._shell import drive_async as drive_async
+from sso_signer._shell import flow_constructor as flow_constructor
+from sso_signer._shell import flow_constructor_with as flow_constructor_with
+from sso_signer._shell import flow_method as flow_method
+from sso_signer._shell import resume as resume
