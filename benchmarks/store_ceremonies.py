@@ -3,7 +3,8 @@ the relying party alone, and through the example backend served by uvicorn worke
 
 Not a test: it prints figures. Run from the repository root::
 
-    .venv/bin/python benchmarks/store_ceremonies.py [-n 200] [--workers 1 2 4] [--http-clients 8] [--json]
+    .venv/bin/python benchmarks/store_ceremonies.py [-n 200] [--workers 1 2 4] [--http-clients 8]
+        [--async-concurrency 8] [--json]
 
 One ceremony is a whole registration (``registration_options`` → headless passkey answers →
 ``verify_registration``: consume the challenge and store the credential in one transaction) followed by a
@@ -13,6 +14,9 @@ with its own store on the same database. The PostgreSQL server is a private one 
 (Debian's ``initdb`` + ``pg_ctl``, Unix socket, default durability: ``fsync`` on, like SQLite's
 ``synchronous=FULL``). Passkeys are generated before the clock starts; the time is the wall clock from the
 start signal until the last worker is done.
+
+With ``--async-concurrency K``, rows are added for :class:`AsyncRelyingParty`: one process, one event loop,
+``K`` ceremonies in flight at once on the async store (``AsyncSQLiteStore`` / ``AsyncPostgresStore``).
 
 The second table is the same comparison one layer up: the example dapp backend (FastAPI, uvicorn, its
 sessions, rate-limit buckets and registrations in the same store) started with ``--workers N`` on the
@@ -25,6 +29,7 @@ before the clock starts (that step creates accounts on the example's anvil chain
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import re
@@ -46,7 +51,7 @@ import httpx
 from _common import ROOT, emit, print_table
 
 from sso_signer._codec import b64url_decode
-from sso_signer.webauthn import HeadlessPasskey, RelyingParty, open_store
+from sso_signer.webauthn import AsyncRelyingParty, HeadlessPasskey, RelyingParty, open_async_store, open_store
 
 RP_ID = "localhost"
 ORIGIN = "http://localhost:5173"
@@ -79,6 +84,38 @@ def _worker(url: str, count: int, barrier: Barrier, results: Any) -> None:
         results.put(time.perf_counter() - start)
 
 
+async def _async_ceremonies(url: str, count: int, concurrency: int) -> float:
+    """``count`` ceremonies on one AsyncRelyingParty, ``concurrency`` at a time; the seconds they took."""
+    passkeys = [HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN) for _ in range(count)]
+    store = await open_async_store(url, max_connections=concurrency)
+    try:
+        rp = AsyncRelyingParty(rp_id=RP_ID, rp_name="Bench", origins=[ORIGIN], store=store)
+
+        async def ceremonies(mine: list[HeadlessPasskey]) -> None:
+            for passkey in mine:
+                options = await rp.registration_options(
+                    user_name="bench", user_handle=passkey.user_handle or None
+                )
+                issued_for = b64url_decode(str(options["user"]["id"]))
+                await rp.verify_registration(passkey.register_from_options(options), user_handle=issued_for)
+                challenge = passkey.credential_id[:16] * 2  # unique per passkey, 32 bytes
+                await rp.authentication_options(challenge, credential_ids=[passkey.credential_id])
+                await rp.verify_authentication(passkey.sign(challenge).to_json())
+
+        start = time.perf_counter()
+        await asyncio.gather(*(ceremonies(passkeys[i::concurrency]) for i in range(concurrency)))
+        return time.perf_counter() - start
+    finally:
+        await store.close()
+
+
+def measure_async(store: str, url: str, n: int, concurrency: int) -> Row:
+    """``n`` ceremonies through :class:`AsyncRelyingParty` in this process, ``concurrency`` at once."""
+    open_store(url).close()
+    seconds = asyncio.run(_async_ceremonies(url, n, concurrency))
+    return Row(f"{store}, async x{concurrency}", 1, n, seconds, n / seconds)
+
+
 def measure(store: str, url: str, workers: int, n: int) -> Row:
     """Run ``n`` ceremonies split over ``workers`` processes on one database; the wall time counts."""
     open_store(url).close()  # the schema exists before the workers race to open
@@ -102,17 +139,23 @@ def measure(store: str, url: str, workers: int, n: int) -> Row:
     return Row(store, workers, total, seconds, total / seconds)
 
 
-def run(n: int, worker_counts: list[int]) -> list[Row]:
-    """SQLite (one process) and PostgreSQL with each worker count, in one run."""
+def run(n: int, worker_counts: list[int], concurrency: int = 0) -> list[Row]:
+    """SQLite (one process) and PostgreSQL with each worker count, in one run; with ``concurrency``, the
+    async relying party on each backend too."""
     from sso_signer.webauthn._store_pgserver import TemporaryPostgres
 
+    sqlite, postgres = "SQLite (file, WAL, synchronous=FULL)", "PostgreSQL (Unix socket, fsync on)"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(measure("SQLite (file, WAL, synchronous=FULL)", f"sqlite://{Path(tmp) / 'b.db'}", 1, n))
+        rows.append(measure(sqlite, f"sqlite://{Path(tmp) / 'b.db'}", 1, n))
+        if concurrency:
+            rows.append(measure_async(sqlite, f"sqlite://{Path(tmp) / 'a.db'}", n, concurrency))
     with TemporaryPostgres() as server:
         for workers in worker_counts:
             url = server.create_database(f"bench_{workers}")
-            rows.append(measure("PostgreSQL (Unix socket, fsync on)", url, workers, n))
+            rows.append(measure(postgres, url, workers, n))
+        if concurrency:
+            rows.append(measure_async(postgres, server.create_database("bench_async"), n, concurrency))
     return rows
 
 
@@ -261,9 +304,15 @@ def main() -> int:
     parser.add_argument(
         "--http-clients", type=int, default=8, help="concurrent HTTP clients of the example (0: skip it)"
     )
+    parser.add_argument(
+        "--async-concurrency",
+        type=int,
+        default=0,
+        help="also run AsyncRelyingParty in one process with this many ceremonies at once (0: skip it)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
-    rows = run(args.n, args.workers)
+    rows = run(args.n, args.workers, args.async_concurrency)
     if args.http_clients:
         rows += run_http(args.n, args.workers, args.http_clients)
     emit(rows, _print, as_json=args.json)

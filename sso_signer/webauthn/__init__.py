@@ -15,7 +15,7 @@ from sso_signer.webauthn._headless import HeadlessPasskey
 from sso_signer.webauthn._p256 import P256PublicKey
 from sso_signer.webauthn._recovery import recover_public_key
 from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
-from sso_signer.webauthn._relying_party import AuthenticationResult, RelyingParty
+from sso_signer.webauthn._relying_party import AsyncRelyingParty, AuthenticationResult, RelyingParty
 from sso_signer.webauthn._store import AsyncPasskeyStore, PasskeyStore, PendingChallenge
 from sso_signer.webauthn._store_postgres import AsyncPostgresStore, PostgresStore
 from sso_signer.webauthn._store_sql import SqlStatement
@@ -26,6 +26,7 @@ __all__ = [
     "Assertion",
     "AsyncPasskeyStore",
     "AsyncPostgresStore",
+    "AsyncRelyingParty",
     "AsyncSQLiteStore",
     "AttestationAuthority",
     "AuthenticationResult",

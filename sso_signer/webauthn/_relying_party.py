@@ -1,4 +1,10 @@
-"""The relying party: options for the browser, verification of its answers, and the store behind them."""
+"""The relying party: options for the browser, verification of its answers, and the store behind them.
+
+Each ceremony is written once, as a flow (:func:`~sso_signer._shell.flow_method`) whose store calls are
+yielded steps (:class:`_StoreCall`): :class:`RelyingParty` answers them with a :class:`PasskeyStore`,
+:class:`AsyncRelyingParty` awaits them on an :class:`AsyncPasskeyStore`, and the checks between them are the
+same code.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,9 @@ import json
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Literal, TypeVar
 
 from webauthn import generate_authentication_options, generate_registration_options
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
@@ -24,15 +30,16 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from sso_signer._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.exceptions import AssertionRejected, ErrorCode, InvalidEncoding, InvalidWebAuthnData, NotFound
 from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
 from sso_signer.webauthn._attestation import load_trust_roots
 from sso_signer.webauthn._authentication import verify_assertion
 from sso_signer.webauthn._credential import PasskeyCredential
 from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
-from sso_signer.webauthn._store import ChallengePurpose, PasskeyStore, PendingChallenge
+from sso_signer.webauthn._store import AsyncPasskeyStore, ChallengePurpose, PasskeyStore, PendingChallenge
 
-__all__ = ["MAX_USER_NAME", "AuthenticationResult", "RelyingParty"]
+__all__ = ["MAX_USER_NAME", "AsyncRelyingParty", "AuthenticationResult", "RelyingParty"]
 
 Attestation = Literal["none", "direct"]
 
@@ -40,6 +47,27 @@ Attestation = Literal["none", "direct"]
 #: stored with every challenge and credential (authenticators keep 64 bytes at least, WebAuthn 6.4.1).
 MAX_USER_NAME = 256
 _KNOWN_TRANSPORTS = {t.value for t in AuthenticatorTransport}
+
+T = TypeVar("T")
+St = TypeVar("St", PasskeyStore, AsyncPasskeyStore)
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreCall:
+    """A step of a ceremony flow: call the store's method ``name`` (one transaction), receive its result."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+#: A ceremony flow: yields store calls, receives their results, returns ``T``.
+Flow = Generator[_StoreCall, Any, T]
+
+
+def _store(name: str, *args: Any, **kwargs: Any) -> Flow[Any]:
+    """Call the store's method ``name`` from inside a flow (``x = yield from _store(...)``)."""
+    return (yield _StoreCall(name, args, kwargs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,35 +99,8 @@ def _check_name(what: str, name: str) -> None:
         )
 
 
-class RelyingParty:
-    """A WebAuthn relying party whose defaults are what the SSO passkey validator accepts.
-
-    ES256 only, resident keys required, user verification required, attestation ``none`` unless asked,
-    challenges random (registration) or the caller's 32-byte hash (signing), stored, single-use and expiring.
-
-    Args:
-        rp_id: The relying party id (a registrable domain, e.g. ``"example.com"`` or ``"localhost"``).
-        rp_name: Human-readable name shown by the browser.
-        origins: Allowed origins: web origins (``https://app.example.com``) and Android app origins
-            (``android:apk-key-hash:...``). Kept as exact strings: the SSO validator keys passkeys by origin.
-        store: Where credentials and challenges live (e.g. :class:`SQLiteStore`).
-        challenge_ttl: Seconds a challenge stays valid (10 minutes by default).
-        attestation: Default attestation conveyance, ``"none"`` or ``"direct"``; None means ``"direct"``
-            with ``attestation_roots`` and ``"none"`` without.
-        attestation_roots: Trust policy: attestation format (``"packed"``, ...) to PEM root certificates.
-            When given, a registration is accepted only if its attestation certificate chains to one of
-            the roots of its format (see :func:`verify_registration_response`).
-        clock: Time source (tests pass a fake one).
-        require_registered_origin: Refuse assertions whose origin differs from the one the passkey was
-            registered with (the SSO validator looks the key up by that exact string).
-
-    Raises:
-        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If no origin is given, ``challenge_ttl`` is not a
-            positive finite number, the attestation preference is unknown, or it is ``"none"`` with
-            ``attestation_roots``.
-        InvalidKey (``INVALID_TRUST_ROOT``): If a root in ``attestation_roots`` is not a PEM X.509
-            certificate.
-    """
+class _RelyingPartyMethods(Generic[St]):
+    """The relying party's configuration and ceremonies, each a flow written once for both shells."""
 
     def __init__(
         self,
@@ -107,7 +108,7 @@ class RelyingParty:
         rp_id: str,
         rp_name: str,
         origins: str | Sequence[str],
-        store: PasskeyStore,
+        store: St,
         challenge_ttl: float = 600.0,
         attestation: Attestation | None = None,
         attestation_roots: Mapping[str, Sequence[bytes]] | None = None,
@@ -125,7 +126,7 @@ class RelyingParty:
         if attestation is None:
             attestation = "none" if attestation_roots is None else "direct"
         self.attestation: Attestation = self._conveyance(attestation)
-        self.store = store
+        self.store: St = store
         if not (0 < challenge_ttl < math.inf):  # also refuses NaN: SQLite would store it as NULL
             raise InvalidWebAuthnData(
                 f"challenge_ttl must be a positive finite number of seconds, got {challenge_ttl}",
@@ -136,7 +137,7 @@ class RelyingParty:
         self.require_registered_origin = require_registered_origin
 
     def __repr__(self) -> str:
-        return f"RelyingParty(rp_id={self.rp_id!r}, origins={self.origins!r})"
+        return f"{type(self).__name__}(rp_id={self.rp_id!r}, origins={self.origins!r})"
 
     def _conveyance(self, attestation: str) -> Attestation:
         if attestation not in ("none", "direct"):
@@ -163,20 +164,24 @@ class RelyingParty:
             for c in credentials
         ]
 
+    @staticmethod
     def _allowed(
-        self, user_handle: bytes | None, credential_ids: Sequence[bytes] | None
-    ) -> list[PasskeyCredential]:
+        user_handle: bytes | None, credential_ids: Sequence[bytes] | None
+    ) -> Flow[list[PasskeyCredential]]:
         """The credentials an authentication challenge allows, each checked to exist and be the user's."""
         if user_handle is None:
-            return [self.store.get_credential(cred_id) for cred_id in credential_ids or ()]
-        owned = self.store.credentials_for_user(bytes(user_handle))
+            found: list[PasskeyCredential] = []
+            for cred_id in credential_ids or ():
+                found.append((yield from _store("get_credential", cred_id)))
+            return found
+        owned: list[PasskeyCredential] = yield from _store("credentials_for_user", bytes(user_handle))
         if credential_ids is None:
             return owned
         by_id = {c.credential_id: c for c in owned}
         allowed = []
         for cred_id in credential_ids:
             if bytes(cred_id) not in by_id:
-                self.store.get_credential(cred_id)  # CredentialNotFound if it is nobody's
+                yield from _store("get_credential", cred_id)  # CredentialNotFound if it is nobody's
                 raise AssertionRejected(
                     "a credential of credential_ids is not user_handle's",
                     rule=ErrorCode.CREDENTIAL_NOT_ALLOWED,
@@ -189,16 +194,18 @@ class RelyingParty:
         options: PublicKeyCredentialCreationOptions | PublicKeyCredentialRequestOptions,
         purpose: ChallengePurpose,
         **binding: Any,
-    ) -> dict[str, Any]:
+    ) -> Flow[dict[str, Any]]:
         """Store the options' challenge (purpose, expiry, ``binding``) and return the options as JSON."""
         expires_at = self._clock() + self.challenge_ttl
-        self.store.add_challenge(PendingChallenge(options.challenge, purpose, expires_at, **binding))
+        pending = PendingChallenge(options.challenge, purpose, expires_at, **binding)
+        yield from _store("add_challenge", pending)
         # Through text and back: plain JSON values (py_webauthn's dict form keeps enum members).
         json_options: dict[str, Any] = json.loads(options_to_json(options))
         return json_options
 
     # -- registration ---------------------------------------------------------------------------------------
 
+    @flow_method
     def registration_options(
         self,
         *,
@@ -207,7 +214,7 @@ class RelyingParty:
         display_name: str | None = None,
         attestation: Attestation | None = None,
         timeout_ms: int = 300_000,
-    ) -> dict[str, Any]:
+    ) -> Flow[dict[str, Any]]:
         """Create options for ``navigator.credentials.create()`` and remember their challenge.
 
         Args:
@@ -237,7 +244,7 @@ class RelyingParty:
             _check_name("display_name", display_name)
         conveyance = self._conveyance(attestation or self.attestation)
         challenge = secrets.token_bytes(32)
-        existing = self.store.credentials_for_user(handle)
+        existing: list[PasskeyCredential] = yield from _store("credentials_for_user", handle)
         options = generate_registration_options(
             rp_id=self.rp_id,
             rp_name=self.rp_name,
@@ -255,11 +262,12 @@ class RelyingParty:
             exclude_credentials=self._descriptors(existing),
             supported_pub_key_algs=[COSEAlgorithmIdentifier.ECDSA_SHA_256],
         )
-        return self._issue(options, "registration", user_handle=handle, user_name=user_name)
+        return (yield from self._issue(options, "registration", user_handle=handle, user_name=user_name))
 
+    @flow_method
     def verify_registration(
         self, response: Mapping[str, Any] | str | bytes, *, user_handle: bytes
-    ) -> PasskeyCredential:
+    ) -> Flow[PasskeyCredential]:
         """Verify the browser's registration response and store the new passkey for the session's user.
 
         The challenge is looked up by the value inside clientDataJSON. It is consumed and the credential
@@ -283,7 +291,9 @@ class RelyingParty:
         """
         parsed = RegistrationResponse.from_json(response)
         now = self._clock()
-        pending = self.store.get_challenge(parsed.client_data.challenge, purpose="registration", now=now)
+        pending: PendingChallenge = yield from _store(
+            "get_challenge", parsed.client_data.challenge, purpose="registration", now=now
+        )
         credential = verify_registration_response(
             parsed,
             expected_challenge=pending.challenge,
@@ -293,13 +303,14 @@ class RelyingParty:
             user_name=pending.user_name,
             attestation_roots=self.attestation_roots,
         )
-        self.store.complete_registration(
-            pending.challenge, credential, now=now, user_handle=bytes(user_handle)
+        yield from _store(
+            "complete_registration", pending.challenge, credential, now=now, user_handle=bytes(user_handle)
         )
         return credential
 
     # -- authentication -------------------------------------------------------------------------------------
 
+    @flow_method
     def authentication_options(
         self,
         challenge: bytes,
@@ -308,7 +319,7 @@ class RelyingParty:
         credential_ids: Sequence[bytes] | None = None,
         discoverable: bool = False,
         timeout_ms: int = 300_000,
-    ) -> dict[str, Any]:
+    ) -> Flow[dict[str, Any]]:
         """Create options for ``navigator.credentials.get()`` over a caller-supplied 32-byte hash.
 
         The challenge is bound to whom it names: with ``user_handle`` only that user's credentials may answer
@@ -349,7 +360,7 @@ class RelyingParty:
                 "a discoverable (usernameless) login names no user_handle and no credential_ids",
                 rule=ErrorCode.INVALID_CREDENTIAL_JSON,
             )
-        allowed = self._allowed(user_handle, credential_ids)
+        allowed = yield from self._allowed(user_handle, credential_ids)
         if not allowed and not discoverable:
             raise NotFound(
                 "no passkey to allow: the user has none, or no user_handle / credential_ids was given "
@@ -363,21 +374,24 @@ class RelyingParty:
             allow_credentials=self._descriptors(allowed),
             user_verification=UserVerificationRequirement.REQUIRED,
         )
-        return self._issue(
-            options,
-            "authentication",
-            user_handle=None if user_handle is None else bytes(user_handle),
-            credential_ids=tuple(dict.fromkeys(c.credential_id for c in allowed)),
-            discoverable=discoverable,
+        return (
+            yield from self._issue(
+                options,
+                "authentication",
+                user_handle=None if user_handle is None else bytes(user_handle),
+                credential_ids=tuple(dict.fromkeys(c.credential_id for c in allowed)),
+                discoverable=discoverable,
+            )
         )
 
+    @flow_method
     def verify_authentication(
         self,
         response: Assertion | Mapping[str, Any] | str | bytes,
         *,
         expected_challenge: bytes | None = None,
         user_handle: bytes | None = None,
-    ) -> AuthenticationResult:
+    ) -> Flow[AuthenticationResult]:
         """Verify an assertion against the stored passkey, consume its challenge and record the counter.
 
         The binding of the challenge (its user, its allow-list), ``user_handle`` and the counter are checked
@@ -413,7 +427,7 @@ class RelyingParty:
             assertion.client_data.challenge if expected_challenge is None else bytes(expected_challenge)
         )
         now = self._clock()
-        credential = self.store.get_credential(assertion.credential_id)
+        credential: PasskeyCredential = yield from _store("get_credential", assertion.credential_id)
         new_count = verify_assertion(
             assertion,
             credential,
@@ -425,14 +439,17 @@ class RelyingParty:
         if assertion.user_handle is None:
             # WebAuthn L3 7.2 step 6: a usernameless login identifies its user by the userHandle: it must be
             # there (the discoverable mark never changes: reading it before the transaction is safe).
-            pending = self.store.get_challenge(challenge, purpose="authentication", now=now)
+            pending: PendingChallenge = yield from _store(
+                "get_challenge", challenge, purpose="authentication", now=now
+            )
             if pending.discoverable:
                 raise AssertionRejected(
                     "a usernameless (discoverable) login's assertion must carry its userHandle",
                     rule=ErrorCode.USER_HANDLE_MISMATCH,
                 )
         backup_state = assertion.authenticator_data.backup_state
-        self.store.complete_authentication(
+        yield from _store(
+            "complete_authentication",
             challenge,
             credential.credential_id,
             new_count,
@@ -442,3 +459,62 @@ class RelyingParty:
         )
         updated = replace(credential, sign_count=new_count, backup_state=backup_state)
         return AuthenticationResult(credential=updated, assertion=assertion, challenge=challenge)
+
+
+class RelyingParty(_RelyingPartyMethods[PasskeyStore], SyncShell):
+    """A WebAuthn relying party whose defaults are what the SSO passkey validator accepts.
+
+    ES256 only, resident keys required, user verification required, attestation ``none`` unless asked,
+    challenges random (registration) or the caller's 32-byte hash (signing), stored, single-use and expiring.
+
+    Args:
+        rp_id: The relying party id (a registrable domain, e.g. ``"example.com"`` or ``"localhost"``).
+        rp_name: Human-readable name shown by the browser.
+        origins: Allowed origins: web origins (``https://app.example.com``) and Android app origins
+            (``android:apk-key-hash:...``). Kept as exact strings: the SSO validator keys passkeys by origin.
+        store: Where credentials and challenges live (e.g. :class:`SQLiteStore`).
+        challenge_ttl: Seconds a challenge stays valid (10 minutes by default).
+        attestation: Default attestation conveyance, ``"none"`` or ``"direct"``; None means ``"direct"``
+            with ``attestation_roots`` and ``"none"`` without.
+        attestation_roots: Trust policy: attestation format (``"packed"``, ...) to PEM root certificates.
+            When given, a registration is accepted only if its attestation certificate chains to one of
+            the roots of its format (see :func:`verify_registration_response`).
+        clock: Time source (tests pass a fake one).
+        require_registered_origin: Refuse assertions whose origin differs from the one the passkey was
+            registered with (the SSO validator looks the key up by that exact string).
+
+    Raises:
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If no origin is given, ``challenge_ttl`` is not a
+            positive finite number, the attestation preference is unknown, or it is ``"none"`` with
+            ``attestation_roots``.
+        InvalidKey (``INVALID_TRUST_ROOT``): If a root in ``attestation_roots`` is not a PEM X.509
+            certificate.
+    """
+
+    def answer(self, step: Any) -> Any:
+        """Run one store call of a ceremony on the store (one transaction) and return its result.
+
+        Raises:
+            SsoSignerError: What the store raised (thrown into the ceremony at its step).
+        """
+        call: _StoreCall = step
+        return getattr(self.store, call.name)(*call.args, **call.kwargs)
+
+
+class AsyncRelyingParty(_RelyingPartyMethods[AsyncPasskeyStore], AsyncShell):
+    """:class:`RelyingParty` for asyncio, on an :class:`AsyncPasskeyStore`: the same arguments, checks and
+    errors; each ceremony method is a coroutine (``await rp.verify_authentication(...)``).
+
+    The ceremonies are the same code as :class:`RelyingParty`'s; only the store calls are awaited, so the
+    event loop is free while the database works (:class:`AsyncPostgresStore`) or a worker thread does
+    (:class:`AsyncSQLiteStore`). The store stays the caller's to close.
+    """
+
+    async def answer(self, step: Any) -> Any:
+        """Await one store call of a ceremony on the async store and return its result.
+
+        Raises:
+            SsoSignerError: What the store raised (thrown into the ceremony at its step).
+        """
+        call: _StoreCall = step
+        return await getattr(self.store, call.name)(*call.args, **call.kwargs)

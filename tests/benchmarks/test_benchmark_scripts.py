@@ -165,3 +165,18 @@ def test_store_ceremonies_measures_sqlite_and_postgres(sso_postgres: object) -> 
     for row in rows:
         assert row["ceremonies"] == 8
         assert row["ceremonies_per_second"] == pytest.approx(row["ceremonies"] / row["seconds"])
+
+
+def test_store_ceremonies_measures_the_async_relying_party(sso_postgres: object) -> None:
+    rows = _json(
+        "store_ceremonies.py", "-n", "8", "--workers", "1", "--async-concurrency", "4", "--http-clients", "0"
+    )
+    assert [(row["store"], row["workers"]) for row in rows] == [
+        ("SQLite (file, WAL, synchronous=FULL)", 1),
+        ("SQLite (file, WAL, synchronous=FULL), async x4", 1),
+        ("PostgreSQL (Unix socket, fsync on)", 1),
+        ("PostgreSQL (Unix socket, fsync on), async x4", 1),
+    ]
+    for row in rows:
+        assert row["ceremonies"] == 8
+        assert row["ceremonies_per_second"] == pytest.approx(row["ceremonies"] / row["seconds"])

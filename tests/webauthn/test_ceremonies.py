@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -15,10 +14,11 @@ from sso_signer._codec import b64url_decode, b64url_encode
 from sso_signer.exceptions import (
     ErrorCode,
 )
-from sso_signer.webauthn import AuthenticatorData, HeadlessPasskey, RelyingParty, SQLiteStore
+from sso_signer.webauthn import AuthenticatorData, HeadlessPasskey, RelyingParty
 from sso_signer.webauthn._authenticator_data import AttestedCredentialData
 from sso_signer.webauthn._client_data import CollectedClientData
 from tests.errors import raises_rule
+from tests.webauthn.conftest import relying_party
 from tests.webauthn.rows import snapshot
 
 RP_ID = "localhost"
@@ -37,20 +37,16 @@ class Clock:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "rp.sqlite"
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
 @pytest.fixture
-def rp(db: Path, clock: Clock) -> Iterator[RelyingParty]:
-    store = SQLiteStore(db)
-    yield RelyingParty(rp_id=RP_ID, rp_name="Test", origins=[ORIGIN, ANDROID], store=store, clock=clock)
-    store.close()
+def rp(db: str, shell: str, clock: Clock) -> Iterator[RelyingParty]:
+    with relying_party(
+        db, shell, rp_id=RP_ID, rp_name="Test", origins=[ORIGIN, ANDROID], clock=clock
+    ) as party:
+        yield party
 
 
 def user_of(options: dict[str, Any]) -> bytes:
@@ -92,7 +88,7 @@ def with_key(cose: bytes) -> Callable[[AuthenticatorData], bytes]:
 # --- happy paths ----------------------------------------------------------------------------------
 
 
-def test_registration_options_follow_the_validator(rp: RelyingParty, db: Path) -> None:
+def test_registration_options_follow_the_validator(rp: RelyingParty, db: str) -> None:
     options = rp.registration_options(user_name="alice")
     assert options["pubKeyCredParams"] == [{"type": "public-key", "alg": -7}]
     assert options["authenticatorSelection"]["residentKey"] == "required"
@@ -107,7 +103,7 @@ def test_registration_options_follow_the_validator(rp: RelyingParty, db: Path) -
 
 
 @pytest.mark.parametrize("fmt", ["none", "packed"])
-def test_register_then_sign(rp: RelyingParty, db: Path, fmt: str) -> None:
+def test_register_then_sign(rp: RelyingParty, db: str, fmt: str) -> None:
     options = rp.registration_options(user_name="alice")
     passkey = new_passkey(options, counter_mode="increment")
     credential = rp.verify_registration(
@@ -317,7 +313,7 @@ REG_CASES: list[tuple[str, ErrorCode, Callable[[HeadlessPasskey, dict[str, Any]]
 @pytest.mark.parametrize(("case", "error", "make"), REG_CASES, ids=[c[0] for c in REG_CASES])
 def test_registration_rejects(
     rp: RelyingParty,
-    db: Path,
+    db: str,
     case: str,
     error: ErrorCode,
     make: Callable[[HeadlessPasskey, dict[str, Any]], dict[str, Any]],
@@ -337,7 +333,7 @@ def test_registration_rejects(
     )
 
 
-def test_registration_expired_challenge(rp: RelyingParty, db: Path, clock: Clock) -> None:
+def test_registration_expired_challenge(rp: RelyingParty, db: str, clock: Clock) -> None:
     options = rp.registration_options(user_name="erin")
     passkey = new_passkey(options)
     clock.now += 601
@@ -347,7 +343,7 @@ def test_registration_expired_challenge(rp: RelyingParty, db: Path, clock: Clock
     assert snapshot(db) == before
 
 
-def test_registration_reused_challenge(rp: RelyingParty, db: Path) -> None:
+def test_registration_reused_challenge(rp: RelyingParty, db: str) -> None:
     options = rp.registration_options(user_name="frank")
     rp.verify_registration(new_passkey(options).register_from_options(options), user_handle=user_of(options))
     before = snapshot(db)
@@ -358,7 +354,7 @@ def test_registration_reused_challenge(rp: RelyingParty, db: Path) -> None:
     assert snapshot(db) == before
 
 
-def test_registration_duplicate_credential_id(rp: RelyingParty, db: Path) -> None:
+def test_registration_duplicate_credential_id(rp: RelyingParty, db: str) -> None:
     existing = registered(rp)
     options = rp.registration_options(user_name="grace")
     clone = new_passkey(options, credential_id=existing.credential_id)
@@ -368,7 +364,7 @@ def test_registration_duplicate_credential_id(rp: RelyingParty, db: Path) -> Non
     assert snapshot(db) == before  # neither the credential nor the challenge consumption was written
 
 
-def test_authentication_challenge_must_be_a_32_byte_hash(rp: RelyingParty, db: Path) -> None:
+def test_authentication_challenge_must_be_a_32_byte_hash(rp: RelyingParty, db: str) -> None:
     before = snapshot(db)
     for bad in (b"", b"\x01" * 31, b"\x01" * 33):
         with raises_rule(ErrorCode.CHALLENGE_LENGTH):
@@ -393,7 +389,7 @@ AUTH_CASES: list[tuple[str, ErrorCode, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("case", "error", "kwargs"), AUTH_CASES, ids=[c[0] for c in AUTH_CASES])
 def test_authentication_rejects(
-    rp: RelyingParty, db: Path, case: str, error: ErrorCode, kwargs: dict[str, Any]
+    rp: RelyingParty, db: str, case: str, error: ErrorCode, kwargs: dict[str, Any]
 ) -> None:
     passkey = registered(rp)
     tx_hash = hashlib.sha256(case.encode()).digest()
@@ -405,7 +401,7 @@ def test_authentication_rejects(
     rp.verify_authentication(passkey.sign(tx_hash))  # the challenge is still usable by the honest answer
 
 
-def test_authentication_challenge_states(rp: RelyingParty, db: Path, clock: Clock) -> None:
+def test_authentication_challenge_states(rp: RelyingParty, db: str, clock: Clock) -> None:
     passkey = registered(rp)
     unknown = b"\x10" * 32
     with raises_rule(ErrorCode.CHALLENGE_UNKNOWN):
@@ -430,7 +426,7 @@ def test_authentication_challenge_states(rp: RelyingParty, db: Path, clock: Cloc
     assert snapshot(db) == before
 
 
-def test_authentication_signature_counter_and_allow_list(rp: RelyingParty, db: Path) -> None:
+def test_authentication_signature_counter_and_allow_list(rp: RelyingParty, db: str) -> None:
     passkey = registered(rp, counter_mode="increment")
     impostor = HeadlessPasskey.generate(
         rp_id=RP_ID, origin=ORIGIN, credential_id=passkey.credential_id, user_handle=passkey.user_handle
@@ -479,7 +475,7 @@ def test_passkey_adopts_the_user_of_the_options_and_honours_exclusion(rp: Relyin
         passkey.register_from_options(again)
 
 
-def test_authentication_user_handle_mismatch(rp: RelyingParty, db: Path) -> None:
+def test_authentication_user_handle_mismatch(rp: RelyingParty, db: str) -> None:
     passkey = registered(rp)
     other_user = HeadlessPasskey(
         passkey._key,  # test-only: the same key and credential id answering for another user
@@ -496,16 +492,16 @@ def test_authentication_user_handle_mismatch(rp: RelyingParty, db: Path) -> None
     assert snapshot(db) == before
 
 
-def test_other_allowed_origin_can_be_accepted_when_asked(db: Path, clock: Clock) -> None:
-    with SQLiteStore(db) as store:
-        lenient = RelyingParty(
-            rp_id=RP_ID,
-            rp_name="Test",
-            origins=[ORIGIN, ANDROID],
-            store=store,
-            clock=clock,
-            require_registered_origin=False,
-        )
+def test_other_allowed_origin_can_be_accepted_when_asked(db: str, shell: str, clock: Clock) -> None:
+    with relying_party(
+        db,
+        shell,
+        rp_id=RP_ID,
+        rp_name="Test",
+        origins=[ORIGIN, ANDROID],
+        clock=clock,
+        require_registered_origin=False,
+    ) as lenient:
         passkey = registered(lenient)
         tx_hash = b"\x32" * 32
         lenient.authentication_options(tx_hash, user_handle=passkey.user_handle)

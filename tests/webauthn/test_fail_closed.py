@@ -17,8 +17,16 @@ import pytest
 
 from sso_signer._codec import b64url_decode
 from sso_signer.exceptions import ErrorCode, SsoSignerError
-from sso_signer.webauthn import HeadlessPasskey, PendingChallenge, RelyingParty, SQLiteStore
+from sso_signer.webauthn import (
+    AsyncRelyingParty,
+    HeadlessPasskey,
+    PendingChallenge,
+    RelyingParty,
+    SQLiteStore,
+    open_store,
+)
 from tests.errors import raises_rule
+from tests.webauthn.conftest import relying_party
 from tests.webauthn.rows import snapshot
 
 RP_ID = "localhost"
@@ -27,15 +35,9 @@ NOW = 1_700_000_000.0
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "rp.sqlite"
-
-
-@pytest.fixture
-def rp(db: Path) -> Iterator[RelyingParty]:
-    store = SQLiteStore(db)
-    yield RelyingParty(rp_id=RP_ID, rp_name="Test", origins=[ORIGIN], store=store, clock=lambda: NOW)
-    store.close()
+def rp(db: str, shell: str) -> Iterator[RelyingParty]:
+    with relying_party(db, shell, rp_id=RP_ID, rp_name="Test", origins=[ORIGIN], clock=lambda: NOW) as party:
+        yield party
 
 
 def register(rp: RelyingParty, name: str, **kwargs: Any) -> HeadlessPasskey:
@@ -58,7 +60,7 @@ def twin(passkey: HeadlessPasskey, **kwargs: Any) -> HeadlessPasskey:
 
 
 def test_registration_answered_in_another_users_session_is_refused_and_burnt(
-    rp: RelyingParty, db: Path
+    rp: RelyingParty, db: str
 ) -> None:
     carol_options = rp.registration_options(user_name="carol")
     carol = b64url_decode(carol_options["user"]["id"])
@@ -76,10 +78,11 @@ def test_registration_answered_in_another_users_session_is_refused_and_burnt(
     assert rp.store.credentials_for_user(carol) == []
 
 
-def test_registration_needs_the_sessions_user() -> None:
+@pytest.mark.parametrize("cls", [RelyingParty, AsyncRelyingParty])
+def test_registration_needs_the_sessions_user(cls: type[RelyingParty | AsyncRelyingParty]) -> None:
     import inspect
 
-    parameter = inspect.signature(RelyingParty.verify_registration).parameters["user_handle"]
+    parameter = inspect.signature(cls.verify_registration.flow).parameters["user_handle"]
     assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
     assert parameter.default is inspect.Parameter.empty  # required: no caller can forget it
 
@@ -94,7 +97,7 @@ def test_registration_for_the_right_user_is_stored(rp: RelyingParty) -> None:
 # --- defect 3: an authentication challenge is answerable only by its user's credentials -----------------
 
 
-def test_challenge_for_a_user_is_not_answered_by_another_users_passkey(rp: RelyingParty, db: Path) -> None:
+def test_challenge_for_a_user_is_not_answered_by_another_users_passkey(rp: RelyingParty, db: str) -> None:
     alice, bob = register(rp, "alice"), register(rp, "bob")
     tx_hash = b"\x01" * 32
     rp.authentication_options(tx_hash, user_handle=alice.user_handle)
@@ -105,7 +108,7 @@ def test_challenge_for_a_user_is_not_answered_by_another_users_passkey(rp: Relyi
     assert rp.verify_authentication(alice.sign(tx_hash)).credential.credential_id == alice.credential_id
 
 
-def test_owner_is_read_from_the_store_when_the_challenge_is_answered(rp: RelyingParty, db: Path) -> None:
+def test_owner_is_read_from_the_store_when_the_challenge_is_answered(rp: RelyingParty, db: str) -> None:
     alice, bob = register(rp, "alice"), register(rp, "bob")
     tx_hash = b"\x02" * 32
     rp.authentication_options(tx_hash, user_handle=alice.user_handle)
@@ -119,7 +122,7 @@ def test_owner_is_read_from_the_store_when_the_challenge_is_answered(rp: Relying
     assert snapshot(db) == before
 
 
-def test_user_without_passkeys_gets_no_challenge(rp: RelyingParty, db: Path) -> None:
+def test_user_without_passkeys_gets_no_challenge(rp: RelyingParty, db: str) -> None:
     register(rp, "alice")
     before = snapshot(db)
     with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
@@ -129,7 +132,7 @@ def test_user_without_passkeys_gets_no_challenge(rp: RelyingParty, db: Path) -> 
     assert snapshot(db) == before
 
 
-def test_empty_allow_list_only_for_a_discoverable_login(rp: RelyingParty, db: Path) -> None:
+def test_empty_allow_list_only_for_a_discoverable_login(rp: RelyingParty, db: str) -> None:
     alice, bob = register(rp, "alice"), register(rp, "bob")
     before = snapshot(db)
     with raises_rule(ErrorCode.CREDENTIAL_NOT_FOUND):
@@ -158,7 +161,7 @@ def test_a_stored_challenge_with_an_empty_allow_list_is_not_discoverable(rp: Rel
         rp.verify_authentication(alice.sign(b"\x06" * 32))
 
 
-def test_credential_ids_must_belong_to_the_user(rp: RelyingParty, db: Path) -> None:
+def test_credential_ids_must_belong_to_the_user(rp: RelyingParty, db: str) -> None:
     alice, bob = register(rp, "alice"), register(rp, "bob")
     before = snapshot(db)
     with raises_rule(ErrorCode.CREDENTIAL_NOT_ALLOWED):
@@ -183,7 +186,7 @@ def test_expected_user_binds_a_credential_id_challenge(rp: RelyingParty) -> None
 # --- defect 7: backup flags -----------------------------------------------------------------------------
 
 
-def test_backed_up_but_not_eligible_is_refused(rp: RelyingParty, db: Path) -> None:
+def test_backed_up_but_not_eligible_is_refused(rp: RelyingParty, db: str) -> None:
     single = register(rp, "sam", backup_eligible=False, backup_state=False)
     rp.authentication_options(b"\x09" * 32, user_handle=single.user_handle)
     before = snapshot(db)
@@ -192,7 +195,7 @@ def test_backed_up_but_not_eligible_is_refused(rp: RelyingParty, db: Path) -> No
     assert snapshot(db) == before
 
 
-def test_backup_eligibility_differing_from_registration_is_refused(rp: RelyingParty, db: Path) -> None:
+def test_backup_eligibility_differing_from_registration_is_refused(rp: RelyingParty, db: str) -> None:
     synced = register(rp, "sue")  # BE=1, BS=1
     single = register(rp, "sid", backup_eligible=False, backup_state=False)
     for passkey, forged in (
@@ -217,7 +220,7 @@ def test_backup_state_may_change(rp: RelyingParty) -> None:
     assert not rp.store.get_credential(synced.credential_id).backup_state
 
 
-def test_registration_backed_up_but_not_eligible_is_refused(rp: RelyingParty, db: Path) -> None:
+def test_registration_backed_up_but_not_eligible_is_refused(rp: RelyingParty, db: str) -> None:
     options = rp.registration_options(user_name="rex")
     handle = b64url_decode(options["user"]["id"])
     passkey = HeadlessPasskey.generate(
@@ -232,9 +235,8 @@ def test_registration_backed_up_but_not_eligible_is_refused(rp: RelyingParty, db
 # --- defect 2: two processes verifying assertions of one credential at the same time --------------------
 
 
-def _race_worker(path: str, barrier: Barrier, inbox: Queue[Any], outbox: Queue[Any]) -> None:
-    with SQLiteStore(path) as store:
-        party = RelyingParty(rp_id=RP_ID, rp_name="Race", origins=[ORIGIN], store=store, clock=lambda: NOW)
+def _race_worker(url: str, shell: str, barrier: Barrier, inbox: Queue[Any], outbox: Queue[Any]) -> None:
+    with relying_party(url, shell, rp_id=RP_ID, rp_name="Race", origins=[ORIGIN], clock=lambda: NOW) as party:
         while (job := inbox.get()) is not None:
             barrier.wait(timeout=60)  # both workers verify at the same instant
             try:
@@ -244,22 +246,21 @@ def _race_worker(path: str, barrier: Barrier, inbox: Queue[Any], outbox: Queue[A
                 outbox.put(str(getattr(exc, "rule", type(exc).__name__)))
 
 
-def test_racing_assertions_of_one_credential_never_move_the_counter_back(tmp_path: Path) -> None:
-    path = str(tmp_path / "race.sqlite")
+def test_racing_assertions_of_one_credential_never_move_the_counter_back(db: str, shell: str) -> None:
     context = multiprocessing.get_context("fork")  # the workers open their own connections to the file
     barrier = context.Barrier(2)
     inboxes: list[Queue[Any]] = [context.Queue(), context.Queue()]
     outboxes: list[Queue[Any]] = [context.Queue(), context.Queue()]
-    SQLiteStore(path).close()
+    open_store(db).close()  # the schema exists before the workers race to create it
     workers = [
-        context.Process(target=_race_worker, args=(path, barrier, inboxes[i], outboxes[i]), daemon=True)
+        context.Process(target=_race_worker, args=(db, shell, barrier, inboxes[i], outboxes[i]), daemon=True)
         for i in range(2)
     ]
     for worker in workers:
         worker.start()
     trials, low_lost, same_races = 60, 0, 0
     try:
-        with SQLiteStore(path) as store:
+        with open_store(db) as store:
             party = RelyingParty(
                 rp_id=RP_ID, rp_name="Race", origins=[ORIGIN], store=store, clock=lambda: NOW
             )
