@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sso_signer.erc4337 import PaymasterClient, UserOperation
-from sso_signer.erc4337._execute import Call
+from sso_signer.erc4337._execute import Call, encode_execute_delegatecall
 from sso_signer.erc4337._paymaster import SPONSORSHIP_REFUSED_CODE, PaymasterFields
 from sso_signer.exceptions import ErrorCode, InvalidRpcParams
 from sso_signer.sponsor import _Served, sponsor_app, sponsorship_digest
@@ -151,6 +151,15 @@ def test_a_refusal_carries_the_reason_and_a_failing_policy_leaks_nothing(
     assert _error_code(
         client.post("/", json=_request("pm_getPaymasterStubData", _op(call_data=b"\x01\x02")))
     ) == (SPONSORSHIP_REFUSED_CODE)
+
+
+def test_a_delegatecall_is_refused_not_shown_to_the_policy_as_a_plain_call(client: httpx.Client) -> None:
+    # Attack: delegate-call an allowed-looking contract whose code then sends the account's ETH to the blocked
+    # target; the policy saw (target, value 0, data), a call it allows, not the code it runs as the account.
+    hidden = _op(call_data=encode_execute_delegatecall("0x" + "22" * 20, b"\x12\x34"))
+    body = client.post("/", json=_request("pm_getPaymasterStubData", hidden)).json()
+    assert body["error"]["code"] == SPONSORSHIP_REFUSED_CODE
+    assert "delegatecall" in body["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,7 @@ def decode_execute(calldata: bytes) -> ExecuteCall:
         )
     try:
         mode, inner = abi_decode(["bytes32", "bytes"], calldata[4:], strict=False)
-    except DecodingError as exc:
+    except (DecodingError, OverflowError) as exc:  # OverflowError: a length word past any buffer size
         raise InvalidUserOperation(
             f"execute arguments do not decode: {exc}", rule=ErrorCode.INVALID_EXECUTE_CALLDATA
         ) from exc
@@ -235,7 +235,7 @@ def decode_execute(calldata: bytes) -> ExecuteCall:
         else:
             try:
                 (items,) = abi_decode(["(address,uint256,bytes)[]"], inner, strict=False)
-            except DecodingError as exc:
+            except (DecodingError, OverflowError) as exc:
                 raise InvalidUserOperation(
                     f"batch execution does not decode: {exc}", rule=ErrorCode.INVALID_EXECUTE_CALLDATA
                 ) from exc

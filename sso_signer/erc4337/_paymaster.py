@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from sso_signer._codec import hex_decode
-from sso_signer.erc4337._execute import Call, decode_execute
+from sso_signer.erc4337._execute import Call, CallType, decode_execute
 from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address
 from sso_signer.exceptions import (
     ErrorCode,
@@ -216,19 +216,28 @@ def check_policy(
     """Run ``policy`` on ``op``.
 
     Raises:
-        SponsorshipRefused (``SPONSORSHIP_REFUSED``): If the policy gives a reason to refuse.
+        SponsorshipRefused (``SPONSORSHIP_REFUSED``): If the policy gives a reason to refuse, or the call
+            data is not an ``execute`` the policy can read (a delegatecall hides what runs: refused too).
         InvalidRpcParams: If the policy answers something other than ``None`` or a string.
     """
     if policy is None:
         return
     try:
-        calls = decode_execute(op.call_data).calls if op.call_data else ()
+        execution = decode_execute(op.call_data) if op.call_data else None
     except InvalidUserOperation as exc:
         raise SponsorshipRefused(
             f"the sponsorship policy cannot read the calls of {op.sender}: {exc}",
             reason="callData is not an ERC-7579 execute call",
             rule=ErrorCode.SPONSORSHIP_REFUSED,
         ) from exc
+    # A delegatecall runs the target's code as the account: its calls and transfers are not in `calls`.
+    if execution is not None and execution.call_type is CallType.DELEGATECALL:
+        raise SponsorshipRefused(
+            f"the operation of {op.sender} delegate-calls {execution.calls[0].target}",
+            reason="delegatecall executions are not sponsored",
+            rule=ErrorCode.SPONSORSHIP_REFUSED,
+        )
+    calls = execution.calls if execution is not None else ()
     reason = policy(op, calls=calls, chain_id=chain_id, context=context)
     if reason is None:
         return

@@ -13,6 +13,7 @@ before anything is committed, so it is retried a bounded number of times; every 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
@@ -179,9 +180,18 @@ async def _drive_async(
     return result
 
 
+# libpq takes a password in the URL's user info, as a query parameter and as a key=value pair: all three go.
+_USER_INFO: Final = re.compile(r"//[^/?#]*@")
+_PASSWORD: Final = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)", re.IGNORECASE)
+
+
+def _where(url: str) -> str:
+    """The connection string without its password (for messages and ``repr``)."""
+    return _PASSWORD.sub(r"\1***", _USER_INFO.sub("//", url))
+
+
 def _connect_error(exc: Exception, url: str) -> StoreUnavailable:
-    where = url.split("@")[-1]  # never echo a password
-    return StoreUnavailable(f"cannot open the PostgreSQL passkey store at {where}: {exc}")
+    return StoreUnavailable(f"cannot open the PostgreSQL passkey store at {_where(url)}: {exc}")
 
 
 _MIGRATE: Final = partial(sql.migrate, "challenge_columns")
@@ -226,7 +236,7 @@ class PostgresStore(sql.Operations):
         )
 
     def __repr__(self) -> str:
-        return f"PostgresStore({self._url.split('@')[-1]!r})"
+        return f"PostgresStore({_where(self._url)!r})"
 
     def close(self) -> None:
         """Close the pool's connections."""
@@ -287,7 +297,7 @@ class AsyncPostgresStore(sql.Operations):
         return cls(url, connections)
 
     def __repr__(self) -> str:
-        return f"AsyncPostgresStore({self._url.split('@')[-1]!r})"
+        return f"AsyncPostgresStore({_where(self._url)!r})"
 
     async def close(self) -> None:
         """Close the pool's connections."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from sso_signer.erc4337 import Call, encode_execute
 from sso_signer.erc4337._execute import (
+    EXECUTE_SELECTOR,
     CallType,
     ExecType,
     decode_execute,
@@ -76,3 +77,19 @@ def test_bad_inputs_raise_typed_errors() -> None:
         decode_execute(good[:-40])
     with raises_rule(ErrorCode.INVALID_EXECUTE_CALLDATA):
         encode_execute_batch([("0x" + "42" * 20, 1)])  # type: ignore[list-item]
+
+
+def test_a_huge_length_word_is_a_typed_error() -> None:
+    # Attack: a sponsor service (or a local policy) decodes call data from outside; a bytes length near 2^64
+    # made eth_abi raise OverflowError, out of the SDK's error tree (the service answered "policy failed").
+    huge = EXECUTE_SELECTOR + bytes(32) + (0x40).to_bytes(32, "big") + (2**70).to_bytes(32, "big") + bytes(64)
+    with raises_rule(ErrorCode.INVALID_EXECUTE_CALLDATA):
+        decode_execute(huge)
+    word = (1).to_bytes(32, "big")
+    batch_inner = (0x20).to_bytes(32, "big") + word + (0x20).to_bytes(32, "big") + bytes(64)
+    batch_inner += (0x60).to_bytes(32, "big") + (2**70).to_bytes(32, "big")
+    batch = encode_execute_batch([("0x" + "42" * 20, 0, b"")])
+    with raises_rule(ErrorCode.INVALID_EXECUTE_CALLDATA):
+        decode_execute(
+            batch[:36] + (0x40).to_bytes(32, "big") + len(batch_inner).to_bytes(32, "big") + batch_inner
+        )

@@ -67,6 +67,22 @@ def test_refused_connection_is_typed() -> None:
     assert "secret" not in str(caught.value)  # the password never reaches a log line
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://127.0.0.1:1/none?user=me&password=secret",  # libpq takes it as a query parameter too
+        "host=127.0.0.1 port=1 dbname=none password=secret",  # and in a key=value string (PostgresStore)
+        "postgresql://user:secret@127.0.0.1:1/none?sslmode=disable",
+    ],
+)
+def test_no_spelling_of_the_password_reaches_the_error_or_repr(url: str) -> None:
+    # Attack: an error message (logged by a backend, shown by the CLI) that carries the database password.
+    with pytest.raises(StoreUnavailable) as caught:
+        PostgresStore(url, timeout=2)
+    assert "secret" not in str(caught.value)
+    assert "127.0.0.1" in str(caught.value)  # still says where
+
+
 # --- schema versions ---------------------------------------------------------------------------------------
 
 

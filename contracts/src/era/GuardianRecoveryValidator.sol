@@ -25,7 +25,8 @@ interface IEraValidatorManager {
 ///      the requested key, and the account routes its validation here (`validateTransaction`).
 ///      Deviation: the official contract asserts the window through ZKsync's TimestampAsserter (block.timestamp is
 ///      not readable in Era validation); this one reads block.timestamp, for the EVM chains it is tested on, and
-///      returns false outside `[timestamp + 24 h, timestamp + 72 h]`.
+///      returns false outside `[timestamp + 24 h, timestamp + 72 h]`. It also refuses a finishing transaction with a
+///      value (which would revert in execution after validation consumed the request).
 contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
     using EnumerableSet for EnumerableSet.AddressSet;
     using EnumerableSet for EnumerableSet.Bytes32Set;
@@ -195,6 +196,9 @@ contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
         require(data.length >= 4, GUARDIAN_INVALID_RECOVERY_CALL());
         if (address(uint160(transaction.to)) != webAuthValidator) return false;
         if (bytes4(data[:4]) != IEraWebAuthValidator.addValidationKey.selector) return false;
+        // Anyone may send this transaction: a value would make the non-payable call revert after validation has
+        // consumed the request below, cancelling the recovery (not in the official module).
+        if (transaction.value != 0) return false;
         bytes calldata paymasterInput = transaction.paymasterInput;
         if (paymasterInput.length >= 4 && bytes4(paymasterInput[:4]) == APPROVAL_BASED_FLOW) return false;
 

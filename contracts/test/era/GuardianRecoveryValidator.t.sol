@@ -363,4 +363,16 @@ contract GuardianRecoveryValidatorTest {
         general.paymasterInput = abi.encodeWithSelector(0x8c5a3445, bytes(""));
         require(_validate(general), "a general-flow paymaster may sponsor it");
     }
+
+    /// Attack: anyone may send the finishing transaction; with a value the non-payable addValidationKey reverts in
+    /// execution, after validation consumed the request, so a bystander could cancel every recovery for good.
+    function test_a_finishing_transaction_with_value_is_refused_and_leaves_the_request() public {
+        _initRecovery();
+        VM.warp(T0 + 25 hours);
+        Transaction memory paying = _validKey();
+        paying.value = 1;
+        require(!_validate(paying), "a value makes the call revert: refused in validation");
+        require(module.getPendingRecoveryData(DOMAIN, ACCOUNT).timestamp == T0, "the request is still pending");
+        require(_validate(_validKey()), "the real finishing transaction still works");
+    }
 }
