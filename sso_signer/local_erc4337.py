@@ -161,7 +161,14 @@ class LocalErc4337Stack:
         Raises:
             ToolNotFound (``NODE_BINARY_NOT_FOUND``), NodeStartFailed: A process could not start.
             ConfigurationError (``ARTIFACT_NOT_FOUND``): The contracts are not built.
+            ConfigurationError (``CONFIGURATION``): ``sponsor=True`` without the ``sponsor`` extra (nothing
+                is started then).
         """
+        if self.sponsor:
+            # Checked before anything starts: a missing extra should not cost a chain and a deployment first.
+            from sso_signer.sponsor import _require_extra
+
+            _require_extra("starlette", "uvicorn")
         t0 = time.monotonic()
         try:
             self.node = AnvilNode(keep_logs=self.keep_logs, **self.anvil_args).start()

@@ -15,6 +15,7 @@ the policy. ``LocalErc4337Stack(sponsor=True)`` deploys the paymaster, funds it 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import socket
 import threading
@@ -256,6 +257,21 @@ def _error(request_id: object, code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
+def _require_extra(*modules: str) -> None:
+    """Raise the install hint when the ``sponsor`` extra's modules are missing (before any work is done).
+
+    Raises:
+        ConfigurationError (``CONFIGURATION``): If one of ``modules`` cannot be imported.
+    """
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigurationError(
+            f"the sponsor service needs the sponsor extra ({', '.join(missing)} not installed): "
+            'pip install "sso-signer[sponsor]"',
+            rule=ErrorCode.CONFIGURATION,
+        )
+
+
 def sponsor_app(
     *,
     paymaster: str,
@@ -291,16 +307,12 @@ def sponsor_app(
         InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
         InvalidRpcParams: If ``chain_id``, ``validity`` or ``max_body`` is out of range.
     """
-    try:
-        from starlette.applications import Starlette
-        from starlette.concurrency import run_in_threadpool
-        from starlette.responses import JSONResponse, PlainTextResponse
-        from starlette.routing import Route
-    except ImportError as exc:
-        raise ConfigurationError(
-            'the sponsor service needs Starlette: pip install "sso-signer[sponsor]"',
-            rule=ErrorCode.CONFIGURATION,
-        ) from exc
+    _require_extra("starlette")
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse, PlainTextResponse
+    from starlette.routing import Route
+
     if isinstance(max_body, bool) or not isinstance(max_body, int) or not 0 < max_body <= 16 * 1024 * 1024:
         raise InvalidRpcParams(f"max_body: expected 1..16 MiB in bytes, got {max_body!r}")
     sponsor = _Sponsor(
@@ -345,13 +357,9 @@ class _Served:
     """An ASGI app served by uvicorn in a daemon thread on a loopback port (the local stack's service)."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
-        try:
-            import uvicorn
-        except ImportError as exc:
-            raise ConfigurationError(
-                'serving the sponsor service needs uvicorn: pip install "sso-signer[sponsor]"',
-                rule=ErrorCode.CONFIGURATION,
-            ) from exc
+        _require_extra("uvicorn")
+        import uvicorn
+
         # Bound before the server starts: port 0 picks a free port with no race against other processes.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -5,7 +5,10 @@ The app is served by uvicorn on a loopback port (the same server the local stack
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -288,3 +291,34 @@ def test_any_json_document_gets_an_answer_never_a_crash(client: httpx.Client, do
         for answer in answers if isinstance(answers, list) else [answers]:
             assert answer["jsonrpc"] == "2.0"
             assert ("result" in answer) != ("error" in answer)
+
+
+@pytest.mark.parametrize("missing", ["starlette", "uvicorn"])
+def test_without_the_sponsor_extra_nothing_starts_and_the_hint_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, missing: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A user who skipped ``pip install "sso-signer[sponsor]"`` learns it at once, before a chain is started
+    and paid for (the check used to come after anvil, the deployment and Alto, several seconds later)."""
+    import json
+
+    from sso_signer.cli import ExitCode, main
+    from sso_signer.exceptions import ConfigurationError
+    from sso_signer.local_erc4337 import LocalErc4337Stack
+
+    monkeypatch.setitem(sys.modules, missing, None)  # as if the extra were not installed
+    stack = LocalErc4337Stack(sponsor=True)
+    with raises_rule(ErrorCode.CONFIGURATION, match=r"sso-signer\[sponsor\]") as info:
+        stack.start()
+    assert isinstance(info.value, ConfigurationError)
+    assert missing in str(info.value)
+    assert stack.node is None  # no anvil was started
+
+    monkeypatch.chdir(tmp_path)  # where the command would write deployment.json
+    started = time.monotonic()
+    code = main(["node", "start", "--with-bundler", "--with-sponsor", "--json"])
+    assert code == ExitCode.CONFIGURATION
+    assert time.monotonic() - started < 5
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert "sso-signer[sponsor]" in error["message"]
+    assert error["rule"] == "configuration"
+    assert not (tmp_path / "deployment.json").exists()

@@ -9,8 +9,9 @@ empty directory and drops the checkout from ``PATH``. Then, from an empty direct
 2. ``sso-signer setup`` installs the tools; a second run installs nothing and says so (both print their time);
 3. nothing the installed package resolves (its files, artifacts, tools) lies in the checkout;
 4. every ``python`` block of the README runs;
-5. the README's command-line sequence runs (start, wait, passkey, account, fund, send, sign-message), and
-   ``sso-signer demo``;
+5. the README's command-line sequence runs (start, wait, passkey, account, fund, send, sign-message), then
+   docs/cli.md's session-key sequence (``session create``, ``send --session-key``, a refused send,
+   ``session show``), and ``sso-signer demo``;
 6. a small user project whose tests use the pytest fixtures passes.
 
 npm and pip keep using the machine's own download caches (they are caches, not the checkout).
@@ -26,12 +27,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from typing import Any
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+CLI_DOC = ROOT / "docs" / "cli.md"
 _SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 pytestmark = [pytest.mark.wheel, pytest.mark.slow, pytest.mark.chain, pytest.mark.bundler]
@@ -45,8 +48,15 @@ def _run(argv: list[str], *, cwd: pathlib.Path, env: dict[str, str], timeout: fl
     return done.stdout
 
 
-def _readme_blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), re.S)
+def _readme_blocks(language: str, page: pathlib.Path = README) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", page.read_text(), re.S)
+
+
+def _run_sh_block(block: str, name: str, *, cwd: pathlib.Path, env: dict[str, str]) -> str:
+    """A doc's shell block as written, plus a trap that stops its background node if a step fails."""
+    script = "set -euo pipefail\ntrap 'kill %1 2>/dev/null || true; wait' EXIT\n" + block
+    (cwd / name).write_text(script)
+    return _run(["bash", name], cwd=cwd, env=env, timeout=300)
 
 
 def _npm_cache() -> str:
@@ -167,12 +177,29 @@ def test_the_installed_wheel_works_without_the_checkout(user: dict[str, Any]) ->
 
     # 5. The README's command-line sequence, as written (plus a trap that stops the node if a step fails).
     (sequence,) = [block for block in _readme_blocks("sh") if "node wait" in block]
-    script = "set -euo pipefail\ntrap 'kill %1 2>/dev/null || true; wait' EXIT\n" + sequence
-    (work / "readme_cli.sh").write_text(script)
-    out = _run(["bash", "readme_cli.sh"], cwd=work, env=env, timeout=300)
+    out = _run_sh_block(sequence, "readme_cli.sh", cwd=work, env=env)
     assert "ready" in out
     assert '"signature": "0x' in out
     assert not (work / "deployment.json").exists()  # removed when the stack stopped
+
+    # 5b. A capability of this round, end to end: docs/cli.md's session-key sequence (the passkey opens a
+    # session, the session key alone pays, a payment over its limit is refused by the preflight).
+    sessions = work / "sessions"
+    sessions.mkdir()
+    (sequence,) = [block for block in _readme_blocks("sh", CLI_DOC) if "session create" in block]
+    started = time.monotonic()
+    out = _run_sh_block(sequence, "session_cli.sh", cwd=sessions, env=env)
+    print(f"session-key sequence: {time.monotonic() - started:.1f} s")
+    assert "opened for 0x" in out
+    assert "refused with exit 1" in out
+    assert (sessions / "session.json").stat().st_mode & 0o777 == 0o600
+    # The background node prints too (its ready line, then a line as it stops): take the JSON object.
+    (shown_line,) = [line for line in out.splitlines() if line.startswith('{"ok": true, "account"')]
+    shown = json.loads(shown_line)
+    (session,) = shown["sessions"]
+    assert session["active"] is True
+    assert [limit["remaining"] for limit in session["transfer_value"]] == [str(9 * 10**15)]  # 0.01 - 0.001
+    assert not (sessions / "deployment.json").exists()
     demo = json.loads(_run([cli, "demo", "--json"], cwd=work, env=env, timeout=300))
     assert demo["ok"] is True
 

@@ -45,7 +45,7 @@ def node_start(args: argparse.Namespace, out: Reporter) -> None:
     if args.with_bundler:
         if kind != "anvil":
             raise CliUsageError("--with-bundler runs the ERC-4337 stack on anvil (use --kind anvil)")
-        check_out_path(args.out)  # before minutes of setup, not after
+        check_out_path(args.out or "deployment.json")  # before minutes of setup, not after
         _serve_stack(args, out)
         return
     if getattr(args, "with_sponsor", False):

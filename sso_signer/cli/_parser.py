@@ -36,6 +36,19 @@ ENV_BUNDLER = "SSO_SIGNER_BUNDLER"
 DOCS_URL = "https://github.com/sso-signer/sso-signer#readme"
 
 
+_SESSION_SPEC_HELP = """\
+the --spec file (JSON; amounts in wei or with a unit, e.g. "0.1ether"):
+  {"expires_in": 86400,                               (or "expires_at": unix seconds)
+   "fee_limit": {"lifetime": "0.1ether"},             (or {"allowance": "0.01ether", "period": 86400})
+   "transfers": [{"to": "0x...", "max_value_per_use": "0.001ether",
+                  "limit": {"lifetime": "0.01ether"}}],
+   "calls": [{"target": "0x...", "selector": "transfer(address,uint256)",   (or "0xa9059cbb")
+              "max_value_per_use": "0", "limit": "unlimited",
+              "constraints": [{"index": 1, "condition": "less_or_equal", "value": "1000",
+                               "limit": {"allowance": "2500", "period": 86400}}]}]}
+then: sso-signer send --session-key SESSION.json --to ADDR --value AMOUNT (no passkey prompt)"""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in the chosen output mode (exit code 2)."""
 
@@ -178,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     start.add_argument(
         "--with-sponsor", action="store_true", help="with --with-bundler: also deploy and fund a "
-        "SponsorPaymaster and serve its ERC-7677 sponsor service on 127.0.0.1 (sponsors every operation)",
+        "SponsorPaymaster and serve its ERC-7677 sponsor service on 127.0.0.1 (sponsors every operation); "
+        'needs the sponsor extra: pip install "sso-signer[sponsor]"',
     )  # fmt: skip
     start.add_argument(
         "--out", help="write the deployment JSON here once every service answers (removed at exit); "
@@ -311,10 +325,15 @@ def build_parser() -> argparse.ArgumentParser:
         "create",
         parents=[common, chain, keys, account],
         help="open a session for a new key",
-        description="Generate a session key, write it with the spec to --out (mode 0600), then open the "
+        description="Generate a session key, write it with the spec to --out (mode 0600), then open the\n"
         "session with a UserOperation signed by the passkey (installing the session validator if needed).",
+        # The spec format is shown as written: a wheel user has no other copy of it at hand.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_SESSION_SPEC_HELP,
     )
-    s_create.add_argument("--spec", required=True, metavar="FILE", help="the session's policies (JSON)")
+    s_create.add_argument(
+        "--spec", required=True, metavar="FILE", help="the session's policies (JSON; format below)"
+    )
     s_create.add_argument("--out", required=True, metavar="FILE", help="where to write the session key file")
     s_create.add_argument("--force", action="store_true", help="replace an existing --out file")
     s_create.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")

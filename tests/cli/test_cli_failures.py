@@ -65,6 +65,19 @@ def test_out_into_a_missing_directory_or_onto_a_directory(tmp_path: Path) -> Non
         assert "--out" in error["message"]
 
 
+def test_node_start_with_bundler_checks_its_default_out_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without --out the stack writes ./deployment.json (the help says so); that default is checked up front
+    # too. It used to reach the check as None and escape as a bare TypeError (exit 1).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deployment.json").mkdir()
+    code, out, _ = _run_main(["node", "start", "--with-bundler", "--json"])  # in process: the cwd counts
+    error = json.loads(out)["error"]
+    assert (code, error["rule"]) == (2, "cli_usage"), error
+    assert "deployment.json" in error["message"]
+
+
 def test_out_onto_a_path_no_one_can_write() -> None:
     # /proc refuses new files even to root; the write itself fails and is reported typed.
     if not Path("/proc/self").exists():
