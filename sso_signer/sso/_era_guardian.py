@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
@@ -295,7 +295,7 @@ class GuardianRecoveryValidator:
         """Decode ``getPendingRecoveryData``'s ``(bytes32 hashedCredentialId, bytes32[2] rawPublicKey,
         uint256 timestamp)``."""
         (request,) = _decode("getPendingRecoveryData result", ["(bytes32,bytes32[2],uint256)"], result)
-        hashed, key, timestamp = request  # type: ignore[misc]
+        hashed, key, timestamp = cast("tuple[bytes, tuple[bytes, bytes], int]", request)
         x, y = (int.from_bytes(word, "big") for word in key)
         return EraRecoveryRequest(bytes(hashed), (x, y), int(timestamp))
 
