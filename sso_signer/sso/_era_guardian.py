@@ -125,6 +125,13 @@ def _call(name: str, *values: object) -> bytes:
     return abi_call(name, _FUNCTIONS[name], values)
 
 
+def _scoped(name: str, origin: str, address: str, field: str) -> bytes:
+    """``name(keccak256(origin), address)``: the module's calls and views scoped by origin."""
+    return _call(
+        name, GuardianRecoveryValidator.hashed_origin(origin), checksum_address(address, field=field)
+    )
+
+
 def _guardian(values: Sequence[object]) -> EraGuardian:
     address, ready, added = values
     return EraGuardian(checksum_address(str(address).lower()), bool(ready), int(added))  # type: ignore[call-overload]
@@ -184,14 +191,12 @@ class GuardianRecoveryValidator:
     def remove_guardian(origin: str, guardian: str) -> bytes:
         """``removeGuardian(keccak256(origin), guardian)``: the account's own call; removing a ready guardian
         discards the pending request."""
-        address = checksum_address(guardian, field="guardian")
-        return _call("removeGuardian", GuardianRecoveryValidator.hashed_origin(origin), address)
+        return _scoped("removeGuardian", origin, guardian, "guardian")
 
     @staticmethod
     def add_guardian(origin: str, account: str) -> bytes:
         """``addGuardian(keccak256(origin), account)``: sent by the proposed guardian to accept."""
-        address = checksum_address(account, field="account")
-        return _call("addGuardian", GuardianRecoveryValidator.hashed_origin(origin), address)
+        return _scoped("addGuardian", origin, account, "account")
 
     @staticmethod
     def init_recovery(
@@ -245,15 +250,13 @@ class GuardianRecoveryValidator:
     @staticmethod
     def guardians_for(origin: str, account: str) -> bytes:
         """``guardiansFor(keccak256(origin), account)`` (decode with :meth:`decode_guardians`)."""
-        address = checksum_address(account, field="account")
-        return _call("guardiansFor", GuardianRecoveryValidator.hashed_origin(origin), address)
+        return _scoped("guardiansFor", origin, account, "account")
 
     @staticmethod
     def guardian_of(origin: str, guardian: str) -> bytes:
         """``guardianOf(keccak256(origin), guardian)``: the accounts that proposed it (decode with
         :meth:`decode_accounts`)."""
-        address = checksum_address(guardian, field="guardian")
-        return _call("guardianOf", GuardianRecoveryValidator.hashed_origin(origin), address)
+        return _scoped("guardianOf", origin, guardian, "guardian")
 
     @staticmethod
     def guardian_data(origin: str, account: str, guardian: str) -> bytes:
@@ -270,8 +273,7 @@ class GuardianRecoveryValidator:
     def pending_recovery(origin: str, account: str) -> bytes:
         """``getPendingRecoveryData(keccak256(origin), account)`` (decode with
         :meth:`decode_pending_recovery`)."""
-        address = checksum_address(account, field="account")
-        return _call("getPendingRecoveryData", GuardianRecoveryValidator.hashed_origin(origin), address)
+        return _scoped("getPendingRecoveryData", origin, account, "account")
 
     @staticmethod
     def decode_guardians(result: bytes) -> tuple[EraGuardian, ...]:
