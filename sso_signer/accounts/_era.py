@@ -36,6 +36,7 @@ from eth_utils.crypto import keccak
 
 from sso_signer.accounts._base import AccountMethods, account_key_flow
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
+from sso_signer.accounts._era_recovery import _EraRecoveryMethods
 from sso_signer.accounts._era_sessions import _EraSessionMethods
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, era_remaining_access_flow
 from sso_signer.accounts._sessions import SessionSignRequest
@@ -686,7 +687,7 @@ def create_era_account(
 C = TypeVar("C")
 
 
-class _EraMethods(_EraSessionMethods, AccountMethods, Generic[C]):
+class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Generic[C]):
     """The Era account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`)."""
 
     _transaction_struct = staticmethod(era_transaction_struct)

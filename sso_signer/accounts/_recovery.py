@@ -25,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sso_signer.accounts._deployment import MsaDeployment
+from sso_signer.accounts._era_guardian import _EraGuardianMethods
 from sso_signer.erc4337 import Call, UserOperationReceipt
 from sso_signer.exceptions import (
     AlreadyExists,
@@ -378,14 +379,31 @@ class _GuardianMethods:
 
     eth: Any
     signer: LocalAccount
-    executor: str
+    _deployment: MsaDeployment | None
 
-    def __init__(self, eth: Any, signer: LocalAccount, *, deployment: MsaDeployment) -> None:
+    def __init__(self, eth: Any, signer: LocalAccount, *, deployment: MsaDeployment | None = None) -> None:
         if not isinstance(signer, LocalAccount):
             raise InvalidRpcParams("signer: expected an eth_account LocalAccount")
         self.eth = eth
         self.signer = signer
-        self.executor = _executor(deployment)
+        self._deployment = deployment
+        if deployment is not None:
+            _executor(deployment)  # a deployment given must have the module: refused here, not at first use
+
+    @property
+    def executor(self) -> str:
+        """The ``GuardianExecutor`` of the ERC-4337 deployment (an Era-only guardian has none).
+
+        Raises:
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If no deployment (or one without it) was given.
+        """
+        if self._deployment is None:
+            raise ConfigurationError(
+                "this guardian was made without an MsaDeployment: ERC-4337 recovery needs "
+                "Guardian(..., deployment=...) (the era_* methods take the EraNetwork instead)",
+                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
+            )
+        return _executor(self._deployment)
 
     @property
     def address(self) -> str:
@@ -393,7 +411,8 @@ class _GuardianMethods:
         return checksum_address(self.signer.address)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.address}, executor {self.executor})"
+        where = f"executor {self.executor}" if self._deployment is not None else "Era"
+        return f"{type(self).__name__}({self.address}, {where})"
 
     def _send_flow(self, account: str, data: bytes, timeout: float) -> Flow[Receipt]:
         try:
@@ -502,33 +521,40 @@ class _GuardianMethods:
         return (yield from self._send_flow(account, finalize, timeout))
 
 
-class Guardian(_GuardianMethods, SyncShell):
+class Guardian(_GuardianMethods, _EraGuardianMethods, SyncShell):
     """A guardian of ERC-4337 passkey accounts: an EOA (e.g. a dapp backend's key) that may recover them.
 
     The account proposes it (:meth:`Erc4337Account.propose_guardian`), it accepts (:meth:`accept`); when the
     user loses the passkey it asks for a new one (:meth:`initiate_recovery`) and, strictly after 24 h,
     finalizes it (:meth:`finalize_recovery`). Blocking I/O; :class:`AsyncGuardian` is the asyncio twin.
 
+    Era accounts are recovered with the ``era_*`` methods (:meth:`era_accept`, :meth:`era_initiate_recovery`,
+    :meth:`era_finish_recovery`), which take the account's ``EraNetwork``.
+
     Args:
         eth: A client of the chain.
         signer: The guardian's key (it signs and pays for its transactions; never shown in ``repr``).
-        deployment: Where the ``GuardianExecutor`` lives.
+        deployment: Where the ``GuardianExecutor`` lives (may be omitted for an Era-only guardian).
 
     Raises:
         ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the deployment has no GuardianExecutor.
     """
 
-    def __init__(self, eth: EthClient, signer: LocalAccount, *, deployment: MsaDeployment) -> None:
+    def __init__(
+        self, eth: EthClient, signer: LocalAccount, *, deployment: MsaDeployment | None = None
+    ) -> None:
         super().__init__(eth, signer, deployment=deployment)
 
     def answer(self, step: Any) -> Any:
         return self.eth.answer(step)
 
 
-class AsyncGuardian(_GuardianMethods, AsyncShell):
+class AsyncGuardian(_GuardianMethods, _EraGuardianMethods, AsyncShell):
     """The asyncio twin of :class:`Guardian` (an ``AsyncEthClient``; the same methods, awaitable)."""
 
-    def __init__(self, eth: AsyncEthClient, signer: LocalAccount, *, deployment: MsaDeployment) -> None:
+    def __init__(
+        self, eth: AsyncEthClient, signer: LocalAccount, *, deployment: MsaDeployment | None = None
+    ) -> None:
         super().__init__(eth, signer, deployment=deployment)
 
     async def answer(self, step: Any) -> Any:

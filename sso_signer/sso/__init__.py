@@ -16,13 +16,14 @@ The encodings (signatures, owners, ERC-7739, preflight, sessions, guardian recov
   accounts (``_msa_account``, ``_msa_stack``). The two ``AccountCreated`` topics are exported as
   ``ERA_ACCOUNT_CREATED_TOPIC`` and ``MSA_ACCOUNT_CREATED_TOPIC``;
 * guardian recovery: :class:`GuardianExecutor` calldata, recovery data, event, error and state decoders
-  (``docs/recovery.md``).
+  (ERC-4337), and the Era :class:`GuardianRecoveryValidator`'s calldata and decoders (``docs/recovery.md``).
 
 See ``docs/signing.md``.
 """
 
 from __future__ import annotations
 
+from sso_signer.sso._era_guardian import GuardianRecoveryValidator
 from sso_signer.sso._erc7739 import (
     AccountDomain,
     eip191_hash,
@@ -64,6 +65,7 @@ __all__ = [
     "GuardianEvent",
     "GuardianExecutor",
     "GuardianExecutorError",
+    "GuardianRecoveryValidator",
     "GuardianStatus",
     "PreflightResult",
     "RecoveryRequest",

@@ -1,0 +1,213 @@
+"""The guardian's side of an Era recovery: the ``era_*`` methods of ``Guardian`` and ``AsyncGuardian``.
+
+Accept a guardianship, ask for a new passkey, and after the delay send the *finishing transaction*: a 0x71
+transaction from the account calling ``addValidationKey`` on the WebAuthValidator with the requested passkey,
+whose custom signature only names the module (nothing is signed; the account pays the fee unless a paymaster
+is given). The account's side and the shared reads are in :mod:`sso_signer.accounts._era_recovery`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from eth_account.signers.local import LocalAccount
+
+from sso_signer.accounts._era import prepare_era_transaction_flow, webauthn_validation_gas
+from sso_signer.accounts._era_recovery import (
+    _finish_check_flow,
+    _guardian_flow,
+    _module,
+    _pending_flow,
+    _refusal,
+)
+from sso_signer.exceptions import ErrorCode, ExecutionReverted, StateError
+from sso_signer.rpc import Receipt
+from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
+from sso_signer.rpc._flow import Flow
+from sso_signer.rpc._shell import flow_method
+from sso_signer.sso._era_guardian import EraGuardian, EraRecoveryRequest, GuardianRecoveryValidator
+from sso_signer.sso._owner import _coordinates
+from sso_signer.sso._signature import checksum_address
+
+if TYPE_CHECKING:
+    from sso_signer.accounts._deployment import EraNetwork
+    from sso_signer.webauthn import P256PublicKey
+    from sso_signer.zksync import Eip712Transaction
+
+#: The module's ``validateTransaction`` reads the request and deletes it: far cheaper than the P-256
+#: verification :func:`webauthn_validation_gas` budgets for, which is used as the bound here.
+_FINISH_SIGNATURE_LENGTH: Final = 160
+
+
+def era_recovery_transaction_flow(
+    network: EraNetwork,
+    account: str,
+    credential_id: bytes,
+    public_key: P256PublicKey | tuple[int, int],
+    origin: str,
+    **overrides: Any,
+) -> Flow[Eip712Transaction]:
+    """The finishing transaction of ``account``'s pending recovery, ready to send (checked first).
+
+    Raises:
+        NotFound (``NO_PENDING_RECOVERY``), StateError (``RECOVERY_DATA_MISMATCH``, ``RECOVERY_TOO_EARLY``,
+            ``RECOVERY_EXPIRED``): The module would not accept it (nothing is built).
+    """
+    module = _module(network)
+    account = checksum_address(account, field="account")
+    data = GuardianRecoveryValidator.finish_calldata(credential_id, public_key, origin)
+    xy = _coordinates(public_key)
+    yield from _finish_check_flow(module, account, bytes(credential_id), xy, origin)
+    overrides.setdefault("validation_gas", webauthn_validation_gas(_FINISH_SIGNATURE_LENGTH))
+    plan = yield from prepare_era_transaction_flow(
+        account, to=network.passkey_validator, data=data, **overrides
+    )
+    signature = GuardianRecoveryValidator.finish_custom_signature(module)
+    transaction: Eip712Transaction = plan.transaction.replace(custom_signature=signature)
+    return transaction
+
+
+# --- the guardian's side --------------------------------------------------------------------------------
+
+
+class _EraGuardianMethods:
+    """The guardian's side of an Era recovery: the ``era_*`` methods of ``Guardian`` and ``AsyncGuardian``."""
+
+    signer: LocalAccount
+    if TYPE_CHECKING:
+
+        @property
+        def address(self) -> str: ...
+
+    def _era_send_flow(
+        self, network: EraNetwork, account: str, origin: str, data: bytes, timeout: float
+    ) -> Flow[Receipt]:
+        try:
+            receipt: Receipt = yield from _EthMethods.send_transaction.flow(
+                ETH_FLOWS, self.signer, to=_module(network), data=data, timeout=timeout
+            )
+        except ExecutionReverted as exc:  # the gas estimate: nothing was sent
+            refusal = _refusal(exc, account, origin)
+            if refusal is exc:
+                raise
+            raise refusal from exc
+        return receipt
+
+    @flow_method
+    def era_status(self, network: EraNetwork, account: str, origin: str) -> Flow[EraGuardian]:
+        """This guardian's entry for ``account`` on ``origin`` (``exists``: proposed; ``is_ready``: ready)."""
+        account = checksum_address(account, field="account")
+        return (yield from _guardian_flow(_module(network), origin, account, self.address))
+
+    @flow_method
+    def era_accept(
+        self, network: EraNetwork, account: str, origin: str, *, timeout: float = 120.0
+    ) -> Flow[Receipt | None]:
+        """Accept the guardianship ``account`` proposed for ``origin`` (``addGuardian``).
+
+        Returns:
+            The receipt, or None when this guardian is already ready (nothing is sent).
+
+        Raises:
+            NotFound (``NOT_A_GUARDIAN``): ``account`` has not proposed this guardian for ``origin``.
+            AfterSendError: After the transaction left (it carries the hash).
+        """
+        account = checksum_address(account, field="account")
+        status = yield from _guardian_flow(_module(network), origin, account, self.address)
+        if status.is_ready:
+            return None
+        data = GuardianRecoveryValidator.add_guardian(origin, account)
+        return (yield from self._era_send_flow(network, account, origin, data, timeout))
+
+    @flow_method
+    def era_initiate_recovery(
+        self,
+        network: EraNetwork,
+        account: str,
+        credential_id: bytes,
+        public_key: P256PublicKey | tuple[int, int],
+        origin: str,
+        *,
+        timeout: float = 120.0,
+    ) -> Flow[Receipt]:
+        """Ask that the passkey ``(credential_id, public_key)`` of ``origin`` be added to ``account``: from
+        24 h to 72 h later anyone may send the finishing transaction (:meth:`era_finish_recovery`), and
+        meanwhile the account's own passkey may discard it.
+
+        Raises:
+            NotFound (``NOT_A_GUARDIAN``): Not a guardian of ``account`` for ``origin``.
+            StateError (``GUARDIAN_NOT_ACTIVE``): Proposed but not accepted yet (:meth:`era_accept`).
+            AlreadyExists (``RECOVERY_IN_PROGRESS``): A request younger than 72 h is pending.
+            SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``): The
+                WebAuthValidator would refuse the key when the recovery finishes.
+            AfterSendError: After the transaction left.
+        """
+        account = checksum_address(account, field="account")
+        data = GuardianRecoveryValidator.init_recovery(account, credential_id, public_key, origin)
+        status = yield from _guardian_flow(_module(network), origin, account, self.address)
+        if status.exists and not status.is_ready:
+            raise StateError(
+                f"{self.address} was proposed by {account} for {origin} but has not accepted (era_accept)",
+                rule=ErrorCode.GUARDIAN_NOT_ACTIVE,
+            )
+        return (yield from self._era_send_flow(network, account, origin, data, timeout))
+
+    @flow_method
+    def era_pending_recovery(
+        self, network: EraNetwork, account: str, origin: str
+    ) -> Flow[EraRecoveryRequest]:
+        """``account``'s pending request for ``origin`` (``exists`` is False when there is none)."""
+        account = checksum_address(account, field="account")
+        return (yield from _pending_flow(_module(network), origin, account))
+
+    @flow_method
+    def era_recovery_transaction(
+        self,
+        network: EraNetwork,
+        account: str,
+        credential_id: bytes,
+        public_key: P256PublicKey | tuple[int, int],
+        origin: str,
+        /,
+        **overrides: Any,
+    ) -> Flow[Eip712Transaction]:
+        """The finishing transaction (a 0x71 from ``account``, no signature), checked against the pending
+        request and the chain's time first.
+
+        Args:
+            overrides: As ``EraAccount.prepare`` (``gas_limit``, fees, ``paymaster`` to sponsor the fee).
+
+        Raises:
+            NotFound (``NO_PENDING_RECOVERY``), StateError (``RECOVERY_DATA_MISMATCH``,
+                ``RECOVERY_TOO_EARLY``, ``RECOVERY_EXPIRED``): The module would refuse it (nothing built).
+        """
+        return (
+            yield from era_recovery_transaction_flow(
+                network, account, credential_id, public_key, origin, **overrides
+            )
+        )
+
+    @flow_method
+    def era_finish_recovery(
+        self,
+        network: EraNetwork,
+        account: str,
+        credential_id: bytes,
+        public_key: P256PublicKey | tuple[int, int],
+        origin: str,
+        /,
+        *,
+        timeout: float = 120.0,
+        **overrides: Any,
+    ) -> Flow[Receipt]:
+        """Send the finishing transaction: the account adds the requested passkey (it pays the fee unless
+        ``paymaster`` is given). Anyone may send it; this guardian's key signs nothing.
+
+        Raises:
+            As :meth:`era_recovery_transaction`; TransactionRejected, TransactionReverted,
+            SendOutcomeUnknown once sent.
+        """
+        transaction = yield from era_recovery_transaction_flow(
+            network, account, credential_id, public_key, origin, **overrides
+        )
+        return (yield from _EthMethods.send_and_confirm.flow(ETH_FLOWS, transaction.serialize(), timeout))

@@ -1,0 +1,313 @@
+"""Guardian recovery of Era accounts (the ``GuardianRecoveryValidator`` module): both sides, as flows.
+
+* The account's side (:class:`_EraRecoveryMethods`, a base of the Era account classes): propose and remove
+  guardians, list them, read and discard a pending request. Each change is a passkey-signed 0x71 transaction
+  from the account to the module (the account's :meth:`send`). Everything is scoped by an origin (the module
+  keys it by ``keccak256(origin)``); it defaults to the origin of the account's passkey.
+* The guardian's side (:class:`_EraGuardianMethods`, a base of :class:`~sso_signer.accounts.Guardian` and its
+  async twin, the ``era_*`` methods): accept a guardianship, ask for a new passkey, and after the delay send
+  the *finishing transaction*: a 0x71 transaction from the account calling ``addValidationKey`` on the
+  WebAuthValidator with the requested passkey, whose custom signature only names the module (nothing is
+  signed; the account pays the fee).
+
+Refusals are found before anything is signed or sent: state reads (``accountGuardianData``,
+``getPendingRecoveryData``, the chain's time) and the guardian transaction's gas estimate, whose module error
+becomes a typed error with the rule the ERC-4337 recovery uses (``NOT_A_GUARDIAN``,
+``RECOVERY_TOO_EARLY``...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Final
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_utils.crypto import keccak
+
+from sso_signer.exceptions import (
+    AlreadyExists,
+    ConfigurationError,
+    ErrorCode,
+    ExecutionReverted,
+    NotFound,
+    SsoEncodingError,
+    SsoSignerError,
+    StateError,
+)
+from sso_signer.rpc import Receipt
+from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
+from sso_signer.rpc._flow import Flow
+from sso_signer.rpc._shell import flow_method
+from sso_signer.sso._era_guardian import EraGuardian, EraRecoveryRequest, GuardianRecoveryValidator
+from sso_signer.sso._signature import checksum_address
+
+if TYPE_CHECKING:
+    from sso_signer.accounts._deployment import EraNetwork
+    from sso_signer.accounts._signer import PasskeySigner
+
+_IS_MODULE_VALIDATOR: Final = bytes(keccak(text="isModuleValidator(address)"))[:4]
+
+
+def _module(network: EraNetwork) -> str:
+    """The network's ``GuardianRecoveryValidator``.
+
+    Raises:
+        ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the network has none.
+    """
+    if network.recovery_validator is None:
+        raise ConfigurationError(
+            f"network {network.name!r} has no GuardianRecoveryValidator (EraNetwork.recovery_validator / "
+            "recovery in the deployment JSON): guardian recovery needs the module",
+            rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
+        )
+    return network.recovery_validator
+
+
+def _refusal(exc: ExecutionReverted, account: str, origin: str) -> SsoSignerError:
+    """The typed error of a ``GuardianRecoveryValidator`` revert (``exc`` itself when not the module's)."""
+    raw = exc.revert.raw if exc.revert is not None else b""
+    try:
+        error = GuardianRecoveryValidator.decode_error(raw)
+    except SsoEncodingError:
+        error = None
+    if error is None:
+        return exc
+    name, args = error
+    who = args[0] if args else "the caller"
+    refusals: dict[str, tuple[type[SsoSignerError], ErrorCode, str]] = {
+        "GUARDIAN_CANNOT_BE_SELF": (
+            SsoEncodingError,
+            ErrorCode.INVALID_GUARDIAN,
+            "an account cannot guard itself",
+        ),
+        "GUARDIAN_INVALID_ADDRESS": (
+            SsoEncodingError,
+            ErrorCode.INVALID_GUARDIAN,
+            "the zero address is refused",
+        ),
+        "GUARDIAN_INVALID_ACCOUNT": (SsoEncodingError, ErrorCode.SSO_ENCODING, "the zero account is refused"),
+        "GUARDIAN_NOT_PROPOSED": (
+            NotFound,
+            ErrorCode.NOT_A_GUARDIAN,
+            f"{account} has not proposed {who} as a guardian for {origin}",
+        ),
+        "GUARDIAN_NOT_FOUND": (
+            NotFound,
+            ErrorCode.NOT_A_GUARDIAN,
+            f"{who} is not a ready guardian of {account} for {origin}",
+        ),
+        "GUARDIAN_RECOVERY_IN_PROGRESS": (
+            AlreadyExists,
+            ErrorCode.RECOVERY_IN_PROGRESS,
+            f"a recovery of {account} for {origin} is pending (a new one may start 72 h after it began)",
+        ),
+        "WEBAUTH_VALIDATOR_NOT_INSTALLED": (
+            NotFound,
+            ErrorCode.RECOVERY_VALIDATOR_NOT_INSTALLED,
+            f"{account} has not installed the WebAuthValidator the recovery adds a key to",
+        ),
+    }
+    if name not in refusals:
+        return exc
+    cls, rule, message = refusals[name]
+    return cls(f"{message} (GuardianRecoveryValidator: {name})", rule=rule)
+
+
+def _view_flow(module: str, data: bytes) -> Flow[bytes]:
+    return (yield from _EthMethods.call.flow(ETH_FLOWS, {"to": module, "data": data}))
+
+
+def _guardian_flow(module: str, origin: str, account: str, guardian: str) -> Flow[EraGuardian]:
+    data = GuardianRecoveryValidator.guardian_data(origin, account, guardian)
+    return GuardianRecoveryValidator.decode_guardian((yield from _view_flow(module, data)))
+
+
+def _guardians_flow(module: str, origin: str, account: str) -> Flow[tuple[EraGuardian, ...]]:
+    data = GuardianRecoveryValidator.guardians_for(origin, account)
+    return GuardianRecoveryValidator.decode_guardians((yield from _view_flow(module, data)))
+
+
+def _pending_flow(module: str, origin: str, account: str) -> Flow[EraRecoveryRequest]:
+    data = GuardianRecoveryValidator.pending_recovery(origin, account)
+    return GuardianRecoveryValidator.decode_pending_recovery((yield from _view_flow(module, data)))
+
+
+def _module_installed_flow(account: str, module: str) -> Flow[bool]:
+    """Whether ``account`` has ``module`` among its module validators (no code: False)."""
+    data = _IS_MODULE_VALIDATOR + bytes(12) + bytes.fromhex(module[2:])
+    try:
+        answer = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": account, "data": data})
+        (installed,) = abi_decode(["bool"], answer)
+    except (ExecutionReverted, DecodingError, ValueError, OverflowError):
+        return False
+    return bool(installed)
+
+
+def _latest_time_flow() -> Flow[int]:
+    block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
+    try:
+        return int(block["timestamp"], 16) if block else 0
+    except (KeyError, TypeError, ValueError):
+        return 0
+
+
+def _finish_check_flow(
+    module: str, account: str, credential_id: bytes, public_key: tuple[int, int], origin: str
+) -> Flow[None]:
+    """Raise what the module would refuse the finishing transaction for (it only returns false)."""
+    request = yield from _pending_flow(module, origin, account)
+    if not request.exists:
+        raise NotFound(f"{account} has no pending recovery for {origin}", rule=ErrorCode.NO_PENDING_RECOVERY)
+    if not request.matches(credential_id, public_key):
+        raise StateError(
+            f"the passkey {bytes(credential_id).hex()} is not the one the pending recovery of {account} for "
+            f"{origin} asks for",
+            rule=ErrorCode.RECOVERY_DATA_MISMATCH,
+        )
+    now = (yield from _latest_time_flow()) + 1  # the earliest the next block can be
+    if now < request.earliest_finish:
+        raise StateError(
+            f"the recovery of {account} cannot be finished yet: the 24 h delay ends at block timestamp "
+            f"{request.earliest_finish} (about {request.earliest_finish - now} s from now); finish it before "
+            f"{request.expires_at}",
+            rule=ErrorCode.RECOVERY_TOO_EARLY,
+        )
+    if now > request.expires_at:
+        raise StateError(
+            f"the recovery of {account} for {origin} expired at block timestamp {request.expires_at}: a "
+            "guardian must start a new one",
+            rule=ErrorCode.RECOVERY_EXPIRED,
+        )
+
+
+# --- the account's side ---------------------------------------------------------------------------------
+
+
+class _EraRecoveryMethods:
+    """Guardian recovery for the Era account: each change is a passkey-signed 0x71 transaction."""
+
+    network: EraNetwork
+    if TYPE_CHECKING:  # given by the account classes
+
+        @property
+        def address(self) -> str: ...
+
+        signer: PasskeySigner
+
+    def _origin(self, origin: str | None) -> str:
+        return str(self.signer.credential.origin) if origin is None else origin
+
+    def _send_to_module_flow(self, data: bytes, timeout: float) -> Generator[Any, Any, Receipt]:
+        # The account class's own send (this mixin sits below it in the account's bases).
+        send: Any = type(self).send  # type: ignore[attr-defined]
+        receipt: Receipt = yield from send.flow(self, _module(self.network), data=data, timeout=timeout)
+        return receipt
+
+    def _simulate_flow(self, data: bytes, origin: str) -> Flow[None]:
+        """``eth_call`` the module as the account; a module refusal raises its typed error."""
+        request = {"from": self.address, "to": _module(self.network), "data": data}
+        try:
+            yield from _EthMethods.call.flow(ETH_FLOWS, request)
+        except ExecutionReverted as exc:
+            refusal = _refusal(exc, self.address, origin)
+            if refusal is exc:
+                raise
+            raise refusal from exc
+
+    @flow_method
+    def recovery_module_installed(self) -> Flow[bool]:
+        """Whether the account has the network's ``GuardianRecoveryValidator`` installed."""
+        return (yield from _module_installed_flow(self.address, _module(self.network)))
+
+    @flow_method
+    def propose_guardian(
+        self, guardian: str, *, origin: str | None = None, timeout: float = 60.0
+    ) -> Generator[Any, Any, Receipt]:
+        """Propose ``guardian`` for ``origin`` (not ready until it accepts) in a passkey-signed transaction.
+
+        Args:
+            guardian: The guardian's address (e.g. the dapp backend's key).
+            origin: The origin whose passkeys it may recover (default: this passkey's).
+            timeout: Seconds to wait for the receipt.
+
+        Returns:
+            The receipt.
+
+        Raises:
+            SsoEncodingError (``INVALID_GUARDIAN``): The zero address or the account itself.
+            AlreadyExists (``GUARDIAN_ALREADY_PRESENT``): It is already proposed (the module would ignore it).
+            NotFound (``GUARDIAN_MODULE_NOT_INSTALLED``): The account lacks the module (create it with the
+                network's ``recovery_validator``), so a recovery could never finish.
+            ConfigurationError (``MISSING_CONTRACT_ADDRESS``): The network has no GuardianRecoveryValidator.
+            TransactionReverted, TransactionRejected, SendOutcomeUnknown: From :meth:`send`.
+        """
+        module, origin = _module(self.network), self._origin(origin)
+        address = checksum_address(guardian, field="guardian")
+        if address == self.address:
+            raise SsoEncodingError(
+                f"guardian {address}: an account cannot guard itself (GUARDIAN_CANNOT_BE_SELF)",
+                rule=ErrorCode.INVALID_GUARDIAN,
+            )
+        data = GuardianRecoveryValidator.propose_guardian(origin, address)
+        if not (yield from _module_installed_flow(self.address, module)):
+            raise NotFound(
+                f"{self.address} has not installed the GuardianRecoveryValidator {module}: a guardian could "
+                "not finish a recovery (accounts created with EraNetwork.recovery_validator have it)",
+                rule=ErrorCode.GUARDIAN_MODULE_NOT_INSTALLED,
+            )
+        if (yield from _guardian_flow(module, origin, self.address, address)).exists:
+            raise AlreadyExists(
+                f"{address} is already a guardian of {self.address} for {origin}",
+                rule=ErrorCode.GUARDIAN_ALREADY_PRESENT,
+            )
+        yield from self._simulate_flow(data, origin)
+        return (yield from self._send_to_module_flow(data, timeout))
+
+    @flow_method
+    def remove_guardian(
+        self, guardian: str, *, origin: str | None = None, timeout: float = 60.0
+    ) -> Generator[Any, Any, Receipt]:
+        """Remove a guardian of ``origin``; removing a ready one also discards the pending request.
+
+        Raises:
+            NotFound (``NOT_A_GUARDIAN``): Not a guardian of the account for ``origin`` (nothing is signed).
+            TransactionReverted, TransactionRejected, SendOutcomeUnknown: From :meth:`send`.
+        """
+        module, origin = _module(self.network), self._origin(origin)
+        address = checksum_address(guardian, field="guardian")
+        if not (yield from _guardian_flow(module, origin, self.address, address)).exists:
+            raise NotFound(
+                f"{address} is not a guardian of {self.address} for {origin}", rule=ErrorCode.NOT_A_GUARDIAN
+            )
+        data = GuardianRecoveryValidator.remove_guardian(origin, address)
+        return (yield from self._send_to_module_flow(data, timeout))
+
+    @flow_method
+    def list_guardians(self, *, origin: str | None = None) -> Flow[tuple[EraGuardian, ...]]:
+        """The account's guardians for ``origin`` (default: this passkey's), proposed and ready."""
+        return (yield from _guardians_flow(_module(self.network), self._origin(origin), self.address))
+
+    @flow_method
+    def pending_recovery(self, *, origin: str | None = None) -> Flow[EraRecoveryRequest]:
+        """The pending request for ``origin`` (``exists`` is False when there is none)."""
+        return (yield from _pending_flow(_module(self.network), self._origin(origin), self.address))
+
+    @flow_method
+    def discard_recovery(
+        self, *, origin: str | None = None, timeout: float = 60.0
+    ) -> Generator[Any, Any, Receipt]:
+        """Discard the pending request for ``origin`` (the passkey was not lost after all).
+
+        Raises:
+            NotFound (``NO_PENDING_RECOVERY``): There is none (nothing is signed).
+            TransactionReverted, TransactionRejected, SendOutcomeUnknown: From :meth:`send`.
+        """
+        module, origin = _module(self.network), self._origin(origin)
+        if not (yield from _pending_flow(module, origin, self.address)).exists:
+            raise NotFound(
+                f"{self.address} has no pending recovery for {origin}", rule=ErrorCode.NO_PENDING_RECOVERY
+            )
+        return (
+            yield from self._send_to_module_flow(GuardianRecoveryValidator.discard_recovery(origin), timeout)
+        )
