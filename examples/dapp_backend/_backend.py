@@ -234,6 +234,14 @@ class _flow(Generic[P, T]):  # noqa: N801 - used as a decorator, named like one
         return bound
 
 
+def _resume(flow: Flow[Any], value: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Send ``value`` (or throw ``error``) into ``flow``: ``(False, next step)`` or ``(True, its value)``."""
+    try:
+        return False, (flow.throw(error) if error is not None else flow.send(value))
+    except StopIteration as stop:
+        return True, stop.value
+
+
 class _DappFlows:
     """Users, passkeys and accounts of the example dapp: each step written once, as a flow of :class:`Step` s.
 
@@ -242,11 +250,19 @@ class _DappFlows:
     backends (threads, workers) share it.
     """
 
-    rp: Any
-    chain: AccountGateway
-    limits: Limits
-    clock: Callable[[], float]
-    _transaction: Callable[..., Any]
+    def __init__(
+        self,
+        rp: Any,
+        chain: AccountGateway,
+        transaction: Callable[..., Any],
+        limits: Limits | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.rp = rp
+        self.chain = chain
+        self.limits = limits or Limits()
+        self.clock = clock
+        self._transaction = transaction
 
     # Each kind of step, named once.
 
@@ -643,26 +659,19 @@ class DappBackend(_DappFlows):
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.rp = rp
-        self.chain = chain
+        super().__init__(rp, chain, store.sql.transaction, limits, clock)
         self.store = store
-        self.limits = limits or Limits()
-        self.clock = clock
-        self._transaction = store.sql.transaction
 
     def run(self, flow: Flow[T]) -> T:
         """Run a backend flow, each step a blocking call, and return its value."""
-        value: Any = None
-        error: BaseException | None = None
-        while True:
+        done, out = _resume(flow, None, None)
+        while not done:
             try:
-                step = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            try:
-                value, error = step.call(*step.args, **step.kwargs), None
+                value, error = out.call(*out.args, **out.kwargs), None
             except BaseException as exc:  # noqa: BLE001 - thrown into the flow, which re-raises it
                 value, error = None, exc
+            done, out = _resume(flow, value, error)
+        return out  # type: ignore[no-any-return]
 
 
 class AsyncDappBackend(_DappFlows):
@@ -688,12 +697,8 @@ class AsyncDappBackend(_DappFlows):
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.rp = rp
-        self.chain = chain
+        super().__init__(rp, chain, store.transaction, limits, clock)
         self.sql = store
-        self.limits = limits or Limits()
-        self.clock = clock
-        self._transaction = store.transaction
 
     @classmethod
     def beside(cls, backend: DappBackend, store: AsyncSQLiteStore | AsyncPostgresStore) -> AsyncDappBackend:
@@ -716,21 +721,17 @@ class AsyncDappBackend(_DappFlows):
 
     async def run(self, flow: Flow[T]) -> T:
         """Run a backend flow: ceremony and SQL steps awaited, blocking chain calls in the thread pool."""
-        value: Any = None
-        error: BaseException | None = None
-        while True:
+        done, out = _resume(flow, None, None)
+        while not done:
             try:
-                step = flow.throw(error) if error is not None else flow.send(value)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            try:
-                if step.blocking:
-                    value = await run_in_threadpool(step.call, *step.args, **step.kwargs)
+                if out.blocking:
+                    value, error = await run_in_threadpool(out.call, *out.args, **out.kwargs), None
                 else:
-                    value = await step.call(*step.args, **step.kwargs)
-                error = None
+                    value, error = await out.call(*out.args, **out.kwargs), None
             except BaseException as exc:  # noqa: BLE001 - thrown into the flow, which re-raises it
                 value, error = None, exc
+            done, out = _resume(flow, value, error)
+        return out  # type: ignore[no-any-return]
 
 
 def _check_name(name: str) -> None:
