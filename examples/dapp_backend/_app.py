@@ -175,7 +175,12 @@ def running_example(
             server.app = FACTORY
         else:
             server.app = create_app(
-                backend, store=store, origins=origins, session_secret=secret, limits=web_limits
+                backend,
+                store=store,
+                node_url=node_url,
+                origins=origins,
+                session_secret=secret,
+                limits=web_limits,
             )
         stack.callback(server.stop)  # registered last: stops first, while the stores are still open
         if serve:

@@ -56,6 +56,7 @@ from examples.dapp_backend._store import (
 )
 from sso_signer import b64url_decode, b64url_encode, hex_encode
 from sso_signer.exceptions import AlreadyExists
+from sso_signer.rpc import AsyncEthClient
 from sso_signer.webauthn import (
     Assertion,
     AsyncPostgresStore,
@@ -263,6 +264,7 @@ class _DappFlows:
         self.limits = limits or Limits()
         self.clock = clock
         self._transaction = transaction
+        self.eth: AsyncEthClient | None = None
 
     # Each kind of step, named once.
 
@@ -278,6 +280,14 @@ class _DappFlows:
 
     def _chain(self, name: str, *args: Any, **kwargs: Any) -> Flow[Any]:
         return (yield Step(getattr(self.chain, name), args, kwargs, blocking=True))
+
+    def _balance(self, account: str) -> Flow[int]:
+        # The account view's one chain read, on every sign-in: awaited on an async client where there is
+        # one, so the thread pool (and the GIL hand-offs it costs the event loop) stays out of sign-ins.
+        if self.eth is None:
+            return (yield from self._chain("balance", account))  # type: ignore[no-any-return]
+        balance: int = yield Step(self.eth.get_balance, (account,))
+        return balance
 
     # --- sessions (the signed-in browser sessions of the web layer) ---
 
@@ -403,7 +413,7 @@ class _DappFlows:
     def account_view(self, name: str) -> Flow[dict[str, Any]]:
         """What the page shows a signed-in user: account, balance, passkeys, recent operations."""
         user = yield from _DappFlows.user.fn(self, name)
-        balance = yield from self._chain("balance", user.account)
+        balance = yield from self._balance(user.account)
         linked = yield from self._sql(partial(ops.passkeys, user.name), read_only=True)
         recent = yield from self._sql(
             partial(ops.operations, user.name, self.limits.finished_kept), read_only=True
@@ -686,6 +696,8 @@ class AsyncDappBackend(_DappFlows):
             tables (created by :class:`SqlAppStore` first).
         limits: Rate limits, caps and lifetimes.
         clock: Time source.
+        eth: An async client of the gateway's node: the account view reads the balance with it (the other
+            chain calls stay the gateway's, in the thread pool); None: the gateway reads it too.
     """
 
     def __init__(
@@ -696,12 +708,20 @@ class AsyncDappBackend(_DappFlows):
         *,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
+        eth: AsyncEthClient | None = None,
     ) -> None:
         super().__init__(rp, chain, store.transaction, limits, clock)
         self.sql = store
+        self.eth = eth
 
     @classmethod
-    def beside(cls, backend: DappBackend, store: AsyncSQLiteStore | AsyncPostgresStore) -> AsyncDappBackend:
+    def beside(
+        cls,
+        backend: DappBackend,
+        store: AsyncSQLiteStore | AsyncPostgresStore,
+        *,
+        eth: AsyncEthClient | None = None,
+    ) -> AsyncDappBackend:
         """The async twin of ``backend``: its relying party's settings, chain, limits and clock, on ``store``
         (the same database, opened in the event loop that will await it).
 
@@ -717,7 +737,7 @@ class AsyncDappBackend(_DappFlows):
             attestation=rp.attestation,
             require_registered_origin=rp.require_registered_origin,
         )
-        return cls(twin, backend.chain, store, limits=backend.limits, clock=backend.clock)
+        return cls(twin, backend.chain, store, limits=backend.limits, clock=backend.clock, eth=eth)
 
     async def run(self, flow: Flow[T]) -> T:
         """Run a backend flow: ceremony and SQL steps awaited, blocking chain calls in the thread pool."""

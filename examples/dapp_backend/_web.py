@@ -69,6 +69,7 @@ from sso_signer.exceptions import (
     StateError,
     VerificationError,
 )
+from sso_signer.rpc import AsyncEthClient
 from sso_signer.webauthn import open_async_store
 
 __all__ = ["STATIC_DIR", "RequestGuard", "WebLimits", "create_app", "error_status", "json_depth"]
@@ -420,6 +421,7 @@ def create_app(
     backend: DappBackend,
     *,
     store: str,
+    node_url: str | None = None,
     origins: tuple[str, ...],
     session_secret: str,
     limits: WebLimits | None = None,
@@ -437,6 +439,8 @@ def create_app(
         backend: The sync backend (the session-key service's, and the async twin's settings and chain).
         store: The URL of ``backend``'s database (a file or PostgreSQL: an in-memory SQLite database is
             private to one connection).
+        node_url: The gateway's node: the account view reads balances with an async client of it (else
+            through the gateway, in the thread pool).
         origins: Web origins the page is served from (the relying party's origins): state-changing requests
             must name one of them in ``Origin``.
         session_secret: Key signing the session cookie (from the environment, or random per start).
@@ -454,11 +458,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         opened = await open_async_store(store)
+        eth = None if node_url is None else AsyncEthClient(node_url)
         try:
-            live.append(AsyncDappBackend.beside(backend, opened))
+            live.append(AsyncDappBackend.beside(backend, opened, eth=eth))
             yield
         finally:
             live.clear()
+            if eth is not None:
+                await eth.aclose()
             await opened.close()
 
     app = FastAPI(

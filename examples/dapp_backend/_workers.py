@@ -156,6 +156,7 @@ def worker_app() -> FastAPI:
     return create_app(
         backend,
         store=config.store,
+        node_url=config.node_url,
         origins=config.origins,
         session_secret=config.session_secret,
         limits=WebLimits(**config.web_limits),
