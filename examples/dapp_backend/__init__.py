@@ -11,9 +11,12 @@ from __future__ import annotations
 from examples.dapp_backend._app import RunningExample, deploy_validator, running_example
 from examples.dapp_backend._backend import (
     AccountGateway,
+    AsyncDappBackend,
     DappBackend,
+    Flow,
     Limits,
     PreparedCall,
+    Step,
     eth_text,
     wei_from_eth,
 )
@@ -46,6 +49,7 @@ __all__ = [
     "AccountAlreadyExists",
     "AccountGateway",
     "AppStore",
+    "AsyncDappBackend",
     "BodyTimeout",
     "BodyTooLarge",
     "CrossSiteRequest",
@@ -53,6 +57,7 @@ __all__ = [
     "EraAnvilGateway",
     "Erc4337AnvilGateway",
     "ExampleServer",
+    "Flow",
     "InvalidRequest",
     "Limits",
     "MissingFunder",
@@ -66,6 +71,7 @@ __all__ = [
     "Registration",
     "RunningExample",
     "SqlAppStore",
+    "Step",
     "UnknownUser",
     "UnsupportedContentType",
     "UnsupportedSetup",

@@ -138,6 +138,13 @@ def running_example(
             validator = validator or deploy_validator(eth, funder)
             gateway = EraAnvilGateway(eth, funder, validator)
         server = ExampleServer(port=port, workers=workers)
+        if store in ("sqlite://:memory:", ":memory:"):
+            # The server's async store opens the database again (in its event loop): an in-memory SQLite
+            # database is private to one connection, so "in memory" is a file in a temporary directory,
+            # deleted at exit like the fresh anvil's state.
+            scratch = tempfile.mkdtemp(prefix="sso-example-store-")
+            stack.callback(shutil.rmtree, scratch, True)
+            store = f"sqlite:///{scratch}/example.db"
         passkeys = open_store(store)
         stack.callback(passkeys.close)
         origins = (server.origin, *extra_origins)
@@ -167,7 +174,14 @@ def running_example(
             stack.callback(_restore_env, CONFIG_ENV, previous)
             server.app = FACTORY
         else:
-            server.app = create_app(backend, origins=origins, session_secret=secret, limits=web_limits)
+            server.app = create_app(
+                backend,
+                store=store,
+                node_url=node_url,
+                origins=origins,
+                session_secret=secret,
+                limits=web_limits,
+            )
         stack.callback(server.stop)  # registered last: stops first, while the stores are still open
         if serve:
             server.start()

@@ -29,10 +29,14 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine, Generator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
+from starlette.concurrency import run_in_threadpool
+
+from examples.dapp_backend import _store as ops
 from examples.dapp_backend._errors import (
     AccountAlreadyExists,
     InvalidRequest,
@@ -43,12 +47,40 @@ from examples.dapp_backend._errors import (
     UnknownUser,
     WrongUser,
 )
-from examples.dapp_backend._store import AppStore, PendingOperation, Registration, RegistrationPurpose, User
+from examples.dapp_backend._store import (
+    PendingOperation,
+    Registration,
+    RegistrationPurpose,
+    SqlAppStore,
+    User,
+)
 from sso_signer import b64url_decode, b64url_encode, hex_encode
 from sso_signer.exceptions import AlreadyExists
-from sso_signer.webauthn import Assertion, PasskeyCredential, RegistrationResponse, RelyingParty
+from sso_signer.rpc import AsyncEthClient
+from sso_signer.webauthn import (
+    Assertion,
+    AsyncPostgresStore,
+    AsyncRelyingParty,
+    AsyncSQLiteStore,
+    PasskeyCredential,
+    RegistrationResponse,
+    RelyingParty,
+)
 
-__all__ = ["AccountGateway", "DappBackend", "Limits", "PreparedCall", "eth_text", "wei_from_eth"]
+__all__ = [
+    "AccountGateway",
+    "AsyncDappBackend",
+    "DappBackend",
+    "Flow",
+    "Limits",
+    "PreparedCall",
+    "Step",
+    "eth_text",
+    "wei_from_eth",
+]
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _ETH = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,18})?$", re.ASCII)
@@ -154,36 +186,130 @@ def user_tag(name: str | None) -> str:
     return "-" if name is None else hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
-class DappBackend:
-    """Users, passkeys and accounts of the example dapp (thread-safe; all state in ``store``).
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One thing a backend flow waits for: ``call(*args, **kwargs)``.
 
-    Args:
-        rp: The WebAuthn relying party; its store keeps the passkeys and the single-use challenges.
-        chain: The account gateway.
-        store: The example's own state (users, sessions, pending operations, rate-limit buckets).
-        limits: Rate limits, caps and lifetimes.
-        clock: Time source (tests pass a fake one).
+    ``call`` is a ceremony of the relying party, a call of its passkey store, or the SQL store's
+    ``transaction`` (on the async backend each returns a coroutine, awaited on the event loop), or, with
+    ``blocking``, a chain call, which stays blocking on both backends (the async one runs it in the thread
+    pool).
+    """
+
+    call: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    blocking: bool = False
+
+
+#: A backend method written once: a generator of :class:`Step` s returning the method's result.
+Flow = Generator[Step, Any, T]
+
+
+class _flow(Generic[P, T]):  # noqa: N801 - used as a decorator, named like one
+    """A backend method written once as a flow: returns its value on :class:`DappBackend`, a coroutine of it
+    on :class:`AsyncDappBackend`. On the class it is this descriptor, whose ``fn`` other flows enter with
+    ``yield from``."""
+
+    def __init__(self, fn: Callable[Concatenate[Any, P], Flow[T]]) -> None:
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any] | None = None) -> _flow[P, T]: ...
+    @overload
+    def __get__(self, obj: DappBackend, owner: type[Any] | None = None) -> Callable[P, T]: ...
+    @overload
+    def __get__(
+        self, obj: AsyncDappBackend, owner: type[Any] | None = None
+    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(self, obj: Any, owner: type[Any] | None = None) -> Any:
+        if obj is None:
+            return self
+        fn = self.fn
+
+        def bound(*args: Any, **kwargs: Any) -> Any:
+            return obj.run(fn(obj, *args, **kwargs))
+
+        bound.__doc__ = fn.__doc__
+        return bound
+
+
+def _resume(flow: Flow[Any], value: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Send ``value`` (or throw ``error``) into ``flow``: ``(False, next step)`` or ``(True, its value)``."""
+    try:
+        return False, (flow.throw(error) if error is not None else flow.send(value))
+    except StopIteration as stop:
+        return True, stop.value
+
+
+class _DappFlows:
+    """Users, passkeys and accounts of the example dapp: each step written once, as a flow of :class:`Step` s.
+
+    The relying party's ceremonies, its store and the SQL store are the backend's own (sync or async); the
+    account gateway is the same blocking one for both. All state is in the store, so any number of
+    backends (threads, workers) share it.
     """
 
     def __init__(
         self,
-        rp: RelyingParty,
+        rp: Any,
         chain: AccountGateway,
-        store: AppStore,
-        *,
-        limits: Limits | None = None,
-        clock: Callable[[], float] = time.time,
+        transaction: Callable[..., Any],
+        limits: Limits | None,
+        clock: Callable[[], float],
     ) -> None:
         self.rp = rp
         self.chain = chain
-        self.store = store
         self.limits = limits or Limits()
         self.clock = clock
-        self._calls = 0
+        self._transaction = transaction
+        self.eth: AsyncEthClient | None = None
+
+    # Each kind of step, named once.
+
+    def _rp(self, name: str, *args: Any, **kwargs: Any) -> Flow[Any]:
+        return (yield Step(getattr(self.rp, name), args, kwargs))
+
+    def _passkeys(self, name: str, *args: Any) -> Flow[Any]:
+        return (yield Step(getattr(self.rp.store, name), args))
+
+    def _sql(self, make: Callable[[], ops.Op[T]], *, read_only: bool = False) -> Flow[T]:
+        result: T = yield Step(self._transaction, (make,), {"read_only": read_only})
+        return result
+
+    def _chain(self, name: str, *args: Any, **kwargs: Any) -> Flow[Any]:
+        return (yield Step(getattr(self.chain, name), args, kwargs, blocking=True))
+
+    def _balance(self, account: str) -> Flow[int]:
+        # The account view's one chain read, on every sign-in: awaited on an async client where there is
+        # one, so the thread pool (and the GIL hand-offs it costs the event loop) stays out of sign-ins.
+        if self.eth is None:
+            return (yield from self._chain("balance", account))  # type: ignore[no-any-return]
+        balance: int = yield Step(self.eth.get_balance, (account,))
+        return balance
+
+    # --- sessions (the signed-in browser sessions of the web layer) ---
+
+    @_flow
+    def session_user(self, sid: str) -> Flow[str | None]:
+        """The user the browser session ``sid`` is signed in as, if it is live."""
+        return (yield from self._sql(partial(ops.session_user, sid, self.clock()), read_only=True))
+
+    @_flow
+    def open_session(self, sid: str, name: str) -> Flow[None]:
+        """Bind the new browser session ``sid`` to ``name`` for ``Limits.session_ttl``."""
+        yield from self._sql(partial(ops.open_session, sid, name, self.clock() + self.limits.session_ttl))
+
+    @_flow
+    def close_session(self, sid: str) -> Flow[None]:
+        """Forget the browser session ``sid`` (and its registrations in progress)."""
+        yield from self._sql(partial(ops.close_session, sid))
 
     # --- sign-up / sign-in ---
 
-    def signup_options(self, session: str, name: str, *, client: str) -> dict[str, Any]:
+    @_flow
+    def signup_options(self, session: str, name: str, *, client: str) -> Flow[dict[str, Any]]:
         """Registration options for a new user, remembered for this browser session.
 
         Raises:
@@ -192,12 +318,15 @@ class DappBackend:
             RateLimited: Too many options from this client, or too many registrations in progress.
         """
         _check_name(name)
-        self._charge(f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst)
-        if self.store.user(name) is not None:
+        yield from self._charge(
+            f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
+        )
+        if (yield from self._sql(partial(ops.user, name), read_only=True)) is not None:
             raise AccountAlreadyExists(f"user {name!r} already has an account; sign in instead")
-        return self._registration(session, "signup", name, secrets.token_bytes(16))
+        return (yield from self._registration(session, "signup", name, secrets.token_bytes(16)))
 
-    def signup(self, session: str, credential: Mapping[str, Any], *, client: str) -> User:
+    @_flow
+    def signup(self, session: str, credential: Mapping[str, Any], *, client: str) -> Flow[User]:
         """Verify the session's new passkey, charge the funding limits, create and fund the account.
 
         Raises:
@@ -208,42 +337,49 @@ class DappBackend:
             VerificationError: The relying party's failed check (``AssertionRejected``
                 (``ErrorCode.ORIGIN_MISMATCH``) ...).
         """
-        registration = self._take_registration(session, "signup")
-        passkey = self._verify_registration(credential, registration)
+        registration = yield from self._take_registration(session, "signup")
+        passkey = yield from self._verify_registration(credential, registration)
         try:
             # Spending comes last: a malformed or forged answer must not use up anyone's sign-ups.
-            self._charge(
+            yield from self._charge(
                 f"fund:{client}",
                 self.limits.funding_per_ip_rate,
                 self.limits.funding_per_ip_burst,
                 "sign-ups",
             )
-            self._charge(
+            yield from self._charge(
                 "fund:*", self.limits.funding_global_rate, self.limits.funding_global_burst, "sign-ups"
             )
-            account = self.chain.create_account(passkey)
+            account = yield from self._chain("create_account", passkey)
             user = User(registration.user_name, registration.handle, account)
-            if not self.store.add_user(user, passkey.credential_id):
+            if not (yield from self._sql(partial(ops.add_user, user, passkey.credential_id, self.clock()))):
                 raise AccountAlreadyExists(f"user {user.name!r} signed up meanwhile")
         except BaseException:
             # No account, no passkey: otherwise the stored credential would be excluded from the next
             # attempt, and the authenticator holding it would refuse to create another one.
-            self.rp.store.remove_credential(passkey.credential_id)
+            yield from self._passkeys("remove_credential", passkey.credential_id)
             raise
         return user
 
-    def login_options(self, *, client: str) -> tuple[dict[str, Any], bytes]:
+    @_flow
+    def login_options(self, *, client: str) -> Flow[tuple[dict[str, Any], bytes]]:
         """Sign-in options over a fresh random challenge; no credential ids (the passkey is discoverable).
 
         Returns:
             The options and their challenge (the caller keeps it in the session).
         """
-        self._charge(f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst)
+        yield from self._charge(
+            f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
+        )
         challenge = secrets.token_bytes(32)
         # Empty allow-list: naming a user must not reveal their credential ids to whoever asks.
-        return self.rp.authentication_options(challenge, discoverable=True), challenge
+        options = yield from self._rp("authentication_options", challenge, discoverable=True)
+        return options, challenge
 
-    def login(self, credential: Mapping[str, Any], *, challenge: bytes, expected_user: str | None) -> User:
+    @_flow
+    def login(
+        self, credential: Mapping[str, Any], *, challenge: bytes, expected_user: str | None
+    ) -> Flow[User]:
         """Verify a sign-in assertion over the session's challenge and name its user.
 
         Raises:
@@ -253,88 +389,97 @@ class DappBackend:
             UnknownUser: The passkey is valid but linked to no user here.
             WrongUser: A user name was typed and the passkey belongs to someone else.
         """
-        verified = self.rp.verify_authentication(credential, expected_challenge=challenge)
-        owner = self.store.owner_of(verified.credential.credential_id)
+        verified = yield from self._rp("verify_authentication", credential, expected_challenge=challenge)
+        owner = yield from self._sql(partial(ops.owner_of, verified.credential.credential_id), read_only=True)
         if owner is None:
             raise UnknownUser("this passkey is not linked to any account here")
         if expected_user is not None and owner.name != expected_user:
             raise WrongUser("this passkey belongs to another user than the one typed")
         return owner
 
-    def user(self, name: str) -> User:
+    @_flow
+    def user(self, name: str) -> Flow[User]:
         """The signed-in user's record.
 
         Raises:
             UnknownUser: If the user is gone.
         """
-        user = self.store.user(name)
+        user = yield from self._sql(partial(ops.user, name), read_only=True)
         if user is None:
             raise UnknownUser("the session's user no longer exists")
         return user
 
-    def account_view(self, name: str) -> dict[str, Any]:
+    @_flow
+    def account_view(self, name: str) -> Flow[dict[str, Any]]:
         """What the page shows a signed-in user: account, balance, passkeys, recent operations."""
-        user = self.user(name)
-        balance = self.chain.balance(user.account)
+        user = yield from _DappFlows.user.fn(self, name)
+        balance = yield from self._balance(user.account)
+        linked = yield from self._sql(partial(ops.passkeys, user.name), read_only=True)
+        recent = yield from self._sql(
+            partial(ops.operations, user.name, self.limits.finished_kept), read_only=True
+        )
         return {
             "user": user.name,
             "account": user.account,
             "balanceWei": str(balance),
             "balanceEth": eth_text(balance),
-            "passkeys": [
-                {"id": b64url_encode(cid), "linkedAt": at} for cid, at in self.store.passkeys(user.name)
-            ],
-            "operations": [
-                _operation_view(op)
-                for op in self.store.operations(user.name, limit=self.limits.finished_kept)
-            ],
+            "passkeys": [{"id": b64url_encode(cid), "linkedAt": at} for cid, at in linked],
+            "operations": [_operation_view(op) for op in recent],
         }
 
     # --- transactions ---
 
-    def tx_options(self, name: str, *, to: str, value: int) -> dict[str, Any]:
+    @_flow
+    def tx_options(self, name: str, *, to: str, value: int) -> Flow[dict[str, Any]]:
         """Prepare a transfer from the user's account; return WebAuthn options whose challenge is its hash.
 
         Raises:
             RateLimited: The user already has ``pending_per_user`` operations waiting.
             NoPendingTransaction: This exact transaction was already issued once (change it).
         """
-        user = self.user(name)
-        prepared = self.chain.prepare_call(
-            user.account, to=to, value=value, data=b"", passkey=self._first_passkey(user)
+        user = yield from _DappFlows.user.fn(self, name)
+        passkey = yield from self._first_passkey(user)
+        prepared = yield from self._chain(
+            "prepare_call", user.account, to=to, value=value, data=b"", passkey=passkey
         )
-        return self._ask_approval(user, prepared)
+        return (yield from self._ask_approval(user, prepared))
 
-    def key_options(self, session: str, name: str, *, client: str) -> dict[str, Any]:
+    @_flow
+    def key_options(self, session: str, name: str, *, client: str) -> Flow[dict[str, Any]]:
         """Registration options for an additional passkey of the signed-in user, bound to this session."""
-        user = self.user(name)
-        self._charge(f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst)
+        user = yield from _DappFlows.user.fn(self, name)
+        yield from self._charge(
+            f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
+        )
         # The relying party lists the user's passkeys in excludeCredentials: a device makes one per user.
-        return self._registration(session, "addkey", user.name, user.handle)
+        return (yield from self._registration(session, "addkey", user.name, user.handle))
 
-    def key_link(self, session: str, name: str, credential: Mapping[str, Any]) -> dict[str, Any]:
+    @_flow
+    def key_link(self, session: str, name: str, credential: Mapping[str, Any]) -> Flow[dict[str, Any]]:
         """Verify the session user's new passkey; prepare the account call installing it, for approval.
 
         Raises:
             NoRegistrationInProgress: This session asked no add-a-passkey options.
             WrongUser: The registration was made for another user than the session's.
         """
-        user = self.user(name)
-        registration = self._take_registration(session, "addkey")
+        user = yield from _DappFlows.user.fn(self, name)
+        registration = yield from self._take_registration(session, "addkey")
         if registration.user_name != user.name or registration.handle != user.handle:
             raise WrongUser("this registration was started for another user")
-        passkey = self._verify_registration(credential, registration)
+        passkey = yield from self._verify_registration(credential, registration)
         try:
-            to, data = self.chain.link_key_call(user.account, passkey)
-            prepared = self.chain.prepare_call(
-                user.account, to=to, value=0, data=data, passkey=self._first_passkey(user)
+            to, data = yield from self._chain("link_key_call", user.account, passkey)
+            signer = yield from self._first_passkey(user)
+            prepared = yield from self._chain(
+                "prepare_call", user.account, to=to, value=0, data=data, passkey=signer
             )
-            return self._ask_approval(user, prepared, links=passkey.credential_id)
+            return (yield from self._ask_approval(user, prepared, links=passkey.credential_id))
         except BaseException:
-            self.rp.store.remove_credential(passkey.credential_id)
+            yield from self._passkeys("remove_credential", passkey.credential_id)
             raise
 
-    def tx_submit(self, name: str, op_id: str, credential: Mapping[str, Any]) -> dict[str, Any]:
+    @_flow
+    def tx_submit(self, name: str, op_id: str, credential: Mapping[str, Any]) -> Flow[dict[str, Any]]:
         """Verify the approval of the user's operation ``op_id`` and submit it (at most once).
 
         Raises:
@@ -343,18 +488,22 @@ class DappBackend:
             OperationExpired: It waited too long for the signature (410); it is purged.
             VerificationError: The relying party's failed check, or the validator rule that rejects it.
         """
-        now = self.clock()
-        self._claim(op_id, name, now)
-        op = self.store.operation(op_id)
+        yield from self._claim(op_id, name, self.clock())
+        op: PendingOperation | None = yield from self._sql(partial(ops.operation, op_id), read_only=True)
         assert op is not None  # claimed just now
         try:
             # The assertion must answer exactly this operation's hash; verifying burns that challenge.
-            verified = self.rp.verify_authentication(credential, expected_challenge=op.challenge)
-            owner = self.store.owner_of(verified.credential.credential_id)
+            verified = yield from self._rp(
+                "verify_authentication", credential, expected_challenge=op.challenge
+            )
+            owner = yield from self._sql(
+                partial(ops.owner_of, verified.credential.credential_id), read_only=True
+            )
             if owner is None or owner.name != name:
                 raise WrongUser("the passkey that signed belongs to another user")
         except BaseException:
-            self.store.release_operation(op_id)  # not signed after all: the user may still approve it
+            # Not signed after all: the user may still approve it.
+            yield from self._sql(partial(ops.release_operation, op_id))
             raise
         payload = op.payload
         prepared = PreparedCall(
@@ -367,70 +516,80 @@ class DappBackend:
             payload["gateway"],
         )
         try:
-            result = self.chain.submit(prepared, verified.assertion, verified.credential)
+            result: dict[str, Any] = yield from self._chain(
+                "submit", prepared, verified.assertion, verified.credential
+            )
         except Exception as exc:
-            self.store.finish_operation(op_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            yield from self._sql(partial(ops.finish_operation, op_id, "failed", None, error))
             raise
         if op.links is not None:
-            self.store.link_passkey(name, op.links)
+            yield from self._sql(partial(ops.link_passkey, name, op.links, self.clock()))
             result["message"] = "New passkey linked to the account."
-        self.store.finish_operation(op_id, "included", tx_hash=result.get("transactionHash"))
+        tx_hash = result.get("transactionHash")
+        yield from self._sql(partial(ops.finish_operation, op_id, "included", tx_hash, None))
         result["opId"] = op_id
         result["status"] = "included"
         return result
 
-    def purge(self) -> None:
+    @_flow
+    def purge(self) -> Flow[None]:
         """Drop expired state; run now and then (the web layer calls it every few hundred requests)."""
         now = self.clock()
-        for credential_id in self.store.purge(now=now, keep_finished=self.limits.finished_kept):
-            self.rp.store.remove_credential(credential_id)
+        orphans = yield from self._sql(partial(ops.purge, now, self.limits.finished_kept))
+        for credential_id in orphans:
+            yield from self._passkeys("remove_credential", credential_id)
         # Used and expired challenges are kept an hour (not the default day): a replay is refused either way.
-        self.rp.store.purge_challenges(now=now, keep_used_for=3600.0)
+        yield Step(self.rp.store.purge_challenges, (), {"now": now, "keep_used_for": 3600.0})
 
-    # --- helpers ---
+    # --- helpers (flows entered with ``yield from``; the session-key service runs them too) ---
 
-    def _first_passkey(self, user: User) -> PasskeyCredential:
+    def _first_passkey(self, user: User) -> Flow[PasskeyCredential]:
         # Read from the store, not remembered by the process that created the account: any worker prepares.
-        linked = self.store.passkeys(user.name)
+        linked = yield from self._sql(partial(ops.passkeys, user.name), read_only=True)
         if not linked:
             raise UnknownUser("the session's user has no passkey linked")
-        return self.rp.store.get_credential(linked[0][0])
+        passkey: PasskeyCredential = yield from self._passkeys("get_credential", linked[0][0])
+        return passkey
 
-    def _charge(self, key: str, rate: float, burst: float, what: str = "requests") -> None:
-        wait = self.store.take_token(key, rate=rate, burst=burst, now=self.clock())
+    def _charge(self, key: str, rate: float, burst: float, what: str = "requests") -> Flow[None]:
+        wait = yield from self._sql(partial(ops.take_token, key, rate, burst, self.clock()))
         if wait > 0:
             scope = "in total" if key.endswith(":*") else "from this address"
             raise RateLimited(f"too many {what} {scope}; retry in {wait:.0f} s", retry_after=wait)
 
     def _registration(
         self, session: str, purpose: RegistrationPurpose, name: str, handle: bytes
-    ) -> dict[str, Any]:
-        options = self.rp.registration_options(user_name=name, user_handle=handle)
+    ) -> Flow[dict[str, Any]]:
+        options = yield from self._rp("registration_options", user_name=name, user_handle=handle)
         challenge = b64url_decode(str(options["challenge"]), field="challenge")
         now = self.clock()
         pending = Registration(session, purpose, name, handle, challenge, now + self.limits.registration_ttl)
-        if not self.store.put_registration(pending, cap=self.limits.registrations, now=now):
+        if not (yield from self._sql(partial(ops.put_registration, pending, self.limits.registrations, now))):
             raise RateLimited("too many registrations in progress; retry in a minute", retry_after=60)
-        return options
+        return options  # type: ignore[no-any-return]
 
-    def _take_registration(self, session: str, purpose: RegistrationPurpose) -> Registration:
-        registration = self.store.take_registration(session, purpose, now=self.clock())
+    def _take_registration(self, session: str, purpose: RegistrationPurpose) -> Flow[Registration]:
+        registration = yield from self._sql(partial(ops.take_registration, session, purpose, self.clock()))
         if registration is None:
             raise NoRegistrationInProgress("this session has no registration in progress; ask for options")
         return registration
 
     def _verify_registration(
         self, credential: Mapping[str, Any], registration: Registration
-    ) -> PasskeyCredential:
+    ) -> Flow[PasskeyCredential]:
         # The answer must be for the registration this session started (the relying party then binds it to
         # the session's user: a challenge issued for another user is refused there).
         answered = RegistrationResponse.from_json(credential).client_data.challenge
         if answered != registration.challenge:
             raise WrongUser("this registration answer is for another registration than this session's")
-        return self.rp.verify_registration(credential, user_handle=registration.handle)
+        passkey: PasskeyCredential = yield from self._rp(
+            "verify_registration", credential, user_handle=registration.handle
+        )
+        return passkey
 
-    def _claim(self, op_id: str, name: str, now: float) -> None:
-        outcome = self.store.claim_operation(op_id, name, now=now)
+    def _claim(self, op_id: str, name: str, now: float) -> Flow[None]:
+        outcome = yield from self._sql(partial(ops.claim_operation, op_id, name, now))
         if outcome == "claimed":
             return
         if outcome == "unknown":
@@ -439,20 +598,21 @@ class DappBackend:
             raise WrongUser("this operation was prepared for another user")
         if outcome == "used":
             raise NoPendingTransaction("this operation was already signed", reason="used")
-        self.purge()
+        yield from _DappFlows.purge.fn(self)
         raise OperationExpired("this operation waited too long for its signature; prepare it again")
 
     def _ask_approval(
         self, user: User, prepared: PreparedCall, *, links: bytes | None = None
-    ) -> dict[str, Any]:
+    ) -> Flow[dict[str, Any]]:
         now = self.clock()
-        earlier = self.store.open_operation(user.name, prepared.challenge, now=now)
+        earlier = yield from self._sql(partial(ops.open_operation, user.name, prepared.challenge, now))
         if earlier is not None and earlier.links == links:
             # The same transaction again (same nonce, same hash): its challenge is still open.
             return _approval_view(earlier)
+        linked = yield from self._sql(partial(ops.passkeys, user.name), read_only=True)
         try:
-            options = self.rp.authentication_options(
-                prepared.challenge, credential_ids=[cid for cid, _ in self.store.passkeys(user.name)]
+            options = yield from self._rp(
+                "authentication_options", prepared.challenge, credential_ids=[cid for cid, _ in linked]
             )
         except AlreadyExists:
             raise NoPendingTransaction(
@@ -480,13 +640,118 @@ class DappBackend:
             status="pending",
             expires_at=now + min(self.limits.operation_ttl, self.rp.challenge_ttl),
         )
-        if not self.store.add_operation(op, cap=self.limits.pending_per_user, now=now):
+        if not (yield from self._sql(partial(ops.add_operation, op, self.limits.pending_per_user, now))):
             raise RateLimited(
                 f"{self.limits.pending_per_user} operations already wait for a signature; approve or let them"
                 " expire first",
                 retry_after=self.limits.operation_ttl,
             )
         return _approval_view(op)
+
+
+class DappBackend(_DappFlows):
+    """The backend on the sync relying party and store: each method blocks until done (thread-safe).
+
+    Args:
+        rp: The WebAuthn relying party; its store keeps the passkeys and the single-use challenges.
+        chain: The account gateway.
+        store: The example's own tables, in the relying party's database.
+        limits: Rate limits, caps and lifetimes.
+        clock: Time source (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        rp: RelyingParty,
+        chain: AccountGateway,
+        store: SqlAppStore,
+        *,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(rp, chain, store.sql.transaction, limits, clock)
+        self.store = store
+
+    def run(self, flow: Flow[T]) -> T:
+        """Run a backend flow, each step a blocking call, and return its value."""
+        done, out = _resume(flow, None, None)
+        while not done:
+            try:
+                value, error = out.call(*out.args, **out.kwargs), None
+            except BaseException as exc:  # noqa: BLE001 - thrown into the flow, which re-raises it
+                value, error = None, exc
+            done, out = _resume(flow, value, error)
+        return out  # type: ignore[no-any-return]
+
+
+class AsyncDappBackend(_DappFlows):
+    """The backend on :class:`~sso_signer.webauthn.AsyncRelyingParty` and an async store: each method a
+    coroutine whose ceremony and SQL steps are awaited on the event loop; the chain calls run in the
+    thread pool (the gateways are blocking).
+
+    Args:
+        rp: The async relying party, on ``store``'s database.
+        chain: The account gateway (blocking; shared with a :class:`DappBackend`).
+        store: The async SDK store (:func:`~sso_signer.webauthn.open_async_store`) holding the example's
+            tables (created by :class:`SqlAppStore` first).
+        limits: Rate limits, caps and lifetimes.
+        clock: Time source.
+        eth: An async client of the gateway's node: the account view reads the balance with it (the other
+            chain calls stay the gateway's, in the thread pool); None: the gateway reads it too.
+    """
+
+    def __init__(
+        self,
+        rp: AsyncRelyingParty,
+        chain: AccountGateway,
+        store: AsyncSQLiteStore | AsyncPostgresStore,
+        *,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+        eth: AsyncEthClient | None = None,
+    ) -> None:
+        super().__init__(rp, chain, store.transaction, limits, clock)
+        self.sql = store
+        self.eth = eth
+
+    @classmethod
+    def beside(
+        cls,
+        backend: DappBackend,
+        store: AsyncSQLiteStore | AsyncPostgresStore,
+        *,
+        eth: AsyncEthClient | None = None,
+    ) -> AsyncDappBackend:
+        """The async twin of ``backend``: its relying party's settings, chain, limits and clock, on ``store``
+        (the same database, opened in the event loop that will await it).
+
+        The example's relying parties have no attestation roots; a backend with some would pass them too.
+        """
+        rp = backend.rp
+        twin = AsyncRelyingParty(
+            rp_id=rp.rp_id,
+            rp_name=rp.rp_name,
+            origins=rp.origins,
+            store=store,
+            challenge_ttl=rp.challenge_ttl,
+            attestation=rp.attestation,
+            require_registered_origin=rp.require_registered_origin,
+        )
+        return cls(twin, backend.chain, store, limits=backend.limits, clock=backend.clock, eth=eth)
+
+    async def run(self, flow: Flow[T]) -> T:
+        """Run a backend flow: ceremony and SQL steps awaited, blocking chain calls in the thread pool."""
+        done, out = _resume(flow, None, None)
+        while not done:
+            try:
+                if out.blocking:
+                    value, error = await run_in_threadpool(out.call, *out.args, **out.kwargs), None
+                else:
+                    value, error = await out.call(*out.args, **out.kwargs), None
+            except BaseException as exc:  # noqa: BLE001 - thrown into the flow, which re-raises it
+                value, error = None, exc
+            done, out = _resume(flow, value, error)
+        return out  # type: ignore[no-any-return]
 
 
 def _check_name(name: str) -> None:

@@ -136,7 +136,9 @@ class ExampleServer:
             workers=self._workers,
             log_config=None,  # the app logs one line per request itself
             access_log=False,
-            lifespan="off",
+            # The example app opens its async store in its lifespan, in the event loop that serves it; a
+            # failure there (store unreachable) stops the start ("auto" also serves apps without one).
+            lifespan="auto",
             server_header=False,
             # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default, and every client of this loopback
             # server is on 127.0.0.1: a client could pick its own address and dodge the per-address

@@ -255,7 +255,7 @@ class SessionService:
     def _account(self, name: str) -> tuple[Erc4337AnvilGateway, Erc4337Account]:
         gateway = self._gateway()
         user = self.backend.user(name)
-        return gateway, gateway.account(user.account, self.backend._first_passkey(user))
+        return gateway, gateway.account(user.account, self.backend.run(self.backend._first_passkey(user)))
 
     def _record(self, name: str, session_id: str) -> SessionRecord:
         found: SessionRecord | None = self._store.transaction(partial(_one, session_id, name), read_only=True)
@@ -332,8 +332,10 @@ class SessionService:
             (str(gateway.deployment.session_validator), 0, SessionKeyValidator.create_session(spec, proof))
         )
         try:
-            prepared = gateway.prepare_calls(user.account, calls, passkey=self.backend._first_passkey(user))
-            approval = self.backend._ask_approval(user, prepared)
+            prepared = gateway.prepare_calls(
+                user.account, calls, passkey=self.backend.run(self.backend._first_passkey(user))
+            )
+            approval = self.backend.run(self.backend._ask_approval(user, prepared))
         except BaseException:
             self._store.transaction(partial(_drop, [session_id]))
             raise
@@ -395,9 +397,9 @@ class SessionService:
             to=validator,
             value=0,
             data=SessionKeyValidator.revoke_key(record.spec.session_hash),
-            passkey=self.backend._first_passkey(user),
+            passkey=self.backend.run(self.backend._first_passkey(user)),
         )
-        approval = self.backend._ask_approval(user, prepared)
+        approval = self.backend.run(self.backend._ask_approval(user, prepared))
         approval["transaction"] = {**approval["transaction"], "session": "revoke", "sessionId": session_id}
         return approval
 

@@ -19,6 +19,7 @@ Safe by construction, in layers:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import pathlib
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -38,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from examples.dapp_backend._backend import USER_NAME, DappBackend, user_tag, wei_from_eth
+from examples.dapp_backend._backend import USER_NAME, AsyncDappBackend, DappBackend, user_tag, wei_from_eth
 from examples.dapp_backend._errors import (
     BodyTimeout,
     BodyTooLarge,
@@ -54,7 +55,6 @@ from examples.dapp_backend._errors import (
 )
 from examples.dapp_backend._sessions import FALLBACK as SESSION_FALLBACK
 from examples.dapp_backend._sessions import SessionKeyVault, SessionService
-from examples.dapp_backend._store import SqlAppStore
 from sso_signer import b64url_decode, b64url_encode
 from sso_signer.exceptions import (
     AlreadyExists,
@@ -69,6 +69,8 @@ from sso_signer.exceptions import (
     StateError,
     VerificationError,
 )
+from sso_signer.rpc import AsyncEthClient
+from sso_signer.webauthn import open_async_store
 
 __all__ = ["STATIC_DIR", "RequestGuard", "WebLimits", "create_app", "error_status", "json_depth"]
 
@@ -418,6 +420,8 @@ async def _parse(request: Request, model: type[ModelT], limits: WebLimits) -> Mo
 def create_app(
     backend: DappBackend,
     *,
+    store: str,
+    node_url: str | None = None,
     origins: tuple[str, ...],
     session_secret: str,
     limits: WebLimits | None = None,
@@ -425,8 +429,18 @@ def create_app(
 ) -> FastAPI:
     """Build the example's FastAPI application.
 
+    The WebAuthn ceremonies and the example's tables run on :class:`AsyncDappBackend`, the async twin of
+    ``backend`` on an async store of ``store`` opened in the server's lifespan (an async PostgreSQL pool
+    belongs to the event loop that opened it): awaited on the event loop, with only the chain calls in the
+    thread pool. The session-key endpoints run ``backend`` itself in the thread pool (their service is
+    blocking chain work, see ``_sessions.py``).
+
     Args:
-        backend: The backend the endpoints drive.
+        backend: The sync backend (the session-key service's, and the async twin's settings and chain).
+        store: The URL of ``backend``'s database (a file or PostgreSQL: an in-memory SQLite database is
+            private to one connection).
+        node_url: The gateway's node: the account view reads balances with an async client of it (else
+            through the gateway, in the thread pool).
         origins: Web origins the page is served from (the relying party's origins): state-changing requests
             must name one of them in ``Origin``.
         session_secret: Key signing the session cookie (from the environment, or random per start).
@@ -439,7 +453,24 @@ def create_app(
         The application (serve it with uvicorn, see :class:`~examples.dapp_backend.ExampleServer`).
     """
     limits = limits or WebLimits()
-    app = FastAPI(title="sso-signer example dapp", docs_url=None, redoc_url=None, openapi_url=None)
+    live: list[AsyncDappBackend] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        opened = await open_async_store(store)
+        eth = None if node_url is None else AsyncEthClient(node_url)
+        try:
+            live.append(AsyncDappBackend.beside(backend, opened, eth=eth))
+            yield
+        finally:
+            live.clear()
+            if eth is not None:
+                await eth.aclose()
+            await opened.close()
+
+    app = FastAPI(
+        title="sso-signer example dapp", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
     served = [0]
 
     @app.exception_handler(SsoSignerError)
@@ -476,8 +507,8 @@ def create_app(
     async def signed_in(request: Request) -> str:
         sid = request.session.get("sid")
         name = None
-        if isinstance(sid, str):  # a database round trip: off the event loop
-            name = await run_in_threadpool(backend.store.session_user, sid, now=backend.clock())
+        if isinstance(sid, str):
+            name = await aio().session_user(sid)
         if name is None:
             raise NotSignedIn("sign in first")
         request.state.user_tag = user_tag(name)
@@ -487,18 +518,26 @@ def create_app(
         # A new id at every sign-in: a session id planted or seen before the login is worth nothing after.
         old = request.session.get("sid")
         if isinstance(old, str):
-            await run_in_threadpool(backend.store.close_session, old)
+            await aio().close_session(old)
         request.session.clear()
         sid = secrets.token_urlsafe(24)
-        expires_at = backend.clock() + backend.limits.session_ttl
-        await run_in_threadpool(backend.store.open_session, sid, name, expires_at=expires_at)
+        await aio().open_session(sid, name)
         request.session["sid"] = sid
         request.state.user_tag = user_tag(name)
 
-    async def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def aio() -> AsyncDappBackend:
+        # Served requests come after the lifespan's startup, which opened the store.
+        return live[0]
+
+    async def step() -> AsyncDappBackend:
         served[0] += 1
         if served[0] % limits.purge_every == 0:
-            await run_in_threadpool(backend.purge)
+            await aio().purge()
+        return aio()
+
+    async def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # A session-key step: blocking chain work on the sync backend, in the thread pool.
+        await step()
         return await run_in_threadpool(function, *args, **kwargs)
 
     @app.get("/")
@@ -511,19 +550,21 @@ def create_app(
     @app.get("/api/session")
     async def session(request: Request) -> Response:
         name = await signed_in(request)
-        return _ok(await run(backend.account_view, name))
+        return _ok(await (await step()).account_view(name))
 
     @app.post("/api/register/options")
     async def register_options(request: Request) -> Response:
         body = await _parse(request, SignupOptions, limits)
-        return _ok(await run(backend.signup_options, session_id(request), body.user, client=client(request)))
+        return _ok(
+            await (await step()).signup_options(session_id(request), body.user, client=client(request))
+        )
 
     @app.post("/api/register/verify")
     async def register_verify(request: Request) -> Response:
         body = await _parse(request, CredentialAnswer, limits)
-        user = await run(backend.signup, session_id(request), body.credential, client=client(request))
+        user = await (await step()).signup(session_id(request), body.credential, client=client(request))
         await start_session(request, user.name)
-        view = await run(backend.account_view, user.name)
+        view = await aio().account_view(user.name)
         view["credentialId"] = view["passkeys"][0]["id"]
         view["message"] = f"Signed up: account {user.account} is controlled by your passkey."
         return _ok(view)
@@ -531,7 +572,7 @@ def create_app(
     @app.post("/api/login/options")
     async def login_options(request: Request) -> Response:
         body = await _parse(request, LoginOptions, limits)
-        options, challenge = await run(backend.login_options, client=client(request))
+        options, challenge = await (await step()).login_options(client=client(request))
         # The challenge is this browser's: an assertion made for another session's challenge is refused.
         request.session["login"] = b64url_encode(challenge)
         request.session["login_user"] = body.user
@@ -544,11 +585,11 @@ def create_app(
         expected = request.session.pop("login_user", None)
         if not isinstance(challenge, str):
             raise NotSignedIn("ask for sign-in options first")
-        user = await run(
-            backend.login, body.credential, challenge=b64url_decode(challenge), expected_user=expected
+        user = await (await step()).login(
+            body.credential, challenge=b64url_decode(challenge), expected_user=expected
         )
         await start_session(request, user.name)
-        view = await run(backend.account_view, user.name)
+        view = await aio().account_view(user.name)
         view["message"] = f"Signed in as {user.name}."
         return _ok(view)
 
@@ -557,7 +598,7 @@ def create_app(
         await _parse(request, Empty, limits)
         sid = request.session.get("sid")
         if isinstance(sid, str):
-            await run_in_threadpool(backend.store.close_session, sid)
+            await aio().close_session(sid)
         request.session.clear()
         return _ok({"message": "Signed out."})
 
@@ -565,30 +606,29 @@ def create_app(
     async def tx_options(request: Request) -> Response:
         name = await signed_in(request)
         body = await _parse(request, TxOptions, limits)
-        return _ok(await run(backend.tx_options, name, to=body.to, value=wei_from_eth(body.value)))
+        return _ok(await (await step()).tx_options(name, to=body.to, value=wei_from_eth(body.value)))
 
     @app.post("/api/tx/submit")
     async def tx_submit(request: Request) -> Response:
         name = await signed_in(request)
         body = await _parse(request, TxSubmit, limits)
-        return _ok(await run(backend.tx_submit, name, body.opId, body.credential))
+        return _ok(await (await step()).tx_submit(name, body.opId, body.credential))
 
     @app.post("/api/keys/options")
     async def key_options(request: Request) -> Response:
         name = await signed_in(request)
         await _parse(request, Empty, limits)
-        return _ok(await run(backend.key_options, session_id(request), name, client=client(request)))
+        return _ok(await (await step()).key_options(session_id(request), name, client=client(request)))
 
     @app.post("/api/keys/link")
     async def key_link(request: Request) -> Response:
         name = await signed_in(request)
         body = await _parse(request, CredentialAnswer, limits)
-        return _ok(await run(backend.key_link, session_id(request), name, body.credential))
+        return _ok(await (await step()).key_link(session_id(request), name, body.credential))
 
     # Session keys (ERC-4337 with a bundler): the backend's key pays within limits the passkey approved.
     # The keys live sealed in the shared store, under a key derived from the secret every worker shares.
-    sql = backend.store.sql if isinstance(backend.store, SqlAppStore) else None
-    sessions = SessionService(backend, sql, SessionKeyVault(session_secret))
+    sessions = SessionService(backend, backend.store.sql, SessionKeyVault(session_secret))
 
     @app.get("/api/sessions")
     async def session_list(request: Request) -> Response:

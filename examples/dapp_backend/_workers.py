@@ -155,6 +155,8 @@ def worker_app() -> FastAPI:
     print(f"worker {os.getpid()} serving (funder {funder.address})", flush=True)
     return create_app(
         backend,
+        store=config.store,
+        node_url=config.node_url,
         origins=config.origins,
         session_secret=config.session_secret,
         limits=WebLimits(**config.web_limits),

@@ -244,3 +244,23 @@ def test_the_command_line_serves_and_a_sigterm_stops_anvil_too() -> None:
         process.kill()
     with pytest.raises(httpx.TransportError):  # anvil went with it
         httpx.post(node[1], json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5)
+
+
+def test_a_step_begun_on_the_sync_backend_finishes_on_the_servers_async_one(
+    example: RunningExample, page: PageClient
+) -> None:
+    # The server runs AsyncDappBackend on its own async store, the test holds the sync DappBackend: on the
+    # default store ("in memory": a temporary file both open) they share the users, operations and challenges.
+    name, passkey, signed_up = page.sign_up()
+    assert example.backend.user(name).account == signed_up["account"]
+    recipient = fresh_address()
+    request = example.backend.tx_options(name, to=recipient, value=77)
+    status, answer = page.approve(passkey, request)
+    assert (status, answer["status"]) == (200, "included"), answer
+    assert example.eth.get_balance(recipient) == 77
+    status, again = page.approve(passkey, request)  # the async side claimed it: the sync side sees it used
+    assert (status, again["error"]) == (409, "NoPendingTransaction"), again
+    with pytest.raises(Exception, match="already signed"):
+        example.backend.tx_submit(
+            name, request["opId"], passkey.sign(b64url_decode(request["options"]["challenge"])).to_json()
+        )

@@ -66,7 +66,7 @@ def _stored(example: RunningExample, session_id: str) -> tuple[bytes, bytes, str
         )
         return rows[0]
 
-    spec, sealed, owner = example.backend.store.sql.transaction(read)  # type: ignore[attr-defined]
+    spec, sealed, owner = example.backend.store.sql.transaction(read)
     return bytes(spec), bytes(sealed), str(owner)
 
 
