@@ -9,6 +9,7 @@
   UserOperations through a bundler;
 * :class:`PasskeySigner`: the I/O-free signer both use; its assertions come from an
   :class:`AssertionProvider` (blocking) or an :class:`AsyncAssertionProvider` (awaited);
+  :class:`CeremonyAssertionProvider` runs each of them through a relying party and its passkey store;
 * :class:`Guardian` / :class:`AsyncGuardian`: an EOA that may recover ERC-4337 accounts that lost their
   passkey (the ``GuardianExecutor`` module; the account's side is on :class:`Erc4337Account`);
 * :class:`PasskeySignedMessage` (what ``sign_message`` / ``sign_typed_data`` return, shaped like
@@ -31,6 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sso_signer.accounts._base import PasskeyAccount
+from sso_signer.accounts._ceremony import CeremonyAssertionProvider
 from sso_signer.accounts._deployment import EraNetwork, MsaDeployment, deploy_msa_contracts, network_preset
 from sso_signer.accounts._era import AsyncEraAccount, EraAccount
 from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
@@ -60,6 +62,7 @@ __all__ = [
     "AsyncErc4337Account",
     "AsyncGuardian",
     "AsyncJsonAssertionProvider",
+    "CeremonyAssertionProvider",
     "EraAccount",
     "EraNetwork",
     "Erc4337Account",
