@@ -78,7 +78,8 @@ class CeremonyAssertionProvider:
     rules before it signs anything.
 
     A hash is issued once: asking again for the same operation (a retry with an identical hash) raises
-    ``AlreadyExists`` (``CHALLENGE_ALREADY_ISSUED``) until the relying party purges the expired challenge.
+    ``AlreadyExists`` (``CHALLENGE_ALREADY_ISSUED``) until the challenge has expired and the store's
+    ``purge_challenges`` has removed it.
 
     Args:
         relying_party: A :class:`~sso_signer.webauthn.RelyingParty` (blocking store) or an
