@@ -36,6 +36,7 @@ from sso_signer.webauthn import (
     open_async_store,
     open_store,
 )
+from tests.erc4337.test_session_e2e import funded_account
 from tests.errors import raises_rule
 from tests.needs import started_erc4337_stack
 
@@ -98,16 +99,7 @@ class Browser:
 def new_account(
     stack: LocalErc4337Stack, passkey: HeadlessPasskey, user: str, provider: Any
 ) -> Erc4337Account:
-    account = Erc4337Account.counterfactual(
-        deployment=stack.deployment,
-        eth=stack.eth,
-        bundler=stack.bundler,
-        credential=passkey,
-        salt=account_salt(user),
-        provider=provider,
-    )
-    stack.fund(account.address, ETHER)
-    return account
+    return funded_account(stack, passkey, user, provider=provider)
 
 
 def session_for(stack: LocalErc4337Stack, key: LocalSessionKey) -> SessionSpec:
