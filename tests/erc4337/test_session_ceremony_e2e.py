@@ -18,6 +18,7 @@ import pytest
 
 from sso_signer._codec import b64url_decode
 from sso_signer.accounts import (
+    AssertionRequest,
     AsyncErc4337Account,
     CeremonyAssertionProvider,
     Erc4337Account,
@@ -225,7 +226,6 @@ async def test_the_async_account_awaits_the_ceremony_on_an_async_store(
 
 
 def test_the_sync_account_refuses_an_async_relying_party_or_callback(tmp_path: Path) -> None:
-    from sso_signer.accounts import AssertionRequest
     from sso_signer.webauthn import AsyncSQLiteStore
 
     request = AssertionRequest(bytes(32), "localhost", b"\x01" * 16, ORIGIN, "user_operation")
@@ -258,3 +258,28 @@ def test_configuration_is_checked() -> None:
         CeremonyAssertionProvider(object(), user_handle=b"u", callback=dict)  # type: ignore[arg-type]
     with open_store("sqlite://:memory:") as store, raises_rule(ErrorCode.FIELD_TOO_LARGE):
         CeremonyAssertionProvider(relying_party(store), user_handle=bytes(65), callback=dict)
+
+
+def test_an_answer_after_the_challenge_expired_is_refused(store_url: str) -> None:
+    now = [1_000_000.0]
+    with open_store(store_url) as store:
+        rp = RelyingParty(
+            rp_id="localhost",
+            rp_name="t",
+            origins=ORIGIN,
+            store=store,
+            challenge_ttl=60,
+            clock=lambda: now[0],
+        )
+        passkey = register(rp, "dave")
+        browser = Browser(passkey)
+
+        def slow_user(options: dict[str, Any]) -> dict[str, Any]:
+            now[0] += 61  # the user answered after the challenge's lifetime
+            return browser(options)
+
+        provider = CeremonyAssertionProvider(rp, user_handle=b"dave", callback=slow_user)
+        request = AssertionRequest(bytes(range(32)), "localhost", passkey.credential_id, ORIGIN)
+        with raises_rule(ErrorCode.CHALLENGE_EXPIRED):
+            provider.get_assertion(request)
+        assert counter(store, passkey) == 0  # nothing recorded
