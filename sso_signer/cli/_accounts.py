@@ -28,7 +28,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer.accounts import EraAccount, Erc4337Account, Guardian, MsaDeployment
+from sso_signer.accounts import CeremonyAssertionProvider, EraAccount, Erc4337Account, Guardian, MsaDeployment
 from sso_signer.accounts._base import PASSKEY_REMOVED_TOPIC
 from sso_signer.accounts._era import (
     EraSendPlan,
@@ -38,7 +38,7 @@ from sso_signer.accounts._era import (
     get_account_key,
     remove_passkey_calldata,
 )
-from sso_signer.cli._ceremony import RelyingPartyAssertionProvider
+from sso_signer.cli._ceremony import headless_browser
 from sso_signer.cli._context import ChainContext, format_ether, resolve_deployer, store_at
 from sso_signer.cli._parser import ENV_BUNDLER
 from sso_signer.erc4337 import BundlerClient, UserOperationReceipt
@@ -637,14 +637,20 @@ def create_account(
 
 def _provider(
     args: argparse.Namespace, passkey: HeadlessPasskey, ctx: ChainContext
-) -> RelyingPartyAssertionProvider | None:
-    """The assertion source: the relying-party ceremony when ``--store`` is given, else the passkey itself."""
+) -> CeremonyAssertionProvider | None:
+    """The assertion source: the relying-party ceremony when ``--store`` is given, else the passkey itself.
+
+    Raises:
+        NotFound (``CREDENTIAL_NOT_FOUND``): If the store does not hold the passkey (register it first).
+    """
     if not getattr(args, "store", None):
         return None
     store = store_at(args.store)
     ctx.on_close(store.close)
     rp = RelyingParty(rp_id=passkey.rp_id, rp_name="sso-signer", origins=[passkey.origin], store=store)
-    return RelyingPartyAssertionProvider(rp, passkey)
+    # Each signature is the stored owner's ceremony: the user the store registered this passkey for.
+    owner = store.get_credential(passkey.credential_id).user_handle
+    return CeremonyAssertionProvider(rp, user_handle=owner, callback=headless_browser(passkey))
 
 
 def _require_erc4337(ctx: ChainContext) -> MsaDeployment:

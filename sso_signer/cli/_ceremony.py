@@ -4,22 +4,22 @@ Registration: the relying party issues options, the passkey answers them like
 ``navigator.credentials.create``, the relying party verifies the response with py_webauthn and stores the
 credential.
 
-Signing: the hash to sign (a transaction hash, a userOpHash, an ERC-7739 digest) becomes the challenge of
-authentication options; the passkey answers them like ``navigator.credentials.get``; the relying party
-verifies the assertion (signature, origin, rpId, UV, counter, single-use challenge) before the signer uses it.
+Signing goes through the SDK's :class:`~sso_signer.accounts.CeremonyAssertionProvider`: the hash to sign is
+issued as the user's single-use challenge, and the relying party verifies the answer before the signer uses
+it. :func:`headless_browser` is its browser round trip here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sso_signer._codec import b64url_decode
 
 if TYPE_CHECKING:
-    from sso_signer.accounts import AssertionRequest
-    from sso_signer.webauthn import Assertion, HeadlessPasskey, PasskeyCredential, RelyingParty
+    from sso_signer.webauthn import HeadlessPasskey, PasskeyCredential, RelyingParty
 
-__all__ = ["RelyingPartyAssertionProvider", "register_passkey"]
+__all__ = ["headless_browser", "register_passkey"]
 
 
 def register_passkey(
@@ -47,35 +47,13 @@ def register_passkey(
     return rp.verify_registration(response, user_handle=issued_for), options
 
 
-class RelyingPartyAssertionProvider:
-    """An ``sso_signer.sso.AssertionProvider`` that runs the full authentication ceremony for each signature.
+def headless_browser(passkey: HeadlessPasskey) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The browser round trip of a :class:`~sso_signer.accounts.CeremonyAssertionProvider`, answered by a
+    headless passkey the way ``navigator.credentials.get`` would answer the options (user verified)."""
 
-    Args:
-        rp: The relying party holding the registered credential.
-        passkey: The headless passkey answering the options.
-
-    Attributes:
-        verified: How many assertions the relying party has verified through this provider.
-    """
-
-    def __init__(self, rp: RelyingParty, passkey: HeadlessPasskey) -> None:
-        self.rp = rp
-        self.passkey = passkey
-        self.verified = 0
-
-    def get_assertion(self, request: AssertionRequest) -> Assertion:
-        """Issue options over ``request.challenge``, answer them with the passkey, verify, return it.
-
-        Raises:
-            The relying party's errors: ``AlreadyExists`` (``ErrorCode.CHALLENGE_ALREADY_ISSUED``) (a hash is
-            signed once),
-            ``NotFound`` (``ErrorCode.CREDENTIAL_NOT_FOUND``), ``AssertionRejected``
-            (``ErrorCode.SIGNATURE_INVALID``), ``AssertionRejected`` (``ErrorCode.ORIGIN_MISMATCH``), ...
-        """
-        options = self.rp.authentication_options(request.challenge, credential_ids=[request.credential_id])
+    def answer(options: dict[str, Any]) -> dict[str, Any]:
         # The authenticator only sees the options, like a browser would hand them over.
         challenge = b64url_decode(str(options["challenge"]), field="options.challenge")
-        assertion = self.passkey.sign(challenge, user_verified=True)
-        result = self.rp.verify_authentication(assertion.to_json(), expected_challenge=request.challenge)
-        self.verified += 1
-        return result.assertion
+        return passkey.sign(challenge, user_verified=True).to_json()
+
+    return answer

@@ -26,9 +26,9 @@ from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._codec import b64url_encode
-from sso_signer.accounts import EraAccount, EraNetwork, Erc4337Account
+from sso_signer.accounts import CeremonyAssertionProvider, EraAccount, EraNetwork, Erc4337Account
 from sso_signer.accounts._era import add_passkey_calldata, webauthn_validation_gas
-from sso_signer.cli._ceremony import RelyingPartyAssertionProvider, register_passkey
+from sso_signer.cli._ceremony import headless_browser, register_passkey
 from sso_signer.cli._context import format_ether as _ether
 from sso_signer.cli._context import parse_wei
 from sso_signer.cli._output import Reporter
@@ -115,7 +115,19 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                     f"stored in SQLite): credential {b64url_encode(credential.credential_id)[:16]}…, "
                     f"origin {credential.origin}"
                 )
-                provider = RelyingPartyAssertionProvider(rp, passkey)
+                browser = headless_browser(passkey)
+                verified = 0
+
+                def counted_browser(options: dict[str, Any]) -> dict[str, Any]:
+                    nonlocal verified
+                    answer = browser(options)
+                    # The relying party verifies each answer before the account sees it (or the demo stops).
+                    verified += 1
+                    return answer
+
+                provider = CeremonyAssertionProvider(
+                    rp, user_handle=credential.user_handle, callback=counted_browser
+                )
                 summary["passkey"] = {
                     "credential_id": b64url_encode(credential.credential_id),
                     "origin": credential.origin,
@@ -235,7 +247,7 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                     "balances_after": {k: str(v) for k, v in after.items()},
                     "erc1271_valid": erc1271,
                 }
-                summary["assertions_verified_by_rp"] = provider.verified
+                summary["assertions_verified_by_rp"] = verified
             finally:
                 store.close()
     summary["seconds"] = round(time.monotonic() - started, 2)
