@@ -327,14 +327,14 @@ class SessionService:
                 retry_after=self.limits.stale_after,
             )
         proof = key.sign_hash(spec.proof_digest(user.account))
-        calls = gateway.session_validator_calls(user.account)
+        clients = self.backend.clients
+        calls = self.backend.run(gateway.session_validator_calls(clients, user.account))
         calls.append(
             (str(gateway.deployment.session_validator), 0, SessionKeyValidator.create_session(spec, proof))
         )
         try:
-            prepared = gateway.prepare_calls(
-                user.account, calls, passkey=self.backend.run(self.backend._first_passkey(user))
-            )
+            passkey = self.backend.run(self.backend._first_passkey(user))
+            prepared = self.backend.run(gateway.prepare_calls(clients, user.account, calls, passkey=passkey))
             approval = self.backend.run(self.backend._ask_approval(user, prepared))
         except BaseException:
             self._store.transaction(partial(_drop, [session_id]))
@@ -392,12 +392,15 @@ class SessionService:
             )
         user = self.backend.user(name)
         validator = str(gateway.deployment.session_validator)
-        prepared = gateway.prepare_call(
-            user.account,
-            to=validator,
-            value=0,
-            data=SessionKeyValidator.revoke_key(record.spec.session_hash),
-            passkey=self.backend.run(self.backend._first_passkey(user)),
+        prepared = self.backend.run(
+            gateway.prepare_call(
+                self.backend.clients,
+                user.account,
+                to=validator,
+                value=0,
+                data=SessionKeyValidator.revoke_key(record.spec.session_hash),
+                passkey=self.backend.run(self.backend._first_passkey(user)),
+            )
         )
         approval = self.backend.run(self.backend._ask_approval(user, prepared))
         approval["transaction"] = {**approval["transaction"], "session": "revoke", "sessionId": session_id}

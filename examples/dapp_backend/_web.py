@@ -431,8 +431,9 @@ def create_app(
 
     The WebAuthn ceremonies and the example's tables run on :class:`AsyncDappBackend`, the async twin of
     ``backend`` on an async store of ``store`` opened in the server's lifespan (an async PostgreSQL pool
-    belongs to the event loop that opened it): awaited on the event loop, with only the chain calls in the
-    thread pool. The session-key endpoints run ``backend`` itself in the thread pool (their service is
+    belongs to the event loop that opened it), and the gateway's chain steps on its async clients opened
+    there too: all awaited on the event loop (the Era gateway's blocking steps aside). The session-key
+    endpoints run ``backend`` itself in the thread pool (their service is
     blocking chain work, see ``_sessions.py``).
 
     Args:
@@ -460,8 +461,9 @@ def create_app(
         opened = await open_async_store(store)
         eth = None if node_url is None else AsyncEthClient(node_url)
         try:
-            live.append(AsyncDappBackend.beside(backend, opened, eth=eth))
-            yield
+            async with backend.chain.async_clients() as clients:
+                live.append(AsyncDappBackend.beside(backend, opened, eth=eth, clients=clients))
+                yield
         finally:
             live.clear()
             if eth is not None:
