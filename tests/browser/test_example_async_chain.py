@@ -1,5 +1,6 @@
 """The example's async backend awaits the ERC-4337 gateway's chain calls on the SDK's async clients: a whole
-sign-up, transfer and passkey link run on the event loop, with no thread-pool hop, on a real anvil (and
+sign-up, transfer, passkey link and (with the bundler) a session key's proposal, payment and listing run on
+the event loop, with no thread-pool hop, on a real anvil (and
 through the real Alto bundler)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from examples.dapp_backend import AsyncDappBackend, running_example
 from examples.dapp_backend import _backend as backend_module
+from examples.dapp_backend._sessions import SessionKeyVault, SessionService
 from sso_signer._codec import b64url_decode
 from sso_signer.webauthn import HeadlessPasskey, open_async_store
 from tests.browser.example_client import ROOMY, fresh_address
@@ -57,6 +59,21 @@ def test_the_async_backend_awaits_the_erc4337_chain_calls(
                     linked = await aio.tx_submit("alice", link["opId"], answer(first, link))
                     request = await aio.tx_options("alice", to=recipient, value=5)
                     by_second = await aio.tx_submit("alice", request["opId"], answer(second, request))
+                    if bundler:
+                        # The session-key endpoints' flows: propose (approved by the passkey), pay, list.
+                        service = SessionService(example.backend.store.sql, SessionKeyVault("secret"))
+                        proposal = await aio.run(
+                            service.create_options(
+                                aio, "alice", recipient=recipient, per_use=10**15, daily=2 * 10**15, hours=1
+                            )
+                        )
+                        approved = await aio.tx_submit("alice", proposal["opId"], answer(second, proposal))
+                        assert approved["status"] == "included"
+                        session_id = proposal["session"]["sessionId"]
+                        paid = await aio.run(service.use(aio, "alice", session_id, value=10**15))
+                        assert paid["status"] == "included"
+                        listed = await aio.run(service.sessions(aio, "alice"))
+                        assert [v["status"] for v in listed["sessions"]] == ["active"]
                     # Without an async client of its own (eth=None) the account view reads the balance
                     # through the gateway, in the thread pool: the one hop, which shows the count works.
                     view = await aio.account_view("alice")
@@ -71,6 +88,6 @@ def test_the_async_backend_awaits_the_erc4337_chain_calls(
             "bundler (eth_sendUserOperation)" if bundler else "EntryPoint v0.8 handleOps"
         )
         assert linked["message"] == "New passkey linked to the account."
-        assert example.eth.get_balance(recipient) == 82
+        assert example.eth.get_balance(recipient) == 82 + (10**15 if bundler else 0)
         # Every other chain step was awaited on the async clients: none went to the thread pool.
         assert hops == ["balance"]
