@@ -369,28 +369,48 @@ class Erc4337AnvilGateway:
         _, success, gas_cost, gas_used = abi_decode(["uint256", "bool", "uint256", "uint256"], events[0].data)
         if not success:
             raise UserOperationFailed("the account's call reverted (the signature was accepted)")
-        return {
-            "message": "Approved: the EntryPoint validated the passkey signature and the call ran.",
-            "userOpHash": hex_encode(prepared.challenge),
-            "lowS": assertion.ecdsa_signature.is_low_s,
-            "validatorAccepted": True,
-            "executedBy": "EntryPoint v0.8 handleOps",
-            "transactionHash": hex_encode(receipt.transaction_hash),
-            "gasUsed": gas_used,
-            "gasCost": str(gas_cost),
-        }
+        return _approved(
+            "Approved: the EntryPoint validated the passkey signature and the call ran.",
+            "EntryPoint v0.8 handleOps",
+            prepared.challenge,
+            assertion,
+            receipt.transaction_hash,
+            gas_used,
+            gas_cost,
+        )
 
 
 def _via_bundler(receipt: UserOperationReceipt, assertion: Assertion) -> dict[str, Any]:
     if not receipt.success:
         raise UserOperationFailed("the account's call reverted (the signature was accepted)")
+    return _approved(
+        "Approved: the bundler got the passkey-signed operation included and the call ran.",
+        "bundler (eth_sendUserOperation)",
+        receipt.user_op_hash,
+        assertion,
+        receipt.receipt.transaction_hash,
+        receipt.actual_gas_used,
+        receipt.actual_gas_cost,
+    )
+
+
+def _approved(
+    message: str,
+    executed_by: str,
+    user_op_hash: bytes,
+    assertion: Assertion,
+    transaction_hash: bytes,
+    gas_used: int,
+    gas_cost: int,
+) -> dict[str, Any]:
+    # The answer of an included operation, whichever way it was sent.
     return {
-        "message": "Approved: the bundler got the passkey-signed operation included and the call ran.",
-        "userOpHash": hex_encode(receipt.user_op_hash),
+        "message": message,
+        "userOpHash": hex_encode(user_op_hash),
         "lowS": assertion.ecdsa_signature.is_low_s,
         "validatorAccepted": True,
-        "executedBy": "bundler (eth_sendUserOperation)",
-        "transactionHash": hex_encode(receipt.receipt.transaction_hash),
-        "gasUsed": receipt.actual_gas_used,
-        "gasCost": str(receipt.actual_gas_cost),
+        "executedBy": executed_by,
+        "transactionHash": hex_encode(transaction_hash),
+        "gasUsed": gas_used,
+        "gasCost": str(gas_cost),
     }
