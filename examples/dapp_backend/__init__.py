@@ -21,7 +21,7 @@ from examples.dapp_backend._backend import (
     wei_from_eth,
 )
 from examples.dapp_backend._chain import EraAnvilGateway
-from examples.dapp_backend._erc4337 import Erc4337AnvilGateway
+from examples.dapp_backend._erc4337 import Erc4337AnvilGateway, Erc4337Clients
 from examples.dapp_backend._errors import (
     AccountAlreadyExists,
     BodyTimeout,
@@ -56,6 +56,7 @@ __all__ = [
     "DappBackend",
     "EraAnvilGateway",
     "Erc4337AnvilGateway",
+    "Erc4337Clients",
     "ExampleServer",
     "Flow",
     "InvalidRequest",

@@ -25,6 +25,7 @@ Add a passkey
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -164,19 +165,29 @@ class PreparedCall:
 
 
 class AccountGateway(Protocol):
-    """The chain side: create an account for a passkey, prepare calls from it, submit approved calls."""
+    """The chain side: create an account for a passkey, prepare calls from it, submit approved calls.
 
-    def create_account(self, credential: PasskeyCredential) -> str: ...
+    Its chain operations are flows of :class:`Step` s (written once, like the backend's methods) on the
+    ``clients`` the driver hands them: :meth:`clients` (sync, for :class:`DappBackend`) or those
+    :meth:`async_clients` opens in the server's event loop (for :class:`AsyncDappBackend`). A gateway whose
+    work stays blocking yields ``blocking`` steps and ignores ``clients``.
+    """
+
+    def clients(self) -> Any: ...
+
+    def async_clients(self) -> contextlib.AbstractAsyncContextManager[Any]: ...
+
+    def create_account(self, clients: Any, credential: PasskeyCredential) -> Flow[str]: ...
 
     def prepare_call(
-        self, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
-    ) -> PreparedCall: ...
+        self, clients: Any, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
+    ) -> Flow[PreparedCall]: ...
 
     def link_key_call(self, account: str, credential: PasskeyCredential) -> tuple[str, bytes]: ...
 
     def submit(
-        self, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
-    ) -> dict[str, Any]: ...
+        self, clients: Any, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
+    ) -> Flow[dict[str, Any]]: ...
 
     def balance(self, account: str) -> int: ...
 
@@ -190,10 +201,11 @@ def user_tag(name: str | None) -> str:
 class Step:
     """One thing a backend flow waits for: ``call(*args, **kwargs)``.
 
-    ``call`` is a ceremony of the relying party, a call of its passkey store, or the SQL store's
-    ``transaction`` (on the async backend each returns a coroutine, awaited on the event loop), or, with
-    ``blocking``, a chain call, which stays blocking on both backends (the async one runs it in the thread
-    pool).
+    ``call`` is a ceremony of the relying party, a call of its passkey store, the SQL store's
+    ``transaction``, or a chain call of the gateway's clients (on the async backend each returns a
+    coroutine, awaited on the event loop), or, with ``blocking``, a chain call that stays blocking on both
+    backends (the async one runs it in the thread pool: the Era gateway's, and the balance without an
+    async client).
     """
 
     call: Callable[..., Any]
@@ -247,8 +259,8 @@ class _DappFlows:
     """Users, passkeys and accounts of the example dapp: each step written once, as a flow of :class:`Step` s.
 
     The relying party's ceremonies, its store and the SQL store are the backend's own (sync or async); the
-    account gateway is the same blocking one for both. All state is in the store, so any number of
-    backends (threads, workers) share it.
+    account gateway is the same for both, its flows run on the backend's ``clients`` (sync or async). All
+    state is in the store, so any number of backends (threads, workers) share it.
     """
 
     def __init__(
@@ -265,6 +277,8 @@ class _DappFlows:
         self.clock = clock
         self._transaction = transaction
         self.eth: AsyncEthClient | None = None
+        # What the gateway's flows run their steps on: its sync clients, or async ones (AsyncDappBackend).
+        self.clients: Any = chain.clients()
 
     # Each kind of step, named once.
 
@@ -279,13 +293,13 @@ class _DappFlows:
         return result
 
     def _chain(self, name: str, *args: Any, **kwargs: Any) -> Flow[Any]:
-        return (yield Step(getattr(self.chain, name), args, kwargs, blocking=True))
+        return (yield from getattr(self.chain, name)(self.clients, *args, **kwargs))
 
     def _balance(self, account: str) -> Flow[int]:
         # The account view's one chain read, on every sign-in: awaited on an async client where there is
         # one, so the thread pool (and the GIL hand-offs it costs the event loop) stays out of sign-ins.
         if self.eth is None:
-            return (yield from self._chain("balance", account))  # type: ignore[no-any-return]
+            return (yield Step(self.chain.balance, (account,), blocking=True))  # type: ignore[no-any-return]
         balance: int = yield Step(self.eth.get_balance, (account,))
         return balance
 
@@ -468,7 +482,7 @@ class _DappFlows:
             raise WrongUser("this registration was started for another user")
         passkey = yield from self._verify_registration(credential, registration)
         try:
-            to, data = yield from self._chain("link_key_call", user.account, passkey)
+            to, data = self.chain.link_key_call(user.account, passkey)
             signer = yield from self._first_passkey(user)
             prepared = yield from self._chain(
                 "prepare_call", user.account, to=to, value=0, data=data, passkey=signer
@@ -686,18 +700,20 @@ class DappBackend(_DappFlows):
 
 class AsyncDappBackend(_DappFlows):
     """The backend on :class:`~sso_signer.webauthn.AsyncRelyingParty` and an async store: each method a
-    coroutine whose ceremony and SQL steps are awaited on the event loop; the chain calls run in the
-    thread pool (the gateways are blocking).
+    coroutine whose ceremony, SQL and chain steps are awaited on the event loop; only ``blocking`` steps
+    (the Era gateway's stand-in work) run in the thread pool.
 
     Args:
         rp: The async relying party, on ``store``'s database.
-        chain: The account gateway (blocking; shared with a :class:`DappBackend`).
+        chain: The account gateway (shared with a :class:`DappBackend`).
         store: The async SDK store (:func:`~sso_signer.webauthn.open_async_store`) holding the example's
             tables (created by :class:`SqlAppStore` first).
         limits: Rate limits, caps and lifetimes.
         clock: Time source.
-        eth: An async client of the gateway's node: the account view reads the balance with it (the other
-            chain calls stay the gateway's, in the thread pool); None: the gateway reads it too.
+        eth: An async client of the gateway's node: the account view reads the balance with it; None: the
+            gateway reads it, in the thread pool.
+        clients: The gateway's async clients (from ``chain.async_clients()``, opened in this event loop)
+            its flows' steps are awaited on.
     """
 
     def __init__(
@@ -709,10 +725,12 @@ class AsyncDappBackend(_DappFlows):
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
         eth: AsyncEthClient | None = None,
+        clients: Any,
     ) -> None:
         super().__init__(rp, chain, store.transaction, limits, clock)
         self.sql = store
         self.eth = eth
+        self.clients = clients
 
     @classmethod
     def beside(
@@ -721,9 +739,11 @@ class AsyncDappBackend(_DappFlows):
         store: AsyncSQLiteStore | AsyncPostgresStore,
         *,
         eth: AsyncEthClient | None = None,
+        clients: Any,
     ) -> AsyncDappBackend:
         """The async twin of ``backend``: its relying party's settings, chain, limits and clock, on ``store``
-        (the same database, opened in the event loop that will await it).
+        (the same database, opened in the event loop that will await it), its gateway's steps on
+        ``clients`` (``backend.chain.async_clients()``, opened in that loop too).
 
         The example's relying parties have no attestation roots; a backend with some would pass them too.
         """
@@ -737,10 +757,12 @@ class AsyncDappBackend(_DappFlows):
             attestation=rp.attestation,
             require_registered_origin=rp.require_registered_origin,
         )
-        return cls(twin, backend.chain, store, limits=backend.limits, clock=backend.clock, eth=eth)
+        return cls(
+            twin, backend.chain, store, limits=backend.limits, clock=backend.clock, eth=eth, clients=clients
+        )
 
     async def run(self, flow: Flow[T]) -> T:
-        """Run a backend flow: ceremony and SQL steps awaited, blocking chain calls in the thread pool."""
+        """Run a backend flow: its steps awaited, ``blocking`` ones in the thread pool."""
         done, out = _resume(flow, None, None)
         while not done:
             try:

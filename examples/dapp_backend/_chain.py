@@ -17,7 +17,9 @@ What runs where
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
@@ -26,7 +28,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend._backend import PreparedCall
+from examples.dapp_backend._backend import Flow, PreparedCall, Step
 from examples.dapp_backend._errors import ValidatorRejected
 from sso_signer import hex_decode, hex_encode
 from sso_signer.accounts import EraAccount, EraNetwork
@@ -66,7 +68,37 @@ class EraAnvilGateway:
         # One funder for several request threads: its transactions must not race for a nonce.
         self._funder_lock = threading.Lock()
 
-    def create_account(self, credential: PasskeyCredential) -> str:
+    # The backend runs the gateway's operations as flows (see ``_backend.AccountGateway``). Here each is
+    # one blocking step: the stand-ins' transactions are plain anvil work through the sync client, signed
+    # by local keys, and the async server runs them in the thread pool (docs/example-backend.md).
+
+    def clients(self) -> None:
+        """No clients of its own to hand the flows: every step is a blocking call of this gateway."""
+        return None
+
+    @contextlib.asynccontextmanager
+    async def async_clients(self) -> AsyncIterator[None]:
+        """Nothing to open in the event loop (the steps stay blocking)."""
+        yield None
+
+    def create_account(self, clients: None, credential: PasskeyCredential) -> Flow[str]:
+        """:meth:`create_account_now` as a blocking step."""
+        return (yield Step(self.create_account_now, (credential,), blocking=True))  # type: ignore[no-any-return]
+
+    def prepare_call(
+        self, clients: None, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
+    ) -> Flow[PreparedCall]:
+        """:meth:`prepare_call_now` as a blocking step."""
+        kwargs = {"to": to, "value": value, "data": data, "passkey": passkey}
+        return (yield Step(self.prepare_call_now, (account,), kwargs, blocking=True))  # type: ignore[no-any-return]
+
+    def submit(
+        self, clients: None, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
+    ) -> Flow[dict[str, Any]]:
+        """:meth:`submit_now` as a blocking step."""
+        return (yield Step(self.submit_now, (prepared, assertion, credential), blocking=True))  # type: ignore[no-any-return]
+
+    def create_account_now(self, credential: PasskeyCredential) -> str:
         """Create a stand-in account and install ``credential`` in the validator under it.
 
         Returns:
@@ -97,7 +129,7 @@ class EraAnvilGateway:
         )
         return self.validator, data
 
-    def prepare_call(
+    def prepare_call_now(
         self, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
     ) -> PreparedCall:
         """Build the Era 0x71 transaction of the call; its EIP-712 signed hash is the challenge.
@@ -130,13 +162,13 @@ class EraAnvilGateway:
         payload = {"transaction": hex_encode(tx.serialize())}
         return PreparedCall(account, tx.to or "", value, data, challenge, summary, payload)
 
-    def submit(
+    def submit_now(
         self, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
     ) -> dict[str, Any]:
         """Encode the approval, preflight it, have the validator check it from the account, run the call.
 
         Args:
-            prepared: The call from :meth:`prepare_call`.
+            prepared: The call from :meth:`prepare_call_now`.
             assertion: The verified assertion over its signed hash.
             credential: The passkey that signed (its key and origin, as the validator stores them).
 

@@ -11,8 +11,12 @@ and the ``validator ‖ fat`` signature are the same bytes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -22,18 +26,21 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from examples.dapp_backend._backend import PreparedCall
+from examples.dapp_backend._backend import Flow, PreparedCall, Step
 from examples.dapp_backend._errors import SessionsUnavailable, UserOperationFailed
 from sso_signer import hex_encode
-from sso_signer.accounts import Erc4337Account, MsaDeployment, deploy_msa_contracts
+from sso_signer.accounts import AsyncErc4337Account, Erc4337Account, MsaDeployment, deploy_msa_contracts
 from sso_signer.erc4337 import (
+    AsyncBundlerClient,
+    AsyncEntryPoint,
     BundlerClient,
     EntryPoint,
     UserOperation,
+    UserOperationReceipt,
     encode_execute,
     user_operation_hash,
 )
-from sso_signer.rpc import EthClient
+from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.sso import (
     FatSignature,
     deploy_account_calldata,
@@ -43,7 +50,7 @@ from sso_signer.sso import (
 )
 from sso_signer.webauthn import Assertion, PasskeyCredential
 
-__all__ = ["Erc4337AnvilGateway"]
+__all__ = ["Erc4337AnvilGateway", "Erc4337Clients"]
 
 _ADD_KEY = function_signature_to_4byte_selector("addValidationKey(bytes,bytes32[2],string)")
 _HANDLE_OPS = function_signature_to_4byte_selector(
@@ -67,6 +74,27 @@ _CALL_GAS = 300_000
 _VERIFICATION_GAS = 1_000_000
 _PRE_VERIFICATION_GAS = 100_000
 _ACCOUNT_FUNDING = 10**18
+
+
+@dataclass(frozen=True, slots=True)
+class Erc4337Clients:
+    """The clients one driver of the gateway's flows runs them on: all sync (:class:`DappBackend`, each step
+    a blocking call) or all async (:class:`AsyncDappBackend`, each step awaited).
+
+    Attributes:
+        eth: The chain's client.
+        bundler: The bundler's client, or None (the gateway calls ``handleOps`` itself).
+        entry_point: The EntryPoint on ``eth``.
+        account: The SDK account class on these clients.
+        funder_lock: Serialises the funder's transactions (they must not race for its nonce): a
+            ``threading.Lock`` for request threads, an ``asyncio.Lock`` for the coroutines of one event loop.
+    """
+
+    eth: EthClient | AsyncEthClient
+    bundler: BundlerClient | AsyncBundlerClient | None
+    entry_point: EntryPoint | AsyncEntryPoint
+    account: type[Erc4337Account] | type[AsyncErc4337Account]
+    funder_lock: threading.Lock | asyncio.Lock
 
 
 class Erc4337AnvilGateway:
@@ -107,7 +135,33 @@ class Erc4337AnvilGateway:
         """Deploy EntryPoint v0.8 (if absent), the validator, the account beacon and the factory."""
         return cls(eth, funder, deploy_msa_contracts(eth, funder))
 
-    def create_account(self, credential: PasskeyCredential) -> str:
+    def clients(self) -> Erc4337Clients:
+        """The sync clients the gateway was built with (its flows' steps are then blocking calls)."""
+        return Erc4337Clients(self.eth, self.bundler, self.entry_point, Erc4337Account, self._funder_lock)
+
+    @contextlib.asynccontextmanager
+    async def async_clients(self) -> AsyncIterator[Erc4337Clients]:
+        """Async clients of the same node and bundler, opened in (and closed with) the running event loop.
+
+        Yields:
+            The clients an :class:`~examples.dapp_backend.AsyncDappBackend` awaits the gateway's steps on.
+        """
+        eth = AsyncEthClient(self.eth.rpc.url)
+        bundler = None
+        try:
+            if self.bundler is not None:
+                bundler = AsyncBundlerClient(self.bundler.rpc.url, entry_point=self.deployment.entry_point)
+            entry_point = AsyncEntryPoint(eth, self.deployment.entry_point)
+            yield Erc4337Clients(eth, bundler, entry_point, AsyncErc4337Account, asyncio.Lock())
+        finally:
+            if bundler is not None:
+                await bundler.aclose()
+            await eth.aclose()
+
+    # The chain operations are flows of Steps (see ``_backend.Step``), written once: each step calls a
+    # method of ``clients``, so the sync backend blocks on it and the async one awaits it.
+
+    def create_account(self, clients: Erc4337Clients, credential: PasskeyCredential) -> Flow[str]:
         """Deploy a ``ModularSmartAccount`` with ``credential`` in the validator, and fund it.
 
         Returns:
@@ -119,8 +173,11 @@ class Erc4337AnvilGateway:
         """
         init_data = passkey_account_init_data(credential, webauthn_validator=self.validator)
         call = deploy_account_calldata(secrets.token_bytes(32), init_data)
-        with self._funder_lock:
-            receipt = self.eth.send_transaction(self.funder, to=self.deployment.factory, data=call)
+        yield Step(clients.funder_lock.acquire)
+        try:
+            receipt = yield Step(
+                clients.eth.send_transaction, (self.funder,), {"to": self.deployment.factory, "data": call}
+            )
             created = [
                 log for log in receipt.logs if log.topics[:1] == (_ACCOUNT_CREATED,) and len(log.topics) > 1
             ]
@@ -128,7 +185,11 @@ class Erc4337AnvilGateway:
                 raise UserOperationFailed("the factory emitted no AccountCreated event")
             account = to_checksum_address(created[0].topics[1][-20:])
             # The account pays for its own UserOperations (EntryPoint prefund) from its balance.
-            self.eth.send_transaction(self.funder, to=account, value=_ACCOUNT_FUNDING)
+            yield Step(
+                clients.eth.send_transaction, (self.funder,), {"to": account, "value": _ACCOUNT_FUNDING}
+            )
+        finally:
+            clients.funder_lock.release()
         return str(account)
 
     def balance(self, account: str) -> int:
@@ -144,8 +205,15 @@ class Erc4337AnvilGateway:
         return self.validator, data
 
     def prepare_call(
-        self, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
-    ) -> PreparedCall:
+        self,
+        clients: Erc4337Clients,
+        account: str,
+        *,
+        to: str,
+        value: int,
+        data: bytes,
+        passkey: PasskeyCredential,
+    ) -> Flow[PreparedCall]:
         """Build the UserOperation ``execute(single call)``; its userOpHash is the challenge.
 
         ``passkey`` (one of the account's) shapes the stub signature the bundler estimates gas with.
@@ -153,31 +221,41 @@ class Erc4337AnvilGateway:
         Raises:
             UserOperationRejected: If the bundler's simulation fails (typed by AA code).
         """
-        return self.prepare_calls(account, [(to, value, data)], passkey=passkey)
+        return (yield from self.prepare_calls(clients, account, [(to, value, data)], passkey=passkey))
 
     def prepare_calls(
-        self, account: str, calls: list[tuple[str, int, bytes]], *, passkey: PasskeyCredential
-    ) -> PreparedCall:
+        self,
+        clients: Erc4337Clients,
+        account: str,
+        calls: list[tuple[str, int, bytes]],
+        *,
+        passkey: PasskeyCredential,
+    ) -> Flow[PreparedCall]:
         """Like :meth:`prepare_call` for one or more calls (several: one ``execute`` batch); the page is
         shown the last call (e.g. ``createSession`` after the ``installModule`` it needs)."""
         to, value, data = calls[-1]
         target = to_checksum_address(to)
+        op: UserOperation
         if self.bundler is not None:
-            msa = self.account(account, passkey)
-            op = msa.build_user_operation([(to_checksum_address(t), v, d) for t, v, d in calls])
+            msa = self.account(account, passkey, clients=clients)
+            op = yield Step(
+                msa.build_user_operation, ([(to_checksum_address(t), v, d) for t, v, d in calls],)
+            )
         elif len(calls) > 1:
             raise UserOperationFailed("batched calls need the bundler (--bundler)")
         else:
-            gas_price = self.eth.gas_price()
+            gas_price: int = yield Step(clients.eth.gas_price)
+            nonce: int = yield Step(clients.entry_point.get_nonce, (account, self.nonce_key))
+            priority: int = yield Step(clients.eth.max_priority_fee_per_gas)
             op = UserOperation(
                 sender=account,
-                nonce=self.entry_point.get_nonce(account, self.nonce_key),
+                nonce=nonce,
                 call_data=encode_execute([(target, value, data)]),
                 call_gas_limit=_CALL_GAS,
                 verification_gas_limit=_VERIFICATION_GAS,
                 pre_verification_gas=_PRE_VERIFICATION_GAS,
                 max_fee_per_gas=2 * gas_price,
-                max_priority_fee_per_gas=min(self.eth.max_priority_fee_per_gas(), gas_price),
+                max_priority_fee_per_gas=min(priority, gas_price),
             )
         challenge = user_operation_hash(
             op, entry_point=self.deployment.entry_point, chain_id=self.deployment.chain_id
@@ -196,25 +274,37 @@ class Erc4337AnvilGateway:
         return PreparedCall(account, to, value, data, challenge, summary, {"operation": op.to_rpc()})
 
     def account(
-        self, account: str, passkey: PasskeyCredential, *, nonce_key: int | None = None
-    ) -> Erc4337Account:
-        """The SDK account at ``account``, through the bundler (``passkey`` shapes gas-estimation stubs).
+        self,
+        account: str,
+        passkey: PasskeyCredential,
+        *,
+        nonce_key: int | None = None,
+        clients: Erc4337Clients | None = None,
+    ) -> Any:
+        """The SDK account at ``account``, through the bundler (``passkey`` shapes gas-estimation stubs):
+        an :class:`~sso_signer.accounts.Erc4337Account` on the gateway's own clients, or the account class of
+        ``clients`` on them (:class:`~sso_signer.accounts.AsyncErc4337Account` on async ones).
 
         Raises:
             SessionsUnavailable: Without a bundler.
         """
-        if self.bundler is None:
+        clients = clients or self.clients()
+        if clients.bundler is None:
             raise SessionsUnavailable("session keys need the ERC-4337 flow with a bundler (--bundler)")
-        return Erc4337Account.at(
+        # The clients and the account class are a matched pair (all sync or all async).
+        at: Any = clients.account.at
+        return at(
             account,
             deployment=self.deployment,
-            eth=self.eth,
-            bundler=self.bundler,
+            eth=clients.eth,
+            bundler=clients.bundler,
             credential=passkey,
             nonce_key=self.nonce_key if nonce_key is None else nonce_key,
         )
 
-    def session_validator_calls(self, account: str) -> list[tuple[str, int, bytes]]:
+    def session_validator_calls(
+        self, clients: Erc4337Clients, account: str
+    ) -> Flow[list[tuple[str, int, bytes]]]:
         """``[installModule(1, sessionValidator, "")]`` if the account lacks the session validator, else
         ``[]``.
 
@@ -225,14 +315,20 @@ class Erc4337AnvilGateway:
         if validator is None:
             raise SessionsUnavailable("this deployment has no SessionKeyValidator")
         module = [_VALIDATOR_MODULE, validator, b""]
-        asked = self.eth.call({"to": account, "data": _IS_INSTALLED + abi_encode(_MODULE_ARGS, module)})
+        asked: bytes = yield Step(
+            clients.eth.call, ({"to": account, "data": _IS_INSTALLED + abi_encode(_MODULE_ARGS, module)},)
+        )
         if asked[-1:] == b"\x01":
             return []
         return [(account, 0, _INSTALL_MODULE + abi_encode(_MODULE_ARGS, module))]
 
     def submit(
-        self, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
-    ) -> dict[str, Any]:
+        self,
+        clients: Erc4337Clients,
+        prepared: PreparedCall,
+        assertion: Assertion,
+        credential: PasskeyCredential,
+    ) -> Flow[dict[str, Any]]:
         """Sign the UserOperation with the assertion, preflight it, and have the EntryPoint run it.
 
         Returns:
@@ -252,11 +348,19 @@ class Erc4337AnvilGateway:
         fat = FatSignature.from_assertion(assertion)  # normalises a high-s signature to low-s
         preflight("erc4337", prepared.challenge, fat, credential)
         op = unsigned.replace(signature=erc4337_passkey_signature(self.validator, fat))
-        if self.bundler is not None:
-            return self._via_bundler(self.bundler, op, assertion)
+        if clients.bundler is not None:
+            included = yield Step(clients.bundler.send_and_wait, (op,), {"check": False})
+            return _via_bundler(included, assertion)
         call = _HANDLE_OPS + abi_encode([f"{_PACKED_OP}[]", "address"], [[op.packed()], self.funder.address])
-        with self._funder_lock:
-            receipt = self.eth.send_transaction(self.funder, to=self.deployment.entry_point, data=call)
+        yield Step(clients.funder_lock.acquire)
+        try:
+            receipt = yield Step(
+                clients.eth.send_transaction,
+                (self.funder,),
+                {"to": self.deployment.entry_point, "data": call},
+            )
+        finally:
+            clients.funder_lock.release()
         events = [
             log for log in receipt.logs if log.topics[:2] == (_USER_OPERATION_EVENT, prepared.challenge)
         ]
@@ -265,28 +369,48 @@ class Erc4337AnvilGateway:
         _, success, gas_cost, gas_used = abi_decode(["uint256", "bool", "uint256", "uint256"], events[0].data)
         if not success:
             raise UserOperationFailed("the account's call reverted (the signature was accepted)")
-        return {
-            "message": "Approved: the EntryPoint validated the passkey signature and the call ran.",
-            "userOpHash": hex_encode(prepared.challenge),
-            "lowS": assertion.ecdsa_signature.is_low_s,
-            "validatorAccepted": True,
-            "executedBy": "EntryPoint v0.8 handleOps",
-            "transactionHash": hex_encode(receipt.transaction_hash),
-            "gasUsed": gas_used,
-            "gasCost": str(gas_cost),
-        }
+        return _approved(
+            "Approved: the EntryPoint validated the passkey signature and the call ran.",
+            "EntryPoint v0.8 handleOps",
+            prepared.challenge,
+            assertion,
+            receipt.transaction_hash,
+            gas_used,
+            gas_cost,
+        )
 
-    def _via_bundler(self, bundler: BundlerClient, op: UserOperation, assertion: Assertion) -> dict[str, Any]:
-        receipt = bundler.send_and_wait(op, check=False)
-        if not receipt.success:
-            raise UserOperationFailed("the account's call reverted (the signature was accepted)")
-        return {
-            "message": "Approved: the bundler got the passkey-signed operation included and the call ran.",
-            "userOpHash": hex_encode(receipt.user_op_hash),
-            "lowS": assertion.ecdsa_signature.is_low_s,
-            "validatorAccepted": True,
-            "executedBy": "bundler (eth_sendUserOperation)",
-            "transactionHash": hex_encode(receipt.receipt.transaction_hash),
-            "gasUsed": receipt.actual_gas_used,
-            "gasCost": str(receipt.actual_gas_cost),
-        }
+
+def _via_bundler(receipt: UserOperationReceipt, assertion: Assertion) -> dict[str, Any]:
+    if not receipt.success:
+        raise UserOperationFailed("the account's call reverted (the signature was accepted)")
+    return _approved(
+        "Approved: the bundler got the passkey-signed operation included and the call ran.",
+        "bundler (eth_sendUserOperation)",
+        receipt.user_op_hash,
+        assertion,
+        receipt.receipt.transaction_hash,
+        receipt.actual_gas_used,
+        receipt.actual_gas_cost,
+    )
+
+
+def _approved(
+    message: str,
+    executed_by: str,
+    user_op_hash: bytes,
+    assertion: Assertion,
+    transaction_hash: bytes,
+    gas_used: int,
+    gas_cost: int,
+) -> dict[str, Any]:
+    # The answer of an included operation, whichever way it was sent.
+    return {
+        "message": message,
+        "userOpHash": hex_encode(user_op_hash),
+        "lowS": assertion.ecdsa_signature.is_low_s,
+        "validatorAccepted": True,
+        "executedBy": executed_by,
+        "transactionHash": hex_encode(transaction_hash),
+        "gasUsed": gas_used,
+        "gasCost": str(gas_cost),
+    }

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -30,11 +30,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_utils.address import to_checksum_address
 
-from examples.dapp_backend._backend import DappBackend, eth_text
+from examples.dapp_backend import _store as ops
+from examples.dapp_backend._backend import Flow, Step, _DappFlows, eth_text
 from examples.dapp_backend._erc4337 import Erc4337AnvilGateway
 from examples.dapp_backend._errors import InvalidRequest, RateLimited, SessionNotFound, SessionsUnavailable
+from examples.dapp_backend._store import User
 from sso_signer import hex_encode
-from sso_signer.accounts import Erc4337Account, LocalSessionKey, SessionInfo
+from sso_signer.accounts import LocalSessionKey, SessionInfo
 from sso_signer.exceptions import ErrorCode, SessionRefused, StoreUnavailable
 from sso_signer.sso import SessionKeyValidator, SessionSpec, TransferPolicy, UsageLimit
 from sso_signer.webauthn import PostgresStore, SQLiteStore, SqlStatement
@@ -214,61 +216,61 @@ def _drop(session_ids: Sequence[str]) -> Op:
 class SessionService:
     """The session endpoints' logic, for the signed-in user (the web layer passes the name).
 
+    Each endpoint is a flow of steps (like the backend's methods) run by the backend passed in: the server
+    runs them on its :class:`~examples.dapp_backend.AsyncDappBackend`, so their SQL, the chain reads and the
+    session-key payments are awaited on the async store and the gateway's async clients
+    (``AsyncErc4337Account.session_state`` / ``send_with_session``).
+
     Args:
-        backend: The example's backend (users, passkeys, pending operations, rate limits).
-        store: The SDK store the backend's tables live in (the session keys go beside them); ``None``:
-            sessions are unavailable (an app store of another kind).
+        store: The SDK store the backend's tables live in (the session keys' table is created beside them
+            now); ``None``: sessions are unavailable (an app store of another kind).
         vault: Seals the session keys.
         limits: Bounds on sessions.
     """
 
     def __init__(
         self,
-        backend: DappBackend,
         store: SQLiteStore | PostgresStore | None,
         vault: SessionKeyVault,
         *,
         limits: SessionLimits | None = None,
     ) -> None:
-        self.backend = backend
         self.vault = vault
         self.limits = limits or SessionLimits()
-        self._sql = store
+        self.available = store is not None
         if store is not None:
             try:
                 store.transaction(session_keys_schema)
             except StoreUnavailable:  # PostgreSQL: another worker created it at the same moment
                 store.transaction(session_keys_schema)
 
-    @property
-    def _store(self) -> SQLiteStore | PostgresStore:
-        if self._sql is None:
+    def _sql(self, b: _DappFlows, make: Callable[[], Op], *, read_only: bool = False) -> Flow[Any]:
+        if not self.available:
             raise SessionsUnavailable("session keys need the example's SQL store")
-        return self._sql
+        return (yield from b._sql(make, read_only=read_only))
 
-    def _gateway(self) -> Erc4337AnvilGateway:
-        chain = self.backend.chain
+    def _account(self, b: _DappFlows, name: str) -> Flow[tuple[Erc4337AnvilGateway, User, Any]]:
+        chain = b.chain
         if not isinstance(chain, Erc4337AnvilGateway) or chain.bundler is None:
             raise SessionsUnavailable("session keys need the ERC-4337 flow with a bundler (--bundler)")
-        return chain
+        user: User = yield from _DappFlows.user.fn(b, name)
+        passkey = yield from b._first_passkey(user)
+        # The SDK account on the backend's clients: AsyncErc4337Account on the server's async backend.
+        return chain, user, chain.account(user.account, passkey, clients=b.clients)
 
-    def _account(self, name: str) -> tuple[Erc4337AnvilGateway, Erc4337Account]:
-        gateway = self._gateway()
-        user = self.backend.user(name)
-        return gateway, gateway.account(user.account, self.backend.run(self.backend._first_passkey(user)))
-
-    def _record(self, name: str, session_id: str) -> SessionRecord:
-        found: SessionRecord | None = self._store.transaction(partial(_one, session_id, name), read_only=True)
+    def _record(self, b: _DappFlows, name: str, session_id: str) -> Flow[SessionRecord]:
+        found: SessionRecord | None = yield from self._sql(b, partial(_one, session_id, name), read_only=True)
         if found is None:
             raise SessionNotFound("no session with this id")
         return found
 
     def create_options(
-        self, name: str, *, recipient: str, per_use: int, daily: int, hours: int
-    ) -> dict[str, Any]:
+        self, b: _DappFlows, name: str, *, recipient: str, per_use: int, daily: int, hours: int
+    ) -> Flow[dict[str, Any]]:
         """Propose a session (a fresh key, a spec built from the request) and ask the passkey to approve it.
 
         Args:
+            b: The backend running the flow.
             name: The signed-in user.
             recipient: The only address the session may pay.
             per_use: Wei per payment at most.
@@ -284,8 +286,7 @@ class SessionService:
             RateLimited: The user already holds ``per_user`` sessions, or asks too often.
             SessionsUnavailable: Not the ERC-4337 flow with a bundler.
         """
-        gateway, account = self._account(name)
-        user = self.backend.user(name)
+        gateway, user, account = yield from self._account(b, name)
         if per_use <= 0:
             raise InvalidRequest("perUseEth: must be more than 0", field="perUseEth")
         if not per_use <= daily <= self.limits.max_daily_wei:
@@ -299,10 +300,10 @@ class SessionService:
             raise InvalidRequest(
                 "recipient: must be another address than the account or zero", field="recipient"
             )
-        self._charge(name)
-        self._forget_finished(name, account)
+        yield from self._charge(b, name)
+        yield from self._forget_finished(b, name, account)
         key = LocalSessionKey.generate()
-        block = gateway.eth.get_block("latest") or {}
+        block = (yield Step(b.clients.eth.get_block, ("latest",))) or {}
         now = int(block.get("timestamp", "0x0"), 16)
         spec = SessionSpec(
             signer=key.address,
@@ -321,35 +322,42 @@ class SessionService:
             self.vault.seal(key, session_id=session_id, owner=name),
             time.time(),
         )
-        if not self._store.transaction(partial(_add, record, self.limits.per_user)):
+        if not (yield from self._sql(b, partial(_add, record, self.limits.per_user))):
             raise RateLimited(
                 f"you hold {self.limits.per_user} sessions already; revoke one or let it expire",
                 retry_after=self.limits.stale_after,
             )
         proof = key.sign_hash(spec.proof_digest(user.account))
-        calls = gateway.session_validator_calls(user.account)
-        calls.append(
-            (str(gateway.deployment.session_validator), 0, SessionKeyValidator.create_session(spec, proof))
-        )
         try:
-            prepared = gateway.prepare_calls(
-                user.account, calls, passkey=self.backend.run(self.backend._first_passkey(user))
+            calls = yield from gateway.session_validator_calls(b.clients, user.account)
+            calls.append(
+                (
+                    str(gateway.deployment.session_validator),
+                    0,
+                    SessionKeyValidator.create_session(spec, proof),
+                )
             )
-            approval = self.backend.run(self.backend._ask_approval(user, prepared))
+            passkey = yield from b._first_passkey(user)
+            prepared = yield from gateway.prepare_calls(b.clients, user.account, calls, passkey=passkey)
+            approval = yield from b._ask_approval(user, prepared)
         except BaseException:
-            self._store.transaction(partial(_drop, [session_id]))
+            yield from self._sql(b, partial(_drop, [session_id]))
             raise
         approval["transaction"] = {**approval["transaction"], "session": "create", "sessionId": session_id}
         approval["session"] = _view(record, None)
         return approval
 
-    def sessions(self, name: str) -> dict[str, Any]:
+    def sessions(self, b: _DappFlows, name: str) -> Flow[dict[str, Any]]:
         """The user's sessions with their limits and what remains, read from chain."""
-        _, account = self._account(name)
-        records: list[SessionRecord] = self._store.transaction(partial(_of, name), read_only=True)
-        return {"sessions": [_view(r, account.session_state(r.spec)) for r in records]}
+        _, _, account = yield from self._account(b, name)
+        records: list[SessionRecord] = yield from self._sql(b, partial(_of, name), read_only=True)
+        views = []
+        for record in records:
+            info = yield Step(account.session_state, (record.spec,))
+            views.append(_view(record, info))
+        return {"sessions": views}
 
-    def use(self, name: str, session_id: str, *, value: int) -> dict[str, Any]:
+    def use(self, b: _DappFlows, name: str, session_id: str, *, value: int) -> Flow[dict[str, Any]]:
         """Pay ``value`` wei to the session's recipient with the session key: no passkey.
 
         Raises:
@@ -358,31 +366,32 @@ class SessionService:
                 :data:`FALLBACK` the page offers the passkey.
             RateLimited: Too many payments asked for.
         """
-        record = self._record(name, session_id)
-        self._charge(name)
-        _, account = self._account(name)
+        record = yield from self._record(b, name, session_id)
+        yield from self._charge(b, name)
+        _, _, account = yield from self._account(b, name)
         key = self.vault.open(record.sealed_key, session_id=session_id, owner=name)
         recipient = record.spec.transfer_policies[0].target
-        receipt = account.send_with_session(record.spec, key, recipient, value)
+        receipt = yield Step(account.send_with_session, (record.spec, key, recipient, value))
+        info = yield Step(account.session_state, (record.spec,))
         return {
             "message": f"Paid {eth_text(value)} ETH with the session key (no passkey prompt).",
             "status": "included",
             "userOpHash": hex_encode(receipt.user_op_hash),
             "transactionHash": hex_encode(receipt.receipt.transaction_hash),
             "nonceKey": hex(record.spec.nonce_key),
-            "session": _view(record, account.session_state(record.spec)),
+            "session": _view(record, info),
         }
 
-    def revoke_options(self, name: str, session_id: str) -> dict[str, Any]:
+    def revoke_options(self, b: _DappFlows, name: str, session_id: str) -> Flow[dict[str, Any]]:
         """Ask the passkey to approve ``revokeKey(session)``.
 
         Raises:
             SessionNotFound: Not one of the user's sessions.
             SessionRefused (``SESSION_NOT_ACTIVE``): Never approved, or already revoked.
         """
-        record = self._record(name, session_id)
-        gateway, account = self._account(name)
-        info = account.session_state(record.spec)
+        record = yield from self._record(b, name, session_id)
+        gateway, user, account = yield from self._account(b, name)
+        info: SessionInfo = yield Step(account.session_state, (record.spec,))
         if info.status != _ACTIVE:
             raise SessionRefused(
                 "this session is not active (never approved, or already revoked): nothing to revoke",
@@ -390,41 +399,40 @@ class SessionService:
                 session_hash=record.spec.session_hash,
                 rule=ErrorCode.SESSION_NOT_ACTIVE,
             )
-        user = self.backend.user(name)
         validator = str(gateway.deployment.session_validator)
-        prepared = gateway.prepare_call(
+        passkey = yield from b._first_passkey(user)
+        prepared = yield from gateway.prepare_call(
+            b.clients,
             user.account,
             to=validator,
             value=0,
             data=SessionKeyValidator.revoke_key(record.spec.session_hash),
-            passkey=self.backend.run(self.backend._first_passkey(user)),
+            passkey=passkey,
         )
-        approval = self.backend.run(self.backend._ask_approval(user, prepared))
+        approval = yield from b._ask_approval(user, prepared)
         approval["transaction"] = {**approval["transaction"], "session": "revoke", "sessionId": session_id}
         return approval
 
-    def _charge(self, name: str) -> None:
-        wait = self.backend.store.take_token(
-            f"session:{name}",
-            rate=self.limits.uses_rate,
-            burst=self.limits.uses_burst,
-            now=self.backend.clock(),
+    def _charge(self, b: _DappFlows, name: str) -> Flow[None]:
+        key = f"session:{name}"
+        wait: float = yield from b._sql(
+            partial(ops.take_token, key, self.limits.uses_rate, self.limits.uses_burst, b.clock())
         )
         if wait > 0:
             raise RateLimited(f"too many session requests; retry in {wait:.0f} s", retry_after=wait)
 
-    def _forget_finished(self, name: str, account: Erc4337Account) -> None:
+    def _forget_finished(self, b: _DappFlows, name: str, account: Any) -> Flow[None]:
         # Revoked and expired sessions, and proposals whose approval expired, no longer count against the cap.
-        records: list[SessionRecord] = self._store.transaction(partial(_of, name), read_only=True)
+        records: list[SessionRecord] = yield from self._sql(b, partial(_of, name), read_only=True)
         stale = time.time() - self.limits.stale_after
         done = []
         for record in records:
-            info = account.session_state(record.spec)
+            info: SessionInfo = yield Step(account.session_state, (record.spec,))
             unapproved = info.status == _NOT_CREATED and record.created_at < stale
             if info.revoked or info.expired or unapproved:
                 done.append(record.session_id)
         if done:
-            self._store.transaction(partial(_drop, done))
+            yield from self._sql(b, partial(_drop, done))
 
 
 def _view(record: SessionRecord, info: SessionInfo | None) -> dict[str, Any]:

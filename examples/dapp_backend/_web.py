@@ -35,7 +35,6 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -431,12 +430,12 @@ def create_app(
 
     The WebAuthn ceremonies and the example's tables run on :class:`AsyncDappBackend`, the async twin of
     ``backend`` on an async store of ``store`` opened in the server's lifespan (an async PostgreSQL pool
-    belongs to the event loop that opened it): awaited on the event loop, with only the chain calls in the
-    thread pool. The session-key endpoints run ``backend`` itself in the thread pool (their service is
-    blocking chain work, see ``_sessions.py``).
+    belongs to the event loop that opened it), and the gateway's chain steps on its async clients opened
+    there too: all awaited on the event loop (the Era gateway's blocking steps aside). The session-key
+    endpoints' flows (``_sessions.py``) run on it as well.
 
     Args:
-        backend: The sync backend (the session-key service's, and the async twin's settings and chain).
+        backend: The sync backend: the async twin's settings and chain (its store creates the tables).
         store: The URL of ``backend``'s database (a file or PostgreSQL: an in-memory SQLite database is
             private to one connection).
         node_url: The gateway's node: the account view reads balances with an async client of it (else
@@ -460,8 +459,9 @@ def create_app(
         opened = await open_async_store(store)
         eth = None if node_url is None else AsyncEthClient(node_url)
         try:
-            live.append(AsyncDappBackend.beside(backend, opened, eth=eth))
-            yield
+            async with backend.chain.async_clients() as clients:
+                live.append(AsyncDappBackend.beside(backend, opened, eth=eth, clients=clients))
+                yield
         finally:
             live.clear()
             if eth is not None:
@@ -534,11 +534,6 @@ def create_app(
         if served[0] % limits.purge_every == 0:
             await aio().purge()
         return aio()
-
-    async def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        # A session-key step: blocking chain work on the sync backend, in the thread pool.
-        await step()
-        return await run_in_threadpool(function, *args, **kwargs)
 
     @app.get("/")
     @app.get("/index.html")
@@ -628,12 +623,13 @@ def create_app(
 
     # Session keys (ERC-4337 with a bundler): the backend's key pays within limits the passkey approved.
     # The keys live sealed in the shared store, under a key derived from the secret every worker shares.
-    sessions = SessionService(backend, backend.store.sql, SessionKeyVault(session_secret))
+    sessions = SessionService(backend.store.sql, SessionKeyVault(session_secret))
 
     @app.get("/api/sessions")
     async def session_list(request: Request) -> Response:
         name = await signed_in(request)
-        return _ok(await run(sessions.sessions, name))
+        b = await step()
+        return _ok(await b.run(sessions.sessions(b, name)))
 
     @app.post("/api/sessions/options")
     async def session_options(request: Request) -> Response:
@@ -641,14 +637,12 @@ def create_app(
         body = await _parse(request, SessionCreate, limits)
         per_use = wei_from_eth(body.perUseEth, field="perUseEth")
         daily = wei_from_eth(body.dailyEth, field="dailyEth")
+        b = await step()
         return _ok(
-            await run(
-                sessions.create_options,
-                name,
-                recipient=body.recipient,
-                per_use=per_use,
-                daily=daily,
-                hours=body.hours,
+            await b.run(
+                sessions.create_options(
+                    b, name, recipient=body.recipient, per_use=per_use, daily=daily, hours=body.hours
+                )
             )
         )
 
@@ -656,13 +650,16 @@ def create_app(
     async def session_use(request: Request) -> Response:
         name = await signed_in(request)
         body = await _parse(request, SessionUse, limits)
-        return _ok(await run(sessions.use, name, body.sessionId, value=wei_from_eth(body.value)))
+        value = wei_from_eth(body.value)
+        b = await step()
+        return _ok(await b.run(sessions.use(b, name, body.sessionId, value=value)))
 
     @app.post("/api/sessions/revoke")
     async def session_revoke(request: Request) -> Response:
         name = await signed_in(request)
         body = await _parse(request, SessionRef, limits)
-        return _ok(await run(sessions.revoke_options, name, body.sessionId))
+        b = await step()
+        return _ok(await b.run(sessions.revoke_options(b, name, body.sessionId)))
 
     secure = any(urlsplit(o).hostname not in ("localhost", "127.0.0.1") for o in origins)
     app.add_middleware(
