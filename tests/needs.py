@@ -3,6 +3,7 @@ when it is missing."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,3 +72,26 @@ def started_erc4337_stack(*, test_token: bool) -> Iterator[LocalErc4337Stack]:
         yield running
     finally:
         running.stop()
+
+
+def live_era_network(node: Any, **modules: str) -> tuple[Any, Any]:
+    """A ``ZkSyncClient`` of the anvil-zksync ``node`` and the ``EraNetwork`` of the SSO contracts on it.
+
+    The addresses come from the environment: ``SSO_SIGNER_ERA_VALIDATOR``, ``SSO_SIGNER_ERA_FACTORY`` and one
+    variable per module keyword (``session_validator="SSO_SIGNER_ERA_SESSION_VALIDATOR"``). The test skips,
+    naming the unset variables, when one is missing: EraVM builds need zksolc, which no reachable registry
+    offers.
+    """
+    from sso_signer.accounts._deployment import local_era_network
+    from sso_signer.zksync._client import ZkSyncClient
+
+    names = {"passkey_validator": "SSO_SIGNER_ERA_VALIDATOR", "account_factory": "SSO_SIGNER_ERA_FACTORY"}
+    names |= modules
+    values: dict[str, Any] = {field: os.environ.get(variable, "") for field, variable in names.items()}
+    missing = [names[field] for field, value in values.items() if not value]
+    if missing:
+        pytest.skip(
+            f"set {', '.join(missing)} to the SSO contracts deployed on this anvil-zksync (EraVM builds need "
+            "zksolc, which no reachable registry offers)"
+        )
+    return ZkSyncClient(node.url), local_era_network(**values, rpc_url=node.url)

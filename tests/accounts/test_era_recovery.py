@@ -11,7 +11,6 @@ Running the 0x71 transactions themselves needs anvil-zksync and EraVM builds (th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,7 @@ from sso_signer.sso import GuardianRecoveryValidator, validator_init_data
 from sso_signer.webauthn import HeadlessPasskey
 from sso_signer.zksync import Eip712Transaction
 from tests.errors import raises_rule
-from tests.needs import artifact, started_anvil
+from tests.needs import artifact, live_era_network, started_anvil
 
 ORIGIN = "http://localhost:5173"
 DAY = 24 * 3600
@@ -314,25 +313,7 @@ async def test_the_async_guardian_runs_the_same_flow(chain: EraRecoveryChain) ->
 
 @pytest.mark.anvil_zksync
 def test_finish_recovery_on_anvil_zksync(anvil_zksync_node: Any) -> None:
-    validator = os.environ.get("SSO_SIGNER_ERA_VALIDATOR")
-    factory = os.environ.get("SSO_SIGNER_ERA_FACTORY")
-    module = os.environ.get("SSO_SIGNER_ERA_RECOVERY_VALIDATOR")
-    if not validator or not factory or not module:
-        pytest.skip(
-            "set SSO_SIGNER_ERA_VALIDATOR, SSO_SIGNER_ERA_FACTORY and SSO_SIGNER_ERA_RECOVERY_VALIDATOR to "
-            "the SSO contracts deployed on this anvil-zksync (EraVM builds need zksolc, which no reachable "
-            "registry offers)"
-        )
-    from sso_signer.accounts._deployment import local_era_network
-    from sso_signer.zksync._client import ZkSyncClient
-
-    eth = ZkSyncClient(anvil_zksync_node.url)
-    network = local_era_network(
-        passkey_validator=validator,
-        account_factory=factory,
-        recovery_validator=module,
-        rpc_url=anvil_zksync_node.url,
-    )
+    eth, network = live_era_network(anvil_zksync_node, recovery_validator="SSO_SIGNER_ERA_RECOVERY_VALIDATOR")
     deployer = anvil_zksync_node.accounts[0]
     account, _ = EraAccount.create(eth, network, deployer, _passkey())
     eth.send_transaction(deployer, to=account.address, value=10**18)

@@ -11,7 +11,6 @@ Running 0x71 transactions needs anvil-zksync and EraVM builds of the SSO contrac
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +35,7 @@ from sso_signer.sso import (
 from sso_signer.webauthn import HeadlessPasskey
 from tests.contracts.era_session_chain import ERA_CHAIN_ID, EraSessionChain, era_session_anvil
 from tests.errors import raises_rule
+from tests.needs import live_era_network
 
 R1 = "0x1111111111111111111111111111111111111111"
 R2 = "0x2222222222222222222222222222222222222222"
@@ -366,25 +366,7 @@ async def test_an_async_kms_like_signer_signs_era_session_transactions(chain: Er
 
 @pytest.mark.anvil_zksync
 def test_send_with_session_on_anvil_zksync(anvil_zksync_node: Any) -> None:
-    validator = os.environ.get("SSO_SIGNER_ERA_VALIDATOR")
-    factory = os.environ.get("SSO_SIGNER_ERA_FACTORY")
-    sessions = os.environ.get("SSO_SIGNER_ERA_SESSION_VALIDATOR")
-    if not validator or not factory or not sessions:
-        pytest.skip(
-            "set SSO_SIGNER_ERA_VALIDATOR, SSO_SIGNER_ERA_FACTORY and "
-            "SSO_SIGNER_ERA_SESSION_VALIDATOR to the SSO contracts deployed on this anvil-zksync "
-            "(EraVM builds need zksolc, which no reachable registry offers)"
-        )
-    from sso_signer.accounts._deployment import local_era_network
-    from sso_signer.zksync._client import ZkSyncClient
-
-    eth = ZkSyncClient(anvil_zksync_node.url)
-    network = local_era_network(
-        passkey_validator=validator,
-        account_factory=factory,
-        session_validator=sessions,
-        rpc_url=anvil_zksync_node.url,
-    )
+    eth, network = live_era_network(anvil_zksync_node, session_validator="SSO_SIGNER_ERA_SESSION_VALIDATOR")
     deployer = anvil_zksync_node.accounts[0]
     passkey = _passkey()
     account, _ = EraAccount.create(eth, network, deployer, passkey)
@@ -393,7 +375,9 @@ def test_send_with_session_on_anvil_zksync(anvil_zksync_node: Any) -> None:
     latest = eth.get_block("latest")
     assert latest is not None
     spec = make_spec(key.address, int(latest["timestamp"], 16) + 86_400, fee_limit=10**17)
-    assert account.send(sessions, data=SessionKeyValidator.era_create_session(spec)).success  # the passkey
+    assert network.session_validator is not None
+    create = SessionKeyValidator.era_create_session(spec)
+    assert account.send(network.session_validator, data=create).success  # the passkey
     receipt = account.send_with_session(spec, key, R1, 100)  # no passkey
     assert receipt.success
     assert eth.get_balance(R1) >= 100
