@@ -163,8 +163,11 @@ def run(n: int, worker_counts: list[int], concurrency: int = 0) -> list[Row]:
 # (uvicorn's worker supervisor needs a main thread).
 _SERVER = textwrap.dedent(
     """
+    import signal
     import sys
     from examples.dapp_backend import Limits, running_example
+    # SIGTERM ends the process through its context managers, so the example's anvil stops with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     roomy = Limits(options_per_ip_burst=10**9, funding_per_ip_burst=10**6, funding_global_burst=10**6)
     with running_example(store=sys.argv[1], workers=int(sys.argv[2]), limits=roomy) as example:
         print(f"open {example.server.origin}/", flush=True)
