@@ -541,8 +541,8 @@ _NO_NODE = "http://127.0.0.1:9"
 
 
 def _send_raw_transaction(body: bytes) -> None:
+    from sso_signer._shell import drive
     from sso_signer.rpc._eth import _EthMethods
-    from sso_signer.rpc._shell import drive
 
     try:
         drive(_EthMethods.send_raw_transaction.flow(_EthMethods(), _RAW_TX), _answer_every_step_with(body))
@@ -554,11 +554,11 @@ def _send_raw_transaction(body: bytes) -> None:
 
 
 def _read_flows(args: tuple[int, bytes]) -> None:
+    from sso_signer._shell import drive
     from sso_signer.erc4337 import BundlerClient
     from sso_signer.erc4337._bundler import _BundlerMethods as B
     from sso_signer.rpc._eth import _EthMethods as E
     from sso_signer.rpc._flow import Flow
-    from sso_signer.rpc._shell import drive
     from sso_signer.zksync._client import _ZkSyncMethods as Z
 
     which, body = args
@@ -593,9 +593,9 @@ _USER_OPERATION = UserOperation(
 
 
 def _send_user_operation(body: bytes) -> None:
+    from sso_signer._shell import drive
     from sso_signer.erc4337 import BundlerClient
     from sso_signer.erc4337._bundler import _BundlerMethods
-    from sso_signer.rpc._shell import drive
 
     flow = _BundlerMethods.send_user_operation.flow(BundlerClient(_NO_NODE), _USER_OPERATION, chain_id=1)
     drive(flow, _answer_every_step_with(body))

@@ -16,12 +16,12 @@ from eth_abi.exceptions import DecodingError
 from eth_account.messages import SignableMessage
 from eth_utils.crypto import keccak
 
+from sso_signer._shell import flow_method
 from sso_signer.accounts._messages import MessageMethods, PasskeySignedMessage
 from sso_signer.erc4337 import Call
 from sso_signer.exceptions import ErrorCode, ExecutionReverted, NotFound
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow
-from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._owner import PasskeyInitData
 from sso_signer.sso._signature import checksum_address
 from sso_signer.webauthn import P256PublicKey

@@ -34,6 +34,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
+from sso_signer._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.accounts._base import AccountMethods, account_key_flow
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.accounts._era_recovery import _EraRecoveryMethods
@@ -69,7 +70,6 @@ from sso_signer.rpc import AsyncEthClient, EthClient, Receipt
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Batch, Flow
-from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.rpc._types import parse_quantity
 from sso_signer.sso._owner import (
     ERA_MAX_ORIGIN_LENGTH,
@@ -688,7 +688,7 @@ C = TypeVar("C")
 
 
 class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Generic[C]):
-    """The Era account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`)."""
+    """The Era account's methods, written once as flows (see :mod:`sso_signer._shell`)."""
 
     _transaction_struct = staticmethod(era_transaction_struct)
     client: Any

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from eth_account.signers.local import LocalAccount
 
+from sso_signer._shell import flow_method
 from sso_signer.accounts._era import prepare_era_transaction_flow, webauthn_validation_gas
 from sso_signer.accounts._era_recovery import (
     _finish_check_flow,
@@ -24,7 +25,6 @@ from sso_signer.exceptions import ErrorCode, ExecutionReverted, StateError
 from sso_signer.rpc import Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow
-from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._era_guardian import EraGuardian, EraRecoveryRequest, GuardianRecoveryValidator
 from sso_signer.sso._owner import _coordinates
 from sso_signer.sso._signature import checksum_address

@@ -25,6 +25,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
+from sso_signer._shell import flow_method
 from sso_signer.exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -38,7 +39,6 @@ from sso_signer.exceptions import (
 from sso_signer.rpc import Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow
-from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._era_guardian import EraGuardian, EraRecoveryRequest, GuardianRecoveryValidator
 from sso_signer.sso._signature import checksum_address
 

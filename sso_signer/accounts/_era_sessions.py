@@ -27,6 +27,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
+from sso_signer._shell import flow_method
 from sso_signer.accounts._sessions import SessionSigner, _same_signer, _signed
 from sso_signer.exceptions import (
     ConfigurationError,
@@ -41,7 +42,6 @@ from sso_signer.exceptions import (
 from sso_signer.rpc import Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow
-from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._session_spec import (
     EraApproval,
     LimitType,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Self, TypeVar, 
 
 from eth_account.signers.local import LocalAccount
 
+from sso_signer._shell import AsyncShell, SyncShell, flow_constructor, flow_constructor_with, flow_method
 from sso_signer.accounts._base import AccountMethods
 from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.accounts._era import add_passkey_calldata, remove_passkey_calldata
@@ -72,7 +73,6 @@ from sso_signer.rpc import AsyncEthClient, EthClient, Receipt
 from sso_signer.rpc._core import RpcCall, Sleep
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Batch, Flow, gather, relay
-from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_constructor, flow_constructor_with, flow_method
 from sso_signer.sso._msa_calldata import (
     ACCOUNT_CREATED_TOPIC,
     deploy_account_calldata,
@@ -176,7 +176,7 @@ class _Erc4337Methods(
     _RecoveryMethods,
     Generic[E, B],
 ):
-    """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer.rpc._shell`).
+    """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer._shell`).
 
     The object remembers what it learnt of the account: whether it is deployed and the next nonce per key.
     A counterfactual account is known to be undeployed with every nonce 0, a freshly deployed one to be

@@ -26,13 +26,13 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.messages import SignableMessage, _hash_eip191_message, encode_typed_data
 from eth_utils.crypto import keccak
 
+from sso_signer._shell import flow_method
 from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.accounts._signer import PasskeySigner
 from sso_signer.accounts._verify import message_hash, wrap_erc6492
 from sso_signer.erc4337 import UserOperation
 from sso_signer.exceptions import ErrorCode, InvalidEncoding, SsoEncodingError
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
-from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._erc7739 import PERSONAL_SIGN_TYPEHASH, AccountDomain
 
 __all__ = ["Erc4337MessageMethods", "MessageMethods", "PasskeySignedMessage"]

@@ -24,6 +24,7 @@ from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
+from sso_signer._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.accounts._era_guardian import _EraGuardianMethods
 from sso_signer.erc4337 import Call, UserOperationReceipt
@@ -41,7 +42,6 @@ from sso_signer.exceptions import (
 from sso_signer.rpc import AsyncEthClient, EthClient, Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow, gather
-from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.rpc._types import parse_quantity
 from sso_signer.sso._guardian import GuardianExecutor, GuardianStatus, RecoveryRequest, RecoveryType
 from sso_signer.sso._signature import checksum_address

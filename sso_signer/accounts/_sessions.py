@@ -34,6 +34,7 @@ from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 from sso_signer._artifacts import load_artifact
+from sso_signer._shell import flow_method
 from sso_signer.erc4337 import (
     AsyncPaymasterClient,
     Call,
@@ -58,7 +59,6 @@ from sso_signer.exceptions import (
 )
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow, gather, relay
-from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._session_spec import (
     ERC4337_SESSION_SPEC_TYPE,
     LimitState,
@@ -454,7 +454,7 @@ def _hashes(sessions: Sequence[SessionSpec | bytes]) -> list[bytes]:
 
 class _SessionMethods:
     """Session keys on the ERC-4337 account (a mixin of :class:`~sso_signer.accounts.Erc4337Account` and its
-    async twin; every method is a flow, see :mod:`sso_signer.rpc._shell`)."""
+    async twin; every method is a flow, see :mod:`sso_signer._shell`)."""
 
     address: str
     deployment: Any

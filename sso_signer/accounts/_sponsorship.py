@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from sso_signer._shell import AsyncShell
 from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.erc4337 import AsyncPaymasterClient, PaymasterClient, UserOperation
 from sso_signer.erc4337._paymaster import PaymasterFields, _PaymasterMethods
 from sso_signer.exceptions import ConfigurationError, ErrorCode, InvalidRpcParams, MalformedRpcResponse
 from sso_signer.rpc._core import RpcCall, Sleep
 from sso_signer.rpc._flow import Batch, relay
-from sso_signer.rpc._shell import AsyncShell
 from sso_signer.zksync import PaymasterParams
 
 __all__ = ["Paymaster", "Sponsorship"]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from web3.middleware.base import Web3MiddlewareBuilder
 from web3.types import RPCEndpoint
 
+from sso_signer._shell import AsyncShell
 from sso_signer.accounts._era import AsyncEraAccount, EraAccount, prepare_era_transaction_flow
 from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
 from sso_signer.accounts._web3_tx import Erc4337Request, era_transaction_flow, read_erc4337_transaction
@@ -36,7 +37,6 @@ from sso_signer.exceptions import (
     SendOutcomeUnknown,
     SsoSignerError,
 )
-from sso_signer.rpc._shell import AsyncShell
 from sso_signer.sso._signature import checksum_address
 from sso_signer.zksync import PaymasterParams
 

@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from eth_abi.abi import encode as abi_encode
 from hexbytes import HexBytes
 
+from sso_signer._shell import flow_method
 from sso_signer.accounts._signer import PasskeySigner
 from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, Call, UserOperation
 from sso_signer.erc4337._bundler import GasPrice
 from sso_signer.exceptions import ErrorCode, InvalidTransaction, StateError
 from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.rpc._flow import Flow
-from sso_signer.rpc._shell import flow_method
 from sso_signer.sso._signature import checksum_address
 from sso_signer.zksync import Eip712Transaction, PaymasterParams
 from sso_signer.zksync._transaction import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sso_signer._codec import hex_decode
+from sso_signer._shell import flow_method
 from sso_signer.erc4337._user_operation import (
     ENTRY_POINT_V08,
     UserOperation,
@@ -42,7 +43,6 @@ from sso_signer.rpc._client import AsyncRpcShell, RpcShell, safe_url
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._flow import Flow, after_send, poll
 from sso_signer.rpc._revert import describe_revert_in_text
-from sso_signer.rpc._shell import flow_method
 from sso_signer.rpc._types import Log, parse_address, parse_data, parse_hash, parse_quantity
 
 __all__ = [

@@ -22,13 +22,13 @@ from eth_utils.crypto import keccak
 
 from sso_signer._codec import hex_decode
 from sso_signer._json import ARTIFACT_LIMITS, parse_json
+from sso_signer._shell import AsyncShell, SyncShell, flow_method
 from sso_signer._toolchain import SETUP_COMMAND, locate_tool
 from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address, _check_uint
 from sso_signer.exceptions import EntryPointError, ErrorCode, ExecutionReverted, ToolNotFound
 from sso_signer.rpc import EthClient, Receipt
 from sso_signer.rpc._eth import _EthMethods
 from sso_signer.rpc._flow import Flow
-from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_method
 
 __all__ = ["AsyncEntryPoint", "EntryPoint", "deploy_entry_point_v08", "load_entry_point_v08_initcode"]
 

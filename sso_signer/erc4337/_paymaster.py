@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from sso_signer._codec import hex_decode
+from sso_signer._shell import flow_method
 from sso_signer.erc4337._execute import Call, CallType, decode_execute
 from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address
 from sso_signer.exceptions import (
@@ -36,7 +37,6 @@ from sso_signer.rpc import AsyncJsonRpcClient, Deadline, JsonRpcClient, RetryPol
 from sso_signer.rpc._client import AsyncRpcShell, RpcShell, safe_url
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._flow import Flow
-from sso_signer.rpc._shell import flow_method
 
 __all__ = [
     "MAX_PAYMASTER_DATA",

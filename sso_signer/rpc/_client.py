@@ -16,6 +16,7 @@ from typing import Any, Generic, Self, TypeVar
 
 import httpx
 
+from sso_signer._shell import AsyncShell, SyncShell
 from sso_signer.exceptions import InvalidRpcParams
 from sso_signer.rpc._core import (
     Deadline,
@@ -28,7 +29,6 @@ from sso_signer.rpc._core import (
     check_deadline,
 )
 from sso_signer.rpc._flow import Batch, Step
-from sso_signer.rpc._shell import AsyncShell, SyncShell
 
 __all__ = ["AsyncJsonRpcClient", "AsyncRpcShell", "JsonRpcClient", "RpcShell", "safe_url", "web3_connection"]
 

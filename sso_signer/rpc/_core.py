@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
 
 from sso_signer._json import JsonLimits, parse_json
+from sso_signer._shell import flow_method
 from sso_signer.exceptions import (
     ErrorCode,
     ExecutionReverted,
@@ -30,7 +31,6 @@ from sso_signer.exceptions import (
     TransactionRejected,
 )
 from sso_signer.rpc._revert import revert_data_from_rpc_error
-from sso_signer.rpc._shell import flow_method
 
 __all__ = [
     "ANSWER_LIMITS",

@@ -10,6 +10,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 
 from sso_signer._codec import hex_encode
+from sso_signer._shell import flow_method
 from sso_signer.exceptions import (
     ExecutionReverted,
     InvalidRpcParams,
@@ -26,7 +27,6 @@ from sso_signer.rpc._client import AsyncRpcShell, RpcShell
 from sso_signer.rpc._core import RpcCall, Sleep, is_already_known, is_nonce_used
 from sso_signer.rpc._flow import Batch, Flow, after_send, poll
 from sso_signer.rpc._revert import RevertData
-from sso_signer.rpc._shell import flow_method
 from sso_signer.rpc._types import (
     BlockId,
     Log,

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sso_signer._shell import resume
 from sso_signer.exceptions import AfterSendError, RpcTransportError, SsoSignerError
 from sso_signer.rpc._core import RpcCall, Sleep
-from sso_signer.rpc._shell import resume
 
 __all__ = ["Batch", "Flow", "Step", "after_send", "gather", "poll", "relay"]
 

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sso_signer._shell import flow_method
 from sso_signer.exceptions import InvalidRpcParams, MalformedRpcResponse
 from sso_signer.rpc import AsyncEthClient, EthClient, Receipt
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._eth import _EthMethods, hash_param
 from sso_signer.rpc._flow import Flow
-from sso_signer.rpc._shell import flow_method
 from sso_signer.rpc._types import (
     encode_quantity,
     encode_tx_request,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from eth_abi.abi import encode as abi_encode
 
+from sso_signer._shell import drive
 from sso_signer.accounts._recovery import _refusal_flow
 from sso_signer.exceptions import (
     AlreadyExists,
@@ -20,7 +21,6 @@ from sso_signer.exceptions import (
 )
 from sso_signer.rpc import RevertData
 from sso_signer.rpc._core import RpcCall
-from sso_signer.rpc._shell import drive
 from sso_signer.sso import GuardianExecutor
 
 ACCOUNT = "0xe31efe3b1b8724f776C1468c06e5ffC11F37c646"

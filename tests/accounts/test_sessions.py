@@ -11,6 +11,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_utils.crypto import keccak
 
+from sso_signer._shell import drive
 from sso_signer.accounts import LocalSessionKey, SessionInfo, SessionSigner
 from sso_signer.accounts._sessions import SessionSignRequest, _from_rejection, _refused, _signed
 from sso_signer.exceptions import (
@@ -19,7 +20,6 @@ from sso_signer.exceptions import (
     SsoEncodingError,
     UserOperationRejected,
 )
-from sso_signer.rpc._shell import drive
 from sso_signer.sso import (
     CallPolicy,
     Condition,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sso_signer._codec import b64url_decode, b64url_encode
+from sso_signer._shell import drive
 from sso_signer.accounts import (
     AssertionRequest,
     AsyncEraAccount,
@@ -25,7 +26,6 @@ from sso_signer.accounts import (
 )
 from sso_signer.exceptions import ErrorCode
 from sso_signer.rpc import AsyncEthClient, EthClient
-from sso_signer.rpc._shell import drive
 from sso_signer.sso import (
     FatSignature,
     personal_sign_hash,

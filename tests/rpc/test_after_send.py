@@ -16,6 +16,7 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
+from sso_signer._shell import drive
 from sso_signer.accounts import EraAccount, EraNetwork
 from sso_signer.exceptions import (
     AfterSendError,
@@ -30,7 +31,6 @@ from sso_signer.node import AnvilNode
 from sso_signer.rpc import AsyncEthClient, AsyncJsonRpcClient, EthClient, JsonRpcClient, RetryPolicy
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._eth import _EthMethods
-from sso_signer.rpc._shell import drive
 from sso_signer.webauthn import HeadlessPasskey
 from sso_signer.zksync import AsyncZkSyncClient, Eip712Transaction, ZkSyncClient
 from tests.errors import raises_rule

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from sso_signer._shell import AsyncShell, SyncShell, flow_constructor, flow_constructor_with, flow_method
 from sso_signer.rpc._core import Sleep
-from sso_signer.rpc._shell import AsyncShell, SyncShell, flow_constructor, flow_constructor_with, flow_method
 
 
 class _Failure(Exception):
