@@ -2,8 +2,10 @@
 
 * The account's side (:class:`_EraRecoveryMethods`, a base of the Era account classes): propose and remove
   guardians, list them, read and discard a pending request. Each change is a passkey-signed 0x71 transaction
-  from the account to the module (the account's :meth:`send`). Everything is scoped by an origin (the module
-  keys it by ``keccak256(origin)``); it defaults to the origin of the account's passkey.
+  from the account to the module (the account's :meth:`send`); the first proposal of an account without the
+  module installs it in the same transaction (the account's ``batchCall``: ``addModuleValidator``, then
+  ``proposeGuardian``). Everything is scoped by an origin (the module keys it by ``keccak256(origin)``); it
+  defaults to the origin of the account's passkey.
 * The guardian's side (:class:`_EraGuardianMethods`, a base of :class:`~sso_signer.accounts.Guardian` and its
   async twin, the ``era_*`` methods): accept a guardianship, ask for a new passkey, and after the delay send
   the *finishing transaction*: a 0x71 transaction from the account calling ``addValidationKey`` on the
@@ -22,6 +24,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
 from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
     from sso_signer.accounts._signer import PasskeySigner
 
 _IS_MODULE_VALIDATOR: Final = bytes(keccak(text="isModuleValidator(address)"))[:4]
+#: The account's own ``addModuleValidator(address,bytes)`` (``onlySelf``); the module takes no init data.
+_ADD_MODULE_VALIDATOR: Final = bytes(keccak(text="addModuleValidator(address,bytes)"))[:4]
 
 
 def _module(network: EraNetwork) -> str:
@@ -226,6 +231,10 @@ class _EraRecoveryMethods:
     ) -> Generator[Any, Any, Receipt]:
         """Propose ``guardian`` for ``origin`` (not ready until it accepts) in a passkey-signed transaction.
 
+        An account without the module installs it in the same transaction: the account calls its own
+        ``batchCall`` with ``addModuleValidator(module, "")`` then ``proposeGuardian`` (both succeed or
+        neither happens).
+
         Args:
             guardian: The guardian's address (e.g. the dapp backend's key).
             origin: The origin whose passkeys it may recover (default: this passkey's).
@@ -237,8 +246,8 @@ class _EraRecoveryMethods:
         Raises:
             SsoEncodingError (``INVALID_GUARDIAN``): The zero address or the account itself.
             AlreadyExists (``GUARDIAN_ALREADY_PRESENT``): It is already proposed (the module would ignore it).
-            NotFound (``GUARDIAN_MODULE_NOT_INSTALLED``): The account lacks the module (create it with the
-                network's ``recovery_validator``), so a recovery could never finish.
+            NotFound (``RECOVERY_VALIDATOR_NOT_INSTALLED``): Installing the module was refused: the account
+                lacks the WebAuthValidator a recovery adds the new passkey to.
             ConfigurationError (``MISSING_CONTRACT_ADDRESS``): The network has no GuardianRecoveryValidator.
             TransactionReverted, TransactionRejected, SendOutcomeUnknown: From :meth:`send`.
         """
@@ -249,20 +258,30 @@ class _EraRecoveryMethods:
                 f"guardian {address}: an account cannot guard itself (GUARDIAN_CANNOT_BE_SELF)",
                 rule=ErrorCode.INVALID_GUARDIAN,
             )
-        data = GuardianRecoveryValidator.propose_guardian(origin, address)
-        if not (yield from _module_installed_flow(self.address, module)):
-            raise NotFound(
-                f"{self.address} has not installed the GuardianRecoveryValidator {module}: a guardian could "
-                "not finish a recovery (accounts created with EraNetwork.recovery_validator have it)",
-                rule=ErrorCode.GUARDIAN_MODULE_NOT_INSTALLED,
-            )
-        if (yield from _guardian_flow(module, origin, self.address, address)).exists:
+        propose = GuardianRecoveryValidator.propose_guardian(origin, address)
+        installed = yield from _module_installed_flow(self.address, module)
+        if installed and (yield from _guardian_flow(module, origin, self.address, address)).exists:
             raise AlreadyExists(
                 f"{address} is already a guardian of {self.address} for {origin}",
                 rule=ErrorCode.GUARDIAN_ALREADY_PRESENT,
             )
-        yield from self._simulate_flow(data, origin)
-        return (yield from self._send_to_module_flow(data, timeout))
+        if installed:
+            yield from self._simulate_flow(propose, origin)
+            return (yield from self._send_to_module_flow(propose, timeout))
+        install = _ADD_MODULE_VALIDATOR + bytes(abi_encode(["address", "bytes"], [module, b""]))
+        # The account class's own send_calls (its batchCall); its gas estimate runs the batch as the account,
+        # so the module's refusal (onInstall) comes back before anything is signed.
+        send_calls: Any = type(self).send_calls  # type: ignore[attr-defined]
+        try:
+            receipt: Receipt = yield from send_calls.flow(
+                self, [(self.address, 0, install), (module, 0, propose)], timeout=timeout
+            )
+        except ExecutionReverted as exc:
+            refusal = _refusal(exc, self.address, origin)
+            if refusal is exc:
+                raise
+            raise refusal from exc
+        return receipt
 
     @flow_method
     def remove_guardian(

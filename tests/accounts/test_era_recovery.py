@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import Artifact
 from sso_signer.accounts import AsyncGuardian, EraAccount, EraNetwork, Guardian
@@ -102,15 +105,33 @@ class EraRecoveryChain:
             recovery_validator=self.module,
         )
 
-    def account_object(self, passkey: HeadlessPasskey | None = None) -> CatchingEraAccount:
-        return CatchingEraAccount(self.node.eth, self.network, self.account, passkey or self.passkey)
+    def account_object(
+        self, passkey: HeadlessPasskey | None = None, address: str | None = None
+    ) -> CatchingEraAccount:
+        return CatchingEraAccount(
+            self.node.eth, self.network, address or self.account, passkey or self.passkey
+        )
+
+    def fresh_account(self, *, with_webauthn: bool = True) -> tuple[str, HeadlessPasskey]:
+        """Another stand-in account, funded, with its own passkey (registered when ``with_webauthn``) and
+        without the recovery module."""
+        account, _ = self.node.eth.deploy_contract(self.sender, self.test_account.deploy_data())
+        self.node.set_balance(account, 10**20)
+        passkey = _passkey()
+        if with_webauthn:
+            init = validator_init_data(passkey.credential_id, passkey.public_key, ORIGIN)
+            call = self.test_account.encode_call("addModuleValidator", self.webauthn, init)
+            assert self.node.eth.send_transaction(self.sender, account, call).success
+        return account, passkey
 
     def validates(self, transaction: Eip712Transaction) -> bool:
         """The account's validation of a signed 0x71 (``eth_call``)."""
         data = self.test_account.encode_call(
             "validateTransaction", transaction.signed_hash(), era_transaction_struct(transaction)
         )
-        answer = self.node.eth.call({"from": self.sender.address, "to": self.account, "data": data})
+        answer = self.node.eth.call(
+            {"from": self.sender.address, "to": transaction.from_address, "data": data}
+        )
         (accepted,) = self.test_account.decode_output("validateTransaction", answer)
         return bool(accepted)
 
@@ -121,12 +142,13 @@ class EraRecoveryChain:
         validate = self.test_account.encode_call(
             "validateTransaction", transaction.signed_hash(), era_transaction_struct(transaction)
         )
-        assert self.node.eth.send_transaction(self.sender, self.account, validate, gas=3_000_000).success
+        account = transaction.from_address
+        assert self.node.eth.send_transaction(self.sender, account, validate, gas=3_000_000).success
         assert transaction.to is not None
         execute = self.test_account.encode_call(
             "execute", transaction.to, transaction.value, transaction.data
         )
-        assert self.node.eth.send_transaction(self.sender, self.account, execute, gas=3_000_000).success
+        assert self.node.eth.send_transaction(self.sender, account, execute, gas=3_000_000).success
 
     def send_as_account(self, call: Any) -> None:
         """Run an account flow that ends in a passkey-signed 0x71: catch it, validate and execute it."""
@@ -231,6 +253,51 @@ def test_lost_passkey_recovered_by_the_guardian_after_the_delay(chain: EraRecove
     recovered = chain.account_object(new)
     chain.send_as_account(lambda: recovered.remove_guardian(guardian.address))
     assert account.list_guardians() == ()
+
+
+@pytest.mark.chain
+@pytest.mark.usefixtures("snapshot")
+def test_the_first_proposal_installs_the_module_in_the_same_transaction(chain: EraRecoveryChain) -> None:
+    address, passkey = chain.fresh_account()
+    account = chain.account_object(passkey, address)
+    guardian = _guardian(chain)
+    assert not account.recovery_module_installed()
+    with pytest.raises(Caught) as caught:
+        account.propose_guardian(guardian.address)
+    # One 0x71 to the account itself: batchCall(addModuleValidator(module, ""), proposeGuardian(origin, g)).
+    transaction = caught.value.transaction
+    assert transaction.to == address
+    assert transaction.data[:4] == keccak(b"batchCall((address,bool,uint256,bytes)[])")[:4]
+    (calls,) = abi_decode(["(address,bool,uint256,bytes)[]"], transaction.data[4:])
+    assert [(to_checksum_address(c[0]), c[1], c[2]) for c in calls] == [
+        (address, False, 0),
+        (to_checksum_address(chain.module), False, 0),
+    ]
+    assert calls[1][3] == GuardianRecoveryValidator.propose_guardian(ORIGIN, guardian.address)
+    chain.run(transaction)
+    assert account.recovery_module_installed()
+    [entry] = account.list_guardians()
+    assert (entry.address, entry.is_ready) == (guardian.address, False)
+    # Installed now: the next proposal is a plain call to the module.
+    other = _guardian(chain)
+    with pytest.raises(Caught) as caught:
+        account.propose_guardian(other.address)
+    assert caught.value.transaction.to == to_checksum_address(chain.module)
+    # The recovery then runs as on an account created with the module.
+    assert guardian.era_accept(chain.network, address, ORIGIN) is not None
+    assert account.list_guardians()[0].is_ready
+
+
+@pytest.mark.chain
+@pytest.mark.usefixtures("snapshot")
+def test_installing_the_module_without_the_passkey_validator_is_refused_before_signing(
+    chain: EraRecoveryChain,
+) -> None:
+    address, passkey = chain.fresh_account(with_webauthn=False)
+    account = chain.account_object(passkey, address)
+    with raises_rule(ErrorCode.RECOVERY_VALIDATOR_NOT_INSTALLED):
+        account.propose_guardian(_guardian(chain).address)  # the batch's gas estimate: nothing is signed
+    assert not account.recovery_module_installed()
 
 
 @pytest.mark.chain
