@@ -24,11 +24,19 @@ from typing import Any, cast
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
-from sso_signer.accounts import CeremonyAssertionProvider, EraAccount, Erc4337Account, Guardian, MsaDeployment
+from sso_signer.accounts import (
+    CeremonyAssertionProvider,
+    EraAccount,
+    EraNetwork,
+    Erc4337Account,
+    Guardian,
+    MsaDeployment,
+)
 from sso_signer.accounts._base import PASSKEY_REMOVED_TOPIC
 from sso_signer.accounts._era import (
     EraSendPlan,
@@ -57,7 +65,8 @@ from sso_signer.exceptions import (
     VerificationError,
 )
 from sso_signer.rpc import EthClient, Receipt
-from sso_signer.sso import account_salt
+from sso_signer.sso import GuardianExecutor, RecoveryRequest, account_salt
+from sso_signer.sso._era_guardian import EraRecoveryRequest
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH
 from sso_signer.sso._signature import checksum_address
 from sso_signer.webauthn import HeadlessPasskey, RelyingParty
@@ -65,6 +74,9 @@ from sso_signer.zksync import Eip712Transaction, PaymasterParams
 
 __all__ = [
     "CliAccount",
+    "PendingRecovery",
+    "RecoveryAccount",
+    "RecoveryGuardian",
     "accounts_that_removed",
     "counterfactual_salt",
     "create_account",
@@ -291,8 +303,9 @@ Progress = Callable[[str], None]
 
 def _kind(args: argparse.Namespace, ctx: ChainContext) -> str:
     """``--kind``; ``auto`` is ERC-4337 when the deployment has that stack and no ``--network`` is given."""
-    if args.kind != "auto":
-        return str(args.kind)
+    kind = getattr(args, "kind", "auto")  # the guardian's commands have no --kind
+    if kind != "auto":
+        return str(kind)
     if (
         ctx.deployment is not None
         and ctx.deployment.erc4337 is not None
@@ -449,37 +462,257 @@ def open_account(
     return kind, CliAccount(_msa(args, ctx, passkey, args.address, need_bundler=executes), progress, None)
 
 
-_ERA_RECOVERY = (
-    "guardian recovery: ERC-4337 accounts only (the GuardianExecutor module); the Era generation's "
-    "GuardianRecoveryValidator is not supported yet (--kind erc4337)"
-)
+@dataclass(frozen=True, slots=True)
+class PendingRecovery:
+    """An account's pending guardian recovery as the commands report it, whichever the generation.
+
+    Attributes:
+        exists: A request is stored.
+        kind: What it adds (``"passkey"``, ``"eoa"``).
+        started_at: The block time the guardian started it.
+        finalizable_from: The first block time at which it may be finished.
+        expires_at: The first block time at which it may no longer be finished.
+    """
+
+    exists: bool
+    kind: str = "none"
+    started_at: int = 0
+    finalizable_from: int = 0
+    expires_at: int = 0
+
+    def finalizable_at(self, now: int) -> bool:
+        """Whether a block with timestamp ``now`` may finish it."""
+        return self.exists and self.finalizable_from <= now < self.expires_at
+
+
+def _pending(request: RecoveryRequest | EraRecoveryRequest) -> PendingRecovery:
+    if not request.exists:
+        return PendingRecovery(False)
+    if isinstance(request, EraRecoveryRequest):
+        # The Era module's window includes its last second; the report's bound is the first second after it.
+        return PendingRecovery(
+            True, "passkey", request.timestamp, request.earliest_finish, request.expires_at + 1
+        )
+    return PendingRecovery(
+        True,
+        request.recovery_type.name.lower(),
+        request.timestamp,
+        request.earliest_finalize,
+        request.expires_at,
+    )
+
+
+class RecoveryAccount:
+    """The passkey's account as the ``guardian``/``recover`` commands drive it: one shape over the ERC-4337
+    ``GuardianExecutor`` (UserOperations) and the Era ``GuardianRecoveryValidator`` (0x71 transactions, scoped
+    by the passkey's origin).
+
+    Args:
+        account: The SDK account.
+    """
+
+    def __init__(self, account: EraAccount | Erc4337Account) -> None:
+        self.account = account
+        era = isinstance(account, EraAccount)
+        #: ``"era"`` / ``"erc4337"`` (reported, never branched on by a command).
+        self.kind = "era" if era else "erc4337"
+        #: What each change is sent as, and the module's name, for the progress lines.
+        self.carrier = "0x71 transaction" if era else "UserOperation"
+        self.module = "the GuardianRecoveryValidator" if era else "the GuardianExecutor module"
+
+    @property
+    def address(self) -> str:
+        """The account address."""
+        return self.account.address
+
+    def module_installed(self) -> bool:
+        """Whether the account has the recovery module installed."""
+        if isinstance(self.account, EraAccount):
+            return self.account.recovery_module_installed()
+        return self.account.guardian_module_installed()
+
+    def guardians(self) -> list[tuple[str, bool]]:
+        """``(address, accepted)`` of each guardian the account proposed (Era: for its passkey's origin)."""
+        if isinstance(self.account, EraAccount):
+            return [(entry.address, entry.is_ready) for entry in self.account.list_guardians()]
+        return [(address, status.is_active) for address, status in self.account.list_guardians().items()]
+
+    def pending_recovery(self) -> PendingRecovery:
+        """The account's pending recovery (Era: for its passkey's origin)."""
+        return _pending(self.account.pending_recovery())
+
+    def propose_guardian(self, guardian: str, *, timeout: float) -> Receipt | UserOperationReceipt:
+        """Propose ``guardian``, installing the module in the same operation when the account lacks it."""
+        with self._explained():
+            return self.account.propose_guardian(guardian, timeout=timeout)
+
+    def remove_guardian(self, guardian: str, *, timeout: float) -> Receipt | UserOperationReceipt:
+        """Remove ``guardian`` (an accepted one's pending recovery is discarded too)."""
+        with self._explained():
+            return self.account.remove_guardian(guardian, timeout=timeout)
+
+    def discard_recovery(self, *, timeout: float) -> Receipt | UserOperationReceipt:
+        """Discard the pending recovery."""
+        with self._explained():
+            return self.account.discard_recovery(timeout=timeout)
+
+    def _explained(self) -> contextlib.AbstractContextManager[None]:
+        # A bundler's bare AA21 becomes what the account holds and needs; Era checks before signing.
+        if isinstance(self.account, Erc4337Account):
+            return prefund_explained(self.account, [])
+        return contextlib.nullcontext()
+
+
+class RecoveryGuardian:
+    """A guardian's EOA key as the ``guardian``/``recover`` commands use it, over both generations.
+
+    An ERC-4337 guardian talks to the deployment's ``GuardianExecutor``; an Era guardian to the network's
+    ``GuardianRecoveryValidator``, scoped by an origin (``--origin``, else the new passkey's).
+
+    Args:
+        guardian: The SDK guardian.
+        network: The Era network, or None for ERC-4337.
+        origin: ``--origin``.
+        payer: Who pays for ``finish`` (for the summary).
+    """
+
+    def __init__(
+        self, guardian: Guardian, network: EraNetwork | None, origin: str | None, payer: str
+    ) -> None:
+        self.guardian = guardian
+        self.network = network
+        self.origin = origin
+        self.payer = payer
+        self.kind = "erc4337" if network is None else "era"
+
+    @property
+    def address(self) -> str:
+        """The guardian's address."""
+        return self.guardian.address
+
+    def finisher(self, account: str) -> str:
+        """Who sends the finishing transaction: the guardian key, or on Era the account itself."""
+        return self.address if self.network is None else account
+
+    def _era_origin(self, new: HeadlessPasskey | None = None) -> str:
+        if new is not None:
+            if self.origin is not None and self.origin != new.origin:
+                raise CliUsageError(
+                    f"--origin {self.origin}: the new passkey is for {new.origin} (the recovery's scope)"
+                )
+            return new.origin
+        if self.origin is None:
+            raise CliUsageError(
+                "--origin ORIGIN: an Era account's guardians and recovery are scoped by the dapp's origin "
+                "(the origin of the account's passkeys, e.g. https://app.example.org)"
+            )
+        return self.origin
+
+    def accept(self, account: str, *, timeout: float) -> Receipt | None:
+        """Accept the guardianship ``account`` proposed (None: it already was accepted; nothing sent)."""
+        if self.network is None:
+            return self.guardian.accept(account, timeout=timeout)
+        return self.guardian.era_accept(self.network, account, self._era_origin(), timeout=timeout)
+
+    def initiate_recovery(self, account: str, new: HeadlessPasskey, *, timeout: float) -> Receipt:
+        """Ask that the passkey ``new`` be added to ``account`` after the delay."""
+        if self.network is None:
+            return self.guardian.initiate_recovery(
+                account, new.credential_id, new.public_key, new.origin, timeout=timeout
+            )
+        return self.guardian.era_initiate_recovery(
+            self.network, account, new.credential_id, new.public_key, self._era_origin(new), timeout=timeout
+        )
+
+    def pending_recovery(self, account: str, new: HeadlessPasskey | None = None) -> PendingRecovery:
+        """``account``'s pending recovery (Era: for ``--origin``, else ``new``'s origin)."""
+        if self.network is None:
+            return _pending(self.guardian.pending_recovery(account))
+        return _pending(self.guardian.era_pending_recovery(self.network, account, self._era_origin(new)))
+
+    def finalize_recovery(self, account: str, new: HeadlessPasskey | None, *, timeout: float) -> Receipt:
+        """Finish ``account``'s pending recovery once the delay has passed.
+
+        ERC-4337: a transaction from the guardian key (the recovery data from ``new``, else the module's log).
+        Era: the account's own unsigned 0x71, which needs ``new`` (the module keeps only hashes) and a ZKsync
+        node; the module's refusals (too early, another passkey) come first.
+
+        Raises:
+            CliUsageError: Era without ``--new-key``.
+            ConfigurationError (``ERA_NEEDS_ZKSYNC_NODE``): Era on a node without the ``zks_`` namespace.
+        """
+        if self.network is None:
+            data = (
+                None
+                if new is None
+                else GuardianExecutor.passkey_recovery_data(new.credential_id, new.public_key, new.origin)
+            )
+            return self.guardian.finalize_recovery(account, data, timeout=timeout)
+        if new is None:
+            raise CliUsageError(
+                "--new-key FILE: finishing an Era recovery sends the new passkey's id and key, and the "
+                "module keeps only their hash: pass the key file the recovery was started with"
+            )
+        origin = self._era_origin(new)
+        transaction = self.guardian.era_recovery_transaction(
+            self.network, account, new.credential_id, new.public_key, origin
+        )
+        require_zksync_node(self.guardian.eth)
+        eth: EthClient = self.guardian.eth
+        return eth.send_and_confirm(transaction.serialize(), timeout)
 
 
 def open_recoverable(
     args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey, *, executes: bool
-) -> Erc4337Account:
-    """The passkey's account for the guardian-recovery commands (ERC-4337 ``GuardianExecutor`` only).
+) -> RecoveryAccount:
+    """The passkey's account for the guardian-recovery commands, of the ``--kind``.
 
     Raises:
-        CliUsageError: For an Era account (``--kind era``, or no ERC-4337 deployment), before any chain work.
-        ConfigurationError (``MISSING_BUNDLER_URL``): If ``executes`` and no bundler is configured.
+        ConfigurationError (``ERA_NEEDS_ZKSYNC_NODE``): An Era account, ``executes``, and no ZKsync node
+            (checked before anything is signed).
+        ConfigurationError (``MISSING_BUNDLER_URL``): An ERC-4337 account, ``executes``, and no bundler.
+        NotFound (``ACCOUNT_NOT_FOUND``): The passkey is registered to no Era account.
     """
-    if _kind(args, ctx) != "erc4337":
-        raise CliUsageError(_ERA_RECOVERY)
-    return _msa(args, ctx, passkey, args.address, need_bundler=executes)
+    if _kind(args, ctx) == "era":
+        if executes:
+            require_zksync_node(ctx.client)
+        return RecoveryAccount(_era_account(args, ctx, passkey, args.address))
+    return RecoveryAccount(_msa(args, ctx, passkey, args.address, need_bundler=executes))
 
 
-def open_guardian(args: argparse.Namespace, ctx: ChainContext, signer: LocalAccount) -> Guardian:
-    """The guardian ``signer`` of the deployment's ERC-4337 accounts (the ``guardian``/``recover`` commands).
+def open_guardian(
+    args: argparse.Namespace, ctx: ChainContext, signer: LocalAccount | None, *, pays: bool = False
+) -> RecoveryGuardian:
+    """The guardian ``signer`` of the deployment's accounts (the ``guardian``/``recover`` commands).
+
+    Era when ``--network`` is given or the deployment has no ERC-4337 stack. ``signer`` None: the command
+    only reads, or (``pays``) the deployer key pays an ERC-4337 ``finish``; the account pays an Era one.
 
     Raises:
-        CliUsageError: If ``--kind era`` or an Era ``--network`` is asked for.
-        ConfigurationError (``INVALID_DEPLOYMENT``, ``MISSING_CONTRACT_ADDRESS``): No ERC-4337 deployment, or
-            one without a GuardianExecutor.
+        CliUsageError: ``--origin`` for an ERC-4337 account.
+        ConfigurationError (``INVALID_DEPLOYMENT``, ``MISSING_CONTRACT_ADDRESS``): No deployment or network,
+            or one without the recovery module.
     """
-    if getattr(args, "kind", "auto") == "era" or getattr(args, "network", None):
-        raise CliUsageError(_ERA_RECOVERY)
-    return Guardian(ctx.client, signer, deployment=_require_erc4337(ctx))
+    origin = getattr(args, "origin", None)
+    if _kind(args, ctx) == "era":
+        network = ctx.require_era()
+        if network.recovery_validator is None:
+            raise ConfigurationError(
+                f"the Era network {network.name!r} has no GuardianRecoveryValidator (recovery in the "
+                "deployment JSON): guardian recovery needs the module",
+                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
+            )
+        # Nothing an Era finish or a status signs: a throw-away key stands in when none is given.
+        key = signer if signer is not None else Account.create()
+        return RecoveryGuardian(Guardian(ctx.client, key), network, origin, "the account itself")
+    if origin is not None:
+        raise CliUsageError("--origin: Era accounts only (ERC-4337 guardians are not scoped by origin)")
+    source = "the guardian key"
+    if signer is None:
+        signer, source = resolve_deployer(args, ctx.client.chain_id()) if pays else (Account.create(), "")
+    return RecoveryGuardian(
+        Guardian(ctx.client, signer, deployment=_require_erc4337(ctx)), None, None, source
+    )
 
 
 def open_erc4337_account(

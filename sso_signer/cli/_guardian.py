@@ -1,9 +1,11 @@
 """``guardian add|remove|list|accept`` and ``recover start|finish|cancel|status``: guardian recovery of
-ERC-4337 accounts (the ``GuardianExecutor`` module).
+ERC-4337 accounts (the ``GuardianExecutor`` module) and Era accounts (the ``GuardianRecoveryValidator``).
 
 The account's side (add, remove, cancel) is signed by its passkey (``--key``); the guardian's side (accept,
 start) by the guardian's EOA key, read from the environment variable ``--guardian-key-env`` names (default
-``SSO_SIGNER_GUARDIAN_KEY``); ``finish`` may be paid by anyone (the guardian's key, else the deployer key).
+``SSO_SIGNER_GUARDIAN_KEY``); ``finish`` may be paid by anyone (the guardian's key, else the deployer key; an
+Era account pays its own). Which generation is ``cli/_accounts.py``'s business: these commands call
+:class:`RecoveryAccount` and :class:`RecoveryGuardian` only.
 """
 
 from __future__ import annotations
@@ -18,15 +20,20 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from sso_signer._codec import b64url_encode
-from sso_signer.accounts import Erc4337Account, Guardian
-from sso_signer.cli._accounts import open_guardian, open_recoverable, prefund_explained
-from sso_signer.cli._context import ChainContext, load_passkey, load_passkey_file, resolve_deployer
+from sso_signer.cli._accounts import (
+    PendingRecovery,
+    RecoveryAccount,
+    RecoveryGuardian,
+    open_guardian,
+    open_recoverable,
+)
+from sso_signer.cli._context import ChainContext, load_passkey, load_passkey_file
 from sso_signer.cli._output import Reporter
 from sso_signer.erc4337 import UserOperationReceipt
 from sso_signer.exceptions import CliUsageError
 from sso_signer.rpc import Receipt
-from sso_signer.sso import RecoveryRequest
 from sso_signer.sso._signature import checksum_address
+from sso_signer.webauthn import HeadlessPasskey
 
 __all__ = [
     "accept",
@@ -78,28 +85,28 @@ def _sent(receipt: UserOperationReceipt | Receipt) -> dict[str, Any]:
     return {"transaction": receipt.transaction_hash, "block": receipt.block_number}
 
 
-def _request(request: RecoveryRequest, now: int) -> dict[str, Any]:
+def _request(request: PendingRecovery, now: int) -> dict[str, Any]:
     if not request.exists:
         return {"pending": False}
     return {
         "pending": True,
-        "type": request.recovery_type.name.lower(),
-        "started_at": request.timestamp,
-        "finalizable_from": request.earliest_finalize,
+        "type": request.kind,
+        "started_at": request.started_at,
+        "finalizable_from": request.finalizable_from,
         "expires_at": request.expires_at,
         "finalizable_now": request.finalizable_at(now),
     }
 
 
-def _describe_request(request: RecoveryRequest, now: int) -> str:
+def _describe_request(request: PendingRecovery, now: int) -> str:
     if not request.exists:
         return "no pending recovery"
     if request.finalizable_at(now):
         return f"a recovery is pending and can be finished now (until block time {request.expires_at})"
-    if now < request.earliest_finalize:
+    if now < request.finalizable_from:
         return (
-            f"a recovery is pending: it can be finished from block time {request.earliest_finalize} "
-            f"(in {request.earliest_finalize - now} s)"
+            f"a recovery is pending: it can be finished from block time {request.finalizable_from} "
+            f"(in {request.finalizable_from - now} s)"
         )
     return "a recovery is pending but expired (a guardian may start a new one)"
 
@@ -115,8 +122,8 @@ def _chain_time(ctx: ChainContext) -> int:
 @contextlib.contextmanager
 def _passkey_account(
     args: argparse.Namespace, *, executes: bool
-) -> Iterator[tuple[ChainContext, Erc4337Account]]:
-    """The ``--key`` passkey's ERC-4337 account, with its chain context (closed afterwards)."""
+) -> Iterator[tuple[ChainContext, RecoveryAccount]]:
+    """The ``--key`` passkey's account, with its chain context (closed afterwards)."""
     passkey = load_passkey(args)
     ctx = ChainContext.from_args(args)
     try:
@@ -128,28 +135,27 @@ def _passkey_account(
 def _account_sends(
     args: argparse.Namespace,
     out: Reporter,
-    send: Callable[[Erc4337Account], tuple[UserOperationReceipt, dict[str, Any]]],
+    send: Callable[[RecoveryAccount], tuple[UserOperationReceipt | Receipt, dict[str, Any]]],
     summary: Callable[[str], str],
 ) -> None:
     """Run one passkey-signed change of the account (``send``: its receipt and fields) and report it."""
     with _passkey_account(args, executes=True) as (_, account):
-        with prefund_explained(account, []):
-            receipt, fields = send(account)
+        receipt, fields = send(account)
         out.result(
-            {"kind": "erc4337", "account": account.address, **fields, **_sent(receipt)},
+            {"kind": account.kind, "account": account.address, **fields, **_sent(receipt)},
             summary=summary(account.address),
         )
 
 
 def add(args: argparse.Namespace, out: Reporter) -> None:
-    """Propose a guardian for the passkey's account (installs the module in the same UserOperation)."""
+    """Propose a guardian for the passkey's account (installs the module in the same operation)."""
     guardian = checksum_address(args.guardian, field="GUARDIAN")
 
-    def propose(account: Erc4337Account) -> tuple[UserOperationReceipt, dict[str, Any]]:
-        installs = not account.guardian_module_installed()
+    def propose(account: RecoveryAccount) -> tuple[UserOperationReceipt | Receipt, dict[str, Any]]:
+        installs = not account.module_installed()
         out.step(
-            f"UserOperation from {account.address}: "
-            + ("install the GuardianExecutor module, " if installs else "")
+            f"{account.carrier} from {account.address}: "
+            + (f"install {account.module}, " if installs else "")
             + f"propose {guardian}"
         )
         receipt = account.propose_guardian(guardian, timeout=args.timeout)
@@ -190,15 +196,15 @@ def recover_cancel(args: argparse.Namespace, out: Reporter) -> None:
 def list_guardians(args: argparse.Namespace, out: Reporter) -> None:
     """The passkey's account's guardians (proposed or active) and its pending recovery."""
     with _passkey_account(args, executes=False) as (ctx, account):
-        guardians = account.list_guardians()
+        guardians = account.guardians()
         request, now = account.pending_recovery(), _chain_time(ctx)
-        named = ", ".join(f"{a} ({'active' if s.is_active else 'proposed'})" for a, s in guardians.items())
+        named = ", ".join(f"{a} ({'active' if active else 'proposed'})" for a, active in guardians)
         out.result(
             {
-                "kind": "erc4337",
+                "kind": account.kind,
                 "account": account.address,
-                "module_installed": account.guardian_module_installed(),
-                "guardians": [{"address": a, "active": s.is_active} for a, s in guardians.items()],
+                "module_installed": account.module_installed(),
+                "guardians": [{"address": a, "active": active} for a, active in guardians],
                 "recovery": _request(request, now),
             },
             summary=f"{account.address}: {named or 'no guardian'}; {_describe_request(request, now)}",
@@ -210,26 +216,30 @@ def list_guardians(args: argparse.Namespace, out: Reporter) -> None:
 
 @contextlib.contextmanager
 def _guardian(
-    args: argparse.Namespace, signer: LocalAccount | None
-) -> Iterator[tuple[ChainContext, Guardian, str]]:
-    """``signer`` (None: the deployer key) as a guardian of the deployment's accounts, and who it is."""
+    args: argparse.Namespace, signer: LocalAccount | None, *, pays: bool = False
+) -> Iterator[tuple[ChainContext, RecoveryGuardian]]:
+    """``signer`` as a guardian of the deployment's accounts (None: only reads, or the deployer ``pays``)."""
     ctx = ChainContext.from_args(args)
     try:
-        source = "the guardian key"
-        if signer is None:
-            signer, source = resolve_deployer(args, ctx.client.chain_id())
-        yield ctx, open_guardian(args, ctx, signer), source
+        yield ctx, open_guardian(args, ctx, signer, pays=pays)
     finally:
         ctx.close()
+
+
+def _new_passkey(args: argparse.Namespace) -> HeadlessPasskey | None:
+    """The user's new passkey (``--new-key``), if given."""
+    new_key = getattr(args, "new_key", None)
+    return load_passkey_file(new_key, args.new_passphrase_env) if new_key else None
 
 
 def accept(args: argparse.Namespace, out: Reporter) -> None:
     """Accept the guardianship an account proposed, as the guardian."""
     account = checksum_address(args.account, field="--account")
-    with _guardian(args, _required_guardian_key(args)) as (_, guardian, _):
+    with _guardian(args, _required_guardian_key(args)) as (_, guardian):
         receipt = guardian.accept(account, timeout=args.timeout)
         out.result(
             {
+                "kind": guardian.kind,
                 "account": account,
                 "guardian": guardian.address,
                 "already_active": receipt is None,
@@ -245,13 +255,12 @@ def recover_start(args: argparse.Namespace, out: Reporter) -> None:
     account = checksum_address(args.account, field="--account")
     signer = _required_guardian_key(args)
     new = load_passkey_file(args.new_key, args.new_passphrase_env)
-    with _guardian(args, signer) as (ctx, guardian, _):
-        receipt = guardian.initiate_recovery(
-            account, new.credential_id, new.public_key, new.origin, timeout=args.timeout
-        )
-        request = guardian.pending_recovery(account)
+    with _guardian(args, signer) as (ctx, guardian):
+        receipt = guardian.initiate_recovery(account, new, timeout=args.timeout)
+        request = guardian.pending_recovery(account, new)
         out.result(
             {
+                "kind": guardian.kind,
                 "account": account,
                 "guardian": guardian.address,
                 "new_credential_id": b64url_encode(new.credential_id),
@@ -260,7 +269,7 @@ def recover_start(args: argparse.Namespace, out: Reporter) -> None:
                 **_sent(receipt),
             },
             summary=f"recovery of {account} started: finish it with `sso-signer recover finish --account "
-            f"{account}` after block time {request.earliest_finalize - 1} (24 h); the account's passkey "
+            f"{account}` after block time {request.finalizable_from - 1} (24 h); the account's passkey "
             "may cancel it meanwhile",
         )
 
@@ -268,21 +277,32 @@ def recover_start(args: argparse.Namespace, out: Reporter) -> None:
 def recover_finish(args: argparse.Namespace, out: Reporter) -> None:
     """Finish a pending recovery once the delay has passed: the account adds the new passkey."""
     account = checksum_address(args.account, field="--account")
-    with _guardian(args, _guardian_key(args)) as (_, guardian, source):
-        receipt = guardian.finalize_recovery(account, timeout=args.timeout)
+    new = _new_passkey(args)
+    with _guardian(args, _guardian_key(args), pays=True) as (_, guardian):
+        receipt = guardian.finalize_recovery(account, new, timeout=args.timeout)
         out.result(
-            {"account": account, "finished_by": guardian.address, **_sent(receipt)},
-            summary=f"recovery of {account} finished (paid by {source}): the new passkey controls it",
+            {
+                "kind": guardian.kind,
+                "account": account,
+                "finished_by": guardian.finisher(account),
+                **_sent(receipt),
+            },
+            summary=f"recovery of {account} finished (paid by {guardian.payer}): the new passkey controls it",
         )
 
 
 def recover_status(args: argparse.Namespace, out: Reporter) -> None:
     """An account's pending recovery: when it can be finished, until when."""
     account = checksum_address(args.account, field="--account")
-    # Reading needs no key: a throw-away signer stands in for the guardian.
-    with _guardian(args, Account.create()) as (ctx, guardian, _):
+    # Reading needs no key.
+    with _guardian(args, None) as (ctx, guardian):
         request, now = guardian.pending_recovery(account), _chain_time(ctx)
         out.result(
-            {"account": account, "recovery": _request(request, now), "block_time": now},
+            {
+                "kind": guardian.kind,
+                "account": account,
+                "recovery": _request(request, now),
+                "block_time": now,
+            },
             summary=f"{account}: {_describe_request(request, now)}",
         )

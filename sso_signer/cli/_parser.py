@@ -377,18 +377,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _recovery_commands(sub: Any, common: _Parser, chain: _Parser, keys: _Parser, account: _Parser) -> None:
-    """``guardian add|remove|list|accept`` and ``recover start|finish|cancel|status`` (ERC-4337 guardians)."""
+    """``guardian add|remove|list|accept`` and ``recover start|finish|cancel|status`` (ERC-4337 and Era)."""
     guardian_key = _Parser(add_help=False)
-    guardian_key.add_argument_group("guardian").add_argument(
+    group = guardian_key.add_argument_group("guardian")
+    group.add_argument(
         "--guardian-key-env", metavar="VAR", help="env variable holding the guardian's private key "
         "(default SSO_SIGNER_GUARDIAN_KEY)",
     )  # fmt: skip
+    era_origin = _Parser(add_help=False)
+    era_origin.add_argument_group("Era").add_argument(
+        "--origin", help="Era accounts: the dapp origin the guardian is scoped to (the account's passkeys' "
+        "origin; default for start/finish: the new key's)",
+    )  # fmt: skip
     timeout = _Parser(add_help=False)
     timeout.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
-    signed, by_guardian = [common, chain, keys, account, timeout], [common, chain, guardian_key, timeout]
+    signed = [common, chain, keys, account, timeout]
+    by_guardian = [common, chain, guardian_key, era_origin, timeout]
 
     guardian = sub.add_parser(
-        "guardian", help="the guardians who may recover the account when its passkey is lost (ERC-4337)"
+        "guardian", help="the guardians who may recover the account when its passkey is lost"
     ).add_subparsers(dest="guardian_command", metavar="ACTION")
     g_add = guardian.add_parser(
         "add", parents=signed, help="propose a guardian (signed by --key; installs the recovery module)"
@@ -411,7 +418,7 @@ def _recovery_commands(sub: Any, common: _Parser, chain: _Parser, keys: _Parser,
     g_accept.set_defaults(run="_guardian:accept")
 
     recover = sub.add_parser(
-        "recover", help="give an account that lost its passkey a new one, as its guardian (ERC-4337)"
+        "recover", help="give an account that lost its passkey a new one, as its guardian"
     ).add_subparsers(dest="recover_command", metavar="ACTION")
     r_start = recover.add_parser(
         "start", parents=by_guardian, help="ask for a new passkey (signed by the guardian; 24 h delay)"
@@ -426,9 +433,15 @@ def _recovery_commands(sub: Any, common: _Parser, chain: _Parser, keys: _Parser,
         "finish",
         parents=by_guardian,
         help="add the new passkey once the delay has passed (anyone may; paid by the guardian's key, else "
-        "the deployer key)",
+        "the deployer key; an Era account pays its own)",
     )
     r_finish.add_argument("--account", required=True, help="the account being recovered")
+    r_finish.add_argument(
+        "--new-key", help="key file of the new passkey the recovery asked for (needed for an Era account)"
+    )
+    r_finish.add_argument(
+        "--new-passphrase-env", metavar="VAR", help="env variable with the new key's passphrase"
+    )
     r_finish.add_argument(
         "--deployer-key-env", metavar="VAR", help="env variable with the paying key when no guardian key is "
         "given (default SSO_SIGNER_DEPLOYER_KEY; dev account #0 on local chains)",
@@ -438,7 +451,9 @@ def _recovery_commands(sub: Any, common: _Parser, chain: _Parser, keys: _Parser,
         "cancel", parents=signed, help="discard a pending recovery (signed by --key: the passkey is not lost)"
     )
     r_cancel.set_defaults(run="_guardian:recover_cancel")
-    r_status = recover.add_parser("status", parents=[common, chain], help="an account's pending recovery")
+    r_status = recover.add_parser(
+        "status", parents=[common, chain, era_origin], help="an account's pending recovery"
+    )
     r_status.add_argument("--account", required=True, help="the account")
     r_status.set_defaults(run="_guardian:recover_status")
 

@@ -112,12 +112,14 @@ class EraRecoveryChain:
             self.node.eth, self.network, address or self.account, passkey or self.passkey
         )
 
-    def fresh_account(self, *, with_webauthn: bool = True) -> tuple[str, HeadlessPasskey]:
+    def fresh_account(
+        self, passkey: HeadlessPasskey | None = None, *, with_webauthn: bool = True
+    ) -> tuple[str, HeadlessPasskey]:
         """Another stand-in account, funded, with its own passkey (registered when ``with_webauthn``) and
         without the recovery module."""
         account, _ = self.node.eth.deploy_contract(self.sender, self.test_account.deploy_data())
         self.node.set_balance(account, 10**20)
-        passkey = _passkey()
+        passkey = passkey or _passkey()
         if with_webauthn:
             init = validator_init_data(passkey.credential_id, passkey.public_key, ORIGIN)
             call = self.test_account.encode_call("addModuleValidator", self.webauthn, init)
@@ -150,12 +152,13 @@ class EraRecoveryChain:
         )
         assert self.node.eth.send_transaction(self.sender, account, execute, gas=3_000_000).success
 
-    def send_as_account(self, call: Any) -> None:
-        """Run an account flow that ends in a passkey-signed 0x71: catch it, validate and execute it."""
+    def send_as_account(self, call: Any, account: str | None = None) -> None:
+        """Run an account flow that ends in a passkey-signed 0x71 from ``account`` (default the chain's):
+        catch it, validate and execute it."""
         with pytest.raises(Caught) as caught:
             call()
         transaction = caught.value.transaction
-        assert transaction.from_address == self.account
+        assert transaction.from_address == (account or self.account)
         self.run(transaction)
 
     def registered(self, credential_id: bytes) -> str:

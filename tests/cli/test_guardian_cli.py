@@ -1,7 +1,7 @@
 """``sso-signer guardian add|remove|list|accept`` and ``recover start|finish|cancel|status`` on the local
-stack (anvil + EntryPoint v0.8 + the SSO ERC-4337 contracts + Alto): a user loses the passkey, the backend's
-key recovers the account after the delay, the new key file drives it. Each refusal is exit 1 (or 2 for
-usage) with its rule in the JSON error."""
+ERC-4337 stack (anvil + EntryPoint v0.8 + the SSO ERC-4337 contracts + Alto): a user loses the passkey, the
+backend's key recovers the account after the delay, the new key file drives it. Each refusal is exit 1 (or 2
+for usage) with its rule in the JSON error. Era accounts: tests/cli/test_era_guardian_cli.py."""
 
 from __future__ import annotations
 
@@ -69,6 +69,10 @@ def test_the_backend_recovers_a_lost_passkey_from_the_command_line(
     assert refused["error"]["rule"] == "guardian_already_present"
     missing_key = _json("guardian", "accept", "--account", address, *chain, code=2)
     assert "--guardian-key-env" in missing_key["error"]["message"]
+    era_only = _json(
+        "guardian", "accept", "--account", address, *chain, "--origin", "http://x", code=2, env=as_backend
+    )
+    assert "--origin: Era accounts only" in era_only["error"]["message"]
     assert (
         _json("guardian", "accept", "--account", address, *chain, env=as_backend)["already_active"] is False
     )
@@ -108,18 +112,6 @@ def test_the_backend_recovers_a_lost_passkey_from_the_command_line(
         "recover", "start", "--account", address, "--new-key", str(lost), *chain, env=as_backend, code=1
     )
     assert not_guardian["error"]["rule"] == "not_a_guardian"
-
-
-def test_an_era_account_is_refused_with_a_usage_error(tmp_path: Path) -> None:
-    key = tmp_path / "key.pem"
-    _json("passkey", "create", "--out", str(key))
-    common = ["--rpc", "http://127.0.0.1:9", "--kind", "era", "--key", str(key)]
-    for command in (["guardian", "list"], ["guardian", "add", "0x" + "11" * 20], ["recover", "cancel"]):
-        refused = _json(*command, *common, code=2)
-        assert refused["error"]["rule"] == "cli_usage", command
-        assert "ERC-4337 accounts only" in refused["error"]["message"]
-    guardian = _json("recover", "status", "--account", "0x" + "11" * 20, "--network", "era-sepolia", code=2)
-    assert "ERC-4337 accounts only" in guardian["error"]["message"]
 
 
 def test_every_guardian_and_recover_action_is_listed_in_the_help() -> None:
