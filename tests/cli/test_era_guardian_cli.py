@@ -21,12 +21,13 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from sso_signer._codec import b64url_encode
 from sso_signer.accounts import Guardian
 from sso_signer.sso import GuardianRecoveryValidator
 from sso_signer.webauthn import HeadlessPasskey
 from tests.accounts.test_era_recovery import GAS, ORIGIN, EraRecoveryChain
 from tests.cli.test_cli import _env, cli
-from tests.needs import artifact, started_anvil
+from tests.needs import artifact, live_era_network, started_anvil
 
 DAY = GuardianRecoveryValidator.REQUEST_DELAY_SECONDS
 
@@ -166,3 +167,60 @@ def test_the_backend_recovers_an_era_account_from_the_command_line(
     assert (
         _rule("guardian", "accept", "--account", address, *scoped, code=1, env=stranger) == "not_a_guardian"
     )
+
+
+# --- live Era (anvil-zksync): the command line sends every 0x71 --------------------------------------------
+
+
+@pytest.mark.anvil_zksync
+def test_the_whole_era_recovery_from_the_command_line_on_anvil_zksync(
+    anvil_zksync_node: Any, tmp_path: Path
+) -> None:
+    eth, network = live_era_network(anvil_zksync_node, recovery_validator="SSO_SIGNER_ERA_RECOVERY_VALIDATOR")
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(
+        json.dumps({"chain_id": network.chain_id, "rpc_url": anvil_zksync_node.url, "era": network.to_json()})
+    )
+    chain_args = ["--deployment", str(deployment)]
+    lost_file, new_file, other_file = tmp_path / "lost.pem", tmp_path / "new.pem", tmp_path / "other.pem"
+    lost = _key_file(lost_file)
+    _key_file(new_file), _key_file(other_file)
+    owner = [*chain_args, "--key", str(lost_file)]
+    address = _json("account", "create", *owner, "--kind", "era")["address"]
+    deployer = anvil_zksync_node.accounts[0]
+    backend: LocalAccount = Account.create()
+    for funded in (address, backend.address):
+        eth.send_transaction(deployer, to=funded, value=10**18)
+    as_backend = _env(SSO_SIGNER_GUARDIAN_KEY=backend.key.hex())
+    scoped = [*chain_args, "--origin", ORIGIN]
+
+    added = _json("guardian", "add", backend.address, *owner)
+    assert (added["kind"], added["guardian"]) == ("era", backend.address)
+    assert _json("guardian", "list", *owner)["module_installed"] is True
+    assert _rule("guardian", "add", backend.address, *owner, code=1) == "guardian_already_present"
+    assert (
+        _json("guardian", "accept", "--account", address, *scoped, env=as_backend)["already_active"] is False
+    )
+    assert _json("guardian", "list", *owner)["guardians"] == [{"address": backend.address, "active": True}]
+    assert _rule("recover", "cancel", *owner, code=1) == "no_pending_recovery"
+
+    _json("recover", "start", "--account", address, "--new-key", str(new_file), *chain_args, env=as_backend)
+    finish = ["recover", "finish", "--account", address, *chain_args, "--new-key", str(new_file)]
+    assert _rule(*finish, code=1) == "recovery_too_early"
+    eth.rpc.request("evm_increaseTime", [hex(DAY + 1)])
+    finished = _json(*finish)
+    assert (finished["kind"], finished["finished_by"]) == ("era", address)
+    assert _json("recover", "status", "--account", address, *scoped)["recovery"] == {"pending": False}
+
+    # The new key file sends; it removes the lost passkey, whose transactions are then refused.
+    with_new = [*chain_args, "--key", str(new_file)]
+    assert _json("send", *with_new, "--to", backend.address, "--value", "1")["account"] == address
+    lost_id = b64url_encode(lost.credential_id)
+    _json("account", "remove-passkey", *with_new, f"--credential-id={lost_id}")
+    old = ["send", *owner, "--address", address, "--to", backend.address, "--value", "1", "--sign-only"]
+    assert _rule(*old, code=1) == "erc1271_signature_invalid"
+
+    # A second request, cancelled by the account.
+    _json("recover", "start", "--account", address, "--new-key", str(other_file), *chain_args, env=as_backend)
+    assert _json("recover", "cancel", *with_new)["discarded"] is True
+    assert _json("guardian", "list", *with_new)["recovery"] == {"pending": False}
