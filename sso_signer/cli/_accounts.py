@@ -303,9 +303,8 @@ Progress = Callable[[str], None]
 
 def _kind(args: argparse.Namespace, ctx: ChainContext) -> str:
     """``--kind``; ``auto`` is ERC-4337 when the deployment has that stack and no ``--network`` is given."""
-    kind = getattr(args, "kind", "auto")  # the guardian's commands have no --kind
-    if kind != "auto":
-        return str(kind)
+    if args.kind != "auto":
+        return str(args.kind)
     if (
         ctx.deployment is not None
         and ctx.deployment.erc4337 is not None
@@ -685,8 +684,9 @@ def open_guardian(
 ) -> RecoveryGuardian:
     """The guardian ``signer`` of the deployment's accounts (the ``guardian``/``recover`` commands).
 
-    Era when ``--network`` is given or the deployment has no ERC-4337 stack. ``signer`` None: the command
-    only reads, or (``pays``) the deployer key pays an ERC-4337 ``finish``; the account pays an Era one.
+    Era by ``--kind`` (``auto``: with ``--network``, or a deployment without an ERC-4337 stack). ``signer``
+    None: the command only reads, or (``pays``) the deployer key pays an ERC-4337 ``finish``; the account
+    pays an Era one.
 
     Raises:
         CliUsageError: ``--origin`` for an ERC-4337 account.

@@ -385,7 +385,12 @@ def _recovery_commands(sub: Any, common: _Parser, chain: _Parser, keys: _Parser,
         "(default SSO_SIGNER_GUARDIAN_KEY)",
     )  # fmt: skip
     era_origin = _Parser(add_help=False)
-    era_origin.add_argument_group("Era").add_argument(
+    scope = era_origin.add_argument_group("account")
+    scope.add_argument(
+        "--kind", choices=("auto", "erc4337", "era"), default="auto", help="account generation (auto: "
+        "ERC-4337 when the deployment has that stack and no --network is given)",
+    )  # fmt: skip
+    scope.add_argument(
         "--origin", help="Era accounts: the dapp origin the guardian is scoped to (the account's passkeys' "
         "origin; default for start/finish: the new key's)",
     )  # fmt: skip
