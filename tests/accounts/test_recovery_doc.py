@@ -76,9 +76,7 @@ def stack() -> Iterator[LocalErc4337Stack]:
 def test_recovery_doc_shell_blocks_run(stack: LocalErc4337Stack, tmp_path: pathlib.Path) -> None:
     blocks = _blocks("bash")
     assert len(blocks) == 2, "docs/recovery.md: the command-line story is two blocks around the delay"
-    script = shutil.which("sso-signer", path=str(pathlib.Path(sys.executable).parent))
-    if script is None:
-        pytest.skip("the sso-signer console script is not installed in this venv (pip install -e .)")
+    script = _console_script()
     assert stack.node is not None
     deployment = tmp_path / "deployment.json"
     assert (
@@ -112,15 +110,7 @@ def test_recovery_doc_shell_blocks_run(stack: LocalErc4337Stack, tmp_path: pathl
     }
 
     def run(block: str) -> str:
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", block],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
+        done = _bash(block, tmp_path, env)
         assert done.returncode == 0, (block, done.stdout, done.stderr)
         return done.stdout
 
