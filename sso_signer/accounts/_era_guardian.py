@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
     from sso_signer.zksync import Eip712Transaction
 
-#: The module's ``validateTransaction`` reads the request and deletes it: far cheaper than the P-256
+#: The module's ``validateTransaction`` reads the request and the account's key: far cheaper than the P-256
 #: verification :func:`webauthn_validation_gas` budgets for, which is used as the bound here.
 _FINISH_SIGNATURE_LENGTH: Final = 160
 
