@@ -430,6 +430,20 @@ async def test_async_account_is_sponsored_too(stack: LocalErc4337Stack) -> None:
     assert stack.eth.get_balance(account.address) == 0
 
 
+async def test_async_client_pinned_to_another_paymaster_refuses_before_signing(
+    stack: LocalErc4337Stack,
+) -> None:
+    log: Log = []
+    async with (
+        _async_sponsored_account(stack, "sponsored-async-unpinned", log) as (account, provider),
+        AsyncPaymasterClient(stack.sponsor_url, paymasters=OTHER_PAYMASTER) as wary,
+    ):
+        with raises_rule(ErrorCode.UNEXPECTED_PAYMASTER):
+            await account.send_calls(_token_calls(stack, account.address, account.address, 6), paymaster=wary)
+    assert provider.calls == 0
+    assert log == []  # the account's own (pinned) client was never asked
+
+
 def test_an_expired_approval_is_refused_by_the_bundler(stack: LocalErc4337Stack, clients: Clients) -> None:
     # A sponsor whose clock is an hour behind signs windows that ended before the chain's time.
     sponsor_key = Account.create()
@@ -533,6 +547,13 @@ def test_a_zero_balance_accounts_session_key_sends_with_fees_paid_by_the_paymast
     # The service's refusal comes before the session key is asked.
     with raises_rule(ErrorCode.SPONSORSHIP_REFUSED):
         account.send_with_session(spec, signer, BLOCKED, 0, paymaster=clients.paymaster)
+    assert signer.signed == 3
+    # So does a paymaster the client is not pinned to.
+    with (
+        PaymasterClient(stack.sponsor_url, paymasters=OTHER_PAYMASTER) as wary,
+        raises_rule(ErrorCode.UNEXPECTED_PAYMASTER),
+    ):
+        account.send_with_session(spec, signer, token, 0, transfer, paymaster=wary)
     assert signer.signed == 3
 
 
