@@ -229,6 +229,10 @@ def test_lost_passkey_recovered_by_the_guardian_after_the_delay(chain: EraRecove
     # account is what refuses a replay. The request is listed until it expires or the account discards it.
     assert not chain.validates(finish)
     assert account.pending_recovery().exists
+    with raises_rule(ErrorCode.PASSKEY_ALREADY_REGISTERED):  # the SDK says so before building it
+        guardian.era_recovery_transaction(
+            network, chain.account, new.credential_id, new.public_key, ORIGIN, gas_limit=GAS
+        )
     # The new passkey now signs for the account.
     recovered = chain.account_object(new)
     chain.send_as_account(lambda: recovered.remove_guardian(guardian.address))
