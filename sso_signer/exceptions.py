@@ -514,6 +514,10 @@ class ErrorCode(enum.StrEnum):
     """A batch answer does not hold exactly one response per request id."""
     MALFORMED_PAYMASTER_RESPONSE = "malformed_paymaster_response"
     """A paymaster service's ERC-7677 answer has a missing, malformed or inconsistent field."""
+    UNEXPECTED_PAYMASTER = "unexpected_paymaster"
+    """A paymaster service named a paymaster the client is not pinned to (``paymasters=``)."""
+    PAYMASTER_CHANGED = "paymaster_changed"
+    """A paymaster service's final answer names another paymaster than its stub did."""
 
     # --- SponsorshipRefused ----------------------------------------------------------------------------
     SPONSORSHIP_REFUSED = "sponsorship_refused"
@@ -1198,12 +1202,15 @@ class RpcHttpStatusError(RpcTransportError):
 
 
 class MalformedRpcResponse(RemoteError):
-    """The node's answer is not well-formed JSON-RPC (bad or unbounded JSON, wrong shape, batch mismatch)."""
+    """The node's answer is not well-formed JSON-RPC (bad or unbounded JSON, wrong shape, batch mismatch),
+    or a paymaster service's answer fails the client's checks (nothing has been signed)."""
 
     rules: ClassVar[tuple[ErrorCode, ...]] = (
         ErrorCode.MALFORMED_RPC_RESPONSE,
         ErrorCode.BATCH_RESPONSE_MISMATCH,
         ErrorCode.MALFORMED_PAYMASTER_RESPONSE,
+        ErrorCode.UNEXPECTED_PAYMASTER,
+        ErrorCode.PAYMASTER_CHANGED,
     )
 
 

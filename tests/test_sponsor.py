@@ -16,6 +16,7 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import Hash32
+from eth_utils.address import to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -248,7 +249,7 @@ def test_the_app_checks_its_arguments(signer: LocalAccount) -> None:
 def test_the_client_types_service_errors(signer: LocalAccount) -> None:
     served = _Served(sponsor_app(paymaster=PAYMASTER, signer=signer, chain_id=CHAIN, policy=_policy)).start()
     try:
-        with PaymasterClient(served.url, context={"campaign": "x"}) as service:
+        with PaymasterClient(served.url, paymasters=PAYMASTER, context={"campaign": "x"}) as service:
             stub = service.get_paymaster_stub_data(_op(), chain_id=CHAIN, entry_point=ENTRY_POINT)
             assert stub.paymaster.lower() == PAYMASTER
             with raises_rule(ErrorCode.PAYMASTER_SERVICE_ERROR) as caught:
@@ -262,6 +263,33 @@ def test_the_client_types_service_errors(signer: LocalAccount) -> None:
                 service.get_paymaster_stub_data(_op(), chain_id=CHAIN, context=["x"])  # type: ignore[arg-type]
     finally:
         served.stop()
+
+
+def test_the_client_refuses_a_paymaster_it_is_not_pinned_to(signer: LocalAccount) -> None:
+    served = _Served(sponsor_app(paymaster=PAYMASTER, signer=signer, chain_id=CHAIN)).start()
+    other = "0x" + "77" * 20
+    try:
+        # Pinned to another contract: the real service's stub and final answers are both refused.
+        with PaymasterClient(served.url, paymasters=[other, "0x" + "78" * 20]) as wary:
+            with raises_rule(ErrorCode.UNEXPECTED_PAYMASTER) as caught:
+                wary.get_paymaster_stub_data(_op(), chain_id=CHAIN, entry_point=ENTRY_POINT)
+            assert PAYMASTER in str(caught.value).lower()
+            stubbed = _op(
+                paymaster=PAYMASTER, paymaster_verification_gas_limit=40_000, paymaster_data=bytes(77)
+            )
+            with raises_rule(ErrorCode.UNEXPECTED_PAYMASTER):
+                wary.get_paymaster_data(stubbed, chain_id=CHAIN, entry_point=ENTRY_POINT)
+        # Several pins, in any case: the service's paymaster among them is accepted.
+        with PaymasterClient(served.url, paymasters=(other, PAYMASTER.upper().replace("0X", "0x"))) as ok:
+            assert ok.paymasters == {to_checksum_address(other), to_checksum_address(PAYMASTER)}
+            stub = ok.get_paymaster_stub_data(_op(), chain_id=CHAIN, entry_point=ENTRY_POINT)
+            assert stub.paymaster == to_checksum_address(PAYMASTER)
+    finally:
+        served.stop()
+    # No pin is not "any paymaster": it is refused, as is a malformed one.
+    for bad in ([], (), "0x12", ["0x12"], 5):
+        with pytest.raises(InvalidRpcParams):
+            PaymasterClient("http://127.0.0.1:1", paymasters=bad)  # type: ignore[arg-type]
 
 
 _JSON = st.recursive(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from eth_account.signers.local import LocalAccount
 
 from sso_signer._shell import flow_method
-from sso_signer.accounts._era import prepare_era_transaction_flow, webauthn_validation_gas
+from sso_signer.accounts._era import find_account_flow, prepare_era_transaction_flow, webauthn_validation_gas
 from sso_signer.accounts._era_recovery import (
     _finish_check_flow,
     _guardian_flow,
@@ -21,7 +21,7 @@ from sso_signer.accounts._era_recovery import (
     _pending_flow,
     _refusal,
 )
-from sso_signer.exceptions import ErrorCode, ExecutionReverted, StateError
+from sso_signer.exceptions import AlreadyExists, ErrorCode, ExecutionReverted, StateError
 from sso_signer.rpc import Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
     from sso_signer.zksync import Eip712Transaction
 
-#: The module's ``validateTransaction`` reads the request and deletes it: far cheaper than the P-256
+#: The module's ``validateTransaction`` reads the request and the account's key: far cheaper than the P-256
 #: verification :func:`webauthn_validation_gas` budgets for, which is used as the bound here.
 _FINISH_SIGNATURE_LENGTH: Final = 160
 
@@ -52,12 +52,20 @@ def era_recovery_transaction_flow(
     Raises:
         NotFound (``NO_PENDING_RECOVERY``), StateError (``RECOVERY_DATA_MISMATCH``, ``RECOVERY_TOO_EARLY``,
             ``RECOVERY_EXPIRED``): The module would not accept it (nothing is built).
+        AlreadyExists (``PASSKEY_ALREADY_REGISTERED``): The passkey is registered already: this recovery
+            finished (its request stays listed until it expires), or another account holds it.
     """
     module = _module(network)
     account = checksum_address(account, field="account")
     data = GuardianRecoveryValidator.finish_calldata(credential_id, public_key, origin)
     xy = _coordinates(public_key)
     yield from _finish_check_flow(module, account, bytes(credential_id), xy, origin)
+    # The module leaves a finished request in place and refuses its replay; say why before building it.
+    holder = yield from find_account_flow(network.passkey_validator, origin, credential_id)
+    if holder is not None:
+        raise AlreadyExists(
+            f"the passkey is already registered to {holder}", rule=ErrorCode.PASSKEY_ALREADY_REGISTERED
+        )
     overrides.setdefault("validation_gas", webauthn_validation_gas(_FINISH_SIGNATURE_LENGTH))
     plan = yield from prepare_era_transaction_flow(
         account, to=network.passkey_validator, data=data, **overrides
@@ -179,7 +187,8 @@ class _EraGuardianMethods:
 
         Raises:
             NotFound (``NO_PENDING_RECOVERY``), StateError (``RECOVERY_DATA_MISMATCH``,
-                ``RECOVERY_TOO_EARLY``, ``RECOVERY_EXPIRED``): The module would refuse it (nothing built).
+                ``RECOVERY_TOO_EARLY``, ``RECOVERY_EXPIRED``), AlreadyExists
+                (``PASSKEY_ALREADY_REGISTERED``): The module would refuse it (nothing built).
         """
         return (
             yield from era_recovery_transaction_flow(

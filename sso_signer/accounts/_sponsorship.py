@@ -132,6 +132,6 @@ class _SponsorshipMethods:
             raise MalformedRpcResponse(
                 f"pm_getPaymasterData names paymaster {final.paymaster}, the stub named {stub.paymaster}: "
                 "the gas was estimated for another contract",
-                rule=ErrorCode.MALFORMED_PAYMASTER_RESPONSE,
+                rule=ErrorCode.PAYMASTER_CHANGED,
             )
         return final.apply(op)

@@ -9,14 +9,17 @@ service defines (a policy id, a campaign); the client passes the context through
 Every answer is checked before it touches a UserOperation: an object, a 20-byte ``paymaster``, hex
 ``paymasterData`` of bounded size, uint128 gas limits, a boolean ``isFinal``, a ``sponsor`` object of bounded
 strings. Anything else is :class:`~sso_signer.exceptions.MalformedRpcResponse`
-(``MALFORMED_PAYMASTER_RESPONSE``). A JSON-RPC error from the service is
+(``MALFORMED_PAYMASTER_RESPONSE``). The client is pinned to the paymaster contract(s) it expects
+(``paymasters=``): an answer naming another one is refused (``UNEXPECTED_PAYMASTER``), because the passkey
+would sign whatever paymaster the service names, and a paymaster the account has approved tokens to could
+charge it. A JSON-RPC error from the service is
 :class:`~sso_signer.exceptions.SponsorshipRefused` (``SPONSORSHIP_REFUSED`` when the service says its policy
 refused, ``PAYMASTER_SERVICE_ERROR`` otherwise).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -257,6 +260,10 @@ class _PaymasterMethods:
 
     Args:
         url: The service's HTTP endpoint (or pass ``rpc=`` / ``transport=``).
+        paymasters: The paymaster contract(s) the service may name (one address, or several): an answer
+            naming any other is refused before the operation is signed. Required: a compromised or
+            misconfigured service could otherwise name any contract, e.g. a token paymaster the account
+            has approved, and the passkey would sign it.
         context: The ERC-7677 context object sent with every request unless a call gives its own (a policy
             id, ...); ``{}`` by default.
         policy: A local :class:`SponsorshipPolicy` run before each request: a refusal never reaches the
@@ -268,7 +275,8 @@ class _PaymasterMethods:
         deadline: Wall-clock bound of each call, attempts included.
 
     Raises:
-        InvalidRpcParams: If ``context`` is not a mapping.
+        InvalidRpcParams: If ``context`` is not a mapping, or ``paymasters`` names no address or a
+            malformed one.
     """
 
     rpc: Any
@@ -277,6 +285,7 @@ class _PaymasterMethods:
         self,
         url: str | None = None,
         *,
+        paymasters: str | Iterable[str],
         context: Mapping[str, Any] | None = None,
         policy: SponsorshipPolicy | None = None,
         rpc: JsonRpcClient | AsyncJsonRpcClient | None = None,
@@ -290,6 +299,7 @@ class _PaymasterMethods:
         )
         self.context: Mapping[str, Any] = _context(context, {})
         self.policy = policy
+        self.paymasters = _pinned(paymasters)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({safe_url(self.rpc.url)!r})"
@@ -314,7 +324,14 @@ class _PaymasterMethods:
             result = yield RpcCall(method, params, retry=True)
         except RpcError as exc:
             raise _refused(exc) from exc
-        return PaymasterFields.from_rpc(method, result)
+        fields = PaymasterFields.from_rpc(method, result)
+        if fields.paymaster not in self.paymasters:
+            raise MalformedRpcResponse(
+                f"{method} names paymaster {fields.paymaster}, not one this client is pinned to "
+                f"({', '.join(sorted(self.paymasters))}): refused before anything is signed",
+                rule=ErrorCode.UNEXPECTED_PAYMASTER,
+            )
+        return fields
 
     @flow_method
     def get_paymaster_stub_data(
@@ -338,7 +355,8 @@ class _PaymasterMethods:
 
         Raises:
             SponsorshipRefused: The local policy or the service refused, or the service answered an error.
-            MalformedRpcResponse (``MALFORMED_PAYMASTER_RESPONSE``): The answer is malformed.
+            MalformedRpcResponse (``MALFORMED_PAYMASTER_RESPONSE``): The answer is malformed;
+                (``UNEXPECTED_PAYMASTER``) it names a paymaster the client is not pinned to.
             RpcTransportError: The service could not be reached.
         """
         return (yield from self._ask(STUB_METHOD, op, entry_point, chain_id, context))
@@ -366,7 +384,8 @@ class _PaymasterMethods:
 
         Raises:
             SponsorshipRefused: The local policy or the service refused, or the service answered an error.
-            MalformedRpcResponse (``MALFORMED_PAYMASTER_RESPONSE``): The answer is malformed.
+            MalformedRpcResponse (``MALFORMED_PAYMASTER_RESPONSE``): The answer is malformed;
+                (``UNEXPECTED_PAYMASTER``) it names a paymaster the client is not pinned to.
             RpcTransportError: The service could not be reached.
         """
         return (yield from self._ask(DATA_METHOD, op, entry_point, chain_id, context))
@@ -378,6 +397,23 @@ def _context(value: Mapping[str, Any] | None, default: Mapping[str, Any]) -> Map
     if not isinstance(value, Mapping):
         raise InvalidRpcParams(f"context: expected a mapping (a JSON object), got {type(value).__name__}")
     return value
+
+
+def _pinned(paymasters: str | Iterable[str]) -> frozenset[str]:
+    """The checksummed pin set; empty is refused (it would trust no paymaster, never "any")."""
+    if isinstance(paymasters, str):
+        paymasters = (paymasters,)  # one address, not its characters
+    try:
+        pinned = frozenset(_check_address(address, "paymasters") for address in paymasters)
+    except TypeError as exc:
+        raise InvalidRpcParams(
+            f"paymasters: expected an address or addresses, got {type(paymasters).__name__}"
+        ) from exc
+    except InvalidEncoding as exc:
+        raise InvalidRpcParams(str(exc)) from exc
+    if not pinned:
+        raise InvalidRpcParams("paymasters: name the paymaster contract(s) the service may use")
+    return pinned
 
 
 class PaymasterClient(_PaymasterMethods, RpcShell):

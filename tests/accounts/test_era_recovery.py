@@ -25,7 +25,7 @@ from eth_utils.crypto import keccak
 from sso_signer._artifacts import Artifact
 from sso_signer.accounts import AsyncGuardian, EraAccount, EraNetwork, Guardian
 from sso_signer.accounts._era import era_transaction_struct
-from sso_signer.exceptions import ErrorCode
+from sso_signer.exceptions import ErrorCode, TransactionReverted
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import AsyncEthClient
 from sso_signer.rpc._core import RpcCall
@@ -250,12 +250,49 @@ def test_lost_passkey_recovered_by_the_guardian_after_the_delay(chain: EraRecove
     assert chain.registered(new.credential_id) == "0x" + "00" * 20
     chain.run(finish)
     assert chain.registered(new.credential_id) == chain.account.lower()
-    assert not account.pending_recovery().exists  # consumed by the validation
-    assert not chain.validates(finish)  # and not replayable
+    # Validation consumes nothing (a finish whose execution fails leaves it pending): the passkey now on the
+    # account is what refuses a replay. The request is listed until it expires or the account discards it.
+    assert not chain.validates(finish)
+    assert account.pending_recovery().exists
+    with raises_rule(ErrorCode.PASSKEY_ALREADY_REGISTERED):  # the SDK says so before building it
+        guardian.era_recovery_transaction(
+            network, chain.account, new.credential_id, new.public_key, ORIGIN, gas_limit=GAS
+        )
     # The new passkey now signs for the account.
     recovered = chain.account_object(new)
     chain.send_as_account(lambda: recovered.remove_guardian(guardian.address))
     assert account.list_guardians() == ()
+    assert not account.pending_recovery().exists  # removing the ready guardian discarded it
+
+
+@pytest.mark.chain
+@pytest.mark.usefixtures("snapshot")
+def test_a_finish_whose_execution_fails_does_not_cancel_the_recovery(chain: EraRecoveryChain) -> None:
+    # Anyone may send the finishing 0x71: with gas for its validation only, its call runs out of gas. The
+    # module's validation wrote nothing, so the request is still there and the real finish succeeds.
+    account, network = chain.account_object(), chain.network
+    guardian = _guardian(chain)
+    chain.send_as_account(lambda: account.propose_guardian(guardian.address))
+    guardian.era_accept(network, chain.account, ORIGIN)
+    new = _passkey()
+    guardian.era_initiate_recovery(network, chain.account, new.credential_id, new.public_key, ORIGIN)
+    chain.node.increase_time(DAY)
+    chain.node.mine()
+    finish = guardian.era_recovery_transaction(
+        network, chain.account, new.credential_id, new.public_key, ORIGIN, gas_limit=GAS
+    )
+    validate = chain.test_account.encode_call(
+        "validateTransaction", finish.signed_hash(), era_transaction_struct(finish)
+    )
+    assert chain.node.eth.send_transaction(chain.sender, chain.account, validate, gas=3_000_000).success
+    assert finish.to is not None
+    starved = chain.test_account.encode_call("execute", finish.to, 0, finish.data)
+    with pytest.raises(TransactionReverted):  # out of gas in the account's call
+        chain.node.eth.send_transaction(chain.sender, chain.account, starved, gas=60_000)
+    assert chain.registered(new.credential_id) == "0x" + "00" * 20
+    assert account.pending_recovery().exists
+    chain.run(finish)
+    assert chain.registered(new.credential_id) == chain.account.lower()
 
 
 @pytest.mark.chain

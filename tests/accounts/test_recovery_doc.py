@@ -1,6 +1,7 @@
 """docs/recovery.md runs as written: its ``python`` blocks in order in one namespace (they start and stop a
-local stack), its ``bash`` blocks through the ``sso-signer`` console script on a local stack with the clock
-moved between them, and its pytest example as a test file of a fresh pytest.
+local stack), its command-line story (the ``sh`` setup block that starts a node, then the ``bash`` blocks
+with the ``sh`` clock block between them) in one shell through the ``sso-signer`` console script, and its
+pytest example as a test file of a fresh pytest.
 
 The Era section's ``bash`` blocks run on anvil-zksync as written; on anvil as chain 260 behind the stand-in
 Era account (tests/accounts/test_era_recovery.py), the guardian's block runs as written, and each block that
@@ -9,14 +10,16 @@ the SDK's same transaction run through the stand-in."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import re
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
 from typing import Any
 
 import pytest
@@ -25,18 +28,13 @@ from eth_account import Account
 from sso_signer.accounts import Guardian
 from sso_signer.exceptions import ToolNotFound
 from sso_signer.local_erc4337 import LocalErc4337Stack
+from sso_signer.node._alto import _find_alto
+from sso_signer.node._process import find_executable
 from sso_signer.sso import GuardianExecutor, GuardianRecoveryValidator
 from sso_signer.webauthn import HeadlessPasskey
 from tests.accounts.test_era_recovery import GAS, ORIGIN, EraRecoveryChain
 from tests.cli.test_cli import _env, cli
-from tests.needs import (
-    ERC4337_CONTRACTS,
-    artifact,
-    live_era_network,
-    require_artifacts,
-    started_anvil,
-    started_erc4337_stack,
-)
+from tests.needs import ERC4337_CONTRACTS, artifact, live_era_network, require_artifacts, started_anvil
 
 pytest_plugins = ["pytester"]
 pytestmark = [pytest.mark.chain, pytest.mark.bundler]
@@ -67,63 +65,84 @@ def test_recovery_doc_python_blocks_run() -> None:
             stack.stop()  # when a block failed before the doc's own stop (stopping twice is harmless)
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalErc4337Stack]:
-    with started_erc4337_stack(test_token=False) as running:
-        yield running
+def _group_alive(group: int, grace: float = 10.0) -> bool:
+    """Whether a process of ``group`` still runs ``grace`` seconds after its leader ended."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.2)
+    return True
 
 
-def test_recovery_doc_shell_blocks_run(stack: LocalErc4337Stack, tmp_path: pathlib.Path) -> None:
-    blocks = _blocks("bash")
-    assert len(blocks) == 2, "docs/recovery.md: the command-line story is two blocks around the delay"
+def test_recovery_doc_shell_blocks_run(tmp_path: pathlib.Path) -> None:
+    """The command-line story as a reader types it into one terminal, in an empty directory outside the
+    checkout: the setup block (its own node with Alto, passkeys, account, funds, guardian key), the account's
+    and the guardian's commands, the clock, the finish. Its node is stopped at the end, failed or not."""
+    bash, sh = _blocks("bash"), _blocks("sh")
+    assert len(bash) == 2, "docs/recovery.md: the command-line story is two blocks around the delay"
+    (setup,) = [block for block in sh if "node start" in block]
+    (clock,) = [block for block in sh if "evm_increaseTime" in block]
+    (stop,) = [block for block in sh if "kill %1" in block]
+    assert str(GuardianExecutor.REQUEST_DELAY_SECONDS + 1) in clock
     script = _console_script()
-    assert stack.node is not None
-    deployment = tmp_path / "deployment.json"
-    assert (
-        cli("deploy", "--rpc", stack.node.url, "--stack", "erc4337", "--out", str(deployment)).returncode == 0
+    require_artifacts(*ERC4337_CONTRACTS)
+    try:
+        find_executable(None, "anvil", None), _find_alto(None)
+    except ToolNotFound as exc:
+        pytest.skip(f"anvil or npm @pimlico/alto missing: {exc}")
+    checkout = DOC.parents[1]
+    assert checkout not in tmp_path.parents
+    story = "\n".join(
+        [
+            # The doc's last block stops the node the setup started in the background; should the story
+            # fail before it, the node stops with the shell all the same (SIGTERM: a clean stop).
+            "trap 'for job in $(jobs -p); do kill -TERM \"$job\"; done; wait' EXIT",
+            setup,
+            'echo "@@ account $ACCOUNT"',
+            "echo @@ before",
+            bash[0],
+            "echo @@ clock",
+            clock,
+            "echo @@ after",
+            bash[1],
+            stop,
+        ]
     )
-    for name in ("lost.pem", "new.pem"):
-        assert cli("passkey", "create", "--out", str(tmp_path / name)).returncode == 0
-    env = _env(
-        SSO_SIGNER_DEPLOYMENT=str(deployment),
-        SSO_SIGNER_BUNDLER=stack.bundler_url,
-        SSO_SIGNER_KEY=str(tmp_path / "lost.pem"),
-    )
-    created = subprocess.run(
-        [script, "account", "create", "--json"],
+    env = _env(PATH=f"{pathlib.Path(script).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    shell = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", story],
+        cwd=tmp_path,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
-        timeout=120,
+        start_new_session=True,  # its own process group: whatever it leaves behind is ended below
     )
-    account = re.search(r'"address": "(0x[0-9a-fA-F]{40})"', created.stdout)
-    assert account is not None, created.stdout
-    backend = Account.create()
-    for address in (account.group(1), backend.address):
-        stack.eth.send_transaction(stack.funder, to=address, value=10**17)
-    env |= {
-        "SSO_SIGNER_GUARDIAN_KEY": backend.key.hex(),
-        "ACCOUNT": account.group(1),
-        "GUARDIAN": backend.address,
-        "PATH": f"{pathlib.Path(script).parent}{os.pathsep}{env.get('PATH', '')}",
-    }
-
-    def run(block: str) -> str:
-        done = _bash(block, tmp_path, env)
-        assert done.returncode == 0, (block, done.stdout, done.stderr)
-        return done.stdout
-
-    before = run(blocks[0])
+    left_running = True
+    try:
+        out, err = shell.communicate(timeout=900)
+        left_running = _group_alive(shell.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(shell.pid, signal.SIGTERM)
+        if shell.returncode is None:
+            shell.communicate(timeout=60)
+    assert shell.returncode == 0, (out[-4000:], err[-4000:])
+    assert not left_running, "the story's node (or its anvil / Alto) outlived the shell"
+    account = re.search(r"^@@ account (0x[0-9a-fA-F]{40})$", out, re.M)
+    assert account is not None, out
+    before, rest = out.split("@@ before\n")[1].split("@@ clock\n")
+    after = rest.split("@@ after\n")[1]
     assert '"active": true' in before
-    # The page's own clock block (a `sh` block: the setup one before it starts a stack of its own).
-    clock = [block for block in _blocks("sh") if "evm_increaseTime" in block]
-    assert len(clock) == 1
-    assert str(GuardianExecutor.REQUEST_DELAY_SECONDS + 1) in clock[0]
-    run(clock[0])
-    after = run(blocks[1])
     assert '"pending": false' in after
-    assert env["ACCOUNT"] in after  # the new key file finds the recovered account
+    assert account.group(1) in after  # the new key file finds the recovered account
+    # The key files were written where the reader stood; the node, stopped, removed its deployment file.
+    assert (tmp_path / "alice.pem").is_file()
+    assert (tmp_path / "new.pem").is_file()
+    assert not (tmp_path / "deployment.json").exists()
 
 
 def test_recovery_doc_pytest_example_passes(pytester: pytest.Pytester) -> None:

@@ -31,7 +31,7 @@ def test_node_start_with_sponsor_serves_the_sponsor_service(tmp_path: Path) -> N
         started = json.loads(line)
         assert started["sponsor_url"].startswith("http://127.0.0.1:")
         op = UserOperation(sender="0x" + "11" * 20, nonce=0, max_fee_per_gas=1)
-        with PaymasterClient(started["sponsor_url"]) as service:
+        with PaymasterClient(started["sponsor_url"], paymasters=started["paymaster"]) as service:
             stub = service.get_paymaster_stub_data(op, chain_id=started["chain_id"])
         assert stub.paymaster == started["paymaster"]
         assert len(stub.paymaster_data) == 77

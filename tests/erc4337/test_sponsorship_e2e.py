@@ -82,7 +82,10 @@ class Clients:
     """Counted node, bundler and paymaster-service clients (the bundler's clock moves by hand)."""
 
     def __init__(
-        self, stack: LocalErc4337Stack, paymaster_transport: httpx.BaseTransport | None = None
+        self,
+        stack: LocalErc4337Stack,
+        paymaster_transport: httpx.BaseTransport | None = None,
+        also_pinned: tuple[str, ...] = (),
     ) -> None:
         self.log: Log = []
         self.eth = EthClient(stack.eth.rpc.url, transport=CountingTransport("node", self.log))
@@ -93,7 +96,9 @@ class Clients:
             clock=ManualClock(),
         )
         self.paymaster = PaymasterClient(
-            stack.sponsor_url, transport=paymaster_transport or CountingTransport("paymaster", self.log)
+            stack.sponsor_url,
+            paymasters=(stack.paymaster, *also_pinned),
+            transport=paymaster_transport or CountingTransport("paymaster", self.log),
         )
 
     def close(self) -> None:
@@ -224,7 +229,10 @@ def test_a_refusing_policy_is_a_typed_error_before_the_passkey_signs(
         return "values above 0 are not sponsored" if any(call.value for call in calls) else None
 
     local = PaymasterClient(
-        stack.sponsor_url, policy=small_only, transport=CountingTransport("paymaster", clients.log)
+        stack.sponsor_url,
+        paymasters=stack.paymaster,
+        policy=small_only,
+        transport=CountingTransport("paymaster", clients.log),
     )
     clients.log.clear()
     with raises_rule(ErrorCode.SPONSORSHIP_REFUSED) as refused_locally:
@@ -259,6 +267,8 @@ class RewritingTransport(httpx.BaseTransport):
         self.inner.close()
 
 
+OTHER_PAYMASTER = "0x" + keccak(b"other")[-20:].hex()
+MALFORMED = ErrorCode.MALFORMED_PAYMASTER_RESPONSE
 HOSTILE = {
     "paymaster is not an address": ("pm_getPaymasterStubData", lambda r: {**r, "paymaster": "0x1234"}),
     "zero paymaster": ("pm_getPaymasterStubData", lambda r: {**r, "paymaster": "0x" + "00" * 20}),
@@ -271,11 +281,29 @@ HOSTILE = {
     "isFinal not a boolean": ("pm_getPaymasterStubData", lambda r: {**r, "isFinal": "yes"}),
     "sponsor without a name": ("pm_getPaymasterStubData", lambda r: {**r, "sponsor": {"icon": "data:,"}}),
     "result not an object": ("pm_getPaymasterStubData", lambda r: [r]),
-    "final names another paymaster": (
+}
+# A compromised service names another paymaster (one the account approved tokens to, say).
+UNPINNED = {
+    "stub names an unpinned paymaster": ("pm_getPaymasterStubData", ErrorCode.UNEXPECTED_PAYMASTER, ()),
+    "final names an unpinned paymaster": ("pm_getPaymasterData", ErrorCode.UNEXPECTED_PAYMASTER, ()),
+    # Both pinned, but the final answer switches contracts: the gas was estimated for the stub's one.
+    "final names another pinned paymaster": (
         "pm_getPaymasterData",
-        lambda r: {**r, "paymaster": "0x" + keccak(b"other")[-20:].hex()},
+        ErrorCode.PAYMASTER_CHANGED,
+        (OTHER_PAYMASTER,),
     ),
 }
+
+
+def _refused_before_signing(
+    stack: LocalErc4337Stack, made: Clients, case: str, rule: ErrorCode
+) -> tuple[Erc4337Account, CountingProvider]:
+    account, provider = _account(stack, made, f"hostile-{case}")
+    with raises_rule(rule):
+        account.send_calls(_token_calls(stack, account.address, account.address, 2), paymaster=made.paymaster)
+    assert provider.calls == 0  # the passkey was never asked
+    assert SEND not in made.log
+    return account, provider
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
@@ -285,13 +313,24 @@ def test_a_malformed_service_answer_is_a_typed_error_before_signing(
     method, rewrite = HOSTILE[case]
     made = Clients(stack, paymaster_transport=RewritingTransport(method, rewrite))
     try:
-        account, provider = _account(stack, made, f"hostile-{case}")
-        with raises_rule(ErrorCode.MALFORMED_PAYMASTER_RESPONSE):
-            account.send_calls(
-                _token_calls(stack, account.address, account.address, 2), paymaster=made.paymaster
-            )
-        assert provider.calls == 0
-        assert SEND not in made.log
+        _refused_before_signing(stack, made, case, MALFORMED)
+    finally:
+        made.close()
+
+
+@pytest.mark.parametrize("case", sorted(UNPINNED))
+def test_a_paymaster_the_client_is_not_pinned_to_is_refused_before_signing(
+    stack: LocalErc4337Stack, case: str
+) -> None:
+    method, rule, also_pinned = UNPINNED[case]
+    made = Clients(
+        stack,
+        paymaster_transport=RewritingTransport(method, lambda r: {**r, "paymaster": OTHER_PAYMASTER}),
+        also_pinned=also_pinned,
+    )
+    try:
+        account, _ = _refused_before_signing(stack, made, case, rule)
+        assert not account.is_deployed()
     finally:
         made.close()
 
@@ -317,7 +356,9 @@ def test_a_final_stub_skips_the_second_request(stack: LocalErc4337Stack, clients
     app = sponsor_app(paymaster=paymaster, signer=None, chain_id=stack.deployment.chain_id)
     served = _Served(app).start()
     try:
-        with PaymasterClient(served.url, transport=CountingTransport("paymaster", clients.log)) as service:
+        with PaymasterClient(
+            served.url, paymasters=paymaster, transport=CountingTransport("paymaster", clients.log)
+        ) as service:
             account, provider = _account(stack, clients, "sponsored-final-stub")
             clients.log.clear()
             receipt = account.send_calls(
@@ -344,7 +385,9 @@ def test_a_final_stub_skips_the_second_request(stack: LocalErc4337Stack, clients
 def test_a_paymaster_client_of_the_other_world_is_refused(stack: LocalErc4337Stack, clients: Clients) -> None:
     account, provider = _account(stack, clients, "wrong-world")
     with raises_rule(ErrorCode.SIGNER_CONFIGURATION) as caught:
-        account.build_user_operation([], paymaster=AsyncPaymasterClient(stack.sponsor_url))
+        account.build_user_operation(
+            [], paymaster=AsyncPaymasterClient(stack.sponsor_url, paymasters=stack.paymaster)
+        )
     assert isinstance(caught.value, ConfigurationError)
     with pytest.raises(InvalidRpcParams):
         account.build_user_operation([], paymaster=clients.paymaster, paymaster_data=b"\x01")
@@ -361,7 +404,7 @@ async def _async_sponsored_account(
         AsyncEthClient(stack.eth.rpc.url) as eth,
         AsyncBundlerClient(stack.bundler_url, entry_point=stack.deployment.entry_point) as bundler,
         AsyncPaymasterClient(
-            stack.sponsor_url, transport=AsyncCountingTransport("paymaster", log)
+            stack.sponsor_url, paymasters=stack.paymaster, transport=AsyncCountingTransport("paymaster", log)
         ) as service,
     ):
         account = await AsyncErc4337Account.counterfactual(
@@ -387,6 +430,20 @@ async def test_async_account_is_sponsored_too(stack: LocalErc4337Stack) -> None:
     assert stack.eth.get_balance(account.address) == 0
 
 
+async def test_async_client_pinned_to_another_paymaster_refuses_before_signing(
+    stack: LocalErc4337Stack,
+) -> None:
+    log: Log = []
+    async with (
+        _async_sponsored_account(stack, "sponsored-async-unpinned", log) as (account, provider),
+        AsyncPaymasterClient(stack.sponsor_url, paymasters=OTHER_PAYMASTER) as wary,
+    ):
+        with raises_rule(ErrorCode.UNEXPECTED_PAYMASTER):
+            await account.send_calls(_token_calls(stack, account.address, account.address, 6), paymaster=wary)
+    assert provider.calls == 0
+    assert log == []  # the account's own (pinned) client was never asked
+
+
 def test_an_expired_approval_is_refused_by_the_bundler(stack: LocalErc4337Stack, clients: Clients) -> None:
     # A sponsor whose clock is an hour behind signs windows that ended before the chain's time.
     sponsor_key = Account.create()
@@ -406,7 +463,7 @@ def test_an_expired_approval_is_refused_by_the_bundler(stack: LocalErc4337Stack,
     )
     served = _Served(app).start()
     try:
-        with PaymasterClient(served.url) as service:
+        with PaymasterClient(served.url, paymasters=paymaster) as service:
             account, provider = _account(stack, clients, "sponsored-expired")
             with raises_rule(ErrorCode.PAYMASTER_VALIDATION_FAILED) as caught:
                 calls = _token_calls(stack, account.address, account.address, 2)
@@ -490,6 +547,13 @@ def test_a_zero_balance_accounts_session_key_sends_with_fees_paid_by_the_paymast
     # The service's refusal comes before the session key is asked.
     with raises_rule(ErrorCode.SPONSORSHIP_REFUSED):
         account.send_with_session(spec, signer, BLOCKED, 0, paymaster=clients.paymaster)
+    assert signer.signed == 3
+    # So does a paymaster the client is not pinned to.
+    with (
+        PaymasterClient(stack.sponsor_url, paymasters=OTHER_PAYMASTER) as wary,
+        raises_rule(ErrorCode.UNEXPECTED_PAYMASTER),
+    ):
+        account.send_with_session(spec, signer, token, 0, transfer, paymaster=wary)
     assert signer.signed == 3
 
 

@@ -23,10 +23,25 @@ interface IEraValidatorManager {
 ///      for a new passkey (`initRecovery`). Strictly nothing is signed to finish it: after 24 h and up to 72 h
 ///      anyone sends a 0x71 transaction from the account calling `WebAuthValidator.addValidationKey` with exactly
 ///      the requested key, and the account routes its validation here (`validateTransaction`).
-///      Deviation: the official contract asserts the window through ZKsync's TimestampAsserter (block.timestamp is
-///      not readable in Era validation); this one reads block.timestamp, for the EVM chains it is tested on, and
-///      returns false outside `[timestamp + 24 h, timestamp + 72 h]`. It also refuses a finishing transaction with a
-///      value (which would revert in execution after validation consumed the request).
+///      Deviations (the calls, calldata and signature layout the official module accepts are unchanged):
+///      - the official contract asserts the window through ZKsync's TimestampAsserter (block.timestamp is not
+///        readable in Era validation); this one reads block.timestamp, for the EVM chains it is tested on, and
+///        returns false outside `[timestamp + 24 h, timestamp + 72 h]`;
+///      - validation does not consume the request. The official module deletes it in `validateTransaction`, and on
+///        Era validation's writes persist when the execution then fails: anyone could cancel a recovery by sending
+///        the finishing transaction with gas for its validation but not its execution (or with a value, or with
+///        a general paymaster whose `postTransaction` reverts). Here the request stays until it expires, is
+///        discarded or its guardian removed, and validation refuses the finishing transaction once the requested
+///        passkey is on the account (the account's call added it: the recovery is finished, a replay is refused).
+///        So a failed finish leaves the request pending and the next one may succeed; each failed attempt costs
+///        the account its fee (it pays unless a paymaster does). `getPendingRecoveryData` keeps returning a
+///        finished request until then (the module never learns the credential id and origin behind its hashes
+///        outside a finishing transaction, so it cannot tell), a new request waits for its expiry (the recovered
+///        account may `discardRecovery`), and `RecoveryFinished` is not emitted (validation cannot know the
+///        outcome): the finish shows as the WebAuthValidator's `PasskeyCreated`. Removing the recovered passkey
+///        while the request is still within its window lets the finishing transaction add it again: discard the
+///        request (or remove its guardian) first;
+///      - a finishing transaction with a value is refused (the non-payable call would revert).
 contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
     using EnumerableSet for EnumerableSet.AddressSet;
     using EnumerableSet for EnumerableSet.Bytes32Set;
@@ -189,15 +204,18 @@ contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
 
     // ---------------------------------------------------------------- validation (finishing a recovery)
 
-    /// @notice Accepts the account's transaction that adds exactly the requested passkey within the window.
+    /// @notice Accepts the account's transaction that adds exactly the requested passkey within the window, while
+    ///         that passkey is not on the account yet.
     /// @dev Reverts `GUARDIAN_INVALID_RECOVERY_CALL` for calldata shorter than a selector, as the official module.
-    function validateTransaction(bytes32, Transaction calldata transaction) external override returns (bool) {
+    ///      Writes nothing (see the contract's deviations): a finishing transaction whose execution fails leaves
+    ///      the request pending. Reads the account's key slot of the WebAuthValidator (keyed by the account, as
+    ///      Era's validation rules allow).
+    function validateTransaction(bytes32, Transaction calldata transaction) external view override returns (bool) {
         bytes calldata data = transaction.data;
         require(data.length >= 4, GUARDIAN_INVALID_RECOVERY_CALL());
         if (address(uint160(transaction.to)) != webAuthValidator) return false;
         if (bytes4(data[:4]) != IEraWebAuthValidator.addValidationKey.selector) return false;
-        // Anyone may send this transaction: a value would make the non-payable call revert after validation has
-        // consumed the request below, cancelling the recovery (not in the official module).
+        // Anyone may send this transaction: a value only makes the non-payable call revert.
         if (transaction.value != 0) return false;
         bytes calldata paymasterInput = transaction.paymasterInput;
         if (paymasterInput.length >= 4 && bytes4(paymasterInput[:4]) == APPROVAL_BASED_FLOW) return false;
@@ -211,10 +229,10 @@ contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
         if (request.rawPublicKey[0] != rawPublicKey[0] || request.rawPublicKey[1] != rawPublicKey[1]) return false;
         uint256 start = request.timestamp + REQUEST_DELAY_TIME;
         if (block.timestamp < start || block.timestamp > request.timestamp + REQUEST_VALIDITY_TIME) return false;
-
-        delete pendingRecoveryData[domain][msg.sender];
-        emit RecoveryFinished(msg.sender, domain, hashedCredentialId);
-        return true;
+        // The passkey is on the account: this recovery finished (a replay), or the call would revert anyway.
+        bytes32[2] memory present =
+            IEraWebAuthValidator(webAuthValidator).getAccountKey(originDomain, credentialId, msg.sender);
+        return present[0] == 0 && present[1] == 0;
     }
 
     /// @notice Guardians cannot sign messages for the account.

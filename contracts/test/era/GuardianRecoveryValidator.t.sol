@@ -10,6 +10,7 @@ import {GuardianRecoveryValidator} from "../../src/era/GuardianRecoveryValidator
 import {IEraModule} from "../../src/era/IEraModule.sol";
 import {IEraModuleValidator} from "../../src/era/IEraModuleValidator.sol";
 import {IEraWebAuthValidator} from "../../src/era/IEraWebAuthValidator.sol";
+import {WebAuthValidator} from "../../src/era/WebAuthValidator.sol";
 
 /// @dev The few Foundry cheatcodes these tests use (forge-std is not available here).
 interface VmRecovery {
@@ -25,6 +26,8 @@ interface VmRecovery {
     function expectEmit(bool topic1, bool topic2, bool topic3, bool data, address emitter) external;
     function recordLogs() external;
     function getRecordedLogs() external returns (Log[] memory);
+    function record() external;
+    function accesses(address target) external returns (bytes32[] memory readSlots, bytes32[] memory writeSlots);
 }
 
 /// @dev An Era account as the module sees it: it lists its validators and calls onInstall / onUninstall.
@@ -48,21 +51,23 @@ contract MockEraAccount {
 /// function's checks, the recovery window's boundaries, and the finishing transaction's validation.
 contract GuardianRecoveryValidatorTest {
     VmRecovery private constant VM = VmRecovery(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
-    address private constant WEBAUTH = address(0x5EB);
     address private constant ACCOUNT = address(0xA11CE);
     address private constant GUARDIAN = address(0x9999);
     address private constant OTHER = address(0x8888);
     string private constant ORIGIN = "https://auth-test.zksync.dev";
     bytes32 private constant DOMAIN = 0x327b130a261bc807edebb2cff3455f46fd57523a748acf6fdbdb4195576655fe;
     bytes private constant CREDENTIAL_ID = hex"0102030405060708090a0b0c0d0e0f101112131415161718";
-    bytes32 private constant X = bytes32(uint256(0x1234));
-    bytes32 private constant Y = bytes32(uint256(0x5678));
+    // The P-256 generator: a key the WebAuthValidator accepts (it refuses points off the curve).
+    bytes32 private constant X = 0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296;
+    bytes32 private constant Y = 0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5;
     uint256 private constant T0 = 1_750_000_000;
 
     GuardianRecoveryValidator private module;
+    address private WEBAUTH;
 
     function setUp() public {
         VM.warp(T0);
+        WEBAUTH = address(new WebAuthValidator());
         GuardianRecoveryValidator implementation = new GuardianRecoveryValidator();
         bytes memory init = abi.encodeCall(GuardianRecoveryValidator.initialize, (WEBAUTH));
         module = GuardianRecoveryValidator(address(new ERC1967Proxy(address(implementation), init)));
@@ -104,8 +109,23 @@ contract GuardianRecoveryValidatorTest {
         return module.validateTransaction(bytes32(0), transaction);
     }
 
-    function _validKey() private pure returns (Transaction memory) {
+    function _validKey() private view returns (Transaction memory) {
         return _finishTx(WEBAUTH, _addKey(CREDENTIAL_ID, X, ORIGIN));
+    }
+
+    /// @dev The finishing transaction's execution phase: the account's call to the WebAuthValidator, with `gas`.
+    function _execute(uint256 gas) private returns (bool ok) {
+        VM.prank(ACCOUNT);
+        (ok,) = WEBAUTH.call{gas: gas}(_addKey(CREDENTIAL_ID, X, ORIGIN));
+    }
+
+    function _keyOnAccount() private view returns (bool) {
+        bytes32[2] memory key = IEraWebAuthValidator(WEBAUTH).getAccountKey(ORIGIN, CREDENTIAL_ID, ACCOUNT);
+        return key[0] == X && key[1] == Y;
+    }
+
+    function _pendingSince() private view returns (uint256) {
+        return module.getPendingRecoveryData(DOMAIN, ACCOUNT).timestamp;
     }
 
     // ---------------------------------------------------------------- format
@@ -328,11 +348,58 @@ contract GuardianRecoveryValidatorTest {
         VM.warp(T0 + 24 hours - 1);
         require(!_validate(_validKey()), "too early");
         VM.warp(T0 + 24 hours);
-        VM.expectEmit(true, true, true, false, address(module));
-        emit GuardianRecoveryValidator.RecoveryFinished(ACCOUNT, DOMAIN, keccak256(CREDENTIAL_ID));
         require(_validate(_validKey()), "from 24 h on");
-        require(module.getPendingRecoveryData(DOMAIN, ACCOUNT).timestamp == 0, "consumed");
-        require(!_validate(_validKey()), "no replay");
+        require(_execute(1_000_000), "the account's call adds the passkey");
+        require(_keyOnAccount(), "recovered");
+        require(!_validate(_validKey()), "no replay once the passkey is on the account");
+        VM.warp(T0 + 72 hours);
+        require(!_validate(_validKey()), "no replay later in the window either");
+    }
+
+    /// Attack: anyone may send the finishing transaction. Given gas for its validation but not for its execution,
+    /// the official module's validation deleted the request and the call then ran out of gas: on Era validation's
+    /// writes persist, so one cheap transaction cancelled the recovery (and could again after every new request).
+    function test_a_finishing_transaction_whose_execution_fails_leaves_the_recovery_pending() public {
+        _initRecovery();
+        VM.warp(T0 + 25 hours);
+        Transaction memory griefing = _validKey();
+        griefing.gasLimit = 40_000;
+
+        VM.record();
+        require(_validate(griefing), "the griefer's transaction validates");
+        (, bytes32[] memory writes) = VM.accesses(address(module));
+        require(writes.length == 0, "validation writes nothing");
+        require(!_execute(40_000), "its execution runs out of gas");
+        require(!_keyOnAccount(), "nothing was added");
+
+        require(_pendingSince() == T0, "the request is still pending");
+        require(_validate(_validKey()), "the real finishing transaction still validates");
+        require(_execute(1_000_000), "and its call adds the passkey");
+        require(_keyOnAccount(), "recovered");
+        require(!_validate(_validKey()), "and it cannot be replayed");
+    }
+
+    /// The request outlives the finish (the module cannot see the execution): removing the recovered passkey inside
+    /// the window re-opens it until the account discards the request.
+    function test_a_finished_request_stays_until_discarded_or_expired() public {
+        _initRecovery();
+        VM.warp(T0 + 25 hours);
+        require(_validate(_validKey()) && _execute(1_000_000), "finished");
+        require(_pendingSince() == T0, "still listed");
+        VM.prank(GUARDIAN);
+        VM.expectRevert(abi.encodeWithSelector(GuardianRecoveryValidator.GUARDIAN_RECOVERY_IN_PROGRESS.selector));
+        module.initRecovery(ACCOUNT, keccak256("another"), [X, Y], DOMAIN);
+
+        VM.prank(ACCOUNT);
+        IEraWebAuthValidator(WEBAUTH).removeValidationKey(CREDENTIAL_ID, ORIGIN);
+        require(_validate(_validKey()), "removed inside the window: the request applies again");
+        VM.prank(ACCOUNT);
+        module.discardRecovery(DOMAIN);
+        require(!_validate(_validKey()), "discarded: nothing to finish");
+
+        VM.prank(GUARDIAN);
+        module.initRecovery(ACCOUNT, keccak256("another"), [X, Y], DOMAIN); // a new request may start
+        require(_pendingSince() == T0 + 25 hours, "replaced");
     }
 
     function test_the_window_ends_at_72_hours() public {
