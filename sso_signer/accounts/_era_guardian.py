@@ -18,8 +18,8 @@ from sso_signer.accounts._era_recovery import (
     _finish_check_flow,
     _guardian_flow,
     _module,
-    _pending_flow,
     _refusal,
+    _reported_request_flow,
 )
 from sso_signer.exceptions import AlreadyExists, ErrorCode, ExecutionReverted, StateError
 from sso_signer.rpc import Receipt
@@ -164,9 +164,10 @@ class _EraGuardianMethods:
     def era_pending_recovery(
         self, network: EraNetwork, account: str, origin: str
     ) -> Flow[EraRecoveryRequest]:
-        """``account``'s pending request for ``origin`` (``exists`` is False when there is none)."""
+        """``account``'s pending request for ``origin`` (``exists`` is False when there is none; ``fulfilled``
+        when its passkey is on the account already)."""
         account = checksum_address(account, field="account")
-        return (yield from _pending_flow(_module(network), origin, account))
+        return (yield from _reported_request_flow(network, origin, account))
 
     @flow_method
     def era_recovery_transaction(

@@ -20,6 +20,7 @@ becomes a typed error with the rule the ERC-4337 recovery uses (``NOT_A_GUARDIAN
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Final
 
@@ -29,6 +30,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._shell import flow_method
+from sso_signer.accounts._base import list_passkeys_flow
 from sso_signer.exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -136,6 +138,17 @@ def _guardians_flow(module: str, origin: str, account: str) -> Flow[tuple[EraGua
 def _pending_flow(module: str, origin: str, account: str) -> Flow[EraRecoveryRequest]:
     data = GuardianRecoveryValidator.pending_recovery(origin, account)
     return GuardianRecoveryValidator.decode_pending_recovery((yield from _view_flow(module, data)))
+
+
+def _reported_request_flow(network: EraNetwork, origin: str, account: str) -> Flow[EraRecoveryRequest]:
+    """The stored request, marked ``fulfilled`` when its passkey is on the account already: the module
+    keeps a finished request until it expires or is discarded (see docs/recovery.md)."""
+    request = yield from _pending_flow(_module(network), origin, account)
+    if request.exists:
+        for key in (yield from list_passkeys_flow(network.passkey_validator, account)):
+            if key.origin == origin and request.matches(key.credential_id, (key.x, key.y)):
+                return dataclasses.replace(request, fulfilled=True)
+    return request
 
 
 def _module_installed_flow(account: str, module: str) -> Flow[bool]:
@@ -309,8 +322,9 @@ class _EraRecoveryMethods:
 
     @flow_method
     def pending_recovery(self, *, origin: str | None = None) -> Flow[EraRecoveryRequest]:
-        """The pending request for ``origin`` (``exists`` is False when there is none)."""
-        return (yield from _pending_flow(_module(self.network), self._origin(origin), self.address))
+        """The pending request for ``origin`` (``exists`` is False when there is none; ``fulfilled`` when its
+        passkey is on the account already, as the module keeps a finished request until it expires)."""
+        return (yield from _reported_request_flow(self.network, self._origin(origin), self.address))
 
     @flow_method
     def discard_recovery(

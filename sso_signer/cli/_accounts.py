@@ -485,8 +485,8 @@ class PendingRecovery:
 
 
 def _pending(request: RecoveryRequest | EraRecoveryRequest) -> PendingRecovery:
-    if not request.exists:
-        return PendingRecovery(False)
+    if not request.exists or (isinstance(request, EraRecoveryRequest) and request.fulfilled):
+        return PendingRecovery(False)  # a fulfilled Era request stays stored but can do nothing more
     if isinstance(request, EraRecoveryRequest):
         # The Era module's window includes its last second; the report's bound is the first second after it.
         return PendingRecovery(

@@ -88,11 +88,15 @@ class EraRecoveryRequest:
         hashed_credential_id: ``keccak256`` of the new passkey's credential id.
         public_key: The new passkey's ``(x, y)``.
         timestamp: When the guardian stored it (0 when there is none).
+        fulfilled: The requested passkey is on the account already. The module keeps a finished request
+            until it expires or is discarded, and a fulfilled one cannot be finished again; the accounts'
+            ``pending_recovery`` reads the account's passkeys to set this (decoding alone leaves it False).
     """
 
     hashed_credential_id: bytes
     public_key: tuple[int, int]
     timestamp: int
+    fulfilled: bool = False
 
     @property
     def exists(self) -> bool:
@@ -111,7 +115,9 @@ class EraRecoveryRequest:
 
     def finishable_at(self, block_timestamp: int) -> bool:
         """Whether the module accepts the finishing transaction in a block with this timestamp."""
-        return self.exists and self.earliest_finish <= block_timestamp <= self.expires_at
+        if not self.exists or self.fulfilled:
+            return False
+        return self.earliest_finish <= block_timestamp <= self.expires_at
 
     def matches(self, credential_id: bytes, public_key: tuple[int, int]) -> bool:
         """Whether the passkey ``(credential_id, public_key)`` is the one requested."""

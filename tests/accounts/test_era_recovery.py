@@ -213,6 +213,7 @@ def test_lost_passkey_recovered_by_the_guardian_after_the_delay(chain: EraRecove
     ).success
     request = account.pending_recovery()
     assert request.matches(new.credential_id, (new.public_key.x, new.public_key.y))
+    assert not request.fulfilled
     with raises_rule(ErrorCode.RECOVERY_IN_PROGRESS):
         guardian.era_initiate_recovery(network, chain.account, new.credential_id, new.public_key, ORIGIN)
     # Too early: refused before anything is built; another key than the requested one is refused too.
@@ -253,7 +254,10 @@ def test_lost_passkey_recovered_by_the_guardian_after_the_delay(chain: EraRecove
     # Validation consumes nothing (a finish whose execution fails leaves it pending): the passkey now on the
     # account is what refuses a replay. The request is listed until it expires or the account discards it.
     assert not chain.validates(finish)
-    assert account.pending_recovery().exists
+    finished = account.pending_recovery()
+    assert finished.exists and finished.fulfilled  # stored, but its passkey is on the account already
+    assert not finished.finishable_at(finished.earliest_finish)
+    assert guardian.era_pending_recovery(network, chain.account, ORIGIN).fulfilled
     with raises_rule(ErrorCode.PASSKEY_ALREADY_REGISTERED):  # the SDK says so before building it
         guardian.era_recovery_transaction(
             network, chain.account, new.credential_id, new.public_key, ORIGIN, gas_limit=GAS

@@ -156,6 +156,11 @@ def test_the_backend_recovers_an_era_account_from_the_command_line(
     old = ["send", *owner, "--address", address, "--to", backend.address, "--value", "1", "--sign-only"]
     assert _rule(*old, code=1) == "erc1271_signature_invalid"
 
+    # The finished request stays stored (fulfilled) until it expires, so a new one waits: the account
+    # discards it first (the module keeps only hashes, so it cannot tell a finished request by itself).
+    blocked = ["recover", "start", "--account", address, "--new-key", str(other_file), *chain_args]
+    assert _rule(*blocked, code=1, env=as_backend) == "recovery_in_progress"
+    chain.send_as_account(recovered.discard_recovery, address)
     # A second request: the account (now the new passkey) discards it; nothing is left to finish.
     _json("recover", "start", "--account", address, "--new-key", str(other_file), *chain_args, env=as_backend)
     assert _rule("recover", "cancel", *with_new, code=3) == "era_needs_zksync_node"
@@ -220,6 +225,8 @@ def test_the_whole_era_recovery_from_the_command_line_on_anvil_zksync(
     old = ["send", *owner, "--address", address, "--to", backend.address, "--value", "1", "--sign-only"]
     assert _rule(*old, code=1) == "erc1271_signature_invalid"
 
+    # The finished request stays stored until it expires: the account discards it before a second one.
+    assert _json("recover", "cancel", *with_new)["discarded"] is True
     # A second request, cancelled by the account.
     _json("recover", "start", "--account", address, "--new-key", str(other_file), *chain_args, env=as_backend)
     assert _json("recover", "cancel", *with_new)["discarded"] is True
