@@ -739,28 +739,34 @@ class _Run:
 
     #: The validator's error names (the Era validator's are ``SESSION_*``).
     NAMES: ClassVar[Mapping[str, str]] = {
+        "not_active": "SessionNotActive",
+        "call_policy": "CallPolicyViolated",
+        "data_length": "InvalidDataLength",
+        "condition": "ConditionViolated",
         "lifetime": "LifetimeUsageExceeded",
         "allowance": "AllowanceExceeded",
         "transfer": "TransferPolicyViolated",
         "max_value": "MaxValueExceeded",
+        "time": "EmptyTimeRange",
     }
+    #: The Era validator checks a call's constraints before its value and reads 1-3 bytes of calldata as a
+    #: transfer.
+    ERA: ClassVar[bool] = False
 
-    def __init__(self, usage: SessionUsage, ids: Sequence[int], expires_at: int) -> None:
+    def __init__(self, usage: SessionUsage, ids: Sequence[int], now: int, expires_at: int) -> None:
         self.lifetime = dict(usage.lifetime)
         self.allowance = dict(usage.allowance)
         self.ids = ids
+        self.now = now
         self.valid_after = 0
         self.valid_until = expires_at
-
-    def period_id(self, position: int) -> int:
-        if position >= len(self.ids):
-            raise _Refused("Panic", 0x32)  # the contract reads periodIds out of bounds
-        return self.ids[position]
 
     def charge(
         self, limit: UsageLimit, key: TrackerKey, amount: int, position: int, constraint: int | None = None
     ) -> None:
-        period_id = self.period_id(position)
+        if position >= len(self.ids):
+            raise _Refused("Panic", 0x32)  # the contract reads periodIds out of bounds
+        period_id = self.ids[position]
         if limit.limit_type is LimitType.LIFETIME:
             used = self.lifetime.get(key, 0)
             if used + amount > limit.limit:
@@ -774,6 +780,9 @@ class _Run:
             self.allowance[(key, period_id)] = used + amount
             self.leave_period(limit, period_id)
 
+    def assert_time(self, start: int, end: int) -> None:
+        """Where the Era validator asserts the block time (the ERC-4337 one returns a window instead)."""
+
     def enter_period(self, limit: UsageLimit, period_id: int) -> None:
         """Before an allowance is counted (the Era validator asserts the time here)."""
 
@@ -786,14 +795,77 @@ class _Run:
         if self.valid_until == 0 or self.valid_after > self.valid_until:
             raise _Refused("EmptyTimeRange")
 
+    def policy(self, spec: SessionSpec, call: SessionCall) -> CallPolicy:
+        found = spec.call_policy(call.target, call.data[:4])
+        if found is None:
+            raise _Refused(self.NAMES["call_policy"], call.target, call.data[:4])
+        return found[1]
 
-def _check_transfer(spec: SessionSpec, call: SessionCall, run: _Run) -> None:
-    transfer = spec.transfer_policy(call.target)
-    if transfer is None:
-        raise _Refused(run.NAMES["transfer"], call.target)
-    if call.value > transfer.max_value_per_use:
-        raise _Refused(run.NAMES["max_value"], call.value, transfer.max_value_per_use)
-    run.charge(transfer.value_limit, ("transfer", call.target), call.value, 1)
+    def constraints(self, policy: CallPolicy, data: bytes, first: int) -> None:
+        for i, constraint in enumerate(policy.constraints):
+            end = 4 + 32 * constraint.index + 32
+            if len(data) < end:
+                raise _Refused(self.NAMES["data_length"], len(data), end, constraint=i)
+            param = int.from_bytes(data[end - 32 : end], "big")
+            if not constraint.condition.holds(param, constraint.ref_value):
+                raise _Refused(
+                    self.NAMES["condition"],
+                    param.to_bytes(32, "big"),
+                    constraint.ref_value.to_bytes(32, "big"),
+                    int(constraint.condition),
+                    constraint=i,
+                )
+            key = ("param", policy.target, policy.selector, i)
+            self.charge(constraint.limit, key, param, first + i, constraint=i)
+
+    def check(
+        self,
+        spec: SessionSpec,
+        call: SessionCall,
+        usage: SessionUsage,
+        fee: int | None,
+        approval: EraApproval | None,
+    ) -> SessionVerdict:
+        """The validator's rules, in the contract's order, then the EntryPoint's time check."""
+        names, now = self.NAMES, self.now
+        try:
+            if usage.status is not SessionStatus.ACTIVE:
+                raise _Refused(names["not_active"])
+            self.assert_time(0, spec.expires_at)
+            first = 2
+            if approval is not None:
+                approve = self.policy(spec, approval.call)
+                self.constraints(approve, approval.call.data, 2)
+                first += len(approve.constraints)
+            policy: CallPolicy | TransferPolicy | None
+            key: TrackerKey
+            if len(call.data) >= 4:
+                policy, key = self.policy(spec, call), ("call", call.target, call.data[:4])
+                if self.ERA:
+                    self.constraints(policy, call.data, first)
+            else:
+                if call.data and not self.ERA:
+                    raise _Refused(names["data_length"], len(call.data), 0)
+                policy, key = spec.transfer_policy(call.target), ("transfer", call.target)
+                if policy is None:
+                    raise _Refused(names["transfer"], call.target)
+            if call.value > policy.max_value_per_use:
+                raise _Refused(names["max_value"], call.value, policy.max_value_per_use)
+            self.charge(policy.value_limit, key, call.value, 1)
+            if isinstance(policy, CallPolicy) and not self.ERA:
+                self.constraints(policy, call.data, first)
+            if fee is not None:
+                self.charge(spec.fee_limit, ("fee",), fee, 0)
+        except _Refused as refused:
+            expired = refused.rule == names["time"] and now > spec.expires_at
+            return SessionVerdict(refused.rule, refused.args_, refused.constraint, expired=expired)
+        # Era: always within, since every time assertion above held.
+        if not self.valid_after <= now <= self.valid_until:
+            return SessionVerdict(
+                "Expired", (self.valid_after, self.valid_until), expired=now > spec.expires_at
+            )
+        after = SessionUsage(usage.status, self.lifetime, self.allowance)
+        return SessionVerdict(None, valid_after=self.valid_after, valid_until=self.valid_until, usage=after)
 
 
 def check_call(
@@ -836,50 +908,7 @@ def check_call(
         raise InvalidInputError(f"generation: expected 'erc4337' or 'era', got {generation!r}")
     usage = usage if usage is not None else SessionUsage()
     ids = tuple(ids) if ids is not None else spec.period_ids(call, now)
-    run = _Run(usage, ids, spec.expires_at)
-    try:
-        if usage.status is not SessionStatus.ACTIVE:
-            raise _Refused("SessionNotActive")
-        if len(call.data) >= 4:
-            _check_policy_call(spec, call, run)
-        else:
-            if call.data:
-                raise _Refused("InvalidDataLength", len(call.data), 0)
-            _check_transfer(spec, call, run)
-        if fee is not None:
-            run.charge(spec.fee_limit, ("fee",), fee, 0)
-    except _Refused as refused:
-        expired = refused.rule == "EmptyTimeRange" and now > spec.expires_at
-        return SessionVerdict(refused.rule, refused.args_, refused.constraint, expired=expired)
-    if not run.valid_after <= now <= run.valid_until:
-        return SessionVerdict("Expired", (run.valid_after, run.valid_until), expired=now > spec.expires_at)
-    after = SessionUsage(usage.status, run.lifetime, run.allowance)
-    return SessionVerdict(None, valid_after=run.valid_after, valid_until=run.valid_until, usage=after)
-
-
-def _check_policy_call(spec: SessionSpec, call: SessionCall, run: _Run) -> None:
-    selector = call.data[:4]
-    found = spec.call_policy(call.target, selector)
-    if found is None:
-        raise _Refused("CallPolicyViolated", call.target, selector)
-    policy = found[1]
-    if call.value > policy.max_value_per_use:
-        raise _Refused("MaxValueExceeded", call.value, policy.max_value_per_use)
-    run.charge(policy.value_limit, ("call", call.target, selector), call.value, 1)
-    for i, constraint in enumerate(policy.constraints):
-        offset = 4 + 32 * constraint.index
-        if len(call.data) < offset + 32:
-            raise _Refused("InvalidDataLength", len(call.data), offset + 32, constraint=i)
-        param = int.from_bytes(call.data[offset : offset + 32], "big")
-        if not constraint.condition.holds(param, constraint.ref_value):
-            raise _Refused(
-                "ConditionViolated",
-                param.to_bytes(32, "big"),
-                constraint.ref_value.to_bytes(32, "big"),
-                int(constraint.condition),
-                constraint=i,
-            )
-        run.charge(constraint.limit, ("param", call.target, selector, i), param, 2 + i, constraint=i)
+    return _Run(usage, ids, now, spec.expires_at).check(spec, call, usage, fee, None)
 
 
 # ------------------------------------------------------------------------------------ Era generation rules
@@ -955,15 +984,17 @@ class _EraRun(_Run):
     """The Era validator's running state: its error names, and the time asserted instead of a window."""
 
     NAMES: ClassVar[Mapping[str, str]] = {
+        "not_active": "SESSION_NOT_ACTIVE",
+        "call_policy": "SESSION_CALL_POLICY_VIOLATED",
+        "data_length": "SESSION_INVALID_DATA_LENGTH",
+        "condition": "SESSION_CONDITION_FAILED",
         "lifetime": "SESSION_LIFETIME_USAGE_EXCEEDED",
         "allowance": "SESSION_ALLOWANCE_EXCEEDED",
         "transfer": "SESSION_TRANSFER_POLICY_VIOLATED",
         "max_value": "SESSION_MAX_VALUE_EXCEEDED",
+        "time": "TimestampOutOfRange",
     }
-
-    def __init__(self, usage: SessionUsage, ids: Sequence[int], now: int, expires_at: int) -> None:
-        super().__init__(usage, ids, expires_at)
-        self.now = now
+    ERA = True
 
     def assert_time(self, start: int, end: int) -> None:
         # The TimestampAsserter reverts outside [start, end]; what passes also bounds when the tx may land.
@@ -978,30 +1009,6 @@ class _EraRun(_Run):
 
     def leave_period(self, limit: UsageLimit, period_id: int) -> None:
         pass  # no window: the asserter has checked the period already
-
-    def constraints(self, policy: CallPolicy, data: bytes, first: int) -> None:
-        for i, constraint in enumerate(policy.constraints):
-            end = 4 + 32 * constraint.index + 32
-            if len(data) < end:
-                raise _Refused("SESSION_INVALID_DATA_LENGTH", len(data), end, constraint=i)
-            param = int.from_bytes(data[end - 32 : end], "big")
-            if not constraint.condition.holds(param, constraint.ref_value):
-                raise _Refused(
-                    "SESSION_CONDITION_FAILED",
-                    param.to_bytes(32, "big"),
-                    constraint.ref_value.to_bytes(32, "big"),
-                    int(constraint.condition),
-                    constraint=i,
-                )
-            key = ("param", policy.target, policy.selector, i)
-            self.charge(constraint.limit, key, param, first + i, constraint=i)
-
-
-def _policy(spec: SessionSpec, call: SessionCall) -> CallPolicy:
-    found = spec.call_policy(call.target, call.data[:4])
-    if found is None:
-        raise _Refused("SESSION_CALL_POLICY_VIOLATED", call.target, call.data[:4])
-    return found[1]
 
 
 def check_era_call(
@@ -1033,31 +1040,7 @@ def check_era_call(
     """
     usage = usage if usage is not None else SessionUsage()
     ids = tuple(ids) if ids is not None else era_period_ids(spec, call, now, approval)
-    run = _EraRun(usage, ids, now, spec.expires_at)
-    try:
-        if usage.status is not SessionStatus.ACTIVE:
-            raise _Refused("SESSION_NOT_ACTIVE")
-        run.assert_time(0, spec.expires_at)
-        first = 2
-        if approval is not None:
-            approve = _policy(spec, approval.call)
-            run.constraints(approve, approval.call.data, 2)
-            first = 2 + len(approve.constraints)
-        if len(call.data) >= 4:
-            policy = _policy(spec, call)
-            run.constraints(policy, call.data, first)
-            if call.value > policy.max_value_per_use:
-                raise _Refused("SESSION_MAX_VALUE_EXCEEDED", call.value, policy.max_value_per_use)
-            run.charge(policy.value_limit, ("call", call.target, call.data[:4]), call.value, 1)
-        else:
-            _check_transfer(spec, call, run)  # 1-3 bytes of calldata included
-        if fee is not None:
-            run.charge(spec.fee_limit, ("fee",), fee, 0)
-    except _Refused as refused:
-        expired = refused.rule == "TimestampOutOfRange" and now > spec.expires_at
-        return SessionVerdict(refused.rule, refused.args_, refused.constraint, expired=expired)
-    after = SessionUsage(usage.status, run.lifetime, run.allowance)
-    return SessionVerdict(None, valid_after=run.valid_after, valid_until=run.valid_until, usage=after)
+    return _EraRun(usage, ids, now, spec.expires_at).check(spec, call, usage, fee, approval)
 
 
 def usage_from_state(spec: SessionSpec, state: SessionState, timestamp: int) -> SessionUsage:
