@@ -25,7 +25,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from sso_signer.exceptions import ErrorCode, SsoEncodingError
-from sso_signer.sso._guardian import _decode
+from sso_signer.sso._guardian import _REQUEST_DELAY, _REQUEST_VALIDITY, _decode, _decode_error
 from sso_signer.sso._owner import ERA_MAX_ORIGIN_LENGTH, _coordinates, validator_init_data
 from sso_signer.sso._signature import abi_call, checksum_address, function_selector
 
@@ -56,8 +56,6 @@ _ERRORS: dict[str, tuple[str, ...]] = {
 }
 _ADD_VALIDATION_KEY = function_selector("addValidationKey", ("bytes", "bytes32[2]", "string"))
 _GUARDIAN = "(address,bool,uint64)"
-_REQUEST_DELAY = 24 * 3600
-_REQUEST_VALIDITY = 72 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,9 +307,4 @@ class GuardianRecoveryValidator:
         Raises:
             SsoEncodingError: If the selector is the module's but the arguments do not decode.
         """
-        selector = bytes(revert_data[:4])
-        name = next((n for n, s in GuardianRecoveryValidator.ERROR_SELECTORS.items() if s == selector), None)
-        if name is None:
-            return None
-        values = _decode(f"{name} arguments", _ERRORS[name], bytes(revert_data[4:]))
-        return name, tuple(checksum_address(v.lower()) if isinstance(v, str) else v for v in values)
+        return _decode_error(_ERRORS, revert_data)

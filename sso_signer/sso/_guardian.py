@@ -188,6 +188,17 @@ def _decode(what: str, types: Sequence[str], data: bytes) -> tuple[object, ...]:
     return values
 
 
+def _decode_error(
+    errors: Mapping[str, Sequence[str]], revert_data: bytes
+) -> tuple[str, tuple[object, ...]] | None:
+    """``(name, args)`` of a module's custom error (addresses checksummed), or None for another selector."""
+    name = next((n for n, t in errors.items() if function_selector(n, t) == bytes(revert_data[:4])), None)
+    if name is None:
+        return None
+    values = _decode(f"{name} arguments", errors[name], bytes(revert_data[4:]))
+    return name, tuple(checksum_address(v.lower()) if isinstance(v, str) else v for v in values)
+
+
 def _recovery_type(value: object) -> RecoveryType:
     try:
         return RecoveryType(value)  # type: ignore[arg-type]
@@ -211,9 +222,8 @@ class GuardianExecutor:
     its name, a recovery data blob, or decodes what the module returns, logs or reverts with.
 
     Every method that takes an address raises :class:`~sso_signer.exceptions.InvalidEncoding`
-    (``ErrorCode.INVALID_ADDRESS``) for one that
-    is not; every ``decode_*`` raises :class:`~sso_signer.exceptions.SsoEncodingError` for bytes that are not
-    the canonical encoding it expects.
+    (``ErrorCode.INVALID_ADDRESS``) for one that is not; every ``decode_*`` raises
+    :class:`~sso_signer.exceptions.SsoEncodingError` for bytes that are not the canonical encoding it expects.
     """
 
     #: ERC-7579 module type id of the executor.
@@ -430,10 +440,5 @@ class GuardianExecutor:
         Raises:
             SsoEncodingError: If the selector is the module's but the arguments do not decode.
         """
-        selector = bytes(revert_data[:4])
-        name = next((n for n, s in GuardianExecutor.ERROR_SELECTORS.items() if s == selector), None)
-        if name is None:
-            return None
-        values = _decode(f"{name} arguments", _ERRORS[name], bytes(revert_data[4:]))
-        args = tuple(checksum_address(v.lower()) if isinstance(v, str) else v for v in values)
-        return GuardianExecutorError(name, args)
+        found = _decode_error(_ERRORS, revert_data)
+        return None if found is None else GuardianExecutorError(*found)
