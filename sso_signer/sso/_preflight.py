@@ -305,6 +305,8 @@ def _has_key_fields(value: object) -> bool:
 
 
 def _key_map(keys: object) -> dict[tuple[str, bytes], PublicKeyLike]:
+    if not isinstance(keys, Mapping) and _has_key_fields(keys):
+        keys = (keys,)  # one credential
     result: dict[tuple[str, bytes], PublicKeyLike] = {}
     if isinstance(keys, Mapping):
         for key, public_key in keys.items():
@@ -319,8 +321,6 @@ def _key_map(keys: object) -> dict[tuple[str, bytes], PublicKeyLike]:
                     rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
                 )
             result[(key[0], bytes(key[1]))] = public_key
-    elif _has_key_fields(keys):
-        result[(str(keys.origin), bytes(keys.credential_id))] = keys.public_key  # type: ignore[attr-defined]
     elif isinstance(keys, Iterable) and not isinstance(keys, str | bytes):
         for item in keys:
             if not _has_key_fields(item):
@@ -339,32 +339,21 @@ def _key_map(keys: object) -> dict[tuple[str, bytes], PublicKeyLike]:
     return result
 
 
-def _as_public_key(value: PublicKeyLike) -> P256PublicKey | None:
-    from sso_signer.webauthn import P256PublicKey
-
-    if isinstance(value, P256PublicKey):
-        return value
-    try:
-        x, y = value
-        return P256PublicKey(int(x), int(y))
-    except (InvalidInputError, TypeError, ValueError):
-        # Not a point: the precompile would return empty data, i.e. the signature is invalid.
-        return None
-
-
 def _verify(key: PublicKeyLike | None, fat: FatSignature, signed: bytes) -> P256PublicKey | None:
+    from sso_signer.webauthn import P256PublicKey
     from sso_signer.webauthn._p256 import EcdsaSignature
 
     if key is None:
         return None
-    public_key = _as_public_key(key)
-    if public_key is None:
-        return None
     try:
+        if not isinstance(key, P256PublicKey):
+            x, y = key
+            key = P256PublicKey(int(x), int(y))
         signature = EcdsaSignature(fat.r, fat.s)
-    except InvalidInputError:
+    except (TypeError, ValueError):  # InvalidInputError included
+        # Not a point (the precompile returns empty data) or r/s out of range: the signature is invalid.
         return None
-    return public_key if public_key.verify(signature, signed) else None
+    return key if key.verify(signature, signed) else None
 
 
 def _coerce_fat(signature: FatSignature | EraCustomSignature | bytes) -> FatSignature:
