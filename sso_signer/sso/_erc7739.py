@@ -1,8 +1,7 @@
 """ERC-1271 message signing through ERC-7739 (the defensive rehashing both SSO account generations require).
 
 The SSO accounts never verify a bare message hash on-chain (their "safe caller" path is disabled), so a
-passkey
-signs one of two nested EIP-712 digests bound to the account's own domain:
+passkey signs one of two nested EIP-712 digests bound to the account's own domain:
 
 * PersonalSign: ``hashTypedData(accountDomain, PersonalSign(bytes prefixed))`` of an EIP-191 message; the blob
   passed to ``isValidSignature`` is the passkey signature unchanged;
@@ -34,9 +33,6 @@ ERA_ACCOUNT_DOMAIN_NAME = "SSO1271"
 ERC4337_ACCOUNT_DOMAIN_NAME = "zksync-sso-1271"
 ACCOUNT_DOMAIN_VERSION = "1.0.0"
 PERSONAL_SIGN_TYPEHASH = bytes(keccak(b"PersonalSign(bytes prefixed)"))
-_ACCOUNT_DOMAIN_TYPEHASH = bytes(
-    keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-)
 _TYPE_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 # eth-account's encoder signals bad typed data with these.
 _ENCODER_ERRORS = (EncodingError, ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError)
@@ -71,21 +67,15 @@ class AccountDomain:
         return cls(ERC4337_ACCOUNT_DOMAIN_NAME, ACCOUNT_DOMAIN_VERSION, chain_id, checksum_address(account))
 
     def separator(self) -> bytes:
-        """The account's EIP-712 domain separator."""
-        return bytes(
-            keccak(
-                abi_encode(
-                    ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                    [
-                        _ACCOUNT_DOMAIN_TYPEHASH,
-                        keccak(self.name.encode("utf-8")),
-                        keccak(self.version.encode("utf-8")),
-                        self.chain_id,
-                        checksum_address(self.verifying_contract),
-                    ],
-                )
-            )
-        )
+        """The account's EIP-712 domain separator (its type has no salt)."""
+        address = checksum_address(self.verifying_contract)
+        domain = {
+            "name": self.name,
+            "version": self.version,
+            "chainId": self.chain_id,
+            "verifyingContract": address,
+        }
+        return bytes(hash_domain(domain))
 
 
 def eip191_hash(message: bytes | str) -> bytes:
