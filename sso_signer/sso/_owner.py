@@ -1,9 +1,8 @@
 """Owner encodings: passkey validator init data, factory calldata, uniqueId schemes, the account address.
 
 All byte layouts follow ``sso-era.md`` §1.2, §1.5 and §2: the WebAuthValidator ``onInstall`` data, the
-``initialValidators`` entries of ``SsoAccount.initialize``, ``AAFactory.deployProxySsoAccount`` calldata,
-the two
-uniqueId (salt) schemes of the published SDK and the EraVM ``create2`` address of a new account.
+``initialValidators`` entries of ``SsoAccount.initialize``, ``AAFactory.deployProxySsoAccount`` calldata, the
+two uniqueId (salt) schemes of the published SDK and the EraVM ``create2`` address of a new account.
 """
 
 from __future__ import annotations
@@ -20,14 +19,13 @@ from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
 from sso_signer.exceptions import ErrorCode, SsoEncodingError
-from sso_signer.sso._signature import checksum_address
+from sso_signer.sso._signature import checksum_address, function_selector
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
 
-DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR = bytes.fromhex(
-    "0b8a4ed4"
-)  # deployProxySsoAccount(bytes32,bytes[],address[])
+_DEPLOY_TYPES = ("bytes32", "bytes[]", "address[]")
+DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR = function_selector("deployProxySsoAccount", _DEPLOY_TYPES)  # 0x0b8a4ed4
 ERA_MAX_ORIGIN_LENGTH = 253  # WebAuthValidator (Era)
 ERC4337_MAX_ORIGIN_LENGTH = 255  # WebAuthnValidator (ERC-4337)
 MIN_CREDENTIAL_ID_LENGTH = 16
@@ -197,8 +195,8 @@ def deploy_proxy_sso_account_calldata(
     validators = [bytes(entry) for entry in initial_validators]
     if not owners and not validators:
         raise SsoEncodingError("an account needs at least one validator or owner (INVALID_ACCOUNT_KEYS)")
-    return DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR + bytes(
-        abi_encode(["bytes32", "bytes[]", "address[]"], [_unique_id(unique_id), validators, owners])
+    return DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR + abi_encode(
+        _DEPLOY_TYPES, [_unique_id(unique_id), validators, owners]
     )
 
 
