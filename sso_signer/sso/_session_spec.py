@@ -39,7 +39,6 @@ _TRANSFER = f"(address,uint256,{_LIMIT})"
 ERC4337_SESSION_SPEC_TYPE = f"(address,uint48,{_LIMIT},{_CALL}[],{_TRANSFER}[])"
 #: The Era ``SessionSpec`` type (its own selectors and event topic; the same values encode to the same bytes).
 ERA_SESSION_SPEC_TYPE = ERC4337_SESSION_SPEC_TYPE.replace("uint48", "uint256")
-_U64 = 2**64
 _LIMIT_STATE = "(uint256,address,bytes4,uint256)"
 #: ABI type of ``SessionState`` (the return value of ``sessionState``).
 SESSION_STATE_TYPE = f"(uint8,uint256,{_LIMIT_STATE}[],{_LIMIT_STATE}[],{_LIMIT_STATE}[])"
@@ -514,8 +513,7 @@ class SessionKeyValidator:
     of its name, decodes what it returns, or builds the session userOp signature it reads.
 
     Every method that takes an address raises :class:`~sso_signer.exceptions.InvalidEncoding`
-    (``ErrorCode.INVALID_ADDRESS``) for one that
-    is not.
+    (``ErrorCode.INVALID_ADDRESS``) for one that is not.
     """
 
     @staticmethod
@@ -605,11 +603,7 @@ class SessionKeyValidator:
         Raises:
             SsoEncodingError: If the signature is not 65 bytes or a period id is not a uint48.
         """
-        if len(ecdsa_signature) != 65:
-            raise SsoEncodingError(f"ecdsa_signature: expected 65 bytes, got {len(ecdsa_signature)}")
-        ids = list(period_ids)
-        if any(not isinstance(i, int) or not 0 <= i < _U48 for i in ids):
-            raise SsoEncodingError(f"period_ids: expected uint48 values, got {ids!r}")
+        ids = _signature_ids(ecdsa_signature, period_ids, 48)
         head = bytes.fromhex(checksum_address(validator, field="validator")[2:])
         return head + abi_encode(
             ["bytes", ERC4337_SESSION_SPEC_TYPE, "uint48[]"], [ecdsa_signature, spec._abi(), ids]
@@ -654,16 +648,21 @@ class SessionKeyValidator:
             SsoEncodingError: If the signature is not 65 bytes or a period id is not a uint64.
             InvalidEncoding (``INVALID_ADDRESS``): If ``validator`` is not an address.
         """
-        if len(ecdsa_signature) != 65:
-            raise SsoEncodingError(f"ecdsa_signature: expected 65 bytes, got {len(ecdsa_signature)}")
-        ids = list(period_ids)
-        if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < _U64 for i in ids):
-            raise SsoEncodingError(f"period_ids: expected uint64 values, got {ids!r}")
+        ids = _signature_ids(ecdsa_signature, period_ids, 64)
         validator_data = abi_encode([ERA_SESSION_SPEC_TYPE, "uint64[]"], [spec._abi(), ids])
         return abi_encode(
             ["bytes", "address", "bytes"],
             [bytes(ecdsa_signature), checksum_address(validator, field="validator"), validator_data],
         )
+
+
+def _signature_ids(ecdsa_signature: bytes, period_ids: Sequence[int], bits: int) -> list[int]:
+    if len(ecdsa_signature) != 65:
+        raise SsoEncodingError(f"ecdsa_signature: expected 65 bytes, got {len(ecdsa_signature)}")
+    ids = list(period_ids)
+    if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < 2**bits for i in ids):
+        raise SsoEncodingError(f"period_ids: expected uint{bits} values, got {ids!r}")
+    return ids
 
 
 # ------------------------------------------------------------------------------------------ offline checks
