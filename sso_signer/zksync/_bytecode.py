@@ -12,8 +12,6 @@ import hashlib
 from sso_signer.exceptions import ErrorCode, InvalidBytecode
 from sso_signer.zksync._checks import check_bytes
 
-__all__ = ["MAX_BYTECODE_WORDS", "bytecode_hash", "validate_bytecode_hash"]
-
 #: Largest word count a version-1 bytecode hash can carry (the count must be odd, so this is reachable).
 MAX_BYTECODE_WORDS = (1 << 16) - 1
 _VERSION_ERAVM = b"\x01\x00"

@@ -26,8 +26,6 @@ from sso_signer.rpc._types import (
     parse_quantity,
 )
 
-__all__ = ["AsyncZkSyncClient", "Fee", "SupportsRpcRequest", "TransactionDetails", "ZkSyncClient"]
-
 
 class SupportsRpcRequest(Protocol):
     """Anything with ``to_rpc_request()`` (an ``Eip712Transaction``) can be estimated."""

@@ -16,17 +16,6 @@ from eth_abi.exceptions import DecodingError
 from sso_signer.exceptions import ErrorCode, InvalidTransaction
 from sso_signer.zksync._checks import UINT256_MAX, check_address, check_bytes, check_uint
 
-__all__ = [
-    "APPROVAL_BASED_SELECTOR",
-    "GENERAL_SELECTOR",
-    "ApprovalBasedFlow",
-    "GeneralFlow",
-    "PaymasterParams",
-    "approval_based_paymaster_input",
-    "decode_paymaster_input",
-    "general_paymaster_input",
-]
-
 GENERAL_SELECTOR = bytes.fromhex("8c5a3445")  # general(bytes)
 APPROVAL_BASED_SELECTOR = bytes.fromhex("949431dc")  # approvalBased(address,uint256,bytes)
 _FLOW_TYPES = {GENERAL_SELECTOR: ["bytes"], APPROVAL_BASED_SELECTOR: ["address", "uint256", "bytes"]}

@@ -30,15 +30,6 @@ from sso_signer.zksync._bytecode import bytecode_hash
 from sso_signer.zksync._checks import UINT256_MAX, check_address, check_bytes, check_uint
 from sso_signer.zksync._paymaster import PaymasterParams
 
-__all__ = [
-    "DEFAULT_GAS_PER_PUBDATA",
-    "EIP712_DOMAIN_NAME",
-    "EIP712_DOMAIN_VERSION",
-    "EIP712_TRANSACTION_TYPES",
-    "EIP712_TX_TYPE",
-    "Eip712Transaction",
-]
-
 EIP712_TX_TYPE = 0x71
 DEFAULT_GAS_PER_PUBDATA = 50_000
 EIP712_DOMAIN_NAME = "zkSync"  # this casing is what the system contracts hash
