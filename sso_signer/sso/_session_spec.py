@@ -27,6 +27,7 @@ from eth_utils.crypto import keccak
 from sso_signer.erc4337._execute import encode_execute_single
 from sso_signer.exceptions import InvalidEncoding, InvalidInputError, InvalidSessionSpec, SsoEncodingError
 from sso_signer.sso._signature import abi_call, checksum_address
+from sso_signer.zksync._paymaster import APPROVAL_BASED_SELECTOR
 
 _U256 = 2**256
 _U48 = 2**48
@@ -748,8 +749,7 @@ class _Run:
         "max_value": "MaxValueExceeded",
         "time": "EmptyTimeRange",
     }
-    #: The Era validator checks a call's constraints before its value and reads 1-3 bytes of calldata as a
-    #: transfer.
+    #: Era order: a call's constraints before its value; 1-3 bytes of calldata are a transfer.
     ERA: ClassVar[bool] = False
 
     def __init__(self, usage: SessionUsage, ids: Sequence[int], now: int, expires_at: int) -> None:
@@ -879,11 +879,8 @@ def check_call(
 ) -> SessionVerdict:
     """Apply the session validator's rules to ``call`` offline, in the contract's order.
 
-    ``generation="era"`` applies the Era validator's rules instead (0x71 transactions: the call is the
-    transaction's ``to``/``value``/``data``; ``fee`` is ``maxFeePerGas × gasLimit``): its order (constraints
-    before value), its ``SESSION_*`` error names, 1-3 bytes of calldata as a transfer, and time checked by the
-    chain's TimestampAsserter (``"TimestampOutOfRange"`` for an expired session or a period id of another
-    period) instead of a validity window.
+    ``generation="era"`` applies the Era validator's rules instead, as :func:`check_era_call` (the call is the
+    0x71 transaction's ``to``/``value``/``data``; ``fee`` is ``maxFeePerGas × gasLimit``).
 
     Args:
         spec: The session.
@@ -921,8 +918,6 @@ def check_call(
 
 #: ``approve(address,uint256)``: the call an approval-based paymaster needs the session to allow.
 APPROVE_SELECTOR = keccak(text="approve(address,uint256)")[:4]
-#: ``approvalBased(address token, uint256 minAllowance, bytes innerInput)`` (IPaymasterFlow).
-APPROVAL_BASED_SELECTOR = bytes.fromhex("949431dc")
 
 
 @dataclass(frozen=True, slots=True)
