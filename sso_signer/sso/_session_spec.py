@@ -749,7 +749,8 @@ class _Run:
         "max_value": "MaxValueExceeded",
         "time": "EmptyTimeRange",
     }
-    #: Era order: a call's constraints before its value; 1-3 bytes of calldata are a transfer.
+    #: Era: a call's constraints before its value, 1-3 bytes of calldata are a transfer, and the block time
+    #: is asserted (TimestampAsserter) instead of returned as a validity window.
     ERA: ClassVar[bool] = False
 
     def __init__(self, usage: SessionUsage, ids: Sequence[int], now: int, expires_at: int) -> None:
@@ -772,27 +773,26 @@ class _Run:
                 raise _Refused(self.NAMES["lifetime"], used, limit.limit, constraint=constraint)
             self.lifetime[key] = used + amount
         elif limit.limit_type is LimitType.ALLOWANCE:
-            self.enter_period(limit, period_id)
+            start = period_id * limit.period
+            end = start + limit.period - 1
+            if self.ERA:  # the asserter checks the period before the allowance is counted
+                self.assert_time(start, end)
             used = self.allowance.get((key, period_id), 0)
             if used + amount > limit.limit:
                 raise _Refused(self.NAMES["allowance"], used, limit.limit, period_id, constraint=constraint)
             self.allowance[(key, period_id)] = used + amount
-            self.leave_period(limit, period_id)
+            if not self.ERA:  # the validity window narrows to the period
+                self.valid_after = max(self.valid_after, min(start, _U48 - 1))
+                self.valid_until = min(self.valid_until, end)
+                if self.valid_until == 0 or self.valid_after > self.valid_until:
+                    raise _Refused("EmptyTimeRange")
 
     def assert_time(self, start: int, end: int) -> None:
-        """Where the Era validator asserts the block time (the ERC-4337 one returns a window instead)."""
-
-    def enter_period(self, limit: UsageLimit, period_id: int) -> None:
-        """Before an allowance is counted (the Era validator asserts the time here)."""
-
-    def leave_period(self, limit: UsageLimit, period_id: int) -> None:
-        """After an allowance is counted: the validity window narrows to the period."""
-        start = period_id * limit.period
-        end = start + limit.period - 1
-        self.valid_after = max(self.valid_after, min(start, _U48 - 1))
+        # Era: the TimestampAsserter reverts outside [start, end]; what passes bounds when the tx may land.
+        if not start <= self.now <= end:
+            raise _Refused("TimestampOutOfRange", self.now, start, end)
+        self.valid_after = max(self.valid_after, start)
         self.valid_until = min(self.valid_until, end)
-        if self.valid_until == 0 or self.valid_after > self.valid_until:
-            raise _Refused("EmptyTimeRange")
 
     def policy(self, spec: SessionSpec, call: SessionCall) -> CallPolicy:
         found = spec.call_policy(call.target, call.data[:4])
@@ -830,7 +830,8 @@ class _Run:
         try:
             if usage.status is not SessionStatus.ACTIVE:
                 raise _Refused(names["not_active"])
-            self.assert_time(0, spec.expires_at)
+            if self.ERA:
+                self.assert_time(0, spec.expires_at)
             first = 2
             if approval is not None:
                 approve = self.policy(spec, approval.call)
@@ -975,7 +976,7 @@ def era_period_ids(
 
 
 class _EraRun(_Run):
-    """The Era validator's running state: its error names, and the time asserted instead of a window."""
+    """The Era validator's running state: its error names and rules (:attr:`_Run.ERA`)."""
 
     NAMES: ClassVar[Mapping[str, str]] = {
         "not_active": "SESSION_NOT_ACTIVE",
@@ -989,20 +990,6 @@ class _EraRun(_Run):
         "time": "TimestampOutOfRange",
     }
     ERA = True
-
-    def assert_time(self, start: int, end: int) -> None:
-        # The TimestampAsserter reverts outside [start, end]; what passes also bounds when the tx may land.
-        if not start <= self.now <= end:
-            raise _Refused("TimestampOutOfRange", self.now, start, end)
-        self.valid_after = max(self.valid_after, start)
-        self.valid_until = min(self.valid_until, end)
-
-    def enter_period(self, limit: UsageLimit, period_id: int) -> None:
-        start = period_id * limit.period
-        self.assert_time(start, start + limit.period - 1)
-
-    def leave_period(self, limit: UsageLimit, period_id: int) -> None:
-        pass  # no window: the asserter has checked the period already
 
 
 def check_era_call(
