@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Union
 
 from sso_signer._json import JsonLimits, parse_json
 from sso_signer.exceptions import (
@@ -291,12 +291,10 @@ def _decoded_member(run: _Run, client_data: _ClientData, name: str) -> bytes:
     """A string member as the validators decode it; reverts (ClientDataUnparsable) where solady does."""
     decoded = _solady_string(client_data.raw[name])
     if decoded is None:
-        run.fail(
+        run.revert(
             ErrorCode.CLIENT_DATA_JSON,
             f"clientDataJSON {name}: a high surrogate escape that no \\u escape follows does not decode",
-            outcome="revert",
         )
-        raise AssertionError("unreachable")  # pragma: no cover - a revert rule raises
     return decoded
 
 
@@ -373,15 +371,19 @@ class _Run:
         self.generation = _GENERATION[validator]
         self.deferred: AssertionRejected | None = None
 
-    def fail(self, rule: ErrorCode, message: str, *, outcome: Outcome | None = None) -> None:
-        outcome = _OUTCOMES[rule][self.generation] if outcome is None else outcome
-        exc = AssertionRejected(message, outcome=outcome, validator=self.validator, rule=rule)
+    def fail(self, rule: ErrorCode, message: str) -> None:
+        outcome = _OUTCOMES[rule][self.generation]
+        if outcome == "revert":
+            self.revert(rule, message)
         # The ERC-4337 validator evaluates its "false" rules without returning early; Era exits at once.
-        if self.validator == "erc4337" and outcome == "return false":
-            if self.deferred is None:
-                self.deferred = exc
-            return
-        raise exc
+        exc = AssertionRejected(message, outcome=outcome, validator=self.validator, rule=rule)
+        if self.validator == "era":
+            raise exc
+        if self.deferred is None:
+            self.deferred = exc
+
+    def revert(self, rule: ErrorCode, message: str) -> NoReturn:
+        raise AssertionRejected(message, outcome="revert", validator=self.validator, rule=rule)
 
 
 def _check_range(run: _Run, fat: FatSignature) -> None:
@@ -432,8 +434,7 @@ def preflight(
     try:
         fat = _coerce_fat(signature)
     except MalformedSignature as exc:
-        run.fail(ErrorCode.ABI_DECODE, f"fat signature does not abi-decode: {exc}")
-        raise AssertionError("unreachable") from exc  # pragma: no cover - fail() raises for revert rules
+        run.revert(ErrorCode.ABI_DECODE, f"fat signature does not abi-decode: {exc}")
 
     if validator == "era":
         _check_range(run, fat)
@@ -450,8 +451,7 @@ def preflight(
     try:
         client_data = _parse_like_solady(fat.client_data_json)
     except InvalidWebAuthnData as exc:
-        run.fail(ErrorCode.CLIENT_DATA_JSON, str(exc))
-        raise AssertionError("unreachable") from exc  # pragma: no cover
+        run.revert(ErrorCode.CLIENT_DATA_JSON, str(exc))
 
     members = client_data.members
     challenge = members.get("challenge")
@@ -469,7 +469,7 @@ def preflight(
     client_type = members.get("type")
     if not isinstance(client_type, str):
         # decodeString() of a missing or non-string member reverts in both validators.
-        run.fail(ErrorCode.CLIENT_DATA_TYPE, f"type is {client_type!r}, not a string", outcome="revert")
+        run.revert(ErrorCode.CLIENT_DATA_TYPE, f"type is {client_type!r}, not a string")
     else:
         _decoded_member(run, client_data, "type")
         if client_type != "webauthn.get":
@@ -478,7 +478,7 @@ def preflight(
     origin = members.get("origin")
     key = None
     if not isinstance(origin, str):
-        run.fail(ErrorCode.KEY_LOOKUP, f"origin is {origin!r}, not a string", outcome="revert")
+        run.revert(ErrorCode.KEY_LOOKUP, f"origin is {origin!r}, not a string")
     else:
         # The key is looked up by the bytes solady decodes (they differ from JSON's on surrogate escapes);
         # bytes that are not UTF-8 name no registered origin.
