@@ -19,14 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.crypto import keccak
 
 from sso_signer.exceptions import ErrorCode, SsoEncodingError
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, validator_init_data
 from sso_signer.sso._signature import abi_call, checksum_address, function_selector
+from sso_signer.sso._signature import abi_decode_canonical as _decode
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
@@ -174,18 +173,6 @@ def _call(name: str, *values: object) -> bytes:
 
 def _account(account: str) -> str:
     return checksum_address(account, field="account")
-
-
-def _decode(what: str, types: Sequence[str], data: bytes) -> tuple[object, ...]:
-    """Strict ABI decoding: the bytes must be the canonical encoding of what they decode to."""
-    try:
-        values = tuple(abi_decode(list(types), bytes(data)))
-        canonical = bytes(abi_encode(list(types), list(values)))
-    except (DecodingError, EncodingError, ValueError, TypeError, OverflowError) as exc:
-        raise SsoEncodingError(f"{what}: does not decode as ({','.join(types)}): {exc}") from exc
-    if canonical != bytes(data):
-        raise SsoEncodingError(f"{what}: not canonically ABI-encoded")
-    return values
 
 
 def _decode_error(
@@ -388,7 +375,7 @@ class GuardianExecutor:
     def decode_guardians(result: bytes) -> tuple[str, ...]:
         """Decode the ``guardiansFor`` return data into checksummed addresses (proposed and active)."""
         (addresses,) = _decode("guardiansFor result", ["address[]"], result)
-        return tuple(checksum_address(str(a).lower()) for a in addresses)  # type: ignore[attr-defined]
+        return tuple(checksum_address(str(a).lower()) for a in addresses)
 
     @staticmethod
     def decode_event(topics: Sequence[bytes], data: bytes) -> GuardianEvent:
@@ -423,8 +410,8 @@ class GuardianExecutor:
             name,
             account,
             guardian,
-            _request(request),  # type: ignore[arg-type]
-            bytes(recovery_data),  # type: ignore[call-overload]
+            _request(request),
+            bytes(recovery_data),
         )
 
     @staticmethod

@@ -12,14 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
 from sso_signer.exceptions import ErrorCode, SsoEncodingError
-from sso_signer.sso._signature import checksum_address, function_selector
+from sso_signer.sso._signature import abi_decode_canonical, checksum_address, function_selector
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
@@ -92,18 +90,10 @@ class PasskeyInitData:
             SsoEncodingError (``INVALID_INIT_DATA``): If ``data`` is not ``abi.encode(bytes, bytes32[2],
                 string)`` or not canonical.
         """
-        try:
-            cred, (x, y), origin = abi_decode(list(_INIT_TYPES), bytes(data))
-        except (DecodingError, ValueError, TypeError, OverflowError) as exc:
-            raise SsoEncodingError(
-                f"init data does not decode: {exc}", rule=ErrorCode.INVALID_INIT_DATA
-            ) from exc
-        decoded = cls(bytes(cred), int.from_bytes(x, "big"), int.from_bytes(y, "big"), str(origin))
-        if decoded.encode() != bytes(data):
-            raise SsoEncodingError(
-                "init data is not canonically ABI-encoded", rule=ErrorCode.INVALID_INIT_DATA
-            )
-        return decoded
+        cred, (x, y), origin = abi_decode_canonical(
+            "init data", _INIT_TYPES, data, ErrorCode.INVALID_INIT_DATA
+        )
+        return cls(bytes(cred), int.from_bytes(x, "big"), int.from_bytes(y, "big"), str(origin))
 
 
 def validator_init_data(

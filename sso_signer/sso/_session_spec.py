@@ -26,7 +26,7 @@ from eth_utils.crypto import keccak
 
 from sso_signer.erc4337._execute import encode_execute_single
 from sso_signer.exceptions import InvalidEncoding, InvalidInputError, InvalidSessionSpec, SsoEncodingError
-from sso_signer.sso._signature import abi_call, checksum_address
+from sso_signer.sso._signature import abi_call, abi_decode_canonical, checksum_address
 from sso_signer.zksync._paymaster import APPROVAL_BASED_SELECTOR
 
 _U256 = 2**256
@@ -326,14 +326,8 @@ class SessionSpec:
             InvalidSessionSpec: If the spec holds a value this builder refuses (an allowance period below 2,
                 unlimited fees), which the official contracts accept.
         """
-        try:
-            (value,) = abi_decode([ERC4337_SESSION_SPEC_TYPE], bytes(data), strict=True)
-        except (DecodingError, ValueError, TypeError, OverflowError, IndexError) as exc:
-            raise SsoEncodingError(f"not an ABI-encoded SessionSpec: {exc}") from exc
-        spec = _spec_from_abi(value)
-        if spec.encode() != bytes(data):
-            raise SsoEncodingError("not the canonical encoding of a SessionSpec")
-        return spec
+        (value,) = abi_decode_canonical("SessionSpec", [ERC4337_SESSION_SPEC_TYPE], data)
+        return _spec_from_abi(value)
 
     @property
     def session_hash(self) -> bytes:

@@ -12,17 +12,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import DecodingError
+from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 # Re-exported: the sso and accounts modules import the address check from here.
 from sso_signer._codec import checksum_address as checksum_address
-from sso_signer.exceptions import ErrorCode, MalformedSignature
+from sso_signer.exceptions import ErrorCode, MalformedSignature, SsoEncodingError
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import Assertion
@@ -42,6 +42,24 @@ def function_selector(name: str, types: Sequence[str]) -> bytes:
 def abi_call(name: str, types: Sequence[str], values: Sequence[object]) -> bytes:
     """Calldata of the function ``name(types)``: its selector, then the ABI-encoded ``values``."""
     return function_selector(name, types) + bytes(abi_encode(list(types), list(values)))
+
+
+def abi_decode_canonical(
+    what: str, types: Sequence[str], data: bytes, rule: ErrorCode | None = None
+) -> tuple[Any, ...]:
+    """Strict ABI decoding: the bytes must be the canonical encoding of what they decode to.
+
+    Raises:
+        SsoEncodingError: If they do not decode as ``types`` or are not canonical (with ``rule``, if given).
+    """
+    try:
+        values = tuple(abi_decode(list(types), bytes(data)))
+        canonical = abi_encode(list(types), list(values))
+    except (*_ABI_ERRORS, EncodingError) as exc:
+        raise SsoEncodingError(f"{what}: does not decode as ({','.join(types)}): {exc}", rule=rule) from exc
+    if canonical != bytes(data):
+        raise SsoEncodingError(f"{what}: not canonically ABI-encoded", rule=rule)
+    return values
 
 
 def _abi_bytes(data: bytes) -> bytes:
