@@ -93,22 +93,15 @@ def _abi_bytes_array(items: Sequence[bytes]) -> bytes:
 
 
 def _word(value: int | bytes, field: str) -> int:
-    if isinstance(value, bytes):
-        if len(value) != 32:
-            raise MalformedSignature(
-                f"{field}: expected 32 bytes, got {len(value)}", rule=ErrorCode.SIGNATURE_COMPONENT
-            )
+    if isinstance(value, bytes) and len(value) == 32:
         return int.from_bytes(value, "big")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedSignature(
-            f"{field}: expected int or 32 bytes, got {type(value).__name__}",
-            rule=ErrorCode.SIGNATURE_COMPONENT,
-        )
-    if value < 0 or value >= 1 << 256:
-        raise MalformedSignature(
-            f"{field}: {value} does not fit in 32 unsigned bytes", rule=ErrorCode.SIGNATURE_COMPONENT
-        )
-    return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 256:
+        return value
+    got = f"{len(value)} bytes" if isinstance(value, bytes) else repr(value)[:80]
+    raise MalformedSignature(
+        f"{field}: expected an unsigned 256-bit int or 32 bytes, got {got}",
+        rule=ErrorCode.SIGNATURE_COMPONENT,
+    )
 
 
 def _as_bytes(value: object, field: str, rule: ErrorCode = ErrorCode.INVALID_FAT_SIGNATURE) -> bytes:
