@@ -18,6 +18,7 @@ from eth_utils.crypto import keccak
 from sso_signer._codec import b64url_encode
 from sso_signer.exceptions import ErrorCode, SsoEncodingError
 from sso_signer.sso._signature import abi_decode_canonical, checksum_address, function_selector
+from sso_signer.zksync._create2 import create2_address
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
@@ -270,17 +271,12 @@ def sso_account_address(
         SsoEncodingError (``INVALID_UNIQUE_ID``): If ``unique_id`` is not 32 bytes.
         InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
-    from sso_signer.zksync._create2 import create2_address
-
     salt = unique_account_id(unique_id, deployer)
-    constructor_input = bytes(abi_encode(["address"], [checksum_address(beacon, field="beacon")]))
+    constructor_input = abi_encode(["address"], [checksum_address(beacon, field="beacon")])
     if not isinstance(beacon_proxy_bytecode_hash, bytes) or len(beacon_proxy_bytecode_hash) != 32:
         raise SsoEncodingError("beacon_proxy_bytecode_hash: expected 32 bytes")
-    return str(
-        create2_address(
-            checksum_address(factory, field="factory"), beacon_proxy_bytecode_hash, salt, constructor_input
-        )
-    )
+    factory = checksum_address(factory, field="factory")
+    return create2_address(factory, beacon_proxy_bytecode_hash, salt, constructor_input)
 
 
 def deploy_passkey_account_calldata(
