@@ -303,37 +303,27 @@ def _has_key_fields(value: object) -> bool:
 
 
 def _key_map(keys: object) -> dict[tuple[str, bytes], PublicKeyLike]:
+    def refuse(message: str) -> InvalidInputError:
+        return InvalidInputError(f"keys: {message}", rule=ErrorCode.NO_KEY_FOR_PREFLIGHT)
+
     if not isinstance(keys, Mapping) and _has_key_fields(keys):
         keys = (keys,)  # one credential
     result: dict[tuple[str, bytes], PublicKeyLike] = {}
     if isinstance(keys, Mapping):
         for key, public_key in keys.items():
-            if (
-                not isinstance(key, tuple)
-                or len(key) != 2
-                or not isinstance(key[0], str)
-                or not isinstance(key[1], bytes | bytearray)
-            ):
-                raise InvalidInputError(
-                    "keys: mapping keys must be (origin: str, credential_id: bytes)",
-                    rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
-                )
-            result[(key[0], bytes(key[1]))] = public_key
+            origin, credential_id = key if isinstance(key, tuple) and len(key) == 2 else (None, None)
+            if not isinstance(origin, str) or not isinstance(credential_id, bytes | bytearray):
+                raise refuse("mapping keys must be (origin: str, credential_id: bytes)")
+            result[(origin, bytes(credential_id))] = public_key
     elif isinstance(keys, Iterable) and not isinstance(keys, str | bytes):
         for item in keys:
             if not _has_key_fields(item):
-                raise InvalidInputError(
-                    "keys: every item must have credential_id, public_key and origin",
-                    rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
-                )
+                raise refuse("every item must have credential_id, public_key and origin")
             result[(str(item.origin), bytes(item.credential_id))] = item.public_key
     else:
-        raise InvalidInputError(
-            "keys: expected a mapping (origin, credential_id) -> public key, a credential, or credentials",
-            rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
-        )
+        raise refuse("expected a mapping (origin, credential_id) -> public key, a credential, or credentials")
     if not result:
-        raise InvalidInputError("keys: no key given", rule=ErrorCode.NO_KEY_FOR_PREFLIGHT)
+        raise refuse("no key given")
     return result
 
 
