@@ -540,21 +540,15 @@ class SessionKeyValidator:
     def session_status(account: str, session_hash: bytes) -> bytes:
         """``sessionStatus(account, sessionHash)`` (the answer is a ``uint8``: 0 not initialized, 1 active,
         2 closed; expiry is not a status)."""
-        return abi_call(
-            "sessionStatus",
-            ["address", "bytes32"],
-            [checksum_address(account, field="account"), session_hash],
-        )
+        account = checksum_address(account, field="account")
+        return abi_call("sessionStatus", ["address", "bytes32"], [account, session_hash])
 
     @staticmethod
     def session_state(account: str, spec: SessionSpec) -> bytes:
         """``sessionState(account, spec)`` (remaining limits in the current period; decode the answer with
         :meth:`decode_session_state`)."""
-        return abi_call(
-            "sessionState",
-            ["address", ERC4337_SESSION_SPEC_TYPE],
-            [checksum_address(account, field="account"), spec._abi()],
-        )
+        account = checksum_address(account, field="account")
+        return abi_call("sessionState", ["address", ERC4337_SESSION_SPEC_TYPE], [account, spec._abi()])
 
     @staticmethod
     def decode_session_state(data: bytes) -> SessionState:
@@ -616,11 +610,8 @@ class SessionKeyValidator:
     @staticmethod
     def era_session_state(account: str, spec: SessionSpec) -> bytes:
         """Era ``sessionState(account, spec)`` (``0xb6d75019``); decode with :meth:`decode_session_state`."""
-        return abi_call(
-            "sessionState",
-            ["address", ERA_SESSION_SPEC_TYPE],
-            [checksum_address(account, field="account"), spec._abi()],
-        )
+        account = checksum_address(account, field="account")
+        return abi_call("sessionState", ["address", ERA_SESSION_SPEC_TYPE], [account, spec._abi()])
 
     @staticmethod
     def era_signature(
