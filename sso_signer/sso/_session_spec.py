@@ -844,7 +844,7 @@ class _Run:
         except _Refused as refused:
             expired = refused.rule == names["time"] and now > spec.expires_at
             return SessionVerdict(refused.rule, refused.args_, refused.constraint, expired=expired)
-        # Era: always within, since every time assertion above held.
+        # The EntryPoint's time check (an Era call always passes it: every time assertion above held).
         if not self.valid_after <= now <= self.valid_until:
             return SessionVerdict(
                 "Expired", (self.valid_after, self.valid_until), expired=now > spec.expires_at
