@@ -42,13 +42,18 @@ _TRANSACTION_TYPE = (
     "uint256 maxFeePerGas,uint256 maxPriorityFeePerGas,uint256 paymaster,uint256 nonce,uint256 value,"
     "bytes data,bytes32[] factoryDeps,bytes paymasterInput)"
 )
+
+
+def _members(encoded: str) -> tuple[Mapping[str, str], ...]:
+    """The typed-data members of ``Name(type name,...)``."""
+    members = (member.split(" ") for member in encoded[encoded.index("(") + 1 : -1].split(","))
+    return tuple({"name": name, "type": kind} for kind, name in members)
+
+
 #: The EIP-712 types of the signed struct, in the field order of the system contracts' type hash.
 EIP712_TRANSACTION_TYPES: Mapping[str, Sequence[Mapping[str, str]]] = {
-    encoded[: encoded.index("(")]: tuple(
-        {"name": name, "type": kind}
-        for kind, name in (member.split(" ") for member in encoded[encoded.index("(") + 1 : -1].split(","))
-    )
-    for encoded in (_DOMAIN_TYPE, _TRANSACTION_TYPE)
+    "EIP712Domain": _members(_DOMAIN_TYPE),
+    "Transaction": _members(_TRANSACTION_TYPE),
 }
 
 _FIELD_COUNT = 16
