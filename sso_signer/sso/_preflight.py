@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, Union
+from typing import Any, Literal, NoReturn, Union
 
 from sso_signer._json import JsonLimits, parse_json
 from sso_signer.exceptions import (
@@ -37,9 +37,8 @@ from sso_signer.exceptions import (
     Outcome,
 )
 from sso_signer.sso._signature import EraCustomSignature, FatSignature
-
-if TYPE_CHECKING:
-    from sso_signer.webauthn import P256PublicKey
+from sso_signer.webauthn import P256PublicKey
+from sso_signer.webauthn._p256 import EcdsaSignature
 
 Validator = Literal["era", "erc4337"]
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -328,9 +327,6 @@ def _key_map(keys: object) -> dict[tuple[str, bytes], PublicKeyLike]:
 
 
 def _verify(key: PublicKeyLike | None, fat: FatSignature, signed: bytes) -> P256PublicKey | None:
-    from sso_signer.webauthn import P256PublicKey
-    from sso_signer.webauthn._p256 import EcdsaSignature
-
     if key is None:
         return None
     try:

@@ -23,6 +23,7 @@ from eth_utils.crypto import keccak
 # Re-exported: the sso and accounts modules import the address check from here.
 from sso_signer._codec import checksum_address as checksum_address
 from sso_signer.exceptions import ErrorCode, MalformedSignature, SsoEncodingError
+from sso_signer.webauthn._p256 import EcdsaSignature
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import Assertion
@@ -195,8 +196,6 @@ class FatSignature:
             MalformedSignature (``INVALID_DER_SIGNATURE``, ``NON_CANONICAL_DER``): If the DER is malformed.
             MalformedSignature (``SIGNATURE_OUT_OF_RANGE``): If r or s is 0 or ≥ n.
         """
-        from sso_signer.webauthn._p256 import EcdsaSignature
-
         signature = EcdsaSignature.from_der(der_signature)
         if normalize:
             signature = signature.normalized()
