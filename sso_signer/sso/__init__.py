@@ -8,13 +8,10 @@ The encodings (signatures, owners, ERC-7739, preflight, sessions, guardian recov
   (:func:`deploy_passkey_account_calldata`, :class:`UniqueIdScheme`);
 * ERC-7739: :class:`AccountDomain`, PersonalSign / TypedDataSign digests and signature wrapping;
 * :func:`preflight`: the Era and ERC-4337 validator rules, one typed error each;
-* :mod:`signer <sso_signer.sso._signer>`: :class:`PasskeySigner` and its two generations, with pluggable
-  assertion providers (headless passkey, browser JSON round trip, async callback);
-* sessions: :class:`SessionSpec` and its policies (ERC-4337), the :class:`SessionKeyValidator` calldata and
-  session signature, and the offline :func:`check_call` (``docs/sessions.md``);
-* account lifecycle: Era accounts and network presets (``_era_account``, ``_networks``) and ERC-4337 modular
-  accounts (``_msa_account``, ``_msa_stack``). The two ``AccountCreated`` topics are exported as
-  ``ERA_ACCOUNT_CREATED_TOPIC`` and ``MSA_ACCOUNT_CREATED_TOPIC``;
+* sessions: :class:`SessionSpec` and its policies, the :class:`SessionKeyValidator` calldata and session
+  signature, and the offline :func:`check_call` (``docs/sessions.md``);
+* ERC-4337 account creation: :func:`passkey_account_init_data`, :func:`deploy_account_calldata`,
+  :func:`account_salt`;
 * guardian recovery: :class:`GuardianExecutor` calldata, recovery data, event, error and state decoders
   (ERC-4337), and the Era :class:`GuardianRecoveryValidator`'s calldata and decoders (``docs/recovery.md``).
 
@@ -91,5 +88,3 @@ __all__ = [
     "validator_init_data",
     "wrap_typed_data_signature",
 ]
-
-# Account lifecycle modules, imported last: they build on the names above.

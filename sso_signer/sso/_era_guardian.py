@@ -25,9 +25,10 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from sso_signer.exceptions import ErrorCode, SsoEncodingError
-from sso_signer.sso._guardian import _decode
+from sso_signer.sso._guardian import _REQUEST_DELAY, _REQUEST_VALIDITY, _decode_error
 from sso_signer.sso._owner import ERA_MAX_ORIGIN_LENGTH, _coordinates, validator_init_data
 from sso_signer.sso._signature import abi_call, checksum_address, function_selector
+from sso_signer.sso._signature import abi_decode_canonical as _decode
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
@@ -56,8 +57,6 @@ _ERRORS: dict[str, tuple[str, ...]] = {
 }
 _ADD_VALIDATION_KEY = function_selector("addValidationKey", ("bytes", "bytes32[2]", "string"))
 _GUARDIAN = "(address,bool,uint64)"
-_REQUEST_DELAY = 24 * 3600
-_REQUEST_VALIDITY = 72 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +284,7 @@ class GuardianRecoveryValidator:
     def decode_guardians(result: bytes) -> tuple[EraGuardian, ...]:
         """Decode ``guardiansFor``'s ``(address addr, bool isReady, uint64 addedAt)[]``."""
         (entries,) = _decode("guardiansFor result", [f"{_GUARDIAN}[]"], result)
-        return tuple(_guardian(entry) for entry in entries)  # type: ignore[attr-defined]
+        return tuple(_guardian(entry) for entry in entries)
 
     @staticmethod
     def decode_guardian(result: bytes) -> EraGuardian:
@@ -296,7 +295,7 @@ class GuardianRecoveryValidator:
     def decode_accounts(result: bytes) -> tuple[str, ...]:
         """Decode ``guardianOf``'s ``address[]`` into checksummed addresses."""
         (addresses,) = _decode("guardianOf result", ["address[]"], result)
-        return tuple(checksum_address(str(a).lower()) for a in addresses)  # type: ignore[attr-defined]
+        return tuple(checksum_address(str(a).lower()) for a in addresses)
 
     @staticmethod
     def decode_pending_recovery(result: bytes) -> EraRecoveryRequest:
@@ -315,9 +314,4 @@ class GuardianRecoveryValidator:
         Raises:
             SsoEncodingError: If the selector is the module's but the arguments do not decode.
         """
-        selector = bytes(revert_data[:4])
-        name = next((n for n, s in GuardianRecoveryValidator.ERROR_SELECTORS.items() if s == selector), None)
-        if name is None:
-            return None
-        values = _decode(f"{name} arguments", _ERRORS[name], bytes(revert_data[4:]))
-        return name, tuple(checksum_address(v.lower()) if isinstance(v, str) else v for v in values)
+        return _decode_error(_ERRORS, revert_data)

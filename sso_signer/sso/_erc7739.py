@@ -1,8 +1,7 @@
 """ERC-1271 message signing through ERC-7739 (the defensive rehashing both SSO account generations require).
 
 The SSO accounts never verify a bare message hash on-chain (their "safe caller" path is disabled), so a
-passkey
-signs one of two nested EIP-712 digests bound to the account's own domain:
+passkey signs one of two nested EIP-712 digests bound to the account's own domain:
 
 * PersonalSign: ``hashTypedData(accountDomain, PersonalSign(bytes prefixed))`` of an EIP-191 message; the blob
   passed to ``isValidSignature`` is the passkey signature unchanged;
@@ -34,9 +33,6 @@ ERA_ACCOUNT_DOMAIN_NAME = "SSO1271"
 ERC4337_ACCOUNT_DOMAIN_NAME = "zksync-sso-1271"
 ACCOUNT_DOMAIN_VERSION = "1.0.0"
 PERSONAL_SIGN_TYPEHASH = bytes(keccak(b"PersonalSign(bytes prefixed)"))
-_ACCOUNT_DOMAIN_TYPEHASH = bytes(
-    keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-)
 _TYPE_NAME = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 # eth-account's encoder signals bad typed data with these.
 _ENCODER_ERRORS = (EncodingError, ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError)
@@ -71,21 +67,19 @@ class AccountDomain:
         return cls(ERC4337_ACCOUNT_DOMAIN_NAME, ACCOUNT_DOMAIN_VERSION, chain_id, checksum_address(account))
 
     def separator(self) -> bytes:
-        """The account's EIP-712 domain separator."""
-        return bytes(
-            keccak(
-                abi_encode(
-                    ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                    [
-                        _ACCOUNT_DOMAIN_TYPEHASH,
-                        keccak(self.name.encode("utf-8")),
-                        keccak(self.version.encode("utf-8")),
-                        self.chain_id,
-                        checksum_address(self.verifying_contract),
-                    ],
-                )
-            )
-        )
+        """The account's EIP-712 domain separator (its type has no salt)."""
+        address = checksum_address(self.verifying_contract)
+        domain = {
+            "name": self.name,
+            "version": self.version,
+            "chainId": self.chain_id,
+            "verifyingContract": address,
+        }
+        return bytes(hash_domain(domain))
+
+
+def _invalid(message: str) -> SsoEncodingError:
+    return SsoEncodingError(message, rule=ErrorCode.INVALID_TYPED_DATA)
 
 
 def eip191_hash(message: bytes | str) -> bytes:
@@ -99,10 +93,7 @@ def eip191_hash(message: bytes | str) -> bytes:
     elif isinstance(message, bytes | bytearray):
         data = bytes(message)
     else:
-        raise SsoEncodingError(
-            f"message: expected bytes or text, got {type(message).__name__}",
-            rule=ErrorCode.INVALID_TYPED_DATA,
-        )
+        raise _invalid(f"message: expected bytes or text, got {type(message).__name__}")
     return bytes(keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode("ascii") + data))
 
 
@@ -125,38 +116,25 @@ def _parse_typed_data(
     typed_data: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]], str, Any]:
     if not isinstance(typed_data, Mapping):
-        raise SsoEncodingError(
-            "typed data: expected a mapping with types, primaryType, domain, message",
-            rule=ErrorCode.INVALID_TYPED_DATA,
-        )
+        raise _invalid("typed data: expected a mapping with types, primaryType, domain, message")
     try:
         types = {name: [dict(field) for field in fields] for name, fields in typed_data["types"].items()}
         primary = typed_data["primaryType"]
         domain = dict(typed_data["domain"])
         message = typed_data["message"]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise SsoEncodingError(
-            f"typed data: missing or malformed {exc}", rule=ErrorCode.INVALID_TYPED_DATA
-        ) from exc
+        raise _invalid(f"typed data: missing or malformed {exc}") from exc
     types.pop("EIP712Domain", None)
     if not isinstance(primary, str) or primary not in types:
-        raise SsoEncodingError(
-            f"typed data: primaryType {primary!r} is not defined in types", rule=ErrorCode.INVALID_TYPED_DATA
-        )
+        raise _invalid(f"typed data: primaryType {primary!r} is not defined in types")
     if not _TYPE_NAME.match(primary) or primary == "TypedDataSign":
-        raise SsoEncodingError(
-            f"typed data: primaryType {primary!r} cannot be nested in TypedDataSign",
-            rule=ErrorCode.INVALID_TYPED_DATA,
-        )
+        raise _invalid(f"typed data: primaryType {primary!r} cannot be nested in TypedDataSign")
     for name, fields in types.items():
         for field in fields:
             if set(field) != {"name", "type"}:
-                raise SsoEncodingError(
-                    f"typed data: field of {name} must have exactly name and type",
-                    rule=ErrorCode.INVALID_TYPED_DATA,
-                )
+                raise _invalid(f"typed data: field of {name} must have exactly name and type")
     if not isinstance(message, Mapping):
-        raise SsoEncodingError("typed data: message must be a mapping", rule=ErrorCode.INVALID_TYPED_DATA)
+        raise _invalid("typed data: message must be a mapping")
     return domain, types, primary, dict(message)
 
 
@@ -164,7 +142,7 @@ def _app_separator(domain: dict[str, Any]) -> bytes:
     try:
         return bytes(hash_domain(domain))
     except _ENCODER_ERRORS as exc:
-        raise SsoEncodingError(f"typed data domain: {exc}", rule=ErrorCode.INVALID_TYPED_DATA) from exc
+        raise _invalid(f"typed data domain: {exc}") from exc
 
 
 def typed_data_sign_hash(typed_data: Mapping[str, Any], domain: AccountDomain) -> bytes:
@@ -202,7 +180,7 @@ def typed_data_sign_hash(typed_data: Mapping[str, Any], domain: AccountDomain) -
     try:
         struct = hash_struct("TypedDataSign", nested_types, nested_message)
     except _ENCODER_ERRORS as exc:
-        raise SsoEncodingError(f"typed data: {exc}", rule=ErrorCode.INVALID_TYPED_DATA) from exc
+        raise _invalid(f"typed data: {exc}") from exc
     return bytes(keccak(b"\x19\x01" + _app_separator(app_domain) + struct))
 
 
@@ -226,11 +204,9 @@ def wrap_typed_data_signature(signature: bytes, typed_data: Mapping[str, Any]) -
         contents_hash = bytes(hash_struct(primary, types, message))
         contents_type = encode_type(primary, types).encode("utf-8")
     except _ENCODER_ERRORS as exc:
-        raise SsoEncodingError(f"typed data: {exc}", rule=ErrorCode.INVALID_TYPED_DATA) from exc
+        raise _invalid(f"typed data: {exc}") from exc
     if len(contents_type) > 0xFFFF:
-        raise SsoEncodingError(
-            "typed data: contents type longer than 65535 bytes", rule=ErrorCode.INVALID_TYPED_DATA
-        )
+        raise _invalid("typed data: contents type longer than 65535 bytes")
     return (
         bytes(signature)
         + _app_separator(app_domain)

@@ -19,14 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.crypto import keccak
 
 from sso_signer.exceptions import ErrorCode, SsoEncodingError
 from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, validator_init_data
 from sso_signer.sso._signature import abi_call, checksum_address, function_selector
+from sso_signer.sso._signature import abi_decode_canonical as _decode
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
@@ -176,16 +175,15 @@ def _account(account: str) -> str:
     return checksum_address(account, field="account")
 
 
-def _decode(what: str, types: Sequence[str], data: bytes) -> tuple[object, ...]:
-    """Strict ABI decoding: the bytes must be the canonical encoding of what they decode to."""
-    try:
-        values = tuple(abi_decode(list(types), bytes(data)))
-        canonical = bytes(abi_encode(list(types), list(values)))
-    except (DecodingError, EncodingError, ValueError, TypeError, OverflowError) as exc:
-        raise SsoEncodingError(f"{what}: does not decode as ({','.join(types)}): {exc}") from exc
-    if canonical != bytes(data):
-        raise SsoEncodingError(f"{what}: not canonically ABI-encoded")
-    return values
+def _decode_error(
+    errors: Mapping[str, Sequence[str]], revert_data: bytes
+) -> tuple[str, tuple[object, ...]] | None:
+    """``(name, args)`` of a module's custom error (addresses checksummed), or None for another selector."""
+    name = next((n for n, t in errors.items() if function_selector(n, t) == bytes(revert_data[:4])), None)
+    if name is None:
+        return None
+    values = _decode(f"{name} arguments", errors[name], bytes(revert_data[4:]))
+    return name, tuple(checksum_address(v.lower()) if isinstance(v, str) else v for v in values)
 
 
 def _recovery_type(value: object) -> RecoveryType:
@@ -211,9 +209,8 @@ class GuardianExecutor:
     its name, a recovery data blob, or decodes what the module returns, logs or reverts with.
 
     Every method that takes an address raises :class:`~sso_signer.exceptions.InvalidEncoding`
-    (``ErrorCode.INVALID_ADDRESS``) for one that
-    is not; every ``decode_*`` raises :class:`~sso_signer.exceptions.SsoEncodingError` for bytes that are not
-    the canonical encoding it expects.
+    (``ErrorCode.INVALID_ADDRESS``) for one that is not; every ``decode_*`` raises
+    :class:`~sso_signer.exceptions.SsoEncodingError` for bytes that are not the canonical encoding it expects.
     """
 
     #: ERC-7579 module type id of the executor.
@@ -378,7 +375,7 @@ class GuardianExecutor:
     def decode_guardians(result: bytes) -> tuple[str, ...]:
         """Decode the ``guardiansFor`` return data into checksummed addresses (proposed and active)."""
         (addresses,) = _decode("guardiansFor result", ["address[]"], result)
-        return tuple(checksum_address(str(a).lower()) for a in addresses)  # type: ignore[attr-defined]
+        return tuple(checksum_address(str(a).lower()) for a in addresses)
 
     @staticmethod
     def decode_event(topics: Sequence[bytes], data: bytes) -> GuardianEvent:
@@ -413,8 +410,8 @@ class GuardianExecutor:
             name,
             account,
             guardian,
-            _request(request),  # type: ignore[arg-type]
-            bytes(recovery_data),  # type: ignore[call-overload]
+            _request(request),
+            bytes(recovery_data),
         )
 
     @staticmethod
@@ -430,10 +427,5 @@ class GuardianExecutor:
         Raises:
             SsoEncodingError: If the selector is the module's but the arguments do not decode.
         """
-        selector = bytes(revert_data[:4])
-        name = next((n for n, s in GuardianExecutor.ERROR_SELECTORS.items() if s == selector), None)
-        if name is None:
-            return None
-        values = _decode(f"{name} arguments", _ERRORS[name], bytes(revert_data[4:]))
-        args = tuple(checksum_address(v.lower()) if isinstance(v, str) else v for v in values)
-        return GuardianExecutorError(name, args)
+        found = _decode_error(_ERRORS, revert_data)
+        return None if found is None else GuardianExecutorError(*found)

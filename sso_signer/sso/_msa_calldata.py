@@ -18,18 +18,6 @@ from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH, PasskeyOwner, valid
 from sso_signer.sso._signature import FatSignature, checksum_address, erc4337_passkey_signature
 from sso_signer.webauthn import HeadlessPasskey
 
-__all__ = [
-    "ACCOUNT_CREATED_TOPIC",
-    "DEPLOY_ACCOUNT_SELECTOR",
-    "INITIALIZE_ACCOUNT_SELECTOR",
-    "STUB_CLIENT_DATA_PADDING",
-    "account_salt",
-    "deploy_account_calldata",
-    "initialize_account_calldata",
-    "passkey_account_init_data",
-    "passkey_stub_signature",
-]
-
 # Covers the extra member some browsers append to clientDataJSON (see passkey_stub_signature).
 STUB_CLIENT_DATA_PADDING: Final = 96
 

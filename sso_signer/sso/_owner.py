@@ -1,9 +1,8 @@
 """Owner encodings: passkey validator init data, factory calldata, uniqueId schemes, the account address.
 
 All byte layouts follow ``sso-era.md`` §1.2, §1.5 and §2: the WebAuthValidator ``onInstall`` data, the
-``initialValidators`` entries of ``SsoAccount.initialize``, ``AAFactory.deployProxySsoAccount`` calldata,
-the two
-uniqueId (salt) schemes of the published SDK and the EraVM ``create2`` address of a new account.
+``initialValidators`` entries of ``SsoAccount.initialize``, ``AAFactory.deployProxySsoAccount`` calldata, the
+two uniqueId (salt) schemes of the published SDK and the EraVM ``create2`` address of a new account.
 """
 
 from __future__ import annotations
@@ -13,21 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
 from sso_signer.exceptions import ErrorCode, SsoEncodingError
-from sso_signer.sso._signature import checksum_address
+from sso_signer.sso._signature import abi_decode_canonical, checksum_address, function_selector
+from sso_signer.zksync._create2 import create2_address
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
 
-DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR = bytes.fromhex(
-    "0b8a4ed4"
-)  # deployProxySsoAccount(bytes32,bytes[],address[])
+_DEPLOY_TYPES = ("bytes32", "bytes[]", "address[]")
+DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR = function_selector("deployProxySsoAccount", _DEPLOY_TYPES)  # 0x0b8a4ed4
 ERA_MAX_ORIGIN_LENGTH = 253  # WebAuthValidator (Era)
 ERC4337_MAX_ORIGIN_LENGTH = 255  # WebAuthnValidator (ERC-4337)
 MIN_CREDENTIAL_ID_LENGTH = 16
@@ -94,18 +91,10 @@ class PasskeyInitData:
             SsoEncodingError (``INVALID_INIT_DATA``): If ``data`` is not ``abi.encode(bytes, bytes32[2],
                 string)`` or not canonical.
         """
-        try:
-            cred, (x, y), origin = abi_decode(list(_INIT_TYPES), bytes(data))
-        except (DecodingError, ValueError, TypeError, OverflowError) as exc:
-            raise SsoEncodingError(
-                f"init data does not decode: {exc}", rule=ErrorCode.INVALID_INIT_DATA
-            ) from exc
-        decoded = cls(bytes(cred), int.from_bytes(x, "big"), int.from_bytes(y, "big"), str(origin))
-        if decoded.encode() != bytes(data):
-            raise SsoEncodingError(
-                "init data is not canonically ABI-encoded", rule=ErrorCode.INVALID_INIT_DATA
-            )
-        return decoded
+        cred, (x, y), origin = abi_decode_canonical(
+            "init data", _INIT_TYPES, data, ErrorCode.INVALID_INIT_DATA
+        )
+        return cls(bytes(cred), int.from_bytes(x, "big"), int.from_bytes(y, "big"), str(origin))
 
 
 def validator_init_data(
@@ -197,8 +186,8 @@ def deploy_proxy_sso_account_calldata(
     validators = [bytes(entry) for entry in initial_validators]
     if not owners and not validators:
         raise SsoEncodingError("an account needs at least one validator or owner (INVALID_ACCOUNT_KEYS)")
-    return DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR + bytes(
-        abi_encode(["bytes32", "bytes[]", "address[]"], [_unique_id(unique_id), validators, owners])
+    return DEPLOY_PROXY_SSO_ACCOUNT_SELECTOR + abi_encode(
+        _DEPLOY_TYPES, [_unique_id(unique_id), validators, owners]
     )
 
 
@@ -282,17 +271,12 @@ def sso_account_address(
         SsoEncodingError (``INVALID_UNIQUE_ID``): If ``unique_id`` is not 32 bytes.
         InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
     """
-    from sso_signer.zksync._create2 import create2_address
-
     salt = unique_account_id(unique_id, deployer)
-    constructor_input = bytes(abi_encode(["address"], [checksum_address(beacon, field="beacon")]))
+    constructor_input = abi_encode(["address"], [checksum_address(beacon, field="beacon")])
     if not isinstance(beacon_proxy_bytecode_hash, bytes) or len(beacon_proxy_bytecode_hash) != 32:
         raise SsoEncodingError("beacon_proxy_bytecode_hash: expected 32 bytes")
-    return str(
-        create2_address(
-            checksum_address(factory, field="factory"), beacon_proxy_bytecode_hash, salt, constructor_input
-        )
-    )
+    factory = checksum_address(factory, field="factory")
+    return create2_address(factory, beacon_proxy_bytecode_hash, salt, constructor_input)
 
 
 def deploy_passkey_account_calldata(

@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import Any, Literal, NoReturn, Union
 
 from sso_signer._json import JsonLimits, parse_json
 from sso_signer.exceptions import (
@@ -37,9 +37,8 @@ from sso_signer.exceptions import (
     Outcome,
 )
 from sso_signer.sso._signature import EraCustomSignature, FatSignature
-
-if TYPE_CHECKING:
-    from sso_signer.webauthn import P256PublicKey
+from sso_signer.webauthn import P256PublicKey
+from sso_signer.webauthn._p256 import EcdsaSignature
 
 Validator = Literal["era", "erc4337"]
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -291,12 +290,10 @@ def _decoded_member(run: _Run, client_data: _ClientData, name: str) -> bytes:
     """A string member as the validators decode it; reverts (ClientDataUnparsable) where solady does."""
     decoded = _solady_string(client_data.raw[name])
     if decoded is None:
-        run.fail(
+        run.revert(
             ErrorCode.CLIENT_DATA_JSON,
             f"clientDataJSON {name}: a high surrogate escape that no \\u escape follows does not decode",
-            outcome="revert",
         )
-        raise AssertionError("unreachable")  # pragma: no cover - a revert rule raises
     return decoded
 
 
@@ -305,66 +302,42 @@ def _has_key_fields(value: object) -> bool:
 
 
 def _key_map(keys: object) -> dict[tuple[str, bytes], PublicKeyLike]:
+    def refuse(message: str) -> InvalidInputError:
+        return InvalidInputError(f"keys: {message}", rule=ErrorCode.NO_KEY_FOR_PREFLIGHT)
+
+    if not isinstance(keys, Mapping) and _has_key_fields(keys):
+        keys = (keys,)  # one credential
     result: dict[tuple[str, bytes], PublicKeyLike] = {}
     if isinstance(keys, Mapping):
         for key, public_key in keys.items():
-            if (
-                not isinstance(key, tuple)
-                or len(key) != 2
-                or not isinstance(key[0], str)
-                or not isinstance(key[1], bytes | bytearray)
-            ):
-                raise InvalidInputError(
-                    "keys: mapping keys must be (origin: str, credential_id: bytes)",
-                    rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
-                )
-            result[(key[0], bytes(key[1]))] = public_key
-    elif _has_key_fields(keys):
-        result[(str(keys.origin), bytes(keys.credential_id))] = keys.public_key  # type: ignore[attr-defined]
+            origin, credential_id = key if isinstance(key, tuple) and len(key) == 2 else (None, None)
+            if not isinstance(origin, str) or not isinstance(credential_id, bytes | bytearray):
+                raise refuse("mapping keys must be (origin: str, credential_id: bytes)")
+            result[(origin, bytes(credential_id))] = public_key
     elif isinstance(keys, Iterable) and not isinstance(keys, str | bytes):
         for item in keys:
             if not _has_key_fields(item):
-                raise InvalidInputError(
-                    "keys: every item must have credential_id, public_key and origin",
-                    rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
-                )
+                raise refuse("every item must have credential_id, public_key and origin")
             result[(str(item.origin), bytes(item.credential_id))] = item.public_key
     else:
-        raise InvalidInputError(
-            "keys: expected a mapping (origin, credential_id) -> public key, a credential, or credentials",
-            rule=ErrorCode.NO_KEY_FOR_PREFLIGHT,
-        )
+        raise refuse("expected a mapping (origin, credential_id) -> public key, a credential, or credentials")
     if not result:
-        raise InvalidInputError("keys: no key given", rule=ErrorCode.NO_KEY_FOR_PREFLIGHT)
+        raise refuse("no key given")
     return result
 
 
-def _as_public_key(value: PublicKeyLike) -> P256PublicKey | None:
-    from sso_signer.webauthn import P256PublicKey
-
-    if isinstance(value, P256PublicKey):
-        return value
-    try:
-        x, y = value
-        return P256PublicKey(int(x), int(y))
-    except (InvalidInputError, TypeError, ValueError):
-        # Not a point: the precompile would return empty data, i.e. the signature is invalid.
-        return None
-
-
 def _verify(key: PublicKeyLike | None, fat: FatSignature, signed: bytes) -> P256PublicKey | None:
-    from sso_signer.webauthn._p256 import EcdsaSignature
-
     if key is None:
         return None
-    public_key = _as_public_key(key)
-    if public_key is None:
-        return None
     try:
+        if not isinstance(key, P256PublicKey):
+            x, y = key
+            key = P256PublicKey(int(x), int(y))
         signature = EcdsaSignature(fat.r, fat.s)
-    except InvalidInputError:
+    except (TypeError, ValueError):  # InvalidInputError included
+        # Not a point (the precompile returns empty data) or r/s out of range: the signature is invalid.
         return None
-    return public_key if public_key.verify(signature, signed) else None
+    return key if key.verify(signature, signed) else None
 
 
 def _coerce_fat(signature: FatSignature | EraCustomSignature | bytes) -> FatSignature:
@@ -384,15 +357,19 @@ class _Run:
         self.generation = _GENERATION[validator]
         self.deferred: AssertionRejected | None = None
 
-    def fail(self, rule: ErrorCode, message: str, *, outcome: Outcome | None = None) -> None:
-        outcome = _OUTCOMES[rule][self.generation] if outcome is None else outcome
-        exc = AssertionRejected(message, outcome=outcome, validator=self.validator, rule=rule)
+    def fail(self, rule: ErrorCode, message: str) -> None:
+        outcome = _OUTCOMES[rule][self.generation]
+        if outcome == "revert":
+            self.revert(rule, message)
         # The ERC-4337 validator evaluates its "false" rules without returning early; Era exits at once.
-        if self.validator == "erc4337" and outcome == "return false":
-            if self.deferred is None:
-                self.deferred = exc
-            return
-        raise exc
+        exc = AssertionRejected(message, outcome=outcome, validator=self.validator, rule=rule)
+        if self.validator == "era":
+            raise exc
+        if self.deferred is None:
+            self.deferred = exc
+
+    def revert(self, rule: ErrorCode, message: str) -> NoReturn:
+        raise AssertionRejected(message, outcome="revert", validator=self.validator, rule=rule)
 
 
 def _check_range(run: _Run, fat: FatSignature) -> None:
@@ -443,8 +420,7 @@ def preflight(
     try:
         fat = _coerce_fat(signature)
     except MalformedSignature as exc:
-        run.fail(ErrorCode.ABI_DECODE, f"fat signature does not abi-decode: {exc}")
-        raise AssertionError("unreachable") from exc  # pragma: no cover - fail() raises for revert rules
+        run.revert(ErrorCode.ABI_DECODE, f"fat signature does not abi-decode: {exc}")
 
     if validator == "era":
         _check_range(run, fat)
@@ -461,8 +437,7 @@ def preflight(
     try:
         client_data = _parse_like_solady(fat.client_data_json)
     except InvalidWebAuthnData as exc:
-        run.fail(ErrorCode.CLIENT_DATA_JSON, str(exc))
-        raise AssertionError("unreachable") from exc  # pragma: no cover
+        run.revert(ErrorCode.CLIENT_DATA_JSON, str(exc))
 
     members = client_data.members
     challenge = members.get("challenge")
@@ -480,7 +455,7 @@ def preflight(
     client_type = members.get("type")
     if not isinstance(client_type, str):
         # decodeString() of a missing or non-string member reverts in both validators.
-        run.fail(ErrorCode.CLIENT_DATA_TYPE, f"type is {client_type!r}, not a string", outcome="revert")
+        run.revert(ErrorCode.CLIENT_DATA_TYPE, f"type is {client_type!r}, not a string")
     else:
         _decoded_member(run, client_data, "type")
         if client_type != "webauthn.get":
@@ -489,7 +464,7 @@ def preflight(
     origin = members.get("origin")
     key = None
     if not isinstance(origin, str):
-        run.fail(ErrorCode.KEY_LOOKUP, f"origin is {origin!r}, not a string", outcome="revert")
+        run.revert(ErrorCode.KEY_LOOKUP, f"origin is {origin!r}, not a string")
     else:
         # The key is looked up by the bytes solady decodes (they differ from JSON's on surrogate escapes);
         # bytes that are not UTF-8 name no registered origin.

@@ -26,7 +26,8 @@ from eth_utils.crypto import keccak
 
 from sso_signer.erc4337._execute import encode_execute_single
 from sso_signer.exceptions import InvalidEncoding, InvalidInputError, InvalidSessionSpec, SsoEncodingError
-from sso_signer.sso._signature import abi_call, checksum_address
+from sso_signer.sso._signature import abi_call, abi_decode_canonical, checksum_address
+from sso_signer.zksync._paymaster import APPROVAL_BASED_SELECTOR
 
 _U256 = 2**256
 _U48 = 2**48
@@ -39,7 +40,6 @@ _TRANSFER = f"(address,uint256,{_LIMIT})"
 ERC4337_SESSION_SPEC_TYPE = f"(address,uint48,{_LIMIT},{_CALL}[],{_TRANSFER}[])"
 #: The Era ``SessionSpec`` type (its own selectors and event topic; the same values encode to the same bytes).
 ERA_SESSION_SPEC_TYPE = ERC4337_SESSION_SPEC_TYPE.replace("uint48", "uint256")
-_U64 = 2**64
 _LIMIT_STATE = "(uint256,address,bytes4,uint256)"
 #: ABI type of ``SessionState`` (the return value of ``sessionState``).
 SESSION_STATE_TYPE = f"(uint8,uint256,{_LIMIT_STATE}[],{_LIMIT_STATE}[],{_LIMIT_STATE}[])"
@@ -326,14 +326,8 @@ class SessionSpec:
             InvalidSessionSpec: If the spec holds a value this builder refuses (an allowance period below 2,
                 unlimited fees), which the official contracts accept.
         """
-        try:
-            (value,) = abi_decode([ERC4337_SESSION_SPEC_TYPE], bytes(data), strict=True)
-        except (DecodingError, ValueError, TypeError, OverflowError, IndexError) as exc:
-            raise SsoEncodingError(f"not an ABI-encoded SessionSpec: {exc}") from exc
-        spec = _spec_from_abi(value)
-        if spec.encode() != bytes(data):
-            raise SsoEncodingError("not the canonical encoding of a SessionSpec")
-        return spec
+        (value,) = abi_decode_canonical("SessionSpec", [ERC4337_SESSION_SPEC_TYPE], data)
+        return _spec_from_abi(value)
 
     @property
     def session_hash(self) -> bytes:
@@ -514,8 +508,7 @@ class SessionKeyValidator:
     of its name, decodes what it returns, or builds the session userOp signature it reads.
 
     Every method that takes an address raises :class:`~sso_signer.exceptions.InvalidEncoding`
-    (``ErrorCode.INVALID_ADDRESS``) for one that
-    is not.
+    (``ErrorCode.INVALID_ADDRESS``) for one that is not.
     """
 
     @staticmethod
@@ -547,21 +540,15 @@ class SessionKeyValidator:
     def session_status(account: str, session_hash: bytes) -> bytes:
         """``sessionStatus(account, sessionHash)`` (the answer is a ``uint8``: 0 not initialized, 1 active,
         2 closed; expiry is not a status)."""
-        return abi_call(
-            "sessionStatus",
-            ["address", "bytes32"],
-            [checksum_address(account, field="account"), session_hash],
-        )
+        account = checksum_address(account, field="account")
+        return abi_call("sessionStatus", ["address", "bytes32"], [account, session_hash])
 
     @staticmethod
     def session_state(account: str, spec: SessionSpec) -> bytes:
         """``sessionState(account, spec)`` (remaining limits in the current period; decode the answer with
         :meth:`decode_session_state`)."""
-        return abi_call(
-            "sessionState",
-            ["address", ERC4337_SESSION_SPEC_TYPE],
-            [checksum_address(account, field="account"), spec._abi()],
-        )
+        account = checksum_address(account, field="account")
+        return abi_call("sessionState", ["address", ERC4337_SESSION_SPEC_TYPE], [account, spec._abi()])
 
     @staticmethod
     def decode_session_state(data: bytes) -> SessionState:
@@ -605,11 +592,7 @@ class SessionKeyValidator:
         Raises:
             SsoEncodingError: If the signature is not 65 bytes or a period id is not a uint48.
         """
-        if len(ecdsa_signature) != 65:
-            raise SsoEncodingError(f"ecdsa_signature: expected 65 bytes, got {len(ecdsa_signature)}")
-        ids = list(period_ids)
-        if any(not isinstance(i, int) or not 0 <= i < _U48 for i in ids):
-            raise SsoEncodingError(f"period_ids: expected uint48 values, got {ids!r}")
+        ids = _signature_ids(ecdsa_signature, period_ids, 48)
         head = bytes.fromhex(checksum_address(validator, field="validator")[2:])
         return head + abi_encode(
             ["bytes", ERC4337_SESSION_SPEC_TYPE, "uint48[]"], [ecdsa_signature, spec._abi(), ids]
@@ -627,11 +610,8 @@ class SessionKeyValidator:
     @staticmethod
     def era_session_state(account: str, spec: SessionSpec) -> bytes:
         """Era ``sessionState(account, spec)`` (``0xb6d75019``); decode with :meth:`decode_session_state`."""
-        return abi_call(
-            "sessionState",
-            ["address", ERA_SESSION_SPEC_TYPE],
-            [checksum_address(account, field="account"), spec._abi()],
-        )
+        account = checksum_address(account, field="account")
+        return abi_call("sessionState", ["address", ERA_SESSION_SPEC_TYPE], [account, spec._abi()])
 
     @staticmethod
     def era_signature(
@@ -654,16 +634,21 @@ class SessionKeyValidator:
             SsoEncodingError: If the signature is not 65 bytes or a period id is not a uint64.
             InvalidEncoding (``INVALID_ADDRESS``): If ``validator`` is not an address.
         """
-        if len(ecdsa_signature) != 65:
-            raise SsoEncodingError(f"ecdsa_signature: expected 65 bytes, got {len(ecdsa_signature)}")
-        ids = list(period_ids)
-        if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < _U64 for i in ids):
-            raise SsoEncodingError(f"period_ids: expected uint64 values, got {ids!r}")
+        ids = _signature_ids(ecdsa_signature, period_ids, 64)
         validator_data = abi_encode([ERA_SESSION_SPEC_TYPE, "uint64[]"], [spec._abi(), ids])
         return abi_encode(
             ["bytes", "address", "bytes"],
             [bytes(ecdsa_signature), checksum_address(validator, field="validator"), validator_data],
         )
+
+
+def _signature_ids(ecdsa_signature: bytes, period_ids: Sequence[int], bits: int) -> list[int]:
+    if len(ecdsa_signature) != 65:
+        raise SsoEncodingError(f"ecdsa_signature: expected 65 bytes, got {len(ecdsa_signature)}")
+    ids = list(period_ids)
+    if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < 2**bits for i in ids):
+        raise SsoEncodingError(f"period_ids: expected uint{bits} values, got {ids!r}")
+    return ids
 
 
 # ------------------------------------------------------------------------------------------ offline checks
@@ -739,61 +724,133 @@ class _Run:
 
     #: The validator's error names (the Era validator's are ``SESSION_*``).
     NAMES: ClassVar[Mapping[str, str]] = {
+        "not_active": "SessionNotActive",
+        "call_policy": "CallPolicyViolated",
+        "data_length": "InvalidDataLength",
+        "condition": "ConditionViolated",
         "lifetime": "LifetimeUsageExceeded",
         "allowance": "AllowanceExceeded",
         "transfer": "TransferPolicyViolated",
         "max_value": "MaxValueExceeded",
+        "time": "EmptyTimeRange",
     }
+    #: Era: a call's constraints before its value, 1-3 bytes of calldata are a transfer, and the block time
+    #: is asserted (TimestampAsserter) instead of returned as a validity window.
+    ERA: ClassVar[bool] = False
 
-    def __init__(self, usage: SessionUsage, ids: Sequence[int], expires_at: int) -> None:
+    def __init__(self, usage: SessionUsage, ids: Sequence[int], now: int, expires_at: int) -> None:
         self.lifetime = dict(usage.lifetime)
         self.allowance = dict(usage.allowance)
         self.ids = ids
+        self.now = now
         self.valid_after = 0
         self.valid_until = expires_at
-
-    def period_id(self, position: int) -> int:
-        if position >= len(self.ids):
-            raise _Refused("Panic", 0x32)  # the contract reads periodIds out of bounds
-        return self.ids[position]
 
     def charge(
         self, limit: UsageLimit, key: TrackerKey, amount: int, position: int, constraint: int | None = None
     ) -> None:
-        period_id = self.period_id(position)
+        if position >= len(self.ids):
+            raise _Refused("Panic", 0x32)  # the contract reads periodIds out of bounds
+        period_id = self.ids[position]
         if limit.limit_type is LimitType.LIFETIME:
             used = self.lifetime.get(key, 0)
             if used + amount > limit.limit:
                 raise _Refused(self.NAMES["lifetime"], used, limit.limit, constraint=constraint)
             self.lifetime[key] = used + amount
         elif limit.limit_type is LimitType.ALLOWANCE:
-            self.enter_period(limit, period_id)
+            start = period_id * limit.period
+            end = start + limit.period - 1
+            if self.ERA:  # the asserter checks the period before the allowance is counted
+                self.assert_time(start, end)
             used = self.allowance.get((key, period_id), 0)
             if used + amount > limit.limit:
                 raise _Refused(self.NAMES["allowance"], used, limit.limit, period_id, constraint=constraint)
             self.allowance[(key, period_id)] = used + amount
-            self.leave_period(limit, period_id)
+            if not self.ERA:  # the validity window narrows to the period
+                self.valid_after = max(self.valid_after, min(start, _U48 - 1))
+                self.valid_until = min(self.valid_until, end)
+                if self.valid_until == 0 or self.valid_after > self.valid_until:
+                    raise _Refused("EmptyTimeRange")
 
-    def enter_period(self, limit: UsageLimit, period_id: int) -> None:
-        """Before an allowance is counted (the Era validator asserts the time here)."""
-
-    def leave_period(self, limit: UsageLimit, period_id: int) -> None:
-        """After an allowance is counted: the validity window narrows to the period."""
-        start = period_id * limit.period
-        end = start + limit.period - 1
-        self.valid_after = max(self.valid_after, min(start, _U48 - 1))
+    def assert_time(self, start: int, end: int) -> None:
+        # Era: the TimestampAsserter reverts outside [start, end]; what passes bounds when the tx may land.
+        if not start <= self.now <= end:
+            raise _Refused("TimestampOutOfRange", self.now, start, end)
+        self.valid_after = max(self.valid_after, start)
         self.valid_until = min(self.valid_until, end)
-        if self.valid_until == 0 or self.valid_after > self.valid_until:
-            raise _Refused("EmptyTimeRange")
 
+    def policy(self, spec: SessionSpec, call: SessionCall) -> CallPolicy:
+        found = spec.call_policy(call.target, call.data[:4])
+        if found is None:
+            raise _Refused(self.NAMES["call_policy"], call.target, call.data[:4])
+        return found[1]
 
-def _check_transfer(spec: SessionSpec, call: SessionCall, run: _Run) -> None:
-    transfer = spec.transfer_policy(call.target)
-    if transfer is None:
-        raise _Refused(run.NAMES["transfer"], call.target)
-    if call.value > transfer.max_value_per_use:
-        raise _Refused(run.NAMES["max_value"], call.value, transfer.max_value_per_use)
-    run.charge(transfer.value_limit, ("transfer", call.target), call.value, 1)
+    def constraints(self, policy: CallPolicy, data: bytes, first: int) -> None:
+        for i, constraint in enumerate(policy.constraints):
+            end = 4 + 32 * constraint.index + 32
+            if len(data) < end:
+                raise _Refused(self.NAMES["data_length"], len(data), end, constraint=i)
+            param = int.from_bytes(data[end - 32 : end], "big")
+            if not constraint.condition.holds(param, constraint.ref_value):
+                raise _Refused(
+                    self.NAMES["condition"],
+                    param.to_bytes(32, "big"),
+                    constraint.ref_value.to_bytes(32, "big"),
+                    int(constraint.condition),
+                    constraint=i,
+                )
+            key = ("param", policy.target, policy.selector, i)
+            self.charge(constraint.limit, key, param, first + i, constraint=i)
+
+    def check(
+        self,
+        spec: SessionSpec,
+        call: SessionCall,
+        usage: SessionUsage,
+        fee: int | None,
+        approval: EraApproval | None,
+    ) -> SessionVerdict:
+        """The validator's rules, in the contract's order, then the EntryPoint's time check."""
+        names, now = self.NAMES, self.now
+        try:
+            if usage.status is not SessionStatus.ACTIVE:
+                raise _Refused(names["not_active"])
+            if self.ERA:
+                self.assert_time(0, spec.expires_at)
+            first = 2
+            if approval is not None:
+                approve = self.policy(spec, approval.call)
+                self.constraints(approve, approval.call.data, 2)
+                first += len(approve.constraints)
+            policy: CallPolicy | TransferPolicy | None
+            key: TrackerKey
+            if len(call.data) >= 4:
+                policy, key = self.policy(spec, call), ("call", call.target, call.data[:4])
+                if self.ERA:
+                    self.constraints(policy, call.data, first)
+            else:
+                if call.data and not self.ERA:
+                    raise _Refused(names["data_length"], len(call.data), 0)
+                policy, key = spec.transfer_policy(call.target), ("transfer", call.target)
+                if policy is None:
+                    raise _Refused(names["transfer"], call.target)
+            if call.value > policy.max_value_per_use:
+                raise _Refused(names["max_value"], call.value, policy.max_value_per_use)
+            self.charge(policy.value_limit, key, call.value, 1)
+            if isinstance(policy, CallPolicy) and not self.ERA:
+                self.constraints(policy, call.data, first)
+            if fee is not None:
+                self.charge(spec.fee_limit, ("fee",), fee, 0)
+        except _Refused as refused:
+            expired = refused.rule == names["time"] and now > spec.expires_at
+            return SessionVerdict(refused.rule, refused.args_, refused.constraint, expired=expired)
+        # The EntryPoint's time check (an Era call always passes it: every time assertion above held).
+        if not self.valid_after <= now <= self.valid_until:
+            return SessionVerdict(
+                "Expired", (self.valid_after, self.valid_until), expired=now > spec.expires_at
+            )
+        after = SessionUsage(usage.status, self.lifetime, self.allowance)
+        return SessionVerdict(None, valid_after=self.valid_after, valid_until=self.valid_until, usage=after)
 
 
 def check_call(
@@ -808,11 +865,8 @@ def check_call(
 ) -> SessionVerdict:
     """Apply the session validator's rules to ``call`` offline, in the contract's order.
 
-    ``generation="era"`` applies the Era validator's rules instead (0x71 transactions: the call is the
-    transaction's ``to``/``value``/``data``; ``fee`` is ``maxFeePerGas × gasLimit``): its order (constraints
-    before value), its ``SESSION_*`` error names, 1-3 bytes of calldata as a transfer, and time checked by the
-    chain's TimestampAsserter (``"TimestampOutOfRange"`` for an expired session or a period id of another
-    period) instead of a validity window.
+    ``generation="era"`` applies the Era validator's rules instead, as :func:`check_era_call` (the call is the
+    0x71 transaction's ``to``/``value``/``data``; ``fee`` is ``maxFeePerGas × gasLimit``).
 
     Args:
         spec: The session.
@@ -836,50 +890,7 @@ def check_call(
         raise InvalidInputError(f"generation: expected 'erc4337' or 'era', got {generation!r}")
     usage = usage if usage is not None else SessionUsage()
     ids = tuple(ids) if ids is not None else spec.period_ids(call, now)
-    run = _Run(usage, ids, spec.expires_at)
-    try:
-        if usage.status is not SessionStatus.ACTIVE:
-            raise _Refused("SessionNotActive")
-        if len(call.data) >= 4:
-            _check_policy_call(spec, call, run)
-        else:
-            if call.data:
-                raise _Refused("InvalidDataLength", len(call.data), 0)
-            _check_transfer(spec, call, run)
-        if fee is not None:
-            run.charge(spec.fee_limit, ("fee",), fee, 0)
-    except _Refused as refused:
-        expired = refused.rule == "EmptyTimeRange" and now > spec.expires_at
-        return SessionVerdict(refused.rule, refused.args_, refused.constraint, expired=expired)
-    if not run.valid_after <= now <= run.valid_until:
-        return SessionVerdict("Expired", (run.valid_after, run.valid_until), expired=now > spec.expires_at)
-    after = SessionUsage(usage.status, run.lifetime, run.allowance)
-    return SessionVerdict(None, valid_after=run.valid_after, valid_until=run.valid_until, usage=after)
-
-
-def _check_policy_call(spec: SessionSpec, call: SessionCall, run: _Run) -> None:
-    selector = call.data[:4]
-    found = spec.call_policy(call.target, selector)
-    if found is None:
-        raise _Refused("CallPolicyViolated", call.target, selector)
-    policy = found[1]
-    if call.value > policy.max_value_per_use:
-        raise _Refused("MaxValueExceeded", call.value, policy.max_value_per_use)
-    run.charge(policy.value_limit, ("call", call.target, selector), call.value, 1)
-    for i, constraint in enumerate(policy.constraints):
-        offset = 4 + 32 * constraint.index
-        if len(call.data) < offset + 32:
-            raise _Refused("InvalidDataLength", len(call.data), offset + 32, constraint=i)
-        param = int.from_bytes(call.data[offset : offset + 32], "big")
-        if not constraint.condition.holds(param, constraint.ref_value):
-            raise _Refused(
-                "ConditionViolated",
-                param.to_bytes(32, "big"),
-                constraint.ref_value.to_bytes(32, "big"),
-                int(constraint.condition),
-                constraint=i,
-            )
-        run.charge(constraint.limit, ("param", call.target, selector, i), param, 2 + i, constraint=i)
+    return _Run(usage, ids, now, spec.expires_at).check(spec, call, usage, fee, None)
 
 
 # ------------------------------------------------------------------------------------ Era generation rules
@@ -893,8 +904,6 @@ def _check_policy_call(spec: SessionSpec, call: SessionCall, run: _Run) -> None:
 
 #: ``approve(address,uint256)``: the call an approval-based paymaster needs the session to allow.
 APPROVE_SELECTOR = keccak(text="approve(address,uint256)")[:4]
-#: ``approvalBased(address token, uint256 minAllowance, bytes innerInput)`` (IPaymasterFlow).
-APPROVAL_BASED_SELECTOR = bytes.fromhex("949431dc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -952,56 +961,20 @@ def era_period_ids(
 
 
 class _EraRun(_Run):
-    """The Era validator's running state: its error names, and the time asserted instead of a window."""
+    """The Era validator's running state: its error names and rules (:attr:`_Run.ERA`)."""
 
     NAMES: ClassVar[Mapping[str, str]] = {
+        "not_active": "SESSION_NOT_ACTIVE",
+        "call_policy": "SESSION_CALL_POLICY_VIOLATED",
+        "data_length": "SESSION_INVALID_DATA_LENGTH",
+        "condition": "SESSION_CONDITION_FAILED",
         "lifetime": "SESSION_LIFETIME_USAGE_EXCEEDED",
         "allowance": "SESSION_ALLOWANCE_EXCEEDED",
         "transfer": "SESSION_TRANSFER_POLICY_VIOLATED",
         "max_value": "SESSION_MAX_VALUE_EXCEEDED",
+        "time": "TimestampOutOfRange",
     }
-
-    def __init__(self, usage: SessionUsage, ids: Sequence[int], now: int, expires_at: int) -> None:
-        super().__init__(usage, ids, expires_at)
-        self.now = now
-
-    def assert_time(self, start: int, end: int) -> None:
-        # The TimestampAsserter reverts outside [start, end]; what passes also bounds when the tx may land.
-        if not start <= self.now <= end:
-            raise _Refused("TimestampOutOfRange", self.now, start, end)
-        self.valid_after = max(self.valid_after, start)
-        self.valid_until = min(self.valid_until, end)
-
-    def enter_period(self, limit: UsageLimit, period_id: int) -> None:
-        start = period_id * limit.period
-        self.assert_time(start, start + limit.period - 1)
-
-    def leave_period(self, limit: UsageLimit, period_id: int) -> None:
-        pass  # no window: the asserter has checked the period already
-
-    def constraints(self, policy: CallPolicy, data: bytes, first: int) -> None:
-        for i, constraint in enumerate(policy.constraints):
-            end = 4 + 32 * constraint.index + 32
-            if len(data) < end:
-                raise _Refused("SESSION_INVALID_DATA_LENGTH", len(data), end, constraint=i)
-            param = int.from_bytes(data[end - 32 : end], "big")
-            if not constraint.condition.holds(param, constraint.ref_value):
-                raise _Refused(
-                    "SESSION_CONDITION_FAILED",
-                    param.to_bytes(32, "big"),
-                    constraint.ref_value.to_bytes(32, "big"),
-                    int(constraint.condition),
-                    constraint=i,
-                )
-            key = ("param", policy.target, policy.selector, i)
-            self.charge(constraint.limit, key, param, first + i, constraint=i)
-
-
-def _policy(spec: SessionSpec, call: SessionCall) -> CallPolicy:
-    found = spec.call_policy(call.target, call.data[:4])
-    if found is None:
-        raise _Refused("SESSION_CALL_POLICY_VIOLATED", call.target, call.data[:4])
-    return found[1]
+    ERA = True
 
 
 def check_era_call(
@@ -1033,31 +1006,7 @@ def check_era_call(
     """
     usage = usage if usage is not None else SessionUsage()
     ids = tuple(ids) if ids is not None else era_period_ids(spec, call, now, approval)
-    run = _EraRun(usage, ids, now, spec.expires_at)
-    try:
-        if usage.status is not SessionStatus.ACTIVE:
-            raise _Refused("SESSION_NOT_ACTIVE")
-        run.assert_time(0, spec.expires_at)
-        first = 2
-        if approval is not None:
-            approve = _policy(spec, approval.call)
-            run.constraints(approve, approval.call.data, 2)
-            first = 2 + len(approve.constraints)
-        if len(call.data) >= 4:
-            policy = _policy(spec, call)
-            run.constraints(policy, call.data, first)
-            if call.value > policy.max_value_per_use:
-                raise _Refused("SESSION_MAX_VALUE_EXCEEDED", call.value, policy.max_value_per_use)
-            run.charge(policy.value_limit, ("call", call.target, call.data[:4]), call.value, 1)
-        else:
-            _check_transfer(spec, call, run)  # 1-3 bytes of calldata included
-        if fee is not None:
-            run.charge(spec.fee_limit, ("fee",), fee, 0)
-    except _Refused as refused:
-        expired = refused.rule == "TimestampOutOfRange" and now > spec.expires_at
-        return SessionVerdict(refused.rule, refused.args_, refused.constraint, expired=expired)
-    after = SessionUsage(usage.status, run.lifetime, run.allowance)
-    return SessionVerdict(None, valid_after=run.valid_after, valid_until=run.valid_until, usage=after)
+    return _EraRun(usage, ids, now, spec.expires_at).check(spec, call, usage, fee, approval)
 
 
 def usage_from_state(spec: SessionSpec, state: SessionState, timestamp: int) -> SessionUsage:

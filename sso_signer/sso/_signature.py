@@ -1,30 +1,29 @@
 """The passkey signature blobs the SSO validators read: the fat signature and its two envelopes.
 
 * fat signature = ``abi.encode(bytes authenticatorData, bytes clientDataJSON, bytes32[2] [r, s], bytes
-credentialId)``
-  (the validators declare the second field ``string``; both encode identically);
-* Era transaction ``customSignature`` = ``abi.encode(bytes fat, address validator, bytes[] [""])`` exactly
-as the
-  official SDK emits it (``sso-era.md`` §1.6), or the ``bytes ""`` variant the contract tests use;
+  credentialId)`` (the validators declare the second field ``string``; both encode identically);
+* Era transaction ``customSignature`` = ``abi.encode(bytes fat, address validator, bytes[] [""])`` exactly as
+  the official SDK emits it (``sso-era.md`` §1.6), or the ``bytes ""`` variant the contract tests use;
 * ERC-4337 ``userOp.signature`` = ``validator (20 bytes) ‖ fat`` (``sso-4337.md`` §3).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import DecodingError
+from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 # Re-exported: the sso and accounts modules import the address check from here.
 from sso_signer._codec import checksum_address as checksum_address
-from sso_signer.exceptions import ErrorCode, MalformedSignature
+from sso_signer.exceptions import ErrorCode, MalformedSignature, SsoEncodingError
+from sso_signer.webauthn._p256 import EcdsaSignature
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import Assertion
@@ -44,6 +43,24 @@ def function_selector(name: str, types: Sequence[str]) -> bytes:
 def abi_call(name: str, types: Sequence[str], values: Sequence[object]) -> bytes:
     """Calldata of the function ``name(types)``: its selector, then the ABI-encoded ``values``."""
     return function_selector(name, types) + bytes(abi_encode(list(types), list(values)))
+
+
+def abi_decode_canonical(
+    what: str, types: Sequence[str], data: bytes, rule: ErrorCode | None = None
+) -> tuple[Any, ...]:
+    """Strict ABI decoding: the bytes must be the canonical encoding of what they decode to.
+
+    Raises:
+        SsoEncodingError: If they do not decode as ``types`` or are not canonical (with ``rule``, if given).
+    """
+    try:
+        values = tuple(abi_decode(list(types), bytes(data)))
+        canonical = abi_encode(list(types), list(values))
+    except (*_ABI_ERRORS, EncodingError) as exc:
+        raise SsoEncodingError(f"{what}: does not decode as ({','.join(types)}): {exc}", rule=rule) from exc
+    if canonical != bytes(data):
+        raise SsoEncodingError(f"{what}: not canonically ABI-encoded", rule=rule)
+    return values
 
 
 def _abi_bytes(data: bytes) -> bytes:
@@ -76,29 +93,22 @@ def _abi_bytes_array(items: Sequence[bytes]) -> bytes:
     return len(items).to_bytes(32, "big") + _abi_tuple([(True, _abi_bytes(item)) for item in items])
 
 
-def _word(value: int | bytes, field: str) -> bytes:
-    if isinstance(value, bytes):
-        if len(value) != 32:
-            raise MalformedSignature(
-                f"{field}: expected 32 bytes, got {len(value)}", rule=ErrorCode.SIGNATURE_COMPONENT
-            )
+def _word(value: int | bytes, field: str) -> int:
+    if isinstance(value, bytes) and len(value) == 32:
+        return int.from_bytes(value, "big")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 256:
         return value
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedSignature(
-            f"{field}: expected int or 32 bytes, got {type(value).__name__}",
-            rule=ErrorCode.SIGNATURE_COMPONENT,
-        )
-    if value < 0 or value >= 1 << 256:
-        raise MalformedSignature(
-            f"{field}: {value} does not fit in 32 unsigned bytes", rule=ErrorCode.SIGNATURE_COMPONENT
-        )
-    return value.to_bytes(32, "big")
+    got = f"{len(value)} bytes" if isinstance(value, bytes) else repr(value)[:80]
+    raise MalformedSignature(
+        f"{field}: expected an unsigned 256-bit int or 32 bytes, got {got}",
+        rule=ErrorCode.SIGNATURE_COMPONENT,
+    )
 
 
-def _as_bytes(value: object, field: str, error: Callable[[str], Exception]) -> bytes:
+def _as_bytes(value: object, field: str, rule: ErrorCode = ErrorCode.INVALID_FAT_SIGNATURE) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
-    raise error(f"{field}: expected bytes, got {type(value).__name__}")
+    raise MalformedSignature(f"{field}: expected bytes, got {type(value).__name__}", rule=rule)
 
 
 _FAT_HEAD = 5 * 32  # offset, offset, r, s, offset
@@ -126,35 +136,10 @@ class FatSignature:
     def __post_init__(self) -> None:
         # Normalise bytes subclasses (AuthenticatorData, CollectedClientData) to plain bytes and range-check
         # r/s so encode() cannot fail later.
-        object.__setattr__(
-            self,
-            "authenticator_data",
-            _as_bytes(
-                self.authenticator_data,
-                "authenticator_data",
-                functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE),
-            ),
-        )
-        object.__setattr__(
-            self,
-            "client_data_json",
-            _as_bytes(
-                self.client_data_json,
-                "client_data_json",
-                functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE),
-            ),
-        )
-        object.__setattr__(
-            self,
-            "credential_id",
-            _as_bytes(
-                self.credential_id,
-                "credential_id",
-                functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE),
-            ),
-        )
-        object.__setattr__(self, "r", int.from_bytes(_word(self.r, "r"), "big"))
-        object.__setattr__(self, "s", int.from_bytes(_word(self.s, "s"), "big"))
+        for name in ("authenticator_data", "client_data_json", "credential_id"):
+            object.__setattr__(self, name, _as_bytes(getattr(self, name), name))
+        for name in ("r", "s"):
+            object.__setattr__(self, name, _word(getattr(self, name), name))
 
     @classmethod
     def from_assertion(cls, assertion: Assertion, *, normalize: bool = True) -> FatSignature:
@@ -211,8 +196,6 @@ class FatSignature:
             MalformedSignature (``INVALID_DER_SIGNATURE``, ``NON_CANONICAL_DER``): If the DER is malformed.
             MalformedSignature (``SIGNATURE_OUT_OF_RANGE``): If r or s is 0 or ≥ n.
         """
-        from sso_signer.webauthn._p256 import EcdsaSignature
-
         signature = EcdsaSignature.from_der(der_signature)
         if normalize:
             signature = signature.normalized()
@@ -265,9 +248,7 @@ class FatSignature:
             MalformedSignature (``NON_CANONICAL_FAT_SIGNATURE``): If ``strict`` and it re-encodes to different
                 bytes.
         """
-        blob = _as_bytes(
-            blob, "fat signature", functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE)
-        )
+        blob = _as_bytes(blob, "fat signature")
         try:
             auth_data, cdj, (r, s), cred = abi_decode(list(_FAT_TYPES), blob, strict=False)
         except _ABI_ERRORS as exc:
@@ -349,13 +330,7 @@ def era_custom_signature(
         MalformedSignature (``INVALID_FAT_SIGNATURE``): If ``fat`` is neither bytes nor a
             :class:`FatSignature`.
     """
-    fat_bytes = (
-        fat.encode()
-        if isinstance(fat, FatSignature)
-        else _as_bytes(
-            fat, "fat", functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE)
-        )
-    )
+    fat_bytes = _fat_bytes(fat)
     if type(validator_data) is tuple and validator_data == (b"",):
         # The official SDK's form, on every transaction signed: its tail is a constant.
         fat_tail = _abi_bytes(fat_bytes)
@@ -373,14 +348,13 @@ def era_custom_signature(
         data = bytes(validator_data)
     else:
         data = tuple(
-            _as_bytes(
-                item,
-                "validator_data[]",
-                functools.partial(MalformedSignature, rule=ErrorCode.INVALID_CUSTOM_SIGNATURE),
-            )
-            for item in validator_data
+            _as_bytes(d, "validator_data[]", ErrorCode.INVALID_CUSTOM_SIGNATURE) for d in validator_data
         )
     return EraCustomSignature(fat_bytes, checksum_address(validator, field="validator"), data).encode()
+
+
+def _fat_bytes(fat: bytes | FatSignature) -> bytes:
+    return fat.encode() if isinstance(fat, FatSignature) else _as_bytes(fat, "fat")
 
 
 def decode_era_custom_signature(blob: bytes) -> EraCustomSignature:
@@ -397,14 +371,9 @@ def decode_era_custom_signature(blob: bytes) -> EraCustomSignature:
         MalformedSignature (``NON_CANONICAL_CUSTOM_SIGNATURE``): If it decodes only non-canonically (extra
             bytes, odd offsets).
     """
-    blob = _as_bytes(
-        blob,
-        "custom signature",
-        functools.partial(MalformedSignature, rule=ErrorCode.INVALID_CUSTOM_SIGNATURE),
-    )
+    blob = _as_bytes(blob, "custom signature", ErrorCode.INVALID_CUSTOM_SIGNATURE)
     decoded_any = False
-    # Plain form first: ``bytes ""`` and ``bytes[] []`` share one encoding, reported as the plain form. The
-    # SDK's
+    # Plain form first: ``bytes ""`` and ``bytes[] []`` share one encoding, reported as plain. The SDK's
     # ``bytes[] [""]`` never re-encodes canonically as plain ``bytes`` (its tail has a non-zero padding byte).
     for types in (_PLAIN_ENVELOPE, _SDK_ENVELOPE):
         try:
@@ -440,14 +409,7 @@ def erc4337_passkey_signature(validator: str, fat: bytes | FatSignature) -> byte
     Raises:
         InvalidEncoding (``INVALID_ADDRESS``): If ``validator`` is not an address.
     """
-    fat_bytes = (
-        fat.encode()
-        if isinstance(fat, FatSignature)
-        else _as_bytes(
-            fat, "fat", functools.partial(MalformedSignature, rule=ErrorCode.INVALID_FAT_SIGNATURE)
-        )
-    )
-    return bytes.fromhex(checksum_address(validator, field="validator")[2:]) + fat_bytes
+    return bytes.fromhex(checksum_address(validator, field="validator")[2:]) + _fat_bytes(fat)
 
 
 def decode_erc4337_passkey_signature(blob: bytes) -> tuple[str, FatSignature]:
@@ -464,11 +426,7 @@ def decode_erc4337_passkey_signature(blob: bytes) -> tuple[str, FatSignature]:
             plus a fat signature head.
         MalformedSignature (``INVALID_FAT_SIGNATURE``): If the part after the address is not a fat signature.
     """
-    blob = _as_bytes(
-        blob,
-        "erc4337 signature",
-        functools.partial(MalformedSignature, rule=ErrorCode.INVALID_ERC4337_SIGNATURE),
-    )
+    blob = _as_bytes(blob, "erc4337 signature", ErrorCode.INVALID_ERC4337_SIGNATURE)
     if len(blob) < 20 + 5 * 32:
         raise MalformedSignature(
             f"erc4337 passkey signature too short ({len(blob)} bytes)",

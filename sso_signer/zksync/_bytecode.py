@@ -12,21 +12,19 @@ import hashlib
 from sso_signer.exceptions import ErrorCode, InvalidBytecode
 from sso_signer.zksync._checks import check_bytes
 
-__all__ = ["MAX_BYTECODE_WORDS", "bytecode_hash", "bytecode_word_count", "validate_bytecode_hash"]
-
 #: Largest word count a version-1 bytecode hash can carry (the count must be odd, so this is reachable).
 MAX_BYTECODE_WORDS = (1 << 16) - 1
 _VERSION_ERAVM = b"\x01\x00"
 
 
-def bytecode_word_count(bytecode: bytes) -> int:
-    """Check an EraVM bytecode against the hash rules and return its length in 32-byte words.
+def bytecode_hash(bytecode: bytes) -> bytes:
+    """Compute the EraVM (version 1) bytecode hash used for factory deps and CREATE2.
 
     Args:
-        bytecode: The raw EraVM bytecode.
+        bytecode: The raw EraVM bytecode (as zksolc emits it).
 
     Returns:
-        The number of 32-byte words (odd, at most :data:`MAX_BYTECODE_WORDS`).
+        The 32-byte hash ``0x0100 || uint16_be(words) || sha256(bytecode)[4:]``.
 
     Raises:
         InvalidTransaction (``INVALID_FIELD_TYPE``): If ``bytecode`` is not bytes-like.
@@ -52,27 +50,7 @@ def bytecode_word_count(bytecode: bytes) -> int:
             f"bytecode: {words} words, EraVM requires an odd word count",
             rule=ErrorCode.BYTECODE_EVEN_WORD_COUNT,
         )
-    return words
-
-
-def bytecode_hash(bytecode: bytes) -> bytes:
-    """Compute the EraVM (version 1) bytecode hash used for factory deps and CREATE2.
-
-    Args:
-        bytecode: The raw EraVM bytecode (as zksolc emits it).
-
-    Returns:
-        The 32-byte hash ``0x0100 || uint16_be(words) || sha256(bytecode)[4:]``.
-
-    Raises:
-        InvalidTransaction (``INVALID_FIELD_TYPE``): If ``bytecode`` is not bytes-like.
-        InvalidBytecode (``BYTECODE_NOT_WORD_ALIGNED``): If the length is not a multiple of 32.
-        InvalidBytecode (``BYTECODE_TOO_LONG``): If the word count is 2**16 or more.
-        InvalidBytecode (``BYTECODE_EVEN_WORD_COUNT``): If the word count is even.
-    """
-    words = bytecode_word_count(bytecode)
-    digest = hashlib.sha256(bytes(bytecode)).digest()
-    return _VERSION_ERAVM + words.to_bytes(2, "big") + digest[4:]
+    return _VERSION_ERAVM + words.to_bytes(2, "big") + hashlib.sha256(code).digest()[4:]
 
 
 def validate_bytecode_hash(value: bytes) -> bytes:

@@ -9,7 +9,7 @@ for ``0x71`` commits to the signature and is taken from the node's answer, not c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from sso_signer._shell import flow_method
@@ -25,8 +25,6 @@ from sso_signer.rpc._types import (
     parse_data,
     parse_quantity,
 )
-
-__all__ = ["AsyncZkSyncClient", "Fee", "SupportsRpcRequest", "TransactionDetails", "ZkSyncClient"]
 
 
 class SupportsRpcRequest(Protocol):
@@ -117,15 +115,9 @@ class _ZkSyncMethods(_EthMethods):
             InvalidRpcParams: If ``tx`` cannot be encoded.
         """
         result = _object((yield RpcCall("zks_estimateFee", (_request(tx),))), "zks_estimateFee")
+        # The answer's keys are the field names.
         return Fee(
-            gas_limit=parse_quantity(result.get("gas_limit"), "zks_estimateFee.gas_limit"),
-            gas_per_pubdata_limit=parse_quantity(
-                result.get("gas_per_pubdata_limit"), "zks_estimateFee.gas_per_pubdata_limit"
-            ),
-            max_fee_per_gas=parse_quantity(result.get("max_fee_per_gas"), "zks_estimateFee.max_fee_per_gas"),
-            max_priority_fee_per_gas=parse_quantity(
-                result.get("max_priority_fee_per_gas"), "zks_estimateFee.max_priority_fee_per_gas"
-            ),
+            **{f.name: parse_quantity(result.get(f.name), f"zks_estimateFee.{f.name}") for f in fields(Fee)}
         )
 
     @flow_method

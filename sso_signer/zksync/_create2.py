@@ -14,8 +14,6 @@ from eth_utils.crypto import keccak
 from sso_signer.exceptions import ErrorCode, InvalidBytecode
 from sso_signer.zksync._checks import check_address, check_bytes, check_uint
 
-__all__ = ["CREATE2_PREFIX", "CREATE_PREFIX", "create2_address", "create_address"]
-
 CREATE2_PREFIX = keccak(b"zksyncCreate2")
 CREATE_PREFIX = keccak(b"zksyncCreate")
 

@@ -16,19 +16,9 @@ from eth_abi.exceptions import DecodingError
 from sso_signer.exceptions import ErrorCode, InvalidTransaction
 from sso_signer.zksync._checks import UINT256_MAX, check_address, check_bytes, check_uint
 
-__all__ = [
-    "APPROVAL_BASED_SELECTOR",
-    "GENERAL_SELECTOR",
-    "ApprovalBasedFlow",
-    "GeneralFlow",
-    "PaymasterParams",
-    "approval_based_paymaster_input",
-    "decode_paymaster_input",
-    "general_paymaster_input",
-]
-
 GENERAL_SELECTOR = bytes.fromhex("8c5a3445")  # general(bytes)
 APPROVAL_BASED_SELECTOR = bytes.fromhex("949431dc")  # approvalBased(address,uint256,bytes)
+_FLOW_TYPES = {GENERAL_SELECTOR: ["bytes"], APPROVAL_BASED_SELECTOR: ["address", "uint256", "bytes"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,36 +110,27 @@ def approval_based_paymaster_input(token: str, min_allowance: int, inner: bytes 
 def decode_paymaster_input(data: bytes) -> GeneralFlow | ApprovalBasedFlow:
     """Decode a paymaster input (see :meth:`PaymasterParams.flow`); ``data`` must be bytes-like."""
     raw = check_bytes(data, field="paymaster_input")
-    selector, body = raw[:4], raw[4:]
-    if selector == GENERAL_SELECTOR:
-        types = ["bytes"]
-    elif selector == APPROVAL_BASED_SELECTOR:
-        types = ["address", "uint256", "bytes"]
-    else:
+    selector = raw[:4]
+    if selector not in _FLOW_TYPES:
         raise InvalidTransaction(
             f"paymaster_input: unknown flow selector 0x{selector.hex()}",
             rule=ErrorCode.INVALID_PAYMASTER_INPUT,
         )
     try:
-        values = decode(types, body, strict=True)
+        values = decode(_FLOW_TYPES[selector], raw[4:], strict=True)
     except DecodingError as exc:
         raise InvalidTransaction(
             f"paymaster_input: body does not decode ({exc})", rule=ErrorCode.INVALID_PAYMASTER_INPUT
         ) from exc
     flow: GeneralFlow | ApprovalBasedFlow
     if selector == GENERAL_SELECTOR:
-        flow = GeneralFlow(inner=bytes(values[0]))
+        flow, rebuilt = GeneralFlow(inner=bytes(values[0])), general_paymaster_input(values[0])
     else:
-        token, allowance, inner = values
         flow = ApprovalBasedFlow(
-            token=check_address(token, field="token"), min_allowance=allowance, inner=inner
+            token=check_address(values[0], field="token"), min_allowance=values[1], inner=values[2]
         )
+        rebuilt = approval_based_paymaster_input(flow.token, flow.min_allowance, flow.inner)
     # eth-abi accepts some non-canonical padding layouts; only the canonical form round-trips.
-    rebuilt = (
-        general_paymaster_input(flow.inner)
-        if isinstance(flow, GeneralFlow)
-        else approval_based_paymaster_input(flow.token, flow.min_allowance, flow.inner)
-    )
     if rebuilt != raw:
         raise InvalidTransaction(
             "paymaster_input: not the canonical ABI encoding of its flow",

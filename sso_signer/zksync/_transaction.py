@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,42 +30,30 @@ from sso_signer.zksync._bytecode import bytecode_hash
 from sso_signer.zksync._checks import UINT256_MAX, check_address, check_bytes, check_uint
 from sso_signer.zksync._paymaster import PaymasterParams
 
-__all__ = [
-    "DEFAULT_GAS_PER_PUBDATA",
-    "EIP712_DOMAIN_NAME",
-    "EIP712_DOMAIN_VERSION",
-    "EIP712_TRANSACTION_TYPES",
-    "EIP712_TX_TYPE",
-    "Eip712Transaction",
-]
-
 EIP712_TX_TYPE = 0x71
 DEFAULT_GAS_PER_PUBDATA = 50_000
 EIP712_DOMAIN_NAME = "zkSync"  # this casing is what the system contracts hash
 EIP712_DOMAIN_VERSION = "2"
 
+# The encoded types the system contracts hash; the typed-data form below is derived from them.
+_DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId)"
+_TRANSACTION_TYPE = (
+    "Transaction(uint256 txType,uint256 from,uint256 to,uint256 gasLimit,uint256 gasPerPubdataByteLimit,"
+    "uint256 maxFeePerGas,uint256 maxPriorityFeePerGas,uint256 paymaster,uint256 nonce,uint256 value,"
+    "bytes data,bytes32[] factoryDeps,bytes paymasterInput)"
+)
+
+
+def _members(encoded: str) -> tuple[Mapping[str, str], ...]:
+    """The typed-data members of ``Name(type name,...)``."""
+    members = (member.split(" ") for member in encoded[encoded.index("(") + 1 : -1].split(","))
+    return tuple({"name": name, "type": kind} for kind, name in members)
+
+
 #: The EIP-712 types of the signed struct, in the field order of the system contracts' type hash.
 EIP712_TRANSACTION_TYPES: Mapping[str, Sequence[Mapping[str, str]]] = {
-    "EIP712Domain": (
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-    ),
-    "Transaction": (
-        {"name": "txType", "type": "uint256"},
-        {"name": "from", "type": "uint256"},
-        {"name": "to", "type": "uint256"},
-        {"name": "gasLimit", "type": "uint256"},
-        {"name": "gasPerPubdataByteLimit", "type": "uint256"},
-        {"name": "maxFeePerGas", "type": "uint256"},
-        {"name": "maxPriorityFeePerGas", "type": "uint256"},
-        {"name": "paymaster", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "value", "type": "uint256"},
-        {"name": "data", "type": "bytes"},
-        {"name": "factoryDeps", "type": "bytes32[]"},
-        {"name": "paymasterInput", "type": "bytes"},
-    ),
+    "EIP712Domain": _members(_DOMAIN_TYPE),
+    "Transaction": _members(_TRANSACTION_TYPE),
 }
 
 _FIELD_COUNT = 16
@@ -76,6 +65,7 @@ _QUANTITY_FIELDS = (
     "max_priority_fee_per_gas",
     "gas_per_pubdata",
 )
+_QUANTITIES = operator.attrgetter(*_QUANTITY_FIELDS)
 
 
 def _hex(data: bytes) -> str:
@@ -131,14 +121,7 @@ class Eip712Transaction:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         check_uint(self.chain_id, field="chain_id", minimum=1)
-        quantities = (
-            self.nonce,
-            self.value,
-            self.gas_limit,
-            self.max_fee_per_gas,
-            self.max_priority_fee_per_gas,
-            self.gas_per_pubdata,
-        )
+        quantities = _QUANTITIES(self)
         # A bare loop for the common all-valid case; the per-field check raises the error naming the culprit.
         for quantity in quantities:
             if type(quantity) is not int or quantity < 0 or quantity > UINT256_MAX:
@@ -495,16 +478,8 @@ _ZERO_WORD = bytes(32)
 _TX_TYPE_WORD = EIP712_TX_TYPE.to_bytes(32, "big")
 _TYPE_PREFIX = bytes([EIP712_TX_TYPE])
 _EMPTY_KECCAK = bytes(keccak(b""))
-_DOMAIN_TYPEHASH = bytes(keccak(b"EIP712Domain(string name,string version,uint256 chainId)"))
-_TRANSACTION_TYPEHASH = bytes(
-    keccak(
-        (
-            "Transaction("
-            + ",".join(f"{f['type']} {f['name']}" for f in EIP712_TRANSACTION_TYPES["Transaction"])
-            + ")"
-        ).encode()
-    )
-)
+_DOMAIN_TYPEHASH = bytes(keccak(text=_DOMAIN_TYPE))
+_TRANSACTION_TYPEHASH = bytes(keccak(text=_TRANSACTION_TYPE))
 
 
 def _word(value: int) -> bytes:
@@ -594,11 +569,7 @@ def _decode_list(payload: bytes) -> list[Any]:
         raise InvalidTransaction(
             f"raw transaction: invalid RLP ({exc})", rule=ErrorCode.MALFORMED_RLP
         ) from exc
-    if not isinstance(decoded, list):  # pragma: no cover - the prefix said list
-        raise InvalidTransaction(
-            "raw transaction: top-level RLP item must be a list", rule=ErrorCode.MALFORMED_RLP
-        )
-    return decoded
+    return _list(decoded, "raw transaction")  # the prefix said list
 
 
 def _bytes(item: object, field: str) -> bytes:

@@ -370,3 +370,13 @@ def test_a_malformed_address_is_refused_naming_the_field(signer: str) -> None:
     with pytest.raises(InvalidSessionSpec) as caught:
         SessionSpec(signer, 10**9, UsageLimit.lifetime(1))
     assert caught.value.field == "signer"
+
+
+@pytest.mark.parametrize("ids", [[True], [-1], [2**48]])
+def test_a_period_id_that_is_not_a_uint48_is_refused(vectors: dict[str, Any], ids: list[int]) -> None:
+    # A bool used to reach eth-abi and escape as its EncodingTypeError.
+    spec = spec_from_json(vectors["erc4337"]["A"]["spec"])
+    with pytest.raises(SsoEncodingError):
+        SessionKeyValidator.signature("0x" + "11" * 20, bytes(65), spec, ids)
+    with pytest.raises(SsoEncodingError):
+        SessionKeyValidator.era_signature("0x" + "11" * 20, bytes(65), spec, [*ids, 2**64])
