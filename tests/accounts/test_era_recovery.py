@@ -255,7 +255,8 @@ def test_lost_passkey_recovered_by_the_guardian_after_the_delay(chain: EraRecove
     # account is what refuses a replay. The request is listed until it expires or the account discards it.
     assert not chain.validates(finish)
     finished = account.pending_recovery()
-    assert finished.exists and finished.fulfilled  # stored, but its passkey is on the account already
+    assert finished.exists  # stored, but its passkey is on the account already
+    assert finished.fulfilled
     assert not finished.finishable_at(finished.earliest_finish)
     assert guardian.era_pending_recovery(network, chain.account, ORIGIN).fulfilled
     with raises_rule(ErrorCode.PASSKEY_ALREADY_REGISTERED):  # the SDK says so before building it
