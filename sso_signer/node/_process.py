@@ -55,7 +55,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def find_executable(given: str | os.PathLike[str] | None, name: str, node_modules_path: str | None) -> str:
+def find_executable(given: str | os.PathLike[str] | None, name: str) -> str:
     """Resolve an executable.
 
     A tool of the local stack (anvil, forge, cast) is looked for in the documented order: the given path, its
@@ -65,7 +65,6 @@ def find_executable(given: str | os.PathLike[str] | None, name: str, node_module
     Args:
         given: An explicit path or command name, or ``None``.
         name: The program name (``anvil``).
-        node_modules_path: Kept for compatibility; a known tool's npm path comes from the tool table.
 
     Returns:
         The path of the executable.
@@ -74,7 +73,6 @@ def find_executable(given: str | os.PathLike[str] | None, name: str, node_module
         ToolNotFound (``NODE_BINARY_NOT_FOUND``): If none of them exists; the message names the command that
             installs it.
     """
-    del node_modules_path  # the tool table knows each npm path
     if name in TOOLS:
         return locate_tool(
             name, given, error=functools.partial(ToolNotFound, rule=ErrorCode.NODE_BINARY_NOT_FOUND)
@@ -179,12 +177,7 @@ class ManagedProcess:
 
     def log_text(self, *, tail: int | None = None) -> str:
         """The process output so far, redacted; the last ``tail`` lines if given."""
-        if self.log_path is None:
-            return ""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        text = self.raw_log()
         if tail is not None:
             text = "\n".join(text.splitlines()[-tail:])
         return redact(text, self._secrets)
@@ -248,8 +241,9 @@ class ManagedProcess:
 class ProcessOwner:
     """What a started service (a node, a bundler) shows of its :class:`ManagedProcess`, and its lifecycle."""
 
-    _process: ManagedProcess | None
-    _port: int | None
+    name = "process"
+    _process: ManagedProcess | None = None
+    _port: int | None = None
 
     def start(self) -> Self:
         """Start the process and wait until it answers; ``self``."""
@@ -293,6 +287,20 @@ class ProcessOwner:
                     continue
                 raise
             return
+
+    def _require(self) -> ManagedProcess:
+        if self._process is None or not self._process.running or self._port is None:
+            raise StateError(
+                f"{self.name} is not running; call start() or use it as a context manager",
+                rule=ErrorCode.NODE_NOT_RUNNING,
+            )
+        return self._process
+
+    @property
+    def url(self) -> str:
+        """The HTTP JSON-RPC endpoint on 127.0.0.1."""
+        self._require()
+        return f"http://127.0.0.1:{self._port}"
 
     @property
     def running(self) -> bool:
