@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_typing import Hash32
 from eth_utils.crypto import keccak
@@ -37,7 +36,12 @@ from sso_signer.erc4337._paymaster import (
     SponsorshipPolicy,
     check_policy,
 )
-from sso_signer.erc4337._user_operation import _check_address
+from sso_signer.erc4337._user_operation import (
+    EIP712_DOMAIN_TYPE,
+    _check_address,
+    eip712_struct_hash,
+    pack_uint128_pair,
+)
 from sso_signer.exceptions import (
     ConfigurationError,
     ErrorCode,
@@ -66,10 +70,7 @@ _INVALID_PARAMS: Final = -32602
 _INTERNAL_ERROR: Final = -32603
 _PARSE_ERROR: Final = -32700
 
-_DOMAIN_TYPEHASH: Final = keccak(
-    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
-_SPONSORSHIP_TYPEHASH: Final = keccak(
+_SPONSORSHIP_TYPE: Final = (
     b"Sponsorship(address sender,uint256 nonce,bytes32 initCodeHash,bytes32 callDataHash,"
     b"bytes32 accountGasLimits,bytes32 paymasterGasLimits,uint256 preVerificationGas,bytes32 gasFees,"
     b"uint48 validUntil,uint48 validAfter)"
@@ -94,42 +95,19 @@ def sponsorship_digest(
     Returns:
         The 32-byte digest the sponsor key signs.
     """
-    domain = keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [_DOMAIN_TYPEHASH, keccak(b"SsoSponsorPaymaster"), keccak(b"1"), chain_id, paymaster],
-        )
-    )
-    paymaster_gas = op.paymaster_verification_gas_limit << 128 | op.paymaster_post_op_gas_limit
-    struct = keccak(
-        abi_encode(
-            [
-                "bytes32",
-                "address",
-                "uint256",
-                "bytes32",
-                "bytes32",
-                "bytes32",
-                "bytes32",
-                "uint256",
-                "bytes32",
-                "uint48",
-                "uint48",
-            ],
-            [
-                _SPONSORSHIP_TYPEHASH,
-                op.sender,
-                op.nonce,
-                keccak(op.init_code),
-                keccak(op.call_data),
-                op.account_gas_limits,
-                paymaster_gas.to_bytes(32, "big"),
-                op.pre_verification_gas,
-                op.gas_fees,
-                valid_until,
-                valid_after,
-            ],
-        )
+    domain = eip712_struct_hash(EIP712_DOMAIN_TYPE, b"SsoSponsorPaymaster", b"1", chain_id, paymaster)
+    struct = eip712_struct_hash(
+        _SPONSORSHIP_TYPE,
+        op.sender,
+        op.nonce,
+        keccak(op.init_code),
+        keccak(op.call_data),
+        op.account_gas_limits,
+        pack_uint128_pair(op.paymaster_verification_gas_limit, op.paymaster_post_op_gas_limit),
+        op.pre_verification_gas,
+        op.gas_fees,
+        valid_until,
+        valid_after,
     )
     return keccak(b"\x19\x01" + domain + struct)
 

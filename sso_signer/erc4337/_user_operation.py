@@ -9,6 +9,7 @@ JSON object.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -21,11 +22,13 @@ from sso_signer._codec import checksum_address, hex_decode, hex_encode
 from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidUserOperation
 
 __all__ = [
+    "EIP712_DOMAIN_TYPE",
     "ENTRY_POINT_V08",
     "PACKED_USEROP_TYPEHASH",
     "SENDER_CREATOR_V08",
     "UserOperation",
     "decode_nonce",
+    "eip712_struct_hash",
     "encode_nonce",
     "entry_point_domain_separator",
     "pack_uint128_pair",
@@ -38,16 +41,14 @@ ENTRY_POINT_V08: Final = "0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108"
 SENDER_CREATOR_V08: Final = "0x449ED7C3e6Fee6a97311d4b55475DF59C44AdD33"
 """The SenderCreator of the canonical EntryPoint v0.8: the ``msg.sender`` a factory sees for an initCode."""
 
-PACKED_USEROP_TYPEHASH: Final = keccak(
+_PACKED_USEROP_TYPE: Final = (
     b"PackedUserOperation(address sender,uint256 nonce,bytes initCode,bytes callData,"
     b"bytes32 accountGasLimits,uint256 preVerificationGas,bytes32 gasFees,bytes paymasterAndData)"
 )
-
-_DOMAIN_TYPEHASH: Final = keccak(
+PACKED_USEROP_TYPEHASH: Final = keccak(_PACKED_USEROP_TYPE)
+EIP712_DOMAIN_TYPE: Final = (
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
-_NAME_HASH: Final = keccak(b"ERC4337")
-_VERSION_HASH: Final = keccak(b"1")
 
 _U64: Final = (1 << 64) - 1
 _U128: Final = (1 << 128) - 1
@@ -86,6 +87,31 @@ def _check_bytes(value: object, field: str) -> bytes:
 def _optional_address(value: Any) -> Any:
     # Some bundlers send "0x" or null for an absent factory/paymaster; both mean "none".
     return None if value in (None, "", "0x", "0X") else value
+
+
+@functools.cache
+def _struct_layout(type_string: bytes) -> tuple[bytes, tuple[str, ...], tuple[bool, ...]]:
+    # The ABI types of ``typeHash ‖ encodeData`` and which fields are hashed (``bytes``, ``string``).
+    fields = type_string[type_string.index(b"(") + 1 : -1].decode().split(",")
+    types = [field.split()[0] for field in fields]
+    hashed = tuple(kind in ("bytes", "string") for kind in types)
+    abi_types = ("bytes32", *("bytes32" if h else kind for kind, h in zip(types, hashed, strict=True)))
+    return keccak(type_string), abi_types, hashed
+
+
+def eip712_struct_hash(type_string: bytes, *values: Any) -> bytes:
+    """EIP-712 ``hashStruct`` of a struct whose fields are atomic types, ``bytes`` or ``string``.
+
+    Args:
+        type_string: The struct's encoded type, ``Name(type1 name1,...)``.
+        values: The field values in order (``bytes`` for ``bytes`` and ``string`` fields: they are hashed).
+
+    Returns:
+        ``keccak256(typeHash ‖ encodeData)``.
+    """
+    typehash, abi_types, hashed = _struct_layout(type_string)
+    data = [keccak(value) if h else value for value, h in zip(values, hashed, strict=True)]
+    return keccak(abi_encode(abi_types, [typehash, *data]))
 
 
 def encode_nonce(key: int, sequence: int) -> int:
@@ -144,12 +170,7 @@ def entry_point_domain_separator(*, entry_point: str, chain_id: int) -> bytes:
     """
     address = _check_address(entry_point, "entry_point")
     _check_uint(chain_id, _U256, "chain_id")
-    return keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [_DOMAIN_TYPEHASH, _NAME_HASH, _VERSION_HASH, chain_id, address],
-        )
-    )
+    return eip712_struct_hash(EIP712_DOMAIN_TYPE, b"ERC4337", b"1", chain_id, address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,31 +326,16 @@ class UserOperation:
 
     def struct_hash(self) -> bytes:
         """keccak256 of the EIP-712 ``PackedUserOperation`` struct (the signature is not part of it)."""
-        return keccak(
-            abi_encode(
-                [
-                    "bytes32",
-                    "address",
-                    "uint256",
-                    "bytes32",
-                    "bytes32",
-                    "bytes32",
-                    "uint256",
-                    "bytes32",
-                    "bytes32",
-                ],
-                [
-                    PACKED_USEROP_TYPEHASH,
-                    self.sender,
-                    self.nonce,
-                    keccak(self.init_code),
-                    keccak(self.call_data),
-                    self.account_gas_limits,
-                    self.pre_verification_gas,
-                    self.gas_fees,
-                    keccak(self.paymaster_and_data),
-                ],
-            )
+        return eip712_struct_hash(
+            _PACKED_USEROP_TYPE,
+            self.sender,
+            self.nonce,
+            self.init_code,
+            self.call_data,
+            self.account_gas_limits,
+            self.pre_verification_gas,
+            self.gas_fees,
+            self.paymaster_and_data,
         )
 
     def hash(self, *, entry_point: str = ENTRY_POINT_V08, chain_id: int) -> bytes:
