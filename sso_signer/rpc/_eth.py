@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -87,13 +88,8 @@ def _describe(raw: bytes) -> str:
 
 def _unknown(tx_hash: bytes | None, raw: bytes | None) -> Callable[[str], SendOutcomeUnknown]:
     """The "outcome unknown" error of a sent transaction, for :func:`after_send`."""
-
-    def build(message: str) -> SendOutcomeUnknown:
-        return SendOutcomeUnknown(
-            message, tx_hash=None if tx_hash is None else bytes(tx_hash), raw_transaction=raw
-        )
-
-    return build
+    tx_hash = None if tx_hash is None else bytes(tx_hash)
+    return functools.partial(SendOutcomeUnknown, tx_hash=tx_hash, raw_transaction=raw)
 
 
 class _EthMethods:
