@@ -19,7 +19,8 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import checksum_address, hex_decode, hex_encode
-from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidUserOperation
+from sso_signer.exceptions import ErrorCode, InvalidUserOperation, MalformedRpcResponse
+from sso_signer.rpc._types import parse_data, parse_quantity
 
 __all__ = [
     "EIP712_DOMAIN_TYPE",
@@ -401,86 +402,54 @@ class UserOperation:
                 rule=ErrorCode.INVALID_USER_OPERATION_JSON,
             )
 
-        def qty(key: str, default: int | None = 0) -> int:
-            if key not in data or data[key] is None:
-                if default is None:
-                    raise InvalidUserOperation(f"{key}: missing", rule=ErrorCode.INVALID_USER_OPERATION_JSON)
-                return default
-            value = data[key]
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
-                raise InvalidUserOperation(
-                    f"{key}: expected a 0x-hex quantity, got {value!r}",
-                    rule=ErrorCode.INVALID_USER_OPERATION_JSON,
-                )
-            try:
-                return int(value, 16)
-            except ValueError as exc:
-                raise InvalidUserOperation(
-                    f"{key}: not a hex quantity: {value!r}", rule=ErrorCode.INVALID_USER_OPERATION_JSON
-                ) from exc
-
-        def blob(key: str) -> bytes:
+        def qty(key: str, required: bool = False) -> int:
             value = data.get(key)
-            if value is None:
-                return b""
-            if not isinstance(value, str):
-                raise InvalidUserOperation(
-                    f"{key}: expected 0x-hex bytes, got {type(value).__name__}",
-                    rule=ErrorCode.INVALID_USER_OPERATION_JSON,
-                )
-            try:
-                return hex_decode(value, field=key)
-            except InvalidEncoding as exc:
-                raise InvalidUserOperation(str(exc), rule=ErrorCode.INVALID_USER_OPERATION_JSON) from exc
+            if value is None and required:
+                raise MalformedRpcResponse(f"{key}: missing")
+            if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+                return value or 0
+            return parse_quantity(value, key)
 
-        if "sender" not in data:
-            raise InvalidUserOperation("sender: missing", rule=ErrorCode.INVALID_USER_OPERATION_JSON)
-        factory: str | None = _optional_address(data.get("factory"))
-        factory_data = blob("factoryData")
-        if "initCode" in data:
-            init_code = blob("initCode")
-            if init_code:
-                if len(init_code) < 20:
-                    raise InvalidUserOperation(
-                        f"initCode: {len(init_code)} bytes, need at least 20",
-                        rule=ErrorCode.INVALID_USER_OPERATION_JSON,
-                    )
+        def blob(key: str, least: int = 0) -> bytes:
+            value = b"" if data.get(key) is None else parse_data(data[key], key)
+            if value and len(value) < least:
+                raise MalformedRpcResponse(f"{key}: {len(value)} bytes, need at least {least}")
+            return value
+
+        try:
+            if "sender" not in data:
+                raise MalformedRpcResponse("sender: missing")
+            factory: str | None = _optional_address(data.get("factory"))
+            factory_data = blob("factoryData")
+            if init_code := blob("initCode", 20):
                 factory, factory_data = hex_encode(init_code[:20]), init_code[20:]
-        paymaster: str | None = _optional_address(data.get("paymaster"))
-        pm_verification = qty("paymasterVerificationGasLimit")
-        pm_post_op = qty("paymasterPostOpGasLimit")
-        pm_data = blob("paymasterData")
-        if "paymasterAndData" in data:
-            pad = blob("paymasterAndData")
-            if pad:
-                if len(pad) < 52:
-                    raise InvalidUserOperation(
-                        f"paymasterAndData: {len(pad)} bytes, need at least 52",
-                        rule=ErrorCode.INVALID_USER_OPERATION_JSON,
-                    )
-                paymaster = hex_encode(pad[:20])
+            paymaster: str | None = _optional_address(data.get("paymaster"))
+            pm_verification = qty("paymasterVerificationGasLimit")
+            pm_post_op = qty("paymasterPostOpGasLimit")
+            pm_data = blob("paymasterData")
+            if pad := blob("paymasterAndData", 52):
+                paymaster, pm_data = hex_encode(pad[:20]), pad[52:]
                 pm_verification = int.from_bytes(pad[20:36], "big")
                 pm_post_op = int.from_bytes(pad[36:52], "big")
-                pm_data = pad[52:]
-        return cls(
-            sender=data["sender"],
-            nonce=qty("nonce", None),
-            call_data=blob("callData"),
-            call_gas_limit=qty("callGasLimit"),
-            verification_gas_limit=qty("verificationGasLimit"),
-            pre_verification_gas=qty("preVerificationGas"),
-            max_fee_per_gas=qty("maxFeePerGas"),
-            max_priority_fee_per_gas=qty("maxPriorityFeePerGas"),
-            factory=factory,
-            factory_data=factory_data,
-            paymaster=paymaster,
-            paymaster_verification_gas_limit=pm_verification,
-            paymaster_post_op_gas_limit=pm_post_op,
-            paymaster_data=pm_data,
-            signature=blob("signature"),
-        )
+            return cls(
+                sender=data["sender"],
+                nonce=qty("nonce", required=True),
+                call_data=blob("callData"),
+                call_gas_limit=qty("callGasLimit"),
+                verification_gas_limit=qty("verificationGasLimit"),
+                pre_verification_gas=qty("preVerificationGas"),
+                max_fee_per_gas=qty("maxFeePerGas"),
+                max_priority_fee_per_gas=qty("maxPriorityFeePerGas"),
+                factory=factory,
+                factory_data=factory_data,
+                paymaster=paymaster,
+                paymaster_verification_gas_limit=pm_verification,
+                paymaster_post_op_gas_limit=pm_post_op,
+                paymaster_data=pm_data,
+                signature=blob("signature"),
+            )
+        except MalformedRpcResponse as exc:
+            raise InvalidUserOperation(str(exc), rule=ErrorCode.INVALID_USER_OPERATION_JSON) from exc
 
 
 def user_operation_hash(op: UserOperation, *, entry_point: str = ENTRY_POINT_V08, chain_id: int) -> bytes:
