@@ -55,10 +55,6 @@ SEND_ATTEMPTS = 3
 SEND_BACKOFF = 0.1
 
 
-def _refused_in_front(status_code: int) -> bool:
-    return 400 <= status_code < 500 and status_code != 429
-
-
 def _topic_param(topic: bytes | Sequence[bytes] | None) -> str | list[str] | None:
     # A topic position is one value, a list of alternatives, or None (any value).
     if topic is None:
@@ -281,11 +277,10 @@ class _EthMethods:
             except RpcTransportError as exc:
                 # A 4xx without a JSON-RPC body (401, 413, ...) is a refusal in front of the node: that
                 # attempt was not processed, and repeating it will not help. 429 is a "later", retried.
-                if isinstance(exc, RpcHttpStatusError) and _refused_in_front(exc.status_code):
-                    status = SendStatus.UNKNOWN if maybe_delivered else SendStatus.NOT_SENT
-                    return SendOutcome(status, raw, local, exc)
-                maybe_delivered = maybe_delivered or exc.maybe_delivered
-                if attempt == SEND_ATTEMPTS:
+                code = exc.status_code if isinstance(exc, RpcHttpStatusError) else 0
+                refused = 400 <= code < 500 and code != 429
+                maybe_delivered = maybe_delivered or (exc.maybe_delivered and not refused)
+                if refused or attempt == SEND_ATTEMPTS:
                     status = SendStatus.UNKNOWN if maybe_delivered else SendStatus.NOT_SENT
                     return SendOutcome(status, raw, local, exc)
                 log.debug("eth_sendRawTransaction attempt %d failed; re-sending the same bytes", attempt)

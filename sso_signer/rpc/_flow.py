@@ -119,10 +119,6 @@ def after_send(what: str, unknown: Callable[[str], AfterSendError], *, sent: boo
         raise
 
 
-def _same(step: Step) -> Step:
-    return step
-
-
 def gather(*flows: Flow[Any]) -> Flow[list[Any]]:
     """Run several flows as one: their first requests share a single JSON-RPC batch (one round trip).
 
@@ -155,16 +151,13 @@ def gather(*flows: Flow[Any]) -> Flow[list[Any]]:
             continue
         if index in answer_of:
             answer = answer_of[index]
-            error = answer if isinstance(answer, SsoSignerError) else None
-            results[index] = yield from relay(flow, _same, None if error else answer, error)
-            continue
-        value: Any = None
-        failure: SsoSignerError | None = None
-        try:
-            value = yield step
-        except SsoSignerError as exc:
-            failure = exc
-        results[index] = yield from relay(flow, _same, value, failure)
+        else:
+            try:
+                answer = yield step
+            except SsoSignerError as exc:
+                answer = exc
+        error = answer if isinstance(answer, SsoSignerError) else None
+        results[index] = yield from relay(flow, lambda step: step, None if error else answer, error)
     return results
 
 
