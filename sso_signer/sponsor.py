@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from eth_account.signers.local import LocalAccount
@@ -121,33 +122,27 @@ class _RpcFailure(Exception):
         self.message = message
 
 
+@dataclass(frozen=True, slots=True)
 class _Sponsor:
     """The service's logic, without HTTP: one JSON-RPC request in, one answer out."""
 
-    def __init__(
-        self,
-        *,
-        paymaster: str,
-        signer: LocalAccount | None,
-        chain_id: int,
-        entry_point: str,
-        policy: SponsorshipPolicy | None,
-        validity: int,
-        sponsor_name: str | None,
-        clock: Callable[[], float],
-    ) -> None:
-        self.paymaster = _check_address(paymaster, "paymaster")
-        self.entry_point = _check_address(entry_point, "entry_point")
-        if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0:
-            raise InvalidRpcParams(f"chain_id: expected a positive int, got {chain_id!r}")
+    paymaster: str
+    signer: LocalAccount | None
+    chain_id: int
+    entry_point: str
+    policy: SponsorshipPolicy | None
+    validity: int
+    sponsor_name: str | None
+    clock: Callable[[], float]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "paymaster", _check_address(self.paymaster, "paymaster"))
+        object.__setattr__(self, "entry_point", _check_address(self.entry_point, "entry_point"))
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id <= 0:
+            raise InvalidRpcParams(f"chain_id: expected a positive int, got {self.chain_id!r}")
+        validity = self.validity
         if isinstance(validity, bool) or not isinstance(validity, int) or not 0 < validity < 1 << 40:
             raise InvalidRpcParams(f"validity: expected a positive number of seconds, got {validity!r}")
-        self.signer = signer
-        self.chain_id = chain_id
-        self.policy = policy
-        self.validity = validity
-        self.sponsor_name = sponsor_name
-        self.clock = clock
 
     def handle(self, request: object) -> dict[str, Any] | None:
         """The answer object to one JSON-RPC request object (``None`` for a notification)."""
@@ -293,16 +288,7 @@ def sponsor_app(
 
     if isinstance(max_body, bool) or not isinstance(max_body, int) or not 0 < max_body <= 16 * 1024 * 1024:
         raise InvalidRpcParams(f"max_body: expected 1..16 MiB in bytes, got {max_body!r}")
-    sponsor = _Sponsor(
-        paymaster=paymaster,
-        signer=signer,
-        chain_id=chain_id,
-        entry_point=entry_point,
-        policy=policy,
-        validity=validity,
-        sponsor_name=sponsor_name,
-        clock=clock,
-    )
+    sponsor = _Sponsor(paymaster, signer, chain_id, entry_point, policy, validity, sponsor_name, clock)
     limits = JsonLimits(max_bytes=max_body, max_depth=_MAX_DEPTH, max_int_digits=80)
 
     async def rpc(request: Request) -> Response:
