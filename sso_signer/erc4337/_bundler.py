@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sso_signer._codec import hex_decode
 from sso_signer._shell import flow_method
 from sso_signer.erc4337._user_operation import (
     ENTRY_POINT_V08,
@@ -29,7 +28,6 @@ from sso_signer.exceptions import (
     AfterSendError,
     BundlerError,
     ErrorCode,
-    InvalidEncoding,
     InvalidRpcParams,
     MalformedRpcResponse,
     RpcError,
@@ -270,16 +268,10 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
         if exc.method not in ("eth_estimateUserOperationGas", "eth_sendUserOperation"):
             return BundlerError(f"bundler error ({exc.code}) on {exc.method}: {message}", **kwargs)
     if aa_code == "AA23":
-        raw = b""
-        if exc.revert is not None and exc.revert.raw:
-            raw = exc.revert.raw
-        else:
-            found = _REVERT_HEX.search(message)
-            if found:
-                try:
-                    raw = hex_decode(found.group(1))
-                except InvalidEncoding:
-                    raw = b""
+        raw = exc.revert.raw if exc.revert is not None else b""
+        found = _REVERT_HEX.search(message)
+        if not raw and found and len(found.group(1)) % 2 == 0:
+            raw = bytes.fromhex(found.group(1)[2:])
         named = describe_revert(raw)
         if named is not None:
             text = f"{text} [{named}]"
