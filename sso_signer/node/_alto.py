@@ -127,19 +127,9 @@ class AltoBundler(ProcessOwner):
         return JsonRpcClient(self.url, **kwargs)
 
     def _argv(self, port: int) -> list[str]:
-        return [
-            self.node_binary,
-            self.alto_entry,
-            "--entrypoints",
-            ",".join(self.entry_points),
-            "--rpc-url",
-            self.rpc_url,
-            "--port",
-            str(port),
-            "--safe-mode",
-            "true" if self.safe_mode else "false",
-            *self.extra_args,
-        ]
+        argv = [self.node_binary, self.alto_entry, "--entrypoints", ",".join(self.entry_points)]
+        argv += ["--rpc-url", self.rpc_url, "--port", str(port)]
+        return [*argv, "--safe-mode", "true" if self.safe_mode else "false", *self.extra_args]
 
     def start(self) -> AltoBundler:
         """Start Alto and wait until it answers ``eth_supportedEntryPoints`` with our entry points.

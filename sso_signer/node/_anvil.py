@@ -204,17 +204,8 @@ class AnvilNode(LocalNode):
         self.extra_args = tuple(extra_args)
 
     def _argv(self) -> list[str]:
-        argv = [
-            self.binary,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self._requested_port or 0),
-            "--hardfork",
-            self.hardfork,
-            "--accounts",
-            str(self.account_count),
-        ]
+        argv = [self.binary, "--host", "127.0.0.1", "--port", str(self._requested_port or 0)]
+        argv += ["--hardfork", self.hardfork, "--accounts", str(self.account_count)]
         if self._mnemonic != DEV_MNEMONIC:
             # anvil takes a mnemonic only on its command line, where the process list shows it; the
             # well-known default is anvil's own and need not be passed.
