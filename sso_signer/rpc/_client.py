@@ -1,10 +1,6 @@
-"""The transport: JSON-RPC over httpx, one sync and one async driver of the I/O-free core.
-
-Everything a request means is in :mod:`._core`, written once as a flow of :class:`Post` and :class:`Sleep`
-steps; :class:`JsonRpcClient` answers them with blocking httpx calls and :class:`AsyncJsonRpcClient` with
-asyncio. :class:`RpcShell` / :class:`AsyncRpcShell` are the shells of the chain clients: they answer the
-``RpcCall``, ``Batch`` and ``Sleep`` steps of the Ethereum, ZKsync and bundler flows through such a client.
-"""
+"""The transport: :class:`JsonRpcClient` / :class:`AsyncJsonRpcClient` answer the ``Post`` and ``Sleep`` steps
+of :mod:`._core` with httpx; :class:`RpcShell` / :class:`AsyncRpcShell`, the chain clients' shells, answer
+``RpcCall``, ``Batch`` and ``Sleep`` steps through such a client."""
 
 from __future__ import annotations
 
@@ -280,16 +276,8 @@ class AsyncJsonRpcClient(_HttpEndpoint[httpx.AsyncClient], AsyncShell):
 
 
 class _Connected(Generic[R]):
-    """What every chain client shares: the JSON-RPC client it sends through, built from its arguments.
-
-    Args:
-        url: The node's HTTP endpoint (or pass ``rpc=`` / ``transport=``).
-        rpc: An existing JSON-RPC client to share (connection pool, retry policy).
-        transport: An httpx transport (fault injection in tests).
-        timeout: Seconds per HTTP attempt.
-        retry: Retry policy for transport failures of idempotent requests.
-        deadline: Wall-clock bound of each call, attempts included (see :class:`JsonRpcClient`).
-    """
+    """What every chain client shares: the JSON-RPC client it sends through, built from its arguments
+    (documented on :class:`~sso_signer.rpc.EthClient`)."""
 
     _rpc_type: type[R]
 

@@ -1,9 +1,7 @@
 """The I/O-free core of the JSON-RPC clients: request building, answer decoding, error mapping, retries.
 
-A request is a flow (:meth:`RpcCore.exchange`) that yields :class:`Post` and :class:`Sleep` steps; the two
-clients (``_client.py``) only answer them, one with blocking httpx calls and one with asyncio. Every decision
-about what a request looks like, what an answer means, whether a failure may be retried and when the overall
-deadline passes is made here, once. Nothing here imports an HTTP library.
+A request is a flow (:meth:`RpcCore.exchange`) of :class:`Post` and :class:`Sleep` steps, which the clients of
+``_client.py`` answer with httpx. Nothing here imports an HTTP library.
 """
 
 from __future__ import annotations
@@ -348,21 +346,13 @@ class RpcCore:
     def exchange(
         self, calls: Sequence[RpcCall], single: bool, retry: bool | None, timeout: float, deadline: Deadline
     ) -> Generator[Post | Sleep, Any, Any]:
-        """The flow of one logical request (a call, or a batch of ``calls``) across its HTTP attempts.
+        """The flow of one request (``calls[0]`` if ``single``, else a batch) across its HTTP attempts.
 
         Each attempt carries fresh ids; transport failures and transient HTTP statuses are retried (for
-        idempotent requests) with the policy's back-off while the overall deadline allows.
-
-        Args:
-            calls: The call (``single``) or the batch members.
-            single: Send ``calls[0]`` alone (its answer is the result) rather than as a batch (the results in
-                call order, failed members as their :class:`RpcError` in place).
-            retry: Force retrying on or off (``None``: only idempotent methods retry).
-            timeout: The client's per-attempt timeout (with the policy, it makes the ``"auto"`` deadline).
-            deadline: The client's overall deadline; a single call's own ``deadline`` can only tighten it.
-
-        Returns:
-            The decoded result.
+        idempotent requests, or as ``retry`` forces) with the policy's back-off while the overall deadline
+        allows. ``timeout`` per attempt and the policy make the ``"auto"`` deadline; a single call's own
+        ``deadline`` can only tighten the client's. A batch's value lists failed members as their
+        :class:`RpcError` in place.
 
         Raises:
             RpcTransportError: Timeout (``RpcTransportError`` (``ErrorCode.RPC_TIMEOUT``), also when the
