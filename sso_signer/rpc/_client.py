@@ -222,9 +222,6 @@ class JsonRpcClient(_HttpEndpoint[httpx.Client], SyncShell):
             time.sleep(step.seconds)
             return None
         try:
-            if step.expires is None:
-                response = self._http.post(self.url, content=step.body)
-                return response.status_code, response.content
             timeout = httpx.USE_CLIENT_DEFAULT if step.timeout is None else step.timeout
             request = self._http.build_request("POST", self.url, content=step.body, timeout=timeout)
             # Streamed so the deadline is checked as each chunk arrives: httpx's timeout bounds each read
@@ -234,7 +231,7 @@ class JsonRpcClient(_HttpEndpoint[httpx.Client], SyncShell):
                 chunks = []
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
-                    if time.monotonic() >= step.expires:
+                    if step.expires is not None and time.monotonic() >= step.expires:
                         raise _DeadlineExceeded("overall deadline passed")
             finally:
                 response.close()
@@ -255,20 +252,17 @@ class AsyncJsonRpcClient(_HttpEndpoint[httpx.AsyncClient], AsyncShell):
         if isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
             return None
+        loop = asyncio.get_running_loop()
+        # A wall-clock bound on the whole attempt, body included (httpx bounds each read).
+        when = None if step.expires is None else loop.time() + (step.expires - time.monotonic())
         try:
-            if step.expires is None:
+            async with asyncio.timeout_at(when):
                 response = await self._http.post(self.url, content=step.body)
-            else:
-                # A wall-clock bound on the whole attempt, body included (httpx bounds each read).
-                loop = asyncio.get_running_loop()
-                try:
-                    async with asyncio.timeout_at(loop.time() + (step.expires - time.monotonic())):
-                        response = await self._http.post(self.url, content=step.body)
-                except TimeoutError:
-                    raise _DeadlineExceeded("overall deadline passed") from None
-            return response.status_code, response.content
+        except TimeoutError:
+            return _failure(_DeadlineExceeded("overall deadline passed"))
         except httpx.HTTPError as exc:
             return _failure(exc)
+        return response.status_code, response.content
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
