@@ -296,14 +296,11 @@ class RpcCore:
             raise MalformedRpcResponse(
                 f"batch: no answer for ids {missing}", rule=ErrorCode.BATCH_RESPONSE_MISMATCH
             )
-        results: list[Any | RpcError] = []
-        for call, request_id in zip(calls, ids, strict=True):
-            response = by_id[request_id]
-            if "error" in response:
-                results.append(self.error_from(call.method, response["error"]))
-            else:
-                results.append(response["result"])
-        return results
+        answers = [by_id[i] for i in ids]
+        return [
+            self.error_from(call.method, answer["error"]) if "error" in answer else answer["result"]
+            for call, answer in zip(calls, answers, strict=True)
+        ]
 
     def error_from(self, method: str, error: object) -> RpcError:
         """Build the typed error for a JSON-RPC error object."""

@@ -33,6 +33,7 @@ __all__ = [
 
 BlockId = int | str
 _BLOCK_TAGS = frozenset({"latest", "pending", "earliest", "safe", "finalized"})
+_QUANTITY = re.compile(r"0[xX][0-9a-fA-F]+")
 
 
 # -- node answers -> Python (a bad value is the node's fault: MalformedRpcResponse) --------------------------
@@ -44,12 +45,9 @@ def parse_quantity(value: object, field: str) -> int:
     Raises:
         MalformedRpcResponse: If ``value`` is not 0x-prefixed hex text.
     """
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
+    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
         raise MalformedRpcResponse(f"{field}: expected a hex quantity, got {value!r:.80}")
-    try:
-        return int(value[2:], 16)
-    except ValueError as exc:
-        raise MalformedRpcResponse(f"{field}: expected a hex quantity, got {value!r:.80}") from exc
+    return int(value, 16)
 
 
 def parse_data(value: object, field: str, *, length: int | None = None) -> bytes:
