@@ -56,40 +56,25 @@ def free_port() -> int:
 
 
 def find_executable(given: str | os.PathLike[str] | None, name: str) -> str:
-    """Resolve an executable.
+    """Resolve the executable ``name``, or the path or command ``given`` for it.
 
-    A tool of the local stack (anvil, forge, cast) is looked for in the documented order: the given path, its
-    ``SSO_SIGNER_<TOOL>`` variable, the per-user directory ``sso-signer setup`` fills, the checkout's
-    node_modules, ``PATH``. Any other program (``node``, ``anvil-zksync``) is the given path, else ``PATH``.
-
-    Args:
-        given: An explicit path or command name, or ``None``.
-        name: The program name (``anvil``).
-
-    Returns:
-        The path of the executable.
+    A tool of the local stack (anvil, alto...) is looked for as :func:`~sso_signer._toolchain.locate_tool`
+    documents; any other program (``node``, ``anvil-zksync``) is ``given`` or ``name`` on ``PATH``.
 
     Raises:
-        ToolNotFound (``NODE_BINARY_NOT_FOUND``): If none of them exists; the message names the command that
-            installs it.
+        ToolNotFound (``NODE_BINARY_NOT_FOUND``): If it is not found; the message says how to install it.
     """
     if name in TOOLS:
         return locate_tool(
             name, given, error=functools.partial(ToolNotFound, rule=ErrorCode.NODE_BINARY_NOT_FOUND)
         )
+    found = shutil.which(str(given if given is not None else name))
+    if found:
+        return found
     if given is not None:
-        path = pathlib.Path(given)
-        if path.is_file() and os.access(path, os.X_OK):
-            return str(path)
-        found = shutil.which(str(given))
-        if found:
-            return found
         raise ToolNotFound(
             f"{name}: {given} is not an executable file", tool=name, rule=ErrorCode.NODE_BINARY_NOT_FOUND
         )
-    found = shutil.which(name)
-    if found:
-        return found
     hint = _INSTALL_HINTS.get(name, "install it or pass its path")
     raise ToolNotFound(f"{name} not found on PATH: {hint}", tool=name, rule=ErrorCode.NODE_BINARY_NOT_FOUND)
 
