@@ -586,11 +586,9 @@ class _BundlerMethods:
                 )
             return receipt
 
-        def timed_out(message: str) -> UserOperationTimeout:
-            return UserOperationTimeout(
-                message, user_op_hash=user_op_hash, timeout=timeout, user_operation=op
-            )
-
+        timed_out = functools.partial(
+            UserOperationTimeout, user_op_hash=user_op_hash, timeout=timeout, user_operation=op
+        )
         unknown = _op_unknown(user_op_hash, op)
         return (
             yield from poll(

@@ -351,18 +351,16 @@ class _EthMethods:
         def request(bound: float) -> Flow[Any]:
             return (yield RpcCall("eth_getTransactionReceipt", (param,), deadline=bound))
 
-        def timed_out(message: str) -> ReceiptTimeout:
-            return ReceiptTimeout(message, tx_hash=tx_hash, timeout=timeout, raw_transaction=raw)
-
-        what = f"transaction 0x{tx_hash.hex()}"
         wait = poll(
             request,
             Receipt.from_rpc,
-            what,
+            f"transaction 0x{tx_hash.hex()}",
             timeout,
             poll_interval,
             growth=1.5,
-            timed_out=timed_out,
+            timed_out=functools.partial(
+                ReceiptTimeout, tx_hash=tx_hash, timeout=timeout, raw_transaction=raw
+            ),
             unknown=_unknown(tx_hash, raw),
         )
         return (yield from wait)
