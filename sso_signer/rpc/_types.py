@@ -176,7 +176,7 @@ def encode_tx_request(tx: Mapping[str, object]) -> dict[str, Any]:
         elif kind == "quantity":
             out[wire] = _request_quantity(value, key)
         elif kind == "data":
-            out[wire] = _encode_data(value, key)
+            out[wire] = hex_encode(_param_bytes(value, key))
         else:
             out[wire] = _encode_eip712_meta(value)
     return out
@@ -191,18 +191,11 @@ def _request_quantity(value: object, field: str) -> str:
 
 
 def _byte_array(value: object, field: str) -> list[int]:
-    if isinstance(value, bytes | bytearray):
-        return list(value)
     if isinstance(value, list | tuple) and all(
         isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in value
     ):
         return list(value)
-    if isinstance(value, str):
-        try:
-            return list(hex_decode(value, field=field))
-        except InvalidEncoding as exc:
-            raise InvalidRpcParams(str(exc)) from exc
-    raise InvalidRpcParams(f"{field}: expected bytes, got {type(value).__name__}")
+    return list(_param_bytes(value, field))
 
 
 def _encode_eip712_meta(meta: object) -> dict[str, Any]:
@@ -236,15 +229,15 @@ def _encode_eip712_meta(meta: object) -> dict[str, Any]:
     return out
 
 
-def _encode_data(value: object, field: str) -> str:
+def _param_bytes(value: object, field: str) -> bytes:
     if isinstance(value, bytes | bytearray):
-        return hex_encode(bytes(value))
-    if isinstance(value, str):
-        try:
-            return hex_encode(hex_decode(value, field=field))
-        except InvalidEncoding as exc:
-            raise InvalidRpcParams(str(exc)) from exc
-    raise InvalidRpcParams(f"{field}: expected bytes or hex text, got {type(value).__name__}")
+        return bytes(value)
+    if not isinstance(value, str):
+        raise InvalidRpcParams(f"{field}: expected bytes or hex text, got {type(value).__name__}")
+    try:
+        return hex_decode(value, field=field)
+    except InvalidEncoding as exc:
+        raise InvalidRpcParams(str(exc)) from exc
 
 
 def local_tx_hash(raw: bytes) -> bytes | None:
