@@ -317,8 +317,8 @@ def describe_revert(raw: bytes) -> str | None:
     revert = RevertData.decode(bytes(raw))
     if revert.error_name is None:
         return None
-    if revert.arguments or (revert.signature or "").endswith("()"):
-        return revert.describe() if revert.arguments else revert.error_name
+    if revert.arguments:
+        return revert.describe()
     if revert.signature == f"{revert.error_name}(bytes1)" and len(raw) > 4:
         return f"{revert.error_name}(0x{raw[4]:02x})"  # the flags byte leads the word even when cut
     return revert.error_name
