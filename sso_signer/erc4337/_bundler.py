@@ -451,11 +451,8 @@ class _BundlerMethods:
             The userOpHash.
 
         Raises:
-            UserOperationRejected: The bundler refused it (bad signature →
-                :class:`~sso_signer.exceptions.UserOperationRejected`
-                (``ErrorCode.SIGNATURE_VALIDATION_FAILED``),
-                no funds → :class:`~sso_signer.exceptions.UserOperationRejected`
-                (``ErrorCode.INSUFFICIENT_PREFUND``), ...).
+            UserOperationRejected: The bundler refused it; the rule says why (``SIGNATURE_VALIDATION_FAILED``
+                for a bad signature, ``INSUFFICIENT_PREFUND`` without funds, ...).
             UserOperationOutcomeUnknown: The request went out but no answer came back; the bundler may hold
                 the op (carries ``user_op_hash`` and the signed ``user_operation``).
         """
