@@ -327,17 +327,7 @@ class UserOperation:
 
     def struct_hash(self) -> bytes:
         """keccak256 of the EIP-712 ``PackedUserOperation`` struct (the signature is not part of it)."""
-        return eip712_struct_hash(
-            _PACKED_USEROP_TYPE,
-            self.sender,
-            self.nonce,
-            self.init_code,
-            self.call_data,
-            self.account_gas_limits,
-            self.pre_verification_gas,
-            self.gas_fees,
-            self.paymaster_and_data,
-        )
+        return eip712_struct_hash(_PACKED_USEROP_TYPE, *self.packed()[:-1])
 
     def hash(self, *, entry_point: str = ENTRY_POINT_V08, chain_id: int) -> bytes:
         """The userOpHash the account signs; see :func:`user_operation_hash`."""
