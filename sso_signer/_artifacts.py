@@ -155,13 +155,6 @@ class Artifact:
         return None
 
 
-def _directory(directory: str | os.PathLike[str] | None) -> pathlib.Path:
-    if directory is not None:
-        return pathlib.Path(directory)
-    env = os.environ.get(_ENV_DIR)
-    return pathlib.Path(env) if env else ARTIFACTS_DIR
-
-
 def load_artifact(name: str, *, directory: str | os.PathLike[str] | None = None) -> Artifact:
     """Load ``<directory>/<name>.json`` as written by ``scripts/build-contracts.sh``.
 
@@ -181,7 +174,9 @@ def load_artifact(name: str, *, directory: str | os.PathLike[str] | None = None)
         raise ConfigurationError(
             f"artifact name {name!r} is not a contract name", rule=ErrorCode.ARTIFACT_NOT_FOUND
         )
-    path = _directory(directory) / f"{name}.json"
+    if directory is None:
+        directory = os.environ.get(_ENV_DIR) or ARTIFACTS_DIR
+    path = pathlib.Path(directory) / f"{name}.json"
     try:
         stat = path.stat()
     except OSError:

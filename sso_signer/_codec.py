@@ -1,4 +1,4 @@
-"""Byte/text codecs shared by every room: base64url, hex and fixed-width integers.
+"""Byte/text codecs shared by every room: base64url, hex and addresses.
 
 WebAuthn moves bytes as unpadded base64url; Ethereum moves them as 0x-hex. Both are decoded strictly here so a
 malformed value fails at the boundary with :class:`InvalidEncoding` naming the field, instead of deep inside.
@@ -22,7 +22,6 @@ __all__ = [
     "classify_address_text",
     "hex_decode",
     "hex_encode",
-    "int_to_bytes32",
 ]
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
@@ -106,17 +105,6 @@ def hex_decode(text: str, *, field: str = "value", length: int | None = None) ->
     if length is not None and len(data) != length:
         raise InvalidEncoding(f"{field}: expected {length} bytes, got {len(data)}")
     return data
-
-
-def int_to_bytes32(value: int, *, field: str = "value") -> bytes:
-    """Encode a non-negative integer below 2**256 as 32 big-endian bytes.
-
-    Raises:
-        InvalidEncoding: If ``value`` is negative or does not fit in 32 bytes.
-    """
-    if value < 0 or value >= 1 << 256:
-        raise InvalidEncoding(f"{field}: {value} does not fit in 32 unsigned bytes")
-    return value.to_bytes(32, "big")
 
 
 @functools.lru_cache(maxsize=4096)

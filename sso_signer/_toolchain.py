@@ -107,12 +107,6 @@ def _usable(path: pathlib.Path, tool: Tool) -> bool:
     return path.is_file() and (not tool.executable or os.access(path, os.X_OK))
 
 
-def _checkout_node_modules() -> pathlib.Path | None:
-    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "node_modules").is_dir():
-        return _CHECKOUT / "node_modules"
-    return None
-
-
 def locate_tool(
     name: str,
     given: str | os.PathLike[str] | None = None,
@@ -153,9 +147,8 @@ def locate_tool(
         )
     looked = [f"${tool.env} (unset)"]
     roots = [tools_home() / "node_modules"]
-    checkout = _checkout_node_modules()
-    if checkout is not None:
-        roots.append(checkout)
+    if (_CHECKOUT / "pyproject.toml").is_file():
+        roots.append(_CHECKOUT / "node_modules")
     for root in roots:
         candidate = root / tool.npm_path
         if _usable(candidate, tool):

@@ -21,9 +21,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_typing import Hash32
 from eth_utils.crypto import keccak
@@ -37,7 +37,12 @@ from sso_signer.erc4337._paymaster import (
     SponsorshipPolicy,
     check_policy,
 )
-from sso_signer.erc4337._user_operation import _check_address
+from sso_signer.erc4337._user_operation import (
+    EIP712_DOMAIN_TYPE,
+    _check_address,
+    eip712_struct_hash,
+    pack_uint128_pair,
+)
 from sso_signer.exceptions import (
     ConfigurationError,
     ErrorCode,
@@ -66,10 +71,7 @@ _INVALID_PARAMS: Final = -32602
 _INTERNAL_ERROR: Final = -32603
 _PARSE_ERROR: Final = -32700
 
-_DOMAIN_TYPEHASH: Final = keccak(
-    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
-_SPONSORSHIP_TYPEHASH: Final = keccak(
+_SPONSORSHIP_TYPE: Final = (
     b"Sponsorship(address sender,uint256 nonce,bytes32 initCodeHash,bytes32 callDataHash,"
     b"bytes32 accountGasLimits,bytes32 paymasterGasLimits,uint256 preVerificationGas,bytes32 gasFees,"
     b"uint48 validUntil,uint48 validAfter)"
@@ -94,42 +96,19 @@ def sponsorship_digest(
     Returns:
         The 32-byte digest the sponsor key signs.
     """
-    domain = keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [_DOMAIN_TYPEHASH, keccak(b"SsoSponsorPaymaster"), keccak(b"1"), chain_id, paymaster],
-        )
-    )
-    paymaster_gas = op.paymaster_verification_gas_limit << 128 | op.paymaster_post_op_gas_limit
-    struct = keccak(
-        abi_encode(
-            [
-                "bytes32",
-                "address",
-                "uint256",
-                "bytes32",
-                "bytes32",
-                "bytes32",
-                "bytes32",
-                "uint256",
-                "bytes32",
-                "uint48",
-                "uint48",
-            ],
-            [
-                _SPONSORSHIP_TYPEHASH,
-                op.sender,
-                op.nonce,
-                keccak(op.init_code),
-                keccak(op.call_data),
-                op.account_gas_limits,
-                paymaster_gas.to_bytes(32, "big"),
-                op.pre_verification_gas,
-                op.gas_fees,
-                valid_until,
-                valid_after,
-            ],
-        )
+    domain = eip712_struct_hash(EIP712_DOMAIN_TYPE, b"SsoSponsorPaymaster", b"1", chain_id, paymaster)
+    struct = eip712_struct_hash(
+        _SPONSORSHIP_TYPE,
+        op.sender,
+        op.nonce,
+        keccak(op.init_code),
+        keccak(op.call_data),
+        op.account_gas_limits,
+        pack_uint128_pair(op.paymaster_verification_gas_limit, op.paymaster_post_op_gas_limit),
+        op.pre_verification_gas,
+        op.gas_fees,
+        valid_until,
+        valid_after,
     )
     return keccak(b"\x19\x01" + domain + struct)
 
@@ -143,33 +122,27 @@ class _RpcFailure(Exception):
         self.message = message
 
 
+@dataclass(frozen=True, slots=True)
 class _Sponsor:
     """The service's logic, without HTTP: one JSON-RPC request in, one answer out."""
 
-    def __init__(
-        self,
-        *,
-        paymaster: str,
-        signer: LocalAccount | None,
-        chain_id: int,
-        entry_point: str,
-        policy: SponsorshipPolicy | None,
-        validity: int,
-        sponsor_name: str | None,
-        clock: Callable[[], float],
-    ) -> None:
-        self.paymaster = _check_address(paymaster, "paymaster")
-        self.entry_point = _check_address(entry_point, "entry_point")
-        if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id <= 0:
-            raise InvalidRpcParams(f"chain_id: expected a positive int, got {chain_id!r}")
+    paymaster: str
+    signer: LocalAccount | None
+    chain_id: int
+    entry_point: str
+    policy: SponsorshipPolicy | None
+    validity: int
+    sponsor_name: str | None
+    clock: Callable[[], float]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "paymaster", _check_address(self.paymaster, "paymaster"))
+        object.__setattr__(self, "entry_point", _check_address(self.entry_point, "entry_point"))
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id <= 0:
+            raise InvalidRpcParams(f"chain_id: expected a positive int, got {self.chain_id!r}")
+        validity = self.validity
         if isinstance(validity, bool) or not isinstance(validity, int) or not 0 < validity < 1 << 40:
             raise InvalidRpcParams(f"validity: expected a positive number of seconds, got {validity!r}")
-        self.signer = signer
-        self.chain_id = chain_id
-        self.policy = policy
-        self.validity = validity
-        self.sponsor_name = sponsor_name
-        self.clock = clock
 
     def handle(self, request: object) -> dict[str, Any] | None:
         """The answer object to one JSON-RPC request object (``None`` for a notification)."""
@@ -315,16 +288,7 @@ def sponsor_app(
 
     if isinstance(max_body, bool) or not isinstance(max_body, int) or not 0 < max_body <= 16 * 1024 * 1024:
         raise InvalidRpcParams(f"max_body: expected 1..16 MiB in bytes, got {max_body!r}")
-    sponsor = _Sponsor(
-        paymaster=paymaster,
-        signer=signer,
-        chain_id=chain_id,
-        entry_point=entry_point,
-        policy=policy,
-        validity=validity,
-        sponsor_name=sponsor_name,
-        clock=clock,
-    )
+    sponsor = _Sponsor(paymaster, signer, chain_id, entry_point, policy, validity, sponsor_name, clock)
     limits = JsonLimits(max_bytes=max_body, max_depth=_MAX_DEPTH, max_int_digits=80)
 
     async def rpc(request: Request) -> Response:

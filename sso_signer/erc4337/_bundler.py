@@ -9,13 +9,13 @@ the code is kept on ``exc.aa_code``.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sso_signer._codec import hex_decode
 from sso_signer._shell import flow_method
 from sso_signer.erc4337._user_operation import (
     ENTRY_POINT_V08,
@@ -28,7 +28,6 @@ from sso_signer.exceptions import (
     AfterSendError,
     BundlerError,
     ErrorCode,
-    InvalidEncoding,
     InvalidRpcParams,
     MalformedRpcResponse,
     RpcError,
@@ -217,17 +216,17 @@ class UserOperationReceipt:
             MalformedRpcResponse: If a field is missing or malformed.
         """
         if not isinstance(obj, Mapping):
-            raise _malformed(f"eth_getUserOperationReceipt: expected an object, got {obj!r:.100}")
+            raise MalformedRpcResponse(f"eth_getUserOperationReceipt: expected an object, got {obj!r:.100}")
         paymaster_raw = obj.get("paymaster")
         paymaster = parse_address(paymaster_raw, "paymaster") if paymaster_raw else None
         if paymaster is not None and int(paymaster, 16) == 0:
             paymaster = None
         success = obj.get("success")
         if not isinstance(success, bool):
-            raise _malformed(f"eth_getUserOperationReceipt: success is {success!r}")
+            raise MalformedRpcResponse(f"eth_getUserOperationReceipt: success is {success!r}")
         logs_raw = obj.get("logs") or []
         if not isinstance(logs_raw, list):
-            raise _malformed("eth_getUserOperationReceipt: logs is not a list")
+            raise MalformedRpcResponse("eth_getUserOperationReceipt: logs is not a list")
         return cls(
             user_op_hash=parse_hash(obj.get("userOpHash"), "userOpHash"),
             entry_point=parse_address(obj.get("entryPoint"), "entryPoint"),
@@ -241,10 +240,6 @@ class UserOperationReceipt:
             logs=tuple(Log.from_rpc(item) for item in logs_raw),
             receipt=Receipt.from_rpc(obj.get("receipt")),
         )
-
-
-def _malformed(message: str) -> MalformedRpcResponse:
-    return MalformedRpcResponse(message)
 
 
 def bundler_error_from(exc: RpcError) -> BundlerError:
@@ -273,16 +268,10 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
         if exc.method not in ("eth_estimateUserOperationGas", "eth_sendUserOperation"):
             return BundlerError(f"bundler error ({exc.code}) on {exc.method}: {message}", **kwargs)
     if aa_code == "AA23":
-        raw = b""
-        if exc.revert is not None and exc.revert.raw:
-            raw = exc.revert.raw
-        else:
-            found = _REVERT_HEX.search(message)
-            if found:
-                try:
-                    raw = hex_decode(found.group(1))
-                except InvalidEncoding:
-                    raw = b""
+        raw = exc.revert.raw if exc.revert is not None else b""
+        found = _REVERT_HEX.search(message)
+        if not raw and found and len(found.group(1)) % 2 == 0:
+            raw = bytes.fromhex(found.group(1)[2:])
         named = describe_revert(raw)
         if named is not None:
             text = f"{text} [{named}]"
@@ -328,8 +317,8 @@ def describe_revert(raw: bytes) -> str | None:
     revert = RevertData.decode(bytes(raw))
     if revert.error_name is None:
         return None
-    if revert.arguments or (revert.signature or "").endswith("()"):
-        return revert.describe() if revert.arguments else revert.error_name
+    if revert.arguments:
+        return revert.describe()
     if revert.signature == f"{revert.error_name}(bytes1)" and len(raw) > 4:
         return f"{revert.error_name}(0x{raw[4]:02x})"  # the flags byte leads the word even when cut
     return revert.error_name
@@ -345,7 +334,7 @@ def _request(method: str, params: Sequence[Any], deadline: float | None = None) 
 
 def _gas_price(obj: object, field: str) -> GasPrice:
     if not isinstance(obj, Mapping):
-        raise _malformed(f"pimlico_getUserOperationGasPrice: {field} is not an object")
+        raise MalformedRpcResponse(f"pimlico_getUserOperationGasPrice: {field} is not an object")
     return GasPrice(
         max_fee_per_gas=parse_quantity(obj.get("maxFeePerGas"), f"{field}.maxFeePerGas"),
         max_priority_fee_per_gas=parse_quantity(
@@ -408,7 +397,7 @@ class _BundlerMethods:
         """The EntryPoints the bundler serves (checksummed)."""
         result = yield from _request("eth_supportedEntryPoints", ())
         if not isinstance(result, list):
-            raise _malformed(f"eth_supportedEntryPoints: expected a list, got {result!r:.100}")
+            raise MalformedRpcResponse(f"eth_supportedEntryPoints: expected a list, got {result!r:.100}")
         return tuple(parse_address(item, "entryPoint") for item in result)
 
     @flow_method
@@ -435,7 +424,9 @@ class _BundlerMethods:
             params.append(dict(state_override))
         result = yield from _request("eth_estimateUserOperationGas", params)
         if not isinstance(result, Mapping):
-            raise _malformed(f"eth_estimateUserOperationGas: expected an object, got {result!r:.100}")
+            raise MalformedRpcResponse(
+                f"eth_estimateUserOperationGas: expected an object, got {result!r:.100}"
+            )
         return GasEstimate(
             pre_verification_gas=parse_quantity(result.get("preVerificationGas"), "preVerificationGas"),
             verification_gas_limit=parse_quantity(result.get("verificationGasLimit"), "verificationGasLimit"),
@@ -460,11 +451,8 @@ class _BundlerMethods:
             The userOpHash.
 
         Raises:
-            UserOperationRejected: The bundler refused it (bad signature →
-                :class:`~sso_signer.exceptions.UserOperationRejected`
-                (``ErrorCode.SIGNATURE_VALIDATION_FAILED``),
-                no funds → :class:`~sso_signer.exceptions.UserOperationRejected`
-                (``ErrorCode.INSUFFICIENT_PREFUND``), ...).
+            UserOperationRejected: The bundler refused it; the rule says why (``SIGNATURE_VALIDATION_FAILED``
+                for a bad signature, ``INSUFFICIENT_PREFUND`` without funds, ...).
             UserOperationOutcomeUnknown: The request went out but no answer came back; the bundler may hold
                 the op (carries ``user_op_hash`` and the signed ``user_operation``).
         """
@@ -525,7 +513,7 @@ class _BundlerMethods:
         """The op and where it was included, as the bundler reports it, or ``None``."""
         result = yield from _request("eth_getUserOperationByHash", ("0x" + bytes(user_op_hash).hex(),))
         if result is not None and not isinstance(result, dict):
-            raise _malformed(f"eth_getUserOperationByHash: expected an object, got {result!r:.100}")
+            raise MalformedRpcResponse(f"eth_getUserOperationByHash: expected an object, got {result!r:.100}")
         return result
 
     @flow_method
@@ -542,7 +530,9 @@ class _BundlerMethods:
         asked_at = cache.now()
         result = yield from _request("pimlico_getUserOperationGasPrice", ())
         if not isinstance(result, Mapping):
-            raise _malformed(f"pimlico_getUserOperationGasPrice: expected an object, got {result!r:.100}")
+            raise MalformedRpcResponse(
+                f"pimlico_getUserOperationGasPrice: expected an object, got {result!r:.100}"
+            )
         prices = GasPrices(
             slow=_gas_price(result.get("slow"), "slow"),
             standard=_gas_price(result.get("standard"), "standard"),
@@ -593,11 +583,9 @@ class _BundlerMethods:
                 )
             return receipt
 
-        def timed_out(message: str) -> UserOperationTimeout:
-            return UserOperationTimeout(
-                message, user_op_hash=user_op_hash, timeout=timeout, user_operation=op
-            )
-
+        timed_out = functools.partial(
+            UserOperationTimeout, user_op_hash=user_op_hash, timeout=timeout, user_operation=op
+        )
         unknown = _op_unknown(user_op_hash, op)
         return (
             yield from poll(
@@ -631,13 +619,12 @@ class _BundlerMethods:
 
 def _op_unknown(user_op_hash: bytes | None, op: UserOperation | None) -> Callable[[str], AfterSendError]:
     """The "outcome unknown" error of a sent UserOperation, for :func:`~sso_signer.rpc.after_send`."""
-
-    def build(message: str) -> AfterSendError:
-        return UserOperationOutcomeUnknown(
-            message, user_op_hash=user_op_hash, user_operation=op, method="eth_getUserOperationReceipt"
-        )
-
-    return build
+    return functools.partial(
+        UserOperationOutcomeUnknown,
+        user_op_hash=user_op_hash,
+        user_operation=op,
+        method="eth_getUserOperationReceipt",
+    )
 
 
 class BundlerClient(_BundlerMethods, RpcShell):

@@ -21,11 +21,11 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import hex_decode
-from sso_signer._json import ARTIFACT_LIMITS, parse_json
+from sso_signer._json import ARTIFACT_LIMITS, read_json_file
 from sso_signer._shell import AsyncShell, SyncShell, flow_method
-from sso_signer._toolchain import SETUP_COMMAND, locate_tool
+from sso_signer._toolchain import TOOLS, locate_tool
 from sso_signer.erc4337._user_operation import ENTRY_POINT_V08, UserOperation, _check_address, _check_uint
-from sso_signer.exceptions import EntryPointError, ErrorCode, ExecutionReverted, ToolNotFound
+from sso_signer.exceptions import EntryPointError, ErrorCode, ExecutionReverted
 from sso_signer.rpc import EthClient, Receipt
 from sso_signer.rpc._eth import _EthMethods
 from sso_signer.rpc._flow import Flow
@@ -41,8 +41,6 @@ ENTRY_POINT_V08_SALT: Final = bytes.fromhex(
 ENTRY_POINT_V08_INITCODE_HASH: Final = bytes.fromhex(
     "2a7c999e10f113d5f71f2abb9069a95091852afbd016309139559b9e47bb59dd"
 )
-
-_ARTIFACT: Final = pathlib.Path("@account-abstraction") / "contracts" / "artifacts" / "EntryPoint.json"
 
 _ZERO_ADDRESS: Final = "0x" + "00" * 20
 
@@ -75,25 +73,17 @@ def load_entry_point_v08_initcode(node_modules: str | pathlib.Path | None = None
         EntryPointError (``ENTRY_POINT_ARTIFACT_MISMATCH``): If the artifact is unreadable or not the
             canonical v0.8 bytecode.
     """
-    if node_modules is not None:
-        path = pathlib.Path(node_modules) / _ARTIFACT
-        if not path.is_file():
-            raise ToolNotFound(
-                f"entry-point: no EntryPoint v0.8 artifact at {path} (node_modules given); "
-                f"`{SETUP_COMMAND}` installs one",
-                tool="entry-point",
-            )
-    else:
-        path = pathlib.Path(locate_tool("entry-point"))
+    given = None if node_modules is None else pathlib.Path(node_modules) / TOOLS["entry-point"].npm_path
+    path = pathlib.Path(locate_tool("entry-point", given))
     try:
-        artifact = parse_json(
-            path.read_bytes(),
+        artifact = read_json_file(
+            path,
             limits=ARTIFACT_LIMITS,
             error=functools.partial(EntryPointError, rule=ErrorCode.ENTRY_POINT_ARTIFACT_MISMATCH),
             what=str(path),
         )
         initcode = hex_decode(artifact["bytecode"], field="EntryPoint.bytecode")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise EntryPointError(
             f"cannot read the EntryPoint v0.8 artifact {path}: {exc}",
             rule=ErrorCode.ENTRY_POINT_ARTIFACT_MISMATCH,

@@ -215,31 +215,22 @@ def decode_execute(calldata: bytes) -> ExecuteCall:
         raise InvalidUserOperation(
             f"mode bytes 2..31 must be zero, got {mode.hex()}", rule=ErrorCode.INVALID_EXECUTE_CALLDATA
         )
+    # Every failure below is re-raised with the rule INVALID_EXECUTE_CALLDATA.
     try:
-        if call_type is CallType.SINGLE:
-            if len(inner) < 52:
-                raise InvalidUserOperation(
-                    f"single execution is {len(inner)} bytes, need at least 52",
-                    rule=ErrorCode.INVALID_EXECUTE_CALLDATA,
-                )
-            calls: tuple[Call, ...] = (
-                Call(to_checksum_address(inner[:20]), int.from_bytes(inner[20:52], "big"), inner[52:]),
-            )
-        elif call_type is CallType.DELEGATECALL:
-            if len(inner) < 20:
-                raise InvalidUserOperation(
-                    f"delegatecall execution is {len(inner)} bytes, need 20+",
-                    rule=ErrorCode.INVALID_EXECUTE_CALLDATA,
-                )
-            calls = (Call(to_checksum_address(inner[:20]), 0, inner[20:]),)
-        else:
+        if call_type is CallType.BATCH:
             try:
                 (items,) = abi_decode(["(address,uint256,bytes)[]"], inner, strict=False)
             except (DecodingError, OverflowError) as exc:
-                raise InvalidUserOperation(
-                    f"batch execution does not decode: {exc}", rule=ErrorCode.INVALID_EXECUTE_CALLDATA
-                ) from exc
+                raise InvalidUserOperation(f"batch execution does not decode: {exc}") from exc
             calls = tuple(Call(t, v, d) for t, v, d in items)
+        else:
+            # single: target ‖ uint256 value ‖ data; delegatecall: target ‖ data
+            start = 52 if call_type is CallType.SINGLE else 20
+            if len(inner) < start:
+                kind = call_type.name.lower()
+                raise InvalidUserOperation(f"{kind} execution is {len(inner)} bytes, need at least {start}")
+            value = int.from_bytes(inner[20:start], "big")
+            calls = (Call(to_checksum_address(inner[:20]), value, inner[start:]),)
     except (InvalidEncoding, InvalidUserOperation) as exc:
         raise InvalidUserOperation(str(exc), rule=ErrorCode.INVALID_EXECUTE_CALLDATA) from exc
     return ExecuteCall(call_type, exec_type, calls)

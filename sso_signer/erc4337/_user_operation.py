@@ -9,6 +9,7 @@ JSON object.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,14 +19,17 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from sso_signer._codec import checksum_address, hex_decode, hex_encode
-from sso_signer.exceptions import ErrorCode, InvalidEncoding, InvalidUserOperation
+from sso_signer.exceptions import ErrorCode, InvalidUserOperation, MalformedRpcResponse
+from sso_signer.rpc._types import parse_data, parse_quantity
 
 __all__ = [
+    "EIP712_DOMAIN_TYPE",
     "ENTRY_POINT_V08",
     "PACKED_USEROP_TYPEHASH",
     "SENDER_CREATOR_V08",
     "UserOperation",
     "decode_nonce",
+    "eip712_struct_hash",
     "encode_nonce",
     "entry_point_domain_separator",
     "pack_uint128_pair",
@@ -38,16 +42,14 @@ ENTRY_POINT_V08: Final = "0x4337084D9E255Ff0702461CF8895CE9E3b5Ff108"
 SENDER_CREATOR_V08: Final = "0x449ED7C3e6Fee6a97311d4b55475DF59C44AdD33"
 """The SenderCreator of the canonical EntryPoint v0.8: the ``msg.sender`` a factory sees for an initCode."""
 
-PACKED_USEROP_TYPEHASH: Final = keccak(
+_PACKED_USEROP_TYPE: Final = (
     b"PackedUserOperation(address sender,uint256 nonce,bytes initCode,bytes callData,"
     b"bytes32 accountGasLimits,uint256 preVerificationGas,bytes32 gasFees,bytes paymasterAndData)"
 )
-
-_DOMAIN_TYPEHASH: Final = keccak(
+PACKED_USEROP_TYPEHASH: Final = keccak(_PACKED_USEROP_TYPE)
+EIP712_DOMAIN_TYPE: Final = (
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
-_NAME_HASH: Final = keccak(b"ERC4337")
-_VERSION_HASH: Final = keccak(b"1")
 
 _U64: Final = (1 << 64) - 1
 _U128: Final = (1 << 128) - 1
@@ -86,6 +88,31 @@ def _check_bytes(value: object, field: str) -> bytes:
 def _optional_address(value: Any) -> Any:
     # Some bundlers send "0x" or null for an absent factory/paymaster; both mean "none".
     return None if value in (None, "", "0x", "0X") else value
+
+
+@functools.cache
+def _struct_layout(type_string: bytes) -> tuple[bytes, tuple[str, ...], tuple[bool, ...]]:
+    # The ABI types of ``typeHash ‖ encodeData`` and which fields are hashed (``bytes``, ``string``).
+    fields = type_string[type_string.index(b"(") + 1 : -1].decode().split(",")
+    types = [field.split()[0] for field in fields]
+    hashed = tuple(kind in ("bytes", "string") for kind in types)
+    abi_types = ("bytes32", *("bytes32" if h else kind for kind, h in zip(types, hashed, strict=True)))
+    return keccak(type_string), abi_types, hashed
+
+
+def eip712_struct_hash(type_string: bytes, *values: Any) -> bytes:
+    """EIP-712 ``hashStruct`` of a struct whose fields are atomic types, ``bytes`` or ``string``.
+
+    Args:
+        type_string: The struct's encoded type, ``Name(type1 name1,...)``.
+        values: The field values in order (``bytes`` for ``bytes`` and ``string`` fields: they are hashed).
+
+    Returns:
+        ``keccak256(typeHash ‖ encodeData)``.
+    """
+    typehash, abi_types, hashed = _struct_layout(type_string)
+    data = [keccak(value) if h else value for value, h in zip(values, hashed, strict=True)]
+    return keccak(abi_encode(abi_types, [typehash, *data]))
 
 
 def encode_nonce(key: int, sequence: int) -> int:
@@ -144,12 +171,7 @@ def entry_point_domain_separator(*, entry_point: str, chain_id: int) -> bytes:
     """
     address = _check_address(entry_point, "entry_point")
     _check_uint(chain_id, _U256, "chain_id")
-    return keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [_DOMAIN_TYPEHASH, _NAME_HASH, _VERSION_HASH, chain_id, address],
-        )
-    )
+    return eip712_struct_hash(EIP712_DOMAIN_TYPE, b"ERC4337", b"1", chain_id, address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,32 +327,7 @@ class UserOperation:
 
     def struct_hash(self) -> bytes:
         """keccak256 of the EIP-712 ``PackedUserOperation`` struct (the signature is not part of it)."""
-        return keccak(
-            abi_encode(
-                [
-                    "bytes32",
-                    "address",
-                    "uint256",
-                    "bytes32",
-                    "bytes32",
-                    "bytes32",
-                    "uint256",
-                    "bytes32",
-                    "bytes32",
-                ],
-                [
-                    PACKED_USEROP_TYPEHASH,
-                    self.sender,
-                    self.nonce,
-                    keccak(self.init_code),
-                    keccak(self.call_data),
-                    self.account_gas_limits,
-                    self.pre_verification_gas,
-                    self.gas_fees,
-                    keccak(self.paymaster_and_data),
-                ],
-            )
-        )
+        return eip712_struct_hash(_PACKED_USEROP_TYPE, *self.packed()[:-1])
 
     def hash(self, *, entry_point: str = ENTRY_POINT_V08, chain_id: int) -> bytes:
         """The userOpHash the account signs; see :func:`user_operation_hash`."""
@@ -395,86 +392,54 @@ class UserOperation:
                 rule=ErrorCode.INVALID_USER_OPERATION_JSON,
             )
 
-        def qty(key: str, default: int | None = 0) -> int:
-            if key not in data or data[key] is None:
-                if default is None:
-                    raise InvalidUserOperation(f"{key}: missing", rule=ErrorCode.INVALID_USER_OPERATION_JSON)
-                return default
-            value = data[key]
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-            if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
-                raise InvalidUserOperation(
-                    f"{key}: expected a 0x-hex quantity, got {value!r}",
-                    rule=ErrorCode.INVALID_USER_OPERATION_JSON,
-                )
-            try:
-                return int(value, 16)
-            except ValueError as exc:
-                raise InvalidUserOperation(
-                    f"{key}: not a hex quantity: {value!r}", rule=ErrorCode.INVALID_USER_OPERATION_JSON
-                ) from exc
-
-        def blob(key: str) -> bytes:
+        def qty(key: str, required: bool = False) -> int:
             value = data.get(key)
-            if value is None:
-                return b""
-            if not isinstance(value, str):
-                raise InvalidUserOperation(
-                    f"{key}: expected 0x-hex bytes, got {type(value).__name__}",
-                    rule=ErrorCode.INVALID_USER_OPERATION_JSON,
-                )
-            try:
-                return hex_decode(value, field=key)
-            except InvalidEncoding as exc:
-                raise InvalidUserOperation(str(exc), rule=ErrorCode.INVALID_USER_OPERATION_JSON) from exc
+            if value is None and required:
+                raise MalformedRpcResponse(f"{key}: missing")
+            if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+                return value or 0
+            return parse_quantity(value, key)
 
-        if "sender" not in data:
-            raise InvalidUserOperation("sender: missing", rule=ErrorCode.INVALID_USER_OPERATION_JSON)
-        factory: str | None = _optional_address(data.get("factory"))
-        factory_data = blob("factoryData")
-        if "initCode" in data:
-            init_code = blob("initCode")
-            if init_code:
-                if len(init_code) < 20:
-                    raise InvalidUserOperation(
-                        f"initCode: {len(init_code)} bytes, need at least 20",
-                        rule=ErrorCode.INVALID_USER_OPERATION_JSON,
-                    )
+        def blob(key: str, least: int = 0) -> bytes:
+            value = b"" if data.get(key) is None else parse_data(data[key], key)
+            if value and len(value) < least:
+                raise MalformedRpcResponse(f"{key}: {len(value)} bytes, need at least {least}")
+            return value
+
+        try:
+            if "sender" not in data:
+                raise MalformedRpcResponse("sender: missing")
+            factory: str | None = _optional_address(data.get("factory"))
+            factory_data = blob("factoryData")
+            if init_code := blob("initCode", 20):
                 factory, factory_data = hex_encode(init_code[:20]), init_code[20:]
-        paymaster: str | None = _optional_address(data.get("paymaster"))
-        pm_verification = qty("paymasterVerificationGasLimit")
-        pm_post_op = qty("paymasterPostOpGasLimit")
-        pm_data = blob("paymasterData")
-        if "paymasterAndData" in data:
-            pad = blob("paymasterAndData")
-            if pad:
-                if len(pad) < 52:
-                    raise InvalidUserOperation(
-                        f"paymasterAndData: {len(pad)} bytes, need at least 52",
-                        rule=ErrorCode.INVALID_USER_OPERATION_JSON,
-                    )
-                paymaster = hex_encode(pad[:20])
+            paymaster: str | None = _optional_address(data.get("paymaster"))
+            pm_verification = qty("paymasterVerificationGasLimit")
+            pm_post_op = qty("paymasterPostOpGasLimit")
+            pm_data = blob("paymasterData")
+            if pad := blob("paymasterAndData", 52):
+                paymaster, pm_data = hex_encode(pad[:20]), pad[52:]
                 pm_verification = int.from_bytes(pad[20:36], "big")
                 pm_post_op = int.from_bytes(pad[36:52], "big")
-                pm_data = pad[52:]
-        return cls(
-            sender=data["sender"],
-            nonce=qty("nonce", None),
-            call_data=blob("callData"),
-            call_gas_limit=qty("callGasLimit"),
-            verification_gas_limit=qty("verificationGasLimit"),
-            pre_verification_gas=qty("preVerificationGas"),
-            max_fee_per_gas=qty("maxFeePerGas"),
-            max_priority_fee_per_gas=qty("maxPriorityFeePerGas"),
-            factory=factory,
-            factory_data=factory_data,
-            paymaster=paymaster,
-            paymaster_verification_gas_limit=pm_verification,
-            paymaster_post_op_gas_limit=pm_post_op,
-            paymaster_data=pm_data,
-            signature=blob("signature"),
-        )
+            return cls(
+                sender=data["sender"],
+                nonce=qty("nonce", required=True),
+                call_data=blob("callData"),
+                call_gas_limit=qty("callGasLimit"),
+                verification_gas_limit=qty("verificationGasLimit"),
+                pre_verification_gas=qty("preVerificationGas"),
+                max_fee_per_gas=qty("maxFeePerGas"),
+                max_priority_fee_per_gas=qty("maxPriorityFeePerGas"),
+                factory=factory,
+                factory_data=factory_data,
+                paymaster=paymaster,
+                paymaster_verification_gas_limit=pm_verification,
+                paymaster_post_op_gas_limit=pm_post_op,
+                paymaster_data=pm_data,
+                signature=blob("signature"),
+            )
+        except MalformedRpcResponse as exc:
+            raise InvalidUserOperation(str(exc), rule=ErrorCode.INVALID_USER_OPERATION_JSON) from exc
 
 
 def user_operation_hash(op: UserOperation, *, entry_point: str = ENTRY_POINT_V08, chain_id: int) -> bytes:

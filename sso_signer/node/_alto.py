@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Sequence
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from sso_signer._toolchain import locate_tool
-from sso_signer.exceptions import ErrorCode, NodeStartFailed, RemoteError, StateError, ToolNotFound
+from sso_signer.exceptions import NodeStartFailed, RemoteError
 from sso_signer.node._anvil import LocalNode
 from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable
 from sso_signer.rpc import JsonRpcClient, RetryPolicy
@@ -56,6 +54,8 @@ class AltoBundler(ProcessOwner):
         keep_logs: Keep the log file after ``stop()``.
     """
 
+    name = "alto"
+
     def __init__(
         self,
         rpc_url: str,
@@ -80,14 +80,12 @@ class AltoBundler(ProcessOwner):
         self._executor_keys = tuple(_key_hex(k) for k in executor_private_keys)
         self._utility_key = _key_hex(utility_private_key)
         self._requested_port = port
-        self.node_binary = find_executable(node_binary, "node", None)
-        self.alto_entry = _find_alto(alto_entry)
+        self.node_binary = find_executable(node_binary, "node")
+        self.alto_entry = find_executable(alto_entry, "alto")
         self.safe_mode = safe_mode
         self.extra_args = tuple(extra_args)
         self.startup_timeout = startup_timeout
         self.keep_logs = keep_logs
-        self._process: ManagedProcess | None = None
-        self._port: int | None = None
 
     def __repr__(self) -> str:
         state = self.url if self.running else "stopped"
@@ -124,34 +122,14 @@ class AltoBundler(ProcessOwner):
             **kwargs,
         )
 
-    @property
-    def url(self) -> str:
-        """Alto's JSON-RPC endpoint."""
-        if not self.running or self._port is None:
-            raise StateError(
-                "alto is not running; call start() or use it as a context manager",
-                rule=ErrorCode.NODE_NOT_RUNNING,
-            )
-        return f"http://127.0.0.1:{self._port}"
-
     def client(self, **kwargs: Any) -> JsonRpcClient:
         """A new JSON-RPC client on the bundler (the caller closes it)."""
         return JsonRpcClient(self.url, **kwargs)
 
     def _argv(self, port: int) -> list[str]:
-        return [
-            self.node_binary,
-            self.alto_entry,
-            "--entrypoints",
-            ",".join(self.entry_points),
-            "--rpc-url",
-            self.rpc_url,
-            "--port",
-            str(port),
-            "--safe-mode",
-            "true" if self.safe_mode else "false",
-            *self.extra_args,
-        ]
+        argv = [self.node_binary, self.alto_entry, "--entrypoints", ",".join(self.entry_points)]
+        argv += ["--rpc-url", self.rpc_url, "--port", str(port)]
+        return [*argv, "--safe-mode", "true" if self.safe_mode else "false", *self.extra_args]
 
     def start(self) -> AltoBundler:
         """Start Alto and wait until it answers ``eth_supportedEntryPoints`` with our entry points.
@@ -190,11 +168,3 @@ class AltoBundler(ProcessOwner):
         if not isinstance(served, list):
             return False
         return {str(e).lower() for e in served} >= {e.lower() for e in self.entry_points}
-
-
-def _find_alto(given: str | os.PathLike[str] | None) -> str:
-    # The documented search order of sso_signer._toolchain: argument, $SSO_SIGNER_ALTO, setup's directory,
-    # the checkout's node_modules.
-    return locate_tool(
-        "alto", given, error=functools.partial(ToolNotFound, rule=ErrorCode.NODE_BINARY_NOT_FOUND)
-    )

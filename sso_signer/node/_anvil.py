@@ -13,7 +13,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from sso_signer.exceptions import ErrorCode, RemoteError, StateError, ToolNotFound
+from sso_signer.exceptions import RemoteError, ToolNotFound
 from sso_signer.node._process import ManagedProcess, ProcessOwner, find_executable
 from sso_signer.rpc import EthClient, JsonRpcClient, RetryPolicy
 from sso_signer.rpc._types import parse_quantity
@@ -32,7 +32,6 @@ __all__ = [
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 ANVIL_CHAIN_ID = 31337
 ANVIL_ZKSYNC_CHAIN_ID = 260
-_ANVIL_NPM = "@foundry-rs/anvil-linux-amd64/bin/anvil"
 _LISTENING = re.compile(r"Listening on (?:[\w.\[\]:]+):(\d+)")
 _PRIVATE_KEY = re.compile(r"^\s*\(\d+\)\s+(0x[0-9a-fA-F]{64})\s*$", re.MULTILINE)
 
@@ -62,10 +61,7 @@ def printed_private_keys(banner: str) -> tuple[str, ...]:
 
     anvil-zksync prints the same keys in more than one table; the first occurrence of each is kept.
     """
-    seen: dict[str, None] = {}
-    for key in _PRIVATE_KEY.findall(banner):
-        seen.setdefault(key.lower(), None)
-    return tuple(seen)
+    return tuple(dict.fromkeys(key.lower() for key in _PRIVATE_KEY.findall(banner)))
 
 
 def _probe(url: str) -> int | None:
@@ -86,8 +82,6 @@ class LocalNode(ProcessOwner, abc.ABC):
     def __init__(self, *, startup_timeout: float, keep_logs: bool) -> None:
         self.startup_timeout = startup_timeout
         self.keep_logs = keep_logs
-        self._process: ManagedProcess | None = None
-        self._port: int | None = None
         self._chain_id: int | None = None
         self._accounts: tuple[LocalAccount, ...] | None = None
         self._eth: EthClient | None = None
@@ -119,25 +113,12 @@ class LocalNode(ProcessOwner, abc.ABC):
 
     # -- state ----------------------------------------------------------------------------------------------
 
-    def _require(self) -> ManagedProcess:
-        if self._process is None or not self._process.running:
-            raise StateError(
-                f"{self.name} is not running; call start() or use it as a context manager",
-                rule=ErrorCode.NODE_NOT_RUNNING,
-            )
-        return self._process
-
     @property
     def port(self) -> int:
         """The TCP port on 127.0.0.1."""
         self._require()
         assert self._port is not None
         return self._port
-
-    @property
-    def url(self) -> str:
-        """The HTTP JSON-RPC endpoint."""
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def chain_id(self) -> int:
@@ -212,7 +193,7 @@ class AnvilNode(LocalNode):
         keep_logs: bool = False,
     ) -> None:
         super().__init__(startup_timeout=startup_timeout, keep_logs=keep_logs)
-        self.binary = find_executable(binary, "anvil", _ANVIL_NPM)
+        self.binary = find_executable(binary, self.name)
         self._requested_port = port
         self._requested_chain_id = chain_id
         self.hardfork = hardfork
@@ -223,17 +204,8 @@ class AnvilNode(LocalNode):
         self.extra_args = tuple(extra_args)
 
     def _argv(self) -> list[str]:
-        argv = [
-            self.binary,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self._requested_port or 0),
-            "--hardfork",
-            self.hardfork,
-            "--accounts",
-            str(self.account_count),
-        ]
+        argv = [self.binary, "--host", "127.0.0.1", "--port", str(self._requested_port or 0)]
+        argv += ["--hardfork", self.hardfork, "--accounts", str(self.account_count)]
         if self._mnemonic != DEV_MNEMONIC:
             # anvil takes a mnemonic only on its command line, where the process list shows it; the
             # well-known default is anvil's own and need not be passed.
@@ -251,7 +223,7 @@ class AnvilNode(LocalNode):
         if self.running:
             return self
         # Anvil prints the keys as numbered lines, which redact() blanks; the mnemonic is blanked explicitly.
-        process = ManagedProcess("anvil", self._argv(), secrets=(self._mnemonic,), keep_logs=self.keep_logs)
+        process = ManagedProcess(self.name, self._argv(), secrets=(self._mnemonic,), keep_logs=self.keep_logs)
         self._process = process
         process.spawn()
 
@@ -336,7 +308,7 @@ class AnvilZkSyncNode(LocalNode):
         keep_logs: bool = False,
     ) -> None:
         super().__init__(startup_timeout=startup_timeout, keep_logs=keep_logs)
-        self.binary = find_executable(binary, "anvil-zksync", None)
+        self.binary = find_executable(binary, self.name)
         self._requested_port = port
         self._requested_chain_id = chain_id
         self.extra_args = tuple(extra_args)
@@ -345,7 +317,7 @@ class AnvilZkSyncNode(LocalNode):
     def available(binary: str | None = None) -> bool:
         """``True`` if the binary can be found."""
         try:
-            find_executable(binary, "anvil-zksync", None)
+            find_executable(binary, "anvil-zksync")
         except ToolNotFound:
             return False
         return True

@@ -55,43 +55,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def find_executable(given: str | os.PathLike[str] | None, name: str, node_modules_path: str | None) -> str:
-    """Resolve an executable.
+def find_executable(given: str | os.PathLike[str] | None, name: str) -> str:
+    """Resolve the executable ``name``, or the path or command ``given`` for it.
 
-    A tool of the local stack (anvil, forge, cast) is looked for in the documented order: the given path, its
-    ``SSO_SIGNER_<TOOL>`` variable, the per-user directory ``sso-signer setup`` fills, the checkout's
-    node_modules, ``PATH``. Any other program (``node``, ``anvil-zksync``) is the given path, else ``PATH``.
-
-    Args:
-        given: An explicit path or command name, or ``None``.
-        name: The program name (``anvil``).
-        node_modules_path: Kept for compatibility; a known tool's npm path comes from the tool table.
-
-    Returns:
-        The path of the executable.
+    A tool of the local stack (anvil, alto...) is looked for as :func:`~sso_signer._toolchain.locate_tool`
+    documents; any other program (``node``, ``anvil-zksync``) is ``given`` or ``name`` on ``PATH``.
 
     Raises:
-        ToolNotFound (``NODE_BINARY_NOT_FOUND``): If none of them exists; the message names the command that
-            installs it.
+        ToolNotFound (``NODE_BINARY_NOT_FOUND``): If it is not found; the message says how to install it.
     """
-    del node_modules_path  # the tool table knows each npm path
     if name in TOOLS:
         return locate_tool(
             name, given, error=functools.partial(ToolNotFound, rule=ErrorCode.NODE_BINARY_NOT_FOUND)
         )
+    found = shutil.which(str(given if given is not None else name))
+    if found:
+        return found
     if given is not None:
-        path = pathlib.Path(given)
-        if path.is_file() and os.access(path, os.X_OK):
-            return str(path)
-        found = shutil.which(str(given))
-        if found:
-            return found
         raise ToolNotFound(
             f"{name}: {given} is not an executable file", tool=name, rule=ErrorCode.NODE_BINARY_NOT_FOUND
         )
-    found = shutil.which(name)
-    if found:
-        return found
     hint = _INSTALL_HINTS.get(name, "install it or pass its path")
     raise ToolNotFound(f"{name} not found on PATH: {hint}", tool=name, rule=ErrorCode.NODE_BINARY_NOT_FOUND)
 
@@ -179,12 +162,7 @@ class ManagedProcess:
 
     def log_text(self, *, tail: int | None = None) -> str:
         """The process output so far, redacted; the last ``tail`` lines if given."""
-        if self.log_path is None:
-            return ""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        text = self.raw_log()
         if tail is not None:
             text = "\n".join(text.splitlines()[-tail:])
         return redact(text, self._secrets)
@@ -248,8 +226,9 @@ class ManagedProcess:
 class ProcessOwner:
     """What a started service (a node, a bundler) shows of its :class:`ManagedProcess`, and its lifecycle."""
 
-    _process: ManagedProcess | None
-    _port: int | None
+    name = "process"
+    _process: ManagedProcess | None = None
+    _port: int | None = None
 
     def start(self) -> Self:
         """Start the process and wait until it answers; ``self``."""
@@ -293,6 +272,20 @@ class ProcessOwner:
                     continue
                 raise
             return
+
+    def _require(self) -> ManagedProcess:
+        if self._process is None or not self._process.running or self._port is None:
+            raise StateError(
+                f"{self.name} is not running; call start() or use it as a context manager",
+                rule=ErrorCode.NODE_NOT_RUNNING,
+            )
+        return self._process
+
+    @property
+    def url(self) -> str:
+        """The HTTP JSON-RPC endpoint on 127.0.0.1."""
+        self._require()
+        return f"http://127.0.0.1:{self._port}"
 
     @property
     def running(self) -> bool:

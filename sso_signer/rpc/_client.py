@@ -1,10 +1,6 @@
-"""The transport: JSON-RPC over httpx, one sync and one async driver of the I/O-free core.
-
-Everything a request means is in :mod:`._core`, written once as a flow of :class:`Post` and :class:`Sleep`
-steps; :class:`JsonRpcClient` answers them with blocking httpx calls and :class:`AsyncJsonRpcClient` with
-asyncio. :class:`RpcShell` / :class:`AsyncRpcShell` are the shells of the chain clients: they answer the
-``RpcCall``, ``Batch`` and ``Sleep`` steps of the Ethereum, ZKsync and bundler flows through such a client.
-"""
+"""The transport: :class:`JsonRpcClient` / :class:`AsyncJsonRpcClient` answer the ``Post`` and ``Sleep`` steps
+of :mod:`._core` with httpx; :class:`RpcShell` / :class:`AsyncRpcShell`, the chain clients' shells, answer
+``RpcCall``, ``Batch`` and ``Sleep`` steps through such a client."""
 
 from __future__ import annotations
 
@@ -226,9 +222,6 @@ class JsonRpcClient(_HttpEndpoint[httpx.Client], SyncShell):
             time.sleep(step.seconds)
             return None
         try:
-            if step.expires is None:
-                response = self._http.post(self.url, content=step.body)
-                return response.status_code, response.content
             timeout = httpx.USE_CLIENT_DEFAULT if step.timeout is None else step.timeout
             request = self._http.build_request("POST", self.url, content=step.body, timeout=timeout)
             # Streamed so the deadline is checked as each chunk arrives: httpx's timeout bounds each read
@@ -238,7 +231,7 @@ class JsonRpcClient(_HttpEndpoint[httpx.Client], SyncShell):
                 chunks = []
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
-                    if time.monotonic() >= step.expires:
+                    if step.expires is not None and time.monotonic() >= step.expires:
                         raise _DeadlineExceeded("overall deadline passed")
             finally:
                 response.close()
@@ -259,20 +252,17 @@ class AsyncJsonRpcClient(_HttpEndpoint[httpx.AsyncClient], AsyncShell):
         if isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
             return None
+        loop = asyncio.get_running_loop()
+        # A wall-clock bound on the whole attempt, body included (httpx bounds each read).
+        when = None if step.expires is None else loop.time() + (step.expires - time.monotonic())
         try:
-            if step.expires is None:
+            async with asyncio.timeout_at(when):
                 response = await self._http.post(self.url, content=step.body)
-            else:
-                # A wall-clock bound on the whole attempt, body included (httpx bounds each read).
-                loop = asyncio.get_running_loop()
-                try:
-                    async with asyncio.timeout_at(loop.time() + (step.expires - time.monotonic())):
-                        response = await self._http.post(self.url, content=step.body)
-                except TimeoutError:
-                    raise _DeadlineExceeded("overall deadline passed") from None
-            return response.status_code, response.content
+        except TimeoutError:
+            return _failure(_DeadlineExceeded("overall deadline passed"))
         except httpx.HTTPError as exc:
             return _failure(exc)
+        return response.status_code, response.content
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
@@ -280,16 +270,8 @@ class AsyncJsonRpcClient(_HttpEndpoint[httpx.AsyncClient], AsyncShell):
 
 
 class _Connected(Generic[R]):
-    """What every chain client shares: the JSON-RPC client it sends through, built from its arguments.
-
-    Args:
-        url: The node's HTTP endpoint (or pass ``rpc=`` / ``transport=``).
-        rpc: An existing JSON-RPC client to share (connection pool, retry policy).
-        transport: An httpx transport (fault injection in tests).
-        timeout: Seconds per HTTP attempt.
-        retry: Retry policy for transport failures of idempotent requests.
-        deadline: Wall-clock bound of each call, attempts included (see :class:`JsonRpcClient`).
-    """
+    """What every chain client shares: the JSON-RPC client it sends through, built from its arguments
+    (documented on :class:`~sso_signer.rpc.EthClient`)."""
 
     _rpc_type: type[R]
 

@@ -1,9 +1,7 @@
 """The I/O-free core of the JSON-RPC clients: request building, answer decoding, error mapping, retries.
 
-A request is a flow (:meth:`RpcCore.exchange`) that yields :class:`Post` and :class:`Sleep` steps; the two
-clients (``_client.py``) only answer them, one with blocking httpx calls and one with asyncio. Every decision
-about what a request looks like, what an answer means, whether a failure may be retried and when the overall
-deadline passes is made here, once. Nothing here imports an HTTP library.
+A request is a flow (:meth:`RpcCore.exchange`) of :class:`Post` and :class:`Sleep` steps, which the clients of
+``_client.py`` answer with httpx. Nothing here imports an HTTP library.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard
 
@@ -217,28 +215,23 @@ class RpcCore:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def next_id(self) -> int:
-        """A fresh request id, unique within this client."""
+    def encode(self, calls: Sequence[RpcCall], single: bool) -> tuple[bytes, list[int]]:
+        """The body of one request (``calls[0]`` alone) or of a batch, and the fresh ids it carries."""
         with self._lock:
-            return next(self._ids)
-
-    # -- building ---------------------------------------------------------------------------------------
-
-    def encode_single(self, call: RpcCall) -> tuple[bytes, int]:
-        """Encode one request. Returns the body and the id it carries."""
-        request_id = self.next_id()
-        return _dumps(_request_object(call, request_id)), request_id
-
-    def encode_batch(self, calls: Sequence[RpcCall]) -> tuple[bytes, list[int]]:
-        """Encode a batch. Returns the body and the ids, in call order."""
-        ids = [self.next_id() for _ in calls]
-        return _dumps([_request_object(c, i) for c, i in zip(calls, ids, strict=True)]), ids
-
-    def attempts_for(self, calls: Iterable[RpcCall], retry: bool | None) -> int:
-        """How many tries the retry policy allows for these calls (1 if any is not idempotent)."""
-        if retry is None:
-            retry = all(is_idempotent(c.method) for c in calls)
-        return self.retry.attempts if retry else 1
+            ids = [next(self._ids) for _ in calls]
+        objects = [
+            {"jsonrpc": "2.0", "id": i, "method": c.method, "params": list(c.params)}
+            for c, i in zip(calls, ids, strict=True)
+        ]
+        try:
+            return json.dumps(
+                objects[0] if single else objects, separators=(",", ":"), allow_nan=False
+            ).encode(), ids
+        except (TypeError, ValueError) as exc:
+            # Only the type is named: the offending value could be a signed payload.
+            raise InvalidRpcParams(
+                f"request parameters are not JSON-serialisable: {type(exc).__name__}"
+            ) from None
 
     # -- decoding ---------------------------------------------------------------------------------------
 
@@ -303,14 +296,11 @@ class RpcCore:
             raise MalformedRpcResponse(
                 f"batch: no answer for ids {missing}", rule=ErrorCode.BATCH_RESPONSE_MISMATCH
             )
-        results: list[Any | RpcError] = []
-        for call, request_id in zip(calls, ids, strict=True):
-            response = by_id[request_id]
-            if "error" in response:
-                results.append(self.error_from(call.method, response["error"]))
-            else:
-                results.append(response["result"])
-        return results
+        answers = [by_id[i] for i in ids]
+        return [
+            self.error_from(call.method, answer["error"]) if "error" in answer else answer["result"]
+            for call, answer in zip(calls, answers, strict=True)
+        ]
 
     def error_from(self, method: str, error: object) -> RpcError:
         """Build the typed error for a JSON-RPC error object."""
@@ -353,21 +343,13 @@ class RpcCore:
     def exchange(
         self, calls: Sequence[RpcCall], single: bool, retry: bool | None, timeout: float, deadline: Deadline
     ) -> Generator[Post | Sleep, Any, Any]:
-        """The flow of one logical request (a call, or a batch of ``calls``) across its HTTP attempts.
+        """The flow of one request (``calls[0]`` if ``single``, else a batch) across its HTTP attempts.
 
         Each attempt carries fresh ids; transport failures and transient HTTP statuses are retried (for
-        idempotent requests) with the policy's back-off while the overall deadline allows.
-
-        Args:
-            calls: The call (``single``) or the batch members.
-            single: Send ``calls[0]`` alone (its answer is the result) rather than as a batch (the results in
-                call order, failed members as their :class:`RpcError` in place).
-            retry: Force retrying on or off (``None``: only idempotent methods retry).
-            timeout: The client's per-attempt timeout (with the policy, it makes the ``"auto"`` deadline).
-            deadline: The client's overall deadline; a single call's own ``deadline`` can only tighten it.
-
-        Returns:
-            The decoded result.
+        idempotent requests, or as ``retry`` forces) with the policy's back-off while the overall deadline
+        allows. ``timeout`` per attempt and the policy make the ``"auto"`` deadline; a single call's own
+        ``deadline`` can only tighten the client's. A batch's value lists failed members as their
+        :class:`RpcError` in place.
 
         Raises:
             RpcTransportError: Timeout (``RpcTransportError`` (``ErrorCode.RPC_TIMEOUT``), also when the
@@ -376,7 +358,9 @@ class RpcCore:
             MalformedRpcResponse: The answer is not well-formed JSON-RPC.
         """
         method = calls[0].method if single else "batch"
-        attempts = self.attempts_for(calls, retry)
+        if retry is None:
+            retry = all(is_idempotent(c.method) for c in calls)
+        attempts = self.retry.attempts if retry else 1
         limit = self.retry.deadline(timeout, attempts) if deadline == "auto" else deadline
         if single and calls[0].deadline is not None:
             limit = calls[0].deadline if limit is None else min(limit, calls[0].deadline)
@@ -384,11 +368,7 @@ class RpcCore:
         expires = None if limit is None else started + limit
         maybe_delivered = False
         for attempt in itertools.count(1):
-            if single:
-                body, first_id = self.encode_single(calls[0])
-                ids = [first_id]
-            else:
-                body, ids = self.encode_batch(calls)
+            body, ids = self.encode(calls, single)
             remaining = None if expires is None else expires - time.monotonic()
             read = max(remaining, 0.001) if remaining is not None and remaining < timeout else None
             answer = yield Post(body, expires, read)
@@ -415,7 +395,11 @@ class RpcCore:
             error.maybe_delivered = maybe_delivered
             delay = self.retry.delay(attempt)
             out_of_time = remaining is not None and remaining <= delay
-            if attempt >= attempts or not self.is_transient(error) or out_of_time:
+            # An HTTP status is worth retrying only if the policy lists it; a transport failure always is.
+            transient = (
+                not isinstance(error, RpcHttpStatusError) or error.status_code in self.retry.retry_statuses
+            )
+            if attempt >= attempts or not transient or out_of_time:
                 log.debug("rpc %s failed for good after %d attempt(s): %s", method, attempt, error)
                 if cause is None:
                     raise error
@@ -438,12 +422,6 @@ class RpcCore:
             rule, cause = ErrorCode.RPC_CONNECTION, failure.cause
             what = f"transport failed after {attempt} attempt(s): {type(cause).__name__}: {cause}"
         return RpcTransportError(f"{method}: {what}", method=method, attempts=attempt, rule=rule)
-
-    def is_transient(self, error: Exception) -> bool:
-        """Tell whether a failure is worth retrying (for idempotent requests)."""
-        if isinstance(error, RpcHttpStatusError):
-            return error.status_code in self.retry.retry_statuses
-        return isinstance(error, RpcTransportError)
 
 
 CallLike = RpcCall | tuple[str, Sequence[Any]]
@@ -548,20 +526,6 @@ class JsonRpcMethods:
                 if isinstance(item, RpcError):
                     raise item
         return results
-
-
-def _request_object(call: RpcCall, request_id: int) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "method": call.method, "params": list(call.params)}
-
-
-def _dumps(obj: object) -> bytes:
-    try:
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:
-        # Only the type is named: the offending value could be a signed payload.
-        raise InvalidRpcParams(
-            f"request parameters are not JSON-serialisable: {type(exc).__name__}"
-        ) from None
 
 
 def _looks_like_rpc(parsed: object) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -54,10 +55,6 @@ SEND_ATTEMPTS = 3
 SEND_BACKOFF = 0.1
 
 
-def _refused_in_front(status_code: int) -> bool:
-    return 400 <= status_code < 500 and status_code != 429
-
-
 def _topic_param(topic: bytes | Sequence[bytes] | None) -> str | list[str] | None:
     # A topic position is one value, a list of alternatives, or None (any value).
     if topic is None:
@@ -87,13 +84,8 @@ def _describe(raw: bytes) -> str:
 
 def _unknown(tx_hash: bytes | None, raw: bytes | None) -> Callable[[str], SendOutcomeUnknown]:
     """The "outcome unknown" error of a sent transaction, for :func:`after_send`."""
-
-    def build(message: str) -> SendOutcomeUnknown:
-        return SendOutcomeUnknown(
-            message, tx_hash=None if tx_hash is None else bytes(tx_hash), raw_transaction=raw
-        )
-
-    return build
+    tx_hash = None if tx_hash is None else bytes(tx_hash)
+    return functools.partial(SendOutcomeUnknown, tx_hash=tx_hash, raw_transaction=raw)
 
 
 class _EthMethods:
@@ -285,11 +277,10 @@ class _EthMethods:
             except RpcTransportError as exc:
                 # A 4xx without a JSON-RPC body (401, 413, ...) is a refusal in front of the node: that
                 # attempt was not processed, and repeating it will not help. 429 is a "later", retried.
-                if isinstance(exc, RpcHttpStatusError) and _refused_in_front(exc.status_code):
-                    status = SendStatus.UNKNOWN if maybe_delivered else SendStatus.NOT_SENT
-                    return SendOutcome(status, raw, local, exc)
-                maybe_delivered = maybe_delivered or exc.maybe_delivered
-                if attempt == SEND_ATTEMPTS:
+                code = exc.status_code if isinstance(exc, RpcHttpStatusError) else 0
+                refused = 400 <= code < 500 and code != 429
+                maybe_delivered = maybe_delivered or (exc.maybe_delivered and not refused)
+                if refused or attempt == SEND_ATTEMPTS:
                     status = SendStatus.UNKNOWN if maybe_delivered else SendStatus.NOT_SENT
                     return SendOutcome(status, raw, local, exc)
                 log.debug("eth_sendRawTransaction attempt %d failed; re-sending the same bytes", attempt)
@@ -360,18 +351,16 @@ class _EthMethods:
         def request(bound: float) -> Flow[Any]:
             return (yield RpcCall("eth_getTransactionReceipt", (param,), deadline=bound))
 
-        def timed_out(message: str) -> ReceiptTimeout:
-            return ReceiptTimeout(message, tx_hash=tx_hash, timeout=timeout, raw_transaction=raw)
-
-        what = f"transaction 0x{tx_hash.hex()}"
         wait = poll(
             request,
             Receipt.from_rpc,
-            what,
+            f"transaction 0x{tx_hash.hex()}",
             timeout,
             poll_interval,
             growth=1.5,
-            timed_out=timed_out,
+            timed_out=functools.partial(
+                ReceiptTimeout, tx_hash=tx_hash, timeout=timeout, raw_transaction=raw
+            ),
             unknown=_unknown(tx_hash, raw),
         )
         return (yield from wait)

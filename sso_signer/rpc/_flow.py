@@ -1,10 +1,5 @@
-"""I/O-free "flows": generators that yield the requests they need and receive the answers.
-
-A flow such as "fill fees, sign, send, wait for the receipt" is written once as a generator; a sync shell
-drives it with blocking calls and an async one with awaits (:mod:`._shell`). Errors raised by a request are
-thrown back into the flow at the ``yield`` so it can handle them (e.g. turn a lost send into
-``SendOutcomeUnknown``).
-"""
+"""I/O-free "flows": generators that yield the requests they need and receive the answers (or have the
+request's error thrown in at the ``yield``); :mod:`sso_signer._shell` drives them, sync or async."""
 
 from __future__ import annotations
 
@@ -52,18 +47,9 @@ def relay(
     value: Any = None,
     error: SsoSignerError | None = None,
 ) -> Generator[W, Any, T]:
-    """Run ``flow`` inside another generator: each step goes out as ``wrap(step)``, and what comes back (the
-    answer, or the exception raised at the ``yield``) goes back into ``flow``.
-
-    Args:
-        flow: The inner flow, unstarted or (with ``value``/``error``) waiting for an answer.
-        wrap: What the outer generator yields for each inner step.
-        value: The answer to hand the waiting flow first.
-        error: The error to throw into the waiting flow first (instead of ``value``).
-
-    Returns:
-        The inner flow's value.
-    """
+    """Run ``flow`` inside another generator and return its value: each step goes out as ``wrap(step)``, and
+    what comes back (the answer, or the exception raised at the ``yield``) goes back into ``flow``. A flow
+    already waiting for an answer is first handed ``value`` (or has ``error`` thrown into it)."""
     done, out = resume(flow, value, error)
     while not done:
         pending: BaseException | None = None
@@ -119,22 +105,13 @@ def after_send(what: str, unknown: Callable[[str], AfterSendError], *, sent: boo
         raise
 
 
-def _same(step: Step) -> Step:
-    return step
-
-
 def gather(*flows: Flow[Any]) -> Flow[list[Any]]:
-    """Run several flows as one: their first requests share a single JSON-RPC batch (one round trip).
+    """Run unstarted flows as one, returning their values in order: their first requests share a single
+    JSON-RPC batch (one round trip).
 
     Each flow whose first step is a single call gets its own answer, or its own error thrown at its
     ``yield``, exactly as if it ran alone; later steps (and a first step that is a batch or a sleep) run flow
     by flow, in order.
-
-    Args:
-        flows: Unstarted flows.
-
-    Returns:
-        The flows' values, in order.
     """
     firsts: list[Step | None] = []
     results: list[Any] = [None] * len(flows)
@@ -155,16 +132,13 @@ def gather(*flows: Flow[Any]) -> Flow[list[Any]]:
             continue
         if index in answer_of:
             answer = answer_of[index]
-            error = answer if isinstance(answer, SsoSignerError) else None
-            results[index] = yield from relay(flow, _same, None if error else answer, error)
-            continue
-        value: Any = None
-        failure: SsoSignerError | None = None
-        try:
-            value = yield step
-        except SsoSignerError as exc:
-            failure = exc
-        results[index] = yield from relay(flow, _same, value, failure)
+        else:
+            try:
+                answer = yield step
+            except SsoSignerError as exc:
+                answer = exc
+        error = answer if isinstance(answer, SsoSignerError) else None
+        results[index] = yield from relay(flow, lambda step: step, None if error else answer, error)
     return results
 
 
@@ -189,14 +163,9 @@ def poll(
             while there is no receipt.
         parse: Turns the receipt object into the flow's value (and may raise, e.g. on a revert).
         what: Names what was sent, with its hash (``"transaction 0x…"``).
-        timeout: Seconds to wait in all.
-        interval: Seconds between polls at first.
-        unknown: Builds the "outcome unknown" error for a message.
-        timed_out: Builds the error raised when no receipt came within ``timeout``.
-        growth: Factor applied to the interval after each poll (capped at one second unless it started above).
-
-    Returns:
-        ``parse(receipt)``.
+        timed_out: Builds the error raised when no receipt came within ``timeout`` seconds.
+        growth: Factor applied to the ``interval`` after each poll (capped at one second unless it started
+            above).
     """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None

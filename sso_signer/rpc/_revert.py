@@ -22,8 +22,6 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import ARTIFACTS_DIR, abi_type
-from sso_signer._codec import hex_decode
-from sso_signer.exceptions import InvalidEncoding
 
 __all__ = [
     "ERROR_SELECTOR",
@@ -210,18 +208,15 @@ def _decode(raw: bytes, depth: int) -> RevertData:
     if len(raw) < 4:
         return RevertData(raw, RevertKind.UNKNOWN)
     selector, body = raw[:4], raw[4:]
-    if selector == ERROR_SELECTOR:
+    if selector in (ERROR_SELECTOR, PANIC_SELECTOR):
+        is_error = selector == ERROR_SELECTOR
         try:
-            (reason,) = abi_decode(["string"], body, strict=True)
+            (value,) = abi_decode(["string" if is_error else "uint256"], body, strict=True)
         except (DecodingError, UnicodeDecodeError, ValueError, OverflowError):
             return RevertData(raw, RevertKind.UNKNOWN)
-        return RevertData(raw, RevertKind.ERROR, reason=str(reason))
-    if selector == PANIC_SELECTOR:
-        try:
-            (code,) = abi_decode(["uint256"], body, strict=True)
-        except (DecodingError, ValueError, OverflowError):
-            return RevertData(raw, RevertKind.UNKNOWN)
-        return RevertData(raw, RevertKind.PANIC, panic_code=int(code))
+        if is_error:
+            return RevertData(raw, RevertKind.ERROR, reason=str(value))
+        return RevertData(raw, RevertKind.PANIC, panic_code=int(value))
     known = _known_errors().get(selector)
     if known is None:
         return RevertData(raw, RevertKind.CUSTOM)
@@ -298,11 +293,6 @@ def revert_data_from_rpc_error(data: object) -> RevertData | None:
     for _ in range(3):  # bounded: the nesting seen in the wild is at most two levels
         if isinstance(data, dict):
             data = data.get("data", data.get("result"))
-            continue
-        break
     if isinstance(data, str) and _HEX_DATA.match(data):
-        try:
-            return RevertData.decode(hex_decode(data, field="error.data"))
-        except InvalidEncoding:
-            return None
+        return RevertData.decode(bytes.fromhex(data[2:]))
     return None

@@ -33,6 +33,7 @@ __all__ = [
 
 BlockId = int | str
 _BLOCK_TAGS = frozenset({"latest", "pending", "earliest", "safe", "finalized"})
+_QUANTITY = re.compile(r"0[xX][0-9a-fA-F]+")
 
 
 # -- node answers -> Python (a bad value is the node's fault: MalformedRpcResponse) --------------------------
@@ -44,12 +45,9 @@ def parse_quantity(value: object, field: str) -> int:
     Raises:
         MalformedRpcResponse: If ``value`` is not 0x-prefixed hex text.
     """
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3:
+    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
         raise MalformedRpcResponse(f"{field}: expected a hex quantity, got {value!r:.80}")
-    try:
-        return int(value[2:], 16)
-    except ValueError as exc:
-        raise MalformedRpcResponse(f"{field}: expected a hex quantity, got {value!r:.80}") from exc
+    return int(value, 16)
 
 
 def parse_data(value: object, field: str, *, length: int | None = None) -> bytes:
@@ -178,7 +176,7 @@ def encode_tx_request(tx: Mapping[str, object]) -> dict[str, Any]:
         elif kind == "quantity":
             out[wire] = _request_quantity(value, key)
         elif kind == "data":
-            out[wire] = _encode_data(value, key)
+            out[wire] = hex_encode(_param_bytes(value, key))
         else:
             out[wire] = _encode_eip712_meta(value)
     return out
@@ -193,18 +191,11 @@ def _request_quantity(value: object, field: str) -> str:
 
 
 def _byte_array(value: object, field: str) -> list[int]:
-    if isinstance(value, bytes | bytearray):
-        return list(value)
     if isinstance(value, list | tuple) and all(
         isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in value
     ):
         return list(value)
-    if isinstance(value, str):
-        try:
-            return list(hex_decode(value, field=field))
-        except InvalidEncoding as exc:
-            raise InvalidRpcParams(str(exc)) from exc
-    raise InvalidRpcParams(f"{field}: expected bytes, got {type(value).__name__}")
+    return list(_param_bytes(value, field))
 
 
 def _encode_eip712_meta(meta: object) -> dict[str, Any]:
@@ -238,15 +229,15 @@ def _encode_eip712_meta(meta: object) -> dict[str, Any]:
     return out
 
 
-def _encode_data(value: object, field: str) -> str:
+def _param_bytes(value: object, field: str) -> bytes:
     if isinstance(value, bytes | bytearray):
-        return hex_encode(bytes(value))
-    if isinstance(value, str):
-        try:
-            return hex_encode(hex_decode(value, field=field))
-        except InvalidEncoding as exc:
-            raise InvalidRpcParams(str(exc)) from exc
-    raise InvalidRpcParams(f"{field}: expected bytes or hex text, got {type(value).__name__}")
+        return bytes(value)
+    if not isinstance(value, str):
+        raise InvalidRpcParams(f"{field}: expected bytes or hex text, got {type(value).__name__}")
+    try:
+        return hex_decode(value, field=field)
+    except InvalidEncoding as exc:
+        raise InvalidRpcParams(str(exc)) from exc
 
 
 def local_tx_hash(raw: bytes) -> bytes | None:

@@ -41,7 +41,7 @@ def _json(script: str, *args: str) -> Any:
 
 def _need_anvil() -> None:
     try:
-        find_executable(None, "anvil", "@foundry-rs/anvil-linux-amd64/bin/anvil")
+        find_executable(None, "anvil")
     except ToolNotFound as exc:
         pytest.skip(f"anvil not installed (run scripts/bootstrap.sh node): {exc}")
 
