@@ -28,7 +28,6 @@ from eth_account import Account
 from sso_signer.accounts import Guardian
 from sso_signer.exceptions import ToolNotFound
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.node._alto import _find_alto
 from sso_signer.node._process import find_executable
 from sso_signer.sso import GuardianExecutor, GuardianRecoveryValidator
 from sso_signer.webauthn import HeadlessPasskey
@@ -90,7 +89,7 @@ def test_recovery_doc_shell_blocks_run(tmp_path: pathlib.Path) -> None:
     script = _console_script()
     require_artifacts(*ERC4337_CONTRACTS)
     try:
-        find_executable(None, "anvil", None), _find_alto(None)
+        find_executable(None, "anvil"), find_executable(None, "alto")
     except ToolNotFound as exc:
         pytest.skip(f"anvil or npm @pimlico/alto missing: {exc}")
     checkout = DOC.parents[1]
