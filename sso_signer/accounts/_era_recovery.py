@@ -49,11 +49,7 @@ _ADD_MODULE_VALIDATOR: Final = bytes(keccak(text="addModuleValidator(address,byt
 
 
 def _module(network: EraNetwork) -> str:
-    """The network's ``GuardianRecoveryValidator``.
-
-    Raises:
-        ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the network has none.
-    """
+    """The network's ``GuardianRecoveryValidator`` (a ConfigurationError if it has none)."""
     if network.recovery_validator is None:
         raise ConfigurationError(
             f"network {network.name!r} has no GuardianRecoveryValidator (EraNetwork.recovery_validator / "
@@ -63,16 +59,13 @@ def _module(network: EraNetwork) -> str:
     return network.recovery_validator
 
 
-def _refusal(exc: ExecutionReverted, account: str, origin: str) -> SsoSignerError:
-    """The typed error of a ``GuardianRecoveryValidator`` revert (``exc`` itself when not the module's)."""
-    raw = exc.revert.raw if exc.revert is not None else b""
+def _refusal(exc: ExecutionReverted, account: str, origin: str) -> SsoSignerError | None:
+    """The typed error of a ``GuardianRecoveryValidator`` revert (None when not the module's)."""
     try:
-        error = GuardianRecoveryValidator.decode_error(raw)
+        error = GuardianRecoveryValidator.decode_error(exc.revert.raw if exc.revert is not None else b"")
     except SsoEncodingError:
-        error = None
-    if error is None:
-        return exc
-    name, args = error
+        return None
+    name, args = error or ("", ())
     who = args[0] if args else "the caller"
     refusals: dict[str, tuple[type[SsoSignerError], ErrorCode, str]] = {
         "GUARDIAN_CANNOT_BE_SELF": (
@@ -108,7 +101,7 @@ def _refusal(exc: ExecutionReverted, account: str, origin: str) -> SsoSignerErro
         ),
     }
     if name not in refusals:
-        return exc
+        return None
     cls, rule, message = refusals[name]
     return cls(f"{message} (GuardianRecoveryValidator: {name})", rule=rule)
 
@@ -120,7 +113,7 @@ def _refusals(account: str, origin: str) -> Iterator[None]:
         yield
     except ExecutionReverted as exc:
         refusal = _refusal(exc, account, origin)
-        if refusal is exc:
+        if refusal is None:
             raise
         raise refusal from exc
 
@@ -164,10 +157,14 @@ class _EraRecoveryMethods:
     def _origin(self, origin: str | None) -> str:
         return str(self.signer.credential.origin) if origin is None else origin
 
-    def _send_to_module_flow(self, data: bytes, timeout: float) -> Generator[Any, Any, Receipt]:
-        # The account class's own send (this mixin sits below it in the account's bases).
-        send: Any = type(self).send  # type: ignore[attr-defined]
-        receipt: Receipt = yield from send.flow(self, _module(self.network), data=data, timeout=timeout)
+    def _send_calls_flow(
+        self, calls: list[tuple[str, int, bytes]], origin: str, timeout: float
+    ) -> Generator[Any, Any, Receipt]:
+        # The account class's own send_calls (this mixin sits below it in the account's bases): its gas
+        # estimate runs the calls as the account, so a module refusal comes back before anything is signed.
+        send_calls: Any = type(self).send_calls  # type: ignore[attr-defined]
+        with _refusals(self.address, origin):
+            receipt: Receipt = yield from send_calls.flow(self, calls, timeout=timeout)
         return receipt
 
     @flow_method
@@ -214,27 +211,16 @@ class _EraRecoveryMethods:
                 f"guardian {address}: an account cannot guard itself (GUARDIAN_CANNOT_BE_SELF)",
                 rule=ErrorCode.INVALID_GUARDIAN,
             )
-        propose = GuardianRecoveryValidator.propose_guardian(origin, address)
-        if (yield from _EraRecoveryMethods.recovery_module_installed.flow(self)):
-            if (yield from _guardian_flow(module, origin, self.address, address)).exists:
-                raise AlreadyExists(
-                    f"{address} is already a guardian of {self.address} for {origin}",
-                    rule=ErrorCode.GUARDIAN_ALREADY_PRESENT,
-                )
-            with _refusals(self.address, origin):  # eth_call it as the account
-                yield from _EthMethods.call.flow(
-                    ETH_FLOWS, {"from": self.address, "to": module, "data": propose}
-                )
-            return (yield from self._send_to_module_flow(propose, timeout))
-        install = _ADD_MODULE_VALIDATOR + bytes(abi_encode(["address", "bytes"], [module, b""]))
-        # The account class's own send_calls (its batchCall); its gas estimate runs the batch as the account,
-        # so the module's refusal (onInstall) comes back before anything is signed.
-        send_calls: Any = type(self).send_calls  # type: ignore[attr-defined]
-        with _refusals(self.address, origin):
-            receipt: Receipt = yield from send_calls.flow(
-                self, [(self.address, 0, install), (module, 0, propose)], timeout=timeout
+        calls = [(module, 0, GuardianRecoveryValidator.propose_guardian(origin, address))]
+        if not (yield from _EraRecoveryMethods.recovery_module_installed.flow(self)):
+            install = _ADD_MODULE_VALIDATOR + bytes(abi_encode(["address", "bytes"], [module, b""]))
+            calls.insert(0, (self.address, 0, install))  # its onInstall refusal comes from the estimate
+        elif (yield from _guardian_flow(module, origin, self.address, address)).exists:
+            raise AlreadyExists(
+                f"{address} is already a guardian of {self.address} for {origin}",
+                rule=ErrorCode.GUARDIAN_ALREADY_PRESENT,
             )
-        return receipt
+        return (yield from self._send_calls_flow(calls, origin, timeout))
 
     @flow_method
     def remove_guardian(
@@ -253,7 +239,7 @@ class _EraRecoveryMethods:
                 f"{address} is not a guardian of {self.address} for {origin}", rule=ErrorCode.NOT_A_GUARDIAN
             )
         data = GuardianRecoveryValidator.remove_guardian(origin, address)
-        return (yield from self._send_to_module_flow(data, timeout))
+        return (yield from self._send_calls_flow([(module, 0, data)], origin, timeout))
 
     @flow_method
     def list_guardians(self, *, origin: str | None = None) -> Flow[tuple[EraGuardian, ...]]:
@@ -284,6 +270,5 @@ class _EraRecoveryMethods:
             raise NotFound(
                 f"{self.address} has no pending recovery for {origin}", rule=ErrorCode.NO_PENDING_RECOVERY
             )
-        return (
-            yield from self._send_to_module_flow(GuardianRecoveryValidator.discard_recovery(origin), timeout)
-        )
+        data = GuardianRecoveryValidator.discard_recovery(origin)
+        return (yield from self._send_calls_flow([(module, 0, data)], origin, timeout))
