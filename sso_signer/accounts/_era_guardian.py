@@ -74,8 +74,7 @@ class _EraGuardianMethods:
             AfterSendError: After the transaction left (it carries the hash).
         """
         account = checksum_address(account, field="account")
-        status = yield from _guardian_flow(_module(network), origin, account, self.address)
-        if status.is_ready:
+        if (yield from _guardian_flow(_module(network), origin, account, self.address)).is_ready:
             return None
         data = GuardianRecoveryValidator.add_guardian(origin, account)
         return (yield from self._era_send_flow(network, account, origin, data, timeout))
@@ -162,10 +161,9 @@ class _EraGuardianMethods:
             )
         block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
         try:
-            latest = int(block["timestamp"], 16) if block else 0
+            now = int(block["timestamp"], 16) + 1 if block else 1  # the earliest the next block can be
         except (KeyError, TypeError, ValueError):
-            latest = 0
-        now = latest + 1  # the earliest the next block can be
+            now = 1
         if now < request.earliest_finish:
             raise StateError(
                 f"the recovery of {account} cannot be finished yet: the 24 h delay ends at block timestamp "

@@ -206,11 +206,6 @@ class _EraRecoveryMethods:
         """
         module, origin = _module(self.network), self._origin(origin)
         address = checksum_address(guardian, field="guardian")
-        if address == self.address:
-            raise SsoEncodingError(
-                f"guardian {address}: an account cannot guard itself (GUARDIAN_CANNOT_BE_SELF)",
-                rule=ErrorCode.INVALID_GUARDIAN,
-            )
         calls = [(module, 0, GuardianRecoveryValidator.propose_guardian(origin, address))]
         if not (yield from _EraRecoveryMethods.recovery_module_installed.flow(self)):
             install = _ADD_MODULE_VALIDATOR + bytes(abi_encode(["address", "bytes"], [module, b""]))
