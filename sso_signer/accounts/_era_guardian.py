@@ -1,10 +1,7 @@
-"""The guardian's side of an Era recovery: the ``era_*`` methods of ``Guardian`` and ``AsyncGuardian``.
-
-Accept a guardianship, ask for a new passkey, and after the delay send the *finishing transaction*: a 0x71
-transaction from the account calling ``addValidationKey`` on the WebAuthValidator with the requested passkey,
-whose custom signature only names the module (nothing is signed; the account pays the fee unless a paymaster
-is given). The account's side and the shared reads are in :mod:`sso_signer.accounts._era_recovery`.
-"""
+"""The guardian's side of an Era recovery: accept a guardianship, ask for a new passkey, and after the delay
+send the *finishing transaction*: a 0x71 transaction from the account calling ``addValidationKey`` on the
+WebAuthValidator with the requested passkey, whose custom signature only names the module (nothing is signed;
+the account pays the fee unless a paymaster is given)."""
 
 from __future__ import annotations
 
@@ -15,13 +12,13 @@ from eth_account.signers.local import LocalAccount
 from sso_signer._shell import flow_method
 from sso_signer.accounts._era import find_account_flow, prepare_era_transaction_flow, webauthn_validation_gas
 from sso_signer.accounts._era_recovery import (
-    _finish_check_flow,
     _guardian_flow,
     _module,
-    _refusal,
+    _pending_flow,
+    _refusals,
     _reported_request_flow,
 )
-from sso_signer.exceptions import AlreadyExists, ErrorCode, ExecutionReverted, StateError
+from sso_signer.exceptions import AlreadyExists, ErrorCode, NotFound, StateError
 from sso_signer.rpc import Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow
@@ -39,45 +36,6 @@ if TYPE_CHECKING:
 _FINISH_SIGNATURE_LENGTH: Final = 160
 
 
-def era_recovery_transaction_flow(
-    network: EraNetwork,
-    account: str,
-    credential_id: bytes,
-    public_key: P256PublicKey | tuple[int, int],
-    origin: str,
-    **overrides: Any,
-) -> Flow[Eip712Transaction]:
-    """The finishing transaction of ``account``'s pending recovery, ready to send (checked first).
-
-    Raises:
-        NotFound (``NO_PENDING_RECOVERY``), StateError (``RECOVERY_DATA_MISMATCH``, ``RECOVERY_TOO_EARLY``,
-            ``RECOVERY_EXPIRED``): The module would not accept it (nothing is built).
-        AlreadyExists (``PASSKEY_ALREADY_REGISTERED``): The passkey is registered already: this recovery
-            finished (its request stays listed until it expires), or another account holds it.
-    """
-    module = _module(network)
-    account = checksum_address(account, field="account")
-    data = GuardianRecoveryValidator.finish_calldata(credential_id, public_key, origin)
-    xy = _coordinates(public_key)
-    yield from _finish_check_flow(module, account, bytes(credential_id), xy, origin)
-    # The module leaves a finished request in place and refuses its replay; say why before building it.
-    holder = yield from find_account_flow(network.passkey_validator, origin, credential_id)
-    if holder is not None:
-        raise AlreadyExists(
-            f"the passkey is already registered to {holder}", rule=ErrorCode.PASSKEY_ALREADY_REGISTERED
-        )
-    overrides.setdefault("validation_gas", webauthn_validation_gas(_FINISH_SIGNATURE_LENGTH))
-    plan = yield from prepare_era_transaction_flow(
-        account, to=network.passkey_validator, data=data, **overrides
-    )
-    signature = GuardianRecoveryValidator.finish_custom_signature(module)
-    transaction: Eip712Transaction = plan.transaction.replace(custom_signature=signature)
-    return transaction
-
-
-# --- the guardian's side --------------------------------------------------------------------------------
-
-
 class _EraGuardianMethods:
     """The guardian's side of an Era recovery: the ``era_*`` methods of ``Guardian`` and ``AsyncGuardian``."""
 
@@ -90,15 +48,10 @@ class _EraGuardianMethods:
     def _era_send_flow(
         self, network: EraNetwork, account: str, origin: str, data: bytes, timeout: float
     ) -> Flow[Receipt]:
-        try:
+        with _refusals(account, origin):  # from the gas estimate: nothing was sent
             receipt: Receipt = yield from _EthMethods.send_transaction.flow(
                 ETH_FLOWS, self.signer, to=_module(network), data=data, timeout=timeout
             )
-        except ExecutionReverted as exc:  # the gas estimate: nothing was sent
-            refusal = _refusal(exc, account, origin)
-            if refusal is exc:
-                raise
-            raise refusal from exc
         return receipt
 
     @flow_method
@@ -121,8 +74,7 @@ class _EraGuardianMethods:
             AfterSendError: After the transaction left (it carries the hash).
         """
         account = checksum_address(account, field="account")
-        status = yield from _guardian_flow(_module(network), origin, account, self.address)
-        if status.is_ready:
+        if (yield from _guardian_flow(_module(network), origin, account, self.address)).is_ready:
             return None
         data = GuardianRecoveryValidator.add_guardian(origin, account)
         return (yield from self._era_send_flow(network, account, origin, data, timeout))
@@ -188,14 +140,56 @@ class _EraGuardianMethods:
 
         Raises:
             NotFound (``NO_PENDING_RECOVERY``), StateError (``RECOVERY_DATA_MISMATCH``,
-                ``RECOVERY_TOO_EARLY``, ``RECOVERY_EXPIRED``), AlreadyExists
-                (``PASSKEY_ALREADY_REGISTERED``): The module would refuse it (nothing built).
+                ``RECOVERY_TOO_EARLY``, ``RECOVERY_EXPIRED``): The module would refuse it (nothing built).
+            AlreadyExists (``PASSKEY_ALREADY_REGISTERED``): The passkey is registered already: this
+                recovery finished (its request stays stored until it expires), or another account holds it.
         """
-        return (
-            yield from era_recovery_transaction_flow(
-                network, account, credential_id, public_key, origin, **overrides
+        module = _module(network)
+        account = checksum_address(account, field="account")
+        data = GuardianRecoveryValidator.finish_calldata(credential_id, public_key, origin)
+        # The module only returns false on these: say why before building anything.
+        request = yield from _pending_flow(module, origin, account)
+        if not request.exists:
+            raise NotFound(
+                f"{account} has no pending recovery for {origin}", rule=ErrorCode.NO_PENDING_RECOVERY
             )
+        if not request.matches(bytes(credential_id), _coordinates(public_key)):
+            raise StateError(
+                f"the passkey {bytes(credential_id).hex()} is not the one the pending recovery of {account} "
+                f"for {origin} asks for",
+                rule=ErrorCode.RECOVERY_DATA_MISMATCH,
+            )
+        block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
+        try:
+            now = int(block["timestamp"], 16) + 1 if block else 1  # the earliest the next block can be
+        except (KeyError, TypeError, ValueError):
+            now = 1
+        if now < request.earliest_finish:
+            raise StateError(
+                f"the recovery of {account} cannot be finished yet: the 24 h delay ends at block timestamp "
+                f"{request.earliest_finish} (about {request.earliest_finish - now} s from now); finish it "
+                f"before {request.expires_at}",
+                rule=ErrorCode.RECOVERY_TOO_EARLY,
+            )
+        if now > request.expires_at:
+            raise StateError(
+                f"the recovery of {account} for {origin} expired at block timestamp {request.expires_at}: a "
+                "guardian must start a new one",
+                rule=ErrorCode.RECOVERY_EXPIRED,
+            )
+        # The module leaves a finished request in place and refuses its replay.
+        holder = yield from find_account_flow(network.passkey_validator, origin, credential_id)
+        if holder is not None:
+            raise AlreadyExists(
+                f"the passkey is already registered to {holder}", rule=ErrorCode.PASSKEY_ALREADY_REGISTERED
+            )
+        overrides.setdefault("validation_gas", webauthn_validation_gas(_FINISH_SIGNATURE_LENGTH))
+        plan = yield from prepare_era_transaction_flow(
+            account, to=network.passkey_validator, data=data, **overrides
         )
+        signature = GuardianRecoveryValidator.finish_custom_signature(module)
+        transaction: Eip712Transaction = plan.transaction.replace(custom_signature=signature)
+        return transaction
 
     @flow_method
     def era_finish_recovery(
@@ -217,7 +211,7 @@ class _EraGuardianMethods:
             As :meth:`era_recovery_transaction`; TransactionRejected, TransactionReverted,
             SendOutcomeUnknown once sent.
         """
-        transaction = yield from era_recovery_transaction_flow(
-            network, account, credential_id, public_key, origin, **overrides
+        transaction = yield from _EraGuardianMethods.era_recovery_transaction.flow(
+            self, network, account, credential_id, public_key, origin, **overrides
         )
         return (yield from _EthMethods.send_and_confirm.flow(ETH_FLOWS, transaction.serialize(), timeout))

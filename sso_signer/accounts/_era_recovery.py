@@ -1,27 +1,20 @@
-"""Guardian recovery of Era accounts (the ``GuardianRecoveryValidator`` module): both sides, as flows.
+"""Guardian recovery of Era accounts (the ``GuardianRecoveryValidator`` module): the account's side and the
+reads both sides share (the guardian's side is :mod:`sso_signer.accounts._era_guardian`).
 
-* The account's side (:class:`_EraRecoveryMethods`, a base of the Era account classes): propose and remove
-  guardians, list them, read and discard a pending request. Each change is a passkey-signed 0x71 transaction
-  from the account to the module (the account's :meth:`send`); the first proposal of an account without the
-  module installs it in the same transaction (the account's ``batchCall``: ``addModuleValidator``, then
-  ``proposeGuardian``). Everything is scoped by an origin (the module keys it by ``keccak256(origin)``); it
-  defaults to the origin of the account's passkey.
-* The guardian's side (:class:`_EraGuardianMethods`, a base of :class:`~sso_signer.accounts.Guardian` and its
-  async twin, the ``era_*`` methods): accept a guardianship, ask for a new passkey, and after the delay send
-  the *finishing transaction*: a 0x71 transaction from the account calling ``addValidationKey`` on the
-  WebAuthValidator with the requested passkey, whose custom signature only names the module (nothing is
-  signed; the account pays the fee).
+:class:`_EraRecoveryMethods` (a base of the Era account classes) proposes and removes guardians, lists them,
+reads and discards a pending request. Each change is a passkey-signed 0x71 transaction from the account to the
+module; the first proposal of an account without the module installs it in the same ``batchCall``.
+Everything is scoped by an origin (the module keys it by ``keccak256(origin)``), by default the passkey's.
 
-Refusals are found before anything is signed or sent: state reads (``accountGuardianData``,
-``getPendingRecoveryData``, the chain's time) and the guardian transaction's gas estimate, whose module error
-becomes a typed error with the rule the ERC-4337 recovery uses (``NOT_A_GUARDIAN``,
-``RECOVERY_TOO_EARLY``...).
+Refusals are found before anything is signed or sent (state reads, ``eth_call``, the gas estimate): a module
+error becomes a typed error with the rule the ERC-4337 recovery uses (``NOT_A_GUARDIAN``...).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 from eth_abi.abi import decode as abi_decode
@@ -39,7 +32,6 @@ from sso_signer.exceptions import (
     NotFound,
     SsoEncodingError,
     SsoSignerError,
-    StateError,
 )
 from sso_signer.rpc import Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
@@ -57,11 +49,7 @@ _ADD_MODULE_VALIDATOR: Final = bytes(keccak(text="addModuleValidator(address,byt
 
 
 def _module(network: EraNetwork) -> str:
-    """The network's ``GuardianRecoveryValidator``.
-
-    Raises:
-        ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the network has none.
-    """
+    """The network's ``GuardianRecoveryValidator`` (a ConfigurationError if it has none)."""
     if network.recovery_validator is None:
         raise ConfigurationError(
             f"network {network.name!r} has no GuardianRecoveryValidator (EraNetwork.recovery_validator / "
@@ -71,16 +59,13 @@ def _module(network: EraNetwork) -> str:
     return network.recovery_validator
 
 
-def _refusal(exc: ExecutionReverted, account: str, origin: str) -> SsoSignerError:
-    """The typed error of a ``GuardianRecoveryValidator`` revert (``exc`` itself when not the module's)."""
-    raw = exc.revert.raw if exc.revert is not None else b""
+def _refusal(exc: ExecutionReverted, account: str, origin: str) -> SsoSignerError | None:
+    """The typed error of a ``GuardianRecoveryValidator`` revert (None when not the module's)."""
     try:
-        error = GuardianRecoveryValidator.decode_error(raw)
+        error = GuardianRecoveryValidator.decode_error(exc.revert.raw if exc.revert is not None else b"")
     except SsoEncodingError:
-        error = None
-    if error is None:
-        return exc
-    name, args = error
+        return None
+    name, args = error or ("", ())
     who = args[0] if args else "the caller"
     refusals: dict[str, tuple[type[SsoSignerError], ErrorCode, str]] = {
         "GUARDIAN_CANNOT_BE_SELF": (
@@ -116,9 +101,21 @@ def _refusal(exc: ExecutionReverted, account: str, origin: str) -> SsoSignerErro
         ),
     }
     if name not in refusals:
-        return exc
+        return None
     cls, rule, message = refusals[name]
     return cls(f"{message} (GuardianRecoveryValidator: {name})", rule=rule)
+
+
+@contextmanager
+def _refusals(account: str, origin: str) -> Iterator[None]:
+    """Raise a module revert from inside as its typed error (any other revert as it is)."""
+    try:
+        yield
+    except ExecutionReverted as exc:
+        refusal = _refusal(exc, account, origin)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
 def _view_flow(module: str, data: bytes) -> Flow[bytes]:
@@ -128,11 +125,6 @@ def _view_flow(module: str, data: bytes) -> Flow[bytes]:
 def _guardian_flow(module: str, origin: str, account: str, guardian: str) -> Flow[EraGuardian]:
     data = GuardianRecoveryValidator.guardian_data(origin, account, guardian)
     return GuardianRecoveryValidator.decode_guardian((yield from _view_flow(module, data)))
-
-
-def _guardians_flow(module: str, origin: str, account: str) -> Flow[tuple[EraGuardian, ...]]:
-    data = GuardianRecoveryValidator.guardians_for(origin, account)
-    return GuardianRecoveryValidator.decode_guardians((yield from _view_flow(module, data)))
 
 
 def _pending_flow(module: str, origin: str, account: str) -> Flow[EraRecoveryRequest]:
@@ -151,57 +143,6 @@ def _reported_request_flow(network: EraNetwork, origin: str, account: str) -> Fl
     return request
 
 
-def _module_installed_flow(account: str, module: str) -> Flow[bool]:
-    """Whether ``account`` has ``module`` among its module validators (no code: False)."""
-    data = _IS_MODULE_VALIDATOR + bytes(12) + bytes.fromhex(module[2:])
-    try:
-        answer = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": account, "data": data})
-        (installed,) = abi_decode(["bool"], answer)
-    except (ExecutionReverted, DecodingError, ValueError, OverflowError):
-        return False
-    return bool(installed)
-
-
-def _latest_time_flow() -> Flow[int]:
-    block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
-    try:
-        return int(block["timestamp"], 16) if block else 0
-    except (KeyError, TypeError, ValueError):
-        return 0
-
-
-def _finish_check_flow(
-    module: str, account: str, credential_id: bytes, public_key: tuple[int, int], origin: str
-) -> Flow[None]:
-    """Raise what the module would refuse the finishing transaction for (it only returns false)."""
-    request = yield from _pending_flow(module, origin, account)
-    if not request.exists:
-        raise NotFound(f"{account} has no pending recovery for {origin}", rule=ErrorCode.NO_PENDING_RECOVERY)
-    if not request.matches(credential_id, public_key):
-        raise StateError(
-            f"the passkey {bytes(credential_id).hex()} is not the one the pending recovery of {account} for "
-            f"{origin} asks for",
-            rule=ErrorCode.RECOVERY_DATA_MISMATCH,
-        )
-    now = (yield from _latest_time_flow()) + 1  # the earliest the next block can be
-    if now < request.earliest_finish:
-        raise StateError(
-            f"the recovery of {account} cannot be finished yet: the 24 h delay ends at block timestamp "
-            f"{request.earliest_finish} (about {request.earliest_finish - now} s from now); finish it before "
-            f"{request.expires_at}",
-            rule=ErrorCode.RECOVERY_TOO_EARLY,
-        )
-    if now > request.expires_at:
-        raise StateError(
-            f"the recovery of {account} for {origin} expired at block timestamp {request.expires_at}: a "
-            "guardian must start a new one",
-            rule=ErrorCode.RECOVERY_EXPIRED,
-        )
-
-
-# --- the account's side ---------------------------------------------------------------------------------
-
-
 class _EraRecoveryMethods:
     """Guardian recovery for the Era account: each change is a passkey-signed 0x71 transaction."""
 
@@ -216,27 +157,26 @@ class _EraRecoveryMethods:
     def _origin(self, origin: str | None) -> str:
         return str(self.signer.credential.origin) if origin is None else origin
 
-    def _send_to_module_flow(self, data: bytes, timeout: float) -> Generator[Any, Any, Receipt]:
-        # The account class's own send (this mixin sits below it in the account's bases).
-        send: Any = type(self).send  # type: ignore[attr-defined]
-        receipt: Receipt = yield from send.flow(self, _module(self.network), data=data, timeout=timeout)
+    def _send_calls_flow(
+        self, calls: list[tuple[str, int, bytes]], origin: str, timeout: float
+    ) -> Generator[Any, Any, Receipt]:
+        # The account class's own send_calls (this mixin sits below it in the account's bases): its gas
+        # estimate runs the calls as the account, so a module refusal comes back before anything is signed.
+        send_calls: Any = type(self).send_calls  # type: ignore[attr-defined]
+        with _refusals(self.address, origin):
+            receipt: Receipt = yield from send_calls.flow(self, calls, timeout=timeout)
         return receipt
-
-    def _simulate_flow(self, data: bytes, origin: str) -> Flow[None]:
-        """``eth_call`` the module as the account; a module refusal raises its typed error."""
-        request = {"from": self.address, "to": _module(self.network), "data": data}
-        try:
-            yield from _EthMethods.call.flow(ETH_FLOWS, request)
-        except ExecutionReverted as exc:
-            refusal = _refusal(exc, self.address, origin)
-            if refusal is exc:
-                raise
-            raise refusal from exc
 
     @flow_method
     def recovery_module_installed(self) -> Flow[bool]:
-        """Whether the account has the network's ``GuardianRecoveryValidator`` installed."""
-        return (yield from _module_installed_flow(self.address, _module(self.network)))
+        """Whether the account has the network's ``GuardianRecoveryValidator`` installed (no code: False)."""
+        data = _IS_MODULE_VALIDATOR + bytes(12) + bytes.fromhex(_module(self.network)[2:])
+        try:
+            answer = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": self.address, "data": data})
+            (installed,) = abi_decode(["bool"], answer)
+        except (ExecutionReverted, DecodingError, ValueError, OverflowError):
+            return False
+        return bool(installed)
 
     @flow_method
     def propose_guardian(
@@ -266,35 +206,16 @@ class _EraRecoveryMethods:
         """
         module, origin = _module(self.network), self._origin(origin)
         address = checksum_address(guardian, field="guardian")
-        if address == self.address:
-            raise SsoEncodingError(
-                f"guardian {address}: an account cannot guard itself (GUARDIAN_CANNOT_BE_SELF)",
-                rule=ErrorCode.INVALID_GUARDIAN,
-            )
-        propose = GuardianRecoveryValidator.propose_guardian(origin, address)
-        installed = yield from _module_installed_flow(self.address, module)
-        if installed and (yield from _guardian_flow(module, origin, self.address, address)).exists:
+        calls = [(module, 0, GuardianRecoveryValidator.propose_guardian(origin, address))]
+        if not (yield from _EraRecoveryMethods.recovery_module_installed.flow(self)):
+            install = _ADD_MODULE_VALIDATOR + bytes(abi_encode(["address", "bytes"], [module, b""]))
+            calls.insert(0, (self.address, 0, install))  # its onInstall refusal comes from the estimate
+        elif (yield from _guardian_flow(module, origin, self.address, address)).exists:
             raise AlreadyExists(
                 f"{address} is already a guardian of {self.address} for {origin}",
                 rule=ErrorCode.GUARDIAN_ALREADY_PRESENT,
             )
-        if installed:
-            yield from self._simulate_flow(propose, origin)
-            return (yield from self._send_to_module_flow(propose, timeout))
-        install = _ADD_MODULE_VALIDATOR + bytes(abi_encode(["address", "bytes"], [module, b""]))
-        # The account class's own send_calls (its batchCall); its gas estimate runs the batch as the account,
-        # so the module's refusal (onInstall) comes back before anything is signed.
-        send_calls: Any = type(self).send_calls  # type: ignore[attr-defined]
-        try:
-            receipt: Receipt = yield from send_calls.flow(
-                self, [(self.address, 0, install), (module, 0, propose)], timeout=timeout
-            )
-        except ExecutionReverted as exc:
-            refusal = _refusal(exc, self.address, origin)
-            if refusal is exc:
-                raise
-            raise refusal from exc
-        return receipt
+        return (yield from self._send_calls_flow(calls, origin, timeout))
 
     @flow_method
     def remove_guardian(
@@ -313,12 +234,15 @@ class _EraRecoveryMethods:
                 f"{address} is not a guardian of {self.address} for {origin}", rule=ErrorCode.NOT_A_GUARDIAN
             )
         data = GuardianRecoveryValidator.remove_guardian(origin, address)
-        return (yield from self._send_to_module_flow(data, timeout))
+        return (yield from self._send_calls_flow([(module, 0, data)], origin, timeout))
 
     @flow_method
     def list_guardians(self, *, origin: str | None = None) -> Flow[tuple[EraGuardian, ...]]:
         """The account's guardians for ``origin`` (default: this passkey's), proposed and ready."""
-        return (yield from _guardians_flow(_module(self.network), self._origin(origin), self.address))
+        data = GuardianRecoveryValidator.guardians_for(self._origin(origin), self.address)
+        return GuardianRecoveryValidator.decode_guardians(
+            (yield from _view_flow(_module(self.network), data))
+        )
 
     @flow_method
     def pending_recovery(self, *, origin: str | None = None) -> Flow[EraRecoveryRequest]:
@@ -341,6 +265,5 @@ class _EraRecoveryMethods:
             raise NotFound(
                 f"{self.address} has no pending recovery for {origin}", rule=ErrorCode.NO_PENDING_RECOVERY
             )
-        return (
-            yield from self._send_to_module_flow(GuardianRecoveryValidator.discard_recovery(origin), timeout)
-        )
+        data = GuardianRecoveryValidator.discard_recovery(origin)
+        return (yield from self._send_calls_flow([(module, 0, data)], origin, timeout))

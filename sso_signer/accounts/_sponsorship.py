@@ -34,15 +34,13 @@ class Paymaster:
     step: RpcCall | Batch | Sleep
 
 
+@dataclass(slots=True)
 class Sponsorship:
     """One operation's dealings with a paymaster service: the client, the context, the stub it answered."""
 
-    __slots__ = ("client", "context", "stub")
-
-    def __init__(self, client: Any, context: Mapping[str, Any] | None) -> None:
-        self.client = client
-        self.context = context
-        self.stub: PaymasterFields | None = None
+    client: Any
+    context: Mapping[str, Any] | None
+    stub: PaymasterFields | None = None
 
 
 class _SponsorshipMethods:
@@ -88,13 +86,9 @@ class _SponsorshipMethods:
         self, sponsorship: Sponsorship, op: UserOperation, *, final: bool
     ) -> Generator[Any, Any, PaymasterFields]:
         method = _PaymasterMethods.get_paymaster_data if final else _PaymasterMethods.get_paymaster_stub_data
-        deployment = self.deployment
+        chain_id, entry_point = self.deployment.chain_id, self.deployment.entry_point
         flow = method.flow(
-            sponsorship.client,
-            op,
-            chain_id=deployment.chain_id,
-            entry_point=deployment.entry_point,
-            context=sponsorship.context,
+            sponsorship.client, op, chain_id=chain_id, entry_point=entry_point, context=sponsorship.context
         )
         fields: PaymasterFields = yield from relay(flow, partial(Paymaster, sponsorship.client))
         return fields
@@ -112,14 +106,9 @@ class _SponsorshipMethods:
     def _paymaster_final_flow(
         self, sponsorship: Sponsorship | None, op: UserOperation, *, estimated: bool
     ) -> Generator[Any, Any, UserOperation]:
-        """``op`` with its final paymaster data (unchanged without a service).
-
-        Args:
-            sponsorship: The service and its stub answer.
-            op: The operation with its gas set.
-            estimated: The gas came from the bundler's estimate: the paymaster gas limits the stub gave win
-                over the estimate's (the service pays for them and knows them best); explicit gas is kept.
-        """
+        """``op`` (its gas set) with its final paymaster data (unchanged without a service). When the gas was
+        ``estimated`` by the bundler, the stub's paymaster gas limits win (the service pays for them and knows
+        them best); explicit gas is kept."""
         if sponsorship is None or sponsorship.stub is None:
             return op
         stub = sponsorship.stub

@@ -6,15 +6,12 @@ are set, with the *final* ``paymasterData`` (typically the sponsor's signature o
 Both requests carry the unsigned operation, the EntryPoint, the chain id (0x-hex) and a context object the
 service defines (a policy id, a campaign); the client passes the context through unchanged.
 
-Every answer is checked before it touches a UserOperation: an object, a 20-byte ``paymaster``, hex
-``paymasterData`` of bounded size, uint128 gas limits, a boolean ``isFinal``, a ``sponsor`` object of bounded
-strings. Anything else is :class:`~sso_signer.exceptions.MalformedRpcResponse`
-(``MALFORMED_PAYMASTER_RESPONSE``). The client is pinned to the paymaster contract(s) it expects
-(``paymasters=``): an answer naming another one is refused (``UNEXPECTED_PAYMASTER``), because the passkey
-would sign whatever paymaster the service names, and a paymaster the account has approved tokens to could
-charge it. A JSON-RPC error from the service is
-:class:`~sso_signer.exceptions.SponsorshipRefused` (``SPONSORSHIP_REFUSED`` when the service says its policy
-refused, ``PAYMASTER_SERVICE_ERROR`` otherwise).
+Every answer is checked before it touches a UserOperation (an object, a 20-byte ``paymaster``, bounded hex
+``paymasterData``, uint128 gas limits, a boolean ``isFinal``, a ``sponsor`` of bounded strings), else
+:class:`~sso_signer.exceptions.MalformedRpcResponse` (``MALFORMED_PAYMASTER_RESPONSE``), and must name a
+paymaster the client is pinned to (``paymasters=``, else ``UNEXPECTED_PAYMASTER``). A JSON-RPC error from the
+service is :class:`~sso_signer.exceptions.SponsorshipRefused` (``SPONSORSHIP_REFUSED`` when the service says
+its policy refused, ``PAYMASTER_SERVICE_ERROR`` otherwise).
 """
 
 from __future__ import annotations
@@ -78,7 +75,6 @@ class SponsorshipPolicy(Protocol):
         self, op: UserOperation, /, *, calls: tuple[Call, ...], chain_id: int, context: Mapping[str, Any]
     ) -> str | None:
         """The refusal reason, or ``None`` to sponsor ``op``."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,21 +134,18 @@ class PaymasterFields:
         """
         if not isinstance(result, Mapping):
             raise _malformed(method, f"expected an object, got {type(result).__name__}")
-        try:
-            paymaster = _check_address(result.get("paymaster"), "paymaster")
-        except InvalidEncoding as exc:
-            raise _malformed(method, str(exc)) from exc
-        if int(paymaster, 16) == 0:
-            raise _malformed(method, "paymaster is the zero address")
         data = result.get("paymasterData")
         if not isinstance(data, str):
             raise _malformed(method, f"paymasterData: expected 0x-hex, got {type(data).__name__}")
         if len(data) > 2 + 2 * MAX_PAYMASTER_DATA:
             raise _malformed(method, f"paymasterData is longer than {MAX_PAYMASTER_DATA} bytes")
         try:
+            paymaster = _check_address(result.get("paymaster"), "paymaster")
             paymaster_data = hex_decode(data, field="paymasterData")
         except InvalidEncoding as exc:
             raise _malformed(method, str(exc)) from exc
+        if int(paymaster, 16) == 0:
+            raise _malformed(method, "paymaster is the zero address")
         is_final = result.get("isFinal", False)
         if not isinstance(is_final, bool):
             raise _malformed(method, f"isFinal: expected a boolean, got {is_final!r:.40}")
@@ -228,18 +221,12 @@ def check_policy(
     try:
         execution = decode_execute(op.call_data) if op.call_data else None
     except InvalidUserOperation as exc:
-        raise SponsorshipRefused(
-            f"the sponsorship policy cannot read the calls of {op.sender}: {exc}",
-            reason="callData is not an ERC-7579 execute call",
-            rule=ErrorCode.SPONSORSHIP_REFUSED,
-        ) from exc
+        message = f"the sponsorship policy cannot read the calls of {op.sender}: {exc}"
+        raise _policy_refusal(message, "callData is not an ERC-7579 execute call") from exc
     # A delegatecall runs the target's code as the account: its calls and transfers are not in `calls`.
     if execution is not None and execution.call_type is CallType.DELEGATECALL:
-        raise SponsorshipRefused(
-            f"the operation of {op.sender} delegate-calls {execution.calls[0].target}",
-            reason="delegatecall executions are not sponsored",
-            rule=ErrorCode.SPONSORSHIP_REFUSED,
-        )
+        message = f"the operation of {op.sender} delegate-calls {execution.calls[0].target}"
+        raise _policy_refusal(message, "delegatecall executions are not sponsored")
     calls = execution.calls if execution is not None else ()
     reason = policy(op, calls=calls, chain_id=chain_id, context=context)
     if reason is None:
@@ -248,11 +235,11 @@ def check_policy(
         raise InvalidRpcParams(
             f"a sponsorship policy returns a reason (str) or None, got {type(reason).__name__}"
         )
-    raise SponsorshipRefused(
-        f"the sponsorship policy refused the operation of {op.sender}: {reason}",
-        reason=reason,
-        rule=ErrorCode.SPONSORSHIP_REFUSED,
-    )
+    raise _policy_refusal(f"the sponsorship policy refused the operation of {op.sender}: {reason}", reason)
+
+
+def _policy_refusal(message: str, reason: str) -> SponsorshipRefused:
+    return SponsorshipRefused(message, reason=reason, rule=ErrorCode.SPONSORSHIP_REFUSED)
 
 
 class _PaymasterMethods:
@@ -260,10 +247,9 @@ class _PaymasterMethods:
 
     Args:
         url: The service's HTTP endpoint (or pass ``rpc=`` / ``transport=``).
-        paymasters: The paymaster contract(s) the service may name (one address, or several): an answer
-            naming any other is refused before the operation is signed. Required: a compromised or
-            misconfigured service could otherwise name any contract, e.g. a token paymaster the account
-            has approved, and the passkey would sign it.
+        paymasters: The paymaster contract(s) the service may name (one address, or several); an answer
+            naming another is refused before the operation is signed. Required: the passkey signs whatever
+            paymaster a compromised service names, e.g. a token paymaster the account has approved.
         context: The ERC-7677 context object sent with every request unless a call gives its own (a policy
             id, ...); ``{}`` by default.
         policy: A local :class:`SponsorshipPolicy` run before each request: a refusal never reaches the
@@ -317,9 +303,7 @@ class _PaymasterMethods:
             raise InvalidRpcParams(f"chain_id: expected a positive int, got {chain_id!r}")
         entry_point = _check_address(entry_point, "entry_point")
         check_policy(self.policy, op, chain_id, context)
-        # The service fills the paymaster fields: send the operation without the ones it is asked for.
-        rpc_op = op.to_rpc()
-        params = (rpc_op, entry_point, hex(chain_id), dict(context))
+        params = (op.to_rpc(), entry_point, hex(chain_id), dict(context))
         try:
             result = yield RpcCall(method, params, retry=True)
         except RpcError as exc:
@@ -375,18 +359,13 @@ class _PaymasterMethods:
         Args:
             op: The unsigned operation with its final gas limits, fees and paymaster gas limits (the
                 service's approval covers them).
-            chain_id: The chain it will run on.
-            entry_point: The EntryPoint it goes through.
-            context: The ERC-7677 context; default the client's.
+            chain_id, entry_point, context: As :meth:`get_paymaster_stub_data`.
 
         Returns:
             The final fields.
 
         Raises:
-            SponsorshipRefused: The local policy or the service refused, or the service answered an error.
-            MalformedRpcResponse (``MALFORMED_PAYMASTER_RESPONSE``): The answer is malformed;
-                (``UNEXPECTED_PAYMASTER``) it names a paymaster the client is not pinned to.
-            RpcTransportError: The service could not be reached.
+            As :meth:`get_paymaster_stub_data`.
         """
         return (yield from self._ask(DATA_METHOD, op, entry_point, chain_id, context))
 
