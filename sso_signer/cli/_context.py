@@ -271,7 +271,8 @@ def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAcco
 
 @dataclass
 class ChainContext:
-    """The chain a command talks to, with the deployment and Era network resolved from the options.
+    """The chain a command talks to, with the deployment and Era network resolved from the options; a
+    context manager that closes it.
 
     Attributes:
         rpc_url: The node URL.
@@ -345,6 +346,12 @@ class ChainContext:
             self._cleanups.pop()()
         if self._client is not None:
             self._client.close()
+
+    def __enter__(self) -> ChainContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def require_era(self) -> EraNetwork:
         """The Era network.
