@@ -108,11 +108,7 @@ def _wait_for_interrupt(alive: Callable[[], bool]) -> bool:
 
 def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
     """anvil + EntryPoint v0.8 + the ERC-4337 contracts + Alto + the Era validator, with a deployment JSON."""
-    anvil_args: dict[str, Any] = {}
-    if args.port is not None:
-        anvil_args["port"] = args.port
-    if args.chain_id is not None:
-        anvil_args["chain_id"] = args.chain_id
+    anvil_args = {key: getattr(args, key) for key in ("port", "chain_id") if getattr(args, key) is not None}
     out_path = args.out or "deployment.json"
     _remove_stale(out_path)
     out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")

@@ -209,8 +209,7 @@ class PostgresStore(sql.Operations):
 
     Raises:
         ConfigurationError (``STORE_CONFIGURATION``): psycopg is not installed (extra ``postgres``), or the
-            schema is newer than
-            this sso-signer's.
+            schema is newer than this sso-signer's.
         StoreUnavailable: The server cannot be reached (refused, unknown host, authentication).
     """
 

@@ -596,8 +596,7 @@ class Transaction:
                 The operation's result (a coroutine of it on an async store).
 
             Raises:
-                StoreUnavailable: The database failed; nothing was written unless ``outcome_known`` is
-                    False.
+                StoreUnavailable: The database failed; nothing was written unless ``outcome_known`` is False.
                 ConfigurationError (``STORE_CONFIGURATION``): The operation yielded something else than a
                     :class:`SqlStatement`, or a statement uses an unknown brace word.
             """

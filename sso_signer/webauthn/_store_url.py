@@ -61,8 +61,7 @@ def open_store(url: str, *, timeout: float = 10.0, max_connections: int = 10) ->
 
     Raises:
         ConfigurationError (``STORE_CONFIGURATION``): Unknown scheme, a malformed SQLite URL, PostgreSQL
-            without the extra, or a
-            schema newer than this sso-signer's.
+            without the extra, or a schema newer than this sso-signer's.
         StoreUnavailable: The database cannot be opened or reached.
         StoreCorrupt: The SQLite file is not a database.
     """
