@@ -89,14 +89,9 @@ class CollectedClientData(bytes):
                 "clientDataJSON must be a JSON object", rule=ErrorCode.CLIENT_DATA_NOT_JSON
             )
         for key in ("type", "challenge", "origin"):
-            if key not in parsed:
-                raise InvalidWebAuthnData(
-                    f"clientDataJSON has no {key!r}", rule=ErrorCode.INVALID_CLIENT_DATA
-                )
-            if not isinstance(parsed[key], str):
-                raise InvalidWebAuthnData(
-                    f"clientDataJSON {key!r} must be a string", rule=ErrorCode.INVALID_CLIENT_DATA
-                )
+            if not isinstance(parsed.get(key), str):
+                problem = f"{key!r} must be a string" if key in parsed else f"has no {key!r}"
+                raise InvalidWebAuthnData(f"clientDataJSON {problem}", rule=ErrorCode.INVALID_CLIENT_DATA)
         cross = parsed.get("crossOrigin")
         if cross is not None and not isinstance(cross, bool):
             raise InvalidWebAuthnData(
