@@ -287,12 +287,8 @@ class ChainContext:
         """
         path = getattr(args, "deployment", None) or os.environ.get(ENV_DEPLOYMENT)
         deployment = load_deployment(path) if path else None
-        era: EraNetwork | None = None
         network_name = getattr(args, "network", None)
-        if network_name:
-            era = network_preset(network_name)
-        elif deployment is not None and deployment.era is not None:
-            era = deployment.era
+        era = network_preset(network_name) if network_name else (deployment.era if deployment else None)
         validator = getattr(args, "validator", None)
         factory = getattr(args, "factory", None)
         if validator is not None or factory is not None:
