@@ -29,19 +29,15 @@ __all__ = ["add_passkey", "create", "remove_passkey", "send", "show"]
 def create(args: argparse.Namespace, out: Reporter) -> None:
     """Create the passkey's account (ERC-4337: counterfactual or through the factory; Era: the factory)."""
     passkey = load_passkey(args)
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         data, summary = create_account(args, ctx, passkey, out.step)
         out.result(data, summary=summary)
-    finally:
-        ctx.close()
 
 
 def show(args: argparse.Namespace, out: Reporter) -> None:
     """Show the passkey's account: address, balance, deployed or not."""
     passkey = load_passkey(args)
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         kind, account = open_account(args, ctx, passkey, executes=False)
         deployed = account.is_deployed()
         balance = account.get_balance()
@@ -55,16 +51,13 @@ def show(args: argparse.Namespace, out: Reporter) -> None:
             summary=f"{kind} account {account.address}: {format_ether(balance)}"
             + ("" if deployed else " (not deployed)"),
         )
-    finally:
-        ctx.close()
 
 
 def add_passkey(args: argparse.Namespace, out: Reporter) -> None:
     """Register another passkey on the account, in a transaction signed by the current passkey."""
     passkey = load_passkey(args)
     new = load_passkey_file(args.new_key, args.new_passphrase_env)
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         kind, account = open_account(args, ctx, passkey, executes=True)
         sent = account.add_passkey(new.credential_id, new.public_key, new.origin, timeout=args.timeout)
         out.result(
@@ -77,8 +70,6 @@ def add_passkey(args: argparse.Namespace, out: Reporter) -> None:
             },
             summary=f"passkey {b64url_encode(new.credential_id)[:16]}… added to {account.address}",
         )
-    finally:
-        ctx.close()
 
 
 def remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
@@ -90,8 +81,7 @@ def remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
     passkey = load_passkey(args)
     credential_id = b64url_decode(args.credential_id, field="--credential-id")
     origin = args.origin or passkey.origin
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         kind, account = open_account(args, ctx, passkey, executes=True)
         sent = account.remove_passkey(credential_id, origin, force=args.force, timeout=args.timeout)
         address = account.address
@@ -113,8 +103,6 @@ def remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
             },
             summary=f"passkey {args.credential_id[:16]}… removed from {address}",
         )
-    finally:
-        ctx.close()
 
 
 def send(args: argparse.Namespace, out: Reporter) -> None:
@@ -130,8 +118,7 @@ def send(args: argparse.Namespace, out: Reporter) -> None:
     value = parse_wei(args.value)
     data = parse_data(args.data)
     passkey = load_passkey(args)
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         kind, account = open_account(args, ctx, passkey, executes=not args.sign_only, progress=out.step)
         if args.sign_only:
             fields, summary = sign_only(account, to, value, data)
@@ -139,5 +126,3 @@ def send(args: argparse.Namespace, out: Reporter) -> None:
             return
         fields, summary = send_report(account.send(to, value, data, timeout=args.timeout))
         out.result({"kind": kind, "account": account.address, **fields}, summary=summary)
-    finally:
-        ctx.close()

@@ -94,12 +94,9 @@ def key_file_warnings(args: argparse.Namespace) -> list[str]:
 
     Only warned, not refused: a shared CI runner may have its reasons; ``chmod 600`` silences it.
     """
-    paths = []
-    if hasattr(args, "key"):
-        paths.append(("--key", getattr(args, "key", None) or os.environ.get(ENV_KEY)))
-    paths.append(("--new-key", getattr(args, "new_key", None)))
+    key = (args.key or os.environ.get(ENV_KEY)) if hasattr(args, "key") else None
     warnings = []
-    for option, path in paths:
+    for option, path in (("--key", key), ("--new-key", getattr(args, "new_key", None))):
         if not path:
             continue
         try:

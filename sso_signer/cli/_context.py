@@ -103,24 +103,20 @@ def check_out_path(path: str, option: str = "--out") -> None:
     """
     if not str(path).strip():
         raise CliUsageError(f"{option}: empty path")
+    what, target = f"{option} {path}", pathlib.Path(path)
     try:
-        _check_writable_file(pathlib.Path(path), f"{option} {path}")
+        if target.is_dir():
+            raise CliUsageError(f"{what}: is a directory; give a file path")
+        if not target.parent.exists():
+            raise CliUsageError(f"{what}: directory {target.parent} does not exist (create it first)")
+        if not target.parent.is_dir():
+            raise CliUsageError(f"{what}: {target.parent} is not a directory")
+        if not os.access(target.parent, os.W_OK | os.X_OK):
+            raise CliUsageError(f"{what}: directory {target.parent} is not writable")
+        if target.exists() and not target.is_file():
+            raise CliUsageError(f"{what}: exists and is not a regular file")
     except OSError as exc:  # a name too long, a loop of links, ...
         raise CliUsageError(f"{option} {path:.80}: {exc.strerror or type(exc).__name__}") from exc
-
-
-def _check_writable_file(target: pathlib.Path, what: str) -> None:
-    parent = target.parent
-    if target.is_dir():
-        raise CliUsageError(f"{what}: is a directory; give a file path")
-    if not parent.exists():
-        raise CliUsageError(f"{what}: directory {parent} does not exist (create it first)")
-    if not parent.is_dir():
-        raise CliUsageError(f"{what}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise CliUsageError(f"{what}: directory {parent} is not writable")
-    if target.exists() and not target.is_file():
-        raise CliUsageError(f"{what}: exists and is not a regular file")
 
 
 @contextlib.contextmanager
@@ -206,12 +202,7 @@ def load_passkey_file(path: str, passphrase_env: str | None = None) -> HeadlessP
         CliUsageError: If ``passphrase_env`` names an unset variable.
         InvalidKey (``INVALID_KEY_FILE``), WrongPassphrase: From the passkey room.
     """
-    passphrase = None
-    if passphrase_env:
-        value = os.environ.get(passphrase_env)
-        if value is None:
-            raise CliUsageError(f"{passphrase_env}: that environment variable is not set")
-        passphrase = _secret_bytes(value)
+    passphrase = _env_secret(passphrase_env, passphrase_env) if passphrase_env else None
     return HeadlessPasskey.load(path, passphrase=passphrase)
 
 
@@ -224,16 +215,15 @@ def passphrase_from_env(args: argparse.Namespace) -> bytes | None:
     """
     name = getattr(args, "passphrase_env", None)
     if name:
-        value = os.environ.get(name)
-        if value is None:
-            raise CliUsageError(f"--passphrase-env {name}: that environment variable is not set")
-        return _secret_bytes(value)
-    value = os.environ.get(ENV_PASSPHRASE)
-    return None if value is None else _secret_bytes(value)
+        return _env_secret(name, f"--passphrase-env {name}")
+    return _env_secret(ENV_PASSPHRASE, ENV_PASSPHRASE) if ENV_PASSPHRASE in os.environ else None
 
 
-def _secret_bytes(value: str) -> bytes:
+def _env_secret(name: str, option: str) -> bytes:
     # The variable's bytes exactly (a non-UTF-8 value arrives surrogate-escaped), never a decoding error.
+    value = os.environ.get(name)
+    if value is None:
+        raise CliUsageError(f"{option}: that environment variable is not set")
     return value.encode("utf-8", "surrogateescape")
 
 
@@ -271,7 +261,8 @@ def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAcco
 
 @dataclass
 class ChainContext:
-    """The chain a command talks to, with the deployment and Era network resolved from the options.
+    """The chain a command talks to, with the deployment and Era network resolved from the options; a
+    context manager that closes it.
 
     Attributes:
         rpc_url: The node URL.
@@ -296,12 +287,8 @@ class ChainContext:
         """
         path = getattr(args, "deployment", None) or os.environ.get(ENV_DEPLOYMENT)
         deployment = load_deployment(path) if path else None
-        era: EraNetwork | None = None
         network_name = getattr(args, "network", None)
-        if network_name:
-            era = network_preset(network_name)
-        elif deployment is not None and deployment.era is not None:
-            era = deployment.era
+        era = network_preset(network_name) if network_name else (deployment.era if deployment else None)
         validator = getattr(args, "validator", None)
         factory = getattr(args, "factory", None)
         if validator is not None or factory is not None:
@@ -345,6 +332,12 @@ class ChainContext:
             self._cleanups.pop()()
         if self._client is not None:
             self._client.close()
+
+    def __enter__(self) -> ChainContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def require_era(self) -> EraNetwork:
         """The Era network.

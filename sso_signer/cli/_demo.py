@@ -101,8 +101,7 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
             }
 
             # -- 2. registration ceremony -----------------------------------------------------------------
-            store = SQLiteStore(os.path.join(workdir, "passkeys.sqlite"))
-            try:
+            with SQLiteStore(os.path.join(workdir, "passkeys.sqlite")) as store:
                 rp = RelyingParty(
                     rp_id=DEMO_RP_ID, rp_name="sso-signer demo", origins=[DEMO_ORIGIN], store=store
                 )
@@ -248,8 +247,6 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                     "erc1271_valid": erc1271,
                 }
                 summary["assertions_verified_by_rp"] = verified
-            finally:
-                store.close()
     summary["seconds"] = round(time.monotonic() - started, 2)
     summary["final"] = [
         f"verified signature: Era WebAuthValidator accepted the passkey-signed 0x71 transaction "

@@ -125,21 +125,12 @@ def load_deployment(path: str | os.PathLike[str]) -> Deployment:
     chain_id = data.get("chain_id")
     if isinstance(chain_id, bool) or not isinstance(chain_id, int):
         raise ConfigurationError(f"{path}: chain_id must be an integer", rule=ErrorCode.INVALID_DEPLOYMENT)
-    rpc_url = data.get("rpc_url")
-    era_data = data.get("era")
-    erc_data = data.get("erc4337")
-    era = None
-    if isinstance(era_data, dict):
-        era_values = dict(era_data)
-        era_values.setdefault("chain_id", chain_id)
-        era = EraNetwork.from_json(era_values)
-    erc = MsaDeployment.from_json(erc_data) if isinstance(erc_data, dict) else None
-    bundler = data.get("bundler_url")
+    rpc_url, era, erc, bundler = (data.get(k) for k in ("rpc_url", "era", "erc4337", "bundler_url"))
     return Deployment(
         chain_id,
         rpc_url if isinstance(rpc_url, str) else None,
-        era,
-        erc,
+        EraNetwork.from_json({"chain_id": chain_id, **era}) if isinstance(era, dict) else None,
+        MsaDeployment.from_json(erc) if isinstance(erc, dict) else None,
         bundler if isinstance(bundler, str) else None,
     )
 

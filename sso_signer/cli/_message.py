@@ -32,8 +32,7 @@ def sign(args: argparse.Namespace, out: Reporter) -> None:
     """ERC-1271 signature of a message (ERC-7739 PersonalSign), from the passkey's account."""
     message = _message(args)
     passkey = load_passkey(args)
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         kind, account = open_account(args, ctx, passkey, executes=False)
         signature = account.sign_message(message)
         out.result(
@@ -46,8 +45,6 @@ def sign(args: argparse.Namespace, out: Reporter) -> None:
             summary=f"signed for {account.address} (ERC-7739 PersonalSign; check: isValidSignature(hash, "
             "signature))",
         )
-    finally:
-        ctx.close()
 
 
 def verify(args: argparse.Namespace, out: Reporter) -> None:
@@ -56,8 +53,7 @@ def verify(args: argparse.Namespace, out: Reporter) -> None:
     message = _message(args)
     signature = parse_data(args.signature)
     digest = eip191_hash(message)
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         if not ctx.client.get_code(account):
             raise NotFound(
                 f"{account} has no code: ERC-1271 needs a deployed account", rule=ErrorCode.ACCOUNT_NOT_FOUND
@@ -75,5 +71,3 @@ def verify(args: argparse.Namespace, out: Reporter) -> None:
         out.result(
             {"account": account, "hash": digest, "valid": True}, summary=f"valid signature for {account}"
         )
-    finally:
-        ctx.close()

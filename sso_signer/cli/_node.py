@@ -108,11 +108,7 @@ def _wait_for_interrupt(alive: Callable[[], bool]) -> bool:
 
 def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
     """anvil + EntryPoint v0.8 + the ERC-4337 contracts + Alto + the Era validator, with a deployment JSON."""
-    anvil_args: dict[str, Any] = {}
-    if args.port is not None:
-        anvil_args["port"] = args.port
-    if args.chain_id is not None:
-        anvil_args["chain_id"] = args.chain_id
+    anvil_args = {key: getattr(args, key) for key in ("port", "chain_id") if getattr(args, key) is not None}
     out_path = args.out or "deployment.json"
     _remove_stale(out_path)
     out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")
@@ -167,8 +163,7 @@ def fund(args: argparse.Namespace, out: Reporter) -> None:
     """Send ETH to an address from anvil's funded dev account (local chains only)."""
     address = checksum_address(args.address, field="ADDRESS")
     value = parse_wei(args.value)
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         out.step(f"sending {format_ether(value)} to {address} from dev account #{FUNDER_INDEX}")
         receipt = fund_from_dev_account(ctx.client, address, value, timeout=args.timeout)
         balance = ctx.client.get_balance(address)
@@ -181,15 +176,12 @@ def fund(args: argparse.Namespace, out: Reporter) -> None:
             },
             summary=f"funded {address}: balance {format_ether(balance)}",
         )
-    finally:
-        ctx.close()
 
 
 def deploy(args: argparse.Namespace, out: Reporter) -> None:
     """Deploy the Era validator and/or the ERC-4337 stack and write the deployment JSON."""
     check_out_path(args.out)  # before paying for a deployment whose addresses could not be written
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         chain_id = ctx.client.chain_id()
         deployer, source = resolve_deployer(args, chain_id)
         out.step(f"deploying to chain {chain_id} at {ctx.rpc_url} from {deployer.address} ({source})")
@@ -209,5 +201,3 @@ def deploy(args: argparse.Namespace, out: Reporter) -> None:
             {"deployment": os.path.abspath(args.out), **deployment.to_json()},
             summary=f"deployed; addresses written to {args.out}",
         )
-    finally:
-        ctx.close()

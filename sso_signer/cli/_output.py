@@ -54,10 +54,8 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
-    if isinstance(error, TransactionReverted | ExecutionReverted | TransactionRejected):
-        return ExitCode.FAILED
-    if isinstance(error, BundlerError):
-        return ExitCode.FAILED  # the bundler refused the operation (AA codes): the operation failed
+    if isinstance(error, TransactionReverted | ExecutionReverted | TransactionRejected | BundlerError):
+        return ExitCode.FAILED  # the chain or the bundler (AA codes) refused the operation: it failed
     if isinstance(error, InvalidInputError):
         return ExitCode.USAGE
     if isinstance(error, ConfigurationError):

@@ -45,8 +45,7 @@ def create(args: argparse.Namespace, out: Reporter) -> None:
 def register(args: argparse.Namespace, out: Reporter) -> None:
     """Run the relying-party registration ceremony with the passkey against the ``--store`` URL's store."""
     passkey = load_passkey(args)
-    store = store_at(args.store)
-    try:
+    with store_at(args.store) as store:
         rp = RelyingParty(rp_id=passkey.rp_id, rp_name=args.rp_name, origins=[passkey.origin], store=store)
         out.step(f"registration options issued by the relying party {passkey.rp_id!r}")
         credential, _ = register_passkey(rp, passkey, user_name=args.user_name or passkey.rp_id)
@@ -61,5 +60,3 @@ def register(args: argparse.Namespace, out: Reporter) -> None:
             },
             summary=f"passkey registered in {args.store}",
         )
-    finally:
-        store.close()

@@ -279,8 +279,7 @@ def create(args: argparse.Namespace, out: Reporter) -> None:
         error=lambda message: CliUsageError(f"--spec {args.spec}: {message}"),
         what="session spec",
     )
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         account = _open(args, ctx, executes=True)
         key = LocalSessionKey.generate()
         latest = ctx.client.get_block("latest") or {}
@@ -300,14 +299,11 @@ def create(args: argparse.Namespace, out: Reporter) -> None:
             },
             summary=f"session 0x{spec.session_hash.hex()[:16]}… opened for {key.address} (key in {args.out})",
         )
-    finally:
-        ctx.close()
 
 
 def list_sessions(args: argparse.Namespace, out: Reporter) -> None:
     """The account's sessions (its ``SessionCreated`` logs) and their state."""
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         account = _open(args, ctx, executes=False)
         found = account.list_sessions()
         out.result(
@@ -315,8 +311,6 @@ def list_sessions(args: argparse.Namespace, out: Reporter) -> None:
             summary=f"{len(found)} session(s) of {account.address}"
             + "".join(f"\n  0x{i.session_hash.hex()}  {i.spec.signer}  {_state(i)}" for i in found),
         )
-    finally:
-        ctx.close()
 
 
 def _find(account: Erc4337Account, args: argparse.Namespace) -> list[SessionSpec]:
@@ -335,8 +329,7 @@ def _find(account: Erc4337Account, args: argparse.Namespace) -> list[SessionSpec
 
 def show(args: argparse.Namespace, out: Reporter) -> None:
     """A session's status and what is left of its limits."""
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         account = _open(args, ctx, executes=False)
         infos = [account.session_state(spec) for spec in _find(account, args)]
         data = {"account": account.address, "sessions": [_info(info) for info in infos]}
@@ -347,14 +340,11 @@ def show(args: argparse.Namespace, out: Reporter) -> None:
                 for i in infos
             ),
         )
-    finally:
-        ctx.close()
 
 
 def revoke(args: argparse.Namespace, out: Reporter) -> None:
     """Revoke sessions, in one UserOperation signed by the passkey."""
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         account = _open(args, ctx, executes=True)
         specs = _find(account, args)
         fields, _ = send_report(account.revoke_sessions(*specs, timeout=args.timeout))
@@ -363,8 +353,6 @@ def revoke(args: argparse.Namespace, out: Reporter) -> None:
             {"account": account.address, "revoked": hashes, **fields},
             summary=f"{len(hashes)} session(s) revoked on {account.address}",
         )
-    finally:
-        ctx.close()
 
 
 def send_with_session(args: argparse.Namespace, out: Reporter) -> None:
@@ -377,8 +365,7 @@ def send_with_session(args: argparse.Namespace, out: Reporter) -> None:
     for option, given in (("--account", getattr(args, "account", None)), ("--address", args.address)):
         if given is not None and checksum_address(given, field=option) != address:
             raise CliUsageError(f"--session-key: the session is {address}'s, not {given}'s ({option})")
-    ctx = ChainContext.from_args(args)
-    try:
+    with ChainContext.from_args(args) as ctx:
         account = open_session_account(args, ctx, address)
         out.step(f"session 0x{spec.session_hash.hex()[:16]}… of {account.address}, signed by {key.address}")
         fields, summary = send_report(
@@ -393,5 +380,3 @@ def send_with_session(args: argparse.Namespace, out: Reporter) -> None:
             },
             summary=summary,
         )
-    finally:
-        ctx.close()

@@ -94,14 +94,6 @@ def load_trust_roots(roots: Mapping[str, Sequence[bytes]]) -> dict[str, tuple[by
     return checked
 
 
-def _spki(public_key: object) -> bytes:
-    if not isinstance(public_key, ec.EllipticCurvePublicKey):
-        return b""
-    return public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 def _certificate_builder(
     subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, valid_days: int
 ) -> x509.CertificateBuilder:
@@ -154,7 +146,7 @@ class AttestationCertificate:
                     f"attestation certificate {index} is not DER X.509: {exc}",
                     rule=ErrorCode.INVALID_ATTESTATION_CERTIFICATE,
                 ) from exc
-        if _spki(parsed[0].public_key()) != _spki(self.private_key.public_key()):
+        if parsed[0].public_key() != self.private_key.public_key():
             raise InvalidKey(
                 "the leaf certificate is not the attestation key's",
                 rule=ErrorCode.INVALID_ATTESTATION_CERTIFICATE,

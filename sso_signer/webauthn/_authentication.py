@@ -36,12 +36,11 @@ def verify_assertion(
         require_registered_origin: Also require the origin the passkey was registered with; the SSO validator
             looks keys up by that exact string, so another origin could never verify on-chain.
         cross_check: Also run py_webauthn's ``verify_authentication_response`` as a second, independent
-            verifier (any disagreement is a :class:`~sso_signer.exceptions.AssertionRejected`
-            (``ErrorCode.SIGNATURE_INVALID``)). Off by default: every check it makes
-            is made here first (tests/webauthn/test_differential.py compares the verdicts over mutated
-            assertions), and it doubles the cost (benchmarks/rp_verification.py). The checks made here and
-            not by py_webauthn: BE must equal the registered BE, ``crossOrigin`` must not be true, the
-            userHandle and (by default) the origin must be the credential's.
+            verifier (any disagreement is an AssertionRejected (``SIGNATURE_INVALID``)). Off by default: every
+            check it makes is made here first (tests/webauthn/test_differential.py compares the verdicts over
+            mutated assertions), and it doubles the cost (benchmarks/rp_verification.py). Checked here only:
+            BE equals the registered BE, ``crossOrigin`` is not true, the userHandle and (by default) the
+            origin are the credential's.
 
     Returns:
         The new signature counter.

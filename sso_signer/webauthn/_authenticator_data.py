@@ -234,10 +234,7 @@ class AuthenticatorData(bytes):
         if attested_credential is None and extensions is None and type(flags) is AuthenticatorFlags:
             # The 37-byte assertion form: built and described directly, with the values a parse of these
             # bytes would give (tests/webauthn/test_fast_paths.py), instead of parsing what was just built.
-            cleared = _WITHOUT_AT_ED.get(flags)
-            if cleared is None:  # IntFlag arithmetic costs microseconds: once per flag combination
-                cleared = _WITHOUT_AT_ED[flags] = flags & ~(AuthenticatorFlags.AT | AuthenticatorFlags.ED)
-            flags = cleared
+            flags = _WITHOUT_AT_ED[flags]
             rp_hash = _rp_id_hash(rp_id)
             self = bytes.__new__(cls, rp_hash + _FLAG_BYTES[flags] + counter.to_bytes(4, "big"))
             self.rp_id_hash = rp_hash
@@ -261,8 +258,8 @@ class AuthenticatorData(bytes):
         return f"AuthenticatorData({bytes(self).hex()!r}, flags={self.flags!r}, counter={self.counter})"
 
 
-# Assertion flags with AT and ED cleared, per flag combination (at most 256), and each flag byte.
-_WITHOUT_AT_ED: dict[AuthenticatorFlags, AuthenticatorFlags] = {}
+# Each flag byte, and its flags with AT (0x40) and ED (0x80) cleared: IntFlag arithmetic is slow.
+_WITHOUT_AT_ED = tuple(AuthenticatorFlags(value & 0x3F) for value in range(256))
 _FLAG_BYTES = tuple(bytes([value]) for value in range(256))
 
 

@@ -89,14 +89,9 @@ class CollectedClientData(bytes):
                 "clientDataJSON must be a JSON object", rule=ErrorCode.CLIENT_DATA_NOT_JSON
             )
         for key in ("type", "challenge", "origin"):
-            if key not in parsed:
-                raise InvalidWebAuthnData(
-                    f"clientDataJSON has no {key!r}", rule=ErrorCode.INVALID_CLIENT_DATA
-                )
-            if not isinstance(parsed[key], str):
-                raise InvalidWebAuthnData(
-                    f"clientDataJSON {key!r} must be a string", rule=ErrorCode.INVALID_CLIENT_DATA
-                )
+            if not isinstance(parsed.get(key), str):
+                problem = f"{key!r} must be a string" if key in parsed else f"has no {key!r}"
+                raise InvalidWebAuthnData(f"clientDataJSON {problem}", rule=ErrorCode.INVALID_CLIENT_DATA)
         cross = parsed.get("crossOrigin")
         if cross is not None and not isinstance(cross, bool):
             raise InvalidWebAuthnData(
@@ -153,25 +148,18 @@ class CollectedClientData(bytes):
                     f"extra clientDataJSON key {key!r} is reserved", rule=ErrorCode.INVALID_CLIENT_DATA
                 )
             members[key] = value
-        # ensure_ascii=False: WebAuthn writes code points as they are, escaping only what JSON must.
         exact_cross = cross_origin is None or cross_origin is True or cross_origin is False  # not 1, 0, [...]
-        if not extra and isinstance(type, str) and isinstance(origin, str) and exact_cross:
-            # The members json.dumps would write, joined directly (dumps builds an encoder per call).
-            text = (
-                f'{{"type":{_json_string(type)},"challenge":"{members["challenge"]}",'
-                f'"origin":{_json_string(origin)}{_CROSS_ORIGIN[cross_origin]}}}'
-            )
-        else:
-            text = json.dumps(members, separators=(",", ":"), ensure_ascii=False)
-        raw = text.encode("utf-8")
-        if (
-            extra
-            or not isinstance(type, str)
-            or not isinstance(origin, str)
-            or not (cross_origin is None or isinstance(cross_origin, bool))
-            or len(raw) > MAX_CLIENT_DATA_JSON
-        ):
-            return cls(raw)  # the full parse raises the error that names what is wrong
+        if extra or not isinstance(type, str) or not isinstance(origin, str) or not exact_cross:
+            # ensure_ascii=False: WebAuthn writes code points as they are, escaping only what JSON must. The
+            # full parse raises the error that names what is wrong.
+            return cls(json.dumps(members, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        # The members json.dumps would write, joined directly (dumps builds an encoder per call).
+        raw = (
+            f'{{"type":{_json_string(type)},"challenge":"{members["challenge"]}",'
+            f'"origin":{_json_string(origin)}{_CROSS_ORIGIN[cross_origin]}}}'
+        ).encode()
+        if len(raw) > MAX_CLIENT_DATA_JSON:
+            return cls(raw)  # the full parse raises the error (FIELD_TOO_LARGE)
         # Only the standard members, of the right types: parsing the JSON just written would give these
         # values back, so they are set directly (the parse was a third of a headless assertion's cost).
         self = bytes.__new__(cls, raw)

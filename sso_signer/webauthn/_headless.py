@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import os
 import secrets
 import threading
@@ -37,10 +38,14 @@ T = TypeVar("T")
 # The SSO validator requires credential ids of at least 16 bytes; 32 random bytes like most platforms.
 _DEFAULT_ID_LENGTH = 32
 _TRANSPORTS = ("hybrid", "internal")
-_FLAGS: dict[tuple[bool, bool, bool, bool], AuthenticatorFlags] = {}
 # sign()'s and register()'s keyword arguments, in their order: origin, rp_id, UV, UP, crossOrigin, extras.
 _Options = tuple[str | None, str | None, bool, bool, bool | None, Mapping[str, object] | None]
 _FLAG_ORDER = (AuthenticatorFlags.UP, AuthenticatorFlags.UV, AuthenticatorFlags.BE, AuthenticatorFlags.BS)
+# The flags of each (UP, UV, BE, BS), made once: IntFlag arithmetic is slow and an assertion needs one.
+_FLAGS = {
+    wanted: AuthenticatorFlags(sum(flag for on, flag in zip(wanted, _FLAG_ORDER, strict=True) if on))
+    for wanted in itertools.product((False, True), repeat=4)
+}
 
 
 class _Field(Generic[T]):
@@ -208,14 +213,8 @@ class HeadlessPasskey:
         """authenticatorData, clientDataJSON and the message the authenticator signs, for either ceremony."""
         origin, rp_id, user_verified, user_present, cross_origin, extra_client_data = options
         record = self._record
-        flag_key = (bool(user_present), bool(user_verified), record.backup_eligible, record.backup_state)
-        flags = _FLAGS.get(flag_key)
-        if flags is None:  # IntFlag arithmetic is slow and the answer depends only on the four booleans
-            flags = AuthenticatorFlags(0)
-            for wanted, flag in zip(flag_key, _FLAG_ORDER, strict=True):
-                if wanted:
-                    flags |= flag
-            _FLAGS[flag_key] = flags
+        wanted = (user_present, user_verified, record.backup_eligible, record.backup_state)
+        flags = _FLAGS[tuple(map(bool, wanted))]
         if attested is None and self._counter_mode == "increment":
             with self._lock:
                 record = self._record = dataclasses.replace(

@@ -58,8 +58,7 @@ class PendingChallenge:
 
         Raises:
             AssertionRejected (``CREDENTIAL_NOT_ALLOWED``): It is not in the allow-list, not owned by the
-                challenge's user, or the
-                challenge names nobody and was not issued for a discoverable login.
+                challenge's user, or the challenge names nobody and was not issued for a discoverable login.
         """
         if self.credential_ids and bytes(credential_id) not in self.credential_ids:
             raise AssertionRejected(
@@ -186,9 +185,8 @@ class PasskeyStore(Protocol):
         Raises:
             ChallengeInvalid: Unknown, purpose mismatch, already used or expired.
             AssertionRejected (``USER_HANDLE_MISMATCH``): The challenge was issued for another user than
-                ``user_handle`` (or the
-                credential names another): nothing is stored, and the challenge is burnt, since it reached
-                the wrong session.
+                ``user_handle`` (or the credential names another): nothing is stored, and the challenge is
+                burnt, since it reached the wrong session.
             AlreadyExists (``DUPLICATE_CREDENTIAL``): The credential id exists; the challenge stays
                 unconsumed.
         """
@@ -228,8 +226,7 @@ class PasskeyStore(Protocol):
                 credential (stored owner).
             AssertionRejected (``USER_HANDLE_MISMATCH``): The stored owner is not ``user_handle``.
             AssertionRejected (``COUNTER_REGRESSION``): The stored counter is already at or past
-                ``sign_count`` (a racing or
-                cloned assertion); 0 after 0 is accepted.
+                ``sign_count`` (a racing or cloned assertion); 0 after 0 is accepted.
         """
         ...
 

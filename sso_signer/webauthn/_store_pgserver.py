@@ -98,15 +98,7 @@ class TemporaryPostgres:
         Raises:
             StoreUnavailable: ``createdb`` failed.
         """
-        done = subprocess.run(
-            [str(self.bindir / "createdb"), "-h", str(self.directory), "-U", "postgres", name],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise StoreUnavailable(f"createdb {name} failed: {done.stderr.strip()}")
+        self._call("createdb", "-h", str(self.directory), "-U", "postgres", name)
         return self.url(name)
 
     def stop(self) -> None:

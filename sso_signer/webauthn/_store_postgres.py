@@ -125,14 +125,10 @@ def _text(query: sql.Query) -> Any:
     return _STATEMENTS[query.name] if query.text is None else query.text
 
 
-def _reply(cursor: Any, rows: sql.Rows) -> sql.Reply:
-    return sql.Reply(rows, cursor.rowcount)
-
-
 def _perform(conn: psycopg.Connection[Any], command: Command) -> sql.Reply | None:
     if isinstance(command, sql.Query):
         cursor = conn.execute(_text(command), command.params)
-        return _reply(cursor, cursor.fetchall() if cursor.description else [])
+        return sql.Reply(cursor.fetchall() if cursor.description else [], cursor.rowcount)
     if isinstance(command, _Sleep):
         time.sleep(command.seconds)
     else:
@@ -143,7 +139,7 @@ def _perform(conn: psycopg.Connection[Any], command: Command) -> sql.Reply | Non
 async def _perform_async(conn: psycopg.AsyncConnection[Any], command: Command) -> sql.Reply | None:
     if isinstance(command, sql.Query):
         cursor = await conn.execute(_text(command), command.params)
-        return _reply(cursor, await cursor.fetchall() if cursor.description else [])
+        return sql.Reply(await cursor.fetchall() if cursor.description else [], cursor.rowcount)
     if isinstance(command, _Sleep):
         await asyncio.sleep(command.seconds)
     else:
@@ -170,9 +166,8 @@ async def _drive_async(
     psycopg, _ = _psycopg()
     done, value = sql.step(gen, None, None)
     while not done:
-        error = None
         try:
-            reply = await perform(value)
+            reply, error = await perform(value), None
         except psycopg.Error as exc:
             reply, error = None, exc
         done, value = sql.step(gen, reply, error)
@@ -214,8 +209,7 @@ class PostgresStore(sql.Operations):
 
     Raises:
         ConfigurationError (``STORE_CONFIGURATION``): psycopg is not installed (extra ``postgres``), or the
-            schema is newer than
-            this sso-signer's.
+            schema is newer than this sso-signer's.
         StoreUnavailable: The server cannot be reached (refused, unknown host, authentication).
     """
 

@@ -110,8 +110,8 @@ class Reply:
     rowcount: int
 
 
-#: An operation: yields queries (or COMMIT), receives their replies, returns its result.
-Op = Generator[Query | Commit, Reply | None, T]
+#: An operation: yields queries (or COMMIT, its reply unread), receives their replies, returns its result.
+Op = Generator[Query | Commit, Reply, T]
 
 # Literal statements only, with ``:name`` parameters: nothing user-supplied is ever formatted into SQL.
 # ``{lock}`` is the row lock (PostgreSQL; SQLite holds its database write lock already), ``{seq}`` the
@@ -324,7 +324,6 @@ def migrate(challenge_columns: str) -> Op[int]:
     yield Query("lock_schema")
     yield Query("create_version_table")
     reply = yield Query("read_version")
-    assert reply is not None
     found = int(reply.rows[0][0] or 0)
     if found > SCHEMA_VERSION:
         raise ConfigurationError(
@@ -336,7 +335,6 @@ def migrate(challenge_columns: str) -> Op[int]:
         for name in _MIGRATIONS[version]:
             if name == "add_discoverable":
                 columns = yield Query(challenge_columns)
-                assert columns is not None
                 if "discoverable" in {row[0] for row in columns.rows}:
                     continue
             yield Query(name)
@@ -360,14 +358,12 @@ def add_challenge(pending: PendingChallenge) -> Op[None]:
             "discoverable": int(pending.discoverable),
         },
     )
-    assert reply is not None
     if reply.rowcount != 1:
         raise AlreadyExists("this challenge was already issued", rule=ErrorCode.CHALLENGE_ALREADY_ISSUED)
 
 
 def get_challenge(challenge: bytes, *, purpose: ChallengePurpose, now: float) -> Op[PendingChallenge]:
     reply = yield Query("read_challenge", {"challenge": bytes(challenge)})
-    assert reply is not None
     if not reply.rows:
         raise ChallengeInvalid(
             "this challenge was not issued by this relying party", rule=ErrorCode.CHALLENGE_UNKNOWN
@@ -407,7 +403,6 @@ def consume_challenge(challenge: bytes, *, purpose: ChallengePurpose, now: float
 def purge_challenges(*, now: float | None = None, keep_used_for: float = 86400.0) -> Op[int]:
     now = time.time() if now is None else now
     reply = yield Query("purge_challenges", {"now": now, "used_before": now - keep_used_for})
-    assert reply is not None
     return reply.rowcount
 
 
@@ -432,7 +427,6 @@ def add_credential(credential: PasskeyCredential) -> Op[None]:
             "created_at": time.time(),
         },
     )
-    assert reply is not None
     if reply.rowcount != 1:
         raise AlreadyExists(
             "a credential with this id is already registered", rule=ErrorCode.DUPLICATE_CREDENTIAL
@@ -462,7 +456,6 @@ def _credential(row: tuple[Any, ...]) -> PasskeyCredential:
 
 def get_credential(credential_id: bytes) -> Op[PasskeyCredential]:
     reply = yield Query("read_credential", {"credential_id": bytes(credential_id)})
-    assert reply is not None
     if not reply.rows:
         raise NotFound("no credential with this id is registered", rule=ErrorCode.CREDENTIAL_NOT_FOUND)
     return _credential(reply.rows[0])
@@ -470,7 +463,6 @@ def get_credential(credential_id: bytes) -> Op[PasskeyCredential]:
 
 def credentials_for_user(user_handle: bytes) -> Op[list[PasskeyCredential]]:
     reply = yield Query("read_user_credentials", {"user_handle": bytes(user_handle)})
-    assert reply is not None
     return [_credential(row) for row in reply.rows]
 
 
@@ -481,11 +473,9 @@ def update_sign_count(credential_id: bytes, sign_count: int, *, backup_state: bo
     key = {"credential_id": bytes(credential_id)}
     params = {**key, "sign_count": sign_count, "backup_state": int(backup_state)}
     reply = yield Query("update_counter", params)
-    assert reply is not None
     if reply.rowcount == 1:
         return
     reply = yield Query("read_counter", key)
-    assert reply is not None
     if not reply.rows:
         raise NotFound("no credential with this id is registered", rule=ErrorCode.CREDENTIAL_NOT_FOUND)
     raise AssertionRejected(
@@ -497,7 +487,6 @@ def update_sign_count(credential_id: bytes, sign_count: int, *, backup_state: bo
 
 def remove_credential(credential_id: bytes) -> Op[None]:
     reply = yield Query("delete_credential", {"credential_id": bytes(credential_id)})
-    assert reply is not None
     if reply.rowcount != 1:
         raise NotFound("no credential with this id is registered", rule=ErrorCode.CREDENTIAL_NOT_FOUND)
 
@@ -531,7 +520,6 @@ def complete_authentication(
 ) -> Op[PendingChallenge]:
     pending = yield from get_challenge(challenge, purpose="authentication", now=now)
     reply = yield Query("read_owner", {"credential_id": bytes(credential_id)})
-    assert reply is not None
     if not reply.rows:
         raise NotFound("no credential with this id is registered", rule=ErrorCode.CREDENTIAL_NOT_FOUND)
     owner = bytes(reply.rows[0][0])
@@ -558,7 +546,6 @@ def app_transaction(make: Callable[[], AppOp[T]], *, postgres: bool) -> Op[T]:
             )
         text = dialect(command.sql, postgres=postgres)
         reply = yield Query("application", dict(command.params), text)
-        assert reply is not None
         done, command = step(op, reply.rows, None)
     result: T = command
     return result
@@ -609,8 +596,7 @@ class Transaction:
                 The operation's result (a coroutine of it on an async store).
 
             Raises:
-                StoreUnavailable: The database failed; nothing was written unless ``outcome_known`` is
-                    False.
+                StoreUnavailable: The database failed; nothing was written unless ``outcome_known`` is False.
                 ConfigurationError (``STORE_CONFIGURATION``): The operation yielded something else than a
                     :class:`SqlStatement`, or a statement uses an unknown brace word.
             """

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import ParamSpec, TypeVar
 
-from sso_signer.exceptions import SsoSignerError, StoreCorrupt, StoreUnavailable
+from sso_signer.exceptions import StoreCorrupt, StoreUnavailable
 from sso_signer.webauthn import _store_sql as sql
 
 __all__ = ["AsyncSQLiteStore", "SQLiteStore"]
@@ -32,20 +32,18 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
 
 
-def _typed_error(exc: sqlite3.Error, doing: str) -> SsoSignerError:
-    name = getattr(exc, "sqlite_errorname", "") or type(exc).__name__
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return StoreCorrupt(f"the passkey database is damaged or not SQLite ({doing}): {exc} [{name}]")
-    return StoreUnavailable(f"the passkey store failed {doing}: {exc} [{name}]")
-
-
 @contextmanager
 def _typed(doing: str) -> Iterator[None]:
     """Turn every sqlite3 error into a typed store error (callers never see a bare OperationalError)."""
     try:
         yield
     except sqlite3.Error as exc:
-        raise _typed_error(exc, doing) from exc
+        name = getattr(exc, "sqlite_errorname", "") or type(exc).__name__
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            raise StoreCorrupt(
+                f"the passkey database is damaged or not SQLite ({doing}): {exc} [{name}]"
+            ) from exc
+        raise StoreUnavailable(f"the passkey store failed {doing}: {exc} [{name}]") from exc
 
 
 class SQLiteStore(sql.Operations):
@@ -95,14 +93,11 @@ class SQLiteStore(sql.Operations):
                 # One IMMEDIATE transaction: two processes never both migrate.
                 self._run(partial(sql.migrate, "challenge_columns"), "migrate")
                 return
-            except StoreUnavailable as exc:
-                cause = exc.__cause__
+            except (StoreUnavailable, sqlite3.OperationalError) as exc:
+                cause = exc.__cause__ if isinstance(exc, StoreUnavailable) else exc
                 if not isinstance(cause, sqlite3.Error) or not _is_busy(cause):
                     raise
                 if time.monotonic() + delay > deadline:
-                    raise
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() + delay > deadline:
                     raise
             time.sleep(delay)
             delay = min(delay * 2, 0.1)

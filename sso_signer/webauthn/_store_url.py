@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from sso_signer.exceptions import ConfigurationError, ErrorCode
 from sso_signer.webauthn._store_postgres import AsyncPostgresStore, PostgresStore
 from sso_signer.webauthn._store_sqlite import AsyncSQLiteStore, SQLiteStore
@@ -11,16 +9,12 @@ from sso_signer.webauthn._store_sqlite import AsyncSQLiteStore, SQLiteStore
 __all__ = ["open_async_store", "open_store"]
 
 
-class _Target(NamedTuple):
-    postgres: bool
-    where: str  # the SQLite path, or the PostgreSQL URL as given
-
-
-def _parse(url: str) -> _Target:
+def _parse(url: str) -> tuple[bool, str]:
+    """``(PostgreSQL?, the SQLite path or the PostgreSQL URL as given)``."""
     if url.startswith(("postgresql://", "postgres://")):
-        return _Target(True, url)
+        return True, url
     if url == "sqlite://:memory:":
-        return _Target(False, ":memory:")
+        return False, ":memory:"
     if url.startswith("sqlite://"):
         path = url.removeprefix("sqlite://")
         if not path.startswith("/") or path == "/":
@@ -28,9 +22,9 @@ def _parse(url: str) -> _Target:
                 f"a SQLite store URL is sqlite:///absolute/path or sqlite://:memory:, not {url!r}",
                 rule=ErrorCode.STORE_CONFIGURATION,
             )
-        return _Target(False, path)
+        return False, path
     if url.startswith("sqlite:"):  # sqlite:relative/path
-        return _Target(False, url.removeprefix("sqlite:"))
+        return False, url.removeprefix("sqlite:")
     if "://" in url or not url:
         scheme = url.split("://", 1)[0]
         raise ConfigurationError(
@@ -38,7 +32,7 @@ def _parse(url: str) -> _Target:
             " postgresql://user@host/db",
             rule=ErrorCode.STORE_CONFIGURATION,
         )
-    return _Target(False, url)  # a bare file path: SQLite, as before URLs
+    return False, url  # a bare file path: SQLite, as before URLs
 
 
 def open_store(url: str, *, timeout: float = 10.0, max_connections: int = 10) -> SQLiteStore | PostgresStore:
@@ -61,15 +55,14 @@ def open_store(url: str, *, timeout: float = 10.0, max_connections: int = 10) ->
 
     Raises:
         ConfigurationError (``STORE_CONFIGURATION``): Unknown scheme, a malformed SQLite URL, PostgreSQL
-            without the extra, or a
-            schema newer than this sso-signer's.
+            without the extra, or a schema newer than this sso-signer's.
         StoreUnavailable: The database cannot be opened or reached.
         StoreCorrupt: The SQLite file is not a database.
     """
-    target = _parse(url)
-    if target.postgres:
-        return PostgresStore(target.where, max_size=max_connections, timeout=timeout)
-    return SQLiteStore(target.where, timeout=timeout)
+    postgres, where = _parse(url)
+    if postgres:
+        return PostgresStore(where, max_size=max_connections, timeout=timeout)
+    return SQLiteStore(where, timeout=timeout)
 
 
 async def open_async_store(
@@ -80,7 +73,7 @@ async def open_async_store(
     Returns:
         An :class:`AsyncPostgresStore` or :class:`AsyncSQLiteStore`; close it with ``await store.close()``.
     """
-    target = _parse(url)
-    if target.postgres:
-        return await AsyncPostgresStore.open(target.where, max_size=max_connections, timeout=timeout)
-    return AsyncSQLiteStore(target.where, timeout=timeout)
+    postgres, where = _parse(url)
+    if postgres:
+        return await AsyncPostgresStore.open(where, max_size=max_connections, timeout=timeout)
+    return AsyncSQLiteStore(where, timeout=timeout)
