@@ -75,14 +75,12 @@ from sso_signer.zksync import Eip712Transaction, PaymasterParams
 __all__ = [
     "CliAccount",
     "PendingRecovery",
-    "RecoveryAccount",
     "RecoveryGuardian",
     "create_account",
     "era_funds_error",
     "open_account",
     "open_erc4337_account",
     "open_guardian",
-    "open_recoverable",
     "open_session_account",
     "send_report",
     "sign_only",
@@ -241,7 +239,10 @@ def _kind(args: argparse.Namespace, ctx: ChainContext) -> str:
 
 class CliAccount:
     """The passkey's account as the commands use it: the SDK account (a :class:`PasskeyAccount`), with the
-    command line's progress lines and its explanation of a refusal for lack of funds around each send.
+    command line's progress lines and its explanation of a refusal for lack of funds around each send. For
+    the ``guardian``/``recover`` commands it is one shape over the ERC-4337 ``GuardianExecutor``
+    (UserOperations) and the Era ``GuardianRecoveryValidator`` (0x71 transactions, scoped by the passkey's
+    origin).
 
     Args:
         account: The SDK account.
@@ -255,6 +256,12 @@ class CliAccount:
         self.account = account
         self.progress = progress
         self.paymaster = paymaster
+        era = isinstance(account, EraAccount)
+        #: ``"era"`` / ``"erc4337"`` (reported, never branched on by a command).
+        self.kind = "era" if era else "erc4337"
+        #: What each change is sent as, and the recovery module's name, for the progress lines.
+        self.carrier = "0x71 transaction" if era else "UserOperation"
+        self.module = "the GuardianRecoveryValidator" if era else "the GuardianExecutor module"
 
     @property
     def address(self) -> str:
@@ -336,6 +343,37 @@ class CliAccount:
                 self.account, [(self.account.deployment.webauthn_validator, 0, validator_call)]
             )
         return contextlib.nullcontext()
+
+    def module_installed(self) -> bool:
+        """Whether the account has the recovery module installed."""
+        if isinstance(self.account, EraAccount):
+            return self.account.recovery_module_installed()
+        return self.account.guardian_module_installed()
+
+    def guardians(self) -> list[tuple[str, bool]]:
+        """``(address, accepted)`` of each guardian the account proposed (Era: for its passkey's origin)."""
+        if isinstance(self.account, EraAccount):
+            return [(entry.address, entry.is_ready) for entry in self.account.list_guardians()]
+        return [(address, status.is_active) for address, status in self.account.list_guardians().items()]
+
+    def pending_recovery(self) -> PendingRecovery:
+        """The account's pending recovery (Era: for its passkey's origin)."""
+        return _pending(self.account.pending_recovery())
+
+    def propose_guardian(self, guardian: str, *, timeout: float) -> Receipt | UserOperationReceipt:
+        """Propose ``guardian``, installing the module in the same operation when the account lacks it."""
+        with prefund_explained(self.account, []):
+            return self.account.propose_guardian(guardian, timeout=timeout)
+
+    def remove_guardian(self, guardian: str, *, timeout: float) -> Receipt | UserOperationReceipt:
+        """Remove ``guardian`` (an accepted one's pending recovery is discarded too)."""
+        with prefund_explained(self.account, []):
+            return self.account.remove_guardian(guardian, timeout=timeout)
+
+    def discard_recovery(self, *, timeout: float) -> Receipt | UserOperationReceipt:
+        """Discard the pending recovery."""
+        with prefund_explained(self.account, []):
+            return self.account.discard_recovery(timeout=timeout)
 
 
 def open_account(
@@ -424,61 +462,6 @@ def _pending(request: RecoveryRequest | EraRecoveryRequest) -> PendingRecovery:
         request.earliest_finalize,
         request.expires_at,
     )
-
-
-class RecoveryAccount:
-    """The passkey's account as the ``guardian``/``recover`` commands drive it: one shape over the ERC-4337
-    ``GuardianExecutor`` (UserOperations) and the Era ``GuardianRecoveryValidator`` (0x71 transactions, scoped
-    by the passkey's origin).
-
-    Args:
-        account: The SDK account.
-    """
-
-    def __init__(self, account: EraAccount | Erc4337Account) -> None:
-        self.account = account
-        era = isinstance(account, EraAccount)
-        #: ``"era"`` / ``"erc4337"`` (reported, never branched on by a command).
-        self.kind = "era" if era else "erc4337"
-        #: What each change is sent as, and the module's name, for the progress lines.
-        self.carrier = "0x71 transaction" if era else "UserOperation"
-        self.module = "the GuardianRecoveryValidator" if era else "the GuardianExecutor module"
-
-    @property
-    def address(self) -> str:
-        """The account address."""
-        return self.account.address
-
-    def module_installed(self) -> bool:
-        """Whether the account has the recovery module installed."""
-        if isinstance(self.account, EraAccount):
-            return self.account.recovery_module_installed()
-        return self.account.guardian_module_installed()
-
-    def guardians(self) -> list[tuple[str, bool]]:
-        """``(address, accepted)`` of each guardian the account proposed (Era: for its passkey's origin)."""
-        if isinstance(self.account, EraAccount):
-            return [(entry.address, entry.is_ready) for entry in self.account.list_guardians()]
-        return [(address, status.is_active) for address, status in self.account.list_guardians().items()]
-
-    def pending_recovery(self) -> PendingRecovery:
-        """The account's pending recovery (Era: for its passkey's origin)."""
-        return _pending(self.account.pending_recovery())
-
-    def propose_guardian(self, guardian: str, *, timeout: float) -> Receipt | UserOperationReceipt:
-        """Propose ``guardian``, installing the module in the same operation when the account lacks it."""
-        with prefund_explained(self.account, []):
-            return self.account.propose_guardian(guardian, timeout=timeout)
-
-    def remove_guardian(self, guardian: str, *, timeout: float) -> Receipt | UserOperationReceipt:
-        """Remove ``guardian`` (an accepted one's pending recovery is discarded too)."""
-        with prefund_explained(self.account, []):
-            return self.account.remove_guardian(guardian, timeout=timeout)
-
-    def discard_recovery(self, *, timeout: float) -> Receipt | UserOperationReceipt:
-        """Discard the pending recovery."""
-        with prefund_explained(self.account, []):
-            return self.account.discard_recovery(timeout=timeout)
 
 
 class RecoveryGuardian:
@@ -578,24 +561,6 @@ class RecoveryGuardian:
         require_zksync_node(self.guardian.eth)
         eth: EthClient = self.guardian.eth
         return eth.send_and_confirm(transaction.serialize(), timeout)
-
-
-def open_recoverable(
-    args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey, *, executes: bool
-) -> RecoveryAccount:
-    """The passkey's account for the guardian-recovery commands, of the ``--kind``.
-
-    Raises:
-        ConfigurationError (``ERA_NEEDS_ZKSYNC_NODE``): An Era account, ``executes``, and no ZKsync node
-            (checked before anything is signed).
-        ConfigurationError (``MISSING_BUNDLER_URL``): An ERC-4337 account, ``executes``, and no bundler.
-        NotFound (``ACCOUNT_NOT_FOUND``): The passkey is registered to no Era account.
-    """
-    if _kind(args, ctx) == "era":
-        if executes:
-            require_zksync_node(ctx.client)
-        return RecoveryAccount(_era_account(args, ctx, passkey, args.address))
-    return RecoveryAccount(_msa(args, ctx, passkey, args.address, need_bundler=executes))
 
 
 def open_guardian(

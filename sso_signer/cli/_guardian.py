@@ -5,7 +5,7 @@ The account's side (add, remove, cancel) is signed by its passkey (``--key``); t
 start) by the guardian's EOA key, read from the environment variable ``--guardian-key-env`` names (default
 ``SSO_SIGNER_GUARDIAN_KEY``); ``finish`` may be paid by anyone (the guardian's key, else the deployer key; an
 Era account pays its own). Which generation is ``cli/_accounts.py``'s business: these commands call
-:class:`RecoveryAccount` and :class:`RecoveryGuardian` only.
+:class:`CliAccount` and :class:`RecoveryGuardian` only.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from eth_account.signers.local import LocalAccount
 
 from sso_signer._codec import b64url_encode
 from sso_signer.cli._accounts import (
+    CliAccount,
     PendingRecovery,
-    RecoveryAccount,
     RecoveryGuardian,
+    open_account,
     open_guardian,
-    open_recoverable,
 )
 from sso_signer.cli._context import ChainContext, load_passkey, load_passkey_file
 from sso_signer.cli._output import Reporter
@@ -117,17 +117,17 @@ def _chain_time(ctx: ChainContext) -> int:
 @contextlib.contextmanager
 def _passkey_account(
     args: argparse.Namespace, *, executes: bool
-) -> Iterator[tuple[ChainContext, RecoveryAccount]]:
+) -> Iterator[tuple[ChainContext, CliAccount]]:
     """The ``--key`` passkey's account, with its chain context (closed afterwards)."""
     passkey = load_passkey(args)
     with contextlib.closing(ChainContext.from_args(args)) as ctx:
-        yield ctx, open_recoverable(args, ctx, passkey, executes=executes)
+        yield ctx, open_account(args, ctx, passkey, executes=executes)[1]
 
 
 def _account_sends(
     args: argparse.Namespace,
     out: Reporter,
-    send: Callable[[RecoveryAccount], tuple[UserOperationReceipt | Receipt, dict[str, Any]]],
+    send: Callable[[CliAccount], tuple[UserOperationReceipt | Receipt, dict[str, Any]]],
     summary: Callable[[str], str],
 ) -> None:
     """Run one passkey-signed change of the account (``send``: its receipt and fields) and report it."""
@@ -143,7 +143,7 @@ def add(args: argparse.Namespace, out: Reporter) -> None:
     """Propose a guardian for the passkey's account (installs the module in the same operation)."""
     guardian = checksum_address(args.guardian, field="GUARDIAN")
 
-    def propose(account: RecoveryAccount) -> tuple[UserOperationReceipt | Receipt, dict[str, Any]]:
+    def propose(account: CliAccount) -> tuple[UserOperationReceipt | Receipt, dict[str, Any]]:
         installs = not account.module_installed()
         out.step(
             f"{account.carrier} from {account.address}: "
