@@ -420,7 +420,7 @@ def open_account(
         params = (
             PaymasterParams.general(checksum_address(paymaster, field="--paymaster")) if paymaster else None
         )
-        return kind, CliAccount(_era_account(args, ctx, passkey, args.address), progress, params)
+        return kind, CliAccount(_era_account(args, ctx, passkey), progress, params)
     return kind, CliAccount(_msa(args, ctx, passkey, args.address, need_bundler=executes), progress, None)
 
 
@@ -875,10 +875,8 @@ def _msa(
     return account
 
 
-def _era_account(
-    args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey, address: str | None = None
-) -> EraAccount:
-    network = ctx.require_era()
+def _era_account(args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey) -> EraAccount:
+    network, address = ctx.require_era(), args.address
     if address is None:
         address = find_account(ctx.client, network.passkey_validator, passkey.origin, passkey.credential_id)
     if address is None:
