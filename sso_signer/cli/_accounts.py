@@ -406,14 +406,10 @@ def open_account(
     """
     paymaster = getattr(args, "paymaster", None)
     kind = _kind(args, ctx)
-    era_only = [
-        name
-        for name, given in (("--paymaster", paymaster), ("--sign-only", getattr(args, "sign_only", False)))
-        if given
-    ]
+    era_only = "--paymaster" if paymaster else "--sign-only" if getattr(args, "sign_only", False) else None
     if kind != "era" and era_only:
         # Before any chain work: an ERC-4337 account would send a UserOperation regardless, and pay for it.
-        raise CliUsageError(f"{era_only[0]}: Era (0x71) accounts only; this is an ERC-4337 account (--kind)")
+        raise CliUsageError(f"{era_only}: Era (0x71) accounts only; this is an ERC-4337 account (--kind)")
     if kind == "era":
         if executes:
             require_zksync_node(ctx.client)
