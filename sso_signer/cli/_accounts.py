@@ -75,19 +75,13 @@ from sso_signer.zksync import Eip712Transaction, PaymasterParams
 __all__ = [
     "CliAccount",
     "PendingRecovery",
-    "RecoveryAccount",
     "RecoveryGuardian",
-    "accounts_that_removed",
-    "counterfactual_salt",
     "create_account",
-    "erc4337_account",
-    "erc4337_accounts_of",
-    "insufficient_prefund",
+    "era_funds_error",
     "open_account",
+    "open_erc4337_account",
     "open_guardian",
-    "open_recoverable",
-    "prefund_explained",
-    "require_zksync_node",
+    "open_session_account",
     "send_report",
     "sign_only",
 ]
@@ -101,71 +95,6 @@ def counterfactual_salt(credential_id: bytes) -> bytes:
     Deterministic, so the counterfactual address can be recomputed by any later command.
     """
     return bytes(account_salt(b64url_encode(bytes(credential_id))))
-
-
-def erc4337_accounts_of(eth: EthClient, validator: str, origin: str, credential_id: bytes) -> list[str]:
-    """The deployed accounts a passkey is registered to (``WebAuthnValidator.getAccountList``).
-
-    Raises:
-        StateError: If the validator's answer does not decode (wrong address).
-    """
-    data = _GET_ACCOUNT_LIST + bytes(abi_encode(["string", "bytes"], [origin, bytes(credential_id)]))
-    answer = eth.call({"to": validator, "data": data})
-    try:
-        (accounts,) = abi_decode(["address[]"], answer)
-    except (DecodingError, ValueError, OverflowError) as exc:
-        raise StateError(f"getAccountList answered {answer.hex()!r}: not a WebAuthnValidator?") from exc
-    return [checksum_address(str(a)) for a in accounts]
-
-
-def erc4337_account(
-    *,
-    deployment: MsaDeployment,
-    eth: EthClient,
-    bundler: BundlerClient,
-    passkey: Any,
-    provider: Any = None,
-    address: str | None = None,
-) -> Erc4337Account:
-    """The passkey's ERC-4337 account: the given address, else the first registered one, else the
-    counterfactual one (created by its first UserOperation).
-    """
-    if address is None:
-        found = erc4337_accounts_of(eth, deployment.webauthn_validator, passkey.origin, passkey.credential_id)
-        address = found[0] if found else None
-    if address is not None:
-        return Erc4337Account.at(
-            address, deployment=deployment, eth=eth, bundler=bundler, credential=passkey, provider=provider
-        )
-    # Registered nowhere. If an account dropped this passkey, its own counterfactual account is a stranger
-    # (or is that account): computing and creating it would silently move the user's funds elsewhere.
-    dropped = accounts_that_removed(eth, deployment.webauthn_validator, passkey.origin, passkey.credential_id)
-    if dropped:
-        raise _removed_key(passkey, dropped)
-    try:
-        account = Erc4337Account.counterfactual(
-            deployment=deployment,
-            eth=eth,
-            bundler=bundler,
-            credential=passkey,
-            salt=counterfactual_salt(passkey.credential_id),
-            provider=provider,
-        )
-    except EntryPointError as exc:
-        if exc.rule is not ErrorCode.FACTORY_CALL_FAILED:
-            raise
-        # Typically the account created from this passkey exists but no longer lists it (the passkey was
-        # removed), so the validator cannot name it and the factory refuses to create it again.
-        raise NotFound(
-            f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} is registered to no account "
-            f"on this chain, and its counterfactual account cannot be created ({exc}): it most likely exists "
-            "and no longer lists this passkey among its owners; pass --address ACCOUNT to use an account "
-            "this passkey still controls",
-            rule=ErrorCode.ACCOUNT_NOT_FOUND,
-        ) from exc
-    if eth.get_code(account.address):
-        raise _removed_key(passkey, [account.address])
-    return account
 
 
 def _removed_key(passkey: Any, accounts: list[str]) -> NotFound:
@@ -227,8 +156,11 @@ def require_zksync_node(eth: EthClient) -> None:
 
 
 @contextlib.contextmanager
-def prefund_explained(account: Erc4337Account, calls: Sequence[tuple[str, int, bytes]]) -> Iterator[None]:
-    """Turn a bundler's bare ``AA21 didn't pay prefund`` into how much is there and how much is needed.
+def prefund_explained(
+    account: EraAccount | Erc4337Account, calls: Sequence[tuple[str, int, bytes]]
+) -> Iterator[None]:
+    """Turn a bundler's bare ``AA21 didn't pay prefund`` into how much is there and how much is needed
+    (an Era account checks its funds before signing: nothing to explain).
 
     Raises:
         InsufficientBalance: In place of ``UserOperationRejected`` (``ErrorCode.INSUFFICIENT_PREFUND``) raised
@@ -237,7 +169,7 @@ def prefund_explained(account: Erc4337Account, calls: Sequence[tuple[str, int, b
     try:
         yield
     except UserOperationRejected as exc:
-        if exc.rule is not ErrorCode.INSUFFICIENT_PREFUND:
+        if exc.rule is not ErrorCode.INSUFFICIENT_PREFUND or not isinstance(account, Erc4337Account):
             raise
         raise insufficient_prefund(account, calls, exc) from exc
 
@@ -258,8 +190,6 @@ def insufficient_prefund(
     except SsoSignerError:
         deposit = 0
     value = sum(int(call[1]) for call in calls)
-    prefund: int | None = None
-    detail = ""
     try:
         zero = {"call_gas_limit": 0, "verification_gas_limit": 0, "pre_verification_gas": 0}
         draft = account.build_user_operation(list(calls), gas=zero)
@@ -268,12 +198,7 @@ def insufficient_prefund(
             state_override={address: {"balance": hex(10**30)}},
         )
         op = estimate.apply(draft)
-        prefund = op.required_prefund
-        gas = prefund // op.max_fee_per_gas if op.max_fee_per_gas else 0
-        detail = f" ({gas} gas of limits × maxFeePerGas {op.max_fee_per_gas} wei)"
-    except SsoSignerError:
-        prefund = None  # the bundler cannot say either: report what is known
-    if prefund is None:
+    except SsoSignerError:  # the bundler cannot say either: report what is known
         return InsufficientBalance(
             f"{address} cannot pay for the UserOperation (AA21: {cause}): it holds {format_ether(balance)} "
             f"and an EntryPoint deposit of {format_ether(deposit)}; the operation needs its maximum gas cost "
@@ -283,6 +208,9 @@ def insufficient_prefund(
             required=value,
             available=balance,
         )
+    prefund = op.required_prefund
+    gas = prefund // op.max_fee_per_gas if op.max_fee_per_gas else 0
+    detail = f" ({gas} gas of limits × maxFeePerGas {op.max_fee_per_gas} wei)"
     required = max(prefund - deposit, 0) + value
     return InsufficientBalance(
         f"{address} cannot pay for the UserOperation: it holds {format_ether(balance)} (EntryPoint deposit "
@@ -305,18 +233,16 @@ def _kind(args: argparse.Namespace, ctx: ChainContext) -> str:
     """``--kind``; ``auto`` is ERC-4337 when the deployment has that stack and no ``--network`` is given."""
     if args.kind != "auto":
         return str(args.kind)
-    if (
-        ctx.deployment is not None
-        and ctx.deployment.erc4337 is not None
-        and not getattr(args, "network", None)
-    ):
-        return "erc4337"
-    return "era"
+    erc4337 = ctx.deployment is not None and ctx.deployment.erc4337 is not None
+    return "erc4337" if erc4337 and not getattr(args, "network", None) else "era"
 
 
 class CliAccount:
     """The passkey's account as the commands use it: the SDK account (a :class:`PasskeyAccount`), with the
-    command line's progress lines and its explanation of a refusal for lack of funds around each send.
+    command line's progress lines and its explanation of a refusal for lack of funds around each send. For
+    the ``guardian``/``recover`` commands it is one shape over the ERC-4337 ``GuardianExecutor``
+    (UserOperations) and the Era ``GuardianRecoveryValidator`` (0x71 transactions, scoped by the passkey's
+    origin).
 
     Args:
         account: The SDK account.
@@ -330,6 +256,12 @@ class CliAccount:
         self.account = account
         self.progress = progress
         self.paymaster = paymaster
+        era = isinstance(account, EraAccount)
+        #: ``"era"`` / ``"erc4337"`` (reported, never branched on by a command).
+        self.kind = "era" if era else "erc4337"
+        #: What each change is sent as, and the recovery module's name, for the progress lines.
+        self.carrier = "0x71 transaction" if era else "UserOperation"
+        self.module = "the GuardianRecoveryValidator" if era else "the GuardianExecutor module"
 
     @property
     def address(self) -> str:
@@ -412,6 +344,37 @@ class CliAccount:
             )
         return contextlib.nullcontext()
 
+    def module_installed(self) -> bool:
+        """Whether the account has the recovery module installed."""
+        if isinstance(self.account, EraAccount):
+            return self.account.recovery_module_installed()
+        return self.account.guardian_module_installed()
+
+    def guardians(self) -> list[tuple[str, bool]]:
+        """``(address, accepted)`` of each guardian the account proposed (Era: for its passkey's origin)."""
+        if isinstance(self.account, EraAccount):
+            return [(entry.address, entry.is_ready) for entry in self.account.list_guardians()]
+        return [(address, status.is_active) for address, status in self.account.list_guardians().items()]
+
+    def pending_recovery(self) -> PendingRecovery:
+        """The account's pending recovery (Era: for its passkey's origin)."""
+        return _pending(self.account.pending_recovery())
+
+    def propose_guardian(self, guardian: str, *, timeout: float) -> Receipt | UserOperationReceipt:
+        """Propose ``guardian``, installing the module in the same operation when the account lacks it."""
+        with prefund_explained(self.account, []):
+            return self.account.propose_guardian(guardian, timeout=timeout)
+
+    def remove_guardian(self, guardian: str, *, timeout: float) -> Receipt | UserOperationReceipt:
+        """Remove ``guardian`` (an accepted one's pending recovery is discarded too)."""
+        with prefund_explained(self.account, []):
+            return self.account.remove_guardian(guardian, timeout=timeout)
+
+    def discard_recovery(self, *, timeout: float) -> Receipt | UserOperationReceipt:
+        """Discard the pending recovery."""
+        with prefund_explained(self.account, []):
+            return self.account.discard_recovery(timeout=timeout)
+
 
 def open_account(
     args: argparse.Namespace,
@@ -443,21 +406,17 @@ def open_account(
     """
     paymaster = getattr(args, "paymaster", None)
     kind = _kind(args, ctx)
-    era_only = [
-        name
-        for name, given in (("--paymaster", paymaster), ("--sign-only", getattr(args, "sign_only", False)))
-        if given
-    ]
+    era_only = "--paymaster" if paymaster else "--sign-only" if getattr(args, "sign_only", False) else None
     if kind != "era" and era_only:
         # Before any chain work: an ERC-4337 account would send a UserOperation regardless, and pay for it.
-        raise CliUsageError(f"{era_only[0]}: Era (0x71) accounts only; this is an ERC-4337 account (--kind)")
+        raise CliUsageError(f"{era_only}: Era (0x71) accounts only; this is an ERC-4337 account (--kind)")
     if kind == "era":
         if executes:
             require_zksync_node(ctx.client)
         params = (
             PaymasterParams.general(checksum_address(paymaster, field="--paymaster")) if paymaster else None
         )
-        return kind, CliAccount(_era_account(args, ctx, passkey, args.address), progress, params)
+        return kind, CliAccount(_era_account(args, ctx, passkey), progress, params)
     return kind, CliAccount(_msa(args, ctx, passkey, args.address, need_bundler=executes), progress, None)
 
 
@@ -499,67 +458,6 @@ def _pending(request: RecoveryRequest | EraRecoveryRequest) -> PendingRecovery:
         request.earliest_finalize,
         request.expires_at,
     )
-
-
-class RecoveryAccount:
-    """The passkey's account as the ``guardian``/``recover`` commands drive it: one shape over the ERC-4337
-    ``GuardianExecutor`` (UserOperations) and the Era ``GuardianRecoveryValidator`` (0x71 transactions, scoped
-    by the passkey's origin).
-
-    Args:
-        account: The SDK account.
-    """
-
-    def __init__(self, account: EraAccount | Erc4337Account) -> None:
-        self.account = account
-        era = isinstance(account, EraAccount)
-        #: ``"era"`` / ``"erc4337"`` (reported, never branched on by a command).
-        self.kind = "era" if era else "erc4337"
-        #: What each change is sent as, and the module's name, for the progress lines.
-        self.carrier = "0x71 transaction" if era else "UserOperation"
-        self.module = "the GuardianRecoveryValidator" if era else "the GuardianExecutor module"
-
-    @property
-    def address(self) -> str:
-        """The account address."""
-        return self.account.address
-
-    def module_installed(self) -> bool:
-        """Whether the account has the recovery module installed."""
-        if isinstance(self.account, EraAccount):
-            return self.account.recovery_module_installed()
-        return self.account.guardian_module_installed()
-
-    def guardians(self) -> list[tuple[str, bool]]:
-        """``(address, accepted)`` of each guardian the account proposed (Era: for its passkey's origin)."""
-        if isinstance(self.account, EraAccount):
-            return [(entry.address, entry.is_ready) for entry in self.account.list_guardians()]
-        return [(address, status.is_active) for address, status in self.account.list_guardians().items()]
-
-    def pending_recovery(self) -> PendingRecovery:
-        """The account's pending recovery (Era: for its passkey's origin)."""
-        return _pending(self.account.pending_recovery())
-
-    def propose_guardian(self, guardian: str, *, timeout: float) -> Receipt | UserOperationReceipt:
-        """Propose ``guardian``, installing the module in the same operation when the account lacks it."""
-        with self._explained():
-            return self.account.propose_guardian(guardian, timeout=timeout)
-
-    def remove_guardian(self, guardian: str, *, timeout: float) -> Receipt | UserOperationReceipt:
-        """Remove ``guardian`` (an accepted one's pending recovery is discarded too)."""
-        with self._explained():
-            return self.account.remove_guardian(guardian, timeout=timeout)
-
-    def discard_recovery(self, *, timeout: float) -> Receipt | UserOperationReceipt:
-        """Discard the pending recovery."""
-        with self._explained():
-            return self.account.discard_recovery(timeout=timeout)
-
-    def _explained(self) -> contextlib.AbstractContextManager[None]:
-        # A bundler's bare AA21 becomes what the account holds and needs; Era checks before signing.
-        if isinstance(self.account, Erc4337Account):
-            return prefund_explained(self.account, [])
-        return contextlib.nullcontext()
 
 
 class RecoveryGuardian:
@@ -661,24 +559,6 @@ class RecoveryGuardian:
         return eth.send_and_confirm(transaction.serialize(), timeout)
 
 
-def open_recoverable(
-    args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey, *, executes: bool
-) -> RecoveryAccount:
-    """The passkey's account for the guardian-recovery commands, of the ``--kind``.
-
-    Raises:
-        ConfigurationError (``ERA_NEEDS_ZKSYNC_NODE``): An Era account, ``executes``, and no ZKsync node
-            (checked before anything is signed).
-        ConfigurationError (``MISSING_BUNDLER_URL``): An ERC-4337 account, ``executes``, and no bundler.
-        NotFound (``ACCOUNT_NOT_FOUND``): The passkey is registered to no Era account.
-    """
-    if _kind(args, ctx) == "era":
-        if executes:
-            require_zksync_node(ctx.client)
-        return RecoveryAccount(_era_account(args, ctx, passkey, args.address))
-    return RecoveryAccount(_msa(args, ctx, passkey, args.address, need_bundler=executes))
-
-
 def open_guardian(
     args: argparse.Namespace, ctx: ChainContext, signer: LocalAccount | None, *, pays: bool = False
 ) -> RecoveryGuardian:
@@ -723,11 +603,16 @@ def open_erc4337_account(
     Raises:
         CliUsageError: If ``--kind`` (or the deployment) makes it an Era account.
     """
+    _sessions_deployment(args, ctx)
+    return _msa(args, ctx, passkey, args.address, need_bundler=executes)
+
+
+def _sessions_deployment(args: argparse.Namespace, ctx: ChainContext) -> MsaDeployment:
     if _kind(args, ctx) != "erc4337":
         raise CliUsageError(
             "sessions: ERC-4337 accounts only (a deployment with the ERC-4337 stack, or --kind erc4337)"
         )
-    return _msa(args, ctx, passkey, args.address, need_bundler=executes)
+    return _require_erc4337(ctx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -748,11 +633,7 @@ def open_session_account(args: argparse.Namespace, ctx: ChainContext, address: s
         CliUsageError: If ``--kind`` (or the deployment) makes it an Era account.
         ConfigurationError (``MISSING_BUNDLER_URL``, ``MISSING_CONTRACT_ADDRESS``): Missing setup.
     """
-    if _kind(args, ctx) != "erc4337":
-        raise CliUsageError(
-            "sessions: ERC-4337 accounts only (a deployment with the ERC-4337 stack, or --kind erc4337)"
-        )
-    deployment = _require_erc4337(ctx)
+    deployment = _sessions_deployment(args, ctx)
     return Erc4337Account.at(
         address,
         deployment=deployment,
@@ -933,22 +814,65 @@ def _msa(
     *,
     need_bundler: bool,
 ) -> Erc4337Account:
-    """The passkey's ERC-4337 account (given, registered, or counterfactual); a bundler only when needed."""
+    """The passkey's ERC-4337 account: ``address``, else the first one the ``WebAuthnValidator`` lists for the
+    passkey (``getAccountList``), else the counterfactual one (created by its first UserOperation); a bundler
+    only when needed.
+
+    Raises:
+        StateError: If the validator's ``getAccountList`` answer does not decode (wrong address).
+        NotFound (``ACCOUNT_NOT_FOUND``): If the passkey was removed from the account it would name.
+    """
     deployment = _require_erc4337(ctx)
-    return erc4337_account(
-        deployment=deployment,
-        eth=ctx.client,
-        bundler=_bundler(args, ctx, deployment, required=need_bundler),
-        passkey=passkey,
-        provider=_provider(args, passkey, ctx),
-        address=address,
-    )
+    eth, validator = ctx.client, deployment.webauthn_validator
+    bundler = _bundler(args, ctx, deployment, required=need_bundler)
+    provider = _provider(args, passkey, ctx)
+    if address is None:
+        data = _GET_ACCOUNT_LIST + bytes(
+            abi_encode(["string", "bytes"], [passkey.origin, bytes(passkey.credential_id)])
+        )
+        answer = eth.call({"to": validator, "data": data})
+        try:
+            (found,) = abi_decode(["address[]"], answer)
+        except (DecodingError, ValueError, OverflowError) as exc:
+            raise StateError(f"getAccountList answered {answer.hex()!r}: not a WebAuthnValidator?") from exc
+        address = checksum_address(str(found[0])) if found else None
+    if address is not None:
+        return Erc4337Account.at(
+            address, deployment=deployment, eth=eth, bundler=bundler, credential=passkey, provider=provider
+        )
+    # Registered nowhere. If an account dropped this passkey, its own counterfactual account is a stranger
+    # (or is that account): computing and creating it would silently move the user's funds elsewhere.
+    dropped = accounts_that_removed(eth, validator, passkey.origin, passkey.credential_id)
+    if dropped:
+        raise _removed_key(passkey, dropped)
+    try:
+        account = Erc4337Account.counterfactual(
+            deployment=deployment,
+            eth=eth,
+            bundler=bundler,
+            credential=passkey,
+            salt=counterfactual_salt(passkey.credential_id),
+            provider=provider,
+        )
+    except EntryPointError as exc:
+        if exc.rule is not ErrorCode.FACTORY_CALL_FAILED:
+            raise
+        # Typically the account created from this passkey exists but no longer lists it (the passkey was
+        # removed), so the validator cannot name it and the factory refuses to create it again.
+        raise NotFound(
+            f"passkey {b64url_encode(passkey.credential_id)} at {passkey.origin} is registered to no account "
+            f"on this chain, and its counterfactual account cannot be created ({exc}): it most likely exists "
+            "and no longer lists this passkey among its owners; pass --address ACCOUNT to use an account "
+            "this passkey still controls",
+            rule=ErrorCode.ACCOUNT_NOT_FOUND,
+        ) from exc
+    if eth.get_code(account.address):
+        raise _removed_key(passkey, [account.address])
+    return account
 
 
-def _era_account(
-    args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey, address: str | None = None
-) -> EraAccount:
-    network = ctx.require_era()
+def _era_account(args: argparse.Namespace, ctx: ChainContext, passkey: HeadlessPasskey) -> EraAccount:
+    network, address = ctx.require_era(), args.address
     if address is None:
         address = find_account(ctx.client, network.passkey_validator, passkey.origin, passkey.credential_id)
     if address is None:

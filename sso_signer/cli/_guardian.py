@@ -5,7 +5,7 @@ The account's side (add, remove, cancel) is signed by its passkey (``--key``); t
 start) by the guardian's EOA key, read from the environment variable ``--guardian-key-env`` names (default
 ``SSO_SIGNER_GUARDIAN_KEY``); ``finish`` may be paid by anyone (the guardian's key, else the deployer key; an
 Era account pays its own). Which generation is ``cli/_accounts.py``'s business: these commands call
-:class:`RecoveryAccount` and :class:`RecoveryGuardian` only.
+:class:`CliAccount` and :class:`RecoveryGuardian` only.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from eth_account.signers.local import LocalAccount
 
 from sso_signer._codec import b64url_encode
 from sso_signer.cli._accounts import (
+    CliAccount,
     PendingRecovery,
-    RecoveryAccount,
     RecoveryGuardian,
+    open_account,
     open_guardian,
-    open_recoverable,
 )
 from sso_signer.cli._context import ChainContext, load_passkey, load_passkey_file
 from sso_signer.cli._output import Reporter
@@ -33,7 +33,6 @@ from sso_signer.erc4337 import UserOperationReceipt
 from sso_signer.exceptions import CliUsageError
 from sso_signer.rpc import Receipt
 from sso_signer.sso._signature import checksum_address
-from sso_signer.webauthn import HeadlessPasskey
 
 __all__ = [
     "accept",
@@ -49,13 +48,19 @@ __all__ = [
 ENV_GUARDIAN_KEY = "SSO_SIGNER_GUARDIAN_KEY"
 
 
-def _guardian_key(args: argparse.Namespace) -> LocalAccount | None:
+def _guardian_key(args: argparse.Namespace, *, required: bool = False) -> LocalAccount | None:
     """The guardian's key from ``--guardian-key-env`` / ``SSO_SIGNER_GUARDIAN_KEY``, or None if neither.
 
     Raises:
-        CliUsageError: If the named variable is unset or does not hold a private key.
+        CliUsageError: If the named variable is unset or does not hold a private key, or neither names one
+            and the key is ``required``.
     """
     name = args.guardian_key_env or (ENV_GUARDIAN_KEY if ENV_GUARDIAN_KEY in os.environ else None)
+    if not name and required:
+        raise CliUsageError(
+            "no guardian key: name the environment variable holding the guardian's private key with "
+            f"--guardian-key-env VAR (or set {ENV_GUARDIAN_KEY})"
+        )
     if not name:
         return None
     value = os.environ.get(name)
@@ -66,16 +71,6 @@ def _guardian_key(args: argparse.Namespace) -> LocalAccount | None:
     except (ValueError, TypeError):
         # ``from None``: the library's message could echo the key material.
         raise CliUsageError(f"${name} does not hold a secp256k1 private key") from None
-    return key
-
-
-def _required_guardian_key(args: argparse.Namespace) -> LocalAccount:
-    key = _guardian_key(args)
-    if key is None:
-        raise CliUsageError(
-            "no guardian key: name the environment variable holding the guardian's private key with "
-            f"--guardian-key-env VAR (or set {ENV_GUARDIAN_KEY})"
-        )
     return key
 
 
@@ -122,20 +117,17 @@ def _chain_time(ctx: ChainContext) -> int:
 @contextlib.contextmanager
 def _passkey_account(
     args: argparse.Namespace, *, executes: bool
-) -> Iterator[tuple[ChainContext, RecoveryAccount]]:
+) -> Iterator[tuple[ChainContext, CliAccount]]:
     """The ``--key`` passkey's account, with its chain context (closed afterwards)."""
     passkey = load_passkey(args)
-    ctx = ChainContext.from_args(args)
-    try:
-        yield ctx, open_recoverable(args, ctx, passkey, executes=executes)
-    finally:
-        ctx.close()
+    with contextlib.closing(ChainContext.from_args(args)) as ctx:
+        yield ctx, open_account(args, ctx, passkey, executes=executes)[1]
 
 
 def _account_sends(
     args: argparse.Namespace,
     out: Reporter,
-    send: Callable[[RecoveryAccount], tuple[UserOperationReceipt | Receipt, dict[str, Any]]],
+    send: Callable[[CliAccount], tuple[UserOperationReceipt | Receipt, dict[str, Any]]],
     summary: Callable[[str], str],
 ) -> None:
     """Run one passkey-signed change of the account (``send``: its receipt and fields) and report it."""
@@ -151,7 +143,7 @@ def add(args: argparse.Namespace, out: Reporter) -> None:
     """Propose a guardian for the passkey's account (installs the module in the same operation)."""
     guardian = checksum_address(args.guardian, field="GUARDIAN")
 
-    def propose(account: RecoveryAccount) -> tuple[UserOperationReceipt | Receipt, dict[str, Any]]:
+    def propose(account: CliAccount) -> tuple[UserOperationReceipt | Receipt, dict[str, Any]]:
         installs = not account.module_installed()
         out.step(
             f"{account.carrier} from {account.address}: "
@@ -219,23 +211,14 @@ def _guardian(
     args: argparse.Namespace, signer: LocalAccount | None, *, pays: bool = False
 ) -> Iterator[tuple[ChainContext, RecoveryGuardian]]:
     """``signer`` as a guardian of the deployment's accounts (None: only reads, or the deployer ``pays``)."""
-    ctx = ChainContext.from_args(args)
-    try:
+    with contextlib.closing(ChainContext.from_args(args)) as ctx:
         yield ctx, open_guardian(args, ctx, signer, pays=pays)
-    finally:
-        ctx.close()
-
-
-def _new_passkey(args: argparse.Namespace) -> HeadlessPasskey | None:
-    """The user's new passkey (``--new-key``), if given."""
-    new_key = getattr(args, "new_key", None)
-    return load_passkey_file(new_key, args.new_passphrase_env) if new_key else None
 
 
 def accept(args: argparse.Namespace, out: Reporter) -> None:
     """Accept the guardianship an account proposed, as the guardian."""
     account = checksum_address(args.account, field="--account")
-    with _guardian(args, _required_guardian_key(args)) as (_, guardian):
+    with _guardian(args, _guardian_key(args, required=True)) as (_, guardian):
         receipt = guardian.accept(account, timeout=args.timeout)
         out.result(
             {
@@ -253,7 +236,7 @@ def accept(args: argparse.Namespace, out: Reporter) -> None:
 def recover_start(args: argparse.Namespace, out: Reporter) -> None:
     """Ask, as the account's guardian, that the new passkey be added after the delay."""
     account = checksum_address(args.account, field="--account")
-    signer = _required_guardian_key(args)
+    signer = _guardian_key(args, required=True)
     new = load_passkey_file(args.new_key, args.new_passphrase_env)
     with _guardian(args, signer) as (ctx, guardian):
         receipt = guardian.initiate_recovery(account, new, timeout=args.timeout)
@@ -277,7 +260,7 @@ def recover_start(args: argparse.Namespace, out: Reporter) -> None:
 def recover_finish(args: argparse.Namespace, out: Reporter) -> None:
     """Finish a pending recovery once the delay has passed: the account adds the new passkey."""
     account = checksum_address(args.account, field="--account")
-    new = _new_passkey(args)
+    new = load_passkey_file(args.new_key, args.new_passphrase_env) if args.new_key else None
     with _guardian(args, _guardian_key(args), pays=True) as (_, guardian):
         receipt = guardian.finalize_recovery(account, new, timeout=args.timeout)
         out.result(

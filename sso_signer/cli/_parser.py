@@ -34,6 +34,8 @@ ENV_DEPLOYER_KEY = "SSO_SIGNER_DEPLOYER_KEY"
 ENV_BUNDLER = "SSO_SIGNER_BUNDLER"
 #: The online documentation (the project's Documentation URL in pyproject.toml).
 DOCS_URL = "https://github.com/sso-signer/sso-signer#readme"
+# The option of each command that reads a second (new) key file.
+_NEW_PASSPHRASE: dict[str, Any] = {"metavar": "VAR", "help": "env variable with the new key's passphrase"}
 
 
 _SESSION_SPEC_HELP = """\
@@ -147,15 +149,22 @@ def _account_options() -> _Parser:
     return parent
 
 
+def _command(actions: Any, name: str, run: str, parents: list[_Parser], text: str, **more: Any) -> _Parser:
+    """Add the command ``name`` (help ``text``) that the function ``run`` names runs."""
+    command: _Parser = actions.add_parser(name, parents=parents, help=text, **more)
+    command.set_defaults(run=run)
+    return command
+
+
+def _group(actions: Any, name: str, text: str) -> Any:
+    """Add the command group ``name`` (help ``text``): its actions are added to what this returns."""
+    return actions.add_parser(name, help=text).add_subparsers(dest=f"{name}_command", metavar="ACTION")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``sso-signer`` argument parser."""
-    common, chain, keys, keys_deployer, account = (
-        _common(),
-        _chain_options(),
-        _key_options(),
-        _key_options(deployer=True),
-        _account_options(),
-    )
+    common, chain, keys, account = _common(), _chain_options(), _key_options(), _account_options()
+    keys_deployer, signed = _key_options(deployer=True), [common, chain, keys, account]
     parser = _Parser(
         prog="sso-signer",
         description="Own and drive ZKsync SSO smart accounts with a passkey.",
@@ -172,16 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     setup = sub.add_parser(
         "setup", parents=[common], help="install the local-stack tools (anvil, forge, cast, Alto, EntryPoint)"
     )
+    setup.set_defaults(run="_setup:setup")
     setup.add_argument(
         "--home", help="install directory (default $SSO_SIGNER_HOME, else the user cache dir's sso-signer)"
     )
     setup.add_argument("--force", action="store_true", help="reinstall even if already installed")
-    setup.set_defaults(run="_setup:setup")
 
-    node = sub.add_parser("node", help="run a local chain (and bundler), wait for it").add_subparsers(
-        dest="node_command", metavar="ACTION"
-    )
-    start = node.add_parser("start", parents=[common], help="start anvil / anvil-zksync until Ctrl-C")
+    node = _group(sub, "node", "run a local chain (and bundler), wait for it")
+    start = _command(node, "start", "_node:node_start", [common], "start anvil / anvil-zksync until Ctrl-C")
     start.add_argument("--kind", choices=("auto", "anvil", "anvil-zksync"), default="anvil")
     start.add_argument("--port", type=port_number, help="fixed port (default: a free one)")
     start.add_argument("--chain-id", type=chain_id_number, help="chain id (default: the node's)")
@@ -198,34 +205,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="write the deployment JSON here once every service answers (removed at exit); "
         "default deployment.json with --with-bundler, none otherwise",
     )  # fmt: skip
-    start.set_defaults(run="_node:node_start")
-    wait = node.add_parser("wait", parents=[common], help="block until `node start --out FILE` is ready")
+    wait = _command(node, "wait", "_node:node_wait", [common], "block until `node start --out FILE` is ready")
     wait.add_argument(
         "--deployment", default=os.environ.get(ENV_DEPLOYMENT, "deployment.json"),
         help=f"the file `node start --out` writes (env {ENV_DEPLOYMENT}; default deployment.json)",
     )  # fmt: skip
     wait.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
-    wait.set_defaults(run="_node:node_wait")
 
-    fund = sub.add_parser(
-        "fund", parents=[common, chain], help="send ETH from anvil's dev account (local chains only)"
+    fund = _command(
+        sub, "fund", "_node:fund", [common, chain], "send ETH from anvil's dev account (local chains only)"
     )
     fund.add_argument("address", metavar="ADDRESS", help="the address to fund")
     fund.add_argument("--value", default="1ether", help="amount: wei, or with a unit (default 1ether)")
     fund.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
-    fund.set_defaults(run="_node:fund")
 
-    deploy = sub.add_parser("deploy", parents=[common, chain, keys_deployer], help="deploy the contracts")
+    deploy = _command(sub, "deploy", "_node:deploy", [common, chain, keys_deployer], "deploy the contracts")
     deploy.add_argument("--stack", default="era,erc4337", help="era, erc4337 or both (comma-separated)")
     deploy.add_argument("--out", default="deployment.json", help="where to write the deployment JSON")
     deploy.add_argument("--era-factory", help="an AAFactory already on the chain (ZKsync nodes)")
     deploy.add_argument("--test-token", action="store_true", help="also deploy the mintable test ERC-20")
-    deploy.set_defaults(run="_node:deploy")
 
-    passkey = sub.add_parser("passkey", help="create and register headless passkeys").add_subparsers(
-        dest="passkey_command", metavar="ACTION"
-    )
-    create = passkey.add_parser("create", parents=[common], help="create a passkey key file (mode 0600)")
+    passkey = _group(sub, "passkey", "create and register headless passkeys")
+    create = _command(passkey, "create", "_passkey:create", [common], "create a passkey key file (mode 0600)")
     create.add_argument("--out", required=True, help="key file to write")
     create.add_argument("--rp-id", default="localhost", help="relying party id (default localhost)")
     create.add_argument(
@@ -236,48 +237,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--passphrase-env", metavar="VAR", help="encrypt with the passphrase in this env variable"
     )
     create.add_argument("--force", action="store_true", help="overwrite an existing file")
-    create.set_defaults(run="_passkey:create")
-    register = passkey.add_parser(
-        "register", parents=[common, keys], help="relying-party registration ceremony"
+    register = _command(
+        passkey, "register", "_passkey:register", [common, keys], "relying-party registration ceremony"
     )
     register.add_argument(
         "--store", required=True, help="relying-party store: file path, sqlite:///path or postgresql://..."
     )
     register.add_argument("--user-name", help="user name in the options (default the rp id)")
     register.add_argument("--rp-name", default="sso-signer", help="relying party display name")
-    register.set_defaults(run="_passkey:register")
 
-    acct = sub.add_parser("account", help="create and manage the passkey's smart account").add_subparsers(
-        dest="account_command", metavar="ACTION"
-    )
-    a_create = acct.add_parser(
-        "create", parents=[common, chain, keys_deployer, account], help="create the account"
+    acct = _group(sub, "account", "create and manage the passkey's smart account")
+    a_create = _command(
+        acct, "create", "_account:create", [common, chain, keys_deployer, account], "create the account"
     )
     a_create.add_argument(
         "--counterfactual", action="store_true", help="ERC-4337: only compute the address (its first "
         "UserOperation creates it)",
     )  # fmt: skip
-    a_create.set_defaults(run="_account:create")
-    a_show = acct.add_parser("show", parents=[common, chain, keys, account], help="address and balance")
-    a_show.set_defaults(run="_account:show")
-    a_add = acct.add_parser(
-        "add-passkey",
-        parents=[common, chain, keys, account],
-        help="register another passkey (signed by --key)",
+    _command(acct, "show", "_account:show", signed, "address and balance")
+    a_add = _command(
+        acct, "add-passkey", "_account:add_passkey", signed, "register another passkey (signed by --key)"
     )
     a_add.add_argument("--new-key", required=True, help="key file of the passkey to add")
-    a_add.add_argument(
-        "--new-passphrase-env", metavar="VAR", help="env variable with the new key's passphrase"
-    )
+    a_add.add_argument("--new-passphrase-env", **_NEW_PASSPHRASE)
     a_add.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
-    a_add.set_defaults(run="_account:add_passkey")
     a_remove = acct.add_parser(
         "remove-passkey",
-        parents=[common, chain, keys, account],
+        parents=signed,
         help="remove a passkey (signed by --key); refuses to remove the last way in unless --force",
         description="Remove a passkey from the account. Refused when no other passkey, owner or validator "
         "could sign for the account afterwards (that would lock it for good), unless --force.",
     )
+    a_remove.set_defaults(run="_account:remove_passkey")
     a_remove.add_argument(
         "--credential-id",
         required=True,
@@ -291,11 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
         "the account is then locked for good and its funds are lost",
     )
     a_remove.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
-    a_remove.set_defaults(run="_account:remove_passkey")
 
-    _recovery_commands(sub, common, chain, keys, account)
+    _recovery_commands(sub, common, chain, signed)
 
-    send = sub.add_parser("send", parents=[common, chain, keys, account], help="send ETH or a call")
+    send = _command(sub, "send", "_account:send", signed, "send ETH or a call")
     send.add_argument("--to", required=True, help="recipient / contract")
     send.add_argument("--value", default="0", help="amount: wei, or with a unit (0.1ether, 5gwei)")
     send.add_argument("--data", help="0x-hex calldata")
@@ -316,14 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="with --session-key: the account (default the session file's; a different one is refused)",
     )
-    send.set_defaults(run="_account:send")
 
-    sess = sub.add_parser(
-        "session", help="session keys of the passkey's ERC-4337 account (docs/sessions.md)"
-    ).add_subparsers(dest="session_command", metavar="ACTION")
+    sess = _group(sub, "session", "session keys of the passkey's ERC-4337 account (docs/sessions.md)")
     s_create = sess.add_parser(
         "create",
-        parents=[common, chain, keys, account],
+        parents=signed,
         help="open a session for a new key",
         description="Generate a session key, write it with the spec to --out (mode 0600), then open the\n"
         "session with a UserOperation signed by the passkey (installing the session validator if needed).",
@@ -331,16 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_SESSION_SPEC_HELP,
     )
+    s_create.set_defaults(run="_session:create")
     s_create.add_argument(
         "--spec", required=True, metavar="FILE", help="the session's policies (JSON; format below)"
     )
     s_create.add_argument("--out", required=True, metavar="FILE", help="where to write the session key file")
     s_create.add_argument("--force", action="store_true", help="replace an existing --out file")
     s_create.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
-    s_create.set_defaults(run="_session:create")
     s_list = sess.add_parser(
         "list",
-        parents=[common, chain, keys, account],
+        parents=signed,
         help="the account's sessions and their state",
         description="List the sessions the account created (its SessionCreated logs) with their state.",
     )
@@ -349,35 +336,34 @@ def build_parser() -> argparse.ArgumentParser:
         ("show", "_session:show", "a session's status and remaining limits"),
         ("revoke", "_session:revoke", "revoke sessions (one UserOperation signed by the passkey)"),
     ):
-        cmd = sess.add_parser(name, parents=[common, chain, keys, account], help=text, description=text + ".")
+        cmd = _command(sess, name, run, signed, text, description=text + ".")
         cmd.add_argument("--session-key", action="append", metavar="FILE", help="a session key file")
         cmd.add_argument("--hash", action="append", metavar="0x…", help="a session hash (of the account)")
         if name == "revoke":
             cmd.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
-        cmd.set_defaults(run=run)
 
     for name, run, text in (
         ("sign-message", "_message:sign", "ERC-1271 (ERC-7739) signature of a message"),
         ("verify-message", "_message:verify", "check a signature with the account's isValidSignature"),
     ):
-        parents = [common, chain, keys, account] if name == "sign-message" else [common, chain]
-        cmd = sub.add_parser(name, parents=parents, help=text)
+        cmd = _command(sub, name, run, signed if name == "sign-message" else [common, chain], text)
         cmd.add_argument("--message", help="message text (UTF-8)")
         cmd.add_argument("--message-hex", help="message bytes as 0x-hex")
         if name == "verify-message":
             cmd.add_argument("--account", required=True, help="the account address")
             cmd.add_argument("--signature", required=True, help="0x-hex signature")
-        cmd.set_defaults(run=run)
 
-    demo = sub.add_parser("demo", parents=[common], help="the whole flow on a local chain it starts")
+    demo = _command(sub, "demo", "_demo:demo", [common], "the whole flow on a local chain it starts")
     demo.add_argument("--amount", default="0.01ether", help="amount of the demo transfer")
-    demo.set_defaults(run="_demo:demo")
     _describe(parser)
     return parser
 
 
-def _recovery_commands(sub: Any, common: _Parser, chain: _Parser, keys: _Parser, account: _Parser) -> None:
-    """``guardian add|remove|list|accept`` and ``recover start|finish|cancel|status`` (ERC-4337 and Era)."""
+def _recovery_commands(sub: Any, common: _Parser, chain: _Parser, signing: list[_Parser]) -> None:
+    """``guardian add|remove|list|accept`` and ``recover start|finish|cancel|status`` (ERC-4337 and Era).
+
+    ``signing``: the options of a command the account's passkey signs.
+    """
     guardian_key = _Parser(add_help=False)
     group = guardian_key.add_argument_group("guardian")
     group.add_argument(
@@ -396,62 +382,53 @@ def _recovery_commands(sub: Any, common: _Parser, chain: _Parser, keys: _Parser,
     )  # fmt: skip
     timeout = _Parser(add_help=False)
     timeout.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
-    signed = [common, chain, keys, account, timeout]
+    signed = [*signing, timeout]
     by_guardian = [common, chain, guardian_key, era_origin, timeout]
 
-    guardian = sub.add_parser(
-        "guardian", help="the guardians who may recover the account when its passkey is lost"
-    ).add_subparsers(dest="guardian_command", metavar="ACTION")
+    guardian = _group(sub, "guardian", "the guardians who may recover the account when its passkey is lost")
     g_add = guardian.add_parser(
         "add", parents=signed, help="propose a guardian (signed by --key; installs the recovery module)"
     )
-    g_add.add_argument("guardian", metavar="GUARDIAN", help="the guardian's address (e.g. a backend's EOA)")
     g_add.set_defaults(run="_guardian:add")
+    g_add.add_argument("guardian", metavar="GUARDIAN", help="the guardian's address (e.g. a backend's EOA)")
     g_remove = guardian.add_parser(
         "remove", parents=signed, help="remove a guardian (signed by --key); discards its pending recovery"
     )
-    g_remove.add_argument("guardian", metavar="GUARDIAN", help="the guardian's address")
     g_remove.set_defaults(run="_guardian:remove")
-    g_list = guardian.add_parser(
-        "list", parents=[common, chain, keys, account], help="the account's guardians and pending recovery"
+    g_remove.add_argument("guardian", metavar="GUARDIAN", help="the guardian's address")
+    _command(
+        guardian, "list", "_guardian:list_guardians", signing, "the account's guardians and pending recovery"
     )
-    g_list.set_defaults(run="_guardian:list_guardians")
     g_accept = guardian.add_parser(
         "accept", parents=by_guardian, help="accept a guardianship (signed by the guardian's key)"
     )
-    g_accept.add_argument("--account", required=True, help="the account that proposed the guardian")
     g_accept.set_defaults(run="_guardian:accept")
+    g_accept.add_argument("--account", required=True, help="the account that proposed the guardian")
 
-    recover = sub.add_parser(
-        "recover", help="give an account that lost its passkey a new one, as its guardian"
-    ).add_subparsers(dest="recover_command", metavar="ACTION")
+    recover = _group(sub, "recover", "give an account that lost its passkey a new one, as its guardian")
     r_start = recover.add_parser(
         "start", parents=by_guardian, help="ask for a new passkey (signed by the guardian; 24 h delay)"
     )
+    r_start.set_defaults(run="_guardian:recover_start")
     r_start.add_argument("--account", required=True, help="the account to recover")
     r_start.add_argument("--new-key", required=True, help="key file of the user's new passkey")
-    r_start.add_argument(
-        "--new-passphrase-env", metavar="VAR", help="env variable with the new key's passphrase"
-    )
-    r_start.set_defaults(run="_guardian:recover_start")
+    r_start.add_argument("--new-passphrase-env", **_NEW_PASSPHRASE)
     r_finish = recover.add_parser(
         "finish",
         parents=by_guardian,
         help="add the new passkey once the delay has passed (anyone may; paid by the guardian's key, else "
         "the deployer key; an Era account pays its own)",
     )
+    r_finish.set_defaults(run="_guardian:recover_finish")
     r_finish.add_argument("--account", required=True, help="the account being recovered")
     r_finish.add_argument(
         "--new-key", help="key file of the new passkey the recovery asked for (needed for an Era account)"
     )
-    r_finish.add_argument(
-        "--new-passphrase-env", metavar="VAR", help="env variable with the new key's passphrase"
-    )
+    r_finish.add_argument("--new-passphrase-env", **_NEW_PASSPHRASE)
     r_finish.add_argument(
         "--deployer-key-env", metavar="VAR", help="env variable with the paying key when no guardian key is "
         "given (default SSO_SIGNER_DEPLOYER_KEY; dev account #0 on local chains)",
     )  # fmt: skip
-    r_finish.set_defaults(run="_guardian:recover_finish")
     r_cancel = recover.add_parser(
         "cancel", parents=signed, help="discard a pending recovery (signed by --key: the passkey is not lost)"
     )
@@ -459,8 +436,8 @@ def _recovery_commands(sub: Any, common: _Parser, chain: _Parser, keys: _Parser,
     r_status = recover.add_parser(
         "status", parents=[common, chain, era_origin], help="an account's pending recovery"
     )
-    r_status.add_argument("--account", required=True, help="the account")
     r_status.set_defaults(run="_guardian:recover_status")
+    r_status.add_argument("--account", required=True, help="the account")
 
 
 def _describe(parser: argparse.ArgumentParser) -> None:
