@@ -24,11 +24,17 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
-from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._shell import flow_method
-from sso_signer.accounts._sessions import SessionSigner, _same_signer, _signed
+from sso_signer.accounts._sessions import (
+    SessionSigner,
+    _refusal,
+    _same_signer,
+    _signed,
+    decoded_error,
+    latest_block_flow,
+)
 from sso_signer.exceptions import (
     ConfigurationError,
     ErrorCode,
@@ -138,30 +144,15 @@ def _refused(
     now: int,
     usage: SessionUsage,
     approval: EraApproval | None,
-    *,
-    source: str = "preflight",
 ) -> SessionRefused:
-    """The :class:`SessionRefused` of an Era verdict (the preflight's or the validator's)."""
-    name = verdict.rule or ""
-    rule = ErrorCode.SESSION_EXPIRED if verdict.expired else _ERA_RULES.get(name, ErrorCode.SESSION_REFUSED)
-    limit = None
-    if rule in (ErrorCode.SESSION_LIFETIME_LIMIT, ErrorCode.SESSION_PERIOD_LIMIT):
-        if verdict.constraint is not None:
-            limit = "constraint"
-        elif source == "preflight":  # the fee is charged last: the call passes without it iff the fee ran out
-            passes = check_era_call(spec, call, now, usage, fee=None, approval=approval).accepted
-            limit = "fee" if passes else "value"
-    where = f" (constraint {verdict.constraint})" if verdict.constraint is not None else ""
-    what = f", {limit} limit" if limit else ""
-    return SessionRefused(
-        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what} {verdict.args or ''}".rstrip(),
-        verdict=name,
-        details=tuple(verdict.args),
-        constraint=verdict.constraint,
-        limit=limit,
-        source="validator" if source == "validator" else "preflight",
-        session_hash=spec.session_hash,
-        rule=rule,
+    """The preflight's :class:`SessionRefused` of an Era verdict."""
+    return _refusal(
+        spec,
+        verdict,
+        _ERA_RULES,
+        passes_without_fee=lambda: (
+            check_era_call(spec, call, now, usage, fee=None, approval=approval).accepted
+        ),
     )
 
 
@@ -170,17 +161,6 @@ def _approval(overrides: dict[str, Any]) -> EraApproval | None:
     if paymaster is None:
         return None
     return EraApproval.from_paymaster(paymaster.paymaster, paymaster.paymaster_input)
-
-
-def _errors() -> dict[bytes, tuple[str, list[str]]]:
-    found: dict[bytes, tuple[str, list[str]]] = {}
-    for name in ("EraSessionKeyValidator", "EraTestTimestampAsserter"):
-        for entry in load_artifact(name).abi:
-            if entry.get("type") == "error":
-                types = [str(i["type"]) for i in entry["inputs"]]
-                found[keccak(text=f"{entry['name']}({','.join(types)})")[:4]] = (str(entry["name"]), types)
-    found[bytes.fromhex("4e487b71")] = ("Panic", ["uint256"])
-    return found
 
 
 class _EraSessionMethods:
@@ -202,14 +182,7 @@ class _EraSessionMethods:
 
     def _era_session_usage(self, spec: SessionSpec) -> Flow[tuple[int, SessionUsage]]:
         """The latest block's time and what the session has used by then (``sessionState`` at that block)."""
-        block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
-        try:
-            assert block is not None
-            timestamp, number = int(block["timestamp"], 16), int(block["number"], 16)
-        except (AssertionError, KeyError, TypeError, ValueError) as exc:
-            raise MalformedRpcResponse(
-                "eth_getBlockByNumber: no timestamp/number in the latest block"
-            ) from exc
+        timestamp, number = yield from latest_block_flow()
         request = {
             "to": self._era_session_validator(),
             "data": SessionKeyValidator.era_session_state(self.address, spec),
@@ -387,15 +360,10 @@ def _validator_refusal(
     spec: SessionSpec, transaction: Eip712Transaction, exc: ExecutionReverted
 ) -> SessionRefused:
     raw = exc.revert.raw if exc.revert is not None else b""
-    name, types = _errors().get(raw[:4], ("0x" + raw[:4].hex(), []))
-    try:
-        args = tuple(abi_decode(types, raw[4:])) if types else ()
-    except (DecodingError, ValueError, OverflowError):
-        args = ()
+    found = decoded_error(raw, "EraSessionKeyValidator", "EraTestTimestampAsserter")
+    name, args = found or ("0x" + raw[:4].hex(), ())
     # The asserter's (now, start, end): the session's own range [0, expiresAt] is the expiry check.
     expired = name == "TimestampOutOfRange" and len(args) == 3 and args[1] == 0 and args[0] > spec.expires_at
-    call = SessionCall(transaction.to or "0x" + "00" * 20, transaction.value, transaction.data)
-    verdict = SessionVerdict(name, args, expired=expired)
-    refusal = _refused(spec, verdict, call, 0, SessionUsage(), None, source="validator")
+    refusal = _refusal(spec, SessionVerdict(name, args, expired=expired), _ERA_RULES, source="validator")
     refusal.__cause__ = exc
     return refusal

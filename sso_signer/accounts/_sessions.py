@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Awaitable, Collection, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast, runtime_checkable
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
@@ -53,7 +53,6 @@ from sso_signer.exceptions import (
     MalformedRpcResponse,
     SessionRefused,
     SsoEncodingError,
-    UserOperationOutcomeUnknown,
     UserOperationRejected,
     VerificationError,
 )
@@ -72,7 +71,7 @@ from sso_signer.sso._session_spec import (
     check_call,
     usage_from_state,
 )
-from sso_signer.sso._signature import abi_call, checksum_address
+from sso_signer.sso._signature import abi_call, checksum_address, function_selector
 from sso_signer.zksync import PaymasterParams
 
 if TYPE_CHECKING:
@@ -92,7 +91,6 @@ SESSION_CREATED_TOPIC: Final = bytes(
 )
 _VALIDATOR_MODULE: Final = 1
 _SECP256K1_HALF_N: Final = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
-_POLL_INTERVAL: Final = 0.25
 # The stub signature makes the validator return "invalid" before it charges the fee limit, so the estimate
 # misses that write (a cold storage slot, up to ~22k gas) and the real signature's recovery: pad for both.
 _SESSION_VERIFICATION_PAD: Final = 40_000
@@ -326,7 +324,9 @@ class SessionInfo:
         )
 
 
-def _block_time(block: dict[str, Any] | None) -> tuple[int, int]:
+def latest_block_flow() -> Flow[tuple[int, int]]:
+    """The latest block's ``(timestamp, number)``."""
+    block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
     try:
         assert block is not None
         return int(block["timestamp"], 16), int(block["number"], 16)
@@ -359,28 +359,49 @@ def _state_flow(validator: str, account: str, spec: SessionSpec, block: tuple[in
 # --------------------------------------------------------------------------------------------- refusals
 
 
-def _refused(
-    spec: SessionSpec, verdict: SessionVerdict, call: SessionCall, now: int, usage: SessionUsage, fee: int
+def _refusal(
+    spec: SessionSpec,
+    verdict: SessionVerdict,
+    rules: Mapping[str, ErrorCode],
+    *,
+    passes_without_fee: Callable[[], bool] | None = None,
+    source: Literal["preflight", "validator"] = "preflight",
+    note: str = "",
 ) -> SessionRefused:
-    """The preflight's error for a refused ``verdict``, naming the limit that ran out."""
+    """The :class:`SessionRefused` of a refused ``verdict`` (either generation's, the preflight's or the
+    validator's), naming the limit that ran out. The fee is charged last: the call passes without it
+    (``passes_without_fee``) exactly when the fee limit ran out."""
     name = verdict.rule or ""
-    rule = ErrorCode.SESSION_EXPIRED if verdict.expired else _RULES.get(name, ErrorCode.SESSION_REFUSED)
+    rule = ErrorCode.SESSION_EXPIRED if verdict.expired else rules.get(name, ErrorCode.SESSION_REFUSED)
     limit = None
     if rule in (ErrorCode.SESSION_LIFETIME_LIMIT, ErrorCode.SESSION_PERIOD_LIMIT):
         if verdict.constraint is not None:
             limit = "constraint"
-        else:  # the fee is charged last: the call passes without it exactly when the fee limit ran out
-            limit = "fee" if fee and check_call(spec, call, now, usage, fee=None).accepted else "value"
+        elif passes_without_fee is not None:
+            limit = "fee" if passes_without_fee() else "value"
     where = f" (constraint {verdict.constraint})" if verdict.constraint is not None else ""
     what = f", {limit} limit" if limit else ""
     return SessionRefused(
-        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what}{_shown(verdict.args)}",
+        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what}{_shown(verdict.args)}{note}",
         verdict=name,
         details=tuple(verdict.args),
         constraint=verdict.constraint,
         limit=limit,
+        source=source,
         session_hash=spec.session_hash,
         rule=rule,
+    )
+
+
+def _refused(
+    spec: SessionSpec, verdict: SessionVerdict, call: SessionCall, now: int, usage: SessionUsage, fee: int
+) -> SessionRefused:
+    """The ERC-4337 preflight's error for a refused ``verdict``."""
+    return _refusal(
+        spec,
+        verdict,
+        _RULES,
+        passes_without_fee=lambda: bool(fee) and check_call(spec, call, now, usage, fee=None).accepted,
     )
 
 
@@ -392,49 +413,42 @@ def _shown(details: Sequence[Any]) -> str:
 
 
 @functools.cache
-def _validator_errors() -> dict[bytes, tuple[str, list[str]]]:
-    abi = load_artifact("SessionKeyValidator").abi
-    found = {
-        keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: (
-            e["name"],
-            [i["type"] for i in e["inputs"]],
-        )
-        for e in abi
-        if e.get("type") == "error" and all("tuple" not in i["type"] for i in e["inputs"])
-    }
-    found[bytes.fromhex("4e487b71")] = ("Panic", ["uint256"])
+def _abi_errors(*artifacts: str) -> dict[bytes, tuple[str, list[str]]]:
+    """The custom errors of the artifacts' ABIs (and ``Panic``) by selector: ``(name, argument types)``."""
+    found: dict[bytes, tuple[str, list[str]]] = {bytes.fromhex("4e487b71"): ("Panic", ["uint256"])}
+    for artifact in artifacts:
+        for entry in load_artifact(artifact).abi:
+            types = [str(i["type"]) for i in entry.get("inputs", [])]
+            if entry.get("type") == "error" and all("tuple" not in t for t in types):
+                found[function_selector(str(entry["name"]), types)] = (str(entry["name"]), types)
     return found
+
+
+def decoded_error(raw: bytes, *artifacts: str) -> tuple[str, tuple[Any, ...]] | None:
+    """``(name, arguments)`` of revert data that is one of the artifacts' errors (arguments ``()`` when they
+    do not decode), else ``None``."""
+    known = _abi_errors(*artifacts).get(bytes(raw[:4]))
+    if known is None:
+        return None
+    try:
+        return known[0], tuple(abi_decode(known[1], bytes(raw[4:])))
+    except (DecodingError, ValueError, OverflowError):
+        return known[0], ()
 
 
 def _from_rejection(exc: UserOperationRejected, spec: SessionSpec, now: int) -> SessionRefused | None:
     """The same :class:`SessionRefused` for the bundler's refusal of a session userOp, or ``None`` when the
     refusal is not the session validator's (or the EntryPoint's validity window)."""
-    expired = now > spec.expires_at
-    name: str | None = None
-    details: tuple[Any, ...] = ()
+    found = None
     if isinstance(exc, AccountValidationReverted) and len(exc.revert_data) >= 4:
-        known = _validator_errors().get(bytes(exc.revert_data[:4]))
-        if known is not None:
-            name = known[0]
-            try:
-                details = tuple(abi_decode(known[1], bytes(exc.revert_data[4:])))
-            except (DecodingError, ValueError, OverflowError):
-                details = ()
+        found = decoded_error(exc.revert_data, "SessionKeyValidator")
     elif exc.aa_code == "AA22":
-        name = "Expired"  # the validator's window does not hold the inclusion time
-    if name is None:
+        found = ("Expired", ())  # the validator's window does not hold the inclusion time
+    if found is None:
         return None
-    rule = _RULES.get(name, ErrorCode.SESSION_REFUSED)
-    if name in ("Expired", "EmptyTimeRange") and expired:
-        rule = ErrorCode.SESSION_EXPIRED
-    refusal = SessionRefused(
-        f"session {spec.session_hash.hex()[:16]}: {name}{_shown(details)} ({exc.reason})",
-        verdict=name,
-        details=details,
-        source="validator",
-        session_hash=spec.session_hash,
-        rule=rule,
-    )
+    expired = found[0] in ("Expired", "EmptyTimeRange") and now > spec.expires_at
+    verdict = SessionVerdict(found[0], found[1], expired=expired)
+    refusal = _refusal(spec, verdict, _RULES, source="validator", note=f" ({exc.reason})")
     refusal.__cause__ = exc
     return refusal
 
@@ -474,9 +488,6 @@ class _SessionMethods:
             )
         return str(validator)
 
-    def _latest_block(self) -> Flow[tuple[int, int]]:
-        return _block_time((yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")))
-
     @flow_method
     def session_state(self, spec: SessionSpec) -> Flow[SessionInfo]:
         """Read the session's status and what is left of its limits from the latest block.
@@ -492,7 +503,7 @@ class _SessionMethods:
             MalformedRpcResponse: If the node's answer is not a ``SessionState``.
         """
         validator = self._session_validator()
-        block = yield from self._latest_block()
+        block = yield from latest_block_flow()
         return (yield from _state_flow(validator, self.address, spec, block))
 
     @flow_method
@@ -519,7 +530,7 @@ class _SessionMethods:
             except SsoEncodingError as exc:
                 raise MalformedRpcResponse(f"SessionCreated log of {validator}: {exc}") from exc
             specs.setdefault(spec.session_hash, spec)
-        block = yield from self._latest_block()
+        block = yield from latest_block_flow()
         found = yield from gather(*(_state_flow(validator, self.address, s, block) for s in specs.values()))
         return tuple(found)
 
@@ -562,10 +573,10 @@ class _SessionMethods:
             ETH_FLOWS, {"to": validator, "data": abi_call("sessionSigner", ["address"], [spec.signer])}
         )
         if code:
-            installed_raw, used, block = yield from gather(installed_read, used_read, self._latest_block())
+            installed_raw, used, block = yield from gather(installed_read, used_read, latest_block_flow())
             installed = installed_raw[-1:] == b"\x01"
         else:  # not created yet: its initCode may install the validator at creation
-            used, block = yield from gather(used_read, self._latest_block())
+            used, block = yield from gather(used_read, latest_block_flow())
             installed = bytes.fromhex(validator[2:]) in (self.factory_data or b"")
         if any(used):
             raise AlreadyExists(
@@ -582,11 +593,7 @@ class _SessionMethods:
         proof = yield from _signed(signer, spec.proof_digest(self.address), "session_proof")
         calls = [] if installed else [Call(self.address, 0, _install(validator))]
         calls.append(Call(validator, 0, SessionKeyValidator.create_session(spec, proof)))
-        return (
-            yield from type(self._account_methods()).send_calls.flow(
-                self._account_methods(), calls, timeout=timeout
-            )
-        )
+        return (yield from self._account_methods()._send_calls_flow(calls, timeout))
 
     @flow_method
     def revoke_sessions(
@@ -628,11 +635,7 @@ class _SessionMethods:
             if len(hashes) == 1
             else SessionKeyValidator.revoke_keys(hashes)
         )
-        return (
-            yield from type(self._account_methods()).send_calls.flow(
-                self._account_methods(), [Call(validator, 0, data)], timeout=timeout
-            )
-        )
+        return (yield from self._account_methods()._send_calls_flow([Call(validator, 0, data)], timeout))
 
     @flow_method
     def build_session_user_operation(
@@ -681,7 +684,7 @@ class _SessionMethods:
         )
         one = call if isinstance(call, Call) else Call(*call)
         session_call = SessionCall(one.target, one.value, one.data)
-        block = yield from self._latest_block()
+        block = yield from latest_block_flow()
         now = block[0] + 1  # the earliest the next block can be
         usage = SessionUsage()
         if preflight:
@@ -699,11 +702,8 @@ class _SessionMethods:
             deployed, nonce, _ = yield from account._state_flow(spec.nonce_key)
             op = account._draft(deployed, nonce, call_data, gas_price, fixed, fixed_data)
             op = yield from account._paymaster_stub_flow(sponsorship, op)
-            estimate_flow = _BundlerMethods.estimate_user_operation_gas.flow(
-                self.bundler, op.replace(signature=stub)
-            )
             try:
-                estimate = yield from relay(estimate_flow, self._bundler_step)
+                estimate = yield from account._estimate_flow(op, stub)
                 break
             except UserOperationRejected as exc:
                 if exc.aa_code == "AA25" and attempt == 1:
@@ -774,7 +774,7 @@ class _SessionMethods:
             paymaster_data=paymaster_data,
             paymaster_context=paymaster_context,
         )
-        block = yield from self._latest_block()
+        block = yield from latest_block_flow()
         try:
             user_op_hash = yield from type(self._account_methods()).send_user_operation.flow(
                 self._account_methods(), signed
@@ -784,15 +784,7 @@ class _SessionMethods:
             if refusal is None:
                 raise
             raise refusal from exc
-        wait = _BundlerMethods.wait_for_user_operation_receipt.flow(
-            self.bundler, user_op_hash, timeout=timeout, poll_interval=_POLL_INTERVAL, op=signed
-        )
-        try:
-            receipt: UserOperationReceipt = yield from relay(wait, self._bundler_step)
-        except UserOperationOutcomeUnknown:
-            self._account_methods().forget_state()
-            raise
-        return receipt
+        return (yield from self._account_methods()._receipt_flow(user_op_hash, signed, timeout))
 
     @flow_method
     def send_with_session_or_passkey(
