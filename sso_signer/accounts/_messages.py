@@ -31,7 +31,7 @@ from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.accounts._signer import PasskeySigner
 from sso_signer.accounts._verify import message_hash, wrap_erc6492
 from sso_signer.erc4337 import UserOperation
-from sso_signer.exceptions import ErrorCode, InvalidEncoding, SsoEncodingError
+from sso_signer.exceptions import ErrorCode, SsoEncodingError
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.sso._erc7739 import PERSONAL_SIGN_TYPEHASH, AccountDomain
 
@@ -72,9 +72,9 @@ class PasskeySignedMessage(bytes):
         self.erc6492 = erc6492
         return self
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __getnewargs_ex__(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         # bytes would rebuild from the bytes alone; the hash and the flag go along (pickle, copy).
-        return (_rebuild, (bytes(self), self.message_hash, self.erc6492))
+        return (bytes(self), self.message_hash), {"erc6492": self.erc6492}
 
     @property
     def signature(self) -> bytes:
@@ -86,10 +86,6 @@ class PasskeySignedMessage(bytes):
             f"PasskeySignedMessage(message_hash=0x{self.message_hash.hex()}, "
             f"signature=0x{bytes(self).hex()}, erc6492={self.erc6492})"
         )
-
-
-def _rebuild(signature: bytes, message_hash: bytes, erc6492: bool) -> PasskeySignedMessage:
-    return PasskeySignedMessage(signature, message_hash, erc6492=erc6492)
 
 
 def personal_sign_digest(hash_: bytes, domain: AccountDomain) -> bytes:
@@ -173,12 +169,6 @@ def typed_data_hash(typed_data: Mapping[str, Any]) -> bytes:
         raise SsoEncodingError(f"typed data: {exc}", rule=ErrorCode.INVALID_TYPED_DATA) from exc
 
 
-def _check_hash(hash_: object) -> bytes:
-    if not isinstance(hash_, bytes | bytearray) or len(hash_) != 32:
-        raise InvalidEncoding("the hash to sign must be 32 bytes", rule=ErrorCode.CHALLENGE_LENGTH)
-    return bytes(hash_)
-
-
 class MessageMethods:
     """``sign_message``, ``sign_typed_data`` and ``unsafe_sign_hash`` as eth-account spells them, written
     once as flows for both generations (the account's shell asks the passkey)."""
@@ -253,8 +243,8 @@ class MessageMethods:
         Raises:
             InvalidEncoding (``CHALLENGE_LENGTH``): If ``message_hash`` is not 32 bytes.
         """
-        hash_ = _check_hash(message_hash)
-        return PasskeySignedMessage((yield from self.signer.unsafe_sign_hash(hash_)), hash_)
+        # The signer checks the length before it asks the passkey.
+        return PasskeySignedMessage((yield from self.signer.unsafe_sign_hash(message_hash)), message_hash)
 
 
 class Erc4337MessageMethods(MessageMethods):

@@ -16,9 +16,7 @@ A session lets a secp256k1 key (a backend's, or one a KMS/HSM holds) act for the
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import inspect
 from collections.abc import Awaitable, Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast, runtime_checkable
@@ -35,6 +33,7 @@ from eth_utils.exceptions import ValidationError
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._shell import flow_method
+from sso_signer.accounts._signer import awaited_call, blocking_result
 from sso_signer.erc4337 import (
     AsyncPaymasterClient,
     Call,
@@ -211,25 +210,12 @@ class SessionSignRequest:
         Raises:
             ConfigurationError (``SIGNER_CONFIGURATION``): If the signer's ``sign_hash`` is asynchronous.
         """
-        result = self.signer.sign_hash(self.digest)
-        if inspect.isawaitable(result):
-            if inspect.iscoroutine(result):
-                result.close()
-            raise ConfigurationError(
-                "this session signer is async: use the async account (AsyncErc4337Account, AsyncEraAccount)",
-                rule=ErrorCode.SIGNER_CONFIGURATION,
-            )
-        return bytes(result)
+        message = "this session signer is async: use the async account (AsyncErc4337Account, AsyncEraAccount)"
+        return bytes(blocking_result(self.signer.sign_hash(self.digest), message))
 
     async def answer_async(self) -> bytes:
         """Answer with asyncio (the async account's shell): await the signer, or run it in a thread."""
-        sign = self.signer.sign_hash
-        if inspect.iscoroutinefunction(sign):
-            return bytes(await sign(self.digest))
-        result = await asyncio.to_thread(sign, self.digest)
-        if inspect.isawaitable(result):
-            result = await result
-        return bytes(result)
+        return bytes(await awaited_call(self.signer.sign_hash, self.digest))
 
 
 def _signed(signer: Any, digest: bytes, purpose: str) -> Generator[Any, Any, bytes]:
@@ -560,14 +546,9 @@ class _SessionMethods:
         validator = self._session_validator()
         _same_signer(spec, signer)
         code = yield from _EthMethods.get_code.flow(ETH_FLOWS, self.address)
+        module_types, module = ["uint256", "address", "bytes"], [_VALIDATOR_MODULE, validator, b""]
         installed_read = _EthMethods.call.flow(
-            ETH_FLOWS,
-            {
-                "to": self.address,
-                "data": abi_call(
-                    "isModuleInstalled", ["uint256", "address", "bytes"], [_VALIDATOR_MODULE, validator, b""]
-                ),
-            },
+            ETH_FLOWS, {"to": self.address, "data": abi_call("isModuleInstalled", module_types, module)}
         )
         used_read = _EthMethods.call.flow(
             ETH_FLOWS, {"to": validator, "data": abi_call("sessionSigner", ["address"], [spec.signer])}
@@ -591,7 +572,7 @@ class _SessionMethods:
                 field="expires_at",
             )
         proof = yield from _signed(signer, spec.proof_digest(self.address), "session_proof")
-        calls = [] if installed else [Call(self.address, 0, _install(validator))]
+        calls = [] if installed else [Call(self.address, 0, abi_call("installModule", module_types, module))]
         calls.append(Call(validator, 0, SessionKeyValidator.create_session(spec, proof)))
         return (yield from self._account_methods()._send_calls_flow(calls, timeout))
 
@@ -719,7 +700,9 @@ class _SessionMethods:
         # The final paymaster data covers the gas limits (the service signs them): after the pad.
         op = yield from account._paymaster_final_flow(sponsorship, op, estimated=True)
         if preflight:
-            fee = _counted_fee(op)
+            # What the validator charges to the fee limit: nothing with a paymaster, else at most this.
+            gas = op.pre_verification_gas + op.verification_gas_limit + op.call_gas_limit
+            fee = None if op.paymaster is not None else op.max_fee_per_gas * gas
             verdict = check_call(spec, session_call, now, usage, fee=fee)
             if not verdict.accepted:
                 raise _refused(spec, verdict, session_call, now, usage, fee or 0)
@@ -856,16 +839,3 @@ def _same_signer(spec: SessionSpec, signer: Any) -> None:
             f"signer {signer.address} is not the session's signer {spec.signer}",
             rule=ErrorCode.SIGNER_CONFIGURATION,
         )
-
-
-def _counted_fee(op: UserOperation) -> int | None:
-    """What the validator charges to the fee limit: none with a paymaster (``paymasterAndData`` non-empty),
-    else at most ``maxFeePerGas × (preVerificationGas + verificationGasLimit + callGasLimit)``."""
-    if op.paymaster is not None:
-        return None
-    return op.max_fee_per_gas * (op.pre_verification_gas + op.verification_gas_limit + op.call_gas_limit)
-
-
-def _install(validator: str) -> bytes:
-    """``installModule(1, validator, "")``: the account's own call."""
-    return abi_call("installModule", ["uint256", "address", "bytes"], [_VALIDATOR_MODULE, validator, b""])
