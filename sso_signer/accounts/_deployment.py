@@ -1,16 +1,11 @@
 """Where the SSO contracts live: Era network presets and the factory facts read at run time; the ERC-4337
 deployment (:class:`MsaDeployment`) and :func:`deploy_msa_contracts`, which puts it on a chain.
 
-Era networks:
-
-Two kinds of network exist:
-
-* **ZKsync Era Sepolia** (chain 300): the official contracts of ``sso-era.md`` §5 are known addresses. The
-  factory's immutables (``beacon``, ``beaconProxyBytecodeHash``, the module addresses) are *not* copied here:
-  :func:`read_factory_info` asks the factory each time, so a factory upgrade cannot leave a stale constant.
-* **a local node** (anvil-zksync, chain 260): there is no official local deployment, so the addresses are
-  supplied by the user (:func:`local_era_network`) or read from a deployment JSON written by
-  ``sso-signer deploy`` (:meth:`EraNetwork.from_deployment`).
+The official ZKsync Era Sepolia contracts (chain 300, ``sso-era.md`` §5) are known addresses; the factory's
+immutables are not copied here but read each time (:func:`read_factory_info`), so an upgrade cannot leave a
+stale constant. A local anvil-zksync node (chain 260) has no official deployment: its addresses come from the
+user (:func:`local_era_network`) or a deployment JSON from ``sso-signer deploy``
+(:meth:`EraNetwork.from_deployment`).
 """
 
 from __future__ import annotations

@@ -3,23 +3,12 @@
 An SSO account on ZKsync Era is a beacon proxy created by ``AAFactory.deployProxySsoAccount`` whose
 WebAuthValidator holds the passkey (``sso-era.md`` §1-2). Everything it does is a type ``0x71`` transaction
 *from the account*, whose ``customSignature`` is the passkey's fat signature wrapped for the validator.
+Preparing one takes one JSON-RPC batch; the node estimates gas with a 65-byte dummy signature, so the passkey
+check never runs (zksync-sso issue #30) and :func:`webauthn_validation_gas` adds it; nothing is signed that
+the balance cannot pay; a reverted transaction raises ``TransactionReverted`` with the reason replayed.
 
-Sending follows four rules:
-
-1. **One round trip to prepare.** Chain id, pending nonce, gas price, priority fee, balance and the node's gas
-   estimate come back in one JSON-RPC batch (:meth:`EraAccount.prepare`).
-2. **Gas covers WebAuthn validation.** The node estimates with a 65-byte dummy signature, so the account
-   takes its secp256k1 path and the passkey check never runs (zksync-sso issue #30). The estimate is raised
-   by :func:`webauthn_validation_gas` (formula and measured figures on that function), never by a blind
-   10M-100M.
-3. **Nothing is signed that cannot be paid.** ``gasLimit × maxFeePerGas + value`` is checked against the
-   balance first (:class:`InsufficientBalance`), as the account's own ``validateTransaction`` would.
-4. **A failure says why.** The receipt is awaited with a timeout; a reverted transaction raises
-   ``TransactionReverted`` with the reason recovered by replay.
-
-Era accounts execute only on a ZKsync node (anvil-zksync or Era). What plain anvil can check is checked
-here too: :meth:`EraAccount.verify_onchain` runs the deployed WebAuthValidator's ``validateTransaction``
-on the exact ``Transaction`` struct the bootloader would hand it, through ``eth_call`` from the account.
+Era accounts execute only on a ZKsync node; on plain anvil :meth:`EraAccount.verify_onchain` still runs the
+deployed validator's ``validateTransaction`` on the exact ``Transaction`` struct, through ``eth_call``.
 """
 
 from __future__ import annotations

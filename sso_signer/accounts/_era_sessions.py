@@ -1,19 +1,11 @@
 """Session keys on the Era account: a 0x71 transaction from the account signed by a session key, no passkey.
 
-A session transaction is an ordinary 0x71 transaction from the account (``to``/``value``/``data`` are the
-call, the account's sequential nonce) whose custom signature is
-``abi.encode(bytes sig, address sessionValidator, abi.encode(spec, uint64[] periodIds))`` and whose ``sig``
-is the session key's raw signature of the EIP-712 signed hash (``sso-sessions.md`` §4.2). Before anything
-is signed the preflight reads the session's state and the chain's time, applies the Era validator's rules
-(``check_call(..., generation="era")``) and raises :class:`~sso_signer.exceptions.SessionRefused` naming the
-rule, once before the gas estimate and again with the transaction's maximum fee (``maxFeePerGas × gasLimit``,
-what the validator charges). Creating and revoking sessions are passkey transactions to the validator
-(``SessionKeyValidator.era_create_session`` / ``revoke_key`` with :meth:`EraAccount.send`).
-
-The session key is a :class:`~sso_signer.accounts.SessionSigner`, as on the ERC-4337 account: signing is a
-step of the flow (:class:`~sso_signer.accounts.SessionSignRequest`) that the account's shell answers (blocking
-on :class:`EraAccount`, awaited or run in a worker thread on :class:`AsyncEraAccount`), and its answer is
-checked (65 bytes, low ``s``, recovers to the spec's signer) before use.
+Its custom signature is ``abi.encode(bytes sig, address sessionValidator, abi.encode(spec, uint64[]
+periodIds))``, ``sig`` the session key's raw signature of the EIP-712 signed hash (``sso-sessions.md``
+§4.2). The preflight applies the Era validator's rules (``check_era_call``) to the session's state and the
+chain's time, before the gas estimate and again with the transaction's maximum fee. Creating and revoking
+sessions are passkey transactions to the validator (``SessionKeyValidator.era_create_session`` /
+``revoke_key`` with :meth:`EraAccount.send`).
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
 """Session keys: the session signer both account generations take, and the ERC-4337 account's session methods.
 
 A session lets a secp256k1 key (a backend's, or one a KMS/HSM holds) act for the account within a
-:class:`~sso_signer.sso.SessionSpec` its passkey approved once (``docs/sessions.md``). This module holds
-
-* :class:`SessionSigner`, what an account needs of the key's holder (its address, and signing a raw hash),
-  and :class:`LocalSessionKey`, one over an in-process eth-account key. Signing is a step of the account's
-  flows (:class:`SessionSignRequest`, checked by ``_signed``), answered by the account's shell: blocking on
-  the sync account, awaited (or run in a worker thread) on the async one. The ERC-4337 account's session
-  methods (here) and the Era account's (``_era_sessions``) use the same signer, step and checks;
-* :class:`SessionInfo`, a session's state read from chain (status, expiry, what is left of each limit);
-* ``_SessionMethods``, the mixin of flow methods the ERC-4337 account gains: create, revoke, read, list, and
-  send with a session, with a preflight (:func:`~sso_signer.sso.check_call` over the chain's usage, expiry
-  and the operation's fee) that refuses a doomed call before anything is signed, and a passkey fallback.
+:class:`~sso_signer.sso.SessionSpec` its passkey approved once (``docs/sessions.md``). Signing with it is a
+step of the account's flows (:class:`SessionSignRequest`) that the account's shell answers, checked before
+use; both generations share the signer, the step, the checks and the refusals. The ERC-4337 methods refuse a
+doomed call before anything is signed (:func:`~sso_signer.sso.check_call` over the chain's usage, expiry and
+the operation's fee) and can fall back to the passkey.
 """
 
 from __future__ import annotations
