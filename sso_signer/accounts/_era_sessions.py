@@ -24,6 +24,7 @@ from sso_signer.accounts._sessions import (
     _refusal,
     _same_signer,
     _signed,
+    _state_flow,
     decoded_error,
     latest_block_flow,
 )
@@ -31,15 +32,12 @@ from sso_signer.exceptions import (
     ConfigurationError,
     ErrorCode,
     ExecutionReverted,
-    MalformedRpcResponse,
     RemoteError,
     SessionRefused,
-    SsoEncodingError,
     TransactionRejected,
 )
 from sso_signer.rpc import Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
-from sso_signer.rpc._flow import Flow
 from sso_signer.sso._session_spec import (
     EraApproval,
     LimitType,
@@ -50,7 +48,6 @@ from sso_signer.sso._session_spec import (
     SessionVerdict,
     check_era_call,
     era_period_ids,
-    usage_from_state,
 )
 
 if TYPE_CHECKING:
@@ -172,20 +169,6 @@ class _EraSessionMethods:
             )
         return self.network.session_validator
 
-    def _era_session_usage(self, spec: SessionSpec) -> Flow[tuple[int, SessionUsage]]:
-        """The latest block's time and what the session has used by then (``sessionState`` at that block)."""
-        timestamp, number = yield from latest_block_flow()
-        request = {
-            "to": self._era_session_validator(),
-            "data": SessionKeyValidator.era_session_state(self.address, spec),
-        }
-        raw = yield from _EthMethods.call.flow(ETH_FLOWS, request, number)
-        try:
-            state = SessionKeyValidator.decode_session_state(raw)
-            return timestamp, usage_from_state(spec, state, timestamp)
-        except SsoEncodingError as exc:
-            raise MalformedRpcResponse(f"sessionState: {exc}") from exc
-
     @flow_method
     def build_session_transaction(
         self,
@@ -237,16 +220,13 @@ class _EraSessionMethods:
         if preflight and self.chain_id not in ERA_SESSION_CHAINS:
             verdict = SessionVerdict("NO_TIMESTAMP_ASSERTER", (self.chain_id,))
             raise _refused(spec, verdict, call, 0, SessionUsage(), approval)
-        now, usage = 0, SessionUsage()
+        block = yield from latest_block_flow()
+        now, usage = block[0] + 1, SessionUsage()  # the earliest the next block can be
         if preflight:
-            latest, usage = yield from self._era_session_usage(spec)
-            now = latest + 1  # the earliest the next block can be
+            usage = (yield from _state_flow(validator, self.address, spec, block, era=True)).usage()
             verdict = check_era_call(spec, call, now, usage, fee=None, approval=approval)
             if not verdict.accepted:
                 raise _refused(spec, verdict, call, now, usage, approval)
-        else:
-            block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
-            now = int(block["timestamp"], 16) + 1 if block else 0
         ids = era_period_ids(spec, call, now, approval)
         length = len(SessionKeyValidator.era_signature(validator, bytes(65), spec, ids))
         overrides.setdefault("validation_gas", era_session_validation_gas(spec, call, length, approval))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Collection, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast, runtime_checkable
 
 from eth_abi.abi import decode as abi_decode
@@ -314,26 +314,20 @@ def latest_block_flow() -> Flow[tuple[int, int]]:
         raise MalformedRpcResponse("eth_getBlockByNumber: no timestamp/number in the latest block") from exc
 
 
-def _state_flow(validator: str, account: str, spec: SessionSpec, block: tuple[int, int]) -> Flow[SessionInfo]:
+def _state_flow(
+    validator: str, account: str, spec: SessionSpec, block: tuple[int, int], *, era: bool = False
+) -> Flow[SessionInfo]:
+    """The session's state at ``block`` (``(timestamp, number)``) on either generation's validator."""
     timestamp, number = block
-    raw = yield from _EthMethods.call.flow(
-        ETH_FLOWS, {"to": validator, "data": SessionKeyValidator.session_state(account, spec)}, number
-    )
+    read = SessionKeyValidator.era_session_state if era else SessionKeyValidator.session_state
+    raw = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": validator, "data": read(account, spec)}, number)
     try:
         state = SessionKeyValidator.decode_session_state(raw)
         usage_from_state(spec, state, timestamp)  # the answer has the spec's shape
     except SsoEncodingError as exc:
         raise MalformedRpcResponse(f"sessionState of {validator}: {exc}") from exc
-    return SessionInfo(
-        spec,
-        state.status,
-        timestamp,
-        number,
-        state.fees_remaining,
-        state.transfer_value,
-        state.call_value,
-        state.call_params,
-    )
+    values = {field.name: getattr(state, field.name) for field in fields(state)}
+    return SessionInfo(spec, timestamp=timestamp, block_number=number, **values)
 
 
 # --------------------------------------------------------------------------------------------- refusals
