@@ -18,7 +18,7 @@ from eth_utils.crypto import keccak
 from sso_signer._shell import flow_method
 from sso_signer.accounts._messages import MessageMethods, PasskeySignedMessage
 from sso_signer.erc4337 import Call
-from sso_signer.exceptions import ErrorCode, ExecutionReverted, NotFound
+from sso_signer.exceptions import ErrorCode, ExecutionReverted, NotFound, RemoteError
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow
 from sso_signer.sso._owner import PasskeyInitData
@@ -135,6 +135,20 @@ class PasskeyAccount(Protocol):
     def list_passkeys(self) -> list[PasskeyInitData]:
         """The passkeys registered to the account, in registration order."""
         ...
+
+
+def validator_answer(types: Sequence[str], answer: bytes, what: str) -> tuple[Any, ...]:
+    """A validator's ``eth_call`` answer to ``what``, ABI-decoded as ``types``.
+
+    Raises:
+        RemoteError (``UNEXPECTED_VALIDATOR_ANSWER``): If it does not decode (not the contract expected).
+    """
+    try:
+        return tuple(abi_decode(list(types), answer))
+    except (DecodingError, ValueError, OverflowError) as exc:
+        raise RemoteError(
+            f"{what} answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
+        ) from exc
 
 
 def registered_passkeys(logs: Sequence[Any]) -> list[tuple[str, bytes]]:

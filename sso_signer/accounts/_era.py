@@ -24,7 +24,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._shell import AsyncShell, SyncShell, flow_method
-from sso_signer.accounts._base import AccountMethods, account_key_flow
+from sso_signer.accounts._base import AccountMethods, account_key_flow, validator_answer
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.accounts._era_recovery import _EraRecoveryMethods
 from sso_signer.accounts._era_sessions import _EraSessionMethods
@@ -385,13 +385,7 @@ def find_account_flow(validator: str, origin: str, credential_id: bytes) -> Flow
     answer = yield from _EthMethods.call.flow(
         ETH_FLOWS, {"to": checksum_address(validator, field="validator"), "data": data}
     )
-    try:
-        (address,) = abi_decode(["address"], answer)
-    except (DecodingError, ValueError, OverflowError) as exc:
-        raise RemoteError(
-            f"registeredAddress answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
-        ) from exc
-    text = str(address)
+    text = str(validator_answer(["address"], answer, "registeredAddress")[0])
     return None if int(text, 16) == 0 else checksum_address(text)
 
 
@@ -794,12 +788,7 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
         answer = yield from _EthMethods.call.flow(
             ETH_FLOWS, {"from": transaction.from_address, "to": envelope.validator, "data": data}
         )
-        try:
-            (valid,) = abi_decode(["bool"], answer)
-        except (DecodingError, ValueError, OverflowError) as exc:
-            raise RemoteError(
-                f"validateTransaction answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
-            ) from exc
+        (valid,) = validator_answer(["bool"], answer, "validateTransaction")
         check = abi_call(
             "checkSignature",
             ["bytes32", "bytes", "address"],

@@ -14,11 +14,9 @@ import math
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from eth_abi.abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
-
 from sso_signer._artifacts import load_artifact
 from sso_signer._shell import flow_method
+from sso_signer.accounts._base import validator_answer
 from sso_signer.accounts._sessions import (
     SessionSigner,
     _refusal,
@@ -32,7 +30,6 @@ from sso_signer.exceptions import (
     ConfigurationError,
     ErrorCode,
     ExecutionReverted,
-    RemoteError,
     SessionRefused,
     TransactionRejected,
 )
@@ -265,13 +262,7 @@ class _EraSessionMethods:
             answer = yield from _EthMethods.call.flow(ETH_FLOWS, request)
         except ExecutionReverted as exc:
             return _validator_refusal(spec, transaction, exc)
-        try:
-            (accepted,) = abi_decode(["bool"], answer)
-        except (DecodingError, ValueError, OverflowError) as exc:
-            raise RemoteError(
-                f"validateTransaction answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
-            ) from exc
-        if accepted:
+        if validator_answer(["bool"], answer, "validateTransaction")[0]:
             return None
         return SessionRefused(
             f"session {spec.session_hash.hex()[:16]}: the validator returned false (the signature recovers "

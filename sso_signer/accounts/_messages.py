@@ -34,12 +34,10 @@ from sso_signer.erc4337 import UserOperation
 from sso_signer.exceptions import ErrorCode, SsoEncodingError
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.sso._erc7739 import PERSONAL_SIGN_TYPEHASH, AccountDomain
+from sso_signer.sso._signature import abi_call
 
 __all__ = ["Erc4337MessageMethods", "MessageMethods", "PasskeySignedMessage"]
 
-_HANDLE_OPS: Final = bytes(
-    keccak(text="handleOps((address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)[],address)")
-)[:4]
 _PACKED_OPS: Final = "(address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)[]"
 # Gas for the deployment op's validation (account creation + one passkey check; a whole ERC-6492 verification
 # call measures ~0.23M, docs/web3.md): at fee 0 a generous limit costs nothing, and a verifier's eth_call has
@@ -280,6 +278,6 @@ class Erc4337MessageMethods(MessageMethods):
             )
             signature = yield from self.signer.sign_user_operation(op, entry_point=deployment.entry_point)
             packed = op.replace(signature=signature).packed()
-            calldata = _HANDLE_OPS + abi_encode([_PACKED_OPS, "address"], [[packed], _BENEFICIARY])
+            calldata = abi_call("handleOps", [_PACKED_OPS, "address"], [[packed], _BENEFICIARY])
             self._erc6492_factory = (deployment.entry_point, calldata)
         return self._erc6492_factory
