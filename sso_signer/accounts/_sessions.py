@@ -430,16 +430,6 @@ def _from_rejection(exc: UserOperationRejected, spec: SessionSpec, now: int) -> 
 # ------------------------------------------------------------------------------------------ account mixin
 
 
-def _hashes(sessions: Sequence[SessionSpec | bytes]) -> list[bytes]:
-    hashes = []
-    for session in sessions:
-        digest = session.session_hash if isinstance(session, SessionSpec) else bytes(session)
-        if len(digest) != 32:
-            raise InvalidSessionSpec("sessions: expected SessionSpecs or 32-byte hashes", field="sessions")
-        hashes.append(digest)
-    return hashes
-
-
 class _SessionMethods:
     """Session keys on the ERC-4337 account (a mixin of :class:`~sso_signer.accounts.Erc4337Account` and its
     async twin; every method is a flow, see :mod:`sso_signer._shell`)."""
@@ -580,7 +570,9 @@ class _SessionMethods:
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
         """
         validator = self._session_validator()
-        hashes = _hashes(sessions)
+        hashes = [s.session_hash if isinstance(s, SessionSpec) else bytes(s) for s in sessions]
+        if any(len(digest) != 32 for digest in hashes):
+            raise InvalidSessionSpec("sessions: expected SessionSpecs or 32-byte hashes", field="sessions")
         if not hashes:
             raise InvalidSessionSpec("sessions: nothing to revoke", field="sessions")
         statuses = yield from gather(
