@@ -826,18 +826,14 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
             SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``):
                 Checked before signing.
         """
-        calldata = add_passkey_calldata(credential_id, public_key, origin)
-        owner = yield from find_account_flow(self.network.passkey_validator, origin, credential_id)
+        calldata, validator = add_passkey_calldata(credential_id, public_key, origin), self.signer.validator
+        owner = yield from find_account_flow(validator, origin, credential_id)
         if owner is not None:
             raise AlreadyExists(
                 f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner}",
                 rule=ErrorCode.PASSKEY_ALREADY_REGISTERED,
             )
-        return (
-            yield from _EraMethods.send.flow(
-                self, self.network.passkey_validator, data=calldata, timeout=timeout
-            )
-        )
+        return (yield from _EraMethods.send.flow(self, validator, data=calldata, timeout=timeout))
 
     @flow_method
     def remove_passkey(
@@ -857,8 +853,8 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
                 (checked first).
             RemovalWouldLockAccount: If it is the last way in and ``force`` is false (nothing is signed).
         """
-        calldata = remove_passkey_calldata(credential_id, origin)
-        owner = yield from find_account_flow(self.network.passkey_validator, origin, credential_id)
+        calldata, validator = remove_passkey_calldata(credential_id, origin), self.signer.validator
+        owner = yield from find_account_flow(validator, origin, credential_id)
         if owner != self.address:
             raise NotFound(
                 f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner or 'no account'}, "
@@ -867,11 +863,7 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
             )
         access = yield from _EraMethods.remaining_access.flow(self, credential_id, origin)
         check_passkey_removal(access, credential_id=credential_id, origin=origin, force=force)
-        return (
-            yield from _EraMethods.send.flow(
-                self, self.network.passkey_validator, data=calldata, timeout=timeout
-            )
-        )
+        return (yield from _EraMethods.send.flow(self, validator, data=calldata, timeout=timeout))
 
 
 class EraAccount(_EraMethods[EthClient], SyncShell):

@@ -256,12 +256,9 @@ def _recovery_data_flow(executor: str, account: str, request: RecoveryRequest) -
 class _RecoveryMethods:
     """Guardian recovery for the ERC-4337 account: each change is a passkey-signed UserOperation."""
 
+    address: str  # given by AccountMethods, beside this mixin in the account's bases
     deployment: MsaDeployment
     factory_data: bytes | None
-    if TYPE_CHECKING:  # given by AccountMethods, beside this mixin in the account's bases
-
-        @property
-        def address(self) -> str: ...
 
     def _send_calls_flow(
         self, calls: list[Call], timeout: float
