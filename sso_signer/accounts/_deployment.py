@@ -153,11 +153,7 @@ class EraNetwork:
             "rpcUrl": "rpc_url",
         }
         known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            target = aliases.get(key, key)
-            if target in known:
-                values[target] = value
+        values = {aliases.get(k, k): v for k, v in data.items() if aliases.get(k, k) in known}
         if name is not None:
             values["name"] = name
         values.setdefault("name", "custom")

@@ -264,14 +264,8 @@ class _EraSessionMethods:
             return _validator_refusal(spec, transaction, exc)
         if validator_answer(["bool"], answer, "validateTransaction")[0]:
             return None
-        return SessionRefused(
-            f"session {spec.session_hash.hex()[:16]}: the validator returned false (the signature recovers "
-            "to no address)",
-            verdict="false",
-            source="validator",
-            session_hash=spec.session_hash,
-            rule=ErrorCode.SESSION_REFUSED,
-        )
+        note = " (the validator returned false: the signature recovers to no address)"
+        return _refusal(spec, SessionVerdict("false"), {}, source="validator", note=note)
 
     @flow_method
     def send_with_session(
