@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_account.messages import SignableMessage
 from eth_utils.crypto import keccak
@@ -19,11 +18,11 @@ from eth_utils.crypto import keccak
 from sso_signer._shell import flow_method
 from sso_signer.accounts._messages import MessageMethods, PasskeySignedMessage
 from sso_signer.erc4337 import Call
-from sso_signer.exceptions import ErrorCode, ExecutionReverted, NotFound
+from sso_signer.exceptions import ErrorCode, ExecutionReverted, NotFound, RemoteError
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow
 from sso_signer.sso._owner import PasskeyInitData
-from sso_signer.sso._signature import checksum_address
+from sso_signer.sso._signature import abi_call, checksum_address
 from sso_signer.webauthn import P256PublicKey
 
 if TYPE_CHECKING:
@@ -34,17 +33,13 @@ __all__ = [
     "PasskeyAccount",
     "Receipt",
     "account_key_flow",
-    "is_valid_signature_flow",
-    "list_passkeys_flow",
 ]
 
-_IS_VALID_SIGNATURE: Final = keccak(b"isValidSignature(bytes32,bytes)")[:4]
 _ERC1271_MAGIC: Final = bytes.fromhex("1626ba7e")
 #: ``PasskeyCreated(address indexed keyOwner, string originDomain, bytes credentialId)`` (both validators).
 PASSKEY_CREATED_TOPIC: Final = bytes(keccak(text="PasskeyCreated(address,string,bytes)"))
 #: ``PasskeyRemoved(address indexed keyOwner, string originDomain, bytes credentialId)`` (both validators).
 PASSKEY_REMOVED_TOPIC: Final = bytes(keccak(text="PasskeyRemoved(address,string,bytes)"))
-_GET_ACCOUNT_KEY: Final = bytes(keccak(text="getAccountKey(string,bytes,address)"))[:4]
 
 
 class Receipt(Protocol):
@@ -142,23 +137,18 @@ class PasskeyAccount(Protocol):
         ...
 
 
-def is_valid_signature_flow(account: str, message_hash: bytes, signature: bytes) -> Flow[bool]:
-    """ERC-1271 by ``eth_call``. An invalid signature may make the account revert instead of returning
-    ``0xffffffff`` (solady's off-chain path at gas price 0, an uninstalled validator): both count as invalid.
+def validator_answer(types: Sequence[str], answer: bytes, what: str) -> tuple[Any, ...]:
+    """A validator's ``eth_call`` answer to ``what``, ABI-decoded as ``types``.
 
     Raises:
-        NotFound (``ACCOUNT_NOT_DEPLOYED``): If the account has no code.
+        RemoteError (``UNEXPECTED_VALIDATOR_ANSWER``): If it does not decode (not the contract expected).
     """
-    if not (yield from _EthMethods.get_code.flow(ETH_FLOWS, account)):
-        raise NotFound(
-            f"{account} has no code; ERC-1271 needs a deployed account", rule=ErrorCode.ACCOUNT_NOT_DEPLOYED
-        )
-    data = _IS_VALID_SIGNATURE + abi_encode(["bytes32", "bytes"], [bytes(message_hash), bytes(signature)])
     try:
-        result = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": account, "data": data})
-    except ExecutionReverted:
-        return False
-    return result[:4] == _ERC1271_MAGIC
+        return tuple(abi_decode(list(types), answer))
+    except (DecodingError, ValueError, OverflowError) as exc:
+        raise RemoteError(
+            f"{what} answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
+        ) from exc
 
 
 def registered_passkeys(logs: Sequence[Any]) -> list[tuple[str, bytes]]:
@@ -197,11 +187,10 @@ def account_key_flow(
 ) -> Flow[tuple[int, int] | None]:
     """``getAccountKey(origin, credentialId, account)``: the stored ``(x, y)``, ``(0, 0)`` if none is stored,
     ``None`` when the answer does not decode (not a WebAuthn validator)."""
-    data = _GET_ACCOUNT_KEY + bytes(
-        abi_encode(
-            ["string", "bytes", "address"],
-            [origin, bytes(credential_id), checksum_address(account, field="account")],
-        )
+    data = abi_call(
+        "getAccountKey",
+        ["string", "bytes", "address"],
+        [origin, bytes(credential_id), checksum_address(account, field="account")],
     )
     answer = yield from _EthMethods.call.flow(
         ETH_FLOWS, {"to": checksum_address(validator, field="validator"), "data": data}
@@ -211,21 +200,6 @@ def account_key_flow(
     except (DecodingError, ValueError, OverflowError):
         return None
     return int.from_bytes(x, "big"), int.from_bytes(y, "big")
-
-
-def list_passkeys_flow(validator: str, account: str) -> Flow[list[PasskeyInitData]]:
-    """The passkeys registered to ``account`` on ``validator`` (both generations' validators emit the same
-    events and answer ``getAccountKey``): replayed from the events, each key read from the validator.
-
-    Raises:
-        RpcError: If the node refuses the log query.
-    """
-    found = []
-    for origin, credential_id in registered_passkeys((yield from passkey_logs_flow(validator, account))):
-        key = yield from account_key_flow(validator, origin, credential_id, account)
-        if key is not None and key != (0, 0):  # else an event the validator no longer backs
-            found.append(PasskeyInitData(credential_id, key[0], key[1], origin))
-    return found
 
 
 class AccountMethods(MessageMethods):
@@ -261,16 +235,37 @@ class AccountMethods(MessageMethods):
     def is_valid_signature(self, message_hash: bytes, signature: bytes) -> Flow[bool]:
         """Ask the account (``isValidSignature`` by ``eth_call``) whether ``signature`` fits ``message_hash``.
 
+        An invalid signature may make the account revert instead of returning ``0xffffffff`` (solady's
+        off-chain path at gas price 0, an uninstalled validator): both count as invalid.
+
         Raises:
             NotFound (``ACCOUNT_NOT_DEPLOYED``): If the account has no code.
         """
-        return (yield from is_valid_signature_flow(self.address, message_hash, signature))
+        if not (yield from _EthMethods.get_code.flow(ETH_FLOWS, self.address)):
+            raise NotFound(
+                f"{self.address} has no code; ERC-1271 needs a deployed account",
+                rule=ErrorCode.ACCOUNT_NOT_DEPLOYED,
+            )
+        data = abi_call("isValidSignature", ["bytes32", "bytes"], [bytes(message_hash), bytes(signature)])
+        try:
+            result = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": self.address, "data": data})
+        except ExecutionReverted:
+            return False
+        return result[:4] == _ERC1271_MAGIC
 
     @flow_method
     def list_passkeys(self) -> Flow[list[PasskeyInitData]]:
-        """The passkeys registered to the account on its validator, replayed from the validator's events.
+        """The passkeys registered to the account on its validator (both generations' validators emit the same
+        events and answer ``getAccountKey``): replayed from the validator's events, each key read from it.
 
         Raises:
             RpcError: If the node refuses the log query from the earliest block.
         """
-        return (yield from list_passkeys_flow(self.signer.validator, self.address))
+        validator, found = self.signer.validator, []
+        for origin, credential_id in registered_passkeys(
+            (yield from passkey_logs_flow(validator, self.address))
+        ):
+            key = yield from account_key_flow(validator, origin, credential_id, self.address)
+            if key is not None and key != (0, 0):  # else an event the validator no longer backs
+                found.append(PasskeyInitData(credential_id, key[0], key[1], origin))
+        return found

@@ -13,13 +13,12 @@ step, and runs with blocking I/O (a :class:`~sso_signer.webauthn.RelyingParty`) 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
 from sso_signer._shell import AsyncShell, SyncShell, drive, drive_async
-from sso_signer.accounts._signer import AssertionRequest, _parse_assertion
+from sso_signer.accounts._signer import AssertionRequest, _parse_assertion, awaited_call, blocking_result
 from sso_signer.exceptions import ConfigurationError, ErrorCode, InvalidEncoding
 from sso_signer.webauthn import Assertion, AsyncRelyingParty, RelyingParty
 from sso_signer.webauthn._assertion import MAX_USER_HANDLE
@@ -150,15 +149,8 @@ class CeremonyAssertionProvider:
         def handle(step: Any) -> Any:
             if not isinstance(step, _BrowserStep):
                 return rp.answer(step)
-            answer = self.callback(step.options)
-            if inspect.isawaitable(answer):
-                if inspect.iscoroutine(answer):
-                    answer.close()  # never awaited: close it rather than leak a warning
-                raise ConfigurationError(
-                    "the browser callback is asynchronous: use the Async account class",
-                    rule=ErrorCode.SIGNER_CONFIGURATION,
-                )
-            return answer
+            message = "the browser callback is asynchronous: use the Async account class"
+            return blocking_result(self.callback(step.options), message)
 
         return drive(_ceremony(rp, self.user_handle, request), handle).assertion
 
@@ -176,10 +168,7 @@ class CeremonyAssertionProvider:
 
         async def handle(step: Any) -> Any:
             if isinstance(step, _BrowserStep):
-                if inspect.iscoroutinefunction(self.callback):
-                    return await self.callback(step.options)
-                answer = await asyncio.to_thread(self.callback, step.options)
-                return await answer if inspect.isawaitable(answer) else answer
+                return await awaited_call(self.callback, step.options)
             if isinstance(rp, AsyncShell):
                 return await rp.answer(step)
             return await asyncio.to_thread(rp.answer, step)

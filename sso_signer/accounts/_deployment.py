@@ -1,16 +1,11 @@
 """Where the SSO contracts live: Era network presets and the factory facts read at run time; the ERC-4337
 deployment (:class:`MsaDeployment`) and :func:`deploy_msa_contracts`, which puts it on a chain.
 
-Era networks:
-
-Two kinds of network exist:
-
-* **ZKsync Era Sepolia** (chain 300): the official contracts of ``sso-era.md`` §5 are known addresses. The
-  factory's immutables (``beacon``, ``beaconProxyBytecodeHash``, the module addresses) are *not* copied here:
-  :func:`read_factory_info` asks the factory each time, so a factory upgrade cannot leave a stale constant.
-* **a local node** (anvil-zksync, chain 260): there is no official local deployment, so the addresses are
-  supplied by the user (:func:`local_era_network`) or read from a deployment JSON written by
-  ``sso-signer deploy`` (:meth:`EraNetwork.from_deployment`).
+The official ZKsync Era Sepolia contracts (chain 300, ``sso-era.md`` §5) are known addresses; the factory's
+immutables are not copied here but read each time (:func:`read_factory_info`), so an upgrade cannot leave a
+stale constant. A local anvil-zksync node (chain 260) has no official deployment: its addresses come from the
+user (:func:`local_era_network`) or a deployment JSON from ``sso-signer deploy``
+(:meth:`EraNetwork.from_deployment`).
 """
 
 from __future__ import annotations
@@ -18,20 +13,19 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Protocol
+from dataclasses import MISSING, asdict, dataclass, fields, replace
+from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._json import CONFIG_FILE_LIMITS, parse_json, read_json_file
 from sso_signer.erc4337 import deploy_entry_point_v08
 from sso_signer.exceptions import ConfigurationError, ErrorCode, RemoteError, RpcError
 from sso_signer.rpc import EthClient
-from sso_signer.sso._signature import checksum_address
+from sso_signer.sso._signature import checksum_address, function_selector
 
 __all__ = [
     "ERA_SEPOLIA",
@@ -49,12 +43,6 @@ __all__ = [
 
 ERA_SEPOLIA_CHAIN_ID = 300
 LOCAL_ERA_CHAIN_ID = 260
-
-
-class _Caller(Protocol):
-    """The one thing the factory reader needs from a client (``EthClient`` fits)."""
-
-    def call(self, tx: Mapping[str, object], block: Any = "latest") -> bytes: ...
 
 
 def _optional_address(value: object, field: str) -> str | None:
@@ -108,14 +96,8 @@ class EraNetwork:
         object.__setattr__(
             self, "passkey_validator", checksum_address(self.passkey_validator, field="passkey_validator")
         )
-        for name in (
-            "account_factory",
-            "session_validator",
-            "recovery_validator",
-            "oidc_recovery_validator",
-            "paymaster",
-        ):
-            object.__setattr__(self, name, _optional_address(getattr(self, name), name))
+        for field in fields(self)[4:]:  # the optional contract addresses (after rpc_url)
+            object.__setattr__(self, field.name, _optional_address(getattr(self, field.name), field.name))
 
     def require_factory(self) -> str:
         """Return the factory address.
@@ -171,11 +153,7 @@ class EraNetwork:
             "rpcUrl": "rpc_url",
         }
         known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            target = aliases.get(key, key)
-            if target in known:
-                values[target] = value
+        values = {aliases.get(k, k): v for k, v in data.items() if aliases.get(k, k) in known}
         if name is not None:
             values["name"] = name
         values.setdefault("name", "custom")
@@ -271,17 +249,6 @@ def local_era_network(
     )
 
 
-def _selector(signature: str) -> bytes:
-    return bytes(keccak(text=signature))[:4]
-
-
-# AAFactory view functions (sso-era.md §2.1).
-BEACON_PROXY_BYTECODE_HASH_SELECTOR = _selector("beaconProxyBytecodeHash()")
-GET_ENCODED_BEACON_SELECTOR = _selector("getEncodedBeacon()")
-PASSKEY_MODULE_SELECTOR = _selector("passKeyModule()")
-SESSION_MODULE_SELECTOR = _selector("sessionKeyModule()")
-
-
 @dataclass(frozen=True, slots=True)
 class FactoryInfo:
     """The AAFactory immutables that decide an account's address, read from the chain.
@@ -303,25 +270,25 @@ class FactoryInfo:
     session_module: str | None = None
 
 
-def _view(client: _Caller, to: str, selector: bytes, what: str) -> bytes:
-
+def _view(client: EthClient, factory: str, function: str) -> bytes:
+    """Call one of the AAFactory's view functions (sso-era.md §2.1) without arguments."""
     try:
-        return bytes(client.call({"to": to, "data": selector}))
+        return bytes(client.call({"to": factory, "data": function_selector(function, [])}))
     except RpcError as exc:
-        raise RemoteError(f"factory {to}: {what} failed ({exc})", rule=ErrorCode.FACTORY_UNREADABLE) from exc
+        raise RemoteError(
+            f"factory {factory}: {function}() failed ({exc})", rule=ErrorCode.FACTORY_UNREADABLE
+        ) from exc
 
 
-def _optional_module(client: _Caller, factory: str, selector: bytes) -> str | None:
-
+def _optional_module(client: EthClient, factory: str, function: str) -> str | None:
     try:
-        data = bytes(client.call({"to": factory, "data": selector}))
-        (address,) = abi_decode(["address"], data)
-    except (RpcError, DecodingError, ValueError, OverflowError):
+        (address,) = abi_decode(["address"], _view(client, factory, function))
+    except (RemoteError, DecodingError, ValueError, OverflowError):
         return None  # older factories do not expose the module getters
     return checksum_address(str(address))
 
 
-def read_factory_info(client: _Caller, factory: str) -> FactoryInfo:
+def read_factory_info(client: EthClient, factory: str) -> FactoryInfo:
     """Read ``beaconProxyBytecodeHash()`` and ``getEncodedBeacon()`` (and the module getters) from a factory.
 
     Args:
@@ -337,8 +304,8 @@ def read_factory_info(client: _Caller, factory: str) -> FactoryInfo:
         InvalidEncoding (``INVALID_ADDRESS``): If ``factory`` is malformed.
     """
     factory = checksum_address(factory, field="factory")
-    raw_hash = _view(client, factory, BEACON_PROXY_BYTECODE_HASH_SELECTOR, "beaconProxyBytecodeHash()")
-    raw_beacon = _view(client, factory, GET_ENCODED_BEACON_SELECTOR, "getEncodedBeacon()")
+    raw_hash = _view(client, factory, "beaconProxyBytecodeHash")
+    raw_beacon = _view(client, factory, "getEncodedBeacon")
     try:
         (bytecode_hash,) = abi_decode(["bytes32"], raw_hash)
         (encoded,) = abi_decode(["bytes"], raw_beacon)
@@ -358,8 +325,8 @@ def read_factory_info(client: _Caller, factory: str) -> FactoryInfo:
         beacon=checksum_address(str(beacon)),
         beacon_proxy_bytecode_hash=bytes(bytecode_hash),
         encoded_beacon=bytes(encoded),
-        passkey_module=_optional_module(client, factory, PASSKEY_MODULE_SELECTOR),
-        session_module=_optional_module(client, factory, SESSION_MODULE_SELECTOR),
+        passkey_module=_optional_module(client, factory, "passKeyModule"),
+        session_module=_optional_module(client, factory, "sessionKeyModule"),
     )
 
 
@@ -422,18 +389,12 @@ class MsaDeployment:
         if not isinstance(data, Mapping):
             raise ConfigurationError("deployment JSON must be an object", rule=ErrorCode.SIGNER_CONFIGURATION)
         try:
-            return cls(
-                chain_id=int(data["chainId"]),
-                entry_point=data["entryPoint"],
-                factory=data["factory"],
-                beacon=data["beacon"],
-                account_implementation=data["accountImplementation"],
-                webauthn_validator=data["webauthnValidator"],
-                eoa_validator=data.get("eoaValidator"),
-                test_token=data.get("testToken"),
-                guardian_executor=data.get("guardianExecutor"),
-                session_validator=data.get("sessionValidator"),
-            )
+            # The attributes in camelCase; those without a default are required.
+            values: dict[str, Any] = {
+                f.name: data[_camel(f.name)] if f.default is MISSING else data.get(_camel(f.name))
+                for f in fields(cls)
+            }
+            return cls(**{**values, "chain_id": int(values["chain_id"])})
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(
                 f"deployment JSON: missing or bad key {exc}", rule=ErrorCode.SIGNER_CONFIGURATION

@@ -3,39 +3,28 @@
 An SSO account on ZKsync Era is a beacon proxy created by ``AAFactory.deployProxySsoAccount`` whose
 WebAuthValidator holds the passkey (``sso-era.md`` §1-2). Everything it does is a type ``0x71`` transaction
 *from the account*, whose ``customSignature`` is the passkey's fat signature wrapped for the validator.
+Preparing one takes one JSON-RPC batch; the node estimates gas with a 65-byte dummy signature, so the passkey
+check never runs (zksync-sso issue #30) and :func:`webauthn_validation_gas` adds it; nothing is signed that
+the balance cannot pay; a reverted transaction raises ``TransactionReverted`` with the reason replayed.
 
-Sending follows four rules:
-
-1. **One round trip to prepare.** Chain id, pending nonce, gas price, priority fee, balance and the node's gas
-   estimate come back in one JSON-RPC batch (:meth:`EraAccount.prepare`).
-2. **Gas covers WebAuthn validation.** The node estimates with a 65-byte dummy signature, so the account
-   takes its secp256k1 path and the passkey check never runs (zksync-sso issue #30). The estimate is raised
-   by :func:`webauthn_validation_gas` (formula and measured figures on that function), never by a blind
-   10M-100M.
-3. **Nothing is signed that cannot be paid.** ``gasLimit × maxFeePerGas + value`` is checked against the
-   balance first (:class:`InsufficientBalance`), as the account's own ``validateTransaction`` would.
-4. **A failure says why.** The receipt is awaited with a timeout; a reverted transaction raises
-   ``TransactionReverted`` with the reason recovered by replay.
-
-Era accounts execute only on a ZKsync node (anvil-zksync or Era). What plain anvil can check is checked
-here too: :meth:`EraAccount.verify_onchain` runs the deployed WebAuthValidator's ``validateTransaction``
-on the exact ``Transaction`` struct the bootloader would hand it, through ``eth_call`` from the account.
+Era accounts execute only on a ZKsync node; on plain anvil :meth:`EraAccount.verify_onchain` still runs the
+deployed validator's ``validateTransaction`` on the exact ``Transaction`` struct, through ``eth_call``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._shell import AsyncShell, SyncShell, flow_method
-from sso_signer.accounts._base import AccountMethods, account_key_flow
+from sso_signer.accounts._base import AccountMethods, account_key_flow, validator_answer
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.accounts._era_recovery import _EraRecoveryMethods
 from sso_signer.accounts._era_sessions import _EraSessionMethods
@@ -79,7 +68,7 @@ from sso_signer.sso._owner import (
     sso_account_address,
     validator_init_data,
 )
-from sso_signer.sso._signature import checksum_address, decode_era_custom_signature
+from sso_signer.sso._signature import abi_call, checksum_address, decode_era_custom_signature
 from sso_signer.zksync import Eip712Transaction, PaymasterParams
 from sso_signer.zksync._transaction import DEFAULT_GAS_PER_PUBDATA, EIP712_TX_TYPE
 
@@ -105,12 +94,8 @@ __all__ = [
     "predict_era_account_address",
     "prepare_era_transaction_flow",
     "remove_passkey_calldata",
-    "verify_era_transaction_flow",
     "webauthn_validation_gas",
 ]
-
-
-# --- errors ----------------------------------------------------------------------------------------------
 
 
 # --- gas -------------------------------------------------------------------------------------------------
@@ -203,33 +188,6 @@ class EraSendPlan:
         return tx.gas_limit * tx.max_fee_per_gas + tx.value
 
 
-def _estimate_request(
-    account: str,
-    to: str | None,
-    value: int,
-    data: bytes,
-    gas_per_pubdata: int,
-    paymaster: PaymasterParams | None,
-) -> dict[str, Any]:
-    # The 0x71 form, so the node validates through the account (with its dummy signature); nonce, chain and
-    # fees are still unknown here (they come back in the same batch), so the node fills them.
-    draft = Eip712Transaction(
-        chain_id=1,
-        nonce=0,
-        from_address=account,
-        to=to,
-        value=value,
-        data=data,
-        gas_limit=0,
-        max_fee_per_gas=0,
-        max_priority_fee_per_gas=0,
-        gas_per_pubdata=gas_per_pubdata,
-        paymaster_params=paymaster,
-    )
-    unknown = ("chainId", "nonce", "gas", "maxFeePerGas", "maxPriorityFeePerGas")
-    return {key: item for key, item in draft.to_rpc_request().items() if key not in unknown}
-
-
 def prepare_era_transaction_flow(
     account: str,
     *,
@@ -256,6 +214,19 @@ def prepare_era_transaction_flow(
     if not isinstance(data, bytes | bytearray):
         raise InvalidInputError("data: expected bytes")
     data = bytes(data)
+    draft = Eip712Transaction(
+        chain_id=1,
+        nonce=0,
+        from_address=account,
+        to=to_checked,
+        value=value,
+        data=data,
+        gas_limit=0,
+        max_fee_per_gas=0,
+        max_priority_fee_per_gas=0,
+        gas_per_pubdata=gas_per_pubdata,
+        paymaster_params=paymaster,
+    )
     calls = [
         RpcCall("eth_chainId"),
         RpcCall("eth_getTransactionCount", (account, "pending")),
@@ -264,12 +235,11 @@ def prepare_era_transaction_flow(
         RpcCall("eth_getBalance", (account, "latest")),
     ]
     if gas_limit is None:
-        calls.append(
-            RpcCall(
-                "eth_estimateGas",
-                (_estimate_request(account, to_checked, value, data, gas_per_pubdata, paymaster),),
-            )
-        )
+        # The 0x71 form, so the node validates through the account (with its dummy signature); nonce, chain
+        # and fees come back in the same batch, so the node fills them.
+        unknown = ("chainId", "nonce", "gas", "maxFeePerGas", "maxPriorityFeePerGas")
+        request = {key: item for key, item in draft.to_rpc_request().items() if key not in unknown}
+        calls.append(RpcCall("eth_estimateGas", (request,)))
     results = yield Batch(calls, return_errors=True)
     chain_r, nonce_r, price_r, tip_r, balance_r = results[:5]
     for item in (chain_r, nonce_r, price_r, balance_r):
@@ -293,18 +263,12 @@ def prepare_era_transaction_flow(
         tip = 0 if isinstance(tip_r, RpcError) else parse_quantity(tip_r, "eth_maxPriorityFeePerGas")
         max_priority_fee_per_gas = min(tip, max_fee_per_gas)
     balance = parse_quantity(balance_r, "eth_getBalance")
-    tx = Eip712Transaction(
+    tx = draft.replace(
         chain_id=parse_quantity(chain_r, "eth_chainId"),
         nonce=parse_quantity(nonce_r, "eth_getTransactionCount"),
-        from_address=account,
-        to=to_checked,
-        value=value,
-        data=data,
         gas_limit=gas_limit,
         max_fee_per_gas=max_fee_per_gas,
         max_priority_fee_per_gas=max_priority_fee_per_gas,
-        gas_per_pubdata=gas_per_pubdata,
-        paymaster_params=paymaster,
     )
     plan = EraSendPlan(tx, node_estimate, validation, balance, gas_price)
     if plan.max_cost > balance:
@@ -329,13 +293,7 @@ _TX_STRUCT = (
     "(uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,"
     "uint256[4],bytes,bytes,bytes32[],bytes,bytes)"
 )
-_VALIDATE_TRANSACTION = bytes(keccak(text=f"validateTransaction(bytes32,{_TX_STRUCT})"))[:4]
-_CHECK_SIGNATURE = bytes(keccak(text="checkSignature(bytes32,bytes,address)"))[:4]
-_REGISTERED_ADDRESS = bytes(keccak(text="registeredAddress(string,bytes)"))[:4]
 _ADD_VALIDATION_KEY = bytes(keccak(text="addValidationKey(bytes,bytes32[2],string)"))[:4]
-_REMOVE_VALIDATION_KEY = bytes(keccak(text="removeValidationKey(bytes,string)"))[:4]
-#: The official ``SsoAccount``'s ``batchCall(Call[])``, ``Call = (target, allowFailure, value, callData)``.
-_BATCH_CALL = bytes(keccak(text="batchCall((address,bool,uint256,bytes)[])"))[:4]
 #: ``AccountCreated(address indexed accountAddress, bytes32 uniqueAccountId)``.
 ACCOUNT_CREATED_TOPIC = bytes(keccak(text="AccountCreated(address,bytes32)"))
 
@@ -404,48 +362,6 @@ class OnchainVerification:
     validator: str
 
 
-def verify_era_transaction_flow(transaction: Eip712Transaction) -> Flow[OnchainVerification]:
-    """Ask the validator named in the custom signature whether it accepts the transaction, via ``eth_call``.
-
-    The call is made ``from`` the account, as during real validation (the key is looked up under
-    ``msg.sender``). Works on any chain where the validator is deployed and the P-256 precompile sits at
-    ``0x100`` (anvil ``--hardfork osaka``, ZKsync Era).
-
-    Raises:
-        MalformedSignature (``INVALID_CUSTOM_SIGNATURE``): The transaction's custom signature is not a passkey
-            envelope.
-        ExecutionReverted: The validator reverted (undecodable input, as the official validator does).
-        RemoteError (``UNEXPECTED_VALIDATOR_ANSWER``): The answer is not an ABI ``bool``.
-    """
-    envelope = decode_era_custom_signature(transaction.custom_signature)
-    signed_hash = transaction.signed_hash()
-    data = _VALIDATE_TRANSACTION + bytes(
-        abi_encode(["bytes32", _TX_STRUCT], [signed_hash, era_transaction_struct(transaction)])
-    )
-    answer = yield from _EthMethods.call.flow(
-        ETH_FLOWS, {"from": transaction.from_address, "to": envelope.validator, "data": data}
-    )
-    try:
-        (valid,) = abi_decode(["bool"], answer)
-    except (DecodingError, ValueError, OverflowError) as exc:
-        raise RemoteError(
-            f"validateTransaction answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
-        ) from exc
-    rule: str | None = None
-    check = _CHECK_SIGNATURE + bytes(
-        abi_encode(["bytes32", "bytes", "address"], [signed_hash, envelope.fat, transaction.from_address])
-    )
-    try:
-        (index,) = abi_decode(
-            ["uint8"],
-            (yield from _EthMethods.call.flow(ETH_FLOWS, {"to": envelope.validator, "data": check})),
-        )
-        rule = _RULES[index] if index < len(_RULES) else f"Rule({index})"
-    except (RpcError, DecodingError, ValueError, OverflowError):
-        rule = None  # an official validator has no checkSignature
-    return OnchainVerification(bool(valid), rule, signed_hash, envelope.validator)
-
-
 # --- lifecycle -------------------------------------------------------------------------------------------
 
 
@@ -465,17 +381,11 @@ def find_account_flow(validator: str, origin: str, credential_id: bytes) -> Flow
         RemoteError (``UNEXPECTED_VALIDATOR_ANSWER``): The answer is not an address (wrong contract).
         RpcError: The node failed.
     """
-    data = _REGISTERED_ADDRESS + bytes(abi_encode(["string", "bytes"], [origin, bytes(credential_id)]))
+    data = abi_call("registeredAddress", ["string", "bytes"], [origin, bytes(credential_id)])
     answer = yield from _EthMethods.call.flow(
         ETH_FLOWS, {"to": checksum_address(validator, field="validator"), "data": data}
     )
-    try:
-        (address,) = abi_decode(["address"], answer)
-    except (DecodingError, ValueError, OverflowError) as exc:
-        raise RemoteError(
-            f"registeredAddress answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
-        ) from exc
-    text = str(address)
+    text = str(validator_answer(["address"], answer, "registeredAddress")[0])
     return None if int(text, 16) == 0 else checksum_address(text)
 
 
@@ -544,7 +454,7 @@ def remove_passkey_calldata(credential_id: bytes, origin: str) -> bytes:
     """
     if not isinstance(credential_id, bytes | bytearray) or not isinstance(origin, str):
         raise InvalidInputError("remove_passkey_calldata: expected (bytes credential_id, str origin)")
-    return _REMOVE_VALIDATION_KEY + bytes(abi_encode(["bytes", "string"], [bytes(credential_id), origin]))
+    return abi_call("removeValidationKey", ["bytes", "string"], [bytes(credential_id), origin])
 
 
 def predict_era_account_address(factory_info: FactoryInfo, *, deployer: str, unique_id: bytes) -> str:
@@ -849,20 +759,47 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
             return (
                 yield from _EraMethods.send.flow(self, only.target, only.value, only.data, timeout=timeout)
             )
-        data = _BATCH_CALL + bytes(
-            abi_encode(
-                ["(address,bool,uint256,bytes)[]"],
-                [[(c.target, False, c.value, bytes(c.data)) for c in checked]],
-            )
+        # The official SsoAccount's batchCall(Call[]), Call = (target, allowFailure, value, callData).
+        data = abi_call(
+            "batchCall",
+            ["(address,bool,uint256,bytes)[]"],
+            [[(c.target, False, c.value, bytes(c.data)) for c in checked]],
         )
         value = sum(call.value for call in checked)
         return (yield from _EraMethods.send.flow(self, self.address, value, data, timeout=timeout))
 
     @flow_method
     def verify_onchain(self, transaction: Eip712Transaction) -> Flow[OnchainVerification]:
-        """Run the validator's ``validateTransaction`` on a signed transaction via ``eth_call`` (works on
-        plain anvil, where the transaction itself cannot run)."""
-        return (yield from verify_era_transaction_flow(transaction))
+        """Run the validator named in the custom signature on a signed transaction via ``eth_call`` (works on
+        plain anvil, where the transaction itself cannot run): its ``validateTransaction``, called ``from``
+        the account as during real validation (the key is looked up under ``msg.sender``), wherever the
+        validator is deployed and the P-256 precompile sits at ``0x100`` (anvil ``--hardfork osaka``, Era).
+
+        Raises:
+            MalformedSignature (``INVALID_CUSTOM_SIGNATURE``): The custom signature is not a passkey envelope.
+            ExecutionReverted: The validator reverted (undecodable input, as the official validator does).
+            RemoteError (``UNEXPECTED_VALIDATOR_ANSWER``): The answer is not an ABI ``bool``.
+        """
+        envelope = decode_era_custom_signature(transaction.custom_signature)
+        signed_hash = transaction.signed_hash()
+        data = abi_call(
+            "validateTransaction", ["bytes32", _TX_STRUCT], [signed_hash, era_transaction_struct(transaction)]
+        )
+        answer = yield from _EthMethods.call.flow(
+            ETH_FLOWS, {"from": transaction.from_address, "to": envelope.validator, "data": data}
+        )
+        (valid,) = validator_answer(["bool"], answer, "validateTransaction")
+        check = abi_call(
+            "checkSignature",
+            ["bytes32", "bytes", "address"],
+            [signed_hash, envelope.fat, transaction.from_address],
+        )
+        rule: str | None = None  # an official validator has no checkSignature
+        with contextlib.suppress(RpcError, DecodingError, ValueError, OverflowError):
+            answer = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": envelope.validator, "data": check})
+            (index,) = abi_decode(["uint8"], answer)
+            rule = _RULES[index] if index < len(_RULES) else f"Rule({index})"
+        return OnchainVerification(bool(valid), rule, signed_hash, envelope.validator)
 
     # -- passkeys -----------------------------------------------------------------------------------------
 
@@ -889,18 +826,14 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
             SsoEncodingError (``BAD_CREDENTIAL_ID_LENGTH``, ``BAD_DOMAIN_LENGTH``, ``EMPTY_PUBLIC_KEY``):
                 Checked before signing.
         """
-        calldata = add_passkey_calldata(credential_id, public_key, origin)
-        owner = yield from find_account_flow(self.network.passkey_validator, origin, credential_id)
+        calldata, validator = add_passkey_calldata(credential_id, public_key, origin), self.signer.validator
+        owner = yield from find_account_flow(validator, origin, credential_id)
         if owner is not None:
             raise AlreadyExists(
                 f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner}",
                 rule=ErrorCode.PASSKEY_ALREADY_REGISTERED,
             )
-        return (
-            yield from _EraMethods.send.flow(
-                self, self.network.passkey_validator, data=calldata, timeout=timeout
-            )
-        )
+        return (yield from _EraMethods.send.flow(self, validator, data=calldata, timeout=timeout))
 
     @flow_method
     def remove_passkey(
@@ -920,8 +853,8 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
                 (checked first).
             RemovalWouldLockAccount: If it is the last way in and ``force`` is false (nothing is signed).
         """
-        calldata = remove_passkey_calldata(credential_id, origin)
-        owner = yield from find_account_flow(self.network.passkey_validator, origin, credential_id)
+        calldata, validator = remove_passkey_calldata(credential_id, origin), self.signer.validator
+        owner = yield from find_account_flow(validator, origin, credential_id)
         if owner != self.address:
             raise NotFound(
                 f"passkey {bytes(credential_id).hex()} at {origin} belongs to {owner or 'no account'}, "
@@ -930,11 +863,7 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
             )
         access = yield from _EraMethods.remaining_access.flow(self, credential_id, origin)
         check_passkey_removal(access, credential_id=credential_id, origin=origin, force=force)
-        return (
-            yield from _EraMethods.send.flow(
-                self, self.network.passkey_validator, data=calldata, timeout=timeout
-            )
-        )
+        return (yield from _EraMethods.send.flow(self, validator, data=calldata, timeout=timeout))
 
 
 class EraAccount(_EraMethods[EthClient], SyncShell):

@@ -1,19 +1,11 @@
 """Session keys on the Era account: a 0x71 transaction from the account signed by a session key, no passkey.
 
-A session transaction is an ordinary 0x71 transaction from the account (``to``/``value``/``data`` are the
-call, the account's sequential nonce) whose custom signature is
-``abi.encode(bytes sig, address sessionValidator, abi.encode(spec, uint64[] periodIds))`` and whose ``sig``
-is the session key's raw signature of the EIP-712 signed hash (``sso-sessions.md`` §4.2). Before anything
-is signed the preflight reads the session's state and the chain's time, applies the Era validator's rules
-(``check_call(..., generation="era")``) and raises :class:`~sso_signer.exceptions.SessionRefused` naming the
-rule, once before the gas estimate and again with the transaction's maximum fee (``maxFeePerGas × gasLimit``,
-what the validator charges). Creating and revoking sessions are passkey transactions to the validator
-(``SessionKeyValidator.era_create_session`` / ``revoke_key`` with :meth:`EraAccount.send`).
-
-The session key is a :class:`~sso_signer.accounts.SessionSigner`, as on the ERC-4337 account: signing is a
-step of the flow (:class:`~sso_signer.accounts.SessionSignRequest`) that the account's shell answers (blocking
-on :class:`EraAccount`, awaited or run in a worker thread on :class:`AsyncEraAccount`), and its answer is
-checked (65 bytes, low ``s``, recovers to the spec's signer) before use.
+Its custom signature is ``abi.encode(bytes sig, address sessionValidator, abi.encode(spec, uint64[]
+periodIds))``, ``sig`` the session key's raw signature of the EIP-712 signed hash (``sso-sessions.md``
+§4.2). The preflight applies the Era validator's rules (``check_era_call``) to the session's state and the
+chain's time, before the gas estimate and again with the transaction's maximum fee. Creating and revoking
+sessions are passkey transactions to the validator (``SessionKeyValidator.era_create_session`` /
+``revoke_key`` with :meth:`EraAccount.send`).
 """
 
 from __future__ import annotations
@@ -22,26 +14,27 @@ import math
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from eth_abi.abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
-from eth_utils.crypto import keccak
-
 from sso_signer._artifacts import load_artifact
 from sso_signer._shell import flow_method
-from sso_signer.accounts._sessions import SessionSigner, _same_signer, _signed
+from sso_signer.accounts._base import validator_answer
+from sso_signer.accounts._sessions import (
+    SessionSigner,
+    _refusal,
+    _same_signer,
+    _signed,
+    _state_flow,
+    decoded_error,
+    latest_block_flow,
+)
 from sso_signer.exceptions import (
     ConfigurationError,
     ErrorCode,
     ExecutionReverted,
-    MalformedRpcResponse,
-    RemoteError,
     SessionRefused,
-    SsoEncodingError,
     TransactionRejected,
 )
 from sso_signer.rpc import Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
-from sso_signer.rpc._flow import Flow
 from sso_signer.sso._session_spec import (
     EraApproval,
     LimitType,
@@ -52,7 +45,6 @@ from sso_signer.sso._session_spec import (
     SessionVerdict,
     check_era_call,
     era_period_ids,
-    usage_from_state,
 )
 
 if TYPE_CHECKING:
@@ -138,30 +130,15 @@ def _refused(
     now: int,
     usage: SessionUsage,
     approval: EraApproval | None,
-    *,
-    source: str = "preflight",
 ) -> SessionRefused:
-    """The :class:`SessionRefused` of an Era verdict (the preflight's or the validator's)."""
-    name = verdict.rule or ""
-    rule = ErrorCode.SESSION_EXPIRED if verdict.expired else _ERA_RULES.get(name, ErrorCode.SESSION_REFUSED)
-    limit = None
-    if rule in (ErrorCode.SESSION_LIFETIME_LIMIT, ErrorCode.SESSION_PERIOD_LIMIT):
-        if verdict.constraint is not None:
-            limit = "constraint"
-        elif source == "preflight":  # the fee is charged last: the call passes without it iff the fee ran out
-            passes = check_era_call(spec, call, now, usage, fee=None, approval=approval).accepted
-            limit = "fee" if passes else "value"
-    where = f" (constraint {verdict.constraint})" if verdict.constraint is not None else ""
-    what = f", {limit} limit" if limit else ""
-    return SessionRefused(
-        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what} {verdict.args or ''}".rstrip(),
-        verdict=name,
-        details=tuple(verdict.args),
-        constraint=verdict.constraint,
-        limit=limit,
-        source="validator" if source == "validator" else "preflight",
-        session_hash=spec.session_hash,
-        rule=rule,
+    """The preflight's :class:`SessionRefused` of an Era verdict."""
+    return _refusal(
+        spec,
+        verdict,
+        _ERA_RULES,
+        passes_without_fee=lambda: (
+            check_era_call(spec, call, now, usage, fee=None, approval=approval).accepted
+        ),
     )
 
 
@@ -170,17 +147,6 @@ def _approval(overrides: dict[str, Any]) -> EraApproval | None:
     if paymaster is None:
         return None
     return EraApproval.from_paymaster(paymaster.paymaster, paymaster.paymaster_input)
-
-
-def _errors() -> dict[bytes, tuple[str, list[str]]]:
-    found: dict[bytes, tuple[str, list[str]]] = {}
-    for name in ("EraSessionKeyValidator", "EraTestTimestampAsserter"):
-        for entry in load_artifact(name).abi:
-            if entry.get("type") == "error":
-                types = [str(i["type"]) for i in entry["inputs"]]
-                found[keccak(text=f"{entry['name']}({','.join(types)})")[:4]] = (str(entry["name"]), types)
-    found[bytes.fromhex("4e487b71")] = ("Panic", ["uint256"])
-    return found
 
 
 class _EraSessionMethods:
@@ -199,27 +165,6 @@ class _EraSessionMethods:
                 rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
             )
         return self.network.session_validator
-
-    def _era_session_usage(self, spec: SessionSpec) -> Flow[tuple[int, SessionUsage]]:
-        """The latest block's time and what the session has used by then (``sessionState`` at that block)."""
-        block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
-        try:
-            assert block is not None
-            timestamp, number = int(block["timestamp"], 16), int(block["number"], 16)
-        except (AssertionError, KeyError, TypeError, ValueError) as exc:
-            raise MalformedRpcResponse(
-                "eth_getBlockByNumber: no timestamp/number in the latest block"
-            ) from exc
-        request = {
-            "to": self._era_session_validator(),
-            "data": SessionKeyValidator.era_session_state(self.address, spec),
-        }
-        raw = yield from _EthMethods.call.flow(ETH_FLOWS, request, number)
-        try:
-            state = SessionKeyValidator.decode_session_state(raw)
-            return timestamp, usage_from_state(spec, state, timestamp)
-        except SsoEncodingError as exc:
-            raise MalformedRpcResponse(f"sessionState: {exc}") from exc
 
     @flow_method
     def build_session_transaction(
@@ -272,16 +217,13 @@ class _EraSessionMethods:
         if preflight and self.chain_id not in ERA_SESSION_CHAINS:
             verdict = SessionVerdict("NO_TIMESTAMP_ASSERTER", (self.chain_id,))
             raise _refused(spec, verdict, call, 0, SessionUsage(), approval)
-        now, usage = 0, SessionUsage()
+        block = yield from latest_block_flow()
+        now, usage = block[0] + 1, SessionUsage()  # the earliest the next block can be
         if preflight:
-            latest, usage = yield from self._era_session_usage(spec)
-            now = latest + 1  # the earliest the next block can be
+            usage = (yield from _state_flow(validator, self.address, spec, block, era=True)).usage()
             verdict = check_era_call(spec, call, now, usage, fee=None, approval=approval)
             if not verdict.accepted:
                 raise _refused(spec, verdict, call, now, usage, approval)
-        else:
-            block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
-            now = int(block["timestamp"], 16) + 1 if block else 0
         ids = era_period_ids(spec, call, now, approval)
         length = len(SessionKeyValidator.era_signature(validator, bytes(65), spec, ids))
         overrides.setdefault("validation_gas", era_session_validation_gas(spec, call, length, approval))
@@ -320,22 +262,10 @@ class _EraSessionMethods:
             answer = yield from _EthMethods.call.flow(ETH_FLOWS, request)
         except ExecutionReverted as exc:
             return _validator_refusal(spec, transaction, exc)
-        try:
-            (accepted,) = abi_decode(["bool"], answer)
-        except (DecodingError, ValueError, OverflowError) as exc:
-            raise RemoteError(
-                f"validateTransaction answered {answer.hex()!r}", rule=ErrorCode.UNEXPECTED_VALIDATOR_ANSWER
-            ) from exc
-        if accepted:
+        if validator_answer(["bool"], answer, "validateTransaction")[0]:
             return None
-        return SessionRefused(
-            f"session {spec.session_hash.hex()[:16]}: the validator returned false (the signature recovers "
-            "to no address)",
-            verdict="false",
-            source="validator",
-            session_hash=spec.session_hash,
-            rule=ErrorCode.SESSION_REFUSED,
-        )
+        note = " (the validator returned false: the signature recovers to no address)"
+        return _refusal(spec, SessionVerdict("false"), {}, source="validator", note=note)
 
     @flow_method
     def send_with_session(
@@ -387,15 +317,10 @@ def _validator_refusal(
     spec: SessionSpec, transaction: Eip712Transaction, exc: ExecutionReverted
 ) -> SessionRefused:
     raw = exc.revert.raw if exc.revert is not None else b""
-    name, types = _errors().get(raw[:4], ("0x" + raw[:4].hex(), []))
-    try:
-        args = tuple(abi_decode(types, raw[4:])) if types else ()
-    except (DecodingError, ValueError, OverflowError):
-        args = ()
+    found = decoded_error(raw, "EraSessionKeyValidator", "EraTestTimestampAsserter")
+    name, args = found or ("0x" + raw[:4].hex(), ())
     # The asserter's (now, start, end): the session's own range [0, expiresAt] is the expiry check.
     expired = name == "TimestampOutOfRange" and len(args) == 3 and args[1] == 0 and args[0] > spec.expires_at
-    call = SessionCall(transaction.to or "0x" + "00" * 20, transaction.value, transaction.data)
-    verdict = SessionVerdict(name, args, expired=expired)
-    refusal = _refused(spec, verdict, call, 0, SessionUsage(), None, source="validator")
+    refusal = _refusal(spec, SessionVerdict(name, args, expired=expired), _ERA_RULES, source="validator")
     refusal.__cause__ = exc
     return refusal

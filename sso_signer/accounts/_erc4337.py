@@ -79,9 +79,7 @@ from sso_signer.sso._msa_calldata import (
     passkey_account_init_data,
     passkey_stub_signature,
 )
-from sso_signer.sso._owner import (
-    ERC4337_MAX_ORIGIN_LENGTH,
-)
+from sso_signer.sso._owner import ERC4337_MAX_ORIGIN_LENGTH
 from sso_signer.sso._signature import checksum_address
 
 if TYPE_CHECKING:
@@ -134,12 +132,6 @@ def _creation(
     return deploy_account_calldata(salt, init_data)
 
 
-def _sender_address_flow(deployment: MsaDeployment, factory_data: bytes) -> Flow[str]:
-    init_code = bytes.fromhex(deployment.factory[2:]) + factory_data
-    entry_point = _EntryPointMethods(ETH_FLOWS, deployment.entry_point)
-    return (yield from _EntryPointMethods.get_sender_address.flow(entry_point, init_code))
-
-
 @dataclass(frozen=True, slots=True)
 class _Bundler:
     """A JSON-RPC step (call, batch or sleep) for the bundler; the other RPC steps go to the node."""
@@ -150,21 +142,6 @@ class _Bundler:
 def _via_bundler(flow: Flow[T]) -> Generator[Any, Any, T]:
     """Run a plain flow's steps against the bundler, handing back its answers and errors."""
     return (yield from relay(flow, _Bundler))
-
-
-def _chain_state_flow(address: str, entry_point: str, nonce_key: int) -> Flow[tuple[bool, int]]:
-    """Whether the account has code, and its EntryPoint nonce: one JSON-RPC batch, one round trip."""
-    code, nonce = yield from gather(
-        _EthMethods.get_code.flow(ETH_FLOWS, address),
-        _EntryPointMethods.get_nonce.flow(_EntryPointMethods(ETH_FLOWS, entry_point), address, nonce_key),
-    )
-    return bool(code), int(nonce)
-
-
-def _stale_state(exc: UserOperationRejected) -> bool:
-    """Whether a rejection at estimation says the cached deployment or nonce was out of date."""
-    # AA25: the nonce is not the next one; AA10: initCode for an account that already exists.
-    return exc.aa_code in ("AA25", "AA10")
 
 
 class _Erc4337Methods(
@@ -208,7 +185,29 @@ class _Erc4337Methods(
         run_preflight: bool = True,
         nonce_key: int = 0,
     ) -> None:
-        self._setup(address, deployment, eth, bundler, credential, provider, factory_data, run_preflight)
+        asynchronous = isinstance(self, AsyncShell)
+        self.eth = connect(eth, asynchronous=asynchronous)
+        self.bundler = connect(bundler, asynchronous=asynchronous, entry_point=deployment.entry_point)
+        if self.bundler.entry_point != deployment.entry_point:
+            raise ConfigurationError(
+                f"bundler client targets {self.bundler.entry_point}, the deployment {deployment.entry_point}",
+                rule=ErrorCode.SIGNER_CONFIGURATION,
+            )
+        self.deployment = deployment
+        self.signer = PasskeySigner(
+            generation="erc4337",
+            address=address,
+            credential=credential,
+            validator=deployment.webauthn_validator,
+            chain_id=deployment.chain_id,
+            run_preflight=run_preflight,
+        )
+        self.provider = assertion_provider(credential, provider)
+        self.factory_data = factory_data
+        self._stub: bytes | None = None
+        self._deployed: bool | None = None
+        self._nonces: dict[int, int] = {}
+        self._nonces_zero = False  # every key without an entry in _nonces is known to be at sequence 0
         self.entry_point = self._entry_point_type(self.eth, deployment.entry_point)
         # The 192-bit key of this object's operations: processes sending for one account at once each use
         # their own, so their operations never compete for a nonce (docs/example-backend.md).
@@ -283,8 +282,10 @@ class _Erc4337Methods(
             InvalidInputError: If the passkey breaks a validator rule (credential id or origin length, key).
         """
         factory_data = _creation(deployment, credential, salt, extra_modules)
+        init_code = bytes.fromhex(deployment.factory[2:]) + factory_data
+        entry_point = _EntryPointMethods(ETH_FLOWS, deployment.entry_point)
         account = cls(
-            address=(yield from _sender_address_flow(deployment, factory_data)),
+            address=(yield from _EntryPointMethods.get_sender_address.flow(entry_point, init_code)),
             deployment=deployment,
             eth=eth,
             bundler=bundler,
@@ -338,44 +339,6 @@ class _Erc4337Methods(
         )
         account._assume_new(deployed=True)
         return account, receipt
-
-    def _setup(
-        self,
-        address: str,
-        deployment: MsaDeployment,
-        eth: Any,
-        bundler: Any,
-        credential: Any,
-        provider: Any,
-        factory_data: bytes | None,
-        run_preflight: bool,
-    ) -> None:
-        eth = connect(eth, asynchronous=isinstance(self, AsyncShell))
-        bundler = connect(
-            bundler, asynchronous=isinstance(self, AsyncShell), entry_point=deployment.entry_point
-        )
-        if bundler.entry_point != deployment.entry_point:
-            raise ConfigurationError(
-                f"bundler client targets {bundler.entry_point}, the deployment uses {deployment.entry_point}",
-                rule=ErrorCode.SIGNER_CONFIGURATION,
-            )
-        self.eth = eth
-        self.bundler = bundler
-        self.deployment = deployment
-        self.signer = PasskeySigner(
-            generation="erc4337",
-            address=address,
-            credential=credential,
-            validator=deployment.webauthn_validator,
-            chain_id=deployment.chain_id,
-            run_preflight=run_preflight,
-        )
-        self.provider = assertion_provider(credential, provider)
-        self.factory_data = factory_data
-        self._stub: bytes | None = None
-        self._deployed: bool | None = None
-        self._nonces: dict[int, int] = {}
-        self._nonces_zero = False  # every key without an entry in _nonces is known to be at sequence 0
 
     def _assume_new(self, *, deployed: bool) -> None:
         """Record a state known without asking: an account created (or to be created) just now."""
@@ -431,7 +394,12 @@ class _Erc4337Methods(
         known = self._known_state(nonce_key)
         if known is not None:
             return known[0], known[1], False
-        deployed, nonce = yield from _chain_state_flow(self.address, self.deployment.entry_point, nonce_key)
+        # One JSON-RPC batch: whether the account has code, and its EntryPoint nonce.
+        code, nonce = yield from gather(
+            _EthMethods.get_code.flow(ETH_FLOWS, self.address),
+            _EntryPointMethods.get_nonce.flow(self.entry_point, self.address, nonce_key),
+        )
+        deployed, nonce = bool(code), int(nonce)
         if deployed is not self._deployed:
             self._deployed = deployed
             self._nonces = {}
@@ -465,13 +433,32 @@ class _Erc4337Methods(
             paymaster_data=paymaster_data,
         )
 
-    def _estimate_flow(self, op: UserOperation) -> Generator[Any, Any, GasEstimate]:
-        bundler = self.bundler
-        flow = _BundlerMethods.estimate_user_operation_gas.flow(
-            bundler, op.replace(signature=self.stub_signature())
+    def _estimate_flow(
+        self, op: UserOperation, stub: bytes | None = None
+    ) -> Generator[Any, Any, GasEstimate]:
+        signed = op.replace(signature=self.stub_signature() if stub is None else stub)
+        estimate: GasEstimate = yield from _via_bundler(
+            _BundlerMethods.estimate_user_operation_gas.flow(self.bundler, signed)
         )
-        estimate: GasEstimate = yield from _via_bundler(flow)
         return estimate
+
+    def _receipt_flow(
+        self, user_op_hash: bytes, signed: UserOperation, timeout: float
+    ) -> Generator[Any, Any, UserOperationReceipt]:
+        """Wait for a sent op's receipt; given the signed op, the wait's errors carry it with the hash."""
+        wait = _BundlerMethods.wait_for_user_operation_receipt.flow(
+            self.bundler, user_op_hash, timeout=timeout, poll_interval=_POLL_INTERVAL, op=signed
+        )
+        try:
+            receipt: UserOperationReceipt = yield from _via_bundler(wait)
+        except UserOperationReverted:
+            self.factory_data = None  # included: the account exists even though its call reverted
+            raise
+        except UserOperationOutcomeUnknown:
+            self.forget_state()  # pooled, dropped or included (timeout, unreadable receipt): ask the chain
+            raise
+        self.factory_data = None  # created now; later ops must not carry initCode
+        return receipt
 
     # -- UserOperations --------------------------------------------------------------------------------------
 
@@ -545,7 +532,8 @@ class _Erc4337Methods(
         try:
             estimate = yield from self._estimate_flow(op)
         except UserOperationRejected as exc:
-            if read_now or not _stale_state(exc):
+            # AA25: the nonce is not the next one; AA10: initCode for an account that already exists.
+            if read_now or exc.aa_code not in ("AA25", "AA10"):
                 raise
             # Someone else moved the account since this object last looked: read it again and estimate once
             # more. Nothing was signed yet, so the retry costs no passkey prompt.
@@ -632,20 +620,7 @@ class _Erc4337Methods(
         op = yield from _Erc4337Methods.build_user_operation.flow(self, calls, batch=batch, **build)
         signed = yield from _Erc4337Methods.sign_user_operation.flow(self, op)
         user_op_hash = yield from _Erc4337Methods.send_user_operation.flow(self, signed)
-        # Given the signed op, the wait's errors carry it along with the hash (never sign it again).
-        wait = _BundlerMethods.wait_for_user_operation_receipt.flow(
-            self.bundler, user_op_hash, timeout=timeout, poll_interval=_POLL_INTERVAL, op=signed
-        )
-        try:
-            receipt: UserOperationReceipt = yield from _via_bundler(wait)
-        except UserOperationReverted:
-            self.factory_data = None  # included: the account exists even though its call reverted
-            raise
-        except UserOperationOutcomeUnknown:
-            self.forget_state()  # pooled, dropped or included (timeout, unreadable receipt): ask the chain
-            raise
-        self.factory_data = None  # created now; later ops must not carry initCode
-        return receipt
+        return (yield from self._receipt_flow(user_op_hash, signed, timeout))
 
     @flow_method
     def send(

@@ -31,15 +31,13 @@ from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.accounts._signer import PasskeySigner
 from sso_signer.accounts._verify import message_hash, wrap_erc6492
 from sso_signer.erc4337 import UserOperation
-from sso_signer.exceptions import ErrorCode, InvalidEncoding, SsoEncodingError
+from sso_signer.exceptions import ErrorCode, SsoEncodingError
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.sso._erc7739 import PERSONAL_SIGN_TYPEHASH, AccountDomain
+from sso_signer.sso._signature import abi_call
 
 __all__ = ["Erc4337MessageMethods", "MessageMethods", "PasskeySignedMessage"]
 
-_HANDLE_OPS: Final = bytes(
-    keccak(text="handleOps((address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)[],address)")
-)[:4]
 _PACKED_OPS: Final = "(address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)[]"
 # Gas for the deployment op's validation (account creation + one passkey check; a whole ERC-6492 verification
 # call measures ~0.23M, docs/web3.md): at fee 0 a generous limit costs nothing, and a verifier's eth_call has
@@ -72,9 +70,9 @@ class PasskeySignedMessage(bytes):
         self.erc6492 = erc6492
         return self
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __getnewargs_ex__(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         # bytes would rebuild from the bytes alone; the hash and the flag go along (pickle, copy).
-        return (_rebuild, (bytes(self), self.message_hash, self.erc6492))
+        return (bytes(self), self.message_hash), {"erc6492": self.erc6492}
 
     @property
     def signature(self) -> bytes:
@@ -86,10 +84,6 @@ class PasskeySignedMessage(bytes):
             f"PasskeySignedMessage(message_hash=0x{self.message_hash.hex()}, "
             f"signature=0x{bytes(self).hex()}, erc6492={self.erc6492})"
         )
-
-
-def _rebuild(signature: bytes, message_hash: bytes, erc6492: bool) -> PasskeySignedMessage:
-    return PasskeySignedMessage(signature, message_hash, erc6492=erc6492)
 
 
 def personal_sign_digest(hash_: bytes, domain: AccountDomain) -> bytes:
@@ -173,12 +167,6 @@ def typed_data_hash(typed_data: Mapping[str, Any]) -> bytes:
         raise SsoEncodingError(f"typed data: {exc}", rule=ErrorCode.INVALID_TYPED_DATA) from exc
 
 
-def _check_hash(hash_: object) -> bytes:
-    if not isinstance(hash_, bytes | bytearray) or len(hash_) != 32:
-        raise InvalidEncoding("the hash to sign must be 32 bytes", rule=ErrorCode.CHALLENGE_LENGTH)
-    return bytes(hash_)
-
-
 class MessageMethods:
     """``sign_message``, ``sign_typed_data`` and ``unsafe_sign_hash`` as eth-account spells them, written
     once as flows for both generations (the account's shell asks the passkey)."""
@@ -253,8 +241,8 @@ class MessageMethods:
         Raises:
             InvalidEncoding (``CHALLENGE_LENGTH``): If ``message_hash`` is not 32 bytes.
         """
-        hash_ = _check_hash(message_hash)
-        return PasskeySignedMessage((yield from self.signer.unsafe_sign_hash(hash_)), hash_)
+        # The signer checks the length before it asks the passkey.
+        return PasskeySignedMessage((yield from self.signer.unsafe_sign_hash(message_hash)), message_hash)
 
 
 class Erc4337MessageMethods(MessageMethods):
@@ -290,6 +278,6 @@ class Erc4337MessageMethods(MessageMethods):
             )
             signature = yield from self.signer.sign_user_operation(op, entry_point=deployment.entry_point)
             packed = op.replace(signature=signature).packed()
-            calldata = _HANDLE_OPS + abi_encode([_PACKED_OPS, "address"], [[packed], _BENEFICIARY])
+            calldata = abi_call("handleOps", [_PACKED_OPS, "address"], [[packed], _BENEFICIARY])
             self._erc6492_factory = (deployment.entry_point, calldata)
         return self._erc6492_factory

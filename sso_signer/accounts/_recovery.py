@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
 
 from sso_signer._shell import AsyncShell, SyncShell, flow_method
 from sso_signer.accounts._deployment import MsaDeployment
@@ -44,22 +42,15 @@ from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow, gather
 from sso_signer.rpc._types import parse_quantity
 from sso_signer.sso._guardian import GuardianExecutor, GuardianStatus, RecoveryRequest, RecoveryType
-from sso_signer.sso._signature import checksum_address
+from sso_signer.sso._signature import abi_call, checksum_address
 
 if TYPE_CHECKING:
     from sso_signer.webauthn import P256PublicKey
 
 __all__ = ["AsyncGuardian", "Guardian"]
 
-_IS_MODULE_INSTALLED: Final = bytes(keccak(text="isModuleInstalled(uint256,address,bytes)"))[:4]
-
 
 def _executor(deployment: MsaDeployment) -> str:
-    """The deployment's ``GuardianExecutor``.
-
-    Raises:
-        ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the deployment has none.
-    """
     if deployment.guardian_executor is None:
         raise ConfigurationError(
             "the deployment has no GuardianExecutor (guardian_executor / guardianExecutor in the deployment "
@@ -87,11 +78,16 @@ def _chain_time_flow() -> Flow[int]:
     return parse_quantity(block.get("timestamp", "0x0"), "block.timestamp")
 
 
-def _refusal_flow(exc: ExecutionReverted, account: str) -> Flow[SsoSignerError]:
-    """The typed error for a ``GuardianExecutor`` revert (``exc`` itself when the revert is not the module's).
+def _raise_refusal_flow(exc: ExecutionReverted, account: str) -> Flow[NoReturn]:
+    """Raise the typed error for a ``GuardianExecutor`` revert (``exc`` itself when the revert is not the
+    module's). A ``RecoveryTimestampInvalid`` is told apart (too early or expired) from the chain's clock."""
+    refusal = yield from _refusal_flow(exc, account)
+    if refusal is exc:
+        raise exc
+    raise refusal from exc
 
-    A ``RecoveryTimestampInvalid`` is told apart (too early or expired) from the chain's clock.
-    """
+
+def _refusal_flow(exc: ExecutionReverted, account: str) -> Flow[SsoSignerError]:
     raw = exc.revert.raw if exc.revert is not None else b""
     try:
         error = GuardianExecutor.decode_error(raw)
@@ -151,11 +147,6 @@ def _refusal_flow(exc: ExecutionReverted, account: str) -> Flow[SsoSignerError]:
             f"{account} has not installed the validator {args[1] if len(args) > 1 else ''} the recovery "
             "would add a key to",
         ),
-        "UnsupportedRecoveryType": (
-            NotFound,
-            ErrorCode.NO_PENDING_RECOVERY,
-            f"{account} has no pending recovery",
-        ),
         "NoRecoveryInProgress": (
             NotFound,
             ErrorCode.NO_PENDING_RECOVERY,
@@ -180,7 +171,7 @@ def _refusal_flow(exc: ExecutionReverted, account: str) -> Flow[SsoSignerError]:
     }
     if name == "UnsupportedRecoveryType" and args and args[0] != 0:
         return exc  # not reachable through this API: only NONE (no request) is refused this way
-    cls, rule, message = refusals[name]
+    cls, rule, message = refusals["NoRecoveryInProgress" if name == "UnsupportedRecoveryType" else name]
     return cls(f"{message} (GuardianExecutor: {name})", rule=rule)
 
 
@@ -189,16 +180,13 @@ def _simulate_flow(executor: str, sender: str, data: bytes, account: str) -> Flo
     try:
         yield from _EthMethods.call.flow(ETH_FLOWS, {"from": sender, "to": executor, "data": data})
     except ExecutionReverted as exc:
-        refusal = yield from _refusal_flow(exc, account)
-        if refusal is exc:
-            raise
-        raise refusal from exc
+        yield from _raise_refusal_flow(exc, account)
 
 
 def _installed_flow(account: str, executor: str) -> Flow[bool]:
     """Whether ``account`` has the executor installed (an account without code has nothing installed)."""
-    data = _IS_MODULE_INSTALLED + bytes(
-        abi_encode(["uint256", "address", "bytes"], [GuardianExecutor.MODULE_TYPE, executor, b""])
+    data = abi_call(
+        "isModuleInstalled", ["uint256", "address", "bytes"], [GuardianExecutor.MODULE_TYPE, executor, b""]
     )
     try:
         answer = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": account, "data": data})
@@ -268,12 +256,9 @@ def _recovery_data_flow(executor: str, account: str, request: RecoveryRequest) -
 class _RecoveryMethods:
     """Guardian recovery for the ERC-4337 account: each change is a passkey-signed UserOperation."""
 
+    address: str  # given by AccountMethods, beside this mixin in the account's bases
     deployment: MsaDeployment
     factory_data: bytes | None
-    if TYPE_CHECKING:  # given by AccountMethods, beside this mixin in the account's bases
-
-        @property
-        def address(self) -> str: ...
 
     def _send_calls_flow(
         self, calls: list[Call], timeout: float
@@ -420,10 +405,7 @@ class _GuardianMethods:
                 ETH_FLOWS, self.signer, to=self.executor, data=data, timeout=timeout
             )
         except ExecutionReverted as exc:  # the gas estimate: nothing was sent
-            refusal = yield from _refusal_flow(exc, account)
-            if refusal is exc:
-                raise
-            raise refusal from exc
+            yield from _raise_refusal_flow(exc, account)
         return receipt
 
     @flow_method

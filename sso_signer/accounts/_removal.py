@@ -14,19 +14,16 @@ would remain is read from the chain:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
-from eth_utils.crypto import keccak
 
 from sso_signer._codec import b64url_encode
 from sso_signer.accounts._base import account_key_flow, passkey_logs_flow, registered_passkeys
 from sso_signer.exceptions import RemovalWouldLockAccount, RpcError
-from sso_signer.rpc._eth import _EthMethods
+from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
 from sso_signer.rpc._flow import Flow
-from sso_signer.sso._signature import checksum_address
+from sso_signer.sso._signature import abi_call, checksum_address, function_selector
 
 __all__ = [
     "RemainingAccess",
@@ -34,11 +31,6 @@ __all__ = [
     "era_remaining_access_flow",
     "msa_remaining_access_flow",
 ]
-
-_KEY_COUNT: Final = bytes(keccak(text="keyCount(address)"))[:4]
-_GET_VALIDATORS: Final = bytes(keccak(text="getValidators()"))[:4]
-_GET_OWNERS: Final = bytes(keccak(text="getOwners(address)"))[:4]
-_LIST_K1_OWNERS: Final = bytes(keccak(text="listK1Owners()"))[:4]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +70,6 @@ class RemainingAccess:
         if self.other_validators:
             parts.append("other validators " + ", ".join(self.other_validators))
         return "; ".join(parts)
-
-
-# The chain reads below need no client state (the flows only yield requests).
-_ETH = _EthMethods()
 
 
 def check_passkey_removal(
@@ -126,7 +114,7 @@ def _decode_addresses(answer: bytes) -> tuple[str, ...] | None:
 def _try_call(to: str, data: bytes) -> Flow[bytes | None]:
     # A view the contract may not have (an unknown validator, a non-SSO account): no answer, not an error.
     try:
-        return (yield from _EthMethods.call.flow(_ETH, {"to": to, "data": data}))
+        return (yield from _EthMethods.call.flow(ETH_FLOWS, {"to": to, "data": data}))
     except RpcError:
         return None
 
@@ -134,23 +122,15 @@ def _try_call(to: str, data: bytes) -> Flow[bytes | None]:
 def msa_remaining_access_flow(
     webauthn_validator: str, account: str, credential_id: bytes, origin: str
 ) -> Flow[RemainingAccess]:
-    """What would control the ERC-4337 ``account`` once ``(origin, credential_id)`` is removed.
-
-    Args:
-        webauthn_validator: The deployment's ``WebAuthnValidator``.
-        account: The account.
-        credential_id: The passkey to remove.
-        origin: Its origin.
-
-    Returns:
-        The remaining access.
+    """What would control the ERC-4337 ``account`` once ``(origin, credential_id)`` is removed from the
+    deployment's ``webauthn_validator``.
 
     Raises:
         RpcError: The node failed on the validator's views.
     """
     account = checksum_address(account, field="account")
     count_answer = yield from _EthMethods.call.flow(
-        _ETH, {"to": webauthn_validator, "data": _KEY_COUNT + bytes(abi_encode(["address"], [account]))}
+        ETH_FLOWS, {"to": webauthn_validator, "data": abi_call("keyCount", ["address"], [account])}
     )
     key = yield from account_key_flow(webauthn_validator, origin, credential_id, account)
     try:
@@ -163,11 +143,14 @@ def msa_remaining_access_flow(
     others = max(int(count) - (1 if registered else 0), 0)
     owners: list[str] = []
     unread: list[str] = []
-    validators = _decode_addresses((yield from _try_call(account, _GET_VALIDATORS)) or b"") or ()
+    validators = (
+        _decode_addresses((yield from _try_call(account, function_selector("getValidators", []))) or b"")
+        or ()
+    )
     for validator in validators:
         if validator == checksum_address(webauthn_validator):
             continue
-        listed = yield from _try_call(validator, _GET_OWNERS + bytes(abi_encode(["address"], [account])))
+        listed = yield from _try_call(validator, abi_call("getOwners", ["address"], [account]))
         found = _decode_addresses(listed) if listed is not None else None
         if found is None:
             unread.append(validator)
@@ -179,20 +162,9 @@ def msa_remaining_access_flow(
 def era_remaining_access_flow(
     validator: str, account: str, credential_id: bytes, origin: str
 ) -> Flow[RemainingAccess]:
-    """What would control the Era ``account`` once ``(origin, credential_id)`` is removed.
-
-    The validator keeps no key count: the account's keys are replayed from its events (``eth_getLogs`` from
-    the earliest block). A node that refuses so wide a query leaves the count unknown (``None``).
-
-    Args:
-        validator: The network's ``WebAuthValidator``.
-        account: The account.
-        credential_id: The passkey to remove.
-        origin: Its origin.
-
-    Returns:
-        The remaining access.
-    """
+    """What would control the Era ``account`` once ``(origin, credential_id)`` is removed from the network's
+    ``validator``. It keeps no key count: the account's keys are replayed from its events (``eth_getLogs``
+    from the earliest block); a node that refuses so wide a query leaves the count unknown (``None``)."""
     account = checksum_address(account, field="account")
     others: int | None
     unknown = ""
@@ -202,5 +174,7 @@ def era_remaining_access_flow(
         others, unknown = None, f"eth_getLogs failed: {exc}"
     else:
         others = len(set(registered_passkeys(logs)) - {(origin, bytes(credential_id))})
-    owners = _decode_addresses((yield from _try_call(account, _LIST_K1_OWNERS)) or b"") or ()
+    owners = (
+        _decode_addresses((yield from _try_call(account, function_selector("listK1Owners", []))) or b"") or ()
+    )
     return RemainingAccess(account, others, owners, unknown=unknown)

@@ -1,27 +1,19 @@
 """Session keys: the session signer both account generations take, and the ERC-4337 account's session methods.
 
 A session lets a secp256k1 key (a backend's, or one a KMS/HSM holds) act for the account within a
-:class:`~sso_signer.sso.SessionSpec` its passkey approved once (``docs/sessions.md``). This module holds
-
-* :class:`SessionSigner`, what an account needs of the key's holder (its address, and signing a raw hash),
-  and :class:`LocalSessionKey`, one over an in-process eth-account key. Signing is a step of the account's
-  flows (:class:`SessionSignRequest`, checked by ``_signed``), answered by the account's shell: blocking on
-  the sync account, awaited (or run in a worker thread) on the async one. The ERC-4337 account's session
-  methods (here) and the Era account's (``_era_sessions``) use the same signer, step and checks;
-* :class:`SessionInfo`, a session's state read from chain (status, expiry, what is left of each limit);
-* ``_SessionMethods``, the mixin of flow methods the ERC-4337 account gains: create, revoke, read, list, and
-  send with a session, with a preflight (:func:`~sso_signer.sso.check_call` over the chain's usage, expiry
-  and the operation's fee) that refuses a doomed call before anything is signed, and a passkey fallback.
+:class:`~sso_signer.sso.SessionSpec` its passkey approved once (``docs/sessions.md``). Signing with it is a
+step of the account's flows (:class:`SessionSignRequest`) that the account's shell answers, checked before
+use; both generations share the signer, the step, the checks and the refusals. The ERC-4337 methods refuse a
+doomed call before anything is signed (:func:`~sso_signer.sso.check_call` over the chain's usage, expiry and
+the operation's fee) and can fall back to the passkey.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import inspect
-from collections.abc import Awaitable, Collection, Generator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast, runtime_checkable
+from collections.abc import Awaitable, Callable, Collection, Generator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, cast, runtime_checkable
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
@@ -35,6 +27,7 @@ from eth_utils.exceptions import ValidationError
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._shell import flow_method
+from sso_signer.accounts._signer import awaited_call, blocking_result
 from sso_signer.erc4337 import (
     AsyncPaymasterClient,
     Call,
@@ -53,7 +46,6 @@ from sso_signer.exceptions import (
     MalformedRpcResponse,
     SessionRefused,
     SsoEncodingError,
-    UserOperationOutcomeUnknown,
     UserOperationRejected,
     VerificationError,
 )
@@ -72,7 +64,7 @@ from sso_signer.sso._session_spec import (
     check_call,
     usage_from_state,
 )
-from sso_signer.sso._signature import abi_call, checksum_address
+from sso_signer.sso._signature import abi_call, checksum_address, function_selector
 from sso_signer.zksync import PaymasterParams
 
 if TYPE_CHECKING:
@@ -92,7 +84,6 @@ SESSION_CREATED_TOPIC: Final = bytes(
 )
 _VALIDATOR_MODULE: Final = 1
 _SECP256K1_HALF_N: Final = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
-_POLL_INTERVAL: Final = 0.25
 # The stub signature makes the validator return "invalid" before it charges the fee limit, so the estimate
 # misses that write (a cold storage slot, up to ~22k gas) and the real signature's recovery: pad for both.
 _SESSION_VERIFICATION_PAD: Final = 40_000
@@ -213,25 +204,12 @@ class SessionSignRequest:
         Raises:
             ConfigurationError (``SIGNER_CONFIGURATION``): If the signer's ``sign_hash`` is asynchronous.
         """
-        result = self.signer.sign_hash(self.digest)
-        if inspect.isawaitable(result):
-            if inspect.iscoroutine(result):
-                result.close()
-            raise ConfigurationError(
-                "this session signer is async: use the async account (AsyncErc4337Account, AsyncEraAccount)",
-                rule=ErrorCode.SIGNER_CONFIGURATION,
-            )
-        return bytes(result)
+        message = "this session signer is async: use the async account (AsyncErc4337Account, AsyncEraAccount)"
+        return bytes(blocking_result(self.signer.sign_hash(self.digest), message))
 
     async def answer_async(self) -> bytes:
         """Answer with asyncio (the async account's shell): await the signer, or run it in a thread."""
-        sign = self.signer.sign_hash
-        if inspect.iscoroutinefunction(sign):
-            return bytes(await sign(self.digest))
-        result = await asyncio.to_thread(sign, self.digest)
-        if inspect.isawaitable(result):
-            result = await result
-        return bytes(result)
+        return bytes(await awaited_call(self.signer.sign_hash, self.digest))
 
 
 def _signed(signer: Any, digest: bytes, purpose: str) -> Generator[Any, Any, bytes]:
@@ -326,7 +304,9 @@ class SessionInfo:
         )
 
 
-def _block_time(block: dict[str, Any] | None) -> tuple[int, int]:
+def latest_block_flow() -> Flow[tuple[int, int]]:
+    """The latest block's ``(timestamp, number)``."""
+    block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
     try:
         assert block is not None
         return int(block["timestamp"], 16), int(block["number"], 16)
@@ -334,53 +314,68 @@ def _block_time(block: dict[str, Any] | None) -> tuple[int, int]:
         raise MalformedRpcResponse("eth_getBlockByNumber: no timestamp/number in the latest block") from exc
 
 
-def _state_flow(validator: str, account: str, spec: SessionSpec, block: tuple[int, int]) -> Flow[SessionInfo]:
+def _state_flow(
+    validator: str, account: str, spec: SessionSpec, block: tuple[int, int], *, era: bool = False
+) -> Flow[SessionInfo]:
+    """The session's state at ``block`` (``(timestamp, number)``) on either generation's validator."""
     timestamp, number = block
-    raw = yield from _EthMethods.call.flow(
-        ETH_FLOWS, {"to": validator, "data": SessionKeyValidator.session_state(account, spec)}, number
-    )
+    read = SessionKeyValidator.era_session_state if era else SessionKeyValidator.session_state
+    raw = yield from _EthMethods.call.flow(ETH_FLOWS, {"to": validator, "data": read(account, spec)}, number)
     try:
         state = SessionKeyValidator.decode_session_state(raw)
         usage_from_state(spec, state, timestamp)  # the answer has the spec's shape
     except SsoEncodingError as exc:
         raise MalformedRpcResponse(f"sessionState of {validator}: {exc}") from exc
-    return SessionInfo(
-        spec,
-        state.status,
-        timestamp,
-        number,
-        state.fees_remaining,
-        state.transfer_value,
-        state.call_value,
-        state.call_params,
-    )
+    values = {field.name: getattr(state, field.name) for field in fields(state)}
+    return SessionInfo(spec, timestamp=timestamp, block_number=number, **values)
 
 
 # --------------------------------------------------------------------------------------------- refusals
 
 
-def _refused(
-    spec: SessionSpec, verdict: SessionVerdict, call: SessionCall, now: int, usage: SessionUsage, fee: int
+def _refusal(
+    spec: SessionSpec,
+    verdict: SessionVerdict,
+    rules: Mapping[str, ErrorCode],
+    *,
+    passes_without_fee: Callable[[], bool] | None = None,
+    source: Literal["preflight", "validator"] = "preflight",
+    note: str = "",
 ) -> SessionRefused:
-    """The preflight's error for a refused ``verdict``, naming the limit that ran out."""
+    """The :class:`SessionRefused` of a refused ``verdict`` (either generation's, the preflight's or the
+    validator's), naming the limit that ran out. The fee is charged last: the call passes without it
+    (``passes_without_fee``) exactly when the fee limit ran out."""
     name = verdict.rule or ""
-    rule = ErrorCode.SESSION_EXPIRED if verdict.expired else _RULES.get(name, ErrorCode.SESSION_REFUSED)
+    rule = ErrorCode.SESSION_EXPIRED if verdict.expired else rules.get(name, ErrorCode.SESSION_REFUSED)
     limit = None
     if rule in (ErrorCode.SESSION_LIFETIME_LIMIT, ErrorCode.SESSION_PERIOD_LIMIT):
         if verdict.constraint is not None:
             limit = "constraint"
-        else:  # the fee is charged last: the call passes without it exactly when the fee limit ran out
-            limit = "fee" if fee and check_call(spec, call, now, usage, fee=None).accepted else "value"
+        elif passes_without_fee is not None:
+            limit = "fee" if passes_without_fee() else "value"
     where = f" (constraint {verdict.constraint})" if verdict.constraint is not None else ""
     what = f", {limit} limit" if limit else ""
     return SessionRefused(
-        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what}{_shown(verdict.args)}",
+        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what}{_shown(verdict.args)}{note}",
         verdict=name,
         details=tuple(verdict.args),
         constraint=verdict.constraint,
         limit=limit,
+        source=source,
         session_hash=spec.session_hash,
         rule=rule,
+    )
+
+
+def _refused(
+    spec: SessionSpec, verdict: SessionVerdict, call: SessionCall, now: int, usage: SessionUsage, fee: int
+) -> SessionRefused:
+    """The ERC-4337 preflight's error for a refused ``verdict``."""
+    return _refusal(
+        spec,
+        verdict,
+        _RULES,
+        passes_without_fee=lambda: bool(fee) and check_call(spec, call, now, usage, fee=None).accepted,
     )
 
 
@@ -392,64 +387,47 @@ def _shown(details: Sequence[Any]) -> str:
 
 
 @functools.cache
-def _validator_errors() -> dict[bytes, tuple[str, list[str]]]:
-    abi = load_artifact("SessionKeyValidator").abi
-    found = {
-        keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: (
-            e["name"],
-            [i["type"] for i in e["inputs"]],
-        )
-        for e in abi
-        if e.get("type") == "error" and all("tuple" not in i["type"] for i in e["inputs"])
-    }
-    found[bytes.fromhex("4e487b71")] = ("Panic", ["uint256"])
+def _abi_errors(*artifacts: str) -> dict[bytes, tuple[str, list[str]]]:
+    """The custom errors of the artifacts' ABIs (and ``Panic``) by selector: ``(name, argument types)``."""
+    found: dict[bytes, tuple[str, list[str]]] = {bytes.fromhex("4e487b71"): ("Panic", ["uint256"])}
+    for artifact in artifacts:
+        for entry in load_artifact(artifact).abi:
+            types = [str(i["type"]) for i in entry.get("inputs", [])]
+            if entry.get("type") == "error" and all("tuple" not in t for t in types):
+                found[function_selector(str(entry["name"]), types)] = (str(entry["name"]), types)
     return found
+
+
+def decoded_error(raw: bytes, *artifacts: str) -> tuple[str, tuple[Any, ...]] | None:
+    """``(name, arguments)`` of revert data that is one of the artifacts' errors (arguments ``()`` when they
+    do not decode), else ``None``."""
+    known = _abi_errors(*artifacts).get(bytes(raw[:4]))
+    if known is None:
+        return None
+    try:
+        return known[0], tuple(abi_decode(known[1], bytes(raw[4:])))
+    except (DecodingError, ValueError, OverflowError):
+        return known[0], ()
 
 
 def _from_rejection(exc: UserOperationRejected, spec: SessionSpec, now: int) -> SessionRefused | None:
     """The same :class:`SessionRefused` for the bundler's refusal of a session userOp, or ``None`` when the
     refusal is not the session validator's (or the EntryPoint's validity window)."""
-    expired = now > spec.expires_at
-    name: str | None = None
-    details: tuple[Any, ...] = ()
+    found = None
     if isinstance(exc, AccountValidationReverted) and len(exc.revert_data) >= 4:
-        known = _validator_errors().get(bytes(exc.revert_data[:4]))
-        if known is not None:
-            name = known[0]
-            try:
-                details = tuple(abi_decode(known[1], bytes(exc.revert_data[4:])))
-            except (DecodingError, ValueError, OverflowError):
-                details = ()
+        found = decoded_error(exc.revert_data, "SessionKeyValidator")
     elif exc.aa_code == "AA22":
-        name = "Expired"  # the validator's window does not hold the inclusion time
-    if name is None:
+        found = ("Expired", ())  # the validator's window does not hold the inclusion time
+    if found is None:
         return None
-    rule = _RULES.get(name, ErrorCode.SESSION_REFUSED)
-    if name in ("Expired", "EmptyTimeRange") and expired:
-        rule = ErrorCode.SESSION_EXPIRED
-    refusal = SessionRefused(
-        f"session {spec.session_hash.hex()[:16]}: {name}{_shown(details)} ({exc.reason})",
-        verdict=name,
-        details=details,
-        source="validator",
-        session_hash=spec.session_hash,
-        rule=rule,
-    )
+    expired = found[0] in ("Expired", "EmptyTimeRange") and now > spec.expires_at
+    verdict = SessionVerdict(found[0], found[1], expired=expired)
+    refusal = _refusal(spec, verdict, _RULES, source="validator", note=f" ({exc.reason})")
     refusal.__cause__ = exc
     return refusal
 
 
 # ------------------------------------------------------------------------------------------ account mixin
-
-
-def _hashes(sessions: Sequence[SessionSpec | bytes]) -> list[bytes]:
-    hashes = []
-    for session in sessions:
-        digest = session.session_hash if isinstance(session, SessionSpec) else bytes(session)
-        if len(digest) != 32:
-            raise InvalidSessionSpec("sessions: expected SessionSpecs or 32-byte hashes", field="sessions")
-        hashes.append(digest)
-    return hashes
 
 
 class _SessionMethods:
@@ -474,9 +452,6 @@ class _SessionMethods:
             )
         return str(validator)
 
-    def _latest_block(self) -> Flow[tuple[int, int]]:
-        return _block_time((yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")))
-
     @flow_method
     def session_state(self, spec: SessionSpec) -> Flow[SessionInfo]:
         """Read the session's status and what is left of its limits from the latest block.
@@ -492,7 +467,7 @@ class _SessionMethods:
             MalformedRpcResponse: If the node's answer is not a ``SessionState``.
         """
         validator = self._session_validator()
-        block = yield from self._latest_block()
+        block = yield from latest_block_flow()
         return (yield from _state_flow(validator, self.address, spec, block))
 
     @flow_method
@@ -519,7 +494,7 @@ class _SessionMethods:
             except SsoEncodingError as exc:
                 raise MalformedRpcResponse(f"SessionCreated log of {validator}: {exc}") from exc
             specs.setdefault(spec.session_hash, spec)
-        block = yield from self._latest_block()
+        block = yield from latest_block_flow()
         found = yield from gather(*(_state_flow(validator, self.address, s, block) for s in specs.values()))
         return tuple(found)
 
@@ -549,23 +524,18 @@ class _SessionMethods:
         validator = self._session_validator()
         _same_signer(spec, signer)
         code = yield from _EthMethods.get_code.flow(ETH_FLOWS, self.address)
+        module_types, module = ["uint256", "address", "bytes"], [_VALIDATOR_MODULE, validator, b""]
         installed_read = _EthMethods.call.flow(
-            ETH_FLOWS,
-            {
-                "to": self.address,
-                "data": abi_call(
-                    "isModuleInstalled", ["uint256", "address", "bytes"], [_VALIDATOR_MODULE, validator, b""]
-                ),
-            },
+            ETH_FLOWS, {"to": self.address, "data": abi_call("isModuleInstalled", module_types, module)}
         )
         used_read = _EthMethods.call.flow(
             ETH_FLOWS, {"to": validator, "data": abi_call("sessionSigner", ["address"], [spec.signer])}
         )
         if code:
-            installed_raw, used, block = yield from gather(installed_read, used_read, self._latest_block())
+            installed_raw, used, block = yield from gather(installed_read, used_read, latest_block_flow())
             installed = installed_raw[-1:] == b"\x01"
         else:  # not created yet: its initCode may install the validator at creation
-            used, block = yield from gather(used_read, self._latest_block())
+            used, block = yield from gather(used_read, latest_block_flow())
             installed = bytes.fromhex(validator[2:]) in (self.factory_data or b"")
         if any(used):
             raise AlreadyExists(
@@ -580,13 +550,9 @@ class _SessionMethods:
                 field="expires_at",
             )
         proof = yield from _signed(signer, spec.proof_digest(self.address), "session_proof")
-        calls = [] if installed else [Call(self.address, 0, _install(validator))]
+        calls = [] if installed else [Call(self.address, 0, abi_call("installModule", module_types, module))]
         calls.append(Call(validator, 0, SessionKeyValidator.create_session(spec, proof)))
-        return (
-            yield from type(self._account_methods()).send_calls.flow(
-                self._account_methods(), calls, timeout=timeout
-            )
-        )
+        return (yield from self._account_methods()._send_calls_flow(calls, timeout))
 
     @flow_method
     def revoke_sessions(
@@ -604,7 +570,9 @@ class _SessionMethods:
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
         """
         validator = self._session_validator()
-        hashes = _hashes(sessions)
+        hashes = [s.session_hash if isinstance(s, SessionSpec) else bytes(s) for s in sessions]
+        if any(len(digest) != 32 for digest in hashes):
+            raise InvalidSessionSpec("sessions: expected SessionSpecs or 32-byte hashes", field="sessions")
         if not hashes:
             raise InvalidSessionSpec("sessions: nothing to revoke", field="sessions")
         statuses = yield from gather(
@@ -628,11 +596,7 @@ class _SessionMethods:
             if len(hashes) == 1
             else SessionKeyValidator.revoke_keys(hashes)
         )
-        return (
-            yield from type(self._account_methods()).send_calls.flow(
-                self._account_methods(), [Call(validator, 0, data)], timeout=timeout
-            )
-        )
+        return (yield from self._account_methods()._send_calls_flow([Call(validator, 0, data)], timeout))
 
     @flow_method
     def build_session_user_operation(
@@ -681,7 +645,7 @@ class _SessionMethods:
         )
         one = call if isinstance(call, Call) else Call(*call)
         session_call = SessionCall(one.target, one.value, one.data)
-        block = yield from self._latest_block()
+        block = yield from latest_block_flow()
         now = block[0] + 1  # the earliest the next block can be
         usage = SessionUsage()
         if preflight:
@@ -699,11 +663,8 @@ class _SessionMethods:
             deployed, nonce, _ = yield from account._state_flow(spec.nonce_key)
             op = account._draft(deployed, nonce, call_data, gas_price, fixed, fixed_data)
             op = yield from account._paymaster_stub_flow(sponsorship, op)
-            estimate_flow = _BundlerMethods.estimate_user_operation_gas.flow(
-                self.bundler, op.replace(signature=stub)
-            )
             try:
-                estimate = yield from relay(estimate_flow, self._bundler_step)
+                estimate = yield from account._estimate_flow(op, stub)
                 break
             except UserOperationRejected as exc:
                 if exc.aa_code == "AA25" and attempt == 1:
@@ -719,7 +680,9 @@ class _SessionMethods:
         # The final paymaster data covers the gas limits (the service signs them): after the pad.
         op = yield from account._paymaster_final_flow(sponsorship, op, estimated=True)
         if preflight:
-            fee = _counted_fee(op)
+            # What the validator charges to the fee limit: nothing with a paymaster, else at most this.
+            gas = op.pre_verification_gas + op.verification_gas_limit + op.call_gas_limit
+            fee = None if op.paymaster is not None else op.max_fee_per_gas * gas
             verdict = check_call(spec, session_call, now, usage, fee=fee)
             if not verdict.accepted:
                 raise _refused(spec, verdict, session_call, now, usage, fee or 0)
@@ -774,7 +737,7 @@ class _SessionMethods:
             paymaster_data=paymaster_data,
             paymaster_context=paymaster_context,
         )
-        block = yield from self._latest_block()
+        block = yield from latest_block_flow()
         try:
             user_op_hash = yield from type(self._account_methods()).send_user_operation.flow(
                 self._account_methods(), signed
@@ -784,15 +747,7 @@ class _SessionMethods:
             if refusal is None:
                 raise
             raise refusal from exc
-        wait = _BundlerMethods.wait_for_user_operation_receipt.flow(
-            self.bundler, user_op_hash, timeout=timeout, poll_interval=_POLL_INTERVAL, op=signed
-        )
-        try:
-            receipt: UserOperationReceipt = yield from relay(wait, self._bundler_step)
-        except UserOperationOutcomeUnknown:
-            self._account_methods().forget_state()
-            raise
-        return receipt
+        return (yield from self._account_methods()._receipt_flow(user_op_hash, signed, timeout))
 
     @flow_method
     def send_with_session_or_passkey(
@@ -864,16 +819,3 @@ def _same_signer(spec: SessionSpec, signer: Any) -> None:
             f"signer {signer.address} is not the session's signer {spec.signer}",
             rule=ErrorCode.SIGNER_CONFIGURATION,
         )
-
-
-def _counted_fee(op: UserOperation) -> int | None:
-    """What the validator charges to the fee limit: none with a paymaster (``paymasterAndData`` non-empty),
-    else at most ``maxFeePerGas × (preVerificationGas + verificationGasLimit + callGasLimit)``."""
-    if op.paymaster is not None:
-        return None
-    return op.max_fee_per_gas * (op.pre_verification_gas + op.verification_gas_limit + op.call_gas_limit)
-
-
-def _install(validator: str) -> bytes:
-    """``installModule(1, validator, "")``: the account's own call."""
-    return abi_call("installModule", ["uint256", "address", "bytes"], [_VALIDATOR_MODULE, validator, b""])

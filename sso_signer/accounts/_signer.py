@@ -11,6 +11,7 @@ callback that waits for a user).
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -215,6 +216,28 @@ def assertion_provider(credential: object, provider: object | None) -> AnyProvid
     raise ConfigurationError(
         "provider must implement get_assertion() or aget_assertion()", rule=ErrorCode.SIGNER_CONFIGURATION
     )
+
+
+def blocking_result(result: object, message: str) -> Any:
+    """A callback's answer on the blocking path: an awaitable is refused (a coroutine closed unawaited).
+
+    Raises:
+        ConfigurationError (``SIGNER_CONFIGURATION``): If ``result`` is awaitable (``message`` says why).
+    """
+    if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()  # never awaited: close it rather than leak a warning
+        raise ConfigurationError(message, rule=ErrorCode.SIGNER_CONFIGURATION)
+    return result
+
+
+async def awaited_call(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` on the async path: a coroutine function is awaited, a blocking one runs in a
+    worker thread (and an awaitable it returns is awaited)."""
+    if inspect.iscoroutinefunction(function):
+        return await function(*args)
+    result = await asyncio.to_thread(function, *args)
+    return await result if inspect.isawaitable(result) else result
 
 
 def _require(provider: AnyProvider | None) -> AnyProvider:

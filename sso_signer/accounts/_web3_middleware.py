@@ -21,14 +21,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from web3.middleware.base import Web3MiddlewareBuilder
 from web3.types import RPCEndpoint
 
-from sso_signer._shell import AsyncShell
-from sso_signer.accounts._era import AsyncEraAccount, EraAccount, prepare_era_transaction_flow
-from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account
+from sso_signer._shell import AsyncShell, drive, drive_async
+from sso_signer.accounts._era import AsyncEraAccount, EraAccount, _EraMethods, prepare_era_transaction_flow
+from sso_signer.accounts._erc4337 import AsyncErc4337Account, Erc4337Account, _Erc4337Methods
 from sso_signer.accounts._web3_tx import Erc4337Request, era_transaction_flow, read_erc4337_transaction
 from sso_signer.exceptions import (
     ConfigurationError,
@@ -154,8 +155,6 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
             }
         return account, fields
 
-    # -- sync ------------------------------------------------------------------------------------------------
-
     def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
         def middleware(method: RPCEndpoint, params: Any) -> RPCResponse:
             found = self._account(method, params)
@@ -167,22 +166,16 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
                     f"{type(account).__name__} is async: use it with AsyncWeb3 (or a sync account with Web3)",
                     rule=ErrorCode.SIGNER_CONFIGURATION,
                 )
-            if method == _ESTIMATE:
-                return _gas_response(account.run(_estimate_flow(account, tx)))
-            if isinstance(account, EraAccount):
-                signed = account.sign_transaction(tx)
-                raw = bytes(signed.raw_transaction)
-                try:
-                    return make_request(RPCEndpoint(_RAW), ["0x" + raw.hex()])
-                except Exception as exc:
-                    raise _lost(signed.hash, raw, exc) from exc
-            request = _user_operation(tx, account)
-            receipt = account.send_calls([request.call], **request.build)
-            return _answer("0x" + bytes(receipt.receipt.transaction_hash).hex())
+
+            def handle(step: Any) -> Any:
+                if isinstance(step, _RawSend):
+                    return make_request(RPCEndpoint(_RAW), [step.raw])
+                return account.answer(step)
+
+            answer: RPCResponse = drive(_send_flow(account, method, tx), handle)
+            return answer
 
         return middleware
-
-    # -- async -----------------------------------------------------------------------------------------------
 
     async def async_wrap_make_request(self, make_request: AsyncMakeRequestFn) -> AsyncMakeRequestFn:
         async def middleware(method: RPCEndpoint, params: Any) -> RPCResponse:
@@ -190,41 +183,49 @@ class PasskeyMiddlewareBuilder(Web3MiddlewareBuilder):
             if found is None:
                 return await make_request(method, params)
             account, tx = found
-            if method == _ESTIMATE:
-                estimate = _estimate_flow(account, tx)
+
+            async def handle(step: Any) -> Any:
+                if isinstance(step, _RawSend):
+                    return await make_request(RPCEndpoint(_RAW), [step.raw])
                 if isinstance(account, AsyncShell):
-                    return _gas_response(await account.run(estimate))
-                return _gas_response(await asyncio.to_thread(account.run, estimate))
-            if isinstance(account, EraAccount | AsyncEraAccount):
-                if isinstance(account, AsyncEraAccount):
-                    signed = await account.sign_transaction(tx)
-                else:  # a blocking passkey prompt must not stall the event loop
-                    signed = await asyncio.to_thread(account.sign_transaction, tx)
-                raw = bytes(signed.raw_transaction)
-                try:
-                    return await make_request(RPCEndpoint(_RAW), ["0x" + raw.hex()])
-                except Exception as exc:
-                    raise _lost(signed.hash, raw, exc) from exc
-            request = _user_operation(tx, account)
-            if isinstance(account, AsyncErc4337Account):
-                receipt = await account.send_calls([request.call], **request.build)
-            else:
-                receipt = await asyncio.to_thread(account.send_calls, [request.call], **request.build)
-            return _answer("0x" + bytes(receipt.receipt.transaction_hash).hex())
+                    return await account.answer(step)
+                # A sync account's blocking passkey prompt must not stall the event loop.
+                return await asyncio.to_thread(account.answer, step)
+
+            answer: RPCResponse = await drive_async(_send_flow(account, method, tx), handle)
+            return answer
 
         return middleware
 
 
-def _estimate_flow(account: Any, tx: Mapping[str, Any]) -> Generator[Any, Any, int]:
-    """The gas an Era account's transaction needs: the node's estimate of the 0x71 form plus WebAuthn
-    validation (what ``sign_transaction`` fills), so web3.py's gas-estimate middleware gets it right."""
-    fields = {key: value for key, value in tx.items() if key not in ("gas", "nonce")}
-    transaction = yield from era_transaction_flow(account.signer, fields, prepare_era_transaction_flow)
-    return transaction.gas_limit
+@dataclass(frozen=True, slots=True)
+class _RawSend:
+    """The flow's one step outside the account: ``eth_sendRawTransaction`` through the middleware's ``w3``."""
+
+    raw: str
 
 
-def _gas_response(gas: int) -> RPCResponse:
-    return _answer(hex(gas))
+def _send_flow(account: Any, method: str, tx: Mapping[str, Any]) -> Generator[Any, Any, RPCResponse]:
+    """The middleware's answer to ``eth_estimateGas`` / ``eth_sendTransaction`` from ``account``, as a flow
+    of the account's steps and one :class:`_RawSend`."""
+    if method == _ESTIMATE:
+        # The node's estimate of the 0x71 form plus WebAuthn validation (what sign_transaction fills), so
+        # web3.py's gas-estimate middleware gets it right.
+        fields = {key: value for key, value in tx.items() if key not in ("gas", "nonce")}
+        transaction = yield from era_transaction_flow(account.signer, fields, prepare_era_transaction_flow)
+        return _answer(hex(transaction.gas_limit))
+    era = isinstance(account, EraAccount | AsyncEraAccount)  # a flag: `account` stays Any for the flows
+    if era:
+        signed = yield from _EraMethods.sign_transaction.flow(account, tx)
+        raw = bytes(signed.raw_transaction)
+        try:
+            result: RPCResponse = yield _RawSend("0x" + raw.hex())
+        except Exception as exc:
+            raise _lost(signed.hash, raw, exc) from exc
+        return result
+    request = _user_operation(tx, account)
+    receipt = yield from _Erc4337Methods.send_calls.flow(account, [request.call], **request.build)
+    return _answer("0x" + bytes(receipt.receipt.transaction_hash).hex())
 
 
 def _user_operation(tx: Mapping[str, Any], account: Erc4337Account | AsyncErc4337Account) -> Erc4337Request:

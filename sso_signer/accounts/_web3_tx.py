@@ -135,45 +135,33 @@ class SignedUserOperation:
 
 # --- reading a dict ---------------------------------------------------------------------------------------
 
-_ERA_KEYS = frozenset(
+# What both accounts read from a dict; each adds its own (ZKsync's 0x71 extras, an ERC-4337 paymaster).
+_COMMON_KEYS = frozenset(
     {
         "from",
         "to",
         "value",
         "data",
         "nonce",
-        "gas",
         "maxFeePerGas",
         "maxPriorityFeePerGas",
         "gasPrice",
         "chainId",
         "type",
-        "gasPerPubdata",
-        "paymaster",
-        "paymasterInput",
-        "paymasterParams",
-        "factoryDeps",
-        "customData",
-        "eip712Meta",
     }
 )
+_ERA_KEYS = _COMMON_KEYS | {
+    "gas",
+    "gasPerPubdata",
+    "paymaster",
+    "paymasterInput",
+    "paymasterParams",
+    "factoryDeps",
+    "customData",
+    "eip712Meta",
+}
 _META_KEYS = frozenset({"gasPerPubdata", "paymasterParams", "factoryDeps", "customSignature"})
-_ERC4337_KEYS = frozenset(
-    {
-        "from",
-        "to",
-        "value",
-        "data",
-        "nonce",
-        "maxFeePerGas",
-        "maxPriorityFeePerGas",
-        "gasPrice",
-        "chainId",
-        "type",
-        "paymaster",
-        "paymasterData",
-    }
-)
+_ERC4337_KEYS = _COMMON_KEYS | {"paymaster", "paymasterData"}
 _ERC4337_REFUSED = {
     "gas": "an ERC-4337 UserOperation has three gas limits, estimated by the bundler; leave gas out "
     "(or build the op with build_user_operation(gas=...))",
@@ -296,20 +284,6 @@ def _fees(tx: Mapping[str, Any]) -> tuple[int | None, int | None]:
     return max_fee, tip
 
 
-@dataclass(frozen=True, slots=True)
-class _EraDict:
-    to: str | None
-    value: int
-    data: bytes
-    nonce: int | None
-    gas: int | None
-    max_fee: int | None
-    tip: int | None
-    gas_per_pubdata: int
-    paymaster: PaymasterParams | None
-    factory_deps: tuple[bytes, ...]
-
-
 def _paymaster(params: object, key: str) -> PaymasterParams:
     fields = _mapping(params, key)
     _check_keys(fields, frozenset({"paymaster", "paymasterInput"}), f"{key}.")
@@ -361,33 +335,6 @@ def _era_extras(tx: Mapping[str, Any]) -> tuple[int, PaymasterParams | None, tup
     return gas_per_pubdata, paymaster, deps
 
 
-def _read_era(tx: Mapping[str, Any], signer: PasskeySigner) -> _EraDict:
-    _check_keys(_mapping(tx, "transaction"), _ERA_KEYS, "")
-    _check_identity(tx, signer)
-    if tx.get("type") is not None and _quantity(tx["type"], "type") != EIP712_TX_TYPE:
-        raise InvalidTransaction(
-            f"type: an Era passkey account signs type 0x71 transactions, got {tx['type']!r}",
-            rule=ErrorCode.WRONG_TRANSACTION_TYPE,
-        )
-    max_fee, tip = _fees(tx)
-    gas_per_pubdata, paymaster, deps = _era_extras(tx)
-    gas = _optional(tx, "gas", _quantity)
-    if deps and gas is None:
-        raise _unsupported("gas", "required with factoryDeps (the node's estimate would not count them)")
-    return _EraDict(
-        to=_optional(tx, "to", _address),
-        value=_optional(tx, "value", _quantity) or 0,
-        data=_optional(tx, "data", _blob) or b"",
-        nonce=_optional(tx, "nonce", _quantity),
-        gas=gas,
-        max_fee=max_fee,
-        tip=tip,
-        gas_per_pubdata=gas_per_pubdata,
-        paymaster=paymaster,
-        factory_deps=deps,
-    )
-
-
 def era_transaction_flow(
     signer: PasskeySigner, tx: Mapping[str, Any], prepare: Callable[..., Flow[Any]]
 ) -> Flow[Eip712Transaction]:
@@ -400,45 +347,54 @@ def era_transaction_flow(
         InvalidTransaction, InvalidEncoding, StateError: See the module docstring.
         InsufficientBalance: Filling found the balance short (nothing is signed).
     """
-    fields = _read_era(tx, signer)
-    nonce, gas, max_fee, tip = fields.nonce, fields.gas, fields.max_fee, fields.tip
+    _check_keys(_mapping(tx, "transaction"), _ERA_KEYS, "")
+    _check_identity(tx, signer)
+    if tx.get("type") is not None and _quantity(tx["type"], "type") != EIP712_TX_TYPE:
+        raise InvalidTransaction(
+            f"type: an Era passkey account signs type 0x71 transactions, got {tx['type']!r}",
+            rule=ErrorCode.WRONG_TRANSACTION_TYPE,
+        )
+    max_fee, tip = _fees(tx)
+    gas_per_pubdata, paymaster, deps = _era_extras(tx)
+    gas = _optional(tx, "gas", _quantity)
+    if deps and gas is None:
+        raise _unsupported("gas", "required with factoryDeps (the node's estimate would not count them)")
+    nonce = _optional(tx, "nonce", _quantity)
+    fields: dict[str, Any] = {
+        "to": _optional(tx, "to", _address),
+        "value": _optional(tx, "value", _quantity) or 0,
+        "data": _optional(tx, "data", _blob) or b"",
+        "gas_per_pubdata": gas_per_pubdata,
+    }
     if nonce is not None and gas is not None and max_fee is not None and tip is not None:
         return Eip712Transaction(
             chain_id=signer.chain_id,
             nonce=nonce,
             from_address=signer.address,
-            to=fields.to,
-            value=fields.value,
-            data=fields.data,
             gas_limit=gas,
             max_fee_per_gas=max_fee,
             max_priority_fee_per_gas=tip,
-            gas_per_pubdata=fields.gas_per_pubdata,
-            paymaster_params=fields.paymaster,
-            factory_deps=fields.factory_deps,
+            paymaster_params=paymaster,
+            factory_deps=deps,
+            **fields,
         )
     plan = yield from prepare(
         signer.address,
-        to=fields.to,
-        value=fields.value,
-        data=fields.data,
-        gas_limit=fields.gas,
-        max_fee_per_gas=fields.max_fee,
-        max_priority_fee_per_gas=fields.tip,
-        gas_per_pubdata=fields.gas_per_pubdata,
-        paymaster=fields.paymaster,
+        gas_limit=gas,
+        max_fee_per_gas=max_fee,
+        max_priority_fee_per_gas=tip,
+        paymaster=paymaster,
+        **fields,
     )
     transaction: Eip712Transaction = plan.transaction
-    if plan.transaction.chain_id != signer.chain_id:
+    if transaction.chain_id != signer.chain_id:
         raise StateError(
-            f"the node is on chain {plan.transaction.chain_id}, the account on chain {signer.chain_id}",
+            f"the node is on chain {transaction.chain_id}, the account on chain {signer.chain_id}",
             rule=ErrorCode.ACCOUNT_MISMATCH,
         )
-    changes: dict[str, Any] = {}
-    if fields.nonce is not None:
-        changes["nonce"] = fields.nonce
-    if fields.factory_deps:
-        changes["factory_deps"] = fields.factory_deps
+    changes: dict[str, Any] = {} if nonce is None else {"nonce": nonce}
+    if deps:
+        changes["factory_deps"] = deps
     return transaction.replace(**changes) if changes else transaction
 
 
