@@ -23,7 +23,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from sso_signer._shell import flow_method
-from sso_signer.accounts._base import list_passkeys_flow
+from sso_signer.accounts._base import account_key_flow, passkey_logs_flow, registered_passkeys
 from sso_signer.exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -137,9 +137,14 @@ def _reported_request_flow(network: EraNetwork, origin: str, account: str) -> Fl
     keeps a finished request until it expires or is discarded (see docs/recovery.md)."""
     request = yield from _pending_flow(_module(network), origin, account)
     if request.exists:
-        for key in (yield from list_passkeys_flow(network.passkey_validator, account)):
-            if key.origin == origin and request.matches(key.credential_id, (key.x, key.y)):
-                return dataclasses.replace(request, fulfilled=True)
+        validator = network.passkey_validator
+        for key_origin, credential_id in registered_passkeys(
+            (yield from passkey_logs_flow(validator, account))
+        ):
+            if key_origin == origin and request.matches(credential_id, request.public_key):
+                key = yield from account_key_flow(validator, origin, credential_id, account)
+                if key == request.public_key:  # still backed by the validator (not removed since)
+                    return dataclasses.replace(request, fulfilled=True)
     return request
 
 
