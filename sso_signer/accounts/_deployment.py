@@ -14,7 +14,7 @@ import functools
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, Final
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
@@ -54,6 +54,15 @@ def _optional_address(value: object, field: str) -> str | None:
             rule=ErrorCode.INVALID_DEPLOYMENT,
         )
     return checksum_address(value, field=field)
+
+
+_ERA_OPTIONAL_ADDRESSES: Final = (
+    "account_factory",
+    "session_validator",
+    "recovery_validator",
+    "oidc_recovery_validator",
+    "paymaster",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +105,8 @@ class EraNetwork:
         object.__setattr__(
             self, "passkey_validator", checksum_address(self.passkey_validator, field="passkey_validator")
         )
-        for field in fields(self)[4:]:  # the optional contract addresses (after rpc_url)
-            object.__setattr__(self, field.name, _optional_address(getattr(self, field.name), field.name))
+        for name in _ERA_OPTIONAL_ADDRESSES:
+            object.__setattr__(self, name, _optional_address(getattr(self, name), name))
 
     def require_factory(self) -> str:
         """Return the factory address.

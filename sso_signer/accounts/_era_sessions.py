@@ -247,8 +247,8 @@ class _EraSessionMethods:
 
         Returns:
             ``None`` when it accepts, else the :class:`SessionRefused` (``source == "validator"``) with the
-            rule of the error it reverts with (``SESSION_SIGNATURE_INVALID`` verdict ``"false"`` when it
-            returns false: the signature recovers to no address).
+            rule of the error it reverts with (``SESSION_REFUSED``, verdict ``"false"``, when it returns
+            false: the signature recovers to no address).
 
         Raises:
             RemoteError (``UNEXPECTED_VALIDATOR_ANSWER``): The answer is not an ABI ``bool``.
