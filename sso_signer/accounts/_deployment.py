@@ -292,8 +292,12 @@ def _view(client: EthClient, factory: str, function: str) -> bytes:
 def _optional_module(client: EthClient, factory: str, function: str) -> str | None:
     try:
         (address,) = abi_decode(["address"], _view(client, factory, function))
-    except (RemoteError, DecodingError, ValueError, OverflowError):
-        return None  # older factories do not expose the module getters
+    except RemoteError as exc:
+        if exc.rule is not ErrorCode.FACTORY_UNREADABLE:
+            raise  # a failed transport or a malformed answer is not a missing getter
+        return None  # older factories do not expose the module getters (the call reverts)
+    except (DecodingError, ValueError, OverflowError):
+        return None
     return checksum_address(str(address))
 
 
