@@ -61,7 +61,7 @@ def b64url_decode(text: str | bytes, *, field: str = "value") -> bytes:
             raise InvalidEncoding(f"{field}: base64url must be ASCII") from exc
     if not isinstance(text, str):
         raise InvalidEncoding(f"{field}: expected base64url text, got {type(text).__name__}")
-    if not _B64URL.match(text):
+    if not _B64URL.fullmatch(text):
         raise InvalidEncoding(f"{field}: not base64url (alphabet is A-Z a-z 0-9 - _)")
     stripped = text.rstrip("=")
     if len(stripped) % 4 == 1:
@@ -96,7 +96,7 @@ def hex_decode(text: str, *, field: str = "value", length: int | None = None) ->
     Raises:
         InvalidEncoding: If ``text`` is not hex, has an odd number of digits, or the wrong length.
     """
-    if not isinstance(text, str) or not _HEX.match(text):
+    if not isinstance(text, str) or not _HEX.fullmatch(text):
         raise InvalidEncoding(f"{field}: not hex text")
     digits = text[2:] if text[:2] in ("0x", "0X") else text
     if len(digits) % 2:
@@ -121,7 +121,7 @@ def classify_address_text(text: str) -> tuple[str, bool] | None:
         ``None`` if ``text`` is not ``0x``/``0X`` + 40 hex digits; otherwise ``(checksummed, case_ok)`` where
         ``case_ok`` is false for mixed-case digits that are not the EIP-55 checksum (a typo, not a style).
     """
-    if not _ADDRESS_TEXT.match(text):
+    if not _ADDRESS_TEXT.fullmatch(text):
         return None
     checksummed = str(to_checksum_address("0x" + text[2:]))
     digits = text[2:]

@@ -156,6 +156,9 @@ def registered_passkeys(logs: Sequence[Any]) -> list[tuple[str, bytes]]:
     still registered, in registration order."""
     keys: dict[tuple[str, bytes], None] = {}
     for log in logs:
+        # A node's answer may hold other logs, even ones without topics: only the two events count.
+        if log.topics[:1] not in ((PASSKEY_CREATED_TOPIC,), (PASSKEY_REMOVED_TOPIC,)):
+            continue
         try:
             origin, credential = abi_decode(["string", "bytes"], log.data)
         except (DecodingError, ValueError, OverflowError, UnicodeDecodeError):
