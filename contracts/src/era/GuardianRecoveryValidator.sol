@@ -33,8 +33,12 @@ interface IEraValidatorManager {
 ///        a general paymaster whose `postTransaction` reverts). Here the request stays until it expires, is
 ///        discarded or its guardian removed, and validation refuses the finishing transaction once the requested
 ///        passkey is on the account (the account's call added it: the recovery is finished, a replay is refused).
-///        So a failed finish leaves the request pending and the next one may succeed; each failed attempt costs
-///        the account its fee (it pays unless a paymaster does). `getPendingRecoveryData` keeps returning a
+///        So a failed finish leaves the request pending and the next one may succeed. A failed attempt costs the
+///        account its fee (it pays unless a paymaster does), so validation bounds them: a finishing transaction
+///        must carry at least `FINISH_MIN_GAS_LIMIT`, exactly the ABI encoding of the call (no padding, no
+///        factoryDeps, the official signature's length, a bounded paymasterInput), and validates at most once per
+///        `FINISH_RETRY_DELAY` (`lastFinishAttempt`, the only slot validation writes): a stranger can have about
+///        48 h / 1 h failed attempts charged to the account (by registering the requested credential id first). `getPendingRecoveryData` keeps returning a
 ///        finished request until then (the module never learns the credential id and origin behind its hashes
 ///        outside a finishing transaction, so it cannot tell), a new request waits for its expiry (the recovered
 ///        account may `discardRecovery`), and `RecoveryFinished` is not emitted (validation cannot know the
@@ -60,6 +64,19 @@ contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
 
     uint256 public constant REQUEST_VALIDITY_TIME = 72 hours;
     uint256 public constant REQUEST_DELAY_TIME = 24 hours;
+    /// @notice The least `gasLimit` a finishing transaction may carry: about 16 times what the finish costs on the
+    ///         EVM (validation and the `addValidationKey` call, 119,139 gas measured by the forge test), so that the call cannot run out of gas
+    ///         and a stranger cannot make it fail at the account's fee. Unused gas is refunded on Era: a high
+    ///         limit costs only up-front balance.
+    uint256 public constant FINISH_MIN_GAS_LIMIT = 2_000_000;
+    /// @notice After a finishing attempt validated, the next one validates this much later at the earliest (a
+    ///         success puts the key on the account, which refuses any further attempt): a stranger can make at
+    ///         most one failing attempt per delay be charged to the account.
+    uint256 public constant FINISH_RETRY_DELAY = 1 hours;
+    /// @dev The official finishing signature, `abi.encode(bytes "", address module, bytes "")`.
+    uint256 private constant FINISH_MAX_SIGNATURE_LENGTH = 160;
+    /// @dev Room for a general-flow paymaster's input (its selector and a signed blob).
+    uint256 private constant FINISH_MAX_PAYMASTER_INPUT_LENGTH = 1024;
     /// @dev `approvalBased(address,uint256,bytes)`: a paymaster flow that would move the account's tokens.
     bytes4 private constant APPROVAL_BASED_FLOW = 0x949431dc;
 
@@ -73,6 +90,8 @@ contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
     /// @notice A guardian's entry for `(domain, account)`: zero when it was never proposed (or was removed).
     mapping(bytes32 domain => mapping(address account => mapping(address guardian => Guardian))) public
         accountGuardianData;
+    /// @notice When a finishing transaction of `account`'s request on `domain` last validated (0: never).
+    mapping(bytes32 domain => mapping(address account => uint256)) public lastFinishAttempt;
 
     event RecoveryInitiated(
         address indexed account,
@@ -205,23 +224,37 @@ contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
     // ---------------------------------------------------------------- validation (finishing a recovery)
 
     /// @notice Accepts the account's transaction that adds exactly the requested passkey within the window, while
-    ///         that passkey is not on the account yet.
+    ///         that passkey is not on the account yet, at most once per `FINISH_RETRY_DELAY`.
     /// @dev Reverts `GUARDIAN_INVALID_RECOVERY_CALL` for calldata shorter than a selector, as the official module.
-    ///      Writes nothing (see the contract's deviations): a finishing transaction whose execution fails leaves
-    ///      the request pending. Reads the account's key slot of the WebAuthValidator (keyed by the account, as
-    ///      Era's validation rules allow).
-    function validateTransaction(bytes32, Transaction calldata transaction) external view override returns (bool) {
+    ///      Refuses a finishing transaction whose execution a stranger could make fail at the account's fee: a
+    ///      `gasLimit` below `FINISH_MIN_GAS_LIMIT`, calldata longer than the exact ABI encoding of the call,
+    ///      factoryDeps, reserved dynamic bytes, a signature longer than the official one or an oversized
+    ///      paymasterInput. Writes only the time of this attempt (`lastFinishAttempt`, keyed by the account, as
+    ///      Era's validation rules allow), never the request: a finish whose execution fails leaves it pending,
+    ///      and the next attempt validates `FINISH_RETRY_DELAY` later. Reads the account's key slot of the
+    ///      WebAuthValidator.
+    function validateTransaction(bytes32, Transaction calldata transaction) external override returns (bool) {
         bytes calldata data = transaction.data;
         require(data.length >= 4, GUARDIAN_INVALID_RECOVERY_CALL());
         if (address(uint160(transaction.to)) != webAuthValidator) return false;
         if (bytes4(data[:4]) != IEraWebAuthValidator.addValidationKey.selector) return false;
         // Anyone may send this transaction: a value only makes the non-payable call revert.
         if (transaction.value != 0) return false;
+        // Too little gas, or padding whose intrinsic cost eats it, would make the call fail at the account's fee.
+        if (transaction.gasLimit < FINISH_MIN_GAS_LIMIT) return false;
+        if (transaction.factoryDeps.length != 0 || transaction.reservedDynamic.length != 0) return false;
+        if (transaction.signature.length > FINISH_MAX_SIGNATURE_LENGTH) return false;
         bytes calldata paymasterInput = transaction.paymasterInput;
+        if (paymasterInput.length > FINISH_MAX_PAYMASTER_INPUT_LENGTH) return false;
         if (paymasterInput.length >= 4 && bytes4(paymasterInput[:4]) == APPROVAL_BASED_FLOW) return false;
 
         (bytes memory credentialId, bytes32[2] memory rawPublicKey, string memory originDomain) =
             abi.decode(data[4:], (bytes, bytes32[2], string));
+        // Exactly the canonical encoding: selector, 4 head words, then each dynamic argument's length and words.
+        if (data.length != 4 + 6 * 32 + _paddedLength(credentialId.length) + _paddedLength(bytes(originDomain).length))
+        {
+            return false;
+        }
         bytes32 domain = keccak256(bytes(originDomain));
         RecoveryRequest storage request = pendingRecoveryData[domain][msg.sender];
         bytes32 hashedCredentialId = keccak256(credentialId);
@@ -232,7 +265,12 @@ contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
         // The passkey is on the account: this recovery finished (a replay), or the call would revert anyway.
         bytes32[2] memory present =
             IEraWebAuthValidator(webAuthValidator).getAccountKey(originDomain, credentialId, msg.sender);
-        return present[0] == 0 && present[1] == 0;
+        if (present[0] != 0 || present[1] != 0) return false;
+        // The key is still missing, so any earlier attempt failed: one failing attempt per delay at most.
+        uint256 last = lastFinishAttempt[domain][msg.sender];
+        if (last != 0 && block.timestamp < last + FINISH_RETRY_DELAY) return false;
+        lastFinishAttempt[domain][msg.sender] = block.timestamp;
+        return true;
     }
 
     /// @notice Guardians cannot sign messages for the account.
@@ -271,6 +309,10 @@ contract GuardianRecoveryValidator is Initializable, IEraModuleValidator {
     }
 
     // ---------------------------------------------------------------- internals
+
+    function _paddedLength(uint256 length) private pure returns (uint256) {
+        return (length + 31) / 32 * 32;
+    }
 
     function _removeGuardian(bytes32 domain, address guardian) private {
         bool wasReady = accountGuardianData[domain][msg.sender][guardian].isReady;

@@ -61,6 +61,7 @@ contract GuardianRecoveryValidatorTest {
     bytes32 private constant X = 0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296;
     bytes32 private constant Y = 0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5;
     uint256 private constant T0 = 1_750_000_000;
+    uint256 private constant _ATTEMPT_SLOT = 6; // lastFinishAttempt's slot (forge inspect ... storageLayout)
 
     GuardianRecoveryValidator private module;
     address private WEBAUTH;
@@ -96,6 +97,7 @@ contract GuardianRecoveryValidatorTest {
         transaction.txType = 113;
         transaction.from = uint256(uint160(ACCOUNT));
         transaction.to = uint256(uint160(to));
+        transaction.gasLimit = 2_000_000; // FINISH_MIN_GAS_LIMIT
         transaction.data = data;
         transaction.signature = abi.encode(bytes(""), address(0), bytes(""));
     }
@@ -122,6 +124,12 @@ contract GuardianRecoveryValidatorTest {
     function _keyOnAccount() private view returns (bool) {
         bytes32[2] memory key = IEraWebAuthValidator(WEBAUTH).getAccountKey(ORIGIN, CREDENTIAL_ID, ACCOUNT);
         return key[0] == X && key[1] == Y;
+    }
+
+    /// @dev `lastFinishAttempt[DOMAIN][ACCOUNT]`: the account is the inner key, as Era's validation rules ask.
+    function _attemptSlot() private pure returns (bytes32) {
+        bytes32 slot = keccak256(abi.encode(DOMAIN, _ATTEMPT_SLOT));
+        return keccak256(abi.encode(ACCOUNT, slot));
     }
 
     function _pendingSince() private view returns (uint256) {
@@ -359,6 +367,8 @@ contract GuardianRecoveryValidatorTest {
     /// Attack: anyone may send the finishing transaction. Given gas for its validation but not for its execution,
     /// the official module's validation deleted the request and the call then ran out of gas: on Era validation's
     /// writes persist, so one cheap transaction cancelled the recovery (and could again after every new request).
+    /// Here the request is never written by validation, and a starved finish is refused before it could cost
+    /// the account a fee.
     function test_a_finishing_transaction_whose_execution_fails_leaves_the_recovery_pending() public {
         _initRecovery();
         VM.warp(T0 + 25 hours);
@@ -366,17 +376,87 @@ contract GuardianRecoveryValidatorTest {
         griefing.gasLimit = 40_000;
 
         VM.record();
-        require(_validate(griefing), "the griefer's transaction validates");
+        require(!_validate(griefing), "a starved finish is refused in validation");
         (, bytes32[] memory writes) = VM.accesses(address(module));
-        require(writes.length == 0, "validation writes nothing");
-        require(!_execute(40_000), "its execution runs out of gas");
+        require(writes.length == 0, "a refused attempt writes nothing");
+        require(!_execute(40_000), "its execution would run out of gas");
         require(!_keyOnAccount(), "nothing was added");
 
+        // An execution that fails with enough gas (a squatted credential, below) leaves the request pending too.
+        VM.record();
+        require(_validate(_validKey()), "the real finishing transaction validates");
+        (, writes) = VM.accesses(address(module));
+        require(writes.length == 1, "validation writes only the attempt's time");
+        require(writes[0] == _attemptSlot(), "keyed by the account");
+        require(module.lastFinishAttempt(DOMAIN, ACCOUNT) == T0 + 25 hours, "recorded");
         require(_pendingSince() == T0, "the request is still pending");
-        require(_validate(_validKey()), "the real finishing transaction still validates");
         require(_execute(1_000_000), "and its call adds the passkey");
         require(_keyOnAccount(), "recovered");
         require(!_validate(_validKey()), "and it cannot be replayed");
+    }
+
+    function test_the_finish_costs_far_less_than_its_gas_floor() public {
+        _initRecovery();
+        VM.warp(T0 + 25 hours);
+        uint256 before = gasleft();
+        require(_validate(_validKey()) && _execute(1_000_000), "finished");
+        uint256 used = before - gasleft();
+        require(used * 10 <= module.FINISH_MIN_GAS_LIMIT(), "the floor is at least ten times the finish's cost");
+    }
+
+    function test_a_gas_limit_below_the_floor_is_refused() public {
+        _initRecovery();
+        VM.warp(T0 + 25 hours);
+        Transaction memory low = _validKey();
+        low.gasLimit = module.FINISH_MIN_GAS_LIMIT() - 1;
+        require(!_validate(low), "below the floor");
+        require(module.lastFinishAttempt(DOMAIN, ACCOUNT) == 0, "no attempt recorded");
+        low.gasLimit = module.FINISH_MIN_GAS_LIMIT();
+        require(_validate(low), "at the floor");
+    }
+
+    /// Attack: padding whose intrinsic cost (calldata, published bytecode, signature) eats the gas limit.
+    function test_a_padded_finishing_transaction_is_refused() public {
+        _initRecovery();
+        VM.warp(T0 + 25 hours);
+        Transaction memory padded = _validKey();
+        padded.data = bytes.concat(padded.data, new bytes(100_000));
+        require(!_validate(padded), "appended calldata");
+        padded = _validKey();
+        padded.data = bytes.concat(padded.data, new bytes(32));
+        require(!_validate(padded), "a single appended word");
+        padded = _validKey();
+        padded.factoryDeps = new bytes32[](1);
+        require(!_validate(padded), "factoryDeps");
+        padded = _validKey();
+        padded.reservedDynamic = hex"01";
+        require(!_validate(padded), "reserved bytes");
+        padded = _validKey();
+        padded.signature = bytes.concat(padded.signature, new bytes(32));
+        require(!_validate(padded), "an oversized signature");
+        padded = _validKey();
+        padded.paymaster = uint256(uint160(OTHER));
+        padded.paymasterInput = abi.encodeWithSelector(0x8c5a3445, new bytes(2_000));
+        require(!_validate(padded), "an oversized paymasterInput");
+        require(module.lastFinishAttempt(DOMAIN, ACCOUNT) == 0, "no attempt recorded");
+        require(_validate(_validKey()), "the exact encoding validates");
+    }
+
+    /// Attack: a stranger registers the requested credential id to an account of their own, so every finish
+    /// reverts in execution; each attempt would cost the account its fee. One attempt per delay at most.
+    function test_a_failed_finish_blocks_another_attempt_for_the_retry_delay() public {
+        _initRecovery();
+        VM.prank(OTHER);
+        IEraWebAuthValidator(WEBAUTH).addValidationKey(CREDENTIAL_ID, [X, Y], ORIGIN);
+        VM.warp(T0 + 25 hours);
+        require(_validate(_validKey()), "the first attempt validates");
+        require(!_execute(1_000_000), "and fails in execution: the credential is someone else's");
+        require(_pendingSince() == T0, "the request is still pending");
+        VM.warp(T0 + 25 hours + 1 hours - 1);
+        require(!_validate(_validKey()), "another attempt within the delay is refused");
+        VM.warp(T0 + 26 hours);
+        require(_validate(_validKey()), "one after it validates");
+        require(module.lastFinishAttempt(DOMAIN, ACCOUNT) == T0 + 26 hours, "recorded again");
     }
 
     /// The request outlives the finish (the module cannot see the execution): removing the recovered passkey inside
@@ -392,6 +472,7 @@ contract GuardianRecoveryValidatorTest {
 
         VM.prank(ACCOUNT);
         IEraWebAuthValidator(WEBAUTH).removeValidationKey(CREDENTIAL_ID, ORIGIN);
+        VM.warp(T0 + 26 hours);
         require(_validate(_validKey()), "removed inside the window: the request applies again");
         VM.prank(ACCOUNT);
         module.discardRecovery(DOMAIN);
@@ -399,7 +480,7 @@ contract GuardianRecoveryValidatorTest {
 
         VM.prank(GUARDIAN);
         module.initRecovery(ACCOUNT, keccak256("another"), [X, Y], DOMAIN); // a new request may start
-        require(_pendingSince() == T0 + 25 hours, "replaced");
+        require(_pendingSince() == T0 + 26 hours, "replaced");
     }
 
     function test_the_window_ends_at_72_hours() public {
