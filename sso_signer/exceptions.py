@@ -474,6 +474,9 @@ class ErrorCode(enum.StrEnum):
     """The recovery's 24 h delay has not passed yet (``RecoveryTimestampInvalid``, before the window)."""
     RECOVERY_EXPIRED = "recovery_expired"
     """The recovery request is older than 72 h and can no longer be finalized (start a new one)."""
+    RECOVERY_RETRY_TOO_EARLY = "recovery_retry_too_early"
+    """An Era finishing transaction validated less than the module's retry delay (1 h) ago and its passkey is
+    still not on the account: the module refuses another attempt until the delay has passed."""
     RECOVERY_DATA_MISMATCH = "recovery_data_mismatch"
     """The recovery data given is not what the pending request was made with (``RecoveryDataMismatch``)."""
     GUARDIAN_ALREADY_PRESENT = "guardian_already_present"
@@ -652,6 +655,7 @@ class StateError(SsoSignerError):
         ErrorCode.GUARDIAN_NOT_ACTIVE,
         ErrorCode.RECOVERY_TOO_EARLY,
         ErrorCode.RECOVERY_EXPIRED,
+        ErrorCode.RECOVERY_RETRY_TOO_EARLY,
         ErrorCode.RECOVERY_DATA_MISMATCH,
     )
 

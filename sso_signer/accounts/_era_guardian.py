@@ -17,6 +17,7 @@ from sso_signer.accounts._era_recovery import (
     _pending_flow,
     _refusals,
     _reported_request_flow,
+    _view_flow,
 )
 from sso_signer.exceptions import AlreadyExists, ErrorCode, NotFound, StateError
 from sso_signer.rpc import Receipt
@@ -136,11 +137,15 @@ class _EraGuardianMethods:
         request and the chain's time first.
 
         Args:
-            overrides: As ``EraAccount.prepare`` (``gas_limit``, fees, ``paymaster`` to sponsor the fee).
+            overrides: As ``EraAccount.prepare`` (``gas_limit``, fees, ``paymaster`` to sponsor the fee). The
+                gas limit is at least ``GuardianRecoveryValidator.FINISH_MIN_GAS_LIMIT`` (the module refuses
+                less; a lower one given or estimated is raised to it).
 
         Raises:
             NotFound (``NO_PENDING_RECOVERY``), StateError (``RECOVERY_DATA_MISMATCH``,
                 ``RECOVERY_TOO_EARLY``, ``RECOVERY_EXPIRED``): The module would refuse it (nothing built).
+            StateError (``RECOVERY_RETRY_TOO_EARLY``): A finish validated less than
+                ``FINISH_RETRY_DELAY_SECONDS`` ago and failed in execution: the module refuses another yet.
             AlreadyExists (``PASSKEY_ALREADY_REGISTERED``): The passkey is registered already: this
                 recovery finished (its request stays stored until it expires), or another account holds it.
         """
@@ -177,16 +182,41 @@ class _EraGuardianMethods:
                 "guardian must start a new one",
                 rule=ErrorCode.RECOVERY_EXPIRED,
             )
-        # The module leaves a finished request in place and refuses its replay.
         holder = yield from find_account_flow(network.passkey_validator, origin, credential_id)
+        if holder is None or holder.lower() != account.lower():
+            # Not finished: the module records each finish that validates and refuses another within its
+            # retry delay (the last one failed in execution, e.g. another account holds the credential).
+            attempt = GuardianRecoveryValidator.last_finish_attempt(origin, account)
+            answer = yield from _view_flow(module, attempt)
+            last = GuardianRecoveryValidator.decode_last_finish_attempt(answer)
+            retry_at = last + GuardianRecoveryValidator.FINISH_RETRY_DELAY_SECONDS
+            if last and now < retry_at:
+                raise StateError(
+                    f"a finishing transaction of {account}'s recovery validated at block timestamp {last} "
+                    "and its passkey is still not on the account (its execution failed): the module refuses "
+                    f"another until {retry_at} (about {retry_at - now} s from now)",
+                    rule=ErrorCode.RECOVERY_RETRY_TOO_EARLY,
+                )
+        # The module leaves a finished request in place and refuses its replay.
         if holder is not None:
             raise AlreadyExists(
                 f"the passkey is already registered to {holder}", rule=ErrorCode.PASSKEY_ALREADY_REGISTERED
             )
         overrides.setdefault("validation_gas", webauthn_validation_gas(_FINISH_SIGNATURE_LENGTH))
+        # The module refuses a lower limit (a starved finish would fail at the account's fee); unused gas is
+        # refunded, so raising an estimate or a given limit to the floor costs only up-front balance.
+        floor = GuardianRecoveryValidator.FINISH_MIN_GAS_LIMIT
+        given = overrides.get("gas_limit")
+        if isinstance(given, int) and not isinstance(given, bool):
+            overrides["gas_limit"] = max(given, floor)
         plan = yield from prepare_era_transaction_flow(
             account, to=network.passkey_validator, data=data, **overrides
         )
+        if plan.transaction.gas_limit < floor:  # estimated below it: prepared again at the floor (balance)
+            overrides["gas_limit"] = floor
+            plan = yield from prepare_era_transaction_flow(
+                account, to=network.passkey_validator, data=data, **overrides
+            )
         signature = GuardianRecoveryValidator.finish_custom_signature(module)
         transaction: Eip712Transaction = plan.transaction.replace(custom_signature=signature)
         return transaction

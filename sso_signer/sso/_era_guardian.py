@@ -55,6 +55,8 @@ _ERRORS: dict[str, tuple[str, ...]] = {
     "GUARDIAN_RECOVERY_IN_PROGRESS": (),
     "GUARDIAN_INVALID_RECOVERY_CALL": (),
 }
+# The stand-in's own view (not the official module's, so not in SELECTORS): when a finish last validated.
+_LAST_FINISH_ATTEMPT = ("lastFinishAttempt", ("bytes32", "address"))
 _ADD_VALIDATION_KEY = function_selector("addValidationKey", ("bytes", "bytes32[2]", "string"))
 _GUARDIAN = "(address,bool,uint64)"
 
@@ -156,6 +158,12 @@ class GuardianRecoveryValidator:
     REQUEST_DELAY_SECONDS: ClassVar[int] = _REQUEST_DELAY
     #: ... to ``timestamp + 72 h``; afterwards a guardian may start a new request.
     REQUEST_VALIDITY_SECONDS: ClassVar[int] = _REQUEST_VALIDITY
+    #: The least ``gasLimit`` the module accepts on a finishing transaction (a starved finish would fail at
+    #: the account's fee); unused gas is refunded.
+    FINISH_MIN_GAS_LIMIT: ClassVar[int] = 2_000_000
+    #: After a finish validated, the next validates this much later at the earliest (while the passkey is
+    #: still missing).
+    FINISH_RETRY_DELAY_SECONDS: ClassVar[int] = 3600
     #: Function name → 4-byte selector.
     SELECTORS: ClassVar[Mapping[str, bytes]] = {
         name: function_selector(name, types) for name, types in _FUNCTIONS.items()
@@ -279,6 +287,26 @@ class GuardianRecoveryValidator:
         """``getPendingRecoveryData(keccak256(origin), account)`` (decode with
         :meth:`decode_pending_recovery`)."""
         return _scoped("getPendingRecoveryData", origin, account, "account")
+
+    @staticmethod
+    def last_finish_attempt(origin: str, account: str) -> bytes:
+        """``lastFinishAttempt(keccak256(origin), account)``: when a finishing transaction last validated (a
+        view of this project's module; decode with :meth:`decode_last_finish_attempt`)."""
+        name, types = _LAST_FINISH_ATTEMPT
+        return abi_call(
+            name,
+            types,
+            (
+                GuardianRecoveryValidator.hashed_origin(origin),
+                checksum_address(account, field="account"),
+            ),
+        )
+
+    @staticmethod
+    def decode_last_finish_attempt(result: bytes) -> int:
+        """Decode ``lastFinishAttempt``'s block timestamp (0: never)."""
+        (timestamp,) = _decode("lastFinishAttempt result", ["uint256"], result)
+        return int(cast("int", timestamp))
 
     @staticmethod
     def decode_guardians(result: bytes) -> tuple[EraGuardian, ...]:

@@ -37,7 +37,8 @@ from tests.needs import artifact, live_era_network, started_anvil
 
 ORIGIN = "http://localhost:5173"
 DAY = 24 * 3600
-GAS = 1_000_000
+GAS = GuardianRecoveryValidator.FINISH_MIN_GAS_LIMIT  # the module refuses a finish with less
+RETRY = GuardianRecoveryValidator.FINISH_RETRY_DELAY_SECONDS
 
 
 def _passkey() -> HeadlessPasskey:
@@ -270,11 +271,8 @@ def test_lost_passkey_recovered_by_the_guardian_after_the_delay(chain: EraRecove
     assert not account.pending_recovery().exists  # removing the ready guardian discarded it
 
 
-@pytest.mark.chain
-@pytest.mark.usefixtures("snapshot")
-def test_a_finish_whose_execution_fails_does_not_cancel_the_recovery(chain: EraRecoveryChain) -> None:
-    # Anyone may send the finishing 0x71: with gas for its validation only, its call runs out of gas. The
-    # module's validation wrote nothing, so the request is still there and the real finish succeeds.
+def _requested(chain: EraRecoveryChain) -> tuple[Guardian, HeadlessPasskey]:
+    """A ready guardian's request for a new passkey, a day old (finishable)."""
     account, network = chain.account_object(), chain.network
     guardian = _guardian(chain)
     chain.send_as_account(lambda: account.propose_guardian(guardian.address))
@@ -283,20 +281,85 @@ def test_a_finish_whose_execution_fails_does_not_cancel_the_recovery(chain: EraR
     guardian.era_initiate_recovery(network, chain.account, new.credential_id, new.public_key, ORIGIN)
     chain.node.increase_time(DAY)
     chain.node.mine()
+    return guardian, new
+
+
+def _module_constant(chain: EraRecoveryChain, name: str) -> int:
+    recovery = artifact("GuardianRecoveryValidator")
+    answer = chain.node.eth.call({"to": chain.module, "data": recovery.encode_call(name)})
+    (value,) = recovery.decode_output(name, answer)
+    return int(value)
+
+
+@pytest.mark.chain
+@pytest.mark.usefixtures("snapshot")
+def test_a_starved_finish_is_refused_in_validation(chain: EraRecoveryChain) -> None:
+    # Anyone may send the finishing 0x71: with gas for its validation only, its call would run out of gas at
+    # the account's fee. The module refuses a gas limit below its floor, which the SDK's finish carries.
+    assert _module_constant(chain, "FINISH_MIN_GAS_LIMIT") == GuardianRecoveryValidator.FINISH_MIN_GAS_LIMIT
+    assert _module_constant(chain, "FINISH_RETRY_DELAY") == RETRY
+    guardian, new = _requested(chain)
     finish = guardian.era_recovery_transaction(
-        network, chain.account, new.credential_id, new.public_key, ORIGIN, gas_limit=GAS
+        chain.network, chain.account, new.credential_id, new.public_key, ORIGIN, gas_limit=60_000
+    )
+    assert finish.gas_limit == GAS  # raised to the floor
+    assert not chain.validates(finish.replace(gas_limit=GAS - 1))
+    assert not chain.validates(finish.replace(data=finish.data + bytes(32)))  # padded calldata
+    assert chain.registered(new.credential_id) == "0x" + "00" * 20
+    assert chain.account_object().pending_recovery().exists
+    chain.run(finish)
+    assert chain.registered(new.credential_id) == chain.account.lower()
+
+
+@pytest.mark.chain
+@pytest.mark.usefixtures("snapshot")
+def test_a_finish_that_fails_in_execution_blocks_another_for_the_retry_delay(chain: EraRecoveryChain) -> None:
+    # A stranger registers the requested credential id to an account of their own first: every finish then
+    # validates and reverts in execution. The module takes one such attempt per retry delay, no more.
+    guardian, new = _requested(chain)
+    squatter, _ = chain.fresh_account(new)
+    assert chain.registered(new.credential_id) == squatter.lower()
+    with raises_rule(ErrorCode.PASSKEY_ALREADY_REGISTERED):  # the SDK says so before building it
+        guardian.era_recovery_transaction(
+            chain.network, chain.account, new.credential_id, new.public_key, ORIGIN, gas_limit=GAS
+        )
+    finish = Eip712Transaction(
+        chain_id=260,
+        nonce=0,
+        from_address=chain.account,
+        to=chain.webauthn,
+        gas_limit=GAS,
+        max_fee_per_gas=10**9,
+        max_priority_fee_per_gas=0,
+        data=GuardianRecoveryValidator.finish_calldata(new.credential_id, new.public_key, ORIGIN),
+        custom_signature=GuardianRecoveryValidator.finish_custom_signature(chain.module),
     )
     validate = chain.test_account.encode_call(
         "validateTransaction", finish.signed_hash(), era_transaction_struct(finish)
     )
+    assert chain.validates(finish)
     assert chain.node.eth.send_transaction(chain.sender, chain.account, validate, gas=3_000_000).success
     assert finish.to is not None
-    starved = chain.test_account.encode_call("execute", finish.to, 0, finish.data)
-    with pytest.raises(TransactionReverted):  # out of gas in the account's call
-        chain.node.eth.send_transaction(chain.sender, chain.account, starved, gas=60_000)
-    assert chain.registered(new.credential_id) == "0x" + "00" * 20
-    assert account.pending_recovery().exists
-    chain.run(finish)
+    failing = chain.test_account.encode_call("execute", finish.to, 0, finish.data)
+    with pytest.raises(TransactionReverted):  # the credential id is the squatter's
+        chain.node.eth.send_transaction(chain.sender, chain.account, failing, gas=3_000_000)
+    assert chain.account_object().pending_recovery().exists  # the request stays
+    # Another attempt within the delay is refused by the module, and by the SDK before anything is built.
+    assert not chain.validates(finish)
+    with raises_rule(ErrorCode.RECOVERY_RETRY_TOO_EARLY):
+        guardian.era_recovery_transaction(
+            chain.network, chain.account, new.credential_id, new.public_key, ORIGIN, gas_limit=GAS
+        )
+    # The squatter's key goes; after the delay the finish is allowed again and adds the passkey.
+    remove = artifact("WebAuthValidator").encode_call("removeValidationKey", new.credential_id, ORIGIN)
+    call = chain.test_account.encode_call("execute", chain.webauthn, 0, remove)
+    assert chain.node.eth.send_transaction(chain.sender, squatter, call, gas=3_000_000).success
+    chain.node.increase_time(RETRY)
+    chain.node.mine()
+    again = guardian.era_recovery_transaction(
+        chain.network, chain.account, new.credential_id, new.public_key, ORIGIN, gas_limit=GAS
+    )
+    chain.run(again)
     assert chain.registered(new.credential_id) == chain.account.lower()
 
 
