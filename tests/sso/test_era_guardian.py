@@ -139,3 +139,17 @@ def test_inputs_the_module_would_refuse_are_typed_errors() -> None:
         G.finish_calldata(CREDENTIAL, (0, 0), "https://app.example")
     with raises_rule(ErrorCode.SSO_ENCODING):
         G.decode_pending_recovery(b"\x00" * 31)
+
+
+def test_the_finish_bounds_match_the_built_module() -> None:
+    # The stand-in's own view and constants (not the official module's): the SDK reads the last attempt with
+    # the built ABI's selector and builds finishes at the built floor.
+    module, origin = artifact("GuardianRecoveryValidator"), "https://auth-test.zksync.dev"
+    call = G.last_finish_attempt(origin, ACCOUNT)
+    assert call == module.encode_call("lastFinishAttempt", G.hashed_origin(origin), ACCOUNT)
+    assert G.decode_last_finish_attempt((1_750_000_000).to_bytes(32, "big")) == 1_750_000_000
+    assert G.FINISH_MIN_GAS_LIMIT >= 2_000_000
+    assert G.FINISH_RETRY_DELAY_SECONDS == 3600
+    assert "lastFinishAttempt" not in G.SELECTORS  # the official module's table is unchanged
+    with raises_rule(ErrorCode.INVALID_ADDRESS):
+        G.last_finish_attempt(origin, "0x1234")
