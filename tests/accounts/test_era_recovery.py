@@ -186,6 +186,21 @@ def snapshot(chain: EraRecoveryChain) -> Iterator[None]:
         chain.node.revert(taken)
 
 
+def _forced_finish(chain: EraRecoveryChain, new: HeadlessPasskey) -> Eip712Transaction:
+    """The finishing transaction built by hand, past the SDK's checks."""
+    return Eip712Transaction(
+        chain_id=260,
+        nonce=0,
+        from_address=chain.account,
+        to=chain.webauthn,
+        gas_limit=GAS,
+        max_fee_per_gas=10**9,
+        max_priority_fee_per_gas=0,
+        data=GuardianRecoveryValidator.finish_calldata(new.credential_id, new.public_key, ORIGIN),
+        custom_signature=GuardianRecoveryValidator.finish_custom_signature(chain.module),
+    )
+
+
 def _guardian(chain: EraRecoveryChain) -> Guardian:
     key: LocalAccount = Account.create()
     chain.node.set_balance(key.address, 10**19)
@@ -226,17 +241,7 @@ def test_lost_passkey_recovered_by_the_guardian_after_the_delay(chain: EraRecove
             network, chain.account, other.credential_id, other.public_key, ORIGIN, gas_limit=GAS
         )
     # Built anyway (forced past the check) it is refused by the module itself before the delay.
-    early = Eip712Transaction(
-        chain_id=260,
-        nonce=0,
-        from_address=chain.account,
-        to=chain.webauthn,
-        gas_limit=GAS,
-        max_fee_per_gas=10**9,
-        max_priority_fee_per_gas=0,
-        data=GuardianRecoveryValidator.finish_calldata(new.credential_id, new.public_key, ORIGIN),
-        custom_signature=GuardianRecoveryValidator.finish_custom_signature(chain.module),
-    )
+    early = _forced_finish(chain, new)
     assert not chain.validates(early)
     # After the delay the finishing transaction validates (no signature) and its call adds the new passkey.
     chain.node.increase_time(DAY)
@@ -323,17 +328,7 @@ def test_a_finish_that_fails_in_execution_blocks_another_for_the_retry_delay(cha
         guardian.era_recovery_transaction(
             chain.network, chain.account, new.credential_id, new.public_key, ORIGIN, gas_limit=GAS
         )
-    finish = Eip712Transaction(
-        chain_id=260,
-        nonce=0,
-        from_address=chain.account,
-        to=chain.webauthn,
-        gas_limit=GAS,
-        max_fee_per_gas=10**9,
-        max_priority_fee_per_gas=0,
-        data=GuardianRecoveryValidator.finish_calldata(new.credential_id, new.public_key, ORIGIN),
-        custom_signature=GuardianRecoveryValidator.finish_custom_signature(chain.module),
-    )
+    finish = _forced_finish(chain, new)
     validate = chain.test_account.encode_call(
         "validateTransaction", finish.signed_hash(), era_transaction_struct(finish)
     )
