@@ -452,7 +452,9 @@ def create_app(
         The application (serve it with uvicorn, see :class:`~examples.dapp_backend.ExampleServer`).
     """
     limits = limits or WebLimits()
-    live: list[AsyncDappBackend] = []
+    # One async backend per event loop serving the app: the same app may run in two servers of one process
+    # (tests serve it on a second origin), and each backend's clients and pool belong to its own loop.
+    live: dict[asyncio.AbstractEventLoop, AsyncDappBackend] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -460,10 +462,12 @@ def create_app(
         eth = None if node_url is None else AsyncEthClient(node_url)
         try:
             async with backend.chain.async_clients() as clients:
-                live.append(AsyncDappBackend.beside(backend, opened, eth=eth, clients=clients))
+                live[asyncio.get_running_loop()] = AsyncDappBackend.beside(
+                    backend, opened, eth=eth, clients=clients
+                )
                 yield
         finally:
-            live.clear()
+            live.pop(asyncio.get_running_loop(), None)
             if eth is not None:
                 await eth.aclose()
             await opened.close()
@@ -527,7 +531,7 @@ def create_app(
 
     def aio() -> AsyncDappBackend:
         # Served requests come after the lifespan's startup, which opened the store.
-        return live[0]
+        return live[asyncio.get_running_loop()]
 
     async def step() -> AsyncDappBackend:
         served[0] += 1

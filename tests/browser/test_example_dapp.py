@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_private_key
@@ -378,3 +379,20 @@ def test_a_new_passkey_is_linked_to_the_account(tab: Tab, example: RunningExampl
     _approve(tab, recipient, 9)
     assert b64url_decode(tab.last_credential()["rawId"]) == new_id
     assert example.eth.get_balance(recipient) == 9
+
+
+def test_the_app_served_twice_keeps_a_backend_per_server(example: RunningExample) -> None:
+    """One app in two servers of one process (as ``other_origin`` serves it): each server's requests run on
+    the backend its own lifespan opened in its own event loop, and stopping one leaves the other serving (the
+    shared backend list used to hand the first server's backend to both, then empty it for both)."""
+
+    def options(port: int) -> int:
+        # The app's registered origin on either port: the origin check is the app's, not the server's.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            headers = {"origin": example.server.origin}
+            return http.post("/api/register/options", json={"user": _user()}, headers=headers).status_code
+
+    with ExampleServer(example.server.app) as second:
+        assert options(second.port) == 200
+        assert options(example.server.port) == 200
+    assert options(example.server.port) == 200
