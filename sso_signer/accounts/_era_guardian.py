@@ -19,6 +19,7 @@ from sso_signer.accounts._era_recovery import (
     _reported_request_flow,
     _view_flow,
 )
+from sso_signer.accounts._sessions import latest_block_flow
 from sso_signer.exceptions import AlreadyExists, ErrorCode, NotFound, StateError
 from sso_signer.rpc import Receipt
 from sso_signer.rpc._eth import ETH_FLOWS, _EthMethods
@@ -164,11 +165,7 @@ class _EraGuardianMethods:
                 f"for {origin} asks for",
                 rule=ErrorCode.RECOVERY_DATA_MISMATCH,
             )
-        block = yield from _EthMethods.get_block.flow(ETH_FLOWS, "latest")
-        try:
-            now = int(block["timestamp"], 16) + 1 if block else 1  # the earliest the next block can be
-        except (KeyError, TypeError, ValueError):
-            now = 1
+        now = (yield from latest_block_flow())[0] + 1  # the earliest the next block can be
         if now < request.earliest_finish:
             raise StateError(
                 f"the recovery of {account} cannot be finished yet: the 24 h delay ends at block timestamp "
