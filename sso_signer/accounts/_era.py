@@ -201,11 +201,13 @@ def prepare_era_transaction_flow(
     paymaster: PaymasterParams | None = None,
     custom_signature_length: int = 736,
     validation_gas: int | None = None,
+    min_gas_limit: int = 0,
 ) -> Flow[EraSendPlan]:
     """The I/O-free preparation behind :meth:`EraAccount.prepare` (``EthClient.run`` drives it too).
 
     ``validation_gas`` replaces :func:`webauthn_validation_gas` as what is added to the node's estimate (a
-    session key's transaction is validated by another validator).
+    session key's transaction is validated by another validator); an estimated limit below ``min_gas_limit``
+    is raised to it (a recovery finish's floor).
     """
     account = checksum_address(account, field="account")
     to_checked = None if to is None else checksum_address(to, field="to")
@@ -254,7 +256,7 @@ def prepare_era_transaction_flow(
         validation = (
             webauthn_validation_gas(custom_signature_length) if validation_gas is None else validation_gas
         )
-        gas_limit = node_estimate + validation
+        gas_limit = max(node_estimate + validation, min_gas_limit)
     gas_price = parse_quantity(price_r, "eth_gasPrice")
     if max_fee_per_gas is None:
         # ZKsync charges the batch's base fee and refunds the rest; 20 % headroom as viem gives the base fee.

@@ -207,13 +207,8 @@ class _EraGuardianMethods:
         if isinstance(given, int) and not isinstance(given, bool):
             overrides["gas_limit"] = max(given, floor)
         plan = yield from prepare_era_transaction_flow(
-            account, to=network.passkey_validator, data=data, **overrides
+            account, to=network.passkey_validator, data=data, min_gas_limit=floor, **overrides
         )
-        if plan.transaction.gas_limit < floor:  # estimated below it: prepared again at the floor (balance)
-            overrides["gas_limit"] = floor
-            plan = yield from prepare_era_transaction_flow(
-                account, to=network.passkey_validator, data=data, **overrides
-            )
         signature = GuardianRecoveryValidator.finish_custom_signature(module)
         transaction: Eip712Transaction = plan.transaction.replace(custom_signature=signature)
         return transaction

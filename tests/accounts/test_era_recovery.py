@@ -29,6 +29,7 @@ from sso_signer.exceptions import ErrorCode, TransactionReverted
 from sso_signer.node import AnvilNode
 from sso_signer.rpc import AsyncEthClient
 from sso_signer.rpc._core import RpcCall
+from sso_signer.rpc._flow import Batch
 from sso_signer.sso import GuardianRecoveryValidator, validator_init_data
 from sso_signer.webauthn import HeadlessPasskey
 from sso_signer.zksync import Eip712Transaction
@@ -312,6 +313,38 @@ def test_a_starved_finish_is_refused_in_validation(chain: EraRecoveryChain) -> N
     assert not chain.validates(finish.replace(data=finish.data + bytes(32)))  # padded calldata
     assert chain.registered(new.credential_id) == "0x" + "00" * 20
     assert chain.account_object().pending_recovery().exists
+    chain.run(finish)
+    assert chain.registered(new.credential_id) == chain.account.lower()
+
+
+class CountingGuardian(Guardian):
+    """The guardian, counting the JSON-RPC methods it asks for (alone or in a batch)."""
+
+    def __init__(self, eth: Any, signer: LocalAccount) -> None:
+        super().__init__(eth, signer)
+        self.asked: list[str] = []
+
+    def answer(self, step: Any) -> Any:
+        calls = step.calls if isinstance(step, Batch) else [step] if isinstance(step, RpcCall) else []
+        self.asked += [call.method for call in calls]
+        return super().answer(step)
+
+
+@pytest.mark.chain
+@pytest.mark.usefixtures("snapshot")
+def test_an_estimate_below_the_floor_is_raised_to_it_in_one_preparation(chain: EraRecoveryChain) -> None:
+    # The node's estimate of the finish is far below the module's floor: the floor replaces it in the one
+    # preparation (one read of the nonce, the fees and the balance), not in a second round of reads.
+    guardian, new = _requested(chain)
+    counting = CountingGuardian(chain.node.eth, guardian.signer)
+    finish = counting.era_recovery_transaction(
+        chain.network, chain.account, new.credential_id, new.public_key, ORIGIN
+    )
+    assert finish.gas_limit == GAS
+    assert counting.asked.count("eth_estimateGas") == 1
+    assert counting.asked.count("eth_getTransactionCount") == 1
+    assert counting.asked.count("eth_gasPrice") == 1
+    assert counting.asked.count("eth_getBalance") == 1
     chain.run(finish)
     assert chain.registered(new.credential_id) == chain.account.lower()
 
