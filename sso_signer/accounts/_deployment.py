@@ -45,6 +45,13 @@ ERA_SEPOLIA_CHAIN_ID = 300
 LOCAL_ERA_CHAIN_ID = 260
 
 
+def required_contract(address: str | None, missing: str) -> str:
+    """``address``, or ConfigurationError (``MISSING_CONTRACT_ADDRESS``) saying what is ``missing``."""
+    if address is None:
+        raise ConfigurationError(missing, rule=ErrorCode.MISSING_CONTRACT_ADDRESS)
+    return address
+
+
 def _optional_address(value: object, field: str) -> str | None:
     if value is None or value == "":
         return None
@@ -115,13 +122,11 @@ class EraNetwork:
             ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the network has none (a local node without a
                 deployed factory).
         """
-        if self.account_factory is None:
-            raise ConfigurationError(
-                f"network {self.name!r} (chain {self.chain_id}) has no account factory; "
-                "give one with --factory or in the deployment JSON",
-                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
-            )
-        return self.account_factory
+        return required_contract(
+            self.account_factory,
+            f"network {self.name!r} (chain {self.chain_id}) has no account factory; "
+            "give one with --factory or in the deployment JSON",
+        )
 
     def with_rpc_url(self, rpc_url: str | None) -> EraNetwork:
         """A copy with another RPC endpoint (``None`` keeps the current one)."""

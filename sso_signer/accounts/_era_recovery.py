@@ -24,9 +24,9 @@ from eth_utils.crypto import keccak
 
 from sso_signer._shell import flow_method
 from sso_signer.accounts._base import account_key_flow, passkey_logs_flow, registered_passkeys
+from sso_signer.accounts._deployment import required_contract
 from sso_signer.exceptions import (
     AlreadyExists,
-    ConfigurationError,
     ErrorCode,
     ExecutionReverted,
     NotFound,
@@ -50,13 +50,11 @@ _ADD_MODULE_VALIDATOR: Final = bytes(keccak(text="addModuleValidator(address,byt
 
 def _module(network: EraNetwork) -> str:
     """The network's ``GuardianRecoveryValidator`` (a ConfigurationError if it has none)."""
-    if network.recovery_validator is None:
-        raise ConfigurationError(
-            f"network {network.name!r} has no GuardianRecoveryValidator (EraNetwork.recovery_validator / "
-            "recovery in the deployment JSON): guardian recovery needs the module",
-            rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
-        )
-    return network.recovery_validator
+    return required_contract(
+        network.recovery_validator,
+        f"network {network.name!r} has no GuardianRecoveryValidator (EraNetwork.recovery_validator / "
+        "recovery in the deployment JSON): guardian recovery needs the module",
+    )
 
 
 def _refusal(exc: ExecutionReverted, account: str, origin: str) -> SsoSignerError | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from sso_signer._artifacts import load_artifact
 from sso_signer._shell import flow_method
 from sso_signer.accounts._base import validator_answer
+from sso_signer.accounts._deployment import required_contract
 from sso_signer.accounts._sessions import (
     SessionSigner,
     _refusal,
@@ -27,7 +28,6 @@ from sso_signer.accounts._sessions import (
     latest_block_flow,
 )
 from sso_signer.exceptions import (
-    ConfigurationError,
     ErrorCode,
     ExecutionReverted,
     SessionRefused,
@@ -159,12 +159,10 @@ class _EraSessionMethods:
     _transaction_struct: Callable[[Eip712Transaction], tuple[Any, ...]]
 
     def _era_session_validator(self) -> str:
-        if self.network.session_validator is None:
-            raise ConfigurationError(
-                f"network {self.network.name!r} has no session validator (EraNetwork.session_validator)",
-                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
-            )
-        return self.network.session_validator
+        return required_contract(
+            self.network.session_validator,
+            f"network {self.network.name!r} has no session validator (EraNetwork.session_validator)",
+        )
 
     @flow_method
     def build_session_transaction(

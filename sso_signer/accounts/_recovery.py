@@ -23,7 +23,7 @@ from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 
 from sso_signer._shell import AsyncShell, SyncShell, flow_method
-from sso_signer.accounts._deployment import MsaDeployment
+from sso_signer.accounts._deployment import MsaDeployment, required_contract
 from sso_signer.accounts._era_guardian import _EraGuardianMethods
 from sso_signer.erc4337 import Call, UserOperationReceipt
 from sso_signer.exceptions import (
@@ -51,13 +51,11 @@ __all__ = ["AsyncGuardian", "Guardian"]
 
 
 def _executor(deployment: MsaDeployment) -> str:
-    if deployment.guardian_executor is None:
-        raise ConfigurationError(
-            "the deployment has no GuardianExecutor (guardian_executor / guardianExecutor in the deployment "
-            "JSON): guardian recovery needs the module deployed",
-            rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
-        )
-    return deployment.guardian_executor
+    return required_contract(
+        deployment.guardian_executor,
+        "the deployment has no GuardianExecutor (guardian_executor / guardianExecutor in the deployment "
+        "JSON): guardian recovery needs the module deployed",
+    )
 
 
 def _when(timestamp: int) -> str:

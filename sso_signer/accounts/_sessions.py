@@ -27,6 +27,7 @@ from eth_utils.exceptions import ValidationError
 
 from sso_signer._artifacts import load_artifact
 from sso_signer._shell import flow_method
+from sso_signer.accounts._deployment import required_contract
 from sso_signer.accounts._signer import awaited_call, blocking_result
 from sso_signer.erc4337 import (
     AsyncPaymasterClient,
@@ -444,13 +445,8 @@ class _SessionMethods:
         return cast("_Erc4337Methods[Any, Any]", self)
 
     def _session_validator(self) -> str:
-        validator = self.deployment.session_validator
-        if validator is None:
-            raise ConfigurationError(
-                "the deployment has no session_validator (SessionKeyValidator)",
-                rule=ErrorCode.MISSING_CONTRACT_ADDRESS,
-            )
-        return str(validator)
+        missing = "the deployment has no session_validator (SessionKeyValidator)"
+        return required_contract(self.deployment.session_validator, missing)
 
     @flow_method
     def session_state(self, spec: SessionSpec) -> Flow[SessionInfo]:
