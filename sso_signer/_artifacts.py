@@ -89,6 +89,13 @@ class Artifact:
         except (EncodingError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidAbiData(f"{what}: {exc}", rule=ErrorCode.ABI_ARGUMENTS) from exc
 
+    @staticmethod
+    def _decode(params: Sequence[Mapping[str, Any]], data: bytes, what: str) -> tuple[Any, ...]:
+        try:
+            return tuple(abi_decode([abi_type(p) for p in params], data))
+        except (DecodingError, ValueError, OverflowError) as exc:
+            raise InvalidAbiData(f"{what}: {exc}", rule=ErrorCode.ABI_DECODING) from exc
+
     def deploy_data(self, *args: Any) -> bytes:
         """Creation bytecode + ABI-encoded constructor arguments (the initcode ``deploy_contract`` takes).
 
@@ -121,13 +128,7 @@ class Artifact:
             InvalidAbiData (``ABI_DECODING``): If ``data`` does not match the outputs.
         """
         entry = self._entry("function", function)
-        types = [abi_type(p) for p in entry.get("outputs", [])]
-        try:
-            return tuple(abi_decode(types, data))
-        except (DecodingError, ValueError, OverflowError) as exc:
-            raise InvalidAbiData(
-                f"{self.name}.{entry['name']} output: {exc}", rule=ErrorCode.ABI_DECODING
-            ) from exc
+        return self._decode(entry.get("outputs", []), data, f"{self.name}.{entry['name']} output")
 
     def decode_error(self, data: bytes) -> tuple[str, tuple[Any, ...]] | None:
         """Match revert data against the ABI's custom errors.
@@ -145,13 +146,9 @@ class Artifact:
                 continue
             signature = _signature(entry)
             if bytes(keccak(text=signature))[:4] == data[:4]:
-                types = [abi_type(p) for p in entry.get("inputs", [])]
-                try:
-                    return signature, tuple(abi_decode(types, data[4:]))
-                except (DecodingError, ValueError, OverflowError) as exc:
-                    raise InvalidAbiData(
-                        f"{self.name} error {signature}: {exc}", rule=ErrorCode.ABI_DECODING
-                    ) from exc
+                return signature, self._decode(
+                    entry.get("inputs", []), data[4:], f"{self.name} error {signature}"
+                )
         return None
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 import time
 import urllib.parse
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from eth_account.signers.local import LocalAccount
 
@@ -46,6 +46,8 @@ _UTILITY_INDEX: Final = 7
 FUNDER_INDEX: Final = 1
 """The dev account (anvil's ``test … junk`` mnemonic) :func:`fund` pays from."""
 _LOCAL_CHAIN_IDS: Final = frozenset({ANVIL_CHAIN_ID, ANVIL_ZKSYNC_CHAIN_ID})
+_NO_SPONSOR: Final = "the stack runs no sponsor service: start it with sponsor=True"
+_T = TypeVar("_T")
 
 
 def _loopback(url: str) -> bool:
@@ -243,37 +245,34 @@ class LocalErc4337Stack:
     @property
     def deployment(self) -> MsaDeployment:
         """The contract addresses."""
-        if self._deployment is None:
-            raise NodeStartFailed("the stack is not running")
-        return self._deployment
+        return _started(self._deployment)
 
     @property
     def bundler(self) -> BundlerClient:
         """A bundler client of the running Alto."""
-        if self._bundler is None:
-            raise NodeStartFailed("the stack is not running")
-        return self._bundler
+        return _started(self._bundler)
 
     @property
     def bundler_url(self) -> str:
         """Alto's URL."""
-        if self.alto is None:
-            raise NodeStartFailed("the stack is not running")
-        return self.alto.url
+        return _started(self.alto).url
 
     @property
     def paymaster(self) -> str:
         """The ``SponsorPaymaster`` (with ``sponsor=True``)."""
-        if self._paymaster is None:
-            raise NodeStartFailed("the stack runs no sponsor service: start it with sponsor=True")
-        return self._paymaster
+        return _started(self._paymaster, _NO_SPONSOR)
 
     @property
     def sponsor_url(self) -> str:
         """The sponsor service's URL (with ``sponsor=True``)."""
-        if self._sponsor is None:
-            raise NodeStartFailed("the stack runs no sponsor service: start it with sponsor=True")
-        return str(self._sponsor.url)
+        return str(_started(self._sponsor, _NO_SPONSOR).url)
+
+
+def _started(part: _T | None, missing: str = "the stack is not running") -> _T:
+    # A part of the stack exists only between start() and stop() (the sponsor only with sponsor=True).
+    if part is None:
+        raise NodeStartFailed(missing)
+    return part
 
 
 SPONSOR_DEPOSIT: Final = 10 * 10**18

@@ -148,22 +148,29 @@ def passkey_account(
     Another amount (wei, ``0`` for none): ``@pytest.mark.parametrize("passkey_account", [10**15],
     indirect=True)``. Its first UserOperation (``passkey_account.send(...)``) deploys it.
     """
-    from sso_signer.accounts import Erc4337Account
-    from sso_signer.sso import account_salt
-
     funding = getattr(request, "param", _ACCOUNT_FUNDING)
     if isinstance(funding, bool) or not isinstance(funding, int) or funding < 0:
         raise pytest.UsageError(f"passkey_account: the parameter is the funding in wei, got {funding!r}")
+    return _stack_account(sso_stack, headless_passkey, funding, ())
+
+
+def _stack_account(
+    stack: LocalErc4337Stack, passkey: HeadlessPasskey, funding: int, modules: tuple[tuple[str, bytes], ...]
+) -> Erc4337Account:
+    # A counterfactual account on a fresh salt, funded from the stack's funder dev account.
+    from sso_signer.accounts import Erc4337Account
+    from sso_signer.sso import account_salt
 
     account = Erc4337Account.counterfactual(
-        deployment=sso_stack.deployment,
-        eth=sso_stack.eth,
-        bundler=sso_stack.bundler,
-        credential=headless_passkey,
+        deployment=stack.deployment,
+        eth=stack.eth,
+        bundler=stack.bundler,
+        credential=passkey,
         salt=account_salt(None),
+        extra_modules=modules,
     )
     if funding:
-        sso_stack.fund(account.address, funding)
+        stack.fund(account.address, funding)
     return account
 
 
@@ -193,30 +200,14 @@ def session_account(
 ) -> tuple[Erc4337Account, SessionSpec, LocalSessionKey]:
     """``(account, spec, key)``: a funded passkey account with the session validator installed at creation,
     and an open session for ``key`` (see the module docstring for the default spec and its parameter)."""
-    from sso_signer.accounts import Erc4337Account, LocalSessionKey
-    from sso_signer.sso import (
-        CallPolicy,
-        Condition,
-        Constraint,
-        SessionSpec,
-        TransferPolicy,
-        UsageLimit,
-        account_salt,
-    )
+    from sso_signer.accounts import LocalSessionKey
+    from sso_signer.sso import CallPolicy, Condition, Constraint, SessionSpec, TransferPolicy, UsageLimit
 
     deployment = sso_stack.deployment
     validator = deployment.session_validator
     if validator is None:  # pragma: no cover - the stack always deploys it
         raise pytest.UsageError("session_account: the stack has no session validator")
-    account = Erc4337Account.counterfactual(
-        deployment=deployment,
-        eth=sso_stack.eth,
-        bundler=sso_stack.bundler,
-        credential=headless_passkey,
-        salt=account_salt(None),
-        extra_modules=[(validator, b"")],
-    )
-    sso_stack.fund(account.address, _ACCOUNT_FUNDING)
+    account = _stack_account(sso_stack, headless_passkey, _ACCOUNT_FUNDING, ((validator, b""),))
     key = LocalSessionKey.generate()
     latest = sso_stack.eth.get_block("latest")
     expires_at = int(latest["timestamp"], 16) + 86_400 if latest else 0

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from eth_account import Account
 
 from sso_signer.accounts import EraNetwork, network_preset
+from sso_signer.accounts._sessions import latest_block_flow
 from sso_signer.cli._deploy import Deployment, load_deployment
 from sso_signer.cli._parser import ENV_DEPLOYER_KEY, ENV_DEPLOYMENT, ENV_KEY, ENV_PASSPHRASE, ENV_RPC
 from sso_signer.exceptions import CliUsageError, ConfigurationError, ErrorCode
@@ -39,6 +40,7 @@ __all__ = [
     "DEV_CHAIN_IDS",
     "ChainContext",
     "check_out_path",
+    "key_from_env",
     "load_passkey",
     "load_passkey_file",
     "parse_data",
@@ -227,6 +229,29 @@ def _env_secret(name: str, option: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
+def key_from_env(args: argparse.Namespace, option: str, default: str) -> tuple[LocalAccount, str] | None:
+    """The private key in the environment variable ``option`` (``--deployer-key-env``) names, else in
+    ``default`` if that is set.
+
+    Returns:
+        ``(account, "$VARIABLE")``, or ``None`` if no variable is named and ``default`` is unset.
+
+    Raises:
+        CliUsageError: If the named variable is unset or not a private key.
+    """
+    name = getattr(args, option[2:].replace("-", "_"), None) or (default if default in os.environ else None)
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise CliUsageError(f"{option} {name}: that environment variable is not set")
+    try:
+        return Account.from_key(value.strip()), f"${name}"
+    except (ValueError, TypeError):
+        # ``from None``: the library's message could echo the key material.
+        raise CliUsageError(f"${name} does not hold a secp256k1 private key") from None
+
+
 def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAccount, str]:
     """The EOA that pays for deployments: from the env var named by ``--deployer-key-env`` (or
     ``SSO_SIGNER_DEPLOYER_KEY``), else the first dev account on a development chain.
@@ -238,18 +263,9 @@ def resolve_deployer(args: argparse.Namespace, chain_id: int) -> tuple[LocalAcco
         ConfigurationError (``MISSING_DEPLOYER_KEY``): On a non-development chain without a key.
         CliUsageError: If the named variable is unset or not a private key.
     """
-    name = getattr(args, "deployer_key_env", None) or (
-        ENV_DEPLOYER_KEY if ENV_DEPLOYER_KEY in os.environ else None
-    )
-    if name:
-        value = os.environ.get(name)
-        if not value:
-            raise CliUsageError(f"--deployer-key-env {name}: that environment variable is not set")
-        try:
-            return Account.from_key(value.strip()), f"${name}"
-        except (ValueError, TypeError):
-            # ``from None``: the library's message could echo the key material.
-            raise CliUsageError(f"${name} does not hold a secp256k1 private key") from None
+    found = key_from_env(args, "--deployer-key-env", ENV_DEPLOYER_KEY)
+    if found is not None:
+        return found
     if chain_id in DEV_CHAIN_IDS:
         return dev_accounts(1)[0], "dev account #0 (test … junk mnemonic)"
     raise ConfigurationError(
@@ -321,6 +337,14 @@ class ChainContext:
         if self._client is None:
             self._client = ZkSyncClient(self.rpc_url)
         return self._client
+
+    def chain_time(self) -> int:
+        """The latest block's timestamp: the clock session expiries and recovery delays are read against.
+
+        Raises:
+            MalformedRpcResponse: If the latest block has no timestamp.
+        """
+        return self.client.run(latest_block_flow())[0]
 
     def on_close(self, cleanup: Callable[[], None]) -> None:
         """Run ``cleanup`` when the context closes (e.g. close a relying-party store)."""

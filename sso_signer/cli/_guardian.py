@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from sso_signer._codec import b64url_encode
@@ -26,8 +24,9 @@ from sso_signer.cli._accounts import (
     RecoveryGuardian,
     open_account,
     open_guardian,
+    send_report,
 )
-from sso_signer.cli._context import ChainContext, load_passkey, load_passkey_file
+from sso_signer.cli._context import ChainContext, key_from_env, load_passkey, load_passkey_file
 from sso_signer.cli._output import Reporter
 from sso_signer.erc4337 import UserOperationReceipt
 from sso_signer.exceptions import CliUsageError
@@ -55,29 +54,13 @@ def _guardian_key(args: argparse.Namespace, *, required: bool = False) -> LocalA
         CliUsageError: If the named variable is unset or does not hold a private key, or neither names one
             and the key is ``required``.
     """
-    name = args.guardian_key_env or (ENV_GUARDIAN_KEY if ENV_GUARDIAN_KEY in os.environ else None)
-    if not name and required:
+    found = key_from_env(args, "--guardian-key-env", ENV_GUARDIAN_KEY)
+    if found is None and required:
         raise CliUsageError(
             "no guardian key: name the environment variable holding the guardian's private key with "
             f"--guardian-key-env VAR (or set {ENV_GUARDIAN_KEY})"
         )
-    if not name:
-        return None
-    value = os.environ.get(name)
-    if not value:
-        raise CliUsageError(f"--guardian-key-env {name}: that environment variable is not set")
-    try:
-        key: LocalAccount = Account.from_key(value.strip())
-    except (ValueError, TypeError):
-        # ``from None``: the library's message could echo the key material.
-        raise CliUsageError(f"${name} does not hold a secp256k1 private key") from None
-    return key
-
-
-def _sent(receipt: UserOperationReceipt | Receipt) -> dict[str, Any]:
-    if isinstance(receipt, UserOperationReceipt):
-        return {"user_operation": receipt.user_op_hash, "transaction": receipt.receipt.transaction_hash}
-    return {"transaction": receipt.transaction_hash, "block": receipt.block_number}
+    return None if found is None else found[0]
 
 
 def _request(request: PendingRecovery, now: int) -> dict[str, Any]:
@@ -106,11 +89,6 @@ def _describe_request(request: PendingRecovery, now: int) -> str:
     return "a recovery is pending but expired (a guardian may start a new one)"
 
 
-def _chain_time(ctx: ChainContext) -> int:
-    block = ctx.client.get_block("latest") or {}
-    return int(str(block.get("timestamp", "0x0")), 16)
-
-
 # --- the account's side (signed by the passkey) ------------------------------------------------------------
 
 
@@ -134,7 +112,7 @@ def _account_sends(
     with _passkey_account(args, executes=True) as (_, account):
         receipt, fields = send(account)
         out.result(
-            {"kind": account.kind, "account": account.address, **fields, **_sent(receipt)},
+            {"kind": account.kind, "account": account.address, **fields, **send_report(receipt)[0]},
             summary=summary(account.address),
         )
 
@@ -189,7 +167,7 @@ def list_guardians(args: argparse.Namespace, out: Reporter) -> None:
     """The passkey's account's guardians (proposed or active) and its pending recovery."""
     with _passkey_account(args, executes=False) as (ctx, account):
         guardians = account.guardians()
-        request, now = account.pending_recovery(), _chain_time(ctx)
+        request, now = account.pending_recovery(), ctx.chain_time()
         named = ", ".join(f"{a} ({'active' if active else 'proposed'})" for a, active in guardians)
         out.result(
             {
@@ -226,7 +204,7 @@ def accept(args: argparse.Namespace, out: Reporter) -> None:
                 "account": account,
                 "guardian": guardian.address,
                 "already_active": receipt is None,
-                **(_sent(receipt) if receipt is not None else {}),
+                **(send_report(receipt)[0] if receipt is not None else {}),
             },
             summary=f"{guardian.address} is an active guardian of {account}"
             + (" (it already was)" if receipt is None else ""),
@@ -248,8 +226,8 @@ def recover_start(args: argparse.Namespace, out: Reporter) -> None:
                 "guardian": guardian.address,
                 "new_credential_id": b64url_encode(new.credential_id),
                 "origin": new.origin,
-                "recovery": _request(request, _chain_time(ctx)),
-                **_sent(receipt),
+                "recovery": _request(request, ctx.chain_time()),
+                **send_report(receipt)[0],
             },
             summary=f"recovery of {account} started: finish it with `sso-signer recover finish --account "
             f"{account}` after block time {request.finalizable_from - 1} (24 h); the account's passkey "
@@ -268,7 +246,7 @@ def recover_finish(args: argparse.Namespace, out: Reporter) -> None:
                 "kind": guardian.kind,
                 "account": account,
                 "finished_by": guardian.finisher(account),
-                **_sent(receipt),
+                **send_report(receipt)[0],
             },
             summary=f"recovery of {account} finished (paid by {guardian.payer}): the new passkey controls it",
         )
@@ -279,7 +257,7 @@ def recover_status(args: argparse.Namespace, out: Reporter) -> None:
     account = checksum_address(args.account, field="--account")
     # Reading needs no key.
     with _guardian(args, None) as (ctx, guardian):
-        request, now = guardian.pending_recovery(account), _chain_time(ctx)
+        request, now = guardian.pending_recovery(account), ctx.chain_time()
         out.result(
             {
                 "kind": guardian.kind,

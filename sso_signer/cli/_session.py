@@ -282,8 +282,7 @@ def create(args: argparse.Namespace, out: Reporter) -> None:
     with ChainContext.from_args(args) as ctx:
         account = _open(args, ctx, executes=True)
         key = LocalSessionKey.generate()
-        latest = ctx.client.get_block("latest") or {}
-        spec = spec_from_json(description, key.address, int(str(latest.get("timestamp", "0x0")), 16))
+        spec = spec_from_json(description, key.address, ctx.chain_time())
         _write_session_file(args.out, key, spec, account.address, args.force)
         out.step(f"session key {key.address} written to {args.out} (mode 0600)")
         receipt = account.create_session(spec, key, timeout=args.timeout)

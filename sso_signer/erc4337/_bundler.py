@@ -42,7 +42,15 @@ from sso_signer.rpc._client import AsyncRpcShell, RpcShell, safe_url
 from sso_signer.rpc._core import RpcCall
 from sso_signer.rpc._flow import Flow, after_send, poll
 from sso_signer.rpc._revert import describe_revert_in_text
-from sso_signer.rpc._types import Log, parse_address, parse_data, parse_hash, parse_quantity
+from sso_signer.rpc._types import (
+    Log,
+    parse_address,
+    parse_data,
+    parse_hash,
+    parse_logs,
+    parse_object,
+    parse_quantity,
+)
 
 __all__ = [
     "AsyncBundlerClient",
@@ -215,8 +223,7 @@ class UserOperationReceipt:
         Raises:
             MalformedRpcResponse: If a field is missing or malformed.
         """
-        if not isinstance(obj, Mapping):
-            raise MalformedRpcResponse(f"eth_getUserOperationReceipt: expected an object, got {obj!r:.100}")
+        obj = parse_object(obj, "eth_getUserOperationReceipt")
         paymaster_raw = obj.get("paymaster")
         paymaster = parse_address(paymaster_raw, "paymaster") if paymaster_raw else None
         if paymaster is not None and int(paymaster, 16) == 0:
@@ -224,9 +231,6 @@ class UserOperationReceipt:
         success = obj.get("success")
         if not isinstance(success, bool):
             raise MalformedRpcResponse(f"eth_getUserOperationReceipt: success is {success!r}")
-        logs_raw = obj.get("logs") or []
-        if not isinstance(logs_raw, list):
-            raise MalformedRpcResponse("eth_getUserOperationReceipt: logs is not a list")
         return cls(
             user_op_hash=parse_hash(obj.get("userOpHash"), "userOpHash"),
             entry_point=parse_address(obj.get("entryPoint"), "entryPoint"),
@@ -237,7 +241,7 @@ class UserOperationReceipt:
             actual_gas_used=parse_quantity(obj.get("actualGasUsed"), "actualGasUsed"),
             success=success,
             reason=parse_data(obj.get("reason") or "0x", "reason"),
-            logs=tuple(Log.from_rpc(item) for item in logs_raw),
+            logs=parse_logs(obj.get("logs") or [], "eth_getUserOperationReceipt: logs"),
             receipt=Receipt.from_rpc(obj.get("receipt")),
         )
 
@@ -333,8 +337,7 @@ def _request(method: str, params: Sequence[Any], deadline: float | None = None) 
 
 
 def _gas_price(obj: object, field: str) -> GasPrice:
-    if not isinstance(obj, Mapping):
-        raise MalformedRpcResponse(f"pimlico_getUserOperationGasPrice: {field} is not an object")
+    obj = parse_object(obj, f"pimlico_getUserOperationGasPrice: {field}")
     return GasPrice(
         max_fee_per_gas=parse_quantity(obj.get("maxFeePerGas"), f"{field}.maxFeePerGas"),
         max_priority_fee_per_gas=parse_quantity(
@@ -422,11 +425,9 @@ class _BundlerMethods:
         params: list[Any] = [op.to_rpc(), self.entry_point]
         if state_override is not None:
             params.append(dict(state_override))
-        result = yield from _request("eth_estimateUserOperationGas", params)
-        if not isinstance(result, Mapping):
-            raise MalformedRpcResponse(
-                f"eth_estimateUserOperationGas: expected an object, got {result!r:.100}"
-            )
+        result = parse_object(
+            (yield from _request("eth_estimateUserOperationGas", params)), "eth_estimateUserOperationGas"
+        )
         return GasEstimate(
             pre_verification_gas=parse_quantity(result.get("preVerificationGas"), "preVerificationGas"),
             verification_gas_limit=parse_quantity(result.get("verificationGasLimit"), "verificationGasLimit"),
@@ -512,9 +513,7 @@ class _BundlerMethods:
     def get_user_operation_by_hash(self, user_op_hash: bytes) -> Flow[dict[str, Any] | None]:
         """The op and where it was included, as the bundler reports it, or ``None``."""
         result = yield from _request("eth_getUserOperationByHash", ("0x" + bytes(user_op_hash).hex(),))
-        if result is not None and not isinstance(result, dict):
-            raise MalformedRpcResponse(f"eth_getUserOperationByHash: expected an object, got {result!r:.100}")
-        return result
+        return None if result is None else parse_object(result, "eth_getUserOperationByHash")
 
     @flow_method
     def get_user_operation_gas_price(self) -> Flow[GasPrices]:
@@ -528,11 +527,9 @@ class _BundlerMethods:
         if prices is not None:
             return prices
         asked_at = cache.now()
-        result = yield from _request("pimlico_getUserOperationGasPrice", ())
-        if not isinstance(result, Mapping):
-            raise MalformedRpcResponse(
-                f"pimlico_getUserOperationGasPrice: expected an object, got {result!r:.100}"
-            )
+        result = parse_object(
+            (yield from _request("pimlico_getUserOperationGasPrice", ())), "pimlico_getUserOperationGasPrice"
+        )
         prices = GasPrices(
             slow=_gas_price(result.get("slow"), "slow"),
             standard=_gas_price(result.get("standard"), "standard"),

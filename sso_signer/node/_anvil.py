@@ -79,7 +79,20 @@ class LocalNode(ProcessOwner, abc.ABC):
 
     name = "node"
 
-    def __init__(self, *, startup_timeout: float, keep_logs: bool) -> None:
+    def __init__(
+        self,
+        binary: str | os.PathLike[str] | None = None,
+        *,
+        port: int | None = None,
+        chain_id: int | None = None,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 30.0,
+        keep_logs: bool = False,
+    ) -> None:
+        self.binary = find_executable(binary, self.name)
+        self._requested_port = port
+        self._requested_chain_id = chain_id
+        self.extra_args = tuple(extra_args)
         self.startup_timeout = startup_timeout
         self.keep_logs = keep_logs
         self._chain_id: int | None = None
@@ -151,6 +164,10 @@ class LocalNode(ProcessOwner, abc.ABC):
         """A new :class:`EthClient` on this node (the caller closes it)."""
         return EthClient(self.url, **kwargs)
 
+    def _base_argv(self, port: int) -> list[str]:
+        chain_id = [] if self._requested_chain_id is None else ["--chain-id", str(self._requested_chain_id)]
+        return [self.binary, "--host", "127.0.0.1", "--port", str(port), *chain_id]
+
     def _rpc(self, method: str, params: Sequence[Any] = ()) -> Any:
         # Node-control methods are never retried: evm_mine twice mines two blocks.
         return self.eth.rpc.request(method, params, retry=False)
@@ -192,26 +209,27 @@ class AnvilNode(LocalNode):
         startup_timeout: float = 15.0,
         keep_logs: bool = False,
     ) -> None:
-        super().__init__(startup_timeout=startup_timeout, keep_logs=keep_logs)
-        self.binary = find_executable(binary, self.name)
-        self._requested_port = port
-        self._requested_chain_id = chain_id
+        super().__init__(
+            binary,
+            port=port,
+            chain_id=chain_id,
+            extra_args=extra_args,
+            startup_timeout=startup_timeout,
+            keep_logs=keep_logs,
+        )
         self.hardfork = hardfork
         self.account_count = accounts
         self.balance = balance
         self._mnemonic = mnemonic
         self.block_time = block_time
-        self.extra_args = tuple(extra_args)
 
     def _argv(self) -> list[str]:
-        argv = [self.binary, "--host", "127.0.0.1", "--port", str(self._requested_port or 0)]
+        argv = self._base_argv(self._requested_port or 0)
         argv += ["--hardfork", self.hardfork, "--accounts", str(self.account_count)]
         if self._mnemonic != DEV_MNEMONIC:
             # anvil takes a mnemonic only on its command line, where the process list shows it; the
             # well-known default is anvil's own and need not be passed.
             argv += ["--mnemonic", self._mnemonic]
-        if self._requested_chain_id is not None:
-            argv += ["--chain-id", str(self._requested_chain_id)]
         if self.balance is not None:
             argv += ["--balance", str(self.balance)]
         if self.block_time is not None:
@@ -295,23 +313,7 @@ class AnvilZkSyncNode(LocalNode):
         keep_logs: Keep the log file after ``stop()``.
     """
 
-    name = "anvil-zksync"
-
-    def __init__(
-        self,
-        binary: str | os.PathLike[str] | None = None,
-        *,
-        port: int | None = None,
-        chain_id: int | None = None,
-        extra_args: Sequence[str] = (),
-        startup_timeout: float = 30.0,
-        keep_logs: bool = False,
-    ) -> None:
-        super().__init__(startup_timeout=startup_timeout, keep_logs=keep_logs)
-        self.binary = find_executable(binary, self.name)
-        self._requested_port = port
-        self._requested_chain_id = chain_id
-        self.extra_args = tuple(extra_args)
+    name = "anvil-zksync"  # its constructor is LocalNode's, whose defaults are anvil-zksync's
 
     @staticmethod
     def available(binary: str | None = None) -> bool:
@@ -324,10 +326,7 @@ class AnvilZkSyncNode(LocalNode):
 
     def argv(self, port: int) -> list[str]:
         """The command line for ``port``: global options first, then the ``run`` command."""
-        argv = [self.binary, "--host", "127.0.0.1", "--port", str(port)]
-        if self._requested_chain_id is not None:
-            argv += ["--chain-id", str(self._requested_chain_id)]
-        return [*argv, *self.extra_args, "run"]
+        return [*self._base_argv(port), *self.extra_args, "run"]
 
     def start(self) -> AnvilZkSyncNode:
         """Start anvil-zksync and wait until it answers (see :meth:`LocalNode.start`)."""

@@ -41,6 +41,8 @@ from sso_signer.rpc._types import (
     parse_address,
     parse_data,
     parse_hash,
+    parse_logs,
+    parse_object,
     parse_quantity,
     to_address,
 )
@@ -180,17 +182,13 @@ class _EthMethods:
     ) -> Flow[dict[str, Any] | None]:
         """Return a block object as the node sent it, or ``None`` if unknown."""
         result = yield RpcCall("eth_getBlockByNumber", (encode_block_id(block), bool(full_transactions)))
-        if result is not None and not isinstance(result, dict):
-            raise MalformedRpcResponse("eth_getBlockByNumber: expected an object or null")
-        return result
+        return None if result is None else parse_object(result, "eth_getBlockByNumber")
 
     @flow_method
     def get_transaction(self, tx_hash: bytes) -> Flow[dict[str, Any] | None]:
         """Return a transaction object as the node sent it, or ``None`` if unknown."""
         result = yield RpcCall("eth_getTransactionByHash", (hash_param(tx_hash),))
-        if result is not None and not isinstance(result, dict):
-            raise MalformedRpcResponse("eth_getTransactionByHash: expected an object or null")
-        return result
+        return None if result is None else parse_object(result, "eth_getTransactionByHash")
 
     @flow_method
     def get_transaction_receipt(self, tx_hash: bytes) -> Flow[Receipt | None]:
@@ -230,10 +228,7 @@ class _EthMethods:
             query["address"] = [to_address(a, "address[]") for a in address]
         if topics:
             query["topics"] = [_topic_param(t) for t in topics]
-        result = yield RpcCall("eth_getLogs", (query,))
-        if not isinstance(result, list):
-            raise MalformedRpcResponse("eth_getLogs: expected an array")
-        return tuple(Log.from_rpc(item) for item in result)
+        return parse_logs((yield RpcCall("eth_getLogs", (query,))), "eth_getLogs")
 
     # -- sending ----------------------------------------------------------------------------------------
 

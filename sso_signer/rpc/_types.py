@@ -27,6 +27,8 @@ __all__ = [
     "parse_address",
     "parse_data",
     "parse_hash",
+    "parse_logs",
+    "parse_object",
     "parse_quantity",
     "to_address",
 ]
@@ -78,6 +80,17 @@ def parse_address(value: object, field: str) -> str:
     if not isinstance(value, str) or not is_hex_address(value):
         raise MalformedRpcResponse(f"{field}: expected an address, got {value!r:.80}")
     return str(to_checksum_address(value))
+
+
+def parse_object(value: object, field: str) -> dict[str, Any]:
+    """Check that a node answer is a JSON object.
+
+    Raises:
+        MalformedRpcResponse: If ``value`` is not an object.
+    """
+    if not isinstance(value, dict):
+        raise MalformedRpcResponse(f"{field}: expected an object, got {value!r:.100}")
+    return value
 
 
 def _optional(value: object, parse: Any, field: str) -> Any:
@@ -272,8 +285,7 @@ class Log:
         Raises:
             MalformedRpcResponse: If a field is missing or malformed.
         """
-        if not isinstance(obj, dict):
-            raise MalformedRpcResponse("log: expected an object")
+        obj = parse_object(obj, "log")
         topics = obj.get("topics")
         if not isinstance(topics, list):
             raise MalformedRpcResponse("log.topics: expected an array")
@@ -285,6 +297,17 @@ class Log:
             block_number=_optional(obj.get("blockNumber"), parse_quantity, "log.blockNumber"),
             transaction_hash=_optional(obj.get("transactionHash"), parse_hash, "log.transactionHash"),
         )
+
+
+def parse_logs(value: object, field: str) -> tuple[Log, ...]:
+    """Decode an array of log objects (a receipt's ``logs``, ``eth_getLogs``).
+
+    Raises:
+        MalformedRpcResponse: If ``value`` is not an array of log objects.
+    """
+    if not isinstance(value, list):
+        raise MalformedRpcResponse(f"{field}: expected an array")
+    return tuple(Log.from_rpc(item) for item in value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,11 +356,7 @@ class Receipt:
         Raises:
             MalformedRpcResponse: If a field is missing or malformed.
         """
-        if not isinstance(obj, dict):
-            raise MalformedRpcResponse("receipt: expected an object")
-        logs = obj.get("logs", [])
-        if not isinstance(logs, list):
-            raise MalformedRpcResponse("receipt.logs: expected an array")
+        obj = parse_object(obj, "receipt")
         return cls(
             transaction_hash=parse_hash(obj.get("transactionHash"), "receipt.transactionHash"),
             block_number=parse_quantity(obj.get("blockNumber"), "receipt.blockNumber"),
@@ -352,7 +371,7 @@ class Receipt:
             effective_gas_price=_optional(
                 obj.get("effectiveGasPrice"), parse_quantity, "receipt.effectiveGasPrice"
             ),
-            logs=tuple(Log.from_rpc(item) for item in logs),
+            logs=parse_logs(obj.get("logs", []), "receipt.logs"),
             raw=dict(obj),
         )
 

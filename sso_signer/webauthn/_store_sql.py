@@ -201,17 +201,22 @@ def statements(*, postgres: bool) -> dict[str, str]:
         Statement name → SQL text.
     """
     words = {
-        "lock": " FOR UPDATE" if postgres else "",
         "seq": "seq" if postgres else "rowid",
         "seq_column": ",\n    seq BIGINT GENERATED ALWAYS AS IDENTITY" if postgres else "",
-        "blob": "BYTEA" if postgres else "BLOB",
-        "real": "DOUBLE PRECISION" if postgres else "REAL",
         "credential_columns": _CREDENTIAL_COLUMNS,
     }
-    texts = {name: text.format(**words) for name, text in _STATEMENTS.items()}
-    if postgres:
-        texts = {name: _PARAMETER.sub(r"%(\1)s", text) for name, text in texts.items()}
-    return texts
+    return {name: _in_dialect(text, postgres, **words) for name, text in _STATEMENTS.items()}
+
+
+def _in_dialect(text: str, postgres: bool, **words: str) -> str:
+    # The brace words every statement may use, and the backend's parameter style.
+    text = text.format(
+        lock=" FOR UPDATE" if postgres else "",
+        blob="BYTEA" if postgres else "BLOB",
+        real="DOUBLE PRECISION" if postgres else "REAL",
+        **words,
+    )
+    return _PARAMETER.sub(r"%(\1)s", text) if postgres else text
 
 
 @lru_cache(maxsize=512)
@@ -222,19 +227,13 @@ def dialect(text: str, *, postgres: bool) -> str:
         ConfigurationError (``STORE_CONFIGURATION``): The text has a brace word other than ``{blob}``,
             ``{real}`` and ``{lock}``.
     """
-    words = {
-        "lock": " FOR UPDATE" if postgres else "",
-        "blob": "BYTEA" if postgres else "BLOB",
-        "real": "DOUBLE PRECISION" if postgres else "REAL",
-    }
     try:
-        formatted = text.format(**words)
+        return _in_dialect(text, postgres)
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigurationError(
             f"an application statement may use only the words {{blob}}, {{real}} and {{lock}} ({exc!r})",
             rule=ErrorCode.STORE_CONFIGURATION,
         ) from None
-    return _PARAMETER.sub(r"%(\1)s", formatted) if postgres else formatted
 
 
 # -- driving an operation ---------------------------------------------------------------------------
