@@ -39,13 +39,14 @@ class StoryRun:
 def _group_alive(group: int, grace: float) -> bool:
     """Whether a process of ``group`` still runs ``grace`` seconds after its leader ended."""
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+    while True:
         try:
             os.killpg(group, 0)
         except ProcessLookupError:
             return False
+        if time.monotonic() >= deadline:
+            return True
         time.sleep(0.2)
-    return True
 
 
 def run_story(
@@ -73,15 +74,15 @@ def run_story(
     return StoryRun(process.returncode, out, err, left_running)
 
 
-def run_shell_story(script: str, *, cwd: pathlib.Path, env: dict[str, str], timeout: float = 900) -> str:
+def run_shell_story(script: str, *, cwd: pathlib.Path, env: dict[str, str], timeout: float = 900) -> StoryRun:
     """Run ``script`` with bash (``-euo pipefail``) and a trap that stops its background jobs at exit; it
-    must succeed and leave nothing running. Returns its stdout."""
+    must succeed and leave nothing running."""
     done = run_story(
         ["bash", "-euo", "pipefail", "-c", f"{_STOP_JOBS}\n{script}"], cwd=cwd, env=env, timeout=timeout
     )
     assert done.returncode == 0, (done.returncode, done.out[-4000:], done.err[-4000:])
     assert not done.left_running, "the story's node (or its anvil / Alto) outlived the shell"
-    return done.out
+    return done
 
 
 def doc_blocks(language: str, *, era: bool = False) -> list[str]:

@@ -68,7 +68,7 @@ def test_recovery_doc_shell_blocks_run(tmp_path: pathlib.Path) -> None:
         pytest.skip(f"anvil or npm @pimlico/alto missing: {exc}")
     assert RECOVERY_DOC.parents[1] not in tmp_path.parents
     env = _env(PATH=f"{pathlib.Path(script).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    check_recovery_story(run_shell_story(story, cwd=tmp_path, env=env), tmp_path)
+    check_recovery_story(run_shell_story(story, cwd=tmp_path, env=env).out, tmp_path)
 
 
 def test_recovery_doc_pytest_example_passes(pytester: pytest.Pytester) -> None:
