@@ -276,7 +276,9 @@ def test_the_installed_wheel_works_without_the_checkout(wheel: pathlib.Path, use
     assert list(sponsored.iterdir()) == []
     # (pip with the machine's environment, as the wheel itself was installed: its download cache)
     constraints = ["-c", str(user["venv"].parent / "constraints.txt")]
+    started = time.monotonic()
     _run([*user["pip"], *constraints, f"{wheel}[sponsor]"], cwd=work, env=dict(os.environ), timeout=300)
+    print(f"sponsor extra installed: {time.monotonic() - started:.1f} s")
     # With it: the node's sponsor service pays for a zero-balance account's first operation.
     (sponsored / "sponsored_send.py").write_text(SPONSORED_SEND)
     out = _timed("sponsored stack", SPONSORED_STORY, sponsored, env)
