@@ -18,8 +18,8 @@ empty directory and drops the checkout from ``PATH``. Then, from an empty direct
    ``sso-signer demo``;
 6. a small user project whose tests use the pytest fixtures passes.
 
-Every command runs in a process group of its own, ended when it returns: nothing it started (a background
-node, its anvil and Alto) outlives it, and the shell stories fail if something did.
+Every command runs in a process group of its own, ended when it returns: the test fails if something it
+started (a background node, the demo's or the fixtures' anvil and Alto) outlived it, and ends it.
 npm and pip keep using the machine's own download caches (they are caches, not the checkout).
 """
 
@@ -50,8 +50,10 @@ pytestmark = [pytest.mark.wheel, pytest.mark.slow, pytest.mark.chain, pytest.mar
 
 
 def _run(argv: list[str], *, cwd: pathlib.Path, env: dict[str, str], timeout: float) -> str:
-    done = run_story(argv, cwd=cwd, env=env, timeout=timeout, grace=0)
+    done = run_story(argv, cwd=cwd, env=env, timeout=timeout)
     assert done.returncode == 0, f"{argv} exited {done.returncode}\n{done.out}\n{done.err}"
+    # The demo's and the fixtures' anvil and Alto stop with them.
+    assert not done.left_running, f"{argv} left a process of its group running"
     return done.out
 
 
