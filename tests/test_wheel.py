@@ -11,9 +11,15 @@ empty directory and drops the checkout from ``PATH``. Then, from an empty direct
 4. every ``python`` block of the README runs;
 5. the README's command-line sequence runs (start, wait, passkey, account, fund, send, sign-message), then
    docs/cli.md's session-key sequence (``session create``, ``send --session-key``, a refused send,
-   ``session show``), and ``sso-signer demo``;
+   ``session show``, ``session revoke``, a send refused after it, ``session list``), docs/recovery.md's
+   command-line story (``guardian add|accept|list|remove``, ``recover start|status|finish|cancel``,
+   tests/shell_story.py), the sponsored stack (``node start --with-sponsor``: refused without the
+   ``sponsor`` extra, then with it a zero-balance account's operation paid by its paymaster), and
+   ``sso-signer demo``;
 6. a small user project whose tests use the pytest fixtures passes.
 
+Every command runs in a process group of its own, ended when it returns: the test fails if something it
+started (a background node, the demo's or the fixtures' anvil and Alto) outlived it, and ends it.
 npm and pip keep using the machine's own download caches (they are caches, not the checkout).
 """
 
@@ -32,6 +38,9 @@ from typing import Any
 
 import pytest
 
+from sso_signer.sso import GuardianExecutor
+from tests.shell_story import check_recovery_story, recovery_story, run_shell_story, run_story
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 CLI_DOC = ROOT / "docs" / "cli.md"
@@ -41,22 +50,28 @@ pytestmark = [pytest.mark.wheel, pytest.mark.slow, pytest.mark.chain, pytest.mar
 
 
 def _run(argv: list[str], *, cwd: pathlib.Path, env: dict[str, str], timeout: float) -> str:
-    done = subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert done.returncode == 0, f"{argv} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    done = run_story(argv, cwd=cwd, env=env, timeout=timeout)
+    assert done.returncode == 0, f"{argv} exited {done.returncode}\n{done.out}\n{done.err}"
+    # The demo's and the fixtures' anvil and Alto stop with them.
+    assert not done.left_running, f"{argv} left a process of its group running"
+    return done.out
 
 
 def _readme_blocks(language: str, page: pathlib.Path = README) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", page.read_text(), re.S)
 
 
-def _run_sh_block(block: str, name: str, *, cwd: pathlib.Path, env: dict[str, str]) -> str:
-    """A doc's shell block as written, plus a trap that stops its background node if a step fails."""
-    script = "set -euo pipefail\ntrap 'kill %1 2>/dev/null || true; wait' EXIT\n" + block
-    (cwd / name).write_text(script)
-    return _run(["bash", name], cwd=cwd, env=env, timeout=300)
+def _timed(what: str, story: str, cwd: pathlib.Path, env: dict[str, str]) -> str:
+    """Run a shell story (tests/shell_story.py: it must succeed and leave nothing running), print its time."""
+    started = time.monotonic()
+    out = run_shell_story(story, cwd=cwd, env=env, timeout=600).out
+    print(f"{what}: {time.monotonic() - started:.1f} s")
+    return out
+
+
+def _objects(out: str) -> list[dict[str, Any]]:
+    """The JSON objects a story printed, one a line (a background node prints text lines in between)."""
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{") and line.endswith("}")]
 
 
 def _npm_cache() -> str:
@@ -120,25 +135,72 @@ def user(wheel: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         # npm's download cache: without it every CI run would fetch everything again.
         npm_config_cache=_npm_cache(),
     )
-    return {"venv": venv, "home": home, "work": work, "env": env, "bin": venv / "bin"}
+    return {"venv": venv, "home": home, "work": work, "env": env, "bin": venv / "bin", "pip": pip}
 
 
-def test_the_installed_wheel_works_without_the_checkout(user: dict[str, Any]) -> None:
+# The ready line of `node start --json`, written to a file in the background, names the sponsor service.
+SPONSORED_STORY = """\
+sso-signer node start --with-bundler --with-sponsor --json --out deployment.json > ready.json &
+sso-signer node wait --deployment deployment.json > /dev/null
+until [ -s ready.json ]; do sleep 0.2; done
+cat ready.json
+python3 sponsored_send.py
+kill %1 && wait
+"""
+
+# What docs/sponsorship.md says of the CLI stack: a sponsored operation is sent from Python with
+# PaymasterClient(sponsor_url, paymasters=paymaster).
+SPONSORED_SEND = """\
+import json
+
+from sso_signer import load_artifact
+from sso_signer.accounts import Erc4337Account, MsaDeployment
+from sso_signer.erc4337 import BundlerClient, EntryPoint, PaymasterClient
+from sso_signer.rpc import EthClient
+from sso_signer.sso import account_salt
+from sso_signer.webauthn import HeadlessPasskey
+
+ready = json.load(open("ready.json"))
+written = json.load(open("deployment.json"))
+deployment = MsaDeployment.from_json(written["erc4337"])
+eth = EthClient(written["rpc_url"])
+bundler = BundlerClient(written["bundler_url"], entry_point=deployment.entry_point)
+account = Erc4337Account.counterfactual(
+    deployment=deployment, eth=eth, bundler=bundler,
+    credential=HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173"),
+    salt=account_salt("sponsored@example.org"),
+)
+account.paymaster = PaymasterClient(ready["sponsor_url"], paymasters=ready["paymaster"])
+token, erc20 = deployment.test_token, load_artifact("Erc4337TestToken")
+friend = "0x00000000000000000000000000000000000f71e2"
+deposit = EntryPoint(eth).balance_of(ready["paymaster"])
+receipt = account.send_calls([
+    (token, 0, erc20.encode_call("mint", account.address, 100)),
+    (token, 0, erc20.encode_call("transfer", friend, 50)),
+])
+assert receipt.success
+print(json.dumps({
+    "paymaster": receipt.paymaster,
+    "balance": eth.get_balance(account.address),
+    "deposit_spent": deposit - EntryPoint(eth).balance_of(ready["paymaster"]),
+    "actual_gas_cost": receipt.actual_gas_cost,
+    "minted_to_friend": erc20.decode_output(
+        "balanceOf", eth.call({"to": token, "data": erc20.encode_call("balanceOf", friend)})
+    )[0],
+}))
+account.paymaster.close()
+"""
+
+
+def test_the_installed_wheel_works_without_the_checkout(wheel: pathlib.Path, user: dict[str, Any]) -> None:
     env, work, home, bin_dir = user["env"], user["work"], user["home"], user["bin"]
     cli = str(bin_dir / "sso-signer")
 
     # 1. Before setup: a configuration error that says what to run.
-    before = subprocess.run(
-        [cli, "node", "start", "--json"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert before.returncode == 3, before.stdout + before.stderr
-    assert "sso-signer setup" in json.loads(before.stdout)["error"]["message"]
+    before = run_story([cli, "node", "start", "--json"], cwd=work, env=env, timeout=60)
+    assert before.returncode == 3, before.out + before.err
+    assert "sso-signer setup" in json.loads(before.out)["error"]["message"]
+    assert not before.left_running
 
     # 2. setup, twice.
     first = json.loads(_run([cli, "setup", "--json"], cwd=work, env=env, timeout=900))
@@ -177,7 +239,7 @@ def test_the_installed_wheel_works_without_the_checkout(user: dict[str, Any]) ->
 
     # 5. The README's command-line sequence, as written (plus a trap that stops the node if a step fails).
     (sequence,) = [block for block in _readme_blocks("sh") if "node wait" in block]
-    out = _run_sh_block(sequence, "readme_cli.sh", cwd=work, env=env)
+    out = _timed("README sequence", sequence, work, env)
     assert "ready" in out
     assert '"signature": "0x' in out
     assert not (work / "deployment.json").exists()  # removed when the stack stopped
@@ -187,19 +249,48 @@ def test_the_installed_wheel_works_without_the_checkout(user: dict[str, Any]) ->
     sessions = work / "sessions"
     sessions.mkdir()
     (sequence,) = [block for block in _readme_blocks("sh", CLI_DOC) if "session create" in block]
-    started = time.monotonic()
-    out = _run_sh_block(sequence, "session_cli.sh", cwd=sessions, env=env)
-    print(f"session-key sequence: {time.monotonic() - started:.1f} s")
+    out = _timed("session-key sequence", sequence, sessions, env)
     assert "opened for 0x" in out
-    assert "refused with exit 1" in out
+    # Over the per-use limit, then after the revocation: both refused by the preflight, exit 1.
+    assert out.count("refused with exit 1") == 2
     assert (sessions / "session.json").stat().st_mode & 0o777 == 0o600
-    # The background node prints too (its ready line, then a line as it stops): take the JSON object.
-    (shown_line,) = [line for line in out.splitlines() if line.startswith('{"ok": true, "account"')]
-    shown = json.loads(shown_line)
-    (session,) = shown["sessions"]
-    assert session["active"] is True
-    assert [limit["remaining"] for limit in session["transfer_value"]] == [str(9 * 10**15)]  # 0.01 - 0.001
+    (shown,), (listed,) = (o["sessions"] for o in _objects(out) if "sessions" in o)
+    assert shown["active"] is True
+    assert [limit["remaining"] for limit in shown["transfer_value"]] == [str(9 * 10**15)]  # 0.01 - 0.001
+    assert listed["session_hash"] == shown["session_hash"]
+    assert (listed["status"], listed["active"]) == ("closed", False)
     assert not (sessions / "deployment.json").exists()
+
+    # 5c. docs/recovery.md's command-line story, checked as the doc test checks it.
+    recovery = work / "recovery"
+    recovery.mkdir()
+    story = recovery_story(GuardianExecutor.REQUEST_DELAY_SECONDS)
+    check_recovery_story(_timed("recovery story", story, recovery, env), recovery)
+
+    # 5d. The sponsored stack: without the extra, refused before anything starts (exit 3, the pip line).
+    sponsored = work / "sponsored"
+    sponsored.mkdir()
+    start_sponsored = [cli, "node", "start", "--with-bundler", "--with-sponsor", "--json"]
+    refused = run_story(start_sponsored, cwd=sponsored, env=env, timeout=60)
+    assert refused.returncode == 3, refused.out + refused.err
+    assert 'pip install "sso-signer[sponsor]"' in json.loads(refused.out)["error"]["message"]
+    assert not refused.left_running
+    assert list(sponsored.iterdir()) == []
+    # (pip with the machine's environment, as the wheel itself was installed: its download cache)
+    constraints = ["-c", str(user["venv"].parent / "constraints.txt")]
+    started = time.monotonic()
+    _run([*user["pip"], *constraints, f"{wheel}[sponsor]"], cwd=work, env=dict(os.environ), timeout=300)
+    print(f"sponsor extra installed: {time.monotonic() - started:.1f} s")
+    # With it: the node's sponsor service pays for a zero-balance account's first operation.
+    (sponsored / "sponsored_send.py").write_text(SPONSORED_SEND)
+    out = _timed("sponsored stack", SPONSORED_STORY, sponsored, env)
+    ready, paid = _objects(out)
+    assert ready["paymaster"] == paid["paymaster"]
+    assert paid["balance"] == 0
+    assert paid["deposit_spent"] == paid["actual_gas_cost"] > 0
+    assert paid["minted_to_friend"] == 50
+    assert not (sponsored / "deployment.json").exists()
+
     demo = json.loads(_run([cli, "demo", "--json"], cwd=work, env=env, timeout=300))
     assert demo["ok"] is True
 

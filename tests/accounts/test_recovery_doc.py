@@ -10,16 +10,12 @@ the SDK's same transaction run through the stand-in."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pathlib
-import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -34,21 +30,14 @@ from sso_signer.webauthn import HeadlessPasskey
 from tests.accounts.test_era_recovery import GAS, ORIGIN, EraRecoveryChain
 from tests.cli.test_cli import _env, cli
 from tests.needs import ERC4337_CONTRACTS, artifact, live_era_network, require_artifacts, started_anvil
+from tests.shell_story import RECOVERY_DOC, check_recovery_story, doc_blocks, recovery_story, run_shell_story
 
 pytest_plugins = ["pytester"]
 pytestmark = [pytest.mark.chain, pytest.mark.bundler]
 
-DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "recovery.md"
-
-
-def _blocks(language: str, *, era: bool = False) -> list[str]:
-    """The ``language`` blocks of the ERC-4337 part of the page, or (``era``) of its Era section."""
-    erc4337, _, era_section = DOC.read_text().partition("\n## Era accounts\n")
-    return re.findall(rf"```{language}\n(.*?)```", era_section if era else erc4337, re.S)
-
 
 def test_recovery_doc_python_blocks_run() -> None:
-    blocks = _blocks("python") + _blocks("python", era=True)
+    blocks = doc_blocks("python") + doc_blocks("python", era=True)
     assert len(blocks) >= 5, "docs/recovery.md lost its examples"
     require_artifacts(*ERC4337_CONTRACTS)
     namespace: dict[str, object] = {"__name__": "recovery_doc"}
@@ -64,88 +53,26 @@ def test_recovery_doc_python_blocks_run() -> None:
             stack.stop()  # when a block failed before the doc's own stop (stopping twice is harmless)
 
 
-def _group_alive(group: int, grace: float = 10.0) -> bool:
-    """Whether a process of ``group`` still runs ``grace`` seconds after its leader ended."""
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return False
-        time.sleep(0.2)
-    return True
-
-
 def test_recovery_doc_shell_blocks_run(tmp_path: pathlib.Path) -> None:
     """The command-line story as a reader types it into one terminal, in an empty directory outside the
     checkout: the setup block (its own node with Alto, passkeys, account, funds, guardian key), the account's
-    and the guardian's commands, the clock, the finish. Its node is stopped at the end, failed or not."""
-    bash, sh = _blocks("bash"), _blocks("sh")
-    assert len(bash) == 2, "docs/recovery.md: the command-line story is two blocks around the delay"
-    (setup,) = [block for block in sh if "node start" in block]
-    (clock,) = [block for block in sh if "evm_increaseTime" in block]
-    (stop,) = [block for block in sh if "kill %1" in block]
-    assert str(GuardianExecutor.REQUEST_DELAY_SECONDS + 1) in clock
+    and the guardian's commands, the clock, the finish, and the commands the page's prose promises
+    (tests/shell_story.py). Its node is stopped at the end, failed or not. tests/test_wheel.py runs the same
+    story with the installed wheel."""
+    story = recovery_story(GuardianExecutor.REQUEST_DELAY_SECONDS)
     script = _console_script()
     require_artifacts(*ERC4337_CONTRACTS)
     try:
         find_executable(None, "anvil"), find_executable(None, "alto")
     except ToolNotFound as exc:
         pytest.skip(f"anvil or npm @pimlico/alto missing: {exc}")
-    checkout = DOC.parents[1]
-    assert checkout not in tmp_path.parents
-    story = "\n".join(
-        [
-            # The doc's last block stops the node the setup started in the background; should the story
-            # fail before it, the node stops with the shell all the same (SIGTERM: a clean stop).
-            "trap 'for job in $(jobs -p); do kill -TERM \"$job\"; done; wait' EXIT",
-            setup,
-            'echo "@@ account $ACCOUNT"',
-            "echo @@ before",
-            bash[0],
-            "echo @@ clock",
-            clock,
-            "echo @@ after",
-            bash[1],
-            stop,
-        ]
-    )
+    assert RECOVERY_DOC.parents[1] not in tmp_path.parents
     env = _env(PATH=f"{pathlib.Path(script).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    shell = subprocess.Popen(
-        ["bash", "-euo", "pipefail", "-c", story],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group: whatever it leaves behind is ended below
-    )
-    left_running = True
-    try:
-        out, err = shell.communicate(timeout=900)
-        left_running = _group_alive(shell.pid)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(shell.pid, signal.SIGTERM)
-        if shell.returncode is None:
-            shell.communicate(timeout=60)
-    assert shell.returncode == 0, (out[-4000:], err[-4000:])
-    assert not left_running, "the story's node (or its anvil / Alto) outlived the shell"
-    account = re.search(r"^@@ account (0x[0-9a-fA-F]{40})$", out, re.M)
-    assert account is not None, out
-    before, rest = out.split("@@ before\n")[1].split("@@ clock\n")
-    after = rest.split("@@ after\n")[1]
-    assert '"active": true' in before
-    assert '"pending": false' in after
-    assert account.group(1) in after  # the new key file finds the recovered account
-    # The key files were written where the reader stood; the node, stopped, removed its deployment file.
-    assert (tmp_path / "alice.pem").is_file()
-    assert (tmp_path / "new.pem").is_file()
-    assert not (tmp_path / "deployment.json").exists()
+    check_recovery_story(run_shell_story(story, cwd=tmp_path, env=env).out, tmp_path)
 
 
 def test_recovery_doc_pytest_example_passes(pytester: pytest.Pytester) -> None:
-    (example,) = [block for block in _blocks("python") if "def test_" in block]
+    (example,) = [block for block in doc_blocks("python") if "def test_" in block]
     pytester.makepyfile(test_doc_example=example)
     result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=1)
@@ -187,7 +114,7 @@ def _bash(block: str, cwd: pathlib.Path, env: dict[str, str]) -> subprocess.Comp
 
 
 def test_recovery_doc_era_shell_blocks_run_on_anvil_as_chain_260(tmp_path: pathlib.Path) -> None:
-    propose, guardian_side, finish = _blocks("bash", era=True)
+    propose, guardian_side, finish = doc_blocks("bash", era=True)
     assert propose.strip().startswith("sso-signer guardian add")
     assert finish.strip().startswith("sso-signer recover finish")
     script = _console_script()
@@ -240,7 +167,7 @@ def test_recovery_doc_era_shell_blocks_run_on_anvil_as_chain_260(tmp_path: pathl
 def test_recovery_doc_era_shell_blocks_run_on_anvil_zksync(
     anvil_zksync_node: Any, tmp_path: pathlib.Path
 ) -> None:
-    blocks = _blocks("bash", era=True)
+    blocks = doc_blocks("bash", era=True)
     eth, network = live_era_network(anvil_zksync_node, recovery_validator="SSO_SIGNER_ERA_RECOVERY_VALIDATOR")
     script = _console_script()
     deployment = tmp_path / "deployment.json"
