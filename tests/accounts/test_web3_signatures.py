@@ -67,6 +67,18 @@ TYPED: dict[str, Any] = {
     "message": {"id": 7, "buyer": {"wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"}},
 }
 
+# A struct of the contents that sorts before the contents' own name: the TypedDataSign type string lists
+# "Address(...)Order(...)" (EIP-712 sorts the referenced types), which implicit ERC-7739 mode cannot say.
+TYPED_EARLY: dict[str, Any] = {
+    **TYPED,
+    "types": {
+        "EIP712Domain": TYPED["types"]["EIP712Domain"],
+        "Order": [{"name": "id", "type": "uint256"}, {"name": "to", "type": "Address"}],
+        "Address": [{"name": "wallet", "type": "address"}],
+    },
+    "message": {"id": 8, "to": {"wallet": RECIPIENT}},
+}
+
 
 @pytest.fixture
 def stack(sso_stack: LocalErc4337Stack) -> LocalErc4337Stack:
@@ -186,6 +198,10 @@ def test_signable_messages_are_accepted_by_the_deployed_account(
         assert signed.message_hash == _hash_eip191_message(typed)
         assert is_valid_signature(w3, account.address, typed, signed)
         assert not is_valid_signature(w3, account.address, encode_defunct(text="hello"), signed)
+    early = encode_typed_data(full_message=TYPED_EARLY)
+    signed = account.sign_typed_data(full_message=TYPED_EARLY)
+    assert is_valid_signature(w3, account.address, early, signed)
+    assert not is_valid_signature(w3, account.address, typed, signed)
     # The raw hash signature is not an ERC-1271 signature of that hash (no ERC-7739 binding).
     raw = account.unsafe_sign_hash(keccak(b"raw"))
     assert isinstance(raw, PasskeySignedMessage)
