@@ -34,7 +34,9 @@ from sso_signer.accounts import Erc4337Account, LocalSessionKey, SessionInfo
 from sso_signer.cli._accounts import open_erc4337_account, open_session_account, send_report
 from sso_signer.cli._context import ChainContext, check_out_path, load_passkey, parse_data, parse_wei, writing
 from sso_signer.cli._output import Reporter
-from sso_signer.exceptions import CliUsageError, InvalidInputError, InvalidSessionSpec
+from sso_signer.exceptions import CliUsageError, InvalidInputError, InvalidSessionSpec, MalformedRpcResponse
+from sso_signer.rpc import EthClient
+from sso_signer.rpc._types import parse_quantity
 from sso_signer.sso import (
     CallPolicy,
     Condition,
@@ -45,7 +47,7 @@ from sso_signer.sso import (
 )
 from sso_signer.sso._signature import checksum_address
 
-__all__ = ["create", "list_sessions", "revoke", "send_with_session", "show"]
+__all__ = ["chain_time", "create", "list_sessions", "revoke", "send_with_session", "show"]
 
 _SESSION_FILE_VERSION = 1
 
@@ -231,6 +233,18 @@ def load_session_file(path: str) -> tuple[SessionSpec, LocalSessionKey, str]:
 # ---------------------------------------------------------------------------------------------- commands
 
 
+def chain_time(client: EthClient) -> int:
+    """The latest block's timestamp (what ``expires_in`` counts from).
+
+    Raises:
+        MalformedRpcResponse: If the node has no latest block or its timestamp is not a quantity.
+    """
+    latest = client.get_block("latest")
+    if latest is None:
+        raise MalformedRpcResponse("eth_getBlockByNumber: the node has no latest block")
+    return parse_quantity(latest.get("timestamp"), "eth_getBlockByNumber timestamp")
+
+
 def _info(info: SessionInfo) -> dict[str, Any]:
     spec = info.spec
 
@@ -282,8 +296,7 @@ def create(args: argparse.Namespace, out: Reporter) -> None:
     with ChainContext.from_args(args) as ctx:
         account = _open(args, ctx, executes=True)
         key = LocalSessionKey.generate()
-        latest = ctx.client.get_block("latest") or {}
-        spec = spec_from_json(description, key.address, int(str(latest.get("timestamp", "0x0")), 16))
+        spec = spec_from_json(description, key.address, chain_time(ctx.client))
         _write_session_file(args.out, key, spec, account.address, args.force)
         out.step(f"session key {key.address} written to {args.out} (mode 0600)")
         receipt = account.create_session(spec, key, timeout=args.timeout)

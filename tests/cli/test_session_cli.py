@@ -8,11 +8,13 @@ import os
 import stat
 from pathlib import Path
 
+import httpx
 import pytest
 
-from sso_signer.cli._session import load_session_file, spec_from_json
+from sso_signer.cli._session import chain_time, load_session_file, spec_from_json
 from sso_signer.exceptions import ErrorCode
 from sso_signer.local_erc4337 import LocalErc4337Stack
+from sso_signer.rpc import EthClient, RetryPolicy
 from sso_signer.sso import Condition
 from sso_signer.sso._session_spec import LimitType
 from tests.cli.test_cli import cli_json
@@ -195,3 +197,21 @@ def test_session_commands_end_to_end(sso_stack: LocalErc4337Stack, tmp_path: Pat
         "send", *common, "--session-key", str(session_file), "--to", RECIPIENT, "--value", "1", code=1
     )
     assert gone["error"]["rule"] == "session_not_active"
+
+
+@pytest.mark.parametrize("block", [None, {}, {"timestamp": "zz"}, {"timestamp": 5}, {"timestamp": "0x"}])
+def test_session_create_reads_the_chain_time_as_a_typed_answer(block: object) -> None:
+    """``expires_in`` counts from the latest block: a node without one, or with a timestamp that is no
+    quantity, is a MalformedRpcResponse (it was a ValueError, or time 0 for a missing block)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "result": block})
+
+    with (
+        EthClient(
+            "http://node.invalid", transport=httpx.MockTransport(answer), retry=RetryPolicy(attempts=1)
+        ) as eth,
+        raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE),
+    ):
+        chain_time(eth)
