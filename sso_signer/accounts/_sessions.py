@@ -505,6 +505,10 @@ class _SessionMethods:
         """Open a session: one passkey-signed UserOperation that installs the session validator when the
         account lacks it, then calls ``createSession(spec, proof)`` (the proof is signed by ``signer``).
 
+        Installing the validator again after it was uninstalled would bring back every session the uninstall
+        did not revoke (the validator keeps their status): the same operation revokes those that are still
+        active (found by the account's ``SessionCreated`` logs, as :meth:`list_sessions`).
+
         Args:
             spec: The session (its ``signer`` must be ``signer.address``).
             signer: The session key's holder.
@@ -549,8 +553,14 @@ class _SessionMethods:
                 "(SessionExpiresTooSoon)",
                 field="expires_at",
             )
-        proof = yield from _signed(signer, spec.proof_digest(self.address), "session_proof")
         calls = [] if installed else [Call(self.address, 0, abi_call("installModule", module_types, module))]
+        if code and not installed:
+            # Uninstalling kept the sessions it was not told to revoke: installing again would revive them.
+            earlier = yield from _SessionMethods.list_sessions.flow(self)
+            stale = [info.session_hash for info in earlier if info.active]
+            if stale:
+                calls.append(Call(validator, 0, SessionKeyValidator.revoke_keys(stale)))
+        proof = yield from _signed(signer, spec.proof_digest(self.address), "session_proof")
         calls.append(Call(validator, 0, SessionKeyValidator.create_session(spec, proof)))
         return (yield from self._account_methods()._send_calls_flow(calls, timeout))
 
