@@ -10,6 +10,7 @@ earlier calls as real transactions (so the validator records their usage), then 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -368,3 +369,100 @@ def test_the_entry_point_and_check_call_agree_on_the_first_second_of_a_period(st
             )
         finally:
             node.revert(snapshot)
+
+
+def _random_limit(rng: random.Random, small: int) -> UsageLimit:
+    kind = rng.randrange(3)
+    if kind == 0:
+        return UsageLimit.unlimited()
+    if kind == 1:
+        return UsageLimit.lifetime(rng.randrange(small))
+    return UsageLimit.allowance(rng.randrange(small), rng.choice((2, 60, HOUR, 86_400)))
+
+
+def _random_spec(rng: random.Random, signer: str, expires_at: int) -> SessionSpec:
+    """Small values, few targets and selectors (so duplicates and near misses are common)."""
+    selectors = (F, b"\xa9\x05\x9c\xbb")
+    calls = tuple(
+        CallPolicy(
+            rng.choice((TARGET, R2)),
+            rng.choice(selectors),
+            rng.randrange(4),
+            _random_limit(rng, 6),
+            tuple(
+                Constraint(
+                    Condition(rng.randrange(7)), rng.randrange(4), rng.randrange(4), _random_limit(rng, 8)
+                )
+                for _ in range(rng.randrange(4))
+            ),
+        )
+        for _ in range(rng.randrange(4))
+    )
+    transfers = tuple(
+        TransferPolicy(rng.choice((R1, R2)), rng.randrange(4), _random_limit(rng, 6))
+        for _ in range(rng.randrange(3))
+    )
+    fee = rng.choice(
+        (UsageLimit.lifetime(GAS * PRICE * rng.randrange(3)), UsageLimit.allowance(10**18, 86_400))
+    )
+    return SessionSpec(signer, expires_at, fee, calls, transfers)
+
+
+def _random_call(rng: random.Random, spec: SessionSpec) -> SessionCall:
+    """Mostly a call one of the spec's policies is about (so limits and conditions are reached), with random
+    arguments (some missing), value and trailing bytes; sometimes anything."""
+    policies = [*spec.call_policies, *spec.transfer_policies]
+    if policies and rng.random() < 0.8:
+        policy = rng.choice(policies)
+        if isinstance(policy, TransferPolicy):
+            return SessionCall(policy.target, rng.randrange(4), b"" if rng.random() < 0.9 else b"\x01")
+        words = b"".join(rng.randrange(5).to_bytes(32, "big") for _ in range(rng.randrange(5)))
+        return SessionCall(policy.target, rng.randrange(4), policy.selector + words + bytes(rng.randrange(3)))
+    target = rng.choice((TARGET, R1, R2))
+    shape = rng.randrange(3)
+    if shape == 0:
+        data = b""
+    elif shape == 1:
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4)))
+    else:
+        words = b"".join(rng.randrange(5).to_bytes(32, "big") for _ in range(rng.randrange(5)))
+        data = rng.choice((F, b"\xa9\x05\x9c\xbb", b"\x00\x00\x00\x00")) + words
+    return SessionCall(target, rng.randrange(5), data)
+
+
+def test_random_sessions_and_calls_agree_with_the_contract(stack: Stack) -> None:
+    """Differential fuzzing: random small specs (duplicate policies, every condition, limits of each kind)
+    and random calls (transfers, 1-3 byte calldata, arguments missing or present) get the same verdict from
+    ``check_call`` and from the validator, after a random earlier call the validator recorded."""
+    node = stack.node
+    snapshot = node.snapshot()
+    try:
+        latest = node.eth.get_block("latest")
+        assert latest is not None
+        start = (int(latest["timestamp"], 16) // 86_400 + 1) * 86_400 + 100  # clear of every period boundary
+        _set_time(node, start)
+        rng = random.Random(20261206)
+        seen: set[str | None] = set()
+        for case in range(300):
+            key: LocalAccount = Account.create()
+            spec = _random_spec(rng, key.address, start + 86_400)
+            signed = Account.unsafe_sign_hash(spec.proof_digest(stack.account), key.key)
+            _send_from_account(stack, SessionKeyValidator.create_session(spec, bytes(signed.signature)))
+            usage, fee = SessionUsage(), GAS * PRICE
+            for _ in range(rng.randrange(3)):  # earlier calls the validator records
+                earlier = _random_call(rng, spec)
+                verdict = check_call(spec, earlier, start, usage, fee=fee)
+                if verdict.accepted:
+                    assert verdict.usage is not None
+                    usage = verdict.usage
+                    op = _user_op(stack, key, spec, earlier, start)
+                    _send_from_account(stack, stack.skv.encode_call("validateUserOp", op, OP_HASH))
+            call = _random_call(rng, spec)
+            offline = check_call(spec, call, start, usage, fee=fee)
+            onchain = _chain_verdict(stack, key, spec, call, start, False)
+            assert offline.rule == onchain, (case, spec, usage, call, offline)
+            seen.add(onchain)
+        # The table covers the rules; the fuzzing must reach most of them too.
+        assert len(seen) >= 8, seen
+    finally:
+        node.revert(snapshot)
