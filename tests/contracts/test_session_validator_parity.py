@@ -371,16 +371,18 @@ def test_the_entry_point_and_check_call_agree_on_the_first_second_of_a_period(st
             node.revert(snapshot)
 
 
-def _random_limit(rng: random.Random, small: int) -> UsageLimit:
+def _random_limit(rng: random.Random, small: int, periods: tuple[int, ...]) -> UsageLimit:
     kind = rng.randrange(3)
     if kind == 0:
         return UsageLimit.unlimited()
     if kind == 1:
         return UsageLimit.lifetime(rng.randrange(small))
-    return UsageLimit.allowance(rng.randrange(small), rng.choice((2, 60, HOUR, 86_400)))
+    return UsageLimit.allowance(rng.randrange(small), rng.choice(periods))
 
 
-def _random_spec(rng: random.Random, signer: str, expires_at: int) -> SessionSpec:
+def random_spec(
+    rng: random.Random, signer: str, expires_at: int, periods: tuple[int, ...] = (2, 60, HOUR, 86_400)
+) -> SessionSpec:
     """Small values, few targets and selectors (so duplicates and near misses are common)."""
     selectors = (F, b"\xa9\x05\x9c\xbb")
     calls = tuple(
@@ -388,10 +390,13 @@ def _random_spec(rng: random.Random, signer: str, expires_at: int) -> SessionSpe
             rng.choice((TARGET, R2)),
             rng.choice(selectors),
             rng.randrange(4),
-            _random_limit(rng, 6),
+            _random_limit(rng, 6, periods),
             tuple(
                 Constraint(
-                    Condition(rng.randrange(7)), rng.randrange(4), rng.randrange(4), _random_limit(rng, 8)
+                    Condition(rng.randrange(7)),
+                    rng.randrange(4),
+                    rng.randrange(4),
+                    _random_limit(rng, 8, periods),
                 )
                 for _ in range(rng.randrange(4))
             ),
@@ -399,7 +404,7 @@ def _random_spec(rng: random.Random, signer: str, expires_at: int) -> SessionSpe
         for _ in range(rng.randrange(4))
     )
     transfers = tuple(
-        TransferPolicy(rng.choice((R1, R2)), rng.randrange(4), _random_limit(rng, 6))
+        TransferPolicy(rng.choice((R1, R2)), rng.randrange(4), _random_limit(rng, 6, periods))
         for _ in range(rng.randrange(3))
     )
     fee = rng.choice(
@@ -408,7 +413,7 @@ def _random_spec(rng: random.Random, signer: str, expires_at: int) -> SessionSpe
     return SessionSpec(signer, expires_at, fee, calls, transfers)
 
 
-def _random_call(rng: random.Random, spec: SessionSpec) -> SessionCall:
+def random_call(rng: random.Random, spec: SessionSpec) -> SessionCall:
     """Mostly a call one of the spec's policies is about (so limits and conditions are reached), with random
     arguments (some missing), value and trailing bytes; sometimes anything."""
     policies = [*spec.call_policies, *spec.transfer_policies]
@@ -445,19 +450,19 @@ def test_random_sessions_and_calls_agree_with_the_contract(stack: Stack) -> None
         seen: set[str | None] = set()
         for case in range(300):
             key: LocalAccount = Account.create()
-            spec = _random_spec(rng, key.address, start + 86_400)
+            spec = random_spec(rng, key.address, start + 86_400)
             signed = Account.unsafe_sign_hash(spec.proof_digest(stack.account), key.key)
             _send_from_account(stack, SessionKeyValidator.create_session(spec, bytes(signed.signature)))
             usage, fee = SessionUsage(), GAS * PRICE
             for _ in range(rng.randrange(3)):  # earlier calls the validator records
-                earlier = _random_call(rng, spec)
+                earlier = random_call(rng, spec)
                 verdict = check_call(spec, earlier, start, usage, fee=fee)
                 if verdict.accepted:
                     assert verdict.usage is not None
                     usage = verdict.usage
                     op = _user_op(stack, key, spec, earlier, start)
                     _send_from_account(stack, stack.skv.encode_call("validateUserOp", op, OP_HASH))
-            call = _random_call(rng, spec)
+            call = random_call(rng, spec)
             offline = check_call(spec, call, start, usage, fee=fee)
             onchain = _chain_verdict(stack, key, spec, call, start, False)
             assert offline.rule == onchain, (case, spec, usage, call, offline)
