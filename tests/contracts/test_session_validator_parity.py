@@ -416,7 +416,7 @@ def random_spec(
 def random_call(rng: random.Random, spec: SessionSpec) -> SessionCall:
     """Mostly a call one of the spec's policies is about (so limits and conditions are reached), with random
     arguments (some missing), value and trailing bytes; sometimes anything."""
-    policies = [*spec.call_policies, *spec.transfer_policies]
+    policies: list[CallPolicy | TransferPolicy] = [*spec.call_policies, *spec.transfer_policies]
     if policies and rng.random() < 0.8:
         policy = rng.choice(policies)
         if isinstance(policy, TransferPolicy):
