@@ -435,6 +435,15 @@ def random_call(rng: random.Random, spec: SessionSpec) -> SessionCall:
     return SessionCall(target, rng.randrange(5), data)
 
 
+def next_day(node: AnvilNode) -> int:
+    """Move the chain 100 s into the next day, clear of every period boundary; that time."""
+    latest = node.eth.get_block("latest")
+    assert latest is not None
+    start = (int(latest["timestamp"], 16) // 86_400 + 1) * 86_400 + 100
+    _set_time(node, start)
+    return start
+
+
 def test_random_sessions_and_calls_agree_with_the_contract(stack: Stack) -> None:
     """Differential fuzzing: random small specs (duplicate policies, every condition, limits of each kind)
     and random calls (transfers, 1-3 byte calldata, arguments missing or present) get the same verdict from
@@ -442,10 +451,7 @@ def test_random_sessions_and_calls_agree_with_the_contract(stack: Stack) -> None
     node = stack.node
     snapshot = node.snapshot()
     try:
-        latest = node.eth.get_block("latest")
-        assert latest is not None
-        start = (int(latest["timestamp"], 16) // 86_400 + 1) * 86_400 + 100  # clear of every period boundary
-        _set_time(node, start)
+        start = next_day(node)
         rng = random.Random(20261206)
         seen: set[str | None] = set()
         for case in range(300):
