@@ -31,6 +31,7 @@ from sso_signer.exceptions import (
     ErrorCode,
     ExecutionReverted,
     SessionRefused,
+    StateError,
     TransactionRejected,
 )
 from sso_signer.rpc import Receipt
@@ -206,6 +207,7 @@ class _EraSessionMethods:
                 signer, or its ``sign_hash`` is async on the sync account.
             VerificationError (``SESSION_SIGNATURE_INVALID``): The signer's answer is not its signature.
             ConfigurationError (``MISSING_CONTRACT_ADDRESS``): The network has no session validator.
+            StateError (``ACCOUNT_MISMATCH``): The node answered another chain id (nothing was signed).
             InsufficientBalance, ExecutionReverted, RpcError: As :meth:`EraAccount.prepare`.
         """
         validator = self._era_session_validator()
@@ -228,6 +230,13 @@ class _EraSessionMethods:
         prepare = cast(Any, type(self)).prepare  # EraAccount.prepare (this class is a base of _EraMethods)
         plan = yield from prepare.flow(self, to, value, data, **overrides)
         tx: Eip712Transaction = plan.transaction
+        if tx.chain_id != self.chain_id:
+            # The 0x71 hash binds the node's chain id: a signature for another chain with the same session
+            # (300 and 324 both have one) would be valid there.
+            raise StateError(
+                f"the node is on chain {tx.chain_id}, the account on chain {self.chain_id}: nothing signed",
+                rule=ErrorCode.ACCOUNT_MISMATCH,
+            )
         if preflight:
             fee = None if tx.paymaster_params is not None else tx.max_fee_per_gas * tx.gas_limit
             verdict = check_era_call(spec, call, now, usage, fee=fee, ids=ids, approval=approval)

@@ -501,6 +501,10 @@ class _SessionMethods:
         """Open a session: one passkey-signed UserOperation that installs the session validator when the
         account lacks it, then calls ``createSession(spec, proof)`` (the proof is signed by ``signer``).
 
+        Installing the validator again after it was uninstalled would bring back every session the uninstall
+        did not revoke (the validator keeps their status): the same operation revokes those whose status is
+        still active (found by the account's ``SessionCreated`` logs).
+
         Args:
             spec: The session (its ``signer`` must be ``signer.address``).
             signer: The session key's holder.
@@ -545,8 +549,15 @@ class _SessionMethods:
                 "(SessionExpiresTooSoon)",
                 field="expires_at",
             )
-        proof = yield from _signed(signer, spec.proof_digest(self.address), "session_proof")
         calls = [] if installed else [Call(self.address, 0, abi_call("installModule", module_types, module))]
+        if code and not installed:
+            # Uninstalling kept the sessions it was not told to revoke: installing again would revive them.
+            created = yield from _created_hashes_flow(validator, self.address)
+            statuses = yield from _statuses_flow(validator, self.address, created)
+            stale = [h for h, status in zip(created, statuses, strict=True) if status == SessionStatus.ACTIVE]
+            if stale:
+                calls.append(Call(validator, 0, SessionKeyValidator.revoke_keys(stale)))
+        proof = yield from _signed(signer, spec.proof_digest(self.address), "session_proof")
         calls.append(Call(validator, 0, SessionKeyValidator.create_session(spec, proof)))
         return (yield from self._account_methods()._send_calls_flow(calls, timeout))
 
@@ -571,16 +582,9 @@ class _SessionMethods:
             raise InvalidSessionSpec("sessions: expected SessionSpecs or 32-byte hashes", field="sessions")
         if not hashes:
             raise InvalidSessionSpec("sessions: nothing to revoke", field="sessions")
-        statuses = yield from gather(
-            *(
-                _EthMethods.call.flow(
-                    ETH_FLOWS, {"to": validator, "data": SessionKeyValidator.session_status(self.address, h)}
-                )
-                for h in hashes
-            )
-        )
-        for digest, raw in zip(hashes, statuses, strict=True):
-            if int.from_bytes(raw[-32:] or b"\0", "big") != SessionStatus.ACTIVE:
+        statuses = yield from _statuses_flow(validator, self.address, hashes)
+        for digest, status in zip(hashes, statuses, strict=True):
+            if status != SessionStatus.ACTIVE:
                 raise SessionRefused(
                     f"session {digest.hex()} is not active for {self.address}: nothing to revoke",
                     verdict="SessionNotActive",
@@ -799,6 +803,29 @@ class _SessionMethods:
             )
             return receipt, refusal
         return receipt, None
+
+
+def _created_hashes_flow(validator: str, account: str) -> Flow[list[bytes]]:
+    """The hashes of the sessions ``account`` created on ``validator`` (its ``SessionCreated`` logs' second
+    indexed topic; the specs are not decoded), oldest first."""
+    account_topic = bytes(12) + bytes.fromhex(account[2:])
+    logs = yield from _EthMethods.get_logs.flow(
+        ETH_FLOWS, validator, [SESSION_CREATED_TOPIC, account_topic], "earliest", "latest"
+    )
+    return list(dict.fromkeys(log.topics[2] for log in logs if len(log.topics) == 3))
+
+
+def _statuses_flow(validator: str, account: str, hashes: Sequence[bytes]) -> Flow[list[int]]:
+    """``sessionStatus(account, hash)`` of each hash, in one batch."""
+    answers = yield from gather(
+        *(
+            _EthMethods.call.flow(
+                ETH_FLOWS, {"to": validator, "data": SessionKeyValidator.session_status(account, h)}
+            )
+            for h in hashes
+        )
+    )
+    return [int.from_bytes(raw[-32:] or b"\0", "big") for raw in answers]
 
 
 def _same_signer(spec: SessionSpec, signer: Any) -> None:

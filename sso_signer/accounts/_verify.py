@@ -138,6 +138,13 @@ def _failure(exc: BaseException) -> bool:
         raise RpcTransportError(f"eth_call: {exc}", method="eth_call", rule=ErrorCode.RPC_CONNECTION) from exc
     if isinstance(exc, Web3Exception):
         raise RpcTransportError(f"eth_call: {exc}", method="eth_call") from exc
+    if isinstance(exc, TypeError | ValueError):
+        # web3.py's result formatter on an answer that is no hex data (an object, null, "0xzz"): the request
+        # is this module's own and well formed, so the fault is the node's.
+        raise MalformedRpcResponse(
+            f"eth_call of the signature validator: the node's answer is not hex data ({exc})",
+            rule=ErrorCode.MALFORMED_RPC_RESPONSE,
+        ) from exc
     raise exc
 
 

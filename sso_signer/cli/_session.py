@@ -345,9 +345,14 @@ def revoke(args: argparse.Namespace, out: Reporter) -> None:
     """Revoke sessions, in one UserOperation signed by the passkey."""
     with ChainContext.from_args(args) as ctx:
         account = _open(args, ctx, executes=True)
-        specs = _find(account, args)
-        fields, _ = send_report(account.revoke_sessions(*specs, timeout=args.timeout))
-        hashes = ["0x" + spec.session_hash.hex() for spec in specs]
+        # Hashes go as they are: revoking must not depend on reading the spec back from the logs (the account
+        # checks each one is an active session of its own first).
+        sessions: list[SessionSpec | bytes] = [load_session_file(path)[0] for path in args.session_key or ()]
+        sessions += [hex_decode(text, field="--hash", length=32) for text in args.hash or ()]
+        if not sessions:
+            raise CliUsageError("name the session: --session-key FILE or --hash 0x…")
+        fields, _ = send_report(account.revoke_sessions(*sessions, timeout=args.timeout))
+        hashes = ["0x" + (s.session_hash if isinstance(s, SessionSpec) else s).hex() for s in sessions]
         out.result(
             {"account": account.address, "revoked": hashes, **fields},
             summary=f"{len(hashes)} session(s) revoked on {account.address}",

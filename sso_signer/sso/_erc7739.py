@@ -145,6 +145,19 @@ def _app_separator(domain: dict[str, Any]) -> bytes:
         raise _invalid(f"typed data domain: {exc}") from exc
 
 
+def _typed_data_sign_types(types: dict[str, Any], primary: str) -> dict[str, Any]:
+    nested_types = dict(types)
+    nested_types["TypedDataSign"] = [
+        {"name": "contents", "type": primary},
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+        {"name": "salt", "type": "bytes32"},
+    ]
+    return nested_types
+
+
 def typed_data_sign_hash(typed_data: Mapping[str, Any], domain: AccountDomain) -> bytes:
     """The digest a passkey signs for ERC-1271 over EIP-712 typed data (ERC-7739 TypedDataSign).
 
@@ -160,15 +173,7 @@ def typed_data_sign_hash(typed_data: Mapping[str, Any], domain: AccountDomain) -
         SsoEncodingError (``INVALID_TYPED_DATA``): If the typed data is malformed.
     """
     app_domain, types, primary, message = _parse_typed_data(typed_data)
-    nested_types = dict(types)
-    nested_types["TypedDataSign"] = [
-        {"name": "contents", "type": primary},
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-        {"name": "salt", "type": "bytes32"},
-    ]
+    nested_types = _typed_data_sign_types(types, primary)
     nested_message = {
         "contents": message,
         "name": domain.name,
@@ -185,7 +190,12 @@ def typed_data_sign_hash(typed_data: Mapping[str, Any], domain: AccountDomain) -
 
 
 def wrap_typed_data_signature(signature: bytes, typed_data: Mapping[str, Any]) -> bytes:
-    """Append the ERC-7739 TypedDataSign suffix to a signature (implicit mode, as viem does).
+    """Append the ERC-7739 TypedDataSign suffix to a signature.
+
+    The contents description is implicit (``contentsType``, as viem sends it) when the TypedDataSign type
+    string the digest used ends with ``contentsType``; when a struct the contents use sorts before the
+    contents' own name, EIP-712 lists it first there, and only explicit mode (``sortedTypes ‖ contentsName``)
+    lets the account rebuild that string.
 
     Args:
         signature: The account-level signature blob (Era custom signature, or ``validator ‖ fat`` on
@@ -193,7 +203,7 @@ def wrap_typed_data_signature(signature: bytes, typed_data: Mapping[str, Any]) -
         typed_data: The same typed data that was hashed with :func:`typed_data_sign_hash`.
 
     Returns:
-        ``signature ‖ appSeparator ‖ hashStruct(contents) ‖ contentsType ‖ uint16(len(contentsType))``.
+        ``signature ‖ appSeparator ‖ hashStruct(contents) ‖ contentsDescr ‖ uint16(len(contentsDescr))``.
 
     Raises:
         SsoEncodingError (``INVALID_TYPED_DATA``): If the typed data is malformed or its type string exceeds
@@ -202,15 +212,19 @@ def wrap_typed_data_signature(signature: bytes, typed_data: Mapping[str, Any]) -
     app_domain, types, primary, message = _parse_typed_data(typed_data)
     try:
         contents_hash = bytes(hash_struct(primary, types, message))
-        contents_type = encode_type(primary, types).encode("utf-8")
+        contents_type = encode_type(primary, types)
+        nested = encode_type("TypedDataSign", _typed_data_sign_types(types, primary))
     except _ENCODER_ERRORS as exc:
         raise _invalid(f"typed data: {exc}") from exc
-    if len(contents_type) > 0xFFFF:
+    sorted_types = nested[nested.index(")") + 1 :]  # what follows TypedDataSign's own fields
+    explicit = "" if sorted_types == contents_type else primary
+    description = (sorted_types + explicit).encode("utf-8")
+    if len(description) > 0xFFFF:
         raise _invalid("typed data: contents type longer than 65535 bytes")
     return (
         bytes(signature)
         + _app_separator(app_domain)
         + contents_hash
-        + contents_type
-        + len(contents_type).to_bytes(2, "big")
+        + description
+        + len(description).to_bytes(2, "big")
     )

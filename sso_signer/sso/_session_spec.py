@@ -369,8 +369,8 @@ class SessionSpec:
 
         Args:
             call: The call.
-            timestamp: The expected inclusion time (avoid the last seconds of a period: the userOp is only
-                valid within it).
+            timestamp: The expected inclusion time (avoid the first and last seconds of a period: the userOp
+                is only valid within it, after its first second).
 
         Returns:
             The ids, in the validator's order.
@@ -844,8 +844,9 @@ class _Run:
         except _Refused as refused:
             expired = refused.rule == names["time"] and now > spec.expires_at
             return SessionVerdict(refused.rule, refused.args_, refused.constraint, expired=expired)
-        # The EntryPoint's time check (an Era call always passes it: every time assertion above held).
-        if not self.valid_after <= now <= self.valid_until:
+        # The EntryPoint's time check, which refuses ``now <= validAfter`` ("not due"): a periodic limit's
+        # first second is outside its window. An Era call has no window: every time assertion above held.
+        if not self.ERA and not self.valid_after < now <= self.valid_until:
             return SessionVerdict(
                 "Expired", (self.valid_after, self.valid_until), expired=now > spec.expires_at
             )
@@ -878,8 +879,9 @@ def check_call(
         ids: The period ids to send (default: :meth:`SessionSpec.period_ids` at ``now``).
 
     Returns:
-        A :class:`SessionVerdict`: ``rule`` is ``None`` when the validator would accept and ``now`` is within
-        the returned validity window, else the name of the first rule broken.
+        A :class:`SessionVerdict`: ``rule`` is ``None`` when the validator would accept and the EntryPoint
+        would take ``now`` as within the returned window (``valid_after < now <= valid_until``), else the
+        name of the first rule broken.
 
     Raises:
         InvalidInputError: If ``generation`` is neither ``"erc4337"`` nor ``"era"``.

@@ -11,9 +11,11 @@ Running 0x71 transactions needs anvil-zksync and EraVM builds of the SSO contrac
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
@@ -21,7 +23,7 @@ from eth_utils.crypto import keccak
 from sso_signer.accounts import AsyncEraAccount, EraAccount, EraNetwork, LocalSessionKey
 from sso_signer.accounts._era_sessions import era_session_validation_gas
 from sso_signer.exceptions import ErrorCode
-from sso_signer.rpc import AsyncEthClient, EthClient
+from sso_signer.rpc import AsyncEthClient, EthClient, RetryPolicy
 from sso_signer.sso import (
     CallPolicy,
     Condition,
@@ -359,6 +361,44 @@ async def test_an_async_kms_like_signer_signs_era_session_transactions(chain: Er
     with raises_rule(ErrorCode.SIGNER_CONFIGURATION, match="async"):
         sync.build_session_transaction(spec, signer, R1, 7, gas_limit=GAS)
     assert len(signer.digests) == 1
+
+
+class ChainIdRewriting(httpx.BaseTransport):
+    """Forwards to the node and answers ``eth_chainId`` (alone or in a batch) with another chain: a hostile
+    node (fault injection; everything else is the real chain's answer)."""
+
+    def __init__(self, url: str, chain_id: int) -> None:
+        self.inner, self.url, self.chain_id = httpx.HTTPTransport(), url, chain_id
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        forwarded = httpx.Request("POST", self.url, content=request.content, headers=request.headers)
+        response = self.inner.handle_request(forwarded)
+        response.read()
+        answers = response.json()
+        for query, answer in zip(
+            sent if isinstance(sent, list) else [sent],
+            answers if isinstance(answers, list) else [answers],
+            strict=True,
+        ):
+            if query.get("method") == "eth_chainId":
+                answer["result"] = hex(self.chain_id)
+        return httpx.Response(200, json=answers)
+
+
+@pytest.mark.chain
+@pytest.mark.usefixtures("snapshot")
+def test_a_node_claiming_another_chain_gets_no_session_signature(chain: EraSessionChain) -> None:
+    """The session key signs the 0x71 hash, whose EIP-712 domain holds the chain id: a node answering
+    another chain's id (300, which also has sessions) must not get a signature valid there."""
+    _, key, spec = _open(chain)
+    counting = CountingSigner(key)
+    hostile = EthClient(transport=ChainIdRewriting(chain.node.url, 300), retry=RetryPolicy(attempts=1))
+    account = EraAccount(hostile, _network(chain), chain.account, _passkey())
+    with raises_rule(ErrorCode.ACCOUNT_MISMATCH, match="chain 300"):
+        account.build_session_transaction(spec, counting, R1, 5)
+    assert counting.digests == []
+    hostile.close()
 
 
 # --- live Era (anvil-zksync) --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from eth_account.messages import _hash_eip191_message, encode_defunct, encode_ty
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3 import AsyncHTTPProvider, AsyncWeb3, HTTPProvider, Web3
-from web3.providers import BaseProvider
+from web3.providers import AsyncBaseProvider, BaseProvider
 
 from sso_signer._artifacts import load_artifact
 from sso_signer.accounts import (
@@ -65,6 +65,18 @@ TYPED: dict[str, Any] = {
     "primaryType": "Order",
     "domain": {"name": "Shop", "version": "1", "chainId": 31337},
     "message": {"id": 7, "buyer": {"wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"}},
+}
+
+# A struct of the contents that sorts before the contents' own name: the TypedDataSign type string lists
+# "Address(...)Order(...)" (EIP-712 sorts the referenced types), which implicit ERC-7739 mode cannot say.
+TYPED_EARLY: dict[str, Any] = {
+    **TYPED,
+    "types": {
+        "EIP712Domain": TYPED["types"]["EIP712Domain"],
+        "Order": [{"name": "id", "type": "uint256"}, {"name": "to", "type": "Address"}],
+        "Address": [{"name": "wallet", "type": "address"}],
+    },
+    "message": {"id": 8, "to": {"wallet": RECIPIENT}},
 }
 
 
@@ -186,6 +198,10 @@ def test_signable_messages_are_accepted_by_the_deployed_account(
         assert signed.message_hash == _hash_eip191_message(typed)
         assert is_valid_signature(w3, account.address, typed, signed)
         assert not is_valid_signature(w3, account.address, encode_defunct(text="hello"), signed)
+    early = encode_typed_data(full_message=TYPED_EARLY)
+    signed = account.sign_typed_data(full_message=TYPED_EARLY)
+    assert is_valid_signature(w3, account.address, early, signed)
+    assert not is_valid_signature(w3, account.address, typed, signed)
     # The raw hash signature is not an ERC-1271 signature of that hash (no ERC-7739 binding).
     raw = account.unsafe_sign_hash(keccak(b"raw"))
     assert isinstance(raw, PasskeySignedMessage)
@@ -314,6 +330,33 @@ def test_node_failures_become_sdk_errors() -> None:
     unreachable = Web3(HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 5}))
     with raises_rule(ErrorCode.RPC_CONNECTION):
         is_valid_signature(unreachable, eoa, bytes(32), b"")
+    # A hostile node's answers that web3.py's own result formatter chokes on (TypeError, binascii.Error).
+    for result in HOSTILE_CALL_RESULTS:
+        with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
+            is_valid_signature(Web3(_FaultyProvider({"result": result})), eoa, bytes(32), b"")
+
+
+HOSTILE_CALL_RESULTS: list[Any] = [{"a": 1}, [1], None, "0xzz", "zz", 1.5]
+
+
+class _AsyncFaultyProvider(AsyncBaseProvider):
+    """The async twin of :class:`_FaultyProvider`."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__()
+        self.answer = answer
+
+    async def make_request(self, method: Any, params: Any) -> Any:
+        if method == "eth_chainId":
+            return {"jsonrpc": "2.0", "id": 1, "result": "0x7a69"}
+        return {"jsonrpc": "2.0", "id": 1, **self.answer}
+
+
+async def test_hostile_answers_become_sdk_errors_async() -> None:
+    eoa = Account.create().address
+    for result in HOSTILE_CALL_RESULTS:
+        with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE):
+            await is_valid_signature(AsyncWeb3(_AsyncFaultyProvider({"result": result})), eoa, bytes(32), b"")
 
 
 async def test_unreachable_node_async() -> None:

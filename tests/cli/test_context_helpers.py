@@ -65,7 +65,10 @@ def test_chain_time_is_the_latest_block_timestamp() -> None:
         assert ctx.chain_time() == 0x65
 
 
-@pytest.mark.parametrize("block", [None, {"number": "0x7"}, {"timestamp": "soon", "number": "0x7"}])
+@pytest.mark.parametrize(
+    "block",
+    [None, {"number": "0x7"}, {"timestamp": "soon", "number": "0x7"}, {"timestamp": 5}, {"timestamp": "0x"}],
+)
 def test_chain_time_refuses_a_latest_block_without_a_timestamp(block: object) -> None:
     # The CLI's copies read a missing block or timestamp as time 0 (a session spec expiring in 1970, a
     # recovery "finalizable now") and let a garbled one escape as a bare ValueError.

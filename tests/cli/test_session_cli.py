@@ -186,8 +186,11 @@ def test_session_commands_end_to_end(sso_stack: LocalErc4337Stack, tmp_path: Pat
     shown = cli_json("session", "show", *common, "--hash", created["session_hash"])["sessions"][0]
     assert shown["transfer_value"][0]["remaining"] == str(10**15)
 
-    revoked = cli_json("session", "revoke", *common, "--session-key", str(session_file))
+    # By hash: revoking does not read the spec back (a session this SDK would not build is revoked too).
+    revoked = cli_json("session", "revoke", *common, "--hash", created["session_hash"])
     assert revoked["revoked"] == [created["session_hash"]]
+    again = cli_json("session", "revoke", *common, "--session-key", str(session_file), code=1)
+    assert again["error"]["rule"] == "session_not_active"
     assert cli_json("session", "show", *common, "--session-key", str(session_file))["sessions"][0][
         "status"
     ] == ("closed")

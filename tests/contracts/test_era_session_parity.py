@@ -14,6 +14,7 @@ usage forward.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -46,6 +47,9 @@ from tests.contracts.test_session_validator_parity import (
     _set_time,
     f_call,
     make_spec,
+    next_day,
+    random_call,
+    random_spec,
 )
 
 pytestmark = [pytest.mark.chain]
@@ -251,5 +255,40 @@ def test_the_validation_gas_formula_covers_the_measured_validation(
         length = len(tx.custom_signature)
         evm_part = (era_session_validation_gas(spec, call, length) - 16 * (length - 65)) // 2
         assert measured <= evm_part < 2 * measured, (measured, evm_part)
+    finally:
+        node.revert(snapshot)
+
+
+def test_random_sessions_and_transactions_agree_with_the_contract(chain: EraSessionChain) -> None:
+    """Differential fuzzing, as the ERC-4337 parity test does, through the Era validator (constraints before
+    value, 1-3 bytes as a transfer, the asserter). No 2-second periods: the asserter reads the time of the
+    block the eth_call runs in, a second or so after the offline ``now``."""
+    node = chain.node
+    snapshot = node.snapshot()
+    try:
+        start = next_day(node)
+        rng = random.Random(20261207)
+        seen: set[str | None] = set()
+        for case in range(150):
+            key: LocalAccount = Account.create()
+            spec = random_spec(rng, key.address, start + 86_400, periods=(60, HOUR, 86_400))
+            chain.create(spec)
+            usage, fee = SessionUsage(), GAS * PRICE
+            for _ in range(rng.randrange(3)):
+                earlier = random_call(rng, spec)
+                verdict = check_call(spec, earlier, start, usage, fee=fee, generation="era")
+                if verdict.accepted:
+                    assert verdict.usage is not None
+                    usage = verdict.usage
+                    chain.validate(
+                        session_transaction(chain, key, spec, earlier, spec.period_ids(earlier, start))
+                    )
+            call = random_call(rng, spec)
+            ids = spec.period_ids(call, start)
+            offline = check_call(spec, call, start, usage, fee=fee, ids=ids, generation="era")
+            onchain = chain.verdict(session_transaction(chain, key, spec, call, ids))
+            assert offline.rule == onchain, (case, spec, usage, call, offline)
+            seen.add(onchain)
+        assert len(seen) >= 7, seen
     finally:
         node.revert(snapshot)

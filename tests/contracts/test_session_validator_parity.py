@@ -10,6 +10,7 @@ earlier calls as real transactions (so the validator records their usage), then 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sso_signer._artifacts import Artifact, load_artifact
+from sso_signer.erc4337 import ENTRY_POINT_V08, UserOperation
+from sso_signer.erc4337._entry_point import deploy_entry_point_v08
+from sso_signer.erc4337._user_operation import user_operation_hash
 from sso_signer.exceptions import ExecutionReverted
 from sso_signer.node import AnvilNode
 from sso_signer.sso import (
@@ -36,6 +40,7 @@ from sso_signer.sso import (
     check_call,
 )
 from sso_signer.sso._session_spec import SessionStatus
+from sso_signer.sso._signature import abi_call
 from tests.contracts.era_chain import new_account
 from tests.needs import require_artifacts
 
@@ -51,6 +56,7 @@ GAS = 450_000  # preVerificationGas + verificationGasLimit + callGasLimit of eve
 PRICE = 10**9  # maxFeePerGas == maxPriorityFeePerGas: the validator's fee is exactly GAS * PRICE
 HOUR = 3600
 OP_HASH = keccak(text="a userOpHash")
+_PACKED_OPS = "(address,uint256,bytes,bytes,bytes32,uint256,bytes32,bytes,bytes)[]"
 
 
 def f_call(args: tuple[int, ...]) -> bytes:
@@ -255,7 +261,8 @@ def _chain_verdict(
         return "SignatureInvalid"
     valid_until = (validation >> 160) & (2**48 - 1)
     valid_after = validation >> 208
-    return None if valid_after <= now <= (valid_until or 2**48 - 1) else "Expired"
+    # EntryPoint v0.8 `_getValidationData`: out of range when `block.timestamp <= validAfter`.
+    return None if valid_after < now <= (valid_until or 2**48 - 1) else "Expired"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -298,5 +305,175 @@ def test_offline_check_and_contract_agree(stack: Stack, case: Case) -> None:
         assert offline.expired == (now > spec.expires_at)
         if case.constraint is not None:
             assert offline.constraint == case.constraint
+    finally:
+        node.revert(snapshot)
+
+
+def _handle_ops_at(stack: Stack, op: UserOperation, timestamp: int) -> int:
+    """Run ``op`` through the real EntryPoint v0.8 in a block at ``timestamp``; the receipt's status."""
+    node = stack.node
+    data = abi_call("handleOps", [_PACKED_OPS, "address"], [[op.packed()], R2])
+    node.eth.rpc.request("evm_setNextBlockTimestamp", [hex(timestamp)])
+    tx_hash = node.eth.rpc.request(
+        "eth_sendTransaction",
+        [{"from": stack.account, "to": ENTRY_POINT_V08, "data": "0x" + data.hex(), "gas": hex(3_000_000)}],
+    )
+    receipt = node.eth.wait_for_receipt(bytes.fromhex(tx_hash[2:]))
+    block = node.eth.get_block("latest")
+    assert block is not None
+    assert int(block["timestamp"], 16) == timestamp
+    return receipt.status
+
+
+def test_the_entry_point_and_check_call_agree_on_the_first_second_of_a_period(stack: Stack) -> None:
+    """The validator narrows the window to the hourly allowance's period ``[start, end]``; the EntryPoint
+    refuses ``block.timestamp <= validAfter`` (AA22 "not due"), so the period's first second is outside it.
+    The offline check must say so too, else the preflight passes an operation the chain refuses."""
+    node = stack.node
+    deployer = new_account(node)
+    deploy_entry_point_v08(node.eth, deployer)
+    latest = node.eth.get_block("latest")
+    assert latest is not None
+    start = (int(latest["timestamp"], 16) // HOUR + 2) * HOUR
+    if start % 86_400 == 0:
+        start += HOUR  # an hour that is not also the daily limits' first second
+    for at, accepted in ((start, False), (start + 1, True)):
+        snapshot = node.snapshot()
+        try:
+            _set_time(node, start - 600)
+            key: LocalAccount = Account.create()
+            spec = make_spec(key.address, start + 86_400)
+            signed_proof = Account.unsafe_sign_hash(spec.proof_digest(stack.account), key.key)
+            proof = signed_proof.signature.rjust(65, b"\0")
+            _send_from_account(stack, SessionKeyValidator.create_session(spec, proof))
+            ids = spec.period_ids(GOOD_CALL, at)  # both times are in the same hour: the same ids
+            op = UserOperation(
+                sender=stack.account,
+                nonce=spec.nonce_key << 64,
+                call_data=GOOD_CALL.call_data,
+                call_gas_limit=100_000,
+                verification_gas_limit=300_000,
+                pre_verification_gas=50_000,
+                max_fee_per_gas=PRICE,
+                max_priority_fee_per_gas=PRICE,
+            )
+            digest = user_operation_hash(op, chain_id=node.eth.chain_id())
+            ecdsa = bytes(Account.unsafe_sign_hash(digest, key.key).signature)
+            op = op.replace(signature=SessionKeyValidator.signature(stack.validator, ecdsa, spec, ids))
+            verdict = check_call(spec, GOOD_CALL, at, fee=GAS * PRICE, ids=ids)
+            assert _handle_ops_at(stack, op, at) == (1 if accepted else 0), at - start
+            assert verdict.accepted is accepted, (at - start, verdict)
+            assert verdict.rule == (None if accepted else "Expired")
+            assert (verdict.valid_after, verdict.valid_until) == (
+                (start, start + HOUR - 1) if accepted else (0, 0)
+            )
+        finally:
+            node.revert(snapshot)
+
+
+def _random_limit(rng: random.Random, small: int, periods: tuple[int, ...]) -> UsageLimit:
+    kind = rng.randrange(3)
+    if kind == 0:
+        return UsageLimit.unlimited()
+    if kind == 1:
+        return UsageLimit.lifetime(rng.randrange(small))
+    return UsageLimit.allowance(rng.randrange(small), rng.choice(periods))
+
+
+def random_spec(
+    rng: random.Random, signer: str, expires_at: int, periods: tuple[int, ...] = (2, 60, HOUR, 86_400)
+) -> SessionSpec:
+    """Small values, few targets and selectors (so duplicates and near misses are common)."""
+    selectors = (F, b"\xa9\x05\x9c\xbb")
+    calls = tuple(
+        CallPolicy(
+            rng.choice((TARGET, R2)),
+            rng.choice(selectors),
+            rng.randrange(4),
+            _random_limit(rng, 6, periods),
+            tuple(
+                Constraint(
+                    Condition(rng.randrange(7)),
+                    rng.randrange(4),
+                    rng.randrange(4),
+                    _random_limit(rng, 8, periods),
+                )
+                for _ in range(rng.randrange(4))
+            ),
+        )
+        for _ in range(rng.randrange(4))
+    )
+    transfers = tuple(
+        TransferPolicy(rng.choice((R1, R2)), rng.randrange(4), _random_limit(rng, 6, periods))
+        for _ in range(rng.randrange(3))
+    )
+    fee = rng.choice(
+        (UsageLimit.lifetime(GAS * PRICE * rng.randrange(3)), UsageLimit.allowance(10**18, 86_400))
+    )
+    return SessionSpec(signer, expires_at, fee, calls, transfers)
+
+
+def random_call(rng: random.Random, spec: SessionSpec) -> SessionCall:
+    """Mostly a call one of the spec's policies is about (so limits and conditions are reached), with random
+    arguments (some missing), value and trailing bytes; sometimes anything."""
+    policies: list[CallPolicy | TransferPolicy] = [*spec.call_policies, *spec.transfer_policies]
+    if policies and rng.random() < 0.8:
+        policy = rng.choice(policies)
+        if isinstance(policy, TransferPolicy):
+            return SessionCall(policy.target, rng.randrange(4), b"" if rng.random() < 0.9 else b"\x01")
+        words = b"".join(rng.randrange(5).to_bytes(32, "big") for _ in range(rng.randrange(5)))
+        return SessionCall(policy.target, rng.randrange(4), policy.selector + words + bytes(rng.randrange(3)))
+    target = rng.choice((TARGET, R1, R2))
+    shape = rng.randrange(3)
+    if shape == 0:
+        data = b""
+    elif shape == 1:
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 4)))
+    else:
+        words = b"".join(rng.randrange(5).to_bytes(32, "big") for _ in range(rng.randrange(5)))
+        data = rng.choice((F, b"\xa9\x05\x9c\xbb", b"\x00\x00\x00\x00")) + words
+    return SessionCall(target, rng.randrange(5), data)
+
+
+def next_day(node: AnvilNode) -> int:
+    """Move the chain 100 s into the next day, clear of every period boundary; that time."""
+    latest = node.eth.get_block("latest")
+    assert latest is not None
+    start = (int(latest["timestamp"], 16) // 86_400 + 1) * 86_400 + 100
+    _set_time(node, start)
+    return start
+
+
+def test_random_sessions_and_calls_agree_with_the_contract(stack: Stack) -> None:
+    """Differential fuzzing: random small specs (duplicate policies, every condition, limits of each kind)
+    and random calls (transfers, 1-3 byte calldata, arguments missing or present) get the same verdict from
+    ``check_call`` and from the validator, after a random earlier call the validator recorded."""
+    node = stack.node
+    snapshot = node.snapshot()
+    try:
+        start = next_day(node)
+        rng = random.Random(20261206)
+        seen: set[str | None] = set()
+        for case in range(300):
+            key: LocalAccount = Account.create()
+            spec = random_spec(rng, key.address, start + 86_400)
+            signed = Account.unsafe_sign_hash(spec.proof_digest(stack.account), key.key)
+            _send_from_account(stack, SessionKeyValidator.create_session(spec, bytes(signed.signature)))
+            usage, fee = SessionUsage(), GAS * PRICE
+            for _ in range(rng.randrange(3)):  # earlier calls the validator records
+                earlier = random_call(rng, spec)
+                verdict = check_call(spec, earlier, start, usage, fee=fee)
+                if verdict.accepted:
+                    assert verdict.usage is not None
+                    usage = verdict.usage
+                    op = _user_op(stack, key, spec, earlier, start)
+                    _send_from_account(stack, stack.skv.encode_call("validateUserOp", op, OP_HASH))
+            call = random_call(rng, spec)
+            offline = check_call(spec, call, start, usage, fee=fee)
+            onchain = _chain_verdict(stack, key, spec, call, start, False)
+            assert offline.rule == onchain, (case, spec, usage, call, offline)
+            seen.add(onchain)
+        # The table covers the rules; the fuzzing must reach most of them too.
+        assert len(seen) >= 8, seen
     finally:
         node.revert(snapshot)

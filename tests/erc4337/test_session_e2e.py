@@ -26,7 +26,7 @@ from sso_signer.accounts import (
     LocalSessionKey,
     SessionInfo,
 )
-from sso_signer.exceptions import ErrorCode, SessionRefused
+from sso_signer.exceptions import ErrorCode, SessionRefused, UserOperationRejected
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.sso import (
     CallPolicy,
@@ -37,6 +37,7 @@ from sso_signer.sso import (
     UsageLimit,
     account_salt,
 )
+from sso_signer.sso._signature import abi_call
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from tests.errors import raises_rule
 from tests.needs import started_erc4337_stack
@@ -371,3 +372,37 @@ def test_a_session_key_signs_only_as_its_spec_says(world: World) -> None:
     with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
         world.account.create_session(spec, stranger)
     assert "key" not in repr(key).lower().replace("localsessionkey", "")
+
+
+def test_reinstalling_the_validator_does_not_revive_sessions_uninstalling_left_active(world: World) -> None:
+    """Uninstalling the validator with empty data revokes nothing, and ``create_session`` installs the
+    validator again when the account lacks it: the old session must not come back with it (it is revoked in
+    the same passkey-signed operation)."""
+    passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
+    account = funded_account(world.stack, passkey, "session-reinstall@example.org")
+    old_key, new_key = LocalSessionKey.generate(), LocalSessionKey.generate()
+
+    def lifetime_spec(key: LocalSessionKey) -> SessionSpec:
+        # Lifetime limits only: no period window, which Alto would judge by its own clock (the tests above
+        # move the chain's forward).
+        transfer = TransferPolicy(RECIPIENT, 10, UsageLimit.lifetime(100))
+        return SessionSpec(
+            key.address, chain_time(world) + DAY, UsageLimit.lifetime(ETHER // 10), (), (transfer,)
+        )
+
+    old = lifetime_spec(old_key)
+    assert account.create_session(old, old_key).success
+    assert account.send_with_session(old, old_key, RECIPIENT, 1).success
+    validator = world.stack.deployment.session_validator
+    assert validator is not None
+    uninstall = abi_call("uninstallModule", ["uint256", "address", "bytes"], [1, validator, b""])
+    assert account.send_calls([(account.address, 0, uninstall)]).success
+    with pytest.raises(UserOperationRejected, match="AA24"):  # the account no longer asks the validator
+        account.send_with_session(old, old_key, RECIPIENT, 1)
+
+    new = lifetime_spec(new_key)
+    assert account.create_session(new, new_key).success  # installs the validator again
+    assert account.send_with_session(new, new_key, RECIPIENT, 1).success
+    assert account.session_state(old).revoked
+    with raises_rule(ErrorCode.SESSION_NOT_ACTIVE):
+        account.send_with_session(old, old_key, RECIPIENT, 1)

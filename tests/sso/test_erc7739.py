@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from eth_account._utils.encode_typed_data.encoding_and_hashing import hash_type
 from eth_utils.crypto import keccak
 
 from sso_signer.exceptions import ErrorCode
@@ -16,7 +17,7 @@ from sso_signer.sso import (
     typed_data_sign_hash,
     wrap_typed_data_signature,
 )
-from sso_signer.sso._erc7739 import PERSONAL_SIGN_TYPEHASH
+from sso_signer.sso._erc7739 import PERSONAL_SIGN_TYPEHASH, _typed_data_sign_types
 from tests.errors import raises_rule
 
 ACCOUNT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -150,6 +151,45 @@ def test_typed_data_sign_hash_equals_viem(viem: dict[str, list[dict[str, Any]]])
 def test_wrapped_signature_equals_viem(viem: dict[str, list[dict[str, Any]]]) -> None:
     got = ["0x" + wrap_typed_data_signature(SIGNATURE, t).hex() for _ in DOMAINS for t in TYPED]
     assert got == [item["wrapped"] for item in viem["typed"]]
+
+
+ORDER: dict[str, Any] = {
+    "domain": {"name": "Shop", "version": "1", "chainId": 31337},
+    "types": {
+        "Order": [{"name": "id", "type": "uint256"}, {"name": "to", "type": "Address"}],
+        "Address": [{"name": "wallet", "type": "address"}],
+    },
+    "primaryType": "Order",
+    "message": {"id": 8, "to": {"wallet": "0x1111111111111111111111111111111111111111"}},
+}
+_TYPED_DATA_SIGN_FIELDS = (
+    " contents,string name,string version,uint256 chainId,address verifyingContract,bytes32 salt)"
+)
+
+
+def _account_typehash(wrapped: bytes) -> bytes:
+    """The TypedDataSign typehash an ERC-7739 account (solady ERC1271) rebuilds from the suffix: implicit
+    mode when the description ends with ")", else explicit (``contentsType ‖ contentsName``)."""
+    length = int.from_bytes(wrapped[-2:], "big")
+    description = wrapped[-2 - length : -2].decode()
+    if description.endswith(")"):
+        name, contents_type = description[: description.index("(")], description
+    else:
+        cut = description.rindex(")") + 1
+        name, contents_type = description[cut:], description[:cut]
+    return keccak(text="TypedDataSign(" + name + _TYPED_DATA_SIGN_FIELDS + contents_type)
+
+
+def test_the_account_rebuilds_the_typehash_the_digest_used() -> None:
+    """EIP-712 sorts the structs after TypedDataSign's own fields by name: a struct that sorts before the
+    contents (Address < Order) comes first, which implicit mode (viem's) cannot say; the suffix is then
+    explicit. The digest stays viem's, which the account verifies."""
+    for typed in (*TYPED, ORDER):
+        nested = _typed_data_sign_types(typed["types"], typed["primaryType"])
+        wrapped = wrap_typed_data_signature(SIGNATURE, typed)
+        assert _account_typehash(wrapped) == bytes(hash_type("TypedDataSign", nested)), typed["primaryType"]
+    explicit = b"Address(address wallet)Order(uint256 id,Address to)Order"
+    assert wrap_typed_data_signature(SIGNATURE, ORDER)[-2 - len(explicit) : -2] == explicit
 
 
 def test_wrapped_signature_layout() -> None:
