@@ -21,9 +21,6 @@ from sso_signer.exceptions import ErrorCode, NodeStartFailed, StateError, ToolNo
 
 __all__ = ["ManagedProcess", "ProcessOwner", "find_executable", "free_port", "redact"]
 
-# The repository root when running from a checkout (tests use it; lookups go through sso_signer._toolchain).
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 _KEY_LINE = re.compile(r"(\(\d+\)\s+)(0x)?[0-9a-fA-F]{64}")
 _MNEMONIC_LINE = re.compile(r"(Mnemonic:\s*).*", re.IGNORECASE)
 _ERROR_LINE = re.compile(r"\berror\b|\bpanic|\bfatal\b|address already in use|EADDRINUSE", re.IGNORECASE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 from collections.abc import Iterator
 
@@ -12,8 +13,10 @@ import pytest
 from sso_signer.exceptions import ErrorCode, NodeStartFailed
 from sso_signer.node import AltoBundler, AnvilNode
 from sso_signer.node._alto import ENTRY_POINT_V08
-from sso_signer.node._process import REPO_ROOT
 from tests.errors import raises_rule
+
+# The checkout this test runs in (the package itself looks tools up through sso_signer._toolchain).
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.bundler, pytest.mark.slow, pytest.mark.chain]
 
