@@ -117,8 +117,9 @@ class Limits:
         funding_per_ip_burst: Sign-ups one address can make at once.
         funding_global_rate: Sign-ups funded per second in total.
         funding_global_burst: Sign-ups at once in total.
-        options_per_ip_rate: Options requests (challenges stored) per second per address.
-        options_per_ip_burst: Options requests at once per address.
+        options_per_ip_rate: Options requests (challenges stored) per second per address; transfer options
+            are also limited at this rate per user.
+        options_per_ip_burst: Options requests at once per address (and transfer options per user).
         pending_per_user: Operations one user may have waiting for a signature.
         operation_ttl: Seconds an operation waits for its signature (at most the challenge lifetime).
         registrations: Registrations in progress, in total.
@@ -448,10 +449,16 @@ class _DappFlows:
         """Prepare a transfer from the user's account; return WebAuthn options whose challenge is its hash.
 
         Raises:
-            RateLimited: The user already has ``pending_per_user`` operations waiting.
+            RateLimited: The user already has ``pending_per_user`` operations waiting, or asks for options
+                faster than ``options_per_ip_rate`` (the same bucket size, per user).
             NoPendingTransaction: This exact transaction was already issued once (change it).
         """
         user = yield from _DappFlows.user.fn(self, name)
+        # Each new transfer stores a challenge (kept until it expires, even when the pending cap then refuses
+        # the operation) and costs chain work: limited per user, before either happens.
+        yield from self._charge(
+            f"options:user:{user.name}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
+        )
         passkey = yield from self._first_passkey(user)
         prepared = yield from self._chain(
             "prepare_call", user.account, to=to, value=value, data=b"", passkey=passkey
@@ -570,6 +577,8 @@ class _DappFlows:
         wait = yield from self._sql(partial(ops.take_token, key, rate, burst, self.clock()))
         if wait > 0:
             scope = "in total" if key.endswith(":*") else "from this address"
+            if ":user:" in key:
+                scope = "for this user"
             raise RateLimited(f"too many {what} {scope}; retry in {wait:.0f} s", retry_after=wait)
 
     def _registration(

@@ -32,6 +32,7 @@ from examples.dapp_backend import (
 )
 from sso_signer._codec import b64url_decode
 from sso_signer.exceptions import ErrorCode
+from sso_signer.webauthn import SqlStatement
 from tests.browser.example_client import PageClient, fresh_address
 from tests.errors import raises_rule
 
@@ -544,3 +545,33 @@ def test_responses_do_not_wait_for_delayed_acks(example: RunningExample) -> None
                 data += sock.recv(65536)
             times.append(time.perf_counter() - started)
     assert sorted(times)[len(times) // 2] < 0.030, times
+
+
+# --- the third review's (an attacker racing, replaying and flooding a signed-in session) ---
+
+
+def _challenges(backend: Any) -> int:
+    rows = backend.store.sql.transaction(
+        lambda: (yield SqlStatement("SELECT count(*) FROM challenges")), read_only=True
+    )
+    return int(rows[0][0])
+
+
+def test_transfer_options_are_rate_limited_per_user_before_a_challenge_is_stored() -> None:
+    # Each new transfer stores a relying-party challenge, kept until it expires even when the pending cap
+    # then refuses the operation, and costs chain work. Unlimited before: 40 requests stored 40 challenges
+    # in a fifth of a second for 4 operations (the cap), bounded only by the hour used challenges are kept.
+    limits = Limits(options_per_ip_burst=6, options_per_ip_rate=1e-6, pending_per_user=4)
+    with running_example(flow="era", serve=True, limits=limits) as ex, PageClient(ex) as page:
+        page.sign_up()  # its options take one token of this address's bucket, none of the user's
+        before = _challenges(ex.backend)
+        answers = [page.prepare(fresh_address(), f"0.00{index + 1}") for index in range(20)]
+        statuses = [status for status, _ in answers]
+        assert statuses == [200] * 4 + [429] * 16, statuses
+        # The pending cap refused two (a challenge each, as before), the user's bucket the other fourteen.
+        assert "for this user" in answers[-1][1]["message"]
+        assert _challenges(ex.backend) - before == limits.options_per_ip_burst
+        # Another user of the same address has a bucket of their own.
+        with PageClient(ex) as other:
+            other.sign_up()
+            assert other.prepare(fresh_address(), "0.001")[0] == 200
