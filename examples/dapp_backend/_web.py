@@ -66,6 +66,8 @@ from sso_signer.exceptions import (
     SessionRefused,
     SsoSignerError,
     StateError,
+    StoreCorrupt,
+    StoreUnavailable,
     VerificationError,
 )
 from sso_signer.rpc import AsyncEthClient
@@ -142,7 +144,8 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
         400 malformed input, 401 no session, 403 a failed check (origin, signature, another user's
         data), 404 no such user or operation, 408 a body sent too slowly, 409 a state conflict (used
         challenge, taken name), 410 an expired operation, 413 too large, 415 not JSON, 429 rate limited,
-        502 the chain or bundler failed, 500 a set-up problem.
+        502 the chain or bundler failed, 503 the database is unavailable, 500 a set-up problem or damaged
+        data.
     """
     table: tuple[tuple[type[SsoSignerError], HTTPStatus], ...] = (
         (NotSignedIn, HTTPStatus.UNAUTHORIZED),
@@ -152,6 +155,9 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
         (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
         (OperationExpired, HTTPStatus.GONE),
         (UnknownUser, HTTPStatus.NOT_FOUND),
+        # The server's own database, not the client's request: checked before StateError/InvalidInputError.
+        (StoreUnavailable, HTTPStatus.SERVICE_UNAVAILABLE),
+        (StoreCorrupt, HTTPStatus.INTERNAL_SERVER_ERROR),
         (ChallengeInvalid, HTTPStatus.CONFLICT),
         (AlreadyExists, HTTPStatus.CONFLICT),
         (VerificationError, HTTPStatus.FORBIDDEN),
@@ -175,8 +181,16 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
 
 
 def _error_response(exc: SsoSignerError) -> JSONResponse:
-    body: dict[str, Any] = {"error": type(exc).__name__, "rule": str(exc.rule), "message": str(exc)}
+    status = error_status(exc)
+    message = str(exc)
     headers = dict(_SECURITY_HEADERS)
+    if status in (HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.SERVICE_UNAVAILABLE):
+        # The server's own failure: its text (database messages, paths, settings) is for the log only.
+        log.warning("%s: %r", type(exc).__name__, message)  # %r: one line, whatever it holds
+        message = "the service cannot answer now; retry later"
+        if status == HTTPStatus.SERVICE_UNAVAILABLE:
+            headers["retry-after"] = "5"
+    body: dict[str, Any] = {"error": type(exc).__name__, "rule": str(exc.rule), "message": message}
     if isinstance(exc, InvalidRequest) and exc.field is not None:
         body["field"] = exc.field
     if isinstance(exc, SessionRefused):
@@ -184,7 +198,7 @@ def _error_response(exc: SsoSignerError) -> JSONResponse:
         body["fallback"] = exc.rule in SESSION_FALLBACK  # the page then offers the passkey path
     if isinstance(exc, RateLimited):
         headers["retry-after"] = str(max(1, round(exc.retry_after)))
-    return JSONResponse(body, status_code=error_status(exc), headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def json_depth(raw: bytes) -> int:
@@ -495,7 +509,11 @@ def create_app(
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("%s failed", request.url.path)
         # No message: an unexpected error's text may carry internals.
-        return JSONResponse({"error": "InternalError", "message": "internal error"}, status_code=500)
+        return JSONResponse(
+            {"error": "InternalError", "message": "internal error"},
+            status_code=500,
+            headers=dict(_SECURITY_HEADERS),
+        )
 
     def client(request: Request) -> str:
         # The socket's peer. Behind a reverse proxy, take it from the proxy's header instead.

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import pathlib
 import secrets
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -575,3 +577,24 @@ def test_transfer_options_are_rate_limited_per_user_before_a_challenge_is_stored
         with PageClient(ex) as other:
             other.sign_up()
             assert other.prepare(fresh_address(), "0.001")[0] == 200
+
+
+def test_a_store_outage_is_a_503_without_the_stores_text(tmp_path: pathlib.Path) -> None:
+    # Was a 409 (a "state conflict", as if the client were at fault) whose message was the database's own text
+    # ("database is locked [SQLITE_BUSY]"; on PostgreSQL the server's message, with table and key details).
+    path = tmp_path / "example.db"
+    with running_example(flow="era", serve=True, store=f"sqlite:///{path}") as ex, PageClient(ex) as page:
+        assert page.post("/api/login/options", {})[0] == 200
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another writer holding the lock past the store's 10 s timeout
+        try:
+            response = page.http.post("/api/login/options", json={}, headers={"origin": page.origin})
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        answer = response.json()
+        assert (response.status_code, answer["error"]) == (503, "StoreUnavailable"), answer
+        assert int(response.headers["retry-after"]) > 0
+        assert "lock" not in answer["message"].lower(), answer
+        assert "sqlite" not in answer["message"].lower(), answer
+        assert page.post("/api/login/options", {})[0] == 200  # and it serves again once the lock is gone
