@@ -493,7 +493,8 @@ def create_app(
 
     @app.exception_handler(SsoSignerError)
     async def sdk_error(request: Request, exc: SsoSignerError) -> Response:
-        log.debug("%s -> %s: %s", request.url.path, type(exc).__name__, exc)
+        # %r: the message may quote the client (a body key, a header), whose newlines must not start a line.
+        log.debug("%s -> %s: %r", request.url.path, type(exc).__name__, str(exc))
         return _error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
@@ -507,7 +508,7 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
-        log.exception("%s failed", request.url.path)
+        log.exception("%r failed", request.url.path)
         # No message: an unexpected error's text may carry internals.
         return JSONResponse(
             {"error": "InternalError", "message": "internal error"},

@@ -598,3 +598,21 @@ def test_a_store_outage_is_a_503_without_the_stores_text(tmp_path: pathlib.Path)
         assert "lock" not in answer["message"].lower(), answer
         assert "sqlite" not in answer["message"].lower(), answer
         assert page.post("/api/login/options", {})[0] == 200  # and it serves again once the lock is gone
+
+
+def test_error_details_logged_with_verbose_cannot_forge_log_lines(
+    page: PageClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # With --verbose each refused request's error is logged too, and its message may quote the client (a body
+    # key, here): it was written raw, so a newline in a key forged a request line of the log.
+    forged = "x\nPOST /api/tx/submit 200 1ms user=forged"
+    with caplog.at_level(logging.DEBUG, logger="examples.dapp_backend"):
+        status, answer = page.post("/api/login/options", {forged: 1})
+        assert (status, answer["field"]) == (400, forged)
+        deadline = time.monotonic() + 5
+        while not any(line.startswith("POST /api/login/options 400") for line in _lines(caplog)):
+            assert time.monotonic() < deadline, _lines(caplog)
+            time.sleep(0.01)
+    details = [line for line in _lines(caplog) if "InvalidRequest" in line]
+    assert details, _lines(caplog)
+    assert not any("\n" in line for line in _lines(caplog)), _lines(caplog)
