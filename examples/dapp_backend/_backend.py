@@ -120,7 +120,7 @@ class Limits:
         options_per_ip_rate: Options requests (challenges stored) per second per address; transfer options
             are also limited at this rate per user.
         options_per_ip_burst: Options requests at once per address (and transfer options per user).
-        pending_per_user: Operations one user may have waiting for a signature.
+        pending_per_user: Operations one user may have waiting for (or undergoing) a signature check.
         operation_ttl: Seconds an operation waits for its signature (at most the challenge lifetime).
         registrations: Registrations in progress, in total.
         registration_ttl: Seconds a registration waits for the browser's answer.

@@ -270,12 +270,13 @@ def take_registration(session: str, purpose: RegistrationPurpose, now: float) ->
 
 def add_operation(op: PendingOperation, cap: int, now: float) -> Op[bool]:
     # The user's row is locked first (PostgreSQL): two workers adding for one user count one after the other.
+    # One being signed counts too: a refused signature puts it back to pending, which must not pass the cap.
     yield S("SELECT name FROM app_users WHERE name = :owner{lock}", {"owner": op.user})
     stored = yield S(
         f"INSERT INTO app_operations ({_OP_COLUMNS}, created_at)"  # noqa: S608 - a constant column list
         " SELECT :op_id, :owner, :challenge, :payload, :summary, :options, CAST(:links AS {blob}),"
         " 'pending', :expires_at, NULL, NULL, :now"
-        " WHERE (SELECT count(*) FROM app_operations WHERE owner = :owner AND status = 'pending'"
+        " WHERE (SELECT count(*) FROM app_operations WHERE owner = :owner AND status IN ('pending', 'signed')"
         " AND expires_at > :now) < :cap RETURNING op_id",
         {
             "op_id": op.op_id,
@@ -506,7 +507,8 @@ class SqlAppStore:
         return self._write(partial(take_registration, session, purpose, now))
 
     def add_operation(self, op: PendingOperation, *, cap: int, now: float) -> bool:
-        """Store a pending operation unless its user already has ``cap`` live ones (then False)."""
+        """Store a pending operation unless its user already has ``cap`` live ones, pending or being signed
+        (then False)."""
         return self._write(partial(add_operation, op, cap, now))
 
     def open_operation(self, user: str, challenge: bytes, *, now: float) -> PendingOperation | None:

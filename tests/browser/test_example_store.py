@@ -106,6 +106,21 @@ def test_pending_operations_are_capped_per_user(store: SqlAppStore) -> None:
     assert store.add_operation(_op("a4", expires_at=200.0), cap=3, now=150.0)
 
 
+def test_an_operation_being_signed_still_counts_against_the_cap(store: SqlAppStore) -> None:
+    # A claimed operation whose signature is then refused goes back to pending: while it was being checked it
+    # did not count, so a request in that window got a slot and the release put the user over the cap
+    # (an attacker submitting bad signatures while preparing more kept the cap soft).
+    assert all(store.add_operation(_op(f"a{i}"), cap=2, now=1.0) for i in range(2))
+    assert store.claim_operation("a0", "alice", now=2.0) == "claimed"
+    assert not store.add_operation(_op("a2"), cap=2, now=2.0)
+    store.release_operation("a0")
+    assert [op.status for op in store.operations("alice", limit=10)] == ["pending", "pending"]
+    # Once finished it no longer counts.
+    assert store.claim_operation("a0", "alice", now=2.0) == "claimed"
+    store.finish_operation("a0", "included", tx_hash="0x1")
+    assert store.add_operation(_op("a2"), cap=2, now=2.0)
+
+
 def test_a_registration_is_taken_once_and_capped(store: SqlAppStore) -> None:
     def reg(session: str) -> Registration:
         return Registration(session, "signup", "alice", b"h" * 16, b"c" * 32, expires_at=10.0)
