@@ -123,6 +123,10 @@ class Limits:
         pending_per_user: Operations one user may have waiting for (or undergoing) a signature check.
         operation_ttl: Seconds an operation waits for its signature (at most the challenge lifetime).
         registrations: Registrations in progress, in total.
+        registrations_per_ip_burst: Registrations one address may start at once; its bucket refills over
+            ``registration_ttl``, so an address holds at most about twice this many in progress (each
+            cookie-less request is a new session: the options budget alone let a few addresses fill
+            ``registrations`` and close sign-up for everyone).
         registration_ttl: Seconds a registration waits for the browser's answer.
         session_ttl: Seconds a signed-in session lives.
         finished_kept: Finished operations kept per user (the page lists them).
@@ -137,6 +141,7 @@ class Limits:
     pending_per_user: int = 8
     operation_ttl: float = 300.0
     registrations: int = 10_000
+    registrations_per_ip_burst: float = 20
     registration_ttl: float = 300.0
     session_ttl: float = 12 * 3600.0
     finished_kept: int = 20
@@ -338,7 +343,7 @@ class _DappFlows:
         )
         if (yield from self._sql(partial(ops.user, name), read_only=True)) is not None:
             raise AccountAlreadyExists(f"user {name!r} already has an account; sign in instead")
-        return (yield from self._registration(session, "signup", name, secrets.token_bytes(16)))
+        return (yield from self._registration(session, "signup", name, secrets.token_bytes(16), client))
 
     @_flow
     def signup(self, session: str, credential: Mapping[str, Any], *, client: str) -> Flow[User]:
@@ -473,7 +478,7 @@ class _DappFlows:
             f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
         )
         # The relying party lists the user's passkeys in excludeCredentials: a device makes one per user.
-        return (yield from self._registration(session, "addkey", user.name, user.handle))
+        return (yield from self._registration(session, "addkey", user.name, user.handle, client))
 
     @_flow
     def key_link(self, session: str, name: str, credential: Mapping[str, Any]) -> Flow[dict[str, Any]]:
@@ -582,8 +587,12 @@ class _DappFlows:
             raise RateLimited(f"too many {what} {scope}; retry in {wait:.0f} s", retry_after=wait)
 
     def _registration(
-        self, session: str, purpose: RegistrationPurpose, name: str, handle: bytes
+        self, session: str, purpose: RegistrationPurpose, name: str, handle: bytes, client: str
     ) -> Flow[dict[str, Any]]:
+        burst = self.limits.registrations_per_ip_burst
+        yield from self._charge(
+            f"registrations:{client}", burst / self.limits.registration_ttl, burst, "registrations"
+        )
         options = yield from self._rp("registration_options", user_name=name, user_handle=handle)
         challenge = b64url_decode(str(options["challenge"]), field="challenge")
         now = self.clock()

@@ -44,6 +44,7 @@ LIMITS = Limits(
     funding_per_ip_burst=10_000,
     funding_global_burst=10_000,
     options_per_ip_burst=10_000,
+    registrations_per_ip_burst=10_000,
     pending_per_user=4,
     operation_ttl=2.0,
 )
@@ -616,3 +617,21 @@ def test_error_details_logged_with_verbose_cannot_forge_log_lines(
     details = [line for line in _lines(caplog) if "InvalidRequest" in line]
     assert details, _lines(caplog)
     assert not any("\n" in line for line in _lines(caplog)), _lines(caplog)
+
+
+def test_one_address_cannot_fill_the_registration_cap_and_close_sign_up() -> None:
+    # Registrations in progress are capped in total, and each cookie-less request is a new browser session:
+    # one address could hold as many as its options budget allowed (60 at once, one a second), so 28
+    # addresses kept sign-up (and adding a passkey) closed for everyone. A smaller cap shows it from one.
+    limits = Limits(registrations=30, options_per_ip_burst=10_000)
+    per_address = int(limits.registrations_per_ip_burst)
+    with running_example(flow="era", serve=True, limits=limits) as ex:
+        statuses = []
+        for _ in range(30):
+            with PageClient(ex) as anonymous:  # a fresh cookie jar: a new session each time
+                body = {"user": f"u-{secrets.token_hex(4)}"}
+                statuses.append(anonymous.post("/api/register/options", body)[0])
+        assert statuses == [200] * per_address + [429] * (30 - per_address), statuses
+        # Someone else can still sign up.
+        ex.backend.signup_options("elsewhere", "someone-else", client="10.1.2.3")
+        assert ex.backend.store.counts()["registrations"] == per_address + 1
