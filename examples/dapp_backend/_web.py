@@ -13,7 +13,7 @@ Safe by construction, in layers:
   never from the body; bodies are typed pydantic models (400 naming the field), parsed only after a
   nesting-depth check, as UTF-8, without NaN/Infinity and with integers of at most 78 digits.
 * An SDK error becomes ``{"error": "<ClassName>", "rule": "<ErrorCode>", "message": ...}`` with the status of
-  :func:`error_status`.
+  :func:`error_status`; one after the operation was sent adds ``"sent": true`` and its hashes.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from examples.dapp_backend._errors import (
     BodyTimeout,
     BodyTooLarge,
     CrossSiteRequest,
+    FailedAfterSend,
     InvalidRequest,
     NoPendingTransaction,
     NotSignedIn,
@@ -54,8 +55,9 @@ from examples.dapp_backend._errors import (
 )
 from examples.dapp_backend._sessions import FALLBACK as SESSION_FALLBACK
 from examples.dapp_backend._sessions import SessionKeyVault, SessionService
-from sso_signer import b64url_decode, b64url_encode
+from sso_signer import b64url_decode, b64url_encode, hex_encode
 from sso_signer.exceptions import (
+    AfterSendError,
     AlreadyExists,
     ChallengeInvalid,
     ConfigurationError,
@@ -166,6 +168,10 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
         (RemoteError, HTTPStatus.BAD_GATEWAY),
         (ConfigurationError, HTTPStatus.INTERNAL_SERVER_ERROR),
     )
+    if isinstance(exc, FailedAfterSend):
+        # What failed after the send decides: the store (503, 500 damaged) or the chain read (502).
+        cause = exc.__cause__
+        return error_status(cause) if isinstance(cause, SsoSignerError) else HTTPStatus.INTERNAL_SERVER_ERROR
     if isinstance(exc, SessionRefused) and exc.rule in SESSION_FALLBACK:
         return HTTPStatus.CONFLICT  # used up, expired or revoked: the passkey may still approve it
     if isinstance(exc, SessionNotFound):
@@ -184,7 +190,10 @@ def _error_response(exc: SsoSignerError) -> JSONResponse:
     status = error_status(exc)
     message = str(exc)
     headers = dict(_SECURITY_HEADERS)
-    if status in (HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.SERVICE_UNAVAILABLE):
+    if isinstance(exc, FailedAfterSend):
+        # Its message names only what was sent; the cause's text is the server's, for the log.
+        log.warning("after a send: %s: %r", type(exc.__cause__).__name__, str(exc.__cause__))
+    elif status in (HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.SERVICE_UNAVAILABLE):
         # The server's own failure: its text (database messages, paths, settings) is for the log only.
         log.warning("%s: %r", type(exc).__name__, message)  # %r: one line, whatever it holds
         message = "the service cannot answer now; retry later"
@@ -193,6 +202,18 @@ def _error_response(exc: SsoSignerError) -> JSONResponse:
     body: dict[str, Any] = {"error": type(exc).__name__, "rule": str(exc.rule), "message": message}
     if isinstance(exc, InvalidRequest) and exc.field is not None:
         body["field"] = exc.field
+    if isinstance(exc, AfterSendError):
+        # It left: the client learns so, with what finds it on chain (and must not approve it again).
+        body["sent"] = True
+        for key, value in (
+            ("transactionHash", exc.tx_hash),
+            ("userOpHash", exc.user_op_hash),
+            ("rawTransaction", exc.raw_transaction),
+        ):
+            body[key] = None if value is None else hex_encode(value)
+    if isinstance(exc, FailedAfterSend):
+        body["opId"] = exc.op_id
+        body["status"] = exc.status
     if isinstance(exc, SessionRefused):
         body["verdict"] = exc.verdict
         body["fallback"] = exc.rule in SESSION_FALLBACK  # the page then offers the passkey path
