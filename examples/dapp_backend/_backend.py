@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +42,7 @@ from starlette.concurrency import run_in_threadpool
 from examples.dapp_backend import _store as ops
 from examples.dapp_backend._errors import (
     AccountAlreadyExists,
+    FailedAfterSend,
     InvalidRequest,
     NoPendingTransaction,
     NoRegistrationInProgress,
@@ -55,8 +58,8 @@ from examples.dapp_backend._store import (
     SqlAppStore,
     User,
 )
-from sso_signer import b64url_decode, b64url_encode, hex_encode
-from sso_signer.exceptions import AlreadyExists
+from sso_signer import b64url_decode, b64url_encode, hex_decode, hex_encode
+from sso_signer.exceptions import AfterSendError, AlreadyExists, TransactionReverted, UserOperationReverted
 from sso_signer.rpc import AsyncEthClient
 from sso_signer.webauthn import (
     Assertion,
@@ -82,6 +85,8 @@ __all__ = [
 
 T = TypeVar("T")
 P = ParamSpec("P")
+
+log = logging.getLogger("examples.dapp_backend")
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _ETH = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,18})?$", re.ASCII)
@@ -117,11 +122,16 @@ class Limits:
         funding_per_ip_burst: Sign-ups one address can make at once.
         funding_global_rate: Sign-ups funded per second in total.
         funding_global_burst: Sign-ups at once in total.
-        options_per_ip_rate: Options requests (challenges stored) per second per address.
-        options_per_ip_burst: Options requests at once per address.
-        pending_per_user: Operations one user may have waiting for a signature.
+        options_per_ip_rate: Options requests (challenges stored) per second per address; transfer options
+            are also limited at this rate per user.
+        options_per_ip_burst: Options requests at once per address (and transfer options per user).
+        pending_per_user: Operations one user may have waiting for (or undergoing) a signature check.
         operation_ttl: Seconds an operation waits for its signature (at most the challenge lifetime).
         registrations: Registrations in progress, in total.
+        registrations_per_ip_burst: Registrations one address may start at once; its bucket refills over
+            ``registration_ttl``, so an address holds at most about twice this many in progress (each
+            cookie-less request is a new session: the options budget alone let a few addresses fill
+            ``registrations`` and close sign-up for everyone).
         registration_ttl: Seconds a registration waits for the browser's answer.
         session_ttl: Seconds a signed-in session lives.
         finished_kept: Finished operations kept per user (the page lists them).
@@ -136,6 +146,7 @@ class Limits:
     pending_per_user: int = 8
     operation_ttl: float = 300.0
     registrations: int = 10_000
+    registrations_per_ip_burst: float = 20
     registration_ttl: float = 300.0
     session_ttl: float = 12 * 3600.0
     finished_kept: int = 20
@@ -241,7 +252,7 @@ class _flow(Generic[P, T]):  # noqa: N801 - used as a decorator, named like one
         fn = self.fn
 
         def bound(*args: Any, **kwargs: Any) -> Any:
-            return obj.run(fn(obj, *args, **kwargs))
+            return obj.run(obj._reconciled(fn(obj, *args, **kwargs)))
 
         bound.__doc__ = fn.__doc__
         return bound
@@ -279,6 +290,9 @@ class _DappFlows:
         self.eth: AsyncEthClient | None = None
         # What the gateway's flows run their steps on: its sync clients, or async ones (AsyncDappBackend).
         self.clients: Any = chain.clients()
+        # Outcomes of sent operations the store refused to record: written (compare-and-set, so at most once)
+        # at the start of this backend's next method, until the store takes them.
+        self._unrecorded: deque[Callable[[], ops.Op[bool]]] = deque()
 
     # Each kind of step, named once.
 
@@ -337,7 +351,7 @@ class _DappFlows:
         )
         if (yield from self._sql(partial(ops.user, name), read_only=True)) is not None:
             raise AccountAlreadyExists(f"user {name!r} already has an account; sign in instead")
-        return (yield from self._registration(session, "signup", name, secrets.token_bytes(16)))
+        return (yield from self._registration(session, "signup", name, secrets.token_bytes(16), client))
 
     @_flow
     def signup(self, session: str, credential: Mapping[str, Any], *, client: str) -> Flow[User]:
@@ -448,10 +462,16 @@ class _DappFlows:
         """Prepare a transfer from the user's account; return WebAuthn options whose challenge is its hash.
 
         Raises:
-            RateLimited: The user already has ``pending_per_user`` operations waiting.
+            RateLimited: The user already has ``pending_per_user`` operations waiting, or asks for options
+                faster than ``options_per_ip_rate`` (the same bucket size, per user).
             NoPendingTransaction: This exact transaction was already issued once (change it).
         """
         user = yield from _DappFlows.user.fn(self, name)
+        # Each new transfer stores a challenge (kept until it expires, even when the pending cap then refuses
+        # the operation) and costs chain work: limited per user, before either happens.
+        yield from self._charge(
+            f"options:user:{user.name}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
+        )
         passkey = yield from self._first_passkey(user)
         prepared = yield from self._chain(
             "prepare_call", user.account, to=to, value=value, data=b"", passkey=passkey
@@ -466,7 +486,7 @@ class _DappFlows:
             f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
         )
         # The relying party lists the user's passkeys in excludeCredentials: a device makes one per user.
-        return (yield from self._registration(session, "addkey", user.name, user.handle))
+        return (yield from self._registration(session, "addkey", user.name, user.handle, client))
 
     @_flow
     def key_link(self, session: str, name: str, credential: Mapping[str, Any]) -> Flow[dict[str, Any]]:
@@ -533,15 +553,41 @@ class _DappFlows:
             result: dict[str, Any] = yield from self._chain(
                 "submit", prepared, verified.assertion, verified.credential
             )
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            yield from self._sql(partial(ops.finish_operation, op_id, "failed", None, error))
+        except AfterSendError as exc:
+            # It left: reverted on chain (its nonce is used), or its outcome unknown. The error carries the
+            # hashes; the operation stays claimed if even this cannot be recorded now.
+            reverted = isinstance(exc, TransactionReverted | UserOperationReverted)
+            sent_hash = exc.tx_hash or exc.user_op_hash
+            yield from self._record(
+                partial(
+                    ops.finish_operation,
+                    op_id,
+                    "failed" if reverted else "sent",
+                    None if sent_hash is None else hex_encode(sent_hash),
+                    f"{type(exc).__name__}: {exc}",
+                )
+            )
             raise
-        if op.links is not None:
-            yield from self._sql(partial(ops.link_passkey, name, op.links, self.clock()))
-            result["message"] = "New passkey linked to the account."
+        except Exception as exc:
+            # Refused before anything was sent.
+            error = f"{type(exc).__name__}: {exc}"
+            yield from self._record(partial(ops.finish_operation, op_id, "failed", None, error))
+            raise
         tx_hash = result.get("transactionHash")
-        yield from self._sql(partial(ops.finish_operation, op_id, "included", tx_hash, None))
+        link = None if op.links is None else (name, op.links, self.clock())
+        failure = yield from self._record(
+            partial(ops.finish_operation, op_id, "included", tx_hash, None, link)
+        )
+        if failure is not None:
+            raise _sent_failure(
+                result,
+                op_id,
+                "included",
+                "recording its outcome failed; it is not signed or sent again, and is recorded at the"
+                " backend's next request once its store answers",
+            ) from failure
+        if op.links is not None:
+            result["message"] = "New passkey linked to the account."
         result["opId"] = op_id
         result["status"] = "included"
         return result
@@ -558,6 +604,35 @@ class _DappFlows:
 
     # --- helpers (flows entered with ``yield from``; the session-key service runs them too) ---
 
+    def _record(self, write: Callable[[], ops.Op[bool]]) -> Flow[Exception | None]:
+        """Write an operation's outcome; if the store fails, keep the write for the next request.
+
+        Returns:
+            None once written, else the store's error (the caller answers with what was sent).
+        """
+        try:
+            yield from self._sql(write)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the outcome must not be lost
+            self._unrecorded.append(write)
+            log.warning("an operation's outcome is not recorded yet (%s); kept for the next request", exc)
+            return exc
+        return None
+
+    def _reconciled(self, flow: Flow[T]) -> Flow[T]:
+        # Outcomes the store refused earlier go in first; each write is a compare-and-set (a second one of
+        # the same outcome changes nothing). While the store still fails they wait for the next request.
+        while True:
+            try:
+                write = self._unrecorded.popleft()
+            except IndexError:
+                break
+            try:
+                yield from self._sql(write)
+            except Exception:  # noqa: BLE001 - still failing: kept, and this request goes on
+                self._unrecorded.appendleft(write)
+                break
+        return (yield from flow)
+
     def _first_passkey(self, user: User) -> Flow[PasskeyCredential]:
         # Read from the store, not remembered by the process that created the account: any worker prepares.
         linked = yield from self._sql(partial(ops.passkeys, user.name), read_only=True)
@@ -570,11 +645,17 @@ class _DappFlows:
         wait = yield from self._sql(partial(ops.take_token, key, rate, burst, self.clock()))
         if wait > 0:
             scope = "in total" if key.endswith(":*") else "from this address"
+            if ":user:" in key:
+                scope = "for this user"
             raise RateLimited(f"too many {what} {scope}; retry in {wait:.0f} s", retry_after=wait)
 
     def _registration(
-        self, session: str, purpose: RegistrationPurpose, name: str, handle: bytes
+        self, session: str, purpose: RegistrationPurpose, name: str, handle: bytes, client: str
     ) -> Flow[dict[str, Any]]:
+        burst = self.limits.registrations_per_ip_burst
+        yield from self._charge(
+            f"registrations:{client}", burst / self.limits.registration_ttl, burst, "registrations"
+        )
         options = yield from self._rp("registration_options", user_name=name, user_handle=handle)
         challenge = b64url_decode(str(options["challenge"]), field="challenge")
         now = self.clock()
@@ -654,7 +735,13 @@ class _DappFlows:
             status="pending",
             expires_at=now + min(self.limits.operation_ttl, self.rp.challenge_ttl),
         )
-        if not (yield from self._sql(partial(ops.add_operation, op, self.limits.pending_per_user, now))):
+        added = yield from self._sql(partial(ops.add_operation, op, self.limits.pending_per_user, now))
+        if added == "reissued":
+            raise NoPendingTransaction(
+                "this exact transaction is already signed or sent; wait for it, or send another",
+                reason="reissued",
+            )
+        if added == "full":
             raise RateLimited(
                 f"{self.limits.pending_per_user} operations already wait for a signature; approve or let them"
                 " expire first",
@@ -774,6 +861,24 @@ class AsyncDappBackend(_DappFlows):
                 value, error = None, exc
             done, out = _resume(flow, value, error)
         return out  # type: ignore[no-any-return]
+
+
+def _sent_failure(result: Mapping[str, Any], op_id: str | None, status: str, what: str) -> FailedAfterSend:
+    """The error of a step that failed after the gateway sent an operation, with the hashes of ``result``."""
+
+    def raw(key: str) -> bytes | None:
+        value = result.get(key)
+        return None if not isinstance(value, str) else hex_decode(value)
+
+    shown = result.get("userOpHash") or result.get("transactionHash")
+    return FailedAfterSend(
+        f"the operation was sent ({shown}, {status}) but {what}",
+        op_id=op_id,
+        status=status,
+        tx_hash=raw("transactionHash"),
+        user_op_hash=raw("userOpHash"),
+        raw_transaction=raw("rawTransaction"),
+    )
 
 
 def _check_name(name: str) -> None:

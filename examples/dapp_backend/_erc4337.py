@@ -40,6 +40,7 @@ from sso_signer.erc4337 import (
     encode_execute,
     user_operation_hash,
 )
+from sso_signer.exceptions import AfterSendError, UserOperationReverted
 from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.sso import (
     FatSignature,
@@ -336,8 +337,9 @@ class Erc4337AnvilGateway:
 
         Raises:
             AssertionRejected: The validator rule the signature breaks (nothing is sent).
-            UserOperationFailed: If the EntryPoint ran the operation but its call reverted.
-            TransactionReverted: If ``handleOps`` reverted (e.g. ``AA24 signature error``).
+            UserOperationReverted: If the EntryPoint ran the operation but its call reverted.
+            AfterSendError: Any failure after the operation left (``TransactionReverted`` if ``handleOps``
+                reverted, e.g. ``AA24 signature error``), with its hashes.
         """
         unsigned = UserOperation.from_rpc(prepared.payload["operation"])
         chain_id = self.deployment.chain_id
@@ -350,7 +352,7 @@ class Erc4337AnvilGateway:
         op = unsigned.replace(signature=erc4337_passkey_signature(self.validator, fat))
         if clients.bundler is not None:
             included = yield Step(clients.bundler.send_and_wait, (op,), {"check": False})
-            return _via_bundler(included, assertion)
+            return _via_bundler(included, assertion, op)
         call = _HANDLE_OPS + abi_encode([f"{_PACKED_OP}[]", "address"], [[op.packed()], self.funder.address])
         yield Step(clients.funder_lock.acquire)
         try:
@@ -365,10 +367,21 @@ class Erc4337AnvilGateway:
             log for log in receipt.logs if log.topics[:2] == (_USER_OPERATION_EVENT, prepared.challenge)
         ]
         if len(events) != 1:
-            raise UserOperationFailed("the EntryPoint reported no UserOperationEvent for this operation")
+            raise AfterSendError(
+                "the EntryPoint reported no UserOperationEvent for this operation",
+                tx_hash=receipt.transaction_hash,
+                user_op_hash=prepared.challenge,
+                user_operation=op,
+            )
         _, success, gas_cost, gas_used = abi_decode(["uint256", "bool", "uint256", "uint256"], events[0].data)
         if not success:
-            raise UserOperationFailed("the account's call reverted (the signature was accepted)")
+            reverted = UserOperationReverted(
+                "the account's call reverted (the signature was accepted)",
+                user_op_hash=prepared.challenge,
+                user_operation=op,
+            )
+            reverted.tx_hash = receipt.transaction_hash  # the handleOps transaction that included it
+            raise reverted
         return _approved(
             "Approved: the EntryPoint validated the passkey signature and the call ran.",
             "EntryPoint v0.8 handleOps",
@@ -380,9 +393,14 @@ class Erc4337AnvilGateway:
         )
 
 
-def _via_bundler(receipt: UserOperationReceipt, assertion: Assertion) -> dict[str, Any]:
+def _via_bundler(receipt: UserOperationReceipt, assertion: Assertion, op: UserOperation) -> dict[str, Any]:
     if not receipt.success:
-        raise UserOperationFailed("the account's call reverted (the signature was accepted)")
+        raise UserOperationReverted(
+            "the account's call reverted (the signature was accepted)",
+            receipt=receipt,
+            user_op_hash=receipt.user_op_hash,
+            user_operation=op,
+        )
     return _approved(
         "Approved: the bundler got the passkey-signed operation included and the call ran.",
         "bundler (eth_sendUserOperation)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from sso_signer.exceptions import (
+    AfterSendError,
     ConfigurationError,
     InvalidInputError,
     RemoteError,
@@ -20,6 +21,7 @@ __all__ = [
     "BodyTimeout",
     "BodyTooLarge",
     "CrossSiteRequest",
+    "FailedAfterSend",
     "InvalidRequest",
     "MissingFunder",
     "NoPendingTransaction",
@@ -138,3 +140,29 @@ class UnsupportedSetup(ConfigurationError):
 
 class UserOperationFailed(RemoteError):
     """The EntryPoint did not run the approved UserOperation to success (its call reverted, or no event)."""
+
+
+class FailedAfterSend(AfterSendError):
+    """The operation was sent (its hashes are here) and a later step failed: recording its outcome in the
+    store, or reading what the answer shows. Its status follows the cause (503 for the store); the body says
+    ``"sent": true`` with the hashes. It is never signed or sent again: the operation stays claimed in the
+    store, and the backend records the outcome at its next request once the store answers.
+
+    Attributes:
+        op_id: The operation (``None`` for a session-key payment, which has none).
+        status: What is known of it: ``included``, ``failed`` (on chain, reverted) or ``sent``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        op_id: str | None,
+        status: str,
+        tx_hash: bytes | None = None,
+        user_op_hash: bytes | None = None,
+        raw_transaction: bytes | None = None,
+    ) -> None:
+        super().__init__(message, tx_hash=tx_hash, user_op_hash=user_op_hash, raw_transaction=raw_transaction)
+        self.op_id = op_id
+        self.status = status

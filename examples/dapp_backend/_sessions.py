@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_utils.address import to_checksum_address
 
 from examples.dapp_backend import _store as ops
-from examples.dapp_backend._backend import Flow, Step, _DappFlows, eth_text
+from examples.dapp_backend._backend import Flow, Step, _DappFlows, _sent_failure, eth_text
 from examples.dapp_backend._erc4337 import Erc4337AnvilGateway
 from examples.dapp_backend._errors import InvalidRequest, RateLimited, SessionNotFound, SessionsUnavailable
 from examples.dapp_backend._store import User
@@ -372,15 +372,21 @@ class SessionService:
         key = self.vault.open(record.sealed_key, session_id=session_id, owner=name)
         recipient = record.spec.transfer_policies[0].target
         receipt = yield Step(account.send_with_session, (record.spec, key, recipient, value))
-        info = yield Step(account.session_state, (record.spec,))
-        return {
+        paid = {
             "message": f"Paid {eth_text(value)} ETH with the session key (no passkey prompt).",
             "status": "included",
             "userOpHash": hex_encode(receipt.user_op_hash),
             "transactionHash": hex_encode(receipt.receipt.transaction_hash),
             "nonceKey": hex(record.spec.nonce_key),
-            "session": _view(record, info),
         }
+        try:
+            info = yield Step(account.session_state, (record.spec,))
+        except Exception as exc:
+            # Paid already: the answer must say so, with the hashes, whatever fails after.
+            raise _sent_failure(
+                paid, None, "included", "reading the session's state failed; it is not sent again"
+            ) from exc
+        return {**paid, "session": _view(record, info)}
 
     def revoke_options(self, b: _DappFlows, name: str, session_id: str) -> Flow[dict[str, Any]]:
         """Ask the passkey to approve ``revokeKey(session)``.

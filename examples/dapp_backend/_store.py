@@ -26,9 +26,10 @@ __all__ = ["AppStore", "ClaimResult", "PendingOperation", "Registration", "SqlAp
 
 T = TypeVar("T")
 
-OperationStatus = Literal["pending", "signed", "included", "failed"]
+OperationStatus = Literal["pending", "signed", "sent", "included", "failed"]
 RegistrationPurpose = Literal["signup", "addkey"]
 ClaimResult = Literal["claimed", "unknown", "other-user", "used", "expired"]
+AddResult = Literal["added", "full", "reissued"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,8 @@ class PendingOperation:
         summary: What the page shows.
         options: The WebAuthn request options sent for it.
         links: The credential id the operation installs (add-a-passkey), if any.
-        status: ``pending`` → ``signed`` → ``included`` or ``failed``.
+        status: ``pending`` → ``signed`` (claimed: never signed or sent again) → ``included`` or ``failed``
+            (reverted on chain, or refused before anything was sent), or ``sent`` (its outcome unknown).
         expires_at: After this (while ``pending``) it is refused and purged.
         tx_hash: The transaction (or UserOperation) hash once known.
         error: Why it failed.
@@ -108,7 +110,7 @@ class AppStore(Protocol):
     def release_operation(self, op_id: str) -> None: ...
     def finish_operation(
         self, op_id: str, status: OperationStatus, *, tx_hash: str | None = None, error: str | None = None
-    ) -> None: ...
+    ) -> bool: ...
     def operations(self, user: str, *, limit: int) -> list[PendingOperation]: ...
 
     def take_token(self, key: str, *, rate: float, burst: float, now: float) -> float: ...
@@ -268,15 +270,24 @@ def take_registration(session: str, purpose: RegistrationPurpose, now: float) ->
 # --- operations awaiting a passkey signature ---
 
 
-def add_operation(op: PendingOperation, cap: int, now: float) -> Op[bool]:
+def add_operation(op: PendingOperation, cap: int, now: float) -> Op[AddResult]:
     # The user's row is locked first (PostgreSQL): two workers adding for one user count one after the other.
+    # One being signed counts too: a refused signature puts it back to pending, which must not pass the cap.
     yield S("SELECT name FROM app_users WHERE name = :owner{lock}", {"owner": op.user})
+    # The same transaction (same nonce, same hash) prepared again once the relying party purged its challenge:
+    # an earlier operation that failed (nothing of it ran) or expired unsigned gives way to the new one (the
+    # challenge is UNIQUE). One signed, sent or included keeps it: that transaction is not issued twice.
+    yield S(
+        "DELETE FROM app_operations WHERE challenge = :challenge AND owner = :owner"
+        " AND (status = 'failed' OR (status = 'pending' AND expires_at <= :now))",
+        {"challenge": op.challenge, "owner": op.user, "now": now},
+    )
     stored = yield S(
         f"INSERT INTO app_operations ({_OP_COLUMNS}, created_at)"  # noqa: S608 - a constant column list
         " SELECT :op_id, :owner, :challenge, :payload, :summary, :options, CAST(:links AS {blob}),"
         " 'pending', :expires_at, NULL, NULL, :now"
-        " WHERE (SELECT count(*) FROM app_operations WHERE owner = :owner AND status = 'pending'"
-        " AND expires_at > :now) < :cap RETURNING op_id",
+        " WHERE (SELECT count(*) FROM app_operations WHERE owner = :owner AND status IN ('pending', 'signed')"
+        " AND expires_at > :now) < :cap ON CONFLICT DO NOTHING RETURNING op_id",
         {
             "op_id": op.op_id,
             "owner": op.user,
@@ -290,7 +301,12 @@ def add_operation(op: PendingOperation, cap: int, now: float) -> Op[bool]:
             "cap": cap,
         },
     )
-    return bool(stored)
+    if stored:
+        return "added"
+    taken = yield S(
+        "SELECT op_id FROM app_operations WHERE challenge = :challenge", {"challenge": op.challenge}
+    )
+    return "reissued" if taken else "full"
 
 
 def _op(row: Sequence[Any]) -> PendingOperation:
@@ -350,12 +366,25 @@ def release_operation(op_id: str) -> Op[None]:
     )
 
 
-def finish_operation(op_id: str, status: OperationStatus, tx_hash: str | None, error: str | None) -> Op[None]:
-    yield S(
+def finish_operation(
+    op_id: str,
+    status: OperationStatus,
+    tx_hash: str | None,
+    error: str | None,
+    link: tuple[str, bytes, float] | None = None,
+) -> Op[bool]:
+    # Compare-and-set from claimed (or sent): an outcome is written once, a late retry of the same write
+    # (the backend's after a store outage) changes nothing, and a finished operation never goes back.
+    # ``link`` (user, credential id, now): the passkey an add-a-passkey operation installed, in the same
+    # transaction as its outcome.
+    done = yield S(
         "UPDATE app_operations SET status = :status, tx_hash = coalesce(CAST(:tx_hash AS TEXT), tx_hash),"
-        " error = CAST(:error AS TEXT) WHERE op_id = :op_id",
+        " error = CAST(:error AS TEXT) WHERE op_id = :op_id AND status IN ('signed', 'sent') RETURNING op_id",
         {"status": status, "tx_hash": tx_hash, "error": error, "op_id": op_id},
     )
+    if done and link is not None:
+        yield from link_passkey(*link)
+    return bool(done)
 
 
 def operations(name: str, limit: int) -> Op[list[PendingOperation]]:
@@ -506,8 +535,10 @@ class SqlAppStore:
         return self._write(partial(take_registration, session, purpose, now))
 
     def add_operation(self, op: PendingOperation, *, cap: int, now: float) -> bool:
-        """Store a pending operation unless its user already has ``cap`` live ones (then False)."""
-        return self._write(partial(add_operation, op, cap, now))
+        """Store a pending operation unless its user already has ``cap`` live ones, pending or being signed,
+        or an operation over the same challenge is live, signed or finished without failing (then False).
+        One over the same challenge that failed or expired unsigned is replaced."""
+        return self._write(partial(add_operation, op, cap, now)) == "added"
 
     def open_operation(self, user: str, challenge: bytes, *, now: float) -> PendingOperation | None:
         """The user's live pending operation over ``challenge`` (the same transaction asked again)."""
@@ -532,9 +563,10 @@ class SqlAppStore:
 
     def finish_operation(
         self, op_id: str, status: OperationStatus, *, tx_hash: str | None = None, error: str | None = None
-    ) -> None:
-        """Record an operation's outcome (``included`` with its hash, or ``failed`` with the reason)."""
-        self._write(partial(finish_operation, op_id, status, tx_hash, error))
+    ) -> bool:
+        """Record a claimed operation's outcome (``included`` with its hash, ``failed`` with the reason, or
+        ``sent``); False if it is not claimed or sent (already finished: nothing changes)."""
+        return self._write(partial(finish_operation, op_id, status, tx_hash, error))
 
     def operations(self, user: str, *, limit: int) -> list[PendingOperation]:
         """The user's most recent operations, newest first."""

@@ -13,7 +13,7 @@ Safe by construction, in layers:
   never from the body; bodies are typed pydantic models (400 naming the field), parsed only after a
   nesting-depth check, as UTF-8, without NaN/Infinity and with integers of at most 78 digits.
 * An SDK error becomes ``{"error": "<ClassName>", "rule": "<ErrorCode>", "message": ...}`` with the status of
-  :func:`error_status`.
+  :func:`error_status`; one after the operation was sent adds ``"sent": true`` and its hashes.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from examples.dapp_backend._errors import (
     BodyTimeout,
     BodyTooLarge,
     CrossSiteRequest,
+    FailedAfterSend,
     InvalidRequest,
     NoPendingTransaction,
     NotSignedIn,
@@ -54,8 +55,9 @@ from examples.dapp_backend._errors import (
 )
 from examples.dapp_backend._sessions import FALLBACK as SESSION_FALLBACK
 from examples.dapp_backend._sessions import SessionKeyVault, SessionService
-from sso_signer import b64url_decode, b64url_encode
+from sso_signer import b64url_decode, b64url_encode, hex_encode
 from sso_signer.exceptions import (
+    AfterSendError,
     AlreadyExists,
     ChallengeInvalid,
     ConfigurationError,
@@ -66,6 +68,8 @@ from sso_signer.exceptions import (
     SessionRefused,
     SsoSignerError,
     StateError,
+    StoreCorrupt,
+    StoreUnavailable,
     VerificationError,
 )
 from sso_signer.rpc import AsyncEthClient
@@ -142,7 +146,8 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
         400 malformed input, 401 no session, 403 a failed check (origin, signature, another user's
         data), 404 no such user or operation, 408 a body sent too slowly, 409 a state conflict (used
         challenge, taken name), 410 an expired operation, 413 too large, 415 not JSON, 429 rate limited,
-        502 the chain or bundler failed, 500 a set-up problem.
+        502 the chain or bundler failed, 503 the database is unavailable, 500 a set-up problem or damaged
+        data.
     """
     table: tuple[tuple[type[SsoSignerError], HTTPStatus], ...] = (
         (NotSignedIn, HTTPStatus.UNAUTHORIZED),
@@ -152,6 +157,9 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
         (RateLimited, HTTPStatus.TOO_MANY_REQUESTS),
         (OperationExpired, HTTPStatus.GONE),
         (UnknownUser, HTTPStatus.NOT_FOUND),
+        # The server's own database, not the client's request: checked before StateError/InvalidInputError.
+        (StoreUnavailable, HTTPStatus.SERVICE_UNAVAILABLE),
+        (StoreCorrupt, HTTPStatus.INTERNAL_SERVER_ERROR),
         (ChallengeInvalid, HTTPStatus.CONFLICT),
         (AlreadyExists, HTTPStatus.CONFLICT),
         (VerificationError, HTTPStatus.FORBIDDEN),
@@ -160,6 +168,10 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
         (RemoteError, HTTPStatus.BAD_GATEWAY),
         (ConfigurationError, HTTPStatus.INTERNAL_SERVER_ERROR),
     )
+    if isinstance(exc, FailedAfterSend):
+        # What failed after the send decides: the store (503, 500 damaged) or the chain read (502).
+        cause = exc.__cause__
+        return error_status(cause) if isinstance(cause, SsoSignerError) else HTTPStatus.INTERNAL_SERVER_ERROR
     if isinstance(exc, SessionRefused) and exc.rule in SESSION_FALLBACK:
         return HTTPStatus.CONFLICT  # used up, expired or revoked: the passkey may still approve it
     if isinstance(exc, SessionNotFound):
@@ -175,16 +187,39 @@ def error_status(exc: SsoSignerError) -> HTTPStatus:
 
 
 def _error_response(exc: SsoSignerError) -> JSONResponse:
-    body: dict[str, Any] = {"error": type(exc).__name__, "rule": str(exc.rule), "message": str(exc)}
+    status = error_status(exc)
+    message = str(exc)
     headers = dict(_SECURITY_HEADERS)
+    if isinstance(exc, FailedAfterSend):
+        # Its message names only what was sent; the cause's text is the server's, for the log.
+        log.warning("after a send: %s: %r", type(exc.__cause__).__name__, str(exc.__cause__))
+    elif status in (HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.SERVICE_UNAVAILABLE):
+        # The server's own failure: its text (database messages, paths, settings) is for the log only.
+        log.warning("%s: %r", type(exc).__name__, message)  # %r: one line, whatever it holds
+        message = "the service cannot answer now; retry later"
+        if status == HTTPStatus.SERVICE_UNAVAILABLE:
+            headers["retry-after"] = "5"
+    body: dict[str, Any] = {"error": type(exc).__name__, "rule": str(exc.rule), "message": message}
     if isinstance(exc, InvalidRequest) and exc.field is not None:
         body["field"] = exc.field
+    if isinstance(exc, AfterSendError):
+        # It left: the client learns so, with what finds it on chain (and must not approve it again).
+        body["sent"] = True
+        for key, value in (
+            ("transactionHash", exc.tx_hash),
+            ("userOpHash", exc.user_op_hash),
+            ("rawTransaction", exc.raw_transaction),
+        ):
+            body[key] = None if value is None else hex_encode(value)
+    if isinstance(exc, FailedAfterSend):
+        body["opId"] = exc.op_id
+        body["status"] = exc.status
     if isinstance(exc, SessionRefused):
         body["verdict"] = exc.verdict
         body["fallback"] = exc.rule in SESSION_FALLBACK  # the page then offers the passkey path
     if isinstance(exc, RateLimited):
         headers["retry-after"] = str(max(1, round(exc.retry_after)))
-    return JSONResponse(body, status_code=error_status(exc), headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def json_depth(raw: bytes) -> int:
@@ -479,7 +514,8 @@ def create_app(
 
     @app.exception_handler(SsoSignerError)
     async def sdk_error(request: Request, exc: SsoSignerError) -> Response:
-        log.debug("%s -> %s: %s", request.url.path, type(exc).__name__, exc)
+        # %r: the message may quote the client (a body key, a header), whose newlines must not start a line.
+        log.debug("%s -> %s: %r", request.url.path, type(exc).__name__, str(exc))
         return _error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
@@ -493,9 +529,13 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
-        log.exception("%s failed", request.url.path)
+        log.exception("%r failed", request.url.path)
         # No message: an unexpected error's text may carry internals.
-        return JSONResponse({"error": "InternalError", "message": "internal error"}, status_code=500)
+        return JSONResponse(
+            {"error": "InternalError", "message": "internal error"},
+            status_code=500,
+            headers=dict(_SECURITY_HEADERS),
+        )
 
     def client(request: Request) -> str:
         # The socket's peer. Behind a reverse proxy, take it from the proxy's header instead.

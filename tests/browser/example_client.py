@@ -14,7 +14,12 @@ from sso_signer._codec import b64url_decode
 from sso_signer.webauthn import HeadlessPasskey
 
 # Tests sign up many users from one address; the spending limits are tested in test_example_attacks.
-ROOMY = Limits(funding_per_ip_burst=10_000, funding_global_burst=10_000, options_per_ip_burst=10_000)
+ROOMY = Limits(
+    funding_per_ip_burst=10_000,
+    funding_global_burst=10_000,
+    options_per_ip_burst=10_000,
+    registrations_per_ip_burst=10_000,
+)
 
 
 def fresh_address() -> str:

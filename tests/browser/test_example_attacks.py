@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import pathlib
 import secrets
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ from examples.dapp_backend import (
 )
 from sso_signer._codec import b64url_decode
 from sso_signer.exceptions import ErrorCode
+from sso_signer.webauthn import SqlStatement
 from tests.browser.example_client import PageClient, fresh_address
 from tests.errors import raises_rule
 
@@ -41,6 +44,7 @@ LIMITS = Limits(
     funding_per_ip_burst=10_000,
     funding_global_burst=10_000,
     options_per_ip_burst=10_000,
+    registrations_per_ip_burst=10_000,
     pending_per_user=4,
     operation_ttl=2.0,
 )
@@ -544,3 +548,90 @@ def test_responses_do_not_wait_for_delayed_acks(example: RunningExample) -> None
                 data += sock.recv(65536)
             times.append(time.perf_counter() - started)
     assert sorted(times)[len(times) // 2] < 0.030, times
+
+
+# --- the third review's (an attacker racing, replaying and flooding a signed-in session) ---
+
+
+def _challenges(backend: Any) -> int:
+    rows = backend.store.sql.transaction(
+        lambda: (yield SqlStatement("SELECT count(*) FROM challenges")), read_only=True
+    )
+    return int(rows[0][0])
+
+
+def test_transfer_options_are_rate_limited_per_user_before_a_challenge_is_stored() -> None:
+    # Each new transfer stores a relying-party challenge, kept until it expires even when the pending cap
+    # then refuses the operation, and costs chain work. Unlimited before: 40 requests stored 40 challenges
+    # in a fifth of a second for 4 operations (the cap), bounded only by the hour used challenges are kept.
+    limits = Limits(options_per_ip_burst=6, options_per_ip_rate=1e-6, pending_per_user=4)
+    with running_example(flow="era", serve=True, limits=limits) as ex, PageClient(ex) as page:
+        page.sign_up()  # its options take one token of this address's bucket, none of the user's
+        before = _challenges(ex.backend)
+        answers = [page.prepare(fresh_address(), f"0.00{index + 1}") for index in range(20)]
+        statuses = [status for status, _ in answers]
+        assert statuses == [200] * 4 + [429] * 16, statuses
+        # The pending cap refused two (a challenge each, as before), the user's bucket the other fourteen.
+        assert "for this user" in answers[-1][1]["message"]
+        assert _challenges(ex.backend) - before == limits.options_per_ip_burst
+        # Another user of the same address has a bucket of their own.
+        with PageClient(ex) as other:
+            other.sign_up()
+            assert other.prepare(fresh_address(), "0.001")[0] == 200
+
+
+def test_a_store_outage_is_a_503_without_the_stores_text(tmp_path: pathlib.Path) -> None:
+    # Was a 409 (a "state conflict", as if the client were at fault) whose message was the database's own text
+    # ("database is locked [SQLITE_BUSY]"; on PostgreSQL the server's message, with table and key details).
+    path = tmp_path / "example.db"
+    with running_example(flow="era", serve=True, store=f"sqlite:///{path}") as ex, PageClient(ex) as page:
+        assert page.post("/api/login/options", {})[0] == 200
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another writer holding the lock past the store's 10 s timeout
+        try:
+            response = page.http.post("/api/login/options", json={}, headers={"origin": page.origin})
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        answer = response.json()
+        assert (response.status_code, answer["error"]) == (503, "StoreUnavailable"), answer
+        assert int(response.headers["retry-after"]) > 0
+        assert "lock" not in answer["message"].lower(), answer
+        assert "sqlite" not in answer["message"].lower(), answer
+        assert page.post("/api/login/options", {})[0] == 200  # and it serves again once the lock is gone
+
+
+def test_error_details_logged_with_verbose_cannot_forge_log_lines(
+    page: PageClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # With --verbose each refused request's error is logged too, and its message may quote the client (a body
+    # key, here): it was written raw, so a newline in a key forged a request line of the log.
+    forged = "x\nPOST /api/tx/submit 200 1ms user=forged"
+    with caplog.at_level(logging.DEBUG, logger="examples.dapp_backend"):
+        status, answer = page.post("/api/login/options", {forged: 1})
+        assert (status, answer["field"]) == (400, forged)
+        deadline = time.monotonic() + 5
+        while not any(line.startswith("POST /api/login/options 400") for line in _lines(caplog)):
+            assert time.monotonic() < deadline, _lines(caplog)
+            time.sleep(0.01)
+    details = [line for line in _lines(caplog) if "InvalidRequest" in line]
+    assert details, _lines(caplog)
+    assert not any("\n" in line for line in _lines(caplog)), _lines(caplog)
+
+
+def test_one_address_cannot_fill_the_registration_cap_and_close_sign_up() -> None:
+    # Registrations in progress are capped in total, and each cookie-less request is a new browser session:
+    # one address could hold as many as its options budget allowed (60 at once, one a second), so 28
+    # addresses kept sign-up (and adding a passkey) closed for everyone. A smaller cap shows it from one.
+    limits = Limits(registrations=30, options_per_ip_burst=10_000)
+    per_address = int(limits.registrations_per_ip_burst)
+    with running_example(flow="era", serve=True, limits=limits) as ex:
+        statuses = []
+        for _ in range(30):
+            with PageClient(ex) as anonymous:  # a fresh cookie jar: a new session each time
+                body = {"user": f"u-{secrets.token_hex(4)}"}
+                statuses.append(anonymous.post("/api/register/options", body)[0])
+        assert statuses == [200] * per_address + [429] * (30 - per_address), statuses
+        # Someone else can still sign up.
+        ex.backend.signup_options("elsewhere", "someone-else", client="10.1.2.3")
+        assert ex.backend.store.counts()["registrations"] == per_address + 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pathlib
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TypeVar
 
 import pytest
@@ -106,6 +107,54 @@ def test_pending_operations_are_capped_per_user(store: SqlAppStore) -> None:
     assert store.add_operation(_op("a4", expires_at=200.0), cap=3, now=150.0)
 
 
+def test_an_operation_being_signed_still_counts_against_the_cap(store: SqlAppStore) -> None:
+    # A claimed operation whose signature is then refused goes back to pending: while it was being checked it
+    # did not count, so a request in that window got a slot and the release put the user over the cap
+    # (an attacker submitting bad signatures while preparing more kept the cap soft).
+    assert all(store.add_operation(_op(f"a{i}"), cap=2, now=1.0) for i in range(2))
+    assert store.claim_operation("a0", "alice", now=2.0) == "claimed"
+    assert not store.add_operation(_op("a2"), cap=2, now=2.0)
+    store.release_operation("a0")
+    assert [op.status for op in store.operations("alice", limit=10)] == ["pending", "pending"]
+    # Once finished it no longer counts.
+    assert store.claim_operation("a0", "alice", now=2.0) == "claimed"
+    store.finish_operation("a0", "included", tx_hash="0x1")
+    assert store.add_operation(_op("a2"), cap=2, now=2.0)
+
+
+def test_an_outcome_is_written_once_and_only_over_a_claimed_operation(store: SqlAppStore) -> None:
+    # Compare-and-set: the backend retries an outcome the store refused (after the send); a retry, or a
+    # write over an operation never claimed, changes nothing.
+    store.add_user(User("alice", b"h" * 16, "0x" + "11" * 20), b"cred")
+    assert store.add_operation(_op("a0"), cap=5, now=1.0)
+    assert not store.finish_operation("a0", "included", tx_hash="0x1")  # pending: never claimed
+    assert store.claim_operation("a0", "alice", now=2.0) == "claimed"
+    assert store.finish_operation("a0", "sent", tx_hash="0x1")
+    assert store.finish_operation("a0", "included", tx_hash="0x1")
+    assert not store.finish_operation("a0", "failed", error="late")
+    assert [(op.status, op.tx_hash, op.error) for op in store.operations("alice", limit=5)] == [
+        ("included", "0x1", None)
+    ]
+
+
+def test_the_same_challenge_again_replaces_only_a_dead_operation(store: SqlAppStore) -> None:
+    # An operation that failed unsent or expired unsigned gives way to the same transaction prepared again;
+    # one claimed (being signed or sent) or included keeps its challenge.
+    store.add_user(User("alice", b"h" * 16, "0x" + "11" * 20), b"cred")
+    assert store.add_operation(_op("a0"), cap=5, now=1.0)
+    assert not store.add_operation(replace(_op("a0"), op_id="b0"), cap=5, now=1.0)  # still live
+    assert store.claim_operation("a0", "alice", now=2.0) == "claimed"
+    assert not store.add_operation(replace(_op("a0"), op_id="b0"), cap=5, now=2.0)  # claimed
+    assert store.finish_operation("a0", "failed", error="refused")
+    assert store.add_operation(replace(_op("a0"), op_id="b0"), cap=5, now=3.0)
+    assert [op.op_id for op in store.operations("alice", limit=5)] == ["b0"]
+    assert store.add_operation(replace(_op("x0"), expires_at=10.0), cap=5, now=3.0)
+    assert store.add_operation(replace(_op("x0"), op_id="y0"), cap=5, now=11.0)  # x0 expired unsigned
+    assert store.claim_operation("y0", "alice", now=12.0) == "claimed"
+    assert store.finish_operation("y0", "included", tx_hash="0x2")
+    assert not store.add_operation(replace(_op("x0"), op_id="z0"), cap=5, now=13.0)  # included
+
+
 def test_a_registration_is_taken_once_and_capped(store: SqlAppStore) -> None:
     def reg(session: str) -> Registration:
         return Registration(session, "signup", "alice", b"h" * 16, b"c" * 32, expires_at=10.0)
@@ -128,7 +177,8 @@ def test_purge_keeps_every_table_bounded(store: SqlAppStore) -> None:
     store.add_operation(_op("stale", expires_at=5.0, links=b"new-passkey"), cap=50, now=1.0)
     for i in range(5):
         store.add_operation(_op(f"done{i}", expires_at=500.0), cap=50, now=1.0)
-        store.finish_operation(f"done{i}", "included", tx_hash=f"0x{i}")
+        assert store.claim_operation(f"done{i}", "alice", now=1.0) == "claimed"
+        assert store.finish_operation(f"done{i}", "included", tx_hash=f"0x{i}")
     store.take_token("idle", rate=1.0, burst=2, now=1.0)
     store.take_token("busy", rate=1e-6, burst=2, now=1.0)
 

@@ -29,7 +29,8 @@ async function api(path, body) {
   const answer = await response.json();
   if (!response.ok) {
     throw Object.assign(new Error(answer.message),
-      { kind: answer.error, rule: answer.rule, status: response.status, fallback: answer.fallback === true });
+      { kind: answer.error, rule: answer.rule, status: response.status, fallback: answer.fallback === true,
+        sent: answer.sent === true, transactionHash: answer.transactionHash, sentStatus: answer.status });
   }
   return answer;
 }
@@ -241,7 +242,9 @@ async function submitOperation({ op, credential }) {
     track(op, result.status, { transactionHash: result.transactionHash });
     return result;
   } catch (error) {
-    track(op, "failed", { error: error.kind || error.name });
+    // Sent all the same (the failure came after): show it with its hash, never as failed.
+    const status = error.sent ? error.sentStatus || "sent" : "failed";
+    track(op, status, { error: error.kind || error.name, transactionHash: error.transactionHash });
     throw error;
   }
 }
