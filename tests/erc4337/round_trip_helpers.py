@@ -141,4 +141,3 @@ class AsyncHostileTransport(AsyncCountingTransport):
         response = await super().handle_async_request(request)
         await response.aread()
         return _rewrite(request, response, self.answers)
-
