@@ -191,3 +191,21 @@ def test_the_async_account_refuses_the_same(sso_stack: LocalErc4337Stack) -> Non
         assert not _sent(log)
 
     asyncio.run(run())
+
+
+def test_the_web3_middleware_refuses_the_same(sso_stack: LocalErc4337Stack, setups: Any) -> None:
+    from web3 import HTTPProvider, Web3
+
+    from sso_signer.accounts import PasskeyMiddlewareBuilder
+
+    setup = setups({"pimlico_getUserOperationGasPrice": _greedy_price(GREEDY_FEE)})
+    setup.account.fee_ceiling = GREEDY_FEE - 1
+    assert sso_stack.node is not None
+    w3 = Web3(HTTPProvider(sso_stack.node.url))
+    w3.middleware_onion.inject(PasskeyMiddlewareBuilder.build(setup.account), layer=0)
+    with raises_rule(ErrorCode.FEE_ABOVE_CEILING):
+        w3.eth.send_transaction(
+            {"from": setup.account.address, "to": Web3.to_checksum_address(_recipient("mw")), "value": 1}
+        )
+    assert setup.provider.calls == 0
+    assert not _sent(setup.log)
