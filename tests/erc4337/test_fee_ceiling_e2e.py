@@ -195,6 +195,7 @@ def test_the_async_account_refuses_the_same(sso_stack: LocalErc4337Stack) -> Non
 
 def test_the_web3_middleware_refuses_the_same(sso_stack: LocalErc4337Stack, setups: Any) -> None:
     from web3 import HTTPProvider, Web3
+    from web3.types import Wei
 
     from sso_signer.accounts import PasskeyMiddlewareBuilder
 
@@ -205,7 +206,7 @@ def test_the_web3_middleware_refuses_the_same(sso_stack: LocalErc4337Stack, setu
     w3.middleware_onion.inject(PasskeyMiddlewareBuilder.build(setup.account), layer=0)
     with raises_rule(ErrorCode.FEE_ABOVE_CEILING):
         w3.eth.send_transaction(
-            {"from": setup.account.address, "to": Web3.to_checksum_address(_recipient("mw")), "value": 1}
+            {"from": setup.account.address, "to": Web3.to_checksum_address(_recipient("mw")), "value": Wei(1)}
         )
     assert setup.provider.calls == 0
     assert not _sent(setup.log)
