@@ -129,6 +129,12 @@ class ErrorCode(enum.StrEnum):
     """A validator view call answered data that does not decode as its ABI says (wrong address or chain)."""
     NODE_EXITED = "node_exited"
     """The node started by ``node start`` stopped without being asked to."""
+    FEE_ABOVE_CEILING = "fee_above_ceiling"
+    """A passkey operation's ``maxFeePerGas`` (the node's or bundler's answer) is above the account's
+    ``fee_ceiling``; nothing was signed."""
+    COST_ABOVE_CEILING = "cost_above_ceiling"
+    """A passkey operation's gas limits × ``maxFeePerGas`` is above the account's ``cost_ceiling``; nothing
+    was signed."""
     CONFIGURATION = "configuration"
     """The SDK or a tool it drives is not set up for the request."""
     ARTIFACT_NOT_FOUND = "artifact_not_found"
@@ -661,13 +667,16 @@ class StateError(SsoSignerError):
 
 
 class RemoteError(SsoSignerError):
-    """A node, bundler or other remote service failed or answered with an error."""
+    """A node, bundler or other remote service failed or answered with an error, or answered fees or gas
+    over the account's ceiling (``FEE_ABOVE_CEILING``, ``COST_ABOVE_CEILING``: refused before signing)."""
 
     rules: ClassVar[tuple[ErrorCode, ...]] = (
         ErrorCode.REMOTE_FAILURE,
         ErrorCode.FACTORY_UNREADABLE,
         ErrorCode.UNEXPECTED_VALIDATOR_ANSWER,
         ErrorCode.NODE_EXITED,
+        ErrorCode.FEE_ABOVE_CEILING,
+        ErrorCode.COST_ABOVE_CEILING,
     )
 
 

@@ -28,6 +28,7 @@ from sso_signer.accounts._base import AccountMethods, account_key_flow, validato
 from sso_signer.accounts._deployment import EraNetwork, FactoryInfo, read_factory_info
 from sso_signer.accounts._era_recovery import _EraRecoveryMethods
 from sso_signer.accounts._era_sessions import _EraSessionMethods
+from sso_signer.accounts._fee_ceiling import _FeeCeilingMethods
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, era_remaining_access_flow
 from sso_signer.accounts._sessions import SessionSignRequest
 from sso_signer.accounts._signer import (
@@ -599,7 +600,7 @@ def create_era_account(
 C = TypeVar("C")
 
 
-class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Generic[C]):
+class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, _FeeCeilingMethods, Generic[C]):
     """The Era account's methods, written once as flows (see :mod:`sso_signer._shell`)."""
 
     _transaction_struct = staticmethod(era_transaction_struct)
@@ -667,7 +668,11 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
 
     @flow_method
     def sign_transaction(
-        self, transaction: Eip712Transaction | Mapping[str, Any]
+        self,
+        transaction: Eip712Transaction | Mapping[str, Any],
+        *,
+        fee_ceiling: int | None = None,
+        cost_ceiling: int | None = None,
     ) -> Generator[Any, Any, SignedEraTransaction]:
         """Sign a 0x71 transaction with the passkey: the transaction with its ``custom_signature`` set.
 
@@ -678,10 +683,13 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
 
         The WebAuthn challenge is the transaction's EIP-712 signed hash; the signature is low-s, preflighted
         against the Era validator's rules and wrapped as the official SDK does
-        (``abi.encode(bytes fat, address validator, bytes[] [""])``).
+        (``abi.encode(bytes fat, address validator, bytes[] [""])``). ``fee_ceiling`` / ``cost_ceiling``
+        replace the account's for this transaction (docs/accounts.md, "Fee ceiling").
 
         Raises:
             StateError (``ACCOUNT_MISMATCH``): The transaction is from another account or for another chain.
+            RemoteError (``FEE_ABOVE_CEILING``, ``COST_ABOVE_CEILING``): ``maxFeePerGas`` or
+                ``gasLimit × maxFeePerGas`` is over the ceiling; the passkey is not asked.
             AssertionRejected: The signature would fail a validator rule (subclass names the rule).
             InvalidTransaction: A malformed dict (the message names the key; ``docs/web3.md``).
         """
@@ -694,6 +702,7 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
                 f"the signer is {signer.address} on chain {signer.chain_id}",
                 rule=ErrorCode.ACCOUNT_MISMATCH,
             )
+        self._check_era_fees(transaction, fee_ceiling, cost_ceiling)
         fat = yield from signer.sign_digest(transaction.signed_hash(), purpose="transaction")
         return SignedEraTransaction.of(transaction.replace(custom_signature=signer.envelope(fat)))
 
@@ -722,7 +731,16 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
 
     @flow_method
     def send(
-        self, /, to: str | None, value: int = 0, data: bytes = b"", *, timeout: float = 60.0, **overrides: Any
+        self,
+        /,
+        to: str | None,
+        value: int = 0,
+        data: bytes = b"",
+        *,
+        timeout: float = 60.0,
+        fee_ceiling: int | None = None,
+        cost_ceiling: int | None = None,
+        **overrides: Any,
     ) -> Generator[Any, Any, Receipt]:
         """Prepare, sign and send a transaction from the account; wait for its receipt.
 
@@ -731,23 +749,36 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
             value: Wei to send.
             data: Calldata.
             timeout: Seconds to wait for the receipt.
+            fee_ceiling: The highest ``maxFeePerGas`` (wei) to sign; default the account's ``fee_ceiling``.
+            cost_ceiling: The most (wei) ``gasLimit × maxFeePerGas`` may reach; default the account's.
             overrides: See :meth:`prepare`.
 
         Raises:
             InsufficientBalance: Before signing, if the account cannot pay.
+            RemoteError (``FEE_ABOVE_CEILING``, ``COST_ABOVE_CEILING``): Before signing, if the node's fee or
+                gas is over a ceiling.
             AssertionRejected: If the signature would be rejected.
             TransactionReverted, TransactionRejected, SendOutcomeUnknown: See :meth:`send_transaction`.
         """
         plan = yield from _EraMethods.prepare.flow(self, to, value, data, **overrides)
-        signed = yield from _EraMethods.sign_transaction.flow(self, plan.transaction)
+        signed = yield from _EraMethods.sign_transaction.flow(
+            self, plan.transaction, fee_ceiling=fee_ceiling, cost_ceiling=cost_ceiling
+        )
         return (yield from _EraMethods.send_transaction.flow(self, signed, timeout=timeout))
 
     @flow_method
     def send_calls(
-        self, /, calls: Sequence[Call | tuple[str, int, bytes]], *, timeout: float = 60.0
+        self,
+        /,
+        calls: Sequence[Call | tuple[str, int, bytes]],
+        *,
+        timeout: float = 60.0,
+        fee_ceiling: int | None = None,
+        cost_ceiling: int | None = None,
     ) -> Generator[Any, Any, Receipt]:
         """Run ``calls`` from the account in one transaction: one call is sent as is, several through the
         account's ``batchCall`` (each call must succeed; the values add up to the transaction's value).
+        ``fee_ceiling`` / ``cost_ceiling``: see :meth:`send`.
 
         Raises:
             InvalidInputError: If ``calls`` is empty or malformed.
@@ -756,10 +787,13 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
         checked = [call if isinstance(call, Call) else Call(*call) for call in calls]
         if not checked:
             raise InvalidInputError("send_calls: expected at least one call")
+        ceilings = {"fee_ceiling": fee_ceiling, "cost_ceiling": cost_ceiling}
         if len(checked) == 1:
             only = checked[0]
             return (
-                yield from _EraMethods.send.flow(self, only.target, only.value, only.data, timeout=timeout)
+                yield from _EraMethods.send.flow(
+                    self, only.target, only.value, only.data, timeout=timeout, **ceilings
+                )
             )
         # The official SsoAccount's batchCall(Call[]), Call = (target, allowFailure, value, callData).
         data = abi_call(
@@ -768,7 +802,9 @@ class _EraMethods(_EraSessionMethods, _EraRecoveryMethods, AccountMethods, Gener
             [[(c.target, False, c.value, bytes(c.data)) for c in checked]],
         )
         value = sum(call.value for call in checked)
-        return (yield from _EraMethods.send.flow(self, self.address, value, data, timeout=timeout))
+        return (
+            yield from _EraMethods.send.flow(self, self.address, value, data, timeout=timeout, **ceilings)
+        )
 
     @flow_method
     def verify_onchain(self, transaction: Eip712Transaction) -> Flow[OnchainVerification]:

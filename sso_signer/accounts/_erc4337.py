@@ -24,6 +24,7 @@ from sso_signer._shell import AsyncShell, SyncShell, flow_constructor, flow_cons
 from sso_signer.accounts._base import AccountMethods
 from sso_signer.accounts._deployment import MsaDeployment
 from sso_signer.accounts._era import add_passkey_calldata, remove_passkey_calldata
+from sso_signer.accounts._fee_ceiling import _FeeCeilingMethods
 from sso_signer.accounts._messages import Erc4337MessageMethods
 from sso_signer.accounts._recovery import _RecoveryMethods
 from sso_signer.accounts._removal import RemainingAccess, check_passkey_removal, msa_remaining_access_flow
@@ -151,6 +152,7 @@ class _Erc4337Methods(
     Erc4337TransactionMethods,
     AccountMethods,
     _RecoveryMethods,
+    _FeeCeilingMethods,
     Generic[E, B],
 ):
     """The ERC-4337 account's methods, written once as flows (see :mod:`sso_signer._shell`).
@@ -546,11 +548,18 @@ class _Erc4337Methods(
         return (yield from self._paymaster_final_flow(sponsorship, op, estimated=True))
 
     @flow_method
-    def sign_user_operation(self, op: UserOperation) -> Generator[Any, Any, UserOperation]:
+    def sign_user_operation(
+        self, op: UserOperation, *, fee_ceiling: int | None = None, cost_ceiling: int | None = None
+    ) -> Generator[Any, Any, UserOperation]:
         """``op`` with its passkey signature (``validator ‖ fat`` over the userOpHash).
+
+        ``fee_ceiling`` / ``cost_ceiling`` replace the account's for this op (docs/accounts.md, "Fee
+        ceiling").
 
         Raises:
             StateError (``ACCOUNT_MISMATCH``): If ``op.sender`` is another account.
+            RemoteError (``FEE_ABOVE_CEILING``, ``COST_ABOVE_CEILING``): The op's fees are over the ceiling;
+                the passkey is not asked.
             AssertionRejected: If the assertion would fail the validator's rules.
         """
         if op.sender != self.address:
@@ -558,6 +567,7 @@ class _Erc4337Methods(
                 f"user operation sender is {op.sender}, this account is {self.address}",
                 rule=ErrorCode.ACCOUNT_MISMATCH,
             )
+        self._check_user_operation_fees(op, fee_ceiling, cost_ceiling)
         signature = yield from self.signer.sign_user_operation(op, entry_point=self.deployment.entry_point)
         return op.replace(signature=signature)
 
@@ -596,6 +606,8 @@ class _Erc4337Methods(
         *,
         batch: bool | None = None,
         timeout: float = 60.0,
+        fee_ceiling: int | None = None,
+        cost_ceiling: int | None = None,
         **build: Any,
     ) -> Generator[Any, Any, UserOperationReceipt]:
         """Build, estimate, sign, send and wait: the account runs ``calls`` in one UserOperation.
@@ -604,6 +616,8 @@ class _Erc4337Methods(
             calls: See :meth:`build_user_operation`.
             batch: See :meth:`build_user_operation`.
             timeout: Seconds to wait for inclusion.
+            fee_ceiling: The highest ``maxFeePerGas`` (wei) to sign; default the account's ``fee_ceiling``.
+            cost_ceiling: The most (wei) the op's gas × ``maxFeePerGas`` may reach; default the account's.
             build: More :meth:`build_user_operation` options.
 
         Returns:
@@ -611,6 +625,8 @@ class _Erc4337Methods(
 
         Raises:
             UserOperationRejected: Simulation or submission failed (typed by AA code); nothing was sent.
+            RemoteError (``FEE_ABOVE_CEILING``, ``COST_ABOVE_CEILING``): The bundler's fees or gas are over a
+                ceiling; nothing was signed.
             UserOperationReverted: Included, but a call reverted (carries the hash and the signed op).
             UserOperationOutcomeUnknown: Sent, then the outcome could not be learnt: the answer to the send
                 was lost, or the receipt could not be read, or :class:`UserOperationTimeout` (not included in
@@ -618,7 +634,9 @@ class _Erc4337Methods(
                 :meth:`send_user_operation`; never sign again. All three are ``AfterSendError``.
         """
         op = yield from _Erc4337Methods.build_user_operation.flow(self, calls, batch=batch, **build)
-        signed = yield from _Erc4337Methods.sign_user_operation.flow(self, op)
+        signed = yield from _Erc4337Methods.sign_user_operation.flow(
+            self, op, fee_ceiling=fee_ceiling, cost_ceiling=cost_ceiling
+        )
         user_op_hash = yield from _Erc4337Methods.send_user_operation.flow(self, signed)
         return (yield from self._receipt_flow(user_op_hash, signed, timeout))
 

@@ -108,7 +108,17 @@ def remove_passkey(args: argparse.Namespace, out: Reporter) -> None:
 def send(args: argparse.Namespace, out: Reporter) -> None:
     """Send ETH or a contract call from the passkey's account (``--sign-only``: sign an Era 0x71 only;
     ``--session-key FILE``: with a session key, no passkey prompt)."""
+    ceilings = {
+        name: parse_wei(text)
+        for name, text in (("fee_ceiling", args.fee_ceiling), ("cost_ceiling", args.cost_ceiling))
+        if text is not None
+    }
     if getattr(args, "session_key", None):
+        if ceilings:
+            raise CliUsageError(
+                "--fee-ceiling / --cost-ceiling bound passkey signatures; a session send is bounded by the "
+                "session's fee limit"
+            )
         send_with_session(args, out)
         return
     if getattr(args, "account", None) is not None:
@@ -120,6 +130,8 @@ def send(args: argparse.Namespace, out: Reporter) -> None:
     passkey = load_passkey(args)
     with ChainContext.from_args(args) as ctx:
         kind, account = open_account(args, ctx, passkey, executes=not args.sign_only, progress=out.step)
+        for name, ceiling in ceilings.items():
+            setattr(account.account, name, ceiling)  # checked before the passkey is asked
         if args.sign_only:
             fields, summary = sign_only(account, to, value, data)
             out.result(fields, summary=summary)

@@ -292,6 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
     send.add_argument("--paymaster", help="Era: a paymaster that pays the fee (general flow)")
     send.add_argument(
+        "--fee-ceiling",
+        metavar="AMOUNT",
+        help="refuse, before the passkey is asked, a maxFeePerGas above this (wei or with a unit: 50gwei)",
+    )
+    send.add_argument(
+        "--cost-ceiling",
+        metavar="AMOUNT",
+        help="refuse, before the passkey is asked, gas limits × maxFeePerGas above this (0.01ether)",
+    )
+    send.add_argument(
         "--sign-only", action="store_true", help="Era: sign, check with the deployed validator (eth_call), "
         "print the raw 0x71 bytes; do not send (works on any chain with the validator)",
     )  # fmt: skip

@@ -98,3 +98,46 @@ def until_send(log: Log) -> Log:
         if "eth_sendUserOperation" in methods:
             return log[: index + 1]
     return list(log)
+
+
+def _rewrite(request: httpx.Request, response: httpx.Response, answers: dict[str, Any]) -> httpx.Response:
+    """``response`` with the result of each call whose method is in ``answers`` replaced (errors too)."""
+    body = json.loads(request.content)
+    calls = body if isinstance(body, list) else [body]
+    if not any(call.get("method") in answers for call in calls):
+        return response
+    response.read()
+    answered = json.loads(response.content)
+    items = answered if isinstance(answered, list) else [answered]
+    methods = {call.get("id"): call.get("method") for call in calls}
+    for item in items:
+        method = methods.get(item.get("id"))
+        if method in answers:
+            item.pop("error", None)
+            item["result"] = answers[method]
+    return httpx.Response(response.status_code, json=answered)
+
+
+class HostileTransport(CountingTransport):
+    """A :class:`CountingTransport` that replaces the real service's answer to each method of ``answers``
+    (fault injection: a greedy node or bundler answering fees or gas of its choosing)."""
+
+    def __init__(self, label: str, log: Log, answers: dict[str, Any]) -> None:
+        super().__init__(label, log)
+        self.answers = answers
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return _rewrite(request, super().handle_request(request), self.answers)
+
+
+class AsyncHostileTransport(AsyncCountingTransport):
+    """The asyncio twin of :class:`HostileTransport`."""
+
+    def __init__(self, label: str, log: Log, answers: dict[str, Any]) -> None:
+        super().__init__(label, log)
+        self.answers = answers
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        await response.aread()
+        return _rewrite(request, response, self.answers)
