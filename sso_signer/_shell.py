@@ -23,8 +23,9 @@ type-check, which keeps flows free of I/O.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, get_args, overload
 
 __all__ = [
     "AsyncShell",
@@ -147,6 +148,25 @@ class _FlowDescriptor:
         self.__name__ = flow.__name__
         self.__wrapped__ = flow
 
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature:
+        """The driven method's signature, for help() and IDEs: the flow's without its first parameter
+        (``self`` / ``cls``), returning what the flow returns (``Flow[X]``, ``Generator[Y, S, X]``: X)."""
+        signature = inspect.signature(self.flow)
+        returns: Any = signature.return_annotation
+        if isinstance(returns, str):  # postponed annotations: the generic's last argument, split at depth 0
+            inner, depth, start = returns.partition("[")[2].removesuffix("]"), 0, 0
+            for at, char in enumerate(inner):
+                depth += (char in "[(") - (char in "])")
+                if char == "," and depth == 0:
+                    start = at + 1
+            returns = inner[start:].strip() or inspect.Signature.empty
+        elif returns is not inspect.Signature.empty:
+            returns = (get_args(returns) or (inspect.Signature.empty,))[-1]
+        return signature.replace(
+            parameters=list(signature.parameters.values())[1:], return_annotation=returns
+        )
+
     def _driver(
         self,
         first: object,
@@ -163,14 +183,18 @@ class _FlowDescriptor:
                 kwargs = prepare(kwargs)
                 return await drive_async(flow(first, *args, **kwargs), answerer(kwargs).answer)
 
-            return functools.update_wrapper(run_async, flow)
+            functools.update_wrapper(run_async, flow)
+            run_async.__signature__ = self._signature  # type: ignore[attr-defined]
+            return run_async
         if issubclass(shell, SyncShell):
 
             def run(*args: Any, **kwargs: Any) -> Any:
                 kwargs = prepare(kwargs)
                 return drive(flow(first, *args, **kwargs), answerer(kwargs).answer)
 
-            return functools.update_wrapper(run, flow)
+            functools.update_wrapper(run, flow)
+            run.__signature__ = self._signature  # type: ignore[attr-defined]
+            return run
         raise TypeError(f"{shell.__name__} is neither a SyncShell nor an AsyncShell")
 
 
@@ -215,6 +239,8 @@ class _Constructor(_FlowDescriptor):
     __slots__ = ()
 
     def _bind(self, owner: type[Any]) -> Any:
+        if not issubclass(owner, SyncShell | AsyncShell):
+            return self  # reached through a methods mixin (help(), inspect): the descriptor, as flow_method's
         # The class may turn its client arguments into clients first (a URL or a web3.py Web3, say).
         clients: Callable[[dict[str, Any]], dict[str, Any]] = getattr(owner, "constructor_clients", dict)
         return self._driver(owner, owner, lambda kwargs: kwargs["eth"], clients)
