@@ -192,8 +192,8 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                     f"tampered value: {'valid' if tampered.valid else 'rejected'} ({tampered.rule})"
                 )
                 out.detail(
-                    "0x71 execution needs anvil-zksync and EraVM builds of the SSO contracts (not "
-                    "installable here): the Era path ends at on-chain verification"
+                    "0x71 execution needs a ZKsync node (anvil-zksync) and EraVM builds of the SSO "
+                    "contracts: on anvil, an EVM, the Era path ends at on-chain verification"
                 )
                 if not verification.valid or tampered.valid:
                     raise VerificationError(
