@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, get_args, overload
+from typing import Any, Concatenate, Generic, Never, NoReturn, ParamSpec, Self, TypeVar, get_args, overload
 
 __all__ = [
     "AsyncShell",
@@ -149,9 +149,9 @@ class _FlowDescriptor:
         self.__wrapped__ = flow
 
     @functools.cached_property
-    def _signature(self) -> inspect.Signature:
-        """The driven method's signature, for help() and IDEs: the flow's without its first parameter
-        (``self`` / ``cls``), returning what the flow returns (``Flow[X]``, ``Generator[Y, S, X]``: X)."""
+    def __signature__(self) -> inspect.Signature:
+        """The method's signature as help() shows it on the class: the flow's, returning what the flow returns
+        (``Flow[X]``, ``Generator[Y, S, X]``: X)."""
         signature = inspect.signature(self.flow)
         returns: Any = signature.return_annotation
         if isinstance(returns, str):  # postponed annotations: the generic's last argument, split at depth 0
@@ -163,8 +163,25 @@ class _FlowDescriptor:
             returns = inner[start:].strip() or inspect.Signature.empty
         elif returns is not inspect.Signature.empty:
             returns = (get_args(returns) or (inspect.Signature.empty,))[-1]
-        return signature.replace(
-            parameters=list(signature.parameters.values())[1:], return_annotation=returns
+        return signature.replace(return_annotation=returns)
+
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature:
+        """The driven method's signature: without the first parameter (``self`` / ``cls``)."""
+        signature = self.__signature__
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+    def __call__(self, *args: Never, **kwargs: Never) -> NoReturn:
+        """Reached on a class, a flow method is not called: it is called on an instance, and entered inside
+        another flow with ``yield from Cls.method.flow(self, ...)`` (callable only so that help() and
+        inspect show its signature).
+
+        Raises:
+            TypeError: Always.
+        """
+        raise TypeError(
+            f"{self.__name__}() is called on an instance (inside a flow: "
+            f"yield from Cls.{self.__name__}.flow(self, ...))"
         )
 
     def _driver(

@@ -168,6 +168,10 @@ def test_help_shows_the_driven_methods_parameters_and_return() -> None:
     assert "double(value: 'int', *, plus: 'int' = 0) -> 'int'" in pydoc.plain(
         pydoc.render_doc(_Sync().double)
     )
+    # On the class (help(Erc4337Account) lists the methods there) every method showed as `double(...)`.
+    assert "double(self, value: 'int', *, plus: 'int' = 0) -> 'int'" in pydoc.plain(pydoc.render_doc(_Sync))
+    with pytest.raises(TypeError, match=r"on an instance \(inside a flow: yield from Cls.double.flow"):
+        _Sync.double(_Sync(), 1)  # type: ignore[arg-type]
 
 
 def test_help_on_a_class_whose_methods_mixin_has_a_constructor_flow() -> None:
