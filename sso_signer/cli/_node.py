@@ -111,8 +111,12 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
     anvil_args = {key: getattr(args, key) for key in ("port", "chain_id") if getattr(args, key) is not None}
     out_path = args.out or "deployment.json"
     _remove_stale(out_path)
-    out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")
     sponsor = bool(getattr(args, "with_sponsor", False))
+    if sponsor:  # before the "starting" line: nothing starts without the extra
+        from sso_signer.sponsor import _require_extra
+
+        _require_extra("starlette", "uvicorn")
+    out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")
     with LocalErc4337Stack(test_token=True, sponsor=sponsor, **anvil_args) as stack, _owned_file(out_path):
         deployment = local_stack_deployment(stack)
         node = stack.node
