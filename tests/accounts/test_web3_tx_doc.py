@@ -1,5 +1,6 @@
-"""Every ``python`` block of docs/web3.md's transaction and connection sections runs as written, in order, in
-one namespace, against the local ERC-4337 stack (anvil + Alto) with an Era account registered on its anvil."""
+"""docs/web3.md's transaction and connection sections run as printed: each section's ``python`` blocks in
+order, in a fresh namespace of its own (nothing set up behind the reader's back), against the local stack the
+section's first block starts. The stack is stopped here too if a block fails."""
 
 from __future__ import annotations
 
@@ -8,51 +9,43 @@ import re
 
 import pytest
 
-from sso_signer._artifacts import load_artifact
-from sso_signer.accounts._deployment import local_era_network
-from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.webauthn import HeadlessPasskey
-from tests.accounts.test_web3_tx import registered_era_account
-from tests.needs import require_artifacts
+from sso_signer.exceptions import ToolNotFound
+from tests.needs import ERC4337_CONTRACTS, require_artifacts
+
+pytestmark = [pytest.mark.bundler, pytest.mark.chain]
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "web3.md"
-#: The sections this test runs; the page's other sections have their own test.
+#: The sections this test runs; the page's other section has its own test (test_web3_doc.py).
 SECTIONS = ("Transactions and the middleware", "Connections")
-ORIGIN = "http://localhost:5173"
 
 
-def _blocks() -> list[str]:
-    text = DOC.read_text()
-    blocks = []
-    for section in re.split(r"\n(?=## )", text):
-        title = section.splitlines()[0].removeprefix("## ").strip()
-        if title in SECTIONS:
-            blocks += re.findall(r"```python\n(.*?)```", section, re.S)
-    return blocks
+def _blocks(title: str) -> list[str]:
+    for section in re.split(r"\n(?=## )", DOC.read_text()):
+        if section.splitlines()[0].removeprefix("## ").strip() == title:
+            return re.findall(r"```python\n(.*?)```", section, re.S)
+    raise AssertionError(f"docs/web3.md lost its section {title!r}")
 
 
 def test_the_sections_are_there() -> None:
-    assert len(_blocks()) >= 6, "docs/web3.md lost its transaction or connection examples"
+    assert len(_blocks("Transactions and the middleware")) >= 6
+    assert len(_blocks("Connections")) >= 1
 
 
-@pytest.mark.chain
-@pytest.mark.bundler
-def test_web3_doc_python_blocks_run(sso_stack: LocalErc4337Stack) -> None:
-    require_artifacts("WebAuthValidator")
-    node = sso_stack.node
-    assert node is not None
-    passkey = HeadlessPasskey.generate(rp_id="localhost", origin=ORIGIN)
-    # An Era account on the stack's anvil: the validator deployed, the passkey registered to an address.
-    validator, _ = node.eth.deploy_contract(node.accounts[0], load_artifact("WebAuthValidator").deploy_data())
-    era_address = registered_era_account(node, validator, passkey)
-    namespace: dict[str, object] = {
-        "__name__": "web3_doc",
-        "node_url": node.url,
-        "bundler_url": sso_stack.bundler_url,
-        "deployment": sso_stack.deployment,
-        "passkey": passkey,
-        "era_network": local_era_network(passkey_validator=validator, chain_id=31337),
-        "era_address": era_address,
-    }
-    for number, block in enumerate(_blocks(), 1):
-        exec(compile(block, f"docs/web3.md python block {number}", "exec"), namespace)  # noqa: S102
+@pytest.mark.parametrize("title", SECTIONS)
+def test_web3_doc_section_runs_as_printed(title: str) -> None:
+    require_artifacts(*ERC4337_CONTRACTS, "WebAuthValidator")
+    blocks = _blocks(title)
+    assert "LocalErc4337Stack().start()" in blocks[0], "the section's first block sets up what it uses"
+    assert "stack.stop()" in blocks[-1]
+    namespace: dict[str, object] = {"__name__": "web3_doc"}
+    try:
+        for number, block in enumerate(blocks, 1):
+            code = compile(block, f"docs/web3.md {title!r} python block {number}", "exec")
+            try:
+                exec(code, namespace)  # noqa: S102
+            except ToolNotFound as exc:
+                pytest.skip(f"anvil, node or npm @pimlico/alto missing: {exc}")
+    finally:
+        stack = namespace.get("stack")
+        if stack is not None:
+            stack.stop()  # type: ignore[attr-defined]
