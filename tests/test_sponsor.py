@@ -339,7 +339,9 @@ def test_without_the_sponsor_extra_nothing_starts_and_the_hint_names_the_extra(
         stack.start()
     assert isinstance(info.value, ConfigurationError)
     assert missing in str(info.value)
-    assert stack.node is None  # no anvil was started
+    assert "anvil" not in stack.timings  # no anvil was started
+    with raises_rule(ErrorCode.NODE_START_FAILED, match="not running"):
+        _ = stack.node
 
     monkeypatch.chdir(tmp_path)  # where the command would write deployment.json
     started = time.monotonic()

@@ -120,7 +120,6 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
     with LocalErc4337Stack(test_token=True, sponsor=sponsor, **anvil_args) as stack, _owned_file(out_path):
         deployment = local_stack_deployment(stack)
         node = stack.node
-        assert node is not None  # local_stack_deployment checked that it runs
         chain_id = deployment.chain_id
         with writing(out_path):
             _save_when_ready(deployment, out_path)
