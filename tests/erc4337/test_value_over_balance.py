@@ -12,14 +12,15 @@ from collections.abc import Iterator
 import pytest
 from eth_utils.crypto import keccak
 
-from sso_signer.accounts import AsyncErc4337Account, Erc4337Account
-from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, Call, PaymasterClient
+from sso_signer.accounts import Erc4337Account
+from sso_signer.erc4337 import BundlerClient, Call, PaymasterClient
 from sso_signer.exceptions import ErrorCode, InsufficientBalance, ToolNotFound
 from sso_signer.local_erc4337 import LocalErc4337Stack
-from sso_signer.rpc import AsyncEthClient, EthClient
+from sso_signer.rpc import EthClient
 from sso_signer.sso import account_salt
 from sso_signer.webauthn import HeadlessPasskey
-from tests.erc4337.round_trip_helpers import AsyncCountingTransport, CountingProvider, CountingTransport, Log
+from tests.erc4337.round_trip_helpers import CountingProvider, CountingTransport, Log
+from tests.erc4337.test_sponsorship_e2e import _async_sponsored_account
 from tests.errors import raises_rule
 from tests.needs import ERC4337_CONTRACTS, require_artifacts
 
@@ -172,27 +173,11 @@ def test_a_sponsored_send_still_needs_the_value_in_the_account(
 
 
 async def test_the_async_account_refuses_the_same_way(stack: LocalErc4337Stack) -> None:
-    log: Log = []
-    provider = CountingProvider(HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173"))
-    async with (
-        AsyncEthClient(stack.eth.rpc.url, transport=AsyncCountingTransport("node", log)) as eth,
-        AsyncBundlerClient(
-            stack.bundler_url,
-            transport=AsyncCountingTransport("bundler", log),
-            entry_point=stack.deployment.entry_point,
-        ) as bundler,
-    ):
-        account = await AsyncErc4337Account.counterfactual(
-            deployment=stack.deployment,
-            eth=eth,
-            bundler=bundler,
-            credential=provider.passkey,
-            provider=provider,
-            salt=account_salt("async-value-over-balance"),
-        )
-        stack.fund(account.address, ETHER // 10)
-        log.clear()
-        with raises_rule(ErrorCode.INSUFFICIENT_BALANCE):
-            await account.send(_recipient("async-value-recipient"), ETHER // 5)
+    log: Log = []  # the sponsor service's requests
+    async with _async_sponsored_account(stack, "async-value-over-balance", log) as (account, provider):
+        with raises_rule(ErrorCode.INSUFFICIENT_BALANCE) as info:
+            await account.send(_recipient("async-value-recipient"), 1)
+    assert isinstance(info.value, InsufficientBalance)
+    assert (info.value.required, info.value.available) == (1, 0)
     assert provider.calls == 0
-    assert log[-2:] == [ESTIMATE, BALANCE]
+    assert log == [("paymaster", ("pm_getPaymasterStubData",))]  # the stub for the estimate, no final data
