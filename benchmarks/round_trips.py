@@ -149,7 +149,7 @@ def erc4337() -> list[Count]:
         log: list[tuple[str, tuple[str, ...]]] = []
 
         def clients() -> tuple[EthClient, BundlerClient]:
-            eth = EthClient(stack._require_node().url, transport=CountingTransport("node", log))
+            eth = EthClient(stack.node.url, transport=CountingTransport("node", log))
             bundler = BundlerClient(
                 stack.bundler_url,
                 transport=CountingTransport("bundler", log),

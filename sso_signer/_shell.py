@@ -23,8 +23,9 @@ type-check, which keeps flows free of I/O.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from typing import Any, Concatenate, Generic, Never, NoReturn, ParamSpec, Self, TypeVar, get_args, overload
 
 __all__ = [
     "AsyncShell",
@@ -147,6 +148,42 @@ class _FlowDescriptor:
         self.__name__ = flow.__name__
         self.__wrapped__ = flow
 
+    @functools.cached_property
+    def __signature__(self) -> inspect.Signature:
+        """The method's signature as help() shows it on the class: the flow's, returning what the flow returns
+        (``Flow[X]``, ``Generator[Y, S, X]``: X)."""
+        signature = inspect.signature(self.flow)
+        returns: Any = signature.return_annotation
+        if isinstance(returns, str):  # postponed annotations: the generic's last argument, split at depth 0
+            inner, depth, start = returns.partition("[")[2].removesuffix("]"), 0, 0
+            for at, char in enumerate(inner):
+                depth += (char in "[(") - (char in "])")
+                if char == "," and depth == 0:
+                    start = at + 1
+            returns = inner[start:].strip() or inspect.Signature.empty
+        elif returns is not inspect.Signature.empty:
+            returns = (get_args(returns) or (inspect.Signature.empty,))[-1]
+        return signature.replace(return_annotation=returns)
+
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature:
+        """The driven method's signature: without the first parameter (``self`` / ``cls``)."""
+        signature = self.__signature__
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+    def __call__(self, *args: Never, **kwargs: Never) -> NoReturn:
+        """Reached on a class, a flow method is not called: it is called on an instance, and entered inside
+        another flow with ``yield from Cls.method.flow(self, ...)`` (callable only so that help() and
+        inspect show its signature).
+
+        Raises:
+            TypeError: Always.
+        """
+        raise TypeError(
+            f"{self.__name__}() is called on an instance (inside a flow: "
+            f"yield from Cls.{self.__name__}.flow(self, ...))"
+        )
+
     def _driver(
         self,
         first: object,
@@ -163,14 +200,18 @@ class _FlowDescriptor:
                 kwargs = prepare(kwargs)
                 return await drive_async(flow(first, *args, **kwargs), answerer(kwargs).answer)
 
-            return functools.update_wrapper(run_async, flow)
+            functools.update_wrapper(run_async, flow)
+            run_async.__signature__ = self._signature  # type: ignore[attr-defined]
+            return run_async
         if issubclass(shell, SyncShell):
 
             def run(*args: Any, **kwargs: Any) -> Any:
                 kwargs = prepare(kwargs)
                 return drive(flow(first, *args, **kwargs), answerer(kwargs).answer)
 
-            return functools.update_wrapper(run, flow)
+            functools.update_wrapper(run, flow)
+            run.__signature__ = self._signature  # type: ignore[attr-defined]
+            return run
         raise TypeError(f"{shell.__name__} is neither a SyncShell nor an AsyncShell")
 
 
@@ -215,6 +256,8 @@ class _Constructor(_FlowDescriptor):
     __slots__ = ()
 
     def _bind(self, owner: type[Any]) -> Any:
+        if not issubclass(owner, SyncShell | AsyncShell):
+            return self  # reached through a methods mixin (help(), inspect): the descriptor, as flow_method's
         # The class may turn its client arguments into clients first (a URL or a web3.py Web3, say).
         clients: Callable[[dict[str, Any]], dict[str, Any]] = getattr(owner, "constructor_clients", dict)
         return self._driver(owner, owner, lambda kwargs: kwargs["eth"], clients)

@@ -1074,7 +1074,9 @@ class StoreUnavailable(StateError):
 
 
 class InsufficientBalance(StateError):
-    """The account cannot pay ``gasLimit × maxFeePerGas + value``; nothing was signed or sent.
+    """The account cannot pay: an Era transaction's ``gasLimit × maxFeePerGas + value``, the value an ERC-4337
+    operation's calls send (checked before signing; a paymaster pays gas, never value), or, in the CLI, the
+    prefund a bundler found missing (``AA21``); nothing was signed or sent.
 
     Attributes:
         account: The paying account.

@@ -127,6 +127,8 @@ class LocalErc4337Stack:
     Attributes (after :meth:`start`):
         node: The anvil node. eth: Its client. deployment: Contract addresses. alto: The bundler process.
         bundler: A :class:`~sso_signer.erc4337.BundlerClient` for it. deployer: The account that deployed.
+        Reading ``node``, ``eth``, ``deployment`` or ``bundler`` while the stack is not running raises
+        ``NodeStartFailed``.
     """
 
     def __init__(
@@ -145,17 +147,17 @@ class LocalErc4337Stack:
         self._sponsor: Any = None
         self._paymaster: str | None = None
         self.anvil_args = anvil_args
-        self.node: AnvilNode | None = None
+        self._node: AnvilNode | None = None
         self.alto: AltoBundler | None = None
         self._deployment: MsaDeployment | None = None
         self._bundler: BundlerClient | None = None
         self.timings: dict[str, float] = {}
 
     def __repr__(self) -> str:
-        if self.node is None or not self.node.running:
+        if self._node is None or not self._node.running:
             return "LocalErc4337Stack(stopped)"
         bundler = self.alto.url if self.alto is not None and self.alto.running else "-"
-        return f"LocalErc4337Stack(node={self.node.url}, bundler={bundler})"
+        return f"LocalErc4337Stack(node={self._node.url}, bundler={bundler})"
 
     def start(self) -> LocalErc4337Stack:
         """Start anvil, deploy everything, start Alto. On any failure everything started is stopped.
@@ -173,14 +175,14 @@ class LocalErc4337Stack:
             _require_extra("starlette", "uvicorn")
         t0 = time.monotonic()
         try:
-            self.node = AnvilNode(keep_logs=self.keep_logs, **self.anvil_args).start()
+            self._node = node = AnvilNode(keep_logs=self.keep_logs, **self.anvil_args).start()
             self.timings["anvil"] = time.monotonic() - t0
             t1 = time.monotonic()
-            self._deployment = deploy_msa_contracts(self.node.eth, self.deployer, test_token=self.test_token)
+            self._deployment = deploy_msa_contracts(node.eth, self.deployer, test_token=self.test_token)
             self.timings["deploy"] = time.monotonic() - t1
             t2 = time.monotonic()
             self.alto = AltoBundler.for_node(
-                self.node,
+                node,
                 entry_points=(self._deployment.entry_point,),
                 executor_index=_EXECUTOR_INDEX,
                 utility_index=_UTILITY_INDEX,
@@ -191,7 +193,7 @@ class LocalErc4337Stack:
             if self.sponsor:
                 t3 = time.monotonic()
                 self._paymaster, self._sponsor = _start_sponsor(
-                    self.node.eth, self.deployer, self._deployment, self.sponsor_policy
+                    node.eth, self.deployer, self._deployment, self.sponsor_policy
                 )
                 self.timings["sponsor"] = time.monotonic() - t3
         except BaseException:
@@ -209,8 +211,8 @@ class LocalErc4337Stack:
             self._bundler = None
         if self.alto is not None:
             self.alto.stop()
-        if self.node is not None:
-            self.node.stop()
+        if self._node is not None:
+            self._node.stop()
 
     def __enter__(self) -> LocalErc4337Stack:
         return self.start()
@@ -218,10 +220,17 @@ class LocalErc4337Stack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _require_node(self) -> AnvilNode:
-        if self.node is None or not self.node.running:
+    @property
+    def node(self) -> AnvilNode:
+        """The running anvil node (``node.url``, ``node.increase_time(...)``, ``node.impersonate(...)``).
+
+        Raises:
+            NodeStartFailed (``NODE_START_FAILED``): If the stack is not running (not started yet, stopped, or
+                its start failed).
+        """
+        if self._node is None or not self._node.running:
             raise NodeStartFailed("the stack is not running; call start() or use it as a context manager")
-        return self.node
+        return self._node
 
     def fund(self, address: str, value: int) -> Receipt:
         """Send ``value`` wei from the funder dev account to ``address`` (see :func:`fund`)."""
@@ -230,17 +239,17 @@ class LocalErc4337Stack:
     @property
     def eth(self) -> EthClient:
         """A client of the anvil chain."""
-        return self._require_node().eth
+        return self.node.eth
 
     @property
     def deployer(self) -> LocalAccount:
         """The funded dev account that deployed the contracts (dev account 0)."""
-        return self._require_node().accounts[0]
+        return self.node.accounts[0]
 
     @property
     def funder(self) -> LocalAccount:
         """A funded dev account tests may spend from (dev account 1)."""
-        return self._require_node().accounts[1]
+        return self.node.accounts[1]
 
     @property
     def deployment(self) -> MsaDeployment:

@@ -339,7 +339,9 @@ def test_without_the_sponsor_extra_nothing_starts_and_the_hint_names_the_extra(
         stack.start()
     assert isinstance(info.value, ConfigurationError)
     assert missing in str(info.value)
-    assert stack.node is None  # no anvil was started
+    assert "anvil" not in stack.timings  # no anvil was started
+    with raises_rule(ErrorCode.NODE_START_FAILED, match="not running"):
+        _ = stack.node
 
     monkeypatch.chdir(tmp_path)  # where the command would write deployment.json
     started = time.monotonic()
@@ -350,3 +352,17 @@ def test_without_the_sponsor_extra_nothing_starts_and_the_hint_names_the_extra(
     assert "sso-signer[sponsor]" in error["message"]
     assert error["rule"] == "configuration"
     assert not (tmp_path / "deployment.json").exists()
+
+
+def test_without_the_sponsor_extra_the_command_does_not_say_it_is_starting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # It printed "starting anvil, deploying ..." and then the missing-extra error, though nothing started.
+    from sso_signer.cli import ExitCode, main
+
+    monkeypatch.setitem(sys.modules, "starlette", None)
+    monkeypatch.chdir(tmp_path)
+    assert main(["node", "start", "--with-bundler", "--with-sponsor"]) == ExitCode.CONFIGURATION
+    printed = capsys.readouterr()
+    assert "starting" not in printed.out
+    assert "sso-signer[sponsor]" in printed.err

@@ -57,11 +57,12 @@ from sso_signer.erc4337 import (
 )
 from sso_signer.erc4337._bundler import GasPrice, _BundlerMethods
 from sso_signer.erc4337._entry_point import _EntryPointMethods
-from sso_signer.erc4337._execute import encode_execute_batch, encode_execute_single
+from sso_signer.erc4337._execute import _as_call, encode_execute_batch, encode_execute_single
 from sso_signer.exceptions import (
     ConfigurationError,
     EntryPointError,
     ErrorCode,
+    InsufficientBalance,
     InvalidUserOperation,
     NotFound,
     SsoSignerError,
@@ -402,12 +403,15 @@ class _Erc4337Methods(
             _EntryPointMethods.get_nonce.flow(self.entry_point, self.address, nonce_key),
         )
         deployed, nonce = bool(code), int(nonce)
+        self._remember_state(nonce_key, deployed, nonce)
+        return deployed, nonce, True
+
+    def _remember_state(self, nonce_key: int, deployed: bool, nonce: int) -> None:
         if deployed is not self._deployed:
             self._deployed = deployed
             self._nonces = {}
             self._nonces_zero = not deployed  # no code, no validation: no key can have moved
         self._nonces[nonce_key] = nonce
-        return deployed, nonce, True
 
     def _draft(
         self,
@@ -624,6 +628,9 @@ class _Erc4337Methods(
             The bundler's receipt (``success`` is checked).
 
         Raises:
+            InsufficientBalance: The calls send more wei than the account holds (a paymaster pays the gas,
+                never the value), found when the bundler's estimate fails (or before building, with ``gas``
+                given); nothing was signed or sent.
             UserOperationRejected: Simulation or submission failed (typed by AA code); nothing was sent.
             RemoteError (``FEE_ABOVE_CEILING``, ``COST_ABOVE_CEILING``): The bundler's fees or gas are over a
                 ceiling; nothing was signed.
@@ -633,12 +640,49 @@ class _Erc4337Methods(
                 time). It holds the userOpHash and the signed op: poll the hash, or re-send the op with
                 :meth:`send_user_operation`; never sign again. All three are ``AfterSendError``.
         """
-        op = yield from _Erc4337Methods.build_user_operation.flow(self, calls, batch=batch, **build)
+        value = sum(_as_call(call).value for call in calls)
+        nonce_key = build.get("nonce_key")
+        nonce_key = self.nonce_key if nonce_key is None else nonce_key
+        if value and build.get("gas") is not None:
+            # No estimate will run the calls before the passkey signs: the balance is read first.
+            yield from self._value_covered_flow(value, nonce_key)
+        try:
+            op = yield from _Erc4337Methods.build_user_operation.flow(self, calls, batch=batch, **build)
+        except UserOperationRejected:
+            # The estimate ran the calls and failed. A value above the balance makes it fail with a bare
+            # FailedCall(): read the balance only now, so that a send that succeeds costs no extra request.
+            yield from self._value_covered_flow(value, nonce_key)
+            raise
         signed = yield from _Erc4337Methods.sign_user_operation.flow(
             self, op, fee_ceiling=fee_ceiling, cost_ceiling=cost_ceiling
         )
         user_op_hash = yield from _Erc4337Methods.send_user_operation.flow(self, signed)
         return (yield from self._receipt_flow(user_op_hash, signed, timeout))
+
+    def _value_covered_flow(self, value: int, nonce_key: int) -> Generator[Any, Any, None]:
+        """Refuse a value the account does not hold (the bundler's simulation would only say FailedCall())."""
+        if value == 0:
+            return  # nothing to pay from the balance: no request
+        balance_flow = _EthMethods.get_balance.flow(ETH_FLOWS, self.address)
+        if self._known_state(nonce_key) is None:
+            # The build would read the account's state next: one batch reads it with the balance.
+            code, nonce, balance = yield from gather(
+                _EthMethods.get_code.flow(ETH_FLOWS, self.address),
+                _EntryPointMethods.get_nonce.flow(self.entry_point, self.address, nonce_key),
+                balance_flow,
+            )
+            self._remember_state(nonce_key, bool(code), int(nonce))
+        else:
+            balance = yield from balance_flow
+        if value > balance:
+            raise InsufficientBalance(
+                f"account {self.address} holds {balance} wei but the calls send {value} wei (the value comes "
+                f"from the account even when a paymaster pays the gas); fund it with at least "
+                f"{value - balance} wei more; nothing was signed or sent",
+                account=self.address,
+                required=value,
+                available=balance,
+            )
 
     @flow_method
     def send(

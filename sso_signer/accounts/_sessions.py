@@ -357,7 +357,7 @@ def _refusal(
     where = f" (constraint {verdict.constraint})" if verdict.constraint is not None else ""
     what = f", {limit} limit" if limit else ""
     return SessionRefused(
-        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what}{_shown(verdict.args)}{note}",
+        f"session {spec.session_hash.hex()[:16]}: {name}{where}{what}{_shown(name, verdict.args)}{note}",
         verdict=name,
         details=tuple(verdict.args),
         constraint=verdict.constraint,
@@ -380,11 +380,32 @@ def _refused(
     )
 
 
-def _shown(details: Sequence[Any]) -> str:
-    """An error's arguments for a message: bytes as 0x-hex."""
+def _shown(error: str, details: Sequence[Any]) -> str:
+    """An error's arguments for a message, named as its ABI names them (``(value=2, maxValuePerUse=1)``);
+    bytes as 0x-hex."""
     if not details:
         return ""
-    return "(" + ", ".join("0x" + d.hex() if isinstance(d, bytes) else str(d) for d in details) + ")"
+    names = _error_parameters().get(error, ())
+    if len(names) != len(details) or not all(names):
+        names = ("",) * len(details)  # not an error of the ABIs (or another arity): positions only
+    shown = ("0x" + d.hex() if isinstance(d, bytes) else str(d) for d in details)
+    return "(" + ", ".join(f"{n}={v}" if n else v for n, v in zip(names, shown, strict=True)) + ")"
+
+
+@functools.cache
+def _error_parameters() -> dict[str, tuple[str, ...]]:
+    """The parameter names of both session validators' errors, by error name (the ERC-4337 validator's are
+    CamelCase, the Era one's UPPER_SNAKE: no name is shared)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for artifact in ("SessionKeyValidator", "EraSessionKeyValidator"):
+        try:
+            abi = load_artifact(artifact).abi
+        except ConfigurationError:
+            continue  # the artifacts ship with the package; without one a message shows positions only
+        for entry in abi:
+            if entry.get("type") == "error":
+                found[str(entry["name"])] = tuple(str(i.get("name") or "") for i in entry.get("inputs", []))
+    return found
 
 
 @functools.cache

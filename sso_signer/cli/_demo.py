@@ -85,9 +85,7 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                 stack.deployer, load_artifact("WebAuthValidator").deploy_data()
             )
             chain_id = deployment.chain_id
-            out.detail(
-                f"chain {chain_id} at {stack.node.url if stack.node else '?'}; bundler {stack.bundler_url}"
-            )
+            out.detail(f"chain {chain_id} at {stack.node.url}; bundler {stack.bundler_url}")
             out.detail(f"EntryPoint {deployment.entry_point}, MSAFactory {deployment.factory}")
             out.detail(f"WebAuthnValidator (4337) {deployment.webauthn_validator}")
             out.detail(f"WebAuthValidator (Era) {era_validator}")
@@ -192,8 +190,8 @@ def run_demo(out: Reporter, *, amount_wei: int = 10**16) -> dict[str, Any]:
                     f"tampered value: {'valid' if tampered.valid else 'rejected'} ({tampered.rule})"
                 )
                 out.detail(
-                    "0x71 execution needs anvil-zksync and EraVM builds of the SSO contracts (not "
-                    "installable here): the Era path ends at on-chain verification"
+                    "0x71 execution needs a ZKsync node (anvil-zksync) and EraVM builds of the SSO "
+                    "contracts: on anvil, an EVM, the Era path ends at on-chain verification"
                 )
                 if not verification.valid or tampered.valid:
                     raise VerificationError(

@@ -30,6 +30,7 @@ from sso_signer.exceptions import CliUsageError, ErrorCode, NodeStartFailed, Rem
 from sso_signer.local_erc4337 import FUNDER_INDEX, LocalErc4337Stack
 from sso_signer.local_erc4337 import fund as fund_from_dev_account
 from sso_signer.node import AnvilNode, AnvilZkSyncNode, LocalNode
+from sso_signer.sponsor import _require_extra
 from sso_signer.sso._signature import checksum_address
 
 __all__ = ["deploy", "fund", "node_start", "node_wait"]
@@ -111,12 +112,13 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
     anvil_args = {key: getattr(args, key) for key in ("port", "chain_id") if getattr(args, key) is not None}
     out_path = args.out or "deployment.json"
     _remove_stale(out_path)
-    out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")
     sponsor = bool(getattr(args, "with_sponsor", False))
+    if sponsor:  # before the "starting" line: nothing starts without the extra
+        _require_extra("starlette", "uvicorn")
+    out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")
     with LocalErc4337Stack(test_token=True, sponsor=sponsor, **anvil_args) as stack, _owned_file(out_path):
         deployment = local_stack_deployment(stack)
         node = stack.node
-        assert node is not None  # local_stack_deployment checked that it runs
         chain_id = deployment.chain_id
         with writing(out_path):
             _save_when_ready(deployment, out_path)

@@ -110,7 +110,10 @@ def _chain_options() -> _Parser:
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("chain")
     group.add_argument("--rpc", help="node URL (env SSO_SIGNER_RPC; default: the deployment's)")
-    group.add_argument("--deployment", help=f"deployment JSON written by `deploy` (env {ENV_DEPLOYMENT})")
+    group.add_argument(
+        "--deployment",
+        help=f"deployment JSON written by `node start --out` or `deploy` (env {ENV_DEPLOYMENT})",
+    )
     group.add_argument("--network", help="Era network preset: era-sepolia")
     group.add_argument("--validator", help="Era WebAuthValidator address (overrides the deployment/network)")
     group.add_argument("--factory", help="Era AAFactory address (overrides the deployment/network)")
@@ -137,8 +140,9 @@ def _account_options() -> _Parser:
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("account")
     group.add_argument(
-        "--kind", choices=("auto", "erc4337", "era"), default="auto", help="account generation"
-    )
+        "--kind", choices=("auto", "erc4337", "era"), default="auto", help="account generation (auto: "
+        "ERC-4337 when the deployment has that stack and no --network is given, else Era)",
+    )  # fmt: skip
     group.add_argument("--address", help="the account address (default: found from the passkey)")
     group.add_argument("--bundler", help="ERC-4337 bundler URL (env SSO_SIGNER_BUNDLER)")
     group.add_argument(
@@ -189,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     node = _group(sub, "node", "run a local chain (and bundler), wait for it")
     start = _command(node, "start", "_node:node_start", [common], "start anvil / anvil-zksync until Ctrl-C")
-    start.add_argument("--kind", choices=("auto", "anvil", "anvil-zksync"), default="anvil")
+    start.add_argument(
+        "--kind", choices=("auto", "anvil", "anvil-zksync"), default="anvil",
+        help="the node (default anvil; auto: anvil-zksync when it is installed)",
+    )  # fmt: skip
     start.add_argument("--port", type=port_number, help="fixed port (default: a free one)")
     start.add_argument("--chain-id", type=chain_id_number, help="chain id (default: the node's)")
     start.add_argument(
@@ -220,8 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     fund.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for inclusion")
 
     deploy = _command(sub, "deploy", "_node:deploy", [common, chain, keys_deployer], "deploy the contracts")
-    deploy.add_argument("--stack", default="era,erc4337", help="era, erc4337 or both (comma-separated)")
-    deploy.add_argument("--out", default="deployment.json", help="where to write the deployment JSON")
+    deploy.add_argument(
+        "--stack", default="era,erc4337", help="era, erc4337 or both, comma-separated (default both)"
+    )
+    deploy.add_argument(
+        "--out",
+        default="deployment.json",
+        help="where to write the deployment JSON (default deployment.json)",
+    )
     deploy.add_argument("--era-factory", help="an AAFactory already on the chain (ZKsync nodes)")
     deploy.add_argument("--test-token", action="store_true", help="also deploy the mintable test ERC-20")
 
@@ -364,7 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--signature", required=True, help="0x-hex signature")
 
     demo = _command(sub, "demo", "_demo:demo", [common], "the whole flow on a local chain it starts")
-    demo.add_argument("--amount", default="0.01ether", help="amount of the demo transfer")
+    demo.add_argument(
+        "--amount",
+        default="0.01ether",
+        help="amount of the demo transfer: wei, or with a unit (default 0.01ether)",
+    )
     _describe(parser)
     return parser
 

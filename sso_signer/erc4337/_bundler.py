@@ -263,6 +263,10 @@ def bundler_error_from(exc: RpcError) -> BundlerError:
     named_revert = _named_revert(exc) if aa_code != "AA23" else None
     if named_revert is not None:
         text = f"{text} [{named_revert}]"
+    if aa_code == "AA21":  # the bare code does not say what to do about it
+        text += (
+            " (the account cannot pay its gas: fund it, deposit for it at the EntryPoint, or use a paymaster)"
+        )
     if aa_code is None:
         lowered = message.lower()
         if "entrypoint" in lowered.replace(" ", "") and "not supported" in lowered:

@@ -13,7 +13,7 @@ from eth_utils.crypto import keccak
 
 from sso_signer._shell import drive
 from sso_signer.accounts import LocalSessionKey, SessionInfo, SessionSigner
-from sso_signer.accounts._sessions import SessionSignRequest, _from_rejection, _refused, _signed
+from sso_signer.accounts._sessions import SessionSignRequest, _from_rejection, _refusal, _refused, _signed
 from sso_signer.exceptions import (
     AccountValidationReverted,
     ErrorCode,
@@ -30,7 +30,7 @@ from sso_signer.sso import (
     UsageLimit,
     check_call,
 )
-from sso_signer.sso._session_spec import LimitState, SessionStatus, usage_from_state
+from sso_signer.sso._session_spec import LimitState, SessionStatus, SessionVerdict, usage_from_state
 from tests.errors import raises_rule
 
 R1 = "0x1111111111111111111111111111111111111111"
@@ -178,6 +178,40 @@ def test_a_preflight_refusal_names_the_limit_that_ran_out() -> None:
     assert (error.rule, error.limit) == (ErrorCode.SESSION_LIFETIME_LIMIT, "value")
     expired = check_call(spec, call, spec.expires_at + 1, usage)
     assert _refused(spec, expired, call, spec.expires_at + 1, usage, 0).rule is ErrorCode.SESSION_EXPIRED
+
+
+def test_a_refusal_message_names_the_errors_arguments_as_the_abi_does() -> None:
+    # The message showed "MaxValueExceeded(101, 100)": which number is the limit was the reader's guess.
+    spec = spec_for(LocalSessionKey.generate().address)
+    usage = info(spec, transfer_left=150, param_left=250, status=SessionStatus.ACTIVE).usage()
+    over = SessionCall(R1, 101)
+    error = _refused(spec, check_call(spec, over, NOW, usage), over, NOW, usage, 0)
+    assert "MaxValueExceeded(value=101, maxValuePerUse=100)" in str(error)
+    # The structured fields are as before: the contract's name and its arguments in order.
+    assert (error.rule, error.verdict, error.details) == (
+        ErrorCode.SESSION_VALUE_PER_USE,
+        "MaxValueExceeded",
+        (101, 100),
+    )
+
+    by_validator = _from_rejection(
+        reverted(
+            keccak(text="AllowanceExceeded(uint256,uint256,uint64)")[:4]
+            + abi_encode(["uint256"] * 3, [1, 2, 3])
+        ),
+        spec,
+        NOW,
+    )
+    assert by_validator is not None
+    assert "AllowanceExceeded(used=1, limit=2, periodId=3)" in str(by_validator)
+    assert by_validator.details == (1, 2, 3)
+
+    # The Era validator's errors by its own ABI's names; an error of neither ABI keeps its positions.
+    era = _refusal(spec, SessionVerdict("SESSION_MAX_VALUE_EXCEEDED", (101, 100)), {})
+    assert "SESSION_MAX_VALUE_EXCEEDED(usedValue=101, maxValuePerUse=100)" in str(era)
+    assert "Panic(17)" in str(_refusal(spec, SessionVerdict("Panic", (17,)), {}))
+    selector = _refusal(spec, SessionVerdict("CallPolicyViolated", (TOKEN, b"\xa9\x05\x9c\xbb")), {})
+    assert f"CallPolicyViolated(target={TOKEN}, selector=0xa9059cbb)" in str(selector)
 
 
 # -- the validator's refusals --------------------------------------------------------------------------------

@@ -1,8 +1,6 @@
-"""The "Messages and signatures" section of docs/web3.md runs as written, block after block, in one namespace.
-
-Only that section's ``python`` blocks run here (the page has other sections with their own tests). The first
-block starts a local ERC-4337 stack and the last stops it; the stack is stopped here too if a block fails.
-"""
+"""docs/web3.md runs as printed: each section's ``python`` blocks in order, in a fresh namespace of its own
+(nothing set up behind the reader's back), against the local stack the section's first block starts. The
+stack is stopped here too if a block fails."""
 
 from __future__ import annotations
 
@@ -17,27 +15,35 @@ from tests.needs import ERC4337_CONTRACTS, require_artifacts
 pytestmark = [pytest.mark.bundler, pytest.mark.chain]
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "web3.md"
-SECTION = "## Messages and signatures"
+#: The sections with examples, each runnable on its own.
+SECTIONS = ("Messages and signatures", "Transactions and the middleware", "Connections")
 
 
-def _section_blocks() -> list[str]:
-    text = DOC.read_text()
-    start = text.index(SECTION)
-    following = re.search(r"^## ", text[start + len(SECTION) :], re.M)
-    end = len(text) if following is None else start + len(SECTION) + following.start()
-    return re.findall(r"```python\n(.*?)```", text[start:end], re.S)
+def _blocks(title: str) -> list[str]:
+    for section in re.split(r"\n(?=## )", DOC.read_text()):
+        if section.splitlines()[0].removeprefix("## ").strip() == title:
+            return re.findall(r"```python\n(.*?)```", section, re.S)
+    raise AssertionError(f"docs/web3.md lost its section {title!r}")
 
 
-def test_messages_and_signatures_blocks_run() -> None:
-    require_artifacts(*ERC4337_CONTRACTS, "UniversalSignatureValidator")
-    blocks = _section_blocks()
-    assert len(blocks) >= 5, "docs/web3.md lost its message examples"
+def test_the_sections_are_there() -> None:
+    assert len(_blocks("Messages and signatures")) >= 5
+    assert len(_blocks("Transactions and the middleware")) >= 6
+    assert len(_blocks("Connections")) >= 1
+
+
+@pytest.mark.parametrize("title", SECTIONS)
+def test_web3_doc_section_runs_as_printed(title: str) -> None:
+    require_artifacts(*ERC4337_CONTRACTS, "WebAuthValidator", "UniversalSignatureValidator")
+    blocks = _blocks(title)
+    assert "LocalErc4337Stack().start()" in blocks[0], "the section's first block sets up what it uses"
     assert "stack.stop()" in blocks[-1]
     namespace: dict[str, object] = {"__name__": "web3_doc"}
     try:
         for number, block in enumerate(blocks, 1):
+            code = compile(block, f"docs/web3.md {title!r} python block {number}", "exec")
             try:
-                exec(compile(block, f"docs/web3.md messages block {number}", "exec"), namespace)  # noqa: S102
+                exec(code, namespace)  # noqa: S102
             except ToolNotFound as exc:
                 pytest.skip(f"anvil, node or npm @pimlico/alto missing: {exc}")
     finally:

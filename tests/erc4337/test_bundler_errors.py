@@ -79,6 +79,17 @@ def test_signature_failure_is_a_rejection_with_its_rule() -> None:
     assert error.rule is ErrorCode.SIGNATURE_VALIDATION_FAILED
 
 
+def test_a_missing_prefund_says_how_to_pay() -> None:
+    # Alto's bare "AA21 didn't pay prefund" reached a Python caller as it was (only the CLI explained it).
+    error = bundler_error_from(
+        _error("UserOperation reverted during simulation with reason: AA21 didn't pay prefund")
+    )
+    assert error.rule is ErrorCode.INSUFFICIENT_PREFUND
+    assert "fund it" in str(error)
+    assert "paymaster" in str(error)
+    assert error.reason == "UserOperation reverted during simulation with reason: AA21 didn't pay prefund"
+
+
 def test_codes_without_aa() -> None:
     reverted = bundler_error_from(_error("execution reverted: ERC20InsufficientBalance", code=-32521))
     assert isinstance(reverted, UserOperationRejected)

@@ -128,7 +128,8 @@ def test_second_operation_of_one_account_object_takes_two_requests(
     assert sso_stack.eth.get_balance(recipient) == 3
     assert account.get_nonce() == 2  # the chain agrees with the local count
 
-    # With explicit gas and a cached price nothing is asked before the send.
+    # With explicit gas and a cached price only the balance is read before the send: no estimate runs the
+    # calls, so the value is checked before the passkey signs.
     op = account.build_user_operation([(recipient, 4, b"")])
     gas = {
         "call_gas_limit": op.call_gas_limit,
@@ -137,7 +138,7 @@ def test_second_operation_of_one_account_object_takes_two_requests(
     }
     clients.log.clear()
     third = account.send_calls([(recipient, 4, b"")], gas=gas)
-    assert until_send(clients.log) == [SEND]
+    assert until_send(clients.log) == [("node", ("eth_getBalance",)), SEND]
     assert third.success
     assert third.nonce == 2
 

@@ -353,8 +353,8 @@ def test_a_session_sends_within_its_limits_and_every_forbidden_call_is_refused_b
     assert listed[other.session_hash].revoked
 
     # An expired session (anvil time travel past expires_at).
-    world.stack.node.increase_time(3 * 86_400)  # type: ignore[union-attr]
-    world.stack.node.mine()  # type: ignore[union-attr]
+    world.stack.node.increase_time(3 * 86_400)
+    world.stack.node.mine()
     assert account.session_state(spec).expired
     refused_both_ways(world, spec, key, ErrorCode.SESSION_EXPIRED, RECIPIENT, 10**14, b"")
     calls = world.provider.calls

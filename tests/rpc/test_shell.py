@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import pydoc
 from collections.abc import Generator
 from typing import Any
 
@@ -153,3 +155,30 @@ def test_a_constructor_flow_builds_the_class_it_is_reached_on_with_the_clients_a
     assert type(awaited) is _AsyncBuilt
     assert awaited.value == 10
     assert _SyncBuilt.make.__doc__ == _AsyncBuilt.make.__doc__ == "Built from what the client answers."
+
+
+def test_help_shows_the_driven_methods_parameters_and_return() -> None:
+    # help(account.send) showed ``send(self, ...) -> 'Flow[...]'``: a self to pass and a generator returned.
+    for method in (_Sync().double, _Async().double):
+        assert str(inspect.signature(method)) == "(value: 'int', *, plus: 'int' = 0) -> 'int'"
+    assert str(inspect.signature(_SyncBuilt.make)) == "(*, eth: 'Any', value: 'int') -> 'Any'"
+    assert (
+        str(inspect.signature(_AsyncBuilt.make_with)) == "(*, eth: 'Any', value: 'int') -> 'tuple[Any, str]'"
+    )
+    assert "double(value: 'int', *, plus: 'int' = 0) -> 'int'" in pydoc.plain(
+        pydoc.render_doc(_Sync().double)
+    )
+    # On the class (help(Erc4337Account) lists the methods there) every method showed as `double(...)`.
+    assert "double(self, value: 'int', *, plus: 'int' = 0) -> 'int'" in pydoc.plain(pydoc.render_doc(_Sync))
+    with pytest.raises(TypeError, match=r"on an instance \(inside a flow: yield from Cls.double.flow"):
+        _Sync.double(_Sync(), 1)  # type: ignore[arg-type]
+
+
+def test_help_on_a_class_whose_methods_mixin_has_a_constructor_flow() -> None:
+    # help(Erc4337Account) raised TypeError: inspect reads every attribute on each class of the MRO, and the
+    # constructor reached through the (non-shell) methods mixin refused to bind.
+    mixin: Any = _Built
+    with pytest.raises(TypeError):
+        mixin.make(eth=_Client(), value=1)  # not a shell: nothing to run it on
+    assert isinstance(mixin.make, flow_constructor)
+    assert "Built from what the client answers." in pydoc.plain(pydoc.render_doc(_SyncBuilt))
