@@ -295,6 +295,31 @@ def test_an_erc4337_sign_transaction_takes_a_call_fee_ceiling(passkey: HeadlessP
     assert len(provider.answers) == 1
 
 
+def test_the_cost_ceiling_counts_a_sponsored_ops_paymaster_gas(passkey: HeadlessPasskey) -> None:
+    # The EntryPoint's prefund (what maxFeePerGas multiplies) includes the paymaster's verification and postOp
+    # gas: a paymaster (or its service's final data) asking a large postOp limit cannot slip past the ceiling.
+    provider = Replaying(passkey)
+    account = _offline_erc4337_account(passkey, provider)
+    fee = 10**9
+    op = UserOperation(
+        sender=ACCOUNT,
+        nonce=0,
+        call_gas_limit=100_000,
+        verification_gas_limit=400_000,
+        pre_verification_gas=50_000,
+        max_fee_per_gas=fee,
+        max_priority_fee_per_gas=fee,
+        paymaster=PAYMASTER,
+        paymaster_verification_gas_limit=60_000,
+        paymaster_post_op_gas_limit=5_000_000,
+    )
+    total = 100_000 + 400_000 + 50_000 + 60_000 + 5_000_000
+    with raises_rule(ErrorCode.COST_ABOVE_CEILING, match=f"gas {total} "):
+        account.sign_user_operation(op, cost_ceiling=total * fee - 1)
+    assert provider.answers == {}
+    assert account.sign_user_operation(op, cost_ceiling=total * fee).signature
+
+
 # --- clients from a Web3 -----------------------------------------------------------------------------------
 
 
