@@ -89,7 +89,8 @@ def render() -> str:
     lines: list[str] = []
 
     def walk(cls: type[SsoSignerError], depth: int) -> None:
-        doc = (inspect.getdoc(cls) or "").splitlines()[0]
+        # The summary is the first paragraph: a sentence that wraps onto a second line stays whole.
+        doc = " ".join((inspect.getdoc(cls) or "").split("\n\n")[0].split())
         extra = [b.__name__ for b in cls.__bases__[1:] if b is not object]
         also = f" (also {', '.join(extra)})" if extra else ""
         lines.append(f"{'  ' * depth}- **`{cls.__name__}`**{also}: {doc}")

@@ -9,6 +9,7 @@ import inspect
 import pathlib
 import pickle
 import pkgutil
+import re
 import subprocess
 import sys
 from typing import Any
@@ -139,6 +140,10 @@ def test_error_page_is_up_to_date() -> None:
     page = (ROOT / "docs" / "errors.md").read_text()
     assert page == generator.render(), "docs/errors.md is stale: run scripts/gen_error_docs.py"
     assert all(f"`{rule.value}`" in page for rule in ErrorCode)
+    # Each class's summary is whole: a docstring sentence wrapped onto a second line is not cut at the wrap.
+    summaries = re.findall(r"^\s*- \*\*`(\w+)`\*\*[^:]*: (.*)$", page, re.M)
+    assert {name for name, _ in summaries} == {cls.__name__ for cls in _classes()}
+    assert [name for name, text in summaries if not text.rstrip().endswith((".", ")"))] == []
 
 
 def test_every_error_has_a_docstring_and_input_errors_are_value_errors() -> None:

@@ -458,14 +458,19 @@ class Erc4337TransactionMethods:
 
     @flow_method
     def sign_transaction(
-        self, transaction: UserOperation | Mapping[str, Any]
+        self,
+        transaction: UserOperation | Mapping[str, Any],
+        *,
+        fee_ceiling: int | None = None,
+        cost_ceiling: int | None = None,
     ) -> Generator[Any, Any, SignedUserOperation]:
         """Sign a transaction dict as web3.py users write it (or a UserOperation) as a UserOperation.
 
         A dict's ``to``/``value``/``data`` become the op's one call, ``maxFeePerGas`` /
         ``maxPriorityFeePerGas`` (or ``gasPrice`` as both) its fees (default the bundler's), ``nonce`` its
         EntryPoint nonce (key and sequence; default the next one), ``paymaster`` / ``paymasterData`` its
-        paymaster; the bundler estimates its gas (so ``gas`` is refused). Nothing is sent.
+        paymaster; the bundler estimates its gas (so ``gas`` is refused). Nothing is sent. ``fee_ceiling`` /
+        ``cost_ceiling`` replace the account's for this op (docs/accounts.md, "Fee ceiling").
 
         Returns:
             :class:`SignedUserOperation`: the signed op, its packed form (``raw_transaction``) and its
@@ -475,6 +480,8 @@ class Erc4337TransactionMethods:
             InvalidTransaction: A malformed or unsupported key (the message names it).
             StateError (``ACCOUNT_MISMATCH``): ``from`` / ``chainId`` / the op's sender is not this account's.
             UserOperationRejected: The bundler's estimate failed (typed by AA code).
+            RemoteError (``FEE_ABOVE_CEILING``, ``COST_ABOVE_CEILING``): The op's fees are over the ceiling;
+                the passkey is not asked.
         """
         methods: Any = type(self)  # the account's flow class (this mixin cannot import it)
         if isinstance(transaction, UserOperation):
@@ -485,7 +492,9 @@ class Erc4337TransactionMethods:
             if request.nonce is not None and request.nonce != op.nonce:
                 # The caller's own nonce; the estimate does not depend on the sequence number.
                 op = op.replace(nonce=request.nonce)
-        signed: UserOperation = yield from methods.sign_user_operation.flow(self, op)
+        signed: UserOperation = yield from methods.sign_user_operation.flow(
+            self, op, fee_ceiling=fee_ceiling, cost_ceiling=cost_ceiling
+        )
         return SignedUserOperation.of(signed, methods.user_operation_hash(self, signed))
 
 

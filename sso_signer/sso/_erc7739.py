@@ -7,8 +7,9 @@ passkey signs one of two nested EIP-712 digests bound to the account's own domai
   passed to ``isValidSignature`` is the passkey signature unchanged;
 * TypedDataSign: ``hashTypedData(appDomain, TypedDataSign(<contents>, name, version, chainId,
   verifyingContract, salt))`` where the trailing fields are the account's domain; the blob is the passkey
-  signature followed by ``appDomainSeparator ‖ hashStruct(contents) ‖ contentsType ‖
-  uint16(len(contentsType))``.
+  signature followed by ``appDomainSeparator ‖ hashStruct(contents) ‖ contentsDescr ‖
+  uint16(len(contentsDescr))``, the description implicit (``contentsType``) or, when a struct of the contents
+  sorts before their name, explicit (see :func:`wrap_typed_data_signature`).
 
 Account domains: Era ``SsoAccount`` = ``("SSO1271", "1.0.0")``; ERC-4337 ``ModularSmartAccount`` =
 ``("zksync-sso-1271", "1.0.0")``; ``chainId`` = the chain, ``verifyingContract`` = the account, salt zero.

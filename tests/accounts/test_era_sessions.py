@@ -11,11 +11,9 @@ Running 0x71 transactions needs anvil-zksync and EraVM builds of the SSO contrac
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
@@ -36,6 +34,7 @@ from sso_signer.sso import (
 )
 from sso_signer.webauthn import HeadlessPasskey
 from tests.contracts.era_session_chain import ERA_CHAIN_ID, EraSessionChain, era_session_anvil
+from tests.erc4337.round_trip_helpers import HostileTransport
 from tests.errors import raises_rule
 from tests.needs import live_era_network
 
@@ -363,29 +362,6 @@ async def test_an_async_kms_like_signer_signs_era_session_transactions(chain: Er
     assert len(signer.digests) == 1
 
 
-class ChainIdRewriting(httpx.BaseTransport):
-    """Forwards to the node and answers ``eth_chainId`` (alone or in a batch) with another chain: a hostile
-    node (fault injection; everything else is the real chain's answer)."""
-
-    def __init__(self, url: str, chain_id: int) -> None:
-        self.inner, self.url, self.chain_id = httpx.HTTPTransport(), url, chain_id
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        sent = json.loads(request.content)
-        forwarded = httpx.Request("POST", self.url, content=request.content, headers=request.headers)
-        response = self.inner.handle_request(forwarded)
-        response.read()
-        answers = response.json()
-        for query, answer in zip(
-            sent if isinstance(sent, list) else [sent],
-            answers if isinstance(answers, list) else [answers],
-            strict=True,
-        ):
-            if query.get("method") == "eth_chainId":
-                answer["result"] = hex(self.chain_id)
-        return httpx.Response(200, json=answers)
-
-
 @pytest.mark.chain
 @pytest.mark.usefixtures("snapshot")
 def test_a_node_claiming_another_chain_gets_no_session_signature(chain: EraSessionChain) -> None:
@@ -393,7 +369,9 @@ def test_a_node_claiming_another_chain_gets_no_session_signature(chain: EraSessi
     another chain's id (300, which also has sessions) must not get a signature valid there."""
     _, key, spec = _open(chain)
     counting = CountingSigner(key)
-    hostile = EthClient(transport=ChainIdRewriting(chain.node.url, 300), retry=RetryPolicy(attempts=1))
+    # A hostile node (fault injection): the real chain's answers, but eth_chainId (alone or batched) is 300.
+    transport = HostileTransport("node", [], {"eth_chainId": hex(300)})
+    hostile = EthClient(chain.node.url, transport=transport, retry=RetryPolicy(attempts=1))
     account = EraAccount(hostile, _network(chain), chain.account, _passkey())
     with raises_rule(ErrorCode.ACCOUNT_MISMATCH, match="chain 300"):
         account.build_session_transaction(spec, counting, R1, 5)

@@ -33,7 +33,7 @@ from sso_signer.accounts import (
 )
 from sso_signer.accounts._deployment import local_era_network
 from sso_signer.accounts._era import add_passkey_calldata, webauthn_validation_gas
-from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient
+from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, UserOperation
 from sso_signer.exceptions import ErrorCode, InvalidTransaction
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.node import AnvilNode
@@ -244,10 +244,7 @@ ERC4337_MALFORMED: list[tuple[dict[str, Any], ErrorCode, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("change", "rule", "named"), ERC4337_MALFORMED)
-def test_malformed_erc4337_dicts_are_typed_errors_naming_the_field(
-    passkey: HeadlessPasskey, change: dict[str, Any], rule: ErrorCode, named: str
-) -> None:
+def _offline_erc4337_account(passkey: HeadlessPasskey, provider: Any = None) -> Erc4337Account:
     from sso_signer.accounts import MsaDeployment
 
     deployment = MsaDeployment(
@@ -258,12 +255,69 @@ def test_malformed_erc4337_dicts_are_typed_errors_naming_the_field(
         account_implementation="0x" + "77" * 20,
         webauthn_validator="0x" + "55" * 20,
     )
-    account = Erc4337Account.at(
-        ACCOUNT, deployment=deployment, eth=NOWHERE, bundler=NOWHERE, credential=passkey
+    return Erc4337Account.at(
+        ACCOUNT, deployment=deployment, eth=NOWHERE, bundler=NOWHERE, credential=passkey, provider=provider
     )
+
+
+@pytest.mark.parametrize(("change", "rule", "named"), ERC4337_MALFORMED)
+def test_malformed_erc4337_dicts_are_typed_errors_naming_the_field(
+    passkey: HeadlessPasskey, change: dict[str, Any], rule: ErrorCode, named: str
+) -> None:
+    account = _offline_erc4337_account(passkey)
     fields = {"from": ACCOUNT, "to": TO, "value": 1, **change}
     with raises_rule(rule, match=named):
         account.sign_transaction({k: v for k, v in fields.items() if v is not None})
+
+
+def test_an_erc4337_sign_transaction_takes_a_call_fee_ceiling(passkey: HeadlessPasskey) -> None:
+    # docs/accounts.md: sign_transaction takes fee_ceiling= / cost_ceiling= on both generations, and a call's
+    # figure replaces the account's (a UserOperation signs with no node or bundler).
+    provider = Replaying(passkey)
+    account = _offline_erc4337_account(passkey, provider)
+    op = UserOperation(
+        sender=ACCOUNT,
+        nonce=0,
+        call_gas_limit=100_000,
+        verification_gas_limit=400_000,
+        pre_verification_gas=50_000,
+        max_fee_per_gas=10 * 10**9,
+        max_priority_fee_per_gas=10**9,
+    )
+    account.fee_ceiling = 10**9  # the account refuses 10 gwei ...
+    with raises_rule(ErrorCode.FEE_ABOVE_CEILING):
+        account.sign_transaction(op)
+    with raises_rule(ErrorCode.COST_ABOVE_CEILING):
+        account.sign_transaction(op, fee_ceiling=10 * 10**9, cost_ceiling=550_000 * 10 * 10**9 - 1)
+    assert provider.answers == {}  # the passkey was not asked
+    signed = account.sign_transaction(op, fee_ceiling=10 * 10**9)  # ... this call allows it
+    assert signed.user_operation.signature
+    assert len(provider.answers) == 1
+
+
+def test_the_cost_ceiling_counts_a_sponsored_ops_paymaster_gas(passkey: HeadlessPasskey) -> None:
+    # The EntryPoint's prefund (what maxFeePerGas multiplies) includes the paymaster's verification and postOp
+    # gas: a paymaster (or its service's final data) asking a large postOp limit cannot slip past the ceiling.
+    provider = Replaying(passkey)
+    account = _offline_erc4337_account(passkey, provider)
+    fee = 10**9
+    op = UserOperation(
+        sender=ACCOUNT,
+        nonce=0,
+        call_gas_limit=100_000,
+        verification_gas_limit=400_000,
+        pre_verification_gas=50_000,
+        max_fee_per_gas=fee,
+        max_priority_fee_per_gas=fee,
+        paymaster=PAYMASTER,
+        paymaster_verification_gas_limit=60_000,
+        paymaster_post_op_gas_limit=5_000_000,
+    )
+    total = 100_000 + 400_000 + 50_000 + 60_000 + 5_000_000
+    with raises_rule(ErrorCode.COST_ABOVE_CEILING, match=f"gas {total} "):
+        account.sign_user_operation(op, cost_ceiling=total * fee - 1)
+    assert provider.answers == {}
+    assert account.sign_user_operation(op, cost_ceiling=total * fee).signature
 
 
 # --- clients from a Web3 -----------------------------------------------------------------------------------

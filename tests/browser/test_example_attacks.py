@@ -33,7 +33,7 @@ from examples.dapp_backend import (
     wei_from_eth,
 )
 from sso_signer._codec import b64url_decode
-from sso_signer.exceptions import ErrorCode
+from sso_signer.exceptions import ErrorCode, StoreCorrupt
 from sso_signer.webauthn import SqlStatement
 from tests.browser.example_client import PageClient, fresh_address
 from tests.errors import raises_rule
@@ -599,6 +599,19 @@ def test_a_store_outage_is_a_503_without_the_stores_text(tmp_path: pathlib.Path)
         assert "lock" not in answer["message"].lower(), answer
         assert "sqlite" not in answer["message"].lower(), answer
         assert page.post("/api/login/options", {})[0] == 200  # and it serves again once the lock is gone
+
+
+def test_damaged_store_data_is_a_500_without_its_text() -> None:
+    # StoreCorrupt is an InvalidInputError, but the damage is in the server's own database, not the client's
+    # request: a 500 whose message says nothing of the row or the file (it was a 400 quoting them).
+    from examples.dapp_backend._web import _error_response
+
+    response = _error_response(StoreCorrupt("row 7 of /srv/app/example.db: credential_id is not bytes"))
+    answer = json.loads(bytes(response.body))
+    assert (response.status_code, answer["error"], answer["rule"]) == (500, "StoreCorrupt", "store_corrupt")
+    assert "example.db" not in answer["message"], answer
+    assert "row" not in answer["message"], answer
+    assert "retry-after" not in response.headers  # damaged, not unavailable: retrying will not help
 
 
 def test_error_details_logged_with_verbose_cannot_forge_log_lines(
