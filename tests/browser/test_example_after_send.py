@@ -175,3 +175,39 @@ def test_a_transfer_prepared_again_after_its_challenge_was_purged_gets_a_fresh_o
         status, paid = page.approve(passkey, fresh)
         assert (status, paid["status"]) == (200, "included"), paid
         assert ex.eth.get_balance(to) == 3 * 10**18
+
+
+def test_a_store_failure_after_the_account_was_created_answers_with_its_hash_and_the_user_can_sign_in(
+    tmp_path: pathlib.Path, lock: StoreLock
+) -> None:
+    with running_example(flow="era", serve=True, limits=ROOMY, store=f"sqlite:///{lock.path}") as ex:
+        chain: Any = ex.backend.chain
+        created = chain.create_account_now
+
+        def create_account_now(*args: Any) -> tuple[str, str]:
+            result: tuple[str, str] = created(*args)  # the real account, on anvil
+            lock.take()  # storing its user fails
+            return result
+
+        chain.create_account_now = create_account_now
+        with PageClient(ex) as page:
+            passkey = page.passkey()
+            status, options = page.post("/api/register/options", {"user": "carol"})
+            assert status == 200, options
+            try:
+                status, answer = page.post(
+                    "/api/register/verify", {"credential": passkey.register_from_options(options)}
+                )
+            finally:
+                lock.release()
+            # Was a generic 503 "retry later", and the passkey was removed: the account on chain was lost.
+            assert (status, answer["error"], answer["sent"]) == (503, "FailedAfterSend", True), answer
+            assert answer["transactionHash"] in answer["message"], answer
+            receipt = ex.eth.get_transaction_receipt(hex_decode(answer["transactionHash"]))
+            assert receipt is not None
+            assert receipt.status == 1
+            account = answer["message"].split("account ")[1].split()[0]
+            # The next request writes the user; the same passkey then signs in to that account.
+            status, signed_in = page.sign_in(passkey)
+            assert status == 200, signed_in
+            assert (signed_in["user"], signed_in["account"]) == ("carol", account)
