@@ -56,6 +56,19 @@ def _status(example: RunningExample, op_id: str) -> tuple[str, str | None]:
     return str(rows[0][0]), rows[0][1]
 
 
+def _lock_after(ex: RunningExample, method: str, lock: StoreLock) -> None:
+    """Make the Era gateway's ``method`` take the store's lock right after its real work on anvil."""
+    chain: Any = ex.backend.chain
+    real = getattr(chain, method)
+
+    def then_lock(*args: Any) -> Any:
+        result = real(*args)
+        lock.take()  # the store fails from here on
+        return result
+
+    setattr(chain, method, then_lock)
+
+
 def _prepared(ex: RunningExample) -> tuple[PageClient, Any, dict[str, Any], str]:
     page = PageClient(ex)
     _, passkey, _ = page.sign_up()
@@ -110,16 +123,8 @@ def test_a_store_failure_after_an_era_send_answers_with_the_hash_and_converges(
     tmp_path: pathlib.Path, lock: StoreLock
 ) -> None:
     with running_example(flow="era", serve=True, limits=ROOMY, store=f"sqlite:///{lock.path}") as ex:
-        chain: Any = ex.backend.chain
-        sent = chain.submit_now
-
-        def submit_now(*args: Any) -> dict[str, Any]:
-            result: dict[str, Any] = sent(*args)  # the real send, on anvil
-            lock.take()  # the store fails from here on
-            return result
-
         page, passkey, request, to = _prepared(ex)
-        chain.submit_now = submit_now
+        _lock_after(ex, "submit_now", lock)
         answer = _check_the_answer_and_the_convergence(
             ex, lock, page, passkey, request, to, "transactionHash"
         )
@@ -181,15 +186,7 @@ def test_a_store_failure_after_the_account_was_created_answers_with_its_hash_and
     tmp_path: pathlib.Path, lock: StoreLock
 ) -> None:
     with running_example(flow="era", serve=True, limits=ROOMY, store=f"sqlite:///{lock.path}") as ex:
-        chain: Any = ex.backend.chain
-        created = chain.create_account_now
-
-        def create_account_now(*args: Any) -> tuple[str, str]:
-            result: tuple[str, str] = created(*args)  # the real account, on anvil
-            lock.take()  # storing its user fails
-            return result
-
-        chain.create_account_now = create_account_now
+        _lock_after(ex, "create_account_now", lock)  # storing the new user fails
         with PageClient(ex) as page:
             passkey = page.passkey()
             status, options = page.post("/api/register/options", {"user": "carol"})
