@@ -111,7 +111,8 @@ class EraAnvilGateway:
     ) -> tuple[str, str | None, str | None] | None:
         """What became of an approved call whose outcome was not recorded, read from the chain.
 
-        With its hash, the receipt decides. Without one (its worker stopped before recording anything) the
+        With its hash, the receipt decides. Without one (its worker stopped before recording anything), or
+        with no receipt, the
         stand-in's transaction is looked for among the blocks after its preparation, once the 0x71 nonce it
         was signed over is used: on an Era node the hash would come from the signed bytes instead.
 
@@ -120,7 +121,9 @@ class EraAnvilGateway:
         """
         if tx_hash is not None:
             receipt = self.eth.get_transaction_receipt(hex_decode(tx_hash))
-            return None if receipt is None else _verdict(receipt)
+            if receipt is not None:
+                return _verdict(receipt)
+            # Not mined (dropped, or not yet): its nonce decides, as for one without a hash.
         tx = Eip712Transaction.parse(hex_decode(prepared.payload["transaction"]))
         if self.eth.get_transaction_count(prepared.account) <= tx.nonce:
             return None  # nothing has used its nonce: it may still run
@@ -138,7 +141,7 @@ class EraAnvilGateway:
                     receipt = self.eth.get_transaction_receipt(hex_decode(str(sent["hash"])))
                     if receipt is not None:
                         return _verdict(receipt)
-        return "failed", None, f"never sent: its nonce {tx.nonce} was used by another transaction"
+        return "failed", None, f"never included: its nonce {tx.nonce} was used by another transaction"
 
     def create_account_now(self, credential: PasskeyCredential) -> tuple[str, str]:
         """Create a stand-in account and install ``credential`` in the validator under it.

@@ -47,6 +47,15 @@ def _left_by_a_dead_worker(ex: RunningExample, op_id: str, status: str, tx_hash:
     ex.backend.store.sql.transaction(write)
 
 
+def _a_grace_later(ex: RunningExample) -> None:
+    """Let the claims of the settle rounds lapse (as ``Limits.settle_grace`` later): rows are read again."""
+
+    def write() -> Any:
+        yield SqlStatement("UPDATE app_settling SET next_at = 0")
+
+    ex.backend.store.sql.transaction(write)
+
+
 def _settles(ex: RunningExample, hash_key: str) -> None:
     with PageClient(ex) as page:
         _, passkey, _ = page.sign_up()
@@ -129,3 +138,30 @@ def test_an_undecided_operation_waits_and_a_round_reads_a_bounded_number() -> No
         assert page.get("/api/session")[0] == 200  # both claimed until their grace passes
         assert ex.backend.store.counts()["settling"] == 2
         assert [_row(ex, op["opId"])[0] for op in (idle, other)] == ["signed", "signed"]
+
+
+def test_an_era_operation_sent_but_never_mined_fails_once_its_nonce_is_used() -> None:
+    with (
+        running_example(flow="era", serve=True, limits=ROOMY, web_limits=EVERY_REQUEST) as ex,
+        PageClient(ex) as page,
+    ):
+        _, passkey, _ = page.sign_up()
+        lost, paid = fresh_address(), fresh_address()
+        status, dropped = page.prepare(lost, "0.000000000000000003")
+        assert status == 200, dropped
+        status, other = page.prepare(paid, "0.000000000000000004")
+        assert status == 200, other
+        # Its worker recorded it sent with a hash the node never mined (dropped), then died.
+        never_mined = "0x" + "ab" * 32
+        _left_by_a_dead_worker(ex, dropped["opId"], "sent", never_mined)
+        assert page.get("/api/session")[0] == 200
+        assert _row(ex, dropped["opId"]) == ("sent", never_mined, None)  # its nonce unused: it may run
+        status, ran = page.approve(passkey, other)  # the same nonce, used by another transaction
+        assert (status, ran["status"]) == (200, "included"), ran
+        _a_grace_later(ex)
+        assert page.get("/api/session")[0] == 200
+        status_, tx_hash, error = _row(ex, dropped["opId"])
+        assert (status_, tx_hash) == ("failed", never_mined)
+        assert error is not None
+        assert "never included" in error, error
+        assert ex.eth.get_balance(lost) == 0
