@@ -135,6 +135,9 @@ class Limits:
         registration_ttl: Seconds a registration waits for the browser's answer.
         session_ttl: Seconds a signed-in session lives.
         finished_kept: Finished operations kept per user (the page lists them).
+        settle_grace: Seconds an operation stays ``signed`` or ``sent`` after its claim before its outcome is
+            read from the chain (its worker stopped before recording it), and between two such reads.
+        settle_batch: Operations whose outcome one housekeeping round reads from the chain.
     """
 
     funding_per_ip_rate: float = 5 / 3600
@@ -150,6 +153,8 @@ class Limits:
     registration_ttl: float = 300.0
     session_ttl: float = 12 * 3600.0
     finished_kept: int = 20
+    settle_grace: float = 120.0
+    settle_batch: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +193,7 @@ class AccountGateway(Protocol):
 
     def async_clients(self) -> contextlib.AbstractAsyncContextManager[Any]: ...
 
-    def create_account(self, clients: Any, credential: PasskeyCredential) -> Flow[str]: ...
+    def create_account(self, clients: Any, credential: PasskeyCredential) -> Flow[tuple[str, str]]: ...
 
     def prepare_call(
         self, clients: Any, account: str, *, to: str, value: int, data: bytes, passkey: PasskeyCredential
@@ -199,6 +204,10 @@ class AccountGateway(Protocol):
     def submit(
         self, clients: Any, prepared: PreparedCall, assertion: Assertion, credential: PasskeyCredential
     ) -> Flow[dict[str, Any]]: ...
+
+    def outcome(
+        self, clients: Any, prepared: PreparedCall, tx_hash: str | None
+    ) -> Flow[tuple[str, str | None, str | None] | None]: ...
 
     def balance(self, account: str) -> int: ...
 
@@ -364,6 +373,8 @@ class _DappFlows:
             AlreadyExists (``ACCOUNT_ALREADY_EXISTS``): The name was taken meanwhile.
             VerificationError: The relying party's failed check (``AssertionRejected``
                 (``ErrorCode.ORIGIN_MISMATCH``) ...).
+            FailedAfterSend: The account was created but storing its user failed: the answer carries the
+                creating transaction's hash; the passkey is kept and the user written at the next request.
         """
         registration = yield from self._take_registration(session, "signup")
         passkey = yield from self._verify_registration(credential, registration)
@@ -378,15 +389,31 @@ class _DappFlows:
             yield from self._charge(
                 "fund:*", self.limits.funding_global_rate, self.limits.funding_global_burst, "sign-ups"
             )
-            account = yield from self._chain("create_account", passkey)
-            user = User(registration.user_name, registration.handle, account)
-            if not (yield from self._sql(partial(ops.add_user, user, passkey.credential_id, self.clock()))):
-                raise AccountAlreadyExists(f"user {user.name!r} signed up meanwhile")
+            account, tx_hash = yield from self._chain("create_account", passkey)
         except BaseException:
             # No account, no passkey: otherwise the stored credential would be excluded from the next
             # attempt, and the authenticator holding it would refuse to create another one.
             yield from self._passkeys("remove_credential", passkey.credential_id)
             raise
+        user = User(registration.user_name, registration.handle, account)
+        store_user = partial(ops.add_user, user, passkey.credential_id, self.clock())
+        try:
+            added = yield from self._sql(store_user)
+        except Exception as exc:
+            # The account exists on chain and its passkey controls it: both are kept, and the user is
+            # written at this backend's next request (like an unrecorded outcome); the passkey then signs in.
+            self._unrecorded.append(store_user)
+            log.warning("a new user is not recorded yet (%s); kept for the next request", type(exc).__name__)
+            raise _sent_failure(
+                {"transactionHash": tx_hash},
+                None,
+                "included",
+                f"storing its user failed; account {account} is created and its passkey kept: sign in with"
+                " it in a moment (the user is recorded at the backend's next request once its store answers)",
+            ) from exc
+        if not added:
+            yield from self._passkeys("remove_credential", passkey.credential_id)
+            raise AccountAlreadyExists(f"user {user.name!r} signed up meanwhile")
         return user
 
     @_flow
@@ -539,16 +566,7 @@ class _DappFlows:
             # Not signed after all: the user may still approve it.
             yield from self._sql(partial(ops.release_operation, op_id))
             raise
-        payload = op.payload
-        prepared = PreparedCall(
-            payload["account"],
-            payload["to"],
-            int(payload["value"]),
-            bytes.fromhex(payload["data"]),
-            op.challenge,
-            op.summary,
-            payload["gateway"],
-        )
+        prepared = _prepared(op)
         try:
             result: dict[str, Any] = yield from self._chain(
                 "submit", prepared, verified.assertion, verified.credential
@@ -593,8 +611,39 @@ class _DappFlows:
         return result
 
     @_flow
+    def settle(self) -> Flow[int]:
+        """Read from the chain the outcome of a few operations left ``signed`` or ``sent`` (their worker
+        stopped before recording it) and record it; :meth:`purge` runs it first.
+
+        At most ``Limits.settle_batch`` operations, each claimed in the store for ``settle_grace`` seconds
+        (another worker's round skips it); an undecided one, or one whose read failed, is read again later.
+
+        Returns:
+            How many were recorded ``included`` or ``failed``.
+        """
+        now = self.clock()
+        batch = self.limits.settle_batch
+        claimed = yield from self._sql(partial(ops.claim_unsettled, now, self.limits.settle_grace, batch))
+        settled = 0
+        for op in claimed:
+            try:
+                found = yield from self._chain("outcome", _prepared(op), op.tx_hash)
+            except Exception as exc:  # noqa: BLE001 - the node may be down: read again at a later round
+                log.warning("reading an operation's outcome failed (%s: %r)", type(exc).__name__, str(exc))
+                continue
+            if found is None:
+                continue
+            status, tx_hash, error = found
+            link = None if op.links is None or status != "included" else (op.user, op.links, self.clock())
+            if (yield from self._sql(partial(ops.finish_operation, op.op_id, status, tx_hash, error, link))):
+                settled += 1
+        return settled
+
+    @_flow
     def purge(self) -> Flow[None]:
-        """Drop expired state; run now and then (the web layer calls it every few hundred requests)."""
+        """Settle a few unrecorded outcomes (:meth:`settle`), then drop expired state and old finished
+        operations; run now and then (the web layer calls it every few hundred requests)."""
+        yield from _DappFlows.settle.fn(self)
         now = self.clock()
         orphans = yield from self._sql(partial(ops.purge, now, self.limits.finished_kept))
         for credential_id in orphans:
@@ -878,6 +927,19 @@ def _sent_failure(result: Mapping[str, Any], op_id: str | None, status: str, wha
         tx_hash=raw("transactionHash"),
         user_op_hash=raw("userOpHash"),
         raw_transaction=raw("rawTransaction"),
+    )
+
+
+def _prepared(op: PendingOperation) -> PreparedCall:
+    payload = op.payload
+    return PreparedCall(
+        payload["account"],
+        payload["to"],
+        int(payload["value"]),
+        bytes.fromhex(payload["data"]),
+        op.challenge,
+        op.summary,
+        payload["gateway"],
     )
 
 

@@ -32,7 +32,7 @@ from examples.dapp_backend._backend import Flow, PreparedCall, Step
 from examples.dapp_backend._errors import ValidatorRejected
 from sso_signer import hex_decode, hex_encode
 from sso_signer.accounts import EraAccount, EraNetwork
-from sso_signer.rpc import EthClient
+from sso_signer.rpc import EthClient, Receipt
 from sso_signer.sso import FatSignature, era_custom_signature, preflight, validator_init_data
 from sso_signer.webauthn import Assertion, PasskeyCredential
 from sso_signer.zksync import Eip712Transaction
@@ -48,6 +48,8 @@ _GAS_LIMIT = 2_000_000
 _MAX_FEE = 2_000_000_000
 _PRIORITY_FEE = 1_000_000_000
 _STAND_IN_FUNDING = 10**18
+# Blocks after its preparation where an approved call without a recorded hash is looked for.
+_SETTLE_BLOCKS = 64
 
 
 class EraAnvilGateway:
@@ -81,7 +83,7 @@ class EraAnvilGateway:
         """Nothing to open in the event loop (the steps stay blocking)."""
         yield None
 
-    def create_account(self, clients: None, credential: PasskeyCredential) -> Flow[str]:
+    def create_account(self, clients: None, credential: PasskeyCredential) -> Flow[tuple[str, str]]:
         """:meth:`create_account_now` as a blocking step."""
         return (yield Step(self.create_account_now, (credential,), blocking=True))  # type: ignore[no-any-return]
 
@@ -98,11 +100,54 @@ class EraAnvilGateway:
         """:meth:`submit_now` as a blocking step."""
         return (yield Step(self.submit_now, (prepared, assertion, credential), blocking=True))  # type: ignore[no-any-return]
 
-    def create_account_now(self, credential: PasskeyCredential) -> str:
+    def outcome(
+        self, clients: None, prepared: PreparedCall, tx_hash: str | None
+    ) -> Flow[tuple[str, str | None, str | None] | None]:
+        """:meth:`outcome_now` as a blocking step."""
+        return (yield Step(self.outcome_now, (prepared, tx_hash), blocking=True))  # type: ignore[no-any-return]
+
+    def outcome_now(
+        self, prepared: PreparedCall, tx_hash: str | None
+    ) -> tuple[str, str | None, str | None] | None:
+        """What became of an approved call whose outcome was not recorded, read from the chain.
+
+        With its hash, the receipt decides. Without one (its worker stopped before recording anything), or
+        with no receipt, the
+        stand-in's transaction is looked for among the blocks after its preparation, once the 0x71 nonce it
+        was signed over is used: on an Era node the hash would come from the signed bytes instead.
+
+        Returns:
+            ``("included" | "failed", transaction hash, reason)``, or ``None`` while undecided.
+        """
+        if tx_hash is not None:
+            receipt = self.eth.get_transaction_receipt(hex_decode(tx_hash))
+            if receipt is not None:
+                return _verdict(receipt)
+            # Not mined (dropped, or not yet): its nonce decides, as for one without a hash.
+        tx = Eip712Transaction.parse(hex_decode(prepared.payload["transaction"]))
+        if self.eth.get_transaction_count(prepared.account) <= tx.nonce:
+            return None  # nothing has used its nonce: it may still run
+        first = int(prepared.payload.get("block", 0))
+        data = hex_encode(prepared.data)
+        for number in range(first, min(self.eth.block_number(), first + _SETTLE_BLOCKS) + 1):
+            block = self.eth.get_block(number, full_transactions=True) or {}
+            for sent in block.get("transactions", ()):
+                if (
+                    str(sent.get("from", "")).lower() == prepared.account.lower()
+                    and str(sent.get("to") or "").lower() == prepared.to.lower()
+                    and int(str(sent.get("value", "0x0")), 16) == prepared.value
+                    and sent.get("input") == data
+                ):
+                    receipt = self.eth.get_transaction_receipt(hex_decode(str(sent["hash"])))
+                    if receipt is not None:
+                        return _verdict(receipt)
+        return "failed", None, f"never included: its nonce {tx.nonce} was used by another transaction"
+
+    def create_account_now(self, credential: PasskeyCredential) -> tuple[str, str]:
         """Create a stand-in account and install ``credential`` in the validator under it.
 
         Returns:
-            The account address.
+            The account address and the hash of the transaction installing the passkey.
 
         Raises:
             TransactionReverted: If the validator refuses the key (its revert names the rule).
@@ -111,11 +156,11 @@ class EraAnvilGateway:
         with self._funder_lock:
             self.eth.send_transaction(self.funder, to=account.address, value=_STAND_IN_FUNDING)
         init = validator_init_data(credential.credential_id, credential.public_key, credential.origin)
-        self.eth.send_transaction(
+        installed = self.eth.send_transaction(
             account, to=self.validator, data=_ON_INSTALL + abi_encode(["bytes"], [init])
         )
         self._stand_ins[account.address] = account
-        return str(account.address)
+        return str(account.address), hex_encode(installed.transaction_hash)
 
     def balance(self, account: str) -> int:
         """The account's balance in wei."""
@@ -159,7 +204,8 @@ class EraAnvilGateway:
             "signedHash": hex_encode(challenge),
         }
         # Stored between the two requests as JSON: the unsigned transaction's own serialisation.
-        payload = {"transaction": hex_encode(tx.serialize())}
+        # The block it was prepared at: where a lost outcome is looked for (``outcome_now``).
+        payload = {"transaction": hex_encode(tx.serialize()), "block": self.eth.block_number()}
         return PreparedCall(account, tx.to or "", value, data, challenge, summary, payload)
 
     def submit_now(
@@ -208,3 +254,10 @@ class EraAnvilGateway:
             "executedBy": "stand-in account (plain anvil has no EraVM)",
             "transactionHash": hex_encode(receipt.transaction_hash),
         }
+
+
+def _verdict(receipt: Receipt) -> tuple[str, str | None, str | None]:
+    found = hex_encode(receipt.transaction_hash)
+    if receipt.status == 1:
+        return "included", found, None
+    return "failed", found, "TransactionReverted: reverted on chain"

@@ -162,11 +162,12 @@ class Erc4337AnvilGateway:
     # The chain operations are flows of Steps (see ``_backend.Step``), written once: each step calls a
     # method of ``clients``, so the sync backend blocks on it and the async one awaits it.
 
-    def create_account(self, clients: Erc4337Clients, credential: PasskeyCredential) -> Flow[str]:
+    def create_account(self, clients: Erc4337Clients, credential: PasskeyCredential) -> Flow[tuple[str, str]]:
         """Deploy a ``ModularSmartAccount`` with ``credential`` in the validator, and fund it.
 
         Returns:
-            The account address (from the factory's ``AccountCreated`` event).
+            The account address (from the factory's ``AccountCreated`` event) and the deploying
+            transaction's hash.
 
         Raises:
             UserOperationFailed: If the factory emitted no ``AccountCreated`` event.
@@ -191,7 +192,7 @@ class Erc4337AnvilGateway:
             )
         finally:
             clients.funder_lock.release()
-        return str(account)
+        return str(account), hex_encode(receipt.transaction_hash)
 
     def balance(self, account: str) -> int:
         """The account's balance in wei."""
@@ -391,6 +392,47 @@ class Erc4337AnvilGateway:
             gas_used,
             gas_cost,
         )
+
+    def outcome(
+        self, clients: Erc4337Clients, prepared: PreparedCall, tx_hash: str | None
+    ) -> Flow[tuple[str, str | None, str | None] | None]:
+        """What became of a signed operation whose outcome was not recorded, read from the chain.
+
+        Its userOpHash is its challenge, known whether or not it was sent. The nonce is read before the
+        receipt: an operation included between the two reads is then found, never taken for a lost one.
+
+        Returns:
+            ``("included" | "failed", transaction hash, reason)``, or ``None`` while undecided (no receipt
+            and its nonce still unused: it may yet be included).
+        """
+        op = UserOperation.from_rpc(prepared.payload["operation"])
+        key, sequence = divmod(op.nonce, 1 << 64)
+        next_nonce: int = yield Step(clients.entry_point.get_nonce, (op.sender, key))
+        if clients.bundler is not None:
+            receipt = yield Step(clients.bundler.get_user_operation_receipt, (prepared.challenge,))
+            if receipt is not None:
+                found = hex_encode(receipt.receipt.transaction_hash)
+                if receipt.success:
+                    return "included", found, None
+                return "failed", found, "UserOperationReverted: the account's call reverted"
+        else:
+            logs = yield Step(
+                clients.eth.get_logs,
+                (self.deployment.entry_point, (_USER_OPERATION_EVENT, prepared.challenge)),
+            )
+            if logs:
+                (_, success, _, _) = abi_decode(["uint256", "bool", "uint256", "uint256"], logs[0].data)
+                found = hex_encode(logs[0].transaction_hash)
+                if success:
+                    return "included", found, None
+                return "failed", found, "UserOperationReverted: the account's call reverted"
+        if next_nonce % (1 << 64) > sequence:
+            return (
+                "failed",
+                tx_hash,
+                (f"never included: its nonce (key {key}, {sequence}) was used by another operation"),
+            )
+        return None
 
 
 def _via_bundler(receipt: UserOperationReceipt, assertion: Assertion, op: UserOperation) -> dict[str, Any]:

@@ -113,6 +113,7 @@ class AppStore(Protocol):
     ) -> bool: ...
     def operations(self, user: str, *, limit: int) -> list[PendingOperation]: ...
 
+    def claim_unsettled(self, *, now: float, grace: float, batch: int) -> list[PendingOperation]: ...
     def take_token(self, key: str, *, rate: float, burst: float, now: float) -> float: ...
 
     def purge(self, *, now: float, keep_finished: int) -> list[bytes]: ...
@@ -147,6 +148,9 @@ _SCHEMA = (
     # two workers cannot both see room for one more (SQLite's write lock serialises them already).
     "CREATE TABLE IF NOT EXISTS app_locks (name TEXT PRIMARY KEY)",
     "INSERT INTO app_locks (name) VALUES ('registrations') ON CONFLICT DO NOTHING",
+    # When each signed or sent operation whose outcome is unrecorded is next read from the chain: a row
+    # here is a worker's claim on it (a table of its own: existing databases need no new column).
+    "CREATE TABLE IF NOT EXISTS app_settling (op_id TEXT PRIMARY KEY, next_at {real} NOT NULL)",
 )
 
 _OP_COLUMNS = "op_id, owner, challenge, payload, summary, options, links, status, expires_at, tx_hash, error"
@@ -387,6 +391,28 @@ def finish_operation(
     return bool(done)
 
 
+def claim_unsettled(now: float, grace: float, batch: int) -> Op[list[PendingOperation]]:
+    # Signed or sent, and claimed at least ``grace`` ago (a signed operation was claimed before it expired):
+    # its worker recorded no outcome. One upsert claims at most ``batch`` of them until ``now + grace``: of
+    # two workers (PostgreSQL re-checks the WHERE of DO UPDATE on the row the other just wrote) one gets
+    # each row; never-checked rows first, then the longest waiting.
+    claimed = yield S(
+        "INSERT INTO app_settling (op_id, next_at) SELECT o.op_id, :next FROM app_operations o"
+        " LEFT JOIN app_settling s ON s.op_id = o.op_id WHERE o.status IN ('signed', 'sent')"
+        " AND o.expires_at <= :cutoff AND (s.next_at IS NULL OR s.next_at <= :now)"
+        " ORDER BY coalesce(s.next_at, 0), o.expires_at, o.op_id LIMIT :batch"
+        " ON CONFLICT (op_id) DO UPDATE SET next_at = excluded.next_at WHERE app_settling.next_at <= :now"
+        " RETURNING op_id",
+        {"next": now + grace, "cutoff": now - grace, "now": now, "batch": batch},
+    )
+    found = []
+    for (op_id,) in claimed:
+        op = yield from operation(op_id)
+        if op is not None:
+            found.append(op)
+    return found
+
+
 def operations(name: str, limit: int) -> Op[list[PendingOperation]]:
     rows = yield S(
         f"SELECT {_OP_COLUMNS} FROM app_operations WHERE owner = :owner"  # noqa: S608 - constant columns
@@ -443,11 +469,15 @@ def purge(now: float, keep_finished: int) -> Op[list[bytes]]:
         " WHERE status IN ('included', 'failed')) AS ranked WHERE n <= :keep)",
         {"keep": keep_finished},
     )
+    yield S(
+        "DELETE FROM app_settling WHERE op_id NOT IN"
+        " (SELECT op_id FROM app_operations WHERE status IN ('signed', 'sent'))"
+    )
     yield S("DELETE FROM app_buckets WHERE tokens + (:now - updated_at) * rate >= burst", {"now": now})
     return [bytes(r[0]) for r in orphans if r[0] is not None]
 
 
-_TABLES = ("users", "passkeys", "sessions", "registrations", "operations", "buckets")
+_TABLES = ("users", "passkeys", "sessions", "registrations", "operations", "settling", "buckets")
 
 
 def counts() -> Op[dict[str, int]]:
@@ -571,6 +601,11 @@ class SqlAppStore:
     def operations(self, user: str, *, limit: int) -> list[PendingOperation]:
         """The user's most recent operations, newest first."""
         return self._read(partial(operations, user, limit))
+
+    def claim_unsettled(self, *, now: float, grace: float, batch: int) -> list[PendingOperation]:
+        """Claim up to ``batch`` operations left ``signed`` or ``sent`` for ``grace`` seconds (their worker
+        recorded no outcome) for one chain read each; a claimed one is offered again ``grace`` later."""
+        return self._write(partial(claim_unsettled, now, grace, batch))
 
     def take_token(self, key: str, *, rate: float, burst: float, now: float) -> float:
         """Take one token from the bucket ``key`` (refilled at ``rate`` per second up to ``burst``).

@@ -56,6 +56,19 @@ def _status(example: RunningExample, op_id: str) -> tuple[str, str | None]:
     return str(rows[0][0]), rows[0][1]
 
 
+def _lock_after(ex: RunningExample, method: str, lock: StoreLock) -> None:
+    """Make the Era gateway's ``method`` take the store's lock right after its real work on anvil."""
+    chain: Any = ex.backend.chain
+    real = getattr(chain, method)
+
+    def then_lock(*args: Any) -> Any:
+        result = real(*args)
+        lock.take()  # the store fails from here on
+        return result
+
+    setattr(chain, method, then_lock)
+
+
 def _prepared(ex: RunningExample) -> tuple[PageClient, Any, dict[str, Any], str]:
     page = PageClient(ex)
     _, passkey, _ = page.sign_up()
@@ -110,16 +123,8 @@ def test_a_store_failure_after_an_era_send_answers_with_the_hash_and_converges(
     tmp_path: pathlib.Path, lock: StoreLock
 ) -> None:
     with running_example(flow="era", serve=True, limits=ROOMY, store=f"sqlite:///{lock.path}") as ex:
-        chain: Any = ex.backend.chain
-        sent = chain.submit_now
-
-        def submit_now(*args: Any) -> dict[str, Any]:
-            result: dict[str, Any] = sent(*args)  # the real send, on anvil
-            lock.take()  # the store fails from here on
-            return result
-
         page, passkey, request, to = _prepared(ex)
-        chain.submit_now = submit_now
+        _lock_after(ex, "submit_now", lock)
         answer = _check_the_answer_and_the_convergence(
             ex, lock, page, passkey, request, to, "transactionHash"
         )
@@ -175,3 +180,31 @@ def test_a_transfer_prepared_again_after_its_challenge_was_purged_gets_a_fresh_o
         status, paid = page.approve(passkey, fresh)
         assert (status, paid["status"]) == (200, "included"), paid
         assert ex.eth.get_balance(to) == 3 * 10**18
+
+
+def test_a_store_failure_after_the_account_was_created_answers_with_its_hash_and_the_user_can_sign_in(
+    tmp_path: pathlib.Path, lock: StoreLock
+) -> None:
+    with running_example(flow="era", serve=True, limits=ROOMY, store=f"sqlite:///{lock.path}") as ex:
+        _lock_after(ex, "create_account_now", lock)  # storing the new user fails
+        with PageClient(ex) as page:
+            passkey = page.passkey()
+            status, options = page.post("/api/register/options", {"user": "carol"})
+            assert status == 200, options
+            try:
+                status, answer = page.post(
+                    "/api/register/verify", {"credential": passkey.register_from_options(options)}
+                )
+            finally:
+                lock.release()
+            # Was a generic 503 "retry later", and the passkey was removed: the account on chain was lost.
+            assert (status, answer["error"], answer["sent"]) == (503, "FailedAfterSend", True), answer
+            assert answer["transactionHash"] in answer["message"], answer
+            receipt = ex.eth.get_transaction_receipt(hex_decode(answer["transactionHash"]))
+            assert receipt is not None
+            assert receipt.status == 1
+            account = answer["message"].split("account ")[1].split()[0]
+            # The next request writes the user; the same passkey then signs in to that account.
+            status, signed_in = page.sign_in(passkey)
+            assert status == 200, signed_in
+            assert (signed_in["user"], signed_in["account"]) == ("carol", account)

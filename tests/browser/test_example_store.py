@@ -191,6 +191,7 @@ def test_purge_keeps_every_table_bounded(store: SqlAppStore) -> None:
         "sessions": 1,
         "registrations": 0,
         "operations": 3,
+        "settling": 0,
         "buckets": 1,
     }
     assert store.session_user("live", now=10.0) == "alice"
@@ -232,3 +233,48 @@ def test_a_registration_is_taken_by_one_racing_worker(store: SqlAppStore, store_
     assert store.put_registration(registration, cap=10, now=1.0)
     results = _race(store_url, 6, lambda s: s.take_registration("s1", "signup", now=2.0))
     assert [r for r in results if r is not None] == [registration]
+
+
+def _unsettled(store: SqlAppStore, count: int, *, status: str = "signed") -> None:
+    store.add_user(User("alice", b"h" * 16, "0x" + "11" * 20), b"cred")
+    for i in range(count):
+        assert store.add_operation(_op(f"u{i}", expires_at=10.0 + i), cap=50, now=1.0)
+        assert store.claim_operation(f"u{i}", "alice", now=2.0) == "claimed"
+        if status == "sent":
+            assert store.finish_operation(f"u{i}", "sent", tx_hash=f"0x{i}")
+
+
+def test_unsettled_operations_are_claimed_a_few_at_a_time_after_the_grace_and_again_later(
+    store: SqlAppStore,
+) -> None:
+    _unsettled(store, 3)
+    store.add_operation(_op("waiting", expires_at=500.0), cap=50, now=1.0)  # pending: never settled
+    assert store.add_operation(_op("young", expires_at=480.0), cap=50, now=1.0)
+    assert store.claim_operation("young", "alice", now=2.0) == "claimed"  # signed, within its grace
+    # Claimed at most 2 of the signed rows past their grace, the oldest first; the rest at the next round.
+    first = store.claim_unsettled(now=400.0, grace=100.0, batch=2)
+    assert [(op.op_id, op.status) for op in first] == [("u0", "signed"), ("u1", "signed")]
+    assert [op.op_id for op in store.claim_unsettled(now=400.0, grace=100.0, batch=2)] == ["u2"]
+    assert store.claim_unsettled(now=450.0, grace=100.0, batch=2) == []  # each claimed until now + grace
+    # Undecided rows are offered again once their claim lapsed; one settled meanwhile is not.
+    assert store.finish_operation("u1", "included", tx_hash="0xaa")
+    assert [op.op_id for op in store.claim_unsettled(now=500.0, grace=100.0, batch=5)] == ["u0", "u2"]
+    assert store.counts()["settling"] == 3
+    store.purge(now=500.0, keep_finished=20)
+    assert store.counts()["settling"] == 2  # u1's claim went with its outcome
+
+
+def test_sent_operations_are_settled_too(store: SqlAppStore) -> None:
+    _unsettled(store, 1, status="sent")
+    assert [(op.status, op.tx_hash) for op in store.claim_unsettled(now=400.0, grace=1.0, batch=4)] == [
+        ("sent", "0x0")
+    ]
+
+
+def test_racing_workers_settle_each_operation_once(store: SqlAppStore, store_url: str) -> None:
+    _unsettled(store, 12)
+    rounds = _race(store_url, 6, lambda s: [op.op_id for op in s.claim_unsettled(now=400, grace=50, batch=3)])
+    claimed = [op_id for found in rounds for op_id in found]
+    assert all(len(found) <= 3 for found in rounds)
+    assert len(claimed) == len(set(claimed))  # no row read by two workers in one round
+    assert len(claimed) >= 3
