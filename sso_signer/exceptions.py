@@ -507,6 +507,9 @@ class ErrorCode(enum.StrEnum):
     """A call or gas estimate reverted."""
     TRANSACTION_REJECTED = "transaction_rejected"
     """``eth_sendRawTransaction`` was answered with an error: the node did not accept the bytes."""
+    HISTORY_REFUSED = "history_refused"
+    """The node refused a read of past blocks the SDK needs (an ``eth_getLogs`` range wider than it serves,
+    or the state of an old block): pass ``from_block`` (see the message)."""
 
     # --- RpcTransportError, RpcHttpStatusError, MalformedRpcResponse -----------------------------------
     RPC_TRANSPORT = "rpc_transport"
@@ -1128,7 +1131,7 @@ class RpcError(RemoteError):
         revert: Decoded revert data (an ``sso_signer.rpc.RevertData``) when the node sent any, else ``None``.
     """
 
-    rules: ClassVar[tuple[ErrorCode, ...]] = (ErrorCode.RPC_ERROR,)
+    rules: ClassVar[tuple[ErrorCode, ...]] = (ErrorCode.RPC_ERROR, ErrorCode.HISTORY_REFUSED)
 
     def __init__(
         self,

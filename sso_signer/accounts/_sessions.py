@@ -45,6 +45,7 @@ from sso_signer.exceptions import (
     ErrorCode,
     InvalidSessionSpec,
     MalformedRpcResponse,
+    RpcError,
     SessionRefused,
     SsoEncodingError,
     UserOperationRejected,
@@ -517,19 +518,29 @@ class _SessionMethods:
 
     @flow_method
     def create_session(
-        self, spec: SessionSpec, signer: SessionSigner, *, timeout: float = 60.0
+        self,
+        spec: SessionSpec,
+        signer: SessionSigner,
+        *,
+        timeout: float = 60.0,
+        from_block: int | str | None = None,
     ) -> Generator[Any, Any, UserOperationReceipt]:
         """Open a session: one passkey-signed UserOperation that installs the session validator when the
         account lacks it, then calls ``createSession(spec, proof)`` (the proof is signed by ``signer``).
 
         Installing the validator again after it was uninstalled would bring back every session the uninstall
-        did not revoke (the validator keeps their status): the same operation revokes those whose status is
-        still active (found by the account's ``SessionCreated`` logs).
+        did not revoke (the validator keeps their status): when a deployed account lacks the validator, the
+        same operation revokes those whose status is still active, found by the account's ``SessionCreated``
+        logs from the block the account was deployed in (found with a few ``eth_getCode`` reads of recent
+        blocks, stepping back from the latest), so a young account's first session costs no long log scan.
 
         Args:
             spec: The session (its ``signer`` must be ``signer.address``).
             signer: The session key's holder.
             timeout: Seconds to wait for inclusion.
+            from_block: Where to start looking for the account's earlier sessions instead of its deployment
+                block, for a node that refuses that range or old state: the first block where the account
+                may have had the session validator (sessions created before it are not looked for).
 
         Returns:
             The receipt.
@@ -540,6 +551,8 @@ class _SessionMethods:
             AlreadyExists: If the signer already opened a session on this validator (``SignerAlreadyUsed``:
                 a signer serves one session, ever).
             InvalidSessionSpec: If ``expires_at`` is less than 60 s ahead (``SessionExpiresTooSoon``).
+            RpcError (``HISTORY_REFUSED``): If the node refused the log range or the old state this needs
+                (nothing was signed): pass ``from_block``.
             UserOperationRejected, UserOperationReverted, UserOperationOutcomeUnknown: As ``send_calls``.
         """
         validator = self._session_validator()
@@ -573,7 +586,7 @@ class _SessionMethods:
         calls = [] if installed else [Call(self.address, 0, abi_call("installModule", module_types, module))]
         if code and not installed:
             # Uninstalling kept the sessions it was not told to revoke: installing again would revive them.
-            created = yield from _created_hashes_flow(validator, self.address)
+            created = yield from _created_hashes_flow(validator, self.address, block[1], from_block)
             statuses = yield from _statuses_flow(validator, self.address, created)
             stale = [h for h, status in zip(created, statuses, strict=True) if status == SessionStatus.ACTIVE]
             if stale:
@@ -826,14 +839,63 @@ class _SessionMethods:
         return receipt, None
 
 
-def _created_hashes_flow(validator: str, account: str) -> Flow[list[bytes]]:
-    """The hashes of the sessions ``account`` created on ``validator`` (its ``SessionCreated`` logs' second
-    indexed topic; the specs are not decoded), oldest first."""
+def _created_hashes_flow(
+    validator: str, account: str, latest: int, from_block: int | str | None
+) -> Flow[list[bytes]]:
+    """The hashes of the sessions the deployed ``account`` created on ``validator`` (its ``SessionCreated``
+    logs' second indexed topic; the specs are not decoded), oldest first, from ``from_block`` or else from
+    the account's deployment block (nothing can have been created before it)."""
+    start: int | str
+    try:
+        start = from_block if from_block is not None else (yield from _deployment_block_flow(account, latest))
+    except RpcError as exc:
+        raise _history_refused(exc, f"looks for {account}'s deployment block in old blocks' state") from exc
     account_topic = bytes(12) + bytes.fromhex(account[2:])
-    logs = yield from _EthMethods.get_logs.flow(
-        ETH_FLOWS, validator, [SESSION_CREATED_TOPIC, account_topic], "earliest", "latest"
-    )
+    try:
+        logs = yield from _EthMethods.get_logs.flow(
+            ETH_FLOWS, validator, [SESSION_CREATED_TOPIC, account_topic], start, "latest"
+        )
+    except RpcError as exc:
+        shown = start if isinstance(start, str) else f"block {start}"
+        raise _history_refused(exc, f"reads {account}'s SessionCreated logs from {shown} on") from exc
     return list(dict.fromkeys(log.topics[2] for log in logs if len(log.topics) == 3))
+
+
+def _deployment_block_flow(account: str, latest: int) -> Flow[int]:
+    """The first block at which ``account`` (which has code at ``latest``) has code: steps back from
+    ``latest`` doubling each time until a block without code, then bisects; about ``2·log2(age)`` reads of
+    state no older than twice the account's age (a young account's is recent state every node keeps)."""
+    with_code, step = latest, 1
+    without_code = -1  # before the first block
+    while latest - step >= 0:
+        if not (yield from _EthMethods.get_code.flow(ETH_FLOWS, account, latest - step)):
+            without_code = latest - step
+            break
+        with_code, step = latest - step, step * 2
+    while with_code - without_code > 1:
+        middle = (with_code + without_code) // 2
+        if (yield from _EthMethods.get_code.flow(ETH_FLOWS, account, middle)):
+            with_code = middle
+        else:
+            without_code = middle
+    return with_code
+
+
+def _history_refused(exc: RpcError, what: str) -> RpcError:
+    """``HISTORY_REFUSED``: the node's refusal (``exc``, kept verbatim in ``rpc_message``) and what to do."""
+    refused = RpcError(
+        exc.code,
+        f"{exc.rpc_message}. create_session {what}: the account lacks the session "
+        "validator, and installing it again would revive sessions an earlier uninstall left active. Pass "
+        "create_session(..., from_block=N) with the first block where this account may have had the "
+        "validator, in a range the node serves (sessions created before N are not looked for)",
+        exc.data,
+        method=exc.method,
+        revert=exc.revert,
+        rule=ErrorCode.HISTORY_REFUSED,
+    )
+    refused.rpc_message = refused.message = exc.rpc_message
+    return refused
 
 
 def _statuses_flow(validator: str, account: str, hashes: Sequence[bytes]) -> Flow[list[int]]:

@@ -26,6 +26,7 @@ from sso_signer.exceptions import (
     RpcError,
     RpcTransportError,
     SsoEncodingError,
+    SsoSignerError,
 )
 from sso_signer.sso._erc7739 import eip191_hash
 from sso_signer.sso._signature import checksum_address
@@ -128,6 +129,8 @@ def _failure(exc: BaseException) -> bool:
     gas) is a refused signature; anything else becomes the SDK's error."""
     from web3.exceptions import ContractLogicError, ProviderConnectionError, Web3Exception, Web3RPCError
 
+    if isinstance(exc, SsoSignerError):
+        raise exc  # the SDK's own (a middleware's), some a ValueError: not the node's malformed answer
     if isinstance(exc, ContractLogicError):
         return False
     if isinstance(exc, Web3RPCError):

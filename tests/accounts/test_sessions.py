@@ -4,6 +4,7 @@ the preflight's usage, and the mapping of the validator's refusals to the prefli
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import pytest
@@ -13,7 +14,14 @@ from eth_utils.crypto import keccak
 
 from sso_signer._shell import drive
 from sso_signer.accounts import LocalSessionKey, SessionInfo, SessionSigner
-from sso_signer.accounts._sessions import SessionSignRequest, _from_rejection, _refusal, _refused, _signed
+from sso_signer.accounts._sessions import (
+    SessionSignRequest,
+    _deployment_block_flow,
+    _from_rejection,
+    _refusal,
+    _refused,
+    _signed,
+)
 from sso_signer.exceptions import (
     AccountValidationReverted,
     ErrorCode,
@@ -264,3 +272,24 @@ def test_other_rejections_are_not_session_refusals() -> None:
     expired = _from_rejection(window, spec, spec.expires_at + 1)
     assert expired is not None
     assert expired.rule is ErrorCode.SESSION_EXPIRED
+
+
+@pytest.mark.parametrize(
+    ("latest", "deployed"), [(0, 0), (5, 5), (5, 4), (5, 0), (100, 37), (1000, 999), (1000, 1), (1000, 0)]
+)
+def test_the_deployment_block_is_found_with_few_reads_of_recent_state(latest: int, deployed: int) -> None:
+    """Doubling steps back from the latest block, then bisection: the first block with code, in about
+    2·log2(age) reads, none older than twice the account's age (state a pruning node still has)."""
+    account = "0x" + "ab" * 20
+    reads: list[int] = []
+
+    def code_at(step: Any) -> str:
+        assert step.method == "eth_getCode"
+        block = int(step.params[1], 16)
+        reads.append(block)
+        return "0x6080" if block >= deployed else "0x"
+
+    assert drive(_deployment_block_flow(account, latest), code_at) == deployed
+    age = latest - deployed
+    assert len(reads) <= 2 * math.ceil(math.log2(age + 2))
+    assert all(latest - max(2 * age, 1) <= block < latest for block in reads)

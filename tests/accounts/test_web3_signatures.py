@@ -34,7 +34,7 @@ from sso_signer.accounts import (
 from sso_signer.accounts._messages import _PACKED_OPS, personal_sign_digest
 from sso_signer.accounts._verify import ERC6492_MAGIC, wrap_erc6492
 from sso_signer.erc4337 import AsyncBundlerClient
-from sso_signer.exceptions import ErrorCode
+from sso_signer.exceptions import ErrorCode, InvalidInputError
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.rpc import AsyncEthClient, EthClient
 from sso_signer.sso import FatSignature, typed_data_sign_hash
@@ -363,3 +363,26 @@ async def test_unreachable_node_async() -> None:
     unreachable = AsyncWeb3(AsyncHTTPProvider("http://127.0.0.1:9"))
     with raises_rule(ErrorCode.RPC_CONNECTION):
         await is_valid_signature(unreachable, Account.create().address, bytes(32), b"")
+
+
+class _SdkErrorProvider(BaseProvider):
+    """A provider (or a user's middleware) that raises one of the SDK's own errors, a ``ValueError``."""
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        raise InvalidInputError("refused by the caller's middleware")
+
+
+class _AsyncSdkErrorProvider(AsyncBaseProvider):
+    """The async twin of :class:`_SdkErrorProvider`."""
+
+    async def make_request(self, method: Any, params: Any) -> Any:
+        raise InvalidInputError("refused by the caller's middleware")
+
+
+async def test_an_sdk_error_from_the_provider_is_raised_as_it_is() -> None:
+    """An SDK error is a ``ValueError`` too: it comes out unchanged, not as the node's malformed answer."""
+    eoa = Account.create().address
+    with raises_rule(ErrorCode.INVALID_INPUT, match="caller's middleware"):
+        is_valid_signature(Web3(_SdkErrorProvider()), eoa, bytes(32), b"")
+    with raises_rule(ErrorCode.INVALID_INPUT, match="caller's middleware"):
+        await is_valid_signature(AsyncWeb3(_AsyncSdkErrorProvider()), eoa, bytes(32), b"")

@@ -9,11 +9,14 @@ validator in Alto's simulation, with the same rule. The passkey fallback runs th
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
@@ -28,6 +31,7 @@ from sso_signer.accounts import (
 )
 from sso_signer.exceptions import ErrorCode, SessionRefused, UserOperationRejected
 from sso_signer.local_erc4337 import LocalErc4337Stack
+from sso_signer.rpc import EthClient
 from sso_signer.sso import (
     CallPolicy,
     Condition,
@@ -37,6 +41,7 @@ from sso_signer.sso import (
     UsageLimit,
     account_salt,
 )
+from sso_signer.sso._session_spec import SessionStatus
 from sso_signer.sso._signature import abi_call
 from sso_signer.webauthn import Assertion, HeadlessPasskey
 from tests.errors import raises_rule
@@ -381,16 +386,7 @@ def test_reinstalling_the_validator_does_not_revive_sessions_uninstalling_left_a
     passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
     account = funded_account(world.stack, passkey, "session-reinstall@example.org")
     old_key, new_key = LocalSessionKey.generate(), LocalSessionKey.generate()
-
-    def lifetime_spec(key: LocalSessionKey) -> SessionSpec:
-        # Lifetime limits only: no period window, which Alto would judge by its own clock (the tests above
-        # move the chain's forward).
-        transfer = TransferPolicy(RECIPIENT, 10, UsageLimit.lifetime(100))
-        return SessionSpec(
-            key.address, chain_time(world) + DAY, UsageLimit.lifetime(ETHER // 10), (), (transfer,)
-        )
-
-    old = lifetime_spec(old_key)
+    old = lifetime_spec(world, old_key)
     assert account.create_session(old, old_key).success
     assert account.send_with_session(old, old_key, RECIPIENT, 1).success
     validator = world.stack.deployment.session_validator
@@ -400,9 +396,109 @@ def test_reinstalling_the_validator_does_not_revive_sessions_uninstalling_left_a
     with pytest.raises(UserOperationRejected, match="AA24"):  # the account no longer asks the validator
         account.send_with_session(old, old_key, RECIPIENT, 1)
 
-    new = lifetime_spec(new_key)
+    new = lifetime_spec(world, new_key)
     assert account.create_session(new, new_key).success  # installs the validator again
     assert account.send_with_session(new, new_key, RECIPIENT, 1).success
     assert account.session_state(old).revoked
     with raises_rule(ErrorCode.SESSION_NOT_ACTIVE):
         account.send_with_session(old, old_key, RECIPIENT, 1)
+
+
+class RangeLimitedNode(httpx.BaseTransport):
+    """Forwards to the real anvil and logs each call's ``(method, params)``; fault injection: it answers an
+    ``eth_getLogs`` spanning more than ``max_range`` blocks with the error a range-limited node sends."""
+
+    def __init__(self, url: str, max_range: int | None = None) -> None:
+        self.url, self.max_range = url, max_range
+        self.inner = httpx.HTTPTransport()
+        self.calls: list[tuple[str, list[Any]]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        for call in body if isinstance(body, list) else [body]:
+            self.calls.append((call["method"], call.get("params", [])))
+        if isinstance(body, dict) and body["method"] == "eth_getLogs" and self.max_range is not None:
+            query = body["params"][0]
+            start = 0 if query["fromBlock"] == "earliest" else int(query["fromBlock"], 16)
+            if self._latest() - start + 1 > self.max_range:
+                error = {"code": -32005, "message": f"query exceeds max block range {self.max_range}"}
+                return httpx.Response(200, json={"jsonrpc": "2.0", "id": body["id"], "error": error})
+        return self.inner.handle_request(request)
+
+    def _latest(self) -> int:
+        answer = httpx.post(
+            self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+        )
+        return int(answer.json()["result"], 16)
+
+    def methods(self, name: str) -> list[list[Any]]:
+        return [params for method, params in self.calls if method == name]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def deployed_account(world: World, user: str, node: RangeLimitedNode) -> tuple[Erc4337Account, int]:
+    """A passkey account deployed by a plain transfer (without the session validator) whose node is
+    ``node``, and the block it was deployed in."""
+    passkey = HeadlessPasskey.generate(rp_id="localhost", origin="http://localhost:5173")
+    account = Erc4337Account.counterfactual(
+        deployment=world.stack.deployment,
+        eth=EthClient(node.url, transport=node),
+        bundler=world.stack.bundler,
+        credential=passkey,
+        salt=account_salt(user),
+    )
+    world.stack.fund(account.address, ETHER)
+    receipt = account.send(RECIPIENT, 1)
+    assert receipt.success
+    return account, receipt.receipt.block_number
+
+
+def lifetime_spec(world: World, key: LocalSessionKey) -> SessionSpec:
+    # Lifetime limits only: no period window, which Alto would judge by its own clock (the tests above move
+    # the chain's forward).
+    transfer = TransferPolicy(RECIPIENT, 10, UsageLimit.lifetime(100))
+    return SessionSpec(
+        key.address, chain_time(world) + DAY, UsageLimit.lifetime(ETHER // 10), (), (transfer,)
+    )
+
+
+def test_the_first_session_of_a_deployed_account_reads_logs_from_its_deployment_block(
+    world: World,
+) -> None:
+    """The account never had the validator: ``create_session`` finds its deployment block with a few
+    ``eth_getCode`` reads and reads ``SessionCreated`` logs from there, never from the first block."""
+    node = RangeLimitedNode(world.stack.node.url)
+    account, deployed_in = deployed_account(world, "session-first@example.org", node)
+    world.stack.node.mine(100)
+    age = int(world.stack.eth.get_block("latest")["number"], 16) - deployed_in  # type: ignore[index]
+    node.calls.clear()
+    key = LocalSessionKey.generate()
+    assert account.create_session(lifetime_spec(world, key), key).success
+    logs = node.methods("eth_getLogs")
+    assert len(logs) == 1
+    assert logs[0][0]["fromBlock"] == hex(deployed_in)
+    # One read of the latest code, then doubling steps back and a bisection: about 2·log2(age).
+    assert len(node.methods("eth_getCode")) <= 1 + 2 * math.ceil(math.log2(age + 2))
+
+
+def test_a_node_that_refuses_the_log_range_gets_a_typed_error_then_from_block(world: World) -> None:
+    """A range-limited node refuses the scan from an old account's deployment block: a typed error that
+    says to pass ``from_block``, before anything is signed; with it the session is created."""
+    node = RangeLimitedNode(world.stack.node.url, max_range=20)
+    account, deployed_in = deployed_account(world, "session-range@example.org", node)
+    world.stack.node.mine(50)
+    key = LocalSessionKey.generate()
+    spec = lifetime_spec(world, key)
+    nonce = account.get_nonce()
+    node.calls.clear()
+    with raises_rule(ErrorCode.HISTORY_REFUSED, match="from_block=") as refused:
+        account.create_session(spec, key)
+    assert refused.value.rpc_message == "query exceeds max block range 20"
+    assert [q[0]["fromBlock"] for q in node.methods("eth_getLogs")] == [hex(deployed_in)]
+    assert account.get_nonce() == nonce  # nothing was sent
+    assert account.session_state(spec).status is SessionStatus.NOT_INITIALIZED
+    recent = int(world.stack.eth.get_block("latest")["number"], 16) - 5  # type: ignore[index]
+    assert account.create_session(spec, key, from_block=recent).success
+    assert account.session_state(spec).active
