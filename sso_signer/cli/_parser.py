@@ -87,6 +87,11 @@ def chain_id_number(text: str) -> int:
     return _integer_in(text, 1, 2**64 - 1, "a chain id in [1, 2**64)")
 
 
+def block_number(text: str) -> int:
+    """argparse type of ``--from-block``: a block number, 0 or more (below 2**63, what nodes serve)."""
+    return _integer_in(text, 0, 2**63 - 1, "a block number >= 0")
+
+
 def seconds(text: str) -> float:
     """argparse type of ``--timeout``: a finite positive number of seconds."""
     try:
@@ -348,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     s_create.add_argument("--out", required=True, metavar="FILE", help="where to write the session key file")
     s_create.add_argument("--force", action="store_true", help="replace an existing --out file")
     s_create.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
+    s_create.add_argument(
+        "--from-block",
+        type=block_number,
+        metavar="N",
+        help="when the validator must be installed again: search the account's SessionCreated logs from "
+        "block N, for a node that refuses a longer range (default: from the account's deployment block)",
+    )
     s_list = sess.add_parser(
         "list",
         parents=signed,
@@ -355,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the sessions the account created (its SessionCreated logs) with their state.",
     )
     s_list.set_defaults(run="_session:list_sessions")
+    listing = [s_list]
     for name, run, text in (
         ("show", "_session:show", "a session's status and remaining limits"),
         ("revoke", "_session:revoke", "revoke sessions (one UserOperation signed by the passkey)"),
@@ -362,8 +375,20 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = _command(sess, name, run, signed, text, description=text + ".")
         cmd.add_argument("--session-key", action="append", metavar="FILE", help="a session key file")
         cmd.add_argument("--hash", action="append", metavar="0x…", help="a session hash (of the account)")
+        if name == "show":
+            listing.append(cmd)
         if name == "revoke":
             cmd.add_argument("--timeout", type=seconds, default=60.0, help="seconds to wait for inclusion")
+
+    for cmd in listing:
+        cmd.add_argument(
+            "--from-block",
+            type=block_number,
+            default=0,
+            metavar="N",
+            help="search the account's SessionCreated logs from block N (default 0: a node that refuses "
+            "a long range needs the account's creation block)",
+        )
 
     for name, run, text in (
         ("sign-message", "_message:sign", "ERC-1271 (ERC-7739) signature of a message"),

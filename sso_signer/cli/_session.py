@@ -285,7 +285,7 @@ def create(args: argparse.Namespace, out: Reporter) -> None:
         spec = spec_from_json(description, key.address, ctx.chain_time())
         _write_session_file(args.out, key, spec, account.address, args.force)
         out.step(f"session key {key.address} written to {args.out} (mode 0600)")
-        receipt = account.create_session(spec, key, timeout=args.timeout)
+        receipt = account.create_session(spec, key, timeout=args.timeout, from_block=args.from_block)
         fields, _ = send_report(receipt)
         out.result(
             {
@@ -304,7 +304,7 @@ def list_sessions(args: argparse.Namespace, out: Reporter) -> None:
     """The account's sessions (its ``SessionCreated`` logs) and their state."""
     with ChainContext.from_args(args) as ctx:
         account = _open(args, ctx, executes=False)
-        found = account.list_sessions()
+        found = account.list_sessions(from_block=args.from_block)
         out.result(
             {"account": account.address, "sessions": [_info(info) for info in found]},
             summary=f"{len(found)} session(s) of {account.address}"
@@ -315,7 +315,7 @@ def list_sessions(args: argparse.Namespace, out: Reporter) -> None:
 def _find(account: Erc4337Account, args: argparse.Namespace) -> list[SessionSpec]:
     specs = [load_session_file(path)[0] for path in args.session_key or ()]
     if args.hash:
-        listed = {info.session_hash: info.spec for info in account.list_sessions()}
+        listed = {info.session_hash: info.spec for info in account.list_sessions(from_block=args.from_block)}
         for text in args.hash:
             digest = hex_decode(text)
             if digest not in listed:

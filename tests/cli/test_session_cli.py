@@ -183,6 +183,11 @@ def test_session_commands_end_to_end(sso_stack: LocalErc4337Stack, tmp_path: Pat
     (listed,) = cli_json("session", "list", *common)["sessions"]
     assert listed["session_hash"] == created["session_hash"]
     assert listed["active"] is True
+    # --from-block bounds the log search: from the latest block (the session was created earlier) nothing.
+    later = str(sso_stack.eth.block_number())
+    assert cli_json("session", "list", *common, "--from-block", later)["sessions"] == []
+    unreadable = cli_json("session", "list", *common, "--from-block", "-1", code=2)
+    assert "block number" in unreadable["error"]["message"]
     shown = cli_json("session", "show", *common, "--hash", created["session_hash"])["sessions"][0]
     assert shown["transfer_value"][0]["remaining"] == str(10**15)
 
