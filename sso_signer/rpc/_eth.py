@@ -184,13 +184,25 @@ class _EthMethods:
     def get_block(
         self, block: BlockId = "latest", full_transactions: bool = False
     ) -> Flow[dict[str, Any] | None]:
-        """Return a block object as the node sent it, or ``None`` if unknown."""
+        """Return a block object as the node sent it (JSON-RPC's hex text), or ``None`` if unknown.
+
+        Unlike web3.py's ``get_block`` the object is not parsed: quantities are hex strings
+        (``int(block["timestamp"], 16)``), hashes 0x-hex strings, and the chain's own fields (ZKsync's
+        ``l1BatchNumber``) are kept as sent.
+
+        Args:
+            block: Block number or tag.
+            full_transactions: Whether ``transactions`` holds transaction objects instead of their hashes.
+
+        Raises:
+            MalformedRpcResponse: If the answer is neither an object nor ``null``.
+        """
         result = yield RpcCall("eth_getBlockByNumber", (encode_block_id(block), bool(full_transactions)))
         return None if result is None else parse_object(result, "eth_getBlockByNumber")
 
     @flow_method
     def get_transaction(self, tx_hash: bytes) -> Flow[dict[str, Any] | None]:
-        """Return a transaction object as the node sent it, or ``None`` if unknown."""
+        """Return a transaction object as the node sent it (hex text, as :meth:`get_block`), or ``None``."""
         result = yield RpcCall("eth_getTransactionByHash", (hash_param(tx_hash),))
         return None if result is None else parse_object(result, "eth_getTransactionByHash")
 
