@@ -1,4 +1,4 @@
-"""docs/rpc.md runs as printed: each listed section's ``python`` blocks in order, in a fresh namespace."""
+"""docs/rpc.md runs as printed: each listed section's one ``python`` block, in a fresh namespace."""
 
 from __future__ import annotations
 
@@ -26,14 +26,10 @@ def _blocks(title: str) -> list[str]:
 @pytest.mark.parametrize("title", SECTIONS)
 def test_rpc_doc_section_runs_as_printed(title: str, capsys: pytest.CaptureFixture[str]) -> None:
     require_artifacts("WebAuthValidator")
-    blocks = _blocks(title)
-    assert blocks, f"docs/rpc.md {title!r} has no python block"
-    namespace: dict[str, object] = {"__name__": "rpc_doc"}
-    for number, block in enumerate(blocks, 1):
-        code = compile(block, f"docs/rpc.md {title!r} python block {number}", "exec")
-        try:
-            exec(code, namespace)  # noqa: S102
-        except ToolNotFound as exc:
-            pytest.skip(f"anvil missing: {exc}")
+    (block,) = _blocks(title)
+    try:
+        exec(compile(block, f"docs/rpc.md {title!r}", "exec"), {"__name__": "rpc_doc"})  # noqa: S102
+    except ToolNotFound as exc:
+        pytest.skip(f"anvil missing: {exc}")
     if title == "What the methods return":
         assert "Receipt(transaction_hash=HexBytes('0x" in capsys.readouterr().out  # as the comment says

@@ -168,20 +168,7 @@ def test_receipt_hashes_are_hexbytes_as_in_web3() -> None:
 
 def test_receipt_parse_rejects_missing_fields() -> None:
     with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE, match="status"):
-        Receipt.from_rpc(
-            {
-                "transactionHash": "0x" + "00" * 32,
-                "blockNumber": "0x1",
-                "blockHash": "0x" + "00" * 32,
-                "transactionIndex": "0x0",
-                "from": "0x" + "11" * 20,
-                "to": None,
-                "contractAddress": None,
-                "gasUsed": "0x5208",
-                "cumulativeGasUsed": "0x5208",
-                "logs": [],
-            }
-        )
+        Receipt.from_rpc({key: value for key, value in _RECEIPT.items() if key != "status"})
 
 
 def test_error_categories() -> None:
