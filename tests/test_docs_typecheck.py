@@ -20,6 +20,8 @@ SECTIONS: tuple[tuple[str, str, int | None], ...] = (
     ("web3.md", "Transactions and the middleware", None),
     ("web3.md", "Connections", None),
     ("recovery.md", "In Python", None),
+    ("rpc.md", "Quick start", None),
+    ("rpc.md", "What the methods return", None),
     # The later blocks of this section continue the page's earlier sections and are not listed yet.
     ("sessions.md", "Sessions on the account", 1),
 )

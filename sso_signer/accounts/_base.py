@@ -14,6 +14,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_account.messages import SignableMessage
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 
 from sso_signer._shell import flow_method
 from sso_signer.accounts._messages import MessageMethods, PasskeySignedMessage
@@ -46,7 +47,7 @@ class Receipt(Protocol):
     """What both generations' receipts share (``rpc.Receipt``; ``UserOperationReceipt`` on ERC-4337)."""
 
     @property
-    def transaction_hash(self) -> bytes: ...
+    def transaction_hash(self) -> HexBytes: ...
 
     @property
     def success(self) -> bool: ...

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Self, TypeVar, cast
 
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 
 from sso_signer._shell import AsyncShell, SyncShell, flow_constructor, flow_constructor_with, flow_method
 from sso_signer.accounts._base import AccountMethods
@@ -576,7 +577,7 @@ class _Erc4337Methods(
         return op.replace(signature=signature)
 
     @flow_method
-    def send_user_operation(self, op: UserOperation) -> Generator[Any, Any, bytes]:
+    def send_user_operation(self, op: UserOperation) -> Generator[Any, Any, HexBytes]:
         """Submit a signed ``op`` to the bundler; returns its userOpHash.
 
         This is also the re-send after :class:`~sso_signer.erc4337.UserOperationOutcomeUnknown`: pass its
@@ -591,7 +592,7 @@ class _Erc4337Methods(
         bundler = self.bundler
         flow = _BundlerMethods.send_user_operation.flow(bundler, op, chain_id=self.deployment.chain_id)
         try:
-            user_op_hash: bytes = yield from _via_bundler(flow)
+            user_op_hash: HexBytes = yield from _via_bundler(flow)
         except SsoSignerError:
             # Refused, or the answer was lost (UserOperationOutcomeUnknown): whether this nonce is used now
             # is not known here, so the next operation reads the chain.

@@ -25,6 +25,7 @@ from typing import Any, Final
 from eth_abi.abi import encode as abi_encode
 from eth_account.messages import SignableMessage, _hash_eip191_message, encode_typed_data
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 
 from sso_signer._shell import flow_method
 from sso_signer.accounts._deployment import MsaDeployment
@@ -61,12 +62,15 @@ class PasskeySignedMessage(bytes):
         erc6492: Whether the signature is ERC-6492-wrapped (the account was not deployed when it signed).
     """
 
+    # A HexBytes, as eth-account's, but declared ``bytes``: eth-account declares it ``Hash32``, a NewType
+    # that mypy's strict equality holds disjoint from HexBytes (neither subclasses the other), so declaring
+    # HexBytes makes ``signed.message_hash == _hash_eip191_message(m)`` an error; ``bytes`` overlaps both.
     message_hash: bytes
     erc6492: bool
 
     def __new__(cls, signature: bytes, message_hash: bytes, *, erc6492: bool = False) -> PasskeySignedMessage:
         self = super().__new__(cls, bytes(signature))
-        self.message_hash = bytes(message_hash)
+        self.message_hash = HexBytes(message_hash)
         self.erc6492 = erc6492
         return self
 
@@ -75,9 +79,9 @@ class PasskeySignedMessage(bytes):
         return (bytes(self), self.message_hash), {"erc6492": self.erc6492}
 
     @property
-    def signature(self) -> bytes:
-        """The signature bytes for ``isValidSignature`` (the object itself, as plain ``bytes``)."""
-        return bytes(self)
+    def signature(self) -> HexBytes:
+        """The signature for ``isValidSignature``: the object's bytes, a ``HexBytes`` as eth-account's."""
+        return HexBytes(self)
 
     def __repr__(self) -> str:
         return (

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from hexbytes import HexBytes
+
 from sso_signer._shell import flow_method
 from sso_signer.erc4337._user_operation import (
     ENTRY_POINT_V08,
@@ -199,7 +201,7 @@ class UserOperationReceipt:
         receipt: The receipt of the bundle transaction.
     """
 
-    user_op_hash: bytes
+    user_op_hash: HexBytes
     entry_point: str
     sender: str
     nonce: int
@@ -207,12 +209,12 @@ class UserOperationReceipt:
     actual_gas_cost: int
     actual_gas_used: int
     success: bool
-    reason: bytes
+    reason: HexBytes
     logs: tuple[Log, ...]
     receipt: Receipt
 
     @property
-    def transaction_hash(self) -> bytes:
+    def transaction_hash(self) -> HexBytes:
         """The hash of the bundle transaction that included the operation (as on an Era ``Receipt``)."""
         return self.receipt.transaction_hash
 
@@ -240,7 +242,7 @@ class UserOperationReceipt:
             actual_gas_cost=parse_quantity(obj.get("actualGasCost"), "actualGasCost"),
             actual_gas_used=parse_quantity(obj.get("actualGasUsed"), "actualGasUsed"),
             success=success,
-            reason=parse_data(obj.get("reason") or "0x", "reason"),
+            reason=HexBytes(parse_data(obj.get("reason") or "0x", "reason")),
             logs=parse_logs(obj.get("logs") or [], "eth_getUserOperationReceipt: logs"),
             receipt=Receipt.from_rpc(obj.get("receipt")),
         )
@@ -441,7 +443,7 @@ class _BundlerMethods:
         )
 
     @flow_method
-    def send_user_operation(self, op: UserOperation, *, chain_id: int | None = None) -> Flow[bytes]:
+    def send_user_operation(self, op: UserOperation, *, chain_id: int | None = None) -> Flow[HexBytes]:
         """Submit a signed ``op``; returns its userOpHash.
 
         Re-sending the ``user_operation`` of a :class:`UserOperationOutcomeUnknown` through this method is the
@@ -466,7 +468,7 @@ class _BundlerMethods:
             return (yield from _BundlerMethods._send_user_operation.flow(self, op, chain_id))
 
     @flow_method
-    def _send_user_operation(self, op: UserOperation, chain_id: int | None) -> Flow[bytes]:
+    def _send_user_operation(self, op: UserOperation, chain_id: int | None) -> Flow[HexBytes]:
         entry_point, gas_prices = self.entry_point, self.gas_price_cache
         lost: Exception
         try:
@@ -496,7 +498,7 @@ class _BundlerMethods:
         if chain_id is not None:
             user_op_hash = user_operation_hash(op, entry_point=entry_point, chain_id=chain_id)
         if isinstance(lost, BundlerError) and user_op_hash is not None:
-            return user_op_hash
+            return HexBytes(user_op_hash)
         shown = f"0x{user_op_hash.hex()}" if user_op_hash is not None else "(hash unknown: no chain id)"
         raise UserOperationOutcomeUnknown(
             f"eth_sendUserOperation for {shown} may have been delivered ({lost}); poll "

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
 
 from sso_signer._codec import hex_encode
 from sso_signer._shell import flow_method
@@ -46,6 +46,10 @@ from sso_signer.rpc._types import (
     parse_quantity,
     to_address,
 )
+
+if TYPE_CHECKING:
+    # eth-account (with eth-keyfile's BLS code) is most of an import's cost; only the EOA senders need it.
+    from eth_account.signers.local import LocalAccount
 
 __all__ = ["AsyncEthClient", "EthClient"]
 
@@ -180,13 +184,25 @@ class _EthMethods:
     def get_block(
         self, block: BlockId = "latest", full_transactions: bool = False
     ) -> Flow[dict[str, Any] | None]:
-        """Return a block object as the node sent it, or ``None`` if unknown."""
+        """Return a block object as the node sent it (JSON-RPC's hex text), or ``None`` if unknown.
+
+        Unlike web3.py's ``get_block`` the object is not parsed: quantities are hex strings
+        (``int(block["timestamp"], 16)``), hashes 0x-hex strings, and the chain's own fields (ZKsync's
+        ``l1BatchNumber``) are kept as sent.
+
+        Args:
+            block: Block number or tag.
+            full_transactions: Whether ``transactions`` holds transaction objects instead of their hashes.
+
+        Raises:
+            MalformedRpcResponse: If the answer is neither an object nor ``null``.
+        """
         result = yield RpcCall("eth_getBlockByNumber", (encode_block_id(block), bool(full_transactions)))
         return None if result is None else parse_object(result, "eth_getBlockByNumber")
 
     @flow_method
     def get_transaction(self, tx_hash: bytes) -> Flow[dict[str, Any] | None]:
-        """Return a transaction object as the node sent it, or ``None`` if unknown."""
+        """Return a transaction object as the node sent it (hex text, as :meth:`get_block`), or ``None``."""
         result = yield RpcCall("eth_getTransactionByHash", (hash_param(tx_hash),))
         return None if result is None else parse_object(result, "eth_getTransactionByHash")
 
@@ -295,8 +311,8 @@ class _EthMethods:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @flow_method
-    def send_raw_transaction(self, raw: bytes) -> Flow[bytes]:
-        """Send signed bytes (``eth_sendRawTransaction``) and return the transaction hash.
+    def send_raw_transaction(self, raw: bytes) -> Flow[HexBytes]:
+        """Send signed bytes (``eth_sendRawTransaction``) and return the transaction hash (``HexBytes``).
 
         Raises:
             TransactionRejected: The node refused the transaction (definitely not sent).
@@ -491,6 +507,10 @@ class _EthMethods:
             ReceiptTimeout: No receipt within ``timeout``.
             TransactionReverted: Mined with status 0; carries the receipt and the revert reason.
         """
+        # Imported here: eth-account is most of a plain ``import sso_signer.rpc``'s time, and a caller that
+        # holds a LocalAccount has imported it already.
+        from eth_account.signers.local import LocalAccount
+
         if not isinstance(account, LocalAccount):
             raise InvalidRpcParams("account: expected an eth_account LocalAccount")
         sender = str(to_checksum_address(account.address))

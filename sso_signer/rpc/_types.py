@@ -10,6 +10,7 @@ from typing import Any
 
 from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 
 from sso_signer._codec import hex_decode, hex_encode
 from sso_signer.exceptions import InvalidEncoding, InvalidRpcParams, MalformedRpcResponse, SsoSignerError
@@ -66,9 +67,9 @@ def parse_data(value: object, field: str, *, length: int | None = None) -> bytes
         raise MalformedRpcResponse(str(exc)) from exc
 
 
-def parse_hash(value: object, field: str) -> bytes:
-    """Decode a 32-byte hash."""
-    return parse_data(value, field, length=32)
+def parse_hash(value: object, field: str) -> HexBytes:
+    """Decode a 32-byte hash, as web3.py gives hashes: ``HexBytes`` (``bytes`` that print as 0x-hex)."""
+    return HexBytes(parse_data(value, field, length=32))
 
 
 def parse_address(value: object, field: str) -> str:
@@ -253,7 +254,7 @@ def _param_bytes(value: object, field: str) -> bytes:
         raise InvalidRpcParams(str(exc)) from exc
 
 
-def local_tx_hash(raw: bytes) -> bytes | None:
+def local_tx_hash(raw: bytes) -> HexBytes | None:
     """The hash a node will report for a signed raw transaction, when it can be known from the bytes alone.
 
     For legacy and EIP-2718 typed Ethereum transactions it is keccak-256 of the raw bytes. ZKsync ``0x71``
@@ -261,7 +262,7 @@ def local_tx_hash(raw: bytes) -> bytes | None:
     """
     if not raw or raw[0] == 0x71:
         return None
-    return bytes(keccak(raw))
+    return HexBytes(keccak(raw))
 
 
 # -- typed results ---------------------------------------------------------------------------------------
@@ -269,14 +270,23 @@ def local_tx_hash(raw: bytes) -> bytes | None:
 
 @dataclass(frozen=True, slots=True)
 class Log:
-    """An event log from a receipt."""
+    """An event log from a receipt (byte fields are ``HexBytes``, as in web3.py's logs).
+
+    Attributes:
+        address: The emitting contract (checksummed).
+        topics: The indexed topics, the event's signature hash first.
+        data: The non-indexed data.
+        log_index: Its position in the block (``None`` while pending).
+        block_number: The block it is in (``None`` while pending).
+        transaction_hash: The transaction that emitted it (``None`` while pending).
+    """
 
     address: str
-    topics: tuple[bytes, ...]
-    data: bytes
+    topics: tuple[HexBytes, ...]
+    data: HexBytes
     log_index: int | None
     block_number: int | None
-    transaction_hash: bytes | None
+    transaction_hash: HexBytes | None
 
     @classmethod
     def from_rpc(cls, obj: object) -> Log:
@@ -292,7 +302,7 @@ class Log:
         return cls(
             address=parse_address(obj.get("address"), "log.address"),
             topics=tuple(parse_hash(t, "log.topics[]") for t in topics),
-            data=parse_data(obj.get("data"), "log.data"),
+            data=HexBytes(parse_data(obj.get("data"), "log.data")),
             log_index=_optional(obj.get("logIndex"), parse_quantity, "log.logIndex"),
             block_number=_optional(obj.get("blockNumber"), parse_quantity, "log.blockNumber"),
             transaction_hash=_optional(obj.get("transactionHash"), parse_hash, "log.transactionHash"),
@@ -312,7 +322,7 @@ def parse_logs(value: object, field: str) -> tuple[Log, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """A transaction receipt.
+    """A transaction receipt; hashes are ``HexBytes`` as in web3.py (``bytes`` that print as 0x-hex).
 
     Attributes:
         transaction_hash: The transaction's hash.
@@ -330,9 +340,9 @@ class Receipt:
         raw: The node's receipt object as received (for chain-specific fields such as ZKsync's batch number).
     """
 
-    transaction_hash: bytes
+    transaction_hash: HexBytes
     block_number: int
-    block_hash: bytes
+    block_hash: HexBytes
     transaction_index: int
     from_address: str
     to: str | None
@@ -391,11 +401,12 @@ class SendOutcome:
     Attributes:
         status: Sent, not sent or unknown.
         raw_transaction: The exact bytes sent; re-sending them is safe when the status is ``UNKNOWN``.
-        tx_hash: The node's hash when sent; the locally computed hash otherwise (``None`` for ZKsync 0x71).
+        tx_hash: The node's hash when sent; the locally computed hash otherwise (``None`` for ZKsync 0x71);
+            a ``HexBytes``, as web3.py returns it.
         error: The error that made the outcome not ``SENT``.
     """
 
     status: SendStatus
     raw_transaction: bytes = field(repr=False)
-    tx_hash: bytes | None
+    tx_hash: HexBytes | None
     error: SsoSignerError | None = None

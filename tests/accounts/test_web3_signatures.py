@@ -19,6 +19,7 @@ from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3, HTTPProvider, Web3
 from web3.providers import AsyncBaseProvider, BaseProvider
 
@@ -238,6 +239,19 @@ def test_signed_message_survives_pickle_and_copy() -> None:
         assert isinstance(clone, PasskeySignedMessage)
         assert clone.message_hash == bytes(32)
         assert clone.erc6492
+
+
+def test_signed_message_parts_are_hexbytes_as_eth_accounts() -> None:
+    # eth-account's SignedMessage holds HexBytes (the hash typed Hash32): printed as 0x-hex, equal to bytes.
+    eoa_signed = Account.create().sign_message(encode_defunct(text="shape"))
+    signed = PasskeySignedMessage(b"\x01\x02", bytes(eoa_signed.message_hash))
+    assert type(signed.message_hash) is type(eoa_signed.message_hash) is HexBytes
+    assert type(signed.signature) is type(eoa_signed.signature) is HexBytes
+    assert repr(signed.signature) == "HexBytes('0x0102')"
+    assert signed.signature == b"\x01\x02" == bytes(signed)
+    assert signed.message_hash == eoa_signed.message_hash
+    shown = f"message_hash=0x{eoa_signed.message_hash.hex()}, signature=0x0102, erc6492=False"
+    assert repr(signed) == f"PasskeySignedMessage({shown})"  # unchanged
 
 
 def test_eoa_signatures_are_checked_by_ecrecover(w3: Web3) -> None:

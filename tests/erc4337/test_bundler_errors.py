@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from hexbytes import HexBytes
 
 from sso_signer.erc4337 import AsyncBundlerClient, BundlerClient, GasEstimate, UserOperation
-from sso_signer.erc4337._bundler import bundler_error_from
+from sso_signer.erc4337._bundler import UserOperationReceipt, bundler_error_from
 from sso_signer.exceptions import (
     AccountValidationReverted,
     AfterSendError,
@@ -332,6 +333,17 @@ def _reverted_receipt(user_op_hash: str) -> dict[str, Any]:
             "logs": [],
         },
     }
+
+
+def test_receipt_and_sent_hashes_are_hexbytes_as_in_web3() -> None:
+    receipt = UserOperationReceipt.from_rpc(_reverted_receipt("0x" + "77" * 32))
+    for value in (receipt.user_op_hash, receipt.transaction_hash, receipt.receipt.block_hash, receipt.reason):
+        assert type(value) is HexBytes
+    assert receipt.transaction_hash == BUNDLE_TX
+    assert f"user_op_hash=HexBytes('0x{'77' * 32}')" in repr(receipt)
+    sent = _client({"result": "0x" + "11" * 32}).send_user_operation(OP, chain_id=31337)
+    assert type(sent) is HexBytes
+    assert sent == b"\x11" * 32
 
 
 def test_reverted_operation_carries_its_hash_the_op_and_the_bundle_transaction() -> None:

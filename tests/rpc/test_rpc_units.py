@@ -9,6 +9,7 @@ import pathlib
 import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -130,22 +131,44 @@ def test_backoff_grows_and_is_capped() -> None:
     assert [policy.delay(n) for n in range(1, 6)] == [0.1, 0.2, 0.4, 0.5, 0.5]
 
 
+_RECEIPT: dict[str, object] = {
+    "transactionHash": "0x" + "ad" * 32,
+    "blockNumber": "0x1",
+    "blockHash": "0x" + "bb" * 32,
+    "transactionIndex": "0x0",
+    "from": "0x" + "11" * 20,
+    "to": None,
+    "contractAddress": None,
+    "status": "0x1",
+    "gasUsed": "0x5208",
+    "cumulativeGasUsed": "0x5208",
+    "logs": [
+        {
+            "address": "0x" + "22" * 20,
+            "topics": ["0x" + "cc" * 32],
+            "data": "0x0102",
+            "logIndex": "0x0",
+            "blockNumber": "0x1",
+            "transactionHash": "0x" + "ad" * 32,
+        }
+    ],
+}
+
+
+def test_receipt_hashes_are_hexbytes_as_in_web3() -> None:
+    receipt = Receipt.from_rpc(_RECEIPT)
+    (log,) = receipt.logs
+    hashes = (receipt.transaction_hash, receipt.block_hash, log.topics[0], log.data, log.transaction_hash)
+    assert [type(value) for value in hashes] == [HexBytes] * 5
+    assert receipt.transaction_hash == bytes.fromhex("ad" * 32)  # still equal to plain bytes
+    assert f"transaction_hash=HexBytes('0x{'ad' * 32}')" in repr(receipt)
+    assert "data=HexBytes('0x0102')" in repr(log)
+    assert type(local_tx_hash(b"\x02\xc0")) is HexBytes
+
+
 def test_receipt_parse_rejects_missing_fields() -> None:
     with raises_rule(ErrorCode.MALFORMED_RPC_RESPONSE, match="status"):
-        Receipt.from_rpc(
-            {
-                "transactionHash": "0x" + "00" * 32,
-                "blockNumber": "0x1",
-                "blockHash": "0x" + "00" * 32,
-                "transactionIndex": "0x0",
-                "from": "0x" + "11" * 20,
-                "to": None,
-                "contractAddress": None,
-                "gasUsed": "0x5208",
-                "cumulativeGasUsed": "0x5208",
-                "logs": [],
-            }
-        )
+        Receipt.from_rpc({key: value for key, value in _RECEIPT.items() if key != "status"})
 
 
 def test_error_categories() -> None:

@@ -42,3 +42,13 @@ def test_the_transport_does_import_it() -> None:
         check=True,
     )
     assert "httpx" in done.stdout
+
+
+def test_importing_the_rpc_room_does_not_load_eth_account() -> None:
+    # eth-account (with eth-keyfile's BLS code) was most of `import sso_signer.rpc`'s time while only the EOA
+    # senders use it: it is imported when one of them runs.
+    child = "import sys, sso_signer.rpc; print(sorted(m for m in sys.modules if m.startswith('eth_account')))"
+    done = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", f"import sso_signer.rpc loads {done.stdout.strip()}"
