@@ -251,3 +251,31 @@ def test_the_check_sees_a_type_error(have_mypy: None, tmp_path: pathlib.Path) ->
     result = _mypy([file], tmp_path / "cache")
     assert result.returncode == 1, result.stdout + result.stderr
     assert 'List item 0 has incompatible type "tuple[str | None, bytes]"' in result.stdout
+
+
+def test_the_clients_an_account_exposes_are_typed(have_mypy: None, tmp_path: pathlib.Path) -> None:
+    # The docs call them (web3.md: account.bundler.wait_for_user_operation_receipt(...)); typed Any, a
+    # misspelt method or a wrong argument there passed mypy.
+    file = tmp_path / "clients.py"
+    attributes = ("a.eth", "a.bundler", "b.eth", "b.bundler", "c.client", "d.client", "e.eth", "f.eth")
+    file.write_text(
+        "from sso_signer.accounts import (\n"
+        "    AsyncEraAccount, AsyncErc4337Account, AsyncGuardian, EraAccount, Erc4337Account, Guardian\n"
+        ")\n\n\n"
+        "def clients(a: Erc4337Account, b: AsyncErc4337Account, c: EraAccount, d: AsyncEraAccount,\n"
+        "            e: Guardian, f: AsyncGuardian) -> None:\n"
+        # One a line: mypy says a note once per line.
+        + "".join(f"    reveal_type({name})\n" for name in attributes)
+    )
+    result = _mypy([file], tmp_path / "cache")
+    revealed = re.findall(r'Revealed type is "([\w.]+)"', result.stdout)
+    assert [name.rsplit(".", 1)[-1] for name in revealed] == [
+        "EthClient",
+        "BundlerClient",
+        "AsyncEthClient",
+        "AsyncBundlerClient",
+        "EthClient",
+        "AsyncEthClient",
+        "EthClient",
+        "AsyncEthClient",
+    ], result.stdout
