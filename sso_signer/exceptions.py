@@ -1249,7 +1249,8 @@ class AfterSendError(RemoteError):
         raw_transaction: The signed transaction bytes that were sent (``None`` for a UserOperation, or
             when only a hash was given, as to ``wait_for_receipt``).
         user_op_hash: The userOpHash of a UserOperation (``None`` for a transaction).
-        user_operation: The signed UserOperation that was sent (``None`` for a transaction).
+        user_operation: The signed UserOperation that was sent (``None`` for a transaction, or when only
+            the userOpHash was given, as to ``wait_for_user_operation_receipt``).
     """
 
     rules: ClassVar[tuple[ErrorCode, ...]] = (ErrorCode.AFTER_SEND,)
@@ -1262,7 +1263,7 @@ class AfterSendError(RemoteError):
         tx_hash: bytes | None = None,
         raw_transaction: bytes | None = None,
         user_op_hash: bytes | None = None,
-        user_operation: Any = None,
+        user_operation: UserOperation | None = None,
         rule: ErrorCode | None = None,
     ) -> None:
         self.tx_hash = tx_hash

@@ -925,6 +925,8 @@ class EraAccount(_EraMethods[EthClient], SyncShell):
         ConfigurationError (``SIGNER_CONFIGURATION``): If ``provider`` is no assertion provider.
     """
 
+    client: EthClient
+
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
             return ask(self.provider, step)
@@ -971,6 +973,8 @@ class EraAccount(_EraMethods[EthClient], SyncShell):
 class AsyncEraAccount(_EraMethods[AsyncEthClient], AsyncShell):
     """The asyncio twin of :class:`EraAccount`: same arguments (an ``AsyncEthClient``), methods and errors;
     an :class:`~sso_signer.accounts.AsyncAssertionProvider` is awaited (a sync one runs in a thread)."""
+
+    client: AsyncEthClient
 
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):

@@ -781,6 +781,8 @@ class Erc4337Account(_Erc4337Methods[EthClient, BundlerClient], SyncShell):
 
     _entry_point_type = EntryPoint
     entry_point: EntryPoint
+    eth: EthClient
+    bundler: BundlerClient
 
     def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):
@@ -801,6 +803,8 @@ class AsyncErc4337Account(_Erc4337Methods[AsyncEthClient, AsyncBundlerClient], A
 
     _entry_point_type = AsyncEntryPoint
     entry_point: AsyncEntryPoint
+    eth: AsyncEthClient
+    bundler: AsyncBundlerClient
 
     async def answer(self, step: Any) -> Any:
         if isinstance(step, AssertionRequest):

@@ -520,6 +520,8 @@ class Guardian(_GuardianMethods, _EraGuardianMethods, SyncShell):
         ConfigurationError (``MISSING_CONTRACT_ADDRESS``): If the deployment has no GuardianExecutor.
     """
 
+    eth: EthClient
+
     def __init__(
         self, eth: EthClient, signer: LocalAccount, *, deployment: MsaDeployment | None = None
     ) -> None:
@@ -531,6 +533,8 @@ class Guardian(_GuardianMethods, _EraGuardianMethods, SyncShell):
 
 class AsyncGuardian(_GuardianMethods, _EraGuardianMethods, AsyncShell):
     """The asyncio twin of :class:`Guardian` (an ``AsyncEthClient``; the same methods, awaitable)."""
+
+    eth: AsyncEthClient
 
     def __init__(
         self, eth: AsyncEthClient, signer: LocalAccount, *, deployment: MsaDeployment | None = None

@@ -80,5 +80,6 @@ def test_bundler_killed_after_accepting_signs_once_and_says_maybe_delivered(stac
 
     assert isinstance(error, UserOperationOutcomeUnknown)
     assert error.user_op_hash == accepted_hash
+    assert error.user_operation is not None
     assert error.user_op_hash == account.user_operation_hash(error.user_operation)
     assert error.user_operation.signature  # the signed bytes, kept for a re-send
