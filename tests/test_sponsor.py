@@ -147,7 +147,11 @@ def test_a_refusal_carries_the_reason_and_a_failing_policy_leaks_nothing(
 ) -> None:
     blocked = _op(call_data=CALL_DATA.replace(b"\x22" * 20, b"\x99" * 20))
     body = client.post("/", json=_request("pm_getPaymasterStubData", blocked)).json()
-    assert body["error"] == {"code": SPONSORSHIP_REFUSED_CODE, "message": "target not sponsored"}
+    assert body["error"] == {
+        "code": SPONSORSHIP_REFUSED_CODE,
+        "message": "target not sponsored",
+        "data": {"rule": "sponsorship_refused"},  # the rule, for the client to raise it typed
+    }
     body = client.post("/", json=_request("pm_getPaymasterStubData", _op(), context={"explode": 1})).json()
     assert body["error"]["code"] == -32603
     assert "secret" not in str(body)
