@@ -57,14 +57,12 @@ from sso_signer.exceptions import (
     SponsorshipRefused,
     SsoSignerError,
 )
-from sso_signer.webauthn import SqlStatement
+from sso_signer.webauthn import PostgresStore, SQLiteStore, SqlStatement
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
-
-    from sso_signer.webauthn import PostgresStore, SQLiteStore
 
 __all__ = ["SponsorBudget", "sponsor_app"]
 
@@ -180,9 +178,10 @@ class SponsorBudget:
                 raise InvalidRpcParams(f"{name}: expected None or an int in 0..2**62-1, got {cap!r}")
         if self.max_operations is None and self.max_wei is None:
             raise InvalidRpcParams("a SponsorBudget bounds max_operations, max_wei or both")
-        if not callable(getattr(self.store, "transaction", None)):
+        # A sync store: the service counts in its worker threads (an async store's coroutine would be truthy).
+        if not isinstance(self.store, SQLiteStore | PostgresStore):
             raise InvalidRpcParams(
-                f"store: expected a passkey store (open_store), got {type(self.store).__name__}"
+                f"store: expected a sync SQLiteStore or PostgresStore, got {type(self.store).__name__}"
             )
 
 

@@ -23,7 +23,7 @@ from sso_signer.erc4337 import PaymasterClient, UserOperation
 from sso_signer.exceptions import ConfigurationError, ErrorCode, InvalidRpcParams, SponsorshipRefused
 from sso_signer.local_erc4337 import LocalErc4337Stack
 from sso_signer.sponsor import SponsorBudget, _Served, sponsor_app
-from sso_signer.webauthn import SqlStatement, open_store
+from sso_signer.webauthn import AsyncSQLiteStore, SqlStatement, open_store
 from tests.errors import raises_rule
 from tests.test_sponsor import CHAIN, ENTRY_POINT, NOW, PAYMASTER, SENDER, _op, _policy, _request
 
@@ -163,6 +163,13 @@ def test_a_budget_checks_its_arguments(tmp_path: Path) -> None:
                 SponsorBudget(store, **bad)
     with pytest.raises(InvalidRpcParams):
         SponsorBudget("sqlite:///x.db", max_operations=1)  # type: ignore[arg-type]
+    # An async store would hand the service a coroutine, which is truthy: "approved". It is refused.
+    async_store = AsyncSQLiteStore(tmp_path / "a.db")
+    try:
+        with pytest.raises(InvalidRpcParams, match="AsyncSQLiteStore"):
+            SponsorBudget(async_store, max_operations=1)  # type: ignore[arg-type]
+    finally:
+        async_store.sync.close()
 
 
 def test_operations_are_counted_per_sender_and_period_when_approved(tmp_path: Path) -> None:
