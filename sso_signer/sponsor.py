@@ -56,6 +56,7 @@ from sso_signer.exceptions import (
     InvalidRpcParams,
     SponsorshipRefused,
     SsoSignerError,
+    StoreUnavailable,
 )
 from sso_signer.webauthn import PostgresStore, SQLiteStore, SqlStatement
 
@@ -194,6 +195,27 @@ def _create_budget_table() -> Generator[SqlStatement, _Rows, None]:
         "period_start BIGINT NOT NULL, operations BIGINT NOT NULL, wei BIGINT NOT NULL, "
         "PRIMARY KEY (scope, sender, period_start))"
     )
+
+
+def _budget_table_exists() -> Generator[SqlStatement, _Rows, bool]:
+    yield SqlStatement("SELECT 1 FROM sso_sponsor_budget WHERE 1 = 0")
+    return True
+
+
+def _ensure_budget_table(store: SQLiteStore | PostgresStore) -> None:
+    """Create the budget table; workers starting together may race to do it."""
+    try:
+        store.transaction(_create_budget_table)
+    except StoreUnavailable:
+        # PostgreSQL's CREATE TABLE IF NOT EXISTS is not atomic: of two racing workers one fails on the
+        # catalog's unique key. The table then exists; if it does not, the first error stands.
+        try:
+            store.transaction(_budget_table_exists, read_only=True)
+        except SsoSignerError:
+            pass
+        else:
+            return
+        raise
 
 
 def _reserve(
@@ -468,7 +490,7 @@ def sponsor_app(
         paymaster, signer, chain_id, entry_point, policy, validity, sponsor_name, clock, allowed, budget
     )
     if budget is not None:
-        budget.store.transaction(_create_budget_table)
+        _ensure_budget_table(budget.store)
     limits = JsonLimits(max_bytes=max_body, max_depth=_MAX_DEPTH, max_int_digits=80)
 
     async def rpc(request: Request) -> Response:

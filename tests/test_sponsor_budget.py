@@ -346,3 +346,21 @@ def test_racing_workers_never_approve_past_the_budget(workers: list[str], store_
     with open_store(store_url) as store:
         assert _used(store, CHEAP.sender) == [(CAP_OPERATIONS, CAP_OPERATIONS * CHEAP.required_prefund)]
         assert _used(store, EXPENSIVE.sender) == [(CAP_WEI_OPERATIONS, CAP_WEI)]
+
+
+def test_workers_starting_together_all_start(store_url: str) -> None:
+    # PostgreSQL's CREATE TABLE IF NOT EXISTS is not atomic: workers creating the budget table at once made
+    # all but one fail to start (seen in the race above, about one run in three).
+    barrier = threading.Barrier(6)
+
+    def start(_: int) -> bool:
+        with open_store(store_url) as store:
+            barrier.wait(timeout=30)
+            budget = SponsorBudget(store, max_operations=1)
+            sponsor_app(
+                paymaster=PAYMASTER, signer=None, chain_id=CHAIN, allow_any_sender=True, budget=budget
+            )
+            return True
+
+    with ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(start, range(6)))
