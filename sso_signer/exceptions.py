@@ -153,6 +153,8 @@ class ErrorCode(enum.StrEnum):
     """The signer was built with inconsistent settings (e.g. an async-only provider used synchronously)."""
     STORE_CONFIGURATION = "store_configuration"
     """A passkey store cannot be opened as configured (store URL, missing extra, newer schema)."""
+    SPONSOR_WITHOUT_POLICY = "sponsor_without_policy"
+    """A sponsor service was given no policy and no allow-list, and not told it may sponsor anyone."""
     MISSING_RPC_URL = "missing_rpc_url"
     """CLI: no node URL (pass --rpc, set SSO_SIGNER_RPC, or use a deployment JSON that records one)."""
     MISSING_BUNDLER_URL = "missing_bundler_url"
@@ -536,6 +538,10 @@ class ErrorCode(enum.StrEnum):
     """A sponsorship policy (the backend's own, or the paymaster service's) refused to pay for the op."""
     PAYMASTER_SERVICE_ERROR = "paymaster_service_error"
     """The paymaster service answered ``pm_getPaymasterStubData`` / ``pm_getPaymasterData`` with an error."""
+    SPONSOR_SENDER_NOT_ALLOWED = "sponsor_sender_not_allowed"
+    """The sponsor service's allow-list of senders (``senders=``) does not name the operation's sender."""
+    SPONSOR_BUDGET_EXCEEDED = "sponsor_budget_exceeded"
+    """The sender has used its sponsored operations or gas (wei) of the budget's period."""
 
     # --- AfterSendError and subclasses -----------------------------------------------------------------
     AFTER_SEND = "after_send"
@@ -696,6 +702,7 @@ class ConfigurationError(SsoSignerError):
         ErrorCode.NOT_A_LOCAL_CHAIN,
         ErrorCode.SIGNER_CONFIGURATION,
         ErrorCode.STORE_CONFIGURATION,
+        ErrorCode.SPONSOR_WITHOUT_POLICY,
         ErrorCode.MISSING_RPC_URL,
         ErrorCode.MISSING_BUNDLER_URL,
         ErrorCode.MISSING_PASSKEY_FILE,
@@ -1492,6 +1499,8 @@ class SponsorshipRefused(RemoteError):
     rules: ClassVar[tuple[ErrorCode, ...]] = (
         ErrorCode.SPONSORSHIP_REFUSED,
         ErrorCode.PAYMASTER_SERVICE_ERROR,
+        ErrorCode.SPONSOR_SENDER_NOT_ALLOWED,
+        ErrorCode.SPONSOR_BUDGET_EXCEEDED,
     )
 
     def __init__(

@@ -121,7 +121,10 @@ class LocalErc4337Stack:
         sponsor: Also deploy a ``SponsorPaymaster``, fund its EntryPoint deposit (:data:`SPONSOR_DEPOSIT`)
             and serve the ERC-7677 sponsor service for it (:func:`~sso_signer.sponsor.sponsor_app`, on
             127.0.0.1) with a fresh sponsor key; ``sponsor_url`` and ``paymaster`` say where.
-        sponsor_policy: The service's sponsorship policy (default: sponsor every operation).
+        sponsor_policy: The service's sponsorship policy.
+        sponsor_any_sender: Without ``sponsor_policy``, sponsor every operation of any sender (the
+            service's ``allow_any_sender``: local development only). A ``sponsor=True`` stack needs one
+            of the two: the service fails closed.
         anvil_args: Extra keyword arguments for :class:`~sso_signer.node.AnvilNode`.
 
     Attributes (after :meth:`start`):
@@ -138,12 +141,19 @@ class LocalErc4337Stack:
         keep_logs: bool = False,
         sponsor: bool = False,
         sponsor_policy: Any = None,
+        sponsor_any_sender: bool = False,
         **anvil_args: Any,
     ) -> None:
+        if sponsor and sponsor_policy is None and sponsor_any_sender is not True:
+            raise ConfigurationError(
+                "a sponsor=True stack needs sponsor_policy=..., or sponsor_any_sender=True to sponsor anyone",
+                rule=ErrorCode.SPONSOR_WITHOUT_POLICY,
+            )
         self.test_token = test_token
         self.keep_logs = keep_logs
         self.sponsor = sponsor
         self.sponsor_policy = sponsor_policy
+        self.sponsor_any_sender = sponsor_any_sender
         self._sponsor: Any = None
         self._paymaster: str | None = None
         self.anvil_args = anvil_args
@@ -193,7 +203,7 @@ class LocalErc4337Stack:
             if self.sponsor:
                 t3 = time.monotonic()
                 self._paymaster, self._sponsor = _start_sponsor(
-                    node.eth, self.deployer, self._deployment, self.sponsor_policy
+                    node.eth, self.deployer, self._deployment, self.sponsor_policy, self.sponsor_any_sender
                 )
                 self.timings["sponsor"] = time.monotonic() - t3
         except BaseException:
@@ -289,7 +299,7 @@ SPONSOR_DEPOSIT: Final = 10 * 10**18
 
 
 def _start_sponsor(
-    eth: EthClient, deployer: LocalAccount, deployment: MsaDeployment, policy: Any
+    eth: EthClient, deployer: LocalAccount, deployment: MsaDeployment, policy: Any, any_sender: bool
 ) -> tuple[str, Any]:
     """Deploy and fund a ``SponsorPaymaster`` signed for by a fresh key, and serve its sponsor service."""
     from eth_account import Account
@@ -308,6 +318,7 @@ def _start_sponsor(
         chain_id=deployment.chain_id,
         entry_point=deployment.entry_point,
         policy=policy,
+        allow_any_sender=any_sender,
         sponsor_name="sso-signer local sponsor",
     )
     return paymaster, _Served(app).start()

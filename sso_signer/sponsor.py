@@ -2,15 +2,21 @@
 
 :func:`sponsor_app` builds an ASGI application (Starlette, from the ``sponsor`` extra: ``pip install
 "sso-signer[sponsor]"``) that answers ``pm_getPaymasterStubData`` and ``pm_getPaymasterData`` over JSON-RPC
-for one paymaster, chain and EntryPoint. It runs the backend's :class:`SponsorshipPolicy` on every request
-and, for an operation the policy allows, signs the ``SponsorPaymaster`` approval (EIP-712 ``Sponsorship``
+for one paymaster, chain and EntryPoint. It fails closed: it sponsors the senders of an allow-list
+(``senders=``) and the operations a :class:`SponsorshipPolicy` allows, and anyone only when told so
+explicitly (``allow_any_sender=True``, for local development). A :class:`SponsorBudget` bounds what each
+sender spends per period, counted atomically in a store its workers share. For an operation it sponsors it
+signs the ``SponsorPaymaster`` approval (EIP-712 ``Sponsorship``
 over every field of the operation but its signatures, and a validity window) with the sponsor key. A
-refusal is the JSON-RPC error :data:`SPONSORSHIP_REFUSED_CODE` with the policy's reason.
+refusal is the JSON-RPC error :data:`SPONSORSHIP_REFUSED_CODE` with the reason, and the rule in its
+``data`` (``{"rule": "sponsor_budget_exceeded"}``), which :class:`~sso_signer.erc4337.PaymasterClient` raises
+as :class:`~sso_signer.exceptions.SponsorshipRefused` with that rule.
 
 Request bodies are bounded (``max_body``) and parsed with the SDK's bounded JSON reader; every malformed
 request is a JSON-RPC error, never an exception out of the app. Serve it on a loopback address unless a
 proxy in front of it authenticates callers: anyone who can reach it can spend the paymaster's deposit within
-the policy. ``LocalErc4337Stack(sponsor=True)`` deploys the paymaster, funds it and serves this app.
+the policy and the budget. ``LocalErc4337Stack(sponsor=True)`` deploys the paymaster, funds it and serves
+this app.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -50,14 +56,16 @@ from sso_signer.exceptions import (
     InvalidRpcParams,
     SponsorshipRefused,
     SsoSignerError,
+    StoreUnavailable,
 )
+from sso_signer.webauthn import PostgresStore, SQLiteStore, SqlStatement
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
 
-__all__ = ["sponsor_app"]
+__all__ = ["SponsorBudget", "sponsor_app"]
 
 log = logging.getLogger("sso_signer.sponsor")
 
@@ -116,10 +124,130 @@ def sponsorship_digest(
 class _RpcFailure(Exception):
     """A JSON-RPC error answer (never leaves this module)."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, data: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.data = data
+
+
+def _refusal(rule: ErrorCode, reason: str, **data: Any) -> _RpcFailure:
+    return _RpcFailure(SPONSORSHIP_REFUSED_CODE, reason, {"rule": rule.value, **data})
+
+
+_MAX_COUNTER: Final = (
+    1 << 62
+)  # the counters are signed 64-bit columns: a count plus one op's cost stays below
+
+
+@dataclass(frozen=True, slots=True)
+class SponsorBudget:
+    """What each sender may spend of the paymaster's deposit per period, counted in a shared store.
+
+    A sender's period is a fixed window of ``period`` seconds (``floor(now / period)``): in each one it gets
+    at most ``max_operations`` approvals and at most ``max_wei`` of their ``maxCost``
+    (``op.required_prefund``: every gas limit times ``maxFeePerGas``, the most the paymaster can pay). The
+    count is one compare-and-set ``UPDATE ... WHERE used + cost <= cap`` in the store, so workers and
+    processes sharing one SQLite file or PostgreSQL database never approve past the caps together.
+
+    An approval is counted when it is signed (``pm_getPaymasterData``, or the stub when there is no sponsor
+    key); an approval whose operation is never sent keeps its place until the period ends. The stub request
+    only checks that some budget is left.
+
+    Attributes:
+        store: A passkey store (:func:`~sso_signer.webauthn.open_store`: ``sqlite:///path`` or
+            ``postgresql://...``) in which the service keeps its table ``sso_sponsor_budget``;
+            ``sqlite://:memory:`` only for one process.
+        period: Seconds of a budget period (3600: per hour, 86400: per day).
+        max_operations: Approvals per sender and period (``None``: not counted).
+        max_wei: Wei of ``maxCost`` per sender and period (``None``: not counted).
+    """
+
+    store: SQLiteStore | PostgresStore
+    period: int = 86_400
+    max_operations: int | None = None
+    max_wei: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.period, bool) or not isinstance(self.period, int) or not 0 < self.period < 1 << 40:
+            raise InvalidRpcParams(f"period: expected a positive number of seconds, got {self.period!r}")
+        for name in ("max_operations", "max_wei"):
+            cap = getattr(self, name)
+            if cap is not None and (
+                isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap < _MAX_COUNTER
+            ):
+                raise InvalidRpcParams(f"{name}: expected None or an int in 0..2**62-1, got {cap!r}")
+        if self.max_operations is None and self.max_wei is None:
+            raise InvalidRpcParams("a SponsorBudget bounds max_operations, max_wei or both")
+        # A sync store: the service counts in its worker threads (an async store's coroutine would be truthy).
+        if not isinstance(self.store, SQLiteStore | PostgresStore):
+            raise InvalidRpcParams(
+                f"store: expected a sync SQLiteStore or PostgresStore, got {type(self.store).__name__}"
+            )
+
+
+_Rows = list[tuple[Any, ...]]
+
+
+def _create_budget_table() -> Generator[SqlStatement, _Rows, None]:
+    yield SqlStatement(
+        "CREATE TABLE IF NOT EXISTS sso_sponsor_budget (scope TEXT NOT NULL, sender TEXT NOT NULL, "
+        "period_start BIGINT NOT NULL, operations BIGINT NOT NULL, wei BIGINT NOT NULL, "
+        "PRIMARY KEY (scope, sender, period_start))"
+    )
+
+
+def _budget_table_exists() -> Generator[SqlStatement, _Rows, bool]:
+    yield SqlStatement("SELECT 1 FROM sso_sponsor_budget WHERE 1 = 0")
+    return True
+
+
+def _ensure_budget_table(store: SQLiteStore | PostgresStore) -> None:
+    """Create the budget table; workers starting together may race to do it."""
+    try:
+        store.transaction(_create_budget_table)
+    except StoreUnavailable:
+        # PostgreSQL's CREATE TABLE IF NOT EXISTS is not atomic: of two racing workers one fails on the
+        # catalog's unique key. The table then exists; if it does not, the first error stands.
+        try:
+            store.transaction(_budget_table_exists, read_only=True)
+        except SsoSignerError:
+            pass
+        else:
+            return
+        raise
+
+
+def _reserve(
+    key: dict[str, Any], cost: int, max_ops: int, max_wei: int
+) -> Generator[SqlStatement, _Rows, bool]:
+    """Count one approval of ``cost`` wei if it fits both caps: the compare-and-set is the ``UPDATE``."""
+    # The sender's past periods are done with: dropping them keeps the table one row per active sender.
+    yield SqlStatement(
+        "DELETE FROM sso_sponsor_budget WHERE scope = :scope AND sender = :sender AND period_start < :start",
+        key,
+    )
+    yield SqlStatement(
+        "INSERT INTO sso_sponsor_budget (scope, sender, period_start, operations, wei) "
+        "VALUES (:scope, :sender, :start, 0, 0) ON CONFLICT DO NOTHING",
+        key,
+    )
+    rows = yield SqlStatement(
+        "UPDATE sso_sponsor_budget SET operations = operations + 1, wei = wei + :cost "
+        "WHERE scope = :scope AND sender = :sender AND period_start = :start "
+        "AND operations + 1 <= :max_ops AND wei + :cost <= :max_wei RETURNING operations",
+        {**key, "cost": cost, "max_ops": max_ops, "max_wei": max_wei},
+    )
+    return bool(rows)
+
+
+def _has_room(key: dict[str, Any], max_ops: int, max_wei: int) -> Generator[SqlStatement, _Rows, bool]:
+    rows = yield SqlStatement(
+        "SELECT operations, wei FROM sso_sponsor_budget "
+        "WHERE scope = :scope AND sender = :sender AND period_start = :start",
+        key,
+    )
+    return not rows or (int(rows[0][0]) + 1 <= max_ops and int(rows[0][1]) + 1 <= max_wei)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +262,8 @@ class _Sponsor:
     validity: int
     sponsor_name: str | None
     clock: Callable[[], float]
+    senders: frozenset[str] | None = None  # lowercase; None: any sender the policy allows
+    budget: SponsorBudget | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "paymaster", _check_address(self.paymaster, "paymaster"))
@@ -163,20 +293,27 @@ class _Sponsor:
                 raise _RpcFailure(_METHOD_NOT_FOUND, f"method not found: {str(method)[:60]!r}")
             result = self._answer(method == DATA_METHOD, request.get("params"))
         except _RpcFailure as failure:
-            return None if "id" not in request else _error(request_id, failure.code, failure.message)
+            if "id" not in request:
+                return None
+            return _error(request_id, failure.code, failure.message, failure.data)
         return None if "id" not in request else {"jsonrpc": "2.0", "id": request_id, "result": result}
 
     def _answer(self, final: bool, params: object) -> dict[str, Any]:
         op, context = self._params(params)
+        if self.senders is not None and op.sender.lower() not in self.senders:
+            raise _refusal(ErrorCode.SPONSOR_SENDER_NOT_ALLOWED, "this sender is not sponsored")
         try:
             check_policy(self.policy, op, self.chain_id, context)
         except SponsorshipRefused as exc:
-            raise _RpcFailure(SPONSORSHIP_REFUSED_CODE, exc.reason or str(exc)) from exc
+            raise _refusal(exc.rule, exc.reason or str(exc)) from exc
         except Exception as exc:
             log.exception("sponsorship policy failed on an operation of %s", op.sender)
             raise _RpcFailure(_INTERNAL_ERROR, "the sponsorship policy failed") from exc
         if final and op.paymaster != self.paymaster:
             raise _RpcFailure(_INVALID_PARAMS, f"userOp.paymaster: expected {self.paymaster}")
+        if self.budget is not None:
+            # Counted when approved: the final request, or the stub when it is final (no sponsor key).
+            self._spend(op, counted=final or self.signer is None)
         result: dict[str, Any] = {"paymaster": self.paymaster}
         if self.signer is None:
             # A paymaster that needs no approval: the stub is the final answer. Its postOp cost is not known
@@ -204,6 +341,39 @@ class _Sponsor:
             result["sponsor"] = {"name": self.sponsor_name}
         return result
 
+    def _spend(self, op: UserOperation, *, counted: bool) -> None:
+        budget = self.budget
+        assert budget is not None
+        start = int(self.clock()) // budget.period * budget.period
+        key = {
+            "scope": f"{self.chain_id}:{self.paymaster.lower()}",
+            "sender": op.sender.lower(),
+            "start": start,
+        }
+        max_ops = _MAX_COUNTER if budget.max_operations is None else budget.max_operations
+        max_wei = _MAX_COUNTER if budget.max_wei is None else budget.max_wei
+        # Without a wei cap the cost is not counted, so an absurd maxFeePerGas cannot overflow the column.
+        cost = 0 if budget.max_wei is None else op.required_prefund
+        try:
+            if cost > max_wei:
+                fits = False
+            elif counted:
+                fits = budget.store.transaction(lambda: _reserve(key, cost, max_ops, max_wei))
+            else:
+                fits = budget.store.transaction(lambda: _has_room(key, max_ops, max_wei), read_only=True)
+        except SsoSignerError as exc:
+            log.error("the sponsorship budget store failed: %s", exc)
+            raise _RpcFailure(_INTERNAL_ERROR, "the sponsorship budget store failed") from exc
+        if not fits:
+            limits = [f"{budget.max_operations} operations"] if budget.max_operations is not None else []
+            limits += [f"{budget.max_wei} wei of maxCost"] if budget.max_wei is not None else []
+            raise _refusal(
+                ErrorCode.SPONSOR_BUDGET_EXCEEDED,
+                f"this sender's sponsorship budget is used up (at most {' and '.join(limits)} "
+                f"per {budget.period} s)",
+                periodEnds=start + budget.period,
+            )
+
     def _params(self, params: object) -> tuple[UserOperation, Mapping[str, Any]]:
         if not isinstance(params, list) or not 3 <= len(params) <= 4:
             raise _RpcFailure(_INVALID_PARAMS, "params: expected [userOp, entryPoint, chainId, context]")
@@ -226,8 +396,13 @@ class _Sponsor:
         return op, context
 
 
-def _error(request_id: object, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+def _error(
+    request_id: object, code: int, message: str, data: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = dict(data)
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
 
 
 def _require_extra(*modules: str) -> None:
@@ -252,6 +427,9 @@ def sponsor_app(
     chain_id: int,
     entry_point: str = ENTRY_POINT_V08,
     policy: SponsorshipPolicy | None = None,
+    senders: Iterable[str] | None = None,
+    budget: SponsorBudget | None = None,
+    allow_any_sender: bool = False,
     validity: int = DEFAULT_VALIDITY,
     sponsor_name: str | None = None,
     max_body: int = DEFAULT_MAX_BODY,
@@ -265,8 +443,13 @@ def sponsor_app(
             approval (then the stub is final: ``isFinal``).
         chain_id: The chain it sponsors on (requests for other chains are refused).
         entry_point: The EntryPoint (requests naming another are refused).
-        policy: Decides which operations are sponsored (default: every one; the paymaster's deposit is then
-            open to anyone who reaches the service).
+        policy: Decides which operations are sponsored.
+        senders: The only senders sponsored (an allow-list; empty: nobody). Counterfactual accounts can
+            be listed before they exist (their address is known).
+        budget: Per-sender caps per period (operations, wei), counted in a store the workers share.
+        allow_any_sender: Sponsor any operation of any sender when neither ``policy`` nor ``senders`` is
+            given: the paymaster's deposit is then open to anyone who reaches the service. For local
+            development (the local stack sets it); without it, a service with neither refuses to start.
         validity: Seconds an approval stays valid.
         sponsor_name: The ``sponsor.name`` the stub answers carry, if any.
         max_body: Largest request body accepted (bytes); larger ones get HTTP 413.
@@ -277,9 +460,24 @@ def sponsor_app(
 
     Raises:
         ConfigurationError (``CONFIGURATION``): If Starlette is not installed.
+        ConfigurationError (``SPONSOR_WITHOUT_POLICY``): If there is no ``policy``, no ``senders`` and
+            ``allow_any_sender`` is not ``True``.
         InvalidEncoding (``INVALID_ADDRESS``): If an address is malformed.
-        InvalidRpcParams: If ``chain_id``, ``validity`` or ``max_body`` is out of range.
+        InvalidRpcParams: If ``chain_id``, ``validity`` or ``max_body`` is out of range, or ``budget`` is not
+            a :class:`SponsorBudget`.
+        StoreUnavailable: If the budget's table cannot be created in its store.
     """
+    if policy is None and senders is None and allow_any_sender is not True:
+        raise ConfigurationError(
+            "a sponsor service needs a policy or an allow-list of senders; to sponsor anyone (local "
+            "development only) pass allow_any_sender=True",
+            rule=ErrorCode.SPONSOR_WITHOUT_POLICY,
+        )
+    if policy is None and senders is None:
+        log.warning("this sponsor service sponsors any sender (allow_any_sender): for local development only")
+    allowed = None if senders is None else _senders(senders)
+    if budget is not None and not isinstance(budget, SponsorBudget):
+        raise InvalidRpcParams(f"budget: expected a SponsorBudget, got {type(budget).__name__}")
     _require_extra("starlette")
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -288,7 +486,11 @@ def sponsor_app(
 
     if isinstance(max_body, bool) or not isinstance(max_body, int) or not 0 < max_body <= 16 * 1024 * 1024:
         raise InvalidRpcParams(f"max_body: expected 1..16 MiB in bytes, got {max_body!r}")
-    sponsor = _Sponsor(paymaster, signer, chain_id, entry_point, policy, validity, sponsor_name, clock)
+    sponsor = _Sponsor(
+        paymaster, signer, chain_id, entry_point, policy, validity, sponsor_name, clock, allowed, budget
+    )
+    if budget is not None:
+        _ensure_budget_table(budget.store)
     limits = JsonLimits(max_bytes=max_body, max_depth=_MAX_DEPTH, max_int_digits=80)
 
     async def rpc(request: Request) -> Response:
@@ -315,6 +517,12 @@ def sponsor_app(
         return JSONResponse(answer) if answer is not None else PlainTextResponse("", status_code=204)
 
     return Starlette(routes=[Route("/", rpc, methods=["POST"])])
+
+
+def _senders(senders: Iterable[str]) -> frozenset[str]:
+    if isinstance(senders, str | bytes):  # one address is not an iterable of its characters
+        senders = [senders]
+    return frozenset(_check_address(sender, "senders").lower() for sender in senders)
 
 
 class _Served:

@@ -147,7 +147,11 @@ def test_a_refusal_carries_the_reason_and_a_failing_policy_leaks_nothing(
 ) -> None:
     blocked = _op(call_data=CALL_DATA.replace(b"\x22" * 20, b"\x99" * 20))
     body = client.post("/", json=_request("pm_getPaymasterStubData", blocked)).json()
-    assert body["error"] == {"code": SPONSORSHIP_REFUSED_CODE, "message": "target not sponsored"}
+    assert body["error"] == {
+        "code": SPONSORSHIP_REFUSED_CODE,
+        "message": "target not sponsored",
+        "data": {"rule": "sponsorship_refused"},  # the rule, for the client to raise it typed
+    }
     body = client.post("/", json=_request("pm_getPaymasterStubData", _op(), context={"explode": 1})).json()
     assert body["error"]["code"] == -32603
     assert "secret" not in str(body)
@@ -237,13 +241,13 @@ def test_batches_and_notifications(client: httpx.Client) -> None:
 
 def test_the_app_checks_its_arguments(signer: LocalAccount) -> None:
     with raises_rule(ErrorCode.INVALID_ADDRESS):
-        sponsor_app(paymaster="0x12", signer=signer, chain_id=CHAIN)
+        sponsor_app(paymaster="0x12", signer=signer, chain_id=CHAIN, policy=_policy)
     with pytest.raises(InvalidRpcParams):
-        sponsor_app(paymaster=PAYMASTER, signer=signer, chain_id=0)
+        sponsor_app(paymaster=PAYMASTER, signer=signer, chain_id=0, policy=_policy)
     with pytest.raises(InvalidRpcParams):
-        sponsor_app(paymaster=PAYMASTER, signer=signer, chain_id=CHAIN, validity=0)
+        sponsor_app(paymaster=PAYMASTER, signer=signer, chain_id=CHAIN, policy=_policy, validity=0)
     with pytest.raises(InvalidRpcParams):
-        sponsor_app(paymaster=PAYMASTER, signer=signer, chain_id=CHAIN, max_body=0)
+        sponsor_app(paymaster=PAYMASTER, signer=signer, chain_id=CHAIN, policy=_policy, max_body=0)
 
 
 def test_the_client_types_service_errors(signer: LocalAccount) -> None:
@@ -266,7 +270,9 @@ def test_the_client_types_service_errors(signer: LocalAccount) -> None:
 
 
 def test_the_client_refuses_a_paymaster_it_is_not_pinned_to(signer: LocalAccount) -> None:
-    served = _Served(sponsor_app(paymaster=PAYMASTER, signer=signer, chain_id=CHAIN)).start()
+    served = _Served(
+        sponsor_app(paymaster=PAYMASTER, signer=signer, chain_id=CHAIN, allow_any_sender=True)
+    ).start()
     other = "0x" + "77" * 20
     try:
         # Pinned to another contract: the real service's stub and final answers are both refused.
@@ -334,7 +340,7 @@ def test_without_the_sponsor_extra_nothing_starts_and_the_hint_names_the_extra(
     from sso_signer.local_erc4337 import LocalErc4337Stack
 
     monkeypatch.setitem(sys.modules, missing, None)  # as if the extra were not installed
-    stack = LocalErc4337Stack(sponsor=True)
+    stack = LocalErc4337Stack(sponsor=True, sponsor_any_sender=True)
     with raises_rule(ErrorCode.CONFIGURATION, match=r"sso-signer\[sponsor\]") as info:
         stack.start()
     assert isinstance(info.value, ConfigurationError)

@@ -116,7 +116,9 @@ def _serve_stack(args: argparse.Namespace, out: Reporter) -> None:
     if sponsor:  # before the "starting" line: nothing starts without the extra
         _require_extra("starlette", "uvicorn")
     out.step("starting anvil, deploying EntryPoint v0.8 + the SSO contracts, starting Alto")
-    with LocalErc4337Stack(test_token=True, sponsor=sponsor, **anvil_args) as stack, _owned_file(out_path):
+    # The local node's sponsor pays for anyone's operations: an explicit opt-in, for local development only.
+    stack_args = {"sponsor": sponsor, "sponsor_any_sender": sponsor, **anvil_args}
+    with LocalErc4337Stack(test_token=True, **stack_args) as stack, _owned_file(out_path):
         deployment = local_stack_deployment(stack)
         node = stack.node
         chain_id = deployment.chain_id

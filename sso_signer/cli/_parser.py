@@ -210,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     start.add_argument(
         "--with-sponsor", action="store_true", help="with --with-bundler: also deploy and fund a "
-        "SponsorPaymaster and serve its ERC-7677 sponsor service on 127.0.0.1 (sponsors every operation); "
+        "SponsorPaymaster and serve its ERC-7677 sponsor service on 127.0.0.1 (sponsors every operation "
+        "of any sender: local development only); "
         'needs the sponsor extra: pip install "sso-signer[sponsor]"',
     )  # fmt: skip
     start.add_argument(

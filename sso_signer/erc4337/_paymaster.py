@@ -193,9 +193,18 @@ def _sponsor(method: str, value: object) -> SponsorInfo | None:
     return SponsorInfo(name=name, icon=icon)
 
 
+# The refusal rules a service may name in its error's ``data.rule`` (a service error is not one of them).
+_REFUSAL_RULES: Final = frozenset(SponsorshipRefused.rules) - {ErrorCode.PAYMASTER_SERVICE_ERROR}
+
+
 def _refused(exc: RpcError) -> SponsorshipRefused:
     refused = exc.code == SPONSORSHIP_REFUSED_CODE
     rule = ErrorCode.SPONSORSHIP_REFUSED if refused else ErrorCode.PAYMASTER_SERVICE_ERROR
+    named = exc.data.get("rule") if isinstance(exc.data, Mapping) else None
+    if refused and isinstance(named, str) and named in _REFUSAL_RULES:
+        rule = ErrorCode(
+            named
+        )  # the service's own rule (sso_signer.sponsor names it): an unknown one is ignored
     what = "refused to sponsor the operation" if refused else f"answered error {exc.code}"
     return SponsorshipRefused(
         f"paymaster service {what} ({exc.method}): {exc.rpc_message[:300]}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,9 +37,9 @@ from sso_signer.exceptions import (
 )
 from sso_signer.local_erc4337 import SPONSOR_DEPOSIT, LocalErc4337Stack
 from sso_signer.rpc import AsyncEthClient, EthClient
-from sso_signer.sponsor import _Served, sponsor_app, sponsorship_digest
+from sso_signer.sponsor import SponsorBudget, _Served, sponsor_app, sponsorship_digest
 from sso_signer.sso import CallPolicy, SessionSpec, TransferPolicy, UsageLimit, account_salt
-from sso_signer.webauthn import HeadlessPasskey
+from sso_signer.webauthn import HeadlessPasskey, open_store
 from sso_signer.zksync import PaymasterParams
 from tests.erc4337.round_trip_helpers import (
     AsyncCountingTransport,
@@ -353,7 +354,9 @@ def test_a_final_stub_skips_the_second_request(stack: LocalErc4337Stack, clients
     artifact = load_artifact("Erc4337TestPaymaster")
     paymaster, _ = stack.eth.deploy_contract(stack.funder, artifact.deploy_data(stack.deployment.entry_point))
     stack.eth.send_transaction(stack.funder, to=paymaster, data=artifact.encode_call("deposit"), value=10**18)
-    app = sponsor_app(paymaster=paymaster, signer=None, chain_id=stack.deployment.chain_id)
+    app = sponsor_app(
+        paymaster=paymaster, signer=None, chain_id=stack.deployment.chain_id, allow_any_sender=True
+    )
     served = _Served(app).start()
     try:
         with PaymasterClient(
@@ -458,6 +461,7 @@ def test_an_expired_approval_is_refused_by_the_bundler(stack: LocalErc4337Stack,
         paymaster=paymaster,
         signer=sponsor_key,
         chain_id=stack.deployment.chain_id,
+        allow_any_sender=True,
         validity=60,
         clock=lambda: behind,
     )
@@ -475,6 +479,55 @@ def test_an_expired_approval_is_refused_by_the_bundler(stack: LocalErc4337Stack,
         assert not account.is_deployed()
     finally:
         served.stop()
+
+
+def test_a_senders_budget_is_spent_on_chain_then_refused_before_the_passkey_signs(
+    stack: LocalErc4337Stack, clients: Clients, tmp_path: Path
+) -> None:
+    # A service that fails closed: it sponsors one listed (still counterfactual) account, once per hour.
+    sponsor_key = Account.create()
+    artifact = load_artifact("SponsorPaymaster")
+    data = artifact.deploy_data(stack.deployment.entry_point, sponsor_key.address, stack.funder.address)
+    paymaster, _ = stack.eth.deploy_contract(stack.funder, data)
+    stack.eth.send_transaction(stack.funder, to=paymaster, data=artifact.encode_call("deposit"), value=10**18)
+    account, provider = _account(stack, clients, "sponsored-budget")
+    stranger, stranger_provider = _account(stack, clients, "sponsored-budget-stranger")
+    with open_store(f"sqlite:///{tmp_path / 'budget.db'}") as store:
+        app = sponsor_app(
+            paymaster=paymaster,
+            signer=sponsor_key,
+            chain_id=stack.deployment.chain_id,
+            entry_point=stack.deployment.entry_point,
+            policy=_policy,
+            senders=[account.address],
+            budget=SponsorBudget(store, period=3600, max_operations=1),
+        )
+        served = _Served(app).start()
+        try:
+            with PaymasterClient(served.url, paymasters=paymaster) as service:
+                receipt = account.send_calls(
+                    _token_calls(stack, account.address, account.address, 4), paymaster=service
+                )
+                assert receipt.success
+                assert receipt.paymaster == paymaster
+                assert provider.calls == 1
+                assert stack.eth.get_balance(account.address) == 0
+                with raises_rule(ErrorCode.SPONSOR_BUDGET_EXCEEDED) as caught:
+                    account.send_calls(
+                        _token_calls(stack, account.address, account.address, 4), paymaster=service
+                    )
+                assert caught.value.code == -32040
+                assert isinstance(caught.value.data, dict)
+                assert caught.value.data["periodEnds"] % 3600 == 0
+                assert provider.calls == 1  # refused at the stub: the passkey was not asked
+                with raises_rule(ErrorCode.SPONSOR_SENDER_NOT_ALLOWED):
+                    stranger.send_calls(
+                        _token_calls(stack, stranger.address, stranger.address, 4), paymaster=service
+                    )
+                assert stranger_provider.calls == 0
+                assert not stranger.is_deployed()
+        finally:
+            served.stop()
 
 
 class CountingSessionKey:

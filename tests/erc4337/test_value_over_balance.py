@@ -38,7 +38,7 @@ ETHER = 10**18
 def stack() -> Iterator[LocalErc4337Stack]:
     require_artifacts(*ERC4337_CONTRACTS, "SponsorPaymaster")
     try:
-        started = LocalErc4337Stack(test_token=False, sponsor=True).start()
+        started = LocalErc4337Stack(test_token=False, sponsor=True, sponsor_any_sender=True).start()
     except ToolNotFound as exc:
         pytest.skip(f"anvil, node or npm @pimlico/alto missing: {exc}")
     try:
