@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from sso_signer._codec import b64url_encode
+from sso_signer._shell import drive
 from sso_signer.exceptions import (
     AssertionRejected,
     ConfigurationError,
@@ -282,8 +283,7 @@ class PasskeySigner:
     """Signs for one SSO account with one passkey, as the account's generation requires; does no I/O.
 
     Every signing method returns a flow (see the module docstring) that an account runs; to run one
-    directly, drive it with a provider:
-    ``sso_signer.rpc.drive(signer.sign_message("hi"), provider.get_assertion)``.
+    without an account, use :meth:`run`: ``signer.run(signer.sign_message("hi"), provider)``.
 
     Args:
         generation: ``"era"`` (``WebAuthValidator`` on a native-AA ``SsoAccount``: signatures are
@@ -479,6 +479,25 @@ class PasskeySigner:
         self._check("erc4337", op.sender, self._chain_id, "user operation")
         digest = user_operation_hash(op, entry_point=entry_point or ENTRY_POINT_V08, chain_id=self._chain_id)
         return self.envelope((yield from self.sign_digest(digest, purpose="user_operation")))
+
+    def run(self, flow: SignFlow[T], provider: AssertionProvider) -> T:
+        """Run one of this signer's flows to its end, asking ``provider`` for the assertion (blocking).
+
+        An account does this itself; this is for signing without one. An async-only provider signs through
+        an ``Async`` account.
+
+        Args:
+            flow: What a signing method returned (``signer.sign_message("hi")``, ...).
+            provider: Answers the flow's :class:`AssertionRequest`.
+
+        Returns:
+            What the flow returns: the signature blob, or the signed transaction or user operation bytes.
+
+        Raises:
+            ConfigurationError (``SIGNER_CONFIGURATION``): If the provider is async-only.
+            SsoSignerError: What the signing method raises (see each method).
+        """
+        return drive(flow, lambda request: ask(provider, request))
 
     def _check(self, generation: str, sender: str, chain_id: int, what: str) -> None:
         if self.generation != generation:

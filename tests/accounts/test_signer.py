@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import pathlib
 from typing import Any
 
 import pytest
@@ -325,3 +326,33 @@ def test_both_generations_implement_the_one_interface() -> None:
         assert members <= set(dir(cls)), cls
     # One docstring per method, shared by the sync and async classes.
     assert EraAccount.send.__doc__ == AsyncEraAccount.send.__doc__
+
+
+def test_the_signing_doc_runs_a_signer_without_an_account(passkey: HeadlessPasskey) -> None:
+    """docs/signing.md "5. The signer" runs as printed with ``PasskeySigner.run`` (it named a helper that is
+    no longer public), and gives what the generation's validator reads."""
+    text = (pathlib.Path(__file__).resolve().parents[2] / "docs/signing.md").read_text()
+    section = text[text.index("## 5. The signer") :]
+    block = section[section.index("```python\n") + len("```python\n") : section.index("```\n", 10)]
+    note = [{"name": "text", "type": "string"}]
+    typed = {
+        "types": {"EIP712Domain": [{"name": "name", "type": "string"}], "Note": note},
+        "primaryType": "Note",
+        "domain": {"name": "doc"},
+        "message": {"text": "hi"},
+    }
+    scope: dict[str, Any] = {"acct": ACCOUNT, "webauthn_validator": VALIDATOR, "typed": typed, "h": bytes(32)}
+    scope["tx"] = _tx(chain_id=300)
+    exec(compile(block, "signing.md", "exec"), scope)  # noqa: S102 - the doc's own block
+    signed = Eip712Transaction.parse(scope["raw"])
+    assert signed.chain_id == 300
+    assert decode_era_custom_signature(signed.custom_signature).validator.lower() == VALIDATOR.lower()
+    assert isinstance(scope["blob"], bytes)
+    assert len(scope["blob"]) > 0
+    era = _signer(passkey, "era", chain_id=300)
+    with raises_rule(ErrorCode.SIGNER_CONFIGURATION):
+        era.run(era.sign_message("hi"), AsyncJsonAssertionProvider(_never))  # type: ignore[arg-type]
+
+
+async def _never(options: dict[str, Any]) -> object:
+    raise AssertionError("an async-only provider is refused before it is asked")
