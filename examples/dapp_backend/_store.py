@@ -280,11 +280,14 @@ def add_operation(op: PendingOperation, cap: int, now: float) -> Op[AddResult]:
     yield S("SELECT name FROM app_users WHERE name = :owner{lock}", {"owner": op.user})
     # The same transaction (same nonce, same hash) prepared again once the relying party purged its challenge:
     # an earlier operation that failed (nothing of it ran) or expired unsigned gives way to the new one (the
-    # challenge is UNIQUE). One signed, sent or included keeps it: that transaction is not issued twice.
+    # challenge is UNIQUE). One signed, sent or included keeps it: that transaction is not issued twice. So
+    # does one linking another passkey than the new one: deleting it here would lose the only record of that
+    # passkey, which purge returns for removal from the relying party (the same links move to the new row).
     yield S(
         "DELETE FROM app_operations WHERE challenge = :challenge AND owner = :owner"
-        " AND (status = 'failed' OR (status = 'pending' AND expires_at <= :now))",
-        {"challenge": op.challenge, "owner": op.user, "now": now},
+        " AND (status = 'failed' OR (status = 'pending' AND expires_at <= :now))"
+        " AND (links IS NULL OR links = CAST(:links AS {blob}))",
+        {"challenge": op.challenge, "owner": op.user, "now": now, "links": op.links},
     )
     stored = yield S(
         f"INSERT INTO app_operations ({_OP_COLUMNS}, created_at)"  # noqa: S608 - a constant column list
@@ -567,7 +570,8 @@ class SqlAppStore:
     def add_operation(self, op: PendingOperation, *, cap: int, now: float) -> bool:
         """Store a pending operation unless its user already has ``cap`` live ones, pending or being signed,
         or an operation over the same challenge is live, signed or finished without failing (then False).
-        One over the same challenge that failed or expired unsigned is replaced."""
+        One over the same challenge that failed or expired unsigned is replaced, unless it links another
+        passkey (then False: :meth:`purge` deletes it and returns that passkey)."""
         return self._write(partial(add_operation, op, cap, now)) == "added"
 
     def open_operation(self, user: str, challenge: bytes, *, now: float) -> PendingOperation | None:
