@@ -146,7 +146,8 @@ class FailedAfterSend(AfterSendError):
     """The operation was sent (its hashes are here) and a later step failed: recording its outcome in the
     store, or reading what the answer shows. Its status follows the cause (503 for the store); the body says
     ``"sent": true`` with the hashes. It is never signed or sent again: the operation stays claimed in the
-    store, and the backend records the outcome at its next request once the store answers.
+    store, and the backend records the outcome at its next request once the store answers (or, past the
+    writes it holds, ``Limits.unrecorded_kept``, a housekeeping round reads it from the chain).
 
     Attributes:
         op_id: The operation (``None`` for a session-key payment, which has none).

@@ -165,7 +165,9 @@ def test_an_expired_operation_linking_a_passkey_is_not_replaced_away_from_purge(
     assert store.purge(now=10.0, keep_finished=5) == [b"new-passkey"]
     # The same passkey asked again moves to the new row: nothing is orphaned, and the new one is live.
     assert store.add_operation(_op("p0", expires_at=5.0, links=b"again"), cap=5, now=1.0)
-    assert store.add_operation(replace(_op("p0", links=b"again"), op_id="p1", expires_at=50.0), cap=5, now=10.0)
+    assert store.add_operation(
+        replace(_op("p0", links=b"again"), op_id="p1", expires_at=50.0), cap=5, now=10.0
+    )
     assert [(op.op_id, op.links) for op in store.operations("alice", limit=5)] == [("p1", b"again")]
     assert store.purge(now=10.0, keep_finished=5) == []
 
