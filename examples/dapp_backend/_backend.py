@@ -325,7 +325,8 @@ class _DappFlows:
 
     The relying party's ceremonies, its store and the SQL store are the backend's own (sync or async); the
     account gateway is the same for both, its flows run on the backend's ``clients`` (sync or async). All
-    state is in the store, so any number of backends (threads, workers) share it.
+    state is in the store, so any number of backends (threads, workers) share it; only the writes the store
+    refused after a send are held here, at most ``Limits.unrecorded_kept``, until its next method.
     """
 
     def __init__(
@@ -419,7 +420,8 @@ class _DappFlows:
             VerificationError: The relying party's failed check (``AssertionRejected``
                 (``ErrorCode.ORIGIN_MISMATCH``) ...).
             FailedAfterSend: The account was created but storing its user failed: the answer carries the
-                creating transaction's hash; the passkey is kept and the user written at the next request.
+                creating transaction's hash; the passkey is kept and the user written at the next request
+                (unless ``Limits.unrecorded_kept`` new users are held already).
         """
         registration = yield from self._take_registration(session, "signup")
         passkey = yield from self._verify_registration(credential, registration)
@@ -601,6 +603,8 @@ class _DappFlows:
             WrongUser: It is another user's operation, or another user's passkey signed.
             OperationExpired: It waited too long for the signature (410); it is purged.
             VerificationError: The relying party's failed check, or the validator rule that rejects it.
+            AfterSendError: The operation left and then reverted or its outcome is unknown (the SDK's, with
+                its hashes), or ``FailedAfterSend``: it was included but recording that failed.
         """
         yield from self._claim(op_id, name, self.clock())
         op: PendingOperation | None = yield from self._sql(partial(ops.operation, op_id), read_only=True)

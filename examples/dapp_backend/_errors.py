@@ -139,7 +139,10 @@ class UnsupportedSetup(ConfigurationError):
 
 
 class UserOperationFailed(RemoteError):
-    """The EntryPoint did not run the approved UserOperation to success (its call reverted, or no event)."""
+    """The ERC-4337 gateway cannot go on, and no approved UserOperation was sent: the factory's deployment
+    showed no ``AccountCreated`` event, several calls need the bundler, or the stored operation does not
+    hash to the approved challenge (502). A UserOperation that left and then reverted or was lost is the
+    SDK's ``AfterSendError`` (``UserOperationReverted``, ``TransactionReverted``, ...) with its hashes."""
 
 
 class FailedAfterSend(AfterSendError):

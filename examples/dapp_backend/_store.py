@@ -1,8 +1,9 @@
 """Everything the example remembers between requests, behind one small interface (:class:`AppStore`).
 
 Users and their passkeys, signed-in sessions, registrations in progress, operations waiting for a passkey
-signature, and the token buckets of the rate limits. Nothing lives in the web process's memory, so any
-number of workers share it. The tables sit beside the relying party's in the same database, and each
+signature, and the token buckets of the rate limits. Nothing else lives in the web process's memory (only
+the backend's few writes the store refused after a send, ``Limits.unrecorded_kept``), so any number of
+workers share it. The tables sit beside the relying party's in the same database, and each
 method is one *operation* written once (a generator of :class:`~sso_signer.webauthn.SqlStatement`) that
 the SDK's store runs in one transaction, on SQLite or PostgreSQL, with its locking, retries and typed
 errors: every check-and-change is one statement (``UPDATE ... WHERE status = 'pending' RETURNING``, an
@@ -620,7 +621,8 @@ class SqlAppStore:
         return self._write(partial(take_token, key, rate, burst, now))
 
     def purge(self, *, now: float, keep_finished: int) -> list[bytes]:
-        """Delete expired sessions, registrations and pending operations, full buckets, old finished ops.
+        """Delete expired sessions, registrations and pending operations, full buckets, old finished ops and
+        the settle claims of operations no longer ``signed`` or ``sent``.
 
         Returns:
             The passkeys that expired add-a-passkey operations would have linked (the caller removes them
