@@ -30,6 +30,7 @@ import hashlib
 import logging
 import re
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator, Mapping
@@ -138,6 +139,9 @@ class Limits:
         settle_grace: Seconds an operation stays ``signed`` or ``sent`` after its claim before its outcome is
             read from the chain (its worker stopped before recording it), and between two such reads.
         settle_batch: Operations whose outcome one housekeeping round reads from the chain.
+        unrecorded_kept: Writes the store refused after a send (outcomes, new users) one backend holds for
+            its next request; past it an outcome is not held (it stays ``signed`` and ``settle`` records it
+            from the chain) and a new user takes the place of the oldest held outcome.
     """
 
     funding_per_ip_rate: float = 5 / 3600
@@ -155,6 +159,7 @@ class Limits:
     finished_kept: int = 20
     settle_grace: float = 120.0
     settle_batch: int = 4
+    unrecorded_kept: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,12 +280,53 @@ def _resume(flow: Flow[Any], value: Any, error: BaseException | None) -> tuple[b
         return True, stop.value
 
 
+_Write = Callable[[], ops.Op[bool]]
+
+
+class _Unrecorded:
+    """The writes the store refused after a send, held for the backend's next request: at most ``cap``.
+
+    Past the cap an operation's outcome (``settles``) is not held: it stays ``signed`` or ``sent`` in the
+    store, where :meth:`_DappFlows.settle` reads it from the chain. A new user has no such second path: it
+    takes the place of the oldest held outcome, and is dropped only when every held write is a user.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._held: deque[tuple[_Write, bool]] = deque()
+        self._lock = threading.Lock()  # DappBackend is called from many threads
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def keep(self, write: _Write, *, settles: bool, first: bool = False) -> bool:
+        """Hold ``write`` (at the front with ``first``); False if it is not held."""
+        with self._lock:
+            if len(self._held) >= self.cap:
+                outcome = None if settles else next((h for h in self._held if h[1]), None)
+                if outcome is None:
+                    return False
+                self._held.remove(outcome)
+                log.warning("an operation's outcome is no longer held; left to the chain reads of settle")
+            if first:
+                self._held.appendleft((write, settles))
+            else:
+                self._held.append((write, settles))
+            return True
+
+    def take(self) -> tuple[_Write, bool] | None:
+        """The oldest held write and whether it is an outcome, removed; None if none is held."""
+        with self._lock:
+            return self._held.popleft() if self._held else None
+
+
 class _DappFlows:
     """Users, passkeys and accounts of the example dapp: each step written once, as a flow of :class:`Step` s.
 
     The relying party's ceremonies, its store and the SQL store are the backend's own (sync or async); the
     account gateway is the same for both, its flows run on the backend's ``clients`` (sync or async). All
-    state is in the store, so any number of backends (threads, workers) share it.
+    state is in the store, so any number of backends (threads, workers) share it; only the writes the store
+    refused after a send are held here, at most ``Limits.unrecorded_kept``, until its next method.
     """
 
     def __init__(
@@ -299,9 +345,9 @@ class _DappFlows:
         self.eth: AsyncEthClient | None = None
         # What the gateway's flows run their steps on: its sync clients, or async ones (AsyncDappBackend).
         self.clients: Any = chain.clients()
-        # Outcomes of sent operations the store refused to record: written (compare-and-set, so at most once)
-        # at the start of this backend's next method, until the store takes them.
-        self._unrecorded: deque[Callable[[], ops.Op[bool]]] = deque()
+        # Outcomes of sent operations (and new users) the store refused to record: written (compare-and-set
+        # or insert-if-absent, so at most once) at the start of this backend's next method.
+        self._unrecorded = _Unrecorded(self.limits.unrecorded_kept)
 
     # Each kind of step, named once.
 
@@ -374,7 +420,8 @@ class _DappFlows:
             VerificationError: The relying party's failed check (``AssertionRejected``
                 (``ErrorCode.ORIGIN_MISMATCH``) ...).
             FailedAfterSend: The account was created but storing its user failed: the answer carries the
-                creating transaction's hash; the passkey is kept and the user written at the next request.
+                creating transaction's hash; the passkey is kept and the user written at the next request
+                (unless ``Limits.unrecorded_kept`` new users are held already).
         """
         registration = yield from self._take_registration(session, "signup")
         passkey = yield from self._verify_registration(credential, registration)
@@ -402,14 +449,22 @@ class _DappFlows:
         except Exception as exc:
             # The account exists on chain and its passkey controls it: both are kept, and the user is
             # written at this backend's next request (like an unrecorded outcome); the passkey then signs in.
-            self._unrecorded.append(store_user)
-            log.warning("a new user is not recorded yet (%s); kept for the next request", type(exc).__name__)
+            if self._unrecorded.keep(store_user, settles=False):
+                log.warning(
+                    "a new user is not recorded yet (%s); kept for the next request", type(exc).__name__
+                )
+                then = (
+                    "sign in with it in a moment (the user is recorded at the backend's next request once"
+                    " its store answers)"
+                )
+            else:
+                log.warning("a new user is not recorded (%s) and not kept: too many held", type(exc).__name__)
+                then = "the backend holds too many unrecorded writes to keep its user: sign up again"
             raise _sent_failure(
                 {"transactionHash": tx_hash},
                 None,
                 "included",
-                f"storing its user failed; account {account} is created and its passkey kept: sign in with"
-                " it in a moment (the user is recorded at the backend's next request once its store answers)",
+                f"storing its user failed; account {account} is created and its passkey kept; {then}",
             ) from exc
         if not added:
             yield from self._passkeys("remove_credential", passkey.credential_id)
@@ -548,6 +603,8 @@ class _DappFlows:
             WrongUser: It is another user's operation, or another user's passkey signed.
             OperationExpired: It waited too long for the signature (410); it is purged.
             VerificationError: The relying party's failed check, or the validator rule that rejects it.
+            AfterSendError: The operation left and then reverted or its outcome is unknown (the SDK's, with
+                its hashes), or ``FailedAfterSend``: it was included but recording that failed.
         """
         yield from self._claim(op_id, name, self.clock())
         op: PendingOperation | None = yield from self._sql(partial(ops.operation, op_id), read_only=True)
@@ -597,13 +654,18 @@ class _DappFlows:
             partial(ops.finish_operation, op_id, "included", tx_hash, None, link)
         )
         if failure is not None:
+            cause, kept = failure
+            later = (
+                "at the backend's next request once its store answers"
+                if kept
+                else "from the chain by a later housekeeping round"
+            )
             raise _sent_failure(
                 result,
                 op_id,
                 "included",
-                "recording its outcome failed; it is not signed or sent again, and is recorded at the"
-                " backend's next request once its store answers",
-            ) from failure
+                f"recording its outcome failed; it is not signed or sent again, and is recorded {later}",
+            ) from cause
         if op.links is not None:
             result["message"] = "New passkey linked to the account."
         result["opId"] = op_id
@@ -653,32 +715,35 @@ class _DappFlows:
 
     # --- helpers (flows entered with ``yield from``; the session-key service runs them too) ---
 
-    def _record(self, write: Callable[[], ops.Op[bool]]) -> Flow[Exception | None]:
-        """Write an operation's outcome; if the store fails, keep the write for the next request.
+    def _record(self, write: Callable[[], ops.Op[bool]]) -> Flow[tuple[Exception, bool] | None]:
+        """Write an operation's outcome; if the store fails, hold the write for the next request if there is
+        room (else the operation stays ``signed`` or ``sent`` and :meth:`settle` reads it from the chain).
 
         Returns:
-            None once written, else the store's error (the caller answers with what was sent).
+            None once written, else the store's error and whether the write is held (the caller answers
+            with what was sent).
         """
         try:
             yield from self._sql(write)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the outcome must not be lost
-            self._unrecorded.append(write)
-            log.warning("an operation's outcome is not recorded yet (%s); kept for the next request", exc)
-            return exc
+            kept = self._unrecorded.keep(write, settles=True)
+            log.warning(
+                "an operation's outcome is not recorded yet (%s); %s",
+                exc,
+                "kept for the next request" if kept else "left to the chain reads of settle",
+            )
+            return exc, kept
         return None
 
     def _reconciled(self, flow: Flow[T]) -> Flow[T]:
-        # Outcomes the store refused earlier go in first; each write is a compare-and-set (a second one of
-        # the same outcome changes nothing). While the store still fails they wait for the next request.
-        while True:
-            try:
-                write = self._unrecorded.popleft()
-            except IndexError:
-                break
+        # Writes the store refused earlier go in first; each is a compare-and-set or an insert-if-absent (a
+        # second one changes nothing). While the store still fails they wait for the next request.
+        while (held := self._unrecorded.take()) is not None:
+            write, settles = held
             try:
                 yield from self._sql(write)
-            except Exception:  # noqa: BLE001 - still failing: kept, and this request goes on
-                self._unrecorded.appendleft(write)
+            except Exception:  # noqa: BLE001 - still failing: held again, and this request goes on
+                self._unrecorded.keep(write, settles=settles, first=True)
                 break
         return (yield from flow)
 

@@ -112,9 +112,9 @@ class EraAnvilGateway:
         """What became of an approved call whose outcome was not recorded, read from the chain.
 
         With its hash, the receipt decides. Without one (its worker stopped before recording anything), or
-        with no receipt, the
-        stand-in's transaction is looked for among the blocks after its preparation, once the 0x71 nonce it
-        was signed over is used: on an Era node the hash would come from the signed bytes instead.
+        with no receipt, the stand-in's transaction is looked for among the blocks after its preparation,
+        once the 0x71 nonce it was signed over is used: on an Era node the hash would come from the signed
+        bytes instead.
 
         Returns:
             ``("included" | "failed", transaction hash, reason)``, or ``None`` while undecided.

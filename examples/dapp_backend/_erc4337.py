@@ -337,6 +337,8 @@ class Erc4337AnvilGateway:
             The userOpHash, the transaction hash and the operation's gas cost.
 
         Raises:
+            UserOperationFailed: The stored operation does not hash to the approved challenge (nothing is
+                sent).
             AssertionRejected: The validator rule the signature breaks (nothing is sent).
             UserOperationReverted: If the EntryPoint ran the operation but its call reverted.
             AfterSendError: Any failure after the operation left (``TransactionReverted`` if ``handleOps``

@@ -139,14 +139,18 @@ class UnsupportedSetup(ConfigurationError):
 
 
 class UserOperationFailed(RemoteError):
-    """The EntryPoint did not run the approved UserOperation to success (its call reverted, or no event)."""
+    """The ERC-4337 gateway cannot go on, and no approved UserOperation was sent: the factory's deployment
+    showed no ``AccountCreated`` event, several calls need the bundler, or the stored operation does not
+    hash to the approved challenge (502). A UserOperation that left and then reverted or was lost is the
+    SDK's ``AfterSendError`` (``UserOperationReverted``, ``TransactionReverted``, ...) with its hashes."""
 
 
 class FailedAfterSend(AfterSendError):
     """The operation was sent (its hashes are here) and a later step failed: recording its outcome in the
     store, or reading what the answer shows. Its status follows the cause (503 for the store); the body says
     ``"sent": true`` with the hashes. It is never signed or sent again: the operation stays claimed in the
-    store, and the backend records the outcome at its next request once the store answers.
+    store, and the backend records the outcome at its next request once the store answers (or, past the
+    writes it holds, ``Limits.unrecorded_kept``, a housekeeping round reads it from the chain).
 
     Attributes:
         op_id: The operation (``None`` for a session-key payment, which has none).

@@ -365,6 +365,7 @@ class SessionService:
             SessionRefused: The preflight (or the validator) refuses: the rule says why; in
                 :data:`FALLBACK` the page offers the passkey.
             RateLimited: Too many payments asked for.
+            FailedAfterSend: Paid, but reading the session's state for the answer failed (with the hashes).
         """
         record = yield from self._record(b, name, session_id)
         yield from self._charge(b, name)

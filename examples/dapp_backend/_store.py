@@ -1,8 +1,9 @@
 """Everything the example remembers between requests, behind one small interface (:class:`AppStore`).
 
 Users and their passkeys, signed-in sessions, registrations in progress, operations waiting for a passkey
-signature, and the token buckets of the rate limits. Nothing lives in the web process's memory, so any
-number of workers share it. The tables sit beside the relying party's in the same database, and each
+signature, and the token buckets of the rate limits. Nothing else lives in the web process's memory (only
+the backend's few writes the store refused after a send, ``Limits.unrecorded_kept``), so any number of
+workers share it. The tables sit beside the relying party's in the same database, and each
 method is one *operation* written once (a generator of :class:`~sso_signer.webauthn.SqlStatement`) that
 the SDK's store runs in one transaction, on SQLite or PostgreSQL, with its locking, retries and typed
 errors: every check-and-change is one statement (``UPDATE ... WHERE status = 'pending' RETURNING``, an
@@ -280,11 +281,14 @@ def add_operation(op: PendingOperation, cap: int, now: float) -> Op[AddResult]:
     yield S("SELECT name FROM app_users WHERE name = :owner{lock}", {"owner": op.user})
     # The same transaction (same nonce, same hash) prepared again once the relying party purged its challenge:
     # an earlier operation that failed (nothing of it ran) or expired unsigned gives way to the new one (the
-    # challenge is UNIQUE). One signed, sent or included keeps it: that transaction is not issued twice.
+    # challenge is UNIQUE). One signed, sent or included keeps it: that transaction is not issued twice. So
+    # does one linking another passkey than the new one: deleting it here would lose the only record of that
+    # passkey, which purge returns for removal from the relying party (the same links move to the new row).
     yield S(
         "DELETE FROM app_operations WHERE challenge = :challenge AND owner = :owner"
-        " AND (status = 'failed' OR (status = 'pending' AND expires_at <= :now))",
-        {"challenge": op.challenge, "owner": op.user, "now": now},
+        " AND (status = 'failed' OR (status = 'pending' AND expires_at <= :now))"
+        " AND (links IS NULL OR links = CAST(:links AS {blob}))",
+        {"challenge": op.challenge, "owner": op.user, "now": now, "links": op.links},
     )
     stored = yield S(
         f"INSERT INTO app_operations ({_OP_COLUMNS}, created_at)"  # noqa: S608 - a constant column list
@@ -567,7 +571,8 @@ class SqlAppStore:
     def add_operation(self, op: PendingOperation, *, cap: int, now: float) -> bool:
         """Store a pending operation unless its user already has ``cap`` live ones, pending or being signed,
         or an operation over the same challenge is live, signed or finished without failing (then False).
-        One over the same challenge that failed or expired unsigned is replaced."""
+        One over the same challenge that failed or expired unsigned is replaced, unless it links another
+        passkey (then False: :meth:`purge` deletes it and returns that passkey)."""
         return self._write(partial(add_operation, op, cap, now)) == "added"
 
     def open_operation(self, user: str, challenge: bytes, *, now: float) -> PendingOperation | None:
@@ -616,7 +621,8 @@ class SqlAppStore:
         return self._write(partial(take_token, key, rate, burst, now))
 
     def purge(self, *, now: float, keep_finished: int) -> list[bytes]:
-        """Delete expired sessions, registrations and pending operations, full buckets, old finished ops.
+        """Delete expired sessions, registrations and pending operations, full buckets, old finished ops and
+        the settle claims of operations no longer ``signed`` or ``sent``.
 
         Returns:
             The passkeys that expired add-a-passkey operations would have linked (the caller removes them

@@ -9,11 +9,12 @@ import pathlib
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from examples.dapp_backend import RunningExample, running_example
+from examples.dapp_backend import RunningExample, WebLimits, running_example
 from sso_signer import hex_decode
 from sso_signer.webauthn import SqlStatement
 from tests.browser.example_client import ROOMY, PageClient, fresh_address
@@ -208,3 +209,45 @@ def test_a_store_failure_after_the_account_was_created_answers_with_its_hash_and
             status, signed_in = page.sign_in(passkey)
             assert status == 200, signed_in
             assert (signed_in["user"], signed_in["account"]) == ("carol", account)
+
+
+def test_an_outcome_past_the_held_writes_cap_is_not_held_and_is_settled_from_the_chain(
+    tmp_path: pathlib.Path, lock: StoreLock
+) -> None:
+    # The writes a backend holds while its store fails were unbounded; with no room (the cap 0) the answer
+    # still carries the hash, nothing is sent twice, and the housekeeping's chain read records the outcome.
+    limits = replace(ROOMY, unrecorded_kept=0)
+    with running_example(
+        flow="era",
+        serve=True,
+        limits=limits,
+        web_limits=WebLimits(purge_every=1),
+        store=f"sqlite:///{lock.path}",
+    ) as ex:
+        page, passkey, request, to = _prepared(ex)
+        _lock_after(ex, "submit_now", lock)
+        try:
+            status, answer = page.approve(passkey, request)
+        finally:
+            lock.release()
+        assert (status, answer["error"], answer["sent"]) == (503, "FailedAfterSend", True), answer
+        assert answer["transactionHash"] in answer["message"], answer
+        assert "from the chain" in answer["message"], answer
+        status, again = page.approve(passkey, request)
+        assert (status, again["error"]) == (409, "NoPendingTransaction"), again
+        assert ex.eth.get_balance(to) == 7
+        # Not held: the next request did not record it; it stays claimed until a settle round reads it.
+        assert _status(ex, request["opId"]) == ("signed", None)
+
+        def a_grace_later() -> Any:
+            yield SqlStatement(
+                "UPDATE app_operations SET expires_at = :long_ago WHERE op_id = :id",
+                {"long_ago": time.time() - 3600, "id": request["opId"]},
+            )
+
+        ex.backend.store.sql.transaction(a_grace_later)
+        status, view = page.get("/api/session")  # this request's housekeeping settles it
+        assert status == 200, view
+        assert _status(ex, request["opId"]) == ("included", answer["transactionHash"])
+        assert ex.eth.get_balance(to) == 7
+        page.close()

@@ -17,8 +17,10 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
 from examples.dapp_backend import RunningExample, eth_text, running_example
+from sso_signer import hex_decode
 from sso_signer._codec import b64url_decode
 from sso_signer.erc4337 import ENTRY_POINT_V08, EntryPoint
+from sso_signer.exceptions import SendOutcomeUnknown
 from sso_signer.webauthn import P256PublicKey
 from sso_signer.webauthn._p256 import EcdsaSignature
 from tests.browser.conftest import Tab
@@ -129,6 +131,46 @@ def test_a_browser_approved_transfer_goes_through_the_alto_bundler(
     deposit = EntryPoint(example.eth, ENTRY_POINT_V08).balance_of(account)
     spent = 10**18 - example.eth.get_balance(account) - deposit
     assert spent == 31_337 + int(result["gasCost"])
+
+
+def test_the_page_shows_the_user_op_hash_of_a_send_whose_outcome_is_unknown(
+    tab: Tab, example: RunningExample
+) -> None:
+    # The UserOperation really runs; then its receipt is "lost": the answer knows only its userOpHash. The
+    # page tracked only transactionHash, so the sent row showed no hash at all.
+    _sign_up(tab, example)
+    recipient = to_checksum_address(secrets.token_bytes(20))
+    chain: Any = example.backend.chain
+    real = chain.submit
+
+    def submit(*args: Any) -> Any:
+        result = yield from real(*args)
+        raise SendOutcomeUnknown("the receipt was lost", user_op_hash=hex_decode(result["userOpHash"]))
+
+    chain.submit = submit
+    try:
+        answer = tab.page.evaluate(
+            f"""(async () => {{
+              const request = await api("/api/tx/options", {{to: {recipient!r}, value: "0.5"}});
+              try {{ await submitOperation(await signOperation(request)); }}
+              catch (error) {{
+                renderOperations(window.sso.view.operations);
+                const userOpHash = request.transaction.userOpHash;
+                return {{sent: error.sent, userOpHash, hash: error.transactionHash}};
+              }}
+              return null;
+            }})()"""
+        )
+    finally:
+        del chain.submit
+    assert answer is not None
+    assert (answer["sent"], answer["hash"]) == (True, None), answer
+    cells = tab.page.evaluate(
+        "[...document.querySelectorAll('#operations tr')[0].cells].map((c) => c.textContent)"
+    )
+    assert cells[1] == "sent", cells
+    assert cells[3].startswith(answer["userOpHash"][:10]), cells  # was empty
+    assert example.eth.get_balance(recipient) == 5 * 10**17  # it did run
 
 
 def test_the_page_shows_an_operation_move_from_signed_to_included(tab: Tab, example: RunningExample) -> None:

@@ -155,6 +155,23 @@ def test_the_same_challenge_again_replaces_only_a_dead_operation(store: SqlAppSt
     assert not store.add_operation(replace(_op("x0"), op_id="z0"), cap=5, now=13.0)  # included
 
 
+def test_an_expired_operation_linking_a_passkey_is_not_replaced_away_from_purge(store: SqlAppStore) -> None:
+    # Replacing an expired add-a-passkey operation dropped its ``links`` silently: purge then never returned
+    # that passkey, and the relying party kept a credential that controls nothing.
+    store.add_user(User("alice", b"h" * 16, "0x" + "11" * 20), b"cred")
+    assert store.add_operation(_op("k0", expires_at=5.0, links=b"new-passkey"), cap=5, now=1.0)
+    assert not store.add_operation(replace(_op("k0"), op_id="t0", expires_at=50.0), cap=5, now=10.0)
+    assert [op.op_id for op in store.operations("alice", limit=5)] == ["k0"]
+    assert store.purge(now=10.0, keep_finished=5) == [b"new-passkey"]
+    # The same passkey asked again moves to the new row: nothing is orphaned, and the new one is live.
+    assert store.add_operation(_op("p0", expires_at=5.0, links=b"again"), cap=5, now=1.0)
+    assert store.add_operation(
+        replace(_op("p0", links=b"again"), op_id="p1", expires_at=50.0), cap=5, now=10.0
+    )
+    assert [(op.op_id, op.links) for op in store.operations("alice", limit=5)] == [("p1", b"again")]
+    assert store.purge(now=10.0, keep_finished=5) == []
+
+
 def test_a_registration_is_taken_once_and_capped(store: SqlAppStore) -> None:
     def reg(session: str) -> Registration:
         return Registration(session, "signup", "alice", b"h" * 16, b"c" * 32, expires_at=10.0)

@@ -30,7 +30,8 @@ async function api(path, body) {
   if (!response.ok) {
     throw Object.assign(new Error(answer.message),
       { kind: answer.error, rule: answer.rule, status: response.status, fallback: answer.fallback === true,
-        sent: answer.sent === true, transactionHash: answer.transactionHash, sentStatus: answer.status });
+        sent: answer.sent === true, transactionHash: answer.transactionHash, userOpHash: answer.userOpHash,
+        sentStatus: answer.status });
   }
   return answer;
 }
@@ -242,9 +243,11 @@ async function submitOperation({ op, credential }) {
     track(op, result.status, { transactionHash: result.transactionHash });
     return result;
   } catch (error) {
-    // Sent all the same (the failure came after): show it with its hash, never as failed.
+    // Sent all the same (the failure came after): show it with whichever hash is known (a UserOperation's
+    // outcome may be unknown before any transaction hash is), never as failed.
     const status = error.sent ? error.sentStatus || "sent" : "failed";
-    track(op, status, { error: error.kind || error.name, transactionHash: error.transactionHash });
+    const sentHash = error.transactionHash || error.userOpHash;
+    track(op, status, { error: error.kind || error.name, transactionHash: sentHash });
     throw error;
   }
 }
