@@ -266,6 +266,7 @@ class ProcessOwner:
                 process.wait_ready(functools.partial(ready, url), timeout, interval=interval)
             except NodeStartFailed:
                 if attempt < tries and port_taken in process.raw_log().lower():
+                    process.stop()  # fail() kept its log for the error: no error is raised, drop it
                     continue
                 raise
             return
