@@ -164,6 +164,28 @@ def test_save_load_encrypted(tmp_path: Path) -> None:
         HeadlessPasskey.load(plain, passphrase="x")
 
 
+def test_passphrases_a_key_file_cannot_hold_are_typed_errors(tmp_path: Path) -> None:
+    """Empty, longer than OpenSSL's 1023 bytes, or not text: refused before anything is written (they were
+    a bare ValueError / UnicodeEncodeError), and a str from a non-UTF-8 environment variable (surrogate
+    escaped) is the variable's bytes, as the CLI's ``--passphrase-env`` reads them."""
+    passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
+    path = tmp_path / "k.pem"
+    for bad, rule in (
+        ("", ErrorCode.INVALID_ENCODING),
+        (b"", ErrorCode.INVALID_ENCODING),
+        ("\ud800", ErrorCode.INVALID_ENCODING),
+        ("p" * 1024, ErrorCode.FIELD_TOO_LARGE),
+    ):
+        with raises_rule(rule):
+            passkey.save(path, passphrase=bad)
+        assert list(tmp_path.iterdir()) == []
+    passkey.save(path, passphrase="\udcff")  # os.environ's form of the byte 0xff
+    assert HeadlessPasskey.load(path, passphrase=b"\xff").public_key == passkey.public_key
+    for wrong in ("\ud800", "", "p" * 1024):
+        with pytest.raises(WrongPassphrase):
+            HeadlessPasskey.load(path, passphrase=wrong)
+
+
 def test_load_rejects_bad_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("hello")
