@@ -79,3 +79,10 @@ def test_port_retry_leaves_no_log_of_the_failed_attempt(
         assert server.url.endswith(f":{chosen[1]}")
         assert [p.name for p in tmp_path.iterdir()] == [pathlib.Path(str(server.log_path)).name]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_redact_blanks_a_secret_in_any_letter_case() -> None:
+    """A hex key is the same key in upper or lower case (a checksummed or upper-cased echo of it)."""
+    secret = "0x" + "aB" * 32
+    text = f"executor {secret.lower()}, utility {secret.upper()[2:]}, again 0X{secret[2:].upper()}"
+    assert "ab" * 8 not in _process.redact(text, [secret]).lower()
