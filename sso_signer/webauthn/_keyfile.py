@@ -148,8 +148,10 @@ def read_key_file(
         raise InvalidKey(
             f"cannot read key file {target}: {type(exc).__name__}", rule=ErrorCode.INVALID_KEY_FILE
         ) from exc
-    head, sep, _ = text.partition(_BEGIN)
-    if not sep or not head.startswith(_META_PREFIX):
+    # The metadata is the first line (JSON escapes every newline), the PEM block all that follows: a value
+    # in the metadata (a user name from the relying party) may itself contain "-----BEGIN ".
+    head, newline, body = text.partition("\n")
+    if not newline or not head.startswith(_META_PREFIX) or not body.startswith(_BEGIN):
         raise InvalidKey(
             f"{target} is not an sso-signer passkey file (metadata line or PEM block missing)",
             rule=ErrorCode.INVALID_KEY_FILE,
@@ -162,7 +164,7 @@ def read_key_file(
     )
     if not isinstance(metadata, dict):
         raise InvalidKey(f"{target}: metadata must be a JSON object", rule=ErrorCode.INVALID_KEY_FILE)
-    pem = text[len(head) :].encode("ascii")
+    pem = body.encode("ascii")
     encrypted = pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     if encrypted and passphrase is None:
         raise WrongPassphrase(f"{target} is encrypted; a passphrase is required")

@@ -186,6 +186,18 @@ def test_passphrases_a_key_file_cannot_hold_are_typed_errors(tmp_path: Path) -> 
             HeadlessPasskey.load(path, passphrase=wrong)
 
 
+def test_a_user_name_that_looks_like_a_pem_boundary_still_loads(tmp_path: Path) -> None:
+    """The user name comes from the relying party's options and is kept in the metadata line: text in it
+    that looks like the PEM block's start must not make the saved key unloadable."""
+    passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN, user_name="-----BEGIN PRIVATE KEY-----\n")
+    passkey.save(tmp_path / "k.pem")
+    loaded = HeadlessPasskey.load(tmp_path / "k.pem")
+    assert loaded.public_key == passkey.public_key
+    from sso_signer.webauthn._keyfile import read_key_file
+
+    assert read_key_file(tmp_path / "k.pem")[1]["user_name"] == "-----BEGIN PRIVATE KEY-----\n"
+
+
 def test_load_rejects_bad_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("hello")
