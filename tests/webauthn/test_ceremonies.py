@@ -538,3 +538,23 @@ def test_registration_refuses_cbor_maps_with_repeated_keys(rp: RelyingParty, db:
         with raises_rule(ErrorCode.INVALID_CBOR, match="repeats a map key"):
             rp.verify_registration(forged, user_handle=user_of(options))
     assert snapshot(db) == before
+
+
+def test_an_unknown_attestation_format_is_refused_by_name_without_echoing_it(
+    rp: RelyingParty, db: str
+) -> None:
+    """WebAuthn 7.1 step 21: fmt must be a known format identifier. The attacker's text is not copied into
+    the error whole (a newline would forge a log line, 5000 characters would bloat every log)."""
+    options = rp.registration_options(user_name="mallory")
+    response = new_passkey(options).register_from_options(options)
+    forged_fmt = "none\nCRITICAL forged log line " + "x" * 5000
+
+    def with_fmt(att: dict[str, Any]) -> bytes:
+        return cbor2.dumps({**att, "fmt": forged_fmt})
+
+    before = snapshot(db)
+    with raises_rule(ErrorCode.INVALID_ATTESTATION_OBJECT) as info:
+        rp.verify_registration(rebuild(response, att_obj=with_fmt), user_handle=user_of(options))
+    assert "\n" not in str(info.value)
+    assert len(str(info.value)) < 300
+    assert snapshot(db) == before
