@@ -140,8 +140,9 @@ def check_passkey_scope(rp_id: str, origin: str) -> None:
     party or validator can ever accept.
 
     Raises:
-        CliUsageError: If the rp id is empty, the origin is not ``http(s)://host[:port]``, or the rp id does
-            not cover the origin's host.
+        CliUsageError: If the rp id is empty, the origin is not ``http(s)://host[:port]`` exactly as a
+            browser serialises it (lower case, no default port, no path), or the rp id does not cover the
+            origin's host.
     """
     if not rp_id or rp_id != rp_id.strip().lower() or "/" in rp_id or ":" in rp_id:
         raise CliUsageError(
@@ -153,8 +154,16 @@ def check_passkey_scope(rp_id: str, origin: str) -> None:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError as exc:
         raise CliUsageError(f"--origin {origin!r}: not an origin ({exc})") from None
-    if parts.scheme not in ("http", "https") or not host or parts.path not in ("", "/") or parts.query:
+    if parts.scheme.lower() not in ("http", "https") or not host:
         raise CliUsageError(f"--origin {origin!r}: expected http(s)://host[:port], e.g. https://app.example")
+    # The passkey signs the origin string as given, and the relying party and the validator compare it
+    # exactly: it must be what a browser writes (lower case, no default port, nothing after the port).
+    port = "" if parts.port in (None, {"http": 80, "https": 443}[parts.scheme.lower()]) else f":{parts.port}"
+    serialised = f"{parts.scheme.lower()}://{f'[{host}]' if ':' in host else host}{port}"
+    if origin != serialised:
+        raise CliUsageError(
+            f"--origin {origin!r}: not an origin as a browser writes it; did you mean {serialised!r}?"
+        )
     if host != rp_id and not host.endswith("." + rp_id):
         raise CliUsageError(
             f"--rp-id {rp_id} does not cover --origin {origin}: the rp id must be the origin's host or a "

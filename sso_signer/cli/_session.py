@@ -21,9 +21,11 @@ text or 0x-hex (an address).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
+import tempfile
 from typing import Any
 
 from eth_utils.crypto import keccak
@@ -196,12 +198,22 @@ def _write_session_file(
         "spec": "0x" + spec.encode().hex(),
         "session_hash": "0x" + spec.session_hash.hex(),
     }
+    # Written whole to a new 0600 file beside the target, then put in its place: a failed write (disk full)
+    # leaves the previous key file as it was, and no partial key behind.
     with writing(path):
-        if target.exists():
-            target.unlink()
-        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(json.dumps(body, indent=2) + "\n")
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(json.dumps(body, indent=2) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            if force:
+                os.replace(temporary, target)
+            else:
+                os.link(temporary, target)  # fails if the name was taken meanwhile: nothing is clobbered
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
 
 
 def load_session_file(path: str) -> tuple[SessionSpec, LocalSessionKey, str]:

@@ -38,9 +38,9 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "<redacted>")
-            if secret.startswith("0x"):
-                text = text.replace(secret[2:], "<redacted>")
+            # Hex is one value in either letter case, with or without its prefix: blank every spelling.
+            body = secret[2:] if secret[:2].lower() == "0x" and len(secret) > 2 else secret
+            text = re.sub(f"(?:0x)?{re.escape(body)}", "<redacted>", text, flags=re.IGNORECASE)
     text = _KEY_LINE.sub(r"\1<redacted>", text)
     return _MNEMONIC_LINE.sub(r"\1<redacted>", text)
 
@@ -266,6 +266,7 @@ class ProcessOwner:
                 process.wait_ready(functools.partial(ready, url), timeout, interval=interval)
             except NodeStartFailed:
                 if attempt < tries and port_taken in process.raw_log().lower():
+                    process.stop()  # fail() kept its log for the error: no error is raised, drop it
                     continue
                 raise
             return

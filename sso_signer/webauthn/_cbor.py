@@ -1,4 +1,5 @@
-"""Strict CBOR decoding on top of cbor2: one item, no truncation, no trailing bytes, typed errors."""
+"""Strict CBOR decoding on top of cbor2: one item, no truncation, no trailing bytes, no repeated map key,
+typed errors."""
 
 from __future__ import annotations
 
@@ -37,14 +38,18 @@ def decode_prefix(data: bytes, *, field: str) -> tuple[Any, int]:
 
     Raises:
         InvalidCbor (``TRUNCATED_CBOR``): If the item is cut short.
-        InvalidCbor: If the bytes are not well-formed CBOR or nest too deeply.
+        InvalidCbor: If the bytes are not well-formed CBOR, nest too deeply, or a map repeats a key.
     """
     stream = io.BytesIO(bytes(data))
     try:
-        value = cbor2.CBORDecoder(stream).decode()
+        # A repeated key is refused as py_webauthn refuses it: which copy counts would be the parser's choice
+        # (cbor2 keeps the last, and 1 and True are one Python key).
+        value = cbor2.CBORDecoder(stream, allow_duplicate_keys=False).decode()
     except cbor2.CBORDecodeEOF as exc:
         raise InvalidCbor(f"{field}: CBOR item is truncated", rule=ErrorCode.TRUNCATED_CBOR) from exc
     except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+        if "duplicate map key" in str(exc).lower():
+            raise InvalidCbor(f"{field}: a CBOR map repeats a map key") from exc
         # cbor2 surfaces some malformed inputs (bad tags, invalid UTF-8) as built-in errors.
         raise InvalidCbor(f"{field}: not well-formed CBOR ({type(exc).__name__})") from exc
     if _depth(value) > _MAX_DEPTH:

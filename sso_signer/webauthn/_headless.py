@@ -403,6 +403,8 @@ class HeadlessPasskey:
 
         Raises:
             AlreadyExists (``KEY_FILE_EXISTS``): If the file exists and ``overwrite`` is False.
+            InvalidEncoding (``INVALID_ENCODING``): If the passphrase is empty or not Unicode text.
+            InvalidEncoding (``FIELD_TOO_LARGE``): If the passphrase exceeds 1023 bytes (OpenSSL's limit).
         """
         record = self._record
         metadata = {

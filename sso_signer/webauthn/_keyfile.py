@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sso_signer._json import JsonLimits, parse_json
-from sso_signer.exceptions import AlreadyExists, ErrorCode, InvalidKey, WrongPassphrase
+from sso_signer.exceptions import AlreadyExists, ErrorCode, InvalidEncoding, InvalidKey, WrongPassphrase
 
 __all__ = ["read_key_file", "write_key_file"]
 
@@ -26,6 +26,21 @@ _BEGIN = "-----BEGIN "
 _MAX_FILE = 64 * 1024
 # The metadata is one flat object of short strings, booleans and a 32-bit counter.
 _META_LIMITS = JsonLimits(max_bytes=_MAX_FILE, max_depth=8, max_int_digits=32)
+# OpenSSL's PEM password buffer: cryptography refuses longer passphrases with a bare ValueError.
+_MAX_PASSPHRASE = 1023
+
+
+def _passphrase_bytes(passphrase: bytes | str) -> bytes:
+    """The passphrase's bytes: a str as UTF-8, surrogate-escaped (os.environ's form of non-UTF-8 bytes),
+    so a passphrase read from a variable is the variable's bytes, as the CLI reads it."""
+    if not isinstance(passphrase, str):
+        return bytes(passphrase)
+    try:
+        return passphrase.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise InvalidEncoding(
+            "the passphrase is not Unicode text (a lone surrogate)", rule=ErrorCode.INVALID_ENCODING
+        ) from None
 
 
 def write_key_file(
@@ -50,6 +65,8 @@ def write_key_file(
 
     Raises:
         AlreadyExists (``KEY_FILE_EXISTS``): If the file exists and ``overwrite`` is False.
+        InvalidEncoding (``INVALID_ENCODING``): If the passphrase is empty or not Unicode text.
+        InvalidEncoding (``FIELD_TOO_LARGE``): If the passphrase exceeds 1023 bytes.
     """
     target = Path(path)
     if target.exists() and not overwrite:
@@ -57,7 +74,17 @@ def write_key_file(
             f"{target} exists; pass overwrite=True to replace it", rule=ErrorCode.KEY_FILE_EXISTS
         )
     if passphrase is not None:
-        secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else bytes(passphrase)
+        secret = _passphrase_bytes(passphrase)
+        if not secret:
+            raise InvalidEncoding(
+                "an empty passphrase encrypts nothing; give none for an unencrypted key file",
+                rule=ErrorCode.INVALID_ENCODING,
+            )
+        if len(secret) > _MAX_PASSPHRASE:
+            raise InvalidEncoding(
+                f"the passphrase is {len(secret)} bytes; the limit is {_MAX_PASSPHRASE}",
+                rule=ErrorCode.FIELD_TOO_LARGE,
+            )
         encryption: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(secret)
     else:
         encryption = serialization.NoEncryption()
@@ -121,8 +148,10 @@ def read_key_file(
         raise InvalidKey(
             f"cannot read key file {target}: {type(exc).__name__}", rule=ErrorCode.INVALID_KEY_FILE
         ) from exc
-    head, sep, _ = text.partition(_BEGIN)
-    if not sep or not head.startswith(_META_PREFIX):
+    # The metadata is the first line (JSON escapes every newline), the PEM block all that follows: a value
+    # in the metadata (a user name from the relying party) may itself contain "-----BEGIN ".
+    head, newline, body = text.partition("\n")
+    if not newline or not head.startswith(_META_PREFIX) or not body.startswith(_BEGIN):
         raise InvalidKey(
             f"{target} is not an sso-signer passkey file (metadata line or PEM block missing)",
             rule=ErrorCode.INVALID_KEY_FILE,
@@ -135,15 +164,18 @@ def read_key_file(
     )
     if not isinstance(metadata, dict):
         raise InvalidKey(f"{target}: metadata must be a JSON object", rule=ErrorCode.INVALID_KEY_FILE)
-    pem = text[len(head) :].encode("ascii")
+    pem = body.encode("ascii")
     encrypted = pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     if encrypted and passphrase is None:
         raise WrongPassphrase(f"{target} is encrypted; a passphrase is required")
     if not encrypted and passphrase is not None:
         raise WrongPassphrase(f"{target} is not encrypted but a passphrase was given")
-    secret = (
-        None if passphrase is None else (passphrase.encode() if isinstance(passphrase, str) else passphrase)
-    )
+    try:
+        secret = None if passphrase is None else _passphrase_bytes(passphrase)
+    except InvalidEncoding:
+        raise WrongPassphrase(f"{target}: the passphrase is not Unicode text, so not this file's") from None
+    if secret is not None and not 0 < len(secret) <= _MAX_PASSPHRASE:
+        raise WrongPassphrase(f"{target}: wrong passphrase or corrupt key")  # no file is written with it
     try:
         key = serialization.load_pem_private_key(pem, password=secret)
     except (ValueError, TypeError) as exc:

@@ -72,7 +72,8 @@ class RegistrationResponse:
             InvalidWebAuthnData (``CREDENTIAL_ID_MISMATCH``): id, rawId and the attested credential id
                 disagree.
             InvalidEncoding: A member is not base64url.
-            InvalidWebAuthnData (``INVALID_ATTESTATION_OBJECT``): The attestationObject map is malformed.
+            InvalidWebAuthnData (``INVALID_ATTESTATION_OBJECT``): The attestationObject map is malformed, or
+                its ``fmt`` is not a known attestation statement format.
             InvalidCbor: The attestationObject or a CBOR part is truncated, trailing or malformed.
             InvalidWebAuthnData: authenticatorData lacks attested credential data or is malformed.
             InvalidKey (``UNSUPPORTED_ALGORITHM``): The credential key is not ES256 / P-256.
@@ -93,6 +94,13 @@ class RegistrationResponse:
         if not isinstance(fmt, str) or not isinstance(statement, dict) or not isinstance(auth_raw, bytes):
             raise InvalidWebAuthnData(
                 "attestationObject needs fmt (text), attStmt (map), authData (bytes)",
+                rule=ErrorCode.INVALID_ATTESTATION_OBJECT,
+            )
+        if fmt not in _PY_WEBAUTHN_FORMATS:
+            # WebAuthn 7.1 step 21. Named shortened and escaped: the text is the sender's (a newline in it
+            # would forge a log line).
+            raise InvalidWebAuthnData(
+                f"attestationObject fmt {fmt[:24]!r} is not a known attestation statement format",
                 rule=ErrorCode.INVALID_ATTESTATION_OBJECT,
             )
         auth = AuthenticatorData(auth_raw)

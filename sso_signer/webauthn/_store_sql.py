@@ -44,6 +44,20 @@ def _row_json(text: Any, column: str) -> Any:
     return parse_json(text, limits=_ROW_LIMITS, error=StoreCorrupt, what=f"stored {column}")
 
 
+# SQLite keeps any type in any column: a tampered row's text where a time or a blob belongs must be
+# StoreCorrupt, not a TypeError out of a comparison (nor bytes(7), seven zero bytes, for a user handle).
+def _time(value: Any, column: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise StoreCorrupt(f"stored {column} is a {type(value).__name__}, not a number")
+    return float(value)
+
+
+def _blob(value: Any, column: str) -> bytes:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise StoreCorrupt(f"stored {column} is a {type(value).__name__}, not bytes")
+    return bytes(value)
+
+
 T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
@@ -368,6 +382,8 @@ def get_challenge(challenge: bytes, *, purpose: ChallengePurpose, now: float) ->
             "this challenge was not issued by this relying party", rule=ErrorCode.CHALLENGE_UNKNOWN
         )
     stored_purpose, expires_at, user_handle, user_name, ids, used_at, discoverable = reply.rows[0]
+    expires_at = _time(expires_at, "challenge expires_at")
+    used_at = None if used_at is None else _time(used_at, "challenge used_at")
     if stored_purpose != purpose:
         raise ChallengeInvalid(
             f"this challenge was issued for {stored_purpose}, not {purpose}",
@@ -384,7 +400,7 @@ def get_challenge(challenge: bytes, *, purpose: ChallengePurpose, now: float) ->
             challenge=bytes(challenge),
             purpose=purpose,
             expires_at=float(expires_at),
-            user_handle=None if user_handle is None else bytes(user_handle),
+            user_handle=None if user_handle is None else _blob(user_handle, "challenge user_handle"),
             user_name=str(user_name),
             credential_ids=tuple(bytes.fromhex(c) for c in _row_json(ids, "credential_ids")),
             discoverable=bool(discoverable),
@@ -436,8 +452,8 @@ def _credential(row: tuple[Any, ...]) -> PasskeyCredential:
     (cred_id, user_handle, user_name, rp_id, origin, cose, count, be, bs, transports, aaguid) = row
     try:
         return PasskeyCredential(
-            credential_id=bytes(cred_id),
-            public_key=P256PublicKey.from_cose(bytes(cose)),
+            credential_id=_blob(cred_id, "credential_id"),
+            public_key=P256PublicKey.from_cose(_blob(cose, "credential cose_key")),
             origin=str(origin),
             rp_id=str(rp_id),
             cose_key=bytes(cose),
@@ -445,8 +461,8 @@ def _credential(row: tuple[Any, ...]) -> PasskeyCredential:
             backup_eligible=bool(be),
             backup_state=bool(bs),
             transports=tuple(str(t) for t in _row_json(transports, "transports")),
-            aaguid=bytes(aaguid),
-            user_handle=bytes(user_handle),
+            aaguid=_blob(aaguid, "credential aaguid"),
+            user_handle=_blob(user_handle, "credential user_handle"),
             user_name=str(user_name),
         )
     except (SsoSignerError, TypeError, ValueError) as exc:
@@ -521,7 +537,7 @@ def complete_authentication(
     reply = yield Query("read_owner", {"credential_id": bytes(credential_id)})
     if not reply.rows:
         raise NotFound("no credential with this id is registered", rule=ErrorCode.CREDENTIAL_NOT_FOUND)
-    owner = bytes(reply.rows[0][0])
+    owner = _blob(reply.rows[0][0], "credential user_handle")
     pending.check_answerer(credential_id, owner)
     if user_handle is not None and owner != bytes(user_handle):
         raise AssertionRejected(

@@ -556,6 +556,16 @@ def test_a_passphrase_that_is_not_utf8_round_trips(tmp_path: Path) -> None:
         ("localhost", "http://localhost:99999"),
         ("localhost", "http://localhost/path"),
         ("Example.org", "https://example.org"),
+        # Not an origin as a browser serialises it (the passkey would sign this string, and the relying
+        # party and the validator compare it exactly): upper case, a slash, a default port, more parts.
+        ("example.org", "https://Example.org"),
+        ("example.org", "HTTPS://example.org"),
+        ("example.org", "https://example.org/"),
+        ("example.org", "https://example.org:443"),
+        ("localhost", "http://localhost:80"),
+        ("example.org", "https://user@example.org"),
+        ("example.org", "https://example.org#top"),
+        ("example.org", "https://example.org?"),
     ],
 )
 def test_a_passkey_no_relying_party_could_accept_is_not_created(

@@ -203,3 +203,39 @@ def test_session_commands_end_to_end(sso_stack: LocalErc4337Stack, tmp_path: Pat
         "send", *common, "--session-key", str(session_file), "--to", RECIPIENT, "--value", "1", code=1
     )
     assert gone["error"]["rule"] == "session_not_active"
+
+
+# Writes a session file over an existing one (--force) with the size of any file this process writes capped
+# at 100 bytes: a real write failure (EFBIG, as a full disk would give), no mocked I/O.
+_CAPPED_WRITE = """
+import resource, signal, sys
+from sso_signer.accounts import LocalSessionKey
+from sso_signer.cli._session import _write_session_file, spec_from_json
+from sso_signer.exceptions import CliUsageError
+
+key = LocalSessionKey.generate()
+spec = spec_from_json({"fee_limit": {"lifetime": "0.1ether"}}, key.address, 0)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
+try:
+    _write_session_file(sys.argv[1], key, spec, sys.argv[2], True)
+except CliUsageError as exc:
+    print(exc)
+"""
+
+
+def test_a_failed_session_file_write_keeps_the_file_it_would_replace(tmp_path: Path) -> None:
+    """``session create --force`` over an existing key file: if the new file cannot be written whole, the
+    old key stays as it was (it may still be the only key of a live session) and no partial key is left."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "session.json"
+    target.write_text("the previous session key file\n")
+    done = subprocess.run(
+        [sys.executable, "-c", _CAPPED_WRITE, str(target), RECIPIENT],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert "cannot write" in done.stdout, done.stdout + done.stderr
+    assert target.read_text() == "the previous session key file\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["session.json"]

@@ -508,3 +508,53 @@ def test_other_allowed_origin_can_be_accepted_when_asked(db: str, shell: str, cl
         result = lenient.verify_authentication(passkey.sign(tx_hash, origin=ANDROID))
         assert result.assertion.client_data.origin == ANDROID
         assert result.credential.origin == ORIGIN
+
+
+def _repeating(key: object, value: object) -> Callable[[dict[str, Any]], bytes]:
+    """An attestation object whose map ends with a second copy of ``key`` (cbor2 would keep the last)."""
+
+    def pack(att: dict[str, Any]) -> bytes:
+        return bytes([0xA0 + len(att) + 1]) + cbor2.dumps(att)[1:] + cbor2.dumps(key) + cbor2.dumps(value)
+
+    return pack
+
+
+def test_registration_refuses_cbor_maps_with_repeated_keys(rp: RelyingParty, db: str) -> None:
+    """A map naming a key twice means what its parser decides (the first copy or the last): neither the
+    attestation format nor a coordinate of the credential key may depend on that. Refused as bad CBOR,
+    as py_webauthn refuses it (not as an attestation that failed to verify)."""
+    options = rp.registration_options(user_name="mallory")
+    passkey = new_passkey(options)
+    response = passkey.register_from_options(options, attestation="packed")
+    key = passkey.public_key
+    # x twice: a decoy first, the real coordinate last (what cbor2 keeps).
+    pairs = [(1, 2), (3, -7), (-1, 1), (-2, b"\x07" * 32), (-2, key.x_bytes), (-3, key.y_bytes)]
+    doubled_x = bytes([0xA6]) + b"".join(cbor2.dumps(k) + cbor2.dumps(v) for k, v in pairs)
+    before = snapshot(db)
+    for forged in (
+        rebuild(response, att_obj=_repeating("fmt", "none")),
+        rebuild(response, auth_data=lambda data: bytes(data).replace(key.to_cose(), doubled_x)),
+    ):
+        with raises_rule(ErrorCode.INVALID_CBOR, match="repeats a map key"):
+            rp.verify_registration(forged, user_handle=user_of(options))
+    assert snapshot(db) == before
+
+
+def test_an_unknown_attestation_format_is_refused_by_name_without_echoing_it(
+    rp: RelyingParty, db: str
+) -> None:
+    """WebAuthn 7.1 step 21: fmt must be a known format identifier. The attacker's text is not copied into
+    the error whole (a newline would forge a log line, 5000 characters would bloat every log)."""
+    options = rp.registration_options(user_name="mallory")
+    response = new_passkey(options).register_from_options(options)
+    forged_fmt = "none\nCRITICAL forged log line " + "x" * 5000
+
+    def with_fmt(att: dict[str, Any]) -> bytes:
+        return cbor2.dumps({**att, "fmt": forged_fmt})
+
+    before = snapshot(db)
+    with raises_rule(ErrorCode.INVALID_ATTESTATION_OBJECT) as info:
+        rp.verify_registration(rebuild(response, att_obj=with_fmt), user_handle=user_of(options))
+    assert "\n" not in str(info.value)
+    assert len(str(info.value)) < 300
+    assert snapshot(db) == before

@@ -164,6 +164,40 @@ def test_save_load_encrypted(tmp_path: Path) -> None:
         HeadlessPasskey.load(plain, passphrase="x")
 
 
+def test_passphrases_a_key_file_cannot_hold_are_typed_errors(tmp_path: Path) -> None:
+    """Empty, longer than OpenSSL's 1023 bytes, or not text: refused before anything is written (they were
+    a bare ValueError / UnicodeEncodeError), and a str from a non-UTF-8 environment variable (surrogate
+    escaped) is the variable's bytes, as the CLI's ``--passphrase-env`` reads them."""
+    passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN)
+    path = tmp_path / "k.pem"
+    for bad, rule in (
+        ("", ErrorCode.INVALID_ENCODING),
+        (b"", ErrorCode.INVALID_ENCODING),
+        ("\ud800", ErrorCode.INVALID_ENCODING),
+        ("p" * 1024, ErrorCode.FIELD_TOO_LARGE),
+    ):
+        with raises_rule(rule):
+            passkey.save(path, passphrase=bad)
+        assert list(tmp_path.iterdir()) == []
+    passkey.save(path, passphrase="\udcff")  # os.environ's form of the byte 0xff
+    assert HeadlessPasskey.load(path, passphrase=b"\xff").public_key == passkey.public_key
+    for wrong in ("\ud800", "", "p" * 1024):
+        with pytest.raises(WrongPassphrase):
+            HeadlessPasskey.load(path, passphrase=wrong)
+
+
+def test_a_user_name_that_looks_like_a_pem_boundary_still_loads(tmp_path: Path) -> None:
+    """The user name comes from the relying party's options and is kept in the metadata line: text in it
+    that looks like the PEM block's start must not make the saved key unloadable."""
+    passkey = HeadlessPasskey.generate(rp_id=RP_ID, origin=ORIGIN, user_name="-----BEGIN PRIVATE KEY-----\n")
+    passkey.save(tmp_path / "k.pem")
+    loaded = HeadlessPasskey.load(tmp_path / "k.pem")
+    assert loaded.public_key == passkey.public_key
+    from sso_signer.webauthn._keyfile import read_key_file
+
+    assert read_key_file(tmp_path / "k.pem")[1]["user_name"] == "-----BEGIN PRIVATE KEY-----\n"
+
+
 def test_load_rejects_bad_files(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pem"
     bad.write_text("hello")

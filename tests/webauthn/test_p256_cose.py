@@ -211,6 +211,15 @@ def test_cose_cbor_framing() -> None:
         P256PublicKey.from_cose(cbor2.dumps([1, 2]))
 
 
+def test_cose_refuses_repeated_labels() -> None:
+    key = _key()
+    pairs = [(1, 2), (3, -7), (-1, 1), (-2, key.x_bytes), (-3, key.y_bytes)]
+    for extra in ((-2, bytes(32)), (1, 2), (True, 2)):  # True is the Python key 1
+        cose = bytes([0xA6]) + b"".join(cbor2.dumps(k) + cbor2.dumps(v) for k, v in [*pairs, extra])
+        with raises_rule(ErrorCode.INVALID_CBOR, match="repeats a map key"):
+            P256PublicKey.from_cose(cose)
+
+
 @given(st.binary(max_size=120))
 def test_cose_arbitrary_bytes_raise_typed_errors(data: bytes) -> None:
     try:

@@ -383,3 +383,45 @@ def test_every_sqlite_error_is_typed(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreUnavailable):
         store.get_challenge(b"l" * 32, purpose="authentication", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("challenges", "expires_at", "tomorrow"),
+        ("challenges", "used_at", "yesterday"),
+        ("challenges", "expires_at", b"\x01"),
+        ("credentials", "user_handle", "alice"),
+        ("credentials", "user_handle", 7),
+        ("challenges", "user_handle", 7),
+    ],
+)
+def test_mistyped_sqlite_column_is_store_corrupt(tmp_path: Path, table: str, column: str, value: Any) -> None:
+    """SQLite keeps whatever type is written into a column: a tampered row's text or number where the SDK
+    reads a time or a user handle is StoreCorrupt, never a TypeError out of the ceremony's checks."""
+    path = tmp_path / "s.db"
+    cred = _credential()
+    with SQLiteStore(path) as store:
+        store.add_credential(cred)
+        store.add_challenge(
+            PendingChallenge(b"c" * 32, "authentication", 100.0, user_handle=cred.user_handle)
+        )
+    conn = sqlite3.connect(path)
+    conn.execute(f"UPDATE {table} SET {column} = ?", (value,))  # noqa: S608 - the test's own names
+    conn.commit()
+    conn.close()
+    before = (
+        sqlite3.connect(path).execute("SELECT used_at, sign_count FROM challenges, credentials").fetchall()
+    )
+    with SQLiteStore(path) as store:
+        with pytest.raises(StoreCorrupt):
+            store.complete_authentication(
+                b"c" * 32, cred.credential_id, 1, backup_state=False, now=1.0, user_handle=cred.user_handle
+            )
+        if table == "challenges":
+            with pytest.raises(StoreCorrupt):
+                store.get_challenge(b"c" * 32, purpose="authentication", now=1.0)
+    after = (
+        sqlite3.connect(path).execute("SELECT used_at, sign_count FROM challenges, credentials").fetchall()
+    )
+    assert after == before

@@ -115,6 +115,10 @@ def test_authenticator_data_malformed() -> None:
         AuthenticatorData(ed_set)
     with raises_rule(ErrorCode.INVALID_AUTHENTICATOR_DATA, ErrorCode.AUTHENTICATOR_DATA_TOO_SHORT):
         AuthenticatorData.create(rp_id="x", flags=AuthenticatorFlags.UP, counter=2**32)
+    # Extensions naming one identifier twice (py_webauthn refuses them too: a cross-check must agree).
+    repeated = b"\xa2" + (cbor2.dumps("credProps") + cbor2.dumps(True)) * 2
+    with raises_rule(ErrorCode.INVALID_CBOR, match="repeats a map key"):
+        AuthenticatorData(ed_set + repeated)
 
 
 # --- clientDataJSON -------------------------------------------------------------------------------
