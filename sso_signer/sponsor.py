@@ -135,9 +135,8 @@ def _refusal(rule: ErrorCode, reason: str, **data: Any) -> _RpcFailure:
     return _RpcFailure(SPONSORSHIP_REFUSED_CODE, reason, {"rule": rule.value, **data})
 
 
-_MAX_COUNTER: Final = (
-    1 << 62
-)  # the counters are signed 64-bit columns: a count plus one op's cost stays below
+# The counters are signed 64-bit columns: a count plus one op's cost stays below.
+_MAX_COUNTER: Final = 1 << 62
 
 
 @dataclass(frozen=True, slots=True)
