@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import re
 import secrets
@@ -114,6 +115,31 @@ def eth_text(wei: int) -> str:
     return f"{whole}.{fraction:018d}".rstrip("0").rstrip(".")
 
 
+def _address_group(client: str) -> str:
+    """The part of a client address its per-address buckets are keyed on.
+
+    An IPv4 address is itself (an IPv4-mapped IPv6 address too: a dual-stack socket reports IPv4 peers so).
+    An IPv6 address counts as its /64 network: one client is handed at least a /64 and picks addresses in
+    it at will, so keying on the whole address let it dodge every per-address limit.
+
+    Args:
+        client: The peer address as the server reports it (anything else, e.g. ``"unknown"``, is kept).
+
+    Returns:
+        ``"192.0.2.7"``, or ``"2001:db8:1:2::/64"`` for every address of that /64.
+    """
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    # Through the integer: drops a zone id (fe80::1%eth0) too, which the client may vary as well.
+    return f"{ipaddress.IPv6Address(int(address) >> 64 << 64)}/64"
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """The example's bounds. Rates are per second; a bucket holds at most ``burst`` tokens.
@@ -134,6 +160,9 @@ class Limits:
             cookie-less request is a new session: the options budget alone let a few addresses fill
             ``registrations`` and close sign-up for everyone).
         registration_ttl: Seconds a registration waits for the browser's answer.
+        reads_rate: Account and session-list reads (``GET /api/session``, ``GET /api/sessions``: chain
+            reads each) per second per signed-in user, or per address before sign-in.
+        reads_burst: Such reads at once (the page spends two per refresh, at most two refreshes per action).
         session_ttl: Seconds a signed-in session lives.
         finished_kept: Finished operations kept per user (the page lists them).
         settle_grace: Seconds an operation stays ``signed`` or ``sent`` after its claim before its outcome is
@@ -155,6 +184,8 @@ class Limits:
     registrations: int = 10_000
     registrations_per_ip_burst: float = 20
     registration_ttl: float = 300.0
+    reads_rate: float = 2.0
+    reads_burst: float = 60
     session_ttl: float = 12 * 3600.0
     finished_kept: int = 20
     settle_grace: float = 120.0
@@ -401,8 +432,8 @@ class _DappFlows:
             RateLimited: Too many options from this client, or too many registrations in progress.
         """
         _check_name(name)
-        yield from self._charge(
-            f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
+        yield from self._charge_client(
+            "options", client, self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
         )
         if (yield from self._sql(partial(ops.user, name), read_only=True)) is not None:
             raise AccountAlreadyExists(f"user {name!r} already has an account; sign in instead")
@@ -427,8 +458,9 @@ class _DappFlows:
         passkey = yield from self._verify_registration(credential, registration)
         try:
             # Spending comes last: a malformed or forged answer must not use up anyone's sign-ups.
-            yield from self._charge(
-                f"fund:{client}",
+            yield from self._charge_client(
+                "fund",
+                client,
                 self.limits.funding_per_ip_rate,
                 self.limits.funding_per_ip_burst,
                 "sign-ups",
@@ -478,8 +510,8 @@ class _DappFlows:
         Returns:
             The options and their challenge (the caller keeps it in the session).
         """
-        yield from self._charge(
-            f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
+        yield from self._charge_client(
+            "options", client, self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
         )
         challenge = secrets.token_bytes(32)
         # Empty allow-list: naming a user must not reveal their credential ids to whoever asks.
@@ -518,6 +550,23 @@ class _DappFlows:
         if user is None:
             raise UnknownUser("the session's user no longer exists")
         return user
+
+    @_flow
+    def charge_read(self, name: str | None, *, client: str) -> Flow[None]:
+        """Take a token for an account or session-list read: per user when signed in, else per address.
+
+        Args:
+            name: The signed-in user, or None.
+            client: The client's address (IPv6 grouped by /64).
+
+        Raises:
+            RateLimited: Reads come faster than ``Limits.reads_rate``.
+        """
+        limits = self.limits
+        if name is None:
+            yield from self._charge_client("reads", client, limits.reads_rate, limits.reads_burst, "reads")
+        else:
+            yield from self._charge(f"reads:user:{name}", limits.reads_rate, limits.reads_burst, "reads")
 
     @_flow
     def account_view(self, name: str) -> Flow[dict[str, Any]]:
@@ -564,8 +613,8 @@ class _DappFlows:
     def key_options(self, session: str, name: str, *, client: str) -> Flow[dict[str, Any]]:
         """Registration options for an additional passkey of the signed-in user, bound to this session."""
         user = yield from _DappFlows.user.fn(self, name)
-        yield from self._charge(
-            f"options:{client}", self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
+        yield from self._charge_client(
+            "options", client, self.limits.options_per_ip_rate, self.limits.options_per_ip_burst
         )
         # The relying party lists the user's passkeys in excludeCredentials: a device makes one per user.
         return (yield from self._registration(session, "addkey", user.name, user.handle, client))
@@ -763,12 +812,18 @@ class _DappFlows:
                 scope = "for this user"
             raise RateLimited(f"too many {what} {scope}; retry in {wait:.0f} s", retry_after=wait)
 
+    def _charge_client(
+        self, bucket: str, client: str, rate: float, burst: float, what: str = "requests"
+    ) -> Flow[None]:
+        # Every per-address bucket is keyed here, so none misses the IPv6 grouping.
+        yield from self._charge(f"{bucket}:{_address_group(client)}", rate, burst, what)
+
     def _registration(
         self, session: str, purpose: RegistrationPurpose, name: str, handle: bytes, client: str
     ) -> Flow[dict[str, Any]]:
         burst = self.limits.registrations_per_ip_burst
-        yield from self._charge(
-            f"registrations:{client}", burst / self.limits.registration_ttl, burst, "registrations"
+        yield from self._charge_client(
+            "registrations", client, burst / self.limits.registration_ttl, burst, "registrations"
         )
         options = yield from self._rp("registration_options", user_name=name, user_handle=handle)
         challenge = b64url_decode(str(options["challenge"]), field="challenge")

@@ -75,7 +75,7 @@ class ExampleServer:
     Args:
         app: The ASGI application (may be set later, before :meth:`start`).
         port: Port to bind (0: any free port).
-        host: Interface to bind.
+        host: Interface to bind (an IPv6 address, such as ``::1``, binds an IPv6 socket).
         keep_alive: Seconds an idle keep-alive connection stays open.
         max_connections: Concurrent connections/requests beyond which uvicorn answers 503.
         header_timeout: Seconds a client gets to send a request's headers (idle or dripping sockets are
@@ -97,7 +97,8 @@ class ExampleServer:
         workers: int = 1,
     ) -> None:
         self.app = app
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # asyncio sets TCP_NODELAY only on sockets created with proto=IPPROTO_TCP, and this one has proto 0:
         # without it every response waits ~40 ms (Nagle between uvicorn's header and body writes meets the

@@ -538,7 +538,8 @@ def create_app(
         )
 
     def client(request: Request) -> str:
-        # The socket's peer. Behind a reverse proxy, take it from the proxy's header instead.
+        # The socket's peer (the backend groups IPv6 peers by /64). Behind a reverse proxy, enable uvicorn's
+        # proxy_headers for that proxy only: a client-sent X-Forwarded-For is never read.
         return request.client.host if request.client else "unknown"
 
     def session_id(request: Request) -> str:
@@ -548,11 +549,14 @@ def create_app(
             request.session["sid"] = sid
         return sid
 
-    async def signed_in(request: Request) -> str:
+    async def signed_in(request: Request, *, read: bool = False) -> str:
         sid = request.session.get("sid")
         name = None
         if isinstance(sid, str):
             name = await aio().session_user(sid)
+        if read:
+            # A read costs chain calls: charged before the 401, so guessing cookies is limited too.
+            await aio().charge_read(name, client=client(request))
         if name is None:
             raise NotSignedIn("sign in first")
         request.state.user_tag = user_tag(name)
@@ -588,7 +592,7 @@ def create_app(
 
     @app.get("/api/session")
     async def session(request: Request) -> Response:
-        name = await signed_in(request)
+        name = await signed_in(request, read=True)
         return _ok(await (await step()).account_view(name))
 
     @app.post("/api/register/options")
@@ -671,7 +675,7 @@ def create_app(
 
     @app.get("/api/sessions")
     async def session_list(request: Request) -> Response:
-        name = await signed_in(request)
+        name = await signed_in(request, read=True)
         b = await step()
         return _ok(await b.run(sessions.sessions(b, name)))
 
