@@ -153,6 +153,10 @@ class ErrorCode(enum.StrEnum):
     """The signer was built with inconsistent settings (e.g. an async-only provider used synchronously)."""
     STORE_CONFIGURATION = "store_configuration"
     """A passkey store cannot be opened as configured (store URL, missing extra, newer schema)."""
+    RELYING_PARTY_ORIGIN = "relying_party_origin"
+    """A relying party's origins are none, or one is not written as a browser sends it in clientDataJSON
+    (``scheme://host[:port]``, lower case, no default port, nothing after the port), is ``http`` for a host
+    other than ``localhost``, or its host is not the rp id nor a subdomain of it: no ceremony could pass."""
     SPONSOR_WITHOUT_POLICY = "sponsor_without_policy"
     """A sponsor service was given no policy and no allow-list, and not told it may sponsor anyone."""
     MISSING_RPC_URL = "missing_rpc_url"
@@ -195,6 +199,9 @@ class ErrorCode(enum.StrEnum):
     """The (x, y) coordinates are not a point of the P-256 curve."""
     INVALID_KEY_FILE = "invalid_key_file"
     """A passkey key file is not a PEM PKCS#8 P-256 key with sso-signer metadata (one bounded JSON object)."""
+    KEY_FILE_NOT_WRITABLE = "key_file_not_writable"
+    """A passkey key file cannot be written at that path (missing directory, no permission, disk full);
+    nothing was written there."""
     INVALID_ATTESTATION_CERTIFICATE = "invalid_attestation_certificate"
     """An attestation key or certificate chain is malformed (empty chain, not X.509, leaf of another key)."""
     INVALID_TRUST_ROOT = "invalid_trust_root"
@@ -702,6 +709,7 @@ class ConfigurationError(SsoSignerError):
         ErrorCode.NOT_A_LOCAL_CHAIN,
         ErrorCode.SIGNER_CONFIGURATION,
         ErrorCode.STORE_CONFIGURATION,
+        ErrorCode.RELYING_PARTY_ORIGIN,
         ErrorCode.SPONSOR_WITHOUT_POLICY,
         ErrorCode.MISSING_RPC_URL,
         ErrorCode.MISSING_BUNDLER_URL,
@@ -744,6 +752,7 @@ class InvalidKey(InvalidInputError):
         ErrorCode.UNSUPPORTED_ALGORITHM,
         ErrorCode.POINT_NOT_ON_CURVE,
         ErrorCode.INVALID_KEY_FILE,
+        ErrorCode.KEY_FILE_NOT_WRITABLE,
         ErrorCode.INVALID_ATTESTATION_CERTIFICATE,
         ErrorCode.INVALID_TRUST_ROOT,
     )

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from eth_account import Account
 
@@ -24,9 +23,10 @@ from sso_signer.accounts import EraNetwork, network_preset
 from sso_signer.accounts._sessions import latest_block_flow
 from sso_signer.cli._deploy import Deployment, load_deployment
 from sso_signer.cli._parser import ENV_DEPLOYER_KEY, ENV_DEPLOYMENT, ENV_KEY, ENV_PASSPHRASE, ENV_RPC
-from sso_signer.exceptions import CliUsageError, ConfigurationError, ErrorCode
+from sso_signer.exceptions import CliUsageError, ConfigurationError, ErrorCode, InvalidKey
 from sso_signer.node._anvil import dev_accounts
 from sso_signer.webauthn import HeadlessPasskey, PostgresStore, SQLiteStore, open_store
+from sso_signer.webauthn._origin import check_origin, check_rp_id
 
 # Not re-exported by sso_signer.zksync yet (rpc helper's room): the private path until it is.
 from sso_signer.zksync._client import ZkSyncClient
@@ -126,49 +126,31 @@ def writing(path: str, option: str = "--out") -> Iterator[None]:
     """Report a failed write of ``path`` (disk full, permissions changed meanwhile) as a typed error.
 
     Raises:
-        CliUsageError: In place of the ``OSError`` raised inside the block.
+        CliUsageError: In place of the ``OSError`` (or a key file's ``KEY_FILE_NOT_WRITABLE``) raised inside.
     """
     try:
         yield
     except OSError as exc:
         raise CliUsageError(f"{option} {path}: cannot write ({exc.strerror or type(exc).__name__})") from exc
+    except InvalidKey as exc:
+        if exc.rule is not ErrorCode.KEY_FILE_NOT_WRITABLE:
+            raise
+        raise CliUsageError(f"{option} {path}: {exc}") from exc
 
 
 def check_passkey_scope(rp_id: str, origin: str) -> None:
-    """Check ``--rp-id`` / ``--origin`` of a new passkey the way a relying party will (WebAuthn §5.1.4.1:
-    the rp id is the origin's host or a registrable suffix of it), so no key file is made that no relying
-    party or validator can ever accept.
+    """Check ``--rp-id`` / ``--origin`` of a new passkey as a relying party will (the same check), so no key
+    file is made that no relying party or validator can ever accept.
 
     Raises:
-        CliUsageError: If the rp id is empty, the origin is not ``http(s)://host[:port]`` exactly as a
-            browser serialises it (lower case, no default port, no path), or the rp id does not cover the
-            origin's host.
+        CliUsageError: If a relying party would refuse them (the web origin checks of
+            :func:`~sso_signer.webauthn._origin.check_origins`).
     """
-    if not rp_id or rp_id != rp_id.strip().lower() or "/" in rp_id or ":" in rp_id:
-        raise CliUsageError(
-            f"--rp-id {rp_id!r}: expected a lower-case domain such as localhost or example.org"
-        )
     try:
-        parts = urlsplit(origin)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError as exc:
-        raise CliUsageError(f"--origin {origin!r}: not an origin ({exc})") from None
-    if parts.scheme.lower() not in ("http", "https") or not host:
-        raise CliUsageError(f"--origin {origin!r}: expected http(s)://host[:port], e.g. https://app.example")
-    # The passkey signs the origin string as given, and the relying party and the validator compare it
-    # exactly: it must be what a browser writes (lower case, no default port, nothing after the port).
-    port = "" if parts.port in (None, {"http": 80, "https": 443}[parts.scheme.lower()]) else f":{parts.port}"
-    serialised = f"{parts.scheme.lower()}://{f'[{host}]' if ':' in host else host}{port}"
-    if origin != serialised:
-        raise CliUsageError(
-            f"--origin {origin!r}: not an origin as a browser writes it; did you mean {serialised!r}?"
-        )
-    if host != rp_id and not host.endswith("." + rp_id):
-        raise CliUsageError(
-            f"--rp-id {rp_id} does not cover --origin {origin}: the rp id must be the origin's host or a "
-            "parent domain of it"
-        )
+        check_rp_id(rp_id)
+        check_origin(rp_id, origin)
+    except ConfigurationError as exc:
+        raise CliUsageError(f"--rp-id / --origin: {exc}") from exc
 
 
 def store_at(url: str) -> SQLiteStore | PostgresStore:

@@ -405,6 +405,8 @@ class HeadlessPasskey:
             AlreadyExists (``KEY_FILE_EXISTS``): If the file exists and ``overwrite`` is False.
             InvalidEncoding (``INVALID_ENCODING``): If the passphrase is empty or not Unicode text.
             InvalidEncoding (``FIELD_TOO_LARGE``): If the passphrase exceeds 1023 bytes (OpenSSL's limit).
+            InvalidKey (``KEY_FILE_NOT_WRITABLE``): If the file cannot be written there (missing directory,
+                no permission, disk full); nothing is left at ``path``.
         """
         record = self._record
         metadata = {

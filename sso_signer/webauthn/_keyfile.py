@@ -67,6 +67,8 @@ def write_key_file(
         AlreadyExists (``KEY_FILE_EXISTS``): If the file exists and ``overwrite`` is False.
         InvalidEncoding (``INVALID_ENCODING``): If the passphrase is empty or not Unicode text.
         InvalidEncoding (``FIELD_TOO_LARGE``): If the passphrase exceeds 1023 bytes.
+        InvalidKey (``KEY_FILE_NOT_WRITABLE``): If the file cannot be written there (missing directory, no
+            permission, disk full); nothing is left at ``path``.
     """
     target = Path(path)
     if target.exists() and not overwrite:
@@ -95,6 +97,18 @@ def write_key_file(
         + "\n"
         + pem.decode("ascii")
     )
+    try:
+        _write_atomically(target, text, overwrite=overwrite)
+    except OSError as exc:  # a missing directory, no permission, a full disk, ...
+        raise InvalidKey(
+            f"cannot write key file {target}: {exc.strerror or type(exc).__name__}",
+            rule=ErrorCode.KEY_FILE_NOT_WRITABLE,
+        ) from exc
+    return target
+
+
+def _write_atomically(target: Path, text: str, *, overwrite: bool) -> None:
+    """Write ``text`` to ``target`` through a 0600 temporary file in its directory (OSError on failure)."""
     # mkstemp creates the file 0600 from the start: the key is never readable by others, even briefly.
     fd, tmp = tempfile.mkstemp(prefix=".passkey-", dir=target.parent or Path("."))
     try:
@@ -117,7 +131,6 @@ def write_key_file(
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    return target
 
 
 def read_key_file(

@@ -36,6 +36,7 @@ from sso_signer.webauthn._assertion import MAX_USER_HANDLE, Assertion
 from sso_signer.webauthn._attestation import load_trust_roots
 from sso_signer.webauthn._authentication import verify_assertion
 from sso_signer.webauthn._credential import PasskeyCredential
+from sso_signer.webauthn._origin import check_origins
 from sso_signer.webauthn._registration import RegistrationResponse, verify_registration_response
 from sso_signer.webauthn._store import AsyncPasskeyStore, ChallengePurpose, PasskeyStore, PendingChallenge
 
@@ -117,11 +118,7 @@ class _RelyingPartyMethods(Generic[St]):
     ) -> None:
         self.rp_id = rp_id
         self.rp_name = rp_name
-        self.origins: tuple[str, ...] = (origins,) if isinstance(origins, str) else tuple(origins)
-        if not self.origins:
-            raise InvalidWebAuthnData(
-                "a relying party needs at least one allowed origin", rule=ErrorCode.INVALID_CREDENTIAL_JSON
-            )
+        self.origins: tuple[str, ...] = check_origins(rp_id, origins)
         self.attestation_roots = None if attestation_roots is None else load_trust_roots(attestation_roots)
         if attestation is None:
             attestation = "none" if attestation_roots is None else "direct"
@@ -472,6 +469,9 @@ class RelyingParty(_RelyingPartyMethods[PasskeyStore], SyncShell):
         rp_name: Human-readable name shown by the browser.
         origins: Allowed origins: web origins (``https://app.example.com``) and Android app origins
             (``android:apk-key-hash:...``). Kept as exact strings: the SSO validator keys passkeys by origin.
+            A web origin must be written as the browser sends it (``https://host[:port]``, lower case, no
+            default port, nothing after the port; ``http`` only on ``localhost``) for a host that is
+            ``rp_id`` or a subdomain of it, else no ceremony could ever match it.
         store: Where credentials and challenges live (e.g. :class:`SQLiteStore`).
         challenge_ttl: Seconds a challenge stays valid (10 minutes by default).
         attestation: Default attestation conveyance, ``"none"`` or ``"direct"``; None means ``"direct"``
@@ -484,9 +484,10 @@ class RelyingParty(_RelyingPartyMethods[PasskeyStore], SyncShell):
             registered with (the SSO validator looks the key up by that exact string).
 
     Raises:
-        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If no origin is given, ``challenge_ttl`` is not a
-            positive finite number, the attestation preference is unknown, or it is ``"none"`` with
-            ``attestation_roots``.
+        ConfigurationError (``RELYING_PARTY_ORIGIN``): If no origin is given, ``rp_id`` is not a lower-case
+            domain, or a web origin is not as described above (the message names the browser's form).
+        InvalidWebAuthnData (``INVALID_CREDENTIAL_JSON``): If ``challenge_ttl`` is not a positive finite
+            number, the attestation preference is unknown, or it is ``"none"`` with ``attestation_roots``.
         InvalidKey (``INVALID_TRUST_ROOT``): If a root in ``attestation_roots`` is not a PEM X.509
             certificate.
     """

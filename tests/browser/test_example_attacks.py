@@ -163,11 +163,12 @@ def test_the_session_cookie_is_httponly_samesite_strict(example: RunningExample)
 
 
 def test_the_session_cookie_is_secure_off_localhost() -> None:
-    with running_example(flow="era", serve=True, extra_origins=("https://app.example",)) as ex:
+    # app.localhost: an https origin the example's rp id (localhost) covers, so its relying party accepts it.
+    with running_example(flow="era", serve=True, extra_origins=("https://app.localhost",)) as ex:
         response = httpx.post(
             f"http://127.0.0.1:{ex.server.port}/api/login/options",
             json={},
-            headers={"origin": "https://app.example"},
+            headers={"origin": "https://app.localhost"},
         )
     assert response.status_code == 200
     assert "; secure" in response.headers["set-cookie"].lower()

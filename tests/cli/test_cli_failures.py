@@ -566,6 +566,7 @@ def test_a_passphrase_that_is_not_utf8_round_trips(tmp_path: Path) -> None:
         ("example.org", "https://user@example.org"),
         ("example.org", "https://example.org#top"),
         ("example.org", "https://example.org?"),
+        ("example.org", "http://example.org"),  # browsers offer passkeys over http only on localhost
     ],
 )
 def test_a_passkey_no_relying_party_could_accept_is_not_created(
