@@ -21,11 +21,9 @@ text or 0x-hex (an address).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import pathlib
-import tempfile
 from typing import Any
 
 from eth_utils.crypto import keccak
@@ -36,7 +34,7 @@ from sso_signer.accounts import Erc4337Account, LocalSessionKey, SessionInfo
 from sso_signer.cli._accounts import open_erc4337_account, open_session_account, send_report
 from sso_signer.cli._context import ChainContext, check_out_path, load_passkey, parse_data, parse_wei, writing
 from sso_signer.cli._output import Reporter
-from sso_signer.exceptions import CliUsageError, InvalidInputError, InvalidSessionSpec
+from sso_signer.exceptions import AlreadyExists, CliUsageError, InvalidInputError, InvalidSessionSpec
 from sso_signer.sso import (
     CallPolicy,
     Condition,
@@ -46,6 +44,7 @@ from sso_signer.sso import (
     UsageLimit,
 )
 from sso_signer.sso._signature import checksum_address
+from sso_signer.webauthn._keyfile import write_private_file
 
 __all__ = ["create", "list_sessions", "revoke", "send_with_session", "show"]
 
@@ -188,8 +187,9 @@ def _write_session_file(
     path: str, key: LocalSessionKey, spec: SessionSpec, account: str, force: bool
 ) -> None:
     target = pathlib.Path(path)
+    taken = CliUsageError(f"--out {path}: exists (a session key file: pass --force to replace it)")
     if target.exists() and not force:
-        raise CliUsageError(f"--out {path}: exists (a session key file: pass --force to replace it)")
+        raise taken
     body = {
         "version": _SESSION_FILE_VERSION,
         "account": account,
@@ -201,19 +201,10 @@ def _write_session_file(
     # Written whole to a new 0600 file beside the target, then put in its place: a failed write (disk full)
     # leaves the previous key file as it was, and no partial key behind.
     with writing(path):
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(json.dumps(body, indent=2) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            if force:
-                os.replace(temporary, target)
-            else:
-                os.link(temporary, target)  # fails if the name was taken meanwhile: nothing is clobbered
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+            write_private_file(target, json.dumps(body, indent=2) + "\n", overwrite=force)
+        except AlreadyExists:  # the name was taken meanwhile: nothing is clobbered
+            raise taken from None
 
 
 def load_session_file(path: str) -> tuple[SessionSpec, LocalSessionKey, str]:

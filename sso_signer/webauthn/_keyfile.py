@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sso_signer._json import JsonLimits, parse_json
 from sso_signer.exceptions import AlreadyExists, ErrorCode, InvalidEncoding, InvalidKey, WrongPassphrase
 
-__all__ = ["read_key_file", "write_key_file"]
+__all__ = ["read_key_file", "write_key_file", "write_private_file"]
 
 _META_PREFIX = "sso-signer-passkey: "
 _BEGIN = "-----BEGIN "
@@ -98,7 +98,7 @@ def write_key_file(
         + pem.decode("ascii")
     )
     try:
-        _write_atomically(target, text, overwrite=overwrite)
+        write_private_file(target, text, overwrite=overwrite)
     except OSError as exc:  # a missing directory, no permission, a full disk, ...
         raise InvalidKey(
             f"cannot write key file {target}: {exc.strerror or type(exc).__name__}",
@@ -107,8 +107,14 @@ def write_key_file(
     return target
 
 
-def _write_atomically(target: Path, text: str, *, overwrite: bool) -> None:
-    """Write ``text`` to ``target`` through a 0600 temporary file in its directory (OSError on failure)."""
+def write_private_file(target: Path, text: str, *, overwrite: bool) -> None:
+    """Write ``text`` (ASCII) whole to ``target`` through a 0600 temporary file in its directory, fsynced,
+    then put in place: a failed write leaves the previous file as it was and no partial secret behind.
+
+    Raises:
+        AlreadyExists (``KEY_FILE_EXISTS``): If ``overwrite`` is false and ``target`` exists by then.
+        OSError: If the file cannot be written there.
+    """
     # mkstemp creates the file 0600 from the start: the key is never readable by others, even briefly.
     fd, tmp = tempfile.mkstemp(prefix=".passkey-", dir=target.parent or Path("."))
     try:
