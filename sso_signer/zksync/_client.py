@@ -23,6 +23,7 @@ from sso_signer.rpc._types import (
     encode_tx_request,
     parse_address,
     parse_data,
+    parse_object,
     parse_quantity,
 )
 
@@ -47,12 +48,6 @@ def _block_number(block_number: int) -> int:
     # zks_ block methods take a plain JSON number (u32), not a hex quantity.
     encode_quantity(block_number, "block_number")
     return block_number
-
-
-def _object(value: object, method: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise MalformedRpcResponse(f"{method}: expected an object")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +109,7 @@ class _ZkSyncMethods(_EthMethods):
             ExecutionReverted: If the transaction would fail.
             InvalidRpcParams: If ``tx`` cannot be encoded.
         """
-        result = _object((yield RpcCall("zks_estimateFee", (_request(tx),))), "zks_estimateFee")
+        result = parse_object((yield RpcCall("zks_estimateFee", (_request(tx),))), "zks_estimateFee")
         # The answer's keys are the field names.
         return Fee(
             **{f.name: parse_quantity(result.get(f.name), f"zks_estimateFee.{f.name}") for f in fields(Fee)}
@@ -132,7 +127,7 @@ class _ZkSyncMethods(_EthMethods):
         result = yield RpcCall("zks_getTransactionDetails", (hash_param(tx_hash, "hash"),))
         if result is None:
             return None
-        obj = _object(result, "zks_getTransactionDetails")
+        obj = parse_object(result, "zks_getTransactionDetails")
         status, received_at = obj.get("status"), obj.get("receivedAt")
         if not isinstance(status, str) or not isinstance(received_at, str):
             raise MalformedRpcResponse("zks_getTransactionDetails: status/receivedAt must be strings")
@@ -194,7 +189,7 @@ class _ZkSyncMethods(_EthMethods):
     @flow_method
     def get_bridge_contracts(self) -> Flow[dict[str, str]]:
         """Return the default bridge addresses by name."""
-        result = _object((yield RpcCall("zks_getBridgeContracts")), "zks_getBridgeContracts")
+        result = parse_object((yield RpcCall("zks_getBridgeContracts")), "zks_getBridgeContracts")
         return {
             str(key): parse_address(value, f"zks_getBridgeContracts.{key}")
             for key, value in result.items()
@@ -205,7 +200,7 @@ class _ZkSyncMethods(_EthMethods):
     def get_block_details(self, block_number: int) -> Flow[dict[str, Any] | None]:
         """Return ``zks_getBlockDetails`` as the node sent it, or ``None``."""
         result = yield RpcCall("zks_getBlockDetails", (_block_number(block_number),))
-        return None if result is None else _object(result, "zks_getBlockDetails")
+        return None if result is None else parse_object(result, "zks_getBlockDetails")
 
     @flow_method
     def get_raw_block_transactions(self, block_number: int) -> Flow[list[Any]]:
@@ -222,7 +217,7 @@ class _ZkSyncMethods(_EthMethods):
         if index is not None:
             params += (index,)
         result = yield RpcCall("zks_getL2ToL1LogProof", params)
-        return None if result is None else _object(result, "zks_getL2ToL1LogProof")
+        return None if result is None else parse_object(result, "zks_getL2ToL1LogProof")
 
     @flow_method
     def send_eip712(self, raw: bytes, timeout: float = 120.0) -> Flow[Receipt]:
